@@ -1,0 +1,257 @@
+r"""Information theory: self-information, entropy, cross-entropy, KL and JS divergence.
+
+Every function takes ``base=``: ``math.e`` (nats) by default, ``2`` for bits, ``10`` for
+hartleys, or any real base > 1. Distributions lie along ``axis`` (the last one by default).
+The convention :math:`0 \log 0 = 0` holds everywhere, with finite gradients (the zero branch is
+taken before the log). Probabilities must lie in [0, 1]; with ``normalize=True`` each
+distribution is first divided by its sum, as :func:`scipy.stats.entropy` does.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from crossentropy._lib import Array, Namespace, as_float, namespace, restore_dtype
+from crossentropy._lib._validation import check_base, check_in_unit_interval, shape_str
+from crossentropy._special import _axis, mul_log, safe_log
+
+__all__ = [
+    "binary_entropy",
+    "cross_entropy",
+    "entropy",
+    "js_divergence",
+    "kl_divergence",
+    "perplexity",
+    "self_information",
+]
+
+
+def _cross(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
+    """``-sum(p log q)`` in nats (``0 - sum`` so that an exact zero is +0.0)."""
+    return 0 - xp.sum(mul_log(xp, p, safe_log(xp, q)), axis=axis)
+
+
+def _kl(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
+    """``sum(p (log p - log q))`` in nats."""
+    return xp.sum(mul_log(xp, p, safe_log(xp, p) - safe_log(xp, q)), axis=axis)
+
+
+def _scale(xp: Namespace, value: Array, base: object) -> Array:
+    b = check_base(base)
+    return value if b == math.e else value / math.log(b)
+
+
+def _prepare(
+    *arrays: Any, names: list[str], axis: int | None, normalize: bool
+) -> tuple[Namespace, list[Array], Any, int | None]:
+    """Namespace, float arrays broadcast together, the output dtype, and the normalised axis."""
+    xp, raw = namespace(*arrays, names=names)
+    floats = []
+    out_dtype = None
+    for a, name in zip(raw, names, strict=True):
+        f, dt = as_float(xp, a, name)
+        floats.append(f)
+        out_dtype = dt if out_dtype is None else xp.result_type(out_dtype, dt)
+    common = xp.result_type(*floats)
+    floats = [xp.astype(f, common) if f.dtype != common else f for f in floats]
+    if len(floats) > 1:
+        try:
+            floats = list(xp.broadcast_arrays(*floats))
+        except (ValueError, RuntimeError, TypeError):
+            shapes = " and ".join(
+                f"{n} {shape_str(f.shape)}" for f, n in zip(floats, names, strict=True)
+            )
+            raise ValueError(f"{shapes} do not broadcast together") from None
+    for f, name in zip(floats, names, strict=True):
+        check_in_unit_interval(xp, f, name)
+    ax = None
+    if axis is not None:
+        ndim = floats[0].ndim
+        if ndim == 0:
+            raise ValueError(f"{names[0]} must have at least one dimension (the distribution axis)")
+        ax = _axis(axis, ndim)
+        if normalize:
+            floats = [f / xp.sum(f, axis=ax, keepdims=True) for f in floats]
+    return xp, floats, out_dtype, ax
+
+
+def self_information(p: Array, /, *, base: float = math.e) -> Array:
+    r"""Self-information (surprisal) of an event of probability ``p``, element-wise.
+
+    .. math::
+
+        I(p) = -\log_b p
+
+    Parameters
+    ----------
+    p : array_like
+        Probabilities in [0, 1]. ``I(0) = inf``.
+    base : float, default e
+        Logarithm base: e for nats, 2 for bits.
+
+    Examples
+    --------
+    >>> import crossentropy as ce
+    >>> ce.self_information([0.9, 0.1]).round(3)
+    array([0.105, 2.303])
+    >>> ce.self_information(0.5, base=2)
+    array(1.)
+    """
+    xp, (pf,), dtype, _ = _prepare(p, names=["p"], axis=None, normalize=False)
+    return restore_dtype(xp, _scale(xp, -safe_log(xp, pf), base), dtype)
+
+
+def entropy(
+    p: Array, /, *, axis: int = -1, base: float = math.e, normalize: bool = False
+) -> Array:
+    r"""Shannon entropy of the distributions along ``axis``.
+
+    .. math::
+
+        H(p) = -\sum_i p_i \log_b p_i, \qquad 0 \log 0 = 0
+
+    Parameters
+    ----------
+    p : array_like
+        Probabilities along ``axis``.
+    axis : int, default -1
+        The distribution axis.
+    base : float, default e
+        Logarithm base: e for nats, 2 for bits.
+    normalize : bool, default False
+        Divide ``p`` by its sum first (as :func:`scipy.stats.entropy`).
+
+    Examples
+    --------
+    >>> import crossentropy as ce
+    >>> ce.entropy([0.5, 0.5], base=2)
+    np.float64(1.0)
+    >>> ce.entropy([1.0, 0.0])
+    np.float64(0.0)
+    """
+    xp, (pf,), dtype, ax = _prepare(p, names=["p"], axis=axis, normalize=normalize)
+    return restore_dtype(xp, _scale(xp, _cross(xp, pf, pf, ax), base), dtype)
+
+
+def binary_entropy(p: Array, /, *, base: float = math.e) -> Array:
+    r"""Entropy of a Bernoulli variable with success probability ``p``, element-wise.
+
+    .. math::
+
+        H_b(p) = -p \log_b p - (1 - p) \log_b (1 - p)
+
+    Examples
+    --------
+    >>> import crossentropy as ce
+    >>> ce.binary_entropy(0.5, base=2)  # a fair coin
+    array(1.)
+    >>> ce.binary_entropy([0.0, 0.1, 1.0]).round(4)
+    array([0.    , 0.3251, 0.    ])
+    """
+    xp, (pf,), dtype, _ = _prepare(p, names=["p"], axis=None, normalize=False)
+    both = xp.stack([pf, 1 - pf])
+    h = _cross(xp, both, both, 0)
+    return restore_dtype(xp, _scale(xp, h, base), dtype)
+
+
+def cross_entropy(
+    p: Array, q: Array, /, *, axis: int = -1, base: float = math.e, normalize: bool = False
+) -> Array:
+    r"""Cross-entropy of distribution ``q`` relative to the true distribution ``p``.
+
+    .. math::
+
+        H(p, q) = -\sum_i p_i \log_b q_i = H(p) + D_{\mathrm{KL}}(p \,\|\, q)
+
+    This is the quantity between two distributions; :func:`crossentropy.cross_entropy` is the
+    loss on logits with PyTorch's conventions.
+
+    Examples
+    --------
+    >>> from crossentropy import information
+    >>> information.cross_entropy([1.0, 0.0], [0.9, 0.1]).round(4)
+    np.float64(0.1054)
+    >>> information.cross_entropy([0.5, 0.5], [0.5, 0.5], base=2)
+    np.float64(1.0)
+    """
+    xp, (pf, qf), dtype, ax = _prepare(p, q, names=["p", "q"], axis=axis, normalize=normalize)
+    return restore_dtype(xp, _scale(xp, _cross(xp, pf, qf, ax), base), dtype)
+
+
+def kl_divergence(
+    p: Array, q: Array, /, *, axis: int = -1, base: float = math.e, normalize: bool = False
+) -> Array:
+    r"""Kullback-Leibler divergence of ``q`` from ``p``.
+
+    .. math::
+
+        D_{\mathrm{KL}}(p \,\|\, q) = \sum_i p_i \log_b \frac{p_i}{q_i}
+
+    Non-negative, zero iff ``p == q``; ``inf`` where ``p_i > 0`` and ``q_i = 0``. Argument order
+    is (true, approximate), as :func:`scipy.stats.entropy` ``(pk, qk)``; note that
+    :func:`crossentropy.kl_div` follows PyTorch's ``(log q, p)`` order instead.
+
+    Examples
+    --------
+    >>> import crossentropy as ce
+    >>> ce.kl_divergence([0.5, 0.5], [0.9, 0.1]).round(4)
+    np.float64(0.5108)
+    >>> ce.kl_divergence([0.5, 0.5], [0.5, 0.5])
+    np.float64(0.0)
+    """
+    xp, (pf, qf), dtype, ax = _prepare(p, q, names=["p", "q"], axis=axis, normalize=normalize)
+    assert ax is not None
+    return restore_dtype(xp, _scale(xp, _kl(xp, pf, qf, ax), base), dtype)
+
+
+def js_divergence(
+    p: Array, q: Array, /, *, axis: int = -1, base: float = math.e, normalize: bool = False
+) -> Array:
+    r"""Jensen-Shannon divergence: the symmetric, bounded mean of two KL divergences.
+
+    .. math::
+
+        \mathrm{JS}(p, q) = \tfrac12 D_{\mathrm{KL}}(p \,\|\, m) + \tfrac12 D_{\mathrm{KL}}(q
+        \,\|\, m), \qquad m = \tfrac12 (p + q)
+
+    Bounded by :math:`\log_b 2` (1 bit). :func:`scipy.spatial.distance.jensenshannon` returns
+    its square root.
+
+    Examples
+    --------
+    >>> import crossentropy as ce
+    >>> ce.js_divergence([1.0, 0.0], [0.0, 1.0], base=2)
+    np.float64(1.0)
+    """
+    xp, (pf, qf), dtype, ax = _prepare(p, q, names=["p", "q"], axis=axis, normalize=normalize)
+    assert ax is not None
+    m = (pf + qf) / 2
+    js = (_kl(xp, pf, m, ax) + _kl(xp, qf, m, ax)) / 2
+    return restore_dtype(xp, _scale(xp, js, base), dtype)
+
+
+def perplexity(
+    p: Array, q: Array | None = None, /, *, axis: int = -1, normalize: bool = False
+) -> Array:
+    r"""Perplexity: the exponential of the entropy, or of the cross-entropy when ``q`` is given.
+
+    .. math::
+
+        \mathrm{PP}(p) = e^{H(p)}, \qquad \mathrm{PP}(p, q) = e^{H(p, q)}
+
+    It does not depend on the logarithm base (:math:`b^{H_b} = e^{H}`): the effective number
+    of equally likely outcomes.
+
+    Examples
+    --------
+    >>> import crossentropy as ce
+    >>> ce.perplexity([0.25, 0.25, 0.25, 0.25]).round(6)
+    np.float64(4.0)
+    """
+    if q is None:
+        xp, (pf,), dtype, ax = _prepare(p, names=["p"], axis=axis, normalize=normalize)
+        qf = pf
+    else:
+        xp, (pf, qf), dtype, ax = _prepare(p, q, names=["p", "q"], axis=axis, normalize=normalize)
+    return restore_dtype(xp, xp.exp(_cross(xp, pf, qf, ax)), dtype)
