@@ -151,7 +151,7 @@ def _prob_log(xp: Namespace, p: Array, clip: Clip, eps_dtype: Any) -> Array:
     elif clip == "keras":
         eps = _KERAS_EPSILON
     else:
-        eps = float(clip)  # type: ignore[arg-type]
+        eps = float(clip)
     return xp.log(xp.clip(p, eps, 1 - eps))
 
 
@@ -217,7 +217,10 @@ def _ce_core(
         ignored = xp.all(target == ignore_index, axis=-1)
         valid = ~ignored
         check_in_unit_interval(
-            xp, target, "target", skip=xp.broadcast_to(xp.expand_dims(ignored, axis=-1), target.shape)
+            xp,
+            target,
+            "target",
+            skip=xp.broadcast_to(xp.expand_dims(ignored, axis=-1), target.shape),
         )
         t = xp.where(xp.expand_dims(valid, axis=-1), target, xp.zeros_like(target))
         w_t = xp.sum(t * w, axis=-1) if w is not None else None  # expected weight, unsmoothed
@@ -243,13 +246,16 @@ def _ce_core(
         smooth = None
         if label_smoothing:
             lp = log_probs()
-            smooth = -xp.sum(lp * w if (w is not None and weight_mode == "per_class") else lp,
-                             axis=-1)
+            smooth = -xp.sum(
+                lp * w if (w is not None and weight_mode == "per_class") else lp, axis=-1
+            )
         if weight_mode == "per_class" and w_y is not None:
             nll = w_y * nll
-        per = nll if smooth is None else (1 - label_smoothing) * nll + (
-            label_smoothing / n_classes
-        ) * smooth
+        per = (
+            nll
+            if smooth is None
+            else (1 - label_smoothing) * nll + (label_smoothing / n_classes) * smooth
+        )
         if weight_mode == "per_sample" and w_y is not None:
             per = w_y * per
     zero = xp.zeros_like(per)
@@ -265,14 +271,12 @@ def _ce_core(
         return per if zterm is None else per + zterm
     if reduction in ("sum", "batchmean"):
         total = per if zterm is None else per + zterm
-        return reduce(xp, total, reduction, batch_size=_batch_size(per.shape),
-                      empty_mean=empty_mean)
+        return reduce(
+            xp, total, reduction, batch_size=_batch_size(per.shape), empty_mean=empty_mean
+        )
     count = xp.sum(xp.astype(valid, per.dtype))
     use_weight = mean_divisor == "weight" or (mean_divisor == "auto" and not soft)
-    if use_weight and w_y is not None:
-        den = xp.sum(xp.where(valid, w_y, zero))
-    else:
-        den = count
+    den = xp.sum(xp.where(valid, w_y, zero)) if use_weight and w_y is not None else count
     out = divide(xp, xp.sum(per), den, empty_mean)
     if zterm is not None:
         out = out + divide(xp, xp.sum(zterm), count, empty_mean)
@@ -406,8 +410,9 @@ def cross_entropy(
     ignore = check_int(ignore_index, "ignore_index")
     eps = check_finite_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     z = check_finite_number(z_loss, "z_loss", low=0.0)
-    cap = None if softcap is None else check_finite_number(softcap, "softcap", low=0.0,
-                                                           low_open=True)
+    cap = (
+        None if softcap is None else check_finite_number(softcap, "softcap", low=0.0, low_open=True)
+    )
     clip = _check_clip(clip)
     empty = check_empty_mean(empty_mean)
     check_choice(mean_divisor, "mean_divisor", _MEAN_DIVISORS)
@@ -423,8 +428,14 @@ def cross_entropy(
     n_classes = xf.shape[ax]
     wf = _class_weight(xp, w, n_classes, xf.dtype)
 
-    plain = (from_logits and not z and cap is None and math.isnan(empty)
-             and mean_divisor == "auto" and weight_mode == "per_class")
+    plain = (
+        from_logits
+        and not z
+        and cap is None
+        and math.isnan(empty)
+        and mean_divisor == "auto"
+        and weight_mode == "per_class"
+    )
     if plain and not soft and is_torch(xf):
         return _torch_nll_family(
             xf, t, wf, ax, ignore, reduction, out_dtype, n_classes, log_probs=False, eps=eps
@@ -435,18 +446,36 @@ def cross_entropy(
     if cap is not None:
         x_last = cap * xp.tanh(x_last / cap)
     out = _ce_core(
-        xp, x_last, t_last, wf,
+        xp,
+        x_last,
+        t_last,
+        wf,
         kind="logits" if from_logits else "probs",
-        ignore_index=ignore, reduction=reduction, label_smoothing=eps, z_loss=z, clip=clip,
-        eps_dtype=out_dtype, empty_mean=empty, mean_divisor=mean_divisor,
+        ignore_index=ignore,
+        reduction=reduction,
+        label_smoothing=eps,
+        z_loss=z,
+        clip=clip,
+        eps_dtype=out_dtype,
+        empty_mean=empty,
+        mean_divisor=mean_divisor,
         weight_mode=weight_mode,
     )
     return restore_dtype(xp, out, out_dtype)
 
 
 def _torch_nll_family(
-    x: Array, t: Array, w: Array | None, ax: int, ignore: int, reduction: str,
-    out_dtype: Any, n_classes: int, *, log_probs: bool, eps: float,
+    x: Array,
+    t: Array,
+    w: Array | None,
+    ax: int,
+    ignore: int,
+    reduction: str,
+    out_dtype: Any,
+    n_classes: int,
+    *,
+    log_probs: bool,
+    eps: float,
 ) -> Array:
     """Delegate to ATen's ``cross_entropy`` / ``nll_loss`` after our own label check."""
     import torch
@@ -458,11 +487,18 @@ def _torch_nll_family(
     t = t if t.dtype == torch.int64 else t.long()
     batch = _batch_size(tuple(t.shape))
     if log_probs:
-        out = _torch_batchmean(F.nll_loss, reduction, batch, x, t, weight=w,
-                               ignore_index=ignore)
+        out = _torch_batchmean(F.nll_loss, reduction, batch, x, t, weight=w, ignore_index=ignore)
     else:
-        out = _torch_batchmean(F.cross_entropy, reduction, batch, x, t, weight=w,
-                               ignore_index=ignore, label_smoothing=eps)
+        out = _torch_batchmean(
+            F.cross_entropy,
+            reduction,
+            batch,
+            x,
+            t,
+            weight=w,
+            ignore_index=ignore,
+            label_smoothing=eps,
+        )
     return out if out.dtype == out_dtype else out.to(out_dtype)
 
 
@@ -520,10 +556,20 @@ def nll_loss(
             xf, t, wf, ax, ignore, reduction, out_dtype, n_classes, log_probs=True, eps=0.0
         )
     out = _ce_core(
-        xp, xp.moveaxis(xf, ax, -1), t, wf,
-        kind="log_probs", ignore_index=ignore, reduction=reduction, label_smoothing=0.0,
-        z_loss=0.0, clip=None, eps_dtype=out_dtype, empty_mean=empty,
-        mean_divisor=mean_divisor, weight_mode="per_class",
+        xp,
+        xp.moveaxis(xf, ax, -1),
+        t,
+        wf,
+        kind="log_probs",
+        ignore_index=ignore,
+        reduction=reduction,
+        label_smoothing=0.0,
+        z_loss=0.0,
+        clip=None,
+        eps_dtype=out_dtype,
+        empty_mean=empty,
+        mean_divisor=mean_divisor,
+        weight_mode="per_class",
     )
     return restore_dtype(xp, out, out_dtype)
 
@@ -546,7 +592,7 @@ def _prepare_binary(
         )
     tf, _ = as_float(xp, t, "target")
     tf = xp.astype(tf, xf.dtype) if tf.dtype != xf.dtype else tf
-    out = []
+    out: list[Array | None] = []
     for a, name in ((w, "weight"), (pw, "pos_weight")):
         if a is None:
             out.append(None)
@@ -574,17 +620,31 @@ def _smooth_binary(t: Array, eps: float, mode: str) -> Array:
 
 
 def _binary_core(
-    xp: Namespace, log_p: Array, log_q: Array, t: Array, w: Array | None,
-    pw: Array | None, reduction: str, empty_mean: float,
+    xp: Namespace,
+    log_p: Array,
+    log_q: Array,
+    t: Array,
+    w: Array | None,
+    pw: Array | None,
+    reduction: str,
+    empty_mean: float,
+    mean_divisor: str,
 ) -> Array:
-    """``-w (pw t log p + (1 - t) log q)`` with ``0 log 0 = 0``, reduced."""
+    """``-w (pw t log p + (1 - t) log q)`` with ``0 log 0 = 0``, reduced.
+
+    ``mean`` divides by the number of elements, or by the sum of the element weights with
+    ``mean_divisor="weight"`` (scikit-learn's ``sample_weight`` normalisation).
+    """
     pos = mul_log(xp, t, log_p)
     if pw is not None:
         pos = pw * pos
     per = -(pos + mul_log(xp, 1 - t, log_q))
+    den = None
     if w is not None:
         per = per * w
-    return reduce(xp, per, reduction, empty_mean=empty_mean)
+        if mean_divisor == "weight":
+            den = xp.sum(xp.broadcast_to(w, per.shape))
+    return reduce(xp, per, reduction, denominator=den, empty_mean=empty_mean)
 
 
 def binary_cross_entropy(
@@ -597,6 +657,7 @@ def binary_cross_entropy(
     label_smoothing: float = 0.0,
     smoothing_mode: Literal["uniform", "flip"] = "uniform",
     empty_mean: float = math.nan,
+    mean_divisor: Literal["auto", "weight", "count"] = "auto",
 ) -> Array:
     r"""Binary cross-entropy between predicted probabilities and targets, element-wise.
 
@@ -632,6 +693,10 @@ def binary_cross_entropy(
         :math:`t(1 - \varepsilon) + (1 - t)\varepsilon` (segmentation-models-pytorch).
     empty_mean : float, default nan
         The mean of an empty input.
+    mean_divisor : {"auto", "weight", "count"}, default "auto"
+        Divisor of ``"mean"`` when ``weight`` is given: the number of elements (PyTorch;
+        "auto" and "count") or the sum of the weights broadcast to the input ("weight", as
+        scikit-learn's ``sample_weight``).
 
     Examples
     --------
@@ -649,19 +714,29 @@ def binary_cross_entropy(
     eps = check_finite_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     check_choice(smoothing_mode, "smoothing_mode", _SMOOTHING_MODES)
     empty = check_empty_mean(empty_mean)
+    check_choice(mean_divisor, "mean_divisor", _MEAN_DIVISORS)
     check_in_unit_interval(xp, xf, "input")
     check_in_unit_interval(xp, tf, "target")
-    if is_torch(xf) and clip == "torch" and not eps and math.isnan(empty):
+    plain = not eps and math.isnan(empty) and (mean_divisor != "weight" or w is None)
+    if is_torch(xf) and clip == "torch" and plain:
         import torch.nn.functional as F
 
         w_full = None if w is None else w.expand_as(xf)
-        out = _torch_batchmean(F.binary_cross_entropy, reduction, _batch_size(tuple(xf.shape)),
-                               xf, tf, weight=w_full)
+        out = _torch_batchmean(
+            F.binary_cross_entropy, reduction, _batch_size(tuple(xf.shape)), xf, tf, weight=w_full
+        )
         return restore_dtype(xp, out, out_dtype)
     tf = _smooth_binary(tf, eps, smoothing_mode)
     out = _binary_core(
-        xp, _prob_log(xp, xf, clip, out_dtype), _prob_log(xp, 1 - xf, clip, out_dtype),
-        tf, w, None, reduction, empty,
+        xp,
+        _prob_log(xp, xf, clip, out_dtype),
+        _prob_log(xp, 1 - xf, clip, out_dtype),
+        tf,
+        w,
+        None,
+        reduction,
+        empty,
+        mean_divisor,
     )
     return restore_dtype(xp, out, out_dtype)
 
@@ -676,6 +751,7 @@ def binary_cross_entropy_with_logits(
     label_smoothing: float = 0.0,
     smoothing_mode: Literal["uniform", "flip"] = "uniform",
     empty_mean: float = math.nan,
+    mean_divisor: Literal["auto", "weight", "count"] = "auto",
 ) -> Array:
     r"""Binary cross-entropy on logits, element-wise, computed stably through log-sigmoid.
 
@@ -710,6 +786,10 @@ def binary_cross_entropy_with_logits(
         ``SoftBCEWithLogitsLoss``).
     empty_mean : float, default nan
         The mean of an empty input.
+    mean_divisor : {"auto", "weight", "count"}, default "auto"
+        Divisor of ``"mean"`` when ``weight`` is given: the number of elements (PyTorch;
+        "auto" and "count") or the sum of the weights broadcast to the input ("weight", as
+        scikit-learn's ``sample_weight``).
 
     Examples
     --------
@@ -726,18 +806,25 @@ def binary_cross_entropy_with_logits(
     eps = check_finite_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     check_choice(smoothing_mode, "smoothing_mode", _SMOOTHING_MODES)
     empty = check_empty_mean(empty_mean)
+    check_choice(mean_divisor, "mean_divisor", _MEAN_DIVISORS)
     check_in_unit_interval(xp, tf, "target")
-    if is_torch(xf) and not eps and math.isnan(empty):
+    plain = not eps and math.isnan(empty) and (mean_divisor != "weight" or w is None)
+    if is_torch(xf) and plain:
         import torch.nn.functional as F
 
         out = _torch_batchmean(
-            F.binary_cross_entropy_with_logits, reduction, _batch_size(tuple(xf.shape)),
-            xf, tf, weight=w, pos_weight=pw,
+            F.binary_cross_entropy_with_logits,
+            reduction,
+            _batch_size(tuple(xf.shape)),
+            xf,
+            tf,
+            weight=w,
+            pos_weight=pw,
         )
         return restore_dtype(xp, out, out_dtype)
     tf = _smooth_binary(tf, eps, smoothing_mode)
     out = _binary_core(
-        xp, log_sigmoid_(xp, xf), log_sigmoid_(xp, -xf), tf, w, pw, reduction, empty
+        xp, log_sigmoid_(xp, xf), log_sigmoid_(xp, -xf), tf, w, pw, reduction, empty, mean_divisor
     )
     return restore_dtype(xp, out, out_dtype)
 

@@ -53,7 +53,9 @@ def lse(xp: Any, x: Array, axis: int, keepdims: bool = False) -> Array:
         return out if keepdims else xp.squeeze(out, axis=axis)
     if is_numpy(x):
         last = xp.moveaxis(x, axis, -1)
-        out = xp.reshape(numpy_logsumexp_rows(xp.reshape(last, (-1, last.shape[-1]))), last.shape[:-1])
+        out = xp.reshape(
+            numpy_logsumexp_rows(xp.reshape(last, (-1, last.shape[-1]))), last.shape[:-1]
+        )
         return xp.expand_dims(out, axis=axis) if keepdims else out
     m = safe_max(xp, x, axis)
     s = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m

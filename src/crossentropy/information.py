@@ -102,9 +102,7 @@ def self_information(p: Array, /, *, base: float = math.e) -> Array:
     return restore_dtype(xp, _scale(xp, -safe_log(xp, pf), base), dtype)
 
 
-def entropy(
-    p: Array, /, *, axis: int = -1, base: float = math.e, normalize: bool = False
-) -> Array:
+def entropy(p: Array, /, *, axis: int = -1, base: float = math.e, normalize: bool = False) -> Array:
     r"""Shannon entropy of the distributions along ``axis``.
 
     .. math::

@@ -12,8 +12,8 @@ __all__ = [
     "check_base",
     "check_choice",
     "check_finite_number",
-    "check_int",
     "check_in_unit_interval",
+    "check_int",
     "check_nonnegative",
     "first_index",
     "shape_str",
@@ -33,8 +33,13 @@ def check_choice(value: object, name: str, choices: Sequence[object]) -> None:
 
 
 def check_finite_number(
-    value: object, name: str, *, low: float | None = None, high: float | None = None,
-    low_open: bool = False, high_open: bool = False,
+    value: object,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
 ) -> float:
     """Return ``value`` as a float, raising if it is not a real number in the given range."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -82,7 +87,9 @@ def _value_at(x: Array, index: tuple[int, ...]) -> float:
     return float(np.asarray(_to_numpy(x))[index])
 
 
-def check_in_unit_interval(xp: Namespace, x: Array, name: str, *, skip: Array | None = None) -> None:
+def check_in_unit_interval(
+    xp: Namespace, x: Array, name: str, *, skip: Array | None = None
+) -> None:
     """Raise ``ValueError`` if a concrete ``x`` has an entry outside [0, 1] (NaN passes)."""
     if not is_concrete(x):
         return
@@ -102,9 +109,7 @@ def check_nonnegative(xp: Namespace, x: Array, name: str) -> None:
         return
     idx = first_index(xp, x < 0)
     if idx is not None:
-        raise ValueError(
-            f"{name} must be non-negative; got {_value_at(x, idx):g} at index {idx}"
-        )
+        raise ValueError(f"{name} must be non-negative; got {_value_at(x, idx):g} at index {idx}")
 
 
 def check_int(value: object, name: str) -> int:

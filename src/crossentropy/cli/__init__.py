@@ -1,0 +1,43 @@
+"""The ``crossentropy`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from crossentropy.cli._examples import format_table, worked_examples
+
+    print("The tutorials' worked examples, computed by crossentropy (nats = log base e, bits =")
+    print("log base 2):\n")
+    print(format_table(worked_examples()))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crossentropy",
+        description="Cross-entropy and the losses around it.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = sub.add_parser("demo", help="print the tutorials' worked examples in nats and bits")
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``crossentropy`` command; returns the exit code (2 for bad usage)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
