@@ -399,9 +399,9 @@ def cross_entropy(
     --------
     >>> import crossentropy as ce
     >>> ce.cross_entropy([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [1, 2])
-    np.float64(0.9076059644443804)
+    np.float64(0.907605964444)
     >>> ce.cross_entropy([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [1, 2], weight=[1.0, 2.0, 3.0])
-    np.float64(0.8076059644443803)
+    np.float64(0.807605964444)
     >>> ce.cross_entropy([[0.7, 0.2, 0.1]], [0], from_logits=False).round(4)
     np.float64(0.3567)
     """
@@ -540,7 +540,7 @@ def nll_loss(
     >>> import crossentropy as ce
     >>> x = ce.log_softmax([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     >>> ce.nll_loss(x, [1, 2])
-    np.float64(0.9076059644443804)
+    np.float64(0.907605964444)
     """
     xp, xf, t, w, out_dtype, ax, soft = _prepare_classes(input, target, weight, axis)
     if soft:
@@ -799,7 +799,7 @@ def binary_cross_entropy_with_logits(
     >>> x = [[0.5, -1.0, 2.0], [1.0, 0.0, -2.0]]
     >>> t = [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
     >>> ce.binary_cross_entropy_with_logits(x, t, reduction="batchmean")  # multi-label
-    np.float64(1.5238017809312212)
+    np.float64(1.523801780931)
     """
     xp, xf, tf, w, pw, out_dtype = _prepare_binary(input, target, weight, pos_weight)
     reduction = check_reduction(reduction)  # type: ignore[assignment]
@@ -871,7 +871,7 @@ def kl_div(
     >>> x = ce.log_softmax([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     >>> t = ce.softmax([[3.0, 2.0, 1.0], [1.0, 1.0, 1.0]])
     >>> ce.kl_div(x, t, reduction="batchmean")
-    np.float64(0.7297072204925767)
+    np.float64(0.729707220493)
     """
     xp, (x, t) = namespace(input, target, names=["input", "target"])
     xf, out_dtype = as_float(xp, x, "input")

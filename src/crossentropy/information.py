@@ -96,7 +96,7 @@ def self_information(p: Array, /, *, base: float = math.e) -> Array:
     >>> ce.self_information([0.9, 0.1]).round(3)
     array([0.105, 2.303])
     >>> ce.self_information(0.5, base=2)
-    array(1.)
+    np.float64(1.0)
     """
     xp, (pf,), dtype, _ = _prepare(p, names=["p"], axis=None, normalize=False)
     return restore_dtype(xp, _scale(xp, -safe_log(xp, pf), base), dtype)
@@ -143,7 +143,7 @@ def binary_entropy(p: Array, /, *, base: float = math.e) -> Array:
     --------
     >>> import crossentropy as ce
     >>> ce.binary_entropy(0.5, base=2)  # a fair coin
-    array(1.)
+    np.float64(1.0)
     >>> ce.binary_entropy([0.0, 0.1, 1.0]).round(4)
     array([0.    , 0.3251, 0.    ])
     """

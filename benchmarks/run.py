@@ -1,0 +1,128 @@
+"""Benchmarks against the anchors, measured in one process and reported as ratios.
+
+Absolute times on a shared machine are noise; the ratio to the anchor measured in the same run,
+on the same data, is the number that matters. Run: ``make bench`` or
+``.venv/bin/python benchmarks/run.py [--repeat 15]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import crossentropy as ce
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    """Minimum wall time of ``fn`` over ``repeat`` runs, after one warm-up, in seconds."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Best-of times of several functions, measured in alternation so drift hits all alike."""
+    for fn in fns.values():
+        fn()
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def cross_entropy_forward(n: int, c: int, repeat: int) -> list[tuple[str, float, str]]:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c), dtype=np.float32)
+    y = rng.integers(0, c, n)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    with torch.no_grad():
+        t = interleaved(
+            {
+                "torch": lambda: F.cross_entropy(tx, ty),
+                "ours_numpy": lambda: ce.cross_entropy(x, y),
+                "one_pass": lambda: x.sum(axis=1),
+            },
+            repeat,
+        )
+    return [
+        ("F.cross_entropy forward (anchor)", t["torch"], "1.00"),
+        (
+            "crossentropy.cross_entropy forward, NumPy arrays",
+            t["ours_numpy"],
+            f"{t['ours_numpy'] / t['torch']:.2f}",
+        ),
+        (
+            "one read pass, x.sum(axis=1) (floor)",
+            t["one_pass"],
+            f"{t['one_pass'] / t['torch']:.2f}",
+        ),
+    ]
+
+
+def cross_entropy_forward_backward(n: int, c: int, repeat: int) -> list[tuple[str, float, str]]:
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.standard_normal((n, c), dtype=np.float32)).requires_grad_()
+    y = torch.from_numpy(rng.integers(0, c, n))
+
+    def run(fn: Callable[..., torch.Tensor]) -> Callable[[], None]:
+        def step() -> None:
+            x.grad = None
+            fn(x, y).backward()
+
+        return step
+
+    t = interleaved({"torch": run(F.cross_entropy), "ours": run(ce.cross_entropy)}, repeat)
+    return [
+        ("F.cross_entropy forward + backward (anchor)", t["torch"], "1.00"),
+        (
+            "crossentropy.cross_entropy forward + backward, torch tensors",
+            t["ours"],
+            f"{t['ours'] / t['torch']:.2f}",
+        ),
+    ]
+
+
+def table(title: str, rows: list[tuple[str, float, str]]) -> str:
+    lines = [f"### {title}", "", "| what | best time (ms) | ratio to anchor |", "|---|---:|---:|"]
+    lines += [f"| {name} | {sec * 1e3:.1f} | {ratio} |" for name, sec, ratio in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("-n", type=int, default=65536)
+    parser.add_argument("-c", type=int, default=1000)
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), numpy {np.__version__}\n"
+    )
+    shape = f"N = {args.n}, C = {args.c}, float32"
+    print(
+        table(f"cross_entropy forward, {shape}", cross_entropy_forward(args.n, args.c, args.repeat))
+    )
+    print()
+    print(
+        table(
+            f"cross_entropy forward + backward on torch tensors, {shape}",
+            cross_entropy_forward_backward(args.n, args.c, args.repeat),
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
