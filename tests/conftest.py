@@ -12,7 +12,7 @@ import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import jax  # noqa: E402
+import jax
 
 jax.config.update("jax_enable_x64", True)
 
@@ -43,7 +43,7 @@ def _torch_asarray(a: Any, dtype: Any = None) -> Any:
     arr = np.asarray(a)
     if dtype is not None:
         arr = arr.astype(dtype)
-    return torch.from_numpy(np.ascontiguousarray(arr))
+    return torch.as_tensor(np.array(arr, copy=True))
 
 
 def _strict_asarray(a: Any, dtype: Any = None) -> Any:
@@ -81,17 +81,24 @@ def _torch_to_numpy(x: Any) -> np.ndarray:
 
 
 BACKENDS = {
-    "numpy": Backend("numpy", _np_asarray, np.asarray, lambda x: isinstance(x, np.ndarray | np.generic)),
+    "numpy": Backend(
+        "numpy", _np_asarray, np.asarray, lambda x: isinstance(x, np.ndarray | np.generic)
+    ),
     "array_api_strict": Backend(
         "array_api_strict",
         _strict_asarray,
         lambda x: np.from_dlpack(x),
         lambda x: type(x).__module__.startswith("array_api_strict"),
     ),
-    "torch": Backend("torch", _torch_asarray, _torch_to_numpy, lambda x: isinstance(x, torch.Tensor)),
+    "torch": Backend(
+        "torch", _torch_asarray, _torch_to_numpy, lambda x: isinstance(x, torch.Tensor)
+    ),
     "jax": Backend("jax", _jax_asarray, np.asarray, lambda x: isinstance(x, jax.Array)),
     "dask": Backend(
-        "dask", _dask_asarray, lambda x: np.asarray(x.compute()), lambda x: isinstance(x, da.Array),
+        "dask",
+        _dask_asarray,
+        lambda x: np.asarray(x.compute()),
+        lambda x: isinstance(x, da.Array),
         lazy=True,
     ),
 }

@@ -611,6 +611,13 @@ def _prepare_binary(
     return xp, xf, tf, out[0], out[1], out_dtype
 
 
+def _checked_no_nan(x: Array) -> bool:
+    """Whether a torch tensor's values are on the host and hold no NaN."""
+    import torch
+
+    return is_concrete(x) and not bool(torch.isnan(x).any())
+
+
 def _smooth_binary(t: Array, eps: float, mode: str) -> Array:
     if not eps:
         return t
@@ -718,7 +725,9 @@ def binary_cross_entropy(
     check_in_unit_interval(xp, xf, "input")
     check_in_unit_interval(xp, tf, "target")
     plain = not eps and math.isnan(empty) and (mean_divisor != "weight" or w is None)
-    if is_torch(xf) and clip == "torch" and plain:
+    # ATen refuses NaN probabilities (and asserts on accelerators), so it gets only inputs
+    # already checked on the host; everything else takes the generic path, which propagates NaN.
+    if is_torch(xf) and clip == "torch" and plain and _checked_no_nan(xf):
         import torch.nn.functional as F
 
         w_full = None if w is None else w.expand_as(xf)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from crossentropy._lib import Array, as_float, device_of, is_numpy, namespace, restore_dtype
 from crossentropy._lib._kernels import numpy_logsumexp_rows
 from crossentropy._lib._validation import check_int
@@ -41,12 +43,17 @@ def _axis(axis: object, ndim: int, name: str = "axis") -> int:
 
 def safe_max(xp: Any, x: Array, axis: int) -> Array:
     """Row max with keepdims, a non-finite max replaced by 0 (so all -inf rows are not NaN)."""
+    if 0 in x.shape:  # an empty reduction has no max (Dask raises at compute time)
+        axis %= x.ndim
+        shape = tuple(1 if i == axis else s for i, s in enumerate(x.shape))
+        return xp.zeros(shape, dtype=x.dtype, device=device_of(x))
     m = xp.max(x, axis=axis, keepdims=True)
     return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
 
 def lse(xp: Any, x: Array, axis: int, keepdims: bool = False) -> Array:
     """``log(sum(exp(x), axis))``, stable: ``m + log(sum(exp(x - m)))``."""
+    axis %= x.ndim
     if x.shape[axis] == 0:
         shape = tuple(1 if i == axis else s for i, s in enumerate(x.shape))
         out = xp.full(shape, -xp.inf, dtype=x.dtype, device=device_of(x))
@@ -107,16 +114,24 @@ def safe_log(xp: Any, x: Array, floor: float | None = None) -> Array:
 
 
 def mul_log(xp: Any, x: Array, logy: Array) -> Array:
-    """``x * logy`` with ``0 * logy = 0`` (also for ``logy = -inf``), finite gradients."""
-    zero = x == 0
-    return xp.where(zero, xp.zeros_like(logy), x * xp.where(zero, xp.zeros_like(logy), logy))
+    """``x * logy`` with ``0 * (-inf) = 0``.
+
+    Only the ``0 * (-inf)`` entries take the zero branch (a double ``where``), so the derivative
+    with respect to ``x`` is ``logy`` wherever ``logy`` is finite, as in torch's ``xlogy``.
+    """
+    zero = (x == 0) & (logy == -xp.inf)
+    return x * xp.where(zero, xp.zeros_like(logy), logy)
 
 
 def xlogy_(xp: Any, x: Array, y: Array) -> Array:
-    """``x * log(y)`` with ``0 * log(y) = 0`` unless y is NaN."""
-    zero = (x == 0) & ~xp.isnan(y)
-    safe_y = xp.where(zero, xp.ones_like(y), y)
-    return xp.where(zero, xp.zeros_like(y), x * xp.log(safe_y))
+    """``x * log(y)`` with ``0 * log(y) = 0`` unless y is NaN (as :func:`scipy.special.xlogy`).
+
+    The log is fed 1 where ``x = 0`` and ``y`` is 0 or inf, so values and gradients stay
+    finite; elsewhere the derivative with respect to ``x`` is ``log(y)``.
+    """
+    zero = (x == 0) & ((y == 0) | (y == xp.inf))
+    logy = xp.log(xp.where(zero, xp.ones_like(y), y))
+    return x * logy
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,7 +224,9 @@ def log_softmax(x: Array, /, *, axis: int = -1) -> Array:
 
         \log \operatorname{softmax}(x)_i = x_i - \operatorname{logsumexp}(x)
 
-    Finite for logits of any magnitude (``±1e4``); ``-inf`` logits give ``-inf``.
+    Finite for logits of any magnitude (``±1e4``); a ``-inf`` logit gives ``-inf`` when its row
+    has a finite entry. A row that is all ``-inf`` has no distribution and gives NaN (as
+    ``torch.log_softmax``); its ``logsumexp`` is ``-inf``.
 
     Parameters
     ----------
@@ -319,5 +336,6 @@ def xlogy(x: Array, y: Array, /) -> Array:
     xf, dtype = as_float(xp, x, "x")
     yf, ydtype = as_float(xp, y, "y")
     common = xp.result_type(xf, yf)
-    out = xlogy_(xp, xp.astype(xf, common), xp.astype(yf, common))
+    with np.errstate(divide="ignore"):  # x * log(0) = -inf for x > 0 is the answer
+        out = xlogy_(xp, xp.astype(xf, common), xp.astype(yf, common))
     return restore_dtype(xp, out, xp.result_type(dtype, ydtype))

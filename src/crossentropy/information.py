@@ -3,8 +3,9 @@ r"""Information theory: self-information, entropy, cross-entropy, KL and JS dive
 Every function takes ``base=``: ``math.e`` (nats) by default, ``2`` for bits, ``10`` for
 hartleys, or any real base > 1. Distributions lie along ``axis`` (the last one by default).
 The convention :math:`0 \log 0 = 0` holds everywhere, with finite gradients (the zero branch is
-taken before the log). Probabilities must lie in [0, 1]; with ``normalize=True`` each
-distribution is first divided by its sum, as :func:`scipy.stats.entropy` does.
+taken before the log). Probabilities must lie in [0, 1]; with ``normalize=True`` any
+non-negative weights are accepted and each distribution is first divided by its sum, as
+:func:`scipy.stats.entropy` does.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ import math
 from typing import Any
 
 from crossentropy._lib import Array, Namespace, as_float, namespace, restore_dtype
-from crossentropy._lib._validation import check_base, check_in_unit_interval, shape_str
+from crossentropy._lib._validation import (
+    check_base,
+    check_in_unit_interval,
+    check_nonnegative,
+    shape_str,
+)
 from crossentropy._special import _axis, mul_log, safe_log
 
 __all__ = [
@@ -33,8 +39,8 @@ def _cross(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
 
 
 def _kl(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
-    """``sum(p (log p - log q))`` in nats."""
-    return xp.sum(mul_log(xp, p, safe_log(xp, p) - safe_log(xp, q)), axis=axis)
+    """``sum(p log p - p log q)`` in nats (each product 0 where p = 0)."""
+    return xp.sum(mul_log(xp, p, safe_log(xp, p)) - mul_log(xp, p, safe_log(xp, q)), axis=axis)
 
 
 def _scale(xp: Namespace, value: Array, base: object) -> Array:
@@ -64,7 +70,10 @@ def _prepare(
             )
             raise ValueError(f"{shapes} do not broadcast together") from None
     for f, name in zip(floats, names, strict=True):
-        check_in_unit_interval(xp, f, name)
+        if normalize:
+            check_nonnegative(xp, f, name)
+        else:
+            check_in_unit_interval(xp, f, name)
     ax = None
     if axis is not None:
         ndim = floats[0].ndim

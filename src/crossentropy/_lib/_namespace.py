@@ -95,19 +95,17 @@ def is_concrete(x: Array) -> bool:
     True for NumPy, array-api-strict, eager JAX arrays and PyTorch CPU tensors outside
     ``torch.compile``; False for Dask, JAX tracers, and accelerator tensors.
     """
-    if compat.is_lazy_array(x):
-        return False
+    if compat.is_jax_array(x):
+        import jax
+
+        return not isinstance(x, jax.core.Tracer)
     if compat.is_torch_array(x):
         import torch
 
         if torch.compiler.is_compiling() or x.device.type != "cpu":
             return False
         return not isinstance(x, torch._subclasses.FakeTensor)
-    if compat.is_jax_array(x):
-        import jax
-
-        return not isinstance(x, jax.core.Tracer)
-    return True
+    return not compat.is_lazy_array(x)
 
 
 def compute_dtype(xp: Namespace, x: Array, name: str) -> Any:

@@ -1,0 +1,618 @@
+"""Live parity with ``torch.nn.functional`` in float64: values and gradients.
+
+Every torch-named loss is run three ways and held against PyTorch itself: on torch tensors with
+no extra (the ATen delegation), on torch tensors with a keyword that selects the generic
+array-API path without changing the value, and on NumPy arrays (always the generic path).
+Gradients are taken with autograd through the library and compared with autograd through
+``torch.nn.functional``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import crossentropy as ce
+
+RTOL = 1e-10
+ATOL = 1e-12
+REDUCTIONS = ("none", "mean", "sum", "batchmean")
+LAYOUTS = ("C", "NC", "NCd", "NCdd")
+
+
+def _close(actual, desired, rtol=RTOL, atol=ATOL):
+    if isinstance(actual, torch.Tensor):
+        actual = actual.detach().numpy()
+    if isinstance(desired, torch.Tensor):
+        desired = desired.detach().numpy()
+    assert np.shape(actual) == np.shape(desired)
+    assert np.asarray(actual).dtype == np.asarray(desired).dtype == np.float64
+    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=atol)
+
+
+def _rng(*key):
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
+
+
+def _t(a):
+    return torch.from_numpy(np.array(a, dtype=np.asarray(a).dtype))
+
+
+def _batch(shape):
+    return shape[0] if len(shape) > 1 else 1
+
+
+def _torch_ref(fn, reduction, batch, *args, **kwargs):
+    """``fn`` with torch's reductions, ``batchmean`` being ``sum / batch``."""
+    if reduction == "batchmean":
+        return fn(*args, reduction="sum", **kwargs) / batch
+    return fn(*args, reduction=reduction, **kwargs)
+
+
+def _value_and_grads(fn, arrays, cotangent):
+    """``fn(*leaves)`` and the gradients of ``sum(fn(*leaves) * cotangent)`` w.r.t. the leaves."""
+    leaves = [_t(a).requires_grad_(True) for a in arrays]
+    out = fn(*leaves)
+    grads = torch.autograd.grad((out * cotangent).sum(), leaves)
+    return out.detach().numpy(), [g.numpy() for g in grads]
+
+
+def _cotangent(rng, shape):
+    return _t(rng.standard_normal(shape))
+
+
+def _class_shapes(rng, layout):
+    """Input shape (classes on axis 1, or 0 for 1-D) and the class-index target's shape."""
+    c = int(rng.integers(3, 8))
+    n = int(rng.integers(1, 9))
+    d1, d2 = (int(v) for v in rng.integers(1, 5, size=2))
+    return {
+        "C": ((c,), ()),
+        "NC": ((n, c), (n,)),
+        "NCd": ((n, c, d1), (n, d1)),
+        "NCdd": ((n, c, d1, d2), (n, d1, d2)),
+    }[layout]
+
+
+# ---------------------------------------------------------------------------------------------
+# cross_entropy
+# ---------------------------------------------------------------------------------------------
+
+INDEX_CASES = list(
+    itertools.product(
+        (False, True), ("none", "default", "custom"), (0.0, 0.1, 0.3), REDUCTIONS, LAYOUTS
+    )
+)
+SOFT_CASES = list(itertools.product((False, True), (0.0, 0.1, 0.3), REDUCTIONS, LAYOUTS))
+
+
+def _index_case_id(case):
+    weighted, ignore, eps, reduction, layout = case
+    return f"{layout}-{reduction}-ls{eps}-ignore_{ignore}-{'w' if weighted else 'now'}"
+
+
+def _soft_case_id(case):
+    weighted, eps, reduction, layout = case
+    return f"{layout}-{reduction}-ls{eps}-{'w' if weighted else 'now'}"
+
+
+def _index_case(case):
+    weighted, ignore, eps, reduction, layout = case
+    rng = _rng("ce-index", case)
+    x_shape, t_shape = _class_shapes(rng, layout)
+    c = x_shape[0] if layout == "C" else x_shape[1]
+    x = rng.standard_normal(x_shape) * rng.uniform(0.5, 5.0)
+    target = rng.integers(0, c, size=t_shape)
+    kwargs = {}
+    if ignore != "none":
+        ignore_index = -100 if ignore == "default" else 1
+        if ignore == "custom":
+            kwargs["ignore_index"] = 1
+        mask = rng.random(t_shape) < 0.3
+        if mask.ndim:
+            mask.flat[0] = True
+            if mask.size > 1:
+                mask.flat[-1] = False
+        else:
+            mask = np.asarray(bool(rng.integers(0, 2)))
+        target = np.where(mask, ignore_index, target)
+        if ignore == "custom" and mask.ndim and mask.size > 1:
+            target.flat[-1] = 0  # keep one valid class that is not the ignored id
+    weight = rng.uniform(0.1, 3.0, size=c) if weighted else None
+    return rng, x, np.asarray(target, dtype=np.int64), weight, eps, reduction, kwargs
+
+
+@pytest.mark.parametrize("case", INDEX_CASES, ids=[_index_case_id(c) for c in INDEX_CASES])
+def test_cross_entropy_class_indices(case):
+    rng, x, target, weight, eps, reduction, kwargs = _index_case(case)
+    tt, wt = _t(target), None if weight is None else _t(weight)
+    batch = _batch(x.shape)
+
+    def ref_fn(a):
+        return _torch_ref(
+            F.cross_entropy, reduction, batch, a, tt, weight=wt, label_smoothing=eps, **kwargs
+        )
+
+    cot = _cotangent(rng, tuple(ref_fn(_t(x)).shape))
+    ref, (ref_gx,) = _value_and_grads(ref_fn, [x], cot)
+
+    # ATen delegation (torch tensors, no extra keyword).
+    val, (gx,) = _value_and_grads(
+        lambda a: ce.cross_entropy(a, tt, wt, reduction=reduction, label_smoothing=eps, **kwargs),
+        [x],
+        cot,
+    )
+    _close(val, ref)
+    _close(gx, ref_gx)
+
+    # Generic path on torch: for class indices mean_divisor="weight" is PyTorch's own divisor.
+    val, (gx,) = _value_and_grads(
+        lambda a: ce.cross_entropy(
+            a, tt, wt, reduction=reduction, label_smoothing=eps, mean_divisor="weight", **kwargs
+        ),
+        [x],
+        cot,
+    )
+    _close(val, ref)
+    _close(gx, ref_gx)
+
+    # Generic path on NumPy.
+    out = ce.cross_entropy(x, target, weight, reduction=reduction, label_smoothing=eps, **kwargs)
+    assert isinstance(out, np.ndarray | np.generic)
+    _close(np.asarray(out), ref)
+
+
+def _soft_case(case):
+    weighted, eps, reduction, layout = case
+    rng = _rng("ce-soft", case)
+    x_shape, _ = _class_shapes(rng, layout)
+    axis = 0 if layout == "C" else 1
+    c = x_shape[axis]
+    x = rng.standard_normal(x_shape) * rng.uniform(0.5, 5.0)
+    batch_shape = tuple(s for i, s in enumerate(x_shape) if i != axis)
+    probs = rng.dirichlet(np.full(c, 0.7), size=batch_shape)
+    target = np.moveaxis(probs, -1, axis)
+    weight = rng.uniform(0.1, 3.0, size=c) if weighted else None
+    return rng, x, target, weight, eps, reduction
+
+
+@pytest.mark.parametrize("case", SOFT_CASES, ids=[_soft_case_id(c) for c in SOFT_CASES])
+def test_cross_entropy_soft_targets(case):
+    rng, x, target, weight, eps, reduction = _soft_case(case)
+    wt = None if weight is None else _t(weight)
+    batch = _batch(x.shape)
+
+    def ref_fn(a, t):
+        return _torch_ref(F.cross_entropy, reduction, batch, a, t, weight=wt, label_smoothing=eps)
+
+    cot = _cotangent(rng, tuple(ref_fn(_t(x), _t(target)).shape))
+    ref, (ref_gx, ref_gt) = _value_and_grads(ref_fn, [x, target], cot)
+
+    # Probability targets: the generic path on torch (ATen is never used for them).
+    val, (gx, gt) = _value_and_grads(
+        lambda a, t: ce.cross_entropy(a, t, wt, reduction=reduction, label_smoothing=eps),
+        [x, target],
+        cot,
+    )
+    _close(val, ref)
+    _close(gx, ref_gx)
+    _close(gt, ref_gt)
+
+    out = ce.cross_entropy(x, target, weight, reduction=reduction, label_smoothing=eps)
+    assert isinstance(out, np.ndarray | np.generic)
+    _close(np.asarray(out), ref)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("soft", [False, True], ids=["indices", "probs"])
+def test_cross_entropy_batchmean_is_sum_over_n(layout, soft):
+    rng = _rng("batchmean", layout, soft)
+    x_shape, t_shape = _class_shapes(rng, layout)
+    axis = 0 if layout == "C" else 1
+    x = rng.standard_normal(x_shape)
+    if soft:
+        target = np.moveaxis(rng.dirichlet(np.ones(x_shape[axis]), size=t_shape), -1, axis)
+    else:
+        target = rng.integers(0, x_shape[axis], size=t_shape)
+    n = x_shape[0] if len(x_shape) > 1 else 1
+    expected = F.cross_entropy(_t(x), _t(target), reduction="sum") / n
+    _close(ce.cross_entropy(_t(x), _t(target), reduction="batchmean"), expected)
+    _close(ce.cross_entropy(x, target, reduction="batchmean"), expected)
+
+
+def test_cross_entropy_soft_target_gradient_at_zero_probability():
+    """d/dt of -Σ t log softmax(x) is -log softmax(x), also where a target entry is exactly 0."""
+    x = np.array([[0.3, -1.2, 2.0, 0.5], [1.0, 0.0, -0.5, 0.25]])
+    target = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.5, 0.5, 0.0]])
+    cot = 1.0
+    ref, (ref_gx, ref_gt) = _value_and_grads(lambda a, t: F.cross_entropy(a, t), [x, target], cot)
+    val, (gx, gt) = _value_and_grads(lambda a, t: ce.cross_entropy(a, t), [x, target], cot)
+    _close(val, ref)
+    _close(gx, ref_gx)
+    _close(gt, ref_gt)
+
+
+# ---------------------------------------------------------------------------------------------
+# nll_loss
+# ---------------------------------------------------------------------------------------------
+
+NLL_CASES = list(
+    itertools.product((False, True), ("none", "default", "custom"), REDUCTIONS, LAYOUTS)
+)
+
+
+@pytest.mark.parametrize(
+    "case",
+    NLL_CASES,
+    ids=[f"{lay}-{red}-ignore_{ig}-{'w' if w else 'now'}" for w, ig, red, lay in NLL_CASES],
+)
+def test_nll_loss(case):
+    weighted, ignore, reduction, layout = case
+    rng, x, target, weight, _, _, kwargs = _index_case((weighted, ignore, 0.0, reduction, layout))
+    x = np.asarray(F.log_softmax(_t(x), dim=0 if layout == "C" else 1))
+    tt, wt = _t(target), None if weight is None else _t(weight)
+    batch = _batch(x.shape)
+
+    def ref_fn(a):
+        return _torch_ref(F.nll_loss, reduction, batch, a, tt, weight=wt, **kwargs)
+
+    cot = _cotangent(rng, tuple(ref_fn(_t(x)).shape))
+    ref, (ref_gx,) = _value_and_grads(ref_fn, [x], cot)
+
+    for extra in ({}, {"mean_divisor": "weight"}):  # ATen delegation, then the generic path
+        val, (gx,) = _value_and_grads(
+            lambda a, extra=extra: ce.nll_loss(a, tt, wt, reduction=reduction, **kwargs, **extra),
+            [x],
+            cot,
+        )
+        _close(val, ref)
+        _close(gx, ref_gx)
+
+    out = ce.nll_loss(x, target, weight, reduction=reduction, **kwargs)
+    assert isinstance(out, np.ndarray | np.generic)
+    _close(np.asarray(out), ref)
+
+
+def test_nll_loss_equals_cross_entropy_of_log_softmax():
+    rng = _rng("nll=ce")
+    x = rng.standard_normal((5, 4, 3))
+    y = rng.integers(0, 4, size=(5, 3))
+    _close(ce.nll_loss(ce.log_softmax(x, axis=1), y), F.cross_entropy(_t(x), _t(y)))
+
+
+# ---------------------------------------------------------------------------------------------
+# binary_cross_entropy and binary_cross_entropy_with_logits
+# ---------------------------------------------------------------------------------------------
+
+BINARY_SHAPES = ((6,), (5, 4), (3, 4, 2))
+WEIGHT_KINDS = ("none", "last", "first", "full")
+
+
+def _binary_weight(rng, shape, kind):
+    if kind == "none":
+        return None
+    if kind == "last":
+        return rng.uniform(0.1, 3.0, size=shape[-1:])
+    if kind == "first":
+        return rng.uniform(0.1, 3.0, size=(shape[0],) + (1,) * (len(shape) - 1))
+    return rng.uniform(0.1, 3.0, size=shape)
+
+
+BCE_CASES = list(itertools.product(BINARY_SHAPES, WEIGHT_KINDS, REDUCTIONS))
+
+
+def _bce_id(case):
+    shape, kind, reduction = case
+    return f"{'x'.join(map(str, shape))}-w_{kind}-{reduction}"
+
+
+@pytest.mark.parametrize("case", BCE_CASES, ids=[_bce_id(c) for c in BCE_CASES])
+def test_binary_cross_entropy_values_with_exact_zeros_and_ones(case):
+    shape, kind, reduction = case
+    rng = _rng("bce-values", case)
+    p = rng.uniform(0.0, 1.0, size=shape)
+    p.flat[0], p.flat[-1] = 0.0, 1.0
+    p[rng.random(shape) < 0.2] = 0.0
+    p[rng.random(shape) < 0.2] = 1.0
+    t = rng.uniform(0.0, 1.0, size=shape)
+    t[rng.random(shape) < 0.4] = 0.0
+    t[rng.random(shape) < 0.4] = 1.0
+    t.flat[0], t.flat[-1] = 0.5, 0.5  # log 0 met with a non-zero target: the -100 clamp
+    w = _binary_weight(rng, shape, kind)
+    wt = None if w is None else _t(w).expand(shape)
+    ref = _torch_ref(F.binary_cross_entropy, reduction, shape[0], _t(p), _t(t), weight=wt)
+    assert np.all(np.isfinite(ref.numpy()))
+    wt = None if w is None else _t(w)
+    _close(ce.binary_cross_entropy(_t(p), _t(t), wt, reduction=reduction), ref)
+    _close(ce.binary_cross_entropy(_t(p), _t(t), wt, reduction=reduction, empty_mean=0.0), ref)
+    out = ce.binary_cross_entropy(p, t, w, reduction=reduction)
+    assert isinstance(out, np.ndarray | np.generic)
+    _close(np.asarray(out), ref)
+
+
+@pytest.mark.parametrize("case", BCE_CASES, ids=[_bce_id(c) for c in BCE_CASES])
+def test_binary_cross_entropy_gradients(case):
+    shape, kind, reduction = case
+    rng = _rng("bce-grads", case)
+    p = rng.uniform(0.05, 0.95, size=shape)
+    t = rng.uniform(0.05, 0.95, size=shape)
+    w = _binary_weight(rng, shape, kind)
+    wt = None if w is None else _t(w)
+    wt_full = None if w is None else _t(w).expand(shape)
+    batch = shape[0]
+
+    def ref_fn(a, b):
+        return _torch_ref(F.binary_cross_entropy, reduction, batch, a, b, weight=wt_full)
+
+    cot = _cotangent(rng, tuple(ref_fn(_t(p), _t(t)).shape))
+    ref, ref_grads = _value_and_grads(ref_fn, [p, t], cot)
+    # ATen delegation, then the generic path (empty_mean=0.0 only matters for empty input).
+    for extra in ({}, {"empty_mean": 0.0}):
+        val, grads = _value_and_grads(
+            lambda a, b, extra=extra: ce.binary_cross_entropy(
+                a, b, wt, reduction=reduction, **extra
+            ),
+            [p, t],
+            cot,
+        )
+        _close(val, ref)
+        for g, rg in zip(grads, ref_grads, strict=True):
+            _close(g, rg)
+
+
+BCEL_SHAPES = ((6,), (5, 4), (3, 2, 4))
+BCEL_CASES = list(itertools.product(BCEL_SHAPES, WEIGHT_KINDS, (False, True), REDUCTIONS))
+
+
+def _bcel_id(case):
+    shape, kind, pos, reduction = case
+    return f"{'x'.join(map(str, shape))}-w_{kind}-{'pw' if pos else 'nopw'}-{reduction}"
+
+
+def _bcel_data(rng, shape, kind, pos, *, hard=False):
+    x = rng.standard_normal(shape) * 3.0
+    if hard:
+        x.flat[0], x.flat[-1] = 1e4, -1e4
+        x[rng.random(shape) < 0.2] = 1e4
+        x[rng.random(shape) < 0.2] = -1e4
+        t = rng.uniform(0.0, 1.0, size=shape)
+        t[rng.random(shape) < 0.3] = 0.0
+        t[rng.random(shape) < 0.3] = 1.0
+    else:
+        t = rng.uniform(0.05, 0.95, size=shape)
+    w = _binary_weight(rng, shape, kind)
+    pw = rng.uniform(0.2, 4.0, size=shape[-1:]) if pos else None
+    return x, t, w, pw
+
+
+@pytest.mark.parametrize("case", BCEL_CASES, ids=[_bcel_id(c) for c in BCEL_CASES])
+def test_binary_cross_entropy_with_logits_values_large_logits(case):
+    shape, kind, pos, reduction = case
+    rng = _rng("bcel-values", case)
+    x, t, w, pw = _bcel_data(rng, shape, kind, pos, hard=True)
+    wt, pwt = (None if a is None else _t(a) for a in (w, pw))
+    ref = _torch_ref(
+        F.binary_cross_entropy_with_logits,
+        reduction,
+        shape[0],
+        _t(x),
+        _t(t),
+        weight=wt,
+        pos_weight=pwt,
+    )
+    assert np.all(np.isfinite(ref.numpy()))
+    for extra in ({}, {"empty_mean": 0.0}):  # ATen delegation, then the generic path
+        got = ce.binary_cross_entropy_with_logits(
+            _t(x), _t(t), wt, reduction=reduction, pos_weight=pwt, **extra
+        )
+        _close(got, ref)
+    out = ce.binary_cross_entropy_with_logits(x, t, w, reduction=reduction, pos_weight=pw)
+    assert isinstance(out, np.ndarray | np.generic)
+    _close(np.asarray(out), ref)
+
+
+@pytest.mark.parametrize("case", BCEL_CASES, ids=[_bcel_id(c) for c in BCEL_CASES])
+def test_binary_cross_entropy_with_logits_gradients(case):
+    shape, kind, pos, reduction = case
+    rng = _rng("bcel-grads", case)
+    x, t, w, pw = _bcel_data(rng, shape, kind, pos)
+    x.flat[0] = 1e4
+    x.flat[-1] = -1e4
+    wt, pwt = (None if a is None else _t(a) for a in (w, pw))
+    batch = shape[0]
+
+    def ref_fn(a, b):
+        return _torch_ref(
+            F.binary_cross_entropy_with_logits, reduction, batch, a, b, weight=wt, pos_weight=pwt
+        )
+
+    cot = _cotangent(rng, tuple(ref_fn(_t(x), _t(t)).shape))
+    ref, ref_grads = _value_and_grads(ref_fn, [x, t], cot)
+    for extra in ({}, {"empty_mean": 0.0}):  # ATen delegation, then the generic path
+        val, grads = _value_and_grads(
+            lambda a, b, extra=extra: ce.binary_cross_entropy_with_logits(
+                a, b, wt, reduction=reduction, pos_weight=pwt, **extra
+            ),
+            [x, t],
+            cot,
+        )
+        _close(val, ref)
+        for g, rg in zip(grads, ref_grads, strict=True):
+            _close(g, rg)
+
+
+HARD_X = np.array([[0.5, -1.5, 2.0], [1.0, 0.0, -0.3]])
+HARD_T = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+HARD_PW = np.array([2.0, 0.5, 1.5])
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "x"),
+    [
+        (
+            lambda a, b: ce.binary_cross_entropy_with_logits(a, b, pos_weight=_t(HARD_PW)),
+            lambda a, b: F.binary_cross_entropy_with_logits(a, b, pos_weight=_t(HARD_PW)),
+            HARD_X,
+        ),
+        (
+            lambda a, b: ce.binary_cross_entropy_with_logits(
+                a, b, pos_weight=_t(HARD_PW), empty_mean=0.0
+            ),
+            lambda a, b: F.binary_cross_entropy_with_logits(a, b, pos_weight=_t(HARD_PW)),
+            HARD_X,
+        ),
+        (ce.binary_cross_entropy, F.binary_cross_entropy, 1 / (1 + np.exp(-HARD_X))),
+        (
+            lambda a, b: ce.binary_cross_entropy(a, b, empty_mean=0.0),
+            F.binary_cross_entropy,
+            1 / (1 + np.exp(-HARD_X)),
+        ),
+    ],
+    ids=["with_logits-aten", "with_logits-generic", "probs-aten", "probs-generic"],
+)
+def test_binary_target_gradient_at_hard_labels(ours, theirs, x):
+    """d/dt of the binary loss is -(pw log σ(x) - log σ(-x)), also where t is exactly 0 or 1."""
+    ref, ref_grads = _value_and_grads(theirs, [x, HARD_T], 1.0)
+    val, grads = _value_and_grads(ours, [x, HARD_T], 1.0)
+    _close(val, ref)
+    for g, rg in zip(grads, ref_grads, strict=True):
+        _close(g, rg)
+
+
+# ---------------------------------------------------------------------------------------------
+# kl_div
+# ---------------------------------------------------------------------------------------------
+
+KL_CASES = list(itertools.product(((5,), (4, 3), (3, 4, 2)), (False, True), REDUCTIONS))
+
+
+KL_MEAN_WARNING = "ignore:reduction. 'mean' divides the total loss:UserWarning"
+
+
+@pytest.mark.filterwarnings(KL_MEAN_WARNING)
+@pytest.mark.parametrize(
+    "case",
+    KL_CASES,
+    ids=[f"{'x'.join(map(str, s))}-logt_{lt}-{r}" for s, lt, r in KL_CASES],
+)
+def test_kl_div(case):
+    shape, log_target, reduction = case
+    rng = _rng("kl_div", case)
+    logq = np.log(rng.dirichlet(np.ones(shape[-1]), size=shape[:-1]))
+    p = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1])
+    target = np.log(p) if log_target else p
+    tt = _t(target)
+    ref = F.kl_div(_t(logq), tt, reduction=reduction, log_target=log_target)
+    got = ce.kl_div(_t(logq), tt, reduction=reduction, log_target=log_target)
+    _close(got, ref)
+    out = ce.kl_div(logq, target, reduction=reduction, log_target=log_target)
+    assert isinstance(out, np.ndarray | np.generic)
+    _close(np.asarray(out), ref)
+
+    cot = _cotangent(rng, tuple(ref.shape))
+    ref, ref_grads = _value_and_grads(
+        lambda a, b: F.kl_div(a, b, reduction=reduction, log_target=log_target),
+        [logq, target],
+        cot,
+    )
+    val, grads = _value_and_grads(
+        lambda a, b: ce.kl_div(a, b, reduction=reduction, log_target=log_target),
+        [logq, target],
+        cot,
+    )
+    _close(val, ref)
+    for g, rg in zip(grads, ref_grads, strict=True):
+        _close(g, rg)
+
+
+@pytest.mark.filterwarnings(KL_MEAN_WARNING)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_kl_div_target_with_zeros(reduction):
+    logq = np.log(np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]]))
+    p = np.array([[0.0, 0.4, 0.6], [1.0, 0.0, 0.0]])
+    ref = F.kl_div(_t(logq), _t(p), reduction=reduction)
+    _close(ce.kl_div(_t(logq), _t(p), reduction=reduction), ref)
+    _close(np.asarray(ce.kl_div(logq, p, reduction=reduction)), ref)
+    cot = _cotangent(_rng("kl0", reduction), tuple(ref.shape))
+    _, (ref_gx,) = _value_and_grads(lambda a: F.kl_div(a, _t(p), reduction=reduction), [logq], cot)
+    _, (gx,) = _value_and_grads(lambda a: ce.kl_div(a, _t(p), reduction=reduction), [logq], cot)
+    _close(gx, ref_gx)
+
+
+# ---------------------------------------------------------------------------------------------
+# Special functions
+# ---------------------------------------------------------------------------------------------
+
+SPECIAL_SHAPE = (3, 4, 5)
+AXES = (0, 1, 2, -1, -2)
+
+
+def _special_data(key):
+    rng = _rng("special", key)
+    x = rng.standard_normal(SPECIAL_SHAPE) * 4.0
+    x[0, 0, 0], x[1, 2, 3], x[2, 3, 4] = 1e4, -1e4, 0.0
+    return rng, x
+
+
+def _check_special(key, ours, theirs):
+    rng, x = _special_data(key)
+    ref = theirs(_t(x))
+    _close(np.asarray(ours(x)), ref)
+    cot = _cotangent(rng, tuple(ref.shape))
+    ref, (ref_g,) = _value_and_grads(theirs, [x], cot)
+    val, (g,) = _value_and_grads(ours, [x], cot)
+    _close(val, ref)
+    _close(g, ref_g)
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("axis", AXES)
+def test_logsumexp(axis, keepdims):
+    _check_special(
+        ("lse", axis, keepdims),
+        lambda a: ce.logsumexp(a, axis=axis, keepdims=keepdims),
+        lambda a: torch.logsumexp(a, dim=axis, keepdim=keepdims),
+    )
+
+
+@pytest.mark.parametrize("axis", AXES)
+def test_softmax(axis):
+    _check_special(
+        ("softmax", axis),
+        lambda a: ce.softmax(a, axis=axis),
+        lambda a: torch.softmax(a, dim=axis),
+    )
+
+
+@pytest.mark.parametrize("axis", AXES)
+def test_log_softmax(axis):
+    _check_special(
+        ("log_softmax", axis),
+        lambda a: ce.log_softmax(a, axis=axis),
+        lambda a: F.log_softmax(a, dim=axis),
+    )
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (ce.sigmoid, torch.sigmoid),
+        (ce.log_sigmoid, F.logsigmoid),
+        (ce.softplus, F.softplus),
+    ],
+    ids=["sigmoid", "log_sigmoid", "softplus"],
+)
+def test_elementwise(ours, theirs):
+    _check_special(("elementwise", ours.__name__), ours, theirs)
+
+
+def test_special_default_axis_is_last():
+    _, x = _special_data("default")
+    _close(ce.logsumexp(_t(x)), torch.logsumexp(_t(x), dim=-1))
+    _close(ce.softmax(_t(x)), torch.softmax(_t(x), dim=-1))
+    _close(ce.log_softmax(_t(x)), F.log_softmax(_t(x), dim=-1))
