@@ -13,6 +13,16 @@ from crossentropy._classification import (
     kl_div,
     nll_loss,
 )
+from crossentropy._focal import focal_loss, sigmoid_focal_loss
+from crossentropy._regression import (
+    huber_loss,
+    l1_loss,
+    log_cosh_loss,
+    mse_loss,
+    rmse_loss,
+    smooth_l1_loss,
+)
+from crossentropy._segmentation import dice_loss, jaccard_loss, tversky_loss
 from crossentropy._special import (
     log_sigmoid,
     log_softmax,
@@ -22,6 +32,7 @@ from crossentropy._special import (
     softplus,
     xlogy,
 )
+from crossentropy._weights import class_weights
 from crossentropy.information import (
     binary_entropy,
     entropy,
@@ -37,20 +48,32 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "binary_entropy",
+    "class_weights",
     "cross_entropy",
+    "dice_loss",
     "entropy",
+    "focal_loss",
+    "huber_loss",
     "information",
+    "jaccard_loss",
     "js_divergence",
     "kl_div",
     "kl_divergence",
+    "l1_loss",
+    "log_cosh_loss",
     "log_sigmoid",
     "log_softmax",
     "logsumexp",
+    "mse_loss",
     "nll_loss",
     "perplexity",
+    "rmse_loss",
     "self_information",
     "sigmoid",
+    "sigmoid_focal_loss",
+    "smooth_l1_loss",
     "softmax",
     "softplus",
+    "tversky_loss",
     "xlogy",
 ]

@@ -38,7 +38,7 @@ from crossentropy._lib._validation import (
     first_index,
     shape_str,
 )
-from crossentropy._special import _axis, log_sigmoid_, lse, mul_log, safe_log
+from crossentropy._special import _axis, log1mexp, log_sigmoid_, lse, mul_log, safe_log
 
 __all__ = [
     "binary_cross_entropy",
@@ -167,6 +167,37 @@ def _check_clip(clip: object) -> Clip:
     )
 
 
+def _is_vector(a: object) -> bool:
+    return a is not None and not isinstance(a, int | float)
+
+
+def focal_factor(xp: Namespace, logp: Array, gamma: float, alpha: Array | float | None) -> Array:
+    """The focal modulation ``alpha (1 - p)^gamma`` from ``log p``, stable as ``p -> 1``.
+
+    ``(1 - p)^gamma = exp(gamma * log1mexp(log p))``, so the factor and its gradient stay finite
+    for ``p`` within rounding of 1 (logits of ``±1e4``).
+    """
+    factor = xp.exp(gamma * log1mexp(xp, logp)) if gamma else xp.ones_like(logp)
+    return factor if alpha is None else factor * alpha
+
+
+def _focal_alpha(xp: Namespace, alpha: object, n_classes: int, dtype: Any) -> Array | float | None:
+    """Validate the focal ``alpha``: None, a number in [0, 1]... or one weight per class."""
+    if alpha is None:
+        return None
+    if isinstance(alpha, int | float) and not isinstance(alpha, bool):
+        return check_finite_number(alpha, "alpha", low=0.0)
+    _, (a,) = namespace(alpha, names=["alpha"])
+    if a.ndim != 1 or a.shape[0] != n_classes:
+        raise ValueError(
+            f"alpha must be a number or one value per class ({n_classes},); "
+            f"got shape {shape_str(a.shape)}"
+        )
+    af, _ = as_float(xp, a, "alpha")
+    check_nonnegative(xp, af, "alpha")
+    return xp.astype(af, dtype) if af.dtype != dtype else af
+
+
 def _check_dtype_integral(xp: Namespace, t: Array, name: str) -> None:
     if not xp.isdtype(t.dtype, "integral"):
         raise TypeError(f"{name} must hold integer class labels; got dtype {t.dtype}")
@@ -193,11 +224,13 @@ def _ce_core(
     empty_mean: float,
     mean_divisor: str,
     weight_mode: str,
+    focal: tuple[float, Array | float | None] | None = None,
 ) -> Array:
     """Cross-entropy with the classes on the last axis of ``x``.
 
     ``kind`` says what ``x`` holds; ``target`` is either class indices of shape ``x.shape[:-1]``
-    or probabilities of shape ``x.shape``.
+    or probabilities of shape ``x.shape``. ``focal = (gamma, alpha)`` multiplies each class term
+    ``-t_c log p_c`` by ``alpha_c (1 - p_c)^gamma`` (the softmax focal loss).
     """
     n_classes = x.shape[-1]
     soft = xp.isdtype(target.dtype, "real floating")
@@ -226,7 +259,10 @@ def _ce_core(
         w_t = xp.sum(t * w, axis=-1) if w is not None else None  # expected weight, unsmoothed
         if label_smoothing:
             t = (1 - label_smoothing) * t + label_smoothing / n_classes
-        terms = mul_log(xp, t, log_probs())
+        lp = log_probs()
+        terms = mul_log(xp, t, lp)
+        if focal is not None:
+            terms = terms * focal_factor(xp, lp, focal[0], focal[1])
         if w is not None and weight_mode == "per_class":
             per = -xp.sum(terms * w, axis=-1)
         else:
@@ -243,9 +279,15 @@ def _ce_core(
         else:
             nll = -_gather(xp, log_probs(), safe)
         w_y = _take(xp, w, safe) if w is not None else None
+        if focal is not None:
+            gamma, alpha = focal
+            alpha_y = _take(xp, alpha, safe) if _is_vector(alpha) else alpha
+            nll = nll * focal_factor(xp, -nll, gamma, alpha_y)
         smooth = None
         if label_smoothing:
             lp = log_probs()
+            if focal is not None:
+                lp = lp * focal_factor(xp, lp, focal[0], focal[1])
             smooth = -xp.sum(
                 lp * w if (w is not None and weight_mode == "per_class") else lp, axis=-1
             )
@@ -405,8 +447,46 @@ def cross_entropy(
     >>> ce.cross_entropy([[0.7, 0.2, 0.1]], [0], from_logits=False).round(4)
     np.float64(0.3567)
     """
+    return _cross_entropy(
+        input,
+        target,
+        weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        label_smoothing=label_smoothing,
+        axis=axis,
+        from_logits=from_logits,
+        z_loss=z_loss,
+        softcap=softcap,
+        clip=clip,
+        empty_mean=empty_mean,
+        mean_divisor=mean_divisor,
+        weight_mode=weight_mode,
+    )
+
+
+def _cross_entropy(
+    input: Array,
+    target: Array,
+    weight: Array | None,
+    *,
+    ignore_index: object,
+    reduction: object,
+    label_smoothing: object,
+    axis: int | None,
+    from_logits: object,
+    z_loss: object,
+    softcap: object,
+    clip: object,
+    empty_mean: object,
+    mean_divisor: object,
+    weight_mode: object,
+    gamma: float | None = None,
+    alpha: object = None,
+) -> Array:
+    """Validate, then delegate to ATen or run the generic core. ``gamma`` set: focal loss."""
     xp, xf, t, w, out_dtype, ax, soft = _prepare_classes(input, target, weight, axis)
-    reduction = check_reduction(reduction)  # type: ignore[assignment]
+    reduction = check_reduction(reduction)
     ignore = check_int(ignore_index, "ignore_index")
     eps = check_finite_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     z = check_finite_number(z_loss, "z_loss", low=0.0)
@@ -436,7 +516,10 @@ def cross_entropy(
         and mean_divisor == "auto"
         and weight_mode == "per_class"
     )
-    if plain and not soft and is_torch(xf):
+    focal = None
+    if gamma is not None:
+        focal = (gamma, _focal_alpha(xp, alpha, n_classes, xf.dtype))
+    if plain and focal is None and not soft and is_torch(xf):
         return _torch_nll_family(
             xf, t, wf, ax, ignore, reduction, out_dtype, n_classes, log_probs=False, eps=eps
         )
@@ -458,8 +541,9 @@ def cross_entropy(
         clip=clip,
         eps_dtype=out_dtype,
         empty_mean=empty,
-        mean_divisor=mean_divisor,
-        weight_mode=weight_mode,
+        mean_divisor=str(mean_divisor),
+        weight_mode=str(weight_mode),
+        focal=focal,
     )
     return restore_dtype(xp, out, out_dtype)
 
@@ -626,26 +710,25 @@ def _smooth_binary(t: Array, eps: float, mode: str) -> Array:
     return t * (1 - eps) + (1 - t) * eps
 
 
-def _binary_core(
+def _bce_terms(xp: Namespace, log_p: Array, log_q: Array, t: Array, pw: Array | None) -> Array:
+    """Element-wise ``-(pw t log p + (1 - t) log q)`` with ``0 log 0 = 0``."""
+    pos = mul_log(xp, t, log_p)
+    if pw is not None:
+        pos = pw * pos
+    return -(pos + mul_log(xp, 1 - t, log_q))
+
+
+def _weighted_reduce(
     xp: Namespace,
-    log_p: Array,
-    log_q: Array,
-    t: Array,
+    per: Array,
     w: Array | None,
-    pw: Array | None,
     reduction: str,
     empty_mean: float,
     mean_divisor: str,
 ) -> Array:
-    """``-w (pw t log p + (1 - t) log q)`` with ``0 log 0 = 0``, reduced.
-
-    ``mean`` divides by the number of elements, or by the sum of the element weights with
-    ``mean_divisor="weight"`` (scikit-learn's ``sample_weight`` normalisation).
+    """Multiply by element weights and reduce; ``mean`` divides by the number of elements, or
+    by the sum of the weights with ``mean_divisor="weight"`` (scikit-learn's ``sample_weight``).
     """
-    pos = mul_log(xp, t, log_p)
-    if pw is not None:
-        pos = pw * pos
-    per = -(pos + mul_log(xp, 1 - t, log_q))
     den = None
     if w is not None:
         per = per * w
@@ -736,17 +819,10 @@ def binary_cross_entropy(
         )
         return restore_dtype(xp, out, out_dtype)
     tf = _smooth_binary(tf, eps, smoothing_mode)
-    out = _binary_core(
-        xp,
-        _prob_log(xp, xf, clip, out_dtype),
-        _prob_log(xp, 1 - xf, clip, out_dtype),
-        tf,
-        w,
-        None,
-        reduction,
-        empty,
-        mean_divisor,
+    per = _bce_terms(
+        xp, _prob_log(xp, xf, clip, out_dtype), _prob_log(xp, 1 - xf, clip, out_dtype), tf, None
     )
+    out = _weighted_reduce(xp, per, w, reduction, empty, mean_divisor)
     return restore_dtype(xp, out, out_dtype)
 
 
@@ -832,9 +908,8 @@ def binary_cross_entropy_with_logits(
         )
         return restore_dtype(xp, out, out_dtype)
     tf = _smooth_binary(tf, eps, smoothing_mode)
-    out = _binary_core(
-        xp, log_sigmoid_(xp, xf), log_sigmoid_(xp, -xf), tf, w, pw, reduction, empty, mean_divisor
-    )
+    per = _bce_terms(xp, log_sigmoid_(xp, xf), log_sigmoid_(xp, -xf), tf, pw)
+    out = _weighted_reduce(xp, per, w, reduction, empty, mean_divisor)
     return restore_dtype(xp, out, out_dtype)
 
 

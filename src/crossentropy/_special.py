@@ -10,6 +10,7 @@ namespace; the losses call those.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,8 @@ import numpy as np
 from crossentropy._lib import Array, as_float, device_of, is_numpy, namespace, restore_dtype
 from crossentropy._lib._kernels import numpy_logsumexp_rows
 from crossentropy._lib._validation import check_int
+
+_LOG2 = math.log(2.0)
 
 __all__ = [
     "log_sigmoid",
@@ -111,6 +114,18 @@ def safe_log(xp: Any, x: Array, floor: float | None = None) -> Array:
     if floor is not None:
         logx = xp.maximum(logx, xp.full_like(x, floor))
     return logx
+
+
+def log1mexp(xp: Any, logp: Array) -> Array:
+    """``log(1 - exp(l))`` for ``l <= 0``: ``log(-expm1(l))`` near 0, ``log1p(-exp(l))`` below
+    ``-log 2``; ``-inf`` at ``l = 0``. Each branch is fed a safe value (double ``where``), so
+    gradients stay finite everywhere, including ``l = 0``."""
+    near = logp > -_LOG2
+    at_zero = logp >= 0
+    a = xp.where(near & ~at_zero, logp, xp.full_like(logp, -1.0))
+    b = xp.where(near, xp.full_like(logp, -1.0), logp)
+    out = xp.where(near, xp.log(-xp.expm1(a)), xp.log1p(-xp.exp(b)))
+    return xp.where(at_zero, xp.full_like(logp, -xp.inf), out)
 
 
 def mul_log(xp: Any, x: Array, logy: Array) -> Array:

@@ -1,0 +1,118 @@
+r"""Class weights for imbalanced data, ready for ``cross_entropy(weight=...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import array_api_compat as compat
+import numpy as np
+
+from crossentropy._lib import Array, device_of, is_torch
+from crossentropy._lib._validation import check_choice, check_finite_number
+
+__all__ = ["class_weights"]
+
+_METHODS = ("balanced", "inverse", "inverse_sqrt", "effective")
+
+
+def _host_labels(y: Any) -> np.ndarray[Any, Any]:
+    if is_torch(y):
+        return np.asarray(y.detach().cpu().numpy())
+    if compat.is_array_api_obj(y) and not isinstance(y, np.ndarray):
+        try:  # Dask computes here: counting labels is preprocessing, not loss code
+            return np.asarray(y)
+        except (TypeError, ValueError, RuntimeError):
+            return np.from_dlpack(y)
+    return np.asarray(y)
+
+
+def class_weights(
+    y: Array | Sequence[Any],
+    method: Literal["balanced", "inverse", "inverse_sqrt", "effective"] = "balanced",
+    *,
+    classes: Sequence[Any] | Array | None = None,
+    beta: float = 0.999,
+) -> Array:
+    r"""Per-class weights from the label counts :math:`n_c` of ``y`` (:math:`n` labels, :math:`C`
+    classes).
+
+    .. math::
+
+        \text{balanced: } w_c = \frac{n}{C\, n_c} \qquad
+        \text{inverse: } w_c = \frac{n}{n_c} \qquad
+        \text{inverse\_sqrt: } w_c = \sqrt{\frac{n}{n_c}}
+
+    and the effective number of samples (Cui et al. 2019),
+
+    .. math::
+
+        w_c \propto \frac{1 - \beta}{1 - \beta^{n_c}}, \qquad \sum_c w_c = C .
+
+    ``"balanced"`` is :func:`sklearn.utils.class_weight.compute_class_weight` ``("balanced")``.
+    With ``"mean"`` reduction the overall scale of the weights cancels; only ratios matter.
+
+    Parameters
+    ----------
+    y : array_like
+        Labels of any type (integers, strings, ...), any array library.
+    method : {"balanced", "inverse", "inverse_sqrt", "effective"}, default "balanced"
+        The weighting rule.
+    classes : sequence, optional
+        The classes, in the order of the returned vector (default: the sorted distinct labels
+        of ``y``). For integer labels pass ``range(C)`` so that entry ``c`` weighs class ``c``.
+        Every class must occur in ``y`` and every label must be a class.
+    beta : float, default 0.999
+        :math:`\beta \in [0, 1)` of ``"effective"``.
+
+    Returns
+    -------
+    array
+        Weights of shape ``(C,)``: in ``y``'s array library and device (the default floating
+        dtype) for numeric arrays, a NumPy float64 array otherwise.
+
+    Examples
+    --------
+    >>> import crossentropy as ce
+    >>> ce.class_weights([0, 0, 0, 1])
+    array([0.66666667, 2.        ])
+    >>> ce.class_weights(["cat", "dog", "dog"], "inverse")
+    array([3. , 1.5])
+    """
+    check_choice(method, "method", _METHODS)
+    b = check_finite_number(beta, "beta", low=0.0, high=1.0, high_open=True)
+    labels = _host_labels(y).reshape(-1)
+    if labels.size == 0:
+        raise ValueError("y must hold at least one label; got an empty array")
+    present, counts_present = np.unique(labels, return_counts=True)
+    if classes is None:
+        cls, counts = present, counts_present
+    else:
+        cls = _host_labels(classes).reshape(-1)
+        if cls.size == 0 or np.unique(cls).size != cls.size:
+            raise ValueError("classes must be a non-empty sequence of distinct labels")
+        unknown = np.setdiff1d(present, cls)
+        if unknown.size:
+            raise ValueError(f"y holds label {unknown[0]!r}, which is not among classes")
+        lookup = dict(zip(present.tolist(), counts_present.tolist(), strict=True))
+        counts = np.asarray([lookup.get(c, 0) for c in cls.tolist()], dtype=np.int64)
+        if (counts == 0).any():
+            missing = cls[int(np.argmax(counts == 0))]
+            raise ValueError(f"class {missing!r} has no samples in y; its weight would be inf")
+    n = float(labels.size)
+    c = float(len(cls))
+    nc = counts.astype(np.float64)
+    if method == "balanced":
+        w = n / (c * nc)
+    elif method == "inverse":
+        w = n / nc
+    elif method == "inverse_sqrt":
+        w = np.sqrt(n / nc)
+    else:
+        w = (1.0 - b) / (1.0 - b**nc) if b > 0 else np.ones_like(nc)
+        w = w * (c / w.sum())
+    if compat.is_array_api_obj(y) and not isinstance(y, np.ndarray) and labels.dtype.kind in "iub":
+        xp = compat.array_namespace(y)
+        dtype = xp.__array_namespace_info__().default_dtypes(device=device_of(y))["real floating"]
+        return xp.asarray(w, dtype=dtype, device=device_of(y))
+    return w
