@@ -35,10 +35,19 @@ from crossentropy._lib._validation import (
     check_in_unit_interval,
     check_int,
     check_nonnegative,
+    element_weight,
     first_index,
     shape_str,
 )
-from crossentropy._special import _axis, log1mexp, log_sigmoid_, lse, mul_log, safe_log
+from crossentropy._special import (
+    _axis,
+    kl_terms,
+    log1mexp,
+    log_sigmoid_,
+    lse,
+    mul_log,
+    safe_log,
+)
 
 __all__ = [
     "binary_cross_entropy",
@@ -115,7 +124,7 @@ def _index_targets(
     valid = target != ignore_index
     out_of_range = valid & ((target < 0) | (target >= n_classes))
     bad: Array | None = None
-    if is_concrete(target):
+    if is_concrete(out_of_range):
         idx = first_index(xp, out_of_range)
         if idx is not None:
             value = int(target[idx]) if idx else int(target)
@@ -225,20 +234,21 @@ def _ce_core(
     mean_divisor: str,
     weight_mode: str,
     focal: tuple[float, Array | float | None] | None = None,
+    parts: dict[str, Any] | None = None,
 ) -> Array:
     """Cross-entropy with the classes on the last axis of ``x``.
 
     ``kind`` says what ``x`` holds; ``target`` is either class indices of shape ``x.shape[:-1]``
     or probabilities of shape ``x.shape``. ``focal = (gamma, alpha)`` multiplies each class term
-    ``-t_c log p_c`` by ``alpha_c (1 - p_c)^gamma`` (the softmax focal loss).
+    ``-t_c log p_c`` by ``alpha_c (1 - p_c)^gamma`` (the softmax focal loss). A ``parts`` dict
+    receives the intermediates that ``crossentropy.grad`` turns into the gradient.
     """
     n_classes = x.shape[-1]
     soft = xp.isdtype(target.dtype, "real floating")
     logz = lse(xp, x, -1) if kind == "logits" else None
 
     def log_probs() -> Array:
-        if kind == "logits":
-            assert logz is not None
+        if logz is not None:
             return x - xp.expand_dims(logz, axis=-1)
         if kind == "probs":
             return _prob_log(xp, x, clip, eps_dtype)
@@ -265,19 +275,14 @@ def _ce_core(
             terms = terms * focal_factor(xp, lp, focal[0], focal[1])
         if w is not None and weight_mode == "per_class":
             per = -xp.sum(terms * w, axis=-1)
+        elif w_t is not None:
+            per = -w_t * xp.sum(terms, axis=-1)
         else:
             per = -xp.sum(terms, axis=-1)
-            if w is not None:
-                assert w_t is not None
-                per = w_t * per
         w_y = w_t
     else:
         valid, safe, bad = _index_targets(xp, target, n_classes, ignore_index)
-        if kind == "logits":
-            assert logz is not None
-            nll = logz - _gather(xp, x, safe)
-        else:
-            nll = -_gather(xp, log_probs(), safe)
+        nll = logz - _gather(xp, x, safe) if logz is not None else -_gather(xp, log_probs(), safe)
         w_y = _take(xp, w, safe) if w is not None else None
         if focal is not None:
             gamma, alpha = focal
@@ -305,9 +310,23 @@ def _ce_core(
     if bad is not None:
         per = xp.where(bad, xp.full_like(per, math.nan), per)
     zterm = None
-    if z_loss:
-        assert logz is not None
+    if z_loss and logz is not None:
         zterm = xp.where(valid, z_loss * logz * logz, zero)
+    if parts is not None:
+        count = xp.sum(xp.astype(valid, per.dtype))
+        use_weight = mean_divisor == "weight" or (mean_divisor == "auto" and not soft)
+        den = xp.sum(xp.where(valid, w_y, zero)) if use_weight and w_y is not None else count
+        parts.update(
+            logz=logz,
+            valid=valid,
+            bad=bad,
+            soft=soft,
+            w_y=w_y,
+            den=den,
+            count=count,
+            target=t if soft else safe,
+            batch=_batch_size(per.shape),
+        )
 
     if reduction == "none":
         return per if zterm is None else per + zterm
@@ -332,6 +351,8 @@ def _prepare_classes(
     xp, (x, t, w) = namespace(input, target, weight, names=["input", "target", "weight"])
     xf, out_dtype = as_float(xp, x, "input")
     ax = _class_axis(xf.ndim, axis)
+    if xf.shape[ax] == 0:
+        raise ValueError(f"input must have at least one class on axis {ax}; got 0 classes")
     soft = xp.isdtype(t.dtype, "real floating")
     if soft:
         if tuple(t.shape) != tuple(xf.shape):
@@ -483,8 +504,10 @@ def _cross_entropy(
     weight_mode: object,
     gamma: float | None = None,
     alpha: object = None,
+    parts: dict[str, Any] | None = None,
 ) -> Array:
-    """Validate, then delegate to ATen or run the generic core. ``gamma`` set: focal loss."""
+    """Validate, then delegate to ATen or run the generic core. ``gamma`` set: focal loss.
+    ``parts`` (for ``crossentropy.grad``) receives the core's intermediates."""
     xp, xf, t, w, out_dtype, ax, soft = _prepare_classes(input, target, weight, axis)
     reduction = check_reduction(reduction)
     ignore = check_int(ignore_index, "ignore_index")
@@ -506,6 +529,11 @@ def _cross_entropy(
     elif clip is not None:
         raise ValueError("clip applies to probabilities; it needs from_logits=False")
     n_classes = xf.shape[ax]
+    if soft and 0 <= ignore <= 1:
+        raise ValueError(
+            "with probability targets, ignore_index marks rows filled with it, so it must lie "
+            f"outside [0, 1]; got {ignore}"
+        )
     wf = _class_weight(xp, w, n_classes, xf.dtype)
 
     plain = (
@@ -519,13 +547,29 @@ def _cross_entropy(
     focal = None
     if gamma is not None:
         focal = (gamma, _focal_alpha(xp, alpha, n_classes, xf.dtype))
-    if plain and focal is None and not soft and is_torch(xf):
+    if plain and focal is None and parts is None and not soft and is_torch(xf):
         return _torch_nll_family(
             xf, t, wf, ax, ignore, reduction, out_dtype, n_classes, log_probs=False, eps=eps
         )
 
     x_last = xp.moveaxis(xf, ax, -1)
     t_last = xp.moveaxis(t, ax, -1) if soft else t
+    if parts is not None:
+        parts.update(
+            xp=xp,
+            x=x_last,
+            axis=ax,
+            cap=cap,
+            out_dtype=out_dtype,
+            weight=wf,
+            clip=clip,
+            kind="logits" if from_logits else "probs",
+            label_smoothing=eps,
+            z_loss=z,
+            focal=focal,
+            reduction=reduction,
+            weight_mode=str(weight_mode),
+        )
     if cap is not None:
         x_last = cap * xp.tanh(x_last / cap)
     out = _ce_core(
@@ -544,6 +588,7 @@ def _cross_entropy(
         mean_divisor=str(mean_divisor),
         weight_mode=str(weight_mode),
         focal=focal,
+        parts=parts,
     )
     return restore_dtype(xp, out, out_dtype)
 
@@ -676,23 +721,26 @@ def _prepare_binary(
         )
     tf, _ = as_float(xp, t, "target")
     tf = xp.astype(tf, xf.dtype) if tf.dtype != xf.dtype else tf
-    out: list[Array | None] = []
-    for a, name in ((w, "weight"), (pw, "pos_weight")):
-        if a is None:
-            out.append(None)
-            continue
-        af, _ = as_float(xp, a, name)
-        af = xp.astype(af, xf.dtype) if af.dtype != xf.dtype else af
-        try:
-            xp.broadcast_arrays(af, xf)
-        except (ValueError, RuntimeError, TypeError):
-            raise ValueError(
-                f"{name} of shape {shape_str(af.shape)} does not broadcast to input of shape "
-                f"{shape_str(xf.shape)}"
-            ) from None
-        check_nonnegative(xp, af, name)
-        out.append(af)
-    return xp, xf, tf, out[0], out[1], out_dtype
+    check_in_unit_interval(xp, tf, "target")
+    wf = None if w is None else element_weight(xp, w, "weight", xf)
+    pwf = None if pw is None else element_weight(xp, pw, "pos_weight", xf)
+    return xp, xf, tf, wf, pwf, out_dtype
+
+
+def _binary_options(
+    reduction: object,
+    label_smoothing: object,
+    smoothing_mode: object,
+    empty_mean: object,
+    mean_divisor: object,
+) -> tuple[str, float, str, float, str]:
+    """Validate the options the binary losses share."""
+    red = check_reduction(reduction)
+    eps = check_finite_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+    check_choice(smoothing_mode, "smoothing_mode", _SMOOTHING_MODES)
+    empty = check_empty_mean(empty_mean)
+    check_choice(mean_divisor, "mean_divisor", _MEAN_DIVISORS)
+    return red, eps, str(smoothing_mode), empty, str(mean_divisor)
 
 
 def _checked_no_nan(x: Array) -> bool:
@@ -799,15 +847,12 @@ def binary_cross_entropy(
     np.float64(16.1181)
     """
     xp, xf, tf, w, _, out_dtype = _prepare_binary(input, target, weight, None)
-    reduction = check_reduction(reduction)  # type: ignore[assignment]
+    red, eps, mode, empty, divisor = _binary_options(
+        reduction, label_smoothing, smoothing_mode, empty_mean, mean_divisor
+    )
     clip = _check_clip(clip)
-    eps = check_finite_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
-    check_choice(smoothing_mode, "smoothing_mode", _SMOOTHING_MODES)
-    empty = check_empty_mean(empty_mean)
-    check_choice(mean_divisor, "mean_divisor", _MEAN_DIVISORS)
     check_in_unit_interval(xp, xf, "input")
-    check_in_unit_interval(xp, tf, "target")
-    plain = not eps and math.isnan(empty) and (mean_divisor != "weight" or w is None)
+    plain = not eps and math.isnan(empty) and (divisor != "weight" or w is None)
     # ATen refuses NaN probabilities (and asserts on accelerators), so it gets only inputs
     # already checked on the host; everything else takes the generic path, which propagates NaN.
     if is_torch(xf) and clip == "torch" and plain and _checked_no_nan(xf):
@@ -815,14 +860,14 @@ def binary_cross_entropy(
 
         w_full = None if w is None else w.expand_as(xf)
         out = _torch_batchmean(
-            F.binary_cross_entropy, reduction, _batch_size(tuple(xf.shape)), xf, tf, weight=w_full
+            F.binary_cross_entropy, red, _batch_size(tuple(xf.shape)), xf, tf, weight=w_full
         )
         return restore_dtype(xp, out, out_dtype)
-    tf = _smooth_binary(tf, eps, smoothing_mode)
+    tf = _smooth_binary(tf, eps, mode)
     per = _bce_terms(
         xp, _prob_log(xp, xf, clip, out_dtype), _prob_log(xp, 1 - xf, clip, out_dtype), tf, None
     )
-    out = _weighted_reduce(xp, per, w, reduction, empty, mean_divisor)
+    out = _weighted_reduce(xp, per, w, red, empty, divisor)
     return restore_dtype(xp, out, out_dtype)
 
 
@@ -887,19 +932,16 @@ def binary_cross_entropy_with_logits(
     np.float64(1.523801780931)
     """
     xp, xf, tf, w, pw, out_dtype = _prepare_binary(input, target, weight, pos_weight)
-    reduction = check_reduction(reduction)  # type: ignore[assignment]
-    eps = check_finite_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
-    check_choice(smoothing_mode, "smoothing_mode", _SMOOTHING_MODES)
-    empty = check_empty_mean(empty_mean)
-    check_choice(mean_divisor, "mean_divisor", _MEAN_DIVISORS)
-    check_in_unit_interval(xp, tf, "target")
-    plain = not eps and math.isnan(empty) and (mean_divisor != "weight" or w is None)
+    red, eps, mode, empty, divisor = _binary_options(
+        reduction, label_smoothing, smoothing_mode, empty_mean, mean_divisor
+    )
+    plain = not eps and math.isnan(empty) and (divisor != "weight" or w is None)
     if is_torch(xf) and plain:
         import torch.nn.functional as F
 
         out = _torch_batchmean(
             F.binary_cross_entropy_with_logits,
-            reduction,
+            red,
             _batch_size(tuple(xf.shape)),
             xf,
             tf,
@@ -907,9 +949,9 @@ def binary_cross_entropy_with_logits(
             pos_weight=pw,
         )
         return restore_dtype(xp, out, out_dtype)
-    tf = _smooth_binary(tf, eps, smoothing_mode)
+    tf = _smooth_binary(tf, eps, mode)
     per = _bce_terms(xp, log_sigmoid_(xp, xf), log_sigmoid_(xp, -xf), tf, pw)
-    out = _weighted_reduce(xp, per, w, reduction, empty, mean_divisor)
+    out = _weighted_reduce(xp, per, w, red, empty, divisor)
     return restore_dtype(xp, out, out_dtype)
 
 
@@ -975,6 +1017,6 @@ def kl_div(
         per = xp.exp(tf) * (tf - xf)
     else:
         check_in_unit_interval(xp, tf, "target")
-        per = mul_log(xp, tf, safe_log(xp, tf)) - mul_log(xp, tf, xf)
+        per = kl_terms(xp, tf, safe_log(xp, tf), xf)
     out = reduce(xp, per, reduction, empty_mean=empty)
     return restore_dtype(xp, out, out_dtype)

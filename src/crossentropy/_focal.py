@@ -13,11 +13,10 @@ import math
 from typing import Literal
 
 from crossentropy._classification import (
-    _MEAN_DIVISORS,
-    _SMOOTHING_MODES,
     Clip,
     Reduction,
     _bce_terms,
+    _binary_options,
     _check_clip,
     _cross_entropy,
     _prepare_binary,
@@ -25,8 +24,8 @@ from crossentropy._classification import (
     _smooth_binary,
     _weighted_reduce,
 )
-from crossentropy._lib import Array, check_empty_mean, check_reduction, restore_dtype
-from crossentropy._lib._validation import check_choice, check_finite_number, check_in_unit_interval
+from crossentropy._lib import Array, restore_dtype
+from crossentropy._lib._validation import check_finite_number, check_in_unit_interval
 from crossentropy._special import log_sigmoid_, safe_log
 
 __all__ = ["focal_loss", "sigmoid_focal_loss"]
@@ -106,7 +105,9 @@ def sigmoid_focal_loss(
     np.float64(0.3603611557)
     """
     xp, xf, tf, w, _, out_dtype = _prepare_binary(input, target, weight, None)
-    red = check_reduction(reduction)
+    red, eps, mode, empty, divisor = _binary_options(
+        reduction, label_smoothing, smoothing_mode, empty_mean, mean_divisor
+    )
     g = check_finite_number(gamma, "gamma", low=0.0)
     a = None if alpha is None else check_finite_number(alpha, "alpha", high=1.0)
     if not isinstance(apply_class_balancing, bool):
@@ -114,17 +115,12 @@ def sigmoid_focal_loss(
     if not isinstance(from_logits, bool):
         raise TypeError(f"from_logits must be a bool; got {type(from_logits).__name__}")
     clip = _check_clip(clip)
-    eps = check_finite_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
-    check_choice(smoothing_mode, "smoothing_mode", _SMOOTHING_MODES)
-    check_choice(mean_divisor, "mean_divisor", _MEAN_DIVISORS)
-    empty = check_empty_mean(empty_mean)
-    check_in_unit_interval(xp, tf, "target")
     if from_logits:
         log_p, log_q = log_sigmoid_(xp, xf), log_sigmoid_(xp, -xf)
     else:
         check_in_unit_interval(xp, xf, "input")
         log_p, log_q = _prob_log(xp, xf, clip, out_dtype), _prob_log(xp, 1 - xf, clip, out_dtype)
-    t = _smooth_binary(tf, eps, str(smoothing_mode))
+    t = _smooth_binary(tf, eps, mode)
     per = _bce_terms(xp, log_p, log_q, t, None)
     if g:
         # log(1 - p_t) = log(t (1 - p) + (1 - t) p), as a log-sum-exp of the two branches.
@@ -132,7 +128,7 @@ def sigmoid_focal_loss(
         per = per * xp.exp(g * log_1m_pt)
     if a is not None and a >= 0 and apply_class_balancing:
         per = per * (a * t + (1 - a) * (1 - t))
-    out = _weighted_reduce(xp, per, w, red, empty, str(mean_divisor))
+    out = _weighted_reduce(xp, per, w, red, empty, divisor)
     return restore_dtype(xp, out, out_dtype)
 
 

@@ -25,7 +25,7 @@ from crossentropy._lib import (
 from crossentropy._lib._validation import (
     check_choice,
     check_finite_number,
-    check_nonnegative,
+    element_weight,
     shape_str,
 )
 from crossentropy._special import softplus_
@@ -43,6 +43,14 @@ Reduction = Literal["none", "mean", "sum", "batchmean"]
 MeanDivisor = Literal["auto", "weight", "count"]
 _MEAN_DIVISORS = ("auto", "weight", "count")
 _LOG2 = math.log(2.0)
+# PyTorch 2.13's divisor of a weighted "mean": the sum of the weights or the element count.
+WEIGHTED_MEAN = {
+    "mse_loss": "weight",
+    "l1_loss": "weight",
+    "huber_loss": "count",
+    "smooth_l1_loss": "count",
+    "log_cosh_loss": "weight",
+}
 
 
 def _prepare(
@@ -60,18 +68,7 @@ def _prepare(
             f"target of shape {shape_str(tf.shape)} does not broadcast with input of shape "
             f"{shape_str(xf.shape)}"
         ) from None
-    wf = None
-    if w is not None:
-        wf, _ = as_float(xp, w, "weight")
-        wf = xp.astype(wf, xf.dtype) if wf.dtype != xf.dtype else wf
-        try:
-            xp.broadcast_arrays(wf, xf)
-        except (ValueError, RuntimeError, TypeError):
-            raise ValueError(
-                f"weight of shape {shape_str(wf.shape)} does not broadcast to input of shape "
-                f"{shape_str(xf.shape)}"
-            ) from None
-        check_nonnegative(xp, wf, "weight")
+    wf = None if w is None else element_weight(xp, w, "weight", xf)
     return xp, xf, tf, wf, out_dtype
 
 
@@ -147,7 +144,9 @@ def mse_loss(
     """
     xp, x, t, w, out_dtype = _prepare(input, target, weight)
     err = x - t
-    return _finish(xp, err * err, w, reduction, mean_divisor, empty_mean, "weight", out_dtype)
+    return _finish(
+        xp, err * err, w, reduction, mean_divisor, empty_mean, WEIGHTED_MEAN["mse_loss"], out_dtype
+    )
 
 
 def l1_loss(
@@ -175,7 +174,16 @@ def l1_loss(
     np.float64(1.33)
     """
     xp, x, t, w, out_dtype = _prepare(input, target, weight)
-    return _finish(xp, xp.abs(x - t), w, reduction, mean_divisor, empty_mean, "weight", out_dtype)
+    return _finish(
+        xp,
+        xp.abs(x - t),
+        w,
+        reduction,
+        mean_divisor,
+        empty_mean,
+        WEIGHTED_MEAN["l1_loss"],
+        out_dtype,
+    )
 
 
 def rmse_loss(
@@ -287,7 +295,9 @@ def huber_loss(
     d = check_finite_number(delta, "delta", low=0.0, low_open=True)
     xp, x, t, w, out_dtype = _prepare(input, target, weight)
     per = huber_(xp, x - t, d)
-    return _finish(xp, per, w, reduction, mean_divisor, empty_mean, "count", out_dtype)
+    return _finish(
+        xp, per, w, reduction, mean_divisor, empty_mean, WEIGHTED_MEAN["huber_loss"], out_dtype
+    )
 
 
 def smooth_l1_loss(
@@ -320,7 +330,9 @@ def smooth_l1_loss(
     xp, x, t, w, out_dtype = _prepare(input, target, weight)
     err = x - t
     per = xp.abs(err) if b == 0 else huber_(xp, err, b) / b
-    return _finish(xp, per, w, reduction, mean_divisor, empty_mean, "count", out_dtype)
+    return _finish(
+        xp, per, w, reduction, mean_divisor, empty_mean, WEIGHTED_MEAN["smooth_l1_loss"], out_dtype
+    )
 
 
 def log_cosh_loss(
@@ -352,4 +364,6 @@ def log_cosh_loss(
     xp, x, t, w, out_dtype = _prepare(input, target, weight)
     err = x - t
     per = err + softplus_(xp, -2 * err) - _LOG2
-    return _finish(xp, per, w, reduction, mean_divisor, empty_mean, "weight", out_dtype)
+    return _finish(
+        xp, per, w, reduction, mean_divisor, empty_mean, WEIGHTED_MEAN["log_cosh_loss"], out_dtype
+    )

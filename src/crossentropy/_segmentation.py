@@ -179,8 +179,8 @@ def _tversky(
         loss = -xp.log(xp.maximum(score, xp.full_like(score, e)))
     else:
         loss = 1 - score
-        if g != 1:
-            loss = xp.where(loss > 0, loss, xp.zeros_like(loss)) ** g
+    if g != 1:
+        loss = xp.where(loss > 0, loss, xp.zeros_like(loss)) ** g
     present = xp.sum(tt, axis=dims) > 0
     if classes is not None:
         if aggregate == "global":
@@ -375,7 +375,7 @@ _TVERSKY_EXTRA = """\
     beta : float, default 0.5
         Weight of the false negatives.
     gamma : float, default 1.0
-        Focal exponent (> 0) applied to each class's loss.
+        Focal exponent (> 0) applied to each class's loss (also with ``log_loss``).
 """
 for _fn, _extra in ((tversky_loss, _TVERSKY_EXTRA), (dice_loss, ""), (jaccard_loss, "")):
     _params = _PARAMS_DOC.lstrip("\n").replace("%(extra)s", _extra)

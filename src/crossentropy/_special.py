@@ -13,11 +13,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
-from crossentropy._lib import Array, as_float, device_of, is_numpy, namespace, restore_dtype
+from crossentropy._lib import (
+    Array,
+    as_float,
+    device_of,
+    is_numpy,
+    namespace,
+    quiet,
+    restore_dtype,
+)
 from crossentropy._lib._kernels import numpy_logsumexp_rows
-from crossentropy._lib._validation import check_int
+from crossentropy._lib._validation import check_int, shape_str
 
 _LOG2 = math.log(2.0)
 
@@ -129,22 +135,27 @@ def log1mexp(xp: Any, logp: Array) -> Array:
 
 
 def mul_log(xp: Any, x: Array, logy: Array) -> Array:
-    """``x * logy`` with ``0 * (-inf) = 0``.
+    """``x * logy`` with ``0 * (±inf) = 0``.
 
-    Only the ``0 * (-inf)`` entries take the zero branch (a double ``where``), so the derivative
+    Only the ``0 * (±inf)`` entries take the zero branch (a double ``where``), so the derivative
     with respect to ``x`` is ``logy`` wherever ``logy`` is finite, as in torch's ``xlogy``.
     """
-    zero = (x == 0) & (logy == -xp.inf)
+    zero = (x == 0) & xp.isinf(logy)
     return x * xp.where(zero, xp.zeros_like(logy), logy)
+
+
+def kl_terms(xp: Any, p: Array, logp: Array, logq: Array) -> Array:
+    """Element-wise ``p (log p - log q)`` with ``0 log 0 = 0``: the one home of the KL terms."""
+    return mul_log(xp, p, logp) - mul_log(xp, p, logq)
 
 
 def xlogy_(xp: Any, x: Array, y: Array) -> Array:
     """``x * log(y)`` with ``0 * log(y) = 0`` unless y is NaN (as :func:`scipy.special.xlogy`).
 
-    The log is fed 1 where ``x = 0`` and ``y`` is 0 or inf, so values and gradients stay
-    finite; elsewhere the derivative with respect to ``x`` is ``log(y)``.
+    The log is fed 1 where ``x = 0`` and ``log(y)`` is not finite (``y`` <= 0 or inf), so values
+    and gradients stay finite; elsewhere the derivative with respect to ``x`` is ``log(y)``.
     """
-    zero = (x == 0) & ((y == 0) | (y == xp.inf))
+    zero = (x == 0) & ((y <= 0) | (y == xp.inf))
     logy = xp.log(xp.where(zero, xp.ones_like(y), y))
     return x * logy
 
@@ -192,7 +203,8 @@ def logsumexp(x: Array, /, *, axis: int = -1, keepdims: bool = False) -> Array:
     ax = _axis(axis, xf.ndim)
     if xf.ndim == 0:
         return restore_dtype(xp, xf, dtype)
-    return restore_dtype(xp, lse(xp, xf, ax, keepdims), dtype)
+    with quiet(xf):
+        return restore_dtype(xp, lse(xp, xf, ax, keepdims), dtype)
 
 
 def softmax(x: Array, /, *, axis: int = -1) -> Array:
@@ -227,9 +239,11 @@ def softmax(x: Array, /, *, axis: int = -1) -> Array:
     """
     xp, (x,) = namespace(x, names=["x"])
     xf, dtype = as_float(xp, x, "x")
+    ax = _axis(axis, xf.ndim)
     if xf.ndim == 0:
         return restore_dtype(xp, xp.ones_like(xf), dtype)
-    return restore_dtype(xp, softmax_(xp, xf, _axis(axis, xf.ndim)), dtype)
+    with quiet(xf):
+        return restore_dtype(xp, softmax_(xp, xf, ax), dtype)
 
 
 def log_softmax(x: Array, /, *, axis: int = -1) -> Array:
@@ -265,9 +279,11 @@ def log_softmax(x: Array, /, *, axis: int = -1) -> Array:
     """
     xp, (x,) = namespace(x, names=["x"])
     xf, dtype = as_float(xp, x, "x")
+    ax = _axis(axis, xf.ndim)
     if xf.ndim == 0:
         return restore_dtype(xp, xp.zeros_like(xf), dtype)
-    return restore_dtype(xp, log_softmax_(xp, xf, _axis(axis, xf.ndim)), dtype)
+    with quiet(xf):
+        return restore_dtype(xp, log_softmax_(xp, xf, ax), dtype)
 
 
 def sigmoid(x: Array, /) -> Array:
@@ -351,6 +367,13 @@ def xlogy(x: Array, y: Array, /) -> Array:
     xf, dtype = as_float(xp, x, "x")
     yf, ydtype = as_float(xp, y, "y")
     common = xp.result_type(xf, yf)
-    with np.errstate(divide="ignore"):  # x * log(0) = -inf for x > 0 is the answer
-        out = xlogy_(xp, xp.astype(xf, common), xp.astype(yf, common))
+    try:
+        xb, yb = xp.broadcast_arrays(xp.astype(xf, common), xp.astype(yf, common))
+    except (ValueError, RuntimeError, TypeError):
+        raise ValueError(
+            f"x of shape {shape_str(xf.shape)} and y of shape {shape_str(yf.shape)} do not "
+            "broadcast together"
+        ) from None
+    with quiet(xb):  # x * log(0) = -inf for x > 0 is the answer
+        out = xlogy_(xp, xb, yb)
     return restore_dtype(xp, out, xp.result_type(dtype, ydtype))

@@ -20,7 +20,7 @@ from crossentropy._lib._validation import (
     check_nonnegative,
     shape_str,
 )
-from crossentropy._special import _axis, mul_log, safe_log
+from crossentropy._special import _axis, kl_terms, mul_log, safe_log
 
 __all__ = [
     "binary_entropy",
@@ -40,7 +40,7 @@ def _cross(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
 
 def _kl(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
     """``sum(p log p - p log q)`` in nats (each product 0 where p = 0)."""
-    return xp.sum(mul_log(xp, p, safe_log(xp, p)) - mul_log(xp, p, safe_log(xp, q)), axis=axis)
+    return xp.sum(kl_terms(xp, p, safe_log(xp, p), safe_log(xp, q)), axis=axis)
 
 
 def _scale(xp: Namespace, value: Array, base: object) -> Array:
@@ -108,7 +108,7 @@ def self_information(p: Array, /, *, base: float = math.e) -> Array:
     np.float64(1.0)
     """
     xp, (pf,), dtype, _ = _prepare(p, names=["p"], axis=None, normalize=False)
-    return restore_dtype(xp, _scale(xp, -safe_log(xp, pf), base), dtype)
+    return restore_dtype(xp, _scale(xp, 0 - safe_log(xp, pf), base), dtype)
 
 
 def entropy(p: Array, /, *, axis: int = -1, base: float = math.e, normalize: bool = False) -> Array:
@@ -208,7 +208,6 @@ def kl_divergence(
     np.float64(0.0)
     """
     xp, (pf, qf), dtype, ax = _prepare(p, q, names=["p", "q"], axis=axis, normalize=normalize)
-    assert ax is not None
     return restore_dtype(xp, _scale(xp, _kl(xp, pf, qf, ax), base), dtype)
 
 
@@ -232,7 +231,6 @@ def js_divergence(
     np.float64(1.0)
     """
     xp, (pf, qf), dtype, ax = _prepare(p, q, names=["p", "q"], axis=axis, normalize=normalize)
-    assert ax is not None
     m = (pf + qf) / 2
     js = (_kl(xp, pf, m, ax) + _kl(xp, qf, m, ax)) / 2
     return restore_dtype(xp, _scale(xp, js, base), dtype)

@@ -10,8 +10,8 @@ from crossentropy._lib._namespace import (
     is_numpy,
     is_torch,
     namespace,
+    quiet,
     restore_dtype,
-    scalar,
 )
 from crossentropy._lib._reduction import (
     REDUCTIONS,
@@ -35,7 +35,7 @@ __all__ = [
     "is_numpy",
     "is_torch",
     "namespace",
+    "quiet",
     "reduce",
     "restore_dtype",
-    "scalar",
 ]

@@ -7,7 +7,7 @@ chooses the floating dtype the computation runs in.
 
 from __future__ import annotations
 
-import math
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,9 +27,24 @@ __all__ = [
     "is_numpy",
     "is_torch",
     "namespace",
+    "quiet",
     "restore_dtype",
-    "scalar",
 ]
+
+
+#: Arguments that may be None (optional arrays); any other None is a TypeError.
+OPTIONAL = frozenset({"weight", "pos_weight", "alpha"})
+
+
+def quiet(x: Array) -> contextlib.AbstractContextManager[Any]:
+    """Silence NumPy's floating-point warnings for NumPy arrays (log 0, 0/0 are answers here).
+
+    Other libraries get a null context, so nothing NumPy-specific enters a traced graph
+    (``torch.compile`` cannot trace ``np.errstate``).
+    """
+    if compat.is_numpy_array(x):
+        return np.errstate(divide="ignore", invalid="ignore", over="ignore")
+    return contextlib.nullcontext()
 
 
 def _is_array(obj: object) -> bool:
@@ -61,6 +76,8 @@ def namespace(*args: object, names: Sequence[str]) -> tuple[Namespace, list[Any]
         dev = None
     out: list[Any] = []
     for a, name in zip(args, names, strict=True):
+        if a is None and name not in OPTIONAL:
+            raise TypeError(f"{name} must be an array or a sequence of numbers; got None")
         if a is None or _is_array(a):
             out.append(a)
             continue
@@ -138,16 +155,3 @@ def as_float(xp: Namespace, x: Array, name: str) -> tuple[Array, Any]:
 def restore_dtype(xp: Namespace, x: Array, dtype: Any) -> Array:
     """Cast a result back to the dtype the caller gave."""
     return x if x.dtype == dtype else xp.astype(x, dtype)
-
-
-def scalar(xp: Namespace, value: float, like: Array) -> Array:
-    """A 0-d array holding ``value`` with the dtype and device of ``like``."""
-    return xp.asarray(value, dtype=like.dtype, device=compat.device(like))
-
-
-def finfo_eps(xp: Namespace, dtype: Any) -> float:
-    """Machine epsilon of a floating dtype."""
-    return float(xp.finfo(dtype).eps)
-
-
-NAN = math.nan

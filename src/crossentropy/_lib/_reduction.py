@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
+import numbers
 
-import numpy as np
-
-from crossentropy._lib._namespace import Array, Namespace, device_of
+from crossentropy._lib._namespace import Array, Namespace, device_of, quiet
 from crossentropy._lib._validation import check_choice
 
 __all__ = ["REDUCTIONS", "check_empty_mean", "check_reduction", "divide", "reduce"]
@@ -22,7 +21,7 @@ def check_reduction(reduction: object, allowed: tuple[str, ...] = REDUCTIONS) ->
 
 def check_empty_mean(value: object) -> float:
     """Validate ``empty_mean``: the value of a mean over zero valid elements (NaN or a number)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"empty_mean must be a number (nan or 0.0); got {type(value).__name__}")
     v = float(value)
     if math.isinf(v):
@@ -37,7 +36,7 @@ def divide(xp: Namespace, num: Array, den: Array, empty_mean: float) -> Array:
     denominator is replaced before dividing (a double ``where``), so gradients stay finite.
     """
     if math.isnan(empty_mean):
-        with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 -> nan, as torch
+        with quiet(num):  # 0/0 -> nan, as torch
             return num / den
     nonzero = den != 0
     safe = xp.where(nonzero, den, xp.ones_like(den))

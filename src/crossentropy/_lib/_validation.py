@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ __all__ = [
     "check_in_unit_interval",
     "check_int",
     "check_nonnegative",
+    "element_weight",
     "first_index",
     "shape_str",
 ]
@@ -27,7 +29,7 @@ def shape_str(shape: Sequence[int | None]) -> str:
 
 def check_choice(value: object, name: str, choices: Sequence[object]) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
-    if not isinstance(value, str | int | float | None) or value not in choices:
+    if not isinstance(value, str | numbers.Real | None) or value not in choices:
         listed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{name} must be one of {listed}; got {value!r}")
 
@@ -41,8 +43,11 @@ def check_finite_number(
     low_open: bool = False,
     high_open: bool = False,
 ) -> float:
-    """Return ``value`` as a float, raising if it is not a real number in the given range."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """Return ``value`` as a float, raising if it is not a real number in the given range.
+
+    Python and NumPy scalars are accepted (``numbers.Real``); bools are not.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
     v = float(value)
     if not math.isfinite(v):
@@ -61,8 +66,12 @@ def check_base(base: object) -> float:
 
 
 def first_index(xp: Namespace, mask: Array) -> tuple[int, ...] | None:
-    """The index of the first True entry of a concrete boolean array, or None."""
-    if not bool(xp.any(mask)):
+    """The index of the first True entry of a concrete boolean array, or None.
+
+    None as well when ``mask`` cannot be inspected without a sync or a trace break (inside
+    ``jax.jit`` even arrays derived from constants are traced).
+    """
+    if not is_concrete(mask) or not bool(xp.any(mask)):
         return None
     import numpy as np
 
@@ -112,8 +121,27 @@ def check_nonnegative(xp: Namespace, x: Array, name: str) -> None:
         raise ValueError(f"{name} must be non-negative; got {_value_at(x, idx):g} at index {idx}")
 
 
+def element_weight(xp: Namespace, a: Array, name: str, like: Array) -> Array:
+    """A non-negative weight that broadcasts *to* ``like``'s shape, in ``like``'s dtype."""
+    from crossentropy._lib._namespace import as_float
+
+    af, _ = as_float(xp, a, name)
+    af = xp.astype(af, like.dtype) if af.dtype != like.dtype else af
+    try:
+        shape = tuple(xp.broadcast_arrays(af, like)[0].shape)
+    except (ValueError, RuntimeError, TypeError):
+        shape = None
+    if shape != tuple(like.shape):
+        raise ValueError(
+            f"{name} of shape {shape_str(af.shape)} does not broadcast to input of shape "
+            f"{shape_str(like.shape)}"
+        )
+    check_nonnegative(xp, af, name)
+    return af
+
+
 def check_int(value: object, name: str) -> int:
     """``value`` as a Python int, raising ``TypeError`` naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
     return int(value)
