@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 import crossentropy as ce
+from crossentropy import grad
 
 
 def best_of(fn: Callable[[], object], repeat: int) -> float:
@@ -91,6 +92,40 @@ def cross_entropy_forward_backward(n: int, c: int, repeat: int) -> list[tuple[st
             "crossentropy.cross_entropy forward + backward, torch tensors",
             t["ours"],
             f"{t['ours'] / t['torch']:.2f}",
+        ),
+    ]
+
+
+def closed_form_gradient(n: int, c: int, repeat: int) -> list[tuple[str, float, str]]:
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((n, c), dtype=np.float32)
+    y = rng.integers(0, c, n)
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    ty = torch.from_numpy(y)
+
+    def torch_step() -> None:
+        tx.grad = None
+        F.cross_entropy(tx, ty).backward()
+
+    t = interleaved(
+        {
+            "forward": lambda: ce.cross_entropy(x, y),
+            "grad": lambda: grad.cross_entropy(x, y),
+            "torch": torch_step,
+        },
+        repeat,
+    )
+    return [
+        ("crossentropy.cross_entropy forward, NumPy (anchor)", t["forward"], "1.00"),
+        (
+            "crossentropy.grad.cross_entropy value + gradient, NumPy",
+            t["grad"],
+            f"{t['grad'] / t['forward']:.2f}",
+        ),
+        (
+            "F.cross_entropy forward + backward, torch",
+            t["torch"],
+            f"{t['torch'] / t['forward']:.2f}",
         ),
     ]
 

@@ -1,0 +1,184 @@
+"""crossentropy.grad: closed-form (value, gradient) pairs equal torch autograd's, every option."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+import crossentropy as ce
+from crossentropy import grad
+
+RNG = np.random.default_rng(11)
+X = RNG.standard_normal((5, 4, 3)) * 2
+Y = RNG.integers(0, 4, (5, 3))
+Y[0, 0] = -100
+W = RNG.uniform(0.5, 2.0, 4)
+P = np.moveaxis(np.asarray(ce.softmax(RNG.standard_normal((5, 3, 4)))), -1, 1)
+Z = RNG.standard_normal((4, 3)) * 3
+T = RNG.uniform(size=(4, 3))
+T[0] = [0.0, 1.0, 1.0]
+EW = RNG.uniform(0.1, 1.0, (4, 3))
+PW = np.asarray([0.5, 2.0, 1.0])
+
+
+def _torch(v):
+    return torch.tensor(v) if isinstance(v, np.ndarray) else v
+
+
+def _autograd(fn, x, **kwargs):
+    xt = torch.tensor(x, requires_grad=True)
+    out = fn(xt, **{k: _torch(v) for k, v in kwargs.items()})
+    out.sum().backward()
+    return out.detach().numpy(), xt.grad.numpy()
+
+
+def _check(ours, ref):
+    np.testing.assert_allclose(ours[0], ref[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours[1], ref[1], rtol=1e-9, atol=1e-12)
+
+
+CE_OPTIONS = [
+    {},
+    {"weight": W, "label_smoothing": 0.2},
+    {"weight": W, "label_smoothing": 0.2, "weight_mode": "per_sample"},
+    {"z_loss": 1e-2, "softcap": 2.0},
+    {"reduction": "none", "weight": W},
+    {"reduction": "sum", "label_smoothing": 0.1},
+    {"reduction": "batchmean", "weight": W, "z_loss": 1e-3},
+    {"weight": W, "mean_divisor": "count", "label_smoothing": 0.3},
+    {"empty_mean": 0.0, "axis": 1},
+]
+
+
+@pytest.mark.parametrize("options", CE_OPTIONS)
+@pytest.mark.parametrize("soft", [False, True])
+def test_cross_entropy_matches_autograd(options, soft):
+    target = P if soft else Y
+    ref = _autograd(lambda x, **kw: ce.cross_entropy(x, torch.tensor(target), **kw), X, **options)
+    _check(grad.cross_entropy(X, target, **options), ref)
+
+
+@pytest.mark.parametrize("clip", [None, "torch", "sklearn", "keras", 1e-3])
+def test_cross_entropy_on_probabilities_matches_autograd(clip):
+    p = np.asarray(ce.softmax(X, axis=1))
+    p[1, 0, 0] = 1e-5  # inside the 1e-3 clip: zero gradient there
+    kw = {"from_logits": False, "clip": clip, "label_smoothing": 0.1, "weight": W}
+    ref = _autograd(lambda x, **k: ce.cross_entropy(x, torch.tensor(Y), **k), p, **kw)
+    _check(grad.cross_entropy(p, Y, **kw), ref)
+
+
+@pytest.mark.parametrize(
+    ("gamma", "alpha", "options"),
+    list(
+        itertools.product(
+            [0.0, 0.5, 2.0],
+            [None, 0.3, "vector"],
+            [{}, {"weight": W, "label_smoothing": 0.1}, {"reduction": "sum"}],
+        )
+    ),
+)
+@pytest.mark.parametrize("soft", [False, True])
+def test_focal_loss_matches_autograd(gamma, alpha, options, soft):
+    a = W if alpha == "vector" else alpha
+    target = P if soft else Y
+    kw = {**options, "gamma": gamma, "alpha": a}
+    ref = _autograd(lambda x, **k: ce.focal_loss(x, torch.tensor(target), **k), X, **kw)
+    _check(grad.focal_loss(X, target, **kw), ref)
+
+
+def test_focal_gradient_is_finite_when_the_target_probability_is_one():
+    x = np.asarray([[1e4, 0.0, -1e4], [50.0, 0.0, 0.0]])
+    for gamma in (0.5, 2.0):
+        value, g = grad.focal_loss(x, [0, 0], gamma=gamma)
+        assert np.isfinite(value)
+        assert np.isfinite(g).all()
+
+
+BCE_OPTIONS = [
+    {},
+    {"pos_weight": PW, "weight": EW},
+    {"label_smoothing": 0.1, "smoothing_mode": "flip", "reduction": "sum"},
+    {"weight": EW, "mean_divisor": "weight"},
+    {"reduction": "batchmean"},
+    {"reduction": "none", "label_smoothing": 0.2},
+]
+
+
+@pytest.mark.parametrize("options", BCE_OPTIONS)
+def test_bce_with_logits_matches_autograd(options):
+    ref = _autograd(
+        lambda x, **k: ce.binary_cross_entropy_with_logits(x, torch.tensor(T), **k), Z, **options
+    )
+    _check(grad.binary_cross_entropy_with_logits(Z, T, **options), ref)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("alpha", [None, 0.25])
+@pytest.mark.parametrize("options", [o for o in BCE_OPTIONS if "pos_weight" not in o])
+def test_sigmoid_focal_loss_matches_autograd(gamma, alpha, options):
+    kw = {**options, "gamma": gamma, "alpha": alpha}
+    ref = _autograd(lambda x, **k: ce.sigmoid_focal_loss(x, torch.tensor(T), **k), Z, **kw)
+    _check(grad.sigmoid_focal_loss(Z, T, **kw), ref)
+
+
+def test_sigmoid_focal_gradient_finite_at_huge_logits():
+    value, g = grad.sigmoid_focal_loss([1e4, -1e4, 1e4], [1.0, 0.0, 0.0], gamma=0.5)
+    assert np.isfinite(value).all()
+    assert np.isfinite(g).all()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"weight": EW},
+        {"weight": EW, "mean_divisor": "count"},
+        {"reduction": "none"},
+        {"reduction": "batchmean", "weight": EW, "mean_divisor": "weight"},
+    ],
+)
+@pytest.mark.parametrize("name", ["mse_loss", "huber_loss"])
+def test_regression_matches_autograd(name, options):
+    kw = dict(options, delta=0.7) if name == "huber_loss" else options
+    fn = getattr(ce, name)
+    ref = _autograd(lambda x, **k: fn(x, torch.tensor(T), **k), Z, **kw)
+    _check(getattr(grad, name)(Z, T, **kw), ref)
+
+
+def test_gradient_of_a_broadcast_input_is_summed_back():
+    ref = _autograd(lambda x: ce.mse_loss(x, torch.tensor(T)), Z[:1])
+    value, g = grad.mse_loss(Z[:1], T)
+    assert g.shape == (1, 3)
+    _check((value, g), ref)
+
+
+def test_all_ignored_batch_has_zero_gradient_with_empty_mean_zero():
+    value, g = grad.cross_entropy(X, np.full_like(Y, -100), empty_mean=0.0)
+    assert float(value) == 0.0
+    assert not g.any()
+
+
+def test_cross_entropy_gradient_is_softmax_minus_target():
+    _value, g = grad.cross_entropy(X, P, reduction="sum")
+    np.testing.assert_allclose(g, np.asarray(ce.softmax(X, axis=1)) - P, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grad_on_every_backend(backend, dtype):
+    x = backend.asarray(X, dtype=dtype)
+    y = backend.asarray(Y)
+    value, g = grad.cross_entropy(x, y, weight=backend.asarray(W, dtype=dtype), label_smoothing=0.1)
+    assert backend.is_native(g)
+    assert str(g.dtype).endswith(np.dtype(dtype).name)
+    ref_value, ref_g = grad.cross_entropy(X, Y, weight=W, label_smoothing=0.1)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(backend.to_numpy(g), ref_g, rtol=tol, atol=tol)
+    np.testing.assert_allclose(backend.to_numpy(value), ref_value, rtol=tol)
+
+
+def test_unknown_keyword_raises():
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        grad.cross_entropy(X, Y, lable_smoothing=0.1)
