@@ -175,10 +175,7 @@ def _tversky(
         fn = xp.sum(tt - low, axis=dims)
     den = inter + a * fp + b * fn + s
     score = (inter + s) / xp.maximum(den, xp.full_like(den, e))
-    if log_loss:
-        loss = -xp.log(xp.maximum(score, xp.full_like(score, e)))
-    else:
-        loss = 1 - score
+    loss = -xp.log(xp.maximum(score, xp.full_like(score, e))) if log_loss else 1 - score
     if g != 1:
         loss = xp.where(loss > 0, loss, xp.zeros_like(loss)) ** g
     present = xp.sum(tt, axis=dims) > 0

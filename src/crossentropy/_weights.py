@@ -111,7 +111,7 @@ def class_weights(
     else:
         w = (1.0 - b) / (1.0 - b**nc) if b > 0 else np.ones_like(nc)
         w = w * (c / w.sum())
-    if compat.is_array_api_obj(y) and not isinstance(y, np.ndarray) and labels.dtype.kind in "iub":
+    if compat.is_array_api_obj(y) and not isinstance(y, np.ndarray) and labels.dtype.kind in "iubf":
         xp = compat.array_namespace(y)
         dtype = xp.__array_namespace_info__().default_dtypes(device=device_of(y))["real floating"]
         return xp.asarray(w, dtype=dtype, device=device_of(y))
