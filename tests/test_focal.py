@@ -477,6 +477,20 @@ def test_focal_matches_torch_reference(alpha_kind, gamma):
         _assert_close(ce.focal_loss(x, y, np_w, alpha=np_alpha, **kw), ref[0], 1e-12)
 
 
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_focal_from_probabilities_equals_logits(gamma):
+    x, y = _multiclass_case(15, (5, 4, 3), False)
+    p = np.asarray(ce.softmax(x, axis=1))
+    w, a = _rng("probs-w").uniform(0.2, 2.0, size=(2, 4))
+    kw = {"alpha": a, "gamma": gamma, "label_smoothing": 0.1}
+    for reduction in ("none", "mean", "sum"):
+        _assert_close(
+            ce.focal_loss(p, y, w, from_logits=False, reduction=reduction, **kw),
+            ce.focal_loss(x, y, w, reduction=reduction, **kw),
+            1e-10,
+        )
+
+
 def test_focal_recorded_docstring_value_matches_reference():
     x = _t([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     y = torch.tensor([1, 2])
@@ -722,6 +736,22 @@ def test_every_backend(backend, name, dtype):
     assert got.shape == expected.shape
     tol = 2e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("label_dtype", [np.uint8, np.int16, np.int32])
+def test_every_backend_other_integer_label_dtypes(backend, label_dtype):
+    # cross_entropy takes any integer labels (torch: converted for ATen); focal_loss shares its
+    # conventions, so the labels' integer type must not change the loss (nor raise from inside).
+    y = np.asarray([[0, 2], [1, 1], [2, 0], [1, 0]])
+    expected = np.asarray(ce.focal_loss(BX, y, alpha=BA, gamma=2.0, reduction="none"))
+    out = ce.focal_loss(
+        backend.asarray(BX),
+        backend.asarray(y.astype(label_dtype)),
+        alpha=backend.asarray(BA),
+        gamma=2.0,
+        reduction="none",
+    )
+    np.testing.assert_allclose(backend.to_numpy(out), expected, rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -489,6 +489,36 @@ def test_gradcheck_probabilities_and_soft_targets():
         )
 
 
+JAX_CASES = {
+    "dice-multiclass-ignore": (
+        lambda x, y: ce.dice_loss(x, y, mode="multiclass", ignore_index=255, smooth=0.5),
+        "multiclass",
+    ),
+    "jaccard-multilabel-sample-log": (
+        lambda x, t: ce.jaccard_loss(x, t, mode="multilabel", aggregate="sample", log_loss=True),
+        "multilabel",
+    ),
+    "tversky-binary-gamma": (
+        lambda x, t: ce.tversky_loss(x, t, alpha=0.3, beta=0.7, gamma=0.75, absent="skip"),
+        "binary",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(JAX_CASES))
+def test_jax_gradients_match_torch(name):
+    import jax
+    import jax.numpy as jnp
+
+    fn, mode = JAX_CASES[name]
+    x, t = _case(mode, (2, 3, 5, 7), 12, ignore_index=255 if mode == "multiclass" else None)
+    leaf = _t(x, requires_grad=True)
+    (g_torch,) = torch.autograd.grad(fn(leaf, _t(t)), leaf)
+    g_jax = jax.grad(lambda a: fn(a, jnp.asarray(t)))(jnp.asarray(x))
+    assert g_jax.dtype == jnp.float64
+    _assert_close(np.asarray(g_jax), g_torch, 1e-12)
+
+
 # ---------------------------------------------------------------------------------------------
 # Edge cases: empty masks, p exactly 0 and 1
 # ---------------------------------------------------------------------------------------------

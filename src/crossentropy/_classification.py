@@ -92,6 +92,12 @@ def _gather(xp: Namespace, x: Array, idx: Array) -> Array:
     return xp.sum(xp.where(hit, x, xp.zeros_like(x)), axis=-1)
 
 
+def _namespace_of(x: Array) -> Namespace:
+    import array_api_compat as compat
+
+    return compat.array_namespace(x)
+
+
 def _is_dask(x: Array) -> bool:
     import array_api_compat as compat
 
@@ -118,23 +124,39 @@ def _class_weight(xp: Namespace, weight: Array | None, n_classes: int, dtype: An
 
 
 def _index_targets(
-    xp: Namespace, target: Array, n_classes: int, ignore_index: int
+    xp: Namespace, target: Array, n_classes: int, ignore_index: int | None
 ) -> tuple[Array, Array, Array | None]:
-    """Validity mask, labels safe to gather with, and (lazy arrays only) out-of-range mask."""
-    valid = target != ignore_index
-    out_of_range = valid & ((target < 0) | (target >= n_classes))
+    """Validity mask, labels safe to gather with (default integer dtype), and (lazy arrays
+    only) the mask of labels out of range.
+
+    Works for every integer dtype: an ``ignore_index`` (or class count) that the dtype cannot
+    hold is never compared against it (no wrap-around, no overflow errors on strict backends).
+    """
+    info = xp.iinfo(target.dtype)
+    if ignore_index is None or not info.min <= ignore_index <= info.max:
+        valid = xp.ones(target.shape, dtype=xp.bool, device=device_of(target))
+    else:
+        valid = target != ignore_index
+    too_big = target >= n_classes if n_classes <= info.max else xp.zeros_like(valid)
+    too_small = target < 0 if info.min < 0 else xp.zeros_like(valid)
+    out_of_range = valid & (too_small | too_big)
     bad: Array | None = None
     if is_concrete(out_of_range):
         idx = first_index(xp, out_of_range)
         if idx is not None:
             value = int(target[idx]) if idx else int(target)
+            allowed = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
             raise ValueError(
                 f"target holds label {value} at index {idx}; class labels must lie in "
-                f"[0, {n_classes}) or equal ignore_index={ignore_index}"
+                f"[0, {n_classes}){allowed}"
             )
     else:
         bad = out_of_range
-    safe = xp.where(valid & ~out_of_range, target, xp.zeros_like(target))
+    index_dtype = xp.__array_namespace_info__().default_dtypes(device=device_of(target))[
+        "integral"
+    ]  # int64 where the library has it (torch's gathers need it)
+    labels = xp.astype(target, index_dtype) if target.dtype != index_dtype else target
+    safe = xp.where(valid & ~out_of_range, labels, xp.zeros_like(labels))
     return valid, safe, bad
 
 
@@ -610,7 +632,7 @@ def _torch_nll_family(
     import torch
     import torch.nn.functional as F
 
-    _index_targets(torch, t, n_classes, ignore)  # raises ValueError on concrete bad labels
+    _index_targets(_namespace_of(t), t, n_classes, ignore)  # ValueError for bad labels
     if x.ndim > 1 and ax != 1:
         x = torch.movedim(x, ax, 1)
     t = t if t.dtype == torch.int64 else t.long()

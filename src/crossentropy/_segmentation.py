@@ -112,9 +112,7 @@ def _probabilities_and_targets(
         t = xp.astype(t, p.dtype) if t.dtype != p.dtype else t
         return p, t, mask
     labels = xp.reshape(t, (n, -1))
-    valid, safe, bad = _index_targets(
-        xp, labels, n_classes, -(10**9) if ignore_index is None else ignore_index
-    )
+    valid, safe, bad = _index_targets(xp, labels, n_classes, ignore_index)
     classes = xp.reshape(xp.arange(n_classes, dtype=safe.dtype, device=device_of(p)), (1, -1, 1))
     onehot = xp.astype(xp.expand_dims(safe, axis=1) == classes, p.dtype)
     keep = xp.astype(xp.expand_dims(valid, axis=1), p.dtype)
