@@ -157,6 +157,13 @@ def main() -> None:
             cross_entropy_forward_backward(args.n, args.c, args.repeat),
         )
     )
+    print()
+    print(
+        table(
+            f"closed-form gradient (crossentropy.grad) on NumPy, {shape}",
+            closed_form_gradient(args.n, args.c, args.repeat),
+        )
+    )
 
 
 if __name__ == "__main__":

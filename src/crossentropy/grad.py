@@ -32,7 +32,7 @@ import numpy as np
 from crossentropy import _classification as _cls
 from crossentropy import _focal
 from crossentropy import _regression as _reg
-from crossentropy._lib import Array, Namespace, device_of, restore_dtype
+from crossentropy._lib import Array, Namespace, device_of, is_numpy, restore_dtype
 from crossentropy._lib._validation import check_finite_number
 from crossentropy._special import log1mexp, log_sigmoid_, safe_log, sigmoid_
 
@@ -63,11 +63,78 @@ def _focal_g(xp: Namespace, logq: Array, gamma: float) -> Array:
     return m * (1 - gamma * xp.exp(logq) * ratio)
 
 
+def _scales(xp: Namespace, parts: dict[str, Any]) -> tuple[Any, Any]:
+    """d(reduced loss)/d(element loss) for the cross-entropy part and the z-loss part."""
+    reduction = parts["reduction"]
+    if reduction == "mean":
+        return _inverse(xp, parts["den"]), _inverse(xp, parts["count"])
+    if reduction == "batchmean":
+        return 1.0 / parts["batch"], 1.0 / parts["batch"]
+    return 1.0, 1.0
+
+
+def _subtract_at(xp: Namespace, g: Array, idx: Array, values: Array) -> Array:
+    """``g[..., idx] -= values`` along the last axis (in place on NumPy's fresh ``g``)."""
+    if is_numpy(g):
+        pos = idx[..., None]
+        np.put_along_axis(g, pos, np.take_along_axis(g, pos, axis=-1) - values[..., None], -1)
+        return g
+    classes = xp.arange(g.shape[-1], dtype=idx.dtype, device=device_of(g))
+    hit = xp.expand_dims(idx, axis=-1) == classes
+    return g - xp.where(hit, xp.expand_dims(values, axis=-1), xp.zeros_like(g))
+
+
+def _index_logits_grad(xp: Namespace, parts: dict[str, Any], xc: Array) -> Array:
+    """Class-index targets on logits, without materialising the target matrix.
+
+    The weighted, smoothed target is ``a = c e_y + d u`` per row (``u`` the class weights or
+    ones), so the gradient is ``softmax * sum(a) - d u - c e_y``: three passes over the logits.
+    """
+    scale, zscale = _scales(xp, parts)
+    n_classes = xc.shape[-1]
+    valid = xp.astype(parts["valid"], xc.dtype)
+    w = parts["weight"]
+    eps = parts["label_smoothing"]
+    w_y = parts["w_y"] if w is not None else None
+    c = (1 - eps) * valid * scale if w_y is None else (1 - eps) * w_y * valid * scale
+    if parts["weight_mode"] == "per_class" or w_y is None:
+        d = (eps / n_classes) * valid * scale
+        u = w
+    else:
+        d = (eps / n_classes) * w_y * valid * scale
+        u = None
+    row_sum = c + d * (xp.sum(u) if u is not None else n_classes) if eps else c
+    logz = parts["logz"]
+    if parts["z_loss"]:
+        row_sum = row_sum + 2 * parts["z_loss"] * logz * valid * zscale
+    g = xp.exp(xc - xp.expand_dims(logz, axis=-1)) * xp.expand_dims(row_sum, axis=-1)
+    if eps:
+        d_col = xp.expand_dims(d, axis=-1)
+        g = g - (d_col * u if u is not None else d_col)
+    return _subtract_at(xp, g, parts["target"], c)
+
+
 def _softmax_family(parts: dict[str, Any], value: Array) -> tuple[Array, Array]:
     xp = parts["xp"]
     x = parts["x"]
     cap = parts["cap"]
     xc = cap * xp.tanh(x / cap) if cap is not None else x
+    logits = parts["kind"] == "logits"
+    if logits and not parts["soft"] and parts["focal"] is None:
+        g = _index_logits_grad(xp, parts, xc)
+    else:
+        g = _general_grad(xp, parts, x, xc)
+    if logits and cap is not None:
+        th = xp.tanh(x / cap)
+        g = g * (1 - th * th)
+    if parts["bad"] is not None:
+        g = xp.where(xp.expand_dims(parts["bad"], axis=-1), xp.full_like(g, math.nan), g)
+    g = xp.moveaxis(g, -1, parts["axis"])
+    return value, restore_dtype(xp, g, parts["out_dtype"])
+
+
+def _general_grad(xp: Namespace, parts: dict[str, Any], x: Array, xc: Array) -> Array:
+    """Soft targets, focal losses and probability inputs: the target matrix ``a`` in full."""
     n_classes = x.shape[-1]
     valid = xp.expand_dims(parts["valid"], axis=-1)
     w = parts["weight"]
@@ -101,29 +168,16 @@ def _softmax_family(parts: dict[str, Any], value: Array) -> tuple[Array, Array]:
         h = a * _focal_g(xp, logq, gamma)
         if alpha is not None:
             h = h * alpha
+    scale, zscale = _scales(xp, parts)
+    if parts["kind"] != "logits":
+        return -h * _prob_log_derivative(xp, x, parts["clip"], parts["out_dtype"]) * scale
     q = xp.exp(logq)
-    reduction = parts["reduction"]
-    if reduction == "mean":
-        scale, zscale = _inverse(xp, parts["den"]), _inverse(xp, parts["count"])
-    elif reduction == "batchmean":
-        scale = zscale = 1.0 / parts["batch"]
-    else:
-        scale = zscale = 1.0
-    if parts["kind"] == "logits":
-        g = (q * xp.sum(h, axis=-1, keepdims=True) - h) * scale
-        if parts["z_loss"]:
-            logz = xp.expand_dims(parts["logz"], axis=-1)
-            zg = 2 * parts["z_loss"] * logz * q * zscale
-            g = g + xp.where(valid, zg, xp.zeros_like(zg))
-        if cap is not None:
-            th = xp.tanh(x / cap)
-            g = g * (1 - th * th)
-    else:
-        g = -h * _prob_log_derivative(xp, x, parts["clip"], parts["out_dtype"]) * scale
-    if parts["bad"] is not None:
-        g = xp.where(xp.expand_dims(parts["bad"], axis=-1), xp.full_like(g, math.nan), g)
-    g = xp.moveaxis(g, -1, parts["axis"])
-    return value, restore_dtype(xp, g, parts["out_dtype"])
+    g = (q * xp.sum(h, axis=-1, keepdims=True) - h) * scale
+    if parts["z_loss"]:
+        logz = xp.expand_dims(parts["logz"], axis=-1)
+        zg = 2 * parts["z_loss"] * logz * q * zscale
+        g = g + xp.where(valid, zg, xp.zeros_like(zg))
+    return g
 
 
 def _prob_log_derivative(xp: Namespace, p: Array, clip: Any, eps_dtype: Any) -> Array:
