@@ -25,12 +25,16 @@ def test_all_is_sorted_and_complete():
 
 
 def test_public_functions_have_math_and_examples():
-    for name in ce.__all__:
-        obj = getattr(ce, name)
-        if callable(obj):
-            doc = obj.__doc__ or ""
-            assert ".. math::" in doc, name
-            assert ">>> " in doc, name
+    from crossentropy import grad, information
+
+    for module in (ce, grad, information):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if callable(obj):
+                doc = obj.__doc__ or ""
+                assert ".. math::" in doc, name
+                assert ">>> " in doc, name
+                assert "Examples" in doc, name
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
