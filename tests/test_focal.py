@@ -155,7 +155,7 @@ def test_sigmoid_focal_gamma0_no_alpha_is_bce_with_logits(reduction, soft):
     for lib in (np.asarray, _t):
         for weight in (None, lib(w)):
             ours = ce.sigmoid_focal_loss(
-                lib(x), lib(t), weight, alpha=None, gamma=0.0, reduction=reduction
+                lib(x), lib(t), weight=weight, alpha=None, gamma=0.0, reduction=reduction
             )
             bce = ce.binary_cross_entropy_with_logits(lib(x), lib(t), weight, reduction=reduction)
             _assert_close(ours, bce, 1e-13)
@@ -244,20 +244,22 @@ def test_sigmoid_focal_weight_and_mean_divisor(wshape):
     for lib in (np.asarray, _t):
         per = torchvision_sigmoid_focal_loss(_t(x), _t(t), 0.25, 2.0).numpy()
         wb = np.broadcast_to(w, per.shape)
-        args = (lib(x), lib(t), lib(w))
-        _assert_close(ce.sigmoid_focal_loss(*args), per * wb)
-        _assert_close(ce.sigmoid_focal_loss(*args, reduction="sum"), (per * wb).sum())
+        args = (lib(x), lib(t))
+        kw = {"weight": lib(w)}
+        _assert_close(ce.sigmoid_focal_loss(*args, **kw), per * wb)
+        _assert_close(ce.sigmoid_focal_loss(*args, **kw, reduction="sum"), (per * wb).sum())
         count_mean = (per * wb).sum() / per.size
-        _assert_close(ce.sigmoid_focal_loss(*args, reduction="mean"), count_mean)
+        _assert_close(ce.sigmoid_focal_loss(*args, **kw, reduction="mean"), count_mean)
         _assert_close(
-            ce.sigmoid_focal_loss(*args, reduction="mean", mean_divisor="count"), count_mean
+            ce.sigmoid_focal_loss(*args, **kw, reduction="mean", mean_divisor="count"), count_mean
         )
         _assert_close(
-            ce.sigmoid_focal_loss(*args, reduction="mean", mean_divisor="weight"),
+            ce.sigmoid_focal_loss(*args, **kw, reduction="mean", mean_divisor="weight"),
             (per * wb).sum() / wb.sum(),
         )
         _assert_close(
-            ce.sigmoid_focal_loss(*args, reduction="batchmean"), (per * wb).sum() / per.shape[0]
+            ce.sigmoid_focal_loss(*args, **kw, reduction="batchmean"),
+            (per * wb).sum() / per.shape[0],
         )
 
 
@@ -266,7 +268,9 @@ def test_sigmoid_focal_weight_gradient():
     w = _rng("wg").uniform(0.1, 3.0, size=(3,))
 
     def ours(a):
-        return ce.sigmoid_focal_loss(a, _t(t), _t(w), reduction="mean", mean_divisor="weight")
+        return ce.sigmoid_focal_loss(
+            a, _t(t), weight=_t(w), reduction="mean", mean_divisor="weight"
+        )
 
     def ref(a):
         per = torchvision_sigmoid_focal_loss(a, _t(t), 0.25, 2.0) * _t(w)
@@ -348,7 +352,7 @@ def test_sigmoid_focal_gradcheck(kwargs, reduction, soft):
     kw = dict(kwargs)
     w = _t(_rng("gc").uniform(0.2, 2.0, size=(4,))) if kw.pop("weight", False) else None
     assert gradcheck(
-        lambda a: ce.sigmoid_focal_loss(a, _t(t), w, reduction=reduction, **kw),
+        lambda a: ce.sigmoid_focal_loss(a, _t(t), weight=w, reduction=reduction, **kw),
         (_t(x, requires_grad=True),),
         eps=1e-6,
         atol=1e-6,
@@ -402,7 +406,7 @@ def test_focal_gamma0_is_cross_entropy(reduction, shape, soft):
         kw = {"ignore_index": ignore_index, "label_smoothing": eps, "reduction": reduction}
         for lib in (np.asarray, torch.as_tensor):
             weight = lib(w) if weighted else None
-            focal = ce.focal_loss(lib(x), lib(y), weight, gamma=0.0, alpha=None, **kw)
+            focal = ce.focal_loss(lib(x), lib(y), weight=weight, gamma=0.0, alpha=None, **kw)
             cross = ce.cross_entropy(lib(x), lib(y), weight, **kw)
             if lib is np.asarray:  # the same generic path: bit for bit
                 np.testing.assert_array_equal(focal, cross)
@@ -417,7 +421,9 @@ def test_focal_gamma0_is_cross_entropy_gradients():
     x, y = _multiclass_case(12, (4, 5, 3), False, 2)
     w = _t(_rng("w-ce-g").uniform(0.2, 2.0, size=5))
     kw = {"ignore_index": 2, "label_smoothing": 0.15}
-    o = _value_and_grad(lambda a: ce.focal_loss(a, torch.as_tensor(y), w, gamma=0.0, **kw), x)
+    o = _value_and_grad(
+        lambda a: ce.focal_loss(a, torch.as_tensor(y), weight=w, gamma=0.0, **kw), x
+    )
     r = _value_and_grad(lambda a: F.cross_entropy(a, torch.as_tensor(y), w, **kw), x)
     _assert_close(o[0], r[0], 1e-13)
     _assert_close(o[1], r[1], 1e-13)
@@ -469,13 +475,13 @@ def test_focal_matches_torch_reference(alpha_kind, gamma):
         }[alpha_kind]
         kw = {"gamma": gamma, "label_smoothing": eps, "reduction": reduction}
         yt = torch.as_tensor(y)
-        ours = _value_and_grad(ce.focal_loss, x, yt, w, alpha=alpha, **kw)
+        ours = _value_and_grad(ce.focal_loss, x, yt, weight=w, alpha=alpha, **kw)
         ref = _value_and_grad(torch_focal_reference, x, yt, w, alpha, **kw)
         _assert_close(ours[0], ref[0], 1e-12)
         _assert_close(ours[1], ref[1], 1e-11)
         np_alpha = alpha.numpy() if isinstance(alpha, torch.Tensor) else alpha
         np_w = None if w is None else w.numpy()
-        _assert_close(ce.focal_loss(x, y, np_w, alpha=np_alpha, **kw), ref[0], 1e-12)
+        _assert_close(ce.focal_loss(x, y, weight=np_w, alpha=np_alpha, **kw), ref[0], 1e-12)
 
 
 @pytest.mark.parametrize("gamma", [0.5, 2.0])
@@ -486,8 +492,8 @@ def test_focal_from_probabilities_equals_logits(gamma):
     kw = {"alpha": a, "gamma": gamma, "label_smoothing": 0.1}
     for reduction in ("none", "mean", "sum"):
         _assert_close(
-            ce.focal_loss(p, y, w, from_logits=False, reduction=reduction, **kw),
-            ce.focal_loss(x, y, w, reduction=reduction, **kw),
+            ce.focal_loss(p, y, weight=w, from_logits=False, reduction=reduction, **kw),
+            ce.focal_loss(x, y, weight=w, reduction=reduction, **kw),
             1e-10,
         )
 
@@ -555,10 +561,10 @@ def test_focal_soft_targets_with_weight_and_ignored_rows():
     valid[1] = False
     tt = np.where(valid[:, None], t, 0.0)
     per = keras_categorical_focal(_t(x), _t(tt) * _t(w), _t(a), 1.5).numpy() * valid
-    _assert_close(ce.focal_loss(x, t, w, alpha=a, gamma=1.5, reduction="none"), per)
-    _assert_close(ce.focal_loss(x, t, w, alpha=a, gamma=1.5, reduction="sum"), per.sum())
+    _assert_close(ce.focal_loss(x, t, weight=w, alpha=a, gamma=1.5, reduction="none"), per)
+    _assert_close(ce.focal_loss(x, t, weight=w, alpha=a, gamma=1.5, reduction="sum"), per.sum())
     # probability targets: the mean divides by the number of valid samples (as torch).
-    _assert_close(ce.focal_loss(x, t, w, alpha=a, gamma=1.5), per.sum() / 4)
+    _assert_close(ce.focal_loss(x, t, weight=w, alpha=a, gamma=1.5), per.sum() / 4)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -589,7 +595,7 @@ def test_focal_gradcheck(name, soft, reduction):
     w = _t(rng.uniform(0.2, 2.0, size=4)) if kw.pop("weight", False) else None
     target = _t(y) if soft else torch.as_tensor(y)
     assert gradcheck(
-        lambda a: ce.focal_loss(a, target, w, reduction=reduction, **kw),
+        lambda a: ce.focal_loss(a, target, weight=w, reduction=reduction, **kw),
         (_t(x, requires_grad=True),),
         eps=1e-7,
         atol=1e-6,
@@ -696,7 +702,7 @@ BACKEND_CASES = {
     ),
     "sigmoid-weight": (
         lambda x, t, w: ce.sigmoid_focal_loss(
-            x, t, w[:2], alpha=None, gamma=3.5, reduction="mean", mean_divisor="weight"
+            x, t, weight=w[:2], alpha=None, gamma=3.5, reduction="mean", mean_divisor="weight"
         ),
         (BX, BT, BW),
     ),
@@ -705,7 +711,7 @@ BACKEND_CASES = {
         (BT[::-1].copy(), BT),
     ),
     "focal-index": (
-        lambda x, y, w, a: ce.focal_loss(x, y, w, alpha=a, gamma=2.0, label_smoothing=0.1),
+        lambda x, y, w, a: ce.focal_loss(x, y, weight=w, alpha=a, gamma=2.0, label_smoothing=0.1),
         (BX, BY, BW, BA),
     ),
     "focal-index-none": (
@@ -771,7 +777,7 @@ XB, TB = np.zeros((2, 3)), np.ones((2, 3))
         (lambda: ce.sigmoid_focal_loss(XB, TB[:, :2]), ValueError, "target"),
         (lambda: ce.sigmoid_focal_loss(XB, TB * 2), ValueError, "target"),
         (lambda: ce.sigmoid_focal_loss(XB + 2, TB, from_logits=False), ValueError, "input"),
-        (lambda: ce.sigmoid_focal_loss(XB, TB, -TB), ValueError, "weight"),
+        (lambda: ce.sigmoid_focal_loss(XB, TB, weight=-TB), ValueError, "weight"),
         (lambda: ce.focal_loss(X2, Y2, gamma=-1.0), ValueError, "gamma"),
         (lambda: ce.focal_loss(X2, Y2, gamma=None), TypeError, "gamma"),
         (lambda: ce.focal_loss(X2, Y2, alpha=[0.5, 0.5]), ValueError, "alpha"),

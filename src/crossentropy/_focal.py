@@ -24,18 +24,31 @@ from crossentropy._classification import (
     _smooth_binary,
     _weighted_reduce,
 )
-from crossentropy._lib import Array, restore_dtype
+from crossentropy._lib import Array, Namespace, restore_dtype
 from crossentropy._lib._validation import check_finite_number, check_in_unit_interval
 from crossentropy._special import log_sigmoid_, safe_log
 
 __all__ = ["focal_loss", "sigmoid_focal_loss"]
 
 
+def log_one_minus_pt(xp: Namespace, log_p: Array, log_q: Array, t: Array) -> Array:
+    """``log(1 - p_t) = log(t (1 - p) + (1 - t) p)`` as a log-sum-exp of the two branches."""
+    return xp.logaddexp(safe_log(xp, t) + log_q, safe_log(xp, 1 - t) + log_p)
+
+
+def class_balance(t: Array, alpha: float | None, apply: bool) -> Array | None:
+    """``alpha_t = alpha t + (1 - alpha)(1 - t)``, or None when α is off (None, < 0, or not
+    applied)."""
+    if alpha is None or alpha < 0 or not apply:
+        return None
+    return alpha * t + (1 - alpha) * (1 - t)
+
+
 def sigmoid_focal_loss(
     input: Array,
     target: Array,
-    weight: Array | None = None,
     *,
+    weight: Array | None = None,
     alpha: float | None = 0.25,
     gamma: float = 2.0,
     reduction: Reduction = "none",
@@ -62,8 +75,8 @@ def sigmoid_focal_loss(
     ``reduction="none"``; a negative ``alpha`` disables the α term. ``alpha=None`` is optax's
     ``sigmoid_focal_loss`` default; ``apply_class_balancing=False`` is Keras'
     ``BinaryFocalCrossentropy`` default (α ignored). segmentation-models-pytorch's
-    ``FocalLoss(mode="binary")`` is ``alpha=None, reduction="mean"``; its multi-class mode is
-    this loss on one-hot targets. With ``gamma=0`` and no α it is
+    ``FocalLoss(mode="binary")`` is ``alpha=None, reduction="mean"``; its multi-class mode sums,
+    over the classes, this loss's mean on each one-hot column. With ``gamma=0`` and no α it is
     :func:`binary_cross_entropy_with_logits`.
 
     Parameters
@@ -123,11 +136,10 @@ def sigmoid_focal_loss(
     t = _smooth_binary(tf, eps, mode)
     per = _bce_terms(xp, log_p, log_q, t, None)
     if g:
-        # log(1 - p_t) = log(t (1 - p) + (1 - t) p), as a log-sum-exp of the two branches.
-        log_1m_pt = xp.logaddexp(safe_log(xp, t) + log_q, safe_log(xp, 1 - t) + log_p)
-        per = per * xp.exp(g * log_1m_pt)
-    if a is not None and a >= 0 and apply_class_balancing:
-        per = per * (a * t + (1 - a) * (1 - t))
+        per = per * xp.exp(g * log_one_minus_pt(xp, log_p, log_q, t))
+    alpha_t = class_balance(t, a, apply_class_balancing)
+    if alpha_t is not None:
+        per = per * alpha_t
     out = _weighted_reduce(xp, per, w, red, empty, divisor)
     return restore_dtype(xp, out, out_dtype)
 
@@ -135,8 +147,8 @@ def sigmoid_focal_loss(
 def focal_loss(
     input: Array,
     target: Array,
-    weight: Array | None = None,
     *,
+    weight: Array | None = None,
     alpha: float | Array | None = None,
     gamma: float = 2.0,
     ignore_index: int = -100,

@@ -18,7 +18,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from crossentropy._classification import _index_targets
+from crossentropy._classification import _check_dtype_integral, _index_targets
 from crossentropy._lib import (
     Array,
     Namespace,
@@ -60,14 +60,16 @@ def _probabilities_and_targets(
     axis: int | None,
     from_logits: bool,
     ignore_index: int | None,
-) -> tuple[Array, Array, Array | None]:
-    """Probabilities and targets as ``(N, C, S)`` arrays, and a mask of counted pixels."""
+) -> tuple[Array, Array]:
+    """Probabilities and targets as ``(N, C, S)`` arrays, ignored pixels zeroed in both."""
+    if math.prod(x.shape) == 0:
+        raise ValueError(f"input must not be empty; got shape {shape_str(x.shape)}")
     n = x.shape[0] if x.ndim else 1
     if mode == "binary":
-        if t.shape != x.shape and math.prod(t.shape) != math.prod(x.shape):
+        if (t.shape[0] if t.ndim else 1) != n or math.prod(t.shape) != math.prod(x.shape):
             raise ValueError(
-                f"target must have as many elements as input {shape_str(x.shape)} in binary "
-                f"mode; got {shape_str(t.shape)}"
+                f"target must have the batch size and the number of elements of input "
+                f"{shape_str(x.shape)} in binary mode; got {shape_str(t.shape)}"
             )
         x = xp.reshape(x, (n, 1, -1))
         t = xp.reshape(t, (n, 1, -1))
@@ -78,22 +80,23 @@ def _probabilities_and_targets(
                 f"input must have shape (N, C, ...) in {mode} mode; got {shape_str(x.shape)}"
             )
         ax = 1 if axis is None else _axis(axis, x.ndim)
+        shape = tuple(x.shape)
         x = xp.moveaxis(x, ax, 1)
         soft_target = mode == "multilabel" or xp.isdtype(t.dtype, "real floating")
         if soft_target:
-            if tuple(t.shape) != tuple(xp.moveaxis(x, 1, ax).shape):
+            if tuple(t.shape) != shape:
                 raise ValueError(
-                    f"target must have the shape of input {shape_str(xp.moveaxis(x, 1, ax).shape)}"
-                    f" in {mode} mode; got {shape_str(t.shape)}"
+                    f"target must have the shape of input {shape_str(shape)} in {mode} mode; "
+                    f"got {shape_str(t.shape)}"
                 )
-            t = xp.moveaxis(t, ax, 1)
-            t = xp.reshape(t, (n, x.shape[1], -1))
+            t = xp.reshape(xp.moveaxis(t, ax, 1), (n, x.shape[1], -1))
         else:
+            _check_dtype_integral(xp, t, "target")
             expected = (x.shape[0], *x.shape[2:])
             if tuple(t.shape) != expected:
                 raise ValueError(
                     f"target of class indices must have shape {shape_str(expected)} for input of "
-                    f"shape {shape_str(xp.moveaxis(x, 1, ax).shape)}; got {shape_str(t.shape)}"
+                    f"shape {shape_str(shape)}; got {shape_str(t.shape)}"
                 )
         x = xp.reshape(x, (n, x.shape[1], -1))
     n_classes = x.shape[1]
@@ -102,15 +105,14 @@ def _probabilities_and_targets(
     else:
         check_in_unit_interval(xp, x, "input")
         p = x
-    mask = None
     if soft_target:
-        if ignore_index is not None:
-            mask = xp.astype(t != ignore_index, p.dtype)
-            t = t * mask
-            p = p * mask
-        check_in_unit_interval(xp, t, "target")
+        ignored = None if ignore_index is None else t == ignore_index
         t = xp.astype(t, p.dtype) if t.dtype != p.dtype else t
-        return p, t, mask
+        if ignored is not None:
+            t = xp.where(ignored, xp.zeros_like(t), t)
+            p = xp.where(ignored, xp.zeros_like(p), p)
+        check_in_unit_interval(xp, t, "target")
+        return p, t
     labels = xp.reshape(t, (n, -1))
     valid, safe, bad = _index_targets(xp, labels, n_classes, ignore_index)
     classes = xp.reshape(xp.arange(n_classes, dtype=safe.dtype, device=device_of(p)), (1, -1, 1))
@@ -118,7 +120,7 @@ def _probabilities_and_targets(
     keep = xp.astype(xp.expand_dims(valid, axis=1), p.dtype)
     if bad is not None:  # lazy arrays: a label out of range poisons its sample with NaN
         keep = xp.where(xp.expand_dims(bad, axis=1), xp.full_like(keep, math.nan), keep)
-    return p * keep, onehot * keep, keep
+    return p * keep, onehot * keep
 
 
 def _tversky(
@@ -160,7 +162,7 @@ def _tversky(
             raise TypeError(f"{name} must be a bool; got {type(flag).__name__}")
     xp, (x, t) = namespace(input, target, names=["input", "target"])
     xf, out_dtype = as_float(xp, x, "input")
-    p, tt, _ = _probabilities_and_targets(xp, xf, t, str(mode), axis, bool(from_logits), ignore)
+    p, tt = _probabilities_and_targets(xp, xf, t, str(mode), axis, bool(from_logits), ignore)
     dims: tuple[int, ...] = {"batch": (0, 2), "sample": (2,), "global": (0, 1, 2)}[str(aggregate)]
     if intersection == "product":
         inter = xp.sum(p * tt, axis=dims)
@@ -176,7 +178,8 @@ def _tversky(
     loss = -xp.log(xp.maximum(score, xp.full_like(score, e))) if log_loss else 1 - score
     if g != 1:
         loss = xp.where(loss > 0, loss, xp.zeros_like(loss)) ** g
-    present = xp.sum(tt, axis=dims) > 0
+    # NaN (a bad label on a lazy array) must stay NaN, not count as an absent class.
+    present = ~(xp.sum(tt, axis=dims) == 0)
     if classes is not None:
         if aggregate == "global":
             raise ValueError("classes needs per-class scores; it cannot go with aggregate='global'")

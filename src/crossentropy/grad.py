@@ -32,9 +32,9 @@ import numpy as np
 from crossentropy import _classification as _cls
 from crossentropy import _focal
 from crossentropy import _regression as _reg
-from crossentropy._lib import Array, Namespace, device_of, is_numpy, restore_dtype
+from crossentropy._lib import Array, Namespace, device_of, is_numpy, quiet, restore_dtype
 from crossentropy._lib._validation import check_finite_number
-from crossentropy._special import log1mexp, log_sigmoid_, safe_log, sigmoid_
+from crossentropy._special import log_sigmoid_, sigmoid_
 
 __all__ = [
     "binary_cross_entropy_with_logits",
@@ -55,12 +55,21 @@ def _inverse(xp: Namespace, den: Array) -> Array:
 
 
 def _focal_g(xp: Namespace, logq: Array, gamma: float) -> Array:
-    """:math:`q\\,\\varphi'(q)/\\log`-free form: ``(1-q)^g (1 - g q log q / (1 - q))``."""
-    m = xp.exp(gamma * log1mexp(xp, logq))
+    """``q φ'(q)`` for ``φ(q) = (1 - q)^γ log q``: ``(1 - q)^γ (1 - γ q log q / (1 - q))``.
+
+    Written from ``log q``: ``q log q / (1 - q)`` tends to -1 as ``q -> 1`` and to 0 as
+    ``q -> 0`` (a ``-inf`` logit); both limits are taken explicitly, so no ``0 * inf`` arises.
+    """
+    if not gamma:
+        return xp.ones_like(logq)
+    m = _cls.focal_factor(xp, logq, gamma, None)
     at_one = logq >= 0
-    denom = -xp.expm1(xp.where(at_one, xp.full_like(logq, -1.0), logq))
-    ratio = xp.where(at_one, xp.full_like(logq, -1.0), logq / denom)  # log q / (1 - q) -> -1
-    return m * (1 - gamma * xp.exp(logq) * ratio)
+    at_zero = logq == -xp.inf
+    safe = xp.where(at_one | at_zero, xp.full_like(logq, -1.0), logq)
+    q_ratio = xp.exp(safe) * safe / -xp.expm1(safe)
+    q_ratio = xp.where(at_one, xp.full_like(logq, -1.0), q_ratio)
+    q_ratio = xp.where(at_zero, xp.zeros_like(logq), q_ratio)
+    return m * (1 - gamma * q_ratio)
 
 
 def _scales(xp: Namespace, parts: dict[str, Any]) -> tuple[Any, Any]:
@@ -89,6 +98,7 @@ def _index_logits_grad(xp: Namespace, parts: dict[str, Any], xc: Array) -> Array
 
     The weighted, smoothed target is ``a = c e_y + d u`` per row (``u`` the class weights or
     ones), so the gradient is ``softmax * sum(a) - d u - c e_y``: three passes over the logits.
+    The focal loss without smoothing scales ``c`` by ``alpha_y g(q_y)`` (see ``_focal_g``).
     """
     scale, zscale = _scales(xp, parts)
     n_classes = xc.shape[-1]
@@ -96,7 +106,16 @@ def _index_logits_grad(xp: Namespace, parts: dict[str, Any], xc: Array) -> Array
     w = parts["weight"]
     eps = parts["label_smoothing"]
     w_y = parts["w_y"] if w is not None else None
+    logz = parts["logz"]
+    target = parts["target"]
     c = (1 - eps) * valid * scale if w_y is None else (1 - eps) * w_y * valid * scale
+    focal = parts["focal"]
+    if focal is not None:  # only without smoothing (see _softmax_family)
+        gamma, alpha = focal
+        logq_y = _cls._gather(xp, xc, target) - logz
+        c = c * _focal_g(xp, logq_y, gamma)
+        if alpha is not None:
+            c = c * (_cls._take(xp, alpha, target) if _cls._is_vector(alpha) else alpha)
     if parts["weight_mode"] == "per_class" or w_y is None:
         d = (eps / n_classes) * valid * scale
         u = w
@@ -104,14 +123,13 @@ def _index_logits_grad(xp: Namespace, parts: dict[str, Any], xc: Array) -> Array
         d = (eps / n_classes) * w_y * valid * scale
         u = None
     row_sum = c + d * (xp.sum(u) if u is not None else n_classes) if eps else c
-    logz = parts["logz"]
     if parts["z_loss"]:
         row_sum = row_sum + 2 * parts["z_loss"] * logz * valid * zscale
     g = xp.exp(xc - xp.expand_dims(logz, axis=-1)) * xp.expand_dims(row_sum, axis=-1)
     if eps:
         d_col = xp.expand_dims(d, axis=-1)
         g = g - (d_col * u if u is not None else d_col)
-    return _subtract_at(xp, g, parts["target"], c)
+    return _subtract_at(xp, g, target, c)
 
 
 def _softmax_family(parts: dict[str, Any], value: Array) -> tuple[Array, Array]:
@@ -120,7 +138,8 @@ def _softmax_family(parts: dict[str, Any], value: Array) -> tuple[Array, Array]:
     cap = parts["cap"]
     xc = cap * xp.tanh(x / cap) if cap is not None else x
     logits = parts["kind"] == "logits"
-    if logits and not parts["soft"] and parts["focal"] is None:
+    sparse = parts["focal"] is None or not parts["label_smoothing"]
+    if logits and not parts["soft"] and sparse:
         g = _index_logits_grad(xp, parts, xc)
     else:
         g = _general_grad(xp, parts, x, xc)
@@ -170,7 +189,9 @@ def _general_grad(xp: Namespace, parts: dict[str, Any], x: Array, xc: Array) -> 
             h = h * alpha
     scale, zscale = _scales(xp, parts)
     if parts["kind"] != "logits":
-        return -h * _prob_log_derivative(xp, x, parts["clip"], parts["out_dtype"]) * scale
+        with quiet(h):
+            g = -h * _prob_log_derivative(xp, x, parts["clip"], parts["out_dtype"]) * scale
+        return xp.where(h == 0, xp.zeros_like(g), g)  # no 0 * inf where a class has no target
     q = xp.exp(logq)
     g = (q * xp.sum(h, axis=-1, keepdims=True) - h) * scale
     if parts["z_loss"]:
@@ -249,7 +270,7 @@ def cross_entropy(
 
 
 def focal_loss(
-    input: Array, target: Array, weight: Array | None = None, **kwargs: Any
+    input: Array, target: Array, *, weight: Array | None = None, **kwargs: Any
 ) -> tuple[Array, Array]:
     r"""Value and input gradient of :func:`crossentropy.focal_loss`.
 
@@ -377,8 +398,8 @@ def binary_cross_entropy_with_logits(
 def sigmoid_focal_loss(
     input: Array,
     target: Array,
-    weight: Array | None = None,
     *,
+    weight: Array | None = None,
     alpha: float | None = 0.25,
     gamma: float = 2.0,
     reduction: Reduction = "none",
@@ -410,7 +431,7 @@ def sigmoid_focal_loss(
     value = _focal.sigmoid_focal_loss(
         input,
         target,
-        weight,
+        weight=weight,
         alpha=alpha,
         gamma=gamma,
         reduction=reduction,
@@ -427,15 +448,16 @@ def sigmoid_focal_loss(
     t = _cls._smooth_binary(t, eps, mode)
     log_p, log_q = log_sigmoid_(xp, x), log_sigmoid_(xp, -x)
     ce = _cls._bce_terms(xp, log_p, log_q, t, None)
-    g = sigmoid_(xp, x) - t
+    g = (1 - t) * sigmoid_(xp, x) - t * sigmoid_(xp, -x)  # sigma(x) - t without cancellation
     if gamma:
-        log_1m_pt = xp.logaddexp(safe_log(xp, t) + log_q, safe_log(xp, 1 - t) + log_p)
+        log_1m_pt = _focal.log_one_minus_pt(xp, log_p, log_q, t)
         finite = log_1m_pt > -math.inf
         rho = xp.exp(log_p + log_q - xp.where(finite, log_1m_pt, xp.zeros_like(log_1m_pt)))
         rho = xp.where(finite, rho, xp.zeros_like(rho))
         g = xp.exp(gamma * log_1m_pt) * (gamma * (1 - 2 * t) * rho * ce + g)
-    if alpha is not None and alpha >= 0 and apply_class_balancing:
-        g = g * (alpha * t + (1 - alpha) * (1 - t))
+    alpha_t = _focal.class_balance(t, alpha, apply_class_balancing)
+    if alpha_t is not None:
+        g = g * alpha_t
     if w is not None:
         g = g * w
     g = g * _elementwise_scale(xp, g, w, red, divisor)
