@@ -135,3 +135,80 @@ def test_optax_kl_divergence_is_kl_div_summed_per_row():
     rows = np.asarray(ce.kl_div(logq, t, reduction="none")).sum(-1)
     np.testing.assert_allclose(rows, ce.kl_divergence(t, np.exp(logq)), rtol=1e-12)
     assert rows.sum() == pytest.approx(1.4594144409851535, rel=1e-13)
+
+
+# --- second review (issue 3) ----------------------------------------------------------------
+
+
+def test_log_cosh_keeps_precision_near_zero_error():
+    assert float(ce.log_cosh_loss([1e-9], [0.0])) == pytest.approx(5e-19, rel=1e-12)
+    small = ce.log_cosh_loss(np.float32([1e-3]), np.float32([0.0]))
+    assert float(small) == pytest.approx(np.log(np.cosh(1e-3)), rel=1e-6)
+    assert float(ce.log_cosh_loss([1e4], [0.0])) == pytest.approx(1e4 - np.log(2.0))
+
+
+def test_grad_focal_is_finite_at_masked_logits_and_certain_classes():
+    from crossentropy import grad
+
+    for target in ([1], [[0.0, 0.5, 0.5]]):
+        x = torch.tensor([[-np.inf, 1.0, 2.0]], dtype=torch.float64, requires_grad=True)
+        ce.focal_loss(x, torch.tensor(target)).backward()
+        _, g = grad.focal_loss(np.asarray([[-np.inf, 1.0, 2.0]]), target)
+        np.testing.assert_allclose(g, x.grad.numpy(), atol=1e-12)
+    _, g = grad.focal_loss([[0.0, 800.0]], [1], gamma=0.0)
+    np.testing.assert_array_equal(g, [[0.0, 0.0]])
+
+
+def test_grad_on_probabilities_is_zero_for_untargeted_zero_probabilities():
+    from crossentropy import grad
+
+    _, g = grad.cross_entropy([[0.0, 0.3, 0.7]], [1], from_logits=False)
+    np.testing.assert_allclose(g, [[0.0, -1 / 0.3, 0.0]])
+
+
+def test_grad_sigmoid_focal_has_no_cancellation_for_confident_positives():
+    from crossentropy import grad
+
+    x = torch.tensor([15.0, 17.0, 30.0], dtype=torch.float64, requires_grad=True)
+    ce.sigmoid_focal_loss(x, torch.ones(3, dtype=torch.float64)).sum().backward()
+    _, g = grad.sigmoid_focal_loss(np.asarray([15.0, 17.0, 30.0]), np.ones(3))
+    np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-9)
+
+
+def test_overlap_losses_keep_nan_for_bad_labels_on_lazy_arrays():
+    import dask.array as da
+
+    x = da.from_array(np.random.default_rng(0).standard_normal((2, 3, 4)))
+    y = da.from_array(np.asarray([[0, 1, 7, 2], [1, 1, 0, 2]]))
+    for aggregate in ("batch", "sample", "global"):
+        out = ce.dice_loss(x, y, mode="multiclass", aggregate=aggregate).compute()
+        assert np.isnan(out)
+
+
+def test_binary_overlap_mode_checks_the_batch_size():
+    with pytest.raises(ValueError, match="batch size"):
+        ce.dice_loss(np.zeros((2, 3)), np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("bad", [None, 3, {"a": 1}])
+def test_class_weights_need_a_sequence_of_labels(bad):
+    with pytest.raises(TypeError, match="y must be"):
+        ce.class_weights(bad)
+
+
+def test_focal_alpha_accepts_numpy_scalars_and_refuses_other_libraries():
+    a = ce.focal_loss(np.zeros((2, 2)), [0, 1], alpha=np.float32(0.3))
+    b = ce.focal_loss(np.zeros((2, 2)), [0, 1], alpha=0.3)
+    assert float(a) == pytest.approx(float(b))
+    with pytest.raises(TypeError, match="same array library"):
+        ce.focal_loss(torch.zeros(2, 2), torch.tensor([0, 1]), alpha=np.asarray([0.3, 0.7]))
+
+
+def test_focal_losses_take_weight_by_keyword_only():
+    with pytest.raises(TypeError):
+        ce.sigmoid_focal_loss([0.0], [1.0], 0.5)  # torchvision's third argument is alpha
+
+
+def test_rmse_axis_must_be_integers():
+    with pytest.raises(TypeError, match="axis"):
+        ce.rmse_loss([1.0, 2.0], [0.0, 0.0], axis="a")

@@ -13,6 +13,7 @@ delegation against.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Literal
 
 from crossentropy._lib import (
@@ -212,13 +213,14 @@ def focal_factor(xp: Namespace, logp: Array, gamma: float, alpha: Array | float 
     return factor if alpha is None else factor * alpha
 
 
-def _focal_alpha(xp: Namespace, alpha: object, n_classes: int, dtype: Any) -> Array | float | None:
-    """Validate the focal ``alpha``: None, a number in [0, 1]... or one weight per class."""
+def _focal_alpha(xp: Namespace, alpha: object, n_classes: int, like: Array) -> Array | float | None:
+    """Validate the focal ``alpha``: None, a non-negative number, or one value per class (an
+    array of ``like``'s library)."""
     if alpha is None:
         return None
-    if isinstance(alpha, int | float) and not isinstance(alpha, bool):
+    if isinstance(alpha, numbers.Real) and not isinstance(alpha, bool):
         return check_finite_number(alpha, "alpha", low=0.0)
-    _, (a,) = namespace(alpha, names=["alpha"])
+    _, (_, a) = namespace(like, alpha, names=["input", "alpha"])
     if a.ndim != 1 or a.shape[0] != n_classes:
         raise ValueError(
             f"alpha must be a number or one value per class ({n_classes},); "
@@ -226,7 +228,7 @@ def _focal_alpha(xp: Namespace, alpha: object, n_classes: int, dtype: Any) -> Ar
         )
     af, _ = as_float(xp, a, "alpha")
     check_nonnegative(xp, af, "alpha")
-    return xp.astype(af, dtype) if af.dtype != dtype else af
+    return xp.astype(af, like.dtype) if af.dtype != like.dtype else af
 
 
 def _check_dtype_integral(xp: Namespace, t: Array, name: str) -> None:
@@ -334,10 +336,12 @@ def _ce_core(
     zterm = None
     if z_loss and logz is not None:
         zterm = xp.where(valid, z_loss * logz * logz, zero)
-    if parts is not None:
+    count = den = None
+    if parts is not None or reduction == "mean":
         count = xp.sum(xp.astype(valid, per.dtype))
         use_weight = mean_divisor == "weight" or (mean_divisor == "auto" and not soft)
         den = xp.sum(xp.where(valid, w_y, zero)) if use_weight and w_y is not None else count
+    if parts is not None:
         parts.update(
             logz=logz,
             valid=valid,
@@ -357,9 +361,6 @@ def _ce_core(
         return reduce(
             xp, total, reduction, batch_size=_batch_size(per.shape), empty_mean=empty_mean
         )
-    count = xp.sum(xp.astype(valid, per.dtype))
-    use_weight = mean_divisor == "weight" or (mean_divisor == "auto" and not soft)
-    den = xp.sum(xp.where(valid, w_y, zero)) if use_weight and w_y is not None else count
     out = divide(xp, xp.sum(per), den, empty_mean)
     if zterm is not None:
         out = out + divide(xp, xp.sum(zterm), count, empty_mean)
@@ -568,7 +569,7 @@ def _cross_entropy(
     )
     focal = None
     if gamma is not None:
-        focal = (gamma, _focal_alpha(xp, alpha, n_classes, xf.dtype))
+        focal = (gamma, _focal_alpha(xp, alpha, n_classes, xf))
     if plain and focal is None and parts is None and not soft and is_torch(xf):
         return _torch_nll_family(
             xf, t, wf, ax, ignore, reduction, out_dtype, n_classes, log_probs=False, eps=eps

@@ -28,7 +28,7 @@ from crossentropy._lib._validation import (
     element_weight,
     shape_str,
 )
-from crossentropy._special import softplus_
+from crossentropy._special import _axis, softplus_
 
 __all__ = [
     "huber_loss",
@@ -93,6 +93,19 @@ def _finish(
         if rule == "weight":
             den = xp.sum(xp.broadcast_to(w, per.shape))
     return restore_dtype(xp, reduce(xp, per, red, denominator=den, empty_mean=empty), out_dtype)
+
+
+def log_cosh_(xp: Namespace, err: Array) -> Array:
+    """``log cosh e``: ``log1p(expm1(a)^2 / (2 e^a))`` for ``a = |e| < 1`` (no cancellation near
+    0), ``a + softplus(-2a) - log 2`` beyond (no overflow); each branch fed a safe value."""
+    a = xp.abs(err)
+    small = a < 1
+    a_small = xp.where(small, a, xp.zeros_like(a))
+    a_large = xp.where(small, xp.ones_like(a), a)
+    em1 = xp.expm1(a_small)
+    near = xp.log1p(em1 * em1 / (2 * xp.exp(a_small)))
+    far = a_large + softplus_(xp, -2 * a_large) - _LOG2
+    return xp.where(small, near, far)
 
 
 def huber_(xp: Namespace, err: Array, delta: float) -> Array:
@@ -231,6 +244,9 @@ def rmse_loss(
     xp, x, t, w, out_dtype = _prepare(input, target, weight)
     red = check_reduction(reduction)
     empty = check_empty_mean(empty_mean)
+    if axis is not None:
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        axis = tuple(_axis(a, x.ndim) for a in axes)
     err = x - t
     sq = err * err
     if w is not None:
@@ -349,9 +365,11 @@ def log_cosh_loss(
 
     .. math::
 
-        \log\cosh e = e + \operatorname{softplus}(-2e) - \log 2
+        \log\cosh e = |e| + \operatorname{softplus}(-2|e|) - \log 2
+        = \log\Bigl(1 + \frac{(e^{|e|} - 1)^2}{2 e^{|e|}}\Bigr)
 
-    computed in that form, so it never overflows (``cosh(1e4)`` does). Keras ``LogCosh`` and
+    computed in the first form for :math:`|e| \ge 1` (never overflows, ``cosh(1e4)`` does) and in
+    the second below (no cancellation near zero error). Keras ``LogCosh`` and
     optax ``log_cosh`` (here with ``reduction="none"``). A weighted ``"mean"`` divides by the
     sum of the weights.
 
@@ -362,8 +380,7 @@ def log_cosh_loss(
     np.float64(0.8261878136)
     """
     xp, x, t, w, out_dtype = _prepare(input, target, weight)
-    err = x - t
-    per = err + softplus_(xp, -2 * err) - _LOG2
+    per = log_cosh_(xp, x - t)
     return _finish(
         xp, per, w, reduction, mean_divisor, empty_mean, WEIGHTED_MEAN["log_cosh_loss"], out_dtype
     )

@@ -81,7 +81,10 @@ def class_weights(
     """
     check_choice(method, "method", _METHODS)
     b = check_finite_number(beta, "beta", low=0.0, high=1.0, high_open=True)
-    labels = _host_labels(y).reshape(-1)
+    host = _host_labels(y)
+    if host.ndim == 0:
+        raise TypeError(f"y must be an array or sequence of labels; got {type(y).__name__}")
+    labels = host.reshape(-1)
     if labels.size == 0:
         raise ValueError("y must hold at least one label; got an empty array")
     present, counts_present = np.unique(labels, return_counts=True)

@@ -3,10 +3,11 @@ r"""Closed-form gradients, for NumPy users who have no autograd.
 Each function returns ``(value, gradient)``: the loss exactly as the functional API computes it
 (same arguments, same conventions) and its gradient with respect to ``input``. For
 ``reduction="none"`` the gradient is that of the sum of the returned losses (what
-``loss.backward(ones)`` gives). The value comes from the functional core in one forward pass;
-the gradient reuses its intermediates (the log-sum-exp, the masks, the divisors) and costs
-O(input) more work. Every function works on any array library, like the rest of the package;
-tests hold each gradient against PyTorch's autograd.
+``loss.backward(ones)`` gives). The value comes from the functional core in one forward pass.
+For the softmax family the gradient reuses the core's intermediates (the log-sum-exp, the masks,
+the divisors); for the element-wise losses it recomputes the element-wise terms. Either way the
+gradient costs O(input) more work. Every function works on any array library, like the rest of
+the package; tests hold each gradient against PyTorch's autograd.
 
 Softmax family (``cross_entropy``, ``focal_loss``): writing the loss as
 :math:`\ell = -\sum_c a_c\, \alpha_c\, \varphi(q_c)` with :math:`q = \operatorname{softmax}(x)`,
