@@ -18,6 +18,7 @@ from crossentropy._lib import (
     check_empty_mean,
     check_reduction,
     divide,
+    is_torch,
     namespace,
     reduce,
     restore_dtype,
@@ -95,6 +96,27 @@ def _finish(
     return restore_dtype(xp, reduce(xp, per, red, denominator=den, empty_mean=empty), out_dtype)
 
 
+def _aten(
+    name: str,
+    xp: Namespace,
+    x: Array,
+    t: Array,
+    w: Array | None,
+    reduction: object,
+    empty_mean: object,
+    out_dtype: Any,
+    **kwargs: float,
+) -> Array | None:
+    """ATen's kernel for an unweighted torch call with a PyTorch reduction, else None."""
+    if w is not None or not is_torch(x) or reduction not in ("none", "mean", "sum"):
+        return None
+    if not math.isnan(check_empty_mean(empty_mean)):
+        return None
+    import torch.nn.functional as F
+
+    return restore_dtype(xp, getattr(F, name)(x, t, reduction=reduction, **kwargs), out_dtype)
+
+
 def log_cosh_(xp: Namespace, err: Array) -> Array:
     """``log cosh e``: ``log1p(expm1(a)^2 / (2 e^a))`` for ``a = |e| < 1`` (no cancellation near
     0), ``a + softplus(-2a) - log 2`` beyond (no overflow); each branch fed a safe value."""
@@ -156,6 +178,9 @@ def mse_loss(
     np.float64(3.191)
     """
     xp, x, t, w, out_dtype = _prepare(input, target, weight)
+    fast = _aten("mse_loss", xp, x, t, w, reduction, empty_mean, out_dtype)
+    if fast is not None:
+        return fast
     err = x - t
     return _finish(
         xp, err * err, w, reduction, mean_divisor, empty_mean, WEIGHTED_MEAN["mse_loss"], out_dtype
@@ -187,6 +212,9 @@ def l1_loss(
     np.float64(1.33)
     """
     xp, x, t, w, out_dtype = _prepare(input, target, weight)
+    fast = _aten("l1_loss", xp, x, t, w, reduction, empty_mean, out_dtype)
+    if fast is not None:
+        return fast
     return _finish(
         xp,
         xp.abs(x - t),
@@ -310,6 +338,9 @@ def huber_loss(
     """
     d = check_finite_number(delta, "delta", low=0.0, low_open=True)
     xp, x, t, w, out_dtype = _prepare(input, target, weight)
+    fast = _aten("huber_loss", xp, x, t, w, reduction, empty_mean, out_dtype, delta=d)
+    if fast is not None:
+        return fast
     per = huber_(xp, x - t, d)
     return _finish(
         xp, per, w, reduction, mean_divisor, empty_mean, WEIGHTED_MEAN["huber_loss"], out_dtype
@@ -344,6 +375,9 @@ def smooth_l1_loss(
     """
     b = check_finite_number(beta, "beta", low=0.0)
     xp, x, t, w, out_dtype = _prepare(input, target, weight)
+    fast = _aten("smooth_l1_loss", xp, x, t, w, reduction, empty_mean, out_dtype, beta=b)
+    if fast is not None:
+        return fast
     err = x - t
     per = xp.abs(err) if b == 0 else huber_(xp, err, b) / b
     return _finish(
