@@ -103,11 +103,13 @@ def _aten(
     t: Array,
     w: Array | None,
     reduction: object,
+    mean_divisor: object,
     empty_mean: object,
     out_dtype: Any,
     **kwargs: float,
 ) -> Array | None:
     """ATen's kernel for an unweighted torch call with a PyTorch reduction, else None."""
+    check_choice(mean_divisor, "mean_divisor", _MEAN_DIVISORS)
     if w is not None or not is_torch(x) or reduction not in ("none", "mean", "sum"):
         return None
     if not math.isnan(check_empty_mean(empty_mean)):
@@ -178,7 +180,7 @@ def mse_loss(
     np.float64(3.191)
     """
     xp, x, t, w, out_dtype = _prepare(input, target, weight)
-    fast = _aten("mse_loss", xp, x, t, w, reduction, empty_mean, out_dtype)
+    fast = _aten("mse_loss", xp, x, t, w, reduction, mean_divisor, empty_mean, out_dtype)
     if fast is not None:
         return fast
     err = x - t
@@ -212,7 +214,7 @@ def l1_loss(
     np.float64(1.33)
     """
     xp, x, t, w, out_dtype = _prepare(input, target, weight)
-    fast = _aten("l1_loss", xp, x, t, w, reduction, empty_mean, out_dtype)
+    fast = _aten("l1_loss", xp, x, t, w, reduction, mean_divisor, empty_mean, out_dtype)
     if fast is not None:
         return fast
     return _finish(
@@ -338,7 +340,7 @@ def huber_loss(
     """
     d = check_finite_number(delta, "delta", low=0.0, low_open=True)
     xp, x, t, w, out_dtype = _prepare(input, target, weight)
-    fast = _aten("huber_loss", xp, x, t, w, reduction, empty_mean, out_dtype, delta=d)
+    fast = _aten("huber_loss", xp, x, t, w, reduction, mean_divisor, empty_mean, out_dtype, delta=d)
     if fast is not None:
         return fast
     per = huber_(xp, x - t, d)
@@ -375,7 +377,9 @@ def smooth_l1_loss(
     """
     b = check_finite_number(beta, "beta", low=0.0)
     xp, x, t, w, out_dtype = _prepare(input, target, weight)
-    fast = _aten("smooth_l1_loss", xp, x, t, w, reduction, empty_mean, out_dtype, beta=b)
+    fast = _aten(
+        "smooth_l1_loss", xp, x, t, w, reduction, mean_divisor, empty_mean, out_dtype, beta=b
+    )
     if fast is not None:
         return fast
     err = x - t

@@ -2,8 +2,11 @@ r"""PyTorch ``nn.Module`` drop-ins for every loss of the functional API.
 
 ``CrossEntropyLoss``, ``NLLLoss``, ``BCELoss``, ``BCEWithLogitsLoss``, ``KLDivLoss``,
 ``MSELoss``, ``L1Loss``, ``HuberLoss`` and ``SmoothL1Loss`` take PyTorch's constructor
-arguments (including the deprecated ``size_average`` / ``reduce``) and give identical values and
-gradients: when no extra keyword is used the functional core delegates to ATen. Keyword-only
+arguments (including the deprecated ``size_average`` / ``reduce``) and give PyTorch's values and
+gradients. When no extra keyword is used the functional core delegates to ATen, so they are
+identical bit for bit; the two exceptions are ``KLDivLoss`` and ``CrossEntropyLoss`` with
+probability targets, which run the generic path (they keep the ``0 log 0 = 0`` convention
+where PyTorch gives NaN) and agree with PyTorch to rounding (about one ulp). Keyword-only
 extras of the functional API (z-loss, softcap, ``empty_mean``, ...) are constructor keywords
 here. Modules for the losses PyTorch lacks: ``FocalLoss``, ``SigmoidFocalLoss``, ``DiceLoss``,
 ``JaccardLoss``, ``TverskyLoss``.
@@ -58,7 +61,10 @@ class _Loss(nn.Module):
         self.extras = dict(extras)
 
     def extra_repr(self) -> str:
-        shown = {"reduction": self.reduction, **self.extras}
+        named = ("ignore_index", "label_smoothing", "log_target", "alpha", "gamma")
+        shown = {"reduction": self.reduction}
+        shown.update({k: getattr(self, k) for k in named if hasattr(self, k)})
+        shown.update(self.extras)
         return ", ".join(f"{k}={v!r}" for k, v in shown.items())
 
 
