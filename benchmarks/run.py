@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 import crossentropy as ce
+import crossentropy.fused as fused
 from crossentropy import grad
 
 
@@ -130,6 +131,85 @@ def closed_form_gradient(n: int, c: int, repeat: int) -> list[tuple[str, float, 
     ]
 
 
+FUSED_METHODS = ("eager", "torch_chunked", "ours")
+
+
+def fused_worker(method: str, n: int, d: int, v: int, repeat: int) -> None:
+    """One fused-CE method in a fresh process: best fwd+bwd time and peak RSS growth."""
+    import resource
+
+    torch.manual_seed(0)
+    x = (torch.randn(n, d) / d**0.5).requires_grad_()
+    w = (torch.randn(v, d) / d**0.5).requires_grad_()
+    y = torch.randint(0, v, (n,))
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    fns = {
+        "eager": lambda: F.cross_entropy(x @ w.T, y),
+        "torch_chunked": lambda: F.linear_cross_entropy(
+            x, w, y, options=torch.nn.LinearCrossEntropyOptions()
+        ),
+        "ours": lambda: fused.linear_cross_entropy(x, w, y),
+    }
+    best = float("inf")
+    for _ in range(repeat):
+        x.grad = w.grad = None
+        start = time.perf_counter()
+        fns[method]().backward()
+        best = min(best, time.perf_counter() - start)
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+    print(f"{best} {grown}")
+
+
+def fused_suite(n: int, d: int, v: int, repeat: int) -> list[tuple[str, float, str]]:
+    import subprocess
+    import sys
+
+    results = {}
+    for method in FUSED_METHODS:
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--fused-worker",
+                method,
+                "-n",
+                str(n),
+                "-d",
+                str(d),
+                "-v",
+                str(v),
+                "--repeat",
+                str(repeat),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        results[method] = (float(out[0]), float(out[1]))
+    anchor = results["torch_chunked"][0]
+    floor = 6 * n * d * v / _matmul_rate()
+    rows = [
+        (
+            f"{name} (peak RSS growth {results[key][1]:.0f} MiB)",
+            results[key][0],
+            f"{results[key][0] / anchor:.2f}",
+        )
+        for key, name in (
+            ("eager", "eager F.linear + F.cross_entropy"),
+            ("torch_chunked", "F.linear_cross_entropy, LinearCrossEntropyOptions() (anchor)"),
+            ("ours", "crossentropy.fused.linear_cross_entropy"),
+        )
+    ]
+    rows.append(("6·N·D·V floor at the measured torch.mm rate", floor, f"{floor / anchor:.2f}"))
+    return rows
+
+
+def _matmul_rate() -> float:
+    a, b = torch.randn(4096, 1024), torch.randn(1024, 4096)
+    t = best_of(lambda: a @ b, 5)
+    return 2 * 4096 * 1024 * 4096 / t
+
+
 def table(title: str, rows: list[tuple[str, float, str]]) -> str:
     lines = [f"### {title}", "", "| what | best time (ms) | ratio to anchor |", "|---|---:|---:|"]
     lines += [f"| {name} | {sec * 1e3:.1f} | {ratio} |" for name, sec, ratio in rows]
@@ -141,7 +221,23 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("-n", type=int, default=65536)
     parser.add_argument("-c", type=int, default=1000)
+    parser.add_argument("-d", type=int, default=1024)
+    parser.add_argument("-v", type=int, default=32000)
+    parser.add_argument("--suite", choices=("ce", "fused"), default="ce")
+    parser.add_argument("--fused-worker", choices=FUSED_METHODS)
     args = parser.parse_args()
+    if args.fused_worker:
+        fused_worker(args.fused_worker, args.n, args.d, args.v, args.repeat)
+        return
+    if args.suite == "fused":
+        print(
+            table(
+                f"fused linear + cross-entropy, forward + backward, N = {args.n}, D = {args.d}, "
+                f"V = {args.v}, float32",
+                fused_suite(args.n, args.d, args.v, args.repeat),
+            )
+        )
+        return
     print(
         f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), numpy {np.__version__}\n"
