@@ -30,6 +30,7 @@ from crossentropy._lib import (
     reduce,
     restore_dtype,
 )
+from crossentropy._lib._reduction import MEAN_DIVISORS, Reduction
 from crossentropy._lib._validation import (
     check_choice,
     check_finite_number,
@@ -58,10 +59,8 @@ __all__ = [
     "nll_loss",
 ]
 
-Reduction = Literal["none", "mean", "sum", "batchmean"]
 Clip = Literal["torch", "sklearn", "keras"] | float | None
 
-_MEAN_DIVISORS = ("auto", "weight", "count")
 _WEIGHT_MODES = ("per_class", "per_sample")
 _SMOOTHING_MODES = ("uniform", "flip")
 _CLIP_NAMES = ("torch", "sklearn", "keras")
@@ -111,17 +110,22 @@ def _take(xp: Namespace, w: Array, idx: Array) -> Array:
     return xp.reshape(flat, idx.shape)
 
 
-def _class_weight(xp: Namespace, weight: Array | None, n_classes: int, dtype: Any) -> Array | None:
-    if weight is None:
-        return None
-    if weight.ndim != 1 or weight.shape[0] != n_classes:
+def _per_class(
+    xp: Namespace, a: Array, name: str, n_classes: int, dtype: Any, what: str = ""
+) -> Array:
+    """A 1-D, non-negative array of one value per class, in ``dtype``."""
+    if a.ndim != 1 or a.shape[0] != n_classes:
         raise ValueError(
-            f"weight must be a 1-D array of one weight per class ({n_classes},); "
-            f"got shape {shape_str(weight.shape)}"
+            f"{name} must be {what}a 1-D array of one value per class ({n_classes},); "
+            f"got shape {shape_str(a.shape)}"
         )
-    w, _ = as_float(xp, weight, "weight")
-    check_nonnegative(xp, w, "weight")
-    return xp.astype(w, dtype) if w.dtype != dtype else w
+    af, _ = as_float(xp, a, name)
+    check_nonnegative(xp, af, name)
+    return xp.astype(af, dtype) if af.dtype != dtype else af
+
+
+def _class_weight(xp: Namespace, weight: Array | None, n_classes: int, dtype: Any) -> Array | None:
+    return None if weight is None else _per_class(xp, weight, "weight", n_classes, dtype)
 
 
 def _index_targets(
@@ -221,14 +225,7 @@ def _focal_alpha(xp: Namespace, alpha: object, n_classes: int, like: Array) -> A
     if isinstance(alpha, numbers.Real) and not isinstance(alpha, bool):
         return check_finite_number(alpha, "alpha", low=0.0)
     _, (_, a) = namespace(like, alpha, names=["input", "alpha"])
-    if a.ndim != 1 or a.shape[0] != n_classes:
-        raise ValueError(
-            f"alpha must be a number or one value per class ({n_classes},); "
-            f"got shape {shape_str(a.shape)}"
-        )
-    af, _ = as_float(xp, a, "alpha")
-    check_nonnegative(xp, af, "alpha")
-    return xp.astype(af, like.dtype) if af.dtype != like.dtype else af
+    return _per_class(xp, a, "alpha", n_classes, like.dtype, "a number or ")
 
 
 def _check_dtype_integral(xp: Namespace, t: Array, name: str) -> None:
@@ -541,7 +538,7 @@ def _cross_entropy(
     )
     clip = _check_clip(clip)
     empty = check_empty_mean(empty_mean)
-    check_choice(mean_divisor, "mean_divisor", _MEAN_DIVISORS)
+    check_choice(mean_divisor, "mean_divisor", MEAN_DIVISORS)
     check_choice(weight_mode, "weight_mode", _WEIGHT_MODES)
     if not isinstance(from_logits, bool):
         raise TypeError(f"from_logits must be a bool; got {type(from_logits).__name__}")
@@ -700,7 +697,7 @@ def nll_loss(
     reduction = check_reduction(reduction)  # type: ignore[assignment]
     ignore = check_int(ignore_index, "ignore_index")
     empty = check_empty_mean(empty_mean)
-    check_choice(mean_divisor, "mean_divisor", _MEAN_DIVISORS)
+    check_choice(mean_divisor, "mean_divisor", MEAN_DIVISORS)
     n_classes = xf.shape[ax]
     wf = _class_weight(xp, w, n_classes, xf.dtype)
     if is_torch(xf) and math.isnan(empty) and mean_divisor == "auto":
@@ -762,7 +759,7 @@ def _binary_options(
     eps = check_finite_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     check_choice(smoothing_mode, "smoothing_mode", _SMOOTHING_MODES)
     empty = check_empty_mean(empty_mean)
-    check_choice(mean_divisor, "mean_divisor", _MEAN_DIVISORS)
+    check_choice(mean_divisor, "mean_divisor", MEAN_DIVISORS)
     return red, eps, str(smoothing_mode), empty, str(mean_divisor)
 
 

@@ -14,7 +14,6 @@ from typing import Literal
 
 from crossentropy._classification import (
     Clip,
-    Reduction,
     _bce_terms,
     _binary_options,
     _check_clip,
@@ -25,6 +24,7 @@ from crossentropy._classification import (
     _weighted_reduce,
 )
 from crossentropy._lib import Array, Namespace, restore_dtype
+from crossentropy._lib._reduction import Reduction
 from crossentropy._lib._validation import check_finite_number, check_in_unit_interval
 from crossentropy._special import log_sigmoid_, safe_log
 

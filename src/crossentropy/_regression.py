@@ -9,7 +9,7 @@ them (docs/conventions.md).
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 from crossentropy._lib import (
     Array,
@@ -23,6 +23,7 @@ from crossentropy._lib import (
     reduce,
     restore_dtype,
 )
+from crossentropy._lib._reduction import MEAN_DIVISORS, MeanDivisor, Reduction
 from crossentropy._lib._validation import (
     check_choice,
     check_finite_number,
@@ -40,9 +41,6 @@ __all__ = [
     "smooth_l1_loss",
 ]
 
-Reduction = Literal["none", "mean", "sum", "batchmean"]
-MeanDivisor = Literal["auto", "weight", "count"]
-_MEAN_DIVISORS = ("auto", "weight", "count")
 _LOG2 = math.log(2.0)
 # PyTorch 2.13's divisor of a weighted "mean": the sum of the weights or the element count.
 WEIGHTED_MEAN = {
@@ -85,7 +83,7 @@ def _finish(
 ) -> Array:
     """Weight, reduce and cast back: the one home of the regression losses' weighting rules."""
     red = check_reduction(reduction)
-    check_choice(mean_divisor, "mean_divisor", _MEAN_DIVISORS)
+    check_choice(mean_divisor, "mean_divisor", MEAN_DIVISORS)
     empty = check_empty_mean(empty_mean)
     den = None
     if w is not None:
@@ -109,7 +107,7 @@ def _aten(
     **kwargs: float,
 ) -> Array | None:
     """ATen's kernel for an unweighted torch call with a PyTorch reduction, else None."""
-    check_choice(mean_divisor, "mean_divisor", _MEAN_DIVISORS)
+    check_choice(mean_divisor, "mean_divisor", MEAN_DIVISORS)
     if w is not None or not is_torch(x) or reduction not in ("none", "mean", "sum"):
         return None
     if not math.isnan(check_empty_mean(empty_mean)):

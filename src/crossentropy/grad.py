@@ -34,6 +34,7 @@ from crossentropy import _classification as _cls
 from crossentropy import _focal
 from crossentropy import _regression as _reg
 from crossentropy._lib import Array, Namespace, device_of, is_numpy, quiet, restore_dtype
+from crossentropy._lib._reduction import Reduction
 from crossentropy._lib._validation import check_finite_number
 from crossentropy._special import log_sigmoid_, sigmoid_
 
@@ -45,8 +46,6 @@ __all__ = [
     "mse_loss",
     "sigmoid_focal_loss",
 ]
-
-Reduction = Literal["none", "mean", "sum", "batchmean"]
 
 
 def _inverse(xp: Namespace, den: Array) -> Array:

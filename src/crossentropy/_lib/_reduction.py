@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Literal
 
 from crossentropy._lib._namespace import Array, Namespace, device_of, quiet
 from crossentropy._lib._validation import check_choice
 
-__all__ = ["REDUCTIONS", "check_empty_mean", "check_reduction", "divide", "reduce"]
+__all__ = [
+    "MEAN_DIVISORS",
+    "REDUCTIONS",
+    "MeanDivisor",
+    "Reduction",
+    "check_empty_mean",
+    "check_reduction",
+    "divide",
+    "reduce",
+]
 
 REDUCTIONS = ("none", "mean", "sum", "batchmean")
+MEAN_DIVISORS = ("auto", "weight", "count")
+Reduction = Literal["none", "mean", "sum", "batchmean"]
+MeanDivisor = Literal["auto", "weight", "count"]
 
 
 def check_reduction(reduction: object, allowed: tuple[str, ...] = REDUCTIONS) -> str:

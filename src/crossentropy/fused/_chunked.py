@@ -9,8 +9,9 @@ import array_api_compat.torch as xpt
 import torch
 from torch import Tensor
 
+from crossentropy._classification import _index_targets
 from crossentropy._lib._reduction import check_empty_mean, check_reduction
-from crossentropy._lib._validation import check_finite_number, check_int, first_index, shape_str
+from crossentropy._lib._validation import check_finite_number, check_int, shape_str
 
 __all__ = ["linear_cross_entropy"]
 
@@ -206,13 +207,7 @@ def linear_cross_entropy(
     x = input.reshape(-1, input.shape[-1])
     t = target.reshape(-1).long()
 
-    bad = (t != ignore) & ((t < 0) | (t >= v))
-    idx = first_index(xpt, bad)
-    if idx is not None:
-        raise ValueError(
-            f"target holds label {int(t[idx])} at flat index {idx[0]}; class labels must lie in "
-            f"[0, {v}) or equal ignore_index={ignore}"
-        )
+    _index_targets(xpt, t, v, ignore)  # ValueError for a label out of range (host tensors)
     out: Tensor = _LinearCrossEntropy.apply(  # type: ignore[no-untyped-call]
         x, weight, bias, t, ignore, red, eps, z, cap, chunk, empty
     )

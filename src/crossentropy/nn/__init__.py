@@ -284,8 +284,14 @@ class _RegressionLoss(_Loss):
 
     _fn: Any
 
-    def __init__(self, reduction: str, extras: dict[str, Any]) -> None:
-        super().__init__(reduction, extras)
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        **extras: Any,
+    ) -> None:
+        super().__init__(_legacy_reduction(size_average, reduce, reduction), extras)
 
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
         return type(self)._fn(  # type: ignore[no-any-return]
@@ -310,15 +316,6 @@ class MSELoss(_RegressionLoss):
 
     _fn = staticmethod(ce.mse_loss)
 
-    def __init__(
-        self,
-        size_average: bool | None = None,
-        reduce: bool | None = None,
-        reduction: str = "mean",
-        **extras: Any,
-    ) -> None:
-        super().__init__(_legacy_reduction(size_average, reduce, reduction), extras)
-
 
 class L1Loss(_RegressionLoss):
     r"""Drop-in for :class:`torch.nn.L1Loss`; see :func:`crossentropy.l1_loss`.
@@ -336,15 +333,6 @@ class L1Loss(_RegressionLoss):
     """
 
     _fn = staticmethod(ce.l1_loss)
-
-    def __init__(
-        self,
-        size_average: bool | None = None,
-        reduce: bool | None = None,
-        reduction: str = "mean",
-        **extras: Any,
-    ) -> None:
-        super().__init__(_legacy_reduction(size_average, reduce, reduction), extras)
 
 
 class HuberLoss(_RegressionLoss):
@@ -366,7 +354,7 @@ class HuberLoss(_RegressionLoss):
     _fn = staticmethod(ce.huber_loss)
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0, **extras: Any) -> None:
-        super().__init__(reduction, {"delta": delta, **extras})
+        super().__init__(reduction=reduction, delta=delta, **extras)
         self.delta = delta
 
 
@@ -396,9 +384,7 @@ class SmoothL1Loss(_RegressionLoss):
         beta: float = 1.0,
         **extras: Any,
     ) -> None:
-        super().__init__(
-            _legacy_reduction(size_average, reduce, reduction), {"beta": beta, **extras}
-        )
+        super().__init__(size_average, reduce, reduction, beta=beta, **extras)
         self.beta = beta
 
 
