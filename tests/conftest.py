@@ -22,6 +22,11 @@ import dask.array as da  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import torch  # noqa: E402
 
+# Without a GPU, Triton kernels run in Triton's interpreter on CPU tensors (set before any
+# kernel is defined: the interpreter is chosen when a kernel is decorated).
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 dask.config.set(scheduler="synchronous")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import array_api_compat.torch as xpt
@@ -15,7 +16,7 @@ from crossentropy._lib._validation import check_finite_number, check_int, shape_
 
 __all__ = ["linear_cross_entropy"]
 
-# Rows per chunk: about this many float32 logits are alive at a time.
+# Rows per chunk: about this many float32 logits are alive at a time (one buffer, reused).
 _CHUNK_ELEMENTS = 1 << 24
 
 
@@ -24,17 +25,155 @@ def _acc(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
 
-def _logits(x: Tensor, w: Tensor, b: Tensor | None, cap: float | None) -> tuple[Tensor, Tensor]:
-    """Logits of a chunk in the accumulation dtype (after the softcap) and the raw ones (for the
-    softcap's chain rule; the same tensor without a softcap)."""
+@dataclass(frozen=True)
+class _Options:
+    eps: float  # label smoothing
+    z_loss: float
+    cap: float | None  # softcap
+    chunk: int
+    triton: bool  # the per-row step as a Triton kernel (CUDA, or the interpreter)
+
+
+@dataclass
+class _Grads:
+    """Gradient accumulators of one pass; ``None`` where no gradient is wanted."""
+
+    dx: Tensor | None
+    dw: Tensor | None
+    db: Tensor | None
+
+
+def _rows_torch(
+    raw: Tensor, y: Tensor, scale: Tensor | None, opts: _Options, acc_buf: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """The per-row work on one chunk of logits with torch operations (any device).
+
+    Returns each row's loss and log-sum-exp; with a row ``scale``, overwrites ``raw`` with the
+    gradient of ``sum(scale * loss)`` with respect to it. Works in ``acc_buf`` (float32) when
+    ``raw`` is half precision. The log-sum-exp comes from the row maximum ``m`` and the largest
+    probability, ``lse = m - log max(p)``, which never underflows.
+    """
+    z = raw if acc_buf is None else acc_buf.copy_(raw)
+    th = None
+    if opts.cap is not None:
+        z.div_(opts.cap).tanh_()
+        th = z.clone() if scale is not None else None
+        z.mul_(opts.cap)
+    v = z.shape[1]
+    m = z.amax(dim=1)
+    zy = z.gather(1, y[:, None])[:, 0]
+    zsum = z.sum(dim=1) if opts.eps else None
+    torch.ops.aten._softmax.out(z, 1, False, out=z)  # in place: the probabilities
+    lse = m - torch.log(z.amax(dim=1))
+    loss = lse - (1 - opts.eps) * zy
+    if zsum is not None:
+        loss = loss - (opts.eps / v) * zsum
+    if opts.z_loss:
+        loss = loss + opts.z_loss * lse * lse
+    if scale is not None:
+        g = z.mul_((scale * (1 + 2 * opts.z_loss * lse) if opts.z_loss else scale)[:, None])
+        g.scatter_add_(1, y[:, None], (-(1 - opts.eps) * scale)[:, None])
+        if opts.eps:
+            g.sub_((opts.eps / v) * scale[:, None])
+        if th is not None:
+            g.mul_(th.mul_(th).neg_().add_(1))
+        if acc_buf is not None:
+            raw.copy_(g)
+    return loss, lse
+
+
+def _pass(
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | None,
+    y: Tensor,
+    opts: _Options,
+    scale: Tensor | None,
+    grads: _Grads | None,
+) -> tuple[Tensor, Tensor]:
+    """One sweep over the tokens, a chunk at a time: per-row loss and log-sum-exp and, with a
+    row ``scale``, the gradients of ``sum(scale * loss)`` accumulated into ``grads``.
+
+    Each chunk's logits live in one reused buffer (in the input's dtype), which the per-row step
+    overwrites with the gradient with respect to the logits,
+    ``a_n softmax(z_n) - b_n e_{y_n} - s_n eps / V`` (times the softcap's derivative), with
+    ``a = s (1 + 2 z_loss lse)`` and ``b = s (1 - eps)``; two matrix products then give the
+    input and weight gradients: 6·N·D·V FLOPs in all.
+    """
+    n, v = x.shape[0], w.shape[0]
     acc = _acc(x.dtype)
-    raw = (x @ w.T).to(acc)
-    if b is not None:
-        raw = raw + b.to(acc)
-    return (cap * torch.tanh(raw / cap), raw) if cap is not None else (raw, raw)
+    rows = min(opts.chunk, n)
+    buf = torch.empty(rows, v, dtype=x.dtype, device=x.device)
+    acc_buf = None if acc == x.dtype else torch.empty(rows, v, dtype=acc, device=x.device)
+    loss = torch.empty(n, dtype=acc, device=x.device)
+    lse = torch.empty(n, dtype=acc, device=x.device)
+    if opts.triton:
+        from crossentropy.fused._triton import rows_triton as step
+    else:
+        step = _rows_torch
+    for lo in range(0, n, rows):
+        hi = min(lo + rows, n)
+        xs, g = x[lo:hi], buf[: hi - lo]
+        if b is None:
+            torch.mm(xs, w.T, out=g)
+        else:
+            torch.addmm(b, xs, w.T, out=g)
+        s = None if scale is None else scale[lo:hi]
+        loss[lo:hi], lse[lo:hi] = step(
+            g, y[lo:hi], s, opts, None if acc_buf is None else acc_buf[: hi - lo]
+        )
+        if grads is None or s is None:
+            continue
+        if grads.dx is not None:
+            torch.mm(g, w, out=grads.dx[lo:hi])
+        if grads.dw is not None:
+            if acc_buf is None:
+                grads.dw.addmm_(g.T, xs)
+            else:
+                grads.dw.add_(g.T @ xs)
+        if grads.db is not None:
+            grads.db.add_(g.sum(dim=0, dtype=acc))
+    return loss, lse
+
+
+def _new_grads(x: Tensor, w: Tensor, b: Tensor | None, wanted: tuple[bool, ...]) -> _Grads:
+    acc = _acc(x.dtype)
+    return _Grads(
+        dx=torch.empty_like(x) if wanted[0] else None,
+        dw=torch.zeros(w.shape, dtype=acc, device=w.device) if wanted[1] else None,
+        db=torch.zeros(w.shape[0], dtype=acc, device=w.device)
+        if wanted[2] and b is not None
+        else None,
+    )
+
+
+_TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _use_triton(kernel: str, x: Tensor) -> bool:
+    """Whether the Triton per-row kernel runs (``kernel`` checked and resolved)."""
+    if kernel not in ("auto", "torch", "triton"):
+        raise ValueError(f"kernel must be one of 'auto', 'torch', 'triton'; got {kernel!r}")
+    if kernel == "torch":
+        return False
+    if kernel == "auto" and not (x.is_cuda and x.dtype in _TRITON_DTYPES):
+        return False
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        if kernel == "auto":
+            return False
+        raise ImportError("kernel='triton' needs the triton package") from None
+    if x.dtype not in _TRITON_DTYPES:
+        raise TypeError(f"kernel='triton' takes float32, float16 or bfloat16 input; got {x.dtype}")
+    return True
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
+    """``"mean"`` and ``"sum"`` form the gradients during the forward pass (6·N·D·V FLOPs) and
+    the backward pass only scales them by the upstream gradient; ``"none"`` needs the per-row
+    upstream gradient, so its backward pass recomputes each chunk's logits (8·N·D·V)."""
+
     @staticmethod
     def forward(
         ctx: Any,
@@ -48,30 +187,25 @@ class _LinearCrossEntropy(torch.autograd.Function):
         z_loss: float,
         cap: float | None,
         chunk: int,
+        triton: bool,
         empty_mean: float,
+        grad_enabled: bool,
     ) -> Tensor:
-        n, v = x.shape[0], w.shape[0]
+        opts = _Options(eps, z_loss, cap, chunk, triton)
         valid = target != ignore_index
-        safe = torch.where(valid, target, torch.zeros_like(target))
-        lse = torch.empty(n, dtype=_acc(x.dtype), device=x.device)
-        rows = torch.empty(n, dtype=_acc(x.dtype), device=x.device)
-        for lo in range(0, n, chunk):
-            hi = min(lo + chunk, n)
-            z, _ = _logits(x[lo:hi], w, b, cap)
-            m = torch.logsumexp(z, dim=1)
-            zy = z.gather(1, safe[lo:hi, None])[:, 0]
-            loss = m - (1 - eps) * zy
-            if eps:
-                loss = loss - (eps / v) * z.sum(dim=1)
-            if z_loss:
-                loss = loss + z_loss * m * m
-            lse[lo:hi] = m
-            rows[lo:hi] = loss
+        y = torch.where(valid, target, torch.zeros_like(target))
+        mask = valid.to(_acc(x.dtype))
+        count = mask.sum()
+        wanted = tuple(bool(f) for f in ctx.needs_input_grad[:3])
+        early = grad_enabled and reduction != "none" and any(wanted)
+        scale = mask / count.clamp(min=1) if reduction == "mean" else mask
+        grads = _new_grads(x, w, b, wanted) if early else None
+        rows, _ = _pass(x, w, b, y, opts, scale, grads)
         rows = torch.where(valid, rows, torch.zeros_like(rows))
-        count = valid.sum().to(rows.dtype)
-        ctx.save_for_backward(x, w, b, safe, valid, lse, count)
-        ctx.options = (reduction, eps, z_loss, cap, chunk, empty_mean)
+        ctx.opts, ctx.grads = opts, grads
+        ctx.dtypes = (x.dtype, w.dtype, None if b is None else b.dtype)
         if reduction == "none":
+            ctx.save_for_backward(x, w, b, y, mask)
             out = rows
         elif reduction == "sum":
             out = rows.sum()
@@ -83,44 +217,21 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
-        x, w, b, safe, valid, lse, count = ctx.saved_tensors
-        reduction, eps, z_loss, cap, chunk, _ = ctx.options
-        n, v = x.shape[0], w.shape[0]
-        go = grad_out.to(lse.dtype)
-        mask = valid.to(lse.dtype)
-        row_scale = go * mask if reduction != "mean" else go * mask / count.clamp(min=1)
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        dx = torch.empty_like(x) if need_x else None
-        acc = lse.dtype
-        dw = torch.zeros(w.shape, dtype=acc, device=w.device) if need_w else None
-        db = torch.zeros(v, dtype=acc, device=w.device) if need_b and b is not None else None
-        for lo in range(0, n, chunk):
-            hi = min(lo + chunk, n)
-            z, raw = _logits(x[lo:hi], w, b, cap)
-            m = lse[lo:hi, None]
-            g = torch.exp(z - m)
-            if z_loss:
-                g = g * (1 + 2 * z_loss * m)
-            if eps:
-                g = g - eps / v
-            minus = torch.full((hi - lo, 1), eps - 1.0, dtype=g.dtype, device=g.device)
-            g.scatter_add_(1, safe[lo:hi, None], minus)
-            g = g * row_scale[lo:hi, None]
-            if cap is not None:
-                th = torch.tanh(raw / cap)
-                g = g * (1 - th * th)
-            gl = g.to(x.dtype)
-            if dx is not None:
-                dx[lo:hi] = gl @ w
-            if dw is not None:
-                dw += (gl.T @ x[lo:hi]).to(acc)
-            if db is not None:
-                db += g.sum(dim=0)
+        grads: _Grads | None = ctx.grads
+        ctx.grads = None  # the buffers now belong to autograd
+        if grads is None:  # reduction="none": recompute with the per-row upstream gradient
+            x, w, b, y, mask = ctx.saved_tensors
+            grads = _new_grads(x, w, b, tuple(bool(f) for f in ctx.needs_input_grad[:3]))
+            _pass(x, w, b, y, ctx.opts, grad_out.to(mask.dtype) * mask, grads)
+            go = None
+        else:  # formed in the forward pass: scale by the (scalar) upstream gradient
+            go = grad_out
         return (
-            dx,
-            None if dw is None else dw.to(w.dtype),
-            None if db is None else db.to(b.dtype),
-            *([None] * 8),
+            *(
+                None if g is None else (g if go is None else g.mul_(go)).to(dt)
+                for g, dt in zip((grads.dx, grads.dw, grads.db), ctx.dtypes, strict=True)
+            ),
+            *([None] * 10),
         )
 
 
@@ -137,6 +248,7 @@ def linear_cross_entropy(
     softcap: float | None = None,
     chunk_size: int | None = None,
     empty_mean: float = math.nan,
+    kernel: str = "auto",
 ) -> Tensor:
     r"""Cross-entropy of ``input @ weight.T + bias`` against class indices, a chunk of tokens at
     a time, so the ``[N, V]`` logits never exist at once.
@@ -151,6 +263,12 @@ def linear_cross_entropy(
     gradients for ``input``, ``weight`` and ``bias``. Half-precision inputs are multiplied in
     their dtype; the softmax, the loss and the weight gradient accumulate in float32.
 
+    With ``"mean"`` or ``"sum"`` and a gradient to come, the gradients are formed during the
+    forward pass (6·N·D·V FLOPs: the logits, then two products with the gradient of each chunk)
+    and the backward pass only scales them; ``"none"`` recomputes each chunk in the backward
+    pass (8·N·D·V). Memory beyond the inputs: one chunk of logits, the gradients (the weight's in
+    float32) and a few per-token vectors.
+
     Parameters
     ----------
     input : Tensor
@@ -163,6 +281,10 @@ def linear_cross_entropy(
         ``(V,)``.
     chunk_size : int, optional
         Tokens per chunk (default: about 16 M logits per chunk).
+    kernel : {"auto", "torch", "triton"}
+        The per-row step (softmax, loss, gradient of the logits): torch operations on any
+        device, or one Triton kernel (online log-sum-exp, gradient in registers). ``"auto"``
+        takes Triton for float32/float16/bfloat16 CUDA tensors when ``triton`` is installed.
 
     Examples
     --------
@@ -203,12 +325,25 @@ def linear_cross_entropy(
     )
     if chunk < 1:
         raise ValueError(f"chunk_size must be >= 1; got {chunk}")
+    use_triton = _use_triton(kernel, input)
     batch_shape = input.shape[:-1]
     x = input.reshape(-1, input.shape[-1])
     t = target.reshape(-1).long()
 
     _index_targets(xpt, t, v, ignore)  # ValueError for a label out of range (host tensors)
     out: Tensor = _LinearCrossEntropy.apply(  # type: ignore[no-untyped-call]
-        x, weight, bias, t, ignore, red, eps, z, cap, chunk, empty
+        x,
+        weight,
+        bias,
+        t,
+        ignore,
+        red,
+        eps,
+        z,
+        cap,
+        chunk,
+        use_triton,
+        empty,
+        torch.is_grad_enabled(),
     )
     return out.reshape(batch_shape) if red == "none" else out

@@ -1,0 +1,153 @@
+"""The Triton per-row kernel of the fused linear + cross-entropy: on CUDA when there is one, else
+under Triton's interpreter on CPU tensors (``TRITON_INTERPRET=1``, set in conftest), held against
+the functional core and the torch path; and compiled for an H100 (sm_90) without a GPU."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+import crossentropy as ce
+from crossentropy.fused import linear_cross_entropy
+
+pytest.importorskip("triton")
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+OPTIONS = [
+    {},
+    {"label_smoothing": 0.1},
+    {"z_loss": 1e-3},
+    {"softcap": 3.0},
+    {"label_smoothing": 0.2, "z_loss": 1e-2, "softcap": 2.0},
+]
+
+
+def _case(n, d, v, dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    w = torch.randn(v, d, generator=g) / math.sqrt(d)
+    b = torch.randn(v, generator=g)
+    y = torch.randint(0, v, (n,), generator=g)
+    if n > 2:
+        y[1] = -100
+    return [t.to(DEVICE, dtype) for t in (x, w, b)] + [y.to(DEVICE)]
+
+
+def _value_and_grads(fn, x, w, b):
+    leaves = [t.detach().clone().requires_grad_(True) for t in (x, w, b)]
+    out = fn(*leaves)
+    cot = torch.linspace(0.5, 1.5, out.numel(), device=out.device).reshape(out.shape)
+    grads = torch.autograd.grad((out.float() * cot).sum(), leaves)
+    return out.detach(), grads
+
+
+# V = 1500 is not a multiple of the kernel's block (1024): the second block is partly masked.
+@pytest.mark.parametrize("options", OPTIONS)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize(("n", "chunk"), [(1, None), (7, 3), (9, None)])
+def test_kernel_matches_the_core(options, reduction, n, chunk):
+    x, w, b, y = _case(n, 5, 1500)
+    kw = {**options, "reduction": reduction}
+    ours = _value_and_grads(
+        lambda x, w, b: linear_cross_entropy(
+            x, w, y, bias=b, chunk_size=chunk, kernel="triton", **kw
+        ),
+        x,
+        w,
+        b,
+    )
+    ref = _value_and_grads(
+        lambda x, w, b: ce.cross_entropy(x @ w.T + b, y, mean_divisor="count", **kw), x, w, b
+    )
+    torch.testing.assert_close(ours[0], ref[0], rtol=1e-5, atol=1e-5)
+    for a, r in zip(ours[1], ref[1], strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_kernel_on_half_precision_matches_the_torch_path(dtype):
+    x, w, b, y = _case(6, 8, 300, dtype=dtype)
+    kw = {"bias": b, "label_smoothing": 0.1, "z_loss": 1e-3, "chunk_size": 4}
+    ours = _value_and_grads(
+        lambda x, w, b: linear_cross_entropy(x, w, y, kernel="triton", **{**kw, "bias": b}),
+        x,
+        w,
+        b,
+    )
+    ref = _value_and_grads(
+        lambda x, w, b: linear_cross_entropy(x, w, y, kernel="torch", **{**kw, "bias": b}),
+        x,
+        w,
+        b,
+    )
+    assert ours[0].dtype == dtype
+    assert all(g.dtype == dtype for g in ours[1])
+    torch.testing.assert_close(ours[0].float(), ref[0].float(), rtol=1e-2, atol=1e-2)
+    for a, r in zip(ours[1], ref[1], strict=True):
+        torch.testing.assert_close(a.float(), r.float(), rtol=2e-2, atol=2e-3)
+
+
+def test_all_ignored_batch_and_no_grad():
+    x, w, b, y = _case(4, 3, 50)
+    y = torch.full_like(y, -100)
+    assert math.isnan(float(linear_cross_entropy(x, w, y, kernel="triton")))
+    assert float(linear_cross_entropy(x, w, y, kernel="triton", empty_mean=0.0)) == 0.0
+    x, w, b, y = _case(4, 3, 50)
+    with torch.no_grad():
+        out = linear_cross_entropy(x, w, y, bias=b, kernel="triton")
+    torch.testing.assert_close(out, ce.cross_entropy(x @ w.T + b, y), rtol=1e-5, atol=1e-6)
+
+
+def test_kernel_argument_is_checked():
+    x, w, _, y = _case(3, 2, 4)
+    with pytest.raises(ValueError, match="kernel"):
+        linear_cross_entropy(x, w, y, kernel="cuda")
+    with pytest.raises(TypeError, match="float64"):
+        linear_cross_entropy(x.double(), w.double(), y, kernel="triton")
+
+
+def test_auto_uses_torch_ops_off_cuda():
+    x, w, b, y = _case(5, 4, 30)
+    if DEVICE == "cuda":
+        pytest.skip("on CUDA 'auto' takes the kernel; checked by test_kernel_matches_the_core")
+    auto = linear_cross_entropy(x, w, y, bias=b)
+    assert torch.equal(auto, linear_cross_entropy(x, w, y, bias=b, kernel="torch"))
+
+
+def test_kernel_compiles_for_an_h100():
+    """Lower the kernel to PTX and a cubin for sm_90 with every specialisation the wrapper
+    launches: proves it is valid Triton for the GPU, not only for the interpreter."""
+    script = textwrap.dedent(
+        """
+        import itertools
+        import triton
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+        from crossentropy.fused._triton import _ce_rows
+        for dt, cap, eps, grad in itertools.product(
+            ("*bf16", "*fp16", "*fp32"), (False, True), (False, True), (False, True)
+        ):
+            sig = {"z_ptr": dt, "stride": "i64", "y_ptr": "*i64", "scale_ptr": "*fp32",
+                   "loss_ptr": "*fp32", "lse_ptr": "*fp32", "V": "i32", "eps": "fp32",
+                   "z_loss": "fp32", "cap": "fp32", "HAS_CAP": "constexpr",
+                   "HAS_EPS": "constexpr", "GRAD": "constexpr", "BLOCK": "constexpr"}
+            consts = {"HAS_CAP": cap, "HAS_EPS": eps, "GRAD": grad, "BLOCK": 1024}
+            k = triton.compile(ASTSource(fn=_ce_rows, signature=sig, constexprs=consts),
+                               target=GPUTarget("cuda", 90, 32))
+            assert k.asm["cubin"], (dt, cap, eps, grad)
+        print("compiled")
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITON_DEFAULT_FP_FUSION"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "compiled" in done.stdout
