@@ -138,3 +138,89 @@ def test_bad_inputs(kwargs, error, match):
     rest = {k: v for k, v in kwargs.items() if k not in args}
     with pytest.raises(error, match=match):
         linear_cross_entropy(args["input"], args["weight"], args["target"], **rest)
+
+
+# ----------------------------------------------------------------------------------------------
+# The module: crossentropy.nn.LinearCrossEntropyLoss
+
+
+def _module_pair(bias, **kw):
+    from crossentropy.nn import LinearCrossEntropyLoss
+
+    torch.manual_seed(0)
+    ref = torch.nn.LinearCrossEntropyLoss(6, 11, bias=bias, dtype=torch.float64, **kw)
+    ours = LinearCrossEntropyLoss(6, 11, bias=bias, dtype=torch.float64, **kw)
+    ours.load_state_dict(ref.state_dict())  # the same parameter names as PyTorch's module
+    return ours, ref
+
+
+def _module_value_and_grads(module, x, y):
+    x = x.detach().clone().requires_grad_(True)
+    out = module(x, y)
+    leaves = [x, *module.parameters()]
+    return out.detach(), torch.autograd.grad(out, leaves)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"reduction": "sum"}, {"label_smoothing": 0.1}, {"ignore_index": None}],
+    ids=["mean", "sum", "smoothing", "ignore-none"],
+)
+def test_module_matches_torch_linear_cross_entropy_loss(bias, kw):
+    ours, ref = _module_pair(bias, **kw)
+    x = torch.randn(9, 6, dtype=torch.float64)
+    y = torch.randint(0, 11, (9,))
+    if "ignore_index" not in kw:  # our default is CrossEntropyLoss's -100; PyTorch's is None
+        y[2] = -100
+        ref.ignore_index = -100
+    a, b = _module_value_and_grads(ours, x, y), _module_value_and_grads(ref, x, y)
+    torch.testing.assert_close(a[0], b[0], rtol=1e-12, atol=1e-12)
+    for ga, gb in zip(a[1], b[1], strict=True):
+        torch.testing.assert_close(ga, gb, rtol=1e-10, atol=1e-12)
+
+
+def test_module_extras_pickle_move_and_repr():
+    import copy
+    import pickle
+
+    from crossentropy.nn import LinearCrossEntropyLoss
+
+    module = LinearCrossEntropyLoss(4, 7, bias=True, z_loss=1e-3, softcap=5.0, chunk_size=2)
+    x, y = torch.randn(5, 4), torch.randint(0, 7, (5,))
+    expected = ce.cross_entropy(module.linear(x), y, z_loss=1e-3, softcap=5.0, mean_divisor="count")
+    torch.testing.assert_close(module(x, y), expected)
+    for clone in (pickle.loads(pickle.dumps(module)), copy.deepcopy(module)):
+        torch.testing.assert_close(clone(x, y), module(x, y))
+    moved = module.to(torch.float64)
+    assert moved.linear.weight.dtype == torch.float64
+    assert moved(x.double(), y).dtype == torch.float64
+    assert "z_loss=0.001" in repr(module)
+    assert "softcap=5.0" in repr(module)
+
+
+def test_module_weight_tied_to_an_embedding():
+    from crossentropy.nn import LinearCrossEntropyLoss
+
+    embedding = torch.nn.Embedding(9, 4)
+    module = LinearCrossEntropyLoss(4, 9)
+    module.linear.weight = embedding.weight
+    tokens = torch.tensor([1, 4, 4, 8])
+    out = module(embedding(tokens), torch.tensor([4, 4, 8, 0]))
+    out.backward()
+    assert embedding.weight.grad is not None
+    assert embedding.weight.grad[1].abs().sum() > 0
+
+
+@pytest.mark.parametrize("backend", ["eager", "inductor"])
+def test_module_under_torch_compile(backend):
+    from crossentropy.nn import LinearCrossEntropyLoss
+
+    torch._dynamo.reset()
+    module = LinearCrossEntropyLoss(5, 13, bias=True, label_smoothing=0.1, chunk_size=3)
+    x, y = torch.randn(7, 5), torch.randint(0, 13, (7,))
+    compiled = torch.compile(module, backend=backend, fullgraph=backend == "eager")
+    a, b = _module_value_and_grads(compiled, x, y), _module_value_and_grads(module, x, y)
+    torch.testing.assert_close(a[0], b[0])
+    for ga, gb in zip(a[1], b[1], strict=True):
+        torch.testing.assert_close(ga, gb)

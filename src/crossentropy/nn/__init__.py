@@ -9,7 +9,8 @@ probability targets, which run the generic path (they keep the ``0 log 0 = 0`` c
 where PyTorch gives NaN) and agree with PyTorch to rounding (about one ulp). Keyword-only
 extras of the functional API (z-loss, softcap, ``empty_mean``, ...) are constructor keywords
 here. Modules for the losses PyTorch lacks: ``FocalLoss``, ``SigmoidFocalLoss``, ``DiceLoss``,
-``JaccardLoss``, ``TverskyLoss``.
+``JaccardLoss``, ``TverskyLoss``; and ``LinearCrossEntropyLoss``, the output projection and
+its cross-entropy fused so the logits never exist at once.
 
 Class weights and ``pos_weight`` are registered buffers: they move with ``.to(device)``, are
 saved in ``state_dict`` and pickle with the module. Importing this package imports torch.
@@ -17,11 +18,14 @@ saved in ``state_dict`` and pickle with the module. Importing this package impor
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 import crossentropy as ce
+from crossentropy.fused import linear_cross_entropy
 
 __all__ = [
     "BCELoss",
@@ -33,6 +37,7 @@ __all__ = [
     "JaccardLoss",
     "KLDivLoss",
     "L1Loss",
+    "LinearCrossEntropyLoss",
     "MSELoss",
     "NLLLoss",
     "SigmoidFocalLoss",
@@ -572,3 +577,83 @@ class TverskyLoss(_OverlapLoss):
         **extras: Any,
     ) -> None:
         super().__init__(mode, reduction, {"alpha": alpha, "beta": beta, "gamma": gamma, **extras})
+
+
+class LinearCrossEntropyLoss(nn.Module):
+    r"""A linear layer and its cross-entropy in one: the loss of ``self.linear(input)`` against
+    class indices, computed by :func:`crossentropy.fused.linear_cross_entropy` (the
+    ``[tokens, classes]`` logits never exist at once).
+
+    .. math::
+
+        \ell_n = -\log \operatorname{softmax}(W x_n + b)_{y_n}
+
+    Takes the arguments of ``torch.nn.LinearCrossEntropyLoss`` that the fused function supports
+    (``in_features``, ``num_classes``, ``bias``, ``device``, ``dtype``, ``reduction``,
+    ``ignore_index``, ``label_smoothing``) and keeps its parameters in ``self.linear`` as PyTorch
+    does, so a ``state_dict`` loads into either. PyTorch's ``ignore_index=None`` means none;
+    here the default is ``-100``, as in ``CrossEntropyLoss``. Class weights and
+    ``out_features`` are not supported. Extras: ``z_loss``, ``softcap``, ``chunk_size``,
+    ``empty_mean`` and ``kernel``. To tie the weight to an embedding, assign it:
+    ``loss.linear.weight = embedding.weight``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from crossentropy.nn import LinearCrossEntropyLoss
+    >>> loss = LinearCrossEntropyLoss(2, 3)
+    >>> with torch.no_grad():
+    ...     _ = loss.linear.weight.copy_(torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
+    ...     value = loss(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([1, 2]))
+    >>> round(float(value), 4)
+    1.1429
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        bias: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        reduction: str = "mean",
+        ignore_index: int | None = -100,
+        label_smoothing: float = 0.0,
+        z_loss: float = 0.0,
+        softcap: float | None = None,
+        chunk_size: int | None = None,
+        empty_mean: float = math.nan,
+        kernel: str = "auto",
+    ) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
+        self.reduction = reduction
+        # PyTorch's None (nothing ignored): a label that cannot occur.
+        self.ignore_index = -(2**63) if ignore_index is None else ignore_index
+        self.label_smoothing = label_smoothing
+        self.z_loss = z_loss
+        self.softcap = softcap
+        self.chunk_size = chunk_size
+        self.empty_mean = empty_mean
+        self.kernel = kernel
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return linear_cross_entropy(
+            input,
+            self.linear.weight,
+            target,
+            bias=self.linear.bias,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+            z_loss=self.z_loss,
+            softcap=self.softcap,
+            chunk_size=self.chunk_size,
+            empty_mean=self.empty_mean,
+            kernel=self.kernel,
+        )
+
+    def extra_repr(self) -> str:
+        names = ("reduction", "ignore_index", "label_smoothing", "z_loss", "softcap")
+        return ", ".join(f"{k}={getattr(self, k)!r}" for k in names)
