@@ -7,12 +7,14 @@ the ``[tokens, vocab]`` logits.
              - \frac{\varepsilon}{V} \sum_c z_{n,c} + \lambda \operatorname{logsumexp}(z_n)^2,
     \qquad z_n = \operatorname{cap} \tanh\bigl((W x_n + b) / \operatorname{cap}\bigr)
 
-The tokens are processed a chunk at a time: the forward pass keeps only each row's
-log-sum-exp; the backward pass recomputes a chunk's logits, forms
+The tokens are processed a chunk at a time in one reused buffer. For ``"mean"`` and ``"sum"``
+the forward pass also forms each chunk's gradient with respect to the logits,
 :math:`\partial \ell / \partial z = \operatorname{softmax}(z)(1 + 2\lambda\,\mathrm{lse}) -
-(1 - \varepsilon)\, e_y - \varepsilon / V` in float32, and accumulates the input, weight and bias
-gradients (the weight gradient in float32 for half-precision inputs). Importing this package
-imports torch.
+(1 - \varepsilon)\, e_y - \varepsilon / V` (times the softcap's derivative), in place, and
+multiplies it into the input, weight and bias gradients (the weight's in float32 for
+half-precision inputs); the backward pass only scales them. ``"none"`` keeps each row's
+log-sum-exp and recomputes the chunks in the backward pass. The per-row step runs as torch
+operations on any device, or as one Triton kernel on CUDA. Importing this package imports torch.
 """
 
 from crossentropy.fused._chunked import linear_cross_entropy

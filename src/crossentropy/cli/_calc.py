@@ -1,0 +1,231 @@
+"""``crossentropy calc``: cross-entropy of one prediction, by hand, in nats and bits.
+
+::
+
+    crossentropy calc --logits 1 2 3 --target 1
+    crossentropy calc --probs 0.9 0.1 --target 0
+    crossentropy calc --logits 1 2 3 --target 0.7 0.2 0.1     # a target distribution
+
+prints the prediction's probabilities (the softmax, for logits), the loss
+:math:`H(t, p) = -\\sum_c t_c \\log p_c` in nats and bits, the entropy :math:`H(p)` of the
+prediction, the divergence :math:`\\mathrm{KL}(t \\,\\|\\, p) = \\sum_c t_c \\log(t_c / p_c)` from
+the target ``t`` to the prediction ``p`` (the direction cross-entropy minimises; it equals the
+loss for a one-hot target, since :math:`H(t) = 0`), and the gradient of the loss with respect to
+the logits, :math:`p - t`. For ``--logits`` the divergence is computed as
+:math:`H(t, p) - H(t)` from the logits (finite where the softmax underflows to 0); for
+``--probs`` by ``kl_divergence(t, p)``. For ``--probs`` the gradient is with respect to the
+logits whose softmax is ``p`` (``log p``, up to a constant).
+
+Every number comes from the library (``softmax``, ``cross_entropy``, ``entropy``,
+``kl_divergence``, ``grad.cross_entropy``); bits are nats divided by :math:`\\ln 2`. Bad input
+exits with status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+__all__ = ["CalcError", "add_calc_parser", "calc", "calc_command", "format_calc"]
+
+#: How far a probability vector's sum may stray from 1.
+SUM_TOLERANCE = 1e-6
+
+
+class CalcError(ValueError):
+    """Bad input to ``crossentropy calc`` (reported as one line, exit status 2)."""
+
+
+def add_calc_parser(sub: Any) -> argparse.ArgumentParser:
+    """Register ``calc`` on the subparsers action ``sub`` of the ``crossentropy`` parser."""
+    calc_parser: argparse.ArgumentParser = sub.add_parser(
+        "calc",
+        help="cross-entropy, entropy, KL divergence and gradient of one prediction",
+        description="Cross-entropy of one prediction (logits or probabilities) against a "
+        "target class or distribution, in nats and bits, with the entropy of the prediction, "
+        "KL(target || prediction) and the gradient with respect to the logits (p - t).",
+    )
+    calc_parser.add_argument(
+        "--logits", nargs="+", metavar="X", help="the logits of one sample (softmax is applied)"
+    )
+    calc_parser.add_argument(
+        "--probs", nargs="+", metavar="P", help="predicted probabilities (must sum to 1)"
+    )
+    calc_parser.add_argument(
+        "--target",
+        nargs="+",
+        metavar="T",
+        help="a class index (0-based), or a probability distribution over the classes",
+    )
+    calc_parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    calc_parser.set_defaults(func=calc_command)
+    return calc_parser
+
+
+def _numbers(values: list[str], what: str) -> list[float]:
+    out = []
+    for v in values:
+        try:
+            x = float(v)
+        except ValueError:
+            raise CalcError(f"{what}: {v!r} is not a number") from None
+        if not math.isfinite(x):
+            raise CalcError(f"{what}: {v!r} is not finite")
+        out.append(x)
+    return out
+
+
+def _check_distribution(p: list[float], what: str) -> None:
+    for i, x in enumerate(p):
+        if not 0.0 <= x <= 1.0:
+            raise CalcError(f"{what}: entry {i} is {x:g}, expected a probability in [0, 1]")
+    total = math.fsum(p)
+    if abs(total - 1.0) > SUM_TOLERANCE:
+        raise CalcError(f"{what} sum to {total:.10g}, expected 1 (within {SUM_TOLERANCE:g})")
+
+
+def _target(values: list[str], n_classes: int) -> tuple[int | None, list[float]]:
+    """A class index (one integer) or a distribution; returns ``(index or None, t)``."""
+    if len(values) == 1:
+        raw = values[0]
+        try:
+            index = int(raw)
+        except ValueError:
+            raise CalcError(f"--target: {raw!r} is not a class index (an integer)") from None
+        if not 0 <= index < n_classes:
+            raise CalcError(
+                f"--target: class {index} is out of range for {n_classes} classes "
+                f"(0 to {n_classes - 1})"
+            )
+        return index, [1.0 if c == index else 0.0 for c in range(n_classes)]
+    t = _numbers(values, "--target")
+    if len(t) != n_classes:
+        raise CalcError(
+            f"--target: a distribution needs {n_classes} entries (one per class), got {len(t)}"
+        )
+    _check_distribution(t, "--target probabilities")
+    return None, t
+
+
+def calc(
+    *, logits: list[float] | None = None, probs: list[float] | None = None, target: list[str]
+) -> dict[str, Any]:
+    """Compute what ``crossentropy calc`` prints.
+
+    Parameters
+    ----------
+    logits, probs : list of float
+        Exactly one of them: the logits of one sample, or its predicted probabilities.
+    target : list of str
+        One class index, or one probability per class.
+
+    Returns
+    -------
+    dict
+        ``probs``, ``loss_nats``, ``loss_bits``, ``entropy_nats``, ``entropy_bits``,
+        ``kl_nats``, ``kl_bits`` (KL(target || prediction)), ``grad_logits`` (p - t),
+        ``target`` (the target distribution) and ``target_index`` (or None).
+
+    Raises
+    ------
+    CalcError
+        Bad input, with a one-line message.
+    """
+    import numpy as np
+
+    import crossentropy as ce
+    from crossentropy import grad
+
+    if logits is not None and probs is None:
+        given = logits
+    elif probs is not None and logits is None:
+        given = probs
+    else:
+        raise CalcError("give exactly one of --logits and --probs")
+    if not given:
+        raise CalcError("--logits/--probs need at least one value")
+    index, t_list = _target(target, len(given))
+    t = np.asarray([t_list])
+    tgt: Any = np.asarray([index]) if index is not None else t
+    if probs is None:
+        x = np.asarray([given], dtype=np.float64)
+        p = np.asarray(ce.softmax(x, axis=1))
+        loss = float(ce.cross_entropy(x, tgt))
+        _, g = grad.cross_entropy(x, tgt)
+    else:
+        _check_distribution(probs, "--probs")
+        p = np.asarray([probs], dtype=np.float64)
+        loss = float(ce.cross_entropy(p, tgt, from_logits=False))
+        with np.errstate(divide="ignore"):
+            log_p = np.log(p)  # logits whose softmax is p (0 -> -inf, a masked class)
+        _, g = grad.cross_entropy(log_p, tgt)
+    ln2 = math.log(2.0)
+    entropy = float(ce.entropy(p[0]))
+    # From logits: H(t, p) - H(t), finite where the softmax underflows to 0.
+    kl = loss - float(ce.entropy(t[0])) if probs is None else float(ce.kl_divergence(t[0], p[0]))
+    return {
+        "input": "logits" if probs is None else "probs",
+        "values": list(given),
+        "target_index": index,
+        "target": t_list,
+        "probs": [float(v) for v in p[0]],
+        "loss_nats": loss,
+        "loss_bits": loss / ln2,
+        "entropy_nats": entropy,
+        "entropy_bits": entropy / ln2,
+        "kl_nats": kl,
+        "kl_bits": kl / ln2,
+        "grad_logits": [float(v) for v in np.asarray(g)[0]],
+    }
+
+
+def _vec(values: list[float]) -> str:
+    return "[" + ", ".join(f"{v:.6g}" for v in values) + "]"
+
+
+def _pair(nats: float) -> str:
+    return f"{nats:.6g} nats = {nats / math.log(2.0):.6g} bits"
+
+
+def format_calc(r: dict[str, Any]) -> str:
+    """The text ``crossentropy calc`` prints for the result ``r`` of :func:`calc`."""
+    target = f"class {r['target_index']}" if r["target_index"] is not None else _vec(r["target"])
+    prob_label = "softmax p" if r["input"] == "logits" else "p"
+    rows = [
+        (r["input"], _vec(r["values"])),
+        ("target t", target),
+        (prob_label, _vec(r["probs"])),
+        ("cross-entropy H(t, p)", _pair(r["loss_nats"])),
+        ("entropy H(p)", _pair(r["entropy_nats"])),
+        ("KL(t || p)", _pair(r["kl_nats"])),
+        ("d loss / d logits", _vec(r["grad_logits"]) + "  (p - t)"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
+    lines.append("")
+    lines.append(
+        "H(t, p) = -sum t log p is the loss. KL(t || p) = sum t log(t / p) = H(t, p) - H(t)"
+    )
+    lines.append("is the divergence from the target t to the prediction p.")
+    return "\n".join(lines)
+
+
+def calc_command(args: argparse.Namespace) -> int:
+    """Run ``crossentropy calc``: print the result, or one error line and return 2."""
+    try:
+        if args.target is None:
+            raise CalcError("--target is required (a class index or a distribution)")
+        logits = _numbers(args.logits, "--logits") if args.logits is not None else None
+        probs = _numbers(args.probs, "--probs") if args.probs is not None else None
+        result = calc(logits=logits, probs=probs, target=args.target)
+    except (CalcError, ValueError, TypeError) as err:
+        print(f"crossentropy calc: error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(format_calc(result))
+    return 0

@@ -1,0 +1,197 @@
+"""Self-contained HTML reports: figures as base64 PNG data URIs, files written atomically.
+
+A small private helper shared by the command-line reports (``crossentropy demo``, ``crossentropy
+score``). It imports matplotlib only inside :func:`figure_to_data_uri` and :func:`save_png`, so
+importing this module stays cheap.
+
+Typical use::
+
+    fig = ...  # a matplotlib Figure
+    uri = figure_to_data_uri(fig)
+    page = html_page("Report", [f"<h2>Loss</h2>{img_tag(uri, 'the loss', 'What it shows.')}"])
+    write_atomic(out / "index.html", page)
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "escape",
+    "figure_to_data_uri",
+    "figure_to_png",
+    "html_page",
+    "html_table",
+    "img_tag",
+    "png_to_data_uri",
+    "write_atomic",
+]
+
+#: Default resolution of the PNGs (dots per inch).
+DPI = 100
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; max-width: 1100px;
+       margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.5; }
+h1, h2, h3 { line-height: 1.2; }
+h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: .92em; }
+th, td { border: 1px solid #ccc; padding: .3em .6em; }
+th { background: #f3f3f3; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 1.2em 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { font-size: .9em; color: #555; }
+code { background: #f5f5f5; padding: 0 .2em; }
+p.note { color: #555; font-size: .9em; }
+"""
+
+
+def escape(text: object) -> str:
+    """HTML-escape ``str(text)`` (quotes included)."""
+    return html.escape(str(text), quote=True)
+
+
+def figure_to_png(fig: Any, *, dpi: int = DPI) -> bytes:
+    """Render a matplotlib figure to PNG bytes (deterministic: no timestamp metadata).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to render.
+    dpi : int, default 100
+        Resolution.
+
+    Returns
+    -------
+    bytes
+        The PNG file's content.
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def figure_to_data_uri(fig: Any, *, dpi: int = DPI) -> str:
+    """A matplotlib figure as a ``data:image/png;base64,...`` URI, for ``<img src=...>``.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to render.
+    dpi : int, default 100
+        Resolution.
+
+    Returns
+    -------
+    str
+        The data URI.
+    """
+    return png_to_data_uri(figure_to_png(fig, dpi=dpi))
+
+
+def png_to_data_uri(png: bytes) -> str:
+    """PNG bytes as a ``data:image/png;base64,...`` URI."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def img_tag(uri: str, alt: str, caption: str | None = None) -> str:
+    """A ``<figure>`` holding the image ``uri`` and, if given, a caption.
+
+    Parameters
+    ----------
+    uri : str
+        Image source (a data URI for a self-contained page).
+    alt : str
+        Alternative text.
+    caption : str, optional
+        One line saying what the figure shows (escaped).
+    """
+    cap = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
+    return f'<figure><img src="{escape(uri)}" alt="{escape(alt)}">{cap}</figure>'
+
+
+def html_table(
+    header: Sequence[str], rows: Iterable[Sequence[object]], *, numeric: Sequence[bool] = ()
+) -> str:
+    """An HTML table; every cell is escaped, cells flagged in ``numeric`` are right-aligned.
+
+    Parameters
+    ----------
+    header : sequence of str
+        Column titles.
+    rows : iterable of sequences
+        The cells (converted with ``str``; format numbers before passing them).
+    numeric : sequence of bool, optional
+        Per column: right-align it.
+    """
+    flags = list(numeric) + [False] * (len(header) - len(numeric))
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = "".join(
+            f'<td class="num">{escape(c)}</td>' if flag else f"<td>{escape(c)}</td>"
+            for c, flag in zip(row, flags, strict=True)
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def html_page(title: str, sections: Iterable[str], *, css: str = _CSS) -> str:
+    """A complete, self-contained HTML5 page (inline CSS, no external resources).
+
+    Parameters
+    ----------
+    title : str
+        Page title, also the ``<h1>`` (escaped).
+    sections : iterable of str
+        HTML fragments, inserted as they are (escape any text in them).
+    css : str, optional
+        Inline style sheet.
+    """
+    body = "\n".join(sections)
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(title)}</title>\n<style>{css}</style>\n</head>\n<body>\n"
+        f"<h1>{escape(title)}</h1>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    A reader never sees a half-written file, and an interrupted write leaves the old file (or
+    none). Text is written as UTF-8; the file gets mode 0644.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination; its folder must exist.
+    data : str or bytes
+        The content.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    dest = Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be read
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest

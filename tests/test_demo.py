@@ -1,0 +1,174 @@
+"""`crossentropy demo`: the quick run end to end, its files, and its numbers against the library."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import math
+import re
+from typing import Any
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+import crossentropy as ce
+from crossentropy.cli import main
+from crossentropy.cli._demo import QUICK, load_digits_split, mlp_ce_vs_mse, outlier_data
+from crossentropy.cli._examples import worked_examples
+from crossentropy.cli._html import figure_to_data_uri, html_table, write_atomic
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("demo")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(["demo", "--quick", "--out", str(out)])
+    results = json.loads((out / "results.json").read_text())
+    return {"code": code, "out": out, "stdout": stdout.getvalue(), "results": results}
+
+
+def test_exits_zero_and_prints_the_table_and_the_summary(run):
+    assert run["code"] == 0
+    text = run["stdout"]
+    assert "PyTorch CrossEntropyLoss" in text  # the worked-examples table
+    assert "quick run" in text
+    r = run["results"]
+    assert f"test log loss {r['logistic']['test_log_loss_ours']:.4f}" in text
+    assert f"{r['outliers']['huber_clean_rmse']:.3f} with Huber" in text
+    assert str(run["out"] / "index.html") in text
+
+
+def test_every_figure_is_a_valid_png_with_a_caption(run):
+    figures = run["results"]["figures"]
+    assert len(figures) == 8
+    pngs = sorted(p.name for p in run["out"].glob("*.png"))
+    assert pngs == sorted(f["file"] for f in figures)
+    for fig in figures:
+        path = run["out"] / fig["file"]
+        assert path.read_bytes()[:8] == PNG_SIGNATURE
+        image = mpimg.imread(path)
+        assert image.ndim == 3
+        assert image.shape[0] > 200
+        assert image.shape[1] > 300
+        assert float(np.std(image)) > 0.01  # not blank
+        assert fig["title"]
+        assert fig["caption"]
+
+
+def test_report_is_self_contained_and_embeds_each_figure(run):
+    page = (run["out"] / "index.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"(src|href)=\"(https?:)?//", page)
+    assert "<link" not in page
+    assert "<script" not in page
+    embedded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    files = {(run["out"] / f["file"]).read_bytes() for f in run["results"]["figures"]}
+    assert {base64.b64decode(e) for e in embedded} == files
+    for fig in run["results"]["figures"]:
+        assert fig["title"] in page
+
+
+def test_report_numbers_equal_the_results(run):
+    page = (run["out"] / "index.html").read_text(encoding="utf-8")
+    r = run["results"]
+    for value in (
+        r["logistic"]["test_log_loss_ours"],
+        r["logistic"]["test_log_loss_sklearn"],
+        r["mlp"]["final_test_accuracy_ce"],
+        r["mlp"]["final_test_accuracy_mse"],
+    ):
+        assert f"{value:.4f}" in page
+    for m in r["imbalance"]["methods"].values():
+        assert f"{m['minority_recall']:.3f}" in page
+    assert f"{r['outliers']['mse_clean_rmse']:.3f}" in page
+
+
+def test_worked_examples_are_the_librarys(run):
+    for got, ex in zip(run["results"]["examples"], worked_examples(), strict=True):
+        assert got["name"] == ex.name
+        assert got["nats"] == ex.nats
+        assert got["bits"] == ex.bits
+
+
+def test_logistic_regression_numbers_recomputed_from_the_stored_predictions(run):
+    r = run["results"]["logistic"]
+    y = np.asarray(r["test_labels"])
+    for who in ("ours", "sklearn"):
+        p = np.asarray(r[f"test_proba_{who}"])
+        loss = float(ce.binary_cross_entropy(p, y.astype(float), clip="sklearn"))
+        assert r[f"test_log_loss_{who}"] == pytest.approx(loss, rel=1e-12)
+        assert r[f"test_accuracy_{who}"] == np.mean((p > 0.5) == (y == 1))
+    # Same objective, so gradient descent lands on scikit-learn's optimum.
+    assert r["objective_ours"] == pytest.approx(r["objective_sklearn"], rel=1e-4)
+
+
+def test_network_results_match_the_run(run):
+    r = run["results"]["mlp"]
+    again = mlp_ce_vs_mse(load_digits_split(QUICK.seed), QUICK).results  # seeded: the same
+    assert again["curves"] == r["curves"]
+    for curves in r["curves"].values():
+        assert len(curves["test_acc"]) == QUICK.mlp_epochs + 1
+    assert r["final_test_accuracy_ce"] == r["curves"]["cross_entropy"]["test_acc"][-1]
+    assert r["final_test_accuracy_mse"] == r["curves"]["mse"]["test_acc"][-1]
+
+
+def test_imbalance_weights_are_balanced_class_weights(run):
+    r = run["results"]["imbalance"]
+    w = r["class_weights"]
+    digit = r["minority_digit"]
+    assert w[digit] == pytest.approx(r["n_train"] / (10 * r["minority_train_examples"]))
+    assert r["minority_train_examples"] == round(0.05 * r["minority_train_examples_before"])
+    for m in r["methods"].values():
+        assert m["minority_recall"] == m["recall_per_class"][digit]
+
+
+def test_outlier_errors_recomputed_from_the_fitted_lines(run):
+    r = run["results"]["outliers"]
+    x, y, out, (slope, intercept) = outlier_data(run["results"]["seed"])
+    assert (r["true_slope"], r["true_intercept"]) == (slope, intercept)
+    clean = ~out
+    for name in ("mse", "huber"):
+        pred = r[f"{name}_slope"] * x[clean] + r[f"{name}_intercept"]
+        rmse = math.sqrt(np.mean((pred - y[clean]) ** 2))
+        assert r[f"{name}_clean_rmse"] == pytest.approx(rmse, rel=1e-12)
+    lstsq = np.polyfit(x, y, 1)
+    assert r["mse_slope"] == pytest.approx(lstsq[0], rel=1e-6)  # gradient descent converged
+
+
+def test_landscape_numbers(run):
+    r = run["results"]["landscapes"]
+    assert r["ce_at_zero_logit"] == pytest.approx(math.log(3.0), rel=1e-12)
+    assert r["neglog_at_half_bits"] == 1.0
+    assert r["ce_convex"]
+    assert not r["mse_convex"]
+    logits = np.asarray(r["temperature_logits"])
+    for t, probs, h in zip(
+        r["temperatures"],
+        r["softmax_at_temperatures"],
+        r["entropy_bits_at_temperatures"],
+        strict=True,
+    ):
+        e = np.exp(logits / t - np.max(logits / t))
+        np.testing.assert_allclose(probs, e / e.sum(), rtol=1e-12)
+        assert h == pytest.approx(float(ce.entropy(np.asarray(probs), base=2)), rel=1e-12)
+    assert r["max_entropy_bits"] == pytest.approx(math.log2(3.0), rel=1e-12)
+
+
+def test_html_helpers(tmp_path):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2, 2))
+    fig.add_subplot().plot([0, 1], [1, 0])
+    uri = figure_to_data_uri(fig)
+    assert uri.startswith("data:image/png;base64,")
+    assert base64.b64decode(uri.split(",", 1)[1])[:8] == PNG_SIGNATURE
+    path = write_atomic(tmp_path / "page.html", "<p>é</p>")
+    assert path.read_text(encoding="utf-8") == "<p>é</p>"
+    assert [p.name for p in tmp_path.iterdir()] == ["page.html"]  # no temporary file left
+    assert "<td>&lt;b&gt;</td>" in html_table(["a"], [["<b>"]])

@@ -1,0 +1,79 @@
+"""The documentation site's sources (the build itself is `make docs`: mkdocs build --strict)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+
+def _nav_files() -> list[str]:
+    text = (ROOT / "mkdocs.yml").read_text()
+    return re.findall(r":\s*([\w/.-]+\.md)\s*$", text, flags=re.MULTILINE)
+
+
+def test_every_nav_page_exists_and_every_page_is_in_the_nav():
+    nav = _nav_files()
+    assert "index.md" in nav
+    assert "demo.md" in nav
+    for page in nav:
+        assert (DOCS / page).is_file(), page
+    pages = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
+    assert pages == set(nav)
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in (DOCS / "api").glob("*.md")))
+def test_every_api_identifier_resolves(page):
+    text = (DOCS / "api" / page).read_text()
+    names = re.findall(r"^::: ([\w.]+)", text, flags=re.MULTILINE)
+    assert names
+    for name in names:
+        module, _, attr = name.rpartition(".")
+        try:
+            obj = importlib.import_module(name)
+        except ModuleNotFoundError:
+            obj = getattr(importlib.import_module(module), attr)
+        assert obj.__doc__, name
+
+
+def test_functional_page_lists_the_whole_public_api():
+    import crossentropy
+
+    text = (DOCS / "api" / "functional.md").read_text()
+    listed = set(re.findall(r"^::: crossentropy\.(\w+)$", text, flags=re.MULTILINE))
+    assert listed == set(crossentropy.__all__) - {"information"}
+
+
+def _hook(name: str):
+    spec = importlib.util.spec_from_file_location(name, DOCS / "hooks" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rst_hook_turns_math_and_roles_into_mathjax_and_code():
+    hook = _hook("rst_roles")
+    page = (
+        "<p>.. math::</p>\n"
+        '<div class="highlight"><pre><span></span><code>a &lt; b\n</code></pre></div>'
+        "<p>see :func:<code>~numpy.log</code> and :math:<code>x^2</code></p>"
+    )
+    out = hook.on_page_content(page, None, None, None)
+    assert '<div class="arithmatex">\\[a &lt; b\\]</div>' in out
+    assert '<span class="arithmatex">\\(x^2\\)</span>' in out
+    assert "<code>numpy.log</code>" in out
+    assert ":func:" not in out
+
+
+def test_demo_page_has_the_markers_the_hook_fills():
+    text = (DOCS / "demo.md").read_text()
+    assert "<!-- demo:summary -->" in text
+    assert "<!-- demo:figures -->" in text
