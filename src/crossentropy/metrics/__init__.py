@@ -1,0 +1,48 @@
+"""Metrics for probability predictions, one-shot and streaming (mergeable accumulators).
+
+One-shot functions take scikit-learn's names, arguments and numbers (:func:`log_loss`,
+:func:`brier_score_loss`, :func:`d2_log_loss_score`) plus :func:`calibration_error`,
+:func:`perplexity` and :func:`log_loss_per_class`; each has a streaming accumulator with
+``update``, ``merge`` and ``result``, and :class:`ScoreAccumulator` gathers every number of the
+``crossentropy score`` report in one pass.
+
+Importing this package imports no framework (no torch, jax or dask).
+"""
+
+from crossentropy.metrics._functions import (
+    ClassLogLoss,
+    ZeroWeightError,
+    brier_score_loss,
+    calibration_error,
+    d2_log_loss_score,
+    log_loss,
+    log_loss_per_class,
+    perplexity,
+)
+from crossentropy.metrics._score import ScoreAccumulator
+from crossentropy.metrics._streaming import (
+    BrierScore,
+    CalibrationError,
+    D2LogLoss,
+    LogLoss,
+    LogLossPerClass,
+    Perplexity,
+)
+
+__all__ = [
+    "BrierScore",
+    "CalibrationError",
+    "ClassLogLoss",
+    "D2LogLoss",
+    "LogLoss",
+    "LogLossPerClass",
+    "Perplexity",
+    "ScoreAccumulator",
+    "ZeroWeightError",
+    "brier_score_loss",
+    "calibration_error",
+    "d2_log_loss_score",
+    "log_loss",
+    "log_loss_per_class",
+    "perplexity",
+]

@@ -1,0 +1,111 @@
+"""Validation of metric inputs: probabilities and class labels, with the first bad row named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat as compat
+import numpy as np
+
+from crossentropy._lib import Array, Namespace, is_concrete, is_numpy
+from crossentropy._lib._validation import first_index, shape_str
+from crossentropy.metrics._fast import BITS_OF_ONE
+
+__all__ = [
+    "check_index_labels",
+    "check_proba_matrix",
+    "check_probabilities",
+    "row_sum_tolerance",
+    "to_host",
+]
+
+
+def to_host(x: Array) -> np.ndarray[Any, Any]:
+    """A NumPy copy of an array of any library, dtype kept (Dask computes)."""
+    if compat.is_torch_array(x):
+        return np.asarray(x.detach().cpu().numpy())
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError, RuntimeError):
+        return np.from_dlpack(x)
+
+
+def row_sum_tolerance(eps: float) -> float:
+    """scikit-learn's tolerance on a row sum: ``isclose(s, 1, rtol=sqrt(eps))``, atol 1e-8."""
+    return 1e-8 + float(np.sqrt(eps))
+
+
+def _all_in_unit_interval_numpy(p: np.ndarray[Any, Any]) -> bool:
+    """One read pass: are all entries of a float NumPy array in [+0, 1] (so finite)?
+
+    False does not mean an entry is bad (-0.0 is fine): the caller then looks closer.
+    """
+    kind = BITS_OF_ONE.get(p.dtype)
+    if kind is None or p.size == 0 or not p.flags.c_contiguous:
+        return bool(p.size == 0)
+    utype, one = kind
+    return int(p.reshape(-1).view(utype).max()) <= one
+
+
+def _row_of(index: tuple[int, ...]) -> str:
+    return f"row {index[0]}" + (f", column {index[1]}" if len(index) > 1 else "")
+
+
+def check_probabilities(xp: Namespace, p: Array, name: str) -> Array:
+    """Raise ``ValueError`` naming the first row of a concrete ``p`` that holds NaN or inf, or
+    else the first row with an entry outside [0, 1]; returns ``p``. A lazy array cannot be
+    inspected without computing it: its entries outside [0, 1] (NaN and inf included) become
+    NaN, so a bad input gives a NaN metric, never a silently wrong number."""
+    if not is_concrete(p):
+        return xp.where((p >= 0) & (p <= 1), p, xp.asarray(xp.nan, dtype=p.dtype))
+    if is_numpy(p) and _all_in_unit_interval_numpy(p):
+        return p
+    idx = first_index(xp, ~xp.isfinite(p))
+    if idx is not None:
+        value = float(to_host(p)[idx])
+        raise ValueError(f"{name} must be finite; got {value} at {_row_of(idx)}")
+    idx = first_index(xp, (p < 0) | (p > 1))
+    if idx is not None:
+        value = float(to_host(p)[idx])
+        raise ValueError(
+            f"{name} must hold probabilities in [0, 1]; got {value!r} at {_row_of(idx)}"
+        )
+    return p
+
+
+def check_proba_matrix(
+    proba: Any, name: str, *, n_classes: int | None = None
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """A NumPy float64 matrix ``(n, C)`` of probabilities, validated."""
+    p = np.asarray(proba)
+    if p.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers; got an array of dtype {p.dtype}")
+    p = np.ascontiguousarray(p, dtype=np.float64)
+    if p.ndim != 2 or (n_classes is not None and p.shape[1] != n_classes):
+        expected = "(n, C)" if n_classes is None else f"(n, {n_classes})"
+        raise ValueError(f"{name} must have shape {expected}; got {shape_str(p.shape)}")
+    check_probabilities(np, p, name)
+    return p
+
+
+def check_index_labels(
+    y: Any, name: str, n_classes: int, n_rows: int
+) -> np.ndarray[Any, np.dtype[np.intp]]:
+    """A NumPy vector of ``n_rows`` class indices in [0, n_classes), validated."""
+    a = np.asarray(y)
+    if a.dtype.kind not in "iub":
+        raise TypeError(f"{name} must hold integer class indices; got dtype {a.dtype}")
+    if a.shape != (n_rows,):
+        raise ValueError(
+            f"{name} must be a 1-D array of {n_rows} class indices (one per row); got shape "
+            f"{shape_str(a.shape)}"
+        )
+    if n_rows:
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0 or hi >= n_classes:
+            row = int(np.argmax((a < 0) | (a >= n_classes)))
+            raise ValueError(
+                f"{name} holds class index {int(a[row])} at row {row}; class indices must lie "
+                f"in [0, {n_classes})"
+            )
+    return a.astype(np.intp, copy=False)

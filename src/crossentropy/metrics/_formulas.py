@@ -1,0 +1,146 @@
+r"""The per-row formulas of the metrics, written once against the Array API standard.
+
+The one-shot functions, the streaming accumulators and :class:`ScoreAccumulator` all call these
+on a prepared floating array ``proba`` of shape ``(n, C)`` and class indices ``y`` (0..C-1):
+
+.. math::
+
+    \ell_i = -\log \operatorname{clip}(p_{i, y_i}, \varepsilon, 1 - \varepsilon), \qquad
+    b_i = \sum_c (\mathbb 1[c = y_i] - p_{ic})^2, \qquad
+    H_i = -\sum_c p_{ic} \log p_{ic}
+
+The clipped log is the core's scikit-learn clipping convention and the entropy the core's
+``-sum(p log p)``; nothing here repeats a formula of the core.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from crossentropy._classification import _gather, _prob_log
+from crossentropy._lib import Array, Namespace, device_of
+from crossentropy.information import _cross
+
+__all__ = [
+    "LOSS_EDGES",
+    "bin_index",
+    "brier_sum",
+    "calibration_norm",
+    "entropy_sum",
+    "gather",
+    "log_loss_sum",
+    "loss_bin",
+    "quantile_edges",
+    "row_brier",
+    "row_entropy",
+    "row_log_loss",
+    "uniform_edges",
+]
+
+#: Fixed edges of the per-row loss histogram (nats): 0.25 wide up to 10, then one bin to 37
+#: (the largest loss is -log(eps) = 36.04 for float64), so histograms of workers merge exactly.
+LOSS_EDGES: tuple[float, ...] = (*(i / 4 for i in range(41)), 37.0)
+
+
+def loss_bin(loss: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The bin of each loss on :data:`LOSS_EDGES` (bins ``[lo, hi)``, the last one closed).
+
+    ``floor(4 loss)`` is exact (a power-of-two scaling), so this is
+    ``searchsorted(LOSS_EDGES, loss, side="right") - 1`` without the search.
+    """
+    last = len(LOSS_EDGES) - 2
+    out: np.ndarray[Any, Any] = np.minimum(np.floor(loss * 4), last).astype(np.intp)
+    return out
+
+
+def gather(xp: Namespace, proba: Array, y: Array) -> Array:
+    """``proba[i, y[i]]``: the core's gather (``take_along_axis`` where the backend has it)."""
+    return _gather(xp, proba, y)
+
+
+def row_log_loss(xp: Namespace, p_true: Array, eps_dtype: Any) -> Array:
+    """``-log(clip(p_true, eps, 1 - eps))`` with ``eps`` of ``eps_dtype`` (scikit-learn's)."""
+    return 0 - _prob_log(xp, p_true, "sklearn", eps_dtype)
+
+
+def log_loss_sum(xp: Namespace, p_true: Array, eps_dtype: Any, weight: Array | None) -> Array:
+    """``sum_i w_i row_log_loss_i``, negating once after the sum (the same value: negation is
+    exact and commutes with rounding)."""
+    logs = _prob_log(xp, p_true, "sklearn", eps_dtype)
+    return 0 - (xp.sum(logs) if weight is None else xp.sum(logs * weight))
+
+
+def row_brier(xp: Namespace, proba: Array, p_true: Array) -> Array:
+    """``sum_c (onehot_c - p_c)^2 = sum_c p_c^2 - 2 p_y + 1`` per row."""
+    return xp.sum(proba * proba, axis=-1) - 2 * p_true + 1
+
+
+def brier_sum(xp: Namespace, proba: Array, p_true: Array) -> Array:
+    """``sum_i row_brier_i = sum(p^2) - 2 sum(p_true) + n``: the unweighted total of
+    :func:`row_brier` from flat sums (no slow per-row reduction)."""
+    return xp.sum(proba * proba) - 2 * xp.sum(p_true) + p_true.shape[0]
+
+
+def row_entropy(xp: Namespace, proba: Array) -> Array:
+    """``-sum_c p_c log p_c`` per row, in nats (``0 log 0 = 0``)."""
+    return _cross(xp, proba, proba, -1)
+
+
+def entropy_sum(xp: Namespace, proba: Array) -> Array:
+    """The total of :func:`row_entropy` over the rows: the same terms, one flat sum."""
+    return _cross(xp, proba, proba, None)
+
+
+def uniform_edges(n_bins: int) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """``n_bins`` bins of equal width on [0, 1] (:func:`sklearn.calibration.calibration_curve`)."""
+    return np.linspace(0.0, 1.0, n_bins + 1)
+
+
+def quantile_edges(conf: np.ndarray[Any, Any], n_bins: int) -> np.ndarray[Any, Any]:
+    """Equal-mass edges: the ``k / n_bins`` percentiles of ``conf`` (linear interpolation), as
+    :func:`sklearn.calibration.calibration_curve` ``(strategy="quantile")``."""
+    return np.asarray(np.percentile(conf, np.linspace(0, 1, n_bins + 1) * 100), dtype=np.float64)
+
+
+def bin_index(xp: Namespace, conf: Array, edges: np.ndarray[Any, Any]) -> Array:
+    """The bin of each confidence: ``searchsorted(edges[1:-1], conf, side="left")``.
+
+    A value on an inner edge goes to the lower bin, as in scikit-learn's calibration curve.
+    """
+    inner = edges[1:-1]
+    if isinstance(conf, np.ndarray):
+        return np.searchsorted(inner, conf, side="left")
+    if inner.shape[0] == 0:
+        return xp.zeros(conf.shape, dtype=xp.int64, device=device_of(conf))
+    e = xp.asarray(inner, dtype=conf.dtype, device=device_of(conf))
+    above = xp.expand_dims(conf, axis=-1) > e
+    return xp.sum(xp.astype(above, xp.int64), axis=-1)
+
+
+def calibration_norm(
+    count: np.ndarray[Any, Any],
+    conf_sum: np.ndarray[Any, Any],
+    correct_sum: np.ndarray[Any, Any],
+    norm: str,
+) -> float:
+    r"""Calibration error from per-bin totals (weights, confidences, outcomes).
+
+    .. math::
+
+        \mathrm{ECE} = \sum_b \frac{W_b}{W} |\bar o_b - \bar c_b|, \quad
+        \mathrm{MCE} = \max_{b: W_b > 0} |\bar o_b - \bar c_b|, \quad
+        \mathrm{RMSCE} = \Bigl(\sum_b \frac{W_b}{W} (\bar o_b - \bar c_b)^2\Bigr)^{1/2}
+    """
+    total = float(np.sum(count))
+    nonzero = count > 0
+    if total <= 0 or not np.any(nonzero):
+        return float("nan")
+    gap = np.abs(correct_sum[nonzero] - conf_sum[nonzero]) / count[nonzero]
+    if norm == "max":
+        return float(np.max(gap))
+    share = count[nonzero] / total
+    if norm == "l2":
+        return float(np.sqrt(np.sum(share * gap * gap)))
+    return float(np.sum(share * gap))

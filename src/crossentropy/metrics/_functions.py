@@ -1,0 +1,504 @@
+r"""One-shot metrics for probability predictions, with scikit-learn's names and numbers.
+
+Every function takes ``(y_true, y_proba)`` as :mod:`sklearn.metrics` does: ``y_true`` holds
+class labels of any type (integers, strings, booleans; strings only as NumPy arrays or lists),
+``y_proba`` is either the probability of the positive (larger) class, shape ``(n,)``, or one
+column per class in the sorted order of the labels, shape ``(n, C)``.
+
+Return rule: NumPy arrays and Python sequences give a Python ``float``, as scikit-learn does;
+arrays of another library (PyTorch, JAX, CuPy, Dask, array-api-strict) give a 0-D array of that
+library, on the input's device, in the input's floating dtype (lazy for Dask, except where a
+metric needs the values: :func:`calibration_error`). Sums are accumulated in float64 where the
+library has it.
+
+Labels are encoded on the host; for arrays of other libraries ``y_true`` is copied to the host
+(and computed, for Dask). Checks that need values (NaN or inf, probabilities outside [0, 1],
+rows that do not sum to 1) run on concrete arrays and are skipped on lazy ones.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+
+from crossentropy._lib import Array, Namespace, device_of, is_concrete
+from crossentropy._lib._validation import check_choice, check_int
+from crossentropy.metrics._formulas import (
+    bin_index,
+    calibration_norm,
+    quantile_edges,
+    row_brier,
+    row_log_loss,
+    uniform_edges,
+)
+from crossentropy.metrics._labels import host_labels
+from crossentropy.metrics._prepare import (
+    Prepared,
+    accumulate_dtype,
+    finish,
+    prepare,
+    to_host,
+    weighted_sum,
+)
+
+__all__ = [
+    "ClassLogLoss",
+    "ZeroWeightError",
+    "brier_score_loss",
+    "calibration_error",
+    "d2_log_loss_score",
+    "log_loss",
+    "log_loss_per_class",
+    "perplexity",
+]
+
+
+class ZeroWeightError(ValueError, ZeroDivisionError):
+    """The sample weights sum to zero: no weighted mean (scikit-learn raises
+    ``ZeroDivisionError``; this is both that and a ``ValueError``)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared pieces.
+# ---------------------------------------------------------------------------------------------
+
+
+def _nonempty(prep: Prepared) -> None:
+    if prep.n == 0:
+        raise ValueError("y_proba must have at least one row; got 0 rows")
+
+
+def _denominator(prep: Prepared) -> Array:
+    """The number of rows, or the sum of the sample weights (float64 where available)."""
+    xp = prep.xp
+    if prep.weight is None:
+        like = prep.proba
+        return xp.asarray(float(prep.n), dtype=accumulate_dtype(xp, like), device=device_of(like))
+    den = xp.sum(prep.weight)
+    if is_concrete(den) and float(den) == 0:
+        raise ZeroWeightError("sample_weight sums to zero; the weighted mean is undefined")
+    return den
+
+
+def _losses(prep: Prepared) -> Array:
+    """Per-row log loss in the compute dtype (clipped at that dtype's eps)."""
+    return row_log_loss(prep.xp, prep.p_true, prep.p_true.dtype)
+
+
+def _loss_total(prep: Prepared) -> Array:
+    """The weighted sum of the per-row log losses (from the fast path when it has it)."""
+    if prep.loss_total is not None:
+        return np.float64(prep.loss_total)
+    return weighted_sum(prep.xp, _losses(prep), prep.weight)
+
+
+def _mean(prep: Prepared, values: Array) -> Array:
+    return weighted_sum(prep.xp, values, prep.weight) / _denominator(prep)
+
+
+def _class_totals(prep: Prepared, values: Array | None) -> Array:
+    """Per class: the sum of (weighted) ``values``, or of the weights when ``values`` is None."""
+    xp = prep.xp
+    c = int(prep.classes.shape[0])
+    acc = accumulate_dtype(xp, prep.proba)
+    v = values if values is None or values.dtype == acc else xp.astype(values, acc)
+    if prep.weight is not None:
+        v = prep.weight if v is None else v * prep.weight
+    if prep.numpy:
+        return np.bincount(prep.index, weights=v, minlength=c).astype(np.float64, copy=False)
+    onehot = xp.expand_dims(prep.index, axis=1) == xp.arange(
+        c, dtype=prep.index.dtype, device=device_of(prep.index)
+    )
+    if v is None:
+        return xp.sum(xp.astype(onehot, acc), axis=0)
+    return xp.sum(
+        xp.where(onehot, xp.expand_dims(v, axis=1), xp.zeros_like(onehot, dtype=acc)), axis=0
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Log loss and its relatives.
+# ---------------------------------------------------------------------------------------------
+
+
+def log_loss(
+    y_true: Any,
+    y_proba: Any,
+    *,
+    normalize: bool = True,
+    sample_weight: Any = None,
+    labels: Any = None,
+) -> Any:
+    r"""Log loss (cross-entropy) of predicted probabilities, as :func:`sklearn.metrics.log_loss`.
+
+    .. math::
+
+        L = \frac{\sum_i w_i\, \ell_i}{\sum_i w_i}, \qquad
+        \ell_i = -\log \operatorname{clip}(p_{i, y_i}, \varepsilon, 1 - \varepsilon)
+
+    with :math:`\varepsilon` the machine epsilon of ``y_proba``'s floating dtype (scikit-learn
+    1.9's clipping), natural logarithm (nats). Rows are not renormalised: a ``UserWarning`` says
+    when a row sum is off 1 by more than ``1e-8 + sqrt(eps)`` (scikit-learn's check).
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,)
+        True labels, any type (integers, strings, booleans).
+    y_proba : array_like of shape (n,) or (n, C)
+        Probability of the positive (larger) class, or of each class in the sorted order of
+        the labels.
+    normalize : bool, default True
+        The weighted mean; False for the weighted sum.
+    sample_weight : array_like of shape (n,), optional
+        Row weights.
+    labels : array_like, optional
+        All class labels, when ``y_true`` may miss some (sorted; a warning if not given sorted).
+
+    Returns
+    -------
+    float or 0-D array
+        A Python float for NumPy input, a 0-D array of the input's library otherwise.
+
+    Raises
+    ------
+    ValueError
+        NaN or inf in ``y_proba`` (the first bad row is named), a probability outside [0, 1],
+        a single class without ``labels``, columns that do not match the classes, lengths that
+        differ, a label outside ``labels``.
+
+    Examples
+    --------
+    >>> from crossentropy.metrics import log_loss
+    >>> log_loss(["spam", "ham", "ham", "spam"], [[0.1, 0.9], [0.9, 0.1], [0.8, 0.2], [0.35, 0.65]])
+    0.21616187468057912
+    >>> log_loss([0, 1, 1], [0.2, 0.7, 0.4], sample_weight=[1, 2, 3])
+    0.6142276058023566
+    """
+    _check_bool(normalize, "normalize")
+    prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True)
+    _nonempty(prep)
+    total = _loss_total(prep)
+    return finish(prep, total / _denominator(prep) if normalize else total)
+
+
+def perplexity(y_true: Any, y_proba: Any, *, sample_weight: Any = None, labels: Any = None) -> Any:
+    r"""Perplexity of the predictions: the exponential of the mean log loss.
+
+    .. math::
+
+        \mathrm{PP} = e^{L} = b^{L_b}
+
+    It does not depend on the logarithm base (:math:`L_b` is the log loss in base :math:`b`):
+    the effective number of equally likely classes the model hesitates between. Same
+    conventions as :func:`log_loss` (clipping, warnings, errors).
+
+    Examples
+    --------
+    >>> from crossentropy.metrics import perplexity
+    >>> perplexity([0, 1, 2, 3], [[0.25] * 4] * 4)
+    4.0
+    """
+    prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True)
+    _nonempty(prep)
+    return finish(prep, prep.xp.exp(_loss_total(prep) / _denominator(prep)))
+
+
+class ClassLogLoss(NamedTuple):
+    """Mean log loss of the rows of each true class.
+
+    ``classes``: the sorted class labels (NumPy); ``log_loss``: per class, the weighted mean
+    loss of its rows (NaN for a class without rows); ``count``: per class, the number of rows
+    (the sum of their sample weights when weighted). ``sum(count * log_loss) / sum(count)`` is
+    :func:`log_loss`. NumPy input gives NumPy float64 arrays; other libraries give arrays of
+    their own.
+    """
+
+    classes: np.ndarray[Any, Any]
+    log_loss: Any
+    count: Any
+
+
+def log_loss_per_class(
+    y_true: Any, y_proba: Any, *, sample_weight: Any = None, labels: Any = None
+) -> ClassLogLoss:
+    r"""Log loss broken down by true class, with the class counts.
+
+    .. math::
+
+        L_c = \frac{\sum_{i: y_i = c} w_i\, \ell_i}{W_c}, \qquad W_c = \sum_{i: y_i = c} w_i
+
+    Same conventions as :func:`log_loss`; the overall loss is the :math:`W_c`-weighted mean of
+    the :math:`L_c`.
+
+    Returns
+    -------
+    ClassLogLoss
+        ``(classes, log_loss, count)``.
+
+    Examples
+    --------
+    >>> from crossentropy.metrics import log_loss_per_class
+    >>> r = log_loss_per_class(["a", "b", "b"], [[0.5, 0.5], [0.2, 0.8], [0.6, 0.4]])
+    >>> r.classes.tolist(), r.log_loss.round(4).tolist(), r.count.tolist()
+    (['a', 'b'], [0.6931, 0.5697], [1.0, 2.0])
+    """
+    prep = prepare(y_true, y_proba, sample_weight, labels)
+    _nonempty(prep)
+    xp = prep.xp
+    totals = _class_totals(prep, _losses(prep))
+    counts = _class_totals(prep, None)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = totals / counts
+    if prep.numpy:
+        return ClassLogLoss(prep.classes, np.asarray(means), np.asarray(counts))
+    return ClassLogLoss(
+        prep.classes, xp.astype(means, prep.out_dtype), xp.astype(counts, prep.out_dtype)
+    )
+
+
+def d2_log_loss_score(
+    y_true: Any, y_proba: Any, *, sample_weight: Any = None, labels: Any = None
+) -> Any:
+    r""":math:`D^2`: the share of the log loss of the class-frequency baseline explained.
+
+    .. math::
+
+        D^2 = 1 - \frac{\sum_i w_i \ell_i}{\sum_i w_i \ell^0_i}, \qquad
+        \ell^0_i = -\log \operatorname{clip}\Bigl(\frac{W_{y_i}}{W}, \varepsilon,
+        1 - \varepsilon\Bigr)
+
+    where :math:`W_c / W` is the weighted share of class :math:`c` (the baseline always predicts
+    the class proportions of ``y_true``; its log is clipped at the float64 eps), as
+    :func:`sklearn.metrics.d2_log_loss_score`. 1 is perfect, 0 the baseline, negative worse.
+    Fewer than two rows give NaN with a ``UserWarning``.
+
+    Examples
+    --------
+    >>> from crossentropy.metrics import d2_log_loss_score
+    >>> round(d2_log_loss_score([0, 1, 1, 0], [0.1, 0.9, 0.8, 0.3]), 6)
+    0.714873
+    """
+    n = _n_rows(y_proba)
+    if n < 2:
+        warnings.warn(
+            "D^2 score is not well-defined with less than two samples.", UserWarning, stacklevel=2
+        )
+        return float("nan")
+    prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True)
+    numerator = _loss_total(prep)
+    counts = np.asarray(to_host(_class_totals(prep, None)), dtype=np.float64)
+    share = counts / counts.sum()
+    baseline = row_log_loss(np, share, np.float64)
+    denominator = float(np.sum(counts * baseline))
+    return finish(prep, 1 - numerator / denominator)
+
+
+def _n_rows(y_proba: Any) -> int:
+    shape = getattr(y_proba, "shape", None)
+    if shape is None:
+        return int(np.shape(y_proba)[0]) if np.ndim(y_proba) else 0
+    return int(shape[0]) if len(shape) else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Brier score.
+# ---------------------------------------------------------------------------------------------
+
+
+def brier_score_loss(
+    y_true: Any,
+    y_proba: Any,
+    *,
+    sample_weight: Any = None,
+    pos_label: Any = None,
+    labels: Any = None,
+    scale_by_half: bool | Literal["auto"] = "auto",
+) -> Any:
+    r"""Brier score: the mean squared distance between the predicted distribution and the
+    one-hot outcome, as :func:`sklearn.metrics.brier_score_loss`.
+
+    .. math::
+
+        B = \frac{1}{\sum_i w_i} \sum_i w_i \sum_c (\mathbb 1[y_i = c] - p_{ic})^2
+
+    in [0, 2]; ``scale_by_half="auto"`` halves it for two classes (then it is the binary
+    :math:`\frac1n\sum_i (y_i - p_i)^2` in [0, 1]) and keeps the sum for three or more.
+
+    For ``y_proba`` of shape ``(n,)`` (the probability of ``pos_label``), ``y_true`` must be
+    binary and ``pos_label`` defaults to 1 for labels in {0, 1} or {-1, 1}, to the larger label
+    for other numbers, and must be given for strings. For ``(n, C)`` the columns follow the
+    sorted classes (``labels`` or those of ``y_true``) and ``pos_label`` is not used.
+
+    Examples
+    --------
+    >>> from crossentropy.metrics import brier_score_loss
+    >>> brier_score_loss([0, 1, 1, 0], [0.1, 0.9, 0.8, 0.3])
+    0.0375
+    >>> brier_score_loss(["eggs", "ham", "spam"],
+    ...                  [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.2, 0.2, 0.6]])
+    0.146
+    """
+    if not (isinstance(scale_by_half, bool) or scale_by_half == "auto"):
+        raise ValueError(f"scale_by_half must be True, False or 'auto'; got {scale_by_half!r}")
+    ndim = np.ndim(y_proba) if not hasattr(y_proba, "ndim") else y_proba.ndim
+    shape = getattr(y_proba, "shape", None) or np.shape(y_proba)
+    if ndim == 1 or (ndim == 2 and shape[1] == 1):
+        prep = _prepare_binary(y_true, y_proba, sample_weight, pos_label)
+    else:
+        prep = prepare(y_true, y_proba, sample_weight, labels)
+    _nonempty(prep)
+    matrix = prep.matrix()
+    score = _mean(prep, row_brier(prep.xp, matrix, prep.p_true))
+    half = matrix.shape[1] < 3 if scale_by_half == "auto" else scale_by_half
+    return finish(prep, score * 0.5 if half else score)
+
+
+def _prepare_binary(y_true: Any, y_proba: Any, sample_weight: Any, pos_label: Any) -> Prepared:
+    """scikit-learn's binary rules: a binary ``y_true`` and ``pos_label`` (inferred or given)."""
+    y = host_labels(y_true, "y_true")
+    classes = np.unique(y) if y.size else y
+    if y.dtype.kind == "f" and y.size and np.any(y != np.round(y)):
+        kind = "continuous"
+    elif classes.shape[0] > 2:
+        kind = "multiclass"
+    else:
+        kind = "binary"
+    if kind != "binary":
+        raise ValueError(
+            f"y_true must be binary for y_proba of shape (n,) (the probability of pos_label); "
+            f"its target type is {kind} (classes {classes.tolist()[:10]})"
+        )
+    if pos_label is None:
+        standard = [[0, 1], [-1, 1], [0], [-1], [1]]
+        if classes.dtype.kind in "OUS":
+            raise ValueError(
+                f"y_true takes values in {classes.tolist()} and pos_label is not given: make "
+                "y_true take values in {0, 1} or {-1, 1}, or pass pos_label"
+            )
+        pos_label = 1 if classes.tolist() in standard else classes[-1]
+    hit = y == pos_label
+    return prepare(
+        hit.astype(np.int8), y_proba, sample_weight, None, classes=np.array([0, 1], np.int8)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Calibration.
+# ---------------------------------------------------------------------------------------------
+
+
+_STRATEGIES = ("uniform", "quantile")
+_NORMS = ("l1", "max", "l2")
+
+
+def confidence_and_outcome(xp: Namespace, prep: Prepared) -> tuple[Array, Array]:
+    """The calibration pairs: for two classes the probability of the second class and
+    ``y == 1``; for more, the top-label confidence ``max_c p_c`` and ``argmax == y``."""
+    p = prep.proba
+    if prep.binary_vector:
+        return p, prep.index == 1
+    if p.shape[1] == 2:
+        return p[:, 1], prep.index == 1
+    top = xp.argmax(p, axis=1)
+    conf = xp.max(p, axis=1)
+    return conf, xp.astype(top, prep.index.dtype) == prep.index
+
+
+def bin_totals(
+    xp: Namespace, conf: Array, hit: Array, weight: Array | None, edges: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Per bin: the total weight, the weighted sum of confidences and of outcomes (host)."""
+    n_bins = edges.shape[0] - 1
+    b = bin_index(xp, conf, edges)
+    if isinstance(conf, np.ndarray):
+        h = hit.astype(np.float64)
+        c64 = conf.astype(np.float64, copy=False)
+        w = None if weight is None else np.asarray(weight, dtype=np.float64)
+        if w is not None:
+            h, c64 = h * w, c64 * w
+        count = np.bincount(b, weights=w, minlength=n_bins).astype(np.float64)
+        return (
+            count,
+            np.bincount(b, weights=c64, minlength=n_bins),
+            np.bincount(b, weights=h, minlength=n_bins),
+        )
+    acc = accumulate_dtype(xp, conf)
+    onehot = xp.astype(
+        xp.expand_dims(b, axis=1) == xp.arange(n_bins, dtype=b.dtype, device=device_of(b)), acc
+    )
+    w = xp.ones(conf.shape, dtype=acc, device=device_of(conf)) if weight is None else weight
+    w = xp.astype(w, acc) if w.dtype != acc else w
+    cols = xp.stack([w, w * xp.astype(conf, acc), w * xp.astype(hit, acc)], axis=1)
+    totals = to_host(xp.matmul(xp.permute_dims(onehot, (1, 0)), cols))
+    totals = np.asarray(totals, dtype=np.float64)
+    return totals[:, 0], totals[:, 1], totals[:, 2]
+
+
+def calibration_error(
+    y_true: Any,
+    y_proba: Any,
+    *,
+    n_bins: int = 15,
+    strategy: Literal["uniform", "quantile"] = "uniform",
+    norm: Literal["l1", "max", "l2"] = "l1",
+    sample_weight: Any = None,
+    labels: Any = None,
+) -> Any:
+    r"""Calibration error: how far the predicted confidence is from the observed frequency.
+
+    The rows are put in ``n_bins`` bins by confidence :math:`c_i`; bin :math:`b` has weight
+    :math:`W_b`, mean confidence :math:`\bar c_b` and observed frequency :math:`\bar o_b`:
+
+    .. math::
+
+        \mathrm{ECE} = \sum_b \frac{W_b}{W} |\bar o_b - \bar c_b|, \quad
+        \mathrm{MCE} = \max_{b: W_b > 0} |\bar o_b - \bar c_b|, \quad
+        \mathrm{RMSCE} = \Bigl(\sum_b \frac{W_b}{W} (\bar o_b - \bar c_b)^2\Bigr)^{1/2}
+
+    (``norm="l1"``, ``"max"``, ``"l2"``, as torchmetrics' ``CalibrationError``).
+
+    - Two classes (``y_proba`` of shape ``(n,)`` or ``(n, 2)``): :math:`c_i` is the probability
+      of the positive (larger) class and :math:`o_i = [y_i \text{ positive}]`, the pairs of
+      :func:`sklearn.calibration.calibration_curve`.
+    - Three classes or more: the top label, :math:`c_i = \max_c p_{ic}` and
+      :math:`o_i = [\arg\max_c p_{ic} = y_i]` (first maximum).
+
+    Bins: ``"uniform"`` splits [0, 1] into equal widths, ``"quantile"`` puts the edges at the
+    percentiles of the (unweighted) confidences; a confidence on an inner edge goes to the
+    lower bin. Both are :func:`~sklearn.calibration.calibration_curve`'s edges.
+    The values are needed on the host: arrays of other libraries are synchronised (Dask
+    computes); the answer is a 0-D array of the input's library.
+
+    Examples
+    --------
+    >>> from crossentropy.metrics import calibration_error
+    >>> y = [0, 0, 0, 0, 1, 1, 1, 1, 1]
+    >>> p = [0.1, 0.2, 0.3, 0.4, 0.65, 0.7, 0.8, 0.9, 1.0]
+    >>> round(calibration_error(y, p, n_bins=3), 6)
+    0.138889
+    """
+    bins = check_int(n_bins, "n_bins")
+    if bins < 1:
+        raise ValueError(f"n_bins must be >= 1; got {bins}")
+    check_choice(strategy, "strategy", _STRATEGIES)
+    check_choice(norm, "norm", _NORMS)
+    prep = prepare(y_true, y_proba, sample_weight, labels)
+    _nonempty(prep)
+    xp = prep.xp
+    conf, hit = confidence_and_outcome(xp, prep)
+    if strategy == "quantile":
+        edges = quantile_edges(np.asarray(to_host(conf), dtype=np.float64), bins)
+    else:
+        edges = uniform_edges(bins)
+    count, conf_sum, hit_sum = bin_totals(xp, conf, hit, prep.weight, edges)
+    value = calibration_norm(count, conf_sum, hit_sum, str(norm))
+    if prep.numpy:
+        return value
+    return xp.asarray(value, dtype=prep.out_dtype, device=device_of(prep.proba))
+
+
+def _check_bool(value: object, name: str) -> None:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False; got {value!r}")

@@ -1,0 +1,172 @@
+"""Class labels of any type (integers, strings, booleans) to column indices, on the host.
+
+scikit-learn's rules: without ``labels`` the classes are the sorted distinct values of
+``y_true``; with ``labels`` they are the sorted distinct values of ``labels`` (a warning when
+``labels`` was not sorted), and every value of ``y_true`` must be one of them. Integer labels
+take a linear-time path (a bounds check and a ``bincount``) instead of a sort.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import array_api_compat as compat
+import numpy as np
+
+from crossentropy._lib._validation import shape_str
+
+__all__ = ["Encoded", "encode", "host_labels"]
+
+#: Integer labels spanning at most this many values are counted with ``bincount``.
+_DENSE_SPAN = 1 << 22
+
+Host = np.ndarray[Any, Any]
+
+
+def host_labels(y: Any, name: str) -> Host:
+    """Labels as a 1-D NumPy array (a host copy for other libraries; Dask computes)."""
+    if compat.is_torch_array(y):
+        a = np.asarray(y.detach().cpu().numpy())
+    elif compat.is_array_api_obj(y) and not isinstance(y, np.ndarray):
+        try:
+            a = np.asarray(y)
+        except (TypeError, ValueError, RuntimeError):
+            a = np.from_dlpack(y)
+    else:
+        try:
+            a = np.asarray(y)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be an array or a sequence of labels; got {y!r}") from exc
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D array of class labels; got shape {shape_str(a.shape)} "
+            "(label indicator matrices are not supported)"
+        )
+    if a.dtype.kind == "f" and a.size and not np.all(np.isfinite(a)):
+        row = int(np.argmax(~np.isfinite(a)))
+        raise ValueError(f"{name} must hold finite labels; got {a[row]} at row {row}")
+    if a.dtype.kind not in "biufUSO":
+        raise TypeError(f"{name} must hold class labels; got an array of dtype {a.dtype}")
+    return a
+
+
+class Encoded:
+    """Sorted ``classes`` and, per row, the index of its class (``intp``)."""
+
+    __slots__ = ("classes", "index")
+
+    def __init__(self, classes: Host, index: Host) -> None:
+        self.classes = classes
+        self.index = index
+
+
+def _unique(a: Host) -> Host:
+    try:
+        return np.unique(a)
+    except TypeError as exc:
+        raise TypeError(f"class labels must be of one comparable type; got {exc}") from None
+
+
+def _dense_int(y: Host) -> tuple[Host, Host] | None:
+    """(classes, index) of integer labels by counting, or None when they span too much.
+
+    When a strided sample of ``y`` already holds every value between the smallest and the
+    largest label, they are all classes (no full count needed).
+    """
+    if y.dtype.kind == "b":
+        y = y.view(np.uint8)
+    if y.size == 0:
+        return None
+    lo, hi = int(y.min()), int(y.max())
+    span = hi - lo + 1
+    if span > _DENSE_SPAN:
+        return None
+    shifted = y if lo == 0 else y - y.dtype.type(lo)
+    stride = max(1, y.size // (64 * span))
+    present = np.bincount(shifted[::stride], minlength=span) > 0
+    if stride > 1 and not present.all():
+        present = np.bincount(shifted, minlength=span) > 0
+    classes = np.flatnonzero(present) + lo
+    if classes.shape[0] == span:  # every value in [lo, hi] occurs: index = y - lo
+        index = shifted.astype(np.intp, copy=False)
+    else:
+        lut = np.cumsum(present, dtype=np.intp) - 1
+        index = lut[shifted]
+    return classes, index
+
+
+def encode(y: Host, labels: Any, name_y: str = "y_true") -> Encoded:
+    """Classes and per-row indices of ``y`` (scikit-learn's ``LabelBinarizer`` order)."""
+    if labels is None:
+        dense = _dense_int(y) if y.dtype.kind in "iub" else None
+        if dense is not None:
+            classes, index = dense
+            classes = classes.astype(bool if y.dtype.kind == "b" else y.dtype)
+        else:
+            classes, index = np.unique(y, return_inverse=True) if y.size else (y[:0], y[:0])
+            index = np.asarray(index, dtype=np.intp).reshape(-1)
+        if classes.shape[0] == 1:
+            raise ValueError(
+                f"{name_y} contains only one label ({classes[0]!r}); pass the list of all "
+                "expected class labels through labels="
+            )
+        return Encoded(classes, index)
+    given = np.asarray(labels)
+    if given.ndim != 1:
+        raise ValueError(f"labels must be a 1-D sequence of labels; got {shape_str(given.shape)}")
+    classes = _unique(given)
+    if classes.shape != given.shape or not np.all(classes == given):
+        warnings.warn(
+            f"labels passed were {given.tolist()}, but the columns of y_proba are taken in "
+            f"sorted order: pass labels={classes.tolist()} and make sure the columns of "
+            "y_proba follow it",
+            UserWarning,
+            stacklevel=4,
+        )
+    if classes.shape[0] < 2:
+        raise ValueError(f"labels must hold at least two distinct labels; got {classes.tolist()}")
+    return Encoded(classes, index_of(y, classes, name_y))
+
+
+def index_of(y: Host, classes: Host, name_y: str = "y_true") -> Host:
+    """The index of each label of ``y`` in the sorted ``classes``; ``ValueError`` naming the
+    first row whose label is not a class."""
+    n_classes = classes.shape[0]
+    if (
+        y.dtype.kind in "iu"
+        and classes.dtype.kind in "iu"
+        and int(classes[0]) == 0
+        and int(classes[-1]) == n_classes - 1
+    ):  # classes 0..C-1: the labels are their own indices
+        if y.size:
+            lo, hi = int(y.min()), int(y.max())
+            if lo < 0 or hi >= n_classes:
+                _missing(y, (y < 0) | (y >= n_classes), classes, name_y)
+        return y.astype(np.intp, copy=False)
+    try:
+        index = np.searchsorted(classes, y)
+        found = classes[np.minimum(index, n_classes - 1)] == y
+    except (TypeError, np.exceptions.DTypePromotionError):
+        raise ValueError(
+            f"{name_y} holds labels of another type than the classes {classes.tolist()}"
+        ) from None
+    found = np.asarray(found, dtype=bool)
+    if not np.all(found):
+        _missing(y, ~found, classes, name_y)
+    return np.asarray(index, dtype=np.intp)
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _missing(y: Host, bad: Host, classes: Host, name_y: str) -> None:
+    row = int(np.argmax(bad))
+    values = sorted({_plain(v) for v in y[bad][:20]}, key=str)
+    raise ValueError(
+        f"{name_y} holds label {_plain(y[row])!r} at row {row}, which is not one of the classes "
+        f"{classes.tolist()} (labels not among them: {values})"
+    )

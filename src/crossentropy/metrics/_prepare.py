@@ -1,0 +1,254 @@
+"""Shared preparation of ``(y_true, y_proba, sample_weight, labels)`` for every metric.
+
+The labels are encoded on the host (they may be strings); the probabilities stay in their array
+library and on their device. NumPy matrices take a fast path (:mod:`._fast`): one blocked
+pass checks that every entry lies in [0, 1], finds the range of the row sums and gathers the
+true-class probabilities; nothing of size ``(n, C)`` is allocated.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import array_api_compat as compat
+import numpy as np
+
+from crossentropy._lib import Array, Namespace, as_float, device_of, is_concrete, namespace
+from crossentropy._lib._validation import first_index, shape_str
+from crossentropy.metrics._checks import check_probabilities, row_sum_tolerance, to_host
+from crossentropy.metrics._fast import BITS_OF_ONE, rows_pass
+from crossentropy.metrics._formulas import gather, log_loss_sum, row_log_loss
+from crossentropy.metrics._labels import Encoded, encode, host_labels, index_of
+
+__all__ = ["Prepared", "accumulate_dtype", "finish", "prepare", "to_host", "weighted_sum"]
+
+ROW_SUM_WARNING = (
+    "The y_proba values do not sum to one (first off at row {row}: {value!r}); they are used as "
+    "given, not renormalised. Make sure to pass probabilities."
+)
+
+
+@dataclass(slots=True)
+class Prepared:
+    """Validated inputs of one metric call.
+
+    ``proba`` is the floating probabilities, ``(n, C)`` or a binary vector ``(n,)`` (see
+    :meth:`matrix`), ``p_true`` the probability of each row's class (None when the fast path
+    gave ``loss_total``, the weighted sum of the per-row log losses, instead), ``index`` the
+    class indices (the probabilities' library), ``host_index`` the same on the host,
+    ``classes`` the sorted class labels, ``weight`` the sample weights (float64 where the
+    library has it) or None, ``out_dtype`` the dtype results are returned in.
+    """
+
+    xp: Namespace
+    proba: Array
+    p_true: Array
+    index: Array
+    host_index: np.ndarray[Any, Any]
+    classes: np.ndarray[Any, Any]
+    weight: Array | None
+    out_dtype: Any
+    numpy: bool
+    n: int
+    binary_vector: bool
+    loss_total: float | None
+
+    def matrix(self) -> Array:
+        """The probabilities as an ``(n, C)`` matrix (``[1 - p, p]`` for a binary vector)."""
+        if not self.binary_vector:
+            return self.proba
+        return self.xp.stack([1 - self.proba, self.proba], axis=1)
+
+
+def accumulate_dtype(xp: Namespace, x: Array) -> Any:
+    """float64 where the library (and device) has it, else ``x``'s dtype."""
+    try:
+        kinds = xp.__array_namespace_info__().dtypes(device=device_of(x), kind="real floating")
+    except (AttributeError, TypeError):
+        return x.dtype
+    return xp.float64 if "float64" in kinds else x.dtype
+
+
+def weighted_sum(xp: Namespace, values: Array, weight: Array | None) -> Array:
+    """``sum(w * v)`` (or ``sum(v)``), accumulated in float64 where available."""
+    acc = accumulate_dtype(xp, values)
+    v = values if values.dtype == acc else xp.astype(values, acc)
+    if isinstance(v, np.ndarray):
+        return np.sum(v) if weight is None else np.dot(v, weight.astype(acc, copy=False))
+    if weight is None:
+        return xp.sum(v)
+    w = weight if weight.dtype == acc else xp.astype(weight, acc)
+    return xp.sum(v * w)
+
+
+def finish(prep: Prepared, value: Array) -> Any:
+    """A Python float for NumPy input; otherwise a 0-D array of the input's library, device
+    and floating dtype."""
+    if prep.numpy:
+        return float(value)
+    return value if value.dtype == prep.out_dtype else prep.xp.astype(value, prep.out_dtype)
+
+
+def _to_backend(xp: Namespace, host: np.ndarray[Any, Any], like: Array) -> Array:
+    """A host array moved to ``like``'s library and device (Dask: chunked like its rows)."""
+    if isinstance(like, np.ndarray):
+        return host
+    if compat.is_dask_array(like):
+        return xp.asarray(host).rechunk((like.chunks[0],))
+    return xp.asarray(host, device=device_of(like))
+
+
+def _check_weight(xp: Namespace, w: Array, n: int, like: Array) -> Array:
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(
+            f"sample_weight must be a 1-D array of one weight per row ({n},); got "
+            f"{shape_str(w.shape)}"
+        )
+    wf, _ = as_float(xp, w, "sample_weight")
+    acc = accumulate_dtype(xp, like)
+    wf = wf if wf.dtype == acc else xp.astype(wf, acc)
+    if is_concrete(wf):
+        idx = first_index(xp, ~xp.isfinite(wf))
+        if idx is not None:
+            raise ValueError(
+                f"sample_weight must be finite; got {float(wf[idx[0]])} at row {idx[0]}"
+            )
+    return wf
+
+
+def _warn_row_sums(xp: Namespace, p: Array, sum_range: tuple[float, float] | None = None) -> None:
+    """scikit-learn's check: warn when a row sum is not within ``1e-8 + sqrt(eps)`` of 1.
+
+    ``sum_range`` (the smallest and largest row sums, from the fast path) spares the row sums
+    when every row is fine.
+    """
+    if not is_concrete(p) or p.shape[0] == 0:
+        return
+    tol = row_sum_tolerance(float(xp.finfo(p.dtype).eps))
+    if isinstance(p, np.ndarray):
+        if sum_range is not None and sum_range[1] - 1 <= tol and 1 - sum_range[0] <= tol:
+            return
+        s = np.sum(p, axis=1)
+        off = np.abs(s - 1) > tol
+        if not off.any():
+            return
+        row = int(np.argmax(off))
+        value = float(s[row])
+    else:
+        s = xp.sum(p, axis=1)
+        idx = first_index(xp, xp.abs(s - 1) > tol)
+        if idx is None:
+            return
+        row, value = idx[0], float(to_host(s)[idx])
+    warnings.warn(ROW_SUM_WARNING.format(row=row, value=value), UserWarning, stacklevel=4)
+
+
+def _loss_reducer(weight: np.ndarray[Any, Any] | None) -> Any:
+    """Per block of true-class probabilities: the (weighted) sum of their log losses."""
+
+    def reduce(lo: int, hi: int, p_true: np.ndarray[Any, Any]) -> float:
+        w = None if weight is None else weight[lo:hi]
+        if p_true.dtype == np.float64:
+            return float(log_loss_sum(np, p_true, np.float64, w))
+        # float32 log losses (as scikit-learn), summed in float64
+        loss = row_log_loss(np, p_true, p_true.dtype).astype(np.float64)
+        return float(np.sum(loss) if w is None else np.dot(loss, w))
+
+    return reduce
+
+
+def prepare(
+    y_true: Any,
+    y_proba: Any,
+    sample_weight: Any,
+    labels: Any,
+    *,
+    classes: np.ndarray[Any, Any] | None = None,
+    check_sums: bool = True,
+    loss_sum: bool = False,
+) -> Prepared:
+    """Validate and encode the inputs of a multi-class metric (scikit-learn's rules).
+
+    ``classes`` (sorted) skips the inference: the streaming accumulators pass the classes they
+    fixed up front. ``loss_sum`` asks the NumPy fast path for the weighted sum of the per-row
+    log losses (``Prepared.loss_total``), computed block by block during the pass.
+    """
+    xp, (p_raw,) = namespace(y_proba, names=["y_proba"])
+    p, out_dtype = as_float(xp, p_raw, "y_proba")
+    if p.ndim == 2 and p.shape[1] == 1:
+        p = p[:, 0]
+    if p.ndim not in (1, 2):
+        raise ValueError(
+            f"y_proba must have shape (n_samples,) or (n_samples, n_classes); got "
+            f"{shape_str(p.shape)}"
+        )
+    n = int(p.shape[0])
+    y = host_labels(y_true, "y_true")
+    if y.shape[0] != n:
+        raise ValueError(
+            f"y_true and y_proba must have the same number of rows; got {y.shape[0]} labels "
+            f"and {n} rows"
+        )
+    weight = None
+    if sample_weight is not None:
+        if compat.is_array_api_obj(sample_weight) and compat.array_namespace(sample_weight) is xp:
+            w = sample_weight
+        else:  # a sequence, or an array of another library: moved to y_proba's
+            host = (
+                to_host(sample_weight)
+                if compat.is_array_api_obj(sample_weight)
+                else np.asarray(sample_weight)
+            )
+            if host.dtype.kind not in "biuf":
+                raise TypeError(f"sample_weight must hold numbers; got dtype {host.dtype}")
+            w = _to_backend(xp, host, p)
+        weight = _check_weight(xp, w, n, p)
+    fast = isinstance(p, np.ndarray) and p.ndim == 2 and p.dtype in BITS_OF_ONE
+    if not fast:
+        p = check_probabilities(xp, p, "y_proba")
+    enc = encode(y, labels) if classes is None else Encoded(classes, index_of(y, classes))
+    n_classes = int(enc.classes.shape[0])
+    width = 2 if p.ndim == 1 else int(p.shape[1])
+    if width != n_classes:
+        if labels is None and classes is None:
+            raise ValueError(
+                f"y_true and y_proba contain different numbers of classes: {n_classes} vs "
+                f"{width}; pass the classes through labels=. Classes found in y_true: "
+                f"{enc.classes.tolist()}"
+            )
+        raise ValueError(
+            f"the number of classes in labels ({n_classes}) differs from the number of "
+            f"columns of y_proba ({width}); classes: {enc.classes.tolist()}"
+        )
+    index = _to_backend(xp, enc.index, p)
+    loss_total = None
+    if fast:
+        p = np.ascontiguousarray(p)
+        reducer = _loss_reducer(weight) if loss_sum else None
+        found = rows_pass(p, enc.index, sums=check_sums, reduce=reducer, keep=reducer is None)
+        if not found.in_unit_interval:
+            check_probabilities(xp, p, "y_proba")
+        if check_sums:
+            _warn_row_sums(xp, p, found.sum_range)
+        p_true = found.p_true if reducer is None else None
+        loss_total = found.total if reducer is not None else None
+    else:
+        if p.ndim == 2 and check_sums:
+            _warn_row_sums(xp, p)
+        p_true = xp.where(index == 1, p, 1 - p) if p.ndim == 1 else gather(xp, p, index)
+    return Prepared(
+        xp=xp,
+        proba=p,
+        p_true=p_true,
+        index=index,
+        host_index=enc.index,
+        classes=enc.classes,
+        weight=weight,
+        out_dtype=out_dtype,
+        numpy=isinstance(p, np.ndarray),
+        n=n,
+        binary_vector=p.ndim == 1,
+        loss_total=loss_total,
+    )

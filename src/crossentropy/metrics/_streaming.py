@@ -1,0 +1,554 @@
+r"""Streaming accumulators: one per metric, fed batch by batch, merged across workers.
+
+Each accumulator has ``update(y_true, y_proba, sample_weight=None) -> self``,
+``merge(other) -> self`` and ``result()``. A stream of batches gives the one-shot function's
+answer on the concatenated data (to ~1e-16 relative: the running sums are compensated float64,
+:mod:`crossentropy.metrics._exact`), and so does any tree of merges of partial accumulators
+(workers send them pickled). Batches may come from any array library; the state lives on the
+host in float64 and ``result()`` returns Python floats (NumPy arrays for per-class results).
+
+**Classes.** A single batch may miss classes, so a stream fixes them up front:
+
+- ``labels=`` given: the sorted distinct labels (any type), as the one-shot ``labels=``.
+- ``labels=None``: the classes are the integers ``0 .. C-1``, with ``C`` the number of columns
+  of the first batch's ``y_proba`` (2 for a vector of positive-class probabilities); ``y_true``
+  must then hold integers (or booleans) in that range. Non-integer labels need ``labels=``.
+
+A later batch with a label outside the classes, or with another number of columns, raises
+``ValueError`` naming the row. The stream equals the one-shot function whenever the one-shot
+function would find the same classes (every class occurs, or the same ``labels=``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+
+from crossentropy._lib._validation import check_choice, check_int
+from crossentropy.metrics._exact import ExactSum
+from crossentropy.metrics._formulas import (
+    calibration_norm,
+    quantile_edges,
+    row_brier,
+    row_log_loss,
+    uniform_edges,
+)
+from crossentropy.metrics._functions import (
+    ClassLogLoss,
+    ZeroWeightError,
+    _check_bool,
+    _class_totals,
+    _loss_total,
+    _losses,
+    _prepare_binary,
+    bin_totals,
+    confidence_and_outcome,
+)
+from crossentropy.metrics._labels import host_labels
+from crossentropy.metrics._prepare import Prepared, prepare, to_host, weighted_sum
+
+__all__ = [
+    "BrierScore",
+    "CalibrationError",
+    "D2LogLoss",
+    "LogLoss",
+    "LogLossPerClass",
+    "Perplexity",
+]
+
+
+def _float(x: Any) -> float:
+    return float(to_host(x)) if not isinstance(x, float | np.floating) else float(x)
+
+
+def _fixed_classes(labels: Any) -> np.ndarray[Any, Any] | None:
+    if labels is None:
+        return None
+    given = np.asarray(labels)
+    if given.ndim != 1:
+        raise ValueError(f"labels must be a 1-D sequence of labels; got shape {given.shape}")
+    classes = np.unique(given)
+    if classes.shape != given.shape or not np.all(classes == given):
+        warnings.warn(
+            f"labels passed were {given.tolist()}, but the columns of y_proba are taken in "
+            f"sorted order: pass labels={classes.tolist()} and make sure the columns of "
+            "y_proba follow it",
+            UserWarning,
+            stacklevel=3,
+        )
+    if classes.shape[0] < 2:
+        raise ValueError(f"labels must hold at least two distinct labels; got {classes.tolist()}")
+    return classes
+
+
+def _state(x: ExactSum | None) -> ExactSum:
+    """Per-class state, allocated once the classes are known."""
+    if x is None:
+        raise RuntimeError("the classes of this accumulator are not known yet")
+    return x
+
+
+def _width(y_proba: Any) -> int:
+    shape = getattr(y_proba, "shape", None)
+    shape = tuple(shape) if shape is not None else np.shape(y_proba)
+    if len(shape) == 2 and shape[1] != 1:
+        return int(shape[1])
+    return 2
+
+
+class _Stream:
+    """Classes fixed up front, batch preparation, and the merge checks."""
+
+    _options: tuple[Any, ...] = ()
+
+    def __init__(self, *, labels: Any = None) -> None:
+        self.classes: np.ndarray[Any, Any] | None = _fixed_classes(labels)
+        self.n = 0
+
+    def _prepare(
+        self, y_true: Any, y_proba: Any, sample_weight: Any, *, loss_sum: bool = False
+    ) -> Prepared:
+        if self.classes is None:
+            y = host_labels(y_true, "y_true")
+            if y.dtype.kind not in "iub":
+                raise ValueError(
+                    f"y_true holds labels of dtype {y.dtype}; a stream without labels= takes "
+                    "the classes 0..C-1 and needs integer labels: pass labels="
+                )
+            self.classes = np.arange(_width(y_proba))
+            self._start()
+        elif _width(y_proba) != self.classes.shape[0]:
+            raise ValueError(
+                f"y_proba has {_width(y_proba)} columns but the stream has "
+                f"{self.classes.shape[0]} classes {self.classes.tolist()}"
+            )
+        prep = prepare(
+            y_true, y_proba, sample_weight, None, classes=self.classes, loss_sum=loss_sum
+        )
+        self.n += prep.n
+        return prep
+
+    def _start(self) -> None:
+        """Allocate the per-class state once the classes are known."""
+
+    def _check_other(self, other: _Stream) -> None:
+        if type(other) is not type(self):
+            raise TypeError(f"other must be a {type(self).__name__}; got {type(other).__name__}")
+        if other._options != self._options:
+            raise ValueError(
+                f"other has other options {other._options!r}; expected {self._options!r}"
+            )
+        if other.classes is not None:
+            if self.classes is None:
+                self.classes = other.classes
+                self._start()
+            elif other.classes.shape != self.classes.shape or not np.all(
+                other.classes == self.classes
+            ):
+                raise ValueError(
+                    f"other has classes {other.classes.tolist()}; expected {self.classes.tolist()}"
+                )
+        self.n += other.n
+
+    def __repr__(self) -> str:
+        classes = None if self.classes is None else self.classes.tolist()
+        return f"{type(self).__name__}(classes={classes}; n={self.n})"
+
+
+class LogLoss(_Stream):
+    r"""Streaming :func:`~crossentropy.metrics.log_loss`.
+
+    .. math::
+
+        L = \frac{\sum_i w_i \ell_i}{\sum_i w_i}, \qquad
+        \ell_i = -\log \operatorname{clip}(p_{i, y_i}, \varepsilon, 1 - \varepsilon)
+
+    Keeps two compensated sums. ``result()`` is NaN before any row.
+
+    Examples
+    --------
+    >>> import math
+    >>> from crossentropy.metrics import LogLoss, log_loss
+    >>> y, p = [0, 1, 1, 0], [0.2, 0.7, 0.4, 0.1]
+    >>> acc = LogLoss().update(y[:2], p[:2]).update(y[2:], p[2:])
+    >>> acc.result()
+    0.4003674357
+    >>> math.isclose(acc.result(), log_loss(y, p), rel_tol=1e-15)
+    True
+    """
+
+    def __init__(self, *, normalize: bool = True, labels: Any = None) -> None:
+        _check_bool(normalize, "normalize")
+        super().__init__(labels=labels)
+        self.normalize = bool(normalize)
+        self._options = (self.normalize,)
+        self._loss = ExactSum()
+        self._weight = ExactSum()
+
+    def update(self, y_true: Any, y_proba: Any, sample_weight: Any = None) -> LogLoss:
+        """Add a batch."""
+        prep = self._prepare(y_true, y_proba, sample_weight, loss_sum=True)
+        if prep.n:
+            self._loss.add(_float(_loss_total(prep)))
+            self._weight.add(
+                prep.n if prep.weight is None else _float(weighted_sum(prep.xp, prep.weight, None))
+            )
+        return self
+
+    def merge(self, other: LogLoss) -> LogLoss:
+        """Add what another accumulator has seen."""
+        self._check_other(other)
+        self._loss.merge(other._loss)
+        self._weight.merge(other._weight)
+        return self
+
+    def result(self) -> float:
+        """The log loss of every row seen (the weighted sum with ``normalize=False``)."""
+        total = float(self._loss.value())
+        if not self.normalize:
+            return total
+        if self.n == 0:
+            return math.nan
+        weight = float(self._weight.value())
+        if weight == 0:
+            raise ZeroWeightError("sample_weight sums to zero; the weighted mean is undefined")
+        return total / weight
+
+
+class Perplexity(LogLoss):
+    r"""Streaming :func:`~crossentropy.metrics.perplexity`: the exponential of the streamed log
+    loss (base-independent).
+
+    .. math::
+
+        \mathrm{PP} = \exp\Bigl(\frac{\sum_i w_i \ell_i}{\sum_i w_i}\Bigr)
+
+    Examples
+    --------
+    >>> from crossentropy.metrics import Perplexity
+    >>> Perplexity().update([0, 1], [[0.5, 0.5], [0.5, 0.5]]).result()
+    2.0
+    """
+
+    def __init__(self, *, labels: Any = None) -> None:
+        super().__init__(labels=labels)
+
+    def result(self) -> float:
+        """The perplexity of every row seen."""
+        return math.exp(super().result())
+
+
+class LogLossPerClass(_Stream):
+    r"""Streaming :func:`~crossentropy.metrics.log_loss_per_class`.
+
+    .. math::
+
+        L_c = \frac{\sum_{i: y_i = c} w_i \ell_i}{W_c}
+
+    ``result()`` is a :class:`~crossentropy.metrics.ClassLogLoss` of NumPy arrays.
+
+    Examples
+    --------
+    >>> from crossentropy.metrics import LogLossPerClass
+    >>> r = LogLossPerClass().update([0, 1, 1], [[0.5, 0.5], [0.2, 0.8], [0.6, 0.4]]).result()
+    >>> r.log_loss.round(4).tolist(), r.count.tolist()
+    ([0.6931, 0.5697], [1.0, 2.0])
+    """
+
+    def __init__(self, *, labels: Any = None) -> None:
+        super().__init__(labels=labels)
+        self._loss: ExactSum | None = None
+        self._weight: ExactSum | None = None
+        if self.classes is not None:
+            self._start()
+
+    def _start(self) -> None:
+        c = 0 if self.classes is None else self.classes.shape[0]
+        self._loss = ExactSum(c)
+        self._weight = ExactSum(c)
+
+    def update(self, y_true: Any, y_proba: Any, sample_weight: Any = None) -> LogLossPerClass:
+        """Add a batch."""
+        prep = self._prepare(y_true, y_proba, sample_weight)
+        if prep.n:
+            _state(self._loss).add(to_host(_class_totals(prep, _losses(prep))))
+            _state(self._weight).add(to_host(_class_totals(prep, None)))
+        return self
+
+    def merge(self, other: LogLossPerClass) -> LogLossPerClass:
+        """Add what another accumulator has seen."""
+        self._check_other(other)
+        if other._loss is not None and other._weight is not None:
+            _state(self._loss).merge(other._loss)
+            _state(self._weight).merge(other._weight)
+        return self
+
+    def result(self) -> ClassLogLoss:
+        """Per class: the classes, the mean loss (NaN without rows), the (weighted) count."""
+        if self.classes is None or self._loss is None or self._weight is None:
+            empty = np.zeros(0)
+            return ClassLogLoss(np.zeros(0, dtype=np.int64), empty, empty)
+        count = self._weight.value()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = self._loss.value() / count
+        return ClassLogLoss(self.classes, mean, count)
+
+
+class D2LogLoss(_Stream):
+    r"""Streaming :func:`~crossentropy.metrics.d2_log_loss_score`.
+
+    .. math::
+
+        D^2 = 1 - \frac{\sum_i w_i \ell_i}{\sum_c W_c \cdot \bigl(-\log
+        \operatorname{clip}(W_c / W)\bigr)}
+
+    Keeps the weighted loss sum and the weight of each class; the baseline loss in the
+    denominator is formed in ``result()``.
+
+    Examples
+    --------
+    >>> from crossentropy.metrics import D2LogLoss, d2_log_loss_score
+    >>> y, p = [0, 1, 1, 0], [0.1, 0.9, 0.8, 0.3]
+    >>> D2LogLoss().update(y[:1], p[:1]).update(y[1:], p[1:]).result() == d2_log_loss_score(y, p)
+    True
+    """
+
+    def __init__(self, *, labels: Any = None) -> None:
+        super().__init__(labels=labels)
+        self._loss = ExactSum()
+        self._class_weight: ExactSum | None = None
+        if self.classes is not None:
+            self._start()
+
+    def _start(self) -> None:
+        self._class_weight = ExactSum(0 if self.classes is None else self.classes.shape[0])
+
+    def update(self, y_true: Any, y_proba: Any, sample_weight: Any = None) -> D2LogLoss:
+        """Add a batch."""
+        prep = self._prepare(y_true, y_proba, sample_weight, loss_sum=True)
+        if prep.n:
+            self._loss.add(_float(_loss_total(prep)))
+            _state(self._class_weight).add(to_host(_class_totals(prep, None)))
+        return self
+
+    def merge(self, other: D2LogLoss) -> D2LogLoss:
+        """Add what another accumulator has seen."""
+        self._check_other(other)
+        self._loss.merge(other._loss)
+        if other._class_weight is not None:
+            _state(self._class_weight).merge(other._class_weight)
+        return self
+
+    def result(self) -> float:
+        """:math:`D^2` of every row seen (NaN, with a warning, below two rows)."""
+        if self.n < 2 or self._class_weight is None:
+            warnings.warn(
+                "D^2 score is not well-defined with less than two samples.",
+                UserWarning,
+                stacklevel=2,
+            )
+            return math.nan
+        counts = self._class_weight.value()
+        baseline = row_log_loss(np, counts / counts.sum(), np.float64)
+        return 1 - float(self._loss.value()) / float(np.sum(counts * baseline))
+
+
+class BrierScore(_Stream):
+    r"""Streaming :func:`~crossentropy.metrics.brier_score_loss`.
+
+    .. math::
+
+        B = \frac{1}{\sum_i w_i} \sum_i w_i \sum_c (\mathbb 1[y_i = c] - p_{ic})^2
+        \quad (\times \tfrac12 \text{ for two classes with } \texttt{scale\_by\_half="auto"})
+
+    For vectors of positive-class probabilities the positive class is ``pos_label`` (default
+    1: labels in {0, 1} or {-1, 1}); ``y_true`` must take at most two values over the whole
+    stream. For matrices the classes follow the stream rule (``labels=``).
+
+    Examples
+    --------
+    >>> from crossentropy.metrics import BrierScore
+    >>> BrierScore().update([0, 1], [0.1, 0.9]).update([1, 0], [0.8, 0.3]).result()
+    0.0375
+    """
+
+    def __init__(
+        self,
+        *,
+        pos_label: Any = None,
+        labels: Any = None,
+        scale_by_half: bool | Literal["auto"] = "auto",
+    ) -> None:
+        if not (isinstance(scale_by_half, bool) or scale_by_half == "auto"):
+            raise ValueError(f"scale_by_half must be True, False or 'auto'; got {scale_by_half!r}")
+        super().__init__(labels=labels)
+        self.pos_label = pos_label
+        self.scale_by_half = scale_by_half
+        self._options = (pos_label, scale_by_half)
+        self._sum = ExactSum()
+        self._weight = ExactSum()
+        self._width: int | None = None
+        self._seen: set[Any] = set()
+
+    def update(self, y_true: Any, y_proba: Any, sample_weight: Any = None) -> BrierScore:
+        """Add a batch."""
+        shape = getattr(y_proba, "shape", None)
+        shape = tuple(shape) if shape is not None else np.shape(y_proba)
+        vector = len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)
+        if vector:
+            y = host_labels(y_true, "y_true")
+            self._seen.update(v.item() if isinstance(v, np.generic) else v for v in np.unique(y))
+            if len(self._seen) > 2:
+                raise ValueError(
+                    "y_true must be binary for y_proba of shape (n,); the stream has seen the "
+                    f"labels {sorted(self._seen, key=str)}"
+                )
+            pos = 1 if self.pos_label is None else self.pos_label
+            if self.pos_label is None and not self._seen <= {0, 1, -1}:
+                raise ValueError(
+                    f"y_true takes values in {sorted(self._seen, key=str)} and pos_label is not "
+                    "given: a stream takes pos_label=1, for labels in {0, 1} or {-1, 1}; pass "
+                    "pos_label"
+                )
+            prep = _prepare_binary(y, y_proba, sample_weight, pos)
+            self.n += prep.n
+            width = 2
+        else:
+            prep = self._prepare(y_true, y_proba, sample_weight)
+            width = int(prep.proba.shape[1])
+        if self._width is None:
+            self._width = width
+        elif self._width != width:
+            raise ValueError(f"y_proba has {width} classes; the stream has {self._width}")
+        if prep.n:
+            self._sum.add(
+                _float(
+                    weighted_sum(
+                        prep.xp, row_brier(prep.xp, prep.matrix(), prep.p_true), prep.weight
+                    )
+                )
+            )
+            self._weight.add(
+                prep.n if prep.weight is None else _float(weighted_sum(prep.xp, prep.weight, None))
+            )
+        return self
+
+    def merge(self, other: BrierScore) -> BrierScore:
+        """Add what another accumulator has seen."""
+        self._check_other(other)
+        if other._width is not None:
+            if self._width is not None and self._width != other._width:
+                raise ValueError(f"other has {other._width} classes; expected {self._width}")
+            self._width = other._width
+        self._seen |= other._seen
+        self._sum.merge(other._sum)
+        self._weight.merge(other._weight)
+        return self
+
+    def result(self) -> float:
+        """The Brier score of every row seen."""
+        if self.n == 0 or self._width is None:
+            return math.nan
+        weight = float(self._weight.value())
+        if weight == 0:
+            raise ZeroWeightError("sample_weight sums to zero; the weighted mean is undefined")
+        score = float(self._sum.value()) / weight
+        half = self._width < 3 if self.scale_by_half == "auto" else self.scale_by_half
+        return score * 0.5 if half else score
+
+
+class CalibrationError(_Stream):
+    r"""Streaming :func:`~crossentropy.metrics.calibration_error`.
+
+    .. math::
+
+        \mathrm{ECE} = \sum_b \frac{W_b}{W} |\bar o_b - \bar c_b|
+
+    (or the ``"max"`` / ``"l2"`` norms of the gaps). With ``strategy="uniform"`` the state is
+    three compensated sums per bin, exact and of constant size. ``"quantile"`` edges depend on
+    every confidence, so the accumulator keeps each row's confidence, outcome and weight
+    (17 bytes per row, 9 without weights) and bins them in ``result()``: exact, with memory
+    linear in the number of rows.
+
+    Examples
+    --------
+    >>> from crossentropy.metrics import CalibrationError, calibration_error
+    >>> y = [0, 0, 0, 0, 1, 1, 1, 1, 1]
+    >>> p = [0.1, 0.2, 0.3, 0.4, 0.65, 0.7, 0.8, 0.9, 1.0]
+    >>> acc = CalibrationError(n_bins=3).update(y[:4], p[:4]).update(y[4:], p[4:])
+    >>> acc.result() == calibration_error(y, p, n_bins=3)
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        n_bins: int = 15,
+        strategy: Literal["uniform", "quantile"] = "uniform",
+        norm: Literal["l1", "max", "l2"] = "l1",
+        labels: Any = None,
+    ) -> None:
+        bins = check_int(n_bins, "n_bins")
+        if bins < 1:
+            raise ValueError(f"n_bins must be >= 1; got {bins}")
+        check_choice(strategy, "strategy", ("uniform", "quantile"))
+        check_choice(norm, "norm", ("l1", "max", "l2"))
+        super().__init__(labels=labels)
+        self.n_bins, self.strategy, self.norm = bins, str(strategy), str(norm)
+        self._options = (bins, self.strategy, self.norm)
+        self._count = ExactSum(bins)
+        self._conf = ExactSum(bins)
+        self._hit = ExactSum(bins)
+        self._kept: list[tuple[np.ndarray[Any, Any], ...]] = []
+        self._weighted = False
+
+    def update(self, y_true: Any, y_proba: Any, sample_weight: Any = None) -> CalibrationError:
+        """Add a batch."""
+        prep = self._prepare(y_true, y_proba, sample_weight)
+        if not prep.n:
+            return self
+        conf, hit = confidence_and_outcome(prep.xp, prep)
+        if self.strategy == "quantile":
+            w = None if prep.weight is None else to_host(prep.weight).astype(np.float64)
+            self._weighted = self._weighted or w is not None
+            kept = (to_host(conf).astype(np.float64), to_host(hit).astype(bool))
+            self._kept.append(kept if w is None else (*kept, w))
+            return self
+        count, conf_sum, hit_sum = bin_totals(
+            prep.xp, conf, hit, prep.weight, uniform_edges(self.n_bins)
+        )
+        self._count.add(count)
+        self._conf.add(conf_sum)
+        self._hit.add(hit_sum)
+        return self
+
+    def merge(self, other: CalibrationError) -> CalibrationError:
+        """Add what another accumulator has seen."""
+        self._check_other(other)
+        self._count.merge(other._count)
+        self._conf.merge(other._conf)
+        self._hit.merge(other._hit)
+        self._kept.extend(other._kept)
+        self._weighted = self._weighted or other._weighted
+        return self
+
+    def result(self) -> float:
+        """The calibration error of every row seen (NaN before any row)."""
+        if self.strategy == "uniform":
+            return calibration_norm(
+                self._count.value(), self._conf.value(), self._hit.value(), self.norm
+            )
+        if not self._kept:
+            return math.nan
+        conf = np.concatenate([k[0] for k in self._kept])
+        hit = np.concatenate([k[1] for k in self._kept])
+        weight = (
+            np.concatenate([k[2] if len(k) > 2 else np.ones(k[0].shape[0]) for k in self._kept])
+            if self._weighted
+            else None
+        )
+        totals = bin_totals(np, conf, hit, weight, quantile_edges(conf, self.n_bins))
+        return calibration_norm(*totals, self.norm)

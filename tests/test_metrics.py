@@ -1,0 +1,624 @@
+"""``crossentropy.metrics`` one-shot functions: scikit-learn parity on randomised cases (labels
+of every type, sample weights, ``labels=``, binary vectors, float32), calibration against
+``sklearn.calibration.calibration_curve`` and a direct computation, every array library, the
+NumPy fast path against the generic path, warnings, and bad input.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import warnings
+import zlib
+
+import array_api_strict as xps
+import numpy as np
+import pytest
+import sklearn.metrics as skm
+from sklearn.calibration import calibration_curve
+
+import crossentropy as ce
+from crossentropy import metrics
+
+WORDS = np.array(["ant", "bee", "cat", "dog", "emu", "owl", "yak", "zebra"])
+
+
+def _rng(*key: object) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
+
+
+def _proba(rng: np.random.Generator, n: int, c: int, dtype: type = np.float64) -> np.ndarray:
+    """Random rows on the simplex, some very confident (tiny and zero entries)."""
+    logits = rng.standard_normal((n, c)) * rng.choice([0.5, 3.0, 30.0])
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return p.astype(dtype)
+
+
+def _labels(rng: np.random.Generator, kind: str, n: int, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """(classes sorted, labels with every class present)."""
+    if kind == "int":
+        classes = np.sort(rng.choice(np.arange(-5, 40), size=c, replace=False))
+    elif kind == "str":
+        classes = np.sort(rng.choice(WORDS, size=c, replace=False))
+    elif kind == "bool":
+        classes = np.array([False, True])
+    else:  # float labels with integral values
+        classes = np.sort(rng.choice(np.arange(0.0, 9.0), size=c, replace=False))
+    y = classes[rng.integers(0, c, n)]
+    y[rng.choice(n, size=c, replace=False)] = classes
+    return classes, y
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+def _close(a: float, b: float, tol: float = 1e-12) -> None:
+    assert isinstance(a, float), type(a)
+    assert math.isclose(a, b, rel_tol=tol, abs_tol=tol), (a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# scikit-learn parity.
+# ---------------------------------------------------------------------------------------------
+
+KINDS = ["int", "str", "bool", "float"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_log_loss_matches_sklearn(kind: str) -> None:
+    for trial in range(25):
+        rng = _rng("log_loss", kind, trial)
+        c = 2 if kind == "bool" else int(rng.integers(2, 7))
+        n = int(rng.integers(c, 60))
+        _, y = _labels(rng, kind, n, c)
+        p = _proba(rng, n, c)
+        w = rng.random(n) * 3 if trial % 2 else None
+        normalize = trial % 5 != 0
+        got = metrics.log_loss(y, p, sample_weight=w, normalize=normalize)
+        _close(got, skm.log_loss(y, p, sample_weight=w, normalize=normalize))
+        if c == 2:  # the positive-class vector
+            got = metrics.log_loss(y, p[:, 1], sample_weight=w)
+            _close(got, skm.log_loss(y, p[:, 1], sample_weight=w))
+            got = metrics.log_loss(list(y), p[:, 1:].tolist(), sample_weight=w)
+            _close(got, skm.log_loss(list(y), p[:, 1:].tolist(), sample_weight=w))
+
+
+@pytest.mark.parametrize("kind", ["int", "str"])
+def test_log_loss_labels_with_classes_missing_from_y(kind: str) -> None:
+    for trial in range(15):
+        rng = _rng("labels", kind, trial)
+        c = int(rng.integers(3, 7))
+        n = int(rng.integers(1, 30))
+        classes, _ = _labels(rng, kind, c, c)
+        y = classes[rng.integers(0, 2, n)]  # only two of the classes occur (or one)
+        p = _proba(rng, n, c)
+        w = rng.random(n) if trial % 2 else None
+        for fn in ("log_loss", "d2_log_loss_score", "brier_score_loss"):
+            if fn == "d2_log_loss_score" and n < 2:
+                continue
+            got = getattr(metrics, fn)(y, p, sample_weight=w, labels=classes)
+            _close(got, getattr(skm, fn)(y, p, sample_weight=w, labels=classes))
+
+
+def test_float32_matches_sklearn() -> None:
+    """Per-row losses in float32 (clipped at float32's eps) as scikit-learn; weighted means are
+    then float64 on both sides (exact), unweighted means differ by sklearn's float32 mean."""
+    for trial in range(20):
+        rng = _rng("f32", trial)
+        c = int(rng.integers(2, 6))
+        n = int(rng.integers(c, 80))
+        y = rng.integers(0, c, n)
+        y[:c] = np.arange(c)
+        p = _proba(rng, n, c, np.float32)
+        w = rng.random(n)
+        got = metrics.log_loss(y, p, sample_weight=w)
+        _close(got, _quiet(skm.log_loss, y, p, sample_weight=w))
+        got = metrics.log_loss(y, p)
+        _close(got, _quiet(skm.log_loss, y, p), tol=1e-6)
+    # p = 0 for the true class: -log(eps) of each dtype, as sklearn
+    _close(metrics.log_loss([1, 0], [[1.0, 0.0], [1.0, 0.0]]), 36.04365338911715 / 2)
+    f32 = np.array([[1.0, 0.0], [1.0, 0.0]], dtype=np.float32)
+    _close(metrics.log_loss([1, 0], f32), _quiet(skm.log_loss, [1, 0], f32), tol=1e-6)
+
+
+def test_log_loss_recorded_values() -> None:
+    """Values recorded from scikit-learn 1.9.1 (docs/ecosystem notes)."""
+    _close(
+        metrics.log_loss(
+            ["spam", "ham", "ham", "spam"], [[0.1, 0.9], [0.9, 0.1], [0.8, 0.2], [0.35, 0.65]]
+        ),
+        0.21616187468057912,
+    )
+    _close(metrics.log_loss([0, 1, 1], [0.2, 0.7, 0.4]), 0.49870307570903244)
+    _close(
+        metrics.log_loss([0, 1, 1], [0.2, 0.7, 0.4], sample_weight=[1, 2, 3]), 0.6142276058023566
+    )
+    x = np.array([[1.0, 2, 3], [4, 5, 6]])
+    _close(metrics.log_loss([1, 2], ce.softmax(x), labels=[0, 1, 2]), 0.9076059644443802, tol=1e-15)
+    with pytest.warns(UserWarning, match="do not sum to one"):
+        _close(metrics.log_loss([1], [[0.2, 0.3]], labels=[0, 1]), 1.2039728043259361)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_brier_matches_sklearn(kind: str) -> None:
+    for trial in range(20):
+        rng = _rng("brier", kind, trial)
+        c = 2 if kind == "bool" else int(rng.integers(2, 6))
+        n = int(rng.integers(c, 50))
+        classes, y = _labels(rng, kind, n, c)
+        p = _proba(rng, n, c)
+        w = rng.random(n) if trial % 2 else None
+        half = ["auto", True, False][trial % 3]
+        got = metrics.brier_score_loss(y, p, sample_weight=w, scale_by_half=half)
+        _close(got, skm.brier_score_loss(y, p, sample_weight=w, scale_by_half=half))
+        if c == 2:
+            pos = classes[trial % 2] if kind == "str" or trial % 4 == 1 else None
+            col = p[:, 1] if pos is None or pos == classes[1] else p[:, 0]
+            got = metrics.brier_score_loss(y, col, sample_weight=w, pos_label=pos)
+            _close(got, skm.brier_score_loss(y, col, sample_weight=w, pos_label=pos))
+
+
+def test_brier_binary_pos_label_rules() -> None:
+    p = np.array([0.1, 0.9, 0.8, 0.3])
+    for y in ([0, 1, 1, 0], [-1, 1, 1, -1], [2, 5, 5, 2], [1, 1, 1, 1], [0, 0, 0, 0], [7, 7, 7, 7]):
+        _close(metrics.brier_score_loss(y, p), skm.brier_score_loss(y, p))
+    _close(metrics.brier_score_loss([0, 1, 1, 0], p > 0.5), 0.0)
+    with pytest.raises(ValueError, match="pos_label"):
+        metrics.brier_score_loss(["a", "b", "b", "a"], p)
+    with pytest.raises(ValueError, match="binary"):
+        metrics.brier_score_loss([0, 1, 2, 0], p)
+    with pytest.raises(ValueError, match="binary"):
+        metrics.brier_score_loss([0.5, 1, 1, 0], p)
+    with pytest.raises(ValueError, match="scale_by_half"):
+        metrics.brier_score_loss([0, 1, 1, 0], p, scale_by_half="yes")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_d2_log_loss_matches_sklearn(kind: str) -> None:
+    for trial in range(20):
+        rng = _rng("d2", kind, trial)
+        c = 2 if kind == "bool" else int(rng.integers(2, 6))
+        n = int(rng.integers(max(c, 2), 50))
+        _, y = _labels(rng, kind, n, c)
+        p = _proba(rng, n, c)
+        w = rng.random(n) if trial % 2 else None
+        _close(
+            metrics.d2_log_loss_score(y, p, sample_weight=w),
+            skm.d2_log_loss_score(y, p, sample_weight=w),
+        )
+        if c == 2:
+            _close(metrics.d2_log_loss_score(y, p[:, 1]), skm.d2_log_loss_score(y, p[:, 1]))
+    with pytest.warns(UserWarning, match="less than two samples"):
+        assert math.isnan(metrics.d2_log_loss_score([1], [[0.2, 0.8]]))
+
+
+def test_perplexity_and_per_class() -> None:
+    for trial in range(10):
+        rng = _rng("pp", trial)
+        c = int(rng.integers(2, 6))
+        n = int(rng.integers(c, 50))
+        classes, y = _labels(rng, "str", n, c)
+        p = _proba(rng, n, c)
+        w = rng.random(n) if trial % 2 else None
+        loss = metrics.log_loss(y, p, sample_weight=w)
+        _close(metrics.perplexity(y, p, sample_weight=w), math.exp(loss))
+        per = metrics.log_loss_per_class(y, p, sample_weight=w)
+        assert per.classes.tolist() == classes.tolist()
+        weights = np.ones(n) if w is None else w
+        for j, cls in enumerate(classes):
+            rows = y == cls
+            _close(float(per.count[j]), float(np.sum(weights[rows])))
+            expected = skm.log_loss(y[rows], p[rows], sample_weight=weights[rows], labels=classes)
+            _close(float(per.log_loss[j]), expected)
+        _close(float(np.sum(per.count * per.log_loss) / np.sum(per.count)), loss)
+    per = metrics.log_loss_per_class([0, 0, 2], _proba(_rng("pc"), 3, 3), labels=[0, 1, 2])
+    assert per.count.tolist() == [2.0, 0.0, 1.0]
+    assert math.isnan(per.log_loss[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Calibration.
+# ---------------------------------------------------------------------------------------------
+
+
+def _ece_from_curve(y, p, n_bins, strategy):
+    """ECE from scikit-learn's calibration curve and the bin counts of the same edges."""
+    prob_true, prob_pred = calibration_curve(y, p, n_bins=n_bins, strategy=strategy)
+    if strategy == "uniform":
+        edges = np.linspace(0, 1, n_bins + 1)
+    else:
+        edges = np.percentile(p, np.linspace(0, 1, n_bins + 1) * 100)  # sklearn's expression
+    counts = np.bincount(np.searchsorted(edges[1:-1], p), minlength=n_bins)
+    counts = counts[counts > 0]
+    return float(np.sum(counts / len(p) * np.abs(prob_true - prob_pred))), prob_true, prob_pred
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+def test_calibration_binary_matches_calibration_curve(strategy: str) -> None:
+    for trial in range(20):
+        rng = _rng("cal", strategy, trial)
+        n = int(rng.integers(5, 200))
+        p = rng.random(n) ** rng.choice([0.3, 1.0, 3.0])
+        if trial % 3 == 0:
+            p = np.round(p, 1)  # values on the bin edges
+        y = (rng.random(n) < p).astype(int)
+        y[:2] = [0, 1]
+        n_bins = int(rng.integers(1, 20))
+        expected, prob_true, prob_pred = _ece_from_curve(y, p, n_bins, strategy)
+        _close(metrics.calibration_error(y, p, n_bins=n_bins, strategy=strategy), expected)
+        both = np.stack([1 - p, p], axis=1)
+        _close(metrics.calibration_error(y, both, n_bins=n_bins, strategy=strategy), expected)
+        gaps = np.abs(prob_true - prob_pred)
+        _close(
+            metrics.calibration_error(y, p, n_bins=n_bins, strategy=strategy, norm="max"),
+            float(gaps.max()),
+        )
+        words = np.array(["no", "yes"])[y]
+        _close(metrics.calibration_error(words, p, n_bins=n_bins, strategy=strategy), expected)
+
+
+def _top_label_reference(y, p, n_bins, norm, w=None):
+    """Top-label calibration error, computed directly with a loop over bins."""
+    w = np.ones(len(y)) if w is None else w
+    conf = p.max(axis=1)
+    hit = (p.argmax(axis=1) == y).astype(float)
+    edges = np.linspace(0, 1, n_bins + 1)
+    total, worst, square = 0.0, 0.0, 0.0
+    for b in range(n_bins):
+        lo, hi = edges[b], edges[b + 1]
+        rows = (conf > lo) & (conf <= hi) if b else (conf <= hi)
+        if b == n_bins - 1:
+            rows = conf > lo if b else np.ones(len(y), bool)
+        if not rows.any():
+            continue
+        share = w[rows].sum() / w.sum()
+        gap = abs(np.average(hit[rows], weights=w[rows]) - np.average(conf[rows], weights=w[rows]))
+        total += share * gap
+        square += share * gap**2
+        worst = max(worst, gap)
+    return {"l1": total, "max": worst, "l2": math.sqrt(square)}[norm]
+
+
+@pytest.mark.parametrize("norm", ["l1", "max", "l2"])
+def test_calibration_top_label(norm: str) -> None:
+    for trial in range(15):
+        rng = _rng("top", norm, trial)
+        c = int(rng.integers(3, 7))
+        n = int(rng.integers(c, 150))
+        y = rng.integers(0, c, n)
+        y[:c] = np.arange(c)
+        p = _proba(rng, n, c)
+        w = rng.random(n) if trial % 2 else None
+        n_bins = int(rng.integers(1, 16))
+        got = metrics.calibration_error(y, p, n_bins=n_bins, norm=norm, sample_weight=w)
+        _close(got, _top_label_reference(y, p, n_bins, norm, w))
+
+
+def test_calibration_quantile_weighted_and_options() -> None:
+    rng = _rng("calq")
+    p = _proba(rng, 100, 4)
+    y = rng.integers(0, 4, 100)
+    y[:4] = np.arange(4)
+    w = np.full(100, 2.5)  # constant weights change nothing
+    for strategy in ("uniform", "quantile"):
+        _close(
+            metrics.calibration_error(y, p, strategy=strategy, sample_weight=w),
+            metrics.calibration_error(y, p, strategy=strategy),
+        )
+    with pytest.raises(ValueError, match="strategy"):
+        metrics.calibration_error(y, p, strategy="kmeans")
+    with pytest.raises(ValueError, match="norm"):
+        metrics.calibration_error(y, p, norm="l3")
+    with pytest.raises(ValueError, match="n_bins"):
+        metrics.calibration_error(y, p, n_bins=0)
+    with pytest.raises(TypeError, match="n_bins"):
+        metrics.calibration_error(y, p, n_bins=2.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Array libraries, return types and the fast path.
+# ---------------------------------------------------------------------------------------------
+
+FUNCTIONS = [
+    "log_loss",
+    "brier_score_loss",
+    "d2_log_loss_score",
+    "perplexity",
+    "calibration_error",
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_every_backend(backend, fn: str, dtype: type) -> None:
+    rng = _rng("backend", fn)
+    n, c = 13, 4
+    p = _proba(rng, n, c)
+    y = rng.integers(0, c, n)
+    y[:c] = np.arange(c)
+    w = rng.random(n)
+    func = getattr(metrics, fn)
+    out = func(
+        backend.asarray(y), backend.asarray(p, dtype=dtype), sample_weight=backend.asarray(w)
+    )
+    if backend.name == "numpy":
+        assert type(out) is float  # as scikit-learn
+    else:
+        assert backend.is_native(out), type(out)
+        assert out.shape == ()
+        assert str(out.dtype).endswith(np.dtype(dtype).name), out.dtype
+    expected = func(y, p.astype(dtype), sample_weight=w)
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(backend.to_numpy(out), expected, rtol=tol, atol=tol)
+    # binary vectors and the unweighted mean too
+    yb = (y > 1).astype(np.int64)
+    out = func(backend.asarray(yb), backend.asarray(p[:, 0], dtype=dtype))
+    expected = func(yb, p[:, 0].astype(dtype))
+    np.testing.assert_allclose(backend.to_numpy(out), expected, rtol=tol, atol=tol)
+
+
+def test_per_class_every_backend(backend) -> None:
+    rng = _rng("per-class-backend")
+    p = _proba(rng, 11, 3)
+    y = np.array([0, 1, 2, 0, 0, 1, 2, 2, 2, 1, 0])
+    r = metrics.log_loss_per_class(backend.asarray(y), backend.asarray(p))
+    assert backend.is_native(r.log_loss)
+    expected = metrics.log_loss_per_class(y, p)
+    np.testing.assert_allclose(backend.to_numpy(r.log_loss), expected.log_loss, rtol=1e-12)
+    np.testing.assert_allclose(backend.to_numpy(r.count), expected.count)
+
+
+def test_numpy_and_lists_give_python_floats() -> None:
+    out = metrics.log_loss([0, 1], [[0.8, 0.2], [0.3, 0.7]])
+    assert type(out) is float
+    assert type(metrics.brier_score_loss(np.array([0, 1]), np.array([0.2, 0.7]))) is float
+    assert type(metrics.calibration_error([0, 1], [0.2, 0.7])) is float
+
+
+def test_fast_path_equals_generic_path() -> None:
+    """NumPy float32/float64 take the one-pass fast path (non-contiguous input is copied
+    first); array-api-strict arrays take the generic array-API path. Same numbers."""
+    for dtype in (np.float64, np.float32):
+        for trial in range(5):
+            rng = _rng("fast", trial)
+            c = int(rng.integers(2, 12))
+            n = int(rng.integers(c, 3000))
+            p = _proba(rng, n, c, dtype)
+            p[rng.random(p.shape) < 0.1] = 0.0
+            p[0, 0] = -0.0  # fine: -0.0 >= 0, as scikit-learn
+            y = rng.integers(0, c, n)
+            y[:c] = np.arange(c)
+            w = rng.random(n)
+            fast = _quiet(metrics.log_loss, y, p, sample_weight=w)
+            generic = _quiet(
+                metrics.log_loss, xps.asarray(y), xps.asarray(p), sample_weight=xps.asarray(w)
+            )
+            # the generic answer is a 0-D array in the input's dtype
+            _close(float(dtype(fast)), float(generic), tol=1e-15)
+            for layout in (np.asfortranarray(p), np.repeat(p, 2, axis=1)[:, ::2]):
+                assert _quiet(metrics.log_loss, y, layout, sample_weight=w) == fast
+
+
+def test_row_sum_warning_matches_sklearn() -> None:
+    """scikit-learn warns when a row sum is off 1 by more than 1e-8 + sqrt(eps); so do we."""
+    base = np.array([[0.25, 0.75], [0.5, 0.5], [0.1, 0.9]])
+    y = [0, 1, 1]
+    for dtype in (np.float64, np.float32):
+        tol = 1e-8 + math.sqrt(np.finfo(dtype).eps)
+        for off in (0.0, 0.5 * tol, 0.99 * tol, 1.5 * tol, 10 * tol, 0.1, -1.5 * tol):
+            p = base.astype(dtype)
+            p[1, 1] = dtype(0.5 + off)
+            with warnings.catch_warnings(record=True) as ours:
+                warnings.simplefilter("always")
+                metrics.log_loss(y, p)
+            with warnings.catch_warnings(record=True) as theirs:
+                warnings.simplefilter("always")
+                skm.log_loss(y, p)
+            assert len(ours) == len(theirs), (dtype, off, ours, theirs)
+            if ours:
+                assert "row 1" in str(ours[0].message)
+
+
+def test_unsorted_labels_warn_like_sklearn() -> None:
+    p = [[0.1, 0.9], [0.8, 0.2]]
+    with pytest.warns(UserWarning, match="sorted order"):
+        got = metrics.log_loss(["b", "a"], p, labels=["b", "a"])
+    with pytest.warns(UserWarning, match="ordered lexicographically"):
+        expected = skm.log_loss(["b", "a"], p, labels=["b", "a"])
+    _close(got, expected)
+
+
+def test_import_pulls_no_framework() -> None:
+    code = (
+        "import sys, crossentropy.metrics as m; m.log_loss([0, 1], [0.2, 0.7]); "
+        "print(sorted(k for k in ('torch', 'jax', 'dask') if k in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_metrics_not_in_top_level_namespace() -> None:
+    assert "metrics" not in ce.__all__
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: the same conditions as scikit-learn, messages that name the argument.
+# ---------------------------------------------------------------------------------------------
+
+P2 = [[0.2, 0.8], [0.6, 0.4], [0.5, 0.5]]
+
+BAD = [
+    # (kwargs, exception, match, sklearn raises too)
+    ({"y_true": [1, 1, 1], "y_proba": P2}, ValueError, "only one label", True),
+    ({"y_true": [0, 1, 2], "y_proba": P2}, ValueError, "different numbers of classes", True),
+    ({"y_true": [0, 1, 1], "y_proba": P2, "labels": [0, 1, 2]}, ValueError, "labels", True),
+    ({"y_true": [0, 1], "y_proba": P2}, ValueError, "same number of rows", True),
+    ({"y_true": [0, 1, 5], "y_proba": P2, "labels": [0, 1]}, ValueError, "row 2", True),
+    ({"y_true": [0, 1, 1], "y_proba": P2, "labels": [1]}, ValueError, "two distinct", True),
+    (
+        {"y_true": [0, 1, 1], "y_proba": [[0.2, 0.8], [np.nan, 0.4], [0.5, 0.5]]},
+        ValueError,
+        r"y_proba must be finite; got nan at row 1",
+        True,
+    ),
+    (
+        {"y_true": [0, 1, 1], "y_proba": [[0.2, 0.8], [0.6, 0.4], [0.5, np.inf]]},
+        ValueError,
+        r"y_proba must be finite; got inf at row 2",
+        True,
+    ),
+    (
+        {"y_true": [0, 1, 1], "y_proba": [[0.2, 0.8], [1.5, -0.5], [0.5, 0.5]]},
+        ValueError,
+        r"\[0, 1\]; got 1.5 at row 1, column 0",
+        True,
+    ),
+    (
+        {"y_true": [0, 1, 1], "y_proba": [[0.2, 0.8], [0.6, 0.4], [-0.1, 1.1]]},
+        ValueError,
+        "at row 2",
+        True,
+    ),
+    (
+        {"y_true": [0, 1, 1], "y_proba": P2, "sample_weight": [1.0, 2.0]},
+        ValueError,
+        "sample_weight",
+        True,
+    ),
+    (
+        {"y_true": [0, 1, 1], "y_proba": P2, "sample_weight": [1.0, np.nan, 2.0]},
+        ValueError,
+        "sample_weight must be finite; got nan at row 1",
+        True,
+    ),
+    (
+        {"y_true": [0, 1, 1], "y_proba": P2, "sample_weight": [0.0, 0.0, 0.0]},
+        ZeroDivisionError,
+        "sample_weight sums to zero",
+        True,
+    ),
+    ({"y_true": [0, 1, 1], "y_proba": [[[0.5]]]}, ValueError, "y_proba must have shape", True),
+    (
+        {"y_true": [[0, 1], [1, 0], [1, 0]], "y_proba": P2},
+        ValueError,
+        "y_true must be a 1-D",
+        False,
+    ),
+    ({"y_true": [0, 1, np.nan], "y_proba": P2}, ValueError, "y_true must hold finite", True),
+    ({"y_true": [0, 1, 1], "y_proba": [["a", "b"]] * 3}, TypeError, "y_proba", True),
+    ({"y_true": [0, 1, 1], "y_proba": P2, "normalize": 1}, TypeError, "normalize", True),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "match", "sklearn_too"), BAD)
+def test_log_loss_bad_input(kwargs, exc, match, sklearn_too) -> None:
+    with pytest.raises(exc, match=match):
+        _quiet(metrics.log_loss, **kwargs)
+    if sklearn_too:
+        with pytest.raises((ValueError, TypeError, ZeroDivisionError)):
+            _quiet(skm.log_loss, **kwargs)
+
+
+def test_zero_weight_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="sample_weight"):
+        metrics.log_loss([0, 1], [0.3, 0.6], sample_weight=[0, 0])
+    assert issubclass(metrics.ZeroWeightError, ZeroDivisionError)
+
+
+def test_bad_rows_on_lazy_arrays_give_nan(backend) -> None:
+    """A lazy array is not computed to be checked: its bad entries make the metric NaN."""
+    rng = _rng("bad-rows")
+    p = _proba(rng, 200, 5)
+    y = rng.integers(0, 5, 200)
+    y[:5] = np.arange(5)
+    for bad in (np.nan, np.inf, -0.5, 1.5):
+        q = p.copy()
+        q[123, int(y[123])] = bad
+        if not backend.lazy:
+            with pytest.raises(ValueError, match="row 123"):
+                metrics.log_loss(backend.asarray(y), backend.asarray(q))
+            continue
+        out = metrics.log_loss(backend.asarray(y), backend.asarray(q))
+        assert np.isnan(backend.to_numpy(out))
+        assert np.isnan(
+            backend.to_numpy(metrics.brier_score_loss(backend.asarray(y), backend.asarray(q)))
+        )
+
+
+def test_bad_rows_found_on_the_fast_path_and_every_concrete_backend(backend) -> None:
+    if backend.lazy:
+        pytest.skip("lazy arrays give NaN instead: test_bad_rows_on_lazy_arrays_give_nan")
+    rng = _rng("bad-rows")
+    p = _proba(rng, 2000, 5)
+    y = rng.integers(0, 5, 2000)
+    y[:5] = np.arange(5)
+    q = p.copy()
+    q[1234, 3] = np.nan
+    q[1500, 0] = -0.5
+    with pytest.raises(ValueError, match="got nan at row 1234, column 3"):
+        metrics.log_loss(backend.asarray(y), backend.asarray(q))
+    q[1234, 3] = 0.5
+    with pytest.raises(ValueError, match=r"got -0.5 at row 1500, column 0"):
+        metrics.brier_score_loss(backend.asarray(y), backend.asarray(q))
+
+
+def test_labels_of_another_type_than_y() -> None:
+    with pytest.raises(ValueError, match="y_true"):
+        metrics.log_loss(["a", "b"], [[0.5, 0.5], [0.5, 0.5]], labels=[0, 1])
+
+
+def test_empty_input() -> None:
+    with pytest.raises(ValueError, match="at least one row"):
+        metrics.log_loss(np.zeros(0, int), np.zeros((0, 2)), labels=[0, 1])
+
+
+def test_large_inputs_span_several_blocks() -> None:
+    """The fast path walks row blocks: bad rows, warnings and sums past the first block."""
+    rng = _rng("blocks")
+    n, c = 120_000, 10  # about 52k rows per block
+    p = _proba(rng, n, c)
+    y = rng.integers(0, c, n)
+    y[:c] = np.arange(c)
+    w = rng.random(n)
+    generic = metrics.log_loss(xps.asarray(y), xps.asarray(p), sample_weight=xps.asarray(w))
+    _close(metrics.log_loss(y, p, sample_weight=w), float(generic))
+    _close(metrics.log_loss(y, p), skm.log_loss(y, p))
+    q = p.copy()
+    q[100_001, 4] = np.inf
+    with pytest.raises(ValueError, match="got inf at row 100001, column 4"):
+        metrics.log_loss(y, q)
+    q[100_001] = p[100_001]
+    q[70_000, 0] += 1e-6
+    with pytest.warns(UserWarning, match="first off at row 70000"):
+        metrics.log_loss(y, q)
+
+
+def test_rare_and_missing_integer_classes() -> None:
+    """Class inference on integers: a class seen once, and gaps between the labels."""
+    rng = _rng("rare")
+    n = 5000
+    p = _proba(rng, n, 3)
+    y = rng.integers(0, 2, n)
+    y[3217] = 2  # once: a strided sample of the labels misses it
+    _close(metrics.log_loss(y, p), skm.log_loss(y, p))
+    gaps = np.array([-3, 5, 40])[y]
+    _close(metrics.log_loss(gaps, p), skm.log_loss(gaps, p))
+    with pytest.raises(ValueError, match="different numbers of classes: 2 vs 3"):
+        metrics.log_loss(np.where(y == 2, 1, y), p)
+
+
+def test_public_api_documents_math_and_examples() -> None:
+    for name in metrics.__all__:
+        obj = getattr(metrics, name)
+        if name in ("ClassLogLoss", "ZeroWeightError"):  # a result tuple and an exception
+            continue
+        doc = obj.__doc__ or ""
+        assert ".. math::" in doc, name
+        assert ">>> " in doc, name
+        assert "Examples" in doc, name
+    assert metrics.__all__ == sorted(metrics.__all__)
