@@ -9,13 +9,15 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _demo_command(args: argparse.Namespace) -> int:
     from crossentropy.cli._examples import format_table, worked_examples
 
     print("The tutorials' worked examples, computed by crossentropy (nats = log base e, bits =")
     print("log base 2):\n")
     print(format_table(worked_examples()))
-    return 0
+    from crossentropy.cli._demo import demo_command  # the digits experiments and the report
+
+    return demo_command(args.out, quick=args.quick)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,8 +26,25 @@ def _parser() -> argparse.ArgumentParser:
         description="Cross-entropy and the losses around it.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="print the tutorials' worked examples in nats and bits")
-    demo.set_defaults(func=_demo)
+    demo = sub.add_parser(
+        "demo",
+        help="the tutorials' worked examples in nats and bits, then experiments on real "
+        "digits with an HTML report and figures",
+    )
+    demo.add_argument(
+        "--out",
+        default="crossentropy-demo",
+        metavar="DIR",
+        help="report folder (default: %(default)s)",
+    )
+    demo.add_argument("--quick", action="store_true", help="fewer epochs (for tests and docs)")
+    demo.set_defaults(func=_demo_command)
+    from crossentropy.cli._calc import add_calc_parser
+
+    add_calc_parser(sub)
+    from crossentropy.cli._score import add_score_parser
+
+    add_score_parser(sub)
     return parser
 
 

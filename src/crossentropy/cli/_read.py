@@ -1,0 +1,1271 @@
+"""Reading prediction files for ``crossentropy score``: in batches, validated, with exact positions.
+
+The input layer of the ``score`` command. It turns a file (CSV, Parquet, ``.npy``/``.npz``) or a
+Kaggle-style pair of files (solution + submission, joined on an id column) into a stream of
+:class:`Batch` objects — class indices, a float64 probability matrix and the 1-based data row
+of each row — reading through pyarrow's streaming readers so memory stays bounded whatever the
+file size. Every problem with the input raises :class:`InputError`, whose one-line message names
+the file, the data row and the column.
+
+Everything a worker needs is in the picklable :class:`Source` and :class:`Unit` (a piece of the
+file: Parquet row groups, a CSV byte range, ``.npy`` rows), so the Dask engine reads the pieces on
+the workers. pyarrow is imported inside the functions, never at module import.
+
+Conventions
+-----------
+* Data rows are numbered from 1; a CSV header line is not a data row and empty lines are skipped.
+* Labels are matched as text against the class names; integer labels also match class names that
+  are integers (``3`` matches the class ``"3"`` of a column ``p_3``).
+* CSV cells: an empty cell is a missing value; ``nan``, ``inf`` parse as numbers and are rejected as
+  non-finite; nothing else is treated as missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import gzip
+import io
+import itertools
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = [
+    "FORMATS",
+    "Batch",
+    "InputError",
+    "NotAligned",
+    "SolutionIndex",
+    "Source",
+    "Unit",
+    "detect_format",
+    "iter_batches",
+    "iter_ordered_pair",
+    "mark_seen",
+    "resolve_source",
+    "split_units",
+]
+
+Format = Literal["csv", "parquet", "npy", "npz"]
+#: The input formats, as ``--format`` names them.
+FORMATS: tuple[Format, ...] = ("csv", "parquet", "npy", "npz")
+
+_SUFFIXES: dict[str, Format] = {
+    ".csv": "csv",
+    ".csv.gz": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".npy": "npy",
+    ".npz": "npz",
+}
+_GLOB_CHARS = "*?["
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+
+
+class InputError(Exception):
+    """Bad input: a one-line message naming the file, and where known the data row and column.
+
+    Parameters
+    ----------
+    path : str
+        The file at fault, as the user named it.
+    message : str
+        What is wrong (one line).
+    row : int, optional
+        1-based data row (the header is not a data row).
+    column : str, optional
+        Column name (or array and column index for NumPy inputs).
+    """
+
+    def __init__(
+        self, path: str, message: str, row: int | None = None, column: str | None = None
+    ) -> None:
+        super().__init__(path, message, row, column)
+        self.path = path
+        self.message = " ".join(str(message).split())
+        self.row = row
+        self.column = column
+
+    def __str__(self) -> str:
+        where = [self.path] if self.path else []
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class NotAligned(Exception):
+    """The solution and the submission are not in the same id order (internal signal)."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A validated batch of rows.
+
+    Attributes
+    ----------
+    y : numpy.ndarray
+        int64 class index of each row, in ``0 .. C-1``.
+    proba : numpy.ndarray
+        float64 probabilities, shape ``(n, C)``, every value in ``[0, 1]``.
+    rows : numpy.ndarray
+        int64 1-based data row of each row in the (submission) file.
+    ids : numpy.ndarray or None
+        The id of each row, in pair mode.
+    done : float
+        Fraction of the input read so far (for progress bars), in ``[0, 1]``.
+    positions : numpy.ndarray or None
+        Pair mode through a :class:`SolutionIndex`: each row's position in the index, for
+        :func:`mark_seen`.
+    """
+
+    y: np.ndarray
+    proba: np.ndarray
+    rows: np.ndarray
+    ids: np.ndarray | None
+    done: float
+    positions: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """A resolved input: what to read and how; picklable, so workers can read it too.
+
+    Attributes
+    ----------
+    mode : {"table", "pair", "arrays"}
+        One table with a target column; a solution + submission pair; NumPy arrays.
+    path : str
+        The table, the submission, or the probability array (``.npy``/``.npz``).
+    format : str
+        Format of ``path``.
+    classes : tuple of str
+        Class names, in probability-column order.
+    proba_columns : tuple of str
+        Probability columns of ``path`` (for arrays: display names ``y_proba[:, j]``).
+    binary : bool
+        One probability column, read as P(``classes[1]``); the matrix is ``[1 - p, p]``.
+    target : str or None
+        Target column (of the table, or of the solution).
+    id_column : str or None
+        Id column (pair mode).
+    id_kind : {"int", "str"}
+        How ids are compared: as 64-bit integers (both id columns integer) or as text.
+    solution, solution_format : str or None
+        The solution file and its format (pair mode).
+    target_file : str or None
+        ``.npy`` of labels for a ``.npy`` probability array.
+    target_key, proba_key : str
+        Array names inside an ``.npz``.
+    batch_rows : int
+        Rows per batch.
+    n_rows : int or None
+        Data rows of ``path`` when known without reading it (Parquet, NumPy).
+    """
+
+    mode: Literal["table", "pair", "arrays"]
+    path: str
+    format: Format
+    classes: tuple[str, ...]
+    proba_columns: tuple[str, ...]
+    binary: bool = False
+    target: str | None = None
+    id_column: str | None = None
+    id_kind: Literal["int", "str"] = "str"
+    solution: str | None = None
+    solution_format: Format | None = None
+    target_file: str | None = None
+    target_key: str = "y_true"
+    proba_key: str = "y_proba"
+    batch_rows: int = 65536
+    n_rows: int | None = None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A piece of the (submission) file that one task reads.
+
+    Attributes
+    ----------
+    kind : {"all", "row_groups", "bytes", "rows"}
+        The whole file; Parquet row groups; a CSV byte range ``[start, stop)`` that begins and
+        ends at line boundaries; NumPy rows ``[start, stop)``.
+    first_row : int
+        1-based data row of the unit's first row.
+    row_groups : tuple of int
+        Parquet row groups.
+    start, stop : int
+        Byte or row range.
+    """
+
+    kind: Literal["all", "row_groups", "bytes", "rows"] = "all"
+    first_row: int = 1
+    row_groups: tuple[int, ...] = ()
+    start: int = 0
+    stop: int = 0
+
+
+# --------------------------------------------------------------------------- formats and columns
+
+
+def detect_format(path: str, override: str | None = None) -> Format:
+    """The format of ``path``: ``override``, else from the name's suffix, else from its bytes.
+
+    Raises
+    ------
+    InputError
+        The file is missing, is a directory, or its format is not recognised.
+    """
+    if not os.path.exists(path):
+        raise InputError(path, "no such file")
+    if os.path.isdir(path):
+        raise InputError(path, "is a directory, not a file")
+    if override is not None:
+        if override not in FORMATS:
+            raise InputError(path, f"unknown format {override!r}; use one of {', '.join(FORMATS)}")
+        return FORMATS[FORMATS.index(override)]
+    name = path.lower()
+    for suffix, fmt in _SUFFIXES.items():
+        if name.endswith(suffix):
+            return fmt
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if head.startswith(b"PK\x03\x04"):
+        return "npz"
+    raise InputError(
+        path,
+        "unrecognised format (name it .csv, .csv.gz, .parquet, .npy or .npz, or pass --format)",
+    )
+
+
+def _open_text(path: str) -> io.TextIOBase:
+    if path.lower().endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def column_names(path: str, fmt: Format) -> list[str]:
+    """The column names of a CSV or Parquet file, reading only its header or footer.
+
+    Raises
+    ------
+    InputError
+        Empty or unreadable file.
+    """
+    if fmt == "csv":
+        try:
+            with _open_text(path) as fh:
+                header = next(csv.reader(fh), None)
+        except (OSError, UnicodeDecodeError, csv.Error, EOFError) as exc:
+            raise InputError(path, f"cannot read as CSV: {exc}") from None
+        if not header:
+            raise InputError(path, "empty file (no header line)")
+        return header
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    try:
+        return list(pq.read_schema(path).names)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(path, f"cannot read as Parquet: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _select_columns(
+    path: str, names: Sequence[str], spec: str | None, exclude: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Probability columns chosen by ``spec`` and their class names.
+
+    ``spec`` is a comma-separated list of column names and glob patterns. A column matched by a
+    pattern gets the class name left after stripping the pattern's fixed prefix (before its first
+    wildcard) and fixed suffix (after its last wildcard): ``p_*`` maps ``p_cat`` to ``cat``. A
+    column named outright keeps its full name. Without ``spec``, every column not in ``exclude``
+    is a probability column, named by its full name (the Kaggle submission convention).
+    """
+    cols: list[str] = []
+    if spec is None:
+        cols = [n for n in names if n not in exclude]
+        return cols, list(cols)
+    classes: list[str] = []
+    for item in (s.strip() for s in spec.split(",")):
+        if not item:
+            continue
+        if any(ch in item for ch in _GLOB_CHARS):
+            prefix, suffix = _fixed_ends(item)
+            hits = [n for n in names if n not in exclude and fnmatch.fnmatchcase(n, item)]
+            if not hits:
+                raise InputError(path, f"no column matches the pattern {item!r}", column=item)
+            for n in hits:
+                cols.append(n)
+                classes.append(n[len(prefix) : len(n) - len(suffix)])
+        else:
+            if item not in names:
+                raise InputError(path, f"no such column (columns: {_list(names)})", column=item)
+            cols.append(item)
+            classes.append(item)
+    if len(set(cols)) != len(cols):
+        dup = next(c for c in cols if cols.count(c) > 1)
+        raise InputError(path, "column selected twice by --proba-cols", column=dup)
+    return cols, classes
+
+
+def _glob_tokens(pattern: str) -> list[str | None]:
+    """A glob as tokens: the literal character each one matches, or None for a wildcard.
+
+    ``*``, ``?`` and a bracket set are wildcards, except a set of one character (``[*]``,
+    ``[[]``), which matches that character only; an unclosed ``[`` is literal (as in fnmatch).
+    """
+    out: list[str | None] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch in "*?":
+            out.append(None)
+            i += 1
+        elif ch == "[":
+            j = i + 1
+            if j < len(pattern) and pattern[j] == "!":
+                j += 1
+            if j < len(pattern) and pattern[j] == "]":
+                j += 1
+            j = pattern.find("]", j)
+            if j < 0:
+                out.append("[")
+                i += 1
+                continue
+            body = pattern[i + 1 : j]
+            single = len(body) == 1 and body not in "!-"
+            out.append(body if single else None)
+            i = j + 1
+        else:
+            out.append(ch)
+            i += 1
+    return out
+
+
+def _fixed_ends(pattern: str) -> tuple[str, str]:
+    """The literal text before the first and after the last wildcard of a glob."""
+    tokens = _glob_tokens(pattern)
+    wild = [k for k, t in enumerate(tokens) if t is None]
+    if not wild:
+        return "".join(t or "" for t in tokens), ""
+    head = tokens[: wild[0]]
+    tail = tokens[wild[-1] + 1 :]
+    return "".join(t or "" for t in head), "".join(t or "" for t in tail)
+
+
+def _list(names: Sequence[str], limit: int = 12) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _check_classes(
+    path: str, cols: list[str], classes: list[str], override: str | None
+) -> list[str]:
+    if override is not None:
+        given = [c.strip() for c in override.split(",")]
+        want = 2 if len(cols) == 1 else len(cols)
+        if len(given) != want:
+            raise InputError(
+                path,
+                f"--classes names {len(given)} classes but there are {len(cols)} probability "
+                f"column(s) ({_list(cols)}); give {want}",
+            )
+        classes = given
+    elif len(cols) == 1:
+        classes = ["0", "1"]
+    if not cols:
+        raise InputError(path, "no probability columns")
+    if len(set(classes)) != len(classes):
+        dup = next(c for c in classes if classes.count(c) > 1)
+        raise InputError(path, f"two probability columns map to the same class {dup!r}")
+    return classes
+
+
+def resolve_source(
+    *,
+    file: str | None,
+    target: str | None,
+    proba_cols: str | None,
+    classes: str | None,
+    solution: str | None,
+    submission: str | None,
+    id_column: str | None,
+    target_file: str | None,
+    fmt: str | None,
+    batch_rows: int,
+) -> Source:
+    """Check the files, find the columns and classes, and describe the input as a :class:`Source`.
+
+    Reads headers, footers and NumPy headers only.
+
+    Raises
+    ------
+    InputError
+        A file is missing or unreadable, a column is missing, the options do not fit the input.
+    """
+    if solution is not None or submission is not None:
+        return _resolve_pair(
+            solution, submission, id_column, target, proba_cols, classes, fmt, batch_rows
+        )
+    if file is None:
+        raise InputError("", "give a FILE, or --solution and --submission")
+    form = detect_format(file, fmt)
+    if form in ("npy", "npz"):
+        return _resolve_arrays(file, form, target_file, classes, batch_rows)
+    if target_file is not None:
+        raise InputError(file, "--target-file is for .npy probability arrays")
+    names = column_names(file, form)
+    if target is None:
+        raise InputError(file, f"name the target column with --target (columns: {_list(names)})")
+    if target not in names:
+        raise InputError(file, f"no such column (columns: {_list(names)})", column=target)
+    exclude = [target] + ([id_column] if id_column else [])
+    if id_column is not None and id_column not in names:
+        raise InputError(file, f"no such column (columns: {_list(names)})", column=id_column)
+    cols, default_classes = _select_columns(file, names, proba_cols, exclude)
+    if target in cols:
+        raise InputError(file, "the target column is also a probability column", column=target)
+    names_ = _check_classes(file, cols, default_classes, classes)
+    return Source(
+        mode="table",
+        path=file,
+        format=form,
+        classes=tuple(names_),
+        proba_columns=tuple(cols),
+        binary=len(cols) == 1,
+        target=target,
+        batch_rows=batch_rows,
+        n_rows=_parquet_rows(file) if form == "parquet" else None,
+    )
+
+
+def _parquet_rows(path: str) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(path, f"cannot read as Parquet: {_first_line(exc)}") from None
+
+
+def _id_is_int(path: str, fmt: Format, column: str) -> bool:
+    if fmt != "parquet":
+        return False
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    typ = pq.read_schema(path).field(column).type
+    return bool(pa.types.is_integer(typ))
+
+
+def _resolve_pair(
+    solution: str | None,
+    submission: str | None,
+    id_column: str | None,
+    target: str | None,
+    proba_cols: str | None,
+    classes: str | None,
+    fmt: str | None,
+    batch_rows: int,
+) -> Source:
+    if solution is None or submission is None:
+        raise InputError(
+            submission or solution or "",
+            "give both --solution and --submission",
+        )
+    if id_column is None:
+        raise InputError(submission, "name the id column that joins the two files with --id")
+    sol_fmt = detect_format(solution, fmt)
+    sub_fmt = detect_format(submission, fmt)
+    for path, form in ((solution, sol_fmt), (submission, sub_fmt)):
+        if form not in ("csv", "parquet"):
+            raise InputError(path, "the solution and submission must be CSV or Parquet files")
+    sol_names = column_names(solution, sol_fmt)
+    sub_names = column_names(submission, sub_fmt)
+    for path, names in ((solution, sol_names), (submission, sub_names)):
+        if id_column not in names:
+            raise InputError(path, f"no such column (columns: {_list(names)})", column=id_column)
+    if target is None:
+        others = [n for n in sol_names if n != id_column]
+        if len(others) != 1:
+            raise InputError(
+                solution,
+                f"name the target column with --target (columns: {_list(sol_names)})",
+            )
+        target = others[0]
+    elif target not in sol_names:
+        raise InputError(solution, f"no such column (columns: {_list(sol_names)})", column=target)
+    cols, default_classes = _select_columns(submission, sub_names, proba_cols, [id_column])
+    names_ = _check_classes(submission, cols, default_classes, classes)
+    both_int = _id_is_int(solution, sol_fmt, id_column) and _id_is_int(
+        submission, sub_fmt, id_column
+    )
+    return Source(
+        mode="pair",
+        path=submission,
+        format=sub_fmt,
+        classes=tuple(names_),
+        proba_columns=tuple(cols),
+        binary=len(cols) == 1,
+        target=target,
+        id_column=id_column,
+        id_kind="int" if both_int else "str",
+        solution=solution,
+        solution_format=sol_fmt,
+        batch_rows=batch_rows,
+        n_rows=_parquet_rows(submission) if sub_fmt == "parquet" else None,
+    )
+
+
+def _load_npy(path: str) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)  # type: ignore[no-any-return]
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputError(path, f"cannot read as .npy: {_first_line(exc)}") from None
+
+
+def _load_npz(path: str) -> Any:
+    import zipfile
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(path, f"cannot read as .npz: {_first_line(exc)}") from None
+
+
+def _npz_array(path: str, archive: Any, key: str) -> np.ndarray:
+    if key not in archive.files:
+        raise InputError(path, f"no array {key!r} in the archive (arrays: {_list(archive.files)})")
+    try:
+        return np.asarray(archive[key])
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputError(path, f"cannot read array {key!r}: {_first_line(exc)}") from None
+
+
+def _resolve_arrays(
+    path: str, form: Format, target_file: str | None, classes: str | None, batch_rows: int
+) -> Source:
+    if form == "npz":
+        if target_file is not None:
+            raise InputError(path, "--target-file is for .npy inputs; an .npz holds y_true itself")
+        with _load_npz(path) as archive:
+            proba = _npz_array(path, archive, "y_proba")
+            y = _npz_array(path, archive, "y_true")
+            stored = _npz_array(path, archive, "classes") if "classes" in archive.files else None
+        y_path = path
+    else:
+        if target_file is None:
+            raise InputError(path, "a .npy of probabilities needs --target-file LABELS.npy")
+        detect_format(target_file)
+        proba = _load_npy(path)
+        y = _load_npy(target_file)
+        stored = None
+        y_path = target_file
+    if proba.ndim not in (1, 2) or (proba.ndim == 2 and proba.shape[1] < 1):
+        raise InputError(
+            path, f"y_proba must have shape (n, C) or (n,); got {tuple(proba.shape)}", column=None
+        )
+    if y.ndim != 1:
+        raise InputError(y_path, f"y_true must have shape (n,); got {tuple(y.shape)}")
+    if y.shape[0] != proba.shape[0]:
+        raise InputError(
+            y_path, f"y_true has {y.shape[0]} rows but y_proba has {proba.shape[0]} rows"
+        )
+    if proba.dtype.kind not in "biuf":
+        raise InputError(path, f"y_proba must hold numbers; got dtype {proba.dtype}")
+    n_cols = 1 if proba.ndim == 1 else int(proba.shape[1])
+    cols = [f"y_proba[:, {j}]" for j in range(n_cols)] if proba.ndim == 2 else ["y_proba"]
+    default = [str(c) for c in stored] if stored is not None else [str(j) for j in range(n_cols)]
+    if stored is not None and len(default) != n_cols and not (n_cols == 1 and len(default) == 2):
+        raise InputError(path, f"classes has {len(default)} names for {n_cols} columns")
+    names_ = _check_classes(path, cols, default, classes)
+    if n_cols == 1 and stored is not None and classes is None:
+        names_ = default
+    return Source(
+        mode="arrays",
+        path=path,
+        format=form,
+        classes=tuple(names_),
+        proba_columns=tuple(cols),
+        binary=n_cols == 1,
+        target_file=target_file,
+        batch_rows=batch_rows,
+        n_rows=int(proba.shape[0]),
+    )
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Labels:
+    """Maps label values to class indices (vectorised, with pyarrow)."""
+
+    def __init__(self, classes: Sequence[str]) -> None:
+        import pyarrow as pa
+
+        self.classes = list(classes)
+        self.text = pa.array(self.classes, pa.string())
+        ints = [int(c) for c in classes if _INT_RE.fullmatch(c.strip())]
+        self.ints = (
+            pa.array(ints, pa.int64())
+            if len(ints) == len(classes) and len(set(ints)) == len(ints)
+            else None
+        )
+
+    def indices(self, values: Any, path: str, column: str, first_row: int) -> np.ndarray:
+        """int64 class indices of ``values`` (a pyarrow array); raise on a missing/unknown label."""
+        import pyarrow as pa
+        import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+        if pa.types.is_dictionary(values.type):
+            values = values.dictionary_decode()
+        typ = values.type
+        if pa.types.is_boolean(typ):
+            values, typ = values.cast(pa.int64()), pa.int64()
+        if pa.types.is_floating(typ) and self.ints is not None:
+            as_float = values.to_numpy(zero_copy_only=False)
+            integral = np.isfinite(as_float) & (np.floor(as_float) == as_float)
+            if bool(np.all(integral | np.isnan(as_float))):
+                values, typ = pc.cast(values, pa.int64(), safe=False), pa.int64()
+        if pa.types.is_integer(typ) and self.ints is not None:
+            idx = pc.index_in(values.cast(pa.int64()), value_set=self.ints)
+        else:
+            if not (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
+                values = values.cast(pa.string())
+            idx = pc.index_in(values, value_set=self.text)
+        out: np.ndarray = pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        bad = np.flatnonzero(out < 0)
+        if bad.size:
+            i = int(bad[0])
+            value = values[i].as_py()
+            if value is None or value == "":
+                raise InputError(path, "missing label", row=first_row + i, column=column)
+            raise InputError(
+                path,
+                f"label {value!r} is not among the classes ({_list(self.classes)})",
+                row=first_row + i,
+                column=column,
+            )
+        return out
+
+
+def _to_float(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
+    """A pyarrow column as float64 NumPy, raising on missing or non-numeric cells."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if values.null_count:
+        i = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
+        raise InputError(path, "missing probability", row=first_row + i, column=column)
+    typ = values.type
+    if pa.types.is_floating(typ) or pa.types.is_integer(typ) or pa.types.is_boolean(typ):
+        arr: np.ndarray = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        return arr
+    if not (pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_decimal(typ)):
+        raise InputError(
+            path,
+            f"probabilities must be numbers; the column holds {typ}",
+            row=first_row,
+            column=column,
+        )
+    try:
+        return pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
+    except pa.ArrowInvalid:
+        pass
+    for i, cell in enumerate(values.to_pylist()):
+        try:
+            float(str(cell).strip())
+        except ValueError:
+            what = "missing probability" if str(cell).strip() == "" else f"{cell!r} is not a number"
+            raise InputError(path, what, row=first_row + i, column=column) from None
+    trimmed = pc.utf8_trim_whitespace(values.cast(pa.string()))
+    return pc.cast(trimmed, pa.float64()).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
+
+
+def check_probabilities(
+    proba: np.ndarray, columns: Sequence[str], path: str, first_row: int
+) -> None:
+    """Raise :class:`InputError` at the first NaN, infinite, negative or > 1 value (row-major)."""
+    lo, hi = proba.min(initial=0.0), proba.max(initial=0.0)
+    if lo >= 0.0 and hi <= 1.0:  # false for NaN too
+        return
+    bad = ~((proba >= 0.0) & (proba <= 1.0))
+    i, j = (int(k) for k in np.unravel_index(int(np.argmax(bad)), bad.shape))
+    v = float(proba[i, j])
+    if np.isnan(v):
+        what = "probability is NaN"
+    elif np.isinf(v):
+        what = f"probability is {'-' if v < 0 else ''}infinite"
+    elif v < 0:
+        what = f"probability {v!r} is negative (probabilities must lie in [0, 1])"
+    else:
+        what = f"probability {v!r} is greater than 1 (probabilities must lie in [0, 1])"
+    raise InputError(path, what, row=first_row + i, column=columns[j])
+
+
+def _matrix(columns: list[np.ndarray], binary: bool) -> np.ndarray:
+    if binary:
+        p = columns[0]
+        return np.stack([1.0 - p, p], axis=1)
+    return np.stack(columns, axis=1)
+
+
+# --------------------------------------------------------------------------- arrow readers
+
+
+def _csv_options(
+    columns: Sequence[str], float_columns: Sequence[str], text_columns: Sequence[str]
+) -> tuple[Any, Any, Any]:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv  # type: ignore[import-untyped]
+
+    types = {c: pa.string() for c in text_columns}
+    types.update({c: pa.float64() for c in float_columns})
+    convert = pcsv.ConvertOptions(
+        include_columns=list(columns),
+        column_types=types,
+        null_values=[""],
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    return pcsv.ReadOptions(block_size=1 << 22), pcsv.ParseOptions(), convert
+
+
+def _csv_header_bytes(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.readline()
+
+
+class _Progress:
+    """Fraction of a file read, from the position of the underlying byte stream."""
+
+    def __init__(self, raw: Any, start: int, stop: int) -> None:
+        self.raw, self.start, self.span = raw, start, max(stop - start, 1)
+
+    def __call__(self) -> float:
+        try:
+            return min(max(float(self.raw.tell() - self.start) / self.span, 0.0), 1.0)
+        except (OSError, ValueError):
+            return 0.0
+
+
+def _record_batches(
+    path: str,
+    fmt: Format,
+    unit: Unit,
+    columns: Sequence[str],
+    float_columns: Sequence[str],
+    text_columns: Sequence[str],
+    batch_rows: int,
+) -> Iterator[tuple[Any, int, float]]:
+    """Record batches of at most ``batch_rows`` rows, with their first data row and progress.
+
+    For CSV, ``float_columns`` are parsed as float64 and ``text_columns`` as strings (pass a
+    probability column under ``text_columns`` to diagnose a conversion error cell by cell).
+    """
+    import pyarrow as pa
+
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            # No pre-buffering: it caches every row group's column chunks, i.e. the whole file
+            # when iterating over all of them; a buffered stream keeps memory to one batch.
+            pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 22)
+            groups = list(unit.row_groups) if unit.kind == "row_groups" else None
+            total = (
+                sum(pf.metadata.row_group(g).num_rows for g in groups)
+                if groups is not None
+                else pf.metadata.num_rows
+            )
+            it = pf.iter_batches(batch_size=batch_rows, row_groups=groups, columns=list(columns))
+            row, done = unit.first_row, 0
+            for rb in it:
+                done += rb.num_rows
+                yield rb, row, done / max(total, 1)
+                row += rb.num_rows
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(path, f"cannot read as Parquet: {_first_line(exc)}") from None
+        return
+
+    import pyarrow.csv as pcsv
+
+    read, parse, convert = _csv_options(columns, float_columns, text_columns)
+    compressed = path.lower().endswith(".gz")
+    try:
+        raw = pa.OSFile(path, "rb")
+    except OSError as exc:
+        raise InputError(path, f"cannot open: {_first_line(exc)}") from None
+    try:
+        if unit.kind == "bytes":
+            raw.seek(unit.start)
+            data = _csv_header_bytes(path) + raw.read(unit.stop - unit.start)
+            stream: Any = pa.BufferReader(pa.py_buffer(data))
+            progress = _Progress(stream, 0, len(data))
+        else:
+            stream = pa.CompressedInputStream(raw, "gzip") if compressed else raw
+            progress = _Progress(raw, 0, os.path.getsize(path))
+        try:
+            reader = pcsv.open_csv(
+                stream, read_options=read, parse_options=parse, convert_options=convert
+            )
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):
+                raise InputError(path, "empty file (no header line)") from None
+            raise
+        row = unit.first_row
+        while True:
+            try:
+                rb = reader.read_next_batch()
+            except StopIteration:
+                break
+            for off in range(0, rb.num_rows, batch_rows):
+                part = rb.slice(off, batch_rows)
+                yield part, row, progress()
+                row += part.num_rows
+    except pa.ArrowInvalid as exc:
+        raise _CsvFailure(str(exc)) from None
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(path, f"cannot read as CSV: {_first_line(exc)}") from None
+    finally:
+        raw.close()
+
+
+class _CsvFailure(Exception):
+    """pyarrow could not parse or convert a CSV block (the position is found afterwards)."""
+
+
+def _diagnose_csv(
+    path: str, unit: Unit, columns: Sequence[str], float_columns: Sequence[str], message: str
+) -> InputError:
+    """Find the row and column behind a pyarrow CSV error by re-reading the unit."""
+    expected = re.search(r"Expected (\d+) columns, got (\d+)", message)
+    if expected:
+        return _find_ragged_row(path, unit, int(expected.group(1)))
+    text_columns = list(columns)
+    try:
+        for rb, row, _ in _record_batches(path, "csv", unit, columns, (), text_columns, 1 << 16):
+            for col in float_columns:
+                _to_float(rb.column(col), path, col, row)
+    except InputError as exc:
+        return exc
+    except _CsvFailure:
+        pass
+    return InputError(path, f"cannot read as CSV: {message.splitlines()[0]}")
+
+
+def _find_ragged_row(path: str, unit: Unit, n_fields: int) -> InputError:
+    with _open_text(path) as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        row = 0
+        skip = unit.first_row - 1
+        for fields in reader:
+            if not fields:
+                continue
+            row += 1
+            if row <= skip:
+                continue
+            if len(fields) != n_fields:
+                return InputError(path, f"expected {n_fields} fields, found {len(fields)}", row=row)
+    return InputError(path, f"a row does not have {n_fields} fields")
+
+
+def _arrow_batches(
+    path: str,
+    fmt: Format,
+    unit: Unit,
+    columns: Sequence[str],
+    float_columns: Sequence[str],
+    text_columns: Sequence[str],
+    batch_rows: int,
+) -> Iterator[tuple[Any, int, float]]:
+    """:func:`_record_batches`, turning a pyarrow CSV error into a positioned ``InputError``."""
+    try:
+        yield from _record_batches(
+            path, fmt, unit, columns, float_columns, text_columns, batch_rows
+        )
+    except _CsvFailure as exc:
+        raise _diagnose_csv(path, unit, columns, float_columns, str(exc)) from None
+
+
+def _ids(values: Any, kind: str, path: str, column: str, first_row: int) -> np.ndarray:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if values.null_count:
+        i = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
+        raise InputError(path, "missing id", row=first_row + i, column=column)
+    if kind == "int":
+        return values.cast(pa.int64()).to_numpy()  # type: ignore[no-any-return]
+    out = values.cast(pa.string()).to_numpy(zero_copy_only=False)
+    empty = np.flatnonzero(out == "")
+    if empty.size:
+        raise InputError(path, "missing id", row=first_row + int(empty[0]), column=column)
+    return out.astype(str)  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------- batch streams
+
+
+def _table_batches(src: Source, unit: Unit) -> Iterator[Batch]:
+    assert src.target is not None
+    labels = _Labels(src.classes)
+    cols = list(src.proba_columns)
+    for rb, row, done in _arrow_batches(
+        src.path, src.format, unit, [src.target, *cols], cols, [src.target], src.batch_rows
+    ):
+        y = labels.indices(rb.column(src.target), src.path, src.target, row)
+        proba = _matrix([_to_float(rb.column(c), src.path, c, row) for c in cols], False)
+        check_probabilities(proba, cols, src.path, row)
+        n = rb.num_rows
+        yield Batch(
+            y,
+            _matrix([proba[:, 0]], True) if src.binary else proba,
+            np.arange(row, row + n, dtype=np.int64),
+            None,
+            done,
+        )
+
+
+def _array_batches(src: Source, unit: Unit) -> Iterator[Batch]:
+    import pyarrow as pa
+
+    labels = _Labels(src.classes)
+    if src.format == "npz":
+        with _load_npz(src.path) as archive:
+            proba_all = _npz_array(src.path, archive, "y_proba")
+            y_all = _npz_array(src.path, archive, "y_true")
+        y_path = src.path
+    else:
+        assert src.target_file is not None
+        proba_all, y_all = _load_npy(src.path), _load_npy(src.target_file)
+        y_path = src.target_file
+    n = int(proba_all.shape[0])
+    start, stop = (unit.start, unit.stop) if unit.kind == "rows" else (0, n)
+    for lo in range(start, stop, src.batch_rows):
+        hi = min(lo + src.batch_rows, stop)
+        row = lo + 1
+        chunk = np.asarray(proba_all[lo:hi], dtype=np.float64)
+        if chunk.ndim == 1:
+            chunk = chunk[:, None]
+        check_probabilities(chunk, src.proba_columns, src.path, row)
+        yv = np.asarray(y_all[lo:hi])
+        if yv.dtype.kind == "f":
+            nan = np.flatnonzero(np.isnan(yv))
+            if nan.size:
+                raise InputError(y_path, "label is NaN", row=row + int(nan[0]), column="y_true")
+        if yv.dtype.kind not in "biufUS":
+            raise InputError(y_path, f"y_true must hold numbers or strings; got dtype {yv.dtype}")
+        if yv.dtype.kind in "biu" and labels.ints is None:
+            # Integer labels with non-integer class names: class indices into the columns.
+            y = yv.astype(np.int64)
+            out = np.flatnonzero((y < 0) | (y >= len(src.classes)))
+            if out.size:
+                i = int(out[0])
+                raise InputError(
+                    y_path,
+                    f"class index {int(y[i])} is out of range: there are {len(src.classes)} "
+                    "classes (integer labels index the columns when the class names are not "
+                    "integers)",
+                    row=row + i,
+                    column="y_true",
+                )
+        else:
+            y = labels.indices(pa.array(yv), y_path, "y_true", row)
+        proba = _matrix([chunk[:, 0]], True) if src.binary else chunk
+        yield Batch(
+            y,
+            proba,
+            np.arange(row, hi + 1, dtype=np.int64),
+            None,
+            (hi - start) / max(stop - start, 1),
+        )
+
+
+def _solution_batches(src: Source) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+    """(ids, class indices, first data row) of the solution file, in batches."""
+    assert src.solution is not None
+    assert src.solution_format is not None
+    assert src.target is not None
+    assert src.id_column is not None
+    labels = _Labels(src.classes)
+    idc, tgt = src.id_column, src.target
+    text = [idc, tgt] if src.solution_format == "csv" else [tgt]
+    for rb, row, _ in _arrow_batches(
+        src.solution, src.solution_format, Unit(), [idc, tgt], (), text, src.batch_rows
+    ):
+        ids = _ids(rb.column(idc), src.id_kind, src.solution, idc, row)
+        yield ids, labels.indices(rb.column(tgt), src.solution, tgt, row), row
+
+
+def _submission_batches(
+    src: Source, unit: Unit
+) -> Iterator[tuple[np.ndarray, np.ndarray, int, float]]:
+    """(ids, probabilities, first data row, progress) of the submission, in batches."""
+    assert src.id_column is not None
+    idc, cols = src.id_column, list(src.proba_columns)
+    for rb, row, done in _arrow_batches(
+        src.path, src.format, unit, [idc, *cols], cols, [idc], src.batch_rows
+    ):
+        ids = _ids(rb.column(idc), src.id_kind, src.path, idc, row)
+        proba = _matrix([_to_float(rb.column(c), src.path, c, row) for c in cols], False)
+        check_probabilities(proba, cols, src.path, row)
+        yield ids, (_matrix([proba[:, 0]], True) if src.binary else proba), row, done
+
+
+def iter_ordered_pair(src: Source) -> Iterator[Batch]:
+    """Join solution and submission row by row, in bounded memory, when their ids are in order.
+
+    Raises
+    ------
+    NotAligned
+        At the first id that differs, or when one file has more rows: the caller falls back to
+        :class:`SolutionIndex`.
+    """
+    sol = _solution_batches(src)
+    s_ids = s_y = np.empty(0)
+    for ids, proba, row, done in _submission_batches(src, Unit()):
+        off = 0
+        while off < len(ids):
+            if len(s_ids) == 0:
+                nxt = next(sol, None)
+                if nxt is None:
+                    raise NotAligned
+                s_ids, s_y, _ = nxt
+            k = min(len(ids) - off, len(s_ids))
+            if not np.array_equal(ids[off : off + k], s_ids[:k]):
+                raise NotAligned
+            yield Batch(
+                s_y[:k],
+                proba[off : off + k],
+                np.arange(row + off, row + off + k, dtype=np.int64),
+                ids[off : off + k],
+                done,
+            )
+            s_ids, s_y, off = s_ids[k:], s_y[k:], off + k
+    if len(s_ids) or next(sol, None) is not None:
+        raise NotAligned
+
+
+@dataclass(frozen=True)
+class SolutionIndex:
+    """The solution as a sorted id → class-index table: O(rows of the solution) memory.
+
+    Used to join a submission whose ids are not in the solution's order (and by the Dask engine).
+
+    Attributes
+    ----------
+    ids : numpy.ndarray
+        Sorted ids.
+    y : numpy.ndarray
+        Class index of each sorted id.
+    rows : numpy.ndarray
+        1-based solution data row of each sorted id.
+    """
+
+    ids: np.ndarray
+    y: np.ndarray
+    rows: np.ndarray
+
+    @classmethod
+    def build(cls, src: Source) -> SolutionIndex:
+        """Read the whole solution; raise on a duplicate id."""
+        assert src.solution is not None
+        assert src.id_column is not None
+        parts = list(_solution_batches(src))
+        if not parts:
+            raise InputError(src.solution, "no data rows")
+        ids = np.concatenate([p[0] for p in parts])
+        y = np.concatenate([p[1] for p in parts]).astype(
+            np.int32 if len(src.classes) > 127 else np.int8
+        )
+        order = np.argsort(ids, kind="stable")
+        ids = ids[order]
+        dup = np.flatnonzero(ids[1:] == ids[:-1])
+        if dup.size:
+            rows = order[dup + 1] + 1
+            k = int(np.argmin(rows))
+            raise InputError(
+                src.solution,
+                f"id {ids[dup[k]].item()!r} appears twice",
+                row=int(rows[k]),
+                column=src.id_column,
+            )
+        return cls(ids, y[order], (order + 1).astype(np.int64))
+
+    def lookup(
+        self, ids: np.ndarray, path: str, column: str, first_row: int, solution: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in the sorted table, class indices) of ``ids``; raise on an unknown id."""
+        pos = np.searchsorted(self.ids, ids)
+        np.minimum(pos, len(self.ids) - 1, out=pos)
+        found = self.ids[pos] == ids
+        if not bool(np.all(found)):
+            i = int(np.argmin(found))
+            raise InputError(
+                path,
+                f"id {ids[i].item()!r} is not in the solution {solution}",
+                row=first_row + i,
+                column=column,
+            )
+        return pos, self.y[pos].astype(np.int64)
+
+
+def mark_seen(seen: np.ndarray, positions: np.ndarray) -> int | None:
+    """Mark ``positions`` as seen; return the index of the first one seen before, else None."""
+    order = np.argsort(positions, kind="stable")
+    sp = positions[order]
+    bad = seen[positions]
+    bad[order[1:][sp[1:] == sp[:-1]]] = True
+    if bool(bad.any()):
+        return int(np.argmax(bad))
+    seen[positions] = True
+    return None
+
+
+def first_unseen(seen: np.ndarray, index: SolutionIndex) -> int | None:
+    """Sorted position of the unseen solution id with the lowest row, else None."""
+    missing = np.flatnonzero(~seen)
+    if not missing.size:
+        return None
+    return int(missing[np.argmin(index.rows[missing])])
+
+
+def _indexed_pair_batches(src: Source, unit: Unit, index: SolutionIndex) -> Iterator[Batch]:
+    assert src.id_column is not None
+    assert src.solution is not None
+    for ids, proba, row, done in _submission_batches(src, unit):
+        pos, y = index.lookup(ids, src.path, src.id_column, row, src.solution)
+        yield Batch(y, proba, np.arange(row, row + len(ids), dtype=np.int64), ids, done, pos)
+
+
+def iter_batches(
+    src: Source, unit: Unit | None = None, index: SolutionIndex | None = None
+) -> Iterator[Batch]:
+    """Validated batches of ``unit`` (default: the whole input).
+
+    In pair mode, ``index`` joins the submission to the solution by id (the caller checks that
+    every id is used once with :func:`mark_seen`); without it, use :func:`iter_ordered_pair`.
+    """
+    unit = unit or Unit()
+    if src.mode == "table":
+        yield from _table_batches(src, unit)
+    elif src.mode == "arrays":
+        yield from _array_batches(src, unit)
+    else:
+        if index is None:
+            raise ValueError("pair mode needs a SolutionIndex (or iter_ordered_pair)")
+        yield from _indexed_pair_batches(src, unit, index)
+
+
+# --------------------------------------------------------------------------- splitting
+
+
+def split_units(src: Source, parts: int) -> list[Unit]:
+    """Cut the (submission) file into about ``parts`` units for parallel reading.
+
+    Parquet: consecutive row groups (a row group is never split); CSV: byte ranges cut at line
+    breaks (a quoted field holding a line break is not supported here); ``.npy``: row ranges;
+    ``.npz`` and compressed CSV: one unit.
+    """
+    parts = max(int(parts), 1)
+    if src.format == "parquet":
+        import pyarrow.parquet as pq
+
+        meta = pq.ParquetFile(src.path).metadata
+        sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+        target = max(sum(sizes) / parts, 1)
+        units, group, first, acc = [], [], 1, 0
+        row = 1
+        for g, size in enumerate(sizes):
+            group.append(g)
+            acc += size
+            row += size
+            if acc >= target:
+                units.append(Unit("row_groups", first, tuple(group)))
+                group, first, acc = [], row, 0
+        if group:
+            units.append(Unit("row_groups", first, tuple(group)))
+        return units or [Unit()]
+    if src.format == "npy" and src.n_rows:
+        step = -(-src.n_rows // parts)
+        return [
+            Unit("rows", lo + 1, start=lo, stop=min(lo + step, src.n_rows))
+            for lo in range(0, src.n_rows, step)
+        ]
+    if src.format == "csv" and not src.path.lower().endswith(".gz"):
+        return _csv_units(src.path, parts)
+    return [Unit()]
+
+
+def _csv_units(path: str, parts: int) -> list[Unit]:
+    size = os.path.getsize(path)
+    start = len(_csv_header_bytes(path))
+    if size <= start:
+        return [Unit()]
+    # A worker holds its byte range in memory: at most 64 MiB, whatever ``parts`` asks for.
+    step = max(min((size - start) // parts, 64 << 20), 1)
+    cuts = [start]
+    with open(path, "rb") as fh:
+        pos = start
+        while True:
+            pos = max(pos + step, cuts[-1] + 1)
+            if pos >= size:
+                break
+            fh.seek(pos)
+            rest = fh.readline()
+            pos += len(rest)
+            if pos >= size:
+                break
+            cuts.append(pos)
+    cuts.append(size)
+    units, row = [], 1
+    with open(path, "rb") as fh:
+        for lo, hi in itertools.pairwise(cuts):
+            units.append(Unit("bytes", row, start=lo, stop=hi))
+            row += _count_rows(fh, lo, hi)
+    return units
+
+
+def _count_rows(fh: Any, lo: int, hi: int, block: int = 1 << 24) -> int:
+    """Non-empty lines in bytes ``[lo, hi)`` of a file, as pyarrow counts rows (``\r`` ignored)."""
+    fh.seek(lo)
+    rows, prev, pos = 0, 10, lo
+    while pos < hi:
+        data = fh.read(min(block, hi - pos))
+        if not data:
+            break
+        pos += len(data)
+        arr = np.frombuffer(data, dtype=np.uint8)
+        arr = arr[arr != 13]
+        if not arr.size:
+            continue
+        before = np.empty_like(arr)
+        before[0], before[1:] = prev, arr[:-1]
+        rows += int(np.count_nonzero((arr != 10) & (before == 10)))
+        prev = int(arr[-1])
+    return rows

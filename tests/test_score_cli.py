@@ -1,0 +1,566 @@
+"""``crossentropy score``: numbers vs scikit-learn, formats, batching, Dask, bad input, report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+from sklearn.metrics import accuracy_score, brier_score_loss, log_loss
+
+from crossentropy.cli import main
+
+CLASSES = ["cat", "dog", "eel"]
+N = 600
+
+
+def _make_data(seed: int = 0, n: int = N) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, len(CLASSES))) * 2.0
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)
+    y = (rng.random(n)[:, None] > np.cumsum(p, axis=1)).sum(axis=1)
+    p[5] = [1.0, 0.0, 0.0]  # an exact 0 for a true class somewhere: the clipped loss
+    y[5] = 1
+    return y, p
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The same predictions as CSV, Parquet, .npz, .npy pair and a solution/submission pair."""
+    d = tmp_path_factory.mktemp("score")
+    y, p = _make_data()
+    labels = [CLASSES[i] for i in y]
+    ids = np.arange(1000, 1000 + N)
+    table = pa.table({"id": ids, "y": labels, **{f"p_{c}": p[:, j] for j, c in enumerate(CLASSES)}})
+    pcsv.write_csv(table, d / "t.csv")
+    pq.write_table(table, d / "t.parquet", row_group_size=64)
+    np.savez(d / "t.npz", y_true=y, y_proba=p, classes=np.array(CLASSES))
+    np.save(d / "proba.npy", p)
+    np.save(d / "y.npy", y)
+    sol = pa.table({"id": ids, "y": labels})
+    sub = pa.table({"id": ids, **{c: p[:, j] for j, c in enumerate(CLASSES)}})
+    pcsv.write_csv(sol, d / "sol.csv")
+    pcsv.write_csv(sub, d / "sub.csv")
+    perm = np.random.default_rng(1).permutation(N)
+    pcsv.write_csv(sub.take(perm), d / "sub_shuffled.csv")
+    pq.write_table(sol, d / "sol.parquet")
+    pq.write_table(sub.take(perm), d / "sub_shuffled.parquet", row_group_size=50)
+    return {"dir": d, "y": y, "p": p, "ids": ids, "perm": perm}
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``crossentropy score ARGS`` in this process: (exit status, stdout, stderr)."""
+    code = main(["score", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m crossentropy.cli score ARGS`` in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "crossentropy.cli", "score", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def assert_same(a: dict[str, Any], b: dict[str, Any], tol: float = 1e-12) -> None:
+    """Equal results: counts and labels exactly, floats within ``tol``; worst rows equal."""
+    assert a.keys() == b.keys()
+    for key in a:
+        _same(a[key], b[key], tol, key)
+
+
+def _same(a: Any, b: Any, tol: float, where: str) -> None:
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _same(a[k], b[k], tol, f"{where}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, z) in enumerate(zip(a, b, strict=True)):
+            _same(x, z, tol, f"{where}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert abs(a - b) <= tol * max(1.0, abs(a)), (where, a, b)
+    else:
+        assert a == b, (where, a, b)
+
+
+TABLE_ARGS = ("--target", "y", "--proba-cols", "p_*")
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def test_numbers_match_scikit_learn(data: dict[str, Any], capsys: pytest.CaptureFixture[str]):
+    r = run_json(capsys, str(data["dir"] / "t.csv"), *TABLE_ARGS)
+    y, p = data["y"], data["p"]
+    assert r["n"] == N
+    assert r["log_loss"] == pytest.approx(log_loss(y, p, labels=[0, 1, 2]), rel=1e-12)
+    assert r["accuracy"] == pytest.approx(accuracy_score(y, p.argmax(axis=1)), rel=1e-12)
+    assert r["brier"] == pytest.approx(brier_score_loss(y, p, labels=[0, 1, 2]), rel=1e-12)
+    assert [c["label"] for c in r["per_class"]] == CLASSES
+    for j, c in enumerate(r["per_class"]):
+        mask = y == j
+        assert c["count"] == int(mask.sum())
+        assert c["log_loss"] == pytest.approx(
+            log_loss(y[mask], p[mask], labels=[0, 1, 2]), rel=1e-12
+        )
+    ent = -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=1).mean()
+    assert r["mean_entropy"] == pytest.approx(ent, rel=1e-12)
+    # The worst row is row 6 (index 5): p(true) = 0, clipped at eps as in scikit-learn.
+    assert r["worst"][0]["row"] == 6
+    assert r["worst"][0]["label"] == "dog"
+    assert r["worst"][0]["loss"] == pytest.approx(-np.log(np.finfo(np.float64).eps))
+    assert len(r["worst"]) == 10
+    assert sum(b["count"] for b in r["reliability"]) == N
+    assert sum(r["loss_histogram"]["counts"]) == N
+
+
+def test_text_table(data: dict[str, Any], capsys: pytest.CaptureFixture[str]):
+    code, out, err = run(capsys, str(data["dir"] / "t.parquet"), *TABLE_ARGS)
+    assert code == 0
+    assert err == ""
+    ll = log_loss(data["y"], data["p"])
+    for text in ("log loss", "accuracy", "Brier", "ECE", "mean entropy", "per class", "worst"):
+        assert text in out
+    assert f"{ll:.6f}" in out
+    assert "eel" in out
+
+
+def test_formats_agree(data: dict[str, Any], capsys: pytest.CaptureFixture[str]):
+    d = data["dir"]
+    csv = run_json(capsys, str(d / "t.csv"), *TABLE_ARGS)
+    assert_same(csv, run_json(capsys, str(d / "t.parquet"), *TABLE_ARGS))
+    assert_same(csv, run_json(capsys, str(d / "t.npz")))
+    npy = run_json(capsys, str(d / "proba.npy"), "--target-file", str(d / "y.npy"))
+    assert npy["per_class"][0]["label"] == "0"  # no names in a bare .npy: classes 0 .. C-1
+    named = run_json(
+        capsys, str(d / "proba.npy"), "--target-file", str(d / "y.npy"), "--classes", "cat,dog,eel"
+    )
+    assert named["per_class"] == csv["per_class"]
+    assert npy["log_loss"] == csv["log_loss"]
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.parquet", "t.npz"])
+def test_batch_size_does_not_change_the_numbers(
+    data: dict[str, Any], capsys: pytest.CaptureFixture[str], name: str
+):
+    args = (str(data["dir"] / name), *(TABLE_ARGS if name != "t.npz" else ()))
+    whole = run_json(capsys, *args)
+    assert_same(whole, run_json(capsys, *args, "--batch-rows", "7"))
+
+
+def test_column_selection_and_class_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    y, p = _make_data(3, 50)
+    t = pa.table(
+        {
+            "label": [["a", "b", "c"][i] for i in y],
+            "other": np.zeros(50),
+            **{f"prob_{c}_v1": p[:, j] for j, c in enumerate("abc")},
+        }
+    )
+    f = tmp_path / "x.csv"
+    pcsv.write_csv(t, f)
+    r = run_json(capsys, str(f), "--target", "label", "--proba-cols", "prob_*_v1")
+    assert [c["label"] for c in r["per_class"]] == ["a", "b", "c"]
+    assert r["log_loss"] == pytest.approx(log_loss(y, p), rel=1e-12)
+    listed = run_json(
+        capsys,
+        str(f),
+        "--target",
+        "label",
+        "--proba-cols",
+        "prob_a_v1,prob_b_v1,prob_c_v1",
+        "--classes",
+        "a,b,c",
+    )
+    assert_same(r, listed)
+    code, _, err = run(capsys, str(f), "--target", "label", "--proba-cols", "prob_a_v1,prob_b_v1")
+    assert code == 2  # the labels are not the full column names
+    assert "row 1" in err
+    assert "'label'" in err
+
+
+def test_integer_labels_match_integer_class_names(tmp_path: Path, capsys):
+    y, p = _make_data(4, 80)
+    t = pa.table({"y": y, **{f"p_{j}": p[:, j] for j in range(3)}})
+    pq.write_table(t, tmp_path / "i.parquet")
+    pcsv.write_csv(t, tmp_path / "i.csv")
+    a = run_json(capsys, str(tmp_path / "i.parquet"), "--target", "y", "--proba-cols", "p_*")
+    b = run_json(capsys, str(tmp_path / "i.csv"), "--target", "y", "--proba-cols", "p_*")
+    assert_same(a, b)
+    assert a["log_loss"] == pytest.approx(log_loss(y, p), rel=1e-12)
+
+
+def test_binary_single_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    rng = np.random.default_rng(5)
+    q = rng.random(200)
+    y = (rng.random(200) < q).astype(int)
+    pcsv.write_csv(pa.table({"target": y, "pred": q}), tmp_path / "b.csv")
+    r = run_json(capsys, str(tmp_path / "b.csv"), "--target", "target", "--proba-cols", "pred")
+    assert [c["label"] for c in r["per_class"]] == ["0", "1"]
+    assert r["log_loss"] == pytest.approx(log_loss(y, q), rel=1e-12)
+    assert r["brier"] == pytest.approx(brier_score_loss(y, q), rel=1e-12)
+    assert r["accuracy"] == pytest.approx(accuracy_score(y, q > 0.5), rel=1e-12)
+
+
+def test_rows_not_summing_to_one_warn_once_and_are_not_renormalised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    y, p = _make_data(6, 100)
+    p = p.copy()
+    p[3:9] *= 0.9
+    pcsv.write_csv(pa.table({"y": y, **{f"p_{j}": p[:, j] for j in range(3)}}), tmp_path / "s.csv")
+    code, out, err = run(capsys, str(tmp_path / "s.csv"), *TABLE_ARGS, "--json")
+    assert code == 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert "warning" in lines[0]
+    assert "6 of 100 rows" in lines[0]
+    with pytest.warns(UserWarning, match="sum to one"):
+        expected = log_loss(y, p)
+    assert json.loads(out)["log_loss"] == pytest.approx(expected, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- pairs
+
+
+def test_pair_in_order_and_shuffled(data: dict[str, Any], capsys: pytest.CaptureFixture[str]):
+    d = data["dir"]
+    table = run_json(capsys, str(d / "t.csv"), *TABLE_ARGS)
+    ordered = run_json(
+        capsys, "--solution", str(d / "sol.csv"), "--submission", str(d / "sub.csv"), "--id", "id"
+    )
+    for key in ("n", "log_loss", "accuracy", "brier", "ece", "per_class", "reliability"):
+        _same(ordered[key], table[key], 1e-12, key)
+    assert [w["row"] for w in ordered["worst"]] == [w["row"] for w in table["worst"]]
+    assert [w["id"] for w in ordered["worst"]] == [str(999 + w["row"]) for w in table["worst"]]
+    for sol, sub in (("sol.csv", "sub_shuffled.csv"), ("sol.parquet", "sub_shuffled.parquet")):
+        shuffled = run_json(
+            capsys,
+            "--solution",
+            str(d / sol),
+            "--submission",
+            str(d / sub),
+            "--id",
+            "id",
+            "--batch-rows",
+            "33",
+        )
+        for key in ("n", "log_loss", "accuracy", "brier", "ece", "per_class", "reliability"):
+            _same(shuffled[key], table[key], 1e-12, key)
+        # Worst rows are named by the submission's row and carry the id.
+        ids = data["ids"][data["perm"]]
+        assert [w["id"] for w in shuffled["worst"]] == [
+            ids[w["row"] - 1].item() if sol.endswith("parquet") else str(ids[w["row"] - 1])
+            for w in shuffled["worst"]
+        ]
+        assert sorted(str(w["id"]) for w in shuffled["worst"]) == sorted(
+            str(w["id"]) for w in ordered["worst"]
+        )
+
+
+# --------------------------------------------------------------------------- dask
+
+
+@pytest.fixture(scope="module")
+def dask_cluster() -> Any:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.CRITICAL,
+    ) as cluster:
+        yield cluster
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("t.csv", *TABLE_ARGS),
+        ("t.parquet", *TABLE_ARGS),
+        ("t.npz",),
+        ("proba.npy", "--target-file", "y.npy"),
+        ("--solution", "sol.csv", "--submission", "sub_shuffled.csv", "--id", "id"),
+        ("--solution", "sol.parquet", "--submission", "sub_shuffled.parquet", "--id", "id"),
+    ],
+    ids=["csv", "parquet", "npz", "npy", "pair-csv", "pair-parquet"],
+)
+def test_dask_engine_matches_local(
+    data: dict[str, Any], capsys: pytest.CaptureFixture[str], dask_cluster: Any, args: tuple
+):
+    d = data["dir"]
+    full = [str(d / a) if (d / a).exists() else a for a in args]
+    local = run_json(capsys, *full)
+    remote = run_json(
+        capsys,
+        *full,
+        "--engine",
+        "dask",
+        "--scheduler",
+        dask_cluster.scheduler_address,
+        "--partitions",
+        "5",
+        "--batch-rows",
+        "40",
+    )
+    assert_same(local, remote)
+    assert local["worst"] == [
+        {**w, "p_true": pytest.approx(w["p_true"], rel=1e-15)} for w in remote["worst"]
+    ]
+
+
+def test_dask_engine_starts_its_own_cluster(data: dict[str, Any], capsys):
+    d = data["dir"]
+    local = run_json(capsys, str(d / "t.parquet"), *TABLE_ARGS)
+    assert_same(local, run_json(capsys, str(d / "t.parquet"), *TABLE_ARGS, "--engine", "dask"))
+
+
+def test_dask_engine_reports_bad_rows_from_the_workers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dask_cluster: Any
+):
+    y, p = _make_data(7, 300)
+    p = p.copy()
+    p[250, 2] = -0.5
+    lines = ["y,p_0,p_1,p_2"]
+    for i in range(300):  # blank lines (skipped, not counted) and CRLF between the rows
+        lines.append(
+            f"{y[i]},{float(p[i, 0])!r},{float(p[i, 1])!r},{float(p[i, 2])!r}"
+            + ("\r" if i % 3 else "")
+        )
+        if i % 41 == 3:
+            lines.append("")
+    (tmp_path / "b.csv").write_text("\n".join(lines))
+    code, _, err = run(capsys, str(tmp_path / "b.csv"), *TABLE_ARGS)
+    assert "b.csv, row 251, column 'p_2'" in err
+    code, out, err = run(
+        capsys,
+        str(tmp_path / "b.csv"),
+        *TABLE_ARGS,
+        "--engine",
+        "dask",
+        "--scheduler",
+        dask_cluster.scheduler_address,
+        "--partitions",
+        "4",
+    )
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "b.csv, row 251, column 'p_2'" in err
+    assert "negative" in err
+
+
+def test_unreachable_scheduler_is_one_line(data: dict[str, Any], capsys, monkeypatch):
+    monkeypatch.setattr("crossentropy.cli._score.CONNECT_TIMEOUT", "1s")
+    code, _, err = run(
+        capsys,
+        str(data["dir"] / "t.csv"),
+        *TABLE_ARGS,
+        "--engine",
+        "dask",
+        "--scheduler",
+        "tcp://127.0.0.1:9",
+    )
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "scheduler" in err
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+GOOD_CSV = "y,p_a,p_b\na,0.25,0.75\nb,0.5,0.5\na,0.9,0.1\n"
+
+
+def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
+    """(case id, arguments, strings the one error line must hold)."""
+
+    def csv_with(name: str, row3: str) -> str:
+        return str(_write(d / name, "y,p_a,p_b\na,0.25,0.75\nb,0.5,0.5\n" + row3 + "\n"))
+
+    t = ["--target", "y", "--proba-cols", "p_*"]
+    pq.write_table(
+        pa.table({"y": ["a", "b"], "p_a": ["0.5", "x"], "p_b": [0.5, 0.5]}), d / "text.parquet"
+    )
+    np.savez(d / "nan.npz", y_true=np.array([0, 1]), y_proba=np.array([[0.5, 0.5], [np.nan, 1]]))
+    sol = _write(d / "sol.csv", "id,y\n1,a\n2,b\n3,a\n")
+    sub_unknown = _write(d / "sub1.csv", "id,a,b\n1,0.5,0.5\n7,0.5,0.5\n3,0.5,0.5\n")
+    sub_missing = _write(d / "sub2.csv", "id,a,b\n3,0.5,0.5\n1,0.5,0.5\n")
+    sub_dup = _write(d / "sub3.csv", "id,a,b\n3,0.5,0.5\n1,0.5,0.5\n1,0.5,0.5\n")
+    _write(d / "empty.csv", "")
+    _write(d / "header.csv", "y,p_a,p_b\n")
+    (d / "junk.parquet").write_bytes(b"this is not parquet at all")
+    (d / "junk.bin").write_bytes(b"\x00\x01\x02 unknown")
+    good = str(_write(d / "good.csv", GOOD_CSV))
+    return [
+        ("missing-file", [str(d / "nope.csv"), *t], ["nope.csv", "no such file"]),
+        ("missing-target", [good, "--target", "nope"], ["good.csv", "column 'nope'"]),
+        ("missing-proba", [good, "--target", "y", "--proba-cols", "q_*"], ["column 'q_*'"]),
+        ("non-numeric", [csv_with("nn.csv", "a,abc,0.5"), *t], ["nn.csv", "row 3", "'p_a'"]),
+        ("non-numeric-pq", [str(d / "text.parquet"), *t], ["text.parquet", "row 2", "'p_a'"]),
+        ("nan", [csv_with("nan.csv", "a,0.5,nan"), *t], ["nan.csv", "row 3", "'p_b'", "NaN"]),
+        ("inf", [csv_with("inf.csv", "a,inf,0.5"), *t], ["inf.csv", "row 3", "'p_a'", "infin"]),
+        ("negative", [csv_with("neg.csv", "a,-0.1,1.1"), *t], ["row 3", "'p_a'", "negative"]),
+        ("above-one", [csv_with("big.csv", "a,0.5,1.5"), *t], ["row 3", "'p_b'", "greater"]),
+        ("empty-cell", [csv_with("gap.csv", "a,,0.5"), *t], ["row 3", "'p_a'", "missing"]),
+        (
+            "unknown-label",
+            [csv_with("lab.csv", "zebra,0.5,0.5"), *t],
+            ["lab.csv", "row 3", "'y'", "zebra"],
+        ),
+        ("ragged", [csv_with("rag.csv", "a,0.5"), *t], ["rag.csv", "row 3"]),
+        ("nan-npz", [str(d / "nan.npz")], ["nan.npz", "row 2", "y_proba[:, 0]", "NaN"]),
+        (
+            "id-unknown",
+            ["--solution", str(sol), "--submission", str(sub_unknown), "--id", "id"],
+            ["sub1.csv", "row 2", "'id'", "'7'"],
+        ),
+        (
+            "id-missing",
+            ["--solution", str(sol), "--submission", str(sub_missing), "--id", "id"],
+            ["sol.csv", "row 2", "'id'", "'2'"],
+        ),
+        (
+            "id-twice",
+            ["--solution", str(sol), "--submission", str(sub_dup), "--id", "id"],
+            ["sub3.csv", "row 3", "'id'", "twice"],
+        ),
+        ("empty-file", [str(d / "empty.csv"), *t], ["empty.csv", "empty"]),
+        ("no-rows", [str(d / "header.csv"), *t], ["header.csv", "no data rows"]),
+        ("not-parquet", [str(d / "junk.parquet"), *t], ["junk.parquet", "Parquet"]),
+        ("unknown-format", [str(d / "junk.bin"), *t], ["junk.bin", "format"]),
+    ]
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path: Path):
+    """Every bad input: exit 2, one line naming file/row/column, no traceback, no report."""
+    failures = []
+    for case, args, needles in _bad_cases(tmp_path):
+        report = tmp_path / f"{case}.html"
+        out = cli(*args, "--report", str(report))
+        problems = []
+        if out.returncode != 2:
+            problems.append(f"exit {out.returncode}")
+        if "Traceback" in out.stderr:
+            problems.append("traceback")
+        if len(out.stderr.splitlines()) != 1:
+            problems.append(f"{len(out.stderr.splitlines())} lines")
+        problems += [f"no {n!r}" for n in needles if n not in out.stderr]
+        if report.exists() or list(tmp_path.glob(f".{case}.html*")):
+            problems.append("report left behind")
+        if out.stdout:
+            problems.append("stdout not empty")
+        if problems:
+            failures.append(f"{case}: {problems}: {out.stderr.strip()[-300:]}")
+    assert not failures, "\n".join(failures)
+
+
+def test_good_csv_control_case(tmp_path: Path):
+    """The bad-input cases' control: the same file without the bad row scores fine."""
+    out = cli(
+        str(_write(tmp_path / "ok.csv", GOOD_CSV)), "--target", "y", "--proba-cols", "p_*", "--json"
+    )
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert r["n"] == 3
+    expected = log_loss(["a", "b", "a"], [[0.25, 0.75], [0.5, 0.5], [0.9, 0.1]])
+    assert r["log_loss"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_usage_errors_exit_2(data: dict[str, Any], capsys: pytest.CaptureFixture[str]):
+    code, _, err = run(capsys, str(data["dir"] / "t.csv"))
+    assert code == 2
+    assert "--target" in err
+    code, _, err = run(capsys, str(data["dir"] / "t.csv"), *TABLE_ARGS, "--classes", "a,b")
+    assert code == 2
+    assert "--classes" in err
+    code, _, err = run(capsys, str(data["dir"] / "t.csv"), *TABLE_ARGS, "--scheduler", "x:1")
+    assert code == 2
+    assert err.count("\n") == 1
+
+
+# --------------------------------------------------------------------------- report, progress
+
+
+def test_html_report_is_self_contained(data: dict[str, Any], tmp_path: Path, capsys):
+    report = tmp_path / "r.html"
+    code, out, _ = run(capsys, str(data["dir"] / "t.csv"), *TABLE_ARGS, "--report", str(report))
+    assert code == 0
+    assert "log loss" in out
+    page = report.read_text()
+    assert page.count("data:image/png;base64,") == 3
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page)
+    assert "http://" not in page
+    assert "https://" not in page
+    assert "<script" not in page
+    for text in ("Calibration", "Per class", "worst rows", "eel", "Summary"):
+        assert text in page
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]  # no temporary file left
+    # Every figure has a title and axis labels (checked on the figures themselves).
+    from crossentropy.cli._report import _histogram_figure, _per_class_figure, _reliability_figure
+
+    r = run_json(capsys, str(data["dir"] / "t.csv"), *TABLE_ARGS)
+    figs = [_reliability_figure(r), _per_class_figure(r)[0], _histogram_figure(r)]
+    for fig in figs:
+        axes = fig.get_axes()
+        assert any(ax.get_title() for ax in axes)
+        assert all(ax.get_ylabel() for ax in axes)
+        assert any(ax.get_xlabel() for ax in axes)
+
+
+def test_report_to_a_missing_folder_fails_early(data: dict[str, Any], tmp_path: Path, capsys):
+    code, out, err = run(
+        capsys, str(data["dir"] / "t.csv"), *TABLE_ARGS, "--report", str(tmp_path / "no/r.html")
+    )
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+
+
+def test_progress_bar(data: dict[str, Any], capsys: pytest.CaptureFixture[str]):
+    args = (str(data["dir"] / "t.parquet"), *TABLE_ARGS, "--batch-rows", "50")
+    code, _, err = run(capsys, *args, "--progress")
+    assert code == 0
+    assert "scoring [" in err
+    assert "100.0%" in err
+    assert err.endswith("\n")
+    code, _, err = run(capsys, *args)
+    assert err == ""  # stderr is not a terminal here
+
+
+def test_importing_the_cli_does_not_import_heavy_modules():
+    code = (
+        "import sys, crossentropy.cli as c; c._parser();"
+        "print([m for m in ('pyarrow', 'matplotlib', 'dask', 'distributed') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
