@@ -96,10 +96,9 @@ def test_all_ignored_batch_follows_the_core_convention():
     assert not wl.grad.any()
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
-def test_half_precision_accumulates_in_float32(dtype):
+def test_bfloat16_matches_float32_to_bfloat16_rounding():
     x, w, b, y = _case(16, 8, 13, dtype=torch.float32)
-    xs, ws, bs = (t.to(dtype) for t in (x, w, b))
+    xs, ws, bs = (t.to(torch.bfloat16) for t in (x, w, b))
     ours = _grads(lambda x, w, b: linear_cross_entropy(x, w, y, bias=b, chunk_size=5), xs, ws, bs)
     ref = _grads(
         lambda x, w, b: ce.cross_entropy((x @ w.T + b).float(), y),
@@ -107,12 +106,121 @@ def test_half_precision_accumulates_in_float32(dtype):
         ws.float(),
         bs.float(),
     )
-    assert ours[0].dtype == dtype
-    assert all(g.dtype == dtype for g in ours[1])
-    tol = 2e-2 if dtype == torch.bfloat16 else 1e-5
-    torch.testing.assert_close(ours[0].float(), ref[0], rtol=tol, atol=tol)
+    assert ours[0].dtype == torch.bfloat16
+    assert all(g.dtype == torch.bfloat16 for g in ours[1])
+    torch.testing.assert_close(ours[0].float(), ref[0], rtol=2e-2, atol=2e-2)
     for a, r in zip(ours[1], ref[1], strict=True):
-        torch.testing.assert_close(a.float(), r, rtol=tol, atol=tol)
+        torch.testing.assert_close(a.float(), r, rtol=2e-2, atol=2e-2)
+
+
+def test_weight_gradient_accumulates_in_float32_over_many_chunks():
+    """1024 one-token chunks add same-signed terms into each weight-gradient row: a bfloat16
+    running sum would stall once it is ~256 times a term (8-bit mantissa); float32 does not."""
+    g = torch.Generator().manual_seed(3)
+    x = (1 + torch.rand(1024, 4, generator=g)).to(torch.bfloat16)
+    w = (0.1 * torch.randn(3, 4, generator=g)).to(torch.bfloat16)
+    y = torch.zeros(1024, dtype=torch.long)
+    wl = w.clone().requires_grad_(True)
+    linear_cross_entropy(x, wl, y, reduction="sum", chunk_size=1).backward()
+    wr = w.float().requires_grad_(True)
+    ce.cross_entropy(x.float() @ wr.T, y, reduction="sum").backward()
+    torch.testing.assert_close(wl.grad.float(), wr.grad, rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_empty_batch(reduction):
+    x, w, _, _ = _case(3, 4, 5)
+    x0 = x[:0].clone().requires_grad_(True)
+    out = linear_cross_entropy(x0.reshape(2, 0, 4), w, torch.zeros(2, 0, dtype=torch.long))
+    ref = ce.cross_entropy(x0 @ w.T, torch.zeros(0, dtype=torch.long))
+    torch.testing.assert_close(out, ref, equal_nan=True)
+    out = linear_cross_entropy(x0, w, torch.zeros(0, dtype=torch.long), reduction=reduction)
+    assert out.shape == ((0,) if reduction == "none" else ())
+    if reduction == "sum":
+        assert float(out) == 0.0
+        out.backward()
+        assert x0.grad.shape == (0, 4)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_second_backward_with_retain_graph(reduction):
+    x, w, b, y = _case(7, 3, 6)
+    leaves = [t.clone().requires_grad_(True) for t in (x, w, b)]
+    out = linear_cross_entropy(*leaves[:2], y, bias=leaves[2], reduction=reduction, chunk_size=3)
+    out.sum().backward(retain_graph=True)
+    first = [t.grad.clone() for t in leaves]
+    out.sum().backward()  # accumulates a second, equal gradient
+    for t, g in zip(leaves, first, strict=True):
+        torch.testing.assert_close(t.grad, 2 * g, rtol=1e-12, atol=1e-12)
+
+
+def test_double_backward_is_refused():
+    x, w, _, y = _case(5, 3, 4)
+    x = x.requires_grad_(True)
+    loss = linear_cross_entropy(x, w.requires_grad_(True), y)
+    with pytest.raises(RuntimeError, match="double backward"):
+        torch.autograd.grad(loss, x, create_graph=True)
+
+
+@pytest.mark.parametrize("wanted", ["x", "w", "b", "xb"])
+def test_only_some_inputs_require_grad(wanted):
+    x, w, b, y = _case(6, 3, 5)
+    leaves = {
+        k: t.clone().requires_grad_(k in wanted) for k, t in zip("xwb", (x, w, b), strict=True)
+    }
+    ours = linear_cross_entropy(leaves["x"], leaves["w"], y, bias=leaves["b"], chunk_size=4)
+    ours.backward()
+    ref_leaves = {
+        k: t.clone().requires_grad_(k in wanted) for k, t in zip("xwb", (x, w, b), strict=True)
+    }
+    ref = ce.cross_entropy(ref_leaves["x"] @ ref_leaves["w"].T + ref_leaves["b"], y)
+    ref.backward()
+    for k in "xwb":
+        if k in wanted:
+            torch.testing.assert_close(leaves[k].grad, ref_leaves[k].grad)
+        else:
+            assert leaves[k].grad is None
+
+
+def test_masked_classes_and_large_logits():
+    x, w, b, y = _case(6, 3, 9, ignore=False)
+    y = y % 5
+    b = b.clone()
+    b[5:] = -math.inf  # classes 5..8 masked out
+    for scale in (1.0, 1e4):
+        ours = _grads(lambda x, w, b: linear_cross_entropy(x, w, y, bias=b), scale * x, w, b)
+        ref = _grads(lambda x, w, b: ce.cross_entropy(x @ w.T + b, y), scale * x, w, b)
+        torch.testing.assert_close(ours[0], ref[0])
+        for a, r in zip(ours[1], ref[1], strict=True):
+            torch.testing.assert_close(a, r)
+            assert torch.isfinite(a).all()
+
+
+def test_gradients_with_batch_dimensions():
+    x, w, b, y = _case(12, 4, 6)
+    ours = _grads(
+        lambda x, w, b: linear_cross_entropy(x.reshape(3, 4, 4), w, y.reshape(3, 4), bias=b),
+        x,
+        w,
+        b,
+    )
+    ref = _grads(lambda x, w, b: ce.cross_entropy(x @ w.T + b, y), x, w, b)
+    for a, r in zip(ours[1], ref[1], strict=True):
+        torch.testing.assert_close(a, r)
+
+
+def test_autocast_and_mixed_dtypes():
+    x, w, _, y = _case(8, 4, 6, dtype=torch.float32)
+    wl = w.clone().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = linear_cross_entropy(x.to(torch.bfloat16), wl, y)
+    assert out.dtype == torch.bfloat16
+    out.backward()
+    assert wl.grad.dtype == torch.float32  # the fp32 master weight gets an fp32 gradient
+    ref = ce.cross_entropy(x @ w.T, y)
+    torch.testing.assert_close(out.float(), ref, rtol=3e-2, atol=3e-2)
+    with pytest.raises(TypeError, match="weight must have input's dtype"):
+        linear_cross_entropy(x.to(torch.bfloat16), w, y)
 
 
 @pytest.mark.parametrize(
@@ -125,6 +233,7 @@ def test_half_precision_accumulates_in_float32(dtype):
         ({"bias": torch.zeros(4)}, ValueError, "bias"),
         ({"reduction": "batchmean"}, ValueError, "reduction"),
         ({"chunk_size": 0}, ValueError, "chunk_size"),
+        ({"weight": torch.zeros(0, 3)}, ValueError, "at least one row"),
         ({"label_smoothing": 1.5}, ValueError, "label_smoothing"),
     ],
 )

@@ -134,7 +134,7 @@ def test_kernel_compiles_for_an_h100():
             ("*bf16", "*fp16", "*fp32"), (False, True), (False, True), (False, True)
         ):
             sig = {"z_ptr": dt, "stride": "i64", "y_ptr": "*i64", "scale_ptr": "*fp32",
-                   "loss_ptr": "*fp32", "lse_ptr": "*fp32", "V": "i32", "eps": "fp32",
+                   "loss_ptr": "*fp32", "V": "i32", "eps": "fp32",
                    "z_loss": "fp32", "cap": "fp32", "HAS_CAP": "constexpr",
                    "HAS_EPS": "constexpr", "GRAD": "constexpr", "BLOCK": "constexpr"}
             consts = {"HAS_CAP": cap, "HAS_EPS": eps, "GRAD": grad, "BLOCK": 1024}
@@ -151,3 +151,47 @@ def test_kernel_compiles_for_an_h100():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "compiled" in done.stdout
+
+
+def test_kernel_with_a_masked_first_block():
+    """The first 1024-logit block of every row is -inf (masked classes): the online
+    log-sum-exp must not turn -inf - -inf into NaN."""
+    x, w, b, y = _case(3, 4, 1100)
+    b = b.clone()
+    b[:1024] = -math.inf
+    y = torch.tensor([1030, 1050, 1099], device=DEVICE)
+    ours = _value_and_grads(
+        lambda x, w, b: linear_cross_entropy(x, w, y, bias=b, kernel="triton"), x, w, b
+    )
+    ref = _value_and_grads(lambda x, w, b: ce.cross_entropy(x @ w.T + b, y), x, w, b)
+    torch.testing.assert_close(ours[0], ref[0], rtol=1e-5, atol=1e-5)
+    for a, r in zip(ours[1], ref[1], strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cap", [0.5, 30.0, 1e3, 1e5])
+def test_kernel_softcap_is_accurate_for_any_cap(cap):
+    x, w, b, y = _case(5, 4, 40)
+    x = 3 * x
+    ours = linear_cross_entropy(x, w, y, bias=b, softcap=cap, kernel="triton", reduction="none")
+    ref = ce.cross_entropy(
+        (x @ w.T + b).double(), y, softcap=cap, reduction="none", mean_divisor="count"
+    )
+    torch.testing.assert_close(ours.double(), ref, rtol=1e-5, atol=2e-6)
+
+
+def test_kernel_triton_off_cuda_without_the_interpreter_is_a_clear_error():
+    script = textwrap.dedent(
+        """
+        import torch
+        from crossentropy.fused import linear_cross_entropy
+        try:
+            linear_cross_entropy(torch.zeros(2, 3), torch.zeros(4, 3), torch.zeros(2).long(),
+                                 kernel="triton")
+        except ValueError as exc:
+            print("ValueError:", exc)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert "ValueError: kernel='triton' needs CUDA tensors" in done.stdout, done.stderr[-2000:]

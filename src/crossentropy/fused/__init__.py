@@ -12,8 +12,8 @@ the forward pass also forms each chunk's gradient with respect to the logits,
 :math:`\partial \ell / \partial z = \operatorname{softmax}(z)(1 + 2\lambda\,\mathrm{lse}) -
 (1 - \varepsilon)\, e_y - \varepsilon / V` (times the softcap's derivative), in place, and
 multiplies it into the input, weight and bias gradients (the weight's in float32 for
-half-precision inputs); the backward pass only scales them. ``"none"`` keeps each row's
-log-sum-exp and recomputes the chunks in the backward pass. The per-row step runs as torch
+half-precision inputs); the backward pass only scales them. ``"none"`` (whose upstream
+gradient is per row) recomputes the chunks in the backward pass. The per-row step runs as torch
 operations on any device, or as one Triton kernel on CUDA. Importing this package imports torch.
 """
 

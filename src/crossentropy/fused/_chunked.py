@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,10 +46,10 @@ class _Grads:
 
 def _rows_torch(
     raw: Tensor, y: Tensor, scale: Tensor | None, opts: _Options, acc_buf: Tensor | None
-) -> tuple[Tensor, Tensor]:
+) -> Tensor:
     """The per-row work on one chunk of logits with torch operations (any device).
 
-    Returns each row's loss and log-sum-exp; with a row ``scale``, overwrites ``raw`` with the
+    Returns each row's loss; with a row ``scale``, overwrites ``raw`` with the
     gradient of ``sum(scale * loss)`` with respect to it. Works in ``acc_buf`` (float32) when
     ``raw`` is half precision. The log-sum-exp comes from the row maximum ``m`` and the largest
     probability, ``lse = m - log max(p)``, which never underflows.
@@ -79,7 +80,7 @@ def _rows_torch(
             g.mul_(th.mul_(th).neg_().add_(1))
         if acc_buf is not None:
             raw.copy_(g)
-    return loss, lse
+    return loss
 
 
 def _pass(
@@ -90,9 +91,10 @@ def _pass(
     opts: _Options,
     scale: Tensor | None,
     grads: _Grads | None,
-) -> tuple[Tensor, Tensor]:
-    """One sweep over the tokens, a chunk at a time: per-row loss and log-sum-exp and, with a
-    row ``scale``, the gradients of ``sum(scale * loss)`` accumulated into ``grads``.
+) -> Tensor:
+    """One sweep over the tokens, a chunk at a time: the per-row loss and, with a row
+    ``scale``, the gradients of ``sum(scale * loss)`` accumulated into ``grads`` (``scale``
+    without ``grads`` is wasted work: pass neither for the loss alone).
 
     Each chunk's logits live in one reused buffer (in the input's dtype), which the per-row step
     overwrites with the gradient with respect to the logits,
@@ -102,11 +104,10 @@ def _pass(
     """
     n, v = x.shape[0], w.shape[0]
     acc = _acc(x.dtype)
-    rows = min(opts.chunk, n)
+    rows = max(1, min(opts.chunk, n))
     buf = torch.empty(rows, v, dtype=x.dtype, device=x.device)
     acc_buf = None if acc == x.dtype else torch.empty(rows, v, dtype=acc, device=x.device)
     loss = torch.empty(n, dtype=acc, device=x.device)
-    lse = torch.empty(n, dtype=acc, device=x.device)
     if opts.triton:
         from crossentropy.fused._triton import rows_triton as step
     else:
@@ -119,9 +120,7 @@ def _pass(
         else:
             torch.addmm(b, xs, w.T, out=g)
         s = None if scale is None else scale[lo:hi]
-        loss[lo:hi], lse[lo:hi] = step(
-            g, y[lo:hi], s, opts, None if acc_buf is None else acc_buf[: hi - lo]
-        )
+        loss[lo:hi] = step(g, y[lo:hi], s, opts, None if acc_buf is None else acc_buf[: hi - lo])
         if grads is None or s is None:
             continue
         if grads.dx is not None:
@@ -133,7 +132,7 @@ def _pass(
                 grads.dw.add_(g.T @ xs)
         if grads.db is not None:
             grads.db.add_(g.sum(dim=0, dtype=acc))
-    return loss, lse
+    return loss
 
 
 def _new_grads(x: Tensor, w: Tensor, b: Tensor | None, wanted: tuple[bool, ...]) -> _Grads:
@@ -166,6 +165,11 @@ def _use_triton(kernel: str, x: Tensor) -> bool:
         raise ImportError("kernel='triton' needs the triton package") from None
     if x.dtype not in _TRITON_DTYPES:
         raise TypeError(f"kernel='triton' takes float32, float16 or bfloat16 input; got {x.dtype}")
+    if not x.is_cuda and os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
+        raise ValueError(
+            f"kernel='triton' needs CUDA tensors (or TRITON_INTERPRET=1); got a tensor on "
+            f"{x.device}"
+        )
     return True
 
 
@@ -198,14 +202,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
         count = mask.sum()
         wanted = tuple(bool(f) for f in ctx.needs_input_grad[:3])
         early = grad_enabled and reduction != "none" and any(wanted)
+        # d(output)/d(row loss): the per-row scale of the gradient before the upstream one
         scale = mask / count.clamp(min=1) if reduction == "mean" else mask
         grads = _new_grads(x, w, b, wanted) if early else None
-        rows, _ = _pass(x, w, b, y, opts, scale, grads)
+        rows = _pass(x, w, b, y, opts, scale if early else None, grads)
         rows = torch.where(valid, rows, torch.zeros_like(rows))
-        ctx.opts, ctx.grads = opts, grads
+        ctx.opts, ctx.grads, ctx.reduction = opts, grads, reduction
         ctx.dtypes = (x.dtype, w.dtype, None if b is None else b.dtype)
+        # Saved also when the gradients are ready: a second backward (retain_graph) recomputes.
+        ctx.save_for_backward(x, w, b, y, scale)
         if reduction == "none":
-            ctx.save_for_backward(x, w, b, y, mask)
             out = rows
         elif reduction == "sum":
             out = rows.sum()
@@ -217,12 +223,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "linear_cross_entropy does not support double backward (create_graph=True)"
+            )
         grads: _Grads | None = ctx.grads
         ctx.grads = None  # the buffers now belong to autograd
-        if grads is None:  # reduction="none": recompute with the per-row upstream gradient
-            x, w, b, y, mask = ctx.saved_tensors
+        if grads is None:  # "none", or a second backward: recompute with the upstream gradient
+            x, w, b, y, scale = ctx.saved_tensors
             grads = _new_grads(x, w, b, tuple(bool(f) for f in ctx.needs_input_grad[:3]))
-            _pass(x, w, b, y, ctx.opts, grad_out.to(mask.dtype) * mask, grads)
+            _pass(x, w, b, y, ctx.opts, grad_out.to(scale.dtype) * scale, grads)
             go = None
         else:  # formed in the forward pass: scale by the (scalar) upstream gradient
             go = grad_out
@@ -266,8 +276,13 @@ def linear_cross_entropy(
     With ``"mean"`` or ``"sum"`` and a gradient to come, the gradients are formed during the
     forward pass (6·N·D·V FLOPs: the logits, then two products with the gradient of each chunk)
     and the backward pass only scales them; ``"none"`` recomputes each chunk in the backward
-    pass (8·N·D·V). Memory beyond the inputs: one chunk of logits, the gradients (the weight's in
-    float32) and a few per-token vectors.
+    pass (8·N·D·V). Memory beyond the inputs: one chunk of logits (plus a float32 copy for
+    half-precision inputs, and the softcap's derivative with ``softcap``), the gradients (the
+    weight's in float32) and a few per-token vectors. The gradients formed in the forward pass
+    are held until the backward pass (a forward with gradients enabled and no backward pays for
+    them: evaluate under ``torch.no_grad()``). Double backward is not supported; a second
+    backward (``retain_graph=True``) recomputes. Under autocast the inputs are cast to the
+    autocast dtype, as ``F.linear`` would.
 
     Parameters
     ----------
@@ -307,8 +322,17 @@ def linear_cross_entropy(
         )
     if target.is_floating_point() or target.dtype == torch.bool:
         raise TypeError(f"target must hold integer class indices; got {target.dtype}")
+    if weight.shape[0] == 0:
+        raise ValueError("weight must have at least one row (one class); got shape (0, D)")
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"bias must have shape ({weight.shape[0]},); got {shape_str(bias.shape)}")
+    if torch.is_autocast_enabled(input.device.type):  # as F.linear would: in the autocast dtype
+        dt = torch.get_autocast_dtype(input.device.type)
+        input, weight = input.to(dt), weight.to(dt)
+        bias = None if bias is None else bias.to(dt)
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype != input.dtype:
+            raise TypeError(f"{name} must have input's dtype {input.dtype}; got {t.dtype}")
     red = check_reduction(reduction, ("none", "mean", "sum"))
     ignore = check_int(ignore_index, "ignore_index")
     eps = check_finite_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)

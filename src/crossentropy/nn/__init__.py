@@ -629,8 +629,7 @@ class LinearCrossEntropyLoss(nn.Module):
         super().__init__()
         self.linear = nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
         self.reduction = reduction
-        # PyTorch's None (nothing ignored): a label that cannot occur.
-        self.ignore_index = -(2**63) if ignore_index is None else ignore_index
+        self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
         self.z_loss = z_loss
         self.softcap = softcap
@@ -644,7 +643,8 @@ class LinearCrossEntropyLoss(nn.Module):
             self.linear.weight,
             target,
             bias=self.linear.bias,
-            ignore_index=self.ignore_index,
+            # PyTorch's None (nothing ignored): a label that cannot occur
+            ignore_index=-(2**63) if self.ignore_index is None else self.ignore_index,
             reduction=self.reduction,
             label_smoothing=self.label_smoothing,
             z_loss=self.z_loss,
