@@ -622,3 +622,21 @@ def test_public_api_documents_math_and_examples() -> None:
         assert ">>> " in doc, name
         assert "Examples" in doc, name
     assert metrics.__all__ == sorted(metrics.__all__)
+
+
+def test_brier_of_no_rows_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="at least one row"):
+        metrics.brier_score_loss([], [], labels=[0, 1])
+
+
+def test_dask_arrays_of_unknown_size_get_a_clear_error() -> None:
+    import dask.array as da
+
+    y = da.from_array(np.array([0, 1, 1, 0]), chunks=2)
+    p = da.from_array(np.array([[0.5, 0.5], [0.2, 0.8], [0.3, 0.7], [0.9, 0.1]]), chunks=2)
+    keep = y >= 0
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        metrics.log_loss(y[keep], p[keep])
+    expected = metrics.log_loss(y.compute(), p.compute())
+    got = float(metrics.log_loss(y[keep], p[keep].compute_chunk_sizes()).compute())
+    assert got == pytest.approx(expected, rel=1e-12)

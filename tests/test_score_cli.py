@@ -421,6 +421,9 @@ def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
     (d / "junk.parquet").write_bytes(b"this is not parquet at all")
     (d / "junk.bin").write_bytes(b"\x00\x01\x02 unknown")
     good = str(_write(d / "good.csv", GOOD_CSV))
+    dupcol = str(_write(d / "dupcol.csv", "y,p_a,p_b,y\na,0.5,0.5,b\n"))
+    np.save(d / "p.npy", np.array([[0.5, 0.5], [0.2, 0.8]]))
+    np.savez(d / "y.npz", y=np.array([0, 1]))
     return [
         ("missing-file", [str(d / "nope.csv"), *t], ["nope.csv", "no such file"]),
         ("missing-target", [good, "--target", "nope"], ["good.csv", "column 'nope'"]),
@@ -458,6 +461,14 @@ def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
         ("no-rows", [str(d / "header.csv"), *t], ["header.csv", "no data rows"]),
         ("not-parquet", [str(d / "junk.parquet"), *t], ["junk.parquet", "Parquet"]),
         ("unknown-format", [str(d / "junk.bin"), *t], ["junk.bin", "format"]),
+        ("repeated-column", [dupcol, *t], ["dupcol.csv", "'y'", "twice"]),
+        (
+            "npz-as-target-file",
+            [str(d / "p.npy"), "--target-file", str(d / "y.npz")],
+            ["y.npz", ".npz archive"],
+        ),
+        ("too-many-bins", [good, *t, "--bins", "100000000"], ["--bins", "at most"]),
+        ("zero-bins", [good, *t, "--bins", "0"], ["--bins", "positive"]),
     ]
 
 
@@ -482,6 +493,33 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path):
         if problems:
             failures.append(f"{case}: {problems}: {out.stderr.strip()[-300:]}")
     assert not failures, "\n".join(failures)
+
+
+def test_report_cannot_overwrite_an_input(tmp_path: Path):
+    good = _write(tmp_path / "good.csv", GOOD_CSV)
+    out = cli(str(good), "--target", "y", "--proba-cols", "p_*", "--report", str(good))
+    assert out.returncode == 2
+    assert "is an input file" in out.stderr
+    assert good.read_text() == GOOD_CSV
+
+
+def test_relative_paths_are_made_absolute_for_the_workers(
+    data: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    """Dask workers may run elsewhere: the engine gets absolute paths."""
+    import crossentropy.cli._score as score_module
+
+    seen = {}
+
+    def fake_dask(src: Any, **kwargs: Any) -> dict[str, Any]:
+        seen["path"] = src.path
+        return score_module.score_local(src)
+
+    monkeypatch.setattr(score_module, "score_dask", fake_dask)
+    monkeypatch.chdir(data["dir"])
+    code, _, err = run(capsys, "t.csv", *TABLE_ARGS, "--engine", "dask", "--json")
+    assert code == 0, err
+    assert seen["path"] == str(data["dir"] / "t.csv")
 
 
 def test_good_csv_control_case(tmp_path: Path):

@@ -667,8 +667,8 @@ def run_demo(out_dir: str | Path, settings: Settings = DEFAULT) -> DemoResult:
 def demo_command(out_dir: str | Path, *, quick: bool = False) -> int:
     """``crossentropy demo``: run, print the summary and where the report is; the exit code.
 
-    Returns 1 with one line on stderr when scikit-learn or matplotlib is missing or the output
-    folder cannot be written.
+    Returns 1 with one line on stderr when scikit-learn or matplotlib is missing, 2 when the
+    output folder cannot be written (bad usage).
     """
     import sys
 
@@ -685,7 +685,7 @@ def demo_command(out_dir: str | Path, *, quick: bool = False) -> int:
         done = run_demo(out_dir, QUICK if quick else DEFAULT)
     except OSError as err:  # the output folder cannot be created or written
         print(f"crossentropy demo: error: cannot write to {out_dir}: {err}", file=sys.stderr)
-        return 1
+        return 2
     print("\n".join(summary_lines(done.results)))
     report = Path(out_dir) / "index.html"
     print(

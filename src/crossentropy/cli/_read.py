@@ -274,14 +274,21 @@ def column_names(path: str, fmt: Format) -> list[str]:
             raise InputError(path, f"cannot read as CSV: {exc}") from None
         if not header:
             raise InputError(path, "empty file (no header line)")
-        return header
-    import pyarrow as pa  # type: ignore[import-untyped]
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+        names = header
+    else:
+        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-    try:
-        return list(pq.read_schema(path).names)
-    except (pa.ArrowException, OSError) as exc:
-        raise InputError(path, f"cannot read as Parquet: {_first_line(exc)}") from None
+        try:
+            names = list(pq.read_schema(path).names)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(path, f"cannot read as Parquet: {_first_line(exc)}") from None
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(path, "the column name appears twice in the header", column=name)
+        seen.add(name)
+    return names
 
 
 def _first_line(exc: BaseException) -> str:
@@ -539,9 +546,12 @@ def _resolve_pair(
 
 def _load_npy(path: str) -> np.ndarray:
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)  # type: ignore[no-any-return]
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise InputError(path, f"cannot read as .npy: {_first_line(exc)}") from None
+    if not isinstance(array, np.ndarray):  # an .npz archive under another name
+        raise InputError(path, "cannot read as .npy: it is an .npz archive")
+    return array
 
 
 def _load_npz(path: str) -> Any:

@@ -20,7 +20,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -335,18 +335,13 @@ def score_unit(unit: Unit, src: Source, index: SolutionIndex | None, bins: int, 
     return Part(acc, unit.first_row, pos, ids.ids if ids is not None else {})
 
 
-@contextlib.contextmanager
-def _quiet_logs() -> Iterator[None]:
-    """Silence the loggers of distributed (and its event loop) while the cluster runs."""
-    loggers = [logging.getLogger(n) for n in ("distributed", "tornado", "asyncio")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
+def _quiet_logs() -> None:
+    """Silence the loggers of distributed (and its event loop) for the rest of the process:
+    the in-process cluster's threads may still log (closed connections) after it shut down."""
+    prefixes = ("distributed", "tornado", "asyncio")
+    names = [n for n in logging.root.manager.loggerDict if n.startswith(prefixes)]
+    for name in {*prefixes, *names}:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def score_dask(
@@ -392,10 +387,10 @@ def score_dask(
 
     bar = progress or ProgressBar(False)
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_quiet_logs())
         import importlib
 
         dd: Any = importlib.import_module("distributed")  # untyped: used through Any
+        _quiet_logs()  # after the import, which sets distributed's own levels
 
         if scheduler:
             try:
@@ -466,6 +461,16 @@ def score_dask(
 # --------------------------------------------------------------------------- the command
 
 
+_MAX_BINS = 10_000
+
+
+def _bins(text: str) -> int:
+    value = _positive_int(text)
+    if value > _MAX_BINS:
+        raise argparse.ArgumentTypeError(f"expected at most {_MAX_BINS} bins; got {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -530,7 +535,7 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
     o.add_argument("--json", action="store_true", help="print the numbers as JSON")
     o.add_argument("--report", metavar="PATH.html", help="write a self-contained HTML report")
     o.add_argument(
-        "--bins", type=_positive_int, default=15, metavar="N", help="calibration bins (default 15)"
+        "--bins", type=_bins, default=15, metavar="N", help="calibration bins (default 15)"
     )
     o.add_argument(
         "--worst", type=_nonnegative_int, default=10, metavar="N", help="worst rows to list (10)"
@@ -602,6 +607,19 @@ def score_command(args: argparse.Namespace) -> int:
 
     if args.scheduler and args.engine != "dask":
         return _error("--scheduler needs --engine dask")
+    # Absolute paths: Dask workers may run in another working directory.
+    inputs = {}
+    for name in ("file", "solution", "submission", "target_file"):
+        value = getattr(args, name)
+        if value:
+            inputs[name] = os.path.abspath(value)
+            setattr(args, name, inputs[name])
+    if args.report is not None and not args.report:
+        return _error("--report needs a file path")
+    if args.report and os.path.exists(args.report):
+        for path in inputs.values():
+            if os.path.exists(path) and os.path.samefile(path, args.report):
+                return _error(f"--report {args.report}: is an input file; choose another path")
     bar = ProgressBar(bool(args.progress) or sys.stderr.isatty())
     try:
         if args.report:
@@ -644,6 +662,9 @@ def score_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         bar.clear()
         return _error("interrupted")
+    except Exception as exc:  # a safety net: one line, never a traceback
+        bar.clear()
+        return _error(f"{args.file or args.submission or 'input'}: {type(exc).__name__}: {exc}")
     off = int(result.get("rows_not_summing_to_one", 0))
     if off:
         sys.stderr.write(

@@ -358,8 +358,10 @@ def brier_score_loss(
 def _prepare_binary(y_true: Any, y_proba: Any, sample_weight: Any, pos_label: Any) -> Prepared:
     """scikit-learn's binary rules: a binary ``y_true`` and ``pos_label`` (inferred or given)."""
     y = host_labels(y_true, "y_true")
-    classes = np.unique(y) if y.size else y
-    if y.dtype.kind == "f" and y.size and np.any(y != np.round(y)):
+    if y.size == 0:
+        raise ValueError("y_true must have at least one row; got none")
+    classes = np.unique(y)
+    if y.dtype.kind == "f" and np.any(y != np.round(y)):
         kind = "continuous"
     elif classes.shape[0] > 2:
         kind = "multiclass"

@@ -176,6 +176,11 @@ def prepare(
     log losses (``Prepared.loss_total``), computed block by block during the pass.
     """
     xp, (p_raw,) = namespace(y_proba, names=["y_proba"])
+    if any(d is None or d != d for d in p_raw.shape):  # Dask arrays after boolean indexing
+        raise ValueError(
+            "y_proba has unknown dimensions (a Dask array after boolean indexing?); call "
+            ".compute_chunk_sizes() on it first"
+        )
     p, out_dtype = as_float(xp, p_raw, "y_proba")
     if p.ndim == 2 and p.shape[1] == 1:
         p = p[:, 0]
