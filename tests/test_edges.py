@@ -623,3 +623,28 @@ def test_jit_out_of_range_label_gives_nan(labels):
     assert got[2] == 0.0
     mean = jax.jit(lambda x, y: ce.cross_entropy(x, y))(jnp.asarray(X_OOR), jnp.asarray(labels))
     assert np.isnan(np.asarray(mean))
+
+
+@pytest.mark.parametrize("offset", [1e2, 1e4, 1e6])
+def test_large_logits_lose_no_precision(backend, offset):
+    """The log-softmax is formed as (x - m) - log(sum(exp(x - m))): no cancellation of
+    x - logsumexp(x) when the logits are large (float32 holds 1e4 + 0.1 to 1e-3 only)."""
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((64, 20)) + offset).astype(np.float32)
+    y = rng.integers(0, 20, 64)
+    exact = x.astype(np.float64)
+    exact_lsm = exact - exact.max(1, keepdims=True)
+    exact_lsm -= np.log(np.exp(exact_lsm).sum(1, keepdims=True))
+    got = backend.to_numpy(
+        ce.cross_entropy(backend.asarray(x), backend.asarray(y), reduction="none")
+    )
+    np.testing.assert_allclose(got, -exact_lsm[np.arange(64), y], rtol=1e-5, atol=1e-5)
+    got = backend.to_numpy(ce.log_softmax(backend.asarray(x)))
+    np.testing.assert_allclose(got, exact_lsm, rtol=1e-5, atol=1e-5)
+    if backend.name == "numpy":
+        from crossentropy import grad
+
+        _, g = grad.cross_entropy(x, y, reduction="sum")
+        expected = np.exp(exact_lsm)
+        expected[np.arange(64), y] -= 1
+        np.testing.assert_allclose(g, expected, rtol=1e-5, atol=1e-6)

@@ -807,6 +807,12 @@ def _every_module():
         (cnn.DiceLoss(mode="multiclass", smooth=1.0), (xs, ts)),
         (cnn.JaccardLoss(mode="multiclass", aggregate="sample", reduction="none"), (xs, ts)),
         (cnn.TverskyLoss(mode="multiclass", alpha=0.3, beta=0.7, gamma=2.0), (xs, ts)),
+        (
+            cnn.LinearCrossEntropyLoss(
+                4, 6, bias=True, dtype=torch.float64, z_loss=1e-3, chunk_size=2
+            ),
+            (xb, torch.tensor([0, 5, 2, -100, 3])),
+        ),
     ]
 
 

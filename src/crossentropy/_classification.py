@@ -46,7 +46,7 @@ from crossentropy._special import (
     kl_terms,
     log1mexp,
     log_sigmoid_,
-    lse,
+    lse_parts,
     mul_log,
     safe_log,
 )
@@ -266,11 +266,14 @@ def _ce_core(
     """
     n_classes = x.shape[-1]
     soft = xp.isdtype(target.dtype, "real floating")
-    logz = lse(xp, x, -1) if kind == "logits" else None
+    # The log-sum-exp in two parts (row max and log-sum of the shifted exponentials): the log
+    # probabilities are (x - m) - log_sum, exact even for large logits.
+    shift = lse_parts(xp, x, -1) if kind == "logits" else None
+    logz = xp.squeeze(shift[0] + shift[1], axis=-1) if shift is not None else None
 
     def log_probs() -> Array:
-        if logz is not None:
-            return x - xp.expand_dims(logz, axis=-1)
+        if shift is not None:
+            return (x - shift[0]) - shift[1]
         if kind == "probs":
             return _prob_log(xp, x, clip, eps_dtype)
         return x
@@ -303,7 +306,11 @@ def _ce_core(
         w_y = w_t
     else:
         valid, safe, bad = _index_targets(xp, target, n_classes, ignore_index)
-        nll = logz - _gather(xp, x, safe) if logz is not None else -_gather(xp, log_probs(), safe)
+        nll = (
+            (xp.squeeze(shift[0], axis=-1) - _gather(xp, x, safe)) + xp.squeeze(shift[1], axis=-1)
+            if shift is not None
+            else -_gather(xp, log_probs(), safe)
+        )
         w_y = _take(xp, w, safe) if w is not None else None
         if focal is not None:
             gamma, alpha = focal
@@ -341,6 +348,7 @@ def _ce_core(
     if parts is not None:
         parts.update(
             logz=logz,
+            shift=shift,
             valid=valid,
             bad=bad,
             soft=soft,

@@ -60,27 +60,40 @@ def safe_max(xp: Any, x: Array, axis: int) -> Array:
     return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
 
-def lse(xp: Any, x: Array, axis: int, keepdims: bool = False) -> Array:
-    """``log(sum(exp(x), axis))``, stable: ``m + log(sum(exp(x - m)))``."""
+def lse_parts(xp: Any, x: Array, axis: int) -> tuple[Array, Array]:
+    """The log-sum-exp along ``axis`` in two parts, with keepdims: ``m`` (the row max, 0 where
+    it is not finite) and ``log(sum(exp(x - m)))``; their sum is the log-sum-exp.
+
+    Kept apart, they give ``log_softmax = (x - m) - log(sum(exp(x - m)))`` without the
+    cancellation of ``x - logsumexp(x)`` when the logits are large (1e4 in float32).
+    """
     axis %= x.ndim
     if x.shape[axis] == 0:
         shape = tuple(1 if i == axis else s for i, s in enumerate(x.shape))
-        out = xp.full(shape, -xp.inf, dtype=x.dtype, device=device_of(x))
-        return out if keepdims else xp.squeeze(out, axis=axis)
+        m = xp.zeros(shape, dtype=x.dtype, device=device_of(x))
+        return m, xp.full(shape, -xp.inf, dtype=x.dtype, device=device_of(x))
     if is_numpy(x):
         last = xp.moveaxis(x, axis, -1)
-        out = xp.reshape(
-            numpy_logsumexp_rows(xp.reshape(last, (-1, last.shape[-1]))), last.shape[:-1]
+        flat = xp.reshape(last, (-1, last.shape[-1]))
+        return tuple(  # type: ignore[return-value]
+            xp.expand_dims(xp.reshape(part, last.shape[:-1]), axis=axis)
+            for part in numpy_logsumexp_rows(flat)
         )
-        return xp.expand_dims(out, axis=axis) if keepdims else out
     m = safe_max(xp, x, axis)
-    s = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
-    return s if keepdims else xp.squeeze(s, axis=axis)
+    return m, xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True))
+
+
+def lse(xp: Any, x: Array, axis: int, keepdims: bool = False) -> Array:
+    """``log(sum(exp(x), axis))``, stable: ``m + log(sum(exp(x - m)))``."""
+    m, s = lse_parts(xp, x, axis)
+    out = m + s
+    return out if keepdims else xp.squeeze(out, axis=axis % x.ndim)
 
 
 def log_softmax_(xp: Any, x: Array, axis: int) -> Array:
-    """``x - logsumexp(x)`` along ``axis``."""
-    return x - lse(xp, x, axis, keepdims=True)
+    """``(x - m) - log(sum(exp(x - m)))`` along ``axis`` (see :func:`lse_parts`)."""
+    m, s = lse_parts(xp, x, axis)
+    return (x - m) - s
 
 
 def softmax_(xp: Any, x: Array, axis: int) -> Array:

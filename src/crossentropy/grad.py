@@ -72,6 +72,12 @@ def _focal_g(xp: Namespace, logq: Array, gamma: float) -> Array:
     return m * (1 - gamma * q_ratio)
 
 
+def _log_softmax(xp: Namespace, xc: Array, parts: dict[str, Any]) -> Array:
+    """The core's log-softmax from its two-part log-sum-exp: ``(x - m) - log_sum``."""
+    m, log_sum = parts["shift"]
+    return (xc - m) - log_sum
+
+
 def _scales(xp: Namespace, parts: dict[str, Any]) -> tuple[Any, Any]:
     """d(reduced loss)/d(element loss) for the cross-entropy part and the z-loss part."""
     reduction = parts["reduction"]
@@ -112,7 +118,8 @@ def _index_logits_grad(xp: Namespace, parts: dict[str, Any], xc: Array) -> Array
     focal = parts["focal"]
     if focal is not None:  # only without smoothing (see _softmax_family)
         gamma, alpha = focal
-        logq_y = _cls._gather(xp, xc, target) - logz
+        m, log_sum = (xp.squeeze(a, axis=-1) for a in parts["shift"])
+        logq_y = (_cls._gather(xp, xc, target) - m) - log_sum
         c = c * _focal_g(xp, logq_y, gamma)
         if alpha is not None:
             c = c * (_cls._take(xp, alpha, target) if _cls._is_vector(alpha) else alpha)
@@ -125,7 +132,7 @@ def _index_logits_grad(xp: Namespace, parts: dict[str, Any], xc: Array) -> Array
     row_sum = c + d * (xp.sum(u) if u is not None else n_classes) if eps else c
     if parts["z_loss"]:
         row_sum = row_sum + 2 * parts["z_loss"] * logz * valid * zscale
-    g = xp.exp(xc - xp.expand_dims(logz, axis=-1)) * xp.expand_dims(row_sum, axis=-1)
+    g = xp.exp(_log_softmax(xp, xc, parts)) * xp.expand_dims(row_sum, axis=-1)
     if eps:
         d_col = xp.expand_dims(d, axis=-1)
         g = g - (d_col * u if u is not None else d_col)
@@ -177,7 +184,7 @@ def _general_grad(xp: Namespace, parts: dict[str, Any], x: Array, xc: Array) -> 
                 a = w_y * ((1 - eps) * onehot + eps / n_classes if eps else onehot)
     a = xp.where(valid, a, xp.zeros_like(a))
     if parts["kind"] == "logits":
-        logq = xc - xp.expand_dims(parts["logz"], axis=-1)
+        logq = _log_softmax(xp, xc, parts)
     else:
         logq = _cls._prob_log(xp, x, parts["clip"], parts["out_dtype"])
     focal = parts["focal"]

@@ -28,37 +28,42 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-def _lse_block(x: np.ndarray[Any, Any], out: np.ndarray[Any, Any], lo: int, hi: int) -> None:
+Array = np.ndarray[Any, Any]
+
+
+def _lse_block(x: Array, out_m: Array, out_s: Array, lo: int, hi: int) -> None:
     block = x[lo:hi]
     m = np.max(block, axis=1, keepdims=True)
     m[~np.isfinite(m)] = 0
     buf = np.subtract(block, m)
     np.exp(buf, out=buf)
     with np.errstate(divide="ignore"):
-        np.log(np.sum(buf, axis=1), out=out[lo:hi])
-    out[lo:hi] += m[:, 0]
+        np.log(np.sum(buf, axis=1), out=out_s[lo:hi])
+    out_m[lo:hi] = m[:, 0]
 
 
-def numpy_logsumexp_rows(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Log-sum-exp over the last axis of a 2-D floating NumPy array, row block by row block.
+def numpy_logsumexp_rows(x: Array) -> tuple[Array, Array]:
+    """Log-sum-exp over the last axis of a 2-D floating NumPy array, row block by row block,
+    as its two parts ``(m, log(sum(exp(x - m))))`` (the sum is the log-sum-exp).
 
     The max, subtract, exp and sum passes run on blocks that fit in cache, and blocks run on a
     thread pool for large inputs (NumPy's ufuncs release the GIL). Same formula as the generic
-    code: ``m + log(sum(exp(x - m)))`` with a non-finite row max replaced by 0.
+    code, with a non-finite row max replaced by 0.
     """
     n, c = x.shape
-    out = np.empty(n, dtype=x.dtype)
+    out_m = np.zeros(n, dtype=x.dtype)
+    out_s = np.empty(n, dtype=x.dtype)
     if n == 0:
-        return out
+        return out_m, out_s
     if c == 0:
-        out.fill(-np.inf)
-        return out
+        out_s.fill(-np.inf)
+        return out_m, out_s
     x = np.ascontiguousarray(x)
     rows = max(1, _BLOCK_ELEMENTS // c)
     bounds = [(lo, min(lo + rows, n)) for lo in range(0, n, rows)]
     if x.size >= _THREAD_MIN_ELEMENTS and len(bounds) > 1 and (os.cpu_count() or 1) > 1:
-        list(_executor().map(lambda b: _lse_block(x, out, b[0], b[1]), bounds))
+        list(_executor().map(lambda b: _lse_block(x, out_m, out_s, b[0], b[1]), bounds))
     else:
         for lo, hi in bounds:
-            _lse_block(x, out, lo, hi)
-    return out
+            _lse_block(x, out_m, out_s, lo, hi)
+    return out_m, out_s

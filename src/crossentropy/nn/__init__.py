@@ -18,7 +18,6 @@ saved in ``state_dict`` and pickle with the module. Importing this package impor
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -579,7 +578,7 @@ class TverskyLoss(_OverlapLoss):
         super().__init__(mode, reduction, {"alpha": alpha, "beta": beta, "gamma": gamma, **extras})
 
 
-class LinearCrossEntropyLoss(nn.Module):
+class LinearCrossEntropyLoss(_Loss):
     r"""A linear layer and its cross-entropy in one: the loss of ``self.linear(input)`` against
     class indices, computed by :func:`crossentropy.fused.linear_cross_entropy` (the
     ``[tokens, classes]`` logits never exist at once).
@@ -593,8 +592,9 @@ class LinearCrossEntropyLoss(nn.Module):
     ``ignore_index``, ``label_smoothing``) and keeps its parameters in ``self.linear`` as PyTorch
     does, so a ``state_dict`` loads into either. PyTorch's ``ignore_index=None`` means none;
     here the default is ``-100``, as in ``CrossEntropyLoss``. Class weights and
-    ``out_features`` are not supported. Extras: ``z_loss``, ``softcap``, ``chunk_size``,
-    ``empty_mean`` and ``kernel``. To tie the weight to an embedding, assign it:
+    ``out_features`` are not supported. The keyword-only extras of the fused function
+    (``z_loss``, ``softcap``, ``chunk_size``, ``empty_mean``, ``kernel``) are constructor
+    keywords. To tie the weight to an embedding, assign it:
     ``loss.linear.weight = embedding.weight``.
 
     Examples
@@ -620,22 +620,12 @@ class LinearCrossEntropyLoss(nn.Module):
         reduction: str = "mean",
         ignore_index: int | None = -100,
         label_smoothing: float = 0.0,
-        z_loss: float = 0.0,
-        softcap: float | None = None,
-        chunk_size: int | None = None,
-        empty_mean: float = math.nan,
-        kernel: str = "auto",
+        **extras: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(reduction, extras)
         self.linear = nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
-        self.reduction = reduction
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
-        self.z_loss = z_loss
-        self.softcap = softcap
-        self.chunk_size = chunk_size
-        self.empty_mean = empty_mean
-        self.kernel = kernel
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return linear_cross_entropy(
@@ -647,13 +637,5 @@ class LinearCrossEntropyLoss(nn.Module):
             ignore_index=-(2**63) if self.ignore_index is None else self.ignore_index,
             reduction=self.reduction,
             label_smoothing=self.label_smoothing,
-            z_loss=self.z_loss,
-            softcap=self.softcap,
-            chunk_size=self.chunk_size,
-            empty_mean=self.empty_mean,
-            kernel=self.kernel,
+            **self.extras,
         )
-
-    def extra_repr(self) -> str:
-        names = ("reduction", "ignore_index", "label_smoothing", "z_loss", "softcap")
-        return ", ".join(f"{k}={getattr(self, k)!r}" for k in names)
