@@ -127,3 +127,8 @@ def test_subprocess_success_and_error():
     assert bad.stderr.strip() == (
         "crossentropy calc: error: --probs sum to 1.1, expected 1 (within 1e-06)"
     )
+
+
+def test_negative_numbers_in_exponent_form_are_values(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calc", "--logits", "1", "-2e3", "-1.5E-1", "--target", "0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["values"] == [1.0, -2000.0, -0.15]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from typing import Any
 
@@ -61,6 +62,11 @@ def add_calc_parser(sub: Any) -> argparse.ArgumentParser:
         help="a class index (0-based), or a probability distribution over the classes",
     )
     calc_parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    # Values such as -2e3, -1.5E-7 or -inf are numbers, not options (argparse's own test only
+    # knows -12 and -1.5).
+    calc_parser._negative_number_matcher = re.compile(
+        r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf(inity)?$", re.IGNORECASE
+    )
     calc_parser.set_defaults(func=calc_command)
     return calc_parser
 
