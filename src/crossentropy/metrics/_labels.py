@@ -114,6 +114,13 @@ def encode(y: Host, labels: Any, name_y: str = "y_true") -> Encoded:
                 "expected class labels through labels="
             )
         return Encoded(classes, index)
+    classes = checked_labels(labels, stacklevel=5)
+    return Encoded(classes, index_of(y, classes, name_y))
+
+
+def checked_labels(labels: Any, stacklevel: int = 4) -> Host:
+    """The sorted classes of a ``labels=`` argument: 1-D, at least two distinct labels; a
+    ``UserWarning`` when they were not given sorted (the columns follow the sorted order)."""
     given = np.asarray(labels)
     if given.ndim != 1:
         raise ValueError(f"labels must be a 1-D sequence of labels; got {shape_str(given.shape)}")
@@ -124,11 +131,11 @@ def encode(y: Host, labels: Any, name_y: str = "y_true") -> Encoded:
             f"sorted order: pass labels={classes.tolist()} and make sure the columns of "
             "y_proba follow it",
             UserWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
     if classes.shape[0] < 2:
         raise ValueError(f"labels must hold at least two distinct labels; got {classes.tolist()}")
-    return Encoded(classes, index_of(y, classes, name_y))
+    return classes
 
 
 def index_of(y: Host, classes: Host, name_y: str = "y_true") -> Host:

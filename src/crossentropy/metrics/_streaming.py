@@ -47,7 +47,7 @@ from crossentropy.metrics._functions import (
     bin_totals,
     confidence_and_outcome,
 )
-from crossentropy.metrics._labels import host_labels
+from crossentropy.metrics._labels import checked_labels, host_labels
 from crossentropy.metrics._prepare import Prepared, prepare, to_host, weighted_sum
 
 __all__ = [
@@ -65,23 +65,7 @@ def _float(x: Any) -> float:
 
 
 def _fixed_classes(labels: Any) -> np.ndarray[Any, Any] | None:
-    if labels is None:
-        return None
-    given = np.asarray(labels)
-    if given.ndim != 1:
-        raise ValueError(f"labels must be a 1-D sequence of labels; got shape {given.shape}")
-    classes = np.unique(given)
-    if classes.shape != given.shape or not np.all(classes == given):
-        warnings.warn(
-            f"labels passed were {given.tolist()}, but the columns of y_proba are taken in "
-            f"sorted order: pass labels={classes.tolist()} and make sure the columns of "
-            "y_proba follow it",
-            UserWarning,
-            stacklevel=3,
-        )
-    if classes.shape[0] < 2:
-        raise ValueError(f"labels must hold at least two distinct labels; got {classes.tolist()}")
-    return classes
+    return None if labels is None else checked_labels(labels)
 
 
 def _state(x: ExactSum | None) -> ExactSum:
