@@ -75,9 +75,10 @@ def lse_parts(xp: Any, x: Array, axis: int) -> tuple[Array, Array]:
     if is_numpy(x):
         last = xp.moveaxis(x, axis, -1)
         flat = xp.reshape(last, (-1, last.shape[-1]))
-        return tuple(  # type: ignore[return-value]
-            xp.expand_dims(xp.reshape(part, last.shape[:-1]), axis=axis)
-            for part in numpy_logsumexp_rows(flat)
+        m, log_sum = numpy_logsumexp_rows(flat)
+        return (
+            xp.expand_dims(xp.reshape(m, last.shape[:-1]), axis=axis),
+            xp.expand_dims(xp.reshape(log_sum, last.shape[:-1]), axis=axis),
         )
     m = safe_max(xp, x, axis)
     return m, xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True))
