@@ -207,7 +207,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grads = _new_grads(x, w, b, wanted) if early else None
         rows = _pass(x, w, b, y, opts, scale if early else None, grads)
         rows = torch.where(valid, rows, torch.zeros_like(rows))
-        ctx.opts, ctx.grads, ctx.reduction = opts, grads, reduction
+        ctx.opts, ctx.grads = opts, grads
         ctx.dtypes = (x.dtype, w.dtype, None if b is None else b.dtype)
         # Saved also when the gradients are ready: a second backward (retain_graph) recomputes.
         ctx.save_for_backward(x, w, b, y, scale)
