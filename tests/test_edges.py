@@ -459,14 +459,17 @@ def test_nan_propagates_in_bce_with_logits_and_kl_div(backend):
     np.testing.assert_allclose(kl[1], 0.7 * (np.log(0.7) + 0.5))
 
 
-def test_nan_propagates_in_binary_cross_entropy(backend):
-    # "Losses propagate NaN inputs as NaN"; NaN passes the [0, 1] check.
-    got = ce.binary_cross_entropy(
-        backend.asarray([np.nan, 0.5]), backend.asarray([1.0, 0.0]), reduction="none"
-    )
-    got = _values(got, backend)
-    assert np.isnan(got[0])
-    np.testing.assert_allclose(got[1], LN2)
+def test_nan_probability_in_binary_cross_entropy(backend):
+    # As PyTorch, a NaN probability is refused where values are read; where they are not
+    # (lazy arrays, validate=False) it propagates as NaN, never a number.
+    x, t = backend.asarray([np.nan, 0.5]), backend.asarray([1.0, 0.0])
+    if not backend.lazy:
+        with pytest.raises(ValueError, match=r"input must hold probabilities.*nan"):
+            ce.binary_cross_entropy(x, t, reduction="none")
+    for validate in ([None] if backend.lazy else []) + [False]:
+        got = _values(ce.binary_cross_entropy(x, t, reduction="none", validate=validate), backend)
+        assert np.isnan(got[0])
+        np.testing.assert_allclose(got[1], LN2)
 
 
 def test_nan_propagates_in_special_and_information(backend):

@@ -2,27 +2,18 @@
 
 The functional API. Every function accepts NumPy, PyTorch, JAX, Dask or any Python Array API
 array (or a Python sequence) and answers in the same library, on the same device, in the input's
-floating dtype. Importing this package imports no framework (no torch, jax or dask).
+floating dtype. Importing this package imports no framework (no torch, jax or dask); the
+submodules ``grad``, ``metrics``, ``nn`` and ``fused`` load on first use (``nn`` and ``fused``
+import torch).
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from crossentropy import information
-from crossentropy._classification import (
-    binary_cross_entropy,
-    binary_cross_entropy_with_logits,
-    cross_entropy,
-    kl_div,
-    nll_loss,
-)
-from crossentropy._focal import focal_loss, sigmoid_focal_loss
-from crossentropy._regression import (
-    huber_loss,
-    l1_loss,
-    log_cosh_loss,
-    mse_loss,
-    rmse_loss,
-    smooth_l1_loss,
-)
-from crossentropy._segmentation import dice_loss, jaccard_loss, tversky_loss
+from crossentropy._lib.policy import get_validation, set_validation, validation
 from crossentropy._special import (
     log_sigmoid,
     log_softmax,
@@ -32,7 +23,6 @@ from crossentropy._special import (
     softplus,
     xlogy,
 )
-from crossentropy._weights import class_weights
 from crossentropy.information import (
     binary_entropy,
     entropy,
@@ -41,8 +31,36 @@ from crossentropy.information import (
     perplexity,
     self_information,
 )
+from crossentropy.losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    class_weights,
+    cross_entropy,
+    dice_loss,
+    focal_loss,
+    huber_loss,
+    jaccard_loss,
+    kl_div,
+    l1_loss,
+    log_cosh_loss,
+    mse_loss,
+    nll_loss,
+    rmse_loss,
+    sigmoid_focal_loss,
+    smooth_l1_loss,
+    tversky_loss,
+)
 
 __version__ = "0.1.0"
+
+_SUBMODULES = ("fused", "grad", "metrics", "nn")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"crossentropy.{name}")
+    raise AttributeError(f"module 'crossentropy' has no attribute {name!r}")
+
 
 __all__ = [
     "binary_cross_entropy",
@@ -53,6 +71,7 @@ __all__ = [
     "dice_loss",
     "entropy",
     "focal_loss",
+    "get_validation",
     "huber_loss",
     "information",
     "jaccard_loss",
@@ -69,11 +88,13 @@ __all__ = [
     "perplexity",
     "rmse_loss",
     "self_information",
+    "set_validation",
     "sigmoid",
     "sigmoid_focal_loss",
     "smooth_l1_loss",
     "softmax",
     "softplus",
     "tversky_loss",
+    "validation",
     "xlogy",
 ]

@@ -13,14 +13,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from crossentropy._lib import Array, Namespace, as_float, namespace, restore_dtype
-from crossentropy._lib._validation import (
-    check_base,
-    check_in_unit_interval,
+from crossentropy import _formulas as fm
+from crossentropy._lib.axes import normalize_axis
+from crossentropy._lib.checks import (
     check_nonnegative,
+    check_number,
+    check_unit_interval,
     shape_str,
 )
-from crossentropy._special import _axis, kl_terms, mul_log, safe_log
+from crossentropy._lib.namespace import Array, Namespace, as_float, cast, namespace, restore_dtype
+from crossentropy._lib.policy import reads
 
 __all__ = [
     "binary_entropy",
@@ -33,18 +35,8 @@ __all__ = [
 ]
 
 
-def _cross(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
-    """``-sum(p log q)`` in nats (``0 - sum`` so that an exact zero is +0.0)."""
-    return 0 - xp.sum(mul_log(xp, p, safe_log(xp, q)), axis=axis)
-
-
-def _kl(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
-    """``sum(p log p - p log q)`` in nats (each product 0 where p = 0)."""
-    return xp.sum(kl_terms(xp, p, safe_log(xp, p), safe_log(xp, q)), axis=axis)
-
-
 def _scale(xp: Namespace, value: Array, base: object) -> Array:
-    b = check_base(base)
+    b = check_number(base, "base", low=1.0, low_open=True)
     return value if b == math.e else value / math.log(b)
 
 
@@ -60,7 +52,7 @@ def _prepare(
         floats.append(f)
         out_dtype = dt if out_dtype is None else xp.result_type(out_dtype, dt)
     common = xp.result_type(*floats)
-    floats = [xp.astype(f, common) if f.dtype != common else f for f in floats]
+    floats = [cast(xp, f, common) for f in floats]
     if len(floats) > 1:
         try:
             floats = list(xp.broadcast_arrays(*floats))
@@ -69,17 +61,18 @@ def _prepare(
                 f"{n} {shape_str(f.shape)}" for f, n in zip(floats, names, strict=True)
             )
             raise ValueError(f"{shapes} do not broadcast together") from None
-    for f, name in zip(floats, names, strict=True):
-        if normalize:
-            check_nonnegative(xp, f, name)
-        else:
-            check_in_unit_interval(xp, f, name)
+    if reads(None, *floats):
+        for f, name in zip(floats, names, strict=True):
+            if normalize:
+                check_nonnegative(xp, f, name)
+            else:
+                check_unit_interval(xp, f, name)
     ax = None
     if axis is not None:
         ndim = floats[0].ndim
         if ndim == 0:
             raise ValueError(f"{names[0]} must have at least one dimension (the distribution axis)")
-        ax = _axis(axis, ndim)
+        ax = normalize_axis(axis, ndim)
         if normalize:
             floats = [f / xp.sum(f, axis=ax, keepdims=True) for f in floats]
     return xp, floats, out_dtype, ax
@@ -108,7 +101,7 @@ def self_information(p: Array, /, *, base: float = math.e) -> Array:
     np.float64(1.0)
     """
     xp, (pf,), dtype, _ = _prepare(p, names=["p"], axis=None, normalize=False)
-    return restore_dtype(xp, _scale(xp, 0 - safe_log(xp, pf), base), dtype)
+    return restore_dtype(xp, _scale(xp, 0 - fm.safe_log(xp, pf), base), dtype)
 
 
 def entropy(p: Array, /, *, axis: int = -1, base: float = math.e, normalize: bool = False) -> Array:
@@ -138,7 +131,7 @@ def entropy(p: Array, /, *, axis: int = -1, base: float = math.e, normalize: boo
     np.float64(0.0)
     """
     xp, (pf,), dtype, ax = _prepare(p, names=["p"], axis=axis, normalize=normalize)
-    return restore_dtype(xp, _scale(xp, _cross(xp, pf, pf, ax), base), dtype)
+    return restore_dtype(xp, _scale(xp, fm.cross_entropy(xp, pf, pf, ax), base), dtype)
 
 
 def binary_entropy(p: Array, /, *, base: float = math.e) -> Array:
@@ -158,7 +151,7 @@ def binary_entropy(p: Array, /, *, base: float = math.e) -> Array:
     """
     xp, (pf,), dtype, _ = _prepare(p, names=["p"], axis=None, normalize=False)
     both = xp.stack([pf, 1 - pf])
-    h = _cross(xp, both, both, 0)
+    h = fm.cross_entropy(xp, both, both, 0)
     return restore_dtype(xp, _scale(xp, h, base), dtype)
 
 
@@ -183,7 +176,7 @@ def cross_entropy(
     np.float64(1.0)
     """
     xp, (pf, qf), dtype, ax = _prepare(p, q, names=["p", "q"], axis=axis, normalize=normalize)
-    return restore_dtype(xp, _scale(xp, _cross(xp, pf, qf, ax), base), dtype)
+    return restore_dtype(xp, _scale(xp, fm.cross_entropy(xp, pf, qf, ax), base), dtype)
 
 
 def kl_divergence(
@@ -208,7 +201,7 @@ def kl_divergence(
     np.float64(0.0)
     """
     xp, (pf, qf), dtype, ax = _prepare(p, q, names=["p", "q"], axis=axis, normalize=normalize)
-    return restore_dtype(xp, _scale(xp, _kl(xp, pf, qf, ax), base), dtype)
+    return restore_dtype(xp, _scale(xp, fm.kl_divergence(xp, pf, qf, ax), base), dtype)
 
 
 def js_divergence(
@@ -232,7 +225,7 @@ def js_divergence(
     """
     xp, (pf, qf), dtype, ax = _prepare(p, q, names=["p", "q"], axis=axis, normalize=normalize)
     m = (pf + qf) / 2
-    js = (_kl(xp, pf, m, ax) + _kl(xp, qf, m, ax)) / 2
+    js = (fm.kl_divergence(xp, pf, m, ax) + fm.kl_divergence(xp, qf, m, ax)) / 2
     return restore_dtype(xp, _scale(xp, js, base), dtype)
 
 
@@ -259,4 +252,4 @@ def perplexity(
         qf = pf
     else:
         xp, (pf, qf), dtype, ax = _prepare(p, q, names=["p", "q"], axis=axis, normalize=normalize)
-    return restore_dtype(xp, xp.exp(_cross(xp, pf, qf, ax)), dtype)
+    return restore_dtype(xp, xp.exp(fm.cross_entropy(xp, pf, qf, ax)), dtype)

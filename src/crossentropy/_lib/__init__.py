@@ -1,41 +1,12 @@
-"""Internal helpers: array namespace, dtype and device, validation, reductions."""
+"""Internal building blocks shared by every public function (documented, not public API).
 
-from crossentropy._lib._namespace import (
-    Array,
-    Namespace,
-    as_float,
-    compute_dtype,
-    device_of,
-    is_concrete,
-    is_numpy,
-    is_torch,
-    namespace,
-    quiet,
-    restore_dtype,
-)
-from crossentropy._lib._reduction import (
-    REDUCTIONS,
-    check_empty_mean,
-    check_reduction,
-    divide,
-    reduce,
-)
+- :mod:`~crossentropy._lib.namespace`: array library, device and the dtype policy.
+- :mod:`~crossentropy._lib.policy`: the validation policy (when array values are read).
+- :mod:`~crossentropy._lib.checks`: argument and value checks with messages naming the argument.
+- :mod:`~crossentropy._lib.host`: host (NumPy) copies of arrays of any library.
+- :mod:`~crossentropy._lib.reduction`: reductions, their divisors and derivatives.
+- :mod:`~crossentropy._lib.kernels`: backend-native fast paths that the generic code delegates to.
 
-__all__ = [
-    "REDUCTIONS",
-    "Array",
-    "Namespace",
-    "as_float",
-    "check_empty_mean",
-    "check_reduction",
-    "compute_dtype",
-    "device_of",
-    "divide",
-    "is_concrete",
-    "is_numpy",
-    "is_torch",
-    "namespace",
-    "quiet",
-    "reduce",
-    "restore_dtype",
-]
+Modules elsewhere import the names these modules export; no module imports another module's
+underscore names.
+"""

@@ -11,11 +11,12 @@ import array_api_compat.torch as xpt
 import torch
 from torch import Tensor
 
-from crossentropy._classification import _index_targets
-from crossentropy._lib._reduction import check_empty_mean, check_reduction
-from crossentropy._lib._validation import check_finite_number, check_int, shape_str
+from crossentropy._lib.checks import check_choice, check_int, shape_str
+from crossentropy._lib.policy import Validate, reads
+from crossentropy.losses.classification import index_targets
+from crossentropy.losses.options import SoftmaxOptions
 
-__all__ = ["linear_cross_entropy"]
+__all__ = ["FusedOptions", "fused_loss", "linear_cross_entropy"]
 
 # Rows per chunk: about this many float32 logits are alive at a time (one buffer, reused).
 _CHUNK_ELEMENTS = 1 << 24
@@ -24,6 +25,29 @@ _CHUNK_ELEMENTS = 1 << 24
 def _acc(dtype: torch.dtype) -> torch.dtype:
     """The accumulation dtype: float32 for half precision, the input's dtype otherwise."""
     return torch.promote_types(dtype, torch.float32)
+
+
+@dataclass(frozen=True)
+class FusedOptions(SoftmaxOptions):
+    """The softmax family's options as the fused op takes them: class-index targets on
+    logits, ``reduction`` of ``"none"``, ``"mean"`` or ``"sum"``, hyperparameters as Python
+    numbers, and the fused op's own ``chunk_size`` and ``kernel``."""
+
+    chunk_size: int | None = None
+    kernel: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice(self.reduction, "reduction", ("none", "mean", "sum"))
+        for name in ("label_smoothing", "z_loss", "softcap"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, float):
+                raise TypeError(f"{name} must be a Python number for the fused op; got an array")
+        if self.chunk_size is not None:
+            chunk = check_int(self.chunk_size, "chunk_size")
+            if chunk < 1:
+                raise ValueError(f"chunk_size must be >= 1; got {chunk}")
+        check_choice(self.kernel, "kernel", ("auto", "torch", "triton"))
 
 
 @dataclass(frozen=True)
@@ -150,9 +174,7 @@ _TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 def _use_triton(kernel: str, x: Tensor) -> bool:
-    """Whether the Triton per-row kernel runs (``kernel`` checked and resolved)."""
-    if kernel not in ("auto", "torch", "triton"):
-        raise ValueError(f"kernel must be one of 'auto', 'torch', 'triton'; got {kernel!r}")
+    """Whether the Triton per-row kernel runs (``kernel`` resolved)."""
     if kernel == "torch":
         return False
     if kernel == "auto" and not (x.is_cuda and x.dtype in _TRITON_DTYPES):
@@ -194,6 +216,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         triton: bool,
         empty_mean: float,
         grad_enabled: bool,
+        out_dtype: torch.dtype,
     ) -> Tensor:
         opts = _Options(eps, z_loss, cap, chunk, triton)
         valid = target != ignore_index
@@ -219,7 +242,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             out = rows.sum() / count
         else:
             out = torch.where(count > 0, rows.sum() / count.clamp(min=1), empty_mean)
-        return out.to(x.dtype)
+        return out.to(out_dtype)
 
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
@@ -241,7 +264,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 None if g is None else (g if go is None else g.mul_(go)).to(dt)
                 for g, dt in zip((grads.dx, grads.dw, grads.db), ctx.dtypes, strict=True)
             ),
-            *([None] * 10),
+            *([None] * 11),
         )
 
 
@@ -258,6 +281,7 @@ def linear_cross_entropy(
     softcap: float | None = None,
     chunk_size: int | None = None,
     empty_mean: float = math.nan,
+    validate: Validate | None = None,
     kernel: str = "auto",
 ) -> Tensor:
     r"""Cross-entropy of ``input @ weight.T + bias`` against class indices, a chunk of tokens at
@@ -282,7 +306,8 @@ def linear_cross_entropy(
     are held until the backward pass (a forward with gradients enabled and no backward pays for
     them: evaluate under ``torch.no_grad()``). Double backward is not supported; a second
     backward (``retain_graph=True``) recomputes. Under autocast the inputs are cast to the
-    autocast dtype, as ``F.linear`` would.
+    autocast dtype, as ``F.linear`` would, and the loss is float32 (as PyTorch's losses under
+    autocast); the gradients keep the inputs' dtypes.
 
     Parameters
     ----------
@@ -296,6 +321,11 @@ def linear_cross_entropy(
         ``(V,)``.
     chunk_size : int, optional
         Tokens per chunk (default: about 16 M logits per chunk).
+    empty_mean : float, default nan
+        Value of a mean over zero valid targets.
+    validate : {"auto", True, False}, optional
+        When labels are checked (see :func:`crossentropy.validation`); never on CUDA under
+        ``"auto"``, so the op does not synchronise with the host.
     kernel : {"auto", "torch", "triton"}
         The per-row step (softmax, loss, gradient of the logits): torch operations on any
         device, or one Triton kernel (online log-sum-exp, gradient in registers). ``"auto"``
@@ -310,6 +340,15 @@ def linear_cross_entropy(
     >>> round(float(linear_cross_entropy(x, w, torch.tensor([1, 2]))), 4)
     1.1429
     """
+    options = FusedOptions.from_arguments(locals())
+    return fused_loss(input, weight, target, bias, options)
+
+
+def fused_loss(
+    input: Tensor, weight: Tensor, target: Tensor, bias: Tensor | None, o: FusedOptions
+) -> Tensor:
+    """The engine of :func:`linear_cross_entropy` (the ``nn`` module calls it with the options
+    it built at construction)."""
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
         raise TypeError("input and weight must be torch tensors")
     if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
@@ -326,48 +365,37 @@ def linear_cross_entropy(
         raise ValueError("weight must have at least one row (one class); got shape (0, D)")
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"bias must have shape ({weight.shape[0]},); got {shape_str(bias.shape)}")
-    if torch.is_autocast_enabled(input.device.type):  # as F.linear would: in the autocast dtype
+    autocast = torch.is_autocast_enabled(input.device.type)
+    if autocast:  # as F.linear would: in the autocast dtype
         dt = torch.get_autocast_dtype(input.device.type)
         input, weight = input.to(dt), weight.to(dt)
         bias = None if bias is None else bias.to(dt)
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.dtype != input.dtype:
             raise TypeError(f"{name} must have input's dtype {input.dtype}; got {t.dtype}")
-    red = check_reduction(reduction, ("none", "mean", "sum"))
-    ignore = check_int(ignore_index, "ignore_index")
-    eps = check_finite_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
-    z = check_finite_number(z_loss, "z_loss", low=0.0)
-    cap = (
-        None if softcap is None else check_finite_number(softcap, "softcap", low=0.0, low_open=True)
-    )
-    empty = check_empty_mean(empty_mean)
     v = weight.shape[0]
-    chunk = (
-        max(1, _CHUNK_ELEMENTS // max(v, 1))
-        if chunk_size is None
-        else check_int(chunk_size, "chunk_size")
-    )
-    if chunk < 1:
-        raise ValueError(f"chunk_size must be >= 1; got {chunk}")
-    use_triton = _use_triton(kernel, input)
+    chunk = max(1, _CHUNK_ELEMENTS // max(v, 1)) if o.chunk_size is None else o.chunk_size
+    use_triton = _use_triton(o.kernel, input)
     batch_shape = input.shape[:-1]
     x = input.reshape(-1, input.shape[-1])
     t = target.reshape(-1).long()
-
-    _index_targets(xpt, t, v, ignore)  # ValueError for a label out of range (host tensors)
+    # a label out of range: ValueError where the validation policy reads labels
+    index_targets(xpt, t, v, o.ignore_index, check=reads(o.validate, t))
+    out_dtype = _acc(input.dtype) if autocast else input.dtype
     out: Tensor = _LinearCrossEntropy.apply(  # type: ignore[no-untyped-call]
         x,
         weight,
         bias,
         t,
-        ignore,
-        red,
-        eps,
-        z,
-        cap,
+        o.ignore_index,
+        o.reduction,
+        o.label_smoothing,
+        o.z_loss,
+        o.softcap,
         chunk,
         use_triton,
-        empty,
+        o.empty_mean,
         torch.is_grad_enabled(),
+        out_dtype,
     )
-    return out.reshape(batch_shape) if red == "none" else out
+    return out.reshape(batch_shape) if o.reduction == "none" else out

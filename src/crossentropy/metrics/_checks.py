@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import array_api_compat as compat
 import numpy as np
 
-from crossentropy._lib import Array, Namespace, is_concrete, is_numpy
-from crossentropy._lib._validation import first_index, shape_str
+from crossentropy._lib.checks import first_index, shape_str
+from crossentropy._lib.host import to_host
+from crossentropy._lib.namespace import Array, Namespace, is_numpy
+from crossentropy._lib.policy import reads
 from crossentropy.metrics._fast import BITS_OF_ONE
 
 __all__ = [
@@ -16,18 +17,7 @@ __all__ = [
     "check_proba_matrix",
     "check_probabilities",
     "row_sum_tolerance",
-    "to_host",
 ]
-
-
-def to_host(x: Array) -> np.ndarray[Any, Any]:
-    """A NumPy copy of an array of any library, dtype kept (Dask computes)."""
-    if compat.is_torch_array(x):
-        return np.asarray(x.detach().cpu().numpy())
-    try:
-        return np.asarray(x)
-    except (TypeError, ValueError, RuntimeError):
-        return np.from_dlpack(x)
 
 
 def row_sum_tolerance(eps: float) -> float:
@@ -56,7 +46,7 @@ def check_probabilities(xp: Namespace, p: Array, name: str) -> Array:
     else the first row with an entry outside [0, 1]; returns ``p``. A lazy array cannot be
     inspected without computing it: its entries outside [0, 1] (NaN and inf included) become
     NaN, so a bad input gives a NaN metric, never a silently wrong number."""
-    if not is_concrete(p):
+    if not reads(None, p):
         return xp.where((p >= 0) & (p <= 1), p, xp.asarray(xp.nan, dtype=p.dtype))
     if is_numpy(p) and _all_in_unit_interval_numpy(p):
         return p

@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from crossentropy._classification import _gather, _prob_log
-from crossentropy._lib import Array, Namespace, device_of
-from crossentropy.information import _cross
+from crossentropy import _formulas as fm
+from crossentropy._lib.namespace import Array, Namespace, device_of
 
 __all__ = [
     "LOSS_EDGES",
@@ -57,18 +56,18 @@ def loss_bin(loss: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 def gather(xp: Namespace, proba: Array, y: Array) -> Array:
     """``proba[i, y[i]]``: the core's gather (``take_along_axis`` where the backend has it)."""
-    return _gather(xp, proba, y)
+    return fm.gather(xp, proba, y)
 
 
 def row_log_loss(xp: Namespace, p_true: Array, eps_dtype: Any) -> Array:
     """``-log(clip(p_true, eps, 1 - eps))`` with ``eps`` of ``eps_dtype`` (scikit-learn's)."""
-    return 0 - _prob_log(xp, p_true, "sklearn", eps_dtype)
+    return 0 - fm.prob_log(xp, p_true, "sklearn", eps_dtype)
 
 
 def log_loss_sum(xp: Namespace, p_true: Array, eps_dtype: Any, weight: Array | None) -> Array:
     """``sum_i w_i row_log_loss_i``, negating once after the sum (the same value: negation is
     exact and commutes with rounding)."""
-    logs = _prob_log(xp, p_true, "sklearn", eps_dtype)
+    logs = fm.prob_log(xp, p_true, "sklearn", eps_dtype)
     return 0 - (xp.sum(logs) if weight is None else xp.sum(logs * weight))
 
 
@@ -85,12 +84,12 @@ def brier_sum(xp: Namespace, proba: Array, p_true: Array) -> Array:
 
 def row_entropy(xp: Namespace, proba: Array) -> Array:
     """``-sum_c p_c log p_c`` per row, in nats (``0 log 0 = 0``)."""
-    return _cross(xp, proba, proba, -1)
+    return fm.cross_entropy(xp, proba, proba, -1)
 
 
 def entropy_sum(xp: Namespace, proba: Array) -> Array:
     """The total of :func:`row_entropy` over the rows: the same terms, one flat sum."""
-    return _cross(xp, proba, proba, None)
+    return fm.cross_entropy(xp, proba, proba, None)
 
 
 def uniform_edges(n_bins: int) -> np.ndarray[Any, np.dtype[np.float64]]:

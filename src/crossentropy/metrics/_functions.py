@@ -23,8 +23,10 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from crossentropy._lib import Array, Namespace, device_of, is_concrete
-from crossentropy._lib._validation import check_choice, check_int
+from crossentropy._lib.checks import check_choice, check_int
+from crossentropy._lib.host import to_host
+from crossentropy._lib.namespace import Array, Namespace, device_of
+from crossentropy._lib.policy import reads
 from crossentropy.metrics._formulas import (
     bin_index,
     calibration_norm,
@@ -39,7 +41,6 @@ from crossentropy.metrics._prepare import (
     accumulate_dtype,
     finish,
     prepare,
-    to_host,
     weighted_sum,
 )
 
@@ -77,7 +78,7 @@ def _denominator(prep: Prepared) -> Array:
         like = prep.proba
         return xp.asarray(float(prep.n), dtype=accumulate_dtype(xp, like), device=device_of(like))
     den = xp.sum(prep.weight)
-    if is_concrete(den) and float(den) == 0:
+    if reads(None, den) and float(den) == 0:
         raise ZeroWeightError("sample_weight sums to zero; the weighted mean is undefined")
     return den
 

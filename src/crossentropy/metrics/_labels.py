@@ -14,7 +14,7 @@ from typing import Any
 import array_api_compat as compat
 import numpy as np
 
-from crossentropy._lib._validation import shape_str
+from crossentropy._lib.checks import shape_str
 
 __all__ = ["Encoded", "encode", "host_labels"]
 

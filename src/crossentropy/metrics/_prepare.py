@@ -15,14 +15,16 @@ from typing import Any
 import array_api_compat as compat
 import numpy as np
 
-from crossentropy._lib import Array, Namespace, as_float, device_of, is_concrete, namespace
-from crossentropy._lib._validation import first_index, shape_str
-from crossentropy.metrics._checks import check_probabilities, row_sum_tolerance, to_host
+from crossentropy._lib.checks import first_index, shape_str
+from crossentropy._lib.host import to_host
+from crossentropy._lib.namespace import Array, Namespace, as_float, device_of, namespace
+from crossentropy._lib.policy import reads
+from crossentropy.metrics._checks import check_probabilities, row_sum_tolerance
 from crossentropy.metrics._fast import BITS_OF_ONE, rows_pass
 from crossentropy.metrics._formulas import gather, log_loss_sum, row_log_loss
 from crossentropy.metrics._labels import Encoded, encode, host_labels, index_of
 
-__all__ = ["Prepared", "accumulate_dtype", "finish", "prepare", "to_host", "weighted_sum"]
+__all__ = ["Prepared", "accumulate_dtype", "finish", "prepare", "weighted_sum"]
 
 ROW_SUM_WARNING = (
     "The y_proba values do not sum to one (first off at row {row}: {value!r}); they are used as "
@@ -109,7 +111,7 @@ def _check_weight(xp: Namespace, w: Array, n: int, like: Array) -> Array:
     wf, _ = as_float(xp, w, "sample_weight")
     acc = accumulate_dtype(xp, like)
     wf = wf if wf.dtype == acc else xp.astype(wf, acc)
-    if is_concrete(wf):
+    if reads(None, wf):
         idx = first_index(xp, ~xp.isfinite(wf))
         if idx is not None:
             raise ValueError(
@@ -124,7 +126,7 @@ def _warn_row_sums(xp: Namespace, p: Array, sum_range: tuple[float, float] | Non
     ``sum_range`` (the smallest and largest row sums, from the fast path) spares the row sums
     when every row is fine.
     """
-    if not is_concrete(p) or p.shape[0] == 0:
+    if not reads(None, p) or p.shape[0] == 0:
         return
     tol = row_sum_tolerance(float(xp.finfo(p.dtype).eps))
     if isinstance(p, np.ndarray):

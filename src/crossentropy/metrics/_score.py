@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from crossentropy._lib._validation import check_int, shape_str
+from crossentropy._lib.checks import check_int, shape_str
 from crossentropy.metrics._checks import (
     check_index_labels,
     check_proba_matrix,

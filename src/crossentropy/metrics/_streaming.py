@@ -27,7 +27,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from crossentropy._lib._validation import check_choice, check_int
+from crossentropy._lib.checks import check_choice, check_int
+from crossentropy._lib.host import to_host
 from crossentropy.metrics._exact import ExactSum
 from crossentropy.metrics._formulas import (
     calibration_norm,
@@ -48,7 +49,7 @@ from crossentropy.metrics._functions import (
     confidence_and_outcome,
 )
 from crossentropy.metrics._labels import checked_labels, host_labels
-from crossentropy.metrics._prepare import Prepared, prepare, to_host, weighted_sum
+from crossentropy.metrics._prepare import Prepared, prepare, weighted_sum
 
 __all__ = [
     "BrierScore",

@@ -2,29 +2,55 @@ r"""PyTorch ``nn.Module`` drop-ins for every loss of the functional API.
 
 ``CrossEntropyLoss``, ``NLLLoss``, ``BCELoss``, ``BCEWithLogitsLoss``, ``KLDivLoss``,
 ``MSELoss``, ``L1Loss``, ``HuberLoss`` and ``SmoothL1Loss`` take PyTorch's constructor
-arguments (including the deprecated ``size_average`` / ``reduce``) and give PyTorch's values and
-gradients. When no extra keyword is used the functional core delegates to ATen, so they are
-identical bit for bit; the two exceptions are ``KLDivLoss`` and ``CrossEntropyLoss`` with
-probability targets, which run the generic path (they keep the ``0 log 0 = 0`` convention
-where PyTorch gives NaN) and agree with PyTorch to rounding (about one ulp). Keyword-only
-extras of the functional API (z-loss, softcap, ``empty_mean``, ...) are constructor keywords
-here. Modules for the losses PyTorch lacks: ``FocalLoss``, ``SigmoidFocalLoss``, ``DiceLoss``,
-``JaccardLoss``, ``TverskyLoss``; and ``LinearCrossEntropyLoss``, the output projection and
-its cross-entropy fused so the logits never exist at once.
+arguments (including the deprecated ``size_average`` / ``reduce``, with PyTorch's warning) and
+give PyTorch's values and gradients. When no extra keyword is used the functional core
+delegates to ATen, so they are identical bit for bit; the two exceptions are ``KLDivLoss`` and
+``CrossEntropyLoss`` with probability targets, which run the generic path (they keep the
+``0 log 0 = 0`` convention where PyTorch gives NaN) and agree with PyTorch to rounding (about
+one ulp). Keyword-only extras of the functional API (z-loss, softcap, ``empty_mean``, ...) are
+constructor keywords here. Modules for the losses PyTorch lacks: ``FocalLoss``,
+``SigmoidFocalLoss``, ``DiceLoss``, ``JaccardLoss``, ``TverskyLoss``; and
+``LinearCrossEntropyLoss``, the output projection and its cross-entropy fused so the logits
+never exist at once.
 
-Class weights and ``pos_weight`` are registered buffers: they move with ``.to(device)``, are
-saved in ``state_dict`` and pickle with the module. Importing this package imports torch.
+Each module builds its loss family's options object once, at construction, from exactly the
+keywords its functional counterpart takes: an unknown keyword is a ``TypeError`` naming it (with
+the closest keyword), a bad value a ``ValueError`` or ``TypeError`` naming it. The options stay
+readable and assignable as attributes (``loss.reduction = "sum"`` validates again). Under
+``torch.autocast`` every module computes and returns float32, as PyTorch's do; each works
+under ``torch.func`` (``functional_call``, ``vmap``, ``grad``) and ``torch.compile``.
+
+Class weights, ``pos_weight`` and a per-class ``alpha`` are registered buffers: they move with
+``.to(device)``, are saved in ``state_dict`` and pickle with the module. Importing this package
+imports torch.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-import crossentropy as ce
-from crossentropy.fused import linear_cross_entropy
+from crossentropy import losses
+from crossentropy.fused._chunked import FusedOptions, fused_loss, linear_cross_entropy
+from crossentropy.losses.binary import binary_loss
+from crossentropy.losses.classification import softmax_loss
+from crossentropy.losses.divergence import divergence_loss
+from crossentropy.losses.focal import split_alpha
+from crossentropy.losses.options import (
+    BinaryOptions,
+    DivergenceOptions,
+    LossOptions,
+    OverlapOptions,
+    RegressionOptions,
+    SoftmaxOptions,
+    bind,
+)
+from crossentropy.losses.overlap import overlap_loss
+from crossentropy.losses.regression import regression_loss
 
 __all__ = [
     "BCELoss",
@@ -45,31 +71,76 @@ __all__ = [
 ]
 
 
-def _legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
-    """PyTorch's mapping of the deprecated ``size_average`` / ``reduce`` to ``reduction``."""
-    if size_average is None and reduce is None:
-        return reduction
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    if not reduce:
-        return "none"
-    return "mean" if size_average else "sum"
+def _option_property(name: str) -> property:
+    def get(self: _Loss) -> Any:
+        return getattr(self._options, name)
+
+    def set_(self: _Loss, value: Any) -> None:
+        self._options = self._options.replace(**{name: value})
+
+    return property(get, set_, doc=f"The ``{name}`` option (assigning it validates it).")
 
 
 class _Loss(nn.Module):
-    """A loss module: the reduction, the optional buffers and the functional keywords."""
+    """A loss module over one options object, built at construction from the keywords of
+    ``_function`` (see :func:`crossentropy.losses.options.bind`)."""
 
-    def __init__(self, reduction: str, extras: dict[str, Any]) -> None:
-        super().__init__()
-        self.reduction: Any = reduction
-        self.extras = dict(extras)
+    _function: ClassVar[Callable[..., Any]]
+    _options_type: ClassVar[type[LossOptions]]
+    _fixed: ClassVar[dict[str, Any]] = {}
+    _shown: ClassVar[tuple[str, ...]] = ()  # shown in repr even at their defaults
+    _options: Any
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        options_type = cls.__dict__.get("_options_type")
+        if options_type is None:
+            return
+        for f in dataclasses.fields(options_type):
+            if not any(f.name in vars(base) for base in cls.__mro__):
+                setattr(cls, f.name, _option_property(f.name))
+
+    def _configure(self, keywords: dict[str, Any], *, arrays: tuple[str, ...] = ()) -> None:
+        owner = f"{type(self).__name__}()"
+        for legacy in ("size_average", "reduce"):  # PyTorch's; not every function has them
+            if keywords.get(legacy, 0) is None:
+                del keywords[legacy]
+        options, found = bind(
+            type(self)._function,
+            type(self)._options_type,
+            keywords,
+            owner=owner,
+            arrays=arrays,
+            fixed=type(self)._fixed,
+        )
+        for name, value in found.items():
+            if value is not None:
+                raise TypeError(
+                    f"{owner} got an array keyword {name!r}; pass it to the functional "
+                    f"{type(self)._function.__name__} instead"
+                )
+        self._options = options
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        """The options set beyond the defaults, other than ``reduction``."""
+        changed = self._options.changed()
+        return {
+            k: v
+            for k, v in changed.items()
+            if k != "reduction" and k not in type(self)._fixed and k not in self._shown
+        }
 
     def extra_repr(self) -> str:
-        named = ("ignore_index", "label_smoothing", "log_target", "alpha", "gamma")
-        shown = {"reduction": self.reduction}
-        shown.update({k: getattr(self, k) for k in named if hasattr(self, k)})
+        shown = {"reduction": self._options.reduction}
+        shown.update({k: getattr(self._options, k) for k in self._shown})
         shown.update(self.extras)
         return ", ".join(f"{k}={v!r}" for k, v in shown.items())
+
+
+# ---------------------------------------------------------------------------------------------
+# The softmax family.
+# ---------------------------------------------------------------------------------------------
 
 
 class CrossEntropyLoss(_Loss):
@@ -79,8 +150,9 @@ class CrossEntropyLoss(_Loss):
 
         \ell_n = -w_{y_n} \log \operatorname{softmax}(x_n)_{y_n}
 
-    Extras (keyword-only): ``axis``, ``z_loss``, ``softcap``, ``empty_mean``,
-    ``mean_divisor``, ``weight_mode``, ``from_logits``, ``clip``.
+    Extras (keyword-only): any keyword of :func:`crossentropy.cross_entropy` (``axis``,
+    ``z_loss``, ``softcap``, ``empty_mean``, ``mean_divisor``, ``weight_mode``,
+    ``from_logits``, ``clip``, ``validate``).
 
     Examples
     --------
@@ -92,6 +164,9 @@ class CrossEntropyLoss(_Loss):
     0.9102
     """
 
+    _function = staticmethod(losses.cross_entropy)
+    _options_type = SoftmaxOptions
+    _shown = ("ignore_index", "label_smoothing")
     weight: Tensor | None
 
     def __init__(
@@ -104,21 +179,22 @@ class CrossEntropyLoss(_Loss):
         label_smoothing: float = 0.0,
         **extras: Any,
     ) -> None:
-        super().__init__(_legacy_reduction(size_average, reduce, reduction), extras)
+        super().__init__()
+        self._configure(
+            dict(
+                size_average=size_average,
+                ignore_index=ignore_index,
+                reduce=reduce,
+                reduction=reduction,
+                label_smoothing=label_smoothing,
+                **extras,
+            ),
+            arrays=("where",),
+        )
         self.register_buffer("weight", weight)
-        self.ignore_index = ignore_index
-        self.label_smoothing = label_smoothing
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return ce.cross_entropy(  # type: ignore[no-any-return]
-            input,
-            target,
-            self.weight,
-            ignore_index=self.ignore_index,
-            reduction=self.reduction,
-            label_smoothing=self.label_smoothing,
-            **self.extras,
-        )
+        return softmax_loss(input, target, self.weight, self._options)  # type: ignore[no-any-return]
 
 
 class NLLLoss(_Loss):
@@ -137,6 +213,10 @@ class NLLLoss(_Loss):
     0.4076
     """
 
+    _function = staticmethod(losses.nll_loss)
+    _options_type = SoftmaxOptions
+    _fixed: ClassVar[dict[str, Any]] = {"log_probs": True}
+    _shown = ("ignore_index",)
     weight: Tensor | None
 
     def __init__(
@@ -148,19 +228,86 @@ class NLLLoss(_Loss):
         reduction: str = "mean",
         **extras: Any,
     ) -> None:
-        super().__init__(_legacy_reduction(size_average, reduce, reduction), extras)
+        super().__init__()
+        self._configure(
+            dict(
+                size_average=size_average,
+                ignore_index=ignore_index,
+                reduce=reduce,
+                reduction=reduction,
+                **extras,
+            ),
+            arrays=("where",),
+        )
         self.register_buffer("weight", weight)
-        self.ignore_index = ignore_index
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return ce.nll_loss(  # type: ignore[no-any-return]
-            input,
-            target,
-            self.weight,
-            ignore_index=self.ignore_index,
-            reduction=self.reduction,
-            **self.extras,
+        return softmax_loss(input, target, self.weight, self._options)  # type: ignore[no-any-return]
+
+
+class FocalLoss(_Loss):
+    r"""Multi-class (softmax) focal loss module; see :func:`crossentropy.focal_loss`.
+
+    .. math::
+
+        \ell_n = -w_{y_n}\, \alpha_{y_n} (1 - p_{n,y_n})^\gamma \log p_{n,y_n}
+
+    ``weight`` and a per-class ``alpha`` are buffers (``alpha_weight``); a scalar ``alpha`` is
+    an option.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from crossentropy.nn import FocalLoss
+    >>> loss = FocalLoss(gamma=0.0)  # gamma = 0: cross-entropy
+    >>> round(float(loss(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([2]))), 4)
+    0.4076
+    """
+
+    _function = staticmethod(losses.focal_loss)
+    _options_type = SoftmaxOptions
+    _shown = ("ignore_index", "label_smoothing", "alpha", "gamma")
+    weight: Tensor | None
+    alpha_weight: Tensor | None
+
+    def __init__(
+        self,
+        weight: Tensor | None = None,
+        *,
+        alpha: float | Tensor | None = None,
+        gamma: float = 2.0,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+        **extras: Any,
+    ) -> None:
+        super().__init__()
+        scalar, vector = split_alpha(alpha)
+        if vector is not None and not isinstance(vector, Tensor):
+            vector = torch.as_tensor(vector)
+        self._configure(
+            dict(
+                alpha=scalar,
+                gamma=gamma,
+                ignore_index=ignore_index,
+                reduction=reduction,
+                label_smoothing=label_smoothing,
+                **extras,
+            ),
+            arrays=("weight", "where"),
         )
+        self.register_buffer("weight", weight)
+        self.register_buffer("alpha_weight", vector)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return softmax_loss(  # type: ignore[no-any-return]
+            input, target, self.weight, self._options, alpha=self.alpha_weight
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The sigmoid family and KL.
+# ---------------------------------------------------------------------------------------------
 
 
 class BCELoss(_Loss):
@@ -178,6 +325,9 @@ class BCELoss(_Loss):
     0.164252
     """
 
+    _function = staticmethod(losses.binary_cross_entropy)
+    _options_type = BinaryOptions
+    _fixed: ClassVar[dict[str, Any]] = {"from_logits": False}
     weight: Tensor | None
 
     def __init__(
@@ -188,17 +338,14 @@ class BCELoss(_Loss):
         reduction: str = "mean",
         **extras: Any,
     ) -> None:
-        super().__init__(_legacy_reduction(size_average, reduce, reduction), extras)
+        super().__init__()
+        self._configure(
+            dict(size_average=size_average, reduce=reduce, reduction=reduction, **extras)
+        )
         self.register_buffer("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return ce.binary_cross_entropy(  # type: ignore[no-any-return]
-            input,
-            target,
-            self.weight,
-            reduction=self.reduction,
-            **self.extras,
-        )
+        return binary_loss(input, target, self.weight, self._options)  # type: ignore[no-any-return]
 
 
 class BCEWithLogitsLoss(_Loss):
@@ -218,6 +365,9 @@ class BCEWithLogitsLoss(_Loss):
     0.363089
     """
 
+    _function = staticmethod(losses.binary_cross_entropy_with_logits)
+    _options_type = BinaryOptions
+    _fixed: ClassVar[dict[str, Any]] = {"from_logits": True, "clip": None}
     weight: Tensor | None
     pos_weight: Tensor | None
 
@@ -230,220 +380,16 @@ class BCEWithLogitsLoss(_Loss):
         pos_weight: Tensor | None = None,
         **extras: Any,
     ) -> None:
-        super().__init__(_legacy_reduction(size_average, reduce, reduction), extras)
+        super().__init__()
+        self._configure(
+            dict(size_average=size_average, reduce=reduce, reduction=reduction, **extras)
+        )
         self.register_buffer("weight", weight)
         self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return ce.binary_cross_entropy_with_logits(  # type: ignore[no-any-return]
-            input,
-            target,
-            self.weight,
-            reduction=self.reduction,
-            pos_weight=self.pos_weight,
-            **self.extras,
-        )
-
-
-class KLDivLoss(_Loss):
-    r"""Drop-in for :class:`torch.nn.KLDivLoss`; see :func:`crossentropy.kl_div`.
-
-    .. math::
-
-        \ell = t (\log t - x)
-
-    Examples
-    --------
-    >>> import torch
-    >>> from crossentropy.nn import KLDivLoss
-    >>> x = torch.log(torch.tensor([[0.5, 0.5]]))
-    >>> float(KLDivLoss(reduction="batchmean")(x, torch.tensor([[0.5, 0.5]])))
-    0.0
-    """
-
-    def __init__(
-        self,
-        size_average: bool | None = None,
-        reduce: bool | None = None,
-        reduction: str = "mean",
-        log_target: bool = False,
-        **extras: Any,
-    ) -> None:
-        super().__init__(_legacy_reduction(size_average, reduce, reduction), extras)
-        self.log_target = log_target
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return ce.kl_div(  # type: ignore[no-any-return]
-            input,
-            target,
-            reduction=self.reduction,
-            log_target=self.log_target,
-            **self.extras,
-        )
-
-
-class _RegressionLoss(_Loss):
-    """Element-wise regression losses; ``forward`` also takes element weights (PyTorch 2.13's
-    functional ``weight=``)."""
-
-    _fn: Any
-
-    def __init__(
-        self,
-        size_average: bool | None = None,
-        reduce: bool | None = None,
-        reduction: str = "mean",
-        **extras: Any,
-    ) -> None:
-        super().__init__(_legacy_reduction(size_average, reduce, reduction), extras)
-
-    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return type(self)._fn(  # type: ignore[no-any-return]
-            input, target, reduction=self.reduction, weight=weight, **self.extras
-        )
-
-
-class MSELoss(_RegressionLoss):
-    r"""Drop-in for :class:`torch.nn.MSELoss`; see :func:`crossentropy.mse_loss`.
-
-    .. math::
-
-        \ell = w (x - y)^2
-
-    Examples
-    --------
-    >>> import torch
-    >>> from crossentropy.nn import MSELoss
-    >>> float(MSELoss()(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 0.0])))
-    5.0
-    """
-
-    _fn = staticmethod(ce.mse_loss)
-
-
-class L1Loss(_RegressionLoss):
-    r"""Drop-in for :class:`torch.nn.L1Loss`; see :func:`crossentropy.l1_loss`.
-
-    .. math::
-
-        \ell = w |x - y|
-
-    Examples
-    --------
-    >>> import torch
-    >>> from crossentropy.nn import L1Loss
-    >>> float(L1Loss()(torch.tensor([1.0, -3.0]), torch.tensor([0.0, 0.0])))
-    2.0
-    """
-
-    _fn = staticmethod(ce.l1_loss)
-
-
-class HuberLoss(_RegressionLoss):
-    r"""Drop-in for :class:`torch.nn.HuberLoss`; see :func:`crossentropy.huber_loss`.
-
-    .. math::
-
-        \ell = \begin{cases} \tfrac12 e^2 & |e| \le \delta \\
-        \delta (|e| - \tfrac12 \delta) & \text{otherwise} \end{cases}
-
-    Examples
-    --------
-    >>> import torch
-    >>> from crossentropy.nn import HuberLoss
-    >>> float(HuberLoss(delta=1.0)(torch.tensor([0.5, 3.0]), torch.tensor([0.0, 0.0])))
-    1.3125
-    """
-
-    _fn = staticmethod(ce.huber_loss)
-
-    def __init__(self, reduction: str = "mean", delta: float = 1.0, **extras: Any) -> None:
-        super().__init__(reduction=reduction, delta=delta, **extras)
-        self.delta = delta
-
-
-class SmoothL1Loss(_RegressionLoss):
-    r"""Drop-in for :class:`torch.nn.SmoothL1Loss`; see :func:`crossentropy.smooth_l1_loss`.
-
-    .. math::
-
-        \ell = \begin{cases} \tfrac12 e^2 / \beta & |e| < \beta \\
-        |e| - \tfrac12 \beta & \text{otherwise} \end{cases}
-
-    Examples
-    --------
-    >>> import torch
-    >>> from crossentropy.nn import SmoothL1Loss
-    >>> float(SmoothL1Loss(beta=2.0)(torch.tensor([1.0]), torch.tensor([0.0])))
-    0.25
-    """
-
-    _fn = staticmethod(ce.smooth_l1_loss)
-
-    def __init__(
-        self,
-        size_average: bool | None = None,
-        reduce: bool | None = None,
-        reduction: str = "mean",
-        beta: float = 1.0,
-        **extras: Any,
-    ) -> None:
-        super().__init__(size_average, reduce, reduction, beta=beta, **extras)
-        self.beta = beta
-
-
-class FocalLoss(_Loss):
-    r"""Multi-class (softmax) focal loss module; see :func:`crossentropy.focal_loss`.
-
-    .. math::
-
-        \ell_n = -w_{y_n}\, \alpha_{y_n} (1 - p_{n,y_n})^\gamma \log p_{n,y_n}
-
-    ``weight`` and a per-class ``alpha`` are buffers.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from crossentropy.nn import FocalLoss
-    >>> loss = FocalLoss(gamma=0.0)  # gamma = 0: cross-entropy
-    >>> round(float(loss(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([2]))), 4)
-    0.4076
-    """
-
-    weight: Tensor | None
-    alpha_weight: Tensor | None
-
-    def __init__(
-        self,
-        weight: Tensor | None = None,
-        *,
-        alpha: float | Tensor | None = None,
-        gamma: float = 2.0,
-        ignore_index: int = -100,
-        reduction: str = "mean",
-        label_smoothing: float = 0.0,
-        **extras: Any,
-    ) -> None:
-        super().__init__(reduction, extras)
-        self.register_buffer("weight", weight)
-        self.register_buffer("alpha_weight", alpha if isinstance(alpha, Tensor) else None)
-        self.alpha = None if isinstance(alpha, Tensor) else alpha
-        self.gamma = gamma
-        self.ignore_index = ignore_index
-        self.label_smoothing = label_smoothing
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        alpha = self.alpha_weight if self.alpha_weight is not None else self.alpha
-        return ce.focal_loss(  # type: ignore[no-any-return]
-            input,
-            target,
-            weight=self.weight,
-            alpha=alpha,
-            gamma=self.gamma,
-            ignore_index=self.ignore_index,
-            reduction=self.reduction,
-            label_smoothing=self.label_smoothing,
-            **self.extras,
+        return binary_loss(  # type: ignore[no-any-return]
+            input, target, self.weight, self._options, pos_weight=self.pos_weight
         )
 
 
@@ -467,6 +413,9 @@ class SigmoidFocalLoss(_Loss):
     0.360361
     """
 
+    _function = staticmethod(losses.sigmoid_focal_loss)
+    _options_type = BinaryOptions
+    _shown = ("alpha", "gamma")
     weight: Tensor | None
 
     def __init__(
@@ -478,29 +427,195 @@ class SigmoidFocalLoss(_Loss):
         reduction: str = "mean",
         **extras: Any,
     ) -> None:
-        super().__init__(reduction, {"alpha": alpha, "gamma": gamma, **extras})
+        super().__init__()
+        self._configure(
+            dict(alpha=alpha, gamma=gamma, reduction=reduction, **extras), arrays=("weight",)
+        )
         self.register_buffer("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return ce.sigmoid_focal_loss(  # type: ignore[no-any-return]
-            input,
-            target,
-            weight=self.weight,
-            reduction=self.reduction,
-            **self.extras,
+        return binary_loss(input, target, self.weight, self._options)  # type: ignore[no-any-return]
+
+
+class KLDivLoss(_Loss):
+    r"""Drop-in for :class:`torch.nn.KLDivLoss`; see :func:`crossentropy.kl_div`.
+
+    .. math::
+
+        \ell = t (\log t - x)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from crossentropy.nn import KLDivLoss
+    >>> x = torch.log(torch.tensor([[0.5, 0.5]]))
+    >>> float(KLDivLoss(reduction="batchmean")(x, torch.tensor([[0.5, 0.5]])))
+    0.0
+    """
+
+    _function = staticmethod(losses.kl_div)
+    _options_type = DivergenceOptions
+    _shown = ("log_target",)
+
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        log_target: bool = False,
+        **extras: Any,
+    ) -> None:
+        super().__init__()
+        self._configure(
+            dict(
+                size_average=size_average,
+                reduce=reduce,
+                reduction=reduction,
+                log_target=log_target,
+                **extras,
+            )
         )
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return divergence_loss(input, target, self._options)  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------------------------
+# Regression.
+# ---------------------------------------------------------------------------------------------
+
+
+class _RegressionLoss(_Loss):
+    """Element-wise regression losses; ``forward`` also takes element weights (PyTorch 2.13's
+    functional ``weight=``)."""
+
+    _options_type = RegressionOptions
+
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        **extras: Any,
+    ) -> None:
+        super().__init__()
+        self._configure(
+            dict(size_average=size_average, reduce=reduce, reduction=reduction, **extras),
+            arrays=("weight",),
+        )
+
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return regression_loss(input, target, weight, self._options)  # type: ignore[no-any-return]
+
+
+class MSELoss(_RegressionLoss):
+    r"""Drop-in for :class:`torch.nn.MSELoss`; see :func:`crossentropy.mse_loss`.
+
+    .. math::
+
+        \ell = w (x - y)^2
+
+    Examples
+    --------
+    >>> import torch
+    >>> from crossentropy.nn import MSELoss
+    >>> float(MSELoss()(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 0.0])))
+    5.0
+    """
+
+    _function = staticmethod(losses.mse_loss)
+    _fixed: ClassVar[dict[str, Any]] = {"loss": "mse"}
+
+
+class L1Loss(_RegressionLoss):
+    r"""Drop-in for :class:`torch.nn.L1Loss`; see :func:`crossentropy.l1_loss`.
+
+    .. math::
+
+        \ell = w |x - y|
+
+    Examples
+    --------
+    >>> import torch
+    >>> from crossentropy.nn import L1Loss
+    >>> float(L1Loss()(torch.tensor([1.0, -3.0]), torch.tensor([0.0, 0.0])))
+    2.0
+    """
+
+    _function = staticmethod(losses.l1_loss)
+    _fixed: ClassVar[dict[str, Any]] = {"loss": "l1"}
+
+
+class HuberLoss(_RegressionLoss):
+    r"""Drop-in for :class:`torch.nn.HuberLoss`; see :func:`crossentropy.huber_loss`.
+
+    .. math::
+
+        \ell = \begin{cases} \tfrac12 e^2 & |e| \le \delta \\
+        \delta (|e| - \tfrac12 \delta) & \text{otherwise} \end{cases}
+
+    Examples
+    --------
+    >>> import torch
+    >>> from crossentropy.nn import HuberLoss
+    >>> float(HuberLoss(delta=1.0)(torch.tensor([0.5, 3.0]), torch.tensor([0.0, 0.0])))
+    1.3125
+    """
+
+    _function = staticmethod(losses.huber_loss)
+    _fixed: ClassVar[dict[str, Any]] = {"loss": "huber"}
+    _shown = ("delta",)
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0, **extras: Any) -> None:
+        super().__init__(reduction=reduction, delta=delta, **extras)
+
+
+class SmoothL1Loss(_RegressionLoss):
+    r"""Drop-in for :class:`torch.nn.SmoothL1Loss`; see :func:`crossentropy.smooth_l1_loss`.
+
+    .. math::
+
+        \ell = \begin{cases} \tfrac12 e^2 / \beta & |e| < \beta \\
+        |e| - \tfrac12 \beta & \text{otherwise} \end{cases}
+
+    Examples
+    --------
+    >>> import torch
+    >>> from crossentropy.nn import SmoothL1Loss
+    >>> float(SmoothL1Loss(beta=2.0)(torch.tensor([1.0]), torch.tensor([0.0])))
+    0.25
+    """
+
+    _function = staticmethod(losses.smooth_l1_loss)
+    _fixed: ClassVar[dict[str, Any]] = {"loss": "smooth_l1"}
+    _shown = ("beta",)
+
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        beta: float = 1.0,
+        **extras: Any,
+    ) -> None:
+        super().__init__(size_average, reduce, reduction, beta=beta, **extras)
+
+
+# ---------------------------------------------------------------------------------------------
+# Overlap losses.
+# ---------------------------------------------------------------------------------------------
 
 
 class _OverlapLoss(_Loss):
-    _fn: Any
+    _options_type = OverlapOptions
+    _shown = ("mode",)
 
     def __init__(self, mode: str, reduction: str, extras: dict[str, Any]) -> None:
-        super().__init__(reduction, {"mode": mode, **extras})
+        super().__init__()
+        self._configure(dict(mode=mode, reduction=reduction, **extras))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return type(self)._fn(  # type: ignore[no-any-return]
-            input, target, reduction=self.reduction, **self.extras
-        )
+        return overlap_loss(input, target, self._options)  # type: ignore[no-any-return]
 
 
 class DiceLoss(_OverlapLoss):
@@ -519,7 +634,8 @@ class DiceLoss(_OverlapLoss):
     0.210526
     """
 
-    _fn = staticmethod(ce.dice_loss)
+    _function = staticmethod(losses.dice_loss)
+    _fixed: ClassVar[dict[str, Any]] = {"alpha": 0.5, "beta": 0.5, "gamma": 1.0}
 
     def __init__(self, mode: str = "binary", reduction: str = "mean", **extras: Any) -> None:
         super().__init__(mode, reduction, extras)
@@ -541,7 +657,8 @@ class JaccardLoss(_OverlapLoss):
     0.347826
     """
 
-    _fn = staticmethod(ce.jaccard_loss)
+    _function = staticmethod(losses.jaccard_loss)
+    _fixed: ClassVar[dict[str, Any]] = {"alpha": 1.0, "beta": 1.0, "gamma": 1.0}
 
     def __init__(self, mode: str = "binary", reduction: str = "mean", **extras: Any) -> None:
         super().__init__(mode, reduction, extras)
@@ -564,7 +681,7 @@ class TverskyLoss(_OverlapLoss):
     0.226804
     """
 
-    _fn = staticmethod(ce.tversky_loss)
+    _function = staticmethod(losses.tversky_loss)
 
     def __init__(
         self,
@@ -576,6 +693,11 @@ class TverskyLoss(_OverlapLoss):
         **extras: Any,
     ) -> None:
         super().__init__(mode, reduction, {"alpha": alpha, "beta": beta, "gamma": gamma, **extras})
+
+
+# ---------------------------------------------------------------------------------------------
+# Fused linear + cross-entropy.
+# ---------------------------------------------------------------------------------------------
 
 
 class LinearCrossEntropyLoss(_Loss):
@@ -609,6 +731,10 @@ class LinearCrossEntropyLoss(_Loss):
     1.1429
     """
 
+    _function = staticmethod(linear_cross_entropy)
+    _options_type = FusedOptions
+    _shown = ("ignore_index", "label_smoothing")
+
     def __init__(
         self,
         in_features: int,
@@ -622,20 +748,19 @@ class LinearCrossEntropyLoss(_Loss):
         label_smoothing: float = 0.0,
         **extras: Any,
     ) -> None:
-        super().__init__(reduction, extras)
+        super().__init__()
+        # PyTorch's None (nothing ignored): a label that cannot occur
+        ignore = -(2**63) if ignore_index is None else ignore_index
+        self._configure(
+            dict(
+                reduction=reduction,
+                ignore_index=ignore,
+                label_smoothing=label_smoothing,
+                **extras,
+            ),
+            arrays=("bias",),
+        )
         self.linear = nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
-        self.ignore_index = ignore_index
-        self.label_smoothing = label_smoothing
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return linear_cross_entropy(
-            input,
-            self.linear.weight,
-            target,
-            bias=self.linear.bias,
-            # PyTorch's None (nothing ignored): a label that cannot occur
-            ignore_index=-(2**63) if self.ignore_index is None else self.ignore_index,
-            reduction=self.reduction,
-            label_smoothing=self.label_smoothing,
-            **self.extras,
-        )
+        return fused_loss(input, self.linear.weight, target, self.linear.bias, self._options)

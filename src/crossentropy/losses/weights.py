@@ -8,8 +8,9 @@ from typing import Any, Literal
 import array_api_compat as compat
 import numpy as np
 
-from crossentropy._lib import Array, device_of, is_torch
-from crossentropy._lib._validation import check_choice, check_finite_number
+from crossentropy._lib.checks import check_choice, check_number
+from crossentropy._lib.host import to_host
+from crossentropy._lib.namespace import Array, default_float, device_of, is_array, is_numpy
 
 __all__ = ["class_weights"]
 
@@ -17,14 +18,8 @@ _METHODS = ("balanced", "inverse", "inverse_sqrt", "effective")
 
 
 def _host_labels(y: Any) -> np.ndarray[Any, Any]:
-    if is_torch(y):
-        return np.asarray(y.detach().cpu().numpy())
-    if compat.is_array_api_obj(y) and not isinstance(y, np.ndarray):
-        try:  # Dask computes here: counting labels is preprocessing, not loss code
-            return np.asarray(y)
-        except (TypeError, ValueError, RuntimeError):
-            return np.from_dlpack(y)
-    return np.asarray(y)
+    # Dask computes here: counting labels is preprocessing, not loss code
+    return to_host(y, "y") if is_array(y) else np.asarray(y)
 
 
 def class_weights(
@@ -80,7 +75,7 @@ def class_weights(
     array([3. , 1.5])
     """
     check_choice(method, "method", _METHODS)
-    b = check_finite_number(beta, "beta", low=0.0, high=1.0, high_open=True)
+    b = check_number(beta, "beta", low=0.0, high=1.0, high_open=True)
     host = _host_labels(y)
     if host.ndim == 0:
         raise TypeError(f"y must be an array or sequence of labels; got {type(y).__name__}")
@@ -114,8 +109,7 @@ def class_weights(
     else:
         w = (1.0 - b) / (1.0 - b**nc) if b > 0 else np.ones_like(nc)
         w = w * (c / w.sum())
-    if compat.is_array_api_obj(y) and not isinstance(y, np.ndarray) and labels.dtype.kind in "iubf":
+    if is_array(y) and not is_numpy(y) and labels.dtype.kind in "iubf":
         xp = compat.array_namespace(y)
-        dtype = xp.__array_namespace_info__().default_dtypes(device=device_of(y))["real floating"]
-        return xp.asarray(w, dtype=dtype, device=device_of(y))
+        return xp.asarray(w, dtype=default_float(xp, y), device=device_of(y))
     return w

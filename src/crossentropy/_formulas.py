@@ -1,0 +1,346 @@
+r"""The formulas, written once against the Array API standard (a documented internal module).
+
+Every function here takes a namespace ``xp`` and prepared floating arrays (already in their
+compute dtype, classes on the last axis where there are classes) and returns an array; the
+public functions, the losses, their closed-form gradients, the metrics and the fused path all
+call these, so each formula and each numerical device (the shifted log-sum-exp, the double
+``where`` that keeps gradients finite, the clipping conventions) has one home.
+
+Conventions: the max of a log-sum-exp is shifted out and carries no gradient (it cancels from
+the derivative; JAX and PyTorch then do not differentiate through a max); a non-finite max
+becomes 0, so a row of ``-inf`` gives ``-inf``, not NaN; ``0 log 0 = 0`` with finite gradients.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from crossentropy._lib.kernels import numpy_logsumexp_rows
+from crossentropy._lib.namespace import (
+    Array,
+    Namespace,
+    device_of,
+    is_dask,
+    is_numpy,
+    is_torch,
+    stop_gradient,
+)
+
+__all__ = [
+    "KERAS_EPSILON",
+    "TORCH_LOG_FLOOR",
+    "class_balance",
+    "clip_epsilon",
+    "cross_entropy",
+    "focal_factor",
+    "focal_slope",
+    "gather",
+    "huber",
+    "kl_divergence",
+    "kl_terms",
+    "log1mexp",
+    "log_cosh",
+    "log_one_minus_pt",
+    "log_sigmoid",
+    "log_softmax",
+    "logsumexp",
+    "lse_parts",
+    "mul_log",
+    "prob_log",
+    "prob_log_derivative",
+    "safe_log",
+    "safe_max",
+    "sigmoid",
+    "softmax",
+    "softplus",
+    "take",
+    "xlogy",
+]
+
+LOG2 = math.log(2.0)
+KERAS_EPSILON = 1e-7
+TORCH_LOG_FLOOR = -100.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Log-sum-exp and the softmax.
+# ---------------------------------------------------------------------------------------------
+
+
+def safe_max(xp: Namespace, x: Array, axis: int) -> Array:
+    """Row max with keepdims, a non-finite max replaced by 0 (so all -inf rows are not NaN).
+
+    It carries no gradient: every formula that shifts by it is invariant to the shift.
+    """
+    if 0 in x.shape:  # an empty reduction has no max (Dask raises at compute time)
+        axis %= x.ndim
+        shape = tuple(1 if i == axis else s for i, s in enumerate(x.shape))
+        return xp.zeros(shape, dtype=x.dtype, device=device_of(x))
+    m = stop_gradient(xp, xp.max(x, axis=axis, keepdims=True))
+    return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+
+
+def lse_parts(xp: Namespace, x: Array, axis: int) -> tuple[Array, Array]:
+    """The log-sum-exp along ``axis`` in two parts, with keepdims: ``m`` (the row max, 0 where
+    it is not finite; no gradient) and ``log(sum(exp(x - m)))``; their sum is the log-sum-exp.
+
+    Kept apart, they give ``log_softmax = (x - m) - log(sum(exp(x - m)))`` without the
+    cancellation of ``x - logsumexp(x)`` when the logits are large (1e4 in float32).
+    """
+    axis %= x.ndim
+    if x.shape[axis] == 0:
+        shape = tuple(1 if i == axis else s for i, s in enumerate(x.shape))
+        m = xp.zeros(shape, dtype=x.dtype, device=device_of(x))
+        return m, xp.full(shape, -xp.inf, dtype=x.dtype, device=device_of(x))
+    if is_numpy(x):
+        last = xp.moveaxis(x, axis, -1)
+        flat = xp.reshape(last, (-1, last.shape[-1]))
+        m, log_sum = numpy_logsumexp_rows(flat)
+        return (
+            xp.expand_dims(xp.reshape(m, last.shape[:-1]), axis=axis),
+            xp.expand_dims(xp.reshape(log_sum, last.shape[:-1]), axis=axis),
+        )
+    m = safe_max(xp, x, axis)
+    return m, xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True))
+
+
+def logsumexp(xp: Namespace, x: Array, axis: int, keepdims: bool = False) -> Array:
+    """``log(sum(exp(x), axis))``, stable: ``m + log(sum(exp(x - m)))``."""
+    m, s = lse_parts(xp, x, axis)
+    out = m + s
+    return out if keepdims else xp.squeeze(out, axis=axis % x.ndim)
+
+
+def log_softmax(xp: Namespace, x: Array, axis: int) -> Array:
+    """``(x - m) - log(sum(exp(x - m)))`` along ``axis`` (see :func:`lse_parts`)."""
+    m, s = lse_parts(xp, x, axis)
+    return (x - m) - s
+
+
+def softmax(xp: Namespace, x: Array, axis: int) -> Array:
+    """``exp(x - m) / sum(exp(x - m))`` along ``axis``."""
+    e = xp.exp(x - safe_max(xp, x, axis))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def gather(xp: Namespace, x: Array, idx: Array) -> Array:
+    """``x[..., idx]`` along the last axis: ``take_along_axis`` where the backend has it,
+    otherwise a comparison with ``arange(C)`` (Dask)."""
+    if hasattr(xp, "take_along_axis") and not is_dask(x):
+        picked = xp.take_along_axis(x, xp.expand_dims(idx, axis=-1), axis=-1)
+        return xp.squeeze(picked, axis=-1)
+    classes = xp.arange(x.shape[-1], dtype=idx.dtype, device=device_of(x))
+    hit = xp.expand_dims(idx, axis=-1) == classes
+    return xp.sum(xp.where(hit, x, xp.zeros_like(x)), axis=-1)
+
+
+def take(xp: Namespace, w: Array, idx: Array) -> Array:
+    """``w[idx]`` for a 1-D ``w`` and an index array of any shape."""
+    if is_torch(w):
+        return w[idx]
+    flat = xp.take(w, xp.reshape(idx, (-1,)), axis=0)
+    return xp.reshape(flat, idx.shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# The sigmoid family.
+# ---------------------------------------------------------------------------------------------
+
+
+def softplus(xp: Namespace, x: Array) -> Array:
+    """``log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))``, exact gradient at 0."""
+    pos = x > 0
+    neg_abs = xp.where(pos, -x, x)
+    return xp.where(pos, x, xp.zeros_like(x)) + xp.log1p(xp.exp(neg_abs))
+
+
+def log_sigmoid(xp: Namespace, x: Array) -> Array:
+    """``log σ(x) = -softplus(-x)``."""
+    return -softplus(xp, -x)
+
+
+def sigmoid(xp: Namespace, x: Array) -> Array:
+    """``σ(x)`` from ``e = exp(-|x|) <= 1``: ``1/(1+e)`` for x >= 0, ``e/(1+e)`` otherwise."""
+    pos = x >= 0
+    e = xp.exp(xp.where(pos, -x, x))
+    return xp.where(pos, 1 / (1 + e), e / (1 + e))
+
+
+# ---------------------------------------------------------------------------------------------
+# Logs with conventions.
+# ---------------------------------------------------------------------------------------------
+
+
+def safe_log(xp: Namespace, x: Array, floor: float | None = None) -> Array:
+    """``log(x)`` for x >= 0 whose gradient stays finite at 0 (a double ``where``).
+
+    ``log(0)`` is ``-inf``, or ``floor`` when given (torch's ``log >= -100`` clamp).
+    """
+    zero = x == 0
+    logx = xp.log(xp.where(zero, xp.ones_like(x), x))
+    low = -xp.inf if floor is None else floor
+    logx = xp.where(zero, xp.full_like(x, low), logx)
+    if floor is not None:
+        logx = xp.maximum(logx, xp.full_like(x, floor))
+    return logx
+
+
+def log1mexp(xp: Namespace, logp: Array) -> Array:
+    """``log(1 - exp(l))`` for ``l <= 0``: ``log(-expm1(l))`` near 0, ``log1p(-exp(l))`` below
+    ``-log 2``; ``-inf`` at ``l = 0``. Each branch is fed a safe value (double ``where``), so
+    gradients stay finite everywhere, including ``l = 0``."""
+    near = logp > -LOG2
+    at_zero = logp >= 0
+    a = xp.where(near & ~at_zero, logp, xp.full_like(logp, -1.0))
+    b = xp.where(near, xp.full_like(logp, -1.0), logp)
+    out = xp.where(near, xp.log(-xp.expm1(a)), xp.log1p(-xp.exp(b)))
+    return xp.where(at_zero, xp.full_like(logp, -xp.inf), out)
+
+
+def mul_log(xp: Namespace, x: Array, logy: Array) -> Array:
+    """``x * logy`` with ``0 * (±inf) = 0``.
+
+    Only the ``0 * (±inf)`` entries take the zero branch (a double ``where``), so the derivative
+    with respect to ``x`` is ``logy`` wherever ``logy`` is finite, as in torch's ``xlogy``.
+    """
+    zero = (x == 0) & xp.isinf(logy)
+    return x * xp.where(zero, xp.zeros_like(logy), logy)
+
+
+def kl_terms(xp: Namespace, p: Array, logp: Array, logq: Array) -> Array:
+    """Element-wise ``p (log p - log q)`` with ``0 log 0 = 0``: the one home of the KL terms."""
+    return mul_log(xp, p, logp) - mul_log(xp, p, logq)
+
+
+def cross_entropy(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
+    """``-sum(p log q)`` along ``axis`` of two distributions, in nats (``0 log 0 = 0``; written
+    ``0 - sum`` so that an exact zero is +0.0)."""
+    return 0 - xp.sum(mul_log(xp, p, safe_log(xp, q)), axis=axis)
+
+
+def kl_divergence(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
+    """``sum(p log p - p log q)`` along ``axis``, in nats (each product 0 where p = 0)."""
+    return xp.sum(kl_terms(xp, p, safe_log(xp, p), safe_log(xp, q)), axis=axis)
+
+
+def xlogy(xp: Namespace, x: Array, y: Array) -> Array:
+    """``x * log(y)`` with ``0 * log(y) = 0`` unless y is NaN (as :func:`scipy.special.xlogy`).
+
+    The log is fed 1 where ``x = 0`` and ``log(y)`` is not finite (``y`` <= 0 or inf), so values
+    and gradients stay finite; elsewhere the derivative with respect to ``x`` is ``log(y)``.
+    """
+    zero = (x == 0) & ((y <= 0) | (y == xp.inf))
+    logy = xp.log(xp.where(zero, xp.ones_like(y), y))
+    return x * logy
+
+
+# ---------------------------------------------------------------------------------------------
+# Probabilities meeting a log: the clipping conventions and their derivatives (one home).
+# ---------------------------------------------------------------------------------------------
+
+
+def clip_epsilon(xp: Namespace, clip: Any, eps_dtype: Any) -> float:
+    """The ``eps`` of ``p`` clipped to ``[eps, 1 - eps]`` under ``"sklearn"``, ``"keras"`` or a
+    number (``None`` and ``"torch"`` clamp the log instead: see :func:`prob_log`)."""
+    if clip == "sklearn":
+        return float(xp.finfo(eps_dtype).eps)
+    if clip == "keras":
+        return KERAS_EPSILON
+    return float(clip)
+
+
+def prob_log(xp: Namespace, p: Array, clip: Any, eps_dtype: Any) -> Array:
+    """``log(p)`` under a clipping convention: None, the plain log (``log 0 = -inf``);
+    ``"torch"``, the log clamped at -100; ``"sklearn"``, ``p`` clipped to ``[eps, 1 - eps]``
+    with ``eps`` the machine epsilon of ``eps_dtype``; ``"keras"``, clipped at 1e-7; a float
+    ``c``, clipped at ``c``."""
+    if clip is None:
+        return safe_log(xp, p)
+    if clip == "torch":
+        return safe_log(xp, p, floor=TORCH_LOG_FLOOR)
+    eps = clip_epsilon(xp, clip, eps_dtype)
+    return xp.log(xp.clip(p, eps, 1 - eps))
+
+
+def prob_log_derivative(xp: Namespace, p: Array, clip: Any, eps_dtype: Any) -> Array:
+    """``d prob_log(p) / dp``: ``1/p``, 0 where the clip or the clamp is active (``inf`` at
+    ``p = 0`` without clipping)."""
+    zero = p == 0
+    inv = 1 / xp.where(zero, xp.ones_like(p), p)
+    if clip is None:
+        return xp.where(zero, xp.full_like(p, math.inf), inv)
+    if clip == "torch":
+        return xp.where(p > math.exp(TORCH_LOG_FLOOR), inv, xp.zeros_like(p))
+    eps = clip_epsilon(xp, clip, eps_dtype)
+    inside = (p >= eps) & (p <= 1 - eps)
+    return xp.where(inside, inv, xp.zeros_like(p))
+
+
+# ---------------------------------------------------------------------------------------------
+# Focal modulation.
+# ---------------------------------------------------------------------------------------------
+
+
+def focal_factor(xp: Namespace, logp: Array, gamma: Any) -> Array:
+    """``(1 - p)^gamma`` from ``log p``, stable as ``p -> 1``: ``exp(gamma * log1mexp(log p))``,
+    so the factor and its gradient stay finite for ``p`` within rounding of 1."""
+    if isinstance(gamma, float) and gamma == 0.0:
+        return xp.ones_like(logp)
+    return xp.exp(gamma * log1mexp(xp, logp))
+
+
+def focal_slope(xp: Namespace, logq: Array, gamma: Any) -> Array:
+    """``q φ'(q)`` for ``φ(q) = (1 - q)^γ log q``: ``(1 - q)^γ (1 - γ q log q / (1 - q))``.
+
+    Written from ``log q``: ``q log q / (1 - q)`` tends to -1 as ``q -> 1`` and to 0 as
+    ``q -> 0`` (a ``-inf`` logit); both limits are taken explicitly, so no ``0 * inf`` arises.
+    """
+    if isinstance(gamma, float) and gamma == 0.0:
+        return xp.ones_like(logq)
+    m = focal_factor(xp, logq, gamma)
+    at_one = logq >= 0
+    at_zero = logq == -xp.inf
+    safe = xp.where(at_one | at_zero, xp.full_like(logq, -1.0), logq)
+    q_ratio = xp.exp(safe) * safe / -xp.expm1(safe)
+    q_ratio = xp.where(at_one, xp.full_like(logq, -1.0), q_ratio)
+    q_ratio = xp.where(at_zero, xp.zeros_like(logq), q_ratio)
+    return m * (1 - gamma * q_ratio)
+
+
+def log_one_minus_pt(xp: Namespace, log_p: Array, log_q: Array, t: Array) -> Array:
+    """``log(1 - p_t) = log(t (1 - p) + (1 - t) p)`` as a log-sum-exp of the two branches
+    (``log_p = log p``, ``log_q = log(1 - p)``)."""
+    return xp.logaddexp(safe_log(xp, t) + log_q, safe_log(xp, 1 - t) + log_p)
+
+
+def class_balance(t: Array, alpha: Any) -> Array | None:
+    """``alpha_t = alpha t + (1 - alpha)(1 - t)``, or None without ``alpha``."""
+    if alpha is None:
+        return None
+    return alpha * t + (1 - alpha) * (1 - t)
+
+
+# ---------------------------------------------------------------------------------------------
+# Regression.
+# ---------------------------------------------------------------------------------------------
+
+
+def huber(xp: Namespace, err: Array, delta: Any) -> Array:
+    """Huber's function of the error: quadratic within ``delta``, linear beyond."""
+    a = xp.abs(err)
+    quad = 0.5 * err * err
+    return xp.where(a <= delta, quad, delta * (a - 0.5 * delta))
+
+
+def log_cosh(xp: Namespace, err: Array) -> Array:
+    """``log cosh e``: ``log1p(expm1(a)^2 / (2 e^a))`` for ``a = |e| < 1`` (no cancellation near
+    0), ``a + softplus(-2a) - log 2`` beyond (no overflow); each branch fed a safe value."""
+    a = xp.abs(err)
+    small = a < 1
+    a_small = xp.where(small, a, xp.zeros_like(a))
+    a_large = xp.where(small, xp.ones_like(a), a)
+    em1 = xp.expm1(a_small)
+    near = xp.log1p(em1 * em1 / (2 * xp.exp(a_small)))
+    far = a_large + softplus(xp, -2 * a_large) - LOG2
+    return xp.where(small, near, far)

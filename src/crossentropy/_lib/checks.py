@@ -1,0 +1,240 @@
+"""Checks with messages that name the argument, what was expected and what came.
+
+Argument checks (types, choices, numbers, shapes) always run. The value checks at the end read
+array values and are called only where the validation policy allows it
+(:mod:`crossentropy._lib.policy`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from crossentropy._lib.host import to_host
+from crossentropy._lib.namespace import Array, Namespace, as_float, cast, is_array
+
+__all__ = [
+    "check_bool",
+    "check_choice",
+    "check_hyper",
+    "check_int",
+    "check_keywords",
+    "check_nonnegative",
+    "check_number",
+    "check_unit_interval",
+    "element_weight",
+    "first_index",
+    "per_class",
+    "shape_str",
+    "suggestion",
+]
+
+
+def shape_str(shape: Sequence[int | None]) -> str:
+    """A shape as ``(2, 3)``."""
+    return "(" + ", ".join(str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def suggestion(name: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'z_loss'?"`` for the closest of ``choices``, or ``""``."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_keywords(given: Iterable[str], allowed: Iterable[str], owner: str) -> None:
+    """``TypeError`` for the first keyword of ``given`` that ``owner`` does not take, with the
+    closest allowed name."""
+    allowed = list(allowed)
+    for name in given:
+        if name not in allowed:
+            raise TypeError(
+                f"{owner} got an unexpected keyword argument {name!r}{suggestion(name, allowed)}"
+            )
+
+
+def check_choice(value: object, name: str, choices: Sequence[object]) -> Any:
+    """``value`` if it is one of ``choices``, else ``ValueError`` (with the closest choice)."""
+    if (
+        isinstance(value, (str, numbers.Real, type(None)))
+        and not is_array(value)
+        and value in choices
+    ):
+        return value
+    listed = ", ".join(repr(c) for c in choices)
+    hint = (
+        suggestion(value, [c for c in choices if isinstance(c, str)])
+        if isinstance(value, str)
+        else ""
+    )
+    raise ValueError(f"{name} must be one of {listed}; got {value!r}{hint}")
+
+
+def check_bool(value: object, name: str) -> bool:
+    """``value`` if it is a bool, else ``TypeError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool; got {type(value).__name__}")
+    return bool(value)
+
+
+def check_int(value: object, name: str) -> int:
+    """``value`` as a Python int, raising ``TypeError`` naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
+    return int(value)
+
+
+def _range_error(
+    v: float,
+    name: str,
+    low: float | None,
+    high: float | None,
+    low_open: bool,
+    high_open: bool,
+) -> str | None:
+    if low is not None and (v < low or (low_open and v == low)):
+        return f"{name} must be {'>' if low_open else '>='} {low}; got {v}"
+    if high is not None and (v > high or (high_open and v == high)):
+        return f"{name} must be {'<' if high_open else '<='} {high}; got {v}"
+    return None
+
+
+def check_number(
+    value: object,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a finite float in the given range (Python and NumPy real scalars; bools
+    are refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite; got {v}")
+    problem = _range_error(v, name, low, high, low_open, high_open)
+    if problem:
+        raise ValueError(problem)
+    return v
+
+
+def check_hyper(
+    value: object,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float | Array:
+    """A hyperparameter: a real number checked as :func:`check_number`, or a 0-d real array
+    (a traced JAX value under ``jit``, a 0-d tensor), kept as it is; its value is checked
+    where it can be read without a trace break or a synchronisation."""
+    if not is_array(value) or isinstance(value, np.generic):
+        return check_number(value, name, low=low, high=high, low_open=low_open, high_open=high_open)
+    a: Any = value
+    if tuple(a.shape) != ():
+        raise ValueError(f"{name} must be a number or a 0-d array; got shape {shape_str(a.shape)}")
+    dt = str(a.dtype)
+    if "float" not in dt and "int" not in dt:
+        raise TypeError(f"{name} must be a real number; got an array of dtype {a.dtype}")
+    from crossentropy._lib.policy import reads
+
+    if reads(None, a):
+        v = float(to_host(a, name))
+        problem = (
+            f"{name} must be finite; got {v}"
+            if not math.isfinite(v)
+            else _range_error(v, name, low, high, low_open, high_open)
+        )
+        if problem:
+            raise ValueError(problem)
+    return a
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrays of per-class and per-element values.
+# ---------------------------------------------------------------------------------------------
+
+
+def per_class(
+    xp: Namespace,
+    a: Array,
+    name: str,
+    n_classes: int,
+    dtype: Any,
+    *,
+    check: bool,
+    nonnegative: bool = False,
+    what: str = "",
+) -> Array:
+    """A 1-D array of one value per class, in ``dtype`` (values checked when ``check``)."""
+    if a.ndim != 1 or a.shape[0] != n_classes:
+        raise ValueError(
+            f"{name} must be {what}a 1-D array of one value per class ({n_classes},); "
+            f"got shape {shape_str(a.shape)}"
+        )
+    af, _ = as_float(xp, a, name)
+    if nonnegative and check:
+        check_nonnegative(xp, af, name)
+    return cast(xp, af, dtype)
+
+
+def element_weight(xp: Namespace, a: Array, name: str, like: Array) -> Array:
+    """A weight that broadcasts *to* ``like``'s shape, in ``like``'s dtype."""
+    af, _ = as_float(xp, a, name)
+    af = cast(xp, af, like.dtype)
+    try:
+        shape = tuple(xp.broadcast_arrays(af, like)[0].shape)
+    except (ValueError, RuntimeError, TypeError):
+        shape = None
+    if shape != tuple(like.shape):
+        raise ValueError(
+            f"{name} of shape {shape_str(af.shape)} does not broadcast to input of shape "
+            f"{shape_str(like.shape)}"
+        )
+    return af
+
+
+# ---------------------------------------------------------------------------------------------
+# Value checks (callers ask the validation policy first).
+# ---------------------------------------------------------------------------------------------
+
+
+def first_index(xp: Namespace, mask: Array) -> tuple[int, ...] | None:
+    """The index of the first True entry of a readable boolean array, or None."""
+    if not bool(xp.any(mask)):
+        return None
+    flat = np.asarray(to_host(mask)).reshape(-1)
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(flat)), np.shape(mask)))
+
+
+def value_at(x: Array, index: tuple[int, ...]) -> float:
+    """The value of a readable ``x`` at ``index``, as a float."""
+    return float(np.asarray(to_host(x))[index])
+
+
+def check_unit_interval(xp: Namespace, x: Array, name: str, *, skip: Array | None = None) -> None:
+    """``ValueError`` if ``x`` has an entry outside [0, 1] (NaN passes)."""
+    bad = (x < 0) | (x > 1)
+    if skip is not None:
+        bad = bad & ~skip
+    idx = first_index(xp, bad)
+    if idx is not None:
+        raise ValueError(
+            f"{name} must hold probabilities in [0, 1]; got {value_at(x, idx):g} at index {idx}"
+        )
+
+
+def check_nonnegative(xp: Namespace, x: Array, name: str) -> None:
+    """``ValueError`` if ``x`` has a negative entry."""
+    idx = first_index(xp, x < 0)
+    if idx is not None:
+        raise ValueError(f"{name} must be non-negative; got {value_at(x, idx):g} at index {idx}")

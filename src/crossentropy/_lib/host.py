@@ -1,0 +1,37 @@
+"""Host copies: the one place an array of any library becomes a NumPy array."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from crossentropy._lib.namespace import Array, is_dask, is_numpy, is_torch
+
+__all__ = ["to_host"]
+
+
+def to_host(x: Array, name: str = "array") -> np.ndarray[Any, Any]:
+    """A NumPy copy (or view) of ``x``: PyTorch tensors are detached and moved to the CPU
+    (bfloat16 becomes float32, which NumPy lacks), Dask arrays are computed, other libraries
+    go through ``__array__`` or DLPack.
+
+    A ``meta`` tensor has no values: ``ValueError`` naming ``name``.
+    """
+    if is_numpy(x):
+        return np.asarray(x)
+    if is_torch(x):
+        import torch
+
+        if x.device.type == "meta":
+            raise ValueError(f"{name} is a meta tensor: it has a shape but no values to read")
+        t = x.detach()
+        if t.dtype == torch.bfloat16:
+            t = t.float()
+        return np.asarray(t.cpu().numpy())
+    if is_dask(x):
+        return np.asarray(x.compute())
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError, RuntimeError):
+        return np.from_dlpack(x)

@@ -1,0 +1,290 @@
+"""Array namespace, device and dtype: where every public function starts.
+
+A call resolves the array library of its arguments, converts Python scalars and sequences to
+arrays of that library (on the same device), and chooses the floating dtype the computation runs
+in. PyTorch tensors and NumPy arrays are recognised without ``array-api-compat``'s cached type
+checks, so nothing here makes ``torch.compile`` warn or graph-break, and the path costs little on
+small tensors.
+
+The dtype policy (one home): real floating dtypes of 32 bits or more are kept; float16 and
+bfloat16 (also NumPy's ``ml_dtypes`` types) run in float32 and results return in the input's
+dtype; integer and boolean input runs in the library's default floating dtype. Under
+``torch.autocast`` a float16, bfloat16 or float32 tensor runs in float32 and results stay float32,
+as PyTorch's losses do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import array_api_compat as compat
+import numpy as np
+
+Array = Any
+Namespace = Any
+
+__all__ = [
+    "Array",
+    "Namespace",
+    "as_float",
+    "cast",
+    "default_float",
+    "device_of",
+    "hyper",
+    "index_dtype",
+    "is_array",
+    "is_dask",
+    "is_jax",
+    "is_numpy",
+    "is_torch",
+    "namespace",
+    "quiet",
+    "restore_dtype",
+    "stop_gradient",
+]
+
+#: Arguments that may be None (optional arrays); any other None is a TypeError.
+OPTIONAL = frozenset({"weight", "pos_weight", "alpha", "where"})
+
+
+def is_numpy(x: object) -> bool:
+    """Whether ``x`` is a NumPy array or scalar."""
+    return isinstance(x, (np.ndarray, np.generic))
+
+
+def is_torch(x: object) -> bool:
+    """Whether ``x`` is a PyTorch tensor (without importing torch)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def is_jax(x: object) -> bool:
+    """Whether ``x`` is a JAX array or tracer (without importing jax)."""
+    jax = sys.modules.get("jax")
+    return jax is not None and isinstance(x, jax.Array)
+
+
+def is_dask(x: object) -> bool:
+    """Whether ``x`` is a Dask array (without importing dask)."""
+    da = sys.modules.get("dask.array")
+    return da is not None and isinstance(x, da.Array)
+
+
+def is_array(x: object) -> bool:
+    """Whether ``x`` is an array of a library this package computes on."""
+    if x is None or isinstance(x, (bool, int, float, complex, str)):
+        return False
+    return is_numpy(x) or is_torch(x) or bool(compat.is_array_api_obj(x))
+
+
+def _torch_namespace() -> Namespace:
+    mod = sys.modules.get("array_api_compat.torch")
+    if mod is None:
+        import array_api_compat.torch as mod
+    return mod
+
+
+def _numpy_namespace() -> Namespace:
+    mod = sys.modules.get("array_api_compat.numpy")
+    if mod is None:
+        import array_api_compat.numpy as mod
+    return mod
+
+
+def _namespace_of(arrays: Sequence[Any], names: Sequence[str]) -> Namespace:
+    if all(is_torch(a) for a in arrays):
+        return _torch_namespace()
+    if all(is_numpy(a) for a in arrays):
+        return _numpy_namespace()
+    try:
+        return compat.array_namespace(*arrays)
+    except TypeError:
+        kinds = ", ".join(
+            f"{name}: {type(a).__module__}.{type(a).__name__}"
+            for a, name in zip(arrays, names, strict=True)
+        )
+        raise TypeError(
+            f"all array arguments must come from the same array library; got {kinds}"
+        ) from None
+
+
+def device_of(x: Array) -> Any:
+    """The device of ``x``."""
+    if is_torch(x):
+        return x.device
+    if is_numpy(x):
+        return "cpu"
+    return compat.device(x)
+
+
+def _from_python(a: object, name: str) -> np.ndarray[Any, Any]:
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array or a sequence of numbers; got {a!r}") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers; got an array of dtype {arr.dtype}")
+    return arr
+
+
+def namespace(*args: object, names: Sequence[str]) -> tuple[Namespace, list[Any]]:
+    """Resolve the array namespace of ``args`` and convert non-arrays to that namespace.
+
+    ``None`` stays ``None`` for the optional arguments (``weight``, ``pos_weight``, ``alpha``,
+    ``where``). Python scalars and sequences become arrays of the namespace of the array
+    arguments (NumPy when there are none), on the same device.
+    """
+    arrays = [(a, n) for a, n in zip(args, names, strict=True) if is_array(a)]
+    if arrays:
+        xp = _namespace_of([a for a, _ in arrays], [n for _, n in arrays])
+        dev = device_of(arrays[0][0])
+    else:
+        xp, dev = _numpy_namespace(), None
+    out: list[Any] = []
+    for a, name in zip(args, names, strict=True):
+        if a is None and name not in OPTIONAL:
+            raise TypeError(f"{name} must be an array or a sequence of numbers; got None")
+        if a is None or is_array(a):
+            out.append(a)
+            continue
+        arr = _from_python(a, name)
+        out.append(xp.asarray(arr, device=dev) if dev is not None else xp.asarray(arr))
+    return xp, out
+
+
+def quiet(x: Array) -> contextlib.AbstractContextManager[Any]:
+    """Silence NumPy's floating-point warnings for NumPy arrays (log 0, 0/0 are answers here).
+
+    Other libraries get a null context, so nothing NumPy-specific enters a traced graph
+    (``torch.compile`` cannot trace ``np.errstate``).
+    """
+    if is_numpy(x):
+        return np.errstate(divide="ignore", invalid="ignore", over="ignore")
+    return contextlib.nullcontext()
+
+
+def _ml_float_bits(dtype: Any) -> int | None:
+    """Bits of a NumPy ``ml_dtypes`` floating dtype (bfloat16, float8...), None otherwise."""
+    if not isinstance(dtype, np.dtype) or dtype.kind != "V":
+        return None
+    ml = sys.modules.get("ml_dtypes")
+    if ml is None:
+        return None
+    try:
+        return int(ml.finfo(dtype).bits)
+    except ValueError:
+        return None
+
+
+def default_float(xp: Namespace, x: Array) -> Any:
+    """The library's default real floating dtype on ``x``'s device."""
+    if is_torch(x):
+        import torch
+
+        return torch.get_default_dtype()
+    if is_numpy(x):
+        return np.float64
+    return xp.__array_namespace_info__().default_dtypes(device=device_of(x))["real floating"]
+
+
+def index_dtype(xp: Namespace, x: Array) -> Any:
+    """The library's default integer dtype (int64 where it has it: torch's gathers need it)."""
+    if is_torch(x):
+        import torch
+
+        return torch.int64
+    if is_numpy(x):
+        return np.int64
+    return xp.__array_namespace_info__().default_dtypes(device=device_of(x))["integral"]
+
+
+def _torch_float(x: Array, name: str) -> tuple[Any, Any]:
+    import torch
+
+    dtype = x.dtype
+    if dtype.is_floating_point:
+        if dtype != torch.float64 and torch.is_autocast_enabled(x.device.type):
+            return torch.float32, torch.float32  # autocast's policy for losses
+        compute = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+        return compute, dtype
+    if dtype.is_complex:
+        raise TypeError(f"{name} must have a real (floating or integer) dtype; got {dtype}")
+    default = torch.get_default_dtype()
+    return default, default
+
+
+def float_dtypes(xp: Namespace, x: Array, name: str) -> tuple[Any, Any]:
+    """``(compute dtype, result dtype)`` of a computation on ``x`` (the module's dtype policy).
+
+    Raises ``TypeError`` naming ``name`` for complex, string or object arrays.
+    """
+    if is_torch(x):
+        return _torch_float(x, name)
+    dtype = x.dtype
+    if is_numpy(x):
+        if dtype.kind == "f":
+            return (np.float32 if dtype.itemsize < 4 else dtype), dtype
+        if dtype.kind in "iub":
+            return np.dtype(np.float64), np.dtype(np.float64)
+        bits = _ml_float_bits(dtype)
+        if bits is not None:
+            return np.dtype(np.float32), dtype
+        raise TypeError(f"{name} must have a real (floating or integer) dtype; got {dtype}")
+    if xp.isdtype(dtype, "real floating"):
+        compute = xp.float32 if xp.finfo(dtype).bits < 32 else dtype
+        return compute, dtype
+    if xp.isdtype(dtype, ("integral", "bool")):
+        default = default_float(xp, x)
+        return default, default
+    raise TypeError(f"{name} must have a real (floating or integer) dtype; got {dtype}")
+
+
+def cast(xp: Namespace, x: Array, dtype: Any) -> Array:
+    """``x`` in ``dtype`` (no copy when it already is)."""
+    if x.dtype == dtype:
+        return x
+    if is_torch(x):
+        return x.to(dtype)
+    if is_numpy(x):
+        return np.asarray(x).astype(dtype)
+    return xp.astype(x, dtype)
+
+
+def as_float(xp: Namespace, x: Array, name: str) -> tuple[Array, Any]:
+    """``x`` cast to its compute dtype, and the dtype results are returned in."""
+    compute, out = float_dtypes(xp, x, name)
+    return cast(xp, x, compute), out
+
+
+def restore_dtype(xp: Namespace, x: Array, dtype: Any) -> Array:
+    """Cast a result back to the dtype the caller gave."""
+    return cast(xp, x, dtype)
+
+
+def stop_gradient(xp: Namespace, x: Array) -> Array:
+    """``x`` with no gradient flowing through it (JAX and PyTorch; identity elsewhere).
+
+    Used where a quantity cancels out of the derivative (the shift of a log-sum-exp), so that
+    autodiff does not differentiate through a max.
+    """
+    if is_torch(x):
+        return x.detach()
+    if is_jax(x):
+        import jax
+
+        return jax.lax.stop_gradient(x)
+    return x
+
+
+def hyper(xp: Namespace, value: Any, like: Array) -> Any:
+    """A hyperparameter ready for arithmetic with ``like``: a Python float stays a float; an
+    array (a traced JAX scalar, a 0-d tensor) is cast to ``like``'s dtype, so it never promotes
+    the result."""
+    if value is None or isinstance(value, float):
+        return value
+    if is_numpy(value) and not is_numpy(like):
+        return float(value)
+    return cast(xp, value, like.dtype)

@@ -1,0 +1,148 @@
+"""The validation policy: when a function looks at the *values* of its arrays.
+
+Shapes, dtypes and option values are always checked: that is free. Checks of array values (a
+label out of range, a probability outside [0, 1], a negative focal ``alpha``) need the values on
+the host, which costs a device synchronisation on an accelerator and is impossible while a
+transform traces the function. The policy, per call (``validate=``; None, the default, takes
+the mode in force), for a block of code (:func:`validation`) or for the process
+(:func:`set_validation`), decides:
+
+``"auto"`` (default)
+    Check values only where reading them costs no synchronisation and breaks no trace: NumPy,
+    array-api-strict, eager JAX arrays on the CPU and PyTorch CPU tensors. Skipped inside
+    ``torch.compile``, under ``torch.func`` transforms (``vmap``, ``grad``, ``jacrev``,
+    ``jacfwd``), on JAX tracers (``jit``, ``grad``, ``vmap``), on lazy Dask arrays, on ``meta``
+    and fake tensors and on accelerators.
+``True``
+    Also check accelerator tensors and eager accelerator arrays (one synchronisation) and Dask
+    arrays (computing the check); traced values still cannot be read and are not checked.
+``False``
+    Never read values.
+
+Where values are not checked, the losses do what the backend does for the same computation,
+as PyTorch and optax do: an out-of-range class label makes its element's loss NaN on the
+generic path, and whatever ATen does (an error, or a device-side assertion) where the work is
+delegated to it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from crossentropy._lib.namespace import is_dask, is_jax, is_numpy, is_torch
+
+__all__ = ["Validate", "check_validate", "get_validation", "reads", "set_validation", "validation"]
+
+Validate = Literal["auto"] | bool
+_MODES = ("auto", True, False)
+
+
+class _State(threading.local):
+    mode: Validate | None = None  # a ``validation()`` block of this thread
+
+
+_state = _State()
+_default: list[Validate] = ["auto"]
+
+
+def check_validate(mode: object) -> Validate:
+    """Validate a validation mode."""
+    if mode is True or mode is False or mode == "auto":
+        return mode
+    raise ValueError(f"validate must be one of 'auto', True, False; got {mode!r}")
+
+
+def get_validation() -> Validate:
+    """The validation mode in force here: the innermost :func:`validation` block of this
+    thread, else the process default (:func:`set_validation`).
+
+    Examples
+    --------
+    >>> import crossentropy as ce
+    >>> ce.get_validation()
+    'auto'
+    >>> with ce.validation(True):
+    ...     ce.get_validation()
+    True
+    """
+    mode = _state.mode
+    return _default[0] if mode is None else mode
+
+
+def set_validation(mode: Validate) -> Validate:
+    """Set the process-wide default validation mode; returns the previous one.
+
+    Examples
+    --------
+    >>> import crossentropy as ce
+    >>> previous = ce.set_validation(False)
+    >>> ce.set_validation(previous)
+    False
+    """
+    previous = _default[0]
+    _default[0] = check_validate(mode)
+    return previous
+
+
+@contextmanager
+def validation(mode: Validate) -> Iterator[None]:
+    """Use validation ``mode`` for the calls in a ``with`` block (this thread only).
+
+    A ``validate=`` keyword on a call overrides it.
+
+    Examples
+    --------
+    >>> import crossentropy as ce
+    >>> with ce.validation(False):  # no value checks: label 5 of 3 classes gives NaN
+    ...     ce.cross_entropy([[1.0, 2.0, 3.0]], [5])
+    np.float64(nan)
+    """
+    mode = check_validate(mode)
+    previous = _state.mode
+    _state.mode = mode
+    try:
+        yield
+    finally:
+        _state.mode = previous
+
+
+def _torch_transforming() -> bool:
+    torch = sys.modules["torch"]
+    if torch.compiler.is_compiling():
+        return True
+    return torch._C._functorch.maybe_current_level() is not None
+
+
+def _readable(x: Any, mode: Validate) -> bool:
+    if x is None or isinstance(x, (bool, int, float)):
+        return True
+    if is_numpy(x):
+        return True
+    if is_torch(x):
+        if x.device.type == "meta" or _torch_transforming():
+            return False
+        if x.device.type != "cpu":
+            return mode is True
+        torch = sys.modules["torch"]
+        return not isinstance(x, torch._subclasses.FakeTensor)
+    if is_jax(x):
+        jax = sys.modules["jax"]
+        if isinstance(x, jax.core.Tracer):
+            return False
+        return mode is True or all(d.platform == "cpu" for d in x.devices())
+    if is_dask(x):
+        return mode is True
+    return True
+
+
+def reads(mode: Validate | None, *arrays: Any) -> bool:
+    """Whether value checks run on ``arrays`` under ``mode`` (None: the mode in force)."""
+    if mode is None:
+        mode = get_validation()
+    if mode is False:
+        return False
+    return all(_readable(a, mode) for a in arrays)

@@ -1,0 +1,93 @@
+r"""The Kullback-Leibler divergence loss with PyTorch's argument order ``(log q, p)``."""
+
+from __future__ import annotations
+
+import math
+
+from crossentropy import _formulas as fm
+from crossentropy._lib.checks import check_unit_interval, shape_str
+from crossentropy._lib.namespace import Array, as_float, cast, namespace, quiet, restore_dtype
+from crossentropy._lib.policy import Validate, reads
+from crossentropy._lib.reduction import Reduction, reduce
+from crossentropy.losses.options import DivergenceOptions
+
+__all__ = ["divergence_loss", "kl_div"]
+
+
+def kl_div(
+    input: Array,
+    target: Array,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+    log_target: bool = False,
+    *,
+    empty_mean: float = math.nan,
+    validate: Validate | None = None,
+) -> Array:
+    r"""Kullback-Leibler divergence loss with PyTorch's argument order ``(log q, p)``.
+
+    .. math::
+
+        \ell = t (\log t - x) \quad\text{or, with } \texttt{log\_target}, \quad
+        \ell = e^{t} (t - x)
+
+    element-wise, where ``input`` :math:`x = \log q` holds log-probabilities and ``target``
+    :math:`t` the true probabilities (:math:`0 \log 0 = 0`). Follows
+    :func:`torch.nn.functional.kl_div` (same positional parameters and numbers):
+    ``reduction="mean"`` divides by the number of elements; ``"batchmean"`` divides the sum by
+    the batch size and is the true KL divergence per sample. For
+    :math:`D_{\mathrm{KL}}(p \| q)` on probabilities in ``(p, q)`` order see
+    :func:`crossentropy.kl_divergence`.
+
+    Parameters
+    ----------
+    input : array_like
+        Log-probabilities :math:`\log q`.
+    target : array_like
+        Probabilities :math:`p` (log-probabilities with ``log_target=True``), broadcast with
+        the input.
+    size_average, reduce : bool, optional
+        Deprecated (PyTorch's legacy arguments): use ``reduction``.
+    reduction : {"mean", "sum", "none", "batchmean"}, default "mean"
+        How the element losses are combined.
+    log_target : bool, default False
+        Whether ``target`` holds log-probabilities.
+    empty_mean : float, default nan
+        The mean of an empty input.
+    validate : {"auto", True, False}, optional
+        When target probabilities are checked (see :func:`crossentropy.validation`).
+
+    Examples
+    --------
+    >>> import crossentropy as ce
+    >>> x = ce.log_softmax([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    >>> t = ce.softmax([[3.0, 2.0, 1.0], [1.0, 1.0, 1.0]])
+    >>> ce.kl_div(x, t, reduction="batchmean")
+    np.float64(0.729707220493)
+    """
+    return divergence_loss(input, target, DivergenceOptions.from_arguments(locals()))
+
+
+def divergence_loss(input: Array, target: Array, o: DivergenceOptions) -> Array:
+    """The engine of :func:`kl_div`: element-wise ``t (log t - x)`` (or ``e^t (t - x)``),
+    reduced."""
+    xp, (x, t) = namespace(input, target, names=["input", "target"])
+    xf, out_dtype = as_float(xp, x, "input")
+    tf, _ = as_float(xp, t, "target")
+    tf = cast(xp, tf, xf.dtype)
+    try:
+        xf, tf = xp.broadcast_arrays(xf, tf)
+    except (ValueError, RuntimeError, TypeError):
+        raise ValueError(
+            f"input {shape_str(xf.shape)} and target {shape_str(tf.shape)} do not broadcast"
+        ) from None
+    with quiet(xf):
+        if o.log_target:
+            per = xp.exp(tf) * (tf - xf)
+        else:
+            if reads(o.validate, tf):
+                check_unit_interval(xp, tf, "target")
+            per = fm.kl_terms(xp, tf, fm.safe_log(xp, tf), xf)
+        out = reduce(xp, per, o.reduction, empty_mean=o.empty_mean)
+    return restore_dtype(xp, out, out_dtype)
