@@ -24,7 +24,7 @@ def normalize_axis(axis: object, ndim: int, name: str = "axis") -> int:
     return a % n
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Axes:
     """Axes of an array of ``ndim`` dimensions to be treated as one trailing axis."""
 
@@ -53,6 +53,14 @@ class Axes:
     def rest(self) -> tuple[int, ...]:
         """The axes that are not reduced, in order."""
         return tuple(i for i in range(len(self.shape)) if i not in self.axes)
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """The shape without the axes (of a reduction over them)."""
+        if self.single:
+            a = self.axes[0]
+            return self.shape[:a] + self.shape[a + 1 :]
+        return tuple(self.shape[i] for i in self.rest)
 
     @property
     def size(self) -> int:

@@ -36,6 +36,8 @@ __all__ = [
     "hyper",
     "index_dtype",
     "is_array",
+    "is_floating",
+    "is_integral",
     "is_dask",
     "is_jax",
     "is_numpy",
@@ -137,6 +139,14 @@ def namespace(*args: object, names: Sequence[str]) -> tuple[Namespace, list[Any]
     ``where``). Python scalars and sequences become arrays of the namespace of the array
     arguments (NumPy when there are none), on the same device.
     """
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(args[0], torch.Tensor):  # the common case, fast
+        tensor = torch.Tensor
+        if all(a is None or isinstance(a, tensor) for a in args):
+            for a, name in zip(args, names, strict=True):
+                if a is None and name not in OPTIONAL:
+                    raise TypeError(f"{name} must be an array or a sequence of numbers; got None")
+            return _torch_namespace(), list(args)
     arrays = [(a, n) for a, n in zip(args, names, strict=True) if is_array(a)]
     if arrays:
         xp = _namespace_of([a for a, _ in arrays], [n for _, n in arrays])
@@ -149,6 +159,9 @@ def namespace(*args: object, names: Sequence[str]) -> tuple[Namespace, list[Any]
             raise TypeError(f"{name} must be an array or a sequence of numbers; got None")
         if a is None or is_array(a):
             out.append(a)
+            continue
+        if isinstance(a, (int, float)):  # a Python number: no NumPy detour (traceable)
+            out.append(xp.asarray(a, device=dev) if dev is not None else xp.asarray(a))
             continue
         arr = _from_python(a, name)
         out.append(xp.asarray(arr, device=dev) if dev is not None else xp.asarray(arr))
@@ -240,6 +253,27 @@ def float_dtypes(xp: Namespace, x: Array, name: str) -> tuple[Any, Any]:
         default = default_float(xp, x)
         return default, default
     raise TypeError(f"{name} must have a real (floating or integer) dtype; got {dtype}")
+
+
+def is_floating(xp: Namespace, x: Array) -> bool:
+    """Whether ``x`` has a real floating dtype."""
+    if is_torch(x):
+        return bool(x.is_floating_point())
+    if is_numpy(x):
+        return x.dtype.kind == "f" or _ml_float_bits(x.dtype) is not None
+    return bool(xp.isdtype(x.dtype, "real floating"))
+
+
+def is_integral(xp: Namespace, x: Array) -> bool:
+    """Whether ``x`` has an integer dtype (bool is not one)."""
+    if is_torch(x):
+        dtype = x.dtype
+        return (
+            not (dtype.is_floating_point or dtype.is_complex) and dtype != sys.modules["torch"].bool
+        )
+    if is_numpy(x):
+        return x.dtype.kind in "iu"
+    return bool(xp.isdtype(x.dtype, "integral"))
 
 
 def cast(xp: Namespace, x: Array, dtype: Any) -> Array:

@@ -118,17 +118,15 @@ def _torch_transforming() -> bool:
 
 
 def _readable(x: Any, mode: Validate) -> bool:
-    if x is None or isinstance(x, (bool, int, float)):
-        return True
-    if is_numpy(x):
+    if x is None:
         return True
     if is_torch(x):
-        if x.device.type == "meta" or _torch_transforming():
-            return False
-        if x.device.type != "cpu":
-            return mode is True
-        torch = sys.modules["torch"]
-        return not isinstance(x, torch._subclasses.FakeTensor)
+        device = x.device.type
+        if device == "cpu":
+            return not isinstance(x, sys.modules["torch"]._subclasses.FakeTensor)
+        return mode is True and device != "meta"
+    if isinstance(x, (bool, int, float)) or is_numpy(x):
+        return True
     if is_jax(x):
         jax = sys.modules["jax"]
         if isinstance(x, jax.core.Tracer):
@@ -145,4 +143,9 @@ def reads(mode: Validate | None, *arrays: Any) -> bool:
         mode = get_validation()
     if mode is False:
         return False
-    return all(_readable(a, mode) for a in arrays)
+    if "torch" in sys.modules and _torch_transforming():
+        return False
+    for a in arrays:
+        if not _readable(a, mode):
+            return False
+    return True

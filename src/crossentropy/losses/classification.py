@@ -19,6 +19,7 @@ One engine serves the family (:func:`softmax_loss`, :func:`softmax_value_and_gra
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,13 +40,15 @@ from crossentropy._lib.namespace import (
     device_of,
     hyper,
     index_dtype,
+    is_floating,
+    is_integral,
     is_numpy,
     is_torch,
     namespace,
     quiet,
     restore_dtype,
 )
-from crossentropy._lib.policy import Validate, reads
+from crossentropy._lib.policy import Validate, get_validation, reads
 from crossentropy._lib.reduction import (
     MeanDivisor,
     Reduction,
@@ -77,7 +80,7 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class IndexTargets:
     """Class-index targets made safe to gather with.
 
@@ -141,7 +144,7 @@ def index_targets(
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SoftmaxInputs:
     """Validated inputs of one call, classes on the last axis, in the compute dtype.
 
@@ -168,8 +171,9 @@ class SoftmaxInputs:
 def _class_axes(o: SoftmaxOptions, shape: tuple[int, ...]) -> Axes:
     if not shape:
         raise ValueError("input must have at least one dimension (the classes); got a 0-d array")
-    axis = o.axis if o.axis is not None else (0 if len(shape) == 1 else 1)
-    return Axes.of(axis, shape)
+    if o.axis is None:  # PyTorch's: 1, or 0 for a single sample
+        return Axes((0 if len(shape) == 1 else 1,), shape)
+    return Axes.of(o.axis, shape)
 
 
 def _check_where(
@@ -208,8 +212,8 @@ def prepare(
     if n_classes == 0:
         raise ValueError(f"input must have at least one class on axis {axes.axes}; got 0 classes")
     check = reads(o.validate, xf, t, w, a, m)
-    soft = xp.isdtype(t.dtype, "real floating")
-    batch = tuple(xf.shape[i] for i in axes.rest)
+    soft = is_floating(xp, t)
+    batch = axes.batch_shape
     if soft and o.log_probs:
         raise TypeError(f"target must hold integer class labels; got dtype {t.dtype}")
     if soft:
@@ -225,7 +229,7 @@ def prepare(
             )
         t = axes.to_last(xp, cast(xp, t, xf.dtype))
     else:
-        if not xp.isdtype(t.dtype, "integral"):
+        if not is_integral(xp, t):
             raise TypeError(f"target must hold integer class labels; got dtype {t.dtype}")
         if tuple(t.shape) != batch:
             raise ValueError(
@@ -285,7 +289,7 @@ def prepare(
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SoftmaxForward:
     """What the forward pass leaves for the gradient (classes last).
 
@@ -632,10 +636,11 @@ def aten_loss(inp: SoftmaxInputs, o: SoftmaxOptions) -> Array:
     x, t, w = inp.x, inp.target, inp.weight
     xp = inp.xp
     ignore = o.ignore_index
-    info = torch.iinfo(t.dtype)
-    if not info.min <= ignore <= info.max:  # cannot occur in this dtype: nothing is ignored
-        ignore = -(2**63)
-    t = t if t.dtype == torch.int64 else t.long()
+    if t.dtype != torch.int64:
+        info = torch.iinfo(t.dtype)
+        if not info.min <= ignore <= info.max:  # cannot occur in this dtype: nothing ignored
+            ignore = -(2**63)
+        t = t.long()
     if inp.row_mask is not None:  # masked rows become ignored ones
         t = torch.where(inp.row_mask, t, torch.full_like(t, ignore))
     if o.softcap is not None:
@@ -696,6 +701,42 @@ def aten_loss(inp: SoftmaxInputs, o: SoftmaxOptions) -> Array:
 # ---------------------------------------------------------------------------------------------
 
 
+def _aten_direct(input: Array, target: Array, weight: Array | None, o: SoftmaxOptions) -> Any:
+    """PyTorch's own call, straight to ATen, for float32/float64 tensors with class-index
+    targets and PyTorch's options (``o.torch_call``); None when ATen refuses the arguments, so
+    that :func:`prepare` names the problem (a label out of range, a shape), or when the mode in
+    force would read values ATen does not check (``validate=True`` off the CPU)."""
+    torch = sys.modules.get("torch")
+    if (
+        torch is None
+        or not isinstance(input, torch.Tensor)
+        or not isinstance(target, torch.Tensor)
+        or (weight is not None and not isinstance(weight, torch.Tensor))
+        or input.dtype not in (torch.float32, torch.float64)
+        or target.is_floating_point()
+    ):
+        return None
+    if input.device.type != "cpu" and (o.validate or get_validation()) is True:
+        return None
+    import torch.nn.functional as F
+
+    try:
+        if o.log_probs:
+            return F.nll_loss(
+                input, target, weight, ignore_index=o.ignore_index, reduction=o.reduction
+            )
+        return F.cross_entropy(
+            input,
+            target,
+            weight,
+            ignore_index=o.ignore_index,
+            reduction=o.reduction,
+            label_smoothing=o.label_smoothing,
+        )
+    except (RuntimeError, IndexError, ValueError, TypeError):
+        return None
+
+
 def softmax_loss(
     input: Array,
     target: Array,
@@ -705,8 +746,13 @@ def softmax_loss(
     alpha: Array | None = None,
     where: Array | None = None,
 ) -> Array:
-    """The loss of a softmax-family call: ATen where :func:`aten_applies`, else
+    """The loss of a softmax-family call: PyTorch's own call straight to ATen where it is one
+    (:func:`_aten_direct`), else ATen through :func:`prepare` where :func:`aten_applies`, else
     :func:`forward`."""
+    if o.torch_call and alpha is None and where is None:
+        out = _aten_direct(input, target, weight, o)
+        if out is not None:
+            return out
     inp = prepare(input, target, weight, o, alpha=alpha, where=where)
     if aten_applies(inp, o):
         out = aten_loss(inp, o)

@@ -196,6 +196,21 @@ class SoftmaxOptions(LossOptions):
             raise ValueError("z_loss and softcap apply to logits; they need from_logits=True")
         if self.from_logits and self.clip is not None:
             raise ValueError("clip applies to probabilities; it needs from_logits=False")
+        # PyTorch's own call: ATen's cross_entropy / nll_loss give exactly this loss.
+        _set(
+            self,
+            "torch_call",
+            self.kind != "probs"
+            and self.gamma is None
+            and is_off(self.z_loss)
+            and self.softcap is None
+            and self.axis is None
+            and self.reduction != "batchmean"
+            and math.isnan(self.empty_mean)
+            and self.mean_divisor != "count"
+            and self.weight_mode == "per_class"
+            and isinstance(self.label_smoothing, float),
+        )
 
     @property
     def kind(self) -> Literal["logits", "probs", "log_probs"]:
