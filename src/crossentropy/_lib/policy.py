@@ -145,7 +145,4 @@ def reads(mode: Validate | None, *arrays: Any) -> bool:
         return False
     if "torch" in sys.modules and _torch_transforming():
         return False
-    for a in arrays:
-        if not _readable(a, mode):
-            return False
-    return True
+    return all(_readable(a, mode) for a in arrays)

@@ -21,7 +21,7 @@ import dataclasses
 import inspect
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypeVar
 
 from crossentropy._lib.checks import (
@@ -124,6 +124,8 @@ class LossOptions:
         """The fields whose values differ from the defaults (for a ``repr``)."""
         out = {}
         for f in fields(self):  # type: ignore[arg-type]
+            if not f.init:
+                continue
             value = getattr(self, f.name)
             default = f.default
             same = value is default or (
@@ -166,6 +168,8 @@ class SoftmaxOptions(LossOptions):
     gamma: Hyper | None = None
     alpha: Hyper | None = None
     validate: Validate | None = None
+    #: Derived: PyTorch's own call (ATen's ``cross_entropy`` / ``nll_loss`` give this loss).
+    torch_call: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _set(self, "ignore_index", check_int(self.ignore_index, "ignore_index"))
@@ -196,7 +200,6 @@ class SoftmaxOptions(LossOptions):
             raise ValueError("z_loss and softcap apply to logits; they need from_logits=True")
         if self.from_logits and self.clip is not None:
             raise ValueError("clip applies to probabilities; it needs from_logits=False")
-        # PyTorch's own call: ATen's cross_entropy / nll_loss give exactly this loss.
         _set(
             self,
             "torch_call",

@@ -97,7 +97,7 @@ class _Loss(nn.Module):
         if options_type is None:
             return
         for f in dataclasses.fields(options_type):
-            if not any(f.name in vars(base) for base in cls.__mro__):
+            if f.init and not any(f.name in vars(base) for base in cls.__mro__):
                 setattr(cls, f.name, _option_property(f.name))
 
     def _configure(self, keywords: dict[str, Any], *, arrays: tuple[str, ...] = ()) -> None:
