@@ -214,12 +214,21 @@ def index_dtype(xp: Namespace, x: Array) -> Any:
     return xp.__array_namespace_info__().default_dtypes(device=device_of(x))["integral"]
 
 
+def _autocast(torch: Any, device_type: str) -> bool:
+    """Whether autocast is on for ``device_type`` (never for devices without autocast, such
+    as ``meta``)."""
+    try:
+        return bool(torch.is_autocast_enabled(device_type))
+    except RuntimeError:
+        return False
+
+
 def _torch_float(x: Array, name: str) -> tuple[Any, Any]:
     import torch
 
     dtype = x.dtype
     if dtype.is_floating_point:
-        if dtype != torch.float64 and torch.is_autocast_enabled(x.device.type):
+        if dtype != torch.float64 and _autocast(torch, x.device.type):
             return torch.float32, torch.float32  # autocast's policy for losses
         compute = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
         return compute, dtype

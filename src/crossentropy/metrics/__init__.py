@@ -6,7 +6,10 @@ One-shot functions take scikit-learn's names, arguments and numbers (:func:`log_
 ``update``, ``merge`` and ``result``, and :class:`ScoreAccumulator` gathers every number of the
 ``crossentropy score`` report in one pass.
 
-Importing this package imports no framework (no torch, jax or dask).
+Metrics read values and are not differentiable: tensors that require gradients are detached
+(a metric returns no ``grad_fn``), float16 and bfloat16 inputs are computed in float32, and a
+``meta`` tensor, which has no values, is refused with a ``ValueError``. Importing this package
+imports no framework (no torch, jax or dask).
 """
 
 from crossentropy.metrics._functions import (

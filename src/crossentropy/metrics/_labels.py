@@ -11,10 +11,11 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import array_api_compat as compat
 import numpy as np
 
 from crossentropy._lib.checks import shape_str
+from crossentropy._lib.host import to_host
+from crossentropy._lib.namespace import is_array
 
 __all__ = ["Encoded", "encode", "host_labels"]
 
@@ -26,13 +27,8 @@ Host = np.ndarray[Any, Any]
 
 def host_labels(y: Any, name: str) -> Host:
     """Labels as a 1-D NumPy array (a host copy for other libraries; Dask computes)."""
-    if compat.is_torch_array(y):
-        a = np.asarray(y.detach().cpu().numpy())
-    elif compat.is_array_api_obj(y) and not isinstance(y, np.ndarray):
-        try:
-            a = np.asarray(y)
-        except (TypeError, ValueError, RuntimeError):
-            a = np.from_dlpack(y)
+    if is_array(y):
+        a = to_host(y, name)
     else:
         try:
             a = np.asarray(y)

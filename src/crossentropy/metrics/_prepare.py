@@ -17,7 +17,7 @@ import numpy as np
 
 from crossentropy._lib.checks import first_index, shape_str
 from crossentropy._lib.host import to_host
-from crossentropy._lib.namespace import Array, Namespace, as_float, device_of, namespace
+from crossentropy._lib.namespace import Array, Namespace, as_float, device_of, is_torch, namespace
 from crossentropy._lib.policy import reads
 from crossentropy.metrics._checks import check_probabilities, row_sum_tolerance
 from crossentropy.metrics._fast import BITS_OF_ONE, rows_pass
@@ -102,6 +102,16 @@ def _to_backend(xp: Namespace, host: np.ndarray[Any, Any], like: Array) -> Array
     return xp.asarray(host, device=device_of(like))
 
 
+def _values(x: Array, name: str) -> Array:
+    """A metric reads values and is not differentiable: tensors are detached, and a ``meta``
+    tensor (no values) is refused."""
+    if is_torch(x):
+        if x.device.type == "meta":
+            raise ValueError(f"{name} is a meta tensor: it has a shape but no values to score")
+        return x.detach()
+    return x
+
+
 def _check_weight(xp: Namespace, w: Array, n: int, like: Array) -> Array:
     if w.ndim != 1 or w.shape[0] != n:
         raise ValueError(
@@ -120,15 +130,19 @@ def _check_weight(xp: Namespace, w: Array, n: int, like: Array) -> Array:
     return wf
 
 
-def _warn_row_sums(xp: Namespace, p: Array, sum_range: tuple[float, float] | None = None) -> None:
-    """scikit-learn's check: warn when a row sum is not within ``1e-8 + sqrt(eps)`` of 1.
+def _warn_row_sums(
+    xp: Namespace, p: Array, dtype: Any, sum_range: tuple[float, float] | None = None
+) -> None:
+    """scikit-learn's check: warn when a row sum is not within ``1e-8 + sqrt(eps)`` of 1,
+    ``eps`` that of the input's ``dtype`` (bfloat16 rows are summed in float32 but rounded as
+    bfloat16).
 
     ``sum_range`` (the smallest and largest row sums, from the fast path) spares the row sums
     when every row is fine.
     """
     if not reads(None, p) or p.shape[0] == 0:
         return
-    tol = row_sum_tolerance(float(xp.finfo(p.dtype).eps))
+    tol = row_sum_tolerance(float(xp.finfo(dtype).eps))
     if isinstance(p, np.ndarray):
         if sum_range is not None and sum_range[1] - 1 <= tol and 1 - sum_range[0] <= tol:
             return
@@ -183,6 +197,7 @@ def prepare(
             "y_proba has unknown dimensions (a Dask array after boolean indexing?); call "
             ".compute_chunk_sizes() on it first"
         )
+    p_raw = _values(p_raw, "y_proba")
     p, out_dtype = as_float(xp, p_raw, "y_proba")
     if p.ndim == 2 and p.shape[1] == 1:
         p = p[:, 0]
@@ -211,7 +226,7 @@ def prepare(
             if host.dtype.kind not in "biuf":
                 raise TypeError(f"sample_weight must hold numbers; got dtype {host.dtype}")
             w = _to_backend(xp, host, p)
-        weight = _check_weight(xp, w, n, p)
+        weight = _check_weight(xp, _values(w, "sample_weight"), n, p)
     fast = isinstance(p, np.ndarray) and p.ndim == 2 and p.dtype in BITS_OF_ONE
     if not fast:
         p = check_probabilities(xp, p, "y_proba")
@@ -238,12 +253,12 @@ def prepare(
         if not found.in_unit_interval:
             check_probabilities(xp, p, "y_proba")
         if check_sums:
-            _warn_row_sums(xp, p, found.sum_range)
+            _warn_row_sums(xp, p, out_dtype, found.sum_range)
         p_true = found.p_true if reducer is None else None
         loss_total = found.total if reducer is not None else None
     else:
         if p.ndim == 2 and check_sums:
-            _warn_row_sums(xp, p)
+            _warn_row_sums(xp, p, out_dtype)
         p_true = xp.where(index == 1, p, 1 - p) if p.ndim == 1 else gather(xp, p, index)
     return Prepared(
         xp=xp,
