@@ -9,8 +9,9 @@ small tensors.
 The dtype policy (one home): real floating dtypes of 32 bits or more are kept; float16 and
 bfloat16 (also NumPy's ``ml_dtypes`` types) run in float32 and results return in the input's
 dtype; integer and boolean input runs in the library's default floating dtype. Under
-``torch.autocast`` a float16, bfloat16 or float32 tensor runs in float32 and results stay float32,
-as PyTorch's losses do.
+``torch.autocast`` a loss's float16, bfloat16 or float32 input runs in float32 and the loss stays
+float32, as PyTorch's losses do (:func:`as_loss_float`); other functions keep the input's dtype,
+as PyTorch's do on the CPU.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "Array",
     "Namespace",
     "as_float",
+    "as_loss_float",
     "cast",
     "default_float",
     "device_of",
@@ -228,8 +230,6 @@ def _torch_float(x: Array, name: str) -> tuple[Any, Any]:
 
     dtype = x.dtype
     if dtype.is_floating_point:
-        if dtype != torch.float64 and _autocast(torch, x.device.type):
-            return torch.float32, torch.float32  # autocast's policy for losses
         compute = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
         return compute, dtype
     if dtype.is_complex:
@@ -300,6 +300,17 @@ def as_float(xp: Namespace, x: Array, name: str) -> tuple[Array, Any]:
     """``x`` cast to its compute dtype, and the dtype results are returned in."""
     compute, out = float_dtypes(xp, x, name)
     return cast(xp, x, compute), out
+
+
+def as_loss_float(xp: Namespace, x: Array, name: str) -> tuple[Array, Any]:
+    """:func:`as_float` for a loss's input, with ``torch.autocast``'s policy for losses on top:
+    under autocast a float16, bfloat16 or float32 tensor is computed in float32 and the loss
+    stays float32 (float64 is left alone), as PyTorch's losses do."""
+    if is_torch(x) and x.dtype.is_floating_point:
+        torch = sys.modules["torch"]
+        if x.dtype != torch.float64 and _autocast(torch, x.device.type):
+            return cast(xp, x, torch.float32), torch.float32
+    return as_float(xp, x, name)
 
 
 def restore_dtype(xp: Namespace, x: Array, dtype: Any) -> Array:

@@ -20,6 +20,7 @@ from crossentropy._lib.namespace import (
     Array,
     Namespace,
     as_float,
+    as_loss_float,
     cast,
     hyper,
     is_torch,
@@ -85,7 +86,7 @@ def prepare(
     xp, (x, t, w, pw) = namespace(
         input, target, weight, pos_weight, names=["input", "target", "weight", "pos_weight"]
     )
-    xf, out_dtype = as_float(xp, x, "input")
+    xf, out_dtype = as_loss_float(xp, x, "input")
     if tuple(t.shape) != tuple(xf.shape):
         raise ValueError(
             f"target must have the shape of input {shape_str(xf.shape)}; got {shape_str(t.shape)}"

@@ -35,7 +35,7 @@ from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import (
     Array,
     Namespace,
-    as_float,
+    as_loss_float,
     cast,
     device_of,
     hyper,
@@ -206,7 +206,7 @@ def prepare(
     xp, (x, t, w, a, m) = namespace(
         input, target, weight, alpha, where, names=["input", "target", "weight", "alpha", "where"]
     )
-    xf, out_dtype = as_float(xp, x, "input")
+    xf, out_dtype = as_loss_float(xp, x, "input")
     axes = _class_axes(o, tuple(xf.shape))
     n_classes = axes.size
     if n_classes == 0:

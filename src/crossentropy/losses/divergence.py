@@ -6,7 +6,15 @@ import math
 
 from crossentropy import _formulas as fm
 from crossentropy._lib.checks import check_unit_interval, shape_str
-from crossentropy._lib.namespace import Array, as_float, cast, namespace, quiet, restore_dtype
+from crossentropy._lib.namespace import (
+    Array,
+    as_float,
+    as_loss_float,
+    cast,
+    namespace,
+    quiet,
+    restore_dtype,
+)
 from crossentropy._lib.policy import Validate, reads
 from crossentropy._lib.reduction import Reduction, reduce
 from crossentropy.losses.options import DivergenceOptions
@@ -73,7 +81,7 @@ def divergence_loss(input: Array, target: Array, o: DivergenceOptions) -> Array:
     """The engine of :func:`kl_div`: element-wise ``t (log t - x)`` (or ``e^t (t - x)``),
     reduced."""
     xp, (x, t) = namespace(input, target, names=["input", "target"])
-    xf, out_dtype = as_float(xp, x, "input")
+    xf, out_dtype = as_loss_float(xp, x, "input")
     tf, _ = as_float(xp, t, "target")
     tf = cast(xp, tf, xf.dtype)
     try:

@@ -24,7 +24,7 @@ from crossentropy._lib.checks import check_unit_interval, shape_str
 from crossentropy._lib.namespace import (
     Array,
     Namespace,
-    as_float,
+    as_loss_float,
     cast,
     device_of,
     hyper,
@@ -118,7 +118,7 @@ def _probabilities_and_targets(
 def overlap_loss(input: Array, target: Array, o: OverlapOptions) -> Array:
     """The one home of the overlap losses (see the module's formula)."""
     xp, (x, t) = namespace(input, target, names=["input", "target"])
-    xf, out_dtype = as_float(xp, x, "input")
+    xf, out_dtype = as_loss_float(xp, x, "input")
     check = reads(o.validate, xf, t)
     with quiet(xf):
         p, tt = _probabilities_and_targets(xp, xf, t, o, check)

@@ -22,6 +22,7 @@ from crossentropy._lib.namespace import (
     Array,
     Namespace,
     as_float,
+    as_loss_float,
     cast,
     hyper,
     is_torch,
@@ -80,7 +81,7 @@ class RegressionInputs:
 def prepare(input: Array, target: Array, weight: Array | None) -> RegressionInputs:
     """Resolve, convert, warn about differing shapes (as PyTorch) and broadcast."""
     xp, (x, t, w) = namespace(input, target, weight, names=["input", "target", "weight"])
-    xf, out_dtype = as_float(xp, x, "input")
+    xf, out_dtype = as_loss_float(xp, x, "input")
     tf, _ = as_float(xp, t, "target")
     tf = cast(xp, tf, xf.dtype)
     shape = tuple(xf.shape)

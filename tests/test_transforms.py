@@ -1,0 +1,319 @@
+"""Every public function and ``nn`` module under the transforms users apply, driven by the
+registry: ``torch.func`` (``vmap`` of ``grad``, ``jacrev``, ``jacfwd``; ``functional_call``),
+``torch.autocast``, ``torch.compile(fullgraph=True)`` with no warning, and JAX's ``jit``,
+``grad`` and ``vmap`` with traced hyperparameters. Where PyTorch has the same function, its
+result under the same transform is the reference; otherwise a Python loop (per-sample
+gradients) or the eager call is."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+jax = pytest.importorskip("jax")
+
+import jax.numpy as jnp  # noqa: E402
+from torch.func import functional_call, grad, jacfwd, jacrev, vmap  # noqa: E402
+
+import crossentropy as ce  # noqa: E402
+from registry import CASES, MODULES  # noqa: E402
+
+DIFFERENTIABLE = [n for n, c in CASES.items() if c.differentiable]
+PER_SAMPLE = [n for n in DIFFERENTIABLE if CASES[n].per_sample]
+BATCH = CASES["cross_entropy"].arrays[0].shape[0]
+
+
+def _tensors(arrays, dtype=torch.float64):
+    return [
+        torch.as_tensor(a, dtype=dtype if a.dtype.kind == "f" else None).clone() for a in arrays
+    ]
+
+
+def _batched(a):
+    """Arrays whose first axis is the batch (class weights are not)."""
+    return a.ndim > 0 and a.shape[0] == BATCH
+
+
+def _per_sample_fn(call, flags):
+    """``call`` on one sample: batched arguments get their batch axis back."""
+
+    def one(*args):
+        return call(*(a[None] if f else a for a, f in zip(args, flags, strict=True))).sum()
+
+    return one
+
+
+# ---------------------------------------------------------------------------------------------
+# torch.func
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", PER_SAMPLE)
+def test_per_sample_gradients_equal_a_python_loop(name):
+    case = CASES[name]
+    args = _tensors(case.arrays)
+    flags = [_batched(a) for a in case.arrays]
+    in_dims = tuple(0 if f else None for f in flags)
+    one = _per_sample_fn(case.call, flags)
+    got = vmap(grad(one), in_dims=in_dims)(*args)
+    loop = []
+    for i in range(BATCH):
+        sample = [a[i] if f else a for a, f in zip(args, flags, strict=True)]
+        leaf = sample[0].clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(one(leaf, *sample[1:]), leaf)
+        loop.append(g)
+    torch.testing.assert_close(got, torch.stack(loop), rtol=1e-10, atol=1e-12)
+    if case.torch_call is not None:
+        theirs = vmap(grad(_per_sample_fn(case.torch_call, flags)), in_dims=in_dims)(*args)
+        torch.testing.assert_close(got, theirs, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("transform", [jacrev, jacfwd], ids=["jacrev", "jacfwd"])
+@pytest.mark.parametrize("name", DIFFERENTIABLE)
+def test_jacobians_equal_autograd(name, transform):
+    case = CASES[name]
+    args = _tensors(case.arrays)
+
+    def f(x):
+        return case.call(x, *args[1:])
+
+    got = transform(f)(args[0])
+    expected = torch.autograd.functional.jacobian(f, args[0])
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(MODULES))
+def test_modules_under_functional_call_and_vmap(name):
+    spec = MODULES[name]
+    module = spec.make()
+    x, t = _tensors(spec.arrays)
+    state = dict(module.named_buffers())
+    out = functional_call(module, state, (x, t))
+    torch.testing.assert_close(out, module(x, t))
+    if spec.arrays[0].ndim != 2:
+        return  # per-sample gradients below are for (N, C) inputs
+
+    def one(xi, ti):
+        return functional_call(module, state, (xi[None], ti[None]))
+
+    got = vmap(grad(one))(x, t)
+    loop = torch.stack([torch.func.grad(one)(x[i], t[i]) for i in range(BATCH)])
+    torch.testing.assert_close(got, loop, rtol=1e-10, atol=1e-12)
+    if spec.torch_make is not None:
+        theirs = spec.torch_make()
+        ref = vmap(grad(lambda xi, ti: theirs(xi[None], ti[None])))(x, t)
+        torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_vmap_over_the_loss_itself_matches_torch():
+    # The issue's example: per-sample gradients of cross_entropy through vmap(grad(...)).
+    x, y = torch.randn(5, 3, dtype=torch.float64), torch.randint(0, 3, (5,))
+    ours = vmap(grad(lambda a, b: ce.cross_entropy(a[None], b[None])))(x, y)
+    theirs = vmap(grad(lambda a, b: torch.nn.functional.cross_entropy(a[None], b[None])))(x, y)
+    torch.testing.assert_close(ours, theirs)
+
+
+# ---------------------------------------------------------------------------------------------
+# torch.autocast
+# ---------------------------------------------------------------------------------------------
+
+LOSSES = set(ce.losses.__all__)
+
+
+@pytest.mark.parametrize("in_dtype", [torch.bfloat16, torch.float32], ids=["bf16", "f32"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_autocast_losses_compute_and_return_float32(name, in_dtype):
+    # Losses follow autocast's policy for PyTorch's losses (float32 in and out); the other
+    # functions keep the input's dtype, as PyTorch's softmax, logsumexp, ... do on the CPU.
+    case = CASES[name]
+    args = _tensors(case.arrays, in_dtype)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = case.call(*args)
+        theirs = case.torch_call(*args) if case.torch_call is not None else None
+    # PyTorch 2.13's weighted mse_loss multiplies its float32 loss by the weight outside
+    # autocast's policy and returns the weight's dtype; ours stays float32, as its unweighted
+    # form (and every other loss) under autocast.
+    torch_quirk = name == "mse_loss" and in_dtype != torch.float32
+    if theirs is not None and not torch_quirk:
+        assert out.dtype == theirs.dtype, (out.dtype, theirs.dtype)
+    if case.function not in LOSSES:
+        assert out.dtype == in_dtype
+        return
+    assert out.dtype == torch.float32, out.dtype
+    reference = case.call(*(a.float() if a.is_floating_point() else a for a in args))
+    torch.testing.assert_close(out, reference, rtol=1e-6, atol=1e-6)
+    if theirs is not None:
+        torch.testing.assert_close(
+            out,
+            theirs.float(),
+            rtol=1e-2 if torch_quirk else 1e-5,
+            atol=1e-2 if torch_quirk else 1e-5,
+        )
+
+
+@pytest.mark.parametrize("name", list(MODULES))
+def test_modules_under_autocast_return_float32(name):
+    spec = MODULES[name]
+    x, t = _tensors(spec.arrays, torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = spec.make()(x, t)
+        theirs = spec.torch_make()(x, t) if spec.torch_make is not None else None
+    assert out.dtype == torch.float32
+    if theirs is not None:
+        assert theirs.dtype == torch.float32
+        torch.testing.assert_close(out, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_autocast_gradients_keep_the_input_dtype():
+    x = torch.randn(4, 3, dtype=torch.bfloat16, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = ce.cross_entropy(x, torch.tensor([0, 2, 1, 1]), label_smoothing=0.1, z_loss=1e-3)
+    loss.backward()
+    assert loss.dtype == torch.float32
+    assert x.grad.dtype == torch.bfloat16
+
+
+# ---------------------------------------------------------------------------------------------
+# torch.compile: fullgraph, no warning, same numbers and gradients.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_dynamo():
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+def _compile_quietly(fn, *args):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = torch.compile(fn, fullgraph=True, backend="eager")(*args)
+    return out, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_compile_fullgraph_without_warnings(name, fresh_dynamo):
+    case = CASES[name]
+    args = _tensors(case.arrays)
+    leaf = args[0].clone().requires_grad_(case.differentiable)
+
+    def f(x, *rest):
+        return case.call(x, *rest)
+
+    out, caught = _compile_quietly(f, leaf, *args[1:])
+    assert caught == []
+    eager = case.call(args[0], *args[1:])
+    torch.testing.assert_close(out, eager, rtol=1e-12, atol=1e-12, equal_nan=True)
+    if case.differentiable:
+        (g,) = torch.autograd.grad(out.sum(), leaf)
+        e_leaf = args[0].clone().requires_grad_(True)
+        (ge,) = torch.autograd.grad(case.call(e_leaf, *args[1:]).sum(), e_leaf)
+        torch.testing.assert_close(g, ge, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(MODULES))
+def test_modules_compile_fullgraph_without_warnings(name, fresh_dynamo):
+    spec = MODULES[name]
+    module = spec.make()
+    x, t = _tensors(spec.arrays)
+    out, caught = _compile_quietly(module, x, t)
+    assert caught == []
+    torch.testing.assert_close(out, module(x, t), rtol=1e-12, atol=1e-12)
+
+
+def test_compile_with_inductor_matches_eager(fresh_dynamo):
+    x, y = torch.randn(8, 5), torch.randint(0, 5, (8,))
+    fn = lambda a, b: ce.focal_loss(a, b, label_smoothing=0.1)  # noqa: E731
+    torch.testing.assert_close(torch.compile(fn, fullgraph=True)(x, y), fn(x, y))
+
+
+# ---------------------------------------------------------------------------------------------
+# JAX: jit, grad, vmap; traced hyperparameters; the log-sum-exp's gradient stops at the max.
+# ---------------------------------------------------------------------------------------------
+
+
+def _jax(arrays):
+    return [jnp.asarray(a) for a in arrays]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_jax_jit_equals_eager(name):
+    case = CASES[name]
+    args = _jax(case.arrays)
+    np.testing.assert_allclose(
+        np.asarray(jax.jit(case.call)(*args)), np.asarray(case.call(*args)), rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("name", DIFFERENTIABLE)
+def test_jax_gradients_equal_torch_gradients(name):
+    case = CASES[name]
+    args = _jax(case.arrays)
+    g = jax.jit(jax.grad(lambda x, *rest: jnp.sum(case.call(x, *rest))))(*args)
+    targs = _tensors(case.arrays)
+    leaf = targs[0].clone().requires_grad_(True)
+    (tg,) = torch.autograd.grad(case.call(leaf, *targs[1:]).sum(), leaf)
+    np.testing.assert_allclose(np.asarray(g), tg.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", PER_SAMPLE)
+def test_jax_vmap_of_grad_is_per_sample(name):
+    case = CASES[name]
+    args = _jax(case.arrays)
+    flags = [_batched(a) for a in case.arrays]
+    one = _per_sample_fn(case.call, flags)
+    in_axes = tuple(0 if f else None for f in flags)
+    got = jax.vmap(jax.grad(one), in_axes=in_axes)(*args)
+    each = jax.jit(jax.grad(one))
+    loop = [
+        each(*(a[i] if f else a for a, f in zip(args, flags, strict=True))) for i in range(BATCH)
+    ]
+    np.testing.assert_allclose(np.asarray(got), np.stack(loop), rtol=1e-10, atol=1e-12)
+
+
+HYPER = [(n, h) for n, c in CASES.items() for h in c.hyper]
+
+
+@pytest.mark.parametrize(("name", "hyper"), HYPER, ids=[f"{n}-{h}" for n, h in HYPER])
+def test_jax_hyperparameters_may_be_traced(name, hyper):
+    case = CASES[name]
+    value, call = case.hyper[hyper]
+    args = _jax(case.arrays)
+    traced = jax.jit(lambda h, *a: call(*a, h))(jnp.asarray(value), *args)
+    eager = call(*case.arrays, value)
+    np.testing.assert_allclose(np.asarray(traced), np.asarray(eager), rtol=1e-12)
+    g = jax.jit(jax.grad(lambda h, *a: jnp.sum(call(*a, h))))(jnp.asarray(value), *args)
+    assert np.isfinite(float(g))
+
+
+def _primitives(f, x):
+    names = []
+
+    def walk(jaxpr):
+        for eqn in jaxpr.eqns:
+            names.append(eqn.primitive.name)
+            for p in eqn.params.values():
+                inner = getattr(p, "jaxpr", None)
+                if inner is not None:
+                    walk(getattr(inner, "jaxpr", inner))
+
+    walk(jax.make_jaxpr(f)(x).jaxpr)
+    return names
+
+
+def test_jax_logsumexp_gradient_stops_at_the_max():
+    # As jax.nn.logsumexp: the max is a stop_gradient, so the gradient program is no larger.
+    x = jnp.ones((3, 4))
+    ours = _primitives(jax.grad(lambda x: ce.logsumexp(x).sum()), x)
+    theirs = _primitives(jax.grad(lambda x: jax.nn.logsumexp(x, axis=-1).sum()), x)
+    assert "stop_gradient" in ours
+    assert len(ours) <= len(theirs)
+    for fn in (
+        ce.log_softmax,
+        lambda v: ce.cross_entropy(v, jnp.asarray([0, 1, 2])),
+    ):
+        assert "stop_gradient" in _primitives(jax.grad(lambda v, fn=fn: jnp.sum(fn(v))), x)
