@@ -616,3 +616,89 @@ def test_special_default_axis_is_last():
     _close(ce.logsumexp(_t(x)), torch.logsumexp(_t(x), dim=-1))
     _close(ce.softmax(_t(x)), torch.softmax(_t(x), dim=-1))
     _close(ce.log_softmax(_t(x)), F.log_softmax(_t(x), dim=-1))
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch's own sample inputs (OpInfo) for every torch-named loss: values, dtypes, gradients.
+# ---------------------------------------------------------------------------------------------
+
+OPINFO = {
+    "nn.functional.cross_entropy": ce.cross_entropy,
+    "nn.functional.nll_loss": ce.nll_loss,
+    "nn.functional.binary_cross_entropy": ce.binary_cross_entropy,
+    "nn.functional.binary_cross_entropy_with_logits": ce.binary_cross_entropy_with_logits,
+    "nn.functional.kl_div": ce.kl_div,
+    "nn.functional.mse_loss": ce.mse_loss,
+    "nn.functional.l1_loss": ce.l1_loss,
+    "nn.functional.huber_loss": ce.huber_loss,
+    "nn.functional.smooth_l1_loss": ce.smooth_l1_loss,
+    "logsumexp": ce.logsumexp,
+    "nn.functional.softplus": ce.softplus,
+    "nn.functional.logsigmoid": ce.log_sigmoid,
+    "sigmoid": ce.sigmoid,
+    "xlogy": ce.xlogy,
+}
+
+
+def _opinfo_samples():
+    pytest.importorskip("expecttest")
+    from torch.testing._internal.common_methods_invocations import op_db
+
+    ops = {op.name: op for op in op_db if op.name in OPINFO and not op.variant_test_name}
+    assert set(ops) == set(OPINFO)
+    cases = []
+    for name in sorted(ops):
+        for dtype in (torch.float64, torch.float32):
+            samples = ops[name].sample_inputs("cpu", dtype, requires_grad=True)
+            cases.extend((name, dtype, i, s) for i, s in enumerate(samples))
+    return cases
+
+
+def _leaves(sample):
+    return [
+        t
+        for t in (sample.input, *sample.args, *sample.kwargs.values())
+        if isinstance(t, torch.Tensor) and t.requires_grad
+    ]
+
+
+@pytest.fixture(scope="module")
+def opinfo_samples():
+    return _opinfo_samples()
+
+
+def test_opinfo_samples_agree_with_pytorch(opinfo_samples):
+    """Every sample PyTorch tests its own losses with, called positionally and by keyword
+    exactly as PyTorch is: the same value (to rounding), dtype and gradients."""
+    import warnings
+
+    checked = 0
+    for name, dtype, index, sample in opinfo_samples:
+        ours, theirs = OPINFO[name], None
+        from torch.testing._internal.common_methods_invocations import op_db
+
+        theirs = next(op for op in op_db if op.name == name and not op.variant_test_name).op
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's own (kl_div 'mean', sizes)
+            expected = theirs(sample.input, *sample.args, **sample.kwargs)
+            got = ours(sample.input, *sample.args, **sample.kwargs)
+        where = f"{name} {dtype} sample {index}"
+        assert got.dtype == expected.dtype, where
+        assert got.shape == expected.shape, where
+        tol = {"rtol": 1e-10, "atol": 1e-12} if dtype == torch.float64 else {}
+        torch.testing.assert_close(got, expected, equal_nan=True, msg=where, **tol)
+        leaves = _leaves(sample)
+        if not leaves or not expected.requires_grad:
+            continue
+        cot = torch.linspace(0.5, 1.5, expected.numel(), dtype=expected.dtype).reshape(
+            expected.shape
+        )
+        g_exp = torch.autograd.grad((expected * cot).sum(), leaves, allow_unused=True)
+        g_got = torch.autograd.grad((got * cot).sum(), leaves, allow_unused=True)
+        for a, b in zip(g_got, g_exp, strict=True):
+            if b is None:
+                continue
+            assert a is not None, where
+            torch.testing.assert_close(a, b, equal_nan=True, msg=where, **tol)
+        checked += 1
+    assert checked > 150

@@ -21,6 +21,7 @@ from crossentropy._lib.namespace import (
     Array,
     Namespace,
     device_of,
+    epsilon,
     is_dask,
     is_numpy,
     is_torch,
@@ -244,7 +245,7 @@ def clip_epsilon(xp: Namespace, clip: Any, eps_dtype: Any) -> float:
     """The ``eps`` of ``p`` clipped to ``[eps, 1 - eps]`` under ``"sklearn"``, ``"keras"`` or a
     number (``None`` and ``"torch"`` clamp the log instead: see :func:`prob_log`)."""
     if clip == "sklearn":
-        return float(xp.finfo(eps_dtype).eps)
+        return epsilon(xp, eps_dtype)
     if clip == "keras":
         return KERAS_EPSILON
     return float(clip)

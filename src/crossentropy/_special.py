@@ -55,7 +55,7 @@ def _along(x: Any, axis: AxisLike, fn: Any, *, keepdims: bool | None = None) -> 
     return restore_dtype(xp, out, dtype)
 
 
-def logsumexp(x: Array, /, *, axis: AxisLike = -1, keepdims: bool = False) -> Array:
+def logsumexp(x: Array, /, axis: AxisLike = -1, keepdims: bool = False) -> Array:
     r"""Log of the sum of exponentials along ``axis``, without overflow.
 
     .. math::
@@ -72,7 +72,8 @@ def logsumexp(x: Array, /, *, axis: AxisLike = -1, keepdims: bool = False) -> Ar
     x : array_like
         Real input.
     axis : int or tuple of int, default -1
-        Axis or axes to reduce (several axes as one, as :func:`torch.logsumexp`).
+        Axis or axes to reduce (several axes as one, as :func:`torch.logsumexp`; positional
+        as PyTorch's ``dim``).
     keepdims : bool, default False
         Keep the reduced axes with size one.
 
@@ -100,7 +101,7 @@ def logsumexp(x: Array, /, *, axis: AxisLike = -1, keepdims: bool = False) -> Ar
     return _along(x, axis, fn, keepdims=keepdims)
 
 
-def softmax(x: Array, /, *, axis: AxisLike = -1) -> Array:
+def softmax(x: Array, /, axis: AxisLike = -1) -> Array:
     r"""Softmax along ``axis``: probabilities proportional to ``exp(x)``.
 
     .. math::
@@ -138,7 +139,7 @@ def softmax(x: Array, /, *, axis: AxisLike = -1) -> Array:
     return _along(x, axis, fn)
 
 
-def log_softmax(x: Array, /, *, axis: AxisLike = -1) -> Array:
+def log_softmax(x: Array, /, axis: AxisLike = -1) -> Array:
     r"""Log of the softmax along ``axis``.
 
     .. math::

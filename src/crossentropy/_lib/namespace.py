@@ -35,6 +35,7 @@ __all__ = [
     "cast",
     "default_float",
     "device_of",
+    "epsilon",
     "hyper",
     "index_dtype",
     "is_array",
@@ -192,6 +193,13 @@ def _ml_float_bits(dtype: Any) -> int | None:
         return int(ml.finfo(dtype).bits)
     except ValueError:
         return None
+
+
+def epsilon(xp: Namespace, dtype: Any) -> float:
+    """The machine epsilon of a floating ``dtype`` (NumPy's ``ml_dtypes`` types included)."""
+    if _ml_float_bits(dtype) is not None:
+        return float(sys.modules["ml_dtypes"].finfo(dtype).eps)
+    return float(xp.finfo(dtype).eps)
 
 
 def default_float(xp: Namespace, x: Array) -> Any:

@@ -95,9 +95,11 @@ def prepare(
     tf = cast(xp, tf, xf.dtype)
     check = reads(o.validate, xf, tf, w, pw)
     if check:
-        check_unit_interval(xp, tf, "target")
-        if not o.from_logits:
+        if o.from_logits:  # as PyTorch: a NaN target gives NaN with logits ...
+            check_unit_interval(xp, tf, "target")
+        else:  # ... and is refused with probabilities, as a NaN probability is
             _check_probabilities(xp, xf, "input")
+            _check_probabilities(xp, tf, "target")
     wf = None if w is None else element_weight(xp, w, "weight", xf)
     pwf = None if pw is None else element_weight(xp, pw, "pos_weight", xf)
     return BinaryInputs(xp, xf, tf, wf, pwf, out_dtype, check)

@@ -24,6 +24,7 @@ from crossentropy._lib.checks import check_unit_interval, shape_str
 from crossentropy._lib.namespace import (
     Array,
     Namespace,
+    as_float,
     as_loss_float,
     cast,
     device_of,
@@ -96,7 +97,7 @@ def _probabilities_and_targets(
         p = x
     if soft_target:
         ignored = None if o.ignore_index is None else t == o.ignore_index
-        t = cast(xp, t, p.dtype)
+        t = cast(xp, as_float(xp, t, "target")[0], p.dtype)
         if ignored is not None:
             t = xp.where(ignored, xp.zeros_like(t), t)
             p = xp.where(ignored, xp.zeros_like(p), p)
@@ -139,7 +140,10 @@ def overlap_loss(input: Array, target: Array, o: OverlapOptions) -> Array:
         score = (inter + s) / xp.maximum(den, xp.full_like(den, e))
         loss = -xp.log(xp.maximum(score, xp.full_like(score, e))) if o.log_loss else 1 - score
         if not (isinstance(g, float) and g == 1.0):
-            loss = xp.where(loss > 0, loss, xp.zeros_like(loss)) ** g
+            # 0 (and negative rounding) through the zero branch, so the gradient of the power
+            # at 0 is 0, not NaN; NaN stays NaN
+            keep = (loss > 0) | xp.isnan(loss)
+            loss = xp.where(keep, loss, xp.zeros_like(loss)) ** g
         # NaN (an unchecked bad label) must stay NaN, not count as an absent class.
         present = ~(xp.sum(tt, axis=dims) == 0)
         if o.classes is not None:
@@ -150,8 +154,8 @@ def overlap_loss(input: Array, target: Array, o: OverlapOptions) -> Array:
             sel = xp.asarray(idx, device=device_of(loss))
             loss = xp.take(loss, sel, axis=loss.ndim - 1)
             present = xp.take(present, sel, axis=present.ndim - 1)
-        if o.absent in ("zero", "skip"):
-            loss = xp.where(present, loss, xp.zeros_like(loss))
+        if o.absent in ("zero", "skip"):  # an absent class's loss is 0, unless it is NaN
+            loss = xp.where(present | xp.isnan(loss), loss, xp.zeros_like(loss))
         if o.absent == "skip" and o.reduction == "mean":
             count = xp.sum(cast(xp, present, loss.dtype))
             out = divide(xp, xp.sum(loss), count, o.empty_mean)

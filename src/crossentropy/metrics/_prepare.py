@@ -17,7 +17,15 @@ import numpy as np
 
 from crossentropy._lib.checks import first_index, shape_str
 from crossentropy._lib.host import to_host
-from crossentropy._lib.namespace import Array, Namespace, as_float, device_of, is_torch, namespace
+from crossentropy._lib.namespace import (
+    Array,
+    Namespace,
+    as_float,
+    device_of,
+    epsilon,
+    is_torch,
+    namespace,
+)
 from crossentropy._lib.policy import reads
 from crossentropy.metrics._checks import check_probabilities, row_sum_tolerance
 from crossentropy.metrics._fast import BITS_OF_ONE, rows_pass
@@ -142,7 +150,7 @@ def _warn_row_sums(
     """
     if not reads(None, p) or p.shape[0] == 0:
         return
-    tol = row_sum_tolerance(float(xp.finfo(dtype).eps))
+    tol = row_sum_tolerance(epsilon(xp, dtype))
     if isinstance(p, np.ndarray):
         if sum_range is not None and sum_range[1] - 1 <= tol and 1 - sum_range[0] <= tol:
             return

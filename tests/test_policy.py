@@ -1,0 +1,87 @@
+"""The validation policy (``crossentropy._lib.policy``), through the public API: when array
+values are read, per call (``validate=``), per block (``validation``) and per process
+(``set_validation``); what happens where they are not."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import crossentropy as ce
+
+X = np.asarray([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+BAD = np.asarray([1, 7])  # label 7 of 3 classes
+
+
+def test_auto_checks_concrete_arrays():
+    assert ce.get_validation() == "auto"
+    with pytest.raises(ValueError, match="label 7 at index"):
+        ce.cross_entropy(X, BAD)
+
+
+def test_false_skips_the_checks_and_the_loss_is_nan():
+    assert np.isnan(ce.cross_entropy(X, BAD, validate=False))
+    out = ce.cross_entropy(X, BAD, reduction="none", validate=False)
+    assert np.isfinite(out[0])
+    assert np.isnan(out[1])
+
+
+def test_a_block_and_the_process_default():
+    with ce.validation(False):
+        assert ce.get_validation() is False
+        assert np.isnan(ce.cross_entropy(X, BAD))
+        with pytest.raises(ValueError, match="label 7"):
+            ce.cross_entropy(X, BAD, validate=True)  # the keyword wins
+    assert ce.get_validation() == "auto"
+    previous = ce.set_validation(False)
+    try:
+        assert previous == "auto"
+        assert np.isnan(ce.cross_entropy(X, BAD))
+    finally:
+        ce.set_validation(previous)
+
+
+def test_a_block_is_per_thread():
+    seen = []
+    with ce.validation(False):
+        thread = threading.Thread(target=lambda: seen.append(ce.get_validation()))
+        thread.start()
+        thread.join()
+    assert seen == ["auto"]
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None, "AUTO"])
+def test_modes_are_checked(bad):
+    with pytest.raises(ValueError, match="validate"):
+        ce.cross_entropy(X, [0, 1], validate=bad) if bad is not None else ce.set_validation(bad)
+    with pytest.raises(ValueError, match="validate"), ce.validation(bad):
+        pass
+
+
+def test_lazy_arrays_are_read_only_with_true():
+    da = pytest.importorskip("dask.array")
+    x, y = da.from_array(X), da.from_array(BAD)
+    assert np.isnan(ce.cross_entropy(x, y).compute())  # "auto": not read, NaN
+    with pytest.raises(ValueError, match="label 7"):
+        ce.cross_entropy(x, y, validate=True)
+
+
+def test_probabilities_follow_the_policy_too():
+    p = np.asarray([0.5, 1.5])
+    with pytest.raises(ValueError, match="input must hold probabilities"):
+        ce.binary_cross_entropy(p, np.asarray([1.0, 0.0]))
+    out = ce.binary_cross_entropy(p, np.asarray([1.0, 0.0]), validate=False, reduction="none")
+    assert np.isnan(out[1])
+
+
+def test_jax_tracers_and_torch_transforms_are_never_read():
+    jax = pytest.importorskip("jax")
+    torch = pytest.importorskip("torch")
+    y = jax.numpy.asarray(BAD)
+    assert np.isnan(float(jax.jit(lambda x: ce.cross_entropy(x, y))(jax.numpy.asarray(X))))
+    x = torch.tensor(X)
+    y = torch.tensor([1, 2])
+    got = torch.func.vmap(lambda a, b: ce.cross_entropy(a[None], b[None], validate=True))(x, y)
+    torch.testing.assert_close(got, torch.nn.functional.cross_entropy(x, y, reduction="none"))
