@@ -386,11 +386,11 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
             if alpha is not None:
                 terms = terms * alpha
         if w is not None and per_class_mode:
-            per = -xp.sum(terms * w, axis=-1)
+            per = 0 - xp.sum(terms * w, axis=-1)  # +0.0 for a row with no target
         elif w_t is not None:
             per = -w_t * xp.sum(terms, axis=-1)
         else:
-            per = -xp.sum(terms, axis=-1)
+            per = 0 - xp.sum(terms, axis=-1)
         w_y = w_t
         saved_target = t
     else:
