@@ -1,9 +1,16 @@
-"""Shared fixtures: one backend fixture that runs a test on every array library."""
+"""Shared fixtures: one backend fixture that runs a test on every array library.
+
+Only NumPy and pytest are needed to collect the suite. Each backend is built the first time a
+test asks for it, and a backend whose library is not installed skips just the tests (or
+parameters) that ask for it. The libraries that are installed are configured once, before any
+test runs: JAX on the CPU in float64, Triton's interpreter when torch has no GPU, Dask's
+synchronous scheduler.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,22 +19,29 @@ import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import jax
+try:
+    import jax
+except ImportError:
+    pass
+else:
+    jax.config.update("jax_enable_x64", True)
 
-jax.config.update("jax_enable_x64", True)
+try:
+    import torch
+except ImportError:
+    pass
+else:
+    # Without a GPU, Triton kernels run in Triton's interpreter on CPU tensors (set before any
+    # kernel is defined: the interpreter is chosen when a kernel is decorated).
+    if not torch.cuda.is_available():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
 
-import array_api_strict  # noqa: E402
-import dask  # noqa: E402
-import dask.array as da  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import torch  # noqa: E402
-
-# Without a GPU, Triton kernels run in Triton's interpreter on CPU tensors (set before any
-# kernel is defined: the interpreter is chosen when a kernel is decorated).
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
-
-dask.config.set(scheduler="synchronous")
+try:
+    import dask
+except ImportError:
+    pass
+else:
+    dask.config.set(scheduler="synchronous")
 
 
 @dataclass(frozen=True)
@@ -44,69 +58,100 @@ class Backend:
         return self.name
 
 
-def _torch_asarray(a: Any, dtype: Any = None) -> Any:
-    arr = np.asarray(a)
-    if dtype is not None:
-        arr = arr.astype(dtype)
-    return torch.as_tensor(np.array(arr, copy=True))
-
-
-def _strict_asarray(a: Any, dtype: Any = None) -> Any:
-    arr = np.asarray(a)
-    if dtype is not None:
-        arr = arr.astype(dtype)
-    return array_api_strict.asarray(arr)
-
-
-def _np_asarray(a: Any, dtype: Any = None) -> Any:
+def _as_numpy(a: Any, dtype: Any = None) -> np.ndarray:
     arr = np.asarray(a)
     return arr.astype(dtype) if dtype is not None else arr
 
 
-def _jax_asarray(a: Any, dtype: Any = None) -> Any:
-    arr = np.asarray(a)
-    if dtype is not None:
-        arr = arr.astype(dtype)
-    return jnp.asarray(arr)
+def _numpy() -> Backend:
+    return Backend("numpy", _as_numpy, np.asarray, lambda x: isinstance(x, np.ndarray | np.generic))
 
 
-def _dask_asarray(a: Any, dtype: Any = None) -> Any:
-    arr = np.asarray(a)
-    if dtype is not None:
-        arr = arr.astype(dtype)
-    chunks = tuple(max(1, (s + 1) // 2) for s in arr.shape)
-    return da.from_array(arr, chunks=chunks)
+def _array_api_strict() -> Backend:
+    array_api_strict = pytest.importorskip("array_api_strict")
 
+    def asarray(a: Any, dtype: Any = None) -> Any:
+        return array_api_strict.asarray(_as_numpy(a, dtype))
 
-def _torch_to_numpy(x: Any) -> np.ndarray:
-    x = x.detach()
-    if x.dtype == torch.bfloat16:
-        x = x.float()
-    return x.cpu().numpy()
-
-
-BACKENDS = {
-    "numpy": Backend(
-        "numpy", _np_asarray, np.asarray, lambda x: isinstance(x, np.ndarray | np.generic)
-    ),
-    "array_api_strict": Backend(
+    return Backend(
         "array_api_strict",
-        _strict_asarray,
+        asarray,
         lambda x: np.from_dlpack(x),
         lambda x: type(x).__module__.startswith("array_api_strict"),
-    ),
-    "torch": Backend(
-        "torch", _torch_asarray, _torch_to_numpy, lambda x: isinstance(x, torch.Tensor)
-    ),
-    "jax": Backend("jax", _jax_asarray, np.asarray, lambda x: isinstance(x, jax.Array)),
-    "dask": Backend(
+    )
+
+
+def _torch() -> Backend:
+    torch = pytest.importorskip("torch")
+
+    def asarray(a: Any, dtype: Any = None) -> Any:
+        return torch.as_tensor(np.array(_as_numpy(a, dtype), copy=True))
+
+    def to_numpy(x: Any) -> np.ndarray:
+        x = x.detach()
+        if x.dtype == torch.bfloat16:
+            x = x.float()
+        return x.cpu().numpy()
+
+    return Backend("torch", asarray, to_numpy, lambda x: isinstance(x, torch.Tensor))
+
+
+def _jax() -> Backend:
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
+
+    def asarray(a: Any, dtype: Any = None) -> Any:
+        return jnp.asarray(_as_numpy(a, dtype))
+
+    return Backend("jax", asarray, np.asarray, lambda x: isinstance(x, jax.Array))
+
+
+def _dask() -> Backend:
+    da = pytest.importorskip("dask.array")
+
+    def asarray(a: Any, dtype: Any = None) -> Any:
+        arr = _as_numpy(a, dtype)
+        chunks = tuple(max(1, (s + 1) // 2) for s in arr.shape)
+        return da.from_array(arr, chunks=chunks)
+
+    return Backend(
         "dask",
-        _dask_asarray,
+        asarray,
         lambda x: np.asarray(x.compute()),
         lambda x: isinstance(x, da.Array),
         lazy=True,
-    ),
+    )
+
+
+_BUILDERS: dict[str, Callable[[], Backend]] = {
+    "numpy": _numpy,
+    "array_api_strict": _array_api_strict,
+    "torch": _torch,
+    "jax": _jax,
+    "dask": _dask,
 }
+
+
+class _Backends(Mapping[str, Backend]):
+    """Backend name -> :class:`Backend`, built on first use; looking up a backend whose library
+    is missing skips the test that looks it up (``pytest.importorskip``)."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, Backend] = {}
+
+    def __getitem__(self, name: str) -> Backend:
+        if name not in self._built:
+            self._built[name] = _BUILDERS[name]()
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_BUILDERS)
+
+    def __len__(self) -> int:
+        return len(_BUILDERS)
+
+
+BACKENDS = _Backends()
 
 
 @pytest.fixture(params=list(BACKENDS), ids=list(BACKENDS))
@@ -118,4 +163,10 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 @pytest.fixture(params=[b for b in BACKENDS if b != "dask"])
 def eager_backend(request: pytest.FixtureRequest) -> Backend:
     """The backends whose values can be inspected without computing a graph."""
+    return BACKENDS[request.param]
+
+
+@pytest.fixture(params=["numpy", "torch", "array_api_strict"])
+def lib(request: pytest.FixtureRequest) -> Backend:
+    """The concrete backends whose values are validated eagerly (bad input raises at once)."""
     return BACKENDS[request.param]

@@ -1,5 +1,5 @@
 """Every public function on every backend: same library, dtype and device out as in, and the
-same numbers as NumPy in float64."""
+same numbers as NumPy in float64; on Dask, no function computes its graph."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import crossentropy as ce
-from _helpers import check_on_backend
+from _helpers import check_on_backend, lazy_calls, lazy_inputs
 from registry import CASES, NOT_COMPUTATIONS, covered_functions
 
 
@@ -26,3 +26,36 @@ def test_every_public_function_is_covered():
     # validation settings take no arrays.
     functions = {n for n in ce.__all__ if callable(getattr(ce, n))}
     assert functions - NOT_COMPUTATIONS <= covered_functions()
+
+
+# ---------------------------------------------------------------------------------------------
+# Dask stays lazy: no function computes its graph.
+# ---------------------------------------------------------------------------------------------
+
+
+def _compute_counter():
+    """A Dask callback that counts the graphs computed while it is active."""
+    callback = pytest.importorskip("dask.callbacks").Callback
+
+    class ComputeCounter(callback):
+        def __init__(self):
+            super().__init__()
+            self.computes = 0
+
+        def _start(self, dsk):
+            self.computes += 1
+
+    return ComputeCounter()
+
+
+@pytest.mark.parametrize("name", list(lazy_calls(*[None] * 5)))
+def test_dask_results_stay_lazy(name):
+    da = pytest.importorskip("dask.array")
+    arrays = lazy_inputs()
+    lazy = [da.from_array(a, chunks=(3, *a.shape[1:])) for a in arrays]
+    with _compute_counter() as counter:
+        out = lazy_calls(*lazy)[name]()
+    assert isinstance(out, da.Array)
+    assert counter.computes == 0
+    expected = lazy_calls(*arrays)[name]()
+    np.testing.assert_allclose(out.compute(), expected, rtol=1e-12)

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
-from sklearn.metrics import log_loss
 
 import crossentropy as ce
 
@@ -24,6 +21,8 @@ T = [1.0, 0.0, 1.0]
 
 
 def _torch_ce(target, **kw):
+    torch = pytest.importorskip("torch")
+    F = pytest.importorskip("torch.nn.functional")
     t = torch.tensor(target)
     return float(F.cross_entropy(torch.tensor(X, dtype=torch.float64), t, **kw))
 
@@ -32,12 +31,14 @@ def _torch_ce(target, **kw):
 
 
 def test_class_index_weighted_mean_divides_by_target_weights_like_torch():
+    torch = pytest.importorskip("torch")
     ours = float(ce.cross_entropy(X, Y, weight=W))
     assert ours == pytest.approx(_torch_ce(Y, weight=torch.tensor(W, dtype=torch.float64)))
     assert ours == pytest.approx(0.8076059644443804, rel=1e-14)
 
 
 def test_probability_target_weighted_mean_divides_by_n_like_torch():
+    torch = pytest.importorskip("torch")
     ours = float(ce.cross_entropy(X, ONE_HOT, weight=W))
     assert ours == pytest.approx(_torch_ce(ONE_HOT, weight=torch.tensor(W, dtype=torch.float64)))
     assert ours == pytest.approx(2.019014911110951, rel=1e-14)
@@ -61,6 +62,7 @@ def test_keras_mean_with_sample_weight_is_torch_mean():
 
 
 def test_sklearn_sample_weight_mean_on_probabilities():
+    log_loss = pytest.importorskip("sklearn.metrics").log_loss
     p = np.asarray(ce.softmax(X))
     ours = float(ce.cross_entropy(p, Y, weight=W, from_logits=False))
     theirs = log_loss(Y, p, sample_weight=[2.0, 3.0], labels=[0, 1, 2])
@@ -71,6 +73,7 @@ def test_sklearn_sample_weight_mean_on_probabilities():
 
 
 def test_label_smoothing_with_weights_like_torch():
+    torch = pytest.importorskip("torch")
     ours = float(ce.cross_entropy(X, Y, weight=W, label_smoothing=0.1))
     theirs = _torch_ce(Y, weight=torch.tensor(W, dtype=torch.float64), label_smoothing=0.1)
     assert ours == pytest.approx(theirs, rel=1e-14)
@@ -86,6 +89,7 @@ def test_label_smoothing_with_weights_like_keras():
 
 
 def test_one_hot_with_weights_and_smoothing_like_torch():
+    torch = pytest.importorskip("torch")
     ours = float(ce.cross_entropy(X, ONE_HOT, weight=W, label_smoothing=0.1))
     theirs = _torch_ce(ONE_HOT, weight=torch.tensor(W, dtype=torch.float64), label_smoothing=0.1)
     assert ours == pytest.approx(theirs, rel=1e-14)
@@ -137,6 +141,8 @@ ML_T = [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
 
 
 def test_multilabel_mean_over_all_elements_like_torch():
+    torch = pytest.importorskip("torch")
+    F = pytest.importorskip("torch.nn.functional")
     ours = float(ce.binary_cross_entropy_with_logits(ML_X, ML_T))
     theirs = float(
         F.binary_cross_entropy_with_logits(
@@ -158,6 +164,8 @@ def test_multilabel_sum_over_classes_mean_over_batch_like_the_tutorials():
 
 
 def test_clip_torch_caps_the_log_at_minus_100():
+    torch = pytest.importorskip("torch")
+    F = pytest.importorskip("torch.nn.functional")
     assert float(ce.binary_cross_entropy([0.0], [1.0])) == 100.0
     theirs = float(F.binary_cross_entropy(torch.tensor([0.0]), torch.tensor([1.0])))
     assert theirs == 100.0
@@ -171,6 +179,7 @@ def test_clip_keras_is_1e_minus_7():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_clip_sklearn_is_the_dtype_eps(dtype):
+    log_loss = pytest.importorskip("sklearn.metrics").log_loss
     p = np.asarray([0.0, 0.2, 0.7, 0.4], dtype=dtype)
     t = np.asarray([1.0, 0.0, 1.0, 1.0], dtype=dtype)
     ours = float(ce.binary_cross_entropy(p, t, clip="sklearn"))
@@ -179,6 +188,7 @@ def test_clip_sklearn_is_the_dtype_eps(dtype):
 
 
 def test_clip_sklearn_with_sample_weight():
+    log_loss = pytest.importorskip("sklearn.metrics").log_loss
     p, t, sw = [0.2, 0.7, 0.4], [0.0, 1.0, 1.0], [1.0, 2.0, 3.0]
     ours = float(ce.binary_cross_entropy(p, t, sw, clip="sklearn", mean_divisor="weight"))
     assert ours == pytest.approx(log_loss([0, 1, 1], p, sample_weight=sw), rel=1e-12)

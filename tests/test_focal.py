@@ -12,12 +12,13 @@ import zlib
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
-from torch.autograd import gradcheck
 
 import crossentropy as ce
 from _helpers import check_on_backend
+
+torch = pytest.importorskip("torch")
+F = pytest.importorskip("torch.nn.functional")
+gradcheck = pytest.importorskip("torch.autograd").gradcheck
 
 ALPHAS = (0.25, 0.7, -1.0)
 GAMMAS = (0.0, 0.5, 2.0, 3.5)
@@ -666,8 +667,8 @@ JAX_CASES = {
 
 @pytest.mark.parametrize("name", list(JAX_CASES))
 def test_jax_gradients_match_torch(name):
-    import jax
-    import jax.numpy as jnp
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
 
     fn, x, t = JAX_CASES[name]
     leaf = _t(x, requires_grad=True)
@@ -805,3 +806,21 @@ def test_bad_inputs_on_torch():
         ce.focal_loss(x, y, gamma=-2.0)
     with pytest.raises(ValueError, match="reduction"):
         ce.sigmoid_focal_loss(x, torch.ones(2, 3), reduction="elementwise")
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_focal_alpha_accepts_numpy_scalars_and_refuses_other_libraries():
+    a = ce.focal_loss(np.zeros((2, 2)), [0, 1], alpha=np.float32(0.3))
+    b = ce.focal_loss(np.zeros((2, 2)), [0, 1], alpha=0.3)
+    assert float(a) == pytest.approx(float(b))
+    with pytest.raises(TypeError, match="same array library"):
+        ce.focal_loss(torch.zeros(2, 2), torch.tensor([0, 1]), alpha=np.asarray([0.3, 0.7]))
+
+
+def test_focal_losses_take_weight_by_keyword_only():
+    with pytest.raises(TypeError):
+        ce.sigmoid_focal_loss([0.0], [1.0], 0.5)  # torchvision's third argument is alpha

@@ -6,10 +6,11 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
 
 import crossentropy as ce
 from crossentropy import grad
+
+torch = pytest.importorskip("torch")
 
 RNG = np.random.default_rng(11)
 X = RNG.standard_normal((5, 4, 3)) * 2
@@ -182,3 +183,36 @@ def test_grad_on_every_backend(backend, dtype):
 def test_unknown_keyword_raises():
     with pytest.raises(TypeError, match="unexpected keyword"):
         grad.cross_entropy(X, Y, lable_smoothing=0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Finite and exact gradients at the edges.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_grad_focal_is_finite_at_masked_logits_and_certain_classes():
+    from crossentropy import grad
+
+    for target in ([1], [[0.0, 0.5, 0.5]]):
+        x = torch.tensor([[-np.inf, 1.0, 2.0]], dtype=torch.float64, requires_grad=True)
+        ce.focal_loss(x, torch.tensor(target)).backward()
+        _, g = grad.focal_loss(np.asarray([[-np.inf, 1.0, 2.0]]), target)
+        np.testing.assert_allclose(g, x.grad.numpy(), atol=1e-12)
+    _, g = grad.focal_loss([[0.0, 800.0]], [1], gamma=0.0)
+    np.testing.assert_array_equal(g, [[0.0, 0.0]])
+
+
+def test_grad_on_probabilities_is_zero_for_untargeted_zero_probabilities():
+    from crossentropy import grad
+
+    _, g = grad.cross_entropy([[0.0, 0.3, 0.7]], [1], from_logits=False)
+    np.testing.assert_allclose(g, [[0.0, -1 / 0.3, 0.0]])
+
+
+def test_grad_sigmoid_focal_has_no_cancellation_for_confident_positives():
+    from crossentropy import grad
+
+    x = torch.tensor([15.0, 17.0, 30.0], dtype=torch.float64, requires_grad=True)
+    ce.sigmoid_focal_loss(x, torch.ones(3, dtype=torch.float64)).sum().backward()
+    _, g = grad.sigmoid_focal_loss(np.asarray([15.0, 17.0, 30.0]), np.ones(3))
+    np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-9)

@@ -1,4 +1,6 @@
-"""Information theory and special functions against SciPy, on every array backend."""
+"""Information theory and special functions against SciPy, on every array backend; bad
+arguments of the information functions, and their gradients (``torch.autograd.gradcheck``,
+finite gradients at zero probabilities, JAX against torch)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,17 @@ import pytest
 import scipy.spatial.distance
 import scipy.special
 import scipy.stats
-import torch
 
 import crossentropy as ce
+from _helpers import (
+    gradcheck_float64,
+    jax_grads,
+    keyed_rng,
+    lib_probs,
+    lib_scalar,
+    torch_grads,
+    uniform_probs,
+)
 from crossentropy import information
 
 BASES = [math.e, 2, 10, 3.7]
@@ -301,6 +311,7 @@ def test_float16_numpy_returns_float16(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_bfloat16_torch_returns_bfloat16(name):
+    torch = pytest.importorskip("torch")
     x, p, q = (torch.tensor(a, dtype=torch.bfloat16) for a in _inputs())
     ref = _all_functions(*(a.double().numpy() for a in (x, p, q)))[name]()
     out = _all_functions(x, p, q)[name]()
@@ -314,3 +325,172 @@ def test_integer_input_gives_default_float(backend):
     out = ce.logsumexp(backend.asarray(np.array([[1, 2, 3]], dtype=np.int32)))
     dtype = np.float32 if backend.name == "torch" else np.float64
     _check(out, backend, dtype, [3.40760596444], rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad arguments.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_distributions_that_do_not_broadcast(lib):
+    p = lib.asarray(np.full((2, 3), 1 / 3))
+    q = lib.asarray(np.full((2, 4), 1 / 4))
+    for fn in (ce.kl_divergence, ce.js_divergence, information.cross_entropy):
+        with pytest.raises(ValueError, match=r"p .* q"):
+            fn(p, q)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5])
+def test_information_probability_out_of_range(lib, bad):
+    ok = lib.asarray(np.array([[0.5, 0.5, 0.0]]))
+    wrong = lib.asarray(np.array([[0.5, bad, 0.0]]))
+    with pytest.raises(ValueError, match=r"\bp\b"):
+        ce.entropy(wrong)
+    with pytest.raises(ValueError, match=r"\bp\b"):
+        ce.kl_divergence(wrong, ok)
+    with pytest.raises(ValueError, match=r"\bq\b"):
+        ce.kl_divergence(ok, wrong)
+    with pytest.raises(ValueError, match=r"\bq\b"):
+        information.cross_entropy(ok, wrong)
+    with pytest.raises(ValueError, match=r"\bp\b"):
+        ce.js_divergence(wrong, ok)
+    with pytest.raises(ValueError, match=r"\bp\b"):
+        ce.binary_entropy(wrong)
+    with pytest.raises(ValueError, match=r"\bp\b"):
+        ce.self_information(wrong)
+    with pytest.raises(ValueError, match=r"\bp\b"):
+        ce.perplexity(wrong)
+
+
+INFO_CALLS = {
+    "entropy": lambda p, **kw: ce.entropy(p, **kw),
+    "kl_divergence": lambda p, **kw: ce.kl_divergence(p, p, **kw),
+    "js_divergence": lambda p, **kw: ce.js_divergence(p, p, **kw),
+    "cross_entropy": lambda p, **kw: information.cross_entropy(p, p, **kw),
+    "binary_entropy": lambda p, **kw: ce.binary_entropy(p, **kw),
+    "self_information": lambda p, **kw: ce.self_information(p, **kw),
+}
+
+
+@pytest.mark.parametrize("base", [1, 1.0, 0.5, 0, -2, math.inf, math.nan])
+@pytest.mark.parametrize("name", list(INFO_CALLS))
+def test_bad_base(lib, name, base):
+    with pytest.raises(ValueError, match="base"):
+        INFO_CALLS[name](lib_probs(lib), base=base)
+
+
+@pytest.mark.parametrize("base", ["2", None, True])
+def test_base_wrong_type(lib, base):
+    with pytest.raises(TypeError, match="base"):
+        ce.entropy(lib_probs(lib), base=base)
+
+
+def test_information_needs_a_distribution_axis(lib):
+    with pytest.raises(ValueError, match=r"\bp\b"):
+        ce.entropy(lib_scalar(lib, 0.5))
+
+
+def test_self_information_of_a_certain_event_is_plus_zero():
+    assert np.signbit(ce.self_information(1.0)) == np.False_
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradients: gradcheck, finite gradients at zero probabilities, JAX against torch.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"base": 2}, {"axis": 0}, {"normalize": True}], ids=["nats", "bits", "ax0", "n"]
+)
+@pytest.mark.parametrize(
+    "fn",
+    [
+        information.cross_entropy,
+        ce.kl_divergence,
+        ce.js_divergence,
+    ],
+    ids=["cross_entropy", "kl_divergence", "js_divergence"],
+)
+def test_gradcheck_two_distribution_functions(fn, kwargs):
+    rng = keyed_rng("info2", fn.__name__, kwargs)
+    gradcheck_float64(
+        lambda p, q: fn(p, q, **kwargs), uniform_probs(rng, (3, 4)), uniform_probs(rng, (3, 4))
+    )
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"base": 2}, {"normalize": True}], ids=["e", "2", "n"])
+def test_gradcheck_entropy(kwargs):
+    gradcheck_float64(
+        lambda p: ce.entropy(p, **kwargs), uniform_probs(keyed_rng("entropy", kwargs), (3, 5))
+    )
+
+
+def test_gradcheck_perplexity():
+    rng = keyed_rng("perplexity")
+    gradcheck_float64(ce.perplexity, uniform_probs(rng, (3, 4)))
+    gradcheck_float64(ce.perplexity, uniform_probs(rng, (3, 4)), uniform_probs(rng, (3, 4)))
+    gradcheck_float64(
+        lambda p, q: ce.perplexity(p, q, normalize=True),
+        uniform_probs(rng, (4,)),
+        uniform_probs(rng, (4,)),
+    )
+
+
+@pytest.mark.parametrize("base", [np.e, 2])
+def test_gradcheck_elementwise_information(base):
+    rng = keyed_rng("elementwise-info", base)
+    gradcheck_float64(lambda p: ce.self_information(p, base=base), uniform_probs(rng, (3, 4)))
+    gradcheck_float64(lambda p: ce.binary_entropy(p, base=base), uniform_probs(rng, (3, 4)))
+
+
+@pytest.mark.parametrize("lib", ["torch", "jax"])
+def test_entropy_gradient_finite_at_zero_probability(lib):
+    p = np.array([[0.0, 0.3, 0.7], [1.0, 0.0, 0.0]])
+    grads = torch_grads if lib == "torch" else jax_grads
+    (g,) = grads(ce.entropy, [p])
+    assert np.all(np.isfinite(g))
+    nz = p > 0
+    np.testing.assert_allclose(g[nz], -(np.log(p[nz]) + 1), rtol=1e-12)
+    (g,) = grads(ce.binary_entropy, [np.array([0.0, 1.0, 0.5, 0.25])])
+    assert np.all(np.isfinite(g))
+    np.testing.assert_allclose(g[2:], [0.0, np.log(3.0)], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("lib", ["torch", "jax"])
+def test_kl_and_js_gradients_finite_at_zero_probability(lib):
+    p = np.array([[0.0, 0.4, 0.6], [1.0, 0.0, 0.0]])
+    q = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
+    grads = torch_grads if lib == "torch" else jax_grads
+    gp, gq = grads(ce.kl_divergence, [p, q])
+    assert np.all(np.isfinite(gp))
+    assert np.all(np.isfinite(gq))
+    nz = p > 0
+    np.testing.assert_allclose(gp[nz], np.log(p[nz] / q[nz]) + 1, rtol=1e-12)
+    np.testing.assert_allclose(gq, -p / q, rtol=1e-12)
+    gp, gq = grads(ce.js_divergence, [p, q])
+    assert np.all(np.isfinite(gp))
+    assert np.all(np.isfinite(gq))
+    gp, gq = grads(information.cross_entropy, [p, q])
+    assert np.all(np.isfinite(gp))
+    np.testing.assert_allclose(gq, -p / q, rtol=1e-12)
+
+
+@pytest.mark.parametrize("base", [np.e, 2])
+def test_jax_matches_torch_entropy_and_kl_divergence(base):
+    rng = keyed_rng("jax-info", base)
+    p = rng.dirichlet(np.ones(5), size=3)
+    q = rng.dirichlet(np.ones(5), size=3)
+    p[0, 1] = 0.0  # the 0 log 0 convention, on both backends
+    cot = rng.standard_normal(3)
+
+    def entropy(a):
+        return ce.entropy(a, base=base)
+
+    def kl(a, b):
+        return ce.kl_divergence(a, b, base=base)
+
+    for fn, arrays in ((entropy, [p]), (kl, [p, q])):
+        jg, tg = jax_grads(fn, arrays, cot), torch_grads(fn, arrays, cot)
+        for a, b in zip(jg, tg, strict=True):
+            assert np.all(np.isfinite(b))
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)

@@ -12,11 +12,8 @@ import sys
 import warnings
 import zlib
 
-import array_api_strict as xps
 import numpy as np
 import pytest
-import sklearn.metrics as skm
-from sklearn.calibration import calibration_curve
 
 import crossentropy as ce
 from crossentropy import metrics
@@ -71,6 +68,7 @@ KINDS = ["int", "str", "bool", "float"]
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_log_loss_matches_sklearn(kind: str) -> None:
+    skm = pytest.importorskip("sklearn.metrics")
     for trial in range(25):
         rng = _rng("log_loss", kind, trial)
         c = 2 if kind == "bool" else int(rng.integers(2, 7))
@@ -90,6 +88,7 @@ def test_log_loss_matches_sklearn(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["int", "str"])
 def test_log_loss_labels_with_classes_missing_from_y(kind: str) -> None:
+    skm = pytest.importorskip("sklearn.metrics")
     for trial in range(15):
         rng = _rng("labels", kind, trial)
         c = int(rng.integers(3, 7))
@@ -108,6 +107,7 @@ def test_log_loss_labels_with_classes_missing_from_y(kind: str) -> None:
 def test_float32_matches_sklearn() -> None:
     """Per-row losses in float32 (clipped at float32's eps) as scikit-learn; weighted means are
     then float64 on both sides (exact), unweighted means differ by sklearn's float32 mean."""
+    skm = pytest.importorskip("sklearn.metrics")
     for trial in range(20):
         rng = _rng("f32", trial)
         c = int(rng.integers(2, 6))
@@ -146,6 +146,7 @@ def test_log_loss_recorded_values() -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_brier_matches_sklearn(kind: str) -> None:
+    skm = pytest.importorskip("sklearn.metrics")
     for trial in range(20):
         rng = _rng("brier", kind, trial)
         c = 2 if kind == "bool" else int(rng.integers(2, 6))
@@ -164,6 +165,7 @@ def test_brier_matches_sklearn(kind: str) -> None:
 
 
 def test_brier_binary_pos_label_rules() -> None:
+    skm = pytest.importorskip("sklearn.metrics")
     p = np.array([0.1, 0.9, 0.8, 0.3])
     for y in ([0, 1, 1, 0], [-1, 1, 1, -1], [2, 5, 5, 2], [1, 1, 1, 1], [0, 0, 0, 0], [7, 7, 7, 7]):
         _close(metrics.brier_score_loss(y, p), skm.brier_score_loss(y, p))
@@ -180,6 +182,7 @@ def test_brier_binary_pos_label_rules() -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_d2_log_loss_matches_sklearn(kind: str) -> None:
+    skm = pytest.importorskip("sklearn.metrics")
     for trial in range(20):
         rng = _rng("d2", kind, trial)
         c = 2 if kind == "bool" else int(rng.integers(2, 6))
@@ -198,6 +201,7 @@ def test_d2_log_loss_matches_sklearn(kind: str) -> None:
 
 
 def test_perplexity_and_per_class() -> None:
+    skm = pytest.importorskip("sklearn.metrics")
     for trial in range(10):
         rng = _rng("pp", trial)
         c = int(rng.integers(2, 6))
@@ -228,6 +232,7 @@ def test_perplexity_and_per_class() -> None:
 
 def _ece_from_curve(y, p, n_bins, strategy):
     """ECE from scikit-learn's calibration curve and the bin counts of the same edges."""
+    calibration_curve = pytest.importorskip("sklearn.calibration").calibration_curve
     prob_true, prob_pred = calibration_curve(y, p, n_bins=n_bins, strategy=strategy)
     if strategy == "uniform":
         edges = np.linspace(0, 1, n_bins + 1)
@@ -383,6 +388,7 @@ def test_numpy_and_lists_give_python_floats() -> None:
 def test_fast_path_equals_generic_path() -> None:
     """NumPy float32/float64 take the one-pass fast path (non-contiguous input is copied
     first); array-api-strict arrays take the generic array-API path. Same numbers."""
+    xps = pytest.importorskip("array_api_strict")
     for dtype in (np.float64, np.float32):
         for trial in range(5):
             rng = _rng("fast", trial)
@@ -406,6 +412,7 @@ def test_fast_path_equals_generic_path() -> None:
 
 def test_row_sum_warning_matches_sklearn() -> None:
     """scikit-learn warns when a row sum is off 1 by more than 1e-8 + sqrt(eps); so do we."""
+    skm = pytest.importorskip("sklearn.metrics")
     base = np.array([[0.25, 0.75], [0.5, 0.5], [0.1, 0.9]])
     y = [0, 1, 1]
     for dtype in (np.float64, np.float32):
@@ -425,6 +432,7 @@ def test_row_sum_warning_matches_sklearn() -> None:
 
 
 def test_unsorted_labels_warn_like_sklearn() -> None:
+    skm = pytest.importorskip("sklearn.metrics")
     p = [[0.1, 0.9], [0.8, 0.2]]
     with pytest.warns(UserWarning, match="sorted order"):
         got = metrics.log_loss(["b", "a"], p, labels=["b", "a"])
@@ -517,6 +525,7 @@ BAD = [
 
 @pytest.mark.parametrize(("kwargs", "exc", "match", "sklearn_too"), BAD)
 def test_log_loss_bad_input(kwargs, exc, match, sklearn_too) -> None:
+    skm = pytest.importorskip("sklearn.metrics")
     with pytest.raises(exc, match=match):
         _quiet(metrics.log_loss, **kwargs)
     if sklearn_too:
@@ -584,6 +593,8 @@ def test_empty_input() -> None:
 
 def test_large_inputs_span_several_blocks() -> None:
     """The fast path walks row blocks: bad rows, warnings and sums past the first block."""
+    xps = pytest.importorskip("array_api_strict")
+    skm = pytest.importorskip("sklearn.metrics")
     rng = _rng("blocks")
     n, c = 120_000, 10  # about 52k rows per block
     p = _proba(rng, n, c)
@@ -605,6 +616,7 @@ def test_large_inputs_span_several_blocks() -> None:
 
 def test_rare_and_missing_integer_classes() -> None:
     """Class inference on integers: a class seen once, and gaps between the labels."""
+    skm = pytest.importorskip("sklearn.metrics")
     rng = _rng("rare")
     n = 5000
     p = _proba(rng, n, 3)
@@ -635,7 +647,7 @@ def test_brier_of_no_rows_is_a_value_error() -> None:
 
 
 def test_dask_arrays_of_unknown_size_get_a_clear_error() -> None:
-    import dask.array as da
+    da = pytest.importorskip("dask.array")
 
     y = da.from_array(np.array([0, 1, 1, 0]), chunks=2)
     p = da.from_array(np.array([[0.5, 0.5], [0.2, 0.8], [0.3, 0.7], [0.9, 0.1]]), chunks=2)

@@ -1,7 +1,8 @@
 """``crossentropy._lib.namespace``: the array library, device and dtype policy of every call
-(through the public functions): half precision (NumPy's ``ml_dtypes`` included) computed in
-float32 and returned in the input's dtype, integers in the default floating dtype, Python
-numbers that never promote, and a clear error for arrays of two libraries."""
+(through the public functions): half precision (NumPy's ``ml_dtypes``, PyTorch's and JAX's
+included) computed in float32 and returned in the input's dtype, integers in the default floating
+dtype, Python numbers that never promote, a clear error for input that is no array (``None``, an
+object, strings) or of a complex dtype, and for arrays of two libraries."""
 
 from __future__ import annotations
 
@@ -9,18 +10,28 @@ import numpy as np
 import pytest
 
 import crossentropy as ce
+from _helpers import lib_labels, lib_probs
+from conftest import BACKENDS
+from crossentropy import information
 from registry import CASES
 
-ml_dtypes = pytest.importorskip("ml_dtypes")
+HALF = ("bfloat16", "float16")
 
-HALF = {"bfloat16": ml_dtypes.bfloat16, "float16": np.float16}
+X = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+Y = [1, 2]
+
+
+def _numpy_half(name):
+    """NumPy's float16, or ml_dtypes' bfloat16 (skipped where ml_dtypes is missing)."""
+    module = np if name == "float16" else pytest.importorskip("ml_dtypes")
+    return getattr(module, name)
 
 
 @pytest.mark.parametrize("half", list(HALF))
 @pytest.mark.parametrize("name", list(CASES))
 def test_numpy_half_precision_is_computed_in_float32_and_returned_as_given(name, half):
     case = CASES[name]
-    dtype = HALF[half]
+    dtype = _numpy_half(half)
     arrays = [a.astype(dtype) if a.dtype.kind == "f" else a for a in case.arrays]
     out = np.asarray(case.call(*arrays))
     assert out.dtype == np.dtype(dtype), out.dtype
@@ -51,3 +62,161 @@ def test_arrays_of_two_libraries_are_refused_naming_both():
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match=r"same array library.*input.*target"):
         ce.mse_loss(torch.zeros(2), np.zeros(2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Half precision in PyTorch and JAX too: computed in float32, returned in the input's dtype.
+# ---------------------------------------------------------------------------------------------
+
+
+HALF_CASES = {
+    "numpy-float16": ("numpy", "float16", 2e-3),
+    "torch-float16": ("torch", "float16", 2e-3),
+    "torch-bfloat16": ("torch", "bfloat16", 1e-2),
+    "jax-bfloat16": ("jax", "bfloat16", 1e-2),
+}
+_HALF_MODULES = {"numpy": "numpy", "torch": "torch", "jax": "jax.numpy"}
+
+
+def _half_case(kind):
+    """(library, dtype, tolerance) of a case of HALF_CASES; the library is imported on use."""
+    lib, dtype, tol = HALF_CASES[kind]
+    return lib, getattr(pytest.importorskip(_HALF_MODULES[lib]), dtype), tol
+
+
+def _half(kind, a):
+    lib, dtype, _ = _half_case(kind)
+    if lib == "numpy":
+        return np.asarray(a).astype(dtype)
+    if lib == "torch":
+        return pytest.importorskip("torch").tensor(np.asarray(a), dtype=dtype)
+    return pytest.importorskip("jax.numpy").asarray(np.asarray(a), dtype=dtype)
+
+
+def _to_float64(x):
+    torch = pytest.importorskip("torch")
+    if isinstance(x, torch.Tensor):
+        return x.double().numpy()
+    return np.asarray(x).astype(np.float64)
+
+
+def _half_inputs():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=3.0, size=(6, 5))
+    probs = rng.uniform(0.02, 0.98, size=(6, 5))
+    soft = rng.random((6, 5))
+    soft /= soft.sum(axis=1, keepdims=True)
+    labels = np.array([0, 4, 2, -100, 1, 3])
+    weight = np.array([0.5, 1.0, 2.0, 1.5, 0.25])
+    return logits, probs, soft, labels, weight
+
+
+HALF_FUNCTIONS = {
+    "cross_entropy": lambda x, p, s, y, w: ce.cross_entropy(x, y),
+    "cross_entropy_weight_smooth": lambda x, p, s, y, w: ce.cross_entropy(
+        x, y, w, label_smoothing=0.1
+    ),
+    "cross_entropy_none": lambda x, p, s, y, w: ce.cross_entropy(x, y, reduction="none"),
+    "cross_entropy_soft": lambda x, p, s, y, w: ce.cross_entropy(x, s),
+    "cross_entropy_z_loss": lambda x, p, s, y, w: ce.cross_entropy(x, y, z_loss=1e-3),
+    "nll_loss": lambda x, p, s, y, w: ce.nll_loss(ce.log_softmax(x, axis=1), y, w),
+    "binary_cross_entropy": lambda x, p, s, y, w: ce.binary_cross_entropy(p, s),
+    "bce_with_logits": lambda x, p, s, y, w: ce.binary_cross_entropy_with_logits(x, s),
+    "kl_div": lambda x, p, s, y, w: ce.kl_div(ce.log_softmax(x), s, reduction="batchmean"),
+    "logsumexp": lambda x, p, s, y, w: ce.logsumexp(x),
+    "softmax": lambda x, p, s, y, w: ce.softmax(x),
+    "log_softmax": lambda x, p, s, y, w: ce.log_softmax(x),
+    "entropy": lambda x, p, s, y, w: ce.entropy(s),
+    "information_cross_entropy": lambda x, p, s, y, w: information.cross_entropy(s, p),
+}
+
+
+@pytest.mark.parametrize("name", list(HALF_FUNCTIONS))
+@pytest.mark.parametrize("kind", list(HALF_CASES))
+def test_half_precision_dtype_and_value(kind, name):
+    torch = pytest.importorskip("torch")
+    jnp = pytest.importorskip("jax.numpy")
+    logits, probs, soft, labels, weight = _half_inputs()
+    lib, dtype, tol = _half_case(kind)
+    floats = [_half(kind, a) for a in (logits, probs, soft)]
+    y = {"numpy": np.asarray, "torch": torch.from_numpy, "jax": jnp.asarray}[lib](labels)
+    w = _half(kind, weight)
+    out = HALF_FUNCTIONS[name](*floats, y, w)
+    assert out.dtype == dtype
+    assert type(out).__module__.split(".")[0] == type(floats[0]).__module__.split(".")[0]
+    # The float32 computation on the same (rounded) values.
+    f32 = [_to_float64(a).astype(np.float32) for a in (*floats, w)]
+    ref = HALF_FUNCTIONS[name](f32[0], f32[1], f32[2], labels, f32[3])
+    assert ref.dtype == np.float32
+    np.testing.assert_allclose(_to_float64(out), ref, rtol=tol, atol=tol * 1e-2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Input that is no array of a floating dtype.
+# ---------------------------------------------------------------------------------------------
+
+
+def _complex(lib):
+    z = np.array([[1 + 1j, 0.5, 0.0], [0.0, 1.0, 2.0]], dtype=np.complex128)
+    return pytest.importorskip("torch").from_numpy(z) if lib.name == "torch" else z
+
+
+@pytest.mark.parametrize("lib_name", ["numpy", "torch"])
+def test_complex_input(lib_name):
+    lib = BACKENDS[lib_name]
+    z = _complex(lib)
+    with pytest.raises(TypeError, match="input"):
+        ce.cross_entropy(z, lib_labels(lib))
+    with pytest.raises(TypeError, match="input"):
+        ce.binary_cross_entropy_with_logits(z, lib_probs(lib))
+    with pytest.raises(TypeError, match=r"\bx\b"):
+        ce.softmax(z)
+    with pytest.raises(TypeError, match=r"\bx\b"):
+        ce.logsumexp(z)
+    with pytest.raises(TypeError, match=r"\bp\b"):
+        ce.entropy(z)
+
+
+def test_not_an_array():
+    with pytest.raises(TypeError, match="input"):
+        ce.cross_entropy(object(), [0])
+    with pytest.raises(TypeError, match=r"\bx\b"):
+        ce.softmax({"a": 1})
+
+
+@pytest.mark.parametrize(
+    "call", [lambda: ce.cross_entropy(None, Y), lambda: ce.cross_entropy(X, None)]
+)
+def test_none_arrays_raise_type_error_naming_the_argument(call):
+    with pytest.raises(TypeError, match=r"(input|target) must be an array"):
+        call()
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrays of two libraries.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_mixing_numpy_and_torch():
+    torch = pytest.importorskip("torch")
+    x_np, x_t = np.zeros((2, 3)), torch.zeros(2, 3, dtype=torch.float64)
+    y_np, y_t = np.array([0, 1]), torch.tensor([0, 1])
+    with pytest.raises(TypeError, match="input") as info:
+        ce.cross_entropy(x_np, y_t)
+    assert "target" in str(info.value)
+    with pytest.raises(TypeError, match="weight"):
+        ce.cross_entropy(x_t, y_t, np.ones(3))
+    with pytest.raises(TypeError, match="target"):
+        ce.cross_entropy(x_t, y_np)
+    with pytest.raises(TypeError, match="target"):
+        ce.binary_cross_entropy_with_logits(x_t, np.zeros((2, 3)))
+    with pytest.raises(TypeError, match=r"\bq\b"):
+        ce.kl_divergence(np.full(3, 1 / 3), torch.full((3,), 1 / 3))
+    with pytest.raises(TypeError, match="y"):
+        ce.xlogy(x_np, x_t)
+
+
+def test_mixing_numpy_and_jax():
+    jnp = pytest.importorskip("jax.numpy")
+    with pytest.raises(TypeError, match="target"):
+        ce.cross_entropy(jnp.zeros((2, 3)), np.array([0, 1]))

@@ -12,11 +12,13 @@ import pickle
 import zlib
 
 import pytest
-import torch
-import torch.nn.functional as F
 
-import crossentropy as ce
-import crossentropy.nn as cnn
+torch = pytest.importorskip("torch")
+
+import torch.nn.functional as F  # noqa: E402
+
+import crossentropy as ce  # noqa: E402
+import crossentropy.nn as cnn  # noqa: E402
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:size_average and reduce args will be deprecated"),

@@ -1,7 +1,7 @@
 """Overlap losses (``dice_loss``, ``jaccard_loss``, ``tversky_loss``): the recorded
 segmentation-models-pytorch / optax / Keras values, a live torch reference formula for every mode,
 aggregate and absent-class rule, gradients, empty masks and saturated probabilities, every backend,
-and bad inputs."""
+and bad inputs (NaN for bad labels on lazy arrays)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ import zlib
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
-from torch.autograd import gradcheck
 
 import crossentropy as ce
 from _helpers import check_on_backend
@@ -30,6 +27,7 @@ def _rng(*key):
 
 
 def _t(a, requires_grad=False):
+    torch = pytest.importorskip("torch")
     a = np.asarray(a)
     if a.dtype.kind == "f":
         return torch.tensor(a, dtype=torch.float64, requires_grad=requires_grad)
@@ -37,6 +35,7 @@ def _t(a, requires_grad=False):
 
 
 def _assert_close(actual, expected, tol=1e-12):
+    torch = pytest.importorskip("torch")
     a = actual.detach().numpy() if isinstance(actual, torch.Tensor) else np.asarray(actual)
     e = expected.detach().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected)
     assert a.shape == e.shape, (a.shape, e.shape)
@@ -83,6 +82,8 @@ def reference(
     score = (I + s) / max(I + alpha (P - I) + beta (T - I) + s, eps) (Dice written as
     (2I + 2s) / max(P + T + 2s, 2 eps)); loss (1 - score)^gamma or -log(max(score, eps))^gamma;
     absent classes (T = 0): "zero" (loss 0, counted), "skip" (not counted), "keep"."""
+    torch = pytest.importorskip("torch")
+    F = pytest.importorskip("torch.nn.functional")
     n = x.shape[0]
     if mode == "binary":
         p = torch.sigmoid(x) if from_logits else x
@@ -177,6 +178,7 @@ def _case(mode, shape, seed, *, ignore_index=None, channel_last=False, scale=2.0
 
 
 def _value_and_grad(fn, x, *args, **kwargs):
+    torch = pytest.importorskip("torch")
     leaf = _t(x, requires_grad=True)
     out = fn(leaf, *args, **kwargs)
     cot = torch.linspace(0.5, 1.5, out.numel(), dtype=torch.float64).reshape(out.shape)
@@ -304,6 +306,7 @@ def test_matches_reference(name, mode, aggregate, absent):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_ignore_index(name, mode):
+    torch = pytest.importorskip("torch")
     ignore = -1 if mode == "binary" else 255
     for aggregate, absent in itertools.product(AGGREGATES, ("zero", "skip")):
         x, t = _case(mode, (2, 3, 5, 7), 3, ignore_index=ignore)
@@ -458,6 +461,7 @@ def test_absent_class_rules_by_hand():
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_gradcheck(name, mode, aggregate):
+    gradcheck = pytest.importorskip("torch.autograd").gradcheck
     x, t = _case(mode, (2, 3, 3, 3), 10, scale=1.0)
     variants = [
         {"absent": "zero"},
@@ -476,6 +480,7 @@ def test_gradcheck(name, mode, aggregate):
 
 
 def test_gradcheck_probabilities_and_soft_targets():
+    gradcheck = pytest.importorskip("torch.autograd").gradcheck
     rng = _rng("gc-probs")
     p = rng.uniform(0.05, 0.95, size=(2, 3, 3, 3))
     t = rng.uniform(size=(2, 3, 3, 3))
@@ -508,8 +513,9 @@ JAX_CASES = {
 
 @pytest.mark.parametrize("name", list(JAX_CASES))
 def test_jax_gradients_match_torch(name):
-    import jax
-    import jax.numpy as jnp
+    torch = pytest.importorskip("torch")
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
 
     fn, mode = JAX_CASES[name]
     x, t = _case(mode, (2, 3, 5, 7), 12, ignore_index=255 if mode == "multiclass" else None)
@@ -529,6 +535,7 @@ def test_jax_gradients_match_torch(name):
 @pytest.mark.parametrize("absent", ABSENT)
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_all_background_image(name, absent, smooth):
+    torch = pytest.importorskip("torch")
     rng = _rng("empty", name, absent, smooth)
     x = rng.standard_normal((2, 1, 4, 5))
     t = np.zeros((2, 1, 4, 5))
@@ -553,6 +560,7 @@ def test_all_background_image(name, absent, smooth):
 
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_class_absent_everywhere_multiclass(name):
+    torch = pytest.importorskip("torch")
     rng = _rng("absent-everywhere", name)
     x = rng.standard_normal((2, 4, 3, 5))
     y = rng.integers(0, 3, size=(2, 3, 5))  # class 3 never appears
@@ -569,6 +577,7 @@ def test_class_absent_everywhere_multiclass(name):
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_all_background_keep_smooth0_is_defined_by_the_eps_clamp(name):
     # p = 0 and t = 0 everywhere: I = FP = FN = 0, the denominator is clamped at eps, score 0.
+    torch = pytest.importorskip("torch")
     p = np.zeros((2, 1, 3, 3))
     kw = _kwargs(name, from_logits=False, absent="keep", smooth=0.0)
     out, grad = _value_and_grad(LOSSES[name], p, _t(np.zeros_like(p)), **kw)
@@ -585,6 +594,7 @@ def test_all_background_keep_smooth0_is_defined_by_the_eps_clamp(name):
 @pytest.mark.parametrize("mode", ["binary", "multilabel", "multiclass"])
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_probabilities_exactly_0_and_1(name, mode, gamma):
+    torch = pytest.importorskip("torch")
     rng = _rng("exact", name, mode)
     if mode == "multiclass":
         y = rng.integers(0, 3, size=(2, 4, 5))
@@ -753,6 +763,7 @@ def test_bad_inputs(call, exc, match):
 
 
 def test_bad_inputs_on_torch():
+    torch = pytest.importorskip("torch")
     x, y = torch.zeros(2, 3, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long)
     with pytest.raises(ValueError, match="label"):
         ce.dice_loss(x, y + 3, mode="multiclass")
@@ -762,3 +773,23 @@ def test_bad_inputs_on_torch():
         ce.tversky_loss(x, y[:, :2], mode="multiclass")
     with pytest.raises(ValueError, match="aggregate"):
         ce.tversky_loss(x, y, mode="multiclass", aggregate="pixel")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad labels on lazy arrays, and the batch size in binary mode.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_overlap_losses_keep_nan_for_bad_labels_on_lazy_arrays():
+    da = pytest.importorskip("dask.array")
+
+    x = da.from_array(np.random.default_rng(0).standard_normal((2, 3, 4)))
+    y = da.from_array(np.asarray([[0, 1, 7, 2], [1, 1, 0, 2]]))
+    for aggregate in ("batch", "sample", "global"):
+        out = ce.dice_loss(x, y, mode="multiclass", aggregate=aggregate).compute()
+        assert np.isnan(out)
+
+
+def test_binary_overlap_mode_checks_the_batch_size():
+    with pytest.raises(ValueError, match="batch size"):
+        ce.dice_loss(np.zeros((2, 3)), np.zeros((3, 2)))

@@ -12,10 +12,11 @@ import zlib
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 import crossentropy as ce
+
+torch = pytest.importorskip("torch")
+F = pytest.importorskip("torch.nn.functional")
 
 RTOL = 1e-12
 ATOL = 1e-13
@@ -641,3 +642,20 @@ def test_unknown_keyword_is_a_type_error():
         ce.mse_loss(X, X, delta=1.0)
     with pytest.raises(TypeError, match="mean_divisor"):
         ce.rmse_loss(X, X, mean_divisor="count")
+
+
+# ---------------------------------------------------------------------------------------------
+# Review regressions.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_log_cosh_keeps_precision_near_zero_error():
+    assert float(ce.log_cosh_loss([1e-9], [0.0])) == pytest.approx(5e-19, rel=1e-12)
+    small = ce.log_cosh_loss(np.float32([1e-3]), np.float32([0.0]))
+    assert float(small) == pytest.approx(np.log(np.cosh(1e-3)), rel=1e-6)
+    assert float(ce.log_cosh_loss([1e4], [0.0])) == pytest.approx(1e4 - np.log(2.0))
+
+
+def test_rmse_axis_must_be_integers():
+    with pytest.raises(TypeError, match="axis"):
+        ce.rmse_loss([1.0, 2.0], [0.0, 0.0], axis="a")

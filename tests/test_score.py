@@ -15,7 +15,6 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
-from sklearn.metrics import accuracy_score, brier_score_loss, log_loss
 
 from crossentropy.cli import main
 
@@ -111,6 +110,9 @@ TABLE_ARGS = ("--target", "y", "--proba-cols", "p_*")
 
 
 def test_numbers_match_scikit_learn(data: dict[str, Any], capsys: pytest.CaptureFixture[str]):
+    log_loss = pytest.importorskip("sklearn.metrics").log_loss
+    accuracy_score = pytest.importorskip("sklearn.metrics").accuracy_score
+    brier_score_loss = pytest.importorskip("sklearn.metrics").brier_score_loss
     r = run_json(capsys, str(data["dir"] / "t.csv"), *TABLE_ARGS)
     y, p = data["y"], data["p"]
     assert r["n"] == N
@@ -136,6 +138,7 @@ def test_numbers_match_scikit_learn(data: dict[str, Any], capsys: pytest.Capture
 
 
 def test_text_table(data: dict[str, Any], capsys: pytest.CaptureFixture[str]):
+    log_loss = pytest.importorskip("sklearn.metrics").log_loss
     code, out, err = run(capsys, str(data["dir"] / "t.parquet"), *TABLE_ARGS)
     assert code == 0
     assert err == ""
@@ -170,6 +173,7 @@ def test_batch_size_does_not_change_the_numbers(
 
 
 def test_column_selection_and_class_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    log_loss = pytest.importorskip("sklearn.metrics").log_loss
     y, p = _make_data(3, 50)
     t = pa.table(
         {
@@ -201,6 +205,7 @@ def test_column_selection_and_class_names(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_integer_labels_match_integer_class_names(tmp_path: Path, capsys):
+    log_loss = pytest.importorskip("sklearn.metrics").log_loss
     y, p = _make_data(4, 80)
     t = pa.table({"y": y, **{f"p_{j}": p[:, j] for j in range(3)}})
     pq.write_table(t, tmp_path / "i.parquet")
@@ -212,6 +217,9 @@ def test_integer_labels_match_integer_class_names(tmp_path: Path, capsys):
 
 
 def test_binary_single_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    log_loss = pytest.importorskip("sklearn.metrics").log_loss
+    accuracy_score = pytest.importorskip("sklearn.metrics").accuracy_score
+    brier_score_loss = pytest.importorskip("sklearn.metrics").brier_score_loss
     rng = np.random.default_rng(5)
     q = rng.random(200)
     y = (rng.random(200) < q).astype(int)
@@ -226,6 +234,7 @@ def test_binary_single_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_rows_not_summing_to_one_warn_once_and_are_not_renormalised(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
+    log_loss = pytest.importorskip("sklearn.metrics").log_loss
     y, p = _make_data(6, 100)
     p = p.copy()
     p[3:9] *= 0.9
@@ -524,6 +533,7 @@ def test_relative_paths_are_made_absolute_for_the_workers(
 
 def test_good_csv_control_case(tmp_path: Path):
     """The bad-input cases' control: the same file without the bad row scores fine."""
+    log_loss = pytest.importorskip("sklearn.metrics").log_loss
     out = cli(
         str(_write(tmp_path / "ok.csv", GOOD_CSV)), "--target", "y", "--proba-cols", "p_*", "--json"
     )

@@ -3,7 +3,8 @@ registry: ``torch.func`` (``vmap`` of ``grad``, ``jacrev``, ``jacfwd``; ``functi
 ``torch.autocast``, ``torch.compile(fullgraph=True)`` with no warning, and JAX's ``jit``,
 ``grad`` and ``vmap`` with traced hyperparameters. Where PyTorch has the same function, its
 result under the same transform is the reference; otherwise a Python loop (per-sample
-gradients) or the eager call is."""
+gradients) or the eager call is. Also losses under ``jax.jit`` and ``torch.compile`` with arrays
+captured from the enclosing scope."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ torch = pytest.importorskip("torch")
 jax = pytest.importorskip("jax")
 
 import jax.numpy as jnp  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 from torch.func import functional_call, grad, jacfwd, jacrev, vmap  # noqa: E402
 
 import crossentropy as ce  # noqa: E402
+from _helpers import lazy_calls, lazy_inputs  # noqa: E402
 from registry import CASES, MODULES  # noqa: E402
 
 DIFFERENTIABLE = [n for n, c in CASES.items() if c.differentiable]
@@ -317,3 +320,66 @@ def test_jax_logsumexp_gradient_stops_at_the_max():
         lambda v: ce.cross_entropy(v, jnp.asarray([0, 1, 2])),
     ):
         assert "stop_gradient" in _primitives(jax.grad(lambda v, fn=fn: jnp.sum(fn(v))), x)
+
+
+# ---------------------------------------------------------------------------------------------
+# jax.jit and torch.compile of the losses with captured arrays (review regressions).
+# ---------------------------------------------------------------------------------------------
+
+X = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+Y = [1, 2]
+W = [1.0, 2.0, 3.0]
+
+
+def test_jax_other_losses_under_jit():
+    x, y, soft, p, q = lazy_inputs()
+    calls = lazy_calls
+    args = [jnp.asarray(a) for a in (x, y, soft, p, q)]
+    for name in (
+        "cross_entropy_soft",
+        "nll_loss",
+        "bce",
+        "bce_with_logits",
+        "kl_div",
+        "log_softmax",
+        "entropy",
+        "js_divergence",
+    ):
+        jitted = jax.jit(lambda *a, name=name: calls(*a)[name]())(*args)
+        np.testing.assert_allclose(
+            np.asarray(jitted), calls(x, y, soft, p, q)[name](), rtol=1e-12, err_msg=name
+        )
+
+
+def test_jit_with_captured_weight_and_target():
+    x, y, w = jnp.asarray(X), jnp.asarray(Y), jnp.asarray(W)
+    assert float(jax.jit(lambda x: ce.cross_entropy(x, y, w))(x)) == pytest.approx(
+        0.8076059644443804
+    )
+    soft = jnp.eye(3)[y]
+    assert float(jax.jit(lambda x: ce.cross_entropy(x, soft, w, label_smoothing=0.1))(x)) > 0
+    assert np.isfinite(float(jax.jit(lambda x: ce.entropy(jnp.asarray([0.5, 0.5]) * x[0, 0]))(x)))
+    out = jax.jit(lambda x: ce.binary_cross_entropy_with_logits(x, jnp.ones((2, 3)) / 2))(x)
+    assert np.isfinite(float(out))
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x, y: ce.cross_entropy(x, y, z_loss=1e-3, label_smoothing=0.1),
+        lambda x, y: ce.cross_entropy(x, y, softcap=5.0, reduction="batchmean"),
+        lambda x, y: ce.cross_entropy(x, F.one_hot(y, 5).double()),
+        lambda x, y: ce.focal_loss(x, y, alpha=0.5),
+        lambda x, y: ce.binary_cross_entropy(torch.sigmoid(x), torch.sigmoid(-x)),
+        lambda x, y: ce.binary_cross_entropy_with_logits(x, torch.sigmoid(x), label_smoothing=0.1),
+        lambda x, y: ce.kl_div(torch.log_softmax(x, 1), torch.softmax(x, 1)),
+        lambda x, y: ce.dice_loss(x, y, mode="multiclass"),
+        lambda x, y: ce.xlogy(torch.sigmoid(x), torch.sigmoid(x)).sum(),
+    ],
+)
+def test_torch_compile_fullgraph(fn):
+    torch._dynamo.reset()
+    x = torch.randn(4, 5, dtype=torch.float64)
+    y = torch.tensor([0, 1, 4, 2])
+    compiled = torch.compile(fn, fullgraph=True, backend="eager")
+    torch.testing.assert_close(compiled(x, y), fn(x, y))

@@ -11,12 +11,12 @@ import sys
 import textwrap
 
 import pytest
-import torch
 
-import crossentropy as ce
-from crossentropy.fused import linear_cross_entropy
-
+torch = pytest.importorskip("torch")
 pytest.importorskip("triton")
+
+import crossentropy as ce  # noqa: E402
+from crossentropy.fused import linear_cross_entropy  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 OPTIONS = [

@@ -10,11 +10,11 @@ import zlib
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
-from sklearn.utils.class_weight import compute_class_weight
 
 import crossentropy as ce
+
+torch = pytest.importorskip("torch")
+F = pytest.importorskip("torch.nn.functional")
 
 WORDS = np.array(["cat", "dog", "emu", "yak", "ant", "bee", "owl", "Cat", "", "zebra"])
 
@@ -58,6 +58,7 @@ def _counts(y, classes):
 @pytest.mark.parametrize("kind", ["int", "negative", "str"])
 @pytest.mark.parametrize("seed", range(12))
 def test_balanced_is_sklearn(kind, seed):
+    compute_class_weight = pytest.importorskip("sklearn.utils.class_weight").compute_class_weight
     rng = _rng("balanced", kind, seed)
     y, pool = _labels(rng, kind)
     ref = compute_class_weight("balanced", classes=np.unique(y), y=y)
@@ -372,3 +373,9 @@ def test_bad_classes(y, classes):
 def test_bad_beta(beta, exc):
     with pytest.raises(exc, match="beta"):
         ce.class_weights(Y, "effective", beta=beta)
+
+
+@pytest.mark.parametrize("bad", [None, 3, {"a": 1}])
+def test_class_weights_need_a_sequence_of_labels(bad):
+    with pytest.raises(TypeError, match="y must be"):
+        ce.class_weights(bad)

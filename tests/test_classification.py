@@ -1,0 +1,855 @@
+"""``crossentropy.losses.classification``: cross_entropy and nll_loss. Huge and ``-inf`` logits,
+all-ignored and empty batches, soft targets padded with ``ignore_index`` rows, NaN, labels out of
+range (an error on eager arrays, NaN on Dask and under ``jax.jit``), the checks of target shapes
+and dtypes and of class weights, and gradients: ``torch.autograd.gradcheck`` over the options,
+JAX against torch, and ``softmax(x) - target``."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import scipy.special
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import crossentropy as ce
+from _helpers import (
+    REDUCTIONS,
+    cotangent_for,
+    gradcheck_float64,
+    jax_grads,
+    keyed_rng,
+    lazy_inputs,
+    lib_labels,
+    lib_logits,
+    lib_probs,
+    lib_scalar,
+    native_values,
+    to_torch,
+    torch_grads,
+    uniform_probs,
+)
+
+INF = math.inf
+LN2 = math.log(2.0)
+
+X = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+Y = [1, 2]
+W = [1.0, 2.0, 3.0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Huge and -inf logits.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_huge_logits_cross_entropy_exact(backend, dtype):
+    x = backend.asarray([[1e4, 0.0], [0.0, 1e4], [1e4, 1e4], [-1e4, 1e4], [-1e4, -1e4]], dtype)
+    y = backend.asarray([1, 1, 0, 0, 1])
+    out = native_values(ce.cross_entropy(x, y, reduction="none"), backend)
+    assert out.dtype == dtype
+    # 1e4 + ln 2 is rounded to the dtype's spacing at 1e4 before 1e4 is subtracted again.
+    atol = 1e4 * np.finfo(dtype).eps
+    np.testing.assert_allclose(out, [1e4, 0.0, LN2, 2e4, LN2], rtol=1e-7, atol=atol)
+    single = native_values(
+        ce.cross_entropy(backend.asarray([[1e4, 0.0]], dtype), backend.asarray([1])), backend
+    )
+    np.testing.assert_allclose(single, 1e4, rtol=1e-7)
+
+
+def test_huge_logits_cross_entropy_generic_paths(backend):
+    # Options that leave torch's ATen fast path: z-loss, empty_mean, soft targets, smoothing.
+    x = backend.asarray([[1e4, 0.0], [0.0, -1e4]])
+    y = backend.asarray([1, 0])
+    out = native_values(ce.cross_entropy(x, y, reduction="none", empty_mean=0.0), backend)
+    np.testing.assert_allclose(out, [1e4, 0.0], atol=1e-9)
+    soft = backend.asarray([[0.0, 1.0], [1.0, 0.0]])
+    out = native_values(ce.cross_entropy(x, soft, reduction="none"), backend)
+    np.testing.assert_allclose(out, [1e4, 0.0], atol=1e-9)
+    out = native_values(ce.cross_entropy(x, y, reduction="none", label_smoothing=0.2), backend)
+    np.testing.assert_allclose(out, [0.9 * 1e4, 0.1 * 1e4], rtol=1e-12)
+    out = native_values(ce.cross_entropy(x, y, reduction="none", z_loss=1e-4), backend)
+    np.testing.assert_allclose(out, [1e4 + 1e-4 * 1e8, 0.0], rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("offset", [1e2, 1e4, 1e6])
+def test_large_logits_lose_no_precision(backend, offset):
+    """The log-softmax is formed as (x - m) - log(sum(exp(x - m))): no cancellation of
+    x - logsumexp(x) when the logits are large (float32 holds 1e4 + 0.1 to 1e-3 only)."""
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((64, 20)) + offset).astype(np.float32)
+    y = rng.integers(0, 20, 64)
+    exact = x.astype(np.float64)
+    exact_lsm = exact - exact.max(1, keepdims=True)
+    exact_lsm -= np.log(np.exp(exact_lsm).sum(1, keepdims=True))
+    got = backend.to_numpy(
+        ce.cross_entropy(backend.asarray(x), backend.asarray(y), reduction="none")
+    )
+    np.testing.assert_allclose(got, -exact_lsm[np.arange(64), y], rtol=1e-5, atol=1e-5)
+    got = backend.to_numpy(ce.log_softmax(backend.asarray(x)))
+    np.testing.assert_allclose(got, exact_lsm, rtol=1e-5, atol=1e-5)
+    if backend.name == "numpy":
+        from crossentropy import grad
+
+        _, g = grad.cross_entropy(x, y, reduction="sum")
+        expected = np.exp(exact_lsm)
+        expected[np.arange(64), y] -= 1
+        np.testing.assert_allclose(g, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_masked_logits_cross_entropy(backend):
+    torch = pytest.importorskip("torch")
+    F = pytest.importorskip("torch.nn.functional")
+    x = np.array([[-INF, 2.0, -INF, 0.5], [1.0, -INF, 3.0, -INF], [0.0, -INF, -INF, -INF]])
+    y = np.array([1, 2, 0])
+    out = native_values(
+        ce.cross_entropy(backend.asarray(x), backend.asarray(y), reduction="none"), backend
+    )
+    expected = F.cross_entropy(torch.from_numpy(x), torch.from_numpy(y), reduction="none")
+    np.testing.assert_allclose(out, expected.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        out, [np.logaddexp(2.0, 0.5) - 2.0, np.logaddexp(1.0, 3.0) - 3.0, 0.0], rtol=1e-12
+    )
+
+
+def test_masked_target_logit_gives_inf(backend):
+    # The target class is masked out: probability 0, loss +inf (as torch).
+    x = backend.asarray([[0.0, -INF, 1.0], [0.0, 1.0, 2.0]])
+    out = native_values(ce.cross_entropy(x, backend.asarray([1, 2]), reduction="none"), backend)
+    assert out[0] == INF
+    assert np.isfinite(out[1])
+
+
+def test_masked_logits_soft_targets_zero_log_zero(backend):
+    # Zero target mass on masked classes: 0 * log 0 = 0, the loss is that of the unmasked ones.
+    x = backend.asarray([[0.0, -INF, 1.0]])
+    t = backend.asarray([[0.3, 0.0, 0.7]])
+    out = native_values(ce.cross_entropy(x, t, reduction="none"), backend)
+    expected = -(0.3 * (0.0 - np.logaddexp(0.0, 1.0)) + 0.7 * (1.0 - np.logaddexp(0.0, 1.0)))
+    np.testing.assert_allclose(out, [expected], rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# All-ignored and empty batches.
+# ---------------------------------------------------------------------------------------------
+
+
+X_IGN = np.array([[1.0, 2.0, 0.5], [3.0, -1.0, 4.0]])
+
+
+Y_IGN = np.array([-100, -100])
+
+
+W_IGN = np.array([0.2, 1.0, 3.0])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_all_ignored_matches_torch(backend, reduction, weighted):
+    torch = pytest.importorskip("torch")
+    F = pytest.importorskip("torch.nn.functional")
+    w = W_IGN if weighted else None
+    got = ce.cross_entropy(
+        backend.asarray(X_IGN),
+        backend.asarray(Y_IGN),
+        None if w is None else backend.asarray(w),
+        reduction=reduction,
+    )
+    expected = F.cross_entropy(
+        torch.from_numpy(X_IGN),
+        torch.from_numpy(Y_IGN),
+        None if w is None else torch.from_numpy(w),
+        reduction=reduction,
+    ).numpy()
+    np.testing.assert_array_equal(native_values(got, backend), expected)
+    if reduction == "mean":
+        assert np.isnan(expected)
+    elif reduction == "sum":
+        assert expected == 0.0
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"label_smoothing": 0.1}, {"z_loss": 1e-3}])
+def test_all_ignored_empty_mean_zero(backend, kwargs):
+    x, y = backend.asarray(X_IGN), backend.asarray(Y_IGN)
+    assert np.isnan(native_values(ce.cross_entropy(x, y, **kwargs), backend))
+    zero = native_values(ce.cross_entropy(x, y, empty_mean=0.0, **kwargs), backend)
+    assert zero == 0.0
+    assert native_values(ce.cross_entropy(x, y, reduction="sum", **kwargs), backend) == 0.0
+    nll = native_values(ce.nll_loss(x, y, empty_mean=0.0), backend)
+    assert nll == 0.0
+    assert np.isnan(native_values(ce.nll_loss(x, y), backend))
+
+
+def test_all_ignored_custom_ignore_index(backend):
+    x = backend.asarray(X_IGN)
+    y = backend.asarray([2, 2])
+    assert np.isnan(native_values(ce.cross_entropy(x, y, ignore_index=2), backend))
+    assert native_values(ce.cross_entropy(x, y, ignore_index=2, empty_mean=0.0), backend) == 0.0
+
+
+def test_all_ignored_soft_targets(backend):
+    x = backend.asarray(X_IGN)
+    t = backend.asarray(np.full(X_IGN.shape, -100.0))
+    assert np.isnan(native_values(ce.cross_entropy(x, t), backend))
+    assert native_values(ce.cross_entropy(x, t, empty_mean=0.0), backend) == 0.0
+    assert native_values(ce.cross_entropy(x, t, reduction="sum"), backend) == 0.0
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"label_smoothing": 0.1}, {"empty_mean": 0.0}])
+def test_empty_batch_cross_entropy(backend, kwargs):
+    torch = pytest.importorskip("torch")
+    F = pytest.importorskip("torch.nn.functional")
+    x = backend.asarray(np.zeros((0, 4)))
+    y = backend.asarray(np.zeros((0,), dtype=np.int64))
+    mean = native_values(ce.cross_entropy(x, y, **kwargs), backend)
+    if "empty_mean" in kwargs:
+        assert mean == 0.0
+    else:
+        assert np.isnan(mean)
+    assert native_values(ce.cross_entropy(x, y, reduction="sum", **kwargs), backend) == 0.0
+    none = native_values(ce.cross_entropy(x, y, reduction="none", **kwargs), backend)
+    assert none.shape == (0,)
+    assert none.dtype == np.float64
+    tx, ty = torch.zeros((0, 4), dtype=torch.float64), torch.zeros((0,), dtype=torch.int64)
+    if not kwargs:
+        assert np.isnan(F.cross_entropy(tx, ty).item())
+        assert F.cross_entropy(tx, ty, reduction="sum").item() == 0.0
+
+
+def test_empty_batch_soft_targets_and_binary(backend):
+    x = backend.asarray(np.zeros((0, 3)))
+    t = backend.asarray(np.zeros((0, 3)))
+    assert np.isnan(native_values(ce.cross_entropy(x, t), backend))
+    assert native_values(ce.cross_entropy(x, t, reduction="sum"), backend) == 0.0
+    for fn in (ce.binary_cross_entropy, ce.binary_cross_entropy_with_logits):
+        assert np.isnan(native_values(fn(x, t), backend))
+        assert native_values(fn(x, t, reduction="sum"), backend) == 0.0
+        assert native_values(fn(x, t, reduction="none"), backend).shape == (0, 3)
+    assert np.isnan(native_values(ce.kl_div(x, t), backend))
+
+
+def test_empty_batch_spatial(backend):
+    x = backend.asarray(np.zeros((2, 3, 0)))
+    y = backend.asarray(np.zeros((2, 0), dtype=np.int64))
+    assert np.isnan(native_values(ce.cross_entropy(x, y), backend))
+    assert native_values(ce.cross_entropy(x, y, reduction="none"), backend).shape == (2, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Soft targets padded with ignore_index rows.
+# ---------------------------------------------------------------------------------------------
+
+
+def _padded():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(5, 4))
+    t = rng.random((5, 4))
+    t /= t.sum(axis=1, keepdims=True)
+    keep = np.array([True, False, True, True, False])
+    t[~keep] = -100.0
+    return x, t, keep
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"label_smoothing": 0.1}, {"z_loss": 1e-2}])
+def test_soft_targets_padded_rows_ignored(backend, kwargs):
+    x, t, keep = _padded()
+    bx, bt = backend.asarray(x), backend.asarray(t)
+    none = native_values(ce.cross_entropy(bx, bt, reduction="none", **kwargs), backend)
+    np.testing.assert_array_equal(none[~keep], 0.0)
+    kept = ce.cross_entropy(x[keep], t[keep], reduction="none", **kwargs)
+    np.testing.assert_allclose(none[keep], kept, rtol=1e-12)
+    mean = native_values(ce.cross_entropy(bx, bt, **kwargs), backend)
+    np.testing.assert_allclose(mean, np.mean(kept), rtol=1e-12)
+    total = native_values(ce.cross_entropy(bx, bt, reduction="sum", **kwargs), backend)
+    np.testing.assert_allclose(total, np.sum(kept), rtol=1e-12)
+
+
+def test_soft_targets_padded_rows_match_torch_on_kept_rows(backend):
+    torch = pytest.importorskip("torch")
+    F = pytest.importorskip("torch.nn.functional")
+    x, t, keep = _padded()
+    w = np.array([0.5, 2.0, 1.0, 1.5])
+    got = native_values(
+        ce.cross_entropy(backend.asarray(x), backend.asarray(t), backend.asarray(w)), backend
+    )
+    expected = F.cross_entropy(
+        torch.from_numpy(x[keep]), torch.from_numpy(t[keep]), torch.from_numpy(w)
+    )
+    np.testing.assert_allclose(got, expected.item(), rtol=1e-12)
+
+
+def test_soft_targets_padded_spatial(backend):
+    # (N, C, d): padding marks single positions along the class axis.
+    torch = pytest.importorskip("torch")
+    F = pytest.importorskip("torch.nn.functional")
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(2, 3, 4))
+    t = rng.random((2, 3, 4))
+    t /= t.sum(axis=1, keepdims=True)
+    t[0, :, 1] = -100.0
+    t[1, :, 3] = -100.0
+    none = native_values(
+        ce.cross_entropy(backend.asarray(x), backend.asarray(t), reduction="none"), backend
+    )
+    assert none.shape == (2, 4)
+    assert none[0, 1] == 0.0
+    assert none[1, 3] == 0.0
+    keep = np.ones((2, 4), dtype=bool)
+    keep[0, 1] = keep[1, 3] = False
+    ref = F.cross_entropy(
+        torch.from_numpy(x), torch.from_numpy(np.where(t < 0, 0.0, t)), reduction="none"
+    ).numpy()
+    np.testing.assert_allclose(none[keep], ref[keep], rtol=1e-12)
+    mean = native_values(ce.cross_entropy(backend.asarray(x), backend.asarray(t)), backend)
+    np.testing.assert_allclose(mean, ref[keep].mean(), rtol=1e-12)
+
+
+def test_soft_targets_refuse_ignore_index_that_is_a_probability():
+    with pytest.raises(ValueError, match="ignore_index"):
+        ce.cross_entropy(X, [[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]], ignore_index=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# NaN propagation.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_nan_logits_propagate(backend):
+    torch = pytest.importorskip("torch")
+    F = pytest.importorskip("torch.nn.functional")
+    x = np.array([[np.nan, 1.0, 0.0], [1.0, 2.0, 3.0]])
+    y = np.array([1, 2])
+    got = native_values(
+        ce.cross_entropy(backend.asarray(x), backend.asarray(y), reduction="none"), backend
+    )
+    ref = F.cross_entropy(torch.from_numpy(x), torch.from_numpy(y), reduction="none").numpy()
+    assert np.isnan(got[0])
+    np.testing.assert_allclose(got[1], ref[1], rtol=1e-12)
+    assert np.isnan(
+        native_values(ce.cross_entropy(backend.asarray(x), backend.asarray(y)), backend)
+    )
+    assert np.isnan(
+        native_values(
+            ce.cross_entropy(
+                backend.asarray(x), backend.asarray(y), label_smoothing=0.1, empty_mean=0.0
+            ),
+            backend,
+        )
+    )
+    soft = backend.asarray([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])
+    assert np.isnan(native_values(ce.cross_entropy(backend.asarray(x), soft), backend))
+    # nll_loss reads only the target entry: NaN there propagates, NaN elsewhere does not.
+    nll = ce.nll_loss(backend.asarray(x), backend.asarray([0, 2]), reduction="none")
+    np.testing.assert_array_equal(native_values(nll, backend), [np.nan, -3.0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels out of range: an error on eager arrays, NaN on lazy and traced ones.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [3, 7, -1, -99, -101])
+def test_label_out_of_range(lib, bad):
+    y = lib_labels(lib, (0, bad))
+    with pytest.raises(ValueError, match="target") as info:
+        ce.cross_entropy(lib_logits(lib), y)
+    message = str(info.value)
+    assert str(bad) in message
+    assert "[0, 3)" in message
+    with pytest.raises(ValueError, match="target"):
+        ce.nll_loss(lib_logits(lib), y)
+    with pytest.raises(ValueError, match="target"):
+        ce.cross_entropy(lib_logits(lib), y, reduction="none")
+    # Off ATen's fast path on torch as well.
+    with pytest.raises(ValueError, match="target"):
+        ce.cross_entropy(lib_logits(lib), y, empty_mean=0.0, label_smoothing=0.1)
+
+
+def test_label_out_of_range_with_custom_ignore_index(lib):
+    y = lib_labels(lib, (0, -100))
+    with pytest.raises(ValueError, match="target"):
+        ce.cross_entropy(lib_logits(lib), y, ignore_index=-1)
+    # -1 is fine when it is the ignore_index.
+    ce.cross_entropy(lib_logits(lib), lib_labels(lib, (0, -1)), ignore_index=-1)
+
+
+def test_label_out_of_range_one_dimensional(lib):
+    # A single sample: input (C,), target ().
+    with pytest.raises(ValueError, match="target"):
+        ce.cross_entropy(lib.asarray(np.zeros(3)), lib_scalar(lib, 3, np.int64))
+
+
+@pytest.mark.parametrize("bad", [3, -1])
+@pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
+def test_torch_out_of_range_label_is_value_error(fn, bad):
+    # ATen raises IndexError (or a RuntimeError); the library must raise ValueError first.
+    torch = pytest.importorskip("torch")
+    x = torch.randn(4, 3, dtype=torch.float32)
+    y = torch.tensor([0, 1, bad, 2])
+    with pytest.raises(ValueError, match="target"):
+        getattr(ce, fn)(x, y)
+    with pytest.raises(ValueError, match="target"):
+        getattr(ce, fn)(x, y.int(), weight=torch.ones(3))
+    with pytest.raises(ValueError, match="target"):
+        getattr(ce, fn)(x.reshape(1, 3, 4).contiguous(), y.reshape(1, 4))
+
+
+def test_eager_jax_out_of_range_label_raises():
+    # Eager JAX arrays are concrete (see _lib.is_concrete): their labels are checked.
+    jnp = pytest.importorskip("jax.numpy")
+    x = jnp.zeros((2, 3))
+    with pytest.raises(ValueError, match="target"):
+        ce.cross_entropy(x, jnp.asarray([0, 3]))
+
+
+X_OOR = np.array([[1.0, 2.0, 0.0], [3.0, 4.0, 0.5], [0.0, 0.0, 0.0]])
+
+
+Y_OOR = np.array([0, 5, -100])
+
+
+Y_NEG = np.array([0, -3, -100])
+
+
+@pytest.mark.parametrize("labels", [Y_OOR, Y_NEG], ids=["too-large", "negative"])
+def test_dask_out_of_range_label_gives_nan(labels):
+    da = pytest.importorskip("dask.array")
+    x = da.from_array(X_OOR, chunks=(2, 3))
+    y = da.from_array(labels, chunks=2)
+    none = ce.cross_entropy(x, y, reduction="none")
+    mean = ce.cross_entropy(x, y)
+    assert isinstance(none, da.Array)
+    got = none.compute()
+    assert np.isnan(got[1])
+    np.testing.assert_allclose(got[0], np.logaddexp.reduce(X_OOR[0]) - 1.0)
+    assert got[2] == 0.0
+    assert np.isnan(mean.compute())
+    assert np.isnan(ce.nll_loss(x, y).compute())
+
+
+@pytest.mark.parametrize("labels", [Y_OOR, Y_NEG], ids=["too-large", "negative"])
+def test_jit_out_of_range_label_gives_nan(labels):
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
+    fn = jax.jit(lambda x, y: ce.cross_entropy(x, y, reduction="none", label_smoothing=0.1))
+    got = np.asarray(fn(jnp.asarray(X_OOR), jnp.asarray(labels)))
+    assert np.isnan(got[1])
+    assert np.isfinite(got[0])
+    assert got[2] == 0.0
+    mean = jax.jit(lambda x, y: ce.cross_entropy(x, y))(jnp.asarray(X_OOR), jnp.asarray(labels))
+    assert np.isnan(np.asarray(mean))
+
+
+def test_jit_with_captured_out_of_range_label_gives_nan():
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
+    x = jnp.asarray(X)
+    assert np.isnan(float(jax.jit(lambda x: ce.cross_entropy(x, jnp.asarray([1, 7])))(x)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes, dtypes and values of the arguments.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 1), (1, 2), ()])
+def test_class_index_target_wrong_shape(lib, shape):
+    y = (
+        lib_scalar(lib, 0, np.int64)
+        if shape == ()
+        else lib.asarray(np.zeros(shape, dtype=np.int64))
+    )
+    with pytest.raises(ValueError, match="target") as info:
+        ce.cross_entropy(lib_logits(lib), y)
+    assert "(2," in str(info.value)  # names the expected shape
+    with pytest.raises(ValueError, match="target"):
+        ce.nll_loss(lib_logits(lib), y)
+
+
+def test_spatial_target_wrong_shape(lib):
+    x = lib_logits(lib, (2, 3, 4))
+    with pytest.raises(ValueError, match="target"):
+        ce.cross_entropy(x, lib.asarray(np.zeros((2, 3), dtype=np.int64)))
+    with pytest.raises(ValueError, match="target"):
+        ce.cross_entropy(x, lib.asarray(np.zeros((2, 4), dtype=np.int64)), axis=-1)
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (2,), (3, 3), (2, 3, 1)])
+def test_probability_target_wrong_shape(lib, shape):
+    t = lib.asarray(np.full(shape, 0.5))
+    with pytest.raises(ValueError, match="target"):
+        ce.cross_entropy(lib_logits(lib), t)
+
+
+def test_zero_dimensional_input(lib):
+    with pytest.raises(ValueError, match="input"):
+        ce.cross_entropy(lib_scalar(lib, 1.0), lib_scalar(lib, 0, np.int64))
+
+
+def test_zero_classes_raise():
+    with pytest.raises(ValueError, match="at least one class"):
+        ce.cross_entropy(np.zeros((2, 0)), [-100, -100])
+
+
+def test_string_target():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="target"):
+        ce.cross_entropy(np.zeros((2, 3)), np.array(["a", "b"]))
+    with pytest.raises(TypeError, match="target"):
+        ce.cross_entropy(np.zeros((2, 3)), ["a", "b"])
+    with pytest.raises(TypeError, match="target"):
+        ce.cross_entropy(torch.zeros(2, 3), ["a", "b"])
+    with pytest.raises(TypeError, match="input"):
+        ce.cross_entropy([["a", "b"]], [0])
+
+
+def test_bool_target_for_cross_entropy(lib):
+    t = lib.asarray(np.array([True, False]))
+    with pytest.raises(TypeError, match="target"):
+        ce.cross_entropy(lib_logits(lib), t)
+    with pytest.raises(TypeError, match="target"):
+        ce.nll_loss(lib_logits(lib), t)
+
+
+def test_float_target_for_nll_loss(lib):
+    with pytest.raises(TypeError, match="target"):
+        ce.nll_loss(lib_logits(lib), lib_probs(lib, [[0.2, 0.8, 0.0], [0.5, 0.25, 0.25]]))
+
+
+def test_cross_entropy_probabilities_out_of_range(lib):
+    x = lib.asarray(np.array([[0.2, 0.8], [0.5, 0.5]]))
+    with pytest.raises(ValueError, match="target"):
+        ce.cross_entropy(x, lib.asarray(np.array([[1.2, -0.2], [0.5, 0.5]])))
+    with pytest.raises(ValueError, match="input"):
+        ce.cross_entropy(
+            lib.asarray(np.array([[1.2, -0.2], [0.5, 0.5]])),
+            lib_labels(lib, (0, 1)),
+            from_logits=False,
+        )
+    with pytest.raises(ValueError, match="target"):
+        ce.kl_div(x, lib.asarray(np.array([[1.2, -0.2], [0.5, 0.5]])))
+
+
+def test_numpy_scalar_hyperparameters_are_accepted():
+    a = ce.cross_entropy(
+        X, Y, ignore_index=np.int64(-100), label_smoothing=np.float32(0.1), axis=np.int64(1)
+    )
+    b = ce.cross_entropy(X, Y, label_smoothing=0.1)
+    assert float(a) == pytest.approx(float(b), rel=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Class weights.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_negative_class_weight_as_torch(lib):
+    # PyTorch takes any real class weights (its OpInfo samples use negative ones): same numbers.
+    torch = pytest.importorskip("torch")
+    F = pytest.importorskip("torch.nn.functional")
+    w = np.array([1.0, -0.5, 2.0])
+    x, y, p = lib_logits(lib), lib_labels(lib), lib_probs(lib)
+    tx, ty, tp, tw = (torch.as_tensor(lib.to_numpy(a)) for a in (x, y, p, lib.asarray(w)))
+    pairs = [
+        (ce.cross_entropy(x, y, lib.asarray(w)), F.cross_entropy(tx, ty, tw)),
+        (ce.nll_loss(x, y, lib.asarray(w)), F.nll_loss(tx, ty, tw)),
+        (ce.cross_entropy(x, p, lib.asarray(w)), F.cross_entropy(tx, tp, tw)),
+    ]
+    for ours, theirs in pairs:
+        np.testing.assert_allclose(lib.to_numpy(ours), theirs.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(2,), (4,), (1, 3), ()])
+def test_class_weight_wrong_shape(lib, shape):
+    w = lib.asarray(np.ones(shape))
+    with pytest.raises(ValueError, match="weight") as info:
+        ce.cross_entropy(lib_logits(lib), lib_labels(lib), w)
+    assert "(3,)" in str(info.value)
+    with pytest.raises(ValueError, match="weight"):
+        ce.nll_loss(lib_logits(lib), lib_labels(lib), w)
+
+
+def test_z_loss_is_not_class_weighted():
+    # Liger (ops/cross_entropy.py): lse_square_scale * lse^2 averaged over the valid tokens,
+    # added to the class-weighted mean of the cross-entropy.
+    x = np.asarray(X)
+    lse = np.log(np.exp(x).sum(axis=1))
+    expected = float(ce.cross_entropy(X, [1, -100], weight=W)) + 1e-2 * lse[0] ** 2
+    got = float(ce.cross_entropy(X, [1, -100], weight=W, z_loss=1e-2))
+    assert got == pytest.approx(expected, rel=1e-13)
+
+
+# ---------------------------------------------------------------------------------------------
+# Under jax.jit.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_jax_cross_entropy_under_jit():
+    torch = pytest.importorskip("torch")
+    F = pytest.importorskip("torch.nn.functional")
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
+    x, y, _, _, _ = lazy_inputs()
+    w = np.array([0.5, 1.0, 2.0, 1.5])
+
+    def loss(x, y, w):
+        return ce.cross_entropy(x, y, w, label_smoothing=0.1)
+
+    jx, jy, jw = jnp.asarray(x), jnp.asarray(y), jnp.asarray(w)
+    jitted = jax.jit(loss)(jx, jy, jw)
+    eager = loss(jx, jy, jw)
+    assert isinstance(jitted, jax.Array)
+    assert jitted.dtype == jnp.float64
+    np.testing.assert_allclose(np.asarray(jitted), np.asarray(eager), rtol=1e-12)
+    ref = F.cross_entropy(
+        torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(w), label_smoothing=0.1
+    )
+    np.testing.assert_allclose(np.asarray(jitted), ref.item(), rtol=1e-12)
+
+
+def test_jax_grad_under_jit_is_softmax_minus_onehot():
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
+    x, y, _, _, _ = lazy_inputs()
+    keep = y != -100
+    g = jax.jit(jax.grad(lambda x: ce.cross_entropy(x, jnp.asarray(y), reduction="sum")))(
+        jnp.asarray(x)
+    )
+    sm = np.exp(x - np.logaddexp.reduce(x, axis=1, keepdims=True))
+    onehot = np.eye(4)[np.where(keep, y, 0)]
+    expected = np.where(keep[:, None], sm - onehot, 0.0)
+    np.testing.assert_allclose(np.asarray(g), expected, rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradients: gradcheck over the options, at -inf logits, JAX against torch.
+# ---------------------------------------------------------------------------------------------
+
+
+CE_OPTIONS = {
+    "plain": {},
+    "generic": {"mean_divisor": "weight"},
+    "weight": {"weight": True},
+    "weight-generic": {"weight": True, "mean_divisor": "weight"},
+    "smoothing": {"label_smoothing": 0.2},
+    "weight-smoothing": {"weight": True, "label_smoothing": 0.2},
+    "per_sample": {"weight": True, "label_smoothing": 0.2, "weight_mode": "per_sample"},
+    "count": {"weight": True, "mean_divisor": "count"},
+    "z_loss": {"z_loss": 1e-2},
+    "softcap": {"softcap": 2.0},
+    "z_loss-softcap-weight": {"z_loss": 1e-2, "softcap": 3.0, "weight": True},
+    "probs": {"from_logits": False},
+    "probs-keras": {"from_logits": False, "clip": "keras", "weight": True},
+    "probs-smoothing": {"from_logits": False, "label_smoothing": 0.1},
+}
+
+
+CE_GRAD_CASES = list(itertools.product(CE_OPTIONS, (False, True), REDUCTIONS))
+
+
+def _ce_inputs(rng, options, soft, shape=(2, 3, 2)):
+    c = shape[1]
+    from_logits = options.get("from_logits", True)
+    x = rng.standard_normal(shape) * 2 if from_logits else uniform_probs(rng, shape)
+    if soft:
+        target = uniform_probs(rng, shape)
+    else:
+        target = rng.integers(0, c, size=(shape[0], *shape[2:]))
+        target[0, 0] = -100
+    kwargs = dict(options)
+    weight = rng.uniform(0.2, 2.0, size=c) if kwargs.pop("weight", False) else None
+    return x, target, weight, kwargs
+
+
+@pytest.mark.parametrize(
+    "case", CE_GRAD_CASES, ids=[f"{o}-{'soft' if s else 'index'}-{r}" for o, s, r in CE_GRAD_CASES]
+)
+def test_gradcheck_cross_entropy(case):
+    name, soft, reduction = case
+    x, target, weight, kwargs = _ce_inputs(keyed_rng("ce", case), CE_OPTIONS[name], soft)
+    w = None if weight is None else to_torch(weight)
+    # With soft targets the gradient is checked w.r.t. the logits and the target.
+    gradcheck_float64(
+        lambda a, t: ce.cross_entropy(a, t, w, reduction=reduction, **kwargs), x, target
+    )
+
+
+@pytest.mark.parametrize("axis", [0, -1])
+def test_gradcheck_cross_entropy_other_axes(axis):
+    rng = keyed_rng("ce-axis", axis)
+    if axis == 0:
+        x, y = rng.standard_normal(5), np.asarray(rng.integers(0, 5))
+    else:
+        x, y = rng.standard_normal((3, 2, 5)), rng.integers(0, 5, size=(3, 2))
+    gradcheck_float64(lambda a: ce.cross_entropy(a, to_torch(y), axis=axis, label_smoothing=0.1), x)
+    gradcheck_float64(
+        lambda a: ce.cross_entropy(a, to_torch(y), axis=axis, mean_divisor="weight"), x
+    )
+
+
+NLL_CASES = list(itertools.product((False, True), ({}, {"mean_divisor": "weight"}), REDUCTIONS))
+
+
+@pytest.mark.parametrize(
+    "case",
+    NLL_CASES,
+    ids=[f"{'w' if w else 'now'}-{'generic' if e else 'aten'}-{r}" for w, e, r in NLL_CASES],
+)
+def test_gradcheck_nll_loss(case):
+    weighted, extra, reduction = case
+    rng = keyed_rng("nll", weighted, reduction, bool(extra))
+    x = rng.standard_normal((4, 3, 2))
+    y = rng.integers(0, 3, size=(4, 2))
+    y[1, 1] = -100
+    w = to_torch(rng.uniform(0.2, 2.0, 3)) if weighted else None
+    gradcheck_float64(lambda a: ce.nll_loss(a, to_torch(y), w, reduction=reduction, **extra), x)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"mean_divisor": "weight"}, {"z_loss": 1e-3}], ids=["aten", "generic", "z"]
+)
+@pytest.mark.parametrize("soft", [False, True], ids=["index", "soft"])
+def test_cross_entropy_gradient_finite_with_minus_inf_logits(soft, kwargs):
+    jnp = pytest.importorskip("jax.numpy")
+    x = np.array([[1.0, -np.inf, 0.5, 2.0], [-np.inf, 0.3, -np.inf, -1.0]])
+    y = np.array([0, 3])
+    target = np.eye(4)[y] if soft else y
+    expected = scipy.special.softmax(x, axis=1) - np.eye(4)[y]
+    tt = to_torch(target)
+    value = ce.cross_entropy(to_torch(x), tt, reduction="sum", **kwargs)
+    assert np.isfinite(value.item())
+    (g,) = torch_grads(lambda a: ce.cross_entropy(a, tt, reduction="sum", **kwargs), [x])
+    assert np.all(np.isfinite(g))
+    if not kwargs:
+        np.testing.assert_allclose(g, expected, rtol=1e-12, atol=1e-15)
+    (gj,) = jax_grads(
+        lambda a: ce.cross_entropy(a, jnp.asarray(target), reduction="sum", **kwargs), [x]
+    )
+    np.testing.assert_allclose(gj, g, rtol=1e-12, atol=1e-15)
+
+
+def _index_data(rng):
+    x = rng.standard_normal((5, 4, 3)) * 2
+    y = rng.integers(0, 4, size=(5, 3))
+    y[0, 0] = y[3, 2] = -100
+    w = rng.uniform(0.2, 2.0, 4)
+    return x, y, w
+
+
+JAX_CE_OPTIONS = {
+    "weight-smoothing": {"label_smoothing": 0.15},
+    "z_loss": {"z_loss": 1e-2},
+    "softcap": {"softcap": 2.5, "label_smoothing": 0.1},
+    "probs": {"from_logits": False},
+}
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name", list(JAX_CE_OPTIONS))
+def test_jax_matches_torch_cross_entropy_class_indices(name, reduction):
+    jnp = pytest.importorskip("jax.numpy")
+    rng = keyed_rng("jax-ce-index", name, reduction)
+    x, y, w = _index_data(rng)
+    kwargs = JAX_CE_OPTIONS[name]
+    if not kwargs.get("from_logits", True):
+        x = scipy.special.softmax(x, axis=1)
+    cot = cotangent_for(y.shape if reduction == "none" else (), rng)
+    (tg,) = torch_grads(
+        lambda a: ce.cross_entropy(a, to_torch(y), to_torch(w), reduction=reduction, **kwargs),
+        [x],
+        cot,
+    )
+    (jg,) = jax_grads(
+        lambda a: ce.cross_entropy(
+            a, jnp.asarray(y), jnp.asarray(w), reduction=reduction, **kwargs
+        ),
+        [x],
+        cot,
+    )
+    np.testing.assert_allclose(jg, tg, rtol=1e-10, atol=1e-13)
+    assert np.all(tg[0, :, 0] == 0)  # an ignored element gets no gradient
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name", list(JAX_CE_OPTIONS))
+def test_jax_matches_torch_cross_entropy_soft_targets(name, reduction):
+    jnp = pytest.importorskip("jax.numpy")
+    rng = keyed_rng("jax-ce-soft", name, reduction)
+    x = rng.standard_normal((4, 5)) * 2
+    t = rng.dirichlet(np.ones(5), size=4)
+    w = rng.uniform(0.2, 2.0, 5)
+    kwargs = JAX_CE_OPTIONS[name]
+    if not kwargs.get("from_logits", True):
+        x = scipy.special.softmax(x, axis=1)
+    cot = cotangent_for((4,) if reduction == "none" else (), rng)
+    tg = torch_grads(
+        lambda a, b: ce.cross_entropy(a, b, to_torch(w), reduction=reduction, **kwargs), [x, t], cot
+    )
+    jg = jax_grads(
+        lambda a, b: ce.cross_entropy(a, b, jnp.asarray(w), reduction=reduction, **kwargs),
+        [x, t],
+        cot,
+    )
+    for a, b in zip(jg, tg, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+# ---------------------------------------------------------------------------------------------
+# Property: the gradient of the summed cross-entropy is softmax(x) - target.
+# ---------------------------------------------------------------------------------------------
+
+
+def _softmax_minus_target_case(rng, n, c, soft, eps, scale):
+    x = rng.standard_normal((n, c)) * scale
+    if soft:
+        target = rng.dirichlet(np.ones(c), size=n)
+        dist = target
+    else:
+        target = rng.integers(0, c, size=n)
+        dist = np.eye(c)[target]
+    expected = scipy.special.softmax(x, axis=1) - ((1 - eps) * dist + eps / c)
+    return x, target, expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 8),
+    c=st.integers(2, 7),
+    soft=st.booleans(),
+    eps=st.sampled_from([0.0, 0.1, 0.5]),
+    scale=st.sampled_from([0.1, 1.0, 10.0, 100.0]),
+)
+def test_cross_entropy_gradient_is_softmax_minus_target_torch(seed, n, c, soft, eps, scale):
+    x, target, expected = _softmax_minus_target_case(
+        np.random.default_rng(seed), n, c, soft, eps, scale
+    )
+    tt = to_torch(target)
+    # ATen delegation (class indices only), then the generic path; soft targets are generic.
+    for extra in ({}, {"mean_divisor": "count"}):
+        (g,) = torch_grads(
+            lambda a, extra=extra: ce.cross_entropy(
+                a, tt, reduction="sum", label_smoothing=eps, **extra
+            ),
+            [x],
+        )
+        np.testing.assert_allclose(g, expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+@pytest.mark.parametrize("soft", [False, True], ids=["index", "soft"])
+def test_cross_entropy_gradient_is_softmax_minus_target_jax(soft, eps, seed):
+    # One shape only: JAX compiles its eager operations once per shape.
+    jnp = pytest.importorskip("jax.numpy")
+    rng = keyed_rng("softmax-minus-target", soft, eps, seed)
+    x, target, expected = _softmax_minus_target_case(rng, 4, 5, soft, eps, 10.0**seed)
+    (g,) = jax_grads(
+        lambda a: ce.cross_entropy(a, jnp.asarray(target), reduction="sum", label_smoothing=eps),
+        [x],
+    )
+    np.testing.assert_allclose(g, expected, rtol=1e-9, atol=1e-12)

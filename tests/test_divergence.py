@@ -1,0 +1,72 @@
+"""``crossentropy.losses.divergence``: kl_div (torch's ``F.kl_div``). Shapes that do not
+broadcast, the per-row sum that is optax's ``kl_divergence``, and gradients:
+``torch.autograd.gradcheck`` for every reduction and both target conventions, and JAX against
+torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import crossentropy as ce
+from _helpers import (
+    REDUCTIONS,
+    cotangent_for,
+    gradcheck_float64,
+    jax_grads,
+    keyed_rng,
+    torch_grads,
+    uniform_probs,
+)
+
+X = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+
+
+def test_kl_div_shapes_that_do_not_broadcast(lib):
+    with pytest.raises(ValueError, match="input"):
+        ce.kl_div(lib.asarray(np.zeros((2, 3))), lib.asarray(np.full((2, 4), 0.25)))
+
+
+def test_optax_kl_divergence_is_kl_div_summed_per_row():
+    # optax.kl_divergence(log_predictions, targets) is sum_c t (log t - log q) per row:
+    # kl_div(..., reduction="none").sum(-1), which is also kl_divergence(t, q) in (p, q) order.
+    logq = ce.log_softmax(X)
+    t = ce.softmax([[3.0, 2.0, 1.0], [1.0, 1.0, 1.0]])
+    rows = np.asarray(ce.kl_div(logq, t, reduction="none")).sum(-1)
+    np.testing.assert_allclose(rows, ce.kl_divergence(t, np.exp(logq)), rtol=1e-12)
+    assert rows.sum() == pytest.approx(1.4594144409851535, rel=1e-13)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradients: gradcheck, and JAX against torch.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("log_target", [False, True])
+def test_gradcheck_kl_div(log_target, reduction):
+    rng = keyed_rng("kl_div", log_target, reduction)
+    logq = np.log(uniform_probs(rng, (3, 4)))
+    p = uniform_probs(rng, (3, 4))
+    target = np.log(p) if log_target else p
+    gradcheck_float64(
+        lambda a, b: ce.kl_div(a, b, reduction=reduction, log_target=log_target), logq, target
+    )
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("log_target", [False, True])
+def test_jax_matches_torch_kl_div(log_target, reduction):
+    rng = keyed_rng("jax-kl_div", log_target, reduction)
+    logq = np.log(rng.dirichlet(np.ones(4), size=3))
+    p = rng.dirichlet(np.ones(4), size=3)
+    target = np.log(p) if log_target else p
+    cot = cotangent_for((3, 4) if reduction == "none" else (), rng)
+
+    def fn(a, b):
+        return ce.kl_div(a, b, reduction=reduction, log_target=log_target)
+
+    for a, b in zip(
+        jax_grads(fn, [logq, target], cot), torch_grads(fn, [logq, target], cot), strict=True
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)

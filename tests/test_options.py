@@ -1,0 +1,128 @@
+"""``crossentropy.losses.options``: the keyword options of the losses, validated once per loss
+family. An unknown or ill-typed ``reduction``, ``empty_mean``, ``label_smoothing``,
+``ignore_index``, ``z_loss``, ``softcap``, ``mean_divisor``, ``weight_mode``, ``smoothing_mode``,
+``clip`` or flag raises ``ValueError`` / ``TypeError`` naming the option, for every loss that
+takes it; so do options that cannot go together."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import crossentropy as ce
+from _helpers import lib_labels, lib_logits, lib_probs
+
+LOSS_CALLS = {
+    "cross_entropy": lambda lib, **kw: ce.cross_entropy(lib_logits(lib), lib_labels(lib), **kw),
+    "nll_loss": lambda lib, **kw: ce.nll_loss(lib_logits(lib), lib_labels(lib), **kw),
+    "binary_cross_entropy": lambda lib, **kw: ce.binary_cross_entropy(
+        lib_probs(lib), lib_probs(lib), **kw
+    ),
+    "binary_cross_entropy_with_logits": lambda lib, **kw: ce.binary_cross_entropy_with_logits(
+        lib_logits(lib), lib_probs(lib), **kw
+    ),
+    "kl_div": lambda lib, **kw: ce.kl_div(lib_logits(lib), lib_probs(lib), **kw),
+}
+
+
+@pytest.mark.parametrize("reduction", ["avg", "MEAN", "", None, 1, "elementwise_mean"])
+@pytest.mark.parametrize("name", list(LOSS_CALLS))
+def test_unknown_reduction(lib, name, reduction):
+    with pytest.raises(ValueError, match="reduction"):
+        LOSS_CALLS[name](lib, reduction=reduction)
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss", "binary_cross_entropy", "kl_div"])
+@pytest.mark.parametrize("empty_mean", ["nan", None, True])
+def test_empty_mean_wrong_type(lib, name, empty_mean):
+    with pytest.raises(TypeError, match="empty_mean"):
+        LOSS_CALLS[name](lib, empty_mean=empty_mean)
+
+
+def test_empty_mean_infinite(lib):
+    with pytest.raises(ValueError, match="empty_mean"):
+        LOSS_CALLS["cross_entropy"](lib, empty_mean=math.inf)
+
+
+@pytest.mark.parametrize("eps", [-0.1, 1.5, math.nan, math.inf])
+@pytest.mark.parametrize(
+    "name", ["cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
+)
+def test_label_smoothing_outside_unit_interval(lib, name, eps):
+    with pytest.raises(ValueError, match="label_smoothing"):
+        LOSS_CALLS[name](lib, label_smoothing=eps)
+
+
+def test_label_smoothing_wrong_type(lib):
+    with pytest.raises(TypeError, match="label_smoothing"):
+        LOSS_CALLS["cross_entropy"](lib, label_smoothing="0.1")
+
+
+@pytest.mark.parametrize("ignore_index", [-100.0, "-100", None, 1.5])
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_non_integer_ignore_index(lib, name, ignore_index):
+    with pytest.raises(TypeError, match="ignore_index"):
+        LOSS_CALLS[name](lib, ignore_index=ignore_index)
+
+
+@pytest.mark.parametrize("z", [-1e-4, -1.0, math.nan, math.inf])
+def test_bad_z_loss(lib, z):
+    with pytest.raises(ValueError, match="z_loss"):
+        LOSS_CALLS["cross_entropy"](lib, z_loss=z)
+
+
+@pytest.mark.parametrize("cap", [0, 0.0, -1.0, math.inf, math.nan])
+def test_bad_softcap(lib, cap):
+    with pytest.raises(ValueError, match="softcap"):
+        LOSS_CALLS["cross_entropy"](lib, softcap=cap)
+
+
+@pytest.mark.parametrize("value", ["sum", "Weight", "", None, 1])
+def test_unknown_mean_divisor(lib, value):
+    with pytest.raises(ValueError, match="mean_divisor"):
+        LOSS_CALLS["cross_entropy"](lib, mean_divisor=value)
+    for name in ("nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"):
+        with pytest.raises(ValueError, match="mean_divisor"):
+            LOSS_CALLS[name](lib, mean_divisor=value)
+
+
+@pytest.mark.parametrize("value", ["sample", "per-class", None])
+def test_unknown_weight_mode(lib, value):
+    with pytest.raises(ValueError, match="weight_mode"):
+        LOSS_CALLS["cross_entropy"](lib, weight_mode=value)
+
+
+@pytest.mark.parametrize("value", ["keras", "Uniform", None])
+@pytest.mark.parametrize("name", ["binary_cross_entropy", "binary_cross_entropy_with_logits"])
+def test_unknown_smoothing_mode(lib, name, value):
+    with pytest.raises(ValueError, match="smoothing_mode"):
+        LOSS_CALLS[name](lib, smoothing_mode=value, label_smoothing=0.1)
+
+
+@pytest.mark.parametrize("clip", ["tf", "Torch", 0.0, 0.5, -0.1, 1.0, math.nan])
+def test_unknown_clip(lib, clip):
+    with pytest.raises(ValueError, match="clip"):
+        LOSS_CALLS["binary_cross_entropy"](lib, clip=clip)
+    with pytest.raises(ValueError, match="clip"):
+        ce.cross_entropy(lib_probs(lib), lib_labels(lib), from_logits=False, clip=clip)
+
+
+def test_clip_needs_probabilities(lib):
+    with pytest.raises(ValueError, match="clip"):
+        LOSS_CALLS["cross_entropy"](lib, clip="keras")
+
+
+def test_z_loss_and_softcap_need_logits(lib):
+    with pytest.raises(ValueError, match="z_loss"):
+        ce.cross_entropy(lib_probs(lib), lib_labels(lib), from_logits=False, z_loss=1e-3)
+    with pytest.raises(ValueError, match="softcap"):
+        ce.cross_entropy(lib_probs(lib), lib_labels(lib), from_logits=False, softcap=30.0)
+
+
+@pytest.mark.parametrize("value", [1, "yes", None])
+def test_bool_flags_wrong_type(lib, value):
+    with pytest.raises(TypeError, match="from_logits"):
+        LOSS_CALLS["cross_entropy"](lib, from_logits=value)
+    with pytest.raises(TypeError, match="log_target"):
+        LOSS_CALLS["kl_div"](lib, log_target=value)
