@@ -356,10 +356,201 @@ def metrics_suite(n: int, c: int, repeat: int) -> list[tuple[str, float, str]]:
     ]
 
 
+# ---------------------------------------------------------------------------------------------
+# The core under the workflows of issue 10: JAX against optax, small tensors through nn, the
+# generic path's options against PyTorch's same-option calls, segmentation losses eager and
+# compiled.
+# ---------------------------------------------------------------------------------------------
+
+
+def jax_suite(n: int, c: int, repeat: int) -> list[tuple[str, float, str]]:
+    """``jax.jit(jax.value_and_grad(...))`` of the mean cross-entropy against optax's, and the
+    log-sum-exp's gradient against ``jax.nn.logsumexp``'s."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    key = jax.random.PRNGKey(0)
+    x = jax.random.normal(key, (n, c), jnp.float32)
+    y = jax.random.randint(key, (n,), 0, c)
+    ours = jax.jit(jax.value_and_grad(lambda v: ce.cross_entropy(v, y)))
+    theirs = jax.jit(
+        jax.value_and_grad(
+            lambda v: optax.losses.softmax_cross_entropy_with_integer_labels(v, y).mean()
+        )
+    )
+    lse_ours = jax.jit(jax.grad(lambda v: ce.logsumexp(v).sum()))
+    lse_jax = jax.jit(jax.grad(lambda v: jax.nn.logsumexp(v, axis=-1).sum()))
+    if abs(float(ours(x)[0]) - float(theirs(x)[0])) > 1e-5:
+        raise SystemExit("cross_entropy disagrees with optax")
+
+    def ready(fn: Callable[[], object]) -> Callable[[], object]:
+        return lambda: jax.block_until_ready(fn())
+
+    t = interleaved(
+        {
+            "optax": ready(lambda: theirs(x)),
+            "ours": ready(lambda: ours(x)),
+            "lse_jax": ready(lambda: lse_jax(x)),
+            "lse_ours": ready(lambda: lse_ours(x)),
+        },
+        repeat,
+    )
+    return [
+        (
+            "optax softmax_cross_entropy_with_integer_labels(...).mean() (anchor)",
+            t["optax"],
+            "1.00",
+        ),
+        ("crossentropy.cross_entropy", t["ours"], f"{t['ours'] / t['optax']:.2f}"),
+        ("gradient of jax.nn.logsumexp (anchor)", t["lse_jax"], "1.00"),
+        (
+            "gradient of crossentropy.logsumexp",
+            t["lse_ours"],
+            f"{t['lse_ours'] / t['lse_jax']:.2f}",
+        ),
+    ]
+
+
+def small_module_suite(repeat: int, calls: int = 2000) -> list[tuple[str, float, str]]:
+    """``nn.CrossEntropyLoss`` forward + backward on 64 x 10 logits: the per-call overhead."""
+    import crossentropy.nn as cnn
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 10, requires_grad=True)
+    y = torch.randint(0, 10, (64,))
+
+    def loop(module: torch.nn.Module) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(calls):
+                x.grad = None
+                module(x, y).backward()
+
+        return run
+
+    t = interleaved(
+        {"torch": loop(torch.nn.CrossEntropyLoss()), "ours": loop(cnn.CrossEntropyLoss())},
+        repeat,
+    )
+    return [
+        ("torch.nn.CrossEntropyLoss, per call (anchor)", t["torch"] / calls, "1.00"),
+        (
+            "crossentropy.nn.CrossEntropyLoss, per call",
+            t["ours"] / calls,
+            f"{t['ours'] / t['torch']:.2f}",
+        ),
+    ]
+
+
+def _forward_backward(
+    fn: Callable[..., torch.Tensor], x: torch.Tensor, *rest: object
+) -> Callable[[], None]:
+    def step() -> None:
+        x.grad = None
+        fn(x, *rest).backward()
+
+    return step
+
+
+def options_suite(n: int, c: int, repeat: int) -> list[tuple[str, float, str]]:
+    """Options that PyTorch's ``F.cross_entropy`` lacks or handles differently, forward +
+    backward, each against PyTorch's same-option call written out."""
+    torch.manual_seed(0)
+    x = torch.randn(n, c).requires_grad_()
+    y = torch.randint(0, c, (n,))
+    y[::7] = -100
+    w = torch.rand(c) + 0.5
+    valid = y != -100
+    cases = {
+        "label smoothing + weight + ignore_index, empty_mean=0.0": (
+            lambda a: ce.cross_entropy(a, y, w, label_smoothing=0.1, empty_mean=0.0),
+            lambda a: F.cross_entropy(a, y, w, label_smoothing=0.1),
+        ),
+        "z_loss=1e-4": (
+            lambda a: ce.cross_entropy(a, y, z_loss=1e-4),
+            lambda a: F.cross_entropy(a, y) + 1e-4 * (torch.logsumexp(a, 1)[valid] ** 2).mean(),
+        ),
+        "softcap=30": (
+            lambda a: ce.cross_entropy(a, y, softcap=30.0),
+            lambda a: F.cross_entropy(30.0 * torch.tanh(a / 30.0), y),
+        ),
+    }
+    rows = []
+    for name, (ours, theirs) in cases.items():
+        with torch.no_grad():
+            if abs(float(ours(x)) - float(theirs(x))) > 1e-4:
+                raise SystemExit(f"{name}: values differ")
+        t = interleaved(
+            {"theirs": _forward_backward(theirs, x), "ours": _forward_backward(ours, x)}, repeat
+        )
+        rows.append((f"{name}: PyTorch's call (anchor)", t["theirs"], "1.00"))
+        rows.append((f"{name}: crossentropy", t["ours"], f"{t['ours'] / t['theirs']:.2f}"))
+    return rows
+
+
+def _torchvision_focal(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """torchvision.ops.sigmoid_focal_loss's formula (alpha 0.25, gamma 2, mean), written out."""
+    p = torch.sigmoid(x)
+    bce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    p_t = p * t + (1 - p) * (1 - t)
+    loss = bce * ((1 - p_t) ** 2.0)
+    return ((0.25 * t + 0.75 * (1 - t)) * loss).mean()
+
+
+def _plain_dice(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """A plain PyTorch multi-class soft Dice loss (segmentation-models-pytorch's defaults)."""
+    p = x.softmax(1)
+    onehot = F.one_hot(y, x.shape[1]).permute(0, 3, 1, 2).to(p.dtype)
+    inter = (p * onehot).sum((0, 2, 3))
+    card = (p + onehot).sum((0, 2, 3))
+    dice = 2 * inter / card.clamp_min(1e-7)
+    return ((1 - dice) * (onehot.sum((0, 2, 3)) > 0)).mean()
+
+
+def segmentation_suite(repeat: int, compiled: bool) -> list[tuple[str, float, str]]:
+    """``sigmoid_focal_loss`` and ``dice_loss`` forward + backward at (8, 21, 256, 256) against
+    torchvision's formula and a plain PyTorch Dice, eager or under ``torch.compile``."""
+    torch.manual_seed(0)
+    shape = (8, 21, 256, 256)
+    x = torch.randn(shape).requires_grad_()
+    t = (torch.rand(shape) < 0.1).float()
+    y = torch.randint(0, shape[1], (shape[0], *shape[2:]))
+    pairs = {
+        "sigmoid_focal_loss vs torchvision's formula": (
+            lambda a: ce.sigmoid_focal_loss(a, t, reduction="mean"),
+            lambda a: _torchvision_focal(a, t),
+        ),
+        "dice_loss (multiclass) vs a plain PyTorch Dice": (
+            lambda a: ce.dice_loss(a, y, mode="multiclass"),
+            lambda a: _plain_dice(a, y),
+        ),
+    }
+    rows = []
+    for name, (ours, theirs) in pairs.items():
+        with torch.no_grad():
+            if abs(float(ours(x)) - float(theirs(x))) > 1e-5:
+                raise SystemExit(f"{name}: values differ")
+        if compiled:
+            ours, theirs = torch.compile(ours), torch.compile(theirs)
+        t_ = interleaved(
+            {"theirs": _forward_backward(theirs, x), "ours": _forward_backward(ours, x)}, repeat
+        )
+        rows.append((f"{name}: anchor", t_["theirs"], "1.00"))
+        rows.append((f"{name}: crossentropy", t_["ours"], f"{t_['ours'] / t_['theirs']:.2f}"))
+    return rows
+
+
 def table(title: str, rows: list[tuple[str, float, str]]) -> str:
     lines = [f"### {title}", "", "| what | best time (ms) | ratio to anchor |", "|---|---:|---:|"]
     lines += [f"| {name} | {sec * 1e3:.1f} | {ratio} |" for name, sec, ratio in rows]
     return "\n".join(lines)
+
+
+def machine() -> str:
+    return (
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), numpy {np.__version__}\n"
+    )
 
 
 def main() -> None:
@@ -369,7 +560,9 @@ def main() -> None:
     parser.add_argument("-c", type=int, default=1000)
     parser.add_argument("-d", type=int, default=1024)
     parser.add_argument("-v", type=int, default=32000)
-    parser.add_argument("--suite", choices=("ce", "fused", "score", "metrics"), default="ce")
+    parser.add_argument(
+        "--suite", choices=("ce", "core", "fused", "score", "metrics"), default="ce"
+    )
     parser.add_argument("--metrics-rows", type=int, default=1_000_000, help="metrics suite: rows")
     parser.add_argument("--metrics-classes", type=int, default=10, help="metrics suite: classes")
     parser.add_argument("--path", help="score suite: folder for the temporary Parquet file")
@@ -393,6 +586,39 @@ def main() -> None:
             )
         )
         return
+    if args.suite == "core":
+        print(machine())
+        print(
+            table(
+                f"JAX, jit(value_and_grad), N = {args.n}, C = {args.c}, float32",
+                jax_suite(args.n, args.c, args.repeat),
+            )
+        )
+        print()
+        print(
+            table(
+                "nn.CrossEntropyLoss forward + backward, 64 x 10, float32",
+                small_module_suite(args.repeat),
+            )
+        )
+        print()
+        print(
+            table(
+                f"cross_entropy options, forward + backward, N = {args.n}, C = {args.c}, float32",
+                options_suite(args.n, args.c, args.repeat),
+            )
+        )
+        print()
+        for compiled in (False, True):
+            how = "torch.compile (inductor)" if compiled else "eager"
+            print(
+                table(
+                    f"segmentation losses, forward + backward, (8, 21, 256, 256) float32, {how}",
+                    segmentation_suite(max(3, args.repeat // 3), compiled),
+                )
+            )
+            print()
+        return
     if args.suite == "score":
         print(score_suite(args.score_rows, args.path, anchor=not args.no_anchor))
         return
@@ -412,10 +638,7 @@ def main() -> None:
             )
         )
         return
-    print(
-        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), numpy {np.__version__}\n"
-    )
+    print(machine())
     shape = f"N = {args.n}, C = {args.c}, float32"
     print(
         table(f"cross_entropy forward, {shape}", cross_entropy_forward(args.n, args.c, args.repeat))

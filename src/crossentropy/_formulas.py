@@ -23,6 +23,7 @@ from crossentropy._lib.namespace import (
     device_of,
     epsilon,
     is_dask,
+    is_jax,
     is_numpy,
     is_torch,
     stop_gradient,
@@ -31,10 +32,12 @@ from crossentropy._lib.namespace import (
 __all__ = [
     "KERAS_EPSILON",
     "TORCH_LOG_FLOOR",
+    "bce_with_logits",
     "class_balance",
     "clip_epsilon",
     "cross_entropy",
     "focal_factor",
+    "focal_modulation",
     "focal_slope",
     "gather",
     "huber",
@@ -120,7 +123,10 @@ def log_softmax(xp: Namespace, x: Array, axis: int) -> Array:
 
 
 def softmax(xp: Namespace, x: Array, axis: int) -> Array:
-    """``exp(x - m) / sum(exp(x - m))`` along ``axis``."""
+    """``exp(x - m) / sum(exp(x - m))`` along ``axis`` (PyTorch's own kernel on tensors: the
+    same formula, fused)."""
+    if is_torch(x):
+        return x.softmax(axis)
     e = xp.exp(x - safe_max(xp, x, axis))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
@@ -157,12 +163,24 @@ def softplus(xp: Namespace, x: Array) -> Array:
 
 
 def log_sigmoid(xp: Namespace, x: Array) -> Array:
-    """``log σ(x) = -softplus(-x)``."""
+    """``log σ(x) = -softplus(-x)`` (PyTorch's and JAX's own kernels on their arrays: the same
+    formula, fused, with the same exact derivative ``σ(-x)``)."""
+    if is_torch(x):
+        import torch.nn.functional as F
+
+        return F.logsigmoid(x)
+    if is_jax(x):
+        import jax
+
+        return jax.nn.log_sigmoid(x)
     return -softplus(xp, -x)
 
 
 def sigmoid(xp: Namespace, x: Array) -> Array:
-    """``σ(x)`` from ``e = exp(-|x|) <= 1``: ``1/(1+e)`` for x >= 0, ``e/(1+e)`` otherwise."""
+    """``σ(x)`` from ``e = exp(-|x|) <= 1``: ``1/(1+e)`` for x >= 0, ``e/(1+e)`` otherwise
+    (PyTorch's own kernel on tensors)."""
+    if is_torch(x):
+        return x.sigmoid()
     pos = x >= 0
     e = xp.exp(xp.where(pos, -x, x))
     return xp.where(pos, 1 / (1 + e), e / (1 + e))
@@ -307,6 +325,27 @@ def focal_slope(xp: Namespace, logq: Array, gamma: Any) -> Array:
     q_ratio = xp.where(at_one, xp.full_like(logq, -1.0), q_ratio)
     q_ratio = xp.where(at_zero, xp.zeros_like(logq), q_ratio)
     return m * (1 - gamma * q_ratio)
+
+
+def bce_with_logits(xp: Namespace, log_p: Array, log_q: Array, t: Array, pw: Any) -> Array:
+    """Binary cross-entropy from ``log_p = log σ(x)`` and ``log_q = log σ(-x)``:
+    ``-(pw t log_p + (1 - t) log_q)``, a sum of terms of one sign, so exact for every finite
+    logit (no cancellation for confident predictions; PyTorch's and the plain products' NaN at
+    infinite logits, where ``0 * inf`` arises)."""
+    pos = t * log_p if pw is None else pw * t * log_p
+    return -(pos + (1 - t) * log_q)
+
+
+def focal_modulation(xp: Namespace, x: Array, t: Array, gamma: Any) -> Array:
+    """``(1 - p_t)^γ`` of the binary focal loss, ``1 - p_t = t σ(-x) + (1 - t) σ(x)``: a sum of
+    non-negative terms, each sigmoid computed without cancellation, so it stays exact as
+    ``p_t -> 1``. Where ``1 - p_t`` is 0 the power takes a safe base (a double ``where``), so
+    its gradient is 0 there rather than NaN for ``γ < 1``."""
+    omp = t * sigmoid(xp, -x) + (1 - t) * sigmoid(xp, x)
+    if isinstance(gamma, float) and gamma >= 1.0:
+        return omp**gamma
+    pos = omp > 0
+    return xp.where(pos, xp.where(pos, omp, xp.ones_like(omp)) ** gamma, xp.zeros_like(omp))
 
 
 def log_one_minus_pt(xp: Namespace, log_p: Array, log_q: Array, t: Array) -> Array:

@@ -86,16 +86,14 @@ def is_array(x: object) -> bool:
 
 
 def _torch_namespace() -> Namespace:
-    mod = sys.modules.get("array_api_compat.torch")
-    if mod is None:
-        import array_api_compat.torch as mod
+    import array_api_compat.torch as mod
+
     return mod
 
 
 def _numpy_namespace() -> Namespace:
-    mod = sys.modules.get("array_api_compat.numpy")
-    if mod is None:
-        import array_api_compat.numpy as mod
+    import array_api_compat.numpy as mod
+
     return mod
 
 

@@ -124,10 +124,8 @@ def _bce_terms(xp: Namespace, log_p: Array, log_q: Array, t: Array, pw: Array | 
 
 
 def _logs(inp: BinaryInputs, o: BinaryOptions) -> tuple[Array, Array]:
-    """``log p`` and ``log(1 - p)``."""
+    """``log p`` and ``log(1 - p)`` of probabilities, under the clipping convention."""
     xp, x = inp.xp, inp.x
-    if o.from_logits:
-        return fm.log_sigmoid(xp, x), fm.log_sigmoid(xp, -x)
     return fm.prob_log(xp, x, o.clip, inp.out_dtype), fm.prob_log(xp, 1 - x, o.clip, inp.out_dtype)
 
 
@@ -139,14 +137,21 @@ def _denominator(inp: BinaryInputs, o: BinaryOptions, shape: tuple[int, ...]) ->
 
 def forward(inp: BinaryInputs, o: BinaryOptions) -> Array:
     """The loss on any array library."""
-    xp = inp.xp
-    t = smooth_binary(inp.target, hyper(xp, o.label_smoothing, inp.x), o.smoothing_mode)
-    log_p, log_q = _logs(inp, o)
-    per = _bce_terms(xp, log_p, log_q, t, inp.pos_weight)
-    gamma = hyper(xp, o.gamma, inp.x)
-    if gamma is not None and is_on(gamma):
-        per = per * xp.exp(gamma * fm.log_one_minus_pt(xp, log_p, log_q, t))
-    alpha_t = fm.class_balance(t, hyper(xp, o.balance, inp.x))
+    xp, x = inp.xp, inp.x
+    t = smooth_binary(inp.target, hyper(xp, o.label_smoothing, x), o.smoothing_mode)
+    gamma = hyper(xp, o.gamma, x)
+    focal = gamma is not None and is_on(gamma)
+    if o.from_logits:
+        log_p, log_q = fm.log_sigmoid(xp, x), fm.log_sigmoid(xp, -x)
+        per = fm.bce_with_logits(xp, log_p, log_q, t, inp.pos_weight)
+        if focal:
+            per = per * fm.focal_modulation(xp, x, t, gamma)
+    else:
+        log_p, log_q = _logs(inp, o)
+        per = _bce_terms(xp, log_p, log_q, t, inp.pos_weight)
+        if focal:
+            per = per * xp.exp(gamma * fm.log_one_minus_pt(xp, log_p, log_q, t))
+    alpha_t = fm.class_balance(t, hyper(xp, o.balance, x))
     if alpha_t is not None:
         per = per * alpha_t
     if inp.weight is not None:

@@ -110,6 +110,8 @@ def _probabilities_and_targets(
         xp.arange(n_classes, dtype=it.labels.dtype, device=device_of(p)), (1, -1, 1)
     )
     onehot = cast(xp, xp.expand_dims(it.labels, axis=1) == classes, p.dtype)
+    if o.ignore_index is None and it.bad is None:  # every pixel counts
+        return p, onehot
     keep = cast(xp, xp.expand_dims(it.valid, axis=1), p.dtype)
     if it.bad is not None:  # unchecked labels out of range poison their sample with NaN
         keep = xp.where(xp.expand_dims(it.bad, axis=1), xp.full_like(keep, math.nan), keep)
@@ -126,15 +128,11 @@ def overlap_loss(input: Array, target: Array, o: OverlapOptions) -> Array:
         a, b = hyper(xp, o.alpha, p), hyper(xp, o.beta, p)
         g, s = hyper(xp, o.gamma, p), hyper(xp, o.smooth, p)
         dims: tuple[int, ...] = {"batch": (0, 2), "sample": (2,), "global": (0, 1, 2)}[o.aggregate]
-        if o.intersection == "product":
-            inter = xp.sum(p * tt, axis=dims)
-            fp = xp.sum(p * (1 - tt), axis=dims)
-            fn = xp.sum((1 - p) * tt, axis=dims)
-        else:
-            low = xp.minimum(p, tt)
-            inter = xp.sum(low, axis=dims)
-            fp = xp.sum(p - low, axis=dims)
-            fn = xp.sum(tt - low, axis=dims)
+        # FP = sum p (1 - t) = P - I and FN = sum (1 - p) t = T - I (or with min(p, t))
+        inter = xp.sum(p * tt if o.intersection == "product" else xp.minimum(p, tt), axis=dims)
+        total_t = xp.sum(tt, axis=dims)
+        fp = xp.sum(p, axis=dims) - inter
+        fn = total_t - inter
         den = inter + a * fp + b * fn + s
         e = o.eps
         score = (inter + s) / xp.maximum(den, xp.full_like(den, e))
@@ -145,7 +143,7 @@ def overlap_loss(input: Array, target: Array, o: OverlapOptions) -> Array:
             keep = (loss > 0) | xp.isnan(loss)
             loss = xp.where(keep, loss, xp.zeros_like(loss)) ** g
         # NaN (an unchecked bad label) must stay NaN, not count as an absent class.
-        present = ~(xp.sum(tt, axis=dims) == 0)
+        present = ~(total_t == 0)
         if o.classes is not None:
             n_classes = p.shape[1]
             idx = list(o.classes)
