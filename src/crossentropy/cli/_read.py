@@ -282,7 +282,7 @@ def column_names(path: str, fmt: Format) -> list[str]:
         try:
             names = list(pq.read_schema(path).names)
         except (pa.ArrowException, OSError) as exc:
-            raise InputError(path, f"cannot read as Parquet: {_first_line(exc)}") from None
+            raise InputError(path, f"cannot read as Parquet: {first_line(exc)}") from None
     seen: set[str] = set()
     for name in names:
         if name in seen:
@@ -291,7 +291,7 @@ def column_names(path: str, fmt: Format) -> list[str]:
     return names
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
@@ -472,7 +472,7 @@ def _parquet_rows(path: str) -> int:
     try:
         return int(pq.ParquetFile(path).metadata.num_rows)
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(path, f"cannot read as Parquet: {_first_line(exc)}") from None
+        raise InputError(path, f"cannot read as Parquet: {first_line(exc)}") from None
 
 
 def _id_is_int(path: str, fmt: Format, column: str) -> bool:
@@ -548,7 +548,7 @@ def _load_npy(path: str) -> np.ndarray:
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise InputError(path, f"cannot read as .npy: {_first_line(exc)}") from None
+        raise InputError(path, f"cannot read as .npy: {first_line(exc)}") from None
     if not isinstance(array, np.ndarray):  # an .npz archive under another name
         raise InputError(path, "cannot read as .npy: it is an .npz archive")
     return array
@@ -560,7 +560,7 @@ def _load_npz(path: str) -> Any:
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise InputError(path, f"cannot read as .npz: {_first_line(exc)}") from None
+        raise InputError(path, f"cannot read as .npz: {first_line(exc)}") from None
 
 
 def _npz_array(path: str, archive: Any, key: str) -> np.ndarray:
@@ -569,7 +569,7 @@ def _npz_array(path: str, archive: Any, key: str) -> np.ndarray:
     try:
         return np.asarray(archive[key])
     except (OSError, ValueError, EOFError) as exc:
-        raise InputError(path, f"cannot read array {key!r}: {_first_line(exc)}") from None
+        raise InputError(path, f"cannot read array {key!r}: {first_line(exc)}") from None
 
 
 def _resolve_arrays(
@@ -817,7 +817,7 @@ def _record_batches(
                 yield rb, row, done / max(total, 1)
                 row += rb.num_rows
         except (pa.ArrowException, OSError) as exc:
-            raise InputError(path, f"cannot read as Parquet: {_first_line(exc)}") from None
+            raise InputError(path, f"cannot read as Parquet: {first_line(exc)}") from None
         return
 
     import pyarrow.csv as pcsv
@@ -827,7 +827,7 @@ def _record_batches(
     try:
         raw = pa.OSFile(path, "rb")
     except OSError as exc:
-        raise InputError(path, f"cannot open: {_first_line(exc)}") from None
+        raise InputError(path, f"cannot open: {first_line(exc)}") from None
     try:
         if unit.kind == "bytes":
             raw.seek(unit.start)
@@ -858,7 +858,7 @@ def _record_batches(
     except pa.ArrowInvalid as exc:
         raise _CsvFailure(str(exc)) from None
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(path, f"cannot read as CSV: {_first_line(exc)}") from None
+        raise InputError(path, f"cannot read as CSV: {first_line(exc)}") from None
     finally:
         raw.close()
 

@@ -380,7 +380,7 @@ def score_dask(
     from crossentropy.cli._read import (
         InputError,
         SolutionIndex,
-        _first_line,
+        first_line,
         mark_seen,
         split_units,
     )
@@ -397,7 +397,7 @@ def score_dask(
                 client = stack.enter_context(dd.Client(scheduler, timeout=CONNECT_TIMEOUT))
             except (OSError, TimeoutError, ValueError) as exc:
                 raise InputError(
-                    scheduler, f"cannot connect to the Dask scheduler: {_first_line(exc)}"
+                    scheduler, f"cannot connect to the Dask scheduler: {first_line(exc)}"
                 ) from None
         else:
             try:
@@ -416,7 +416,7 @@ def score_dask(
                 client = stack.enter_context(dd.Client(cluster))
             except (OSError, RuntimeError, TimeoutError) as exc:
                 raise InputError(
-                    "", f"cannot start a local Dask cluster: {_first_line(exc)}"
+                    "", f"cannot start a local Dask cluster: {first_line(exc)}"
                 ) from None
         n_workers = max(len(client.scheduler_info().get("workers", {})), 1)
         units = split_units(src, partitions or 4 * n_workers)

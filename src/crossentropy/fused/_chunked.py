@@ -51,7 +51,7 @@ class FusedOptions(SoftmaxOptions):
 
 
 @dataclass(frozen=True)
-class _Options:
+class RowOptions:
     eps: float  # label smoothing
     z_loss: float
     cap: float | None  # softcap
@@ -69,7 +69,7 @@ class _Grads:
 
 
 def _rows_torch(
-    raw: Tensor, y: Tensor, scale: Tensor | None, opts: _Options, acc_buf: Tensor | None
+    raw: Tensor, y: Tensor, scale: Tensor | None, opts: RowOptions, acc_buf: Tensor | None
 ) -> Tensor:
     """The per-row work on one chunk of logits with torch operations (any device).
 
@@ -112,7 +112,7 @@ def _pass(
     w: Tensor,
     b: Tensor | None,
     y: Tensor,
-    opts: _Options,
+    opts: RowOptions,
     scale: Tensor | None,
     grads: _Grads | None,
 ) -> Tensor:
@@ -218,7 +218,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_enabled: bool,
         out_dtype: torch.dtype,
     ) -> Tensor:
-        opts = _Options(eps, z_loss, cap, chunk, triton)
+        opts = RowOptions(eps, z_loss, cap, chunk, triton)
         valid = target != ignore_index
         y = torch.where(valid, target, torch.zeros_like(target))
         mask = valid.to(_acc(x.dtype))

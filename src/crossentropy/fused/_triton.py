@@ -17,7 +17,7 @@ import triton.language as tl
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from crossentropy.fused._chunked import _Options
+    from crossentropy.fused._chunked import RowOptions
 
 __all__ = ["rows_triton"]
 
@@ -101,7 +101,7 @@ def _ce_rows(
 
 
 def rows_triton(
-    raw: Tensor, y: Tensor, scale: Tensor | None, opts: _Options, acc_buf: Tensor | None
+    raw: Tensor, y: Tensor, scale: Tensor | None, opts: RowOptions, acc_buf: Tensor | None
 ) -> Tensor:
     """The Triton twin of the torch per-row step (same contract; ``acc_buf`` is not needed,
     as the kernel computes in float32 registers)."""

@@ -23,7 +23,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from crossentropy._lib.checks import check_choice, check_int
+from crossentropy._lib.checks import check_bool, check_choice, check_int
 from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import Array, Namespace, device_of
 from crossentropy._lib.policy import reads
@@ -83,23 +83,23 @@ def _denominator(prep: Prepared) -> Array:
     return den
 
 
-def _losses(prep: Prepared) -> Array:
+def losses(prep: Prepared) -> Array:
     """Per-row log loss in the compute dtype (clipped at that dtype's eps)."""
     return row_log_loss(prep.xp, prep.p_true, prep.p_true.dtype)
 
 
-def _loss_total(prep: Prepared) -> Array:
+def loss_total(prep: Prepared) -> Array:
     """The weighted sum of the per-row log losses (from the fast path when it has it)."""
     if prep.loss_total is not None:
         return np.float64(prep.loss_total)
-    return weighted_sum(prep.xp, _losses(prep), prep.weight)
+    return weighted_sum(prep.xp, losses(prep), prep.weight)
 
 
 def _mean(prep: Prepared, values: Array) -> Array:
     return weighted_sum(prep.xp, values, prep.weight) / _denominator(prep)
 
 
-def _class_totals(prep: Prepared, values: Array | None) -> Array:
+def class_totals(prep: Prepared, values: Array | None) -> Array:
     """Per class: the sum of (weighted) ``values``, or of the weights when ``values`` is None."""
     xp = prep.xp
     c = int(prep.classes.shape[0])
@@ -177,10 +177,10 @@ def log_loss(
     >>> log_loss([0, 1, 1], [0.2, 0.7, 0.4], sample_weight=[1, 2, 3])
     0.6142276058023566
     """
-    _check_bool(normalize, "normalize")
+    check_bool(normalize, "normalize")
     prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True)
     _nonempty(prep)
-    total = _loss_total(prep)
+    total = loss_total(prep)
     return finish(prep, total / _denominator(prep) if normalize else total)
 
 
@@ -203,7 +203,7 @@ def perplexity(y_true: Any, y_proba: Any, *, sample_weight: Any = None, labels: 
     """
     prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True)
     _nonempty(prep)
-    return finish(prep, prep.xp.exp(_loss_total(prep) / _denominator(prep)))
+    return finish(prep, prep.xp.exp(loss_total(prep) / _denominator(prep)))
 
 
 class ClassLogLoss(NamedTuple):
@@ -248,8 +248,8 @@ def log_loss_per_class(
     prep = prepare(y_true, y_proba, sample_weight, labels)
     _nonempty(prep)
     xp = prep.xp
-    totals = _class_totals(prep, _losses(prep))
-    counts = _class_totals(prep, None)
+    totals = class_totals(prep, losses(prep))
+    counts = class_totals(prep, None)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = totals / counts
     if prep.numpy:
@@ -288,8 +288,8 @@ def d2_log_loss_score(
         )
         return float("nan")
     prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True)
-    numerator = _loss_total(prep)
-    counts = np.asarray(to_host(_class_totals(prep, None)), dtype=np.float64)
+    numerator = loss_total(prep)
+    counts = np.asarray(to_host(class_totals(prep, None)), dtype=np.float64)
     share = counts / counts.sum()
     baseline = row_log_loss(np, share, np.float64)
     denominator = float(np.sum(counts * baseline))
@@ -346,7 +346,7 @@ def brier_score_loss(
     ndim = np.ndim(y_proba) if not hasattr(y_proba, "ndim") else y_proba.ndim
     shape = getattr(y_proba, "shape", None) or np.shape(y_proba)
     if ndim == 1 or (ndim == 2 and shape[1] == 1):
-        prep = _prepare_binary(y_true, y_proba, sample_weight, pos_label)
+        prep = prepare_binary(y_true, y_proba, sample_weight, pos_label)
     else:
         prep = prepare(y_true, y_proba, sample_weight, labels)
     _nonempty(prep)
@@ -356,7 +356,7 @@ def brier_score_loss(
     return finish(prep, score * 0.5 if half else score)
 
 
-def _prepare_binary(y_true: Any, y_proba: Any, sample_weight: Any, pos_label: Any) -> Prepared:
+def prepare_binary(y_true: Any, y_proba: Any, sample_weight: Any, pos_label: Any) -> Prepared:
     """scikit-learn's binary rules: a binary ``y_true`` and ``pos_label`` (inferred or given)."""
     y = host_labels(y_true, "y_true")
     if y.size == 0:
@@ -500,8 +500,3 @@ def calibration_error(
     if prep.numpy:
         return value
     return xp.asarray(value, dtype=prep.out_dtype, device=device_of(prep.proba))
-
-
-def _check_bool(value: object, name: str) -> None:
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be True or False; got {value!r}")

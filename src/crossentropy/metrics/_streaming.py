@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from crossentropy._lib.checks import check_choice, check_int
+from crossentropy._lib.checks import check_bool, check_choice, check_int
 from crossentropy._lib.host import to_host
 from crossentropy.metrics._exact import ExactSum
 from crossentropy.metrics._formulas import (
@@ -40,13 +40,12 @@ from crossentropy.metrics._formulas import (
 from crossentropy.metrics._functions import (
     ClassLogLoss,
     ZeroWeightError,
-    _check_bool,
-    _class_totals,
-    _loss_total,
-    _losses,
-    _prepare_binary,
     bin_totals,
+    class_totals,
     confidence_and_outcome,
+    loss_total,
+    losses,
+    prepare_binary,
 )
 from crossentropy.metrics._labels import checked_labels, host_labels
 from crossentropy.metrics._prepare import Prepared, prepare, weighted_sum
@@ -166,7 +165,7 @@ class LogLoss(_Stream):
     """
 
     def __init__(self, *, normalize: bool = True, labels: Any = None) -> None:
-        _check_bool(normalize, "normalize")
+        check_bool(normalize, "normalize")
         super().__init__(labels=labels)
         self.normalize = bool(normalize)
         self._options = (self.normalize,)
@@ -177,7 +176,7 @@ class LogLoss(_Stream):
         """Add a batch."""
         prep = self._prepare(y_true, y_proba, sample_weight, loss_sum=True)
         if prep.n:
-            self._loss.add(_float(_loss_total(prep)))
+            self._loss.add(_float(loss_total(prep)))
             self._weight.add(
                 prep.n if prep.weight is None else _float(weighted_sum(prep.xp, prep.weight, None))
             )
@@ -259,8 +258,8 @@ class LogLossPerClass(_Stream):
         """Add a batch."""
         prep = self._prepare(y_true, y_proba, sample_weight)
         if prep.n:
-            _state(self._loss).add(to_host(_class_totals(prep, _losses(prep))))
-            _state(self._weight).add(to_host(_class_totals(prep, None)))
+            _state(self._loss).add(to_host(class_totals(prep, losses(prep))))
+            _state(self._weight).add(to_host(class_totals(prep, None)))
         return self
 
     def merge(self, other: LogLossPerClass) -> LogLossPerClass:
@@ -315,8 +314,8 @@ class D2LogLoss(_Stream):
         """Add a batch."""
         prep = self._prepare(y_true, y_proba, sample_weight, loss_sum=True)
         if prep.n:
-            self._loss.add(_float(_loss_total(prep)))
-            _state(self._class_weight).add(to_host(_class_totals(prep, None)))
+            self._loss.add(_float(loss_total(prep)))
+            _state(self._class_weight).add(to_host(class_totals(prep, None)))
         return self
 
     def merge(self, other: D2LogLoss) -> D2LogLoss:
@@ -398,7 +397,7 @@ class BrierScore(_Stream):
                     "given: a stream takes pos_label=1, for labels in {0, 1} or {-1, 1}; pass "
                     "pos_label"
                 )
-            prep = _prepare_binary(y, y_proba, sample_weight, pos)
+            prep = prepare_binary(y, y_proba, sample_weight, pos)
             self.n += prep.n
             width = 2
         else:
