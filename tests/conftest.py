@@ -1,8 +1,8 @@
 """Shared fixtures: one backend fixture that runs a test on every array library.
 
-Only NumPy and pytest are needed to collect the suite. Each backend is built the first time a
-test asks for it, and a backend whose library is not installed skips just the tests (or
-parameters) that ask for it. The libraries that are installed are configured once, before any
+This module imports only NumPy and pytest. Each backend is built the first time a test asks
+for it, and a backend whose library is not installed skips just the tests (or parameters) that
+ask for it. The libraries that are installed are configured once, before any
 test runs: JAX on the CPU in float64, Triton's interpreter when torch has no GPU, Dask's
 synchronous scheduler.
 """

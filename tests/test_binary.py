@@ -198,8 +198,6 @@ BCEL_OPTIONS = {
     "uniform": {"pos_weight": True, "label_smoothing": 0.1, "smoothing_mode": "uniform"},
     "flip": {"pos_weight": True, "label_smoothing": 0.1, "smoothing_mode": "flip"},
 }
-
-
 BCEL_CASES = list(itertools.product(BCEL_OPTIONS, REDUCTIONS))
 
 

@@ -139,11 +139,7 @@ def test_masked_logits_soft_targets_zero_log_zero(backend):
 
 
 X_IGN = np.array([[1.0, 2.0, 0.5], [3.0, -1.0, 4.0]])
-
-
 Y_IGN = np.array([-100, -100])
-
-
 W_IGN = np.array([0.2, 1.0, 3.0])
 
 
@@ -407,11 +403,7 @@ def test_eager_jax_out_of_range_label_raises():
 
 
 X_OOR = np.array([[1.0, 2.0, 0.0], [3.0, 4.0, 0.5], [0.0, 0.0, 0.0]])
-
-
 Y_OOR = np.array([0, 5, -100])
-
-
 Y_NEG = np.array([0, -3, -100])
 
 
@@ -646,8 +638,6 @@ CE_OPTIONS = {
     "probs-keras": {"from_logits": False, "clip": "keras", "weight": True},
     "probs-smoothing": {"from_logits": False, "label_smoothing": 0.1},
 }
-
-
 CE_GRAD_CASES = list(itertools.product(CE_OPTIONS, (False, True), REDUCTIONS))
 
 

@@ -1,7 +1,7 @@
 """``crossentropy._special``: logsumexp, softmax, log_softmax, sigmoid, log_sigmoid, softplus and
-xlogy. Huge, ``-inf`` and NaN inputs, empty arrays, the checks of their arguments, and their
-gradients: ``torch.autograd.gradcheck`` in float64 and exact derivatives at zero and at
-saturation, on torch and JAX."""
+xlogy against SciPy on every array backend. Huge, ``-inf`` and NaN inputs, empty arrays, the
+checks of their arguments, and their gradients: ``torch.autograd.gradcheck`` in float64 and exact
+derivatives at zero and at saturation, on torch and JAX."""
 
 from __future__ import annotations
 
@@ -9,12 +9,101 @@ import math
 
 import numpy as np
 import pytest
+import scipy.special
 
 import crossentropy as ce
-from _helpers import gradcheck_float64, jax_grads, keyed_rng, native_values, torch_grads
+from _helpers import (
+    check_values,
+    gradcheck_float64,
+    jax_grads,
+    keyed_rng,
+    native_values,
+    torch_grads,
+)
 
 INF = math.inf
 LN2 = math.log(2.0)
+SHAPE = (3, 4, 5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Against SciPy.
+# ---------------------------------------------------------------------------------------------
+
+
+def _logits(seed=20, shape=SHAPE, scale=30.0):
+    return np.random.default_rng(seed).normal(scale=scale, size=shape)
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("axis", [-1, 0, 1, 2])
+def test_logsumexp_matches_scipy(backend, axis, keepdims):
+    x = _logits()
+    x[0, 0, 0] = -np.inf
+    out = ce.logsumexp(backend.asarray(x), axis=axis, keepdims=keepdims)
+    expected = scipy.special.logsumexp(x, axis=axis, keepdims=keepdims)
+    assert tuple(out.shape) == expected.shape
+    check_values(out, backend, np.float64, expected)
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_softmax_matches_scipy(backend, axis):
+    x = _logits(21)
+    out = ce.softmax(backend.asarray(x), axis=axis)
+    check_values(out, backend, np.float64, scipy.special.softmax(x, axis=axis))
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_log_softmax_matches_scipy(backend, axis):
+    x = _logits(22)
+    out = ce.log_softmax(backend.asarray(x), axis=axis)
+    check_values(out, backend, np.float64, scipy.special.log_softmax(x, axis=axis))
+
+
+def test_xlogy_matches_scipy(backend):
+    x = np.array([[0.0, 0.0, 0.5, 2.0], [0.0, 1.0, 3.0, 0.0]])
+    y = np.array([[0.0, 3.0, 0.25, 7.0], [np.nan, 0.0, 1.0, np.inf]])
+    out = ce.xlogy(backend.asarray(x), backend.asarray(y))
+    with np.errstate(divide="ignore"):
+        expected = scipy.special.xlogy(x, y)
+    check_values(out, backend, np.float64, expected)
+
+
+def test_xlogy_random_matches_scipy(backend):
+    rng = np.random.default_rng(23)
+    x = rng.random(SHAPE)
+    x[x < 0.2] = 0.0
+    y = rng.random(SHAPE) * 5
+    out = ce.xlogy(backend.asarray(x), backend.asarray(y))
+    check_values(out, backend, np.float64, scipy.special.xlogy(x, y))
+
+
+X_ELEMENTWISE = np.array(
+    [[-1e4, -745.0, -40.0, -1.0, -1e-8, 0.0], [1e-8, 0.5, 3.0, 40.0, 745.0, 1e4]]
+)
+
+
+def test_sigmoid_matches_expit(backend):
+    out = ce.sigmoid(backend.asarray(X_ELEMENTWISE))
+    check_values(out, backend, np.float64, scipy.special.expit(X_ELEMENTWISE), atol=1e-300)
+
+
+def test_log_sigmoid_matches_log_expit(backend):
+    out = ce.log_sigmoid(backend.asarray(X_ELEMENTWISE))
+    check_values(out, backend, np.float64, scipy.special.log_expit(X_ELEMENTWISE), atol=1e-300)
+
+
+def test_softplus_matches_logaddexp(backend):
+    out = ce.softplus(backend.asarray(X_ELEMENTWISE))
+    check_values(out, backend, np.float64, np.logaddexp(0, X_ELEMENTWISE), atol=1e-300)
+
+
+def test_special_functions_random_values(backend):
+    x = _logits(24, scale=10.0)
+    bx = backend.asarray(x)
+    check_values(ce.sigmoid(bx), backend, np.float64, scipy.special.expit(x))
+    check_values(ce.log_sigmoid(bx), backend, np.float64, scipy.special.log_expit(x))
+    check_values(ce.softplus(bx), backend, np.float64, np.logaddexp(0, x))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,8 +255,6 @@ def test_gradcheck_xlogy_both_arguments():
 
 
 EDGE_X = np.array([0.0, 1e4, -1e4, -0.0])
-
-
 EDGE_DERIVATIVES = {
     "softplus": np.array([0.5, 1.0, 0.0, 0.5]),
     "log_sigmoid": np.array([0.5, 0.0, 1.0, 0.5]),
