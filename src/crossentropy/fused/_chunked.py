@@ -159,6 +159,38 @@ def _pass(
     return loss
 
 
+def _transformed_grads(
+    x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, opts: RowOptions, scale: Tensor
+) -> _Grads:
+    """The gradients of ``sum(scale * loss)`` with out-of-place operations only, each chunk's
+    logit gradient from the functional core: the backward pass under ``torch.func``, where
+    ``scale`` may be batched (``jacrev`` maps the backward over cotangents)."""
+    from crossentropy.losses.classification import softmax_value_and_grad
+
+    options = SoftmaxOptions(
+        reduction="none",
+        ignore_index=-1,
+        label_smoothing=opts.eps,
+        z_loss=opts.z_loss,
+        softcap=opts.cap,
+        validate=False,
+    )
+    dx, dw, db = [], torch.zeros_like(w, dtype=_acc(w.dtype)), None
+    if b is not None:
+        db = torch.zeros_like(b, dtype=_acc(b.dtype))
+    rows = max(1, min(opts.chunk, x.shape[0]))
+    for lo in range(0, x.shape[0], rows):
+        xs = x[lo : lo + rows]
+        z = xs @ w.T if b is None else torch.addmm(b, xs, w.T)
+        _, g = softmax_value_and_grad(z.to(_acc(z.dtype)), y[lo : lo + rows], None, options)
+        g = (g * scale[lo : lo + rows, None]).to(x.dtype)
+        dx.append(g @ w)
+        dw = dw + (g.T @ xs).to(dw.dtype)
+        if db is not None:
+            db = db + g.sum(dim=0, dtype=db.dtype)
+    return _Grads(torch.cat(dx) if dx else torch.zeros_like(x), dw, db)
+
+
 def _new_grads(x: Tensor, w: Tensor, b: Tensor | None, wanted: tuple[bool, ...]) -> _Grads:
     acc = _acc(x.dtype)
     return _Grads(
@@ -195,14 +227,23 @@ def _use_triton(kernel: str, x: Tensor) -> bool:
     return True
 
 
+def _empty(like: Tensor) -> Tensor:
+    return like.new_empty(0)
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     """``"mean"`` and ``"sum"`` form the gradients during the forward pass (6·N·D·V FLOPs) and
     the backward pass only scales them by the upstream gradient; ``"none"`` needs the per-row
-    upstream gradient, so its backward pass recomputes each chunk's logits (8·N·D·V)."""
+    upstream gradient, so its backward pass recomputes each chunk's logits (8·N·D·V).
+
+    Written for ``torch.func`` as well as autograd: the forward takes no context and returns
+    the gradients it formed (empty tensors where none), which :meth:`setup_context` keeps;
+    :meth:`vmap` maps the op over a batch one element at a time; the backward of ``"mean"`` and
+    ``"sum"`` is one out-of-place product, so ``jacrev`` can map it over cotangents.
+    """
 
     @staticmethod
     def forward(
-        ctx: Any,
         x: Tensor,
         w: Tensor,
         b: Tensor | None,
@@ -215,25 +256,20 @@ class _LinearCrossEntropy(torch.autograd.Function):
         chunk: int,
         triton: bool,
         empty_mean: float,
-        grad_enabled: bool,
+        wanted: tuple[bool, bool, bool],
         out_dtype: torch.dtype,
-    ) -> Tensor:
+    ) -> tuple[Tensor, ...]:
         opts = RowOptions(eps, z_loss, cap, chunk, triton)
         valid = target != ignore_index
         y = torch.where(valid, target, torch.zeros_like(target))
         mask = valid.to(_acc(x.dtype))
         count = mask.sum()
-        wanted = tuple(bool(f) for f in ctx.needs_input_grad[:3])
-        early = grad_enabled and reduction != "none" and any(wanted)
+        early = reduction != "none" and any(wanted)
         # d(output)/d(row loss): the per-row scale of the gradient before the upstream one
         scale = mask / count.clamp(min=1) if reduction == "mean" else mask
         grads = _new_grads(x, w, b, wanted) if early else None
         rows = _pass(x, w, b, y, opts, scale if early else None, grads)
         rows = torch.where(valid, rows, torch.zeros_like(rows))
-        ctx.opts, ctx.grads = opts, grads
-        ctx.dtypes = (x.dtype, w.dtype, None if b is None else b.dtype)
-        # Saved also when the gradients are ready: a second backward (retain_graph) recomputes.
-        ctx.save_for_backward(x, w, b, y, scale)
         if reduction == "none":
             out = rows
         elif reduction == "sum":
@@ -242,11 +278,30 @@ class _LinearCrossEntropy(torch.autograd.Function):
             out = rows.sum() / count
         else:
             out = torch.where(count > 0, rows.sum() / count.clamp(min=1), empty_mean)
-        return out.to(out_dtype)
+        formed = (None, None, None) if grads is None else (grads.dx, grads.dw, grads.db)
+        return (out.to(out_dtype), y, scale, *(_empty(x) if g is None else g for g in formed))
 
     @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
-        if torch.is_grad_enabled():
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
+        x, w, b = inputs[:3]
+        _, y, scale, dx, dw, db = output
+        ctx.mark_non_differentiable(y, scale, dx, dw, db)
+        ctx.opts = RowOptions(*inputs[6:11])
+        ctx.wanted = inputs[12]
+        formed = [
+            None if g.numel() == 0 and g.ndim == 1 and g.shape[0] == 0 else g for g in (dx, dw, db)
+        ]
+        early = inputs[5] != "none" and any(ctx.wanted)
+        ctx.grads = _Grads(*formed) if early else None
+        ctx.dtypes = (x.dtype, w.dtype, None if b is None else b.dtype)
+        # Saved also when the gradients are ready: a second backward (retain_graph) recomputes.
+        ctx.save_for_backward(x, w, b, y, scale)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor, *unused: Any) -> tuple[Tensor | None, ...]:
+        # torch.func's transforms run every backward with gradients on (a grad of a grad
+        # then fails there: these gradients have no graph); plain autograd only when asked to
+        if torch.is_grad_enabled() and torch._C._functorch.maybe_current_level() is None:
             raise RuntimeError(
                 "linear_cross_entropy does not support double backward (create_graph=True)"
             )
@@ -254,18 +309,35 @@ class _LinearCrossEntropy(torch.autograd.Function):
         ctx.grads = None  # the buffers now belong to autograd
         if grads is None:  # "none", or a second backward: recompute with the upstream gradient
             x, w, b, y, scale = ctx.saved_tensors
-            grads = _new_grads(x, w, b, tuple(bool(f) for f in ctx.needs_input_grad[:3]))
-            _pass(x, w, b, y, ctx.opts, grad_out.to(scale.dtype) * scale, grads)
+            row_scale = grad_out.to(scale.dtype) * scale
+            if torch._C._functorch.maybe_current_level() is not None:
+                grads = _transformed_grads(x, w, b, y, ctx.opts, row_scale)
+            else:
+                grads = _new_grads(x, w, b, ctx.wanted)
+                _pass(x, w, b, y, ctx.opts, row_scale, grads)
             go = None
         else:  # formed in the forward pass: scale by the (scalar) upstream gradient
             go = grad_out
         return (
             *(
-                None if g is None else (g if go is None else g.mul_(go)).to(dt)
+                None if g is None else (g if go is None else g * go).to(dt)
                 for g, dt in zip((grads.dx, grads.dw, grads.db), ctx.dtypes, strict=True)
             ),
             *([None] * 11),
         )
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple[Any, ...], *args: Any) -> tuple[Any, ...]:
+        """One batch element at a time (each a full fused pass), the results stacked."""
+        results = []
+        for i in range(info.batch_size):
+            one = [
+                a.select(d, i) if isinstance(a, Tensor) and isinstance(d, int) else a
+                for a, d in zip(args, in_dims, strict=True)
+            ]
+            results.append(_LinearCrossEntropy.apply(*one))  # type: ignore[no-untyped-call]
+        stacked = tuple(torch.stack([r[k] for r in results]) for k in range(len(results[0])))
+        return stacked, (0,) * len(stacked)
 
 
 def linear_cross_entropy(
@@ -382,6 +454,13 @@ def fused_loss(
     # a label out of range: ValueError where the validation policy reads labels
     index_targets(xpt, t, v, o.ignore_index, check=reads(o.validate, t))
     out_dtype = _acc(input.dtype) if autocast else input.dtype
+    # gradients to form: none without a backward to come (no_grad, inference)
+    grad_on = torch.is_grad_enabled()
+    wanted = (
+        grad_on and x.requires_grad,
+        grad_on and weight.requires_grad,
+        grad_on and bias is not None and bias.requires_grad,
+    )
     out: Tensor = _LinearCrossEntropy.apply(  # type: ignore[no-untyped-call]
         x,
         weight,
@@ -395,7 +474,7 @@ def fused_loss(
         chunk,
         use_triton,
         o.empty_mean,
-        torch.is_grad_enabled(),
+        wanted,
         out_dtype,
-    )
+    )[0]
     return out.reshape(batch_shape) if o.reduction == "none" else out
