@@ -328,4 +328,16 @@ MODULES: dict[str, ModuleCase] = {
     "TverskyLoss": ModuleCase(
         lambda: _cnn().TverskyLoss(mode="multiclass", alpha=0.3, beta=0.7), (LOGITS, LABELS_FULL)
     ),
+    "LinearCrossEntropyLoss": ModuleCase(lambda: _linear_ce(), (X2, Y2)),
 }
+
+
+def _linear_ce() -> Any:
+    """A fused linear + cross-entropy module with fixed parameters (3 features, 4 classes)."""
+    import torch
+
+    module = _cnn().LinearCrossEntropyLoss(3, 4, bias=True, dtype=torch.float64, chunk_size=3)
+    with torch.no_grad():
+        module.linear.weight.copy_(torch.linspace(-1.0, 1.0, 12, dtype=torch.float64).reshape(4, 3))
+        module.linear.bias.copy_(torch.tensor([0.1, -0.2, 0.3, 0.0], dtype=torch.float64))
+    return module

@@ -334,3 +334,72 @@ def test_module_under_torch_compile(backend):
     torch.testing.assert_close(a[0], b[0])
     for ga, gb in zip(a[1], b[1], strict=True):
         torch.testing.assert_close(ga, gb)
+
+
+# ---------------------------------------------------------------------------------------------
+# torch.func: grad, jacrev, vmap (per-sample gradients), functional_call.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_torch_func_transforms_equal_the_core(reduction):
+    from torch.func import grad, jacrev, vmap
+
+    x, w, b, y = _case(6, 4, 5)
+    kw = {"reduction": reduction, "chunk_size": 2}
+
+    def fused(x, w, b):
+        return linear_cross_entropy(x, w, y, bias=b, **kw)
+
+    def dense(x, w, b):
+        return ce.cross_entropy(x @ w.T + b, y, reduction=reduction)
+
+    for argnums in (0, 1, 2):
+        got = grad(lambda *a: fused(*a).sum(), argnums=argnums)(x, w, b)
+        expected = grad(lambda *a: dense(*a).sum(), argnums=argnums)(x, w, b)
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        jacrev(fused, argnums=1)(x, w, b),
+        jacrev(dense, argnums=1)(x, w, b),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+    labels = y.clamp(min=0)
+
+    def one(xi, yi, w):
+        return linear_cross_entropy(xi[None], w, yi[None], bias=b, **kw).sum()
+
+    per_sample = vmap(grad(one, argnums=2), in_dims=(0, 0, None))(x, labels, w)
+    loop = torch.stack(
+        [
+            grad(lambda w, i=i: ce.cross_entropy(x[i : i + 1] @ w.T + b, labels[i : i + 1]).sum())(
+                w
+            )
+            for i in range(x.shape[0])
+        ]
+    )
+    torch.testing.assert_close(per_sample, loop, rtol=1e-12, atol=1e-12)
+
+
+def test_module_parameters_under_functional_call():
+    from torch.func import functional_call, grad
+
+    from crossentropy.nn import LinearCrossEntropyLoss
+
+    x, _, _, y = _case(6, 4, 5)
+    module = LinearCrossEntropyLoss(4, 5, bias=True, dtype=torch.float64, chunk_size=4)
+    params = dict(module.named_parameters())
+    got = grad(lambda p: functional_call(module, p, (x, y)))(params)
+    expected = grad(lambda p: ce.cross_entropy(x @ p["linear.weight"].T + p["linear.bias"], y))(
+        params
+    )
+    for name in params:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-12, atol=1e-12)
+
+
+def test_grad_of_grad_is_refused_not_silently_zero():
+    from torch.func import grad
+
+    x, w, _, y = _case(4, 3, 5)
+    with pytest.raises(RuntimeError, match="grad of a grad"):
+        grad(lambda v: grad(lambda u: linear_cross_entropy(u, w, y))(v).sum())(x)

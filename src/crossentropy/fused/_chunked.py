@@ -416,6 +416,24 @@ def linear_cross_entropy(
     return fused_loss(input, weight, target, bias, options)
 
 
+def _refuse_higher_order() -> None:
+    """The op's gradients are formed by its own passes and have no graph of their own: under two
+    nested differentiating transforms (``grad`` of ``grad``, ``jacrev`` of ``jacrev``...) the
+    outer one would see a zero derivative, so the call is refused instead."""
+    if torch.compiler.is_compiling():
+        return
+    functorch = torch._C._functorch
+    stack = functorch.get_interpreter_stack() or []
+    differentiating = [
+        i for i in stack if i.key() in (functorch.TransformType.Grad, functorch.TransformType.Jvp)
+    ]
+    if len(differentiating) > 1:
+        raise RuntimeError(
+            "linear_cross_entropy supports one level of differentiation: its gradients have "
+            "no graph, so a grad of a grad (or a Hessian) is not supported"
+        )
+
+
 def fused_loss(
     input: Tensor, weight: Tensor, target: Tensor, bias: Tensor | None, o: FusedOptions
 ) -> Tensor:
@@ -437,6 +455,7 @@ def fused_loss(
         raise ValueError("weight must have at least one row (one class); got shape (0, D)")
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"bias must have shape ({weight.shape[0]},); got {shape_str(bias.shape)}")
+    _refuse_higher_order()
     autocast = torch.is_autocast_enabled(input.device.type)
     if autocast:  # as F.linear would: in the autocast dtype
         dt = torch.get_autocast_dtype(input.device.type)
