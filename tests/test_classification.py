@@ -843,3 +843,100 @@ def test_cross_entropy_gradient_is_softmax_minus_target_jax(soft, eps, seed):
         [x],
     )
     np.testing.assert_allclose(g, expected, rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# where= (optax's mask), fully masked rows, tuple axes.
+# ---------------------------------------------------------------------------------------------
+
+WHERE_X = np.random.default_rng(11).standard_normal((4, 5))
+WHERE_Y = np.asarray([0, 3, 1, 4])
+CLASS_MASK = np.asarray(
+    [[1, 1, 1, 1, 0], [1, 1, 0, 1, 1], [0, 1, 1, 1, 1], [0, 0, 0, 0, 0]], dtype=bool
+)
+ROW_MASK = np.asarray([True, False, True, True])
+
+
+def _masked_reference(mask):
+    """-log softmax over the unmasked logits, per row; 0 for a row with nothing left."""
+    out = []
+    for x, y, m in zip(WHERE_X, WHERE_Y, mask, strict=True):
+        if not m.any():
+            out.append(0.0)
+            continue
+        out.append(scipy.special.logsumexp(x[m]) - x[y])
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize("shape", ["rows", "logits"])
+def test_where_masks_rows_or_logits_on_every_backend(backend, shape):
+    mask = ROW_MASK if shape == "rows" else CLASS_MASK
+    full = np.broadcast_to(mask[:, None], WHERE_X.shape) if shape == "rows" else mask
+    expected = np.where(full.any(axis=1), _masked_reference(full), 0.0)
+    x, y, m = (backend.asarray(a) for a in (WHERE_X, WHERE_Y, mask))
+    per = native_values(ce.cross_entropy(x, y, where=m, reduction="none"), backend)
+    np.testing.assert_allclose(per, expected, rtol=1e-12)
+    counted = full.any(axis=1)
+    mean = native_values(ce.cross_entropy(x, y, where=m), backend)
+    np.testing.assert_allclose(mean, expected[counted].mean(), rtol=1e-12)
+
+
+def test_where_agrees_with_optax():
+    optax = pytest.importorskip("optax")
+    jnp = pytest.importorskip("jax.numpy")
+    for mask in (ROW_MASK, CLASS_MASK):
+        ours = ce.cross_entropy(WHERE_X, WHERE_Y, where=mask, reduction="none", axis=-1)
+        theirs = optax.losses.softmax_cross_entropy_with_integer_labels(
+            jnp.asarray(WHERE_X), jnp.asarray(WHERE_Y), where=jnp.asarray(mask)
+        )
+        np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-12)
+
+
+def test_fully_masked_rows_have_zero_loss_and_zero_gradient():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(WHERE_X, requires_grad=True)
+    loss = ce.cross_entropy(x, torch.tensor(WHERE_Y), where=torch.tensor(CLASS_MASK))
+    loss.backward()
+    assert torch.isfinite(x.grad).all()
+    assert (x.grad[3] == 0).all()
+    assert (x.grad[~torch.tensor(CLASS_MASK)] == 0).all()
+    empty = ce.cross_entropy(WHERE_X, WHERE_Y, where=np.zeros(4, bool), empty_mean=0.0)
+    assert float(empty) == 0.0
+
+
+def test_a_row_of_minus_inf_logits_with_a_zero_target_contributes_zero():
+    # The 0 log 0 = 0 convention (optax's safe_softmax_cross_entropy): not NaN.
+    x = [[10.0, 1.0, -2.0], [-np.inf, -np.inf, -np.inf]]
+    t = [[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+    out = ce.cross_entropy(x, t, reduction="none")
+    np.testing.assert_allclose(out, [9.000126, 0.0], rtol=1e-6)
+    assert not np.signbit(out[1])
+    assert np.isfinite(ce.cross_entropy(x, t))
+
+
+def test_where_refuses_bad_masks():
+    with pytest.raises(TypeError, match="where"):
+        ce.cross_entropy(WHERE_X, WHERE_Y, where=np.ones(4))
+    with pytest.raises(ValueError, match="where"):
+        ce.cross_entropy(WHERE_X, WHERE_Y, where=np.ones(3, bool))
+    with pytest.raises(ValueError, match="where"):
+        ce.nll_loss(WHERE_X, WHERE_Y, where=CLASS_MASK)
+
+
+def test_tuple_axes_hold_flat_class_indices_as_optax():
+    optax = pytest.importorskip("optax")
+    jnp = pytest.importorskip("jax.numpy")
+    logits = np.arange(24, dtype=np.float64).reshape(1, 2, 3, 4) / 7
+    labels = np.asarray([[5, 11]])
+    ours = ce.cross_entropy(logits, labels, axis=(2, 3), reduction="none")
+    theirs = optax.losses.softmax_cross_entropy_with_integer_labels(
+        jnp.asarray(logits), jnp.asarray(labels), axis=(2, 3)
+    )
+    np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-12)
+
+
+def test_negative_axis_is_the_class_axis_counted_from_the_end():
+    x = np.moveaxis(np.asarray(WHERE_X), 1, -1)
+    np.testing.assert_allclose(
+        ce.cross_entropy(x, WHERE_Y, axis=-1), ce.cross_entropy(WHERE_X, WHERE_Y), rtol=1e-14
+    )

@@ -227,3 +227,45 @@ def test_optax_integer_label_ce_is_per_example():
     np.testing.assert_allclose(
         ce.cross_entropy(X, Y, reduction="none"), [1.4076059644443804, 0.4076059644443804]
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# 15. Masks; 16. when values are read; 17. mixed precision and weights.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_where_is_ignore_index_for_whole_samples():
+    a = ce.cross_entropy(X, Y, where=[True, False])
+    b = ce.cross_entropy(X, [1, -100])
+    assert float(a) == float(b) == pytest.approx(1.4076059644443804, rel=1e-14)
+
+
+def test_a_label_on_a_masked_logit_has_probability_zero():
+    # optax takes the masked logit anyway (a finite loss); here its probability is 0.
+    out = ce.cross_entropy(X, Y, where=[[True, False, True], [True, True, True]], reduction="none")
+    assert np.isinf(out[0])
+    assert np.isfinite(out[1])
+
+
+def test_validation_table():
+    bad = [1, 7]
+    with pytest.raises(ValueError, match="label 7"):
+        ce.cross_entropy(X, bad)
+    assert np.isnan(ce.cross_entropy(X, bad, validate=False))
+    with pytest.raises(ValueError, match="nan"):
+        ce.binary_cross_entropy([np.nan, 0.5], [1.0, 0.0])
+    assert np.isnan(ce.binary_cross_entropy([np.nan, 0.5], [1.0, 0.0], validate=False))
+
+
+def test_mixed_precision_and_negative_weights_as_pytorch():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(X, dtype=torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert ce.cross_entropy(x, torch.tensor(Y)).dtype == torch.float32
+        assert ce.softmax(x).dtype == torch.bfloat16
+    w = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
+    xt = torch.tensor(X, dtype=torch.float64)
+    torch.testing.assert_close(
+        ce.cross_entropy(xt, torch.tensor(Y), w),
+        torch.nn.functional.cross_entropy(xt, torch.tensor(Y), w),
+    )

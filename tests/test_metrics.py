@@ -657,3 +657,36 @@ def test_dask_arrays_of_unknown_size_get_a_clear_error() -> None:
     expected = metrics.log_loss(y.compute(), p.compute())
     got = float(metrics.log_loss(y[keep], p[keep].compute_chunk_sizes()).compute())
     assert got == pytest.approx(expected, rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tensors as a metric meets them: half precision, requiring gradients, meta.
+# ---------------------------------------------------------------------------------------------
+
+METRICS_OF_TENSORS = ["log_loss", "brier_score_loss", "calibration_error", "perplexity"]
+
+
+@pytest.mark.parametrize("name", METRICS_OF_TENSORS)
+def test_metrics_of_bfloat16_and_grad_requiring_tensors(name):
+    torch = pytest.importorskip("torch")
+    g = torch.Generator().manual_seed(4)
+    p = torch.rand(50, 3, generator=g, dtype=torch.float64).softmax(1)
+    y = torch.randint(0, 3, (50,), generator=g)
+    fn = getattr(metrics, name)
+    expected = fn(y, p)
+    leaf = p.clone().requires_grad_(True)
+    got = fn(y, leaf)  # detached: a metric is not differentiable
+    assert got.grad_fn is None
+    assert not got.requires_grad
+    torch.testing.assert_close(got, expected)
+    half = fn(y, p.to(torch.bfloat16))
+    assert half.dtype == torch.bfloat16
+    assert abs(float(half) - float(expected)) <= 2e-2 * abs(float(expected)) + 1e-2
+
+
+@pytest.mark.parametrize("name", METRICS_OF_TENSORS)
+def test_metrics_refuse_meta_tensors_clearly(name):
+    torch = pytest.importorskip("torch")
+    p = torch.rand(5, 3).softmax(1).to("meta")
+    with pytest.raises(ValueError, match="y_proba is a meta tensor"):
+        getattr(metrics, name)(torch.tensor([0, 1, 2, 1, 0]), p)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 import crossentropy as ce
@@ -126,3 +127,39 @@ def test_bool_flags_wrong_type(lib, value):
         LOSS_CALLS["cross_entropy"](lib, from_logits=value)
     with pytest.raises(TypeError, match="log_target"):
         LOSS_CALLS["kl_div"](lib, log_target=value)
+
+
+def test_grad_takes_exactly_the_functions_keywords():
+    from crossentropy import grad
+
+    with pytest.raises(TypeError, match=r"grad.cross_entropy\(\).*'zloss'.*'z_loss'"):
+        grad.cross_entropy([[1.0, 2.0]], [0], zloss=1e-3)
+    with pytest.raises(TypeError, match="gamma"):
+        grad.cross_entropy([[1.0, 2.0]], [0], gamma=2.0)  # a focal-loss keyword
+    value, _ = grad.cross_entropy([[1.0, 2.0]], [0], z_loss=1e-3, reduction="sum")
+    assert float(value) == pytest.approx(float(ce.cross_entropy([[1.0, 2.0]], [0], z_loss=1e-3)))
+
+
+def test_options_are_frozen_validated_and_replaced_with_validation():
+    from dataclasses import FrozenInstanceError
+
+    from crossentropy.losses.options import SoftmaxOptions
+
+    o = SoftmaxOptions(label_smoothing=0.1)
+    with pytest.raises(FrozenInstanceError):
+        o.label_smoothing = 0.2  # type: ignore[misc]
+    with pytest.raises(ValueError, match="label_smoothing"):
+        o.replace(label_smoothing=2.0)
+    assert o.replace(reduction="sum").reduction == "sum"
+    assert o.changed() == {"label_smoothing": 0.1}
+
+
+def test_hyperparameters_may_be_0d_arrays_checked_where_readable():
+    np_h = np.asarray(0.25)
+    assert float(ce.focal_loss([[1.0, 2.0]], [0], gamma=np_h)) == pytest.approx(
+        float(ce.focal_loss([[1.0, 2.0]], [0], gamma=0.25))
+    )
+    with pytest.raises(ValueError, match="label_smoothing"):
+        ce.cross_entropy([[1.0, 2.0]], [0], label_smoothing=np.asarray([0.1, 0.2]))
+    with pytest.raises(ValueError, match="label_smoothing"):
+        ce.cross_entropy([[1.0, 2.0]], [0], label_smoothing=np.asarray(1.5))

@@ -113,3 +113,25 @@ def test_module_runs_and_passes_with_numpy_alone(module):
     assert out.returncode == 0, tail
     assert re.search(r"\b[1-9][0-9]* passed", out.stdout), tail
     assert "skipped" in out.stdout, tail  # the tests that need a framework skip
+
+
+def test_no_module_imports_another_modules_underscore_names():
+    """Cross-module imports go through documented internal modules: a name imported from
+    another module never starts with an underscore (modules themselves may: ``_lib``)."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(ce.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("crossentropy"):
+                for alias in node.names:
+                    if not alias.name.startswith("_"):
+                        continue
+                    full = f"{node.module}.{alias.name}"
+                    if importlib.util.find_spec(full) is None:  # a name, not a module
+                        offenders.append(f"{path.relative_to(root)}: {full}")
+    assert offenders == []

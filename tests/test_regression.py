@@ -659,3 +659,35 @@ def test_log_cosh_keeps_precision_near_zero_error():
 def test_rmse_axis_must_be_integers():
     with pytest.raises(TypeError, match="axis"):
         ce.rmse_loss([1.0, 2.0], [0.0, 0.0], axis="a")
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss"])
+@pytest.mark.parametrize(
+    ("x_shape", "t_shape"), [((3,), (3, 1)), ((2, 3), (3,)), ((2, 1), (2, 4)), ((3,), (3,))]
+)
+def test_differing_shapes_warn_and_broadcast_as_pytorch(name, x_shape, t_shape):
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(x_shape, generator=g, dtype=torch.float64)
+    t = torch.randn(t_shape, generator=g, dtype=torch.float64)
+    with warnings.catch_warnings(record=True) as theirs_w:
+        warnings.simplefilter("always")
+        theirs = getattr(F, name)(x, t)
+    with warnings.catch_warnings(record=True) as ours_w:
+        warnings.simplefilter("always")
+        ours = getattr(ce, name)(x, t)
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-14)
+    assert [(w.category, str(w.message)) for w in ours_w] == [
+        (w.category, str(w.message)) for w in theirs_w
+    ]
+    # NumPy arrays: the same condition, category and numbers.
+    with warnings.catch_warnings(record=True) as np_w:
+        warnings.simplefilter("always")
+        got = getattr(ce, name)(x.numpy(), t.numpy())
+    assert [w.category for w in np_w] == [w.category for w in theirs_w]
+    np.testing.assert_allclose(got, theirs.numpy(), rtol=1e-12)
+
+
+def test_the_issues_example_warns():
+    with pytest.warns(UserWarning, match="target size"):
+        out = ce.mse_loss(np.array([1.0, 2, 3]), np.array([[1.0], [2], [3]]))
+    assert float(out) == pytest.approx(4 / 3)

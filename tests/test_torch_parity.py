@@ -703,3 +703,84 @@ def test_opinfo_samples_agree_with_pytorch(opinfo_samples):
             torch.testing.assert_close(a, b, equal_nan=True, msg=where, **tol)
         checked += 1
     assert checked > 150
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch's legacy size_average / reduce, positionally and by keyword, with PyTorch's warning.
+# ---------------------------------------------------------------------------------------------
+
+LEGACY_CALLS = {
+    "cross_entropy": (lambda f, a, b, s, r: f(a, b, None, s, -100, r), "class"),
+    "nll_loss": (lambda f, a, b, s, r: f(a.log_softmax(1), b, None, s, -100, r), "class"),
+    "binary_cross_entropy": (lambda f, a, b, s, r: f(a.sigmoid(), b, None, s, r), "binary"),
+    "binary_cross_entropy_with_logits": (lambda f, a, b, s, r: f(a, b, None, s, r), "binary"),
+    "kl_div": (lambda f, a, b, s, r: f(a.log_softmax(1), b.softmax(1), s, r), "binary"),
+    "mse_loss": (lambda f, a, b, s, r: f(a, b, s, r), "binary"),
+    "l1_loss": (lambda f, a, b, s, r: f(a, b, s, r), "binary"),
+    "smooth_l1_loss": (lambda f, a, b, s, r: f(a, b, s, r), "binary"),
+}
+
+
+@pytest.mark.parametrize(("size_average", "reduce"), [(None, False), (False, None), (True, True)])
+@pytest.mark.parametrize("name", list(LEGACY_CALLS))
+def test_legacy_arguments_as_pytorch(name, size_average, reduce):
+    import warnings
+
+    call, kind = LEGACY_CALLS[name]
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    t = (
+        torch.randint(0, 3, (4,), generator=g)
+        if kind == "class"
+        else torch.rand(4, 3, generator=g, dtype=torch.float64)
+    )
+    with warnings.catch_warnings(record=True) as theirs_w:
+        warnings.simplefilter("always")
+        theirs = call(getattr(F, name), x, t, size_average, reduce)
+    with warnings.catch_warnings(record=True) as ours_w:
+        warnings.simplefilter("always")
+        ours = call(getattr(ce, name), x, t, size_average, reduce)
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-14)
+
+    def legacy(caught):
+        return [(w.category, str(w.message)) for w in caught if "size_average" in str(w.message)]
+
+    assert legacy(ours_w) == legacy(theirs_w) != []
+
+
+def test_torchs_positional_parameters():
+    x = torch.randn(5, 4, dtype=torch.float64)
+    y = torch.tensor([0, 3, 1, 2, 3])
+    w = torch.rand(4, dtype=torch.float64) + 0.5
+    t = torch.rand(5, 4, dtype=torch.float64)
+    pairs = [
+        (
+            ce.cross_entropy(x, y, w, None, 3, None, "sum", 0.1),
+            F.cross_entropy(x, y, w, None, 3, None, "sum", 0.1),
+        ),
+        (ce.nll_loss(x, y, w, None, 1, None, "none"), F.nll_loss(x, y, w, None, 1, None, "none")),
+        (
+            ce.binary_cross_entropy_with_logits(x, t, w, None, None, "sum", w),
+            F.binary_cross_entropy_with_logits(x, t, w, None, None, "sum", w),
+        ),
+        (ce.huber_loss(x, t, "sum", 0.5), F.huber_loss(x, t, "sum", 0.5)),
+        (ce.huber_loss(x, t, "mean", 0.5, w), F.huber_loss(x, t, "mean", 0.5, w.expand_as(x))),
+        (
+            ce.smooth_l1_loss(x, t, None, None, "sum", 0.3),
+            F.smooth_l1_loss(x, t, None, None, "sum", 0.3),
+        ),
+        (
+            ce.mse_loss(x, t, None, None, "sum", w),
+            F.mse_loss(x, t, None, None, "sum", w.expand_as(x)),
+        ),
+        (
+            ce.kl_div(x.log_softmax(1), t.softmax(1), None, None, "batchmean", False),
+            F.kl_div(x.log_softmax(1), t.softmax(1), None, None, "batchmean", False),
+        ),
+        (ce.softplus(x, 2.0, 1.0), F.softplus(x, 2.0, 1.0)),
+        (ce.logsumexp(x, (0, 1), True), torch.logsumexp(x, (0, 1), True)),
+        (ce.softmax(x, 0), torch.softmax(x, 0)),
+        (ce.log_softmax(x, 0), torch.log_softmax(x, 0)),
+    ]
+    for ours, theirs in pairs:
+        torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-14)
