@@ -340,6 +340,17 @@ def _row_mask(inp: SoftmaxInputs) -> Array | None:
     return rows
 
 
+def _finite(xp: Namespace, a: Array) -> Array:
+    """``a`` with ``-inf`` (the log-sum-exp of a row of ``-inf`` logits) replaced by 0: such a
+    row has no normaliser, so its log-probabilities stay ``-inf`` and its z-loss 0, not NaN."""
+    return xp.where(a == -xp.inf, xp.zeros_like(a), a)
+
+
+def _log_softmax(xp: Namespace, z: Array, m: Array, log_sum: Array) -> Array:
+    """``(z - m) - log(sum(exp(z - m)))`` from the two parts of the log-sum-exp."""
+    return (z - m) - _finite(xp, log_sum)
+
+
 def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForward]:
     """The loss on any array library, and the intermediates of its gradient."""
     xp, x = inp.xp, inp.x
@@ -360,9 +371,7 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
 
     def log_probs() -> Array:
         if kind == "logits":
-            # a row of -inf logits has no normaliser: its log-probabilities are -inf, not NaN
-            finite = xp.where(log_sum == -xp.inf, xp.zeros_like(log_sum), log_sum)
-            return (z - m) - finite
+            return _log_softmax(xp, z, m, log_sum)
         if kind == "probs":
             return fm.prob_log(xp, z, o.clip, inp.out_dtype)
         return z
@@ -425,7 +434,7 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
         per = xp.where(bad, xp.full_like(per, math.nan), per)
     zterm = None
     if is_on(zl) and logz is not None:
-        finite_z = xp.where(logz == -xp.inf, xp.zeros_like(logz), logz)
+        finite_z = _finite(xp, logz)
         zterm = xp.where(valid, zl * finite_z * finite_z, zero)
     count = xp.sum(cast(xp, valid, per.dtype))
     use_weight = o.mean_divisor == "weight" or (o.mean_divisor == "auto" and not inp.soft)
@@ -475,11 +484,6 @@ def _subtract_at(xp: Namespace, g: Array, idx: Array, values: Array) -> Array:
     return g - xp.where(hit, xp.expand_dims(values, axis=-1), xp.zeros_like(g))
 
 
-def _log_softmax_of(xp: Namespace, f: SoftmaxForward) -> Array:
-    finite = xp.where(f.log_sum == -xp.inf, xp.zeros_like(f.log_sum), f.log_sum)
-    return (f.z - f.m) - finite
-
-
 def _index_logits_grad(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions) -> Array:
     """Class-index targets on logits, without materialising the target matrix.
 
@@ -516,9 +520,9 @@ def _index_logits_grad(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions)
     row_sum = c + d * (xp.sum(u) if u is not None else n_classes) if smoothing else c
     zl = hyper(xp, o.z_loss, z)
     if is_on(zl):
-        finite_z = xp.where(f.logz == -xp.inf, xp.zeros_like(f.logz), f.logz)
+        finite_z = _finite(xp, f.logz)
         row_sum = row_sum + 2 * zl * finite_z * valid * zscale
-    g = xp.exp(_log_softmax_of(xp, f)) * xp.expand_dims(row_sum, axis=-1)
+    g = xp.exp(_log_softmax(xp, f.z, f.m, f.log_sum)) * xp.expand_dims(row_sum, axis=-1)
     if smoothing:
         d_col = xp.expand_dims(d, axis=-1)
         g = g - (d_col * u if u is not None else d_col)
@@ -554,7 +558,7 @@ def _general_grad(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions) -> A
     a = xp.where(valid, a, xp.zeros_like(a))
     kind = o.kind
     if kind == "logits":
-        logq = _log_softmax_of(xp, f)
+        logq = _log_softmax(xp, f.z, f.m, f.log_sum)
     elif kind == "probs":
         logq = fm.prob_log(xp, x, o.clip, inp.out_dtype)
     else:
@@ -577,7 +581,7 @@ def _general_grad(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions) -> A
     g = (q * xp.sum(h, axis=-1, keepdims=True) - h) * scale
     zl = hyper(xp, o.z_loss, x)
     if is_on(zl):
-        finite_z = xp.where(f.logz == -xp.inf, xp.zeros_like(f.logz), f.logz)
+        finite_z = _finite(xp, f.logz)
         zg = 2 * zl * xp.expand_dims(finite_z, axis=-1) * q * zscale
         g = g + xp.where(valid, zg, xp.zeros_like(zg))
     return g
