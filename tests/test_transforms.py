@@ -270,7 +270,7 @@ def test_jax_vmap_of_grad_is_per_sample(name):
     flags = [_batched(a) for a in case.arrays]
     one = _per_sample_fn(case.call, flags)
     in_axes = tuple(0 if f else None for f in flags)
-    got = jax.vmap(jax.grad(one), in_axes=in_axes)(*args)
+    got = jax.jit(jax.vmap(jax.grad(one), in_axes=in_axes))(*args)
     each = jax.jit(jax.grad(one))
     loop = [
         each(*(a[i] if f else a for a, f in zip(args, flags, strict=True))) for i in range(BATCH)
