@@ -541,8 +541,17 @@ def segmentation_suite(repeat: int, compiled: bool) -> list[tuple[str, float, st
 
 
 def table(title: str, rows: list[tuple[str, float, str]]) -> str:
-    lines = [f"### {title}", "", "| what | best time (ms) | ratio to anchor |", "|---|---:|---:|"]
-    lines += [f"| {name} | {sec * 1e3:.1f} | {ratio} |" for name, sec, ratio in rows]
+    if all(sec < 1e-3 for _, sec, _ in rows):
+        unit, factor, digits = "µs", 1e6, 1
+    else:
+        unit, factor, digits = "ms", 1e3, 1
+    lines = [
+        f"### {title}",
+        "",
+        f"| what | best time ({unit}) | ratio to anchor |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {name} | {sec * factor:.{digits}f} | {ratio} |" for name, sec, ratio in rows]
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ becomes 0, so a row of ``-inf`` gives ``-inf``, not NaN; ``0 log 0 = 0`` with fi
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 from crossentropy._lib.kernels import numpy_logsumexp_rows
@@ -32,12 +33,11 @@ from crossentropy._lib.namespace import (
 __all__ = [
     "KERAS_EPSILON",
     "TORCH_LOG_FLOOR",
-    "bce_with_logits",
+    "binary_logit_loss",
     "class_balance",
     "clip_epsilon",
     "cross_entropy",
     "focal_factor",
-    "focal_modulation",
     "focal_slope",
     "gather",
     "huber",
@@ -56,6 +56,7 @@ __all__ = [
     "safe_log",
     "safe_max",
     "sigmoid",
+    "sigmoid_parts",
     "softmax",
     "softplus",
     "take",
@@ -327,25 +328,72 @@ def focal_slope(xp: Namespace, logq: Array, gamma: Any) -> Array:
     return m * (1 - gamma * q_ratio)
 
 
-def bce_with_logits(xp: Namespace, log_p: Array, log_q: Array, t: Array, pw: Any) -> Array:
-    """Binary cross-entropy from ``log_p = log σ(x)`` and ``log_q = log σ(-x)``:
-    ``-(pw t log_p + (1 - t) log_q)``, a sum of terms of one sign, so exact for every finite
-    logit (no cancellation for confident predictions; PyTorch's and the plain products' NaN at
-    infinite logits, where ``0 * inf`` arises)."""
-    pos = t * log_p if pw is None else pw * t * log_p
-    return -(pos + (1 - t) * log_q)
+def sigmoid_parts(xp: Namespace, x: Array) -> tuple[Array, Array, Array, Array]:
+    """``σ(x), σ(-x), log σ(x), log σ(-x)``, each without cancellation.
+
+    From ``e = exp(-|x|) <= 1`` and ``L = log1p(e)``: for ``x >= 0``, ``σ(x) = 1/(1+e)``,
+    ``σ(-x) = e/(1+e)``, ``log σ(x) = -L``, ``log σ(-x) = -x - L``; mirrored for ``x < 0``.
+    On PyTorch tensors outside ``torch.compile``, PyTorch's fused ``sigmoid`` and
+    ``logsigmoid`` kernels give the same values in fewer passes.
+    """
+    if is_torch(x) and not sys.modules["torch"].compiler.is_compiling():
+        neg = -x
+        return sigmoid(xp, x), sigmoid(xp, neg), log_sigmoid(xp, x), log_sigmoid(xp, neg)
+    e = xp.exp(-xp.abs(x))
+    log1pe = xp.log1p(e)
+    big = 1 / (1 + e)
+    small = e * big
+    nonneg = x >= 0
+    return (
+        xp.where(nonneg, big, small),
+        xp.where(nonneg, small, big),
+        xp.where(nonneg, -log1pe, x - log1pe),
+        xp.where(nonneg, -x - log1pe, -log1pe),
+    )
 
 
-def focal_modulation(xp: Namespace, x: Array, t: Array, gamma: Any) -> Array:
-    """``(1 - p_t)^γ`` of the binary focal loss, ``1 - p_t = t σ(-x) + (1 - t) σ(x)``: a sum of
-    non-negative terms, each sigmoid computed without cancellation, so it stays exact as
-    ``p_t -> 1``. Where ``1 - p_t`` is 0 the power takes a safe base (a double ``where``), so
-    its gradient is 0 there rather than NaN for ``γ < 1``."""
-    omp = t * sigmoid(xp, -x) + (1 - t) * sigmoid(xp, x)
-    if isinstance(gamma, float) and gamma >= 1.0:
-        return omp**gamma
-    pos = omp > 0
-    return xp.where(pos, xp.where(pos, omp, xp.ones_like(omp)) ** gamma, xp.zeros_like(omp))
+def binary_logit_loss(
+    xp: Namespace,
+    x: Array,
+    t: Array,
+    *,
+    pos_weight: Any = None,
+    gamma: Any = None,
+    alpha: Any = None,
+) -> Array:
+    """The element-wise loss of the sigmoid family on logits: binary cross-entropy,
+    ``-(pw t log σ(x) + (1 - t) log σ(-x))``, times the focal modulation ``(1 - p_t)^γ``
+    (``1 - p_t = t σ(-x) + (1 - t) σ(x)``) and the class balance
+    ``α_t = α t + (1 - α)(1 - t)`` when given.
+
+    Every term is a sum of terms of one sign with each sigmoid computed without cancellation,
+    so values and gradients are exact as ``p_t -> 1`` for every finite logit (the plain
+    products give NaN at infinite logits, as PyTorch's ``binary_cross_entropy_with_logits``).
+    Where ``1 - p_t`` is 0 the power takes a safe base (a double ``where``), so its gradient is
+    0 there rather than NaN for ``γ < 1``.
+
+    ``σ(±x)`` and ``log σ(±x)`` come from one ``e = exp(-|x|)`` and one ``log1p(e)``
+    (:func:`sigmoid_parts`), which a compiler fuses into one pass; on PyTorch tensors run eagerly
+    they come from PyTorch's own fused kernels instead (the same values), which is fewer passes.
+    """
+    u = 1 - t
+    s, q, log_p, log_q = sigmoid_parts(xp, x)
+    pos = t * log_p if pos_weight is None else pos_weight * t * log_p
+    log_likelihood = pos + u * log_q  # <= 0
+    scale = None
+    if gamma is not None:
+        omp = t * q + u * s
+        if isinstance(gamma, float) and gamma >= 1.0:
+            scale = omp**gamma
+        else:
+            ok = omp > 0
+            safe = xp.where(ok, omp, xp.ones_like(omp))
+            scale = xp.where(ok, safe**gamma, xp.zeros_like(omp))
+    if alpha is None:
+        return -log_likelihood if scale is None else -(log_likelihood * scale)
+    negative_balance = (alpha - 1) + (1 - 2 * alpha) * t  # -α_t
+    scale = negative_balance if scale is None else scale * negative_balance
+    return log_likelihood * scale
 
 
 def log_one_minus_pt(xp: Namespace, log_p: Array, log_q: Array, t: Array) -> Array:

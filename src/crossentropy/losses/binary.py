@@ -140,20 +140,18 @@ def forward(inp: BinaryInputs, o: BinaryOptions) -> Array:
     xp, x = inp.xp, inp.x
     t = smooth_binary(inp.target, hyper(xp, o.label_smoothing, x), o.smoothing_mode)
     gamma = hyper(xp, o.gamma, x)
-    focal = gamma is not None and is_on(gamma)
+    gamma = gamma if gamma is not None and is_on(gamma) else None
+    alpha = hyper(xp, o.balance, x)
     if o.from_logits:
-        log_p, log_q = fm.log_sigmoid(xp, x), fm.log_sigmoid(xp, -x)
-        per = fm.bce_with_logits(xp, log_p, log_q, t, inp.pos_weight)
-        if focal:
-            per = per * fm.focal_modulation(xp, x, t, gamma)
+        per = fm.binary_logit_loss(xp, x, t, pos_weight=inp.pos_weight, gamma=gamma, alpha=alpha)
     else:
         log_p, log_q = _logs(inp, o)
         per = _bce_terms(xp, log_p, log_q, t, inp.pos_weight)
-        if focal:
+        if gamma is not None:
             per = per * xp.exp(gamma * fm.log_one_minus_pt(xp, log_p, log_q, t))
-    alpha_t = fm.class_balance(t, hyper(xp, o.balance, x))
-    if alpha_t is not None:
-        per = per * alpha_t
+        alpha_t = fm.class_balance(t, alpha)
+        if alpha_t is not None:
+            per = per * alpha_t
     if inp.weight is not None:
         per = per * inp.weight
     den = _denominator(inp, o, tuple(per.shape))
