@@ -470,6 +470,13 @@ def test_spatial_target_wrong_shape(lib):
         ce.cross_entropy(x, lib.asarray(np.zeros((2, 4), dtype=np.int64)), axis=-1)
 
 
+def test_integer_target_of_the_input_shape_is_refused_with_a_hint(lib):
+    # class probabilities must be floating, as in PyTorch; integers are class indices
+    t = lib.asarray(np.array([[0, 1, 0], [0, 0, 1]]))
+    with pytest.raises(ValueError, match="class probabilities must be floating"):
+        ce.cross_entropy(lib_logits(lib), t)
+
+
 @pytest.mark.parametrize("shape", [(2, 2), (2,), (3, 3), (2, 3, 1)])
 def test_probability_target_wrong_shape(lib, shape):
     t = lib.asarray(np.full(shape, 0.5))
@@ -892,6 +899,34 @@ def test_where_agrees_with_optax():
         np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-12)
 
 
+def test_where_with_smoothing_or_soft_targets_agrees_with_optax():
+    # optax leaves a masked class's term out, target or smoothing mass on it included
+    optax = pytest.importorskip("optax")
+    jnp = pytest.importorskip("jax.numpy")
+    x, m = jnp.asarray(WHERE_X), jnp.asarray(CLASS_MASK)
+    smoothed = optax.smooth_labels(jnp.eye(5)[WHERE_Y], 0.1)
+    soft = np.asarray(ce.softmax(np.cos(np.arange(20.0)).reshape(4, 5)))
+    for ours, theirs in (
+        (
+            ce.cross_entropy(
+                WHERE_X, WHERE_Y, where=CLASS_MASK, label_smoothing=0.1, reduction="none"
+            ),
+            optax.losses.softmax_cross_entropy(x, smoothed, where=m),
+        ),
+        (
+            ce.cross_entropy(WHERE_X, soft, where=CLASS_MASK, reduction="none"),
+            optax.losses.softmax_cross_entropy(x, jnp.asarray(soft), where=m),
+        ),
+        (
+            ce.cross_entropy(WHERE_X, soft, where=ROW_MASK, reduction="none"),
+            optax.losses.softmax_cross_entropy(x, jnp.asarray(soft), where=m | True)
+            * jnp.asarray(ROW_MASK),
+        ),
+    ):
+        assert np.isfinite(ours).all()
+        np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-12)
+
+
 def test_fully_masked_rows_have_zero_loss_and_zero_gradient():
     torch = pytest.importorskip("torch")
     x = torch.tensor(WHERE_X, requires_grad=True)
@@ -919,7 +954,7 @@ def test_where_refuses_bad_masks():
         ce.cross_entropy(WHERE_X, WHERE_Y, where=np.ones(4))
     with pytest.raises(ValueError, match="where"):
         ce.cross_entropy(WHERE_X, WHERE_Y, where=np.ones(3, bool))
-    with pytest.raises(ValueError, match="where"):
+    with pytest.raises(ValueError, match=r"where .* logits only .*log-probabilities"):
         ce.nll_loss(WHERE_X, WHERE_Y, where=CLASS_MASK)
 
 

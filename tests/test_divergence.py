@@ -27,6 +27,20 @@ def test_kl_div_shapes_that_do_not_broadcast(lib):
         ce.kl_div(lib.asarray(np.zeros((2, 3))), lib.asarray(np.full((2, 4), 0.25)))
 
 
+@pytest.mark.parametrize(("input_shape", "target_shape"), [((3,), (2, 3)), ((1, 3), (4, 3))])
+def test_batchmean_divides_by_the_inputs_first_axis_as_torch(input_shape, target_shape):
+    torch = pytest.importorskip("torch")
+    rng = keyed_rng("kl_div-batchmean", input_shape)
+    logq = np.log(uniform_probs(rng, input_shape))
+    p = uniform_probs(rng, target_shape)
+    expected = torch.nn.functional.kl_div(
+        torch.tensor(logq), torch.tensor(p), reduction="batchmean"
+    )
+    assert float(ce.kl_div(logq, p, reduction="batchmean")) == pytest.approx(
+        float(expected), rel=1e-13
+    )
+
+
 def test_optax_kl_divergence_is_kl_div_summed_per_row():
     # optax.kl_divergence(log_predictions, targets) is sum_c t (log t - log q) per row:
     # kl_div(..., reduction="none").sum(-1), which is also kl_divergence(t, q) in (p, q) order.

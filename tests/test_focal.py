@@ -780,6 +780,7 @@ XB, TB = np.zeros((2, 3)), np.ones((2, 3))
         (lambda: ce.sigmoid_focal_loss(XB + 2, TB, from_logits=False), ValueError, "input"),
         (lambda: ce.focal_loss(X2, Y2, gamma=-1.0), ValueError, "gamma"),
         (lambda: ce.focal_loss(X2, Y2, gamma=None), TypeError, "gamma"),
+        (lambda: ce.grad.focal_loss(X2, Y2, gamma=None), TypeError, "gamma"),
         (lambda: ce.focal_loss(X2, Y2, alpha=[0.5, 0.5]), ValueError, "alpha"),
         (lambda: ce.focal_loss(X2, Y2, alpha=np.ones((1, 3))), ValueError, "alpha"),
         (lambda: ce.focal_loss(X2, Y2, alpha=[0.5, -0.1, 0.5]), ValueError, "alpha"),
@@ -824,3 +825,13 @@ def test_focal_alpha_accepts_numpy_scalars_and_refuses_other_libraries():
 def test_focal_losses_take_weight_by_keyword_only():
     with pytest.raises(TypeError):
         ce.sigmoid_focal_loss([0.0], [1.0], 0.5)  # torchvision's third argument is alpha
+
+
+def test_focal_loss_of_an_ignored_row_on_a_minus_inf_logit_has_a_zero_gradient():
+    # the ignored row's stand-in label (class 0) sits on a -inf logit: no 0 * inf
+    x = torch.tensor([[-np.inf, 1.0, 2.0], [0.5, 0.1, -0.3]], requires_grad=True)
+    for smoothing in (0.0, 0.1):
+        x.grad = None
+        ce.focal_loss(x, torch.tensor([-100, 1]), gamma=2.0, label_smoothing=smoothing).backward()
+        assert (x.grad[0] == 0).all()
+        assert torch.isfinite(x.grad).all()

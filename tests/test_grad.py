@@ -22,6 +22,12 @@ Z = RNG.standard_normal((4, 3)) * 3
 T = RNG.uniform(size=(4, 3))
 T[0] = [0.0, 1.0, 1.0]
 EW = RNG.uniform(0.1, 1.0, (4, 3))
+CLASSES_KEPT = RNG.uniform(size=X.shape) < 0.7  # a where of the input's shape (optax's)
+for (n, d), y in np.ndenumerate(Y):
+    if y >= 0:
+        CLASSES_KEPT[n, y, d] = True  # the target class is never masked (an infinite loss)
+CLASSES_KEPT[1, :, 2] = False  # a fully masked row
+ROWS_KEPT = RNG.uniform(size=Y.shape) < 0.7  # a where of the target's shape
 PW = np.asarray([0.5, 2.0, 1.0])
 
 
@@ -51,6 +57,9 @@ CE_OPTIONS = [
     {"reduction": "batchmean", "weight": W, "z_loss": 1e-3},
     {"weight": W, "mean_divisor": "count", "label_smoothing": 0.3},
     {"empty_mean": 0.0, "axis": 1},
+    {"where": CLASSES_KEPT, "weight": W, "label_smoothing": 0.2},
+    {"where": CLASSES_KEPT, "label_smoothing": 0.1, "reduction": "none", "z_loss": 1e-2},
+    {"where": ROWS_KEPT, "weight": W, "label_smoothing": 0.2, "z_loss": 1e-2},
 ]
 
 
@@ -77,7 +86,12 @@ def test_cross_entropy_on_probabilities_matches_autograd(clip):
         itertools.product(
             [0.0, 0.5, 2.0],
             [None, 0.3, "vector"],
-            [{}, {"weight": W, "label_smoothing": 0.1}, {"reduction": "sum"}],
+            [
+                {},
+                {"weight": W, "label_smoothing": 0.1},
+                {"reduction": "sum"},
+                {"where": CLASSES_KEPT, "label_smoothing": 0.1},
+            ],
         )
     ),
 )
@@ -88,6 +102,15 @@ def test_focal_loss_matches_autograd(gamma, alpha, options, soft):
     kw = {**options, "gamma": gamma, "alpha": a}
     ref = _autograd(lambda x, **k: ce.focal_loss(x, torch.tensor(target), **k), X, **kw)
     _check(grad.focal_loss(X, target, **kw), ref)
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "focal_loss"])
+def test_batchmean_of_an_empty_batch_has_an_empty_gradient(name):
+    x, y = np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
+    value, g = getattr(grad, name)(x, y, reduction="batchmean")
+    assert g.shape == (0, 3)
+    assert np.isnan(value)  # 0 / 0, as the loss itself (and PyTorch's kl_div)
+    assert np.isnan(getattr(ce, name)(x, y, reduction="batchmean"))
 
 
 def test_focal_gradient_is_finite_when_the_target_probability_is_one():

@@ -1065,3 +1065,29 @@ def test_assigned_options_are_validated_and_used():
     with pytest.raises(ValueError, match="reduction"):
         loss.reduction = "avg"
     assert loss.reduction == "sum"
+
+
+@pytest.mark.parametrize(
+    ("cls", "foreign"),
+    [
+        (cnn.CrossEntropyLoss, "gamma"),
+        (cnn.NLLLoss, "z_loss"),
+        (cnn.LinearCrossEntropyLoss, "gamma"),
+        (cnn.LinearCrossEntropyLoss, "axis"),
+        (cnn.LinearCrossEntropyLoss, "mean_divisor"),
+        (cnn.FocalLoss, "focal"),
+    ],
+)
+def test_only_the_functions_own_keywords_are_option_attributes(cls, foreign):
+    # An option the module's function does not take is not an attribute that could change
+    # the loss behind the module's back (a focal gamma on a cross-entropy module).
+    module = cls(3, 4) if cls is cnn.LinearCrossEntropyLoss else cls()
+    assert not hasattr(module, foreign)
+
+
+def test_focal_module_refuses_a_missing_gamma():
+    with pytest.raises(TypeError, match="gamma"):
+        cnn.FocalLoss(gamma=None)
+    loss = cnn.FocalLoss()
+    with pytest.raises(TypeError, match="gamma"):
+        loss.gamma = None

@@ -771,6 +771,8 @@ def test_bad_inputs_on_torch():
         ce.jaccard_loss(x, y, mode="multiclass", classes=[5])
     with pytest.raises(ValueError, match="target"):
         ce.tversky_loss(x, y[:, :2], mode="multiclass")
+    with pytest.raises(ValueError, match="class probabilities must be floating"):
+        ce.dice_loss(x, torch.zeros(2, 3, 4, 4, dtype=torch.long), mode="multiclass")
     with pytest.raises(ValueError, match="aggregate"):
         ce.tversky_loss(x, y, mode="multiclass", aggregate="pixel")
 

@@ -120,7 +120,22 @@ def logsumexp(xp: Namespace, x: Array, axis: int, keepdims: bool = False) -> Arr
 def log_softmax(xp: Namespace, x: Array, axis: int) -> Array:
     """``(x - m) - log(sum(exp(x - m)))`` along ``axis`` (see :func:`lse_parts`)."""
     m, s = lse_parts(xp, x, axis)
-    return (x - m) - s
+    return log_softmax_of_parts(xp, x, m, s)
+
+
+def log_softmax_of_parts(
+    xp: Namespace, x: Array, m: Array, log_sum: Array, *, masked_rows: bool = False
+) -> Array:
+    """``(x - m) - log_sum`` from the parts of :func:`lse_parts`. With ``masked_rows`` a row of
+    ``-inf`` logits (which has no normaliser) keeps log-probabilities ``-inf`` rather than NaN:
+    the rule of a loss that leaves such rows out (see :func:`zero_where_minus_inf`)."""
+    return (x - m) - (zero_where_minus_inf(xp, log_sum) if masked_rows else log_sum)
+
+
+def zero_where_minus_inf(xp: Namespace, a: Array) -> Array:
+    """``a`` with ``-inf`` replaced by 0: the log-sum-exp of a row of ``-inf`` logits as a loss
+    counts it (its z-loss 0, its log-probabilities ``-inf``), not NaN."""
+    return xp.where(a == -xp.inf, xp.zeros_like(a), a)
 
 
 def softmax(xp: Namespace, x: Array, axis: int) -> Array:
@@ -389,11 +404,10 @@ def binary_logit_loss(
             ok = omp > 0
             safe = xp.where(ok, omp, xp.ones_like(omp))
             scale = xp.where(ok, safe**gamma, xp.zeros_like(omp))
-    if alpha is None:
-        return -log_likelihood if scale is None else -(log_likelihood * scale)
-    negative_balance = (alpha - 1) + (1 - 2 * alpha) * t  # -α_t
-    scale = negative_balance if scale is None else scale * negative_balance
-    return log_likelihood * scale
+    alpha_t = class_balance(t, alpha)
+    if alpha_t is not None:
+        scale = alpha_t if scale is None else scale * alpha_t
+    return -log_likelihood if scale is None else -(log_likelihood * scale)
 
 
 def log_one_minus_pt(xp: Namespace, log_p: Array, log_q: Array, t: Array) -> Array:

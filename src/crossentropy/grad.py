@@ -123,6 +123,7 @@ def focal_loss(input: Array, target: Array, **options: Any) -> tuple[Array, Arra
         {**options, "alpha": scalar},
         owner="grad.focal_loss()",
         arrays=("weight", "where"),
+        fixed={"focal": True},
     )
     return softmax_value_and_grad(
         input, target, arrays["weight"], o, alpha=vector, where=arrays["where"]

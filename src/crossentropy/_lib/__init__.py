@@ -5,6 +5,7 @@
 - :mod:`~crossentropy._lib.checks`: argument and value checks with messages naming the argument.
 - :mod:`~crossentropy._lib.host`: host (NumPy) copies of arrays of any library.
 - :mod:`~crossentropy._lib.reduction`: reductions, their divisors and derivatives.
+- :mod:`~crossentropy._lib.axes`: ``axis`` arguments, one axis or a tuple of axes.
 - :mod:`~crossentropy._lib.kernels`: backend-native fast paths that the generic code delegates to.
 
 Modules elsewhere import the names these modules export; no module imports another module's

@@ -288,9 +288,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         ctx.mark_non_differentiable(y, scale, dx, dw, db)
         ctx.opts = RowOptions(*inputs[6:11])
         ctx.wanted = inputs[12]
-        formed = [
-            None if g.numel() == 0 and g.ndim == 1 and g.shape[0] == 0 else g for g in (dx, dw, db)
-        ]
+        # an empty 1-D tensor marks a gradient not formed (a formed db has V >= 1 entries)
+        formed = [None if tuple(g.shape) == (0,) else g for g in (dx, dw, db)]
         early = inputs[5] != "none" and any(ctx.wanted)
         ctx.grads = _Grads(*formed) if early else None
         ctx.dtypes = (x.dtype, w.dtype, None if b is None else b.dtype)
@@ -470,8 +469,8 @@ def fused_loss(
     batch_shape = input.shape[:-1]
     x = input.reshape(-1, input.shape[-1])
     t = target.reshape(-1).long()
-    # a label out of range: ValueError where the validation policy reads labels
-    index_targets(xpt, t, v, o.ignore_index, check=reads(o.validate, t))
+    if reads(o.validate, t):  # a label out of range: ValueError where labels may be read
+        index_targets(xpt, t, v, o.ignore_index, check=True)
     out_dtype = _acc(input.dtype) if autocast else input.dtype
     # gradients to form: none without a backward to come (no_grad, inference)
     grad_on = torch.is_grad_enabled()

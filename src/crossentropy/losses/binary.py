@@ -161,10 +161,10 @@ def forward(inp: BinaryInputs, o: BinaryOptions) -> Array:
 def gradient(inp: BinaryInputs, o: BinaryOptions) -> Array:
     r"""The gradient with respect to the logits (``from_logits=True``).
 
-    Binary cross-entropy: :math:`w((1 - t)\sigma(x) - p_w t \sigma(-x))`. Focal, with
-    :math:`M = (1 - p_t)^\gamma`, :math:`B` the binary cross-entropy and
+    Binary cross-entropy :math:`B`: :math:`w G` with :math:`G = (1 - t)\sigma(x) - p_w t
+    \sigma(-x)`. Focal, with :math:`M = (1 - p_t)^\gamma` and
     :math:`1 - p_t = t\sigma(-x) + (1 - t)\sigma(x)`:
-    :math:`\alpha_t M (\gamma (1 - 2t) \frac{\sigma(x)\sigma(-x)}{1 - p_t} B + \sigma(x) - t)`,
+    :math:`\alpha_t M (\gamma (1 - 2t) \frac{\sigma(x)\sigma(-x)}{1 - p_t} B + G)`,
     the ratio formed in log space so it stays finite as :math:`p_t \to 1`.
     """
     if not o.from_logits:
@@ -176,7 +176,7 @@ def gradient(inp: BinaryInputs, o: BinaryOptions) -> Array:
     gamma = hyper(xp, o.gamma, x)
     if gamma is not None and is_on(gamma):
         log_p, log_q = fm.log_sigmoid(xp, x), fm.log_sigmoid(xp, -x)
-        ce = _bce_terms(xp, log_p, log_q, t, None)
+        ce = _bce_terms(xp, log_p, log_q, t, inp.pos_weight)
         log_1m_pt = fm.log_one_minus_pt(xp, log_p, log_q, t)
         finite = log_1m_pt > -math.inf
         rho = xp.exp(log_p + log_q - xp.where(finite, log_1m_pt, xp.zeros_like(log_1m_pt)))

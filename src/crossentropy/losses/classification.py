@@ -53,8 +53,8 @@ from crossentropy._lib.reduction import (
     MeanDivisor,
     Reduction,
     divide,
-    inverse,
     reduce,
+    reduction_scale,
 )
 from crossentropy.losses.options import Clip, Hyper, SoftmaxOptions, is_off, is_on
 
@@ -236,6 +236,11 @@ def prepare(
                 f"target of class indices must have shape {shape_str(batch)} for input of "
                 f"shape {shape_str(xf.shape)} with classes on axis "
                 f"{axes.axes[0] if axes.single else axes.axes}; got {shape_str(t.shape)}"
+                + (
+                    " (class probabilities must be floating, as in PyTorch)"
+                    if tuple(t.shape) == tuple(xf.shape)
+                    else ""
+                )
             )
     if o.kind == "probs" and check:
         check_unit_interval(xp, xf, "input")
@@ -263,8 +268,9 @@ def prepare(
             row_mask = full
         elif o.kind != "logits":
             raise ValueError(
-                "a where of the input's shape masks logits, so it needs from_logits=True; "
-                "mask whole samples with a where of the target's shape"
+                "a where of the input's shape masks logits, so it applies to logits only "
+                f"(here the input holds {'log-probabilities' if o.log_probs else 'probabilities'}"
+                "); mask whole samples with a where of the target's shape"
             )
         else:
             class_mask = axes.to_last(xp, full)
@@ -340,17 +346,6 @@ def _row_mask(inp: SoftmaxInputs) -> Array | None:
     return rows
 
 
-def _finite(xp: Namespace, a: Array) -> Array:
-    """``a`` with ``-inf`` (the log-sum-exp of a row of ``-inf`` logits) replaced by 0: such a
-    row has no normaliser, so its log-probabilities stay ``-inf`` and its z-loss 0, not NaN."""
-    return xp.where(a == -xp.inf, xp.zeros_like(a), a)
-
-
-def _log_softmax(xp: Namespace, z: Array, m: Array, log_sum: Array) -> Array:
-    """``(z - m) - log(sum(exp(z - m)))`` from the two parts of the log-sum-exp."""
-    return (z - m) - _finite(xp, log_sum)
-
-
 def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForward]:
     """The loss on any array library, and the intermediates of its gradient."""
     xp, x = inp.xp, inp.x
@@ -371,7 +366,7 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
 
     def log_probs() -> Array:
         if kind == "logits":
-            return _log_softmax(xp, z, m, log_sum)
+            return fm.log_softmax_of_parts(xp, z, m, log_sum, masked_rows=True)
         if kind == "probs":
             return fm.prob_log(xp, z, o.clip, inp.out_dtype)
         return z
@@ -385,9 +380,12 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
         if inp.check:
             skip = xp.broadcast_to(xp.expand_dims(~valid, axis=-1), target.shape)
             check_unit_interval(xp, target, "target", skip=skip)
-        t = xp.where(xp.expand_dims(valid, axis=-1), target, xp.zeros_like(target))
+        keep = xp.expand_dims(valid, axis=-1)
+        if inp.class_mask is not None:  # optax's where: a masked class's term is left out
+            keep = keep & inp.class_mask
+        t = xp.where(keep, target, xp.zeros_like(target))
         w_t = xp.sum(t * w, axis=-1) if w is not None else None  # expected weight, unsmoothed
-        ts = t if is_off(eps) else (1 - eps) * t + eps / n_classes
+        ts = t if is_off(eps) else xp.where(keep, (1 - eps) * t + eps / n_classes, t)
         lp = log_probs()
         terms = fm.mul_log(xp, ts, lp)
         if gamma is not None:
@@ -411,17 +409,27 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
             nll = -fm.gather(xp, log_probs(), labels)
         w_y = fm.take(xp, w, labels) if w is not None else None
         if gamma is not None:
+            # an ignored row's stand-in label may sit on a -inf logit: no 0 * inf in the gradient
+            nll = xp.where(valid, nll, xp.zeros_like(nll))
             nll = nll * fm.focal_factor(xp, -nll, gamma)
             if alpha is not None:
                 nll = nll * (fm.take(xp, alpha, labels) if _is_vector(alpha) else alpha)
         smooth = None
         if is_on(eps):
             lp = log_probs()
+            terms = lp
+            if gamma is not None or inp.class_mask is not None:
+                # left-out rows and (optax's where) masked classes give 0, with no 0 * inf in
+                # the gradient where their log-probability is -inf
+                keep = xp.expand_dims(valid, axis=-1)
+                if inp.class_mask is not None:
+                    keep = keep & inp.class_mask
+                terms = fm.mul_log(xp, cast(xp, keep, lp.dtype), lp)
             if gamma is not None:
-                lp = lp * fm.focal_factor(xp, lp, gamma)
+                terms = terms * fm.focal_factor(xp, lp, gamma)
                 if alpha is not None:
-                    lp = lp * alpha
-            smooth = -xp.sum(lp * w if (w is not None and per_class_mode) else lp, axis=-1)
+                    terms = terms * alpha
+            smooth = -xp.sum(terms * w if (w is not None and per_class_mode) else terms, axis=-1)
         if per_class_mode and w_y is not None:
             nll = w_y * nll
         per = nll if smooth is None else (1 - eps) * nll + (eps / n_classes) * smooth
@@ -434,10 +442,10 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
         per = xp.where(bad, xp.full_like(per, math.nan), per)
     zterm = None
     if is_on(zl) and logz is not None:
-        finite_z = _finite(xp, logz)
+        finite_z = fm.zero_where_minus_inf(xp, logz)
         zterm = xp.where(valid, zl * finite_z * finite_z, zero)
     count = xp.sum(cast(xp, valid, per.dtype))
-    use_weight = o.mean_divisor == "weight" or (o.mean_divisor == "auto" and not inp.soft)
+    use_weight = o.divisor_rule(inp.soft) == "weight"
     den = xp.sum(xp.where(valid, w_y, zero)) if use_weight and w_y is not None else count
     batch = _batch(tuple(per.shape))
     saved = SoftmaxForward(z, m, log_sum, logz, valid, bad, saved_target, w_y, den, count, batch)
@@ -464,11 +472,9 @@ def _is_vector(a: Any) -> bool:
 
 def _scales(xp: Namespace, f: SoftmaxForward, reduction: str) -> tuple[Any, Any]:
     """d(reduced loss)/d(element loss) for the cross-entropy part and the z-loss part."""
-    if reduction == "mean":
-        return inverse(xp, f.den), inverse(xp, f.count)
-    if reduction == "batchmean":
-        return 1.0 / f.batch, 1.0 / f.batch
-    return 1.0, 1.0
+    loss = reduction_scale(xp, f.z, reduction, denominator=f.den, batch_size=f.batch)
+    zloss = reduction_scale(xp, f.z, reduction, denominator=f.count, batch_size=f.batch)
+    return loss, zloss
 
 
 def _subtract_at(xp: Namespace, g: Array, idx: Array, values: Array) -> Array:
@@ -517,12 +523,22 @@ def _index_logits_grad(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions)
     else:
         d = (eps_v / n_classes) * w_y * valid * scale
         u = None
-    row_sum = c + d * (xp.sum(u) if u is not None else n_classes) if smoothing else c
+    if smoothing and inp.class_mask is not None:  # masked classes take no smoothing mass
+        kept = cast(xp, inp.class_mask, z.dtype)
+        u = kept if u is None else u * kept
+    if not smoothing:
+        row_sum = c
+    elif u is None:
+        row_sum = c + d * n_classes
+    else:
+        row_sum = c + d * xp.sum(u, axis=-1)
     zl = hyper(xp, o.z_loss, z)
     if is_on(zl):
-        finite_z = _finite(xp, f.logz)
+        finite_z = fm.zero_where_minus_inf(xp, f.logz)
         row_sum = row_sum + 2 * zl * finite_z * valid * zscale
-    g = xp.exp(_log_softmax(xp, f.z, f.m, f.log_sum)) * xp.expand_dims(row_sum, axis=-1)
+    g = xp.exp(fm.log_softmax_of_parts(xp, f.z, f.m, f.log_sum, masked_rows=True)) * xp.expand_dims(
+        row_sum, axis=-1
+    )
     if smoothing:
         d_col = xp.expand_dims(d, axis=-1)
         g = g - (d_col * u if u is not None else d_col)
@@ -555,10 +571,11 @@ def _general_grad(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions) -> A
                 a = (1 - eps) * w_y * onehot + (eps / n_classes) * w if smoothing else w_y * onehot
             else:
                 a = w_y * base
-    a = xp.where(valid, a, xp.zeros_like(a))
+    keep = valid if inp.class_mask is None else valid & inp.class_mask
+    a = xp.where(keep, a, xp.zeros_like(a))
     kind = o.kind
     if kind == "logits":
-        logq = _log_softmax(xp, f.z, f.m, f.log_sum)
+        logq = fm.log_softmax_of_parts(xp, f.z, f.m, f.log_sum, masked_rows=True)
     elif kind == "probs":
         logq = fm.prob_log(xp, x, o.clip, inp.out_dtype)
     else:
@@ -581,7 +598,7 @@ def _general_grad(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions) -> A
     g = (q * xp.sum(h, axis=-1, keepdims=True) - h) * scale
     zl = hyper(xp, o.z_loss, x)
     if is_on(zl):
-        finite_z = _finite(xp, f.logz)
+        finite_z = fm.zero_where_minus_inf(xp, f.logz)
         zg = 2 * zl * xp.expand_dims(finite_z, axis=-1) * q * zscale
         g = g + xp.where(valid, zg, xp.zeros_like(zg))
     return g
@@ -652,7 +669,7 @@ def aten_loss(inp: SoftmaxInputs, o: SoftmaxOptions) -> Array:
     red = o.reduction
     plain = (
         red in ("none", "sum")
-        or (red == "mean" and math.isnan(o.empty_mean) and o.mean_divisor != "count")
+        or (red == "mean" and math.isnan(o.empty_mean) and o.divisor_rule(soft=False) == "weight")
     ) and not o.z_loss
     aten_red = red if plain else ("none" if o.z_loss else "sum")
     # ATen wants the classes on axis 1: (C,), (N, C) or (N, C, d...); ours are last.
@@ -690,7 +707,7 @@ def aten_loss(inp: SoftmaxInputs, o: SoftmaxOptions) -> Array:
         total = out_sum if z_sum is None else out_sum + z_sum
         return total / _batch(tuple(t.shape)) if red == "batchmean" else total
     count = valid.sum(dtype=x.dtype)
-    if w is not None and o.mean_divisor != "count":
+    if w is not None and o.divisor_rule(soft=False) == "weight":
         den = torch.where(valid, w[torch.where(valid, t, torch.zeros_like(t))], 0).sum()
     else:
         den = count
@@ -720,7 +737,10 @@ def _aten_direct(input: Array, target: Array, weight: Array | None, o: SoftmaxOp
         or target.is_floating_point()
     ):
         return None
-    if input.device.type != "cpu" and (o.validate or get_validation()) is True:
+    if (
+        input.device.type != "cpu"
+        and (get_validation() if o.validate is None else o.validate) is True
+    ):
         return None
     import torch.nn.functional as F
 

@@ -84,6 +84,7 @@ def divergence_loss(input: Array, target: Array, o: DivergenceOptions) -> Array:
     xf, out_dtype = as_loss_float(xp, x, "input")
     tf, _ = as_float(xp, t, "target")
     tf = cast(xp, tf, xf.dtype)
+    batch = int(xf.shape[0]) if xf.ndim else 1  # PyTorch's batchmean: the input's first axis
     try:
         xf, tf = xp.broadcast_arrays(xf, tf)
     except (ValueError, RuntimeError, TypeError):
@@ -97,5 +98,5 @@ def divergence_loss(input: Array, target: Array, o: DivergenceOptions) -> Array:
             if reads(o.validate, tf):
                 check_unit_interval(xp, tf, "target")
             per = fm.kl_terms(xp, tf, fm.safe_log(xp, tf), xf)
-        out = reduce(xp, per, o.reduction, empty_mean=o.empty_mean)
+        out = reduce(xp, per, o.reduction, batch_size=batch, empty_mean=o.empty_mean)
     return restore_dtype(xp, out, out_dtype)

@@ -3,8 +3,11 @@ r"""Focal losses (Lin et al. 2017): cross-entropy that down-weights well-classif
 ``sigmoid_focal_loss`` is the binary / multi-label form with torchvision's numbers, on the
 sigmoid family's engine; ``focal_loss`` is the multi-class softmax form, on the softmax
 family's engine, and exactly :func:`~crossentropy.cross_entropy` at ``gamma=0`` without
-``alpha``. Both compute :math:`(1 - p_t)^\gamma` as :math:`\exp(\gamma \log(1 - p_t))` with a
-stable :math:`\log(1 - p_t)`, so values and gradients stay finite as :math:`p_t \to 1`.
+``alpha``. The softmax form computes :math:`(1 - p_t)^\gamma` as
+:math:`\exp(\gamma \log(1 - p_t))` with a stable :math:`\log(1 - p_t)`; the sigmoid form on
+logits as a power of :math:`1 - p_t = t\sigma(-x) + (1 - t)\sigma(x)`, each sigmoid without
+cancellation (:func:`crossentropy._formulas.binary_logit_loss`). Values and gradients stay
+finite as :math:`p_t \to 1`.
 """
 
 from __future__ import annotations
@@ -168,8 +171,6 @@ def focal_loss(
     >>> ce.focal_loss(x, y, gamma=2.0).round(6)
     np.float64(0.424313)
     """
-    if gamma is None:
-        raise TypeError("gamma must be a real number; got None")
     scalar, vector = split_alpha(alpha)
-    options = SoftmaxOptions.from_arguments({**locals(), "alpha": scalar})
+    options = SoftmaxOptions.from_arguments({**locals(), "alpha": scalar}, focal=True)
     return softmax_loss(input, target, weight, options, alpha=vector, where=where)

@@ -150,8 +150,9 @@ class LossOptions:
 class SoftmaxOptions(LossOptions):
     """Options of the softmax family: :func:`~crossentropy.cross_entropy`,
     :func:`~crossentropy.nll_loss`, :func:`~crossentropy.focal_loss` and the fused
-    :func:`~crossentropy.fused.linear_cross_entropy`. ``gamma`` set makes the focal loss;
-    ``log_probs`` is ``nll_loss``'s input (log-probabilities)."""
+    :func:`~crossentropy.fused.linear_cross_entropy`. ``gamma`` set makes the focal loss
+    (``focal``: the focal loss's own calls, where ``gamma`` must be set); ``log_probs`` is
+    ``nll_loss``'s input (log-probabilities)."""
 
     ignore_index: int = -100
     reduction: str = "mean"
@@ -167,6 +168,7 @@ class SoftmaxOptions(LossOptions):
     weight_mode: str = "per_class"
     gamma: Hyper | None = None
     alpha: Hyper | None = None
+    focal: bool = False
     validate: Validate | None = None
     #: Derived: PyTorch's own call (ATen's ``cross_entropy`` / ``nll_loss`` give this loss).
     torch_call: bool = field(default=False, init=False, repr=False, compare=False)
@@ -190,6 +192,8 @@ class SoftmaxOptions(LossOptions):
         check_choice(self.weight_mode, "weight_mode", _WEIGHT_MODES)
         if self.gamma is not None:
             _set(self, "gamma", check_hyper(self.gamma, "gamma", low=0.0))
+        elif self.focal:
+            raise TypeError("gamma must be a real number; got None")
         if self.alpha is not None:
             _set(self, "alpha", check_hyper(self.alpha, "alpha", low=0.0))
         if self.validate is not None:
@@ -210,7 +214,7 @@ class SoftmaxOptions(LossOptions):
             and self.axis is None
             and self.reduction != "batchmean"
             and math.isnan(self.empty_mean)
-            and self.mean_divisor != "count"
+            and self.divisor_rule(soft=False) == "weight"
             and self.weight_mode == "per_class"
             and isinstance(self.label_smoothing, float),
         )
@@ -221,6 +225,14 @@ class SoftmaxOptions(LossOptions):
         if self.log_probs:
             return "log_probs"
         return "logits" if self.from_logits else "probs"
+
+    def divisor_rule(self, soft: bool) -> str:
+        """``"weight"`` or ``"count"``: the divisor of a ``"mean"`` (the counted rows' target
+        weights, or their number), ``"auto"`` resolved to PyTorch's choice: the weights for
+        class indices, the count for probability targets."""
+        if self.mean_divisor != "auto":
+            return self.mean_divisor
+        return "count" if soft else "weight"
 
 
 @dataclass(frozen=True)
@@ -398,8 +410,6 @@ class OverlapOptions(LossOptions):
 # ---------------------------------------------------------------------------------------------
 # Binding keywords to a public function's signature.
 # ---------------------------------------------------------------------------------------------
-
-_LEGACY = ("size_average", "reduce")
 
 
 def _parameters(fn: Callable[..., Any]) -> Mapping[str, inspect.Parameter]:

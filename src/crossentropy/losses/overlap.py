@@ -86,6 +86,11 @@ def _probabilities_and_targets(
                 raise ValueError(
                     f"target of class indices must have shape {shape_str(expected)} for input of "
                     f"shape {shape_str(shape)}; got {shape_str(t.shape)}"
+                    + (
+                        " (class probabilities must be floating)"
+                        if tuple(t.shape) == tuple(shape)
+                        else ""
+                    )
                 )
         x = xp.reshape(x, (n, x.shape[1], -1))
     n_classes = x.shape[1]

@@ -28,6 +28,7 @@ imports torch.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -93,11 +94,17 @@ class _Loss(nn.Module):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        options_type = cls.__dict__.get("_options_type")
-        if options_type is None:
+        if "_function" not in cls.__dict__:
             return
+        keywords = inspect.signature(cls._function).parameters  # the module's settings
+        options_type: Any = cls._options_type
         for f in dataclasses.fields(options_type):
-            if f.init and not any(f.name in vars(base) for base in cls.__mro__):
+            if (
+                f.init
+                and f.name in keywords
+                and f.name not in cls._fixed
+                and not any(f.name in vars(base) for base in cls.__mro__)
+            ):
                 setattr(cls, f.name, _option_property(f.name))
 
     def _configure(self, keywords: dict[str, Any], *, arrays: tuple[str, ...] = ()) -> None:
@@ -265,6 +272,7 @@ class FocalLoss(_Loss):
     """
 
     _function = staticmethod(losses.focal_loss)
+    _fixed: ClassVar[dict[str, Any]] = {"focal": True}
     _options_type = SoftmaxOptions
     _shown = ("ignore_index", "label_smoothing", "alpha", "gamma")
     weight: Tensor | None
