@@ -409,8 +409,10 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
             nll = -fm.gather(xp, log_probs(), labels)
         w_y = fm.take(xp, w, labels) if w is not None else None
         if gamma is not None:
-            # an ignored row's stand-in label may sit on a -inf logit: no 0 * inf in the gradient
-            nll = xp.where(valid, nll, xp.zeros_like(nll))
+            # an ignored row's stand-in label may sit on a -inf logit: a finite stand-in loss
+            # (1, where the focal factor and its derivatives are finite), so no 0 * inf in the
+            # gradient; the row's loss is set to 0 below
+            nll = xp.where(valid, nll, xp.ones_like(nll))
             nll = nll * fm.focal_factor(xp, -nll, gamma)
             if alpha is not None:
                 nll = nll * (fm.take(xp, alpha, labels) if _is_vector(alpha) else alpha)
