@@ -22,7 +22,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest --durations=25
+	$(BIN)/python -m pytest -n 2 --durations=25
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir build/site
