@@ -417,10 +417,11 @@ def log_one_minus_pt(xp: Namespace, log_p: Array, log_q: Array, t: Array) -> Arr
 
 
 def class_balance(t: Array, alpha: Any) -> Array | None:
-    """``alpha_t = alpha t + (1 - alpha)(1 - t)``, or None without ``alpha``."""
+    """``alpha_t = alpha t + (1 - alpha)(1 - t)``, formed as ``(1 - alpha) + (2 alpha - 1) t``
+    (two passes over ``t``), or None without ``alpha``."""
     if alpha is None:
         return None
-    return alpha * t + (1 - alpha) * (1 - t)
+    return (1 - alpha) + (2 * alpha - 1) * t
 
 
 # ---------------------------------------------------------------------------------------------
