@@ -236,6 +236,11 @@ def test_autocast_and_mixed_dtypes():
         ({"chunk_size": 0}, ValueError, "chunk_size"),
         ({"weight": torch.zeros(0, 3)}, ValueError, "at least one row"),
         ({"label_smoothing": 1.5}, ValueError, "label_smoothing"),
+        ({"input": torch.zeros(4, 3, dtype=torch.long)}, TypeError, "input must be a floating"),
+        ({"weight": torch.zeros(5, 3, dtype=torch.int32)}, TypeError, "weight must be a floating"),
+        ({"bias": torch.zeros(5, dtype=torch.long)}, TypeError, "bias must be a floating"),
+        ({"input": torch.zeros(4, 3, dtype=torch.complex64)}, TypeError, "input"),
+        ({"input": torch.tensor(1.0)}, ValueError, "input must have at least one dimension"),
     ],
 )
 def test_bad_inputs(kwargs, error, match):
@@ -403,3 +408,44 @@ def test_grad_of_grad_is_refused_not_silently_zero():
     x, w, _, y = _case(4, 3, 5)
     with pytest.raises(RuntimeError, match="grad of a grad"):
         grad(lambda v: grad(lambda u: linear_cross_entropy(u, w, y))(v).sum())(x)
+
+
+def test_integer_tensors_are_refused_not_truncated():
+    # the call: an integer loss (tensor(1)) where the float64 value is 1.6495
+    x, w, y = (
+        torch.tensor([[1, 2], [3, -1]]),
+        torch.tensor([[1, 0], [0, 1], [2, 1]]),
+        torch.tensor([0, 2]),
+    )
+    with pytest.raises(TypeError, match=r"input must be a floating tensor; got torch\.int64"):
+        linear_cross_entropy(x, w, y)
+    value = linear_cross_entropy(x.double(), w.double(), y)
+    torch.testing.assert_close(
+        value, torch.nn.functional.cross_entropy(x.double() @ w.double().T, y)
+    )
+    assert float(value) == pytest.approx(1.6495, abs=5e-5)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_zero_features_give_log_v_as_pytorch(reduction):
+    x = torch.zeros(3, 0, dtype=torch.float64, requires_grad=True)
+    w = torch.zeros(5, 0, dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([0.0, 1.0, 0.0, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0, 1, 4])
+    ours = linear_cross_entropy(x, w, y, bias=b, reduction=reduction)
+    theirs = torch.nn.functional.cross_entropy(x @ w.T + b, y, reduction=reduction)
+    torch.testing.assert_close(ours, theirs)
+    (gb,) = torch.autograd.grad(ours.sum(), b)
+    (tb,) = torch.autograd.grad(theirs.sum(), b)
+    torch.testing.assert_close(gb, tb)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_meta_tensors_propagate_shapes(reduction):
+    x = torch.empty(2, 3, 4, device="meta")
+    w = torch.empty(7, 4, device="meta")
+    y = torch.empty(2, 3, dtype=torch.long, device="meta")
+    out = linear_cross_entropy(x, w, y, reduction=reduction)
+    assert out.device.type == "meta"
+    assert tuple(out.shape) == ((2, 3) if reduction == "none" else ())
+    assert out.dtype == torch.float32

@@ -32,6 +32,7 @@ __all__ = [
     "Namespace",
     "as_float",
     "as_loss_float",
+    "autocast_enabled",
     "cast",
     "default_float",
     "device_of",
@@ -222,9 +223,10 @@ def index_dtype(xp: Namespace, x: Array) -> Any:
     return xp.__array_namespace_info__().default_dtypes(device=device_of(x))["integral"]
 
 
-def _autocast(torch: Any, device_type: str) -> bool:
-    """Whether autocast is on for ``device_type`` (never for devices without autocast, such
-    as ``meta``)."""
+def autocast_enabled(device_type: str) -> bool:
+    """Whether ``torch.autocast`` is on for ``device_type`` (never for devices without
+    autocast, such as ``meta``)."""
+    torch = sys.modules["torch"]
     try:
         return bool(torch.is_autocast_enabled(device_type))
     except RuntimeError:
@@ -314,7 +316,7 @@ def as_loss_float(xp: Namespace, x: Array, name: str) -> tuple[Array, Any]:
     stays float32 (float64 is left alone), as PyTorch's losses do."""
     if is_torch(x) and x.dtype.is_floating_point:
         torch = sys.modules["torch"]
-        if x.dtype != torch.float64 and _autocast(torch, x.device.type):
+        if x.dtype != torch.float64 and autocast_enabled(x.device.type):
             return cast(xp, x, torch.float32), torch.float32
     return as_float(xp, x, name)
 

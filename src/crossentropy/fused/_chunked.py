@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from crossentropy._lib.checks import check_choice, check_int, shape_str
+from crossentropy._lib.namespace import autocast_enabled
 from crossentropy._lib.policy import Validate, reads
 from crossentropy.losses.classification import index_targets
 from crossentropy.losses.options import SoftmaxOptions
@@ -440,6 +441,11 @@ def fused_loss(
     it built at construction)."""
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
         raise TypeError("input and weight must be torch tensors")
+    for name, t in (("input", input), ("weight", weight), ("bias", bias)):
+        if t is not None and not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating tensor; got {t.dtype}")
+    if input.ndim < 1:
+        raise ValueError("input must have at least one dimension (the features); got shape ()")
     if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
         raise ValueError(
             f"weight must have shape (V, {input.shape[-1]}); got {shape_str(weight.shape)}"
@@ -455,7 +461,7 @@ def fused_loss(
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"bias must have shape ({weight.shape[0]},); got {shape_str(bias.shape)}")
     _refuse_higher_order()
-    autocast = torch.is_autocast_enabled(input.device.type)
+    autocast = autocast_enabled(input.device.type)
     if autocast:  # as F.linear would: in the autocast dtype
         dt = torch.get_autocast_dtype(input.device.type)
         input, weight = input.to(dt), weight.to(dt)
@@ -467,7 +473,7 @@ def fused_loss(
     chunk = max(1, _CHUNK_ELEMENTS // max(v, 1)) if o.chunk_size is None else o.chunk_size
     use_triton = _use_triton(o.kernel, input)
     batch_shape = input.shape[:-1]
-    x = input.reshape(-1, input.shape[-1])
+    x = input.reshape(math.prod(batch_shape), input.shape[-1])  # also for 0 features
     t = target.reshape(-1).long()
     if reads(o.validate, t):  # a label out of range: ValueError where labels may be read
         index_targets(xpt, t, v, o.ignore_index, check=True)
