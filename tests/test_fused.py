@@ -18,6 +18,8 @@ OPTIONS = [
     {"z_loss": 1e-3},
     {"softcap": 3.0},
     {"label_smoothing": 0.2, "z_loss": 1e-2, "softcap": 2.0},
+    {"temperature": 0.7},
+    {"temperature": 1.5, "label_smoothing": 0.2, "z_loss": 1e-2, "softcap": 2.0},
 ]
 
 
@@ -57,8 +59,13 @@ def test_matches_cross_entropy_of_the_full_logits(shape, chunk, options, reducti
     ours = _grads(
         lambda x, w, b: linear_cross_entropy(x, w, y, bias=b, chunk_size=chunk, **kw), x, w, b
     )
+    dense = {k: v for k, v in kw.items() if k != "temperature"}
+    t = kw.get("temperature", 1.0)
     ref = _grads(
-        lambda x, w, b: ce.cross_entropy(x @ w.T + b, y, mean_divisor="count", **kw), x, w, b
+        lambda x, w, b: ce.cross_entropy((x @ w.T + b) / t, y, mean_divisor="count", **dense),
+        x,
+        w,
+        b,
     )
     torch.testing.assert_close(ours[0], ref[0], rtol=1e-12, atol=1e-12)
     for a, r in zip(ours[1], ref[1], strict=True):
@@ -241,6 +248,10 @@ def test_autocast_and_mixed_dtypes():
         ({"bias": torch.zeros(5, dtype=torch.long)}, TypeError, "bias must be a floating"),
         ({"input": torch.zeros(4, 3, dtype=torch.complex64)}, TypeError, "input"),
         ({"input": torch.tensor(1.0)}, ValueError, "input must have at least one dimension"),
+        ({"temperature": 0.0}, ValueError, "temperature"),
+        ({"temperature": -1.0}, ValueError, "temperature"),
+        ({"temperature": torch.tensor(1.0)}, TypeError, "temperature"),
+        ({"temperature": True}, TypeError, "temperature"),
     ],
 )
 def test_bad_inputs(kwargs, error, match):
@@ -346,18 +357,20 @@ def test_module_under_torch_compile(backend):
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_torch_func_transforms_equal_the_core(reduction):
+def test_torch_func_transforms_equal_the_core(reduction, temperature):
     from torch.func import grad, jacrev, vmap
 
     x, w, b, y = _case(6, 4, 5)
-    kw = {"reduction": reduction, "chunk_size": 2}
+    t = temperature
+    kw = {"reduction": reduction, "chunk_size": 2, "temperature": t}
 
     def fused(x, w, b):
         return linear_cross_entropy(x, w, y, bias=b, **kw)
 
     def dense(x, w, b):
-        return ce.cross_entropy(x @ w.T + b, y, reduction=reduction)
+        return ce.cross_entropy((x @ w.T + b) / t, y, reduction=reduction)
 
     for argnums in (0, 1, 2):
         got = grad(lambda *a: fused(*a).sum(), argnums=argnums)(x, w, b)
@@ -377,9 +390,11 @@ def test_torch_func_transforms_equal_the_core(reduction):
     per_sample = vmap(grad(one, argnums=2), in_dims=(0, 0, None))(x, labels, w)
     loop = torch.stack(
         [
-            grad(lambda w, i=i: ce.cross_entropy(x[i : i + 1] @ w.T + b, labels[i : i + 1]).sum())(
-                w
-            )
+            grad(
+                lambda w, i=i: ce.cross_entropy(
+                    (x[i : i + 1] @ w.T + b) / t, labels[i : i + 1]
+                ).sum()
+            )(w)
             for i in range(x.shape[0])
         ]
     )

@@ -1091,3 +1091,19 @@ def test_focal_module_refuses_a_missing_gamma():
     loss = cnn.FocalLoss()
     with pytest.raises(TypeError, match="gamma"):
         loss.gamma = None
+
+
+def test_linear_cross_entropy_module_takes_a_temperature():
+    from crossentropy.fused import linear_cross_entropy
+
+    g = _gen("temperature")
+    x, y = _randn(g, (5, 3), torch.float64), torch.tensor([0, 1, 2, 3, 1])
+    loss = cnn.LinearCrossEntropyLoss(3, 4, temperature=0.5, dtype=torch.float64)
+    expected = ce.cross_entropy(x @ loss.linear.weight.T / 0.5, y)
+    torch.testing.assert_close(loss(x, y), expected)
+    loss.temperature = 2.0
+    torch.testing.assert_close(
+        loss(x, y), linear_cross_entropy(x, loss.linear.weight, y, temperature=2.0)
+    )
+    with pytest.raises(ValueError, match="temperature"):
+        loss.temperature = 0.0

@@ -25,6 +25,8 @@ OPTIONS = [
     {"z_loss": 1e-3},
     {"softcap": 3.0},
     {"label_smoothing": 0.2, "z_loss": 1e-2, "softcap": 2.0},
+    {"temperature": 0.7},
+    {"temperature": 1.5, "label_smoothing": 0.2, "z_loss": 1e-2, "softcap": 2.0},
 ]
 
 
@@ -62,8 +64,13 @@ def test_kernel_matches_the_core(options, reduction, n, chunk):
         w,
         b,
     )
+    dense = {k: v for k, v in kw.items() if k != "temperature"}
+    t = kw.get("temperature", 1.0)
     ref = _value_and_grads(
-        lambda x, w, b: ce.cross_entropy(x @ w.T + b, y, mean_divisor="count", **kw), x, w, b
+        lambda x, w, b: ce.cross_entropy((x @ w.T + b) / t, y, mean_divisor="count", **dense),
+        x,
+        w,
+        b,
     )
     torch.testing.assert_close(ours[0], ref[0], rtol=1e-5, atol=1e-5)
     for a, r in zip(ours[1], ref[1], strict=True):

@@ -11,7 +11,7 @@ import array_api_compat.torch as xpt
 import torch
 from torch import Tensor
 
-from crossentropy._lib.checks import check_choice, check_int, shape_str
+from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
 from crossentropy._lib.namespace import autocast_enabled
 from crossentropy._lib.policy import Validate, reads
 from crossentropy.losses.classification import index_targets
@@ -36,10 +36,13 @@ class FusedOptions(SoftmaxOptions):
 
     chunk_size: int | None = None
     kernel: str = "auto"
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice(self.reduction, "reduction", ("none", "mean", "sum"))
+        temperature = check_number(self.temperature, "temperature", low=0.0, low_open=True)
+        object.__setattr__(self, "temperature", temperature)  # frozen: normalised once
         for name in ("label_smoothing", "z_loss", "softcap"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, float):
@@ -56,6 +59,7 @@ class RowOptions:
     eps: float  # label smoothing
     z_loss: float
     cap: float | None  # softcap
+    temperature: float  # the logits are divided by it before everything else
     chunk: int
     triton: bool  # the per-row step as a Triton kernel (CUDA, or the interpreter)
 
@@ -80,6 +84,8 @@ def _rows_torch(
     probability, ``lse = m - log max(p)``, which never underflows.
     """
     z = raw if acc_buf is None else acc_buf.copy_(raw)
+    if opts.temperature != 1.0:
+        z.div_(opts.temperature)
     th = None
     if opts.cap is not None:
         z.div_(opts.cap).tanh_()
@@ -103,6 +109,8 @@ def _rows_torch(
             g.sub_((opts.eps / v) * scale[:, None])
         if th is not None:
             g.mul_(th.mul_(th).neg_().add_(1))
+        if opts.temperature != 1.0:
+            g.div_(opts.temperature)
         if acc_buf is not None:
             raw.copy_(g)
     return loss
@@ -183,8 +191,9 @@ def _transformed_grads(
     for lo in range(0, x.shape[0], rows):
         xs = x[lo : lo + rows]
         z = xs @ w.T if b is None else torch.addmm(b, xs, w.T)
-        _, g = softmax_value_and_grad(z.to(_acc(z.dtype)), y[lo : lo + rows], None, options)
-        g = (g * scale[lo : lo + rows, None]).to(x.dtype)
+        z = z.to(_acc(z.dtype)) / opts.temperature
+        _, g = softmax_value_and_grad(z, y[lo : lo + rows], None, options)
+        g = (g * (scale[lo : lo + rows, None] / opts.temperature)).to(x.dtype)
         dx.append(g @ w)
         dw = dw + (g.T @ xs).to(dw.dtype)
         if db is not None:
@@ -254,13 +263,14 @@ class _LinearCrossEntropy(torch.autograd.Function):
         eps: float,
         z_loss: float,
         cap: float | None,
+        temperature: float,
         chunk: int,
         triton: bool,
         empty_mean: float,
         wanted: tuple[bool, bool, bool],
         out_dtype: torch.dtype,
     ) -> tuple[Tensor, ...]:
-        opts = RowOptions(eps, z_loss, cap, chunk, triton)
+        opts = RowOptions(eps, z_loss, cap, temperature, chunk, triton)
         valid = target != ignore_index
         y = torch.where(valid, target, torch.zeros_like(target))
         mask = valid.to(_acc(x.dtype))
@@ -287,8 +297,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         x, w, b = inputs[:3]
         _, y, scale, dx, dw, db = output
         ctx.mark_non_differentiable(y, scale, dx, dw, db)
-        ctx.opts = RowOptions(*inputs[6:11])
-        ctx.wanted = inputs[12]
+        ctx.opts = RowOptions(*inputs[6:12])
+        ctx.wanted = inputs[13]
         # an empty 1-D tensor marks a gradient not formed (a formed db has V >= 1 entries)
         formed = [None if tuple(g.shape) == (0,) else g for g in (dx, dw, db)]
         early = inputs[5] != "none" and any(ctx.wanted)
@@ -323,7 +333,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 None if g is None else (g if go is None else g * go).to(dt)
                 for g, dt in zip((grads.dx, grads.dw, grads.db), ctx.dtypes, strict=True)
             ),
-            *([None] * 11),
+            *([None] * 12),
         )
 
     @staticmethod
@@ -351,6 +361,7 @@ def linear_cross_entropy(
     label_smoothing: float = 0.0,
     z_loss: float = 0.0,
     softcap: float | None = None,
+    temperature: float = 1.0,
     chunk_size: int | None = None,
     empty_mean: float = math.nan,
     validate: Validate | None = None,
@@ -361,11 +372,12 @@ def linear_cross_entropy(
 
     .. math::
 
-        \ell_n = -\log \operatorname{softmax}(W x_n + b)_{y_n}
+        \ell_n = -\log \operatorname{softmax}\bigl((W x_n + b) / T\bigr)_{y_n}
 
-    Equal to ``crossentropy.cross_entropy(input @ weight.T + bias, target, ...)`` with the same
-    keywords (``ignore_index``, ``reduction`` of ``"mean"`` over non-ignored tokens, ``"sum"`` or
-    ``"none"``, ``label_smoothing``, ``z_loss``, ``softcap``, ``empty_mean``), with exact
+    Equal to ``crossentropy.cross_entropy((input @ weight.T + bias) / temperature, target, ...)``
+    with the same keywords (``ignore_index``, ``reduction`` of ``"mean"`` over non-ignored
+    tokens, ``"sum"`` or ``"none"``, ``label_smoothing``, ``z_loss``, ``softcap``,
+    ``empty_mean``), with exact
     gradients for ``input``, ``weight`` and ``bias``. Half-precision inputs are multiplied in
     their dtype; the softmax, the loss and the weight gradient accumulate in float32.
 
@@ -391,6 +403,9 @@ def linear_cross_entropy(
         Class indices of shape ``input.shape[:-1]``.
     bias : Tensor, optional
         ``(V,)``.
+    temperature : float, default 1.0
+        The sampling temperature :math:`T > 0`: the logits are divided by it before everything
+        else (softcap, softmax, z-loss), as an RL trainer scores tokens sampled at :math:`T`.
     chunk_size : int, optional
         Tokens per chunk (default: about 16 M logits per chunk).
     empty_mean : float, default nan
@@ -495,6 +510,7 @@ def fused_loss(
         o.label_smoothing,
         o.z_loss,
         o.softcap,
+        o.temperature,
         chunk,
         use_triton,
         o.empty_mean,

@@ -47,7 +47,9 @@ def _ce_rows(
     eps,
     z_loss,
     cap,
+    inv_t,
     HAS_CAP: tl.constexpr,
+    HAS_TEMP: tl.constexpr,
     HAS_EPS: tl.constexpr,
     GRAD: tl.constexpr,
     BLOCK: tl.constexpr,
@@ -63,6 +65,8 @@ def _ce_rows(
         offs = start + tl.arange(0, BLOCK)
         inside = offs < V
         z = tl.load(base + offs, mask=inside, other=0.0).to(tl.float32)
+        if HAS_TEMP:
+            z = z * inv_t
         if HAS_CAP:
             z = cap * _tanh(z / cap)
         z = tl.where(inside, z, float("-inf"))
@@ -74,6 +78,8 @@ def _ce_rows(
             zsum += tl.sum(tl.where(inside, z, 0.0), axis=0)
     lse = m + tl.log(total)
     zy = tl.load(base + y).to(tl.float32)
+    if HAS_TEMP:
+        zy = zy * inv_t
     if HAS_CAP:
         zy = cap * _tanh(zy / cap)
     loss = lse - (1.0 - eps) * zy + z_loss * lse * lse
@@ -89,6 +95,8 @@ def _ce_rows(
             offs = start + tl.arange(0, BLOCK)
             inside = offs < V
             z = tl.load(base + offs, mask=inside, other=0.0).to(tl.float32)
+            if HAS_TEMP:
+                z = z * inv_t
             if HAS_CAP:
                 th = _tanh(z / cap)
                 z = cap * th
@@ -97,6 +105,8 @@ def _ce_rows(
                 g -= s * eps / V
             if HAS_CAP:
                 g *= 1.0 - th * th
+            if HAS_TEMP:
+                g *= inv_t
             tl.store(base + offs, g.to(z_ptr.dtype.element_ty), mask=inside)
 
 
@@ -118,7 +128,9 @@ def rows_triton(
         float(opts.eps),
         float(opts.z_loss),
         1.0 if opts.cap is None else float(opts.cap),
+        1.0 / float(opts.temperature),
         HAS_CAP=opts.cap is not None,
+        HAS_TEMP=opts.temperature != 1.0,
         HAS_EPS=opts.eps != 0.0,
         GRAD=grad,
         BLOCK=min(_BLOCK, triton.next_power_of_2(v)),
