@@ -137,17 +137,20 @@ def test_kernel_compiles_for_an_h100():
         from triton.backends.compiler import GPUTarget
         from triton.compiler import ASTSource
         from crossentropy.fused._triton import _ce_rows
-        for dt, cap, eps, grad in itertools.product(
-            ("*bf16", "*fp16", "*fp32"), (False, True), (False, True), (False, True)
+        for dt, cap, temp, eps, grad in itertools.product(
+            ("*bf16", "*fp16", "*fp32"), (False, True), (False, True), (False, True),
+            (False, True),
         ):
             sig = {"z_ptr": dt, "stride": "i64", "y_ptr": "*i64", "scale_ptr": "*fp32",
                    "loss_ptr": "*fp32", "V": "i32", "eps": "fp32",
-                   "z_loss": "fp32", "cap": "fp32", "HAS_CAP": "constexpr",
-                   "HAS_EPS": "constexpr", "GRAD": "constexpr", "BLOCK": "constexpr"}
-            consts = {"HAS_CAP": cap, "HAS_EPS": eps, "GRAD": grad, "BLOCK": 1024}
+                   "z_loss": "fp32", "cap": "fp32", "inv_t": "fp32", "HAS_CAP": "constexpr",
+                   "HAS_TEMP": "constexpr", "HAS_EPS": "constexpr", "GRAD": "constexpr",
+                   "BLOCK": "constexpr"}
+            consts = {"HAS_CAP": cap, "HAS_TEMP": temp, "HAS_EPS": eps, "GRAD": grad,
+                      "BLOCK": 1024}
             k = triton.compile(ASTSource(fn=_ce_rows, signature=sig, constexprs=consts),
                                target=GPUTarget("cuda", 90, 32))
-            assert k.asm["cubin"], (dt, cap, eps, grad)
+            assert k.asm["cubin"], (dt, cap, temp, eps, grad)
         print("compiled")
         """
     )
