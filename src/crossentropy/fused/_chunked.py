@@ -237,6 +237,15 @@ def _use_triton(kernel: str, x: Tensor) -> bool:
     return True
 
 
+def _scaled(g: Tensor, go: Tensor | None, *, in_place: bool) -> Tensor:
+    """A gradient formed in the forward pass times the upstream gradient ``go``: in place under
+    plain autograd (the buffer is the op's own, so no second weight-sized tensor is held), out
+    of place under ``torch.func``, whose ``jacrev`` maps the backward over cotangents."""
+    if go is None:
+        return g
+    return g.mul_(go) if in_place else g * go
+
+
 def _empty(like: Tensor) -> Tensor:
     return like.new_empty(0)
 
@@ -317,10 +326,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
             )
         grads: _Grads | None = ctx.grads
         ctx.grads = None  # the buffers now belong to autograd
+        transformed = torch._C._functorch.maybe_current_level() is not None
         if grads is None:  # "none", or a second backward: recompute with the upstream gradient
             x, w, b, y, scale = ctx.saved_tensors
             row_scale = grad_out.to(scale.dtype) * scale
-            if torch._C._functorch.maybe_current_level() is not None:
+            if transformed:
                 grads = _transformed_grads(x, w, b, y, ctx.opts, row_scale)
             else:
                 grads = _new_grads(x, w, b, ctx.wanted)
@@ -330,7 +340,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             go = grad_out
         return (
             *(
-                None if g is None else (g if go is None else g * go).to(dt)
+                None if g is None else _scaled(g, go, in_place=not transformed).to(dt)
                 for g, dt in zip((grads.dx, grads.dw, grads.db), ctx.dtypes, strict=True)
             ),
             *([None] * 12),
