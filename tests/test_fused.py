@@ -464,3 +464,33 @@ def test_meta_tensors_propagate_shapes(reduction):
     assert out.device.type == "meta"
     assert tuple(out.shape) == ((2, 3) if reduction == "none" else ())
     assert out.dtype == torch.float32
+
+
+def test_backward_allocates_no_weight_sized_tensor():
+    # The gradients formed in the forward pass are scaled in place and handed to autograd;
+    # the op's non-differentiable outputs get no zero-filled upstream gradients. Measured as
+    # the process's peak RSS, in a fresh process.
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import resource, torch
+        from crossentropy.fused import linear_cross_entropy
+        x = torch.randn(1024, 512).div_(32).requires_grad_()
+        w = torch.randn(32000, 512).div_(32).requires_grad_()
+        y = torch.randint(0, 32000, (1024,))
+        peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        loss = linear_cross_entropy(x, w, y, chunk_size=64)  # a small logits buffer
+        after_forward = peak()
+        loss.backward()
+        print(peak() - after_forward)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    weight_mib = 32000 * 512 * 4 / 2**20  # 62.5 MiB
+    assert float(done.stdout) < weight_mib / 4

@@ -306,6 +306,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         x, w, b = inputs[:3]
         _, y, scale, dx, dw, db = output
         ctx.mark_non_differentiable(y, scale, dx, dw, db)
+        # no zero-filled upstream gradients for those outputs (weight-sized for dw)
+        ctx.set_materialize_grads(False)
         ctx.opts = RowOptions(*inputs[6:12])
         ctx.wanted = inputs[13]
         # an empty 1-D tensor marks a gradient not formed (a formed db has V >= 1 entries)
