@@ -57,7 +57,7 @@ def test_matches_cross_entropy_of_the_full_logits(shape, chunk, options, reducti
     x, w, b, y = _case(*shape)
     kw = {**options, "reduction": reduction}
     ours = _grads(
-        lambda x, w, b: linear_cross_entropy(x, w, y, bias=b, chunk_size=chunk, **kw), x, w, b
+        lambda x, w, b: linear_cross_entropy(x, w, y, linear_bias=b, chunk_size=chunk, **kw), x, w, b
     )
     dense = {k: v for k, v in kw.items() if k != "temperature"}
     t = kw.get("temperature", 1.0)
@@ -96,9 +96,9 @@ def test_weight_tied_to_an_embedding_gets_both_gradients():
 def test_all_ignored_batch_follows_the_core_convention():
     x, w, b, _ = _case(4, 3, 5)
     y = torch.full((4,), -100)
-    assert math.isnan(float(linear_cross_entropy(x, w, y, bias=b)))
+    assert math.isnan(float(linear_cross_entropy(x, w, y, linear_bias=b)))
     wl = w.clone().requires_grad_(True)
-    out = linear_cross_entropy(x, wl, y, bias=b, empty_mean=0.0)
+    out = linear_cross_entropy(x, wl, y, linear_bias=b, empty_mean=0.0)
     out.backward()
     assert float(out.detach()) == 0.0
     assert not wl.grad.any()
@@ -107,7 +107,7 @@ def test_all_ignored_batch_follows_the_core_convention():
 def test_bfloat16_matches_float32_to_bfloat16_rounding():
     x, w, b, y = _case(16, 8, 13, dtype=torch.float32)
     xs, ws, bs = (t.to(torch.bfloat16) for t in (x, w, b))
-    ours = _grads(lambda x, w, b: linear_cross_entropy(x, w, y, bias=b, chunk_size=5), xs, ws, bs)
+    ours = _grads(lambda x, w, b: linear_cross_entropy(x, w, y, linear_bias=b, chunk_size=5), xs, ws, bs)
     ref = _grads(
         lambda x, w, b: ce.cross_entropy((x @ w.T + b).float(), y),
         xs.float(),
@@ -154,7 +154,7 @@ def test_empty_batch(reduction):
 def test_second_backward_with_retain_graph(reduction):
     x, w, b, y = _case(7, 3, 6)
     leaves = [t.clone().requires_grad_(True) for t in (x, w, b)]
-    out = linear_cross_entropy(*leaves[:2], y, bias=leaves[2], reduction=reduction, chunk_size=3)
+    out = linear_cross_entropy(*leaves[:2], y, linear_bias=leaves[2], reduction=reduction, chunk_size=3)
     out.sum().backward(retain_graph=True)
     first = [t.grad.clone() for t in leaves]
     out.sum().backward()  # accumulates a second, equal gradient
@@ -176,7 +176,7 @@ def test_only_some_inputs_require_grad(wanted):
     leaves = {
         k: t.clone().requires_grad_(k in wanted) for k, t in zip("xwb", (x, w, b), strict=True)
     }
-    ours = linear_cross_entropy(leaves["x"], leaves["w"], y, bias=leaves["b"], chunk_size=4)
+    ours = linear_cross_entropy(leaves["x"], leaves["w"], y, linear_bias=leaves["b"], chunk_size=4)
     ours.backward()
     ref_leaves = {
         k: t.clone().requires_grad_(k in wanted) for k, t in zip("xwb", (x, w, b), strict=True)
@@ -196,7 +196,7 @@ def test_masked_classes_and_large_logits():
     b = b.clone()
     b[5:] = -math.inf  # classes 5..8 masked out
     for scale in (1.0, 1e4):
-        ours = _grads(lambda x, w, b: linear_cross_entropy(x, w, y, bias=b), scale * x, w, b)
+        ours = _grads(lambda x, w, b: linear_cross_entropy(x, w, y, linear_bias=b), scale * x, w, b)
         ref = _grads(lambda x, w, b: ce.cross_entropy(x @ w.T + b, y), scale * x, w, b)
         torch.testing.assert_close(ours[0], ref[0])
         for a, r in zip(ours[1], ref[1], strict=True):
@@ -207,7 +207,7 @@ def test_masked_classes_and_large_logits():
 def test_gradients_with_batch_dimensions():
     x, w, b, y = _case(12, 4, 6)
     ours = _grads(
-        lambda x, w, b: linear_cross_entropy(x.reshape(3, 4, 4), w, y.reshape(3, 4), bias=b),
+        lambda x, w, b: linear_cross_entropy(x.reshape(3, 4, 4), w, y.reshape(3, 4), linear_bias=b),
         x,
         w,
         b,
@@ -238,14 +238,34 @@ def test_autocast_and_mixed_dtypes():
         ({"target": torch.zeros(3, dtype=torch.long)}, ValueError, "target"),
         ({"target": torch.zeros(4)}, TypeError, "target"),
         ({"target": torch.tensor([0, 1, 9, 2])}, ValueError, "label 9"),
-        ({"bias": torch.zeros(4)}, ValueError, "bias"),
+        ({"linear_bias": torch.zeros(4)}, ValueError, "linear_bias"),
+        ({"weight": torch.zeros(4)}, ValueError, "weight must have shape"),
+        ({"weight": torch.zeros(5, dtype=torch.long)}, TypeError, "weight must be a floating"),
+        ({"return_aux": "logp"}, TypeError, "return_aux"),
+        ({"return_aux": ("logits",)}, ValueError, "return_aux"),
+        ({"num_items_in_batch": 0}, ValueError, "num_items_in_batch"),
+        ({"num_items_in_batch": 3, "reduction": "sum"}, ValueError, "reduction='mean'"),
+        ({"cu_seqlens": torch.tensor([0, 2, 3])}, ValueError, "cu_seqlens must start at 0"),
+        ({"cu_seqlens": torch.tensor([0, 3, 2, 4])}, ValueError, "non-decreasing"),
+        ({"cu_seqlens": torch.tensor([0.0, 4.0])}, TypeError, "cu_seqlens must hold integers"),
+        ({"sequence_ids": torch.tensor([0, 0, 1])}, ValueError, "sequence_ids must have"),
+        ({"sequence_ids": torch.tensor([0, 0, 1, 4])}, ValueError, r"sequence_ids must lie"),
+        (
+            {"sequence_ids": torch.zeros(4, dtype=torch.long), "cu_seqlens": torch.tensor([0, 4])},
+            ValueError,
+            "not both",
+        ),
         ({"reduction": "batchmean"}, ValueError, "reduction"),
         ({"chunk_size": 0}, ValueError, "chunk_size"),
-        ({"weight": torch.zeros(0, 3)}, ValueError, "at least one row"),
+        ({"linear_weight": torch.zeros(0, 3)}, ValueError, "at least one row"),
         ({"label_smoothing": 1.5}, ValueError, "label_smoothing"),
         ({"input": torch.zeros(4, 3, dtype=torch.long)}, TypeError, "input must be a floating"),
-        ({"weight": torch.zeros(5, 3, dtype=torch.int32)}, TypeError, "weight must be a floating"),
-        ({"bias": torch.zeros(5, dtype=torch.long)}, TypeError, "bias must be a floating"),
+        (
+            {"linear_weight": torch.zeros(5, 3, dtype=torch.int32)},
+            TypeError,
+            "linear_weight must be a floating",
+        ),
+        ({"linear_bias": torch.zeros(5, dtype=torch.long)}, TypeError, "linear_bias must be a"),
         ({"input": torch.zeros(4, 3, dtype=torch.complex64)}, TypeError, "input"),
         ({"input": torch.tensor(1.0)}, ValueError, "input must have at least one dimension"),
         ({"temperature": 0.0}, ValueError, "temperature"),
@@ -257,13 +277,13 @@ def test_autocast_and_mixed_dtypes():
 def test_bad_inputs(kwargs, error, match):
     args = {
         "input": torch.zeros(4, 3),
-        "weight": torch.zeros(5, 3),
+        "linear_weight": torch.zeros(5, 3),
         "target": torch.zeros(4, dtype=torch.long),
     }
     args.update({k: v for k, v in kwargs.items() if k in args})
     rest = {k: v for k, v in kwargs.items() if k not in args}
     with pytest.raises(error, match=match):
-        linear_cross_entropy(args["input"], args["weight"], args["target"], **rest)
+        linear_cross_entropy(args["input"], args["linear_weight"], args["target"], **rest)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -290,16 +310,29 @@ def _module_value_and_grads(module, x, y):
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize(
     "kw",
-    [{}, {"reduction": "sum"}, {"label_smoothing": 0.1}, {"ignore_index": None}],
-    ids=["mean", "sum", "smoothing", "ignore-none"],
+    [
+        {},
+        {"reduction": "sum"},
+        {"label_smoothing": 0.1},
+        {"ignore_index": None},
+        {"ignore_index": 3},
+        {"weight": torch.linspace(0.5, 2.0, 11, dtype=torch.float64)},
+        {
+            "weight": torch.linspace(0.5, 2.0, 11, dtype=torch.float64),
+            "label_smoothing": 0.2,
+            "reduction": "sum",
+        },
+        {"options": torch.nn.LinearCrossEntropyOptions()},
+    ],
+    ids=["mean", "sum", "smoothing", "ignore-none", "ignore-3", "weight", "weight-smooth", "opts"],
 )
 def test_module_matches_torch_linear_cross_entropy_loss(bias, kw):
+    """PyTorch's module, and its ignore_index=None meaning -100 for class indices."""
     ours, ref = _module_pair(bias, **kw)
     x = torch.randn(9, 6, dtype=torch.float64)
     y = torch.randint(0, 11, (9,))
-    if "ignore_index" not in kw:  # our default is CrossEntropyLoss's -100; PyTorch's is None
-        y[2] = -100
-        ref.ignore_index = -100
+    y[2] = kw.get("ignore_index") or -100
+    y[5] = 3
     a, b = _module_value_and_grads(ours, x, y), _module_value_and_grads(ref, x, y)
     torch.testing.assert_close(a[0], b[0], rtol=1e-12, atol=1e-12)
     for ga, gb in zip(a[1], b[1], strict=True):
@@ -367,7 +400,7 @@ def test_torch_func_transforms_equal_the_core(reduction, temperature):
     kw = {"reduction": reduction, "chunk_size": 2, "temperature": t}
 
     def fused(x, w, b):
-        return linear_cross_entropy(x, w, y, bias=b, **kw)
+        return linear_cross_entropy(x, w, y, linear_bias=b, **kw)
 
     def dense(x, w, b):
         return ce.cross_entropy((x @ w.T + b) / t, y, reduction=reduction)
@@ -385,7 +418,7 @@ def test_torch_func_transforms_equal_the_core(reduction, temperature):
     labels = y.clamp(min=0)
 
     def one(xi, yi, w):
-        return linear_cross_entropy(xi[None], w, yi[None], bias=b, **kw).sum()
+        return linear_cross_entropy(xi[None], w, yi[None], linear_bias=b, **kw).sum()
 
     per_sample = vmap(grad(one, argnums=2), in_dims=(0, 0, None))(x, labels, w)
     loop = torch.stack(
@@ -447,7 +480,7 @@ def test_zero_features_give_log_v_as_pytorch(reduction):
     w = torch.zeros(5, 0, dtype=torch.float64, requires_grad=True)
     b = torch.tensor([0.0, 1.0, 0.0, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
     y = torch.tensor([0, 1, 4])
-    ours = linear_cross_entropy(x, w, y, bias=b, reduction=reduction)
+    ours = linear_cross_entropy(x, w, y, linear_bias=b, reduction=reduction)
     theirs = torch.nn.functional.cross_entropy(x @ w.T + b, y, reduction=reduction)
     torch.testing.assert_close(ours, theirs)
     (gb,) = torch.autograd.grad(ours.sum(), b)

@@ -58,7 +58,7 @@ def test_kernel_matches_the_core(options, reduction, n, chunk):
     kw = {**options, "reduction": reduction}
     ours = _value_and_grads(
         lambda x, w, b: linear_cross_entropy(
-            x, w, y, bias=b, chunk_size=chunk, kernel="triton", **kw
+            x, w, y, linear_bias=b, chunk_size=chunk, kernel="triton", **kw
         ),
         x,
         w,
@@ -80,15 +80,15 @@ def test_kernel_matches_the_core(options, reduction, n, chunk):
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_kernel_on_half_precision_matches_the_torch_path(dtype):
     x, w, b, y = _case(6, 8, 300, dtype=dtype)
-    kw = {"bias": b, "label_smoothing": 0.1, "z_loss": 1e-3, "chunk_size": 4}
+    kw = {"label_smoothing": 0.1, "z_loss": 1e-3, "chunk_size": 4}
     ours = _value_and_grads(
-        lambda x, w, b: linear_cross_entropy(x, w, y, kernel="triton", **{**kw, "bias": b}),
+        lambda x, w, b: linear_cross_entropy(x, w, y, kernel="triton", **{**kw, "linear_bias": b}),
         x,
         w,
         b,
     )
     ref = _value_and_grads(
-        lambda x, w, b: linear_cross_entropy(x, w, y, kernel="torch", **{**kw, "bias": b}),
+        lambda x, w, b: linear_cross_entropy(x, w, y, kernel="torch", **{**kw, "linear_bias": b}),
         x,
         w,
         b,
@@ -107,7 +107,7 @@ def test_all_ignored_batch_and_no_grad():
     assert float(linear_cross_entropy(x, w, y, kernel="triton", empty_mean=0.0)) == 0.0
     x, w, b, y = _case(4, 3, 50)
     with torch.no_grad():
-        out = linear_cross_entropy(x, w, y, bias=b, kernel="triton")
+        out = linear_cross_entropy(x, w, y, linear_bias=b, kernel="triton")
     torch.testing.assert_close(out, ce.cross_entropy(x @ w.T + b, y), rtol=1e-5, atol=1e-6)
 
 
@@ -123,8 +123,8 @@ def test_auto_uses_torch_ops_off_cuda():
     x, w, b, y = _case(5, 4, 30)
     if DEVICE == "cuda":
         pytest.skip("on CUDA 'auto' takes the kernel; checked by test_kernel_matches_the_core")
-    auto = linear_cross_entropy(x, w, y, bias=b)
-    assert torch.equal(auto, linear_cross_entropy(x, w, y, bias=b, kernel="torch"))
+    auto = linear_cross_entropy(x, w, y, linear_bias=b)
+    assert torch.equal(auto, linear_cross_entropy(x, w, y, linear_bias=b, kernel="torch"))
 
 
 def test_kernel_compiles_for_an_h100():
@@ -136,21 +136,30 @@ def test_kernel_compiles_for_an_h100():
         import triton
         from triton.backends.compiler import GPUTarget
         from triton.compiler import ASTSource
-        from crossentropy.fused._triton import _ce_rows
-        for dt, cap, temp, eps, grad in itertools.product(
-            ("*bf16", "*fp16", "*fp32"), (False, True), (False, True), (False, True),
-            (False, True),
-        ):
-            sig = {"z_ptr": dt, "stride": "i64", "y_ptr": "*i64", "scale_ptr": "*fp32",
-                   "loss_ptr": "*fp32", "V": "i32", "eps": "fp32",
-                   "z_loss": "fp32", "cap": "fp32", "inv_t": "fp32", "HAS_CAP": "constexpr",
-                   "HAS_TEMP": "constexpr", "HAS_EPS": "constexpr", "GRAD": "constexpr",
-                   "BLOCK": "constexpr"}
-            consts = {"HAS_CAP": cap, "HAS_TEMP": temp, "HAS_EPS": eps, "GRAD": grad,
-                      "BLOCK": 1024}
-            k = triton.compile(ASTSource(fn=_ce_rows, signature=sig, constexprs=consts),
-                               target=GPUTarget("cuda", 90, 32))
-            assert k.asm["cubin"], (dt, cap, temp, eps, grad)
+        from crossentropy.fused._triton import _row_grad, _row_stats
+        target = GPUTarget("cuda", 90, 32)
+        flags = (False, True)
+        for dt, cap, temp, cw in itertools.product(("*bf16", "*fp16", "*fp32"), flags, flags, flags):
+            common = {"z_ptr": dt, "stride": "i64", "y_ptr": "*i64", "cw_ptr": "*fp32",
+                      "V": "i32", "cap": "fp32", "inv_t": "fp32", "HAS_CAP": "constexpr",
+                      "HAS_TEMP": "constexpr", "HAS_CW": "constexpr", "BLOCK": "constexpr"}
+            consts = {"HAS_CAP": cap, "HAS_TEMP": temp, "HAS_CW": cw, "BLOCK": 1024}
+            for smooth, ent, hits in itertools.product(flags, flags, flags):
+                sig = {**common, "lse_ptr": "*fp32", "uy_ptr": "*fp32", "sm_ptr": "*fp32",
+                       "ent_ptr": "*fp32", "hit_ptr": "*i8", "SMOOTH": "constexpr",
+                       "ENT": "constexpr", "HITS": "constexpr"}
+                c = {**consts, "SMOOTH": smooth, "ENT": ent, "HITS": hits}
+                k = triton.compile(ASTSource(fn=_row_stats, signature=sig, constexprs=c),
+                                   target=target)
+                assert k.asm["cubin"], ("stats", dt, cap, temp, cw, smooth, ent, hits)
+            for sm, ent in itertools.product(flags, flags):
+                sig = {**common, "lse_ptr": "*fp32", "ent_ptr": "*fp32", "c_lse_ptr": "*fp32",
+                       "c_uy_ptr": "*fp32", "c_sm_ptr": "*fp32", "c_ent_ptr": "*fp32",
+                       "HAS_SM": "constexpr", "HAS_ENT": "constexpr"}
+                c = {**consts, "HAS_SM": sm, "HAS_ENT": ent}
+                k = triton.compile(ASTSource(fn=_row_grad, signature=sig, constexprs=c),
+                                   target=target)
+                assert k.asm["cubin"], ("grad", dt, cap, temp, cw, sm, ent)
         print("compiled")
         """
     )
@@ -171,7 +180,7 @@ def test_kernel_with_a_masked_first_block():
     b[:1024] = -math.inf
     y = torch.tensor([1030, 1050, 1099], device=DEVICE)
     ours = _value_and_grads(
-        lambda x, w, b: linear_cross_entropy(x, w, y, bias=b, kernel="triton"), x, w, b
+        lambda x, w, b: linear_cross_entropy(x, w, y, linear_bias=b, kernel="triton"), x, w, b
     )
     ref = _value_and_grads(lambda x, w, b: ce.cross_entropy(x @ w.T + b, y), x, w, b)
     torch.testing.assert_close(ours[0], ref[0], rtol=1e-5, atol=1e-5)
@@ -183,7 +192,7 @@ def test_kernel_with_a_masked_first_block():
 def test_kernel_softcap_is_accurate_for_any_cap(cap):
     x, w, b, y = _case(5, 4, 40)
     x = 3 * x
-    ours = linear_cross_entropy(x, w, y, bias=b, softcap=cap, kernel="triton", reduction="none")
+    ours = linear_cross_entropy(x, w, y, linear_bias=b, softcap=cap, kernel="triton", reduction="none")
     ref = ce.cross_entropy(
         (x @ w.T + b).double(), y, softcap=cap, reduction="none", mean_divisor="count"
     )

@@ -1,11 +1,12 @@
-"""The chunked PyTorch path of the fused linear + cross-entropy (any device; the reference)."""
+"""The fused linear + cross-entropy: options, autograd and the public function (any device)."""
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import array_api_compat.torch as xpt
 import torch
@@ -14,31 +15,74 @@ from torch import Tensor
 from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
 from crossentropy._lib.namespace import autocast_enabled
 from crossentropy._lib.policy import Validate, reads
+from crossentropy.fused._ops import CHUNK_ELEMENTS, acc_dtype, backward_op, forward_op
+from crossentropy.fused._rows import (
+    Coefficients,
+    RowOptions,
+    Stats,
+    functional_rows,
+    loss_coefficients,
+    row_terms,
+)
 from crossentropy.losses.classification import index_targets
 from crossentropy.losses.options import SoftmaxOptions
 
-__all__ = ["FusedOptions", "fused_loss", "linear_cross_entropy"]
+__all__ = [
+    "AUX_OUTPUTS",
+    "FusedOptions",
+    "LinearCrossEntropyOutput",
+    "fused_loss",
+    "linear_cross_entropy",
+]
 
-# Rows per chunk: about this many float32 logits are alive at a time (one buffer, reused).
-_CHUNK_ELEMENTS = 1 << 24
+#: The per-token outputs ``return_aux`` may ask for (``True`` asks for all of them).
+AUX_OUTPUTS = ("logp", "entropy", "lse", "correct")
 
 
-def _acc(dtype: torch.dtype) -> torch.dtype:
-    """The accumulation dtype: float32 for half precision, the input's dtype otherwise."""
-    return torch.promote_types(dtype, torch.float32)
+class LinearCrossEntropyOutput(NamedTuple):
+    """The loss and the per-token outputs asked for with ``return_aux`` (``None`` for the
+    others). Per-token outputs have the target's shape, are 0 at ignored tokens, and are in
+    float32 for half-precision inputs (the input's dtype otherwise); ``correct`` is a 0-d int64
+    count."""
+
+    loss: Tensor
+    logp: Tensor | None = None
+    entropy: Tensor | None = None
+    lse: Tensor | None = None
+    correct: Tensor | None = None
+
+
+def _aux_names(value: object) -> tuple[str, ...]:
+    if isinstance(value, bool):
+        return AUX_OUTPUTS if value else ()
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"return_aux must be a bool or a collection of {', '.join(AUX_OUTPUTS)}; got {value!r}"
+        )
+    names = tuple(value)
+    for name in names:
+        check_choice(name, "return_aux", AUX_OUTPUTS)
+    return tuple(n for n in AUX_OUTPUTS if n in names)
 
 
 @dataclass(frozen=True)
 class FusedOptions(SoftmaxOptions):
     """The softmax family's options as the fused op takes them: class-index targets on
     logits, ``reduction`` of ``"none"``, ``"mean"`` or ``"sum"``, hyperparameters as Python
-    numbers, and the fused op's own ``chunk_size`` and ``kernel``."""
+    numbers, PyTorch's ``ignore_index=None`` (-100), and the fused op's own ``temperature``,
+    ``return_aux``, ``chunk_size`` and ``kernel``."""
 
+    ignore_index: int | None = -100  # type: ignore[assignment]
+    temperature: float = 1.0
+    return_aux: Any = False
     chunk_size: int | None = None
     kernel: str = "auto"
-    temperature: float = 1.0
+    #: Derived: the per-token outputs asked for, in ``AUX_OUTPUTS`` order.
+    aux: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.ignore_index is None:  # PyTorch's default, -100 for class indices
+            object.__setattr__(self, "ignore_index", -100)
         super().__post_init__()
         check_choice(self.reduction, "reduction", ("none", "mean", "sum"))
         temperature = check_number(self.temperature, "temperature", low=0.0, low_open=True)
@@ -52,300 +96,277 @@ class FusedOptions(SoftmaxOptions):
             if chunk < 1:
                 raise ValueError(f"chunk_size must be >= 1; got {chunk}")
         check_choice(self.kernel, "kernel", ("auto", "torch", "triton"))
+        object.__setattr__(self, "aux", _aux_names(self.return_aux))
 
 
 @dataclass(frozen=True)
-class RowOptions:
-    eps: float  # label smoothing
+class _Plan:
+    """The static part of one call (Python values only), as the autograd function takes it."""
+
+    reduction: str
+    mean: str  # "" (not a mean), "count" (empty -> empty_mean) or "items" (plain division)
+    eps: float
     z_loss: float
-    cap: float | None  # softcap
-    temperature: float  # the logits are divided by it before everything else
-    chunk: int
-    triton: bool  # the per-row step as a Triton kernel (CUDA, or the interpreter)
+    empty_mean: float
+    rows: RowOptions
+    wanted: tuple[bool, bool, bool]  # gradients of input, weight, bias
+    aux: tuple[str, ...]
+    out_dtype: torch.dtype
+
+    @property
+    def early(self) -> bool:
+        """Whether the forward sweep forms the loss's gradients (a scalar loss to come)."""
+        return self.reduction != "none" and any(self.wanted)
+
+    def forward_flags(self) -> list[bool]:
+        r = self.rows
+        return [r.smooth, r.entropy, r.hits, r.triton, *self.wanted]
 
 
-@dataclass
-class _Grads:
-    """Gradient accumulators of one pass; ``None`` where no gradient is wanted."""
-
-    dx: Tensor | None
-    dw: Tensor | None
-    db: Tensor | None
+def _w_total(cw: Tensor | None, v: int) -> float | Tensor:
+    return float(v) if cw is None else cw.sum()
 
 
-def _rows_torch(
-    raw: Tensor, y: Tensor, scale: Tensor | None, opts: RowOptions, acc_buf: Tensor | None
-) -> Tensor:
-    """The per-row work on one chunk of logits with torch operations (any device).
-
-    Returns each row's loss; with a row ``scale``, overwrites ``raw`` with the
-    gradient of ``sum(scale * loss)`` with respect to it. Works in ``acc_buf`` (float32) when
-    ``raw`` is half precision. The log-sum-exp comes from the row maximum ``m`` and the largest
-    probability, ``lse = m - log max(p)``, which never underflows.
-    """
-    z = raw if acc_buf is None else acc_buf.copy_(raw)
-    if opts.temperature != 1.0:
-        z.div_(opts.temperature)
-    th = None
-    if opts.cap is not None:
-        z.div_(opts.cap).tanh_()
-        th = z.clone() if scale is not None else None
-        z.mul_(opts.cap)
-    v = z.shape[1]
-    m = z.amax(dim=1)
-    zy = z.gather(1, y[:, None])[:, 0]
-    zsum = z.sum(dim=1) if opts.eps else None
-    torch.ops.aten._softmax.out(z, 1, False, out=z)  # in place: the probabilities
-    lse = m - torch.log(z.amax(dim=1))
-    loss = lse - (1 - opts.eps) * zy
-    if zsum is not None:
-        loss = loss - (opts.eps / v) * zsum
-    if opts.z_loss:
-        loss = loss + opts.z_loss * lse * lse
-    if scale is not None:
-        g = z.mul_((scale * (1 + 2 * opts.z_loss * lse) if opts.z_loss else scale)[:, None])
-        g.scatter_add_(1, y[:, None], (-(1 - opts.eps) * scale)[:, None])
-        if opts.eps:
-            g.sub_((opts.eps / v) * scale[:, None])
-        if th is not None:
-            g.mul_(th.mul_(th).neg_().add_(1))
-        if opts.temperature != 1.0:
-            g.div_(opts.temperature)
-        if acc_buf is not None:
-            raw.copy_(g)
-    return loss
+def _coefficients(
+    plan: _Plan,
+    g_out: Tensor | None,
+    g_aux: dict[str, Tensor | None],
+    a_ce: Tensor,
+    a_z: Tensor,
+    lse: Tensor,
+    wy: Tensor | None,
+    cw: Tensor | None,
+    valid: Tensor,
+    v: int,
+) -> Coefficients:
+    """Per-row coefficients of the statistics for the upstream gradients of the outputs."""
+    acc = lse.dtype
+    if g_out is None:
+        g = torch.zeros((), dtype=acc, device=lse.device)
+    else:
+        g = g_out.to(acc)
+    c = loss_coefficients(
+        a_ce * g, a_z * g, lse, wy, _w_total(cw, v), v, plan.eps, plan.z_loss
+    )
+    c_lse, c_uy, c_ent = c.lse, c.uy, None
+    vf = valid.to(acc)
+    if g_aux.get("lse") is not None:
+        c_lse = c_lse + vf * g_aux["lse"].to(acc)  # type: ignore[union-attr]
+    if g_aux.get("logp") is not None:
+        gl = vf * g_aux["logp"].to(acc)  # type: ignore[union-attr]
+        c_lse, c_uy = c_lse - gl, c_uy + gl
+    if g_aux.get("entropy") is not None:
+        c_ent = vf * g_aux["entropy"].to(acc)  # type: ignore[union-attr]
+    return Coefficients(c_lse, c_uy, c.sm, c_ent)
 
 
-def _pass(
+def _functional_grads(
     x: Tensor,
     w: Tensor,
     b: Tensor | None,
     y: Tensor,
-    opts: RowOptions,
-    scale: Tensor | None,
-    grads: _Grads | None,
-) -> Tensor:
-    """One sweep over the tokens, a chunk at a time: the per-row loss and, with a row
-    ``scale``, the gradients of ``sum(scale * loss)`` accumulated into ``grads`` (``scale``
-    without ``grads`` is wasted work: pass neither for the loss alone).
-
-    Each chunk's logits live in one reused buffer (in the input's dtype), which the per-row step
-    overwrites with the gradient with respect to the logits,
-    ``a_n softmax(z_n) - b_n e_{y_n} - s_n eps / V`` (times the softcap's derivative), with
-    ``a = s (1 + 2 z_loss lse)`` and ``b = s (1 - eps)``; two matrix products then give the
-    input and weight gradients: 6·N·D·V FLOPs in all.
-    """
-    n, v = x.shape[0], w.shape[0]
-    acc = _acc(x.dtype)
-    rows = max(1, min(opts.chunk, n))
-    buf = torch.empty(rows, v, dtype=x.dtype, device=x.device)
-    acc_buf = None if acc == x.dtype else torch.empty(rows, v, dtype=acc, device=x.device)
-    loss = torch.empty(n, dtype=acc, device=x.device)
-    if opts.triton:
-        from crossentropy.fused._triton import rows_triton as step
-    else:
-        step = _rows_torch
-    for lo in range(0, n, rows):
-        hi = min(lo + rows, n)
-        xs, g = x[lo:hi], buf[: hi - lo]
-        if b is None:
-            torch.mm(xs, w.T, out=g)
-        else:
-            torch.addmm(b, xs, w.T, out=g)
-        s = None if scale is None else scale[lo:hi]
-        loss[lo:hi] = step(g, y[lo:hi], s, opts, None if acc_buf is None else acc_buf[: hi - lo])
-        if grads is None or s is None:
-            continue
-        if grads.dx is not None:
-            torch.mm(g, w, out=grads.dx[lo:hi])
-        if grads.dw is not None:
-            if acc_buf is None:
-                grads.dw.addmm_(g.T, xs)
-            else:
-                grads.dw.add_(g.T @ xs)
-        if grads.db is not None:
-            grads.db.add_(g.sum(dim=0, dtype=acc))
-    return loss
-
-
-def _transformed_grads(
-    x: Tensor, w: Tensor, b: Tensor | None, y: Tensor, opts: RowOptions, scale: Tensor
-) -> _Grads:
-    """The gradients of ``sum(scale * loss)`` with out-of-place operations only, each chunk's
-    logit gradient from the functional core: the backward pass under ``torch.func``, where
-    ``scale`` may be batched (``jacrev`` maps the backward over cotangents)."""
-    from crossentropy.losses.classification import softmax_value_and_grad
-
-    options = SoftmaxOptions(
-        reduction="none",
-        ignore_index=-1,
-        label_smoothing=opts.eps,
-        z_loss=opts.z_loss,
-        softcap=opts.cap,
-        validate=False,
-    )
-    dx, dw, db = [], torch.zeros_like(w, dtype=_acc(w.dtype)), None
-    if b is not None:
-        db = torch.zeros_like(b, dtype=_acc(b.dtype))
-    rows = max(1, min(opts.chunk, x.shape[0]))
-    for lo in range(0, x.shape[0], rows):
-        xs = x[lo : lo + rows]
+    cw: Tensor | None,
+    rows: RowOptions,
+    c: Coefficients,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The gradients for per-row coefficients with out-of-place operations only: the backward
+    pass under ``torch.func``, whose ``jacrev`` may batch the coefficients."""
+    acc = acc_dtype(x.dtype)
+    dx, dw = [], torch.zeros_like(w, dtype=acc)
+    db = None if b is None else torch.zeros_like(b, dtype=acc)
+    opts = RowOptions(rows.cap, rows.temperature, False, c.ent is not None, False, 1, False)
+    step = max(1, min(rows.chunk, x.shape[0]))
+    for lo in range(0, x.shape[0], step):
+        hi = lo + step
+        xs = x[lo:hi]
         z = xs @ w.T if b is None else torch.addmm(b, xs, w.T)
-        z = z.to(_acc(z.dtype)) / opts.temperature
-        _, g = softmax_value_and_grad(z, y[lo : lo + rows], None, options)
-        g = (g * (scale[lo : lo + rows, None] / opts.temperature)).to(x.dtype)
+        _, g = functional_rows(z, y[lo:hi], cw, opts, c.rows(lo, hi))
+        assert g is not None
+        g = g.to(x.dtype)
         dx.append(g @ w)
-        dw = dw + (g.T @ xs).to(dw.dtype)
+        dw = dw + (g.T @ xs).to(acc)
         if db is not None:
-            db = db + g.sum(dim=0, dtype=db.dtype)
-    return _Grads(torch.cat(dx) if dx else torch.zeros_like(x), dw, db)
+            db = db + g.sum(dim=-2, dtype=acc)
+    return (torch.cat(dx, dim=-2) if dx else torch.zeros_like(x)), dw, db
 
 
-def _new_grads(x: Tensor, w: Tensor, b: Tensor | None, wanted: tuple[bool, ...]) -> _Grads:
-    acc = _acc(x.dtype)
-    return _Grads(
-        dx=torch.empty_like(x) if wanted[0] else None,
-        dw=torch.zeros(w.shape, dtype=acc, device=w.device) if wanted[1] else None,
-        db=torch.zeros(w.shape[0], dtype=acc, device=w.device)
-        if wanted[2] and b is not None
-        else None,
-    )
-
-
-_TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-
-
-def _use_triton(kernel: str, x: Tensor) -> bool:
-    """Whether the Triton per-row kernel runs (``kernel`` resolved)."""
-    if kernel == "torch":
-        return False
-    if kernel == "auto" and not (x.is_cuda and x.dtype in _TRITON_DTYPES):
-        return False
-    try:
-        import triton  # noqa: F401
-    except ImportError:
-        if kernel == "auto":
-            return False
-        raise ImportError("kernel='triton' needs the triton package") from None
-    if x.dtype not in _TRITON_DTYPES:
-        raise TypeError(f"kernel='triton' takes float32, float16 or bfloat16 input; got {x.dtype}")
-    if not x.is_cuda and os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
-        raise ValueError(
-            f"kernel='triton' needs CUDA tensors (or TRITON_INTERPRET=1); got a tensor on "
-            f"{x.device}"
-        )
-    return True
-
-
-def _scaled(g: Tensor, go: Tensor | None, *, in_place: bool) -> Tensor:
-    """A gradient formed in the forward pass times the upstream gradient ``go``: in place under
-    plain autograd (the buffer is the op's own, so no second weight-sized tensor is held), out
-    of place under ``torch.func``, whose ``jacrev`` maps the backward over cotangents."""
-    if go is None:
-        return g
-    return g.mul_(go) if in_place else g * go
-
-
-def _empty(like: Tensor) -> Tensor:
-    return like.new_empty(0)
+def _tangents(
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | None,
+    y: Tensor,
+    cw: Tensor | None,
+    rows: RowOptions,
+    coefs: list[Coefficients],
+    xt: Tensor | None,
+    wt: Tensor | None,
+    bt: Tensor | None,
+) -> list[Tensor]:
+    """Forward-mode derivatives: for each coefficient set, the per-row directional derivative
+    ``sum_v G[n, v] dz[n, v]`` with ``dz = xt W^T + x wt^T + bt`` and ``G`` the gradient of the
+    rows' ``coefs``-weighted statistics with respect to the logits (one home for ``G``)."""
+    opts = RowOptions(rows.cap, rows.temperature, False, True, False, 1, False)
+    out: list[list[Tensor]] = [[] for _ in coefs]
+    step = max(1, min(rows.chunk, x.shape[0]))
+    for lo in range(0, x.shape[0], step):
+        hi = lo + step
+        xs = x[lo:hi]
+        z = xs @ w.T if b is None else torch.addmm(b, xs, w.T)
+        dz = torch.zeros_like(z)
+        if xt is not None:
+            dz = dz + xt[..., lo:hi, :] @ w.T
+        if wt is not None:
+            dz = dz + xs @ wt.transpose(-1, -2)
+        if bt is not None:
+            dz = dz + bt[..., None, :]
+        for k, c in enumerate(coefs):
+            _, g = functional_rows(z, y[lo:hi], cw, opts, c.rows(lo, hi))
+            assert g is not None
+            out[k].append((g * dz.to(g.dtype)).sum(dim=-1))
+    return [torch.cat(parts, dim=-1) for parts in out]
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
-    """``"mean"`` and ``"sum"`` form the gradients during the forward pass (6·N·D·V FLOPs) and
-    the backward pass only scales them by the upstream gradient; ``"none"`` needs the per-row
-    upstream gradient, so its backward pass recomputes each chunk's logits (8·N·D·V).
-
-    Written for ``torch.func`` as well as autograd: the forward takes no context and returns
-    the gradients it formed (empty tensors where none), which :meth:`setup_context` keeps;
-    :meth:`vmap` maps the op over a batch one element at a time; the backward of ``"mean"`` and
-    ``"sum"`` is one out-of-place product, so ``jacrev`` can map it over cotangents.
-    """
+    """The op for autograd and ``torch.func``: the forward custom operator gives the per-row
+    statistics (and, for ``"mean"``/``"sum"`` with gradients to come, the loss's gradients,
+    formed in the same sweep), the outputs are composed from them with torch operations, and
+    the backward pass either scales the formed gradients by the upstream gradient or recomputes
+    with the backward custom operator for per-row coefficients (``"none"``, per-token outputs
+    with gradients, a second backward). Under ``torch.func`` the backward is out-of-place
+    torch operations (``jacrev`` batches it), :meth:`vmap` maps the op one batch element at a
+    time, and :meth:`jvp` (forward mode, ``jacfwd``) contracts the same logit gradients with the
+    tangent of the logits. ``torch.compile`` takes :class:`_Compiled` (no ``jvp``, which
+    Dynamo does not trace)."""
 
     @staticmethod
     def forward(
         x: Tensor,
         w: Tensor,
         b: Tensor | None,
-        target: Tensor,
-        ignore_index: int,
-        reduction: str,
-        eps: float,
-        z_loss: float,
-        cap: float | None,
-        temperature: float,
-        chunk: int,
-        triton: bool,
-        empty_mean: float,
-        wanted: tuple[bool, bool, bool],
-        out_dtype: torch.dtype,
+        y: Tensor,
+        cw: Tensor | None,
+        wy: Tensor | None,
+        valid: Tensor,
+        a_ce: Tensor,
+        a_z: Tensor,
+        plan: _Plan,
     ) -> tuple[Tensor, ...]:
-        opts = RowOptions(eps, z_loss, cap, temperature, chunk, triton)
-        valid = target != ignore_index
-        y = torch.where(valid, target, torch.zeros_like(target))
-        mask = valid.to(_acc(x.dtype))
-        count = mask.sum()
-        early = reduction != "none" and any(wanted)
-        # d(output)/d(row loss): the per-row scale of the gradient before the upstream one
-        scale = mask / count.clamp(min=1) if reduction == "mean" else mask
-        grads = _new_grads(x, w, b, wanted) if early else None
-        rows = _pass(x, w, b, y, opts, scale if early else None, grads)
-        rows = torch.where(valid, rows, torch.zeros_like(rows))
-        if reduction == "none":
-            out = rows
-        elif reduction == "sum":
-            out = rows.sum()
-        elif math.isnan(empty_mean):
-            out = rows.sum() / count
+        early = plan.early
+        lse, uy, sm, ent, hit, dx, dw, db = forward_op(
+            x,
+            w,
+            b,
+            y,
+            cw,
+            wy,
+            a_ce if early else None,
+            a_z if early and plan.z_loss else None,
+            plan.eps,
+            plan.z_loss,
+            plan.rows.cap,
+            plan.rows.temperature,
+            plan.rows.chunk,
+            plan.forward_flags(),
+        )
+        v = w.shape[0]
+        stats = Stats(
+            lse, uy, sm if plan.rows.smooth else None, ent if plan.rows.entropy else None, None
+        )
+        ce, zl = row_terms(stats, wy, _w_total(cw, v), v, plan.eps, plan.z_loss)
+        rows = a_ce * ce if zl is None else a_ce * ce + a_z * zl
+        zero = torch.zeros_like(lse)
+        if plan.reduction == "none":
+            out = torch.where(valid, rows, zero)
         else:
-            out = torch.where(count > 0, rows.sum() / count.clamp(min=1), empty_mean)
-        formed = (None, None, None) if grads is None else (grads.dx, grads.dw, grads.db)
-        return (out.to(out_dtype), y, scale, *(_empty(x) if g is None else g for g in formed))
+            out = torch.where(valid, rows, zero).sum()
+            if plan.mean == "count":
+                out = torch.where(valid.any(), out, plan.empty_mean)
+        aux = {
+            "logp": torch.where(valid, uy - lse, zero) if "logp" in plan.aux else lse[:0] * 0,
+            "entropy": torch.where(valid, ent, zero) if "entropy" in plan.aux else lse[:0] * 0,
+            "lse": torch.where(valid, lse, zero),  # also kept for the z-loss's gradient
+            "correct": (hit & valid).sum() if "correct" in plan.aux else y.new_empty(0),
+        }
+        return (out.to(plan.out_dtype), *aux.values(), dx, dw, db)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
-        x, w, b = inputs[:3]
-        _, y, scale, dx, dw, db = output
-        ctx.mark_non_differentiable(y, scale, dx, dw, db)
-        # no zero-filled upstream gradients for those outputs (weight-sized for dw)
-        ctx.set_materialize_grads(False)
-        ctx.opts = RowOptions(*inputs[6:12])
-        ctx.wanted = inputs[13]
+        x, w, b, y, cw, wy, valid, a_ce, a_z, plan = inputs
+        _, _, _, lse, correct, dx, dw, db = output
+        ctx.mark_non_differentiable(correct, dx, dw, db)
+        ctx.set_materialize_grads(False)  # no zero-filled upstream gradients (weight-sized dw)
+        ctx.plan = plan
         # an empty 1-D tensor marks a gradient not formed (a formed db has V >= 1 entries)
-        formed = [None if tuple(g.shape) == (0,) else g for g in (dx, dw, db)]
-        early = inputs[5] != "none" and any(ctx.wanted)
-        ctx.grads = _Grads(*formed) if early else None
+        ctx.formed = (
+            tuple(None if tuple(g.shape) == (0,) else g for g in (dx, dw, db))
+            if plan.early
+            else None
+        )
         ctx.dtypes = (x.dtype, w.dtype, None if b is None else b.dtype)
         # Saved also when the gradients are ready: a second backward (retain_graph) recomputes.
-        ctx.save_for_backward(x, w, b, y, scale)
+        ctx.save_for_backward(x, w, b, y, cw, wy, valid, a_ce, a_z, lse)
+        if not torch.compiler.is_compiling():  # forward mode (jvp) is eager only
+            ctx.save_for_forward(x, w, b, y, cw, wy, valid, a_ce, a_z, lse)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: Tensor, *unused: Any) -> tuple[Tensor | None, ...]:
+    def backward(ctx: Any, g_out: Tensor | None, *g_rest: Any) -> tuple[Tensor | None, ...]:
         # torch.func's transforms run every backward with gradients on (a grad of a grad
         # then fails there: these gradients have no graph); plain autograd only when asked to
-        if torch.is_grad_enabled() and torch._C._functorch.maybe_current_level() is None:
+        transformed = torch._C._functorch.maybe_current_level() is not None
+        if torch.is_grad_enabled() and not transformed:
             raise RuntimeError(
                 "linear_cross_entropy does not support double backward (create_graph=True)"
             )
-        grads: _Grads | None = ctx.grads
-        ctx.grads = None  # the buffers now belong to autograd
-        transformed = torch._C._functorch.maybe_current_level() is not None
-        if grads is None:  # "none", or a second backward: recompute with the upstream gradient
-            x, w, b, y, scale = ctx.saved_tensors
-            row_scale = grad_out.to(scale.dtype) * scale
-            if transformed:
-                grads = _transformed_grads(x, w, b, y, ctx.opts, row_scale)
-            else:
-                grads = _new_grads(x, w, b, ctx.wanted)
-                _pass(x, w, b, y, ctx.opts, row_scale, grads)
-            go = None
-        else:  # formed in the forward pass: scale by the (scalar) upstream gradient
-            go = grad_out
+        plan: _Plan = ctx.plan
+        # the upstream gradients of the per-token outputs asked for (under torch.compile the
+        # others arrive as tensors too)
+        g_aux = {
+            k: g
+            for k, g in zip(("logp", "entropy", "lse"), g_rest[:3], strict=True)
+            if k in plan.aux
+        }
+        formed = ctx.formed
+        compiling = torch.compiler.is_compiling()
+        nones = (None,) * 7
+        if formed is not None and all(g is None for g in g_aux.values()):
+            if not compiling:
+                ctx.formed = None  # the buffers now belong to autograd
+            in_place = not transformed and not compiling
+            return (
+                *(
+                    None if g is None else _scaled(g, g_out, in_place).to(dt)
+                    for g, dt in zip(formed, ctx.dtypes, strict=True)
+                ),
+                *nones,
+            )
+        # recompute: "none", per-token outputs with gradients, or a second backward
+        x, w, b, y, cw, wy, valid, a_ce, a_z, lse = ctx.saved_tensors
+        c = _coefficients(plan, g_out, g_aux, a_ce, a_z, lse, wy, cw, valid, w.shape[0])
+        if transformed:
+            dx, dw, db = _functional_grads(x, w, b, y, cw, plan.rows, c)
+        else:
+            dx, dw, db = backward_op(
+                x,
+                w,
+                b,
+                y,
+                cw,
+                c.lse,
+                c.uy,
+                c.sm,
+                c.ent,
+                plan.rows.cap,
+                plan.rows.temperature,
+                plan.rows.chunk,
+                [plan.rows.triton, *ctx.needs_input_grad[:3]],
+            )
+        grads = (dx, dw, db)
         return (
             *(
-                None if g is None else _scaled(g, go, in_place=not transformed).to(dt)
-                for g, dt in zip((grads.dx, grads.dw, grads.db), ctx.dtypes, strict=True)
+                g.to(dt) if need and g is not None and g.numel() else None
+                for g, dt, need in zip(grads, ctx.dtypes, ctx.needs_input_grad[:3], strict=True)
             ),
-            *([None] * 12),
+            *nones,
         )
 
     @staticmethod
@@ -362,62 +383,169 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return stacked, (0,) * len(stacked)
 
 
+class _WithJvp(_LinearCrossEntropy):
+    """Eager and ``torch.func``: with the forward-mode derivative."""
+
+    @staticmethod
+    def jvp(ctx: Any, xt: Any, wt: Any, bt: Any, *_: Any) -> tuple[Tensor | None, ...]:
+        x, w, b, y, cw, wy, valid, a_ce, a_z, lse = ctx.saved_tensors
+        plan: _Plan = ctx.plan
+        v, acc = w.shape[0], lse.dtype
+        zeros = torch.zeros_like(lse)
+        loss = loss_coefficients(a_ce, a_z, lse, wy, _w_total(cw, v), v, plan.eps, plan.z_loss)
+        vf = valid.to(acc)
+        wanted = {
+            "loss": loss,
+            "logp": Coefficients(-vf, vf, None, None),
+            "entropy": Coefficients(zeros, zeros, None, vf),
+            "lse": Coefficients(vf, zeros, None, None),
+        }
+        names = ["loss", "lse", *(n for n in ("logp", "entropy") if n in plan.aux)]
+        tangents = dict(
+            zip(
+                names,
+                _tangents(x, w, b, y, cw, plan.rows, [wanted[n] for n in names], xt, wt, bt),
+                strict=True,
+            )
+        )
+        t_out = tangents["loss"]
+        if plan.reduction != "none":
+            t_out = t_out.sum(dim=-1)
+        empty = lse.new_empty(0)
+        return (
+            t_out.to(plan.out_dtype),
+            tangents.get("logp", empty),
+            tangents.get("entropy", empty),
+            tangents["lse"],
+            None,
+            None,
+            None,
+            None,
+        )
+
+
+class _Compiled(_LinearCrossEntropy):
+    """Under ``torch.compile``: the same op without a custom ``jvp``."""
+
+
+def _scaled(g: Tensor, go: Tensor | None, in_place: bool) -> Tensor:
+    """A gradient formed in the forward pass times the upstream gradient ``go``: in place under
+    plain autograd (the buffer is the op's own, so no second weight-sized tensor is held), out
+    of place under ``torch.func`` (``jacrev`` maps the backward over cotangents) and
+    ``torch.compile``."""
+    if go is None:
+        return g
+    return g.mul_(go) if in_place else g * go
+
+
 def linear_cross_entropy(
     input: Tensor,
-    weight: Tensor,
+    linear_weight: Tensor,
     target: Tensor,
     *,
-    bias: Tensor | None = None,
-    ignore_index: int = -100,
+    linear_bias: Tensor | None = None,
+    weight: Tensor | None = None,
     reduction: str = "mean",
+    ignore_index: int | None = -100,
     label_smoothing: float = 0.0,
+    options: object | None = None,
     z_loss: float = 0.0,
     softcap: float | None = None,
     temperature: float = 1.0,
+    num_items_in_batch: int | Tensor | None = None,
+    sequence_ids: Tensor | None = None,
+    cu_seqlens: Tensor | None = None,
+    return_aux: bool | Iterable[str] = False,
     chunk_size: int | None = None,
     empty_mean: float = math.nan,
     validate: Validate | None = None,
     kernel: str = "auto",
-) -> Tensor:
-    r"""Cross-entropy of ``input @ weight.T + bias`` against class indices, a chunk of tokens at
-    a time, so the ``[N, V]`` logits never exist at once.
+) -> Any:
+    r"""Cross-entropy of ``input @ linear_weight.T + linear_bias`` against class indices, a
+    chunk of tokens at a time, so the ``[N, V]`` logits never exist at once.
 
     .. math::
 
-        \ell_n = -\log \operatorname{softmax}\bigl((W x_n + b) / T\bigr)_{y_n}
+        u_n = \operatorname{cap} \tanh\bigl((W x_n + b) / (T \operatorname{cap})\bigr), \qquad
+        \ell_n = w_{y_n} (1 - \varepsilon)(\mathrm{lse}_n - u_{n,y_n})
+            + \frac{\varepsilon}{V} \sum_c w_c (\mathrm{lse}_n - u_{n,c})
+            + \lambda\, \mathrm{lse}_n^2
 
-    Equal to ``crossentropy.cross_entropy((input @ weight.T + bias) / temperature, target, ...)``
-    with the same keywords (``ignore_index``, ``reduction`` of ``"mean"`` over non-ignored
-    tokens, ``"sum"`` or ``"none"``, ``label_smoothing``, ``z_loss``, ``softcap``,
-    ``empty_mean``), with exact
-    gradients for ``input``, ``weight`` and ``bias``. Half-precision inputs are multiplied in
-    their dtype; the softmax, the loss and the weight gradient accumulate in float32.
+    with :math:`\mathrm{lse}_n = \log \sum_c e^{u_{n,c}}`, :math:`T` the ``temperature``,
+    :math:`\varepsilon` the ``label_smoothing``, :math:`\lambda` the ``z_loss``, :math:`w` the
+    class weights (``weight``; 1 without) and no softcap unless ``softcap`` is set.
 
-    With ``"mean"`` or ``"sum"`` and a gradient to come, the gradients are formed during the
-    forward pass (6·N·D·V FLOPs: the logits, then two products with the gradient of each chunk)
-    and the backward pass only scales them; ``"none"`` recomputes each chunk in the backward
-    pass (8·N·D·V). Memory beyond the inputs: one chunk of logits (plus a float32 copy for
-    half-precision inputs, and the softcap's derivative with ``softcap``), the gradients (the
-    weight's in float32) and a few per-token vectors. The gradients formed in the forward pass
-    are held until the backward pass (a forward with gradients enabled and no backward pays for
-    them: evaluate under ``torch.no_grad()``). Double backward is not supported; a second
-    backward (``retain_graph=True``) recomputes. Under autocast the inputs are cast to the
-    autocast dtype, as ``F.linear`` would, and the loss is float32 (as PyTorch's losses under
-    autocast); the gradients keep the inputs' dtypes.
+    PyTorch 2.13's ``torch.nn.functional.linear_cross_entropy(input, linear_weight, target, *,
+    linear_bias, weight, reduction, ignore_index, label_smoothing, options)`` runs unchanged and
+    gives its numbers: ``"mean"`` is the class-weighted mean :math:`\sum_n \ell_n / \sum_n
+    w_{y_n}` over the non-ignored tokens (the z-loss term divided by their count), ``"sum"``
+    and ``"none"`` as in ``cross_entropy``; ``ignore_index=None`` is -100, as PyTorch maps it;
+    ``options`` (PyTorch's chunking configuration) is accepted and not needed, as this op
+    always chunks (``chunk_size``). Equal to
+    ``crossentropy.cross_entropy((input @ linear_weight.T + linear_bias) / temperature, target,
+    weight=weight, ...)`` with the same keywords, with exact gradients for ``input``,
+    ``linear_weight`` and ``linear_bias`` (class weights get none).
+
+    Half-precision inputs are multiplied in their dtype; the softmax, the loss and the weight
+    gradient accumulate in float32. With ``"mean"`` or ``"sum"`` and a gradient to come, the
+    gradients are formed during the forward pass (6·N·D·V FLOPs) and the backward pass only
+    scales them; ``"none"`` and per-token outputs that receive gradients recompute each chunk
+    in the backward pass (8·N·D·V). Memory beyond the inputs: one chunk of logits (plus a
+    float32 copy for half precision, the softcap's derivative, and the entropy's
+    :math:`p \log p` when asked for), the gradients (the weight's in float32) and a few
+    per-token vectors. The op never synchronises with the host (labels are checked only where
+    the validation policy reads them), runs under ``torch.compile(fullgraph=True)`` as two
+    custom operators, and under ``torch.func`` (``grad``, ``vmap``, ``jacrev``, ``jacfwd``).
+    Double backward is not supported; a second backward (``retain_graph=True``) recomputes.
+    Under autocast the inputs are cast to the autocast dtype, as ``F.linear`` would, and the
+    loss is float32.
 
     Parameters
     ----------
     input : Tensor
         Hidden states ``(..., D)``.
-    weight : Tensor
+    linear_weight : Tensor
         The output projection ``(V, D)`` (may be tied to an embedding).
     target : Tensor
         Class indices of shape ``input.shape[:-1]``.
-    bias : Tensor, optional
+    linear_bias : Tensor, optional
         ``(V,)``.
+    weight : Tensor, optional
+        Class weights ``(V,)``, as ``cross_entropy``'s ``weight``.
+    reduction : {"mean", "sum", "none"}
+        As ``cross_entropy``.
+    ignore_index : int or None, default -100
+        Targets equal to it are left out (``None``: -100).
+    label_smoothing : float, default 0.0
+        :math:`\varepsilon` in [0, 1], PyTorch's smoothing (class-weighted with ``weight``).
+    options : object, optional
+        PyTorch's ``LinearCrossEntropyOptions``; accepted for compatibility and not used.
+    z_loss : float, default 0.0
+        :math:`\lambda`, PaLM's auxiliary :math:`\lambda\,\mathrm{lse}^2`.
+    softcap : float, optional
+        Gemma 2's logit soft-capping, :math:`\operatorname{cap} \tanh(z / \operatorname{cap})`.
     temperature : float, default 1.0
         The sampling temperature :math:`T > 0`: the logits are divided by it before everything
-        else (softcap, softmax, z-loss), as an RL trainer scores tokens sampled at :math:`T`.
+        else (softcap, softmax, z-loss, the per-token outputs), as an RL trainer scores tokens
+        sampled at :math:`T`.
+    num_items_in_batch : int or Tensor, optional
+        With ``"mean"``: divide the (class-weighted) sum by this count instead, as Hugging
+        Face's trainers do for gradient accumulation (the count of target tokens over all the
+        micro-batches of a step); a micro-batch with no target tokens then gives 0.
+    sequence_ids : Tensor, optional
+        With ``"mean"``: each token's sequence (integers in ``[0, N)``, the target's shape) for
+        packed sequences; the loss is each sequence's mean, then the mean over the sequences
+        that have a target token.
+    cu_seqlens : Tensor, optional
+        The same as boundaries: ``[0, l_1, l_1 + l_2, ..., N]`` over the flattened tokens
+        (flash-attention's convention).
+    return_aux : bool or collection of str, default False
+        Also return per-token outputs, in a :class:`LinearCrossEntropyOutput`: ``"logp"``
+        (the target's log-probability :math:`u_y - \mathrm{lse}`), ``"entropy"`` (of the
+        softmax), ``"lse"`` and ``"correct"`` (the number of non-ignored tokens whose logits'
+        argmax is the target); ``True`` for all. Ignored tokens give 0 and no gradient; the
+        log-probability, entropy and log-sum-exp carry exact gradients. For a loss built from
+        them (RL), ``reduction="none"`` forms no gradient in the forward pass.
     chunk_size : int, optional
         Tokens per chunk (default: about 16 M logits per chunk).
     empty_mean : float, default nan
@@ -426,9 +554,14 @@ def linear_cross_entropy(
         When labels are checked (see :func:`crossentropy.validation`); never on CUDA under
         ``"auto"``, so the op does not synchronise with the host.
     kernel : {"auto", "torch", "triton"}
-        The per-row step (softmax, loss, gradient of the logits): torch operations on any
-        device, or one Triton kernel (online log-sum-exp, gradient in registers). ``"auto"``
+        The per-row step (softmax, statistics, gradient of the logits): torch operations on
+        any device, or Triton kernels (online log-sum-exp, gradient in registers). ``"auto"``
         takes Triton for float32/float16/bfloat16 CUDA tensors when ``triton`` is installed.
+
+    Returns
+    -------
+    Tensor or LinearCrossEntropyOutput
+        The loss; with ``return_aux``, the loss and the per-token outputs.
 
     Examples
     --------
@@ -438,9 +571,23 @@ def linear_cross_entropy(
     >>> w = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
     >>> round(float(linear_cross_entropy(x, w, torch.tensor([1, 2]))), 4)
     1.1429
+    >>> out = linear_cross_entropy(x, w, torch.tensor([1, 2]), return_aux=("logp", "correct"))
+    >>> [round(v, 4) for v in out.logp.tolist()], int(out.correct)
+    ([-2.1269, -0.1587], 1)
     """
-    options = FusedOptions.from_arguments(locals())
-    return fused_loss(input, weight, target, bias, options)
+    del options  # PyTorch's chunking configuration: this op always chunks
+    opts = FusedOptions.from_arguments(locals())
+    return fused_loss(
+        input,
+        linear_weight,
+        target,
+        linear_bias,
+        opts,
+        weight=weight,
+        num_items_in_batch=num_items_in_batch,
+        sequence_ids=sequence_ids,
+        cu_seqlens=cu_seqlens,
+    )
 
 
 def _refuse_higher_order() -> None:
@@ -461,72 +608,223 @@ def _refuse_higher_order() -> None:
         )
 
 
-def fused_loss(
-    input: Tensor, weight: Tensor, target: Tensor, bias: Tensor | None, o: FusedOptions
-) -> Tensor:
-    """The engine of :func:`linear_cross_entropy` (the ``nn`` module calls it with the options
-    it built at construction)."""
+_TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _use_triton(kernel: str, x: Tensor) -> bool:
+    """Whether the Triton per-row kernels run (``kernel`` resolved)."""
+    if kernel == "torch":
+        return False
+    if kernel == "auto" and not (x.is_cuda and x.dtype in _TRITON_DTYPES):
+        return False
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        if kernel == "auto":
+            return False
+        raise ImportError("kernel='triton' needs the triton package") from None
+    if x.dtype not in _TRITON_DTYPES:
+        raise TypeError(f"kernel='triton' takes float32, float16 or bfloat16 input; got {x.dtype}")
+    if not x.is_cuda and os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
+        raise ValueError(
+            f"kernel='triton' needs CUDA tensors (or TRITON_INTERPRET=1); got a tensor on "
+            f"{x.device}"
+        )
+    return True
+
+
+def _check_inputs(
+    input: Tensor,
+    weight: Tensor,
+    target: Tensor,
+    bias: Tensor | None,
+    class_weight: Tensor | None,
+) -> None:
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
-        raise TypeError("input and weight must be torch tensors")
-    for name, t in (("input", input), ("weight", weight), ("bias", bias)):
+        raise TypeError("input and linear_weight must be torch tensors")
+    named = (("input", input), ("linear_weight", weight), ("linear_bias", bias))
+    for name, t in (*named, ("weight", class_weight)):
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a torch tensor; got {type(t).__name__}")
         if t is not None and not t.is_floating_point():
             raise TypeError(f"{name} must be a floating tensor; got {t.dtype}")
     if input.ndim < 1:
         raise ValueError("input must have at least one dimension (the features); got shape ()")
     if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
         raise ValueError(
-            f"weight must have shape (V, {input.shape[-1]}); got {shape_str(weight.shape)}"
+            f"linear_weight must have shape (V, {input.shape[-1]}); got {shape_str(weight.shape)}"
         )
+    if not isinstance(target, Tensor):
+        raise TypeError(f"target must be a torch tensor; got {type(target).__name__}")
     if tuple(target.shape) != tuple(input.shape[:-1]):
         raise ValueError(
             f"target must have shape {shape_str(input.shape[:-1])}; got {shape_str(target.shape)}"
         )
-    if target.is_floating_point() or target.dtype == torch.bool:
+    if target.is_floating_point() or target.dtype == torch.bool or target.is_complex():
         raise TypeError(f"target must hold integer class indices; got {target.dtype}")
-    if weight.shape[0] == 0:
-        raise ValueError("weight must have at least one row (one class); got shape (0, D)")
-    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise ValueError(f"bias must have shape ({weight.shape[0]},); got {shape_str(bias.shape)}")
+    v = weight.shape[0]
+    if v == 0:
+        raise ValueError("linear_weight must have at least one row (one class); got shape (0, D)")
+    for name, t in (("linear_bias", bias), ("weight", class_weight)):
+        if t is not None and tuple(t.shape) != (v,):
+            raise ValueError(f"{name} must have shape ({v},); got {shape_str(t.shape)}")
+
+
+def _sequence_index(
+    sequence_ids: Tensor | None, cu_seqlens: Tensor | None, target: Tensor, n: int, check: bool
+) -> Tensor | None:
+    """Each token's sequence (``[N]``, in ``[0, N)``), from ids or boundaries; no host sync
+    unless ``check`` (the validation policy reads the values)."""
+    if sequence_ids is None and cu_seqlens is None:
+        return None
+    if sequence_ids is not None and cu_seqlens is not None:
+        raise ValueError("give sequence_ids or cu_seqlens, not both")
+    name, t = (
+        ("sequence_ids", sequence_ids) if sequence_ids is not None else ("cu_seqlens", cu_seqlens)
+    )
+    assert t is not None
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{name} must be a torch tensor; got {type(t).__name__}")
+    if t.is_floating_point() or t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{name} must hold integers; got {t.dtype}")
+    if sequence_ids is not None:
+        if tuple(t.shape) != tuple(target.shape):
+            raise ValueError(
+                f"sequence_ids must have the target's shape {shape_str(target.shape)}; "
+                f"got {shape_str(t.shape)}"
+            )
+        ids = t.reshape(-1).long()
+        if check and n and bool(((ids < 0) | (ids >= n)).any()):
+            raise ValueError(f"sequence_ids must lie in [0, {n}) (one id per sequence)")
+        return ids
+    if t.ndim != 1 or t.shape[0] < 1:
+        raise ValueError(f"cu_seqlens must be 1-D with at least one entry; got {shape_str(t.shape)}")
+    bounds = t.long()
+    if check:
+        if int(bounds[0]) != 0 or int(bounds[-1]) != n:
+            raise ValueError(f"cu_seqlens must start at 0 and end at {n} (the token count)")
+        if bool((bounds[1:] < bounds[:-1]).any()):
+            raise ValueError("cu_seqlens must be non-decreasing")
+    positions = torch.arange(n, device=bounds.device)
+    return (torch.searchsorted(bounds, positions, right=True) - 1).clamp(0, max(n - 1, 0))
+
+
+def _row_scales(
+    valid: Tensor,
+    wy: Tensor | None,
+    o: FusedOptions,
+    num_items_in_batch: int | Tensor | None,
+    seq: Tensor | None,
+) -> tuple[Tensor, Tensor, str]:
+    """Each row's weight in the reduced loss, for the cross-entropy and the z-loss terms, and
+    the kind of mean (``""``, ``"count"`` or ``"items"``)."""
+    vf = valid.to(wy.dtype if wy is not None else torch.float64)
+    if o.reduction != "mean":
+        if num_items_in_batch is not None or seq is not None:
+            raise ValueError(
+                "num_items_in_batch, sequence_ids and cu_seqlens apply to reduction='mean'; "
+                f"got reduction={o.reduction!r}"
+            )
+        return vf, vf, ""
+    weighted = vf if wy is None or o.divisor_rule(soft=False) == "count" else vf * wy
+    if num_items_in_batch is not None:
+        if seq is not None:
+            raise ValueError("give num_items_in_batch or per-sequence means, not both")
+        if isinstance(num_items_in_batch, Tensor):
+            items = num_items_in_batch.to(device=vf.device, dtype=vf.dtype)
+        else:
+            items = check_number(num_items_in_batch, "num_items_in_batch", low=0.0, low_open=True)
+        return vf / items, vf / items, "items"
+    if seq is None:
+        den, count = weighted.sum(), vf.sum()
+        safe = torch.where(count > 0, den, torch.ones_like(den))
+        return vf / safe, vf / count.clamp(min=1), "count"
+    n = vf.shape[0]
+    den_s = torch.zeros(n, dtype=vf.dtype, device=vf.device).index_add_(0, seq, weighted)
+    count_s = torch.zeros(n, dtype=vf.dtype, device=vf.device).index_add_(0, seq, vf)
+    n_seq = (count_s > 0).sum().to(vf.dtype).clamp(min=1)
+    den_row = torch.where(valid, den_s[seq], torch.ones_like(vf))
+    count_row = torch.where(valid, count_s[seq], torch.ones_like(vf))
+    return vf / (den_row * n_seq), vf / (count_row * n_seq), "count"
+
+
+def fused_loss(
+    input: Tensor,
+    linear_weight: Tensor,
+    target: Tensor,
+    linear_bias: Tensor | None,
+    o: FusedOptions,
+    *,
+    weight: Tensor | None = None,
+    num_items_in_batch: int | Tensor | None = None,
+    sequence_ids: Tensor | None = None,
+    cu_seqlens: Tensor | None = None,
+) -> Any:
+    """The engine of :func:`linear_cross_entropy` (the ``nn`` module calls it with the options
+    it built at construction)."""
+    _check_inputs(input, linear_weight, target, linear_bias, weight)
     _refuse_higher_order()
     autocast = autocast_enabled(input.device.type)
+    w, b = linear_weight, linear_bias
     if autocast:  # as F.linear would: in the autocast dtype
         dt = torch.get_autocast_dtype(input.device.type)
-        input, weight = input.to(dt), weight.to(dt)
-        bias = None if bias is None else bias.to(dt)
-    for name, t in (("weight", weight), ("bias", bias)):
+        input, w = input.to(dt), w.to(dt)
+        b = None if b is None else b.to(dt)
+    for name, t in (("linear_weight", w), ("linear_bias", b)):
         if t is not None and t.dtype != input.dtype:
             raise TypeError(f"{name} must have input's dtype {input.dtype}; got {t.dtype}")
-    v = weight.shape[0]
-    chunk = max(1, _CHUNK_ELEMENTS // max(v, 1)) if o.chunk_size is None else o.chunk_size
+    v = w.shape[0]
+    chunk = max(1, CHUNK_ELEMENTS // max(v, 1)) if o.chunk_size is None else o.chunk_size
     use_triton = _use_triton(o.kernel, input)
     batch_shape = input.shape[:-1]
     x = input.reshape(math.prod(batch_shape), input.shape[-1])  # also for 0 features
     t = target.reshape(-1).long()
-    if reads(o.validate, t):  # a label out of range: ValueError where labels may be read
+    n = t.shape[0]
+    check = reads(o.validate, t)
+    if check:  # a label out of range: ValueError where labels may be read
         index_targets(xpt, t, v, o.ignore_index, check=True)
-    out_dtype = _acc(input.dtype) if autocast else input.dtype
-    # gradients to form: none without a backward to come (no_grad, inference)
+    seq = _sequence_index(sequence_ids, cu_seqlens, target, n, check)
+    acc = acc_dtype(input.dtype)
+    valid = t != o.ignore_index
+    y = torch.where(valid, t, torch.zeros_like(t))
+    cw = None if weight is None else weight.detach().to(device=x.device, dtype=acc)
+    wy = None if cw is None else cw[y]
+    a_ce, a_z, mean = _row_scales(valid, wy, o, num_items_in_batch, seq)
+    a_ce, a_z = a_ce.to(acc), a_z.to(acc)
     grad_on = torch.is_grad_enabled()
-    wanted = (
-        grad_on and x.requires_grad,
-        grad_on and weight.requires_grad,
-        grad_on and bias is not None and bias.requires_grad,
+    eps = float(o.label_smoothing)
+    plan = _Plan(
+        reduction=o.reduction,
+        mean=mean,
+        eps=eps,
+        z_loss=float(o.z_loss),
+        empty_mean=o.empty_mean,
+        rows=RowOptions(
+            cap=None if o.softcap is None else float(o.softcap),
+            temperature=o.temperature,
+            smooth=eps != 0.0,
+            entropy="entropy" in o.aux,
+            hits="correct" in o.aux,
+            chunk=chunk,
+            triton=use_triton,
+        ),
+        # gradients to form: none without a backward to come (no_grad, inference)
+        wanted=(
+            grad_on and x.requires_grad,
+            grad_on and w.requires_grad,
+            grad_on and b is not None and b.requires_grad,
+        ),
+        aux=o.aux,
+        out_dtype=acc if autocast else input.dtype,
     )
-    out: Tensor = _LinearCrossEntropy.apply(  # type: ignore[no-untyped-call]
-        x,
-        weight,
-        bias,
-        t,
-        o.ignore_index,
-        o.reduction,
-        o.label_smoothing,
-        o.z_loss,
-        o.softcap,
-        o.temperature,
-        chunk,
-        use_triton,
-        o.empty_mean,
-        wanted,
-        out_dtype,
-    )[0]
-    return out.reshape(batch_shape) if o.reduction == "none" else out
+    fn = _Compiled if torch.compiler.is_compiling() else _WithJvp
+    out = fn.apply(x, w, b, y, cw, wy, valid, a_ce, a_z, plan)  # type: ignore[no-untyped-call]
+    loss = out[0].reshape(batch_shape) if o.reduction == "none" else out[0]
+    if not o.aux:
+        return loss
+    per_token = dict(zip(("logp", "entropy", "lse"), out[1:4], strict=True))
+    return LinearCrossEntropyOutput(
+        loss,
+        **{k: per_token[k].reshape(batch_shape) for k in per_token if k in o.aux},
+        correct=out[4] if "correct" in o.aux else None,
+    )

@@ -715,16 +715,17 @@ class LinearCrossEntropyLoss(_Loss):
 
     .. math::
 
-        \ell_n = -\log \operatorname{softmax}(W x_n + b)_{y_n}
+        \ell_n = -w_{y_n} \log \operatorname{softmax}(W x_n + b)_{y_n}
 
-    Takes the arguments of ``torch.nn.LinearCrossEntropyLoss`` that the fused function supports
-    (``in_features``, ``num_classes``, ``bias``, ``device``, ``dtype``, ``reduction``,
-    ``ignore_index``, ``label_smoothing``) and keeps its parameters in ``self.linear`` as PyTorch
-    does, so a ``state_dict`` loads into either. PyTorch's ``ignore_index=None`` means none;
-    here the default is ``-100``, as in ``CrossEntropyLoss``. Class weights and
-    ``out_features`` are not supported. The keyword-only extras of the fused function
-    (``z_loss``, ``softcap``, ``chunk_size``, ``empty_mean``, ``kernel``) are constructor
-    keywords. To tie the weight to an embedding, assign it:
+    Takes the arguments of ``torch.nn.LinearCrossEntropyLoss`` (``in_features``,
+    ``num_classes``, ``bias``, ``device``, ``dtype``, ``reduction``, class ``weight``,
+    ``ignore_index`` with PyTorch's ``None`` meaning -100, ``label_smoothing``, ``options``)
+    and keeps its parameters in ``self.linear`` as PyTorch does, so a ``state_dict`` loads into
+    either; ``out_features`` is not supported. The class weights are a buffer. The
+    keyword-only extras of the fused function (``z_loss``, ``softcap``, ``temperature``,
+    ``return_aux``, ``chunk_size``, ``empty_mean``, ``kernel``) are constructor keywords; the
+    per-call ``num_items_in_batch``, ``sequence_ids`` and ``cu_seqlens`` are keywords of
+    :meth:`forward`. To tie the weight to an embedding, assign it:
     ``loss.linear.weight = embedding.weight``.
 
     Examples
@@ -742,6 +743,7 @@ class LinearCrossEntropyLoss(_Loss):
     _function = staticmethod(linear_cross_entropy)
     _options_type = FusedOptions
     _shown = ("ignore_index", "label_smoothing")
+    weight: Tensor | None
 
     def __init__(
         self,
@@ -752,23 +754,43 @@ class LinearCrossEntropyLoss(_Loss):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         reduction: str = "mean",
+        weight: Tensor | None = None,
         ignore_index: int | None = -100,
         label_smoothing: float = 0.0,
+        options: object | None = None,
         **extras: Any,
     ) -> None:
         super().__init__()
-        # PyTorch's None (nothing ignored): a label that cannot occur
-        ignore = -(2**63) if ignore_index is None else ignore_index
+        del options  # PyTorch's chunking configuration: the fused op always chunks
         self._configure(
             dict(
                 reduction=reduction,
-                ignore_index=ignore,
+                ignore_index=ignore_index,
                 label_smoothing=label_smoothing,
                 **extras,
             ),
-            arrays=("bias",),
+            arrays=("linear_bias", "weight", "num_items_in_batch", "sequence_ids", "cu_seqlens"),
         )
         self.linear = nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
+        self.register_buffer("weight", weight)
 
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return fused_loss(input, self.linear.weight, target, self.linear.bias, self._options)
+    def forward(
+        self,
+        input: Tensor,
+        target: Tensor,
+        *,
+        num_items_in_batch: int | Tensor | None = None,
+        sequence_ids: Tensor | None = None,
+        cu_seqlens: Tensor | None = None,
+    ) -> Any:
+        return fused_loss(
+            input,
+            self.linear.weight,
+            target,
+            self.linear.bias,
+            self._options,
+            weight=self.weight,
+            num_items_in_batch=num_items_in_batch,
+            sequence_ids=sequence_ids,
+            cu_seqlens=cu_seqlens,
+        )

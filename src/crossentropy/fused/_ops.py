@@ -1,0 +1,266 @@
+"""The two passes of the fused linear + cross-entropy as ``torch.library`` custom operators.
+
+``crossentropy::linear_cross_entropy_forward`` sweeps the tokens a chunk at a time and returns
+the per-row statistics (:mod:`crossentropy.fused._rows`) and, given the per-row scales of a
+``"mean"``/``"sum"`` loss, the gradients of that loss (formed in the same sweep, 6·N·D·V FLOPs);
+``crossentropy::linear_cross_entropy_backward`` recomputes each chunk and forms the gradients
+for given per-row coefficients. Both have fake (meta) implementations, so ``torch.compile``
+treats them as single nodes with known output shapes (no graph break, no unrolled loop) and
+shapes propagate on the ``meta`` device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from crossentropy.fused._rows import (
+    Coefficients,
+    RowOptions,
+    Stats,
+    TorchRows,
+    loss_coefficients,
+)
+
+__all__ = ["Grads", "acc_dtype", "backward_op", "forward_op", "sweep"]
+
+# Rows per chunk: about this many logits are alive at a time (one buffer, reused).
+CHUNK_ELEMENTS = 1 << 24
+
+
+def acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The accumulation dtype: float32 for half precision, the input's dtype otherwise."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+@dataclass
+class Grads:
+    """Gradient accumulators of one sweep; ``None`` where no gradient is wanted."""
+
+    dx: Tensor | None
+    dw: Tensor | None
+    db: Tensor | None
+
+
+def _new_grads(x: Tensor, w: Tensor, b: Tensor | None, wanted: list[bool]) -> Grads:
+    acc = acc_dtype(x.dtype)
+    return Grads(
+        dx=torch.empty_like(x) if wanted[0] else None,
+        dw=torch.zeros(w.shape, dtype=acc, device=w.device) if wanted[1] else None,
+        db=torch.zeros(w.shape[0], dtype=acc, device=w.device)
+        if wanted[2] and b is not None
+        else None,
+    )
+
+
+CoefficientsOf = Callable[[int, int, Tensor], Coefficients]
+
+
+def sweep(
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | None,
+    y: Tensor,
+    cw: Tensor | None,
+    opts: RowOptions,
+    coefs: CoefficientsOf | None,
+    grads: Grads | None,
+) -> Stats:
+    """One pass over the tokens, a chunk at a time: the per-row statistics and, with
+    ``coefs`` (the coefficients of rows ``lo:hi`` given their log-sum-exp), the gradients
+    accumulated into ``grads``.
+
+    Each chunk's logits live in one reused buffer (in the input's dtype), which the per-row step
+    overwrites with the gradient with respect to the logits; two matrix products then give the
+    input and weight gradients.
+    """
+    n, v = x.shape[0], w.shape[0]
+    acc = acc_dtype(x.dtype)
+    rows = max(1, min(opts.chunk, n))
+    buf = torch.empty(rows, v, dtype=x.dtype, device=x.device)
+    acc_buf = None
+    if acc != x.dtype and not opts.triton:
+        acc_buf = torch.empty(rows, v, dtype=acc, device=x.device)
+    cwa = None if cw is None else cw.to(acc)
+
+    def vec(on: bool, dtype: torch.dtype = acc) -> Tensor | None:
+        return torch.empty(n, dtype=dtype, device=x.device) if on else None
+
+    out = Stats(
+        lse=torch.empty(n, dtype=acc, device=x.device),
+        uy=torch.empty(n, dtype=acc, device=x.device),
+        sm=vec(opts.smooth),
+        ent=vec(opts.entropy),
+        hit=vec(opts.hits, torch.bool),
+    )
+    if opts.triton:
+        from crossentropy.fused._triton import TritonRows
+
+        step: TorchRows = TritonRows(opts, cwa)
+    else:
+        step = TorchRows(opts, cwa)
+    forming = coefs is not None and grads is not None
+    for lo in range(0, n, rows):
+        hi = min(lo + rows, n)
+        xs, g = x[lo:hi], buf[: hi - lo]
+        if b is None:
+            torch.mm(xs, w.T, out=g)
+        else:
+            torch.addmm(b, xs, w.T, out=g)
+        st = step.stats(g, y[lo:hi], None if acc_buf is None else acc_buf[: hi - lo], forming)
+        for whole, part in zip(out, st, strict=True):
+            if whole is not None and part is not None:
+                whole[lo:hi] = part
+        if not forming:
+            continue
+        assert coefs is not None and grads is not None
+        step.grad(coefs(lo, hi, st.lse))
+        if grads.dx is not None:
+            torch.mm(g, w, out=grads.dx[lo:hi])
+        if grads.dw is not None:
+            if g.dtype == grads.dw.dtype:
+                grads.dw.addmm_(g.T, xs)
+            else:
+                grads.dw.add_(g.T @ xs)
+        if grads.db is not None:
+            grads.db.add_(g.sum(dim=0, dtype=acc))
+    return out
+
+
+def _empty(like: Tensor) -> Tensor:
+    return like.new_empty(0)
+
+
+@torch.library.custom_op("crossentropy::linear_cross_entropy_forward", mutates_args=())
+def forward_op(
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | None,
+    y: Tensor,
+    cw: Tensor | None,
+    wy: Tensor | None,
+    a_ce: Tensor | None,
+    a_z: Tensor | None,
+    eps: float,
+    z_loss: float,
+    cap: float | None,
+    temperature: float,
+    chunk: int,
+    flags: list[bool],
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The forward sweep: ``(lse, u_y, s, H, hit, dx, dw, db)``, an empty tensor for each one
+    not computed. ``flags``: smoothing, entropy, hits, Triton, then which of ``dx, dw, db`` to
+    form (only with ``a_ce``: the per-row scale of the cross-entropy, ``a_z`` the z-loss's)."""
+    opts = RowOptions(cap, temperature, flags[0], flags[1], flags[2], chunk, flags[3])
+    grads = _new_grads(x, w, b, flags[4:7]) if a_ce is not None else None
+    coefs = None
+    if a_ce is not None:
+        v = w.shape[0]
+        w_total = float(v) if cw is None else cw.to(acc_dtype(x.dtype)).sum()
+
+        def coefs(lo: int, hi: int, lse: Tensor) -> Coefficients:
+            assert a_ce is not None
+            return loss_coefficients(
+                a_ce[lo:hi],
+                None if a_z is None else a_z[lo:hi],
+                lse,
+                None if wy is None else wy[lo:hi],
+                w_total,
+                v,
+                eps,
+                z_loss,
+            )
+
+    st = sweep(x, w, b, y, cw, opts, coefs, grads)
+    formed = (None, None, None) if grads is None else (grads.dx, grads.dw, grads.db)
+    return (
+        *(_empty(st.lse) if s is None else s for s in st),
+        *(_empty(x) if g is None else g for g in formed),
+    )  # type: ignore[return-value]
+
+
+@forward_op.register_fake
+def _forward_fake(
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | None,
+    y: Tensor,
+    cw: Tensor | None,
+    wy: Tensor | None,
+    a_ce: Tensor | None,
+    a_z: Tensor | None,
+    eps: float,
+    z_loss: float,
+    cap: float | None,
+    temperature: float,
+    chunk: int,
+    flags: list[bool],
+) -> tuple[Tensor, ...]:
+    n, acc = x.shape[0], acc_dtype(x.dtype)
+
+    def vec(on: bool, dtype: torch.dtype = acc) -> Tensor:
+        return x.new_empty(n if on else 0, dtype=dtype)
+
+    early = a_ce is not None
+    return (
+        vec(True),
+        vec(True),
+        vec(flags[0]),
+        vec(flags[1]),
+        vec(flags[2], torch.bool),
+        torch.empty_like(x) if early and flags[4] else _empty(x),
+        w.new_empty(w.shape, dtype=acc) if early and flags[5] else _empty(x),
+        w.new_empty(w.shape[0], dtype=acc) if early and flags[6] and b is not None else _empty(x),
+    )
+
+
+@torch.library.custom_op("crossentropy::linear_cross_entropy_backward", mutates_args=())
+def backward_op(
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | None,
+    y: Tensor,
+    cw: Tensor | None,
+    c_lse: Tensor,
+    c_uy: Tensor,
+    c_sm: Tensor | None,
+    c_ent: Tensor | None,
+    cap: float | None,
+    temperature: float,
+    chunk: int,
+    flags: list[bool],
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The recomputing sweep: ``(dx, dw, db)`` for per-row coefficients of the statistics
+    (an empty tensor for each one not wanted). ``flags``: Triton, then which of ``dx, dw, db``."""
+    opts = RowOptions(cap, temperature, False, c_ent is not None, False, chunk, flags[0])
+    grads = _new_grads(x, w, b, flags[1:4])
+    c = Coefficients(c_lse, c_uy, c_sm, c_ent)
+    sweep(x, w, b, y, cw, opts, lambda lo, hi, _lse: c.rows(lo, hi), grads)
+    return tuple(_empty(x) if g is None else g for g in (grads.dx, grads.dw, grads.db))  # type: ignore[return-value]
+
+
+@backward_op.register_fake
+def _backward_fake(
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | None,
+    y: Tensor,
+    cw: Tensor | None,
+    c_lse: Tensor,
+    c_uy: Tensor,
+    c_sm: Tensor | None,
+    c_ent: Tensor | None,
+    cap: float | None,
+    temperature: float,
+    chunk: int,
+    flags: list[bool],
+) -> tuple[Tensor, ...]:
+    acc = acc_dtype(x.dtype)
+    return (
+        torch.empty_like(x) if flags[1] else _empty(x),
+        w.new_empty(w.shape, dtype=acc) if flags[2] else _empty(x),
+        w.new_empty(w.shape[0], dtype=acc) if flags[3] and b is not None else _empty(x),
+    )

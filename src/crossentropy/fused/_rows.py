@@ -1,0 +1,219 @@
+r"""The per-row mathematics of the fused linear + cross-entropy, in one place.
+
+A chunk's raw logits :math:`z = W x + b` are transformed, :math:`u = z / T` then
+:math:`u \leftarrow \mathrm{cap}\tanh(u / \mathrm{cap})` with ``softcap``, and each row yields its
+*statistics*: the log-sum-exp :math:`\mathrm{lse}`, the target's logit :math:`u_y`, the
+(class-weighted) logit sum :math:`s = \sum_c w_c u_c` (label smoothing), the softmax's entropy
+:math:`H = \mathrm{lse} - \sum_c p_c u_c` and whether :math:`\arg\max_c z_c = y`. Every output of
+the op is a function of these statistics (:func:`row_terms`), so a gradient with respect to the
+logits has one form, given per-row coefficients :math:`c` of the statistics:
+
+.. math::
+
+    \frac{\partial L}{\partial u} = c_{\mathrm{lse}}\, p + c_y\, e_y + c_s\, w
+        - c_H\, p \odot (\log p + H),
+
+then times :math:`(1 - \tanh^2)` with ``softcap`` and :math:`1/T`. Three implementations hold
+it: :class:`TorchRows` (in place on the chunk buffer, the fast path on any device),
+:func:`functional_rows` (out-of-place, for ``torch.func``'s transforms and the forward-mode
+derivative) and the Triton kernels (``_triton.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "Coefficients",
+    "RowOptions",
+    "Stats",
+    "TorchRows",
+    "functional_rows",
+    "loss_coefficients",
+    "row_terms",
+]
+
+
+@dataclass(frozen=True)
+class RowOptions:
+    """What one sweep computes: the transform of the logits and the statistics wanted."""
+
+    cap: float | None  # softcap
+    temperature: float  # the logits are divided by it before everything else
+    smooth: bool  # the (class-weighted) logit sum, for label smoothing
+    entropy: bool  # the softmax's entropy (an output, or a gradient through it)
+    hits: bool  # whether the raw logits' argmax is the target
+    chunk: int
+    triton: bool  # the per-row work as Triton kernels (CUDA, or the interpreter)
+
+
+class Stats(NamedTuple):
+    """Per-row statistics (``None`` where not computed); ``hit`` is boolean."""
+
+    lse: Tensor
+    uy: Tensor
+    sm: Tensor | None
+    ent: Tensor | None
+    hit: Tensor | None
+
+
+class Coefficients(NamedTuple):
+    """Per-row coefficients of the statistics in a gradient (``None`` for zero)."""
+
+    lse: Tensor
+    uy: Tensor
+    sm: Tensor | None
+    ent: Tensor | None
+
+    def rows(self, lo: int, hi: int) -> Coefficients:
+        return Coefficients(*(None if c is None else c[lo:hi] for c in self))
+
+
+def row_terms(
+    stats: Stats, wy: Tensor | None, w_total: float | Tensor, v: int, eps: float, z_loss: float
+) -> tuple[Tensor, Tensor | None]:
+    r"""Each row's cross-entropy and z-loss from its statistics, as PyTorch weighs them:
+
+    .. math::
+
+        \mathrm{ce} = w_y (1 - \varepsilon)(\mathrm{lse} - u_y)
+            + \tfrac{\varepsilon}{V}(W\,\mathrm{lse} - s), \qquad
+        \mathrm{zl} = \lambda\, \mathrm{lse}^2,
+
+    with :math:`w_y` the target's class weight (1 without), :math:`W = \sum_c w_c` (:math:`V`
+    without) and :math:`s` the class-weighted logit sum. :func:`loss_coefficients` is its
+    derivative."""
+    nll = stats.lse - stats.uy
+    ce = (1 - eps) * nll if wy is None else (1 - eps) * wy * nll
+    if eps:
+        assert stats.sm is not None
+        ce = ce + (eps / v) * (w_total * stats.lse - stats.sm)
+    zl = z_loss * stats.lse * stats.lse if z_loss else None
+    return ce, zl
+
+
+def loss_coefficients(
+    a_ce: Tensor,
+    a_z: Tensor | None,
+    lse: Tensor,
+    wy: Tensor | None,
+    w_total: float | Tensor,
+    v: int,
+    eps: float,
+    z_loss: float,
+) -> Coefficients:
+    """The derivative of ``sum(a_ce * ce + a_z * zl)`` (:func:`row_terms`) with respect to the
+    statistics: per-row coefficients for the gradient of the logits."""
+    keep = 1 - eps if wy is None else (1 - eps) * wy
+    c_lse = a_ce * (keep + eps * w_total / v) if eps else a_ce * keep
+    if z_loss and a_z is not None:
+        c_lse = c_lse + (2 * z_loss) * a_z * lse
+    return Coefficients(c_lse, -a_ce * keep, -(eps / v) * a_ce if eps else None, None)
+
+
+def _acc(dtype: torch.dtype) -> torch.dtype:
+    return torch.promote_types(dtype, torch.float32)
+
+
+class TorchRows:
+    """The in-place per-row step with torch operations: :meth:`stats` turns the chunk buffer
+    into the softmax probabilities (in float32 for half precision, in ``acc_buf``), and
+    :meth:`grad` overwrites the buffer with the gradient with respect to the raw logits. The
+    log-sum-exp is ``m - log max(p)``, which never underflows."""
+
+    def __init__(self, opts: RowOptions, cw: Tensor | None) -> None:
+        self.opts, self.cw = opts, cw
+
+    def stats(self, raw: Tensor, y: Tensor, acc_buf: Tensor | None, grad: bool) -> Stats:
+        o = self.opts
+        hit = raw.argmax(dim=1) == y if o.hits else None
+        z = raw if acc_buf is None else acc_buf.copy_(raw)
+        if o.temperature != 1.0:
+            z.div_(o.temperature)
+        self.th = None
+        if o.cap is not None:
+            z.div_(o.cap).tanh_()
+            self.th = z.clone() if grad else None
+            z.mul_(o.cap)
+        m = z.amax(dim=1)
+        uy = z.gather(1, y[:, None])[:, 0]
+        sm = None
+        if o.smooth:
+            sm = z.sum(dim=1) if self.cw is None else z @ self.cw
+        torch.ops.aten._softmax.out(z, 1, False, out=z)  # in place: the probabilities
+        lse = m - torch.log(z.amax(dim=1))
+        ent = None
+        self.plogp = None
+        if o.entropy:
+            self.plogp = torch.special.xlogy(z, z)  # 0 where p underflows to 0
+            ent = -self.plogp.sum(dim=1)
+        self.raw, self.p, self.y, self.ent = raw, z, y, ent
+        return Stats(lse, uy, sm, ent, hit)
+
+    def grad(self, c: Coefficients) -> None:
+        """Overwrite the chunk buffer with the gradient (after :meth:`stats` with ``grad``)."""
+        o, g = self.opts, self.p
+        scale = c.lse if c.ent is None else c.lse - c.ent * self.ent
+        g.mul_(scale[:, None])
+        if c.ent is not None:
+            assert self.plogp is not None
+            g.sub_(self.plogp.mul_(c.ent[:, None]))
+        g.scatter_add_(1, self.y[:, None], c.uy[:, None])
+        if c.sm is not None:
+            if self.cw is None:
+                g.add_(c.sm[:, None])
+            else:
+                g.addr_(c.sm, self.cw)
+        if self.th is not None:
+            g.mul_(self.th.mul_(self.th).neg_().add_(1))
+        if o.temperature != 1.0:
+            g.div_(o.temperature)
+        if g is not self.raw:
+            self.raw.copy_(g)
+
+
+def functional_rows(
+    z: Tensor,
+    y: Tensor,
+    cw: Tensor | None,
+    opts: RowOptions,
+    coefs: Coefficients | None,
+) -> tuple[Stats, Tensor | None]:
+    """The statistics of a chunk of raw logits and, with ``coefs``, the gradient with respect
+    to them, with out-of-place operations only (``torch.func`` may batch any argument)."""
+    z = z.to(_acc(z.dtype))
+    u = z / opts.temperature if opts.temperature != 1.0 else z
+    th = None
+    if opts.cap is not None:
+        th = torch.tanh(u / opts.cap)
+        u = opts.cap * th
+    lse = torch.logsumexp(u, dim=-1)
+    lse_safe = torch.where(torch.isinf(lse), torch.zeros_like(lse), lse)
+    p = torch.exp(u - lse_safe[..., None])
+    uy = u.gather(-1, y[..., None])[..., 0]
+    sm = None
+    if opts.smooth:
+        sm = u.sum(dim=-1) if cw is None else u @ cw.to(u.dtype)
+    plogp = torch.special.xlogy(p, p)
+    ent = -plogp.sum(dim=-1) if opts.entropy else None
+    hit = z.argmax(dim=-1) == y if opts.hits else None
+    stats = Stats(lse, uy, sm, ent, hit)
+    if coefs is None:
+        return stats, None
+    scale = coefs.lse if coefs.ent is None else coefs.lse - coefs.ent * ent
+    g = p * scale[..., None]
+    if coefs.ent is not None:
+        g = g - coefs.ent[..., None] * plogp
+    classes = torch.arange(u.shape[-1], device=u.device)
+    g = g + torch.where(y[..., None] == classes, coefs.uy[..., None], 0.0)
+    if coefs.sm is not None:
+        g = g + coefs.sm[..., None] * (1.0 if cw is None else cw.to(u.dtype))
+    if th is not None:
+        g = g * (1 - th * th)
+    if opts.temperature != 1.0:
+        g = g / opts.temperature
+    return stats, g
