@@ -57,7 +57,10 @@ def test_matches_cross_entropy_of_the_full_logits(shape, chunk, options, reducti
     x, w, b, y = _case(*shape)
     kw = {**options, "reduction": reduction}
     ours = _grads(
-        lambda x, w, b: linear_cross_entropy(x, w, y, linear_bias=b, chunk_size=chunk, **kw), x, w, b
+        lambda x, w, b: linear_cross_entropy(x, w, y, linear_bias=b, chunk_size=chunk, **kw),
+        x,
+        w,
+        b,
     )
     dense = {k: v for k, v in kw.items() if k != "temperature"}
     t = kw.get("temperature", 1.0)
@@ -107,7 +110,9 @@ def test_all_ignored_batch_follows_the_core_convention():
 def test_bfloat16_matches_float32_to_bfloat16_rounding():
     x, w, b, y = _case(16, 8, 13, dtype=torch.float32)
     xs, ws, bs = (t.to(torch.bfloat16) for t in (x, w, b))
-    ours = _grads(lambda x, w, b: linear_cross_entropy(x, w, y, linear_bias=b, chunk_size=5), xs, ws, bs)
+    ours = _grads(
+        lambda x, w, b: linear_cross_entropy(x, w, y, linear_bias=b, chunk_size=5), xs, ws, bs
+    )
     ref = _grads(
         lambda x, w, b: ce.cross_entropy((x @ w.T + b).float(), y),
         xs.float(),
@@ -154,7 +159,9 @@ def test_empty_batch(reduction):
 def test_second_backward_with_retain_graph(reduction):
     x, w, b, y = _case(7, 3, 6)
     leaves = [t.clone().requires_grad_(True) for t in (x, w, b)]
-    out = linear_cross_entropy(*leaves[:2], y, linear_bias=leaves[2], reduction=reduction, chunk_size=3)
+    out = linear_cross_entropy(
+        *leaves[:2], y, linear_bias=leaves[2], reduction=reduction, chunk_size=3
+    )
     out.sum().backward(retain_graph=True)
     first = [t.grad.clone() for t in leaves]
     out.sum().backward()  # accumulates a second, equal gradient
@@ -527,3 +534,354 @@ def test_backward_allocates_no_weight_sized_tensor():
     assert done.returncode == 0, done.stderr[-2000:]
     weight_mib = 32000 * 512 * 4 / 2**20  # 62.5 MiB
     assert float(done.stdout) < weight_mib / 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-token outputs (RL), class weights, PyTorch's signature, normalisation.
+# ---------------------------------------------------------------------------------------------
+
+AUX_OPTIONS = [
+    {},
+    {"label_smoothing": 0.1},
+    {"z_loss": 1e-2},
+    {"softcap": 2.0},
+    {"temperature": 0.6},
+    {"weight": "cw"},
+    {"weight": "cw", "label_smoothing": 0.2, "z_loss": 1e-2, "softcap": 2.5, "temperature": 1.3},
+]
+
+
+def _dense_outputs(x, w, b, y, kw, reduction, ignore_index=-100):
+    """Everything the fused op returns, from the materialised logits."""
+    t, cap = kw.get("temperature", 1.0), kw.get("softcap")
+    z = (x @ w.T + b) / t
+    core = {k: v for k, v in kw.items() if k in ("label_smoothing", "z_loss", "weight")}
+    loss = ce.cross_entropy(
+        z, y, reduction=reduction, softcap=cap, ignore_index=ignore_index, **core
+    )
+    if cap is not None:
+        z = cap * torch.tanh(z / cap)
+    valid = y != ignore_index
+    lse = torch.logsumexp(z, dim=-1)
+    logp = z.gather(1, torch.where(valid, y, 0)[:, None])[:, 0] - lse
+    entropy = -(torch.softmax(z, -1) * torch.log_softmax(z, -1)).sum(-1)
+    zero = torch.zeros_like(lse)
+    correct = ((x @ w.T + b).argmax(-1) == y).sum()
+    return (
+        loss,
+        torch.where(valid, logp, zero),
+        torch.where(valid, entropy, zero),
+        torch.where(valid, lse, zero),
+        correct,
+    )
+
+
+def _rl_objective(loss, logp, entropy, lse, advantage):
+    return 0.3 * loss.sum() - (advantage * logp).sum() - 0.1 * entropy.mean() + 0.05 * lse.sum()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("options", AUX_OPTIONS, ids=lambda o: "-".join(o) or "plain")
+def test_per_token_outputs_and_gradients_equal_the_dense_computation(options, reduction):
+    x, w, b, y = _case(9, 4, 11)
+    y[4] = -100
+    y[6] = int((x[6] @ w.T + b).argmax())  # at least one argmax hit
+    cw = torch.linspace(0.5, 2.0, 11, dtype=torch.float64)
+    kw = {k: (cw if v == "cw" else v) for k, v in options.items()}
+    advantage = torch.linspace(-1.0, 2.0, 9, dtype=torch.float64)
+
+    def run(fn):
+        leaves = [t.detach().clone().requires_grad_(True) for t in (x, w, b)]
+        out = fn(*leaves)
+        grads = torch.autograd.grad(_rl_objective(*out[:4], advantage), leaves)
+        return [o.detach() for o in out], grads
+
+    ours, ours_g = run(
+        lambda x, w, b: linear_cross_entropy(
+            x, w, y, linear_bias=b, reduction=reduction, return_aux=True, chunk_size=4, **kw
+        )
+    )
+    ref, ref_g = run(lambda x, w, b: _dense_outputs(x, w, b, y, kw, reduction))
+    for a, r in zip(ours[:4], ref[:4], strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-12, atol=1e-12)
+    assert ours[4].dtype == torch.int64
+    assert int(ours[4]) == int(ref[4])
+    assert int(ours[4]) >= 1
+    for a, r in zip(ours_g, ref_g, strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)
+
+
+def test_return_aux_names_only_what_is_asked():
+    x, w, _, y = _case(5, 3, 7)
+    out = linear_cross_entropy(x, w, y, return_aux=["entropy", "logp"])
+    assert out.lse is None
+    assert out.correct is None
+    assert out.logp.shape == out.entropy.shape == (5,)
+    assert torch.equal(out.loss, linear_cross_entropy(x, w, y))
+    batched = linear_cross_entropy(x.reshape(1, 5, 3), w, y.reshape(1, 5), return_aux=True)
+    assert batched.logp.shape == (1, 5)
+    torch.testing.assert_close(batched.logp[0], out.logp)
+
+
+def test_per_token_outputs_of_half_precision_are_float32():
+    x, w, _, y = _case(6, 8, 13, dtype=torch.bfloat16)
+    out = linear_cross_entropy(x, w, y, return_aux=True)
+    assert out.loss.dtype == torch.bfloat16
+    assert out.logp.dtype == out.entropy.dtype == out.lse.dtype == torch.float32
+    # the logits are formed in bfloat16, as F.linear would; all after it in float32
+    logits = (x @ w.T).double()
+    ref = _dense_outputs(logits, torch.eye(13, dtype=torch.float64), 0.0, y, {}, "mean")
+    torch.testing.assert_close(out.logp.double(), ref[1], rtol=0, atol=1e-5)
+    torch.testing.assert_close(out.entropy.double(), ref[2], rtol=0, atol=1e-5)
+
+
+def test_none_reduction_is_exact_for_uneven_upstream_gradients_with_ignored_tokens():
+    """Liger-Kernel #968: a per-token upstream gradient that is not uniform, with ignored tokens
+    among the rows, must reach each row with its own weight."""
+    x, w, b, y = _case(8, 5, 9)
+    y[[0, 3, 7]] = -100
+    upstream = torch.tensor([3.0, -1.0, 0.5, 7.0, 2.0, -4.0, 0.25, 9.0], dtype=torch.float64)
+    ours = _grads(
+        lambda x, w, b: linear_cross_entropy(x, w, y, linear_bias=b, reduction="none") * upstream,
+        x,
+        w,
+        b,
+    )
+    ref = _grads(
+        lambda x, w, b: ce.cross_entropy(x @ w.T + b, y, reduction="none") * upstream, x, w, b
+    )
+    for a, r in zip(ours[1], ref[1], strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.1, "z_loss": 1e-2, "softcap": 2.0}])
+def test_class_weights_match_pytorch_linear_cross_entropy(reduction, kw):
+    """PyTorch 2.13's own call runs unchanged (its keyword names) and gives its numbers."""
+    x, w, b, y = _case(10, 4, 7)
+    cw = torch.linspace(0.2, 3.0, 7, dtype=torch.float64)
+    torch_kw = {k: v for k, v in kw.items() if k == "label_smoothing"}
+    extras = {k: v for k, v in kw.items() if k != "label_smoothing"}
+    ours = _grads(
+        lambda x, w, b: linear_cross_entropy(
+            x, w, y, linear_bias=b, weight=cw, reduction=reduction, **kw
+        ),
+        x,
+        w,
+        b,
+    )
+    if extras:
+        ref = _grads(
+            lambda x, w, b: ce.cross_entropy(x @ w.T + b, y, weight=cw, reduction=reduction, **kw),
+            x,
+            w,
+            b,
+        )
+    else:
+        ref = _grads(
+            lambda x, w, b: torch.nn.functional.linear_cross_entropy(
+                x, w, y, linear_bias=b, weight=cw, reduction=reduction, **torch_kw
+            ),
+            x,
+            w,
+            b,
+        )
+    torch.testing.assert_close(ours[0], ref[0], rtol=1e-12, atol=1e-12)
+    for a, r in zip(ours[1], ref[1], strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)
+
+
+def test_num_items_in_batch_makes_gradient_accumulation_exact():
+    """Two micro-batches, each divided by the step's token count, sum to the whole batch's
+    mean, loss and gradients (Hugging Face's num_items_in_batch)."""
+    x, w, b, y = _case(12, 4, 9)
+    y[[1, 2, 3, 9]] = -100  # uneven: 1 ignored in the second half, 3 in the first
+    items = int((y != -100).sum())
+    full = [t.detach().clone().requires_grad_(True) for t in (x, w, b)]
+    whole_loss = linear_cross_entropy(full[0], full[1], y, linear_bias=full[2])
+    whole = (whole_loss.detach(), torch.autograd.grad(whole_loss, full))
+    leaves = [t.detach().clone().requires_grad_(True) for t in (x, w, b)]
+    total = 0.0
+    for part in (slice(0, 6), slice(6, 12)):
+        loss = linear_cross_entropy(
+            leaves[0][part],
+            leaves[1],
+            y[part],
+            linear_bias=leaves[2],
+            num_items_in_batch=torch.tensor(items),
+        )
+        loss.backward()
+        total = total + loss.detach()
+    torch.testing.assert_close(total, whole[0], rtol=1e-12, atol=1e-12)
+    for a, r in zip([t.grad for t in leaves], whole[1], strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)
+    empty = linear_cross_entropy(x[:2], w, torch.tensor([-100, -100]), num_items_in_batch=5)
+    assert float(empty) == 0.0
+
+
+def test_per_sequence_mean_for_packed_sequences():
+    x, w, b, y = _case(9, 4, 8)
+    y[[1, 7, 8]] = -100  # the third sequence is all ignored
+    bounds = [0, 4, 7, 9]
+    cw = torch.linspace(0.5, 1.5, 8, dtype=torch.float64)
+    for weight in (None, cw):
+        kw = {"linear_bias": b, "weight": weight, "z_loss": 1e-2}
+        per_seq = [
+            linear_cross_entropy(x[lo:hi], w, y[lo:hi], **kw)
+            for lo, hi in itertools.pairwise(bounds)
+            if bool((y[lo:hi] != -100).any())
+        ]
+        expected = torch.stack(per_seq).mean()
+        by_bounds = linear_cross_entropy(x, w, y, cu_seqlens=torch.tensor(bounds), **kw)
+        ids = torch.tensor([5, 5, 5, 5, 0, 0, 0, 2, 2])  # any labels in [0, N)
+        by_ids = linear_cross_entropy(x, w, y, sequence_ids=ids, **kw)
+        torch.testing.assert_close(by_bounds, expected, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(by_ids, expected, rtol=1e-12, atol=1e-12)
+    got = _grads(
+        lambda x, w, b: linear_cross_entropy(
+            x, w, y, linear_bias=b, cu_seqlens=torch.tensor(bounds)
+        ),
+        x,
+        w,
+        b,
+    )
+    ref = _grads(
+        lambda x, w, b: (
+            (ce.cross_entropy(x[:4] @ w.T + b, y[:4]) + ce.cross_entropy(x[4:7] @ w.T + b, y[4:7]))
+            / 2
+        ),
+        x,
+        w,
+        b,
+    )
+    for a, r in zip(got[1], ref[1], strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)
+    nothing = linear_cross_entropy(
+        x[:2], w, torch.tensor([-100, -100]), cu_seqlens=torch.tensor([0, 2])
+    )
+    assert math.isnan(float(nothing))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_forward_mode_jvp_and_jacfwd_equal_the_dense_computation(reduction):
+    from torch.func import jacfwd, jvp
+
+    x, w, b, y = _case(6, 3, 7)
+    kw = {
+        "reduction": reduction,
+        "label_smoothing": 0.1,
+        "z_loss": 1e-2,
+        "softcap": 2.0,
+        "temperature": 0.8,
+        "weight": torch.linspace(0.5, 1.5, 7, dtype=torch.float64),
+    }
+
+    def fused(x, w, b):
+        out = linear_cross_entropy(x, w, y, linear_bias=b, chunk_size=4, return_aux=True, **kw)
+        return out.loss, out.logp, out.entropy, out.lse
+
+    def dense(x, w, b):
+        return _dense_outputs(x, w, b, y, kw, reduction)[:4]
+
+    tangents = tuple(torch.randn_like(t) for t in (x, w, b))
+    got = jvp(fused, (x, w, b), tangents)
+    expected = jvp(dense, (x, w, b), tangents)
+    for a, r in zip(got[1], expected[1], strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)
+    for argnums in (0, 1, 2):
+        torch.testing.assert_close(
+            jacfwd(lambda *a: fused(*a)[0], argnums=argnums)(x, w, b),
+            jacfwd(lambda *a: dense(*a)[0], argnums=argnums)(x, w, b),
+            rtol=1e-10,
+            atol=1e-12,
+        )
+
+
+@pytest.mark.parametrize("aux", [False, True], ids=["sft", "rl"])
+def test_whole_training_step_compiles_in_one_graph_without_warnings(aux):
+    """``torch.compile(fullgraph=True)`` over a model's forward and the fused loss (SFT, or an RL
+    objective over the per-token outputs): one graph, no break, no warning, the eager numbers
+    and gradients; the backward goes through the op's custom operators."""
+    import warnings
+
+    from crossentropy.nn import LinearCrossEntropyLoss
+
+    torch.manual_seed(0)
+    embed = torch.nn.Embedding(31, 8)
+    body = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Tanh())
+    head = LinearCrossEntropyLoss(
+        8, 31, bias=True, label_smoothing=0.1, z_loss=1e-3, chunk_size=5, return_aux=aux
+    )
+    tokens = torch.randint(0, 31, (2, 9))
+    labels = torch.cat([tokens[:, 1:], torch.full((2, 1), -100)], dim=1)
+    advantage = torch.linspace(-1.0, 1.0, 18).reshape(2, 9)
+
+    def step(tokens, labels):
+        out = head(body(embed(tokens)), labels)
+        if not aux:
+            return out
+        return out.loss - (advantage * out.logp).mean() - 0.01 * out.entropy.mean()
+
+    params = [*embed.parameters(), *body.parameters(), *head.parameters()]
+
+    def run(fn):
+        loss = fn(tokens, labels)
+        return loss.detach(), torch.autograd.grad(loss, params)
+
+    torch.compile(lambda t: t + 1, backend="inductor")(torch.zeros(1))  # torch's own imports
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compiled = run(torch.compile(step, fullgraph=True, backend="inductor"))
+    assert [str(w.message) for w in caught] == []
+    assert sum(torch._dynamo.utils.counters["graph_break"].values()) == 0
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+    eager = run(step)
+    torch.testing.assert_close(compiled[0], eager[0], rtol=1e-5, atol=1e-6)
+    for a, r in zip(compiled[1], eager[1], strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-4, atol=1e-6)
+
+
+def test_meta_tensors_propagate_the_per_token_outputs():
+    x = torch.empty(2, 3, 4, device="meta", dtype=torch.bfloat16)
+    w = torch.empty(7, 4, device="meta", dtype=torch.bfloat16)
+    y = torch.empty(2, 3, dtype=torch.long, device="meta")
+    out = linear_cross_entropy(x, w, y, return_aux=True, weight=torch.empty(7, device="meta"))
+    assert out.loss.device.type == "meta"
+    assert out.loss.shape == ()
+    for t in (out.logp, out.entropy, out.lse):
+        assert t.device.type == "meta"
+        assert tuple(t.shape) == (2, 3)
+        assert t.dtype == torch.float32
+    assert out.correct.shape == ()
+    assert out.correct.dtype == torch.int64
+
+
+def test_the_custom_operators_pass_pytorchs_op_checks():
+    """``torch.library.opcheck``: schema, fake (meta) implementation, and dispatch."""
+    from crossentropy.fused import _ops
+
+    x, w, b, y = _case(5, 3, 7, dtype=torch.float32)
+    y = y.clamp(min=0)
+    a = torch.full((5,), 0.2)
+    cw = torch.linspace(0.5, 1.5, 7)
+    forward = (
+        x,
+        w,
+        b,
+        y,
+        cw,
+        cw[y],
+        a,
+        a,
+        0.1,
+        1e-3,
+        2.0,
+        0.8,
+        2,
+        [True, True, True, False, True, True, True],
+    )
+    torch.library.opcheck(_ops.forward_op, forward, test_utils=("test_schema", "test_faketensor"))
+    backward = (x, w, b, y, cw, a, -a, a * 0.1, a, 2.0, 0.8, 2, [False, True, True, True])
+    torch.library.opcheck(_ops.backward_op, backward, test_utils=("test_schema", "test_faketensor"))

@@ -139,7 +139,8 @@ def test_kernel_compiles_for_an_h100():
         from crossentropy.fused._triton import _row_grad, _row_stats
         target = GPUTarget("cuda", 90, 32)
         flags = (False, True)
-        for dt, cap, temp, cw in itertools.product(("*bf16", "*fp16", "*fp32"), flags, flags, flags):
+        dtypes = ("*bf16", "*fp16", "*fp32")
+        for dt, cap, temp, cw in itertools.product(dtypes, flags, flags, flags):
             common = {"z_ptr": dt, "stride": "i64", "y_ptr": "*i64", "cw_ptr": "*fp32",
                       "V": "i32", "cap": "fp32", "inv_t": "fp32", "HAS_CAP": "constexpr",
                       "HAS_TEMP": "constexpr", "HAS_CW": "constexpr", "BLOCK": "constexpr"}
@@ -192,7 +193,9 @@ def test_kernel_with_a_masked_first_block():
 def test_kernel_softcap_is_accurate_for_any_cap(cap):
     x, w, b, y = _case(5, 4, 40)
     x = 3 * x
-    ours = linear_cross_entropy(x, w, y, linear_bias=b, softcap=cap, kernel="triton", reduction="none")
+    ours = linear_cross_entropy(
+        x, w, y, linear_bias=b, softcap=cap, kernel="triton", reduction="none"
+    )
     ref = ce.cross_entropy(
         (x @ w.T + b).double(), y, softcap=cap, reduction="none", mean_divisor="count"
     )
@@ -214,3 +217,48 @@ def test_kernel_triton_off_cuda_without_the_interpreter_is_a_clear_error():
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert "ValueError: kernel='triton' needs CUDA tensors" in done.stdout, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"label_smoothing": 0.2, "z_loss": 1e-2, "softcap": 2.0, "temperature": 1.3},
+    ],
+    ids=["plain", "all"],
+)
+def test_kernels_give_the_per_token_outputs_class_weights_and_their_gradients(options, reduction):
+    """Entropy (online sum of p u), log-probability, log-sum-exp, argmax hits and class weights
+    in the kernels, and the gradient of an RL objective through them, against the torch path."""
+    x, w, b, y = _case(7, 5, 1500)
+    y[3] = int((x[3] @ w.T + b).argmax())  # one hit at least
+    cw = torch.linspace(0.5, 2.0, 1500, device=DEVICE)
+    advantage = torch.linspace(-1.0, 2.0, 7, device=DEVICE)
+
+    def run(kernel):
+        leaves = [t.detach().clone().requires_grad_(True) for t in (x, w, b)]
+        out = linear_cross_entropy(
+            leaves[0],
+            leaves[1],
+            y,
+            linear_bias=leaves[2],
+            weight=cw,
+            reduction=reduction,
+            return_aux=True,
+            chunk_size=3,
+            kernel=kernel,
+            **options,
+        )
+        objective = (
+            out.loss.sum() - (advantage * out.logp).sum() - 0.1 * out.entropy.sum() + out.lse.mean()
+        )
+        return out, torch.autograd.grad(objective, leaves)
+
+    (ours, ours_g), (ref, ref_g) = run("triton"), run("torch")
+    for name in ("loss", "logp", "entropy", "lse"):
+        torch.testing.assert_close(getattr(ours, name), getattr(ref, name), rtol=1e-5, atol=1e-5)
+    assert int(ours.correct) == int(ref.correct)
+    assert int(ours.correct) >= 1
+    for a, r in zip(ours_g, ref_g, strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-4, atol=1e-5)

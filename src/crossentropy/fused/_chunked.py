@@ -141,13 +141,8 @@ def _coefficients(
 ) -> Coefficients:
     """Per-row coefficients of the statistics for the upstream gradients of the outputs."""
     acc = lse.dtype
-    if g_out is None:
-        g = torch.zeros((), dtype=acc, device=lse.device)
-    else:
-        g = g_out.to(acc)
-    c = loss_coefficients(
-        a_ce * g, a_z * g, lse, wy, _w_total(cw, v), v, plan.eps, plan.z_loss
-    )
+    g = torch.zeros((), dtype=acc, device=lse.device) if g_out is None else g_out.to(acc)
+    c = loss_coefficients(a_ce * g, a_z * g, lse, wy, _w_total(cw, v), v, plan.eps, plan.z_loss)
     c_lse, c_uy, c_ent = c.lse, c.uy, None
     vf = valid.to(acc)
     if g_aux.get("lse") is not None:
@@ -698,7 +693,9 @@ def _sequence_index(
             raise ValueError(f"sequence_ids must lie in [0, {n}) (one id per sequence)")
         return ids
     if t.ndim != 1 or t.shape[0] < 1:
-        raise ValueError(f"cu_seqlens must be 1-D with at least one entry; got {shape_str(t.shape)}")
+        raise ValueError(
+            f"cu_seqlens must be 1-D with at least one entry; got {shape_str(t.shape)}"
+        )
     bounds = t.long()
     if check:
         if int(bounds[0]) != 0 or int(bounds[-1]) != n:
@@ -730,6 +727,7 @@ def _row_scales(
     if num_items_in_batch is not None:
         if seq is not None:
             raise ValueError("give num_items_in_batch or per-sequence means, not both")
+        items: Tensor | float
         if isinstance(num_items_in_batch, Tensor):
             items = num_items_in_batch.to(device=vf.device, dtype=vf.dtype)
         else:
@@ -785,7 +783,8 @@ def fused_loss(
         index_targets(xpt, t, v, o.ignore_index, check=True)
     seq = _sequence_index(sequence_ids, cu_seqlens, target, n, check)
     acc = acc_dtype(input.dtype)
-    valid = t != o.ignore_index
+    ignore = -100 if o.ignore_index is None else o.ignore_index  # None: made -100 already
+    valid = t != ignore
     y = torch.where(valid, t, torch.zeros_like(t))
     cw = None if weight is None else weight.detach().to(device=x.device, dtype=acc)
     wy = None if cw is None else cw[y]

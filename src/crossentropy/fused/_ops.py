@@ -20,6 +20,7 @@ from torch import Tensor
 from crossentropy.fused._rows import (
     Coefficients,
     RowOptions,
+    RowStep,
     Stats,
     TorchRows,
     loss_coefficients,
@@ -99,7 +100,7 @@ def sweep(
     if opts.triton:
         from crossentropy.fused._triton import TritonRows
 
-        step: TorchRows = TritonRows(opts, cwa)
+        step: RowStep = TritonRows(opts, cwa)
     else:
         step = TorchRows(opts, cwa)
     forming = coefs is not None and grads is not None
@@ -116,7 +117,8 @@ def sweep(
                 whole[lo:hi] = part
         if not forming:
             continue
-        assert coefs is not None and grads is not None
+        assert coefs is not None
+        assert grads is not None
         step.grad(coefs(lo, hi, st.lse))
         if grads.dx is not None:
             torch.mm(g, w, out=grads.dx[lo:hi])

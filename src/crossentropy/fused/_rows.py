@@ -22,7 +22,7 @@ derivative) and the Triton kernels (``_triton.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import torch
 from torch import Tensor
@@ -30,6 +30,7 @@ from torch import Tensor
 __all__ = [
     "Coefficients",
     "RowOptions",
+    "RowStep",
     "Stats",
     "TorchRows",
     "functional_rows",
@@ -70,7 +71,21 @@ class Coefficients(NamedTuple):
     ent: Tensor | None
 
     def rows(self, lo: int, hi: int) -> Coefficients:
-        return Coefficients(*(None if c is None else c[lo:hi] for c in self))
+        """The coefficients of rows ``lo:hi``."""
+        return Coefficients(
+            self.lse[lo:hi],
+            self.uy[lo:hi],
+            None if self.sm is None else self.sm[lo:hi],
+            None if self.ent is None else self.ent[lo:hi],
+        )
+
+
+class RowStep(Protocol):
+    """The per-row step of a sweep: :class:`TorchRows` or the Triton twin."""
+
+    def stats(self, raw: Tensor, y: Tensor, acc_buf: Tensor | None, grad: bool) -> Stats: ...
+
+    def grad(self, c: Coefficients) -> None: ...
 
 
 def row_terms(
@@ -89,8 +104,7 @@ def row_terms(
     derivative."""
     nll = stats.lse - stats.uy
     ce = (1 - eps) * nll if wy is None else (1 - eps) * wy * nll
-    if eps:
-        assert stats.sm is not None
+    if eps and stats.sm is not None:  # the sweep computes s whenever eps > 0
         ce = ce + (eps / v) * (w_total * stats.lse - stats.sm)
     zl = z_loss * stats.lse * stats.lse if z_loss else None
     return ce, zl
@@ -157,7 +171,7 @@ class TorchRows:
     def grad(self, c: Coefficients) -> None:
         """Overwrite the chunk buffer with the gradient (after :meth:`stats` with ``grad``)."""
         o, g = self.opts, self.p
-        scale = c.lse if c.ent is None else c.lse - c.ent * self.ent
+        scale = c.lse if c.ent is None or self.ent is None else c.lse - c.ent * self.ent
         g.mul_(scale[:, None])
         if c.ent is not None:
             assert self.plogp is not None
@@ -204,7 +218,7 @@ def functional_rows(
     stats = Stats(lse, uy, sm, ent, hit)
     if coefs is None:
         return stats, None
-    scale = coefs.lse if coefs.ent is None else coefs.lse - coefs.ent * ent
+    scale = coefs.lse if coefs.ent is None or ent is None else coefs.lse - coefs.ent * ent
     g = p * scale[..., None]
     if coefs.ent is not None:
         g = g - coefs.ent[..., None] * plogp

@@ -94,12 +94,12 @@ def _row_stats(
         e = tl.exp(u - safe_m)
         total = total * rescale + tl.sum(e, axis=0)
         if ENT:
-            pu = pu * rescale + tl.sum(tl.where(e > 0, e * u, 0.0), axis=0)
+            pu = pu * rescale + tl.sum(e * tl.where(e > 0, u, 0.0), axis=0)  # no 0 * -inf
         m = new_m
         if SMOOTH:
             if HAS_CW:
                 cw = tl.load(cw_ptr + offs, mask=inside, other=0.0).to(tl.float32)
-                sm += tl.sum(tl.where(inside, cw * u, 0.0), axis=0)
+                sm += tl.sum(cw * tl.where(inside, u, 0.0), axis=0)
             else:
                 sm += tl.sum(tl.where(inside, u, 0.0), axis=0)
     lse = m + tl.log(total)
@@ -162,7 +162,7 @@ def _row_grad(
         p = tl.exp(z - lse)
         g = c_lse * p + tl.where(offs == y, c_uy, 0.0)
         if HAS_ENT:  # - c_H p (log p + H), with p log p = 0 where p underflows
-            g -= c_ent * (tl.where(p > 0, p * (z - lse), 0.0) + h * p)
+            g -= c_ent * (p * tl.where(p > 0, z - lse, 0.0) + h * p)
         if HAS_SM:
             if HAS_CW:
                 g += c_sm * tl.load(cw_ptr + offs, mask=inside, other=0.0).to(tl.float32)
@@ -195,10 +195,13 @@ class TritonRows:
     def stats(self, raw: Tensor, y: Tensor, acc_buf: Tensor | None, grad: bool) -> Stats:
         o = self.opts
         n, v = raw.shape
-        f32 = dict(dtype=torch.float32, device=raw.device)
-        lse, uy = torch.empty(n, **f32), torch.empty(n, **f32)  # type: ignore[arg-type]
-        sm = torch.empty(n, **f32) if o.smooth else None  # type: ignore[arg-type]
-        ent = torch.empty(n, **f32) if o.entropy else None  # type: ignore[arg-type]
+
+        def vec() -> Tensor:
+            return torch.empty(n, dtype=torch.float32, device=raw.device)
+
+        lse, uy = vec(), vec()
+        sm = vec() if o.smooth else None
+        ent = vec() if o.entropy else None
         hit = torch.empty(n, dtype=torch.int8, device=raw.device) if o.hits else None
         _row_stats[(n,)](
             raw,
