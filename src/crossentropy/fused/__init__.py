@@ -1,23 +1,26 @@
-r"""Fused linear + cross-entropy: the loss of ``input @ weight.T + bias`` without ever holding
-the ``[tokens, vocab]`` logits.
+r"""Fused linear + cross-entropy: the loss of ``input @ linear_weight.T + linear_bias`` without
+ever holding the ``[tokens, vocab]`` logits.
 
 .. math::
 
-    \ell_n = \operatorname{logsumexp}(z_n) - (1 - \varepsilon)\, z_{n, y_n}
-             - \frac{\varepsilon}{V} \sum_c z_{n,c} + \lambda \operatorname{logsumexp}(z_n)^2,
-    \qquad z_n = \operatorname{cap} \tanh\bigl((W x_n + b) / (T \operatorname{cap})\bigr)
+    u_n = \operatorname{cap} \tanh\bigl((W x_n + b) / (T \operatorname{cap})\bigr), \qquad
+    \ell_n = w_{y_n} (1 - \varepsilon)(\mathrm{lse}_n - u_{n,y_n})
+        + \frac{\varepsilon}{V} \sum_c w_c (\mathrm{lse}_n - u_{n,c})
+        + \lambda\, \mathrm{lse}_n^2
 
-with :math:`T` the sampling temperature (``temperature``, default 1). The tokens are processed
-a chunk at a time in one reused buffer. For ``"mean"`` and ``"sum"`` the forward pass also
-forms each chunk's gradient with respect to the logits,
-:math:`\partial \ell / \partial z = \operatorname{softmax}(z)(1 + 2\lambda\,\mathrm{lse}) -
-(1 - \varepsilon)\, e_y - \varepsilon / V` (times the softcap's derivative and :math:`1/T`),
-in place, and multiplies it into the input, weight and bias gradients (the weight's in float32
-for half-precision inputs); the backward pass only scales them. ``"none"`` (whose upstream
-gradient is per row) recomputes the chunks in the backward pass. The per-row step runs as torch
-operations on any device, or as one Triton kernel on CUDA. Importing this package imports torch.
+with :math:`T` the sampling temperature, :math:`w` the class weights, :math:`\varepsilon` the
+label smoothing and :math:`\lambda` the z-loss. The tokens are processed a chunk at a time in
+one reused buffer; each row yields its statistics (log-sum-exp, target logit, weighted logit
+sum, entropy, argmax hit), from which the loss and the per-token outputs are composed. For
+``"mean"`` and ``"sum"`` the forward pass also forms each chunk's gradient with respect to the
+logits in place and multiplies it into the input, weight and bias gradients (the weight's in
+float32 for half-precision inputs); the backward pass only scales them. ``"none"`` and per-token
+outputs with gradients recompute the chunks in the backward pass. The two sweeps are
+``torch.library`` custom operators with fake implementations (``torch.compile`` sees two
+nodes); the per-row step runs as torch operations on any device, or as Triton kernels on CUDA.
+Importing this package imports torch.
 """
 
-from crossentropy.fused._chunked import linear_cross_entropy
+from crossentropy.fused._chunked import LinearCrossEntropyOutput, linear_cross_entropy
 
-__all__ = ["linear_cross_entropy"]
+__all__ = ["LinearCrossEntropyOutput", "linear_cross_entropy"]

@@ -279,7 +279,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         aux = {
             "logp": torch.where(valid, uy - lse, zero) if "logp" in plan.aux else lse[:0] * 0,
             "entropy": torch.where(valid, ent, zero) if "entropy" in plan.aux else lse[:0] * 0,
-            "lse": torch.where(valid, lse, zero),  # also kept for the z-loss's gradient
+            "lse": torch.where(valid, lse, zero),
             "correct": (hit & valid).sum() if "correct" in plan.aux else y.new_empty(0),
         }
         return (out.to(plan.out_dtype), *aux.values(), dx, dw, db)
@@ -568,7 +568,7 @@ def linear_cross_entropy(
     1.1429
     >>> out = linear_cross_entropy(x, w, torch.tensor([1, 2]), return_aux=("logp", "correct"))
     >>> [round(v, 4) for v in out.logp.tolist()], int(out.correct)
-    ([-2.1269, -0.1587], 1)
+    ([-2.1429, -0.1429], 1)
     """
     del options  # PyTorch's chunking configuration: this op always chunks
     opts = FusedOptions.from_arguments(locals())
@@ -821,7 +821,7 @@ def fused_loss(
     loss = out[0].reshape(batch_shape) if o.reduction == "none" else out[0]
     if not o.aux:
         return loss
-    per_token = dict(zip(("logp", "entropy", "lse"), out[1:4], strict=True))
+    per_token = dict(zip(("logp", "entropy", "lse"), out[1:4], strict=True))  # masked
     return LinearCrossEntropyOutput(
         loss,
         **{k: per_token[k].reshape(batch_shape) for k in per_token if k in o.aux},

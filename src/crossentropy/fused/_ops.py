@@ -19,6 +19,7 @@ from torch import Tensor
 
 from crossentropy.fused._rows import (
     Coefficients,
+    Factored,
     RowOptions,
     RowStep,
     Stats,
@@ -75,8 +76,11 @@ def sweep(
     accumulated into ``grads``.
 
     Each chunk's logits live in one reused buffer (in the input's dtype), which the per-row step
-    overwrites with the gradient with respect to the logits; two matrix products then give the
-    input and weight gradients.
+    overwrites with the gradient with respect to the logits (two matrix products then give the
+    input and weight gradients), or with the probabilities when the gradient is
+    :class:`~crossentropy.fused._rows.Factored` (the row scales then apply to the
+    ``[rows, D]`` operands and results, and the target and smoothing terms are a gather and an
+    index-add of ``D``-vectors).
     """
     n, v = x.shape[0], w.shape[0]
     acc = acc_dtype(x.dtype)
@@ -104,6 +108,7 @@ def sweep(
     else:
         step = TorchRows(opts, cwa)
     forming = coefs is not None and grads is not None
+    w_sum: Tensor | None = None  # sum_c w_c W_c, for a factored smoothing term
     for lo in range(0, n, rows):
         hi = min(lo + rows, n)
         xs, g = x[lo:hi], buf[: hi - lo]
@@ -111,7 +116,12 @@ def sweep(
             torch.mm(xs, w.T, out=g)
         else:
             torch.addmm(b, xs, w.T, out=g)
-        st = step.stats(g, y[lo:hi], None if acc_buf is None else acc_buf[: hi - lo], forming)
+        st = step.stats(
+            g,
+            y[lo:hi],
+            None if acc_buf is None else acc_buf[: hi - lo],
+            forming,
+        )
         for whole, part in zip(out, st, strict=True):
             if whole is not None and part is not None:
                 whole[lo:hi] = part
@@ -119,7 +129,12 @@ def sweep(
             continue
         assert coefs is not None
         assert grads is not None
-        step.grad(coefs(lo, hi, st.lse))
+        factored = step.grad(coefs(lo, hi, st.lse))
+        if factored is not None:
+            if factored.sm is not None and w_sum is None and grads.dx is not None:
+                w_sum = w.sum(dim=0) if cwa is None else cwa.to(w.dtype) @ w
+            _apply_factored(factored, g, xs, w, y[lo:hi], cwa, w_sum, grads, lo, hi)
+            continue
         if grads.dx is not None:
             torch.mm(g, w, out=grads.dx[lo:hi])
         if grads.dw is not None:
@@ -130,6 +145,41 @@ def sweep(
         if grads.db is not None:
             grads.db.add_(g.sum(dim=0, dtype=acc))
     return out
+
+
+def _apply_factored(
+    f: Factored,
+    p: Tensor,
+    xs: Tensor,
+    w: Tensor,
+    y: Tensor,
+    cw: Tensor | None,
+    w_sum: Tensor | None,
+    grads: Grads,
+    lo: int,
+    hi: int,
+) -> None:
+    """Accumulate ``G = diag(f.p) P + diag(f.uy) E_y + f.sm w^T`` into the gradients without
+    forming ``G``: ``dX = diag(f.p)(P W) + diag(f.uy) W[y] + f.sm (w^T W)``,
+    ``dW += P^T diag(f.p) X + E_y^T diag(f.uy) X + w (f.sm^T X)``, ``db`` likewise."""
+    if grads.dx is not None:
+        dx = grads.dx[lo:hi]
+        torch.mm(p, w, out=dx)
+        dx.mul_(f.p[:, None]).add_(w.index_select(0, y).mul_(f.uy[:, None]))
+        if f.sm is not None and w_sum is not None:
+            dx.addr_(f.sm, w_sum)
+    if grads.dw is not None:
+        grads.dw.addmm_(p.T, xs * f.p[:, None])
+        grads.dw.index_add_(0, y, xs * f.uy[:, None])
+        if f.sm is not None:
+            spread = f.sm @ xs
+            grads.dw.addr_(torch.ones_like(grads.dw[:, 0]) if cw is None else cw, spread)
+    if grads.db is not None:
+        grads.db.add_(p.T @ f.p)
+        grads.db.index_add_(0, y, f.uy)
+        if f.sm is not None:
+            total = f.sm.sum()
+            grads.db.add_(total if cw is None else cw * total)
 
 
 def _empty(like: Tensor) -> Tensor:

@@ -29,6 +29,7 @@ from torch import Tensor
 
 __all__ = [
     "Coefficients",
+    "Factored",
     "RowOptions",
     "RowStep",
     "Stats",
@@ -80,12 +81,21 @@ class Coefficients(NamedTuple):
         )
 
 
+class Factored(NamedTuple):
+    """A gradient left in factored form, ``G = diag(p) P + c_y e_y + c_s w`` with the buffer
+    holding ``P``, so the sweep scales the ``[rows, D]`` products instead of ``[rows, V]``."""
+
+    p: Tensor
+    uy: Tensor
+    sm: Tensor | None
+
+
 class RowStep(Protocol):
     """The per-row step of a sweep: :class:`TorchRows` or the Triton twin."""
 
     def stats(self, raw: Tensor, y: Tensor, acc_buf: Tensor | None, grad: bool) -> Stats: ...
 
-    def grad(self, c: Coefficients) -> None: ...
+    def grad(self, c: Coefficients) -> Factored | None: ...
 
 
 def row_terms(
@@ -136,8 +146,11 @@ def _acc(dtype: torch.dtype) -> torch.dtype:
 class TorchRows:
     """The in-place per-row step with torch operations: :meth:`stats` turns the chunk buffer
     into the softmax probabilities (in float32 for half precision, in ``acc_buf``), and
-    :meth:`grad` overwrites the buffer with the gradient with respect to the raw logits. The
-    log-sum-exp is ``m - log max(p)``, which never underflows."""
+    :meth:`grad` overwrites the buffer with the gradient with respect to the raw logits, or,
+    where that gradient is linear in the probabilities (full precision, no softcap, no entropy
+    term), leaves them and returns the :class:`Factored` form. The log-sum-exp is
+    ``m - log max(p)``, which never underflows; the entropy is
+    ``(lse - m) - sum p (u - m)``."""
 
     def __init__(self, opts: RowOptions, cw: Tensor | None) -> None:
         self.opts, self.cw = opts, cw
@@ -153,29 +166,39 @@ class TorchRows:
             z.div_(o.cap).tanh_()
             self.th = z.clone() if grad else None
             z.mul_(o.cap)
-        m = z.amax(dim=1)
         uy = z.gather(1, y[:, None])[:, 0]
         sm = None
         if o.smooth:
             sm = z.sum(dim=1) if self.cw is None else z @ self.cw
+        m = z.amax(dim=1)
+        # with the entropy: q = u - m (finite where u = -inf, so p q = 0 there), then p q
+        q = torch.sub(z, m[:, None]).clamp_(min=torch.finfo(z.dtype).min) if o.entropy else None
         torch.ops.aten._softmax.out(z, 1, False, out=z)  # in place: the probabilities
         lse = m - torch.log(z.amax(dim=1))
         ent = None
-        self.plogp = None
-        if o.entropy:
-            self.plogp = torch.special.xlogy(z, z)  # 0 where p underflows to 0
-            ent = -self.plogp.sum(dim=1)
-        self.raw, self.p, self.y, self.ent = raw, z, y, ent
+        if q is not None:
+            # H = (lse - m) - sum p (u - m): no cancellation against the size of the logits
+            ent = (lse - m) - q.mul_(z).sum(dim=1)
+            self.shift = lse - m
+        self.raw, self.p, self.y, self.ent, self.pq = raw, z, y, ent, q
         return Stats(lse, uy, sm, ent, hit)
 
-    def grad(self, c: Coefficients) -> None:
-        """Overwrite the chunk buffer with the gradient (after :meth:`stats` with ``grad``)."""
+    def grad(self, c: Coefficients) -> Factored | None:
+        """The gradient with respect to the raw logits (after :meth:`stats` with ``grad``):
+        factored where it is linear in the probabilities, else over the chunk buffer."""
         o, g = self.opts, self.p
-        scale = c.lse if c.ent is None or self.ent is None else c.lse - c.ent * self.ent
+        # - c_H p (log p + H) = c_H ((lse - m) - H) p - c_H p (u - m)
+        scale = c.lse
+        if c.ent is not None and self.ent is not None:
+            scale = c.lse + c.ent * (self.shift - self.ent)
+        if g is self.raw and o.cap is None and c.ent is None:
+            if o.temperature == 1.0:
+                return Factored(scale, c.uy, c.sm)
+            t = o.temperature
+            return Factored(scale / t, c.uy / t, None if c.sm is None else c.sm / t)
         g.mul_(scale[:, None])
-        if c.ent is not None:
-            assert self.plogp is not None
-            g.sub_(self.plogp.mul_(c.ent[:, None]))
+        if c.ent is not None and self.pq is not None:
+            g.sub_(self.pq.mul_(c.ent[:, None]))
         g.scatter_add_(1, self.y[:, None], c.uy[:, None])
         if c.sm is not None:
             if self.cw is None:
@@ -188,6 +211,7 @@ class TorchRows:
             g.div_(o.temperature)
         if g is not self.raw:
             self.raw.copy_(g)
+        return None
 
 
 def functional_rows(

@@ -2,7 +2,7 @@
 
 One program per token row. ``_row_stats``: an online sweep over the row's logits in float32
 registers (whatever the storage dtype) for the log-sum-exp, the target logit, the (weighted)
-logit sum, the softmax's entropy (an online :math:`\\sum_c p_c u_c`) and the raw argmax.
+logit sum, the softmax's entropy (an online :math:`\\sum_c p_c (u_c - m)`) and the raw argmax.
 ``_row_grad``: a second sweep that forms the gradient with respect to the logits
 (:mod:`crossentropy.fused._rows`) in registers and writes it over them. The matrix products
 around them stay with cuBLAS. Under ``TRITON_INTERPRET=1`` the same kernels run on CPU tensors,
@@ -71,7 +71,7 @@ def _row_stats(
     y = tl.load(y_ptr + row)
     m = tl.full((), float("-inf"), tl.float32)
     total = tl.zeros((), tl.float32)  # sum exp(u - m)
-    pu = tl.zeros((), tl.float32)  # sum exp(u - m) u, for the entropy
+    pu = tl.zeros((), tl.float32)  # sum exp(u - m) (u - m), for the entropy
     sm = tl.zeros((), tl.float32)
     best = tl.full((), float("-inf"), tl.float32)
     best_at = tl.zeros((), tl.int64)
@@ -92,9 +92,10 @@ def _row_stats(
         safe_m = tl.where(new_m == float("-inf"), 0.0, new_m)  # all -inf so far: no NaN
         rescale = tl.exp(m - safe_m)
         e = tl.exp(u - safe_m)
+        if ENT:  # re-centred on the new maximum; no 0 * -inf
+            moved = total * tl.where(total > 0, m - safe_m, 0.0)
+            pu = (pu + moved) * rescale + tl.sum(e * tl.where(e > 0, u - safe_m, 0.0), axis=0)
         total = total * rescale + tl.sum(e, axis=0)
-        if ENT:
-            pu = pu * rescale + tl.sum(e * tl.where(e > 0, u, 0.0), axis=0)  # no 0 * -inf
         m = new_m
         if SMOOTH:
             if HAS_CW:
@@ -109,7 +110,8 @@ def _row_stats(
     if SMOOTH:
         tl.store(sm_ptr + row, sm)
     if ENT:
-        tl.store(ent_ptr + row, lse - pu / total)
+        # H = (lse - m) - sum p (u - m): no cancellation against the size of the logits
+        tl.store(ent_ptr + row, tl.log(total) - pu / total)
     if HITS:
         tl.store(hit_ptr + row, (best_at == y).to(tl.int8))
 
@@ -225,6 +227,7 @@ class TritonRows:
         return Stats(lse, uy, sm, ent, None if hit is None else hit.bool())
 
     def grad(self, c: Coefficients) -> None:
+        """Overwrite the chunk buffer with the gradient (never factored)."""
         o, raw = self.opts, self.raw
         n, v = raw.shape
 
