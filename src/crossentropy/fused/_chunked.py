@@ -757,9 +757,11 @@ def fused_loss(
     num_items_in_batch: int | Tensor | None = None,
     sequence_ids: Tensor | None = None,
     cu_seqlens: Tensor | None = None,
+    out_dtype: torch.dtype | None = None,
 ) -> Any:
     """The engine of :func:`linear_cross_entropy` (the ``nn`` module calls it with the options
-    it built at construction)."""
+    it built at construction); ``out_dtype`` overrides the loss's dtype (the Hugging Face
+    integration's float32, as the models' own losses)."""
     _check_inputs(input, linear_weight, target, linear_bias, weight)
     _refuse_higher_order()
     autocast = autocast_enabled(input.device.type)
@@ -814,7 +816,7 @@ def fused_loss(
             grad_on and b is not None and b.requires_grad,
         ),
         aux=o.aux,
-        out_dtype=acc if autocast else input.dtype,
+        out_dtype=out_dtype or (acc if autocast else input.dtype),
     )
     fn = _Compiled if torch.compiler.is_compiling() else _WithJvp
     out = fn.apply(x, w, b, y, cw, wy, valid, a_ce, a_z, plan)  # type: ignore[no-untyped-call]

@@ -1,0 +1,69 @@
+"""A trainer-style loss module that receives the output projection (torchtune/torchtitan)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from crossentropy.fused._chunked import FusedOptions, fused_loss
+
+__all__ = ["OutputProjectionLoss"]
+
+
+class OutputProjectionLoss(nn.Module):
+    r"""The fused linear + cross-entropy as a loss module of a training recipe that hands it the
+    model's output projection and calls it on the final hidden states (the shape of
+    torchtune's and torchtitan's chunked losses): ``loss_fn.set_model_output(model.output)``,
+    then ``loss_fn(hidden, targets)``. Thin over
+    :func:`crossentropy.fused.linear_cross_entropy`, whose keywords it takes at construction.
+
+    .. math::
+
+        \ell_n = -\log \operatorname{softmax}(W h_n + b)_{y_n}
+
+    Examples
+    --------
+    >>> import torch
+    >>> from crossentropy.integrations import OutputProjectionLoss
+    >>> head = torch.nn.Linear(4, 10, bias=False)
+    >>> loss_fn = OutputProjectionLoss(ignore_index=-100)
+    >>> loss_fn.set_model_output(head)
+    >>> hidden, targets = torch.randn(2, 3, 4), torch.tensor([[1, 2, -100], [4, 5, 6]])
+    >>> loss = loss_fn(hidden, targets)
+    >>> torch.allclose(loss, torch.nn.functional.cross_entropy(head(hidden).flatten(0, 1),
+    ...                                                        targets.flatten()))
+    True
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__()
+        unknown = set(options) - set(FusedOptions.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"OutputProjectionLoss() got unknown keywords {sorted(unknown)}")
+        self._options = FusedOptions.from_arguments(options)
+        self.output: nn.Linear | None = None
+
+    def set_model_output(self, output: nn.Module) -> None:
+        """The model's output projection (an ``nn.Linear``-like module with ``weight`` and,
+        optionally, ``bias``); kept by reference, so tied or sharded weights stay the model's."""
+        if not isinstance(getattr(output, "weight", None), Tensor):
+            raise TypeError("set_model_output takes a module with a weight tensor (V, D)")
+        object.__setattr__(self, "output", output)  # not a submodule: the model owns it
+
+    def forward(
+        self, hidden: Tensor, targets: Tensor, *, num_items_in_batch: int | Tensor | None = None
+    ) -> Any:
+        if self.output is None:
+            raise RuntimeError("call set_model_output(model.output) before the loss")
+        weight: Tensor = self.output.weight
+        bias = getattr(self.output, "bias", None)
+        return fused_loss(
+            hidden,
+            weight,
+            targets,
+            bias if isinstance(bias, torch.Tensor) else None,
+            self._options,
+            num_items_in_batch=num_items_in_batch,
+        )

@@ -1,0 +1,180 @@
+"""crossentropy.integrations.transformers on tiny randomly initialised Hugging Face models built
+from configs (no downloads): the loss and gradients of the model's own forward, the Trainer's
+gradient accumulation, no logits formed."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from crossentropy.integrations.transformers import (  # noqa: E402
+    remove_fused_loss,
+    use_fused_loss,
+)
+
+TINY = {
+    "vocab_size": 97,
+    "hidden_size": 16,
+    "intermediate_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+}
+
+MODELS = {
+    "llama": ("LlamaConfig", "LlamaForCausalLM", {}),
+    "mistral": ("MistralConfig", "MistralForCausalLM", {}),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", {}),
+    "gemma2": (
+        "Gemma2Config",
+        "Gemma2ForCausalLM",
+        {"head_dim": 8, "final_logit_softcapping": 3.0, "query_pre_attn_scalar": 8},
+    ),
+    "phi3": ("Phi3Config", "Phi3ForCausalLM", {"pad_token_id": 0}),
+    "granite": ("GraniteConfig", "GraniteForCausalLM", {"logits_scaling": 4.0}),
+    "cohere": ("CohereConfig", "CohereForCausalLM", {"logit_scale": 0.5}),
+}
+
+
+def _model(name, seed=0):
+    config_name, model_name, extra = MODELS[name]
+    config = getattr(transformers, config_name)(**TINY, **extra)
+    torch.manual_seed(seed)
+    model = getattr(transformers, model_name)(config)
+    return model.to(torch.float64)
+
+
+def _batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 97, (3, 11), generator=g)
+    labels = ids.clone()
+    labels[0, :4] = -100  # a masked prompt
+    labels[2, 7:] = -100
+    mask = torch.ones_like(ids)
+    mask[2, 9:] = 0
+    return ids, labels, mask
+
+
+def _loss_and_grads(model, **inputs):
+    model.zero_grad()
+    out = model(**inputs)
+    out.loss.backward()
+    return out, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_loss_and_gradients_equal_the_models_own(name):
+    ids, labels, mask = _batch()
+    model = _model(name)
+    inputs = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    own, own_grads = _loss_and_grads(model, **inputs)
+    fused, fused_grads = _loss_and_grads(use_fused_loss(model), **inputs)
+    assert fused.logits is None
+    # the model's own loss takes float32 logits (logits.float()), so they agree to float32
+    # rounding; the fused op computes this float64 model in float64
+    assert fused.loss.dtype == own.loss.dtype == torch.float32
+    torch.testing.assert_close(fused.loss, own.loss, rtol=2e-6, atol=1e-6)
+    assert own_grads.keys() == fused_grads.keys()
+    for key, grad in own_grads.items():
+        torch.testing.assert_close(fused_grads[key], grad, rtol=1e-4, atol=1e-6, msg=key)
+    # num_items_in_batch, as Trainer passes it for gradient accumulation
+    own = remove_fused_loss(model)(**inputs, num_items_in_batch=torch.tensor(40))
+    fused = use_fused_loss(model)(**inputs, num_items_in_batch=torch.tensor(40))
+    torch.testing.assert_close(fused.loss, own.loss, rtol=2e-6, atol=1e-6)
+
+
+def test_float32_model_within_rounding_and_no_logits_formed():
+    ids, labels, mask = _batch(1)
+    model = _model("llama").float()
+    own = model(input_ids=ids, attention_mask=mask, labels=labels)
+    use_fused_loss(model)
+    calls = []
+    handle = model.lm_head.register_forward_hook(lambda *a: calls.append(1))
+    fused = model(input_ids=ids, attention_mask=mask, labels=labels)
+    handle.remove()
+    assert calls == []  # the output layer never ran: no [tokens, vocab] logits
+    torch.testing.assert_close(fused.loss, own.loss, rtol=1e-6, atol=1e-6)
+
+
+def test_logits_when_asked_for_and_calls_without_labels():
+    ids, labels, _ = _batch(2)
+    model = _model("gemma2")
+    own = model(input_ids=ids, labels=labels)
+    use_fused_loss(model, return_logits=True)
+    fused = model(input_ids=ids, labels=labels)
+    torch.testing.assert_close(fused.logits, own.logits, rtol=1e-12, atol=1e-12)
+    plain = model(input_ids=ids)  # no labels: the model's own forward
+    assert plain.loss is None
+    torch.testing.assert_close(plain.logits, own.logits, rtol=1e-12, atol=1e-12)
+    shifted = torch.nn.functional.pad(labels, (0, 1), value=-100)[:, 1:]
+    by_shift = model(input_ids=ids, shift_labels=shifted)
+    torch.testing.assert_close(by_shift.loss, own.loss, rtol=2e-6, atol=1e-6)
+
+
+def test_extras_and_undo():
+    ids, labels, _ = _batch(3)
+    model = _model("qwen2")
+    use_fused_loss(model, z_loss=1e-2, label_smoothing=0.1)
+    assert use_fused_loss(model) is model  # already using it
+    out = model(input_ids=ids, labels=labels)
+    logits = remove_fused_loss(model)(input_ids=ids).logits
+    shifted = torch.nn.functional.pad(labels, (0, 1), value=-100)[:, 1:]
+    import crossentropy as ce
+
+    expected = ce.cross_entropy(
+        logits.reshape(-1, 97), shifted.reshape(-1), z_loss=1e-2, label_smoothing=0.1
+    )
+    torch.testing.assert_close(out.loss, expected.float(), rtol=1e-6, atol=1e-7)
+    assert "forward" not in vars(model)
+
+
+def test_bad_models_and_options_are_refused_at_once():
+    with pytest.raises(TypeError, match="causal LM"):
+        use_fused_loss(torch.nn.Linear(2, 3))
+    with pytest.raises(ValueError, match="label_smoothing"):
+        use_fused_loss(_model("llama"), label_smoothing=2.0)
+    with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
+        use_fused_loss("llama")
+
+
+def test_trainer_with_gradient_accumulation_gives_the_same_losses(tmp_path):
+    """A few Trainer steps with gradient accumulation (num_items_in_batch): the logged losses
+    and the trained weights equal those of the model's own loss."""
+    from transformers import Trainer, TrainingArguments
+
+    rows = []
+    for seed in range(8):
+        ids, labels, mask = _batch(seed)
+        for i in range(3):
+            rows.append({"input_ids": ids[i], "attention_mask": mask[i], "labels": labels[i]})
+
+    def train(fused):
+        model = _model("llama").float()
+        if fused:
+            use_fused_loss(model)
+        args = TrainingArguments(
+            output_dir=str(tmp_path / str(fused)),
+            per_device_train_batch_size=2,
+            gradient_accumulation_steps=3,
+            max_steps=3,
+            learning_rate=1e-2,
+            logging_steps=1,
+            report_to=[],
+            save_strategy="no",
+            use_cpu=True,
+            seed=0,
+            data_seed=0,
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+        )
+        trainer = Trainer(model=model, args=args, train_dataset=rows)
+        trainer.train()
+        losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+        return losses, model.lm_head.weight.detach().clone()
+
+    (own, own_w), (fused, fused_w) = train(False), train(True)
+    assert len(own) == 3
+    assert fused == pytest.approx(own, rel=1e-5)
+    torch.testing.assert_close(fused_w, own_w, rtol=1e-4, atol=1e-6)
