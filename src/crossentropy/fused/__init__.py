@@ -18,9 +18,12 @@ float32 for half-precision inputs); the backward pass only scales them. ``"none"
 outputs with gradients recompute the chunks in the backward pass. The two sweeps are
 ``torch.library`` custom operators with fake implementations (``torch.compile`` sees two
 nodes); the per-row step runs as torch operations on any device, or as Triton kernels on CUDA.
-Importing this package imports torch.
+:func:`linear_kl_div` is the same for distillation: the divergence between a teacher's and a
+student's next-token distributions from their hidden states and heads. Importing this package
+imports torch.
 """
 
 from crossentropy.fused._chunked import LinearCrossEntropyOutput, linear_cross_entropy
+from crossentropy.fused._distill import linear_kl_div
 
-__all__ = ["LinearCrossEntropyOutput", "linear_cross_entropy"]
+__all__ = ["LinearCrossEntropyOutput", "linear_cross_entropy", "linear_kl_div"]

@@ -1,0 +1,366 @@
+"""The fused linear + KL divergence for distillation: a student's and a teacher's hidden states
+times their heads, a chunk of tokens at a time (torch, any device)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from crossentropy._lib.checks import check_choice, check_number, shape_str
+from crossentropy.fused._ops import CHUNK_ELEMENTS, Grads, _new_grads, acc_dtype
+
+__all__ = ["linear_kl_div"]
+
+_KINDS = ("forward", "reverse", "jsd")
+
+
+def _plogr(p: Tensor, log_p: Tensor, log_r: Tensor) -> Tensor:
+    """``p (log p - log r)`` with ``0 log 0 = 0`` (no NaN where ``p`` is 0)."""
+    return torch.where(p > 0, p * (log_p - log_r), torch.zeros_like(p))
+
+
+def kl_rows(
+    s: Tensor, t: Tensor, kind: str, beta: float, temperature: float
+) -> tuple[Tensor, Tensor]:
+    r"""Each row's divergence between the teacher :math:`p = \operatorname{softmax}(t / T)` and
+    the student :math:`q = \operatorname{softmax}(s / T)`, and its gradient with respect to
+    ``s``, :math:`q \odot (g - \langle q, g \rangle) / T` with :math:`g = \partial D / \partial q`:
+
+    - ``"forward"``: :math:`\mathrm{KL}(p \| q)`, gradient :math:`(q - p) / T`;
+    - ``"reverse"``: :math:`\mathrm{KL}(q \| p)`, :math:`g = \log q - \log p + 1`;
+    - ``"jsd"``: :math:`\beta\,\mathrm{KL}(p \| m) + (1 - \beta)\,\mathrm{KL}(q \| m)` with
+      :math:`m = \beta p + (1 - \beta) q`, :math:`g = (1 - \beta) \log(q / m)`.
+    """
+    acc = acc_dtype(s.dtype)
+    log_q = torch.log_softmax(s.to(acc) / temperature, dim=-1)
+    log_p = torch.log_softmax(t.to(acc) / temperature, dim=-1)
+    q, p = log_q.exp(), log_p.exp()
+    if kind == "forward":
+        return _plogr(p, log_p, log_q).sum(-1), (q - p) / temperature
+    if kind == "reverse":
+        terms = _plogr(q, log_q, log_p)
+        loss = terms.sum(-1)
+        g = torch.where(q > 0, log_q - log_p, torch.zeros_like(q))
+        return loss, q * (g - loss[:, None]) / temperature
+    m = beta * p + (1 - beta) * q
+    log_m = torch.log(m)
+    loss = beta * _plogr(p, log_p, log_m).sum(-1) + (1 - beta) * _plogr(q, log_q, log_m).sum(-1)
+    g = (1 - beta) * torch.where(q > 0, log_q - log_m, torch.zeros_like(q))
+    return loss, q * (g - (q * g).sum(-1, keepdim=True)) / temperature
+
+
+@dataclass(frozen=True)
+class _KLPlan:
+    kind: str
+    beta: float
+    temperature: float
+    chunk: int
+    reduction: str
+    wanted: tuple[bool, bool, bool]
+    out_dtype: torch.dtype
+
+
+def _sweep(
+    xs: Tensor,
+    ws: Tensor,
+    bs: Tensor | None,
+    xt: Tensor,
+    wt: Tensor,
+    bt: Tensor | None,
+    plan: _KLPlan,
+    scale: Tensor | None,
+    grads: Grads | None,
+) -> Tensor:
+    """Rows' divergences, a chunk at a time; with ``scale`` (per row), the student's gradients
+    of ``sum(scale * rows)`` accumulated into ``grads``. Neither ``[N, V]`` logits tensor is
+    ever whole: one chunk of each at a time."""
+    n = xs.shape[0]
+    rows = max(1, min(plan.chunk, n))
+    out = torch.empty(n, dtype=acc_dtype(xs.dtype), device=xs.device)
+    for lo in range(0, n, rows):
+        hi = min(lo + rows, n)
+        zs = xs[lo:hi] @ ws.T if bs is None else torch.addmm(bs, xs[lo:hi], ws.T)
+        zt = xt[lo:hi] @ wt.T if bt is None else torch.addmm(bt, xt[lo:hi], wt.T)
+        loss, g = kl_rows(zs, zt, plan.kind, plan.beta, plan.temperature)
+        out[lo:hi] = loss
+        if scale is None or grads is None:
+            continue
+        g = (g * scale[lo:hi, None]).to(xs.dtype)
+        if grads.dx is not None:
+            torch.mm(g, ws, out=grads.dx[lo:hi])
+        if grads.dw is not None:
+            grads.dw.add_((g.T @ xs[lo:hi]).to(grads.dw.dtype))
+        if grads.db is not None:
+            grads.db.add_(g.sum(dim=0, dtype=grads.db.dtype))
+    return out
+
+
+def _empty(like: Tensor) -> Tensor:
+    return like.new_empty(0)
+
+
+@torch.library.custom_op("crossentropy::linear_kl_forward", mutates_args=())
+def _forward_op(
+    xs: Tensor,
+    ws: Tensor,
+    bs: Tensor | None,
+    xt: Tensor,
+    wt: Tensor,
+    bt: Tensor | None,
+    scale: Tensor | None,
+    kind: str,
+    beta: float,
+    temperature: float,
+    chunk: int,
+    wanted: list[bool],
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(rows, dx, dw, db)``: the rows' divergences and, with ``scale``, the student's
+    gradients (an empty tensor for each one not formed)."""
+    plan = _KLPlan(kind, beta, temperature, chunk, "", (False, False, False), xs.dtype)
+    grads = _new_grads(xs, ws, bs, wanted) if scale is not None else None
+    rows = _sweep(xs, ws, bs, xt, wt, bt, plan, scale, grads)
+    formed = (None, None, None) if grads is None else (grads.dx, grads.dw, grads.db)
+    return (rows, *(_empty(xs) if g is None else g for g in formed))  # type: ignore[return-value]
+
+
+@_forward_op.register_fake
+def _forward_fake(
+    xs: Tensor,
+    ws: Tensor,
+    bs: Tensor | None,
+    xt: Tensor,
+    wt: Tensor,
+    bt: Tensor | None,
+    scale: Tensor | None,
+    kind: str,
+    beta: float,
+    temperature: float,
+    chunk: int,
+    wanted: list[bool],
+) -> tuple[Tensor, ...]:
+    acc = acc_dtype(xs.dtype)
+    early = scale is not None
+    return (
+        xs.new_empty(xs.shape[0], dtype=acc),
+        torch.empty_like(xs) if early and wanted[0] else _empty(xs),
+        ws.new_empty(ws.shape, dtype=acc) if early and wanted[1] else _empty(xs),
+        ws.new_empty(ws.shape[0], dtype=acc)
+        if early and wanted[2] and bs is not None
+        else _empty(xs),
+    )
+
+
+class _LinearKL(torch.autograd.Function):
+    """``"mean"``/``"sum"`` form the student's gradients in the forward pass; ``"none"`` and a
+    second backward recompute both heads' chunks."""
+
+    @staticmethod
+    def forward(
+        xs: Tensor,
+        ws: Tensor,
+        bs: Tensor | None,
+        xt: Tensor,
+        wt: Tensor,
+        bt: Tensor | None,
+        valid: Tensor,
+        scale: Tensor,
+        plan: _KLPlan,
+    ) -> tuple[Tensor, ...]:
+        early = plan.reduction != "none" and any(plan.wanted)
+        rows, dx, dw, db = _forward_op(
+            xs,
+            ws,
+            bs,
+            xt,
+            wt,
+            bt,
+            scale if early else None,
+            plan.kind,
+            plan.beta,
+            plan.temperature,
+            plan.chunk,
+            list(plan.wanted),
+        )
+        rows = torch.where(valid, rows, torch.zeros_like(rows))
+        out = rows if plan.reduction == "none" else (rows * scale).sum()
+        if plan.reduction == "mean":
+            out = torch.where(valid.any(), out, math.nan)
+        return out.to(plan.out_dtype), dx, dw, db
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
+        xs, ws, bs, xt, wt, bt, _, scale, plan = inputs
+        _, dx, dw, db = output
+        ctx.mark_non_differentiable(dx, dw, db)
+        ctx.set_materialize_grads(False)
+        ctx.plan = plan
+        early = plan.reduction != "none" and any(plan.wanted)
+        ctx.formed = (
+            tuple(None if tuple(g.shape) == (0,) else g for g in (dx, dw, db)) if early else None
+        )
+        ctx.dtypes = (xs.dtype, ws.dtype, None if bs is None else bs.dtype)
+        ctx.save_for_backward(xs, ws, bs, xt, wt, bt, scale)
+
+    @staticmethod
+    def backward(ctx: Any, g_out: Tensor | None, *_: Any) -> tuple[Tensor | None, ...]:
+        if torch.is_grad_enabled():
+            raise RuntimeError("linear_kl_div does not support double backward")
+        nones = (None,) * 6
+        if g_out is None:
+            return (None, None, None, *nones)
+        formed = ctx.formed
+        if formed is None:
+            xs, ws, bs, xt, wt, bt, scale = ctx.saved_tensors
+            plan: _KLPlan = ctx.plan
+            grads = _new_grads(xs, ws, bs, list(ctx.needs_input_grad[:3]))
+            _sweep(xs, ws, bs, xt, wt, bt, plan, g_out.to(scale.dtype) * scale, grads)
+            formed, g_out = (grads.dx, grads.dw, grads.db), None
+        else:
+            ctx.formed = None
+        return (
+            *(
+                None if g is None else (g if g_out is None else g * g_out).to(dt)
+                for g, dt in zip(formed, ctx.dtypes, strict=True)
+            ),
+            *nones,
+        )
+
+
+def linear_kl_div(
+    input: Tensor,
+    linear_weight: Tensor,
+    teacher_input: Tensor,
+    teacher_weight: Tensor,
+    *,
+    linear_bias: Tensor | None = None,
+    teacher_bias: Tensor | None = None,
+    target: Tensor | None = None,
+    ignore_index: int = -100,
+    kind: str = "forward",
+    beta: float = 0.5,
+    temperature: float = 1.0,
+    reduction: str = "mean",
+    chunk_size: int | None = None,
+) -> Tensor:
+    r"""The divergence between a teacher's and a student's next-token distributions, from
+    their hidden states and output heads, a chunk of tokens at a time (distillation): neither
+    ``[tokens, vocab]`` logits tensor ever exists whole.
+
+    .. math::
+
+        q_n = \operatorname{softmax}\bigl((W_s x_n + b_s) / T\bigr), \quad
+        p_n = \operatorname{softmax}\bigl((W_t h_n + b_t) / T\bigr), \qquad
+        \ell_n = \begin{cases}
+            \mathrm{KL}(p_n \| q_n) & \text{forward} \\
+            \mathrm{KL}(q_n \| p_n) & \text{reverse} \\
+            \beta\,\mathrm{KL}(p_n \| m_n) + (1 - \beta)\,\mathrm{KL}(q_n \| m_n),\;
+            m_n = \beta p_n + (1 - \beta) q_n & \text{jsd}
+        \end{cases}
+
+    Equal to ``crossentropy.kl_div`` of the materialised logits (forward KL:
+    ``kl_div(log_softmax(student / T), log_softmax(teacher / T), log_target=True)``) with
+    ``"mean"`` over the non-ignored tokens (PyTorch's ``"batchmean"`` when none is ignored),
+    ``"sum"`` or ``"none"``. Gradients for the student (``input``, ``linear_weight``,
+    ``linear_bias``); the teacher gets none (run it under ``torch.no_grad()``). No
+    :math:`T^2` factor is applied (multiply by it for Hinton's scaling). ``"mean"`` and
+    ``"sum"`` form the gradients in the forward pass (8·N·D·V FLOPs with both heads);
+    ``"none"`` recomputes in the backward pass.
+
+    Parameters
+    ----------
+    input, linear_weight, linear_bias
+        The student's hidden states ``(..., D_s)``, head ``(V, D_s)`` and bias ``(V,)``.
+    teacher_input, teacher_weight, teacher_bias
+        The teacher's hidden states ``(..., D_t)`` (same leading shape), head ``(V, D_t)`` and
+        bias.
+    target : Tensor, optional
+        Labels of shape ``input.shape[:-1]``; tokens equal to ``ignore_index`` are left out.
+    kind : {"forward", "reverse", "jsd"}
+        The divergence; ``beta`` in (0, 1) weighs the generalised Jensen-Shannon divergence.
+    temperature : float, default 1.0
+        Both heads' logits are divided by it.
+    reduction : {"mean", "sum", "none"}
+    chunk_size : int, optional
+        Tokens per chunk.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from crossentropy.fused import linear_kl_div
+    >>> x, w = torch.eye(2), torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> round(float(linear_kl_div(x, w, x, 2 * w)), 4)
+    0.04
+    """
+    for name, t in (
+        ("input", input),
+        ("linear_weight", linear_weight),
+        ("teacher_input", teacher_input),
+        ("teacher_weight", teacher_weight),
+        ("linear_bias", linear_bias),
+        ("teacher_bias", teacher_bias),
+    ):
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a torch tensor; got {type(t).__name__}")
+        if t is not None and not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating tensor; got {t.dtype}")
+    check_choice(kind, "kind", _KINDS)
+    check_choice(reduction, "reduction", ("mean", "sum", "none"))
+    beta = check_number(beta, "beta", low=0.0, high=1.0, low_open=True, high_open=True)
+    temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
+    if input.ndim < 1 or linear_weight.ndim != 2 or input.shape[-1] != linear_weight.shape[1]:
+        raise ValueError(
+            f"linear_weight must have shape (V, {input.shape[-1] if input.ndim else '?'}); "
+            f"got {shape_str(linear_weight.shape)}"
+        )
+    batch = input.shape[:-1]
+    if tuple(teacher_input.shape[:-1]) != tuple(batch):
+        raise ValueError(
+            f"teacher_input must have the leading shape {shape_str(batch)}; got "
+            f"{shape_str(teacher_input.shape)}"
+        )
+    v = linear_weight.shape[0]
+    if teacher_weight.ndim != 2 or tuple(teacher_weight.shape) != (v, teacher_input.shape[-1]):
+        raise ValueError(
+            f"teacher_weight must have shape ({v}, {teacher_input.shape[-1]}); got "
+            f"{shape_str(teacher_weight.shape)}"
+        )
+    for name, b in (("linear_bias", linear_bias), ("teacher_bias", teacher_bias)):
+        if b is not None and tuple(b.shape) != (v,):
+            raise ValueError(f"{name} must have shape ({v},); got {shape_str(b.shape)}")
+    xs = input.reshape(math.prod(batch), input.shape[-1])
+    xt = teacher_input.detach().reshape(math.prod(batch), teacher_input.shape[-1])
+    wt = teacher_weight.detach().to(input.dtype)
+    bt = None if teacher_bias is None else teacher_bias.detach().to(input.dtype)
+    xt = xt.to(input.dtype)
+    if target is None:
+        valid = torch.ones(xs.shape[0], dtype=torch.bool, device=xs.device)
+    else:
+        if tuple(target.shape) != tuple(batch):
+            raise ValueError(
+                f"target must have shape {shape_str(batch)}; got {shape_str(target.shape)}"
+            )
+        valid = target.reshape(-1) != ignore_index
+    acc = acc_dtype(input.dtype)
+    vf = valid.to(acc)
+    scale = vf / vf.sum().clamp(min=1) if reduction == "mean" else vf
+    grad_on = torch.is_grad_enabled()
+    plan = _KLPlan(
+        kind,
+        beta,
+        temperature,
+        max(1, CHUNK_ELEMENTS // v) if chunk_size is None else int(chunk_size),
+        reduction,
+        (
+            grad_on and input.requires_grad,
+            grad_on and linear_weight.requires_grad,
+            grad_on and linear_bias is not None and linear_bias.requires_grad,
+        ),
+        input.dtype,
+    )
+    out = _LinearKL.apply(xs, linear_weight, linear_bias, xt, wt, bt, valid, scale, plan)  # type: ignore[no-untyped-call]
+    loss: Tensor = out[0]
+    return loss.reshape(batch) if reduction == "none" else loss

@@ -1,0 +1,140 @@
+"""crossentropy.fused.linear_kl_div against the divergences of the materialised logits."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import crossentropy as ce  # noqa: E402
+from crossentropy.fused import linear_kl_div  # noqa: E402
+
+
+def _case(n=9, ds=4, dt=6, v=11, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    xs = torch.randn(n, ds, generator=g, dtype=dtype)
+    ws = torch.randn(v, ds, generator=g, dtype=dtype)
+    bs = torch.randn(v, generator=g, dtype=dtype)
+    xt = torch.randn(n, dt, generator=g, dtype=dtype)
+    wt = torch.randn(v, dt, generator=g, dtype=dtype)
+    bt = torch.randn(v, generator=g, dtype=dtype)
+    y = torch.randint(0, v, (n,), generator=g)
+    y[[2, 5]] = -100
+    return xs, ws, bs, xt, wt, bt, y
+
+
+def _dense(xs, ws, bs, xt, wt, bt, y, kind, beta, t, reduction):
+    log_q = torch.log_softmax((xs @ ws.T + bs) / t, -1)
+    log_p = torch.log_softmax((xt @ wt.T + bt) / t, -1)
+    p, q = log_p.exp(), log_q.exp()
+    if kind == "forward":
+        rows = ce.kl_div(log_q, log_p, reduction="none", log_target=True).sum(-1)
+    elif kind == "reverse":
+        rows = ce.kl_div(log_p, log_q, reduction="none", log_target=True).sum(-1)
+    else:
+        log_m = torch.log(beta * p + (1 - beta) * q)
+        rows = beta * (p * (log_p - log_m)).sum(-1) + (1 - beta) * (q * (log_q - log_m)).sum(-1)
+    valid = y != -100
+    rows = torch.where(valid, rows, torch.zeros_like(rows))
+    if reduction == "none":
+        return rows
+    return rows.sum() / valid.sum() if reduction == "mean" else rows.sum()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize(
+    ("kind", "beta", "temperature"),
+    [
+        ("forward", 0.5, 1.0),
+        ("reverse", 0.5, 1.0),
+        ("jsd", 0.5, 1.0),
+        ("jsd", 0.2, 2.0),
+        ("forward", 0.5, 0.7),
+    ],
+)
+def test_values_and_student_gradients_equal_the_dense_formula(kind, beta, temperature, reduction):
+    xs, ws, bs, xt, wt, bt, y = _case()
+    upstream = torch.linspace(0.5, 3.0, 9, dtype=torch.float64)
+
+    def run(fn):
+        leaves = [t.clone().requires_grad_(True) for t in (xs, ws, bs)]
+        out = fn(*leaves)
+        weighted = (out * upstream).sum() if reduction == "none" else out * 1.7
+        return out.detach(), torch.autograd.grad(weighted, leaves)
+
+    kw = {"kind": kind, "beta": beta, "temperature": temperature, "reduction": reduction}
+    ours = run(
+        lambda a, b, c: linear_kl_div(
+            a, b, xt, wt, linear_bias=c, teacher_bias=bt, target=y, chunk_size=4, **kw
+        )
+    )
+    ref = run(lambda a, b, c: _dense(a, b, c, xt, wt, bt, y, kind, beta, temperature, reduction))
+    torch.testing.assert_close(ours[0], ref[0], rtol=1e-12, atol=1e-12)
+    for a, r in zip(ours[1], ref[1], strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)
+
+
+def test_teacher_gets_no_gradient_and_batch_shapes():
+    xs, ws, _, xt, wt, _, _ = _case()
+    xt, wt = xt.requires_grad_(True), wt.requires_grad_(True)
+    ws = ws.requires_grad_(True)
+    out = linear_kl_div(xs.reshape(3, 3, 4), ws, xt.reshape(3, 3, 6), wt)
+    out.backward()
+    assert ws.grad is not None
+    assert xt.grad is None
+    assert wt.grad is None
+    per = linear_kl_div(xs.reshape(3, 3, 4), ws, xt.reshape(3, 3, 6), wt, reduction="none")
+    assert per.shape == (3, 3)
+
+
+def test_mean_is_pytorchs_batchmean_without_ignored_tokens():
+    xs, ws, _, xt, wt, _, _ = _case()
+    log_q = torch.log_softmax(xs @ ws.T, -1)
+    log_p = torch.log_softmax(xt @ wt.T, -1)
+    expected = torch.nn.functional.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
+    torch.testing.assert_close(linear_kl_div(xs, ws, xt, wt), expected, rtol=1e-12, atol=0)
+
+
+def test_bfloat16_student_within_rounding():
+    xs, ws, _, xt, wt, _, y = _case()
+    got = linear_kl_div(xs.bfloat16(), ws.bfloat16(), xt.bfloat16(), wt.bfloat16(), target=y)
+    assert got.dtype == torch.bfloat16
+    ref = _dense(xs, ws, 0.0, xt, wt, 0.0, y, "forward", 0.5, 1.0, "mean")
+    assert abs(float(got) - float(ref)) < 0.05 * float(ref)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"kind": "kl"}, ValueError, "kind"),
+        ({"beta": 0.0}, ValueError, "beta"),
+        ({"beta": 1.0}, ValueError, "beta"),
+        ({"temperature": 0.0}, ValueError, "temperature"),
+        ({"reduction": "batchmean"}, ValueError, "reduction"),
+        ({"teacher_weight": torch.zeros(5, 3)}, ValueError, "teacher_weight must have shape"),
+        ({"teacher_input": torch.zeros(3, 6)}, ValueError, "teacher_input"),
+        ({"target": torch.zeros(3, dtype=torch.long)}, ValueError, "target"),
+        ({"linear_bias": torch.zeros(4)}, ValueError, "linear_bias"),
+        ({"input": torch.zeros(4, 4, dtype=torch.long)}, TypeError, "input must be a floating"),
+    ],
+)
+def test_bad_inputs(kwargs, error, match):
+    args = {
+        "input": torch.zeros(4, 4),
+        "linear_weight": torch.zeros(11, 4),
+        "teacher_input": torch.zeros(4, 6),
+        "teacher_weight": torch.zeros(11, 6),
+    }
+    args.update({k: v for k, v in kwargs.items() if k in args})
+    rest = {k: v for k, v in kwargs.items() if k not in args}
+    with pytest.raises(error, match=match):
+        linear_kl_div(*args.values(), **rest)
+
+
+def test_all_ignored_mean_is_nan_and_sum_is_zero():
+    xs, ws, _, xt, wt, _, _ = _case()
+    y = torch.full((9,), -100)
+    assert math.isnan(float(linear_kl_div(xs, ws, xt, wt, target=y)))
+    assert float(linear_kl_div(xs, ws, xt, wt, target=y, reduction="sum")) == 0.0
