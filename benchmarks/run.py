@@ -131,25 +131,72 @@ def closed_form_gradient(n: int, c: int, repeat: int) -> list[tuple[str, float, 
     ]
 
 
-FUSED_METHODS = ("eager", "torch_chunked", "ours")
+FUSED_METHODS = (
+    "eager",
+    "eager_compiled",
+    "cce",
+    "torch_chunked",
+    "ours",
+    "ours_none",
+    "ours_aux",
+    "ours_rl",
+    "ours_kl",
+)
 
 
-def fused_worker(method: str, n: int, d: int, v: int, repeat: int) -> None:
-    """One fused-CE method in a fresh process: best fwd+bwd time and peak RSS growth."""
+def fused_worker(
+    method: str, n: int, d: int, v: int, repeat: int, ignore: float = 0.0, dtype: str = "float32"
+) -> None:
+    """One fused-CE method in a fresh process: best fwd+bwd time and peak RSS growth.
+
+    ``ours_none`` is ``reduction="none"`` (summed for the backward), ``ours_aux`` the mean loss
+    with the per-token log-probabilities and entropy for logging, ``ours_rl`` an RL objective
+    through them (``reduction="none"``), ``ours_kl`` the fused forward KL against a second head
+    of the same shape (the teacher, under ``no_grad``); ``ignore`` is the fraction of targets
+    set to -100 (every method skips them as it can)."""
     import resource
 
     torch.manual_seed(0)
+    dt = getattr(torch, dtype)
     # In place, so no temporary copy of an input raises the high-water mark before ``base``.
-    x = torch.randn(n, d).div_(d**0.5).requires_grad_()
-    w = torch.randn(v, d).div_(d**0.5).requires_grad_()
+    x = torch.randn(n, d).div_(d**0.5).to(dt).requires_grad_()
+    w = torch.randn(v, d).div_(d**0.5).to(dt).requires_grad_()
     y = torch.randint(0, v, (n,))
+    if ignore:
+        y[torch.randperm(n)[: int(ignore * n)]] = -100
+    teacher = (x.detach().flip(0), w.detach().flip(0)) if method == "ours_kl" else None
+    advantage = torch.randn(n)
+    if method in ("eager_compiled", "cce"):  # the compiler's own imports are not the method's
+        torch.compile(lambda t: t + 1)(torch.zeros(1))
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def rl() -> torch.Tensor:
+        out = fused.linear_cross_entropy(x, w, y, reduction="none", return_aux=("logp", "entropy"))
+        return -(advantage * out.logp).mean() - 0.01 * out.entropy.mean()
+
+    def eager(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy((x @ w.T).float(), y)
+
+    def cce() -> torch.Tensor:
+        from cut_cross_entropy import linear_cross_entropy
+
+        return linear_cross_entropy(x, w, y, impl="torch_compile")
+
+    compiled = torch.compile(eager) if method == "eager_compiled" else eager
     fns = {
-        "eager": lambda: F.cross_entropy(x @ w.T, y),
+        "eager": lambda: eager(x, w, y),
+        "eager_compiled": lambda: compiled(x, w, y),
+        "cce": cce,
         "torch_chunked": lambda: F.linear_cross_entropy(
             x, w, y, options=torch.nn.LinearCrossEntropyOptions()
         ),
         "ours": lambda: fused.linear_cross_entropy(x, w, y),
+        "ours_none": lambda: fused.linear_cross_entropy(x, w, y, reduction="none").sum(),
+        "ours_aux": lambda: (
+            fused.linear_cross_entropy(x, w, y, return_aux=("logp", "entropy")).loss
+        ),
+        "ours_rl": rl,
+        "ours_kl": lambda: fused.linear_kl_div(x, w, *teacher, target=y),  # type: ignore[misc]
     }
     best = float("inf")
     for _ in range(repeat):
@@ -162,7 +209,14 @@ def fused_worker(method: str, n: int, d: int, v: int, repeat: int) -> None:
 
 
 def fused_suite(
-    n: int, d: int, v: int, repeat: int, methods: list[str], rounds: int
+    n: int,
+    d: int,
+    v: int,
+    repeat: int,
+    methods: list[str],
+    rounds: int,
+    ignore: float = 0.0,
+    dtype: str = "float32",
 ) -> list[tuple[str, float, str]]:
     """Each method in its own process (so peak RSS is its own), the processes alternated for
     ``rounds`` rounds so that load on the machine hits every method alike; best times."""
@@ -173,7 +227,8 @@ def fused_suite(
     for _ in range(rounds):
         for method in methods:
             cmd = [sys.executable, __file__, "--fused-worker", method, "-n", str(n), "-d", str(d)]
-            cmd += ["-v", str(v), "--repeat", str(repeat)]
+            cmd += ["-v", str(v), "--repeat", str(repeat), "--ignore", str(ignore)]
+            cmd += ["--dtype", dtype]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
             best, rss = results.get(method, (float("inf"), 0.0))
             results[method] = (min(best, float(out[0])), max(rss, float(out[1])))
@@ -182,8 +237,14 @@ def fused_suite(
     floor = 6 * n * d * v / _matmul_rate()
     names = {
         "eager": "eager F.linear + F.cross_entropy",
+        "eager_compiled": "torch.compile of eager",
+        "cce": "cut-cross-entropy, impl='torch_compile'",
         "torch_chunked": "F.linear_cross_entropy, LinearCrossEntropyOptions()",
         "ours": "crossentropy.fused.linear_cross_entropy",
+        "ours_none": "ours, reduction='none'",
+        "ours_aux": "ours + logp and entropy outputs (logging)",
+        "ours_rl": "ours, RL objective through logp and entropy",
+        "ours_kl": "crossentropy.fused.linear_kl_div (two heads)",
     }
     rows = [
         (
@@ -198,6 +259,68 @@ def fused_suite(
     if "ours" in results:
         rows.append(("ours / floor", results["ours"][0], f"{results['ours'][0] / floor:.2f}"))
     return rows
+
+
+HF_METHODS = ("model", "fused")
+
+
+def hf_worker(method: str, repeat: int) -> None:
+    """A tiny Llama (hidden 256, 2 layers, V = 32000) training step on a 4 x 512 batch, with the
+    model's own loss or with ``use_fused_loss``: best step time and peak RSS growth."""
+    import resource
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from crossentropy.integrations.transformers import use_fused_loss
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=32000,
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+    )
+    model = LlamaForCausalLM(config)
+    if method == "fused":
+        use_fused_loss(model)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    ids = torch.randint(0, 32000, (4, 512))
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    best = float("inf")
+    for _ in range(repeat):
+        opt.zero_grad(set_to_none=True)
+        start = time.perf_counter()
+        model(input_ids=ids, labels=ids).loss.backward()
+        opt.step()
+        best = min(best, time.perf_counter() - start)
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+    print(f"{best} {grown}")
+
+
+def hf_suite(repeat: int, rounds: int) -> list[tuple[str, float, str]]:
+    """Each way in its own process, alternated; best step times."""
+    import subprocess
+    import sys
+
+    results: dict[str, tuple[float, float]] = {}
+    for _ in range(rounds):
+        for method in HF_METHODS:
+            cmd = [sys.executable, __file__, "--hf-worker", method, "--repeat", str(repeat)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
+            best, rss = results.get(method, (float("inf"), 0.0))
+            results[method] = (min(best, float(out[0])), max(rss, float(out[1])))
+    names = {"model": "the model's own loss (anchor)", "fused": "use_fused_loss(model)"}
+    anchor = results["model"][0]
+    return [
+        (
+            f"{names[m]} (peak RSS growth {results[m][1]:.0f} MiB)",
+            results[m][0],
+            f"{results[m][0] / anchor:.2f}",
+        )
+        for m in HF_METHODS
+    ]
 
 
 def _matmul_rate() -> float:
@@ -570,7 +693,7 @@ def main() -> None:
     parser.add_argument("-d", type=int, default=1024)
     parser.add_argument("-v", type=int, default=32000)
     parser.add_argument(
-        "--suite", choices=("ce", "core", "fused", "score", "metrics"), default="ce"
+        "--suite", choices=("ce", "core", "fused", "hf", "score", "metrics"), default="ce"
     )
     parser.add_argument("--metrics-rows", type=int, default=1_000_000, help="metrics suite: rows")
     parser.add_argument("--metrics-classes", type=int, default=10, help="metrics suite: classes")
@@ -578,13 +701,30 @@ def main() -> None:
     parser.add_argument("--score-rows", type=int, default=13_000_000, help="score suite: rows")
     parser.add_argument("--no-anchor", action="store_true", help="score suite: skip the anchor")
     parser.add_argument("--fused-worker", choices=FUSED_METHODS)
+    parser.add_argument("--hf-worker", choices=HF_METHODS)
     parser.add_argument(
         "--fused-methods", default=",".join(FUSED_METHODS), help="fused suite: methods to run"
     )
     parser.add_argument("--rounds", type=int, default=2, help="fused suite: alternations")
+    parser.add_argument("--ignore", type=float, default=0.0, help="fused suite: ignored share")
+    parser.add_argument("--dtype", default="float32", help="fused suite: float32 or bfloat16")
     args = parser.parse_args()
+    if args.hf_worker:
+        hf_worker(args.hf_worker, args.repeat)
+        return
+    if args.suite == "hf":
+        print(
+            table(
+                "tiny Llama training step (hidden 256, 2 layers, V = 32000, batch 4 x 512), "
+                "float32",
+                hf_suite(args.repeat, args.rounds),
+            )
+        )
+        return
     if args.fused_worker:
-        fused_worker(args.fused_worker, args.n, args.d, args.v, args.repeat)
+        fused_worker(
+            args.fused_worker, args.n, args.d, args.v, args.repeat, args.ignore, args.dtype
+        )
         return
     if args.suite == "metrics":
         n, c = args.metrics_rows, args.metrics_classes
@@ -635,7 +775,7 @@ def main() -> None:
         print(
             table(
                 f"fused linear + cross-entropy, forward + backward, N = {args.n}, D = {args.d}, "
-                f"V = {args.v}, float32",
+                f"V = {args.v}, {args.dtype}, {args.ignore:.0%} of the targets ignored",
                 fused_suite(
                     args.n,
                     args.d,
@@ -643,6 +783,8 @@ def main() -> None:
                     args.repeat,
                     args.fused_methods.split(","),
                     args.rounds,
+                    args.ignore,
+                    args.dtype,
                 ),
             )
         )

@@ -77,3 +77,16 @@ def test_demo_page_has_the_markers_the_hook_fills():
     text = (DOCS / "demo.md").read_text()
     assert "<!-- demo:summary -->" in text
     assert "<!-- demo:figures -->" in text
+
+
+def test_llm_guide_examples_run_in_order():
+    """Every Python block of the LLM guide, executed in order in one namespace (as a reader
+    would paste them), with their assertions."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    text = (DOCS / "guides" / "llm.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) >= 8
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "docs/guides/llm.md", "exec"), namespace)

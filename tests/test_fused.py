@@ -885,3 +885,26 @@ def test_the_custom_operators_pass_pytorchs_op_checks():
     torch.library.opcheck(_ops.forward_op, forward, test_utils=("test_schema", "test_faketensor"))
     backward = (x, w, b, y, cw, a, -a, a * 0.1, a, 2.0, 0.8, 2, [False, True, True, True])
     torch.library.opcheck(_ops.backward_op, backward, test_utils=("test_schema", "test_faketensor"))
+
+
+def test_ignored_tokens_are_never_projected_on_the_cpu(monkeypatch):
+    """On CPU tensors the ignored rows are left out before the sweep (a prompt mask costs
+    nothing); the per-token outputs and gradients still cover every token."""
+    from crossentropy.fused import _chunked
+
+    seen = []
+    real = _chunked.forward_op
+
+    def spy(x, *args):
+        seen.append(x.shape[0])
+        return real(x, *args)
+
+    monkeypatch.setattr(_chunked, "forward_op", spy)
+    x, w, b, y = _case(10, 4, 9)
+    y[[0, 1, 2, 7]] = -100
+    out = linear_cross_entropy(x, w, y, linear_bias=b, reduction="none", return_aux=True)
+    assert seen == [6]
+    ref = _dense_outputs(x, w, b, y, {}, "none")
+    for a, r in zip(out[:4], ref[:4], strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-12, atol=1e-12)
+    assert float(out.loss[[0, 1, 2, 7]].abs().sum()) == 0.0

@@ -818,14 +818,47 @@ def fused_loss(
         aux=o.aux,
         out_dtype=out_dtype or (acc if autocast else input.dtype),
     )
-    fn = _Compiled if torch.compiler.is_compiling() else _WithJvp
-    out = fn.apply(x, w, b, y, cw, wy, valid, a_ce, a_z, plan)  # type: ignore[no-untyped-call]
-    loss = out[0].reshape(batch_shape) if o.reduction == "none" else out[0]
+    compiling = torch.compiler.is_compiling()
+    fn = _Compiled if compiling else _WithJvp
+    keep = _kept_rows(valid, compiling)
+    rows_of = (lambda t: t) if keep is None else (lambda t: t.index_select(0, keep))
+    out = fn.apply(  # type: ignore[no-untyped-call]
+        rows_of(x),
+        w,
+        b,
+        rows_of(y),
+        cw,
+        None if wy is None else rows_of(wy),
+        rows_of(valid),
+        rows_of(a_ce),
+        rows_of(a_z),
+        plan,
+    )
+
+    def per_row(t: Tensor) -> Tensor:  # back to every token (0 where left out), batch-shaped
+        if keep is not None:
+            t = t.new_zeros(n).index_put((keep,), t)
+        return t.reshape(batch_shape)
+
+    loss = per_row(out[0]) if o.reduction == "none" else out[0]
     if not o.aux:
         return loss
     per_token = dict(zip(("logp", "entropy", "lse"), out[1:4], strict=True))  # masked
     return LinearCrossEntropyOutput(
         loss,
-        **{k: per_token[k].reshape(batch_shape) for k in per_token if k in o.aux},
+        **{k: per_row(per_token[k]) for k in per_token if k in o.aux},
         correct=out[4] if "correct" in o.aux else None,
     )
+
+
+def _kept_rows(valid: Tensor, compiling: bool) -> Tensor | None:
+    """The non-ignored rows' indices where leaving the others out is free: CPU tensors in
+    eager mode (elsewhere the count would synchronise with the host, or the shape would depend
+    on the data); ``None`` to keep every row (also when none is ignored)."""
+    if compiling or valid.device.type != "cpu" or valid.ndim != 1:
+        return None
+    if torch._C._functorch.maybe_current_level() is not None:  # torch.func: fixed shapes
+        return None
+    if bool(valid.all()):
+        return None
+    return valid.nonzero().squeeze(1)
