@@ -113,6 +113,8 @@ def test_bfloat16_student_within_rounding():
         ({"beta": 1.0}, ValueError, "beta"),
         ({"temperature": 0.0}, ValueError, "temperature"),
         ({"reduction": "batchmean"}, ValueError, "reduction"),
+        ({"chunk_size": 0}, ValueError, "chunk_size"),
+        ({"chunk_size": 2.5}, TypeError, "chunk_size"),
         ({"teacher_weight": torch.zeros(5, 3)}, ValueError, "teacher_weight must have shape"),
         ({"teacher_input": torch.zeros(3, 6)}, ValueError, "teacher_input"),
         ({"target": torch.zeros(3, dtype=torch.long)}, ValueError, "target"),

@@ -540,14 +540,17 @@ def test_backward_allocates_no_weight_sized_tensor():
 # Per-token outputs (RL), class weights, PyTorch's signature, normalisation.
 # ---------------------------------------------------------------------------------------------
 
+# every combination of the options (ignored tokens are in every case)
+_AUX_ONE = {
+    "label_smoothing": 0.2,
+    "z_loss": 1e-2,
+    "softcap": 2.5,
+    "temperature": 1.3,
+    "weight": "cw",
+}
 AUX_OPTIONS = [
-    {},
-    {"label_smoothing": 0.1},
-    {"z_loss": 1e-2},
-    {"softcap": 2.0},
-    {"temperature": 0.6},
-    {"weight": "cw"},
-    {"weight": "cw", "label_smoothing": 0.2, "z_loss": 1e-2, "softcap": 2.5, "temperature": 1.3},
+    {k: v for k, v, on in zip(_AUX_ONE, _AUX_ONE.values(), mask, strict=True) if on}
+    for mask in itertools.product((False, True), repeat=len(_AUX_ONE))
 ]
 
 

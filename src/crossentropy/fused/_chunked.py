@@ -15,12 +15,12 @@ from torch import Tensor
 from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
 from crossentropy._lib.namespace import autocast_enabled
 from crossentropy._lib.policy import Validate, reads
-from crossentropy.fused._ops import CHUNK_ELEMENTS, acc_dtype, backward_op, forward_op
+from crossentropy.fused._ops import acc_dtype, backward_op, default_chunk, forward_op
 from crossentropy.fused._rows import (
     Coefficients,
     RowOptions,
     Stats,
-    functional_rows,
+    functional_grad,
     loss_coefficients,
     row_terms,
 )
@@ -175,9 +175,7 @@ def _functional_grads(
         hi = lo + step
         xs = x[lo:hi]
         z = xs @ w.T if b is None else torch.addmm(b, xs, w.T)
-        _, g = functional_rows(z, y[lo:hi], cw, opts, c.rows(lo, hi))
-        assert g is not None
-        g = g.to(x.dtype)
+        g = functional_grad(z, y[lo:hi], cw, opts, c.rows(lo, hi)).to(x.dtype)
         dx.append(g @ w)
         dw = dw + (g.T @ xs).to(acc)
         if db is not None:
@@ -215,8 +213,7 @@ def _tangents(
         if bt is not None:
             dz = dz + bt[..., None, :]
         for k, c in enumerate(coefs):
-            _, g = functional_rows(z, y[lo:hi], cw, opts, c.rows(lo, hi))
-            assert g is not None
+            g = functional_grad(z, y[lo:hi], cw, opts, c.rows(lo, hi))
             out[k].append((g * dz.to(g.dtype)).sum(dim=-1))
     return [torch.cat(parts, dim=-1) for parts in out]
 
@@ -542,7 +539,7 @@ def linear_cross_entropy(
         log-probability, entropy and log-sum-exp carry exact gradients. For a loss built from
         them (RL), ``reduction="none"`` forms no gradient in the forward pass.
     chunk_size : int, optional
-        Tokens per chunk (default: about 16 M logits per chunk).
+        Tokens per chunk (default: about 16 M logits per chunk, and at least 256 tokens).
     empty_mean : float, default nan
         Value of a mean over zero valid targets.
     validate : {"auto", True, False}, optional
@@ -674,10 +671,8 @@ def _sequence_index(
         return None
     if sequence_ids is not None and cu_seqlens is not None:
         raise ValueError("give sequence_ids or cu_seqlens, not both")
-    name, t = (
-        ("sequence_ids", sequence_ids) if sequence_ids is not None else ("cu_seqlens", cu_seqlens)
-    )
-    assert t is not None
+    name = "sequence_ids" if sequence_ids is not None else "cu_seqlens"
+    t: Any = sequence_ids if sequence_ids is not None else cu_seqlens
     if not isinstance(t, Tensor):
         raise TypeError(f"{name} must be a torch tensor; got {type(t).__name__}")
     if t.is_floating_point() or t.dtype == torch.bool or t.is_complex():
@@ -774,7 +769,7 @@ def fused_loss(
         if t is not None and t.dtype != input.dtype:
             raise TypeError(f"{name} must have input's dtype {input.dtype}; got {t.dtype}")
     v = w.shape[0]
-    chunk = max(1, CHUNK_ELEMENTS // max(v, 1)) if o.chunk_size is None else o.chunk_size
+    chunk = default_chunk(v) if o.chunk_size is None else o.chunk_size
     use_triton = _use_triton(o.kernel, input)
     batch_shape = input.shape[:-1]
     x = input.reshape(math.prod(batch_shape), input.shape[-1])  # also for 0 features
@@ -821,7 +816,10 @@ def fused_loss(
     compiling = torch.compiler.is_compiling()
     fn = _Compiled if compiling else _WithJvp
     keep = _kept_rows(valid, compiling)
-    rows_of = (lambda t: t) if keep is None else (lambda t: t.index_select(0, keep))
+
+    def rows_of(t: Tensor) -> Tensor:  # the rows kept
+        return t if keep is None else t.index_select(0, keep)
+
     out = fn.apply(  # type: ignore[no-untyped-call]
         rows_of(x),
         w,

@@ -10,8 +10,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from crossentropy._lib.checks import check_choice, check_number, shape_str
-from crossentropy.fused._ops import CHUNK_ELEMENTS, Grads, _new_grads, acc_dtype
+from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
+from crossentropy.fused._ops import CHUNK_ELEMENTS, Grads, _new_grads, acc_dtype, default_chunk
+
+# Rows per chunk: the divergence holds several [rows, V] temporaries (both heads' log-softmax
+# and probabilities), so its chunks are a quarter of the cross-entropy's.
+_KL_CHUNK_ELEMENTS = CHUNK_ELEMENTS // 4
 
 __all__ = ["linear_kl_div"]
 
@@ -285,7 +289,7 @@ def linear_kl_div(
         Both heads' logits are divided by it.
     reduction : {"mean", "sum", "none"}
     chunk_size : int, optional
-        Tokens per chunk.
+        Tokens per chunk (default: about 4 M logits of each head per chunk).
 
     Examples
     --------
@@ -311,6 +315,8 @@ def linear_kl_div(
     check_choice(reduction, "reduction", ("mean", "sum", "none"))
     beta = check_number(beta, "beta", low=0.0, high=1.0, low_open=True, high_open=True)
     temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
+    if chunk_size is not None and check_int(chunk_size, "chunk_size") < 1:
+        raise ValueError(f"chunk_size must be >= 1; got {chunk_size}")
     if input.ndim < 1 or linear_weight.ndim != 2 or input.shape[-1] != linear_weight.shape[1]:
         raise ValueError(
             f"linear_weight must have shape (V, {input.shape[-1] if input.ndim else '?'}); "
@@ -352,7 +358,7 @@ def linear_kl_div(
         kind,
         beta,
         temperature,
-        max(1, CHUNK_ELEMENTS // v) if chunk_size is None else int(chunk_size),
+        default_chunk(v, _KL_CHUNK_ELEMENTS) if chunk_size is None else int(chunk_size),
         reduction,
         (
             grad_on and input.requires_grad,

@@ -15,7 +15,7 @@ logits has one form, given per-row coefficients :math:`c` of the statistics:
 
 then times :math:`(1 - \tanh^2)` with ``softcap`` and :math:`1/T`. Three implementations hold
 it: :class:`TorchRows` (in place on the chunk buffer, the fast path on any device),
-:func:`functional_rows` (out-of-place, for ``torch.func``'s transforms and the forward-mode
+:func:`functional_grad` (out-of-place, for ``torch.func``'s transforms and the forward-mode
 derivative) and the Triton kernels (``_triton.py``).
 """
 
@@ -34,7 +34,7 @@ __all__ = [
     "RowStep",
     "Stats",
     "TorchRows",
-    "functional_rows",
+    "functional_grad",
     "loss_coefficients",
     "row_terms",
 ]
@@ -214,15 +214,13 @@ class TorchRows:
         return None
 
 
-def functional_rows(
-    z: Tensor,
-    y: Tensor,
-    cw: Tensor | None,
-    opts: RowOptions,
-    coefs: Coefficients | None,
-) -> tuple[Stats, Tensor | None]:
-    """The statistics of a chunk of raw logits and, with ``coefs``, the gradient with respect
-    to them, with out-of-place operations only (``torch.func`` may batch any argument)."""
+def functional_grad(
+    z: Tensor, y: Tensor, cw: Tensor | None, opts: RowOptions, coefs: Coefficients
+) -> Tensor:
+    """The gradient with respect to a chunk of raw logits for per-row ``coefs``, with
+    out-of-place operations only (``torch.func`` may batch any argument): the reference the
+    in-place and Triton steps are held against, used under ``torch.func`` and for forward-mode
+    derivatives."""
     z = z.to(_acc(z.dtype))
     u = z / opts.temperature if opts.temperature != 1.0 else z
     th = None
@@ -232,20 +230,11 @@ def functional_rows(
     lse = torch.logsumexp(u, dim=-1)
     lse_safe = torch.where(torch.isinf(lse), torch.zeros_like(lse), lse)
     p = torch.exp(u - lse_safe[..., None])
-    uy = u.gather(-1, y[..., None])[..., 0]
-    sm = None
-    if opts.smooth:
-        sm = u.sum(dim=-1) if cw is None else u @ cw.to(u.dtype)
-    plogp = torch.special.xlogy(p, p)
-    ent = -plogp.sum(dim=-1) if opts.entropy else None
-    hit = z.argmax(dim=-1) == y if opts.hits else None
-    stats = Stats(lse, uy, sm, ent, hit)
-    if coefs is None:
-        return stats, None
-    scale = coefs.lse if coefs.ent is None or ent is None else coefs.lse - coefs.ent * ent
-    g = p * scale[..., None]
-    if coefs.ent is not None:
-        g = g - coefs.ent[..., None] * plogp
+    g = p * coefs.lse[..., None]
+    if coefs.ent is not None:  # - c_H p (log p + H), with 0 log 0 = 0
+        plogp = torch.special.xlogy(p, p)
+        ent = -plogp.sum(dim=-1)
+        g = g - coefs.ent[..., None] * (plogp + p * ent[..., None])
     classes = torch.arange(u.shape[-1], device=u.device)
     g = g + torch.where(y[..., None] == classes, coefs.uy[..., None], 0.0)
     if coefs.sm is not None:
@@ -254,4 +243,4 @@ def functional_rows(
         g = g * (1 - th * th)
     if opts.temperature != 1.0:
         g = g / opts.temperature
-    return stats, g
+    return g

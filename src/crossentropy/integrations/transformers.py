@@ -140,16 +140,15 @@ def use_fused_loss(
         logits_to_keep: int | Tensor = 0,
         **kwargs: Any,
     ) -> Any:
-        if labels is None and shift_labels is None:
-            return original(*args, logits_to_keep=logits_to_keep, **kwargs)
+        if shift_labels is None:
+            if labels is None:  # no loss to compute: the model's own forward
+                return original(*args, logits_to_keep=logits_to_keep, **kwargs)
+            padded = nn.functional.pad(labels, (0, 1), value=ignore_index)
+            shift_labels = padded[..., 1:]  # as the model shifts them
         num_items = kwargs.pop("num_items_in_batch", None)
         outputs = base(*args, **kwargs)
         hidden = outputs[0]
         head: Any = getattr(self, "get_output_embeddings")()  # noqa: B009 (may be replaced)
-        if shift_labels is None:
-            assert labels is not None
-            padded = nn.functional.pad(labels, (0, 1), value=ignore_index)
-            shift_labels = padded[..., 1:]
         loss = fused_loss(
             hidden,
             head.weight,
