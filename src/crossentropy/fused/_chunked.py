@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -155,6 +155,16 @@ def _coefficients(
     return Coefficients(c_lse, c_uy, c.sm, c_ent)
 
 
+def _logit_chunks(
+    x: Tensor, w: Tensor, b: Tensor | None, chunk: int
+) -> Iterator[tuple[int, int, Tensor, Tensor]]:
+    """``(lo, hi, x[lo:hi], logits of those rows)``, a chunk at a time, out of place."""
+    step = max(1, min(chunk, x.shape[0]))
+    for lo in range(0, x.shape[0], step):
+        xs = x[lo : lo + step]
+        yield lo, lo + step, xs, (xs @ w.T if b is None else torch.addmm(b, xs, w.T))
+
+
 def _functional_grads(
     x: Tensor,
     w: Tensor,
@@ -169,13 +179,8 @@ def _functional_grads(
     acc = acc_dtype(x.dtype)
     dx, dw = [], torch.zeros_like(w, dtype=acc)
     db = None if b is None else torch.zeros_like(b, dtype=acc)
-    opts = RowOptions(rows.cap, rows.temperature, False, c.ent is not None, False, 1, False)
-    step = max(1, min(rows.chunk, x.shape[0]))
-    for lo in range(0, x.shape[0], step):
-        hi = lo + step
-        xs = x[lo:hi]
-        z = xs @ w.T if b is None else torch.addmm(b, xs, w.T)
-        g = functional_grad(z, y[lo:hi], cw, opts, c.rows(lo, hi)).to(x.dtype)
+    for lo, hi, xs, z in _logit_chunks(x, w, b, rows.chunk):
+        g = functional_grad(z, y[lo:hi], cw, rows, c.rows(lo, hi)).to(x.dtype)
         dx.append(g @ w)
         dw = dw + (g.T @ xs).to(acc)
         if db is not None:
@@ -198,13 +203,8 @@ def _tangents(
     """Forward-mode derivatives: for each coefficient set, the per-row directional derivative
     ``sum_v G[n, v] dz[n, v]`` with ``dz = xt W^T + x wt^T + bt`` and ``G`` the gradient of the
     rows' ``coefs``-weighted statistics with respect to the logits (one home for ``G``)."""
-    opts = RowOptions(rows.cap, rows.temperature, False, True, False, 1, False)
     out: list[list[Tensor]] = [[] for _ in coefs]
-    step = max(1, min(rows.chunk, x.shape[0]))
-    for lo in range(0, x.shape[0], step):
-        hi = lo + step
-        xs = x[lo:hi]
-        z = xs @ w.T if b is None else torch.addmm(b, xs, w.T)
+    for lo, hi, xs, z in _logit_chunks(x, w, b, rows.chunk):
         dz = torch.zeros_like(z)
         if xt is not None:
             dz = dz + xt[..., lo:hi, :] @ w.T
@@ -213,7 +213,7 @@ def _tangents(
         if bt is not None:
             dz = dz + bt[..., None, :]
         for k, c in enumerate(coefs):
-            g = functional_grad(z, y[lo:hi], cw, opts, c.rows(lo, hi))
+            g = functional_grad(z, y[lo:hi], cw, rows, c.rows(lo, hi))
             out[k].append((g * dz.to(g.dtype)).sum(dim=-1))
     return [torch.cat(parts, dim=-1) for parts in out]
 
