@@ -30,6 +30,7 @@ docs: $(STAMP)
 test: lint typecheck docs pytest
 
 bench: $(STAMP)
+	$(BIN)/pip install -q -c constraints.txt -e ".[bench]"
 	$(BIN)/python benchmarks/run.py --repeat 20
 
 clean:
