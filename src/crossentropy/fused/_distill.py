@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
-from crossentropy.fused._ops import CHUNK_ELEMENTS, Grads, _new_grads, acc_dtype, default_chunk
+from crossentropy.fused._ops import CHUNK_ELEMENTS, Grads, acc_dtype, default_chunk, new_grads
 
 # Rows per chunk: the divergence holds several [rows, V] temporaries (both heads' log-softmax
 # and probabilities), so its chunks are a quarter of the cross-entropy's.
@@ -125,7 +125,7 @@ def _forward_op(
     """``(rows, dx, dw, db)``: the rows' divergences and, with ``scale``, the student's
     gradients (an empty tensor for each one not formed)."""
     plan = _KLPlan(kind, beta, temperature, chunk, "", (False, False, False), xs.dtype)
-    grads = _new_grads(xs, ws, bs, wanted) if scale is not None else None
+    grads = new_grads(xs, ws, bs, wanted) if scale is not None else None
     rows = _sweep(xs, ws, bs, xt, wt, bt, plan, scale, grads)
     formed = (None, None, None) if grads is None else (grads.dx, grads.dw, grads.db)
     return (rows, *(_empty(xs) if g is None else g for g in formed))  # type: ignore[return-value]
@@ -220,7 +220,7 @@ class _LinearKL(torch.autograd.Function):
         if formed is None:
             xs, ws, bs, xt, wt, bt, scale = ctx.saved_tensors
             plan: _KLPlan = ctx.plan
-            grads = _new_grads(xs, ws, bs, list(ctx.needs_input_grad[:3]))
+            grads = new_grads(xs, ws, bs, list(ctx.needs_input_grad[:3]))
             _sweep(xs, ws, bs, xt, wt, bt, plan, g_out.to(scale.dtype) * scale, grads)
             formed, g_out = (grads.dx, grads.dw, grads.db), None
         else:

@@ -27,7 +27,7 @@ from crossentropy.fused._rows import (
     loss_coefficients,
 )
 
-__all__ = ["Grads", "acc_dtype", "backward_op", "forward_op", "sweep"]
+__all__ = ["Grads", "acc_dtype", "backward_op", "default_chunk", "forward_op", "new_grads", "sweep"]
 
 # Rows per chunk: about this many logits are alive at a time (one buffer, reused), but at least
 # MIN_CHUNK_ROWS rows: thinner chunks slow the logits' product down (on the 2-core CPU reference
@@ -55,7 +55,7 @@ class Grads:
     db: Tensor | None
 
 
-def _new_grads(x: Tensor, w: Tensor, b: Tensor | None, wanted: list[bool]) -> Grads:
+def new_grads(x: Tensor, w: Tensor, b: Tensor | None, wanted: list[bool]) -> Grads:
     acc = acc_dtype(x.dtype)
     return Grads(
         dx=torch.empty_like(x) if wanted[0] else None,
@@ -213,7 +213,7 @@ def forward_op(
     not computed. ``flags``: smoothing, entropy, hits, Triton, then which of ``dx, dw, db`` to
     form (only with ``a_ce``: the per-row scale of the cross-entropy, ``a_z`` the z-loss's)."""
     opts = RowOptions(cap, temperature, flags[0], flags[1], flags[2], chunk, flags[3])
-    grads = _new_grads(x, w, b, flags[4:7]) if a_ce is not None else None
+    grads = new_grads(x, w, b, flags[4:7]) if a_ce is not None else None
     coefs = None
     if a_ce is not None:
         v, scale = w.shape[0], a_ce
@@ -293,7 +293,7 @@ def backward_op(
     """The recomputing sweep: ``(dx, dw, db)`` for per-row coefficients of the statistics
     (an empty tensor for each one not wanted). ``flags``: Triton, then which of ``dx, dw, db``."""
     opts = RowOptions(cap, temperature, False, c_ent is not None, False, chunk, flags[0])
-    grads = _new_grads(x, w, b, flags[1:4])
+    grads = new_grads(x, w, b, flags[1:4])
     c = Coefficients(c_lse, c_uy, c_sm, c_ent)
     sweep(x, w, b, y, cw, opts, lambda lo, hi, _lse: c.rows(lo, hi), grads)
     return tuple(_empty(x) if g is None else g for g in (grads.dx, grads.dw, grads.db))  # type: ignore[return-value]
