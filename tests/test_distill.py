@@ -118,6 +118,7 @@ def test_bfloat16_student_within_rounding():
         ({"teacher_weight": torch.zeros(5, 3)}, ValueError, "teacher_weight must have shape"),
         ({"teacher_input": torch.zeros(3, 6)}, ValueError, "teacher_input"),
         ({"target": torch.zeros(3, dtype=torch.long)}, ValueError, "target"),
+        ({"target": [0, 1, 2, 3]}, TypeError, "target must be a torch tensor"),
         ({"linear_bias": torch.zeros(4)}, ValueError, "linear_bias"),
         ({"input": torch.zeros(4, 4, dtype=torch.long)}, TypeError, "input must be a floating"),
     ],

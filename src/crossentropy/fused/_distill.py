@@ -345,6 +345,8 @@ def linear_kl_div(
     if target is None:
         valid = torch.ones(xs.shape[0], dtype=torch.bool, device=xs.device)
     else:
+        if not isinstance(target, Tensor):
+            raise TypeError(f"target must be a torch tensor; got {type(target).__name__}")
         if tuple(target.shape) != tuple(batch):
             raise ValueError(
                 f"target must have shape {shape_str(batch)}; got {shape_str(target.shape)}"

@@ -1,4 +1,4 @@
-"""crossentropy.integrations.OutputProjectionLoss: a trainer-style loss over the fused op."""
+"""crossentropy.integrations._loss.OutputProjectionLoss: a trainer-style loss over the fused op."""
 
 from __future__ import annotations
 
