@@ -11,7 +11,14 @@ import torch
 from torch import Tensor
 
 from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
-from crossentropy.fused._ops import CHUNK_ELEMENTS, Grads, acc_dtype, default_chunk, new_grads
+from crossentropy.fused._ops import (
+    CHUNK_ELEMENTS,
+    Grads,
+    acc_dtype,
+    default_chunk,
+    new_grads,
+    product_dtype,
+)
 
 # Rows per chunk: the divergence holds several [rows, V] temporaries (both heads' log-softmax
 # and probabilities), so its chunks are a quarter of the cross-entropy's.
@@ -85,19 +92,24 @@ def _sweep(
     n = xs.shape[0]
     rows = max(1, min(plan.chunk, n))
     out = torch.empty(n, dtype=acc_dtype(xs.dtype), device=xs.device)
+    ps, pt = product_dtype(xs), product_dtype(xt)
+    ws, bs = ws.to(ps), None if bs is None else bs.to(ps)
+    wt, bt = wt.to(pt), None if bt is None else bt.to(pt)
     for lo in range(0, n, rows):
         hi = min(lo + rows, n)
-        zs = xs[lo:hi] @ ws.T if bs is None else torch.addmm(bs, xs[lo:hi], ws.T)
-        zt = xt[lo:hi] @ wt.T if bt is None else torch.addmm(bt, xt[lo:hi], wt.T)
+        xsc, xtc = xs[lo:hi].to(ps), xt[lo:hi].to(pt)
+        zs = xsc @ ws.T if bs is None else torch.addmm(bs, xsc, ws.T)
+        zt = xtc @ wt.T if bt is None else torch.addmm(bt, xtc, wt.T)
+        zs, zt = zs.to(xs.dtype), zt.to(xt.dtype)  # rounded as F.linear's logits are
         loss, g = kl_rows(zs, zt, plan.kind, plan.beta, plan.temperature)
         out[lo:hi] = loss
         if scale is None or grads is None:
             continue
-        g = (g * scale[lo:hi, None]).to(xs.dtype)
+        g = (g * scale[lo:hi, None]).to(ps)
         if grads.dx is not None:
-            torch.mm(g, ws, out=grads.dx[lo:hi])
+            grads.dx[lo:hi] = g @ ws
         if grads.dw is not None:
-            grads.dw.add_((g.T @ xs[lo:hi]).to(grads.dw.dtype))
+            grads.dw.add_((g.T @ xsc).to(grads.dw.dtype))
         if grads.db is not None:
             grads.db.add_(g.sum(dim=0, dtype=grads.db.dtype))
     return out

@@ -27,7 +27,16 @@ from crossentropy.fused._rows import (
     loss_coefficients,
 )
 
-__all__ = ["Grads", "acc_dtype", "backward_op", "default_chunk", "forward_op", "new_grads", "sweep"]
+__all__ = [
+    "Grads",
+    "acc_dtype",
+    "backward_op",
+    "default_chunk",
+    "forward_op",
+    "new_grads",
+    "product_dtype",
+    "sweep",
+]
 
 # Rows per chunk: about this many logits are alive at a time (one buffer, reused), but at least
 # MIN_CHUNK_ROWS rows: thinner chunks slow the logits' product down (on the 2-core CPU reference
@@ -44,6 +53,21 @@ def default_chunk(v: int, elements: int = CHUNK_ELEMENTS) -> int:
 def acc_dtype(dtype: torch.dtype) -> torch.dtype:
     """The accumulation dtype: float32 for half precision, the input's dtype otherwise."""
     return torch.promote_types(dtype, torch.float32)
+
+
+def product_dtype(x: Tensor) -> torch.dtype:
+    """The dtype of a sweep's matrix products: the input's, except for half precision on a CPU
+    without native half-precision arithmetic (no AVX512-BF16 for bfloat16, no AMX-FP16 for
+    float16), where the products are formed in float32. The operands are exactly representable
+    and the products accumulate in float32 either way (the logits are then rounded to the
+    input's dtype, as ``F.linear``'s are), but there the half-precision kernels are several times
+    slower (6× for the logits' product on the 2-core reference, 50× for ``G @ W`` in its
+    row-major layout)."""
+    if x.device.type != "cpu" or x.dtype not in (torch.float16, torch.bfloat16):
+        return x.dtype
+    probe = "_is_avx512_bf16_supported" if x.dtype == torch.bfloat16 else "_is_amx_fp16_supported"
+    native = getattr(torch.cpu, probe, None)
+    return x.dtype if native is not None and native() else torch.float32
 
 
 @dataclass
@@ -93,9 +117,11 @@ def sweep(
     n, v = x.shape[0], w.shape[0]
     acc = acc_dtype(x.dtype)
     rows = max(1, min(opts.chunk, n))
-    buf = torch.empty(rows, v, dtype=x.dtype, device=x.device)
+    pdt = x.dtype if opts.triton else product_dtype(x)
+    wp, bp = w.to(pdt), None if b is None else b.to(pdt)
+    buf = torch.empty(rows, v, dtype=pdt, device=x.device)
     acc_buf = None
-    if acc != x.dtype and not opts.triton:
+    if acc != pdt and not opts.triton:
         acc_buf = torch.empty(rows, v, dtype=acc, device=x.device)
     cwa = None if cw is None else cw.to(acc)
 
@@ -119,11 +145,13 @@ def sweep(
     w_sum: Tensor | None = None  # sum_c w_c W_c, for a factored smoothing term
     for lo in range(0, n, rows):
         hi = min(lo + rows, n)
-        xs, g = x[lo:hi], buf[: hi - lo]
-        if b is None:
-            torch.mm(xs, w.T, out=g)
+        xs, g = x[lo:hi].to(pdt), buf[: hi - lo]
+        if bp is None:
+            torch.mm(xs, wp.T, out=g)
         else:
-            torch.addmm(b, xs, w.T, out=g)
+            torch.addmm(bp, xs, wp.T, out=g)
+        if pdt != x.dtype:  # the logits rounded to the input's dtype, as F.linear's are
+            g.copy_(g.to(x.dtype))
         st = step.stats(
             g,
             y[lo:hi],
@@ -138,11 +166,14 @@ def sweep(
         factored = step.grad(coefs(lo, hi, st.lse))
         if factored is not None:
             if factored.sm is not None and w_sum is None and grads.dx is not None:
-                w_sum = w.sum(dim=0) if cwa is None else cwa.to(w.dtype) @ w
-            _apply_factored(factored, g, xs, w, y[lo:hi], cwa, w_sum, grads, lo, hi)
+                w_sum = wp.sum(dim=0) if cwa is None else cwa.to(pdt) @ wp
+            _apply_factored(factored, g, xs, wp, y[lo:hi], cwa, w_sum, grads, lo, hi)
             continue
         if grads.dx is not None:
-            torch.mm(g, w, out=grads.dx[lo:hi])
+            if grads.dx.dtype == pdt:
+                torch.mm(g, wp, out=grads.dx[lo:hi])
+            else:
+                grads.dx[lo:hi] = g @ wp
         if grads.dw is not None:
             if g.dtype == grads.dw.dtype:
                 grads.dw.addmm_(g.T, xs)
@@ -169,11 +200,12 @@ def _apply_factored(
     forming ``G``: ``dX = diag(f.p)(P W) + diag(f.uy) W[y] + f.sm (w^T W)``,
     ``dW += P^T diag(f.p) X + E_y^T diag(f.uy) X + w (f.sm^T X)``, ``db`` likewise."""
     if grads.dx is not None:
-        dx = grads.dx[lo:hi]
-        torch.mm(p, w, out=dx)
+        dx = torch.mm(p, w, out=grads.dx[lo:hi]) if grads.dx.dtype == p.dtype else p @ w
         dx.mul_(f.p[:, None]).add_(w.index_select(0, y).mul_(f.uy[:, None]))
         if f.sm is not None and w_sum is not None:
             dx.addr_(f.sm, w_sum)
+        if dx.dtype != grads.dx.dtype:
+            grads.dx[lo:hi] = dx
     if grads.dw is not None:
         grads.dw.addmm_(p.T, xs * f.p[:, None])
         grads.dw.index_add_(0, y, xs * f.uy[:, None])
