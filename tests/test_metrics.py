@@ -328,6 +328,97 @@ def test_calibration_quantile_weighted_and_options() -> None:
 # ---------------------------------------------------------------------------------------------
 # Array libraries, return types and the fast path.
 # ---------------------------------------------------------------------------------------------
+# Label indicator y_true and the deprecated y_pred= (scikit-learn 1.9).
+# ---------------------------------------------------------------------------------------------
+
+INDICATOR_METRICS = ["log_loss", "brier_score_loss", "d2_log_loss_score"]
+
+
+@pytest.mark.parametrize("rows", ["one-hot", "multi-label", "empty rows", "missing class"])
+@pytest.mark.parametrize("fn", INDICATOR_METRICS)
+def test_label_indicator_y_true_matches_sklearn(fn: str, rows: str) -> None:
+    skm = pytest.importorskip("sklearn.metrics")
+    for trial in range(6):
+        rng = _rng("indicator", fn, rows, trial)
+        n, c = int(rng.integers(4, 40)), int(rng.integers(3, 6))
+        y = rng.integers(0, c, n)
+        y[:c] = np.arange(c)
+        t = np.eye(c, dtype=np.int64)[y]
+        if rows == "multi-label":
+            t[rng.random((n, c)) < 0.3] = 1
+        elif rows == "empty rows":
+            t[rng.random(n) < 0.3] = 0
+        elif rows == "missing class":
+            t[:, 0], t[y == 0, 1] = 0, 1  # column 0 never set: still a class
+        t = t.astype(np.float64) if trial % 2 else t
+        p = _proba(rng, n, c)
+        w = rng.random(n) if trial % 3 else None
+        ours = getattr(metrics, fn)(t, p, sample_weight=w)
+        _close(ours, getattr(skm, fn)(t, p, sample_weight=w))
+        if rows == "one-hot":  # the same as its class labels
+            _close(ours, getattr(metrics, fn)(y, p, sample_weight=w))
+
+
+def test_label_indicator_y_true_on_every_backend(backend) -> None:
+    rng = _rng("indicator-backend")
+    p = _proba(rng, 12, 3)
+    t = (rng.random((12, 3)) < 0.5).astype(np.int64)
+    for fn in ("log_loss", "brier_score_loss"):
+        out = getattr(metrics, fn)(backend.asarray(t), backend.asarray(p))
+        expected = getattr(metrics, fn)(t, p)
+        np.testing.assert_allclose(backend.to_numpy(out), expected, rtol=1e-12)
+
+
+def test_label_indicator_rules() -> None:
+    p = [[0.2, 0.8], [0.6, 0.4], [0.5, 0.5]]
+    one_hot = [[0, 1], [1, 0], [1, 0]]
+    # string class names for the columns; one 1 per row for the binary vector form
+    _close(metrics.log_loss(one_hot, p, labels=["a", "b"]), metrics.log_loss([1, 0, 0], p))
+    _close(
+        metrics.brier_score_loss(one_hot, [0.8, 0.4, 0.5]),
+        metrics.brier_score_loss([1, 0, 0], [0.8, 0.4, 0.5]),
+    )
+    with pytest.raises(ValueError, match="2 columns, but labels holds 3 classes"):
+        metrics.log_loss(one_hot, p, labels=[0, 1, 2])
+    # metrics of one label per row refuse multi-label rows
+    for fn in ("calibration_error", "log_loss_per_class"):
+        with pytest.raises(ValueError, match="exactly one label per row"):
+            getattr(metrics, fn)([[1, 1], [1, 0], [1, 0]], p)
+    _close(metrics.calibration_error(one_hot, p), metrics.calibration_error([1, 0, 0], p))
+    with pytest.raises(ValueError, match="two columns and one 1 per row"):
+        metrics.brier_score_loss([[1, 1], [1, 0], [1, 0]], [0.8, 0.4, 0.5])
+
+
+@pytest.mark.parametrize("fn", ["log_loss", "d2_log_loss_score"])
+def test_deprecated_y_pred_keyword_as_sklearn(fn: str) -> None:
+    skm = pytest.importorskip("sklearn.metrics")
+    y, p = [0, 1, 2, 1], [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.3, 0.4, 0.3]]
+    with pytest.warns(FutureWarning, match="y_pred was renamed to y_proba") as record:
+        ours = getattr(metrics, fn)(y, y_pred=p)
+    assert record[0].filename == __file__  # the warning points at the caller
+    with pytest.warns(FutureWarning):
+        _close(ours, getattr(skm, fn)(y, y_pred=p))
+    _close(ours, getattr(metrics, fn)(y, p))
+    with pytest.raises(ValueError, match="Cannot use both y_pred and y_proba"):
+        getattr(metrics, fn)(y, p, y_pred=p)
+    with pytest.raises(ValueError, match="Cannot use both"):
+        getattr(skm, fn)(y, p, y_pred=p)
+    with pytest.raises(TypeError, match="y_proba is required"):
+        getattr(metrics, fn)(y)
+
+
+def test_d2_zero_total_weight_is_a_value_error_as_sklearn() -> None:
+    skm = pytest.importorskip("sklearn.metrics")
+    y, p, w = [0, 1, 1, 0], [0.1, 0.9, 0.8, 0.3], [0.0, 0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="sample_weight sums to zero"):
+        metrics.d2_log_loss_score(y, p, sample_weight=w)
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        skm.d2_log_loss_score(y, p, sample_weight=w)
+    with pytest.raises(ValueError, match="same number of rows"):
+        metrics.d2_log_loss_score(y[:3], p)
+
+
+# ---------------------------------------------------------------------------------------------
 
 FUNCTIONS = [
     "log_loss",
@@ -512,9 +603,15 @@ BAD = [
     ),
     ({"y_true": [0, 1, 1], "y_proba": [[[0.5]]]}, ValueError, "y_proba must have shape", True),
     (
-        {"y_true": [[0, 1], [1, 0], [1, 0]], "y_proba": P2},
+        {"y_true": [[0, 1], [2, 0], [1, 0]], "y_proba": P2},
         ValueError,
-        "y_true must be a 1-D",
+        "must hold 0s and 1s; got 2 at row 1, column 0",
+        True,
+    ),
+    (
+        {"y_true": [[[0, 1]], [[1, 0]], [[1, 0]]], "y_proba": P2},
+        ValueError,
+        "y_true must be a 1-D array of class labels or a label indicator matrix",
         False,
     ),
     ({"y_true": [0, 1, np.nan], "y_proba": P2}, ValueError, "y_true must hold finite", True),

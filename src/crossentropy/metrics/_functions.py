@@ -23,7 +23,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from crossentropy._lib.checks import check_bool, check_choice, check_int
+from crossentropy._lib.checks import check_bool, check_choice, check_int, shape_str
 from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import Array, Namespace, device_of
 from crossentropy._lib.policy import reads
@@ -35,7 +35,7 @@ from crossentropy.metrics._formulas import (
     row_log_loss,
     uniform_edges,
 )
-from crossentropy.metrics._labels import host_labels
+from crossentropy.metrics._labels import host_labels, indicator_rows
 from crossentropy.metrics._prepare import (
     Prepared,
     accumulate_dtype,
@@ -71,6 +71,25 @@ def _nonempty(prep: Prepared) -> None:
         raise ValueError("y_proba must have at least one row; got 0 rows")
 
 
+def renamed_y_pred(y_proba: Any, y_pred: Any) -> Any:
+    """scikit-learn 1.9's rename of ``y_pred`` to ``y_proba``: the old name is accepted with a
+    ``FutureWarning``; both together is a ``ValueError``, neither a ``TypeError``."""
+    if isinstance(y_pred, str) and y_pred == "deprecated":
+        if y_proba is None:
+            raise TypeError("y_proba is required: the predicted probabilities")
+        return y_proba
+    if y_proba is not None:
+        raise ValueError(
+            "Cannot use both y_pred and y_proba: y_pred is the deprecated name of y_proba"
+        )
+    warnings.warn(
+        "y_pred was renamed to y_proba (as in scikit-learn 1.9); use y_proba instead",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return y_pred
+
+
 def _denominator(prep: Prepared) -> Array:
     """The number of rows, or the sum of the sample weights (float64 where available)."""
     xp = prep.xp
@@ -84,7 +103,12 @@ def _denominator(prep: Prepared) -> Array:
 
 
 def losses(prep: Prepared) -> Array:
-    """Per-row log loss in the compute dtype (clipped at that dtype's eps)."""
+    """Per-row log loss in the compute dtype (clipped at that dtype's eps); for a label
+    indicator ``y_true`` with multi-label rows, ``-sum_c t_c log clip(p_c)``, as scikit-learn
+    computes it."""
+    if prep.indicator is not None:
+        matrix = prep.matrix()
+        return prep.xp.sum(prep.indicator * row_log_loss(prep.xp, matrix, matrix.dtype), axis=1)
     return row_log_loss(prep.xp, prep.p_true, prep.p_true.dtype)
 
 
@@ -93,6 +117,15 @@ def loss_total(prep: Prepared) -> Array:
     if prep.loss_total is not None:
         return np.float64(prep.loss_total)
     return weighted_sum(prep.xp, losses(prep), prep.weight)
+
+
+def row_brier_of(prep: Prepared) -> Array:
+    """Per-row ``sum_c (t_c - p_c)^2``: ``t`` one-hot, or the label indicator's row."""
+    matrix = prep.matrix()
+    if prep.indicator is not None:
+        diff = prep.indicator - matrix
+        return prep.xp.sum(diff * diff, axis=1)
+    return row_brier(prep.xp, matrix, prep.p_true)
 
 
 def _mean(prep: Prepared, values: Array) -> Array:
@@ -107,6 +140,9 @@ def class_totals(prep: Prepared, values: Array | None) -> Array:
     v = values if values is None or values.dtype == acc else xp.astype(values, acc)
     if prep.weight is not None:
         v = prep.weight if v is None else v * prep.weight
+    if prep.indicator is not None:  # multi-label rows: the columns' (weighted) sums
+        t = xp.astype(prep.indicator, acc)
+        return xp.sum(t if v is None else t * xp.expand_dims(v, axis=1), axis=0)
     if prep.numpy:
         return np.bincount(prep.index, weights=v, minlength=c).astype(np.float64, copy=False)
     onehot = xp.expand_dims(prep.index, axis=1) == xp.arange(
@@ -126,11 +162,12 @@ def class_totals(prep: Prepared, values: Array | None) -> Array:
 
 def log_loss(
     y_true: Any,
-    y_proba: Any,
+    y_proba: Any = None,
     *,
     normalize: bool = True,
     sample_weight: Any = None,
     labels: Any = None,
+    y_pred: Any = "deprecated",
 ) -> Any:
     r"""Log loss (cross-entropy) of predicted probabilities, as :func:`sklearn.metrics.log_loss`.
 
@@ -143,10 +180,15 @@ def log_loss(
     1.9's clipping), natural logarithm (nats). Rows are not renormalised: a ``UserWarning`` says
     when a row sum is off 1 by more than ``1e-8 + sqrt(eps)`` (scikit-learn's check).
 
+    A label indicator matrix ``y_true`` of shape ``(n, C)`` is read as scikit-learn reads it:
+    the columns are the classes, and a row's loss is :math:`-\sum_c t_{ic} \log
+    \operatorname{clip}(p_{ic})` (the usual loss for one 1 per row; rows of several 1s or none
+    are summed over their 1s).
+
     Parameters
     ----------
-    y_true : array_like of shape (n,)
-        True labels, any type (integers, strings, booleans).
+    y_true : array_like of shape (n,) or (n, C)
+        True labels, any type (integers, strings, booleans), or a label indicator matrix.
     y_proba : array_like of shape (n,) or (n, C)
         Probability of the positive (larger) class, or of each class in the sorted order of
         the labels.
@@ -156,6 +198,9 @@ def log_loss(
         Row weights.
     labels : array_like, optional
         All class labels, when ``y_true`` may miss some (sorted; a warning if not given sorted).
+    y_pred : array_like, optional
+        Deprecated name of ``y_proba`` (as in scikit-learn 1.9): accepted with a
+        ``FutureWarning``; giving both is a ``ValueError``.
 
     Returns
     -------
@@ -178,7 +223,8 @@ def log_loss(
     0.6142276058023566
     """
     check_bool(normalize, "normalize")
-    prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True)
+    y_proba = renamed_y_pred(y_proba, y_pred)
+    prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True, multi_label=True)
     _nonempty(prep)
     total = loss_total(prep)
     return finish(prep, total / _denominator(prep) if normalize else total)
@@ -201,7 +247,7 @@ def perplexity(y_true: Any, y_proba: Any, *, sample_weight: Any = None, labels: 
     >>> perplexity([0, 1, 2, 3], [[0.25] * 4] * 4)
     4.0
     """
-    prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True)
+    prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True, multi_label=True)
     _nonempty(prep)
     return finish(prep, prep.xp.exp(loss_total(prep) / _denominator(prep)))
 
@@ -260,7 +306,12 @@ def log_loss_per_class(
 
 
 def d2_log_loss_score(
-    y_true: Any, y_proba: Any, *, sample_weight: Any = None, labels: Any = None
+    y_true: Any,
+    y_proba: Any = None,
+    *,
+    sample_weight: Any = None,
+    labels: Any = None,
+    y_pred: Any = "deprecated",
 ) -> Any:
     r""":math:`D^2`: the share of the log loss of the class-frequency baseline explained.
 
@@ -273,7 +324,10 @@ def d2_log_loss_score(
     where :math:`W_c / W` is the weighted share of class :math:`c` (the baseline always predicts
     the class proportions of ``y_true``; its log is clipped at the float64 eps), as
     :func:`sklearn.metrics.d2_log_loss_score`. 1 is perfect, 0 the baseline, negative worse.
-    Fewer than two rows give NaN with a ``UserWarning``.
+    Fewer than two rows give NaN with a ``UserWarning``; sample weights that sum to zero are a
+    ``ValueError`` (:class:`ZeroWeightError`). A label indicator ``y_true`` and the deprecated
+    ``y_pred=`` are taken as by :func:`log_loss` (the baseline then predicts each column's
+    weighted mean).
 
     Examples
     --------
@@ -281,16 +335,18 @@ def d2_log_loss_score(
     >>> round(d2_log_loss_score([0, 1, 1, 0], [0.1, 0.9, 0.8, 0.3]), 6)
     0.714873
     """
+    y_proba = renamed_y_pred(y_proba, y_pred)
     n = _n_rows(y_proba)
     if n < 2:
         warnings.warn(
             "D^2 score is not well-defined with less than two samples.", UserWarning, stacklevel=2
         )
         return float("nan")
-    prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True)
+    prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True, multi_label=True)
+    total_weight = float(to_host(_denominator(prep)))
     numerator = loss_total(prep)
     counts = np.asarray(to_host(class_totals(prep, None)), dtype=np.float64)
-    share = counts / counts.sum()
+    share = counts / total_weight
     baseline = row_log_loss(np, share, np.float64)
     denominator = float(np.sum(counts * baseline))
     return finish(prep, 1 - numerator / denominator)
@@ -348,17 +404,26 @@ def brier_score_loss(
     if ndim == 1 or (ndim == 2 and shape[1] == 1):
         prep = prepare_binary(y_true, y_proba, sample_weight, pos_label)
     else:
-        prep = prepare(y_true, y_proba, sample_weight, labels)
+        prep = prepare(y_true, y_proba, sample_weight, labels, multi_label=True)
     _nonempty(prep)
-    matrix = prep.matrix()
-    score = _mean(prep, row_brier(prep.xp, matrix, prep.p_true))
-    half = matrix.shape[1] < 3 if scale_by_half == "auto" else scale_by_half
+    score = _mean(prep, row_brier_of(prep))
+    width = 2 if prep.binary_vector else int(prep.proba.shape[1])
+    half = width < 3 if scale_by_half == "auto" else scale_by_half
     return finish(prep, score * 0.5 if half else score)
 
 
 def prepare_binary(y_true: Any, y_proba: Any, sample_weight: Any, pos_label: Any) -> Prepared:
-    """scikit-learn's binary rules: a binary ``y_true`` and ``pos_label`` (inferred or given)."""
-    y = host_labels(y_true, "y_true")
+    """scikit-learn's binary rules: a binary ``y_true`` and ``pos_label`` (inferred or given);
+    a two-column label indicator ``y_true`` with one 1 per row is read as its column index."""
+    y = host_labels(y_true, "y_true", indicator=True)
+    if y.ndim == 2:
+        enc, one_each = indicator_rows(y, None)
+        if y.shape[1] != 2 or not one_each:
+            raise ValueError(
+                "y_true is a label indicator matrix; for y_proba of shape (n,) it must have two "
+                f"columns and one 1 per row; got shape {shape_str(y.shape)}"
+            )
+        y = enc.index
     if y.size == 0:
         raise ValueError("y_true must have at least one row; got none")
     classes = np.unique(y)

@@ -17,7 +17,7 @@ from crossentropy._lib.checks import shape_str
 from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import is_array
 
-__all__ = ["Encoded", "encode", "host_labels"]
+__all__ = ["Encoded", "encode", "host_labels", "indicator_rows"]
 
 #: Integer labels spanning at most this many values are counted with ``bincount``.
 _DENSE_SPAN = 1 << 22
@@ -25,8 +25,10 @@ _DENSE_SPAN = 1 << 22
 Host = np.ndarray[Any, Any]
 
 
-def host_labels(y: Any, name: str) -> Host:
-    """Labels as a 1-D NumPy array (a host copy for other libraries; Dask computes)."""
+def host_labels(y: Any, name: str, *, indicator: bool = False) -> Host:
+    """Labels as a 1-D NumPy array (a host copy for other libraries; Dask computes); with
+    ``indicator``, a label indicator matrix ``(n, C)`` of 0s and 1s is returned as it is
+    (:func:`indicator_rows`)."""
     if is_array(y):
         a = to_host(y, name)
     else:
@@ -36,10 +38,13 @@ def host_labels(y: Any, name: str) -> Host:
             raise TypeError(f"{name} must be an array or a sequence of labels; got {y!r}") from exc
     if a.ndim == 2 and a.shape[1] == 1:
         a = a[:, 0]
+    if a.ndim == 2 and indicator:
+        return _indicator(a, name)
     if a.ndim != 1:
         raise ValueError(
-            f"{name} must be a 1-D array of class labels; got shape {shape_str(a.shape)} "
-            "(label indicator matrices are not supported)"
+            f"{name} must be a 1-D array of class labels"
+            + (" or a label indicator matrix of shape (n, C)" if indicator else "")
+            + f"; got shape {shape_str(a.shape)}"
         )
     if a.dtype.kind == "f" and a.size and not np.all(np.isfinite(a)):
         row = int(np.argmax(~np.isfinite(a)))
@@ -47,6 +52,42 @@ def host_labels(y: Any, name: str) -> Host:
     if a.dtype.kind not in "biufUSO":
         raise TypeError(f"{name} must hold class labels; got an array of dtype {a.dtype}")
     return a
+
+
+def _indicator(a: Host, name: str) -> Host:
+    """A label indicator matrix ``(n, C)``: every entry 0 or 1 (``ValueError`` naming the first
+    other one)."""
+    if a.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} as a label indicator matrix must hold 0s and 1s; got dtype {a.dtype}"
+        )
+    bad = (a != 0) & (a != 1)
+    if bad.any():
+        row, col = divmod(int(np.argmax(bad)), a.shape[1])
+        raise ValueError(
+            f"{name} is a label indicator matrix of shape {shape_str(a.shape)} and must hold 0s "
+            f"and 1s; got {_plain(a[row, col])!r} at row {row}, column {col}"
+        )
+    return a
+
+
+def indicator_rows(t: Host, labels: Any) -> tuple[Encoded, bool]:
+    """The classes and rows of a label indicator matrix, as scikit-learn reads one: its columns
+    are the classes (``labels``, sorted, when given; else ``0 .. C-1``); each row's index is its
+    first 1. The flag says whether every row holds exactly one 1 (else the rows are multi-label
+    or empty, and only the metrics that sum over the columns accept them)."""
+    width = t.shape[1]
+    if labels is None:
+        classes = np.arange(width)
+    else:
+        classes = checked_labels(labels, stacklevel=6)
+        if classes.shape[0] != width:
+            raise ValueError(
+                f"y_true is a label indicator matrix of {width} columns, but labels holds "
+                f"{classes.shape[0]} classes: {classes.tolist()}"
+            )
+    one_each = bool(np.all(np.count_nonzero(t, axis=1) == 1))
+    return Encoded(classes, np.argmax(t, axis=1).astype(np.intp)), one_each
 
 
 class Encoded:

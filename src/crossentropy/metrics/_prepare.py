@@ -30,7 +30,7 @@ from crossentropy._lib.policy import reads
 from crossentropy.metrics._checks import check_probabilities, row_sum_tolerance
 from crossentropy.metrics._fast import BITS_OF_ONE, rows_pass
 from crossentropy.metrics._formulas import gather, log_loss_sum, row_log_loss
-from crossentropy.metrics._labels import Encoded, encode, host_labels, index_of
+from crossentropy.metrics._labels import Encoded, encode, host_labels, index_of, indicator_rows
 
 __all__ = ["Prepared", "accumulate_dtype", "finish", "prepare", "weighted_sum"]
 
@@ -49,7 +49,10 @@ class Prepared:
     gave ``loss_total``, the weighted sum of the per-row log losses, instead), ``index`` the
     class indices (the probabilities' library), ``host_index`` the same on the host,
     ``classes`` the sorted class labels, ``weight`` the sample weights (float64 where the
-    library has it) or None, ``out_dtype`` the dtype results are returned in.
+    library has it) or None, ``out_dtype`` the dtype results are returned in. ``indicator`` is
+    ``y_true`` as a float ``(n, C)`` matrix when it was a label indicator matrix whose rows do
+    not each hold exactly one 1 (multi-label or empty rows; ``index`` is then each row's first
+    1), else None.
     """
 
     xp: Namespace
@@ -64,6 +67,7 @@ class Prepared:
     n: int
     binary_vector: bool
     loss_total: float | None
+    indicator: Array | None = None
 
     def matrix(self) -> Array:
         """The probabilities as an ``(n, C)`` matrix (``[1 - p, p]`` for a binary vector)."""
@@ -106,7 +110,7 @@ def _to_backend(xp: Namespace, host: np.ndarray[Any, Any], like: Array) -> Array
     if isinstance(like, np.ndarray):
         return host
     if compat.is_dask_array(like):
-        return xp.asarray(host).rechunk((like.chunks[0],))
+        return xp.asarray(host).rechunk((like.chunks[0],) + (-1,) * (host.ndim - 1))
     return xp.asarray(host, device=device_of(like))
 
 
@@ -192,12 +196,17 @@ def prepare(
     classes: np.ndarray[Any, Any] | None = None,
     check_sums: bool = True,
     loss_sum: bool = False,
+    multi_label: bool = False,
 ) -> Prepared:
     """Validate and encode the inputs of a multi-class metric (scikit-learn's rules).
 
     ``classes`` (sorted) skips the inference: the streaming accumulators pass the classes they
     fixed up front. ``loss_sum`` asks the NumPy fast path for the weighted sum of the per-row
     log losses (``Prepared.loss_total``), computed block by block during the pass.
+
+    ``y_true`` may be a label indicator matrix ``(n, C)``, as scikit-learn accepts: rows with
+    one 1 each are read as class indices; other rows (several 1s, or none) only where
+    ``multi_label`` (the metrics that sum over the columns), else a ``ValueError``.
     """
     xp, (p_raw,) = namespace(y_proba, names=["y_proba"])
     if any(d is None or d != d for d in p_raw.shape):  # Dask arrays after boolean indexing
@@ -215,7 +224,7 @@ def prepare(
             f"{shape_str(p.shape)}"
         )
     n = int(p.shape[0])
-    y = host_labels(y_true, "y_true")
+    y = host_labels(y_true, "y_true", indicator=classes is None)
     if y.shape[0] != n:
         raise ValueError(
             f"y_true and y_proba must have the same number of rows; got {y.shape[0]} labels "
@@ -238,7 +247,20 @@ def prepare(
     fast = isinstance(p, np.ndarray) and p.ndim == 2 and p.dtype in BITS_OF_ONE
     if not fast:
         p = check_probabilities(xp, p, "y_proba")
-    enc = encode(y, labels) if classes is None else Encoded(classes, index_of(y, classes))
+    indicator = None
+    if y.ndim == 2:
+        enc, one_each = indicator_rows(y, labels)
+        if not one_each:
+            if not multi_label:
+                raise ValueError(
+                    "y_true is a label indicator matrix with rows of several labels or none; "
+                    "this metric needs exactly one label per row"
+                )
+            indicator = _to_backend(xp, y.astype(np.float64), p)
+            indicator = indicator if indicator.dtype == p.dtype else xp.astype(indicator, p.dtype)
+            loss_sum = False
+    else:
+        enc = encode(y, labels) if classes is None else Encoded(classes, index_of(y, classes))
     n_classes = int(enc.classes.shape[0])
     width = 2 if p.ndim == 1 else int(p.shape[1])
     if width != n_classes:
@@ -281,4 +303,5 @@ def prepare(
         n=n,
         binary_vector=p.ndim == 1,
         loss_total=loss_total,
+        indicator=indicator,
     )
