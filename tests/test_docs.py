@@ -90,3 +90,15 @@ def test_llm_guide_examples_run_in_order():
     namespace: dict[str, object] = {}
     for block in blocks:
         exec(compile(block, "docs/guides/llm.md", "exec"), namespace)
+
+
+def test_scoring_guide_examples_run_in_order():
+    """Every Python block of the scoring guide, executed in order in one namespace."""
+    pytest.importorskip("pandas")
+    pytest.importorskip("sklearn")
+    text = (DOCS / "guides" / "scoring.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) >= 2
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "docs/guides/scoring.md", "exec"), namespace)

@@ -3,8 +3,8 @@
 The functional API. Every function accepts NumPy, PyTorch, JAX, Dask or any Python Array API
 array (or a Python sequence) and answers in the same library, on the same device, in the input's
 floating dtype. Importing this package imports no framework (no torch, jax or dask); the
-submodules ``grad``, ``metrics``, ``nn`` and ``fused`` load on first use (``nn`` and ``fused``
-import torch).
+submodules ``grad``, ``metrics``, ``nn``, ``fused`` and ``scoring`` load on first use (``nn``
+and ``fused`` import torch, ``scoring`` pyarrow on its first call).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from crossentropy.losses import (
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("fused", "grad", "metrics", "nn")
+_SUBMODULES = ("fused", "grad", "metrics", "nn", "scoring")
 
 
 def __getattr__(name: str) -> Any:

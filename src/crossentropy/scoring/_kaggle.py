@@ -1,0 +1,252 @@
+r"""Kaggle's metric convention: ``score(solution, submission, row_id_column_name)``.
+
+Kaggle scores a submission against a hidden solution, both tables keyed by a row id; for the
+multi-class log loss its evaluation pages state the probability treatment: "the submitted
+probabilities for a given row are not required to sum to one because they are rescaled prior to
+being scored (each row is divided by the row sum)" and "predicted probabilities are replaced
+with :math:`\max(\min(p, 1 - 10^{-15}), 10^{-15})`". :func:`kaggle_probabilities` is that rule,
+and :func:`kaggle_score` the metric over two tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from crossentropy._lib.checks import check_number
+from crossentropy.metrics import log_loss
+
+__all__ = ["KAGGLE_EPS", "kaggle_probabilities", "kaggle_score"]
+
+#: The clip of Kaggle's log loss: probabilities are kept within ``[1e-15, 1 - 1e-15]``.
+KAGGLE_EPS = 1e-15
+
+
+def kaggle_probabilities(
+    proba: Any, *, eps: float = KAGGLE_EPS, ids: Any = None, columns: Any = None
+) -> np.ndarray[Any, Any]:
+    r"""Probabilities as Kaggle's log loss treats them: each row divided by its sum, then
+    clipped to :math:`[\varepsilon, 1 - \varepsilon]`,
+
+    .. math::
+
+        \tilde p_{ic} = \max\Bigl(\min\Bigl(\frac{p_{ic}}{\sum_k p_{ik}},
+            1 - \varepsilon\Bigr), \varepsilon\Bigr), \qquad \varepsilon = 10^{-15}.
+
+    Parameters
+    ----------
+    proba : array_like of shape (n, C)
+        Submitted scores: finite, non-negative, each row with a positive sum.
+    eps : float, default 1e-15
+        The clip (Kaggle's).
+    ids, columns : sequence, optional
+        Row ids and column names, used to name a bad entry in the error message.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n, C), float64
+
+    Raises
+    ------
+    ValueError
+        A NaN, an infinity or a negative entry, or a row that sums to zero, with its row (id)
+        and column.
+
+    Examples
+    --------
+    >>> from crossentropy.scoring import kaggle_probabilities
+    >>> kaggle_probabilities([[0.5, 0.3, 0.0], [2.0, 1.0, 1.0]])
+    array([[6.25e-01, 3.75e-01, 1.00e-15],
+           [5.00e-01, 2.50e-01, 2.50e-01]])
+    """
+    eps = check_number(eps, "eps", low=0.0, high=0.5, low_open=True, high_open=True)
+    p = np.array(proba, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ValueError(f"proba must be a matrix of one column per class; got shape {p.shape}")
+
+    def where(row: int, col: int | None = None) -> str:
+        name = f"row {row}" if ids is None else f"row {row} (id {np.asarray(ids)[row]!r})"
+        if col is None:
+            return name
+        return f"{name}, column {col if columns is None else repr(list(columns)[col])}"
+
+    bad = ~np.isfinite(p) | (p < 0)
+    if bad.any():
+        row, col = divmod(int(np.argmax(bad)), p.shape[1])
+        raise ValueError(
+            f"proba must hold finite, non-negative scores; got {p[row, col]} at {where(row, col)}"
+        )
+    total = p.sum(axis=1, keepdims=True)
+    if (total <= 0).any():
+        raise ValueError(
+            f"proba rows must have a positive sum; {where(int(np.argmin(total)))} sums to 0"
+        )
+    out: np.ndarray[Any, Any] = np.clip(p / total, eps, 1 - eps)
+    return out
+
+
+def _table(obj: Any, name: str) -> Any:
+    """A pyarrow Table from a pandas or polars DataFrame, a pyarrow Table, or any object with
+    the Arrow stream interface."""
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    if isinstance(obj, pa.Table):
+        return obj
+    if hasattr(obj, "__arrow_c_stream__"):
+        return pa.table(obj)
+    raise TypeError(
+        f"{name} must be a DataFrame (pandas, polars) or a pyarrow Table; got {type(obj).__name__}"
+    )
+
+
+def _column(table: Any, column: str, name: str) -> Any:
+    if column not in table.column_names:
+        raise ValueError(f"{name} has no column {column!r}; its columns: {table.column_names}")
+    return table.column(column)
+
+
+def _ids(table: Any, column: str, name: str) -> Any:
+    """A table's id column as one array, text ids as ``large_string`` (polars gives
+    ``string_view``, pandas ``string``: the join needs one type)."""
+    import pyarrow as pa
+
+    ids = _column(table, column, name).combine_chunks()
+    if pa.types.is_string(ids.type) or pa.types.is_string_view(ids.type):
+        ids = ids.cast(pa.large_string())
+    return ids
+
+
+def kaggle_score(
+    solution: Any,
+    submission: Any,
+    row_id_column_name: str,
+    *,
+    target: str | None = None,
+    usage: str | None = None,
+    usage_column: str = "Usage",
+    eps: float = KAGGLE_EPS,
+) -> float:
+    r"""Kaggle's multi-class log loss of a submission table against a solution table.
+
+    .. math::
+
+        L = -\frac1n \sum_i \sum_c t_{ic} \log \tilde p_{ic}
+
+    with :math:`\tilde p` the submitted probabilities rescaled and clipped as Kaggle does
+    (:func:`kaggle_probabilities`) and :math:`t` the solution's one-hot rows, in nats. This is
+    the convention of Kaggle's metric functions, ``score(solution, submission,
+    row_id_column_name)``: the tables are joined on the row id (in any order; every id of the
+    solution exactly once in the submission), and the submission's other columns are the
+    classes. It differs from :func:`crossentropy.metrics.log_loss` (scikit-learn's), which
+    clips at the dtype's epsilon and does not rescale: a submission rounded to two decimals
+    has zeros and rows that sum to 0.99 or 1.01, which the two score differently.
+
+    Parameters
+    ----------
+    solution : DataFrame or pyarrow.Table
+        The row ids and either one 0/1 column per class, named as the submission's (Kaggle's
+        usual layout), or a ``target`` column of class names; other columns are ignored.
+    submission : DataFrame or pyarrow.Table
+        The row ids and one probability column per class.
+    row_id_column_name : str
+        The id column of both tables.
+    target : str, optional
+        The solution's column of class labels (compared with the submission's column names as
+        strings), instead of one-hot class columns.
+    usage : str, optional
+        Score only the solution rows whose ``usage_column`` equals this (``"Public"`` or
+        ``"Private"``, Kaggle's split of the leaderboard).
+    usage_column : str, default "Usage"
+        The split column of the solution.
+    eps : float, default 1e-15
+        The probability clip.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        A missing column, an id missing from or repeated in the submission, an id of the
+        submission not in the solution, a label that is not a class, a bad probability (with
+        its id and column).
+    TypeError
+        A table that is not a DataFrame or a pyarrow Table.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from crossentropy.scoring import kaggle_score
+    >>> solution = pd.DataFrame({"id": [1, 2, 3], "cat": [1, 0, 0], "dog": [0, 1, 0],
+    ...                          "emu": [0, 0, 1], "Usage": ["Public", "Private", "Public"]})
+    >>> submission = pd.DataFrame({"id": [3, 1, 2], "cat": [0.1, 0.7, 0.2],
+    ...                            "dog": [0.2, 0.2, 0.8], "emu": [0.7, 0.1, 0.0]})
+    >>> round(kaggle_score(solution, submission, "id"), 6)
+    0.312164
+    >>> round(kaggle_score(solution, submission, "id", usage="Public"), 6)
+    0.356675
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+    sol, sub = _table(solution, "solution"), _table(submission, "submission")
+    sol_ids = _ids(sol, row_id_column_name, "solution")
+    sub_ids = _ids(sub, row_id_column_name, "submission")
+    classes = [c for c in sub.column_names if c != row_id_column_name]
+    if len(classes) < 2:
+        raise ValueError(
+            f"submission must have a probability column per class besides {row_id_column_name!r}"
+            f"; got columns {sub.column_names}"
+        )
+    if usage is not None:
+        keep = pc.equal(_column(sol, usage_column, "solution"), pa.scalar(usage))
+        sol, sol_ids = sol.filter(keep), sol_ids.filter(keep)
+        if sol.num_rows == 0:
+            raise ValueError(f"solution has no row with {usage_column} = {usage!r}")
+    if pc.count_distinct(sub_ids).as_py() != len(sub_ids):
+        counts = pc.value_counts(sub_ids).to_pylist()
+        twice = next(c["values"] for c in counts if c["counts"] > 1)
+        raise ValueError(f"submission repeats the id {twice!r} in {row_id_column_name!r}")
+    try:
+        position = pc.index_in(sol_ids, value_set=sub_ids)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise ValueError(
+            f"the ids of solution and submission differ in type ({sol_ids.type} vs "
+            f"{sub_ids.type}) in {row_id_column_name!r}"
+        ) from exc
+    missing = pc.is_null(position)
+    if pc.any(missing).as_py():
+        first = sol_ids.filter(missing)[0].as_py()
+        raise ValueError(f"submission has no row for the solution's id {first!r}")
+    if usage is None and sub.num_rows != sol.num_rows:
+        extra = sub_ids.filter(pc.invert(pc.is_in(sub_ids, value_set=sol_ids)))[0].as_py()
+        raise ValueError(f"submission has the id {extra!r}, which is not in the solution")
+    proba = np.column_stack(
+        [
+            np.asarray(sub.column(c).to_numpy(zero_copy_only=False), dtype=np.float64)
+            for c in classes
+        ]
+    )
+    ids = sub_ids.to_numpy(zero_copy_only=False)  # a bad entry is named by its submission row
+    p = kaggle_probabilities(proba, eps=eps, ids=ids, columns=classes)
+    p = p[position.to_numpy(zero_copy_only=False)]
+    if target is not None:
+        labels = np.asarray(_column(sol, target, "solution").to_pylist(), dtype=object).astype(str)
+        order = np.argsort(np.array(classes, dtype=str))
+        names = np.array(classes, dtype=str)[order]
+        return float(log_loss(labels, p[:, order], labels=names))
+    absent = [c for c in classes if c not in sol.column_names]
+    if absent:
+        raise ValueError(
+            f"solution has no column {absent[0]!r} of the submission's classes; give the class "
+            "labels' column as target="
+        )
+    onehot = np.column_stack(
+        [
+            np.asarray(sol.column(c).to_numpy(zero_copy_only=False), dtype=np.float64)
+            for c in classes
+        ]
+    )
+    return float(log_loss(onehot, p))

@@ -1,0 +1,150 @@
+"""Kaggle's metric convention (crossentropy.scoring._kaggle): kaggle_score over pandas, polars
+and pyarrow tables against the formula of Kaggle's evaluation pages, and its refusals."""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+import pytest
+
+from crossentropy import metrics
+from crossentropy.scoring import kaggle_probabilities, kaggle_score
+
+pd = pytest.importorskip("pandas")
+pa = pytest.importorskip("pyarrow")
+
+CLASSES = ["ant", "bee", "cat", "dog"]
+
+
+def _rng(*key: object) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
+
+
+def _kaggle_formula(y: np.ndarray, p: np.ndarray) -> float:
+    """Kaggle's evaluation text, written out: rows divided by their sums, probabilities
+    replaced by max(min(p, 1 - 1e-15), 1e-15), the mean of -log p of the true class."""
+    q = p / p.sum(axis=1, keepdims=True)
+    q = np.maximum(np.minimum(q, 1 - 1e-15), 1e-15)
+    return float(-np.mean(np.log(q[np.arange(len(y)), y])))
+
+
+def _case(seed: str, n: int = 60, decimals: int | None = 2):
+    """(solution one-hot DataFrame with a Usage column, shuffled submission DataFrame, y, p in
+    the solution's order); probabilities rounded as submissions often are (zeros, rows off 1)."""
+    rng = _rng(seed)
+    y = rng.integers(0, len(CLASSES), n)
+    logits = rng.standard_normal((n, len(CLASSES))) * 3
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    if decimals is not None:
+        p = np.round(p, decimals)
+    ids = [f"r{i:03d}" for i in range(n)]
+    solution = pd.DataFrame({"id": ids})
+    for j, c in enumerate(CLASSES):
+        solution[c] = (y == j).astype(int)
+    solution["Usage"] = np.where(rng.random(n) < 0.3, "Public", "Private")
+    order = rng.permutation(n)
+    submission = pd.DataFrame({"id": [ids[i] for i in order]})
+    for j, c in enumerate(CLASSES):
+        submission[c] = p[order, j]
+    return solution, submission, y, p
+
+
+def test_kaggle_score_is_the_documented_formula_in_any_row_order():
+    solution, submission, y, p = _case("formula")
+    assert (p == 0).any()  # the case that matters: zeros, and rows that do not sum to 1
+    assert not np.allclose(p.sum(axis=1), 1)
+    ours = kaggle_score(solution, submission, "id")
+    assert math.isclose(ours, _kaggle_formula(y, p), rel_tol=1e-13)
+    # scikit-learn's convention (dtype eps, no rescaling) scores the same rows differently
+    with pytest.warns(UserWarning, match="do not sum to one"):
+        sk = metrics.log_loss(y, p)
+    assert abs(sk - ours) > 1e-3
+
+
+def test_kaggle_score_equals_log_loss_for_proper_probabilities():
+    solution, submission, y, p = _case("proper", decimals=None)
+    assert math.isclose(
+        kaggle_score(solution, submission, "id"), metrics.log_loss(y, p), rel_tol=1e-12
+    )
+
+
+@pytest.mark.parametrize("kind", ["pandas", "polars", "pyarrow"])
+def test_kaggle_score_takes_pandas_polars_and_arrow_tables(kind):
+    solution, submission, y, p = _case("kinds")
+    if kind == "polars":
+        pl = pytest.importorskip("polars")
+        solution, submission = pl.from_pandas(solution), pl.from_pandas(submission)
+    elif kind == "pyarrow":
+        solution, submission = pa.Table.from_pandas(solution), pa.Table.from_pandas(submission)
+    assert math.isclose(
+        kaggle_score(solution, submission, "id"), _kaggle_formula(y, p), rel_tol=1e-13
+    )
+
+
+def test_kaggle_score_per_usage_split_and_with_a_target_column():
+    solution, submission, y, p = _case("usage")
+    for split in ("Public", "Private"):
+        keep = (solution["Usage"] == split).to_numpy()
+        got = kaggle_score(solution, submission, "id", usage=split)
+        assert math.isclose(got, _kaggle_formula(y[keep], p[keep]), rel_tol=1e-13)
+    labelled = pd.DataFrame({"id": solution["id"], "animal": np.array(CLASSES)[y]})
+    assert math.isclose(
+        kaggle_score(labelled, submission, "id", target="animal"),
+        _kaggle_formula(y, p),
+        rel_tol=1e-13,
+    )
+
+
+def test_kaggle_probabilities_rescales_then_clips():
+    got = kaggle_probabilities([[0.5, 0.3, 0.0], [2.0, 1.0, 1.0]])
+    np.testing.assert_allclose(got, [[0.625, 0.375, 1e-15], [0.5, 0.25, 0.25]], rtol=1e-15)
+    assert kaggle_probabilities([[1.0, 0.0]], eps=1e-3).tolist() == [[1 - 1e-3, 1e-3]]
+
+
+def _bad_cases():
+    solution, submission, _, _ = _case("bad", n=8)
+    dup = submission.copy()
+    dup.loc[1, "id"] = dup.loc[0, "id"]
+    missing = submission.iloc[1:]
+    extra = pd.concat([submission, submission.iloc[:1].assign(id="zzz")])
+    nan = submission.copy()
+    nan.loc[nan["id"] == "r003", "bee"] = np.nan
+    negative = submission.copy()
+    negative.loc[negative["id"] == "r002", "cat"] = -0.1
+    zero = submission.copy()
+    zero.loc[zero["id"] == "r005", CLASSES] = 0.0
+    row = {
+        name: int(np.flatnonzero(submission["id"] == name)[0]) for name in ("r002", "r003", "r005")
+    }
+    ints = submission.assign(id=range(8))
+    labelled = pd.DataFrame({"id": solution["id"], "animal": ["ant"] * 7 + ["yak"]})
+    return [
+        (solution, submission.drop(columns="id"), {}, "submission has no column 'id'"),
+        (solution, dup, {}, "submission repeats the id"),
+        (solution, missing, {}, "submission has no row for the solution's id"),
+        (solution, extra, {}, "submission has the id 'zzz', which is not in the solution"),
+        (solution, nan, {}, rf"got nan at row {row['r003']} \(id 'r003'\), column 'bee'"),
+        (solution, negative, {}, rf"got -0.1 at row {row['r002']} \(id 'r002'\), column 'cat'"),
+        (solution, zero, {}, rf"row {row['r005']} \(id 'r005'\) sums to 0"),
+        (solution, ints, {}, "differ in type"),
+        (solution, submission, {"usage": "Hidden"}, "no row with Usage = 'Hidden'"),
+        (labelled, submission, {"target": "animal"}, "label 'yak'"),
+        (labelled, submission, {}, "solution has no column 'ant'"),
+        (solution, submission[["id", "ant"]], {}, "a probability column per class"),
+    ]
+
+
+@pytest.mark.parametrize(("solution", "submission", "kwargs", "match"), _bad_cases())
+def test_kaggle_score_refuses_bad_tables_clearly(solution, submission, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        kaggle_score(solution, submission, "id", **kwargs)
+
+
+def test_kaggle_score_refuses_what_is_not_a_table():
+    solution, submission, _, _ = _case("types", n=4)
+    with pytest.raises(TypeError, match="submission must be a DataFrame"):
+        kaggle_score(solution, submission.to_dict(), "id")
+    with pytest.raises(ValueError, match="eps"):
+        kaggle_score(solution, submission, "id", eps=0.0)
