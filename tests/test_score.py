@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -248,6 +249,42 @@ def test_rows_not_summing_to_one_warn_once_and_are_not_renormalised(
     with pytest.warns(UserWarning, match="sum to one"):
         expected = log_loss(y, p)
     assert json.loads(out)["log_loss"] == pytest.approx(expected, rel=1e-12)
+
+
+def _float32_rows(n: int = 3000, c: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """float32 softmax rows (sums off 1 within float32 rounding) with some exact zeros."""
+    rng = np.random.default_rng(32)
+    logits = rng.standard_normal((n, c)) * 3
+    p = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(np.float32)
+    p[:4] = np.eye(c, dtype=np.float32)[0]
+    y = rng.integers(0, c, n)
+    y[:4] = 1  # p_true = 0: the clip at float32's eps decides the loss
+    return y, p
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "npz"])
+def test_float32_files_are_scored_at_float32_precision(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+):
+    """A float32 file is checked and clipped as metrics.log_loss treats the same float32 array:
+    no sum-to-one warning within float32 rounding, and the same log loss."""
+    from crossentropy import metrics
+
+    y, p = _float32_rows()
+    tol64 = 1e-8 + np.sqrt(np.finfo(np.float64).eps)
+    assert (np.abs(p.astype(np.float64).sum(axis=1) - 1) > tol64).any()  # float64 rules warn
+    if fmt == "parquet":
+        path = tmp_path / "p32.parquet"
+        pq.write_table(pa.table({"y": y, **{f"p_{j}": p[:, j] for j in range(7)}}), path)
+        args: tuple[str, ...] = (str(path), *TABLE_ARGS, "--classes", ",".join(map(str, range(7))))
+    else:
+        path = tmp_path / "p32.npz"
+        np.savez(path, y_true=y, y_proba=p)
+        args = (str(path),)
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    assert "sum to 1" not in err
+    assert json.loads(out)["log_loss"] == pytest.approx(metrics.log_loss(y, p), rel=1e-12)
 
 
 # --------------------------------------------------------------------------- pairs
@@ -592,6 +629,72 @@ def test_report_to_a_missing_folder_fails_early(data: dict[str, Any], tmp_path: 
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "folder", "dangling symlink"])
+def test_report_never_replaces_what_is_not_a_regular_file(
+    data: dict[str, Any], tmp_path: Path, capsys, kind: str
+):
+    """Refused with exit 2 before any scoring; the link, its target, the FIFO stay as they were."""
+    target = tmp_path / "target.txt"
+    target.write_text("keep")
+    report = tmp_path / "r.html"
+    if kind == "symlink":
+        report.symlink_to(target)
+    elif kind == "dangling symlink":
+        report.symlink_to(tmp_path / "nowhere.html")
+    elif kind == "fifo":
+        os.mkfifo(report)
+    else:
+        report.mkdir()
+    code, out, err = run(capsys, str(data["dir"] / "t.csv"), *TABLE_ARGS, "--report", str(report))
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "refusing to replace it" in err
+    assert report.is_symlink() == kind.endswith("symlink")
+    assert target.read_text() == "keep"
+    assert not (tmp_path / "nowhere.html").exists()
+    assert not list(tmp_path.glob(".r.html*"))
+
+
+def test_output_paths_that_are_devices_are_refused_before_writing():
+    from crossentropy.cli._html import check_output_path
+
+    with pytest.raises(ValueError, match="not a regular file"):
+        check_output_path(os.devnull)  # refused by the check alone: nothing is written
+
+
+def test_invalid_flag_combinations_exit_2(data: dict[str, Any], capsys):
+    table = str(data["dir"] / "t.csv")
+    sol, sub = str(data["dir"] / "sol.parquet"), str(data["dir"] / "sub_shuffled.parquet")
+    for args, message in [
+        ((table, *TABLE_ARGS, "--partitions", "3"), "--partitions needs --engine dask"),
+        ((table, "--solution", sol, "--submission", sub), "not both"),
+    ]:
+        code, out, err = run(capsys, *args)
+        assert code == 2, args
+        assert out == ""
+        assert message in err
+        assert err.count("\n") == 1
+
+
+def test_interrupt_exits_130_with_no_output(
+    data: dict[str, Any], tmp_path: Path, capsys, monkeypatch
+):
+    import crossentropy.cli._score as score_module
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(score_module, "score_local", interrupted)
+    report = tmp_path / "r.html"
+    code, out, err = run(capsys, str(data["dir"] / "t.csv"), *TABLE_ARGS, "--report", str(report))
+    assert code == 130
+    assert out == ""
+    assert "interrupted" in err
+    assert not report.exists()
+    assert not list(tmp_path.glob(".r.html*"))
 
 
 def test_progress_bar(data: dict[str, Any], capsys: pytest.CaptureFixture[str]):

@@ -285,6 +285,18 @@ def test_score_accumulator_matches_the_functions(c: int) -> None:
     _close(sum(gaps), r["ece"])
 
 
+def test_score_accumulator_keeps_float32_precision_as_log_loss() -> None:
+    """float32 probabilities are clipped and checked at float32's eps, as metrics.log_loss
+    does with the same array (not at float64's)."""
+    y, p, _, _ = _data(32, 4, 400, weighted=False)
+    p = p.astype(np.float32)
+    p[0], y[0] = np.array([1, 0, 0, 0], np.float32), 1  # p_true = 0
+    r = metrics.ScoreAccumulator(list(range(4))).update(y, p).result()
+    _close(r["log_loss"], metrics.log_loss(y, p))
+    assert r["rows_not_summing_to_one"] == 0
+    assert r["worst"][0]["loss"] == pytest.approx(-np.log(np.finfo(np.float32).eps))
+
+
 @SETTINGS
 @given(seed=st.integers(0, 1000), k=st.integers(1, 6), data=st.data())
 def test_score_accumulator_merges_in_any_grouping(seed: int, k: int, data: st.DataObject) -> None:

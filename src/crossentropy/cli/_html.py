@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "check_output_path",
     "escape",
     "figure_to_data_uri",
     "figure_to_png",
@@ -165,11 +166,41 @@ def html_page(title: str, sections: Iterable[str], *, css: str = _CSS) -> str:
     )
 
 
+def check_output_path(path: str | os.PathLike[str]) -> None:
+    """Refuse an output path that a written file must not replace, before any work is done.
+
+    Only a regular file is ever replaced: a symbolic link, a device node, a FIFO, a socket or
+    a folder at ``path`` is refused, as are a missing or unwritable folder.
+
+    Parameters
+    ----------
+    path : path-like
+        The destination.
+
+    Raises
+    ------
+    ValueError
+        Naming the path and the reason.
+    """
+    dest = Path(path)
+    if dest.is_symlink():
+        raise ValueError(f"{path}: is a symbolic link; refusing to replace it")
+    if dest.exists() and not dest.is_file():
+        kind = "a folder" if dest.is_dir() else "not a regular file (a device, FIFO or socket)"
+        raise ValueError(f"{path}: is {kind}; refusing to replace it")
+    folder = dest.absolute().parent
+    if not folder.is_dir():
+        raise ValueError(f"{path}: cannot write: no folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{path}: cannot write: folder {folder} is not writable")
+
+
 def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
     A reader never sees a half-written file, and an interrupted write leaves the old file (or
-    none). Text is written as UTF-8; the file gets mode 0644.
+    none). Text is written as UTF-8; the file gets mode 0644. Only a regular file is replaced
+    (:func:`check_output_path`).
 
     Parameters
     ----------
@@ -183,6 +214,7 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
     pathlib.Path
         The destination path.
     """
+    check_output_path(path)
     dest = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)

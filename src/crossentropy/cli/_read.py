@@ -679,8 +679,17 @@ class _Labels:
         return out
 
 
+def stored_float(dtype: Any) -> Any:
+    """The floating dtype probabilities are scored in: float32 as stored (so a float32 file is
+    checked and clipped at float32's precision, as ``metrics.log_loss`` treats the same array;
+    float16 is widened to it), float64 otherwise (integers, booleans, text, decimals)."""
+    kind = np.dtype(dtype)
+    return np.float32 if kind in (np.float16, np.float32) else np.float64
+
+
 def _to_float(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
-    """A pyarrow column as float64 NumPy, raising on missing or non-numeric cells."""
+    """A pyarrow column as a float NumPy array (:func:`stored_float`), raising on missing or
+    non-numeric cells."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -691,8 +700,8 @@ def _to_float(values: Any, path: str, column: str, first_row: int) -> np.ndarray
         raise InputError(path, "missing probability", row=first_row + i, column=column)
     typ = values.type
     if pa.types.is_floating(typ) or pa.types.is_integer(typ) or pa.types.is_boolean(typ):
-        arr: np.ndarray = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-        return arr
+        arr: np.ndarray = values.to_numpy(zero_copy_only=False)
+        return arr.astype(stored_float(arr.dtype), copy=False)
     if not (pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_decimal(typ)):
         raise InputError(
             path,
@@ -979,7 +988,8 @@ def _array_batches(src: Source, unit: Unit) -> Iterator[Batch]:
     for lo in range(start, stop, src.batch_rows):
         hi = min(lo + src.batch_rows, stop)
         row = lo + 1
-        chunk = np.asarray(proba_all[lo:hi], dtype=np.float64)
+        chunk = np.asarray(proba_all[lo:hi])
+        chunk = chunk.astype(stored_float(chunk.dtype), copy=False)
         if chunk.ndim == 1:
             chunk = chunk[:, None]
         check_probabilities(chunk, src.proba_columns, src.path, row)

@@ -565,18 +565,6 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _check_report_path(path: str) -> None:
-    from crossentropy.cli._read import InputError
-
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InputError(path, f"cannot write the report: no folder {folder}")
-    if not os.access(folder, os.W_OK):
-        raise InputError(path, f"cannot write the report: folder {folder} is not writable")
-    if os.path.isdir(path):
-        raise InputError(path, "cannot write the report: is a folder")
-
-
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -601,10 +589,15 @@ def score_command(args: argparse.Namespace) -> int:
     args : argparse.Namespace
         The parsed options of :func:`add_score_parser`.
     """
+    from crossentropy.cli._html import check_output_path
     from crossentropy.cli._read import InputError, resolve_source
 
     if args.scheduler and args.engine != "dask":
         return _error("--scheduler needs --engine dask")
+    if args.partitions is not None and args.engine != "dask":
+        return _error("--partitions needs --engine dask")
+    if args.file and (args.solution or args.submission):
+        return _error("give either FILE or --solution and --submission, not both")
     # Absolute paths: Dask workers may run in another working directory.
     inputs = {}
     for name in ("file", "solution", "submission", "target_file"):
@@ -614,14 +607,17 @@ def score_command(args: argparse.Namespace) -> int:
             setattr(args, name, inputs[name])
     if args.report is not None and not args.report:
         return _error("--report needs a file path")
+    if args.report:
+        try:
+            check_output_path(args.report)  # before any scoring
+        except ValueError as exc:
+            return _error(f"--report {exc}")
     if args.report and os.path.exists(args.report):
         for path in inputs.values():
             if os.path.exists(path) and os.path.samefile(path, args.report):
                 return _error(f"--report {args.report}: is an input file; choose another path")
     bar = ProgressBar(bool(args.progress) or sys.stderr.isatty())
     try:
-        if args.report:
-            _check_report_path(args.report)
         src = resolve_source(
             file=args.file,
             target=args.target,
@@ -657,9 +653,10 @@ def score_command(args: argparse.Namespace) -> int:
         bar.clear()
         name = exc.filename if exc.filename is not None else "input"
         return _error(f"{name}: {exc.strerror or exc}")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # no output written: the report is renamed into place at the end
         bar.clear()
-        return _error("interrupted")
+        _error("interrupted")
+        return 130
     except Exception as exc:  # a safety net: one line, never a traceback
         bar.clear()
         return _error(f"{args.file or args.submission or 'input'}: {type(exc).__name__}: {exc}")

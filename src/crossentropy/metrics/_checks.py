@@ -65,12 +65,16 @@ def check_probabilities(xp: Namespace, p: Array, name: str) -> Array:
 
 def check_proba_matrix(
     proba: Any, name: str, *, n_classes: int | None = None
-) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """A NumPy float64 matrix ``(n, C)`` of probabilities, validated."""
+) -> np.ndarray[Any, Any]:
+    """A C-contiguous NumPy matrix ``(n, C)`` of probabilities, validated: float32 as given
+    (float16 widened to it), so it is checked and clipped at its own precision as the one-shot
+    metrics do; float64 for every other dtype."""
     p = np.asarray(proba)
     if p.dtype.kind not in "fiub":
         raise TypeError(f"{name} must hold real numbers; got an array of dtype {p.dtype}")
-    p = np.ascontiguousarray(p, dtype=np.float64)
+    p = np.ascontiguousarray(
+        p, dtype=np.float32 if p.dtype in (np.float16, np.float32) else np.float64
+    )
     if p.ndim != 2 or (n_classes is not None and p.shape[1] != n_classes):
         expected = "(n, C)" if n_classes is None else f"(n, {n_classes})"
         raise ValueError(f"{name} must have shape {expected}; got {shape_str(p.shape)}")

@@ -172,10 +172,13 @@ class ScoreAccumulator:
         found = rows_pass(p, y)
         p_true, (low, high) = found.p_true, found.sum_range or (1.0, 1.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            loss = row_log_loss(np, p_true, np.float64)
-            tol = row_sum_tolerance(float(np.finfo(np.float64).eps))
+            # clipped and checked at the stored precision, as metrics.log_loss does
+            loss = row_log_loss(np, p_true, p.dtype).astype(np.float64, copy=False)
+            tol = row_sum_tolerance(float(np.finfo(p.dtype).eps))
             if high - 1 > tol or 1 - low > tol:
                 self._off_sum += int(np.count_nonzero(np.abs(np.sum(p, axis=1) - 1) > tol))
+            p = p.astype(np.float64, copy=False)
+            p_true = p_true.astype(np.float64, copy=False)
             self._loss.add(np.sum(loss))
             top = np.argmax(p, axis=1)
             self._correct += int(np.count_nonzero(top == y))
