@@ -287,6 +287,24 @@ def test_float32_files_are_scored_at_float32_precision(
     assert json.loads(out)["log_loss"] == pytest.approx(metrics.log_loss(y, p), rel=1e-12)
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_id_column_of_a_single_table_names_the_worst_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+):
+    y, p = _make_data(7, 80)
+    keys = [f"key-{i}" for i in range(80)]
+    table = pa.table({"key": keys, "y": y, **{f"p_{j}": p[:, j] for j in range(3)}})
+    path = tmp_path / f"t.{fmt}"
+    (pcsv.write_csv if fmt == "csv" else pq.write_table)(table, path)
+    r = run_json(capsys, str(path), *TABLE_ARGS, "--id", "key")
+    assert r["worst"]
+    for w in r["worst"]:
+        assert w["id"] == keys[w["row"] - 1]  # rows are 1-based data rows
+    code, out, _ = run(capsys, str(path), *TABLE_ARGS, "--id", "key")
+    assert code == 0
+    assert f"key-{r['worst'][0]['row'] - 1}" in out
+
+
 # --------------------------------------------------------------------------- pairs
 
 

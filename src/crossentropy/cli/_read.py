@@ -118,7 +118,7 @@ class Batch:
     rows : numpy.ndarray
         int64 1-based data row of each row in the (submission) file.
     ids : numpy.ndarray or None
-        The id of each row, in pair mode.
+        The id of each row, in pair mode or from a table's id column.
     done : float
         Fraction of the input read so far (for progress bars), in ``[0, 1]``.
     positions : numpy.ndarray or None
@@ -155,7 +155,7 @@ class Source:
     target : str or None
         Target column (of the table, or of the solution).
     id_column : str or None
-        Id column (pair mode).
+        Id column (pair mode; in a single table, the ids shown for the worst rows).
     id_kind : {"int", "str"}
         How ids are compared: as 64-bit integers (both id columns integer) or as text.
     solution, solution_format : str or None
@@ -460,6 +460,7 @@ def resolve_source(
         proba_columns=tuple(cols),
         binary=len(cols) == 1,
         target=target,
+        id_column=id_column,
         batch_rows=batch_rows,
         n_rows=_parquet_rows(file) if form == "parquet" else None,
     )
@@ -954,18 +955,22 @@ def _table_batches(src: Source, unit: Unit) -> Iterator[Batch]:
     assert src.target is not None
     labels = _Labels(src.classes)
     cols = list(src.proba_columns)
+    text = [src.target] + ([src.id_column] if src.id_column else [])
     for rb, row, done in _arrow_batches(
-        src.path, src.format, unit, [src.target, *cols], cols, [src.target], src.batch_rows
+        src.path, src.format, unit, [*text, *cols], cols, text, src.batch_rows
     ):
         y = labels.indices(rb.column(src.target), src.path, src.target, row)
         proba = _matrix([_to_float(rb.column(c), src.path, c, row) for c in cols], False)
         check_probabilities(proba, cols, src.path, row)
         n = rb.num_rows
+        ids = None
+        if src.id_column:
+            ids = _ids(rb.column(src.id_column), "str", src.path, src.id_column, row)
         yield Batch(
             y,
             _matrix([proba[:, 0]], True) if src.binary else proba,
             np.arange(row, row + n, dtype=np.int64),
-            None,
+            ids,
             done,
         )
 

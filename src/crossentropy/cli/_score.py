@@ -245,7 +245,7 @@ def _finish(src: Source, acc: ScoreAccumulator, ids: dict[int, Any]) -> dict[str
     result = acc.result()
     if result["n"] == 0:
         raise InputError(src.path, "no data rows")
-    if src.mode == "pair":
+    if src.id_column:
         for w in result["worst"]:
             w["id"] = ids.get(int(w["row"]))
     return result
@@ -270,7 +270,8 @@ def score_local(
     Returns
     -------
     dict
-        :meth:`ScoreAccumulator.result`, with an ``id`` for each worst row in pair mode.
+        :meth:`ScoreAccumulator.result`, with an ``id`` for each worst row in pair mode or
+        when the table has an id column.
 
     Raises
     ------
@@ -283,9 +284,9 @@ def score_local(
 
     bar = progress or ProgressBar(False)
     if src.mode != "pair":
-        acc = _new_accumulator(src, bins, worst)
-        _consume(acc, iter_batches(src), bar)
-        return _finish(src, acc, {})
+        acc, ids = _new_accumulator(src, bins, worst), _WorstIds()
+        _consume(acc, iter_batches(src), bar, ids if src.id_column else None)
+        return _finish(src, acc, ids.ids)
     acc, ids = _new_accumulator(src, bins, worst), _WorstIds()
     try:
         _consume(acc, iter_ordered_pair(src), bar, ids)
@@ -321,7 +322,7 @@ def score_unit(unit: Unit, src: Source, index: SolutionIndex | None, bins: int, 
     from crossentropy.cli._read import iter_batches
 
     acc = _new_accumulator(src, bins, worst)
-    ids = _WorstIds() if src.mode == "pair" else None
+    ids = _WorstIds() if src.id_column else None
     positions = []
     for batch in iter_batches(src, unit, index):
         acc.update(batch.y, batch.proba, row_ids=batch.rows)
