@@ -305,6 +305,50 @@ def test_id_column_of_a_single_table_names_the_worst_rows(
     assert f"key-{r['worst'][0]['row'] - 1}" in out
 
 
+def test_terminal_escapes_in_class_names_and_ids_are_printed_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    y, p = _make_data(8, 40)
+    names = np.array(["\x1b[31mred", "ok", "bell\x07"])
+    table = pa.table({"key": [f"k\x1b]0;x{i}" for i in range(40)], "y": names[y]})
+    for j, name in enumerate(names):
+        table = table.append_column(str(name), pa.array(p[:, j]))
+    pq.write_table(table, tmp_path / "esc.parquet")
+    code, out, err = run(capsys, str(tmp_path / "esc.parquet"), "--target", "y", "--id", "key")
+    assert code == 0, err
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    assert "\\x1b[31mred" in out
+    code, out, err = run(capsys, str(tmp_path / "\x1b[2Jmissing.csv"), "--target", "y")
+    assert code == 2
+    assert "\x1b" not in err
+    assert "\\x1b" in err
+    r = run_json(capsys, str(tmp_path / "esc.parquet"), "--target", "y", "--id", "key")
+    assert r["input"]["classes"] == names.tolist()  # JSON keeps the names, escaped by JSON
+
+
+def test_json_and_report_carry_the_input_metadata(
+    data: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from crossentropy import __version__
+
+    path = str(data["dir"] / "t.csv")
+    report = tmp_path / "r.html"
+    r = run_json(capsys, path, *TABLE_ARGS, "--bins", "7", "--report", str(report))
+    meta = r["input"]
+    assert meta["files"] == {"predictions": path}
+    assert meta["target"] == "y"
+    assert meta["classes"] == [d["label"] for d in r["per_class"]]
+    assert meta["probability_columns"] == [f"p_{d['label']}" for d in r["per_class"]]
+    assert meta["rows"] == r["n"]
+    assert meta["options"]["bins"] == 7
+    assert meta["options"]["engine"] == "local"
+    assert meta["crossentropy_version"] == __version__
+    page = report.read_text()
+    assert "<h2>Input</h2>" in page
+    assert __version__ in page
+
+
 # --------------------------------------------------------------------------- pairs
 
 

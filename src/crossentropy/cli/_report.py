@@ -344,12 +344,31 @@ def html_report(result: dict[str, Any], src: Source) -> str:
         sections.append(
             html_table(header, rows, numeric=[True] + [False] * (len(header) - 3) + [True, True])
         )
+    meta = result.get("input")
+    if meta:
+        sections.append("<h2>Input</h2>")
+        sections.append(html_table(["", ""], _input_rows(meta), numeric=[False, False]))
     sections.append(
-        '<p class="note">Log loss is clipped at the float64 machine epsilon, as in '
-        "scikit-learn; entropies and losses are in nats. Made by <code>crossentropy score</code>."
-        "</p>"
+        '<p class="note">Log loss is clipped at the machine epsilon of the stored probabilities '
+        "(float32 files at float32's, others at float64's), as in scikit-learn; entropies and "
+        "losses are in nats. Made by <code>crossentropy score</code>.</p>"
     )
     return html_page("crossentropy score report", sections)
+
+
+def _input_rows(meta: dict[str, Any]) -> list[list[str]]:
+    """The input metadata (:func:`crossentropy.cli._score.input_metadata`) as table rows."""
+    rows = [[f"{role} file", path] for role, path in meta["files"].items()]
+    rows += [
+        ["format", str(meta["format"])],
+        ["target column", str(meta["target"])],
+        ["id column", str(meta["id_column"])],
+        ["classes", _clip(", ".join(map(str, meta["classes"])), 200)],
+        ["rows", f"{meta['rows']:,}"],
+    ]
+    rows += [[f"option {k}", str(v)] for k, v in meta["options"].items()]
+    rows.append(["crossentropy version", meta["crossentropy_version"]])
+    return rows
 
 
 def write_report(path: str, page: str) -> None:

@@ -566,6 +566,35 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
+def input_metadata(src: Source, args: argparse.Namespace, rows: int) -> dict[str, Any]:
+    """What was scored and how: the files, columns, classes, rows, options and version (the
+    ``input`` entry of the JSON and the report's Input table)."""
+    from crossentropy import __version__
+
+    files = {"predictions": src.path}
+    if src.solution:
+        files["solution"] = src.solution
+    if src.target_file:
+        files["labels"] = src.target_file
+    return {
+        "files": files,
+        "mode": src.mode,
+        "format": src.format,
+        "target": src.target,
+        "id_column": src.id_column,
+        "classes": list(src.classes),
+        "probability_columns": list(src.proba_columns),
+        "rows": rows,
+        "options": {
+            "engine": args.engine,
+            "bins": args.bins,
+            "worst": args.worst,
+            "batch_rows": args.batch_rows,
+        },
+        "crossentropy_version": __version__,
+    }
+
+
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -576,8 +605,19 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character but the line break written as an escape
+    (``\\x1b``), so class names, ids and paths from a file cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch == "\n" or ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
 def _error(message: str) -> int:
-    sys.stderr.write(f"{PROG}: error: {message}\n")
+    sys.stderr.write(f"{PROG}: error: {terminal_safe(message)}\n")
     sys.stderr.flush()
     return 2
 
@@ -643,6 +683,7 @@ def score_command(args: argparse.Namespace) -> int:
         else:
             result = score_local(src, bins=args.bins, worst=args.worst, progress=bar)
         bar.finish(int(result["n"]))
+        result["input"] = input_metadata(src, args, int(result["n"]))
         from crossentropy.cli._report import format_text, html_report, write_report
 
         if args.report:
@@ -664,15 +705,18 @@ def score_command(args: argparse.Namespace) -> int:
     off = int(result.get("rows_not_summing_to_one", 0))
     if off:
         sys.stderr.write(
-            f"{PROG}: warning: {src.path}: {off:,} of {result['n']:,} rows have probabilities "
-            "that do not sum to 1; they are scored as given, not renormalised\n"
+            terminal_safe(
+                f"{PROG}: warning: {src.path}: {off:,} of {result['n']:,} rows have "
+                "probabilities that do not sum to 1; they are scored as given, not renormalised"
+            )
+            + "\n"
         )
     text = json.dumps(_json_safe(result), indent=2, allow_nan=False) if args.json else None
     try:
-        print(text if text is not None else format_text(result, src), flush=True)
+        print(text if text is not None else terminal_safe(format_text(result, src)), flush=True)
     except BrokenPipeError:  # stdout closed early (``| head``): not an error of ours
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     if args.report:
-        sys.stderr.write(f"{PROG}: report written to {args.report}\n")
+        sys.stderr.write(terminal_safe(f"{PROG}: report written to {args.report}") + "\n")
     return 0
