@@ -35,7 +35,7 @@ from crossentropy.metrics._formulas import (
     row_log_loss,
     uniform_edges,
 )
-from crossentropy.metrics._labels import host_labels, indicator_rows
+from crossentropy.metrics._labels import distinct, host_labels, indicator_rows
 from crossentropy.metrics._prepare import (
     Prepared,
     accumulate_dtype,
@@ -119,8 +119,23 @@ def loss_total(prep: Prepared) -> Array:
     return weighted_sum(prep.xp, losses(prep), prep.weight)
 
 
+def brier_total(prep: Prepared) -> Array:
+    """The weighted sum of :func:`row_brier_of`; for a NumPy binary vector, two passes (the
+    difference, then a dot product in float64)."""
+    p = prep.proba
+    if prep.numpy and prep.binary_vector and prep.indicator is None:
+        d = np.subtract(p, prep.index, dtype=np.float64)
+        return 2 * (np.dot(d, d) if prep.weight is None else np.dot(d * d, prep.weight))
+    return weighted_sum(prep.xp, row_brier_of(prep), prep.weight)
+
+
 def row_brier_of(prep: Prepared) -> Array:
-    """Per-row ``sum_c (t_c - p_c)^2``: ``t`` one-hot, or the label indicator's row."""
+    """Per-row ``sum_c (t_c - p_c)^2``: ``t`` one-hot, or the label indicator's row; for a
+    binary vector ``p`` (the second class's probability) ``2 (y - p)^2`` in one pass."""
+    if prep.binary_vector and prep.indicator is None:
+        xp, p = prep.xp, prep.proba
+        d = xp.astype(prep.index, p.dtype) - p
+        return 2 * (d * d)
     matrix = prep.matrix()
     if prep.indicator is not None:
         diff = prep.indicator - matrix
@@ -402,19 +417,22 @@ def brier_score_loss(
     ndim = np.ndim(y_proba) if not hasattr(y_proba, "ndim") else y_proba.ndim
     shape = getattr(y_proba, "shape", None) or np.shape(y_proba)
     if ndim == 1 or (ndim == 2 and shape[1] == 1):
-        prep = prepare_binary(y_true, y_proba, sample_weight, pos_label)
+        prep = prepare_binary(y_true, y_proba, sample_weight, pos_label, true_class=False)
     else:
         prep = prepare(y_true, y_proba, sample_weight, labels, multi_label=True)
     _nonempty(prep)
-    score = _mean(prep, row_brier_of(prep))
+    score = brier_total(prep) / _denominator(prep)
     width = 2 if prep.binary_vector else int(prep.proba.shape[1])
     half = width < 3 if scale_by_half == "auto" else scale_by_half
     return finish(prep, score * 0.5 if half else score)
 
 
-def prepare_binary(y_true: Any, y_proba: Any, sample_weight: Any, pos_label: Any) -> Prepared:
+def prepare_binary(
+    y_true: Any, y_proba: Any, sample_weight: Any, pos_label: Any, *, true_class: bool = True
+) -> Prepared:
     """scikit-learn's binary rules: a binary ``y_true`` and ``pos_label`` (inferred or given);
-    a two-column label indicator ``y_true`` with one 1 per row is read as its column index."""
+    a two-column label indicator ``y_true`` with one 1 per row is read as its column index.
+    ``true_class``: as in :func:`~crossentropy.metrics._prepare.prepare`."""
     y = host_labels(y_true, "y_true", indicator=True)
     if y.ndim == 2:
         enc, one_each = indicator_rows(y, None)
@@ -426,7 +444,7 @@ def prepare_binary(y_true: Any, y_proba: Any, sample_weight: Any, pos_label: Any
         y = enc.index
     if y.size == 0:
         raise ValueError("y_true must have at least one row; got none")
-    classes = np.unique(y)
+    classes = distinct(y)
     if y.dtype.kind == "f" and np.any(y != np.round(y)):
         kind = "continuous"
     elif classes.shape[0] > 2:
@@ -448,7 +466,12 @@ def prepare_binary(y_true: Any, y_proba: Any, sample_weight: Any, pos_label: Any
         pos_label = 1 if classes.tolist() in standard else classes[-1]
     hit = y == pos_label
     return prepare(
-        hit.astype(np.int8), y_proba, sample_weight, None, classes=np.array([0, 1], np.int8)
+        hit.astype(np.int8),
+        y_proba,
+        sample_weight,
+        None,
+        classes=np.array([0, 1], np.int8),
+        true_class=true_class,
     )
 
 

@@ -17,7 +17,7 @@ from crossentropy._lib.checks import shape_str
 from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import is_array
 
-__all__ = ["Encoded", "encode", "host_labels", "indicator_rows"]
+__all__ = ["Encoded", "distinct", "encode", "host_labels", "indicator_rows"]
 
 #: Integer labels spanning at most this many values are counted with ``bincount``.
 _DENSE_SPAN = 1 << 22
@@ -105,6 +105,18 @@ def _unique(a: Host) -> Host:
         return np.unique(a)
     except TypeError as exc:
         raise TypeError(f"class labels must be of one comparable type; got {exc}") from None
+
+
+def distinct(y: Host) -> Host:
+    """The sorted distinct labels of ``y``: by counting for integer and boolean labels of a
+    small span (linear time), else by sorting."""
+    if y.dtype.kind in "iub" and y.size:
+        v = y.view(np.uint8) if y.dtype.kind == "b" else y
+        lo, hi = int(v.min()), int(v.max())
+        if hi - lo < _DENSE_SPAN:
+            present = np.bincount(v - v.dtype.type(lo) if lo else v, minlength=hi - lo + 1) > 0
+            return (np.flatnonzero(present) + lo).astype(y.dtype)
+    return _unique(y)
 
 
 def _dense_int(y: Host) -> tuple[Host, Host] | None:

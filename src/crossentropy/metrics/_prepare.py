@@ -197,12 +197,16 @@ def prepare(
     check_sums: bool = True,
     loss_sum: bool = False,
     multi_label: bool = False,
+    true_class: bool = True,
 ) -> Prepared:
     """Validate and encode the inputs of a multi-class metric (scikit-learn's rules).
 
     ``classes`` (sorted) skips the inference: the streaming accumulators pass the classes they
     fixed up front. ``loss_sum`` asks the NumPy fast path for the weighted sum of the per-row
     log losses (``Prepared.loss_total``), computed block by block during the pass.
+
+    ``true_class=False`` leaves ``Prepared.p_true`` None for a binary vector ``y_proba`` (a
+    metric that reads ``proba`` and ``index`` only, such as the Brier score, spares the pass).
 
     ``y_true`` may be a label indicator matrix ``(n, C)``, as scikit-learn accepts: rows with
     one 1 each are read as class indices; other rows (several 1s, or none) only where
@@ -289,7 +293,10 @@ def prepare(
     else:
         if p.ndim == 2 and check_sums:
             _warn_row_sums(xp, p, out_dtype)
-        p_true = xp.where(index == 1, p, 1 - p) if p.ndim == 1 else gather(xp, p, index)
+        if p.ndim == 1:
+            p_true = xp.where(index == 1, p, 1 - p) if true_class else None
+        else:
+            p_true = gather(xp, p, index)
     return Prepared(
         xp=xp,
         proba=p,

@@ -33,7 +33,6 @@ from crossentropy.metrics._exact import ExactSum
 from crossentropy.metrics._formulas import (
     calibration_norm,
     quantile_edges,
-    row_brier,
     row_log_loss,
     uniform_edges,
 )
@@ -41,6 +40,7 @@ from crossentropy.metrics._functions import (
     ClassLogLoss,
     ZeroWeightError,
     bin_totals,
+    brier_total,
     class_totals,
     confidence_and_outcome,
     loss_total,
@@ -408,13 +408,7 @@ class BrierScore(_Stream):
         elif self._width != width:
             raise ValueError(f"y_proba has {width} classes; the stream has {self._width}")
         if prep.n:
-            self._sum.add(
-                _float(
-                    weighted_sum(
-                        prep.xp, row_brier(prep.xp, prep.matrix(), prep.p_true), prep.weight
-                    )
-                )
-            )
+            self._sum.add(_float(brier_total(prep)))
             self._weight.add(
                 prep.n if prep.weight is None else _float(weighted_sum(prep.xp, prep.weight, None))
             )
