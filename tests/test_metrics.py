@@ -334,6 +334,31 @@ def test_calibration_quantile_weighted_and_options() -> None:
 INDICATOR_METRICS = ["log_loss", "brier_score_loss", "d2_log_loss_score"]
 
 
+@pytest.mark.parametrize("kind", ["str", "int"])
+def test_object_labels_as_pandas_gives_them_match_sklearn(kind: str) -> None:
+    """Labels of dtype object (a pandas column of strings) are encoded through a hash table;
+    the classes, their order and every number are scikit-learn's."""
+    skm = pytest.importorskip("sklearn.metrics")
+    for trial in range(8):
+        rng = _rng("object-labels", kind, trial)
+        c = int(rng.integers(2, 6))
+        n = int(rng.integers(c, 60))
+        classes, y = _labels(rng, kind, n, c)
+        ref = y  # scikit-learn refuses integers held as objects: it gets them as int64
+        y = np.array(y.tolist(), dtype=object)
+        p = _proba(rng, n, c)
+        for fn in ("log_loss", "brier_score_loss", "d2_log_loss_score"):
+            _close(getattr(metrics, fn)(y, p), getattr(skm, fn)(ref, p))
+        given = list(classes) + (["zzz"] if kind == "str" else [99])
+        wide = np.column_stack([p, np.zeros(n)])
+        expected = _quiet(skm.log_loss, ref, wide, labels=given)
+        _close(metrics.log_loss(y, wide, labels=given), expected)
+    with pytest.raises(ValueError, match="label 'zz' at row 2"):
+        metrics.log_loss(np.array(["a", "b", "zz"], dtype=object), P2, labels=["a", "b"])
+    with pytest.raises(TypeError, match="one comparable type"):
+        metrics.log_loss(np.array([0, 1, "a"], dtype=object), [[0.5, 0.5]] * 3)
+
+
 @pytest.mark.parametrize("rows", ["one-hot", "multi-label", "empty rows", "missing class"])
 @pytest.mark.parametrize("fn", INDICATOR_METRICS)
 def test_label_indicator_y_true_matches_sklearn(fn: str, rows: str) -> None:

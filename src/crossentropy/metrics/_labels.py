@@ -90,6 +90,25 @@ def indicator_rows(t: Host, labels: Any) -> tuple[Encoded, bool]:
     return Encoded(classes, np.argmax(t, axis=1).astype(np.intp)), one_each
 
 
+def _hashed(y: Host) -> tuple[Host, Host] | None:
+    """(classes, index) of Python-object labels (strings as pandas gives them) through a hash
+    table, linear time where sorting the objects is not; None for unhashable labels."""
+    first: dict[Any, int] = {}
+    try:
+        seen = np.fromiter((first.setdefault(v, len(first)) for v in y), np.intp, y.shape[0])
+    except TypeError:  # unhashable labels: the sorting path says what is wrong
+        return None
+    keys = np.empty(len(first), dtype=object)
+    keys[:] = list(first)
+    try:
+        order = np.argsort(keys, kind="stable")
+    except TypeError as exc:
+        raise TypeError(f"class labels must be of one comparable type; got {exc}") from None
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order), dtype=np.intp)
+    return keys[order], rank[seen]
+
+
 class Encoded:
     """Sorted ``classes`` and, per row, the index of its class (``intp``)."""
 
@@ -151,9 +170,12 @@ def encode(y: Host, labels: Any, name_y: str = "y_true") -> Encoded:
     """Classes and per-row indices of ``y`` (scikit-learn's ``LabelBinarizer`` order)."""
     if labels is None:
         dense = _dense_int(y) if y.dtype.kind in "iub" else None
+        hashed = _hashed(y) if dense is None and y.dtype.kind == "O" else None
         if dense is not None:
             classes, index = dense
             classes = classes.astype(bool if y.dtype.kind == "b" else y.dtype)
+        elif hashed is not None:
+            classes, index = hashed
         else:
             classes, index = np.unique(y, return_inverse=True) if y.size else (y[:0], y[:0])
             index = np.asarray(index, dtype=np.intp).reshape(-1)
@@ -202,6 +224,16 @@ def index_of(y: Host, classes: Host, name_y: str = "y_true") -> Host:
             if lo < 0 or hi >= n_classes:
                 _missing(y, (y < 0) | (y >= n_classes), classes, name_y)
         return y.astype(np.intp, copy=False)
+    if y.dtype.kind == "O":  # Python objects: a hash table, not comparisons
+        table = {c: i for i, c in enumerate(classes.tolist())}
+        try:
+            index = np.fromiter((table.get(v, -1) for v in y), np.intp, y.shape[0])
+        except TypeError:
+            index = None
+        if index is not None:
+            if (index < 0).any():
+                _missing(y, index < 0, classes, name_y)
+            return index
     try:
         index = np.searchsorted(classes, y)
         found = classes[np.minimum(index, n_classes - 1)] == y
