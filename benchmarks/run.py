@@ -486,7 +486,7 @@ def metrics_suite(n: int, c: int, repeat: int) -> list[tuple[str, float, str]]:
         },
         repeat,
     )
-    return [
+    rows = [
         ("sklearn.metrics.log_loss (anchor)", t["sklearn"], "1.00"),
         (
             f"crossentropy.metrics.log_loss ({t['sklearn'] / t['ours']:.1f}x faster than sklearn, "
@@ -498,6 +498,49 @@ def metrics_suite(n: int, c: int, repeat: int) -> list[tuple[str, float, str]]:
             "one read pass, y_proba.sum(axis=1)",
             t["one_pass"],
             f"{t['one_pass'] / t['sklearn']:.3f}",
+        ),
+    ]
+    return rows + _labels_and_brier(y, p, repeat)
+
+
+def _labels_and_brier(
+    y: np.ndarray, p: np.ndarray, repeat: int, binary_rows: int = 10_000_000
+) -> list[tuple[str, float, str]]:
+    """``log_loss`` with string labels held as objects (as a pandas column gives them), and the
+    binary ``brier_score_loss`` of ``binary_rows`` 1-D probabilities, against scikit-learn."""
+    from sklearn.metrics import brier_score_loss as sk_brier
+    from sklearn.metrics import log_loss as sk_log_loss
+
+    from crossentropy.metrics import brier_score_loss, log_loss
+
+    names = np.array([f"class {j:02d}" for j in range(p.shape[1])], dtype=object)[y]
+    rng = np.random.default_rng(4)
+    yb, pb = rng.integers(0, 2, binary_rows), rng.random(binary_rows)
+    if abs(log_loss(names, p) - sk_log_loss(names, p)) > 1e-12 or (
+        abs(brier_score_loss(yb, pb) - sk_brier(yb, pb)) > 1e-12
+    ):
+        raise SystemExit("crossentropy.metrics disagrees with scikit-learn")
+    t = interleaved(
+        {
+            "sk_names": lambda: sk_log_loss(names, p),
+            "names": lambda: log_loss(names, p),
+            "sk_brier": lambda: sk_brier(yb, pb),
+            "brier": lambda: brier_score_loss(yb, pb),
+        },
+        repeat,
+    )
+    return [
+        ("sklearn log_loss, string labels as objects (anchor)", t["sk_names"], "1.00"),
+        (
+            f"ours, string labels as objects ({t['sk_names'] / t['names']:.1f}x faster)",
+            t["names"],
+            f"{t['names'] / t['sk_names']:.3f}",
+        ),
+        (f"sklearn brier_score_loss, binary, {binary_rows:,} rows (anchor)", t["sk_brier"], "1.00"),
+        (
+            f"ours, binary Brier ({t['sk_brier'] / t['brier']:.1f}x faster)",
+            t["brier"],
+            f"{t['brier'] / t['sk_brier']:.3f}",
         ),
     ]
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 import crossentropy as ce
+from crossentropy._lib.html import figure_to_data_uri, html_table, write_atomic
 from crossentropy.cli import main
 from crossentropy.cli._demo import QUICK, load_digits_split, mlp_ce_vs_mse, outlier_data
 from crossentropy.cli._examples import worked_examples
-from crossentropy.cli._html import figure_to_data_uri, html_table, write_atomic
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

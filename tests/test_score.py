@@ -83,9 +83,10 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 
 def assert_same(a: dict[str, Any], b: dict[str, Any], tol: float = 1e-12) -> None:
-    """Equal results: counts and labels exactly, floats within ``tol``; worst rows equal."""
+    """Equal results: counts and labels exactly, floats within ``tol``; worst rows equal (the
+    ``input`` metadata, which names the files and options, aside)."""
     assert a.keys() == b.keys()
-    for key in a:
+    for key in a.keys() - {"input"}:
         _same(a[key], b[key], tol, key)
 
 
@@ -483,7 +484,7 @@ def test_dask_engine_reports_bad_rows_from_the_workers(
 
 
 def test_unreachable_scheduler_is_one_line(data: dict[str, Any], capsys, monkeypatch):
-    monkeypatch.setattr("crossentropy.cli._score.CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr("crossentropy.scoring._engine.CONNECT_TIMEOUT", "1s")
     code, _, err = run(
         capsys,
         str(data["dir"] / "t.csv"),
@@ -615,7 +616,7 @@ def test_relative_paths_are_made_absolute_for_the_workers(
     data: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ):
     """Dask workers may run elsewhere: the engine gets absolute paths."""
-    import crossentropy.cli._score as score_module
+    import crossentropy.scoring._engine as score_module
 
     seen = {}
 
@@ -673,7 +674,11 @@ def test_html_report_is_self_contained(data: dict[str, Any], tmp_path: Path, cap
         assert text in page
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]  # no temporary file left
     # Every figure has a title and axis labels (checked on the figures themselves).
-    from crossentropy.cli._report import _histogram_figure, _per_class_figure, _reliability_figure
+    from crossentropy.scoring._report import (
+        _histogram_figure,
+        _per_class_figure,
+        _reliability_figure,
+    )
 
     r = run_json(capsys, str(data["dir"] / "t.csv"), *TABLE_ARGS)
     figs = [_reliability_figure(r), _per_class_figure(r)[0], _histogram_figure(r)]
@@ -721,7 +726,7 @@ def test_report_never_replaces_what_is_not_a_regular_file(
 
 
 def test_output_paths_that_are_devices_are_refused_before_writing():
-    from crossentropy.cli._html import check_output_path
+    from crossentropy._lib.html import check_output_path
 
     with pytest.raises(ValueError, match="not a regular file"):
         check_output_path(os.devnull)  # refused by the check alone: nothing is written
@@ -744,7 +749,7 @@ def test_invalid_flag_combinations_exit_2(data: dict[str, Any], capsys):
 def test_interrupt_exits_130_with_no_output(
     data: dict[str, Any], tmp_path: Path, capsys, monkeypatch
 ):
-    import crossentropy.cli._score as score_module
+    import crossentropy.scoring._engine as score_module
 
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt

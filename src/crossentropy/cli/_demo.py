@@ -619,8 +619,8 @@ def run_demo(out_dir: str | Path, settings: Settings = DEFAULT) -> DemoResult:
     DemoResult
         The results and the files written.
     """
+    from crossentropy._lib.html import write_atomic
     from crossentropy.cli import _demo_report
-    from crossentropy.cli._html import write_atomic
 
     start = time.perf_counter()
     out = Path(out_dir)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crossentropy.cli._html import (
+from crossentropy._lib.html import (
     escape,
     figure_to_png,
     html_page,

@@ -1,11 +1,23 @@
-"""Scoring probability predictions held in tables: Kaggle's metric convention.
+"""Scoring probability predictions: files in bounded memory, and Kaggle's metric convention.
 
-:func:`kaggle_score` scores a submission table against a solution table joined on a row id, as
-Kaggle's metric functions ``score(solution, submission, row_id_column_name)`` do, with Kaggle's
-rescaling and clipping of the probabilities (:func:`kaggle_probabilities`). Tables may be pandas
-or polars DataFrames or pyarrow Tables (pyarrow is imported on the first call).
+:func:`score` reads a file of predictions (CSV, Parquet, NumPy) or a Kaggle-style
+solution/submission pair in batches, in this process or on a Dask cluster, and returns a
+:class:`ScoreReport` (log loss, accuracy, Brier score, calibration, per-class losses, the worst
+rows) that renders as text, JSON or a self-contained HTML page. :func:`kaggle_score` scores a
+submission table against a solution table as Kaggle's metric functions do, with Kaggle's
+rescaling and clipping of the probabilities (:func:`kaggle_probabilities`). pyarrow (and dask,
+matplotlib) are imported on the first call.
 """
 
+from crossentropy.scoring._api import ScoreReport, score
 from crossentropy.scoring._kaggle import KAGGLE_EPS, kaggle_probabilities, kaggle_score
+from crossentropy.scoring._read import InputError
 
-__all__ = ["KAGGLE_EPS", "kaggle_probabilities", "kaggle_score"]
+__all__ = [
+    "KAGGLE_EPS",
+    "InputError",
+    "ScoreReport",
+    "kaggle_probabilities",
+    "kaggle_score",
+    "score",
+]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from crossentropy.cli._read import Source
+    from crossentropy.scoring._read import Source
 
 __all__ = ["format_text", "html_report", "write_report"]
 
@@ -266,7 +266,7 @@ def html_report(result: dict[str, Any], src: Source) -> str:
     str
         A self-contained HTML document: inline CSS, PNG data URIs, no scripts, no links out.
     """
-    from crossentropy.cli._html import escape, figure_to_data_uri, html_page, html_table, img_tag
+    from crossentropy._lib.html import escape, figure_to_data_uri, html_page, html_table, img_tag
 
     n = int(result["n"])
     sections = [f'<p class="note">{escape(_describe(result, src))}</p>']
@@ -373,6 +373,6 @@ def _input_rows(meta: dict[str, Any]) -> list[list[str]]:
 
 def write_report(path: str, page: str) -> None:
     """Write ``page`` to ``path`` atomically (a temporary file in the same folder, renamed)."""
-    from crossentropy.cli._html import write_atomic
+    from crossentropy._lib.html import write_atomic
 
     write_atomic(path, page)

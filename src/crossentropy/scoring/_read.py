@@ -68,7 +68,7 @@ _GLOB_CHARS = "*?["
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 
 
-class InputError(Exception):
+class InputError(ValueError):
     """Bad input: a one-line message naming the file, and where known the data row and column.
 
     Parameters
@@ -297,11 +297,11 @@ def first_line(exc: BaseException) -> str:
 
 
 def _select_columns(
-    path: str, names: Sequence[str], spec: str | None, exclude: Sequence[str]
+    path: str, names: Sequence[str], spec: Sequence[str] | None, exclude: Sequence[str]
 ) -> tuple[list[str], list[str]]:
     """Probability columns chosen by ``spec`` and their class names.
 
-    ``spec`` is a comma-separated list of column names and glob patterns. A column matched by a
+    ``spec`` is a list of column names and glob patterns. A column matched by a
     pattern gets the class name left after stripping the pattern's fixed prefix (before its first
     wildcard) and fixed suffix (after its last wildcard): ``p_*`` maps ``p_cat`` to ``cat``. A
     column named outright keeps its full name. Without ``spec``, every column not in ``exclude``
@@ -312,7 +312,7 @@ def _select_columns(
         cols = [n for n in names if n not in exclude]
         return cols, list(cols)
     classes: list[str] = []
-    for item in (s.strip() for s in spec.split(",")):
+    for item in (s.strip() for s in spec):
         if not item:
             continue
         if any(ch in item for ch in _GLOB_CHARS):
@@ -330,7 +330,7 @@ def _select_columns(
             classes.append(item)
     if len(set(cols)) != len(cols):
         dup = next(c for c in cols if cols.count(c) > 1)
-        raise InputError(path, "column selected twice by --proba-cols", column=dup)
+        raise InputError(path, "column selected twice by the probability columns", column=dup)
     return cols, classes
 
 
@@ -385,16 +385,16 @@ def _list(names: Sequence[str], limit: int = 12) -> str:
 
 
 def _check_classes(
-    path: str, cols: list[str], classes: list[str], override: str | None
+    path: str, cols: list[str], classes: list[str], override: Sequence[str] | None
 ) -> list[str]:
     if override is not None:
-        given = [c.strip() for c in override.split(",")]
+        given = [str(c).strip() for c in override]
         want = 2 if len(cols) == 1 else len(cols)
         if len(given) != want:
             raise InputError(
                 path,
-                f"--classes names {len(given)} classes but there are {len(cols)} probability "
-                f"column(s) ({_list(cols)}); give {want}",
+                f"classes (--classes) names {len(given)} classes but there are {len(cols)} "
+                f"probability column(s) ({_list(cols)}); give {want}",
             )
         classes = given
     elif len(cols) == 1:
@@ -411,8 +411,8 @@ def resolve_source(
     *,
     file: str | None,
     target: str | None,
-    proba_cols: str | None,
-    classes: str | None,
+    proba_cols: Sequence[str] | None,
+    classes: Sequence[str] | None,
     solution: str | None,
     submission: str | None,
     id_column: str | None,
@@ -491,8 +491,8 @@ def _resolve_pair(
     submission: str | None,
     id_column: str | None,
     target: str | None,
-    proba_cols: str | None,
-    classes: str | None,
+    proba_cols: Sequence[str] | None,
+    classes: Sequence[str] | None,
     fmt: str | None,
     batch_rows: int,
 ) -> Source:
@@ -574,7 +574,11 @@ def _npz_array(path: str, archive: Any, key: str) -> np.ndarray:
 
 
 def _resolve_arrays(
-    path: str, form: Format, target_file: str | None, classes: str | None, batch_rows: int
+    path: str,
+    form: Format,
+    target_file: str | None,
+    classes: Sequence[str] | None,
+    batch_rows: int,
 ) -> Source:
     if form == "npz":
         if target_file is not None:

@@ -1,0 +1,319 @@
+r"""``score``: a file of probability predictions (or a solution/submission pair) scored in
+bounded memory, as a :class:`ScoreReport`.
+
+The input is resolved from headers and footers (:mod:`crossentropy.scoring._read`), read in
+batches and fed to :class:`crossentropy.metrics.ScoreAccumulator`, where every formula lives,
+in this process or on a Dask cluster (:mod:`crossentropy.scoring._engine`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from crossentropy._lib.checks import check_choice, check_int
+
+if TYPE_CHECKING:
+    from crossentropy.scoring._engine import ProgressBar
+    from crossentropy.scoring._read import Source
+
+__all__ = ["ScoreReport", "score"]
+
+PathLike = str | os.PathLike[str]
+
+
+def _plain(value: Any) -> Any:
+    """JSON's subset: non-finite floats as None, containers recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    """Every number of a scoring, with what was scored.
+
+    Attributes
+    ----------
+    n : int
+        Rows scored.
+    log_loss : float
+        Mean log loss in nats, each probability clipped at the machine epsilon of its stored
+        dtype (scikit-learn's :func:`~sklearn.metrics.log_loss`).
+    accuracy : float
+        Share of rows whose most probable class is the true one (first maximum).
+    brier : float
+        Mean over rows of :math:`\\sum_c (\\mathbb 1[y = c] - p_c)^2`.
+    ece : float
+        Expected calibration error of the top-label confidence over ``bins`` equal-width bins.
+    mean_entropy : float
+        Mean entropy of the predicted distributions, in nats.
+    per_class : list of dict
+        Per class: ``label``, ``count``, ``log_loss`` (mean over its rows).
+    worst : list of dict
+        The rows with the largest loss: ``row`` (1-based data row), ``label``, ``p_true``,
+        ``loss``, and ``id`` when the input has an id column.
+    reliability : list of dict
+        Per bin: ``lo``, ``hi``, ``count``, ``confidence``, ``accuracy``.
+    loss_histogram : dict
+        ``edges`` and ``counts`` of the per-row losses.
+    rows_not_summing_to_one : int
+        Rows whose probabilities are off 1 by more than the stored dtype's tolerance (scored as
+        given).
+    input : dict
+        Files, mode, format, target and id columns, classes, probability columns, rows, options
+        and the crossentropy version.
+    """
+
+    n: int
+    log_loss: float
+    accuracy: float
+    brier: float
+    ece: float
+    mean_entropy: float
+    per_class: list[dict[str, Any]]
+    worst: list[dict[str, Any]]
+    reliability: list[dict[str, Any]]
+    loss_histogram: dict[str, Any]
+    rows_not_summing_to_one: int
+    input: dict[str, Any]
+    source: Source = field(repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain Python values (JSON's subset: non-finite numbers as None)."""
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "source"}
+        return _plain(out)  # type: ignore[no-any-return]
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as JSON text."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def to_text(self) -> str:
+        """The plain-text tables that ``crossentropy score`` prints."""
+        from crossentropy.scoring._report import format_text
+
+        return format_text(self.to_dict(), self.source)
+
+    def html(self) -> str:
+        """The report as a self-contained HTML page (figures as embedded PNG, no scripts)."""
+        from crossentropy.scoring._report import html_report
+
+        return html_report(self.to_dict(), self.source)
+
+    def to_html(self, path: PathLike) -> None:
+        """Write :meth:`html` to ``path`` atomically; only a regular file is ever replaced (a
+        symbolic link, a device, a FIFO or a folder at ``path`` is a ``ValueError``)."""
+        from crossentropy._lib.html import write_atomic
+
+        write_atomic(path, self.html())
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+def _paths(value: PathLike | None) -> str | None:
+    return None if value is None else os.path.abspath(os.fspath(value))
+
+
+def _names(value: str | Sequence[str] | None, name: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    items = list(value)
+    if not all(isinstance(v, str) for v in items):
+        raise TypeError(f"{name} must be a column name or a list of them; got {value!r}")
+    return items
+
+
+def score(
+    data: PathLike | None = None,
+    *,
+    target: str | None = None,
+    proba: str | Sequence[str] | None = None,
+    classes: Sequence[Any] | None = None,
+    solution: PathLike | None = None,
+    id: str | None = None,
+    target_file: PathLike | None = None,
+    format: str | None = None,
+    engine: Literal["local", "dask"] = "local",
+    scheduler: str | None = None,
+    partitions: int | None = None,
+    progress: bool | ProgressBar = False,
+    bins: int = 15,
+    worst: int = 10,
+    batch_rows: int = 65536,
+) -> ScoreReport:
+    r"""Score probability predictions held in a file, in bounded memory.
+
+    .. math::
+
+        \mathrm{log\ loss} = -\frac1n \sum_i \log \operatorname{clip}(p_{i, y_i},
+            \varepsilon, 1 - \varepsilon)
+
+    with :math:`\varepsilon` the machine epsilon of the stored probabilities (float32 files at
+    float32's, as :func:`crossentropy.metrics.log_loss` scores the same array), together with
+    accuracy, the Brier score, the expected calibration error, the mean entropy, per-class log
+    losses and the worst rows (:class:`ScoreReport`). The file is read in batches of
+    ``batch_rows`` rows, so memory does not grow with its size.
+
+    Parameters
+    ----------
+    data : path
+        The predictions: a table (CSV, TSV, Parquet, compressed CSV) with a ``target`` column
+        and one probability column per class; a ``.npz`` with arrays ``y_true`` and ``y_proba``;
+        a ``.npy`` of probabilities with ``target_file``; or, with ``solution``, a Kaggle-style
+        submission (an ``id`` column and one column per class, named by the class).
+    target : str, optional
+        The column of true labels (of ``data``, or of ``solution``).
+    proba : str or list of str, optional
+        Probability columns: names and glob patterns (``"p_*"`` maps column ``p_cat`` to class
+        ``cat``); default every other column.
+    classes : list, optional
+        Class names for the probability columns, in their order.
+    solution : path, optional
+        The solution table of a pair, joined to ``data`` on ``id`` (in the same order in
+        bounded memory, or through a sorted id table otherwise).
+    id : str, optional
+        The id column: the join key of a pair; in a single table, the ids shown for the worst
+        rows.
+    target_file : path, optional
+        The ``.npy`` of labels for a ``.npy`` of probabilities.
+    format : str, optional
+        The format when the file name does not say it (``"csv"``, ``"tsv"``, ``"parquet"``,
+        ``"npy"``, ``"npz"``).
+    engine : {"local", "dask"}, default "local"
+        Score in this process, or on the workers of a ``dask.distributed`` cluster (each reads
+        its pieces of the file: Parquet row groups, CSV byte ranges, ``.npy`` row ranges).
+    scheduler : str, optional
+        The Dask scheduler's address; without it a local cluster is started.
+    partitions : int, optional
+        Pieces for Dask (default 4 per worker).
+    progress : bool or ProgressBar, default False
+        Draw a progress bar on stderr.
+    bins : int, default 15
+        Calibration bins.
+    worst : int, default 10
+        Worst rows to keep.
+    batch_rows : int, default 65536
+        Rows per batch: memory grows with it.
+
+    Returns
+    -------
+    ScoreReport
+
+    Raises
+    ------
+    crossentropy.scoring.InputError
+        A file that is missing or unreadable, a missing column, a bad value: the message names
+        the file, the data row (from 1) and the column. It is a ``ValueError``.
+    ValueError, TypeError
+        Options that do not fit.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from crossentropy.scoring import score
+    >>> path = os.path.join(tempfile.mkdtemp(), "preds.csv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("y,p_cat,p_dog\ncat,0.9,0.1\ndog,0.2,0.8\ncat,0.6,0.4\n")
+    >>> report = score(path, target="y", proba="p_*")
+    >>> round(report.log_loss, 6), report.n, [c["label"] for c in report.per_class]
+    (0.279777, 3, ['cat', 'dog'])
+    """
+    from crossentropy.scoring._engine import ProgressBar, score_dask, score_local
+    from crossentropy.scoring._read import resolve_source
+
+    check_choice(engine, "engine", ("local", "dask"))
+    bins, worst = check_int(bins, "bins"), check_int(worst, "worst")
+    batch_rows = check_int(batch_rows, "batch_rows")
+    if bins < 1 or worst < 0 or batch_rows < 1:
+        raise ValueError(
+            f"bins and batch_rows must be >= 1 and worst >= 0; got bins={bins}, "
+            f"worst={worst}, batch_rows={batch_rows}"
+        )
+    if engine != "dask" and (scheduler is not None or partitions is not None):
+        raise ValueError("scheduler and partitions need engine='dask'")
+    if partitions is not None and check_int(partitions, "partitions") < 1:
+        raise ValueError(f"partitions must be >= 1; got {partitions}")
+    path = _paths(data)
+    sol = _paths(solution)
+    src = resolve_source(
+        file=None if sol is not None else path,
+        target=target,
+        proba_cols=_names(proba, "proba"),
+        classes=None if classes is None else [str(c) for c in classes],
+        solution=sol,
+        submission=path if sol is not None else None,
+        id_column=id,
+        target_file=_paths(target_file),
+        fmt=format,
+        batch_rows=batch_rows,
+    )
+    bar = progress if isinstance(progress, ProgressBar) else ProgressBar(bool(progress))
+    try:
+        if engine == "dask":
+            result = score_dask(
+                src,
+                scheduler=scheduler,
+                partitions=partitions,
+                bins=bins,
+                worst=worst,
+                progress=bar,
+            )
+        else:
+            result = score_local(src, bins=bins, worst=worst, progress=bar)
+    except BaseException:
+        bar.clear()
+        raise
+    bar.finish(int(result["n"]))
+    options = {"engine": engine, "bins": bins, "worst": worst, "batch_rows": batch_rows}
+    return ScoreReport(
+        n=int(result["n"]),
+        log_loss=result["log_loss"],
+        accuracy=result["accuracy"],
+        brier=result["brier"],
+        ece=result["ece"],
+        mean_entropy=result["mean_entropy"],
+        per_class=result["per_class"],
+        worst=result["worst"],
+        reliability=result["reliability"],
+        loss_histogram=result["loss_histogram"],
+        rows_not_summing_to_one=int(result.get("rows_not_summing_to_one", 0)),
+        input=_metadata(src, int(result["n"]), options),
+        source=src,
+    )
+
+
+def _metadata(src: Source, rows: int, options: dict[str, Any]) -> dict[str, Any]:
+    """What was scored and how: the files, columns, classes, rows, options and version."""
+    from crossentropy import __version__
+
+    files = {"predictions": src.path}
+    if src.solution:
+        files["solution"] = src.solution
+    if src.target_file:
+        files["labels"] = src.target_file
+    return {
+        "files": files,
+        "mode": src.mode,
+        "format": src.format,
+        "target": src.target,
+        "id_column": src.id_column,
+        "classes": list(src.classes),
+        "probability_columns": list(src.proba_columns),
+        "rows": rows,
+        "options": options,
+        "crossentropy_version": __version__,
+    }

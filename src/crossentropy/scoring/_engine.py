@@ -1,0 +1,407 @@
+"""The scoring engine: a resolved input (:mod:`crossentropy.scoring._read`) read in batches and
+fed to :class:`crossentropy.metrics.ScoreAccumulator` (where every formula lives), in this
+process or on the workers of a ``dask.distributed`` cluster whose accumulators are merged.
+
+pyarrow and dask are imported when a scoring runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from crossentropy.metrics import ScoreAccumulator
+    from crossentropy.scoring._read import Batch, SolutionIndex, Source, Unit
+
+__all__ = ["CONNECT_TIMEOUT", "Part", "ProgressBar", "score_dask", "score_local", "score_unit"]
+
+#: How long a scheduler address may take to answer.
+CONNECT_TIMEOUT = "10s"
+
+
+# --------------------------------------------------------------------------- progress bar
+
+
+class ProgressBar:
+    """A plain-text progress bar on a stream (stderr), redrawn at most every 0.2 s.
+
+    Parameters
+    ----------
+    enabled : bool
+        Draw anything at all.
+    stream : file-like, optional
+        Where to draw (default: ``sys.stderr``).
+    """
+
+    def __init__(self, enabled: bool, stream: TextIO | None = None) -> None:
+        self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.width = 0
+
+    def update(self, fraction: float, rows: int | None, *, force: bool = False) -> None:
+        """Show ``fraction`` of the input done and ``rows`` rows scored (if known)."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self.last < 0.2:
+            return
+        self.last = now
+        fraction = min(max(fraction, 0.0), 1.0)
+        filled = round(fraction * 30)
+        elapsed = now - self.start
+        line = f"scoring [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}%  "
+        if rows is not None:
+            rate = rows / elapsed if elapsed > 0 else 0.0
+            line += f"{rows:,} rows  {elapsed:6.1f} s  {rate:,.0f} rows/s"
+        else:
+            line += f"{elapsed:6.1f} s"
+        self.stream.write("\r" + line.ljust(self.width))
+        self.stream.flush()
+        self.width = len(line)
+
+    def finish(self, rows: int) -> None:
+        """Draw the bar at 100 % and end its line."""
+        if self.enabled:
+            self.update(1.0, rows, force=True)
+            self.stream.write("\n")
+            self.stream.flush()
+            self.width = 0
+
+    def clear(self) -> None:
+        """Erase the bar (before an error message)."""
+        if self.enabled and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+            self.width = 0
+
+
+# --------------------------------------------------------------------------- engines
+
+
+@dataclass
+class Part:
+    """What scoring one unit of the input gives: the accumulator and what the merge needs.
+
+    Attributes
+    ----------
+    acc : ScoreAccumulator
+        The unit's numbers.
+    first_row : int
+        1-based data row of the unit's first row.
+    positions : numpy.ndarray or None
+        Pair mode: the solution-index position of each row, to check every id is used once.
+    ids : dict
+        Pair mode: the id of each row among the unit's worst rows.
+    """
+
+    acc: ScoreAccumulator
+    first_row: int
+    positions: np.ndarray | None
+    ids: dict[int, Any]
+
+
+class _WorstIds:
+    """Keeps the ids (pair mode) of the rows that are currently among the worst rows."""
+
+    def __init__(self) -> None:
+        self.ids: dict[int, Any] = {}
+
+    def note(self, acc: ScoreAccumulator, batch: Batch) -> None:
+        if batch.ids is None or not len(batch.rows):
+            return
+        first = int(batch.rows[0])
+        keep: dict[int, Any] = {}
+        for w in acc.result()["worst"]:
+            row = int(w["row"])
+            if row in self.ids:
+                keep[row] = self.ids[row]
+            elif first <= row < first + len(batch.rows):
+                keep[row] = batch.ids[row - first].item()
+        self.ids = keep
+
+
+def _new_accumulator(src: Source, bins: int, worst: int) -> ScoreAccumulator:
+    from crossentropy.metrics import ScoreAccumulator
+
+    return ScoreAccumulator(list(src.classes), n_bins=bins, worst=worst)
+
+
+def _consume(
+    acc: ScoreAccumulator,
+    batches: Iterable[Batch],
+    progress: ProgressBar,
+    ids: _WorstIds | None = None,
+    seen: np.ndarray | None = None,
+    src: Source | None = None,
+) -> int:
+    """Feed ``batches`` to ``acc``; return the number of rows. Checks ids used once if ``seen``."""
+    from crossentropy.scoring._read import InputError, mark_seen
+
+    rows = 0
+    for batch in batches:
+        if seen is not None and batch.positions is not None and src is not None:
+            dup = mark_seen(seen, batch.positions)
+            if dup is not None:
+                assert batch.ids is not None
+                raise InputError(
+                    src.path,
+                    f"id {batch.ids[dup].item()!r} appears twice",
+                    row=int(batch.rows[dup]),
+                    column=src.id_column,
+                )
+        acc.update(batch.y, batch.proba, row_ids=batch.rows)
+        if ids is not None:
+            ids.note(acc, batch)
+        rows += len(batch.rows)
+        progress.update(batch.done, rows)
+    return rows
+
+
+def _check_all_used(src: Source, seen: np.ndarray, index: SolutionIndex) -> None:
+    from crossentropy.scoring._read import InputError, first_unseen
+
+    missing = first_unseen(seen, index)
+    if missing is not None:
+        assert src.solution is not None
+        raise InputError(
+            src.solution,
+            f"id {index.ids[missing].item()!r} has no row in the submission {src.path}",
+            row=int(index.rows[missing]),
+            column=src.id_column,
+        )
+
+
+def _finish(src: Source, acc: ScoreAccumulator, ids: dict[int, Any]) -> dict[str, Any]:
+    from crossentropy.scoring._read import InputError
+
+    result = acc.result()
+    if result["n"] == 0:
+        raise InputError(src.path, "no data rows")
+    if src.id_column:
+        for w in result["worst"]:
+            w["id"] = ids.get(int(w["row"]))
+    return result
+
+
+def score_local(
+    src: Source, *, bins: int = 15, worst: int = 10, progress: ProgressBar | None = None
+) -> dict[str, Any]:
+    """Score ``src`` in this process, batch by batch.
+
+    Parameters
+    ----------
+    src : Source
+        The resolved input (:func:`crossentropy.scoring._read.resolve_source`).
+    bins : int, default 15
+        Calibration bins.
+    worst : int, default 10
+        Worst rows to keep.
+    progress : ProgressBar, optional
+        Where to show progress.
+
+    Returns
+    -------
+    dict
+        :meth:`ScoreAccumulator.result`, with an ``id`` for each worst row in pair mode or
+        when the table has an id column.
+
+    Raises
+    ------
+    InputError
+        Bad input, with its position.
+    """
+    import numpy as np
+
+    from crossentropy.scoring._read import (
+        NotAligned,
+        SolutionIndex,
+        iter_batches,
+        iter_ordered_pair,
+    )
+
+    bar = progress or ProgressBar(False)
+    if src.mode != "pair":
+        acc, ids = _new_accumulator(src, bins, worst), _WorstIds()
+        _consume(acc, iter_batches(src), bar, ids if src.id_column else None)
+        return _finish(src, acc, ids.ids)
+    acc, ids = _new_accumulator(src, bins, worst), _WorstIds()
+    try:
+        _consume(acc, iter_ordered_pair(src), bar, ids)
+    except NotAligned:
+        # Not in the same id order: join through a sorted id table of the solution.
+        index = SolutionIndex.build(src)
+        acc, ids = _new_accumulator(src, bins, worst), _WorstIds()
+        seen = np.zeros(len(index.ids), dtype=bool)
+        _consume(acc, iter_batches(src, None, index), bar, ids, seen, src)
+        _check_all_used(src, seen, index)
+    return _finish(src, acc, ids.ids)
+
+
+def score_unit(unit: Unit, src: Source, index: SolutionIndex | None, bins: int, worst: int) -> Part:
+    """Score one unit of the input (runs on a Dask worker, which reads the unit itself).
+
+    Parameters
+    ----------
+    unit : Unit
+        The piece of the file (:func:`crossentropy.scoring._read.split_units`).
+    src : Source
+        The resolved input.
+    index : SolutionIndex or None
+        Pair mode: the solution's id table (scattered to the workers).
+    bins, worst : int
+        As in :func:`score_local`.
+
+    Returns
+    -------
+    Part
+        The unit's accumulator, and in pair mode the solution positions and worst-row ids.
+    """
+    from crossentropy.scoring._read import iter_batches
+
+    acc = _new_accumulator(src, bins, worst)
+    ids = _WorstIds() if src.id_column else None
+    positions = []
+    for batch in iter_batches(src, unit, index):
+        acc.update(batch.y, batch.proba, row_ids=batch.rows)
+        if ids is not None:
+            ids.note(acc, batch)
+        if batch.positions is not None:
+            positions.append(batch.positions)
+    import numpy as np
+
+    pos = np.concatenate(positions) if positions else None
+    return Part(acc, unit.first_row, pos, ids.ids if ids is not None else {})
+
+
+def _quiet_logs() -> None:
+    """Silence the loggers of distributed (and its event loop) for the rest of the process:
+    the in-process cluster's threads may still log (closed connections) after it shut down."""
+    prefixes = ("distributed", "tornado", "asyncio")
+    names = [n for n in logging.root.manager.loggerDict if n.startswith(prefixes)]
+    for name in {*prefixes, *names}:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def score_dask(
+    src: Source,
+    *,
+    scheduler: str | None = None,
+    partitions: int | None = None,
+    bins: int = 15,
+    worst: int = 10,
+    progress: ProgressBar | None = None,
+) -> dict[str, Any]:
+    """Score ``src`` on a ``dask.distributed`` cluster: one task per unit, merged in order.
+
+    Parameters
+    ----------
+    src : Source
+        The resolved input; the workers read it, so its paths must be readable there.
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``); without it a ``LocalCluster`` of
+        in-process workers (inproc://, no port but the scheduler's HTTP one on 127.0.0.1) is started
+        and closed.
+    partitions : int, optional
+        About how many units to cut the input into (default: 4 per worker).
+    bins, worst : int
+        As in :func:`score_local`.
+    progress : ProgressBar, optional
+        Shows units done.
+
+    Returns
+    -------
+    dict
+        The same result as :func:`score_local` (to rounding, ~1e-16 relative).
+    """
+    import numpy as np
+
+    from crossentropy.scoring._read import (
+        InputError,
+        SolutionIndex,
+        first_line,
+        mark_seen,
+        split_units,
+    )
+
+    bar = progress or ProgressBar(False)
+    with contextlib.ExitStack() as stack:
+        import importlib
+
+        dd: Any = importlib.import_module("distributed")  # untyped: used through Any
+        _quiet_logs()  # after the import, which sets distributed's own levels
+
+        if scheduler:
+            try:
+                client = stack.enter_context(dd.Client(scheduler, timeout=CONNECT_TIMEOUT))
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise InputError(
+                    scheduler, f"cannot connect to the Dask scheduler: {first_line(exc)}"
+                ) from None
+        else:
+            try:
+                # In-process workers that talk through memory (inproc://): no port is opened.
+                cluster = stack.enter_context(
+                    dd.LocalCluster(
+                        n_workers=max(1, min(4, os.cpu_count() or 1)),
+                        threads_per_worker=1,
+                        processes=False,
+                        dashboard_address=None,
+                        # The scheduler's HTTP server (health, metrics) on loopback, any port.
+                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                        silence_logs=logging.CRITICAL,
+                    )
+                )
+                client = stack.enter_context(dd.Client(cluster))
+            except (OSError, RuntimeError, TimeoutError) as exc:
+                raise InputError(
+                    "", f"cannot start a local Dask cluster: {first_line(exc)}"
+                ) from None
+        n_workers = max(len(client.scheduler_info().get("workers", {})), 1)
+        units = split_units(src, partitions or 4 * n_workers)
+        index = SolutionIndex.build(src) if src.mode == "pair" else None
+        shared = client.scatter(index, broadcast=True) if index is not None else None
+        futures = client.map(
+            score_unit, units, src=src, index=shared, bins=bins, worst=worst, pure=False
+        )
+        for done, fut in enumerate(dd.as_completed(futures), start=1):
+            if fut.status == "error":
+                break
+            bar.update(done / len(futures), None, force=True)
+        for fut in futures:  # the first failing unit in file order reports its error
+            if fut.status == "error":
+                failure = fut.exception()
+                client.cancel(futures)
+                raise failure
+        parts: list[Part] = client.gather(futures)
+    acc = parts[0].acc
+    for part in parts[1:]:
+        acc.merge(part.acc)
+    ids: dict[int, Any] = {}
+    for part in parts:
+        ids.update(part.ids)
+    if index is not None:
+        seen = np.zeros(len(index.ids), dtype=bool)
+        for part in parts:
+            if part.positions is None:
+                continue
+            dup = mark_seen(seen, part.positions)
+            if dup is not None:
+                raise InputError(
+                    src.path,
+                    f"id {index.ids[part.positions[dup]].item()!r} appears twice",
+                    row=part.first_row + dup,
+                    column=src.id_column,
+                )
+        _check_all_used(src, seen, index)
+    return _finish(src, acc, ids)

@@ -1,0 +1,124 @@
+"""crossentropy.scoring.score and ScoreReport (crossentropy.scoring._api): the Python entry point
+of the scoring engine, held against the one-shot metrics and the command line."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crossentropy import metrics
+from crossentropy.cli import main
+from crossentropy.scoring import InputError, ScoreReport, score
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+CLASSES = ["cat", "dog", "eel"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    d = tmp_path_factory.mktemp("api")
+    rng = np.random.default_rng(5)
+    n = 300
+    logits = rng.standard_normal((n, 3)) * 2
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = rng.integers(0, 3, n)
+    ids = np.array([f"id{i:04d}" for i in range(n)])
+    names = np.array(CLASSES)[y]
+    table = pa.table({"key": ids, "y": names, **{f"p_{c}": p[:, j] for j, c in enumerate(CLASSES)}})
+    pq.write_table(table, d / "t.parquet", row_group_size=64)
+    pq.write_table(pa.table({"key": ids, "y": names}), d / "sol.parquet")
+    perm = rng.permutation(n)
+    sub = pa.table({"key": ids[perm], **{c: p[perm, j] for j, c in enumerate(CLASSES)}})
+    pq.write_table(sub, d / "sub.parquet")
+    return {"dir": d, "y": y, "p": p, "ids": ids}
+
+
+def test_score_of_a_table_equals_the_metrics(files):
+    y, p = files["y"], files["p"]
+    report = score(files["dir"] / "t.parquet", target="y", proba="p_*", id="key", batch_rows=50)
+    assert isinstance(report, ScoreReport)
+    assert report.n == 300
+    assert math.isclose(report.log_loss, metrics.log_loss(y, p), rel_tol=1e-12)
+    assert math.isclose(report.brier, metrics.brier_score_loss(y, p), rel_tol=1e-12)
+    assert math.isclose(report.ece, metrics.calibration_error(y, p, n_bins=15), rel_tol=1e-9)
+    assert report.accuracy == float(np.mean(p.argmax(axis=1) == y))
+    assert [c["label"] for c in report.per_class] == CLASSES
+    worst = report.worst[0]
+    assert worst["id"] == files["ids"][worst["row"] - 1]
+    assert report.input["classes"] == CLASSES
+    assert report.input["id_column"] == "key"
+    # the same file, the probability columns listed by name, gives the same numbers
+    listed = score(
+        files["dir"] / "t.parquet", target="y", proba=[f"p_{c}" for c in CLASSES], classes=CLASSES
+    )
+    assert math.isclose(listed.log_loss, report.log_loss, rel_tol=1e-14)
+
+
+def test_score_of_a_pair_in_any_order(files):
+    y, p = files["y"], files["p"]
+    report = score(files["dir"] / "sub.parquet", solution=files["dir"] / "sol.parquet", id="key")
+    assert report.n == 300
+    assert math.isclose(report.log_loss, metrics.log_loss(y, p), rel_tol=1e-12)
+    assert report.input["files"]["solution"] == str(files["dir"] / "sol.parquet")
+    assert all("id" in w for w in report.worst)
+
+
+def test_report_renders_as_json_text_and_html(files, tmp_path: Path, capsys):
+    report = score(files["dir"] / "t.parquet", target="y", proba="p_*")
+    data = json.loads(report.to_json())
+    assert data == report.to_dict()
+    assert data["log_loss"] == report.log_loss
+    assert "source" not in data
+    assert "log loss (nats)" in str(report)
+    page = report._repr_html_()
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script" not in page
+    out = tmp_path / "r.html"
+    report.to_html(out)
+    assert out.read_text() == page
+    # the command line prints the same JSON numbers
+    args = ["score", str(files["dir"] / "t.parquet"), "--target", "y", "--proba-cols", "p_*"]
+    assert main([*args, "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli["log_loss"] == data["log_loss"]
+    assert cli["per_class"] == data["per_class"]
+
+
+def test_to_html_never_replaces_a_link(files, tmp_path: Path):
+    report = score(files["dir"] / "t.parquet", target="y", proba="p_*")
+    target = tmp_path / "keep.txt"
+    target.write_text("keep")
+    link = tmp_path / "r.html"
+    link.symlink_to(target)
+    with pytest.raises(ValueError, match="symbolic link"):
+        report.to_html(link)
+    assert link.is_symlink()
+    assert target.read_text() == "keep"
+
+
+def test_bad_input_is_an_input_error_naming_file_row_and_column(tmp_path: Path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("y,p_a,p_b\na,0.5,0.5\nb,0.3,x\n")
+    with pytest.raises(InputError, match=r"bad\.csv, row 2, column 'p_b'") as info:
+        score(bad, target="y", proba="p_*")
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(InputError, match="no such column"):
+        score(bad, target="label")
+
+
+def test_options_are_checked(files):
+    path = files["dir"] / "t.parquet"
+    with pytest.raises(ValueError, match="engine"):
+        score(path, target="y", engine="spark")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="need engine='dask'"):
+        score(path, target="y", scheduler="tcp://127.0.0.1:1")
+    with pytest.raises(ValueError, match="bins and batch_rows must be >= 1"):
+        score(path, target="y", bins=0)
+    with pytest.raises(TypeError, match="proba must be a column name or a list"):
+        score(path, target="y", proba=[1, 2])  # type: ignore[list-item]
