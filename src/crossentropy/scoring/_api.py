@@ -298,7 +298,7 @@ def score(
 
 def _metadata(src: Source, rows: int, options: dict[str, Any]) -> dict[str, Any]:
     """What was scored and how: the files, columns, classes, rows, options and version."""
-    from crossentropy import __version__
+    import crossentropy
 
     files = {"predictions": src.path}
     if src.solution:
@@ -315,5 +315,5 @@ def _metadata(src: Source, rows: int, options: dict[str, Any]) -> dict[str, Any]
         "probability_columns": list(src.proba_columns),
         "rows": rows,
         "options": options,
-        "crossentropy_version": __version__,
+        "crossentropy_version": crossentropy.__version__,
     }
