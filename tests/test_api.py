@@ -122,3 +122,62 @@ def test_options_are_checked(files):
         score(path, target="y", bins=0)
     with pytest.raises(TypeError, match="proba must be a column name or a list"):
         score(path, target="y", proba=[1, 2])  # type: ignore[list-item]
+
+
+def _frame(files):
+    pd = pytest.importorskip("pandas")
+    y, p = files["y"], files["p"]
+    frame = pd.DataFrame({"y": np.array(CLASSES)[y], **{c: p[:, j] for j, c in enumerate(CLASSES)}})
+    frame.index = np.random.default_rng(0).permutation(len(y))  # an index is not a column
+    return frame
+
+
+@pytest.mark.parametrize("kind", ["pandas", "polars", "pyarrow"])
+def test_score_of_an_in_memory_table(files, kind):
+    frame = _frame(files)
+    if kind == "polars":
+        frame = pytest.importorskip("polars").from_pandas(frame)
+    elif kind == "pyarrow":
+        frame = pa.Table.from_pandas(frame, preserve_index=False)
+    report = score(frame, target="y", batch_rows=70)
+    assert report.n == 300
+    expected = metrics.log_loss(files["y"], files["p"])
+    assert math.isclose(report.log_loss, expected, rel_tol=1e-12)
+    assert [c["label"] for c in report.per_class] == CLASSES
+    assert report.input["files"] == {"predictions": "Table" if kind == "pyarrow" else "DataFrame"}
+
+
+def test_score_of_numpy_probabilities_and_labels(files):
+    y, p = files["y"], files["p"]
+    report = score(p, target=y)
+    assert [c["label"] for c in report.per_class] == ["0", "1", "2"]
+    assert math.isclose(report.log_loss, metrics.log_loss(y, p), rel_tol=1e-12)
+    named = score(p, target=np.array(CLASSES)[y], classes=CLASSES)
+    assert math.isclose(named.log_loss, report.log_loss, rel_tol=1e-14)
+    yb = (y == 1).astype(int)
+    binary = score(p[:, 1:2], target=yb)
+    assert math.isclose(binary.log_loss, metrics.log_loss(yb, p[:, 1]), rel_tol=1e-12)
+
+
+def test_in_memory_table_under_dask_equals_local(files):
+    pytest.importorskip("distributed")
+    frame = _frame(files)
+    local = score(frame, target="y")
+    remote = score(frame, target="y", engine="dask", partitions=3)
+    assert math.isclose(remote.log_loss, local.log_loss, rel_tol=1e-12)
+    for a, b in zip(remote.per_class, local.per_class, strict=True):
+        assert a["count"] == b["count"]
+        assert math.isclose(a["log_loss"], b["log_loss"], rel_tol=1e-12)
+
+
+def test_in_memory_errors_name_row_and_column(files):
+    frame = _frame(files)
+    frame.iloc[5, 2] = np.nan
+    with pytest.raises(InputError, match=r"DataFrame, row 6, column 'dog': missing probability"):
+        score(frame, target="y")
+    with pytest.raises(TypeError, match="for DataFrames use kaggle_score"):
+        score(frame, solution=files["dir"] / "sol.parquet", id="key")
+    with pytest.raises(TypeError, match="data must be a path, a DataFrame"):
+        score({"y": [0]}, target="y")
+    with pytest.raises(TypeError, match="needs target= the labels"):
+        score(files["p"], target="y")

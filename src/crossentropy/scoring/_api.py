@@ -137,10 +137,48 @@ def _names(value: str | Sequence[str] | None, name: str) -> list[str] | None:
     return items
 
 
+def _in_memory(data: Any, target: Any, classes: Sequence[Any] | None) -> tuple[Any, str, Any]:
+    """An in-memory input as (pyarrow Table, its label, the target column name), or None
+    for a path. NumPy probabilities ``(n, C)`` with labels as ``target`` become a table with a
+    ``y_true`` column and one column per class."""
+    if isinstance(data, str | os.PathLike) or data is None:
+        return None, "", target
+    import numpy as np
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    if isinstance(data, np.ndarray):
+        if data.ndim != 2 or data.shape[1] < 1:
+            raise ValueError(f"data as an array must be probabilities (n, C); got {data.shape}")
+        if target is None or isinstance(target, str):
+            raise TypeError("data as an array needs target= the labels as an array")
+        labels = np.asarray(target)
+        width = 2 if data.shape[1] == 1 else data.shape[1]
+        names = [str(c) for c in classes] if classes is not None else [str(j) for j in range(width)]
+        if len(names) != width:
+            raise ValueError(f"classes names {len(names)} classes for {width}")
+        cols = names if data.shape[1] > 1 else names[1:]
+        table = {"y_true": pa.array(labels.astype(str) if labels.dtype.kind == "O" else labels)}
+        table.update({n: pa.array(data[:, j]) for j, n in enumerate(cols)})
+        return pa.table(table), "array", "y_true"
+    if isinstance(data, pa.Table):
+        return data, "Table", target
+    kind = type(data).__module__.split(".")[0]
+    if kind == "pandas":
+        return pa.Table.from_pandas(data, preserve_index=False), "DataFrame", target
+    if kind == "polars":
+        return data.to_arrow(), "DataFrame", target
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.table(data), type(data).__name__, target
+    raise TypeError(
+        "data must be a path, a DataFrame (pandas, polars), a pyarrow Table or a NumPy array; "
+        f"got {type(data).__name__}"
+    )
+
+
 def score(
-    data: PathLike | None = None,
+    data: Any = None,
     *,
-    target: str | None = None,
+    target: Any = None,
     proba: str | Sequence[str] | None = None,
     classes: Sequence[Any] | None = None,
     solution: PathLike | None = None,
@@ -170,13 +208,16 @@ def score(
 
     Parameters
     ----------
-    data : path
-        The predictions: a table (CSV, TSV, Parquet, compressed CSV) with a ``target`` column
-        and one probability column per class; a ``.npz`` with arrays ``y_true`` and ``y_proba``;
-        a ``.npy`` of probabilities with ``target_file``; or, with ``solution``, a Kaggle-style
-        submission (an ``id`` column and one column per class, named by the class).
-    target : str, optional
-        The column of true labels (of ``data``, or of ``solution``).
+    data : path, DataFrame, pyarrow.Table or numpy.ndarray
+        The predictions: a table (CSV, TSV, Parquet, compressed CSV; a pandas or polars
+        DataFrame or a pyarrow Table in memory) with a ``target`` column and one probability
+        column per class; a ``.npz`` with arrays ``y_true`` and ``y_proba``; a ``.npy`` of
+        probabilities with ``target_file``; a NumPy array of probabilities ``(n, C)`` with the
+        labels as ``target``; or, with ``solution``, a Kaggle-style submission file (an ``id``
+        column and one column per class, named by the class).
+    target : str or array_like, optional
+        The column of true labels (of ``data``, or of ``solution``); the labels themselves for
+        a NumPy ``data``.
     proba : str or list of str, optional
         Probability columns: names and glob patterns (``"p_*"`` maps column ``p_cat`` to class
         ``cat``); default every other column.
@@ -247,9 +288,13 @@ def score(
         raise ValueError("scheduler and partitions need engine='dask'")
     if partitions is not None and check_int(partitions, "partitions") < 1:
         raise ValueError(f"partitions must be >= 1; got {partitions}")
-    path = _paths(data)
+    table, label, target = _in_memory(data, target, classes)
+    if table is not None and solution is not None:
+        raise TypeError("a solution pair is read from files; for DataFrames use kaggle_score")
+    path = label if table is not None else _paths(data)
     sol = _paths(solution)
     src = resolve_source(
+        table=table,
         file=None if sol is not None else path,
         target=target,
         proba_cols=_names(proba, "proba"),

@@ -51,7 +51,7 @@ __all__ = [
     "split_units",
 ]
 
-Format = Literal["csv", "parquet", "npy", "npz"]
+Format = Literal["csv", "parquet", "npy", "npz", "arrow"]
 #: The input formats, as ``--format`` names them.
 FORMATS: tuple[Format, ...] = ("csv", "parquet", "npy", "npz")
 
@@ -167,7 +167,10 @@ class Source:
     batch_rows : int
         Rows per batch.
     n_rows : int or None
-        Data rows of ``path`` when known without reading it (Parquet, NumPy).
+        Data rows of ``path`` when known without reading it (Parquet, NumPy, in memory).
+    table : pyarrow.Table or None
+        The data itself, for an in-memory table (format ``"arrow"``; ``path`` is then a label
+        such as ``"DataFrame"``).
     """
 
     mode: Literal["table", "pair", "arrays"]
@@ -186,6 +189,7 @@ class Source:
     proba_key: str = "y_proba"
     batch_rows: int = 65536
     n_rows: int | None = None
+    table: Any = None
 
 
 @dataclass(frozen=True)
@@ -283,12 +287,17 @@ def column_names(path: str, fmt: Format) -> list[str]:
             names = list(pq.read_schema(path).names)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(path, f"cannot read as Parquet: {first_line(exc)}") from None
+    return _unique_names(path, names)
+
+
+def _unique_names(path: str, names: Sequence[str]) -> list[str]:
+    """``names``, refused when one appears twice."""
     seen: set[str] = set()
     for name in names:
         if name in seen:
             raise InputError(path, "the column name appears twice in the header", column=name)
         seen.add(name)
-    return names
+    return list(names)
 
 
 def first_line(exc: BaseException) -> str:
@@ -419,10 +428,12 @@ def resolve_source(
     target_file: str | None,
     fmt: str | None,
     batch_rows: int,
+    table: Any = None,
 ) -> Source:
     """Check the files, find the columns and classes, and describe the input as a :class:`Source`.
 
-    Reads headers, footers and NumPy headers only.
+    Reads headers, footers and NumPy headers only. With ``table`` (a pyarrow Table), ``file``
+    is its label and the table itself is scored.
 
     Raises
     ------
@@ -435,12 +446,12 @@ def resolve_source(
         )
     if file is None:
         raise InputError("", "give a FILE, or --solution and --submission")
-    form = detect_format(file, fmt)
+    form: Format = "arrow" if table is not None else detect_format(file, fmt)
     if form in ("npy", "npz"):
         return _resolve_arrays(file, form, target_file, classes, batch_rows)
     if target_file is not None:
         raise InputError(file, "--target-file is for .npy probability arrays")
-    names = column_names(file, form)
+    names = column_names(file, form) if table is None else _unique_names(file, table.column_names)
     if target is None:
         raise InputError(file, f"name the target column with --target (columns: {_list(names)})")
     if target not in names:
@@ -462,7 +473,12 @@ def resolve_source(
         target=target,
         id_column=id_column,
         batch_rows=batch_rows,
-        n_rows=_parquet_rows(file) if form == "parquet" else None,
+        n_rows=table.num_rows
+        if table is not None
+        else _parquet_rows(file)
+        if form == "parquet"
+        else None,
+        table=table,
     )
 
 
@@ -803,14 +819,28 @@ def _record_batches(
     float_columns: Sequence[str],
     text_columns: Sequence[str],
     batch_rows: int,
+    table: Any = None,
 ) -> Iterator[tuple[Any, int, float]]:
-    """Record batches of at most ``batch_rows`` rows, with their first data row and progress.
+    """Record batches of at most ``batch_rows`` rows, with their first data row and progress
+    (of the file, or of the in-memory ``table``).
 
     For CSV, ``float_columns`` are parsed as float64 and ``text_columns`` as strings (pass a
     probability column under ``text_columns`` to diagnose a conversion error cell by cell).
     """
     import pyarrow as pa
 
+    if table is not None:  # in memory: rows [start, stop) of the table, zero-copy slices
+        stop = table.num_rows if unit.kind != "rows" else unit.stop
+        start = unit.start if unit.kind == "rows" else 0
+        part = table.select(list(columns))
+        for lo in range(start, stop, batch_rows):
+            hi = min(lo + batch_rows, stop)
+            yield (
+                part.slice(lo, hi - lo).combine_chunks().to_batches()[0],
+                lo + 1,
+                hi / max(stop, 1),
+            )
+        return
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -925,11 +955,12 @@ def _arrow_batches(
     float_columns: Sequence[str],
     text_columns: Sequence[str],
     batch_rows: int,
+    table: Any = None,
 ) -> Iterator[tuple[Any, int, float]]:
     """:func:`_record_batches`, turning a pyarrow CSV error into a positioned ``InputError``."""
     try:
         yield from _record_batches(
-            path, fmt, unit, columns, float_columns, text_columns, batch_rows
+            path, fmt, unit, columns, float_columns, text_columns, batch_rows, table
         )
     except _CsvFailure as exc:
         raise _diagnose_csv(path, unit, columns, float_columns, str(exc)) from None
@@ -961,7 +992,7 @@ def _table_batches(src: Source, unit: Unit) -> Iterator[Batch]:
     cols = list(src.proba_columns)
     text = [src.target] + ([src.id_column] if src.id_column else [])
     for rb, row, done in _arrow_batches(
-        src.path, src.format, unit, [*text, *cols], cols, text, src.batch_rows
+        src.path, src.format, unit, [*text, *cols], cols, text, src.batch_rows, src.table
     ):
         y = labels.indices(rb.column(src.target), src.path, src.target, row)
         proba = _matrix([_to_float(rb.column(c), src.path, c, row) for c in cols], False)
@@ -1240,7 +1271,7 @@ def split_units(src: Source, parts: int) -> list[Unit]:
         if group:
             units.append(Unit("row_groups", first, tuple(group)))
         return units or [Unit()]
-    if src.format == "npy" and src.n_rows:
+    if src.format in ("npy", "arrow") and src.n_rows:
         step = -(-src.n_rows // parts)
         return [
             Unit("rows", lo + 1, start=lo, stop=min(lo + step, src.n_rows))
