@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import sys
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
@@ -32,7 +31,8 @@ CONNECT_TIMEOUT = "10s"
 
 
 class ProgressBar:
-    """A plain-text progress bar on a stream (stderr), redrawn at most every 0.2 s.
+    """A progress bar on a stream (stderr), drawn by tqdm: the share of the input read, the
+    rows scored and their rate, redrawn at most every 0.2 s.
 
     Parameters
     ----------
@@ -45,45 +45,53 @@ class ProgressBar:
     def __init__(self, enabled: bool, stream: TextIO | None = None) -> None:
         self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
-        self.start = time.monotonic()
-        self.last = 0.0
-        self.width = 0
+        self.bar: Any = None
+
+    def _bar(self) -> Any:
+        if self.bar is None:
+            from tqdm import tqdm  # type: ignore[import-untyped]
+
+            self.bar = tqdm(
+                total=100.0,
+                file=self.stream,
+                desc="scoring",
+                bar_format="{desc} [{bar:30}] {percentage:5.1f}%{postfix}",
+                ascii=".#",
+                mininterval=0.2,
+                dynamic_ncols=False,
+            )
+        return self.bar
 
     def update(self, fraction: float, rows: int | None, *, force: bool = False) -> None:
         """Show ``fraction`` of the input done and ``rows`` rows scored (if known)."""
         if not self.enabled:
             return
-        now = time.monotonic()
-        if not force and now - self.last < 0.2:
-            return
-        self.last = now
-        fraction = min(max(fraction, 0.0), 1.0)
-        filled = round(fraction * 30)
-        elapsed = now - self.start
-        line = f"scoring [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}%  "
+        bar = self._bar()
+        bar.n = 100.0 * min(max(fraction, 0.0), 1.0)
+        elapsed = bar.format_dict["elapsed"]
+        text = f"{elapsed:6.1f} s"
         if rows is not None:
             rate = rows / elapsed if elapsed > 0 else 0.0
-            line += f"{rows:,} rows  {elapsed:6.1f} s  {rate:,.0f} rows/s"
+            text = f"{rows:,} rows  {text}  {rate:,.0f} rows/s"
+        bar.set_postfix_str(text, refresh=False)
+        if force:
+            bar.refresh()
         else:
-            line += f"{elapsed:6.1f} s"
-        self.stream.write("\r" + line.ljust(self.width))
-        self.stream.flush()
-        self.width = len(line)
+            bar.update(0)  # redraws when mininterval has passed
 
     def finish(self, rows: int) -> None:
         """Draw the bar at 100 % and end its line."""
         if self.enabled:
             self.update(1.0, rows, force=True)
-            self.stream.write("\n")
-            self.stream.flush()
-            self.width = 0
+            self._bar().close()
+            self.bar = None
 
     def clear(self) -> None:
         """Erase the bar (before an error message)."""
-        if self.enabled and self.width:
-            self.stream.write("\r" + " " * self.width + "\r")
-            self.stream.flush()
-            self.width = 0
+        if self.enabled and self.bar is not None:
+            self.bar.leave = False
+            self.bar.close()
+            self.bar = None
 
 
 # --------------------------------------------------------------------------- engines
