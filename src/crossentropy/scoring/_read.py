@@ -1,9 +1,10 @@
-"""Reading prediction files for ``crossentropy score``: in batches, validated, with exact positions.
+"""Reading predictions for :func:`crossentropy.scoring.score`: in batches, validated, with exact
+positions.
 
-The input layer of the ``score`` command. It turns a file (CSV, Parquet, ``.npy``/``.npz``) or a
-Kaggle-style pair of files (solution + submission, joined on an id column) into a stream of
-:class:`Batch` objects — class indices, a float64 probability matrix and the 1-based data row
-of each row — reading through pyarrow's streaming readers so memory stays bounded whatever the
+The input layer of the scoring engine. It turns a file (CSV, Parquet, ``.npy``/``.npz``), an
+in-memory pyarrow Table, or a Kaggle-style pair of files (solution + submission, joined on an id
+column) into a stream of :class:`Batch` objects — class indices, a probability matrix (float32
+as stored, float64 otherwise) and the 1-based data row of each row — reading through pyarrow's streaming readers so memory stays bounded whatever the
 file size. Every problem with the input raises :class:`InputError`, whose one-line message names
 the file, the data row and the column.
 
@@ -114,7 +115,8 @@ class Batch:
     y : numpy.ndarray
         int64 class index of each row, in ``0 .. C-1``.
     proba : numpy.ndarray
-        float64 probabilities, shape ``(n, C)``, every value in ``[0, 1]``.
+        Probabilities, shape ``(n, C)``, every value in ``[0, 1]``: float32 when stored so,
+        float64 otherwise.
     rows : numpy.ndarray
         int64 1-based data row of each row in the (submission) file.
     ids : numpy.ndarray or None
