@@ -350,6 +350,49 @@ def test_json_and_report_carry_the_input_metadata(
     assert __version__ in page
 
 
+def test_endless_first_line_stops_early_with_a_clear_message(capsys: pytest.CaptureFixture[str]):
+    """/dev/zero as a CSV: the header is read up to a bound, not into memory whole."""
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero")
+    code, out, err = run(capsys, "/dev/zero", "--format", "csv", "--target", "y")
+    assert code == 2
+    assert out == ""
+    assert "header line is longer than" in err
+
+
+def test_a_megabyte_cell_is_read_and_named_briefly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """A 5 MiB label (a row longer than the 4 MiB CSV block) is read, and the error that
+    names it stays one short line."""
+    path = tmp_path / "long.csv"
+    path.write_text("y,p_a,p_b\na,0.5,0.5\n" + "b" * (5 << 20) + ",0.5,0.5\n")
+    code, _, err = run(capsys, str(path), "--target", "y", "--proba-cols", "p_*")
+    assert code == 2
+    assert "row 2, column 'y': label 'bbb" in err
+    assert "(5,242,882 characters) is not among the classes" in err
+    assert len(err) < 400
+
+
+def test_wide_rows_are_read_in_smaller_batches(tmp_path: Path, capsys):
+    """Many classes: fewer rows per batch (the memory bound), the same numbers."""
+    from crossentropy.scoring._read import batch_rows_for
+
+    assert batch_rows_for(65536, 250_000) == 33
+    assert batch_rows_for(65536, 10) == 65536
+    rng = np.random.default_rng(9)
+    c = 3000
+    p = rng.random((40, c))
+    p /= p.sum(axis=1, keepdims=True)
+    y = rng.integers(0, c, 40)
+    path = tmp_path / "wide.parquet"
+    pq.write_table(pa.table({"y": y, **{str(j): p[:, j] for j in range(c)}}), path)
+    r = run_json(capsys, str(path), "--target", "y")
+    from crossentropy import metrics
+
+    assert r["log_loss"] == pytest.approx(metrics.log_loss(y, p, labels=np.arange(c)), rel=1e-12)
+
+
 # --------------------------------------------------------------------------- pairs
 
 

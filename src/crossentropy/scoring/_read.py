@@ -66,6 +66,10 @@ _SUFFIXES: dict[str, Format] = {
     ".npz": "npz",
 }
 _GLOB_CHARS = "*?["
+#: A CSV header longer than this is refused (an endless first line, a file that is not a CSV).
+MAX_HEADER_CHARS = 1 << 24
+#: Values per batch at most: wide inputs get fewer rows per batch, so memory stays bounded.
+BATCH_VALUES = 1 << 23
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 
 
@@ -275,7 +279,19 @@ def column_names(path: str, fmt: Format) -> list[str]:
     if fmt == "csv":
         try:
             with _open_text(path) as fh:
-                header = next(csv.reader(fh), None)
+                text = fh.readline(MAX_HEADER_CHARS + 1)
+                while text.count('"') % 2 and len(text) <= MAX_HEADER_CHARS:  # quoted line break
+                    more = fh.readline(MAX_HEADER_CHARS + 1 - len(text))
+                    if not more:
+                        break
+                    text += more
+            if len(text) > MAX_HEADER_CHARS:
+                raise InputError(
+                    path,
+                    f"the header line is longer than {MAX_HEADER_CHARS:,} characters "
+                    "(not a CSV file?)",
+                )
+            header = next(csv.reader(io.StringIO(text)), None)
         except (OSError, UnicodeDecodeError, csv.Error, EOFError) as exc:
             raise InputError(path, f"cannot read as CSV: {exc}") from None
         if not header:
@@ -390,8 +406,14 @@ def _fixed_ends(pattern: str) -> tuple[str, str]:
     return "".join(t or "" for t in head), "".join(t or "" for t in tail)
 
 
+def _short(value: object, width: int = 60) -> str:
+    """``repr(value)``, cut to ``width`` characters (a cell may be megabytes long)."""
+    text = repr(value)
+    return text if len(text) <= width else f"{text[: width - 1]}… ({len(text):,} characters)"
+
+
 def _list(names: Sequence[str], limit: int = 12) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
+    shown = ", ".join(_short(n) for n in names[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
@@ -695,7 +717,7 @@ class _Labels:
                 raise InputError(path, "missing label", row=first_row + i, column=column)
             raise InputError(
                 path,
-                f"label {value!r} is not among the classes ({_list(self.classes)})",
+                f"label {_short(value)} is not among the classes ({_list(self.classes)})",
                 row=first_row + i,
                 column=column,
             )
@@ -778,7 +800,10 @@ def _matrix(columns: list[np.ndarray], binary: bool) -> np.ndarray:
 
 
 def _csv_options(
-    columns: Sequence[str], float_columns: Sequence[str], text_columns: Sequence[str]
+    columns: Sequence[str],
+    float_columns: Sequence[str],
+    text_columns: Sequence[str],
+    block: int = 1 << 22,
 ) -> tuple[Any, Any, Any]:
     import pyarrow as pa
     import pyarrow.csv as pcsv  # type: ignore[import-untyped]
@@ -792,12 +817,27 @@ def _csv_options(
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
-    return pcsv.ReadOptions(block_size=1 << 22), pcsv.ParseOptions(), convert
+    return pcsv.ReadOptions(block_size=block), pcsv.ParseOptions(), convert
+
+
+def _csv_block(path: str) -> int:
+    """pyarrow's CSV block size for ``path``: 4 MiB, or room for rows as wide as eight
+    headers (a row must fit in one block), at most 256 MiB."""
+    return max(1 << 22, min(1 << 28, 8 * len(_csv_header_bytes(path))))
 
 
 def _csv_header_bytes(path: str) -> bytes:
     with open(path, "rb") as fh:
-        return fh.readline()
+        line = fh.readline(MAX_HEADER_CHARS + 1)
+    if len(line) > MAX_HEADER_CHARS:
+        raise InputError(path, f"the header line is longer than {MAX_HEADER_CHARS:,} bytes")
+    return line
+
+
+def batch_rows_for(batch_rows: int, columns: int) -> int:
+    """Rows per batch: ``batch_rows``, fewer for wide inputs (at most :data:`BATCH_VALUES`
+    values a batch)."""
+    return max(1, min(batch_rows, BATCH_VALUES // max(columns, 1)))
 
 
 class _Progress:
@@ -830,6 +870,8 @@ def _record_batches(
     probability column under ``text_columns`` to diagnose a conversion error cell by cell).
     """
     import pyarrow as pa
+
+    batch_rows = batch_rows_for(batch_rows, len(columns))
 
     if table is not None:  # in memory: rows [start, stop) of the table, zero-copy slices
         stop = table.num_rows if unit.kind != "rows" else unit.stop
@@ -868,7 +910,7 @@ def _record_batches(
 
     import pyarrow.csv as pcsv
 
-    read, parse, convert = _csv_options(columns, float_columns, text_columns)
+    read, parse, convert = _csv_options(columns, float_columns, text_columns, _csv_block(path))
     compressed = path.lower().endswith(".gz")
     try:
         raw = pa.OSFile(path, "rb")
@@ -920,6 +962,12 @@ def _diagnose_csv(
     expected = re.search(r"Expected (\d+) columns, got (\d+)", message)
     if expected:
         return _find_ragged_row(path, unit, int(expected.group(1)))
+    if "straddling" in message:
+        return InputError(
+            path,
+            f"a row is longer than the CSV block of {_csv_block(path) >> 20} MiB (eight times "
+            "the header); the file is not read further",
+        )
     text_columns = list(columns)
     try:
         for rb, row, _ in _record_batches(path, "csv", unit, columns, (), text_columns, 1 << 16):
