@@ -148,14 +148,35 @@ def softmax(xp: Namespace, x: Array, axis: int) -> Array:
 
 
 def gather(xp: Namespace, x: Array, idx: Array) -> Array:
-    """``x[..., idx]`` along the last axis: ``take_along_axis`` where the backend has it,
-    otherwise a comparison with ``arange(C)`` (Dask)."""
-    if hasattr(xp, "take_along_axis") and not is_dask(x):
+    """``x[..., idx]`` along the last axis: ``take_along_axis`` where the backend has it (on
+    Dask, block by block: the gather is row-wise, so each block of rows, whole along the last
+    axis, gathers on its own), otherwise a comparison with ``arange(C)``."""
+    if is_dask(x):
+        return _dask_gather(x, idx)
+    if hasattr(xp, "take_along_axis"):
         picked = xp.take_along_axis(x, xp.expand_dims(idx, axis=-1), axis=-1)
         return xp.squeeze(picked, axis=-1)
     classes = xp.arange(x.shape[-1], dtype=idx.dtype, device=device_of(x))
     hit = xp.expand_dims(idx, axis=-1) == classes
     return xp.sum(xp.where(hit, x, xp.zeros_like(x)), axis=-1)
+
+
+def _dask_gather(x: Array, idx: Array) -> Array:
+    """:func:`gather` of Dask arrays: ``take_along_axis`` of each block of the blocks' own
+    library, the last axis in one chunk and the index chunked as the rows."""
+    import array_api_compat
+    import dask.array as da
+
+    last = x.ndim - 1
+    if len(x.chunks[last]) > 1:
+        x = x.rechunk({last: -1})
+    idx = idx.rechunk(x.chunks[:last])
+
+    def pick(block: Any, rows: Any) -> Any:  # rows: (..., 1), the index of each row
+        lib = array_api_compat.array_namespace(block)
+        return lib.squeeze(lib.take_along_axis(block, rows, axis=-1), axis=-1)
+
+    return da.map_blocks(pick, x, idx[..., None], drop_axis=last, dtype=x.dtype)  # type: ignore[no-untyped-call]
 
 
 def take(xp: Namespace, w: Array, idx: Array) -> Array:
