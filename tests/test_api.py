@@ -181,3 +181,26 @@ def test_in_memory_errors_name_row_and_column(files):
         score({"y": [0]}, target="y")
     with pytest.raises(TypeError, match="needs target= the labels"):
         score(files["p"], target="y")
+
+
+def test_numpy_integer_labels_index_named_classes_as_npy_files_do(tmp_path: Path):
+    p = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    y = np.array([0, 1, 0])
+    named = score(p, target=y, classes=["cat", "dog"])
+    assert math.isclose(named.log_loss, metrics.log_loss(y, p), rel_tol=1e-12)
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "y.npy", y)
+    from_files = score(tmp_path / "p.npy", target_file=tmp_path / "y.npy", classes=["cat", "dog"])
+    assert math.isclose(named.log_loss, from_files.log_loss, rel_tol=1e-12)
+    with pytest.raises(ValueError, match="class index 2 for 2 classes"):
+        score(p, target=[0, 2, 0], classes=["cat", "dog"])
+    with pytest.raises(ValueError, match="one label per row"):
+        score(p, target=[0, 1])
+
+
+def test_target_and_id_are_checked_before_reading(files):
+    frame = _frame(files)
+    with pytest.raises(ValueError, match="id and target must be different columns"):
+        score(frame, target="y", id="y")
+    with pytest.raises(TypeError, match="target must be a column name"):
+        score(frame, target=np.zeros(300))

@@ -120,6 +120,9 @@ def _bad_cases():
     }
     ints = submission.assign(id=range(8))
     labelled = pd.DataFrame({"id": solution["id"], "animal": ["ant"] * 7 + ["yak"]})
+    keys = submission["id"].tolist()
+    mixed = submission.astype({"bee": object})
+    mixed.loc[4, "bee"] = "x"  # one text cell among numbers
     return [
         (solution, submission.drop(columns="id"), {}, "submission has no column 'id'"),
         (solution, dup, {}, "submission repeats the id"),
@@ -133,6 +136,15 @@ def _bad_cases():
         (labelled, submission, {"target": "animal"}, "label 'yak'"),
         (labelled, submission, {}, "solution has no column 'ant'"),
         (solution, submission[["id", "ant"]], {}, "a probability column per class"),
+        (pd.concat([solution, solution.iloc[:1]]), submission, {}, "solution repeats the id"),
+        (solution.assign(ant=0), submission, {}, r"solution row \d+ \(id 'r\d+'\) is not one-hot"),
+        (solution, submission.assign(id=[None, *keys[1:]]), {}, "submission has no id at row 0"),
+        (
+            solution,
+            submission.assign(bee="x"),
+            {},
+            "column 'bee' must hold numbers; got 'x' at row 0",
+        ),
     ]
 
 
@@ -140,6 +152,18 @@ def _bad_cases():
 def test_kaggle_score_refuses_bad_tables_clearly(solution, submission, kwargs, match):
     with pytest.raises(ValueError, match=match):
         kaggle_score(solution, submission, "id", **kwargs)
+
+
+def test_kaggle_score_usage_column_of_numbers_and_text_cells_in_arrow():
+    solution, submission, y, p = _case("usage-numbers", n=12)
+    coded = solution.assign(Usage=np.where(solution["Usage"] == "Public", 1, 2))
+    keep = (coded["Usage"] == 1).to_numpy()
+    got = kaggle_score(coded, submission, "id", usage="1")
+    assert math.isclose(got, _kaggle_formula(y[keep], p[keep]), rel_tol=1e-13)
+    table = pa.Table.from_pandas(submission, preserve_index=False)
+    text = table.set_column(1, "ant", pa.array(["0.5"] * 11 + ["x"]))
+    with pytest.raises(ValueError, match="column 'ant' must hold numbers; got 'x' at row 11"):
+        kaggle_score(solution, text, "id")
 
 
 def test_kaggle_score_refuses_what_is_not_a_table():

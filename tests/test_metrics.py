@@ -334,6 +334,14 @@ def test_calibration_quantile_weighted_and_options() -> None:
 INDICATOR_METRICS = ["log_loss", "brier_score_loss", "d2_log_loss_score"]
 
 
+def test_narrow_integer_labels_far_apart_do_not_overflow() -> None:
+    """int8 labels -100 and 100: counted in int64, not in int8 (where 100 - (-100) wraps)."""
+    skm = pytest.importorskip("sklearn.metrics")
+    y, p = np.array([-100, 100, 100], dtype=np.int8), [0.1, 0.9, 0.8]
+    _close(metrics.brier_score_loss(y, p), skm.brier_score_loss(y, p))
+    _close(metrics.log_loss(y, p), skm.log_loss(y, p))
+
+
 @pytest.mark.parametrize("kind", ["str", "int"])
 def test_object_labels_as_pandas_gives_them_match_sklearn(kind: str) -> None:
     """Labels of dtype object (a pandas column of strings) are encoded through a hash table;

@@ -62,7 +62,8 @@ def product_dtype(x: Tensor) -> torch.dtype:
     and the products accumulate in float32 either way (the logits are then rounded to the
     input's dtype, as ``F.linear``'s are), but there the half-precision kernels are several times
     slower (6× for the logits' product on the 2-core reference, 50× for ``G @ W`` in its
-    row-major layout)."""
+    row-major layout). The price: a float32 copy of the weight for the sweep, and a gradient
+    with respect to the logits that is not rounded to half precision before its products."""
     if x.device.type != "cpu" or x.dtype not in (torch.float16, torch.bfloat16):
         return x.dtype
     probe = "_is_avx512_bf16_supported" if x.dtype == torch.bfloat16 else "_is_amx_fp16_supported"
@@ -107,7 +108,8 @@ def sweep(
     ``coefs`` (the coefficients of rows ``lo:hi`` given their log-sum-exp), the gradients
     accumulated into ``grads``.
 
-    Each chunk's logits live in one reused buffer (in the input's dtype), which the per-row step
+    Each chunk's logits live in one reused buffer (in the products' dtype,
+    :func:`product_dtype`), which the per-row step
     overwrites with the gradient with respect to the logits (two matrix products then give the
     input and weight gradients), or with the probabilities when the gradient is
     :class:`~crossentropy.fused._rows.Factored` (the row scales then apply to the

@@ -133,7 +133,8 @@ def distinct(y: Host) -> Host:
         v = y.view(np.uint8) if y.dtype.kind == "b" else y
         lo, hi = int(v.min()), int(v.max())
         if hi - lo < _DENSE_SPAN:
-            present = np.bincount(v - v.dtype.type(lo) if lo else v, minlength=hi - lo + 1) > 0
+            shifted = v if lo == 0 else v.astype(np.int64) - lo  # no overflow in v's dtype
+            present = np.bincount(shifted, minlength=hi - lo + 1) > 0
             return (np.flatnonzero(present) + lo).astype(y.dtype)
     return _unique(y)
 
@@ -152,7 +153,7 @@ def _dense_int(y: Host) -> tuple[Host, Host] | None:
     span = hi - lo + 1
     if span > _DENSE_SPAN:
         return None
-    shifted = y if lo == 0 else y - y.dtype.type(lo)
+    shifted = y if lo == 0 else y.astype(np.int64) - lo  # no overflow in y's dtype
     stride = max(1, y.size // (64 * span))
     present = np.bincount(shifted[::stride], minlength=span) > 0
     if stride > 1 and not present.all():

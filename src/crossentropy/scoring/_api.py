@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
 from crossentropy._lib.checks import check_choice, check_int
 
 if TYPE_CHECKING:
@@ -143,7 +145,6 @@ def _in_memory(data: Any, target: Any, classes: Sequence[Any] | None) -> tuple[A
     ``y_true`` column and one column per class."""
     if isinstance(data, str | os.PathLike) or data is None:
         return None, "", target
-    import numpy as np
     import pyarrow as pa  # type: ignore[import-untyped]
 
     if isinstance(data, np.ndarray):
@@ -152,10 +153,20 @@ def _in_memory(data: Any, target: Any, classes: Sequence[Any] | None) -> tuple[A
         if target is None or isinstance(target, str):
             raise TypeError("data as an array needs target= the labels as an array")
         labels = np.asarray(target)
+        if labels.shape != (data.shape[0],):
+            raise ValueError(
+                f"target must hold one label per row of data ({data.shape[0]},); got shape "
+                f"{labels.shape}"
+            )
         width = 2 if data.shape[1] == 1 else data.shape[1]
         names = [str(c) for c in classes] if classes is not None else [str(j) for j in range(width)]
         if len(names) != width:
             raise ValueError(f"classes names {len(names)} classes for {width}")
+        if labels.dtype.kind in "iu" and not all(n.lstrip("+-").isdigit() for n in names):
+            # integer labels with names that are not integers: class indices, as for .npy files
+            if labels.size and (labels.min() < 0 or labels.max() >= width):
+                raise ValueError(f"target holds class index {labels.max()} for {width} classes")
+            labels = np.asarray(names, dtype=object)[labels]
         cols = names if data.shape[1] > 1 else names[1:]
         table = {"y_true": pa.array(labels.astype(str) if labels.dtype.kind == "O" else labels)}
         table.update({n: pa.array(data[:, j]) for j, n in enumerate(cols)})
@@ -288,6 +299,10 @@ def score(
         raise ValueError("scheduler and partitions need engine='dask'")
     if partitions is not None and check_int(partitions, "partitions") < 1:
         raise ValueError(f"partitions must be >= 1; got {partitions}")
+    if target is not None and not isinstance(target, str) and not isinstance(data, np.ndarray):
+        raise TypeError("target must be a column name; labels as an array go with NumPy data")
+    if id is not None and id == target:
+        raise ValueError(f"id and target must be different columns; both are {id!r}")
     table, label, target = _in_memory(data, target, classes)
     if table is not None and solution is not None:
         raise TypeError("a solution pair is read from files; for DataFrames use kaggle_score")

@@ -94,7 +94,12 @@ def _table(obj: Any, name: str) -> Any:
     if isinstance(obj, pa.Table):
         return obj
     if hasattr(obj, "__arrow_c_stream__"):
-        return pa.table(obj)
+        try:
+            return pa.table(obj)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise ValueError(
+                f"{name} cannot be read as a table: {str(exc).splitlines()[0]}"
+            ) from None
     raise TypeError(
         f"{name} must be a DataFrame (pandas, polars) or a pyarrow Table; got {type(obj).__name__}"
     )
@@ -104,6 +109,29 @@ def _column(table: Any, column: str, name: str) -> Any:
     if column not in table.column_names:
         raise ValueError(f"{name} has no column {column!r}; its columns: {table.column_names}")
     return table.column(column)
+
+
+def _numbers(table: Any, column: str, name: str) -> np.ndarray[Any, Any]:
+    """A column as float64, or a ``ValueError`` naming the table, column and first bad row."""
+    import pyarrow as pa
+
+    values = table.column(column)
+    try:
+        return np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False), np.float64)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        cells = values.to_pylist()
+        row = next((i for i, v in enumerate(cells) if not _number(v)), 0)
+        raise ValueError(
+            f"{name} column {column!r} must hold numbers; got {cells[row]!r} at row {row}"
+        ) from None
+
+
+def _number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _ids(table: Any, column: str, name: str) -> Any:
@@ -200,15 +228,20 @@ def kaggle_score(
             f"submission must have a probability column per class besides {row_id_column_name!r}"
             f"; got columns {sub.column_names}"
         )
+    for ids_, name in ((sol_ids, "solution"), (sub_ids, "submission")):
+        if ids_.null_count:
+            row = int(np.flatnonzero(ids_.is_null().to_numpy(zero_copy_only=False))[0])
+            raise ValueError(f"{name} has no id at row {row} of {row_id_column_name!r}")
+        if pc.count_distinct(ids_).as_py() != len(ids_):
+            counts = pc.value_counts(ids_).to_pylist()
+            twice = next(c["values"] for c in counts if c["counts"] > 1)
+            raise ValueError(f"{name} repeats the id {twice!r} in {row_id_column_name!r}")
     if usage is not None:
-        keep = pc.equal(_column(sol, usage_column, "solution"), pa.scalar(usage))
+        split = _column(sol, usage_column, "solution").cast(pa.large_string())
+        keep = pc.fill_null(pc.equal(split, pa.scalar(str(usage), pa.large_string())), False)
         sol, sol_ids = sol.filter(keep), sol_ids.filter(keep)
         if sol.num_rows == 0:
             raise ValueError(f"solution has no row with {usage_column} = {usage!r}")
-    if pc.count_distinct(sub_ids).as_py() != len(sub_ids):
-        counts = pc.value_counts(sub_ids).to_pylist()
-        twice = next(c["values"] for c in counts if c["counts"] > 1)
-        raise ValueError(f"submission repeats the id {twice!r} in {row_id_column_name!r}")
     try:
         position = pc.index_in(sol_ids, value_set=sub_ids)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
@@ -223,12 +256,7 @@ def kaggle_score(
     if usage is None and sub.num_rows != sol.num_rows:
         extra = sub_ids.filter(pc.invert(pc.is_in(sub_ids, value_set=sol_ids)))[0].as_py()
         raise ValueError(f"submission has the id {extra!r}, which is not in the solution")
-    proba = np.column_stack(
-        [
-            np.asarray(sub.column(c).to_numpy(zero_copy_only=False), dtype=np.float64)
-            for c in classes
-        ]
-    )
+    proba = np.column_stack([_numbers(sub, c, "submission") for c in classes])
     ids = sub_ids.to_numpy(zero_copy_only=False)  # a bad entry is named by its submission row
     p = kaggle_probabilities(proba, eps=eps, ids=ids, columns=classes)
     p = p[position.to_numpy(zero_copy_only=False)]
@@ -243,10 +271,13 @@ def kaggle_score(
             f"solution has no column {absent[0]!r} of the submission's classes; give the class "
             "labels' column as target="
         )
-    onehot = np.column_stack(
-        [
-            np.asarray(sol.column(c).to_numpy(zero_copy_only=False), dtype=np.float64)
-            for c in classes
-        ]
-    )
+    onehot = np.column_stack([_numbers(sol, c, "solution") for c in classes])
+    bad = (onehot != 0) & (onehot != 1)
+    not_one = np.count_nonzero(onehot, axis=1) != 1
+    if bad.any() or not_one.any():
+        row = int(np.argmax(bad.any(axis=1) | not_one))
+        raise ValueError(
+            f"solution row {row} (id {sol_ids[row].as_py()!r}) is not one-hot over the classes "
+            f"{classes}: one 1 and 0s elsewhere are expected"
+        )
     return float(log_loss(onehot, p))

@@ -469,7 +469,7 @@ def resolve_source(
             solution, submission, id_column, target, proba_cols, classes, fmt, batch_rows
         )
     if file is None:
-        raise InputError("", "give a FILE, or --solution and --submission")
+        raise InputError("", "give the predictions (a FILE), or a solution and a submission")
     form: Format = "arrow" if table is not None else detect_format(file, fmt)
     if form in ("npy", "npz"):
         return _resolve_arrays(file, form, target_file, classes, batch_rows)
@@ -1075,8 +1075,9 @@ def _array_batches(src: Source, unit: Unit) -> Iterator[Batch]:
         y_path = src.target_file
     n = int(proba_all.shape[0])
     start, stop = (unit.start, unit.stop) if unit.kind == "rows" else (0, n)
-    for lo in range(start, stop, src.batch_rows):
-        hi = min(lo + src.batch_rows, stop)
+    rows = batch_rows_for(src.batch_rows, len(src.proba_columns))
+    for lo in range(start, stop, rows):
+        hi = min(lo + rows, stop)
         row = lo + 1
         chunk = np.asarray(proba_all[lo:hi])
         chunk = chunk.astype(stored_float(chunk.dtype), copy=False)

@@ -1,4 +1,5 @@
-"""The outputs of ``crossentropy score``: a text table and a self-contained HTML report.
+"""The renderings of a :class:`~crossentropy.scoring.ScoreReport`: a text table and a
+self-contained HTML page (what ``crossentropy score`` prints and writes).
 
 Both take the result dict of :meth:`crossentropy.metrics.ScoreAccumulator.result` (plus an ``id``
 for each worst row of a solution/submission pair). The HTML page embeds its figures as base64
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from crossentropy.scoring._read import Source
 
-__all__ = ["format_text", "html_report", "write_report"]
+__all__ = ["format_text", "html_report"]
 
 #: The per-class bar chart shows at most this many classes (the ones with the largest loss).
 MAX_BARS = 40
@@ -357,7 +358,7 @@ def html_report(result: dict[str, Any], src: Source) -> str:
 
 
 def _input_rows(meta: dict[str, Any]) -> list[list[str]]:
-    """The input metadata (:func:`crossentropy.cli._score.input_metadata`) as table rows."""
+    """The input metadata (``ScoreReport.input``) as table rows."""
     rows = [[f"{role} file", path] for role, path in meta["files"].items()]
     rows += [
         ["format", str(meta["format"])],
@@ -369,10 +370,3 @@ def _input_rows(meta: dict[str, Any]) -> list[list[str]]:
     rows += [[f"option {k}", str(v)] for k, v in meta["options"].items()]
     rows.append(["crossentropy version", meta["crossentropy_version"]])
     return rows
-
-
-def write_report(path: str, page: str) -> None:
-    """Write ``page`` to ``path`` atomically (a temporary file in the same folder, renamed)."""
-    from crossentropy._lib.html import write_atomic
-
-    write_atomic(path, page)
