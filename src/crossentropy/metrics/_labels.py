@@ -132,6 +132,8 @@ def distinct(y: Host) -> Host:
     if y.dtype.kind in "iub" and y.size:
         v = y.view(np.uint8) if y.dtype.kind == "b" else y
         lo, hi = int(v.min()), int(v.max())
+        if hi - lo < 2:  # the smallest and the largest are all there is (binary labels)
+            return np.array(sorted({lo, hi})).astype(y.dtype)
         if hi - lo < _DENSE_SPAN:
             shifted = v if lo == 0 else v.astype(np.int64) - lo  # no overflow in v's dtype
             present = np.bincount(shifted, minlength=hi - lo + 1) > 0
