@@ -147,6 +147,8 @@ def _in_memory(data: Any, target: Any, classes: Sequence[Any] | None) -> tuple[A
         return None, "", target
     import pyarrow as pa  # type: ignore[import-untyped]
 
+    from crossentropy.scoring._read import arrow_table
+
     if isinstance(data, np.ndarray):
         if data.ndim != 2 or data.shape[1] < 1:
             raise ValueError(f"data as an array must be probabilities (n, C); got {data.shape}")
@@ -171,15 +173,11 @@ def _in_memory(data: Any, target: Any, classes: Sequence[Any] | None) -> tuple[A
         table = {"y_true": pa.array(labels.astype(str) if labels.dtype.kind == "O" else labels)}
         table.update({n: pa.array(data[:, j]) for j, n in enumerate(cols)})
         return pa.table(table), "array", "y_true"
-    if isinstance(data, pa.Table):
-        return data, "Table", target
-    kind = type(data).__module__.split(".")[0]
-    if kind == "pandas":
-        return pa.Table.from_pandas(data, preserve_index=False), "DataFrame", target
-    if kind == "polars":
-        return data.to_arrow(), "DataFrame", target
-    if hasattr(data, "__arrow_c_stream__"):
-        return pa.table(data), type(data).__name__, target
+    table = arrow_table(data, "data")
+    if table is not None:
+        kind = type(data).__module__.split(".")[0]
+        label = "DataFrame" if kind in ("pandas", "polars") else type(data).__name__
+        return table, label, target
     raise TypeError(
         "data must be a path, a DataFrame (pandas, polars), a pyarrow Table or a NumPy array; "
         f"got {type(data).__name__}"

@@ -87,22 +87,16 @@ def kaggle_probabilities(
 
 
 def _table(obj: Any, name: str) -> Any:
-    """A pyarrow Table from a pandas or polars DataFrame, a pyarrow Table, or any object with
-    the Arrow stream interface."""
-    import pyarrow as pa  # type: ignore[import-untyped]
+    """A pyarrow Table of a DataFrame or Table (:func:`~crossentropy.scoring._read.arrow_table`)."""
+    from crossentropy.scoring._read import arrow_table
 
-    if isinstance(obj, pa.Table):
-        return obj
-    if hasattr(obj, "__arrow_c_stream__"):
-        try:
-            return pa.table(obj)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-            raise ValueError(
-                f"{name} cannot be read as a table: {str(exc).splitlines()[0]}"
-            ) from None
-    raise TypeError(
-        f"{name} must be a DataFrame (pandas, polars) or a pyarrow Table; got {type(obj).__name__}"
-    )
+    table = arrow_table(obj, name)
+    if table is None:
+        raise TypeError(
+            f"{name} must be a DataFrame (pandas, polars) or a pyarrow Table; got "
+            f"{type(obj).__name__}"
+        )
+    return table
 
 
 def _column(table: Any, column: str, name: str) -> Any:
@@ -113,7 +107,7 @@ def _column(table: Any, column: str, name: str) -> Any:
 
 def _numbers(table: Any, column: str, name: str) -> np.ndarray[Any, Any]:
     """A column as float64, or a ``ValueError`` naming the table, column and first bad row."""
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped]
 
     values = table.column(column)
     try:

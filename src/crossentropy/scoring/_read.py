@@ -44,6 +44,7 @@ __all__ = [
     "SolutionIndex",
     "Source",
     "Unit",
+    "arrow_table",
     "detect_format",
     "iter_batches",
     "iter_ordered_pair",
@@ -262,6 +263,25 @@ def detect_format(path: str, override: str | None = None) -> Format:
     )
 
 
+def arrow_table(obj: Any, name: str) -> Any:
+    """``obj`` as a pyarrow Table when it is a table in memory (a pandas DataFrame without its
+    index, a polars DataFrame, a pyarrow Table, any object with the Arrow stream interface);
+    None for anything else. A table that pyarrow cannot convert is a ``ValueError``."""
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    if isinstance(obj, pa.Table):
+        return obj
+    kind = type(obj).__module__.split(".")[0]
+    if kind not in ("pandas", "polars") and not hasattr(obj, "__arrow_c_stream__"):
+        return None
+    try:
+        if kind == "pandas":
+            return pa.Table.from_pandas(obj, preserve_index=False)
+        return obj.to_arrow() if kind == "polars" else pa.table(obj)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise ValueError(f"{name} cannot be read as a table: {str(exc).splitlines()[0]}") from None
+
+
 def _open_text(path: str) -> io.TextIOBase:
     if path.lower().endswith(".gz"):
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
@@ -298,7 +318,7 @@ def column_names(path: str, fmt: Format) -> list[str]:
             raise InputError(path, "empty file (no header line)")
         names = header
     else:
-        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow as pa
         import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
         try:
