@@ -708,7 +708,8 @@ def test_html_report_is_self_contained(data: dict[str, Any], tmp_path: Path, cap
     assert code == 0
     assert "log loss" in out
     page = report.read_text()
-    assert page.count("data:image/png;base64,") == 3
+    # reliability, decompositions, per class, confusion matrix, losses
+    assert page.count("data:image/png;base64,") == 5
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page)
     assert "http://" not in page
     assert "https://" not in page
@@ -718,13 +719,21 @@ def test_html_report_is_self_contained(data: dict[str, Any], tmp_path: Path, cap
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]  # no temporary file left
     # Every figure has a title and axis labels (checked on the figures themselves).
     from crossentropy.scoring._report import (
+        _confusion_figure,
+        _decomposition_figure,
         _histogram_figure,
         _per_class_figure,
         _reliability_figure,
     )
 
     r = run_json(capsys, str(data["dir"] / "t.csv"), *TABLE_ARGS)
-    figs = [_reliability_figure(r), _per_class_figure(r)[0], _histogram_figure(r)]
+    figs = [
+        _reliability_figure(r),
+        _decomposition_figure(r["calibration"]),
+        _per_class_figure(r)[0],
+        _confusion_figure(r),
+        _histogram_figure(r),
+    ]
     for fig in figs:
         axes = fig.get_axes()
         assert any(ax.get_title() for ax in axes)

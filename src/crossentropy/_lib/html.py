@@ -38,7 +38,7 @@ __all__ = [
 #: Default resolution of the PNGs (dots per inch).
 DPI = 100
 
-_CSS = """
+CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; max-width: 1100px;
        margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.5; }
 h1, h2, h3 { line-height: 1.2; }
@@ -52,6 +52,7 @@ figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: .9em; color: #555; }
 code { background: #f5f5f5; padding: 0 .2em; }
 p.note { color: #555; font-size: .9em; }
+div.row { display: flex; flex-wrap: wrap; gap: 1em; }
 """
 
 
@@ -145,7 +146,7 @@ def html_table(
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def html_page(title: str, sections: Iterable[str], *, css: str = _CSS) -> str:
+def html_page(title: str, sections: Iterable[str], *, css: str = CSS) -> str:
     """A complete, self-contained HTML5 page (inline CSS, no external resources).
 
     Parameters

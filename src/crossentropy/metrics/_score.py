@@ -8,6 +8,11 @@ from typing import Any
 import numpy as np
 
 from crossentropy._lib.checks import check_int, shape_str
+from crossentropy.metrics._calibration import (
+    CalibrationAccumulator,
+    binned_summary,
+    murphy_terms,
+)
 from crossentropy.metrics._checks import (
     check_index_labels,
     check_proba_matrix,
@@ -28,6 +33,11 @@ from crossentropy.metrics._formulas import (
 )
 
 __all__ = ["ScoreAccumulator"]
+
+#: Class-wise calibration is kept up to this many classes (``C * n_bins * 3`` numbers).
+CLASSWISE_MAX = 100
+#: The confusion matrix is kept up to this many classes.
+CONFUSION_MAX = 30
 
 # Rows are added in blocks of about this many probabilities (2 MiB of float64), so that the
 # temporaries of the per-row formulas stay in cache.
@@ -72,6 +82,18 @@ class ScoreAccumulator:
       then one bin up to 37), bins ``[lo, hi)``.
     - ``rows_not_summing_to_one``: rows whose sum is off 1 by more than scikit-learn's
       tolerance (``1e-8 + sqrt(eps)``); they are scored as given, not renormalised.
+    - ``calibration``: of the same calibration pairs as ``ece``, the smooth ECE with its
+      bandwidth, basic-bootstrap interval and smoothed reliability curve with its band, the
+      CORP reliability diagram and the MCB/DSC/UNC decompositions of the Brier and log scores
+      of the pairs, equal-width bins (ECE, MCE, RMS, Wilson intervals) and equal-mass bins,
+      Murphy's decomposition of the pairs' Brier score
+      (:class:`~crossentropy.metrics.CalibrationAccumulator`,
+      :func:`~crossentropy.metrics.murphy_decomposition`); class-wise ECE (each class's
+      probability against ``y == c``, averaged over the classes) up to
+      :data:`CLASSWISE_MAX` classes; skill scores against the base rate
+      (``d2_log_loss``: :func:`d2_log_loss_score`, ``brier_skill``: 1 - Brier / Brier of the
+      class frequencies).
+    - ``confusion``: counts ``[true][predicted]`` (argmax), up to :data:`CONFUSION_MAX` classes.
 
     Sums are kept in compensated float64 (:mod:`crossentropy.metrics._exact`), so the result
     does not depend on the batching or the merge order beyond ~1e-16 relative. Memory is
@@ -85,6 +107,10 @@ class ScoreAccumulator:
         Number of equal-width calibration bins on [0, 1].
     worst : int, default 10
         How many of the worst rows to keep.
+    bootstrap : int, default 200
+        Poisson bootstrap replicates of the smooth ECE interval (0: none).
+    seed : int, default 0
+        The bootstrap's seed.
 
     Examples
     --------
@@ -100,7 +126,15 @@ class ScoreAccumulator:
     (0.6666666666666666, 2, 'cat')
     """
 
-    def __init__(self, classes: Sequence[Any], *, n_bins: int = 15, worst: int = 10) -> None:
+    def __init__(
+        self,
+        classes: Sequence[Any],
+        *,
+        n_bins: int = 15,
+        worst: int = 10,
+        bootstrap: int = 200,
+        seed: int = 0,
+    ) -> None:
         labels = [_plain(c) for c in np.asarray(classes, dtype=object).reshape(-1).tolist()]
         if len(labels) < 2:
             raise ValueError(f"classes must hold at least two labels; got {labels!r}")
@@ -111,6 +145,10 @@ class ScoreAccumulator:
         self.worst = check_int(worst, "worst")
         if self.worst < 0:
             raise ValueError(f"worst must be >= 0; got {self.worst}")
+        self.bootstrap = check_int(bootstrap, "bootstrap")
+        if self.bootstrap < 0:
+            raise ValueError(f"bootstrap must be >= 0; got {self.bootstrap}")
+        self.seed = check_int(seed, "seed")
         c = len(labels)
         self._n = 0
         self._off_sum = 0
@@ -123,11 +161,16 @@ class ScoreAccumulator:
         self._bin_count = np.zeros(self.n_bins, dtype=np.int64)
         self._bin_conf = ExactSum(self.n_bins)
         self._bin_correct = np.zeros(self.n_bins, dtype=np.int64)
+        self._bin_conf2 = ExactSum(self.n_bins)  # sum of f^2 and of f * o, for Murphy's terms
+        self._bin_conf_hit = ExactSum(self.n_bins)
+        self._cal = CalibrationAccumulator()
+        self._classwise = (
+            np.zeros((3, c, self.n_bins), dtype=np.float64) if c <= CLASSWISE_MAX else None
+        )
+        self._confusion = np.zeros((c, c), dtype=np.int64) if c <= CONFUSION_MAX else None
         self._hist = np.zeros(len(LOSS_EDGES) - 1, dtype=np.int64)
-        self._worst_row = np.zeros(0, dtype=np.int64)
-        self._worst_label = np.zeros(0, dtype=np.int64)
-        self._worst_p = np.zeros(0, dtype=np.float64)
-        self._worst_loss = np.zeros(0, dtype=np.float64)
+        # the worst rows: row id, true class, predicted class, p_true, p_predicted, loss
+        self._worst = np.zeros((6, 0), dtype=np.float64)
 
     # -----------------------------------------------------------------------------------------
 
@@ -171,10 +214,11 @@ class ScoreAccumulator:
         c = len(self.classes)
         found = rows_pass(p, y)
         p_true, (low, high) = found.p_true, found.sum_range or (1.0, 1.0)
+        eps = float(np.finfo(p.dtype).eps)
         with np.errstate(divide="ignore", invalid="ignore"):
             # clipped and checked at the stored precision, as metrics.log_loss does
             loss = row_log_loss(np, p_true, p.dtype).astype(np.float64, copy=False)
-            tol = row_sum_tolerance(float(np.finfo(p.dtype).eps))
+            tol = row_sum_tolerance(eps)
             if high - 1 > tol or 1 - low > tol:
                 self._off_sum += int(np.count_nonzero(np.abs(np.sum(p, axis=1) - 1) > tol))
             p = p.astype(np.float64, copy=False)
@@ -192,34 +236,44 @@ class ScoreAccumulator:
         else:
             conf = gather(np, p, top)
             hit = top == y
-        b = bin_index(np, conf, uniform_edges(self.n_bins))
+        edges = uniform_edges(self.n_bins)
+        b = bin_index(np, conf, edges)
         self._bin_count += np.bincount(b, minlength=self.n_bins)
         self._bin_conf.add(np.bincount(b, weights=conf, minlength=self.n_bins))
         self._bin_correct += np.bincount(b[hit], minlength=self.n_bins)
+        self._bin_conf2.add(np.bincount(b, weights=conf * conf, minlength=self.n_bins))
+        self._bin_conf_hit.add(np.bincount(b[hit], weights=conf[hit], minlength=self.n_bins))
+        self._cal.update(conf, hit, eps=eps)
+        if self._classwise is not None:
+            cb = (
+                bin_index(np, p.reshape(-1), edges).reshape(p.shape) + self.n_bins * np.arange(c)
+            ).reshape(-1)
+            size = c * self.n_bins
+            self._classwise[0] += np.bincount(cb, minlength=size).reshape(c, -1)
+            self._classwise[1] += np.bincount(cb, weights=p.reshape(-1), minlength=size).reshape(
+                c, -1
+            )
+            own = cb.reshape(p.shape)[np.arange(p.shape[0]), y]
+            self._classwise[2] += np.bincount(own, minlength=size).reshape(c, -1)
+        if self._confusion is not None:
+            self._confusion += np.bincount(y * c + top, minlength=c * c).reshape(c, c)
         self._hist += np.bincount(loss_bin(loss), minlength=len(self._hist))
-        self._keep_worst(rows, y, p_true, loss)
+        self._keep_worst(
+            np.stack([rows, y, top, p_true, gather(np, p, top), loss]).astype(np.float64)
+        )
 
-    def _keep_worst(
-        self,
-        rows: np.ndarray[Any, Any],
-        labels: np.ndarray[Any, Any],
-        p_true: np.ndarray[Any, Any],
-        loss: np.ndarray[Any, Any],
-    ) -> None:
+    def _keep_worst(self, cand: np.ndarray[Any, Any]) -> None:
+        """Merge candidate rows (columns of :attr:`_worst`'s layout) into the worst rows."""
         k = self.worst
         if k == 0:
             return
+        loss = cand[5]
         if loss.shape[0] > k:  # keep the candidates (ties at the k-th loss included)
             cut = np.partition(loss, loss.shape[0] - k)[loss.shape[0] - k]
-            sel = loss >= cut
-            rows, labels, p_true, loss = rows[sel], labels[sel], p_true[sel], loss[sel]
-        rows = np.concatenate([self._worst_row, rows])
-        labels = np.concatenate([self._worst_label, labels])
-        p_true = np.concatenate([self._worst_p, p_true])
-        loss = np.concatenate([self._worst_loss, loss])
-        order = np.lexsort((rows, -loss))[:k]
-        self._worst_row, self._worst_label = rows[order], labels[order]
-        self._worst_p, self._worst_loss = p_true[order], loss[order]
+            cand = cand[:, loss >= cut]
+        both = np.concatenate([self._worst, cand], axis=1)
+        order = np.lexsort((both[0], -both[5]))[:k]
+        self._worst = both[:, order]
 
     def merge(self, other: ScoreAccumulator) -> ScoreAccumulator:
         """Add the rows another accumulator (same classes and options) has seen."""
@@ -242,8 +296,15 @@ class ScoreAccumulator:
         self._bin_count += other._bin_count
         self._bin_conf.merge(other._bin_conf)
         self._bin_correct += other._bin_correct
+        self._bin_conf2.merge(other._bin_conf2)
+        self._bin_conf_hit.merge(other._bin_conf_hit)
+        self._cal.merge(other._cal)
+        if self._classwise is not None and other._classwise is not None:
+            self._classwise += other._classwise
+        if self._confusion is not None and other._confusion is not None:
+            self._confusion += other._confusion
         self._hist += other._hist
-        self._keep_worst(other._worst_row, other._worst_label, other._worst_p, other._worst_loss)
+        self._keep_worst(other._worst)
         return self
 
     def result(self) -> dict[str, Any]:
@@ -302,24 +363,62 @@ class ScoreAccumulator:
             ),
             "mean_entropy": mean(self._entropy),
             "per_class": per_class,
-            "worst": [
-                {
-                    "row": int(r),
-                    "label": self.classes[int(lab)],
-                    "p_true": float(pt),
-                    "loss": float(lo),
-                }
-                for r, lab, pt, lo in zip(
-                    self._worst_row, self._worst_label, self._worst_p, self._worst_loss, strict=True
-                )
-            ],
+            "worst": self.worst_rows(),
             "reliability": reliability,
             "loss_histogram": {
                 "edges": [float(e) for e in LOSS_EDGES],
                 "counts": [int(k) for k in self._hist],
             },
             "rows_not_summing_to_one": self._off_sum,
+            "calibration": self._calibration(brier) if n else None,
+            "confusion": None if self._confusion is None else self._confusion.tolist(),
         }
+
+    def worst_rows(self) -> list[dict[str, Any]]:
+        """The worst rows so far, largest loss first: ``row``, ``label``, ``predicted`` (the
+        argmax class), ``p_true``, ``p_predicted``, ``loss``."""
+        return [
+            {
+                "row": int(r),
+                "label": self.classes[int(lab)],
+                "predicted": self.classes[int(top)],
+                "p_true": float(pt),
+                "p_predicted": float(pp),
+                "loss": float(lo),
+            }
+            for r, lab, top, pt, pp, lo in self._worst.T
+        ]
+
+    def _calibration(self, brier: float) -> dict[str, Any]:
+        """The ``calibration`` entry of :meth:`result` (rows seen)."""
+        n, c = self._n, len(self.classes)
+        edges = uniform_edges(self.n_bins)
+        count = self._bin_count.astype(np.float64)
+        hits = self._bin_correct.astype(np.float64)
+        out = self._cal.result(n_bins=self.n_bins, bootstrap=self.bootstrap, seed=self.seed)
+        out["pairs"] = "positive class" if c == 2 else "top label"
+        out["equal_width"] = binned_summary(edges, count, self._bin_conf.value(), hits)
+        out["murphy"] = murphy_terms(
+            count, self._bin_conf.value(), self._bin_conf2.value(), hits, self._bin_conf_hit.value()
+        )._asdict()
+        if self._classwise is not None:
+            per = [binned_summary(edges, *self._classwise[:, j])["ece"] for j in range(c)]
+            out["classwise"] = {
+                "ece": float(np.mean(per)),
+                "per_class": [{"label": self.classes[j], "ece": per[j]} for j in range(c)],
+            }
+        else:
+            out["classwise"] = None
+        freq = self._class_count[self._class_count > 0] / n
+        null_log = float(-np.sum(freq * np.log(freq)))
+        null_brier = float(1 - np.sum(freq * freq)) * (0.5 if c == 2 else 1.0)
+        out["skill"] = {
+            "base_rate_log_loss": null_log,
+            "base_rate_brier": null_brier,
+            "d2_log_loss": 1 - float(self._loss.value()) / n / null_log if null_log > 0 else None,
+            "brier_skill": 1 - brier / null_brier if null_brier > 0 else None,
+        }
+        return out
 
     def __repr__(self) -> str:
         return (

@@ -61,8 +61,9 @@ class ScoreReport:
     per_class : list of dict
         Per class: ``label``, ``count``, ``log_loss`` (mean over its rows).
     worst : list of dict
-        The rows with the largest loss: ``row`` (1-based data row), ``label``, ``p_true``,
-        ``loss``, and ``id`` when the input has an id column.
+        The rows with the largest loss: ``row`` (1-based data row), ``label``, ``predicted``
+        (the most probable class), ``p_true``, ``p_predicted``, ``loss``, and ``id`` when the
+        input has an id column.
     reliability : list of dict
         Per bin: ``lo``, ``hi``, ``count``, ``confidence``, ``accuracy``.
     loss_histogram : dict
@@ -70,6 +71,16 @@ class ScoreReport:
     rows_not_summing_to_one : int
         Rows whose probabilities are off 1 by more than the stored dtype's tolerance (scored as
         given).
+    calibration : dict
+        The calibration report of :class:`~crossentropy.metrics.ScoreAccumulator`: ``pairs``
+        (positive class or top label), ``smooth_ece`` (value, bandwidth, basic-bootstrap
+        interval, smoothed reliability curve with its band and the forecasts' density),
+        ``corp`` (PAV reliability diagram; MCB/DSC/UNC of the Brier and log scores of the
+        pairs), ``equal_width`` and ``equal_mass`` bins (ECE, MCE, RMS; Wilson intervals),
+        ``murphy`` (Brier = REL - RES + UNC + WBV - WBC), ``classwise`` ECE (up to 100
+        classes), ``skill`` (D² of the log loss and Brier skill against the base rate).
+    confusion : list of list of int or None
+        Counts ``[true][predicted]`` up to 30 classes.
     input : dict
         Files, mode, format, target and id columns, classes, probability columns, rows, options
         and the crossentropy version.
@@ -86,6 +97,8 @@ class ScoreReport:
     reliability: list[dict[str, Any]]
     loss_histogram: dict[str, Any]
     rows_not_summing_to_one: int
+    calibration: dict[str, Any]
+    confusion: list[list[int]] | None
     input: dict[str, Any]
     source: Source = field(repr=False, compare=False)
 
@@ -200,6 +213,8 @@ def score(
     progress: bool | ProgressBar = False,
     bins: int = 15,
     worst: int = 10,
+    bootstrap: int = 200,
+    seed: int = 0,
     batch_rows: int = 65536,
 ) -> ScoreReport:
     r"""Score probability predictions held in a file, in bounded memory.
@@ -256,6 +271,11 @@ def score(
         Calibration bins.
     worst : int, default 10
         Worst rows to keep.
+    bootstrap : int, default 200
+        Bootstrap replicates of the smooth ECE's interval and the reliability curve's band
+        (0: none).
+    seed : int, default 0
+        The bootstrap's seed: a report is reproducible, whatever the batches or workers.
     batch_rows : int, default 65536
         Rows per batch: memory grows with it.
 
@@ -288,11 +308,13 @@ def score(
     check_choice(engine, "engine", ("local", "dask"))
     bins, worst = check_int(bins, "bins"), check_int(worst, "worst")
     batch_rows = check_int(batch_rows, "batch_rows")
-    if bins < 1 or worst < 0 or batch_rows < 1:
+    bootstrap, seed = check_int(bootstrap, "bootstrap"), check_int(seed, "seed")
+    if bins < 1 or worst < 0 or batch_rows < 1 or bootstrap < 0:
         raise ValueError(
-            f"bins and batch_rows must be >= 1 and worst >= 0; got bins={bins}, "
-            f"worst={worst}, batch_rows={batch_rows}"
+            f"bins and batch_rows must be >= 1, worst and bootstrap >= 0; got bins={bins}, "
+            f"worst={worst}, bootstrap={bootstrap}, batch_rows={batch_rows}"
         )
+    acc_options = {"n_bins": bins, "worst": worst, "bootstrap": bootstrap, "seed": seed}
     if engine != "dask" and (scheduler is not None or partitions is not None):
         raise ValueError("scheduler and partitions need engine='dask'")
     if partitions is not None and check_int(partitions, "partitions") < 1:
@@ -326,17 +348,23 @@ def score(
                 src,
                 scheduler=scheduler,
                 partitions=partitions,
-                bins=bins,
-                worst=worst,
+                options=acc_options,
                 progress=bar,
             )
         else:
-            result = score_local(src, bins=bins, worst=worst, progress=bar)
+            result = score_local(src, options=acc_options, progress=bar)
     except BaseException:
         bar.clear()
         raise
     bar.finish(int(result["n"]))
-    options = {"engine": engine, "bins": bins, "worst": worst, "batch_rows": batch_rows}
+    options = {
+        "engine": engine,
+        "bins": bins,
+        "worst": worst,
+        "bootstrap": bootstrap,
+        "seed": seed,
+        "batch_rows": batch_rows,
+    }
     return ScoreReport(
         n=int(result["n"]),
         log_loss=result["log_loss"],
@@ -349,6 +377,8 @@ def score(
         reliability=result["reliability"],
         loss_histogram=result["loss_histogram"],
         rows_not_summing_to_one=int(result.get("rows_not_summing_to_one", 0)),
+        calibration=result["calibration"],
+        confusion=result["confusion"],
         input=_metadata(src, int(result["n"]), options),
         source=src,
     )

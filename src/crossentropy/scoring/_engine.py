@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -130,7 +130,7 @@ class _WorstIds:
             return
         first = int(batch.rows[0])
         keep: dict[int, Any] = {}
-        for w in acc.result()["worst"]:
+        for w in acc.worst_rows():
             row = int(w["row"])
             if row in self.ids:
                 keep[row] = self.ids[row]
@@ -139,10 +139,10 @@ class _WorstIds:
         self.ids = keep
 
 
-def _new_accumulator(src: Source, bins: int, worst: int) -> ScoreAccumulator:
+def _new_accumulator(src: Source, options: Mapping[str, int] | None) -> ScoreAccumulator:
     from crossentropy.metrics import ScoreAccumulator
 
-    return ScoreAccumulator(list(src.classes), n_bins=bins, worst=worst)
+    return ScoreAccumulator(list(src.classes), **(options or {}))
 
 
 def _consume(
@@ -203,7 +203,7 @@ def _finish(src: Source, acc: ScoreAccumulator, ids: dict[int, Any]) -> dict[str
 
 
 def score_local(
-    src: Source, *, bins: int = 15, worst: int = 10, progress: ProgressBar | None = None
+    src: Source, *, options: Mapping[str, int] | None = None, progress: ProgressBar | None = None
 ) -> dict[str, Any]:
     """Score ``src`` in this process, batch by batch.
 
@@ -211,10 +211,9 @@ def score_local(
     ----------
     src : Source
         The resolved input (:func:`crossentropy.scoring._read.resolve_source`).
-    bins : int, default 15
-        Calibration bins.
-    worst : int, default 10
-        Worst rows to keep.
+    options : mapping, optional
+        Keywords of :class:`~crossentropy.metrics.ScoreAccumulator` (``n_bins``, ``worst``,
+        ``bootstrap``, ``seed``).
     progress : ProgressBar, optional
         Where to show progress.
 
@@ -240,23 +239,25 @@ def score_local(
 
     bar = progress or ProgressBar(False)
     if src.mode != "pair":
-        acc, ids = _new_accumulator(src, bins, worst), _WorstIds()
+        acc, ids = _new_accumulator(src, options), _WorstIds()
         _consume(acc, iter_batches(src), bar, ids if src.id_column else None)
         return _finish(src, acc, ids.ids)
-    acc, ids = _new_accumulator(src, bins, worst), _WorstIds()
+    acc, ids = _new_accumulator(src, options), _WorstIds()
     try:
         _consume(acc, iter_ordered_pair(src), bar, ids)
     except NotAligned:
         # Not in the same id order: join through a sorted id table of the solution.
         index = SolutionIndex.build(src)
-        acc, ids = _new_accumulator(src, bins, worst), _WorstIds()
+        acc, ids = _new_accumulator(src, options), _WorstIds()
         seen = np.zeros(len(index.ids), dtype=bool)
         _consume(acc, iter_batches(src, None, index), bar, ids, seen, src)
         _check_all_used(src, seen, index)
     return _finish(src, acc, ids.ids)
 
 
-def score_unit(unit: Unit, src: Source, index: SolutionIndex | None, bins: int, worst: int) -> Part:
+def score_unit(
+    unit: Unit, src: Source, index: SolutionIndex | None, options: Mapping[str, int] | None
+) -> Part:
     """Score one unit of the input (runs on a Dask worker, which reads the unit itself).
 
     Parameters
@@ -267,7 +268,7 @@ def score_unit(unit: Unit, src: Source, index: SolutionIndex | None, bins: int, 
         The resolved input.
     index : SolutionIndex or None
         Pair mode: the solution's id table (scattered to the workers).
-    bins, worst : int
+    options : mapping, optional
         As in :func:`score_local`.
 
     Returns
@@ -277,7 +278,7 @@ def score_unit(unit: Unit, src: Source, index: SolutionIndex | None, bins: int, 
     """
     from crossentropy.scoring._read import iter_batches
 
-    acc = _new_accumulator(src, bins, worst)
+    acc = _new_accumulator(src, options)
     ids = _WorstIds() if src.id_column else None
     positions = []
     for batch in iter_batches(src, unit, index):
@@ -306,8 +307,7 @@ def score_dask(
     *,
     scheduler: str | None = None,
     partitions: int | None = None,
-    bins: int = 15,
-    worst: int = 10,
+    options: Mapping[str, int] | None = None,
     progress: ProgressBar | None = None,
 ) -> dict[str, Any]:
     """Score ``src`` on a ``dask.distributed`` cluster: one task per unit, merged in order.
@@ -322,7 +322,7 @@ def score_dask(
         and closed.
     partitions : int, optional
         About how many units to cut the input into (default: 4 per worker).
-    bins, worst : int
+    options : mapping, optional
         As in :func:`score_local`.
     progress : ProgressBar, optional
         Shows units done.
@@ -379,9 +379,7 @@ def score_dask(
         units = split_units(src, partitions or 4 * n_workers)
         index = SolutionIndex.build(src) if src.mode == "pair" else None
         shared = client.scatter(index, broadcast=True) if index is not None else None
-        futures = client.map(
-            score_unit, units, src=src, index=shared, bins=bins, worst=worst, pure=False
-        )
+        futures = client.map(score_unit, units, src=src, index=shared, options=options, pure=False)
         for done, fut in enumerate(dd.as_completed(futures), start=1):
             if fut.status == "error":
                 break

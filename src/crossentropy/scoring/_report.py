@@ -2,9 +2,10 @@
 self-contained HTML page (what ``crossentropy score`` prints and writes).
 
 Both take the result dict of :meth:`crossentropy.metrics.ScoreAccumulator.result` (plus an ``id``
-for each worst row of a solution/submission pair). The HTML page embeds its figures as base64
-PNG data URIs, drawn by matplotlib without pyplot (the Agg canvas, no global state); matplotlib
-is imported only when a report is drawn.
+for each worst row of a solution/submission pair). The HTML page is laid out by a Jinja2
+template (``templates/report.html.j2``, autoescaped) and embeds its figures as base64 PNG data
+URIs, drawn by matplotlib without pyplot (the Agg canvas, no global state); matplotlib and
+jinja2 are imported only when a report is drawn.
 """
 
 from __future__ import annotations
@@ -49,16 +50,94 @@ def _describe(result: dict[str, Any], src: Source) -> str:
     return f"{what}: {n:,} rows, {c} classes"
 
 
+def _interval(value: Any, low: Any, high: Any, digits: int = 4) -> str:
+    if low is None or high is None:
+        return _num(value, digits)
+    return f"{_num(value, digits)} [{_num(low, digits)}, {_num(high, digits)}]"
+
+
 def _summary_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     bins = len(result["reliability"])
     binary = len(result["per_class"]) == 2
-    return [
+    rows = [
         ("log loss (nats)", _num(result["log_loss"])),
         ("accuracy", _num(result["accuracy"])),
         ("Brier score" + (" (binary)" if binary else " (sum over classes)"), _num(result["brier"])),
         (f"ECE ({bins} bins)", _num(result["ece"])),
         ("mean entropy of the predictions (nats)", _num(result["mean_entropy"])),
     ]
+    cal = result.get("calibration")
+    if cal:
+        sm = cal["smooth_ece"]
+        rows.insert(
+            4,
+            (
+                "smooth ECE [95 % bootstrap interval]",
+                _interval(sm["value"], sm["ci_low"], sm["ci_high"], 6),
+            ),
+        )
+        skill = cal["skill"]
+        rows.append(("D² of the log loss (vs the class frequencies)", _num(skill["d2_log_loss"])))
+        rows.append(("Brier skill score (vs the class frequencies)", _num(skill["brier_skill"])))
+    return rows
+
+
+def _calibration_rows(cal: dict[str, Any]) -> list[list[str]]:
+    """ECE, MCE and RMS of each binning, and the smooth ECE."""
+    sm = cal["smooth_ece"]
+    rows = [
+        [
+            "smooth ECE (reflected Gaussian kernel)",
+            _interval(sm["value"], sm["ci_low"], sm["ci_high"], 6),
+            f"bandwidth {sm['bandwidth']:.4f}",
+        ]
+    ]
+    for key, name in (("equal_width", "equal-width bins"), ("equal_mass", "equal-mass bins")):
+        b = cal[key]
+        used = sum(1 for x in b["bins"] if x["count"])
+        rows.append(
+            [
+                f"ECE, {name} ({used} used)",
+                _num(b["ece"]),
+                f"MCE {_num(b['mce'], 4)}, RMS {_num(b['rms'], 4)}",
+            ]
+        )
+    if cal.get("classwise"):
+        rows.append(["class-wise ECE (mean over classes)", _num(cal["classwise"]["ece"]), ""])
+    return rows
+
+
+def _decomposition_rows(cal: dict[str, Any]) -> list[list[str]]:
+    corp, murphy = cal["corp"], cal["murphy"]
+    rows = [
+        [
+            f"{name} (CORP)",
+            _num(corp[key]["score"]),
+            _num(corp[key]["miscalibration"]),
+            _num(corp[key]["discrimination"]),
+            _num(corp[key]["uncertainty"]),
+        ]
+        for key, name in (("log_loss", "log score"), ("brier", "Brier score"))
+    ]
+    rows.append(
+        [
+            "Brier score (Murphy, bins)",
+            _num(murphy["brier"]),
+            _num(murphy["reliability"]),
+            _num(murphy["resolution"]),
+            _num(murphy["uncertainty"]),
+        ]
+    )
+    return rows
+
+
+DECOMPOSITION_HEADER = [
+    "score of the pairs",
+    "score",
+    "miscalibration (MCB / REL)",
+    "discrimination (DSC / RES)",
+    "uncertainty (UNC)",
+]
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
@@ -77,13 +156,23 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence
 
 def _worst_columns(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     pair = any("id" in w for w in result["worst"])
-    header = ["row", *(["id"] if pair else []), "true class", "p(true class)", "loss (nats)"]
+    header = [
+        "row",
+        *(["id"] if pair else []),
+        "true class",
+        "predicted",
+        "p(true class)",
+        "p(predicted)",
+        "loss (nats)",
+    ]
     rows = [
         [
             f"{w['row']:,}",
             *([_clip(str(w.get("id")))] if pair else []),
             _clip(str(w["label"])),
+            _clip(str(w.get("predicted", ""))),
             _prob(w["p_true"]),
+            _prob(w.get("p_predicted", float("nan"))),
             _num(w["loss"], 4),
         ]
         for w in result["worst"]
@@ -122,12 +211,18 @@ def format_text(result: dict[str, Any], src: Source) -> str:
     parts.append(
         _table(["class", "rows", "share", "log loss"], per_class, [False, True, True, True])
     )
+    cal = result.get("calibration")
+    if cal:
+        parts += ["", f"calibration (pairs: {cal['pairs']})"]
+        parts.append(_table(["measure", "value", ""], _calibration_rows(cal), [False, True, False]))
+        parts += ["", "decompositions: score = miscalibration - discrimination + uncertainty"]
+        parts.append(
+            _table(DECOMPOSITION_HEADER, _decomposition_rows(cal), [False, True, True, True, True])
+        )
     if result["worst"]:
         header, rows = _worst_columns(result)
         parts += ["", f"worst {len(rows)} rows (largest loss first)"]
-        parts.append(
-            _table(header, rows, [True] + [False] * (len(header) - 4) + [False, True, True])
-        )
+        parts.append(_table(header, rows, [True] + [False] * (len(header) - 4) + [True] * 3))
     return "\n".join(parts)
 
 
@@ -149,46 +244,120 @@ def _reliability_headers(result: dict[str, Any]) -> list[str]:
 
 
 def _reliability_figure(result: dict[str, Any]) -> Any:
-    bins = result["reliability"]
+    """The reliability diagram: the smoothed curve with its bootstrap band, the CORP (PAV)
+    steps, the equal-mass bins with Wilson intervals; below, the forecasts' density."""
+    cal = result["calibration"]
     classes = [c["label"] for c in result["per_class"]]
     binary = len(classes) == 2
-    fig = _figure(7.0, 6.0)
+    sm, corp = cal["smooth_ece"], cal["corp"]
+    fig = _figure(7.0, 6.4)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
-    top.plot([0, 1], [0, 1], linestyle="--", color="0.5", linewidth=1, label="perfectly calibrated")
-    lo = [b["lo"] for b in bins]
-    width = [b["hi"] - b["lo"] for b in bins]
-    acc = [b["accuracy"] if b["accuracy"] is not None else 0.0 for b in bins]
-    top.bar(
-        lo,
-        acc,
-        width=width,
-        align="edge",
-        color="#4c72b0",
-        edgecolor="white",
-        alpha=0.85,
-        label="observed",
-    )
-    used = [b for b in bins if b["count"]]
+    top.plot([0, 1], [0, 1], linestyle="--", color="0.5", linewidth=1, label="calibrated")
+    t = sm["t"]
+    # the curve is drawn where the forecasts are (density above 2 % of its peak)
+    peak = max(sm["density"])
+    seen = [d > 0.02 * peak for d in sm["density"]]
+
+    def shown(values: list[Any]) -> list[float]:
+        return [v if ok and v is not None else math.nan for v, ok in zip(values, seen, strict=True)]
+
+    if sm["band_low"] is not None:
+        low, high = shown(sm["band_low"]), shown(sm["band_high"])
+        top.fill_between(
+            t, low, high, color="#4c72b0", alpha=0.2, linewidth=0, label="95 % bootstrap band"
+        )
+    curve = shown(sm["curve"])
     top.plot(
+        t,
+        curve,
+        color="#4c72b0",
+        linewidth=2,
+        label=f"smoothed (smECE {_num(sm['value'], 4)}, σ {sm['bandwidth']:.3f})",
+    )
+    xs, ys = [], []
+    for block in corp["diagram"]:
+        xs += [block["lo"], block["hi"]]
+        ys += [block["recalibrated"], block["recalibrated"]]
+    top.plot(xs, ys, color="#dd8452", linewidth=1.2, label="CORP (PAV) recalibration")
+    used = [b for b in cal["equal_mass"]["bins"] if b["count"]]
+    top.errorbar(
         [b["confidence"] for b in used],
         [b["accuracy"] for b in used],
-        "o-",
-        color="#dd8452",
+        yerr=[
+            [b["accuracy"] - b["accuracy_low"] for b in used],
+            [b["accuracy_high"] - b["accuracy"] for b in used],
+        ],
+        fmt="o",
+        color="#55a868",
         markersize=4,
-        label="mean predicted → observed",
+        capsize=2,
+        label=f"{len(used)} equal-mass bins, Wilson 95 %",
     )
     top.set_xlim(0, 1)
     top.set_ylim(0, 1)
     what = f"P(class {classes[1]})" if binary else "confidence (probability of the top class)"
     observed = f"fraction of class {classes[1]}" if binary else "accuracy"
     top.set_ylabel(f"observed {observed}")
-    top.set_title(f"Reliability diagram (ECE = {_num(result['ece'], 4)})")
+    top.set_title("Reliability diagram")
     top.legend(loc="upper left", fontsize="small")
-    bottom.bar(
-        lo, [b["count"] for b in bins], width=width, align="edge", color="0.55", edgecolor="white"
-    )
+    bottom.fill_between(t, sm["density"], color="0.6", linewidth=0)
     bottom.set_xlabel(f"predicted {what}")
-    bottom.set_ylabel("rows")
+    bottom.set_ylabel("density")
+    return fig
+
+
+def _decomposition_figure(cal: dict[str, Any]) -> Any:
+    """Bars of MCB, DSC and UNC for the log and Brier scores (score = MCB - DSC + UNC)."""
+    fig = _figure(7.5, 3.0)
+    axes = fig.subplots(1, 2)
+    for ax, (key, name) in zip(
+        axes, (("log_loss", "log score"), ("brier", "Brier score")), strict=True
+    ):
+        d = cal["corp"][key]
+        labels = ["score", "MCB", "DSC", "UNC"]
+        values = [d["score"], d["miscalibration"], d["discrimination"], d["uncertainty"]]
+        colors = ["0.35", "#c44e52", "#55a868", "#8172b3"]
+        ax.barh(labels, values, color=colors, height=0.6)
+        ax.invert_yaxis()
+        for i, v in enumerate(values):
+            ax.text(v, i, f" {v:.4f}", va="center", fontsize="small")
+        ax.set_xlim(0, max(values) * 1.35 if max(values) > 0 else 1)
+        ax.set_title(f"{name} = MCB − DSC + UNC", fontsize="medium")
+        ax.set_xlabel("nats" if key == "log_loss" else "squared error")
+        ax.set_ylabel("term")
+    return fig
+
+
+def _confusion_figure(result: dict[str, Any]) -> Any:
+    """Counts of (true, predicted) classes, shaded by the share of the true class's rows."""
+    counts = result["confusion"]
+    labels = [_clip(str(c["label"]), 16) for c in result["per_class"]]
+    c = len(labels)
+    size = min(2.5 + 0.35 * c, 11)
+    fig = _figure(size + 1.2, size)
+    ax = fig.subplots()
+    share = [[v / max(sum(row), 1) for v in row] for row in counts]
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    if c <= 12:
+        for i in range(c):
+            for j in range(c):
+                ax.text(
+                    j,
+                    i,
+                    f"{counts[i][j]:,}",
+                    ha="center",
+                    va="center",
+                    fontsize="small",
+                    color="white" if share[i][j] > 0.5 else "black",
+                )
+    ax.set_xticks(range(c))
+    ax.set_xticklabels(labels, rotation=90 if c > 6 else 0)
+    ax.set_yticks(range(c))
+    ax.set_yticklabels(labels)
+    ax.set_xlabel("predicted class (most probable)")
+    ax.set_ylabel("true class")
+    ax.set_title("Confusion matrix")
+    fig.colorbar(image, ax=ax, label="share of the true class's rows", shrink=0.8)
     return fig
 
 
@@ -219,21 +388,47 @@ def _per_class_figure(result: dict[str, Any]) -> tuple[Any, str]:
     return fig, note
 
 
+#: The loss histogram shows the bins that hold this share of the rows; the rest is one bar.
+HISTOGRAM_SHARE = 0.999
+
+
 def _histogram_figure(result: dict[str, Any]) -> Any:
+    """Per-row losses on the range that holds 99.9 % of the rows (at least 0 to 2 nats), the
+    rows beyond it in one last bar."""
     edges = list(result["loss_histogram"]["edges"])
     counts = list(result["loss_histogram"]["counts"])
-    last = max((i for i, k in enumerate(counts) if k), default=0)
-    edges, counts = edges[: last + 2], counts[: last + 1]
+    total = sum(counts)
+    running, last = 0, 0
+    for i, k in enumerate(counts):
+        running += k
+        last = i
+        if running >= HISTOGRAM_SHARE * total:
+            break
+    last = max(last, min(7, len(counts) - 1))  # at least [0, 2)
+    shown = counts[: last + 1]
+    beyond = sum(counts[last + 1 :])
     fig = _figure(7.5, 4.2)
     ax = fig.subplots()
     ax.bar(
-        edges[:-1],
-        counts,
-        width=[b - a for a, b in itertools.pairwise(edges)],
+        edges[: last + 1],
+        shown,
+        width=[b - a for a, b in itertools.pairwise(edges[: last + 2])],
         align="edge",
         color="#8172b3",
         edgecolor="white",
     )
+    right = edges[last + 1]
+    if beyond:
+        ax.bar(
+            [right],
+            [beyond],
+            width=0.25,
+            align="edge",
+            color="#c44e52",
+            edgecolor="white",
+            label=f"{beyond:,} rows above {right:g} nats",
+        )
+        right += 0.25
     ax.axvline(
         result["log_loss"],
         color="#c44e52",
@@ -241,7 +436,7 @@ def _histogram_figure(result: dict[str, Any]) -> Any:
         linewidth=1,
         label=f"mean (log loss) {_num(result['log_loss'], 4)}",
     )
-    ax.set_xlim(edges[0], edges[-1])
+    ax.set_xlim(0, right)
     ax.set_xlabel("per-row loss −log p(true class) (nats)")
     ax.set_ylabel("rows")
     ax.set_title("Distribution of the per-row losses")
@@ -252,13 +447,180 @@ def _histogram_figure(result: dict[str, Any]) -> Any:
 # --------------------------------------------------------------------------- page
 
 
-def html_report(result: dict[str, Any], src: Source) -> str:
-    """The result as a complete HTML page with three embedded figures and the tables.
+def _note(text: str) -> dict[str, Any]:
+    return {"kind": "note", "text": text}
+
+
+def _tbl(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[bool]) -> Any:
+    return {"kind": "table", "header": list(header), "rows": rows, "numeric": list(numeric)}
+
+
+def _fig(fig: Any, alt: str, caption: str) -> dict[str, Any]:
+    from crossentropy._lib.html import figure_to_data_uri
+
+    return {"kind": "figure", "uri": figure_to_data_uri(fig), "alt": alt, "caption": caption}
+
+
+def html_sections(result: dict[str, Any], src: Source | None) -> list[dict[str, Any]]:
+    """The sections of the report page: a title and parts (notes, tables, figures)."""
+    n = int(result["n"])
+    cal = result.get("calibration")
+    summary: list[dict[str, Any]] = []
+    if src is not None:
+        summary.append(_note(_describe(result, src)))
+    summary.append(_tbl(["metric", "value"], _summary_rows(result), [False, True]))
+    off = int(result.get("rows_not_summing_to_one", 0))
+    if off:
+        summary.append(
+            _note(
+                f"{off:,} rows have probabilities that do not sum to 1 within their dtype's "
+                "rounding; they were scored as given."
+            )
+        )
+    sections = [{"title": "Summary", "parts": summary}]
+    if cal:
+        sm = cal["smooth_ece"]
+        pairs = (
+            "the predicted probability of the second class against the outcome"
+            if cal["pairs"] == "positive class"
+            else "the top-class probability (confidence) against whether the top class is right"
+        )
+        parts = [
+            _note(f"Calibration of {pairs}."),
+            _fig(
+                _reliability_figure(result),
+                "reliability diagram",
+                "Blue: the kernel-smoothed observed frequency (smooth ECE's curve) with its 95 % "
+                "bootstrap band, where the density is above 2 % of its peak; orange: the CORP "
+                "isotonic (PAV) recalibration; green: "
+                "equal-mass bins with Wilson 95 % intervals. On the dashed diagonal the "
+                "predictions are calibrated. Below: the density of the predictions.",
+            ),
+            _tbl(["measure", "value", ""], _calibration_rows(cal), [False, True, False]),
+            _note(
+                f"smooth ECE: Błasiok & Nakkiran (2024), bandwidth σ = {sm['bandwidth']:.4f} "
+                f"(the fixed point σ = smECE_σ); interval: basic bootstrap, "
+                f"{sm['replicates']} Poisson replicates. Equal-mass bins from a grid of "
+                "16,384 cells."
+            ),
+            _fig(
+                _decomposition_figure(cal),
+                "score decompositions",
+                "CORP decomposition (Dimitriadis, Gneiting & Jordan, 2021): miscalibration "
+                "(MCB) is what recalibration would save, discrimination (DSC) what the "
+                "predictions gain over the base rate, uncertainty (UNC) the base rate's score.",
+            ),
+            _tbl(DECOMPOSITION_HEADER, _decomposition_rows(cal), [False] + [True] * 4),
+        ]
+        bins = [
+            [
+                f"{b['lo']:.3f} – {b['hi']:.3f}",
+                f"{b['count']:,}",
+                _num(b["confidence"], 4),
+                _num(b["accuracy"], 4),
+                f"{_num(b['accuracy_low'], 4)} – {_num(b['accuracy_high'], 4)}",
+            ]
+            for b in cal["equal_width"]["bins"]
+            if b["count"]
+        ]
+        parts.append(
+            _tbl(
+                ["equal-width bin", "rows", *_reliability_headers(result), "Wilson 95 %"],
+                bins,
+                [False, True, True, True, True],
+            )
+        )
+        sections.append({"title": "Calibration", "parts": parts})
+    fig, note = _per_class_figure(result)
+    classwise = {
+        str(c["label"]): c["ece"] for c in ((cal or {}).get("classwise") or {}).get("per_class", [])
+    }
+    class_rows = [
+        [
+            str(c["label"]),
+            f"{c['count']:,}",
+            f"{100 * c['count'] / n:.1f} %",
+            _num(c["log_loss"], 4),
+            *([_num(classwise.get(str(c["label"])), 4)] if classwise else []),
+        ]
+        for c in result["per_class"]
+    ]
+    header = ["class", "rows", "share", "log loss", *(["class-wise ECE"] if classwise else [])]
+    per_class = [
+        _fig(fig, "log loss by true class", "Mean log loss of the rows of each true class" + note),
+        _tbl(header, class_rows, [False] + [True] * (len(header) - 1)),
+    ]
+    if result.get("confusion"):
+        per_class.append(
+            _fig(
+                _confusion_figure(result),
+                "confusion matrix",
+                "Rows: true class; columns: most probable class; shade: share of the row.",
+            )
+        )
+    sections.append({"title": "Per class", "parts": per_class})
+    sections.append(
+        {
+            "title": "Per-row losses",
+            "parts": [
+                _fig(
+                    _histogram_figure(result),
+                    "histogram of per-row losses",
+                    "How many rows have each loss; the log loss is their mean.",
+                )
+            ],
+        }
+    )
+    if result["worst"]:
+        header, rows = _worst_columns(result)
+        sections.append(
+            {
+                "title": f"The {len(rows)} worst rows",
+                "parts": [_tbl(header, rows, [True] + [False] * (len(header) - 4) + [True] * 3)],
+            }
+        )
+    meta = result.get("input")
+    if meta:
+        sections.append(
+            {"title": "Input", "parts": [_tbl(["", ""], _input_rows(meta), [False, False])]}
+        )
+    sections.append(
+        {
+            "title": "",
+            "parts": [
+                _note(
+                    "Log loss is clipped at the machine epsilon of the stored probabilities "
+                    "(float32 files at float32's, others at float64's), as in scikit-learn; "
+                    "entropies and losses are in nats. Made by crossentropy score."
+                )
+            ],
+        }
+    )
+    return sections
+
+
+def render_page(title: str, sections: list[dict[str, Any]]) -> str:
+    """The page from the package's Jinja2 template (autoescaped: every text is escaped)."""
+    import jinja2
+
+    from crossentropy._lib.html import CSS
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("crossentropy.scoring", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    return env.get_template("report.html.j2").render(title=title, css=CSS, sections=sections)
+
+
+def html_report(result: dict[str, Any], src: Source | None) -> str:
+    """The result as a complete HTML page: figures and tables.
 
     Parameters
     ----------
     result : dict
-        :meth:`ScoreAccumulator.result`.
+        :meth:`ScoreAccumulator.result` (with ``input``).
     src : Source
         What was scored (for the heading).
 
@@ -267,94 +629,7 @@ def html_report(result: dict[str, Any], src: Source) -> str:
     str
         A self-contained HTML document: inline CSS, PNG data URIs, no scripts, no links out.
     """
-    from crossentropy._lib.html import escape, figure_to_data_uri, html_page, html_table, img_tag
-
-    n = int(result["n"])
-    sections = [f'<p class="note">{escape(_describe(result, src))}</p>']
-    sections.append("<h2>Summary</h2>")
-    sections.append(html_table(["metric", "value"], _summary_rows(result), numeric=[False, True]))
-    off = int(result.get("rows_not_summing_to_one", 0))
-    if off:
-        sections.append(
-            f'<p class="note">{off:,} rows have probabilities that do not sum to 1; they were '
-            "scored as given (not renormalised).</p>"
-        )
-    sections.append("<h2>Calibration</h2>")
-    sections.append(
-        img_tag(
-            figure_to_data_uri(_reliability_figure(result)),
-            "reliability diagram",
-            "Observed frequency against predicted probability, per bin; bars below: rows per "
-            "bin. On the dashed diagonal the predictions are calibrated.",
-        )
-    )
-    rel_rows = [
-        [
-            f"{b['lo']:.3f} – {b['hi']:.3f}",
-            f"{b['count']:,}",
-            _num(b["confidence"], 4),
-            _num(b["accuracy"], 4),
-        ]
-        for b in result["reliability"]
-        if b["count"]
-    ]
-    empty = sum(1 for b in result["reliability"] if not b["count"])
-    if empty:
-        sections.append(f'<p class="note">{empty} empty bin(s) not listed.</p>')
-    sections.append(
-        html_table(
-            ["bin", "rows", *_reliability_headers(result)],
-            rel_rows,
-            numeric=[False, True, True, True],
-        )
-    )
-    fig, note = _per_class_figure(result)
-    sections.append("<h2>Per class</h2>")
-    sections.append(
-        img_tag(
-            figure_to_data_uri(fig),
-            "log loss by true class",
-            "Mean log loss of the rows of each true class" + note + ".",
-        )
-    )
-    class_rows = [
-        [
-            str(c["label"]),
-            f"{c['count']:,}",
-            f"{100 * c['count'] / n:.1f} %",
-            _num(c["log_loss"], 4),
-        ]
-        for c in result["per_class"]
-    ]
-    sections.append(
-        html_table(
-            ["class", "rows", "share", "log loss"], class_rows, numeric=[False, True, True, True]
-        )
-    )
-    sections.append("<h2>Per-row losses</h2>")
-    sections.append(
-        img_tag(
-            figure_to_data_uri(_histogram_figure(result)),
-            "histogram of per-row losses",
-            "How many rows have each loss; the log loss is their mean.",
-        )
-    )
-    if result["worst"]:
-        header, rows = _worst_columns(result)
-        sections.append(f"<h2>The {len(rows)} worst rows</h2>")
-        sections.append(
-            html_table(header, rows, numeric=[True] + [False] * (len(header) - 3) + [True, True])
-        )
-    meta = result.get("input")
-    if meta:
-        sections.append("<h2>Input</h2>")
-        sections.append(html_table(["", ""], _input_rows(meta), numeric=[False, False]))
-    sections.append(
-        '<p class="note">Log loss is clipped at the machine epsilon of the stored probabilities '
-        "(float32 files at float32's, others at float64's), as in scikit-learn; entropies and "
-        "losses are in nats. Made by <code>crossentropy score</code>.</p>"
-    )
-    return html_page("crossentropy score report", sections)
+    return render_page("crossentropy score report", html_sections(result, src))
 
 
 def _input_rows(meta: dict[str, Any]) -> list[list[str]]:

@@ -1,0 +1,814 @@
+r"""Calibration at the 2026 state of the art: smooth ECE, CORP reliability and score
+decompositions, equal-mass bins, Murphy's decomposition, Wilson intervals.
+
+Every method reads *calibration pairs* :math:`(f_i, o_i)`: a forecast probability and a 0/1
+outcome (:func:`~crossentropy.metrics._functions.confidence_and_outcome`: for two classes the
+probability of the second class and ``y == 1``; for more, the top-label confidence and
+``argmax == y``).
+
+**One home for each formula.** The formulas live here as functions of summaries of the pairs,
+so the one-shot functions (exact, in memory) and :class:`CalibrationAccumulator` (streaming,
+mergeable) compute them once.
+
+**The grid.** :class:`CalibrationAccumulator` keeps, for each of :data:`GRID` equal cells of
+[0, 1] and each outcome, the count :math:`n`, :math:`\sum \lambda` and :math:`\sum \lambda^2`
+of the rows' positions :math:`\lambda \in [0, 1)` inside the cell. From these, exactly (to
+float64 rounding): the sums :math:`\sum f`, :math:`\sum f^2`, :math:`\sum o f` of every cell,
+and the linear-interpolation masses of each row on the grid's points (the rounding of
+relplot and of Błasiok & Nakkiran). Memory is ``6 * GRID`` float64 (768 KiB), whatever the rows.
+
+- smooth ECE (smECE) reads the interpolated masses. Moving a unit mass from :math:`f` to its
+  two neighbouring grid points changes a kernel average by at most
+  :math:`\tfrac{h^2}{8} \sup|\partial_x^2 K|` integrated, which for the reflected Gaussian of
+  width :math:`\sigma` is :math:`\tfrac{h^2}{8} \cdot 4\varphi(1)/\sigma^2 \approx
+  0.121\, h^2/\sigma^2` per unit of :math:`|o - f|` (:func:`smooth_ece_bound`).
+- CORP (PAV) and equal-mass bins need sorted forecasts. The streaming path pools each cell:
+  it is the exact CORP fit of the forecasts rounded to the grid, with the original scores.
+  Because PAV minimises every proper score over isotonic fits and the pooled fit is one of
+  them, the streamed miscalibration (MCB) and discrimination (DSC) are never above the exact
+  ones; when no cell holds two distinct forecasts (probabilities with 3 decimals, say) they
+  are equal. Equal-
+  mass bin edges fall on grid points: each bin's mass is ``n / n_bins`` up to one cell's mass.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from crossentropy._lib.checks import check_int
+from crossentropy.metrics._exact import ExactSum
+
+__all__ = [
+    "GRID",
+    "CalibrationAccumulator",
+    "Decomposition",
+    "MurphyDecomposition",
+    "binned_summary",
+    "calibration_decomposition",
+    "corp_blocks",
+    "murphy_decomposition",
+    "murphy_terms",
+    "pair_scores",
+    "smooth_calibration_error",
+    "smooth_ece_bound",
+    "smooth_ece_from_masses",
+    "wilson_interval",
+]
+
+#: Cells of the streaming grid on [0, 1] (``h = 1 / GRID``).
+GRID = 1 << 14
+
+#: The two-sided 95 % normal quantile (Wilson intervals).
+Z95 = 1.959963984540054
+
+#: Most cells of the bootstrap replicates' grid (the streaming grid pooled by 4 or more:
+#: about 64 cells per bandwidth, 256 at least).
+BOOTSTRAP_GRID = 1 << 12
+
+
+# --------------------------------------------------------------------------- smooth ECE
+
+
+def _dct1(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    from scipy.fft import dct  # type: ignore[import-untyped]
+
+    out: np.ndarray[Any, Any] = dct(x, type=1, axis=-1)
+    return out
+
+
+def _cosine_coefficients(masses: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    r""":math:`a_k = \sum_j m_j \cos(\pi k j / G)` of masses on the ``G + 1`` grid points."""
+    v = masses.astype(np.float64, copy=True)
+    v[..., 0] *= 2
+    v[..., -1] *= 2
+    out: np.ndarray[Any, Any] = _dct1(v) / 2
+    return out
+
+
+def _smooth(coef: np.ndarray[Any, Any], sigma: Any) -> np.ndarray[Any, Any]:
+    r"""The masses smoothed by the reflected Gaussian kernel, on the grid points.
+
+    On [0, 1] with reflection at both ends the kernel is
+    :math:`K_\sigma(t, x) = 1 + 2 \sum_{k \ge 1} e^{-\pi^2 k^2 \sigma^2 / 2}
+    \cos(\pi k t) \cos(\pi k x)` (the sum over every mirror image of a Gaussian), so smoothing
+    multiplies cosine coefficients.
+    """
+    s = np.asarray(sigma, dtype=np.float64)[..., None]
+    # e^{-x} < 1e-17 beyond x = 40: the coefficients past k = sqrt(80) / (pi sigma) vanish
+    kmax = min(coef.shape[-1], math.ceil(3.0 / max(float(np.min(s)), 1e-12)) + 1)
+    k = np.arange(kmax, dtype=np.float64)
+    u = np.zeros_like(coef)
+    u[..., :kmax] = coef[..., :kmax] * np.exp(-0.5 * (math.pi * k * s) ** 2)
+    u[..., -1] *= 2  # DCT-I counts the last coefficient once
+    return _dct1(u)
+
+
+def _trapezoid(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    g = values.shape[-1] - 1
+    out: np.ndarray[Any, Any] = (
+        np.sum(values, axis=-1) - 0.5 * (values[..., 0] + values[..., -1])
+    ) / g
+    return out
+
+
+def smooth_ece_from_masses(
+    residual: np.ndarray[Any, Any],
+    total: np.ndarray[Any, Any] | float,
+    bandwidth: float | None = None,
+    iterations: int = 48,
+    bracket: tuple[float, float] | None = None,
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    r"""smECE of residual masses :math:`(o - f)` on the grid points (one row per sample).
+
+    .. math::
+
+        \mathrm{smECE}_\sigma = \frac1W \int_0^1 \Bigl|\sum_i w_i (o_i - f_i)
+            K_\sigma(t, f_i)\Bigr| \, dt
+
+    and with ``bandwidth=None`` the fixed point :math:`\sigma^* = \mathrm{smECE}_{\sigma^*}`
+    (Błasiok & Nakkiran, 2024), found by geometric bisection
+    (:math:`\mathrm{smECE}_\sigma` falls as :math:`\sigma` grows; halving the ratio
+    ``hi / lo``), on :math:`[4/G, 1]` for a grid of ``G`` cells; if
+    :math:`\mathrm{smECE}_1 \ge 1` the bandwidth is 1, as in relplot.
+
+    ``bracket`` narrows the search (the bootstrap searches near the estimate's bandwidth);
+    it is clamped to :math:`[4/G, 1]`. Returns ``(value, bandwidth)`` arrays of the leading
+    shape of ``residual``.
+    """
+    coef = _cosine_coefficients(np.atleast_2d(residual))
+    w = np.broadcast_to(np.asarray(total, dtype=np.float64), coef.shape[:1])
+
+    def at(sigma: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out: np.ndarray[Any, Any] = _trapezoid(np.abs(_smooth(coef, sigma))) / w
+        return out
+
+    if bandwidth is not None:
+        sigma = np.full(coef.shape[0], float(bandwidth))
+        return at(sigma), sigma
+    floor = 4.0 / (coef.shape[-1] - 1)
+    low, high = bracket if bracket is not None else (floor, 1.0)
+    lo = np.full(coef.shape[0], min(max(low, floor), 1.0))
+    hi = np.full(coef.shape[0], min(max(high, floor), 1.0))
+    for _ in range(iterations):
+        mid = np.sqrt(lo * hi)
+        above = at(mid) > mid
+        lo = np.where(above, mid, lo)
+        hi = np.where(above, hi, mid)
+    sigma = hi
+    return at(sigma), sigma
+
+
+def smooth_ece_bound(sigma: float, mean_abs_residual: float = 1.0) -> float:
+    r"""Bound on the grid's rounding error of :math:`\mathrm{smECE}_\sigma`:
+    :math:`\tfrac{h^2}{8} \cdot 4 \varphi(1) / \sigma^2` per unit of mean :math:`|o - f|`,
+    :math:`h = 1/\mathrm{GRID}`, plus the trapezoid rule's :math:`h^2/12` of the same
+    curvature."""
+    h = 1.0 / GRID
+    curvature = 4 * math.exp(-0.5) / math.sqrt(2 * math.pi) / sigma**2
+    return (h * h / 8 + h * h / 12) * curvature * mean_abs_residual
+
+
+# --------------------------------------------------------------------------- CORP
+
+
+class Decomposition(NamedTuple):
+    r"""A score split as :math:`S = \mathrm{MCB} - \mathrm{DSC} + \mathrm{UNC}` (CORP).
+
+    Attributes
+    ----------
+    score : float
+        The mean score of the forecasts :math:`\bar S(f)`.
+    miscalibration : float
+        MCB :math:`= \bar S(f) - \bar S(\hat f)`, :math:`\hat f` the PAV recalibration.
+    discrimination : float
+        DSC :math:`= \bar S(\bar o) - \bar S(\hat f)`.
+    uncertainty : float
+        UNC :math:`= \bar S(\bar o)`, the score of the base rate.
+    """
+
+    score: float
+    miscalibration: float
+    discrimination: float
+    uncertainty: float
+
+
+def _xlogy(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    from scipy.special import xlogy  # type: ignore[import-untyped]
+
+    out: np.ndarray[Any, Any] = xlogy(x, y)
+    return out
+
+
+def corp_blocks(n0: np.ndarray[Any, Any], n1: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The PAV fit (isotonic in the forecast) of groups of rows sorted by forecast, given the
+    count of 0 and 1 outcomes of each group (``n0 + n1 > 0``)."""
+    from scipy.optimize import isotonic_regression  # type: ignore[import-untyped]
+
+    n = n0 + n1
+    fit: np.ndarray[Any, Any] = isotonic_regression(n1 / n, weights=n, increasing=True).x
+    out: np.ndarray[Any, Any] = np.clip(fit, 0.0, 1.0)
+    return out
+
+
+def pair_scores(
+    fit: np.ndarray[Any, Any], n0: np.ndarray[Any, Any], n1: np.ndarray[Any, Any]
+) -> tuple[float, float]:
+    """Total Brier and log scores of the forecast ``fit`` for groups with ``n0`` zeros and
+    ``n1`` ones (``0 log 0 = 0``)."""
+    brier = float(np.sum(n1 * (1 - fit) ** 2 + n0 * fit**2))
+    log = float(-np.sum(_xlogy(n1, fit) + _xlogy(n0, 1 - fit)))
+    return brier, log
+
+
+def decompositions(
+    fit: np.ndarray[Any, Any],
+    n0: np.ndarray[Any, Any],
+    n1: np.ndarray[Any, Any],
+    brier_total: float,
+    log_total: float,
+) -> dict[str, Decomposition]:
+    """CORP decompositions of the Brier and log scores from the PAV fit of the groups and the
+    forecasts' own total scores."""
+    n = float(np.sum(n0) + np.sum(n1))
+    base = float(np.sum(n1)) / n
+    fit_brier, fit_log = pair_scores(fit, n0, n1)
+    unc_brier = base * (1 - base)
+    unc_log = -float(_xlogy(np.float64(base), np.float64(base)))
+    unc_log -= float(_xlogy(np.float64(1 - base), np.float64(1 - base)))
+    out = {}
+    for name, total, fitted, unc in (
+        ("brier", brier_total, fit_brier, unc_brier),
+        ("log_loss", log_total, fit_log, unc_log),
+    ):
+        s, s_hat = total / n, fitted / n
+        out[name] = Decomposition(s, s - s_hat, unc - s_hat, unc)
+    return out
+
+
+# --------------------------------------------------------------------------- bins
+
+
+def wilson_interval(hits: Any, count: Any, z: float = Z95) -> tuple[Any, Any]:
+    r"""Wilson's score interval of a proportion :math:`\hat p = k/n`:
+    :math:`\frac{\hat p + z^2/2n \pm z\sqrt{\hat p(1-\hat p)/n + z^2/4n^2}}{1 + z^2/n}`."""
+    k = np.asarray(hits, dtype=np.float64)
+    n = np.asarray(count, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        d = 1 + z * z / n
+        centre = (p + z * z / (2 * n)) / d
+        half = z * np.sqrt(np.maximum(p * (1 - p) / n + z * z / (4 * n * n), 0.0)) / d
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def binned_summary(
+    edges: np.ndarray[Any, Any],
+    count: np.ndarray[Any, Any],
+    f_sum: np.ndarray[Any, Any],
+    o_sum: np.ndarray[Any, Any],
+) -> dict[str, Any]:
+    r"""ECE, MCE and RMS calibration error of bins, and each bin with its Wilson interval.
+
+    .. math::
+
+        \mathrm{ECE} = \sum_b \frac{n_b}{n} |\bar o_b - \bar f_b|, \quad
+        \mathrm{MCE} = \max_{n_b > 0} |\bar o_b - \bar f_b|, \quad
+        \mathrm{RMS} = \Bigl(\sum_b \frac{n_b}{n} (\bar o_b - \bar f_b)^2\Bigr)^{1/2}
+    """
+    from crossentropy.metrics._formulas import calibration_norm
+
+    lo, hi = wilson_interval(o_sum, count)
+    bins = []
+    for b in range(count.shape[0]):
+        c = float(count[b])
+        bins.append(
+            {
+                "lo": float(edges[b]),
+                "hi": float(edges[b + 1]),
+                "count": round(c),
+                "confidence": float(f_sum[b]) / c if c else None,
+                "accuracy": float(o_sum[b]) / c if c else None,
+                "accuracy_low": float(lo[b]) if c else None,
+                "accuracy_high": float(hi[b]) if c else None,
+            }
+        )
+    return {
+        "ece": calibration_norm(count, f_sum, o_sum, "l1"),
+        "mce": calibration_norm(count, f_sum, o_sum, "max"),
+        "rms": calibration_norm(count, f_sum, o_sum, "l2"),
+        "bins": bins,
+    }
+
+
+class MurphyDecomposition(NamedTuple):
+    r"""Murphy's decomposition of the Brier score over bins, with the within-bin terms of
+    Stephenson, Coelho & Jolliffe (2008) that make it exact:
+    :math:`\mathrm{BS} = \mathrm{REL} - \mathrm{RES} + \mathrm{UNC} + \mathrm{WBV} -
+    \mathrm{WBC}`."""
+
+    brier: float
+    reliability: float
+    resolution: float
+    uncertainty: float
+    within_bin_variance: float
+    within_bin_covariance: float
+
+
+def murphy_terms(
+    count: np.ndarray[Any, Any],
+    f_sum: np.ndarray[Any, Any],
+    f2_sum: np.ndarray[Any, Any],
+    o_sum: np.ndarray[Any, Any],
+    fo_sum: np.ndarray[Any, Any],
+) -> MurphyDecomposition:
+    r"""The decomposition from per-bin :math:`n_b, \sum f, \sum f^2, \sum o, \sum f o`:
+
+    .. math::
+
+        \mathrm{REL} = \tfrac1n \sum_b n_b (\bar f_b - \bar o_b)^2, \quad
+        \mathrm{RES} = \tfrac1n \sum_b n_b (\bar o_b - \bar o)^2, \quad
+        \mathrm{UNC} = \bar o (1 - \bar o),
+
+        \mathrm{WBV} = \tfrac1n \sum_b \sum_{i \in b} (f_i - \bar f_b)^2, \quad
+        \mathrm{WBC} = \tfrac2n \sum_b \sum_{i \in b} (f_i - \bar f_b)(o_i - \bar o_b)
+    """
+    n = float(np.sum(count))
+    nz = count > 0
+    c, fs, f2, os_, fo = count[nz], f_sum[nz], f2_sum[nz], o_sum[nz], fo_sum[nz]
+    fbar, obar = fs / c, os_ / c
+    base = float(np.sum(os_)) / n
+    rel = float(np.sum(c * (fbar - obar) ** 2)) / n
+    res = float(np.sum(c * (obar - base) ** 2)) / n
+    wbv = float(np.sum(f2 - fs * fbar)) / n
+    wbc = 2 * float(np.sum(fo - fs * obar)) / n
+    brier = float(np.sum(os_) - 2 * np.sum(fo) + np.sum(f2)) / n
+    return MurphyDecomposition(brier, rel, res, base * (1 - base), wbv, wbc)
+
+
+# --------------------------------------------------------------------------- accumulator
+
+
+class CalibrationAccumulator:
+    r"""Calibration pairs :math:`(f_i, o_i)` summarised on a grid, mergeable, in bounded memory.
+
+    ``update(f, o)`` adds forecasts in [0, 1] and 0/1 outcomes, each row to its cell
+    :math:`j` and outcome with its position :math:`\lambda` in the cell:
+
+    .. math::
+
+        f = (j + \lambda) / G, \qquad
+        n_{jo} \mathrel{+}= 1, \quad \Lambda_{jo} \mathrel{+}= \lambda, \quad
+        \Lambda^{(2)}_{jo} \mathrel{+}= \lambda^2
+
+    :meth:`merge` adds another accumulator's rows; :meth:`result` gives the smooth ECE with
+    its bandwidth, a Poisson bootstrap interval and the smoothed reliability curve with its
+    band, the CORP reliability diagram and the decompositions of the Brier and log scores,
+    equal-mass bins, each from the grid (error bounds in
+    :mod:`crossentropy.metrics._calibration`).
+
+    The bootstrap resamples the grid's groups (cell × outcome): a Poisson(1) weight per row
+    summed over a group of :math:`m` rows is Poisson(:math:`m`), and the rows of a group share
+    their forecast up to one cell, so this is the streaming Poisson bootstrap up to the grid's
+    rounding, at a cost that does not grow with the rows. It is seeded, so a result is
+    reproducible and does not depend on how the rows were split into batches or workers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy.metrics import CalibrationAccumulator, calibration_decomposition
+    >>> f, o = np.array([0.1, 0.6, 0.4, 0.8, 0.9]), np.array([0, 0, 1, 1, 1])
+    >>> acc = CalibrationAccumulator().update(f[:2], o[:2]).update(f[2:], o[2:])
+    >>> r = acc.result(bootstrap=0)
+    >>> round(r["corp"]["brier"]["miscalibration"], 4)
+    0.056
+    >>> round(calibration_decomposition(o, f, score="brier").miscalibration, 4)
+    0.056
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._grid = np.zeros((3, 2, GRID), dtype=np.float64)  # n, sum lambda, sum lambda^2
+        self._log = ExactSum()
+
+    def update(
+        self, f: np.ndarray[Any, Any], o: np.ndarray[Any, Any], *, eps: float | None = None
+    ) -> CalibrationAccumulator:
+        """Add forecasts ``f`` (in [0, 1]) and outcomes ``o`` (bool or 0/1); the log score
+        clips the forecasts to ``[eps, 1 - eps]`` (default: the eps of ``f``'s dtype)."""
+        f = np.asarray(f)
+        hit = np.asarray(o, dtype=bool)
+        if eps is None:
+            eps = float(np.finfo(f.dtype if f.dtype.kind == "f" else np.float64).eps)
+        f64 = f.astype(np.float64, copy=False)
+        x = f64 * GRID
+        cell = np.minimum(x.astype(np.intp), GRID - 1)
+        lam = x - cell
+        idx = cell + GRID * hit
+        flat = self._grid.reshape(3, 2 * GRID)
+        flat[0] += np.bincount(idx, minlength=2 * GRID)
+        flat[1] += np.bincount(idx, weights=lam, minlength=2 * GRID)
+        flat[2] += np.bincount(idx, weights=lam * lam, minlength=2 * GRID)
+        clipped = np.clip(f64, eps, 1 - eps)
+        self._log.add(-float(np.sum(np.log(np.where(hit, clipped, 1 - clipped)))))
+        self.n += int(f.shape[0])
+        return self
+
+    def merge(self, other: CalibrationAccumulator) -> CalibrationAccumulator:
+        """Add the rows of ``other``."""
+        if not isinstance(other, CalibrationAccumulator):
+            raise TypeError(f"other must be a CalibrationAccumulator; got {type(other).__name__}")
+        self._grid += other._grid
+        self._log.merge(other._log)
+        self.n += other.n
+        return self
+
+    # -- sums ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _masses(grid: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], ...]:
+        """Interpolated masses on the ``GRID + 1`` points: weight, forecast and outcome
+        (leading axes of ``grid`` before ``(3, 2, GRID)`` are kept)."""
+        n, s1, s2 = grid[..., 0, :, :], grid[..., 1, :, :], grid[..., 2, :, :]
+        g = grid.shape[-1]
+        h = 1.0 / g
+        j = np.arange(g, dtype=np.float64)
+        lead = grid.shape[:-3]
+
+        def points(left: np.ndarray[Any, Any], right: np.ndarray[Any, Any]) -> Any:
+            out = np.zeros((*lead, g + 1))
+            out[..., :-1] += left
+            out[..., 1:] += right
+            return out
+
+        n_all, s1_all, s2_all = n.sum(-2), s1.sum(-2), s2.sum(-2)
+        weight = points(n_all - s1_all, s1_all)
+        forecast = points(h * (j * n_all + s1_all - j * s1_all - s2_all), h * (j * s1_all + s2_all))
+        outcome = points(n[..., 1, :] - s1[..., 1, :], s1[..., 1, :])
+        return weight, forecast, outcome
+
+    def _cell_sums(self) -> dict[str, np.ndarray[Any, Any]]:
+        n, s1, s2 = self._grid
+        h = 1.0 / GRID
+        j = np.arange(GRID, dtype=np.float64)
+        f = h * (j * n + s1)  # per outcome
+        f2 = h * h * (j * j * n + 2 * j * s1 + s2)
+        return {
+            "n0": n[0],
+            "n1": n[1],
+            "count": n[0] + n[1],
+            "f": f[0] + f[1],
+            "f2": f2[0] + f2[1],
+            "o": n[1],
+            "fo": f[1],
+        }
+
+    # -- result -------------------------------------------------------------------------------
+
+    def result(
+        self, *, n_bins: int = 15, bootstrap: int = 200, seed: int = 0, mesh: int = 101
+    ) -> dict[str, Any]:
+        """Every calibration number of the rows seen (``None`` values before any row).
+
+        Parameters
+        ----------
+        n_bins : int, default 15
+            Equal-mass bins.
+        bootstrap : int, default 200
+            Poisson bootstrap replicates for the smECE interval and the curve's band (0: none).
+        seed : int, default 0
+            Seed of the bootstrap.
+        mesh : int, default 101
+            Points of the smoothed reliability curve.
+        """
+        n_bins = check_int(n_bins, "n_bins")
+        bootstrap = check_int(bootstrap, "bootstrap")
+        if self.n == 0:
+            return {"n": 0, "smooth_ece": None, "corp": None, "equal_mass": None}
+        sums = self._cell_sums()
+        weight, forecast, outcome = self._masses(self._grid)
+        total = float(self.n)
+        value, sigma = smooth_ece_from_masses(outcome - forecast, total)
+        s = float(sigma[0])
+        step = GRID // (mesh - 1) if GRID % (mesh - 1) == 0 else None
+        t_idx = (
+            np.arange(0, GRID + 1, step)
+            if step
+            else np.round(np.linspace(0, GRID, mesh)).astype(np.intp)
+        )
+        curve, density = _curve(weight, outcome, s, t_idx, total)
+        smooth: dict[str, Any] = {
+            "value": float(value[0]),
+            "bandwidth": s,
+            "ci_low": None,
+            "ci_high": None,
+            "replicates": bootstrap,
+            "t": (t_idx / GRID).tolist(),
+            "curve": curve.tolist(),
+            "density": density.tolist(),
+            "band_low": None,
+            "band_high": None,
+            "error_bound": smooth_ece_bound(s),
+        }
+        if bootstrap > 0:
+            values, curves = self._bootstrap(bootstrap, seed, s, t_idx)
+            # the basic bootstrap interval (relplot's): 2 v - quantiles, not below 0
+            q_lo, q_hi = np.percentile(values, [2.5, 97.5])
+            v = float(value[0])
+            smooth["ci_low"], smooth["ci_high"] = max(2 * v - q_hi, 0.0), max(2 * v - q_lo, 0.0)
+            seen = ~np.all(np.isnan(curves), axis=0)
+            band = np.full((2, curves.shape[1]), np.nan)
+            band[:, seen] = np.nanpercentile(curves[:, seen], [2.5, 97.5], axis=0)
+            smooth["band_low"], smooth["band_high"] = band[0].tolist(), band[1].tolist()
+
+        # CORP: PAV over the non-empty cells
+        nz = sums["count"] > 0
+        n0, n1 = sums["n0"][nz], sums["n1"][nz]
+        fit = corp_blocks(n0, n1)
+        brier_total = float(np.sum(sums["o"]) - 2 * np.sum(sums["fo"]) + np.sum(sums["f2"]))
+        corp: dict[str, Any] = {
+            k: {name: float(x) for name, x in d._asdict().items()}
+            for k, d in decompositions(fit, n0, n1, brier_total, float(self._log.value())).items()
+        }
+        corp["diagram"] = _blocks(fit, sums["f"][nz], sums["count"][nz], np.flatnonzero(nz))
+
+        # equal-mass bins with edges on grid points
+        cum = np.cumsum(sums["count"])
+        cuts = np.searchsorted(cum, total * np.arange(1, n_bins) / n_bins, side="left") + 1
+        bounds = np.unique(np.concatenate([[0], cuts, [GRID]]))
+        lo_b, hi_b = bounds[:-1], bounds[1:]
+
+        def per(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+            c = np.concatenate([[0.0], np.cumsum(a)])
+            out: np.ndarray[Any, Any] = c[hi_b] - c[lo_b]
+            return out
+
+        count = per(sums["count"])
+        keep = count > 0
+        edges_lo = np.where(keep, lo_b / GRID, 0)[keep]
+        edges_hi = (hi_b / GRID)[keep]
+        equal_mass = binned_summary(
+            np.concatenate([edges_lo, edges_hi[-1:]]),
+            count[keep],
+            per(sums["f"])[keep],
+            per(sums["o"])[keep],
+        )
+        return {"n": self.n, "smooth_ece": smooth, "corp": corp, "equal_mass": equal_mass}
+
+    def _bootstrap(
+        self, replicates: int, seed: int, sigma: float, t_idx: np.ndarray[Any, Any]
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        rng = np.random.default_rng(seed)
+        cells = int(np.clip(2 ** math.ceil(math.log2(64 / sigma)), 256, BOOTSTRAP_GRID))
+        coarse = _coarsen(self._grid, GRID // cells)
+        g = coarse.shape[-1]
+        n = coarse[0].reshape(-1)
+        used = np.flatnonzero(n > 0)
+        values, curves = [], []
+        chunk = 32
+        for start in range(0, replicates, chunk):
+            b = min(chunk, replicates - start)
+            k = rng.poisson(n[used], size=(b, used.size)).astype(np.float64)
+            scale = np.zeros((b, 2 * g))
+            scale[:, used] = k / n[used]
+            grid = coarse[None] * scale.reshape(b, 1, 2, g)
+            weight, forecast, outcome = self._masses(grid)
+            totals = weight.sum(-1)
+            v, _ = smooth_ece_from_masses(
+                outcome - forecast, totals, iterations=24, bracket=(sigma / 16, 16 * sigma)
+            )
+            values.append(v)
+            c, _ = _curve(weight, outcome, sigma, t_idx * g // GRID, totals[:, None])
+            curves.append(c)
+        return np.concatenate(values), np.concatenate(curves)
+
+    def __repr__(self) -> str:
+        return f"CalibrationAccumulator(n={self.n})"
+
+
+def _coarsen(grid: np.ndarray[Any, Any], factor: int) -> np.ndarray[Any, Any]:
+    """The ``(3, 2, G)`` grid state pooled ``factor`` cells at a time (positions rescaled)."""
+    n, s1, s2 = (a.reshape(2, -1, factor) for a in grid)
+    r = np.arange(factor, dtype=np.float64)
+    return np.stack(
+        [
+            n.sum(-1),
+            (r * n + s1).sum(-1) / factor,
+            (r * r * n + 2 * r * s1 + s2).sum(-1) / factor**2,
+        ]
+    )
+
+
+def _curve(
+    weight: np.ndarray[Any, Any],
+    outcome: np.ndarray[Any, Any],
+    sigma: float,
+    t_idx: np.ndarray[Any, Any],
+    total: Any,
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The kernel-smoothed outcome :math:`\\hat y(t)` (relplot's reliability curve) and the
+    forecasts' density at the grid points ``t_idx``."""
+    dens = _smooth(_cosine_coefficients(weight), sigma)[..., t_idx]
+    ys = _smooth(_cosine_coefficients(outcome), sigma)[..., t_idx]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        curve = np.where(dens > 1e-9 * total, ys / dens, np.nan)
+        return np.clip(curve, 0, 1), dens / total
+
+
+def _blocks(
+    fit: np.ndarray[Any, Any],
+    f_sum: np.ndarray[Any, Any],
+    count: np.ndarray[Any, Any],
+    cells: np.ndarray[Any, Any],
+) -> list[dict[str, Any]]:
+    """The CORP diagram's steps: runs of groups with one fitted value, with their forecast
+    range, mean forecast and rows."""
+    if fit.size == 0:
+        return []
+    start = np.flatnonzero(np.concatenate([[True], np.diff(fit) != 0]))
+    end = np.concatenate([start[1:], [fit.size]])
+    out = []
+    for a, b in zip(start, end, strict=True):
+        c = float(np.sum(count[a:b]))
+        out.append(
+            {
+                "lo": float(cells[a]) / GRID if cells is not None else None,
+                "hi": float(cells[b - 1] + 1) / GRID if cells is not None else None,
+                "forecast": float(np.sum(f_sum[a:b])) / c,
+                "recalibrated": float(fit[a]),
+                "count": round(c),
+            }
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- one-shot
+
+
+def _pairs(
+    y_true: Any, y_proba: Any, labels: Any
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], float]:
+    """Host float64 forecasts, boolean outcomes and the eps of the forecasts' dtype."""
+    from crossentropy._lib.host import to_host
+    from crossentropy.metrics._functions import _nonempty, confidence_and_outcome
+    from crossentropy.metrics._prepare import prepare
+
+    prep = prepare(y_true, y_proba, None, labels)
+    _nonempty(prep)
+    conf, hit = confidence_and_outcome(prep.xp, prep)
+    f = np.asarray(to_host(conf))
+    eps = float(np.finfo(f.dtype).eps) if f.dtype.kind == "f" else float(np.finfo(float).eps)
+    return f.astype(np.float64), np.asarray(to_host(hit), dtype=bool), eps
+
+
+def smooth_calibration_error(
+    y_true: Any, y_proba: Any, *, bandwidth: float | None = None, labels: Any = None
+) -> float:
+    r"""Smooth ECE (smECE, Błasiok & Nakkiran, ICLR 2024): the calibration error of a
+    kernel-smoothed reliability curve, with the bandwidth chosen by the data.
+
+    .. math::
+
+        \mathrm{smECE}_\sigma = \int_0^1 \Bigl|\frac1n \sum_i (o_i - f_i)
+            K_\sigma(t, f_i)\Bigr| \, dt, \qquad
+        \sigma^* = \mathrm{smECE}_{\sigma^*}
+
+    with :math:`K_\sigma` the Gaussian kernel reflected at 0 and 1, and :math:`(f_i, o_i)` the
+    calibration pairs of :func:`calibration_error` (two classes: the probability of the second
+    class and ``y == 1``; more: the top-label confidence and ``argmax == y``).
+
+    Conventions: relplot's ``smECE`` (the same kernel and fixed point; relplot searches the
+    bandwidth to 2⁻¹⁰ and stops at 0.001, this function to ~1e-12 relative and stops at four
+    grid cells, 2.4e-4). The forecasts are rounded onto a grid of :data:`GRID` cells by linear
+    interpolation, with error below :func:`smooth_ece_bound` (about 1e-6 at σ = 0.01).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels.
+    y_proba : array_like
+        Probabilities ``(n,)`` of the positive class or ``(n, C)``.
+    bandwidth : float, optional
+        A fixed :math:`\sigma` (relplot's ``smECE_sigma``) instead of the fixed point.
+    labels : array_like, optional
+        The classes, as in :func:`log_loss`.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy.metrics import smooth_calibration_error
+    >>> rng = np.random.default_rng(0)
+    >>> f = rng.uniform(size=4000)
+    >>> y = rng.uniform(size=4000) < f ** 2  # overconfident forecasts
+    >>> round(smooth_calibration_error(y, f), 3)
+    0.168
+    """
+    f, o, _ = _pairs(y_true, y_proba, labels)
+    if bandwidth is not None and not 0 < float(bandwidth) <= 1:
+        raise ValueError(f"bandwidth must be in (0, 1]; got {bandwidth!r}")
+    acc = CalibrationAccumulator().update(f, o)
+    _, forecast, outcome = acc._masses(acc._grid)
+    value, _ = smooth_ece_from_masses(outcome - forecast, float(f.shape[0]), bandwidth)
+    return float(value[0])
+
+
+def calibration_decomposition(
+    y_true: Any, y_proba: Any, *, score: str = "log_loss", labels: Any = None
+) -> Decomposition:
+    r"""The CORP decomposition of a proper score into miscalibration, discrimination and
+    uncertainty (Dimitriadis, Gneiting & Jordan, PNAS 2021).
+
+    .. math::
+
+        \bar S(f) = \underbrace{\bar S(f) - \bar S(\hat f)}_{\mathrm{MCB}}
+            - \underbrace{(\bar S(\bar o) - \bar S(\hat f))}_{\mathrm{DSC}}
+            + \underbrace{\bar S(\bar o)}_{\mathrm{UNC}}
+
+    where :math:`\hat f` is the PAV (isotonic) regression of the outcomes on the forecasts,
+    tied forecasts pooled (the CORP reliability diagram), and :math:`\bar o` the base rate.
+
+    Exact: the pairs are sorted in memory. ``score="log_loss"`` is the binary log score of the
+    calibration pairs (:func:`calibration_error`'s: for two classes it is :func:`log_loss`,
+    with forecasts clipped at the dtype's eps); ``"brier"`` the squared error of the pairs (for
+    two classes, :func:`brier_score_loss`). The same numbers as model-diagnostics'
+    ``decompose`` with ``LogLoss()`` or ``SquaredError()``.
+
+    Parameters
+    ----------
+    y_true, y_proba, labels
+        As in :func:`calibration_error`.
+    score : {"log_loss", "brier"}, default "log_loss"
+        The proper score.
+
+    Returns
+    -------
+    Decomposition
+        ``score``, ``miscalibration``, ``discrimination``, ``uncertainty``.
+
+    Examples
+    --------
+    >>> from crossentropy.metrics import calibration_decomposition
+    >>> d = calibration_decomposition([0, 0, 1, 1, 1], [0.1, 0.6, 0.4, 0.8, 0.9], score="brier")
+    >>> [round(x, 4) for x in d]  # PAV pools 0.4 and 0.6: recalibrated 0, .5, .5, 1, 1
+    [0.156, 0.056, 0.14, 0.24]
+    >>> round(d.miscalibration - d.discrimination + d.uncertainty, 4)
+    0.156
+    """
+    from crossentropy._lib.checks import check_choice
+
+    check_choice(score, "score", ("log_loss", "brier"))
+    f, o, eps = _pairs(y_true, y_proba, labels)
+    values, group = np.unique(f, return_inverse=True)
+    n1 = np.bincount(group, weights=o, minlength=values.size)
+    n0 = np.bincount(group, minlength=values.size) - n1
+    fit = corp_blocks(n0, n1)
+    clipped = np.clip(f, eps, 1 - eps)
+    log_total = -float(np.sum(np.log(np.where(o, clipped, 1 - clipped))))
+    brier_total = float(np.sum((o - f) ** 2))
+    return decompositions(fit, n0, n1, brier_total, log_total)[score]
+
+
+def murphy_decomposition(
+    y_true: Any, y_proba: Any, *, n_bins: int = 15, labels: Any = None
+) -> MurphyDecomposition:
+    r"""Murphy's decomposition of the Brier score of the calibration pairs over ``n_bins``
+    equal-width bins, exact with the within-bin terms (Stephenson, Coelho & Jolliffe, 2008).
+
+    .. math::
+
+        \mathrm{BS} = \mathrm{REL} - \mathrm{RES} + \mathrm{UNC} + \mathrm{WBV} - \mathrm{WBC}
+
+    (:func:`murphy_terms`). For two classes ``brier`` is :func:`brier_score_loss`; for more it is
+    the squared error of the top-label confidence against ``argmax == y``.
+
+    Examples
+    --------
+    >>> from crossentropy.metrics import murphy_decomposition
+    >>> m = murphy_decomposition([0, 0, 1, 1, 1], [0.1, 0.6, 0.4, 0.8, 0.9], n_bins=2)
+    >>> round(m.brier, 4), round(m.reliability, 4), round(m.resolution, 4)
+    (0.156, 0.031, 0.0067)
+    >>> total = m.reliability - m.resolution + m.uncertainty
+    >>> round(total + m.within_bin_variance - m.within_bin_covariance, 4)
+    0.156
+    """
+    from crossentropy.metrics._formulas import bin_index, uniform_edges
+
+    bins = check_int(n_bins, "n_bins")
+    if bins < 1:
+        raise ValueError(f"n_bins must be >= 1; got {bins}")
+    f, o, _ = _pairs(y_true, y_proba, labels)
+    b = bin_index(np, f, uniform_edges(bins))
+    of = o.astype(np.float64)
+
+    def total(w: np.ndarray[Any, Any] | None) -> np.ndarray[Any, Any]:
+        out: np.ndarray[Any, Any] = np.bincount(b, weights=w, minlength=bins).astype(np.float64)
+        return out
+
+    return murphy_terms(total(None), total(f), total(f * f), total(of), total(f * of))

@@ -1,0 +1,291 @@
+"""Calibration (metrics/_calibration.py): smooth ECE against relplot and a direct integral,
+CORP against model-diagnostics, Murphy's identity, Wilson intervals, the streaming grid's
+stated error bounds, merging and the bootstrap."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+
+from crossentropy import metrics
+from crossentropy.metrics._calibration import GRID, smooth_ece_bound, wilson_interval
+
+
+def _pairs(n: int, seed: int, distort: float = 1.3) -> tuple[np.ndarray, np.ndarray]:
+    """Forecasts in (0, 1) and outcomes drawn from a distorted version of them."""
+    rng = np.random.default_rng(seed)
+    f = rng.beta(2.0, 2.5, n)
+    o = rng.uniform(size=n) < f**distort
+    return f, o
+
+
+# --------------------------------------------------------------------------- smooth ECE
+
+
+@pytest.mark.parametrize(("n", "distort", "seed"), [(3000, 1.0, 0), (20000, 1.6, 1), (5000, 3, 2)])
+def test_smooth_ece_matches_relplot(n: int, distort: float, seed: int) -> None:
+    relplot = pytest.importorskip("relplot")
+    f, o = _pairs(n, seed, distort)
+    y = o.astype(float)
+    # at a fixed bandwidth: relplot's own discretisation (a 2000-point grid, 200-point mesh)
+    # differs from the exact kernel by ~1e-3 relative
+    for sigma in (0.02, 0.05, 0.1):
+        ours = metrics.smooth_calibration_error(o, f, bandwidth=sigma)
+        theirs = relplot.smECE_sigma(f, y, sigma)
+        assert ours == pytest.approx(theirs, rel=3e-3), sigma
+    # the fixed point: relplot searches sigma to 2**-10 and returns the upper end
+    value, width = relplot.smECE(f, y, return_width=True)
+    acc = metrics.CalibrationAccumulator().update(f, o)
+    sm = acc.result(bootstrap=0)["smooth_ece"]
+    assert width - 2**-10 - 1e-6 <= sm["bandwidth"] <= width + 1e-6
+    assert sm["value"] == pytest.approx(sm["bandwidth"], rel=1e-9)  # the fixed point
+    assert sm["value"] == pytest.approx(metrics.smooth_calibration_error(o, f), rel=1e-12)
+    assert sm["value"] == pytest.approx(value, abs=2**-10)
+
+
+def _direct_smooth_ece(f: np.ndarray, o: np.ndarray, sigma: float) -> float:
+    """The integral of |(1/n) sum_i (o_i - f_i) K(t, f_i)| with the reflected Gaussian written
+    as a sum of mirror images, by adaptive quadrature (no grid)."""
+    from scipy.integrate import quad
+    from scipy.stats import norm
+
+    r = (o - f) / f.shape[0]
+
+    def smoothed(t: float) -> float:
+        k = np.zeros_like(f)
+        for m in range(-3, 4):
+            k += norm.pdf(t - f + 2 * m, scale=sigma) + norm.pdf(t + f + 2 * m, scale=sigma)
+        return abs(float(np.dot(r, k)))
+
+    value, _ = quad(smoothed, 0, 1, limit=2000, epsabs=1e-11, epsrel=1e-10)
+    return float(value)
+
+
+@pytest.mark.parametrize("sigma", [0.01, 0.05, 0.3])
+def test_smooth_ece_grid_error_within_the_stated_bound(sigma: float) -> None:
+    f, o = _pairs(150, 7, 1.5)
+    exact = _direct_smooth_ece(f, o, sigma)
+    grid = metrics.smooth_calibration_error(o, f, bandwidth=sigma)
+    bound = smooth_ece_bound(sigma, float(np.mean(np.abs(o - f))))
+    assert abs(grid - exact) <= bound + 1e-9, (grid, exact, bound)
+
+
+def test_smooth_ece_of_perfect_and_of_hopeless_forecasts() -> None:
+    # outcomes equal to forecasts on the grid: no residual at all
+    f = np.repeat(np.array([0.0, 1.0]), 50)
+    assert metrics.smooth_calibration_error(f.astype(bool), f) == pytest.approx(0.0, abs=1e-12)
+    # always wrong with certainty (0 forecast, outcome 1): residual 1 everywhere, smECE_sigma
+    # is 1 at every sigma, and the search stops at sigma = 1 as relplot's does
+    zeros = np.zeros(100)
+    sm = metrics.CalibrationAccumulator().update(zeros, zeros == 0).result(bootstrap=0)
+    assert sm["smooth_ece"]["value"] == pytest.approx(1.0, rel=1e-9)
+    assert sm["smooth_ece"]["bandwidth"] == 1.0
+
+
+def test_smooth_ece_bad_bandwidth() -> None:
+    with pytest.raises(ValueError, match="bandwidth"):
+        metrics.smooth_calibration_error([0, 1], [0.2, 0.7], bandwidth=0)
+
+
+def test_smooth_ece_reads_tensors_and_top_labels() -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.ones(4), 500)
+    y = rng.integers(0, 4, 500)
+    ref = metrics.smooth_calibration_error(y, p)
+    got = metrics.smooth_calibration_error(torch.from_numpy(y), torch.from_numpy(p))
+    assert got == pytest.approx(ref, rel=1e-12)
+    conf, hit = p.max(axis=1), p.argmax(axis=1) == y
+    assert ref == pytest.approx(metrics.smooth_calibration_error(hit, conf), rel=1e-12)
+
+
+def test_bootstrap_interval_is_seeded_batch_free_and_like_relplots() -> None:
+    relplot = pytest.importorskip("relplot")
+    scipy_stats = pytest.importorskip("scipy.stats")
+    f, o = _pairs(4000, 11, 1.8)
+    whole = metrics.CalibrationAccumulator().update(f, o).result(seed=5)["smooth_ece"]
+    parts = [
+        metrics.CalibrationAccumulator().update(f[a:b], o[a:b]) for a, b in [(0, 999), (999, 4000)]
+    ]
+    merged = parts[0].merge(pickle.loads(pickle.dumps(parts[1]))).result(seed=5)["smooth_ece"]
+    assert merged["ci_low"] == pytest.approx(whole["ci_low"], rel=1e-9)
+    assert merged["ci_high"] == pytest.approx(whole["ci_high"], rel=1e-9)
+    other = metrics.CalibrationAccumulator().update(f, o).result(seed=6)["smooth_ece"]
+    assert other["ci_low"] != whole["ci_low"]
+    # relplot's interval: scipy's basic bootstrap of smECE over resampled rows
+    res = scipy_stats.bootstrap(
+        (f, o.astype(float)),
+        relplot.smECE,
+        paired=True,
+        n_resamples=200,
+        method="basic",
+        random_state=0,
+    )
+    theirs = res.confidence_interval.high - res.confidence_interval.low
+    ours = whole["ci_high"] - whole["ci_low"]
+    assert 0.6 < ours / theirs < 1.6, (ours, theirs)
+    # the band holds the curve where there are forecasts
+    curve, lo, hi = (np.array(whole[k], dtype=float) for k in ("curve", "band_low", "band_high"))
+    dense = np.array(whole["density"]) > 0.2
+    assert np.all(lo[dense] <= curve[dense] + 0.02)
+    assert np.all(curve[dense] <= hi[dense] + 0.02)
+
+
+# --------------------------------------------------------------------------- CORP
+
+
+@pytest.mark.parametrize("score", ["brier", "log_loss"])
+@pytest.mark.parametrize("rounded", [False, True])
+def test_corp_decomposition_matches_model_diagnostics(score: str, rounded: bool) -> None:
+    md = pytest.importorskip("model_diagnostics.scoring")
+    f, o = _pairs(5000, 4, 1.4)
+    if rounded:
+        f = np.round(f, 2)  # many ties, pooled by CORP
+    fn = md.SquaredError() if score == "brier" else md.LogLoss()
+    ref = md.decompose(o.astype(float), f, scoring_function=fn).to_dicts()[0]
+    d = metrics.calibration_decomposition(o, f, score=score)
+    for key, name in [
+        ("score", "score"),
+        ("miscalibration", "miscalibration"),
+        ("discrimination", "discrimination"),
+        ("uncertainty", "uncertainty"),
+    ]:
+        assert getattr(d, key) == pytest.approx(ref[name], rel=1e-10, abs=1e-14), key
+    assert d.miscalibration - d.discrimination + d.uncertainty == pytest.approx(d.score)
+
+
+def test_corp_of_two_classes_decomposes_log_loss_and_brier() -> None:
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    f, o = _pairs(2000, 5)
+    y = o.astype(int)
+    p = np.stack([1 - f, f], axis=1)
+    assert metrics.calibration_decomposition(y, p).score == pytest.approx(
+        sklearn_metrics.log_loss(y, p), rel=1e-12
+    )
+    assert metrics.calibration_decomposition(y, f, score="brier").score == pytest.approx(
+        sklearn_metrics.brier_score_loss(y, f), rel=1e-12
+    )
+
+
+def test_corp_streaming_grid_bounds() -> None:
+    f, o = _pairs(40000, 9, 1.3)
+    acc = metrics.CalibrationAccumulator()
+    for a in range(0, f.shape[0], 7000):
+        acc.update(f[a : a + 7000], o[a : a + 7000])
+    corp = acc.result(bootstrap=0)["corp"]
+    for score in ("brier", "log_loss"):
+        exact = metrics.calibration_decomposition(o, f, score=score)
+        grid = corp[score]
+        assert grid["score"] == pytest.approx(exact.score, rel=1e-12)
+        assert grid["uncertainty"] == pytest.approx(exact.uncertainty, rel=1e-12)
+        # pooling cells is a constrained PAV: never above the exact MCB and DSC
+        assert grid["miscalibration"] <= exact.miscalibration + 1e-12
+        assert grid["discrimination"] <= exact.discrimination + 1e-12
+        assert exact.miscalibration - grid["miscalibration"] < 1e-3 * exact.score
+    # forecasts with 3 decimals: one forecast per cell, the grid is exact
+    r = np.round(f, 3)
+    corp = metrics.CalibrationAccumulator().update(r, o).result(bootstrap=0)["corp"]
+    exact = metrics.calibration_decomposition(o, r, score="log_loss")
+    assert corp["log_loss"]["miscalibration"] == pytest.approx(exact.miscalibration, rel=1e-9)
+    steps = corp["diagram"]
+    assert sum(s["count"] for s in steps) == f.shape[0]
+    fits = [s["recalibrated"] for s in steps]
+    assert fits == sorted(fits)
+
+
+# --------------------------------------------------------------------------- bins, Murphy
+
+
+def test_murphy_identity_and_terms() -> None:
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    f, o = _pairs(3000, 12, 1.7)
+    m = metrics.murphy_decomposition(o, f, n_bins=10)
+    assert m.brier == pytest.approx(sklearn_metrics.brier_score_loss(o, f), rel=1e-12)
+    total = (
+        m.reliability
+        - m.resolution
+        + m.uncertainty
+        + m.within_bin_variance
+        - m.within_bin_covariance
+    )
+    assert total == pytest.approx(m.brier, rel=1e-12)
+    # the reliability term, directly
+    b = np.minimum((f * 10).astype(int), 9)
+    b[(f * 10) == np.floor(f * 10)] -= 1  # an inner edge goes to the lower bin
+    b = np.clip(b, 0, 9)
+    rel = (
+        sum(
+            np.sum(b == k) * (f[b == k].mean() - o[b == k].mean()) ** 2
+            for k in range(10)
+            if np.any(b == k)
+        )
+        / f.shape[0]
+    )
+    assert m.reliability == pytest.approx(rel, rel=1e-10)
+
+
+def test_wilson_interval_known_values() -> None:
+    # 8 of 10 and 0 of 20 (values from the closed form)
+    lo, hi = wilson_interval(np.array([8.0, 0.0]), np.array([10.0, 20.0]))
+    assert lo[0] == pytest.approx(0.4901624, abs=1e-6)
+    assert hi[0] == pytest.approx(0.9433178, abs=1e-6)
+    assert lo[1] == 0.0
+    assert hi[1] == pytest.approx(0.1611251, abs=1e-6)
+
+
+def test_equal_mass_bins_match_quantile_bins() -> None:
+    f, o = _pairs(30000, 13, 1.5)
+    em = metrics.CalibrationAccumulator().update(f, o).result(bootstrap=0, n_bins=10)["equal_mass"]
+    counts = [b["count"] for b in em["bins"]]
+    assert sum(counts) == f.shape[0]
+    # each bin holds n / bins rows up to the rows of one grid cell
+    cell_rows = np.bincount(np.minimum((f * GRID).astype(int), GRID - 1)).max()
+    assert max(abs(c - 3000) for c in counts) <= cell_rows
+    ref = metrics.calibration_error(o, f, n_bins=10, strategy="quantile")
+    assert em["ece"] == pytest.approx(ref, abs=2e-3)
+
+
+def test_accumulator_merge_and_empty() -> None:
+    acc = metrics.CalibrationAccumulator()
+    assert acc.result()["smooth_ece"] is None
+    f, o = _pairs(500, 14)
+    whole = metrics.CalibrationAccumulator().update(f, o).result(bootstrap=20)
+    merged = (
+        metrics.CalibrationAccumulator()
+        .update(f[:100], o[:100])
+        .merge(metrics.CalibrationAccumulator().update(f[100:], o[100:]))
+        .result(bootstrap=20)
+    )
+    assert merged["smooth_ece"]["value"] == pytest.approx(whole["smooth_ece"]["value"], rel=1e-12)
+    assert merged["corp"]["brier"] == pytest.approx(whole["corp"]["brier"], rel=1e-12)
+    with pytest.raises(TypeError, match="CalibrationAccumulator"):
+        acc.merge(object())  # type: ignore[arg-type]
+
+
+def test_score_accumulator_calibration_section() -> None:
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(15)
+    p = rng.dirichlet(np.ones(4) * 0.7, 3000)
+    y = np.array([rng.choice(4, p=row) for row in p])
+    r = metrics.ScoreAccumulator(["a", "b", "c", "d"], bootstrap=30).update(y, p).result()
+    cal = r["calibration"]
+    assert cal["pairs"] == "top label"
+    assert cal["smooth_ece"]["value"] == pytest.approx(
+        metrics.smooth_calibration_error(y, p), rel=1e-12
+    )
+    assert cal["equal_width"]["ece"] == pytest.approx(r["ece"], rel=1e-12)
+    mce = metrics.calibration_error(y, p, norm="max")
+    assert cal["equal_width"]["mce"] == pytest.approx(mce, rel=1e-12)
+    murphy = metrics.murphy_decomposition(y, p)
+    assert cal["murphy"]["reliability"] == pytest.approx(murphy.reliability, rel=1e-9)
+    assert r["confusion"] == sklearn_metrics.confusion_matrix(y, p.argmax(axis=1)).tolist()
+    per = [metrics.calibration_error(y == k, p[:, k]) for k in range(4)]
+    assert cal["classwise"]["ece"] == pytest.approx(float(np.mean(per)), rel=1e-9)
+    d2 = metrics.d2_log_loss_score(y, p)
+    assert cal["skill"]["d2_log_loss"] == pytest.approx(d2, rel=1e-9)
+    worst = r["worst"][0]
+    assert worst["predicted"] == "abcd"[int(p[worst["row"]].argmax())]
+    assert math.isclose(worst["p_predicted"], p[worst["row"]].max())
