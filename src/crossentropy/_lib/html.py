@@ -53,6 +53,7 @@ figcaption { font-size: .9em; color: #555; }
 code { background: #f5f5f5; padding: 0 .2em; }
 p.note { color: #555; font-size: .9em; }
 div.row { display: flex; flex-wrap: wrap; gap: 1em; }
+div.row figure { flex: 1 1 45%; min-width: 320px; }
 """
 
 

@@ -17,9 +17,11 @@ __all__ = ["add_score_parser", "score_command"]
 PROG = "crossentropy score"
 
 DESCRIPTION = """\
-Score probability predictions: log loss, accuracy, Brier score, expected calibration error
-(ECE), mean entropy of the predictions, per-class log loss and the worst rows. Files are read
-in batches, so memory stays bounded whatever their size."""
+Score probability predictions: log loss, accuracy, Brier score, calibration (smooth ECE with a
+bootstrap interval, CORP decompositions, binned ECE), mean entropy of the predictions,
+per-class log loss and the worst rows. Several prediction sets on the same targets are compared,
+with paired bootstrap intervals of their differences. Files are read in batches, so memory stays
+bounded whatever their size."""
 
 EPILOG = """\
 inputs:
@@ -47,6 +49,13 @@ inputs:
       crossentropy score proba.npy --target-file y.npy   (memory-mapped, read in batches)
     Without names, the classes are 0 .. C-1. Integer labels in y_true are matched to integer
     class names; with non-integer names they are class indices (0 .. C-1) into the columns.
+
+  several prediction sets on the same targets, compared:
+      crossentropy score a.csv b.csv --target y
+      crossentropy score --solution sol.csv --submission a.csv --submission b.csv --id id
+    Each set is scored as above; the paired differences of log loss, Brier score and accuracy
+    get 95 % bootstrap intervals (--bootstrap replicates, whose weights depend on each example
+    only, so bounded memory). Single tables must hold the same labels in the same row order.
 
   Labels are matched as text against the class names; integer labels also match integer class
   names. Rows are numbered from 1, the header not counted. Probabilities must be numbers in
@@ -118,7 +127,12 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("file", nargs="?", metavar="FILE", help="predictions (CSV, Parquet, .npy, .npz)")
+    p.add_argument(
+        "file",
+        nargs="*",
+        metavar="FILE",
+        help="predictions (CSV, Parquet, .npy, .npz); two or more are compared",
+    )
     g = p.add_argument_group("columns")
     g.add_argument("--target", metavar="COL", help="column of true labels")
     g.add_argument(
@@ -130,7 +144,10 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
     g.add_argument("--id", dest="id_column", metavar="COL", help="id column joining the pair")
     g.add_argument("--solution", metavar="FILE", help="Kaggle-style solution: id + target")
     g.add_argument(
-        "--submission", metavar="FILE", help="Kaggle-style submission: id + one column per class"
+        "--submission",
+        metavar="FILE",
+        action="append",
+        help="Kaggle-style submission: id + one column per class (repeat to compare several)",
     )
     g.add_argument(
         "--target-file", metavar="FILE", help="labels (.npy) for a .npy of probabilities"
@@ -145,6 +162,14 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
     o.add_argument(
         "--worst", type=_nonnegative_int, default=10, metavar="N", help="worst rows to list (10)"
     )
+    o.add_argument(
+        "--bootstrap",
+        type=_nonnegative_int,
+        default=200,
+        metavar="N",
+        help="bootstrap replicates of the intervals (default 200; 0: none)",
+    )
+    o.add_argument("--seed", type=_nonnegative_int, default=0, metavar="N", help="bootstrap seed")
     o.add_argument(
         "--progress", action="store_true", help="progress bar on stderr (default: if a terminal)"
     )
@@ -198,7 +223,7 @@ def score_command(args: argparse.Namespace) -> int:
         The parsed options of :func:`add_score_parser`.
     """
     from crossentropy._lib.html import check_output_path
-    from crossentropy.scoring import InputError, score
+    from crossentropy.scoring import Comparison, InputError, score
     from crossentropy.scoring._engine import ProgressBar
 
     if args.scheduler and args.engine != "dask":
@@ -207,9 +232,14 @@ def score_command(args: argparse.Namespace) -> int:
         return _error("--partitions needs --engine dask")
     if args.file and (args.solution or args.submission):
         return _error("give either FILE or --solution and --submission, not both")
+    if args.solution and not args.submission:
+        return _error("--solution needs --submission")
+    if args.submission and not args.solution:
+        return _error("--submission needs --solution")
     # Absolute paths: Dask workers may run in another working directory.
-    inputs = {}
-    for name in ("file", "solution", "submission", "target_file"):
+    predictions = [os.path.abspath(f) for f in (args.submission or args.file)]
+    inputs = {f"prediction {i + 1}": path for i, path in enumerate(predictions)}
+    for name in ("solution", "target_file"):
         value = getattr(args, name)
         if value:
             inputs[name] = os.path.abspath(value)
@@ -227,8 +257,9 @@ def score_command(args: argparse.Namespace) -> int:
                 return _error(f"--report {args.report}: is an input file; choose another path")
     bar = ProgressBar(bool(args.progress) or sys.stderr.isatty())
     try:
+        data: Any = predictions if len(predictions) > 1 else (predictions or [None])[0]
         report = score(
-            args.submission or args.file,
+            data,
             target=args.target,
             proba=None if args.proba_cols is None else args.proba_cols.split(","),
             classes=None if args.classes is None else args.classes.split(","),
@@ -242,6 +273,8 @@ def score_command(args: argparse.Namespace) -> int:
             progress=bar,
             bins=args.bins,
             worst=args.worst,
+            bootstrap=args.bootstrap,
+            seed=args.seed,
             batch_rows=args.batch_rows,
         )
         if args.report:
@@ -259,16 +292,20 @@ def score_command(args: argparse.Namespace) -> int:
         return 130
     except Exception as exc:  # a safety net: one line, never a traceback
         bar.clear()
-        return _error(f"{args.file or args.submission or 'input'}: {type(exc).__name__}: {exc}")
-    off = report.rows_not_summing_to_one
-    if off:
-        sys.stderr.write(
-            terminal_safe(
-                f"{PROG}: warning: {report.source.path}: {off:,} of {report.n:,} rows have "
-                "probabilities that do not sum to 1; they are scored as given, not renormalised"
+        where = predictions[0] if predictions else "input"
+        return _error(f"{where}: {type(exc).__name__}: {exc}")
+    reports = list(report.reports.values()) if isinstance(report, Comparison) else [report]
+    for one in reports:
+        off = one.rows_not_summing_to_one
+        if off:
+            sys.stderr.write(
+                terminal_safe(
+                    f"{PROG}: warning: {one.source.path}: {off:,} of {one.n:,} rows have "
+                    "probabilities that do not sum to 1 within their dtype's rounding; they are "
+                    "scored as given, not renormalised"
+                )
+                + "\n"
             )
-            + "\n"
-        )
     try:
         print(report.to_json() if args.json else terminal_safe(report.to_text()), flush=True)
     except BrokenPipeError:  # stdout closed early (``| head``): not an error of ours

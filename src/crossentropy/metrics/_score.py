@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from crossentropy._lib.checks import check_int, shape_str
+from crossentropy.metrics._bootstrap import BootstrapTotals
 from crossentropy.metrics._calibration import (
     CalibrationAccumulator,
     binned_summary,
@@ -28,11 +29,15 @@ from crossentropy.metrics._formulas import (
     entropy_sum,
     gather,
     loss_bin,
+    row_brier,
     row_log_loss,
     uniform_edges,
 )
 
 __all__ = ["ScoreAccumulator"]
+
+#: The per-row values of the paired bootstrap (``paired=``): log loss, Brier score, hit.
+PAIRED_METRICS = ("log_loss", "brier", "accuracy")
 
 #: Class-wise calibration is kept up to this many classes (``C * n_bins * 3`` numbers).
 CLASSWISE_MAX = 100
@@ -111,6 +116,10 @@ class ScoreAccumulator:
         Poisson bootstrap replicates of the smooth ECE interval (0: none).
     seed : int, default 0
         The bootstrap's seed.
+    paired : int, default 0
+        Replicates of a paired Poisson bootstrap of the log loss, Brier score and accuracy
+        (:attr:`paired_totals`), whose weights depend on each row's key only, so that the totals
+        of two prediction sets on the same rows pair up (0: none).
 
     Examples
     --------
@@ -134,6 +143,7 @@ class ScoreAccumulator:
         worst: int = 10,
         bootstrap: int = 200,
         seed: int = 0,
+        paired: int = 0,
     ) -> None:
         labels = [_plain(c) for c in np.asarray(classes, dtype=object).reshape(-1).tolist()]
         if len(labels) < 2:
@@ -149,6 +159,10 @@ class ScoreAccumulator:
         if self.bootstrap < 0:
             raise ValueError(f"bootstrap must be >= 0; got {self.bootstrap}")
         self.seed = check_int(seed, "seed")
+        paired = check_int(paired, "paired")
+        self._paired = (
+            BootstrapTotals(list(PAIRED_METRICS), paired, self.seed) if paired > 0 else None
+        )
         c = len(labels)
         self._n = 0
         self._off_sum = 0
@@ -179,12 +193,15 @@ class ScoreAccumulator:
         y_index: np.ndarray[Any, Any],
         proba: np.ndarray[Any, Any],
         row_ids: np.ndarray[Any, Any] | None = None,
+        keys: np.ndarray[Any, Any] | None = None,
     ) -> ScoreAccumulator:
         """Add a batch: class indices (0..C-1), probabilities ``(n, C)``, optional integer row
         ids (default: the position of the row in this accumulator's stream, from 0).
 
         Pass ``row_ids`` when the batches of several accumulators are merged, so that the ids of
-        the worst rows are unique.
+        the worst rows are unique. ``keys`` (non-negative integers, default the row ids) name
+        the rows for the paired bootstrap: rows of two prediction sets with the same key are
+        the same example.
         """
         c = len(self.classes)
         p = check_proba_matrix(proba, "proba", n_classes=c)
@@ -200,15 +217,28 @@ class ScoreAccumulator:
                     f"{shape_str(rows.shape)} of dtype {rows.dtype}"
                 )
             rows = rows.astype(np.int64, copy=False)
+        if keys is None:
+            key = rows
+        else:
+            key = np.asarray(keys)
+            if key.shape != (n,) or key.dtype.kind not in "iu" or (n and key.min() < 0):
+                raise ValueError(
+                    f"keys must be a 1-D array of {n} non-negative integers; got "
+                    f"{shape_str(key.shape)} of dtype {key.dtype}"
+                )
         self._n += n
         step = max(1, _BLOCK_ELEMENTS // c)
         for lo in range(0, n, step):
             hi = min(lo + step, n)
-            self._add_block(y[lo:hi], p[lo:hi], rows[lo:hi])
+            self._add_block(y[lo:hi], p[lo:hi], rows[lo:hi], key[lo:hi])
         return self
 
     def _add_block(
-        self, y: np.ndarray[Any, Any], p: np.ndarray[Any, Any], rows: np.ndarray[Any, Any]
+        self,
+        y: np.ndarray[Any, Any],
+        p: np.ndarray[Any, Any],
+        rows: np.ndarray[Any, Any],
+        keys: np.ndarray[Any, Any],
     ) -> None:
         """Add validated rows (a block small enough for its temporaries to stay in cache)."""
         c = len(self.classes)
@@ -258,6 +288,10 @@ class ScoreAccumulator:
         if self._confusion is not None:
             self._confusion += np.bincount(y * c + top, minlength=c * c).reshape(c, c)
         self._hist += np.bincount(loss_bin(loss), minlength=len(self._hist))
+        if self._paired is not None:
+            brier = row_brier(np, p, p_true) * (0.5 if c == 2 else 1.0)
+            values = np.stack([loss, brier, (top == y).astype(np.float64)], axis=1)
+            self._paired.update(keys, values, labels=y)
         self._keep_worst(
             np.stack([rows, y, top, p_true, gather(np, p, top), loss]).astype(np.float64)
         )
@@ -285,6 +319,8 @@ class ScoreAccumulator:
                 f"{other.classes!r}, n_bins={other.n_bins} for {self.classes!r}, "
                 f"n_bins={self.n_bins}"
             )
+        if (self._paired is None) != (other._paired is None):
+            raise ValueError("other must have the same paired= option")
         self._n += other._n
         self._off_sum += other._off_sum
         self._loss.merge(other._loss)
@@ -304,6 +340,8 @@ class ScoreAccumulator:
         if self._confusion is not None and other._confusion is not None:
             self._confusion += other._confusion
         self._hist += other._hist
+        if self._paired is not None and other._paired is not None:
+            self._paired.merge(other._paired)
         self._keep_worst(other._worst)
         return self
 
@@ -373,6 +411,11 @@ class ScoreAccumulator:
             "calibration": self._calibration(brier) if n else None,
             "confusion": None if self._confusion is None else self._confusion.tolist(),
         }
+
+    @property
+    def paired_totals(self) -> BootstrapTotals | None:
+        """The paired bootstrap's totals (``paired=`` replicates), or None."""
+        return self._paired
 
     def worst_rows(self) -> list[dict[str, Any]]:
         """The worst rows so far, largest loss first: ``row``, ``label``, ``predicted`` (the

@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
 from crossentropy._lib.checks import check_choice, check_int
 
 if TYPE_CHECKING:
+    from crossentropy.metrics._bootstrap import BootstrapTotals
+    from crossentropy.scoring._compare import Comparison
     from crossentropy.scoring._engine import ProgressBar
     from crossentropy.scoring._read import Source
 
@@ -197,6 +199,30 @@ def _in_memory(data: Any, target: Any, classes: Sequence[Any] | None) -> tuple[A
     )
 
 
+@overload
+def score(
+    data: list[Any] | tuple[Any, ...] | Mapping[str, Any],
+    *,
+    target: Any = None,
+    proba: str | Sequence[str] | None = None,
+    classes: Sequence[Any] | None = None,
+    solution: PathLike | None = None,
+    id: str | None = None,
+    target_file: PathLike | None = None,
+    format: str | None = None,
+    engine: Literal["local", "dask"] = "local",
+    scheduler: str | None = None,
+    partitions: int | None = None,
+    progress: bool | ProgressBar = False,
+    bins: int = 15,
+    worst: int = 10,
+    bootstrap: int = 200,
+    seed: int = 0,
+    batch_rows: int = 65536,
+) -> Comparison: ...
+
+
+@overload
 def score(
     data: Any = None,
     *,
@@ -216,7 +242,29 @@ def score(
     bootstrap: int = 200,
     seed: int = 0,
     batch_rows: int = 65536,
-) -> ScoreReport:
+) -> ScoreReport: ...
+
+
+def score(
+    data: Any = None,
+    *,
+    target: Any = None,
+    proba: str | Sequence[str] | None = None,
+    classes: Sequence[Any] | None = None,
+    solution: PathLike | None = None,
+    id: str | None = None,
+    target_file: PathLike | None = None,
+    format: str | None = None,
+    engine: Literal["local", "dask"] = "local",
+    scheduler: str | None = None,
+    partitions: int | None = None,
+    progress: bool | ProgressBar = False,
+    bins: int = 15,
+    worst: int = 10,
+    bootstrap: int = 200,
+    seed: int = 0,
+    batch_rows: int = 65536,
+) -> ScoreReport | Comparison:
     r"""Score probability predictions held in a file, in bounded memory.
 
     .. math::
@@ -239,6 +287,10 @@ def score(
         probabilities with ``target_file``; a NumPy array of probabilities ``(n, C)`` with the
         labels as ``target``; or, with ``solution``, a Kaggle-style submission file (an ``id``
         column and one column per class, named by the class).
+
+        A list (or a dict of names to them) of two or more such inputs compares prediction
+        sets on the same targets: each is scored, and the paired differences of their log
+        loss, Brier score and accuracy get bootstrap intervals (:class:`Comparison`).
     target : str or array_like, optional
         The column of true labels (of ``data``, or of ``solution``); the labels themselves for
         a NumPy ``data``.
@@ -272,8 +324,8 @@ def score(
     worst : int, default 10
         Worst rows to keep.
     bootstrap : int, default 200
-        Bootstrap replicates of the smooth ECE's interval and the reliability curve's band
-        (0: none).
+        Bootstrap replicates of the smooth ECE's interval and the reliability curve's band, and
+        of the paired differences of a comparison (0: none).
     seed : int, default 0
         The bootstrap's seed: a report is reproducible, whatever the batches or workers.
     batch_rows : int, default 65536
@@ -281,7 +333,8 @@ def score(
 
     Returns
     -------
-    ScoreReport
+    ScoreReport or Comparison
+        A :class:`Comparison` when ``data`` is a list or dict of prediction sets.
 
     Raises
     ------
@@ -302,8 +355,7 @@ def score(
     >>> round(report.log_loss, 6), report.n, [c["label"] for c in report.per_class]
     (0.279777, 3, ['cat', 'dog'])
     """
-    from crossentropy.scoring._engine import ProgressBar, score_dask, score_local
-    from crossentropy.scoring._read import resolve_source
+    from crossentropy.scoring._engine import ProgressBar
 
     check_choice(engine, "engine", ("local", "dask"))
     bins, worst = check_int(bins, "bins"), check_int(worst, "worst")
@@ -314,58 +366,108 @@ def score(
             f"bins and batch_rows must be >= 1, worst and bootstrap >= 0; got bins={bins}, "
             f"worst={worst}, bootstrap={bootstrap}, batch_rows={batch_rows}"
         )
-    acc_options = {"n_bins": bins, "worst": worst, "bootstrap": bootstrap, "seed": seed}
     if engine != "dask" and (scheduler is not None or partitions is not None):
         raise ValueError("scheduler and partitions need engine='dask'")
     if partitions is not None and check_int(partitions, "partitions") < 1:
         raise ValueError(f"partitions must be >= 1; got {partitions}")
-    if target is not None and not isinstance(target, str) and not isinstance(data, np.ndarray):
-        raise TypeError("target must be a column name; labels as an array go with NumPy data")
     if id is not None and id == target:
         raise ValueError(f"id and target must be different columns; both are {id!r}")
-    table, label, target = _in_memory(data, target, classes)
-    if table is not None and solution is not None:
+    settings = _Settings(
+        target=target,
+        proba=_names(proba, "proba"),
+        classes=None if classes is None else list(classes),
+        solution=_paths(solution),
+        id=id,
+        target_file=_paths(target_file),
+        format=format,
+        engine=engine,
+        scheduler=scheduler,
+        partitions=partitions,
+        accumulator={"n_bins": bins, "worst": worst, "bootstrap": bootstrap, "seed": seed},
+        options={
+            "engine": engine,
+            "bins": bins,
+            "worst": worst,
+            "bootstrap": bootstrap,
+            "seed": seed,
+            "batch_rows": batch_rows,
+        },
+        batch_rows=batch_rows,
+    )
+    bar = progress if isinstance(progress, ProgressBar) else ProgressBar(bool(progress))
+    if isinstance(data, list | tuple | Mapping):
+        from crossentropy.scoring._compare import compare
+
+        return compare(data, settings, bar)
+    report, _ = score_one(data, settings, bar)
+    return report
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The options of :func:`score` shared by every prediction set, checked."""
+
+    target: Any
+    proba: list[str] | None
+    classes: list[Any] | None
+    solution: str | None
+    id: str | None
+    target_file: str | None
+    format: str | None
+    engine: str
+    scheduler: str | None
+    partitions: int | None
+    accumulator: dict[str, int]
+    options: dict[str, Any]
+    batch_rows: int
+
+
+def score_one(
+    data: Any, settings: _Settings, bar: ProgressBar, paired: int = 0
+) -> tuple[ScoreReport, BootstrapTotals | None]:
+    """Score one prediction set; with ``paired`` replicates, also its paired-bootstrap totals."""
+    from crossentropy.scoring._engine import score_dask, score_local
+    from crossentropy.scoring._read import resolve_source
+
+    target = settings.target
+    if target is not None and not isinstance(target, str) and not isinstance(data, np.ndarray):
+        raise TypeError("target must be a column name; labels as an array go with NumPy data")
+    table, label, target = _in_memory(data, target, settings.classes)
+    if table is not None and settings.solution is not None:
         raise TypeError("a solution pair is read from files; for DataFrames use kaggle_score")
     path = label if table is not None else _paths(data)
-    sol = _paths(solution)
+    sol = settings.solution
     src = resolve_source(
         table=table,
         file=None if sol is not None else path,
         target=target,
-        proba_cols=_names(proba, "proba"),
-        classes=None if classes is None else [str(c) for c in classes],
+        proba_cols=settings.proba,
+        classes=None if settings.classes is None else [str(c) for c in settings.classes],
         solution=sol,
         submission=path if sol is not None else None,
-        id_column=id,
-        target_file=_paths(target_file),
-        fmt=format,
-        batch_rows=batch_rows,
+        id_column=settings.id,
+        target_file=settings.target_file,
+        fmt=settings.format,
+        batch_rows=settings.batch_rows,
     )
-    bar = progress if isinstance(progress, ProgressBar) else ProgressBar(bool(progress))
+    options = {**settings.accumulator, "paired": paired}
     try:
-        if engine == "dask":
+        if settings.engine == "dask":
             result = score_dask(
                 src,
-                scheduler=scheduler,
-                partitions=partitions,
-                options=acc_options,
+                scheduler=settings.scheduler,
+                partitions=settings.partitions,
+                options=options,
                 progress=bar,
             )
         else:
-            result = score_local(src, options=acc_options, progress=bar)
+            result = score_local(src, options=options, progress=bar)
     except BaseException:
         bar.clear()
         raise
     bar.finish(int(result["n"]))
-    options = {
-        "engine": engine,
-        "bins": bins,
-        "worst": worst,
-        "bootstrap": bootstrap,
-        "seed": seed,
-        "batch_rows": batch_rows,
-    }
-    return ScoreReport(
+    totals = result.pop("paired_totals", None)
+    report = ScoreReport(
         n=int(result["n"]),
         log_loss=result["log_loss"],
         accuracy=result["accuracy"],
@@ -379,9 +481,10 @@ def score(
         rows_not_summing_to_one=int(result.get("rows_not_summing_to_one", 0)),
         calibration=result["calibration"],
         confusion=result["confusion"],
-        input=_metadata(src, int(result["n"]), options),
+        input=_metadata(src, int(result["n"]), settings.options),
         source=src,
     )
+    return report, totals
 
 
 def _metadata(src: Source, rows: int, options: dict[str, Any]) -> dict[str, Any]:

@@ -168,7 +168,7 @@ def _consume(
                     row=int(batch.rows[dup]),
                     column=src.id_column,
                 )
-        acc.update(batch.y, batch.proba, row_ids=batch.rows)
+        acc.update(batch.y, batch.proba, row_ids=batch.rows, keys=batch.keys)
         if ids is not None:
             ids.note(acc, batch)
         rows += len(batch.rows)
@@ -199,6 +199,8 @@ def _finish(src: Source, acc: ScoreAccumulator, ids: dict[int, Any]) -> dict[str
     if src.id_column:
         for w in result["worst"]:
             w["id"] = ids.get(int(w["row"]))
+    if acc.paired_totals is not None:
+        result["paired_totals"] = acc.paired_totals
     return result
 
 
@@ -282,7 +284,7 @@ def score_unit(
     ids = _WorstIds() if src.id_column else None
     positions = []
     for batch in iter_batches(src, unit, index):
-        acc.update(batch.y, batch.proba, row_ids=batch.rows)
+        acc.update(batch.y, batch.proba, row_ids=batch.rows, keys=batch.keys)
         if ids is not None:
             ids.note(acc, batch)
         if batch.positions is not None:

@@ -131,6 +131,8 @@ class Batch:
     positions : numpy.ndarray or None
         Pair mode through a :class:`SolutionIndex`: each row's position in the index, for
         :func:`mark_seen`.
+    solution_rows : numpy.ndarray or None
+        Pair mode through a :class:`SolutionIndex`: each row's 1-based solution row.
     """
 
     y: np.ndarray
@@ -139,6 +141,13 @@ class Batch:
     ids: np.ndarray | None
     done: float
     positions: np.ndarray | None = None
+    solution_rows: np.ndarray | None = None
+
+    @property
+    def keys(self) -> np.ndarray:
+        """Which example each row is: its solution row in pair mode (the submission's row
+        when both files are in the same order), else its data row."""
+        return self.rows if self.solution_rows is None else self.solution_rows
 
 
 @dataclass(frozen=True)
@@ -1291,7 +1300,8 @@ def _indexed_pair_batches(src: Source, unit: Unit, index: SolutionIndex) -> Iter
     assert src.solution is not None
     for ids, proba, row, done in _submission_batches(src, unit):
         pos, y = index.lookup(ids, src.path, src.id_column, row, src.solution)
-        yield Batch(y, proba, np.arange(row, row + len(ids), dtype=np.int64), ids, done, pos)
+        rows = np.arange(row, row + len(ids), dtype=np.int64)
+        yield Batch(y, proba, rows, ids, done, pos, index.rows[pos])
 
 
 def iter_batches(

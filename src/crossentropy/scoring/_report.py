@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from crossentropy.scoring._compare import Comparison
     from crossentropy.scoring._read import Source
 
-__all__ = ["format_text", "html_report"]
+__all__ = ["comparison_html", "comparison_text", "format_text", "html_report"]
 
 #: The per-class bar chart shows at most this many classes (the ones with the largest loss).
 MAX_BARS = 40
@@ -645,3 +646,144 @@ def _input_rows(meta: dict[str, Any]) -> list[list[str]]:
     rows += [[f"option {k}", str(v)] for k, v in meta["options"].items()]
     rows.append(["crossentropy version", meta["crossentropy_version"]])
     return rows
+
+
+# --------------------------------------------------------------------------- comparisons
+
+_METRIC_NAMES = {"log_loss": "log loss", "brier": "Brier score", "accuracy": "accuracy"}
+
+
+def _comparison_rows(cmp: Comparison) -> list[list[str]]:
+    rows = []
+    for name in cmp.names:
+        r = cmp.reports[name]
+        sm = r.calibration["smooth_ece"]
+        rows.append(
+            [
+                _clip(name, 40),
+                _num(r.log_loss),
+                _num(r.accuracy),
+                _num(r.brier),
+                _num(sm["value"]),
+            ]
+        )
+    return rows
+
+
+def _difference_rows(cmp: Comparison) -> list[list[str]]:
+    rows = []
+    for d in cmp.differences:
+        interval = (
+            "—" if d["ci_low"] is None else f"[{_num(d['ci_low'], 6)}, {_num(d['ci_high'], 6)}]"
+        )
+        share = "—" if d["share_a_better"] is None else f"{100 * d['share_a_better']:.1f} %"
+        rows.append(
+            [
+                f"{_clip(d['a'], 24)} − {_clip(d['b'], 24)}",
+                f"{_METRIC_NAMES[d['metric']]} ({d['better_is']} is better)",
+                f"{d['difference']:+.6f}",
+                interval,
+                "—" if d["better"] is None else _clip(str(d["better"]), 24),
+                share,
+            ]
+        )
+    return rows
+
+
+COMPARISON_HEADER = ["set", "log loss", "accuracy", "Brier score", "smooth ECE"]
+DIFFERENCE_HEADER = [
+    "pair (a − b)",
+    "metric",
+    "difference",
+    "95 % interval",
+    "better",
+    "replicates where a is better",
+]
+
+
+def _comparison_heading(cmp: Comparison) -> str:
+    first = cmp.reports[cmp.names[0]]
+    return (
+        f"{len(cmp.names)} prediction sets on the same {first.n:,} rows, "
+        f"{len(first.per_class)} classes; paired bootstrap: {cmp.replicates} Poisson "
+        f"replicates (seed {cmp.seed})"
+    )
+
+
+def comparison_text(cmp: Comparison) -> str:
+    """A comparison as plain-text tables: each set's metrics, then the paired differences."""
+    parts = [_comparison_heading(cmp), ""]
+    parts.append(_table(COMPARISON_HEADER, _comparison_rows(cmp), [False] + [True] * 4))
+    parts += ["", "paired differences"]
+    parts.append(
+        _table(DIFFERENCE_HEADER, _difference_rows(cmp), [False, False, True, True, False, True])
+    )
+    return "\n".join(parts)
+
+
+def _forest_figure(cmp: Comparison) -> Any:
+    """Each difference with its interval, one panel per metric, zero marked."""
+    fig = _figure(7.5, 1.4 + 0.45 * len(cmp.differences))
+    axes = fig.subplots(1, len(_METRIC_NAMES), sharey=True)
+    pairs = sorted(
+        {(d["a"], d["b"]) for d in cmp.differences},
+        key=lambda p: (cmp.names.index(p[0]), cmp.names.index(p[1])),
+    )
+    for ax, metric in zip(axes, _METRIC_NAMES, strict=True):
+        rows = [d for d in cmp.differences if d["metric"] == metric]
+        for d in rows:
+            y = pairs.index((d["a"], d["b"]))
+            if d["ci_low"] is not None:
+                ax.plot([d["ci_low"], d["ci_high"]], [y, y], color="#4c72b0", linewidth=2)
+            ax.plot([d["difference"]], [y], "o", color="#c44e52")
+        ax.axvline(0, color="0.5", linestyle="--", linewidth=1)
+        ax.set_title(_METRIC_NAMES[metric], fontsize="medium")
+        ax.set_xlabel("a − b")
+        ax.tick_params(axis="x", labelsize="small")
+    axes[0].set_yticks(range(len(pairs)))
+    axes[0].set_yticklabels([f"{_clip(a, 14)} − {_clip(b, 14)}" for a, b in pairs])
+    axes[0].set_ylabel("pair")
+    axes[0].set_ylim(len(pairs) - 0.5, -0.5)  # first pair on top
+    return fig
+
+
+def comparison_html(cmp: Comparison) -> str:
+    """A comparison as a self-contained HTML page: tables, the differences with their
+    intervals, each set's reliability diagram."""
+    parts: list[dict[str, Any]] = [
+        _note(_comparison_heading(cmp)),
+        _tbl(COMPARISON_HEADER, _comparison_rows(cmp), [False] + [True] * 4),
+    ]
+    sections = [{"title": "Prediction sets", "parts": parts}]
+    sections.append(
+        {
+            "title": "Paired differences",
+            "parts": [
+                _fig(
+                    _forest_figure(cmp),
+                    "differences with intervals",
+                    "Each pair's difference (dot) and 95 % paired bootstrap interval (line); an "
+                    "interval that does not cross the dashed zero line is a clear difference.",
+                ),
+                _tbl(
+                    DIFFERENCE_HEADER,
+                    _difference_rows(cmp),
+                    [False, False, True, True, False, True],
+                ),
+            ],
+        }
+    )
+    figures = []
+    for name in cmp.names:
+        result = cmp.reports[name].to_dict()
+        fig = _reliability_figure(result)
+        fig.suptitle(name)
+        figures.append(
+            {
+                "uri": _fig(fig, "", "")["uri"],
+                "alt": f"reliability diagram of {name}",
+                "caption": f"{name}: reliability diagram (as in a single report).",
+            }
+        )
+    sections.append({"title": "Calibration", "parts": [{"kind": "figures", "entries": figures}]})
+    return render_page("crossentropy score comparison", sections)

@@ -1,0 +1,144 @@
+"""Comparing prediction sets (scoring/_compare.py): each set's report, paired differences with
+bootstrap intervals that do not depend on row order, batching or engine, and the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crossentropy import metrics
+from crossentropy.cli import main
+from crossentropy.scoring import Comparison, score
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+pytest.importorskip("pandas")
+
+CLASSES = ["cat", "dog", "eel"]
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    d = tmp_path_factory.mktemp("compare")
+    rng = np.random.default_rng(21)
+    n = 600
+    logits = rng.standard_normal((n, 3)) * 2
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = np.array([rng.choice(3, p=row) for row in p])
+    q = p**0.6 / (p**0.6).sum(axis=1, keepdims=True)  # under-confident
+    ids = np.array([f"id{i:04d}" for i in range(n)])
+    names = np.array(CLASSES)[y]
+    for name, probs in (("a", p), ("b", q)):
+        cols = {f"p_{c}": probs[:, j] for j, c in enumerate(CLASSES)}
+        pq.write_table(pa.table({"y": names, **cols}), d / f"{name}.parquet", row_group_size=100)
+        sub = {c: probs[:, j] for j, c in enumerate(CLASSES)}
+        pq.write_table(pa.table({"key": ids, **sub}), d / f"sub_{name}.parquet")
+        perm = rng.permutation(n)
+        shuffled = {c: probs[perm, j] for j, c in enumerate(CLASSES)}
+        pq.write_table(pa.table({"key": ids[perm], **shuffled}), d / f"shuf_{name}.parquet")
+    pq.write_table(pa.table({"key": ids, "y": names}), d / "sol.parquet")
+    return {"dir": d, "y": y, "p": p, "q": q}
+
+
+def _diff(cmp: Comparison, metric: str) -> dict[str, object]:
+    (entry,) = [d for d in cmp.differences if d["metric"] == metric]
+    return entry
+
+
+def test_two_tables_compared(sets) -> None:
+    d = sets["dir"]
+    cmp = score([d / "a.parquet", d / "b.parquet"], target="y", proba="p_*", bootstrap=300)
+    assert isinstance(cmp, Comparison)
+    assert cmp.names == ["a.parquet", "b.parquet"]
+    y, p, q = sets["y"], sets["p"], sets["q"]
+    a, b = cmp.reports["a.parquet"], cmp.reports["b.parquet"]
+    assert a.log_loss == pytest.approx(metrics.log_loss(y, p), rel=1e-12)
+    assert b.log_loss == pytest.approx(metrics.log_loss(y, q), rel=1e-12)
+    ll = _diff(cmp, "log_loss")
+    assert ll["difference"] == pytest.approx(a.log_loss - b.log_loss, rel=1e-12)
+    assert ll["ci_low"] < ll["difference"] < ll["ci_high"]
+    assert ll["better"] == "a.parquet"  # the calibrated set
+    assert ll["share_a_better"] == 1.0
+    # the interval is about the paired normal interval of the per-row loss differences
+    la = -np.log(p[np.arange(len(y)), y])
+    lb = -np.log(q[np.arange(len(y)), y])
+    se = np.std(la - lb, ddof=1) / np.sqrt(len(y))
+    assert ll["ci_high"] - ll["ci_low"] == pytest.approx(2 * 1.96 * se, rel=0.25)
+    acc = _diff(cmp, "accuracy")  # same argmax: no difference at all
+    assert acc["difference"] == 0
+    assert acc["ci_low"] == acc["ci_high"] == 0
+    assert acc["better"] is None
+    text = str(cmp)
+    assert "paired differences" in text
+    assert "a.parquet − b.parquet" in text
+    assert json.loads(cmp.to_json()) == cmp.to_dict()
+
+
+def test_pair_intervals_do_not_depend_on_row_order_batches_or_engine(sets) -> None:
+    d = sets["dir"]
+    kw = {"solution": d / "sol.parquet", "id": "key", "bootstrap": 100}
+    ordered = score({"a": d / "sub_a.parquet", "b": d / "sub_b.parquet"}, **kw)
+    shuffled = score({"a": d / "shuf_a.parquet", "b": d / "sub_b.parquet"}, batch_rows=77, **kw)
+    for x, y in zip(ordered.differences, shuffled.differences, strict=True):
+        assert x["metric"] == y["metric"]
+        assert y["difference"] == pytest.approx(x["difference"], rel=1e-12, abs=1e-15)
+        assert y["ci_low"] == pytest.approx(x["ci_low"], rel=1e-9, abs=1e-15)
+        assert y["ci_high"] == pytest.approx(x["ci_high"], rel=1e-9, abs=1e-15)
+    pytest.importorskip("distributed")
+    on_dask = score(
+        {"a": d / "shuf_a.parquet", "b": d / "shuf_b.parquet"}, engine="dask", partitions=3, **kw
+    )
+    for x, y in zip(ordered.differences, on_dask.differences, strict=True):
+        assert y["ci_low"] == pytest.approx(x["ci_low"], rel=1e-9, abs=1e-15)
+
+
+def test_other_targets_are_refused(sets, tmp_path: Path) -> None:
+    d = sets["dir"]
+    table = pq.read_table(d / "b.parquet")
+    y = table.column("y").to_pylist()
+    y[5] = "eel" if y[5] != "eel" else "cat"
+    pq.write_table(table.set_column(0, "y", pa.array(y)), tmp_path / "other.parquet")
+    with pytest.raises(ValueError, match="not on the same targets"):
+        score([d / "a.parquet", tmp_path / "other.parquet"], target="y", proba="p_*")
+    pq.write_table(table.slice(0, 100), tmp_path / "short.parquet")
+    with pytest.raises(ValueError, match="not on the same targets"):
+        score([d / "a.parquet", tmp_path / "short.parquet"], target="y", proba="p_*")
+    with pytest.raises(TypeError, match="two or more"):
+        score([d / "a.parquet"], target="y", proba="p_*")
+
+
+def test_arrays_compared_with_names_and_without_bootstrap(sets) -> None:
+    y, p, q = sets["y"], sets["p"], sets["q"]
+    cmp = score({"sharp": p, "soft": q}, target=y, classes=CLASSES, bootstrap=0)
+    ll = _diff(cmp, "log_loss")
+    assert ll["ci_low"] is None
+    assert ll["share_a_better"] is None
+    assert cmp.names == ["sharp", "soft"]
+    page = cmp.html()
+    assert page.count("data:image/png;base64,") == 3  # differences, two reliability diagrams
+    assert "Paired differences" in page
+
+
+def test_command_line_compares(sets, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = sets["dir"]
+    report = tmp_path / "c.html"
+    args = [str(d / "a.parquet"), str(d / "b.parquet"), "--target", "y", "--proba-cols", "p_*"]
+    code = main(["score", *args, "--bootstrap", "50", "--json", "--report", str(report)])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    data = json.loads(out.out)
+    assert data["names"] == ["a.parquet", "b.parquet"]
+    assert data["replicates"] == 50
+    assert report.read_text().startswith("<!DOCTYPE html>")
+    sol = ["--solution", str(d / "sol.parquet"), "--id", "key"]
+    subs = ["--submission", str(d / "sub_a.parquet"), "--submission", str(d / "shuf_b.parquet")]
+    code = main(["score", *sol, *subs, "--bootstrap", "20"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "sub_a.parquet − shuf_b.parquet" in out.out
+    code = main(["score", "--solution", str(d / "sol.parquet"), "--id", "key"])
+    assert code == 2
+    assert "--solution needs --submission" in capsys.readouterr().err
