@@ -204,3 +204,140 @@ def test_target_and_id_are_checked_before_reading(files):
         score(frame, target="y", id="y")
     with pytest.raises(TypeError, match="target must be a column name"):
         score(frame, target=np.zeros(300))
+
+
+# --------------------------------------------------------------------------- conventions, splits
+
+
+@pytest.fixture(scope="module")
+def rounded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Predictions rounded to 2 decimals (zeros and rows off 1), a Usage split, as files."""
+    pd = pytest.importorskip("pandas")
+    d = tmp_path_factory.mktemp("conventions")
+    rng = np.random.default_rng(8)
+    n = 400
+    p = np.round(rng.dirichlet(np.ones(3) * 0.4, n), 2)
+    y = rng.integers(0, 3, n)
+    usage = np.where(rng.random(n) < 0.4, "Public", "Private")
+    sol = pd.DataFrame({"id": np.arange(n), "y": np.array(CLASSES)[y], "Usage": usage})
+    sol.to_csv(d / "sol.csv", index=False)
+    sub = pd.DataFrame(p, columns=CLASSES)
+    sub.insert(0, "id", np.arange(n))
+    sub.to_csv(d / "sub.csv", index=False)
+    sub.sample(frac=1.0, random_state=1).to_csv(d / "shuffled.csv", index=False)
+    onehot = pd.DataFrame(np.eye(3)[y], columns=CLASSES)
+    onehot.insert(0, "id", np.arange(n))
+    onehot["Usage"] = usage
+    table = pd.DataFrame(p, columns=[f"p_{c}" for c in CLASSES])
+    table["y"] = np.array(CLASSES)[y]
+    table["Usage"] = usage
+    return {"dir": d, "p": p, "y": y, "sub": sub, "onehot": onehot, "table": table}
+
+
+def test_clip_and_renormalize_reproduce_kaggle_and_older_scikit_learn(rounded) -> None:
+    from crossentropy.scoring import kaggle_score
+
+    p, y = rounded["p"], rounded["y"]
+    rows = np.arange(len(y))
+    kw = {"target": y, "classes": CLASSES, "bootstrap": 0}
+    # default: scikit-learn >= 1.5, clipped at float64's eps, rows as given
+    with pytest.warns(UserWarning, match="do not sum to one"):
+        expected = metrics.log_loss(y, p)
+    assert score(p, **kw).log_loss == pytest.approx(expected, rel=1e-12)
+    # clip only: scikit-learn 1.2's eps=1e-15 without its renormalisation
+    ref = -np.log(np.clip(p[rows, y], 1e-15, 1 - 1e-15)).mean()
+    assert score(p, clip=1e-15, **kw).log_loss == pytest.approx(ref, rel=1e-12)
+    # Kaggle: rescale each row, then clip
+    kaggle = kaggle_score(rounded["onehot"].drop(columns="Usage"), rounded["sub"], "id")
+    got = score(p, clip=1e-15, renormalize=True, **kw)
+    assert got.log_loss == pytest.approx(kaggle, rel=1e-12)
+    assert got.rows_not_summing_to_one == int(np.sum(np.abs(p.sum(axis=1) - 1) > 1.5e-8))
+    # scikit-learn < 1.5: clip, then rescale (its log_loss code, written out)
+    q = np.clip(p, 1e-15, 1 - 1e-15)
+    q = q / q.sum(axis=1, keepdims=True)
+    old = -np.log(q[rows, y]).mean()
+    after = score(p, clip=1e-15, renormalize="after_clip", **kw)
+    assert after.log_loss == pytest.approx(old, rel=1e-12)
+    assert after.log_loss != got.log_loss
+    assert after.input["options"]["renormalize"] == "after_clip"
+    with pytest.raises(ValueError, match="clip"):
+        score(p, clip=0.7, **kw)
+    with pytest.raises(ValueError, match="renormalize"):
+        score(p, renormalize="sometimes", **kw)  # type: ignore[arg-type]
+    zero = p.copy()
+    zero[3] = 0.0
+    with pytest.raises(ValueError, match="row 4: the probabilities sum to 0"):
+        score(zero, renormalize=True, **kw)
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+@pytest.mark.parametrize("submission", ["sub.csv", "shuffled.csv"])
+def test_split_scores_each_usage_as_kaggle_does(rounded, engine: str, submission: str) -> None:
+    from crossentropy.scoring import kaggle_score
+
+    if engine == "dask":
+        pytest.importorskip("distributed")
+    d = rounded["dir"]
+    report = score(
+        d / submission,
+        solution=d / "sol.csv",
+        id="id",
+        target="y",
+        split="Usage",
+        clip=1e-15,
+        renormalize=True,
+        engine=engine,  # type: ignore[arg-type]
+        bootstrap=0,
+        batch_rows=64,
+    )
+    assert [s["split"] for s in report.splits] == ["Private", "Public"]
+    for entry in report.splits:
+        ref = kaggle_score(rounded["onehot"], rounded["sub"], "id", usage=entry["split"])
+        assert entry["log_loss"] == pytest.approx(ref, rel=1e-12)
+    assert sum(s["n"] for s in report.splits) == report.n
+    assert report.input["split_column"] == "Usage"
+    assert "per value of the split column 'Usage'" in report.to_text()
+
+
+def test_split_of_a_table_and_its_errors(rounded) -> None:
+    table = rounded["table"]
+    report = score(table, target="y", proba="p_*", split="Usage", bootstrap=0)
+    y, p = rounded["y"], rounded["p"]
+    public = (table["Usage"] == "Public").to_numpy()
+    (pub,) = [s for s in report.splits if s["split"] == "Public"]
+    with pytest.warns(UserWarning, match="do not sum to one"):
+        expected = metrics.log_loss(y[public], p[public])
+    assert pub["log_loss"] == pytest.approx(expected, rel=1e-12)
+    assert pub["accuracy"] == pytest.approx(np.mean(p[public].argmax(axis=1) == y[public]))
+    # without split= there is no split, and the split column is not a probability column
+    assert score(table, target="y", proba="p_*", bootstrap=0).splits is None
+    plain = score(table.drop(columns="Usage"), target="y", classes=CLASSES, bootstrap=0)
+    assert plain.splits is None
+    unsplit = score(table, target="y", split="Usage", classes=CLASSES, bootstrap=0)
+    assert unsplit.input["probability_columns"] == ["p_cat", "p_dog", "p_eel"]
+    with pytest.raises(InputError, match="no such column"):
+        score(table, target="y", proba="p_*", split="Use")
+    with pytest.raises(InputError, match="split column must not be the target"):
+        score(table, target="y", proba="p_*", split="y")
+    with pytest.raises(InputError, match="column 'Usage': no such column"):
+        score(rounded["p"], target=rounded["y"], split="Usage")
+    npz = rounded["dir"] / "arrays.npz"
+    np.savez(npz, y_true=rounded["y"], y_proba=rounded["p"])
+    with pytest.raises(InputError, match="split column needs a table"):
+        score(npz, split="Usage")
+
+
+def test_cli_conventions_and_split(rounded, capsys) -> None:
+    d = rounded["dir"]
+    args = ["score", "--solution", str(d / "sol.csv"), "--submission", str(d / "sub.csv")]
+    args += ["--id", "id", "--target", "y", "--split", "Usage", "--bootstrap", "0"]
+    code = main([*args, "--clip", "1e-15", "--renormalize", "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    data = json.loads(out.out)
+    assert data["input"]["options"]["renormalize"] == "before_clip"
+    assert [s["split"] for s in data["splits"]] == ["Private", "Public"]
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--clip", "2"])
+    assert exit_.value.code == 2
+    assert "--clip" in capsys.readouterr().err

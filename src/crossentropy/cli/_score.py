@@ -57,6 +57,11 @@ inputs:
     get 95 % bootstrap intervals (--bootstrap replicates, whose weights depend on each example
     only, so bounded memory). Single tables must hold the same labels in the same row order.
 
+  conventions: the log loss clips probabilities at the stored dtype's epsilon (scikit-learn
+  since 1.5; float32 files at float32's). Kaggle rescales each row to sum 1, then clips at 1e-15:
+      --clip 1e-15 --renormalize
+  scikit-learn before 1.5 clipped at 1e-15, then rescaled: --clip 1e-15 --renormalize after_clip
+
   Labels are matched as text against the class names; integer labels also match integer class
   names. Rows are numbered from 1, the header not counted. Probabilities must be numbers in
   [0, 1]; rows that do not sum to 1 are scored as given (not renormalised) with one warning.
@@ -94,6 +99,16 @@ def _int_at_least(text: str, low: int, expected: str) -> int:
         raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}") from None
     if value < low:
         raise argparse.ArgumentTypeError(f"expected {expected}; got {value}")
+    return value
+
+
+def _clip(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5); got {text!r}") from None
+    if not 0 < value < 0.5:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5); got {text}")
     return value
 
 
@@ -152,6 +167,12 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
     g.add_argument(
         "--target-file", metavar="FILE", help="labels (.npy) for a .npy of probabilities"
     )
+    g.add_argument(
+        "--split",
+        metavar="COL",
+        help="score each value of this column alone too (Kaggle's Usage: Public / Private; "
+        "a column of the solution in a pair)",
+    )
     g.add_argument("--format", choices=FORMATS, help="input format (default: from the file name)")
     o = p.add_argument_group("output")
     o.add_argument("--json", action="store_true", help="print the numbers as JSON")
@@ -170,6 +191,22 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
         help="bootstrap replicates of the intervals (default 200; 0: none)",
     )
     o.add_argument("--seed", type=_nonnegative_int, default=0, metavar="N", help="bootstrap seed")
+    c = p.add_argument_group("conventions")
+    c.add_argument(
+        "--clip",
+        type=_clip,
+        metavar="EPS",
+        help="clip probabilities at [EPS, 1-EPS] (default: the stored dtype's epsilon, as "
+        "scikit-learn; Kaggle: 1e-15)",
+    )
+    c.add_argument(
+        "--renormalize",
+        nargs="?",
+        const="before_clip",
+        choices=("before_clip", "after_clip"),
+        help="divide each row by its sum: before clipping (Kaggle, the default when given) or "
+        "after (scikit-learn < 1.5)",
+    )
     o.add_argument(
         "--progress", action="store_true", help="progress bar on stderr (default: if a terminal)"
     )
@@ -275,6 +312,9 @@ def score_command(args: argparse.Namespace) -> int:
             worst=args.worst,
             bootstrap=args.bootstrap,
             seed=args.seed,
+            clip=args.clip,
+            renormalize=args.renormalize or False,
+            split=args.split,
             batch_rows=args.batch_rows,
         )
         if args.report:

@@ -24,6 +24,7 @@ from crossentropy._lib.namespace import Array, Namespace, device_of
 
 __all__ = [
     "LOSS_EDGES",
+    "RENORMALIZE",
     "bin_index",
     "brier_sum",
     "calibration_norm",
@@ -32,6 +33,7 @@ __all__ = [
     "log_loss_sum",
     "loss_bin",
     "quantile_edges",
+    "renormalized",
     "row_brier",
     "row_entropy",
     "row_log_loss",
@@ -59,9 +61,36 @@ def gather(xp: Namespace, proba: Array, y: Array) -> Array:
     return fm.gather(xp, proba, y)
 
 
-def row_log_loss(xp: Namespace, p_true: Array, eps_dtype: Any) -> Array:
-    """``-log(clip(p_true, eps, 1 - eps))`` with ``eps`` of ``eps_dtype`` (scikit-learn's)."""
-    return 0 - fm.prob_log(xp, p_true, "sklearn", eps_dtype)
+def row_log_loss(xp: Namespace, p_true: Array, eps_dtype: Any, clip: Any = "sklearn") -> Array:
+    """``-log(clip(p_true, eps, 1 - eps))`` with ``eps`` of ``eps_dtype`` (scikit-learn's), or
+    ``clip`` itself when it is a number."""
+    return 0 - fm.prob_log(xp, p_true, clip, eps_dtype)
+
+
+#: The ways of renormalising rows: Kaggle's (divide each row by its sum, then clip) and
+#: scikit-learn's before 1.5 (clip, then divide by the clipped row's sum).
+RENORMALIZE = ("before_clip", "after_clip")
+
+
+def renormalized(p: np.ndarray[Any, Any], eps: float, order: str) -> np.ndarray[Any, Any]:
+    r"""Probabilities as a renormalising convention scores them (float64):
+
+    .. math::
+
+                ext{before\_clip (Kaggle)}:\ \operatorname{clip}\Bigl(rac{p_{ic}}{\sum_k p_{ik}},
+            arepsilon, 1 - arepsilon\Bigr), \qquad
+                ext{after\_clip (scikit-learn < 1.5)}:\ rac{\operatorname{clip}(p_{ic},
+            arepsilon, 1 - arepsilon)}{\sum_k \operatorname{clip}(p_{ik}, arepsilon,
+            1 - arepsilon)}
+
+    Rows of ``p`` must have a positive sum (checked by the callers, who know the rows)."""
+    q = p.astype(np.float64)
+    if order == "before_clip":
+        out: np.ndarray[Any, Any] = np.clip(q / q.sum(axis=1, keepdims=True), eps, 1 - eps)
+        return out
+    q = np.clip(q, eps, 1 - eps)
+    scaled: np.ndarray[Any, Any] = q / q.sum(axis=1, keepdims=True)
+    return scaled
 
 
 def log_loss_sum(xp: Namespace, p_true: Array, eps_dtype: Any, weight: Array | None) -> Array:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from crossentropy._lib.checks import check_int, shape_str
+from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
 from crossentropy.metrics._bootstrap import BootstrapTotals
 from crossentropy.metrics._calibration import (
     CalibrationAccumulator,
@@ -23,12 +23,14 @@ from crossentropy.metrics._exact import ExactSum
 from crossentropy.metrics._fast import rows_pass
 from crossentropy.metrics._formulas import (
     LOSS_EDGES,
+    RENORMALIZE,
     bin_index,
     brier_sum,
     calibration_norm,
     entropy_sum,
     gather,
     loss_bin,
+    renormalized,
     row_brier,
     row_log_loss,
     uniform_edges,
@@ -99,6 +101,8 @@ class ScoreAccumulator:
       (``d2_log_loss``: :func:`d2_log_loss_score`, ``brier_skill``: 1 - Brier / Brier of the
       class frequencies).
     - ``confusion``: counts ``[true][predicted]`` (argmax), up to :data:`CONFUSION_MAX` classes.
+    - ``splits``: with ``groups`` given to :meth:`update`, each group's ``n``, ``log_loss``,
+      ``brier`` and ``accuracy`` (sorted by group); None otherwise.
 
     Sums are kept in compensated float64 (:mod:`crossentropy.metrics._exact`), so the result
     does not depend on the batching or the merge order beyond ~1e-16 relative. Memory is
@@ -116,6 +120,14 @@ class ScoreAccumulator:
         Poisson bootstrap replicates of the smooth ECE interval (0: none).
     seed : int, default 0
         The bootstrap's seed.
+    clip : float, optional
+        Clip the probabilities at ``[clip, 1 - clip]`` for the log loss instead of at the
+        stored dtype's epsilon (Kaggle and scikit-learn before 1.3: ``1e-15``).
+    renormalize : {"before_clip", "after_clip"}, optional
+        Divide each row by its sum before scoring: before clipping every entry (Kaggle's log
+        loss) or after (scikit-learn before 1.5); every number of the report then reads the
+        renormalised rows (:func:`~crossentropy.metrics._formulas.renormalized`). Rows that
+        sum to 0 are an error.
     paired : int, default 0
         Replicates of a paired Poisson bootstrap of the log loss, Brier score and accuracy
         (:attr:`paired_totals`), whose weights depend on each row's key only, so that the totals
@@ -144,6 +156,8 @@ class ScoreAccumulator:
         bootstrap: int = 200,
         seed: int = 0,
         paired: int = 0,
+        clip: float | None = None,
+        renormalize: str | None = None,
     ) -> None:
         labels = [_plain(c) for c in np.asarray(classes, dtype=object).reshape(-1).tolist()]
         if len(labels) < 2:
@@ -159,6 +173,11 @@ class ScoreAccumulator:
         if self.bootstrap < 0:
             raise ValueError(f"bootstrap must be >= 0; got {self.bootstrap}")
         self.seed = check_int(seed, "seed")
+        if clip is not None:
+            clip = check_number(clip, "clip", low=0.0, high=0.5, low_open=True, high_open=True)
+        if renormalize is not None:
+            check_choice(renormalize, "renormalize", RENORMALIZE)
+        self.clip, self.renormalize = clip, renormalize
         paired = check_int(paired, "paired")
         self._paired = (
             BootstrapTotals(list(PAIRED_METRICS), paired, self.seed) if paired > 0 else None
@@ -183,6 +202,7 @@ class ScoreAccumulator:
         )
         self._confusion = np.zeros((c, c), dtype=np.int64) if c <= CONFUSION_MAX else None
         self._hist = np.zeros(len(LOSS_EDGES) - 1, dtype=np.int64)
+        self._splits: dict[Any, list[Any]] = {}  # group: [rows, sums of loss, Brier, hits]
         # the worst rows: row id, true class, predicted class, p_true, p_predicted, loss
         self._worst = np.zeros((6, 0), dtype=np.float64)
 
@@ -194,6 +214,7 @@ class ScoreAccumulator:
         proba: np.ndarray[Any, Any],
         row_ids: np.ndarray[Any, Any] | None = None,
         keys: np.ndarray[Any, Any] | None = None,
+        groups: np.ndarray[Any, Any] | None = None,
     ) -> ScoreAccumulator:
         """Add a batch: class indices (0..C-1), probabilities ``(n, C)``, optional integer row
         ids (default: the position of the row in this accumulator's stream, from 0).
@@ -201,7 +222,8 @@ class ScoreAccumulator:
         Pass ``row_ids`` when the batches of several accumulators are merged, so that the ids of
         the worst rows are unique. ``keys`` (non-negative integers, default the row ids) name
         the rows for the paired bootstrap: rows of two prediction sets with the same key are
-        the same example.
+        the same example. ``groups`` (one value per row, e.g. Kaggle's ``Usage``) splits the
+        rows: each group's log loss, Brier score and accuracy are kept too (``splits``).
         """
         c = len(self.classes)
         p = check_proba_matrix(proba, "proba", n_classes=c)
@@ -226,11 +248,18 @@ class ScoreAccumulator:
                     f"keys must be a 1-D array of {n} non-negative integers; got "
                     f"{shape_str(key.shape)} of dtype {key.dtype}"
                 )
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (n,):
+                raise ValueError(
+                    f"groups must hold one value per row ({n},); got {shape_str(groups.shape)}"
+                )
         self._n += n
         step = max(1, _BLOCK_ELEMENTS // c)
         for lo in range(0, n, step):
             hi = min(lo + step, n)
-            self._add_block(y[lo:hi], p[lo:hi], rows[lo:hi], key[lo:hi])
+            part = None if groups is None else groups[lo:hi]
+            self._add_block(y[lo:hi], p[lo:hi], rows[lo:hi], key[lo:hi], part)
         return self
 
     def _add_block(
@@ -239,17 +268,32 @@ class ScoreAccumulator:
         p: np.ndarray[Any, Any],
         rows: np.ndarray[Any, Any],
         keys: np.ndarray[Any, Any],
+        groups: np.ndarray[Any, Any] | None = None,
     ) -> None:
         """Add validated rows (a block small enough for its temporaries to stay in cache)."""
         c = len(self.classes)
         found = rows_pass(p, y)
         p_true, (low, high) = found.p_true, found.sum_range or (1.0, 1.0)
         eps = float(np.finfo(p.dtype).eps)
+        tol = row_sum_tolerance(eps)  # checked at the stored precision, as metrics.log_loss does
+        off = high - 1 > tol or 1 - low > tol
+        if self.renormalize is not None:
+            sums = np.sum(p, axis=1)
+            if not np.all(sums > 0):
+                row = int(rows[int(np.argmin(sums > 0))])
+                raise ValueError(f"row {row}: the probabilities sum to 0; cannot renormalize")
+            if off:
+                self._off_sum += int(np.count_nonzero(np.abs(sums - 1) > tol))
+                off = False
+            p = renormalized(p, self.clip if self.clip is not None else eps, self.renormalize)
+            p_true = gather(np, p, y)
         with np.errstate(divide="ignore", invalid="ignore"):
-            # clipped and checked at the stored precision, as metrics.log_loss does
-            loss = row_log_loss(np, p_true, p.dtype).astype(np.float64, copy=False)
-            tol = row_sum_tolerance(eps)
-            if high - 1 > tol or 1 - low > tol:
+            if self.renormalize is not None:  # already clipped
+                loss = -np.log(p_true)
+            else:  # clipped at the stored precision, as metrics.log_loss does, or at clip
+                clip = "sklearn" if self.clip is None else self.clip
+                loss = row_log_loss(np, p_true, p.dtype, clip).astype(np.float64, copy=False)
+            if off:
                 self._off_sum += int(np.count_nonzero(np.abs(np.sum(p, axis=1) - 1) > tol))
             p = p.astype(np.float64, copy=False)
             p_true = p_true.astype(np.float64, copy=False)
@@ -273,7 +317,7 @@ class ScoreAccumulator:
         self._bin_correct += np.bincount(b[hit], minlength=self.n_bins)
         self._bin_conf2.add(np.bincount(b, weights=conf * conf, minlength=self.n_bins))
         self._bin_conf_hit.add(np.bincount(b[hit], weights=conf[hit], minlength=self.n_bins))
-        self._cal.update(conf, hit, eps=eps)
+        self._cal.update(conf, hit, eps=eps if self.clip is None else self.clip)
         if self._classwise is not None:
             cb = (
                 bin_index(np, p.reshape(-1), edges).reshape(p.shape) + self.n_bins * np.arange(c)
@@ -288,10 +332,18 @@ class ScoreAccumulator:
         if self._confusion is not None:
             self._confusion += np.bincount(y * c + top, minlength=c * c).reshape(c, c)
         self._hist += np.bincount(loss_bin(loss), minlength=len(self._hist))
-        if self._paired is not None:
+        if self._paired is not None or groups is not None:
             brier = row_brier(np, p, p_true) * (0.5 if c == 2 else 1.0)
             values = np.stack([loss, brier, (top == y).astype(np.float64)], axis=1)
-            self._paired.update(keys, values, labels=y)
+            if self._paired is not None:
+                self._paired.update(keys, values, labels=y)
+            if groups is not None:
+                names, which = np.unique(groups, return_inverse=True)
+                for j, name in enumerate(names.tolist()):
+                    at = which == j
+                    entry = self._splits.setdefault(name, [0, ExactSum(3)])
+                    entry[0] += int(np.count_nonzero(at))
+                    entry[1].add(values[at].sum(axis=0))
         self._keep_worst(
             np.stack([rows, y, top, p_true, gather(np, p, top), loss]).astype(np.float64)
         )
@@ -319,8 +371,11 @@ class ScoreAccumulator:
                 f"{other.classes!r}, n_bins={other.n_bins} for {self.classes!r}, "
                 f"n_bins={self.n_bins}"
             )
-        if (self._paired is None) != (other._paired is None):
-            raise ValueError("other must have the same paired= option")
+        if (self._paired is None) != (other._paired is None) or (other.clip, other.renormalize) != (
+            self.clip,
+            self.renormalize,
+        ):
+            raise ValueError("other must have the same paired=, clip= and renormalize= options")
         self._n += other._n
         self._off_sum += other._off_sum
         self._loss.merge(other._loss)
@@ -342,6 +397,10 @@ class ScoreAccumulator:
         self._hist += other._hist
         if self._paired is not None and other._paired is not None:
             self._paired.merge(other._paired)
+        for name, (rows, sums) in other._splits.items():
+            entry = self._splits.setdefault(name, [0, ExactSum(3)])
+            entry[0] += rows
+            entry[1].merge(sums)
         self._keep_worst(other._worst)
         return self
 
@@ -409,6 +468,7 @@ class ScoreAccumulator:
             },
             "rows_not_summing_to_one": self._off_sum,
             "calibration": self._calibration(brier) if n else None,
+            "splits": self._split_results() if self._splits else None,
             "confusion": None if self._confusion is None else self._confusion.tolist(),
         }
 
@@ -431,6 +491,16 @@ class ScoreAccumulator:
             }
             for r, lab, top, pt, pp, lo in self._worst.T
         ]
+
+    def _split_results(self) -> list[dict[str, Any]]:
+        out = []
+        for name in sorted(self._splits, key=str):
+            rows, sums = self._splits[name]
+            loss, brier, hits = (float(v) / rows for v in sums.value())
+            out.append(
+                {"split": name, "n": rows, "log_loss": loss, "brier": brier, "accuracy": hits}
+            )
+        return out
 
     def _calibration(self, brier: float) -> dict[str, Any]:
         """The ``calibration`` entry of :meth:`result` (rows seen)."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
-from crossentropy._lib.checks import check_choice, check_int
+from crossentropy._lib.checks import check_choice, check_int, check_number
 
 if TYPE_CHECKING:
     from crossentropy.metrics._bootstrap import BootstrapTotals
@@ -83,6 +83,9 @@ class ScoreReport:
         classes), ``skill`` (D² of the log loss and Brier skill against the base rate).
     confusion : list of list of int or None
         Counts ``[true][predicted]`` up to 30 classes.
+    splits : list of dict or None
+        With ``split=``: each value of the split column with its ``n``, ``log_loss``,
+        ``brier`` and ``accuracy``.
     input : dict
         Files, mode, format, target and id columns, classes, probability columns, rows, options
         and the crossentropy version.
@@ -101,6 +104,7 @@ class ScoreReport:
     rows_not_summing_to_one: int
     calibration: dict[str, Any]
     confusion: list[list[int]] | None
+    splits: list[dict[str, Any]] | None
     input: dict[str, Any]
     source: Source = field(repr=False, compare=False)
 
@@ -218,6 +222,9 @@ def score(
     worst: int = 10,
     bootstrap: int = 200,
     seed: int = 0,
+    clip: float | None = None,
+    renormalize: bool | Literal["before_clip", "after_clip"] = False,
+    split: str | None = None,
     batch_rows: int = 65536,
 ) -> Comparison: ...
 
@@ -241,6 +248,9 @@ def score(
     worst: int = 10,
     bootstrap: int = 200,
     seed: int = 0,
+    clip: float | None = None,
+    renormalize: bool | Literal["before_clip", "after_clip"] = False,
+    split: str | None = None,
     batch_rows: int = 65536,
 ) -> ScoreReport: ...
 
@@ -263,6 +273,9 @@ def score(
     worst: int = 10,
     bootstrap: int = 200,
     seed: int = 0,
+    clip: float | None = None,
+    renormalize: bool | Literal["before_clip", "after_clip"] = False,
+    split: str | None = None,
     batch_rows: int = 65536,
 ) -> ScoreReport | Comparison:
     r"""Score probability predictions held in a file, in bounded memory.
@@ -328,6 +341,18 @@ def score(
         of the paired differences of a comparison (0: none).
     seed : int, default 0
         The bootstrap's seed: a report is reproducible, whatever the batches or workers.
+    clip : float, optional
+        Clip probabilities at ``[clip, 1 - clip]`` instead of the stored dtype's epsilon (the
+        default, scikit-learn's since 1.5). Kaggle and scikit-learn before 1.3 clip at 1e-15.
+    renormalize : bool or {"before_clip", "after_clip"}, default False
+        Divide each row by its sum: ``True`` or ``"before_clip"`` as Kaggle's log loss does
+        (rescale, then clip), ``"after_clip"`` as scikit-learn before 1.5 did (clip, then
+        rescale). With ``clip=1e-15``, ``renormalize=True`` reproduces Kaggle's score and
+        ``renormalize="after_clip"`` scikit-learn 1.2's ``log_loss``.
+    split : str, optional
+        A column whose values split the rows, as Kaggle's ``Usage`` column (``Public``,
+        ``Private``) of a solution: each split is also scored alone (``ScoreReport.splits``).
+        In pair mode it is a column of the solution.
     batch_rows : int, default 65536
         Rows per batch: memory grows with it.
 
@@ -372,7 +397,16 @@ def score(
         raise ValueError(f"partitions must be >= 1; got {partitions}")
     if id is not None and id == target:
         raise ValueError(f"id and target must be different columns; both are {id!r}")
+    if clip is not None:
+        clip = check_number(clip, "clip", low=0.0, high=0.5, low_open=True, high_open=True)
+    if renormalize is True:
+        order: str | None = "before_clip"
+    elif renormalize is False:
+        order = None
+    else:
+        order = check_choice(renormalize, "renormalize", ("before_clip", "after_clip"))
     settings = _Settings(
+        split=split,
         target=target,
         proba=_names(proba, "proba"),
         classes=None if classes is None else list(classes),
@@ -383,13 +417,22 @@ def score(
         engine=engine,
         scheduler=scheduler,
         partitions=partitions,
-        accumulator={"n_bins": bins, "worst": worst, "bootstrap": bootstrap, "seed": seed},
+        accumulator={
+            "n_bins": bins,
+            "worst": worst,
+            "bootstrap": bootstrap,
+            "seed": seed,
+            "clip": clip,
+            "renormalize": order,
+        },
         options={
             "engine": engine,
             "bins": bins,
             "worst": worst,
             "bootstrap": bootstrap,
             "seed": seed,
+            "clip": clip,
+            "renormalize": order,
             "batch_rows": batch_rows,
         },
         batch_rows=batch_rows,
@@ -407,6 +450,7 @@ def score(
 class _Settings:
     """The options of :func:`score` shared by every prediction set, checked."""
 
+    split: str | None
     target: Any
     proba: list[str] | None
     classes: list[Any] | None
@@ -417,7 +461,7 @@ class _Settings:
     engine: str
     scheduler: str | None
     partitions: int | None
-    accumulator: dict[str, int]
+    accumulator: dict[str, Any]
     options: dict[str, Any]
     batch_rows: int
 
@@ -449,6 +493,7 @@ def score_one(
         target_file=settings.target_file,
         fmt=settings.format,
         batch_rows=settings.batch_rows,
+        split=settings.split,
     )
     options = {**settings.accumulator, "paired": paired}
     try:
@@ -481,6 +526,7 @@ def score_one(
         rows_not_summing_to_one=int(result.get("rows_not_summing_to_one", 0)),
         calibration=result["calibration"],
         confusion=result["confusion"],
+        splits=result["splits"],
         input=_metadata(src, int(result["n"]), settings.options),
         source=src,
     )
@@ -502,6 +548,7 @@ def _metadata(src: Source, rows: int, options: dict[str, Any]) -> dict[str, Any]
         "format": src.format,
         "target": src.target,
         "id_column": src.id_column,
+        "split_column": src.split_column,
         "classes": list(src.classes),
         "probability_columns": list(src.proba_columns),
         "rows": rows,

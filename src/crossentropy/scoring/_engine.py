@@ -139,10 +139,21 @@ class _WorstIds:
         self.ids = keep
 
 
-def _new_accumulator(src: Source, options: Mapping[str, int] | None) -> ScoreAccumulator:
+def _new_accumulator(src: Source, options: Mapping[str, Any] | None) -> ScoreAccumulator:
     from crossentropy.metrics import ScoreAccumulator
 
     return ScoreAccumulator(list(src.classes), **(options or {}))
+
+
+def _update(acc: ScoreAccumulator, batch: Batch, src: Source | None) -> None:
+    """Add a batch; a value the options refuse (a row summing to 0 with renormalize=) is an
+    ``InputError`` of the file."""
+    from crossentropy.scoring._read import InputError
+
+    try:
+        acc.update(batch.y, batch.proba, row_ids=batch.rows, keys=batch.keys, groups=batch.split)
+    except ValueError as exc:
+        raise InputError(src.path if src is not None else "", str(exc)) from None
 
 
 def _consume(
@@ -168,7 +179,7 @@ def _consume(
                     row=int(batch.rows[dup]),
                     column=src.id_column,
                 )
-        acc.update(batch.y, batch.proba, row_ids=batch.rows, keys=batch.keys)
+        _update(acc, batch, src)
         if ids is not None:
             ids.note(acc, batch)
         rows += len(batch.rows)
@@ -205,7 +216,7 @@ def _finish(src: Source, acc: ScoreAccumulator, ids: dict[int, Any]) -> dict[str
 
 
 def score_local(
-    src: Source, *, options: Mapping[str, int] | None = None, progress: ProgressBar | None = None
+    src: Source, *, options: Mapping[str, Any] | None = None, progress: ProgressBar | None = None
 ) -> dict[str, Any]:
     """Score ``src`` in this process, batch by batch.
 
@@ -242,11 +253,11 @@ def score_local(
     bar = progress or ProgressBar(False)
     if src.mode != "pair":
         acc, ids = _new_accumulator(src, options), _WorstIds()
-        _consume(acc, iter_batches(src), bar, ids if src.id_column else None)
+        _consume(acc, iter_batches(src), bar, ids if src.id_column else None, src=src)
         return _finish(src, acc, ids.ids)
     acc, ids = _new_accumulator(src, options), _WorstIds()
     try:
-        _consume(acc, iter_ordered_pair(src), bar, ids)
+        _consume(acc, iter_ordered_pair(src), bar, ids, src=src)
     except NotAligned:
         # Not in the same id order: join through a sorted id table of the solution.
         index = SolutionIndex.build(src)
@@ -258,7 +269,7 @@ def score_local(
 
 
 def score_unit(
-    unit: Unit, src: Source, index: SolutionIndex | None, options: Mapping[str, int] | None
+    unit: Unit, src: Source, index: SolutionIndex | None, options: Mapping[str, Any] | None
 ) -> Part:
     """Score one unit of the input (runs on a Dask worker, which reads the unit itself).
 
@@ -284,7 +295,7 @@ def score_unit(
     ids = _WorstIds() if src.id_column else None
     positions = []
     for batch in iter_batches(src, unit, index):
-        acc.update(batch.y, batch.proba, row_ids=batch.rows, keys=batch.keys)
+        _update(acc, batch, src)
         if ids is not None:
             ids.note(acc, batch)
         if batch.positions is not None:
@@ -309,7 +320,7 @@ def score_dask(
     *,
     scheduler: str | None = None,
     partitions: int | None = None,
-    options: Mapping[str, int] | None = None,
+    options: Mapping[str, Any] | None = None,
     progress: ProgressBar | None = None,
 ) -> dict[str, Any]:
     """Score ``src`` on a ``dask.distributed`` cluster: one task per unit, merged in order.

@@ -16,6 +16,7 @@ import numpy as np
 
 from crossentropy._lib.checks import check_number
 from crossentropy.metrics import log_loss
+from crossentropy.metrics._formulas import renormalized
 
 __all__ = ["KAGGLE_EPS", "kaggle_probabilities", "kaggle_score"]
 
@@ -82,8 +83,7 @@ def kaggle_probabilities(
         raise ValueError(
             f"proba rows must have a positive sum; {where(int(np.argmin(total)))} sums to 0"
         )
-    out: np.ndarray[Any, Any] = np.clip(p / total, eps, 1 - eps)
-    return out
+    return renormalized(p, eps, "before_clip")
 
 
 def _table(obj: Any, name: str) -> Any:

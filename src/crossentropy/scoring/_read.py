@@ -133,6 +133,8 @@ class Batch:
         :func:`mark_seen`.
     solution_rows : numpy.ndarray or None
         Pair mode through a :class:`SolutionIndex`: each row's 1-based solution row.
+    split : numpy.ndarray or None
+        The value (text) of each row's split column (``Usage``), when one is named.
     """
 
     y: np.ndarray
@@ -142,6 +144,7 @@ class Batch:
     done: float
     positions: np.ndarray | None = None
     solution_rows: np.ndarray | None = None
+    split: np.ndarray | None = None
 
     @property
     def keys(self) -> np.ndarray:
@@ -187,6 +190,9 @@ class Source:
     table : pyarrow.Table or None
         The data itself, for an in-memory table (format ``"arrow"``; ``path`` is then a label
         such as ``"DataFrame"``).
+    split_column : str or None
+        A column of the table (of the solution, in pair mode) whose values split the rows
+        (Kaggle's ``Usage``: ``Public`` / ``Private``); each split is also scored alone.
     """
 
     mode: Literal["table", "pair", "arrays"]
@@ -206,6 +212,7 @@ class Source:
     batch_rows: int = 65536
     n_rows: int | None = None
     table: Any = None
+    split_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -482,6 +489,7 @@ def resolve_source(
     fmt: str | None,
     batch_rows: int,
     table: Any = None,
+    split: str | None = None,
 ) -> Source:
     """Check the files, find the columns and classes, and describe the input as a :class:`Source`.
 
@@ -493,14 +501,22 @@ def resolve_source(
     InputError
         A file is missing or unreadable, a column is missing, the options do not fit the input.
     """
+    if split is not None and split in (target, id_column):
+        raise InputError(
+            submission or file or "",
+            "the split column must not be the target or id column",
+            column=split,
+        )
     if solution is not None or submission is not None:
         return _resolve_pair(
-            solution, submission, id_column, target, proba_cols, classes, fmt, batch_rows
+            solution, submission, id_column, target, proba_cols, classes, fmt, batch_rows, split
         )
     if file is None:
         raise InputError("", "give the predictions (a FILE), or a solution and a submission")
     form: Format = "arrow" if table is not None else detect_format(file, fmt)
     if form in ("npy", "npz"):
+        if split is not None:
+            raise InputError(file, "a split column needs a table (CSV, Parquet, DataFrame)")
         return _resolve_arrays(file, form, target_file, classes, batch_rows)
     if target_file is not None:
         raise InputError(file, "--target-file is for .npy probability arrays")
@@ -509,12 +525,14 @@ def resolve_source(
         raise InputError(file, f"name the target column with --target (columns: {_list(names)})")
     if target not in names:
         raise InputError(file, f"no such column (columns: {_list(names)})", column=target)
-    exclude = [target] + ([id_column] if id_column else [])
-    if id_column is not None and id_column not in names:
-        raise InputError(file, f"no such column (columns: {_list(names)})", column=id_column)
+    exclude = [target] + ([id_column] if id_column else []) + ([split] if split else [])
+    for extra in (id_column, split):
+        if extra is not None and extra not in names:
+            raise InputError(file, f"no such column (columns: {_list(names)})", column=extra)
     cols, default_classes = _select_columns(file, names, proba_cols, exclude)
-    if target in cols:
-        raise InputError(file, "the target column is also a probability column", column=target)
+    for role, column in (("target", target), ("split", split)):
+        if column in cols:
+            raise InputError(file, f"the {role} column is also a probability column", column=column)
     names_ = _check_classes(file, cols, default_classes, classes)
     return Source(
         mode="table",
@@ -532,6 +550,7 @@ def resolve_source(
         if form == "parquet"
         else None,
         table=table,
+        split_column=split,
     )
 
 
@@ -564,6 +583,7 @@ def _resolve_pair(
     classes: Sequence[str] | None,
     fmt: str | None,
     batch_rows: int,
+    split: str | None = None,
 ) -> Source:
     if solution is None or submission is None:
         raise InputError(
@@ -582,8 +602,10 @@ def _resolve_pair(
     for path, names in ((solution, sol_names), (submission, sub_names)):
         if id_column not in names:
             raise InputError(path, f"no such column (columns: {_list(names)})", column=id_column)
+    if split is not None and split not in sol_names:
+        raise InputError(solution, f"no such column (columns: {_list(sol_names)})", column=split)
     if target is None:
-        others = [n for n in sol_names if n != id_column]
+        others = [n for n in sol_names if n not in (id_column, split)]
         if len(others) != 1:
             raise InputError(
                 solution,
@@ -611,6 +633,7 @@ def _resolve_pair(
         solution_format=sol_fmt,
         batch_rows=batch_rows,
         n_rows=_parquet_rows(submission) if sub_fmt == "parquet" else None,
+        split_column=split,
     )
 
 
@@ -1062,6 +1085,17 @@ def _ids(values: Any, kind: str, path: str, column: str, first_row: int) -> np.n
     return out.astype(str)  # type: ignore[no-any-return]
 
 
+def _split_values(values: Any) -> np.ndarray:
+    """A split column as text (a missing value is the empty text)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    text = pc.fill_null(values.cast(pa.string()), "")
+    return text.to_numpy(zero_copy_only=False).astype(str)  # type: ignore[no-any-return]
+
+
 # --------------------------------------------------------------------------- batch streams
 
 
@@ -1070,6 +1104,7 @@ def _table_batches(src: Source, unit: Unit) -> Iterator[Batch]:
     labels = _Labels(src.classes)
     cols = list(src.proba_columns)
     text = [src.target] + ([src.id_column] if src.id_column else [])
+    text += [src.split_column] if src.split_column else []
     for rb, row, done in _arrow_batches(
         src.path, src.format, unit, [*text, *cols], cols, text, src.batch_rows, src.table
     ):
@@ -1086,6 +1121,7 @@ def _table_batches(src: Source, unit: Unit) -> Iterator[Batch]:
             np.arange(row, row + n, dtype=np.int64),
             ids,
             done,
+            split=_split_values(rb.column(src.split_column)) if src.split_column else None,
         )
 
 
@@ -1146,20 +1182,30 @@ def _array_batches(src: Source, unit: Unit) -> Iterator[Batch]:
         )
 
 
-def _solution_batches(src: Source) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
-    """(ids, class indices, first data row) of the solution file, in batches."""
+def _solution_batches(
+    src: Source,
+) -> Iterator[tuple[np.ndarray, np.ndarray, int, np.ndarray | None]]:
+    """(ids, class indices, first data row, split values) of the solution file, in batches."""
     assert src.solution is not None
     assert src.solution_format is not None
     assert src.target is not None
     assert src.id_column is not None
     labels = _Labels(src.classes)
-    idc, tgt = src.id_column, src.target
+    idc, tgt, sp = src.id_column, src.target, src.split_column
     text = [idc, tgt] if src.solution_format == "csv" else [tgt]
+    text += [sp] if sp else []
     for rb, row, _ in _arrow_batches(
-        src.solution, src.solution_format, Unit(), [idc, tgt], (), text, src.batch_rows
+        src.solution,
+        src.solution_format,
+        Unit(),
+        [idc, tgt, *([sp] if sp else [])],
+        (),
+        text,
+        src.batch_rows,
     ):
         ids = _ids(rb.column(idc), src.id_kind, src.solution, idc, row)
-        yield ids, labels.indices(rb.column(tgt), src.solution, tgt, row), row
+        split = _split_values(rb.column(sp)) if sp else None
+        yield ids, labels.indices(rb.column(tgt), src.solution, tgt, row), row, split
 
 
 def _submission_batches(
@@ -1188,6 +1234,7 @@ def iter_ordered_pair(src: Source) -> Iterator[Batch]:
     """
     sol = _solution_batches(src)
     s_ids = s_y = np.empty(0)
+    s_split: np.ndarray | None = None
     for ids, proba, row, done in _submission_batches(src, Unit()):
         off = 0
         while off < len(ids):
@@ -1195,7 +1242,7 @@ def iter_ordered_pair(src: Source) -> Iterator[Batch]:
                 nxt = next(sol, None)
                 if nxt is None:
                     raise NotAligned
-                s_ids, s_y, _ = nxt
+                s_ids, s_y, _, s_split = nxt
             k = min(len(ids) - off, len(s_ids))
             if not np.array_equal(ids[off : off + k], s_ids[:k]):
                 raise NotAligned
@@ -1205,8 +1252,10 @@ def iter_ordered_pair(src: Source) -> Iterator[Batch]:
                 np.arange(row + off, row + off + k, dtype=np.int64),
                 ids[off : off + k],
                 done,
+                split=None if s_split is None else s_split[:k],
             )
             s_ids, s_y, off = s_ids[k:], s_y[k:], off + k
+            s_split = None if s_split is None else s_split[k:]
     if len(s_ids) or next(sol, None) is not None:
         raise NotAligned
 
@@ -1225,11 +1274,14 @@ class SolutionIndex:
         Class index of each sorted id.
     rows : numpy.ndarray
         1-based solution data row of each sorted id.
+    split : numpy.ndarray or None
+        The split value of each sorted id (a split column named).
     """
 
     ids: np.ndarray
     y: np.ndarray
     rows: np.ndarray
+    split: np.ndarray | None = None
 
     @classmethod
     def build(cls, src: Source) -> SolutionIndex:
@@ -1255,7 +1307,10 @@ class SolutionIndex:
                 row=int(rows[k]),
                 column=src.id_column,
             )
-        return cls(ids, y[order], (order + 1).astype(np.int64))
+        split = None
+        if src.split_column:
+            split = np.concatenate([p[3] for p in parts])[order]
+        return cls(ids, y[order], (order + 1).astype(np.int64), split)
 
     def lookup(
         self, ids: np.ndarray, path: str, column: str, first_row: int, solution: str
@@ -1301,7 +1356,8 @@ def _indexed_pair_batches(src: Source, unit: Unit, index: SolutionIndex) -> Iter
     for ids, proba, row, done in _submission_batches(src, unit):
         pos, y = index.lookup(ids, src.path, src.id_column, row, src.solution)
         rows = np.arange(row, row + len(ids), dtype=np.int64)
-        yield Batch(y, proba, rows, ids, done, pos, index.rows[pos])
+        split = None if index.split is None else index.split[pos]
+        yield Batch(y, proba, rows, ids, done, pos, index.rows[pos], split)
 
 
 def iter_batches(

@@ -132,6 +132,22 @@ def _decomposition_rows(cal: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+SPLIT_HEADER = ["split", "rows", "log loss", "accuracy", "Brier score"]
+
+
+def _split_rows(result: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            _clip(str(sp["split"]) or "(empty)"),
+            f"{sp['n']:,}",
+            _num(sp["log_loss"]),
+            _num(sp["accuracy"]),
+            _num(sp["brier"]),
+        ]
+        for sp in result.get("splits") or []
+    ]
+
+
 DECOMPOSITION_HEADER = [
     "score of the pairs",
     "score",
@@ -208,6 +224,10 @@ def format_text(result: dict[str, Any], src: Source) -> str:
         ]
         for c in result["per_class"]
     ]
+    if result.get("splits"):
+        column = (result.get("input") or {}).get("split_column") or "split"
+        parts += ["", f"per value of the split column {column!r}"]
+        parts.append(_table(SPLIT_HEADER, _split_rows(result), [False] + [True] * 4))
     parts += ["", "per class"]
     parts.append(
         _table(["class", "rows", "share", "log loss"], per_class, [False, True, True, True])
@@ -478,6 +498,9 @@ def html_sections(result: dict[str, Any], src: Source | None) -> list[dict[str, 
                 "rounding; they were scored as given."
             )
         )
+    if result.get("splits"):
+        summary.append(_note("Each value of the split column, scored alone:"))
+        summary.append(_tbl(SPLIT_HEADER, _split_rows(result), [False] + [True] * 4))
     sections = [{"title": "Summary", "parts": summary}]
     if cal:
         sm = cal["smooth_ece"]
