@@ -350,14 +350,25 @@ def test_json_and_report_carry_the_input_metadata(
     assert __version__ in page
 
 
-def test_endless_first_line_stops_early_with_a_clear_message(capsys: pytest.CaptureFixture[str]):
-    """/dev/zero as a CSV: the header is read up to a bound, not into memory whole."""
-    if not os.path.exists("/dev/zero"):
-        pytest.skip("no /dev/zero")
-    code, out, err = run(capsys, "/dev/zero", "--format", "csv", "--target", "y")
+def test_endless_first_line_stops_early_with_a_clear_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """A file without a line break: the header is read up to a bound, not into memory whole;
+    /dev/zero, a device, is refused before it is read."""
+    from crossentropy.scoring._read import MAX_HEADER_CHARS
+
+    endless = tmp_path / "endless.csv"
+    with open(endless, "wb") as fh:
+        fh.truncate(MAX_HEADER_CHARS + (1 << 20))  # a sparse file of NUL bytes, no line break
+    code, out, err = run(capsys, str(endless), "--target", "y")
     assert code == 2
     assert out == ""
     assert "header line is longer than" in err
+    if os.path.exists("/dev/zero"):
+        code, out, err = run(capsys, "/dev/zero", "--format", "csv", "--target", "y")
+        assert code == 2
+        assert out == ""
+        assert "not a regular file" in err
 
 
 def test_a_megabyte_cell_is_read_and_named_briefly(

@@ -70,10 +70,11 @@ output: a table on stdout; --json prints the numbers as JSON; --report PATH.html
 self-contained page (figures embedded as PNG, no network).
 
 engines: --engine local (default) reads the batches in this process; --engine dask cuts the
-input into pieces (Parquet row groups, CSV byte ranges at line breaks, .npy row ranges) that the
+input into pieces (Parquet row groups, CSV byte ranges at record ends, .npy row ranges) that the
 workers of a dask.distributed cluster read and score, and merges their results: the same numbers
 to ~1e-16. Without --scheduler it starts an in-process local cluster. The files must be readable
-by the workers; CSV fields must not hold line breaks.
+by the workers. CSV pieces end where a record ends, outside quotes, so quoted values may hold
+line breaks and rows keep their numbers. A cluster left without workers for 30 s is an error.
 
 exit status: 0 on success, 2 on bad usage or bad input (one line on stderr naming the file, the
 data row and the column) or when the Dask cluster cannot be reached."""

@@ -21,10 +21,23 @@ if TYPE_CHECKING:
     from crossentropy.metrics import ScoreAccumulator
     from crossentropy.scoring._read import Batch, SolutionIndex, Source, Unit
 
-__all__ = ["CONNECT_TIMEOUT", "Part", "ProgressBar", "score_dask", "score_local", "score_unit"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "WORKER_TIMEOUT",
+    "Part",
+    "ProgressBar",
+    "score_dask",
+    "score_local",
+    "score_unit",
+]
 
 #: How long a scheduler address may take to answer.
 CONNECT_TIMEOUT = "10s"
+#: How long a cluster may be without any worker (at the start, or after losing them all)
+#: before the scoring stops with an error, in seconds.
+WORKER_TIMEOUT = 30.0
+#: How often the engine looks at the futures and the workers, in seconds.
+POLL_SECONDS = 0.05
 
 
 # --------------------------------------------------------------------------- progress bar
@@ -315,6 +328,44 @@ def _quiet_logs() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
+def _wait(client: Any, futures: list[Any], bar: ProgressBar, where: str) -> None:
+    """Wait for ``futures`` (or the first error), showing progress; a cluster left without
+    workers for :data:`WORKER_TIMEOUT` seconds, or a scheduler that stops answering, is an
+    ``InputError`` instead of a wait without end."""
+    import time
+
+    from crossentropy.scoring._read import InputError, first_line
+
+    alone_since: float | None = None
+    shown = -1
+    while True:
+        status = [f.status for f in futures]
+        done = sum(s == "finished" for s in status)
+        if done != shown:
+            bar.update(done / len(futures), None, force=True)
+            shown = done
+        if "error" in status or done == len(futures):
+            return
+        try:
+            workers = len(client.nthreads())
+        except Exception as exc:  # the scheduler is gone: any comm error of distributed
+            client.cancel(futures)
+            raise InputError(where, f"lost the Dask scheduler: {first_line(exc)}") from None
+        now = time.monotonic()
+        if workers:
+            alone_since = None
+        elif alone_since is None:
+            alone_since = now
+        elif now - alone_since > WORKER_TIMEOUT:
+            client.cancel(futures)
+            raise InputError(
+                where,
+                f"the Dask cluster lost all its workers ({len(futures) - done} of "
+                f"{len(futures)} pieces not scored; waited {WORKER_TIMEOUT:g} s for a worker)",
+            )
+        time.sleep(POLL_SECONDS)
+
+
 def score_dask(
     src: Source,
     *,
@@ -388,15 +439,19 @@ def score_dask(
                 raise InputError(
                     "", f"cannot start a local Dask cluster: {first_line(exc)}"
                 ) from None
+        where = scheduler or "the local cluster"
+        try:
+            client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
+        except (TimeoutError, OSError) as exc:
+            raise InputError(
+                where, f"the Dask cluster has no workers (waited {WORKER_TIMEOUT:g} s)"
+            ) from exc
         n_workers = max(len(client.scheduler_info().get("workers", {})), 1)
         units = split_units(src, partitions or 4 * n_workers)
         index = SolutionIndex.build(src) if src.mode == "pair" else None
         shared = client.scatter(index, broadcast=True) if index is not None else None
         futures = client.map(score_unit, units, src=src, index=shared, options=options, pure=False)
-        for done, fut in enumerate(dd.as_completed(futures), start=1):
-            if fut.status == "error":
-                break
-            bar.update(done / len(futures), None, force=True)
+        _wait(client, futures, bar, where)
         for fut in futures:  # the first failing unit in file order reports its error
             if fut.status == "error":
                 failure = fut.exception()

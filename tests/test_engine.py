@@ -1,0 +1,81 @@
+"""The scoring engine (scoring/_engine.py) on a Dask cluster that has no workers, or loses them
+all while it scores: a clear error within the timeout, never a wait without end."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crossentropy.scoring import InputError, score
+
+distributed = pytest.importorskip("distributed")
+pytest.importorskip("pyarrow")
+engine = pytest.importorskip("crossentropy.scoring._engine")
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(3), 3000)
+    y = np.array(list("abc"))[rng.integers(0, 3, 3000)]
+    lines = ["y,a,b,c"] + [f"{t},{r[0]},{r[1]},{r[2]}" for t, r in zip(y, p, strict=True)]
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _cluster(n_workers: int) -> object:
+    return distributed.LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.CRITICAL,
+    )
+
+
+def test_a_cluster_without_workers_is_an_error(table: Path, monkeypatch) -> None:
+    monkeypatch.setattr(engine, "WORKER_TIMEOUT", 1.5)
+    with _cluster(0) as cluster:
+        start = time.monotonic()
+        with pytest.raises(InputError, match="has no workers"):
+            score(table, target="y", engine="dask", scheduler=cluster.scheduler_address)
+        assert time.monotonic() - start < 15
+
+
+def test_losing_every_worker_is_an_error_within_the_timeout(table: Path, monkeypatch) -> None:
+    monkeypatch.setattr(engine, "WORKER_TIMEOUT", 1.5)
+    slow_unit = engine.score_unit
+
+    def slow(*args: object, **kwargs: object) -> object:
+        time.sleep(0.3)
+        return slow_unit(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "score_unit", slow)  # in-process workers run this module's code
+    with _cluster(1) as cluster:
+
+        def close_workers() -> None:
+            time.sleep(0.8)
+            for worker in list(cluster.workers.values()):
+                cluster.sync(worker.close)
+
+        threading.Thread(target=close_workers, daemon=True).start()
+        start = time.monotonic()
+        with pytest.raises(InputError, match="lost all its workers"):
+            score(
+                table,
+                target="y",
+                engine="dask",
+                scheduler=cluster.scheduler_address,
+                partitions=30,
+                bootstrap=0,
+            )
+        assert time.monotonic() - start < 20

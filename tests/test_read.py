@@ -1,0 +1,324 @@
+"""Reading inputs (scoring/_read.py), held against a corpus of about two hundred malformed
+files: every one is refused with an ``InputError`` that names the file, and the row and column
+where there is one; none raises anything else, none hangs. Also FIFOs, label types of
+Parquet, non-NumPy bytes, and CSV files whose quoted values hold line breaks."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crossentropy.scoring import InputError, score
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+ROWS = [("a", 0.25, 0.75), ("b", 0.5, 0.5), ("a", 0.9, 0.1), ("b", 0.3, 0.7), ("a", 0.6, 0.4)]
+TABLE = {"target": "y", "proba": "p_*", "bootstrap": 0}
+
+#: Values that are not probabilities, as CSV text.
+BAD_NUMBERS = [
+    "",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "-0.5",
+    "1.5",
+    "abc",
+    "1e400",
+    "null",
+    "None",
+    "0x10",
+    "true",
+    "1.2.3",
+    "--1",
+    "½",
+]
+#: Labels that are not classes.
+BAD_LABELS = ["zebra", "", "A", " a", "a ", "\x1b[31ma", "ａ"]
+
+
+def _csv(rows: list[tuple[str, str, str]], header: str = "y,p_a,p_b") -> str:
+    return header + "\n" + "".join(f"{y},{a},{b}\n" for y, a, b in rows)
+
+
+def _rows() -> list[tuple[str, str, str]]:
+    return [(y, str(a), str(b)) for y, a, b in ROWS]
+
+
+def _corpus(d: Path) -> list[tuple[str, dict[str, object], list[str]]]:
+    """(case, score() arguments, texts the message must hold)."""
+    cases: list[tuple[str, dict[str, object], list[str]]] = []
+
+    def write(name: str, text: str | bytes) -> Path:
+        path = d / name
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+        return path
+
+    # one bad cell: each bad number at three rows of both probability columns
+    for k, value in enumerate(BAD_NUMBERS):
+        for row in (1, 3, 5):
+            for col in (1, 2):
+                rows = _rows()
+                cells = list(rows[row - 1])
+                cells[col] = value
+                rows[row - 1] = (cells[0], cells[1], cells[2])
+                name = f"num{k}_{row}_{col}.csv"
+                column = "p_a" if col == 1 else "p_b"
+                cases.append(
+                    (name, {"data": write(name, _csv(rows)), **TABLE}, [name, f"row {row}", column])
+                )
+    for k, label in enumerate(BAD_LABELS):
+        for row in (1, 3, 5):
+            rows = _rows()
+            rows[row - 1] = (label, *rows[row - 1][1:])
+            name = f"label{k}_{row}.csv"
+            cases.append((name, {"data": write(name, _csv(rows)), **TABLE}, [name, f"row {row}"]))
+    # structure
+    for row in (1, 3, 5):
+        rows = _rows()
+        short = _csv(rows).splitlines()
+        short[row] = short[row].rsplit(",", 1)[0]
+        name = f"short{row}.csv"
+        cases.append((name, {"data": write(name, "\n".join(short) + "\n"), **TABLE}, [name]))
+        long = _csv(rows).splitlines()
+        long[row] += ",0.1"
+        name = f"long{row}.csv"
+        cases.append((name, {"data": write(name, "\n".join(long) + "\n"), **TABLE}, [name]))
+    structural = {
+        "empty.csv": "",
+        "header_only.csv": "y,p_a,p_b\n",
+        "no_target.csv": _csv(_rows(), "z,p_a,p_b"),
+        "no_proba.csv": _csv(_rows(), "y,q_a,q_b"),
+        "dup_header.csv": _csv(_rows(), "y,p_a,p_a"),
+        "one_class.csv": "y,p_a\na,0.5\n",
+        "garbage.csv": b"\x00\xff\xfe\x00garbage\x00\n\x01\x02",
+        "nul_in_cell.csv": "y,p_a,p_b\na,0.5\x00,0.5\n",
+        "quote_open.csv": 'y,p_a,p_b\n"a,0.5,0.5\nb,0.5,0.5\n',
+        "latin1.csv": "y,p_a,p_b\n\xe9,0.5,0.5\n".encode("latin-1"),
+        "tabs.csv": "y\tp_a\tp_b\na\t0.5\t0.5\n",
+        "semicolons.csv": "y;p_a;p_b\na;0,5;0,5\n",
+    }
+    for name, text in structural.items():
+        cases.append((name, {"data": write(name, text), **TABLE}, [name]))
+
+    # Parquet: label and probability columns of every awkward type
+    def parquet(name: str, y: object, p_a: object, p_b: object = None) -> Path:
+        p_b = p_b if p_b is not None else pa.array([0.5] * len(p_a))  # type: ignore[arg-type]
+        path = d / name
+        pq.write_table(pa.table({"y": y, "p_a": p_a, "p_b": p_b}), path, row_group_size=2)
+        return path
+
+    half = [0.5, 0.5, 0.5, 0.5]
+    pq_cases = {
+        "pq_nan_label.parquet": ([0.0, 1.0, float("nan"), 1.0], half, ["row 3", "NaN"]),
+        "pq_struct_label.parquet": ([{"k": 1}] * 4, half, ["row 1", "struct"]),
+        "pq_list_label.parquet": ([[1], [0], [1], [0]], half, ["row 1", "list"]),
+        "pq_binary_label.parquet": (pa.array([b"a"] * 4), half, ["row 1", "binary"]),
+        "pq_u64_label.parquet": (pa.array([0, 1, 2**63 + 1, 0], pa.uint64()), half, ["row 3"]),
+        "pq_null_label.parquet": (pa.array(["a", None, "b", "a"]), half, ["row 2", "missing"]),
+        "pq_all_null.parquet": (pa.array([None] * 4, pa.string()), half, ["row 1", "missing"]),
+        "pq_text_proba.parquet": (["a", "b", "a", "b"], ["0.5", "0.5", "x", "0.5"], ["row 3"]),
+        "pq_nan_proba.parquet": (["a", "b", "a", "b"], [0.5, 0.5, 0.5, float("nan")], ["row 4"]),
+        "pq_big_proba.parquet": (["a", "b", "a", "b"], [0.5, 2.0, 0.5, 0.5], ["row 2"]),
+        "pq_neg_proba.parquet": (["a", "b", "a", "b"], [0.5, 0.5, -0.5, 0.5], ["row 3"]),
+        "pq_list_proba.parquet": (["a", "b", "a", "b"], [[0.5]] * 4, ["row 1", "list"]),
+        "pq_bool_proba.parquet": (["a", "b", "a", "b"], [True, False, True, 2.0 > 3], None),
+    }
+    for name, (y, p_a, needles) in pq_cases.items():
+        if needles is None:
+            continue
+        try:
+            path = parquet(name, y, p_a)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            continue
+        cases.append((name, {"data": path, **TABLE}, [name, *needles]))
+    (d / "junk.parquet").write_bytes(b"PAR1 this is not really parquet")
+    cases.append(("junk.parquet", {"data": d / "junk.parquet", **TABLE}, ["junk.parquet"]))
+    # NumPy
+    good_p = np.array([[0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
+    good_y = np.array([1, 0, 1])
+    np.save(d / "good_p.npy", good_p)
+    np.save(d / "good_y.npy", good_y)
+    raw = (d / "good_p.npy").read_bytes()
+    npy_bytes = {
+        "fake.npy": b"this is text, not numpy",
+        "truncated.npy": raw[: len(raw) - 20],
+        "header_only.npy": raw[:64],
+        "zip_as.npy": b"PK\x03\x04 not an npy",
+    }
+    for name, data in npy_bytes.items():
+        path = write(name, data)
+        cases.append((name, {"data": path, "target_file": d / "good_y.npy"}, [name]))
+        cases.append((f"labels {name}", {"data": d / "good_p.npy", "target_file": path}, [name]))
+    arrays = {
+        "obj.npy": np.array([[0.5, "x"]], dtype=object),
+        "cube.npy": np.zeros((3, 2, 2)),
+        "text.npy": np.array([["0.5", "0.5"]] * 3),
+        "nanp.npy": np.array([[0.5, 0.5], [np.nan, 1.0], [0.5, 0.5]]),
+    }
+    for name, array in arrays.items():
+        np.save(d / name, array, allow_pickle=True)
+        cases.append((name, {"data": d / name, "target_file": d / "good_y.npy"}, [name]))
+    labels = {
+        "short_y.npy": np.array([0, 1]),
+        "y2d.npy": np.zeros((3, 2), dtype=int),
+        "nan_y.npy": np.array([0.0, np.nan, 1.0]),
+        "big_y.npy": np.array([0, 1, 7]),
+    }
+    for name, array in labels.items():
+        np.save(d / name, array)
+        cases.append((name, {"data": d / "good_p.npy", "target_file": d / name}, [name]))
+    np.savez(d / "no_y.npz", y_proba=good_p)
+    np.savez(d / "no_p.npz", y_true=good_y)
+    np.savez(d / "scalar.npz", y_true=good_y, y_proba=np.float64(0.5))
+    (d / "broken.npz").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    for name in ("no_y.npz", "no_p.npz", "scalar.npz", "broken.npz"):
+        cases.append((name, {"data": d / name}, [name]))
+    # pairs
+    sol = write("sol.csv", "id,y\n1,a\n2,b\n3,a\n")
+    pairs = {
+        "sub_dup.csv": ("id,a,b\n1,0.5,0.5\n1,0.5,0.5\n3,0.5,0.5\n", ["row 2", "twice"]),
+        "sub_unknown.csv": ("id,a,b\n1,0.5,0.5\n9,0.5,0.5\n3,0.5,0.5\n", ["row 2", "'9'"]),
+        "sub_missing.csv": ("id,a,b\n1,0.5,0.5\n3,0.5,0.5\n", ["'2'"]),
+        "sub_noid.csv": ("key,a,b\n1,0.5,0.5\n", ["'id'"]),
+        "sub_nan.csv": ("id,a,b\n1,0.5,0.5\n2,nan,0.5\n3,0.5,0.5\n", ["row 2", "'a'"]),
+        "sub_blank_id.csv": ("id,a,b\n1,0.5,0.5\n,0.5,0.5\n3,0.5,0.5\n", ["row 2", "id"]),
+    }
+    for name, (text, needles) in pairs.items():
+        path = write(name, text)
+        args = {"data": path, "solution": sol, "id": "id", "bootstrap": 0}
+        cases.append((name, args, [name, *needles]))
+    for k, value in enumerate(BAD_NUMBERS):  # each bad number in a submission, rows shuffled
+        name = f"sub_num{k}.csv"
+        path = write(name, f"id,a,b\n3,0.5,0.5\n1,0.5,0.5\n2,{value},0.5\n")
+        args = {"data": path, "solution": sol, "id": "id", "bootstrap": 0}
+        cases.append((name, args, [name, "row 3", "'a'"]))
+    bad_sol = write("sol_bad.csv", "id,y\n1,a\n2,zebra\n3,a\n")
+    ok_sub = write("sub_ok.csv", "id,a,b\n1,0.5,0.5\n2,0.5,0.5\n3,0.5,0.5\n")
+    cases.append(
+        (
+            "sol_bad.csv",
+            {"data": ok_sub, "solution": bad_sol, "id": "id", "bootstrap": 0},
+            ["sol_bad.csv", "row 2", "zebra"],
+        )
+    )
+    return cases
+
+
+def test_malformed_corpus_is_refused_with_positions(tmp_path: Path) -> None:
+    cases = _corpus(tmp_path)
+    assert len(cases) >= 190
+    failures = []
+    for case, args, needles in cases:
+        kwargs = dict(args)
+        data = kwargs.pop("data")
+        try:
+            score(data, **kwargs)
+        except InputError as exc:
+            message = str(exc)
+            missing = [n for n in needles if n not in message]
+            if missing or "\n" in message.strip():
+                failures.append(f"{case}: {message!r} lacks {missing}")
+        except Exception as exc:  # a foreign exception is a failure of the reader
+            failures.append(f"{case}: {type(exc).__name__}: {exc}")
+        else:
+            failures.append(f"{case}: accepted")
+    assert not failures, "\n".join(failures)
+
+
+def test_control_characters_in_a_label_are_escaped_in_the_message(tmp_path: Path) -> None:
+    path = tmp_path / "esc.csv"
+    path.write_text(_csv([("\x1b[2Jboom", "0.5", "0.5")]))
+    with pytest.raises(InputError) as info:
+        score(path, **TABLE)
+    assert "\x1b" not in repr(str(info.value)).replace("\\x1b", "")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "in.csv"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            score(fifo, **TABLE)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "reading a FIFO blocked"
+    assert isinstance(outcome[0], InputError)
+    assert "not a regular file" in str(outcome[0])
+
+
+def test_good_variants_are_read(tmp_path: Path) -> None:
+    """CRLF line ends, a UTF-8 byte-order mark, blank lines, quoted values and an unsigned
+    integer label column are all plain data."""
+    base = _csv(_rows())
+    variants = {
+        "crlf.csv": base.replace("\n", "\r\n"),
+        "bom.csv": "\ufeff" + base,
+        "blank.csv": base.replace("\nb,", "\n\nb,"),
+        "quoted.csv": base.replace("\na,", '\n"a",'),
+    }
+    (tmp_path / "base.csv").write_text(base)
+    expected = score(tmp_path / "base.csv", **TABLE)
+    for name, text in variants.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8", newline="")
+        report = score(path, **TABLE)
+        assert report.n == len(ROWS), name
+        assert report.log_loss == pytest.approx(expected.log_loss, rel=1e-15), name
+    pq.write_table(
+        pa.table(
+            {"y": pa.array([0, 1, 1], pa.uint64()), "p_0": [0.5, 0.2, 0.1], "p_1": [0.5, 0.8, 0.9]}
+        ),
+        tmp_path / "u64.parquet",
+    )
+    assert score(tmp_path / "u64.parquet", **TABLE).n == 3
+
+
+def _notes_csv(path: Path, n: int, bad_row: int, stray_quote: bool = False) -> None:
+    rng = np.random.default_rng(3)
+    lines = ["note,y,p_a,p_b"]
+    for i in range(1, n + 1):
+        note = f'"two\nlines, {i} ""q"""' if i % 7 == 0 else f"n{i}"
+        if stray_quote and i == 11:
+            note = 'ab"c'
+        p = rng.random()
+        first = "x" if i == bad_row else f"{p:.4f}"
+        lines.append(f"{note},{'a' if p < 0.5 else 'b'},{first},{1 - p:.4f}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("stray_quote", [False, True])
+def test_quoted_line_breaks_keep_row_numbers_under_dask(tmp_path: Path, stray_quote: bool) -> None:
+    pytest.importorskip("distributed")
+    path = tmp_path / "notes.csv"
+    _notes_csv(path, 3000, bad_row=2345, stray_quote=stray_quote)
+    messages = []
+    for engine, extra in (("local", {}), ("dask", {"partitions": 7})):
+        with pytest.raises(InputError) as info:
+            score(path, engine=engine, **extra, **TABLE)  # type: ignore[arg-type]
+        messages.append(str(info.value))
+    assert "row 2345" in messages[0]
+    assert messages[0] == messages[1]
+    _notes_csv(path, 3000, bad_row=-1, stray_quote=stray_quote)
+    local = score(path, **TABLE)
+    on_dask = score(path, engine="dask", partitions=7, worst=5, **TABLE)
+    assert on_dask.n == local.n == 3000
+    assert on_dask.log_loss == pytest.approx(local.log_loss, rel=1e-13)
+    assert [w["row"] for w in on_dask.worst] == [w["row"] for w in local.worst][:5]
