@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -466,6 +467,176 @@ def score_suite(rows: int, folder: str | None, anchor: bool = True) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- tables (issue 12)
+
+#: DuckDB: the clipped log loss and the accuracy of a table ``{src}`` with target ``y`` and
+#: probability columns ``{cols}`` (the true class's column picked by a CASE).
+DUCKDB_TABLE = """
+import sys, duckdb
+cols = sys.argv[2].split(",")
+pick = "CASE y " + " ".join(f"WHEN {j} THEN {c}" for j, c in enumerate(cols)) + " END"
+src = sys.argv[1]
+src = f"read_parquet('{src}')" if src.endswith(".parquet") else f"read_csv('{src}')"
+eps = 2.220446049250313e-16
+sql = (f"SELECT avg(-ln(greatest(least({pick}, 1 - {eps}), {eps}))), "
+       f"avg(CASE WHEN {pick} = greatest({', '.join(cols)}) THEN 1.0 ELSE 0.0 END) FROM {src}")
+print(*duckdb.sql(sql).fetchall()[0])
+"""
+
+#: DuckDB on a solution/submission pair: the join on ``id``, then the same two numbers.
+DUCKDB_PAIR = """
+import sys, duckdb
+cols = sys.argv[3].split(",")
+pick = "CASE s.y " + " ".join(f"WHEN {j} THEN b.{c}" for j, c in enumerate(cols)) + " END"
+top = "greatest(" + ", ".join(f"b.{c}" for c in cols) + ")"
+eps = 2.220446049250313e-16
+sql = (f"SELECT avg(-ln(greatest(least({pick}, 1 - {eps}), {eps}))), "
+       f"avg(CASE WHEN {pick} = {top} THEN 1.0 ELSE 0.0 END) "
+       f"FROM read_csv('{sys.argv[1]}') s JOIN read_csv('{sys.argv[2]}') b ON s.id = b.id")
+print(*duckdb.sql(sql).fetchall()[0])
+"""
+
+#: polars, lazily with its streaming engine: the same two numbers.
+POLARS_TABLE = """
+import sys, polars as pl
+cols = sys.argv[2].split(",")
+src = sys.argv[1]
+frame = pl.scan_parquet(src) if src.endswith(".parquet") else pl.scan_csv(src)
+eps = 2.220446049250313e-16
+pick = pl.coalesce([pl.when(pl.col("y") == j).then(pl.col(c)) for j, c in enumerate(cols)])
+out = frame.select(
+    (-pick.clip(eps, 1 - eps).log()).mean().alias("ll"),
+    (pick == pl.max_horizontal(cols)).cast(pl.Float64).mean().alias("acc"),
+).collect(engine="streaming")
+print(out["ll"][0], out["acc"][0])
+"""
+
+#: Our reader with a plain streaming log loss (no report): what the report adds to.
+PLAIN_LOG_LOSS = """
+import sys
+from crossentropy.metrics import LogLoss
+from crossentropy.scoring._read import iter_batches, resolve_source
+src = resolve_source(file=sys.argv[1], target="y", proba_cols=["p_*"], classes=None,
+                     solution=None, submission=None, id_column=None, target_file=None,
+                     fmt=None, batch_rows=65536)
+acc = LogLoss(labels=list(range(len(src.classes))))
+for batch in iter_batches(src):
+    acc.update(batch.y, batch.proba)
+print(acc.result())
+"""
+
+
+def _write_csv_file(file: str, rows: int, classes: int, ids: bool = False) -> None:
+    """A CSV of ``rows`` softmax predictions with 6 decimals and an integer target."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    rng = np.random.default_rng(1)
+    names = [f"p_{j}" for j in range(classes)]
+    with open(file, "wb") as fh:
+        header = True
+        for lo in range(0, rows, 1 << 20):
+            k = min(1 << 20, rows - lo)
+            p = np.exp(2.0 * rng.standard_normal((k, classes)))
+            p /= p.sum(axis=1, keepdims=True)
+            p = np.round(p, 6)
+            y = (rng.random(k)[:, None] > np.cumsum(p, axis=1)).sum(axis=1).clip(0, classes - 1)
+            cols = {"y": y.astype(np.int64), **{n: p[:, j] for j, n in enumerate(names)}}
+            if ids:
+                cols = {"id": np.arange(lo, lo + k), **cols}
+            pcsv.write_csv(pa.table(cols), fh, pcsv.WriteOptions(include_header=header))
+            header = False
+
+
+def _write_pair(folder: str, rows: int, classes: int) -> tuple[str, str]:
+    """A Kaggle pair: ``sol.csv`` (id, y) in id order, ``sub.csv`` (id, p_*) shuffled."""
+    import pyarrow.csv as pcsv
+
+    table_file = f"{folder}/pair_all.csv"
+    _write_csv_file(table_file, rows, classes, ids=True)
+    t = pcsv.read_csv(table_file)
+    os.remove(table_file)
+    sol, sub = f"{folder}/sol.csv", f"{folder}/sub.csv"
+    pcsv.write_csv(t.select(["id", "y"]), sol)
+    order = np.random.default_rng(2).permutation(rows)
+    pcsv.write_csv(t.drop_columns(["y"]).take(order), sub)
+    return sol, sub
+
+
+def tables_suite(folder: str | None, parquet_rows: int, csv_rows: int, pair_rows: int) -> str:
+    """``crossentropy score`` against DuckDB SQL and polars computing the same clipped log loss
+    and accuracy, on a large Parquet file, a smaller one, a large CSV and an unordered
+    solution/submission pair; each in a child process whose peak RSS (VmHWM) is reported."""
+    import shutil
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="crossentropy-tables-bench-", dir=folder)
+    out = [machine(), ""]
+    try:
+        files = []
+        for rows in (parquet_rows, parquet_rows // 6):
+            path = f"{tmp}/p{rows}.parquet"
+            _write_score_file(path, rows)
+            files.append((path, rows, 10))
+        path = f"{tmp}/t{csv_rows}.csv"
+        _write_csv_file(path, csv_rows, 7)
+        files.append((path, csv_rows, 7))
+        for path, rows, classes in files:
+            cols = ",".join(f"p_{j}" for j in range(classes))
+            cli = ["score", path, "--target", "y", "--proba-cols", "p_*", "--json"]
+            runs = [
+                ("crossentropy score (full report)", SCORE_CLI, cli),
+                (
+                    "crossentropy score, report without bootstrap",
+                    SCORE_CLI,
+                    [*cli, "--bootstrap", "0"],
+                ),
+                ("our reader + streaming LogLoss only", PLAIN_LOG_LOSS, [path]),
+                ("DuckDB SQL (anchor)", DUCKDB_TABLE, [path, cols]),
+                ("polars, lazy, streaming engine", POLARS_TABLE, [path, cols]),
+            ]
+            out.append(_table_runs(path, rows, runs))
+        sol, sub = _write_pair(tmp, pair_rows, 7)
+        cols = ",".join(f"p_{j}" for j in range(7))
+        cli = ["score", "--solution", sol, "--submission", sub, "--id", "id", "--target", "y"]
+        cli += ["--proba-cols", "p_*", "--json"]
+        runs = [
+            ("crossentropy score (full report)", SCORE_CLI, cli),
+            ("crossentropy score, report without bootstrap", SCORE_CLI, [*cli, "--bootstrap", "0"]),
+            ("DuckDB SQL join (anchor)", DUCKDB_PAIR, [sol, sub, cols]),
+        ]
+        out.append(_table_runs(f"unordered pair {os.path.basename(sub)}", pair_rows, runs, sub))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return "\n\n".join(out)
+
+
+def _table_runs(
+    label: str, rows: int, runs: list[tuple[str, str, list[str]]], size_of: str | None = None
+) -> str:
+    import json
+
+    size = os.path.getsize(size_of or label)
+    results, reference = [], None
+    for name, code, args in runs:
+        wall, rss, text = _child_peak(code, args)
+        value = json.loads(text)["log_loss"] if text.startswith("{") else float(text.split()[0])
+        reference = value if reference is None else reference
+        assert abs(value - reference) <= 1e-9 * abs(reference), (name, value, reference)
+        results.append((name, wall, rss))
+    anchor = next(w for n, w, _ in results if "anchor" in n)
+    lines = [
+        f"### {os.path.basename(label)}: {rows:,} rows, {size / 2**20:,.0f} MiB",
+        "",
+        "| what | wall (s) | rows/s | time / anchor | peak RSS (MiB) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {n} | {w:.2f} | {rows / w:,.0f} | {w / anchor:.2f} | {r:,.0f} |" for n, w, r in results
+    ]
+    return "\n".join(lines)
+
+
 def metrics_suite(n: int, c: int, repeat: int) -> list[tuple[str, float, str]]:
     """``crossentropy.metrics.log_loss`` against scikit-learn and one read pass of the input."""
     from sklearn.metrics import log_loss as sk_log_loss
@@ -759,8 +930,13 @@ def main() -> None:
     parser.add_argument("-d", type=int, default=1024)
     parser.add_argument("-v", type=int, default=32000)
     parser.add_argument(
-        "--suite", choices=("ce", "core", "fused", "hf", "score", "metrics"), default="ce"
+        "--suite",
+        choices=("ce", "core", "fused", "hf", "score", "metrics", "tables"),
+        default="ce",
     )
+    parser.add_argument("--parquet-rows", type=int, default=13_000_000, help="tables: rows")
+    parser.add_argument("--csv-rows", type=int, default=8_000_000, help="tables: CSV rows")
+    parser.add_argument("--pair-rows", type=int, default=2_000_000, help="tables: pair rows")
     parser.add_argument("--metrics-rows", type=int, default=1_000_000, help="metrics suite: rows")
     parser.add_argument("--metrics-classes", type=int, default=10, help="metrics suite: classes")
     parser.add_argument("--path", help="score suite: folder for the temporary Parquet file")
@@ -794,6 +970,9 @@ def main() -> None:
         fused_worker(
             args.fused_worker, args.n, args.d, args.v, args.repeat, args.ignore, args.dtype
         )
+        return
+    if args.suite == "tables":
+        print(tables_suite(args.path, args.parquet_rows, args.csv_rows, args.pair_rows))
         return
     if args.suite == "metrics":
         n, c = args.metrics_rows, args.metrics_classes

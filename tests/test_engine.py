@@ -79,3 +79,26 @@ def test_losing_every_worker_is_an_error_within_the_timeout(table: Path, monkeyp
                 bootstrap=0,
             )
         assert time.monotonic() - start < 20
+
+
+def test_threads_give_the_first_error_in_file_order_and_the_serial_numbers(
+    table: Path, tmp_path: Path, monkeypatch
+) -> None:
+    lines = table.read_text().splitlines()
+    for row in (50, 500, 2500):  # data row r is line r
+        cells = lines[row].split(",")
+        cells[1] = "oops"
+        lines[row] = ",".join(cells)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    for _ in range(5):  # the threads race; the error must not
+        with pytest.raises(InputError, match="row 50, column 'a'"):
+            score(bad, target="y", batch_rows=16, bootstrap=0)
+    threaded = score(table, target="y", batch_rows=64, bootstrap=20, id=None)
+    monkeypatch.setattr(engine, "THREADS", 1)
+    serial = score(table, target="y", batch_rows=64, bootstrap=20)
+    assert threaded.log_loss == pytest.approx(serial.log_loss, rel=1e-14)
+    assert threaded.worst == serial.worst
+    assert threaded.calibration["smooth_ece"]["ci_low"] == pytest.approx(
+        serial.calibration["smooth_ece"]["ci_low"], rel=1e-9
+    )

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -36,6 +36,8 @@ CONNECT_TIMEOUT = "10s"
 #: How long a cluster may be without any worker (at the start, or after losing them all)
 #: before the scoring stops with an error, in seconds.
 WORKER_TIMEOUT = 30.0
+#: Threads of the local engine, each with its own accumulator (merged at the end).
+THREADS = min(4, os.cpu_count() or 1)
 #: How often the engine looks at the futures and the workers, in seconds.
 POLL_SECONDS = 0.05
 
@@ -170,34 +172,77 @@ def _update(acc: ScoreAccumulator, batch: Batch, src: Source | None) -> None:
 
 
 def _consume(
-    acc: ScoreAccumulator,
+    new_acc: Callable[[], ScoreAccumulator],
     batches: Iterable[Batch],
     progress: ProgressBar,
-    ids: _WorstIds | None = None,
+    src: Source,
+    with_ids: bool,
     seen: np.ndarray | None = None,
-    src: Source | None = None,
-) -> int:
-    """Feed ``batches`` to ``acc``; return the number of rows. Checks ids used once if ``seen``."""
+) -> tuple[ScoreAccumulator, dict[int, Any]]:
+    """Feed ``batches`` to accumulators on :data:`THREADS` threads (NumPy and pyarrow release
+    the GIL, so reading the next batch and scoring others overlap), then merge
+    them.
+
+    The batches are read, checked (ids used once, if ``seen``) and handed out in file order
+    by this thread. The first error in file order is raised: a thread that meets an error
+    still scores the batches before it. Returns the merged accumulator and
+    the ids of its worst rows (when ``with_ids``)."""
+    import queue
+    import threading
+
     from crossentropy.scoring._read import InputError, mark_seen
 
+    k = max(1, THREADS)
+    accs = [new_acc() for _ in range(k)]
+    worst = [_WorstIds() for _ in range(k)]
+    work: queue.Queue[tuple[int, Batch] | None] = queue.Queue(maxsize=2 * k)
+    errors: list[tuple[int, BaseException]] = []
+
+    def run(i: int) -> None:
+        while (item := work.get()) is not None:
+            order, batch = item
+            if errors and order > min(e[0] for e in errors):
+                continue  # after an error: only the batches before it still count
+            try:
+                _update(accs[i], batch, src)
+                if with_ids:
+                    worst[i].note(accs[i], batch)
+            except BaseException as exc:
+                errors.append((order, exc))
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(k)]
+    for t in threads:
+        t.start()
     rows = 0
-    for batch in batches:
-        if seen is not None and batch.positions is not None and src is not None:
-            dup = mark_seen(seen, batch.positions)
-            if dup is not None:
-                assert batch.ids is not None
-                raise InputError(
-                    src.path,
-                    f"id {batch.ids[dup].item()!r} appears twice",
-                    row=int(batch.rows[dup]),
-                    column=src.id_column,
-                )
-        _update(acc, batch, src)
-        if ids is not None:
-            ids.note(acc, batch)
-        rows += len(batch.rows)
-        progress.update(batch.done, rows)
-    return rows
+    try:
+        for order, batch in enumerate(batches):
+            if errors:
+                break
+            if seen is not None and batch.positions is not None:
+                dup = mark_seen(seen, batch.positions)
+                if dup is not None:
+                    assert batch.ids is not None
+                    raise InputError(
+                        src.path,
+                        f"id {batch.ids[dup].item()!r} appears twice",
+                        row=int(batch.rows[dup]),
+                        column=src.id_column,
+                    )
+            work.put((order, batch))
+            rows += len(batch.rows)
+            progress.update(batch.done, rows)
+    finally:
+        for _ in threads:
+            work.put(None)
+        for t in threads:
+            t.join()
+    if errors:
+        raise min(errors, key=lambda e: e[0])[1]
+    acc, ids = accs[0], dict(worst[0].ids)
+    for other, seen_ids in zip(accs[1:], worst[1:], strict=True):
+        acc.merge(other)
+        ids.update(seen_ids.ids)
+    return acc, ids
 
 
 def _check_all_used(src: Source, seen: np.ndarray, index: SolutionIndex) -> None:
@@ -264,21 +309,22 @@ def score_local(
     )
 
     bar = progress or ProgressBar(False)
+
+    def new_acc() -> ScoreAccumulator:
+        return _new_accumulator(src, options)
+
     if src.mode != "pair":
-        acc, ids = _new_accumulator(src, options), _WorstIds()
-        _consume(acc, iter_batches(src), bar, ids if src.id_column else None, src=src)
-        return _finish(src, acc, ids.ids)
-    acc, ids = _new_accumulator(src, options), _WorstIds()
+        acc, ids = _consume(new_acc, iter_batches(src), bar, src, bool(src.id_column))
+        return _finish(src, acc, ids)
     try:
-        _consume(acc, iter_ordered_pair(src), bar, ids, src=src)
+        acc, ids = _consume(new_acc, iter_ordered_pair(src), bar, src, True)
     except NotAligned:
         # Not in the same id order: join through a sorted id table of the solution.
         index = SolutionIndex.build(src)
-        acc, ids = _new_accumulator(src, options), _WorstIds()
         seen = np.zeros(len(index.ids), dtype=bool)
-        _consume(acc, iter_batches(src, None, index), bar, ids, seen, src)
+        acc, ids = _consume(new_acc, iter_batches(src, None, index), bar, src, True, seen)
         _check_all_used(src, seen, index)
-    return _finish(src, acc, ids.ids)
+    return _finish(src, acc, ids)
 
 
 def score_unit(
