@@ -16,6 +16,7 @@ from crossentropy.scoring import InputError, ScoreReport, score
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
+pytest.importorskip("pyarrow.csv")
 
 CLASSES = ["cat", "dog", "eel"]
 
@@ -341,3 +342,79 @@ def test_cli_conventions_and_split(rounded, capsys) -> None:
         main([*args, "--clip", "2"])
     assert exit_.value.code == 2
     assert "--clip" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- several files
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    d = tmp_path_factory.mktemp("parts")
+    rng = np.random.default_rng(12)
+    n = 900
+    logits = rng.standard_normal((n, 3)) * 2
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = rng.integers(0, 3, n)
+    table = pa.table(
+        {"y": np.array(CLASSES)[y], **{f"p_{c}": p[:, j] for j, c in enumerate(CLASSES)}}
+    )
+    (d / "pq").mkdir()
+    (d / "csv").mkdir()
+    for i in range(3):
+        pq.write_table(table.slice(300 * i, 300), d / "pq" / f"part-{i}.parquet", row_group_size=64)
+        pa.csv.write_csv(table.slice(300 * i, 300), d / "csv" / f"part-{i}.csv")
+    (d / "pq" / "_SUCCESS").write_text("")
+    return {"dir": d, "y": y, "p": p}
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_a_folder_a_pattern_or_a_dataset_of_parts(parts, engine: str) -> None:
+    ds = pytest.importorskip("pyarrow.dataset")
+    if engine == "dask":
+        pytest.importorskip("distributed")
+    d, y, p = parts["dir"], parts["y"], parts["p"]
+    kw = {"target": "y", "proba": "p_*", "bootstrap": 0, "engine": engine}
+    inputs = [
+        d / "pq",
+        str(d / "csv" / "part-*.csv"),
+        ds.dataset(d / "pq", format="parquet", exclude_invalid_files=True),
+    ]
+    for data in inputs:
+        report = score(data, **kw)  # type: ignore[arg-type]
+        assert report.n == 900
+        assert math.isclose(report.log_loss, metrics.log_loss(y, p), rel_tol=1e-12)
+        assert len(report.input["files"]["parts"]) == 3
+        worst = report.worst[0]
+        losses = -np.log(p[np.arange(900), y])
+        i = int(np.argmax(losses))
+        assert worst["file"].endswith(
+            f"part-{i // 300}.{'csv' if 'csv' in str(data) else 'parquet'}"
+        )
+        assert worst["row"] == i % 300 + 1
+    assert "(3 files)" in report.to_text()
+
+
+def test_errors_in_parts_name_the_file_and_its_row(parts, tmp_path: Path) -> None:
+    d = parts["dir"]
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for i in range(2):
+        (folder / f"p{i}.csv").write_text((d / "csv" / f"part-{i}.csv").read_text())
+    lines = (folder / "p1.csv").read_text().splitlines()
+    cells = lines[7].split(",")
+    cells[1] = "x"
+    lines[7] = ",".join(cells)
+    (folder / "p1.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"p1\.csv, row 7, column 'p_cat'"):
+        score(folder, target="y", proba="p_*")
+    (folder / "p1.csv").write_text("y,p_cat,p_dog\ncat,0.5,0.5\n")
+    with pytest.raises(InputError, match=r"p1\.csv: its classes .* differ"):
+        score(folder, target="y", proba="p_*")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="no CSV or Parquet file"):
+        score(empty, target="y")
+    with pytest.raises(InputError, match="no file matches"):
+        score(str(tmp_path / "nothing-*.csv"), target="y")
+    with pytest.raises(TypeError, match="a pair is two files"):
+        score(folder, solution=d / "csv" / "part-0.csv", id="y")

@@ -675,7 +675,7 @@ def test_relative_paths_are_made_absolute_for_the_workers(
     seen = {}
 
     def fake_dask(src: Any, **kwargs: Any) -> dict[str, Any]:
-        seen["path"] = src.path
+        seen["path"] = src[0].path  # the files of the input
         return score_module.score_local(src)
 
     monkeypatch.setattr(score_module, "score_dask", fake_dask)

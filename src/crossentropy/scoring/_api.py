@@ -293,11 +293,13 @@ def score(
 
     Parameters
     ----------
-    data : path, DataFrame, pyarrow.Table or numpy.ndarray
-        The predictions: a table (CSV, TSV, Parquet, compressed CSV; a pandas or polars
-        DataFrame or a pyarrow Table in memory) with a ``target`` column and one probability
-        column per class; a ``.npz`` with arrays ``y_true`` and ``y_proba``; a ``.npy`` of
-        probabilities with ``target_file``; a NumPy array of probabilities ``(n, C)`` with the
+    data : path, DataFrame, pyarrow.Table, pyarrow.dataset.Dataset or numpy.ndarray
+        The predictions: a table (CSV, TSV, Parquet, compressed CSV; a folder or a glob
+        pattern of such files, or a pyarrow ``FileSystemDataset``, read file after file, the
+        worst rows named by file and row; a pandas or polars DataFrame or a pyarrow Table in
+        memory) with a ``target`` column and one probability column per class; a ``.npz``
+        with arrays ``y_true`` and ``y_proba``; a ``.npy`` of probabilities with
+        ``target_file``; a NumPy array of probabilities ``(n, C)`` with the
         labels as ``target``; or, with ``solution``, a Kaggle-style submission file (an ``id``
         column and one column per class, named by the class).
 
@@ -471,42 +473,55 @@ def score_one(
 ) -> tuple[ScoreReport, BootstrapTotals | None]:
     """Score one prediction set; with ``paired`` replicates, also its paired-bootstrap totals."""
     from crossentropy.scoring._engine import score_dask, score_local
-    from crossentropy.scoring._read import resolve_source
+    from crossentropy.scoring._read import check_parts, expand_parts, resolve_source
 
     target = settings.target
     if target is not None and not isinstance(target, str) and not isinstance(data, np.ndarray):
         raise TypeError("target must be a column name; labels as an array go with NumPy data")
-    table, label, target = _in_memory(data, target, settings.classes)
-    if table is not None and settings.solution is not None:
-        raise TypeError("a solution pair is read from files; for DataFrames use kaggle_score")
-    path = label if table is not None else _paths(data)
+    files = _dataset_files(data)
+    if files is None and isinstance(data, str | os.PathLike):
+        files = expand_parts(os.fspath(data))
     sol = settings.solution
-    src = resolve_source(
-        table=table,
-        file=None if sol is not None else path,
-        target=target,
-        proba_cols=settings.proba,
-        classes=None if settings.classes is None else [str(c) for c in settings.classes],
-        solution=sol,
-        submission=path if sol is not None else None,
-        id_column=settings.id,
-        target_file=settings.target_file,
-        fmt=settings.format,
-        batch_rows=settings.batch_rows,
-        split=settings.split,
+    if files is not None and sol is not None:
+        raise TypeError("a folder, pattern or dataset of parts is one table; a pair is two files")
+    table, label, target = (
+        (None, "", target) if files else _in_memory(data, target, settings.classes)
     )
+    if table is not None and sol is not None:
+        raise TypeError("a solution pair is read from files; for DataFrames use kaggle_score")
+    path = label if table is not None else _paths(data) if not files else None
+
+    def resolve(file: str | None) -> Source:
+        return resolve_source(
+            table=table,
+            file=None if sol is not None else file,
+            target=target,
+            proba_cols=settings.proba,
+            classes=None if settings.classes is None else [str(c) for c in settings.classes],
+            solution=sol,
+            submission=file if sol is not None else None,
+            id_column=settings.id,
+            target_file=settings.target_file,
+            fmt=settings.format,
+            batch_rows=settings.batch_rows,
+            split=settings.split,
+        )
+
+    parts = [resolve(os.path.abspath(f)) for f in files] if files else [resolve(path)]
+    check_parts(parts)
+    src = parts[0]
     options = {**settings.accumulator, "paired": paired}
     try:
         if settings.engine == "dask":
             result = score_dask(
-                src,
+                parts,
                 scheduler=settings.scheduler,
                 partitions=settings.partitions,
                 options=options,
                 progress=bar,
             )
         else:
-            result = score_local(src, options=options, progress=bar)
+            result = score_local(parts, options=options, progress=bar)
     except BaseException:
         bar.clear()
         raise
@@ -527,17 +542,36 @@ def score_one(
         calibration=result["calibration"],
         confusion=result["confusion"],
         splits=result["splits"],
-        input=_metadata(src, int(result["n"]), settings.options),
+        input=_metadata(src, int(result["n"]), settings.options, data if files else None, parts),
         source=src,
     )
     return report, totals
 
 
-def _metadata(src: Source, rows: int, options: dict[str, Any]) -> dict[str, Any]:
+def _dataset_files(data: Any) -> list[str] | None:
+    """The files of a pyarrow ``FileSystemDataset`` on the local file system, else None."""
+    if type(data).__module__.split(".")[0] != "pyarrow" or not hasattr(data, "files"):
+        return None
+    files = list(data.files)
+    if not files:
+        raise ValueError("data is a dataset without files")
+    return [str(f) for f in files]
+
+
+def _metadata(
+    src: Source,
+    rows: int,
+    options: dict[str, Any],
+    spec: Any = None,
+    parts: Sequence[Source] = (),
+) -> dict[str, Any]:
     """What was scored and how: the files, columns, classes, rows, options and version."""
     import crossentropy
 
-    files = {"predictions": src.path}
+    files: dict[str, Any] = {"predictions": src.path}
+    if len(parts) > 1 or spec is not None:
+        label = os.fspath(spec) if isinstance(spec, str | os.PathLike) else type(spec).__name__
+        files = {"predictions": label, "parts": [p.path for p in parts]}
     if src.solution:
         files["solution"] = src.solution
     if src.target_file:

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -168,7 +168,8 @@ def _update(acc: ScoreAccumulator, batch: Batch, src: Source | None) -> None:
     try:
         acc.update(batch.y, batch.proba, row_ids=batch.rows, keys=batch.keys, groups=batch.split)
     except ValueError as exc:
-        raise InputError(src.path if src is not None else "", str(exc)) from None
+        where = batch.path or (src.path if src is not None else "")
+        raise InputError(where, str(exc)) from None
 
 
 def _consume(
@@ -259,8 +260,10 @@ def _check_all_used(src: Source, seen: np.ndarray, index: SolutionIndex) -> None
         )
 
 
-def _finish(src: Source, acc: ScoreAccumulator, ids: dict[int, Any]) -> dict[str, Any]:
-    from crossentropy.scoring._read import InputError
+def _finish(
+    src: Source, acc: ScoreAccumulator, ids: dict[int, Any], parts: Sequence[Source] = ()
+) -> dict[str, Any]:
+    from crossentropy.scoring._read import PART_STRIDE, InputError
 
     result = acc.result()
     if result["n"] == 0:
@@ -268,20 +271,28 @@ def _finish(src: Source, acc: ScoreAccumulator, ids: dict[int, Any]) -> dict[str
     if src.id_column:
         for w in result["worst"]:
             w["id"] = ids.get(int(w["row"]))
+    if len(parts) > 1:  # rows of several files: the file and its row
+        for w in result["worst"]:
+            part, row = divmod(int(w["row"]), PART_STRIDE)
+            w["file"], w["row"] = parts[part].path, row
     if acc.paired_totals is not None:
         result["paired_totals"] = acc.paired_totals
     return result
 
 
 def score_local(
-    src: Source, *, options: Mapping[str, Any] | None = None, progress: ProgressBar | None = None
+    src: Source | Sequence[Source],
+    *,
+    options: Mapping[str, Any] | None = None,
+    progress: ProgressBar | None = None,
 ) -> dict[str, Any]:
     """Score ``src`` in this process, batch by batch.
 
     Parameters
     ----------
-    src : Source
-        The resolved input (:func:`crossentropy.scoring._read.resolve_source`).
+    src : Source or sequence of Source
+        The resolved input (:func:`crossentropy.scoring._read.resolve_source`), or the files of
+        an input of several files (tables with the same columns), read in turn.
     options : mapping, optional
         Keywords of :class:`~crossentropy.metrics.ScoreAccumulator` (``n_bins``, ``worst``,
         ``bootstrap``, ``seed``).
@@ -304,15 +315,22 @@ def score_local(
     from crossentropy.scoring._read import (
         NotAligned,
         SolutionIndex,
+        Source,
         iter_batches,
         iter_ordered_pair,
+        part_batches,
     )
 
     bar = progress or ProgressBar(False)
+    parts = [src] if isinstance(src, Source) else list(src)
+    src = parts[0]
 
     def new_acc() -> ScoreAccumulator:
         return _new_accumulator(src, options)
 
+    if len(parts) > 1:
+        acc, ids = _consume(new_acc, part_batches(parts), bar, src, bool(src.id_column))
+        return _finish(src, acc, ids, parts)
     if src.mode != "pair":
         acc, ids = _consume(new_acc, iter_batches(src), bar, src, bool(src.id_column))
         return _finish(src, acc, ids)
@@ -328,7 +346,12 @@ def score_local(
 
 
 def score_unit(
-    unit: Unit, src: Source, index: SolutionIndex | None, options: Mapping[str, Any] | None
+    unit: Unit,
+    src: Source,
+    part: int = 0,
+    *,
+    index: SolutionIndex | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> Part:
     """Score one unit of the input (runs on a Dask worker, which reads the unit itself).
 
@@ -338,6 +361,9 @@ def score_unit(
         The piece of the file (:func:`crossentropy.scoring._read.split_units`).
     src : Source
         The resolved input.
+    part : int, default 0
+        The file's index in an input of several files (its rows are numbered from
+        ``part * PART_STRIDE``).
     index : SolutionIndex or None
         Pair mode: the solution's id table (scattered to the workers).
     options : mapping, optional
@@ -348,12 +374,16 @@ def score_unit(
     Part
         The unit's accumulator, and in pair mode the solution positions and worst-row ids.
     """
-    from crossentropy.scoring._read import iter_batches
+    import dataclasses
+
+    from crossentropy.scoring._read import PART_STRIDE, iter_batches
 
     acc = _new_accumulator(src, options)
     ids = _WorstIds() if src.id_column else None
     positions = []
     for batch in iter_batches(src, unit, index):
+        if part:
+            batch = dataclasses.replace(batch, rows=batch.rows + part * PART_STRIDE)
         _update(acc, batch, src)
         if ids is not None:
             ids.note(acc, batch)
@@ -413,7 +443,7 @@ def _wait(client: Any, futures: list[Any], bar: ProgressBar, where: str) -> None
 
 
 def score_dask(
-    src: Source,
+    src: Source | Sequence[Source],
     *,
     scheduler: str | None = None,
     partitions: int | None = None,
@@ -424,8 +454,9 @@ def score_dask(
 
     Parameters
     ----------
-    src : Source
-        The resolved input; the workers read it, so its paths must be readable there.
+    src : Source or sequence of Source
+        The resolved input, or the files of an input of several files; the workers read them,
+        so their paths must be readable there.
     scheduler : str, optional
         Address of a running scheduler (``tcp://host:8786``); without it a ``LocalCluster`` of
         in-process workers (inproc://, no port but the scheduler's HTTP one on 127.0.0.1) is started
@@ -447,10 +478,14 @@ def score_dask(
     from crossentropy.scoring._read import (
         InputError,
         SolutionIndex,
+        Source,
         first_line,
         mark_seen,
         split_units,
     )
+
+    files = [src] if isinstance(src, Source) else list(src)
+    src = files[0]
 
     bar = progress or ProgressBar(False)
     with contextlib.ExitStack() as stack:
@@ -493,10 +528,18 @@ def score_dask(
                 where, f"the Dask cluster has no workers (waited {WORKER_TIMEOUT:g} s)"
             ) from exc
         n_workers = max(len(client.scheduler_info().get("workers", {})), 1)
-        units = split_units(src, partitions or 4 * n_workers)
+        pieces = max(1, -(-(partitions or 4 * n_workers) // len(files)))
+        units, sources, numbers = [], [], []
+        for i, one in enumerate(files):
+            for unit in split_units(one, pieces):
+                units.append(unit)
+                sources.append(one)
+                numbers.append(i)
         index = SolutionIndex.build(src) if src.mode == "pair" else None
         shared = client.scatter(index, broadcast=True) if index is not None else None
-        futures = client.map(score_unit, units, src=src, index=shared, options=options, pure=False)
+        futures = client.map(
+            score_unit, units, sources, numbers, index=shared, options=options, pure=False
+        )
         _wait(client, futures, bar, where)
         for fut in futures:  # the first failing unit in file order reports its error
             if fut.status == "error":
@@ -524,4 +567,4 @@ def score_dask(
                     column=src.id_column,
                 )
         _check_all_used(src, seen, index)
-    return _finish(src, acc, ids)
+    return _finish(src, acc, ids, files)

@@ -135,6 +135,8 @@ class Batch:
         Pair mode through a :class:`SolutionIndex`: each row's 1-based solution row.
     split : numpy.ndarray or None
         The value (text) of each row's split column (``Usage``), when one is named.
+    path : str or None
+        The file of the batch, for an input of several files.
     """
 
     y: np.ndarray
@@ -145,6 +147,7 @@ class Batch:
     positions: np.ndarray | None = None
     solution_rows: np.ndarray | None = None
     split: np.ndarray | None = None
+    path: str | None = None
 
     @property
     def keys(self) -> np.ndarray:
@@ -1417,6 +1420,71 @@ def iter_batches(
         if index is None:
             raise ValueError("pair mode needs a SolutionIndex (or iter_ordered_pair)")
         yield from _indexed_pair_batches(src, unit, index)
+
+
+#: Row ids of an input of several files: the file's index times this, plus its data row.
+PART_STRIDE = 1 << 40
+
+#: The file names a directory of parts is read from (others, and names starting with ``_``
+#: or ``.`` such as ``_SUCCESS``, are skipped).
+_PART_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".csv.gz", ".tsv.gz")
+
+
+def expand_parts(path: str) -> list[str] | None:
+    """The files of a directory or of a glob pattern (sorted by name), or None for a path that
+    names one file.
+
+    Raises
+    ------
+    InputError
+        A pattern or directory without any file of predictions.
+    """
+    import glob
+
+    if os.path.isdir(path):
+        names = sorted(
+            os.path.join(path, n)
+            for n in os.listdir(path)
+            if not n.startswith(("_", ".")) and n.lower().endswith(_PART_SUFFIXES)
+        )
+        if not names:
+            raise InputError(path, "the folder holds no CSV or Parquet file")
+        return names
+    if os.path.exists(path) or not any(ch in path for ch in _GLOB_CHARS):
+        return None
+    names = sorted(n for n in glob.glob(path) if os.path.isfile(n))
+    if not names:
+        raise InputError(path, "no file matches the pattern")
+    return names
+
+
+def check_parts(parts: Sequence[Source]) -> None:
+    """Refuse parts whose classes or columns differ from the first part's."""
+    first = parts[0]
+    for part in parts[1:]:
+        for what, a, b in (
+            ("classes", part.classes, first.classes),
+            ("probability columns", part.proba_columns, first.proba_columns),
+        ):
+            if a != b:
+                raise InputError(
+                    part.path, f"its {what} {_list(a)} differ from {first.path}'s {_list(b)}"
+                )
+
+
+def part_batches(parts: Sequence[Source], unit: Unit | None = None) -> Iterator[Batch]:
+    """The batches of several files in turn, their rows numbered ``part * PART_STRIDE +
+    row`` (each file's data rows from 1), ``done`` over all the files."""
+    import dataclasses
+
+    for i, part in enumerate(parts):
+        for batch in iter_batches(part, unit):
+            yield dataclasses.replace(
+                batch,
+                rows=batch.rows + i * PART_STRIDE,
+                done=(i + batch.done) / len(parts),
+                path=part.path,
+            )
 
 
 # --------------------------------------------------------------------------- splitting

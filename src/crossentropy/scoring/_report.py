@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +43,10 @@ def _clip(text: str, width: int = 30) -> str:
 
 def _describe(result: dict[str, Any], src: Source) -> str:
     n, c = int(result["n"]), len(result["per_class"])
-    if src.mode == "pair":
+    files = (result.get("input") or {}).get("files") or {}
+    if files.get("parts"):
+        what = f"{files['predictions']} ({len(files['parts'])} files), target column {src.target!r}"
+    elif src.mode == "pair":
         what = f"{src.path} scored against {src.solution} (id column {src.id_column!r})"
     elif src.mode == "arrays":
         what = src.path + (f" with labels from {src.target_file}" if src.target_file else "")
@@ -173,7 +177,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence
 
 def _worst_columns(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     pair = any("id" in w for w in result["worst"])
+    parts = any("file" in w for w in result["worst"])
     header = [
+        *(["file"] if parts else []),
         "row",
         *(["id"] if pair else []),
         "true class",
@@ -184,6 +190,7 @@ def _worst_columns(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     ]
     rows = [
         [
+            *([_clip(os.path.basename(str(w.get("file"))))] if parts else []),
             f"{w['row']:,}",
             *([_clip(str(w.get("id")))] if pair else []),
             _clip(str(w["label"])),
@@ -195,6 +202,11 @@ def _worst_columns(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         for w in result["worst"]
     ]
     return header, rows
+
+
+def _numeric(header: Sequence[str]) -> list[bool]:
+    """Right-align the numeric columns of the worst-rows table."""
+    return [h in ("row", "p(true class)", "p(predicted)", "loss (nats)") for h in header]
 
 
 def format_text(result: dict[str, Any], src: Source) -> str:
@@ -243,7 +255,7 @@ def format_text(result: dict[str, Any], src: Source) -> str:
     if result["worst"]:
         header, rows = _worst_columns(result)
         parts += ["", f"worst {len(rows)} rows (largest loss first)"]
-        parts.append(_table(header, rows, [True] + [False] * (len(header) - 4) + [True] * 3))
+        parts.append(_table(header, rows, _numeric(header)))
     return "\n".join(parts)
 
 
@@ -600,7 +612,7 @@ def html_sections(result: dict[str, Any], src: Source | None) -> list[dict[str, 
         sections.append(
             {
                 "title": f"The {len(rows)} worst rows",
-                "parts": [_tbl(header, rows, [True] + [False] * (len(header) - 4) + [True] * 3)],
+                "parts": [_tbl(header, rows, _numeric(header))],
             }
         )
     meta = result.get("input")
