@@ -473,6 +473,7 @@ def score_suite(rows: int, folder: str | None, anchor: bool = True) -> str:
 #: probability columns ``{cols}`` (the true class's column picked by a CASE).
 DUCKDB_TABLE = """
 import sys, duckdb
+duckdb.sql("SET enable_progress_bar = false")
 cols = sys.argv[2].split(",")
 pick = "CASE y " + " ".join(f"WHEN {j} THEN {c}" for j, c in enumerate(cols)) + " END"
 src = sys.argv[1]
@@ -486,6 +487,7 @@ print(*duckdb.sql(sql).fetchall()[0])
 #: DuckDB on a solution/submission pair: the join on ``id``, then the same two numbers.
 DUCKDB_PAIR = """
 import sys, duckdb
+duckdb.sql("SET enable_progress_bar = false")
 cols = sys.argv[3].split(",")
 pick = "CASE s.y " + " ".join(f"WHEN {j} THEN b.{c}" for j, c in enumerate(cols)) + " END"
 top = "greatest(" + ", ".join(f"b.{c}" for c in cols) + ")"
@@ -571,7 +573,8 @@ def tables_suite(folder: str | None, parquet_rows: int, csv_rows: int, pair_rows
     import tempfile
 
     tmp = tempfile.mkdtemp(prefix="crossentropy-tables-bench-", dir=folder)
-    out = [machine(), ""]
+    out = [machine()]
+    print(out[0] + "\n", flush=True)
     try:
         files = []
         for rows in (parquet_rows, parquet_rows // 6):
@@ -596,6 +599,7 @@ def tables_suite(folder: str | None, parquet_rows: int, csv_rows: int, pair_rows
                 ("polars, lazy, streaming engine", POLARS_TABLE, [path, cols]),
             ]
             out.append(_table_runs(path, rows, runs))
+            print(out[-1] + "\n", flush=True)
         sol, sub = _write_pair(tmp, pair_rows, 7)
         cols = ",".join(f"p_{j}" for j in range(7))
         cli = ["score", "--solution", sol, "--submission", sub, "--id", "id", "--target", "y"]
@@ -606,9 +610,10 @@ def tables_suite(folder: str | None, parquet_rows: int, csv_rows: int, pair_rows
             ("DuckDB SQL join (anchor)", DUCKDB_PAIR, [sol, sub, cols]),
         ]
         out.append(_table_runs(f"unordered pair {os.path.basename(sub)}", pair_rows, runs, sub))
+        print(out[-1], flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return "\n\n".join(out)
+    return ""
 
 
 def _table_runs(
@@ -620,7 +625,8 @@ def _table_runs(
     results, reference = [], None
     for name, code, args in runs:
         wall, rss, text = _child_peak(code, args)
-        value = json.loads(text)["log_loss"] if text.startswith("{") else float(text.split()[0])
+        last = text.strip().splitlines()[-1] if not text.startswith("{") else ""
+        value = json.loads(text)["log_loss"] if text.startswith("{") else float(last.split()[0])
         reference = value if reference is None else reference
         assert abs(value - reference) <= 1e-9 * abs(reference), (name, value, reference)
         results.append((name, wall, rss))
@@ -671,7 +677,111 @@ def metrics_suite(n: int, c: int, repeat: int) -> list[tuple[str, float, str]]:
             f"{t['one_pass'] / t['sklearn']:.3f}",
         ),
     ]
-    return rows + _labels_and_brier(y, p, repeat)
+    return rows + _labels_and_brier(y, p, repeat) + _calibration_rows(y, p, repeat)
+
+
+def _calibration_rows(y: np.ndarray, p: np.ndarray, repeat: int) -> list[tuple[str, float, str]]:
+    """``calibration_error`` (15 bins, top label, l1) against torchmetrics'
+    ``multiclass_calibration_error``, on NumPy arrays and on torch tensors; with the values'
+    relative difference (torchmetrics computes the confidences in float32)."""
+    from torchmetrics.functional.classification import multiclass_calibration_error
+
+    from crossentropy.metrics import calibration_error
+
+    c = p.shape[1]
+    tp, ty = torch.from_numpy(p), torch.from_numpy(y)
+    ref = float(calibration_error(y, p))
+    theirs = float(multiclass_calibration_error(tp, ty, num_classes=c, n_bins=15, norm="l1"))
+    on_torch = float(calibration_error(ty, tp))
+    t = interleaved(
+        {
+            "tm": lambda: multiclass_calibration_error(tp, ty, num_classes=c, n_bins=15),
+            "np": lambda: calibration_error(y, p),
+            "torch": lambda: calibration_error(ty, tp),
+        },
+        repeat,
+    )
+    diff = abs(theirs - ref) / ref
+    return [
+        (
+            f"torchmetrics multiclass_calibration_error, torch tensors (anchor; value differs "
+            f"from ours by {diff:.1e} relative: float32 confidences)",
+            t["tm"],
+            "1.00",
+        ),
+        (
+            f"ours, NumPy arrays ({t['tm'] / t['np']:.2f}x faster)",
+            t["np"],
+            f"{t['np'] / t['tm']:.3f}",
+        ),
+        (
+            f"ours, torch tensors ({t['tm'] / t['torch']:.2f}x faster; equal to NumPy's: "
+            f"{on_torch == ref})",
+            t["torch"],
+            f"{t['torch'] / t['tm']:.3f}",
+        ),
+    ]
+
+
+def dask_suite(n: int, c: int, repeat: int) -> list[tuple[str, float, str]]:
+    """``metrics.log_loss`` on Dask arrays (``n`` x ``c`` float64, chunks of 1M rows, held in the
+    memory of a 2-worker ``LocalCluster`` on 127.0.0.1) against the one-line ``da.choose``
+    gather and a ``map_blocks`` + ``take_along_axis`` gather, each clipped as scikit-learn
+    clips."""
+    import logging
+
+    import dask.array as da
+    from distributed import Client, LocalCluster
+
+    from crossentropy.metrics import log_loss
+
+    eps = float(np.finfo(np.float64).eps)
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,
+        ) as cluster,
+        Client(cluster),
+    ):
+        rs = da.random.RandomState(0)
+        logits = rs.standard_normal((n, c), chunks=(1 << 20, c))
+        p = da.exp(2 * logits)
+        p = (p / p.sum(axis=1, keepdims=True)).persist()
+        y = rs.randint(0, c, size=n, chunks=1 << 20).persist()
+
+        def choose() -> float:
+            picked = da.choose(y, p.T)
+            return float((-da.log(da.clip(picked, eps, 1 - eps))).mean().compute())
+
+        def take() -> float:
+            picked = da.map_blocks(
+                lambda a, b: np.take_along_axis(a, b[:, None], axis=1)[:, 0],
+                p,
+                y,
+                drop_axis=1,
+                dtype=p.dtype,
+            )
+            return float((-da.log(da.clip(picked, eps, 1 - eps))).mean().compute())
+
+        def ours() -> float:
+            return float(log_loss(y, p, labels=np.arange(c)))
+
+        values = [choose(), take(), ours()]
+        if max(values) - min(values) > 1e-9 * abs(values[0]):
+            raise SystemExit(f"the Dask log losses disagree: {values}")
+        t = interleaved({"choose": choose, "take": take, "ours": ours}, repeat)
+    return [
+        ("da.choose gather (anchor)", t["choose"], "1.00"),
+        ("map_blocks + take_along_axis gather", t["take"], f"{t['take'] / t['choose']:.2f}"),
+        (
+            f"crossentropy.metrics.log_loss ({t['choose'] / t['ours']:.2f}x the anchor's speed)",
+            t["ours"],
+            f"{t['ours'] / t['choose']:.2f}",
+        ),
+    ]
 
 
 def _labels_and_brier(
@@ -931,7 +1041,7 @@ def main() -> None:
     parser.add_argument("-v", type=int, default=32000)
     parser.add_argument(
         "--suite",
-        choices=("ce", "core", "fused", "hf", "score", "metrics", "tables"),
+        choices=("ce", "core", "fused", "hf", "score", "metrics", "tables", "dask"),
         default="ce",
     )
     parser.add_argument("--parquet-rows", type=int, default=13_000_000, help="tables: rows")
@@ -971,8 +1081,17 @@ def main() -> None:
             args.fused_worker, args.n, args.d, args.v, args.repeat, args.ignore, args.dtype
         )
         return
+    if args.suite == "dask":
+        n, c = args.metrics_rows, args.metrics_classes
+        print(
+            table(
+                f"log_loss on Dask arrays, N = {n:,}, C = {c}, float64",
+                dask_suite(n, c, args.repeat),
+            )
+        )
+        return
     if args.suite == "tables":
-        print(tables_suite(args.path, args.parquet_rows, args.csv_rows, args.pair_rows))
+        tables_suite(args.path, args.parquet_rows, args.csv_rows, args.pair_rows)
         return
     if args.suite == "metrics":
         n, c = args.metrics_rows, args.metrics_classes

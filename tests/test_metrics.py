@@ -821,3 +821,38 @@ def test_metrics_refuse_meta_tensors_clearly(name):
     p = torch.rand(5, 3).softmax(1).to("meta")
     with pytest.raises(ValueError, match="y_proba is a meta tensor"):
         getattr(metrics, name)(torch.tensor([0, 1, 2, 1, 0]), p)
+
+
+@pytest.mark.parametrize("norm", ["l1", "max", "l2"])
+@pytest.mark.parametrize("classes", [2, 5])
+def test_calibration_error_matches_torchmetrics(norm: str, classes: int) -> None:
+    """torchmetrics computes the confidences in float32: the values agree to ~1e-6 relative on
+    float32 inputs, and to float32 rounding (here 1e-4) on float64 ones, where ours equals the
+    float64 definition."""
+    torch = pytest.importorskip("torch")
+    tm = pytest.importorskip("torchmetrics.functional.classification")
+    rng = np.random.default_rng(40 + classes)
+    p = rng.dirichlet(np.ones(classes), 5000)
+    y = np.array([rng.choice(classes, p=row) for row in p])
+    y = np.where(rng.random(5000) < 0.2, rng.integers(0, classes, 5000), y)  # miscalibrated
+    ours = metrics.calibration_error(y, p, n_bins=15, norm=norm)
+    if classes == 2:
+        theirs = tm.binary_calibration_error(
+            torch.from_numpy(p[:, 1]), torch.from_numpy(y), n_bins=15, norm=norm
+        )
+    else:
+        theirs = tm.multiclass_calibration_error(
+            torch.from_numpy(p), torch.from_numpy(y), num_classes=classes, n_bins=15, norm=norm
+        )
+    assert ours == pytest.approx(float(theirs), rel=1e-4)
+    p32 = p.astype(np.float32)
+    ours32 = metrics.calibration_error(y, p32, n_bins=15, norm=norm)
+    if classes == 2:
+        theirs32 = tm.binary_calibration_error(
+            torch.from_numpy(p32[:, 1]), torch.from_numpy(y), n_bins=15, norm=norm
+        )
+    else:
+        theirs32 = tm.multiclass_calibration_error(
+            torch.from_numpy(p32), torch.from_numpy(y), num_classes=classes, n_bins=15, norm=norm
+        )
+    assert ours32 == pytest.approx(float(theirs32), rel=1e-5)
