@@ -181,13 +181,13 @@ def _consume(
     seen: np.ndarray | None = None,
 ) -> tuple[ScoreAccumulator, dict[int, Any]]:
     """Feed ``batches`` to accumulators on :data:`THREADS` threads (NumPy and pyarrow release
-    the GIL, so reading the next batch and scoring others overlap), then merge
-    them.
+    the GIL, so reading the next batch and scoring others overlap), then merge them.
 
     The batches are read, checked (ids used once, if ``seen``) and handed out in file order
-    by this thread. The first error in file order is raised: a thread that meets an error
-    still scores the batches before it. Returns the merged accumulator and
-    the ids of its worst rows (when ``with_ids``)."""
+    by this thread; at most ``2 * THREADS + 1`` batches are in memory at once. The first
+    error in file order is raised: a thread that meets an error still scores the batches
+    before it. Returns the merged accumulator and the ids of its worst rows (when
+    ``with_ids``)."""
     import queue
     import threading
 
@@ -196,7 +196,7 @@ def _consume(
     k = max(1, THREADS)
     accs = [new_acc() for _ in range(k)]
     worst = [_WorstIds() for _ in range(k)]
-    work: queue.Queue[tuple[int, Batch] | None] = queue.Queue(maxsize=2 * k)
+    work: queue.Queue[tuple[int, Batch] | None] = queue.Queue(maxsize=k)
     errors: list[tuple[int, BaseException]] = []
 
     def run(i: int) -> None:

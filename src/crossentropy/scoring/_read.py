@@ -1359,7 +1359,11 @@ class SolutionIndex:
         self, ids: np.ndarray, path: str, column: str, first_row: int, solution: str
     ) -> tuple[np.ndarray, np.ndarray]:
         """(positions in the sorted table, class indices) of ``ids``; raise on an unknown id."""
-        pos = np.searchsorted(self.ids, ids)
+        # sorted queries walk the table in order: 1.6x (text) to 2.6x (int64) faster than
+        # random ones on 2M ids
+        order = np.argsort(ids, kind="stable")
+        pos = np.empty(len(ids), dtype=np.intp)
+        pos[order] = np.searchsorted(self.ids, ids[order])
         np.minimum(pos, len(self.ids) - 1, out=pos)
         found = self.ids[pos] == ids
         if not bool(np.all(found)):
