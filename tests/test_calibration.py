@@ -289,3 +289,56 @@ def test_score_accumulator_calibration_section() -> None:
     worst = r["worst"][0]
     assert worst["predicted"] == "abcd"[int(p[worst["row"]].argmax())]
     assert math.isclose(worst["p_predicted"], p[worst["row"]].max())
+
+
+def test_wilson_interval_holds_proportions_of_zero_and_one() -> None:
+    n = np.arange(1, 3001, dtype=float)
+    lo, hi = wilson_interval(np.zeros_like(n), n)
+    assert np.all(lo == 0.0)
+    assert np.all(hi > 0)
+    lo, hi = wilson_interval(n, n)
+    assert np.all(hi == 1.0)
+    assert np.all(lo < 1)
+
+
+def test_separable_predictions_report_draws(tmp_path) -> None:
+    """All-correct and all-wrong bins (Wilson intervals at 0 and 1) draw without error."""
+    pytest.importorskip("matplotlib")
+    from crossentropy.scoring import score
+
+    rng = np.random.default_rng(16)
+    y = rng.integers(0, 2, 3000)
+    p1 = np.where(y == 1, 0.97, 0.03) + rng.uniform(-0.02, 0.02, 3000)
+    report = score(np.stack([1 - p1, p1], axis=1), target=y, bootstrap=20)
+    report.to_html(tmp_path / "r.html")
+    assert (tmp_path / "r.html").read_text().count("data:image/png") == 5
+
+
+def test_small_samples_and_bad_arguments() -> None:
+    acc = metrics.CalibrationAccumulator().update(np.array([0.2, 0.9, 0.6]), np.array([0, 1, 0]))
+    sm = acc.result(bootstrap=200)["smooth_ece"]
+    for key in ("ci_low", "ci_high"):
+        assert sm[key] is None or np.isfinite(sm[key])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        metrics.CalibrationAccumulator().update(np.array([0.5, 1.5]), np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        metrics.CalibrationAccumulator().update(np.array([np.nan]), np.array([0]))
+    with pytest.raises(ValueError, match="mesh"):
+        acc.result(mesh=1)
+    with pytest.raises(ValueError, match="seed"):
+        metrics.ScoreAccumulator(["a", "b"], seed=-1)
+
+
+def test_many_bins_keep_their_edges() -> None:
+    """The bin look-up table gives searchsorted's bins at any number of bins."""
+    rng = np.random.default_rng(17)
+    p = np.concatenate([rng.uniform(size=70_000), np.round(rng.uniform(size=5000), 3)])
+    y = rng.uniform(size=p.size) < p
+    for bins in (15, 40_000):
+        edges = np.linspace(0.0, 1.0, bins + 1)
+        b = np.searchsorted(edges[1:-1], p, side="left")
+        count = np.bincount(b, minlength=bins)
+        gap = np.abs(np.bincount(b, y, bins) - np.bincount(b, p, bins))
+        expected = float(gap.sum() / count.sum())
+        got = metrics.calibration_error(y, p, n_bins=bins)
+        assert got == pytest.approx(expected, rel=1e-12)

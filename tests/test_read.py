@@ -265,8 +265,8 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
 
 
 def test_good_variants_are_read(tmp_path: Path) -> None:
-    """CRLF line ends, a UTF-8 byte-order mark, blank lines, quoted values and an unsigned
-    integer label column are all plain data."""
+    """CRLF line ends, a UTF-8 byte-order mark, blank lines, quoted values and label columns
+    of every integer width are all plain data."""
     base = _csv(_rows())
     variants = {
         "crlf.csv": base.replace("\n", "\r\n"),
@@ -282,13 +282,11 @@ def test_good_variants_are_read(tmp_path: Path) -> None:
         report = score(path, **TABLE)
         assert report.n == len(ROWS), name
         assert report.log_loss == pytest.approx(expected.log_loss, rel=1e-15), name
-    pq.write_table(
-        pa.table(
-            {"y": pa.array([0, 1, 1], pa.uint64()), "p_0": [0.5, 0.2, 0.1], "p_1": [0.5, 0.8, 0.9]}
-        ),
-        tmp_path / "u64.parquet",
-    )
-    assert score(tmp_path / "u64.parquet", **TABLE).n == 3
+    for typ in (pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64(), pa.int8()):
+        labels = pa.array([0, 1, 1], typ)
+        table = pa.table({"y": labels, "p_0": [0.5, 0.2, 0.1], "p_1": [0.5, 0.8, 0.9]})
+        pq.write_table(table, tmp_path / "ints.parquet")
+        assert score(tmp_path / "ints.parquet", **TABLE).n == 3, typ
 
 
 def _notes_csv(path: Path, n: int, bad_row: int, stray_quote: bool = False) -> None:

@@ -342,8 +342,12 @@ def score_command(args: argparse.Namespace) -> int:
             sys.stderr.write(
                 terminal_safe(
                     f"{PROG}: warning: {one.source.path}: {off:,} of {one.n:,} rows have "
-                    "probabilities that do not sum to 1 within their dtype's rounding; they are "
-                    "scored as given, not renormalised"
+                    "probabilities that do not sum to 1 within their dtype's rounding; "
+                    + (
+                        "they were rescaled (--renormalize)"
+                        if one.input["options"].get("renormalize")
+                        else "they are scored as given, not renormalised"
+                    )
                 )
                 + "\n"
             )

@@ -60,6 +60,10 @@ def _poisson_table() -> np.ndarray[Any, Any]:
 
 _TABLE = _poisson_table()
 
+#: Rows whose weights are drawn at once (their float64 weights take ``_CHUNK * 8 *
+#: replicates`` bytes: 13 MB for 200 replicates).
+_CHUNK = 8192
+
 
 def poisson_weights(keys: np.ndarray[Any, Any], replicates: int, seed: int) -> np.ndarray[Any, Any]:
     """The ``(n, replicates)`` uint8 Poisson(1) weights of rows with integer ``keys``."""
@@ -92,6 +96,8 @@ class BootstrapTotals:
         if self.replicates < 1:
             raise ValueError(f"replicates must be >= 1; got {self.replicates}")
         self.seed = check_int(seed, "seed")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be in [0, 2**63); got {self.seed}")
         self.weight = np.zeros(self.replicates)
         self.totals = np.zeros((self.replicates, len(self.names)))
         self.n = 0
@@ -107,9 +113,12 @@ class BootstrapTotals:
         """Add rows: integer ``keys`` ``(n,)``, ``values`` ``(n, len(names))``, and the labels
         (class indices) that the fingerprint records."""
         k = np.asarray(keys).astype(np.uint64)
-        w = poisson_weights(k, self.replicates, self.seed).astype(np.float64)
-        self.weight += w.sum(axis=0)
-        self.totals += w.T @ np.asarray(values, dtype=np.float64)
+        v = np.asarray(values, dtype=np.float64)
+        for lo in range(0, k.shape[0], _CHUNK):  # weights of a chunk: _CHUNK x replicates
+            w = poisson_weights(k[lo : lo + _CHUNK], self.replicates, self.seed)
+            w64 = w.astype(np.float64)
+            self.weight += w64.sum(axis=0)
+            self.totals += w64.T @ v[lo : lo + _CHUNK]
         self.n += int(k.shape[0])
         if labels is not None:
             tag = _splitmix64(k * np.uint64(1 << 20) + np.asarray(labels).astype(np.uint64))

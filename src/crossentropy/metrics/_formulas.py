@@ -145,7 +145,7 @@ def quantile_edges(conf: np.ndarray[Any, Any], n_bins: int) -> np.ndarray[Any, A
 _LUT_CELLS = 1 << 16
 #: From this many values on, :func:`bin_index` goes through the look-up table.
 _LUT_MIN = 1 << 15
-_STRADDLE = np.iinfo(np.int16).max
+_STRADDLE = np.iinfo(np.int32).max
 
 
 @functools.lru_cache(maxsize=16)
@@ -158,7 +158,7 @@ def _bin_table(edges: tuple[float, ...]) -> np.ndarray[Any, Any]:
     lo = np.searchsorted(inner, j / _LUT_CELLS, side="left")
     hi = np.searchsorted(inner, np.minimum(j + 1, _LUT_CELLS) / _LUT_CELLS, side="left")
     # a cell's values x satisfy lo <= x < hi: the same bin at both ends means one bin throughout
-    return np.where(lo == hi, lo, _STRADDLE).astype(np.int16)
+    return np.where(lo == hi, lo, _STRADDLE).astype(np.int32)
 
 
 def _lut_bin_index(x: np.ndarray[Any, Any], edges: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

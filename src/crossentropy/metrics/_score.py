@@ -36,7 +36,7 @@ from crossentropy.metrics._formulas import (
     uniform_edges,
 )
 
-__all__ = ["ScoreAccumulator"]
+__all__ = ["RowError", "ScoreAccumulator"]
 
 #: The per-row values of the paired bootstrap (``paired=``): log loss, Brier score, hit.
 PAIRED_METRICS = ("log_loss", "brier", "accuracy")
@@ -49,6 +49,15 @@ CONFUSION_MAX = 30
 # Rows are added in blocks of about this many probabilities (2 MiB of float64), so that the
 # temporaries of the per-row formulas stay in cache.
 _BLOCK_ELEMENTS = 1 << 18
+
+
+class RowError(ValueError):
+    """A bad value at one row: ``row`` (its row id) and ``reason``, so that a caller can name
+    the row its own way (a file and its data row)."""
+
+    def __init__(self, row: int, reason: str) -> None:
+        super().__init__(f"row {row}: {reason}")
+        self.row, self.reason = row, reason
 
 
 def _plain(value: Any) -> Any:
@@ -105,8 +114,10 @@ class ScoreAccumulator:
       ``brier`` and ``accuracy`` (sorted by group); None otherwise.
 
     Sums are kept in compensated float64 (:mod:`crossentropy.metrics._exact`), so the result
-    does not depend on the batching or the merge order beyond ~1e-16 relative. Memory is
-    O(C + n_bins + worst), whatever the number of rows.
+    does not depend on the batching or the merge order beyond ~1e-16 relative. Memory does not
+    grow with the rows: the calibration grid (768 KiB), O(C + n_bins + worst), the class-wise
+    counts (``3 C n_bins``, up to 100 classes), the confusion matrix (up to 30 classes), the
+    paired totals (``paired x 4``) and one entry per group value.
 
     Parameters
     ----------
@@ -173,6 +184,8 @@ class ScoreAccumulator:
         if self.bootstrap < 0:
             raise ValueError(f"bootstrap must be >= 0; got {self.bootstrap}")
         self.seed = check_int(seed, "seed")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be in [0, 2**63); got {self.seed}")
         if clip is not None:
             clip = check_number(clip, "clip", low=0.0, high=0.5, low_open=True, high_open=True)
         if renormalize is not None:
@@ -254,6 +267,11 @@ class ScoreAccumulator:
                 raise ValueError(
                     f"groups must hold one value per row ({n},); got {shape_str(groups.shape)}"
                 )
+        if self.renormalize is not None:  # checked before any state changes
+            positive = np.sum(p, axis=1) > 0
+            if not bool(np.all(positive)):
+                row = int(rows[int(np.argmin(positive))])
+                raise RowError(row, "the probabilities sum to 0; cannot renormalize")
         self._n += n
         step = max(1, _BLOCK_ELEMENTS // c)
         for lo in range(0, n, step):
@@ -279,9 +297,6 @@ class ScoreAccumulator:
         off = high - 1 > tol or 1 - low > tol
         if self.renormalize is not None:
             sums = np.sum(p, axis=1)
-            if not np.all(sums > 0):
-                row = int(rows[int(np.argmin(sums > 0))])
-                raise ValueError(f"row {row}: the probabilities sum to 0; cannot renormalize")
             if off:
                 self._off_sum += int(np.count_nonzero(np.abs(sums - 1) > tol))
                 off = False
@@ -339,11 +354,14 @@ class ScoreAccumulator:
                 self._paired.update(keys, values, labels=y)
             if groups is not None:
                 names, which = np.unique(groups, return_inverse=True)
+                counts = np.bincount(which, minlength=len(names))
+                sums = [
+                    np.bincount(which, weights=values[:, m], minlength=len(names)) for m in range(3)
+                ]
                 for j, name in enumerate(names.tolist()):
-                    at = which == j
                     entry = self._splits.setdefault(name, [0, ExactSum(3)])
-                    entry[0] += int(np.count_nonzero(at))
-                    entry[1].add(values[at].sum(axis=0))
+                    entry[0] += int(counts[j])
+                    entry[1].add(np.array([sums[0][j], sums[1][j], sums[2][j]]))
         self._keep_worst(
             np.stack([rows, y, top, p_true, gather(np, p, top), loss]).astype(np.float64)
         )

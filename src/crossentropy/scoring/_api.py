@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import numpy as np
 
 from crossentropy._lib.checks import check_choice, check_int, check_number
+from crossentropy.metrics._formulas import RENORMALIZE
 
 if TYPE_CHECKING:
     from crossentropy.metrics._bootstrap import BootstrapTotals
@@ -350,7 +351,8 @@ def score(
         Divide each row by its sum: ``True`` or ``"before_clip"`` as Kaggle's log loss does
         (rescale, then clip), ``"after_clip"`` as scikit-learn before 1.5 did (clip, then
         rescale). With ``clip=1e-15``, ``renormalize=True`` reproduces Kaggle's score and
-        ``renormalize="after_clip"`` scikit-learn 1.2's ``log_loss``.
+        ``renormalize="after_clip"`` scikit-learn 1.2's ``log_loss``, for probabilities in
+        [0, 1] (Kaggle also rescales scores above 1, which are refused here).
     split : str, optional
         A column whose values split the rows, as Kaggle's ``Usage`` column (``Public``,
         ``Private``) of a solution: each split is also scored alone (``ScoreReport.splits``).
@@ -406,7 +408,7 @@ def score(
     elif renormalize is False:
         order = None
     else:
-        order = check_choice(renormalize, "renormalize", ("before_clip", "after_clip"))
+        order = check_choice(renormalize, "renormalize", RENORMALIZE)
     settings = _Settings(
         split=split,
         target=target,

@@ -163,12 +163,15 @@ def _new_accumulator(src: Source, options: Mapping[str, Any] | None) -> ScoreAcc
 def _update(acc: ScoreAccumulator, batch: Batch, src: Source | None) -> None:
     """Add a batch; a value the options refuse (a row summing to 0 with renormalize=) is an
     ``InputError`` of the file."""
-    from crossentropy.scoring._read import InputError
+    from crossentropy.metrics._score import RowError
+    from crossentropy.scoring._read import PART_STRIDE, InputError
 
+    where = batch.path or (src.path if src is not None else "")
     try:
         acc.update(batch.y, batch.proba, row_ids=batch.rows, keys=batch.keys, groups=batch.split)
+    except RowError as exc:  # row ids of several files carry the file's index
+        raise InputError(where, exc.reason, row=exc.row % PART_STRIDE) from None
     except ValueError as exc:
-        where = batch.path or (src.path if src is not None else "")
         raise InputError(where, str(exc)) from None
 
 
@@ -199,10 +202,12 @@ def _consume(
     work: queue.Queue[tuple[int, Batch] | None] = queue.Queue(maxsize=k)
     errors: list[tuple[int, BaseException]] = []
 
+    stop = threading.Event()  # the reading stopped without an error of a batch (Ctrl-C)
+
     def run(i: int) -> None:
         while (item := work.get()) is not None:
             order, batch = item
-            if errors and order > min(e[0] for e in errors):
+            if stop.is_set() or (errors and order > min(e[0] for e in errors)):
                 continue  # after an error: only the batches before it still count
             try:
                 _update(accs[i], batch, src)
@@ -214,7 +219,8 @@ def _consume(
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(k)]
     for t in threads:
         t.start()
-    rows = 0
+    rows, order = 0, -1
+    failure: BaseException | None = None  # of this thread: reading batch ``order``
     try:
         for order, batch in enumerate(batches):
             if errors:
@@ -232,13 +238,24 @@ def _consume(
             work.put((order, batch))
             rows += len(batch.rows)
             progress.update(batch.done, rows)
+        else:
+            order += 1
+    except Exception as exc:  # the reader's error at batch ``order``
+        failure = exc
+    except BaseException:  # Ctrl-C: the threads drop what is queued
+        stop.set()
+        raise
     finally:
         for _ in threads:
             work.put(None)
         for t in threads:
             t.join()
-    if errors:
-        raise min(errors, key=lambda e: e[0])[1]
+    # the first error in file order: a thread's on an earlier batch, else the reader's
+    earlier = [e for e in errors if failure is None or e[0] < order]
+    if earlier:
+        raise min(earlier, key=lambda e: e[0])[1]
+    if failure is not None:
+        raise failure
     acc, ids = accs[0], dict(worst[0].ids)
     for other, seen_ids in zip(accs[1:], worst[1:], strict=True):
         acc.merge(other)
@@ -541,11 +558,16 @@ def score_dask(
             score_unit, units, sources, numbers, index=shared, options=options, pure=False
         )
         _wait(client, futures, bar, where)
-        for fut in futures:  # the first failing unit in file order reports its error
-            if fut.status == "error":
-                failure = fut.exception()
+        while True:  # the first failing unit in file order reports its error
+            first = next((i for i, f in enumerate(futures) if f.status == "error"), None)
+            if first is None:
+                break
+            before = [f for f in futures[:first] if f.status == "pending"]
+            if not before:
+                failure = futures[first].exception()
                 client.cancel(futures)
                 raise failure
+            _wait(client, before, bar, where)  # an earlier unit may fail too
         parts: list[Part] = client.gather(futures)
     acc = parts[0].acc
     for part in parts[1:]:

@@ -772,7 +772,7 @@ class _Labels:
             integral = np.isfinite(as_float) & (np.floor(as_float) == as_float)
             if self.ints is not None and bool(np.all(integral | values.is_null().to_numpy(False))):
                 values, typ = pc.cast(values, pa.int64(), safe=False), pa.int64()
-        if pa.types.is_unsigned_integer(typ) and len(values) > values.null_count:
+        if typ == pa.uint64() and len(values) > values.null_count:  # narrower ones fit int64
             big = np.flatnonzero(
                 pc.fill_null(pc.greater(values, pa.scalar(2**63 - 1, typ)), False).to_numpy(False)
             )

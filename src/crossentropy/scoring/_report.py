@@ -317,8 +317,8 @@ def _reliability_figure(result: dict[str, Any]) -> Any:
         [b["confidence"] for b in used],
         [b["accuracy"] for b in used],
         yerr=[
-            [b["accuracy"] - b["accuracy_low"] for b in used],
-            [b["accuracy_high"] - b["accuracy"] for b in used],
+            [max(b["accuracy"] - b["accuracy_low"], 0.0) for b in used],
+            [max(b["accuracy_high"] - b["accuracy"], 0.0) for b in used],
         ],
         fmt="o",
         color="#55a868",
@@ -498,6 +498,7 @@ def html_sections(result: dict[str, Any], src: Source | None) -> list[dict[str, 
     """The sections of the report page: a title and parts (notes, tables, figures)."""
     n = int(result["n"])
     cal = result.get("calibration")
+    options = (result.get("input") or {}).get("options", {})
     summary: list[dict[str, Any]] = []
     if src is not None:
         summary.append(_note(_describe(result, src)))
@@ -507,7 +508,12 @@ def html_sections(result: dict[str, Any], src: Source | None) -> list[dict[str, 
         summary.append(
             _note(
                 f"{off:,} rows have probabilities that do not sum to 1 within their dtype's "
-                "rounding; they were scored as given."
+                "rounding; "
+                + (
+                    "they were rescaled to sum to 1 (renormalize)."
+                    if options.get("renormalize")
+                    else "they were scored as given."
+                )
             )
         )
     if result.get("splits"):
@@ -625,9 +631,14 @@ def html_sections(result: dict[str, Any], src: Source | None) -> list[dict[str, 
             "title": "",
             "parts": [
                 _note(
-                    "Log loss is clipped at the machine epsilon of the stored probabilities "
-                    "(float32 files at float32's, others at float64's), as in scikit-learn; "
-                    "entropies and losses are in nats. Made by crossentropy score."
+                    (
+                        f"Log loss is clipped at {options['clip']:g}"
+                        if options.get("clip")
+                        else "Log loss is clipped at the machine epsilon of the stored "
+                        "probabilities (float32 files at float32's, others at float64's), as in "
+                        "scikit-learn"
+                    )
+                    + "; entropies and losses are in nats. Made by crossentropy score."
                 )
             ],
         }
