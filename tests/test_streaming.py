@@ -304,10 +304,10 @@ def test_score_accumulator_merges_in_any_grouping(seed: int, k: int, data: st.Da
     c = int(rng.integers(2, 5))
     n = int(rng.integers(k + c, 150))
     y, p, _, _ = _data(seed, c, n, weighted=False)
-    whole = metrics.ScoreAccumulator(list(range(c)), worst=4).update(y, p).result()
+    whole = metrics.ScoreAccumulator(list(range(c)), worst=4, bootstrap=20).update(y, p).result()
     parts = []
     for lo, hi in _splits(rng, n, k):
-        acc = metrics.ScoreAccumulator(list(range(c)), worst=4)
+        acc = metrics.ScoreAccumulator(list(range(c)), worst=4, bootstrap=20)
         acc.update(y[lo:hi], p[lo:hi], row_ids=np.arange(lo, hi))
         parts.append(pickle.loads(pickle.dumps(acc)))
     while len(parts) > 1:

@@ -668,11 +668,11 @@ def _pairs(
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], float]:
     """Host float64 forecasts, boolean outcomes and the eps of the forecasts' dtype."""
     from crossentropy._lib.host import to_host
-    from crossentropy.metrics._functions import _nonempty, confidence_and_outcome
+    from crossentropy.metrics._functions import check_nonempty, confidence_and_outcome
     from crossentropy.metrics._prepare import prepare
 
     prep = prepare(y_true, y_proba, None, labels)
-    _nonempty(prep)
+    check_nonempty(prep)
     conf, hit = confidence_and_outcome(prep.xp, prep)
     f = np.asarray(to_host(conf))
     eps = float(np.finfo(f.dtype).eps) if f.dtype.kind == "f" else float(np.finfo(float).eps)

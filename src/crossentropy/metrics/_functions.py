@@ -66,7 +66,8 @@ class ZeroWeightError(ValueError, ZeroDivisionError):
 # ---------------------------------------------------------------------------------------------
 
 
-def _nonempty(prep: Prepared) -> None:
+def check_nonempty(prep: Prepared) -> None:
+    """Refuse an input of no rows (``ValueError``), as scikit-learn does."""
     if prep.n == 0:
         raise ValueError("y_proba must have at least one row; got 0 rows")
 
@@ -240,7 +241,7 @@ def log_loss(
     check_bool(normalize, "normalize")
     y_proba = renamed_y_pred(y_proba, y_pred)
     prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True, multi_label=True)
-    _nonempty(prep)
+    check_nonempty(prep)
     total = loss_total(prep)
     return finish(prep, total / _denominator(prep) if normalize else total)
 
@@ -263,7 +264,7 @@ def perplexity(y_true: Any, y_proba: Any, *, sample_weight: Any = None, labels: 
     4.0
     """
     prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True, multi_label=True)
-    _nonempty(prep)
+    check_nonempty(prep)
     return finish(prep, prep.xp.exp(loss_total(prep) / _denominator(prep)))
 
 
@@ -307,7 +308,7 @@ def log_loss_per_class(
     (['a', 'b'], [0.6931, 0.5697], [1.0, 2.0])
     """
     prep = prepare(y_true, y_proba, sample_weight, labels)
-    _nonempty(prep)
+    check_nonempty(prep)
     xp = prep.xp
     totals = class_totals(prep, losses(prep))
     counts = class_totals(prep, None)
@@ -420,7 +421,7 @@ def brier_score_loss(
         prep = prepare_binary(y_true, y_proba, sample_weight, pos_label, true_class=False)
     else:
         prep = prepare(y_true, y_proba, sample_weight, labels, multi_label=True)
-    _nonempty(prep)
+    check_nonempty(prep)
     score = brier_total(prep) / _denominator(prep)
     width = 2 if prep.binary_vector else int(prep.proba.shape[1])
     half = width < 3 if scale_by_half == "auto" else scale_by_half
@@ -597,7 +598,7 @@ def calibration_error(
         dtype = y_proba.dtype if y_proba.is_floating_point() else torch.get_default_dtype()
         return torch.tensor(float(value), dtype=dtype)
     prep = prepare(y_true, y_proba, sample_weight, labels)
-    _nonempty(prep)
+    check_nonempty(prep)
     xp = prep.xp
     conf, hit = confidence_and_outcome(xp, prep)
     if strategy == "quantile":

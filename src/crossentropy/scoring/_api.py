@@ -26,19 +26,19 @@ if TYPE_CHECKING:
     from crossentropy.scoring._engine import ProgressBar
     from crossentropy.scoring._read import Source
 
-__all__ = ["ScoreReport", "score"]
+__all__ = ["ScoreReport", "Settings", "plain", "score", "score_one"]
 
 PathLike = str | os.PathLike[str]
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """JSON's subset: non-finite floats as None, containers recursively."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -112,7 +112,7 @@ class ScoreReport:
     def to_dict(self) -> dict[str, Any]:
         """The report as plain Python values (JSON's subset: non-finite numbers as None)."""
         out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "source"}
-        return _plain(out)  # type: ignore[no-any-return]
+        return plain(out)  # type: ignore[no-any-return]
 
     def to_json(self, indent: int | None = 2) -> str:
         """:meth:`to_dict` as JSON text."""
@@ -409,7 +409,7 @@ def score(
         order = None
     else:
         order = check_choice(renormalize, "renormalize", RENORMALIZE)
-    settings = _Settings(
+    settings = Settings(
         split=split,
         target=target,
         proba=_names(proba, "proba"),
@@ -451,7 +451,7 @@ def score(
 
 
 @dataclass(frozen=True)
-class _Settings:
+class Settings:
     """The options of :func:`score` shared by every prediction set, checked."""
 
     split: str | None
@@ -471,7 +471,7 @@ class _Settings:
 
 
 def score_one(
-    data: Any, settings: _Settings, bar: ProgressBar, paired: int = 0
+    data: Any, settings: Settings, bar: ProgressBar, paired: int = 0
 ) -> tuple[ScoreReport, BootstrapTotals | None]:
     """Score one prediction set; with ``paired`` replicates, also its paired-bootstrap totals."""
     from crossentropy.scoring._engine import score_dask, score_local

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crossentropy.scoring._api import ScoreReport, _plain, score_one
+from crossentropy.scoring._api import ScoreReport, plain, score_one
 
 if TYPE_CHECKING:
-    from crossentropy.scoring._api import PathLike, _Settings
+    from crossentropy.scoring._api import PathLike, Settings
     from crossentropy.scoring._engine import ProgressBar
 
 __all__ = ["Comparison", "compare"]
@@ -73,7 +73,7 @@ class Comparison:
             "replicates": self.replicates,
             "seed": self.seed,
         }
-        return _plain(out)  # type: ignore[no-any-return]
+        return plain(out)  # type: ignore[no-any-return]
 
     def to_json(self, indent: int | None = 2) -> str:
         """:meth:`to_dict` as JSON text."""
@@ -128,7 +128,7 @@ def _names(data: list[Any] | tuple[Any, ...] | Mapping[str, Any]) -> list[tuple[
 
 
 def compare(
-    data: list[Any] | tuple[Any, ...] | Mapping[str, Any], settings: _Settings, bar: ProgressBar
+    data: list[Any] | tuple[Any, ...] | Mapping[str, Any], settings: Settings, bar: ProgressBar
 ) -> Comparison:
     """Score each set of ``data`` with ``settings`` and compare them (:func:`score`)."""
     replicates = int(settings.accumulator["bootstrap"])
