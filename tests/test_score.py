@@ -637,10 +637,16 @@ def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
 
 def test_bad_input_exits_2_with_one_line(tmp_path: Path):
     """Every bad input: exit 2, one line naming file/row/column, no traceback, no report."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cases = _bad_cases(tmp_path)
+    with ThreadPoolExecutor(3) as pool:  # each case is a process of its own: run three at once
+        outs = list(
+            pool.map(lambda c: cli(*c[1], "--report", str(tmp_path / f"{c[0]}.html")), cases)
+        )
     failures = []
-    for case, args, needles in _bad_cases(tmp_path):
+    for (case, _, needles), out in zip(cases, outs, strict=True):
         report = tmp_path / f"{case}.html"
-        out = cli(*args, "--report", str(report))
         problems = []
         if out.returncode != 2:
             problems.append(f"exit {out.returncode}")
