@@ -424,3 +424,18 @@ def test_errors_in_parts_name_the_file_and_its_row(parts, tmp_path: Path) -> Non
         score(str(tmp_path / "nothing-*.csv"), target="y")
     with pytest.raises(TypeError, match="a pair is two files"):
         score(folder, solution=d / "csv" / "part-0.csv", id="y")
+
+
+def test_a_record_batch_reader_is_read_as_a_stream(files) -> None:
+    table = pq.read_table(files["dir"] / "t.parquet")
+    whole = score(table, target="y", proba="p_*", bootstrap=0)
+    batches = table.to_batches(max_chunksize=37)
+    reader = pa.RecordBatchReader.from_batches(table.schema, batches)
+    streamed = score(reader, target="y", proba="p_*", bootstrap=0, batch_rows=16)
+    assert streamed.n == whole.n == 300
+    assert math.isclose(streamed.log_loss, whole.log_loss, rel_tol=1e-13)
+    assert [w["row"] for w in streamed.worst] == [w["row"] for w in whole.worst]
+    assert streamed.input["files"]["predictions"] == "RecordBatchReader"
+    again = pa.RecordBatchReader.from_batches(table.schema, batches)
+    with pytest.raises(ValueError, match="engine='local'"):
+        score(again, target="y", proba="p_*", engine="dask")

@@ -193,14 +193,16 @@ def _in_memory(data: Any, target: Any, classes: Sequence[Any] | None) -> tuple[A
         table = {"y_true": pa.array(labels.astype(str) if labels.dtype.kind == "O" else labels)}
         table.update({n: pa.array(data[:, j]) for j, n in enumerate(cols)})
         return pa.table(table), "array", "y_true"
+    if isinstance(data, pa.RecordBatchReader):  # a stream: read batch by batch, once
+        return data, "RecordBatchReader", target
     table = arrow_table(data, "data")
     if table is not None:
         kind = type(data).__module__.split(".")[0]
         label = "DataFrame" if kind in ("pandas", "polars") else type(data).__name__
         return table, label, target
     raise TypeError(
-        "data must be a path, a DataFrame (pandas, polars), a pyarrow Table or a NumPy array; "
-        f"got {type(data).__name__}"
+        "data must be a path, a DataFrame (pandas, polars), a pyarrow Table, Dataset or "
+        f"RecordBatchReader, or a NumPy array; got {type(data).__name__}"
     )
 
 
@@ -294,11 +296,12 @@ def score(
 
     Parameters
     ----------
-    data : path, DataFrame, pyarrow.Table, pyarrow.dataset.Dataset or numpy.ndarray
+    data : path, DataFrame, pyarrow.Table, Dataset or RecordBatchReader, or numpy.ndarray
         The predictions: a table (CSV, TSV, Parquet, compressed CSV; a folder or a glob
         pattern of such files, or a pyarrow ``FileSystemDataset``, read file after file, the
         worst rows named by file and row; a pandas or polars DataFrame or a pyarrow Table in
-        memory) with a ``target`` column and one probability column per class; a ``.npz``
+        memory; a pyarrow ``RecordBatchReader``, read batch by batch, once, by the local
+        engine) with a ``target`` column and one probability column per class; a ``.npz``
         with arrays ``y_true`` and ``y_proba``; a ``.npy`` of probabilities with
         ``target_file``; a NumPy array of probabilities ``(n, C)`` with the
         labels as ``target``; or, with ``solution``, a Kaggle-style submission file (an ``id``
@@ -491,6 +494,8 @@ def score_one(
     )
     if table is not None and sol is not None:
         raise TypeError("a solution pair is read from files; for DataFrames use kaggle_score")
+    if label == "RecordBatchReader" and settings.engine != "local":
+        raise ValueError("a RecordBatchReader is read once, in this process: use engine='local'")
     path = label if table is not None else _paths(data) if not files else None
 
     def resolve(file: str | None) -> Source:

@@ -190,9 +190,9 @@ class Source:
         Rows per batch.
     n_rows : int or None
         Data rows of ``path`` when known without reading it (Parquet, NumPy, in memory).
-    table : pyarrow.Table or None
-        The data itself, for an in-memory table (format ``"arrow"``; ``path`` is then a label
-        such as ``"DataFrame"``).
+    table : pyarrow.Table, pyarrow.RecordBatchReader or None
+        The data itself, for an in-memory table or a stream of record batches (format
+        ``"arrow"``; ``path`` is then a label such as ``"DataFrame"``).
     split_column : str or None
         A column of the table (of the solution, in pair mode) whose values split the rows
         (Kaggle's ``Usage``: ``Public`` / ``Private``); each split is also scored alone.
@@ -525,7 +525,7 @@ def resolve_source(
         return _resolve_arrays(file, form, target_file, classes, batch_rows)
     if target_file is not None:
         raise InputError(file, "--target-file is for .npy probability arrays")
-    names = column_names(file, form) if table is None else _unique_names(file, table.column_names)
+    names = column_names(file, form) if table is None else _unique_names(file, table.schema.names)
     if target is None:
         raise InputError(file, f"name the target column with --target (columns: {_list(names)})")
     if target not in names:
@@ -549,7 +549,7 @@ def resolve_source(
         target=target,
         id_column=id_column,
         batch_rows=batch_rows,
-        n_rows=table.num_rows
+        n_rows=getattr(table, "num_rows", None)
         if table is not None
         else _parquet_rows(file)
         if form == "parquet"
@@ -968,6 +968,15 @@ def _record_batches(
 
     batch_rows = batch_rows_for(batch_rows, len(columns))
 
+    if isinstance(table, pa.RecordBatchReader):  # a stream, read once: progress unknown
+        row = 1
+        for rb in table:
+            part = rb.select(list(columns))
+            for off in range(0, part.num_rows, batch_rows):
+                piece = part.slice(off, batch_rows)
+                yield piece, row, 0.0
+                row += piece.num_rows
+        return
     if table is not None:  # in memory: rows [start, stop) of the table, zero-copy slices
         stop = table.num_rows if unit.kind != "rows" else unit.stop
         start = unit.start if unit.kind == "rows" else 0
