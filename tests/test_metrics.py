@@ -835,24 +835,21 @@ def test_calibration_error_matches_torchmetrics(norm: str, classes: int) -> None
     p = rng.dirichlet(np.ones(classes), 5000)
     y = np.array([rng.choice(classes, p=row) for row in p])
     y = np.where(rng.random(5000) < 0.2, rng.integers(0, classes, 5000), y)  # miscalibrated
+
+    def theirs(q: np.ndarray) -> float:
+        if classes == 2:
+            out = tm.binary_calibration_error(
+                torch.from_numpy(q[:, 1]), torch.from_numpy(y), n_bins=15, norm=norm
+            )
+        else:
+            out = tm.multiclass_calibration_error(
+                torch.from_numpy(q), torch.from_numpy(y), num_classes=classes, n_bins=15, norm=norm
+            )
+        return float(out)
+
     ours = metrics.calibration_error(y, p, n_bins=15, norm=norm)
-    if classes == 2:
-        theirs = tm.binary_calibration_error(
-            torch.from_numpy(p[:, 1]), torch.from_numpy(y), n_bins=15, norm=norm
-        )
-    else:
-        theirs = tm.multiclass_calibration_error(
-            torch.from_numpy(p), torch.from_numpy(y), num_classes=classes, n_bins=15, norm=norm
-        )
-    assert ours == pytest.approx(float(theirs), rel=1e-4)
+    assert ours == pytest.approx(theirs(p), rel=1e-4)
     p32 = p.astype(np.float32)
     ours32 = metrics.calibration_error(y, p32, n_bins=15, norm=norm)
-    if classes == 2:
-        theirs32 = tm.binary_calibration_error(
-            torch.from_numpy(p32[:, 1]), torch.from_numpy(y), n_bins=15, norm=norm
-        )
-    else:
-        theirs32 = tm.multiclass_calibration_error(
-            torch.from_numpy(p32), torch.from_numpy(y), num_classes=classes, n_bins=15, norm=norm
-        )
+    theirs32 = theirs(p32)
     assert ours32 == pytest.approx(float(theirs32), rel=1e-5)

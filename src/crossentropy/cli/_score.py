@@ -104,13 +104,12 @@ def _int_at_least(text: str, low: int, expected: str) -> int:
 
 
 def _clip(text: str) -> float:
+    from crossentropy.metrics._formulas import checked_clip
+
     try:
-        value = float(text)
+        return checked_clip(float(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5); got {text!r}") from None
-    if not 0 < value < 0.5:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5); got {text}")
-    return value
 
 
 def _positive_int(text: str) -> int:

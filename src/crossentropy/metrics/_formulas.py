@@ -27,8 +27,10 @@ __all__ = [
     "LOSS_EDGES",
     "RENORMALIZE",
     "bin_index",
+    "brier_scale",
     "brier_sum",
     "calibration_norm",
+    "checked_clip",
     "entropy_sum",
     "gather",
     "log_loss_sum",
@@ -66,6 +68,21 @@ def row_log_loss(xp: Namespace, p_true: Array, eps_dtype: Any, clip: Any = "skle
     """``-log(clip(p_true, eps, 1 - eps))`` with ``eps`` of ``eps_dtype`` (scikit-learn's), or
     ``clip`` itself when it is a number."""
     return 0 - fm.prob_log(xp, p_true, clip, eps_dtype)
+
+
+def brier_scale(n_classes: int, scale_by_half: bool | str = "auto") -> float:
+    """The factor of the summed Brier score: ``0.5`` for two classes under ``"auto"`` (the
+    binary Brier score, scikit-learn's), else as ``scale_by_half`` says."""
+    half = n_classes < 3 if scale_by_half == "auto" else bool(scale_by_half)
+    return 0.5 if half else 1.0
+
+
+def checked_clip(clip: Any) -> float:
+    """A probability clip ``eps`` in (0, 0.5): ``ValueError`` naming ``clip`` otherwise."""
+    from crossentropy._lib.checks import check_number
+
+    value: float = check_number(clip, "clip", low=0.0, high=0.5, low_open=True, high_open=True)
+    return value
 
 
 #: The ways of renormalising rows: Kaggle's (divide each row by its sum, then clip) and

@@ -29,6 +29,7 @@ from crossentropy._lib.namespace import Array, Namespace, device_of
 from crossentropy._lib.policy import reads
 from crossentropy.metrics._formulas import (
     bin_index,
+    brier_scale,
     calibration_norm,
     quantile_edges,
     row_brier,
@@ -424,8 +425,7 @@ def brier_score_loss(
     check_nonempty(prep)
     score = brier_total(prep) / _denominator(prep)
     width = 2 if prep.binary_vector else int(prep.proba.shape[1])
-    half = width < 3 if scale_by_half == "auto" else scale_by_half
-    return finish(prep, score * 0.5 if half else score)
+    return finish(prep, score * brier_scale(width, scale_by_half))
 
 
 def prepare_binary(

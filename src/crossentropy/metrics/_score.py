@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
+from crossentropy._lib.checks import check_choice, check_int, shape_str
 from crossentropy.metrics._bootstrap import BootstrapTotals
 from crossentropy.metrics._calibration import (
     CalibrationAccumulator,
@@ -25,8 +25,10 @@ from crossentropy.metrics._formulas import (
     LOSS_EDGES,
     RENORMALIZE,
     bin_index,
+    brier_scale,
     brier_sum,
     calibration_norm,
+    checked_clip,
     entropy_sum,
     gather,
     loss_bin,
@@ -187,7 +189,7 @@ class ScoreAccumulator:
         if not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be in [0, 2**63); got {self.seed}")
         if clip is not None:
-            clip = check_number(clip, "clip", low=0.0, high=0.5, low_open=True, high_open=True)
+            clip = checked_clip(clip)
         if renormalize is not None:
             check_choice(renormalize, "renormalize", RENORMALIZE)
         self.clip, self.renormalize = clip, renormalize
@@ -348,7 +350,7 @@ class ScoreAccumulator:
             self._confusion += np.bincount(y * c + top, minlength=c * c).reshape(c, c)
         self._hist += np.bincount(loss_bin(loss), minlength=len(self._hist))
         if self._paired is not None or groups is not None:
-            brier = row_brier(np, p, p_true) * (0.5 if c == 2 else 1.0)
+            brier = row_brier(np, p, p_true) * brier_scale(c)
             values = np.stack([loss, brier, (top == y).astype(np.float64)], axis=1)
             if self._paired is not None:
                 self._paired.update(keys, values, labels=y)
@@ -462,9 +464,7 @@ class ScoreAccumulator:
             }
             for b in range(self.n_bins)
         ]
-        brier = mean(self._brier)
-        if c == 2:
-            brier *= 0.5
+        brier = mean(self._brier) * brier_scale(c)
         return {
             "n": n,
             "log_loss": mean(self._loss),
@@ -542,7 +542,7 @@ class ScoreAccumulator:
             out["classwise"] = None
         freq = self._class_count[self._class_count > 0] / n
         null_log = float(-np.sum(freq * np.log(freq)))
-        null_brier = float(1 - np.sum(freq * freq)) * (0.5 if c == 2 else 1.0)
+        null_brier = float(1 - np.sum(freq * freq)) * brier_scale(c)
         out["skill"] = {
             "base_rate_log_loss": null_log,
             "base_rate_brier": null_brier,

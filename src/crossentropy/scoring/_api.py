@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
-from crossentropy._lib.checks import check_choice, check_int, check_number
-from crossentropy.metrics._formulas import RENORMALIZE
+from crossentropy._lib.checks import check_choice, check_int
+from crossentropy.metrics._formulas import RENORMALIZE, checked_clip
 
 if TYPE_CHECKING:
     from crossentropy.metrics._bootstrap import BootstrapTotals
@@ -405,7 +405,7 @@ def score(
     if id is not None and id == target:
         raise ValueError(f"id and target must be different columns; both are {id!r}")
     if clip is not None:
-        clip = check_number(clip, "clip", low=0.0, high=0.5, low_open=True, high_open=True)
+        clip = checked_clip(clip)
     if renormalize is True:
         order: str | None = "before_clip"
     elif renormalize is False:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from crossentropy.metrics import ScoreAccumulator
-    from crossentropy.scoring._read import Batch, SolutionIndex, Source, Unit
+    from crossentropy.scoring._read import Batch, InputError, SolutionIndex, Source, Unit
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -194,7 +194,7 @@ def _consume(
     import queue
     import threading
 
-    from crossentropy.scoring._read import InputError, mark_seen
+    from crossentropy.scoring._read import mark_seen
 
     k = max(1, THREADS)
     accs = [new_acc() for _ in range(k)]
@@ -229,12 +229,7 @@ def _consume(
                 dup = mark_seen(seen, batch.positions)
                 if dup is not None:
                     assert batch.ids is not None
-                    raise InputError(
-                        src.path,
-                        f"id {batch.ids[dup].item()!r} appears twice",
-                        row=int(batch.rows[dup]),
-                        column=src.id_column,
-                    )
+                    raise _twice(src, batch.ids[dup].item(), int(batch.rows[dup]))
             work.put((order, batch))
             rows += len(batch.rows)
             progress.update(batch.done, rows)
@@ -261,6 +256,13 @@ def _consume(
         acc.merge(other)
         ids.update(seen_ids.ids)
     return acc, ids
+
+
+def _twice(src: Source, value: Any, row: int) -> InputError:
+    """The error of a submission id used twice, at its second row."""
+    from crossentropy.scoring._read import InputError
+
+    return InputError(src.path, f"id {value!r} appears twice", row=row, column=src.id_column)
 
 
 def _check_all_used(src: Source, seen: np.ndarray, index: SolutionIndex) -> None:
@@ -582,11 +584,6 @@ def score_dask(
                 continue
             dup = mark_seen(seen, part.positions)
             if dup is not None:
-                raise InputError(
-                    src.path,
-                    f"id {index.ids[part.positions[dup]].item()!r} appears twice",
-                    row=part.first_row + dup,
-                    column=src.id_column,
-                )
+                raise _twice(src, index.ids[part.positions[dup]].item(), part.first_row + dup)
         _check_all_used(src, seen, index)
     return _finish(src, acc, ids, files)

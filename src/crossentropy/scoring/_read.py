@@ -245,6 +245,15 @@ class Unit:
 # --------------------------------------------------------------------------- formats and columns
 
 
+def _head(path: str, size: int = 8) -> bytes:
+    """The first bytes of a file (its magic number), or an ``InputError``."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(size)
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+
+
 def detect_format(path: str, override: str | None = None) -> Format:
     """The format of ``path``: ``override``, else from the name's suffix, else from its bytes.
 
@@ -267,11 +276,7 @@ def detect_format(path: str, override: str | None = None) -> Format:
     for suffix, fmt in _SUFFIXES.items():
         if name.endswith(suffix):
             return fmt
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+    head = _head(path)
     if head.startswith(b"PAR1"):
         return "parquet"
     if head.startswith(b"\x93NUMPY"):
@@ -643,11 +648,7 @@ def _resolve_pair(
 
 
 def _load_npy(path: str) -> np.ndarray:
-    try:
-        with open(path, "rb") as fh:
-            magic = fh.read(6)
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+    magic = _head(path)[:6]
     if magic.startswith(b"PK\x03\x04"):
         raise InputError(path, "cannot read as .npy: it is an .npz archive")
     if magic != b"\x93NUMPY":
