@@ -134,6 +134,30 @@ def test_bootstrap_interval_is_seeded_batch_free_and_like_relplots() -> None:
     assert np.all(curve[dense] <= hi[dense] + 0.02)
 
 
+def test_bootstrap_interval_at_small_bandwidths_matches_a_row_bootstrap() -> None:
+    """Below a bandwidth of 0.016 the replicates run on a coarser grid than the estimate: the
+    interval still matches scipy's basic bootstrap of the exact one-shot smECE over rows."""
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(3)
+    f = rng.beta(2, 2, 20000)
+    o = rng.random(20000) < f
+    sm = metrics.CalibrationAccumulator().update(f, o).result(seed=1)["smooth_ece"]
+    assert sm["bandwidth"] < 0.016
+    res = scipy_stats.bootstrap(
+        (o, f),
+        metrics.smooth_calibration_error,
+        paired=True,
+        n_resamples=100,
+        method="basic",
+        random_state=0,
+        vectorized=False,
+    )
+    low, high = res.confidence_interval
+    width = high - low
+    assert 0.75 < (sm["ci_high"] - sm["ci_low"]) / width < 1.33
+    assert abs((sm["ci_high"] + sm["ci_low"]) / 2 - (high + low) / 2) < 0.25 * width
+
+
 # --------------------------------------------------------------------------- CORP
 
 

@@ -94,7 +94,9 @@ def _smooth(coef: np.ndarray[Any, Any], sigma: Any) -> np.ndarray[Any, Any]:
     """
     s = np.asarray(sigma, dtype=np.float64)[..., None]
     # e^{-x} < 1e-17 beyond x = 40: the coefficients past k = sqrt(80) / (pi sigma) vanish
-    kmax = min(coef.shape[-1], math.ceil(3.0 / max(float(np.min(s)), 1e-12)) + 1)
+    finite = s[np.isfinite(s)]  # a sample without weight has no bandwidth
+    smallest = float(finite.min()) if finite.size else 1.0
+    kmax = min(coef.shape[-1], math.ceil(3.0 / max(smallest, 1e-12)) + 1)
     k = np.arange(kmax, dtype=np.float64)
     u = np.zeros_like(coef)
     u[..., :kmax] = coef[..., :kmax] * np.exp(-0.5 * (math.pi * k * s) ** 2)
@@ -108,6 +110,59 @@ def _trapezoid(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         np.sum(values, axis=-1) - 0.5 * (values[..., 0] + values[..., -1])
     ) / g
     return out
+
+
+def _smooth_ece_at(
+    coef: np.ndarray[Any, Any], total: np.ndarray[Any, Any], sigma: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    """:math:`\\mathrm{smECE}_\\sigma` of residual masses given by their cosine coefficients
+    (one row per sample, ``total`` its weight): the formula's one home."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: np.ndarray[Any, Any] = _trapezoid(np.abs(_smooth(coef, sigma))) / total
+    return out
+
+
+def _fixed_point_illinois(
+    coef: np.ndarray[Any, Any],
+    total: np.ndarray[Any, Any],
+    low: float,
+    high: float,
+    iterations: int = 8,
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    r"""The fixed point :math:`\sigma = \mathrm{smECE}_\sigma` in ``[low, high]`` for many
+    samples at once, by the Illinois method on :math:`F(x) = \log \mathrm{smECE}_{e^x} - x`.
+
+    :math:`F` falls as :math:`x` grows and is nearly linear, so a few secant steps reach the
+    precision that a bisection needs dozens of smoothings for (the bootstrap's replicates use
+    this; the estimate itself keeps the bisection). Outside the bracket the nearer end is
+    returned. Returns ``(value, bandwidth)``.
+    """
+
+    def f(x: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        v = _smooth_ece_at(coef, total, np.exp(x))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.log(np.maximum(v, 1e-300)) - x, v
+
+    rows = coef.shape[0]
+    lo, hi = np.full(rows, math.log(low)), np.full(rows, math.log(high))
+    (f_lo, v_lo), (f_hi, v_hi) = f(lo), f(hi)
+    below, above = ~(f_lo > 0), f_hi > 0  # the fixed point is under low, or over high
+    inside = ~below & ~above
+    f_lo, f_hi = np.where(inside, f_lo, 1.0), np.where(inside, f_hi, -1.0)
+    x, v, last = hi, v_hi, np.zeros(rows)
+    for _ in range(iterations):
+        x = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        fx, v = f(x)
+        up = fx > 0  # the fixed point is above x
+        # Illinois: halve the value of the end kept twice in a row
+        f_hi = np.where(up & (last > 0), f_hi / 2, f_hi)
+        f_lo = np.where(~up & (last < 0), f_lo / 2, f_lo)
+        lo, f_lo = np.where(up, x, lo), np.where(up, fx, f_lo)
+        hi, f_hi = np.where(up, hi, x), np.where(up, f_hi, np.minimum(fx, 0.0))
+        last = np.where(up, 1.0, -1.0)
+    sigma = np.where(below, low, np.where(above, high, np.exp(x)))
+    value = np.where(below, v_lo, np.where(above, v_hi, v))
+    return value, sigma
 
 
 def smooth_ece_from_masses(
@@ -138,9 +193,7 @@ def smooth_ece_from_masses(
     w = np.broadcast_to(np.asarray(total, dtype=np.float64), coef.shape[:1])
 
     def at(sigma: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out: np.ndarray[Any, Any] = _trapezoid(np.abs(_smooth(coef, sigma))) / w
-        return out
+        return _smooth_ece_at(coef, w, sigma)
 
     if bandwidth is not None:
         sigma = np.full(coef.shape[0], float(bandwidth))
@@ -525,14 +578,15 @@ class CalibrationAccumulator:
             "error_bound": smooth_ece_bound(s),
         }
         if bootstrap > 0:
-            values, curves = self._bootstrap(bootstrap, seed, s, t_idx)
-            # the basic bootstrap interval (relplot's): 2 v - quantiles, not below 0
+            values, centre, curves = self._bootstrap(bootstrap, seed, s, t_idx)
+            # the basic bootstrap interval (relplot's): 2 v - quantiles, not below 0, with
+            # the quantiles' offsets taken from the centre on the replicates' grid
             finite = values[np.isfinite(values)]  # a replicate may draw no row at all
             if finite.size >= 2:
                 q_lo, q_hi = np.percentile(finite, [2.5, 97.5])
                 v = float(value[0])
-                smooth["ci_low"] = max(2 * v - q_hi, 0.0)
-                smooth["ci_high"] = max(2 * v - q_lo, 0.0)
+                smooth["ci_low"] = max(v - (q_hi - centre), 0.0)
+                smooth["ci_high"] = max(v - (q_lo - centre), 0.0)
             seen = ~np.all(np.isnan(curves), axis=0)
             band = np.full((2, curves.shape[1]), np.nan)
             band[:, seen] = np.nanpercentile(curves[:, seen], [2.5, 97.5], axis=0)
@@ -574,13 +628,27 @@ class CalibrationAccumulator:
 
     def _bootstrap(
         self, replicates: int, seed: int, sigma: float, t_idx: np.ndarray[Any, Any]
-    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    ) -> tuple[np.ndarray[Any, Any], float, np.ndarray[Any, Any]]:
+        """smECE of ``replicates`` Poisson resamples of the grid's cells, the smECE of the
+        rows on the same grid, and the replicates' curves at ``t_idx`` (bandwidth ``sigma``).
+
+        The replicates run on a grid of cells ``sigma / 16`` wide or finer (at most
+        :data:`GRID`), searched by :func:`_fixed_point_illinois` in ``[sigma/16, 16 sigma]``:
+        the grid's rounding moves each value by ~1e-3 of itself, the same way in the
+        replicates and in the centre returned with them, so the interval's offsets are kept.
+        """
         rng = np.random.default_rng(seed)
-        cells = int(np.clip(2 ** math.ceil(math.log2(64 / sigma)), 256, GRID))
+        cells = int(np.clip(2 ** math.ceil(math.log2(16 / sigma)), 256, GRID))
         coarse = _coarsen(self._grid, GRID // cells)
         g = coarse.shape[-1]
+        bracket = (max(sigma / 16, 1.0 / g), min(16 * sigma, 1.0))
+        weight, forecast, outcome = self._masses(coarse)
+        centre, _ = _fixed_point_illinois(
+            _cosine_coefficients(outcome - forecast)[None], np.array([float(self.n)]), *bracket
+        )
         n = coarse[0].reshape(-1)
         used = np.flatnonzero(n > 0)
+        at = np.rint(t_idx * (g / GRID)).astype(np.intp)  # the nearest coarse point
         values, curves = [], []
         chunk = 32
         for start in range(0, replicates, chunk):
@@ -591,14 +659,13 @@ class CalibrationAccumulator:
             grid = coarse[None] * scale.reshape(b, 1, 2, g)
             weight, forecast, outcome = self._masses(grid)
             totals = weight.sum(-1)
-            v, _ = smooth_ece_from_masses(
-                outcome - forecast, totals, iterations=24, bracket=(sigma / 16, 16 * sigma)
+            v, _ = _fixed_point_illinois(
+                _cosine_coefficients(outcome - forecast), totals, *bracket
             )
             values.append(v)
-            at = np.rint(t_idx * (g / GRID)).astype(np.intp)  # the nearest coarse point
             c, _ = _curve(weight, outcome, sigma, at, totals[:, None])
             curves.append(c)
-        return np.concatenate(values), np.concatenate(curves)
+        return np.concatenate(values), float(centre[0]), np.concatenate(curves)
 
     def __repr__(self) -> str:
         return f"CalibrationAccumulator(n={self.n})"
