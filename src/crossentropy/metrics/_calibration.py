@@ -659,9 +659,7 @@ class CalibrationAccumulator:
             grid = coarse[None] * scale.reshape(b, 1, 2, g)
             weight, forecast, outcome = self._masses(grid)
             totals = weight.sum(-1)
-            v, _ = _fixed_point_illinois(
-                _cosine_coefficients(outcome - forecast), totals, *bracket
-            )
+            v, _ = _fixed_point_illinois(_cosine_coefficients(outcome - forecast), totals, *bracket)
             values.append(v)
             c, _ = _curve(weight, outcome, sigma, at, totals[:, None])
             curves.append(c)

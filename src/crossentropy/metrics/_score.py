@@ -316,6 +316,7 @@ class ScoreAccumulator:
             p_true = p_true.astype(np.float64, copy=False)
             self._loss.add(np.sum(loss))
             top = np.argmax(p, axis=1)
+            p_top = p.reshape(-1).take(np.arange(0, p.size, c) + top)  # p[i, top[i]]
             self._correct += int(np.count_nonzero(top == y))
             self._brier.add(brier_sum(np, p, p_true))
             self._entropy.add(entropy_sum(np, p))
@@ -325,7 +326,7 @@ class ScoreAccumulator:
             conf = p[:, 1]
             hit = y == 1
         else:
-            conf = gather(np, p, top)
+            conf = p_top
             hit = top == y
         edges = uniform_edges(self.n_bins)
         b = bin_index(np, conf, edges)
@@ -336,9 +337,9 @@ class ScoreAccumulator:
         self._bin_conf_hit.add(np.bincount(b[hit], weights=conf[hit], minlength=self.n_bins))
         self._cal.update(conf, hit, eps=eps if self.clip is None else self.clip)
         if self._classwise is not None:
-            cb = (
-                bin_index(np, p.reshape(-1), edges).reshape(p.shape) + self.n_bins * np.arange(c)
-            ).reshape(-1)
+            cb = bin_index(np, p.reshape(-1), edges).reshape(p.shape)
+            cb += np.arange(0, c * self.n_bins, self.n_bins, dtype=cb.dtype)
+            cb = cb.reshape(-1)
             size = c * self.n_bins
             self._classwise[0] += np.bincount(cb, minlength=size).reshape(c, -1)
             self._classwise[1] += np.bincount(cb, weights=p.reshape(-1), minlength=size).reshape(
@@ -364,19 +365,17 @@ class ScoreAccumulator:
                     entry = self._splits.setdefault(name, [0, ExactSum(3)])
                     entry[0] += int(counts[j])
                     entry[1].add(np.array([sums[0][j], sums[1][j], sums[2][j]]))
-        self._keep_worst(
-            np.stack([rows, y, top, p_true, gather(np, p, top), loss]).astype(np.float64)
-        )
+        if self.worst:
+            pick: Any = slice(None)
+            if loss.shape[0] > self.worst:  # the candidates (ties at the k-th loss included)
+                cut = np.partition(loss, loss.shape[0] - self.worst)[loss.shape[0] - self.worst]
+                pick = np.flatnonzero(loss >= cut)
+            cols = (rows, y, top, p_true, p_top, loss)
+            self._keep_worst(np.stack([a[pick] for a in cols]).astype(np.float64))
 
     def _keep_worst(self, cand: np.ndarray[Any, Any]) -> None:
         """Merge candidate rows (columns of :attr:`_worst`'s layout) into the worst rows."""
         k = self.worst
-        if k == 0:
-            return
-        loss = cand[5]
-        if loss.shape[0] > k:  # keep the candidates (ties at the k-th loss included)
-            cut = np.partition(loss, loss.shape[0] - k)[loss.shape[0] - k]
-            cand = cand[:, loss >= cut]
         both = np.concatenate([self._worst, cand], axis=1)
         order = np.lexsort((both[0], -both[5]))[:k]
         self._worst = both[:, order]
