@@ -790,6 +790,39 @@ def test_dask_arrays_of_unknown_size_get_a_clear_error() -> None:
     assert got == pytest.approx(expected, rel=1e-12)
 
 
+def test_dask_log_loss_runs_chunk_by_chunk_where_the_chunks_live() -> None:
+    """Integer labels are encoded on the cluster (no copy of them in the graph) and each chunk
+    of rows is scored by the NumPy fast path: equal to scikit-learn's for any chunking, with
+    weights, float32 and labels of other types (through the host)."""
+    da = pytest.importorskip("dask.array")
+    sk = pytest.importorskip("sklearn.metrics")
+    n, c = 3000, 4
+    rng = da.random.default_rng(0)
+    y = rng.integers(0, c, n, chunks=700)
+    p = rng.random((n, c), chunks=(1100, 3))
+    p = p / p.sum(axis=1, keepdims=True)
+    w = rng.random(n, chunks=900)
+    got = metrics.log_loss(y, p, sample_weight=w)
+    big = [v for v in dict(got.__dask_graph__()).values() if getattr(v, "size", 0) >= n]
+    assert big == []  # the labels stayed on the cluster
+    yh, ph, wh = (a.compute() for a in (y, p, w))
+    assert float(got) == pytest.approx(sk.log_loss(yh, ph, sample_weight=wh), rel=1e-12)
+    assert float(metrics.perplexity(y, p)) == pytest.approx(np.exp(sk.log_loss(yh, ph)), rel=1e-12)
+    f32 = metrics.log_loss(y, p.astype(np.float32))
+    assert f32.dtype == np.float32
+    assert float(f32) == pytest.approx(sk.log_loss(yh, ph.astype(np.float32)), rel=1e-6)
+    names = da.from_array(np.array(["a", "b", "c", "d"])[yh], chunks=500)
+    assert float(metrics.log_loss(names, p)) == pytest.approx(sk.log_loss(yh, ph), rel=1e-12)
+    # a lazy input is not inspected: an entry outside [0, 1] in any column gives NaN
+    bad = ph.copy()
+    bad[5, (yh[5] + 1) % c] = 1.5
+    assert np.isnan(float(metrics.log_loss(y, da.from_array(bad, chunks=(1000, c)))))
+    # a label that is not a class: the host path names its row
+    other = da.from_array(np.where(np.arange(n) == 7, 9, yh), chunks=1000)
+    with pytest.raises(ValueError, match="label 9 at row 7"):
+        metrics.log_loss(other, p, labels=list(range(c)))
+
+
 # ---------------------------------------------------------------------------------------------
 # Tensors as a metric meets them: half precision, requiring gradients, meta.
 # ---------------------------------------------------------------------------------------------

@@ -67,7 +67,8 @@ def rows_pass(
     column indices. ``in_unit_interval`` False means some entry is negative (``-0.0``
     included), NaN, inf or above 1: the caller looks closer. ``total`` is the sum of
     ``reduce`` over the blocks (0 without ``reduce``). With ``keep=False`` the gathered
-    probabilities only go through ``reduce`` (a block-sized buffer; ``p_true`` is empty).
+    probabilities only go through ``reduce`` (a block-sized buffer; ``p_true`` is empty), and
+    without ``reduce`` they are not gathered at all.
     """
     n, c = p.shape
     utype, one = BITS_OF_ONE[p.dtype]
@@ -94,10 +95,11 @@ def rows_pass(
                 s = np.matmul(p[lo:hi], ones, out=row_sums[:m])
                 low, high = min(low, float(s.min())), max(high, float(s.max()))
             top = max(top, int(bits[lo * c : hi * c].max()))
-            np.add(offsets[:m], idx[lo:hi], out=where[:m])
-            # indices are valid (encoded labels): "wrap" skips the bounds-error path
-            out = p_true[lo:hi] if keep else gathered[:m]
-            np.take(block, where[:m], out=out, mode="wrap")
+            if keep or reduce is not None:
+                np.add(offsets[:m], idx[lo:hi], out=where[:m])
+                # indices are valid (encoded labels): "wrap" skips the bounds-error path
+                out = p_true[lo:hi] if keep else gathered[:m]
+                np.take(block, where[:m], out=out, mode="wrap")
             if reduce is not None:
                 total += reduce(lo, hi, out)
         return top, low, high, total

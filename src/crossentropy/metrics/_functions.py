@@ -117,7 +117,8 @@ def losses(prep: Prepared) -> Array:
 def loss_total(prep: Prepared) -> Array:
     """The weighted sum of the per-row log losses (from the fast path when it has it)."""
     if prep.loss_total is not None:
-        return np.float64(prep.loss_total)
+        total = prep.loss_total
+        return np.float64(total) if isinstance(total, float | np.floating) else total
     return weighted_sum(prep.xp, losses(prep), prep.weight)
 
 
@@ -597,7 +598,7 @@ def calibration_error(
         )
         dtype = y_proba.dtype if y_proba.is_floating_point() else torch.get_default_dtype()
         return torch.tensor(float(value), dtype=dtype)
-    prep = prepare(y_true, y_proba, sample_weight, labels)
+    prep = prepare(y_true, y_proba, sample_weight, labels, true_class=False)
     check_nonempty(prep)
     xp = prep.xp
     conf, hit = confidence_and_outcome(xp, prep)

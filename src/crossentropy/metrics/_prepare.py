@@ -46,27 +46,26 @@ class Prepared:
 
     ``proba`` is the floating probabilities, ``(n, C)`` or a binary vector ``(n,)`` (see
     :meth:`matrix`), ``p_true`` the probability of each row's class (None when the fast path
-    gave ``loss_total``, the weighted sum of the per-row log losses, instead), ``index`` the
-    class indices (the probabilities' library), ``host_index`` the same on the host,
-    ``classes`` the sorted class labels, ``weight`` the sample weights (float64 where the
-    library has it) or None, ``out_dtype`` the dtype results are returned in. ``indicator`` is
-    ``y_true`` as a float ``(n, C)`` matrix when it was a label indicator matrix whose rows do
-    not each hold exactly one 1 (multi-label or empty rows; ``index`` is then each row's first
-    1), else None.
+    gave ``loss_total``, the weighted sum of the per-row log losses, instead: a float, or a
+    0-D Dask array summed chunk by chunk), ``index`` the class indices (the probabilities'
+    library), ``classes`` the sorted class labels, ``weight`` the sample weights (float64
+    where the library has it) or None, ``out_dtype`` the dtype results are returned in.
+    ``indicator`` is ``y_true`` as a float ``(n, C)`` matrix when it was a label indicator
+    matrix whose rows do not each hold exactly one 1 (multi-label or empty rows; ``index`` is
+    then each row's first 1), else None.
     """
 
     xp: Namespace
     proba: Array
     p_true: Array
     index: Array
-    host_index: np.ndarray[Any, Any]
     classes: np.ndarray[Any, Any]
     weight: Array | None
     out_dtype: Any
     numpy: bool
     n: int
     binary_vector: bool
-    loss_total: float | None
+    loss_total: Any
     indicator: Array | None = None
 
     def matrix(self) -> Array:
@@ -187,6 +186,60 @@ def _loss_reducer(weight: np.ndarray[Any, Any] | None) -> Any:
     return reduce
 
 
+def _dask_encoded(y_true: Any, p: Array, labels: Any) -> tuple[Encoded, Array] | None:
+    """Integer (or boolean) labels of a Dask array encoded on the cluster, for Dask
+    probabilities: only the distinct labels come to the host (one small reduction), and each
+    row's class index is computed where its chunk lives (no copy of the labels in the graph).
+
+    Returns the classes (with the distinct labels' indices, for the checks) and the lazy row
+    indices; None where the host path is needed: other labels, or a label that is not a
+    class, whose row the host path names.
+    """
+    if not (compat.is_dask_array(y_true) and compat.is_dask_array(p)):
+        return None
+    y: Any = y_true[:, 0] if y_true.ndim == 2 and y_true.shape[1] == 1 else y_true
+    if y.ndim != 1 or y.dtype.kind not in "iub" or y.shape[0] != p.shape[0]:
+        return None
+    import dask.array as da
+
+    values = np.asarray(to_host(da.unique(y), "y_true"))
+    try:
+        enc = encode(values, labels)
+    except ValueError:
+        return None
+    rows = y.map_blocks(_class_index, enc.classes, dtype=np.intp)
+    return enc, rows.rechunk((p.chunks[0],))
+
+
+def _class_index(block: np.ndarray[Any, Any], classes: np.ndarray[Any, Any]) -> Any:
+    """The index of each label of ``block`` among the sorted ``classes`` (all of them there)."""
+    return np.searchsorted(classes, block).astype(np.intp, copy=False)
+
+
+def _chunk_loss(p: np.ndarray[Any, Any], index: np.ndarray[Any, Any], *weight: Any) -> Any:
+    """One chunk's weighted sum of log losses by the NumPy fast path, as a ``(1, 1)`` block;
+    NaN when an entry is outside [0, 1] (a lazy input is not inspected before it is computed:
+    a bad value gives a NaN metric, never a silently wrong number)."""
+    w = weight[0][:, 0] if weight else None
+    p = np.ascontiguousarray(p)
+    found = rows_pass(p, index[:, 0], sums=False, reduce=_loss_reducer(w), keep=False)
+    bad = not found.in_unit_interval and not bool(np.all((p >= 0) & (p <= 1)))
+    return np.full((1, 1), np.nan if bad else found.total)
+
+
+def _chunked_loss_total(p: Array, index: Array, weight: Array | None) -> Array:
+    """The weighted sum of the log losses of Dask probabilities: :func:`_chunk_loss` on each
+    chunk of rows (all columns), then the sum of the chunks' totals (one pass over ``p``)."""
+    p = p.rechunk({1: -1})
+    rows = (p.chunks[0],)
+    args = [p, index.rechunk(rows)[:, None]]
+    if weight is not None:
+        args.append(weight.rechunk(rows)[:, None])
+    blocks = (tuple(1 for _ in p.chunks[0]), (1,))
+    totals = p.map_blocks(_chunk_loss, *args[1:], chunks=blocks, dtype=np.float64)
+    return totals.sum()
+
+
 def prepare(
     y_true: Any,
     y_proba: Any,
@@ -205,8 +258,10 @@ def prepare(
     fixed up front. ``loss_sum`` asks the NumPy fast path for the weighted sum of the per-row
     log losses (``Prepared.loss_total``), computed block by block during the pass.
 
-    ``true_class=False`` leaves ``Prepared.p_true`` None for a binary vector ``y_proba`` (a
-    metric that reads ``proba`` and ``index`` only, such as the Brier score, spares the pass).
+    ``true_class=False`` leaves ``Prepared.p_true`` None where it would cost a pass of its
+    own: for a binary vector ``y_proba``, and for a matrix on the NumPy fast path (a metric
+    that reads ``proba`` and ``index`` only, such as the Brier score or the calibration
+    error, spares the gather).
 
     ``y_true`` may be a label indicator matrix ``(n, C)``, as scikit-learn accepts: rows with
     one 1 each are read as class indices; other rows (several 1s, or none) only where
@@ -228,7 +283,8 @@ def prepare(
             f"{shape_str(p.shape)}"
         )
     n = int(p.shape[0])
-    y = host_labels(y_true, "y_true", indicator=classes is None)
+    lazy = _dask_encoded(y_true, p, labels) if classes is None else None
+    y = lazy[1] if lazy else host_labels(y_true, "y_true", indicator=classes is None)
     if y.shape[0] != n:
         raise ValueError(
             f"y_true and y_proba must have the same number of rows; got {y.shape[0]} labels "
@@ -249,10 +305,14 @@ def prepare(
             w = _to_backend(xp, host, p)
         weight = _check_weight(xp, _values(w, "sample_weight"), n, p)
     fast = isinstance(p, np.ndarray) and p.ndim == 2 and p.dtype in BITS_OF_ONE
-    if not fast:
+    # Dask: the fast path on each chunk, where the chunk lives (for the summed log loss)
+    chunked = loss_sum and compat.is_dask_array(p) and p.ndim == 2 and p.dtype in BITS_OF_ONE
+    if not fast and not chunked:
         p = check_probabilities(xp, p, "y_proba")
     indicator = None
-    if y.ndim == 2:
+    if lazy:
+        enc = lazy[0]
+    elif y.ndim == 2:
         enc, one_each = indicator_rows(y, labels)
         if not one_each:
             if not multi_label:
@@ -263,6 +323,8 @@ def prepare(
             indicator = _to_backend(xp, y.astype(np.float64), p)
             indicator = indicator if indicator.dtype == p.dtype else xp.astype(indicator, p.dtype)
             loss_sum = False
+            if chunked:
+                p, chunked = check_probabilities(xp, p, "y_proba"), False
     else:
         enc = encode(y, labels) if classes is None else Encoded(classes, index_of(y, classes))
     n_classes = int(enc.classes.shape[0])
@@ -278,18 +340,21 @@ def prepare(
             f"the number of classes in labels ({n_classes}) differs from the number of "
             f"columns of y_proba ({width}); classes: {enc.classes.tolist()}"
         )
-    index = _to_backend(xp, enc.index, p)
+    index = lazy[1] if lazy else _to_backend(xp, enc.index, p)
     loss_total = None
     if fast:
         p = np.ascontiguousarray(p)
         reducer = _loss_reducer(weight) if loss_sum else None
-        found = rows_pass(p, enc.index, sums=check_sums, reduce=reducer, keep=reducer is None)
+        keep = reducer is None and true_class
+        found = rows_pass(p, enc.index, sums=check_sums, reduce=reducer, keep=keep)
         if not found.in_unit_interval:
             check_probabilities(xp, p, "y_proba")
         if check_sums:
             _warn_row_sums(xp, p, out_dtype, found.sum_range)
-        p_true = found.p_true if reducer is None else None
+        p_true = found.p_true if keep else None
         loss_total = found.total if reducer is not None else None
+    elif chunked:
+        p_true, loss_total = None, _chunked_loss_total(p, index, weight)
     else:
         if p.ndim == 2 and check_sums:
             _warn_row_sums(xp, p, out_dtype)
@@ -302,7 +367,6 @@ def prepare(
         proba=p,
         p_true=p_true,
         index=index,
-        host_index=enc.index,
         classes=enc.classes,
         weight=weight,
         out_dtype=out_dtype,
