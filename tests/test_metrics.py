@@ -856,6 +856,25 @@ def test_metrics_refuse_meta_tensors_clearly(name):
         getattr(metrics, name)(torch.tensor([0, 1, 2, 1, 0]), p)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_calibration_error_of_large_inputs_equals_the_definition(dtype) -> None:
+    """Above 2**21 entries the top labels are found on two threads: the same bins as the
+    definition (first argmax on ties, the confidence at it) computed directly."""
+    rng = np.random.default_rng(41)
+    n, c = 240_000, 10
+    p = rng.dirichlet(np.full(c, 0.3), n).astype(dtype)
+    p[::7, 3] = p[::7, 5] = np.float32(0.5)  # ties for the top label
+    p[::7] /= p[::7].sum(axis=1, keepdims=True)
+    y = rng.integers(0, c, n)
+    top = p.argmax(axis=1)
+    conf = p.max(axis=1).astype(np.float64)
+    b = np.searchsorted(np.linspace(0, 1, 16)[1:-1], conf, side="left")
+    count = np.bincount(b, minlength=15)
+    gap = np.abs(np.bincount(b, conf, 15) - np.bincount(b, (top == y).astype(float), 15))
+    assert metrics.calibration_error(y, p) == pytest.approx(gap.sum() / n, rel=1e-12)
+    assert count.sum() == n
+
+
 @pytest.mark.parametrize("norm", ["l1", "max", "l2"])
 @pytest.mark.parametrize("classes", [2, 5])
 def test_calibration_error_matches_torchmetrics(norm: str, classes: int) -> None:

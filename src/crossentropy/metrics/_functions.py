@@ -27,6 +27,7 @@ from crossentropy._lib.checks import check_bool, check_choice, check_int, shape_
 from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import Array, Namespace, device_of
 from crossentropy._lib.policy import reads
+from crossentropy.metrics._fast import top_label
 from crossentropy.metrics._formulas import (
     bin_index,
     brier_scale,
@@ -494,10 +495,10 @@ def confidence_and_outcome(xp: Namespace, prep: Prepared) -> tuple[Array, Array]
         return p, prep.index == 1
     if p.shape[1] == 2:
         return p[:, 1], prep.index == 1
-    top = xp.argmax(p, axis=1)
     if isinstance(p, np.ndarray):  # the confidence gathered at the argmax: 3x faster than max
-        conf = np.take(p.reshape(-1), np.arange(p.shape[0]) * p.shape[1] + top)
+        top, conf = top_label(p)
     else:
+        top = xp.argmax(p, axis=1)
         conf = xp.max(p, axis=1)
     return conf, xp.astype(top, prep.index.dtype) == prep.index
 

@@ -20,7 +20,7 @@ from crossentropy.metrics._checks import (
     row_sum_tolerance,
 )
 from crossentropy.metrics._exact import ExactSum
-from crossentropy.metrics._fast import rows_pass
+from crossentropy.metrics._fast import rows_pass, top_label
 from crossentropy.metrics._formulas import (
     LOSS_EDGES,
     RENORMALIZE,
@@ -315,8 +315,7 @@ class ScoreAccumulator:
             p = p.astype(np.float64, copy=False)
             p_true = p_true.astype(np.float64, copy=False)
             self._loss.add(np.sum(loss))
-            top = np.argmax(p, axis=1)
-            p_top = p.reshape(-1).take(np.arange(0, p.size, c) + top)  # p[i, top[i]]
+            top, p_top = top_label(p)
             self._correct += int(np.count_nonzero(top == y))
             self._brier.add(brier_sum(np, p, p_true))
             self._entropy.add(entropy_sum(np, p))
