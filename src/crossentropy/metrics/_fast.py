@@ -110,7 +110,6 @@ def rows_pass(
     return RowsPass(p_true, top <= one, (low, high) if sums else None, total)
 
 
-
 #: From this many entries on, :func:`top_label` splits the rows between two threads.
 _THREADED_TOP = 1 << 21
 
