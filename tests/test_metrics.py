@@ -817,6 +817,9 @@ def test_dask_log_loss_runs_chunk_by_chunk_where_the_chunks_live() -> None:
     bad = ph.copy()
     bad[5, (yh[5] + 1) % c] = 1.5
     assert np.isnan(float(metrics.log_loss(y, da.from_array(bad, chunks=(1000, c)))))
+    # with the checks computed up front, the error names the entry
+    with ce.validation(True), pytest.raises(ValueError, match=r"\[0, 1\]; got 1.5 at row 5"):
+        metrics.log_loss(y, da.from_array(bad, chunks=(1000, c)))
     # a label that is not a class: the host path names its row
     other = da.from_array(np.where(np.arange(n) == 7, 9, yh), chunks=1000)
     with pytest.raises(ValueError, match="label 9 at row 7"):

@@ -305,8 +305,15 @@ def prepare(
             w = _to_backend(xp, host, p)
         weight = _check_weight(xp, _values(w, "sample_weight"), n, p)
     fast = isinstance(p, np.ndarray) and p.ndim == 2 and p.dtype in BITS_OF_ONE
-    # Dask: the fast path on each chunk, where the chunk lives (for the summed log loss)
-    chunked = loss_sum and compat.is_dask_array(p) and p.ndim == 2 and p.dtype in BITS_OF_ONE
+    # Dask: the fast path on each chunk, where the chunk lives (for the summed log loss),
+    # unless the validation policy asks for the checks to be computed up front
+    chunked = (
+        loss_sum
+        and compat.is_dask_array(p)
+        and p.ndim == 2
+        and p.dtype in BITS_OF_ONE
+        and not reads(None, p)
+    )
     if not fast and not chunked:
         p = check_probabilities(xp, p, "y_proba")
     indicator = None
