@@ -320,3 +320,94 @@ def test_quoted_line_breaks_keep_row_numbers_under_dask(tmp_path: Path, stray_qu
     assert on_dask.n == local.n == 3000
     assert on_dask.log_loss == pytest.approx(local.log_loss, rel=1e-13)
     assert [w["row"] for w in on_dask.worst] == [w["row"] for w in local.worst][:5]
+
+
+@pytest.fixture
+def memory_files(tmp_path: Path):
+    """The same table as a local Parquet file and as Parquet, CSV and TSV files on fsspec's
+    in-memory file system (``memory://<unique>/...``), removed afterwards."""
+    fsspec = pytest.importorskip("fsspec")
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pcsv = pytest.importorskip("pyarrow.csv")
+    rng = np.random.default_rng(5)
+    p = rng.dirichlet(np.ones(3), 700)
+    table = pa.table({"y": rng.integers(0, 3, 700), **{f"p_{j}": p[:, j] for j in range(3)}})
+    local = tmp_path / "a.parquet"
+    pq.write_table(table, local, row_group_size=200)
+    fs = fsspec.filesystem("memory")
+    root = f"/{tmp_path.name}"
+    with fs.open(f"{root}/a.parquet", "wb") as fh:
+        pq.write_table(table, fh, row_group_size=200)
+    with fs.open(f"{root}/a.csv", "wb") as fh:
+        pcsv.write_csv(table, fh)
+    with fs.open(f"{root}/a.tsv", "wb") as fh:
+        pcsv.write_csv(table, fh, pcsv.WriteOptions(delimiter="\t"))
+    yield local, f"memory://{root}", fs, root
+    fs.rm(root, recursive=True)
+
+
+def test_urls_are_read_through_pyarrow_or_fsspec(memory_files) -> None:
+    local, url, fs, root = memory_files
+    kw = dict(target="y", proba="p_*", bootstrap=0)
+    ref = score(local, **kw)
+    for name in ("a.parquet", "a.csv", "a.tsv"):
+        got = score(f"{url}/{name}", batch_rows=128, **kw)
+        assert got.log_loss == pytest.approx(ref.log_loss, rel=1e-12), name
+        assert [w["row"] for w in got.worst] == [w["row"] for w in ref.worst], name
+        assert got.input["files"]["predictions"] == f"{url}/{name}"
+    for engine in ("local", "dask"):
+        got = score(local.as_uri(), engine=engine, **kw)  # file:// is a local path
+        assert got.log_loss == ref.log_loss
+    ds = pytest.importorskip("pyarrow.dataset")
+    pafs = pytest.importorskip("pyarrow.fs")
+    remote = ds.dataset(f"{root}/a.parquet", filesystem=pafs.PyFileSystem(pafs.FSSpecHandler(fs)))
+    assert score(remote, **kw).log_loss == pytest.approx(ref.log_loss, rel=1e-12)
+
+
+def test_urls_that_cannot_be_read_are_refused_clearly(memory_files) -> None:
+    local, url, _, _ = memory_files
+    kw = dict(target="y", proba="p_*")
+    with pytest.raises(InputError, match=r"a\.parquet: no such file"):
+        score(f"{url}/missing/a.parquet", **kw)
+    with pytest.raises(InputError, match=r"nosuchscheme://x/a\.parquet: cannot open"):
+        score("nosuchscheme://x/a.parquet", **kw)
+    with pytest.raises(InputError, match="read as CSV or Parquet"):
+        score(f"{url}/a.npy", **kw)
+    with pytest.raises(ValueError, match="engine='local'"):
+        score(f"{url}/a.parquet", engine="dask", **kw)
+    with pytest.raises(ValueError, match="solution must be a local file or a file:// URL"):
+        score(local, solution=f"{url}/a.csv", id="id", target="y")
+    with pytest.raises(ValueError, match=r"file:///path"):
+        score("file://otherhost/a.parquet", **kw)
+
+
+def test_the_cli_reads_urls(memory_files, capsys) -> None:
+    from crossentropy.cli import main
+
+    _, url, _, _ = memory_files
+    assert main(["score", f"{url}/a.csv", "--target", "y", "--proba-cols", "p_*", "--json"]) == 0
+    assert f"{url}/a.csv" in capsys.readouterr().out
+    assert main(["score", f"{url}/none.csv", "--target", "y"]) == 2
+    assert capsys.readouterr().err.strip().endswith("none.csv: no such file")
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_tab_separated_files_are_read_by_their_name(tmp_path: Path, engine: str) -> None:
+    rng = np.random.default_rng(6)
+    p = rng.dirichlet(np.ones(3), 400)
+    y = rng.integers(0, 3, 400)
+    rows = ["\t".join(["y", "p_0", "p_1", "p_2"])]
+    rows += ["\t".join([str(t), *(repr(float(v)) for v in r)]) for t, r in zip(y, p, strict=True)]
+    (tmp_path / "a.tsv").write_text("\n".join(rows) + "\n")
+    import gzip
+
+    with gzip.open(tmp_path / "a.tsv.gz", "wt") as fh:
+        fh.write("\n".join(rows) + "\n")
+    kw = dict(target="y", proba="p_*", classes=["0", "1", "2"], bootstrap=0, engine=engine)
+    expected = -np.mean(np.log(p[np.arange(400), y]))
+    for name in ("a.tsv", "a.tsv.gz"):
+        assert score(tmp_path / name, **kw).log_loss == pytest.approx(expected, rel=1e-12)
+    (tmp_path / "b.tsv").write_text("y\tp_0\tp_1\tp_2\n0\t0.2\t0.8\n")
+    with pytest.raises(InputError, match=r"b\.tsv, row 1"):
+        score(tmp_path / "b.tsv", **kw)

@@ -262,6 +262,7 @@ def score_command(args: argparse.Namespace) -> int:
     from crossentropy._lib.html import check_output_path
     from crossentropy.scoring import Comparison, InputError, score
     from crossentropy.scoring._engine import ProgressBar
+    from crossentropy.scoring._read import is_url
 
     if args.scheduler and args.engine != "dask":
         return _error("--scheduler needs --engine dask")
@@ -273,13 +274,13 @@ def score_command(args: argparse.Namespace) -> int:
         return _error("--solution needs --submission")
     if args.submission and not args.solution:
         return _error("--submission needs --solution")
-    # Absolute paths: Dask workers may run in another working directory.
-    predictions = [os.path.abspath(f) for f in (args.submission or args.file)]
+    # Absolute paths: Dask workers may run in another working directory (URLs as given).
+    predictions = [f if is_url(f) else os.path.abspath(f) for f in (args.submission or args.file)]
     inputs = {f"prediction {i + 1}": path for i, path in enumerate(predictions)}
     for name in ("solution", "target_file"):
         value = getattr(args, name)
         if value:
-            inputs[name] = os.path.abspath(value)
+            inputs[name] = value if is_url(value) else os.path.abspath(value)
             setattr(args, name, inputs[name])
     if args.report is not None and not args.report:
         return _error("--report needs a file path")

@@ -144,8 +144,10 @@ class ScoreReport:
         return self.to_text()
 
 
-def _paths(value: PathLike | None) -> str | None:
-    return None if value is None else os.path.abspath(os.fspath(value))
+def _local(value: PathLike | None, name: str) -> str | None:
+    from crossentropy.scoring._read import local_path
+
+    return local_path(value, name)
 
 
 def _names(value: str | Sequence[str] | None, name: str) -> list[str] | None:
@@ -327,8 +329,8 @@ def score(
     target_file : path, optional
         The ``.npy`` of labels for a ``.npy`` of probabilities.
     format : str, optional
-        The format when the file name does not say it (``"csv"``, ``"tsv"``, ``"parquet"``,
-        ``"npy"``, ``"npz"``).
+        The format when the file name does not say it (``"csv"``, ``"parquet"``, ``"npy"``,
+        ``"npz"``). Tab-separated files are read as such when named ``.tsv`` or ``.tsv.gz``.
     engine : {"local", "dask"}, default "local"
         Score in this process, or on the workers of a ``dask.distributed`` cluster (each reads
         its pieces of the file: Parquet row groups, CSV byte ranges, ``.npy`` row ranges).
@@ -417,9 +419,9 @@ def score(
         target=target,
         proba=_names(proba, "proba"),
         classes=None if classes is None else list(classes),
-        solution=_paths(solution),
+        solution=_local(solution, "solution"),
         id=id,
-        target_file=_paths(target_file),
+        target_file=_local(target_file, "target_file"),
         format=format,
         engine=engine,
         scheduler=scheduler,
@@ -478,25 +480,45 @@ def score_one(
 ) -> tuple[ScoreReport, BootstrapTotals | None]:
     """Score one prediction set; with ``paired`` replicates, also its paired-bootstrap totals."""
     from crossentropy.scoring._engine import score_dask, score_local
-    from crossentropy.scoring._read import check_parts, expand_parts, resolve_source
+    from crossentropy.scoring._read import (
+        check_parts,
+        expand_parts,
+        is_url,
+        local_path,
+        pa_stream,
+        resolve_source,
+        url_stream,
+    )
 
     target = settings.target
     if target is not None and not isinstance(target, str) and not isinstance(data, np.ndarray):
         raise TypeError("target must be a column name; labels as an array go with NumPy data")
-    files = _dataset_files(data)
-    if files is None and isinstance(data, str | os.PathLike):
-        files = expand_parts(os.fspath(data))
     sol = settings.solution
+    stream = None  # a URL or a dataset off the local file system: read as a stream
+    if isinstance(data, str) and is_url(data) and not data.lower().startswith("file:"):
+        stream = url_stream(data, settings.format, settings.batch_rows), data
+    elif isinstance(data, str | os.PathLike):
+        data = local_path(data, "data")
+    elif _remote_dataset(data):
+        stream = pa_stream(data, settings.batch_rows), f"dataset of {len(data.files)} files"
+    if stream is not None and sol is not None:
+        raise TypeError("a solution pair is read from local files; data is not one")
+    files = None if stream is not None else _dataset_files(data)
+    if files is None and isinstance(data, str):
+        files = expand_parts(data)
     if files is not None and sol is not None:
         raise TypeError("a folder, pattern or dataset of parts is one table; a pair is two files")
-    table, label, target = (
-        (None, "", target) if files else _in_memory(data, target, settings.classes)
-    )
+    if stream is not None:
+        table, label = stream
+    else:
+        table, label, target = (
+            (None, "", target) if files else _in_memory(data, target, settings.classes)
+        )
     if table is not None and sol is not None:
         raise TypeError("a solution pair is read from files; for DataFrames use kaggle_score")
-    if label == "RecordBatchReader" and settings.engine != "local":
-        raise ValueError("a RecordBatchReader is read once, in this process: use engine='local'")
-    path = label if table is not None else _paths(data) if not files else None
+    if (stream is not None or label == "RecordBatchReader") and settings.engine != "local":
+        raise ValueError(f"{label} is read once, in this process: use engine='local'")
+    path = label if table is not None else data if not files else None
 
     def resolve(file: str | None) -> Source:
         return resolve_source(
@@ -553,6 +575,15 @@ def score_one(
         source=src,
     )
     return report, totals
+
+
+def _remote_dataset(data: Any) -> bool:
+    """A pyarrow ``FileSystemDataset`` whose files are not on the local file system."""
+    if type(data).__module__.split(".")[0] != "pyarrow" or not hasattr(data, "files"):
+        return False
+    import pyarrow.fs as pafs  # type: ignore[import-untyped]
+
+    return not isinstance(data.filesystem, pafs.LocalFileSystem)
 
 
 def _dataset_files(data: Any) -> list[str] | None:

@@ -46,11 +46,15 @@ __all__ = [
     "Unit",
     "arrow_table",
     "detect_format",
+    "is_url",
     "iter_batches",
     "iter_ordered_pair",
+    "local_path",
     "mark_seen",
+    "pa_stream",
     "resolve_source",
     "split_units",
+    "url_stream",
 ]
 
 Format = Literal["csv", "parquet", "npy", "npz", "arrow"]
@@ -60,6 +64,8 @@ FORMATS: tuple[Format, ...] = ("csv", "parquet", "npy", "npz")
 _SUFFIXES: dict[str, Format] = {
     ".csv": "csv",
     ".csv.gz": "csv",
+    ".tsv": "csv",
+    ".tsv.gz": "csv",
     ".txt": "csv",
     ".parquet": "parquet",
     ".pq": "parquet",
@@ -285,15 +291,107 @@ def detect_format(path: str, override: str | None = None) -> Format:
         return "npz"
     raise InputError(
         path,
-        "unrecognised format (name it .csv, .csv.gz, .parquet, .npy or .npz, or pass --format)",
+        "unrecognised format (name it .csv, .tsv, .csv.gz, .parquet, .npy or .npz, or pass "
+        "--format)",
     )
+
+
+#: A URL: a scheme (a letter, then letters, digits, ``+``, ``-`` or ``.``) and ``://``.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(value: str) -> bool:
+    """Whether ``value`` is a URL (``scheme://...``) rather than a path."""
+    return bool(_URL.match(value))
+
+
+def local_path(value: Any, name: str) -> str | None:
+    """A path or URL argument as a local absolute path: ``file://`` URLs become their path;
+    another URL (``s3://``, ``memory://``, ...) is a ``ValueError`` naming ``name`` (only the
+    predictions are read through a URL); None stays None."""
+    if value is None:
+        return None
+    text = os.fspath(value)
+    if isinstance(text, str) and is_url(text):
+        from urllib.parse import urlparse
+        from urllib.request import url2pathname
+
+        url = urlparse(text)
+        if url.scheme.lower() != "file":
+            raise ValueError(f"{name} must be a local file or a file:// URL; got {text!r}")
+        if url.netloc not in ("", "localhost"):
+            raise ValueError(
+                f"{name}: a file:// URL names a local file (file:///path); got {text!r}"
+            )
+        text = url2pathname(url.path)
+    return str(os.path.abspath(text))
+
+
+def url_stream(url: str, fmt: str | None, batch_rows: int) -> Any:
+    """The table a URL names (a file, or a folder of parts), as a pyarrow
+    ``RecordBatchReader`` that reads it batch by batch in file order.
+
+    The file system is pyarrow's own for its schemes (``s3://``, ``gs://``, ``hdfs://``,
+    ``abfs://``, ``file://``), else fsspec's (``memory://``, ``http://``, ... where fsspec and
+    the scheme's package are installed), through ``pyarrow.fs.FSSpecHandler``. The format is
+    ``fmt`` (``"csv"`` or ``"parquet"``), else the name's suffix.
+
+    Raises
+    ------
+    InputError
+        An unknown scheme, a missing file, a format that is not CSV or Parquet.
+    """
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.dataset as ds  # type: ignore[import-untyped]
+    import pyarrow.fs as pafs  # type: ignore[import-untyped]
+
+    try:
+        filesystem, path = pafs.FileSystem.from_uri(url)
+    except pa.ArrowInvalid as exc:  # a scheme pyarrow does not know: fsspec's, if any
+        try:
+            import fsspec  # type: ignore[import-untyped]
+        except ImportError:
+            reason = f"cannot open: {first_line(exc)} (fsspec, which knows more, is missing)"
+            raise InputError(url, reason) from None
+        try:
+            fs, path = fsspec.core.url_to_fs(url)
+        except (ImportError, ValueError, OSError) as err:  # its scheme's package is missing
+            raise InputError(url, f"cannot open: {first_line(err)}") from None
+        filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(fs))
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(url, f"cannot open: {first_line(exc)}") from None
+    name = path.lower()
+    form = fmt or next((f for suffix, f in _SUFFIXES.items() if name.endswith(suffix)), None)
+    if form not in ("csv", "parquet"):
+        raise InputError(
+            url, "a URL is read as CSV or Parquet: name it .csv or .parquet, or pass the format"
+        )
+    file_format: Any = "parquet"
+    if form == "csv":
+        import pyarrow.csv as pcsv  # type: ignore[import-untyped]
+
+        file_format = ds.CsvFileFormat(parse_options=pcsv.ParseOptions(delimiter=delimiter(name)))
+    try:
+        return pa_stream(ds.dataset(path, filesystem=filesystem, format=file_format), batch_rows)
+    except FileNotFoundError:
+        raise InputError(url, "no such file") from None
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(url, f"cannot open: {first_line(exc)}") from None
+
+
+def pa_stream(dataset: Any, batch_rows: int) -> Any:
+    """A pyarrow dataset as a ``RecordBatchReader`` of its batches in file order."""
+    import pyarrow as pa
+
+    batches = dataset.to_batches(batch_size=batch_rows, use_threads=False)
+    return pa.RecordBatchReader.from_batches(dataset.schema, batches)
 
 
 def arrow_table(obj: Any, name: str) -> Any:
     """``obj`` as a pyarrow Table when it is a table in memory (a pandas DataFrame without its
     index, a polars DataFrame, a pyarrow Table, any object with the Arrow stream interface);
     None for anything else. A table that pyarrow cannot convert is a ``ValueError``."""
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa
 
     if isinstance(obj, pa.Table):
         return obj
@@ -306,6 +404,12 @@ def arrow_table(obj: Any, name: str) -> Any:
         return obj.to_arrow() if kind == "polars" else pa.table(obj)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise ValueError(f"{name} cannot be read as a table: {str(exc).splitlines()[0]}") from None
+
+
+def delimiter(path: str) -> str:
+    """The field delimiter of a delimited text file: a tab for ``.tsv`` (and ``.tsv.gz``)
+    names, else a comma."""
+    return "\t" if path.lower().endswith((".tsv", ".tsv.gz")) else ","
 
 
 def _open_text(path: str) -> io.TextIOBase:
@@ -337,7 +441,7 @@ def column_names(path: str, fmt: Format) -> list[str]:
                     f"the header line is longer than {MAX_HEADER_CHARS:,} characters "
                     "(not a CSV file?)",
                 )
-            header = next(csv.reader(io.StringIO(text)), None)
+            header = next(csv.reader(io.StringIO(text), delimiter=delimiter(path)), None)
         except (OSError, UnicodeDecodeError, csv.Error, EOFError) as exc:
             raise InputError(path, f"cannot read as CSV: {exc}") from None
         if not header:
@@ -899,9 +1003,10 @@ def _csv_options(
     float_columns: Sequence[str],
     text_columns: Sequence[str],
     block: int = 1 << 22,
+    sep: str = ",",
 ) -> tuple[Any, Any, Any]:
     import pyarrow as pa
-    import pyarrow.csv as pcsv  # type: ignore[import-untyped]
+    import pyarrow.csv as pcsv
 
     types = {c: pa.string() for c in text_columns}
     types.update({c: pa.float64() for c in float_columns})
@@ -913,7 +1018,8 @@ def _csv_options(
         quoted_strings_can_be_null=False,
     )
     # Quoted values may hold line breaks (no measurable cost on a 130 MB file).
-    return pcsv.ReadOptions(block_size=block), pcsv.ParseOptions(newlines_in_values=True), convert
+    parse = pcsv.ParseOptions(delimiter=sep, newlines_in_values=True)
+    return pcsv.ReadOptions(block_size=block), parse, convert
 
 
 def _csv_block(path: str) -> int:
@@ -1015,7 +1121,9 @@ def _record_batches(
 
     import pyarrow.csv as pcsv
 
-    read, parse, convert = _csv_options(columns, float_columns, text_columns, _csv_block(path))
+    read, parse, convert = _csv_options(
+        columns, float_columns, text_columns, _csv_block(path), delimiter(path)
+    )
     compressed = path.lower().endswith(".gz")
     try:
         raw = pa.OSFile(path, "rb")
@@ -1087,7 +1195,7 @@ def _diagnose_csv(
 
 def _find_ragged_row(path: str, unit: Unit, n_fields: int) -> InputError:
     with _open_text(path) as fh:
-        reader = csv.reader(fh)
+        reader = csv.reader(fh, delimiter=delimiter(path))
         next(reader, None)
         row = 0
         skip = unit.first_row - 1
