@@ -411,3 +411,30 @@ def test_tab_separated_files_are_read_by_their_name(tmp_path: Path, engine: str)
     (tmp_path / "b.tsv").write_text("y\tp_0\tp_1\tp_2\n0\t0.2\t0.8\n")
     with pytest.raises(InputError, match=r"b\.tsv, row 1"):
         score(tmp_path / "b.tsv", **kw)
+
+
+@pytest.mark.parametrize(
+    "sol_ids",
+    [["3", "-5", "10", "0", "7"], ["3", "-5", "010", "0", "7"], ["3", "b", "10", "0", "7"]],
+)
+def test_text_ids_join_by_their_text_through_integer_keys_or_not(
+    tmp_path: Path, sol_ids: list[str]
+) -> None:
+    """Text ids that all write integers canonically are looked up as integers; the join is by
+    text whatever the ids: a submission id written otherwise ("07" for "7") is not found."""
+    y = [0, 1, 1, 0, 1]
+    p1 = [0.2, 0.7, 0.6, 0.4, 0.9]
+    (tmp_path / "sol.csv").write_text(
+        "id,y\n" + "".join(f"{i},{t}\n" for i, t in zip(sol_ids, y, strict=True))
+    )
+    order = [4, 2, 0, 3, 1]
+    rows = "".join(f"{sol_ids[k]},{1 - p1[k]},{p1[k]}\n" for k in order)
+    (tmp_path / "sub.csv").write_text("id,p_0,p_1\n" + rows)
+    kw = dict(solution=tmp_path / "sol.csv", id="id", target="y", classes=["0", "1"], bootstrap=0)
+    got = score(tmp_path / "sub.csv", proba=["p_0", "p_1"], **kw).log_loss
+    expected = -np.mean(np.log([q if t else 1 - q for q, t in zip(p1, y, strict=True)]))
+    assert got == pytest.approx(expected, rel=1e-12)
+    bad = rows.replace("7,", "07,", 1) if "7" in sol_ids else rows
+    (tmp_path / "bad.csv").write_text("id,p_0,p_1\n" + bad)
+    with pytest.raises(InputError, match=r"row 1, column 'id': id '07' is not in the solution"):
+        score(tmp_path / "bad.csv", proba=["p_0", "p_1"], **kw)

@@ -273,7 +273,7 @@ def _check_all_used(src: Source, seen: np.ndarray, index: SolutionIndex) -> None
         assert src.solution is not None
         raise InputError(
             src.solution,
-            f"id {index.ids[missing].item()!r} has no row in the submission {src.path}",
+            f"id {index.id_at(missing)!r} has no row in the submission {src.path}",
             row=int(index.rows[missing]),
             column=src.id_column,
         )
@@ -358,7 +358,7 @@ def score_local(
     except NotAligned:
         # Not in the same id order: join through a sorted id table of the solution.
         index = SolutionIndex.build(src)
-        seen = np.zeros(len(index.ids), dtype=bool)
+        seen = np.zeros(len(index), dtype=bool)
         acc, ids = _consume(new_acc, iter_batches(src, None, index), bar, src, True, seen)
         _check_all_used(src, seen, index)
     return _finish(src, acc, ids)
@@ -578,12 +578,12 @@ def score_dask(
     for part in parts:
         ids.update(part.ids)
     if index is not None:
-        seen = np.zeros(len(index.ids), dtype=bool)
+        seen = np.zeros(len(index), dtype=bool)
         for part in parts:
             if part.positions is None:
                 continue
             dup = mark_seen(seen, part.positions)
             if dup is not None:
-                raise _twice(src, index.ids[part.positions[dup]].item(), part.first_row + dup)
+                raise _twice(src, index.id_at(part.positions[dup]), part.first_row + dup)
         _check_all_used(src, seen, index)
     return _finish(src, acc, ids, files)

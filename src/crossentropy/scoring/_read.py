@@ -1246,6 +1246,28 @@ def _ids(values: Any, kind: str, path: str, column: str, first_row: int) -> np.n
     return out.astype(str)  # type: ignore[no-any-return]
 
 
+def _id_keys(values: Any) -> np.ndarray | None:
+    """int64 keys of a batch of text ids (a pyarrow array) when every id is the canonical
+    writing of an int64 (the text ``str(int(s))``: no leading zero, no ``+``, no space), else
+    None. Equal keys then mean equal text; integers sort and search 3-5x faster than text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if values.null_count or not (
+        pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    ):
+        return None
+    try:
+        keys = pc.cast(values, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if not pc.all(pc.equal(pc.cast(keys, values.type), values)).as_py():
+        return None
+    return keys.to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
+
+
 def _split_values(values: Any) -> np.ndarray:
     """A split column as text (a missing value is the empty text)."""
     import pyarrow as pa
@@ -1345,8 +1367,11 @@ def _array_batches(src: Source, unit: Unit) -> Iterator[Batch]:
 
 def _solution_batches(
     src: Source,
-) -> Iterator[tuple[np.ndarray, np.ndarray, int, np.ndarray | None]]:
-    """(ids, class indices, first data row, split values) of the solution file, in batches."""
+) -> Iterator[tuple[np.ndarray | None, np.ndarray, int, np.ndarray | None, np.ndarray | None]]:
+    """(ids, class indices, first data row, split values, keys) of the solution file, in
+    batches: ``keys`` the integers of text ids that all write one canonically
+    (:func:`_id_keys`), and then no ``ids`` (their text is ``str`` of the key); else ``ids``
+    and no keys."""
     assert src.solution is not None
     assert src.solution_format is not None
     assert src.target is not None
@@ -1364,15 +1389,17 @@ def _solution_batches(
         text,
         src.batch_rows,
     ):
-        ids = _ids(rb.column(idc), src.id_kind, src.solution, idc, row)
+        keys = _id_keys(rb.column(idc)) if src.id_kind == "str" else None
+        ids = _ids(rb.column(idc), src.id_kind, src.solution, idc, row) if keys is None else None
         split = _split_values(rb.column(sp)) if sp else None
-        yield ids, labels.indices(rb.column(tgt), src.solution, tgt, row), row, split
+        yield ids, labels.indices(rb.column(tgt), src.solution, tgt, row), row, split, keys
 
 
 def _submission_batches(
-    src: Source, unit: Unit
-) -> Iterator[tuple[np.ndarray, np.ndarray, int, float]]:
-    """(ids, probabilities, first data row, progress) of the submission, in batches."""
+    src: Source, unit: Unit, keys: bool = False
+) -> Iterator[tuple[np.ndarray, np.ndarray, int, float, np.ndarray | None]]:
+    """(ids, probabilities, first data row, progress, integer keys of text ids if ``keys``
+    and they have them, else None) of the submission, in batches."""
     assert src.id_column is not None
     idc, cols = src.id_column, list(src.proba_columns)
     for rb, row, done in _arrow_batches(
@@ -1381,7 +1408,8 @@ def _submission_batches(
         ids = _ids(rb.column(idc), src.id_kind, src.path, idc, row)
         proba = _matrix([_to_float(rb.column(c), src.path, c, row) for c in cols], False)
         check_probabilities(proba, cols, src.path, row)
-        yield ids, (_matrix([proba[:, 0]], True) if src.binary else proba), row, done
+        key = _id_keys(rb.column(idc)) if keys and src.id_kind == "str" else None
+        yield ids, (_matrix([proba[:, 0]], True) if src.binary else proba), row, done, key
 
 
 def iter_ordered_pair(src: Source) -> Iterator[Batch]:
@@ -1394,18 +1422,25 @@ def iter_ordered_pair(src: Source) -> Iterator[Batch]:
         :class:`SolutionIndex`.
     """
     sol = _solution_batches(src)
-    s_ids = s_y = np.empty(0)
+    s_y = np.empty(0)
+    s_ids: np.ndarray | None = None
+    s_keys: np.ndarray | None = None
     s_split: np.ndarray | None = None
-    for ids, proba, row, done in _submission_batches(src, Unit()):
+    for ids, proba, row, done, keys in _submission_batches(src, Unit(), True):
         off = 0
         while off < len(ids):
-            if len(s_ids) == 0:
+            if len(s_y) == 0:
                 nxt = next(sol, None)
                 if nxt is None:
                     raise NotAligned
-                s_ids, s_y, _, s_split = nxt
-            k = min(len(ids) - off, len(s_ids))
-            if not np.array_equal(ids[off : off + k], s_ids[:k]):
+                s_ids, s_y, _, s_split, s_keys = nxt
+            k = min(len(ids) - off, len(s_y))
+            if keys is not None and s_keys is not None:
+                same = np.array_equal(keys[off : off + k], s_keys[:k])
+            else:
+                text = s_ids[:k] if s_ids is not None else _key_text(s_keys, k)
+                same = np.array_equal(ids[off : off + k], text)
+            if not same:
                 raise NotAligned
             yield Batch(
                 s_y[:k],
@@ -1415,10 +1450,26 @@ def iter_ordered_pair(src: Source) -> Iterator[Batch]:
                 done,
                 split=None if s_split is None else s_split[:k],
             )
-            s_ids, s_y, off = s_ids[k:], s_y[k:], off + k
+            s_y, off = s_y[k:], off + k
+            s_ids = None if s_ids is None else s_ids[k:]
+            s_keys = None if s_keys is None else s_keys[k:]
             s_split = None if s_split is None else s_split[k:]
-    if len(s_ids) or next(sol, None) is not None:
+    if len(s_y) or next(sol, None) is not None:
         raise NotAligned
+
+
+def _key_text(keys: np.ndarray | None, k: int) -> np.ndarray:
+    """The text of the first ``k`` integer keys (their canonical writing)."""
+    assert keys is not None
+    return keys[:k].astype(str)
+
+
+def _text_of(ids: np.ndarray | None, keys: np.ndarray | None) -> np.ndarray:
+    """A batch's ids as text: as read, or the writing of its integer keys."""
+    if ids is not None:
+        return ids
+    assert keys is not None
+    return keys.astype(str)
 
 
 @dataclass(frozen=True)
@@ -1429,20 +1480,37 @@ class SolutionIndex:
 
     Attributes
     ----------
-    ids : numpy.ndarray
-        Sorted ids.
+    ids : numpy.ndarray or None
+        Sorted ids (their text, or their values for an integer column); None when ``keys``
+        holds them.
     y : numpy.ndarray
         Class index of each sorted id.
     rows : numpy.ndarray
         1-based solution data row of each sorted id.
     split : numpy.ndarray or None
         The split value of each sorted id (a split column named).
+    keys : numpy.ndarray or None
+        When every id is text that writes an int64 canonically (``"17"``, not ``"017"`` or
+        ``"+17"``): those integers, sorted. Equal keys mean equal text (the join stays by
+        text), integers sort and search 3-5x faster than text, and take a quarter of the
+        memory of 7-character ids.
     """
 
-    ids: np.ndarray
+    ids: np.ndarray | None
     y: np.ndarray
     rows: np.ndarray
     split: np.ndarray | None = None
+    keys: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def id_at(self, position: int) -> Any:
+        """The id at a sorted ``position``, as the file writes it."""
+        if self.ids is None:
+            assert self.keys is not None
+            return str(self.keys[position])
+        return self.ids[position].item()
 
     @classmethod
     def build(cls, src: Source) -> SolutionIndex:
@@ -1452,38 +1520,66 @@ class SolutionIndex:
         parts = list(_solution_batches(src))
         if not parts:
             raise InputError(src.solution, "no data rows")
-        ids = np.concatenate([p[0] for p in parts])
         y = np.concatenate([p[1] for p in parts]).astype(
             np.int32 if len(src.classes) > 127 else np.int8
         )
-        order = np.argsort(ids, kind="stable")
-        ids = ids[order]
-        dup = np.flatnonzero(ids[1:] == ids[:-1])
+        ids: np.ndarray | None = None
+        keys: np.ndarray | None = None
+        if all(p[4] is not None for p in parts):
+            keys = np.concatenate([p[4] for p in parts])
+        else:  # some id is not a canonical integer: all by their text
+            ids = np.concatenate([_text_of(p[0], p[4]) for p in parts])
+        split = np.concatenate([p[3] for p in parts]) if src.split_column else None
+        del parts  # the batches' copies: not held while sorting
+        values = keys if keys is not None else ids
+        assert values is not None
+        order = np.argsort(values, kind="stable")
+        values = values[order]
+        dup = np.flatnonzero(values[1:] == values[:-1])
+        index = cls(
+            None if keys is not None else values,
+            y[order],
+            (order + 1).astype(np.int64),
+            None if split is None else split[order],
+            values if keys is not None else None,
+        )
         if dup.size:
             rows = order[dup + 1] + 1
             k = int(np.argmin(rows))
             raise InputError(
                 src.solution,
-                f"id {ids[dup[k]].item()!r} appears twice",
+                f"id {index.id_at(int(dup[k]))!r} appears twice",
                 row=int(rows[k]),
                 column=src.id_column,
             )
-        split = None
-        if src.split_column:
-            split = np.concatenate([p[3] for p in parts])[order]
-        return cls(ids, y[order], (order + 1).astype(np.int64), split)
+        return index
 
     def lookup(
-        self, ids: np.ndarray, path: str, column: str, first_row: int, solution: str
+        self,
+        ids: np.ndarray,
+        path: str,
+        column: str,
+        first_row: int,
+        solution: str,
+        keys: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(positions in the sorted table, class indices) of ``ids``; raise on an unknown id."""
+        """(positions in the sorted table, class indices) of ``ids`` (with their integer
+        ``keys`` where the text ids have them); raise on an unknown id."""
+        if self.keys is not None:
+            table = self.keys
+            query, valid = (keys, None) if keys is not None else _query_keys(ids)
+        else:
+            assert self.ids is not None
+            table, query, valid = self.ids, ids, None
         # sorted queries walk the table in order: 1.6x (text) to 2.6x (int64) faster than
         # random ones on 2M ids
-        order = np.argsort(ids, kind="stable")
+        order = np.argsort(query, kind="stable")
         pos = np.empty(len(ids), dtype=np.intp)
-        pos[order] = np.searchsorted(self.ids, ids[order])
-        np.minimum(pos, len(self.ids) - 1, out=pos)
-        found = self.ids[pos] == ids
+        pos[order] = np.searchsorted(table, query[order])
+        np.minimum(pos, len(table) - 1, out=pos)
+        found = table[pos] == query
+        if valid is not None:
+            found &= valid
         if not bool(np.all(found)):
             i = int(np.argmin(found))
             raise InputError(
@@ -1493,6 +1589,23 @@ class SolutionIndex:
                 column=column,
             )
         return pos, self.y[pos].astype(np.int64)
+
+
+def _query_keys(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int64 keys of text ids to look up among a solution's canonical integer keys, and which
+    ids have one: an id that does not write an integer canonically cannot be a solution id
+    (a batch without :func:`_id_keys` holds one: an error to report, so the slow way is
+    fine)."""
+    out = np.zeros(len(ids), dtype=np.int64)
+    valid = np.zeros(len(ids), dtype=bool)
+    for i, text in enumerate(ids.tolist()):
+        try:
+            value = int(text)
+        except ValueError:
+            continue
+        if str(value) == text and -(2**63) <= value < 2**63:
+            out[i], valid[i] = value, True
+    return out, valid
 
 
 def mark_seen(seen: np.ndarray, positions: np.ndarray) -> int | None:
@@ -1518,8 +1631,8 @@ def first_unseen(seen: np.ndarray, index: SolutionIndex) -> int | None:
 def _indexed_pair_batches(src: Source, unit: Unit, index: SolutionIndex) -> Iterator[Batch]:
     assert src.id_column is not None
     assert src.solution is not None
-    for ids, proba, row, done in _submission_batches(src, unit):
-        pos, y = index.lookup(ids, src.path, src.id_column, row, src.solution)
+    for ids, proba, row, done, keys in _submission_batches(src, unit, index.keys is not None):
+        pos, y = index.lookup(ids, src.path, src.id_column, row, src.solution, keys)
         rows = np.arange(row, row + len(ids), dtype=np.int64)
         split = None if index.split is None else index.split[pos]
         yield Batch(y, proba, rows, ids, done, pos, index.rows[pos], split)
