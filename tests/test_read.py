@@ -366,8 +366,10 @@ def test_urls_are_read_through_pyarrow_or_fsspec(memory_files) -> None:
 
 
 def test_urls_that_cannot_be_read_are_refused_clearly(memory_files) -> None:
-    local, url, _, _ = memory_files
+    local, url, fs, root = memory_files
     kw = dict(target="y", proba="p_*")
+    with fs.open(f"{root}/a.npy", "wb") as fh:
+        fh.write(b"\x93NUMPY")
     with pytest.raises(InputError, match=r"a\.parquet: no such file"):
         score(f"{url}/missing/a.parquet", **kw)
     with pytest.raises(InputError, match=r"nosuchscheme://x/a\.parquet: cannot open"):
@@ -438,3 +440,58 @@ def test_text_ids_join_by_their_text_through_integer_keys_or_not(
     (tmp_path / "bad.csv").write_text("id,p_0,p_1\n" + bad)
     with pytest.raises(InputError, match=r"row 1, column 'id': id '07' is not in the solution"):
         score(tmp_path / "bad.csv", proba=["p_0", "p_1"], **kw)
+
+
+def test_a_url_reads_csv_cells_as_the_local_reader_does(memory_files, tmp_path: Path) -> None:
+    """CSV cells come as text (no guessing of types from the first block), quoted line breaks
+    are allowed, and a URL and a local copy give the same numbers and the same errors."""
+    _, url, fs, root = memory_files
+    hard = "".join("0,1,0\n" if i % 2 else "1,0,1\n" for i in range(150_000))
+    body = "y,p_0,p_1\n" + hard + '0,0.3,0.7\n"1",0.4,0.6\n'
+    for text, name in [(body, "late.csv"), (body.replace("y,", '"y\nlabel",', 1), "nl.csv")]:
+        with fs.open(f"{root}/{name}", "w") as fh:
+            fh.write(text)
+        (tmp_path / name).write_text(text)
+        target = "y\nlabel" if name == "nl.csv" else "y"
+        kw = dict(target=target, proba="p_*", classes=["0", "1"], bootstrap=0)
+        here = score(tmp_path / name, **kw)
+        there = score(f"{url}/{name}", **kw)
+        assert there.n == here.n == 150_002
+        assert there.log_loss == pytest.approx(here.log_loss, rel=1e-12)
+    for cell, message in [("00", "label '00' is not among the classes"), ("x", "label 'x'")]:
+        text = body.replace('"1",0.4', f"{cell},0.4")
+        with fs.open(f"{root}/bad.csv", "w") as fh:
+            fh.write(text)
+        (tmp_path / "bad.csv").write_text(text)
+        kw = dict(target="y", proba="p_*", classes=["0", "1"], bootstrap=0)
+        errors = []
+        for where in (tmp_path / "bad.csv", f"{url}/bad.csv"):
+            with pytest.raises(InputError, match=message) as info:
+                score(where, **kw)
+            errors.append(str(info.value).split(", row ")[1])
+        assert errors[0] == errors[1] == "150002, column 'y': " + errors[0].split(": ", 1)[1]
+
+
+def test_a_url_folder_of_parts_and_bad_urls(memory_files, tmp_path: Path) -> None:
+    _, url, fs, root = memory_files
+    rows = ["y\tp_0\tp_1", "0\t0.8\t0.2", "1\t0.3\t0.7", "1\t0.1\t0.9", "0\t0.6\t0.4"]
+    for k in (1, 2):
+        part = "\n".join([rows[0], *rows[2 * k - 1 : 2 * k + 1]]) + "\n"
+        with fs.open(f"{root}/parts/part-{k}.tsv", "w") as fh:
+            fh.write(part)
+        (tmp_path / "parts").mkdir(exist_ok=True)
+        (tmp_path / "parts" / f"part-{k}.tsv").write_text(part)
+    with fs.open(f"{root}/parts/_SUCCESS", "w") as fh:
+        fh.write("")
+    kw = dict(target="y", proba="p_*", classes=["0", "1"], bootstrap=0)
+    there = score(f"{url}/parts", **kw)
+    assert there.n == 4
+    assert there.log_loss == pytest.approx(score(tmp_path / "parts", **kw).log_loss, rel=1e-12)
+    with pytest.raises(InputError, match="unknown format 'tsv'"):
+        score(f"{url}/parts", format="tsv", **kw)
+    with fs.open(f"{root}/notzip.zip", "wb") as fh:
+        fh.write(b"not a zip file")
+    with pytest.raises(InputError, match="cannot open"):
+        score(f"zip://a.csv::{url}/notzip.zip", **kw)
+    with pytest.raises(ValueError, match="engine='local'"):  # refused before it is opened
+        score(f"{url}/nothing/here.csv", engine="dask", **kw)

@@ -124,6 +124,8 @@ def top_label(p: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray
     """
     p = np.ascontiguousarray(p)
     n, c = p.shape
+    if c == 0:
+        raise ValueError("p must have at least one column to hold a top label")
     top = np.empty(n, dtype=np.intp)
     conf = np.empty(n, dtype=p.dtype)
     rows = max(1, _BLOCK_ELEMENTS // max(c, 1))
@@ -139,15 +141,14 @@ def top_label(p: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray
             np.add(offsets[:m], top[lo:hi], out=where[:m])
             np.take(flat[lo * c : hi * c], where[:m], out=conf[lo:hi], mode="wrap")
 
-    if p.size < _THREADED_TOP or c == 0:
-        if c:
-            run(0, n)
+    if p.size < _THREADED_TOP:
+        run(0, n)
         return top, conf
-    import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     half = n // 2
-    worker = threading.Thread(target=run, args=(half, n))
-    worker.start()
-    run(0, half)
-    worker.join()
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(run, half, n)
+        run(0, half)
+        other.result()  # its error, if any, is raised here
     return top, conf

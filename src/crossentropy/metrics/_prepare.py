@@ -195,7 +195,7 @@ def _dask_encoded(y_true: Any, p: Array, labels: Any) -> tuple[Encoded, Array] |
     indices; None where the host path is needed: other labels, or a label that is not a
     class, whose row the host path names.
     """
-    if not (compat.is_dask_array(y_true) and compat.is_dask_array(p)):
+    if not (_numpy_chunks(y_true) and _numpy_chunks(p)):
         return None
     y: Any = y_true[:, 0] if y_true.ndim == 2 and y_true.shape[1] == 1 else y_true
     if y.ndim != 1 or y.dtype.kind not in "iub" or y.shape[0] != p.shape[0]:
@@ -203,12 +203,21 @@ def _dask_encoded(y_true: Any, p: Array, labels: Any) -> tuple[Encoded, Array] |
     import dask.array as da
 
     values = np.asarray(to_host(da.unique(y), "y_true"))
-    try:
-        enc = encode(values, labels)
-    except ValueError:
-        return None
+    with warnings.catch_warnings(record=True) as caught:  # issued once, below or by the host
+        warnings.simplefilter("always")
+        try:
+            enc = encode(values, labels)
+        except ValueError:
+            return None
+    for w in caught:  # to the metric's caller: here < prepare < the metric < the caller
+        warnings.warn(w.message, w.category, stacklevel=4)
     rows = y.map_blocks(_class_index, enc.classes, dtype=np.intp)
     return enc, rows.rechunk((p.chunks[0],))
+
+
+def _numpy_chunks(x: Any) -> bool:
+    """A Dask array whose chunks are NumPy arrays (the chunk functions here call NumPy)."""
+    return bool(compat.is_dask_array(x)) and isinstance(getattr(x, "_meta", None), np.ndarray)
 
 
 def _class_index(block: np.ndarray[Any, Any], classes: np.ndarray[Any, Any]) -> Any:
@@ -309,7 +318,7 @@ def prepare(
     # unless the validation policy asks for the checks to be computed up front
     chunked = (
         loss_sum
-        and compat.is_dask_array(p)
+        and _numpy_chunks(p)
         and p.ndim == 2
         and p.dtype in BITS_OF_ONE
         and not reads(None, p)

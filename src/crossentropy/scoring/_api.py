@@ -495,14 +495,17 @@ def score_one(
         raise TypeError("target must be a column name; labels as an array go with NumPy data")
     sol = settings.solution
     stream = None  # a URL or a dataset off the local file system: read as a stream
-    if isinstance(data, str) and is_url(data) and not data.lower().startswith("file:"):
+    url = isinstance(data, str) and is_url(data) and not data.lower().startswith("file:")
+    if (url or _remote_dataset(data)) and sol is not None:
+        raise TypeError("a solution pair is read from local files; data is not one")
+    if (url or _remote_dataset(data)) and settings.engine != "local":
+        raise ValueError(f"{data!r} is read once, in this process: use engine='local'")
+    if url:
         stream = url_stream(data, settings.format, settings.batch_rows), data
     elif isinstance(data, str | os.PathLike):
         data = local_path(data, "data")
     elif _remote_dataset(data):
         stream = pa_stream(data, settings.batch_rows), f"dataset of {len(data.files)} files"
-    if stream is not None and sol is not None:
-        raise TypeError("a solution pair is read from local files; data is not one")
     files = None if stream is not None else _dataset_files(data)
     if files is None and isinstance(data, str):
         files = expand_parts(data)

@@ -328,13 +328,16 @@ def local_path(value: Any, name: str) -> str | None:
 
 
 def url_stream(url: str, fmt: str | None, batch_rows: int) -> Any:
-    """The table a URL names (a file, or a folder of parts), as a pyarrow
-    ``RecordBatchReader`` that reads it batch by batch in file order.
+    """The table a URL names (a file, or a folder of CSV or Parquet parts read in name order),
+    as a pyarrow ``RecordBatchReader`` that reads it batch by batch.
 
     The file system is pyarrow's own for its schemes (``s3://``, ``gs://``, ``hdfs://``,
     ``abfs://``, ``file://``), else fsspec's (``memory://``, ``http://``, ... where fsspec and
     the scheme's package are installed), through ``pyarrow.fs.FSSpecHandler``. The format is
-    ``fmt`` (``"csv"`` or ``"parquet"``), else the name's suffix.
+    ``fmt`` (``"csv"`` or ``"parquet"``), else the files' suffix (``.tsv`` is tab-separated).
+    CSV cells are read as text, as the local reader reads labels, and the probabilities are
+    converted where they are checked, so a URL and a local copy give the same numbers and the
+    same errors.
 
     Raises
     ------
@@ -345,6 +348,8 @@ def url_stream(url: str, fmt: str | None, batch_rows: int) -> Any:
     import pyarrow.dataset as ds  # type: ignore[import-untyped]
     import pyarrow.fs as pafs  # type: ignore[import-untyped]
 
+    if fmt is not None and fmt not in ("csv", "parquet"):
+        raise InputError(url, f"unknown format {fmt!r} for a URL; use 'csv' or 'parquet'")
     try:
         filesystem, path = pafs.FileSystem.from_uri(url)
     except pa.ArrowInvalid as exc:  # a scheme pyarrow does not know: fsspec's, if any
@@ -355,28 +360,66 @@ def url_stream(url: str, fmt: str | None, batch_rows: int) -> Any:
             raise InputError(url, reason) from None
         try:
             fs, path = fsspec.core.url_to_fs(url)
-        except (ImportError, ValueError, OSError) as err:  # its scheme's package is missing
+        except Exception as err:  # a missing package, a bad URL, a file system's own error
             raise InputError(url, f"cannot open: {first_line(err)}") from None
         filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(fs))
     except (pa.ArrowException, OSError) as exc:
         raise InputError(url, f"cannot open: {first_line(exc)}") from None
-    name = path.lower()
-    form = fmt or next((f for suffix, f in _SUFFIXES.items() if name.endswith(suffix)), None)
-    if form not in ("csv", "parquet"):
-        raise InputError(
-            url, "a URL is read as CSV or Parquet: name it .csv or .parquet, or pass the format"
-        )
-    file_format: Any = "parquet"
-    if form == "csv":
-        import pyarrow.csv as pcsv  # type: ignore[import-untyped]
-
-        file_format = ds.CsvFileFormat(parse_options=pcsv.ParseOptions(delimiter=delimiter(name)))
     try:
-        return pa_stream(ds.dataset(path, filesystem=filesystem, format=file_format), batch_rows)
-    except FileNotFoundError:
-        raise InputError(url, "no such file") from None
+        files = _url_files(filesystem, path)
+        if files is None:
+            raise InputError(url, "no such file")
+        if not files:
+            raise InputError(url, "a folder without CSV or Parquet files")
+        forms = {fmt or _suffix_format(f) for f in files}
+        if not forms <= {"csv", "parquet"}:
+            raise InputError(
+                url, "a URL is read as CSV or Parquet: name it .csv or .parquet, or pass the format"
+            )
+        if len(forms) > 1 or len({delimiter(f) for f in files}) > 1:
+            raise InputError(url, "the folder mixes formats (CSV, TSV, Parquet): one table has one")
+        file_format: Any = "parquet"
+        if forms == {"csv"}:
+            import pyarrow.csv as pcsv  # type: ignore[import-untyped]
+
+            parse = pcsv.ParseOptions(delimiter=delimiter(files[0]), newlines_in_values=True)
+            names = ds.dataset(files[0], filesystem=filesystem, format="csv").schema.names
+            text = pcsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                null_values=[""],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            )
+            file_format = ds.CsvFileFormat(parse_options=parse, convert_options=text)
+        return pa_stream(ds.dataset(files, filesystem=filesystem, format=file_format), batch_rows)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(url, f"cannot open: {first_line(exc)}") from None
+
+
+def _suffix_format(name: str) -> Format | None:
+    lower = name.lower()
+    return next((f for suffix, f in _SUFFIXES.items() if lower.endswith(suffix)), None)
+
+
+def _url_files(filesystem: Any, path: str) -> list[str] | None:
+    """The file at ``path``, or the parts of the folder at ``path`` (as a local folder's:
+    CSV, TSV and Parquet names, not starting with ``_`` or ``.``), sorted; None when there is
+    nothing at ``path``."""
+    import pyarrow.fs as pafs
+
+    info = filesystem.get_file_info(path)
+    if info.type == pafs.FileType.File:
+        return [path]
+    if info.type != pafs.FileType.Directory:
+        return None
+    found = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
+    return sorted(
+        f.path
+        for f in found
+        if f.type == pafs.FileType.File
+        and not os.path.basename(f.path).startswith(("_", "."))
+        and f.path.lower().endswith(_PART_SUFFIXES)
+    )
 
 
 def pa_stream(dataset: Any, batch_rows: int) -> Any:
@@ -1077,13 +1120,18 @@ def _record_batches(
 
     if isinstance(table, pa.RecordBatchReader):  # a stream, read once: progress unknown
         row = 1
-        for rb in table:
+        while True:
+            try:
+                rb = table.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError) as exc:  # a file of the stream, read now
+                raise InputError(path, f"cannot read: {first_line(exc)}", row=row) from None
             part = rb.select(list(columns))
             for off in range(0, part.num_rows, batch_rows):
                 piece = part.slice(off, batch_rows)
                 yield piece, row, 0.0
                 row += piece.num_rows
-        return
     if table is not None:  # in memory: rows [start, stop) of the table, zero-copy slices
         stop = table.num_rows if unit.kind != "rows" else unit.stop
         start = unit.start if unit.kind == "rows" else 0
