@@ -790,6 +790,19 @@ def test_dask_arrays_of_unknown_size_get_a_clear_error() -> None:
     assert got == pytest.approx(expected, rel=1e-12)
 
 
+def test_the_first_entry_that_is_not_a_probability_is_named() -> None:
+    """Row-major order, whatever is wrong with it; the error carries its place and value."""
+    from crossentropy.metrics._checks import ProbabilityError
+
+    p = np.array([[0.5, 0.5], [1.2, np.nan], [np.nan, 0.5]])
+    with pytest.raises(ProbabilityError, match=r"\[0, 1\]; got 1\.2 at row 1, column 0") as info:
+        metrics.log_loss([0, 1, 1], p)
+    assert info.value.index == (1, 0)
+    assert info.value.value == 1.2
+    with pytest.raises(ValueError, match="must be finite; got nan at row 1, column 0"):
+        metrics.log_loss([0, 1, 1], p[:, ::-1].copy())
+
+
 def test_dask_log_loss_runs_chunk_by_chunk_where_the_chunks_live() -> None:
     """Integer labels are encoded on the cluster (no copy of them in the graph) and each chunk
     of rows is scored by the NumPy fast path: equal to scikit-learn's for any chunking, with

@@ -495,3 +495,18 @@ def test_a_url_folder_of_parts_and_bad_urls(memory_files, tmp_path: Path) -> Non
         score(f"zip://a.csv::{url}/notzip.zip", **kw)
     with pytest.raises(ValueError, match="engine='local'"):  # refused before it is opened
         score(f"{url}/nothing/here.csv", engine="dask", **kw)
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_probabilities_are_checked_by_the_metrics_rule_and_named_in_the_file(
+    tmp_path: Path, engine: str
+) -> None:
+    """One rule (metrics' first entry, row-major, that is not a probability) named by file,
+    row and column: for a binary file the value is the file's own, not 1 - p."""
+    (tmp_path / "bin.csv").write_text("y,p\n0,0.2\n1,0.7\n1,1.5\n")
+    kw = dict(target="y", proba=["p"], classes=["0", "1"], engine=engine)
+    with pytest.raises(InputError, match=r"row 3, column 'p': probability 1\.5 is greater than 1"):
+        score(tmp_path / "bin.csv", **kw)
+    (tmp_path / "two.csv").write_text("y,p_a,p_b\na,0.2,0.8\nb,-0.5,nan\nb,nan,0.5\n")
+    with pytest.raises(InputError, match=r"row 2, column 'p_a': probability -0\.5 is negative"):
+        score(tmp_path / "two.csv", target="y", proba="p_*", engine=engine)

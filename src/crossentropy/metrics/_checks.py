@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -13,11 +14,33 @@ from crossentropy._lib.policy import reads
 from crossentropy.metrics._fast import BITS_OF_ONE
 
 __all__ = [
+    "ProbabilityError",
     "check_index_labels",
     "check_proba_matrix",
     "check_probabilities",
+    "describe_probability",
     "row_sum_tolerance",
 ]
+
+
+class ProbabilityError(ValueError):
+    """A value that is not a probability: its ``index`` in the checked array and its ``value``,
+    so that a caller can name the place its own way (a file, its data row and column)."""
+
+    def __init__(self, message: str, index: tuple[int, ...], value: float) -> None:
+        super().__init__(message)
+        self.index, self.value = index, value
+
+
+def describe_probability(value: float) -> str:
+    """What is wrong with a value that is not a probability, in words (NaN, infinite,
+    negative, or above 1)."""
+    if math.isnan(value):
+        return "probability is NaN"
+    if math.isinf(value):
+        return f"probability is {'-' if value < 0 else ''}infinite"
+    side = "negative" if value < 0 else "greater than 1"
+    return f"probability {value!r} is {side} (probabilities must lie in [0, 1])"
 
 
 def row_sum_tolerance(eps: float) -> float:
@@ -42,25 +65,24 @@ def _row_of(index: tuple[int, ...]) -> str:
 
 
 def check_probabilities(xp: Namespace, p: Array, name: str) -> Array:
-    """Raise ``ValueError`` naming the first row of a concrete ``p`` that holds NaN or inf, or
-    else the first row with an entry outside [0, 1]; returns ``p``. A lazy array cannot be
-    inspected without computing it: its entries outside [0, 1] (NaN and inf included) become
-    NaN, so a bad input gives a NaN metric, never a silently wrong number."""
+    """Raise :class:`ProbabilityError` (a ``ValueError``) at the first entry of a concrete
+    ``p``, in row-major order, that is not a probability (NaN, inf, or outside [0, 1]),
+    naming its row and column; returns ``p``. A lazy array cannot be inspected without
+    computing it: its entries outside [0, 1] (NaN and inf included) become NaN, so a bad input
+    gives a NaN metric, never a silently wrong number."""
     if not reads(None, p):
         return xp.where((p >= 0) & (p <= 1), p, xp.asarray(xp.nan, dtype=p.dtype))
     if is_numpy(p) and _all_in_unit_interval_numpy(p):
         return p
-    idx = first_index(xp, ~xp.isfinite(p))
-    if idx is not None:
-        value = float(to_host(p)[idx])
-        raise ValueError(f"{name} must be finite; got {value} at {_row_of(idx)}")
-    idx = first_index(xp, (p < 0) | (p > 1))
-    if idx is not None:
-        value = float(to_host(p)[idx])
-        raise ValueError(
-            f"{name} must hold probabilities in [0, 1]; got {value!r} at {_row_of(idx)}"
-        )
-    return p
+    idx = first_index(xp, ~((p >= 0) & (p <= 1)))  # NaN fails both comparisons
+    if idx is None:
+        return p
+    value = float(to_host(p)[idx])
+    if math.isfinite(value):
+        message = f"{name} must hold probabilities in [0, 1]; got {value!r} at {_row_of(idx)}"
+    else:
+        message = f"{name} must be finite; got {value} at {_row_of(idx)}"
+    raise ProbabilityError(message, idx, value)
 
 
 def check_proba_matrix(

@@ -163,6 +163,7 @@ def _new_accumulator(src: Source, options: Mapping[str, Any] | None) -> ScoreAcc
 def _update(acc: ScoreAccumulator, batch: Batch, src: Source | None) -> None:
     """Add a batch; a value the options refuse (a row summing to 0 with renormalize=) is an
     ``InputError`` of the file."""
+    from crossentropy.metrics._checks import ProbabilityError, describe_probability
     from crossentropy.metrics._score import RowError
     from crossentropy.scoring._read import PART_STRIDE, InputError
 
@@ -171,6 +172,13 @@ def _update(acc: ScoreAccumulator, batch: Batch, src: Source | None) -> None:
         acc.update(batch.y, batch.proba, row_ids=batch.rows, keys=batch.keys, groups=batch.split)
     except RowError as exc:  # row ids of several files carry the file's index
         raise InputError(where, exc.reason, row=exc.row % PART_STRIDE) from None
+    except ProbabilityError as exc:  # the rule of metrics/, named by file, row and column
+        i, j = exc.index[0], exc.index[-1]
+        binary = src is not None and src.binary  # the file's column is the second, [1 - p, p]
+        value = float(batch.proba[i, 1]) if binary else exc.value
+        column = None if src is None else src.proba_columns[0 if binary else j]
+        row = int(batch.rows[i]) % PART_STRIDE
+        raise InputError(where, describe_probability(value), row=row, column=column) from None
     except ValueError as exc:
         raise InputError(where, str(exc)) from None
 

@@ -126,8 +126,10 @@ class Batch:
     y : numpy.ndarray
         int64 class index of each row, in ``0 .. C-1``.
     proba : numpy.ndarray
-        Probabilities, shape ``(n, C)``, every value in ``[0, 1]``: float32 when stored so,
-        float64 otherwise.
+        Probabilities, shape ``(n, C)``: float32 when stored so, float64 otherwise. Their
+        range is checked where they are scored, by the rule of ``metrics``
+        (:class:`~crossentropy.metrics.ScoreAccumulator`), which the engine names by file, row
+        and column.
     rows : numpy.ndarray
         int64 1-based data row of each row in the (submission) file.
     ids : numpy.ndarray or None
@@ -1010,27 +1012,6 @@ def _to_float(values: Any, path: str, column: str, first_row: int) -> np.ndarray
     return pc.cast(trimmed, pa.float64()).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
 
 
-def check_probabilities(
-    proba: np.ndarray, columns: Sequence[str], path: str, first_row: int
-) -> None:
-    """Raise :class:`InputError` at the first NaN, infinite, negative or > 1 value (row-major)."""
-    lo, hi = proba.min(initial=0.0), proba.max(initial=0.0)
-    if lo >= 0.0 and hi <= 1.0:  # false for NaN too
-        return
-    bad = ~((proba >= 0.0) & (proba <= 1.0))
-    i, j = (int(k) for k in np.unravel_index(int(np.argmax(bad)), bad.shape))
-    v = float(proba[i, j])
-    if np.isnan(v):
-        what = "probability is NaN"
-    elif np.isinf(v):
-        what = f"probability is {'-' if v < 0 else ''}infinite"
-    elif v < 0:
-        what = f"probability {v!r} is negative (probabilities must lie in [0, 1])"
-    else:
-        what = f"probability {v!r} is greater than 1 (probabilities must lie in [0, 1])"
-    raise InputError(path, what, row=first_row + i, column=columns[j])
-
-
 def _matrix(columns: list[np.ndarray], binary: bool) -> np.ndarray:
     if binary:
         p = columns[0]
@@ -1341,7 +1322,6 @@ def _table_batches(src: Source, unit: Unit) -> Iterator[Batch]:
     ):
         y = labels.indices(rb.column(src.target), src.path, src.target, row)
         proba = _matrix([_to_float(rb.column(c), src.path, c, row) for c in cols], False)
-        check_probabilities(proba, cols, src.path, row)
         n = rb.num_rows
         ids = None
         if src.id_column:
@@ -1379,7 +1359,6 @@ def _array_batches(src: Source, unit: Unit) -> Iterator[Batch]:
         chunk = chunk.astype(stored_float(chunk.dtype), copy=False)
         if chunk.ndim == 1:
             chunk = chunk[:, None]
-        check_probabilities(chunk, src.proba_columns, src.path, row)
         yv = np.asarray(y_all[lo:hi])
         if yv.dtype.kind == "f":
             nan = np.flatnonzero(np.isnan(yv))
@@ -1455,7 +1434,6 @@ def _submission_batches(
     ):
         ids = _ids(rb.column(idc), src.id_kind, src.path, idc, row)
         proba = _matrix([_to_float(rb.column(c), src.path, c, row) for c in cols], False)
-        check_probabilities(proba, cols, src.path, row)
         key = _id_keys(rb.column(idc)) if keys and src.id_kind == "str" else None
         yield ids, (_matrix([proba[:, 0]], True) if src.binary else proba), row, done, key
 
