@@ -1,12 +1,14 @@
 """Reading predictions for :func:`crossentropy.scoring.score`: in batches, validated, with exact
 positions.
 
-The input layer of the scoring engine. It turns a file (CSV, Parquet, ``.npy``/``.npz``), an
-in-memory pyarrow Table, or a Kaggle-style pair of files (solution + submission, joined on an id
-column) into a stream of :class:`Batch` objects — class indices, a probability matrix (float32
-as stored, float64 otherwise) and the 1-based data row of each row — reading through pyarrow's
-streaming readers so memory stays bounded whatever the file size. Every problem with the input
-raises :class:`InputError`, whose one-line message names the file, the data row and the column.
+The input layer of the scoring engine. It turns a file (CSV, TSV, Parquet, ``.npy``/``.npz``,
+local or by URL), an in-memory pyarrow Table or stream, or a Kaggle-style pair of files
+(solution + submission, joined on an id column) into a stream of :class:`Batch` objects — class
+indices, a probability matrix (float32 as stored, float64 otherwise) and the 1-based data row
+of each row — reading through pyarrow's streaming readers so memory stays bounded whatever the
+file size. Every problem with the input raises :class:`InputError`, whose one-line message
+names the file, the data row and the column; the probabilities' range is checked where they
+are scored, by the rule of ``metrics``, and the engine names it the same way.
 
 Everything a worker needs is in the picklable :class:`Source` and :class:`Unit` (a piece of the
 file: Parquet row groups, a CSV byte range, ``.npy`` rows), so the Dask engine reads the pieces on
