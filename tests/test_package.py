@@ -18,13 +18,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_import_pulls_in_no_framework():
+    """Nor do the submodules that need none, reached as attributes of the package."""
     code = (
-        "import sys, crossentropy, crossentropy.information\n"
+        "import sys, crossentropy as ce\n"
+        "assert ce.information and ce.grad and ce.metrics and ce.scoring\n"
+        "assert ce.metrics.log_loss([0, 1], [[0.8, 0.2], [0.3, 0.7]]) > 0\n"
         "bad = [m for m in ('torch', 'jax', 'dask') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_version_is_one_number_everywhere():
+    from importlib.metadata import version
+
+    out = subprocess.run(
+        [sys.executable, "-m", "crossentropy", "--version"], capture_output=True, text=True
+    )
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"crossentropy {ce.__version__}"
+    assert version("crossentropy") == ce.__version__  # the installed metadata reads it too
 
 
 def test_all_is_sorted_and_complete():
