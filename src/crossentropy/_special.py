@@ -188,6 +188,16 @@ def sigmoid(x: Array, /) -> Array:
 
     Computed from :math:`e^{-|x|} \le 1`, so neither the value nor the gradient overflows.
 
+    Parameters
+    ----------
+    x : array_like
+        Input (integers are taken as the default floating dtype).
+
+    Returns
+    -------
+    array
+        :math:`\sigma(x)`, in the input's library and floating dtype.
+
     Examples
     --------
     >>> import crossentropy as ce
@@ -207,6 +217,16 @@ def log_sigmoid(x: Array, /) -> Array:
         \log \sigma(x) = -\operatorname{softplus}(-x) = \min(x, 0) - \log(1 + e^{-|x|})
 
     and :math:`\log(1 - \sigma(x)) = \log \sigma(-x)`.
+
+    Parameters
+    ----------
+    x : array_like
+        Input (integers are taken as the default floating dtype).
+
+    Returns
+    -------
+    array
+        :math:`\log \sigma(x)`, in the input's library and floating dtype.
 
     Examples
     --------
@@ -274,6 +294,18 @@ def xlogy(x: Array, y: Array, /) -> Array:
     branch is taken before the log (a double ``where``), so the gradient at ``x = 0`` is finite.
     A Python number takes the other argument's dtype (``xlogy(float32 tensor, 3.3)`` is
     float32, as :func:`torch.xlogy`).
+
+    Parameters
+    ----------
+    x : array_like
+        The factor; where it is 0 the result is 0.
+    y : array_like
+        The argument of the log, broadcast with ``x``.
+
+    Returns
+    -------
+    array
+        :math:`x \log y`, in the inputs' library and floating dtype.
 
     Examples
     --------

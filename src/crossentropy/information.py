@@ -141,6 +141,13 @@ def binary_entropy(p: Array, /, *, base: float = math.e) -> Array:
 
         H_b(p) = -p \log_b p - (1 - p) \log_b (1 - p)
 
+    Parameters
+    ----------
+    p : array_like
+        Success probabilities in [0, 1].
+    base : float, default e
+        Logarithm base: e for nats, 2 for bits.
+
     Examples
     --------
     >>> import crossentropy as ce
@@ -167,6 +174,19 @@ def cross_entropy(
     This is the quantity between two distributions; :func:`crossentropy.cross_entropy` is the
     loss on logits with PyTorch's conventions.
 
+    Parameters
+    ----------
+    p : array_like
+        The true distribution (probabilities along ``axis``).
+    q : array_like
+        The approximating distribution, broadcast with ``p``.
+    axis : int, default -1
+        The axis of the outcomes.
+    base : float, default e
+        Logarithm base: e for nats, 2 for bits.
+    normalize : bool, default False
+        Divide ``p`` and ``q`` by their sums first (as :func:`scipy.stats.entropy`).
+
     Examples
     --------
     >>> from crossentropy import information
@@ -191,6 +211,19 @@ def kl_divergence(
     Non-negative, zero iff ``p == q``; ``inf`` where ``p_i > 0`` and ``q_i = 0``. Argument order
     is (true, approximate), as :func:`scipy.stats.entropy` ``(pk, qk)``; note that
     :func:`crossentropy.kl_div` follows PyTorch's ``(log q, p)`` order instead.
+
+    Parameters
+    ----------
+    p : array_like
+        The true distribution (probabilities along ``axis``).
+    q : array_like
+        The approximating distribution, broadcast with ``p``.
+    axis : int, default -1
+        The axis of the outcomes.
+    base : float, default e
+        Logarithm base: e for nats, 2 for bits.
+    normalize : bool, default False
+        Divide ``p`` and ``q`` by their sums first (as :func:`scipy.stats.entropy`).
 
     Examples
     --------
@@ -217,6 +250,19 @@ def js_divergence(
     Bounded by :math:`\log_b 2` (1 bit). :func:`scipy.spatial.distance.jensenshannon` returns
     its square root.
 
+    Parameters
+    ----------
+    p : array_like
+        One distribution (probabilities along ``axis``).
+    q : array_like
+        The other, broadcast with ``p``.
+    axis : int, default -1
+        The axis of the outcomes.
+    base : float, default e
+        Logarithm base: e for nats, 2 for bits.
+    normalize : bool, default False
+        Divide ``p`` and ``q`` by their sums first (as :func:`scipy.stats.entropy`).
+
     Examples
     --------
     >>> import crossentropy as ce
@@ -240,6 +286,18 @@ def perplexity(
 
     It does not depend on the logarithm base (:math:`b^{H_b} = e^{H}`): the effective number
     of equally likely outcomes.
+
+    Parameters
+    ----------
+    p : array_like
+        The distribution (probabilities along ``axis``), the true one when ``q`` is given.
+    q : array_like, optional
+        The approximating distribution, broadcast with ``p``: the perplexity of ``q`` on
+        outcomes drawn from ``p``.
+    axis : int, default -1
+        The axis of the outcomes.
+    normalize : bool, default False
+        Divide ``p`` (and ``q``) by their sums first.
 
     Examples
     --------

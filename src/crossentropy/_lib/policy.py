@@ -76,6 +76,18 @@ def get_validation() -> Validate:
 def set_validation(mode: Validate) -> Validate:
     """Set the process-wide default validation mode; returns the previous one.
 
+    Parameters
+    ----------
+    mode : {"auto", True, False}
+        ``"auto"``: check values where reading them costs no synchronisation and breaks no
+        trace (concrete CPU arrays); ``True``: also on accelerators and Dask (one
+        synchronisation, or a compute); ``False``: never.
+
+    Returns
+    -------
+    {"auto", True, False}
+        The mode in force before.
+
     Examples
     --------
     >>> import crossentropy as ce
@@ -93,6 +105,13 @@ def validation(mode: Validate) -> Iterator[None]:
     """Use validation ``mode`` for the calls in a ``with`` block (this thread only).
 
     A ``validate=`` keyword on a call overrides it.
+
+    Parameters
+    ----------
+    mode : {"auto", True, False}
+        ``"auto"``: check values where reading them costs no synchronisation and breaks no
+        trace (concrete CPU arrays); ``True``: also on accelerators and Dask (one
+        synchronisation, or a compute); ``False``: never.
 
     Examples
     --------

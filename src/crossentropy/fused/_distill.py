@@ -295,11 +295,18 @@ def linear_kl_div(
         bias.
     target : Tensor, optional
         Labels of shape ``input.shape[:-1]``; tokens equal to ``ignore_index`` are left out.
+    ignore_index : int, default -100
+        The label of the tokens left out (a ``target`` is needed for it to act).
     kind : {"forward", "reverse", "jsd"}
-        The divergence; ``beta`` in (0, 1) weighs the generalised Jensen-Shannon divergence.
+        The divergence: KL(teacher ‖ student), KL(student ‖ teacher), or the generalised
+        Jensen-Shannon divergence.
+    beta : float, default 0.5
+        The teacher's weight in the mixture of ``"jsd"``, in (0, 1).
     temperature : float, default 1.0
         Both heads' logits are divided by it.
-    reduction : {"mean", "sum", "none"}
+    reduction : {"mean", "sum", "none"}, default "mean"
+        The mean over the tokens that count, their sum, or one value per token (0 for an
+        ignored token).
     chunk_size : int, optional
         Tokens per chunk (default: about 4 M logits of each head per chunk).
 

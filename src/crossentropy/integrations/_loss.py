@@ -23,6 +23,13 @@ class OutputProjectionLoss(nn.Module):
 
         \ell_n = -\log \operatorname{softmax}(W h_n + b)_{y_n}
 
+    Parameters
+    ----------
+    **options
+        Keywords of :func:`crossentropy.fused.linear_cross_entropy` (``ignore_index``,
+        ``label_smoothing``, ``z_loss``, ``softcap``, ``temperature``, ``reduction``, ...);
+        an unknown one is a ``TypeError``.
+
     Examples
     --------
     >>> import torch
@@ -46,8 +53,14 @@ class OutputProjectionLoss(nn.Module):
         self.output: nn.Linear | None = None
 
     def set_model_output(self, output: nn.Module) -> None:
-        """The model's output projection (an ``nn.Linear``-like module with ``weight`` and,
-        optionally, ``bias``); kept by reference, so tied or sharded weights stay the model's."""
+        """The model's output projection, kept by reference, so tied or sharded weights stay
+        the model's.
+
+        Parameters
+        ----------
+        output : torch.nn.Module
+            An ``nn.Linear``-like module with ``weight`` ``(V, D)`` and, optionally, ``bias``.
+        """
         if not isinstance(getattr(output, "weight", None), Tensor):
             raise TypeError("set_model_output takes a module with a weight tensor (V, D)")
         object.__setattr__(self, "output", output)  # not a submodule: the model owns it

@@ -174,6 +174,11 @@ def use_fused_loss(
 def remove_fused_loss(model: nn.Module) -> nn.Module:
     """Undo :func:`use_fused_loss`: the model's own forward again; returns ``model``.
 
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model given to :func:`use_fused_loss` (any other is returned as it is).
+
     Examples
     --------
     >>> from transformers import LlamaConfig, LlamaForCausalLM

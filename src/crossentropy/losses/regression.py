@@ -330,7 +330,23 @@ def l1_loss(
         \mathrm{MAE} = \frac{\sum_i w_i |x_i - y_i|}{\sum_i w_i}
 
     Follows :func:`torch.nn.functional.l1_loss` (PyTorch 2.13; same positional parameters):
-    a weighted mean divides by the sum of the weights. Parameters as :func:`mse_loss`.
+    a weighted mean divides by the sum of the weights.
+
+    Parameters
+    ----------
+    input, target : array_like
+        Predictions and targets, broadcast together (with PyTorch's warning when their shapes
+        differ).
+    size_average, reduce : bool, optional
+        Deprecated (PyTorch's legacy arguments): use ``reduction``.
+    reduction : {"mean", "sum", "none", "batchmean"}, default "mean"
+        How the element losses are combined.
+    weight : array_like, optional
+        Element weights, broadcast to the input.
+    mean_divisor : {"auto", "weight", "count"}, default "auto"
+        Divisor of a weighted ``"mean"``; "auto" is PyTorch's ("weight" here).
+    empty_mean : float, default nan
+        The mean of an empty input.
 
     Examples
     --------
@@ -465,6 +481,24 @@ def smooth_l1_loss(
     Follows :func:`torch.nn.functional.smooth_l1_loss` (same positional parameters;
     ``beta = 0`` is the L1 loss). Weights as :func:`huber_loss`.
 
+    Parameters
+    ----------
+    input, target : array_like
+        Predictions and targets, broadcast together (with PyTorch's warning when their shapes
+        differ).
+    size_average, reduce : bool, optional
+        Deprecated (PyTorch's legacy arguments): use ``reduction``.
+    reduction : {"mean", "sum", "none", "batchmean"}, default "mean"
+        How the element losses are combined.
+    beta : float, default 1.0
+        Where the quadratic part meets the linear one, >= 0 (0: the L1 loss).
+    weight : array_like, optional
+        Element weights, broadcast to the input.
+    mean_divisor : {"auto", "weight", "count"}, default "auto"
+        Divisor of a weighted ``"mean"``; "auto" is PyTorch's ("weight" here).
+    empty_mean : float, default nan
+        The mean of an empty input.
+
     Examples
     --------
     >>> import crossentropy as ce
@@ -497,6 +531,20 @@ def log_cosh_loss(
     the second below (no cancellation near zero error). Keras ``LogCosh`` and
     optax ``log_cosh`` (here with ``reduction="none"``). A weighted ``"mean"`` divides by the
     sum of the weights.
+
+    Parameters
+    ----------
+    input, target : array_like
+        Predictions and targets, broadcast together (with PyTorch's warning when their shapes
+        differ).
+    reduction : {"mean", "sum", "none", "batchmean"}, default "mean"
+        How the element losses are combined.
+    weight : array_like, optional
+        Element weights, broadcast to the input.
+    mean_divisor : {"auto", "weight", "count"}, default "auto"
+        Divisor of a weighted ``"mean"``; "auto" is PyTorch's ("weight" here).
+    empty_mean : float, default nan
+        The mean of an empty input.
 
     Examples
     --------

@@ -90,6 +90,8 @@ class ScoreReport:
     input : dict
         Files, mode, format, target and id columns, classes, probability columns, rows, options
         and the crossentropy version.
+    source : Source
+        The resolved input the report was read from (for the text and HTML renderings).
     """
 
     n: int
@@ -115,7 +117,13 @@ class ScoreReport:
         return plain(out)  # type: ignore[no-any-return]
 
     def to_json(self, indent: int | None = 2) -> str:
-        """:meth:`to_dict` as JSON text."""
+        """:meth:`to_dict` as JSON text.
+
+        Parameters
+        ----------
+        indent : int or None, default 2
+            Spaces per level (None: one line).
+        """
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     def to_text(self) -> str:
@@ -131,8 +139,14 @@ class ScoreReport:
         return html_report(self.to_dict(), self.source)
 
     def to_html(self, path: PathLike) -> None:
-        """Write :meth:`html` to ``path`` atomically; only a regular file is ever replaced (a
-        symbolic link, a device, a FIFO or a folder at ``path`` is a ``ValueError``)."""
+        """Write :meth:`html` to ``path`` atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The page to write; only a regular file there is ever replaced (a symbolic link, a
+            device, a FIFO or a folder at ``path`` is a ``ValueError``).
+        """
         from crossentropy._lib.html import write_atomic
 
         write_atomic(path, self.html())

@@ -76,7 +76,13 @@ class Comparison:
         return plain(out)  # type: ignore[no-any-return]
 
     def to_json(self, indent: int | None = 2) -> str:
-        """:meth:`to_dict` as JSON text."""
+        """:meth:`to_dict` as JSON text.
+
+        Parameters
+        ----------
+        indent : int or None, default 2
+            Spaces per level (None: one line).
+        """
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     def to_text(self) -> str:
@@ -92,7 +98,13 @@ class Comparison:
         return comparison_html(self)
 
     def to_html(self, path: PathLike) -> None:
-        """Write :meth:`html` to ``path`` atomically (only a regular file is ever replaced)."""
+        """Write :meth:`html` to ``path`` atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The page to write; only a regular file there is ever replaced.
+        """
         from crossentropy._lib.html import write_atomic
 
         write_atomic(path, self.html())
