@@ -109,6 +109,13 @@ def focal_loss(input: Array, target: Array, **options: Any) -> tuple[Array, Arra
     with :math:`q = \operatorname{softmax}(x)` and :math:`a` the weighted target; finite as
     :math:`q_c \to 1` for any :math:`\gamma \ge 0`.
 
+    Parameters
+    ----------
+    input, target
+        As :func:`crossentropy.focal_loss`.
+    **options
+        Any keyword of :func:`crossentropy.focal_loss`.
+
     Examples
     --------
     >>> from crossentropy import grad
@@ -141,6 +148,13 @@ def binary_cross_entropy_with_logits(
 
     which is :math:`w(\sigma(x) - t)` without ``pos_weight``; the reduction divides as the loss.
 
+    Parameters
+    ----------
+    input, target, weight
+        As :func:`crossentropy.binary_cross_entropy_with_logits`.
+    **options
+        Any keyword of :func:`crossentropy.binary_cross_entropy_with_logits`.
+
     Examples
     --------
     >>> from crossentropy import grad
@@ -171,6 +185,13 @@ def sigmoid_focal_loss(input: Array, target: Array, **options: Any) -> tuple[Arr
         \frac{\sigma(x)\sigma(-x)}{1 - p_t} B + \sigma(x) - t\Bigr)
 
     where the ratio is formed in log space, so the gradient stays finite as :math:`p_t \to 1`.
+
+    Parameters
+    ----------
+    input, target
+        As :func:`crossentropy.sigmoid_focal_loss`.
+    **options
+        Any keyword of :func:`crossentropy.sigmoid_focal_loss`.
 
     Examples
     --------
@@ -211,6 +232,13 @@ def mse_loss(input: Array, target: Array, **options: Any) -> tuple[Array, Array]
         \frac{\partial \ell}{\partial x} = 2 w (x - y) \big/ \textstyle\sum w
         \quad\text{(``"mean"``; } N \text{ without weights)}
 
+    Parameters
+    ----------
+    input, target
+        As :func:`crossentropy.mse_loss`.
+    **options
+        Any keyword of :func:`crossentropy.mse_loss`.
+
     Examples
     --------
     >>> from crossentropy import grad
@@ -229,6 +257,13 @@ def l1_loss(input: Array, target: Array, **options: Any) -> tuple[Array, Array]:
         \frac{\partial \ell}{\partial x} = w \operatorname{sign}(x - y)
 
     divided as the loss's reduction divides.
+
+    Parameters
+    ----------
+    input, target
+        As :func:`crossentropy.l1_loss`.
+    **options
+        Any keyword of :func:`crossentropy.l1_loss`.
 
     Examples
     --------
@@ -249,6 +284,13 @@ def huber_loss(input: Array, target: Array, **options: Any) -> tuple[Array, Arra
 
     divided by :math:`N` for ``"mean"`` (PyTorch's rule, also with weights).
 
+    Parameters
+    ----------
+    input, target
+        As :func:`crossentropy.huber_loss`.
+    **options
+        Any keyword of :func:`crossentropy.huber_loss`.
+
     Examples
     --------
     >>> from crossentropy import grad
@@ -268,6 +310,13 @@ def smooth_l1_loss(input: Array, target: Array, **options: Any) -> tuple[Array, 
 
     (:math:`w \operatorname{sign}(x - y)` at :math:`\beta = 0`).
 
+    Parameters
+    ----------
+    input, target
+        As :func:`crossentropy.smooth_l1_loss`.
+    **options
+        Any keyword of :func:`crossentropy.smooth_l1_loss`.
+
     Examples
     --------
     >>> from crossentropy import grad
@@ -284,6 +333,13 @@ def log_cosh_loss(input: Array, target: Array, **options: Any) -> tuple[Array, A
     .. math::
 
         \frac{\partial \ell}{\partial x} = w \tanh(x - y)
+
+    Parameters
+    ----------
+    input, target
+        As :func:`crossentropy.log_cosh_loss`.
+    **options
+        Any keyword of :func:`crossentropy.log_cosh_loss`.
 
     Examples
     --------

@@ -161,6 +161,23 @@ class CrossEntropyLoss(_Loss):
     ``z_loss``, ``softcap``, ``empty_mean``, ``mean_divisor``, ``weight_mode``,
     ``from_logits``, ``clip``, ``validate``).
 
+    Parameters
+    ----------
+    weight : Tensor, optional
+        Class weights ``(C,)`` (a buffer).
+    size_average : bool, optional
+        Deprecated (PyTorch's legacy argument): use ``reduction``.
+    ignore_index : int, default -100
+        Target value left out of the loss and of the mean.
+    reduce : bool, optional
+        Deprecated (PyTorch's legacy argument): use ``reduction``.
+    reduction : str, default "mean"
+        How the losses are combined, as :func:`crossentropy.cross_entropy`'s ``reduction``.
+    label_smoothing : float, default 0.0
+        Probability mass spread uniformly over the classes, in [0, 1].
+    **extras
+        Any other keyword of :func:`crossentropy.cross_entropy` (keyword-only).
+
     Examples
     --------
     >>> import torch
@@ -210,6 +227,21 @@ class NLLLoss(_Loss):
     .. math::
 
         \ell_n = -w_{y_n} x_{n, y_n}
+
+    Parameters
+    ----------
+    weight : Tensor, optional
+        Class weights ``(C,)`` (a buffer).
+    size_average : bool, optional
+        Deprecated (PyTorch's legacy argument): use ``reduction``.
+    ignore_index : int, default -100
+        Target value left out of the loss and of the mean.
+    reduce : bool, optional
+        Deprecated (PyTorch's legacy argument): use ``reduction``.
+    reduction : str, default "mean"
+        How the losses are combined, as :func:`crossentropy.nll_loss`'s ``reduction``.
+    **extras
+        Any other keyword of :func:`crossentropy.nll_loss` (keyword-only).
 
     Examples
     --------
@@ -261,6 +293,23 @@ class FocalLoss(_Loss):
 
     ``weight`` and a per-class ``alpha`` are buffers (``alpha_weight``); a scalar ``alpha`` is
     an option.
+
+    Parameters
+    ----------
+    weight : Tensor, optional
+        Class weights ``(C,)`` (a buffer).
+    alpha : float or Tensor, optional
+        Class balance: one weight per class ``(C,)``, or one number for every class.
+    gamma : float, default 2.0
+        Focusing exponent, >= 0 (0: the cross-entropy).
+    ignore_index : int, default -100
+        Target value left out of the loss and of the mean.
+    reduction : str, default "mean"
+        How the losses are combined, as :func:`crossentropy.focal_loss`'s ``reduction``.
+    label_smoothing : float, default 0.0
+        Probability mass spread uniformly over the classes, in [0, 1].
+    **extras
+        Any other keyword of :func:`crossentropy.focal_loss` (keyword-only).
 
     Examples
     --------
@@ -325,6 +374,19 @@ class BCELoss(_Loss):
 
         \ell = -w \bigl(t \log p + (1 - t) \log (1 - p)\bigr)
 
+    Parameters
+    ----------
+    weight : Tensor, optional
+        Element weights, broadcast to the input (a buffer).
+    size_average : bool, optional
+        Deprecated (PyTorch's legacy argument): use ``reduction``.
+    reduce : bool, optional
+        Deprecated (PyTorch's legacy argument): use ``reduction``.
+    reduction : str, default "mean"
+        How the losses are combined, as :func:`crossentropy.binary_cross_entropy`'s ``reduction``.
+    **extras
+        Any other keyword of :func:`crossentropy.binary_cross_entropy` (keyword-only).
+
     Examples
     --------
     >>> import torch
@@ -363,6 +425,22 @@ class BCEWithLogitsLoss(_Loss):
     .. math::
 
         \ell = -w \bigl(p_w\, t \log \sigma(x) + (1 - t) \log \sigma(-x)\bigr)
+
+    Parameters
+    ----------
+    weight : Tensor, optional
+        Element weights, broadcast to the input (a buffer).
+    size_average : bool, optional
+        Deprecated (PyTorch's legacy argument): use ``reduction``.
+    reduce : bool, optional
+        Deprecated (PyTorch's legacy argument): use ``reduction``.
+    reduction : str, default "mean"
+        How the losses are combined: ``reduction`` of
+        :func:`crossentropy.binary_cross_entropy_with_logits`.
+    pos_weight : Tensor, optional
+        Weight of the positive term, per class (a buffer), as PyTorch's.
+    **extras
+        Any other keyword of :func:`crossentropy.binary_cross_entropy_with_logits` (keyword-only).
 
     Examples
     --------
@@ -412,6 +490,19 @@ class SigmoidFocalLoss(_Loss):
     Unlike the functional form (torchvision's ``"none"``), the module averages by default, as
     every PyTorch loss module does.
 
+    Parameters
+    ----------
+    weight : Tensor, optional
+        Element weights, broadcast to the input (a buffer).
+    alpha : float or None, default 0.25
+        Weight of the positive term (``1 - alpha`` of the negative); None for none.
+    gamma : float, default 2.0
+        Focusing exponent, >= 0 (0: the binary cross-entropy).
+    reduction : str, default "mean"
+        How the losses are combined, as :func:`crossentropy.sigmoid_focal_loss`'s ``reduction``.
+    **extras
+        Any other keyword of :func:`crossentropy.sigmoid_focal_loss` (keyword-only).
+
     Examples
     --------
     >>> import torch
@@ -451,6 +542,19 @@ class KLDivLoss(_Loss):
     .. math::
 
         \ell = t (\log t - x)
+
+    Parameters
+    ----------
+    size_average : bool, optional
+        Deprecated (PyTorch's legacy argument): use ``reduction``.
+    reduce : bool, optional
+        Deprecated (PyTorch's legacy argument): use ``reduction``.
+    reduction : str, default "mean"
+        How the losses are combined, as :func:`crossentropy.kl_div`'s ``reduction``.
+    log_target : bool, default False
+        Whether the target holds log-probabilities.
+    **extras
+        Any other keyword of :func:`crossentropy.kl_div` (keyword-only).
 
     Examples
     --------
@@ -523,6 +627,17 @@ class MSELoss(_RegressionLoss):
 
         \ell = w (x - y)^2
 
+    Parameters
+    ----------
+    size_average : bool, optional
+        Deprecated (PyTorch's legacy argument): use ``reduction``.
+    reduce : bool, optional
+        Deprecated (PyTorch's legacy argument): use ``reduction``.
+    reduction : str, default "mean"
+        How the losses are combined, as :func:`crossentropy.mse_loss`'s ``reduction``.
+    **extras
+        Any other keyword of :func:`crossentropy.mse_loss` (keyword-only).
+
     Examples
     --------
     >>> import torch
@@ -541,6 +656,17 @@ class L1Loss(_RegressionLoss):
     .. math::
 
         \ell = w |x - y|
+
+    Parameters
+    ----------
+    size_average : bool, optional
+        Deprecated (PyTorch's legacy argument): use ``reduction``.
+    reduce : bool, optional
+        Deprecated (PyTorch's legacy argument): use ``reduction``.
+    reduction : str, default "mean"
+        How the losses are combined, as :func:`crossentropy.l1_loss`'s ``reduction``.
+    **extras
+        Any other keyword of :func:`crossentropy.l1_loss` (keyword-only).
 
     Examples
     --------
@@ -561,6 +687,15 @@ class HuberLoss(_RegressionLoss):
 
         \ell = \begin{cases} \tfrac12 e^2 & |e| \le \delta \\
         \delta (|e| - \tfrac12 \delta) & \text{otherwise} \end{cases}
+
+    Parameters
+    ----------
+    reduction : str, default "mean"
+        How the losses are combined, as :func:`crossentropy.huber_loss`'s ``reduction``.
+    delta : float, default 1.0
+        Where the quadratic part meets the linear one, > 0.
+    **extras
+        Any other keyword of :func:`crossentropy.huber_loss` (keyword-only).
 
     Examples
     --------
@@ -585,6 +720,19 @@ class SmoothL1Loss(_RegressionLoss):
 
         \ell = \begin{cases} \tfrac12 e^2 / \beta & |e| < \beta \\
         |e| - \tfrac12 \beta & \text{otherwise} \end{cases}
+
+    Parameters
+    ----------
+    size_average : bool, optional
+        Deprecated (PyTorch's legacy argument): use ``reduction``.
+    reduce : bool, optional
+        Deprecated (PyTorch's legacy argument): use ``reduction``.
+    reduction : str, default "mean"
+        How the losses are combined, as :func:`crossentropy.smooth_l1_loss`'s ``reduction``.
+    beta : float, default 1.0
+        Where the quadratic part meets the linear one, >= 0 (0: the L1 loss).
+    **extras
+        Any other keyword of :func:`crossentropy.smooth_l1_loss` (keyword-only).
 
     Examples
     --------
@@ -633,6 +781,15 @@ class DiceLoss(_OverlapLoss):
 
         \ell = 1 - \frac{2I + 2s}{P + T + 2s}
 
+    Parameters
+    ----------
+    mode : {"binary", "multiclass", "multilabel"}, default "binary"
+        Sigmoid for one class, softmax over classes, or a sigmoid per class.
+    reduction : str, default "mean"
+        How the losses are combined, as :func:`crossentropy.dice_loss`'s ``reduction``.
+    **extras
+        Any other keyword of :func:`crossentropy.dice_loss` (keyword-only).
+
     Examples
     --------
     >>> import torch
@@ -655,6 +812,15 @@ class JaccardLoss(_OverlapLoss):
     .. math::
 
         \ell = 1 - \frac{I + s}{P + T - I + s}
+
+    Parameters
+    ----------
+    mode : {"binary", "multiclass", "multilabel"}, default "binary"
+        Sigmoid for one class, softmax over classes, or a sigmoid per class.
+    reduction : str, default "mean"
+        How the losses are combined, as :func:`crossentropy.jaccard_loss`'s ``reduction``.
+    **extras
+        Any other keyword of :func:`crossentropy.jaccard_loss` (keyword-only).
 
     Examples
     --------
@@ -679,6 +845,21 @@ class TverskyLoss(_OverlapLoss):
 
         \ell = \left(1 - \frac{I + s}{I + \alpha\,\mathrm{FP} + \beta\,\mathrm{FN} + s}
         \right)^{\gamma}
+
+    Parameters
+    ----------
+    mode : {"binary", "multiclass", "multilabel"}, default "binary"
+        Sigmoid for one class, softmax over classes, or a sigmoid per class.
+    alpha : float, default 0.5
+        Weight of the false positives.
+    beta : float, default 0.5
+        Weight of the false negatives.
+    gamma : float, default 1.0
+        Exponent of the loss (the focal Tversky loss above 1).
+    reduction : str, default "mean"
+        How the losses are combined, as :func:`crossentropy.tversky_loss`'s ``reduction``.
+    **extras
+        Any other keyword of :func:`crossentropy.tversky_loss` (keyword-only).
 
     Examples
     --------
@@ -727,6 +908,32 @@ class LinearCrossEntropyLoss(_Loss):
     per-call ``num_items_in_batch``, ``sequence_ids`` and ``cu_seqlens`` are keywords of
     :meth:`forward`. To tie the weight to an embedding, assign it:
     ``loss.linear.weight = embedding.weight``.
+
+    Parameters
+    ----------
+    in_features : int
+        Size ``D`` of each input vector.
+    num_classes : int
+        Number of classes ``V`` (rows of ``self.linear.weight``).
+    bias : bool, default False
+        Whether ``self.linear`` has a bias.
+    device : torch.device or str, optional
+        Where ``self.linear``'s parameters are created.
+    dtype : torch.dtype, optional
+        Their dtype.
+    reduction : str, default "mean"
+        How the losses are combined: ``reduction`` of
+        :func:`crossentropy.fused.linear_cross_entropy`.
+    weight : Tensor, optional
+        Class weights ``(C,)`` (a buffer).
+    ignore_index : int or None, default -100
+        Target value left out of the loss and of the mean (None: -100, as PyTorch).
+    label_smoothing : float, default 0.0
+        Probability mass spread uniformly over the classes, in [0, 1].
+    options : object, optional
+        PyTorch's chunking configuration, accepted and unused: the fused op always chunks.
+    **extras
+        Any other keyword of :func:`crossentropy.fused.linear_cross_entropy` (keyword-only).
 
     Examples
     --------
