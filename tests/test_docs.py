@@ -104,17 +104,8 @@ def test_scoring_guide_examples_run_in_order():
         exec(compile(block, "docs/guides/scoring.md", "exec"), namespace)
 
 
-#: API pages whose every documented function and class has a complete parameter table (the
-#: last, metrics.md, is being written).
-COMPLETE_PAGES = [
-    "functional.md",
-    "fused.md",
-    "grad.md",
-    "information.md",
-    "integrations.md",
-    "nn.md",
-    "scoring.md",
-]
+#: Every API page: each documented function and class has a complete parameter table.
+COMPLETE_PAGES = sorted(p.name for p in (DOCS / "api").glob("*.md"))
 
 
 def _parameter_table_problems(obj, name: str) -> list[str]:
@@ -146,6 +137,14 @@ def _parameter_table_problems(obj, name: str) -> list[str]:
             continue
         signature = signature.final_target if signature.is_alias else signature
         params = [p.name for p in signature.parameters if p.name not in ("self", "cls")]
+        # a grouped entry ("a, b : ...") shows the first one's type and default for all
+        defaults = {p.name: str(p.default) for p in signature.parameters}
+        table = re.search(
+            r"^Parameters\n-+\n(.*?)(?=\n\n\w+\n-+\n|\Z)", item.docstring.value, re.S | re.M
+        )
+        for group in re.findall(r"^(\w+(?:, \w+)+)\b", table.group(1) if table else "", re.M):
+            if len({defaults.get(n.strip()) for n in group.split(",")}) > 1:
+                problems.append(f"{label}: {group} grouped, with different defaults")
         problems += [f"{label}: {p} not documented" for p in params if p not in documented]
         problems += [f"{label}: {p} not in the signature" for p in documented if p not in params]
         problems += [

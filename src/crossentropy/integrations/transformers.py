@@ -86,8 +86,16 @@ def use_fused_loss(
     return_logits : bool, default False
         Also compute and return the logits on calls with labels (they are then formed, as the
         model would; the loss still comes from the fused op).
-    ignore_index, label_smoothing, z_loss, chunk_size, kernel
-        As :func:`crossentropy.fused.linear_cross_entropy`.
+    ignore_index : int, default -100
+        Targets equal to it are left out, as in :func:`crossentropy.fused.linear_cross_entropy`.
+    label_smoothing : float, default 0.0
+        PyTorch's label smoothing, in [0, 1].
+    z_loss : float, default 0.0
+        PaLM's auxiliary :math:`\lambda\,\mathrm{lse}^2` coefficient.
+    chunk_size : int, optional
+        Tokens per chunk (default: about 16 M logits per chunk).
+    kernel : {"auto", "torch", "triton"}, default "auto"
+        The fused op's per-row step (Triton on CUDA when installed, under ``"auto"``).
 
     Examples
     --------

@@ -973,8 +973,19 @@ def nll_loss(
         Deprecated (PyTorch's legacy argument): use ``reduction``.
     reduction : {"mean", "sum", "none", "batchmean"}, default "mean"
         How the per-element losses are combined.
-    axis, empty_mean, mean_divisor, where, validate
-        As in :func:`cross_entropy` (``where`` of the target's shape).
+    axis : int or tuple of int, optional
+        The class axis, as in :func:`cross_entropy` (default PyTorch's: 1, or 0 for 1-D input).
+    empty_mean : float, default nan
+        Value of a mean over zero valid targets: NaN as PyTorch, 0.0 as Keras and Liger.
+    mean_divisor : {"auto", "weight", "count"}, default "auto"
+        Divisor of ``"mean"``: the sum of the target weights or the number of valid elements,
+        as in :func:`cross_entropy`.
+    where : array_like of bool, optional
+        optax's mask, of the target's shape: False elements contribute 0 and leave the
+        mean's divisor.
+    validate : {"auto", True, False}, optional
+        When label ranges and probabilities are checked; default: the mode in force
+        (:func:`crossentropy.validation`).
 
     Examples
     --------

@@ -157,10 +157,32 @@ def focal_loss(
         A scalar, or one non-negative value per class, multiplying each class's term.
     gamma : float, default 2.0
         Focusing parameter, >= 0 (may be a traced 0-d array).
-    ignore_index, reduction, label_smoothing, axis, from_logits, clip, empty_mean
-        As in :func:`cross_entropy`.
-    mean_divisor, weight_mode, where, validate
-        As in :func:`cross_entropy`.
+    ignore_index : int, default -100
+        Class-index targets equal to it contribute nothing, as in :func:`cross_entropy`.
+    reduction : {"mean", "sum", "none", "batchmean"}, default "mean"
+        How the per-element losses are combined.
+    label_smoothing : float, default 0.0
+        :math:`\varepsilon \in [0, 1]`, as in :func:`cross_entropy`.
+    axis : int or tuple of int, optional
+        The class axis, as in :func:`cross_entropy` (default PyTorch's: 1, or 0 for 1-D input).
+    from_logits : bool, default True
+        If False, ``input`` holds probabilities (no softmax).
+    clip : {None, "torch", "sklearn", "keras"} or float, default None
+        With ``from_logits=False``: how probabilities are clipped before the log, as in
+        :func:`cross_entropy`.
+    empty_mean : float, default nan
+        Value of a mean over zero valid targets: NaN as PyTorch, 0.0 as Keras and Liger.
+    mean_divisor : {"auto", "weight", "count"}, default "auto"
+        Divisor of ``"mean"``: the sum of the target weights or the number of valid elements,
+        as in :func:`cross_entropy`.
+    weight_mode : {"per_class", "per_sample"}, default "per_class"
+        How class weights meet label smoothing and soft targets, as in :func:`cross_entropy`.
+    where : array_like of bool, optional
+        optax's mask, of the target's (batch) shape: False elements contribute 0 and leave the
+        mean's divisor.
+    validate : {"auto", True, False}, optional
+        When label ranges and probabilities are checked; default: the mode in force
+        (:func:`crossentropy.validation`).
 
     Examples
     --------

@@ -469,7 +469,18 @@ class CalibrationAccumulator:
         self, f: np.ndarray[Any, Any], o: np.ndarray[Any, Any], *, eps: float | None = None
     ) -> CalibrationAccumulator:
         """Add forecasts ``f`` (in [0, 1]) and outcomes ``o`` (bool or 0/1); the log score
-        clips the forecasts to ``[eps, 1 - eps]`` (default: the eps of ``f``'s dtype)."""
+        clips the forecasts to ``[eps, 1 - eps]`` (default: the eps of ``f``'s dtype).
+
+        Parameters
+        ----------
+        f : array_like
+            Forecast probabilities in [0, 1], 1-D.
+        o : array_like
+            Outcomes, booleans or 0/1, one per forecast.
+        eps : float, optional
+            The log score clips the forecasts to ``[eps, 1 - eps]`` (default: the eps of the
+            forecasts' dtype).
+        """
         f = np.asarray(f)
         hit = np.asarray(o, dtype=bool)
         if f.ndim != 1 or hit.shape != f.shape:
@@ -496,7 +507,13 @@ class CalibrationAccumulator:
         return self
 
     def merge(self, other: CalibrationAccumulator) -> CalibrationAccumulator:
-        """Add the rows of ``other``."""
+        """Add the rows of ``other``.
+
+        Parameters
+        ----------
+        other : CalibrationAccumulator
+            An accumulator of the same kind, options and classes.
+        """
         if not isinstance(other, CalibrationAccumulator):
             raise TypeError(f"other must be a CalibrationAccumulator; got {type(other).__name__}")
         self._grid += other._grid
@@ -892,6 +909,18 @@ def murphy_decomposition(
 
     (:func:`murphy_terms`). For two classes ``brier`` is :func:`brier_score_loss`; for more it is
     the squared error of the top-label confidence against ``argmax == y``.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,) or (n, C)
+        True labels, any type (integers, strings, booleans), or a label indicator matrix.
+    y_proba : array_like of shape (n,) or (n, C)
+        Probability of the positive (larger) class, or of each class in the sorted order of the
+        labels.
+    n_bins : int, default 15
+        Number of bins, >= 1.
+    labels : array_like, optional
+        All class labels, when ``y_true`` may miss some (sorted; a warning if not given sorted).
 
     Examples
     --------

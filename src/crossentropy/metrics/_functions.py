@@ -260,6 +260,18 @@ def perplexity(y_true: Any, y_proba: Any, *, sample_weight: Any = None, labels: 
     the effective number of equally likely classes the model hesitates between. Same
     conventions as :func:`log_loss` (clipping, warnings, errors).
 
+    Parameters
+    ----------
+    y_true : array_like of shape (n,) or (n, C)
+        True labels, any type (integers, strings, booleans), or a label indicator matrix.
+    y_proba : array_like of shape (n,) or (n, C)
+        Probability of the positive (larger) class, or of each class in the sorted order of the
+        labels.
+    sample_weight : array_like of shape (n,), optional
+        Row weights.
+    labels : array_like, optional
+        All class labels, when ``y_true`` may miss some (sorted; a warning if not given sorted).
+
     Examples
     --------
     >>> from crossentropy.metrics import perplexity
@@ -297,6 +309,18 @@ def log_loss_per_class(
 
     Same conventions as :func:`log_loss`; the overall loss is the :math:`W_c`-weighted mean of
     the :math:`L_c`.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,) or (n, C)
+        True labels, any type (integers, strings, booleans), or a label indicator matrix.
+    y_proba : array_like of shape (n,) or (n, C)
+        Probability of the positive (larger) class, or of each class in the sorted order of the
+        labels.
+    sample_weight : array_like of shape (n,), optional
+        Row weights.
+    labels : array_like, optional
+        All class labels, when ``y_true`` may miss some (sorted; a warning if not given sorted).
 
     Returns
     -------
@@ -347,6 +371,21 @@ def d2_log_loss_score(
     ``ValueError`` (:class:`ZeroWeightError`). A label indicator ``y_true`` and the deprecated
     ``y_pred=`` are taken as by :func:`log_loss` (the baseline then predicts each column's
     weighted mean).
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,) or (n, C)
+        True labels, any type (integers, strings, booleans), or a label indicator matrix.
+    y_proba : array_like of shape (n,) or (n, C)
+        Probability of the positive (larger) class, or of each class in the sorted order of the
+        labels.
+    sample_weight : array_like of shape (n,), optional
+        Row weights.
+    labels : array_like, optional
+        All class labels, when ``y_true`` may miss some (sorted; a warning if not given sorted).
+    y_pred : array_like, optional
+        Deprecated name of ``y_proba`` (as in scikit-learn 1.9): accepted with a
+        ``FutureWarning``; giving both is a ``ValueError``.
 
     Examples
     --------
@@ -406,6 +445,24 @@ def brier_score_loss(
     binary and ``pos_label`` defaults to 1 for labels in {0, 1} or {-1, 1}, to the larger label
     for other numbers, and must be given for strings. For ``(n, C)`` the columns follow the
     sorted classes (``labels`` or those of ``y_true``) and ``pos_label`` is not used.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,) or (n, C)
+        True labels, any type (integers, strings, booleans), or a label indicator matrix.
+    y_proba : array_like of shape (n,) or (n, C)
+        Probability of the positive (larger) class, or of each class in the sorted order of the
+        labels.
+    sample_weight : array_like of shape (n,), optional
+        Row weights.
+    pos_label : label, optional
+        The class a vector ``y_proba`` gives the probability of: 1 for labels in {0, 1} or {-1,
+        1}, else the larger label (not used with a matrix).
+    labels : array_like, optional
+        All class labels, when ``y_true`` may miss some (sorted; a warning if not given sorted).
+    scale_by_half : {"auto", True, False}, default "auto"
+        Halve the summed score; ``"auto"`` halves it for two classes only (the binary Brier
+        score, scikit-learn's).
 
     Examples
     --------
@@ -571,6 +628,25 @@ def calibration_error(
     lower bin. Both are :func:`~sklearn.calibration.calibration_curve`'s edges.
     The values are needed on the host: arrays of other libraries are synchronised (Dask
     computes); the answer is a 0-D array of the input's library.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,) or (n, C)
+        True labels, any type (integers, strings, booleans), or a label indicator matrix.
+    y_proba : array_like of shape (n,) or (n, C)
+        Probability of the positive (larger) class, or of each class in the sorted order of the
+        labels.
+    n_bins : int, default 15
+        Number of bins, >= 1.
+    strategy : {"uniform", "quantile"}, default "uniform"
+        Equal-width bins, or equal-mass bins at the confidences' quantiles (scikit-learn's
+        ``calibration_curve``).
+    norm : {"l1", "max", "l2"}, default "l1"
+        ECE (the weighted mean gap), MCE (the largest gap) or the RMS calibration error.
+    sample_weight : array_like of shape (n,), optional
+        Row weights.
+    labels : array_like, optional
+        All class labels, when ``y_true`` may miss some (sorted; a warning if not given sorted).
 
     Examples
     --------

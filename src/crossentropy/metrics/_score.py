@@ -231,14 +231,23 @@ class ScoreAccumulator:
         keys: np.ndarray[Any, Any] | None = None,
         groups: np.ndarray[Any, Any] | None = None,
     ) -> ScoreAccumulator:
-        """Add a batch: class indices (0..C-1), probabilities ``(n, C)``, optional integer row
-        ids (default: the position of the row in this accumulator's stream, from 0).
+        """Add a batch of rows (a value that is not a probability is a ``ValueError``).
 
-        Pass ``row_ids`` when the batches of several accumulators are merged, so that the ids of
-        the worst rows are unique. ``keys`` (non-negative integers, default the row ids) name
-        the rows for the paired bootstrap: rows of two prediction sets with the same key are
-        the same example. ``groups`` (one value per row, e.g. Kaggle's ``Usage``) splits the
-        rows: each group's log loss, Brier score and accuracy are kept too (``splits``).
+        Parameters
+        ----------
+        y_index : array_like of int
+            Class indices ``0 .. C-1``, one per row, in the order of ``classes``.
+        proba : array_like of shape (n, C)
+            Probabilities, one column per class.
+        row_ids : array_like of int, optional
+            Each row's id (default: its position in this accumulator's stream, from 0); pass them
+            when accumulators are merged, so that the worst rows' ids are unique.
+        keys : array_like of int, optional
+            Which example each row is, for the paired bootstrap: rows of two prediction sets with
+            one key are one example (default: the row ids); non-negative.
+        groups : array_like, optional
+            One value per row (Kaggle's ``Usage``, say): each group's log loss, Brier score and
+            accuracy are kept too (``splits``).
         """
         c = len(self.classes)
         p = check_proba_matrix(proba, "proba", n_classes=c)
@@ -380,7 +389,13 @@ class ScoreAccumulator:
         self._worst = both[:, order]
 
     def merge(self, other: ScoreAccumulator) -> ScoreAccumulator:
-        """Add the rows another accumulator (same classes and options) has seen."""
+        """Add the rows another accumulator (same classes and options) has seen.
+
+        Parameters
+        ----------
+        other : ScoreAccumulator
+            An accumulator of the same kind, options and classes.
+        """
         if not isinstance(other, ScoreAccumulator):
             raise TypeError(f"other must be a ScoreAccumulator; got {type(other).__name__}")
         if other.classes != self.classes or other.n_bins != self.n_bins:

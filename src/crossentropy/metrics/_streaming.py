@@ -152,6 +152,14 @@ class LogLoss(_Stream):
 
     Keeps two compensated sums. ``result()`` is NaN before any row.
 
+    Parameters
+    ----------
+    normalize : bool, default True
+        The weighted mean; False for the weighted sum.
+    labels : array_like, optional
+        All class labels (sorted), fixed for the whole stream; without them the classes
+        are the column indices of the first batch, and the labels must be integers.
+
     Examples
     --------
     >>> import math
@@ -173,7 +181,18 @@ class LogLoss(_Stream):
         self._weight = ExactSum()
 
     def update(self, y_true: Any, y_proba: Any, sample_weight: Any = None) -> LogLoss:
-        """Add a batch."""
+        """Add a batch.
+
+        Parameters
+        ----------
+        y_true : array_like of shape (n,) or (n, C)
+            True labels, any type (integers, strings, booleans), or a label indicator matrix.
+        y_proba : array_like of shape (n,) or (n, C)
+            Probability of the positive (larger) class, or of each class in the sorted order of the
+            labels.
+        sample_weight : array_like of shape (n,), optional
+            Row weights.
+        """
         prep = self._prepare(y_true, y_proba, sample_weight, loss_sum=True)
         if prep.n:
             self._loss.add(_float(loss_total(prep)))
@@ -183,7 +202,13 @@ class LogLoss(_Stream):
         return self
 
     def merge(self, other: LogLoss) -> LogLoss:
-        """Add what another accumulator has seen."""
+        """Add what another accumulator has seen.
+
+        Parameters
+        ----------
+        other : LogLoss
+            An accumulator of the same kind, options and classes.
+        """
         self._check_other(other)
         self._loss.merge(other._loss)
         self._weight.merge(other._weight)
@@ -210,6 +235,12 @@ class Perplexity(LogLoss):
 
         \mathrm{PP} = \exp\Bigl(\frac{\sum_i w_i \ell_i}{\sum_i w_i}\Bigr)
 
+    Parameters
+    ----------
+    labels : array_like, optional
+        All class labels (sorted), fixed for the whole stream; without them the classes
+        are the column indices of the first batch, and the labels must be integers.
+
     Examples
     --------
     >>> from crossentropy.metrics import Perplexity
@@ -234,6 +265,12 @@ class LogLossPerClass(_Stream):
 
     ``result()`` is a :class:`~crossentropy.metrics.ClassLogLoss` of NumPy arrays.
 
+    Parameters
+    ----------
+    labels : array_like, optional
+        All class labels (sorted), fixed for the whole stream; without them the classes
+        are the column indices of the first batch, and the labels must be integers.
+
     Examples
     --------
     >>> from crossentropy.metrics import LogLossPerClass
@@ -255,7 +292,18 @@ class LogLossPerClass(_Stream):
         self._weight = ExactSum(c)
 
     def update(self, y_true: Any, y_proba: Any, sample_weight: Any = None) -> LogLossPerClass:
-        """Add a batch."""
+        """Add a batch.
+
+        Parameters
+        ----------
+        y_true : array_like of shape (n,) or (n, C)
+            True labels, any type (integers, strings, booleans), or a label indicator matrix.
+        y_proba : array_like of shape (n,) or (n, C)
+            Probability of the positive (larger) class, or of each class in the sorted order of the
+            labels.
+        sample_weight : array_like of shape (n,), optional
+            Row weights.
+        """
         prep = self._prepare(y_true, y_proba, sample_weight)
         if prep.n:
             _state(self._loss).add(to_host(class_totals(prep, losses(prep))))
@@ -263,7 +311,13 @@ class LogLossPerClass(_Stream):
         return self
 
     def merge(self, other: LogLossPerClass) -> LogLossPerClass:
-        """Add what another accumulator has seen."""
+        """Add what another accumulator has seen.
+
+        Parameters
+        ----------
+        other : LogLossPerClass
+            An accumulator of the same kind, options and classes.
+        """
         self._check_other(other)
         if other._loss is not None and other._weight is not None:
             _state(self._loss).merge(other._loss)
@@ -292,6 +346,12 @@ class D2LogLoss(_Stream):
     Keeps the weighted loss sum and the weight of each class; the baseline loss in the
     denominator is formed in ``result()``.
 
+    Parameters
+    ----------
+    labels : array_like, optional
+        All class labels (sorted), fixed for the whole stream; without them the classes
+        are the column indices of the first batch, and the labels must be integers.
+
     Examples
     --------
     >>> from crossentropy.metrics import D2LogLoss, d2_log_loss_score
@@ -311,7 +371,18 @@ class D2LogLoss(_Stream):
         self._class_weight = ExactSum(0 if self.classes is None else self.classes.shape[0])
 
     def update(self, y_true: Any, y_proba: Any, sample_weight: Any = None) -> D2LogLoss:
-        """Add a batch."""
+        """Add a batch.
+
+        Parameters
+        ----------
+        y_true : array_like of shape (n,) or (n, C)
+            True labels, any type (integers, strings, booleans), or a label indicator matrix.
+        y_proba : array_like of shape (n,) or (n, C)
+            Probability of the positive (larger) class, or of each class in the sorted order of the
+            labels.
+        sample_weight : array_like of shape (n,), optional
+            Row weights.
+        """
         prep = self._prepare(y_true, y_proba, sample_weight, loss_sum=True)
         if prep.n:
             self._loss.add(_float(loss_total(prep)))
@@ -319,7 +390,13 @@ class D2LogLoss(_Stream):
         return self
 
     def merge(self, other: D2LogLoss) -> D2LogLoss:
-        """Add what another accumulator has seen."""
+        """Add what another accumulator has seen.
+
+        Parameters
+        ----------
+        other : D2LogLoss
+            An accumulator of the same kind, options and classes.
+        """
         self._check_other(other)
         self._loss.merge(other._loss)
         if other._class_weight is not None:
@@ -352,6 +429,18 @@ class BrierScore(_Stream):
     1: labels in {0, 1} or {-1, 1}); ``y_true`` must take at most two values over the whole
     stream. For matrices the classes follow the stream rule (``labels=``).
 
+    Parameters
+    ----------
+    pos_label : label, optional
+        The class a vector ``y_proba`` gives the probability of: 1 for labels in {0, 1} or {-1,
+        1}, else the larger label (not used with a matrix).
+    labels : array_like, optional
+        All class labels (sorted), fixed for the whole stream; without them the classes
+        are the column indices of the first batch, and the labels must be integers.
+    scale_by_half : {"auto", True, False}, default "auto"
+        Halve the summed score; ``"auto"`` halves it for two classes only (the binary Brier
+        score, scikit-learn's).
+
     Examples
     --------
     >>> from crossentropy.metrics import BrierScore
@@ -378,7 +467,18 @@ class BrierScore(_Stream):
         self._seen: set[Any] = set()
 
     def update(self, y_true: Any, y_proba: Any, sample_weight: Any = None) -> BrierScore:
-        """Add a batch."""
+        """Add a batch.
+
+        Parameters
+        ----------
+        y_true : array_like of shape (n,) or (n, C)
+            True labels, any type (integers, strings, booleans), or a label indicator matrix.
+        y_proba : array_like of shape (n,) or (n, C)
+            Probability of the positive (larger) class, or of each class in the sorted order of the
+            labels.
+        sample_weight : array_like of shape (n,), optional
+            Row weights.
+        """
         shape = getattr(y_proba, "shape", None)
         shape = tuple(shape) if shape is not None else np.shape(y_proba)
         vector = len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)
@@ -415,7 +515,13 @@ class BrierScore(_Stream):
         return self
 
     def merge(self, other: BrierScore) -> BrierScore:
-        """Add what another accumulator has seen."""
+        """Add what another accumulator has seen.
+
+        Parameters
+        ----------
+        other : BrierScore
+            An accumulator of the same kind, options and classes.
+        """
         self._check_other(other)
         if other._width is not None:
             if self._width is not None and self._width != other._width:
@@ -451,6 +557,19 @@ class CalibrationError(_Stream):
     (17 bytes per row, 9 without weights) and bins them in ``result()``: exact, with memory
     linear in the number of rows.
 
+    Parameters
+    ----------
+    n_bins : int, default 15
+        Number of bins, >= 1.
+    strategy : {"uniform", "quantile"}, default "uniform"
+        Equal-width bins, or equal-mass bins at the confidences' quantiles (scikit-learn's
+        ``calibration_curve``).
+    norm : {"l1", "max", "l2"}, default "l1"
+        ECE (the weighted mean gap), MCE (the largest gap) or the RMS calibration error.
+    labels : array_like, optional
+        All class labels (sorted), fixed for the whole stream; without them the classes
+        are the column indices of the first batch, and the labels must be integers.
+
     Examples
     --------
     >>> from crossentropy.metrics import CalibrationError, calibration_error
@@ -484,7 +603,18 @@ class CalibrationError(_Stream):
         self._weighted = False
 
     def update(self, y_true: Any, y_proba: Any, sample_weight: Any = None) -> CalibrationError:
-        """Add a batch."""
+        """Add a batch.
+
+        Parameters
+        ----------
+        y_true : array_like of shape (n,) or (n, C)
+            True labels, any type (integers, strings, booleans), or a label indicator matrix.
+        y_proba : array_like of shape (n,) or (n, C)
+            Probability of the positive (larger) class, or of each class in the sorted order of the
+            labels.
+        sample_weight : array_like of shape (n,), optional
+            Row weights.
+        """
         prep = self._prepare(y_true, y_proba, sample_weight)
         if not prep.n:
             return self
@@ -504,7 +634,13 @@ class CalibrationError(_Stream):
         return self
 
     def merge(self, other: CalibrationError) -> CalibrationError:
-        """Add what another accumulator has seen."""
+        """Add what another accumulator has seen.
+
+        Parameters
+        ----------
+        other : CalibrationError
+            An accumulator of the same kind, options and classes.
+        """
         self._check_other(other)
         self._count.merge(other._count)
         self._conf.merge(other._conf)
