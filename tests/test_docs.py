@@ -59,18 +59,49 @@ def _hook(name: str):
     return module
 
 
-def test_rst_hook_turns_math_and_roles_into_mathjax_and_code():
+def test_rst_hook_turns_math_into_mathml_and_roles_into_code():
     hook = _hook("rst_roles")
     page = (
         "<p>.. math::</p>\n"
-        '<div class="highlight"><pre><span></span><code>a &lt; b\n</code></pre></div>'
+        '<div class="highlight"><pre><span></span><code>a &lt; \\frac{1}{b}\n</code></pre></div>'
         "<p>see :func:<code>~numpy.log</code> and :math:<code>x^2</code></p>"
     )
     out = hook.on_page_content(page, None, None, None)
-    assert '<div class="arithmatex">\\[a &lt; b\\]</div>' in out
-    assert '<span class="arithmatex">\\(x^2\\)</span>' in out
+    assert '<div class="formula"><math' in out
+    assert 'display="block"' in out
+    assert "<mfrac><mrow><mn>1</mn></mrow><mrow><mi>b</mi></mrow></mfrac>" in out
+    assert "<msup><mi>x</mi><mn>2</mn></msup>" in out
     assert "<code>numpy.log</code>" in out
     assert ":func:" not in out
+    assert ":math:" not in out
+    with pytest.raises(ValueError, match="cannot convert the formula"):
+        hook.on_page_content(":math:<code>\\left( a</code>", None, None, None)
+
+
+def test_the_built_site_needs_no_network(tmp_path):
+    """Formulas are MathML and code is highlighted at build time: no page loads a script or a
+    style sheet from the network, and no formula is left as LaTeX source."""
+    site = ROOT / "build" / "site"
+    if not (site / "api" / "functional.html").is_file():  # ``make test`` builds it first
+        import subprocess
+        import sys
+
+        site = tmp_path / "site"
+        subprocess.run(
+            [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+    remote = re.compile(r"<(?:script|link|img)\b[^>]*(?:src|href)=\"(?:https?:)?//", re.I)
+    formulas = 0
+    for page in site.rglob("*.html"):
+        text = page.read_text()
+        assert not remote.search(text), (page, remote.search(text))
+        assert ":math:" not in text, page
+        assert ".. math::" not in text, page
+        formulas += text.count("<math")
+    assert formulas > 200
 
 
 def test_demo_page_has_the_markers_the_hook_fills():

@@ -2,9 +2,9 @@
 
 The docstrings use Sphinx's ``.. math::`` blocks and the ``:math:``, ``:func:``, ``:class:``,
 ``:meth:``, ``:mod:`` and ``:data:`` roles, which mkdocstrings passes through as text. After a
-page is rendered, this hook turns the math into MathJax input (``\\[...\\]`` and ``\\(...\\)``
-inside ``arithmatex`` elements, typeset by ``javascripts/mathjax.js``) and the other roles into
-plain code spans. Offline, the formulas stay readable as LaTeX source.
+page is rendered, this hook turns the math into MathML at build time (``latex2mathml``; browsers
+draw MathML themselves, so the formulas need no script and no network) and the other roles
+into plain code spans. A formula that does not convert fails the build.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import html
 import re
 from typing import Any
+
+from latex2mathml.converter import convert
 
 _BLOCK = re.compile(
     r"<p>\.\. math::</p>\s*<div class=\"highlight\"><pre>(?:<span></span>)?<code>(.*?)</code>"
@@ -23,17 +25,21 @@ _ROLE = re.compile(r":(?:func|class|meth|mod|data|attr|obj):<code>~?(.*?)</code>
 _TAG = re.compile(r"<[^>]+>")
 
 
-def _tex(code: str) -> str:
-    """The LaTeX source of a rendered code span (tags dropped, entities kept escaped)."""
-    return html.escape(html.unescape(_TAG.sub("", code)), quote=False).strip()
+def _mathml(code: str, display: str) -> str:
+    """The MathML of a rendered code span's LaTeX source (tags dropped, entities decoded)."""
+    tex = html.unescape(_TAG.sub("", code)).strip()
+    try:
+        return str(convert(tex, display=display))
+    except Exception as exc:  # a formula the converter cannot read: stop the build
+        raise ValueError(f"cannot convert the formula {tex!r} to MathML: {exc}") from exc
 
 
 def on_page_content(content: str, page: Any, config: Any, files: Any) -> str:
     """Rewrite ``.. math::`` blocks and reST roles in a rendered page."""
     if ":math:" not in content and ".. math::" not in content and "</code>" not in content:
         return content
-    content = _BLOCK.sub(lambda m: f'<div class="arithmatex">\\[{_tex(m[1])}\\]</div>', content)
-    content = _INLINE_MATH.sub(
-        lambda m: f'<span class="arithmatex">\\({_tex(m[1])}\\)</span>', content
+    content = _BLOCK.sub(
+        lambda m: f'<div class="formula">{_mathml(m[1], "block")}</div>', content
     )
+    content = _INLINE_MATH.sub(lambda m: _mathml(m[1], "inline"), content)
     return _ROLE.sub(lambda m: f"<code>{m[1]}</code>", content)
