@@ -125,10 +125,40 @@ def test_subprocess_success_and_error():
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
     assert bad.stderr.strip() == (
-        "crossentropy calc: error: --probs sum to 1.1, expected 1 (within 1e-06)"
+        "crossentropy calc: error: --probs sum to 1.1, expected 1 (within 0.1)"
     )
 
 
 def test_negative_numbers_in_exponent_form_are_values(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["calc", "--logits", "1", "-2e3", "-1.5E-1", "--target", "0", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["values"] == [1.0, -2000.0, -0.15]
+
+
+def test_the_identity_adds_up_on_screen(capsys):
+    """H(t, p) = H(t) + KL(t || p), each printed, and the gradient of p = t is exactly 0."""
+    r = calc_json(capsys, "--logits", "1", "2", "3", "--target", "0.7", "0.2", "0.1")
+    t = np.array([0.7, 0.2, 0.1])
+    assert r["target_entropy_nats"] == pytest.approx(-float(np.sum(t * np.log(t))), rel=1e-14)
+    assert r["loss_nats"] == pytest.approx(r["target_entropy_nats"] + r["kl_nats"], rel=1e-14)
+    assert main(["calc", "--logits", "1", "2", "3", "--target", "0.7", "0.2", "0.1"]) == 0
+    text = capsys.readouterr().out
+    assert "entropy of t, H(t)     0.801819 nats" in text
+    assert "2.00761 = 0.801819 + 1.20579." in text
+    r = calc_json(capsys, "--probs", "0.7", "0.2", "0.1", "--target", "0.7", "0.2", "0.1")
+    assert r["grad_logits"] == [0.0, 0.0, 0.0]
+    assert r["kl_nats"] == 0.0
+
+
+def test_probabilities_sum_to_one_within_the_precision_typed(capsys):
+    r = calc_json(capsys, "--probs", "0.3333", "0.3333", "0.3333", "--target", "0")
+    assert r["renormalized"] is True
+    assert r["probs"] == pytest.approx([1 / 3] * 3, rel=1e-15)
+    assert r["loss_nats"] == pytest.approx(math.log(3), rel=1e-14)
+    assert main(["calc", "--probs", "0.3333", "0.3333", "0.3333", "--target", "0"]) == 0
+    text = capsys.readouterr().out
+    assert "divided by their" in text
+    assert "d loss / d z, z = log p" in text  # the gradient named for what was given
+    assert main(["calc", "--probs", "0.33", "0.33", "0.31", "--target", "0"]) == 2  # 0.97
+    assert "expected 1 (within 0.015)" in capsys.readouterr().err
+    r = calc_json(capsys, "--probs", "0.9", "0.1", "--target", "0")
+    assert r["renormalized"] is False
