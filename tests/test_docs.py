@@ -136,7 +136,7 @@ def test_scoring_guide_examples_run_in_order():
 
 
 #: Every API page: each documented function and class has a complete parameter table.
-COMPLETE_PAGES = sorted(p.name for p in (DOCS / "api").glob("*.md"))
+API_PAGES = sorted(p.name for p in (DOCS / "api").glob("*.md"))
 
 
 def _parameter_table_problems(obj, name: str) -> list[str]:
@@ -186,7 +186,7 @@ def _parameter_table_problems(obj, name: str) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("page", COMPLETE_PAGES)
+@pytest.mark.parametrize("page", API_PAGES)
 def test_api_parameter_tables_are_complete(page):
     griffe = pytest.importorskip("griffe")
     package = griffe.load(

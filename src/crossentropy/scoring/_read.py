@@ -416,14 +416,8 @@ def _url_files(filesystem: Any, path: str) -> list[str] | None:
         return [path]
     if info.type != pafs.FileType.Directory:
         return None
-    found = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
-    return sorted(
-        f.path
-        for f in found
-        if f.type == pafs.FileType.File
-        and not os.path.basename(f.path).startswith(("_", "."))
-        and f.path.lower().endswith(_PART_SUFFIXES)
-    )
+    found = filesystem.get_file_info(pafs.FileSelector(path))
+    return sorted(f.path for f in found if f.type == pafs.FileType.File and _is_part(f.path))
 
 
 def pa_stream(dataset: Any, batch_rows: int) -> Any:
@@ -1693,6 +1687,13 @@ PART_STRIDE = 1 << 40
 _PART_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".csv.gz", ".tsv.gz")
 
 
+def _is_part(path: str) -> bool:
+    """Whether a folder's file is one of its parts: a CSV, TSV or Parquet name that does not
+    start with ``_`` or ``.`` (``_SUCCESS``, hidden files)."""
+    name = os.path.basename(path)
+    return not name.startswith(("_", ".")) and name.lower().endswith(_PART_SUFFIXES)
+
+
 def expand_parts(path: str) -> list[str] | None:
     """The files of a directory or of a glob pattern (sorted by name), or None for a path that
     names one file.
@@ -1705,11 +1706,7 @@ def expand_parts(path: str) -> list[str] | None:
     import glob
 
     if os.path.isdir(path):
-        names = sorted(
-            os.path.join(path, n)
-            for n in os.listdir(path)
-            if not n.startswith(("_", ".")) and n.lower().endswith(_PART_SUFFIXES)
-        )
+        names = sorted(os.path.join(path, n) for n in os.listdir(path) if _is_part(n))
         if not names:
             raise InputError(path, "the folder holds no CSV or Parquet file")
         return names
