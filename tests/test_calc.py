@@ -162,3 +162,99 @@ def test_probabilities_sum_to_one_within_the_precision_typed(capsys):
     assert "expected 1 (within 0.015)" in capsys.readouterr().err
     r = calc_json(capsys, "--probs", "0.9", "0.1", "--target", "0")
     assert r["renormalized"] is False
+
+
+def test_one_logit_is_the_binary_sigmoid_mode_like_torch(capsys):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    for z, t in [(2.0, 1.0), (1.0, 0.0), (-3.5, 0.25), (40.0, 0.0)]:
+        r = calc_json(capsys, "--logits", str(z), "--target", str(t))
+        assert r["mode"] == "binary"
+        zt = torch.tensor([z], dtype=torch.float64, requires_grad=True)
+        ref = F.binary_cross_entropy_with_logits(zt, torch.tensor([t], dtype=torch.float64))
+        ref.backward()
+        assert r["loss_nats"] == pytest.approx(ref.item(), rel=1e-14)
+        assert r["grad_logits"] == pytest.approx(zt.grad.tolist(), rel=1e-14, abs=1e-300)
+        p = 1 / (1 + math.exp(-z))
+        assert r["probs"] == pytest.approx([p], rel=1e-15)
+        # both branches, as typed: -t log p and -(1 - t) log(1 - p)
+        pos = t * math.log1p(math.exp(-z))
+        neg = (1 - t) * (z + math.log1p(math.exp(-z)))
+        assert r["positive_branch_nats"] == pytest.approx([pos], rel=1e-13, abs=0)
+        assert r["negative_branch_nats"] == pytest.approx([neg], rel=1e-13, abs=0)
+        h_t = float(ce.binary_entropy(t))
+        assert r["target_entropy_nats"] == pytest.approx(h_t, abs=1e-15)
+        assert r["loss_nats"] == pytest.approx(h_t + r["kl_nats"], rel=1e-14)
+        assert r["entropy_nats"] == pytest.approx(float(ce.binary_entropy(p)), rel=1e-12)
+    # once a silent 0 (a softmax over one class): now the binary loss log(1 + e)
+    r = calc_json(capsys, "--logits", "1", "--target", "0")
+    assert r["loss_nats"] == pytest.approx(math.log1p(math.e), rel=1e-15)
+
+
+def test_one_probability_and_a_soft_label(capsys):
+    torch = pytest.importorskip("torch")
+    r = calc_json(capsys, "--probs", "0.8", "--target", "0.3")
+    ref = torch.nn.functional.binary_cross_entropy(
+        torch.tensor([0.8], dtype=torch.float64), torch.tensor([0.3], dtype=torch.float64)
+    )
+    assert r["loss_nats"] == pytest.approx(ref.item(), rel=1e-14)
+    assert r["positive_branch_nats"] == pytest.approx([-0.3 * math.log(0.8)], rel=1e-14)
+    assert r["negative_branch_nats"] == pytest.approx([-0.7 * math.log(0.2)], rel=1e-14)
+    kl = 0.3 * math.log(0.3 / 0.8) + 0.7 * math.log(0.7 / 0.2)
+    assert r["kl_nats"] == pytest.approx(kl, rel=1e-13)
+    assert r["loss_nats"] == pytest.approx(r["target_entropy_nats"] + kl, rel=1e-14)
+    # the gradient with respect to the logit whose sigmoid is p: p - t
+    assert r["grad_logits"] == pytest.approx([0.5], rel=1e-14)
+    assert main(["calc", "--probs", "0.8", "--target", "0.3"]) == 0
+    text = capsys.readouterr().out
+    assert "t = 1 branch, -t log p              0.0669431" in text
+    assert "t = 0 branch, -(1 - t) log(1 - p)   1.12661" in text
+    assert "d loss / d z, z = log(p / (1 - p))  0.5  (p - t)" in text
+    assert "1.19355 = 0.610864 + 0.582685." in text
+
+
+def test_multilabel_sums_the_classes_binary_losses_like_torch(capsys):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    z, t = [2.0, -1.0, 0.5], [1.0, 0.0, 1.0]
+    args = ["--logits", *map(str, z), "--target", *map(str, t), "--multilabel"]
+    r = calc_json(capsys, *args)
+    assert r["mode"] == "multilabel"
+    zt = torch.tensor(z, dtype=torch.float64, requires_grad=True)
+    tt = torch.tensor(t, dtype=torch.float64)
+    total = F.binary_cross_entropy_with_logits(zt, tt, reduction="sum")
+    total.backward()
+    assert r["loss_nats"] == pytest.approx(total.item(), rel=1e-14)
+    per_class = F.binary_cross_entropy_with_logits(zt, tt, reduction="none").tolist()
+    assert r["loss_per_class_nats"] == pytest.approx(per_class, rel=1e-14)
+    mean = F.binary_cross_entropy_with_logits(zt, tt).item()  # torch's default: the mean
+    assert r["mean_over_classes_nats"] == pytest.approx(mean, rel=1e-14)
+    assert r["grad_logits"] == pytest.approx(zt.grad.tolist(), rel=1e-14)
+    assert sum(r["probs"]) != pytest.approx(1.0)  # independent sigmoids
+    assert main(["calc", *args]) == 0
+    text = capsys.readouterr().out
+    assert "BCE per class                      [0.126928, 0.313262, 0.474077]" in text
+    assert "sum over classes                   0.914267 nats" in text
+    assert "averages over them instead: 0.304756." in text
+    r = calc_json(capsys, "--probs", "0.9", "0.2", "--target", "1", "0", "--multilabel")
+    assert r["loss_nats"] == pytest.approx(-math.log(0.9) - math.log(0.8), rel=1e-14)
+    assert r["grad_logits"] == pytest.approx([-0.1, 0.2], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--logits", "2", "--target", "2"], "entry 0 is 2, expected a label or probability"),
+        (["--logits", "2", "--target", "0", "1"], "binary needs 1 entry"),
+        (["--logits", "2", "1", "--target", "1", "--multilabel"], "multi-label needs 2 entries"),
+        (["--probs", "1.2", "--target", "1"], "--probs: entry 0 is 1.2"),
+        (["--probs", "0.5", "-0.5", "--target", "1", "0", "--multilabel"], "entry 1 is -0.5"),
+        (["--logits", "2", "--target", "a"], "'a' is not a number"),
+    ],
+)
+def test_bad_sigmoid_input_is_one_line_and_status_2(capsys, args, message):
+    assert main(["calc", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert message in captured.err

@@ -5,23 +5,38 @@
     crossentropy calc --logits 1 2 3 --target 1
     crossentropy calc --probs 0.9 0.1 --target 0
     crossentropy calc --logits 1 2 3 --target 0.7 0.2 0.1     # a target distribution
+    crossentropy calc --logits 2 --target 1                   # one logit: sigmoid, binary CE
+    crossentropy calc --logits 2 -1 0.5 --target 1 0 1 --multilabel
 
-prints the prediction's probabilities (the softmax, for logits), the loss :math:`H(t, p) = -\\sum_c
-t_c \\log p_c` in nats and bits, the entropy :math:`H(t)` of the target and the divergence
-:math:`\\mathrm{KL}(t \\,\\|\\, p) = \\sum_c t_c \\log(t_c / p_c)` from the target ``t`` to the
-prediction ``p`` (the direction cross-entropy minimises; it equals the loss for a one-hot target,
-since :math:`H(t) = 0`), so that :math:`H(t, p) = H(t) + \\mathrm{KL}(t \\,\\|\\, p)` adds up on
-screen, the entropy :math:`H(p)` of the prediction, and the gradient of the loss with respect to the
-logits, :math:`p - t`. For ``--logits`` the divergence is computed as :math:`H(t, p) - H(t)` from
-the logits (finite where the softmax underflows to 0); for ``--probs`` by ``kl_divergence(t, p)``.
-For ``--probs`` the gradient is with respect to the logits whose softmax is ``p`` (``log p``, up to
-a constant), and is labelled so. Probabilities need to sum to 1 only to the precision typed
-(``0.3333 0.3333 0.3333``); they are then divided by their sum, with a note. Gradient entries within
-rounding of 0 are printed as 0.
+Three modes, as in the tutorials:
 
-Every number comes from the library (``softmax``, ``cross_entropy``, ``entropy``,
-``kl_divergence``, ``grad.cross_entropy``); bits are nats divided by :math:`\\ln 2`. Bad input
-exits with status 2 and one line on stderr.
+* **softmax** (several values): prints the prediction's probabilities (the softmax, for
+  logits), the loss :math:`H(t, p) = -\\sum_c t_c \\log p_c` in nats and bits, the entropy
+  :math:`H(t)` of the target and the divergence :math:`\\mathrm{KL}(t \\,\\|\\, p) = \\sum_c t_c
+  \\log(t_c / p_c)` from the target ``t`` to the prediction ``p`` (the direction cross-entropy
+  minimises; it equals the loss for a one-hot target, since :math:`H(t) = 0`), so that
+  :math:`H(t, p) = H(t) + \\mathrm{KL}(t \\,\\|\\, p)` adds up on screen, the entropy
+  :math:`H(p)` of the prediction, and the gradient :math:`p - t`. For ``--probs`` the gradient
+  is with respect to :math:`z = \\log p`, the logits whose softmax is ``p``, and is labelled
+  so. Probabilities need to sum to 1 only to the precision typed (``0.3333 0.3333 0.3333``);
+  they are then divided by their sum, with a note.
+* **binary** (one value): :math:`p = \\sigma(z)` for a logit, the target a label or a
+  probability :math:`t \\in [0, 1]`, and the binary cross-entropy
+  :math:`-[t \\log p + (1 - t) \\log(1 - p)]` with both branches shown.
+* **multi-label** (``--multilabel``): one independent sigmoid per class, the binary
+  cross-entropy of each class, and the loss as their sum (the tutorials' convention; PyTorch's
+  default mean over the classes is printed beside it).
+
+In the sigmoid modes the entropies and the divergence are those of the Bernoulli variables,
+summed over the classes, and the gradient is :math:`p - t` with respect to the logit
+:math:`z = \\log(p / (1 - p))` (given, or computed from ``--probs``). For logits the divergence
+is :math:`H(t, p) - H(t)` (finite where the probabilities underflow to 0); for probabilities
+``kl_divergence``. Gradient entries within rounding of 0 are printed as 0.
+
+Every number comes from the library (``softmax``, ``sigmoid``, ``log_sigmoid``,
+``cross_entropy``, ``binary_cross_entropy(_with_logits)``, ``entropy``, ``binary_entropy``,
+``kl_divergence``, ``grad``); bits are nats divided by :math:`\\ln 2`. Bad input exits with
+status 2 and one line on stderr.
 """
 
 from __future__ import annotations
@@ -61,11 +76,16 @@ def add_calc_parser(sub: Any) -> argparse.ArgumentParser:
         "calc",
         help="cross-entropy, entropy, KL divergence and gradient of one prediction",
         description="Cross-entropy of one prediction (logits or probabilities) against a "
-        "target class or distribution, in nats and bits, with the entropy of the prediction, "
-        "KL(target || prediction) and the gradient with respect to the logits (p - t).",
+        "target, in nats and bits, with H(target), KL(target || prediction), the entropy of "
+        "the prediction and the gradient (p - t). Several values: softmax over classes; one "
+        "value: sigmoid and binary cross-entropy; --multilabel: one sigmoid per class, binary "
+        "cross-entropy summed over the classes.",
     )
     calc_parser.add_argument(
-        "--logits", nargs="+", metavar="X", help="the logits of one sample (softmax is applied)"
+        "--logits",
+        nargs="+",
+        metavar="X",
+        help="the logits of one sample (softmax; one value or --multilabel: sigmoid)",
     )
     calc_parser.add_argument(
         "--probs",
@@ -77,7 +97,13 @@ def add_calc_parser(sub: Any) -> argparse.ArgumentParser:
         "--target",
         nargs="+",
         metavar="T",
-        help="a class index (0-based), or a probability distribution over the classes",
+        help="a class index (0-based) or a distribution over the classes; binary and "
+        "multi-label: one label or probability in [0, 1] per value",
+    )
+    calc_parser.add_argument(
+        "--multilabel",
+        action="store_true",
+        help="independent sigmoids, one per class (labels are not exclusive)",
     )
     calc_parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     # Values such as -2e3, -1.5E-7 or -inf are numbers, not options (argparse's own test only
@@ -143,6 +169,7 @@ def calc(
     probs: list[float] | None = None,
     target: list[str],
     typed: list[str] | None = None,
+    multilabel: bool = False,
 ) -> dict[str, Any]:
     """Compute what ``crossentropy calc`` prints.
 
@@ -151,30 +178,31 @@ def calc(
     logits, probs : list of float
         Exactly one of them: the logits of one sample, or its predicted probabilities.
     target : list of str
-        One class index, or one probability per class.
+        Softmax mode: one class index, or one probability per class. Binary and multi-label
+        modes: one label or probability in [0, 1] per value.
     typed : list of str, optional
         ``probs`` as typed: they may sum to 1 within the precision of their decimals (then
         they are divided by their sum, and ``renormalized`` is True).
+    multilabel : bool, default False
+        One independent sigmoid per class. One value is always the binary (sigmoid) mode.
 
     Returns
     -------
     dict
-        ``probs``, ``loss_nats``, ``loss_bits``, ``entropy_nats``, ``entropy_bits``,
-        ``kl_nats``, ``kl_bits`` (KL(target || prediction)), ``target_entropy_nats`` and
-        ``target_entropy_bits`` (H(t), so that H(t, p) = H(t) + KL(t || p)), ``grad_logits``
-        (p - t, entries within rounding of 0 given as 0), ``target`` (the target
-        distribution), ``target_index`` (or None) and ``renormalized``.
+        ``mode`` (``"softmax"``, ``"binary"`` or ``"multilabel"``), ``probs``, ``loss_nats``,
+        ``loss_bits``, ``entropy_nats``, ``entropy_bits`` (H(p)), ``kl_nats``, ``kl_bits``
+        (KL(target || prediction)), ``target_entropy_nats`` and ``target_entropy_bits`` (H(t),
+        so that H(t, p) = H(t) + KL(t || p)), ``grad_logits`` (p - t, entries within rounding
+        of 0 given as 0), ``target`` (the target distribution, or the labels), ``target_index``
+        (or None) and ``renormalized``. The sigmoid modes add ``loss_per_class_nats``,
+        ``positive_branch_nats`` (-t log p), ``negative_branch_nats`` (-(1 - t) log(1 - p)) and
+        ``mean_over_classes_nats``.
 
     Raises
     ------
     CalcError
         Bad input, with a one-line message.
     """
-    import numpy as np
-
-    import crossentropy as ce
-    from crossentropy import grad
-
     if logits is not None and probs is None:
         given = logits
     elif probs is not None and logits is None:
@@ -183,6 +211,23 @@ def calc(
         raise CalcError("give exactly one of --logits and --probs")
     if not given:
         raise CalcError("--logits/--probs need at least one value")
+    if multilabel or len(given) == 1:
+        return _sigmoid_calc(logits, probs, target, "binary" if len(given) == 1 else "multilabel")
+    return _softmax_calc(given, logits, probs, target, typed)
+
+
+def _softmax_calc(
+    given: list[float],
+    logits: list[float] | None,
+    probs: list[float] | None,
+    target: list[str],
+    typed: list[str] | None,
+) -> dict[str, Any]:
+    import numpy as np
+
+    import crossentropy as ce
+    from crossentropy import grad
+
     index, t_list = _target(target, len(given))
     t = np.asarray([t_list])
     tgt: Any = np.asarray([index]) if index is not None else t
@@ -201,11 +246,11 @@ def calc(
     ln2 = math.log(2.0)
     entropy = float(ce.entropy(p[0]))
     target_entropy = float(ce.entropy(t[0]))
-    # p - t of entries in [0, 1]: below a few ulps of 1 it is rounding, shown as 0
-    g = np.where(np.abs(np.asarray(g)) <= 8 * np.finfo(np.float64).eps, 0.0, np.asarray(g))
+    g = _rounding_to_zero(g)
     # From logits: H(t, p) - H(t), finite where the softmax underflows to 0.
     kl = loss - float(ce.entropy(t[0])) if probs is None else float(ce.kl_divergence(t[0], p[0]))
     return {
+        "mode": "softmax",
         "input": "logits" if probs is None else "probs",
         "values": list(given),
         "target_index": index,
@@ -224,6 +269,98 @@ def calc(
     }
 
 
+def _rounding_to_zero(g: Any) -> Any:
+    """``g`` (a difference p - t of entries in [0, 1]) with entries below a few ulps of 1, which
+    are rounding, set to 0."""
+    import numpy as np
+
+    g = np.asarray(g)
+    return np.where(np.abs(g) <= 8 * np.finfo(np.float64).eps, 0.0, g)
+
+
+def _labels(values: list[str], n_classes: int, mode: str) -> list[float]:
+    """Binary and multi-label targets: one label or probability in [0, 1] per class."""
+    t = _numbers(values, "--target")
+    if len(t) != n_classes:
+        what = (
+            "binary needs 1 entry" if mode == "binary" else f"multi-label needs {n_classes} entries"
+        )
+        raise CalcError(
+            f"--target: {what} (a label or probability in [0, 1] per class), got {len(t)}"
+        )
+    for i, x in enumerate(t):
+        if not 0.0 <= x <= 1.0:
+            raise CalcError(
+                f"--target: entry {i} is {x:g}, expected a label or probability in [0, 1]"
+            )
+    return t
+
+
+def _sigmoid_calc(
+    logits: list[float] | None, probs: list[float] | None, target: list[str], mode: str
+) -> dict[str, Any]:
+    """Binary (one value) and multi-label (one sigmoid per class) cross-entropy."""
+    import numpy as np
+
+    import crossentropy as ce
+    from crossentropy import grad
+
+    given = logits if logits is not None else probs
+    assert given is not None
+    t = np.asarray(_labels(target, len(given), mode))
+    if logits is not None:
+        z = np.asarray(logits, dtype=np.float64)
+        p = np.asarray(ce.sigmoid(z))
+        # -log p and -log(1 - p), finite where the sigmoid rounds to 0 or 1
+        neg_log_p, neg_log_q = -np.asarray(ce.log_sigmoid(z)), -np.asarray(ce.log_sigmoid(-z))
+        per_class = np.asarray(ce.binary_cross_entropy_with_logits(z, t, reduction="none"))
+    else:
+        p = np.asarray(given, dtype=np.float64)
+        for i, x in enumerate(p):
+            if not 0.0 <= x <= 1.0:
+                raise CalcError(f"--probs: entry {i} is {x:g}, expected a probability in [0, 1]")
+        with np.errstate(divide="ignore"):
+            neg_log_p, neg_log_q = -np.log(p), -np.log1p(-p)
+            z = np.log(p) - np.log1p(-p)  # the logit whose sigmoid is p
+        per_class = np.asarray(ce.binary_cross_entropy(p, t, reduction="none", clip=None))
+    # t (-log p) and (1 - t)(-log(1 - p)), with 0 * inf = 0 for a branch the label switches off
+    positive = np.where(t > 0, t * neg_log_p, 0.0)
+    negative = np.where(t < 1, (1 - t) * neg_log_q, 0.0)
+    loss = float(np.sum(per_class))
+    target_entropy = float(np.sum(ce.binary_entropy(t)))
+    entropy = float(np.sum(ce.binary_entropy(p)))
+    if logits is not None:
+        kl = loss - target_entropy
+    else:
+        bernoulli = np.stack([t, 1 - t], axis=-1), np.stack([p, 1 - p], axis=-1)
+        kl = float(np.sum(ce.kl_divergence(*bernoulli)))
+    _, g = grad.binary_cross_entropy_with_logits(z, t, reduction="sum")
+    g = _rounding_to_zero(g)
+    ln2 = math.log(2.0)
+    return {
+        "mode": mode,
+        "input": "logits" if logits is not None else "probs",
+        "values": list(given),
+        "target_index": None,
+        "target": [float(v) for v in t],
+        "probs": [float(v) for v in p],
+        "positive_branch_nats": [float(v) for v in positive],
+        "negative_branch_nats": [float(v) for v in negative],
+        "loss_per_class_nats": [float(v) for v in per_class],
+        "loss_nats": loss,
+        "loss_bits": loss / ln2,
+        "mean_over_classes_nats": loss / len(given),
+        "entropy_nats": entropy,
+        "entropy_bits": entropy / ln2,
+        "kl_nats": kl,
+        "kl_bits": kl / ln2,
+        "target_entropy_nats": target_entropy,
+        "target_entropy_bits": target_entropy / ln2,
+        "grad_logits": [float(v) for v in g],
+        "renormalized": False,
+    }
+
+
 def _vec(values: list[float]) -> str:
     return "[" + ", ".join(f"{v:.6g}" for v in values) + "]"
 
@@ -232,8 +369,62 @@ def _pair(nats: float) -> str:
     return f"{nats:.6g} nats = {nats / math.log(2.0):.6g} bits"
 
 
+def _table(rows: list[tuple[str, str]]) -> list[str]:
+    width = max(len(k) for k, _ in rows)
+    return [f"{k.ljust(width)}  {v}" for k, v in rows]
+
+
+def _sums(r: dict[str, Any]) -> str:
+    return f"{r['loss_nats']:.6g} = {r['target_entropy_nats']:.6g} + {r['kl_nats']:.6g}."
+
+
+def _format_sigmoid(r: dict[str, Any]) -> str:
+    logits = r["input"] == "logits"
+    binary = r["mode"] == "binary"
+    show = (lambda v: f"{v[0]:.6g}") if binary else _vec
+    grad_label = "d loss / d z" if logits else "d loss / d z, z = log(p / (1 - p))"
+    rows = [
+        (("logit z" if binary else "logits z") if logits else "p", show(r["values"])),
+        ("target t", show(r["target"])),
+    ]
+    if logits:
+        rows.append(("sigmoid p = 1 / (1 + e^-z)", show(r["probs"])))
+    rows += [
+        ("t = 1 branch, -t log p", show(r["positive_branch_nats"])),
+        ("t = 0 branch, -(1 - t) log(1 - p)", show(r["negative_branch_nats"])),
+    ]
+    if not binary:
+        rows.append(("BCE per class", _vec(r["loss_per_class_nats"])))
+    rows += [
+        ("binary cross-entropy" if binary else "sum over classes", _pair(r["loss_nats"])),
+        ("entropy of t, H(t)", _pair(r["target_entropy_nats"])),
+        ("KL(t || p)", _pair(r["kl_nats"])),
+        ("entropy of p, H(p)", _pair(r["entropy_nats"])),
+        (grad_label, show(r["grad_logits"]) + "  (p - t)"),
+    ]
+    lines = _table(rows)
+    lines.append("")
+    lines.append("BCE = -[t log p + (1 - t) log(1 - p)]: the first branch counts when the label")
+    lines.append("is 1, the second when it is 0 (a soft label weighs both).")
+    if not binary:
+        lines.append("Each class is its own binary problem: the sigmoids are independent and")
+        lines.append("need not sum to 1. The loss sums the classes' BCE; PyTorch's default")
+        lines.append(
+            f"BCEWithLogitsLoss averages over them instead: {r['mean_over_classes_nats']:.6g}."
+        )
+    where = "the Bernoulli variables t and p" if binary else "each class, summed"
+    lines.append(f"H(t, p) = H(t) + KL(t || p), for {where}:")
+    lines.append(_sums(r))
+    if not logits:
+        lines.append("For probabilities the gradient is with respect to the logit whose sigmoid")
+        lines.append("is p.")
+    return "\n".join(lines)
+
+
 def format_calc(r: dict[str, Any]) -> str:
     """The text ``crossentropy calc`` prints for the result ``r`` of :func:`calc`."""
+    if r["mode"] != "softmax":
+        return _format_sigmoid(r)
     target = f"class {r['target_index']}" if r["target_index"] is not None else _vec(r["target"])
     logits = r["input"] == "logits"
     prob_label = "softmax p" if logits else "p"
@@ -248,16 +439,12 @@ def format_calc(r: dict[str, Any]) -> str:
         ("entropy of p, H(p)", _pair(r["entropy_nats"])),
         (grad_label, _vec(r["grad_logits"]) + "  (p - t)"),
     ]
-    width = max(len(k) for k, _ in rows)
-    lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
+    lines = _table(rows)
     lines.append("")
     lines.append(
         "H(t, p) = -sum t log p is the loss. KL(t || p) = sum t log(t / p) = H(t, p) - H(t)"
     )
-    lines.append(
-        "is the divergence from the target t to the prediction p: "
-        f"{r['loss_nats']:.6g} = {r['target_entropy_nats']:.6g} + {r['kl_nats']:.6g}."
-    )
+    lines.append(f"is the divergence from the target t to the prediction p: {_sums(r)}")
     if not logits:
         lines.append("For probabilities the gradient is with respect to z = log p, the logits")
         lines.append("whose softmax is p.")
@@ -274,7 +461,13 @@ def calc_command(args: argparse.Namespace) -> int:
             raise CalcError("--target is required (a class index or a distribution)")
         logits = _numbers(args.logits, "--logits") if args.logits is not None else None
         probs = _numbers(args.probs, "--probs") if args.probs is not None else None
-        result = calc(logits=logits, probs=probs, target=args.target, typed=args.probs)
+        result = calc(
+            logits=logits,
+            probs=probs,
+            target=args.target,
+            typed=args.probs,
+            multilabel=args.multilabel,
+        )
     except (CalcError, ValueError, TypeError) as err:
         print(f"crossentropy calc: error: {err}", file=sys.stderr)
         return 2
