@@ -46,7 +46,7 @@ def test_exits_zero_and_prints_the_table_and_the_summary(run):
 
 def test_every_figure_is_a_valid_png_with_a_caption(run):
     figures = run["results"]["figures"]
-    assert len(figures) == 8
+    assert len(figures) == 9
     pngs = sorted(p.name for p in run["out"].glob("*.png"))
     assert pngs == sorted(f["file"] for f in figures)
     for fig in figures:
@@ -172,3 +172,84 @@ def test_html_helpers(tmp_path):
     assert path.read_text(encoding="utf-8") == "<p>é</p>"
     assert [p.name for p in tmp_path.iterdir()] == ["page.html"]  # no temporary file left
     assert "<td>&lt;b&gt;</td>" in html_table(["a"], [["<b>"]])
+
+
+def test_every_call_the_report_shows_runs_as_shown(run):
+    """The worked examples' calls, read back from the page, give the values beside them."""
+    import html as html_lib
+
+    page = (run["out"] / "index.html").read_text(encoding="utf-8")
+    table = page.split("<h2>1.", 1)[1].split("<h2>2.", 1)[0]
+    cells = [
+        html_lib.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", table, flags=re.DOTALL)
+    ]
+    rows = [cells[i : i + 4] for i in range(0, len(cells), 4)]
+    assert len(rows) == len(worked_examples())
+    for _name, call, nats, bits in rows:
+        expression, _, vector = call.partition(" = [")
+        # as a reader types it after `import crossentropy as ce`
+        value = eval(expression, {"ce": ce})
+        if vector:
+            shown = [float(v) for v in vector.rstrip("]").split(", ")]
+            np.testing.assert_allclose(np.asarray(value), shown, atol=5e-5)
+        else:
+            assert f"{float(value):.4f}" == nats
+            assert f"{float(value) / math.log(2):.4f}" == bits
+
+
+def test_multilabel_attributes_are_not_exclusive_and_sigmoids_win(run):
+    r = run["results"]["multilabel"]
+    table = np.asarray(r["attribute_of_digit"])
+    assert table[9].tolist() == [1, 1, 1]  # odd, at least 5, a loop
+    assert table[2].tolist() == [0, 0, 0]
+    assert table[0].tolist() == [0, 0, 1]
+    data = load_digits_split(QUICK.seed)
+    counts = table[data.y_test].sum(axis=1)
+    assert r["test_images_by_count"] == [int(np.sum(counts == k)) for k in range(4)]
+    sig, soft = r["heads"]["sigmoid"], r["heads"]["softmax"]
+    # a softmax sums to 1: at most one attribute reaches 0.5, so no image with two is right
+    assert soft["mean_probability_sum_by_count"] == pytest.approx([1.0] * 4, rel=1e-12)
+    assert soft["exact_match_by_count"][2:] == [0.0, 0.0]
+    assert sig["exact_match"] > soft["exact_match"]
+    # the sigmoids' sums grow with the number of attributes an image has
+    assert np.all(np.diff(sig["mean_probability_sum_by_count"]) > 0)
+    page = (run["out"] / "index.html").read_text(encoding="utf-8")
+    assert f"{sig['exact_match']:.3f}" in page
+    assert "7. Multi-label" in page
+
+
+def test_the_report_shows_each_formula_as_mathml(run):
+    from crossentropy.cli._demo_report import FORMULAS
+
+    page = (run["out"] / "index.html").read_text(encoding="utf-8")
+    assert page.count('<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">') == sum(
+        len(v) for v in FORMULAS.values()
+    )
+    assert "\\frac" not in page  # no TeX left for a script to render
+    assert "\\log" not in page
+
+
+@pytest.mark.parametrize("winner", ["plain", "weighted", "focal"])
+def test_generated_sentences_name_each_method_once(run, winner):
+    from crossentropy.cli._demo_report import METHOD_LABELS, render_html
+
+    results = json.loads(json.dumps(run["results"]))
+    for name, m in results["imbalance"]["methods"].items():
+        best = name == winner
+        m.update(
+            minority_recall=0.9 if best else 0.1,
+            test_accuracy=0.9 if best else 0.5,
+            test_log_loss=0.2 if best else 1.0,
+        )
+    page = render_html(results, [])
+    measured = [p for p in re.findall(r"<p>(Measured:.*?)</p>", page) if "digit" in p]
+    sentence = next(p for p in measured if "recall of digit" in p)
+    assert sentence.count(METHOD_LABELS[winner]) == 1
+    assert "the highest recall of digit 8, the highest accuracy and the lowest log loss" in sentence
+    # the network's verdict names the method that wins both measures once
+    results["mlp"].update(first_epoch_90pct_ce=2, first_epoch_90pct_mse=None)
+    results["mlp"].update(final_test_accuracy_ce=0.95, final_test_accuracy_mse=0.85)
+    first = re.search(r"<p>Measured: ([^.]*)\.", render_html(results, [])).group(1)
+    assert first == (
+        "cross-entropy reached 90 % test accuracy first and ends with the higher test accuracy"
+    )

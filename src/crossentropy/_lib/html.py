@@ -54,6 +54,8 @@ code { background: #f5f5f5; padding: 0 .2em; }
 p.note { color: #555; font-size: .9em; }
 div.row { display: flex; flex-wrap: wrap; gap: 1em; }
 div.row figure { flex: 1 1 45%; min-width: 320px; }
+div.formula { overflow-x: auto; overflow-y: hidden; margin: .6em 0; padding: .3em 0;
+              font-size: 1.1em; }
 """
 
 

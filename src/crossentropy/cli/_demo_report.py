@@ -37,6 +37,10 @@ METHOD_LABELS = {
     "weighted": "class-weighted cross-entropy",
     "focal": "focal loss",
 }
+HEAD_LABELS = {
+    "sigmoid": "sigmoid per attribute + BCE",
+    "softmax": "softmax over attributes + CE",
+}
 
 
 @dataclass(frozen=True)
@@ -340,6 +344,48 @@ def _fig_temperature(sec: Section) -> FigureFile:
     return _render(fig, "landscape_temperature.png", "landscapes", "Softmax temperature", caption)
 
 
+def _fig_multilabel(sec: Section) -> FigureFile:
+    r = sec.results
+    heads = r["heads"]
+    colors = {"sigmoid": CE_COLOR, "softmax": MSE_COLOR}
+    labels = {"sigmoid": HEAD_LABELS["sigmoid"], "softmax": HEAD_LABELS["softmax"]}
+    fig, (ax0, ax1) = _figure(12.0, 4.4, 2)
+    names = [*r["attributes"], "all three right"]
+    pos = np.arange(len(names))
+    width = 0.38
+    for k, (name, m) in enumerate(heads.items()):
+        values = [*m["attribute_accuracy"], m["exact_match"]]
+        bars = ax0.bar(
+            pos + (k - 0.5) * width, values, width, color=colors[name], label=labels[name]
+        )
+        ax0.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=8, padding=2)
+    ax0.set_xticks(pos, names)
+    ax0.set_xlabel("attribute")
+    ax0.set_ylabel("test accuracy")
+    ax0.set_ylim(0.0, 1.12)
+    ax0.set_title("Accuracy per attribute, and of all three")
+    counts = np.arange(len(r["attributes"]) + 1)
+    for name, m in heads.items():
+        ax1.plot(
+            counts, m["mean_probability_sum_by_count"], "o-", color=colors[name], label=labels[name]
+        )
+    ax1.plot(counts, counts, ":", color="#444444", label="the number of attributes")
+    ax1.set_xticks(counts)
+    ax1.set_xlabel("attributes the image has")
+    ax1.set_ylabel("mean sum of the predicted probabilities")
+    ax1.set_title("What the probabilities add up to")
+    for ax in (ax0, ax1):
+        ax.grid(True, axis="y", alpha=0.3)
+    ax1.legend(fontsize=9)
+    caption = (
+        f"Left: test accuracy of each attribute ({', '.join(r['attributes'])}; predicted when "
+        "its probability is at least 0.5) and of all three at once; right: the sum of the "
+        "predicted probabilities by the number of attributes an image has. A softmax always "
+        "sums to 1."
+    )
+    return _render(fig, "multilabel.png", "multilabel", "Multi-label: sigmoids vs softmax", caption)
+
+
 def make_figures(sections: dict[str, Section]) -> list[FigureFile]:
     """Render every figure of the demo to PNG (matplotlib's Agg canvas, no pyplot state)."""
     land = sections["landscapes"]
@@ -352,10 +398,80 @@ def make_figures(sections: dict[str, Section]) -> list[FigureFile]:
         _fig_bce(land),
         _fig_one_logit(land),
         _fig_temperature(land),
+        _fig_multilabel(sections["multilabel"]),
     ]
 
 
 # --------------------------------------------------------------------------- HTML
+
+#: The formulas beside each experiment (TeX, written as MathML when the page is made, so the
+#: report shows them without a network). Each is what the experiment's code computes.
+FORMULAS: dict[str, list[str]] = {
+    "examples": [
+        r"I(p) = -\log p, \qquad H(p) = -\sum_c p_c \log p_c, \qquad "
+        r"\mathrm{softmax}(z)_c = \frac{e^{z_c}}{\sum_k e^{z_k}}",
+        r"\mathrm{KL}(p \,\|\, q) = \sum_c p_c \log \frac{p_c}{q_c}, \qquad "
+        r"H(p, q) = -\sum_c p_c \log q_c = H(p) + \mathrm{KL}(p \,\|\, q)",
+    ],
+    "logistic": [
+        r"J(w, b) = -\frac{1}{n} \sum_{i=1}^{n} \left[t_i \log \sigma(z_i) + (1 - t_i) "
+        r"\log\left(1 - \sigma(z_i)\right)\right] + \frac{\|w\|^2}{2 C n}, \qquad "
+        r"z_i = w^\top x_i + b",
+        r"\frac{\partial J}{\partial z_i} = \frac{\sigma(z_i) - t_i}{n}, \qquad "
+        r"\frac{\partial J}{\partial w} = X^\top \frac{\partial J}{\partial z} + \frac{w}{C n}",
+    ],
+    "mlp": [
+        r"\mathrm{CE} = -\frac{1}{N} \sum_i \log p_{i y_i}, \quad p_i = \mathrm{softmax}(z_i), "
+        r"\qquad \frac{\partial\, \mathrm{CE}}{\partial z_i} = \frac{p_i - t_i}{N}",
+        r"\mathrm{MSE} = \frac{1}{N} \sum_i \sum_c (p_{ic} - t_{ic})^2, \qquad "
+        r"\frac{\partial\, \mathrm{MSE}}{\partial z_i} = \left(\mathrm{diag}(p_i) - p_i "
+        r"p_i^\top\right) \frac{2 (p_i - t_i)}{N}",
+    ],
+    "imbalance": [
+        r"\mathrm{CE}_w = \frac{\sum_i w_{y_i} \left(-\log p_{i y_i}\right)}{\sum_i w_{y_i}}, "
+        r"\qquad w_c = \frac{N}{C\, n_c}",
+        r"\mathrm{FL} = -\frac{1}{N} \sum_i \left(1 - p_{i y_i}\right)^{\gamma} \log p_{i y_i}",
+    ],
+    "outliers": [
+        r"\mathrm{MSE} = \frac{1}{n} \sum_i r_i^2, \qquad "
+        r"\mathrm{Huber}_\delta = \frac{1}{n} \sum_i \begin{cases} \frac{1}{2} r_i^2 & "
+        r"|r_i| \le \delta \\ \delta \left(|r_i| - \frac{1}{2} \delta\right) & "
+        r"\text{otherwise} \end{cases}, \qquad r_i = a x_i + b - y_i",
+    ],
+    "landscapes": [
+        r"-\log p, \qquad -\log\left(1 - p\right), \qquad "
+        r"\mathrm{softmax}(z / T)_c = \frac{e^{z_c / T}}{\sum_k e^{z_k / T}}",
+    ],
+    "multilabel": [
+        r"\mathrm{BCE} = -\frac{1}{N} \sum_i \sum_{c=1}^{3} \left[t_{ic} \log \sigma(z_{ic}) + "
+        r"(1 - t_{ic}) \log\left(1 - \sigma(z_{ic})\right)\right]",
+        r"\mathrm{CE} = -\frac{1}{N} \sum_i \sum_{c=1}^{3} \frac{t_{ic}}{\sum_k t_{ik}} "
+        r"\log \, \mathrm{softmax}(z_i)_c",
+    ],
+}
+
+
+def _formulas(key: str) -> str:
+    """The experiment's formulas as display MathML (``latex2mathml``)."""
+    from latex2mathml.converter import convert
+
+    return "".join(
+        f'<div class="formula">{convert(tex, display="block")}</div>' for tex in FORMULAS[key]
+    )
+
+
+def _and(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _grouped(claims: list[tuple[str, str]], verb: str = "") -> str:
+    """Claims ``(subject, phrase)`` as one sentence body, each subject named once:
+    ``[("A", "x"), ("B", "y"), ("A", "z")]`` gives ``"A x and z; B y"``."""
+    order: dict[str, list[str]] = {}
+    for subject, phrase in claims:
+        order.setdefault(subject, []).append(phrase)
+    return "; ".join(f"{subject} {verb}{_and(phrases)}" for subject, phrases in order.items())
 
 
 def _f(x: float, digits: int = 4) -> str:
@@ -382,9 +498,11 @@ def _section_examples(results: dict[str, Any]) -> str:
             rows.append((ex["name"], ex["call"], _f(ex["nats"]), _f(ex["bits"])))
     return (
         "<h2>1. The tutorials' worked numbers</h2>"
+        + _formulas("examples")
         + _p(
             "Each value computed by the library; nats use the natural logarithm, bits the base-2 "
-            "logarithm (bits = nats / ln 2)."
+            "logarithm (bits = nats / ln 2). Each call runs as shown after "
+            "<code>import crossentropy as ce</code>."
         )
         + html_table(["example", "call", "nats", "bits"], rows, numeric=[False, False, True, True])
     )
@@ -404,6 +522,7 @@ def _section_logistic(r: dict[str, Any], figures: list[FigureFile]) -> str:
         verdict = "gradient descent has not yet reached scikit-learn's optimum"
     return (
         f"<h2>2. Logistic regression: digit {a} vs {b}</h2>"
+        + _formulas("logistic")
         + _p(
             f"{r['n_train']} training and {r['n_test']} test images (label 1 = digit {b}). "
             "Gradient descent in NumPy (Nesterov momentum with restarts, step "
@@ -434,21 +553,21 @@ def _section_mlp(r: dict[str, Any], figures: list[FigureFile]) -> str:
         return f"after {e} epochs" if e is not None else f"not within {r['epochs']} epochs"
 
     if e_ce is not None and (e_mse is None or e_ce < e_mse):
-        faster = "cross-entropy reached 90 % test accuracy first"
+        faster = ("cross-entropy", "reached 90 % test accuracy first")
     elif e_mse is not None and (e_ce is None or e_mse < e_ce):
-        faster = "MSE reached 90 % test accuracy first"
+        faster = ("MSE", "reached 90 % test accuracy first")
     elif e_ce is None:
-        faster = "neither reached 90 % test accuracy"
+        faster = ("neither", "reached 90 % test accuracy")
     else:
-        faster = "both reached 90 % test accuracy in the same epoch"
+        faster = ("both", "reached 90 % test accuracy in the same epoch")
     acc_ce, acc_mse = r["final_test_accuracy_ce"], r["final_test_accuracy_mse"]
     ll_ce, ll_mse = r["final_test_log_loss_ce"], r["final_test_log_loss_mse"]
     if acc_ce > acc_mse:
-        better = "cross-entropy ends with the higher test accuracy"
+        better = ("cross-entropy", "ends with the higher test accuracy")
     elif acc_ce < acc_mse:
-        better = "MSE ends with the higher test accuracy"
+        better = ("MSE", "ends with the higher test accuracy")
     else:
-        better = "both end with the same test accuracy"
+        better = ("both", "end with the same test accuracy")
     claim_faster = e_ce is not None and (e_mse is None or e_ce < e_mse)
     claim_better = acc_ce > acc_mse
     if claim_faster and claim_better:
@@ -464,6 +583,7 @@ def _section_mlp(r: dict[str, Any], figures: list[FigureFile]) -> str:
     ]
     return (
         "<h2>3. A small network on all ten digits: cross-entropy vs MSE</h2>"
+        + _formulas("mlp")
         + _p(
             f"A 64-{r['hidden']}-10 network with tanh hidden units, trained by minibatch gradient "
             f"descent (batch {r['batch_size']}, learning rate {r['learning_rate']:g}, "
@@ -476,7 +596,10 @@ def _section_mlp(r: dict[str, Any], figures: list[FigureFile]) -> str:
         + html_table(
             ["", "softmax cross-entropy", "MSE on the softmax"], rows, numeric=[False, True, True]
         )
-        + _p(f"Measured: {faster}; {better}, and the test log loss is {_f(ll_ce)} vs {_f(ll_mse)}.")
+        + _p(
+            f"Measured: {_grouped([faster, better])}. The test log loss is {_f(ll_ce)} with "
+            f"cross-entropy and {_f(ll_mse)} with MSE."
+        )
         + _p(f"<strong>{escape(verdict)}</strong>")
         + _figs(figures, "mlp")
     )
@@ -500,6 +623,7 @@ def _section_imbalance(r: dict[str, Any], figures: list[FigureFile]) -> str:
     best_acc = max(methods, key=lambda k: methods[k]["test_accuracy"])
     return (
         "<h2>4. Class imbalance</h2>"
+        + _formulas("imbalance")
         + _p(
             f"Digit {digit} keeps {r['minority_train_examples']} of its "
             f"{r['minority_train_examples_before']} training images "
@@ -518,9 +642,16 @@ def _section_imbalance(r: dict[str, Any], figures: list[FigureFile]) -> str:
             numeric=[False, True, True, True],
         )
         + _p(
-            f"Measured: the highest recall of digit {digit} comes from "
-            f"{METHOD_LABELS[best_recall]}, the highest accuracy from {METHOD_LABELS[best_acc]} "
-            f"and the lowest log loss from {METHOD_LABELS[best_ll]}."
+            "Measured: "
+            + _grouped(
+                [
+                    (METHOD_LABELS[best_recall], f"the highest recall of digit {digit}"),
+                    (METHOD_LABELS[best_acc], "the highest accuracy"),
+                    (METHOD_LABELS[best_ll], "the lowest log loss"),
+                ],
+                verb="gives ",
+            )
+            + "."
         )
         + _figs(figures, "imbalance")
     )
@@ -546,6 +677,7 @@ def _section_outliers(r: dict[str, Any], figures: list[FigureFile]) -> str:
     lsq_gap = abs(r["mse_slope"] - r["least_squares_slope"])
     return (
         "<h2>5. Outliers: MSE vs Huber</h2>"
+        + _formulas("outliers")
         + _p(
             f"A line fitted to {r['n']} points of which {r['n_outliers']} are outliers, by "
             f"gradient descent ({r['steps']} steps) on the mean squared error and on the Huber "
@@ -587,6 +719,7 @@ def _section_landscapes(r: dict[str, Any], figures: list[FigureFile]) -> str:
     ]
     return (
         "<h2>6. Loss landscapes</h2>"
+        + _formulas("landscapes")
         + _p(
             "The loss functions themselves, computed by the library: −log p, both branches of "
             "binary cross-entropy, cross-entropy and MSE as functions of one logit of a softmax "
@@ -604,6 +737,76 @@ def _section_landscapes(r: dict[str, Any], figures: list[FigureFile]) -> str:
             rows,
             numeric=[True, False, True],
         )
+    )
+
+
+def _section_multilabel(r: dict[str, Any], figures: list[FigureFile]) -> str:
+    sig, soft = r["heads"]["sigmoid"], r["heads"]["softmax"]
+    counts = r["test_images_by_count"]
+    several = sum(counts[2:])
+
+    def several_right(m: dict[str, Any]) -> float:
+        hits = sum(m["exact_match_by_count"][k] * counts[k] for k in range(2, len(counts)))
+        return float(hits / several)
+
+    rows = [
+        (f"accuracy: {name}", _f(a, 3), _f(b, 3))
+        for name, a, b in zip(
+            r["attributes"], sig["attribute_accuracy"], soft["attribute_accuracy"], strict=True
+        )
+    ]
+    rows += [
+        ("all three right", _f(sig["exact_match"], 3), _f(soft["exact_match"], 3)),
+        (
+            f"all three right, images with 2 or 3 ({several})",
+            _f(several_right(sig), 3),
+            _f(several_right(soft), 3),
+        ),
+        (
+            "test BCE, summed over the attributes (nats)",
+            _f(sig["test_bce"], 3),
+            _f(soft["test_bce"], 3),
+        ),
+    ]
+    if sig["exact_match"] != soft["exact_match"]:
+        ahead = "sigmoids" if sig["exact_match"] > soft["exact_match"] else "the softmax"
+        winner = f"{ahead} ahead"
+    else:
+        winner = "level"
+    have = ", ".join(
+        f"{d}: {', '.join(a for a, on in zip(r['attributes'], row, strict=True) if on) or 'none'}"
+        for d, row in enumerate(r["attribute_of_digit"])
+    )
+    return (
+        "<h2>7. Multi-label: several labels per image</h2>"
+        + _formulas("multilabel")
+        + _p(
+            f"Each image gets {len(r['attributes'])} yes/no attributes from its digit ({have}), "
+            "so the labels are not exclusive: the test set has "
+            + _and([f"{n} images with {k}" for k, n in enumerate(counts)])
+            + f" attributes. The same 64-{r['hidden']}-3 tanh network is trained twice from "
+            f"one initialisation with the same batches ({r['epochs']} epochs, learning rate "
+            f"{r['learning_rate']:g}): with a sigmoid per attribute and binary cross-entropy "
+            "summed over the attributes and averaged over the batch "
+            '(<code>grad.binary_cross_entropy_with_logits(z, t, reduction="batchmean")</code>), '
+            "and with a softmax over the attributes and cross-entropy against the attributes "
+            "divided by their number (<code>grad.cross_entropy(z, t / t.sum(1))</code>; an image "
+            "with no attribute gives no gradient). An attribute is predicted when its "
+            "probability is at least 0.5."
+        )
+        + html_table(
+            ["", HEAD_LABELS["sigmoid"], HEAD_LABELS["softmax"]],
+            rows,
+            numeric=[False, True, True],
+        )
+        + _p(
+            f"Measured: all three attributes are right for {_f(sig['exact_match'], 3)} of the "
+            f"test images with sigmoids and {_f(soft['exact_match'], 3)} with the softmax "
+            f"({winner}); on the {several} images with two or three attributes the softmax "
+            f"gets {_f(several_right(soft), 3)} right. Its probabilities sum to 1, so at most "
+            "one attribute can reach 0.5; independent sigmoids have no such bound."
+        )
+        + _figs(figures, "multilabel")
     )
 
 
@@ -627,5 +830,6 @@ def render_html(results: dict[str, Any], figures: list[FigureFile]) -> str:
         _section_imbalance(results["imbalance"], figures),
         _section_outliers(results["outliers"], figures),
         _section_landscapes(results["landscapes"], figures),
+        _section_multilabel(results["multilabel"], figures),
     ]
     return html_page("crossentropy demo: cross-entropy on real digits", sections)

@@ -29,66 +29,78 @@ class Example:
 
 
 def worked_examples() -> list[Example]:
-    """Compute every worked example with the library's public API."""
+    """Compute every worked example with the library's public API.
+
+    Each example's ``call`` is a Python expression that gives its value (in nats, or the
+    vector) after ``import crossentropy as ce``, exactly as shown.
+    """
+    from crossentropy import metrics
+
     logits = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
     ce_nats = float(ce.cross_entropy(logits, [1, 2]))
     # scikit-learn's log_loss([0, 1], [[0.9, 0.1], [0.5, 0.5]]): the mean of -log p[y].
-    ll_nats = float(ce.cross_entropy([[0.9, 0.1], [0.5, 0.5]], [0, 1], from_logits=False))
+    ll_nats = float(metrics.log_loss([0, 1], [[0.9, 0.1], [0.5, 0.5]]))
     h_p = float(ce.entropy(P))
     kl = float(ce.kl_divergence(P, Q))
     h_pq = float(information.cross_entropy(P, Q))
+    p, q = list(P), list(Q)
     return [
         Example(
             "surprise of a likely event",
-            "self_information(0.9)",
+            "ce.self_information(0.9)",
             float(ce.self_information(0.9)),
             float(ce.self_information(0.9, base=2)),
         ),
         Example(
             "surprise of an unlikely event",
-            "self_information(0.1)",
+            "ce.self_information(0.1)",
             float(ce.self_information(0.1)),
             float(ce.self_information(0.1, base=2)),
         ),
         Example(
             "softmax of [1, 2, 3]",
-            "softmax([1, 2, 3])",
+            "ce.softmax([1.0, 2.0, 3.0])",
             None,
             None,
             tuple(float(v) for v in np.asarray(ce.softmax([1.0, 2.0, 3.0]))),
         ),
         Example(
             "PyTorch CrossEntropyLoss",
-            "cross_entropy([[1,2,3],[4,5,6]], [1, 2])",
+            "ce.cross_entropy([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [1, 2])",
             ce_nats,
             ce_nats / math.log(2),
         ),
         Example(
             "scikit-learn log_loss",
-            "log_loss([0, 1], [[.9, .1], [.5, .5]])",
+            "ce.metrics.log_loss([0, 1], [[0.9, 0.1], [0.5, 0.5]])",
             ll_nats,
             ll_nats / math.log(2),
         ),
         Example(
             "entropy of a fair coin",
-            "binary_entropy(0.5)",
+            "ce.binary_entropy(0.5)",
             float(ce.binary_entropy(0.5)),
             float(ce.binary_entropy(0.5, base=2)),
         ),
-        Example("entropy H(p)", f"entropy({list(P)})", h_p, float(ce.entropy(P, base=2))),
+        Example("entropy H(p)", f"ce.entropy({p})", h_p, float(ce.entropy(P, base=2))),
         Example(
             "divergence KL(p || q)",
-            f"kl_divergence(p, q={list(Q)})",
+            f"ce.kl_divergence({p}, {q})",
             kl,
             float(ce.kl_divergence(P, Q, base=2)),
         ),
         Example(
             "cross-entropy H(p, q)",
-            "information.cross_entropy(p, q)",
+            f"ce.information.cross_entropy({p}, {q})",
             h_pq,
             float(information.cross_entropy(P, Q, base=2)),
         ),
-        Example("H(p) + KL(p || q)", "equals H(p, q)", h_p + kl, (h_p + kl) / math.log(2)),
+        Example(
+            "H(p) + KL(p || q) = H(p, q)",
+            f"ce.entropy({p}) + ce.kl_divergence({p}, {q})",
+            h_p + kl,
+            (h_p + kl) / math.log(2),
+        ),
     ]
 
 
