@@ -695,8 +695,9 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         f"  outliers: RMSE on the clean points {out['mse_clean_rmse']:.3f} with MSE vs "
         f"{out['huber_clean_rmse']:.3f} with Huber",
         f"  multi-label ({', '.join(ml['attributes'])}): all three right for "
-        f"{heads['sigmoid']['exact_match']:.3f} of the test images with sigmoids + BCE vs "
-        f"{heads['softmax']['exact_match']:.3f} with a softmax",
+        f"{heads['sigmoid']['exact_match']:.3f} of the test images",
+        f"    with a sigmoid per attribute + BCE vs {heads['softmax']['exact_match']:.3f} with a "
+        "softmax over them",
     ]
 
 
