@@ -287,8 +287,8 @@ def xlogy(x: Array, y: Array, /) -> Array:
 
     .. math::
 
-        \operatorname{xlogy}(x, y) = \begin{cases} 0 & x = 0 \\ x \log y & \text{otherwise}
-        \end{cases}
+        \operatorname{xlogy}(x, y) = \begin{cases} 0 & x = 0,\ y \text{ not NaN} \\
+        x \log y & \text{otherwise} \end{cases}
 
     As :func:`scipy.special.xlogy`: ``xlogy(0, 0) = 0`` and ``xlogy(0, nan) = nan``. The zero
     branch is taken before the log (a double ``where``), so the gradient at ``x = 0`` is finite.

@@ -1,11 +1,11 @@
 r"""Information theory: self-information, entropy, cross-entropy, KL and JS divergence.
 
-Every function takes ``base=``: ``math.e`` (nats) by default, ``2`` for bits, ``10`` for
-hartleys, or any real base > 1. Distributions lie along ``axis`` (the last one by default).
-The convention :math:`0 \log 0 = 0` holds everywhere, with finite gradients (the zero branch is
-taken before the log). Probabilities must lie in [0, 1]; with ``normalize=True`` any
-non-negative weights are accepted and each distribution is first divided by its sum, as
-:func:`scipy.stats.entropy` does.
+Every function but :func:`perplexity` (which does not depend on it) takes ``base=``: ``math.e``
+(nats) by default, ``2`` for bits, ``10`` for hartleys, or any real base > 1. Distributions lie
+along ``axis`` (the last one by default). The convention :math:`0 \log 0 = 0` holds everywhere, with
+finite gradients (the zero branch is taken before the log). Probabilities must lie in [0, 1]; with
+``normalize=True`` any non-negative weights are accepted and each distribution is first divided by
+its sum, as :func:`scipy.stats.entropy` does.
 """
 
 from __future__ import annotations

@@ -305,8 +305,8 @@ def linear_kl_div(
     temperature : float, default 1.0
         Both heads' logits are divided by it.
     reduction : {"mean", "sum", "none"}, default "mean"
-        The mean over the tokens that count, their sum, or one value per token (0 for an
-        ignored token).
+        The mean over the tokens that count (NaN when none does), their sum, or one value per
+        token (0 for an ignored token).
     chunk_size : int, optional
         Tokens per chunk (default: about 4 M logits of each head per chunk).
 

@@ -850,9 +850,10 @@ def cross_entropy(
     ``(N, C, d1, ..., dK)`` (classes on axis 1), target of class indices ``()``, ``(N)`` or
     ``(N, d1, ..., dK)`` with ``ignore_index`` entries skipped, or of probabilities with the
     input's shape. ``reduction="mean"`` divides by :math:`\sum_n w_{y_n}` over non-ignored
-    elements for class indices, and by the number of elements for probabilities; a mean over
-    zero valid targets is NaN. ``"batchmean"`` divides the sum by the batch size ``N`` (Keras'
-    ``sum_over_batch_size``). Class weights may be any real numbers, as in PyTorch.
+    elements for class indices, and by the number of non-ignored elements for probabilities; a
+    mean over zero valid targets is NaN. ``"batchmean"`` divides the sum by the batch size
+    ``N`` (for ``(N, C)`` input, Keras' ``sum_over_batch_size``). Class weights may be any real
+    numbers, as in PyTorch.
 
     Parameters
     ----------
@@ -882,8 +883,9 @@ def cross_entropy(
         If False, ``input`` holds probabilities and the loss is the tutorials'
         :math:`-\sum_i y_i \log p_i` (no softmax).
     z_loss : float, default 0.0
-        Adds :math:`z \cdot \operatorname{logsumexp}(x_n)^2` per valid element (PaLM's z-loss);
-        with ``"mean"`` it is averaged over valid elements, not class-weighted (as Liger).
+        Adds :math:`z \cdot \operatorname{logsumexp}(x_n)^2` per valid element (PaLM's z-loss),
+        of the logits the softmax sees (after ``softcap`` and a ``where`` mask); with
+        ``"mean"`` it is averaged over valid elements, not class-weighted (as Liger).
     softcap : float, optional
         Replace logits by :math:`\mathrm{cap} \cdot \tanh(x / \mathrm{cap})` first (Gemma 2).
     clip : {None, "torch", "sklearn", "keras"} or float, default None

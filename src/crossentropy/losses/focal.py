@@ -178,8 +178,9 @@ def focal_loss(
     weight_mode : {"per_class", "per_sample"}, default "per_class"
         How class weights meet label smoothing and soft targets, as in :func:`cross_entropy`.
     where : array_like of bool, optional
-        optax's mask, of the target's (batch) shape: False elements contribute 0 and leave the
-        mean's divisor.
+        optax's mask, as in :func:`cross_entropy`: of the target's (batch) shape, False
+        elements contribute 0 and leave the mean's divisor; of the input's shape, False logits
+        are left out of the softmax (logits only).
     validate : {"auto", True, False}, optional
         When label ranges and probabilities are checked; default: the mode in force
         (:func:`crossentropy.validation`).

@@ -7,9 +7,11 @@ All three are one formula, the Tversky index over soft counts,
     \mathrm{TI} = \frac{I + s}{I + \alpha\,\mathrm{FP} + \beta\,\mathrm{FN} + s}, \qquad
     I = \sum p\,t, \quad \mathrm{FP} = \sum p\,(1 - t), \quad \mathrm{FN} = \sum (1 - p)\,t,
 
-with Dice at :math:`\alpha = \beta = \tfrac12` (:math:`\frac{2I + 2s}{P + T + 2s}`) and Jaccard at
-:math:`\alpha = \beta = 1` (:math:`\frac{I + s}{P + T - I + s}`); the loss is
-:math:`(1 - \mathrm{TI})^\gamma`. The denominator is clamped at ``eps``.
+(with ``intersection="min"``, :math:`I = \sum \min(p, t)`, :math:`\mathrm{FP} = P - I` and
+:math:`\mathrm{FN} = T - I`), with Dice at :math:`\alpha = \beta = \tfrac12`
+(:math:`\frac{2I + 2s}{P + T + 2s}`) and Jaccard at :math:`\alpha = \beta = 1`
+(:math:`\frac{I + s}{P + T - I + s}`); the loss is :math:`(1 - \mathrm{TI})^\gamma`. The
+denominator is clamped at ``eps``.
 """
 
 from __future__ import annotations
@@ -238,7 +240,8 @@ def tversky_loss(
         Only these classes enter the result.
     intersection : {"product", "min"}, default "product"
         Soft intersection :math:`\sum p t` (Keras, optax) or :math:`\sum \min(p, t)`
-        (segmentation-models-pytorch >= 0.4, for soft targets); equal for 0/1 targets.
+        (segmentation-models-pytorch >= 0.4, for soft targets); equal for 0/1 targets. Either
+        way :math:`\mathrm{FP} = P - I` and :math:`\mathrm{FN} = T - I`.
     log_loss : bool, default False
         Return :math:`-\log(\mathrm{score})` instead of :math:`1 - \mathrm{score}`.
     reduction : {"mean", "sum", "none"}, default "mean"
@@ -321,7 +324,8 @@ def dice_loss(
         Only these classes enter the result.
     intersection : {"product", "min"}, default "product"
         Soft intersection :math:`\sum p t` (Keras, optax) or :math:`\sum \min(p, t)`
-        (segmentation-models-pytorch >= 0.4, for soft targets); equal for 0/1 targets.
+        (segmentation-models-pytorch >= 0.4, for soft targets); equal for 0/1 targets. Either
+        way :math:`\mathrm{FP} = P - I` and :math:`\mathrm{FN} = T - I`.
     log_loss : bool, default False
         Return :math:`-\log(\mathrm{score})` instead of :math:`1 - \mathrm{score}`.
     reduction : {"mean", "sum", "none"}, default "mean"
@@ -404,7 +408,8 @@ def jaccard_loss(
         Only these classes enter the result.
     intersection : {"product", "min"}, default "product"
         Soft intersection :math:`\sum p t` (Keras, optax) or :math:`\sum \min(p, t)`
-        (segmentation-models-pytorch >= 0.4, for soft targets); equal for 0/1 targets.
+        (segmentation-models-pytorch >= 0.4, for soft targets); equal for 0/1 targets. Either
+        way :math:`\mathrm{FP} = P - I` and :math:`\mathrm{FN} = T - I`.
     log_loss : bool, default False
         Return :math:`-\log(\mathrm{score})` instead of :math:`1 - \mathrm{score}`.
     reduction : {"mean", "sum", "none"}, default "mean"

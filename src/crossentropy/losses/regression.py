@@ -1,11 +1,13 @@
 r"""Regression losses: MSE, RMSE, L1, Huber, smooth L1 and log-cosh, with PyTorch's numbers.
 
-As in PyTorch, ``input`` and ``target`` broadcast together, with PyTorch's warning when their
-shapes differ. Element weights follow PyTorch 2.13: ``weight`` multiplies each element's loss;
-the weighted ``"mean"`` of ``mse_loss`` and ``l1_loss`` divides by the sum of the weights, while
-that of ``huber_loss`` divides by the number of elements. ``mean_divisor`` picks either rule for
-any of them (docs/conventions.md). One engine serves the family (:func:`regression_loss`,
-:func:`regression_value_and_grad`); unweighted PyTorch calls are delegated to ATen.
+As in PyTorch, ``input`` and ``target`` broadcast together, with PyTorch's warning when their shapes
+differ. Element weights follow PyTorch 2.13: ``weight`` multiplies each element's loss; the weighted
+``"mean"`` of ``mse_loss`` and ``l1_loss`` divides by the sum of the weights, while that of
+``huber_loss`` and ``smooth_l1_loss`` divides by the number of elements (``log_cosh_loss`` and
+``rmse_loss``, which PyTorch lacks, divide by the sum of the weights). ``mean_divisor`` picks either
+rule for any of them but ``rmse_loss`` (docs/conventions.md). One engine serves the family
+(:func:`regression_loss`, :func:`regression_value_and_grad`); unweighted PyTorch calls are delegated
+to ATen.
 """
 
 from __future__ import annotations
@@ -495,7 +497,7 @@ def smooth_l1_loss(
     weight : array_like, optional
         Element weights, broadcast to the input.
     mean_divisor : {"auto", "weight", "count"}, default "auto"
-        Divisor of a weighted ``"mean"``; "auto" is PyTorch's ("weight" here).
+        Divisor of a weighted ``"mean"``; "auto" is PyTorch's ("count" here).
     empty_mean : float, default nan
         The mean of an empty input.
 
@@ -542,7 +544,8 @@ def log_cosh_loss(
     weight : array_like, optional
         Element weights, broadcast to the input.
     mean_divisor : {"auto", "weight", "count"}, default "auto"
-        Divisor of a weighted ``"mean"``; "auto" is PyTorch's ("weight" here).
+        Divisor of a weighted ``"mean"``; "auto" is "weight" here (PyTorch has no log-cosh
+        loss).
     empty_mean : float, default nan
         The mean of an empty input.
 

@@ -803,7 +803,9 @@ def smooth_calibration_error(
 
     Conventions: relplot's ``smECE`` (the same kernel and fixed point; relplot searches the
     bandwidth to 2⁻¹⁰ and stops at 0.001, this function to ~1e-12 relative and stops at four
-    grid cells, 2.4e-4). The forecasts are rounded onto a grid of :data:`GRID` cells by linear
+    grid cells, 2.4e-4; relplot cuts its kernel at distance 0.5 and reflects it once, so for
+    bandwidths above about 0.15 its values differ from this function's exact reflected
+    kernel). The forecasts are rounded onto a grid of :data:`GRID` cells by linear
     interpolation, with error below :func:`smooth_ece_bound` (7.5e-6 at σ = 0.01 per unit of
     mean :math:`|o - f|`).
 

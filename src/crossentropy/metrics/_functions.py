@@ -195,9 +195,11 @@ def log_loss(
         L = \frac{\sum_i w_i\, \ell_i}{\sum_i w_i}, \qquad
         \ell_i = -\log \operatorname{clip}(p_{i, y_i}, \varepsilon, 1 - \varepsilon)
 
-    with :math:`\varepsilon` the machine epsilon of ``y_proba``'s floating dtype (scikit-learn
-    1.9's clipping), natural logarithm (nats). Rows are not renormalised: a ``UserWarning`` says
-    when a row sum is off 1 by more than ``1e-8 + sqrt(eps)`` (scikit-learn's check).
+    with :math:`\varepsilon` the machine epsilon of the dtype the probabilities are computed in
+    (scikit-learn 1.9's clipping): ``y_proba``'s floating dtype, float32 for float16 and
+    bfloat16 (scikit-learn clips float16 at float16's), float64 for integers; natural
+    logarithm (nats). Rows are not renormalised: a ``UserWarning`` says when a row sum is off 1
+    by more than ``1e-8 + sqrt(eps)`` (scikit-learn's check).
 
     A label indicator matrix ``y_true`` of shape ``(n, C)`` is read as scikit-learn reads it:
     the columns are the classes, and a row's loss is :math:`-\sum_c t_{ic} \log

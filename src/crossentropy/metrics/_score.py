@@ -85,8 +85,8 @@ class ScoreAccumulator:
 
     Conventions (each the one of the matching one-shot function of :mod:`crossentropy.metrics`):
 
-    - ``log_loss``: :func:`log_loss` (scikit-learn, clipped at the float64 eps: probabilities
-      are taken in float64), nats.
+    - ``log_loss``: :func:`log_loss` (scikit-learn), nats: clipped at the eps of the stored
+      dtype (float32 for float16 and float32 probabilities, float64 otherwise), or at ``clip``.
     - ``accuracy``: share of rows whose ``argmax`` (first maximum) is the true class.
     - ``brier``: :func:`brier_score_loss` with ``scale_by_half="auto"``: the sum over classes
       (range [0, 2]) for three classes or more, halved for two classes.

@@ -185,8 +185,10 @@ class LogLoss(_Stream):
 
         Parameters
         ----------
-        y_true : array_like of shape (n,) or (n, C)
-            True labels, any type (integers, strings, booleans), or a label indicator matrix.
+        y_true : array_like of shape (n,)
+            True labels: integers (or booleans), or labels of any type with the stream's
+            ``labels=``; a label indicator matrix is not accepted (the one-shot functions take
+            one).
         y_proba : array_like of shape (n,) or (n, C)
             Probability of the positive (larger) class, or of each class in the sorted order of the
             labels.
@@ -296,8 +298,10 @@ class LogLossPerClass(_Stream):
 
         Parameters
         ----------
-        y_true : array_like of shape (n,) or (n, C)
-            True labels, any type (integers, strings, booleans), or a label indicator matrix.
+        y_true : array_like of shape (n,)
+            True labels: integers (or booleans), or labels of any type with the stream's
+            ``labels=``; a label indicator matrix is not accepted (the one-shot functions take
+            one).
         y_proba : array_like of shape (n,) or (n, C)
             Probability of the positive (larger) class, or of each class in the sorted order of the
             labels.
@@ -375,8 +379,10 @@ class D2LogLoss(_Stream):
 
         Parameters
         ----------
-        y_true : array_like of shape (n,) or (n, C)
-            True labels, any type (integers, strings, booleans), or a label indicator matrix.
+        y_true : array_like of shape (n,)
+            True labels: integers (or booleans), or labels of any type with the stream's
+            ``labels=``; a label indicator matrix is not accepted (the one-shot functions take
+            one).
         y_proba : array_like of shape (n,) or (n, C)
             Probability of the positive (larger) class, or of each class in the sorted order of the
             labels.
@@ -432,8 +438,9 @@ class BrierScore(_Stream):
     Parameters
     ----------
     pos_label : label, optional
-        The class a vector ``y_proba`` gives the probability of: 1 for labels in {0, 1} or {-1,
-        1}, else the larger label (not used with a matrix).
+        The class a vector ``y_proba`` gives the probability of: default 1, so labels other
+        than {0, 1} or {-1, 1} need it given (unlike the one-shot function, a stream cannot
+        take the larger label: it has not seen them all). Not used with a matrix.
     labels : array_like, optional
         All class labels (sorted), fixed for the whole stream; without them the classes
         are the column indices of the first batch, and the labels must be integers.
@@ -471,8 +478,10 @@ class BrierScore(_Stream):
 
         Parameters
         ----------
-        y_true : array_like of shape (n,) or (n, C)
-            True labels, any type (integers, strings, booleans), or a label indicator matrix.
+        y_true : array_like of shape (n,)
+            True labels: integers (or booleans), or labels of any type with the stream's
+            ``labels=`` (with ``pos_label=`` for a vector ``y_proba``); a label indicator matrix
+            is not accepted (the one-shot functions take one).
         y_proba : array_like of shape (n,) or (n, C)
             Probability of the positive (larger) class, or of each class in the sorted order of the
             labels.
@@ -607,8 +616,10 @@ class CalibrationError(_Stream):
 
         Parameters
         ----------
-        y_true : array_like of shape (n,) or (n, C)
-            True labels, any type (integers, strings, booleans), or a label indicator matrix.
+        y_true : array_like of shape (n,)
+            True labels: integers (or booleans), or labels of any type with the stream's
+            ``labels=``; a label indicator matrix is not accepted (the one-shot functions take
+            one).
         y_proba : array_like of shape (n,) or (n, C)
             Probability of the positive (larger) class, or of each class in the sorted order of the
             labels.

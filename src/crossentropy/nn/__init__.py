@@ -13,12 +13,13 @@ constructor keywords here. Modules for the losses PyTorch lacks: ``FocalLoss``,
 ``LinearCrossEntropyLoss``, the output projection and its cross-entropy fused so the logits
 never exist at once.
 
-Each module builds its loss family's options object once, at construction, from exactly the
-keywords its functional counterpart takes: an unknown keyword is a ``TypeError`` naming it (with
-the closest keyword), a bad value a ``ValueError`` or ``TypeError`` naming it. The options stay
-readable and assignable as attributes (``loss.reduction = "sum"`` validates again). Under
-``torch.autocast`` every module computes and returns float32, as PyTorch's do; each works
-under ``torch.func`` (``functional_call``, ``vmap``, ``grad``) and ``torch.compile``.
+Each module builds its loss family's options object once, at construction, from exactly the keywords
+its functional counterpart takes: an unknown keyword is a ``TypeError`` naming it (with the closest
+keyword), a bad value a ``ValueError`` or ``TypeError`` naming it. Per-call array keywords
+(``where``) are not constructor keywords: passing one is a ``TypeError`` that points to the
+functional form. The options stay readable and assignable as attributes (``loss.reduction = "sum"``
+validates again). Under ``torch.autocast`` every module computes and returns float32, as PyTorch's
+do; each works under ``torch.func`` (``functional_call``, ``vmap``, ``grad``) and ``torch.compile``.
 
 Class weights, ``pos_weight`` and a per-class ``alpha`` are registered buffers: they move with
 ``.to(device)``, are saved in ``state_dict`` and pickle with the module. Importing this package

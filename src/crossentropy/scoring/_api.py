@@ -52,13 +52,16 @@ class ScoreReport:
         Rows scored.
     log_loss : float
         Mean log loss in nats, each probability clipped at the machine epsilon of its stored
-        dtype (scikit-learn's :func:`~sklearn.metrics.log_loss`).
+        dtype (scikit-learn's :func:`~sklearn.metrics.log_loss`), or as ``clip=`` and
+        ``renormalize=`` of :func:`score` say.
     accuracy : float
         Share of rows whose most probable class is the true one (first maximum).
     brier : float
-        Mean over rows of :math:`\\sum_c (\\mathbb 1[y = c] - p_c)^2`.
+        Mean over rows of :math:`\\sum_c (\\mathbb 1[y = c] - p_c)^2`, halved for two classes
+        (scikit-learn's binary Brier score).
     ece : float
-        Expected calibration error of the top-label confidence over ``bins`` equal-width bins.
+        Expected calibration error over ``bins`` equal-width bins: of the top-label confidence,
+        or for two classes of the second class's probability against ``y`` being that class.
     mean_entropy : float
         Mean entropy of the predicted distributions, in nats.
     per_class : list of dict

@@ -33,7 +33,9 @@ def kaggle_probabilities(
     .. math::
 
         \tilde p_{ic} = \max\Bigl(\min\Bigl(\frac{p_{ic}}{\sum_k p_{ik}},
-            1 - \varepsilon\Bigr), \varepsilon\Bigr), \qquad \varepsilon = 10^{-15}.
+            1 - \varepsilon\Bigr), \varepsilon\Bigr)
+
+    with :math:`\varepsilon` = ``eps``, :math:`10^{-15}` by default (Kaggle's).
 
     Parameters
     ----------
