@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import re
@@ -110,29 +111,40 @@ def test_demo_page_has_the_markers_the_hook_fills():
     assert "<!-- demo:figures -->" in text
 
 
-def test_llm_guide_examples_run_in_order():
-    """Every Python block of the LLM guide, executed in order in one namespace (as a reader
-    would paste them), with their assertions."""
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    text = (DOCS / "guides" / "llm.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    assert len(blocks) >= 8
-    namespace: dict[str, object] = {}
-    for block in blocks:
-        exec(compile(block, "docs/guides/llm.md", "exec"), namespace)
+#: Modules a guide needs that its examples do not import themselves.
+GUIDE_NEEDS = {"scoring.md": ("pandas", "sklearn"), "llm.md": ("transformers",)}
 
 
-def test_scoring_guide_examples_run_in_order():
-    """Every Python block of the scoring guide, executed in order in one namespace."""
-    pytest.importorskip("pandas")
-    pytest.importorskip("sklearn")
-    text = (DOCS / "guides" / "scoring.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    assert len(blocks) >= 2
+def _imported_modules(code: str) -> set[str]:
+    """The top-level modules a block imports (``import a.b``, ``from a import b``)."""
+    modules = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules.add(node.module.partition(".")[0])
+    return modules
+
+
+@pytest.mark.parametrize(
+    "page",
+    sorted(p.name for p in (DOCS / "guides").glob("*.md")),
+)
+def test_guide_examples_run_in_order(page, tmp_path, monkeypatch):
+    """Every Python block of a guide, executed in order in one fresh namespace (as a reader
+    would paste them), with their assertions; in an empty working directory."""
+    path = DOCS / "guides" / page
+    blocks = re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.DOTALL)
+    assert blocks, f"{page} has no Python example"
+    needs = set(GUIDE_NEEDS.get(page, ()))
+    for block in blocks:
+        needs |= _imported_modules(block)
+    for module in sorted(needs - {"crossentropy"}):
+        pytest.importorskip(module)
+    monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {}
     for block in blocks:
-        exec(compile(block, "docs/guides/scoring.md", "exec"), namespace)
+        exec(compile(block, f"docs/guides/{page}", "exec"), namespace)
 
 
 #: Every API page: each documented function and class has a complete parameter table.

@@ -19,11 +19,35 @@ outputs with gradients recompute the chunks in the backward pass. The two sweeps
 ``torch.library`` custom operators with fake implementations (``torch.compile`` sees two
 nodes); the per-row step runs as torch operations on any device, or as Triton kernels on CUDA.
 :func:`linear_kl_div` is the same for distillation: the divergence between a teacher's and a
-student's next-token distributions from their hidden states and heads. Importing this package
-imports torch.
+student's next-token distributions from their hidden states and heads.
+
+:mod:`crossentropy.fused.jax` is the JAX version (``jax.custom_vjp`` over ``lax.scan``).
+Importing this package imports no framework: torch is imported with
+:func:`linear_cross_entropy` or :func:`linear_kl_div`, JAX with ``crossentropy.fused.jax``.
 """
 
-from crossentropy.fused._chunked import LinearCrossEntropyOutput, linear_cross_entropy
-from crossentropy.fused._distill import linear_kl_div
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from crossentropy.fused._terms import LinearCrossEntropyOutput
+
+if TYPE_CHECKING:
+    from crossentropy.fused._chunked import linear_cross_entropy
+    from crossentropy.fused._distill import linear_kl_div
 
 __all__ = ["LinearCrossEntropyOutput", "linear_cross_entropy", "linear_kl_div"]
+
+_TORCH = {
+    "linear_cross_entropy": "crossentropy.fused._chunked",
+    "linear_kl_div": "crossentropy.fused._distill",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TORCH:
+        return getattr(importlib.import_module(_TORCH[name]), name)
+    if name == "jax":
+        return importlib.import_module("crossentropy.fused.jax")
+    raise AttributeError(f"module 'crossentropy.fused' has no attribute {name!r}")

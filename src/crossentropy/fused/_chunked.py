@@ -6,7 +6,7 @@ import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import array_api_compat.torch as xpt
 import torch
@@ -24,6 +24,7 @@ from crossentropy.fused._rows import (
     loss_coefficients,
     row_terms,
 )
+from crossentropy.fused._terms import AUX_OUTPUTS, LinearCrossEntropyOutput
 from crossentropy.losses.classification import index_targets
 from crossentropy.losses.options import SoftmaxOptions
 
@@ -34,22 +35,6 @@ __all__ = [
     "fused_loss",
     "linear_cross_entropy",
 ]
-
-#: The per-token outputs ``return_aux`` may ask for (``True`` asks for all of them).
-AUX_OUTPUTS = ("logp", "entropy", "lse", "correct")
-
-
-class LinearCrossEntropyOutput(NamedTuple):
-    """The loss and the per-token outputs asked for with ``return_aux`` (``None`` for the
-    others). Per-token outputs have the target's shape, are 0 at ignored tokens, and are in
-    float32 for half-precision inputs (the input's dtype otherwise); ``correct`` is a 0-d int64
-    count."""
-
-    loss: Tensor
-    logp: Tensor | None = None
-    entropy: Tensor | None = None
-    lse: Tensor | None = None
-    correct: Tensor | None = None
 
 
 def _aux_names(value: object) -> tuple[str, ...]:

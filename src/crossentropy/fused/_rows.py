@@ -27,6 +27,8 @@ from typing import NamedTuple, Protocol
 import torch
 from torch import Tensor
 
+from crossentropy.fused._terms import Coefficients, Stats, loss_coefficients, row_terms
+
 __all__ = [
     "Coefficients",
     "Factored",
@@ -37,7 +39,7 @@ __all__ = [
     "functional_grad",
     "loss_coefficients",
     "row_terms",
-]
+]  # Stats, Coefficients and the loss's composition live in _terms.py (any array library)
 
 
 @dataclass(frozen=True)
@@ -51,34 +53,6 @@ class RowOptions:
     hits: bool  # whether the raw logits' argmax is the target
     chunk: int
     triton: bool  # the per-row work as Triton kernels (CUDA, or the interpreter)
-
-
-class Stats(NamedTuple):
-    """Per-row statistics (``None`` where not computed); ``hit`` is boolean."""
-
-    lse: Tensor
-    uy: Tensor
-    sm: Tensor | None
-    ent: Tensor | None
-    hit: Tensor | None
-
-
-class Coefficients(NamedTuple):
-    """Per-row coefficients of the statistics in a gradient (``None`` for zero)."""
-
-    lse: Tensor
-    uy: Tensor
-    sm: Tensor | None
-    ent: Tensor | None
-
-    def rows(self, lo: int, hi: int) -> Coefficients:
-        """The coefficients of rows ``lo:hi``."""
-        return Coefficients(
-            self.lse[lo:hi],
-            self.uy[lo:hi],
-            None if self.sm is None else self.sm[lo:hi],
-            None if self.ent is None else self.ent[lo:hi],
-        )
 
 
 class Factored(NamedTuple):
@@ -96,47 +70,6 @@ class RowStep(Protocol):
     def stats(self, raw: Tensor, y: Tensor, acc_buf: Tensor | None, grad: bool) -> Stats: ...
 
     def grad(self, c: Coefficients) -> Factored | None: ...
-
-
-def row_terms(
-    stats: Stats, wy: Tensor | None, w_total: float | Tensor, v: int, eps: float, z_loss: float
-) -> tuple[Tensor, Tensor | None]:
-    r"""Each row's cross-entropy and z-loss from its statistics, as PyTorch weighs them:
-
-    .. math::
-
-        \mathrm{ce} = w_y (1 - \varepsilon)(\mathrm{lse} - u_y)
-            + \tfrac{\varepsilon}{V}(W\,\mathrm{lse} - s), \qquad
-        \mathrm{zl} = \lambda\, \mathrm{lse}^2,
-
-    with :math:`w_y` the target's class weight (1 without), :math:`W = \sum_c w_c` (:math:`V`
-    without) and :math:`s` the class-weighted logit sum. :func:`loss_coefficients` is its
-    derivative."""
-    nll = stats.lse - stats.uy
-    ce = (1 - eps) * nll if wy is None else (1 - eps) * wy * nll
-    if eps and stats.sm is not None:  # the sweep computes s whenever eps > 0
-        ce = ce + (eps / v) * (w_total * stats.lse - stats.sm)
-    zl = z_loss * stats.lse * stats.lse if z_loss else None
-    return ce, zl
-
-
-def loss_coefficients(
-    a_ce: Tensor,
-    a_z: Tensor | None,
-    lse: Tensor,
-    wy: Tensor | None,
-    w_total: float | Tensor,
-    v: int,
-    eps: float,
-    z_loss: float,
-) -> Coefficients:
-    """The derivative of ``sum(a_ce * ce + a_z * zl)`` (:func:`row_terms`) with respect to the
-    statistics: per-row coefficients for the gradient of the logits."""
-    keep = 1 - eps if wy is None else (1 - eps) * wy
-    c_lse = a_ce * (keep + eps * w_total / v) if eps else a_ce * keep
-    if z_loss and a_z is not None:
-        c_lse = c_lse + (2 * z_loss) * a_z * lse
-    return Coefficients(c_lse, -a_ce * keep, -(eps / v) * a_ce if eps else None, None)
 
 
 def _acc(dtype: torch.dtype) -> torch.dtype:
@@ -230,7 +163,7 @@ def functional_grad(
     lse = torch.logsumexp(u, dim=-1)
     lse_safe = torch.where(torch.isinf(lse), torch.zeros_like(lse), lse)
     p = torch.exp(u - lse_safe[..., None])
-    g = p * coefs.lse[..., None]
+    g: Tensor = p * coefs.lse[..., None]
     if coefs.ent is not None:  # - c_H p (log p + H), with 0 log 0 = 0
         plogp = torch.special.xlogy(p, p)
         ent = -plogp.sum(dim=-1)

@@ -1,0 +1,116 @@
+r"""How the fused ops compose a row's loss from its statistics, for any array library.
+
+The torch op (``_rows.py``, ``_chunked.py``) and the JAX op (``jax.py``) reduce each chunk of
+logits to per-row statistics (:class:`Stats`); the loss and its derivative with respect to the
+statistics (:class:`Coefficients`) are written here once, with arithmetic only, so that the
+same lines serve torch tensors and JAX arrays (traced hyperparameters included). Importing
+this module imports no framework.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+__all__ = [
+    "AUX_OUTPUTS",
+    "Coefficients",
+    "LinearCrossEntropyOutput",
+    "Stats",
+    "loss_coefficients",
+    "nonzero",
+    "row_terms",
+]
+
+#: The per-token outputs of ``return_aux``, in their order.
+AUX_OUTPUTS = ("logp", "entropy", "lse", "correct")
+
+Array = Any  # a torch tensor or a JAX array
+
+
+class Stats(NamedTuple):
+    """Per-row statistics (``None`` where not computed); ``hit`` is boolean."""
+
+    lse: Array
+    uy: Array
+    sm: Array | None
+    ent: Array | None
+    hit: Array | None
+
+
+class Coefficients(NamedTuple):
+    """Per-row coefficients of the statistics in a gradient (``None`` for zero)."""
+
+    lse: Array
+    uy: Array
+    sm: Array | None
+    ent: Array | None
+
+    def rows(self, lo: int, hi: int) -> Coefficients:
+        """The coefficients of rows ``lo:hi``."""
+        return Coefficients(
+            self.lse[lo:hi],
+            self.uy[lo:hi],
+            None if self.sm is None else self.sm[lo:hi],
+            None if self.ent is None else self.ent[lo:hi],
+        )
+
+
+class LinearCrossEntropyOutput(NamedTuple):
+    """The loss and the per-token outputs asked for with ``return_aux`` (``None`` for the
+    others). Per-token outputs have the target's shape, are 0 at ignored tokens, and are in
+    float32 for half-precision inputs (the input's dtype otherwise); ``correct`` is a 0-d
+    integer count (int64 in torch)."""
+
+    loss: Array
+    logp: Array | None = None
+    entropy: Array | None = None
+    lse: Array | None = None
+    correct: Array | None = None
+
+
+def nonzero(value: object) -> bool:
+    """Whether a hyperparameter may be nonzero: a Python number that is not 0, or an array
+    (traced under ``jax.jit``, so its value is not known)."""
+    return not isinstance(value, (int, float)) or value != 0
+
+
+def row_terms(
+    stats: Stats, wy: Array | None, w_total: float | Array, v: int, eps: Any, z_loss: Any
+) -> tuple[Array, Array | None]:
+    r"""Each row's cross-entropy and z-loss from its statistics, as PyTorch weighs them:
+
+    .. math::
+
+        \mathrm{ce} = w_y (1 - \varepsilon)(\mathrm{lse} - u_y)
+            + \tfrac{\varepsilon}{V}(W\,\mathrm{lse} - s), \qquad
+        \mathrm{zl} = \lambda\, \mathrm{lse}^2,
+
+    with :math:`w_y` the target's class weight (1 without), :math:`W = \sum_c w_c` (:math:`V`
+    without) and :math:`s` the class-weighted logit sum. :func:`loss_coefficients` is its
+    derivative."""
+    nll = stats.lse - stats.uy
+    ce = (1 - eps) * nll if wy is None else (1 - eps) * wy * nll
+    if nonzero(eps) and stats.sm is not None:  # the sweep computes s whenever eps may be > 0
+        ce = ce + (eps / v) * (w_total * stats.lse - stats.sm)
+    zl = z_loss * stats.lse * stats.lse if nonzero(z_loss) else None
+    return ce, zl
+
+
+def loss_coefficients(
+    a_ce: Array,
+    a_z: Array | None,
+    lse: Array,
+    wy: Array | None,
+    w_total: float | Array,
+    v: int,
+    eps: Any,
+    z_loss: Any,
+) -> Coefficients:
+    """The derivative of ``sum(a_ce * ce + a_z * zl)`` (:func:`row_terms`) with respect to the
+    statistics: per-row coefficients for the gradient of the logits."""
+    keep = 1 - eps if wy is None else (1 - eps) * wy
+    smooth = nonzero(eps)
+    c_lse = a_ce * (keep + eps * w_total / v) if smooth else a_ce * keep
+    if nonzero(z_loss) and a_z is not None:
+        c_lse = c_lse + (2 * z_loss) * a_z * lse
+    return Coefficients(c_lse, -a_ce * keep, -(eps / v) * a_ce if smooth else None, None)

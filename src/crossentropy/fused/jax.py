@@ -1,0 +1,603 @@
+r"""The fused linear + cross-entropy for JAX: ``jax.custom_vjp`` over chunks of tokens.
+
+.. math::
+
+    u_n = \operatorname{cap} \tanh\bigl((W x_n + b) / (T \operatorname{cap})\bigr), \qquad
+    \ell_n = w_{y_n} (1 - \varepsilon)(\mathrm{lse}_n - u_{n,y_n})
+        + \frac{\varepsilon}{V} \sum_c w_c (\mathrm{lse}_n - u_{n,c})
+        + \lambda\, \mathrm{lse}_n^2
+
+as :func:`crossentropy.fused.linear_cross_entropy` computes it for torch, with the same
+per-row statistics and the same composition of the loss from them (``_terms.py``). The tokens
+run a chunk at a time in ``lax.scan``, so one chunk of logits exists at once. Importing this
+module imports JAX (and not torch).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from crossentropy.fused._terms import (
+    AUX_OUTPUTS,
+    Coefficients,
+    LinearCrossEntropyOutput,
+    Stats,
+    loss_coefficients,
+    nonzero,
+    row_terms,
+)
+
+__all__ = ["LinearCrossEntropyOutput", "linear_cross_entropy"]
+
+Array = Any
+
+#: Logits per chunk by default (about 16 M, as the torch op), and the fewest tokens per chunk.
+_CHUNK_LOGITS = 1 << 24
+_MIN_CHUNK = 256
+_LAYOUTS = ("vd", "dv")
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+class _Plan(NamedTuple):
+    """What a sweep computes (static: hashable, part of the compiled program)."""
+
+    chunk: int
+    layout: str  # "vd": weight (V, D), "dv": weight (D, V)
+    cap: bool  # softcap
+    smooth: bool  # the (class-weighted) logit sum, for label smoothing
+    entropy: bool
+    hits: bool
+
+
+class _Hyper(NamedTuple):
+    """Hyperparameters as arrays (they may be traced)."""
+
+    temperature: Array
+    cap: Array
+    eps: Array
+    z_loss: Array
+
+
+def _acc(dtype: Any) -> Any:
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+def _logits(plan: _Plan, x: Array, w: Array, b: Array | None) -> Array:
+    """A chunk's raw logits ``x W^T + b``, accumulated in float32 for half precision."""
+    dims = (((1,), (1,)), ((), ())) if plan.layout == "vd" else (((1,), (0,)), ((), ()))
+    z = lax.dot_general(x, w, dims, preferred_element_type=_acc(x.dtype))
+    return z if b is None else z + b.astype(z.dtype)
+
+
+def _transform(plan: _Plan, h: _Hyper, z: Array) -> tuple[Array, Array | None]:
+    """``u`` (temperature, then softcap) and the softcap's ``tanh`` (for its derivative)."""
+    u = z / h.temperature.astype(z.dtype)
+    if not plan.cap:
+        return u, None
+    cap = h.cap.astype(z.dtype)
+    th = jnp.tanh(u / cap)
+    return cap * th, th
+
+
+def _row_stats(
+    plan: _Plan, h: _Hyper, z: Array, y: Array, cw: Array | None
+) -> tuple[Stats, Array, Array, Array | None]:
+    """A chunk's statistics, its probabilities, ``u`` and the softcap's ``tanh``."""
+    u, th = _transform(plan, h, z)
+    m = jnp.max(u, axis=1)
+    m = jnp.where(jnp.isfinite(m), m, 0.0)
+    e = jnp.exp(u - m[:, None])
+    total = jnp.sum(e, axis=1)
+    lse = m + jnp.log(total)
+    p = e / jnp.where(total > 0, total, 1.0)[:, None]
+    uy = jnp.take_along_axis(u, y[:, None], axis=1)[:, 0]
+    sm = None
+    if plan.smooth:
+        sm = jnp.sum(u, axis=1) if cw is None else u @ cw.astype(u.dtype)
+    ent = None
+    if plan.entropy:  # H = (lse - m) - sum p (u - m), with p (u - m) = 0 where p = 0
+        q = jnp.where(p > 0, u - m[:, None], 0.0)
+        ent = (lse - m) - jnp.sum(p * q, axis=1)
+    hit = jnp.argmax(z, axis=1) == y if plan.hits else None
+    return Stats(lse, uy, sm, ent, hit), p, u, th
+
+
+def _logit_grad(
+    plan: _Plan,
+    h: _Hyper,
+    stats: Stats,
+    p: Array,
+    u: Array,
+    th: Array | None,
+    y: Array,
+    cw: Array | None,
+    c: Coefficients,
+) -> Array:
+    r"""The gradient with respect to a chunk's raw logits, for per-row coefficients ``c`` of
+    the statistics: :math:`c_{\mathrm{lse}} p + c_y e_y + c_s w - c_H p \odot (\log p + H)`,
+    times :math:`1 - \tanh^2` with softcap and :math:`1/T`."""
+    g = c.lse[:, None] * p
+    if c.ent is not None and stats.ent is not None:
+        plogp = jnp.where(p > 0, p * (u - stats.lse[:, None]), 0.0)
+        g = g - c.ent[:, None] * (plogp + p * stats.ent[:, None])
+    g = g + jnp.where(jnp.arange(u.shape[1])[None, :] == y[:, None], c.uy[:, None], 0.0)
+    if c.sm is not None:
+        g = g + c.sm[:, None] * (1.0 if cw is None else cw.astype(g.dtype)[None, :])
+    if th is not None:
+        g = g * (1 - th * th)
+    return g / h.temperature.astype(g.dtype)
+
+
+def _chunks(plan: _Plan, *rows: Array) -> tuple[Array, ...]:
+    """Rows padded to whole chunks and split: ``(chunks, chunk, ...)``."""
+    n = rows[0].shape[0]
+    k = -(-n // plan.chunk)
+    pad = k * plan.chunk - n
+    out = []
+    for r in rows:
+        r = jnp.pad(r, [(0, pad)] + [(0, 0)] * (r.ndim - 1))
+        out.append(r.reshape(k, plan.chunk, *r.shape[1:]))
+    return tuple(out)
+
+
+def _unchunk(n: int, a: Array | None) -> Array | None:
+    return None if a is None else a.reshape(-1, *a.shape[2:])[:n]
+
+
+CoefFn = Callable[[Stats, tuple[Array, ...]], Coefficients]
+
+
+def _sweep(
+    plan: _Plan,
+    h: _Hyper,
+    x: Array,
+    w: Array,
+    b: Array | None,
+    y: Array,
+    cw: Array | None,
+    per_row: tuple[Array, ...] = (),
+    coefficients: CoefFn | None = None,
+) -> tuple[Stats, tuple[Array, Array, Array | None] | None]:
+    """One pass over the chunks: each row's statistics, and with ``coefficients`` (a function
+    of a chunk's statistics and its slice of ``per_row``) the gradients of ``x``, ``w`` and
+    ``b``; the weight's and bias's are accumulated in float32 across the chunks."""
+    n = x.shape[0]
+    xs, ys, *rs = _chunks(plan, x, y, *per_row)
+    acc = _acc(x.dtype)
+
+    if coefficients is None:
+
+        def stats_only(args: tuple[Array, ...]) -> Stats:
+            xc, yc = args
+            return _row_stats(plan, h, _logits(plan, xc, w, b), yc, cw)[0]
+
+        chunked = lax.map(stats_only, (xs, ys))
+        return Stats(*(_unchunk(n, s) for s in chunked)), None
+
+    def step(carry: tuple[Array, Array | None], args: tuple[Array, ...]) -> Any:
+        dw, db = carry
+        xc, yc, *rc = args
+        stats, p, u, th = _row_stats(plan, h, _logits(plan, xc, w, b), yc, cw)
+        g = _logit_grad(plan, h, stats, p, u, th, yc, cw, coefficients(stats, tuple(rc)))
+        gx = g.astype(w.dtype) if w.dtype != acc else g
+        if plan.layout == "vd":
+            dx = lax.dot_general(gx, w, (((1,), (0,)), ((), ())), preferred_element_type=acc)
+            dw = dw + lax.dot_general(g, xc.astype(acc), (((0,), (0,)), ((), ())))
+        else:
+            dx = lax.dot_general(gx, w, (((1,), (1,)), ((), ())), preferred_element_type=acc)
+            dw = dw + lax.dot_general(xc.astype(acc), g, (((0,), (0,)), ((), ())))
+        if db is not None:
+            db = db + jnp.sum(g, axis=0)
+        return (dw, db), (stats, dx.astype(x.dtype))
+
+    zero_b = None if b is None else jnp.zeros(b.shape, acc)
+    (dw, db), (chunked, dxs) = lax.scan(step, (jnp.zeros(w.shape, acc), zero_b), (xs, ys, *rs))
+    stats = Stats(*(_unchunk(n, s) for s in chunked))
+    dx = _unchunk(n, dxs)
+    db_out = None if db is None or b is None else db.astype(b.dtype)
+    return stats, (dx, dw.astype(w.dtype), db_out)
+
+
+# ----------------------------------------------------------------------- per-token statistics
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _token_stats(
+    plan: _Plan, h: _Hyper, x: Array, w: Array, b: Array | None, y: Array, cw: Array | None
+) -> Stats:
+    """Each token's statistics; the backward pass recomputes each chunk."""
+    return _sweep(plan, h, x, w, b, y, cw)[0]
+
+
+def _token_stats_fwd(
+    plan: _Plan, h: _Hyper, x: Array, w: Array, b: Array | None, y: Array, cw: Array | None
+) -> tuple[Stats, tuple[Any, ...]]:
+    stats = _sweep(plan, h, x, w, b, y, cw)[0]
+    return stats, (h, x, w, b, y, cw)
+
+
+def _token_stats_bwd(plan: _Plan, res: tuple[Any, ...], g: Stats) -> tuple[Any, ...]:
+    h, x, w, b, y, cw = res
+
+    def coefficients(stats: Stats, rows: tuple[Array, ...]) -> Coefficients:
+        g_lse, g_uy, g_sm, g_ent = rows
+        return Coefficients(g_lse, g_uy, g_sm if plan.smooth else None, g_ent)
+
+    def cotangent(a: Array | None) -> Array:
+        return jnp.zeros(x.shape[:1], _acc(x.dtype)) if a is None else a.astype(_acc(x.dtype))
+
+    rows = (cotangent(g.lse), cotangent(g.uy), cotangent(g.sm), cotangent(g.ent))
+    if not plan.entropy:
+        rows = (*rows[:3], jnp.zeros_like(rows[0]))
+    _, grads = _sweep(plan, h, x, w, b, y, cw, rows, coefficients)
+    assert grads is not None
+    dx, dw, db = grads
+    zero_h = _Hyper(*(jnp.zeros_like(v) for v in h))
+    return zero_h, dx, dw, db, None, None
+
+
+_token_stats.defvjp(_token_stats_fwd, _token_stats_bwd)
+
+
+# ----------------------------------------------------------------------- the reduced loss
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _reduced_loss(
+    plan: _Plan,
+    h: _Hyper,
+    x: Array,
+    w: Array,
+    b: Array | None,
+    y: Array,
+    cw: Array | None,
+    scales: tuple[Array, Array, Array | None],
+) -> Array:
+    """``sum(a_ce * ce + a_z * zl)`` over the tokens; with a gradient to come, the forward
+    pass forms the gradients and the backward pass only scales them."""
+    stats = _sweep(plan, h, x, w, b, y, cw)[0]
+    return _total(plan, h, stats, cw, w, scales)
+
+
+def _total(
+    plan: _Plan,
+    h: _Hyper,
+    stats: Stats,
+    cw: Array | None,
+    w: Array,
+    scales: tuple[Array, Array, Array | None],
+) -> Array:
+    a_ce, a_z, wy = scales
+    v = _vocab(plan, w)
+    ce, zl = row_terms(stats, wy, _w_total(cw, v), v, h.eps if plan.smooth else 0.0, h.z_loss)
+    total = jnp.sum(a_ce * ce)
+    return total if zl is None else total + jnp.sum(a_z * zl)
+
+
+def _reduced_loss_fwd(
+    plan: _Plan,
+    h: _Hyper,
+    x: Array,
+    w: Array,
+    b: Array | None,
+    y: Array,
+    cw: Array | None,
+    scales: tuple[Array, Array, Array | None],
+) -> tuple[Array, tuple[Any, ...]]:
+    a_ce, a_z, wy = scales
+    v = _vocab(plan, w)
+    w_total = _w_total(cw, v)
+    eps = h.eps if plan.smooth else 0.0
+
+    def coefficients(stats: Stats, rows: tuple[Array, ...]) -> Coefficients:
+        ac, az, *wyc = rows
+        return loss_coefficients(
+            ac, az, stats.lse, wyc[0] if wyc else None, w_total, v, eps, h.z_loss
+        )
+
+    per_row = (a_ce, a_z) if wy is None else (a_ce, a_z, wy)
+    stats, grads = _sweep(plan, h, x, w, b, y, cw, per_row, coefficients)
+    return _total(plan, h, stats, cw, w, scales), (h, grads, scales)
+
+
+def _reduced_loss_bwd(plan: _Plan, res: tuple[Any, ...], g: Array) -> tuple[Any, ...]:
+    h, (dx, dw, db), scales = res
+    zero_h = _Hyper(*(jnp.zeros_like(v) for v in h))
+    scale = [
+        None if d is None else (g * d.astype(_acc(d.dtype))).astype(d.dtype) for d in (dx, dw, db)
+    ]
+    zero_scales = tuple(None if s is None else jnp.zeros_like(s) for s in scales)
+    return (zero_h, *scale, None, None, zero_scales)
+
+
+_reduced_loss.defvjp(_reduced_loss_fwd, _reduced_loss_bwd)
+
+
+# ----------------------------------------------------------------------- the public function
+
+
+def _vocab(plan: _Plan, w: Array) -> int:
+    return int(w.shape[0] if plan.layout == "vd" else w.shape[1])
+
+
+def _w_total(cw: Array | None, v: int) -> float | Array:
+    return float(v) if cw is None else jnp.sum(cw)
+
+
+def _aux_names(value: object) -> tuple[str, ...]:
+    if isinstance(value, bool):
+        return AUX_OUTPUTS if value else ()
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"return_aux must be a bool or a collection of {', '.join(AUX_OUTPUTS)}; got {value!r}"
+        )
+    names = tuple(value)
+    for name in names:
+        if name not in AUX_OUTPUTS:
+            raise ValueError(f"return_aux: {name!r} is not one of {', '.join(AUX_OUTPUTS)}")
+    return tuple(n for n in AUX_OUTPUTS if n in names)
+
+
+def _floating(a: Any, name: str) -> Array:
+    if not isinstance(a, jax.Array):
+        a = jnp.asarray(a)
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        raise TypeError(f"{name} must be a floating-point array, got {a.dtype}")
+    return a
+
+
+def _hyper(value: Any, name: str, *, low: float, low_open: bool, high: float | None) -> Array:
+    """A hyperparameter as a float32 (or float64) array; Python numbers are checked."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        v = float(value)
+        bad = v <= low if low_open else v < low
+        if not math.isfinite(v) or bad or (high is not None and v > high):
+            bound = f"({low}, " if low_open else f"[{low}, "
+            raise ValueError(
+                f"{name} must be in {bound}{high if high is not None else 'inf'}]; got {value!r}"
+            )
+        return jnp.asarray(v)
+    a = jnp.asarray(value)
+    if a.ndim != 0 or not jnp.issubdtype(a.dtype, jnp.floating):
+        raise TypeError(f"{name} must be a number or a 0-d floating-point array")
+    return a
+
+
+def linear_cross_entropy(
+    x: Array,
+    w: Array,
+    labels: Array,
+    *,
+    bias: Array | None = None,
+    weight: Array | None = None,
+    ignore_index: int = -100,
+    where: Array | None = None,
+    reduction: str = "mean",
+    label_smoothing: float | Array = 0.0,
+    z_loss: float | Array = 0.0,
+    softcap: float | Array | None = None,
+    temperature: float | Array = 1.0,
+    weight_layout: str = "vd",
+    return_aux: bool | Iterable[str] = False,
+    chunk_size: int | None = None,
+    empty_mean: float = math.nan,
+) -> Any:
+    r"""Cross-entropy of ``x @ w.T + bias`` against class indices for JAX, a chunk of tokens
+    at a time, so the ``[N, V]`` logits never exist at once.
+
+    .. math::
+
+        u_n = \operatorname{cap} \tanh\bigl((W x_n + b) / (T \operatorname{cap})\bigr), \qquad
+        \ell_n = w_{y_n} (1 - \varepsilon)(\mathrm{lse}_n - u_{n,y_n})
+            + \frac{\varepsilon}{V} \sum_c w_c (\mathrm{lse}_n - u_{n,c})
+            + \lambda\, \mathrm{lse}_n^2
+
+    with :math:`\mathrm{lse}_n = \log \sum_c e^{u_{n,c}}`, :math:`T` the ``temperature``,
+    :math:`\varepsilon` the ``label_smoothing``, :math:`\lambda` the ``z_loss`` and :math:`w`
+    the class weights (``weight``; 1 without). Equal to
+    ``crossentropy.cross_entropy((x @ w.T + bias) / temperature, labels, axis=-1, ...)`` with the
+    same keywords (PyTorch's conventions: ``"mean"`` is :math:`\sum_n \ell_n / \sum_n w_{y_n}`
+    over the tokens that count, the z-loss term divided by their number), and to
+    :func:`crossentropy.fused.linear_cross_entropy` for torch.
+
+    A ``jax.custom_vjp`` over ``lax.scan``: the forward pass keeps each token's statistics
+    (log-sum-exp, target logit, and what the options need), never the logits. With
+    ``"mean"`` or ``"sum"`` and no per-token outputs, differentiating forms the gradients in
+    the forward sweep (6·N·D·V FLOPs, as the dense program) and the backward pass only scales
+    them; otherwise the backward pass recomputes each chunk (8·N·D·V). Works under ``jit``,
+    ``grad``, ``value_and_grad``, ``vmap`` and ``checkpoint``; the hyperparameters may be
+    traced. Half-precision inputs are multiplied in their dtype with float32 accumulation; the
+    softmax, the loss and the weight's gradient are float32.
+
+    Parameters
+    ----------
+    x : Array
+        Hidden states ``(..., D)``.
+    w : Array
+        The output projection, ``(V, D)`` (torch's layout) or ``(D, V)`` with
+        ``weight_layout="dv"``.
+    labels : Array
+        Class indices of shape ``x.shape[:-1]``.
+    bias : Array, optional
+        ``(V,)``.
+    weight : Array, optional
+        Class weights ``(V,)``; they get no gradient.
+    ignore_index : int, default -100
+        Labels equal to it are left out.
+    where : Array, optional
+        Boolean mask of ``labels``' shape (optax's keyword): tokens where it is False are left
+        out, as ignored ones.
+    reduction : {"mean", "sum", "none"}
+        As ``cross_entropy``; ``"none"`` gives the per-token losses (0 at ignored tokens).
+    label_smoothing : float or Array, default 0.0
+        :math:`\varepsilon` in [0, 1], PyTorch's smoothing (class-weighted with ``weight``).
+    z_loss : float or Array, default 0.0
+        :math:`\lambda`, PaLM's auxiliary :math:`\lambda\,\mathrm{lse}^2`.
+    softcap : float or Array, optional
+        Gemma 2's logit soft-capping, :math:`\operatorname{cap} \tanh(z / \operatorname{cap})`.
+    temperature : float or Array, default 1.0
+        :math:`T > 0`: the logits are divided by it before everything else.
+    weight_layout : {"vd", "dv"}, default "vd"
+        ``w``'s layout: ``(V, D)`` as torch's ``linear`` or ``(D, V)`` as a Flax ``Dense``
+        kernel.
+    return_aux : bool or collection of str, default False
+        Also return per-token outputs, in a ``LinearCrossEntropyOutput``: ``"logp"`` (the
+        target's log-probability :math:`u_y - \mathrm{lse}`), ``"entropy"`` (of the softmax),
+        ``"lse"`` and ``"correct"`` (the number of counted tokens whose logits' argmax is the
+        label); ``True`` for all. Ignored tokens give 0 and no gradient; the log-probability,
+        entropy and log-sum-exp carry exact gradients.
+    chunk_size : int, optional
+        Tokens per chunk (default: about 16 M logits per chunk, and at least 256 tokens).
+    empty_mean : float, default nan
+        Value of a mean over zero counted tokens.
+
+    Returns
+    -------
+    Array or LinearCrossEntropyOutput
+        The loss; with ``return_aux``, the loss and the per-token outputs.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from crossentropy.fused.jax import linear_cross_entropy
+    >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> w = jnp.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    >>> round(float(linear_cross_entropy(x, w, jnp.array([1, 2]))), 4)
+    1.1429
+    >>> out = linear_cross_entropy(x, w, jnp.array([1, 2]), return_aux=("logp", "correct"))
+    >>> [round(v, 4) for v in out.logp.tolist()], int(out.correct)
+    ([-2.1429, -0.1429], 1)
+    """
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(_REDUCTIONS)}; got {reduction!r}")
+    if weight_layout not in _LAYOUTS:
+        raise ValueError(f"weight_layout must be 'vd' or 'dv'; got {weight_layout!r}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int; got {ignore_index!r}")
+    aux = _aux_names(return_aux)
+    x, w = _floating(x, "x"), _floating(w, "w")
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(f"labels must be integer class indices, got {labels.dtype}")
+    if w.ndim != 2:
+        raise ValueError(f"w must be 2-D ((V, D) or (D, V)); got shape {tuple(w.shape)}")
+    v, d = (w.shape[0], w.shape[1]) if weight_layout == "vd" else (w.shape[1], w.shape[0])
+    if x.ndim < 1 or x.shape[-1] != d:
+        raise ValueError(
+            f"x's last axis must be D = {d} (w's shape {tuple(w.shape)} with "
+            f"weight_layout={weight_layout!r}); got x of shape {tuple(x.shape)}"
+        )
+    if labels.shape != x.shape[:-1]:
+        raise ValueError(
+            f"labels must have x's shape without its last axis, {tuple(x.shape[:-1])}; "
+            f"got {tuple(labels.shape)}"
+        )
+    if bias is not None:
+        bias = _floating(bias, "bias")
+        if bias.shape != (v,):
+            raise ValueError(f"bias must have shape ({v},); got {tuple(bias.shape)}")
+    if weight is not None:
+        weight = _floating(weight, "weight")
+        if weight.shape != (v,):
+            raise ValueError(f"weight must have shape ({v},); got {tuple(weight.shape)}")
+    if where is not None:
+        where = jnp.asarray(where)
+        if where.shape != labels.shape or where.dtype != jnp.bool_:
+            raise ValueError(
+                f"where must be a boolean array of labels' shape {tuple(labels.shape)}; got "
+                f"{where.dtype} of shape {tuple(where.shape)}"
+            )
+    if v == 0:
+        raise ValueError("w has no classes (V = 0)")
+    if not isinstance(labels, jax.core.Tracer):  # concrete labels are checked (in NumPy)
+        lab = np.asarray(labels)
+        bad = (lab != ignore_index) & ((lab < 0) | (lab >= v))
+        if where is not None and not isinstance(where, jax.core.Tracer):
+            bad = bad & np.asarray(where)
+        if bad.any():
+            first = int(np.argmax(bad.reshape(-1)))
+            raise ValueError(
+                f"labels: entry {first} (flattened) is {int(lab.reshape(-1)[first])}, out of "
+                f"range for {v} classes (ignore_index={ignore_index})"
+            )
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
+    ):
+        raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
+
+    h = _Hyper(
+        _hyper(temperature, "temperature", low=0.0, low_open=True, high=None),
+        _hyper(1.0 if softcap is None else softcap, "softcap", low=0.0, low_open=True, high=None),
+        _hyper(label_smoothing, "label_smoothing", low=0.0, low_open=False, high=1.0),
+        _hyper(z_loss, "z_loss", low=0.0, low_open=False, high=None),
+    )
+    acc = _acc(x.dtype)
+    h = _Hyper(*(a.astype(acc) for a in h))
+    shape = labels.shape
+    n = math.prod(shape)
+    xf = x.reshape(n, d)
+    yf = labels.reshape(n)
+    valid = yf != ignore_index
+    if where is not None:
+        valid = valid & where.reshape(-1)
+    y_safe = jnp.where(valid, yf, 0).astype(jnp.int32)
+    chunk = chunk_size or max(_MIN_CHUNK, _CHUNK_LOGITS // max(v, 1))
+    plan = _Plan(
+        chunk=max(1, min(chunk, n)),
+        layout=weight_layout,
+        cap=softcap is not None,
+        smooth=nonzero(label_smoothing),
+        entropy="entropy" in aux,
+        hits="correct" in aux,
+    )
+    cw = None if weight is None else weight.astype(acc)
+    wy = None if cw is None else jnp.where(valid, cw[y_safe], 0.0)
+    vf = valid.astype(acc)
+    if reduction == "mean":
+        den = jnp.sum(vf if wy is None else wy)
+        count = jnp.sum(vf)
+        a_ce, a_z = vf / jnp.where(count > 0, den, 1.0), vf / jnp.maximum(count, 1.0)
+    else:
+        a_ce = a_z = vf
+    scales = (lax.stop_gradient(a_ce), lax.stop_gradient(a_z), wy)
+
+    if not aux and reduction != "none":
+        loss = _reduced_loss(plan, h, xf, w, bias, y_safe, cw, scales)
+        if reduction == "mean":
+            loss = jnp.where(jnp.sum(vf) > 0, loss, jnp.asarray(empty_mean, loss.dtype))
+        return loss
+
+    stats = _token_stats(plan, h, xf, w, bias, y_safe, cw)
+    eps = h.eps if plan.smooth else 0.0
+    ce, zl = row_terms(stats, wy, _w_total(cw, v), v, eps, h.z_loss)
+    if reduction == "none":
+        per_token = ce if zl is None else ce + zl
+        loss = jnp.where(valid, per_token, 0.0).reshape(shape)
+    else:
+        total = jnp.sum(jnp.where(valid, a_ce * ce, 0.0))
+        if zl is not None:
+            total = total + jnp.sum(jnp.where(valid, a_z * zl, 0.0))
+        loss = total
+        if reduction == "mean":
+            loss = jnp.where(jnp.sum(vf) > 0, loss, jnp.asarray(empty_mean, loss.dtype))
+    if not aux:
+        return loss
+
+    def token(a: Array | None) -> Array | None:
+        return None if a is None else jnp.where(valid, a, 0.0).reshape(shape)
+
+    return LinearCrossEntropyOutput(
+        loss,
+        logp=token(stats.uy - stats.lse) if "logp" in aux else None,
+        entropy=token(stats.ent) if "entropy" in aux else None,
+        lse=token(stats.lse) if "lse" in aux else None,
+        correct=jnp.sum(valid & stats.hit) if "correct" in aux else None,
+    )

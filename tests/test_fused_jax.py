@@ -1,0 +1,376 @@
+"""`crossentropy.fused.jax.linear_cross_entropy`: values and gradients against the dense
+computation (the logits materialised, then the core's `cross_entropy`), under the transforms."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+jnp = pytest.importorskip("jax.numpy")
+
+import crossentropy as ce  # noqa: E402
+from crossentropy.fused.jax import linear_cross_entropy  # noqa: E402
+
+N, D, V = 37, 5, 11  # V and N not multiples of the chunk, N > chunk
+
+
+def _data(seed: int = 0, n: int = N, d: int = D, v: int = V, dtype=jnp.float64):
+    rng = np.random.default_rng(seed)
+    x = jnp.asarray(rng.normal(size=(n, d)), dtype)
+    w = jnp.asarray(rng.normal(size=(v, d)), dtype)
+    b = jnp.asarray(rng.normal(size=v), dtype)
+    y = rng.integers(0, v, n)
+    y[:: max(1, n // 5)] = -100
+    cw = jnp.asarray(rng.uniform(0.5, 2.0, v), dtype)
+    return x, w, b, jnp.asarray(y), cw
+
+
+def _dense(x, w, b, y, reduction, **kw):
+    t = kw.pop("temperature", 1.0)
+    logits = x @ w.T + (0.0 if b is None else b)
+    return ce.cross_entropy(logits / t, y, axis=-1, reduction=reduction, **kw)
+
+
+def _max_err(a, b):
+    return float(jnp.max(jnp.abs(jnp.asarray(a) - jnp.asarray(b))))
+
+
+OPTIONS = {
+    "plain": {},
+    "smoothing": {"label_smoothing": 0.1},
+    "z_loss": {"z_loss": 0.01},
+    "softcap": {"softcap": 2.0},
+    "temperature": {"temperature": 0.7},
+    "weights": {"weight": "cw"},
+    "weights+smoothing": {"weight": "cw", "label_smoothing": 0.2},
+    "everything": {
+        "weight": "cw",
+        "label_smoothing": 0.2,
+        "z_loss": 0.1,
+        "softcap": 3.0,
+        "temperature": 1.3,
+    },
+}
+
+
+@pytest.mark.parametrize("aux", [False, True], ids=["loss", "aux"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("option", list(OPTIONS))
+def test_values_and_gradients_equal_the_dense_computation_in_float64(option, reduction, aux):
+    x, w, b, y, cw = _data()
+    kw = {k: (cw if v == "cw" else v) for k, v in OPTIONS[option].items()}
+
+    def fused(x, w, b):
+        out = linear_cross_entropy(
+            x, w, y, bias=b, reduction=reduction, chunk_size=8, return_aux=aux, **kw
+        )
+        return out.loss if aux else out
+
+    def dense(x, w, b):
+        return _dense(x, w, b, y, reduction, **kw)
+
+    assert _max_err(fused(x, w, b), dense(x, w, b)) < 1e-12
+    cot = jnp.asarray(np.random.default_rng(1).normal(size=N)) if reduction == "none" else 1.0
+    g_f = jax.grad(lambda *a: jnp.sum(cot * fused(*a)), argnums=(0, 1, 2))(x, w, b)
+    g_d = jax.grad(lambda *a: jnp.sum(cot * dense(*a)), argnums=(0, 1, 2))(x, w, b)
+    for got, want in zip(g_f, g_d, strict=True):
+        assert _max_err(got, want) < 1e-12
+
+
+def _dense_tokens(x, w, b, y, temperature=1.0, softcap=None):
+    u = (x @ w.T + b) / temperature
+    if softcap is not None:
+        u = softcap * jnp.tanh(u / softcap)
+    lse = jax.nn.logsumexp(u, axis=1)
+    logp_all = u - lse[:, None]
+    valid = y != -100
+    logp = jnp.take_along_axis(logp_all, jnp.where(valid, y, 0)[:, None], 1)[:, 0]
+    ent = -jnp.sum(jnp.exp(logp_all) * logp_all, axis=1)
+    hit = jnp.argmax(x @ w.T + b, axis=1) == y
+    zero = jnp.zeros_like(lse)
+    return (
+        jnp.where(valid, logp, zero),
+        jnp.where(valid, ent, zero),
+        jnp.where(valid, lse, zero),
+        jnp.sum(valid & hit),
+    )
+
+
+@pytest.mark.parametrize(("temperature", "softcap"), [(1.0, None), (0.7, 2.5)])
+def test_per_token_outputs_carry_exact_gradients_for_rl(temperature, softcap):
+    """loss = -(advantage * logp).sum() - beta * entropy.mean(): through the op, no logits."""
+    x, w, b, y, _ = _data(2)
+    adv = jnp.asarray(np.random.default_rng(3).normal(size=N))
+    kw = {"temperature": temperature, "softcap": softcap}
+
+    def rl(x, w, b):
+        out = linear_cross_entropy(x, w, y, bias=b, return_aux=True, chunk_size=4, **kw)
+        return -(adv * out.logp).sum() - 0.1 * out.entropy.mean() + 0.01 * out.lse.sum()
+
+    def rl_dense(x, w, b):
+        logp, ent, lse, _ = _dense_tokens(x, w, b, y, temperature, softcap)
+        return -(adv * logp).sum() - 0.1 * ent.mean() + 0.01 * lse.sum()
+
+    out = linear_cross_entropy(x, w, y, bias=b, return_aux=True, chunk_size=4, **kw)
+    logp, ent, lse, correct = _dense_tokens(x, w, b, y, temperature, softcap)
+    assert _max_err(out.logp, logp) < 1e-12
+    assert _max_err(out.entropy, ent) < 1e-12
+    assert _max_err(out.lse, lse) < 1e-12
+    assert int(out.correct) == int(correct)
+    assert float(jnp.abs(out.logp[y == -100]).max()) == 0.0  # ignored tokens give 0
+    for got, want in zip(
+        jax.grad(rl, argnums=(0, 1, 2))(x, w, b),
+        jax.grad(rl_dense, argnums=(0, 1, 2))(x, w, b),
+        strict=True,
+    ):
+        assert _max_err(got, want) < 1e-12
+    # ignored tokens get no gradient
+    g_x = jax.grad(rl)(x, w, b)
+    assert float(jnp.abs(g_x[y == -100]).max()) == 0.0
+
+
+def test_aux_selection_and_bad_names():
+    x, w, _, y, _ = _data()
+    out = linear_cross_entropy(x, w, y, return_aux=("lse",))
+    assert out.lse is not None
+    assert out.logp is None
+    assert out.entropy is None
+    assert out.correct is None
+    with pytest.raises(ValueError, match="'logits' is not one of"):
+        linear_cross_entropy(x, w, y, return_aux=("logits",))
+    with pytest.raises(TypeError, match="return_aux must be"):
+        linear_cross_entropy(x, w, y, return_aux="lse")
+
+
+def test_jit_with_traced_hyperparameters():
+    x, w, _, y, _ = _data()
+    f = jax.jit(
+        lambda x, t, eps, z, cap: linear_cross_entropy(
+            x, w, y, temperature=t, label_smoothing=eps, z_loss=z, softcap=cap, chunk_size=5
+        )
+    )
+    for t, eps, z, cap in [(0.8, 0.1, 0.01, 4.0), (1.3, 0.0, 0.0, 2.0)]:
+        want = _dense(
+            x, w, None, y, "mean", temperature=t, label_smoothing=eps, z_loss=z, softcap=cap
+        )
+        assert abs(float(f(x, t, eps, z, cap)) - float(want)) < 1e-12
+    # a gradient with respect to a traced hyperparameter: zero (the op gives none), and x's
+    g = jax.grad(lambda x: f(x, 0.8, 0.1, 0.01, 4.0))(x)
+    g_dense = jax.grad(
+        lambda x: _dense(
+            x, w, None, y, "mean", temperature=0.8, label_smoothing=0.1, z_loss=0.01, softcap=4.0
+        )
+    )(x)
+    assert _max_err(g, g_dense) < 1e-12
+
+
+def test_vmap_over_a_batch_axis_and_its_gradient():
+    x, w, _, y, _ = _data()
+    xb, yb = jnp.stack([x, 2 * x, -x]), jnp.stack([y, y[::-1], y])
+
+    def batched(w):
+        return jax.vmap(lambda xx, yy: linear_cross_entropy(xx, w, yy, chunk_size=4))(xb, yb)
+
+    def dense(w):
+        return jnp.stack([_dense(xx, w, None, yy, "mean") for xx, yy in zip(xb, yb, strict=True)])
+
+    assert _max_err(batched(w), dense(w)) < 1e-12
+    g = jax.grad(lambda w: batched(w).sum())(w)
+    assert _max_err(g, jax.grad(lambda w: dense(w).sum())(w)) < 1e-12
+    per_token = jax.vmap(
+        lambda xx, yy: linear_cross_entropy(xx, w, yy, reduction="none", chunk_size=4)
+    )(xb, yb)
+    assert per_token.shape == (3, N)
+
+
+def test_checkpoint_and_value_and_grad():
+    x, w, _, y, _ = _data()
+    f = jax.checkpoint(lambda x, w: linear_cross_entropy(x, w, y, chunk_size=4))
+    value, (gx, gw) = jax.value_and_grad(f, argnums=(0, 1))(x, w)
+    dense_value, (dx, dw) = jax.value_and_grad(
+        lambda x, w: _dense(x, w, None, y, "mean"), argnums=(0, 1)
+    )(x, w)
+    assert abs(float(value) - float(dense_value)) < 1e-12
+    assert _max_err(gx, dx) < 1e-12
+    assert _max_err(gw, dw) < 1e-12
+
+
+def test_weight_layout_dv_is_the_transpose():
+    x, w, b, y, _ = _data()
+    vd = linear_cross_entropy(x, w, y, bias=b)
+    dv = linear_cross_entropy(x, w.T, y, bias=b, weight_layout="dv")
+    assert abs(float(vd) - float(dv)) < 1e-13
+    g_vd = jax.grad(lambda w: linear_cross_entropy(x, w, y, bias=b))(w)
+    g_dv = jax.grad(lambda wt: linear_cross_entropy(x, wt, y, bias=b, weight_layout="dv"))(w.T)
+    assert _max_err(g_vd, g_dv.T) < 1e-13
+    g_none = jax.grad(
+        lambda wt: linear_cross_entropy(x, wt, y, weight_layout="dv", reduction="none").sum()
+    )(w.T)
+    assert _max_err(g_none.T, jax.grad(lambda w: _dense(x, w, None, y, "sum"))(w)) < 1e-12
+
+
+@pytest.mark.parametrize(("n", "chunk"), [(1, None), (1, 4), (3, 8), (8, 8), (9, 8), (37, 37)])
+def test_odd_shapes(n, chunk):
+    x, w, b, y, _ = _data(4, n=n)
+    y = jnp.where(y == -100, 1, y)
+    got = linear_cross_entropy(x, w, y, bias=b, chunk_size=chunk)
+    assert abs(float(got) - float(_dense(x, w, b, y, "mean"))) < 1e-12
+    g = jax.grad(lambda w: linear_cross_entropy(x, w, y, bias=b, chunk_size=chunk))(w)
+    assert _max_err(g, jax.grad(lambda w: _dense(x, w, b, y, "mean"))(w)) < 1e-12
+
+
+def test_leading_axes_where_and_all_ignored():
+    x, w, _, y, _ = _data()
+    x3, y3 = x[:36].reshape(4, 9, D), y[:36].reshape(4, 9)
+    per_token = linear_cross_entropy(x3, w, y3, reduction="none")
+    assert per_token.shape == (4, 9)
+    assert _max_err(per_token.reshape(-1), _dense(x[:36], w, None, y[:36], "none")) < 1e-12
+    mask = jnp.asarray(np.random.default_rng(5).uniform(size=N) > 0.3)
+    got = linear_cross_entropy(x, w, y, where=mask)
+    want = _dense(x, w, None, jnp.where(mask, y, -100), "mean")
+    assert abs(float(got) - float(want)) < 1e-12
+    ignored = jnp.full(N, -100)
+    assert math.isnan(float(linear_cross_entropy(x, w, ignored)))
+    assert float(linear_cross_entropy(x, w, ignored, empty_mean=0.0)) == 0.0
+    assert float(linear_cross_entropy(x, w, ignored, reduction="sum")) == 0.0
+    g = jax.grad(lambda x: linear_cross_entropy(x, w, ignored, empty_mean=0.0))(x)
+    assert float(jnp.abs(g).max()) == 0.0
+    empty = linear_cross_entropy(jnp.zeros((0, D)), w, jnp.zeros((0,), jnp.int32), reduction="none")
+    assert empty.shape == (0,)
+
+
+def test_d_zero_gives_log_v():
+    got = linear_cross_entropy(jnp.zeros((3, 0)), jnp.zeros((V, 0)), jnp.array([0, 1, 2]))
+    assert float(got) == pytest.approx(math.log(V), rel=1e-15)
+
+
+def test_float32_and_bfloat16_accumulate_in_float32():
+    x, w, b, y, cw = _data(6, dtype=jnp.float32)
+    got = linear_cross_entropy(x, w, y, bias=b, weight=cw, label_smoothing=0.1, chunk_size=8)
+    assert got.dtype == jnp.float32
+    want = _dense(x, w, b, y, "mean", weight=cw, label_smoothing=0.1)
+    assert float(got) == pytest.approx(float(want), rel=1e-5)
+    xh, wh = x.astype(jnp.bfloat16), w.astype(jnp.bfloat16)
+    half = linear_cross_entropy(xh, wh, y, chunk_size=8)
+    assert half.dtype == jnp.float32  # the loss in float32
+    ref = _dense(xh.astype(jnp.float32), wh.astype(jnp.float32), None, y, "mean")
+    assert float(half) == pytest.approx(float(ref), rel=1e-5)
+    gx, gw = jax.grad(lambda x, w: linear_cross_entropy(x, w, y, chunk_size=8), (0, 1))(xh, wh)
+    assert gx.dtype == jnp.bfloat16
+    assert gw.dtype == jnp.bfloat16
+    rx, rw = jax.grad(lambda x, w: _dense(x, w, None, y, "mean"), (0, 1))(
+        xh.astype(jnp.float32), wh.astype(jnp.float32)
+    )
+    assert _max_err(gw.astype(jnp.float32), rw) < 2e-2 * float(jnp.abs(rw).max())
+    assert _max_err(gx.astype(jnp.float32), rx) < 2e-2 * float(jnp.abs(rx).max())
+    out = linear_cross_entropy(xh, wh, y, return_aux=True)
+    assert out.logp.dtype == jnp.float32
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"reduction": "batchmean"}, ValueError, "reduction must be one of"),
+        ({"weight_layout": "vdd"}, ValueError, "weight_layout"),
+        ({"ignore_index": 1.5}, TypeError, "ignore_index must be an int"),
+        ({"label_smoothing": 1.5}, ValueError, "label_smoothing must be in"),
+        ({"temperature": 0.0}, ValueError, "temperature must be in"),
+        ({"z_loss": -1.0}, ValueError, "z_loss must be in"),
+        ({"softcap": -2.0}, ValueError, "softcap must be in"),
+        ({"chunk_size": 0}, ValueError, "chunk_size must be a positive int"),
+        ({"bias": "short"}, ValueError, "bias must have shape"),
+        ({"weight": "short"}, ValueError, "weight must have shape"),
+        ({"where": "ints"}, ValueError, "where must be a boolean array"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, error, message):
+    x, w, _, y, _ = _data()
+    replace = {"short": jnp.ones(V - 1), "ints": jnp.ones(N, jnp.int32)}
+    kwargs = {
+        k: replace.get(v, v)
+        if isinstance(v, str) and k != "reduction" and k != "weight_layout"
+        else v
+        for k, v in kwargs.items()
+    }
+    with pytest.raises(error, match=message):
+        linear_cross_entropy(x, w, y, **kwargs)
+
+
+def test_bad_arrays_are_named():
+    x, w, _, y, _ = _data()
+    with pytest.raises(TypeError, match="x must be a floating-point array"):
+        linear_cross_entropy(jnp.ones((2, 2), jnp.int32), jnp.ones((3, 2), jnp.int32), y[:2])
+    with pytest.raises(TypeError, match="labels must be integer class indices"):
+        linear_cross_entropy(x, w, y.astype(jnp.float64))
+    with pytest.raises(ValueError, match="x's last axis must be D = 5"):
+        linear_cross_entropy(x[:, :4], w, y)
+    with pytest.raises(ValueError, match="labels must have x's shape"):
+        linear_cross_entropy(x, w, y[:-1])
+    with pytest.raises(ValueError, match=r"labels: entry 1 \(flattened\) is 11, out of range"):
+        linear_cross_entropy(x, w, y.at[1].set(V))
+    with pytest.raises(ValueError, match="w must be 2-D"):
+        linear_cross_entropy(x, w[None], y)
+
+
+def test_compiled_memory_is_a_fraction_of_the_dense_program():
+    """XLA's own accounting of the compiled programs' temporaries (nothing runs)."""
+    n, d, v = 2048, 64, 32000
+    spec = (
+        jax.ShapeDtypeStruct((n, d), jnp.float32),
+        jax.ShapeDtypeStruct((v, d), jnp.float32),
+        jax.ShapeDtypeStruct((n,), jnp.int32),
+    )
+
+    def temp(fn):
+        step = jax.jit(jax.value_and_grad(fn, argnums=(0, 1)))
+        return step.lower(*spec).compile().memory_analysis().temp_size_in_bytes
+
+    fused = temp(lambda x, w, y: linear_cross_entropy(x, w, y, chunk_size=256))
+    dense = temp(lambda x, w, y: ce.cross_entropy(x @ w.T, y, axis=-1))
+    assert fused < dense / 8
+
+
+def test_importing_the_jax_op_imports_no_torch():
+    code = (
+        "import sys; import crossentropy.fused.jax; import crossentropy.fused; "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_every_option_combination_in_float32_against_dense():
+    """All 2^5 on/off combinations of smoothing, z-loss, softcap, temperature and class
+    weights, with ignored tokens, in float32; the hyperparameters traced, so one program
+    serves each structure (softcap on or off, weights or none)."""
+    x, w, b, y, cw = _data(7, dtype=jnp.float32)
+
+    def make(fn, cap, weighted):
+        def loss(w, eps, z, t, c):
+            kw = {"softcap": c if cap else None, "weight": cw if weighted else None}
+            return fn(w, label_smoothing=eps, z_loss=z, temperature=t, **kw)
+
+        return jax.jit(jax.value_and_grad(loss))
+
+    def fused(w, **kw):
+        return linear_cross_entropy(x, w, y, bias=b, chunk_size=16, **kw)
+
+    def dense(w, **kw):
+        return _dense(x, w, b, y, "mean", **kw)
+
+    for cap, weighted in itertools.product([False, True], repeat=2):
+        ours, ref = make(fused, cap, weighted), make(dense, cap, weighted)
+        for s, z, t in itertools.product([0, 1], repeat=3):
+            args = (w, jnp.float32(0.1 * s), jnp.float32(0.01 * z), jnp.float32(0.8 if t else 1))
+            (got, g), (want, r) = ours(*args, jnp.float32(3.0)), ref(*args, jnp.float32(3.0))
+            case = (cap, weighted, s, z, t)
+            assert float(got) == pytest.approx(float(want), rel=2e-6), case
+            assert _max_err(g, r) < 1e-5 * float(jnp.abs(r).max()) + 1e-7, case
