@@ -59,28 +59,46 @@ OPTIONS = {
 }
 
 
-@pytest.mark.parametrize("aux", [False, True], ids=["loss", "aux"])
-@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("option", list(OPTIONS))
-def test_values_and_gradients_equal_the_dense_computation_in_float64(option, reduction, aux):
+def test_values_and_gradients_equal_the_dense_computation_in_float64(option):
+    """Every reduction, with and without per-token outputs (the two code paths), in one
+    compiled program per side."""
     x, w, b, y, cw = _data()
     kw = {k: (cw if v == "cw" else v) for k, v in OPTIONS[option].items()}
+    cot = jnp.asarray(np.random.default_rng(1).normal(size=N))
+    cases = [(r, aux) for r in ("mean", "sum", "none") for aux in (False, True)]
 
-    def fused(x, w, b):
+    def fused(x, w, b, reduction, aux):
         out = linear_cross_entropy(
             x, w, y, bias=b, reduction=reduction, chunk_size=8, return_aux=aux, **kw
         )
         return out.loss if aux else out
 
-    def dense(x, w, b):
+    def dense(x, w, b, reduction, aux):
         return _dense(x, w, b, y, reduction, **kw)
 
-    assert _max_err(fused(x, w, b), dense(x, w, b)) < 1e-12
-    cot = jnp.asarray(np.random.default_rng(1).normal(size=N)) if reduction == "none" else 1.0
-    g_f = jax.grad(lambda *a: jnp.sum(cot * fused(*a)), argnums=(0, 1, 2))(x, w, b)
-    g_d = jax.grad(lambda *a: jnp.sum(cot * dense(*a)), argnums=(0, 1, 2))(x, w, b)
-    for got, want in zip(g_f, g_d, strict=True):
-        assert _max_err(got, want) < 1e-12
+    def every_case(loss):
+        def run(x, w, b):
+            outs = []
+            for reduction, aux in cases:
+                scale = cot if reduction == "none" else 1.0
+
+                def scalar(x, w, b, reduction=reduction, aux=aux, scale=scale):
+                    return jnp.sum(scale * loss(x, w, b, reduction, aux))
+
+                outs.append(
+                    (loss(x, w, b, reduction, aux), jax.grad(scalar, argnums=(0, 1, 2))(x, w, b))
+                )
+            return outs
+
+        return jax.jit(run)(x, w, b)
+
+    for case, (got, want) in zip(
+        cases, zip(every_case(fused), every_case(dense), strict=True), strict=True
+    ):
+        assert _max_err(got[0], want[0]) < 1e-12, case
+        for g_f, g_d in zip(got[1], want[1], strict=True):
+            assert _max_err(g_f, g_d) < 1e-12, case
 
 
 def _dense_tokens(x, w, b, y, temperature=1.0, softcap=None):
@@ -117,22 +135,21 @@ def test_per_token_outputs_carry_exact_gradients_for_rl(temperature, softcap):
         logp, ent, lse, _ = _dense_tokens(x, w, b, y, temperature, softcap)
         return -(adv * logp).sum() - 0.1 * ent.mean() + 0.01 * lse.sum()
 
-    out = linear_cross_entropy(x, w, y, bias=b, return_aux=True, chunk_size=4, **kw)
-    logp, ent, lse, correct = _dense_tokens(x, w, b, y, temperature, softcap)
+    def both(x, w, b):
+        out = linear_cross_entropy(x, w, y, bias=b, return_aux=True, chunk_size=4, **kw)
+        grads = jax.grad(rl, argnums=(0, 1, 2))(x, w, b)
+        dense = _dense_tokens(x, w, b, y, temperature, softcap)
+        return out, grads, dense, jax.grad(rl_dense, argnums=(0, 1, 2))(x, w, b)
+
+    out, grads, (logp, ent, lse, correct), dense_grads = jax.jit(both)(x, w, b)
     assert _max_err(out.logp, logp) < 1e-12
     assert _max_err(out.entropy, ent) < 1e-12
     assert _max_err(out.lse, lse) < 1e-12
     assert int(out.correct) == int(correct)
     assert float(jnp.abs(out.logp[y == -100]).max()) == 0.0  # ignored tokens give 0
-    for got, want in zip(
-        jax.grad(rl, argnums=(0, 1, 2))(x, w, b),
-        jax.grad(rl_dense, argnums=(0, 1, 2))(x, w, b),
-        strict=True,
-    ):
+    for got, want in zip(grads, dense_grads, strict=True):
         assert _max_err(got, want) < 1e-12
-    # ignored tokens get no gradient
-    g_x = jax.grad(rl)(x, w, b)
-    assert float(jnp.abs(g_x[y == -100]).max()) == 0.0
+    assert float(jnp.abs(grads[0][y == -100]).max()) == 0.0  # and no gradient
 
 
 def test_aux_selection_and_bad_names():
@@ -180,9 +197,15 @@ def test_vmap_over_a_batch_axis_and_its_gradient():
     def dense(w):
         return jnp.stack([_dense(xx, w, None, yy, "mean") for xx, yy in zip(xb, yb, strict=True)])
 
+    (got, g), (want, r) = jax.jit(
+        lambda w: (
+            jax.value_and_grad(lambda w: batched(w).sum())(w),
+            jax.value_and_grad(lambda w: dense(w).sum())(w),
+        )
+    )(w)
+    assert _max_err(got, want) < 1e-12
+    assert _max_err(g, r) < 1e-12
     assert _max_err(batched(w), dense(w)) < 1e-12
-    g = jax.grad(lambda w: batched(w).sum())(w)
-    assert _max_err(g, jax.grad(lambda w: dense(w).sum())(w)) < 1e-12
     per_token = jax.vmap(
         lambda xx, yy: linear_cross_entropy(xx, w, yy, reduction="none", chunk_size=4)
     )(xb, yb)
@@ -215,14 +238,21 @@ def test_weight_layout_dv_is_the_transpose():
     assert _max_err(g_none.T, jax.grad(lambda w: _dense(x, w, None, y, "sum"))(w)) < 1e-12
 
 
-@pytest.mark.parametrize(("n", "chunk"), [(1, None), (1, 4), (3, 8), (8, 8), (9, 8), (37, 37)])
-def test_odd_shapes(n, chunk):
-    x, w, b, y, _ = _data(4, n=n)
-    y = jnp.where(y == -100, 1, y)
-    got = linear_cross_entropy(x, w, y, bias=b, chunk_size=chunk)
-    assert abs(float(got) - float(_dense(x, w, b, y, "mean"))) < 1e-12
-    g = jax.grad(lambda w: linear_cross_entropy(x, w, y, bias=b, chunk_size=chunk))(w)
-    assert _max_err(g, jax.grad(lambda w: _dense(x, w, b, y, "mean"))(w)) < 1e-12
+def test_odd_shapes():
+    """N = 1, N below the chunk, N a multiple of it, one more, a single chunk."""
+    for n, chunk in [(1, None), (1, 4), (3, 8), (8, 8), (9, 8), (37, 37)]:
+        x, w, b, y, _ = _data(4, n=n)
+        y = jnp.where(y == -100, 1, y)
+
+        def both(w, x=x, b=b, y=y, chunk=chunk):
+            fused = jax.value_and_grad(
+                lambda w: linear_cross_entropy(x, w, y, bias=b, chunk_size=chunk)
+            )(w)
+            return fused, jax.value_and_grad(lambda w: _dense(x, w, b, y, "mean"))(w)
+
+        (got, g), (want, r) = jax.jit(both)(w)
+        assert abs(float(got) - float(want)) < 1e-12, (n, chunk)
+        assert _max_err(g, r) < 1e-12, (n, chunk)
 
 
 def test_leading_axes_where_and_all_ignored():
@@ -236,10 +266,19 @@ def test_leading_axes_where_and_all_ignored():
     want = _dense(x, w, None, jnp.where(mask, y, -100), "mean")
     assert abs(float(got) - float(want)) < 1e-12
     ignored = jnp.full(N, -100)
-    assert math.isnan(float(linear_cross_entropy(x, w, ignored)))
-    assert float(linear_cross_entropy(x, w, ignored, empty_mean=0.0)) == 0.0
-    assert float(linear_cross_entropy(x, w, ignored, reduction="sum")) == 0.0
-    g = jax.grad(lambda x: linear_cross_entropy(x, w, ignored, empty_mean=0.0))(x)
+
+    def empty_means(x):
+        return (
+            linear_cross_entropy(x, w, ignored),
+            linear_cross_entropy(x, w, ignored, empty_mean=0.0),
+            linear_cross_entropy(x, w, ignored, reduction="sum"),
+            jax.grad(lambda x: linear_cross_entropy(x, w, ignored, empty_mean=0.0))(x),
+        )
+
+    nan, zero, total, g = jax.jit(empty_means)(x)
+    assert math.isnan(float(nan))
+    assert float(zero) == 0.0
+    assert float(total) == 0.0
     assert float(jnp.abs(g).max()) == 0.0
     empty = linear_cross_entropy(jnp.zeros((0, D)), w, jnp.zeros((0,), jnp.int32), reduction="none")
     assert empty.shape == (0,)
@@ -252,25 +291,30 @@ def test_d_zero_gives_log_v():
 
 def test_float32_and_bfloat16_accumulate_in_float32():
     x, w, b, y, cw = _data(6, dtype=jnp.float32)
-    got = linear_cross_entropy(x, w, y, bias=b, weight=cw, label_smoothing=0.1, chunk_size=8)
-    assert got.dtype == jnp.float32
-    want = _dense(x, w, b, y, "mean", weight=cw, label_smoothing=0.1)
-    assert float(got) == pytest.approx(float(want), rel=1e-5)
     xh, wh = x.astype(jnp.bfloat16), w.astype(jnp.bfloat16)
-    half = linear_cross_entropy(xh, wh, y, chunk_size=8)
+
+    def run(x, w, b, cw, xh, wh):
+        got = linear_cross_entropy(x, w, y, bias=b, weight=cw, label_smoothing=0.1, chunk_size=8)
+        want = _dense(x, w, b, y, "mean", weight=cw, label_smoothing=0.1)
+        half, (gx, gw) = jax.value_and_grad(
+            lambda x, w: linear_cross_entropy(x, w, y, chunk_size=8), (0, 1)
+        )(xh, wh)
+        ref, (rx, rw) = jax.value_and_grad(lambda x, w: _dense(x, w, None, y, "mean"), (0, 1))(
+            xh.astype(jnp.float32), wh.astype(jnp.float32)
+        )
+        logp = linear_cross_entropy(xh, wh, y, return_aux=True).logp
+        return got, want, half, gx, gw, ref, rx, rw, logp
+
+    got, want, half, gx, gw, ref, rx, rw, logp = jax.jit(run)(x, w, b, cw, xh, wh)
+    assert got.dtype == jnp.float32
+    assert float(got) == pytest.approx(float(want), rel=1e-5)
     assert half.dtype == jnp.float32  # the loss in float32
-    ref = _dense(xh.astype(jnp.float32), wh.astype(jnp.float32), None, y, "mean")
     assert float(half) == pytest.approx(float(ref), rel=1e-5)
-    gx, gw = jax.grad(lambda x, w: linear_cross_entropy(x, w, y, chunk_size=8), (0, 1))(xh, wh)
     assert gx.dtype == jnp.bfloat16
     assert gw.dtype == jnp.bfloat16
-    rx, rw = jax.grad(lambda x, w: _dense(x, w, None, y, "mean"), (0, 1))(
-        xh.astype(jnp.float32), wh.astype(jnp.float32)
-    )
     assert _max_err(gw.astype(jnp.float32), rw) < 2e-2 * float(jnp.abs(rw).max())
     assert _max_err(gx.astype(jnp.float32), rx) < 2e-2 * float(jnp.abs(rx).max())
-    out = linear_cross_entropy(xh, wh, y, return_aux=True)
-    assert out.logp.dtype == jnp.float32
+    assert logp.dtype == jnp.float32
 
 
 @pytest.mark.parametrize(

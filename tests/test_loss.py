@@ -38,9 +38,28 @@ def test_equals_the_cross_entropy_of_the_projection_with_its_gradients():
     torch.testing.assert_close(per_items, sum_ref(hidden, targets) / 20)
 
 
+def test_class_weights_are_a_buffer_and_weigh_the_mean_as_torch():
+    torch.manual_seed(1)
+    head = torch.nn.Linear(6, 9, bias=False, dtype=torch.float64)
+    hidden = torch.randn(10, 6, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(0, 9, (10,))
+    cw = torch.rand(9, dtype=torch.float64) + 0.5
+    loss_fn = OutputProjectionLoss(weight=cw, label_smoothing=0.1)
+    loss_fn.set_model_output(head)
+    ref = torch.nn.functional.cross_entropy(head(hidden), targets, weight=cw, label_smoothing=0.1)
+    torch.testing.assert_close(loss_fn(hidden, targets), ref, rtol=1e-12, atol=1e-12)
+    assert list(loss_fn.state_dict()) == ["weight"]
+
+
 def test_misuse_is_a_clear_error():
     with pytest.raises(TypeError, match="unknown keywords"):
         OutputProjectionLoss(chunks=3)
+    # options of other losses would be ignored by the fused op: refused, not dropped
+    for bad in ({"gamma": 2.0}, {"from_logits": False}, {"mean_divisor": "count"}, {"clip": 1e-7}):
+        with pytest.raises(TypeError, match="unknown keywords"):
+            OutputProjectionLoss(**bad)
+    with pytest.raises(TypeError, match="weight must be a tensor"):
+        OutputProjectionLoss(weight=[1.0, 2.0])
     with pytest.raises(ValueError, match="label_smoothing"):
         OutputProjectionLoss(label_smoothing=2.0)
     loss_fn = OutputProjectionLoss()

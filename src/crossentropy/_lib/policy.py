@@ -136,6 +136,13 @@ def _torch_transforming() -> bool:
     return torch._C._functorch.maybe_current_level() is not None
 
 
+def _jax_staging() -> bool:
+    """Whether ``jax.jit`` is tracing: then even a concrete array closed over by the traced
+    function gives traced results, whose values cannot be read."""
+    jax = sys.modules["jax"]
+    return isinstance(jax.numpy.zeros(()), jax.core.Tracer)
+
+
 def _readable(x: Any, mode: Validate) -> bool:
     if x is None:
         return True
@@ -148,7 +155,7 @@ def _readable(x: Any, mode: Validate) -> bool:
         return True
     if is_jax(x):
         jax = sys.modules["jax"]
-        if isinstance(x, jax.core.Tracer):
+        if isinstance(x, jax.core.Tracer) or _jax_staging():
             return False
         return mode is True or all(d.platform == "cpu" for d in x.devices())
     if is_dask(x):

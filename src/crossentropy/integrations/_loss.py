@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from crossentropy.fused._chunked import FusedOptions, fused_loss
+from crossentropy.fused._chunked import FusedOptions, fused_loss, linear_cross_entropy
 
 __all__ = ["OutputProjectionLoss"]
+
+#: Keywords of ``linear_cross_entropy`` that belong to a call, not to the loss module.
+_PER_CALL = {"linear_bias", "num_items_in_batch", "sequence_ids", "cu_seqlens", "options"}
 
 
 class OutputProjectionLoss(nn.Module):
@@ -25,10 +29,14 @@ class OutputProjectionLoss(nn.Module):
 
     Parameters
     ----------
+    weight : Tensor, optional
+        Class weights ``(V,)``, as ``linear_cross_entropy``'s ``weight`` (a buffer of the
+        module).
     **options
-        Keywords of :func:`crossentropy.fused.linear_cross_entropy` (``ignore_index``,
+        The other keywords of :func:`crossentropy.fused.linear_cross_entropy` (``ignore_index``,
         ``label_smoothing``, ``z_loss``, ``softcap``, ``temperature``, ``reduction``, ...);
-        an unknown one is a ``TypeError``.
+        ``num_items_in_batch`` is an argument of each call. Any other keyword is a
+        ``TypeError``.
 
     Examples
     --------
@@ -44,12 +52,20 @@ class OutputProjectionLoss(nn.Module):
     True
     """
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, weight: Tensor | None = None, **options: Any) -> None:
         super().__init__()
-        unknown = set(options) - set(FusedOptions.__dataclass_fields__)
+        parameters = inspect.signature(linear_cross_entropy).parameters
+        taken = {n for n, p in parameters.items() if p.kind is p.KEYWORD_ONLY} - _PER_CALL
+        unknown = set(options) - taken
         if unknown:
-            raise TypeError(f"OutputProjectionLoss() got unknown keywords {sorted(unknown)}")
+            raise TypeError(
+                f"OutputProjectionLoss() got unknown keywords {sorted(unknown)}; it takes "
+                f"{', '.join(sorted(taken))}"
+            )
+        if weight is not None and not isinstance(weight, Tensor):
+            raise TypeError(f"weight must be a tensor of class weights, got {type(weight)}")
         self._options = FusedOptions.from_arguments(options)
+        self.register_buffer("weight", weight)
         self.output: nn.Linear | None = None
 
     def set_model_output(self, output: nn.Module) -> None:
@@ -78,5 +94,6 @@ class OutputProjectionLoss(nn.Module):
             targets,
             bias if isinstance(bias, torch.Tensor) else None,
             self._options,
+            weight=self.weight,
             num_items_in_batch=num_items_in_batch,
         )
