@@ -94,6 +94,6 @@ class OutputProjectionLoss(nn.Module):
             targets,
             bias if isinstance(bias, torch.Tensor) else None,
             self._options,
-            weight=self.weight,
+            weight=self.weight if isinstance(self.weight, Tensor) else None,
             num_items_in_batch=num_items_in_batch,
         )
