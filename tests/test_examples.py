@@ -50,7 +50,7 @@ def test_cross_entropy_is_entropy_plus_kl_on_a_concrete_pair():
 def test_demo_table_holds_every_example_in_nats_and_bits():
     examples = worked_examples()
     by_call = {ex.call: ex for ex in examples}
-    ce_row = by_call["cross_entropy([[1,2,3],[4,5,6]], [1, 2])"]
+    ce_row = by_call["ce.cross_entropy([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [1, 2])"]
     assert ce_row.nats == pytest.approx(0.9076059644443804, rel=1e-12)
     assert ce_row.bits == pytest.approx(0.9076059644443804 / math.log(2), rel=1e-12)
     for ex in examples:

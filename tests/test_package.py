@@ -70,8 +70,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_demo_prints_the_worked_examples():
-    out = _cli("demo")
+def test_demo_prints_the_worked_examples(tmp_path):
+    out = _cli("demo", "--quick", "--out", str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert "0.9076" in out.stdout
     assert "bits" in out.stdout
