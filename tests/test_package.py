@@ -21,7 +21,7 @@ def test_import_pulls_in_no_framework():
     """Nor do the submodules that need none, reached as attributes of the package."""
     code = (
         "import sys, crossentropy as ce\n"
-        "assert ce.information and ce.grad and ce.metrics and ce.scoring\n"
+        "assert ce.information and ce.grad and ce.metrics and ce.scoring and ce.fused\n"
         "assert ce.metrics.log_loss([0, 1], [[0.8, 0.2], [0.3, 0.7]]) > 0\n"
         "bad = [m for m in ('torch', 'jax', 'dask') if m in sys.modules]\n"
         "print(','.join(bad))\n"

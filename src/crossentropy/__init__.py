@@ -53,7 +53,7 @@ from crossentropy.losses import (
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("fused", "grad", "metrics", "nn", "scoring")
+_SUBMODULES = ("distributed", "fused", "grad", "integrations", "metrics", "nn", "scoring")
 
 
 def __getattr__(name: str) -> Any:

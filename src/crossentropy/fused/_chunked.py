@@ -34,6 +34,7 @@ __all__ = [
     "LinearCrossEntropyOutput",
     "fused_loss",
     "linear_cross_entropy",
+    "row_scales",
 ]
 
 
@@ -686,7 +687,7 @@ def _sequence_index(
     return (torch.searchsorted(bounds, positions, right=True) - 1).clamp(0, max(n - 1, 0))
 
 
-def _row_scales(
+def row_scales(
     valid: Tensor,
     wy: Tensor | None,
     o: FusedOptions,
@@ -770,7 +771,7 @@ def fused_loss(
     y = torch.where(valid, t, torch.zeros_like(t))
     cw = None if weight is None else weight.detach().to(device=x.device, dtype=acc)
     wy = None if cw is None else cw[y]
-    a_ce, a_z, mean = _row_scales(valid, wy, o, num_items_in_batch, seq)
+    a_ce, a_z, mean = row_scales(valid, wy, o, num_items_in_batch, seq)
     a_ce, a_z = a_ce.to(acc), a_z.to(acc)
     grad_on = torch.is_grad_enabled()
     eps = float(o.label_smoothing)
