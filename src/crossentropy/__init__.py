@@ -3,8 +3,10 @@
 The functional API. Every function accepts NumPy, PyTorch, JAX, Dask or any Python Array API
 array (or a Python sequence) and answers in the same library, on the same device, in the input's
 floating dtype. Importing this package imports no framework (no torch, jax or dask); the
-submodules ``grad``, ``metrics``, ``nn``, ``fused`` and ``scoring`` load on first use (``nn``
-and ``fused`` import torch, ``scoring`` pyarrow on its first call).
+submodules ``grad``, ``metrics``, ``nn``, ``fused``, ``distributed``, ``integrations`` and
+``scoring`` load on first use (``nn``, ``distributed`` and ``integrations`` import torch,
+``fused`` imports torch with its torch functions and JAX with ``fused.jax``, ``scoring`` pyarrow
+on its first call).
 """
 
 from __future__ import annotations
