@@ -168,20 +168,97 @@ def dtensor_logits(rank: int, world: int) -> None:
     torch.testing.assert_close(sharded.grad.to_local(), full.grad[:, start:stop])
 
 
+D = 5
+
+
+def _fused_case(rank: int, world: int, option: str, reduction: str, aux: bool) -> None:
+    from crossentropy.fused import linear_cross_entropy
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(N, D, generator=g, dtype=torch.float64)
+    w = torch.randn(V, D, generator=g, dtype=torch.float64)
+    b = torch.randn(V, generator=g, dtype=torch.float64)
+    cw = torch.rand(V, generator=g, dtype=torch.float64) + 0.5
+    y = torch.randint(0, V, (N,), generator=g)
+    y[::4] = -100
+    kw = dict(OPTIONS[option])
+    full_w = cw if kw.pop("weight", False) else None
+    start, stop = _shard(rank, world)
+    cot = torch.linspace(-1, 1, N, dtype=torch.float64)
+
+    def run(x, w, b, cw, group):
+        out = linear_cross_entropy(
+            x,
+            w,
+            y,
+            linear_bias=b,
+            weight=cw,
+            reduction=reduction,
+            chunk_size=4,
+            return_aux=aux,
+            process_group=group,
+            **kw,
+        )
+        if not aux:
+            return out, (out * cot).sum() if reduction == "none" else out
+        total = (out.loss * cot).sum() if reduction == "none" else out.loss
+        total = total + (cot * out.logp).sum() + 0.1 * out.entropy.sum() + 0.01 * out.lse.sum()
+        return out, total
+
+    xs, ws, bs = (t.clone().requires_grad_(True) for t in (x, w[start:stop], b[start:stop]))
+    ours, total = run(xs, ws, bs, None if full_w is None else full_w[start:stop], dist.group.WORLD)
+    total.backward()
+    xr, wr, br = (t.clone().requires_grad_(True) for t in (x, w, b))
+    ref, ref_total = run(xr, wr, br, full_w, None)
+    ref_total.backward()
+    case = (world, rank, option, reduction, aux)
+    pairs = (
+        [(ours, ref)]
+        if not aux
+        else [
+            (ours.loss, ref.loss),
+            (ours.logp, ref.logp),
+            (ours.entropy, ref.entropy),
+            (ours.lse, ref.lse),
+            (ours.correct, ref.correct),
+        ]
+    )
+    pairs += [(xs.grad, xr.grad), (ws.grad, wr.grad[start:stop]), (bs.grad, br.grad[start:stop])]
+    for k, (got, want) in enumerate(pairs):
+        torch.testing.assert_close(
+            got, want, rtol=1e-12, atol=1e-12, msg=lambda m, k=k: f"{case} output {k}: {m}"
+        )
+
+
+def fused_every_option(rank: int, world: int) -> None:
+    for option in OPTIONS:
+        for reduction in ("mean", "sum", "none"):
+            for aux in (False, True):
+                _fused_case(rank, world, option, reduction, aux)
+
+
 def two_ranks(rank: int, world: int) -> None:
     every_option(rank, world)
     dtensor_logits(rank, world)
+    fused_every_option(rank, world)
+
+
+def four_ranks(rank: int, world: int) -> None:
+    every_option(rank, world)
+    fused_every_option(rank, world)
 
 
 def test_two_ranks_every_option_and_a_dtensor():
-    """Two ranks (shards of 6 and 5 classes): every option and reduction, and DTensor logits
-    sharded on the class axis, against the single-process loss and gradient."""
+    """Two ranks (shards of 6 and 5 classes): every option and reduction, DTensor logits
+    sharded on the class axis, and the fused op with a process group (loss, per-token outputs,
+    gradients of the input and of the weight and bias shards), against the single-process
+    results."""
     _spawn(2, "two_ranks")
 
 
 def test_four_ranks_uneven_shards():
-    """Four ranks (shards of 3, 3, 3 and 2 classes)."""
-    _spawn(4, "every_option")
+    """Four ranks (shards of 3, 3, 3 and 2 classes), logits-level and fused."""
+    _spawn(4, "four_ranks")
 
 
 def test_needs_an_initialised_process_group():

@@ -20,13 +20,120 @@ from torch import Tensor
 
 from crossentropy._lib.policy import reads
 from crossentropy.fused._chunked import FusedOptions, row_scales
-from crossentropy.fused._terms import Stats, row_terms
+from crossentropy.fused._terms import LinearCrossEntropyOutput, Stats, row_terms
 
-__all__ = ["vocab_parallel_cross_entropy"]
+__all__ = ["sharded_linear_loss", "vocab_parallel_cross_entropy"]
 
 
 def _acc(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
+
+
+class _Combined:
+    """A chunk's statistics over the whole vocabulary, from this rank's shard ``u`` of the
+    transformed logits: one all-reduce ``MAX`` (of ``u``, and of the raw logits for the argmax
+    hits) and one ``SUM`` of a few numbers per row."""
+
+    def __init__(
+        self,
+        u: Tensor,
+        raw: Tensor | None,
+        y: Tensor,
+        start: int,
+        group: Any,
+        cw: Tensor | None,
+        smooth: bool,
+        entropy: bool,
+    ) -> None:
+        acc = u.dtype
+        v_local = u.shape[-1]
+        shape = u.shape[:-1]
+        ninf = torch.full(shape, -math.inf, dtype=acc)
+        maxes = [u.amax(dim=-1) if v_local else ninf]
+        if raw is not None:
+            maxes.append(raw.to(acc).amax(dim=-1) if v_local else ninf)
+        top = torch.stack(maxes)
+        dist.all_reduce(top, op=dist.ReduceOp.MAX, group=group)
+        m = torch.where(torch.isfinite(top[0]), top[0], torch.zeros_like(top[0]))
+        here = (y >= start) & (y < start + v_local)
+        idx = (y - start).clamp(0, max(v_local - 1, 0))
+        e = torch.exp(u - m[..., None])
+        zero = torch.zeros(shape, dtype=acc)
+        columns = [e.sum(dim=-1)]
+        columns.append(
+            torch.where(here, u.gather(-1, idx[..., None])[..., 0], 0.0) if v_local else zero
+        )
+        if cw is not None:
+            columns.append(torch.where(here, cw[idx], 0.0) if v_local else zero)
+        if smooth:
+            columns.append(u.sum(dim=-1) if cw is None else u @ cw)
+        if entropy:  # sum e^(u - m) (u - m), finite where u = -inf (e = 0 there)
+            q = torch.where(e > 0, u - m[..., None], 0.0)
+            columns.append((e * q).sum(dim=-1))
+        if raw is not None:  # this rank holds the target and its raw logit is the maximum
+            zy = raw.to(acc).gather(-1, idx[..., None])[..., 0] if v_local else zero
+            columns.append((here & (zy == top[1])).to(acc))
+        rows = torch.stack(columns, dim=-1)
+        totals = torch.tensor([float(v_local), 0.0 if cw is None else float(cw.sum())], dtype=acc)
+        flat = torch.cat([rows.reshape(-1), totals])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
+        rows = flat[:-2].reshape(rows.shape)
+        self.v_total, self.w_total = flat[-2], flat[-1]
+        self.lse = m + torch.log(rows[..., 0])
+        self.uy = rows[..., 1]
+        k = 2
+        self.wy = rows[..., k] if cw is not None else None
+        k += cw is not None
+        self.sm = rows[..., k] if smooth else None
+        k += smooth
+        self.ent = (self.lse - m) - rows[..., k] / rows[..., 0] if entropy else None
+        k += entropy
+        self.hit = rows[..., k] > 0 if raw is not None else None
+        self.here, self.idx = here, idx
+
+
+def _transform(z: Tensor, temperature: float, cap: float | None) -> tuple[Tensor, Tensor | None]:
+    """``u`` (temperature, then softcap) in the accumulation dtype, and the softcap's tanh."""
+    u = z.to(_acc(z.dtype))
+    if temperature != 1.0:
+        u = u / temperature
+    if cap is None:
+        return u, None
+    th = torch.tanh(u / cap)
+    return cap * th, th
+
+
+def _local_grad(
+    u: Tensor,
+    th: Tensor | None,
+    lse: Tensor,
+    ent: Tensor | None,
+    here: Tensor,
+    idx: Tensor,
+    cw: Tensor | None,
+    temperature: float,
+    c_lse: Tensor,
+    c_uy: Tensor,
+    c_sm: Tensor | None,
+    c_ent: Tensor | None,
+) -> Tensor:
+    r"""The gradient of this rank's raw logits for per-row coefficients of the whole row's
+    statistics: :math:`c_{\mathrm{lse}} p + c_y e_y + c_s w - c_H p \odot (\log p + H)` on
+    the local columns (``p`` with the global log-sum-exp), times :math:`1 - \tanh^2` with
+    softcap and :math:`1/T`."""
+    log_p = u - lse[..., None]
+    p = torch.exp(log_p)
+    g = p * c_lse[..., None]
+    if c_ent is not None and ent is not None:  # - c_H p (log p + H), 0 log 0 = 0
+        plogp = torch.where(p > 0, p * log_p, 0.0)
+        g = g - c_ent[..., None] * (plogp + p * ent[..., None])
+    if u.shape[-1]:
+        g = g.scatter_add(-1, idx[..., None], torch.where(here, c_uy, 0.0)[..., None])
+    if c_sm is not None:
+        g = g + c_sm[..., None] * (1.0 if cw is None else cw)
+    if th is not None:
+        g = g * (1 - th * th)
+    return g / temperature if temperature != 1.0 else g
 
 
 class _ShardedStats(torch.autograd.Function):
@@ -45,64 +152,132 @@ class _ShardedStats(torch.autograd.Function):
         smooth: bool,
         cw: Tensor | None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-        acc = _acc(logits.dtype)
-        u = logits.to(acc)
-        if temperature != 1.0:
-            u = u / temperature
-        th = None
-        if cap is not None:
-            th = torch.tanh(u / cap)
-            u = cap * th
-        v_local = u.shape[-1]
-        m = u.amax(dim=-1) if v_local else torch.full(u.shape[:-1], -math.inf, dtype=acc)
-        dist.all_reduce(m, op=dist.ReduceOp.MAX, group=group)
-        m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-        here = (y >= start) & (y < start + v_local)
-        idx = (y - start).clamp(0, max(v_local - 1, 0))
-        columns = [torch.exp(u - m[..., None]).sum(dim=-1)]
-        if v_local:
-            columns.append(torch.where(here, u.gather(-1, idx[..., None])[..., 0], 0.0))
-        else:
-            columns.append(torch.zeros_like(m))
-        if cw is not None:
-            cwa = cw.to(acc)
-            columns.append(torch.where(here, cwa[idx] if v_local else 0.0, 0.0))
-        if smooth:
-            columns.append(u.sum(dim=-1) if cw is None else u @ cw.to(acc))
-        rows = torch.stack(columns, dim=-1)
-        totals = torch.tensor(
-            [float(v_local), 0.0 if cw is None else float(cw.to(acc).sum())], dtype=acc
-        )
-        flat = torch.cat([rows.reshape(-1), totals])
-        dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
-        rows = flat[:-2].reshape(rows.shape)
-        v_total, w_total = flat[-2], flat[-1]
-        lse = m + torch.log(rows[..., 0])
-        uy = rows[..., 1]
-        k = 2
-        wy = rows[..., k] if cw is not None else torch.zeros_like(lse)
-        k += cw is not None
-        sm = rows[..., k] if smooth else torch.zeros_like(lse)
-        ctx.save_for_backward(u, lse, idx, here, th, cw)
-        ctx.temperature, ctx.cap, ctx.smooth = temperature, cap, smooth
-        ctx.mark_non_differentiable(wy, v_total, w_total)
-        return lse, uy, sm, wy, v_total, w_total
+        u, th = _transform(logits, temperature, cap)
+        cwa = None if cw is None else cw.to(u.dtype)
+        s = _Combined(u, None, y, start, group, cwa, smooth, False)
+        zero = torch.zeros_like(s.lse)
+        wy = zero if s.wy is None else s.wy
+        sm = zero if s.sm is None else s.sm
+        ctx.save_for_backward(u, s.lse, s.idx, s.here, th, cwa)
+        ctx.temperature, ctx.smooth = temperature, smooth
+        ctx.mark_non_differentiable(wy, s.v_total, s.w_total)
+        return s.lse, s.uy, sm, wy, s.v_total, s.w_total
 
     @staticmethod
     def backward(
         ctx: Any, g_lse: Tensor, g_uy: Tensor, g_sm: Tensor, *_: Any
     ) -> tuple[Tensor | None, ...]:
         u, lse, idx, here, th, cw = ctx.saved_tensors
-        g = torch.exp(u - lse[..., None]) * g_lse[..., None]
-        if u.shape[-1]:
-            g = g.scatter_add(-1, idx[..., None], torch.where(here, g_uy, 0.0)[..., None])
-        if ctx.smooth:
-            g = g + g_sm[..., None] * (1.0 if cw is None else cw.to(g.dtype))
-        if th is not None:
-            g = g * (1 - th * th)
-        if ctx.temperature != 1.0:
-            g = g / ctx.temperature
+        g = _local_grad(
+            u,
+            th,
+            lse,
+            None,
+            here,
+            idx,
+            cw,
+            ctx.temperature,
+            g_lse,
+            g_uy,
+            g_sm if ctx.smooth else None,
+            None,
+        )
         return g, None, None, None, None, None, None, None
+
+
+class _ShardedLinear(torch.autograd.Function):
+    """Each token's statistics over the whole vocabulary from the hidden states and this
+    rank's rows of the output projection, a chunk of tokens at a time (per chunk: one
+    all-reduce ``MAX`` and one ``SUM`` of a few numbers per token). The backward pass
+    recomputes each chunk's logits, forms the local weight's (and bias's) gradient locally and
+    all-reduces the input's gradient once."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        w: Tensor,
+        b: Tensor | None,
+        y: Tensor,
+        cw: Tensor | None,
+        group: Any,
+        start: int,
+        plan: tuple[int, float, float | None, bool, bool, bool],
+    ) -> tuple[Tensor, ...]:
+        chunk, temperature, cap, smooth, entropy, hits = plan
+        parts: dict[str, list[Tensor]] = {k: [] for k in ("lse", "uy", "sm", "ent", "hit", "wy")}
+        totals: tuple[Tensor, Tensor] | None = None
+        for lo in range(0, max(x.shape[0], 1), chunk):
+            z = torch.nn.functional.linear(x[lo : lo + chunk], w, b)
+            u, _ = _transform(z, temperature, cap)
+            cwa = None if cw is None else cw.to(u.dtype)
+            s = _Combined(
+                u, z if hits else None, y[lo : lo + chunk], start, group, cwa, smooth, entropy
+            )
+            zero = torch.zeros_like(s.lse)
+            for key, value in (
+                ("lse", s.lse),
+                ("uy", s.uy),
+                ("sm", s.sm),
+                ("ent", s.ent),
+                ("hit", s.hit),
+                ("wy", s.wy),
+            ):
+                parts[key].append(zero if value is None else value.to(zero.dtype))
+            totals = (s.v_total, s.w_total)
+        assert totals is not None
+        out = {k: torch.cat(v) for k, v in parts.items()}
+        ctx.save_for_backward(x, w, b, y, cw, out["lse"], out["ent"])
+        ctx.group, ctx.start, ctx.plan = group, start, plan
+        ctx.mark_non_differentiable(out["hit"], out["wy"], *totals)
+        return out["lse"], out["uy"], out["sm"], out["ent"], out["hit"], out["wy"], *totals
+
+    @staticmethod
+    def backward(
+        ctx: Any, g_lse: Tensor, g_uy: Tensor, g_sm: Tensor, g_ent: Tensor, *_: Any
+    ) -> tuple[Tensor | None, ...]:
+        x, w, b, y, cw, lse, ent = ctx.saved_tensors
+        chunk, temperature, cap, smooth, entropy, _ = ctx.plan
+        acc = _acc(x.dtype)
+        dx = torch.zeros(x.shape, dtype=acc)
+        dw = torch.zeros(w.shape, dtype=acc)
+        db = None if b is None else torch.zeros(b.shape, dtype=acc)
+        cwa = None if cw is None else cw.to(acc)
+        for lo in range(0, x.shape[0], chunk):
+            rows = slice(lo, lo + chunk)
+            xc, yc = x[rows], y[rows]
+            u, th = _transform(torch.nn.functional.linear(xc, w, b), temperature, cap)
+            here = (yc >= ctx.start) & (yc < ctx.start + w.shape[0])
+            idx = (yc - ctx.start).clamp(0, max(w.shape[0] - 1, 0))
+            g = _local_grad(
+                u,
+                th,
+                lse[rows],
+                ent[rows] if entropy else None,
+                here,
+                idx,
+                cwa,
+                temperature,
+                g_lse[rows],
+                g_uy[rows],
+                g_sm[rows] if smooth else None,
+                g_ent[rows] if entropy else None,
+            )
+            dx[rows] = g @ w.to(acc)
+            dw += g.T @ xc.to(acc)
+            if db is not None:
+                db += g.sum(dim=0)
+        dist.all_reduce(dx, op=dist.ReduceOp.SUM, group=ctx.group)  # once, for the input
+        return (
+            dx.to(x.dtype),
+            dw.to(w.dtype),
+            None if db is None else db.to(b.dtype),
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
 
 
 def _shard_start(v_local: int, group: Any) -> int:
@@ -111,6 +286,133 @@ def _shard_start(v_local: int, group: Any) -> int:
     dist.all_gather(sizes, torch.tensor([v_local], dtype=torch.int64), group=group)
     rank = dist.get_rank(group)
     return int(sum(int(s) for s in sizes[:rank]))
+
+
+def _compose(
+    o: FusedOptions,
+    valid: Tensor,
+    lse: Tensor,
+    uy: Tensor,
+    sm: Tensor,
+    ent: Tensor | None,
+    hit: Tensor | None,
+    wy: Tensor | None,
+    v_total: Tensor,
+    w_total: Tensor,
+    num_items_in_batch: int | Tensor | None,
+    shape: tuple[int, ...],
+) -> Any:
+    """The loss (and the per-token outputs of ``o.aux``) from the whole rows' statistics, with
+    the fused op's terms (``row_terms``) and divisors (``row_scales``)."""
+    eps = float(o.label_smoothing)
+    stats = Stats(lse, uy, sm if eps else None, None, None)
+    ce, zl = row_terms(stats, wy, v_total if wy is None else w_total, v_total, eps, o.z_loss)
+    a_ce, a_z, mean = row_scales(valid, wy, o, num_items_in_batch, None)
+    zero = torch.zeros_like(ce)
+    if o.reduction == "none":
+        per_token = ce if zl is None else ce + zl
+        loss = torch.where(valid, per_token, zero).reshape(shape)
+    else:
+        loss = (a_ce.to(ce.dtype) * torch.where(valid, ce, zero)).sum()
+        if zl is not None:
+            loss = loss + (a_z.to(zl.dtype) * torch.where(valid, zl, zero)).sum()
+        if mean == "count":
+            loss = torch.where(valid.any(), loss, torch.full_like(loss, o.empty_mean))
+    if not o.aux:
+        return loss
+
+    def token(t: Tensor) -> Tensor:
+        return torch.where(valid, t, torch.zeros_like(t)).reshape(shape)
+
+    return LinearCrossEntropyOutput(
+        loss,
+        logp=token(uy - lse) if "logp" in o.aux else None,
+        entropy=token(ent) if "entropy" in o.aux and ent is not None else None,
+        lse=token(lse) if "lse" in o.aux else None,
+        correct=(valid & hit).sum() if "correct" in o.aux and hit is not None else None,
+    )
+
+
+def sharded_linear_loss(
+    input: Tensor,
+    linear_weight: Tensor,
+    target: Tensor,
+    linear_bias: Tensor | None,
+    o: FusedOptions,
+    *,
+    group: Any,
+    weight: Tensor | None = None,
+    num_items_in_batch: int | Tensor | None = None,
+) -> Any:
+    """The engine of ``fused.linear_cross_entropy(..., process_group=group)``: every rank holds
+    the whole ``input`` and ``target`` and its rows of ``linear_weight`` (and ``linear_bias``,
+    class ``weight``)."""
+    if not dist.is_available() or not dist.is_initialized():
+        raise RuntimeError("process_group needs torch.distributed to be initialised")
+    if o.kernel == "triton":
+        raise ValueError("kernel='triton' does not take a process_group yet; use 'torch'")
+    v_local, d = linear_weight.shape
+    if input.shape[-1] != d or target.shape != input.shape[:-1]:
+        raise ValueError(
+            f"input must be (..., {d}) and target input.shape[:-1]; got input "
+            f"{tuple(input.shape)}, target {tuple(target.shape)}"
+        )
+    if linear_bias is not None and linear_bias.shape != (v_local,):
+        raise ValueError(f"linear_bias must be this rank's ({v_local},) shard")
+    if weight is not None and weight.shape != (v_local,):
+        raise ValueError(f"weight must be this rank's ({v_local},) shard of the class weights")
+    shape = tuple(target.shape)
+    x = input.reshape(-1, d)
+    t = target.reshape(-1).long()
+    valid = t.ne(cast(int, o.ignore_index))
+    y = torch.where(valid, t, torch.full_like(t, -1))
+    start = _shard_start(v_local, group)
+    chunk = o.chunk_size or max(256, (1 << 24) // max(v_local, 1))
+    plan = (
+        chunk,
+        o.temperature,
+        None if o.softcap is None else float(o.softcap),
+        float(o.label_smoothing) > 0,
+        "entropy" in o.aux,
+        "correct" in o.aux,
+    )
+    lse, uy, sm, ent, hit, wy, v_total, w_total = _ShardedLinear.apply(  # type: ignore[no-untyped-call]
+        x,
+        linear_weight,
+        linear_bias,
+        y,
+        None if weight is None else weight.detach(),
+        group,
+        start,
+        plan,
+    )
+    if reads(o.validate, t):
+        _check_targets(t, valid, v_total, cast(int, o.ignore_index))
+    return _compose(
+        o,
+        valid,
+        lse,
+        uy,
+        sm,
+        ent if plan[4] else None,
+        hit > 0 if plan[5] else None,
+        None if weight is None else wy,
+        v_total,
+        w_total,
+        num_items_in_batch,
+        shape,
+    )
+
+
+def _check_targets(t: Tensor, valid: Tensor, v_total: Tensor, ignore_index: int) -> None:
+    v_all = int(v_total)
+    bad = valid & ((t < 0) | (t >= v_all))
+    if bool(bad.any()):
+        first = int(bad.reshape(-1).nonzero()[0, 0])
+        raise ValueError(
+            f"target: entry {first} (flattened) is {int(t.reshape(-1)[first])}, out of range "
+            f"for {v_all} classes (ignore_index={ignore_index})"
+        )
 
 
 def vocab_parallel_cross_entropy(
@@ -238,34 +540,23 @@ def vocab_parallel_cross_entropy(
     start = _shard_start(v_local, group) if vocab_start is None else int(vocab_start)
     valid = target.ne(cast(int, o.ignore_index))  # checked: an int (None is -100)
     y = torch.where(valid, target, torch.full_like(target, -1)).long()
-    eps, smooth = o.label_smoothing, o.label_smoothing > 0
+    smooth = o.label_smoothing > 0
     lse, uy, sm, wy, v_total, w_total = _ShardedStats.apply(  # type: ignore[no-untyped-call]
         logits, y, start, group, o.temperature, o.softcap, smooth, weight
     )
     if reads(None, target):  # as the validation policy allows (never on CUDA under "auto")
-        v_all = int(v_total)
-        bad = valid & ((target < 0) | (target >= v_all))
-        if bool(bad.any()):
-            first = int(bad.reshape(-1).nonzero()[0, 0])
-            raise ValueError(
-                f"target: entry {first} (flattened) is {int(target.reshape(-1)[first])}, out "
-                f"of range for {v_all} classes (ignore_index={o.ignore_index})"
-            )
-    wy_or_none = None if weight is None else wy
-    stats = Stats(lse, uy, sm if smooth else None, None, None)
-    ce, zl = row_terms(
-        stats, wy_or_none, v_total if weight is None else w_total, v_total, eps, o.z_loss
+        _check_targets(target, valid, v_total, cast(int, o.ignore_index))
+    return _compose(  # type: ignore[no-any-return]
+        o,
+        valid.reshape(-1),
+        lse.reshape(-1),
+        uy.reshape(-1),
+        sm.reshape(-1),
+        None,
+        None,
+        None if weight is None else wy.reshape(-1),
+        v_total,
+        w_total,
+        None,
+        tuple(target.shape),
     )
-    if o.reduction == "none":
-        per_token = ce if zl is None else ce + zl
-        return torch.where(valid, per_token, torch.zeros_like(per_token))
-    flat_valid = valid.reshape(-1)
-    a_ce, a_z, mean = row_scales(
-        flat_valid, None if wy_or_none is None else wy_or_none.reshape(-1), o, None, None
-    )
-    total = (a_ce.to(ce.dtype) * torch.where(valid, ce, 0.0).reshape(-1)).sum()
-    if zl is not None:
-        total = total + (a_z.to(zl.dtype) * torch.where(valid, zl, 0.0).reshape(-1)).sum()
-    if mean == "count":
-        total = torch.where(flat_valid.any(), total, torch.full_like(total, o.empty_mean))
-    return total

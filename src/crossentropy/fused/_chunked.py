@@ -438,6 +438,7 @@ def linear_cross_entropy(
     empty_mean: float = math.nan,
     validate: Validate | None = None,
     kernel: str = "auto",
+    process_group: Any = None,
 ) -> Any:
     r"""Cross-entropy of ``input @ linear_weight.T + linear_bias`` against class indices, a
     chunk of tokens at a time, so the ``[N, V]`` logits never exist at once.
@@ -535,6 +536,14 @@ def linear_cross_entropy(
         The per-row step (softmax, statistics, gradient of the logits): torch operations on
         any device, or Triton kernels (online log-sum-exp, gradient in registers). ``"auto"``
         takes Triton for float32/float16/bfloat16 CUDA tensors when ``triton`` is installed.
+    process_group : ProcessGroup, optional
+        Vocabulary parallelism: each rank of the group holds the whole ``input`` and ``target``
+        and its own rows of ``linear_weight`` (``linear_bias``, class ``weight``), the ranks'
+        rows in rank order. Per chunk of tokens the ranks exchange a few numbers per token (an
+        all-reduce ``MAX`` and a ``SUM``, never logits); the backward pass forms the local
+        weight's gradient locally, recomputing each chunk, and all-reduces the input's
+        gradient once. Every rank returns the loss of the whole vocabulary. Not with
+        ``sequence_ids``/``cu_seqlens`` or ``kernel="triton"``.
 
     Returns
     -------
@@ -555,6 +564,21 @@ def linear_cross_entropy(
     """
     del options  # PyTorch's chunking configuration: this op always chunks
     opts = FusedOptions.from_arguments(locals())
+    if process_group is not None:
+        if sequence_ids is not None or cu_seqlens is not None:
+            raise ValueError("sequence_ids and cu_seqlens do not take a process_group yet")
+        from crossentropy.distributed._vocab import sharded_linear_loss
+
+        return sharded_linear_loss(
+            input,
+            linear_weight,
+            target,
+            linear_bias,
+            opts,
+            group=process_group,
+            weight=weight,
+            num_items_in_batch=num_items_in_batch,
+        )
     return fused_loss(
         input,
         linear_weight,

@@ -75,7 +75,7 @@ def nonzero(value: object) -> bool:
 
 
 def row_terms(
-    stats: Stats, wy: Array | None, w_total: float | Array, v: int, eps: Any, z_loss: Any
+    stats: Stats, wy: Array | None, w_total: float | Array, v: int | Array, eps: Any, z_loss: Any
 ) -> tuple[Array, Array | None]:
     r"""Each row's cross-entropy and z-loss from its statistics, as PyTorch weighs them:
 
@@ -102,7 +102,7 @@ def loss_coefficients(
     lse: Array,
     wy: Array | None,
     w_total: float | Array,
-    v: int,
+    v: int | Array,
     eps: Any,
     z_loss: Any,
 ) -> Coefficients:

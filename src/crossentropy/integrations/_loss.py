@@ -13,7 +13,14 @@ from crossentropy.fused._chunked import FusedOptions, fused_loss, linear_cross_e
 __all__ = ["OutputProjectionLoss"]
 
 #: Keywords of ``linear_cross_entropy`` that belong to a call, not to the loss module.
-_PER_CALL = {"linear_bias", "num_items_in_batch", "sequence_ids", "cu_seqlens", "options"}
+_PER_CALL = {
+    "linear_bias",
+    "num_items_in_batch",
+    "sequence_ids",
+    "cu_seqlens",
+    "options",
+    "process_group",
+}
 
 
 class OutputProjectionLoss(nn.Module):
