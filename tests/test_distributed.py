@@ -288,3 +288,46 @@ def test_single_process_group_is_the_plain_loss(tmp_path):
             vocab_parallel_cross_entropy(logits, target, label_smoothing=2.0)
     finally:
         dist.destroy_process_group()
+
+
+def _failing_entry(rank: int, port: int, results: Any) -> None:
+    """Rank 1 dies after joining the group; rank 0 reports what its call raised, and when."""
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=2,
+        timeout=datetime.timedelta(seconds=20),
+    )
+    dist.barrier()  # both ranks are in the group before one of them fails
+    if rank == 1:
+        os._exit(3)  # a rank failing mid-step: no clean shutdown
+    start = time.monotonic()
+    try:
+        vocab_parallel_cross_entropy(torch.randn(4, 3), torch.tensor([0, 1, 2, 3]), vocab_start=0)
+        results.put(("no error", "", time.monotonic() - start))
+    except Exception as err:
+        results.put((type(err).__name__, str(err), time.monotonic() - start))
+    os._exit(0)
+
+
+def test_a_rank_failing_mid_step_is_a_clear_error_on_the_others():
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    port = _free_port()
+    processes = [context.Process(target=_failing_entry, args=(r, port, results)) for r in (0, 1)]
+    for process in processes:
+        process.start()
+    try:
+        kind, message, seconds = results.get(timeout=30)
+    finally:
+        for process in processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+    assert kind == "RuntimeError"
+    assert "a rank may have stopped" in message
+    assert seconds < 20  # well within the group's timeout: no hang

@@ -25,6 +25,19 @@ from crossentropy.fused._terms import LinearCrossEntropyOutput, Stats, row_terms
 __all__ = ["sharded_linear_loss", "vocab_parallel_cross_entropy"]
 
 
+def _collective(fn: Any, *args: Any, **kwargs: Any) -> None:
+    """A collective of the vocabulary's ranks; its failure (a rank that stopped, or that did
+    not call it within the group's timeout) is a ``RuntimeError`` that says so."""
+    try:
+        fn(*args, **kwargs)
+    except RuntimeError as err:
+        raise RuntimeError(
+            f"the vocabulary-parallel cross-entropy's {fn.__name__} across the group's ranks "
+            "failed: a rank may have stopped, or not made the same call within the group's "
+            f"timeout ({err})"
+        ) from err
+
+
 def _acc(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
@@ -53,7 +66,7 @@ class _Combined:
         if raw is not None:
             maxes.append(raw.to(acc).amax(dim=-1) if v_local else ninf)
         top = torch.stack(maxes)
-        dist.all_reduce(top, op=dist.ReduceOp.MAX, group=group)
+        _collective(dist.all_reduce, top, op=dist.ReduceOp.MAX, group=group)
         m = torch.where(torch.isfinite(top[0]), top[0], torch.zeros_like(top[0]))
         here = (y >= start) & (y < start + v_local)
         idx = (y - start).clamp(0, max(v_local - 1, 0))
@@ -76,7 +89,7 @@ class _Combined:
         rows = torch.stack(columns, dim=-1)
         totals = torch.tensor([float(v_local), 0.0 if cw is None else float(cw.sum())], dtype=acc)
         flat = torch.cat([rows.reshape(-1), totals])
-        dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
+        _collective(dist.all_reduce, flat, op=dist.ReduceOp.SUM, group=group)
         rows = flat[:-2].reshape(rows.shape)
         self.v_total, self.w_total = flat[-2], flat[-1]
         self.lse = m + torch.log(rows[..., 0])
@@ -267,7 +280,7 @@ class _ShardedLinear(torch.autograd.Function):
             dw += g.T @ xc.to(acc)
             if db is not None:
                 db += g.sum(dim=0)
-        dist.all_reduce(dx, op=dist.ReduceOp.SUM, group=ctx.group)  # once, for the input
+        _collective(dist.all_reduce, dx, op=dist.ReduceOp.SUM, group=ctx.group)  # once
         return (
             dx.to(x.dtype),
             dw.to(w.dtype),
@@ -283,7 +296,7 @@ class _ShardedLinear(torch.autograd.Function):
 def _shard_start(v_local: int, group: Any) -> int:
     """The global index of this rank's first class: the sizes of the lower ranks' shards."""
     sizes = [torch.zeros(1, dtype=torch.int64) for _ in range(dist.get_world_size(group))]
-    dist.all_gather(sizes, torch.tensor([v_local], dtype=torch.int64), group=group)
+    _collective(dist.all_gather, sizes, torch.tensor([v_local], dtype=torch.int64), group=group)
     rank = dist.get_rank(group)
     return int(sum(int(s) for s in sizes[:rank]))
 
