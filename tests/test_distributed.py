@@ -302,6 +302,7 @@ def _failing_entry(rank: int, port: int, results: Any) -> None:
     )
     dist.barrier()  # both ranks are in the group before one of them fails
     if rank == 1:
+        time.sleep(0.5)  # rank 0 is out of the barrier
         os._exit(3)  # a rank failing mid-step: no clean shutdown
     start = time.monotonic()
     try:
@@ -322,7 +323,7 @@ def test_a_rank_failing_mid_step_is_a_clear_error_on_the_others():
     for process in processes:
         process.start()
     try:
-        kind, message, seconds = results.get(timeout=30)
+        kind, message, seconds = results.get(timeout=120)
     finally:
         for process in processes:
             process.join(timeout=10)

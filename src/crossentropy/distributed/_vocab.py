@@ -20,7 +20,7 @@ from torch import Tensor
 
 from crossentropy._lib.policy import reads
 from crossentropy.fused._chunked import FusedOptions, row_scales
-from crossentropy.fused._terms import LinearCrossEntropyOutput, Stats, row_terms
+from crossentropy.fused._terms import LinearCrossEntropyOutput, Stats, default_chunk, row_terms
 
 __all__ = ["sharded_linear_loss", "vocab_parallel_cross_entropy"]
 
@@ -380,7 +380,7 @@ def sharded_linear_loss(
     valid = t.ne(cast(int, o.ignore_index))
     y = torch.where(valid, t, torch.full_like(t, -1))
     start = _shard_start(v_local, group)
-    chunk = o.chunk_size or max(256, (1 << 24) // max(v_local, 1))
+    chunk = o.chunk_size or default_chunk(v_local)
     plan = (
         chunk,
         o.temperature,

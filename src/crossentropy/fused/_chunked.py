@@ -15,7 +15,7 @@ from torch import Tensor
 from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
 from crossentropy._lib.namespace import autocast_enabled
 from crossentropy._lib.policy import Validate, reads
-from crossentropy.fused._ops import acc_dtype, backward_op, default_chunk, forward_op
+from crossentropy.fused._ops import acc_dtype, backward_op, forward_op
 from crossentropy.fused._rows import (
     Coefficients,
     RowOptions,
@@ -24,7 +24,12 @@ from crossentropy.fused._rows import (
     loss_coefficients,
     row_terms,
 )
-from crossentropy.fused._terms import AUX_OUTPUTS, LinearCrossEntropyOutput
+from crossentropy.fused._terms import (
+    AUX_OUTPUTS,
+    LinearCrossEntropyOutput,
+    aux_names,
+    default_chunk,
+)
 from crossentropy.losses.classification import index_targets
 from crossentropy.losses.options import SoftmaxOptions
 
@@ -36,19 +41,6 @@ __all__ = [
     "linear_cross_entropy",
     "row_scales",
 ]
-
-
-def _aux_names(value: object) -> tuple[str, ...]:
-    if isinstance(value, bool):
-        return AUX_OUTPUTS if value else ()
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise TypeError(
-            f"return_aux must be a bool or a collection of {', '.join(AUX_OUTPUTS)}; got {value!r}"
-        )
-    names = tuple(value)
-    for name in names:
-        check_choice(name, "return_aux", AUX_OUTPUTS)
-    return tuple(n for n in AUX_OUTPUTS if n in names)
 
 
 @dataclass(frozen=True)
@@ -82,7 +74,7 @@ class FusedOptions(SoftmaxOptions):
             if chunk < 1:
                 raise ValueError(f"chunk_size must be >= 1; got {chunk}")
         check_choice(self.kernel, "kernel", ("auto", "torch", "triton"))
-        object.__setattr__(self, "aux", _aux_names(self.return_aux))
+        object.__setattr__(self, "aux", aux_names(self.return_aux))
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,8 @@ import torch
 from torch import Tensor
 
 from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
-from crossentropy.fused._ops import (
-    CHUNK_ELEMENTS,
-    Grads,
-    acc_dtype,
-    default_chunk,
-    new_grads,
-    product_dtype,
-)
+from crossentropy.fused._ops import Grads, acc_dtype, new_grads, product_dtype
+from crossentropy.fused._terms import CHUNK_ELEMENTS, default_chunk
 
 # Rows per chunk: the divergence holds several [rows, V] temporaries (both heads' log-softmax
 # and probabilities), so its chunks are a quarter of the cross-entropy's.

@@ -31,23 +31,11 @@ __all__ = [
     "Grads",
     "acc_dtype",
     "backward_op",
-    "default_chunk",
     "forward_op",
     "new_grads",
     "product_dtype",
     "sweep",
 ]
-
-# Rows per chunk: about this many logits are alive at a time (one buffer, reused), but at least
-# MIN_CHUNK_ROWS rows: thinner chunks slow the logits' product down (on the 2-core CPU reference
-# at V = 128256, 130-row chunks took 4.6 s for the logits against 3.3 s with 256 rows).
-CHUNK_ELEMENTS = 1 << 24
-MIN_CHUNK_ROWS = 256
-
-
-def default_chunk(v: int, elements: int = CHUNK_ELEMENTS) -> int:
-    """Tokens per chunk for a vocabulary of ``v``."""
-    return max(MIN_CHUNK_ROWS, elements // max(v, 1))
 
 
 def acc_dtype(dtype: torch.dtype) -> torch.dtype:

@@ -25,11 +25,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from crossentropy._lib.checks import check_choice, check_hyper, check_int
+from crossentropy._lib.policy import reads
 from crossentropy.fused._terms import (
-    AUX_OUTPUTS,
     Coefficients,
     LinearCrossEntropyOutput,
     Stats,
+    aux_names,
+    default_chunk,
     loss_coefficients,
     nonzero,
     row_terms,
@@ -39,9 +42,6 @@ __all__ = ["LinearCrossEntropyOutput", "linear_cross_entropy"]
 
 Array = Any
 
-#: Logits per chunk by default (about 16 M, as the torch op), and the fewest tokens per chunk.
-_CHUNK_LOGITS = 1 << 24
-_MIN_CHUNK = 256
 _LAYOUTS = ("vd", "dv")
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -163,14 +163,17 @@ def _sweep(
     b: Array | None,
     y: Array,
     cw: Array | None,
+    keep: Array,
     per_row: tuple[Array, ...] = (),
     coefficients: CoefFn | None = None,
 ) -> tuple[Stats, tuple[Array, Array, Array | None] | None]:
     """One pass over the chunks: each row's statistics, and with ``coefficients`` (a function
     of a chunk's statistics and its slice of ``per_row``) the gradients of ``x``, ``w`` and
-    ``b``; the weight's and bias's are accumulated in float32 across the chunks."""
+    ``b`` in the accumulation dtype, the weight's and bias's summed across the chunks. Rows
+    not in ``keep`` (ignored tokens) get no gradient and add nothing, even where their hidden
+    states are not finite."""
     n = x.shape[0]
-    xs, ys, *rs = _chunks(plan, x, y, *per_row)
+    xs, ys, ks, *rs = _chunks(plan, x, y, keep, *per_row)
     acc = _acc(x.dtype)
 
     if coefficients is None:
@@ -179,31 +182,31 @@ def _sweep(
             xc, yc = args
             return _row_stats(plan, h, _logits(plan, xc, w, b), yc, cw)[0]
 
-        chunked = lax.map(stats_only, (xs, ys))
+        chunked = lax.map(stats_only, (xs, ys))  # keep: the caller masks the outputs
         return Stats(*(_unchunk(n, s) for s in chunked)), None
 
     def step(carry: tuple[Array, Array | None], args: tuple[Array, ...]) -> Any:
         dw, db = carry
-        xc, yc, *rc = args
+        xc, yc, kc, *rc = args
         stats, p, u, th = _row_stats(plan, h, _logits(plan, xc, w, b), yc, cw)
         g = _logit_grad(plan, h, stats, p, u, th, yc, cw, coefficients(stats, tuple(rc)))
+        g = jnp.where(kc[:, None], g, 0.0)
+        xk = jnp.where(kc[:, None], xc, 0).astype(acc)
         gx = g.astype(w.dtype) if w.dtype != acc else g
         if plan.layout == "vd":
             dx = lax.dot_general(gx, w, (((1,), (0,)), ((), ())), preferred_element_type=acc)
-            dw = dw + lax.dot_general(g, xc.astype(acc), (((0,), (0,)), ((), ())))
+            dw = dw + lax.dot_general(g, xk, (((0,), (0,)), ((), ())))
         else:
             dx = lax.dot_general(gx, w, (((1,), (1,)), ((), ())), preferred_element_type=acc)
-            dw = dw + lax.dot_general(xc.astype(acc), g, (((0,), (0,)), ((), ())))
+            dw = dw + lax.dot_general(xk, g, (((0,), (0,)), ((), ())))
         if db is not None:
             db = db + jnp.sum(g, axis=0)
-        return (dw, db), (stats, dx.astype(x.dtype))
+        return (dw, db), (stats, dx)
 
     zero_b = None if b is None else jnp.zeros(b.shape, acc)
-    (dw, db), (chunked, dxs) = lax.scan(step, (jnp.zeros(w.shape, acc), zero_b), (xs, ys, *rs))
+    (dw, db), (chunked, dxs) = lax.scan(step, (jnp.zeros(w.shape, acc), zero_b), (xs, ys, ks, *rs))
     stats = Stats(*(_unchunk(n, s) for s in chunked))
-    dx = _unchunk(n, dxs)
-    db_out = None if db is None or b is None else db.astype(b.dtype)
-    return stats, (dx, dw.astype(w.dtype), db_out)
+    return stats, (_unchunk(n, dxs), dw, db)
 
 
 # ----------------------------------------------------------------------- per-token statistics
@@ -211,40 +214,66 @@ def _sweep(
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _token_stats(
-    plan: _Plan, h: _Hyper, x: Array, w: Array, b: Array | None, y: Array, cw: Array | None
+    plan: _Plan,
+    h: _Hyper,
+    x: Array,
+    w: Array,
+    b: Array | None,
+    y: Array,
+    cw: Array | None,
+    keep: Array,
 ) -> Stats:
     """Each token's statistics; the backward pass recomputes each chunk."""
-    return _sweep(plan, h, x, w, b, y, cw)[0]
+    return _sweep(plan, h, x, w, b, y, cw, keep)[0]
 
 
 def _token_stats_fwd(
-    plan: _Plan, h: _Hyper, x: Array, w: Array, b: Array | None, y: Array, cw: Array | None
+    plan: _Plan,
+    h: _Hyper,
+    x: Array,
+    w: Array,
+    b: Array | None,
+    y: Array,
+    cw: Array | None,
+    keep: Array,
 ) -> tuple[Stats, tuple[Any, ...]]:
-    stats = _sweep(plan, h, x, w, b, y, cw)[0]
-    return stats, (h, x, w, b, y, cw)
+    stats = _sweep(plan, h, x, w, b, y, cw, keep)[0]
+    return stats, (h, x, w, b, y, cw, keep)
 
 
 def _token_stats_bwd(plan: _Plan, res: tuple[Any, ...], g: Stats) -> tuple[Any, ...]:
-    h, x, w, b, y, cw = res
+    h, x, w, b, y, cw, keep = res
 
     def coefficients(stats: Stats, rows: tuple[Array, ...]) -> Coefficients:
         g_lse, g_uy, g_sm, g_ent = rows
-        return Coefficients(g_lse, g_uy, g_sm if plan.smooth else None, g_ent)
+        return Coefficients(
+            g_lse, g_uy, g_sm if plan.smooth else None, g_ent if plan.entropy else None
+        )
 
     def cotangent(a: Array | None) -> Array:
         return jnp.zeros(x.shape[:1], _acc(x.dtype)) if a is None else a.astype(_acc(x.dtype))
 
     rows = (cotangent(g.lse), cotangent(g.uy), cotangent(g.sm), cotangent(g.ent))
-    if not plan.entropy:
-        rows = (*rows[:3], jnp.zeros_like(rows[0]))
-    _, grads = _sweep(plan, h, x, w, b, y, cw, rows, coefficients)
+    _, grads = _sweep(plan, h, x, w, b, y, cw, keep, rows, coefficients)
     assert grads is not None
-    dx, dw, db = grads
-    zero_h = _Hyper(*(jnp.zeros_like(v) for v in h))
-    return zero_h, dx, dw, db, None, None
+    return _zero_hyper(h), *_cast_grads(grads, x, w, b), None, None, None
 
 
 _token_stats.defvjp(_token_stats_fwd, _token_stats_bwd)
+
+
+def _zero_hyper(h: _Hyper) -> _Hyper:
+    """The hyperparameters' cotangent: they get no gradient (``stop_gradient`` at entry)."""
+    return _Hyper(*(jnp.zeros_like(v) for v in h))
+
+
+def _cast_grads(
+    grads: tuple[Array, Array, Array | None], x: Array, w: Array, b: Array | None
+) -> tuple[Array, Array, Array | None]:
+    """Gradients accumulated in float32 (half precision) back to their inputs' dtypes."""
+    dx, dw, db = grads
+    db_out = None if db is None or b is None else db.astype(b.dtype)
+    return dx.astype(x.dtype), dw.astype(w.dtype), db_out
 
 
 # ----------------------------------------------------------------------- the reduced loss
@@ -259,12 +288,13 @@ def _reduced_loss(
     b: Array | None,
     y: Array,
     cw: Array | None,
+    keep: Array,
     scales: tuple[Array, Array, Array | None],
 ) -> Array:
-    """``sum(a_ce * ce + a_z * zl)`` over the tokens; with a gradient to come, the forward
-    pass forms the gradients and the backward pass only scales them."""
-    stats = _sweep(plan, h, x, w, b, y, cw)[0]
-    return _total(plan, h, stats, cw, w, scales)
+    """``sum(a_ce * ce + a_z * zl)`` over the kept tokens; with a gradient to come, the
+    forward pass forms the gradients and the backward pass only scales them."""
+    stats = _sweep(plan, h, x, w, b, y, cw, keep)[0]
+    return _total(plan, h, stats, cw, w, keep, scales)
 
 
 def _total(
@@ -273,13 +303,14 @@ def _total(
     stats: Stats,
     cw: Array | None,
     w: Array,
+    keep: Array,
     scales: tuple[Array, Array, Array | None],
 ) -> Array:
     a_ce, a_z, wy = scales
     v = _vocab(plan, w)
     ce, zl = row_terms(stats, wy, _w_total(cw, v), v, h.eps if plan.smooth else 0.0, h.z_loss)
-    total = jnp.sum(a_ce * ce)
-    return total if zl is None else total + jnp.sum(a_z * zl)
+    total = jnp.sum(jnp.where(keep, a_ce * ce, 0.0))
+    return total if zl is None else total + jnp.sum(jnp.where(keep, a_z * zl, 0.0))
 
 
 def _reduced_loss_fwd(
@@ -290,6 +321,7 @@ def _reduced_loss_fwd(
     b: Array | None,
     y: Array,
     cw: Array | None,
+    keep: Array,
     scales: tuple[Array, Array, Array | None],
 ) -> tuple[Array, tuple[Any, ...]]:
     a_ce, a_z, wy = scales
@@ -304,18 +336,17 @@ def _reduced_loss_fwd(
         )
 
     per_row = (a_ce, a_z) if wy is None else (a_ce, a_z, wy)
-    stats, grads = _sweep(plan, h, x, w, b, y, cw, per_row, coefficients)
-    return _total(plan, h, stats, cw, w, scales), (h, grads, scales)
+    stats, grads = _sweep(plan, h, x, w, b, y, cw, keep, per_row, coefficients)
+    inputs = (x, w, b)
+    return _total(plan, h, stats, cw, w, keep, scales), (h, grads, inputs, scales)
 
 
 def _reduced_loss_bwd(plan: _Plan, res: tuple[Any, ...], g: Array) -> tuple[Any, ...]:
-    h, (dx, dw, db), scales = res
-    zero_h = _Hyper(*(jnp.zeros_like(v) for v in h))
-    scale = [
-        None if d is None else (g * d.astype(_acc(d.dtype))).astype(d.dtype) for d in (dx, dw, db)
-    ]
+    h, (dx, dw, db), (x, w, b), scales = res
+    scale = g.astype(dx.dtype)  # in the accumulation dtype, then cast: loss scaling works
+    scaled = (scale * dx, scale * dw, None if db is None else scale * db)
     zero_scales = tuple(None if s is None else jnp.zeros_like(s) for s in scales)
-    return (zero_h, *scale, None, None, zero_scales)
+    return (_zero_hyper(h), *_cast_grads(scaled, x, w, b), None, None, None, zero_scales)
 
 
 _reduced_loss.defvjp(_reduced_loss_fwd, _reduced_loss_bwd)
@@ -332,20 +363,6 @@ def _w_total(cw: Array | None, v: int) -> float | Array:
     return float(v) if cw is None else jnp.sum(cw)
 
 
-def _aux_names(value: object) -> tuple[str, ...]:
-    if isinstance(value, bool):
-        return AUX_OUTPUTS if value else ()
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise TypeError(
-            f"return_aux must be a bool or a collection of {', '.join(AUX_OUTPUTS)}; got {value!r}"
-        )
-    names = tuple(value)
-    for name in names:
-        if name not in AUX_OUTPUTS:
-            raise ValueError(f"return_aux: {name!r} is not one of {', '.join(AUX_OUTPUTS)}")
-    return tuple(n for n in AUX_OUTPUTS if n in names)
-
-
 def _floating(a: Any, name: str) -> Array:
     if not isinstance(a, jax.Array):
         a = jnp.asarray(a)
@@ -354,21 +371,10 @@ def _floating(a: Any, name: str) -> Array:
     return a
 
 
-def _hyper(value: Any, name: str, *, low: float, low_open: bool, high: float | None) -> Array:
-    """A hyperparameter as a float32 (or float64) array; Python numbers are checked."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        v = float(value)
-        bad = v <= low if low_open else v < low
-        if not math.isfinite(v) or bad or (high is not None and v > high):
-            bound = f"({low}, " if low_open else f"[{low}, "
-            raise ValueError(
-                f"{name} must be in {bound}{high if high is not None else 'inf'}]; got {value!r}"
-            )
-        return jnp.asarray(v)
-    a = jnp.asarray(value)
-    if a.ndim != 0 or not jnp.issubdtype(a.dtype, jnp.floating):
-        raise TypeError(f"{name} must be a number or a 0-d floating-point array")
-    return a
+def _hyper(value: Any, name: str, **bounds: Any) -> Array:
+    """A hyperparameter checked as everywhere in the library (a number, or a 0-d array whose
+    value is checked where it can be read), as an array that gets no gradient."""
+    return lax.stop_gradient(jnp.asarray(check_hyper(value, name, **bounds)))
 
 
 def linear_cross_entropy(
@@ -413,9 +419,15 @@ def linear_cross_entropy(
     ``"mean"`` or ``"sum"`` and no per-token outputs, differentiating forms the gradients in
     the forward sweep (6·N·D·V FLOPs, as the dense program) and the backward pass only scales
     them; otherwise the backward pass recomputes each chunk (8·N·D·V). Works under ``jit``,
-    ``grad``, ``value_and_grad``, ``vmap`` and ``checkpoint``; the hyperparameters may be
-    traced. Half-precision inputs are multiplied in their dtype with float32 accumulation; the
-    softmax, the loss and the weight's gradient are float32.
+    ``grad``, ``value_and_grad``, ``vmap`` and ``checkpoint``; not under forward-mode
+    differentiation (``jvp``, ``jacfwd``), which ``custom_vjp`` does not support. The
+    hyperparameters may be traced; they and the class weights get no gradient. Half-precision
+    inputs are multiplied in their dtype with float32 accumulation; the softmax, the loss and
+    the gradients accumulate in float32 (the gradients are scaled by the loss's cotangent
+    before they are rounded to the inputs' dtype, so loss scaling works); the loss is returned
+    in the input's dtype (as the torch op) and the per-token outputs in float32. Labels are checked where the validation policy can read them; a label out of
+    range that cannot be checked (traced under ``jit``) gives NaN. Ignored tokens add nothing
+    and get no gradient, even where their hidden states are not finite.
 
     Parameters
     ----------
@@ -476,14 +488,14 @@ def linear_cross_entropy(
     >>> [round(v, 4) for v in out.logp.tolist()], int(out.correct)
     ([-2.1429, -0.1429], 1)
     """
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {', '.join(_REDUCTIONS)}; got {reduction!r}")
-    if weight_layout not in _LAYOUTS:
-        raise ValueError(f"weight_layout must be 'vd' or 'dv'; got {weight_layout!r}")
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"ignore_index must be an int; got {ignore_index!r}")
-    aux = _aux_names(return_aux)
+    check_choice(reduction, "reduction", _REDUCTIONS)
+    check_choice(weight_layout, "weight_layout", _LAYOUTS)
+    ignore_index = check_int(ignore_index, "ignore_index")
+    if isinstance(empty_mean, bool) or not isinstance(empty_mean, (int, float, np.floating)):
+        raise TypeError(f"empty_mean must be a number; got {empty_mean!r}")
+    aux = aux_names(return_aux)
     x, w = _floating(x, "x"), _floating(w, "w")
+    labels_in = labels
     labels = jnp.asarray(labels)
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         raise TypeError(f"labels must be integer class indices, got {labels.dtype}")
@@ -517,27 +529,28 @@ def linear_cross_entropy(
             )
     if v == 0:
         raise ValueError("w has no classes (V = 0)")
-    if not isinstance(labels, jax.core.Tracer):  # concrete labels are checked (in NumPy)
-        lab = np.asarray(labels)
-        bad = (lab != ignore_index) & ((lab < 0) | (lab >= v))
-        if where is not None and not isinstance(where, jax.core.Tracer):
-            bad = bad & np.asarray(where)
-        if bad.any():
-            first = int(np.argmax(bad.reshape(-1)))
-            raise ValueError(
-                f"labels: entry {first} (flattened) is {int(lab.reshape(-1)[first])}, out of "
-                f"range for {v} classes (ignore_index={ignore_index})"
-            )
     if chunk_size is not None and (
         isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
     ):
         raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
+    mask_readable = where is None or reads(None, where)
+    if reads(None, labels_in) and mask_readable:  # as the validation policy allows
+        lab = np.asarray(labels_in)  # the labels as given (before any cast to int32)
+        bad = (lab != ignore_index) & ((lab < 0) | (lab >= v))
+        if where is not None:
+            bad = bad & np.asarray(where)
+        if bad.any():
+            first = int(np.argmax(bad.reshape(-1)))
+            raise ValueError(
+                f"labels: entry {first} (flattened) is {int(lab.reshape(-1)[first])}, out "
+                f"of range for {v} classes (ignore_index={ignore_index})"
+            )
 
     h = _Hyper(
-        _hyper(temperature, "temperature", low=0.0, low_open=True, high=None),
-        _hyper(1.0 if softcap is None else softcap, "softcap", low=0.0, low_open=True, high=None),
-        _hyper(label_smoothing, "label_smoothing", low=0.0, low_open=False, high=1.0),
-        _hyper(z_loss, "z_loss", low=0.0, low_open=False, high=None),
+        _hyper(temperature, "temperature", low=0.0, low_open=True),
+        _hyper(1.0 if softcap is None else softcap, "softcap", low=0.0, low_open=True),
+        _hyper(label_smoothing, "label_smoothing", low=0.0, high=1.0),
+        _hyper(z_loss, "z_loss", low=0.0),
     )
     acc = _acc(x.dtype)
     h = _Hyper(*(a.astype(acc) for a in h))
@@ -548,18 +561,22 @@ def linear_cross_entropy(
     valid = yf != ignore_index
     if where is not None:
         valid = valid & where.reshape(-1)
-    y_safe = jnp.where(valid, yf, 0).astype(jnp.int32)
-    chunk = chunk_size or max(_MIN_CHUNK, _CHUNK_LOGITS // max(v, 1))
+    # an unchecked label out of range (traced): NaN, as everywhere in the library
+    out_of_range = valid & ((yf < 0) | (yf >= v))
+    keep = valid & ~out_of_range
+    y_safe = jnp.where(keep, yf, 0).astype(jnp.int32)
+    chunk = chunk_size or default_chunk(v)
+    chunk = -(-n // max(1, -(-n // chunk))) if n else 1  # as even as the chunks can be
     plan = _Plan(
-        chunk=max(1, min(chunk, n)),
+        chunk=chunk,
         layout=weight_layout,
         cap=softcap is not None,
         smooth=nonzero(label_smoothing),
         entropy="entropy" in aux,
         hits="correct" in aux,
     )
-    cw = None if weight is None else weight.astype(acc)
-    wy = None if cw is None else jnp.where(valid, cw[y_safe], 0.0)
+    cw = None if weight is None else lax.stop_gradient(weight.astype(acc))  # no gradient
+    wy = None if cw is None else jnp.where(keep, cw[y_safe], 0.0)
     vf = valid.astype(acc)
     if reduction == "mean":
         den = jnp.sum(vf if wy is None else wy)
@@ -568,36 +585,41 @@ def linear_cross_entropy(
     else:
         a_ce = a_z = vf
     scales = (lax.stop_gradient(a_ce), lax.stop_gradient(a_z), wy)
+    nan = jnp.asarray(jnp.nan, acc)
 
     if not aux and reduction != "none":
-        loss = _reduced_loss(plan, h, xf, w, bias, y_safe, cw, scales)
+        loss = _reduced_loss(plan, h, xf, w, bias, y_safe, cw, keep, scales)
         if reduction == "mean":
             loss = jnp.where(jnp.sum(vf) > 0, loss, jnp.asarray(empty_mean, loss.dtype))
-        return loss
+        return jnp.where(jnp.any(out_of_range), nan, loss).astype(x.dtype)
 
-    stats = _token_stats(plan, h, xf, w, bias, y_safe, cw)
+    stats = _token_stats(plan, h, xf, w, bias, y_safe, cw, keep)
     eps = h.eps if plan.smooth else 0.0
     ce, zl = row_terms(stats, wy, _w_total(cw, v), v, eps, h.z_loss)
     if reduction == "none":
         per_token = ce if zl is None else ce + zl
-        loss = jnp.where(valid, per_token, 0.0).reshape(shape)
+        loss = jnp.where(keep, per_token, jnp.where(out_of_range, nan, 0.0)).reshape(shape)
     else:
-        total = jnp.sum(jnp.where(valid, a_ce * ce, 0.0))
+        total = jnp.sum(jnp.where(keep, a_ce * ce, 0.0))
         if zl is not None:
-            total = total + jnp.sum(jnp.where(valid, a_z * zl, 0.0))
+            total = total + jnp.sum(jnp.where(keep, a_z * zl, 0.0))
         loss = total
         if reduction == "mean":
             loss = jnp.where(jnp.sum(vf) > 0, loss, jnp.asarray(empty_mean, loss.dtype))
+        loss = jnp.where(jnp.any(out_of_range), nan, loss)
+    loss = loss.astype(x.dtype)
     if not aux:
         return loss
 
     def token(a: Array | None) -> Array | None:
-        return None if a is None else jnp.where(valid, a, 0.0).reshape(shape)
+        if a is None:
+            return None
+        return jnp.where(keep, a, jnp.where(out_of_range, nan, 0.0)).reshape(shape)
 
     return LinearCrossEntropyOutput(
         loss,
         logp=token(stats.uy - stats.lse) if "logp" in aux else None,
         entropy=token(stats.ent) if "entropy" in aux else None,
         lse=token(stats.lse) if "lse" in aux else None,
-        correct=jnp.sum(valid & stats.hit) if "correct" in aux else None,
+        correct=jnp.sum(keep & stats.hit) if "correct" in aux else None,
     )
