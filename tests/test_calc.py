@@ -230,7 +230,8 @@ def test_multilabel_sums_the_classes_binary_losses_like_torch(capsys):
     mean = F.binary_cross_entropy_with_logits(zt, tt).item()  # torch's default: the mean
     assert r["mean_over_classes_nats"] == pytest.approx(mean, rel=1e-14)
     assert r["grad_logits"] == pytest.approx(zt.grad.tolist(), rel=1e-14)
-    assert sum(r["probs"]) != pytest.approx(1.0)  # independent sigmoids
+    sigmoids = [1 / (1 + math.exp(-v)) for v in z]
+    assert r["probs"] == pytest.approx(sigmoids, rel=1e-15)  # independent: they sum to 1.77
     assert main(["calc", *args]) == 0
     text = capsys.readouterr().out
     assert "BCE per class                      [0.126928, 0.313262, 0.474077]" in text
@@ -258,3 +259,31 @@ def test_bad_sigmoid_input_is_one_line_and_status_2(capsys, args, message):
     assert captured.out == ""
     assert captured.err.count("\n") == 1
     assert message in captured.err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--probs", "0", "--target", "1"],
+        ["--probs", "1", "--target", "1"],
+        ["--probs", "0", "--target", "0"],
+        ["--probs", "0", "1", "--target", "1", "0", "--multilabel"],
+        ["--probs", "0", "1", "--target", "1", "0"],
+    ],
+)
+def test_certain_predictions_give_strict_json_and_no_warnings(args):
+    """p in {0, 1}: an infinite loss is the string "inf" (strict JSON has no Infinity), a
+    branch the label switches off is 0 (not 0 * inf), and nothing is printed on stderr."""
+    out = _cli(*args, "--json")
+    assert out.returncode == 0
+    assert out.stderr == ""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"not strict JSON: {constant}")
+
+    r = json.loads(out.stdout, parse_constant=refuse)
+    assert r["loss_nats"] in ("inf", 0.0)
+    if r["mode"] != "softmax":
+        for value in r["positive_branch_nats"] + r["negative_branch_nats"]:
+            assert value == "inf" or value >= 0.0
+            assert str(value) != "-0.0"

@@ -324,8 +324,10 @@ def _sigmoid_calc(
             z = np.log(p) - np.log1p(-p)  # the logit whose sigmoid is p
         per_class = np.asarray(ce.binary_cross_entropy(p, t, reduction="none", clip=None))
     # t (-log p) and (1 - t)(-log(1 - p)), with 0 * inf = 0 for a branch the label switches off
-    positive = np.where(t > 0, t * neg_log_p, 0.0)
-    negative = np.where(t < 1, (1 - t) * neg_log_q, 0.0)
+    with np.errstate(invalid="ignore"):  # 0 * inf in the branch a label switches off
+        positive = np.where(t > 0, t * neg_log_p, 0.0) + 0.0  # + 0.0: no -0
+        negative = np.where(t < 1, (1 - t) * neg_log_q, 0.0) + 0.0
+        per_class = per_class + 0.0
     loss = float(np.sum(per_class))
     target_entropy = float(np.sum(ce.binary_entropy(t)))
     entropy = float(np.sum(ce.binary_entropy(p)))
@@ -454,6 +456,18 @@ def format_calc(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with infinite and NaN floats written as the strings ``"inf"``, ``"-inf"`` and
+    ``"nan"`` (strict JSON has no such numbers; ``float("inf")`` reads them back)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def calc_command(args: argparse.Namespace) -> int:
     """Run ``crossentropy calc``: print the result, or one error line and return 2."""
     try:
@@ -472,7 +486,7 @@ def calc_command(args: argparse.Namespace) -> int:
         print(f"crossentropy calc: error: {err}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(result, indent=1))
+        print(json.dumps(_json_safe(result), indent=1, allow_nan=False))
     else:
         print(format_calc(result))
     return 0

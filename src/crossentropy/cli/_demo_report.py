@@ -772,8 +772,8 @@ def _section_multilabel(r: dict[str, Any], figures: list[FigureFile]) -> str:
         ahead = "sigmoids" if sig["exact_match"] > soft["exact_match"] else "the softmax"
         winner = f"{ahead} ahead"
     else:
-        winner = "level"
-    have = ", ".join(
+        winner = "the same share"
+    have = "; ".join(
         f"{d}: {', '.join(a for a, on in zip(r['attributes'], row, strict=True) if on) or 'none'}"
         for d, row in enumerate(r["attribute_of_digit"])
     )
@@ -802,9 +802,11 @@ def _section_multilabel(r: dict[str, Any], figures: list[FigureFile]) -> str:
         + _p(
             f"Measured: all three attributes are right for {_f(sig['exact_match'], 3)} of the "
             f"test images with sigmoids and {_f(soft['exact_match'], 3)} with the softmax "
-            f"({winner}); on the {several} images with two or three attributes the softmax "
-            f"gets {_f(several_right(soft), 3)} right. Its probabilities sum to 1, so at most "
-            "one attribute can reach 0.5; independent sigmoids have no such bound."
+            f"({winner}); of the {several} images with two or three attributes the softmax "
+            f"gets a share of {_f(several_right(soft), 3)} right, the sigmoids "
+            f"{_f(several_right(sig), 3)}. A softmax's probabilities sum to 1, so two "
+            "attributes can reach 0.5 only by being exactly 0.5 each; independent sigmoids "
+            "have no such bound."
         )
         + _figs(figures, "multilabel")
     )
