@@ -425,9 +425,10 @@ def linear_cross_entropy(
     inputs are multiplied in their dtype with float32 accumulation; the softmax, the loss and
     the gradients accumulate in float32 (the gradients are scaled by the loss's cotangent
     before they are rounded to the inputs' dtype, so loss scaling works); the loss is returned
-    in the input's dtype (as the torch op) and the per-token outputs in float32. Labels are checked where the validation policy can read them; a label out of
-    range that cannot be checked (traced under ``jit``) gives NaN. Ignored tokens add nothing
-    and get no gradient, even where their hidden states are not finite.
+    in the input's dtype (as the torch op) and the per-token outputs in float32. Labels are
+    checked where the validation policy can read them; a label out of range that cannot be
+    checked (traced under ``jit``) gives NaN. Ignored tokens add nothing and get no gradient,
+    even where their hidden states are not finite.
 
     Parameters
     ----------
