@@ -509,3 +509,67 @@ def test_float16_gradients_are_scaled_before_they_are_rounded():
     assert scaled.dtype == jnp.float16
     err = jnp.abs(scaled.astype(jnp.float32) / 1024.0 - ref).max() / jnp.abs(ref).max()
     assert float(err) < 1e-2
+
+
+SHARDED = r"""
+import os
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+import jax, jax.numpy as jnp, numpy as np
+jax.config.update("jax_enable_x64", True)
+from jax.sharding import Mesh, PartitionSpec as P
+from crossentropy.fused.jax import linear_cross_entropy
+
+mesh = Mesh(np.array(jax.devices()), ("tp",))
+rng = np.random.default_rng(0)
+n, d, v = 13, 5, 12  # 3 classes on each of the 4 devices
+x = jnp.asarray(rng.normal(size=(n, d)))
+w = jnp.asarray(rng.normal(size=(v, d)))
+b = jnp.asarray(rng.normal(size=v))
+cw = jnp.asarray(rng.uniform(0.5, 2.0, v))
+y = jnp.asarray(rng.integers(0, v, n)).at[::4].set(-100)
+cot = jnp.linspace(-1.0, 1.0, n)
+options = [
+    {},
+    {"label_smoothing": 0.2, "z_loss": 0.05, "softcap": 3.0, "temperature": 1.3, "weight": cw},
+]
+worst = 0.0
+cases = [(options[0], "mean", False), (options[1], "mean", False), (options[1], "none", True)]
+for kw, reduction, aux in cases:
+    def scalar(x, w, b, cw, axis_name=None, kw=kw, reduction=reduction, aux=aux):
+        kw = dict(kw, weight=cw if "weight" in kw else None)
+        out = linear_cross_entropy(x, w, y, bias=b, reduction=reduction, chunk_size=4,
+                                   return_aux=aux, axis_name=axis_name, **kw)
+        loss = out.loss if aux else out
+        total = jnp.sum(cot * loss) if reduction == "none" else loss
+        if aux:
+            total = total + jnp.sum(cot * out.logp) + 0.1 * jnp.sum(out.entropy)
+            total = total + 0.01 * jnp.sum(out.lse) + 0.0 * out.correct
+        return total
+
+    sharded = jax.shard_map(
+        lambda x, w, b, cw: jax.value_and_grad(
+            lambda x, w, b: scalar(x, w, b, cw, "tp"), argnums=(0, 1, 2))(x, w, b),
+        mesh=mesh, in_specs=(P(), P("tp", None), P("tp"), P("tp")),
+        out_specs=(P(), (P(), P("tp", None), P("tp"))), check_vma=False,
+    )
+    got, grads = jax.jit(sharded)(x, w, b, cw)
+    want, ref = jax.value_and_grad(scalar, argnums=(0, 1, 2))(x, w, b, cw)
+    errs = [abs(float(got) - float(want))]
+    errs += [float(jnp.max(jnp.abs(g - r))) for g, r in zip(grads, ref)]
+    assert max(errs) < 1e-12, (kw.keys(), reduction, aux, errs)
+    worst = max(worst, max(errs))
+print("ok", worst)
+"""
+
+
+def test_vocabulary_split_over_four_devices_with_shard_map():
+    """shard_map over 4 host devices, the classes split on the mesh axis: the loss, the
+    per-token outputs and the gradients of x, the weight shard and the bias shard equal the
+    unsharded op's, on both code paths (the gradients formed in the forward sweep; the
+    per-token statistics), every option at once (a subprocess: the device count is fixed
+    when JAX starts)."""
+    out = subprocess.run(
+        [sys.executable, "-c", SHARDED], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.startswith("ok")

@@ -55,6 +55,7 @@ class _Plan(NamedTuple):
     smooth: bool  # the (class-weighted) logit sum, for label smoothing
     entropy: bool
     hits: bool
+    axis: str | None = None  # the mesh axis the vocabulary is split over (inside shard_map)
 
 
 class _Hyper(NamedTuple):
@@ -64,6 +65,16 @@ class _Hyper(NamedTuple):
     cap: Array
     eps: Array
     z_loss: Array
+
+
+def _psum(a: Any, axis: str | None) -> Any:
+    """``lax.psum`` over the mesh axis ``axis`` (typed)."""
+    return lax.psum(a, axis)  # type: ignore[no-untyped-call]
+
+
+def _pmax(a: Any, axis: str | None) -> Any:
+    """``lax.pmax`` over the mesh axis ``axis`` (typed)."""
+    return lax.pmax(a, axis)  # type: ignore[no-untyped-call]
 
 
 def _acc(dtype: Any) -> Any:
@@ -87,10 +98,59 @@ def _transform(plan: _Plan, h: _Hyper, z: Array) -> tuple[Array, Array | None]:
     return cap * th, th
 
 
+def _offset(plan: _Plan, w: Array) -> Array | int:
+    """The global index of this device's first class (0 without vocabulary parallelism)."""
+    if plan.axis is None:
+        return 0
+    return lax.axis_index(plan.axis) * _local_vocab(plan, w)
+
+
+def _local_vocab(plan: _Plan, w: Array) -> int:
+    return int(w.shape[0] if plan.layout == "vd" else w.shape[1])
+
+
+def _sharded_row_stats(
+    plan: _Plan, h: _Hyper, z: Array, y: Array, cw: Array | None, offset: Array | int
+) -> tuple[Stats, Array, Array, Array | None]:
+    """:func:`_row_stats` of rows whose classes are split over ``plan.axis``: this device
+    holds the columns ``offset : offset + V_d``; the whole row's maximum (``pmax``) and sums
+    (``psum``) of a few numbers per row."""
+    axis = plan.axis
+    u, th = _transform(plan, h, z)
+    top = [jnp.max(u, axis=1)] + ([jnp.max(z, axis=1).astype(u.dtype)] if plan.hits else [])
+    top = _pmax(jnp.stack(top), axis)
+    m = jnp.where(jnp.isfinite(top[0]), top[0], 0.0)
+    e = jnp.exp(u - m[:, None])
+    local = y - offset
+    here = (local >= 0) & (local < u.shape[1])
+    idx = jnp.clip(local, 0, u.shape[1] - 1)[:, None]
+    columns = [jnp.sum(e, axis=1), jnp.where(here, jnp.take_along_axis(u, idx, axis=1)[:, 0], 0)]
+    if plan.smooth:
+        columns.append(jnp.sum(u, axis=1) if cw is None else u @ cw.astype(u.dtype))
+    if plan.entropy:  # sum e^(u - m) (u - m), 0 where e = 0
+        columns.append(jnp.sum(e * jnp.where(e > 0, u - m[:, None], 0.0), axis=1))
+    if plan.hits:  # this device holds the target and its raw logit is the row's maximum
+        zy = jnp.take_along_axis(z, idx, axis=1)[:, 0].astype(u.dtype)
+        columns.append((here & (zy == top[1])).astype(u.dtype))
+    sums = _psum(jnp.stack(columns), axis)
+    total = sums[0]
+    lse = m + jnp.log(total)
+    p = e / jnp.where(total > 0, total, 1.0)[:, None]
+    k = 2
+    sm = sums[k] if plan.smooth else None
+    k += plan.smooth
+    ent = (lse - m) - sums[k] / total if plan.entropy else None
+    k += plan.entropy
+    hit = sums[k] > 0 if plan.hits else None
+    return Stats(lse, sums[1], sm, ent, hit), p, u, th
+
+
 def _row_stats(
-    plan: _Plan, h: _Hyper, z: Array, y: Array, cw: Array | None
+    plan: _Plan, h: _Hyper, z: Array, y: Array, cw: Array | None, offset: Array | int = 0
 ) -> tuple[Stats, Array, Array, Array | None]:
     """A chunk's statistics, its probabilities, ``u`` and the softcap's ``tanh``."""
+    if plan.axis is not None:
+        return _sharded_row_stats(plan, h, z, y, cw, offset)
     u, th = _transform(plan, h, z)
     m = jnp.max(u, axis=1)
     m = jnp.where(jnp.isfinite(m), m, 0.0)
@@ -120,6 +180,7 @@ def _logit_grad(
     y: Array,
     cw: Array | None,
     c: Coefficients,
+    offset: Array | int = 0,
 ) -> Array:
     r"""The gradient with respect to a chunk's raw logits, for per-row coefficients ``c`` of
     the statistics: :math:`c_{\mathrm{lse}} p + c_y e_y + c_s w - c_H p \odot (\log p + H)`,
@@ -128,7 +189,8 @@ def _logit_grad(
     if c.ent is not None and stats.ent is not None:
         plogp = jnp.where(p > 0, p * (u - stats.lse[:, None]), 0.0)
         g = g - c.ent[:, None] * (plogp + p * stats.ent[:, None])
-    g = g + jnp.where(jnp.arange(u.shape[1])[None, :] == y[:, None], c.uy[:, None], 0.0)
+    classes = jnp.arange(u.shape[1])[None, :] + offset
+    g = g + jnp.where(classes == y[:, None], c.uy[:, None], 0.0)
     if c.sm is not None:
         g = g + c.sm[:, None] * (1.0 if cw is None else cw.astype(g.dtype)[None, :])
     if th is not None:
@@ -173,6 +235,7 @@ def _sweep(
     not in ``keep`` (ignored tokens) get no gradient and add nothing, even where their hidden
     states are not finite."""
     n = x.shape[0]
+    offset = _offset(plan, w)
     xs, ys, ks, *rs = _chunks(plan, x, y, keep, *per_row)
     acc = _acc(x.dtype)
 
@@ -180,7 +243,7 @@ def _sweep(
 
         def stats_only(args: tuple[Array, ...]) -> Stats:
             xc, yc = args
-            return _row_stats(plan, h, _logits(plan, xc, w, b), yc, cw)[0]
+            return _row_stats(plan, h, _logits(plan, xc, w, b), yc, cw, offset)[0]
 
         chunked = lax.map(stats_only, (xs, ys))  # keep: the caller masks the outputs
         return Stats(*(_unchunk(n, s) for s in chunked)), None
@@ -188,8 +251,9 @@ def _sweep(
     def step(carry: tuple[Array, Array | None], args: tuple[Array, ...]) -> Any:
         dw, db = carry
         xc, yc, kc, *rc = args
-        stats, p, u, th = _row_stats(plan, h, _logits(plan, xc, w, b), yc, cw)
-        g = _logit_grad(plan, h, stats, p, u, th, yc, cw, coefficients(stats, tuple(rc)))
+        stats, p, u, th = _row_stats(plan, h, _logits(plan, xc, w, b), yc, cw, offset)
+        c = coefficients(stats, tuple(rc))
+        g = _logit_grad(plan, h, stats, p, u, th, yc, cw, c, offset)
         g = jnp.where(kc[:, None], g, 0.0)
         xk = jnp.where(kc[:, None], xc, 0).astype(acc)
         gx = g.astype(w.dtype) if w.dtype != acc else g
@@ -206,7 +270,10 @@ def _sweep(
     zero_b = None if b is None else jnp.zeros(b.shape, acc)
     (dw, db), (chunked, dxs) = lax.scan(step, (jnp.zeros(w.shape, acc), zero_b), (xs, ys, ks, *rs))
     stats = Stats(*(_unchunk(n, s) for s in chunked))
-    return stats, (_unchunk(n, dxs), dw, db)
+    dx = _unchunk(n, dxs)
+    if plan.axis is not None:  # each device's columns add to the input's gradient: once
+        dx = _psum(dx, plan.axis)
+    return stats, (dx, dw, db)
 
 
 # ----------------------------------------------------------------------- per-token statistics
@@ -308,7 +375,7 @@ def _total(
 ) -> Array:
     a_ce, a_z, wy = scales
     v = _vocab(plan, w)
-    ce, zl = row_terms(stats, wy, _w_total(cw, v), v, h.eps if plan.smooth else 0.0, h.z_loss)
+    ce, zl = row_terms(stats, wy, _w_total(plan, cw, v), v, h.eps if plan.smooth else 0.0, h.z_loss)
     total = jnp.sum(jnp.where(keep, a_ce * ce, 0.0))
     return total if zl is None else total + jnp.sum(jnp.where(keep, a_z * zl, 0.0))
 
@@ -326,7 +393,7 @@ def _reduced_loss_fwd(
 ) -> tuple[Array, tuple[Any, ...]]:
     a_ce, a_z, wy = scales
     v = _vocab(plan, w)
-    w_total = _w_total(cw, v)
+    w_total = _w_total(plan, cw, v)
     eps = h.eps if plan.smooth else 0.0
 
     def coefficients(stats: Stats, rows: tuple[Array, ...]) -> Coefficients:
@@ -356,11 +423,17 @@ _reduced_loss.defvjp(_reduced_loss_fwd, _reduced_loss_bwd)
 
 
 def _vocab(plan: _Plan, w: Array) -> int:
-    return int(w.shape[0] if plan.layout == "vd" else w.shape[1])
+    """The number of classes of the whole vocabulary (over the mesh axis, if split)."""
+    local = _local_vocab(plan, w)
+    return local if plan.axis is None else local * int(lax.axis_size(plan.axis))
 
 
-def _w_total(cw: Array | None, v: int) -> float | Array:
-    return float(v) if cw is None else jnp.sum(cw)
+def _w_total(plan: _Plan, cw: Array | None, v: int) -> float | Array:
+    """The sum of the class weights of the whole vocabulary (``V`` without weights)."""
+    if cw is None:
+        return float(v)
+    total = jnp.sum(cw)
+    return total if plan.axis is None else _psum(total, plan.axis)
 
 
 def _floating(a: Any, name: str) -> Array:
@@ -395,6 +468,7 @@ def linear_cross_entropy(
     return_aux: bool | Iterable[str] = False,
     chunk_size: int | None = None,
     empty_mean: float = math.nan,
+    axis_name: str | None = None,
 ) -> Any:
     r"""Cross-entropy of ``x @ w.T + bias`` against class indices for JAX, a chunk of tokens
     at a time, so the ``[N, V]`` logits never exist at once.
@@ -471,6 +545,13 @@ def linear_cross_entropy(
         Tokens per chunk (default: about 16 M logits per chunk, and at least 256 tokens).
     empty_mean : float, default nan
         Value of a mean over zero counted tokens.
+    axis_name : str, optional
+        Vocabulary parallelism inside ``shard_map``: ``w`` (and ``bias``, ``weight``) are this
+        device's equal share of the classes along the mesh axis of that name, in axis-index
+        order, and ``x`` and ``labels`` are the same on every device of the axis. The devices
+        exchange a few numbers per token (``pmax``, ``psum``), never logits, and the input's
+        gradient is summed over the axis once; every device returns the whole vocabulary's
+        loss.
 
     Returns
     -------
@@ -530,6 +611,7 @@ def linear_cross_entropy(
             )
     if v == 0:
         raise ValueError("w has no classes (V = 0)")
+    v_all = v if axis_name is None else v * int(lax.axis_size(axis_name))  # the whole vocabulary
     if chunk_size is not None and (
         isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
     ):
@@ -537,14 +619,14 @@ def linear_cross_entropy(
     mask_readable = where is None or reads(None, where)
     if reads(None, labels_in) and mask_readable:  # as the validation policy allows
         lab = np.asarray(labels_in)  # the labels as given (before any cast to int32)
-        bad = (lab != ignore_index) & ((lab < 0) | (lab >= v))
+        bad = (lab != ignore_index) & ((lab < 0) | (lab >= v_all))
         if where is not None:
             bad = bad & np.asarray(where)
         if bad.any():
             first = int(np.argmax(bad.reshape(-1)))
             raise ValueError(
                 f"labels: entry {first} (flattened) is {int(lab.reshape(-1)[first])}, out "
-                f"of range for {v} classes (ignore_index={ignore_index})"
+                f"of range for {v_all} classes (ignore_index={ignore_index})"
             )
 
     h = _Hyper(
@@ -563,7 +645,7 @@ def linear_cross_entropy(
     if where is not None:
         valid = valid & where.reshape(-1)
     # an unchecked label out of range (traced): NaN, as everywhere in the library
-    out_of_range = valid & ((yf < 0) | (yf >= v))
+    out_of_range = valid & ((yf < 0) | (yf >= v_all))
     keep = valid & ~out_of_range
     y_safe = jnp.where(keep, yf, 0).astype(jnp.int32)
     chunk = chunk_size or default_chunk(v)
@@ -575,9 +657,16 @@ def linear_cross_entropy(
         smooth=nonzero(label_smoothing),
         entropy="entropy" in aux,
         hits="correct" in aux,
+        axis=axis_name,
     )
     cw = None if weight is None else lax.stop_gradient(weight.astype(acc))  # no gradient
-    wy = None if cw is None else jnp.where(keep, cw[y_safe], 0.0)
+    wy = None
+    if cw is not None and axis_name is None:
+        wy = jnp.where(keep, cw[y_safe], 0.0)
+    elif cw is not None:  # the target's weight, from the device that holds its class
+        local = y_safe - lax.axis_index(axis_name) * v
+        here = keep & (local >= 0) & (local < v)
+        wy = _psum(jnp.where(here, cw[jnp.clip(local, 0, v - 1)], 0.0), axis_name)
     vf = valid.astype(acc)
     if reduction == "mean":
         den = jnp.sum(vf if wy is None else wy)
@@ -596,7 +685,7 @@ def linear_cross_entropy(
 
     stats = _token_stats(plan, h, xf, w, bias, y_safe, cw, keep)
     eps = h.eps if plan.smooth else 0.0
-    ce, zl = row_terms(stats, wy, _w_total(cw, v), v, eps, h.z_loss)
+    ce, zl = row_terms(stats, wy, _w_total(plan, cw, v_all), v_all, eps, h.z_loss)
     if reduction == "none":
         per_token = ce if zl is None else ce + zl
         loss = jnp.where(keep, per_token, jnp.where(out_of_range, nan, 0.0)).reshape(shape)
