@@ -1,5 +1,6 @@
-"""`crossentropy.fused.jax.linear_cross_entropy`: values and gradients against the dense
-computation (the logits materialised, then the core's `cross_entropy`), under the transforms."""
+"""`crossentropy.fused.jax.linear_cross_entropy` (fused/jax.py): values and gradients against
+the dense computation (the logits materialised, then the core's `cross_entropy`), under the
+transforms."""
 
 from __future__ import annotations
 
