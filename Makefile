@@ -22,12 +22,15 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --durations=25
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir build/site
 
-test: lint typecheck docs pytest
+# The checks run side by side (pytest on two workers, mypy and the docs build beside them); each
+# target's output is printed whole when it ends.
+test: $(STAMP)
+	$(MAKE) --no-print-directory -j4 --output-sync=target lint typecheck docs pytest
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -c constraints.txt -e ".[bench]"

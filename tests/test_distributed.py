@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import datetime
 import os
+import queue
 import socket
 import time
+import traceback
 from typing import Any
 
 import pytest
 
 torch = pytest.importorskip("torch")
 dist = pytest.importorskip("torch.distributed")
+
+# every test of the module runs on one pytest worker, sharing one pool of ranks
+pytestmark = pytest.mark.xdist_group("torch-distributed")
 
 import crossentropy as ce  # noqa: E402
 from crossentropy.distributed import vocab_parallel_cross_entropy  # noqa: E402
@@ -42,7 +47,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _entry(rank: int, world: int, port: int, name: str) -> None:
+POOL = 4  # ranks started once for the module's tests
+
+
+def _serve(rank: int, world: int, port: int, inbox: Any, outbox: Any) -> None:
+    """A rank of the pool: joins the gloo group, makes the groups the jobs use (every rank
+    must create each), then runs the jobs it is sent, ``name(rank, world, group)``, reporting
+    each one's traceback or ``None``."""
     torch.set_num_threads(1)
     dist.init_process_group(
         "gloo",
@@ -51,27 +62,92 @@ def _entry(rank: int, world: int, port: int, name: str) -> None:
         world_size=world,
         timeout=datetime.timedelta(seconds=60),
     )
-    try:
-        globals()[name](rank, world)
-    finally:
-        dist.destroy_process_group()
+    groups = {
+        POOL: dist.group.WORLD,
+        2: dist.new_group(ranks=[0, 1], backend="gloo"),
+        # for the job of a rank that never makes the call: rank 0 gives up after 2 s
+        "short": dist.new_group(
+            ranks=[0, 1], timeout=datetime.timedelta(seconds=2), backend="gloo"
+        ),
+    }
+    while (job := inbox.get()) is not None:
+        name, size, group = job
+        try:
+            globals()[name](rank, size, groups[group])
+            outbox.put((rank, None))
+        except BaseException:  # reported to the test, which fails
+            outbox.put((rank, traceback.format_exc()))
 
 
-def _spawn(world: int, name: str, timeout: float = 180.0) -> None:
-    """Run ``name(rank, world)`` in ``world`` processes; a child's exception fails the test."""
-    context = torch.multiprocessing.start_processes(
-        _entry,
-        args=(world, _free_port(), name),
-        nprocs=world,
-        join=False,
-        start_method="spawn",
-    )
-    deadline = time.monotonic() + timeout
-    while not context.join(timeout=1.0):
-        if time.monotonic() > deadline:
-            for process in context.processes:
+class _Ranks:
+    """``POOL`` processes spawned once, on 127.0.0.1 with a free port; each test sends a job
+    to the first ``size`` of them and fails on any rank's exception or past its timeout (the
+    pool is then stopped, and the next test starts a new one)."""
+
+    def __init__(self) -> None:
+        context = torch.multiprocessing.get_context("spawn")
+        self.inboxes = [context.Queue() for _ in range(POOL)]
+        self.outbox = context.Queue()
+        port = _free_port()
+        self.processes = [
+            context.Process(
+                target=_serve, args=(r, POOL, port, self.inboxes[r], self.outbox), daemon=True
+            )
+            for r in range(POOL)
+        ]
+        for process in self.processes:
+            process.start()
+
+    def run(self, name: str, size: int, group: Any = None, timeout: float = 180.0) -> None:
+        for inbox in self.inboxes[:size]:
+            inbox.put((name, size, size if group is None else group))
+        reports: dict[int, str | None] = {}
+        deadline = time.monotonic() + timeout
+        while len(reports) < size:
+            try:
+                rank, error = self.outbox.get(timeout=max(deadline - time.monotonic(), 0.1))
+            except queue.Empty:
+                self.stop()
+                pytest.fail(f"{name} on {size} ranks did not finish within {timeout} s")
+            reports[rank] = error
+        errors = [f"rank {r}:\n{e}" for r, e in sorted(reports.items()) if e is not None]
+        if errors:
+            pytest.fail(f"{name} on {size} ranks:\n" + "\n".join(errors), pytrace=False)
+
+    def alive(self) -> bool:
+        return all(p.is_alive() for p in self.processes)
+
+    def stop(self) -> None:
+        for inbox in self.inboxes:
+            inbox.put(None)
+        for process in self.processes:
+            process.join(timeout=5)
+            if process.is_alive():
                 process.kill()
-            pytest.fail(f"{name} on {world} processes did not finish within {timeout} s")
+
+
+_pool: list[_Ranks] = []
+
+
+@pytest.fixture
+def ranks():
+    """The module's pool of ranks (started by the first test that needs it)."""
+    if not _pool or not _pool[0].alive():
+        _pool[:] = [_Ranks()]
+    return _pool[0]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_the_pool():
+    yield
+    if _pool:
+        _pool.pop().stop()
+
+
+def _mesh(group: Any):
+    from torch.distributed.device_mesh import DeviceMesh
+
+    return DeviceMesh.from_group(group, "cpu")
 
 
 def _shard(rank: int, world: int, v: int = V) -> tuple[int, int]:
@@ -95,7 +171,9 @@ def _reference(logits: torch.Tensor, target: torch.Tensor, reduction: str, **kw:
     return ce.cross_entropy(logits / t, target, reduction=reduction, **kw)
 
 
-def _compare(rank: int, world: int, logits, target, cw, option: str, reduction: str) -> None:
+def _compare(
+    rank: int, world: int, group: Any, logits, target, cw, option: str, reduction: str
+) -> None:
     start, stop = _shard(rank, world)
     kw = dict(OPTIONS[option])
     full_w = cw if kw.pop("weight", False) else None
@@ -103,6 +181,7 @@ def _compare(rank: int, world: int, logits, target, cw, option: str, reduction: 
     ours = vocab_parallel_cross_entropy(
         local,
         target,
+        group,
         weight=None if full_w is None else full_w[start:stop],
         reduction=reduction,
         **kw,
@@ -123,39 +202,40 @@ def _compare(rank: int, world: int, logits, target, cw, option: str, reduction: 
     )
 
 
-def every_option(rank: int, world: int, options: tuple[str, ...] = tuple(OPTIONS)) -> None:
+def every_option(
+    rank: int, world: int, group: Any, options: tuple[str, ...] = tuple(OPTIONS)
+) -> None:
     logits, target, cw = _data(0)
     for option in options:
         for reduction in ("mean", "sum", "none"):
-            _compare(rank, world, logits, target, cw, option, reduction)
+            _compare(rank, world, group, logits, target, cw, option, reduction)
     # targets only in the first shard: the other ranks hold none of them
-    _compare(rank, world, logits, target.clamp(max=2), cw, "everything", "mean")
+    _compare(rank, world, group, logits, target.clamp(max=2), cw, "everything", "mean")
     # every target ignored: the mean is empty_mean, the sum 0, no gradient
     ignored = torch.full((N,), -100)
     local = logits[:, slice(*_shard(rank, world))].clone().requires_grad_(True)
-    mean = vocab_parallel_cross_entropy(local, ignored)
+    mean = vocab_parallel_cross_entropy(local, ignored, group)
     assert torch.isnan(mean)
-    zero = vocab_parallel_cross_entropy(local, ignored, empty_mean=0.0, z_loss=0.1)
+    zero = vocab_parallel_cross_entropy(local, ignored, group, empty_mean=0.0, z_loss=0.1)
     zero.backward()
     assert float(zero) == 0.0
     assert float(local.grad.abs().max()) == 0.0
     # float32 logits, to rounding; an explicit vocab_start (no all-gather)
     l32 = logits.float()
     start, stop = _shard(rank, world)
-    got = vocab_parallel_cross_entropy(l32[:, start:stop], target, vocab_start=start)
+    got = vocab_parallel_cross_entropy(l32[:, start:stop], target, group, vocab_start=start)
     torch.testing.assert_close(got, ce.cross_entropy(l32, target), rtol=1e-6, atol=1e-6)
     # a bad target is refused on every rank, naming it
     with pytest.raises(ValueError, match=r"target: entry 1 \(flattened\) is 11, out of range"):
         vocab_parallel_cross_entropy(
-            logits[:, start:stop], target.clone().index_fill_(0, torch.tensor([1]), V)
+            logits[:, start:stop], target.clone().index_fill_(0, torch.tensor([1]), V), group
         )
 
 
-def dtensor_logits(rank: int, world: int) -> None:
-    from torch.distributed.device_mesh import init_device_mesh
+def dtensor_logits(rank: int, world: int, group: Any) -> None:
     from torch.distributed.tensor import Shard, distribute_tensor
 
-    mesh = init_device_mesh("cpu", (world,))
+    mesh = _mesh(group)
     logits, target, _ = _data(1)
     sharded = distribute_tensor(logits, mesh, [Shard(1)]).requires_grad_(True)
     loss = vocab_parallel_cross_entropy(sharded, target, label_smoothing=0.1, z_loss=0.01)
@@ -171,7 +251,18 @@ def dtensor_logits(rank: int, world: int) -> None:
 D = 5
 
 
-def _fused_case(rank: int, world: int, option: str, reduction: str, aux: bool) -> None:
+def _fused_case(
+    rank: int,
+    world: int,
+    group: Any,
+    option: str,
+    reduction: str,
+    aux: bool,
+    tokens: list[int] | None = None,
+) -> None:
+    """The fused op with the vocabulary split over the group against the single-process op;
+    with ``tokens`` (each rank's number of tokens), sequence-parallel: each rank passes its
+    tokens and every rank backpropagates the same objective of all of them."""
     from crossentropy.fused import linear_cross_entropy
 
     g = torch.Generator().manual_seed(3)
@@ -186,17 +277,23 @@ def _fused_case(rank: int, world: int, option: str, reduction: str, aux: bool) -
     start, stop = _shard(rank, world)
     cot = torch.linspace(-1, 1, N, dtype=torch.float64)
 
+    mine = slice(None)
+    if tokens is not None:
+        lo = sum(tokens[:rank])
+        mine = slice(lo, lo + tokens[rank])
+
     def run(x, w, b, cw, group):
         out = linear_cross_entropy(
             x,
             w,
-            y,
+            y if group is None else y[mine],
             linear_bias=b,
             weight=cw,
             reduction=reduction,
             chunk_size=4,
             return_aux=aux,
             process_group=group,
+            sequence_parallel=group is not None and tokens is not None,
             **kw,
         )
         if not aux:
@@ -205,13 +302,13 @@ def _fused_case(rank: int, world: int, option: str, reduction: str, aux: bool) -
         total = total + (cot * out.logp).sum() + 0.1 * out.entropy.sum() + 0.01 * out.lse.sum()
         return out, total
 
-    xs, ws, bs = (t.clone().requires_grad_(True) for t in (x, w[start:stop], b[start:stop]))
-    ours, total = run(xs, ws, bs, None if full_w is None else full_w[start:stop], dist.group.WORLD)
+    xs, ws, bs = (t.clone().requires_grad_(True) for t in (x[mine], w[start:stop], b[start:stop]))
+    ours, total = run(xs, ws, bs, None if full_w is None else full_w[start:stop], group)
     total.backward()
     xr, wr, br = (t.clone().requires_grad_(True) for t in (x, w, b))
     ref, ref_total = run(xr, wr, br, full_w, None)
     ref_total.backward()
-    case = (world, rank, option, reduction, aux)
+    case = (world, rank, option, reduction, aux, tokens)
     pairs = (
         [(ours, ref)]
         if not aux
@@ -223,43 +320,210 @@ def _fused_case(rank: int, world: int, option: str, reduction: str, aux: bool) -
             (ours.correct, ref.correct),
         ]
     )
-    pairs += [(xs.grad, xr.grad), (ws.grad, wr.grad[start:stop]), (bs.grad, br.grad[start:stop])]
+    pairs += [
+        (xs.grad, xr.grad[mine]),
+        (ws.grad, wr.grad[start:stop]),
+        (bs.grad, br.grad[start:stop]),
+    ]
     for k, (got, want) in enumerate(pairs):
         torch.testing.assert_close(
             got, want, rtol=1e-12, atol=1e-12, msg=lambda m, k=k: f"{case} output {k}: {m}"
         )
 
 
-def fused_every_option(rank: int, world: int, options: tuple[str, ...] = tuple(OPTIONS)) -> None:
+def fused_every_option(
+    rank: int, world: int, group: Any, options: tuple[str, ...] = tuple(OPTIONS)
+) -> None:
     for option in options:
         for reduction in ("mean", "sum", "none"):
             for aux in (False, True):
-                _fused_case(rank, world, option, reduction, aux)
+                _fused_case(rank, world, group, option, reduction, aux)
 
 
-def two_ranks(rank: int, world: int) -> None:
-    every_option(rank, world)
-    dtensor_logits(rank, world)
-    fused_every_option(rank, world)
+def two_ranks(rank: int, world: int, group: Any) -> None:
+    every_option(rank, world, group)
+    dtensor_logits(rank, world, group)
+    fused_every_option(rank, world, group)
 
 
-def four_ranks(rank: int, world: int) -> None:
+def four_ranks(rank: int, world: int, group: Any) -> None:
     # each option alone runs on two ranks; here the uneven shards meet all of them at once
-    every_option(rank, world, ("plain", "everything"))
-    fused_every_option(rank, world, ("plain", "everything"))
+    every_option(rank, world, group, ("plain", "everything"))
+    fused_every_option(rank, world, group, ("plain", "everything"))
 
 
-def test_two_ranks_every_option_and_a_dtensor():
+def test_two_ranks_every_option_and_a_dtensor(ranks):
     """Two ranks (shards of 6 and 5 classes): every option and reduction, DTensor logits
     sharded on the class axis, and the fused op with a process group (loss, per-token outputs,
     gradients of the input and of the weight and bias shards), against the single-process
     results."""
-    _spawn(2, "two_ranks")
+    ranks.run("two_ranks", 2)
 
 
-def test_four_ranks_uneven_shards():
+def test_four_ranks_uneven_shards(ranks):
     """Four ranks (shards of 3, 3, 3 and 2 classes), logits-level and fused."""
-    _spawn(4, "four_ranks")
+    ranks.run("four_ranks", 4)
+
+
+def sequence_parallel(rank: int, world: int, group: Any) -> None:
+    """Each rank passes its own tokens (uneven counts; on four ranks one rank has none)."""
+    tokens = [8, 5] if world == 2 else [6, 0, 4, 3]
+    options = tuple(OPTIONS) if world == 2 else ("plain", "everything")
+    for option in options:
+        for reduction in ("mean", "sum", "none"):
+            for aux in (False, True):
+                _fused_case(rank, world, group, option, reduction, aux, tokens)
+
+
+def _tensor_parallel_data(seed: int = 5):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(N, D, generator=g, dtype=torch.float64)
+    w = torch.randn(V, D, generator=g, dtype=torch.float64)
+    b = torch.randn(V, generator=g, dtype=torch.float64)
+    y = torch.randint(0, V, (N,), generator=g)
+    y[::3] = -100
+    return x, w, b, y
+
+
+def tensor_parallel_modules(rank: int, world: int, group: Any) -> None:
+    """The head as a DTensor sharded on the vocabulary axis (tensor parallelism), and
+    ``nn.LinearCrossEntropyLoss`` holding this rank's rows, against the whole head."""
+    from torch.distributed.tensor import Replicate, Shard, distribute_tensor
+
+    from crossentropy.fused import linear_cross_entropy
+    from crossentropy.nn import LinearCrossEntropyLoss
+
+    x, w, b, y = _tensor_parallel_data()
+    start, stop = _shard(rank, world)
+    kw = {"label_smoothing": 0.1, "z_loss": 0.01, "chunk_size": 4}
+    xr, wr, br = (t.clone().requires_grad_(True) for t in (x, w, b))
+    ref = linear_cross_entropy(xr, wr, y, linear_bias=br, **kw)
+    ref.backward()
+
+    mesh = _mesh(group)
+    wd = distribute_tensor(w, mesh, [Shard(0)]).requires_grad_(True)
+    bd = distribute_tensor(b, mesh, [Shard(0)]).requires_grad_(True)
+    xs = x.clone().requires_grad_(True)
+    loss = linear_cross_entropy(xs, wd, y, linear_bias=bd, process_group=group, **kw)
+    loss.backward()
+    torch.testing.assert_close(loss, ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(xs.grad, xr.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(wd.grad.to_local(), wr.grad[start:stop], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(bd.grad.to_local(), br.grad[start:stop], rtol=1e-12, atol=1e-12)
+
+    module = LinearCrossEntropyLoss(
+        D, stop - start, bias=True, dtype=torch.float64, process_group=group, **kw
+    )
+    with torch.no_grad():
+        module.linear.weight.copy_(w[start:stop])
+        module.linear.bias.copy_(b[start:stop])
+    value = module(x, y)
+    value.backward()
+    torch.testing.assert_close(value, ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(module.linear.weight.grad, wr.grad[start:stop])
+
+    replicated = distribute_tensor(w, mesh, [Replicate()])
+    with pytest.raises(ValueError, match="linear_weight: with a process_group, a DTensor must"):
+        linear_cross_entropy(x, replicated, y, process_group=group)
+    with pytest.raises(TypeError, match="input and target must be plain tensors"):
+        linear_cross_entropy(distribute_tensor(x, mesh, [Replicate()]), wd, y, process_group=group)
+
+
+class _TinyLM(torch.nn.Module):
+    """Embedding, a hidden layer and an output head; ``forward`` gives the hidden states (the
+    head is applied by the loss, as Hugging Face's trainers and torchtune do)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(V, D)
+        self.proj = torch.nn.Linear(D, D)
+        self.head = torch.nn.Linear(D, V, bias=False)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.proj(self.embed(ids)))
+
+
+def _tiny_lm() -> _TinyLM:
+    torch.manual_seed(0)
+    return _TinyLM().double()
+
+
+def fsdp2_training(rank: int, world: int, group: Any) -> None:
+    """``fully_shard`` on the model and its head: two SGD steps whose loss takes the head's
+    sharded DTensor weight (outside the head's forward) equal the single-process steps on the
+    ranks' batches (the mean of the ranks' losses, as FSDP2 averages the gradients); the same
+    through ``OutputProjectionLoss``, and ``nn.LinearCrossEntropyLoss`` sharded and called
+    as a module."""
+    from torch.distributed.fsdp import fully_shard
+
+    from crossentropy.fused import linear_cross_entropy
+    from crossentropy.integrations import OutputProjectionLoss
+    from crossentropy.nn import LinearCrossEntropyLoss
+
+    mesh = _mesh(group)
+    g = torch.Generator().manual_seed(6)
+    ids = torch.randint(0, V, (world, 7), generator=g)
+    labels = torch.randint(0, V, (world, 7), generator=g)
+    labels[:, ::3] = -100
+    kw = {"label_smoothing": 0.1, "z_loss": 0.01, "chunk_size": 4}
+    projection = OutputProjectionLoss(**kw)
+
+    def functional(model, r):
+        return linear_cross_entropy(model(ids[r]), model.head.weight, labels[r], **kw)
+
+    def through_module(model, r):
+        projection.set_model_output(model.head)
+        return projection(model(ids[r]), labels[r])
+
+    for loss_of in (functional, through_module):
+        ref = _tiny_lm()
+        opt = torch.optim.SGD(ref.parameters(), lr=0.5)
+        for _ in range(2):
+            opt.zero_grad()
+            (sum(loss_of(ref, r) for r in range(world)) / world).backward()
+            opt.step()
+        model = _tiny_lm()
+        fully_shard(model.head, mesh=mesh)
+        fully_shard(model, mesh=mesh)
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        for _ in range(2):
+            opt.zero_grad()
+            assert type(model.head.weight).__name__ == "DTensor"
+            loss_of(model, rank).backward()
+            opt.step()
+        for (name, got), want in zip(model.named_parameters(), ref.parameters(), strict=True):
+            torch.testing.assert_close(
+                got.full_tensor(), want, rtol=1e-12, atol=1e-12, msg=lambda m, n=name: f"{n} {m}"
+            )
+        assert float((want - _tiny_lm().head.weight).abs().max()) > 1e-3  # it trained
+
+    hidden = torch.randn(world, 7, D, generator=g, dtype=torch.float64)
+    torch.manual_seed(1)
+    sharded = LinearCrossEntropyLoss(D, V, dtype=torch.float64, **kw)
+    whole = LinearCrossEntropyLoss(D, V, dtype=torch.float64, **kw)
+    whole.load_state_dict(sharded.state_dict())
+    fully_shard(sharded, mesh=mesh)
+    sharded(hidden[rank], labels[rank]).backward()
+    (sum(whole(hidden[r], labels[r]) for r in range(world)) / world).backward()
+    torch.testing.assert_close(
+        sharded.linear.weight.grad.full_tensor(), whole.linear.weight.grad, rtol=1e-12, atol=1e-12
+    )
+
+
+def test_sequence_parallel_tokens_split_over_the_ranks(ranks):
+    """``sequence_parallel=True``: each rank's own tokens (8 and 5; on four ranks 6, 0, 4 and
+    3), every option and reduction, per-token outputs: the results of all the tokens on every
+    rank, each rank's input gradient, the weight and bias shards' gradients."""
+    ranks.run("sequence_parallel", 2)
+    ranks.run("sequence_parallel", 4)
+
+
+def test_tensor_parallel_dtensor_head_and_module(ranks):
+    ranks.run("tensor_parallel_modules", 2)
+
+
+def test_fsdp2_sharded_head_trains_as_one_process(ranks):
+    ranks.run("fsdp2_training", 2)
 
 
 def test_needs_an_initialised_process_group():
@@ -287,14 +551,40 @@ def test_single_process_group_is_the_plain_loss(tmp_path):
             vocab_parallel_cross_entropy(logits, target, weight=cw[:-1])
         with pytest.raises(ValueError, match="label_smoothing"):
             vocab_parallel_cross_entropy(logits, target, label_smoothing=2.0)
+        _fused_in_one_process()
     finally:
         dist.destroy_process_group()
 
 
-def hung_peer(rank: int, world: int) -> None:
+def _fused_in_one_process() -> None:
+    """A DTensor head on a one-rank mesh is the plain op; a DTensor input, and
+    ``sequence_parallel`` without a group, are refused."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Shard, distribute_tensor
+
+    from crossentropy.fused import linear_cross_entropy
+
+    x, w, _, y = _tensor_parallel_data()
+    mesh = init_device_mesh("cpu", (1,))
+    wd = distribute_tensor(w, mesh, [Shard(0)]).requires_grad_(True)
+    got = linear_cross_entropy(x, wd, y, label_smoothing=0.1)
+    got.backward()
+    wr = w.clone().requires_grad_(True)
+    want = linear_cross_entropy(x, wr, y, label_smoothing=0.1)
+    want.backward()
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(wd.grad.full_tensor(), wr.grad, rtol=1e-12, atol=1e-12)
+    with pytest.raises(TypeError, match="input and target must be plain tensors"):
+        linear_cross_entropy(distribute_tensor(x, mesh, [Shard(0)]), wd, y)
+    with pytest.raises(ValueError, match="sequence_parallel needs a process_group"):
+        linear_cross_entropy(x, w, y, sequence_parallel=True)
+    with pytest.raises(TypeError, match="sequence_parallel must be True or False"):
+        linear_cross_entropy(x, w, y, sequence_parallel=1)
+
+
+def hung_peer(rank: int, world: int, group: Any) -> None:
     """Rank 1 never makes the call (a rank stuck or failed mid-step); rank 0's call gives a
-    RuntimeError that says so within the group's timeout, instead of hanging."""
-    group = dist.new_group(ranks=[0, 1], timeout=datetime.timedelta(seconds=2), backend="gloo")
+    RuntimeError that says so within the group's timeout (2 s), instead of hanging."""
     if rank == 1:
         time.sleep(4)  # busy elsewhere, past rank 0's timeout
         return
@@ -306,5 +596,5 @@ def hung_peer(rank: int, world: int) -> None:
     assert time.monotonic() - start < 15  # the group's timeout, not a hang
 
 
-def test_a_rank_that_does_not_make_the_call_is_a_clear_error_on_the_others():
-    _spawn(2, "hung_peer")
+def test_a_rank_that_does_not_make_the_call_is_a_clear_error_on_the_others(ranks):
+    ranks.run("hung_peer", 2, "short")

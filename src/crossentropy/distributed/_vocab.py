@@ -19,6 +19,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from crossentropy._lib.policy import reads
+from crossentropy.distributed._dtensor import holds_dtensor, tensor_parallel_shard
 from crossentropy.fused._chunked import FusedOptions, row_scales
 from crossentropy.fused._terms import LinearCrossEntropyOutput, Stats, default_chunk, row_terms
 
@@ -61,7 +62,7 @@ class _Combined:
         acc = u.dtype
         v_local = u.shape[-1]
         shape = u.shape[:-1]
-        ninf = torch.full(shape, -math.inf, dtype=acc)
+        ninf = torch.full(shape, -math.inf, dtype=acc, device=u.device)
         maxes = [u.amax(dim=-1) if v_local else ninf]
         if raw is not None:
             maxes.append(raw.to(acc).amax(dim=-1) if v_local else ninf)
@@ -71,7 +72,7 @@ class _Combined:
         here = (y >= start) & (y < start + v_local)
         idx = (y - start).clamp(0, max(v_local - 1, 0))
         e = torch.exp(u - m[..., None])
-        zero = torch.zeros(shape, dtype=acc)
+        zero = torch.zeros(shape, dtype=acc, device=u.device)
         columns = [e.sum(dim=-1)]
         columns.append(
             torch.where(here, u.gather(-1, idx[..., None])[..., 0], 0.0) if v_local else zero
@@ -87,7 +88,8 @@ class _Combined:
             zy = raw.to(acc).gather(-1, idx[..., None])[..., 0] if v_local else zero
             columns.append((here & (zy == top[1])).to(acc))
         rows = torch.stack(columns, dim=-1)
-        totals = torch.tensor([float(v_local), 0.0 if cw is None else float(cw.sum())], dtype=acc)
+        w_sum = torch.zeros((), dtype=acc, device=u.device) if cw is None else cw.sum()
+        totals = torch.stack([torch.full_like(w_sum, float(v_local)), w_sum])
         flat = torch.cat([rows.reshape(-1), totals])
         _collective(dist.all_reduce, flat, op=dist.ReduceOp.SUM, group=group)
         rows = flat[:-2].reshape(rows.shape)
@@ -203,7 +205,8 @@ class _ShardedLinear(torch.autograd.Function):
     rank's rows of the output projection, a chunk of tokens at a time (per chunk: one
     all-reduce ``MAX`` and one ``SUM`` of a few numbers per token). The backward pass
     recomputes each chunk's logits, forms the local weight's (and bias's) gradient locally and
-    all-reduces the input's gradient once."""
+    all-reduces the input's gradient once (or leaves this rank's part of it to the sequence
+    gather's reduce-scatter)."""
 
     @staticmethod
     def forward(
@@ -215,9 +218,9 @@ class _ShardedLinear(torch.autograd.Function):
         cw: Tensor | None,
         group: Any,
         start: int,
-        plan: tuple[int, float, float | None, bool, bool, bool],
+        plan: tuple[int, float, float | None, bool, bool, bool, bool],
     ) -> tuple[Tensor, ...]:
-        chunk, temperature, cap, smooth, entropy, hits = plan
+        chunk, temperature, cap, smooth, entropy, hits, _ = plan
         parts: dict[str, list[Tensor]] = {k: [] for k in ("lse", "uy", "sm", "ent", "hit", "wy")}
         totals: tuple[Tensor, Tensor] | None = None
         for lo in range(0, max(x.shape[0], 1), chunk):
@@ -250,11 +253,11 @@ class _ShardedLinear(torch.autograd.Function):
         ctx: Any, g_lse: Tensor, g_uy: Tensor, g_sm: Tensor, g_ent: Tensor, *_: Any
     ) -> tuple[Tensor | None, ...]:
         x, w, b, y, cw, lse, ent = ctx.saved_tensors
-        chunk, temperature, cap, smooth, entropy, _ = ctx.plan
+        chunk, temperature, cap, smooth, entropy, _, sum_dx = ctx.plan
         acc = _acc(x.dtype)
-        dx = torch.zeros(x.shape, dtype=acc)
-        dw = torch.zeros(w.shape, dtype=acc)
-        db = None if b is None else torch.zeros(b.shape, dtype=acc)
+        dx = torch.zeros(x.shape, dtype=acc, device=x.device)
+        dw = torch.zeros(w.shape, dtype=acc, device=w.device)
+        db = None if b is None else torch.zeros(b.shape, dtype=acc, device=b.device)
         cwa = None if cw is None else cw.to(acc)
         for lo in range(0, x.shape[0], chunk):
             rows = slice(lo, lo + chunk)
@@ -280,7 +283,8 @@ class _ShardedLinear(torch.autograd.Function):
             dw += g.T @ xc.to(acc)
             if db is not None:
                 db += g.sum(dim=0)
-        _collective(dist.all_reduce, dx, op=dist.ReduceOp.SUM, group=ctx.group)  # once
+        if sum_dx:  # once; under sequence parallelism the token gather's backward sums it
+            _collective(dist.all_reduce, dx, op=dist.ReduceOp.SUM, group=ctx.group)
         return (
             dx.to(x.dtype),
             dw.to(w.dtype),
@@ -293,12 +297,55 @@ class _ShardedLinear(torch.autograd.Function):
         )
 
 
-def _shard_start(v_local: int, group: Any) -> int:
+def _counts(n: int, group: Any, device: torch.device) -> list[int]:
+    """Every rank's ``n``, in rank order (one all-gather of one integer per rank)."""
+    sizes = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(_size(group))]
+    mine = torch.tensor([n], dtype=torch.int64, device=device)
+    _collective(dist.all_gather, sizes, mine, group=group)
+    return [int(s) for s in sizes]
+
+
+def _size(group: Any) -> int:
+    return int(dist.get_world_size(group))
+
+
+def _shard_start(v_local: int, group: Any, device: torch.device) -> int:
     """The global index of this rank's first class: the sizes of the lower ranks' shards."""
-    sizes = [torch.zeros(1, dtype=torch.int64) for _ in range(dist.get_world_size(group))]
-    _collective(dist.all_gather, sizes, torch.tensor([v_local], dtype=torch.int64), group=group)
-    rank = dist.get_rank(group)
-    return int(sum(int(s) for s in sizes[:rank]))
+    return sum(_counts(v_local, group, device)[: dist.get_rank(group)])
+
+
+def _gather_rows(t: Tensor, counts: list[int], group: Any) -> Tensor:
+    """The ranks' rows of ``t`` concatenated in rank order (``counts[r]`` rows from rank
+    ``r``): one all-gather, padded to the largest count."""
+    most = max(counts)
+    padded = t.new_zeros((most, *t.shape[1:]))
+    padded[: t.shape[0]] = t
+    out = t.new_empty((len(counts) * most, *t.shape[1:]))
+    _collective(dist.all_gather_into_tensor, out, padded, group=group)
+    return torch.cat([out[r * most : r * most + c] for r, c in enumerate(counts)])
+
+
+class _GatherTokens(torch.autograd.Function):
+    """Sequence parallelism's gather of the hidden states: every rank's tokens, in rank order;
+    backward: the gradients of the group's tokens summed over the ranks and scattered back,
+    each rank receiving its own tokens' (one reduce-scatter)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, counts: list[int], group: Any) -> Tensor:
+        ctx.counts, ctx.group = counts, group
+        return _gather_rows(x, counts, group)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        counts, most = ctx.counts, max(ctx.counts)
+        padded = g.new_zeros((len(counts) * most, *g.shape[1:]))
+        lo = 0
+        for r, c in enumerate(counts):
+            padded[r * most : r * most + c] = g[lo : lo + c]
+            lo += c
+        mine = g.new_empty((most, *g.shape[1:]))
+        _collective(dist.reduce_scatter_tensor, mine, padded, op=dist.ReduceOp.SUM, group=ctx.group)
+        return mine[: counts[dist.get_rank(ctx.group)]], None, None
 
 
 def _compose(
@@ -356,14 +403,28 @@ def sharded_linear_loss(
     group: Any,
     weight: Tensor | None = None,
     num_items_in_batch: int | Tensor | None = None,
+    sequence_parallel: bool = False,
 ) -> Any:
     """The engine of ``fused.linear_cross_entropy(..., process_group=group)``: every rank holds
-    the whole ``input`` and ``target`` and its rows of ``linear_weight`` (and ``linear_bias``,
-    class ``weight``)."""
+    its rows of ``linear_weight`` (and ``linear_bias``, class ``weight``; DTensors sharded on
+    the first axis are taken as their local rows) and the whole ``input`` and ``target``, or
+    with ``sequence_parallel`` its own tokens of them (the results are then those of the
+    group's tokens, flattened in rank order, the same on every rank, as Megatron computes the
+    loss after its sequence gather)."""
     if not dist.is_available() or not dist.is_initialized():
         raise RuntimeError("process_group needs torch.distributed to be initialised")
     if o.kernel == "triton":
         raise ValueError("kernel='triton' does not take a process_group yet; use 'torch'")
+    if holds_dtensor(input, target):
+        raise TypeError(
+            "input and target must be plain tensors (a DTensor's to_local()); with a "
+            "process_group, linear_weight, linear_bias and weight may be DTensors"
+        )
+    linear_weight = tensor_parallel_shard(linear_weight, "linear_weight", group)
+    linear_bias = tensor_parallel_shard(linear_bias, "linear_bias", group)
+    weight = tensor_parallel_shard(weight, "weight", group)
+    if not isinstance(linear_weight, Tensor) or linear_weight.ndim != 2:
+        raise ValueError("linear_weight must be this rank's (V_r, D) rows of the projection")
     v_local, d = linear_weight.shape
     if input.shape[-1] != d or target.shape != input.shape[:-1]:
         raise ValueError(
@@ -377,9 +438,14 @@ def sharded_linear_loss(
     shape = tuple(target.shape)
     x = input.reshape(-1, d)
     t = target.reshape(-1).long()
+    if sequence_parallel:  # the group's tokens, in rank order
+        counts = _counts(t.shape[0], group, t.device)
+        x = _GatherTokens.apply(x, counts, group)  # type: ignore[no-untyped-call]
+        t = _gather_rows(t, counts, group)
+        shape = (t.shape[0],)
     valid = t.ne(cast(int, o.ignore_index))
     y = torch.where(valid, t, torch.full_like(t, -1))
-    start = _shard_start(v_local, group)
+    start = _shard_start(v_local, group, x.device)
     chunk = o.chunk_size or default_chunk(v_local)
     plan = (
         chunk,
@@ -388,6 +454,7 @@ def sharded_linear_loss(
         float(o.label_smoothing) > 0,
         "entropy" in o.aux,
         "correct" in o.aux,
+        not sequence_parallel,
     )
     lse, uy, sm, ent, hit, wy, v_total, w_total = _ShardedLinear.apply(  # type: ignore[no-untyped-call]
         x,
@@ -550,7 +617,7 @@ def vocab_parallel_cross_entropy(
             "empty_mean": empty_mean,
         }
     )
-    start = _shard_start(v_local, group) if vocab_start is None else int(vocab_start)
+    start = _shard_start(v_local, group, logits.device) if vocab_start is None else int(vocab_start)
     valid = target.ne(cast(int, o.ignore_index))  # checked: an int (None is -100)
     y = torch.where(valid, target, torch.full_like(target, -1)).long()
     smooth = o.label_smoothing > 0

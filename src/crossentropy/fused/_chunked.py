@@ -15,6 +15,7 @@ from torch import Tensor
 from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
 from crossentropy._lib.namespace import autocast_enabled
 from crossentropy._lib.policy import Validate, reads
+from crossentropy.distributed._dtensor import holds_dtensor, whole
 from crossentropy.fused._ops import acc_dtype, backward_op, forward_op
 from crossentropy.fused._rows import (
     Coefficients,
@@ -39,6 +40,7 @@ __all__ = [
     "LinearCrossEntropyOutput",
     "fused_loss",
     "linear_cross_entropy",
+    "linear_loss",
     "row_scales",
 ]
 
@@ -431,6 +433,7 @@ def linear_cross_entropy(
     validate: Validate | None = None,
     kernel: str = "auto",
     process_group: Any = None,
+    sequence_parallel: bool = False,
 ) -> Any:
     r"""Cross-entropy of ``input @ linear_weight.T + linear_bias`` against class indices, a
     chunk of tokens at a time, so the ``[N, V]`` logits never exist at once.
@@ -456,6 +459,11 @@ def linear_cross_entropy(
     ``crossentropy.cross_entropy((input @ linear_weight.T + linear_bias) / temperature, target,
     weight=weight, ...)`` with the same keywords, with exact gradients for ``input``,
     ``linear_weight`` and ``linear_bias`` (class weights get none).
+
+    Under FSDP2 (``fully_shard``), ``linear_weight`` may be the sharded DTensor parameter
+    (the head used outside its module's forward): it is all-gathered for the call and its
+    gradient reduce-scattered onto the shards as the mean over the ranks, as FSDP2 reduces
+    the parameters it gathers itself.
 
     Half-precision inputs are multiplied in their dtype; the softmax, the loss and the weight
     gradient accumulate in float32. With ``"mean"`` or ``"sum"`` and a gradient to come, the
@@ -535,7 +543,17 @@ def linear_cross_entropy(
         all-reduce ``MAX`` and a ``SUM``, never logits); the backward pass forms the local
         weight's gradient locally, recomputing each chunk, and all-reduces the input's
         gradient once. Every rank returns the loss of the whole vocabulary. Not with
-        ``sequence_ids``/``cu_seqlens`` or ``kernel="triton"``.
+        ``sequence_ids``/``cu_seqlens`` or ``kernel="triton"``. A DTensor ``linear_weight``
+        (``linear_bias``, ``weight``) sharded on its first axis over the group's ranks is
+        taken as this rank's rows.
+    sequence_parallel : bool, default False
+        With ``process_group``: ``input`` and ``target`` are this rank's tokens of the group's
+        (Megatron's sequence parallelism; the ranks' tokens in rank order, any number each).
+        The tokens are all-gathered before the projection and the input's gradient
+        reduce-scattered back, each rank receiving its own tokens'. The results are those of
+        all the group's tokens, the same on every rank (``"none"`` and the per-token outputs
+        flattened, in rank order), as Megatron computes the loss after its gather: every rank
+        backpropagates the same objective.
 
     Returns
     -------
@@ -556,22 +574,7 @@ def linear_cross_entropy(
     """
     del options  # PyTorch's chunking configuration: this op always chunks
     opts = FusedOptions.from_arguments(locals())
-    if process_group is not None:
-        if sequence_ids is not None or cu_seqlens is not None:
-            raise ValueError("sequence_ids and cu_seqlens do not take a process_group yet")
-        from crossentropy.distributed._vocab import sharded_linear_loss
-
-        return sharded_linear_loss(
-            input,
-            linear_weight,
-            target,
-            linear_bias,
-            opts,
-            group=process_group,
-            weight=weight,
-            num_items_in_batch=num_items_in_batch,
-        )
-    return fused_loss(
+    return linear_loss(
         input,
         linear_weight,
         target,
@@ -581,6 +584,57 @@ def linear_cross_entropy(
         num_items_in_batch=num_items_in_batch,
         sequence_ids=sequence_ids,
         cu_seqlens=cu_seqlens,
+        process_group=process_group,
+        sequence_parallel=sequence_parallel,
+    )
+
+
+def linear_loss(
+    input: Tensor,
+    linear_weight: Tensor,
+    target: Tensor,
+    linear_bias: Tensor | None,
+    o: FusedOptions,
+    *,
+    weight: Tensor | None = None,
+    num_items_in_batch: int | Tensor | None = None,
+    sequence_ids: Tensor | None = None,
+    cu_seqlens: Tensor | None = None,
+    process_group: Any = None,
+    sequence_parallel: bool = False,
+) -> Any:
+    """:func:`linear_cross_entropy` with its options built: the single-device engine
+    (:func:`fused_loss`), or with a ``process_group`` the vocabulary-parallel one."""
+    if not isinstance(sequence_parallel, bool):
+        raise TypeError(f"sequence_parallel must be True or False; got {sequence_parallel!r}")
+    if process_group is None:
+        if sequence_parallel:
+            raise ValueError("sequence_parallel needs a process_group")
+        return fused_loss(
+            input,
+            linear_weight,
+            target,
+            linear_bias,
+            o,
+            weight=weight,
+            num_items_in_batch=num_items_in_batch,
+            sequence_ids=sequence_ids,
+            cu_seqlens=cu_seqlens,
+        )
+    if sequence_ids is not None or cu_seqlens is not None:
+        raise ValueError("sequence_ids and cu_seqlens do not take a process_group yet")
+    from crossentropy.distributed._vocab import sharded_linear_loss
+
+    return sharded_linear_loss(
+        input,
+        linear_weight,
+        target,
+        linear_bias,
+        o,
+        group=process_group,
+        weight=weight,
+        num_items_in_batch=num_items_in_batch,
+        sequence_parallel=sequence_parallel,
     )
 
 
@@ -758,7 +812,15 @@ def fused_loss(
 ) -> Any:
     """The engine of :func:`linear_cross_entropy` (the ``nn`` module calls it with the options
     it built at construction); ``out_dtype`` overrides the loss's dtype (the Hugging Face
-    integration's float32, as the models' own losses)."""
+    integration's float32, as the models' own losses). DTensor weights (FSDP2's shards) are
+    made whole for the call (``distributed/_dtensor.py``)."""
+    if holds_dtensor(input, target, linear_weight, linear_bias, weight):
+        if holds_dtensor(input, target):
+            raise TypeError(
+                "input and target must be plain tensors (a DTensor's to_local() or "
+                "full_tensor()); linear_weight, linear_bias and weight may be DTensors"
+            )
+        linear_weight, linear_bias, weight = whole(linear_weight), whole(linear_bias), whole(weight)
     _check_inputs(input, linear_weight, target, linear_bias, weight)
     _refuse_higher_order()
     autocast = autocast_enabled(input.device.type)

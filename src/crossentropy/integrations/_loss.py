@@ -20,6 +20,7 @@ _PER_CALL = {
     "cu_seqlens",
     "options",
     "process_group",
+    "sequence_parallel",
 }
 
 

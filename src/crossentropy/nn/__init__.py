@@ -37,7 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from crossentropy import losses
-from crossentropy.fused._chunked import FusedOptions, fused_loss, linear_cross_entropy
+from crossentropy.fused._chunked import FusedOptions, linear_cross_entropy, linear_loss
 from crossentropy.losses.binary import binary_loss
 from crossentropy.losses.classification import softmax_loss
 from crossentropy.losses.divergence import divergence_loss
@@ -908,7 +908,9 @@ class LinearCrossEntropyLoss(_Loss):
     ``return_aux``, ``chunk_size``, ``empty_mean``, ``kernel``) are constructor keywords; the
     per-call ``num_items_in_batch``, ``sequence_ids`` and ``cu_seqlens`` are keywords of
     :meth:`forward`. To tie the weight to an embedding, assign it:
-    ``loss.linear.weight = embedding.weight``.
+    ``loss.linear.weight = embedding.weight``. Under FSDP2 the module may be sharded with
+    ``fully_shard`` like any other; with a ``process_group`` it holds this rank's rows of the
+    vocabulary (``num_classes`` of them) and computes the loss of the whole vocabulary.
 
     Parameters
     ----------
@@ -933,6 +935,13 @@ class LinearCrossEntropyLoss(_Loss):
         Probability mass spread uniformly over the classes, in [0, 1].
     options : object, optional
         PyTorch's chunking configuration, accepted and unused: the fused op always chunks.
+    process_group : ProcessGroup, optional
+        Vocabulary parallelism: ``process_group`` of
+        :func:`crossentropy.fused.linear_cross_entropy`; ``self.linear`` holds this rank's
+        rows and ``weight`` this rank's class weights.
+    sequence_parallel : bool, default False
+        With ``process_group``: each rank passes its own tokens (``sequence_parallel`` of
+        :func:`crossentropy.fused.linear_cross_entropy`).
     **extras
         Any other keyword of :func:`crossentropy.fused.linear_cross_entropy` (keyword-only).
 
@@ -966,6 +975,8 @@ class LinearCrossEntropyLoss(_Loss):
         ignore_index: int | None = -100,
         label_smoothing: float = 0.0,
         options: object | None = None,
+        process_group: Any = None,
+        sequence_parallel: bool = False,
         **extras: Any,
     ) -> None:
         super().__init__()
@@ -981,6 +992,8 @@ class LinearCrossEntropyLoss(_Loss):
         )
         self.linear = nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
         self.register_buffer("weight", weight)
+        self.process_group = process_group
+        self.sequence_parallel = sequence_parallel
 
     def forward(
         self,
@@ -991,7 +1004,7 @@ class LinearCrossEntropyLoss(_Loss):
         sequence_ids: Tensor | None = None,
         cu_seqlens: Tensor | None = None,
     ) -> Any:
-        return fused_loss(
+        return linear_loss(
             input,
             self.linear.weight,
             target,
@@ -1001,4 +1014,6 @@ class LinearCrossEntropyLoss(_Loss):
             num_items_in_batch=num_items_in_batch,
             sequence_ids=sequence_ids,
             cu_seqlens=cu_seqlens,
+            process_group=self.process_group,
+            sequence_parallel=self.sequence_parallel,
         )
