@@ -13,6 +13,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -953,6 +954,139 @@ def jax_fused_suite(repeat: int) -> str:
     return "\n".join(lines)
 
 
+VOCAB_METHODS = ("ours", "logits")
+
+
+def _vocab_rank(
+    rank: int,
+    world: int,
+    port: int,
+    method: str,
+    shape: tuple[int, int, int],
+    repeat: int,
+    out: str,
+) -> None:
+    """One rank of the vocabulary-parallel benchmark: ``repeat`` forward + backward steps (after
+    one warm-up) of ``method`` on this rank's rows of the head; writes its best time, the
+    growth of its peak RSS over the step (the step's own memory) and the bytes it handed to
+    collectives per step."""
+    import json
+    import resource
+
+    import torch.distributed as dist
+
+    from crossentropy.distributed import vocab_parallel_cross_entropy
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    sent = [0]
+
+    def counting(fn: Callable[..., object], payload: int) -> Callable[..., object]:
+        def call(*args: object, **kwargs: object) -> object:
+            sent[0] += args[payload].nbytes  # type: ignore[attr-defined]
+            return fn(*args, **kwargs)
+
+        return call
+
+    for name, payload in (
+        ("all_reduce", 0),
+        ("all_gather", 1),
+        ("all_gather_into_tensor", 1),
+        ("reduce_scatter_tensor", 1),
+    ):
+        setattr(dist, name, counting(getattr(dist, name), payload))
+    n, d, v = shape
+    rows = -(-v // world)
+    lo, hi = min(rank * rows, v), min((rank + 1) * rows, v)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, d, generator=g).div_(d**0.5).requires_grad_()
+    w = torch.randn(v, d, generator=g)[lo:hi].div_(d**0.5).requires_grad_()
+    y = torch.randint(0, v, (n,), generator=g)
+    importlib.import_module("torch._dynamo")  # torch's own import, not the method's memory
+
+    def step() -> None:
+        if method == "ours":
+            fused.linear_cross_entropy(x, w, y, process_group=dist.group.WORLD).backward()
+        else:  # Megatron's way: local logits, their vocabulary-parallel CE, dx all-reduced
+            vocab_parallel_cross_entropy(x @ w.T, y, vocab_start=lo).backward()
+            dist.all_reduce(x.grad)
+
+    x.grad = w.grad = None
+    dist.barrier()
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = sent[0]
+    step()
+    per_step = sent[0] - before
+    best = float("inf")
+    for _ in range(repeat):
+        x.grad = w.grad = None
+        dist.barrier()
+        start = time.perf_counter()
+        step()
+        dist.barrier()
+        best = min(best, time.perf_counter() - start)
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+    with open(f"{out}/{rank}.json", "w") as f:
+        json.dump({"time": best, "grown": grown, "sent": per_step}, f)
+    dist.destroy_process_group()
+
+
+def vocab_parallel_suite(n: int, d: int, v: int, repeat: int, worlds: list[int]) -> str:
+    """``fused.linear_cross_entropy(..., process_group=)`` on P = 1, 2, 4 gloo ranks on
+    127.0.0.1 against the logits-level anchor (each rank's ``[N, V/P]`` logits, then
+    ``vocab_parallel_cross_entropy``, the input's gradient all-reduced: Megatron-Core's
+    scheme): per rank, the best forward + backward time, the step's peak memory (RSS growth)
+    and the bytes handed to collectives per step (the input gradient's all-reduce, ``4·N·D``,
+    and the per-token statistics); each (P, method) in processes of its own."""
+    import json
+    import socket
+    import tempfile
+
+    def port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    lines = [
+        f"### vocabulary-parallel forward + backward, N = {n}, D = {d}, V = {v}, float32, "
+        f"gloo on 127.0.0.1, best of {repeat}",
+        "",
+        "| P | method | s (slowest rank) | peak MiB per rank (most) | sent MiB per rank |"
+        " of which per-token statistics, bytes per token | time ratio | memory ratio |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for world in worlds:
+        got = {}
+        for method in VOCAB_METHODS:
+            with tempfile.TemporaryDirectory() as out:
+                torch.multiprocessing.start_processes(
+                    _vocab_rank,
+                    args=(world, port(), method, (n, d, v), repeat, out),
+                    nprocs=world,
+                    start_method="spawn",
+                )
+                ranks = [json.loads(Path(out, f"{r}.json").read_text()) for r in range(world)]
+            got[method] = (
+                max(r["time"] for r in ranks),
+                max(r["grown"] for r in ranks),
+                max(r["sent"] for r in ranks),
+            )
+        anchor = got["logits"]
+        for method, label in (
+            ("logits", "logits + vocab_parallel_cross_entropy (anchor)"),
+            ("ours", "fused, process_group"),
+        ):
+            t, mem, sent = got[method]
+            stats = (sent - 4 * n * d) / n  # all but the input gradient's all-reduce
+            lines.append(
+                f"| {world} | {label} | {t:.2f} | {mem:,.0f} | {sent / 2**20:,.1f} | "
+                f"{stats:.0f} | {t / anchor[0]:.2f} | {mem / anchor[1]:.2f} |"
+            )
+    return "\n".join(lines)
+
+
 def small_module_suite(repeat: int, calls: int = 2000) -> list[tuple[str, float, str]]:
     """``nn.CrossEntropyLoss`` forward + backward on 64 x 10 logits: the per-call overhead."""
     import crossentropy.nn as cnn
@@ -1112,7 +1246,18 @@ def main() -> None:
     parser.add_argument("-v", type=int, default=32000)
     parser.add_argument(
         "--suite",
-        choices=("ce", "core", "fused", "jaxfused", "hf", "score", "metrics", "tables", "dask"),
+        choices=(
+            "ce",
+            "core",
+            "fused",
+            "jaxfused",
+            "hf",
+            "score",
+            "metrics",
+            "tables",
+            "dask",
+            "vocab",
+        ),
         default="ce",
     )
     parser.add_argument("--parquet-rows", type=int, default=13_000_000, help="tables: rows")
@@ -1128,6 +1273,7 @@ def main() -> None:
     parser.add_argument(
         "--fused-methods", default=",".join(FUSED_METHODS), help="fused suite: methods to run"
     )
+    parser.add_argument("--worlds", default="1,2,4", help="vocab suite: numbers of ranks")
     parser.add_argument("--rounds", type=int, default=2, help="fused suite: alternations")
     parser.add_argument("--ignore", type=float, default=0.0, help="fused suite: ignored share")
     parser.add_argument("--dtype", default="float32", help="fused suite: float32 or bfloat16")
@@ -1151,6 +1297,11 @@ def main() -> None:
         fused_worker(
             args.fused_worker, args.n, args.d, args.v, args.repeat, args.ignore, args.dtype
         )
+        return
+    if args.suite == "vocab":
+        print(machine())
+        worlds = [int(p) for p in args.worlds.split(",")]
+        print(vocab_parallel_suite(args.n, args.d, args.v, args.repeat, worlds))
         return
     if args.suite == "jaxfused":
         print(machine())
