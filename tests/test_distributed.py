@@ -77,6 +77,9 @@ def _serve(rank: int, world: int, port: int, inbox: Any, outbox: Any) -> None:
             outbox.put((rank, None))
         except BaseException:  # reported to the test, which fails
             outbox.put((rank, traceback.format_exc()))
+    outbox.close()
+    outbox.join_thread()  # the last report is sent
+    os._exit(0)  # no teardown of the groups: one of them timed out on purpose
 
 
 class _Ranks:
@@ -350,6 +353,17 @@ def four_ranks(rank: int, world: int, group: Any) -> None:
     # each option alone runs on two ranks; here the uneven shards meet all of them at once
     every_option(rank, world, group, ("plain", "everything"))
     fused_every_option(rank, world, group, ("plain", "everything"))
+    # a head sharded over a 2 x 2 mesh (data and tensor parallel) is not one rank's rows
+    from torch.distributed.device_mesh import DeviceMesh
+    from torch.distributed.tensor import Shard, distribute_tensor
+
+    from crossentropy.fused import linear_cross_entropy
+
+    x, w, _, y = _tensor_parallel_data()
+    mesh = DeviceMesh("cpu", torch.arange(world).reshape(2, 2))
+    both = distribute_tensor(w, mesh, [Shard(0), Shard(0)])
+    with pytest.raises(ValueError, match=r"over a mesh of shape \(2, 2\)"):
+        linear_cross_entropy(x, both, y, process_group=group)
 
 
 def test_two_ranks_every_option_and_a_dtensor(ranks):
@@ -508,6 +522,31 @@ def fsdp2_training(rank: int, world: int, group: Any) -> None:
     torch.testing.assert_close(
         sharded.linear.weight.grad.full_tensor(), whole.linear.weight.grad, rtol=1e-12, atol=1e-12
     )
+
+    # fully_shard on the model alone, the loss module one of its children, called after the
+    # model's forward (outside it)
+    def with_loss() -> torch.nn.Module:
+        model = _tiny_lm()
+        model.loss = LinearCrossEntropyLoss(D, V, dtype=torch.float64, **kw)
+        return model
+
+    ref = with_loss()
+    (sum(ref.loss(ref(ids[r]), labels[r]) for r in range(world)) / world).backward()
+    model = with_loss()
+    fully_shard(model, mesh=mesh)
+    model.loss(model(ids[rank]), labels[rank]).backward()
+    for (name, got), want in zip(model.named_parameters(), ref.parameters(), strict=True):
+        if name.startswith("head."):  # not used here
+            assert got.grad is None
+            assert want.grad is None
+            continue
+        torch.testing.assert_close(
+            got.grad.full_tensor(),
+            want.grad,
+            rtol=1e-12,
+            atol=1e-12,
+            msg=lambda m, n=name: f"{n} {m}",
+        )
 
 
 def test_sequence_parallel_tokens_split_over_the_ranks(ranks):

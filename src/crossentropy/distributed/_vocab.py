@@ -299,14 +299,11 @@ class _ShardedLinear(torch.autograd.Function):
 
 def _counts(n: int, group: Any, device: torch.device) -> list[int]:
     """Every rank's ``n``, in rank order (one all-gather of one integer per rank)."""
-    sizes = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(_size(group))]
+    ranks = dist.get_world_size(group)
+    sizes = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(ranks)]
     mine = torch.tensor([n], dtype=torch.int64, device=device)
     _collective(dist.all_gather, sizes, mine, group=group)
     return [int(s) for s in sizes]
-
-
-def _size(group: Any) -> int:
-    return int(dist.get_world_size(group))
 
 
 def _shard_start(v_local: int, group: Any, device: torch.device) -> int:

@@ -462,8 +462,8 @@ def linear_cross_entropy(
 
     Under FSDP2 (``fully_shard``), ``linear_weight`` may be the sharded DTensor parameter
     (the head used outside its module's forward): it is all-gathered for the call and its
-    gradient reduce-scattered onto the shards as the mean over the ranks, as FSDP2 reduces
-    the parameters it gathers itself.
+    gradient reduce-scattered onto the shards as the mean over the ranks, as FSDP2 by
+    default reduces those of the parameters it gathers itself.
 
     Half-precision inputs are multiplied in their dtype; the softmax, the loss and the weight
     gradient accumulate in float32. With ``"mean"`` or ``"sum"`` and a gradient to come, the
