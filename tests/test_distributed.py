@@ -424,6 +424,11 @@ def tensor_parallel_modules(rank: int, world: int, group: Any) -> None:
     torch.testing.assert_close(xs.grad, xr.grad, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(wd.grad.to_local(), wr.grad[start:stop], rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(bd.grad.to_local(), br.grad[start:stop], rtol=1e-12, atol=1e-12)
+    # the gradients formed in the forward sweep serve one backward
+    again = linear_cross_entropy(xs, wd, y, linear_bias=bd, process_group=group, **kw)
+    again.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="compute the loss again for another backward"):
+        again.backward()
 
     module = LinearCrossEntropyLoss(
         D, stop - start, bias=True, dtype=torch.float64, process_group=group, **kw

@@ -540,9 +540,13 @@ def linear_cross_entropy(
         Vocabulary parallelism: each rank of the group holds the whole ``input`` and ``target``
         and its own rows of ``linear_weight`` (``linear_bias``, class ``weight``), the ranks'
         rows in rank order. Per chunk of tokens the ranks exchange a few numbers per token (an
-        all-reduce ``MAX`` and a ``SUM``, never logits); the backward pass forms the local
-        weight's gradient locally, recomputing each chunk, and all-reduces the input's
-        gradient once. Every rank returns the loss of the whole vocabulary. Not with
+        all-reduce ``MAX`` and a ``SUM``, never logits); each rank forms its rows' gradient
+        locally, and the input's gradient is all-reduced once in the backward pass. As on one
+        device, ``"mean"``/``"sum"`` without per-token outputs form the gradients in the
+        forward sweep (a second backward then raises a ``RuntimeError``: compute the loss
+        again), and the other calls recompute each chunk in the backward pass (with class
+        weights, one more all-reduce of one number per token gives each token's weight
+        first). Every rank returns the loss of the whole vocabulary. Not with
         ``sequence_ids``/``cu_seqlens`` or ``kernel="triton"``. A DTensor ``linear_weight``
         (``linear_bias``, ``weight``) sharded on its first axis over the group's ranks is
         taken as this rank's rows.
