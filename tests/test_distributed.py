@@ -387,6 +387,22 @@ def sequence_parallel(rank: int, world: int, group: Any) -> None:
         for reduction in ("mean", "sum", "none"):
             for aux in (False, True):
                 _fused_case(rank, world, group, option, reduction, aux, tokens)
+    # the module: this rank's rows and tokens
+    from crossentropy.fused import linear_cross_entropy
+    from crossentropy.nn import LinearCrossEntropyLoss
+
+    x, w, _, y = _tensor_parallel_data()
+    start, stop = _shard(rank, world)
+    lo = sum(tokens[:rank])
+    mine = slice(lo, lo + tokens[rank])
+    module = LinearCrossEntropyLoss(
+        D, stop - start, dtype=torch.float64, process_group=group, sequence_parallel=True
+    )
+    with torch.no_grad():
+        module.linear.weight.copy_(w[start:stop])
+    torch.testing.assert_close(
+        module(x[mine], y[mine]), linear_cross_entropy(x, w, y), rtol=1e-12, atol=1e-12
+    )
 
 
 def _tensor_parallel_data(seed: int = 5):

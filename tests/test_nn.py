@@ -1107,3 +1107,12 @@ def test_linear_cross_entropy_module_takes_a_temperature():
     )
     with pytest.raises(ValueError, match="temperature"):
         loss.temperature = 0.0
+
+
+def test_linear_cross_entropy_module_refuses_sequence_parallel_without_a_group():
+    """The module's process group and sequence parallelism are checked at construction (the
+    distributed behaviour itself is tested on gloo ranks in ``test_distributed.py``)."""
+    with pytest.raises(ValueError, match="sequence_parallel needs a process_group"):
+        cnn.LinearCrossEntropyLoss(3, 4, sequence_parallel=True)
+    with pytest.raises(TypeError, match="sequence_parallel must be True or False"):
+        cnn.LinearCrossEntropyLoss(3, 4, sequence_parallel="yes")

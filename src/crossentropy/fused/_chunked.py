@@ -38,6 +38,7 @@ __all__ = [
     "AUX_OUTPUTS",
     "FusedOptions",
     "LinearCrossEntropyOutput",
+    "check_parallel",
     "fused_loss",
     "linear_cross_entropy",
     "linear_loss",
@@ -593,6 +594,14 @@ def linear_cross_entropy(
     )
 
 
+def check_parallel(process_group: Any, sequence_parallel: object) -> None:
+    """``sequence_parallel`` is a bool, and True only with a ``process_group``."""
+    if not isinstance(sequence_parallel, bool):
+        raise TypeError(f"sequence_parallel must be True or False; got {sequence_parallel!r}")
+    if sequence_parallel and process_group is None:
+        raise ValueError("sequence_parallel needs a process_group")
+
+
 def linear_loss(
     input: Tensor,
     linear_weight: Tensor,
@@ -609,11 +618,8 @@ def linear_loss(
 ) -> Any:
     """:func:`linear_cross_entropy` with its options built: the single-device engine
     (:func:`fused_loss`), or with a ``process_group`` the vocabulary-parallel one."""
-    if not isinstance(sequence_parallel, bool):
-        raise TypeError(f"sequence_parallel must be True or False; got {sequence_parallel!r}")
+    check_parallel(process_group, sequence_parallel)
     if process_group is None:
-        if sequence_parallel:
-            raise ValueError("sequence_parallel needs a process_group")
         return fused_loss(
             input,
             linear_weight,

@@ -37,7 +37,12 @@ import torch
 from torch import Tensor, nn
 
 from crossentropy import losses
-from crossentropy.fused._chunked import FusedOptions, linear_cross_entropy, linear_loss
+from crossentropy.fused._chunked import (
+    FusedOptions,
+    check_parallel,
+    linear_cross_entropy,
+    linear_loss,
+)
 from crossentropy.losses.binary import binary_loss
 from crossentropy.losses.classification import softmax_loss
 from crossentropy.losses.divergence import divergence_loss
@@ -992,6 +997,7 @@ class LinearCrossEntropyLoss(_Loss):
         )
         self.linear = nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
         self.register_buffer("weight", weight)
+        check_parallel(process_group, sequence_parallel)
         self.process_group = process_group
         self.sequence_parallel = sequence_parallel
 
