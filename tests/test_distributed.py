@@ -343,10 +343,46 @@ def fused_every_option(
                 _fused_case(rank, world, group, option, reduction, aux)
 
 
+def fused_edge_cases(rank: int, world: int, group: Any) -> None:
+    """The fused op with a process group: float32 to rounding, targets only in rank 0's shard
+    (the other ranks hold none), every target ignored."""
+    from crossentropy.fused import linear_cross_entropy
+
+    x, w, b, y = _tensor_parallel_data(7)
+    start, stop = _shard(rank, world)
+    cases = {
+        "float32": (torch.float32, y, {"label_smoothing": 0.1, "z_loss": 0.01}),
+        "targets in one shard": (torch.float64, y.clamp(max=2), {"label_smoothing": 0.1}),
+        "all ignored": (torch.float64, torch.full_like(y, -100), {"empty_mean": 0.0}),
+    }
+    for case, (dtype, target, kw) in cases.items():
+        tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {}
+        xs, ws, bs = (
+            t.to(dtype, copy=True).requires_grad_(True) for t in (x, w[start:stop], b[start:stop])
+        )
+        ours = linear_cross_entropy(xs, ws, target, linear_bias=bs, process_group=group, **kw)
+        ours.backward()
+        xr, wr, br = (t.to(dtype, copy=True).requires_grad_(True) for t in (x, w, b))
+        ref = linear_cross_entropy(xr, wr, target, linear_bias=br, **kw)
+        ref.backward()
+        pairs = [
+            (ours, ref),
+            (xs.grad, xr.grad),
+            (ws.grad, wr.grad[start:stop]),
+            (bs.grad, br.grad[start:stop]),
+        ]
+        for k, (got, want) in enumerate(pairs):
+            torch.testing.assert_close(got, want, **tol, msg=lambda m, c=case, k=k: f"{c} {k}: {m}")
+        if case == "all ignored":
+            assert float(ours) == 0.0
+            assert float(ws.grad.abs().max()) == 0.0
+
+
 def two_ranks(rank: int, world: int, group: Any) -> None:
     every_option(rank, world, group)
     dtensor_logits(rank, world, group)
     fused_every_option(rank, world, group)
+    fused_edge_cases(rank, world, group)
 
 
 def four_ranks(rank: int, world: int, group: Any) -> None:
