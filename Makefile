@@ -8,7 +8,11 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e ".[all]"
+	$(BIN)/pip install -q --no-compile -c constraints.txt -e ".[all]"
+	@# the bytecode, compiled on every core (pip compiles one file at a time); as with pip, a
+	@# file that does not compile (a newer Python's syntax in a test file) is left as it is
+	$(BIN)/python -c "import compileall, sysconfig; \
+	compileall.compile_dir(sysconfig.get_paths()['purelib'], quiet=2, workers=0)"
 	touch $(STAMP)
 
 demo: $(STAMP)
