@@ -108,13 +108,18 @@ class _Ranks:
         deadline = time.monotonic() + timeout
         while len(reports) < size:
             try:
-                rank, error = self.outbox.get(timeout=max(deadline - time.monotonic(), 0.1))
+                rank, error = self.outbox.get(timeout=1.0)
             except queue.Empty:
-                self.stop()
-                pytest.fail(f"{name} on {size} ranks did not finish within {timeout} s")
+                if not self.alive() or time.monotonic() > deadline:
+                    self.stop()
+                    pytest.fail(
+                        f"{name} on {size} ranks: a rank died, or the job ran past {timeout} s"
+                    )
+                continue
             reports[rank] = error
         errors = [f"rank {r}:\n{e}" for r, e in sorted(reports.items()) if e is not None]
         if errors:
+            self.stop()  # a failed job may leave a collective half made: the next test restarts
             pytest.fail(f"{name} on {size} ranks:\n" + "\n".join(errors), pytrace=False)
 
     def alive(self) -> bool:
