@@ -681,6 +681,12 @@ def _fused_in_one_process() -> None:
         linear_cross_entropy(x, w, y, sequence_parallel=True)
     with pytest.raises(TypeError, match="sequence_parallel must be True or False"):
         linear_cross_entropy(x, w, y, sequence_parallel=1)
+    # with a group, the single-device op's argument checks
+    world = dist.group.WORLD
+    with pytest.raises(TypeError, match="input must be a floating tensor"):
+        linear_cross_entropy(x.long(), w, y, process_group=world)
+    with pytest.raises(ValueError, match=r"linear_bias must have shape \(11,\)"):
+        linear_cross_entropy(x, w, y, linear_bias=torch.zeros(3), process_group=world)
 
 
 def hung_peer(rank: int, world: int, group: Any) -> None:

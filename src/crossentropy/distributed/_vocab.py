@@ -12,6 +12,7 @@ fused op composes it (``fused/_terms.py``), with its options and divisors.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, cast
 
 import torch
@@ -20,7 +21,8 @@ from torch import Tensor
 
 from crossentropy._lib.policy import reads
 from crossentropy.distributed._dtensor import holds_dtensor, tensor_parallel_shard
-from crossentropy.fused._chunked import FusedOptions, row_scales
+from crossentropy.fused._chunked import FusedOptions, check_inputs, row_scales
+from crossentropy.fused._ops import Grads
 from crossentropy.fused._terms import (
     LinearCrossEntropyOutput,
     Stats,
@@ -75,8 +77,7 @@ class _Combined:
         top = torch.stack(maxes)
         _collective(dist.all_reduce, top, op=dist.ReduceOp.MAX, group=group)
         m = torch.where(torch.isfinite(top[0]), top[0], torch.zeros_like(top[0]))
-        here = (y >= start) & (y < start + v_local)
-        idx = (y - start).clamp(0, max(v_local - 1, 0))
+        here, idx = _local_index(y, start, v_local)
         e = torch.exp(u - m[..., None])
         zero = torch.zeros(shape, dtype=acc, device=u.device)
         columns = [e.sum(dim=-1)]
@@ -111,6 +112,34 @@ class _Combined:
         k += entropy
         self.hit = rows[..., k] > 0 if raw is not None else None
         self.here, self.idx = here, idx
+
+
+def _local_index(y: Tensor, start: int, v_local: int) -> tuple[Tensor, Tensor]:
+    """Whether each target is one of this rank's ``v_local`` classes from ``start``, and its
+    index among them (clamped into range where it is not)."""
+    here = (y >= start) & (y < start + v_local)
+    return here, (y - start).clamp(0, max(v_local - 1, 0))
+
+
+def _zero_grads(x: Tensor, w: Tensor, b: Tensor | None, wanted: Sequence[bool]) -> Grads:
+    """Zeroed accumulators, in the accumulation dtype, of the gradients wanted (the input's
+    is this rank's part, summed across the ranks afterwards)."""
+    acc = _acc(x.dtype)
+
+    def zeros(t: Tensor | None, on: bool) -> Tensor | None:
+        return None if t is None or not on else torch.zeros(t.shape, dtype=acc, device=t.device)
+
+    return Grads(zeros(x, wanted[0]), zeros(w, wanted[1]), zeros(b, wanted[2]))
+
+
+def _add_chunk(grads: Grads, g: Tensor, xc: Tensor, w: Tensor, rows: slice) -> None:
+    """A chunk's gradient of this rank's logits, ``g``, multiplied into the accumulators."""
+    if grads.dx is not None:
+        grads.dx[rows] = g @ w.to(g.dtype)
+    if grads.dw is not None:
+        grads.dw += g.T @ xc.to(g.dtype)
+    if grads.db is not None:
+        grads.db += g.sum(dim=0)
 
 
 def _transform(z: Tensor, temperature: float, cap: float | None) -> tuple[Tensor, Tensor | None]:
@@ -262,16 +291,13 @@ class _ShardedLinear(torch.autograd.Function):
         x, w, b, y, cw, lse, ent = ctx.saved_tensors
         chunk, temperature, cap, smooth, entropy, _, sum_dx = ctx.plan
         acc = _acc(x.dtype)
-        dx = torch.zeros(x.shape, dtype=acc, device=x.device)
-        dw = torch.zeros(w.shape, dtype=acc, device=w.device)
-        db = None if b is None else torch.zeros(b.shape, dtype=acc, device=b.device)
+        grads = _zero_grads(x, w, b, (True, True, True))
         cwa = None if cw is None else cw.to(acc)
         for lo in range(0, x.shape[0], chunk):
             rows = slice(lo, lo + chunk)
             xc, yc = x[rows], y[rows]
             u, th = _transform(torch.nn.functional.linear(xc, w, b), temperature, cap)
-            here = (yc >= ctx.start) & (yc < ctx.start + w.shape[0])
-            idx = (yc - ctx.start).clamp(0, max(w.shape[0] - 1, 0))
+            here, idx = _local_index(yc, ctx.start, w.shape[0])
             g = _local_grad(
                 u,
                 th,
@@ -286,10 +312,10 @@ class _ShardedLinear(torch.autograd.Function):
                 g_sm[rows] if smooth else None,
                 g_ent[rows] if entropy else None,
             )
-            dx[rows] = g @ w.to(acc)
-            dw += g.T @ xc.to(acc)
-            if db is not None:
-                db += g.sum(dim=0)
+            _add_chunk(grads, g, xc, w, rows)
+        dx, dw, db = grads.dx, grads.dw, grads.db
+        assert dx is not None  # every gradient is formed here
+        assert dw is not None
         if sum_dx:  # once; under sequence parallelism the token gather's backward sums it
             _collective(dist.all_reduce, dx, op=dist.ReduceOp.SUM, group=ctx.group)
         return (
@@ -333,12 +359,7 @@ class _ShardedEarly(torch.autograd.Function):
         chunk, temperature, cap, smooth, _, _, sum_dx = plan
         acc = _acc(x.dtype)
         eps, z_loss = float(o.label_smoothing), float(o.z_loss)
-        wanted = ctx.needs_input_grad[:3]
-        dx = torch.zeros(x.shape, dtype=acc, device=x.device) if wanted[0] else None
-        dw = torch.zeros(w.shape, dtype=acc, device=w.device) if wanted[1] else None
-        db = None
-        if b is not None and wanted[2]:
-            db = torch.zeros(b.shape, dtype=acc, device=b.device)
+        grads = _zero_grads(x, w, b, ctx.needs_input_grad[:3])
         cwa = None if cw is None else cw.to(acc)
         parts: dict[str, list[Tensor]] = {"lse": [], "uy": [], "sm": []}
         totals: tuple[Tensor, Tensor] | None = None
@@ -361,12 +382,7 @@ class _ShardedEarly(torch.autograd.Function):
             g = _local_grad(
                 u, th, s.lse, None, s.here, s.idx, cwa, temperature, c.lse, c.uy, c.sm, None
             )
-            if dx is not None:
-                dx[rows] = g @ w.to(acc)
-            if dw is not None:
-                dw += g.T @ xc.to(acc)
-            if db is not None:
-                db += g.sum(dim=0)
+            _add_chunk(grads, g, xc, w, rows)
             parts["lse"].append(s.lse)
             parts["uy"].append(s.uy)
             parts["sm"].append(s.sm if s.sm is not None else torch.zeros_like(s.lse))
@@ -385,7 +401,7 @@ class _ShardedEarly(torch.autograd.Function):
             num_items_in_batch,
             (),
         )
-        ctx.formed = (dx, dw, db)
+        ctx.formed = (grads.dx, grads.dw, grads.db)
         ctx.group, ctx.sum_dx = group, sum_dx
         ctx.dtypes = (x.dtype, w.dtype, None if b is None else b.dtype)
         ctx.mark_non_differentiable(totals[0])
@@ -532,18 +548,8 @@ def sharded_linear_loss(
     linear_weight = tensor_parallel_shard(linear_weight, "linear_weight", group)
     linear_bias = tensor_parallel_shard(linear_bias, "linear_bias", group)
     weight = tensor_parallel_shard(weight, "weight", group)
-    if not isinstance(linear_weight, Tensor) or linear_weight.ndim != 2:
-        raise ValueError("linear_weight must be this rank's (V_r, D) rows of the projection")
+    check_inputs(input, linear_weight, target, linear_bias, weight, shard=True)
     v_local, d = linear_weight.shape
-    if input.shape[-1] != d or target.shape != input.shape[:-1]:
-        raise ValueError(
-            f"input must be (..., {d}) and target input.shape[:-1]; got input "
-            f"{tuple(input.shape)}, target {tuple(target.shape)}"
-        )
-    if linear_bias is not None and linear_bias.shape != (v_local,):
-        raise ValueError(f"linear_bias must be this rank's ({v_local},) shard")
-    if weight is not None and weight.shape != (v_local,):
-        raise ValueError(f"weight must be this rank's ({v_local},) shard of the class weights")
     shape = tuple(target.shape)
     x = input.reshape(-1, d)
     t = target.reshape(-1).long()
@@ -613,8 +619,7 @@ def _target_weights(cw: Tensor, y: Tensor, start: int, group: Any, acc: torch.dt
     """Each token's class weight :math:`w_{y_n}`, in ``acc``, from the rank that holds its
     class (one all-reduce ``SUM`` of one number per token; 0 for ignored tokens, ``y = -1``)."""
     v_local = cw.shape[0]
-    here = (y >= start) & (y < start + v_local)
-    idx = (y - start).clamp(0, max(v_local - 1, 0))
+    here, idx = _local_index(y, start, v_local)
     wy = torch.where(here, cw.to(acc)[idx], 0.0) if v_local else y.new_zeros(y.shape, dtype=acc)
     _collective(dist.all_reduce, wy, op=dist.ReduceOp.SUM, group=group)
     return wy

@@ -38,6 +38,7 @@ __all__ = [
     "AUX_OUTPUTS",
     "FusedOptions",
     "LinearCrossEntropyOutput",
+    "check_inputs",
     "check_parallel",
     "fused_loss",
     "linear_cross_entropy",
@@ -691,13 +692,18 @@ def _use_triton(kernel: str, x: Tensor) -> bool:
     return True
 
 
-def _check_inputs(
+def check_inputs(
     input: Tensor,
     weight: Tensor,
     target: Tensor,
     bias: Tensor | None,
     class_weight: Tensor | None,
+    *,
+    shard: bool = False,
 ) -> None:
+    """The op's arguments: tensors of floating point (``target`` of integers) with matching
+    shapes; ``weight`` has at least one row, unless it is a rank's ``shard`` of the
+    vocabulary (which may hold none)."""
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
         raise TypeError("input and linear_weight must be torch tensors")
     named = (("input", input), ("linear_weight", weight), ("linear_bias", bias))
@@ -721,7 +727,7 @@ def _check_inputs(
     if target.is_floating_point() or target.dtype == torch.bool or target.is_complex():
         raise TypeError(f"target must hold integer class indices; got {target.dtype}")
     v = weight.shape[0]
-    if v == 0:
+    if v == 0 and not shard:
         raise ValueError("linear_weight must have at least one row (one class); got shape (0, D)")
     for name, t in (("linear_bias", bias), ("weight", class_weight)):
         if t is not None and tuple(t.shape) != (v,):
@@ -831,7 +837,7 @@ def fused_loss(
                 "full_tensor()); linear_weight, linear_bias and weight may be DTensors"
             )
         linear_weight, linear_bias, weight = whole(linear_weight), whole(linear_bias), whole(weight)
-    _check_inputs(input, linear_weight, target, linear_bias, weight)
+    check_inputs(input, linear_weight, target, linear_bias, weight)
     _refuse_higher_order()
     autocast = autocast_enabled(input.device.type)
     w, b = linear_weight, linear_bias
