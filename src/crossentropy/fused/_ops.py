@@ -110,6 +110,9 @@ def sweep(
     pdt = x.dtype if opts.triton else product_dtype(x)
     wp, bp = w.to(pdt), None if b is None else b.to(pdt)
     buf = torch.empty(rows, v, dtype=pdt, device=x.device)
+    rounded = None  # the logits in the input's dtype, when the products are in float32
+    if pdt != x.dtype:
+        rounded = torch.empty(rows, v, dtype=x.dtype, device=x.device)
     acc_buf = None
     if acc != pdt and not opts.triton:
         acc_buf = torch.empty(rows, v, dtype=acc, device=x.device)
@@ -140,8 +143,8 @@ def sweep(
             torch.mm(xs, wp.T, out=g)
         else:
             torch.addmm(bp, xs, wp.T, out=g)
-        if pdt != x.dtype:  # the logits rounded to the input's dtype, as F.linear's are
-            g.copy_(g.to(x.dtype))
+        if rounded is not None:  # the logits rounded to the input's dtype, as F.linear's are
+            g.copy_(rounded[: hi - lo].copy_(g))
         st = step.stats(
             g,
             y[lo:hi],

@@ -87,6 +87,15 @@ class TorchRows:
 
     def __init__(self, opts: RowOptions, cw: Tensor | None) -> None:
         self.opts, self.cw = opts, cw
+        self._scratch: dict[str, Tensor] = {}  # softcap's tanh, the entropy's u - m
+
+    def _buffer(self, name: str, like: Tensor) -> Tensor:
+        """A chunk-sized scratch buffer, allocated once per sweep (a fresh ``[rows, V]``
+        tensor per chunk costs its page faults every time)."""
+        buf = self._scratch.get(name)
+        if buf is None or buf.shape[0] < like.shape[0]:
+            buf = self._scratch[name] = torch.empty_like(like)
+        return buf[: like.shape[0]]
 
     def stats(self, raw: Tensor, y: Tensor, acc_buf: Tensor | None, grad: bool) -> Stats:
         o = self.opts
@@ -97,7 +106,7 @@ class TorchRows:
         self.th = None
         if o.cap is not None:
             z.div_(o.cap).tanh_()
-            self.th = z.clone() if grad else None
+            self.th = self._buffer("th", z).copy_(z) if grad else None
             z.mul_(o.cap)
         uy = z.gather(1, y[:, None])[:, 0]
         sm = None
@@ -105,7 +114,10 @@ class TorchRows:
             sm = z.sum(dim=1) if self.cw is None else z @ self.cw
         m = z.amax(dim=1)
         # with the entropy: q = u - m (finite where u = -inf, so p q = 0 there), then p q
-        q = torch.sub(z, m[:, None]).clamp_(min=torch.finfo(z.dtype).min) if o.entropy else None
+        q = None
+        if o.entropy:
+            q = torch.sub(z, m[:, None], out=self._buffer("q", z))
+            q.clamp_(min=torch.finfo(z.dtype).min)
         torch.ops.aten._softmax.out(z, 1, False, out=z)  # in place: the probabilities
         lse = m - torch.log(z.amax(dim=1))
         ent = None
