@@ -528,7 +528,7 @@ def linear_cross_entropy(
         log-probability, entropy and log-sum-exp carry exact gradients. For a loss built from
         them (RL), ``reduction="none"`` forms no gradient in the forward pass.
     chunk_size : int, optional
-        Tokens per chunk (default: about 16 M logits per chunk, and at least 256 tokens).
+        Tokens per chunk (default: about 16 M logits per chunk, and at least 512 tokens).
     empty_mean : float, default nan
         Value of a mean over zero valid targets.
     validate : {"auto", True, False}, optional

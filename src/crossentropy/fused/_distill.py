@@ -12,7 +12,7 @@ from torch import Tensor
 
 from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
 from crossentropy.fused._ops import Grads, acc_dtype, new_grads, product_dtype
-from crossentropy.fused._terms import CHUNK_ELEMENTS, default_chunk
+from crossentropy.fused._terms import CHUNK_ELEMENTS, SMALL_CHUNK_ROWS, default_chunk
 
 # Rows per chunk: the divergence holds several [rows, V] temporaries (both heads' log-softmax
 # and probabilities), so its chunks are a quarter of the cross-entropy's.
@@ -373,7 +373,9 @@ def linear_kl_div(
         kind,
         beta,
         temperature,
-        default_chunk(v, _KL_CHUNK_ELEMENTS) if chunk_size is None else int(chunk_size),
+        default_chunk(v, _KL_CHUNK_ELEMENTS, SMALL_CHUNK_ROWS)
+        if chunk_size is None
+        else int(chunk_size),
         reduction,
         (
             grad_on and input.requires_grad,

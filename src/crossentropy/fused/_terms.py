@@ -18,6 +18,7 @@ __all__ = [
     "AUX_OUTPUTS",
     "CHUNK_ELEMENTS",
     "MIN_CHUNK_ROWS",
+    "SMALL_CHUNK_ROWS",
     "Coefficients",
     "LinearCrossEntropyOutput",
     "Stats",
@@ -32,15 +33,19 @@ __all__ = [
 AUX_OUTPUTS = ("logp", "entropy", "lse", "correct")
 
 # About 16 M logits per chunk: larger chunks gain nothing on the CPU and cost memory; at least
-# MIN_CHUNK_ROWS rows: thinner chunks slow the logits' product down (on the 2-core CPU reference
-# at V = 128256, 130-row chunks took 4.6 s for the logits against 3.3 s with 256 rows).
+# MIN_CHUNK_ROWS rows, because thinner chunks slow the logits' product down (on the 2-core CPU
+# reference at V = 128256, D = 512: 256-row chunks took 9.3 s for a forward + backward pass
+# against 8.2 s with 512 rows, and 130-row chunks 4.6 s for the logits alone against 3.3 s with
+# 256). Sweeps that hold several chunk-sized tensors at once (the distillation op, the JAX
+# program's temporaries) keep SMALL_CHUNK_ROWS.
 CHUNK_ELEMENTS = 1 << 24
-MIN_CHUNK_ROWS = 256
+MIN_CHUNK_ROWS = 512
+SMALL_CHUNK_ROWS = 256
 
 
-def default_chunk(v: int, elements: int = CHUNK_ELEMENTS) -> int:
-    """Tokens per chunk for a vocabulary of ``v``."""
-    return max(MIN_CHUNK_ROWS, elements // max(v, 1))
+def default_chunk(v: int, elements: int = CHUNK_ELEMENTS, min_rows: int = MIN_CHUNK_ROWS) -> int:
+    """Tokens per chunk for a vocabulary of ``v``: ``elements`` logits, at least ``min_rows``."""
+    return max(min_rows, elements // max(v, 1))
 
 
 def aux_names(value: object) -> tuple[str, ...]:

@@ -28,6 +28,7 @@ from jax import lax
 from crossentropy._lib.checks import check_choice, check_hyper, check_int
 from crossentropy._lib.policy import reads
 from crossentropy.fused._terms import (
+    SMALL_CHUNK_ROWS,
     Coefficients,
     LinearCrossEntropyOutput,
     Stats,
@@ -648,7 +649,7 @@ def linear_cross_entropy(
     out_of_range = valid & ((yf < 0) | (yf >= v_all))
     keep = valid & ~out_of_range
     y_safe = jnp.where(keep, yf, 0).astype(jnp.int32)
-    chunk = chunk_size or default_chunk(v)
+    chunk = chunk_size or default_chunk(v, min_rows=SMALL_CHUNK_ROWS)
     chunk = -(-n // max(1, -(-n // chunk))) if n else 1  # as even as the chunks can be
     plan = _Plan(
         chunk=chunk,
