@@ -27,6 +27,8 @@ from crossentropy.fused._rows import (
 )
 from crossentropy.fused._terms import (
     AUX_OUTPUTS,
+    CHUNK_ELEMENTS,
+    GPU_CHUNK_ELEMENTS,
     LinearCrossEntropyOutput,
     aux_names,
     default_chunk,
@@ -528,7 +530,8 @@ def linear_cross_entropy(
         log-probability, entropy and log-sum-exp carry exact gradients. For a loss built from
         them (RL), ``reduction="none"`` forms no gradient in the forward pass.
     chunk_size : int, optional
-        Tokens per chunk (default: about 16 M logits per chunk, and at least 512 tokens).
+        Tokens per chunk (default: about 16 M logits per chunk on the CPU, 256 M on CUDA, and
+        at least 512 tokens).
     empty_mean : float, default nan
         Value of a mean over zero valid targets.
     validate : {"auto", True, False}, optional
@@ -579,7 +582,20 @@ def linear_cross_entropy(
     ([-2.1429, -0.1429], 1)
     """
     del options  # PyTorch's chunking configuration: this op always chunks
-    opts = FusedOptions.from_arguments(locals())
+    # named one by one, not ``locals()``, which the Dynamo of PyTorch 2.11 cannot trace
+    opts = FusedOptions(
+        reduction=reduction,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        z_loss=z_loss,
+        softcap=softcap,
+        temperature=temperature,
+        return_aux=return_aux,
+        chunk_size=chunk_size,
+        empty_mean=empty_mean,
+        validate=validate,
+        kernel=kernel,
+    )
     return linear_loss(
         input,
         linear_weight,
@@ -849,7 +865,10 @@ def fused_loss(
         if t is not None and t.dtype != input.dtype:
             raise TypeError(f"{name} must have input's dtype {input.dtype}; got {t.dtype}")
     v = w.shape[0]
-    chunk = default_chunk(v) if o.chunk_size is None else o.chunk_size
+    if o.chunk_size is not None:
+        chunk = o.chunk_size
+    else:
+        chunk = default_chunk(v, GPU_CHUNK_ELEMENTS if input.is_cuda else CHUNK_ELEMENTS)
     use_triton = _use_triton(o.kernel, input)
     batch_shape = input.shape[:-1]
     x = input.reshape(math.prod(batch_shape), input.shape[-1])  # also for 0 features

@@ -79,6 +79,10 @@ def new_grads(x: Tensor, w: Tensor, b: Tensor | None, wanted: list[bool]) -> Gra
     )
 
 
+# cuBLAS accumulates half-precision products straight into a float32 result (PyTorch >= 2.8
+# on CUDA), with no half-precision [V, D] temporary and no separate addition pass per chunk.
+_FLOAT32_OUT = "dtype_out" in torch.ops.aten.addmm.overloads()
+
 CoefficientsOf = Callable[[int, int, Tensor], Coefficients]
 
 
@@ -170,6 +174,8 @@ def sweep(
         if grads.dw is not None:
             if g.dtype == grads.dw.dtype:
                 grads.dw.addmm_(g.T, xs)
+            elif g.is_cuda and _FLOAT32_OUT:  # half-precision operands, float32 accumulator
+                torch.addmm(grads.dw, g.T, xs, out_dtype=grads.dw.dtype, out=grads.dw)
             else:
                 grads.dw.add_(g.T @ xs)
         if grads.db is not None:
