@@ -79,8 +79,9 @@ def new_grads(x: Tensor, w: Tensor, b: Tensor | None, wanted: list[bool]) -> Gra
     )
 
 
-# cuBLAS accumulates half-precision products straight into a float32 result (PyTorch >= 2.8
-# on CUDA), with no half-precision [V, D] temporary and no separate addition pass per chunk.
+# cuBLAS accumulates half-precision products straight into a float32 result (``addmm`` with
+# ``out_dtype``, CUDA only, in the PyTorch versions that have it), with no half-precision
+# [V, D] temporary and no separate addition pass per chunk.
 _FLOAT32_OUT = "dtype_out" in torch.ops.aten.addmm.overloads()
 
 CoefficientsOf = Callable[[int, int, Tensor], Coefficients]

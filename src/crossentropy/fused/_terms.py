@@ -42,8 +42,8 @@ AUX_OUTPUTS = ("logp", "entropy", "lse", "correct")
 CHUNK_ELEMENTS = 1 << 24
 # On a GPU the products want more rows, and each chunk's float32 accumulation into the weight's
 # gradient reads and writes V x D floats: about 256 M logits per chunk (2093 tokens at
-# V = 128256: on an H200 at N = 8192, D = 4096, bf16, 512-token chunks took 74 ms for a forward
-# + backward pass against 50 ms with 2048; RESULTS.md, "GPU").
+# V = 128256; on an H200 at N = 8192, D = 4096, bf16, a forward + backward pass took 57.6 ms
+# with 512-token chunks, 48.6 with 1024, 44.3 with 2093 and 44.4 with 4096: RESULTS.md).
 GPU_CHUNK_ELEMENTS = 1 << 28
 MIN_CHUNK_ROWS = 512
 SMALL_CHUNK_ROWS = 256
