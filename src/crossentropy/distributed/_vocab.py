@@ -26,7 +26,7 @@ from crossentropy.fused._ops import Grads
 from crossentropy.fused._terms import (
     LinearCrossEntropyOutput,
     Stats,
-    default_chunk,
+    device_chunk,
     loss_coefficients,
     row_terms,
 )
@@ -561,7 +561,7 @@ def sharded_linear_loss(
     valid = t.ne(cast(int, o.ignore_index))
     y = torch.where(valid, t, torch.full_like(t, -1))
     start = _shard_start(v_local, group, x.device)
-    chunk = o.chunk_size or default_chunk(v_local)
+    chunk = o.chunk_size or device_chunk(v_local, x.is_cuda)
     plan = (
         chunk,
         o.temperature,

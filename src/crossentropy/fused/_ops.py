@@ -11,6 +11,7 @@ shapes propagate on the ``meta`` device.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -80,9 +81,20 @@ def new_grads(x: Tensor, w: Tensor, b: Tensor | None, wanted: list[bool]) -> Gra
 
 
 # cuBLAS accumulates half-precision products straight into a float32 result (``addmm`` with
-# ``out_dtype``, CUDA only, in the PyTorch versions that have it), with no half-precision
-# [V, D] temporary and no separate addition pass per chunk.
-_FLOAT32_OUT = "dtype_out" in torch.ops.aten.addmm.overloads()
+# ``out_dtype``: CUDA devices of compute capability 8.0 or more, in the PyTorch versions that
+# have it), with no half-precision [V, D] temporary and no separate addition pass per chunk.
+_HAS_DTYPE_OUT = "dtype_out" in torch.ops.aten.addmm.overloads()  # type: ignore[no-untyped-call]
+
+
+@functools.cache
+def _float32_out(device: torch.device) -> bool:
+    """Whether ``addmm`` can write half-precision products into float32 on ``device``."""
+    return (
+        _HAS_DTYPE_OUT
+        and device.type == "cuda"
+        and torch.cuda.get_device_capability(device) >= (8, 0)
+    )
+
 
 CoefficientsOf = Callable[[int, int, Tensor], Coefficients]
 
@@ -175,7 +187,7 @@ def sweep(
         if grads.dw is not None:
             if g.dtype == grads.dw.dtype:
                 grads.dw.addmm_(g.T, xs)
-            elif g.is_cuda and _FLOAT32_OUT:  # half-precision operands, float32 accumulator
+            elif g.is_cuda and _float32_out(g.device):  # half-precision operands, float32 sum
                 torch.addmm(grads.dw, g.T, xs, out_dtype=grads.dw.dtype, out=grads.dw)
             else:
                 grads.dw.add_(g.T @ xs)

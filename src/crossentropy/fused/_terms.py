@@ -25,6 +25,7 @@ __all__ = [
     "Stats",
     "aux_names",
     "default_chunk",
+    "device_chunk",
     "loss_coefficients",
     "nonzero",
     "row_terms",
@@ -41,9 +42,10 @@ AUX_OUTPUTS = ("logp", "entropy", "lse", "correct")
 # program's temporaries) keep SMALL_CHUNK_ROWS.
 CHUNK_ELEMENTS = 1 << 24
 # On a GPU the products want more rows, and each chunk's float32 accumulation into the weight's
-# gradient reads and writes V x D floats: about 256 M logits per chunk (2093 tokens at
+# gradient reads and writes V x D floats: about 256 M logits per chunk (2092 tokens at
 # V = 128256; on an H200 at N = 8192, D = 4096, bf16, a forward + backward pass took 57.6 ms
-# with 512-token chunks, 48.6 with 1024, 44.3 with 2093 and 44.4 with 4096: RESULTS.md).
+# with 512-token chunks and 48.6 with 1024; 2092, 4096 and 8192 (one chunk) were level within
+# the run's noise, 43.2-44.4 ms, and 8192 held 1002 MiB more: RESULTS.md).
 GPU_CHUNK_ELEMENTS = 1 << 28
 MIN_CHUNK_ROWS = 512
 SMALL_CHUNK_ROWS = 256
@@ -52,6 +54,11 @@ SMALL_CHUNK_ROWS = 256
 def default_chunk(v: int, elements: int = CHUNK_ELEMENTS, min_rows: int = MIN_CHUNK_ROWS) -> int:
     """Tokens per chunk for a vocabulary of ``v``: ``elements`` logits, at least ``min_rows``."""
     return max(min_rows, elements // max(v, 1))
+
+
+def device_chunk(v: int, cuda: bool) -> int:
+    """The torch sweeps' tokens per chunk for a vocabulary of ``v`` on CUDA or elsewhere."""
+    return default_chunk(v, GPU_CHUNK_ELEMENTS if cuda else CHUNK_ELEMENTS)
 
 
 def aux_names(value: object) -> tuple[str, ...]:
