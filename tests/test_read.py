@@ -442,6 +442,39 @@ def test_text_ids_join_by_their_text_through_integer_keys_or_not(
         score(tmp_path / "bad.csv", proba=["p_0", "p_1"], **kw)
 
 
+@pytest.mark.parametrize(
+    ("base", "stranger"),
+    [(100, "150"), (100, "99"), (100, "1000"), (2**63 - 200, str(-(2**63)))],
+    ids=["hole", "below", "above", "int64-extremes"],
+)
+def test_consecutive_integer_ids_join_by_position_and_refuse_strangers(
+    tmp_path: Path, base: int, stranger: str
+) -> None:
+    """Integer ids spanning at most twice their count are looked up by indexing: a shuffled
+    submission joins exactly, and an id in a hole of the range, below it, above it, or at the
+    other end of int64 (no overflow) is refused, naming its row."""
+    ids = [base + k for k in range(100) if base + k != 150]
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, len(ids))
+    q = rng.uniform(0.05, 0.95, len(ids))
+    (tmp_path / "sol.csv").write_text(
+        "id,y\n" + "".join(f"{i},{t}\n" for i, t in zip(ids, y, strict=True))
+    )
+    order = rng.permutation(len(ids))
+    rows = [f"{ids[k]},{1 - q[k]},{q[k]}\n" for k in order]
+    (tmp_path / "sub.csv").write_text("id,p_0,p_1\n" + "".join(rows))
+    kw = dict(solution=tmp_path / "sol.csv", id="id", target="y", classes=["0", "1"], bootstrap=0)
+    got = score(tmp_path / "sub.csv", proba=["p_0", "p_1"], **kw).log_loss
+    expected = -np.mean(np.log(np.where(y == 1, q, 1 - q)))
+    assert got == pytest.approx(expected, rel=1e-12)
+    rows[7] = f"{stranger},0.5,0.5\n"
+    (tmp_path / "bad.csv").write_text("id,p_0,p_1\n" + "".join(rows))
+    with pytest.raises(
+        InputError, match=rf"row 8, column 'id': id '{stranger}' is not in the solution"
+    ):
+        score(tmp_path / "bad.csv", proba=["p_0", "p_1"], **kw)
+
+
 def test_a_url_reads_csv_cells_as_the_local_reader_does(memory_files, tmp_path: Path) -> None:
     """CSV cells come as text (no guessing of types from the first block), quoted line breaks
     are allowed, and a URL and a local copy give the same numbers and the same errors."""

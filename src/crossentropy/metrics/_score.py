@@ -212,8 +212,12 @@ class ScoreAccumulator:
         self._bin_conf2 = ExactSum(self.n_bins)  # sum of f^2 and of f * o, for Murphy's terms
         self._bin_conf_hit = ExactSum(self.n_bins)
         self._cal = CalibrationAccumulator()
-        self._classwise = (
-            np.zeros((3, c, self.n_bins), dtype=np.float64) if c <= CLASSWISE_MAX else None
+        # class-wise bins: counts of rows and of the class's rows ((2, C, bins)), and exact
+        # sums of the class's probability (so merging in any order gives the same digits)
+        self._classwise: tuple[np.ndarray[Any, Any], ExactSum] | None = (
+            (np.zeros((2, c, self.n_bins), dtype=np.int64), ExactSum((c, self.n_bins)))
+            if c <= CLASSWISE_MAX
+            else None
         )
         self._confusion = np.zeros((c, c), dtype=np.int64) if c <= CONFUSION_MAX else None
         self._hist = np.zeros(len(LOSS_EDGES) - 1, dtype=np.int64)
@@ -349,12 +353,11 @@ class ScoreAccumulator:
             cb += np.arange(0, c * self.n_bins, self.n_bins, dtype=cb.dtype)
             cb = cb.reshape(-1)
             size = c * self.n_bins
-            self._classwise[0] += np.bincount(cb, minlength=size).reshape(c, -1)
-            self._classwise[1] += np.bincount(cb, weights=p.reshape(-1), minlength=size).reshape(
-                c, -1
-            )
+            cw_counts, cw_conf = self._classwise
+            cw_counts[0] += np.bincount(cb, minlength=size).reshape(c, -1)
+            cw_conf.add(np.bincount(cb, weights=p.reshape(-1), minlength=size).reshape(c, -1))
             own = cb.reshape(p.shape)[np.arange(p.shape[0]), y]
-            self._classwise[2] += np.bincount(own, minlength=size).reshape(c, -1)
+            cw_counts[1] += np.bincount(own, minlength=size).reshape(c, -1)
         if self._confusion is not None:
             self._confusion += np.bincount(y * c + top, minlength=c * c).reshape(c, c)
         self._hist += np.bincount(loss_bin(loss), minlength=len(self._hist))
@@ -424,7 +427,8 @@ class ScoreAccumulator:
         self._bin_conf_hit.merge(other._bin_conf_hit)
         self._cal.merge(other._cal)
         if self._classwise is not None and other._classwise is not None:
-            self._classwise += other._classwise
+            self._classwise[0][...] += other._classwise[0]
+            self._classwise[1].merge(other._classwise[1])
         if self._confusion is not None and other._confusion is not None:
             self._confusion += other._confusion
         self._hist += other._hist
@@ -546,7 +550,10 @@ class ScoreAccumulator:
             count, self._bin_conf.value(), self._bin_conf2.value(), hits, self._bin_conf_hit.value()
         )._asdict()
         if self._classwise is not None:
-            per = [binned_summary(edges, *self._classwise[:, j])["ece"] for j in range(c)]
+            counts, conf = self._classwise[0], self._classwise[1].value()
+            per = [
+                binned_summary(edges, counts[0, j], conf[j], counts[1, j])["ece"] for j in range(c)
+            ]
             out["classwise"] = {
                 "ece": float(np.mean(per)),
                 "per_class": [{"label": self.classes[j], "ece": per[j]} for j in range(c)],

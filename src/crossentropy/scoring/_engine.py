@@ -141,6 +141,8 @@ class _WorstIds:
         self.ids: dict[int, Any] = {}
 
     def note(self, acc: ScoreAccumulator, batch: Batch) -> None:
+        from crossentropy.scoring._read import id_value
+
         if batch.ids is None or not len(batch.rows):
             return
         first = int(batch.rows[0])
@@ -150,7 +152,7 @@ class _WorstIds:
             if row in self.ids:
                 keep[row] = self.ids[row]
             elif first <= row < first + len(batch.rows):
-                keep[row] = batch.ids[row - first].item()
+                keep[row] = id_value(batch.ids, row - first)
         self.ids = keep
 
 
@@ -202,7 +204,7 @@ def _consume(
     import queue
     import threading
 
-    from crossentropy.scoring._read import mark_seen
+    from crossentropy.scoring._read import id_value, mark_seen
 
     k = max(1, THREADS)
     accs = [new_acc() for _ in range(k)]
@@ -237,7 +239,7 @@ def _consume(
                 dup = mark_seen(seen, batch.positions)
                 if dup is not None:
                     assert batch.ids is not None
-                    raise _twice(src, batch.ids[dup].item(), int(batch.rows[dup]))
+                    raise _twice(src, id_value(batch.ids, dup), int(batch.rows[dup]))
             work.put((order, batch))
             rows += len(batch.rows)
             progress.update(batch.done, rows)
