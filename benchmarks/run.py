@@ -617,6 +617,46 @@ def tables_suite(folder: str | None, parquet_rows: int, csv_rows: int, pair_rows
     return ""
 
 
+def pair_suite(folder: str | None, rows: int, rounds: int) -> str:
+    """The unordered solution/submission pair of :func:`tables_suite` alone: ``crossentropy
+    score`` (full report, and without the bootstrap) against DuckDB's join, each in a child
+    process, alternated ``rounds`` times; best wall time and largest peak RSS of each."""
+    import shutil
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="crossentropy-pair-bench-", dir=folder)
+    try:
+        sol, sub = _write_pair(tmp, rows, 7)
+        cols = ",".join(f"p_{j}" for j in range(7))
+        cli = ["score", "--solution", sol, "--submission", sub, "--id", "id", "--target", "y"]
+        cli += ["--proba-cols", "p_*", "--json"]
+        runs = {
+            "crossentropy score (full report)": (SCORE_CLI, cli),
+            "crossentropy score, report without bootstrap": (
+                SCORE_CLI,
+                [*cli, "--bootstrap", "0"],
+            ),
+            "DuckDB SQL join (anchor)": (DUCKDB_PAIR, [sol, sub, cols]),
+        }
+        best: dict[str, tuple[float, float]] = {}
+        for _ in range(rounds):
+            for name, (code, args) in runs.items():
+                wall, rss, _ = _child_peak(code, args)
+                old = best.get(name, (float("inf"), 0.0))
+                best[name] = (min(old[0], wall), max(old[1], rss))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    anchor = best["DuckDB SQL join (anchor)"][0]
+    lines = [
+        f"### unordered pair, {rows:,} rows x 7 classes (best of {rounds} alternated rounds)",
+        "",
+        "| what | wall (s) | time / anchor | peak RSS (MiB) |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [f"| {n} | {w:.2f} | {w / anchor:.2f} | {r:,.0f} |" for n, (w, r) in best.items()]
+    return "\n".join(lines)
+
+
 def _table_runs(
     label: str, rows: int, runs: list[tuple[str, str, list[str]]], size_of: str | None = None
 ) -> str:
@@ -1257,6 +1297,7 @@ def main() -> None:
             "tables",
             "dask",
             "vocab",
+            "pair",
         ),
         default="ce",
     )
@@ -1315,6 +1356,10 @@ def main() -> None:
                 dask_suite(n, c, args.repeat),
             )
         )
+        return
+    if args.suite == "pair":
+        print(machine())
+        print(pair_suite(args.path, args.pair_rows, args.rounds))
         return
     if args.suite == "tables":
         tables_suite(args.path, args.parquet_rows, args.csv_rows, args.pair_rows)
