@@ -74,9 +74,12 @@ Z95 = 1.959963984540054
 
 
 def _dct1(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    from scipy.fft import dct  # type: ignore[import-untyped]
-
-    out: np.ndarray[Any, Any] = dct(x, type=1, axis=-1)
+    r"""The type-I discrete cosine transform along the last axis (SciPy's ``dct(x, type=1)``),
+    :math:`y_k = x_0 + (-1)^k x_{N-1} + 2 \sum_{n=1}^{N-2} x_n \cos(\pi k n / (N - 1))`: the
+    real part of the FFT of the even extension ``x_0 .. x_{N-1} .. x_1`` (NumPy's FFT, which
+    loads in milliseconds where ``scipy.fft`` takes a quarter of a second)."""
+    even = np.concatenate([x, x[..., -2:0:-1]], axis=-1)
+    out: np.ndarray[Any, Any] = np.fft.rfft(even, axis=-1).real
     return out
 
 
