@@ -1576,7 +1576,12 @@ class SolutionIndex:
         values = values[order]
         dup = np.flatnonzero(values[1:] == values[:-1])
         dense = None
-        if keys is not None and not dup.size and int(values[-1]) - int(values[0]) < 2 * len(y):
+        if (
+            keys is not None
+            and len(y)
+            and not dup.size
+            and int(values[-1]) - int(values[0]) < 2 * len(y)
+        ):
             kind = np.int32 if len(values) < 2**31 else np.int64
             dense = np.full(int(values[-1]) - int(values[0]) + 1, -1, dtype=kind)
             dense[values - values[0]] = np.arange(len(values), dtype=kind)
