@@ -212,8 +212,9 @@ class ScoreAccumulator:
         self._bin_conf2 = ExactSum(self.n_bins)  # sum of f^2 and of f * o, for Murphy's terms
         self._bin_conf_hit = ExactSum(self.n_bins)
         self._cal = CalibrationAccumulator()
-        # class-wise bins: counts of rows and of the class's rows ((2, C, bins)), and exact
-        # sums of the class's probability (so merging in any order gives the same digits)
+        # class-wise bins: counts of rows and of the class's rows ((2, C, bins)), and
+        # compensated sums of the class's probability (merged in another order, the same digits
+        # in every trial; plain float sums were not)
         self._classwise: tuple[np.ndarray[Any, Any], ExactSum] | None = (
             (np.zeros((2, c, self.n_bins), dtype=np.int64), ExactSum((c, self.n_bins)))
             if c <= CLASSWISE_MAX

@@ -1530,8 +1530,9 @@ class SolutionIndex:
         memory of 7-character ids.
     dense : numpy.ndarray or None
         With ``keys`` spanning at most twice as many values as there are ids (consecutive
-        integer ids, the usual case): the sorted position of each key ``keys[0] + i`` at
-        ``dense[i]`` (-1 for none), so a look-up is an indexing, not a search.
+        integer ids written as text, as in CSV files; an integer id column is searched): the
+        sorted position of each key ``keys[0] + i`` at ``dense[i]`` (-1 for none), so a
+        look-up is an indexing, not a search.
     """
 
     ids: np.ndarray | None
@@ -1621,7 +1622,8 @@ class SolutionIndex:
         else:
             assert self.ids is not None
             table, query, valid = self.ids, ids, None
-        if self.dense is not None:  # compared before subtracting: no int64 overflow
+        if self.dense is not None:  # an id outside the range may wrap in the subtraction;
+            # np.where discards it, and the range test alone decides that it is unknown
             lo = table[0]
             inside = (query >= lo) & (query <= table[-1])
             pos = self.dense[np.where(inside, query - lo, 0)].astype(np.intp)
