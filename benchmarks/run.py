@@ -602,19 +602,25 @@ def tables_suite(folder: str | None, parquet_rows: int, csv_rows: int, pair_rows
             out.append(_table_runs(path, rows, runs))
             print(out[-1] + "\n", flush=True)
         sol, sub = _write_pair(tmp, pair_rows, 7)
-        cols = ",".join(f"p_{j}" for j in range(7))
-        cli = ["score", "--solution", sol, "--submission", sub, "--id", "id", "--target", "y"]
-        cli += ["--proba-cols", "p_*", "--json"]
-        runs = [
-            ("crossentropy score (full report)", SCORE_CLI, cli),
-            ("crossentropy score, report without bootstrap", SCORE_CLI, [*cli, "--bootstrap", "0"]),
-            ("DuckDB SQL join (anchor)", DUCKDB_PAIR, [sol, sub, cols]),
-        ]
+        runs = _pair_runs(sol, sub)
         out.append(_table_runs(f"unordered pair {os.path.basename(sub)}", pair_rows, runs, sub))
         print(out[-1], flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return ""
+
+
+def _pair_runs(sol: str, sub: str) -> list[tuple[str, str, list[str]]]:
+    """The pair's three runs: ``crossentropy score`` with and without the bootstrap, and
+    DuckDB's join (the anchor)."""
+    cols = ",".join(f"p_{j}" for j in range(7))
+    cli = ["score", "--solution", sol, "--submission", sub, "--id", "id", "--target", "y"]
+    cli += ["--proba-cols", "p_*", "--json"]
+    return [
+        ("crossentropy score (full report)", SCORE_CLI, cli),
+        ("crossentropy score, report without bootstrap", SCORE_CLI, [*cli, "--bootstrap", "0"]),
+        ("DuckDB SQL join (anchor)", DUCKDB_PAIR, [sol, sub, cols]),
+    ]
 
 
 def pair_suite(folder: str | None, rows: int, rounds: int) -> str:
@@ -627,17 +633,7 @@ def pair_suite(folder: str | None, rows: int, rounds: int) -> str:
     tmp = tempfile.mkdtemp(prefix="crossentropy-pair-bench-", dir=folder)
     try:
         sol, sub = _write_pair(tmp, rows, 7)
-        cols = ",".join(f"p_{j}" for j in range(7))
-        cli = ["score", "--solution", sol, "--submission", sub, "--id", "id", "--target", "y"]
-        cli += ["--proba-cols", "p_*", "--json"]
-        runs = {
-            "crossentropy score (full report)": (SCORE_CLI, cli),
-            "crossentropy score, report without bootstrap": (
-                SCORE_CLI,
-                [*cli, "--bootstrap", "0"],
-            ),
-            "DuckDB SQL join (anchor)": (DUCKDB_PAIR, [sol, sub, cols]),
-        }
+        runs = {name: (code, args) for name, code, args in _pair_runs(sol, sub)}
         best: dict[str, tuple[float, float]] = {}
         for _ in range(rounds):
             for name, (code, args) in runs.items():
