@@ -181,6 +181,42 @@ def test_corp_decomposition_matches_model_diagnostics(score: str, rounded: bool)
     assert d.miscalibration - d.discrimination + d.uncertainty == pytest.approx(d.score)
 
 
+def _scipy_brier_miscalibration(o: np.ndarray, f: np.ndarray) -> float:
+    """MCB of the Brier score with SciPy's PAV over the distinct forecasts."""
+    from scipy.optimize import isotonic_regression
+
+    _, group = np.unique(f, return_inverse=True)
+    rows = np.bincount(group).astype(float)
+    ones = np.bincount(group, weights=o.astype(float))
+    fit = isotonic_regression(ones / rows, weights=rows).x[group]
+    return float(np.mean((o - f) ** 2) - np.mean((o - fit) ** 2))
+
+
+@pytest.mark.parametrize(
+    "case", ["random", "rising-then-miss", "falling", "one-forecast", "sawtooth", "all-ones"]
+)
+def test_corp_fit_equals_scipys_isotonic_regression(case: str) -> None:
+    # the PAV pools whole runs first, then finishes with a stack pass: orders that defeat the
+    # first stage (one violation at the end of a long rise) and that it does in one pass
+    pytest.importorskip("scipy.optimize")
+    k = 30000
+    f = np.linspace(0.01, 0.99, k)
+    rng = np.random.default_rng(3)
+    o = {
+        "random": (rng.random(k) < f).astype(int),
+        "rising-then-miss": np.r_[np.zeros(k // 2), np.ones(k - k // 2 - 1), 0].astype(int),
+        "falling": (f < 0.5).astype(int),
+        "one-forecast": rng.integers(0, 2, k),
+        "sawtooth": (np.arange(k) % 7 < 3).astype(int),
+        "all-ones": np.ones(k, dtype=int),
+    }[case]
+    if case == "one-forecast":
+        f = np.full(k, 0.3)
+    d = metrics.calibration_decomposition(o, f, score="brier", labels=[0, 1])
+    want = _scipy_brier_miscalibration(o, f)
+    assert d.miscalibration == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
 def test_corp_of_two_classes_decomposes_log_loss_and_brier() -> None:
     sklearn_metrics = pytest.importorskip("sklearn.metrics")
     f, o = _pairs(2000, 5)

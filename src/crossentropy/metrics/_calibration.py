@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from crossentropy import _formulas as fm
 from crossentropy._lib.checks import check_int
 from crossentropy.metrics._exact import ExactSum
 
@@ -268,19 +269,48 @@ class Decomposition(NamedTuple):
 
 
 def _xlogy(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    from scipy.special import xlogy  # type: ignore[import-untyped]
-
-    out: np.ndarray[Any, Any] = xlogy(x, y)
+    out: np.ndarray[Any, Any] = fm.xlogy(np, x, y)
     return out
+
+
+#: :func:`corp_blocks` pools whole runs of violators with NumPy while a pass removes at least
+#: this fraction of the blocks; the classic stack pass finishes.
+_POOL_FRACTION = 1 / 8
 
 
 def corp_blocks(n0: np.ndarray[Any, Any], n1: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """The PAV fit (isotonic in the forecast) of groups of rows sorted by forecast, given the
-    count of 0 and 1 outcomes of each group (``n0 + n1 > 0``)."""
-    from scipy.optimize import isotonic_regression  # type: ignore[import-untyped]
+    count of 0 and 1 outcomes of each group (``n0 + n1 > 0``).
 
-    n = n0 + n1
-    fit: np.ndarray[Any, Any] = isotonic_regression(n1 / n, weights=n, increasing=True).x
+    Pool adjacent violators on each block's count of ones and of rows (whole numbers, exact in
+    float64, so a block's rate is its exact ratio, rounded once). PAV ends at the same fit
+    whatever the order in which adjacent violators are pooled, so each run of decreasing rates
+    is first pooled at once, in NumPy, while a pass removes at least :data:`_POOL_FRACTION` of
+    the blocks; the stack pass then finishes in linear time. (SciPy's ``isotonic_regression``
+    gives the same fit, but importing ``scipy.optimize`` takes longer than this fit of a
+    million groups.)"""
+    ones = np.asarray(n1, dtype=np.float64)
+    rows = ones + np.asarray(n0, dtype=np.float64)
+    size: np.ndarray[Any, Any] = np.ones(ones.shape, dtype=np.int64)
+    while ones.size > 1:
+        rate = ones / rows
+        keep = np.ones(ones.shape, dtype=bool)  # a block that starts a new pooled block
+        keep[1:] = rate[:-1] <= rate[1:]
+        starts = np.flatnonzero(keep)
+        if ones.size - starts.size < _POOL_FRACTION * ones.size:
+            break
+        ones, rows = np.add.reduceat(ones, starts), np.add.reduceat(rows, starts)
+        size = np.add.reduceat(size, starts)
+    top: list[float] = []  # the stack of pooled blocks: ones, rows, groups
+    total: list[float] = []
+    count: list[int] = []
+    for a, b, k in zip(ones.tolist(), rows.tolist(), size.tolist(), strict=True):
+        while top and top[-1] / total[-1] > a / b:
+            a, b, k = a + top.pop(), b + total.pop(), k + count.pop()
+        top.append(a)
+        total.append(b)
+        count.append(k)
+    fit = np.repeat(np.divide(top, total), count) if top else np.zeros(0)
     out: np.ndarray[Any, Any] = np.clip(fit, 0.0, 1.0)
     return out
 
