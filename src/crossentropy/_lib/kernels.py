@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["numpy_logsumexp_rows"]
+__all__ = ["numpy_logsumexp_rows", "shared_executor"]
 
 # Row blocks of about this many elements stay in the core's cache between the passes.
 _BLOCK_ELEMENTS = 1 << 18
@@ -21,7 +21,9 @@ _THREAD_MIN_ELEMENTS = 1 << 21
 _pool: ThreadPoolExecutor | None = None
 
 
-def _executor() -> ThreadPoolExecutor:
+def shared_executor() -> ThreadPoolExecutor:
+    """The process's thread pool for NumPy work that releases the GIL (one per core, at most
+    eight); its tasks must not wait on tasks of the same pool."""
     global _pool
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8))
@@ -62,7 +64,7 @@ def numpy_logsumexp_rows(x: Array) -> tuple[Array, Array]:
     rows = max(1, _BLOCK_ELEMENTS // c)
     bounds = [(lo, min(lo + rows, n)) for lo in range(0, n, rows)]
     if x.size >= _THREAD_MIN_ELEMENTS and len(bounds) > 1 and (os.cpu_count() or 1) > 1:
-        list(_executor().map(lambda b: _lse_block(x, out_m, out_s, b[0], b[1]), bounds))
+        list(shared_executor().map(lambda b: _lse_block(x, out_m, out_s, b[0], b[1]), bounds))
     else:
         for lo, hi in bounds:
             _lse_block(x, out_m, out_s, lo, hi)

@@ -34,6 +34,7 @@ relplot and of Błasiok & Nakkiran). Memory is ``6 * GRID`` float64 (768 KiB), w
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -66,6 +67,9 @@ GRID = 1 << 14
 #: (:func:`_smooth`): the trapezoid rule's error is then ~1e-3 of the value, the same for the
 #: replicates and their centre.
 _PER_SIGMA = 8.0
+
+#: Bootstrap replicates evaluated together (one array of each size per chunk).
+_BOOTSTRAP_CHUNK = 32
 
 #: The two-sided 95 % normal quantile (Wilson intervals).
 Z95 = 1.959963984540054
@@ -706,12 +710,11 @@ class CalibrationAccumulator:
         the grid's rounding moves each value by ~1e-3 of itself, the same way in the
         replicates and in the centre returned with them, so the interval's offsets are kept.
         """
-        rng = np.random.default_rng(seed)
         cells = int(np.clip(2 ** math.ceil(math.log2(16 / sigma)), 256, GRID))
         coarse = _coarsen(self._grid, GRID // cells)
         g = coarse.shape[-1]
         bracket = (max(sigma / 16, 1.0 / g), min(16 * sigma, 1.0))
-        weight, forecast, outcome = self._masses(coarse)
+        _, forecast, outcome = self._masses(coarse)
         centre, _ = _fixed_point_illinois(
             _cosine_coefficients(outcome - forecast)[None],
             np.array([float(self.n)]),
@@ -721,11 +724,10 @@ class CalibrationAccumulator:
         n = coarse[0].reshape(-1)
         used = np.flatnonzero(n > 0)
         at = np.rint(t_idx * (g / GRID)).astype(np.intp)  # the nearest coarse point
-        values, curves = [], []
-        chunk = 32
-        for start in range(0, replicates, chunk):
-            b = min(chunk, replicates - start)
-            k = rng.poisson(n[used], size=(b, used.size)).astype(np.float64)
+
+        def run(start: int, stream: np.random.SeedSequence) -> tuple[Any, Any]:
+            b = min(_BOOTSTRAP_CHUNK, replicates - start)
+            k = np.random.default_rng(stream).poisson(n[used], size=(b, used.size))
             scale = np.zeros((b, 2 * g))
             scale[:, used] = k / n[used]
             grid = coarse[None] * scale.reshape(b, 1, 2, g)
@@ -734,10 +736,22 @@ class CalibrationAccumulator:
             v, _ = _fixed_point_illinois(
                 _cosine_coefficients(outcome - forecast), totals, *bracket, per_sigma=_PER_SIGMA
             )
-            values.append(v)
             c, _ = _curve(weight, outcome, sigma, at, totals[:, None])
-            curves.append(c)
-        return np.concatenate(values), float(centre[0]), np.concatenate(curves)
+            return v, c
+
+        # each chunk of replicates has its own seeded stream, so the draws do not depend on
+        # which thread runs it; NumPy's FFT releases the GIL, so chunks run side by side
+        starts = list(range(0, replicates, _BOOTSTRAP_CHUNK))
+        streams = np.random.SeedSequence(seed).spawn(len(starts))
+        if len(starts) > 1 and (os.cpu_count() or 1) > 1:
+            from crossentropy._lib.kernels import shared_executor
+
+            parts = list(shared_executor().map(run, starts, streams))
+        else:
+            parts = [run(a, b) for a, b in zip(starts, streams, strict=True)]
+        values = np.concatenate([v for v, _ in parts])
+        curves = np.concatenate([c for _, c in parts])
+        return values, float(centre[0]), curves
 
     def __repr__(self) -> str:
         return f"CalibrationAccumulator(n={self.n})"
