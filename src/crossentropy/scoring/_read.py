@@ -1455,6 +1455,8 @@ def iter_ordered_pair(src: Source) -> Iterator[Batch]:
         At the first id that differs, or when one file has more rows: the caller falls back to
         :class:`SolutionIndex`.
     """
+    if not _first_ids_agree(src):
+        raise NotAligned
     sol = _solution_batches(src)
     s_y = np.empty(0)
     s_ids: np.ndarray | None = None
@@ -1490,6 +1492,41 @@ def iter_ordered_pair(src: Source) -> Iterator[Batch]:
             s_split = None if s_split is None else s_split[k:]
     if len(s_y) or next(sol, None) is not None:
         raise NotAligned
+
+
+#: Bytes of each CSV that :func:`_first_ids_agree` reads.
+_PEEK_BYTES = 1 << 16
+
+
+def _first_ids_agree(src: Source) -> bool:
+    """False when the first ids of two plain CSV files differ: the ordered join would stop at
+    its first batch, after parsing a whole block of each file (a quarter of a second on two
+    cores). The first :data:`_PEEK_BYTES` of each are read instead, on this thread. True when
+    they agree, for other inputs, and when a small block cannot tell (the join then decides)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    sol, idc = src.solution, src.id_column
+    if src.format != "csv" or src.solution_format != "csv" or src.id_kind != "str":
+        return True  # text ids, compared as the join compares them
+    if sol is None or idc is None:
+        return True
+    paths = (sol, src.path)
+    if not all(os.path.isfile(p) and not p.lower().endswith(".gz") for p in paths):
+        return True
+    first = []
+    for path in paths:
+        read, parse, convert = _csv_options([idc], (), [idc], _PEEK_BYTES, delimiter(path))
+        read.use_threads = False
+        try:
+            with pcsv.open_csv(
+                path, read_options=read, parse_options=parse, convert_options=convert
+            ) as reader:
+                first.append(reader.read_next_batch().column(0).to_pylist())
+        except (pa.ArrowException, OSError, StopIteration):
+            return True
+    k = min(len(first[0]), len(first[1]))
+    return bool(first[0][:k] == first[1][:k])
 
 
 def _key_text(keys: np.ndarray | None, k: int) -> np.ndarray:
