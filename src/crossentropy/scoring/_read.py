@@ -134,8 +134,10 @@ class Batch:
         and column.
     rows : numpy.ndarray
         int64 1-based data row of each row in the (submission) file.
-    ids : numpy.ndarray or None
-        The id of each row, in pair mode or from a table's id column.
+    ids : numpy.ndarray, pyarrow.Array or None
+        The id of each row, in pair mode or from a table's id column (an Arrow array of text
+        ids when they are joined by their integer keys and only name rows: read one with
+        :func:`id_value`).
     done : float
         Fraction of the input read so far (for progress bars), in ``[0, 1]``.
     positions : numpy.ndarray or None
@@ -152,7 +154,7 @@ class Batch:
     y: np.ndarray
     proba: np.ndarray
     rows: np.ndarray
-    ids: np.ndarray | None
+    ids: Any
     done: float
     positions: np.ndarray | None = None
     solution_rows: np.ndarray | None = None
@@ -1254,11 +1256,9 @@ def _arrow_batches(
         raise _diagnose_csv(path, unit, columns, float_columns, str(exc)) from None
 
 
-def _ids(
-    values: Any, kind: str, path: str, column: str, first_row: int, search: bool = True
-) -> np.ndarray:
-    """A batch's ids as NumPy values: int64, or text (fixed-width, which sorts and searches
-    fast, when ``search``; else Python strings, which only name rows)."""
+def _ids(values: Any, kind: str, path: str, column: str, first_row: int) -> np.ndarray:
+    """A batch's ids as NumPy values: int64, or fixed-width text (which sorts and searches
+    fast)."""
     import pyarrow as pa
 
     if pa.types.is_dictionary(values.type):
@@ -1272,14 +1272,16 @@ def _ids(
     empty = np.flatnonzero(out == "")
     if empty.size:
         raise InputError(path, "missing id", row=first_row + int(empty[0]), column=column)
-    return out.astype(str) if search else out  # type: ignore[no-any-return]
+    return out.astype(str)  # type: ignore[no-any-return]
 
 
-def id_value(ids: np.ndarray, i: int) -> Any:
+def id_value(ids: Any, i: int) -> Any:
     """The id of row ``i`` of a batch as a Python value (ids are NumPy values or, where only
-    rows are named by them, Python strings)."""
+    rows are named by them, an Arrow array)."""
     value = ids[i]
-    return value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, np.generic):
+        return value.item()
+    return value.as_py() if hasattr(value, "as_py") else value
 
 
 def _id_keys(values: Any) -> np.ndarray | None:
@@ -1439,9 +1441,11 @@ def _submission_batches(
     for rb, row, done in _arrow_batches(
         src.path, src.format, unit, [idc, *cols], cols, [idc], src.batch_rows
     ):
-        key = _id_keys(rb.column(idc)) if keys and src.id_kind == "str" else None
-        # text ids with integer keys are looked up by the keys: the text only names rows
-        ids = _ids(rb.column(idc), src.id_kind, src.path, idc, row, search=key is None)
+        column = rb.column(idc)
+        key = _id_keys(column) if keys and src.id_kind == "str" else None
+        # text ids with integer keys (none missing) are looked up by the keys: the text only
+        # names rows, so it stays in Arrow until a row is named (:func:`id_value`)
+        ids = column if key is not None else _ids(column, src.id_kind, src.path, idc, row)
         proba = _matrix([_to_float(rb.column(c), src.path, c, row) for c in cols], False)
         yield ids, (_matrix([proba[:, 0]], True) if src.binary else proba), row, done, key
 
@@ -1475,7 +1479,8 @@ def iter_ordered_pair(src: Source) -> Iterator[Batch]:
                 same = np.array_equal(keys[off : off + k], s_keys[:k])
             else:
                 text = s_ids[:k] if s_ids is not None else _key_text(s_keys, k)
-                same = np.array_equal(ids[off : off + k], text)
+                mine = ids[off : off + k] if keys is None else _key_text(keys[off:], k)
+                same = np.array_equal(mine, text)
             if not same:
                 raise NotAligned
             yield Batch(
@@ -1645,7 +1650,7 @@ class SolutionIndex:
 
     def lookup(
         self,
-        ids: np.ndarray,
+        ids: Any,
         path: str,
         column: str,
         first_row: int,
