@@ -6,6 +6,7 @@ Parquet, non-NumPy bytes, and CSV files whose quoted values hold line breaks."""
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -417,7 +418,12 @@ def test_tab_separated_files_are_read_by_their_name(tmp_path: Path, engine: str)
 
 @pytest.mark.parametrize(
     "sol_ids",
-    [["3", "-5", "10", "0", "7"], ["3", "-5", "010", "0", "7"], ["3", "b", "10", "0", "7"]],
+    [
+        ["3", "-5", "10", "0", "7"],
+        ["3", "-5", "010", "0", "7"],
+        ["3", "b", "10", "0", "7"],
+        [str(2**63 - 1), str(-(2**63)), "1000000000000000000", "-10", "7"],  # widths at the edges
+    ],
 )
 def test_text_ids_join_by_their_text_through_integer_keys_or_not(
     tmp_path: Path, sol_ids: list[str]
@@ -429,17 +435,20 @@ def test_text_ids_join_by_their_text_through_integer_keys_or_not(
     (tmp_path / "sol.csv").write_text(
         "id,y\n" + "".join(f"{i},{t}\n" for i, t in zip(sol_ids, y, strict=True))
     )
-    order = [4, 2, 0, 3, 1]
-    rows = "".join(f"{sol_ids[k]},{1 - p1[k]},{p1[k]}\n" for k in order)
+    order = [4, 2, 0, 3, 1]  # the first row is id "7"
+    lines = [f"{sol_ids[k]},{1 - p1[k]},{p1[k]}\n" for k in order]
+    rows = "".join(lines)
     (tmp_path / "sub.csv").write_text("id,p_0,p_1\n" + rows)
     kw = dict(solution=tmp_path / "sol.csv", id="id", target="y", classes=["0", "1"], bootstrap=0)
     got = score(tmp_path / "sub.csv", proba=["p_0", "p_1"], **kw).log_loss
     expected = -np.mean(np.log([q if t else 1 - q for q, t in zip(p1, y, strict=True)]))
     assert got == pytest.approx(expected, rel=1e-12)
-    bad = rows.replace("7,", "07,", 1) if "7" in sol_ids else rows
-    (tmp_path / "bad.csv").write_text("id,p_0,p_1\n" + bad)
-    with pytest.raises(InputError, match=r"row 1, column 'id': id '07' is not in the solution"):
-        score(tmp_path / "bad.csv", proba=["p_0", "p_1"], **kw)
+    for other in ("07", "+7", "7.0"):  # other writings of the integer 7
+        (tmp_path / "bad.csv").write_text("id,p_0,p_1\n" + other + rows[1:])
+        with pytest.raises(
+            InputError, match=rf"row 1, column 'id': id '{re.escape(other)}' is not in the solution"
+        ):
+            score(tmp_path / "bad.csv", proba=["p_0", "p_1"], **kw)
 
 
 @pytest.mark.parametrize(

@@ -1298,12 +1298,20 @@ def _id_keys(values: Any) -> np.ndarray | None:
     ):
         return None
     try:
-        keys = pc.cast(values, pa.int64())
+        keys = pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    if not pc.all(pc.equal(pc.cast(keys, values.type), values)).as_py():
+    # the canonical writing is the shortest text of an integer (any sign, zero, space or
+    # other character more is longer), so a text that parses is canonical iff it is as long
+    digits = np.searchsorted(_POWERS_OF_TEN, np.abs(keys).view(np.uint64), side="right") + 1
+    size = pc.binary_length(values).to_numpy(zero_copy_only=False)
+    if not np.array_equal(size, digits + (keys < 0)):
         return None
-    return keys.to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
+    return keys  # type: ignore[no-any-return]
+
+
+#: 10, 100, ..., 10**19: an unsigned 64-bit magnitude has 1 + (those not above it) digits.
+_POWERS_OF_TEN = np.array([10**k for k in range(1, 20)], dtype=np.uint64)
 
 
 def _split_values(values: Any) -> np.ndarray:
