@@ -5,6 +5,7 @@ stated error bounds, merging and the bootstrap."""
 from __future__ import annotations
 
 import math
+import os
 import pickle
 
 import numpy as np
@@ -132,6 +133,24 @@ def test_bootstrap_interval_is_seeded_batch_free_and_like_relplots() -> None:
     dense = np.array(whole["density"]) > 0.2
     assert np.all(lo[dense] <= curve[dense] + 0.02)
     assert np.all(curve[dense] <= hi[dense] + 0.02)
+
+
+def _interval(acc: metrics.CalibrationAccumulator) -> tuple[float, float]:
+    r = acc.result(bootstrap=40)["smooth_ece"]
+    return r["ci_low"], r["ci_high"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_bootstrap_runs_in_a_child_forked_after_one() -> None:
+    # the bootstrap runs on a thread pool: a child forked after it has none of its threads
+    import multiprocessing
+
+    f, o = _pairs(5000, 11)
+    acc = metrics.CalibrationAccumulator().update(f, o)
+    here = _interval(acc)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        there = pool.apply_async(_interval, (acc,)).get(timeout=120)
+    assert there == here
 
 
 def test_bootstrap_interval_at_small_bandwidths_matches_a_row_bootstrap() -> None:

@@ -423,6 +423,7 @@ def test_tab_separated_files_are_read_by_their_name(tmp_path: Path, engine: str)
         ["3", "-5", "010", "0", "7"],
         ["3", "b", "10", "0", "7"],
         [str(2**63 - 1), str(-(2**63)), "1000000000000000000", "-10", "7"],  # widths at the edges
+        ["1000000", "1000001", "1000002", "3", "7"],
     ],
 )
 def test_text_ids_join_by_their_text_through_integer_keys_or_not(
@@ -443,12 +444,23 @@ def test_text_ids_join_by_their_text_through_integer_keys_or_not(
     got = score(tmp_path / "sub.csv", proba=["p_0", "p_1"], **kw).log_loss
     expected = -np.mean(np.log([q if t else 1 - q for q, t in zip(p1, y, strict=True)]))
     assert got == pytest.approx(expected, rel=1e-12)
-    for other in ("07", "+7", "7.0"):  # other writings of the integer 7
+    for other in ("07", "+7", "7.0", "0x7"):  # other writings of the integer 7
         (tmp_path / "bad.csv").write_text("id,p_0,p_1\n" + other + rows[1:])
         with pytest.raises(
             InputError, match=rf"row 1, column 'id': id '{re.escape(other)}' is not in the solution"
         ):
             score(tmp_path / "bad.csv", proba=["p_0", "p_1"], **kw)
+
+
+def test_a_hexadecimal_id_as_long_as_a_decimal_one_is_not_that_id(tmp_path: Path) -> None:
+    """pyarrow reads "0xF4240" as 1000000, and both texts have 7 bytes: the join is by text."""
+    (tmp_path / "sol.csv").write_text("id,y\n1000000,1\n1000001,0\n1000002,1\n")
+    (tmp_path / "sub.csv").write_text("id,p_0,p_1\n1000001,.8,.2\n0xF4240,.1,.9\n1000002,.3,.7\n")
+    kw = dict(solution=tmp_path / "sol.csv", id="id", target="y", classes=["0", "1"], bootstrap=0)
+    with pytest.raises(
+        InputError, match=r"row 2, column 'id': id '0xF4240' is not in the solution"
+    ):
+        score(tmp_path / "sub.csv", proba=["p_0", "p_1"], **kw)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ primitives; tests hold each one against the generic path.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,15 +20,27 @@ _BLOCK_ELEMENTS = 1 << 18
 # Below this many elements, threads cost more than they save.
 _THREAD_MIN_ELEMENTS = 1 << 21
 _pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
 def shared_executor() -> ThreadPoolExecutor:
     """The process's thread pool for NumPy work that releases the GIL (one per core, at most
-    eight); its tasks must not wait on tasks of the same pool."""
+    eight); its tasks must not wait on tasks of the same pool. A forked child starts its own
+    (the parent's threads do not exist there)."""
     global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8))
-    return _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8))
+        return _pool
+
+
+def _forget_pool() -> None:
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 Array = np.ndarray[Any, Any]

@@ -68,8 +68,9 @@ GRID = 1 << 14
 #: replicates and their centre.
 _PER_SIGMA = 8.0
 
-#: Bootstrap replicates evaluated together. Two chunks run at once on two cores, and 16
-#: replicates on the finest grid take ~40 MiB of temporaries, so a report stays in its bound.
+#: Bootstrap replicates evaluated together. Two chunks run at once (on any number of cores),
+#: and 16 replicates on the finest grid take ~40 MiB of temporaries: the bound of one chunk
+#: of 32, run alone as before.
 _BOOTSTRAP_CHUNK = 16
 
 #: The two-sided 95 % normal quantile (Wilson intervals).
@@ -291,9 +292,10 @@ def corp_blocks(n0: np.ndarray[Any, Any], n1: np.ndarray[Any, Any]) -> np.ndarra
     float64, so a block's rate is its exact ratio, rounded once). PAV ends at the same fit
     whatever the order in which adjacent violators are pooled, so each run of decreasing rates
     is first pooled at once, in NumPy, while a pass removes at least :data:`_POOL_FRACTION` of
-    the blocks; the stack pass then finishes in linear time. (SciPy's ``isotonic_regression``
-    gives the same fit, but importing ``scipy.optimize`` takes longer than this fit of a
-    million groups.)"""
+    the blocks; the stack pass then finishes in linear time. SciPy's ``isotonic_regression``
+    gives the same fit; on 2**20 groups it takes 0.02-0.04 s where this takes 0.1 s (random
+    rates) to 0.4-0.7 s (one long rise and a drop, all left to the stack pass), but importing
+    ``scipy.optimize`` takes 0.35-0.65 s, and the streamed report fits at most 2**15 groups."""
     ones = np.asarray(n1, dtype=np.float64)
     rows = ones + np.asarray(n0, dtype=np.float64)
     size: np.ndarray[Any, Any] = np.ones(ones.shape, dtype=np.int64)
@@ -741,15 +743,22 @@ class CalibrationAccumulator:
             return v, c
 
         # each chunk of replicates has its own seeded stream, so the draws do not depend on
-        # which thread runs it; NumPy's FFT releases the GIL, so chunks run side by side
+        # which thread runs it; NumPy's FFT releases the GIL, so two halves of the chunks run
+        # side by side (two, whatever the cores: each chunk's temporaries count)
         starts = list(range(0, replicates, _BOOTSTRAP_CHUNK))
-        streams = np.random.SeedSequence(seed).spawn(len(starts))
-        if len(starts) > 1 and (os.cpu_count() or 1) > 1:
+        jobs = list(zip(starts, np.random.SeedSequence(seed).spawn(len(starts)), strict=True))
+
+        def run_all(part: list[tuple[int, np.random.SeedSequence]]) -> list[tuple[Any, Any]]:
+            return [run(a, b) for a, b in part]
+
+        if len(jobs) > 1 and (os.cpu_count() or 1) > 1:
             from crossentropy._lib.kernels import shared_executor
 
-            parts = list(shared_executor().map(run, starts, streams))
+            half = (len(jobs) + 1) // 2
+            other = shared_executor().submit(run_all, jobs[half:])
+            parts = run_all(jobs[:half]) + other.result()
         else:
-            parts = [run(a, b) for a, b in zip(starts, streams, strict=True)]
+            parts = run_all(jobs)
         values = np.concatenate([v for v, _ in parts])
         curves = np.concatenate([c for _, c in parts])
         return values, float(centre[0]), curves

@@ -1301,8 +1301,11 @@ def _id_keys(values: Any) -> np.ndarray | None:
         keys = pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    # the canonical writing is the shortest text of an integer (any sign, zero, space or
-    # other character more is longer), so a text that parses is canonical iff it is as long
+    # pyarrow also reads hexadecimal ("0xF4240"): a decimal writing is required; the canonical
+    # one is then the shortest text of its integer (a sign or a zero more is longer), so a text
+    # that parses is canonical iff it is as long
+    if not _decimal_text(values):
+        return None
     digits = np.searchsorted(_POWERS_OF_TEN, np.abs(keys).view(np.uint64), side="right") + 1
     size = pc.binary_length(values).to_numpy(zero_copy_only=False)
     if not np.array_equal(size, digits + (keys < 0)):
@@ -1312,6 +1315,22 @@ def _id_keys(values: Any) -> np.ndarray | None:
 
 #: 10, 100, ..., 10**19: an unsigned 64-bit magnitude has 1 + (those not above it) digits.
 _POWERS_OF_TEN = np.array([10**k for k in range(1, 20)], dtype=np.uint64)
+
+
+def _decimal_text(values: Any) -> bool:
+    """Whether every byte of a (large) string array's values lies between '-' and '9' (read
+    from the array's buffers). Of texts that pyarrow reads as integers, that leaves decimal
+    writings only: '+' and white space are below '-', the letters of hexadecimal above '9'."""
+    import pyarrow as pa
+
+    offsets_type = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    offsets_buffer, data_buffer = values.buffers()[1:3]
+    if data_buffer is None or len(values) == 0:
+        return True
+    ends = np.frombuffer(offsets_buffer, dtype=offsets_type)
+    ends = ends[values.offset : values.offset + len(values) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[int(ends[0]) : int(ends[-1])]
+    return not data.size or (int(data.min()) >= ord("-") and int(data.max()) <= ord("9"))
 
 
 def _split_values(values: Any) -> np.ndarray:
@@ -1516,7 +1535,8 @@ def _first_ids_agree(src: Source) -> bool:
     its first batch, after pyarrow's threads parsed the first blocks of each file (about 0.2 s
     a file on two cores). The first :data:`_PEEK_BYTES` of each are read instead, on this
     thread. True when they agree, for other inputs, and when a small block cannot tell (the
-    join then decides)."""
+    join then decides). When both files hold bad rows, the solution's is then reported, as
+    the index reads the solution whole first."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
