@@ -9,6 +9,7 @@ import os
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -463,37 +464,53 @@ def test_a_hexadecimal_id_as_long_as_a_decimal_one_is_not_that_id(tmp_path: Path
         score(tmp_path / "sub.csv", proba=["p_0", "p_1"], **kw)
 
 
+def _write_ids_table(path: Path, fmt: str, ids: list[int], cols: dict[str, Any]) -> Path:
+    """A table of integer ``ids`` and ``cols``: a CSV, or a Parquet file with an int64 id."""
+    if fmt == "csv":
+        lines = zip(
+            *([str(i) for i in ids], *[[str(v) for v in c] for c in cols.values()]), strict=True
+        )
+        path.write_text(",".join(["id", *cols]) + "\n" + "".join(",".join(r) + "\n" for r in lines))
+    else:
+        pa = pytest.importorskip("pyarrow")
+        pq = pytest.importorskip("pyarrow.parquet")
+        path = path.with_suffix(".parquet")
+        table = {"id": pa.array(ids, pa.int64()), **{k: list(v) for k, v in cols.items()}}
+        pq.write_table(pa.table(table), path)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
 @pytest.mark.parametrize(
     ("base", "stranger"),
-    [(100, "150"), (100, "99"), (100, "1000"), (2**63 - 200, str(-(2**63)))],
+    [(100, 150), (100, 99), (100, 1000), (2**63 - 200, -(2**63))],
     ids=["hole", "below", "above", "int64-extremes"],
 )
 def test_consecutive_integer_ids_join_by_position_and_refuse_strangers(
-    tmp_path: Path, base: int, stranger: str
+    tmp_path: Path, base: int, stranger: int, fmt: str
 ) -> None:
-    """Integer ids spanning at most twice their count are looked up by indexing: a shuffled
-    submission joins exactly, and an id in a hole of the range, below it, above it, or at the
-    other end of int64 (no overflow) is refused, naming its row."""
+    """Integer ids spanning at most twice their count (text ids writing integers, or an integer
+    column) are looked up by indexing: a shuffled submission joins exactly, and an id in a
+    hole of the range, below it, above it, or at the other end of int64 (no overflow) is
+    refused, naming its row."""
     ids = [base + k for k in range(100) if base + k != 150]
     rng = np.random.default_rng(5)
     y = rng.integers(0, 2, len(ids))
     q = rng.uniform(0.05, 0.95, len(ids))
-    (tmp_path / "sol.csv").write_text(
-        "id,y\n" + "".join(f"{i},{t}\n" for i, t in zip(ids, y, strict=True))
-    )
+    sol = _write_ids_table(tmp_path / "sol.csv", fmt, ids, {"y": y.tolist()})
     order = rng.permutation(len(ids))
-    rows = [f"{ids[k]},{1 - q[k]},{q[k]}\n" for k in order]
-    (tmp_path / "sub.csv").write_text("id,p_0,p_1\n" + "".join(rows))
-    kw = dict(solution=tmp_path / "sol.csv", id="id", target="y", classes=["0", "1"], bootstrap=0)
-    got = score(tmp_path / "sub.csv", proba=["p_0", "p_1"], **kw).log_loss
+    sub_ids = [ids[k] for k in order]
+    cols = {"p_0": (1 - q[order]).tolist(), "p_1": q[order].tolist()}
+    sub = _write_ids_table(tmp_path / "sub.csv", fmt, sub_ids, cols)
+    kw = dict(solution=sol, id="id", target="y", classes=["0", "1"], bootstrap=0)
+    got = score(sub, proba=["p_0", "p_1"], **kw).log_loss
     expected = -np.mean(np.log(np.where(y == 1, q, 1 - q)))
     assert got == pytest.approx(expected, rel=1e-12)
-    rows[7] = f"{stranger},0.5,0.5\n"
-    (tmp_path / "bad.csv").write_text("id,p_0,p_1\n" + "".join(rows))
-    with pytest.raises(
-        InputError, match=rf"row 8, column 'id': id '{stranger}' is not in the solution"
-    ):
-        score(tmp_path / "bad.csv", proba=["p_0", "p_1"], **kw)
+    sub_ids[7] = stranger
+    bad = _write_ids_table(tmp_path / "bad.csv", fmt, sub_ids, cols)
+    shown = f"'{stranger}'" if fmt == "csv" else str(stranger)  # text, or an integer
+    with pytest.raises(InputError, match=rf"row 8, column 'id': id {shown} is not in the solution"):
+        score(bad, proba=["p_0", "p_1"], **kw)
 
 
 def test_a_url_reads_csv_cells_as_the_local_reader_does(memory_files, tmp_path: Path) -> None:
