@@ -453,6 +453,20 @@ def test_text_ids_join_by_their_text_through_integer_keys_or_not(
             score(tmp_path / "bad.csv", proba=["p_0", "p_1"], **kw)
 
 
+def test_a_repeated_id_is_two_rows_in_order_and_refused_out_of_order(tmp_path: Path) -> None:
+    """Files in the same order are joined row by row (bounded memory): an id repeated at the
+    same rows of both is two rows. Out of order, the solution's id table refuses it."""
+    (tmp_path / "sol.csv").write_text("id,y\n1,1\n2,0\n2,1\n3,1\n")
+    (tmp_path / "sub.csv").write_text("id,p_0,p_1\n1,.2,.8\n2,.6,.4\n2,.3,.7\n3,.1,.9\n")
+    (tmp_path / "shuffled.csv").write_text("id,p_0,p_1\n3,.1,.9\n2,.6,.4\n2,.3,.7\n1,.2,.8\n")
+    kw = dict(solution=tmp_path / "sol.csv", id="id", target="y", classes=["0", "1"], bootstrap=0)
+    r = score(tmp_path / "sub.csv", proba=["p_0", "p_1"], **kw)
+    assert r.n == 4
+    assert r.log_loss == pytest.approx(-np.mean(np.log([0.8, 0.6, 0.7, 0.9])), rel=1e-12)
+    with pytest.raises(InputError, match=r"sol.csv, row 3, column 'id': id '2' appears twice"):
+        score(tmp_path / "shuffled.csv", proba=["p_0", "p_1"], **kw)
+
+
 def test_a_hexadecimal_id_as_long_as_a_decimal_one_is_not_that_id(tmp_path: Path) -> None:
     """pyarrow reads "0xF4240" as 1000000, and both texts have 7 bytes: the join is by text."""
     (tmp_path / "sol.csv").write_text("id,y\n1000000,1\n1000001,0\n1000002,1\n")

@@ -338,8 +338,10 @@ def score(
     classes : list, optional
         Class names for the probability columns, in their order.
     solution : path, optional
-        The solution table of a pair, joined to ``data`` on ``id`` (in the same order in
-        bounded memory, or through a sorted id table otherwise).
+        The solution table of a pair, joined to ``data`` on ``id``: row by row in bounded
+        memory while both files list the same ids in the same order (an id repeated at the
+        same rows of both is then two rows), else through a sorted table of the solution's
+        ids, which refuses a repeated id.
     id : str, optional
         The id column: the join key of a pair; in a single table, the ids shown for the worst
         rows.
