@@ -541,9 +541,10 @@ def html_sections(result: dict[str, Any], src: Source | None) -> list[dict[str, 
             _tbl(["measure", "value", ""], _calibration_rows(cal), [False, True, False]),
             _note(
                 f"smooth ECE: Błasiok & Nakkiran (2024), bandwidth σ = {sm['bandwidth']:.4f} "
-                f"(the fixed point σ = smECE_σ); interval: basic bootstrap, "
-                f"{sm['replicates']} Poisson replicates. Equal-mass bins from a grid of "
-                "16,384 cells."
+                f"(the fixed point σ = smECE_σ); interval: basic bootstrap (2 × value − the "
+                f"replicates' quantiles, as relplot's), {sm['replicates']} Poisson replicates; "
+                "it corrects the estimate's upward bias, so for well-calibrated predictions "
+                "it may lie below the value. Equal-mass bins from a grid of 16,384 cells."
             ),
             _fig(
                 _decomposition_figure(cal),
