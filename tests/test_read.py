@@ -245,6 +245,24 @@ def test_control_characters_in_a_label_are_escaped_in_the_message(tmp_path: Path
     assert "\x1b" not in repr(str(info.value)).replace("\\x1b", "")
 
 
+def test_an_unknown_label_says_how_to_name_classes_that_were_not_named(tmp_path: Path) -> None:
+    """Classes taken from the column names (or the two defaults of one column) lead an unknown
+    label's message to ``classes``; named classes do not."""
+    multi = tmp_path / "multi.csv"
+    multi.write_text("label,p_cat,p_dog\ncat,0.3,0.7\ndog,0.6,0.4\n")
+    one = tmp_path / "one.csv"
+    one.write_text("y,p\nyes,0.2\nno,0.4\n")
+    with pytest.raises(InputError, match=r"'p_dog'\); the classes are the probability columns'"):
+        score(multi, target="label")
+    with pytest.raises(InputError, match=r"\('0', '1'\); name the two classes, negative first"):
+        score(one, target="y")
+    with pytest.raises(InputError, match=r"label 'cat' is not among the classes \('a', 'b'\)$"):
+        score(multi, target="label", classes=["a", "b"])
+    report = score(one, target="y", classes=["no", "yes"], bootstrap=0)
+    assert report.n == 2
+    assert report.log_loss == pytest.approx(-(np.log(0.2) + np.log(0.6)) / 2)
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "in.csv"

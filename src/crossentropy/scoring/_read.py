@@ -889,10 +889,20 @@ def _resolve_arrays(
 class _Labels:
     """Maps label values to class indices (vectorised, with pyarrow)."""
 
-    def __init__(self, classes: Sequence[str]) -> None:
+    def __init__(self, src: Source) -> None:
         import pyarrow as pa
 
+        classes = src.classes
         self.classes = list(classes)
+        # where the classes were not named, an unknown label says how to name them
+        self.hint = ""
+        if src.binary and classes == ("0", "1"):
+            self.hint = "; name the two classes, negative first, with classes (--classes)"
+        elif classes == src.proba_columns and src.mode != "arrays":
+            self.hint = (
+                "; the classes are the probability columns' names: name each column's class, in "
+                "order, with classes (--classes), or choose the columns with proba (--proba-cols)"
+            )
         self.text = pa.array(self.classes, pa.string())
         ints = [int(c) for c in classes if _INT_RE.fullmatch(c.strip())]
         self.ints = (
@@ -928,7 +938,8 @@ class _Labels:
                 i = int(big[0])
                 raise InputError(
                     path,
-                    f"label {values[i].as_py()} is not among the classes ({_list(self.classes)})",
+                    f"label {values[i].as_py()} is not among the classes ({_list(self.classes)})"
+                    + self.hint,
                     row=first_row + i,
                     column=column,
                 )
@@ -959,7 +970,8 @@ class _Labels:
                 raise InputError(path, "missing label", row=first_row + i, column=column)
             raise InputError(
                 path,
-                f"label {_short(value)} is not among the classes ({_list(self.classes)})",
+                f"label {_short(value)} is not among the classes ({_list(self.classes)})"
+                + self.hint,
                 row=first_row + i,
                 column=column,
             )
@@ -1349,7 +1361,7 @@ def _split_values(values: Any) -> np.ndarray:
 
 def _table_batches(src: Source, unit: Unit) -> Iterator[Batch]:
     assert src.target is not None
-    labels = _Labels(src.classes)
+    labels = _Labels(src)
     cols = list(src.proba_columns)
     text = [src.target] + ([src.id_column] if src.id_column else [])
     text += [src.split_column] if src.split_column else []
@@ -1375,7 +1387,7 @@ def _table_batches(src: Source, unit: Unit) -> Iterator[Batch]:
 def _array_batches(src: Source, unit: Unit) -> Iterator[Batch]:
     import pyarrow as pa
 
-    labels = _Labels(src.classes)
+    labels = _Labels(src)
     if src.format == "npz":
         with _load_npz(src.path) as archive:
             proba_all = _npz_array(src.path, archive, "y_proba")
@@ -1439,7 +1451,7 @@ def _solution_batches(
     assert src.solution_format is not None
     assert src.target is not None
     assert src.id_column is not None
-    labels = _Labels(src.classes)
+    labels = _Labels(src)
     idc, tgt, sp = src.id_column, src.target, src.split_column
     text = [idc, tgt] if src.solution_format == "csv" else [tgt]
     text += [sp] if sp else []
