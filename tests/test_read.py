@@ -245,6 +245,54 @@ def test_control_characters_in_a_label_are_escaped_in_the_message(tmp_path: Path
     assert "\x1b" not in repr(str(info.value)).replace("\\x1b", "")
 
 
+def test_a_probability_column_given_another_role_is_refused(tmp_path: Path) -> None:
+    """A column chosen by ``proba`` (named or matched by a pattern) that is also the target,
+    the id or the split column is an error naming it; without ``proba`` those columns are left
+    out of the probabilities."""
+    table = tmp_path / "t.csv"
+    table.write_text("y,g,p_0,p_1\n0,a,0.8,0.2\n1,b,0.3,0.7\n")
+    for kw, column, how in [
+        (dict(proba="p_*", id="p_1"), "p_1", "the id column .*matched by the pattern 'p_\\*'"),
+        (dict(proba="p_*", split="p_0"), "p_0", "the split column .*matched by the pattern"),
+        (dict(proba=["p_0", "y"]), "y", "the target column .*named in proba"),
+        (dict(proba=["g", "p_1"], id="g"), "g", "the id column .*named in proba"),
+    ]:
+        with pytest.raises(InputError, match=f"column '{column}': {how}"):
+            score(table, target="y", **kw)
+    report = score(table, target="y", id="g", classes=["0", "1"], bootstrap=0)
+    assert report.log_loss == pytest.approx(-(np.log(0.8) + np.log(0.7)) / 2)
+    sol, sub = tmp_path / "sol.csv", tmp_path / "sub.csv"
+    sol.write_text("p_id,y\n1,0\n2,1\n")
+    sub.write_text("p_id,p_0,p_1\n1,0.8,0.2\n2,0.3,0.7\n")
+    with pytest.raises(InputError, match=r"column 'p_id': the id column .*pattern 'p_\*'"):
+        score(sub, solution=sol, id="p_id", target="y", proba="p_*")
+    pair = score(sub, solution=sol, id="p_id", target="y", classes=["0", "1"], bootstrap=0)
+    assert pair.log_loss == pytest.approx(report.log_loss)
+
+
+def test_boolean_labels_match_classes_false_and_true_or_0_and_1(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    p = rng.random(300)
+    y = rng.random(300) < p
+    want = sklearn_metrics.log_loss(y, np.c_[1 - p, p], labels=[False, True])
+    named = pd.DataFrame({"y": y, "p_False": 1 - p, "p_True": p})
+    pq.write_table(pa.Table.from_pandas(named), tmp_path / "b.parquet")
+    for data in (named, pa.Table.from_pandas(named), tmp_path / "b.parquet"):
+        report = score(data, target="y", proba="p_*", bootstrap=0)
+        assert report.log_loss == pytest.approx(want, rel=1e-12)
+        assert [c["label"] for c in report.per_class] == ["False", "True"]
+    arrays = score(np.c_[1 - p, p], target=y, classes=[False, True], bootstrap=0)
+    assert arrays.log_loss == pytest.approx(want, rel=1e-12)
+    numbered = pd.DataFrame({"y": y, "p_0": 1 - p, "p_1": p})
+    assert score(numbered, target="y", proba="p_*", bootstrap=0).log_loss == pytest.approx(want)
+    with pytest.raises(InputError, match="label 'True' is not among the classes"):
+        score(named.assign(y=np.where(y, True, False)), target="y", classes=["False", "yes"])
+
+
 def test_an_unknown_label_says_how_to_name_classes_that_were_not_named(tmp_path: Path) -> None:
     """Classes taken from the column names (or the two defaults of one column) lead an unknown
     label's message to ``classes``; named classes do not."""

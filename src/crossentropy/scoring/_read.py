@@ -18,7 +18,8 @@ Conventions
 -----------
 * Data rows are numbered from 1; a CSV header line is not a data row and empty lines are skipped.
 * Labels are matched as text against the class names; integer labels also match class names that
-  are integers (``3`` matches the class ``"3"`` of a column ``p_3``).
+  are integers (``3`` matches the class ``"3"`` of a column ``p_3``); boolean labels match the
+  classes ``"False"`` and ``"True"`` where the classes have those names, else ``"0"`` and ``"1"``.
 * CSV cells: an empty cell is a missing value; ``nan``, ``inf`` parse as numbers and are rejected as
   non-finite; nothing else is treated as missing.
 """
@@ -517,19 +518,22 @@ def first_line(exc: BaseException) -> str:
 
 
 def _select_columns(
-    path: str, names: Sequence[str], spec: Sequence[str] | None, exclude: Sequence[str]
+    path: str, names: Sequence[str], spec: Sequence[str] | None, roles: dict[str, str]
 ) -> tuple[list[str], list[str]]:
     """Probability columns chosen by ``spec`` and their class names.
 
     ``spec`` is a list of column names and glob patterns. A column matched by a
     pattern gets the class name left after stripping the pattern's fixed prefix (before its first
     wildcard) and fixed suffix (after its last wildcard): ``p_*`` maps ``p_cat`` to ``cat``. A
-    column named outright keeps its full name. Without ``spec``, every column not in ``exclude``
-    is a probability column, named by its full name (the Kaggle submission convention).
+    column named outright keeps its full name. Without ``spec``, every column without one of
+    the ``roles`` (column: ``"target"``, ``"id"`` or ``"split"``) is a probability column,
+    named by its full name (the Kaggle submission convention); with it, a column chosen that
+    has a role is an error (a probability column read as ids, or left out, would score wrong
+    numbers silently).
     """
     cols: list[str] = []
     if spec is None:
-        cols = [n for n in names if n not in exclude]
+        cols = [n for n in names if n not in roles]
         return cols, list(cols)
     classes: list[str] = []
     for item in (s.strip() for s in spec):
@@ -537,17 +541,24 @@ def _select_columns(
             continue
         if any(ch in item for ch in _GLOB_CHARS):
             prefix, suffix = _fixed_ends(item)
-            hits = [n for n in names if n not in exclude and fnmatch.fnmatchcase(n, item)]
+            hits = [n for n in names if fnmatch.fnmatchcase(n, item)]
             if not hits:
                 raise InputError(path, f"no column matches the pattern {item!r}", column=item)
-            for n in hits:
-                cols.append(n)
-                classes.append(n[len(prefix) : len(n) - len(suffix)])
         else:
             if item not in names:
                 raise InputError(path, f"no such column (columns: {_list(names)})", column=item)
-            cols.append(item)
-            classes.append(item)
+            prefix, suffix, hits = "", "", [item]
+        for n in hits:
+            if n in roles:
+                how = f"matched by the pattern {item!r}" if n != item else "named in proba"
+                raise InputError(
+                    path,
+                    f"the {roles[n]} column is also a probability column ({how}; "
+                    "proba (--proba-cols))",
+                    column=n,
+                )
+            cols.append(n)
+            classes.append(n[len(prefix) : len(n) - len(suffix)])
     if len(set(cols)) != len(cols):
         dup = next(c for c in cols if cols.count(c) > 1)
         raise InputError(path, "column selected twice by the probability columns", column=dup)
@@ -682,14 +693,11 @@ def resolve_source(
         raise InputError(file, f"name the target column with --target (columns: {_list(names)})")
     if target not in names:
         raise InputError(file, f"no such column (columns: {_list(names)})", column=target)
-    exclude = [target] + ([id_column] if id_column else []) + ([split] if split else [])
     for extra in (id_column, split):
         if extra is not None and extra not in names:
             raise InputError(file, f"no such column (columns: {_list(names)})", column=extra)
-    cols, default_classes = _select_columns(file, names, proba_cols, exclude)
-    for role, column in (("target", target), ("split", split)):
-        if column in cols:
-            raise InputError(file, f"the {role} column is also a probability column", column=column)
+    roles = {c: r for r, c in (("split", split), ("id", id_column), ("target", target)) if c}
+    cols, default_classes = _select_columns(file, names, proba_cols, roles)
     names_ = _check_classes(file, cols, default_classes, classes)
     return Source(
         mode="table",
@@ -771,7 +779,7 @@ def _resolve_pair(
         target = others[0]
     elif target not in sol_names:
         raise InputError(solution, f"no such column (columns: {_list(sol_names)})", column=target)
-    cols, default_classes = _select_columns(submission, sub_names, proba_cols, [id_column])
+    cols, default_classes = _select_columns(submission, sub_names, proba_cols, {id_column: "id"})
     names_ = _check_classes(submission, cols, default_classes, classes)
     both_int = _id_is_int(solution, sol_fmt, id_column) and _id_is_int(
         submission, sub_fmt, id_column
@@ -919,8 +927,11 @@ class _Labels:
         if pa.types.is_dictionary(values.type):
             values = values.dictionary_decode()
         typ = values.type
-        if pa.types.is_boolean(typ):
-            values, typ = values.cast(pa.int64()), pa.int64()
+        if pa.types.is_boolean(typ):  # the classes False/True by name, else 0/1
+            if "False" in self.classes or "True" in self.classes:
+                values, typ = pc.if_else(values, "True", "False"), pa.string()
+            else:
+                values, typ = values.cast(pa.int64()), pa.int64()
         if pa.types.is_floating(typ):
             as_float = values.to_numpy(zero_copy_only=False)
             nan = np.flatnonzero(np.isnan(as_float) & ~values.is_null().to_numpy(False))
