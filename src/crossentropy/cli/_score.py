@@ -58,9 +58,10 @@ inputs:
     only, so bounded memory). Single tables must hold the same labels in the same row order.
 
   conventions: the log loss clips probabilities at the stored dtype's epsilon (scikit-learn
-  since 1.5; float32 files at float32's). Kaggle rescales each row to sum 1, then clips at 1e-15:
+  since 1.2; float32 files at float32's). Kaggle rescales each row to sum 1, then clips at 1e-15:
       --clip 1e-15 --renormalize
-  scikit-learn before 1.5 clipped at 1e-15, then rescaled: --clip 1e-15 --renormalize after_clip
+  scikit-learn 1.2 to 1.4 clipped at the dtype's epsilon, then rescaled: --renormalize after_clip
+  scikit-learn before 1.2 clipped at 1e-15, then rescaled: --clip 1e-15 --renormalize after_clip
 
   Labels are matched as text against the class names; integer labels also match integer class
   names. Rows are numbered from 1, the header not counted. Probabilities must be numbers in

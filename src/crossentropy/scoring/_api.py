@@ -370,13 +370,14 @@ def score(
         The bootstrap's seed: a report is reproducible, whatever the batches or workers.
     clip : float, optional
         Clip probabilities at ``[clip, 1 - clip]`` instead of the stored dtype's epsilon (the
-        default, scikit-learn's since 1.5). Kaggle and scikit-learn before 1.3 clip at 1e-15.
+        default, scikit-learn's since 1.2). Kaggle and scikit-learn before 1.2 clip at 1e-15.
     renormalize : bool or {"before_clip", "after_clip"}, default False
         Divide each row by its sum: ``True`` or ``"before_clip"`` as Kaggle's log loss does
         (rescale, then clip), ``"after_clip"`` as scikit-learn before 1.5 did (clip, then
-        rescale). With ``clip=1e-15``, ``renormalize=True`` reproduces Kaggle's score and
-        ``renormalize="after_clip"`` scikit-learn 1.2's ``log_loss``, for probabilities in
-        [0, 1] (Kaggle also rescales scores above 1, which are refused here).
+        rescale). With ``clip=1e-15``, ``renormalize=True`` reproduces Kaggle's score;
+        ``renormalize="after_clip"`` reproduces the ``log_loss`` of scikit-learn 1.2 to 1.4,
+        and with ``clip=1e-15`` that of scikit-learn before 1.2, for probabilities in [0, 1]
+        (Kaggle also rescales scores above 1, which are refused here).
     split : str, optional
         A column whose values split the rows, as Kaggle's ``Usage`` column (``Public``,
         ``Private``) of a solution: each split is also scored alone (``ScoreReport.splits``).
