@@ -101,6 +101,11 @@ def test_to_html_never_replaces_a_link(files, tmp_path: Path):
         report.to_html(link)
     assert link.is_symlink()
     assert target.read_text() == "keep"
+    for bad in (3, None):
+        with pytest.raises(TypeError, match="path must be a file path"):
+            report.to_html(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="path must name a file; got an empty path"):
+        report.to_html("")
 
 
 def test_bad_input_is_an_input_error_naming_file_row_and_column(tmp_path: Path):
@@ -119,10 +124,25 @@ def test_options_are_checked(files):
         score(path, target="y", engine="spark")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="need engine='dask'"):
         score(path, target="y", scheduler="tcp://127.0.0.1:1")
-    with pytest.raises(ValueError, match="bins and batch_rows must be >= 1"):
-        score(path, target="y", bins=0)
+    for name, value, least in [("bins", 0, 1), ("batch_rows", 0, 1), ("worst", -1, 0)]:
+        with pytest.raises(ValueError, match=f"^{name} must be >= {least}; got {value}$"):
+            score(path, target="y", **{name: value})
+    with pytest.raises(ValueError, match=r"^bootstrap must be >= 0; got -2$"):
+        score(path, target="y", bootstrap=-2)
     with pytest.raises(TypeError, match="proba must be a column name or a list"):
         score(path, target="y", proba=[1, 2])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="proba must be a column name or a list of them; got 5"):
+        score(path, target="y", proba=5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="renormalize must be True, False, 'before_clip'"):
+        score(path, target="y", renormalize=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="classes must be a list of class names; got the text"):
+        score(path, target="y", classes="ab")
+    with pytest.raises(TypeError, match="solution must be a path; got DataFrame; for DataFrames"):
+        score(path, solution=_frame(files), id="id", target="y")
+    with pytest.raises(TypeError, match="data as a list holds prediction sets to compare"):
+        score(files["p"].tolist(), target=files["y"])
+    # a format's name in any case
+    assert score(path, target="y", proba="p_*", format="PARQUET", bootstrap=0).n == 300
 
 
 def _frame(files):
@@ -133,11 +153,12 @@ def _frame(files):
     return frame
 
 
-@pytest.mark.parametrize("kind", ["pandas", "polars", "pyarrow"])
+@pytest.mark.parametrize("kind", ["pandas", "polars", "polars-lazy", "pyarrow"])
 def test_score_of_an_in_memory_table(files, kind):
     frame = _frame(files)
-    if kind == "polars":
+    if kind.startswith("polars"):
         frame = pytest.importorskip("polars").from_pandas(frame)
+        frame = frame.lazy() if kind == "polars-lazy" else frame
     elif kind == "pyarrow":
         frame = pa.Table.from_pandas(frame, preserve_index=False)
     report = score(frame, target="y", batch_rows=70)
@@ -158,6 +179,10 @@ def test_score_of_numpy_probabilities_and_labels(files):
     yb = (y == 1).astype(int)
     binary = score(p[:, 1:2], target=yb)
     assert math.isclose(binary.log_loss, metrics.log_loss(yb, p[:, 1]), rel_tol=1e-12)
+    vector = score(p[:, 1], target=yb)  # a vector: the second class's, as scikit-learn reads it
+    assert vector.log_loss == binary.log_loss
+    with pytest.raises(ValueError, match=r"probabilities \(n, C\) or \(n,\); got \(300, 3, 1\)"):
+        score(p[:, :, None], target=y)
 
 
 def test_in_memory_table_under_dask_equals_local(files):
@@ -318,6 +343,9 @@ def test_split_of_a_table_and_its_errors(rounded) -> None:
     assert unsplit.input["probability_columns"] == ["p_cat", "p_dog", "p_eel"]
     with pytest.raises(InputError, match="no such column"):
         score(table, target="y", proba="p_*", split="Use")
+    gap = table.assign(Usage=table["Usage"].where(np.arange(len(table)) != 4, None))
+    with pytest.raises(InputError, match="row 5, column 'Usage': missing value in the split"):
+        score(gap, target="y", proba="p_*", split="Usage")
     with pytest.raises(InputError, match="split column must not be the target"):
         score(table, target="y", proba="p_*", split="y")
     with pytest.raises(InputError, match="column 'Usage': no such column"):

@@ -183,9 +183,15 @@ def check_output_path(path: str | os.PathLike[str]) -> None:
 
     Raises
     ------
+    TypeError
+        ``path`` is not a path.
     ValueError
         Naming the path and the reason.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path must be a file path (str or os.PathLike); got {type(path).__name__}")
+    if not os.fspath(path):
+        raise ValueError("path must name a file; got an empty path")
     dest = Path(path)
     if dest.is_symlink():
         raise ValueError(f"{path}: is a symbolic link; refusing to replace it")

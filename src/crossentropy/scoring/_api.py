@@ -164,6 +164,9 @@ class ScoreReport:
 def _local(value: PathLike | None, name: str) -> str | None:
     from crossentropy.scoring._read import local_path
 
+    if value is not None and not isinstance(value, str | os.PathLike):
+        hint = "; for DataFrames use kaggle_score" if name == "solution" else ""
+        raise TypeError(f"{name} must be a path; got {type(value).__name__}{hint}")
     return local_path(value, name)
 
 
@@ -172,6 +175,8 @@ def _names(value: str | Sequence[str] | None, name: str) -> list[str] | None:
         return None
     if isinstance(value, str):
         return [value]
+    if not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a column name or a list of them; got {value!r}")
     items = list(value)
     if not all(isinstance(v, str) for v in items):
         raise TypeError(f"{name} must be a column name or a list of them; got {value!r}")
@@ -189,8 +194,12 @@ def _in_memory(data: Any, target: Any, classes: Sequence[Any] | None) -> tuple[A
     from crossentropy.scoring._read import arrow_table
 
     if isinstance(data, np.ndarray):
+        if data.ndim == 1:  # the second class's probability, as scikit-learn reads a vector
+            data = data[:, None]
         if data.ndim != 2 or data.shape[1] < 1:
-            raise ValueError(f"data as an array must be probabilities (n, C); got {data.shape}")
+            raise ValueError(
+                f"data as an array must be probabilities (n, C) or (n,); got {data.shape}"
+            )
         if target is None or isinstance(target, str):
             raise TypeError("data as an array needs target= the labels as an array")
         labels = np.asarray(target)
@@ -318,13 +327,14 @@ def score(
     data : path, DataFrame, pyarrow.Table, Dataset or RecordBatchReader, or numpy.ndarray
         The predictions: a table (CSV, TSV, Parquet, compressed CSV; a folder or a glob
         pattern of such files, or a pyarrow ``FileSystemDataset``, read file after file, the
-        worst rows named by file and row; a pandas or polars DataFrame or a pyarrow Table in
-        memory; a pyarrow ``RecordBatchReader``, read batch by batch, once, by the local
-        engine) with a ``target`` column and one probability column per class; a ``.npz``
-        with arrays ``y_true`` and ``y_proba``; a ``.npy`` of probabilities with
-        ``target_file``; a NumPy array of probabilities ``(n, C)`` with the
-        labels as ``target``; or, with ``solution``, a Kaggle-style submission file (an ``id``
-        column and one column per class, named by the class).
+        worst rows named by file and row; a pandas or polars DataFrame (a polars LazyFrame is
+        collected) or a pyarrow Table in memory; a pyarrow ``RecordBatchReader``, read batch
+        by batch, once, by the local engine) with a ``target`` column and one probability
+        column per class; a ``.npz`` with arrays ``y_true`` and ``y_proba``; a ``.npy`` of
+        probabilities with ``target_file``; a NumPy array of probabilities ``(n, C)`` (or
+        ``(n,)``: the second class's) with the labels as ``target``; or, with ``solution``, a
+        Kaggle-style submission file (an ``id`` column and one column per class, named by the
+        class).
 
         A list (or a dict of names to them) of two or more such inputs compares prediction
         sets on the same targets: each is scored, and the paired differences of their log
@@ -412,14 +422,15 @@ def score(
     from crossentropy.scoring._engine import ProgressBar
 
     check_choice(engine, "engine", ("local", "dask"))
-    bins, worst = check_int(bins, "bins"), check_int(worst, "worst")
-    batch_rows = check_int(batch_rows, "batch_rows")
-    bootstrap, seed = check_int(bootstrap, "bootstrap"), check_int(seed, "seed")
-    if bins < 1 or worst < 0 or batch_rows < 1 or bootstrap < 0:
-        raise ValueError(
-            f"bins and batch_rows must be >= 1, worst and bootstrap >= 0; got bins={bins}, "
-            f"worst={worst}, bootstrap={bootstrap}, batch_rows={batch_rows}"
-        )
+    for name, value, least in (
+        ("bins", bins, 1),
+        ("batch_rows", batch_rows, 1),
+        ("worst", worst, 0),
+        ("bootstrap", bootstrap, 0),
+    ):
+        if check_int(value, name) < least:
+            raise ValueError(f"{name} must be >= {least}; got {value}")
+    seed = check_int(seed, "seed")
     if engine != "dask" and (scheduler is not None or partitions is not None):
         raise ValueError("scheduler and partitions need engine='dask'")
     if partitions is not None and check_int(partitions, "partitions") < 1:
@@ -428,12 +439,20 @@ def score(
         raise ValueError(f"id and target must be different columns; both are {id!r}")
     if clip is not None:
         clip = checked_clip(clip)
-    if renormalize is True:
-        order: str | None = "before_clip"
-    elif renormalize is False:
-        order = None
+    if isinstance(renormalize, bool | np.bool_):
+        order: str | None = "before_clip" if renormalize else None
+    elif isinstance(renormalize, str) and renormalize in RENORMALIZE:
+        order = renormalize
     else:
-        order = check_choice(renormalize, "renormalize", RENORMALIZE)
+        raise ValueError(
+            f"renormalize must be True, False, 'before_clip' or 'after_clip'; got {renormalize!r}"
+        )
+    if isinstance(classes, str):
+        raise TypeError(f"classes must be a list of class names; got the text {classes!r}")
+    if format is not None:
+        if not isinstance(format, str):
+            raise TypeError(f"format must be a format name; got {type(format).__name__}")
+        format = format.lower()
     settings = Settings(
         split=split,
         target=target,
@@ -467,6 +486,13 @@ def score(
         batch_rows=batch_rows,
     )
     bar = progress if isinstance(progress, ProgressBar) else ProgressBar(bool(progress))
+    if isinstance(data, list | tuple) and any(
+        isinstance(d, list | tuple | bool | int | float | np.number) for d in data
+    ):
+        raise TypeError(
+            "data as a list holds prediction sets to compare (paths, tables or arrays); for one "
+            "table of probabilities pass a NumPy array (np.asarray(data))"
+        )
     if isinstance(data, list | tuple | Mapping):
         from crossentropy.scoring._compare import compare
 

@@ -442,6 +442,10 @@ def arrow_table(obj: Any, name: str) -> Any:
     kind = type(obj).__module__.split(".")[0]
     if kind not in ("pandas", "polars") and not hasattr(obj, "__arrow_c_stream__"):
         return None
+    if kind == "polars" and hasattr(obj, "collect"):  # a LazyFrame: its rows, collected
+        obj = obj.collect()
+    if kind in ("pandas", "polars") and not hasattr(obj, "columns"):  # a Series: not a table
+        return None
     try:
         if kind == "pandas":
             return pa.Table.from_pandas(obj, preserve_index=False)
@@ -1356,15 +1360,19 @@ def _decimal_text(values: Any) -> bool:
     return not data.size or (int(data.min()) >= ord("-") and int(data.max()) <= ord("9"))
 
 
-def _split_values(values: Any) -> np.ndarray:
-    """A split column as text (a missing value is the empty text)."""
+def _split_values(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
+    """A split column as text; a missing value (null, or an empty CSV cell) is an error."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if pa.types.is_dictionary(values.type):
         values = values.dictionary_decode()
-    text = pc.fill_null(values.cast(pa.string()), "")
-    return text.to_numpy(zero_copy_only=False).astype(str)  # type: ignore[no-any-return]
+    text = pc.fill_null(values.cast(pa.string()), "").to_numpy(zero_copy_only=False).astype(str)
+    empty = np.flatnonzero(text == "")
+    if empty.size:
+        row = first_row + int(empty[0])
+        raise InputError(path, "missing value in the split column", row=row, column=column)
+    return text  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- batch streams
@@ -1391,7 +1399,11 @@ def _table_batches(src: Source, unit: Unit) -> Iterator[Batch]:
             np.arange(row, row + n, dtype=np.int64),
             ids,
             done,
-            split=_split_values(rb.column(src.split_column)) if src.split_column else None,
+            split=(
+                _split_values(rb.column(src.split_column), src.path, src.split_column, row)
+                if src.split_column
+                else None
+            ),
         )
 
 
@@ -1477,7 +1489,7 @@ def _solution_batches(
     ):
         keys = _id_keys(rb.column(idc)) if src.id_kind == "str" else None
         ids = _ids(rb.column(idc), src.id_kind, src.solution, idc, row) if keys is None else None
-        split = _split_values(rb.column(sp)) if sp else None
+        split = _split_values(rb.column(sp), src.solution, sp, row) if sp else None
         yield ids, labels.indices(rb.column(tgt), src.solution, tgt, row), row, split, keys
 
 
