@@ -4,6 +4,7 @@ and pyarrow tables against the formula of Kaggle's evaluation pages, and its ref
 from __future__ import annotations
 
 import math
+import warnings
 import zlib
 
 import numpy as np
@@ -101,6 +102,18 @@ def test_kaggle_probabilities_rescales_then_clips():
     got = kaggle_probabilities([[0.5, 0.3, 0.0], [2.0, 1.0, 1.0]])
     np.testing.assert_allclose(got, [[0.625, 0.375, 1e-15], [0.5, 0.25, 0.25]], rtol=1e-15)
     assert kaggle_probabilities([[1.0, 0.0]], eps=1e-3).tolist() == [[1 - 1e-3, 1e-3]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow: a huge row is scaled by its largest entry
+        huge = kaggle_probabilities([[1e308, 1e308, 0.0], [0.5, 0.3, 0.2]])
+    np.testing.assert_allclose(huge, [[0.5, 0.5, 1e-15], [0.5, 0.3, 0.2]], rtol=1e-15)
+    with pytest.raises(ValueError, match=r"ids must hold one id per row of proba \(1\); got 3"):
+        kaggle_probabilities([[0.5, 0.5]], ids=[1, 2, 3])
+    with pytest.raises(ValueError, match="columns must hold one name per column"):
+        kaggle_probabilities([[0.5, 0.5]], columns=["a"])
+    with pytest.raises(ValueError, match=r"got nan at the row of id 7, column 'b'$"):
+        kaggle_probabilities([[0.5, np.nan]], ids=np.array([7]), columns=np.array(["a", "b"]))
+    with pytest.raises(ValueError, match=r"got -1\.0 at row 1, column 0$"):
+        kaggle_probabilities([[0.5, 0.5], [-1.0, 2.0]])
 
 
 def _bad_cases():
@@ -115,9 +128,6 @@ def _bad_cases():
     negative.loc[negative["id"] == "r002", "cat"] = -0.1
     zero = submission.copy()
     zero.loc[zero["id"] == "r005", CLASSES] = 0.0
-    row = {
-        name: int(np.flatnonzero(submission["id"] == name)[0]) for name in ("r002", "r003", "r005")
-    }
     ints = submission.assign(id=range(8))
     labelled = pd.DataFrame({"id": solution["id"], "animal": ["ant"] * 7 + ["yak"]})
     keys = submission["id"].tolist()
@@ -128,22 +138,33 @@ def _bad_cases():
         (solution, dup, {}, "submission repeats the id"),
         (solution, missing, {}, "submission has no row for the solution's id"),
         (solution, extra, {}, "submission has the id 'zzz', which is not in the solution"),
-        (solution, nan, {}, rf"got nan at row {row['r003']} \(id 'r003'\), column 'bee'"),
-        (solution, negative, {}, rf"got -0.1 at row {row['r002']} \(id 'r002'\), column 'cat'"),
-        (solution, zero, {}, rf"row {row['r005']} \(id 'r005'\) sums to 0"),
+        (solution, nan, {}, "got nan at the row of id 'r003', column 'bee'"),
+        (solution, negative, {}, "got -0.1 at the row of id 'r002', column 'cat'"),
+        (solution, zero, {}, "the row of id 'r005' sums to 0"),
         (solution, ints, {}, "differ in type"),
         (solution, submission, {"usage": "Hidden"}, "no row with Usage = 'Hidden'"),
-        (labelled, submission, {"target": "animal"}, "label 'yak'"),
+        (
+            labelled,
+            submission,
+            {"target": "animal"},
+            r"solution column 'animal' holds the label 'yak' \(id 'r007'\), which is not one of",
+        ),
         (labelled, submission, {}, "solution has no column 'ant'"),
         (solution, submission[["id", "ant"]], {}, "a probability column per class"),
         (pd.concat([solution, solution.iloc[:1]]), submission, {}, "solution repeats the id"),
-        (solution.assign(ant=0), submission, {}, r"solution row \d+ \(id 'r\d+'\) is not one-hot"),
-        (solution, submission.assign(id=[None, *keys[1:]]), {}, "submission has no id at row 0"),
+        (solution.assign(ant=0), submission, {}, r"the solution's row of id 'r\d+' is not one-hot"),
+        (
+            solution,
+            submission.assign(id=[None, *keys[1:]]),
+            {},
+            r"submission has a missing id in 'id' at its row 0 \(from 0\)",
+        ),
+        (solution.iloc[:0], submission.iloc[:0], {}, "solution has no rows"),
         (
             solution,
             submission.assign(bee="x"),
             {},
-            "column 'bee' must hold numbers; got 'x' at row 0",
+            r"column 'bee' must hold numbers; got 'x' at its row 0 \(from 0\)",
         ),
     ]
 
@@ -162,7 +183,7 @@ def test_kaggle_score_usage_column_of_numbers_and_text_cells_in_arrow():
     assert math.isclose(got, _kaggle_formula(y[keep], p[keep]), rel_tol=1e-13)
     table = pa.Table.from_pandas(submission, preserve_index=False)
     text = table.set_column(1, "ant", pa.array(["0.5"] * 11 + ["x"]))
-    with pytest.raises(ValueError, match="column 'ant' must hold numbers; got 'x' at row 11"):
+    with pytest.raises(ValueError, match=r"column 'ant' must hold numbers; got 'x' at its row 11 "):
         kaggle_score(solution, text, "id")
 
 

@@ -101,10 +101,17 @@ def renormalized(p: np.ndarray[Any, Any], eps: float, order: str) -> np.ndarray[
             \varepsilon, 1 - \varepsilon)}{\sum_k \operatorname{clip}(p_{ik}, \varepsilon,
             1 - \varepsilon)}
 
-    Rows of ``p`` must have a positive sum (checked by the callers, who know the rows)."""
+    Rows of ``p`` must have a positive sum (checked by the callers, who know the rows); a
+    row whose sum overflows float64 is divided by its largest entry first."""
     q = p.astype(np.float64)
     if order == "before_clip":
-        out: np.ndarray[Any, Any] = np.clip(q / q.sum(axis=1, keepdims=True), eps, 1 - eps)
+        with np.errstate(over="ignore"):
+            total = q.sum(axis=1, keepdims=True)
+        huge = np.isinf(total[:, 0])
+        if huge.any():  # scores near float64's maximum: the same ratios, from scaled rows
+            q[huge] /= q[huge].max(axis=1, keepdims=True)
+            total[huge] = q[huge].sum(axis=1, keepdims=True)
+        out: np.ndarray[Any, Any] = np.clip(q / total, eps, 1 - eps)
         return out
     q = np.clip(q, eps, 1 - eps)
     scaled: np.ndarray[Any, Any] = q / q.sum(axis=1, keepdims=True)

@@ -44,7 +44,8 @@ def kaggle_probabilities(
     eps : float, default 1e-15
         The clip (Kaggle's).
     ids, columns : sequence, optional
-        Row ids and column names, used to name a bad entry in the error message.
+        Row ids and column names, used to name a bad entry in the error message (a row by its
+        id; without ids, by its index from 0).
 
     Returns
     -------
@@ -68,11 +69,18 @@ def kaggle_probabilities(
     if p.ndim != 2 or p.shape[1] < 2:
         raise ValueError(f"proba must be a matrix of one column per class; got shape {p.shape}")
 
+    if ids is not None and len(ids) != p.shape[0]:
+        raise ValueError(f"ids must hold one id per row of proba ({p.shape[0]}); got {len(ids)}")
+    if columns is not None and len(columns) != p.shape[1]:
+        raise ValueError(
+            f"columns must hold one name per column of proba ({p.shape[1]}); got {len(columns)}"
+        )
+
     def where(row: int, col: int | None = None) -> str:
-        name = f"row {row}" if ids is None else f"row {row} (id {np.asarray(ids)[row]!r})"
+        name = f"row {row}" if ids is None else f"the row of id {_plain(list(ids)[row])!r}"
         if col is None:
             return name
-        return f"{name}, column {col if columns is None else repr(list(columns)[col])}"
+        return f"{name}, column {col if columns is None else repr(_plain(list(columns)[col]))}"
 
     bad = ~np.isfinite(p) | (p < 0)
     if bad.any():
@@ -80,12 +88,17 @@ def kaggle_probabilities(
         raise ValueError(
             f"proba must hold finite, non-negative scores; got {p[row, col]} at {where(row, col)}"
         )
-    total = p.sum(axis=1, keepdims=True)
-    if (total <= 0).any():
+    largest = p.max(axis=1) if p.shape[0] else np.zeros(0)
+    if (largest <= 0).any():  # non-negative entries: a positive sum has a positive entry
         raise ValueError(
-            f"proba rows must have a positive sum; {where(int(np.argmin(total)))} sums to 0"
+            f"proba rows must have a positive sum; {where(int(np.argmin(largest)))} sums to 0"
         )
     return renormalized(p, eps, "before_clip")
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value it holds (for messages: ``3``, not ``np.int64(3)``)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _table(obj: Any, name: str) -> Any:
@@ -118,7 +131,8 @@ def _numbers(table: Any, column: str, name: str) -> np.ndarray[Any, Any]:
         cells = values.to_pylist()
         row = next((i for i, v in enumerate(cells) if not _number(v)), 0)
         raise ValueError(
-            f"{name} column {column!r} must hold numbers; got {cells[row]!r} at row {row}"
+            f"{name} column {column!r} must hold numbers; got {cells[row]!r} at its row {row} "
+            "(from 0)"
         ) from None
 
 
@@ -225,9 +239,13 @@ def kaggle_score(
             f"; got columns {sub.column_names}"
         )
     for ids_, name in ((sol_ids, "solution"), (sub_ids, "submission")):
+        if len(ids_) == 0:
+            raise ValueError(f"{name} has no rows")
         if ids_.null_count:
             row = int(np.flatnonzero(ids_.is_null().to_numpy(zero_copy_only=False))[0])
-            raise ValueError(f"{name} has no id at row {row} of {row_id_column_name!r}")
+            raise ValueError(
+                f"{name} has a missing id in {row_id_column_name!r} at its row {row} (from 0)"
+            )
         if pc.count_distinct(ids_).as_py() != len(ids_):
             counts = pc.value_counts(ids_).to_pylist()
             twice = next(c["values"] for c in counts if c["counts"] > 1)
@@ -258,6 +276,14 @@ def kaggle_score(
     p = p[position.to_numpy(zero_copy_only=False)]
     if target is not None:
         labels = np.asarray(_column(sol, target, "solution").to_pylist(), dtype=object).astype(str)
+        unknown = np.flatnonzero(~np.isin(labels, np.array(classes, dtype=str)))
+        if unknown.size:
+            row = int(unknown[0])
+            raise ValueError(
+                f"solution column {target!r} holds the label {str(labels[row])!r} (id "
+                f"{sol_ids[row].as_py()!r}), which is not one of the submission's classes "
+                f"{classes}"
+            )
         order = np.argsort(np.array(classes, dtype=str))
         names = np.array(classes, dtype=str)[order]
         return float(log_loss(labels, p[:, order], labels=names))
@@ -273,7 +299,7 @@ def kaggle_score(
     if bad.any() or not_one.any():
         row = int(np.argmax(bad.any(axis=1) | not_one))
         raise ValueError(
-            f"solution row {row} (id {sol_ids[row].as_py()!r}) is not one-hot over the classes "
+            f"the solution's row of id {sol_ids[row].as_py()!r} is not one-hot over the classes "
             f"{classes}: one 1 and 0s elsewhere are expected"
         )
     return float(log_loss(onehot, p))
