@@ -95,7 +95,7 @@ def test_pair_intervals_do_not_depend_on_row_order_batches_or_engine(sets) -> No
         assert y["ci_low"] == pytest.approx(x["ci_low"], rel=1e-9, abs=1e-15)
 
 
-def test_other_targets_are_refused(sets, tmp_path: Path) -> None:
+def test_other_targets_are_refused(sets, tmp_path: Path, capsys) -> None:
     d = sets["dir"]
     table = pq.read_table(d / "b.parquet")
     y = table.column("y").to_pylist()
@@ -108,6 +108,11 @@ def test_other_targets_are_refused(sets, tmp_path: Path) -> None:
         score([d / "a.parquet", tmp_path / "short.parquet"], target="y", proba="p_*")
     with pytest.raises(TypeError, match="two or more"):
         score([d / "a.parquet"], target="y", proba="p_*")
+    args = [str(d / "a.parquet"), str(tmp_path / "short.parquet"), "--target", "y"]
+    assert main(["score", *args, "--proba-cols", "p_*"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("crossentropy score: error: prediction sets 'a.parquet' and")
+    assert "Error" not in err  # the message alone, no exception class
 
 
 def test_arrays_compared_with_names_and_without_bootstrap(sets) -> None:

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from crossentropy.cli import main
+from crossentropy.scoring import score
 
 CLASSES = ["cat", "dog", "eel"]
 N = 600
@@ -281,12 +283,22 @@ def test_rows_not_summing_to_one_warn_once_and_are_not_renormalised(
     p = p.copy()
     p[3:9] *= 0.9
     pcsv.write_csv(pa.table({"y": y, **{f"p_{j}": p[:, j] for j in range(3)}}), tmp_path / "s.csv")
-    code, out, err = run(capsys, str(tmp_path / "s.csv"), *TABLE_ARGS, "--json")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, out, err = run(capsys, str(tmp_path / "s.csv"), *TABLE_ARGS, "--json")
     assert code == 0
+    assert not [w for w in caught if issubclass(w.category, UserWarning)]  # one line, below
     lines = err.strip().splitlines()
     assert len(lines) == 1
     assert "warning" in lines[0]
     assert "6 of 100 rows" in lines[0]
+    # the Python API warns as scikit-learn does, once, naming the file and the count
+    with pytest.warns(
+        UserWarning, match=r"s\.csv: 6 of 100 rows have probabilities that do not"
+    ) as w:
+        score(tmp_path / "s.csv", target="y", proba="p_*", bootstrap=0)
+    assert len(w) == 1
+    assert "scored as given, not renormalised" in str(w[0].message)
     with pytest.warns(UserWarning, match="sum to one"):
         expected = log_loss(y, p)
     assert json.loads(out)["log_loss"] == pytest.approx(expected, rel=1e-12)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from typing import Any
 
 __all__ = ["add_score_parser", "score_command"]
@@ -261,7 +262,8 @@ def score_command(args: argparse.Namespace) -> int:
         The parsed options of :func:`add_score_parser`.
     """
     from crossentropy._lib.html import check_output_path
-    from crossentropy.scoring import Comparison, InputError, score
+    from crossentropy.scoring import InputError, score
+    from crossentropy.scoring._api import ROW_SUM_WARNING, row_sum_warnings
     from crossentropy.scoring._engine import ProgressBar
     from crossentropy.scoring._read import is_url
 
@@ -297,31 +299,33 @@ def score_command(args: argparse.Namespace) -> int:
     bar = ProgressBar(bool(args.progress) or sys.stderr.isatty())
     try:
         data: Any = predictions if len(predictions) > 1 else (predictions or [None])[0]
-        report = score(
-            data,
-            target=args.target,
-            proba=None if args.proba_cols is None else args.proba_cols.split(","),
-            classes=None if args.classes is None else args.classes.split(","),
-            solution=args.solution,
-            id=args.id_column,
-            target_file=args.target_file,
-            format=args.format,
-            engine=args.engine,
-            scheduler=args.scheduler,
-            partitions=args.partitions,
-            progress=bar,
-            bins=args.bins,
-            worst=args.worst,
-            bootstrap=args.bootstrap,
-            seed=args.seed,
-            clip=args.clip,
-            renormalize=args.renormalize or False,
-            split=args.split,
-            batch_rows=args.batch_rows,
-        )
+        with warnings.catch_warnings():  # printed below, as a line of the command
+            warnings.filterwarnings("ignore", f".*{ROW_SUM_WARNING}", UserWarning)
+            report = score(
+                data,
+                target=args.target,
+                proba=None if args.proba_cols is None else args.proba_cols.split(","),
+                classes=None if args.classes is None else args.classes.split(","),
+                solution=args.solution,
+                id=args.id_column,
+                target_file=args.target_file,
+                format=args.format,
+                engine=args.engine,
+                scheduler=args.scheduler,
+                partitions=args.partitions,
+                progress=bar,
+                bins=args.bins,
+                worst=args.worst,
+                bootstrap=args.bootstrap,
+                seed=args.seed,
+                clip=args.clip,
+                renormalize=args.renormalize or False,
+                split=args.split,
+                batch_rows=args.batch_rows,
+            )
         if args.report:
             report.to_html(args.report)
-    except InputError as exc:
+    except (InputError, ValueError, TypeError) as exc:  # bad input: the message says what
         bar.clear()
         return _error(str(exc))
     except OSError as exc:
@@ -336,22 +340,8 @@ def score_command(args: argparse.Namespace) -> int:
         bar.clear()
         where = predictions[0] if predictions else "input"
         return _error(f"{where}: {type(exc).__name__}: {exc}")
-    reports = list(report.reports.values()) if isinstance(report, Comparison) else [report]
-    for one in reports:
-        off = one.rows_not_summing_to_one
-        if off:
-            sys.stderr.write(
-                terminal_safe(
-                    f"{PROG}: warning: {one.source.path}: {off:,} of {one.n:,} rows have "
-                    "probabilities that do not sum to 1 within their dtype's rounding; "
-                    + (
-                        "they were rescaled (--renormalize)"
-                        if one.input["options"].get("renormalize")
-                        else "they are scored as given, not renormalised"
-                    )
-                )
-                + "\n"
-            )
+    for text in row_sum_warnings(report):
+        sys.stderr.write(terminal_safe(f"{PROG}: warning: {text}") + "\n")
     try:
         print(report.to_json() if args.json else terminal_safe(report.to_text()), flush=True)
     except BrokenPipeError:  # stdout closed early (``| head``): not an error of ours

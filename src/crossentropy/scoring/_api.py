@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -496,9 +497,34 @@ def score(
     if isinstance(data, list | tuple | Mapping):
         from crossentropy.scoring._compare import compare
 
-        return compare(data, settings, bar)
-    report, _ = score_one(data, settings, bar)
-    return report
+        result: ScoreReport | Comparison = compare(data, settings, bar)
+    else:
+        result = score_one(data, settings, bar)[0]
+    for text in row_sum_warnings(result):
+        warnings.warn(text, UserWarning, stacklevel=2)
+    return result
+
+
+#: The end of the warning of rows that do not sum to 1 (the command line prints it its way).
+ROW_SUM_WARNING = "do not sum to 1 within their dtype's rounding"
+
+
+def row_sum_warnings(result: ScoreReport | Comparison) -> list[str]:
+    """The warning of each prediction set with rows whose probabilities do not sum to 1."""
+    reports = list(result.reports.values()) if hasattr(result, "reports") else [result]
+    out = []
+    for one in reports:
+        if off := one.rows_not_summing_to_one:
+            how = (
+                "they were rescaled (renormalize)"
+                if one.input["options"].get("renormalize")
+                else "they are scored as given, not renormalised"
+            )
+            out.append(
+                f"{one.source.path}: {off:,} of {one.n:,} rows have probabilities that "
+                f"{ROW_SUM_WARNING}; {how}"
+            )
+    return out
 
 
 @dataclass(frozen=True)

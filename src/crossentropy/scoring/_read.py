@@ -299,7 +299,7 @@ def detect_format(path: str, override: str | None = None) -> Format:
     raise InputError(
         path,
         "unrecognised format (name it .csv, .tsv, .csv.gz, .parquet, .npy or .npz, or pass "
-        "--format)",
+        "format (--format))",
     )
 
 
@@ -691,10 +691,12 @@ def resolve_source(
             raise InputError(file, "a split column needs a table (CSV, Parquet, DataFrame)")
         return _resolve_arrays(file, form, target_file, classes, batch_rows)
     if target_file is not None:
-        raise InputError(file, "--target-file is for .npy probability arrays")
+        raise InputError(file, "target_file (--target-file) is for .npy probability arrays")
     names = column_names(file, form) if table is None else _unique_names(file, table.schema.names)
     if target is None:
-        raise InputError(file, f"name the target column with --target (columns: {_list(names)})")
+        raise InputError(
+            file, f"name the target column with target (--target) (columns: {_list(names)})"
+        )
     if target not in names:
         raise InputError(file, f"no such column (columns: {_list(names)})", column=target)
     for extra in (id_column, split):
@@ -760,7 +762,7 @@ def _resolve_pair(
             "give both --solution and --submission",
         )
     if id_column is None:
-        raise InputError(submission, "name the id column that joins the two files with --id")
+        raise InputError(submission, "name the id column that joins the two files with id (--id)")
     sol_fmt = detect_format(solution, fmt)
     sub_fmt = detect_format(submission, fmt)
     for path, form in ((solution, sol_fmt), (submission, sub_fmt)):
@@ -778,7 +780,7 @@ def _resolve_pair(
         if len(others) != 1:
             raise InputError(
                 solution,
-                f"name the target column with --target (columns: {_list(sol_names)})",
+                f"name the target column with target (--target) (columns: {_list(sol_names)})",
             )
         target = others[0]
     elif target not in sol_names:
@@ -848,7 +850,9 @@ def _resolve_arrays(
 ) -> Source:
     if form == "npz":
         if target_file is not None:
-            raise InputError(path, "--target-file is for .npy inputs; an .npz holds y_true itself")
+            raise InputError(
+                path, "target_file (--target-file) is for .npy inputs; an .npz holds y_true itself"
+            )
         with _load_npz(path) as archive:
             proba = _npz_array(path, archive, "y_proba")
             y = _npz_array(path, archive, "y_true")
@@ -856,7 +860,10 @@ def _resolve_arrays(
         y_path = path
     else:
         if target_file is None:
-            raise InputError(path, "a .npy of probabilities needs --target-file LABELS.npy")
+            raise InputError(
+                path,
+                "a .npy of probabilities needs its labels: target_file (--target-file) LABELS.npy",
+            )
         detect_format(target_file)
         proba = _load_npy(path)
         y = _load_npy(target_file)
