@@ -409,6 +409,13 @@ def score(
     ValueError, TypeError
         Options that do not fit.
 
+    Warns
+    -----
+    UserWarning
+        Once per prediction set with rows whose probabilities do not sum to 1 within their
+        dtype's rounding, with their count (as scikit-learn's ``log_loss`` warns); they are
+        scored as given unless ``renormalize``.
+
     Examples
     --------
     >>> import os, tempfile
