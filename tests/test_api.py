@@ -141,7 +141,10 @@ def test_options_are_checked(files):
         score(path, solution=_frame(files), id="id", target="y")
     with pytest.raises(TypeError, match="data as a list holds prediction sets to compare"):
         score(files["p"].tolist(), target=files["y"])
-    # a format's name in any case
+    # proba as any ordered collection of names, a format's name in any case
+    table = pq.read_table(path)
+    for names in (np.array(table.column_names[2:]), dict.fromkeys(table.column_names[2:]).keys()):
+        assert score(path, target="y", proba=names, classes=CLASSES, bootstrap=0).n == 300
     assert score(path, target="y", proba="p_*", format="PARQUET", bootstrap=0).n == 300
 
 
@@ -346,6 +349,11 @@ def test_split_of_a_table_and_its_errors(rounded) -> None:
     gap = table.assign(Usage=table["Usage"].where(np.arange(len(table)) != 4, None))
     with pytest.raises(InputError, match="row 5, column 'Usage': missing value in the split"):
         score(gap, target="y", proba="p_*", split="Usage")
+    folds = pa.Table.from_pandas(
+        table.assign(Usage=np.where(np.arange(len(table)) == 2, np.nan, 1.0))
+    )
+    with pytest.raises(InputError, match="row 3, column 'Usage': missing value in the split"):
+        score(folds, target="y", proba="p_*", split="Usage")
     with pytest.raises(InputError, match="split column must not be the target"):
         score(table, target="y", proba="p_*", split="y")
     with pytest.raises(InputError, match="column 'Usage': no such column"):

@@ -114,6 +114,10 @@ def test_kaggle_probabilities_rescales_then_clips():
         kaggle_probabilities([[0.5, np.nan]], ids=np.array([7]), columns=np.array(["a", "b"]))
     with pytest.raises(ValueError, match=r"got -1\.0 at row 1, column 0$"):
         kaggle_probabilities([[0.5, 0.5], [-1.0, 2.0]])
+    with pytest.raises(ValueError, match=r"the row of id 11 sums to 0$"):
+        kaggle_probabilities([[0.5, 0.5], [0.0, 0.0]], ids=pa.array([10, 11]))
+    with pytest.raises(ValueError, match=r"the row of id 'b' sums to 0$"):
+        kaggle_probabilities([[0.5, 0.5], [0.0, 0.0]], ids=(c for c in "ab"))
 
 
 def _bad_cases():
@@ -150,6 +154,12 @@ def _bad_cases():
             r"solution column 'animal' holds the label 'yak' \(id 'r007'\), which is not one of",
         ),
         (labelled, submission, {}, "solution has no column 'ant'"),
+        (
+            labelled.assign(animal=["ant"] * 6 + [None, "ant"]),
+            submission,
+            {"target": "animal"},
+            r"solution column 'animal' has a missing label \(id 'r006'\)",
+        ),
         (solution, submission[["id", "ant"]], {}, "a probability column per class"),
         (pd.concat([solution, solution.iloc[:1]]), submission, {}, "solution repeats the id"),
         (solution.assign(ant=0), submission, {}, r"the solution's row of id 'r\d+' is not one-hot"),

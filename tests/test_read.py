@@ -252,8 +252,9 @@ def test_a_probability_column_given_another_role_is_refused(tmp_path: Path) -> N
     table = tmp_path / "t.csv"
     table.write_text("y,g,p_0,p_1\n0,a,0.8,0.2\n1,b,0.3,0.7\n")
     for kw, column, how in [
-        (dict(proba="p_*", id="p_1"), "p_1", "the id column .*matched by the pattern 'p_\\*'"),
+        (dict(proba="p_*", id="p_1"), "p_1", "the id column .*matched by the pattern 'p_\\*' of"),
         (dict(proba="p_*", split="p_0"), "p_0", "the split column .*matched by the pattern"),
+        (dict(proba="*_1", id="p_1"), "p_1", "the id column .*matched by the pattern"),
         (dict(proba=["p_0", "y"]), "y", "the target column .*named in proba"),
         (dict(proba=["g", "p_1"], id="g"), "g", "the id column .*named in proba"),
     ]:
@@ -261,6 +262,9 @@ def test_a_probability_column_given_another_role_is_refused(tmp_path: Path) -> N
             score(table, target="y", **kw)
     report = score(table, target="y", id="g", classes=["0", "1"], bootstrap=0)
     assert report.log_loss == pytest.approx(-(np.log(0.8) + np.log(0.7)) / 2)
+    # a pattern without fixed characters is every other column
+    star = score(table, target="y", id="g", proba="*", classes=["0", "1"], bootstrap=0)
+    assert star.log_loss == report.log_loss
     sol, sub = tmp_path / "sol.csv", tmp_path / "sub.csv"
     sol.write_text("p_id,y\n1,0\n2,1\n")
     sub.write_text("p_id,p_0,p_1\n1,0.8,0.2\n2,0.3,0.7\n")
@@ -268,6 +272,10 @@ def test_a_probability_column_given_another_role_is_refused(tmp_path: Path) -> N
         score(sub, solution=sol, id="p_id", target="y", proba="p_*")
     pair = score(sub, solution=sol, id="p_id", target="y", classes=["0", "1"], bootstrap=0)
     assert pair.log_loss == pytest.approx(report.log_loss)
+    star = score(
+        sub, solution=sol, id="p_id", target="y", proba="*", classes=["0", "1"], bootstrap=0
+    )
+    assert star.log_loss == pair.log_loss
 
 
 def test_boolean_labels_match_classes_false_and_true_or_0_and_1(tmp_path: Path) -> None:
@@ -291,6 +299,8 @@ def test_boolean_labels_match_classes_false_and_true_or_0_and_1(tmp_path: Path) 
     assert score(numbered, target="y", proba="p_*", bootstrap=0).log_loss == pytest.approx(want)
     with pytest.raises(InputError, match="label 'True' is not among the classes"):
         score(named.assign(y=np.where(y, True, False)), target="y", classes=["False", "yes"])
+    with pytest.raises(InputError, match="label 'False' is not among the classes"):
+        score(named, target="y", classes=["no", "yes"])
 
 
 def test_an_unknown_label_says_how_to_name_classes_that_were_not_named(tmp_path: Path) -> None:
@@ -300,12 +310,20 @@ def test_an_unknown_label_says_how_to_name_classes_that_were_not_named(tmp_path:
     multi.write_text("label,p_cat,p_dog\ncat,0.3,0.7\ndog,0.6,0.4\n")
     one = tmp_path / "one.csv"
     one.write_text("y,p\nyes,0.2\nno,0.4\n")
-    with pytest.raises(InputError, match=r"'p_dog'\); the classes are the probability columns'"):
+    taken = r"'p_dog'\); the classes were taken from the probability columns' names: name each"
+    with pytest.raises(InputError, match=taken):
         score(multi, target="label")
-    with pytest.raises(InputError, match=r"\('0', '1'\); name the two classes, negative first"):
+    with pytest.raises(InputError, match=r"\('0', '1'\); one probability column \(or a vector\)"):
         score(one, target="y")
-    with pytest.raises(InputError, match=r"label 'cat' is not among the classes \('a', 'b'\)$"):
-        score(multi, target="label", classes=["a", "b"])
+    # named classes get no hint, even when they are the column names or 0 and 1
+    for named in (["a", "b"], ["p_cat", "p_dog"]):
+        with pytest.raises(InputError, match=r"label 'cat' is not among the classes \([^)]*\)$"):
+            score(multi, target="label", classes=named)
+    with pytest.raises(InputError, match=r"label 'yes' is not among the classes \('0', '1'\)$"):
+        score(one, target="y", classes=["0", "1"])
+    p = np.array([[0.3, 0.7], [0.6, 0.4]])
+    with pytest.raises(InputError, match=r"\('0', '1'\); the classes were taken from"):
+        score(p, target=np.array(["cat", "dog"]))
     report = score(one, target="y", classes=["no", "yes"], bootstrap=0)
     assert report.n == 2
     assert report.log_loss == pytest.approx(-(np.log(0.2) + np.log(0.6)) / 2)

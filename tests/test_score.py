@@ -299,6 +299,14 @@ def test_rows_not_summing_to_one_warn_once_and_are_not_renormalised(
         score(tmp_path / "s.csv", target="y", proba="p_*", bootstrap=0)
     assert len(w) == 1
     assert "scored as given, not renormalised" in str(w[0].message)
+    code, _, err = run(
+        capsys, str(tmp_path / "s.csv"), *TABLE_ARGS, "--renormalize", "--format", "CSV"
+    )
+    assert code == 0
+    assert err.strip().endswith(
+        "6 of 100 rows have probabilities that do not sum to 1 within "
+        "their dtype's rounding; they were rescaled (renormalize, --renormalize)"
+    )
     with pytest.warns(UserWarning, match="sum to one"):
         expected = log_loss(y, p)
     assert json.loads(out)["log_loss"] == pytest.approx(expected, rel=1e-12)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import warnings
 from typing import Any
@@ -175,7 +176,12 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
         help="score each value of this column alone too (Kaggle's Usage: Public / Private; "
         "a column of the solution in a pair)",
     )
-    g.add_argument("--format", choices=FORMATS, help="input format (default: from the file name)")
+    g.add_argument(
+        "--format",
+        type=str.lower,
+        choices=FORMATS,
+        help="input format (default: from the file name)",
+    )
     o = p.add_argument_group("output")
     o.add_argument("--json", action="store_true", help="print the numbers as JSON")
     o.add_argument("--report", metavar="PATH.html", help="write a self-contained HTML report")
@@ -300,7 +306,7 @@ def score_command(args: argparse.Namespace) -> int:
     try:
         data: Any = predictions if len(predictions) > 1 else (predictions or [None])[0]
         with warnings.catch_warnings():  # printed below, as a line of the command
-            warnings.filterwarnings("ignore", f".*{ROW_SUM_WARNING}", UserWarning)
+            warnings.filterwarnings("ignore", "(?s).*" + re.escape(ROW_SUM_WARNING), UserWarning)
             report = score(
                 data,
                 target=args.target,

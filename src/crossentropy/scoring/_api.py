@@ -12,7 +12,7 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -176,7 +176,7 @@ def _names(value: str | Sequence[str] | None, name: str) -> list[str] | None:
         return None
     if isinstance(value, str):
         return [value]
-    if not isinstance(value, Sequence):
+    if not isinstance(value, Iterable) or isinstance(value, bytes | Mapping):
         raise TypeError(f"{name} must be a column name or a list of them; got {value!r}")
     items = list(value)
     if not all(isinstance(v, str) for v in items):
@@ -523,7 +523,7 @@ def row_sum_warnings(result: ScoreReport | Comparison) -> list[str]:
     for one in reports:
         if off := one.rows_not_summing_to_one:
             how = (
-                "they were rescaled (renormalize)"
+                "they were rescaled (renormalize, --renormalize)"
                 if one.input["options"].get("renormalize")
                 else "they are scored as given, not renormalised"
             )

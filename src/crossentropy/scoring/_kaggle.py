@@ -69,6 +69,8 @@ def kaggle_probabilities(
     if p.ndim != 2 or p.shape[1] < 2:
         raise ValueError(f"proba must be a matrix of one column per class; got shape {p.shape}")
 
+    ids = None if ids is None else list(ids)
+    columns = None if columns is None else list(columns)
     if ids is not None and len(ids) != p.shape[0]:
         raise ValueError(f"ids must hold one id per row of proba ({p.shape[0]}); got {len(ids)}")
     if columns is not None and len(columns) != p.shape[1]:
@@ -77,10 +79,10 @@ def kaggle_probabilities(
         )
 
     def where(row: int, col: int | None = None) -> str:
-        name = f"row {row}" if ids is None else f"the row of id {_plain(list(ids)[row])!r}"
+        name = f"row {row}" if ids is None else f"the row of id {_plain(ids[row])!r}"
         if col is None:
             return name
-        return f"{name}, column {col if columns is None else repr(_plain(list(columns)[col]))}"
+        return f"{name}, column {col if columns is None else repr(_plain(columns[col]))}"
 
     bad = ~np.isfinite(p) | (p < 0)
     if bad.any():
@@ -97,8 +99,11 @@ def kaggle_probabilities(
 
 
 def _plain(value: Any) -> Any:
-    """A NumPy scalar as the Python value it holds (for messages: ``3``, not ``np.int64(3)``)."""
-    return value.item() if isinstance(value, np.generic) else value
+    """A NumPy or pyarrow scalar as the Python value it holds (for messages: ``3``, not
+    ``np.int64(3)``)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value.as_py() if hasattr(value, "as_py") else value
 
 
 def _table(obj: Any, name: str) -> Any:
@@ -275,7 +280,13 @@ def kaggle_score(
     p = kaggle_probabilities(proba, eps=eps, ids=ids, columns=classes)
     p = p[position.to_numpy(zero_copy_only=False)]
     if target is not None:
-        labels = np.asarray(_column(sol, target, "solution").to_pylist(), dtype=object).astype(str)
+        column = _column(sol, target, "solution")
+        if column.null_count:
+            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+            raise ValueError(
+                f"solution column {target!r} has a missing label (id {sol_ids[row].as_py()!r})"
+            )
+        labels = np.asarray(column.to_pylist(), dtype=object).astype(str)
         unknown = np.flatnonzero(~np.isin(labels, np.array(classes, dtype=str)))
         if unknown.size:
             row = int(unknown[0])

@@ -19,7 +19,8 @@ Conventions
 * Data rows are numbered from 1; a CSV header line is not a data row and empty lines are skipped.
 * Labels are matched as text against the class names; integer labels also match class names that
   are integers (``3`` matches the class ``"3"`` of a column ``p_3``); boolean labels match the
-  classes ``"False"`` and ``"True"`` where the classes have those names, else ``"0"`` and ``"1"``.
+  classes ``"0"`` and ``"1"`` where the classes are integers (and not named False/True), else
+  ``"False"`` and ``"True"``.
 * CSV cells: an empty cell is a missing value; ``nan``, ``inf`` parse as numbers and are rejected as
   non-finite; nothing else is treated as missing.
 """
@@ -209,6 +210,9 @@ class Source:
     split_column : str or None
         A column of the table (of the solution, in pair mode) whose values split the rows
         (Kaggle's ``Usage``: ``Public`` / ``Private``); each split is also scored alone.
+    classes_named : bool
+        Whether the classes were named (``classes``, or stored in an ``.npz``) rather than taken
+        from the columns' names (or ``"0"``, ``"1"`` for one column).
     """
 
     mode: Literal["table", "pair", "arrays"]
@@ -229,6 +233,7 @@ class Source:
     n_rows: int | None = None
     table: Any = None
     split_column: str | None = None
+    classes_named: bool = False
 
 
 @dataclass(frozen=True)
@@ -531,9 +536,10 @@ def _select_columns(
     wildcard) and fixed suffix (after its last wildcard): ``p_*`` maps ``p_cat`` to ``cat``. A
     column named outright keeps its full name. Without ``spec``, every column without one of
     the ``roles`` (column: ``"target"``, ``"id"`` or ``"split"``) is a probability column,
-    named by its full name (the Kaggle submission convention); with it, a column chosen that
-    has a role is an error (a probability column read as ids, or left out, would score wrong
-    numbers silently).
+    named by its full name (the Kaggle submission convention); so is every column a pattern
+    without fixed characters (``*``) matches. A column with a role that is named outright, or
+    matched by a pattern with fixed characters (``p_*`` and an id column ``p_1``), is an
+    error: left out, it would shift the classes of the other columns.
     """
     cols: list[str] = []
     if spec is None:
@@ -553,12 +559,14 @@ def _select_columns(
                 raise InputError(path, f"no such column (columns: {_list(names)})", column=item)
             prefix, suffix, hits = "", "", [item]
         for n in hits:
+            if n in roles and n != item and not prefix and not suffix:
+                continue  # "*": every other column
             if n in roles:
-                how = f"matched by the pattern {item!r}" if n != item else "named in proba"
+                how = f"matched by the pattern {item!r} of" if n != item else "named in"
                 raise InputError(
                     path,
-                    f"the {roles[n]} column is also a probability column ({how}; "
-                    "proba (--proba-cols))",
+                    f"the {roles[n]} column is also a probability column: {how} proba "
+                    "(--proba-cols); choose the probability columns without it",
                     column=n,
                 )
             cols.append(n)
@@ -710,6 +718,7 @@ def resolve_source(
         path=file,
         format=form,
         classes=tuple(names_),
+        classes_named=classes is not None,
         proba_columns=tuple(cols),
         binary=len(cols) == 1,
         target=target,
@@ -795,6 +804,7 @@ def _resolve_pair(
         path=submission,
         format=sub_fmt,
         classes=tuple(names_),
+        classes_named=classes is not None,
         proba_columns=tuple(cols),
         binary=len(cols) == 1,
         target=target,
@@ -894,6 +904,7 @@ def _resolve_arrays(
         path=path,
         format=form,
         classes=tuple(names_),
+        classes_named=classes is not None or stored is not None,
         proba_columns=tuple(cols),
         binary=n_cols == 1,
         target_file=target_file,
@@ -915,12 +926,15 @@ class _Labels:
         self.classes = list(classes)
         # where the classes were not named, an unknown label says how to name them
         self.hint = ""
-        if src.binary and classes == ("0", "1"):
-            self.hint = "; name the two classes, negative first, with classes (--classes)"
-        elif classes == src.proba_columns and src.mode != "arrays":
+        if not src.classes_named and src.binary:
             self.hint = (
-                "; the classes are the probability columns' names: name each column's class, in "
-                "order, with classes (--classes), or choose the columns with proba (--proba-cols)"
+                "; one probability column (or a vector) gives the second of two classes: name "
+                "them, negative first, with classes (--classes)"
+            )
+        elif not src.classes_named:
+            self.hint = (
+                "; the classes were taken from the probability columns' names: name each "
+                "column's class, in order, with classes (--classes)"
             )
         self.text = pa.array(self.classes, pa.string())
         ints = [int(c) for c in classes if _INT_RE.fullmatch(c.strip())]
@@ -938,11 +952,11 @@ class _Labels:
         if pa.types.is_dictionary(values.type):
             values = values.dictionary_decode()
         typ = values.type
-        if pa.types.is_boolean(typ):  # the classes False/True by name, else 0/1
-            if "False" in self.classes or "True" in self.classes:
-                values, typ = pc.if_else(values, "True", "False"), pa.string()
-            else:
+        if pa.types.is_boolean(typ):  # the integer classes 0/1, else False/True by name
+            if self.ints is not None and "False" not in self.classes and "True" not in self.classes:
                 values, typ = values.cast(pa.int64()), pa.int64()
+            else:
+                values, typ = pc.if_else(values, "True", "False"), pa.string()
         if pa.types.is_floating(typ):
             as_float = values.to_numpy(zero_copy_only=False)
             nan = np.flatnonzero(np.isnan(as_float) & ~values.is_null().to_numpy(False))
@@ -1368,12 +1382,14 @@ def _decimal_text(values: Any) -> bool:
 
 
 def _split_values(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
-    """A split column as text; a missing value (null, or an empty CSV cell) is an error."""
+    """A split column as text; a missing value (null, NaN or an empty text) is an error."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if pa.types.is_dictionary(values.type):
         values = values.dictionary_decode()
+    if pa.types.is_floating(values.type):  # NaN is a missing value too
+        values = pc.if_else(pc.is_nan(values), pa.scalar(None, values.type), values)
     text = pc.fill_null(values.cast(pa.string()), "").to_numpy(zero_copy_only=False).astype(str)
     empty = np.flatnonzero(text == "")
     if empty.size:
