@@ -119,6 +119,8 @@ def test_bfloat16_student_within_rounding():
         ({"teacher_input": torch.zeros(3, 6)}, ValueError, "teacher_input"),
         ({"target": torch.zeros(3, dtype=torch.long)}, ValueError, "target"),
         ({"target": [0, 1, 2, 3]}, TypeError, "target must be a torch tensor"),
+        ({"target": torch.zeros(4)}, TypeError, "target must hold class indices"),
+        ({"target": torch.zeros(4, dtype=torch.long), "ignore_index": 1.5}, TypeError, "ignore_in"),
         ({"linear_bias": torch.zeros(4)}, ValueError, "linear_bias"),
         ({"input": torch.zeros(4, 4, dtype=torch.long)}, TypeError, "input must be a floating"),
     ],
@@ -137,7 +139,23 @@ def test_bad_inputs(kwargs, error, match):
 
 
 def test_all_ignored_mean_is_nan_and_sum_is_zero():
-    xs, ws, _, xt, wt, _, _ = _case()
+    xs, ws, _, xt, wt, _, y = _case()
+    default = linear_kl_div(xs, ws, xt, wt, target=y)
+    assert float(linear_kl_div(xs, ws, xt, wt, target=y, ignore_index=None)) == float(default)
     y = torch.full((9,), -100)
     assert math.isnan(float(linear_kl_div(xs, ws, xt, wt, target=y)))
     assert float(linear_kl_div(xs, ws, xt, wt, target=y, reduction="sum")) == 0.0
+
+
+def test_compiled_with_a_temperature_and_beta_schedule():
+    """A temperature or beta that changes between calls is a symbolic float under
+    ``torch.compile(fullgraph=True)``: it traces and gives the eager numbers."""
+    xs, ws, _, xt, wt, _, y = _case()
+
+    def kl(t, beta):
+        return linear_kl_div(xs, ws, xt, wt, target=y, kind="jsd", beta=beta, temperature=t)
+
+    torch._dynamo.reset()
+    compiled = torch.compile(kl, fullgraph=True, backend="aot_eager")
+    for t, beta in [(1.0, 0.5), (2.0, 0.3), (1.5, 0.7)]:
+        torch.testing.assert_close(compiled(t, beta), kl(t, beta), rtol=1e-10, atol=1e-12)

@@ -263,6 +263,7 @@ def test_autocast_and_mixed_dtypes():
             "not both",
         ),
         ({"reduction": "batchmean"}, ValueError, "reduction"),
+        ({"reduction": "avg"}, ValueError, r"one of 'none', 'mean', 'sum'; got 'avg'"),
         ({"chunk_size": 0}, ValueError, "chunk_size"),
         ({"linear_weight": torch.zeros(0, 3)}, ValueError, "at least one row"),
         ({"label_smoothing": 1.5}, ValueError, "label_smoothing"),
@@ -844,6 +845,39 @@ def test_whole_training_step_compiles_in_one_graph_without_warnings(aux):
     torch.testing.assert_close(compiled[0], eager[0], rtol=1e-5, atol=1e-6)
     for a, r in zip(compiled[1], eager[1], strict=True):
         torch.testing.assert_close(a, r, rtol=1e-4, atol=1e-6)
+
+
+def test_compiled_step_takes_schedules_of_float_options_and_dynamic_shapes():
+    """A float option that changes between calls (a temperature or smoothing schedule) becomes a
+    symbolic float under ``torch.compile``, and ``dynamic=True`` makes the sizes symbolic: both
+    trace with ``fullgraph=True`` and give the eager numbers and gradients."""
+    torch.manual_seed(0)
+    w = torch.randn(23, 6, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(10, 6, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 23, (10,))
+
+    def loss(x, y, t, s, cap):
+        return linear_cross_entropy(x, w, y, temperature=t, label_smoothing=s, softcap=cap)
+
+    def check(got, want):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+        grads = torch.autograd.grad(got, (x, w)), torch.autograd.grad(want, (x, w))
+        for a, b in zip(*grads, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+    torch._dynamo.reset()
+    scheduled = torch.compile(loss, fullgraph=True, backend="aot_eager")
+    for t, s, cap in [(1.0, 0.0, 30.0), (0.7, 0.1, 20.0), (0.9, 0.2, 10.0)]:
+        check(scheduled(x, y, t, s, cap), loss(x, y, t, s, cap))
+    torch._dynamo.reset()
+    dynamic = torch.compile(
+        lambda x, y: linear_cross_entropy(x, w, y),
+        fullgraph=True,
+        dynamic=True,
+        backend="aot_eager",
+    )
+    for n in (10, 7):
+        check(dynamic(x[:n], y[:n]), linear_cross_entropy(x[:n], w, y[:n]))
 
 
 def test_meta_tensors_propagate_the_per_token_outputs():

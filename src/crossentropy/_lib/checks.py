@@ -117,7 +117,8 @@ def check_number(
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
     v = float(value)
-    if not math.isfinite(v):
+    # comparisons, not math.isfinite: torch.compile traces them on a float that varies
+    if not -math.inf < v < math.inf:  # NaN fails too
         raise ValueError(f"{name} must be finite; got {v}")
     problem = _range_error(v, name, low, high, low_open, high_open)
     if problem:

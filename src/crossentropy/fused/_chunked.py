@@ -65,8 +65,8 @@ class FusedOptions(SoftmaxOptions):
     def __post_init__(self) -> None:
         if self.ignore_index is None:  # PyTorch's default, -100 for class indices
             object.__setattr__(self, "ignore_index", -100)
+        check_choice(self.reduction, "reduction", ("none", "mean", "sum"))  # no "batchmean"
         super().__post_init__()
-        check_choice(self.reduction, "reduction", ("none", "mean", "sum"))
         temperature = check_number(self.temperature, "temperature", low=0.0, low_open=True)
         object.__setattr__(self, "temperature", temperature)  # frozen: normalised once
         for name in ("label_smoothing", "z_loss", "softcap"):

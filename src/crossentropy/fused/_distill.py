@@ -249,7 +249,7 @@ def linear_kl_div(
     linear_bias: Tensor | None = None,
     teacher_bias: Tensor | None = None,
     target: Tensor | None = None,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     kind: str = "forward",
     beta: float = 0.5,
     temperature: float = 1.0,
@@ -289,8 +289,9 @@ def linear_kl_div(
         bias.
     target : Tensor, optional
         Labels of shape ``input.shape[:-1]``; tokens equal to ``ignore_index`` are left out.
-    ignore_index : int, default -100
-        The label of the tokens left out (a ``target`` is needed for it to act).
+    ignore_index : int or None, default -100
+        The label of the tokens left out (a ``target`` is needed for it to act); None is
+        -100, as in :func:`linear_cross_entropy`.
     kind : {"forward", "reverse", "jsd"}
         The divergence: KL(teacher ‖ student), KL(student ‖ teacher), or the generalised
         Jensen-Shannon divergence.
@@ -364,7 +365,10 @@ def linear_kl_div(
             raise ValueError(
                 f"target must have shape {shape_str(batch)}; got {shape_str(target.shape)}"
             )
-        valid = target.reshape(-1) != ignore_index
+        if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+            raise TypeError(f"target must hold class indices (integers); got {target.dtype}")
+        ignore = -100 if ignore_index is None else check_int(ignore_index, "ignore_index")
+        valid = target.reshape(-1) != ignore
     acc = acc_dtype(input.dtype)
     vf = valid.to(acc)
     scale = vf / vf.sum().clamp(min=1) if reduction == "mean" else vf
