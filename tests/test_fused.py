@@ -105,6 +105,14 @@ def test_all_ignored_batch_follows_the_core_convention():
     out.backward()
     assert float(out.detach()) == 0.0
     assert not wl.grad.any()
+    # the recomputing paths ("none", per-token outputs) give the input zeros too, not None
+    for kw in ({"reduction": "none"}, {"return_aux": ["logp", "entropy"], "empty_mean": 0.0}):
+        xl = x.clone().requires_grad_(True)
+        out = linear_cross_entropy(xl * 1.0, w, y, linear_bias=b, **kw)
+        total = out.sum() if isinstance(out, torch.Tensor) else out.loss + out.logp.sum()
+        total.backward()
+        assert xl.grad is not None
+        assert not xl.grad.any()
 
 
 def test_bfloat16_matches_float32_to_bfloat16_rounding():

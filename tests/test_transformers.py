@@ -111,13 +111,21 @@ def test_logits_when_asked_for_and_calls_without_labels():
     shifted = torch.nn.functional.pad(labels, (0, 1), value=-100)[:, 1:]
     by_shift = model(input_ids=ids, shift_labels=shifted)
     torch.testing.assert_close(by_shift.loss, own.loss, rtol=2e-6, atol=1e-6)
+    # return_dict=False: the model's tuple (loss, logits, cache), also from the config
+    as_tuple = model(input_ids=ids, labels=labels, return_dict=False)
+    assert isinstance(as_tuple, tuple)
+    torch.testing.assert_close(as_tuple[0], own.loss, rtol=2e-6, atol=1e-6)
+    torch.testing.assert_close(as_tuple[1], own.logits, rtol=1e-12, atol=1e-12)
+    model.config.return_dict = False
+    assert isinstance(model(input_ids=ids, labels=labels), tuple)
 
 
 def test_extras_and_undo():
     ids, labels, _ = _batch(3)
     model = _model("qwen2")
-    use_fused_loss(model, z_loss=1e-2, label_smoothing=0.1)
-    assert use_fused_loss(model) is model  # already using it
+    use_fused_loss(model)
+    # a second call replaces the options of the first
+    assert use_fused_loss(model, z_loss=1e-2, label_smoothing=0.1) is model
     out = model(input_ids=ids, labels=labels)
     logits = remove_fused_loss(model)(input_ids=ids).logits
     shifted = torch.nn.functional.pad(labels, (0, 1), value=-100)[:, 1:]

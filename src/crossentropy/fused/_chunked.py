@@ -337,7 +337,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grads = (dx, dw, db)
         return (
             *(
-                g.to(dt) if need and g is not None and g.numel() else None
+                # a 1-D empty tensor marks a gradient not formed; an input of no rows (every
+                # token ignored) still gets its (empty) gradient, so autograd reaches it
+                g.to(dt) if need and g is not None and tuple(g.shape) != (0,) else None
                 for g, dt, need in zip(grads, ctx.dtypes, ctx.needs_input_grad[:3], strict=True)
             ),
             *nones,
@@ -511,10 +513,12 @@ def linear_cross_entropy(
         The sampling temperature :math:`T > 0`: the logits are divided by it before everything
         else (softcap, softmax, z-loss, the per-token outputs), as an RL trainer scores tokens
         sampled at :math:`T`.
-    num_items_in_batch : int or Tensor, optional
+    num_items_in_batch : int, float or Tensor, optional
         With ``"mean"``: divide the (class-weighted) sum by this count instead, as Hugging
         Face's trainers do for gradient accumulation (the count of target tokens over all the
-        micro-batches of a step); a micro-batch with no target tokens then gives 0.
+        micro-batches of a step); a micro-batch with no target tokens then gives 0. A number
+        must be positive; a tensor is used as it is, unchecked (reading it would synchronise
+        with the device), so a count of 0 gives an infinite loss.
     sequence_ids : Tensor, optional
         With ``"mean"``: each token's sequence (integers in ``[0, N)``, the target's shape) for
         packed sequences; the loss is each sequence's mean, then the mean over the sequences

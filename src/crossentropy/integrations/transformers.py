@@ -77,7 +77,9 @@ def use_fused_loss(
     ``shift_labels`` it runs ``model.base_model`` and the fused op on the last hidden states
     and ``model.get_output_embeddings().weight`` (tied weights stay tied), without them the
     model's own forward. ``label_smoothing`` and ``z_loss`` are extras (0 reproduces the
-    model). :func:`remove_fused_loss` undoes it.
+    model). A second call replaces the options of the first; :func:`remove_fused_loss` undoes
+    it. With ``return_dict=False`` (as a call's argument or in the model's config) the
+    outputs come as the model's tuple.
 
     Parameters
     ----------
@@ -113,8 +115,7 @@ def use_fused_loss(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    if getattr(model, _ATTRIBUTE, None) is not None:
-        return model  # already using it
+    remove_fused_loss(model)  # a second call: its options replace the first call's
     get_head = getattr(model, "get_output_embeddings", None)
     head = get_head() if callable(get_head) else None
     base = getattr(model, "base_model", None)
@@ -154,7 +155,10 @@ def use_fused_loss(
             padded = nn.functional.pad(labels, (0, 1), value=ignore_index)
             shift_labels = padded[..., 1:]  # as the model shifts them
         num_items = kwargs.pop("num_items_in_batch", None)
-        outputs = base(*args, **kwargs)
+        return_dict = kwargs.pop("return_dict", None)
+        if return_dict is None:
+            return_dict = getattr(getattr(self, "config", None), "return_dict", True)
+        outputs = base(*args, return_dict=True, **kwargs)
         hidden = outputs[0]
         head: Any = getattr(self, "get_output_embeddings")()  # noqa: B009 (may be replaced)
         loss = fused_loss(
@@ -172,7 +176,8 @@ def use_fused_loss(
             if softcap is not None:
                 logits = softcap * torch.tanh(logits / softcap)
         rest = {k: v for k, v in outputs.items() if k != "last_hidden_state"}
-        return CausalLMOutputWithPast(loss=loss, logits=logits, **rest)
+        out = CausalLMOutputWithPast(loss=loss, logits=logits, **rest)
+        return out if return_dict else out.to_tuple()  # a tuple as the model gives
 
     object.__setattr__(model, _ATTRIBUTE, original)
     model.forward = types.MethodType(forward, model)
