@@ -953,3 +953,17 @@ def test_ignored_tokens_are_never_projected_on_the_cpu(monkeypatch):
     for a, r in zip(out[:4], ref[:4], strict=True):
         torch.testing.assert_close(a, r, rtol=1e-12, atol=1e-12)
     assert float(out.loss[[0, 1, 2, 7]].abs().sum()) == 0.0
+
+
+def test_a_sampler_that_caps_then_divides_is_softcap_over_temperature():
+    """The docstring's claim: ``c tanh(z / c) / T`` (a sampler soft-capping, then dividing by
+    the temperature) is the op with ``softcap=c / T`` and ``temperature=T``."""
+    torch.manual_seed(0)
+    x = torch.randn(12, 5, dtype=torch.float64)
+    w = torch.randn(17, 5, dtype=torch.float64) * 3
+    y = torch.randint(0, 17, (12,))
+    c, t = 3.0, 0.7
+    logits = c * torch.tanh((x @ w.T) / c) / t
+    want = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    got = linear_cross_entropy(x, w, y, softcap=c / t, temperature=t, reduction="none")
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)

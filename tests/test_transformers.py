@@ -145,6 +145,8 @@ def test_bad_models_and_options_are_refused_at_once():
         use_fused_loss(_model("llama"), label_smoothing=2.0)
     with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         use_fused_loss("llama")
+    with pytest.raises(TypeError, match="return_logits must be True or False; got 'yes'"):
+        use_fused_loss(_model("llama"), return_logits="yes")
 
 
 def test_trainer_with_gradient_accumulation_gives_the_same_losses(tmp_path):

@@ -512,7 +512,9 @@ def linear_cross_entropy(
     temperature : float, default 1.0
         The sampling temperature :math:`T > 0`: the logits are divided by it before everything
         else (softcap, softmax, z-loss, the per-token outputs), as an RL trainer scores tokens
-        sampled at :math:`T`.
+        sampled at :math:`T`. A sampler that soft-caps first and then divides by :math:`T`
+        (Gemma 2's capped logits, :math:`c \tanh(z / c) / T`) is the same with
+        ``softcap=c / T``: :math:`(c/T) \tanh\bigl((z/T) / (c/T)\bigr) = c \tanh(z/c) / T`.
     num_items_in_batch : int, float or Tensor, optional
         With ``"mean"``: divide the (class-weighted) sum by this count instead, as Hugging
         Face's trainers do for gradient accumulation (the count of target tokens over all the

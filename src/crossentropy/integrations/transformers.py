@@ -115,6 +115,8 @@ def use_fused_loss(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    if not isinstance(return_logits, bool):
+        raise TypeError(f"return_logits must be True or False; got {return_logits!r}")
     remove_fused_loss(model)  # a second call: its options replace the first call's
     get_head = getattr(model, "get_output_embeddings", None)
     head = get_head() if callable(get_head) else None
