@@ -331,7 +331,7 @@ def score_command(args: argparse.Namespace) -> int:
             )
         if args.report:
             report.to_html(args.report)
-    except (InputError, ValueError, TypeError) as exc:  # bad input: the message says what
+    except InputError as exc:
         bar.clear()
         return _error(str(exc))
     except OSError as exc:
@@ -342,9 +342,11 @@ def score_command(args: argparse.Namespace) -> int:
         bar.clear()
         _error("interrupted")
         return 130
-    except Exception as exc:  # a safety net: one line, never a traceback
+    except Exception as exc:  # one line, never a traceback
         bar.clear()
-        where = predictions[0] if predictions else "input"
+        if type(exc) in (ValueError, TypeError):  # the library's refusal: its message says what
+            return _error(str(exc))
+        where = predictions[0] if predictions else "input"  # a safety net: name the input
         return _error(f"{where}: {type(exc).__name__}: {exc}")
     for text in row_sum_warnings(report):
         sys.stderr.write(terminal_safe(f"{PROG}: warning: {text}") + "\n")
