@@ -119,8 +119,9 @@ def test_bfloat16_student_within_rounding():
         ({"teacher_input": torch.zeros(3, 6)}, ValueError, "teacher_input"),
         ({"target": torch.zeros(3, dtype=torch.long)}, ValueError, "target"),
         ({"target": [0, 1, 2, 3]}, TypeError, "target must be a torch tensor"),
-        ({"target": torch.zeros(4)}, TypeError, "target must hold class indices"),
+        ({"target": torch.zeros(4)}, TypeError, "target must hold integer class indices"),
         ({"target": torch.zeros(4, dtype=torch.long), "ignore_index": 1.5}, TypeError, "ignore_in"),
+        ({"ignore_index": "a"}, TypeError, "ignore_index"),
         ({"linear_bias": torch.zeros(4)}, ValueError, "linear_bias"),
         ({"input": torch.zeros(4, 4, dtype=torch.long)}, TypeError, "input must be a floating"),
     ],
@@ -148,8 +149,8 @@ def test_all_ignored_mean_is_nan_and_sum_is_zero():
 
 
 def test_compiled_with_a_temperature_and_beta_schedule():
-    """A temperature or beta that changes between calls is a symbolic float under
-    ``torch.compile(fullgraph=True)``: it traces and gives the eager numbers."""
+    """A temperature or beta that changes between calls traces under
+    ``torch.compile(fullgraph=True)`` (one compilation per value) and gives the eager numbers."""
     xs, ws, _, xt, wt, _, y = _case()
 
     def kl(t, beta):

@@ -856,9 +856,10 @@ def test_whole_training_step_compiles_in_one_graph_without_warnings(aux):
 
 
 def test_compiled_step_takes_schedules_of_float_options_and_dynamic_shapes():
-    """A float option that changes between calls (a temperature or smoothing schedule) becomes a
-    symbolic float under ``torch.compile``, and ``dynamic=True`` makes the sizes symbolic: both
-    trace with ``fullgraph=True`` and give the eager numbers and gradients."""
+    """A float option that changes between calls (a temperature or smoothing schedule) is a
+    symbolic float to Dynamo until the custom operator fixes it (one compilation per value), and
+    ``dynamic=True`` makes the sizes symbolic (one compilation): both trace with
+    ``fullgraph=True`` and give the eager numbers and gradients."""
     torch.manual_seed(0)
     w = torch.randn(23, 6, dtype=torch.float64, requires_grad=True)
     x = torch.randn(10, 6, dtype=torch.float64, requires_grad=True)

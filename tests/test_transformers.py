@@ -113,9 +113,14 @@ def test_logits_when_asked_for_and_calls_without_labels():
     torch.testing.assert_close(by_shift.loss, own.loss, rtol=2e-6, atol=1e-6)
     # return_dict=False: the model's tuple (loss, logits, cache), also from the config
     as_tuple = model(input_ids=ids, labels=labels, return_dict=False)
-    assert isinstance(as_tuple, tuple)
+    own_tuple = remove_fused_loss(model)(input_ids=ids, labels=labels, return_dict=False)
+    assert [type(v) for v in as_tuple] == [type(v) for v in own_tuple]
     torch.testing.assert_close(as_tuple[0], own.loss, rtol=2e-6, atol=1e-6)
     torch.testing.assert_close(as_tuple[1], own.logits, rtol=1e-12, atol=1e-12)
+    use_fused_loss(model)  # no logits: None keeps their place
+    no_logits = model(input_ids=ids, labels=labels, return_dict=False)
+    assert no_logits[1] is None
+    assert [type(v) for v in no_logits[2:]] == [type(v) for v in own_tuple[2:]]
     model.config.return_dict = False
     assert isinstance(model(input_ids=ids, labels=labels), tuple)
 
@@ -147,6 +152,11 @@ def test_bad_models_and_options_are_refused_at_once():
         use_fused_loss("llama")
     with pytest.raises(TypeError, match="return_logits must be True or False; got 'yes'"):
         use_fused_loss(_model("llama"), return_logits="yes")
+    # a refused second call leaves the first one in place
+    model = use_fused_loss(_model("llama"), label_smoothing=0.1)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        use_fused_loss(model, label_smoothing=2.0)
+    assert "forward" in vars(model)
 
 
 def test_trainer_with_gradient_accumulation_gives_the_same_losses(tmp_path):

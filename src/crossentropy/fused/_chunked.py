@@ -480,7 +480,9 @@ def linear_cross_entropy(
     for; the gradients (the weight's in float32); and a few per-token vectors. The op never
     synchronises with the host (labels are checked only where the validation policy reads
     them), runs under ``torch.compile(fullgraph=True)`` as two
-    custom operators, and under ``torch.func`` (``grad``, ``vmap``, ``jacrev``, ``jacfwd``).
+    custom operators (a float option that changes between calls compiles again for each new
+    value, up to Dynamo's recompile limit), and under ``torch.func`` (``grad``, ``vmap``,
+    ``jacrev``, ``jacfwd``).
     Double backward is not supported; a second backward (``retain_graph=True``) recomputes.
     Under autocast the inputs are cast to the autocast dtype, as ``F.linear`` would, and the
     loss is float32.

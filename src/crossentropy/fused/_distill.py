@@ -327,6 +327,7 @@ def linear_kl_div(
             raise TypeError(f"{name} must be a floating tensor; got {t.dtype}")
     check_choice(kind, "kind", _KINDS)
     check_choice(reduction, "reduction", ("mean", "sum", "none"))
+    ignore = -100 if ignore_index is None else check_int(ignore_index, "ignore_index")
     beta = check_number(beta, "beta", low=0.0, high=1.0, low_open=True, high_open=True)
     temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
     if chunk_size is not None and check_int(chunk_size, "chunk_size") < 1:
@@ -366,8 +367,7 @@ def linear_kl_div(
                 f"target must have shape {shape_str(batch)}; got {shape_str(target.shape)}"
             )
         if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-            raise TypeError(f"target must hold class indices (integers); got {target.dtype}")
-        ignore = -100 if ignore_index is None else check_int(ignore_index, "ignore_index")
+            raise TypeError(f"target must hold integer class indices; got {target.dtype}")
         valid = target.reshape(-1) != ignore
     acc = acc_dtype(input.dtype)
     vf = valid.to(acc)

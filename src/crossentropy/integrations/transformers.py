@@ -117,7 +117,6 @@ def use_fused_loss(
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     if not isinstance(return_logits, bool):
         raise TypeError(f"return_logits must be True or False; got {return_logits!r}")
-    remove_fused_loss(model)  # a second call: its options replace the first call's
     get_head = getattr(model, "get_output_embeddings", None)
     head = get_head() if callable(get_head) else None
     base = getattr(model, "base_model", None)
@@ -138,6 +137,7 @@ def use_fused_loss(
         chunk_size=chunk_size,
         kernel=kernel,
     )
+    remove_fused_loss(model)  # a second call (now checked): its options replace the first's
     original = model.forward
 
     # the unbound function's metadata: the bound method then shows the model's own signature
@@ -178,8 +178,9 @@ def use_fused_loss(
             if softcap is not None:
                 logits = softcap * torch.tanh(logits / softcap)
         rest = {k: v for k, v in outputs.items() if k != "last_hidden_state"}
-        out = CausalLMOutputWithPast(loss=loss, logits=logits, **rest)
-        return out if return_dict else out.to_tuple()  # a tuple as the model gives
+        if not return_dict:  # the model's tuple: the logits keep their place, None or not
+            return (loss, logits, *rest.values())
+        return CausalLMOutputWithPast(loss=loss, logits=logits, **rest)
 
     object.__setattr__(model, _ATTRIBUTE, original)
     model.forward = types.MethodType(forward, model)
