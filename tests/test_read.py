@@ -276,6 +276,10 @@ def test_a_probability_column_given_another_role_is_refused(tmp_path: Path) -> N
         sub, solution=sol, id="p_id", target="y", proba="*", classes=["0", "1"], bootstrap=0
     )
     assert star.log_loss == pair.log_loss
+    one_hot = tmp_path / "one_hot.csv"
+    one_hot.write_text("p_id,p_0,p_1\n1,1,0\n2,0,1\n")
+    with pytest.raises(InputError, match=r"one-hot solution .*scoring\.kaggle_score"):
+        score(sub, solution=one_hot, id="p_id")
 
 
 def test_boolean_labels_match_classes_false_and_true_or_0_and_1(tmp_path: Path) -> None:

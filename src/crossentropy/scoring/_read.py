@@ -787,9 +787,17 @@ def _resolve_pair(
     if target is None:
         others = [n for n in sol_names if n not in (id_column, split)]
         if len(others) != 1:
+            named = {n for n in sub_names if n != id_column}
+            one_hot = len(named) > 1 and named <= set(others)
             raise InputError(
                 solution,
-                f"name the target column with target (--target) (columns: {_list(sol_names)})",
+                f"name the target column with target (--target) (columns: {_list(sol_names)})"
+                + (
+                    "; a one-hot solution (a 0/1 column per class) is scored by "
+                    "crossentropy.scoring.kaggle_score"
+                    if one_hot
+                    else ""
+                ),
             )
         target = others[0]
     elif target not in sol_names:
