@@ -95,6 +95,11 @@ def test_text_output(capsys):
         (["--logits", "1", "2", "--target", "x"], "not a class index"),
         (["--logits", "1", "2", "3", "--target", "0.5", "0.5"], "needs 3 entries"),
         (["--logits", "1", "2", "--target", "0.7", "0.7"], "--target probabilities sum to 1.4"),
+        # whole numbers are exact: no rounding to forgive, and a zero sum is refused
+        (["--probs", "0", "0", "0", "--target", "0"], "--probs sum to 0, expected 1"),
+        (["--logits", "1", "2", "3", "--target", "0", "0", "0"], "probabilities sum to 0,"),
+        (["--probs", "1", "1", "0", "--target", "0"], "--probs sum to 2, expected 1"),
+        (["--logits", "1", "2", "3", "--target", "1", "1", "0"], "probabilities sum to 2,"),
     ],
 )
 def test_bad_input_is_one_line_and_status_2(capsys, args, message):
@@ -125,7 +130,8 @@ def test_subprocess_success_and_error():
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
     assert bad.stderr.strip() == (
-        "crossentropy calc: error: --probs sum to 1.1, expected 1 (within 0.1)"
+        "crossentropy calc: error: --probs sum to 1.1, expected 1 (to less than 0.1, the "
+        "rounding of the values as typed)"
     )
 
 
@@ -159,9 +165,16 @@ def test_probabilities_sum_to_one_within_the_precision_typed(capsys):
     assert "divided by their" in text
     assert "d loss / d z, z = log p" in text  # the gradient named for what was given
     assert main(["calc", "--probs", "0.33", "0.33", "0.31", "--target", "0"]) == 2  # 0.97
-    assert "expected 1 (within 0.015)" in capsys.readouterr().err
+    assert "expected 1 (to less than 0.015," in capsys.readouterr().err
     r = calc_json(capsys, "--probs", "0.9", "0.1", "--target", "0")
     assert r["renormalized"] is False
+    assert r["target_renormalized"] is False
+    # a target distribution divided by its sum is flagged as the probabilities are
+    r = calc_json(capsys, "--logits", "1", "2", "3", "--target", "0.333", "0.333", "0.333")
+    assert r["target_renormalized"] is True
+    assert r["target"] == pytest.approx([1 / 3] * 3, rel=1e-15)
+    assert main(["calc", "--logits", "1", "2", "3", "--target", "0.333", "0.333", "0.333"]) == 0
+    assert "The target summed to 1 only to the precision typed" in capsys.readouterr().out
 
 
 def test_one_logit_is_the_binary_sigmoid_mode_like_torch(capsys):

@@ -57,10 +57,13 @@ SUM_TOLERANCE = 1e-6
 
 def _sum_tolerance(typed: list[str]) -> float:
     """Half a unit in the last typed decimal of each value, added up (at least
-    :data:`SUM_TOLERANCE`): how far values rounded as typed can sum away from 1."""
+    :data:`SUM_TOLERANCE`): how far values rounded as typed can sum away from 1. A whole
+    number typed without a point or exponent (``0``, ``1``) is exact."""
     half_units = 0.0
     for text in typed:
         mantissa, _, exponent = text.lower().partition("e")
+        if "." not in mantissa and not exponent:
+            continue
         decimals = len(mantissa.partition(".")[2])
         half_units += 0.5 * 10.0 ** (-decimals + (int(exponent) if exponent else 0))
     return max(SUM_TOLERANCE, half_units * (1 - 1e-9))  # a sum off by all of it is not
@@ -136,8 +139,11 @@ def _distribution(p: list[float], what: str, typed: list[str] | None = None) -> 
             raise CalcError(f"{what}: entry {i} is {x:g}, expected a probability in [0, 1]")
     total = math.fsum(p)
     tolerance = _sum_tolerance(typed) if typed is not None else SUM_TOLERANCE
-    if abs(total - 1.0) > tolerance:
-        raise CalcError(f"{what} sum to {total:.10g}, expected 1 (within {tolerance:.3g})")
+    if total <= 0.0 or abs(total - 1.0) > tolerance:
+        raise CalcError(
+            f"{what} sum to {total:.10g}, expected 1 (to less than {tolerance * (1 + 1e-9):.3g},"
+            " the rounding of the values as typed)"
+        )
     return p if total == 1.0 else [x / total for x in p]
 
 
@@ -194,9 +200,10 @@ def calc(
         (KL(target || prediction)), ``target_entropy_nats`` and ``target_entropy_bits`` (H(t),
         so that H(t, p) = H(t) + KL(t || p)), ``grad_logits`` (p - t, entries within rounding
         of 0 given as 0), ``target`` (the target distribution, or the labels), ``target_index``
-        (or None) and ``renormalized``. The sigmoid modes add ``loss_per_class_nats``,
-        ``positive_branch_nats`` (-t log p), ``negative_branch_nats`` (-(1 - t) log(1 - p)) and
-        ``mean_over_classes_nats``.
+        (or None), ``renormalized`` and, in softmax mode, ``target_renormalized`` (the target
+        distribution divided by its sum, as ``probs`` may be). The sigmoid modes add
+        ``loss_per_class_nats``, ``positive_branch_nats`` (-t log p), ``negative_branch_nats``
+        (-(1 - t) log(1 - p)) and ``mean_over_classes_nats``.
 
     Raises
     ------
@@ -266,6 +273,7 @@ def _softmax_calc(
         "target_entropy_bits": target_entropy / ln2,
         "grad_logits": [float(v) for v in g[0]],
         "renormalized": probs is not None and list(probs) != list(given),
+        "target_renormalized": index is None and t_list != _numbers(target, "--target"),
     }
 
 
@@ -453,6 +461,8 @@ def format_calc(r: dict[str, Any]) -> str:
     if r["renormalized"]:
         lines.append("The probabilities summed to 1 only to the precision typed: divided by their")
         lines.append("sum.")
+    if r.get("target_renormalized"):
+        lines.append("The target summed to 1 only to the precision typed: divided by its sum.")
     return "\n".join(lines)
 
 
