@@ -586,7 +586,7 @@ P2 = [[0.2, 0.8], [0.6, 0.4], [0.5, 0.5]]
 
 BAD = [
     # (kwargs, exception, match, sklearn raises too)
-    ({"y_true": [1, 1, 1], "y_proba": P2}, ValueError, "only one label", True),
+    ({"y_true": [1, 1, 1], "y_proba": P2}, ValueError, r"only one label \(1\);", True),
     ({"y_true": [0, 1, 2], "y_proba": P2}, ValueError, "different numbers of classes", True),
     ({"y_true": [0, 1, 1], "y_proba": P2, "labels": [0, 1, 2]}, ValueError, "labels", True),
     ({"y_true": [0, 1], "y_proba": P2}, ValueError, "same number of rows", True),

@@ -184,7 +184,7 @@ def encode(y: Host, labels: Any, name_y: str = "y_true") -> Encoded:
             index = np.asarray(index, dtype=np.intp).reshape(-1)
         if classes.shape[0] == 1:
             raise ValueError(
-                f"{name_y} contains only one label ({classes[0]!r}); pass the list of all "
+                f"{name_y} contains only one label ({_plain(classes[0])!r}); pass the list of all "
                 "expected class labels through labels="
             )
         return Encoded(classes, index)
