@@ -35,6 +35,14 @@ __all__ = [
 ]
 
 
+def plain(value: Any) -> Any:
+    """A NumPy or pyarrow scalar as the Python value it holds (``3``, not ``np.int64(3)``), for
+    messages and JSON; anything else as it is."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value.as_py() if hasattr(value, "as_py") else value
+
+
 def shape_str(shape: Sequence[int | None]) -> str:
     """A shape as ``(2, 3)``."""
     return "(" + ", ".join(str(s) for s in shape) + (",)" if len(shape) == 1 else ")")

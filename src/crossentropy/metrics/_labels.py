@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from crossentropy._lib.checks import shape_str
+from crossentropy._lib.checks import plain, shape_str
 from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import is_array
 
@@ -66,7 +66,7 @@ def _indicator(a: Host, name: str) -> Host:
         row, col = divmod(int(np.argmax(bad)), a.shape[1])
         raise ValueError(
             f"{name} is a label indicator matrix of shape {shape_str(a.shape)} and must hold 0s "
-            f"and 1s; got {_plain(a[row, col])!r} at row {row}, column {col}"
+            f"and 1s; got {plain(a[row, col])!r} at row {row}, column {col}"
         )
     return a
 
@@ -184,7 +184,7 @@ def encode(y: Host, labels: Any, name_y: str = "y_true") -> Encoded:
             index = np.asarray(index, dtype=np.intp).reshape(-1)
         if classes.shape[0] == 1:
             raise ValueError(
-                f"{name_y} contains only one label ({_plain(classes[0])!r}); pass the list of all "
+                f"{name_y} contains only one label ({plain(classes[0])!r}); pass the list of all "
                 "expected class labels through labels="
             )
         return Encoded(classes, index)
@@ -250,14 +250,10 @@ def index_of(y: Host, classes: Host, name_y: str = "y_true") -> Host:
     return np.asarray(index, dtype=np.intp)
 
 
-def _plain(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
-
-
 def _missing(y: Host, bad: Host, classes: Host, name_y: str) -> None:
     row = int(np.argmax(bad))
-    values = sorted({_plain(v) for v in y[bad][:20]}, key=str)
+    values = sorted({plain(v) for v in y[bad][:20]}, key=str)
     raise ValueError(
-        f"{name_y} holds label {_plain(y[row])!r} at row {row}, which is not one of the classes "
+        f"{name_y} holds label {plain(y[row])!r} at row {row}, which is not one of the classes "
         f"{classes.tolist()} (labels not among them: {values})"
     )

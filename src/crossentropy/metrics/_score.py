@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from crossentropy._lib.checks import check_choice, check_int, shape_str
+from crossentropy._lib.checks import check_choice, check_int, plain, shape_str
 from crossentropy.metrics._bootstrap import BootstrapTotals
 from crossentropy.metrics._calibration import (
     CalibrationAccumulator,
@@ -60,11 +60,6 @@ class RowError(ValueError):
     def __init__(self, row: int, reason: str) -> None:
         super().__init__(f"row {row}: {reason}")
         self.row, self.reason = row, reason
-
-
-def _plain(value: Any) -> Any:
-    """A NumPy scalar as the Python scalar it holds (JSON-serialisable)."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 class ScoreAccumulator:
@@ -172,7 +167,7 @@ class ScoreAccumulator:
         clip: float | None = None,
         renormalize: str | None = None,
     ) -> None:
-        labels = [_plain(c) for c in np.asarray(classes, dtype=object).reshape(-1).tolist()]
+        labels = [plain(c) for c in np.asarray(classes, dtype=object).reshape(-1).tolist()]
         if len(labels) < 2:
             raise ValueError(f"classes must hold at least two labels; got {labels!r}")
         self.classes: list[Any] = labels

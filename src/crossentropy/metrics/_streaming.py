@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from crossentropy._lib.checks import check_bool, check_choice, check_int
+from crossentropy._lib.checks import check_bool, check_choice, check_int, plain
 from crossentropy._lib.host import to_host
 from crossentropy.metrics._exact import ExactSum
 from crossentropy.metrics._formulas import (
@@ -493,7 +493,7 @@ class BrierScore(_Stream):
         vector = len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)
         if vector:
             y = host_labels(y_true, "y_true")
-            self._seen.update(v.item() if isinstance(v, np.generic) else v for v in np.unique(y))
+            self._seen.update(plain(v) for v in np.unique(y))
             if len(self._seen) > 2:
                 raise ValueError(
                     "y_true must be binary for y_proba of shape (n,); the stream has seen the "

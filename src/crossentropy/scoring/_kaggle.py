@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from crossentropy._lib.checks import check_number
+from crossentropy._lib.checks import check_number, plain
 from crossentropy.metrics import log_loss
 from crossentropy.metrics._formulas import renormalized
 
@@ -79,10 +79,10 @@ def kaggle_probabilities(
         )
 
     def where(row: int, col: int | None = None) -> str:
-        name = f"row {row}" if ids is None else f"the row of id {_plain(ids[row])!r}"
+        name = f"row {row}" if ids is None else f"the row of id {plain(ids[row])!r}"
         if col is None:
             return name
-        return f"{name}, column {col if columns is None else repr(_plain(columns[col]))}"
+        return f"{name}, column {col if columns is None else repr(plain(columns[col]))}"
 
     bad = ~np.isfinite(p) | (p < 0)
     if bad.any():
@@ -96,14 +96,6 @@ def kaggle_probabilities(
             f"proba rows must have a positive sum; {where(int(np.argmin(largest)))} sums to 0"
         )
     return renormalized(p, eps, "before_clip")
-
-
-def _plain(value: Any) -> Any:
-    """A NumPy or pyarrow scalar as the Python value it holds (for messages: ``3``, not
-    ``np.int64(3)``)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return value.as_py() if hasattr(value, "as_py") else value
 
 
 def _table(obj: Any, name: str) -> Any:
