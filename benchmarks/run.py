@@ -531,7 +531,8 @@ print(out["ll"][0], out["acc"][0])
 PLAIN_LOG_LOSS = """
 import sys
 from crossentropy.metrics import LogLoss
-from crossentropy.scoring._read import iter_batches, resolve_source
+from crossentropy.scoring._readers import iter_batches
+from crossentropy.scoring._sources import resolve_source
 src = resolve_source(file=sys.argv[1], target="y", proba_cols=["p_*"], classes=None,
                      solution=None, submission=None, id_column=None, target_file=None,
                      fmt=None, batch_rows=65536)

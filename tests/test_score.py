@@ -415,7 +415,7 @@ def test_endless_first_line_stops_early_with_a_clear_message(
 ):
     """A file without a line break: the header is read up to a bound, not into memory whole;
     /dev/zero, a device, is refused before it is read."""
-    from crossentropy.scoring._read import MAX_HEADER_CHARS
+    from crossentropy.scoring._sources import MAX_HEADER_CHARS
 
     endless = tmp_path / "endless.csv"
     with open(endless, "wb") as fh:
@@ -447,7 +447,7 @@ def test_a_megabyte_cell_is_read_and_named_briefly(
 
 def test_wide_rows_are_read_in_smaller_batches(tmp_path: Path, capsys):
     """Many classes: fewer rows per batch (the memory bound), the same numbers."""
-    from crossentropy.scoring._read import batch_rows_for
+    from crossentropy.scoring._readers import batch_rows_for
 
     assert batch_rows_for(65536, 250_000) == 33
     assert batch_rows_for(65536, 10) == 65536

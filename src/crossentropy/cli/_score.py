@@ -136,7 +136,7 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The ``score`` parser.
     """
-    from crossentropy.scoring._read import FORMATS
+    from crossentropy.scoring._sources import FORMATS
 
     p: argparse.ArgumentParser = sub.add_parser(
         "score",
@@ -271,7 +271,7 @@ def score_command(args: argparse.Namespace) -> int:
     from crossentropy.scoring import InputError, score
     from crossentropy.scoring._api import ROW_SUM_WARNING, row_sum_warnings
     from crossentropy.scoring._engine import ProgressBar
-    from crossentropy.scoring._read import is_url
+    from crossentropy.scoring._sources import is_url
 
     if args.scheduler and args.engine != "dask":
         return _error("--scheduler needs --engine dask")

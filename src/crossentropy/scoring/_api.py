@@ -1,7 +1,7 @@
 r"""``score``: a file of probability predictions (or a solution/submission pair) scored in
 bounded memory, as a :class:`ScoreReport`.
 
-The input is resolved from headers and footers (:mod:`crossentropy.scoring._read`), read in
+The input is resolved from headers and footers (:mod:`~crossentropy.scoring._sources`), read in
 batches and fed to :class:`crossentropy.metrics.ScoreAccumulator`, where every formula lives,
 in this process or on a Dask cluster (:mod:`crossentropy.scoring._engine`).
 """
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from crossentropy.metrics._bootstrap import BootstrapTotals
     from crossentropy.scoring._compare import Comparison
     from crossentropy.scoring._engine import ProgressBar
-    from crossentropy.scoring._read import Source
+    from crossentropy.scoring._sources import Source
 
 __all__ = ["ScoreReport", "Settings", "plain", "score", "score_one"]
 
@@ -163,7 +163,7 @@ class ScoreReport:
 
 
 def _local(value: PathLike | None, name: str) -> str | None:
-    from crossentropy.scoring._read import local_path
+    from crossentropy.scoring._sources import local_path
 
     if value is not None and not isinstance(value, str | os.PathLike):
         hint = "; for DataFrames use kaggle_score" if name == "solution" else ""
@@ -192,7 +192,7 @@ def _in_memory(data: Any, target: Any, classes: Sequence[Any] | None) -> tuple[A
         return None, "", target
     import pyarrow as pa  # type: ignore[import-untyped]
 
-    from crossentropy.scoring._read import arrow_table
+    from crossentropy.scoring._sources import arrow_table
 
     if isinstance(data, np.ndarray):
         if data.ndim == 1:  # the second class's probability, as scikit-learn reads a vector
@@ -559,7 +559,7 @@ def score_one(
 ) -> tuple[ScoreReport, BootstrapTotals | None]:
     """Score one prediction set; with ``paired`` replicates, also its paired-bootstrap totals."""
     from crossentropy.scoring._engine import score_dask, score_local
-    from crossentropy.scoring._read import (
+    from crossentropy.scoring._sources import (
         check_parts,
         expand_parts,
         is_url,

@@ -1,4 +1,5 @@
-"""The scoring engine: a resolved input (:mod:`crossentropy.scoring._read`) read in batches and
+"""The scoring engine: a resolved input (:mod:`~crossentropy.scoring._sources`) read in batches
+(:mod:`~crossentropy.scoring._readers`, a pair joined by :mod:`~crossentropy.scoring._join`) and
 fed to :class:`crossentropy.metrics.ScoreAccumulator` (where every formula lives), in this
 process or on the workers of a ``dask.distributed`` cluster whose accumulators are merged.
 
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
     import numpy as np
 
     from crossentropy.metrics import ScoreAccumulator
-    from crossentropy.scoring._read import Batch, InputError, SolutionIndex, Source, Unit
+    from crossentropy.scoring._join import SolutionIndex
+    from crossentropy.scoring._readers import Batch
+    from crossentropy.scoring._sources import InputError, Source, Unit
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -141,7 +144,7 @@ class _WorstIds:
         self.ids: dict[int, Any] = {}
 
     def note(self, acc: ScoreAccumulator, batch: Batch) -> None:
-        from crossentropy.scoring._read import id_value
+        from crossentropy.scoring._readers import id_value
 
         if batch.ids is None or not len(batch.rows):
             return
@@ -167,7 +170,7 @@ def _update(acc: ScoreAccumulator, batch: Batch, src: Source | None) -> None:
     ``InputError`` of the file."""
     from crossentropy.metrics._checks import ProbabilityError, describe_probability
     from crossentropy.metrics._score import RowError
-    from crossentropy.scoring._read import PART_STRIDE, InputError
+    from crossentropy.scoring._sources import PART_STRIDE, InputError
 
     where = batch.path or (src.path if src is not None else "")
     try:
@@ -204,7 +207,8 @@ def _consume(
     import queue
     import threading
 
-    from crossentropy.scoring._read import id_value, mark_seen
+    from crossentropy.scoring._join import mark_seen
+    from crossentropy.scoring._readers import id_value
 
     k = max(1, THREADS)
     accs = [new_acc() for _ in range(k)]
@@ -270,13 +274,14 @@ def _consume(
 
 def _twice(src: Source, value: Any, row: int) -> InputError:
     """The error of a submission id used twice, at its second row."""
-    from crossentropy.scoring._read import InputError
+    from crossentropy.scoring._sources import InputError
 
     return InputError(src.path, f"id {value!r} appears twice", row=row, column=src.id_column)
 
 
 def _check_all_used(src: Source, seen: np.ndarray, index: SolutionIndex) -> None:
-    from crossentropy.scoring._read import InputError, first_unseen
+    from crossentropy.scoring._join import first_unseen
+    from crossentropy.scoring._sources import InputError
 
     missing = first_unseen(seen, index)
     if missing is not None:
@@ -292,7 +297,7 @@ def _check_all_used(src: Source, seen: np.ndarray, index: SolutionIndex) -> None
 def _finish(
     src: Source, acc: ScoreAccumulator, ids: dict[int, Any], parts: Sequence[Source] = ()
 ) -> dict[str, Any]:
-    from crossentropy.scoring._read import PART_STRIDE, InputError
+    from crossentropy.scoring._sources import PART_STRIDE, InputError
 
     result = acc.result()
     if result["n"] == 0:
@@ -320,7 +325,7 @@ def score_local(
     Parameters
     ----------
     src : Source or sequence of Source
-        The resolved input (:func:`crossentropy.scoring._read.resolve_source`), or the files of
+        The resolved input (:func:`crossentropy.scoring._sources.resolve_source`), or the files of
         an input of several files (tables with the same columns), read in turn.
     options : mapping, optional
         Keywords of :class:`~crossentropy.metrics.ScoreAccumulator` (``n_bins``, ``worst``,
@@ -341,14 +346,14 @@ def score_local(
     """
     import numpy as np
 
-    from crossentropy.scoring._read import (
+    from crossentropy.scoring._join import (
         NotAligned,
         SolutionIndex,
-        Source,
-        iter_batches,
         iter_ordered_pair,
-        part_batches,
+        pair_batches,
     )
+    from crossentropy.scoring._readers import iter_batches, part_batches
+    from crossentropy.scoring._sources import Source
 
     bar = progress or ProgressBar(False)
     parts = [src] if isinstance(src, Source) else list(src)
@@ -369,7 +374,7 @@ def score_local(
         # Not in the same id order: join through a sorted id table of the solution.
         index = SolutionIndex.build(src)
         seen = np.zeros(len(index), dtype=bool)
-        acc, ids = _consume(new_acc, iter_batches(src, None, index), bar, src, True, seen)
+        acc, ids = _consume(new_acc, pair_batches(src, index), bar, src, True, seen)
         _check_all_used(src, seen, index)
     return _finish(src, acc, ids)
 
@@ -387,7 +392,7 @@ def score_unit(
     Parameters
     ----------
     unit : Unit
-        The piece of the file (:func:`crossentropy.scoring._read.split_units`).
+        The piece of the file (:func:`crossentropy.scoring._split.split_units`).
     src : Source
         The resolved input.
     part : int, default 0
@@ -405,12 +410,15 @@ def score_unit(
     """
     import dataclasses
 
-    from crossentropy.scoring._read import PART_STRIDE, iter_batches
+    from crossentropy.scoring._join import pair_batches
+    from crossentropy.scoring._readers import iter_batches
+    from crossentropy.scoring._sources import PART_STRIDE
 
     acc = _new_accumulator(src, options)
     ids = _WorstIds() if src.id_column else None
     positions = []
-    for batch in iter_batches(src, unit, index):
+    batches = iter_batches(src, unit) if index is None else pair_batches(src, index, unit)
+    for batch in batches:
         if part:
             batch = dataclasses.replace(batch, rows=batch.rows + part * PART_STRIDE)
         _update(acc, batch, src)
@@ -439,7 +447,7 @@ def _wait(client: Any, futures: list[Any], bar: ProgressBar, where: str) -> None
     ``InputError`` instead of a wait without end."""
     import time
 
-    from crossentropy.scoring._read import InputError, first_line
+    from crossentropy.scoring._sources import InputError, first_line
 
     alone_since: float | None = None
     shown = -1
@@ -504,14 +512,9 @@ def score_dask(
     """
     import numpy as np
 
-    from crossentropy.scoring._read import (
-        InputError,
-        SolutionIndex,
-        Source,
-        first_line,
-        mark_seen,
-        split_units,
-    )
+    from crossentropy.scoring._join import SolutionIndex, mark_seen
+    from crossentropy.scoring._sources import InputError, Source, first_line
+    from crossentropy.scoring._split import split_units
 
     files = [src] if isinstance(src, Source) else list(src)
     src = files[0]

@@ -99,8 +99,9 @@ def kaggle_probabilities(
 
 
 def _table(obj: Any, name: str) -> Any:
-    """A pyarrow Table of a DataFrame or Table (:func:`~crossentropy.scoring._read.arrow_table`)."""
-    from crossentropy.scoring._read import arrow_table
+    """A pyarrow Table of a DataFrame or Table
+    (:func:`~crossentropy.scoring._sources.arrow_table`)."""
+    from crossentropy.scoring._sources import arrow_table
 
     table = arrow_table(obj, name)
     if table is None:

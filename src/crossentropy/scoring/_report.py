@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from crossentropy.scoring._compare import Comparison
-    from crossentropy.scoring._read import Source
+    from crossentropy.scoring._sources import Source
 
 __all__ = ["comparison_html", "comparison_text", "format_text", "html_report"]
 

@@ -1,0 +1,711 @@
+"""How an input is read, for :func:`crossentropy.scoring.score`: a :class:`Source` (or one
+:class:`Unit` of it) as a stream of validated :class:`Batch` objects, in bounded memory.
+
+The second layer of the scoring engine. pyarrow's streaming readers (CSV, Parquet, in-memory
+tables, URLs through pyarrow's file systems or fsspec) and NumPy's memory maps give record
+batches of a bounded number of values; each batch's labels become class indices, its
+probabilities a matrix (float32 as stored, float64 otherwise), each row keeps its 1-based data
+row. Every problem raises :class:`~crossentropy.scoring._sources.InputError` naming the file,
+row and column; a CSV that pyarrow refuses is read again to find the row at fault. The
+probabilities' range is checked where they are scored, by the rule of ``metrics``, and the
+engine names it the same way. The functions used to read a pair's two files are shared with
+:mod:`~crossentropy.scoring._join`.
+
+Conventions
+-----------
+* Labels are matched as text against the class names; integer labels also match class names that
+  are integers (``3`` matches the class ``"3"`` of a column ``p_3``); boolean labels match the
+  classes ``"0"`` and ``"1"`` where the classes are integers (and not named False/True), else
+  ``"False"`` and ``"True"``.
+* CSV cells: an empty cell is a missing value; ``nan``, ``inf`` parse as numbers and are rejected as
+  non-finite; nothing else is treated as missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from crossentropy.scoring._sources import (
+    PART_STRIDE,
+    Format,
+    InputError,
+    Source,
+    Unit,
+    csv_header_bytes,
+    delimiter,
+    first_line,
+    load_npy,
+    load_npz,
+    name_list,
+    npz_array,
+    open_text,
+    shorten,
+)
+
+__all__ = [
+    "BATCH_VALUES",
+    "Batch",
+    "Labels",
+    "arrow_batches",
+    "batch_rows_for",
+    "csv_options",
+    "id_keys",
+    "id_value",
+    "id_values",
+    "iter_batches",
+    "part_batches",
+    "prob_matrix",
+    "split_values",
+    "stored_float",
+    "to_float",
+]
+
+
+#: Values per batch at most: wide inputs get fewer rows per batch, so memory stays bounded.
+BATCH_VALUES = 1 << 23
+
+
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A validated batch of rows.
+
+    Attributes
+    ----------
+    y : numpy.ndarray
+        int64 class index of each row, in ``0 .. C-1``.
+    proba : numpy.ndarray
+        Probabilities, shape ``(n, C)``: float32 when stored so, float64 otherwise. Their
+        range is checked where they are scored, by the rule of ``metrics``
+        (:class:`~crossentropy.metrics.ScoreAccumulator`), which the engine names by file, row
+        and column.
+    rows : numpy.ndarray
+        int64 1-based data row of each row in the (submission) file.
+    ids : numpy.ndarray, pyarrow.Array or None
+        The id of each row, in pair mode or from a table's id column (an Arrow array of text
+        ids when they are joined by their integer keys and only name rows: read one with
+        :func:`id_value`).
+    done : float
+        Fraction of the input read so far (for progress bars), in ``[0, 1]``.
+    positions : numpy.ndarray or None
+        Pair mode through a :class:`SolutionIndex`: each row's position in the index, for
+        :func:`mark_seen`.
+    solution_rows : numpy.ndarray or None
+        Pair mode through a :class:`SolutionIndex`: each row's 1-based solution row.
+    split : numpy.ndarray or None
+        The value (text) of each row's split column (``Usage``), when one is named.
+    path : str or None
+        The file of the batch, for an input of several files.
+    """
+
+    y: np.ndarray
+    proba: np.ndarray
+    rows: np.ndarray
+    ids: Any
+    done: float
+    positions: np.ndarray | None = None
+    solution_rows: np.ndarray | None = None
+    split: np.ndarray | None = None
+    path: str | None = None
+
+    @property
+    def keys(self) -> np.ndarray:
+        """Which example each row is: its solution row in pair mode (the submission's row
+        when both files are in the same order), else its data row."""
+        return self.rows if self.solution_rows is None else self.solution_rows
+
+
+class Labels:
+    """Maps label values to class indices (vectorised, with pyarrow)."""
+
+    def __init__(self, src: Source) -> None:
+        import pyarrow as pa  # type: ignore[import-untyped]
+
+        classes = src.classes
+        self.classes = list(classes)
+        # where the classes were not named, an unknown label says how to name them
+        self.hint = ""
+        if not src.classes_named and src.binary:
+            self.hint = (
+                "; one probability column (or a vector) gives the second of two classes: name "
+                "them, negative first, with classes (--classes)"
+            )
+        elif not src.classes_named:
+            self.hint = (
+                "; the classes were taken from the probability columns' names: name each "
+                "column's class, in order, with classes (--classes)"
+            )
+        self.text = pa.array(self.classes, pa.string())
+        ints = [int(c) for c in classes if _INT_RE.fullmatch(c.strip())]
+        self.ints = (
+            pa.array(ints, pa.int64())
+            if len(ints) == len(classes) and len(set(ints)) == len(ints)
+            else None
+        )
+
+    def indices(self, values: Any, path: str, column: str, first_row: int) -> np.ndarray:
+        """int64 class indices of ``values`` (a pyarrow array); raise on a missing/unknown label."""
+        import pyarrow as pa
+        import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+        if pa.types.is_dictionary(values.type):
+            values = values.dictionary_decode()
+        typ = values.type
+        if pa.types.is_boolean(typ):  # the integer classes 0/1, else False/True by name
+            if self.ints is not None and "False" not in self.classes and "True" not in self.classes:
+                values, typ = values.cast(pa.int64()), pa.int64()
+            else:
+                values, typ = pc.if_else(values, "True", "False"), pa.string()
+        if pa.types.is_floating(typ):
+            as_float = values.to_numpy(zero_copy_only=False)
+            nan = np.flatnonzero(np.isnan(as_float) & ~values.is_null().to_numpy(False))
+            if nan.size:
+                row = first_row + int(nan[0])
+                raise InputError(path, "label NaN (a missing label)", row=row, column=column)
+            integral = np.isfinite(as_float) & (np.floor(as_float) == as_float)
+            if self.ints is not None and bool(np.all(integral | values.is_null().to_numpy(False))):
+                values, typ = pc.cast(values, pa.int64(), safe=False), pa.int64()
+        if typ == pa.uint64() and len(values) > values.null_count:  # narrower ones fit int64
+            big = np.flatnonzero(
+                pc.fill_null(pc.greater(values, pa.scalar(2**63 - 1, typ)), False).to_numpy(False)
+            )
+            if big.size:  # beyond int64: no class name is that large
+                i = int(big[0])
+                raise InputError(
+                    path,
+                    f"label {values[i].as_py()} is not among the classes "
+                    f"({name_list(self.classes)}){self.hint}",
+                    row=first_row + i,
+                    column=column,
+                )
+        if pa.types.is_integer(typ) and self.ints is not None:
+            idx = pc.index_in(values.cast(pa.int64()), value_set=self.ints)
+        else:
+            if not (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
+                if not (
+                    pa.types.is_integer(typ)
+                    or pa.types.is_floating(typ)
+                    or pa.types.is_decimal(typ)
+                    or pa.types.is_null(typ)
+                ):
+                    raise InputError(
+                        path,
+                        f"labels must be text, integers or booleans; the column holds {typ}",
+                        row=first_row,
+                        column=column,
+                    )
+                values = values.cast(pa.string())
+            idx = pc.index_in(values, value_set=self.text)
+        out: np.ndarray = pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        bad = np.flatnonzero(out < 0)
+        if bad.size:
+            i = int(bad[0])
+            value = values[i].as_py()
+            if value is None or value == "":
+                raise InputError(path, "missing label", row=first_row + i, column=column)
+            raise InputError(
+                path,
+                f"label {shorten(value)} is not among the classes ({name_list(self.classes)})"
+                + self.hint,
+                row=first_row + i,
+                column=column,
+            )
+        return out
+
+
+def stored_float(dtype: Any) -> Any:
+    """The floating dtype probabilities are scored in: float32 as stored (so a float32 file is
+    checked and clipped at float32's precision, as ``metrics.log_loss`` treats the same array;
+    float16 is widened to it), float64 otherwise (integers, booleans, text, decimals)."""
+    kind = np.dtype(dtype)
+    return np.float32 if kind in (np.float16, np.float32) else np.float64
+
+
+def to_float(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
+    """A pyarrow column as a float NumPy array (:func:`stored_float`), raising on missing or
+    non-numeric cells."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if values.null_count:
+        i = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
+        raise InputError(path, "missing probability", row=first_row + i, column=column)
+    typ = values.type
+    if pa.types.is_floating(typ) or pa.types.is_integer(typ) or pa.types.is_boolean(typ):
+        arr: np.ndarray = values.to_numpy(zero_copy_only=False)
+        return arr.astype(stored_float(arr.dtype), copy=False)
+    if not (pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_decimal(typ)):
+        raise InputError(
+            path,
+            f"probabilities must be numbers; the column holds {typ}",
+            row=first_row,
+            column=column,
+        )
+    try:
+        return pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
+    except pa.ArrowInvalid:
+        pass
+    for i, cell in enumerate(values.to_pylist()):
+        try:
+            float(str(cell).strip())
+        except ValueError:
+            what = "missing probability" if str(cell).strip() == "" else f"{cell!r} is not a number"
+            raise InputError(path, what, row=first_row + i, column=column) from None
+    trimmed = pc.utf8_trim_whitespace(values.cast(pa.string()))
+    return pc.cast(trimmed, pa.float64()).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
+
+
+def prob_matrix(columns: list[np.ndarray], binary: bool) -> np.ndarray:
+    if binary:
+        p = columns[0]
+        return np.stack([1.0 - p, p], axis=1)
+    return np.stack(columns, axis=1)
+
+
+def csv_options(
+    columns: Sequence[str],
+    float_columns: Sequence[str],
+    text_columns: Sequence[str],
+    block: int = 1 << 22,
+    sep: str = ",",
+) -> tuple[Any, Any, Any]:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv  # type: ignore[import-untyped]
+
+    types = {c: pa.string() for c in text_columns}
+    types.update({c: pa.float64() for c in float_columns})
+    convert = pcsv.ConvertOptions(
+        include_columns=list(columns),
+        column_types=types,
+        null_values=[""],
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    # Quoted values may hold line breaks (no measurable cost on a 130 MB file).
+    parse = pcsv.ParseOptions(delimiter=sep, newlines_in_values=True)
+    return pcsv.ReadOptions(block_size=block), parse, convert
+
+
+def _csv_block(path: str) -> int:
+    """pyarrow's CSV block size for ``path``: 4 MiB, or room for rows as wide as eight
+    headers (a row must fit in one block), at most 256 MiB."""
+    return max(1 << 22, min(1 << 28, 8 * len(csv_header_bytes(path))))
+
+
+def batch_rows_for(batch_rows: int, columns: int) -> int:
+    """Rows per batch: ``batch_rows``, fewer for wide inputs (at most :data:`BATCH_VALUES`
+    values a batch)."""
+    return max(1, min(batch_rows, BATCH_VALUES // max(columns, 1)))
+
+
+class _Progress:
+    """Fraction of a file read, from the position of the underlying byte stream."""
+
+    def __init__(self, raw: Any, start: int, stop: int) -> None:
+        self.raw, self.start, self.span = raw, start, max(stop - start, 1)
+
+    def __call__(self) -> float:
+        try:
+            return min(max(float(self.raw.tell() - self.start) / self.span, 0.0), 1.0)
+        except (OSError, ValueError):
+            return 0.0
+
+
+def _record_batches(
+    path: str,
+    fmt: Format,
+    unit: Unit,
+    columns: Sequence[str],
+    float_columns: Sequence[str],
+    text_columns: Sequence[str],
+    batch_rows: int,
+    table: Any = None,
+) -> Iterator[tuple[Any, int, float]]:
+    """Record batches of at most ``batch_rows`` rows, with their first data row and progress
+    (of the file, or of the in-memory ``table``).
+
+    For CSV, ``float_columns`` are parsed as float64 and ``text_columns`` as strings (pass a
+    probability column under ``text_columns`` to diagnose a conversion error cell by cell).
+    """
+    import pyarrow as pa
+
+    batch_rows = batch_rows_for(batch_rows, len(columns))
+
+    if isinstance(table, pa.RecordBatchReader):  # a stream, read once: progress unknown
+        row = 1
+        while True:
+            try:
+                rb = table.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError) as exc:  # a file of the stream, read now
+                raise InputError(path, f"cannot read: {first_line(exc)}", row=row) from None
+            part = rb.select(list(columns))
+            for off in range(0, part.num_rows, batch_rows):
+                piece = part.slice(off, batch_rows)
+                yield piece, row, 0.0
+                row += piece.num_rows
+    if table is not None:  # in memory: rows [start, stop) of the table, zero-copy slices
+        stop = table.num_rows if unit.kind != "rows" else unit.stop
+        start = unit.start if unit.kind == "rows" else 0
+        part = table.select(list(columns))
+        for lo in range(start, stop, batch_rows):
+            hi = min(lo + batch_rows, stop)
+            yield (
+                part.slice(lo, hi - lo).combine_chunks().to_batches()[0],
+                lo + 1,
+                hi / max(stop, 1),
+            )
+        return
+    if fmt == "parquet":
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+        try:
+            # No pre-buffering: it caches every row group's column chunks, i.e. the whole file
+            # when iterating over all of them; a buffered stream keeps memory to one batch.
+            pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 22)
+            groups = list(unit.row_groups) if unit.kind == "row_groups" else None
+            total = (
+                sum(pf.metadata.row_group(g).num_rows for g in groups)
+                if groups is not None
+                else pf.metadata.num_rows
+            )
+            it = pf.iter_batches(batch_size=batch_rows, row_groups=groups, columns=list(columns))
+            row, done = unit.first_row, 0
+            for rb in it:
+                done += rb.num_rows
+                yield rb, row, done / max(total, 1)
+                row += rb.num_rows
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(path, f"cannot read as Parquet: {first_line(exc)}") from None
+        return
+
+    import pyarrow.csv as pcsv
+
+    read, parse, convert = csv_options(
+        columns, float_columns, text_columns, _csv_block(path), delimiter(path)
+    )
+    compressed = path.lower().endswith(".gz")
+    try:
+        raw = pa.OSFile(path, "rb")
+    except OSError as exc:
+        raise InputError(path, f"cannot open: {first_line(exc)}") from None
+    try:
+        if unit.kind == "bytes":
+            raw.seek(unit.start)
+            data = csv_header_bytes(path) + raw.read(unit.stop - unit.start)
+            stream: Any = pa.BufferReader(pa.py_buffer(data))
+            progress = _Progress(stream, 0, len(data))
+        else:
+            stream = pa.CompressedInputStream(raw, "gzip") if compressed else raw
+            progress = _Progress(raw, 0, os.path.getsize(path))
+        try:
+            reader = pcsv.open_csv(
+                stream, read_options=read, parse_options=parse, convert_options=convert
+            )
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):
+                raise InputError(path, "empty file (no header line)") from None
+            raise
+        row = unit.first_row
+        while True:
+            try:
+                rb = reader.read_next_batch()
+            except StopIteration:
+                break
+            for off in range(0, rb.num_rows, batch_rows):
+                part = rb.slice(off, batch_rows)
+                yield part, row, progress()
+                row += part.num_rows
+    except pa.ArrowInvalid as exc:
+        raise _CsvFailure(str(exc)) from None
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(path, f"cannot read as CSV: {first_line(exc)}") from None
+    finally:
+        raw.close()
+
+
+class _CsvFailure(Exception):
+    """pyarrow could not parse or convert a CSV block (the position is found afterwards)."""
+
+
+def _diagnose_csv(
+    path: str, unit: Unit, columns: Sequence[str], float_columns: Sequence[str], message: str
+) -> InputError:
+    """Find the row and column behind a pyarrow CSV error by re-reading the unit."""
+    expected = re.search(r"Expected (\d+) columns, got (\d+)", message)
+    if expected:
+        return _find_ragged_row(path, unit, int(expected.group(1)))
+    if "straddling" in message:
+        return InputError(
+            path,
+            f"a row is longer than the CSV block of {_csv_block(path) >> 20} MiB (eight times "
+            "the header); the file is not read further",
+        )
+    text_columns = list(columns)
+    try:
+        for rb, row, _ in _record_batches(path, "csv", unit, columns, (), text_columns, 1 << 16):
+            for col in float_columns:
+                to_float(rb.column(col), path, col, row)
+    except InputError as exc:
+        return exc
+    except _CsvFailure:
+        pass
+    return InputError(path, f"cannot read as CSV: {message.splitlines()[0]}")
+
+
+def _find_ragged_row(path: str, unit: Unit, n_fields: int) -> InputError:
+    with open_text(path) as fh:
+        reader = csv.reader(fh, delimiter=delimiter(path))
+        next(reader, None)
+        row = 0
+        skip = unit.first_row - 1
+        for fields in reader:
+            if not fields:
+                continue
+            row += 1
+            if row <= skip:
+                continue
+            if len(fields) != n_fields:
+                return InputError(path, f"expected {n_fields} fields, found {len(fields)}", row=row)
+    return InputError(path, f"a row does not have {n_fields} fields")
+
+
+def arrow_batches(
+    path: str,
+    fmt: Format,
+    unit: Unit,
+    columns: Sequence[str],
+    float_columns: Sequence[str],
+    text_columns: Sequence[str],
+    batch_rows: int,
+    table: Any = None,
+) -> Iterator[tuple[Any, int, float]]:
+    """:func:`_record_batches`, turning a pyarrow CSV error into a positioned ``InputError``."""
+    try:
+        yield from _record_batches(
+            path, fmt, unit, columns, float_columns, text_columns, batch_rows, table
+        )
+    except _CsvFailure as exc:
+        raise _diagnose_csv(path, unit, columns, float_columns, str(exc)) from None
+
+
+def id_values(values: Any, kind: str, path: str, column: str, first_row: int) -> np.ndarray:
+    """A batch's ids as NumPy values: int64, or fixed-width text (which sorts and searches
+    fast)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if values.null_count:
+        i = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
+        raise InputError(path, "missing id", row=first_row + i, column=column)
+    if kind == "int":
+        return values.cast(pa.int64()).to_numpy()  # type: ignore[no-any-return]
+    out = values.cast(pa.string()).to_numpy(zero_copy_only=False)
+    empty = np.flatnonzero(out == "")
+    if empty.size:
+        raise InputError(path, "missing id", row=first_row + int(empty[0]), column=column)
+    return out.astype(str)  # type: ignore[no-any-return]
+
+
+def id_value(ids: Any, i: int) -> Any:
+    """The id of row ``i`` of a batch as a Python value (ids are NumPy values or, where only
+    rows are named by them, an Arrow array)."""
+    value = ids[i]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value.as_py() if hasattr(value, "as_py") else value
+
+
+def id_keys(values: Any) -> np.ndarray | None:
+    """int64 keys of a batch of text ids (a pyarrow array) when every id is the canonical
+    writing of an int64 (the text ``str(int(s))``: no leading zero, no ``+``, no space), else
+    None. Equal keys then mean equal text; integers sort and search 3-5x faster than text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if values.null_count or not (
+        pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    ):
+        return None
+    try:
+        keys = pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    # pyarrow also reads hexadecimal ("0xF4240"): a decimal writing is required; the canonical
+    # one is then the shortest text of its integer (a sign or a zero more is longer), so a text
+    # that parses is canonical iff it is as long
+    if not _decimal_text(values):
+        return None
+    digits = np.searchsorted(_POWERS_OF_TEN, np.abs(keys).view(np.uint64), side="right") + 1
+    size = pc.binary_length(values).to_numpy(zero_copy_only=False)
+    if not np.array_equal(size, digits + (keys < 0)):
+        return None
+    return keys  # type: ignore[no-any-return]
+
+
+#: 10, 100, ..., 10**19: an unsigned 64-bit magnitude has 1 + (those not above it) digits.
+_POWERS_OF_TEN = np.array([10**k for k in range(1, 20)], dtype=np.uint64)
+
+
+def _decimal_text(values: Any) -> bool:
+    """Whether every byte of a (large) string array's values lies between '-' and '9' (read
+    from the array's buffers). Of texts that pyarrow reads as integers, that leaves decimal
+    writings only: '+' and white space are below '-', the letters of hexadecimal above '9'."""
+    import pyarrow as pa
+
+    offsets_type = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    offsets_buffer, data_buffer = values.buffers()[1:3]
+    if data_buffer is None or len(values) == 0:
+        return True
+    ends = np.frombuffer(offsets_buffer, dtype=offsets_type)
+    ends = ends[values.offset : values.offset + len(values) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[int(ends[0]) : int(ends[-1])]
+    return not data.size or (int(data.min()) >= ord("-") and int(data.max()) <= ord("9"))
+
+
+def split_values(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
+    """A split column as text; a missing value (null, NaN or an empty text) is an error."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if pa.types.is_floating(values.type):  # NaN is a missing value too
+        values = pc.if_else(pc.is_nan(values), pa.scalar(None, values.type), values)
+    text = pc.fill_null(values.cast(pa.string()), "").to_numpy(zero_copy_only=False).astype(str)
+    empty = np.flatnonzero(text == "")
+    if empty.size:
+        row = first_row + int(empty[0])
+        raise InputError(path, "missing value in the split column", row=row, column=column)
+    return text  # type: ignore[no-any-return]
+
+
+def _table_batches(src: Source, unit: Unit) -> Iterator[Batch]:
+    assert src.target is not None
+    labels = Labels(src)
+    cols = list(src.proba_columns)
+    text = [src.target] + ([src.id_column] if src.id_column else [])
+    text += [src.split_column] if src.split_column else []
+    for rb, row, done in arrow_batches(
+        src.path, src.format, unit, [*text, *cols], cols, text, src.batch_rows, src.table
+    ):
+        y = labels.indices(rb.column(src.target), src.path, src.target, row)
+        proba = prob_matrix([to_float(rb.column(c), src.path, c, row) for c in cols], False)
+        n = rb.num_rows
+        ids = None
+        if src.id_column:
+            ids = id_values(rb.column(src.id_column), "str", src.path, src.id_column, row)
+        yield Batch(
+            y,
+            prob_matrix([proba[:, 0]], True) if src.binary else proba,
+            np.arange(row, row + n, dtype=np.int64),
+            ids,
+            done,
+            split=(
+                split_values(rb.column(src.split_column), src.path, src.split_column, row)
+                if src.split_column
+                else None
+            ),
+        )
+
+
+def _array_batches(src: Source, unit: Unit) -> Iterator[Batch]:
+    import pyarrow as pa
+
+    labels = Labels(src)
+    if src.format == "npz":
+        with load_npz(src.path) as archive:
+            proba_all = npz_array(src.path, archive, "y_proba")
+            y_all = npz_array(src.path, archive, "y_true")
+        y_path = src.path
+    else:
+        assert src.target_file is not None
+        proba_all, y_all = load_npy(src.path), load_npy(src.target_file)
+        y_path = src.target_file
+    n = int(proba_all.shape[0])
+    start, stop = (unit.start, unit.stop) if unit.kind == "rows" else (0, n)
+    rows = batch_rows_for(src.batch_rows, len(src.proba_columns))
+    for lo in range(start, stop, rows):
+        hi = min(lo + rows, stop)
+        row = lo + 1
+        chunk = np.asarray(proba_all[lo:hi])
+        chunk = chunk.astype(stored_float(chunk.dtype), copy=False)
+        if chunk.ndim == 1:
+            chunk = chunk[:, None]
+        yv = np.asarray(y_all[lo:hi])
+        if yv.dtype.kind == "f":
+            nan = np.flatnonzero(np.isnan(yv))
+            if nan.size:
+                raise InputError(y_path, "label is NaN", row=row + int(nan[0]), column="y_true")
+        if yv.dtype.kind not in "biufUS":
+            raise InputError(y_path, f"y_true must hold numbers or strings; got dtype {yv.dtype}")
+        if yv.dtype.kind in "biu" and labels.ints is None:
+            # Integer labels with non-integer class names: class indices into the columns.
+            y = yv.astype(np.int64)
+            out = np.flatnonzero((y < 0) | (y >= len(src.classes)))
+            if out.size:
+                i = int(out[0])
+                raise InputError(
+                    y_path,
+                    f"class index {int(y[i])} is out of range: there are {len(src.classes)} "
+                    "classes (integer labels index the columns when the class names are not "
+                    "integers)",
+                    row=row + i,
+                    column="y_true",
+                )
+        else:
+            y = labels.indices(pa.array(yv), y_path, "y_true", row)
+        proba = prob_matrix([chunk[:, 0]], True) if src.binary else chunk
+        yield Batch(
+            y,
+            proba,
+            np.arange(row, hi + 1, dtype=np.int64),
+            None,
+            (hi - start) / max(stop - start, 1),
+        )
+
+
+def iter_batches(src: Source, unit: Unit | None = None) -> Iterator[Batch]:
+    """Validated batches of ``unit`` (default: the whole input) of a table or of NumPy arrays.
+
+    A solution/submission pair is joined by :mod:`crossentropy.scoring._join`
+    (:func:`~crossentropy.scoring._join.iter_ordered_pair`,
+    :func:`~crossentropy.scoring._join.pair_batches`).
+    """
+    unit = unit or Unit()
+    if src.mode == "table":
+        yield from _table_batches(src, unit)
+    elif src.mode == "arrays":
+        yield from _array_batches(src, unit)
+    else:
+        raise ValueError("a solution/submission pair is read through crossentropy.scoring._join")
+
+
+def part_batches(parts: Sequence[Source], unit: Unit | None = None) -> Iterator[Batch]:
+    """The batches of several files in turn, their rows numbered ``part * PART_STRIDE +
+    row`` (each file's data rows from 1), ``done`` over all the files."""
+    import dataclasses
+
+    for i, part in enumerate(parts):
+        for batch in iter_batches(part, unit):
+            yield dataclasses.replace(
+                batch,
+                rows=batch.rows + i * PART_STRIDE,
+                done=(i + batch.done) / len(parts),
+                path=part.path,
+            )

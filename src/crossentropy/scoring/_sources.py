@@ -1,0 +1,934 @@
+"""What to read, for :func:`crossentropy.scoring.score`: an input resolved into a :class:`Source`.
+
+The first layer of the scoring engine. An input named by the user — a file (CSV, TSV, Parquet,
+``.npy``/``.npz``, compressed, local or by URL), a folder or glob of parts, an in-memory pyarrow
+Table or stream, NumPy arrays, or a Kaggle-style pair of files (solution + submission, joined on
+an id column) — is resolved from its header or footer alone into a picklable :class:`Source`:
+its format, its classes, its probability, target, id and split columns. Nothing is read beyond
+the header here; :mod:`~crossentropy.scoring._readers` reads the rows,
+:mod:`~crossentropy.scoring._join` joins a pair and :mod:`~crossentropy.scoring._split` cuts a
+file into :class:`Unit` pieces for the workers of the Dask engine.
+
+Every problem with the input raises :class:`InputError`, whose one-line message names the file,
+and the data row and the column where there is one. pyarrow is imported inside the functions,
+never at module import.
+
+Conventions
+-----------
+* Data rows are numbered from 1; a CSV header line is not a data row and empty lines are skipped.
+* The classes are named by ``classes``, stored in an ``.npz``, or taken from the probability
+  columns' names (the text after the pattern's fixed start, ``p_cat`` → ``cat``); one column
+  (or a vector) is the probability of the second of two classes.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import gzip
+import io
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = [
+    "FORMATS",
+    "PART_STRIDE",
+    "InputError",
+    "Source",
+    "Unit",
+    "arrow_table",
+    "check_parts",
+    "column_names",
+    "detect_format",
+    "expand_parts",
+    "first_line",
+    "is_url",
+    "local_path",
+    "pa_stream",
+    "resolve_source",
+    "url_stream",
+]
+
+
+Format = Literal["csv", "parquet", "npy", "npz", "arrow"]
+
+
+#: The input formats, as ``--format`` names them.
+FORMATS: tuple[Format, ...] = ("csv", "parquet", "npy", "npz")
+
+
+_SUFFIXES: dict[str, Format] = {
+    ".csv": "csv",
+    ".csv.gz": "csv",
+    ".tsv": "csv",
+    ".tsv.gz": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".npy": "npy",
+    ".npz": "npz",
+}
+
+
+GLOB_CHARS = "*?["
+
+
+#: A CSV header longer than this is refused (an endless first line, a file that is not a CSV).
+MAX_HEADER_CHARS = 1 << 24
+
+
+class InputError(ValueError):
+    """Bad input: a one-line message naming the file, and where known the data row and column.
+
+    Parameters
+    ----------
+    path : str
+        The file at fault, as the user named it.
+    message : str
+        What is wrong (one line).
+    row : int, optional
+        1-based data row (the header is not a data row).
+    column : str, optional
+        Column name (or array and column index for NumPy inputs).
+    """
+
+    def __init__(
+        self, path: str, message: str, row: int | None = None, column: str | None = None
+    ) -> None:
+        super().__init__(path, message, row, column)
+        self.path = path
+        self.message = " ".join(str(message).split())
+        self.row = row
+        self.column = column
+
+    def __str__(self) -> str:
+        where = [self.path] if self.path else []
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+@dataclass(frozen=True)
+class Source:
+    """A resolved input: what to read and how; picklable, so workers can read it too.
+
+    Attributes
+    ----------
+    mode : {"table", "pair", "arrays"}
+        One table with a target column; a solution + submission pair; NumPy arrays.
+    path : str
+        The table, the submission, or the probability array (``.npy``/``.npz``).
+    format : str
+        Format of ``path``.
+    classes : tuple of str
+        Class names, in probability-column order.
+    proba_columns : tuple of str
+        Probability columns of ``path`` (for arrays: display names ``y_proba[:, j]``).
+    binary : bool
+        One probability column, read as P(``classes[1]``); the matrix is ``[1 - p, p]``.
+    target : str or None
+        Target column (of the table, or of the solution).
+    id_column : str or None
+        Id column (pair mode; in a single table, the ids shown for the worst rows).
+    id_kind : {"int", "str"}
+        How ids are compared: as 64-bit integers (both id columns integer) or as text.
+    solution, solution_format : str or None
+        The solution file and its format (pair mode).
+    target_file : str or None
+        ``.npy`` of labels for a ``.npy`` probability array.
+    target_key, proba_key : str
+        Array names inside an ``.npz``.
+    batch_rows : int
+        Rows per batch.
+    n_rows : int or None
+        Data rows of ``path`` when known without reading it (Parquet, NumPy, in memory).
+    table : pyarrow.Table, pyarrow.RecordBatchReader or None
+        The data itself, for an in-memory table or a stream of record batches (format
+        ``"arrow"``; ``path`` is then a label such as ``"DataFrame"``).
+    split_column : str or None
+        A column of the table (of the solution, in pair mode) whose values split the rows
+        (Kaggle's ``Usage``: ``Public`` / ``Private``); each split is also scored alone.
+    classes_named : bool
+        Whether the classes were named (``classes``, or stored in an ``.npz``) rather than taken
+        from the columns' names (or ``"0"``, ``"1"`` for one column).
+    """
+
+    mode: Literal["table", "pair", "arrays"]
+    path: str
+    format: Format
+    classes: tuple[str, ...]
+    proba_columns: tuple[str, ...]
+    binary: bool = False
+    target: str | None = None
+    id_column: str | None = None
+    id_kind: Literal["int", "str"] = "str"
+    solution: str | None = None
+    solution_format: Format | None = None
+    target_file: str | None = None
+    target_key: str = "y_true"
+    proba_key: str = "y_proba"
+    batch_rows: int = 65536
+    n_rows: int | None = None
+    table: Any = None
+    split_column: str | None = None
+    classes_named: bool = False
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A piece of the (submission) file that one task reads.
+
+    Attributes
+    ----------
+    kind : {"all", "row_groups", "bytes", "rows"}
+        The whole file; Parquet row groups; a CSV byte range ``[start, stop)`` that begins and
+        ends at line boundaries; NumPy rows ``[start, stop)``.
+    first_row : int
+        1-based data row of the unit's first row.
+    row_groups : tuple of int
+        Parquet row groups.
+    start, stop : int
+        Byte or row range.
+    """
+
+    kind: Literal["all", "row_groups", "bytes", "rows"] = "all"
+    first_row: int = 1
+    row_groups: tuple[int, ...] = ()
+    start: int = 0
+    stop: int = 0
+
+
+def _head(path: str, size: int = 8) -> bytes:
+    """The first bytes of a file (its magic number), or an ``InputError``."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(size)
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+
+
+def detect_format(path: str, override: str | None = None) -> Format:
+    """The format of ``path``: ``override``, else from the name's suffix, else from its bytes.
+
+    Raises
+    ------
+    InputError
+        The file is missing, is a directory, or its format is not recognised.
+    """
+    if not os.path.exists(path):
+        raise InputError(path, "no such file")
+    if os.path.isdir(path):
+        raise InputError(path, "is a directory, not a file")
+    if not os.path.isfile(path):  # reading a FIFO or a device could block or never end
+        raise InputError(path, "is not a regular file (a FIFO, a device or a socket)")
+    if override is not None:
+        if override not in FORMATS:
+            raise InputError(path, f"unknown format {override!r}; use one of {', '.join(FORMATS)}")
+        return FORMATS[FORMATS.index(override)]
+    name = path.lower()
+    for suffix, fmt in _SUFFIXES.items():
+        if name.endswith(suffix):
+            return fmt
+    head = _head(path)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if head.startswith(b"PK\x03\x04"):
+        return "npz"
+    raise InputError(
+        path,
+        "unrecognised format (name it .csv, .tsv, .csv.gz, .parquet, .npy or .npz, or pass "
+        "format (--format))",
+    )
+
+
+#: A URL: a scheme (a letter, then letters, digits, ``+``, ``-`` or ``.``) and ``://``.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(value: str) -> bool:
+    """Whether ``value`` is a URL (``scheme://...``) rather than a path."""
+    return bool(_URL.match(value))
+
+
+def local_path(value: Any, name: str) -> str | None:
+    """A path or URL argument as a local absolute path: ``file://`` URLs become their path;
+    another URL (``s3://``, ``memory://``, ...) is a ``ValueError`` naming ``name`` (only the
+    predictions are read through a URL); None stays None."""
+    if value is None:
+        return None
+    text = os.fspath(value)
+    if isinstance(text, str) and is_url(text):
+        from urllib.parse import urlparse
+        from urllib.request import url2pathname
+
+        url = urlparse(text)
+        if url.scheme.lower() != "file":
+            raise ValueError(f"{name} must be a local file or a file:// URL; got {text!r}")
+        if url.netloc not in ("", "localhost"):
+            raise ValueError(
+                f"{name}: a file:// URL names a local file (file:///path); got {text!r}"
+            )
+        text = url2pathname(url.path)
+    return str(os.path.abspath(text))
+
+
+def url_stream(url: str, fmt: str | None, batch_rows: int) -> Any:
+    """The table a URL names (a file, or a folder of CSV or Parquet parts read in name order),
+    as a pyarrow ``RecordBatchReader`` that reads it batch by batch.
+
+    The file system is pyarrow's own for its schemes (``s3://``, ``gs://``, ``hdfs://``,
+    ``abfs://``, ``file://``), else fsspec's (``memory://``, ``http://``, ... where fsspec and
+    the scheme's package are installed), through ``pyarrow.fs.FSSpecHandler``. The format is
+    ``fmt`` (``"csv"`` or ``"parquet"``), else the files' suffix (``.tsv`` is tab-separated).
+    CSV cells are read as text, as the local reader reads labels, and the probabilities are
+    converted where they are checked, so a URL and a local copy give the same numbers and the
+    same errors.
+
+    Raises
+    ------
+    InputError
+        An unknown scheme, a missing file, a format that is not CSV or Parquet.
+    """
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.dataset as ds  # type: ignore[import-untyped]
+    import pyarrow.fs as pafs  # type: ignore[import-untyped]
+
+    if fmt is not None and fmt not in ("csv", "parquet"):
+        raise InputError(url, f"unknown format {fmt!r} for a URL; use 'csv' or 'parquet'")
+    try:
+        filesystem, path = pafs.FileSystem.from_uri(url)
+    except pa.ArrowInvalid as exc:  # a scheme pyarrow does not know: fsspec's, if any
+        try:
+            import fsspec  # type: ignore[import-untyped]
+        except ImportError:
+            reason = f"cannot open: {first_line(exc)} (fsspec, which knows more, is missing)"
+            raise InputError(url, reason) from None
+        try:
+            fs, path = fsspec.core.url_to_fs(url)
+        except Exception as err:  # a missing package, a bad URL, a file system's own error
+            raise InputError(url, f"cannot open: {first_line(err)}") from None
+        filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(fs))
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(url, f"cannot open: {first_line(exc)}") from None
+    try:
+        files = _url_files(filesystem, path)
+        if files is None:
+            raise InputError(url, "no such file")
+        if not files:
+            raise InputError(url, "a folder without CSV or Parquet files")
+        forms = {fmt or _suffix_format(f) for f in files}
+        if not forms <= {"csv", "parquet"}:
+            raise InputError(
+                url, "a URL is read as CSV or Parquet: name it .csv or .parquet, or pass the format"
+            )
+        if len(forms) > 1 or len({delimiter(f) for f in files}) > 1:
+            raise InputError(url, "the folder mixes formats (CSV, TSV, Parquet): one table has one")
+        file_format: Any = "parquet"
+        if forms == {"csv"}:
+            import pyarrow.csv as pcsv  # type: ignore[import-untyped]
+
+            parse = pcsv.ParseOptions(delimiter=delimiter(files[0]), newlines_in_values=True)
+            names = ds.dataset(files[0], filesystem=filesystem, format="csv").schema.names
+            text = pcsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                null_values=[""],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            )
+            file_format = ds.CsvFileFormat(parse_options=parse, convert_options=text)
+        return pa_stream(ds.dataset(files, filesystem=filesystem, format=file_format), batch_rows)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(url, f"cannot open: {first_line(exc)}") from None
+
+
+def _suffix_format(name: str) -> Format | None:
+    lower = name.lower()
+    return next((f for suffix, f in _SUFFIXES.items() if lower.endswith(suffix)), None)
+
+
+def _url_files(filesystem: Any, path: str) -> list[str] | None:
+    """The file at ``path``, or the parts of the folder at ``path`` (as a local folder's:
+    CSV, TSV and Parquet names, not starting with ``_`` or ``.``), sorted; None when there is
+    nothing at ``path``."""
+    import pyarrow.fs as pafs
+
+    info = filesystem.get_file_info(path)
+    if info.type == pafs.FileType.File:
+        return [path]
+    if info.type != pafs.FileType.Directory:
+        return None
+    found = filesystem.get_file_info(pafs.FileSelector(path))
+    return sorted(f.path for f in found if f.type == pafs.FileType.File and _is_part(f.path))
+
+
+def pa_stream(dataset: Any, batch_rows: int) -> Any:
+    """A pyarrow dataset as a ``RecordBatchReader`` of its batches in file order."""
+    import pyarrow as pa
+
+    batches = dataset.to_batches(batch_size=batch_rows, use_threads=False)
+    return pa.RecordBatchReader.from_batches(dataset.schema, batches)
+
+
+def arrow_table(obj: Any, name: str) -> Any:
+    """``obj`` as a pyarrow Table when it is a table in memory (a pandas DataFrame without its
+    index, a polars DataFrame, a pyarrow Table, any object with the Arrow stream interface);
+    None for anything else. A table that pyarrow cannot convert is a ``ValueError``."""
+    import pyarrow as pa
+
+    if isinstance(obj, pa.Table):
+        return obj
+    kind = type(obj).__module__.split(".")[0]
+    if kind not in ("pandas", "polars") and not hasattr(obj, "__arrow_c_stream__"):
+        return None
+    if kind == "polars" and hasattr(obj, "collect"):  # a LazyFrame: its rows, collected
+        obj = obj.collect()
+    if kind in ("pandas", "polars") and not hasattr(obj, "columns"):  # a Series: not a table
+        return None
+    try:
+        if kind == "pandas":
+            return pa.Table.from_pandas(obj, preserve_index=False)
+        return obj.to_arrow() if kind == "polars" else pa.table(obj)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise ValueError(f"{name} cannot be read as a table: {str(exc).splitlines()[0]}") from None
+
+
+def delimiter(path: str) -> str:
+    """The field delimiter of a delimited text file: a tab for ``.tsv`` (and ``.tsv.gz``)
+    names, else a comma."""
+    return "\t" if path.lower().endswith((".tsv", ".tsv.gz")) else ","
+
+
+def open_text(path: str) -> io.TextIOBase:
+    if path.lower().endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def column_names(path: str, fmt: Format) -> list[str]:
+    """The column names of a CSV or Parquet file, reading only its header or footer.
+
+    Raises
+    ------
+    InputError
+        Empty or unreadable file.
+    """
+    if fmt == "csv":
+        try:
+            with open_text(path) as fh:
+                text = fh.readline(MAX_HEADER_CHARS + 1)
+                while text.count('"') % 2 and len(text) <= MAX_HEADER_CHARS:  # quoted line break
+                    more = fh.readline(MAX_HEADER_CHARS + 1 - len(text))
+                    if not more:
+                        break
+                    text += more
+            if len(text) > MAX_HEADER_CHARS:
+                raise InputError(
+                    path,
+                    f"the header line is longer than {MAX_HEADER_CHARS:,} characters "
+                    "(not a CSV file?)",
+                )
+            header = next(csv.reader(io.StringIO(text), delimiter=delimiter(path)), None)
+        except (OSError, UnicodeDecodeError, csv.Error, EOFError) as exc:
+            raise InputError(path, f"cannot read as CSV: {exc}") from None
+        if not header:
+            raise InputError(path, "empty file (no header line)")
+        names = header
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+        try:
+            names = list(pq.read_schema(path).names)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(path, f"cannot read as Parquet: {first_line(exc)}") from None
+    return _unique_names(path, names)
+
+
+def _unique_names(path: str, names: Sequence[str]) -> list[str]:
+    """``names``, refused when one appears twice."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(path, "the column name appears twice in the header", column=name)
+        seen.add(name)
+    return list(names)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _select_columns(
+    path: str, names: Sequence[str], spec: Sequence[str] | None, roles: dict[str, str]
+) -> tuple[list[str], list[str]]:
+    """Probability columns chosen by ``spec`` and their class names.
+
+    ``spec`` is a list of column names and glob patterns. A column matched by a
+    pattern gets the class name left after stripping the pattern's fixed prefix (before its first
+    wildcard) and fixed suffix (after its last wildcard): ``p_*`` maps ``p_cat`` to ``cat``. A
+    column named outright keeps its full name. Without ``spec``, every column without one of
+    the ``roles`` (column: ``"target"``, ``"id"`` or ``"split"``) is a probability column,
+    named by its full name (the Kaggle submission convention); so is every column a pattern
+    without fixed characters (``*``) matches. A column with a role that is named outright, or
+    matched by a pattern with fixed characters (``p_*`` and an id column ``p_1``), is an
+    error: left out, it would shift the classes of the other columns.
+    """
+    cols: list[str] = []
+    if spec is None:
+        cols = [n for n in names if n not in roles]
+        return cols, list(cols)
+    classes: list[str] = []
+    for item in (s.strip() for s in spec):
+        if not item:
+            continue
+        if any(ch in item for ch in GLOB_CHARS):
+            prefix, suffix = _fixed_ends(item)
+            hits = [n for n in names if fnmatch.fnmatchcase(n, item)]
+            if not hits:
+                raise InputError(path, f"no column matches the pattern {item!r}", column=item)
+        else:
+            if item not in names:
+                raise InputError(path, f"no such column (columns: {name_list(names)})", column=item)
+            prefix, suffix, hits = "", "", [item]
+        for n in hits:
+            if n in roles and n != item and not prefix and not suffix:
+                continue  # "*": every other column
+            if n in roles:
+                how = f"matched by the pattern {item!r} of" if n != item else "named in"
+                raise InputError(
+                    path,
+                    f"the {roles[n]} column is also a probability column: {how} proba "
+                    "(--proba-cols); choose the probability columns without it",
+                    column=n,
+                )
+            cols.append(n)
+            classes.append(n[len(prefix) : len(n) - len(suffix)])
+    if len(set(cols)) != len(cols):
+        dup = next(c for c in cols if cols.count(c) > 1)
+        raise InputError(path, "column selected twice by the probability columns", column=dup)
+    return cols, classes
+
+
+def _glob_tokens(pattern: str) -> list[str | None]:
+    """A glob as tokens: the literal character each one matches, or None for a wildcard.
+
+    ``*``, ``?`` and a bracket set are wildcards, except a set of one character (``[*]``,
+    ``[[]``), which matches that character only; an unclosed ``[`` is literal (as in fnmatch).
+    """
+    out: list[str | None] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch in "*?":
+            out.append(None)
+            i += 1
+        elif ch == "[":
+            j = i + 1
+            if j < len(pattern) and pattern[j] == "!":
+                j += 1
+            if j < len(pattern) and pattern[j] == "]":
+                j += 1
+            j = pattern.find("]", j)
+            if j < 0:
+                out.append("[")
+                i += 1
+                continue
+            body = pattern[i + 1 : j]
+            single = len(body) == 1 and body not in "!-"
+            out.append(body if single else None)
+            i = j + 1
+        else:
+            out.append(ch)
+            i += 1
+    return out
+
+
+def _fixed_ends(pattern: str) -> tuple[str, str]:
+    """The literal text before the first and after the last wildcard of a glob."""
+    tokens = _glob_tokens(pattern)
+    wild = [k for k, t in enumerate(tokens) if t is None]
+    if not wild:
+        return "".join(t or "" for t in tokens), ""
+    head = tokens[: wild[0]]
+    tail = tokens[wild[-1] + 1 :]
+    return "".join(t or "" for t in head), "".join(t or "" for t in tail)
+
+
+def shorten(value: object, width: int = 60) -> str:
+    """``repr(value)``, cut to ``width`` characters (a cell may be megabytes long)."""
+    text = repr(value)
+    return text if len(text) <= width else f"{text[: width - 1]}… ({len(text):,} characters)"
+
+
+def name_list(names: Sequence[str], limit: int = 12) -> str:
+    shown = ", ".join(shorten(n) for n in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _check_classes(
+    path: str, cols: list[str], classes: list[str], override: Sequence[str] | None
+) -> list[str]:
+    if override is not None:
+        given = [str(c).strip() for c in override]
+        want = 2 if len(cols) == 1 else len(cols)
+        if len(given) != want:
+            raise InputError(
+                path,
+                f"classes (--classes) names {len(given)} classes but there are {len(cols)} "
+                f"probability column(s) ({name_list(cols)}); give {want}",
+            )
+        classes = given
+    elif len(cols) == 1:
+        classes = ["0", "1"]
+    if not cols:
+        raise InputError(path, "no probability columns")
+    if len(set(classes)) != len(classes):
+        dup = next(c for c in classes if classes.count(c) > 1)
+        raise InputError(path, f"two probability columns map to the same class {dup!r}")
+    return classes
+
+
+def resolve_source(
+    *,
+    file: str | None,
+    target: str | None,
+    proba_cols: Sequence[str] | None,
+    classes: Sequence[str] | None,
+    solution: str | None,
+    submission: str | None,
+    id_column: str | None,
+    target_file: str | None,
+    fmt: str | None,
+    batch_rows: int,
+    table: Any = None,
+    split: str | None = None,
+) -> Source:
+    """Check the files, find the columns and classes, and describe the input as a :class:`Source`.
+
+    Reads headers, footers and NumPy headers only. With ``table`` (a pyarrow Table), ``file``
+    is its label and the table itself is scored.
+
+    Raises
+    ------
+    InputError
+        A file is missing or unreadable, a column is missing, the options do not fit the input.
+    """
+    if split is not None and split in (target, id_column):
+        raise InputError(
+            submission or file or "",
+            "the split column must not be the target or id column",
+            column=split,
+        )
+    if solution is not None or submission is not None:
+        return _resolve_pair(
+            solution, submission, id_column, target, proba_cols, classes, fmt, batch_rows, split
+        )
+    if file is None:
+        raise InputError("", "give the predictions (a FILE), or a solution and a submission")
+    form: Format = "arrow" if table is not None else detect_format(file, fmt)
+    if form in ("npy", "npz"):
+        if split is not None:
+            raise InputError(file, "a split column needs a table (CSV, Parquet, DataFrame)")
+        return _resolve_arrays(file, form, target_file, classes, batch_rows)
+    if target_file is not None:
+        raise InputError(file, "target_file (--target-file) is for .npy probability arrays")
+    names = column_names(file, form) if table is None else _unique_names(file, table.schema.names)
+    if target is None:
+        raise InputError(
+            file, f"name the target column with target (--target) (columns: {name_list(names)})"
+        )
+    if target not in names:
+        raise InputError(file, f"no such column (columns: {name_list(names)})", column=target)
+    for extra in (id_column, split):
+        if extra is not None and extra not in names:
+            raise InputError(file, f"no such column (columns: {name_list(names)})", column=extra)
+    roles = {c: r for r, c in (("split", split), ("id", id_column), ("target", target)) if c}
+    cols, default_classes = _select_columns(file, names, proba_cols, roles)
+    names_ = _check_classes(file, cols, default_classes, classes)
+    return Source(
+        mode="table",
+        path=file,
+        format=form,
+        classes=tuple(names_),
+        classes_named=classes is not None,
+        proba_columns=tuple(cols),
+        binary=len(cols) == 1,
+        target=target,
+        id_column=id_column,
+        batch_rows=batch_rows,
+        n_rows=getattr(table, "num_rows", None)
+        if table is not None
+        else _parquet_rows(file)
+        if form == "parquet"
+        else None,
+        table=table,
+        split_column=split,
+    )
+
+
+def _parquet_rows(path: str) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(path, f"cannot read as Parquet: {first_line(exc)}") from None
+
+
+def _id_is_int(path: str, fmt: Format, column: str) -> bool:
+    if fmt != "parquet":
+        return False
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    typ = pq.read_schema(path).field(column).type
+    return bool(pa.types.is_integer(typ))
+
+
+def _resolve_pair(
+    solution: str | None,
+    submission: str | None,
+    id_column: str | None,
+    target: str | None,
+    proba_cols: Sequence[str] | None,
+    classes: Sequence[str] | None,
+    fmt: str | None,
+    batch_rows: int,
+    split: str | None = None,
+) -> Source:
+    if solution is None or submission is None:
+        raise InputError(
+            submission or solution or "",
+            "give both --solution and --submission",
+        )
+    if id_column is None:
+        raise InputError(submission, "name the id column that joins the two files with id (--id)")
+    sol_fmt = detect_format(solution, fmt)
+    sub_fmt = detect_format(submission, fmt)
+    for path, form in ((solution, sol_fmt), (submission, sub_fmt)):
+        if form not in ("csv", "parquet"):
+            raise InputError(path, "the solution and submission must be CSV or Parquet files")
+    sol_names = column_names(solution, sol_fmt)
+    sub_names = column_names(submission, sub_fmt)
+    for path, names in ((solution, sol_names), (submission, sub_names)):
+        if id_column not in names:
+            raise InputError(
+                path, f"no such column (columns: {name_list(names)})", column=id_column
+            )
+    if split is not None and split not in sol_names:
+        raise InputError(
+            solution, f"no such column (columns: {name_list(sol_names)})", column=split
+        )
+    if target is None:
+        others = [n for n in sol_names if n not in (id_column, split)]
+        if len(others) != 1:
+            named = {n for n in sub_names if n != id_column}
+            one_hot = len(named) > 1 and named <= set(others)
+            raise InputError(
+                solution,
+                f"name the target column with target (--target) (columns: {name_list(sol_names)})"
+                + (
+                    "; a one-hot solution (a 0/1 column per class) is scored by "
+                    "crossentropy.scoring.kaggle_score"
+                    if one_hot
+                    else ""
+                ),
+            )
+        target = others[0]
+    elif target not in sol_names:
+        raise InputError(
+            solution, f"no such column (columns: {name_list(sol_names)})", column=target
+        )
+    cols, default_classes = _select_columns(submission, sub_names, proba_cols, {id_column: "id"})
+    names_ = _check_classes(submission, cols, default_classes, classes)
+    both_int = _id_is_int(solution, sol_fmt, id_column) and _id_is_int(
+        submission, sub_fmt, id_column
+    )
+    return Source(
+        mode="pair",
+        path=submission,
+        format=sub_fmt,
+        classes=tuple(names_),
+        classes_named=classes is not None,
+        proba_columns=tuple(cols),
+        binary=len(cols) == 1,
+        target=target,
+        id_column=id_column,
+        id_kind="int" if both_int else "str",
+        solution=solution,
+        solution_format=sol_fmt,
+        batch_rows=batch_rows,
+        n_rows=_parquet_rows(submission) if sub_fmt == "parquet" else None,
+        split_column=split,
+    )
+
+
+def load_npy(path: str) -> np.ndarray:
+    magic = _head(path)[:6]
+    if magic.startswith(b"PK\x03\x04"):
+        raise InputError(path, "cannot read as .npy: it is an .npz archive")
+    if magic != b"\x93NUMPY":
+        raise InputError(path, "not a .npy file: it does not start with NumPy's magic bytes")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputError(path, f"cannot read as .npy: {first_line(exc)}") from None
+    if not isinstance(array, np.ndarray):  # an .npz archive under another name
+        raise InputError(path, "cannot read as .npy: it is an .npz archive")
+    return array
+
+
+def load_npz(path: str) -> Any:
+    import zipfile
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(path, f"cannot read as .npz: {first_line(exc)}") from None
+
+
+def npz_array(path: str, archive: Any, key: str) -> np.ndarray:
+    if key not in archive.files:
+        raise InputError(
+            path, f"no array {key!r} in the archive (arrays: {name_list(archive.files)})"
+        )
+    try:
+        return np.asarray(archive[key])
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputError(path, f"cannot read array {key!r}: {first_line(exc)}") from None
+
+
+def _resolve_arrays(
+    path: str,
+    form: Format,
+    target_file: str | None,
+    classes: Sequence[str] | None,
+    batch_rows: int,
+) -> Source:
+    if form == "npz":
+        if target_file is not None:
+            raise InputError(
+                path, "target_file (--target-file) is for .npy inputs; an .npz holds y_true itself"
+            )
+        with load_npz(path) as archive:
+            proba = npz_array(path, archive, "y_proba")
+            y = npz_array(path, archive, "y_true")
+            stored = npz_array(path, archive, "classes") if "classes" in archive.files else None
+        y_path = path
+    else:
+        if target_file is None:
+            raise InputError(
+                path,
+                "a .npy of probabilities needs its labels: target_file (--target-file) LABELS.npy",
+            )
+        detect_format(target_file)
+        proba = load_npy(path)
+        y = load_npy(target_file)
+        stored = None
+        y_path = target_file
+    if proba.ndim not in (1, 2) or (proba.ndim == 2 and proba.shape[1] < 1):
+        raise InputError(
+            path, f"y_proba must have shape (n, C) or (n,); got {tuple(proba.shape)}", column=None
+        )
+    if y.ndim != 1:
+        raise InputError(y_path, f"y_true must have shape (n,); got {tuple(y.shape)}")
+    if y.shape[0] != proba.shape[0]:
+        raise InputError(
+            y_path, f"y_true has {y.shape[0]} rows but y_proba has {proba.shape[0]} rows"
+        )
+    if proba.dtype.kind not in "biuf":
+        raise InputError(path, f"y_proba must hold numbers; got dtype {proba.dtype}")
+    n_cols = 1 if proba.ndim == 1 else int(proba.shape[1])
+    cols = [f"y_proba[:, {j}]" for j in range(n_cols)] if proba.ndim == 2 else ["y_proba"]
+    default = [str(c) for c in stored] if stored is not None else [str(j) for j in range(n_cols)]
+    if stored is not None and len(default) != n_cols and not (n_cols == 1 and len(default) == 2):
+        raise InputError(path, f"classes has {len(default)} names for {n_cols} columns")
+    names_ = _check_classes(path, cols, default, classes)
+    if n_cols == 1 and stored is not None and classes is None:
+        names_ = default
+    return Source(
+        mode="arrays",
+        path=path,
+        format=form,
+        classes=tuple(names_),
+        classes_named=classes is not None or stored is not None,
+        proba_columns=tuple(cols),
+        binary=n_cols == 1,
+        target_file=target_file,
+        batch_rows=batch_rows,
+        n_rows=int(proba.shape[0]),
+    )
+
+
+def csv_header_bytes(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        line = fh.readline(MAX_HEADER_CHARS + 1)
+    if len(line) > MAX_HEADER_CHARS:
+        raise InputError(path, f"the header line is longer than {MAX_HEADER_CHARS:,} bytes")
+    return line
+
+
+#: Row ids of an input of several files: the file's index times this, plus its data row.
+PART_STRIDE = 1 << 40
+
+
+#: The file names a directory of parts is read from (others, and names starting with ``_``
+#: or ``.`` such as ``_SUCCESS``, are skipped).
+_PART_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".csv.gz", ".tsv.gz")
+
+
+def _is_part(path: str) -> bool:
+    """Whether a folder's file is one of its parts: a CSV, TSV or Parquet name that does not
+    start with ``_`` or ``.`` (``_SUCCESS``, hidden files)."""
+    name = os.path.basename(path)
+    return not name.startswith(("_", ".")) and name.lower().endswith(_PART_SUFFIXES)
+
+
+def expand_parts(path: str) -> list[str] | None:
+    """The files of a directory or of a glob pattern (sorted by name), or None for a path that
+    names one file.
+
+    Raises
+    ------
+    InputError
+        A pattern or directory without any file of predictions.
+    """
+    import glob
+
+    if os.path.isdir(path):
+        names = sorted(os.path.join(path, n) for n in os.listdir(path) if _is_part(n))
+        if not names:
+            raise InputError(path, "the folder holds no CSV or Parquet file")
+        return names
+    if os.path.exists(path) or not any(ch in path for ch in GLOB_CHARS):
+        return None
+    names = sorted(n for n in glob.glob(path) if os.path.isfile(n))
+    if not names:
+        raise InputError(path, "no file matches the pattern")
+    return names
+
+
+def check_parts(parts: Sequence[Source]) -> None:
+    """Refuse parts whose classes or columns differ from the first part's."""
+    first = parts[0]
+    for part in parts[1:]:
+        for what, a, b in (
+            ("classes", part.classes, first.classes),
+            ("probability columns", part.proba_columns, first.proba_columns),
+        ):
+            if a != b:
+                raise InputError(
+                    part.path,
+                    f"its {what} {name_list(a)} differ from {first.path}'s {name_list(b)}",
+                )

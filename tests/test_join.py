@@ -1,0 +1,127 @@
+"""Joining a solution and a submission by id (scoring/_join.py): text ids through integer
+keys or by their text, repeated and unknown ids, consecutive integer ids through the position
+table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from crossentropy.scoring import InputError, score
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+
+@pytest.mark.parametrize(
+    "sol_ids",
+    [
+        ["3", "-5", "10", "0", "7"],
+        ["3", "-5", "010", "0", "7"],
+        ["3", "b", "10", "0", "7"],
+        [str(2**63 - 1), str(-(2**63)), "1000000000000000000", "-10", "7"],  # widths at the edges
+        ["1000000", "1000001", "1000002", "3", "7"],
+    ],
+)
+def test_text_ids_join_by_their_text_through_integer_keys_or_not(
+    tmp_path: Path, sol_ids: list[str]
+) -> None:
+    """Text ids that all write integers canonically are looked up as integers; the join is by
+    text whatever the ids: a submission id written otherwise ("07" for "7") is not found."""
+    y = [0, 1, 1, 0, 1]
+    p1 = [0.2, 0.7, 0.6, 0.4, 0.9]
+    (tmp_path / "sol.csv").write_text(
+        "id,y\n" + "".join(f"{i},{t}\n" for i, t in zip(sol_ids, y, strict=True))
+    )
+    order = [4, 2, 0, 3, 1]  # the first row is id "7"
+    lines = [f"{sol_ids[k]},{1 - p1[k]},{p1[k]}\n" for k in order]
+    rows = "".join(lines)
+    (tmp_path / "sub.csv").write_text("id,p_0,p_1\n" + rows)
+    kw = dict(solution=tmp_path / "sol.csv", id="id", target="y", classes=["0", "1"], bootstrap=0)
+    got = score(tmp_path / "sub.csv", proba=["p_0", "p_1"], **kw).log_loss
+    expected = -np.mean(np.log([q if t else 1 - q for q, t in zip(p1, y, strict=True)]))
+    assert got == pytest.approx(expected, rel=1e-12)
+    for other in ("07", "+7", "7.0", "0x7"):  # other writings of the integer 7
+        (tmp_path / "bad.csv").write_text("id,p_0,p_1\n" + other + rows[1:])
+        with pytest.raises(
+            InputError, match=rf"row 1, column 'id': id '{re.escape(other)}' is not in the solution"
+        ):
+            score(tmp_path / "bad.csv", proba=["p_0", "p_1"], **kw)
+
+
+def test_a_repeated_id_is_two_rows_in_order_and_refused_out_of_order(tmp_path: Path) -> None:
+    """Files in the same order are joined row by row (bounded memory): an id repeated at the
+    same rows of both is two rows. Out of order, the solution's id table refuses it."""
+    (tmp_path / "sol.csv").write_text("id,y\n1,1\n2,0\n2,1\n3,1\n")
+    (tmp_path / "sub.csv").write_text("id,p_0,p_1\n1,.2,.8\n2,.6,.4\n2,.3,.7\n3,.1,.9\n")
+    (tmp_path / "shuffled.csv").write_text("id,p_0,p_1\n3,.1,.9\n2,.6,.4\n2,.3,.7\n1,.2,.8\n")
+    kw = dict(solution=tmp_path / "sol.csv", id="id", target="y", classes=["0", "1"], bootstrap=0)
+    r = score(tmp_path / "sub.csv", proba=["p_0", "p_1"], **kw)
+    assert r.n == 4
+    assert r.log_loss == pytest.approx(-np.mean(np.log([0.8, 0.6, 0.7, 0.9])), rel=1e-12)
+    with pytest.raises(InputError, match=r"sol.csv, row 3, column 'id': id '2' appears twice"):
+        score(tmp_path / "shuffled.csv", proba=["p_0", "p_1"], **kw)
+
+
+def test_a_hexadecimal_id_as_long_as_a_decimal_one_is_not_that_id(tmp_path: Path) -> None:
+    """pyarrow reads "0xF4240" as 1000000, and both texts have 7 bytes: the join is by text."""
+    (tmp_path / "sol.csv").write_text("id,y\n1000000,1\n1000001,0\n1000002,1\n")
+    (tmp_path / "sub.csv").write_text("id,p_0,p_1\n1000001,.8,.2\n0xF4240,.1,.9\n1000002,.3,.7\n")
+    kw = dict(solution=tmp_path / "sol.csv", id="id", target="y", classes=["0", "1"], bootstrap=0)
+    with pytest.raises(
+        InputError, match=r"row 2, column 'id': id '0xF4240' is not in the solution"
+    ):
+        score(tmp_path / "sub.csv", proba=["p_0", "p_1"], **kw)
+
+
+def _write_ids_table(path: Path, fmt: str, ids: list[int], cols: dict[str, Any]) -> Path:
+    """A table of integer ``ids`` and ``cols``: a CSV, or a Parquet file with an int64 id."""
+    if fmt == "csv":
+        lines = zip(
+            *([str(i) for i in ids], *[[str(v) for v in c] for c in cols.values()]), strict=True
+        )
+        path.write_text(",".join(["id", *cols]) + "\n" + "".join(",".join(r) + "\n" for r in lines))
+    else:
+        pa = pytest.importorskip("pyarrow")
+        pq = pytest.importorskip("pyarrow.parquet")
+        path = path.with_suffix(".parquet")
+        table = {"id": pa.array(ids, pa.int64()), **{k: list(v) for k, v in cols.items()}}
+        pq.write_table(pa.table(table), path)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize(
+    ("base", "stranger"),
+    [(100, 150), (100, 99), (100, 1000), (2**63 - 200, -(2**63))],
+    ids=["hole", "below", "above", "int64-extremes"],
+)
+def test_consecutive_integer_ids_join_by_position_and_refuse_strangers(
+    tmp_path: Path, base: int, stranger: int, fmt: str
+) -> None:
+    """Integer ids spanning at most twice their count (text ids writing integers, or an integer
+    column) are looked up by indexing: a shuffled submission joins exactly, and an id in a
+    hole of the range, below it, above it, or at the other end of int64 (no overflow) is
+    refused, naming its row."""
+    ids = [base + k for k in range(100) if base + k != 150]
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, len(ids))
+    q = rng.uniform(0.05, 0.95, len(ids))
+    sol = _write_ids_table(tmp_path / "sol.csv", fmt, ids, {"y": y.tolist()})
+    order = rng.permutation(len(ids))
+    sub_ids = [ids[k] for k in order]
+    cols = {"p_0": (1 - q[order]).tolist(), "p_1": q[order].tolist()}
+    sub = _write_ids_table(tmp_path / "sub.csv", fmt, sub_ids, cols)
+    kw = dict(solution=sol, id="id", target="y", classes=["0", "1"], bootstrap=0)
+    got = score(sub, proba=["p_0", "p_1"], **kw).log_loss
+    expected = -np.mean(np.log(np.where(y == 1, q, 1 - q)))
+    assert got == pytest.approx(expected, rel=1e-12)
+    sub_ids[7] = stranger
+    bad = _write_ids_table(tmp_path / "bad.csv", fmt, sub_ids, cols)
+    shown = f"'{stranger}'" if fmt == "csv" else str(stranger)  # text, or an integer
+    with pytest.raises(InputError, match=rf"row 8, column 'id': id {shown} is not in the solution"):
+        score(bad, proba=["p_0", "p_1"], **kw)

@@ -1,0 +1,339 @@
+"""Reading inputs into validated batches (scoring/_readers.py), held against a corpus of about
+two hundred malformed files: every one is refused with an ``InputError`` that names the file,
+and the row and column where there is one; none raises anything else, none hangs. Also label
+types of Parquet, non-NumPy bytes, escaped control characters, and the probabilities checked by
+the rule of ``metrics``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crossentropy.scoring import InputError, score
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+
+ROWS = [("a", 0.25, 0.75), ("b", 0.5, 0.5), ("a", 0.9, 0.1), ("b", 0.3, 0.7), ("a", 0.6, 0.4)]
+
+
+TABLE = {"target": "y", "proba": "p_*", "bootstrap": 0}
+
+
+#: Values that are not probabilities, as CSV text.
+BAD_NUMBERS = [
+    "",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "-0.5",
+    "1.5",
+    "abc",
+    "1e400",
+    "null",
+    "None",
+    "0x10",
+    "true",
+    "1.2.3",
+    "--1",
+    "½",
+]
+
+
+#: Labels that are not classes.
+BAD_LABELS = ["zebra", "", "A", " a", "a ", "\x1b[31ma", "ａ"]
+
+
+def _csv(rows: list[tuple[str, str, str]], header: str = "y,p_a,p_b") -> str:
+    return header + "\n" + "".join(f"{y},{a},{b}\n" for y, a, b in rows)
+
+
+def _rows() -> list[tuple[str, str, str]]:
+    return [(y, str(a), str(b)) for y, a, b in ROWS]
+
+
+def _corpus(d: Path) -> list[tuple[str, dict[str, object], list[str]]]:
+    """(case, score() arguments, texts the message must hold)."""
+    cases: list[tuple[str, dict[str, object], list[str]]] = []
+
+    def write(name: str, text: str | bytes) -> Path:
+        path = d / name
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+        return path
+
+    # one bad cell: each bad number at three rows of both probability columns
+    for k, value in enumerate(BAD_NUMBERS):
+        for row in (1, 3, 5):
+            for col in (1, 2):
+                rows = _rows()
+                cells = list(rows[row - 1])
+                cells[col] = value
+                rows[row - 1] = (cells[0], cells[1], cells[2])
+                name = f"num{k}_{row}_{col}.csv"
+                column = "p_a" if col == 1 else "p_b"
+                cases.append(
+                    (name, {"data": write(name, _csv(rows)), **TABLE}, [name, f"row {row}", column])
+                )
+    for k, label in enumerate(BAD_LABELS):
+        for row in (1, 3, 5):
+            rows = _rows()
+            rows[row - 1] = (label, *rows[row - 1][1:])
+            name = f"label{k}_{row}.csv"
+            cases.append((name, {"data": write(name, _csv(rows)), **TABLE}, [name, f"row {row}"]))
+    # structure
+    for row in (1, 3, 5):
+        rows = _rows()
+        short = _csv(rows).splitlines()
+        short[row] = short[row].rsplit(",", 1)[0]
+        name = f"short{row}.csv"
+        cases.append((name, {"data": write(name, "\n".join(short) + "\n"), **TABLE}, [name]))
+        long = _csv(rows).splitlines()
+        long[row] += ",0.1"
+        name = f"long{row}.csv"
+        cases.append((name, {"data": write(name, "\n".join(long) + "\n"), **TABLE}, [name]))
+    structural = {
+        "empty.csv": "",
+        "header_only.csv": "y,p_a,p_b\n",
+        "no_target.csv": _csv(_rows(), "z,p_a,p_b"),
+        "no_proba.csv": _csv(_rows(), "y,q_a,q_b"),
+        "dup_header.csv": _csv(_rows(), "y,p_a,p_a"),
+        "one_class.csv": "y,p_a\na,0.5\n",
+        "garbage.csv": b"\x00\xff\xfe\x00garbage\x00\n\x01\x02",
+        "nul_in_cell.csv": "y,p_a,p_b\na,0.5\x00,0.5\n",
+        "quote_open.csv": 'y,p_a,p_b\n"a,0.5,0.5\nb,0.5,0.5\n',
+        "latin1.csv": "y,p_a,p_b\n\xe9,0.5,0.5\n".encode("latin-1"),
+        "tabs.csv": "y\tp_a\tp_b\na\t0.5\t0.5\n",
+        "semicolons.csv": "y;p_a;p_b\na;0,5;0,5\n",
+    }
+    for name, text in structural.items():
+        cases.append((name, {"data": write(name, text), **TABLE}, [name]))
+
+    # Parquet: label and probability columns of every awkward type
+    def parquet(name: str, y: object, p_a: object, p_b: object = None) -> Path:
+        p_b = p_b if p_b is not None else pa.array([0.5] * len(p_a))  # type: ignore[arg-type]
+        path = d / name
+        pq.write_table(pa.table({"y": y, "p_a": p_a, "p_b": p_b}), path, row_group_size=2)
+        return path
+
+    half = [0.5, 0.5, 0.5, 0.5]
+    pq_cases = {
+        "pq_nan_label.parquet": ([0.0, 1.0, float("nan"), 1.0], half, ["row 3", "NaN"]),
+        "pq_struct_label.parquet": ([{"k": 1}] * 4, half, ["row 1", "struct"]),
+        "pq_list_label.parquet": ([[1], [0], [1], [0]], half, ["row 1", "list"]),
+        "pq_binary_label.parquet": (pa.array([b"a"] * 4), half, ["row 1", "binary"]),
+        "pq_u64_label.parquet": (pa.array([0, 1, 2**63 + 1, 0], pa.uint64()), half, ["row 3"]),
+        "pq_null_label.parquet": (pa.array(["a", None, "b", "a"]), half, ["row 2", "missing"]),
+        "pq_all_null.parquet": (pa.array([None] * 4, pa.string()), half, ["row 1", "missing"]),
+        "pq_text_proba.parquet": (["a", "b", "a", "b"], ["0.5", "0.5", "x", "0.5"], ["row 3"]),
+        "pq_nan_proba.parquet": (["a", "b", "a", "b"], [0.5, 0.5, 0.5, float("nan")], ["row 4"]),
+        "pq_big_proba.parquet": (["a", "b", "a", "b"], [0.5, 2.0, 0.5, 0.5], ["row 2"]),
+        "pq_neg_proba.parquet": (["a", "b", "a", "b"], [0.5, 0.5, -0.5, 0.5], ["row 3"]),
+        "pq_list_proba.parquet": (["a", "b", "a", "b"], [[0.5]] * 4, ["row 1", "list"]),
+        "pq_bool_proba.parquet": (["a", "b", "a", "b"], [True, False, True, 2.0 > 3], None),
+    }
+    for name, (y, p_a, needles) in pq_cases.items():
+        if needles is None:
+            continue
+        try:
+            path = parquet(name, y, p_a)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            continue
+        cases.append((name, {"data": path, **TABLE}, [name, *needles]))
+    (d / "junk.parquet").write_bytes(b"PAR1 this is not really parquet")
+    cases.append(("junk.parquet", {"data": d / "junk.parquet", **TABLE}, ["junk.parquet"]))
+    # NumPy
+    good_p = np.array([[0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
+    good_y = np.array([1, 0, 1])
+    np.save(d / "good_p.npy", good_p)
+    np.save(d / "good_y.npy", good_y)
+    raw = (d / "good_p.npy").read_bytes()
+    npy_bytes = {
+        "fake.npy": b"this is text, not numpy",
+        "truncated.npy": raw[: len(raw) - 20],
+        "header_only.npy": raw[:64],
+        "zip_as.npy": b"PK\x03\x04 not an npy",
+    }
+    for name, data in npy_bytes.items():
+        path = write(name, data)
+        cases.append((name, {"data": path, "target_file": d / "good_y.npy"}, [name]))
+        cases.append((f"labels {name}", {"data": d / "good_p.npy", "target_file": path}, [name]))
+    arrays = {
+        "obj.npy": np.array([[0.5, "x"]], dtype=object),
+        "cube.npy": np.zeros((3, 2, 2)),
+        "text.npy": np.array([["0.5", "0.5"]] * 3),
+        "nanp.npy": np.array([[0.5, 0.5], [np.nan, 1.0], [0.5, 0.5]]),
+    }
+    for name, array in arrays.items():
+        np.save(d / name, array, allow_pickle=True)
+        cases.append((name, {"data": d / name, "target_file": d / "good_y.npy"}, [name]))
+    labels = {
+        "short_y.npy": np.array([0, 1]),
+        "y2d.npy": np.zeros((3, 2), dtype=int),
+        "nan_y.npy": np.array([0.0, np.nan, 1.0]),
+        "big_y.npy": np.array([0, 1, 7]),
+    }
+    for name, array in labels.items():
+        np.save(d / name, array)
+        cases.append((name, {"data": d / "good_p.npy", "target_file": d / name}, [name]))
+    np.savez(d / "no_y.npz", y_proba=good_p)
+    np.savez(d / "no_p.npz", y_true=good_y)
+    np.savez(d / "scalar.npz", y_true=good_y, y_proba=np.float64(0.5))
+    (d / "broken.npz").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    for name in ("no_y.npz", "no_p.npz", "scalar.npz", "broken.npz"):
+        cases.append((name, {"data": d / name}, [name]))
+    # pairs
+    sol = write("sol.csv", "id,y\n1,a\n2,b\n3,a\n")
+    pairs = {
+        "sub_dup.csv": ("id,a,b\n1,0.5,0.5\n1,0.5,0.5\n3,0.5,0.5\n", ["row 2", "twice"]),
+        "sub_unknown.csv": ("id,a,b\n1,0.5,0.5\n9,0.5,0.5\n3,0.5,0.5\n", ["row 2", "'9'"]),
+        "sub_missing.csv": ("id,a,b\n1,0.5,0.5\n3,0.5,0.5\n", ["'2'"]),
+        "sub_noid.csv": ("key,a,b\n1,0.5,0.5\n", ["'id'"]),
+        "sub_nan.csv": ("id,a,b\n1,0.5,0.5\n2,nan,0.5\n3,0.5,0.5\n", ["row 2", "'a'"]),
+        "sub_blank_id.csv": ("id,a,b\n1,0.5,0.5\n,0.5,0.5\n3,0.5,0.5\n", ["row 2", "id"]),
+    }
+    for name, (text, needles) in pairs.items():
+        path = write(name, text)
+        args = {"data": path, "solution": sol, "id": "id", "bootstrap": 0}
+        cases.append((name, args, [name, *needles]))
+    for k, value in enumerate(BAD_NUMBERS):  # each bad number in a submission, rows shuffled
+        name = f"sub_num{k}.csv"
+        path = write(name, f"id,a,b\n3,0.5,0.5\n1,0.5,0.5\n2,{value},0.5\n")
+        args = {"data": path, "solution": sol, "id": "id", "bootstrap": 0}
+        cases.append((name, args, [name, "row 3", "'a'"]))
+    bad_sol = write("sol_bad.csv", "id,y\n1,a\n2,zebra\n3,a\n")
+    ok_sub = write("sub_ok.csv", "id,a,b\n1,0.5,0.5\n2,0.5,0.5\n3,0.5,0.5\n")
+    cases.append(
+        (
+            "sol_bad.csv",
+            {"data": ok_sub, "solution": bad_sol, "id": "id", "bootstrap": 0},
+            ["sol_bad.csv", "row 2", "zebra"],
+        )
+    )
+    return cases
+
+
+def test_malformed_corpus_is_refused_with_positions(tmp_path: Path) -> None:
+    cases = _corpus(tmp_path)
+    assert len(cases) >= 190
+    failures = []
+    for case, args, needles in cases:
+        kwargs = dict(args)
+        data = kwargs.pop("data")
+        try:
+            score(data, **kwargs)
+        except InputError as exc:
+            message = str(exc)
+            missing = [n for n in needles if n not in message]
+            if missing or "\n" in message.strip():
+                failures.append(f"{case}: {message!r} lacks {missing}")
+        except Exception as exc:  # a foreign exception is a failure of the reader
+            failures.append(f"{case}: {type(exc).__name__}: {exc}")
+        else:
+            failures.append(f"{case}: accepted")
+    assert not failures, "\n".join(failures)
+
+
+def test_control_characters_in_a_label_are_escaped_in_the_message(tmp_path: Path) -> None:
+    path = tmp_path / "esc.csv"
+    path.write_text(_csv([("\x1b[2Jboom", "0.5", "0.5")]))
+    with pytest.raises(InputError) as info:
+        score(path, **TABLE)
+    assert "\x1b" not in repr(str(info.value)).replace("\\x1b", "")
+
+
+def test_boolean_labels_match_classes_false_and_true_or_0_and_1(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    p = rng.random(300)
+    y = rng.random(300) < p
+    want = sklearn_metrics.log_loss(y, np.c_[1 - p, p], labels=[False, True])
+    named = pd.DataFrame({"y": y, "p_False": 1 - p, "p_True": p})
+    pq.write_table(pa.Table.from_pandas(named), tmp_path / "b.parquet")
+    for data in (named, pa.Table.from_pandas(named), tmp_path / "b.parquet"):
+        report = score(data, target="y", proba="p_*", bootstrap=0)
+        assert report.log_loss == pytest.approx(want, rel=1e-12)
+        assert [c["label"] for c in report.per_class] == ["False", "True"]
+    arrays = score(np.c_[1 - p, p], target=y, classes=[False, True], bootstrap=0)
+    assert arrays.log_loss == pytest.approx(want, rel=1e-12)
+    numbered = pd.DataFrame({"y": y, "p_0": 1 - p, "p_1": p})
+    assert score(numbered, target="y", proba="p_*", bootstrap=0).log_loss == pytest.approx(want)
+    with pytest.raises(InputError, match="label 'True' is not among the classes"):
+        score(named.assign(y=np.where(y, True, False)), target="y", classes=["False", "yes"])
+    with pytest.raises(InputError, match="label 'False' is not among the classes"):
+        score(named, target="y", classes=["no", "yes"])
+
+
+def test_an_unknown_label_says_how_to_name_classes_that_were_not_named(tmp_path: Path) -> None:
+    """Classes taken from the column names (or the two defaults of one column) lead an unknown
+    label's message to ``classes``; named classes do not."""
+    multi = tmp_path / "multi.csv"
+    multi.write_text("label,p_cat,p_dog\ncat,0.3,0.7\ndog,0.6,0.4\n")
+    one = tmp_path / "one.csv"
+    one.write_text("y,p\nyes,0.2\nno,0.4\n")
+    taken = r"'p_dog'\); the classes were taken from the probability columns' names: name each"
+    with pytest.raises(InputError, match=taken):
+        score(multi, target="label")
+    with pytest.raises(InputError, match=r"\('0', '1'\); one probability column \(or a vector\)"):
+        score(one, target="y")
+    # named classes get no hint, even when they are the column names or 0 and 1
+    for named in (["a", "b"], ["p_cat", "p_dog"]):
+        with pytest.raises(InputError, match=r"label 'cat' is not among the classes \([^)]*\)$"):
+            score(multi, target="label", classes=named)
+    with pytest.raises(InputError, match=r"label 'yes' is not among the classes \('0', '1'\)$"):
+        score(one, target="y", classes=["0", "1"])
+    p = np.array([[0.3, 0.7], [0.6, 0.4]])
+    with pytest.raises(InputError, match=r"\('0', '1'\); the classes were taken from"):
+        score(p, target=np.array(["cat", "dog"]))
+    report = score(one, target="y", classes=["no", "yes"], bootstrap=0)
+    assert report.n == 2
+    assert report.log_loss == pytest.approx(-(np.log(0.2) + np.log(0.6)) / 2)
+
+
+def test_good_variants_are_read(tmp_path: Path) -> None:
+    """CRLF line ends, a UTF-8 byte-order mark, blank lines, quoted values and label columns
+    of every integer width are all plain data."""
+    base = _csv(_rows())
+    variants = {
+        "crlf.csv": base.replace("\n", "\r\n"),
+        "bom.csv": "\ufeff" + base,
+        "blank.csv": base.replace("\nb,", "\n\nb,"),
+        "quoted.csv": base.replace("\na,", '\n"a",'),
+    }
+    (tmp_path / "base.csv").write_text(base)
+    expected = score(tmp_path / "base.csv", **TABLE)
+    for name, text in variants.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8", newline="")
+        report = score(path, **TABLE)
+        assert report.n == len(ROWS), name
+        assert report.log_loss == pytest.approx(expected.log_loss, rel=1e-15), name
+    for typ in (pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64(), pa.int8()):
+        labels = pa.array([0, 1, 1], typ)
+        table = pa.table({"y": labels, "p_0": [0.5, 0.2, 0.1], "p_1": [0.5, 0.8, 0.9]})
+        pq.write_table(table, tmp_path / "ints.parquet")
+        assert score(tmp_path / "ints.parquet", **TABLE).n == 3, typ
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_probabilities_are_checked_by_the_metrics_rule_and_named_in_the_file(
+    tmp_path: Path, engine: str
+) -> None:
+    """One rule (metrics' first entry, row-major, that is not a probability) named by file,
+    row and column: for a binary file the value is the file's own, not 1 - p."""
+    (tmp_path / "bin.csv").write_text("y,p\n0,0.2\n1,0.7\n1,1.5\n")
+    kw = dict(target="y", proba=["p"], classes=["0", "1"], engine=engine)
+    with pytest.raises(InputError, match=r"row 3, column 'p': probability 1\.5 is greater than 1"):
+        score(tmp_path / "bin.csv", **kw)
+    (tmp_path / "two.csv").write_text("y,p_a,p_b\na,0.2,0.8\nb,-0.5,nan\nb,nan,0.5\n")
+    with pytest.raises(InputError, match=r"row 2, column 'p_a': probability -0\.5 is negative"):
+        score(tmp_path / "two.csv", target="y", proba="p_*", engine=engine)

@@ -1,0 +1,225 @@
+"""Resolving inputs (scoring/_sources.py): column roles, FIFOs, URLs through pyarrow or
+fsspec, folders of parts, tab-separated files by their name."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crossentropy.scoring import InputError, score
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+
+TABLE = {"target": "y", "proba": "p_*", "bootstrap": 0}
+
+
+def test_a_probability_column_given_another_role_is_refused(tmp_path: Path) -> None:
+    """A column chosen by ``proba`` (named or matched by a pattern) that is also the target,
+    the id or the split column is an error naming it; without ``proba`` those columns are left
+    out of the probabilities."""
+    table = tmp_path / "t.csv"
+    table.write_text("y,g,p_0,p_1\n0,a,0.8,0.2\n1,b,0.3,0.7\n")
+    for kw, column, how in [
+        (dict(proba="p_*", id="p_1"), "p_1", "the id column .*matched by the pattern 'p_\\*' of"),
+        (dict(proba="p_*", split="p_0"), "p_0", "the split column .*matched by the pattern"),
+        (dict(proba="*_1", id="p_1"), "p_1", "the id column .*matched by the pattern"),
+        (dict(proba=["p_0", "y"]), "y", "the target column .*named in proba"),
+        (dict(proba=["g", "p_1"], id="g"), "g", "the id column .*named in proba"),
+    ]:
+        with pytest.raises(InputError, match=f"column '{column}': {how}"):
+            score(table, target="y", **kw)
+    report = score(table, target="y", id="g", classes=["0", "1"], bootstrap=0)
+    assert report.log_loss == pytest.approx(-(np.log(0.8) + np.log(0.7)) / 2)
+    # a pattern without fixed characters is every other column
+    star = score(table, target="y", id="g", proba="*", classes=["0", "1"], bootstrap=0)
+    assert star.log_loss == report.log_loss
+    sol, sub = tmp_path / "sol.csv", tmp_path / "sub.csv"
+    sol.write_text("p_id,y\n1,0\n2,1\n")
+    sub.write_text("p_id,p_0,p_1\n1,0.8,0.2\n2,0.3,0.7\n")
+    with pytest.raises(InputError, match=r"column 'p_id': the id column .*pattern 'p_\*'"):
+        score(sub, solution=sol, id="p_id", target="y", proba="p_*")
+    pair = score(sub, solution=sol, id="p_id", target="y", classes=["0", "1"], bootstrap=0)
+    assert pair.log_loss == pytest.approx(report.log_loss)
+    star = score(
+        sub, solution=sol, id="p_id", target="y", proba="*", classes=["0", "1"], bootstrap=0
+    )
+    assert star.log_loss == pair.log_loss
+    one_hot = tmp_path / "one_hot.csv"
+    one_hot.write_text("p_id,p_0,p_1\n1,1,0\n2,0,1\n")
+    with pytest.raises(InputError, match=r"one-hot solution .*scoring\.kaggle_score"):
+        score(sub, solution=one_hot, id="p_id")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "in.csv"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            score(fifo, **TABLE)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "reading a FIFO blocked"
+    assert isinstance(outcome[0], InputError)
+    assert "not a regular file" in str(outcome[0])
+
+
+@pytest.fixture
+def memory_files(tmp_path: Path):
+    """The same table as a local Parquet file and as Parquet, CSV and TSV files on fsspec's
+    in-memory file system (``memory://<unique>/...``), removed afterwards."""
+    fsspec = pytest.importorskip("fsspec")
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pcsv = pytest.importorskip("pyarrow.csv")
+    rng = np.random.default_rng(5)
+    p = rng.dirichlet(np.ones(3), 700)
+    table = pa.table({"y": rng.integers(0, 3, 700), **{f"p_{j}": p[:, j] for j in range(3)}})
+    local = tmp_path / "a.parquet"
+    pq.write_table(table, local, row_group_size=200)
+    fs = fsspec.filesystem("memory")
+    root = f"/{tmp_path.name}"
+    with fs.open(f"{root}/a.parquet", "wb") as fh:
+        pq.write_table(table, fh, row_group_size=200)
+    with fs.open(f"{root}/a.csv", "wb") as fh:
+        pcsv.write_csv(table, fh)
+    with fs.open(f"{root}/a.tsv", "wb") as fh:
+        pcsv.write_csv(table, fh, pcsv.WriteOptions(delimiter="\t"))
+    yield local, f"memory://{root}", fs, root
+    fs.rm(root, recursive=True)
+
+
+def test_urls_are_read_through_pyarrow_or_fsspec(memory_files) -> None:
+    local, url, fs, root = memory_files
+    kw = dict(target="y", proba="p_*", bootstrap=0)
+    ref = score(local, **kw)
+    for name in ("a.parquet", "a.csv", "a.tsv"):
+        got = score(f"{url}/{name}", batch_rows=128, **kw)
+        assert got.log_loss == pytest.approx(ref.log_loss, rel=1e-12), name
+        assert [w["row"] for w in got.worst] == [w["row"] for w in ref.worst], name
+        assert got.input["files"]["predictions"] == f"{url}/{name}"
+    for engine in ("local", "dask"):
+        got = score(local.as_uri(), engine=engine, **kw)  # file:// is a local path
+        assert got.log_loss == ref.log_loss
+    ds = pytest.importorskip("pyarrow.dataset")
+    pafs = pytest.importorskip("pyarrow.fs")
+    remote = ds.dataset(f"{root}/a.parquet", filesystem=pafs.PyFileSystem(pafs.FSSpecHandler(fs)))
+    assert score(remote, **kw).log_loss == pytest.approx(ref.log_loss, rel=1e-12)
+
+
+def test_urls_that_cannot_be_read_are_refused_clearly(memory_files) -> None:
+    local, url, fs, root = memory_files
+    kw = dict(target="y", proba="p_*")
+    with fs.open(f"{root}/a.npy", "wb") as fh:
+        fh.write(b"\x93NUMPY")
+    with pytest.raises(InputError, match=r"a\.parquet: no such file"):
+        score(f"{url}/missing/a.parquet", **kw)
+    with pytest.raises(InputError, match=r"nosuchscheme://x/a\.parquet: cannot open"):
+        score("nosuchscheme://x/a.parquet", **kw)
+    with pytest.raises(InputError, match="read as CSV or Parquet"):
+        score(f"{url}/a.npy", **kw)
+    with pytest.raises(ValueError, match="engine='local'"):
+        score(f"{url}/a.parquet", engine="dask", **kw)
+    with pytest.raises(ValueError, match="solution must be a local file or a file:// URL"):
+        score(local, solution=f"{url}/a.csv", id="id", target="y")
+    with pytest.raises(ValueError, match=r"file:///path"):
+        score("file://otherhost/a.parquet", **kw)
+
+
+def test_the_cli_reads_urls(memory_files, capsys) -> None:
+    from crossentropy.cli import main
+
+    _, url, _, _ = memory_files
+    assert main(["score", f"{url}/a.csv", "--target", "y", "--proba-cols", "p_*", "--json"]) == 0
+    assert f"{url}/a.csv" in capsys.readouterr().out
+    assert main(["score", f"{url}/none.csv", "--target", "y"]) == 2
+    assert capsys.readouterr().err.strip().endswith("none.csv: no such file")
+
+
+def test_a_url_reads_csv_cells_as_the_local_reader_does(memory_files, tmp_path: Path) -> None:
+    """CSV cells come as text (no guessing of types from the first block), quoted line breaks
+    are allowed, and a URL and a local copy give the same numbers and the same errors."""
+    _, url, fs, root = memory_files
+    hard = "".join("0,1,0\n" if i % 2 else "1,0,1\n" for i in range(150_000))
+    body = "y,p_0,p_1\n" + hard + '0,0.3,0.7\n"1",0.4,0.6\n'
+    for text, name in [(body, "late.csv"), (body.replace("y,", '"y\nlabel",', 1), "nl.csv")]:
+        with fs.open(f"{root}/{name}", "w") as fh:
+            fh.write(text)
+        (tmp_path / name).write_text(text)
+        target = "y\nlabel" if name == "nl.csv" else "y"
+        kw = dict(target=target, proba="p_*", classes=["0", "1"], bootstrap=0)
+        here = score(tmp_path / name, **kw)
+        there = score(f"{url}/{name}", **kw)
+        assert there.n == here.n == 150_002
+        assert there.log_loss == pytest.approx(here.log_loss, rel=1e-12)
+    for cell, message in [("00", "label '00' is not among the classes"), ("x", "label 'x'")]:
+        text = body.replace('"1",0.4', f"{cell},0.4")
+        with fs.open(f"{root}/bad.csv", "w") as fh:
+            fh.write(text)
+        (tmp_path / "bad.csv").write_text(text)
+        kw = dict(target="y", proba="p_*", classes=["0", "1"], bootstrap=0)
+        errors = []
+        for where in (tmp_path / "bad.csv", f"{url}/bad.csv"):
+            with pytest.raises(InputError, match=message) as info:
+                score(where, **kw)
+            errors.append(str(info.value).split(", row ")[1])
+        assert errors[0] == errors[1] == "150002, column 'y': " + errors[0].split(": ", 1)[1]
+
+
+def test_a_url_folder_of_parts_and_bad_urls(memory_files, tmp_path: Path) -> None:
+    _, url, fs, root = memory_files
+    rows = ["y\tp_0\tp_1", "0\t0.8\t0.2", "1\t0.3\t0.7", "1\t0.1\t0.9", "0\t0.6\t0.4"]
+    for k in (1, 2):
+        part = "\n".join([rows[0], *rows[2 * k - 1 : 2 * k + 1]]) + "\n"
+        with fs.open(f"{root}/parts/part-{k}.tsv", "w") as fh:
+            fh.write(part)
+        (tmp_path / "parts").mkdir(exist_ok=True)
+        (tmp_path / "parts" / f"part-{k}.tsv").write_text(part)
+    with fs.open(f"{root}/parts/_SUCCESS", "w") as fh:
+        fh.write("")
+    kw = dict(target="y", proba="p_*", classes=["0", "1"], bootstrap=0)
+    there = score(f"{url}/parts", **kw)
+    assert there.n == 4
+    assert there.log_loss == pytest.approx(score(tmp_path / "parts", **kw).log_loss, rel=1e-12)
+    with pytest.raises(InputError, match="unknown format 'tsv'"):
+        score(f"{url}/parts", format="tsv", **kw)
+    with fs.open(f"{root}/notzip.zip", "wb") as fh:
+        fh.write(b"not a zip file")
+    with pytest.raises(InputError, match="cannot open"):
+        score(f"zip://a.csv::{url}/notzip.zip", **kw)
+    with pytest.raises(ValueError, match="engine='local'"):  # refused before it is opened
+        score(f"{url}/nothing/here.csv", engine="dask", **kw)
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_tab_separated_files_are_read_by_their_name(tmp_path: Path, engine: str) -> None:
+    rng = np.random.default_rng(6)
+    p = rng.dirichlet(np.ones(3), 400)
+    y = rng.integers(0, 3, 400)
+    rows = ["\t".join(["y", "p_0", "p_1", "p_2"])]
+    rows += ["\t".join([str(t), *(repr(float(v)) for v in r)]) for t, r in zip(y, p, strict=True)]
+    (tmp_path / "a.tsv").write_text("\n".join(rows) + "\n")
+    import gzip
+
+    with gzip.open(tmp_path / "a.tsv.gz", "wt") as fh:
+        fh.write("\n".join(rows) + "\n")
+    kw = dict(target="y", proba="p_*", classes=["0", "1", "2"], bootstrap=0, engine=engine)
+    expected = -np.mean(np.log(p[np.arange(400), y]))
+    for name in ("a.tsv", "a.tsv.gz"):
+        assert score(tmp_path / name, **kw).log_loss == pytest.approx(expected, rel=1e-12)
+    (tmp_path / "b.tsv").write_text("y\tp_0\tp_1\tp_2\n0\t0.2\t0.8\n")
+    with pytest.raises(InputError, match=r"b\.tsv, row 1"):
+        score(tmp_path / "b.tsv", **kw)
