@@ -395,7 +395,9 @@ def _peak():
     sys.stderr.write(f"\\npeak_kib {kib}\\n")
 atexit.register(_peak)
 """
-SCORE_CLI = "import sys\nfrom crossentropy.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+#: The ``crossentropy`` console script, as installed (``python -c`` leaves the arguments in
+#: ``sys.argv[1:]``, as the script does).
+SCORE_CLI = "import sys\nfrom crossentropy.cli import console\nsys.exit(console())\n"
 
 
 @functools.cache

@@ -408,6 +408,36 @@ def test_small_samples_and_bad_arguments() -> None:
         metrics.ScoreAccumulator(["a", "b"], seed=-1)
 
 
+def test_small_blocks_on_the_edges_keep_searchsorted_bins() -> None:
+    """The accumulator bins every block through the look-up table, however small: values on
+    the edges, one ulp either side and in cells that straddle an edge get searchsorted's bins
+    (a value on an inner edge goes to the lower bin), top-label and class-wise."""
+    rng = np.random.default_rng(23)
+    edges = np.linspace(0.0, 1.0, 16)
+    p = np.concatenate(
+        [edges, np.nextafter(edges, 0.0), np.nextafter(edges, 1.0), rng.uniform(size=200)]
+    )
+    p = np.clip(p, 0.0, 1.0)
+    y = (rng.uniform(size=p.size) < p).astype(int)
+    b = np.searchsorted(edges[1:-1], p, side="left")
+    count = np.bincount(b, minlength=15)
+    gap = np.abs(np.bincount(b, y, 15) - np.bincount(b, p, 15))
+    acc = metrics.ScoreAccumulator([0, 1], bootstrap=0)
+    for lo in range(0, p.size, 7):  # blocks of 7 rows
+        acc.update(y[lo : lo + 7], np.c_[1 - p[lo : lo + 7], p[lo : lo + 7]])
+    result = acc.result()
+    bins = result["calibration"]["equal_width"]["bins"]
+    assert [row["count"] for row in bins] == [int(k) for k in count if k]
+    assert result["ece"] == pytest.approx(float(gap.sum() / count.sum()), rel=1e-12)
+    # class-wise: class 1's bins are the bins of p, class 0's those of 1 - p
+    q = 1 - p
+    bq = np.searchsorted(edges[1:-1], q, side="left")
+    gap_q = np.abs(np.bincount(bq, 1 - y, 15) - np.bincount(bq, q, 15))
+    per_class = result["calibration"]["classwise"]["per_class"]
+    assert per_class[1]["ece"] == pytest.approx(float(gap.sum() / p.size), rel=1e-12)
+    assert per_class[0]["ece"] == pytest.approx(float(gap_q.sum() / p.size), rel=1e-12)
+
+
 def test_many_bins_keep_their_edges() -> None:
     """The bin look-up table gives searchsorted's bins at any number of bins."""
     rng = np.random.default_rng(17)

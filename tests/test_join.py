@@ -125,3 +125,58 @@ def test_consecutive_integer_ids_join_by_position_and_refuse_strangers(
     shown = f"'{stranger}'" if fmt == "csv" else str(stranger)  # text, or an integer
     with pytest.raises(InputError, match=rf"row 8, column 'id': id {shown} is not in the solution"):
         score(bad, proba=["p_0", "p_1"], **kw)
+
+
+@pytest.mark.parametrize("ids", ["int", "text"])
+def test_a_solution_in_id_order_or_not_gives_the_same_join(tmp_path: Path, ids: str) -> None:
+    """The solution's id table is built without sorting when its ids come in order, and by
+    sorting otherwise: the same scores, splits, worst rows with their ids and solution rows,
+    and the same error for an id the submission lacks."""
+    rng = np.random.default_rng(4)
+    n = 500
+    id_values = np.arange(10, 10 + n) if ids == "int" else np.array([f"r{i:04d}" for i in range(n)])
+    p = rng.dirichlet(np.ones(3), n)
+    y = rng.integers(0, 3, n)
+    usage = np.where(rng.random(n) < 0.3, "Public", "Private")
+    sol = pa.table({"id": id_values, "y": y, "Usage": usage})
+    sub = pa.table({"id": id_values, **{f"p_{j}": p[:, j] for j in range(3)}})
+    shuffle = rng.permutation(n)
+    pq.write_table(sub.take(shuffle), tmp_path / "sub.parquet")
+    reports = []
+    for name, table in (("sorted", sol), ("shuffled", sol.take(rng.permutation(n)))):
+        pq.write_table(table, tmp_path / f"{name}.parquet")
+        report = score(
+            tmp_path / "sub.parquet",
+            solution=tmp_path / f"{name}.parquet",
+            id="id",
+            target="y",
+            proba="p_*",
+            split="Usage",
+            bootstrap=0,
+            batch_rows=64,
+        )
+        reports.append((table, report))
+    (sorted_sol, first), (_, second) = reports
+    assert first.log_loss == pytest.approx(-np.log(p[np.arange(n), y]).mean(), rel=1e-12)
+    assert second.log_loss == pytest.approx(first.log_loss, rel=1e-12)
+    assert second.splits == first.splits
+    assert [w["id"] for w in second.worst] == [w["id"] for w in first.worst]
+    # each worst row's id is that of its submission row
+    sub_ids = id_values[shuffle]
+    for report in (first, second):
+        for w in report.worst:
+            assert w["id"] == sub_ids[w["row"] - 1]
+    missing = sub.take(shuffle[:-1])  # the last row of the shuffled submission dropped
+    pq.write_table(missing, tmp_path / "short.parquet")
+    lost = sub_ids[-1]
+    for table, _ in reports:
+        row = int(np.flatnonzero(table.column("id").to_numpy(zero_copy_only=False) == lost)[0]) + 1
+        name = "sorted" if table is sorted_sol else "shuffled"
+        with pytest.raises(InputError, match=rf"{name}\.parquet, row {row}, column 'id': id"):
+            score(
+                tmp_path / "short.parquet",
+                solution=tmp_path / f"{name}.parquet",
+                id="id",
+                target="y",
+                proba="p_*",
+            )

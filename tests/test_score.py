@@ -908,3 +908,37 @@ def test_importing_the_cli_does_not_import_heavy_modules():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_console_script_spares_the_pandas_import_and_keeps_pandas_working(
+    tmp_path: Path,
+) -> None:
+    """The command's own process scores without importing pandas (pyarrow's check for pandas
+    objects is made with pandas hidden); a pandas conversion later in that process still
+    works, and ``main()`` called from other code leaves pyarrow's check alone."""
+    pytest.importorskip("pandas")
+    path = tmp_path / "t.csv"
+    path.write_text("y,p_0,p_1\n0,0.8,0.2\n1,0.3,0.7\n")
+    code = (
+        "import sys\n"
+        "from crossentropy.cli import console, main\n"
+        f"args = ['score', {str(path)!r}, '--target', 'y', '--proba-cols', 'p_*', '--json']\n"
+        "sys.argv = ['crossentropy', *args] if sys.argv[1] == 'console' else sys.argv[:1]\n"
+        "rc = console() if sys.argv[1:] else main(args)\n"
+        "print('exit', rc, 'pandas' in sys.modules)\n"
+        "import pandas as pd, pyarrow as pa\n"
+        "frame = pd.DataFrame({'a': [1.0, None]})\n"
+        "print('nulls', pa.Table.from_pandas(frame).column('a').null_count,"
+        " pa.array(pd.Series([1.0, None])).null_count)\n"
+    )
+    for how, imported in (("console", "False"), ("main", "True")):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, how], capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.strip().splitlines()
+        assert json.loads("\n".join(lines[:-2]))["log_loss"] == pytest.approx(
+            -(np.log(0.8) + np.log(0.7)) / 2
+        )
+        assert lines[-2] == f"exit 0 {imported}", how
+        assert lines[-1] == "nulls 1 1", how

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-__all__ = ["main"]
+__all__ = ["console", "main"]
 
 
 def _demo_command(args: argparse.Namespace) -> int:
@@ -76,5 +76,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def console() -> int:
+    """The ``crossentropy`` console script (and ``python -m crossentropy.cli``): :func:`main`
+    in a process of its own, where ``score`` spares itself pyarrow's import of pandas
+    (:func:`crossentropy.cli._score.spare_pandas_import`)."""
+    if sys.argv[1:2] == ["score"]:
+        from crossentropy.cli._score import spare_pandas_import
+
+        spare_pandas_import()
+    return main()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(console())

@@ -337,15 +337,16 @@ class ScoreAccumulator:
             conf = p_top
             hit = top == y
         edges = uniform_edges(self.n_bins)
-        b = bin_index(np, conf, edges)
+        b = bin_index(np, conf, edges, table=True)
+        b_hit = b[hit]
         self._bin_count += np.bincount(b, minlength=self.n_bins)
         self._bin_conf.add(np.bincount(b, weights=conf, minlength=self.n_bins))
-        self._bin_correct += np.bincount(b[hit], minlength=self.n_bins)
+        self._bin_correct += np.bincount(b_hit, minlength=self.n_bins)
         self._bin_conf2.add(np.bincount(b, weights=conf * conf, minlength=self.n_bins))
-        self._bin_conf_hit.add(np.bincount(b[hit], weights=conf[hit], minlength=self.n_bins))
+        self._bin_conf_hit.add(np.bincount(b_hit, weights=conf[hit], minlength=self.n_bins))
         self._cal.update(conf, hit, eps=eps if self.clip is None else self.clip)
         if self._classwise is not None:
-            cb = bin_index(np, p.reshape(-1), edges).reshape(p.shape)
+            cb = bin_index(np, p.reshape(-1), edges, table=True).reshape(p.shape)
             cb += np.arange(0, c * self.n_bins, self.n_bins, dtype=cb.dtype)
             cb = cb.reshape(-1)
             size = c * self.n_bins

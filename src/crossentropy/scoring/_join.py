@@ -270,8 +270,10 @@ class SolutionIndex:
         del parts  # the batches' copies: not held while sorting
         values = keys if keys is not None else ids
         assert values is not None
-        order = np.argsort(values, kind="stable")
-        values = values[order]
+        order: np.ndarray | None = None  # None: already in id order (the usual solution file)
+        if not bool(np.all(values[1:] > values[:-1])):
+            order = np.argsort(values, kind="stable")
+            values = values[order]
         dup = np.flatnonzero(values[1:] == values[:-1])
         dense = None
         if (  # integer ids (an integer column, or text ids with keys) in a short range
@@ -283,15 +285,21 @@ class SolutionIndex:
             kind = np.int32 if len(values) < 2**31 else np.int64
             dense = np.full(int(values[-1]) - int(values[0]) + 1, -1, dtype=kind)
             dense[values - values[0]] = np.arange(len(values), dtype=kind)
+        if order is None:
+            rows = np.arange(1, len(y) + 1, dtype=np.int64)
+        else:
+            y, rows = y[order], order.astype(np.int64) + 1
+            split = None if split is None else split[order]
         index = cls(
             None if keys is not None else values,
-            y[order],
-            (order + 1).astype(np.int64),
-            None if split is None else split[order],
+            y,
+            rows,
+            split,
             values if keys is not None else None,
             dense,
         )
         if dup.size:
+            assert order is not None  # ids in order have no repeat
             rows = order[dup + 1] + 1
             k = int(np.argmin(rows))
             raise InputError(
