@@ -532,6 +532,8 @@ print(out["ll"][0], out["acc"][0])
 #: Our reader with a plain streaming log loss (no report): what the report adds to.
 PLAIN_LOG_LOSS = """
 import sys
+from crossentropy.cli._score import spare_pandas_import
+spare_pandas_import()  # as the console script does
 from crossentropy.metrics import LogLoss
 from crossentropy.scoring._readers import iter_batches
 from crossentropy.scoring._sources import resolve_source

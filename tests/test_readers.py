@@ -337,3 +337,55 @@ def test_probabilities_are_checked_by_the_metrics_rule_and_named_in_the_file(
     (tmp_path / "two.csv").write_text("y,p_a,p_b\na,0.2,0.8\nb,-0.5,nan\nb,nan,0.5\n")
     with pytest.raises(InputError, match=r"row 2, column 'p_a': probability -0\.5 is negative"):
         score(tmp_path / "two.csv", target="y", proba="p_*", engine=engine)
+
+
+def test_a_csv_of_many_blocks_is_read_in_batches_of_batch_rows(tmp_path: Path) -> None:
+    """A CSV of several of pyarrow's blocks (1 MiB) is scored the same in batches of any size
+    (the blocks are joined into batches of ``batch_rows`` rows), and a bad cell past the
+    second block is named by its row."""
+    rng = np.random.default_rng(12)
+    n = 60_000  # about 3.5 MiB
+    p = rng.dirichlet(np.ones(4), n)
+    y = rng.integers(0, 4, n)
+    lines = ["y," + ",".join(f"p_{j}" for j in range(4))]
+    lines += [f"{y[i]}," + ",".join(f"{v:.17g}" for v in p[i]) for i in range(n)]
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size > 3 << 20
+    losses = -np.log(p[np.arange(n), y])
+    worst = list(np.argsort(-losses)[:10] + 1)
+    for batch_rows in (1000, 7777, 65536, 200_000):
+        report = score(path, target="y", proba="p_*", bootstrap=0, batch_rows=batch_rows)
+        assert report.n == n
+        assert report.log_loss == pytest.approx(losses.mean(), rel=1e-12), batch_rows
+        assert [w["row"] for w in report.worst] == worst
+    bad_row = 50_001
+    lines[bad_row] = lines[bad_row].replace(",", ",-", 1)
+    path.write_text("\n".join(lines) + "\n")
+    for batch_rows in (1000, 65536):
+        with pytest.raises(InputError, match=rf"row {bad_row}, column 'p_0'"):
+            score(path, target="y", proba="p_*", batch_rows=batch_rows)
+
+
+def test_a_row_longer_than_the_csv_blocks_is_read_on_in_larger_blocks(tmp_path: Path) -> None:
+    """Rows before and after a 5 MiB cell (longer than two of the first 1 MiB blocks) keep
+    their numbers and values: the reading goes on from the next row with larger blocks."""
+    rng = np.random.default_rng(13)
+    n, long_row = 40_000, 30_000
+    p = rng.dirichlet(np.ones(2), n)
+    y = rng.integers(0, 2, n)
+    notes = [f"n{i}" for i in range(n)]
+    notes[long_row - 1] = "x" * (5 << 20)
+    lines = ["note,y,p_0,p_1"]
+    lines += [f"{notes[i]},{y[i]},{p[i, 0]:.17g},{p[i, 1]:.17g}" for i in range(n)]
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(lines) + "\n")
+    losses = -np.log(p[np.arange(n), y])
+    report = score(path, target="y", proba="p_*", bootstrap=0, batch_rows=4096)
+    assert report.n == n
+    assert report.log_loss == pytest.approx(losses.mean(), rel=1e-12)
+    assert [w["row"] for w in report.worst] == list(np.argsort(-losses)[:10] + 1)
+    lines[35_000] = lines[35_000].replace(f",{y[34_999]},", ",7,", 1)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"row 35000, column 'y': label '7'"):
+        score(path, target="y", proba="p_*")

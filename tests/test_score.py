@@ -434,8 +434,8 @@ def test_endless_first_line_stops_early_with_a_clear_message(
 def test_a_megabyte_cell_is_read_and_named_briefly(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    """A 5 MiB label (a row longer than the 4 MiB CSV block) is read, and the error that
-    names it stays one short line."""
+    """A 5 MiB label (a row longer than two 1 MiB CSV blocks: read on in larger blocks) is
+    read, and the error that names it stays one short line."""
     path = tmp_path / "long.csv"
     path.write_text("y,p_a,p_b\na,0.5,0.5\n" + "b" * (5 << 20) + ",0.5,0.5\n")
     code, _, err = run(capsys, str(path), "--target", "y", "--proba-cols", "p_*")

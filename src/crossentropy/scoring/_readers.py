@@ -297,10 +297,51 @@ def csv_options(
     return pcsv.ReadOptions(block_size=block), parse, convert
 
 
+#: The largest CSV block: a row longer than two blocks of this size is refused.
+MAX_CSV_BLOCK = 1 << 28
+
+
 def _csv_block(path: str) -> int:
-    """pyarrow's CSV block size for ``path``: 4 MiB, or room for rows as wide as eight
-    headers (a row must fit in one block), at most 256 MiB."""
-    return max(1 << 22, min(1 << 28, 8 * len(csv_header_bytes(path))))
+    """pyarrow's first CSV block size for ``path``: 1 MiB, or room for rows as wide as eight
+    headers, at most :data:`MAX_CSV_BLOCK`. A row must fit in two blocks: where one does not,
+    the reading goes on with larger blocks (:func:`_record_batches`).
+
+    pyarrow's streaming CSV reader parses about 40 blocks ahead of a slower reader (measured:
+    its memory pool peaked at 40, 161 and 491 MB with blocks of 1, 4 and 16 MiB on an 8M-row
+    file), so the block sets most of the reading's memory; the batches are joined again to
+    ``batch_rows`` rows (:func:`_rebatched`)."""
+    return max(1 << 20, min(MAX_CSV_BLOCK, 8 * len(csv_header_bytes(path))))
+
+
+def _skipped(batches: Iterator[Any], rows: int) -> Iterator[Any]:
+    """Record batches with their first ``rows`` rows left out."""
+    for rb in batches:
+        if rows >= rb.num_rows:
+            rows -= rb.num_rows
+            continue
+        yield rb.slice(rows) if rows else rb
+        rows = 0
+
+
+def _rebatched(batches: Iterator[Any], rows: int) -> Iterator[Any]:
+    """Record batches of ``rows`` rows (the last one shorter, none empty) from batches of any
+    size, in order: small CSV blocks, large batches to score. Only a batch made of several
+    pieces is copied (slices are views)."""
+    import pyarrow as pa
+
+    held: list[Any] = []
+    count = 0
+    for rb in batches:
+        if rb.num_rows:
+            held.append(rb)
+            count += rb.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(held)
+            yield table.slice(0, rows).combine_chunks().to_batches()[0]
+            held = table.slice(rows).to_batches()
+            count -= rows
+    if count:
+        yield pa.Table.from_batches(held).combine_chunks().to_batches()[0]
 
 
 def batch_rows_for(batch_rows: int, columns: int) -> int:
@@ -391,11 +432,38 @@ def _record_batches(
             raise InputError(path, f"cannot read as Parquet: {first_line(exc)}") from None
         return
 
+    block, done_rows = _csv_block(path), 0
+    while True:
+        try:
+            for piece in _csv_batches(
+                path, unit, columns, float_columns, text_columns, batch_rows, block, done_rows
+            ):
+                done_rows += piece[0].num_rows
+                yield piece
+            return
+        except _CsvFailure as exc:
+            if "straddling" not in str(exc) or block >= MAX_CSV_BLOCK:
+                raise
+            # a row longer than two blocks: read on with blocks 8x larger, from the next row
+            block = min(8 * block, MAX_CSV_BLOCK)
+
+
+def _csv_batches(
+    path: str,
+    unit: Unit,
+    columns: Sequence[str],
+    float_columns: Sequence[str],
+    text_columns: Sequence[str],
+    batch_rows: int,
+    block: int,
+    skip: int,
+) -> Iterator[tuple[Any, int, float]]:
+    """:func:`_record_batches` of a CSV unit read in blocks of ``block`` bytes, its first
+    ``skip`` data rows left out."""
+    import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    read, parse, convert = csv_options(
-        columns, float_columns, text_columns, _csv_block(path), delimiter(path)
-    )
+    read, parse, convert = csv_options(columns, float_columns, text_columns, block, delimiter(path))
     compressed = path.lower().endswith(".gz")
     try:
         raw = pa.OSFile(path, "rb")
@@ -418,16 +486,10 @@ def _record_batches(
             if "Empty CSV file" in str(exc):
                 raise InputError(path, "empty file (no header line)") from None
             raise
-        row = unit.first_row
-        while True:
-            try:
-                rb = reader.read_next_batch()
-            except StopIteration:
-                break
-            for off in range(0, rb.num_rows, batch_rows):
-                part = rb.slice(off, batch_rows)
-                yield part, row, progress()
-                row += part.num_rows
+        row = unit.first_row + skip
+        for part in _rebatched(_skipped(reader, skip), batch_rows):
+            yield part, row, progress()
+            row += part.num_rows
     except pa.ArrowInvalid as exc:
         raise _CsvFailure(str(exc)) from None
     except (pa.ArrowException, OSError) as exc:
@@ -450,8 +512,8 @@ def _diagnose_csv(
     if "straddling" in message:
         return InputError(
             path,
-            f"a row is longer than the CSV block of {_csv_block(path) >> 20} MiB (eight times "
-            "the header); the file is not read further",
+            f"a row is longer than two CSV blocks of {MAX_CSV_BLOCK >> 20} MiB; the file is "
+            "not read further",
         )
     text_columns = list(columns)
     try:
