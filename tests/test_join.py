@@ -180,3 +180,68 @@ def test_a_solution_in_id_order_or_not_gives_the_same_join(tmp_path: Path, ids: 
                 target="y",
                 proba="p_*",
             )
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "é-ü-中",  # UTF-8: multi-byte characters sort by code point as bytes
+        "z" * 200,  # longer than the fixed width: variable-width strings
+        "nul\x00",  # a NUL, which fixed-width bytes would drop
+    ],
+)
+def test_text_ids_of_any_length_join_exactly(tmp_path: Path, extra: str) -> None:
+    """Text ids joined through a sorted index: short ASCII ids, one unusual solution id, and
+    submission ids that only a truncation or a dropped NUL would match are unknown ids."""
+    rng = np.random.default_rng(6)
+    ids = [f"id{i:03d}" for i in range(300)] + [extra]
+    n = len(ids)
+    p = rng.dirichlet(np.ones(2), n)
+    y = rng.integers(0, 2, n)
+    order = rng.permutation(n)
+    sol = pa.table({"id": [ids[i] for i in order], "y": y[order]})
+    pq.write_table(sol, tmp_path / "sol.parquet")
+    shuffle = rng.permutation(n)
+    sub = pa.table({"id": [ids[i] for i in shuffle], "p_0": p[shuffle, 0], "p_1": p[shuffle, 1]})
+    pq.write_table(sub, tmp_path / "sub.parquet")
+    kw: dict[str, Any] = {"id": "id", "target": "y", "proba": "p_*", "bootstrap": 0}
+    report = score(tmp_path / "sub.parquet", solution=tmp_path / "sol.parquet", **kw)
+    losses = -np.log(p[np.arange(n), y])
+    assert report.log_loss == pytest.approx(losses.mean(), rel=1e-12)
+    assert {w["id"] for w in report.worst} == {ids[i] for i in np.argsort(-losses)[:10]}
+    # an id that the solution's first id would match if truncated, or without its NUL
+    for stranger in ("id000" + "q" * 100, "id000\x00"):
+        names = [stranger if i == shuffle[5] else ids[i] for i in shuffle]
+        bad = sub.set_column(0, "id", pa.array(names))
+        pq.write_table(bad, tmp_path / "bad.parquet")
+        with pytest.raises(InputError, match=r"bad\.parquet, row 6, column 'id': id .* is not in"):
+            score(tmp_path / "bad.parquet", solution=tmp_path / "sol.parquet", **kw)
+
+
+def test_a_megabyte_id_names_its_row_without_widening_the_batch(tmp_path: Path) -> None:
+    """A 4 MiB id in a table (ids only name the worst rows) and in a pair: scored in bounded
+    memory (a fixed-width copy of the batch would take 4 MiB a row)."""
+    n = 5000
+    rng = np.random.default_rng(7)
+    p = rng.dirichlet(np.ones(2), n)
+    y = rng.integers(0, 2, n)
+    ids = [f"r{i}" for i in range(n)]
+    worst = int(np.argmax(-np.log(p[np.arange(n), y])))
+    ids[worst] = "w" * (4 << 20)
+    table = pa.table({"id": ids, "y": y, "p_0": p[:, 0], "p_1": p[:, 1]})
+    pq.write_table(table, tmp_path / "t.parquet")
+    report = score(tmp_path / "t.parquet", target="y", proba="p_*", id="id", bootstrap=0)
+    assert report.worst[0]["row"] == worst + 1
+    assert report.worst[0]["id"] == ids[worst]
+    pq.write_table(table.select(["id", "y"]).take(rng.permutation(n)), tmp_path / "sol.parquet")
+    pq.write_table(table.select(["id", "p_0", "p_1"]), tmp_path / "sub.parquet")
+    pair = score(
+        tmp_path / "sub.parquet",
+        solution=tmp_path / "sol.parquet",
+        id="id",
+        target="y",
+        proba="p_*",
+        bootstrap=0,
+    )
+    assert pair.log_loss == pytest.approx(report.log_loss, rel=1e-12)
+    assert pair.worst[0]["id"] == ids[worst]

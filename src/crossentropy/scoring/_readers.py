@@ -563,10 +563,12 @@ def arrow_batches(
         raise _diagnose_csv(path, unit, columns, float_columns, str(exc)) from None
 
 
-def id_values(values: Any, kind: str, path: str, column: str, first_row: int) -> np.ndarray:
-    """A batch's ids as NumPy values: int64, or fixed-width text (which sorts and searches
-    fast)."""
+def id_values(values: Any, kind: str, path: str, column: str, first_row: int) -> Any:
+    """A batch's ids, checked (none missing or empty): int64 NumPy values (``kind="int"``),
+    else pyarrow strings (the join turns them into NumPy text of a bounded width,
+    :class:`~crossentropy.scoring._join.SolutionIndex`; elsewhere they only name rows)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     if pa.types.is_dictionary(values.type):
         values = values.dictionary_decode()
@@ -574,20 +576,22 @@ def id_values(values: Any, kind: str, path: str, column: str, first_row: int) ->
         i = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
         raise InputError(path, "missing id", row=first_row + i, column=column)
     if kind == "int":
-        return values.cast(pa.int64()).to_numpy()  # type: ignore[no-any-return]
-    out = values.cast(pa.string()).to_numpy(zero_copy_only=False)
-    empty = np.flatnonzero(out == "")
+        return values.cast(pa.int64()).to_numpy()
+    text = values.cast(pa.string())
+    empty = np.flatnonzero(pc.equal(pc.binary_length(text), 0).to_numpy(zero_copy_only=False))
     if empty.size:
         raise InputError(path, "missing id", row=first_row + int(empty[0]), column=column)
-    return out.astype(str)  # type: ignore[no-any-return]
+    return text
 
 
 def id_value(ids: Any, i: int) -> Any:
-    """The id of row ``i`` of a batch as a Python value (ids are NumPy values or, where only
-    rows are named by them, an Arrow array)."""
+    """The id of row ``i`` as a Python value: of a batch's ids (NumPy integers or Arrow
+    strings) or of a solution index's (NumPy integers, UTF-8 bytes or strings)."""
     value = ids[i]
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
     return value.as_py() if hasattr(value, "as_py") else value
 
 
