@@ -185,16 +185,21 @@ def test_a_solution_in_id_order_or_not_gives_the_same_join(tmp_path: Path, ids: 
 @pytest.mark.parametrize(
     "extra",
     [
-        "é-ü-中",  # UTF-8: multi-byte characters sort by code point as bytes
-        "z" * 200,  # longer than the fixed width: variable-width strings
-        "nul\x00",  # a NUL, which fixed-width bytes would drop
+        ["é-ü-中"],  # UTF-8: multi-byte characters sort by code point as bytes
+        ["z" * 200, "L" * 70, "M" * 90],  # longer than the fixed width: Python strings
+        ["nul\x00", "x\x00a", "x\x00b"],  # NULs, which fixed-width bytes drop at the end
     ],
+    ids=["utf8", "long", "nul"],
 )
-def test_text_ids_of_any_length_join_exactly(tmp_path: Path, extra: str) -> None:
-    """Text ids joined through a sorted index: short ASCII ids, one unusual solution id, and
-    submission ids that only a truncation or a dropped NUL would match are unknown ids."""
+@pytest.mark.parametrize("batch_rows", [7, 65536])
+def test_text_ids_of_any_length_join_exactly(
+    tmp_path: Path, extra: list[str], batch_rows: int
+) -> None:
+    """Text ids joined through a sorted index: short ASCII ids and unusual ones, in batches of
+    any size; submission ids that only a truncation or a dropped NUL would match are
+    unknown ids."""
     rng = np.random.default_rng(6)
-    ids = [f"id{i:03d}" for i in range(300)] + [extra]
+    ids = [f"id{i:03d}" for i in range(100)] + extra
     n = len(ids)
     p = rng.dirichlet(np.ones(2), n)
     y = rng.integers(0, 2, n)
@@ -204,13 +209,23 @@ def test_text_ids_of_any_length_join_exactly(tmp_path: Path, extra: str) -> None
     shuffle = rng.permutation(n)
     sub = pa.table({"id": [ids[i] for i in shuffle], "p_0": p[shuffle, 0], "p_1": p[shuffle, 1]})
     pq.write_table(sub, tmp_path / "sub.parquet")
-    kw: dict[str, Any] = {"id": "id", "target": "y", "proba": "p_*", "bootstrap": 0}
-    report = score(tmp_path / "sub.parquet", solution=tmp_path / "sol.parquet", **kw)
+    kw: dict[str, Any] = {
+        "id": "id",
+        "target": "y",
+        "proba": "p_*",
+        "bootstrap": 0,
+        "batch_rows": batch_rows,
+    }
     losses = -np.log(p[np.arange(n), y])
-    assert report.log_loss == pytest.approx(losses.mean(), rel=1e-12)
-    assert {w["id"] for w in report.worst} == {ids[i] for i in np.argsort(-losses)[:10]}
-    # an id that the solution's first id would match if truncated, or without its NUL
-    for stranger in ("id000" + "q" * 100, "id000\x00"):
+    engines = ["local", "dask"] if batch_rows == 7 else ["local"]
+    for engine in engines:
+        report = score(
+            tmp_path / "sub.parquet", solution=tmp_path / "sol.parquet", engine=engine, **kw
+        )
+        assert report.log_loss == pytest.approx(losses.mean(), rel=1e-12), engine
+        assert {w["id"] for w in report.worst} == {ids[i] for i in np.argsort(-losses)[:10]}
+    # ids that the solution's would match if truncated, without a NUL or up to one
+    for stranger in ("id000" + "q" * 100, "id000\x00", extra[-1][:-1] + "?"):
         names = [stranger if i == shuffle[5] else ids[i] for i in shuffle]
         bad = sub.set_column(0, "id", pa.array(names))
         pq.write_table(bad, tmp_path / "bad.parquet")

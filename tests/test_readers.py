@@ -389,3 +389,15 @@ def test_a_row_longer_than_the_csv_blocks_is_read_on_in_larger_blocks(tmp_path: 
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(InputError, match=r"row 35000, column 'y': label '7'"):
         score(path, target="y", proba="p_*")
+
+
+def test_a_ragged_row_after_a_long_field_is_named(tmp_path: Path) -> None:
+    """A row with a field too many is found and named even when an earlier field is longer
+    than the 128 KiB Python's csv module reads by default."""
+    lines = ["note,y,p_a,p_b"]
+    lines += [f"{'n' * (200_000 if i == 3 else 3)},a,0.25,0.75" for i in range(1, 2000)]
+    lines[1500] = "n,a,0.25,0.75,extra"
+    path = tmp_path / "ragged.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"ragged\.csv, row 1500: expected 4 fields, found 5"):
+        score(path, target="y", proba="p_*")

@@ -2,6 +2,6 @@
 
 import sys
 
-from crossentropy.cli import main
+from crossentropy.cli import console
 
-sys.exit(main())
+sys.exit(console())

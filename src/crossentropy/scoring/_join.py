@@ -211,14 +211,14 @@ def _text_of(ids: Any, keys: np.ndarray | None) -> Any:
 #: Text ids of at most this many bytes (UTF-8) are joined as fixed-width NumPy bytes, which
 #: sort and search fast (2x faster than NumPy's 4-byte characters, a quarter of their memory);
 #: a solution with a longer id (or a NUL character, which fixed-width bytes drop at the end)
-#: is joined as NumPy's variable-width strings, so one long id cannot widen every row.
+#: is joined as Python strings (NumPy objects: slower, but one long id cannot widen every row;
+#: NumPy 2.4's variable-width strings compare only up to a NUL and fail in ``searchsorted``).
 FIXED_ID_BYTES = 64
 
 
 def _index_text(ids: Any) -> np.ndarray:
     """A solution's text ids (Arrow strings) as NumPy text: fixed-width UTF-8 bytes (whose
-    order is the code points' order) up to :data:`FIXED_ID_BYTES`, else variable-width
-    strings."""
+    order is the code points' order) up to :data:`FIXED_ID_BYTES`, else Python strings."""
     import pyarrow as pa
     import pyarrow.compute as pc  # type: ignore[import-untyped]
 
@@ -227,7 +227,7 @@ def _index_text(ids: Any) -> np.ndarray:
     if width <= FIXED_ID_BYTES and not pc.any(pc.match_substring(ids, "\x00")).as_py():
         out = ids.cast(pa.binary()).to_numpy(zero_copy_only=False).astype(f"S{width}")
     else:
-        out = ids.to_numpy(zero_copy_only=False).astype(np.dtypes.StringDType())
+        out = ids.to_numpy(zero_copy_only=False)  # object: Python strings
     return out
 
 
@@ -239,7 +239,8 @@ def _query_text(ids: Any, table: np.ndarray) -> tuple[np.ndarray, np.ndarray | N
     import pyarrow.compute as pc
 
     if table.dtype.kind != "S":
-        return ids.to_numpy(zero_copy_only=False).astype(table.dtype), None
+        out: np.ndarray = ids.to_numpy(zero_copy_only=False)  # object: Python strings
+        return out, None
     width = table.dtype.itemsize
     fits = pc.and_(
         pc.less_equal(pc.binary_length(ids), width), pc.invert(pc.match_substring(ids, "\x00"))
@@ -261,8 +262,8 @@ class SolutionIndex:
     ----------
     ids : numpy.ndarray or None
         Sorted ids: their values for an integer column, else their text as fixed-width UTF-8
-        bytes or, with an id longer than :data:`FIXED_ID_BYTES`, as variable-width strings
-        (:func:`_index_text`); None when ``keys`` holds them.
+        bytes or, with an id longer than :data:`FIXED_ID_BYTES` (or holding a NUL), as Python
+        strings (:func:`_index_text`); None when ``keys`` holds them.
     y : numpy.ndarray
         Class index of each sorted id.
     rows : numpy.ndarray

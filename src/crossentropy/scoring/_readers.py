@@ -528,19 +528,25 @@ def _diagnose_csv(
 
 
 def _find_ragged_row(path: str, unit: Unit, n_fields: int) -> InputError:
-    with open_text(path) as fh:
-        reader = csv.reader(fh, delimiter=delimiter(path))
-        next(reader, None)
-        row = 0
-        skip = unit.first_row - 1
-        for fields in reader:
-            if not fields:
-                continue
-            row += 1
-            if row <= skip:
-                continue
-            if len(fields) != n_fields:
-                return InputError(path, f"expected {n_fields} fields, found {len(fields)}", row=row)
+    # fields as long as pyarrow reads them (Python's csv stops at 128 KiB by default)
+    limit = csv.field_size_limit(2 * MAX_CSV_BLOCK)
+    try:
+        with open_text(path) as fh:
+            reader = csv.reader(fh, delimiter=delimiter(path))
+            next(reader, None)
+            row = 0
+            skip = unit.first_row - 1
+            for fields in reader:
+                if not fields:
+                    continue
+                row += 1
+                if row <= skip:
+                    continue
+                if len(fields) != n_fields:
+                    found = f"expected {n_fields} fields, found {len(fields)}"
+                    return InputError(path, found, row=row)
+    finally:
+        csv.field_size_limit(limit)
     return InputError(path, f"a row does not have {n_fields} fields")
 
 
