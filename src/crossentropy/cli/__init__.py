@@ -77,9 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def console() -> int:
-    """The ``crossentropy`` console script (and ``python -m crossentropy.cli``): :func:`main`
-    in a process of its own, where ``score`` spares itself pyarrow's import of pandas
-    (:func:`crossentropy.cli._score.spare_pandas_import`)."""
+    """The ``crossentropy`` console script (and ``python -m crossentropy``, ``python -m
+    crossentropy.cli``): :func:`main` in a process of its own, where ``score`` spares itself
+    pyarrow's import of pandas (:func:`crossentropy.cli._score.spare_pandas_import`)."""
     if sys.argv[1:2] == ["score"]:
         from crossentropy.cli._score import spare_pandas_import
 
