@@ -6,6 +6,7 @@ the rule of ``metrics``."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -399,5 +400,24 @@ def test_a_ragged_row_after_a_long_field_is_named(tmp_path: Path) -> None:
     lines[1500] = "n,a,0.25,0.75,extra"
     path = tmp_path / "ragged.csv"
     path.write_text("\n".join(lines) + "\n")
+    limit = csv.field_size_limit()
     with pytest.raises(InputError, match=r"ragged\.csv, row 1500: expected 4 fields, found 5"):
         score(path, target="y", proba="p_*")
+    assert csv.field_size_limit() == limit
+
+
+def test_the_csv_field_limit_is_restored_after_workers_search_at_once(tmp_path: Path) -> None:
+    """Dask's in-process workers each search their piece for a ragged row at the same time;
+    the process's csv field limit is left as it was."""
+    pytest.importorskip("distributed")
+    lines = ["note,y,p_a,p_b"]
+    for i in range(1, 40_000):
+        extra = ",x" if i % 5000 == 0 else ""
+        lines.append(f"{'n' * (200_000 if i == 4800 else 3)},a,0.25,0.75{extra}")
+    path = tmp_path / "ragged.csv"
+    path.write_text("\n".join(lines) + "\n")
+    limit = csv.field_size_limit()
+    for _ in range(3):
+        with pytest.raises(InputError, match=r"row 5000: expected 4 fields, found 5"):
+            score(path, target="y", proba="p_*", engine="dask", partitions=8)
+        assert csv.field_size_limit() == limit

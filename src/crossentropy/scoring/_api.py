@@ -352,7 +352,7 @@ def score(
         The solution table of a pair, joined to ``data`` on ``id``: row by row in bounded
         memory while both files list the same ids in the same order (an id repeated at the
         same rows of both is then two rows), else through a sorted table of the solution's
-        ids, which refuses a repeated id.
+        ids, which refuses a repeated id (the Dask engine always joins through the table).
     id : str, optional
         The id column: the join key of a pair; in a single table, the ids shown for the worst
         rows.

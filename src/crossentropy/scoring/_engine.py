@@ -508,7 +508,10 @@ def score_dask(
     Returns
     -------
     dict
-        The same result as :func:`score_local` (to rounding, ~1e-16 relative).
+        The same result as :func:`score_local` (to rounding, ~1e-16 relative), but for a
+        pair whose solution repeats an id: the local engine joins two files in the same id
+        order row by row (a repeated id is then two rows), the workers always join through
+        the solution's index, which refuses a repeated id.
     """
     import numpy as np
 

@@ -23,9 +23,11 @@ Conventions
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -527,26 +529,43 @@ def _diagnose_csv(
     return InputError(path, f"cannot read as CSV: {message.splitlines()[0]}")
 
 
-def _find_ragged_row(path: str, unit: Unit, n_fields: int) -> InputError:
-    # fields as long as pyarrow reads them (Python's csv stops at 128 KiB by default)
-    limit = csv.field_size_limit(2 * MAX_CSV_BLOCK)
+_FIELD_LIMIT_LOCK = threading.Lock()
+_field_limit_users = [0, 0]  # [readers inside, the limit to restore after the last]
+
+
+@contextlib.contextmanager
+def _long_csv_fields() -> Iterator[None]:
+    """Python's csv reads fields as long as pyarrow does while inside (its default stops at
+    128 KiB). The limit is the process's: raised by the first reader in, restored by the last
+    one out, so threads (the Dask engine's in-process workers) leave it as they found it."""
+    with _FIELD_LIMIT_LOCK:
+        if _field_limit_users[0] == 0:
+            _field_limit_users[1] = csv.field_size_limit(2 * MAX_CSV_BLOCK)
+        _field_limit_users[0] += 1
     try:
-        with open_text(path) as fh:
-            reader = csv.reader(fh, delimiter=delimiter(path))
-            next(reader, None)
-            row = 0
-            skip = unit.first_row - 1
-            for fields in reader:
-                if not fields:
-                    continue
-                row += 1
-                if row <= skip:
-                    continue
-                if len(fields) != n_fields:
-                    found = f"expected {n_fields} fields, found {len(fields)}"
-                    return InputError(path, found, row=row)
+        yield
     finally:
-        csv.field_size_limit(limit)
+        with _FIELD_LIMIT_LOCK:
+            _field_limit_users[0] -= 1
+            if _field_limit_users[0] == 0:
+                csv.field_size_limit(_field_limit_users[1])
+
+
+def _find_ragged_row(path: str, unit: Unit, n_fields: int) -> InputError:
+    with _long_csv_fields(), open_text(path) as fh:
+        reader = csv.reader(fh, delimiter=delimiter(path))
+        next(reader, None)
+        row = 0
+        skip = unit.first_row - 1
+        for fields in reader:
+            if not fields:
+                continue
+            row += 1
+            if row <= skip:
+                continue
+            if len(fields) != n_fields:
+                found = f"expected {n_fields} fields, found {len(fields)}"
+                return InputError(path, found, row=row)
     return InputError(path, f"a row does not have {n_fields} fields")
 
 
