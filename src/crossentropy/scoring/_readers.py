@@ -304,15 +304,16 @@ MAX_CSV_BLOCK = 1 << 28
 
 
 def _csv_block(path: str) -> int:
-    """pyarrow's first CSV block size for ``path``: 1 MiB, or room for rows as wide as eight
-    headers, at most :data:`MAX_CSV_BLOCK`. A row must fit in two blocks: where one does not,
-    the reading goes on with larger blocks (:func:`_record_batches`).
+    """pyarrow's first CSV block size for ``path``: 1 MiB, or twice the header, at most
+    :data:`MAX_CSV_BLOCK`. A row must fit in two blocks: where one does not, the reading goes
+    on with larger blocks (:func:`_record_batches`). (On 160 rows of 50,000 classes, blocks of
+    eight headers took 1.9 GB and 16.7 s, of two headers 1.1 GB and 7.7 s.)
 
     pyarrow's streaming CSV reader parses about 40 blocks ahead of a slower reader (measured:
     its memory pool peaked at 40, 161 and 491 MB with blocks of 1, 4 and 16 MiB on an 8M-row
     file), so the block sets most of the reading's memory; the batches are joined again to
     ``batch_rows`` rows (:func:`_rebatched`)."""
-    return max(1 << 20, min(MAX_CSV_BLOCK, 8 * len(csv_header_bytes(path))))
+    return max(1 << 20, min(MAX_CSV_BLOCK, 2 * len(csv_header_bytes(path))))
 
 
 def _skipped(batches: Iterator[Any], rows: int) -> Iterator[Any]:
