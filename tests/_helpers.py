@@ -18,6 +18,10 @@ import crossentropy as ce
 
 REDUCTIONS = ("none", "mean", "sum", "batchmean")
 
+#: ``score`` keywords for the test tables of the scoring modules: target ``y``, probability
+#: columns ``p_*``, no bootstrap.
+SCORE_TABLE: dict[str, Any] = {"target": "y", "proba": "p_*", "bootstrap": 0}
+
 
 def check_on_backend(
     backend: Any, fn: Callable[..., Any], arrays: tuple[np.ndarray, ...], dtype: Any

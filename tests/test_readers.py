@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _helpers import SCORE_TABLE
 from crossentropy.scoring import InputError, score
 
 pa = pytest.importorskip("pyarrow")
@@ -21,7 +22,7 @@ pq = pytest.importorskip("pyarrow.parquet")
 ROWS = [("a", 0.25, 0.75), ("b", 0.5, 0.5), ("a", 0.9, 0.1), ("b", 0.3, 0.7), ("a", 0.6, 0.4)]
 
 
-TABLE = {"target": "y", "proba": "p_*", "bootstrap": 0}
+TABLE = SCORE_TABLE
 
 
 #: Values that are not probabilities, as CSV text.

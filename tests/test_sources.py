@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _helpers import SCORE_TABLE
 from crossentropy.scoring import InputError, score
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
 
-TABLE = {"target": "y", "proba": "p_*", "bootstrap": 0}
+TABLE = SCORE_TABLE
 
 
 def test_a_probability_column_given_another_role_is_refused(tmp_path: Path) -> None:

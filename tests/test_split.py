@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _helpers import SCORE_TABLE
 from crossentropy.scoring import InputError, score
 
-TABLE = {"target": "y", "proba": "p_*", "bootstrap": 0}
+TABLE = SCORE_TABLE
 
 
 def _notes_csv(path: Path, n: int, bad_row: int, stray_quote: bool = False) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from crossentropy._lib.checks import plain
 from crossentropy.scoring._sources import (
     PART_STRIDE,
     Format,
@@ -613,12 +614,8 @@ def id_values(values: Any, kind: str, path: str, column: str, first_row: int) ->
 def id_value(ids: Any, i: int) -> Any:
     """The id of row ``i`` as a Python value: of a batch's ids (NumPy integers or Arrow
     strings) or of a solution index's (NumPy integers, UTF-8 bytes or strings)."""
-    value = ids[i]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    return value.as_py() if hasattr(value, "as_py") else value
+    value = plain(ids[i])
+    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 def id_keys(values: Any) -> np.ndarray | None:
