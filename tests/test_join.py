@@ -67,6 +67,41 @@ def test_a_repeated_id_is_two_rows_in_order_and_refused_out_of_order(tmp_path: P
         score(tmp_path / "shuffled.csv", proba=["p_0", "p_1"], **kw)
 
 
+@pytest.mark.parametrize(
+    ("copies", "expected_row"),
+    [
+        ({5: [9]}, 10),  # the second of two in one batch of 16 rows
+        ({5: [9, 12]}, 10),  # three in one batch: the second names the row
+        ({3: [40]}, 41),  # in a later batch
+        ({30: [31], 2: [50]}, 32),  # two repeats: the first in file order
+    ],
+)
+def test_a_submission_id_used_twice_names_its_second_row(
+    tmp_path: Path, copies: dict[int, list[int]], expected_row: int
+) -> None:
+    """Through the solution's id table (a shuffled submission, batches of 16 rows), an id used
+    twice is refused at its second row, within a batch or across batches."""
+    rng = np.random.default_rng(7)
+    n = 64
+    (tmp_path / "sol.csv").write_text("id,y\n" + "".join(f"{i},{i % 2}\n" for i in range(n)))
+    ids = list(rng.permutation(n))
+    for source, targets in copies.items():
+        for t in targets:  # row t (0-based) repeats the id at row ``source``
+            ids[t] = ids[source]
+    rows = "".join(f"{i},0.4,0.6\n" for i in ids)
+    (tmp_path / "sub.csv").write_text("id,p_0,p_1\n" + rows)
+    twice = f"id '{ids[expected_row - 1]}' appears twice"
+    with pytest.raises(InputError, match=rf"sub.csv, row {expected_row}, column 'id': {twice}"):
+        score(
+            tmp_path / "sub.csv",
+            solution=tmp_path / "sol.csv",
+            id="id",
+            target="y",
+            proba="p_*",
+            batch_rows=16,
+        )
+
+
 def test_a_hexadecimal_id_as_long_as_a_decimal_one_is_not_that_id(tmp_path: Path) -> None:
     """pyarrow reads "0xF4240" as 1000000, and both texts have 7 bytes: the join is by text."""
     (tmp_path / "sol.csv").write_text("id,y\n1000000,1\n1000001,0\n1000002,1\n")

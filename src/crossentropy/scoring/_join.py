@@ -393,8 +393,8 @@ class SolutionIndex:
             np.maximum(pos, 0, out=pos)
         else:
             # sorted queries walk the table in order: 1.6x (text) to 2.6x (int64) faster
-            # than random ones on 2M ids
-            order = np.argsort(query, kind="stable")
+            # than random ones on 2M ids (an unstable sort: equal queries find one position)
+            order = np.argsort(query)
             pos = np.empty(len(ids), dtype=np.intp)
             pos[order] = np.searchsorted(table, query[order])
             np.minimum(pos, len(table) - 1, out=pos)
@@ -430,15 +430,20 @@ def _query_keys(ids: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mark_seen(seen: np.ndarray, positions: np.ndarray) -> int | None:
-    """Mark ``positions`` as seen; return the index of the first one seen before, else None."""
+    """Mark ``positions`` as seen; return the index of the first one seen before (in an
+    earlier batch, or earlier in this one), else None, marking nothing."""
+    bad = seen[positions]
+    if not bool(bad.any()):
+        # a repeat within the batch? An unstable sort is 9x faster than the stable argsort
+        # that finds which one (needed only to report it)
+        s = np.sort(positions)
+        if not bool((s[1:] == s[:-1]).any()):
+            seen[positions] = True
+            return None
     order = np.argsort(positions, kind="stable")
     sp = positions[order]
-    bad = seen[positions]
     bad[order[1:][sp[1:] == sp[:-1]]] = True
-    if bool(bad.any()):
-        return int(np.argmax(bad))
-    seen[positions] = True
-    return None
+    return int(np.argmax(bad))
 
 
 def first_unseen(seen: np.ndarray, index: SolutionIndex) -> int | None:
