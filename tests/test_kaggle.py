@@ -98,6 +98,47 @@ def test_kaggle_score_per_usage_split_and_with_a_target_column():
     )
 
 
+def test_kaggle_score_target_labels_follow_the_rule_of_files():
+    """A target column of integers, of floats or texts writing them, or of booleans (False
+    and True as 0 and 1) matches submission columns named by integers, as files do; a label
+    writing another number is refused with its id."""
+    rng = np.random.default_rng(5)
+    n = 30
+    p = rng.dirichlet(np.ones(3), n)
+    y = rng.integers(0, 3, n)
+    ids = [f"r{i:02d}" for i in range(n)]
+    submission = pd.DataFrame({"id": ids, **{str(j): p[:, j] for j in range(3)}})
+    want = _kaggle_formula(y, p)
+    for labels in (y, y.astype(np.float64), [f"{v}.0" for v in y], [str(v) for v in y]):
+        solution = pd.DataFrame({"id": ids, "y": labels})
+        assert math.isclose(
+            kaggle_score(solution, submission, "id", target="y"), want, rel_tol=1e-13
+        )
+    two = submission[["id", "0", "1"]].assign(**{"1": 1 - submission["0"]})
+    hit = y % 2 == 1
+    solution = pd.DataFrame({"id": ids, "y": hit})
+    got = kaggle_score(solution, two, "id", target="y")
+    assert math.isclose(
+        got, _kaggle_formula(hit.astype(int), two[["0", "1"]].to_numpy()), rel_tol=1e-13
+    )
+    labels = [f"{v}.0" for v in y]
+    labels[4] = "1.5"
+    with pytest.raises(ValueError, match=r"holds the label '1.5' \(id 'r04'\), which is not one"):
+        kaggle_score(pd.DataFrame({"id": ids, "y": labels}), submission, "id", target="y")
+
+
+def test_kaggle_score_reads_an_id_set_as_the_index():
+    solution, submission, y, _ = _case("index")
+    want = kaggle_score(solution, submission, "id")
+    assert kaggle_score(solution.set_index("id"), submission.set_index("id"), "id") == want
+    assert kaggle_score(solution, submission.set_index("id"), "id", usage="Public") == (
+        kaggle_score(solution, submission, "id", usage="Public")
+    )
+    labelled = pd.DataFrame({"id": solution["id"], "animal": np.array(CLASSES)[y]})
+    by_index = labelled.set_index(["animal", "id"])
+    assert kaggle_score(by_index, submission, "id", target="animal") == pytest.approx(want)
+
+
 def test_kaggle_probabilities_rescales_then_clips():
     got = kaggle_probabilities([[0.5, 0.3, 0.0], [2.0, 1.0, 1.0]])
     np.testing.assert_allclose(got, [[0.625, 0.375, 1e-15], [0.5, 0.25, 0.25]], rtol=1e-15)
@@ -170,6 +211,12 @@ def _bad_cases():
             r"submission has a missing id in 'id' at its row 0 \(from 0\)",
         ),
         (solution.iloc[:0], submission.iloc[:0], {}, "solution has no rows"),
+        (
+            labelled.assign(animal=[[1]] * 8),
+            submission,
+            {"target": "animal"},
+            r"solution column 'animal' is refused: labels must be text, integers or booleans",
+        ),
         (
             solution,
             submission.assign(bee="x"),

@@ -275,6 +275,49 @@ def test_boolean_labels_match_classes_false_and_true_or_0_and_1(tmp_path: Path) 
         score(named, target="y", classes=["no", "yes"])
 
 
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_labels_writing_an_integer_match_integer_classes_in_every_format(
+    tmp_path: Path, engine: str
+) -> None:
+    """Where every class is an integer, a label that writes one matches it by value: the text
+    "2.0" of a CSV as the float 2.0 of a Parquet file or a DataFrame does; other numbers and
+    texts are refused at their row."""
+    pd = pytest.importorskip("pandas")
+    if engine == "dask":
+        pytest.importorskip("dask")
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.ones(3), 40)
+    y = rng.integers(0, 3, 40)
+    want = -np.log(p[np.arange(40), y]).mean()
+    cols = {f"p_{j}": p[:, j] for j in range(3)}
+    writings = {
+        "int": [str(v) for v in y],
+        "float": [f"{v}.0" for v in y],
+        "mixed": [
+            f" {v}.0 " if i % 3 == 0 else (f"{v}e0" if i % 3 == 1 else str(v))
+            for i, v in enumerate(y)
+        ],
+    }
+    kw: dict[str, object] = dict(target="y", proba="p_*", bootstrap=0, engine=engine)
+    for name, labels in writings.items():
+        path = tmp_path / f"{name}.csv"
+        pd.DataFrame({"y": labels, **cols}).to_csv(path, index=False)
+        assert score(path, **kw).log_loss == pytest.approx(want, rel=1e-12), name
+    floats = pd.DataFrame({"y": y.astype(np.float64), **cols})
+    floats.to_parquet(tmp_path / "floats.parquet")
+    for data in (tmp_path / "floats.parquet", floats):
+        assert score(data, **kw).log_loss == pytest.approx(want, rel=1e-12)
+    for bad, shown in (("1.5", "'1.5'"), ("3.0", "'3.0'"), ("x", "'x'"), ("1_0", "'1_0'")):
+        labels = writings["float"].copy()
+        labels[7] = bad
+        pd.DataFrame({"y": labels, **cols}).to_csv(tmp_path / "bad.csv", index=False)
+        with pytest.raises(InputError, match=rf"row 8, column 'y': label {shown} is not among"):
+            score(tmp_path / "bad.csv", **kw)
+    named = pd.DataFrame({"y": writings["float"], **cols})
+    with pytest.raises(InputError, match=r"row 1, column 'y': label '\d\.0' is not among"):
+        score(named, target="y", proba="p_*", classes=["0", "1", "two"], bootstrap=0)
+
+
 def test_an_unknown_label_says_how_to_name_classes_that_were_not_named(tmp_path: Path) -> None:
     """Classes taken from the column names (or the two defaults of one column) lead an unknown
     label's message to ``classes``; named classes do not."""

@@ -166,7 +166,15 @@ def test_a_url_reads_csv_cells_as_the_local_reader_does(memory_files, tmp_path: 
         there = score(f"{url}/{name}", **kw)
         assert there.n == here.n == 150_002
         assert there.log_loss == pytest.approx(here.log_loss, rel=1e-12)
-    for cell, message in [("00", "label '00' is not among the classes"), ("x", "label 'x'")]:
+    # "00" writes the class 0 (labels writing an integer match integer classes by value)
+    zeros = body.replace('"1",0.4', "00,0.4")
+    with fs.open(f"{root}/zeros.csv", "w") as fh:
+        fh.write(zeros)
+    (tmp_path / "zeros.csv").write_text(zeros)
+    kw = dict(target="y", proba="p_*", classes=["0", "1"], bootstrap=0)
+    here, there = score(tmp_path / "zeros.csv", **kw), score(f"{url}/zeros.csv", **kw)
+    assert there.per_class[0]["count"] == here.per_class[0]["count"] == 75_002
+    for cell, message in [("0.5", "label '0.5' is not among the classes"), ("x", "label 'x'")]:
         text = body.replace('"1",0.4', f"{cell},0.4")
         with fs.open(f"{root}/bad.csv", "w") as fh:
             fh.write(text)
@@ -224,3 +232,29 @@ def test_tab_separated_files_are_read_by_their_name(tmp_path: Path, engine: str)
     (tmp_path / "b.tsv").write_text("y\tp_0\tp_1\tp_2\n0\t0.2\t0.8\n")
     with pytest.raises(InputError, match=r"b\.tsv, row 1"):
         score(tmp_path / "b.tsv", **kw)
+
+
+def test_a_pandas_index_named_as_an_asked_column_is_that_column() -> None:
+    """An id (or target, or split) column set as a DataFrame's index is read from the index;
+    an index that is not asked for stays out (it is no probability column)."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(2)
+    p = rng.dirichlet(np.ones(3), 20)
+    y = rng.integers(0, 3, 20)
+    frame = pd.DataFrame(
+        {"key": np.arange(100, 120), "y": y, "part": ["A", "B"] * 10}
+        | {f"p_{j}": p[:, j] for j in range(3)}
+    )
+    kw = dict(target="y", id="key", split="part", bootstrap=0)
+    want = score(frame, proba="p_*", **kw)
+    for index in ("key", "y", "part", ["key", "y"], ["part", "key", "y"]):
+        got = score(frame.set_index(index), proba="p_*", **kw)
+        assert got.log_loss == pytest.approx(want.log_loss, rel=1e-15)
+        assert [w["id"] for w in got.worst] == [w["id"] for w in want.worst]
+        assert got.splits == want.splits
+    # not asked for: left out, so the other columns are the probabilities
+    numbered = frame.drop(columns="part").set_index("key").rename_axis("row")
+    named = dict(target="y", classes=["0", "1", "2"], bootstrap=0)
+    assert score(numbered, **named).log_loss == pytest.approx(want.log_loss, rel=1e-15)
+    with pytest.raises(InputError, match=r"column 'key': no such column"):
+        score(numbered, target="y", id="key", bootstrap=0)

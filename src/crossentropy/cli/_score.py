@@ -65,9 +65,10 @@ inputs:
   scikit-learn 1.2 to 1.4 clipped at the dtype's epsilon, then rescaled: --renormalize after_clip
   scikit-learn before 1.2 clipped at 1e-15, then rescaled: --clip 1e-15 --renormalize after_clip
 
-  Labels are matched as text against the class names; integer labels also match integer class
-  names. Rows are numbered from 1, the header not counted. Probabilities must be numbers in
-  [0, 1]; rows that do not sum to 1 are scored as given (not renormalised) with one warning.
+  Labels are matched as text against the class names; where every class name is an integer,
+  labels writing one match it by value (2, 2.0 and "2.0" match the class 2). Rows are
+  numbered from 1, the header not counted. Probabilities must be numbers in [0, 1]; rows
+  that do not sum to 1 are scored as given (not renormalised) with one warning.
 
 output: a table on stdout; --json prints the numbers as JSON; --report PATH.html writes a
 self-contained page (figures embedded as PNG, no network).

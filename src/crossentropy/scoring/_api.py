@@ -184,10 +184,13 @@ def _names(value: str | Sequence[str] | None, name: str) -> list[str] | None:
     return items
 
 
-def _in_memory(data: Any, target: Any, classes: Sequence[Any] | None) -> tuple[Any, str, Any]:
+def _in_memory(
+    data: Any, target: Any, classes: Sequence[Any] | None, asked: Sequence[str | None] = ()
+) -> tuple[Any, str, Any]:
     """An in-memory input as (pyarrow Table, its label, the target column name), or None
     for a path. NumPy probabilities ``(n, C)`` with labels as ``target`` become a table with a
-    ``y_true`` column and one column per class."""
+    ``y_true`` column and one column per class. A pandas index level named by the target or
+    one of the column names ``asked`` for is a column too."""
     if isinstance(data, str | os.PathLike) or data is None:
         return None, "", target
     import pyarrow as pa  # type: ignore[import-untyped]
@@ -224,7 +227,7 @@ def _in_memory(data: Any, target: Any, classes: Sequence[Any] | None) -> tuple[A
         return pa.table(table), "array", "y_true"
     if isinstance(data, pa.RecordBatchReader):  # a stream: read batch by batch, once
         return data, "RecordBatchReader", target
-    table = arrow_table(data, "data")
+    table = arrow_table(data, "data", [target, *asked])
     if table is not None:
         kind = type(data).__module__.split(".")[0]
         label = "DataFrame" if kind in ("pandas", "polars") else type(data).__name__
@@ -342,7 +345,8 @@ def score(
         loss, Brier score and accuracy get bootstrap intervals (:class:`Comparison`).
     target : str or array_like, optional
         The column of true labels (of ``data``, or of ``solution``); the labels themselves for
-        a NumPy ``data``.
+        a NumPy ``data``. A label is matched to a class by its text, or, where every class
+        name writes an integer, by value (``2``, ``2.0`` and ``"2.0"`` are the class ``"2"``).
     proba : str or list of str, optional
         Probability columns: names and glob patterns (``"p_*"`` maps column ``p_cat`` to class
         ``cat``); default every other column.
@@ -355,7 +359,8 @@ def score(
         ids, which refuses a repeated id (the Dask engine always joins through the table).
     id : str, optional
         The id column: the join key of a pair; in a single table, the ids shown for the worst
-        rows.
+        rows. Of a pandas DataFrame, an index level named as the ``id``, ``target`` or
+        ``split`` column asked for is that column; the index is otherwise left out.
     target_file : path, optional
         The ``.npy`` of labels for a ``.npy`` of probabilities.
     format : str, optional
@@ -594,7 +599,9 @@ def score_one(
         table, label = stream
     else:
         table, label, target = (
-            (None, "", target) if files else _in_memory(data, target, settings.classes)
+            (None, "", target)
+            if files
+            else _in_memory(data, target, settings.classes, [settings.id, settings.split])
         )
     if table is not None and sol is not None:
         raise TypeError("a solution pair is read from files; for DataFrames use kaggle_score")

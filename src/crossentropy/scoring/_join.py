@@ -64,7 +64,7 @@ def _solution_batches(
     assert src.solution_format is not None
     assert src.target is not None
     assert src.id_column is not None
-    labels = Labels(src)
+    labels = Labels.of(src)
     idc, tgt, sp = src.id_column, src.target, src.split_column
     text = [idc, tgt] if src.solution_format == "csv" else [tgt]
     text += [sp] if sp else []

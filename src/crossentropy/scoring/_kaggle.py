@@ -17,6 +17,8 @@ import numpy as np
 from crossentropy._lib.checks import check_number, plain
 from crossentropy.metrics import log_loss
 from crossentropy.metrics._formulas import renormalized
+from crossentropy.scoring._readers import Labels
+from crossentropy.scoring._sources import InputError
 
 __all__ = ["KAGGLE_EPS", "kaggle_probabilities", "kaggle_score"]
 
@@ -98,12 +100,12 @@ def kaggle_probabilities(
     return renormalized(p, eps, "before_clip")
 
 
-def _table(obj: Any, name: str) -> Any:
-    """A pyarrow Table of a DataFrame or Table
-    (:func:`~crossentropy.scoring._sources.arrow_table`)."""
+def _table(obj: Any, name: str, asked: list[str | None]) -> Any:
+    """A pyarrow Table of a DataFrame or Table, with the pandas index levels named by a
+    column ``asked`` for (:func:`~crossentropy.scoring._sources.arrow_table`)."""
     from crossentropy.scoring._sources import arrow_table
 
-    table = arrow_table(obj, name)
+    table = arrow_table(obj, name, asked)
     if table is None:
         raise TypeError(
             f"{name} must be a DataFrame (pandas, polars) or a pyarrow Table; got "
@@ -186,10 +188,12 @@ def kaggle_score(
     submission : DataFrame or pyarrow.Table
         The row ids and one probability column per class.
     row_id_column_name : str
-        The id column of both tables.
+        The id column of both tables (a pandas index level of that name, too).
     target : str, optional
-        The solution's column of class labels (compared with the submission's column names as
-        strings), instead of one-hot class columns.
+        The solution's column of class labels, instead of one-hot class columns: matched to
+        the submission's column names as the labels of files are, by their text, or by value
+        where every column name writes an integer (``2``, ``2.0`` and ``"2.0"`` are the class
+        ``"2"``; ``False`` and ``True`` the classes ``"0"`` and ``"1"``).
     usage : str, optional
         Score only the solution rows whose ``usage_column`` equals this (``"Public"`` or
         ``"Private"``, Kaggle's split of the leaderboard).
@@ -227,7 +231,8 @@ def kaggle_score(
     import pyarrow as pa
     import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-    sol, sub = _table(solution, "solution"), _table(submission, "submission")
+    asked = [row_id_column_name, target, usage_column if usage is not None else None]
+    sol, sub = _table(solution, "solution", asked), _table(submission, "submission", asked)
     sol_ids = _ids(sol, row_id_column_name, "solution")
     sub_ids = _ids(sub, row_id_column_name, "submission")
     classes = [c for c in sub.column_names if c != row_id_column_name]
@@ -279,18 +284,24 @@ def kaggle_score(
             raise ValueError(
                 f"solution column {target!r} has a missing label (id {sol_ids[row].as_py()!r})"
             )
-        labels = np.asarray(column.to_pylist(), dtype=object).astype(str)
-        unknown = np.flatnonzero(~np.isin(labels, np.array(classes, dtype=str)))
-        if unknown.size:
-            row = int(unknown[0])
-            raise ValueError(
-                f"solution column {target!r} holds the label {str(labels[row])!r} (id "
-                f"{sol_ids[row].as_py()!r}), which is not one of the submission's classes "
-                f"{classes}"
+        try:  # the rule of files: by name, or by value where the classes write integers
+            y = Labels([str(c) for c in classes]).indices(
+                column.combine_chunks(), "solution", target, 0
             )
-        order = np.argsort(np.array(classes, dtype=str))
-        names = np.array(classes, dtype=str)[order]
-        return float(log_loss(labels, p[:, order], labels=names))
+        except InputError as exc:  # named by the row's id
+            row = exc.row or 0
+            value, row_id = column[row].as_py(), sol_ids[row].as_py()
+            if value == "":
+                what = f"has a missing label (id {row_id!r})"
+            elif exc.message.startswith("label "):
+                what = (
+                    f"holds the label {value!r} (id {row_id!r}), which is not one of the "
+                    f"submission's classes {classes}"
+                )
+            else:  # a column of another type
+                what = f"is refused: {exc.message}"
+            raise ValueError(f"solution column {target!r} {what}") from None
+        return float(log_loss(y, p, labels=np.arange(len(classes))))
     absent = [c for c in classes if c not in sol.column_names]
     if absent:
         raise ValueError(

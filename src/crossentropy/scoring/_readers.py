@@ -13,9 +13,10 @@ engine names it the same way. The functions used to read a pair's two files are 
 
 Conventions
 -----------
-* Labels are matched as text against the class names; integer labels also match class names that
-  are integers (``3`` matches the class ``"3"`` of a column ``p_3``); boolean labels match the
-  classes ``"0"`` and ``"1"`` where the classes are integers (and not named False/True), else
+* Labels are matched as text against the class names (:class:`Labels`); where every class
+  name is an integer, labels that write one match it by value (``3``, ``3.0`` and the text
+  ``"3.0"`` match the class ``"3"`` of a column ``p_3``); boolean labels match the classes
+  ``"0"`` and ``"1"`` where the classes are integers (and not named False/True), else
   ``"False"`` and ``"True"``.
 * CSV cells: an empty cell is a missing value; ``nan``, ``inf`` parse as numbers and are rejected as
   non-finite; nothing else is treated as missing.
@@ -128,32 +129,48 @@ class Batch:
 
 
 class Labels:
-    """Maps label values to class indices (vectorised, with pyarrow)."""
+    """Maps label values to the indices of named classes (vectorised, with pyarrow): text by
+    its name; integers, and floats and booleans that write an integer, by value where every
+    class name writes a distinct integer (``1``, ``1.0`` and ``True`` are then the class
+    ``"1"``); else booleans by ``"True"``/``"False"`` and other values by their text.
 
-    def __init__(self, src: Source) -> None:
+    Parameters
+    ----------
+    classes : sequence of str
+        The class names, in column order.
+    hint : str, default ""
+        Added to the message of an unknown label (how to name the classes).
+    """
+
+    def __init__(self, classes: Sequence[str], hint: str = "") -> None:
         import pyarrow as pa  # type: ignore[import-untyped]
 
-        classes = src.classes
         self.classes = list(classes)
-        # where the classes were not named, an unknown label says how to name them
-        self.hint = ""
+        self.hint = hint
+        self.text = pa.array(self.classes, pa.string())
+        ints = [int(c) for c in self.classes if _INT_RE.fullmatch(c.strip())]
+        self.ints = (
+            pa.array(ints, pa.int64())
+            if len(ints) == len(self.classes) and len(set(ints)) == len(ints)
+            else None
+        )
+
+    @classmethod
+    def of(cls, src: Source) -> Labels:
+        """The labels of a resolved input's classes; where the classes were not named, an
+        unknown label says how to name them."""
+        hint = ""
         if not src.classes_named and src.binary:
-            self.hint = (
+            hint = (
                 "; one probability column (or a vector) gives the second of two classes: name "
                 "them, negative first, with classes (--classes)"
             )
         elif not src.classes_named:
-            self.hint = (
+            hint = (
                 "; the classes were taken from the probability columns' names: name each "
                 "column's class, in order, with classes (--classes)"
             )
-        self.text = pa.array(self.classes, pa.string())
-        ints = [int(c) for c in classes if _INT_RE.fullmatch(c.strip())]
-        self.ints = (
-            pa.array(ints, pa.int64())
-            if len(ints) == len(classes) and len(set(ints)) == len(ints)
-            else None
-        )
+        return cls(src.classes, hint)
 
     def indices(self, values: Any, path: str, column: str, first_row: int) -> np.ndarray:
         """int64 class indices of ``values`` (a pyarrow array); raise on a missing/unknown label."""
@@ -208,6 +225,8 @@ class Labels:
                     )
                 values = values.cast(pa.string())
             idx = pc.index_in(values, value_set=self.text)
+            if self.ints is not None and idx.null_count > values.null_count:
+                idx = self._numeric_text(values, idx)
         out: np.ndarray = pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
         bad = np.flatnonzero(out < 0)
         if bad.size:
@@ -223,6 +242,38 @@ class Labels:
                 column=column,
             )
         return out
+
+    def _numeric_text(self, values: Any, idx: Any) -> Any:
+        """``idx`` with the text labels that are no class name but write the number of an
+        integer class (``"1.0"`` or ``"1e0"`` for the class ``"1"``, as a float column's 1.0
+        is matched) given that class; the others stay unknown."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        miss = np.flatnonzero(pc.is_null(idx).to_numpy(zero_copy_only=False))
+        text = values.take(pa.array(miss))
+        try:
+            number = pc.cast(pc.utf8_trim_whitespace(text), pa.float64())
+            number = number.to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # not all numbers: one by one
+            number = np.array([_number(t) for t in text.to_pylist()], dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(number) & (np.floor(number) == number) & (np.abs(number) < 2**63)
+        found = pc.index_in(pa.array(np.where(whole, number, 0).astype(np.int64)), self.ints)
+        found = pc.if_else(pa.array(whole), found, pa.nulls(len(miss), found.type))
+        out = idx.to_numpy(zero_copy_only=False).copy()
+        out[miss] = pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
+        return pa.array(out, mask=out < 0)
+
+
+#: A decimal number as pyarrow reads one (ASCII digits only, unlike Python's ``float``).
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _number(text: str | None) -> float:
+    """The number a text label writes (surrounding white space aside), else NaN."""
+    text = "" if text is None else text.strip()
+    return float(text) if _NUMBER_RE.fullmatch(text) else float("nan")
 
 
 def stored_float(dtype: Any) -> Any:
@@ -686,7 +737,7 @@ def split_values(values: Any, path: str, column: str, first_row: int) -> np.ndar
 
 def _table_batches(src: Source, unit: Unit) -> Iterator[Batch]:
     assert src.target is not None
-    labels = Labels(src)
+    labels = Labels.of(src)
     cols = list(src.proba_columns)
     text = [src.target] + ([src.id_column] if src.id_column else [])
     text += [src.split_column] if src.split_column else []
@@ -716,7 +767,7 @@ def _table_batches(src: Source, unit: Unit) -> Iterator[Batch]:
 def _array_batches(src: Source, unit: Unit) -> Iterator[Batch]:
     import pyarrow as pa
 
-    labels = Labels(src)
+    labels = Labels.of(src)
     if src.format == "npz":
         with load_npz(src.path) as archive:
             proba_all = npz_array(src.path, archive, "y_proba")

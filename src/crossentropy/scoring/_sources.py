@@ -378,10 +378,13 @@ def pa_stream(dataset: Any, batch_rows: int) -> Any:
     return pa.RecordBatchReader.from_batches(dataset.schema, batches)
 
 
-def arrow_table(obj: Any, name: str) -> Any:
-    """``obj`` as a pyarrow Table when it is a table in memory (a pandas DataFrame without its
-    index, a polars DataFrame, a pyarrow Table, any object with the Arrow stream interface);
-    None for anything else. A table that pyarrow cannot convert is a ``ValueError``."""
+def arrow_table(obj: Any, name: str, asked: Sequence[str | None] = ()) -> Any:
+    """``obj`` as a pyarrow Table when it is a table in memory (a pandas DataFrame, a polars
+    DataFrame, a pyarrow Table, any object with the Arrow stream interface); None for anything
+    else. A table that pyarrow cannot convert is a ``ValueError``.
+
+    A pandas DataFrame's index is left out, except its levels named by one of the column
+    names ``asked`` for that no column has (an id column set as the index, say)."""
     import pyarrow as pa
 
     if isinstance(obj, pa.Table):
@@ -395,6 +398,10 @@ def arrow_table(obj: Any, name: str) -> Any:
         return None
     try:
         if kind == "pandas":
+            levels = [n for n in obj.index.names if n is not None and n not in obj.columns]
+            levels = [n for n in levels if n in asked]
+            if levels:
+                obj = obj.reset_index(level=levels)
             return pa.Table.from_pandas(obj, preserve_index=False)
         return obj.to_arrow() if kind == "polars" else pa.table(obj)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
