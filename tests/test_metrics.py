@@ -717,8 +717,13 @@ def test_labels_of_another_type_than_y() -> None:
 
 
 def test_empty_input() -> None:
-    with pytest.raises(ValueError, match="at least one row"):
+    """No rows is refused by one message, before any class is inferred from the labels."""
+    message = "y_true and y_proba must have at least one row; got none"
+    with pytest.raises(ValueError, match=message):
         metrics.log_loss(np.zeros(0, int), np.zeros((0, 2)), labels=[0, 1])
+    for name in ("log_loss", "brier_score_loss", "calibration_error", "log_loss_per_class"):
+        with pytest.raises(ValueError, match=message):
+            getattr(metrics, name)([], [])
 
 
 def test_large_inputs_span_several_blocks() -> None:

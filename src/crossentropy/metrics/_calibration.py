@@ -830,11 +830,10 @@ def _pairs(
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], float]:
     """Host float64 forecasts, boolean outcomes and the eps of the forecasts' dtype."""
     from crossentropy._lib.host import to_host
-    from crossentropy.metrics._functions import check_nonempty, confidence_and_outcome
+    from crossentropy.metrics._functions import confidence_and_outcome
     from crossentropy.metrics._prepare import prepare
 
-    prep = prepare(y_true, y_proba, None, labels)
-    check_nonempty(prep)
+    prep = prepare(y_true, y_proba, None, labels, nonempty=True)
     conf, hit = confidence_and_outcome(prep.xp, prep)
     f = np.asarray(to_host(conf))
     eps = float(np.finfo(f.dtype).eps) if f.dtype.kind == "f" else float(np.finfo(float).eps)

@@ -39,6 +39,7 @@ from crossentropy.metrics._formulas import (
 )
 from crossentropy.metrics._labels import distinct, host_labels, indicator_rows
 from crossentropy.metrics._prepare import (
+    NO_ROWS,
     Prepared,
     accumulate_dtype,
     finish,
@@ -66,12 +67,6 @@ class ZeroWeightError(ValueError, ZeroDivisionError):
 # ---------------------------------------------------------------------------------------------
 # Shared pieces.
 # ---------------------------------------------------------------------------------------------
-
-
-def check_nonempty(prep: Prepared) -> None:
-    """Refuse an input of no rows (``ValueError``), as scikit-learn does."""
-    if prep.n == 0:
-        raise ValueError("y_proba must have at least one row; got 0 rows")
 
 
 def renamed_y_pred(y_proba: Any, y_pred: Any) -> Any:
@@ -245,8 +240,9 @@ def log_loss(
     """
     check_bool(normalize, "normalize")
     y_proba = renamed_y_pred(y_proba, y_pred)
-    prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True, multi_label=True)
-    check_nonempty(prep)
+    prep = prepare(
+        y_true, y_proba, sample_weight, labels, loss_sum=True, multi_label=True, nonempty=True
+    )
     total = loss_total(prep)
     return finish(prep, total / _denominator(prep) if normalize else total)
 
@@ -280,8 +276,9 @@ def perplexity(y_true: Any, y_proba: Any, *, sample_weight: Any = None, labels: 
     >>> perplexity([0, 1, 2, 3], [[0.25] * 4] * 4)
     4.0
     """
-    prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True, multi_label=True)
-    check_nonempty(prep)
+    prep = prepare(
+        y_true, y_proba, sample_weight, labels, loss_sum=True, multi_label=True, nonempty=True
+    )
     return finish(prep, prep.xp.exp(loss_total(prep) / _denominator(prep)))
 
 
@@ -336,8 +333,7 @@ def log_loss_per_class(
     >>> r.classes.tolist(), r.log_loss.round(4).tolist(), r.count.tolist()
     (['a', 'b'], [0.6931, 0.5697], [1.0, 2.0])
     """
-    prep = prepare(y_true, y_proba, sample_weight, labels)
-    check_nonempty(prep)
+    prep = prepare(y_true, y_proba, sample_weight, labels, nonempty=True)
     xp = prep.xp
     totals = class_totals(prep, losses(prep))
     counts = class_totals(prep, None)
@@ -482,8 +478,7 @@ def brier_score_loss(
     if ndim == 1 or (ndim == 2 and shape[1] == 1):
         prep = prepare_binary(y_true, y_proba, sample_weight, pos_label, true_class=False)
     else:
-        prep = prepare(y_true, y_proba, sample_weight, labels, multi_label=True)
-    check_nonempty(prep)
+        prep = prepare(y_true, y_proba, sample_weight, labels, multi_label=True, nonempty=True)
     score = brier_total(prep) / _denominator(prep)
     width = 2 if prep.binary_vector else int(prep.proba.shape[1])
     return finish(prep, score * brier_scale(width, scale_by_half))
@@ -505,7 +500,7 @@ def prepare_binary(
             )
         y = enc.index
     if y.size == 0:
-        raise ValueError("y_true must have at least one row; got none")
+        raise ValueError(NO_ROWS)
     classes = distinct(y)
     if y.dtype.kind == "f" and np.any(y != np.round(y)):
         kind = "continuous"
@@ -677,8 +672,7 @@ def calibration_error(
         )
         dtype = y_proba.dtype if y_proba.is_floating_point() else torch.get_default_dtype()
         return torch.tensor(float(value), dtype=dtype)
-    prep = prepare(y_true, y_proba, sample_weight, labels, true_class=False)
-    check_nonempty(prep)
+    prep = prepare(y_true, y_proba, sample_weight, labels, true_class=False, nonempty=True)
     xp = prep.xp
     conf, hit = confidence_and_outcome(xp, prep)
     if strategy == "quantile":

@@ -32,7 +32,7 @@ from crossentropy.metrics._fast import BITS_OF_ONE, rows_pass
 from crossentropy.metrics._formulas import gather, log_loss_sum, row_log_loss
 from crossentropy.metrics._labels import Encoded, encode, host_labels, index_of, indicator_rows
 
-__all__ = ["Prepared", "accumulate_dtype", "finish", "prepare", "weighted_sum"]
+__all__ = ["NO_ROWS", "Prepared", "accumulate_dtype", "finish", "prepare", "weighted_sum"]
 
 ROW_SUM_WARNING = (
     "The y_proba values do not sum to one (first off at row {row}: {value!r}); they are used as "
@@ -249,6 +249,10 @@ def _chunked_loss_total(p: Array, index: Array, weight: Array | None) -> Array:
     return totals.sum()
 
 
+#: The message of a metric given no rows.
+NO_ROWS = "y_true and y_proba must have at least one row; got none"
+
+
 def prepare(
     y_true: Any,
     y_proba: Any,
@@ -260,6 +264,7 @@ def prepare(
     loss_sum: bool = False,
     multi_label: bool = False,
     true_class: bool = True,
+    nonempty: bool = False,
 ) -> Prepared:
     """Validate and encode the inputs of a multi-class metric (scikit-learn's rules).
 
@@ -271,6 +276,9 @@ def prepare(
     own: for a binary vector ``y_proba``, and for a matrix on the NumPy fast path (a metric
     that reads ``proba`` and ``index`` only, such as the Brier score or the calibration
     error, spares the gather).
+
+    ``nonempty`` refuses an input of no rows (:data:`NO_ROWS`), as scikit-learn's metrics do,
+    before anything is inferred from the labels.
 
     ``y_true`` may be a label indicator matrix ``(n, C)``, as scikit-learn accepts: rows with
     one 1 each are read as class indices; other rows (several 1s, or none) only where
@@ -299,6 +307,8 @@ def prepare(
             f"y_true and y_proba must have the same number of rows; got {y.shape[0]} labels "
             f"and {n} rows"
         )
+    if nonempty and n == 0:
+        raise ValueError(NO_ROWS)
     weight = None
     if sample_weight is not None:
         if compat.is_array_api_obj(sample_weight) and compat.array_namespace(sample_weight) is xp:
