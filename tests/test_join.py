@@ -295,3 +295,61 @@ def test_a_megabyte_id_names_its_row_without_widening_the_batch(tmp_path: Path) 
     )
     assert pair.log_loss == pytest.approx(report.log_loss, rel=1e-12)
     assert pair.worst[0]["id"] == ids[worst]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("order", ["same", "shuffled"])
+def test_a_one_hot_solution_scores_as_its_labels(tmp_path: Path, fmt: str, order: str) -> None:
+    """Kaggle's solution layout, a 0/1 column per class named as the submission's columns, is
+    read without a target column: the same scores as the labels it encodes, joined in order or
+    through the index, locally and on Dask, with its split column; a row that is not one-hot is
+    refused at its row (and column)."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("dask")
+    rng = np.random.default_rng(11)
+    n = 120
+    names = ["Class_1", "Class_2", "Class_3"]
+    p = rng.dirichlet(np.ones(3), n)
+    y = rng.integers(0, 3, n)
+    ids = np.arange(1000, 1000 + n)
+    usage = np.where(rng.random(n) < 0.4, "Public", "Private")
+    one_hot = pd.DataFrame(
+        {"id": ids, **{c: (y == j).astype(np.int64) for j, c in enumerate(names)}, "Usage": usage}
+    )
+    labelled = pd.DataFrame({"id": ids, "y": np.array(names)[y], "Usage": usage})
+    rows = np.arange(n) if order == "same" else rng.permutation(n)
+    sub = pd.DataFrame({"id": ids, **{c: p[:, j] for j, c in enumerate(names)}}).iloc[rows]
+
+    def write(frame: Any, name: str) -> Path:
+        path = tmp_path / f"{name}.{fmt}"
+        if fmt == "csv":
+            frame.to_csv(path, index=False)
+        else:
+            frame.to_parquet(path, index=False)
+        return path
+
+    sub_path, sol_path = write(sub, "sub"), write(one_hot, "sol")
+    kw: dict[str, Any] = dict(id="id", bootstrap=0, split="Usage", batch_rows=32)
+    want = score(sub_path, solution=write(labelled, "labels"), target="y", **kw)
+    assert want.log_loss == pytest.approx(-np.log(p[np.arange(n), y]).mean(), rel=1e-12)
+    for engine in ("local", "dask"):
+        got = score(sub_path, solution=sol_path, engine=engine, **kw)
+        assert got.log_loss == pytest.approx(want.log_loss, rel=1e-13)
+        for mine, theirs in zip(got.splits, want.splits, strict=True):
+            assert (mine["split"], mine["n"]) == (theirs["split"], theirs["n"])
+            for key in ("log_loss", "brier", "accuracy"):
+                assert mine[key] == pytest.approx(theirs[key], rel=1e-13)
+        assert [w["id"] for w in got.worst] == [w["id"] for w in want.worst]
+    assert got.input["one_hot_columns"] == names
+    assert got.input["target"] is None
+    assert "one-hot class columns</td><td>Class_1, Class_2, Class_3" in got.html()
+    two = one_hot.copy()
+    two.loc[6, "Class_3"] = 1 - two.loc[6, "Class_3"]  # a row of two 1s or none
+    with pytest.raises(InputError, match=r"sol\.\w+, row 7: a one-hot solution row must hold one"):
+        score(sub_path, solution=write(two, "sol"), **kw)
+    half = one_hot.astype({"Class_2": np.float64})
+    half.loc[9, "Class_2"] = 0.5
+    with pytest.raises(
+        InputError, match=r"row 10, column 'Class_2': a one-hot solution .* got 0\.5"
+    ):
+        score(sub_path, solution=write(half, "sol"), **kw)

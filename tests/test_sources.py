@@ -53,8 +53,12 @@ def test_a_probability_column_given_another_role_is_refused(tmp_path: Path) -> N
     assert star.log_loss == pair.log_loss
     one_hot = tmp_path / "one_hot.csv"
     one_hot.write_text("p_id,p_0,p_1\n1,1,0\n2,0,1\n")
-    with pytest.raises(InputError, match=r"one-hot solution .*scoring\.kaggle_score"):
-        score(sub, solution=one_hot, id="p_id")
+    from_one_hot = score(sub, solution=one_hot, id="p_id", bootstrap=0)  # Kaggle's layout
+    assert from_one_hot.log_loss == pytest.approx(pair.log_loss, rel=1e-15)
+    wide = tmp_path / "wide.csv"
+    wide.write_text("p_id,y,z\n1,0,0\n2,1,1\n")
+    with pytest.raises(InputError, match=r"name the target column .* a 0/1 column per class"):
+        score(sub, solution=wide, id="p_id")
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")

@@ -39,8 +39,9 @@ inputs:
   a Kaggle-style pair, joined on an id column:
       crossentropy score --solution solution.csv --submission submission.csv --id id
     The solution holds the id and the target column (--target, needed only when the solution
-    has more than these two columns); the submission holds the id and one probability column
-    per class, named by the class. When both files list the ids in the same order they are
+    has more than these two columns), or, in Kaggle's layout, a 0/1 column per class named as
+    the submission's probability columns; the submission holds the id and one probability
+    column per class, named by the class. When both files list the ids in the same order they are
     joined row by row in bounded memory; otherwise the solution is held as a sorted id -> label
     table, O(rows of the solution) memory, and every solution id must appear exactly once in
     the submission.

@@ -17,7 +17,7 @@ from crossentropy._lib.checks import plain, shape_str
 from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import is_array
 
-__all__ = ["Encoded", "distinct", "encode", "host_labels", "indicator_rows"]
+__all__ = ["Encoded", "distinct", "encode", "host_labels", "indicator_rows", "one_hot_rows"]
 
 #: Integer labels spanning at most this many values are counted with ``bincount``.
 _DENSE_SPAN = 1 << 22
@@ -88,6 +88,18 @@ def indicator_rows(t: Host, labels: Any) -> tuple[Encoded, bool]:
             )
     one_each = bool(np.all(np.count_nonzero(t, axis=1) == 1))
     return Encoded(classes, np.argmax(t, axis=1).astype(np.intp)), one_each
+
+
+def one_hot_rows(t: Host) -> tuple[Host, tuple[int, int | None] | None]:
+    """Each row's class index of a one-hot matrix ``(n, C)`` (every entry 0 or 1, one 1 a row),
+    and the first row that is not one-hot: ``(row, column)`` of an entry other than 0 and 1,
+    ``(row, None)`` of a row without exactly one 1; ``None`` when every row is one-hot."""
+    bad = (t != 0) & (t != 1)
+    wrong = bad.any(axis=1) | (np.count_nonzero(t, axis=1) != 1)
+    if wrong.any():
+        row = int(np.argmax(wrong))
+        return np.empty(0, np.intp), (row, int(np.argmax(bad[row])) if bad[row].any() else None)
+    return np.argmax(t, axis=1).astype(np.intp), None
 
 
 def _hashed(y: Host) -> tuple[Host, Host] | None:

@@ -345,7 +345,9 @@ def score(
         loss, Brier score and accuracy get bootstrap intervals (:class:`Comparison`).
     target : str or array_like, optional
         The column of true labels (of ``data``, or of ``solution``); the labels themselves for
-        a NumPy ``data``. A label is matched to a class by its text, or, where every class
+        a NumPy ``data``. A solution without ``target`` has one column besides the id (and
+        ``split``), or, in Kaggle's layout, a 0/1 column per class named as the submission's
+        probability columns. A label is matched to a class by its text, or, where every class
         name writes an integer, by value (``2``, ``2.0`` and ``"2.0"`` are the class ``"2"``).
     proba : str or list of str, optional
         Probability columns: names and glob patterns (``"p_*"`` maps column ``p_cat`` to class
@@ -708,6 +710,7 @@ def _metadata(
         "mode": src.mode,
         "format": src.format,
         "target": src.target,
+        "one_hot_columns": list(src.one_hot),
         "id_column": src.id_column,
         "split_column": src.split_column,
         "classes": list(src.classes),

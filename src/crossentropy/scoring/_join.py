@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from crossentropy._lib.checks import plain
 from crossentropy.scoring._readers import (
     Batch,
     Labels,
@@ -62,18 +63,20 @@ def _solution_batches(
     no keys."""
     assert src.solution is not None
     assert src.solution_format is not None
-    assert src.target is not None
     assert src.id_column is not None
-    labels = Labels.of(src)
     idc, tgt, sp = src.id_column, src.target, src.split_column
-    text = [idc, tgt] if src.solution_format == "csv" else [tgt]
+    labels = [tgt] if tgt is not None else list(src.one_hot)
+    assert labels, "a target column or one-hot class columns"
+    text = [idc] if src.solution_format == "csv" else []
+    text += [tgt] if tgt is not None else []
     text += [sp] if sp else []
+    of_labels = Labels.of(src)
     for rb, row, _ in arrow_batches(
         src.solution,
         src.solution_format,
         Unit(),
-        [idc, tgt, *([sp] if sp else [])],
-        (),
+        [idc, *labels, *([sp] if sp else [])],
+        list(src.one_hot),
         text,
         src.batch_rows,
     ):
@@ -82,7 +85,39 @@ def _solution_batches(
             id_values(rb.column(idc), src.id_kind, src.solution, idc, row) if keys is None else None
         )
         split = split_values(rb.column(sp), src.solution, sp, row) if sp else None
-        yield ids, labels.indices(rb.column(tgt), src.solution, tgt, row), row, split, keys
+        if tgt is not None:
+            y = of_labels.indices(rb.column(tgt), src.solution, tgt, row)
+        else:
+            y = _one_hot(rb, src.solution, src.one_hot, row)
+        yield ids, y, row, split, keys
+
+
+def _one_hot(rb: Any, path: str, columns: tuple[str, ...], first_row: int) -> np.ndarray:
+    """Class indices of a one-hot solution's rows (a 0/1 column per class); a row that is not
+    one-hot is an error at its row (and column, for a value other than 0 and 1)."""
+    from crossentropy.metrics._labels import one_hot_rows
+
+    matrix = np.column_stack(
+        [to_float(rb.column(c), path, c, first_row).astype(np.float64) for c in columns]
+    )
+    index, fault = one_hot_rows(matrix)
+    if fault is not None:
+        row, col = fault
+        if col is not None:
+            value = plain(matrix[row, col])
+            raise InputError(
+                path,
+                f"a one-hot solution (a column per class) holds 0s and 1s; got {value!r}",
+                row=first_row + row,
+                column=columns[col],
+            )
+        raise InputError(
+            path,
+            f"a one-hot solution row must hold one 1; this one holds "
+            f"{int(np.count_nonzero(matrix[row]))}",
+            row=first_row + row,
+        )
+    return index.astype(np.int64)
 
 
 def _submission_batches(

@@ -17,6 +17,7 @@ import numpy as np
 from crossentropy._lib.checks import check_number, plain
 from crossentropy.metrics import log_loss
 from crossentropy.metrics._formulas import renormalized
+from crossentropy.metrics._labels import one_hot_rows
 from crossentropy.scoring._readers import Labels
 from crossentropy.scoring._sources import InputError
 
@@ -309,10 +310,9 @@ def kaggle_score(
             "labels' column as target="
         )
     onehot = np.column_stack([_numbers(sol, c, "solution") for c in classes])
-    bad = (onehot != 0) & (onehot != 1)
-    not_one = np.count_nonzero(onehot, axis=1) != 1
-    if bad.any() or not_one.any():
-        row = int(np.argmax(bad.any(axis=1) | not_one))
+    _, fault = one_hot_rows(onehot)
+    if fault is not None:
+        row = fault[0]
         raise ValueError(
             f"the solution's row of id {sol_ids[row].as_py()!r} is not one-hot over the classes "
             f"{classes}: one 1 and 0s elsewhere are expected"

@@ -685,7 +685,11 @@ def _input_rows(meta: dict[str, Any]) -> list[list[str]]:
     rows = [[f"{role} file", path] for role, path in meta["files"].items()]
     rows += [
         ["format", str(meta["format"])],
-        ["target column", str(meta["target"])],
+        (
+            ["one-hot class columns", _clip(", ".join(meta["one_hot_columns"]), 200)]
+            if meta.get("one_hot_columns")
+            else ["target column", str(meta["target"])]
+        ),
         ["id column", str(meta["id_column"])],
         ["classes", _clip(", ".join(map(str, meta["classes"])), 200)],
         ["rows", f"{meta['rows']:,}"],

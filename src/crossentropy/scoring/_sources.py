@@ -158,6 +158,10 @@ class Source:
     classes_named : bool
         Whether the classes were named (``classes``, or stored in an ``.npz``) rather than taken
         from the columns' names (or ``"0"``, ``"1"`` for one column).
+    one_hot : tuple of str
+        A one-hot solution's class columns (Kaggle's layout: a 0/1 column per class, named as
+        the submission's probability columns), in the classes' order; empty when the solution
+        has a ``target`` column.
     """
 
     mode: Literal["table", "pair", "arrays"]
@@ -179,6 +183,7 @@ class Source:
     table: Any = None
     split_column: str | None = None
     classes_named: bool = False
+    one_hot: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -737,28 +742,25 @@ def _resolve_pair(
         raise InputError(
             solution, f"no such column (columns: {name_list(sol_names)})", column=split
         )
-    if target is None:
-        others = [n for n in sol_names if n not in (id_column, split)]
-        if len(others) != 1:
-            named = {n for n in sub_names if n != id_column}
-            one_hot = len(named) > 1 and named <= set(others)
-            raise InputError(
-                solution,
-                f"name the target column with target (--target) (columns: {name_list(sol_names)})"
-                + (
-                    "; a one-hot solution (a 0/1 column per class) is scored by "
-                    "crossentropy.scoring.kaggle_score"
-                    if one_hot
-                    else ""
-                ),
-            )
-        target = others[0]
-    elif target not in sol_names:
+    if target is not None and target not in sol_names:
         raise InputError(
             solution, f"no such column (columns: {name_list(sol_names)})", column=target
         )
     cols, default_classes = _select_columns(submission, sub_names, proba_cols, {id_column: "id"})
     names_ = _check_classes(submission, cols, default_classes, classes)
+    one_hot: tuple[str, ...] = ()
+    if target is None:
+        others = [n for n in sol_names if n not in (id_column, split)]
+        if len(cols) > 1 and set(cols) <= set(others):  # Kaggle's one-hot solution
+            one_hot = tuple(cols)
+        elif len(others) == 1:
+            target = others[0]
+        else:
+            raise InputError(
+                solution,
+                "name the target column with target (--target), or give a 0/1 column per class "
+                f"named as the submission's (columns: {name_list(sol_names)})",
+            )
     both_int = _id_is_int(solution, sol_fmt, id_column) and _id_is_int(
         submission, sub_fmt, id_column
     )
@@ -778,6 +780,7 @@ def _resolve_pair(
         batch_rows=batch_rows,
         n_rows=_parquet_rows(submission) if sub_fmt == "parquet" else None,
         split_column=split,
+        one_hot=one_hot,
     )
 
 
