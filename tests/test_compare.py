@@ -147,3 +147,27 @@ def test_command_line_compares(sets, tmp_path: Path, capsys: pytest.CaptureFixtu
     code = main(["score", "--solution", str(d / "sol.parquet"), "--id", "key"])
     assert code == 2
     assert "--solution needs --submission" in capsys.readouterr().err
+
+
+def test_identical_sets_tie_and_columns_may_come_in_any_order(sets, tmp_path: Path) -> None:
+    """The same predictions in another row order, or with their columns in another order, tie:
+    no set is better and no replicate favours one (sums in another order differ only by
+    their rounding)."""
+    d = sets["dir"]
+    table = pq.read_table(d / "shuf_a.parquet")
+    reordered = table.select(["key", "eel", "cat", "dog"])
+    pq.write_table(reordered, tmp_path / "cols.parquet")
+    for other in (d / "shuf_a.parquet", tmp_path / "cols.parquet"):
+        cmp = score(
+            {"a": d / "sub_a.parquet", "b": other},
+            solution=d / "sol.parquet",
+            id="key",
+            target="y",
+            bootstrap=50,
+        )
+        for entry in cmp.differences:
+            assert entry["difference"] == pytest.approx(0.0, abs=1e-12)
+            assert entry["better"] is None, entry
+            assert entry["share_a_better"] == 0.0, entry
+    with pytest.raises(ValueError, match="n_bins must be between 1 and 16,384; got 1,000,000,000"):
+        score(d / "a.parquet", target="y", proba="p_*", bins=10**9)

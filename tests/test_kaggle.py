@@ -139,6 +139,15 @@ def test_kaggle_score_reads_an_id_set_as_the_index():
     assert kaggle_score(by_index, submission, "id", target="animal") == pytest.approx(want)
 
 
+def test_kaggle_score_joins_categorical_ids():
+    pl = pytest.importorskip("polars")
+    solution, submission, _, _ = _case("categorical")
+    want = kaggle_score(solution, submission, "id")
+    assert kaggle_score(solution.astype({"id": "category"}), submission, "id") == want
+    as_polars = pl.from_pandas(submission).with_columns(pl.col("id").cast(pl.Categorical))
+    assert kaggle_score(solution, as_polars, "id") == want
+
+
 def test_kaggle_probabilities_rescales_then_clips():
     got = kaggle_probabilities([[0.5, 0.3, 0.0], [2.0, 1.0, 1.0]])
     np.testing.assert_allclose(got, [[0.625, 0.375, 1e-15], [0.5, 0.25, 0.25]], rtol=1e-15)

@@ -47,6 +47,9 @@ PAIRED_METRICS = ("log_loss", "brier", "accuracy")
 CLASSWISE_MAX = 100
 #: The confusion matrix is kept up to this many classes.
 CONFUSION_MAX = 30
+#: The most equal-width bins (``n_bins``): finer bins than the calibration grid's 16,384 cells
+#: hold next to no rows, and a larger count is a typo that would allocate gigabytes.
+MAX_BINS = 1 << 14
 
 # Rows are added in blocks of about this many probabilities (2 MiB of float64), so that the
 # temporaries of the per-row formulas stay in cache.
@@ -121,7 +124,7 @@ class ScoreAccumulator:
     classes : sequence
         The class labels (any type) in the column order of the probabilities; at least two.
     n_bins : int, default 15
-        Number of equal-width calibration bins on [0, 1].
+        Number of equal-width calibration bins on [0, 1], at most 16,384.
     worst : int, default 10
         How many of the worst rows to keep.
     bootstrap : int, default 200
@@ -172,8 +175,8 @@ class ScoreAccumulator:
             raise ValueError(f"classes must hold at least two labels; got {labels!r}")
         self.classes: list[Any] = labels
         self.n_bins = check_int(n_bins, "n_bins")
-        if self.n_bins < 1:
-            raise ValueError(f"n_bins must be >= 1; got {self.n_bins}")
+        if not 1 <= self.n_bins <= MAX_BINS:
+            raise ValueError(f"n_bins must be between 1 and {MAX_BINS:,}; got {self.n_bins:,}")
         self.worst = check_int(worst, "worst")
         if self.worst < 0:
             raise ValueError(f"worst must be >= 0; got {self.worst}")
@@ -192,6 +195,9 @@ class ScoreAccumulator:
         self._paired = (
             BootstrapTotals(list(PAIRED_METRICS), paired, self.seed) if paired > 0 else None
         )
+        # each class's rank among the classes' names: the paired fingerprint records classes,
+        # not column positions, so sets whose columns come in another order compare
+        self._rank = np.argsort(np.argsort(np.array([str(c) for c in labels]), kind="stable"))
         c = len(labels)
         self._n = 0
         self._off_sum = 0
@@ -362,7 +368,7 @@ class ScoreAccumulator:
             brier = row_brier(np, p, p_true) * brier_scale(c)
             values = np.stack([loss, brier, (top == y).astype(np.float64)], axis=1)
             if self._paired is not None:
-                self._paired.update(keys, values, labels=y)
+                self._paired.update(keys, values, labels=self._rank[y])
             if groups is not None:
                 names, which = np.unique(groups, return_inverse=True)
                 counts = np.bincount(which, minlength=len(names))

@@ -378,7 +378,7 @@ def score(
     progress : bool or ProgressBar, default False
         Draw a progress bar on stderr.
     bins : int, default 15
-        Calibration bins.
+        Equal-width calibration bins, at most 16,384.
     worst : int, default 10
         Worst rows to keep.
     bootstrap : int, default 200

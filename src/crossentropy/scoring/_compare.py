@@ -36,6 +36,17 @@ __all__ = ["Comparison", "compare"]
 #: The compared metrics: name, what is better.
 METRICS = (("log_loss", "lower"), ("brier", "lower"), ("accuracy", "higher"))
 
+#: Two values closer than this, relative to the larger, are a tie: sums over the same rows in
+#: another order differ by their rounding (about 1e-16 relative), not by a better prediction.
+TIE = 1e-12
+
+
+def _ahead(x: Any, y: Any, sign: float) -> Any:
+    """Where ``x`` is better than ``y`` by more than a tie (``sign`` -1 when lower is
+    better)."""
+    margin = TIE * np.maximum(np.abs(x), np.abs(y))
+    return sign * (np.asarray(x) - np.asarray(y)) > margin
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -51,7 +62,8 @@ class Comparison:
         For each pair ``a``, ``b`` (``a`` before ``b``) and each of ``log_loss``, ``brier``,
         ``accuracy``: ``difference`` (a − b), its 95 % paired bootstrap interval ``ci_low``,
         ``ci_high`` (None without bootstrap), ``better`` (the set with the better value, None
-        on a tie) and ``share_a_better`` (the share of replicates in which ``a`` is better).
+        on a tie: values within :data:`TIE` of each other, relative) and ``share_a_better``
+        (the share of replicates in which ``a`` is better by more than a tie).
     replicates : int
         Bootstrap replicates (0: no intervals).
     seed : int
@@ -155,7 +167,8 @@ def compare(
     first = reports[names[0]]
     for name in names[1:]:
         other = reports[name]
-        if other.n != first.n or other.input["classes"] != first.input["classes"]:
+        # the same classes, their columns in any order (the rows are compared by class name)
+        if other.n != first.n or sorted(other.input["classes"]) != sorted(first.input["classes"]):
             raise ValueError(
                 f"prediction sets {names[0]!r} and {name!r} are not on the same targets: "
                 f"{first.n:,} rows of classes {first.input['classes']} against {other.n:,} rows "
@@ -184,12 +197,13 @@ def compare(
                     "difference": va - vb,
                     "ci_low": None,
                     "ci_high": None,
-                    "better": None if va == vb else (a if sign * (va - vb) > 0 else b),
+                    "better": a if _ahead(va, vb, sign) else b if _ahead(vb, va, sign) else None,
                     "share_a_better": None,
                 }
                 if replicates > 0:
                     lo, hi = np.nanpercentile(delta, [2.5, 97.5])
                     entry["ci_low"], entry["ci_high"] = float(lo), float(hi)
-                    entry["share_a_better"] = float(np.mean(sign * delta > 0))
+                    ahead = _ahead(means_a[:, j], means_b[:, j], sign)
+                    entry["share_a_better"] = float(np.mean(ahead))
                 differences.append(entry)
     return Comparison(names, reports, differences, replicates, seed)

@@ -146,11 +146,14 @@ def _number(value: Any) -> bool:
 
 
 def _ids(table: Any, column: str, name: str) -> Any:
-    """A table's id column as one array, text ids as ``large_string`` (polars gives
-    ``string_view``, pandas ``string``: the join needs one type)."""
+    """A table's id column as one array, categorical ids decoded and text ids as
+    ``large_string`` (polars gives ``string_view``, pandas ``string``: the join needs one
+    type)."""
     import pyarrow as pa
 
     ids = _column(table, column, name).combine_chunks()
+    if pa.types.is_dictionary(ids.type):  # pandas' category, polars' Categorical and Enum
+        ids = ids.dictionary_decode()
     if pa.types.is_string(ids.type) or pa.types.is_string_view(ids.type):
         ids = ids.cast(pa.large_string())
     return ids

@@ -14,8 +14,9 @@ engine names it the same way. The functions used to read a pair's two files are 
 Conventions
 -----------
 * Labels are matched as text against the class names (:class:`Labels`); where every class
-  name is an integer, labels that write one match it by value (``3``, ``3.0`` and the text
-  ``"3.0"`` match the class ``"3"`` of a column ``p_3``); boolean labels match the classes
+  name is an integer, labels that write one exactly match it by value (``3``, ``3.0`` and the
+  texts ``"3.0"`` and ``" +3 "`` match the class ``"3"`` of a column ``p_3``; ``"3.5"`` and
+  ``"3e0"`` do not); boolean labels, and the texts ``True`` and ``False``, match the classes
   ``"0"`` and ``"1"`` where the classes are integers (and not named False/True), else
   ``"False"`` and ``"True"``.
 * CSV cells: an empty cell is a missing value; ``nan``, ``inf`` parse as numbers and are rejected as
@@ -244,36 +245,40 @@ class Labels:
         return out
 
     def _numeric_text(self, values: Any, idx: Any) -> Any:
-        """``idx`` with the text labels that are no class name but write the number of an
-        integer class (``"1.0"`` or ``"1e0"`` for the class ``"1"``, as a float column's 1.0
-        is matched) given that class; the others stay unknown."""
+        """``idx`` with the text labels that are no class name but write an integer class
+        exactly, given that class: an integer with or without a fraction of zeros, a sign and
+        white space around (``"2.0"``, ``" +2 "``), or ``True``/``False`` as pandas writes
+        booleans (1 and 0, where no class is named so). The others stay unknown: ``"2.5"``,
+        and ``"1e0"`` or ``"1.0000000000000001"``, which only a rounding would make integers."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         miss = np.flatnonzero(pc.is_null(idx).to_numpy(zero_copy_only=False))
-        text = values.take(pa.array(miss))
+        text = pc.utf8_trim_whitespace(values.take(pa.array(miss)))
+        if "True" not in self.classes and "False" not in self.classes:
+            text = pc.if_else(pc.equal(text, "True"), "1", text)
+            text = pc.if_else(pc.equal(text, "False"), "0", text)
+        whole = pc.fill_null(pc.match_substring_regex(text, _INTEGER_TEXT), False)
+        digits = pc.if_else(whole, pc.replace_substring_regex(text, _INTEGER_TEXT, r"\1\2"), "0")
         try:
-            number = pc.cast(pc.utf8_trim_whitespace(text), pa.float64())
-            number = number.to_numpy(zero_copy_only=False)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # not all numbers: one by one
-            number = np.array([_number(t) for t in text.to_pylist()], dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            whole = np.isfinite(number) & (np.floor(number) == number) & (np.abs(number) < 2**63)
-        found = pc.index_in(pa.array(np.where(whole, number, 0).astype(np.int64)), self.ints)
-        found = pc.if_else(pa.array(whole), found, pa.nulls(len(miss), found.type))
+            number = pc.cast(digits, pa.int64())
+        except pa.ArrowInvalid:  # beyond int64: no class is that large
+            number = pa.array([_int64(t) for t in digits.to_pylist()], pa.int64())
+        found = pc.index_in(number, self.ints)
+        found = pc.if_else(whole, found, pa.nulls(len(miss), found.type))
         out = idx.to_numpy(zero_copy_only=False).copy()
         out[miss] = pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
         return pa.array(out, mask=out < 0)
 
 
-#: A decimal number as pyarrow reads one (ASCII digits only, unlike Python's ``float``).
-_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: An integer as text, with a fraction of zeros at most: groups 1 and 2 are its sign and digits.
+_INTEGER_TEXT = r"^(?:\+|(-))?([0-9]+)(?:\.0*)?$"
 
 
-def _number(text: str | None) -> float:
-    """The number a text label writes (surrounding white space aside), else NaN."""
-    text = "" if text is None else text.strip()
-    return float(text) if _NUMBER_RE.fullmatch(text) else float("nan")
+def _int64(text: str) -> int | None:
+    """The int64 value of a decimal integer text, None beyond int64."""
+    value = int(text)
+    return value if -(2**63) <= value < 2**63 else None
 
 
 def stored_float(dtype: Any) -> Any:
@@ -310,14 +315,22 @@ def to_float(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
         return pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
     except pa.ArrowInvalid:
         pass
-    for i, cell in enumerate(values.to_pylist()):
+    trimmed = pc.utf8_trim_whitespace(values.cast(pa.string()))  # " 0.5" is a number
+    try:
+        return pc.cast(trimmed, pa.float64()).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
+    except pa.ArrowInvalid:
+        pass
+    lo, hi = 0, len(trimmed)  # the first cell pyarrow cannot read lies in [lo, hi): bisect
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
         try:
-            float(str(cell).strip())
-        except ValueError:
-            what = "missing probability" if str(cell).strip() == "" else f"{cell!r} is not a number"
-            raise InputError(path, what, row=first_row + i, column=column) from None
-    trimmed = pc.utf8_trim_whitespace(values.cast(pa.string()))
-    return pc.cast(trimmed, pa.float64()).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
+            pc.cast(trimmed.slice(lo, mid - lo), pa.float64())
+            lo = mid
+        except pa.ArrowInvalid:
+            hi = mid
+    cell = values[lo].as_py()
+    what = "missing probability" if str(cell).strip() == "" else f"{cell!r} is not a number"
+    raise InputError(path, what, row=first_row + lo, column=column)
 
 
 def prob_matrix(columns: list[np.ndarray], binary: bool) -> np.ndarray:
