@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -428,6 +429,39 @@ def test_a_folder_a_pattern_or_a_dataset_of_parts(parts, engine: str) -> None:
         )
         assert worst["row"] == i % 300 + 1
     assert "(3 files)" in report.to_text()
+
+
+def test_to_dict_holds_python_values_only(files) -> None:
+    report = score(files["dir"] / "t.parquet", target="y", proba="p_*", id="key", bootstrap=20)
+
+    def leaves(value: object) -> list[object]:
+        if isinstance(value, dict):
+            return [x for v in value.values() for x in leaves(v)]
+        if isinstance(value, list):
+            return [x for v in value for x in leaves(v)]
+        return [value]
+
+    kinds = {type(v) for v in leaves(report.to_dict())}
+    assert kinds <= {int, float, str, bool, type(None)}, kinds
+
+
+def test_the_row_sum_warning_of_parts_names_the_folder(parts, tmp_path: Path) -> None:
+    """Rows off 1 in several parts are counted together and named by the folder given."""
+    d = parts["dir"]
+    folder = tmp_path / "rounded"
+    folder.mkdir()
+    for i in range(3):
+        table = pa.csv.read_csv(d / "csv" / f"part-{i}.csv")
+        cols = {
+            n: pa.compute.round(table[n], 2) if n.startswith("p_") else table[n]
+            for n in table.column_names
+        }
+        pa.csv.write_csv(pa.table(cols), folder / f"part-{i}.csv")
+    with pytest.warns(UserWarning, match=rf"^{re.escape(str(folder))}: \d+ of 900 rows") as info:
+        report = score(folder, target="y", proba="p_*", bootstrap=0)
+    assert len(info) == 1
+    off = report.rows_not_summing_to_one
+    assert f": {off:,} of 900 rows" in str(info[0].message)
 
 
 def test_errors_in_parts_name_the_file_and_its_row(parts, tmp_path: Path) -> None:

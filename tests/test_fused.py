@@ -246,6 +246,74 @@ def test_autocast_and_mixed_dtypes():
         linear_cross_entropy(x.to(torch.bfloat16), w, y)
 
 
+def _dense_objective(z, y, upstream, options):
+    """The fused op's objective written out over float32 logits ``z`` (the autocast reference):
+    temperature, softcap, label smoothing, z-loss, ignored targets, the reduction, and with
+    ``return_aux`` the loss plus ``upstream``-weighted log-probabilities and the mean entropy."""
+    u = z / options.get("temperature", 1.0)
+    if "softcap" in options:
+        u = options["softcap"] * torch.tanh(u / options["softcap"])
+    keep = y != -100
+    logp = torch.log_softmax(u, dim=-1)
+    logp_y = logp.gather(1, y.clamp(min=0)[:, None])[:, 0]
+    eps = options.get("label_smoothing", 0.0)
+    per = (1 - eps) * -logp_y + eps * -logp.mean(-1)
+    per = per + options.get("z_loss", 0.0) * torch.logsumexp(u, -1) ** 2
+    per = per * keep
+    reduction = options.get("reduction", "mean")
+    if reduction == "none":
+        return (per * upstream).sum()
+    loss = per.sum() if reduction == "sum" else per.sum() / keep.sum()
+    if options.get("return_aux"):
+        entropy = -(logp.exp() * logp).sum(-1) * keep
+        loss = loss + (upstream * logp_y * keep).sum() + entropy.mean()
+    return loss
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"reduction": "sum"},
+        {"reduction": "none"},
+        {"label_smoothing": 0.1, "temperature": 1.5},
+        {"softcap": 5.0, "z_loss": 1e-3},
+        {"return_aux": ("logp", "entropy")},
+    ],
+    ids=lambda o: ",".join(o) or "mean",
+)
+def test_autocast_gradients_of_float32_leaves(dtype, options):
+    """Float32 input, weight and bias under CPU autocast: every gradient is that of the
+    autocast dense computation (``F.linear`` in the autocast dtype, the loss in float32), to
+    half precision. The sweep's own float32 products must not be autocast (they were, and the
+    input's gradient came back uninitialised)."""
+    torch.manual_seed(3)
+    x = torch.randn(40, 16, requires_grad=True)
+    w = (torch.randn(300, 16) * 0.3).requires_grad_(True)
+    b = (torch.randn(300) * 0.1).requires_grad_(True)
+    y = torch.randint(0, 300, (40,))
+    y[3] = -100
+    upstream = torch.rand(40)
+    with torch.autocast("cpu", dtype=dtype):
+        out = linear_cross_entropy(x, w, y, linear_bias=b, **options)
+    if options.get("return_aux"):
+        objective = out.loss + (upstream * out.logp).sum() + out.entropy.mean()
+    else:
+        objective = (out * upstream).sum() if options.get("reduction") == "none" else out
+    objective.backward()
+    ours = [t.grad.clone() for t in (x, w, b)]
+    for t in (x, w, b):
+        t.grad = None
+    with torch.autocast("cpu", dtype=dtype):
+        z = torch.nn.functional.linear(x, w, b).float()
+    _dense_objective(z, y, upstream, options).backward()
+    for name, a, t in zip(("input", "weight", "bias"), ours, (x, w, b), strict=True):
+        assert a.dtype == torch.float32, name
+        assert bool(torch.isfinite(a).all()), name
+        assert float((a - t.grad).norm() / t.grad.norm()) < 3e-2, name
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [

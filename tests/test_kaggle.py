@@ -172,6 +172,7 @@ def test_kaggle_probabilities_rescales_then_clips():
 
 def _bad_cases():
     solution, submission, _, _ = _case("bad", n=8)
+    smooth_solution, smooth_submission, _, _ = _case("bad", n=60, decimals=None)
     dup = submission.copy()
     dup.loc[1, "id"] = dup.loc[0, "id"]
     missing = submission.iloc[1:]
@@ -213,6 +214,12 @@ def _bad_cases():
         (solution, submission[["id", "ant"]], {}, "a probability column per class"),
         (pd.concat([solution, solution.iloc[:1]]), submission, {}, "solution repeats the id"),
         (solution.assign(ant=0), submission, {}, r"the solution's row of id 'r\d+' is not one-hot"),
+        (
+            smooth_solution,
+            smooth_submission.drop(columns="cat"),
+            {},
+            r"is not one-hot .* \(the solution's other columns \['cat'\] are no class of the",
+        ),
         (
             solution,
             submission.assign(id=[None, *keys[1:]]),

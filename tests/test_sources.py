@@ -262,3 +262,6 @@ def test_a_pandas_index_named_as_an_asked_column_is_that_column() -> None:
     assert score(numbered, **named).log_loss == pytest.approx(want.log_loss, rel=1e-15)
     with pytest.raises(InputError, match=r"column 'key': no such column"):
         score(numbered, target="y", id="key", bootstrap=0)
+    twice = frame.rename(columns={"p_1": "p_0"})
+    with pytest.raises(ValueError, match="data has two columns named 'p_0'"):
+        score(twice, target="y", proba="p_*")

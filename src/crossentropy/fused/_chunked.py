@@ -16,7 +16,7 @@ from crossentropy._lib.checks import check_choice, check_int, check_number, shap
 from crossentropy._lib.namespace import autocast_enabled
 from crossentropy._lib.policy import Validate, reads
 from crossentropy.distributed._dtensor import holds_dtensor, whole
-from crossentropy.fused._ops import acc_dtype, backward_op, forward_op
+from crossentropy.fused._ops import acc_dtype, backward_op, forward_op, no_autocast
 from crossentropy.fused._rows import (
     Coefficients,
     RowOptions,
@@ -161,12 +161,13 @@ def _functional_grads(
     acc = acc_dtype(x.dtype)
     dx, dw = [], torch.zeros_like(w, dtype=acc)
     db = None if b is None else torch.zeros_like(b, dtype=acc)
-    for lo, hi, xs, z in _logit_chunks(x, w, b, rows.chunk):
-        g = functional_grad(z, y[lo:hi], cw, rows, c.rows(lo, hi)).to(x.dtype)
-        dx.append(g @ w)
-        dw = dw + (g.T @ xs).to(acc)
-        if db is not None:
-            db = db + g.sum(dim=-2, dtype=acc)
+    with no_autocast(x.device):
+        for lo, hi, xs, z in _logit_chunks(x, w, b, rows.chunk):
+            g = functional_grad(z, y[lo:hi], cw, rows, c.rows(lo, hi)).to(x.dtype)
+            dx.append(g @ w)
+            dw = dw + (g.T @ xs).to(acc)
+            if db is not None:
+                db = db + g.sum(dim=-2, dtype=acc)
     return (torch.cat(dx, dim=-2) if dx else torch.zeros_like(x)), dw, db
 
 
@@ -186,17 +187,18 @@ def _tangents(
     ``sum_v G[n, v] dz[n, v]`` with ``dz = xt W^T + x wt^T + bt`` and ``G`` the gradient of the
     rows' ``coefs``-weighted statistics with respect to the logits (one home for ``G``)."""
     out: list[list[Tensor]] = [[] for _ in coefs]
-    for lo, hi, xs, z in _logit_chunks(x, w, b, rows.chunk):
-        dz = torch.zeros_like(z)
-        if xt is not None:
-            dz = dz + xt[..., lo:hi, :] @ w.T
-        if wt is not None:
-            dz = dz + xs @ wt.transpose(-1, -2)
-        if bt is not None:
-            dz = dz + bt[..., None, :]
-        for k, c in enumerate(coefs):
-            g = functional_grad(z, y[lo:hi], cw, rows, c.rows(lo, hi))
-            out[k].append((g * dz.to(g.dtype)).sum(dim=-1))
+    with no_autocast(x.device):
+        for lo, hi, xs, z in _logit_chunks(x, w, b, rows.chunk):
+            dz = torch.zeros_like(z)
+            if xt is not None:
+                dz = dz + xt[..., lo:hi, :] @ w.T
+            if wt is not None:
+                dz = dz + xs @ wt.transpose(-1, -2)
+            if bt is not None:
+                dz = dz + bt[..., None, :]
+            for k, c in enumerate(coefs):
+                g = functional_grad(z, y[lo:hi], cw, rows, c.rows(lo, hi))
+                out[k].append((g * dz.to(g.dtype)).sum(dim=-1))
     return [torch.cat(parts, dim=-1) for parts in out]
 
 

@@ -11,13 +11,16 @@ shapes propagate on the ``meta`` device.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from crossentropy._lib.namespace import autocast_enabled
 from crossentropy.fused._rows import (
     Coefficients,
     Factored,
@@ -34,6 +37,7 @@ __all__ = [
     "backward_op",
     "forward_op",
     "new_grads",
+    "no_autocast",
     "product_dtype",
     "sweep",
 ]
@@ -99,7 +103,31 @@ def _float32_out(device: torch.device) -> bool:
 CoefficientsOf = Callable[[int, int, Tensor], Coefficients]
 
 
+def no_autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """Autocast off for a sweep's products: the op's inputs were cast to the autocast dtype
+    before it (as ``F.linear`` casts them), and the sweep picks each product's dtype and
+    accumulation itself (autocast would round a float32 product to half precision)."""
+    if autocast_enabled(device.type):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
 def sweep(
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | None,
+    y: Tensor,
+    cw: Tensor | None,
+    opts: RowOptions,
+    coefs: CoefficientsOf | None,
+    grads: Grads | None,
+) -> Stats:
+    """:func:`_sweep` with autocast off (:func:`no_autocast`)."""
+    with no_autocast(x.device):
+        return _sweep(x, w, b, y, cw, opts, coefs, grads)
+
+
+def _sweep(
     x: Tensor,
     w: Tensor,
     b: Tensor | None,
@@ -212,11 +240,12 @@ def _apply_factored(
     forming ``G``: ``dX = diag(f.p)(P W) + diag(f.uy) W[y] + f.sm (w^T W)``,
     ``dW += P^T diag(f.p) X + E_y^T diag(f.uy) X + w (f.sm^T X)``, ``db`` likewise."""
     if grads.dx is not None:
-        dx = torch.mm(p, w, out=grads.dx[lo:hi]) if grads.dx.dtype == p.dtype else p @ w
+        direct = grads.dx.dtype == p.dtype  # formed in place, else copied in
+        dx = torch.mm(p, w, out=grads.dx[lo:hi]) if direct else p @ w
         dx.mul_(f.p[:, None]).add_(w.index_select(0, y).mul_(f.uy[:, None]))
         if f.sm is not None and w_sum is not None:
             dx.addr_(f.sm, w_sum)
-        if dx.dtype != grads.dx.dtype:
+        if not direct:
             grads.dx[lo:hi] = dx
     if grads.dw is not None:
         grads.dw.addmm_(p.T, xs * f.p[:, None])

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import numpy as np
 
 from crossentropy._lib.checks import check_choice, check_int
+from crossentropy._lib.checks import plain as python_value
 from crossentropy.metrics._formulas import RENORMALIZE, checked_clip
 
 if TYPE_CHECKING:
@@ -33,7 +34,9 @@ PathLike = str | os.PathLike[str]
 
 
 def plain(value: Any) -> Any:
-    """JSON's subset: non-finite floats as None, containers recursively."""
+    """JSON's subset: NumPy scalars as Python values, non-finite floats as None, containers
+    recursively."""
+    value = python_value(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
@@ -534,8 +537,9 @@ def row_sum_warnings(result: ScoreReport | Comparison) -> list[str]:
                 if one.input["options"].get("renormalize")
                 else "they are scored as given, not renormalised"
             )
+            what = one.input["files"]["predictions"]  # a folder or pattern of parts, named so
             out.append(
-                f"{one.source.path}: {off:,} of {one.n:,} rows have probabilities that "
+                f"{what}: {off:,} of {one.n:,} rows have probabilities that "
                 f"{ROW_SUM_WARNING}; {how}"
             )
     return out

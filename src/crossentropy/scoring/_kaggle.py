@@ -316,8 +316,15 @@ def kaggle_score(
     _, fault = one_hot_rows(onehot)
     if fault is not None:
         row = fault[0]
+        others = [c for c in sol.column_names if c not in (*classes, row_id_column_name)]
+        others = [c for c in others if c != usage_column]
         raise ValueError(
             f"the solution's row of id {sol_ids[row].as_py()!r} is not one-hot over the classes "
             f"{classes}: one 1 and 0s elsewhere are expected"
+            + (
+                f" (the solution's other columns {others} are no class of the submission)"
+                if others
+                else ""
+            )
         )
     return float(log_loss(onehot, p))

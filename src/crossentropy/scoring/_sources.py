@@ -35,6 +35,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from crossentropy._lib.checks import plain
+
 __all__ = [
     "FORMATS",
     "PART_STRIDE",
@@ -403,6 +405,9 @@ def arrow_table(obj: Any, name: str, asked: Sequence[str | None] = ()) -> Any:
         return None
     try:
         if kind == "pandas":
+            twice = obj.columns[obj.columns.duplicated()]
+            if len(twice):
+                raise ValueError(f"{name} has two columns named {plain(twice[0])!r}")
             levels = [n for n in obj.index.names if n is not None and n not in obj.columns]
             levels = [n for n in levels if n in asked]
             if levels:
