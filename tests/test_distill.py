@@ -124,6 +124,10 @@ def test_bfloat16_student_within_rounding():
         ({"ignore_index": "a"}, TypeError, "ignore_index"),
         ({"linear_bias": torch.zeros(4)}, ValueError, "linear_bias"),
         ({"input": torch.zeros(4, 4, dtype=torch.long)}, TypeError, "input must be a floating"),
+        ({"input": None}, TypeError, "input must be a torch tensor; got NoneType"),
+        ({"teacher_input": None}, TypeError, "teacher_input must be a torch tensor"),
+        ({"teacher_input": torch.zeros(4, 6, device="meta")}, ValueError, "input's device"),
+        ({"linear_weight": torch.zeros(11, 4).bfloat16()}, TypeError, "input's dtype"),
     ],
 )
 def test_bad_inputs(kwargs, error, match):
@@ -160,3 +164,9 @@ def test_compiled_with_a_temperature_and_beta_schedule():
     compiled = torch.compile(kl, fullgraph=True, backend="aot_eager")
     for t, beta in [(1.0, 0.5), (2.0, 0.3), (1.5, 0.7)]:
         torch.testing.assert_close(compiled(t, beta), kl(t, beta), rtol=1e-10, atol=1e-12)
+
+
+def test_torch_func_is_refused_by_name():
+    xs, ws, _, xt, wt, _, _ = _case()
+    with pytest.raises(RuntimeError, match=r"does not support torch\.func transforms"):
+        torch.func.grad(lambda a: linear_kl_div(a, ws, xt, wt))(xs)

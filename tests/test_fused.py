@@ -356,6 +356,10 @@ def test_autocast_gradients_of_float32_leaves(dtype, options):
         ({"temperature": -1.0}, ValueError, "temperature"),
         ({"temperature": torch.tensor(1.0)}, TypeError, "temperature"),
         ({"temperature": True}, TypeError, "temperature"),
+        ({"num_items_in_batch": torch.tensor([4.0, 1.0])}, ValueError, "must be one count"),
+        ({"linear_weight": torch.zeros(5, 3, device="meta")}, ValueError, "input's device cpu"),
+        ({"target": torch.zeros(4, dtype=torch.long, device="meta")}, ValueError, "target must"),
+        ({"weight": torch.ones(5, device="meta")}, ValueError, "weight must be on input's"),
     ],
 )
 def test_bad_inputs(kwargs, error, match):
@@ -1036,3 +1040,33 @@ def test_a_sampler_that_caps_then_divides_is_softcap_over_temperature():
     want = torch.nn.functional.cross_entropy(logits, y, reduction="none")
     got = linear_cross_entropy(x, w, y, softcap=c / t, temperature=t, reduction="none")
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["eager", "torch.func", "compile"])
+def test_an_ignored_token_with_a_non_finite_hidden_state_gets_no_gradient(mode):
+    """Ignored tokens take no part: a NaN or infinite hidden state there leaves the loss and
+    every gradient finite, in eager mode (the rows are left out), under torch.func and
+    torch.compile (the rows stay, zeroed)."""
+    x, w, _, y = _case(6, 4, 9, dtype=torch.float32, ignore=False)
+    y = y.clone()
+    y[0], y[4] = -100, -100
+    bad = x.detach().clone()
+    bad[0], bad[4] = float("nan"), float("inf")
+
+    def loss(x, w):
+        return linear_cross_entropy(x, w, y)
+
+    if mode == "torch.func":
+        got = torch.func.grad(loss, argnums=(0, 1))(bad, w.detach())
+    else:
+        fn = torch.compile(loss, fullgraph=True, backend="aot_eager") if mode == "compile" else loss
+        xb, wb = bad.requires_grad_(True), w.detach().clone().requires_grad_(True)
+        fn(xb, wb).backward()
+        got = (xb.grad, wb.grad)
+    keep = torch.tensor([1, 2, 3, 5])
+    xr, wr = x.detach()[keep].clone().requires_grad_(True), w.detach().clone().requires_grad_(True)
+    linear_cross_entropy(xr, wr, y[keep]).backward()
+    assert bool(torch.isfinite(got[0]).all())
+    assert float(got[0][0].abs().max()) == 0.0
+    torch.testing.assert_close(got[0][keep], xr.grad)
+    torch.testing.assert_close(got[1], wr.grad)

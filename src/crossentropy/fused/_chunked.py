@@ -752,6 +752,13 @@ def check_inputs(
         )
     if target.is_floating_point() or target.dtype == torch.bool or target.is_complex():
         raise TypeError(f"target must hold integer class indices; got {target.dtype}")
+    on = (("linear_weight", weight), ("target", target), ("linear_bias", bias))
+    for name, t in (*on, ("weight", class_weight)):
+        # class weights may sit elsewhere (they are moved), but not on meta for real inputs
+        if t is None or t.device == input.device:
+            continue
+        if name != "weight" or "meta" in (t.device.type, input.device.type):
+            raise ValueError(f"{name} must be on input's device {input.device}; got {t.device}")
     v = weight.shape[0]
     if v == 0 and not shard:
         raise ValueError("linear_weight must have at least one row (one class); got shape (0, D)")
@@ -822,7 +829,12 @@ def row_scales(
             raise ValueError("give num_items_in_batch or per-sequence means, not both")
         items: Tensor | float
         if isinstance(num_items_in_batch, Tensor):
-            items = num_items_in_batch.to(device=vf.device, dtype=vf.dtype)
+            if num_items_in_batch.numel() != 1:  # its shape, not its value: no host sync
+                raise ValueError(
+                    "num_items_in_batch must be one count (a number or a one-element tensor); "
+                    f"got a tensor of shape {tuple(num_items_in_batch.shape)}"
+                )
+            items = num_items_in_batch.reshape(()).to(device=vf.device, dtype=vf.dtype)
         else:
             items = check_number(num_items_in_batch, "num_items_in_batch", low=0.0, low_open=True)
         return vf / items, vf / items, "items"
@@ -922,6 +934,9 @@ def fused_loss(
     compiling = torch.compiler.is_compiling()
     fn = _Compiled if compiling else _WithJvp
     keep = _kept_rows(valid, compiling)
+    if keep is None:  # every row goes through the products: an ignored row's hidden state
+        # must not reach them (a coefficient 0 times a non-finite logit is NaN)
+        x = torch.where(valid[:, None], x, x.new_zeros(()))
 
     def rows_of(t: Tensor) -> Tensor:  # the rows kept
         return t if keep is None else t.index_select(0, keep)

@@ -217,6 +217,11 @@ class _LinearKL(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g_out: Tensor | None, *_: Any) -> tuple[Tensor | None, ...]:
+        if torch._C._functorch.maybe_current_level() is not None:
+            raise RuntimeError(
+                "linear_kl_div does not support torch.func transforms (grad, vmap, jacrev); "
+                "use loss.backward() or torch.autograd.grad"
+            )
         if torch.is_grad_enabled():
             raise RuntimeError("linear_kl_div does not support double backward")
         nones = (None,) * 6
@@ -313,18 +318,26 @@ def linear_kl_div(
     >>> round(float(linear_kl_div(x, w, x, 2 * w)), 4)
     0.04
     """
-    for name, t in (
+    tensors = (
         ("input", input),
         ("linear_weight", linear_weight),
         ("teacher_input", teacher_input),
         ("teacher_weight", teacher_weight),
         ("linear_bias", linear_bias),
         ("teacher_bias", teacher_bias),
-    ):
-        if t is not None and not isinstance(t, Tensor):
+    )
+    for name, t in tensors:
+        if t is None and "bias" in name:
+            continue
+        if not isinstance(t, Tensor):
             raise TypeError(f"{name} must be a torch tensor; got {type(t).__name__}")
-        if t is not None and not t.is_floating_point():
+        if not t.is_floating_point():
             raise TypeError(f"{name} must be a floating tensor; got {t.dtype}")
+        if t.device != input.device:
+            raise ValueError(f"{name} must be on input's device {input.device}; got {t.device}")
+    for name, t in (("linear_weight", linear_weight), ("linear_bias", linear_bias)):
+        if t is not None and t.dtype != input.dtype:  # the teacher's head is cast
+            raise TypeError(f"{name} must have input's dtype {input.dtype}; got {t.dtype}")
     check_choice(kind, "kind", _KINDS)
     check_choice(reduction, "reduction", ("mean", "sum", "none"))
     ignore = -100 if ignore_index is None else check_int(ignore_index, "ignore_index")
