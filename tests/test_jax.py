@@ -444,6 +444,36 @@ def test_unchecked_out_of_range_labels_give_nan_not_another_class():
         assert bool(jnp.all(jnp.isfinite(jnp.delete(values, jnp.array([1, 5])))))
 
 
+@pytest.mark.parametrize(
+    "hyper",
+    [
+        {"temperature": -1.0},
+        {"temperature": 0.0},
+        {"softcap": 0.0},
+        {"label_smoothing": 1.5},
+        {"label_smoothing": -0.1},
+        {"z_loss": -1.0},
+    ],
+)
+def test_traced_hyperparameters_out_of_range_give_nan(hyper):
+    """A hyperparameter that cannot be checked (traced) and lies out of range is NaN in every
+    output, as an unchecked label is; the same number given as a Python float is refused."""
+    x, w, _, y, _ = _data()
+    ((name, value),) = hyper.items()
+
+    def f(h):
+        out = linear_cross_entropy(x, w, y, return_aux=("logp",), **{name: h})
+        per = linear_cross_entropy(x, w, y, reduction="none", **{name: h})
+        return out.loss, out.logp, per
+
+    loss, logp, per = jax.jit(f)(jnp.float32(value))
+    assert math.isnan(float(loss))
+    assert bool(jnp.all(jnp.isnan(logp)))
+    assert bool(jnp.all(jnp.isnan(per)))
+    with pytest.raises(ValueError, match=name):
+        linear_cross_entropy(x, w, y, **hyper)
+
+
 def test_non_finite_hidden_states_of_ignored_tokens_do_not_leak():
     """Padding rows may hold NaN (fully masked attention): ignored, they change nothing."""
     x, w, b, y, _ = _data()

@@ -157,6 +157,11 @@ def test_bad_models_and_options_are_refused_at_once():
     with pytest.raises(ValueError, match="label_smoothing"):
         use_fused_loss(model, label_smoothing=2.0)
     assert "forward" in vars(model)
+    ids = torch.randint(0, 97, (2, 9))
+    with pytest.raises(ValueError, match=r"labels must have the shape of the tokens \(2, 9\)"):
+        model(input_ids=ids, labels=ids[:, :5])
+    with pytest.raises(ValueError, match=r"shift_labels must have the shape of the tokens"):
+        model(input_ids=ids, shift_labels=ids[:, :5])
 
 
 def test_trainer_with_gradient_accumulation_gives_the_same_losses(tmp_path):

@@ -895,7 +895,7 @@ def fused_loss(
     n = t.shape[0]
     check = reads(o.validate, t)
     if check:  # a label out of range: ValueError where labels may be read
-        index_targets(xpt, t, v, o.ignore_index, check=True)
+        index_targets(xpt, target, v, o.ignore_index, check=True)  # named in its own shape
     seq = _sequence_index(sequence_ids, cu_seqlens, target, n, check)
     acc = acc_dtype(input.dtype)
     ignore = -100 if o.ignore_index is None else o.ignore_index  # None: made -100 already

@@ -502,7 +502,9 @@ def linear_cross_entropy(
     before they are rounded to the inputs' dtype, so loss scaling works); the loss is returned
     in the input's dtype (as the torch op) and the per-token outputs in float32. Labels are
     checked where the validation policy can read them; a label out of range that cannot be
-    checked (traced under ``jit``) gives NaN. Ignored tokens add nothing and get no gradient,
+    checked (traced under ``jit``) gives NaN, and so does a traced hyperparameter out of its
+    range (a temperature or softcap not above 0, a label smoothing outside [0, 1], a negative
+    z-loss). Ignored tokens add nothing and get no gradient,
     even where their hidden states are not finite.
 
     Parameters
@@ -638,6 +640,8 @@ def linear_cross_entropy(
     )
     acc = _acc(x.dtype)
     h = _Hyper(*(a.astype(acc) for a in h))
+    # a traced hyperparameter out of range (a number was checked above): NaN, as for labels
+    bad_h = (h.temperature <= 0) | (h.cap <= 0) | (h.eps < 0) | (h.eps > 1) | (h.z_loss < 0)
     shape = labels.shape
     n = math.prod(shape)
     xf = x.reshape(n, d)
@@ -682,14 +686,15 @@ def linear_cross_entropy(
         loss = _reduced_loss(plan, h, xf, w, bias, y_safe, cw, keep, scales)
         if reduction == "mean":
             loss = jnp.where(jnp.sum(vf) > 0, loss, jnp.asarray(empty_mean, loss.dtype))
-        return jnp.where(jnp.any(out_of_range), nan, loss).astype(x.dtype)
+        return jnp.where(jnp.any(out_of_range) | bad_h, nan, loss).astype(x.dtype)
 
     stats = _token_stats(plan, h, xf, w, bias, y_safe, cw, keep)
     eps = h.eps if plan.smooth else 0.0
     ce, zl = row_terms(stats, wy, _w_total(plan, cw, v_all), v_all, eps, h.z_loss)
     if reduction == "none":
         per_token = ce if zl is None else ce + zl
-        loss = jnp.where(keep, per_token, jnp.where(out_of_range, nan, 0.0)).reshape(shape)
+        loss = jnp.where(keep, per_token, jnp.where(out_of_range, nan, 0.0))
+        loss = jnp.where(bad_h, nan, loss).reshape(shape)
     else:
         total = jnp.sum(jnp.where(keep, a_ce * ce, 0.0))
         if zl is not None:
@@ -697,7 +702,7 @@ def linear_cross_entropy(
         loss = total
         if reduction == "mean":
             loss = jnp.where(jnp.sum(vf) > 0, loss, jnp.asarray(empty_mean, loss.dtype))
-        loss = jnp.where(jnp.any(out_of_range), nan, loss)
+        loss = jnp.where(jnp.any(out_of_range) | bad_h, nan, loss)
     loss = loss.astype(x.dtype)
     if not aux:
         return loss
@@ -705,7 +710,8 @@ def linear_cross_entropy(
     def token(a: Array | None) -> Array | None:
         if a is None:
             return None
-        return jnp.where(keep, a, jnp.where(out_of_range, nan, 0.0)).reshape(shape)
+        a = jnp.where(keep, a, jnp.where(out_of_range, nan, 0.0))
+        return jnp.where(bad_h, nan, a).reshape(shape)
 
     return LinearCrossEntropyOutput(
         loss,

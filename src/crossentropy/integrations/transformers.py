@@ -162,6 +162,12 @@ def use_fused_loss(
             return_dict = getattr(getattr(self, "config", None), "return_dict", True)
         outputs = base(*args, return_dict=True, **kwargs)
         hidden = outputs[0]
+        if tuple(shift_labels.shape) != tuple(hidden.shape[:-1]):  # named as the caller knows them
+            name = "labels" if labels is not None else "shift_labels"
+            raise ValueError(
+                f"{name} must have the shape of the tokens {tuple(hidden.shape[:-1])}; got "
+                f"{tuple((labels if labels is not None else shift_labels).shape)}"
+            )
         head: Any = getattr(self, "get_output_embeddings")()  # noqa: B009 (may be replaced)
         loss = fused_loss(
             hidden,
