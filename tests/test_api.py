@@ -464,6 +464,36 @@ def test_the_row_sum_warning_of_parts_names_the_folder(parts, tmp_path: Path) ->
     assert f": {off:,} of 900 rows" in str(info[0].message)
 
 
+def test_a_hive_partitioned_dataset_has_its_partition_column(parts, tmp_path: Path) -> None:
+    """The partition column of a hive-partitioned dataset (``Usage=Public/``) is read through
+    the dataset's scan, in this process; the same rows in one file give the same splits."""
+    ds = pytest.importorskip("pyarrow.dataset")
+    table = pa.concat_tables(
+        [pq.read_table(parts["dir"] / "pq" / f"part-{i}.parquet") for i in range(3)]
+    )
+    usage = np.where(np.arange(table.num_rows) % 3 == 0, "Public", "Private")
+    table = table.append_column("Usage", pa.array(usage))
+    pq.write_table(table, tmp_path / "whole.parquet")
+    ds.write_dataset(
+        table,
+        tmp_path / "hive",
+        format="parquet",
+        partitioning=["Usage"],
+        partitioning_flavor="hive",
+    )
+    kw = {"target": "y", "proba": "p_*", "split": "Usage", "bootstrap": 0}
+    whole = score(tmp_path / "whole.parquet", **kw)
+    hive = ds.dataset(tmp_path / "hive", format="parquet", partitioning="hive")
+    got = score(hive, **kw)
+    assert got.n == 900
+    assert got.log_loss == pytest.approx(whole.log_loss, rel=1e-12)
+    for mine, theirs in zip(got.splits, whole.splits, strict=True):
+        assert (mine["split"], mine["n"]) == (theirs["split"], theirs["n"])
+        assert mine["log_loss"] == pytest.approx(theirs["log_loss"], rel=1e-12)
+    with pytest.raises(ValueError, match="a dataset of 2 files, scanned, is read once"):
+        score(hive, engine="dask", **kw)
+
+
 def test_errors_in_parts_name_the_file_and_its_row(parts, tmp_path: Path) -> None:
     d = parts["dir"]
     folder = tmp_path / "bad"

@@ -933,9 +933,9 @@ def fused_loss(
     )
     compiling = torch.compiler.is_compiling()
     fn = _Compiled if compiling else _WithJvp
-    keep = _kept_rows(valid, compiling)
-    if keep is None:  # every row goes through the products: an ignored row's hidden state
-        # must not reach them (a coefficient 0 times a non-finite logit is NaN)
+    keep, mixed = _kept_rows(valid, compiling)
+    if mixed:  # ignored rows may go through the products: their hidden states must not
+        # reach them (a coefficient 0 times a non-finite logit is NaN)
         x = torch.where(valid[:, None], x, x.new_zeros(()))
 
     def rows_of(t: Tensor) -> Tensor:  # the rows kept
@@ -970,14 +970,15 @@ def fused_loss(
     )
 
 
-def _kept_rows(valid: Tensor, compiling: bool) -> Tensor | None:
+def _kept_rows(valid: Tensor, compiling: bool) -> tuple[Tensor | None, bool]:
     """The non-ignored rows' indices where leaving the others out is free: CPU tensors in
     eager mode (elsewhere the count would synchronise with the host, or the shape would depend
-    on the data); ``None`` to keep every row (also when none is ignored)."""
+    on the data); ``None`` to keep every row. And whether the rows kept may hold ignored ones
+    (not known to be all valid)."""
     if compiling or valid.device.type != "cpu" or valid.ndim != 1:
-        return None
+        return None, True
     if torch._C._functorch.maybe_current_level() is not None:  # torch.func: fixed shapes
-        return None
+        return None, True
     if bool(valid.all()):
-        return None
-    return valid.nonzero().squeeze(1)
+        return None, False
+    return valid.nonzero().squeeze(1), False

@@ -584,17 +584,19 @@ def score_one(
     if target is not None and not isinstance(target, str) and not isinstance(data, np.ndarray):
         raise TypeError("target must be a column name; labels as an array go with NumPy data")
     sol = settings.solution
-    stream = None  # a URL or a dataset off the local file system: read as a stream
+    stream = None  # a URL or a dataset read by its own scan: read as a stream
     url = isinstance(data, str) and is_url(data) and not data.lower().startswith("file:")
-    if (url or _remote_dataset(data)) and sol is not None:
+    scanned = not url and _remote_dataset(data)
+    if (url or scanned) and sol is not None:
         raise TypeError("a solution pair is read from local files; data is not one")
-    if (url or _remote_dataset(data)) and settings.engine != "local":
-        raise ValueError(f"{data!r} is read once, in this process: use engine='local'")
+    if (url or scanned) and settings.engine != "local":
+        what = repr(data) if url else f"a dataset of {len(data.files)} files, scanned,"
+        raise ValueError(f"{what} is read once, in this process: use engine='local'")
     if url:
         stream = url_stream(data, settings.format, settings.batch_rows), data
     elif isinstance(data, str | os.PathLike):
         data = local_path(data, "data")
-    elif _remote_dataset(data):
+    elif scanned:
         stream = pa_stream(data, settings.batch_rows), f"dataset of {len(data.files)} files"
     files = None if stream is not None else _dataset_files(data)
     if files is None and isinstance(data, str):
@@ -673,11 +675,16 @@ def score_one(
 
 
 def _remote_dataset(data: Any) -> bool:
-    """A pyarrow ``FileSystemDataset`` whose files are not on the local file system."""
+    """A pyarrow ``FileSystemDataset`` read as a stream: its files are not on the local file
+    system, or its partitioning gives it columns that its files do not hold (hive's
+    ``Usage=Public/``), which only the dataset's own scan adds."""
     if type(data).__module__.split(".")[0] != "pyarrow" or not hasattr(data, "files"):
         return False
     import pyarrow.fs as pafs  # type: ignore[import-untyped]
 
+    partitioning = getattr(data, "partitioning", None)
+    if partitioning is not None and len(partitioning.schema) > 0:
+        return True
     return not isinstance(data.filesystem, pafs.LocalFileSystem)
 
 
