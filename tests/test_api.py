@@ -465,8 +465,9 @@ def test_the_row_sum_warning_of_parts_names_the_folder(parts, tmp_path: Path) ->
 
 
 def test_a_hive_partitioned_dataset_has_its_partition_column(parts, tmp_path: Path) -> None:
-    """The partition column of a hive-partitioned dataset (``Usage=Public/``) is read through
-    the dataset's scan, in this process; the same rows in one file give the same splits."""
+    """The partition column of a hive-partitioned dataset (``Usage=Public/``), when asked for,
+    is read through the dataset's scan, in this process; the same rows in one file give the
+    same splits. Not asked for, the files are read one by one."""
     ds = pytest.importorskip("pyarrow.dataset")
     table = pa.concat_tables(
         [pq.read_table(parts["dir"] / "pq" / f"part-{i}.parquet") for i in range(3)]
@@ -492,6 +493,10 @@ def test_a_hive_partitioned_dataset_has_its_partition_column(parts, tmp_path: Pa
         assert mine["log_loss"] == pytest.approx(theirs["log_loss"], rel=1e-12)
     with pytest.raises(ValueError, match="a dataset of 2 files, scanned, is read once"):
         score(hive, engine="dask", **kw)
+    # the partition column not asked for: the files are read one by one, on any engine
+    files = score(hive, target="y", proba="p_*", bootstrap=0, engine="dask")
+    assert files.log_loss == pytest.approx(whole.log_loss, rel=1e-12)
+    assert "Usage=" in files.worst[0]["file"]
 
 
 def test_errors_in_parts_name_the_file_and_its_row(parts, tmp_path: Path) -> None:

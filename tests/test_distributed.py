@@ -687,6 +687,16 @@ def _fused_in_one_process() -> None:
         linear_cross_entropy(x.long(), w, y, process_group=world)
     with pytest.raises(ValueError, match=r"linear_bias must have shape \(11,\)"):
         linear_cross_entropy(x, w, y, linear_bias=torch.zeros(3), process_group=world)
+    # an ignored row's non-finite hidden state reaches no gradient, with a group as without
+    bad = x.clone()
+    bad[0] = float("nan")  # y[0] is ignored
+    for group in (world, None):
+        xb, wb = bad.clone().requires_grad_(True), w.clone().requires_grad_(True)
+        for reduction in ("mean", "none"):
+            out = linear_cross_entropy(xb, wb, y, process_group=group, reduction=reduction)
+            out.sum().backward()
+        assert bool(torch.isfinite(wb.grad).all())
+        assert bool(torch.isfinite(xb.grad).all())
 
 
 def hung_peer(rank: int, world: int, group: Any) -> None:

@@ -974,6 +974,23 @@ def test_meta_tensors_propagate_the_per_token_outputs():
         assert t.dtype == torch.float32
     assert out.correct.shape == ()
     assert out.correct.dtype == torch.int64
+    # class weights on the CPU are moved to the meta device (never the other way)
+    moved = linear_cross_entropy(x, w, y, weight=torch.ones(7))
+    assert moved.device.type == "meta"
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.uint16, torch.int16, torch.int32])
+def test_targets_of_any_integer_dtype(dtype):
+    """Token ids as stored (uint16 in a nanoGPT-style file, say) are class indices as int64
+    ones are; one out of range is named at its index in the target's shape."""
+    x, w, b, y = _case(6, 4, 9, ignore=False)
+    want = linear_cross_entropy(x, w, y, linear_bias=b)
+    got = linear_cross_entropy(x.reshape(2, 3, 4), w, y.reshape(2, 3).to(dtype), linear_bias=b)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    bad = y.reshape(2, 3).clone()
+    bad[1, 2] = 9
+    with pytest.raises(ValueError, match=r"label 9 at index \(1, 2\)"):
+        linear_cross_entropy(x.reshape(2, 3, 4), w, bad.to(dtype), linear_bias=b)
 
 
 def test_the_custom_operators_pass_pytorchs_op_checks():

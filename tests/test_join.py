@@ -347,6 +347,16 @@ def test_a_one_hot_solution_scores_as_its_labels(tmp_path: Path, fmt: str, order
     two.loc[6, "Class_3"] = 1 - two.loc[6, "Class_3"]  # a row of two 1s or none
     with pytest.raises(InputError, match=r"sol\.\w+, row 7: a one-hot solution row must hold one"):
         score(sub_path, solution=write(two, "sol"), **kw)
+    if fmt == "csv":  # an empty cell
+        empty = sol_path.read_text().splitlines()
+        cells = empty[4].split(",")
+        cells[2] = ""
+        empty[4] = ",".join(cells)
+        (tmp_path / "empty.csv").write_text("\n".join(empty) + "\n")
+        with pytest.raises(
+            InputError, match=r"row 4, column 'Class_2': a one-hot .* this cell holds nothing"
+        ):
+            score(sub_path, solution=tmp_path / "empty.csv", **kw)
     half = one_hot.astype({"Class_2": np.float64})
     half.loc[9, "Class_2"] = 0.5
     with pytest.raises(

@@ -148,6 +148,18 @@ def test_kaggle_score_joins_categorical_ids():
     assert kaggle_score(solution, as_polars, "id") == want
 
 
+def test_kaggle_score_reads_text_views():
+    solution, submission, y, _ = _case("views")
+    labelled = pa.table(
+        {
+            "id": pa.array(solution["id"].tolist(), pa.string_view()),
+            "animal": pa.array(np.array(CLASSES)[y].tolist(), pa.string_view()),
+        }
+    )
+    want = kaggle_score(solution, submission, "id")
+    assert kaggle_score(labelled, submission, "id", target="animal") == pytest.approx(want)
+
+
 def test_kaggle_probabilities_rescales_then_clips():
     got = kaggle_probabilities([[0.5, 0.3, 0.0], [2.0, 1.0, 1.0]])
     np.testing.assert_allclose(got, [[0.625, 0.375, 1e-15], [0.5, 0.25, 0.25]], rtol=1e-15)

@@ -482,3 +482,26 @@ def test_the_csv_field_limit_is_restored_after_workers_search_at_once(tmp_path: 
         with pytest.raises(InputError, match=r"row 5000: expected 4 fields, found 5"):
             score(path, target="y", proba="p_*", engine="dask", partitions=8)
         assert csv.field_size_limit() == limit
+
+
+def test_text_views_are_read_as_text() -> None:
+    """Columns of pyarrow's string_view (polars' newest Arrow output): labels, ids and
+    probabilities written as text are read as from plain strings."""
+    plain = pa.table(
+        {
+            "id": ["a", "b", "c"],
+            "y": ["x", "z", "x"],
+            "p_x": ["0.9", "0.3", "0.6"],
+            "p_z": [0.1, 0.7, 0.4],
+        }
+    )
+    views = pa.table(
+        {
+            n: (c.cast(pa.string_view()) if pa.types.is_string(c.type) else c)
+            for n, c in zip(plain.column_names, plain.columns, strict=True)
+        }
+    )
+    kw: dict[str, object] = dict(target="y", proba="p_*", id="id", bootstrap=0)
+    want, got = score(plain, **kw), score(views, **kw)
+    assert got.log_loss == want.log_loss
+    assert [w["id"] for w in got.worst] == [w["id"] for w in want.worst]

@@ -162,6 +162,8 @@ def test_bad_models_and_options_are_refused_at_once():
         model(input_ids=ids, labels=ids[:, :5])
     with pytest.raises(ValueError, match=r"shift_labels must have the shape of the tokens"):
         model(input_ids=ids, shift_labels=ids[:, :5])
+    with pytest.raises(ValueError, match=r"shift_labels must .* got \(2, 5\)"):
+        model(input_ids=ids, labels=ids, shift_labels=ids[:, :5])  # the model uses shift_labels
 
 
 def test_trainer_with_gradient_accumulation_gives_the_same_losses(tmp_path):

@@ -560,6 +560,9 @@ def sharded_linear_loss(
         shape = (t.shape[0],)
     valid = t.ne(cast(int, o.ignore_index))
     y = torch.where(valid, t, torch.full_like(t, -1))
+    # every row goes through the products: an ignored row's hidden state must not reach them
+    # (a coefficient 0 times a non-finite logit is NaN), as in the single-device op
+    x = torch.where(valid[:, None], x, x.new_zeros(()))
     start = _shard_start(v_local, group, x.device)
     chunk = o.chunk_size or device_chunk(v_local, x.is_cuda)
     plan = (

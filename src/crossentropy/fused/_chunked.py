@@ -754,10 +754,12 @@ def check_inputs(
         raise TypeError(f"target must hold integer class indices; got {target.dtype}")
     on = (("linear_weight", weight), ("target", target), ("linear_bias", bias))
     for name, t in (*on, ("weight", class_weight)):
-        # class weights may sit elsewhere (they are moved), but not on meta for real inputs
         if t is None or t.device == input.device:
             continue
-        if name != "weight" or "meta" in (t.device.type, input.device.type):
+        # class weights elsewhere are moved to input's device, except to a shard's, and from
+        # the meta device (which holds no values)
+        moved = name == "weight" and not shard and t.device.type != "meta"
+        if not moved:
             raise ValueError(f"{name} must be on input's device {input.device}; got {t.device}")
     v = weight.shape[0]
     if v == 0 and not shard:
@@ -895,7 +897,7 @@ def fused_loss(
     n = t.shape[0]
     check = reads(o.validate, t)
     if check:  # a label out of range: ValueError where labels may be read
-        index_targets(xpt, target, v, o.ignore_index, check=True)  # named in its own shape
+        index_targets(xpt, t.reshape(target.shape), v, o.ignore_index, check=True)  # its shape
     seq = _sequence_index(sequence_ids, cu_seqlens, target, n, check)
     acc = acc_dtype(input.dtype)
     ignore = -100 if o.ignore_index is None else o.ignore_index  # None: made -100 already

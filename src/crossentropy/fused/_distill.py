@@ -335,9 +335,6 @@ def linear_kl_div(
             raise TypeError(f"{name} must be a floating tensor; got {t.dtype}")
         if t.device != input.device:
             raise ValueError(f"{name} must be on input's device {input.device}; got {t.device}")
-    for name, t in (("linear_weight", linear_weight), ("linear_bias", linear_bias)):
-        if t is not None and t.dtype != input.dtype:  # the teacher's head is cast
-            raise TypeError(f"{name} must have input's dtype {input.dtype}; got {t.dtype}")
     check_choice(kind, "kind", _KINDS)
     check_choice(reduction, "reduction", ("mean", "sum", "none"))
     ignore = -100 if ignore_index is None else check_int(ignore_index, "ignore_index")

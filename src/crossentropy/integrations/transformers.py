@@ -151,6 +151,7 @@ def use_fused_loss(
         logits_to_keep: int | Tensor = 0,
         **kwargs: Any,
     ) -> Any:
+        shifted = shift_labels is None  # labels given, shifted here
         if shift_labels is None:
             if labels is None:  # no loss to compute: the model's own forward
                 return original(*args, logits_to_keep=logits_to_keep, **kwargs)
@@ -163,10 +164,10 @@ def use_fused_loss(
         outputs = base(*args, return_dict=True, **kwargs)
         hidden = outputs[0]
         if tuple(shift_labels.shape) != tuple(hidden.shape[:-1]):  # named as the caller knows them
-            name = "labels" if labels is not None else "shift_labels"
+            given = labels if shifted and labels is not None else shift_labels
             raise ValueError(
-                f"{name} must have the shape of the tokens {tuple(hidden.shape[:-1])}; got "
-                f"{tuple((labels if labels is not None else shift_labels).shape)}"
+                f"{'labels' if shifted else 'shift_labels'} must have the shape of the tokens "
+                f"{tuple(hidden.shape[:-1])}; got {tuple(given.shape)}"
             )
         head: Any = getattr(self, "get_output_embeddings")()  # noqa: B009 (may be replaced)
         loss = fused_loss(

@@ -10,6 +10,7 @@ import numpy as np
 from crossentropy._lib.checks import check_choice, check_int, plain, shape_str
 from crossentropy.metrics._bootstrap import BootstrapTotals
 from crossentropy.metrics._calibration import (
+    GRID,
     CalibrationAccumulator,
     binned_summary,
     murphy_terms,
@@ -47,9 +48,9 @@ PAIRED_METRICS = ("log_loss", "brier", "accuracy")
 CLASSWISE_MAX = 100
 #: The confusion matrix is kept up to this many classes.
 CONFUSION_MAX = 30
-#: The most equal-width bins (``n_bins``): finer bins than the calibration grid's 16,384 cells
-#: hold next to no rows, and a larger count is a typo that would allocate gigabytes.
-MAX_BINS = 1 << 14
+#: The most equal-width bins (``n_bins``): the calibration grid's cells; finer bins hold next
+#: to no rows, and a much larger count is a typo that would allocate gigabytes.
+MAX_BINS = GRID
 
 # Rows are added in blocks of about this many probabilities (2 MiB of float64), so that the
 # temporaries of the per-row formulas stay in cache.

@@ -586,7 +586,8 @@ def score_one(
     sol = settings.solution
     stream = None  # a URL or a dataset read by its own scan: read as a stream
     url = isinstance(data, str) and is_url(data) and not data.lower().startswith("file:")
-    scanned = not url and _remote_dataset(data)
+    asked = [target if isinstance(target, str) else None, settings.id, settings.split]
+    scanned = not url and _remote_dataset(data, [*asked, *(settings.proba or [])])
     if (url or scanned) and sol is not None:
         raise TypeError("a solution pair is read from local files; data is not one")
     if (url or scanned) and settings.engine != "local":
@@ -674,16 +675,20 @@ def score_one(
     return report, totals
 
 
-def _remote_dataset(data: Any) -> bool:
+def _remote_dataset(data: Any, asked: Sequence[str | None] = ()) -> bool:
     """A pyarrow ``FileSystemDataset`` read as a stream: its files are not on the local file
-    system, or its partitioning gives it columns that its files do not hold (hive's
-    ``Usage=Public/``), which only the dataset's own scan adds."""
+    system, or a column ``asked`` for (a name or a pattern) is one that its partitioning adds
+    and its files do not hold (hive's ``Usage=Public/``): only the dataset's own scan has it.
+    Otherwise its files are read one by one (any engine; rows named by file)."""
+    import fnmatch
+
     if type(data).__module__.split(".")[0] != "pyarrow" or not hasattr(data, "files"):
         return False
     import pyarrow.fs as pafs  # type: ignore[import-untyped]
 
     partitioning = getattr(data, "partitioning", None)
-    if partitioning is not None and len(partitioning.schema) > 0:
+    fields = [] if partitioning is None else list(partitioning.schema.names)
+    if any(fnmatch.fnmatchcase(f, a) for f in fields for a in asked if a is not None):
         return True
     return not isinstance(data.filesystem, pafs.LocalFileSystem)
 

@@ -97,9 +97,18 @@ def _one_hot(rb: Any, path: str, columns: tuple[str, ...], first_row: int) -> np
     one-hot is an error at its row (and column, for a value other than 0 and 1)."""
     from crossentropy.metrics._labels import one_hot_rows
 
-    matrix = np.column_stack(
-        [to_float(rb.column(c), path, c, first_row).astype(np.float64) for c in columns]
-    )
+    try:
+        matrix = np.column_stack(
+            [to_float(rb.column(c), path, c, first_row).astype(np.float64) for c in columns]
+        )
+    except InputError as exc:  # a cell empty or not a number: said of a one-hot solution
+        what = "nothing" if exc.message.startswith("missing") else "no number"
+        raise InputError(
+            path,
+            f"a one-hot solution (a column per class) holds 0s and 1s; this cell holds {what}",
+            row=exc.row,
+            column=exc.column,
+        ) from None
     index, fault = one_hot_rows(matrix)
     if fault is not None:
         row, col = fault
@@ -465,8 +474,9 @@ def _query_keys(ids: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mark_seen(seen: np.ndarray, positions: np.ndarray) -> int | None:
-    """Mark ``positions`` as seen; return the index of the first one seen before (in an
-    earlier batch, or earlier in this one), else None, marking nothing."""
+    """Mark ``positions`` as seen and return None; or, when one of them was seen before (in an
+    earlier batch, or earlier in this one), return the index of the first such one and mark
+    nothing."""
     bad = seen[positions]
     if not bool(bad.any()):
         # a repeat within the batch? An unstable sort is 9x faster than the stable argsort

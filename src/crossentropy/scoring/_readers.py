@@ -178,8 +178,7 @@ class Labels:
         import pyarrow as pa
         import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-        if pa.types.is_dictionary(values.type):
-            values = values.dictionary_decode()
+        values = plain_strings(values)
         typ = values.type
         if pa.types.is_boolean(typ):  # the integer classes 0/1, else False/True by name
             if self.ints is not None and "False" not in self.classes and "True" not in self.classes:
@@ -281,6 +280,18 @@ def _int64(text: str) -> int | None:
     return value if -(2**63) <= value < 2**63 else None
 
 
+def plain_strings(values: Any) -> Any:
+    """A pyarrow array with categories decoded and text views (polars' newest Arrow output)
+    as plain strings: the types the readers' rules are written for."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if pa.types.is_string_view(values.type):
+        values = values.cast(pa.large_string())
+    return values
+
+
 def stored_float(dtype: Any) -> Any:
     """The floating dtype probabilities are scored in: float32 as stored (so a float32 file is
     checked and clipped at float32's precision, as ``metrics.log_loss`` treats the same array;
@@ -295,8 +306,7 @@ def to_float(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
+    values = plain_strings(values)
     if values.null_count:
         i = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
         raise InputError(path, "missing probability", row=first_row + i, column=column)
@@ -661,8 +671,7 @@ def id_values(values: Any, kind: str, path: str, column: str, first_row: int) ->
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
+    values = plain_strings(values)
     if values.null_count:
         i = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
         raise InputError(path, "missing id", row=first_row + i, column=column)
@@ -689,8 +698,7 @@ def id_keys(values: Any) -> np.ndarray | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
+    values = plain_strings(values)
     if values.null_count or not (
         pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
     ):
@@ -736,8 +744,7 @@ def split_values(values: Any, path: str, column: str, first_row: int) -> np.ndar
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
+    values = plain_strings(values)
     if pa.types.is_floating(values.type):  # NaN is a missing value too
         values = pc.if_else(pc.is_nan(values), pa.scalar(None, values.type), values)
     text = pc.fill_null(values.cast(pa.string()), "").to_numpy(zero_copy_only=False).astype(str)
