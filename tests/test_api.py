@@ -497,6 +497,13 @@ def test_a_hive_partitioned_dataset_has_its_partition_column(parts, tmp_path: Pa
     files = score(hive, target="y", proba="p_*", bootstrap=0, engine="dask")
     assert files.log_loss == pytest.approx(whole.log_loss, rel=1e-12)
     assert "Usage=" in files.worst[0]["file"]
+    # the folder itself, by its path: the same, named by the path
+    folder = score(tmp_path / "hive", **kw)
+    assert folder.splits == got.splits
+    assert folder.input["files"]["predictions"].startswith(str(tmp_path / "hive"))
+    by_file = score(str(tmp_path / "hive"), target="y", proba="p_*", bootstrap=0)
+    assert by_file.input["files"]["predictions"] == str(tmp_path / "hive")
+    assert len(by_file.input["files"]["parts"]) == 2
 
 
 def test_errors_in_parts_name_the_file_and_its_row(parts, tmp_path: Path) -> None:

@@ -334,7 +334,9 @@ def score(
     data : path, DataFrame, pyarrow.Table, Dataset or RecordBatchReader, or numpy.ndarray
         The predictions: a table (CSV, TSV, Parquet, compressed CSV; a folder or a glob
         pattern of such files, or a pyarrow ``FileSystemDataset``, read file after file, the
-        worst rows named by file and row; a pandas or polars DataFrame (a polars LazyFrame is
+        worst rows named by file and row, except that a partition column asked for, of a
+        dataset or of Parquet parts in hive-style subfolders, is read through the dataset's
+        scan, in this process; a pandas or polars DataFrame (a polars LazyFrame is
         collected) or a pyarrow Table in memory; a pyarrow ``RecordBatchReader``, read batch
         by batch, once, by the local engine) with a ``target`` column and one probability
         column per class; a ``.npz`` with arrays ``y_true`` and ``y_proba``; a ``.npy`` of
@@ -573,6 +575,7 @@ def score_one(
     from crossentropy.scoring._sources import (
         check_parts,
         expand_parts,
+        hive_dataset,
         is_url,
         local_path,
         pa_stream,
@@ -586,6 +589,10 @@ def score_one(
     sol = settings.solution
     stream = None  # a URL or a dataset read by its own scan: read as a stream
     url = isinstance(data, str) and is_url(data) and not data.lower().startswith("file:")
+    spec = data  # as given: a folder keeps its name
+    if not url and isinstance(data, str | os.PathLike):
+        hive = hive_dataset(os.fspath(data))  # Parquet parts in Usage=Public/ folders
+        data = data if hive is None else hive
     asked = [target if isinstance(target, str) else None, settings.id, settings.split]
     scanned = not url and _remote_dataset(data, [*asked, *(settings.proba or [])])
     if (url or scanned) and sol is not None:
@@ -598,7 +605,8 @@ def score_one(
     elif isinstance(data, str | os.PathLike):
         data = local_path(data, "data")
     elif scanned:
-        stream = pa_stream(data, settings.batch_rows), f"dataset of {len(data.files)} files"
+        named = f"{os.fspath(spec)}, " if isinstance(spec, str | os.PathLike) else ""
+        stream = pa_stream(data, settings.batch_rows), f"{named}dataset of {len(data.files)} files"
     files = None if stream is not None else _dataset_files(data)
     if files is None and isinstance(data, str):
         files = expand_parts(data)
@@ -669,7 +677,7 @@ def score_one(
         calibration=result["calibration"],
         confusion=result["confusion"],
         splits=result["splits"],
-        input=_metadata(src, int(result["n"]), settings.options, data if files else None, parts),
+        input=_metadata(src, int(result["n"]), settings.options, spec if files else None, parts),
         source=src,
     )
     return report, totals

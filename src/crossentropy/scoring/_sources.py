@@ -910,6 +910,28 @@ def _is_part(path: str) -> bool:
     return not name.startswith(("_", ".")) and name.lower().endswith(_PART_SUFFIXES)
 
 
+def hive_dataset(path: str) -> Any:
+    """A folder of Parquet parts in hive-style subfolders (``Usage=Public/part-0.parquet``)
+    as a pyarrow dataset with their partitioning, so that the folders' column exists; None
+    for any other path (parts at the top level, other formats: :func:`expand_parts`)."""
+    if not os.path.isdir(path) or any(_is_part(n) for n in os.listdir(path)):
+        return None
+    subfolders = [n for n in os.listdir(path) if os.path.isdir(os.path.join(path, n))]
+    if not subfolders or not all("=" in n for n in subfolders):
+        return None
+    files = [
+        os.path.join(root, n) for root, _, names in os.walk(path) for n in names if _is_part(n)
+    ]
+    if not files or not all(f.lower().endswith((".parquet", ".pq")) for f in files):
+        return None
+    import pyarrow.dataset as pds
+
+    try:
+        return pds.dataset(path, format="parquet", partitioning="hive", exclude_invalid_files=True)
+    except (OSError, ValueError) as exc:  # pyarrow's errors are ValueErrors or OSErrors
+        raise InputError(path, f"cannot read as a partitioned dataset: {first_line(exc)}") from None
+
+
 def expand_parts(path: str) -> list[str] | None:
     """The files of a directory or of a glob pattern (sorted by name), or None for a path that
     names one file.
