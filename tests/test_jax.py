@@ -359,8 +359,10 @@ def test_bad_arrays_are_named():
         linear_cross_entropy(x[:, :4], w, y)
     with pytest.raises(ValueError, match="labels must have x's shape"):
         linear_cross_entropy(x, w, y[:-1])
-    with pytest.raises(ValueError, match=r"labels: entry 1 \(flattened\) is 11, out of range"):
+    with pytest.raises(ValueError, match=r"labels hold label 11 at index \(1,\); class labels"):
         linear_cross_entropy(x, w, y.at[1].set(V))
+    with pytest.raises(ValueError, match=r"label 11 at index \(0, 1\); .* ignore_index=-100"):
+        linear_cross_entropy(x[:36].reshape(2, 18, -1), w, y[:36].at[1].set(V).reshape(2, 18))
     with pytest.raises(ValueError, match="w must be 2-D"):
         linear_cross_entropy(x, w[None], y)
 

@@ -625,11 +625,11 @@ def linear_cross_entropy(
         bad = (lab != ignore_index) & ((lab < 0) | (lab >= v_all))
         if where is not None:
             bad = bad & np.asarray(where)
-        if bad.any():
-            first = int(np.argmax(bad.reshape(-1)))
+        if bad.any():  # named as the torch op names it: at its index in the labels' shape
+            first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
             raise ValueError(
-                f"labels: entry {first} (flattened) is {int(lab.reshape(-1)[first])}, out "
-                f"of range for {v_all} classes (ignore_index={ignore_index})"
+                f"labels hold label {int(lab[first])} at index {first}; class labels must lie "
+                f"in [0, {v_all}) or equal ignore_index={ignore_index}"
             )
 
     h = _Hyper(
