@@ -61,14 +61,23 @@ def _indicator(a: Host, name: str) -> Host:
         raise TypeError(
             f"{name} as a label indicator matrix must hold 0s and 1s; got dtype {a.dtype}"
         )
-    bad = (a != 0) & (a != 1)
-    if bad.any():
-        row, col = divmod(int(np.argmax(bad)), a.shape[1])
+    at = _not_binary(a)
+    if at is not None:
+        row, col = at
         raise ValueError(
             f"{name} is a label indicator matrix of shape {shape_str(a.shape)} and must hold 0s "
             f"and 1s; got {plain(a[row, col])!r} at row {row}, column {col}"
         )
     return a
+
+
+def _not_binary(t: Host) -> tuple[int, int] | None:
+    """``(row, column)`` of the first entry of a matrix other than 0 and 1, else None."""
+    bad = (t != 0) & (t != 1)
+    if not bad.any():
+        return None
+    row, col = divmod(int(np.argmax(bad)), t.shape[1])
+    return row, col
 
 
 def indicator_rows(t: Host, labels: Any) -> tuple[Encoded, bool]:
@@ -94,11 +103,13 @@ def one_hot_rows(t: Host) -> tuple[Host, tuple[int, int | None] | None]:
     """Each row's class index of a one-hot matrix ``(n, C)`` (every entry 0 or 1, one 1 a row),
     and the first row that is not one-hot: ``(row, column)`` of an entry other than 0 and 1,
     ``(row, None)`` of a row without exactly one 1; ``None`` when every row is one-hot."""
-    bad = (t != 0) & (t != 1)
-    wrong = bad.any(axis=1) | (np.count_nonzero(t, axis=1) != 1)
+    wrong = np.count_nonzero(t, axis=1) != 1
+    at = _not_binary(t)
+    if at is not None:  # a row holding another value, unless a row before it has no single 1
+        wrong[at[0]] = True
     if wrong.any():
         row = int(np.argmax(wrong))
-        return np.empty(0, np.intp), (row, int(np.argmax(bad[row])) if bad[row].any() else None)
+        return np.empty(0, np.intp), (row, at[1] if at is not None and at[0] == row else None)
     return np.argmax(t, axis=1).astype(np.intp), None
 
 
