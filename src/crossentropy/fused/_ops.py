@@ -15,7 +15,7 @@ import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import torch
 from torch import Tensor
@@ -101,6 +101,8 @@ def _float32_out(device: torch.device) -> bool:
 
 
 CoefficientsOf = Callable[[int, int, Tensor], Coefficients]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def no_autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
@@ -112,6 +114,18 @@ def no_autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
     return contextlib.nullcontext()
 
 
+def _autocast_off(fn: Callable[Concatenate[Tensor, P], R]) -> Callable[Concatenate[Tensor, P], R]:
+    """``fn(x, ...)`` run with autocast off on ``x``'s device (:func:`no_autocast`)."""
+
+    def run(x: Tensor, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with no_autocast(x.device):
+            return fn(x, *args, **kwargs)
+
+    functools.update_wrapper(run, fn)
+    return run
+
+
+@_autocast_off
 def sweep(
     x: Tensor,
     w: Tensor,
@@ -122,24 +136,9 @@ def sweep(
     coefs: CoefficientsOf | None,
     grads: Grads | None,
 ) -> Stats:
-    """:func:`_sweep` with autocast off (:func:`no_autocast`)."""
-    with no_autocast(x.device):
-        return _sweep(x, w, b, y, cw, opts, coefs, grads)
-
-
-def _sweep(
-    x: Tensor,
-    w: Tensor,
-    b: Tensor | None,
-    y: Tensor,
-    cw: Tensor | None,
-    opts: RowOptions,
-    coefs: CoefficientsOf | None,
-    grads: Grads | None,
-) -> Stats:
-    """One pass over the tokens, a chunk at a time: the per-row statistics and, with
-    ``coefs`` (the coefficients of rows ``lo:hi`` given their log-sum-exp), the gradients
-    accumulated into ``grads``.
+    """One pass over the tokens, a chunk at a time, with autocast off (:func:`no_autocast`):
+    the per-row statistics and, with ``coefs`` (the coefficients of rows ``lo:hi`` given their
+    log-sum-exp), the gradients accumulated into ``grads``.
 
     Each chunk's logits live in one reused buffer (in the products' dtype,
     :func:`product_dtype`), which the per-row step

@@ -445,10 +445,19 @@ def _floating(a: Any, name: str) -> Array:
     return a
 
 
-def _hyper(value: Any, name: str, **bounds: Any) -> Array:
+def _hyper(value: Any, name: str, bad: list[Array], **bounds: Any) -> Array:
     """A hyperparameter checked as everywhere in the library (a number, or a 0-d array whose
-    value is checked where it can be read), as an array that gets no gradient."""
-    return lax.stop_gradient(jnp.asarray(check_hyper(value, name, **bounds)))
+    value is checked where it can be read), as an array that gets no gradient; appends to
+    ``bad`` whether its value lies outside the same ``bounds`` (a traced value, unchecked)."""
+    a = lax.stop_gradient(jnp.asarray(check_hyper(value, name, **bounds)))
+    low, high = bounds.get("low"), bounds.get("high")
+    out = jnp.zeros((), bool)
+    if low is not None:
+        out = out | ((a <= low) if bounds.get("low_open") else (a < low))
+    if high is not None:
+        out = out | ((a >= high) if bounds.get("high_open") else (a > high))
+    bad.append(out)
+    return a
 
 
 def linear_cross_entropy(
@@ -632,16 +641,16 @@ def linear_cross_entropy(
                 f"in [0, {v_all}) or equal ignore_index={ignore_index}"
             )
 
+    outside: list[Array] = []  # a traced hyperparameter out of range: NaN, as for labels
     h = _Hyper(
-        _hyper(temperature, "temperature", low=0.0, low_open=True),
-        _hyper(1.0 if softcap is None else softcap, "softcap", low=0.0, low_open=True),
-        _hyper(label_smoothing, "label_smoothing", low=0.0, high=1.0),
-        _hyper(z_loss, "z_loss", low=0.0),
+        _hyper(temperature, "temperature", outside, low=0.0, low_open=True),
+        _hyper(1.0 if softcap is None else softcap, "softcap", outside, low=0.0, low_open=True),
+        _hyper(label_smoothing, "label_smoothing", outside, low=0.0, high=1.0),
+        _hyper(z_loss, "z_loss", outside, low=0.0),
     )
+    bad_h = jnp.any(jnp.stack(outside))
     acc = _acc(x.dtype)
     h = _Hyper(*(a.astype(acc) for a in h))
-    # a traced hyperparameter out of range (a number was checked above): NaN, as for labels
-    bad_h = (h.temperature <= 0) | (h.cap <= 0) | (h.eps < 0) | (h.eps > 1) | (h.z_loss < 0)
     shape = labels.shape
     n = math.prod(shape)
     xf = x.reshape(n, d)

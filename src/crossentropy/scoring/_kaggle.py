@@ -18,7 +18,7 @@ from crossentropy._lib.checks import check_number, plain
 from crossentropy.metrics import log_loss
 from crossentropy.metrics._formulas import renormalized
 from crossentropy.metrics._labels import one_hot_rows
-from crossentropy.scoring._readers import Labels
+from crossentropy.scoring._readers import Labels, plain_strings
 from crossentropy.scoring._sources import InputError
 
 __all__ = ["KAGGLE_EPS", "kaggle_probabilities", "kaggle_score"]
@@ -151,10 +151,8 @@ def _ids(table: Any, column: str, name: str) -> Any:
     type)."""
     import pyarrow as pa
 
-    ids = _column(table, column, name).combine_chunks()
-    if pa.types.is_dictionary(ids.type):  # pandas' category, polars' Categorical and Enum
-        ids = ids.dictionary_decode()
-    if pa.types.is_string(ids.type) or pa.types.is_string_view(ids.type):
+    ids = plain_strings(_column(table, column, name).combine_chunks())
+    if pa.types.is_string(ids.type):
         ids = ids.cast(pa.large_string())
     return ids
 
