@@ -53,6 +53,29 @@ def test_text_ids_join_by_their_text_through_integer_keys_or_not(
             score(tmp_path / "bad.csv", proba=["p_0", "p_1"], **kw)
 
 
+@pytest.mark.parametrize(("written", "meant"), [("-0", "0"), ("-07", "-7"), ("00", "0")])
+def test_a_signed_or_zero_padded_writing_is_another_id(
+    tmp_path: Path, written: str, meant: str
+) -> None:
+    """The id "-0" is not "0", nor "-07" "-7": integer keys stand for the text only where every id
+    is written canonically."""
+    (tmp_path / "sol.csv").write_text("id,y\n0,1\n-7,0\n5,1\n")
+    rows = {"0": ".2,.8", "-7": ".6,.4", "5": ".1,.9"}
+    body = "".join(f"{written if i == meant else i},{rows[i]}\n" for i in ("5", "-7", "0"))
+    (tmp_path / "sub.csv").write_text("id,p_0,p_1\n" + body)
+    row = ["5", "-7", "0"].index(meant) + 1
+    with pytest.raises(
+        InputError, match=rf"row {row}, column 'id': id '{written}' is not in the solution"
+    ):
+        score(
+            tmp_path / "sub.csv",
+            solution=tmp_path / "sol.csv",
+            id="id",
+            target="y",
+            classes=["0", "1"],
+        )
+
+
 def test_a_repeated_id_is_two_rows_in_order_and_refused_out_of_order(tmp_path: Path) -> None:
     """Files in the same order are joined row by row (bounded memory): an id repeated at the
     same rows of both is two rows. Out of order, the solution's id table refuses it."""

@@ -707,26 +707,16 @@ def id_keys(values: Any) -> np.ndarray | None:
         keys = pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    # pyarrow also reads hexadecimal ("0xF4240"): a decimal writing is required; the canonical
-    # one is then the shortest text of its integer (a sign or a zero more is longer), so a text
-    # that parses is canonical iff it is as long
-    if not _decimal_text(values):
-        return None
-    digits = np.searchsorted(_POWERS_OF_TEN, np.abs(keys).view(np.uint64), side="right") + 1
-    size = pc.binary_length(values).to_numpy(zero_copy_only=False)
-    if not np.array_equal(size, digits + (keys < 0)):
-        return None
-    return keys  # type: ignore[no-any-return]
+    # pyarrow also reads hexadecimal ("0xF4240") and leading zeros ("007"): equal keys mean
+    # equal text only for decimal writings without a leading zero
+    return keys if _canonical_decimal(values) else None  # type: ignore[no-any-return]
 
 
-#: 10, 100, ..., 10**19: an unsigned 64-bit magnitude has 1 + (those not above it) digits.
-_POWERS_OF_TEN = np.array([10**k for k in range(1, 20)], dtype=np.uint64)
-
-
-def _decimal_text(values: Any) -> bool:
-    """Whether every byte of a (large) string array's values lies between '-' and '9' (read
-    from the array's buffers). Of texts that pyarrow reads as integers, that leaves decimal
-    writings only: '+' and white space are below '-', the letters of hexadecimal above '9'."""
+def _canonical_decimal(values: Any) -> bool:
+    """Whether the texts of a (large) string array, each already read as an int64, are all the
+    canonical writing ``str(int(s))`` of their integer, from the array's buffers: every byte
+    between '-' and '9' ('+' and white space lie below '-', hexadecimal letters above '9'), and
+    no leading zero ("0" itself aside; "-0" is not canonical)."""
     import pyarrow as pa
 
     offsets_type = np.int64 if pa.types.is_large_string(values.type) else np.int32
@@ -736,7 +726,14 @@ def _decimal_text(values: Any) -> bool:
     ends = np.frombuffer(offsets_buffer, dtype=offsets_type)
     ends = ends[values.offset : values.offset + len(values) + 1]
     data = np.frombuffer(data_buffer, dtype=np.uint8)[int(ends[0]) : int(ends[-1])]
-    return not data.size or (int(data.min()) >= ord("-") and int(data.max()) <= ord("9"))
+    if not data.size or int(data.min()) < ord("-") or int(data.max()) > ord("9"):
+        return not data.size
+    starts = (ends[:-1] - ends[0]).astype(np.intp)
+    first = data[starts]
+    negative = first == ord("-")
+    # every text parsed, so a "-" has a digit after it
+    digit = np.where(negative, data[np.minimum(starts + 1, data.size - 1)], first)
+    return not bool(np.any((digit == ord("0")) & (negative | (np.diff(ends) > 1))))
 
 
 def split_values(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
