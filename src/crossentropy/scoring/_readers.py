@@ -709,7 +709,7 @@ def id_keys(values: Any) -> np.ndarray | None:
         return None
     # pyarrow also reads hexadecimal ("0xF4240") and leading zeros ("007"): equal keys mean
     # equal text only for decimal writings without a leading zero
-    return keys if _canonical_decimal(values) else None  # type: ignore[no-any-return]
+    return keys if _canonical_decimal(values) else None
 
 
 def _canonical_decimal(values: Any) -> bool:
