@@ -177,6 +177,79 @@ def test_second_backward_with_retain_graph(reduction):
         torch.testing.assert_close(t.grad, 2 * g, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "native_half"),
+    [(torch.float64, False), (torch.bfloat16, False), (torch.bfloat16, True)],
+)
+def test_none_reuses_the_forward_passs_last_chunk_of_logits(monkeypatch, dtype, native_half):
+    """A per-token loss keeps the forward sweep's last chunk of logits (their statistics taken
+    in blocks of rows, or in the float32 buffer where half-precision products have one); the
+    backward sweep starts with that chunk without its product. The gradients still equal the
+    dense computation's for uneven upstream gradients, with every per-row term, and a second
+    backward (retain_graph) recomputes all of it."""
+    from crossentropy.fused import _chunked, _ops
+
+    if native_half:  # half-precision products, as on a CPU with native bf16 (or CUDA)
+        monkeypatch.setattr(_ops, "product_dtype", lambda x: x.dtype)
+    calls = []
+    real = _ops.sweep
+
+    def spy(*args, **kwargs):
+        calls.append((kwargs.get("hold", False), kwargs.get("held") is not None))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_ops, "sweep", spy)
+    x, w, b, y = _case(300, 5, 23, dtype=dtype)  # chunks of 160 and 140 rows (3 blocks of rows)
+    cw = torch.linspace(0.5, 2.0, 23, dtype=torch.float64)
+    kw = {"label_smoothing": 0.1, "z_loss": 1e-3, "softcap": 4.0, "temperature": 0.8}
+    advantage = torch.linspace(-1.0, 2.0, 300, dtype=torch.float64)
+
+    def run(fn, *, twice=False):
+        leaves = [t.detach().clone().requires_grad_(True) for t in (x, w, b)]
+        out = fn(*leaves)
+        objective = _rl_objective(*(o.double() for o in out[:4]), advantage)
+        if not twice:
+            return [o.detach().double() for o in out[:4]], torch.autograd.grad(objective, leaves)
+        first = torch.autograd.grad(objective, leaves, retain_graph=True)
+        return first, torch.autograd.grad(objective, leaves)
+
+    def ours(x, w, b):
+        return linear_cross_entropy(
+            x,
+            w,
+            y,
+            linear_bias=b,
+            weight=cw.to(x.dtype),
+            reduction="none",
+            return_aux=True,
+            chunk_size=160,
+            **kw,
+        )
+
+    got, got_g = run(ours)
+    assert calls == [(True, False), (False, True)]
+    if dtype == torch.float64:
+        kw_dense = {**kw, "weight": cw}
+        ref, ref_g = run(lambda x, w, b: _dense_outputs(x, w, b, y, kw_dense, "none"))
+        for a, r in zip(got, ref, strict=True):
+            torch.testing.assert_close(a, r, rtol=1e-12, atol=1e-12)
+        for a, r in zip(got_g, ref_g, strict=True):
+            torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)
+    else:  # against the same op recomputing every chunk (nothing kept)
+        with monkeypatch.context() as m:
+            m.setattr(_chunked._Plan, "holds", lambda self: False)
+            ref, ref_g = run(ours)
+        for a, r in zip(got, ref, strict=True):
+            torch.testing.assert_close(a, r, rtol=0, atol=0)
+        for a, r in zip(got_g, ref_g, strict=True):
+            torch.testing.assert_close(a.double(), r.double(), rtol=2e-2, atol=1e-3)
+    calls.clear()
+    first, second = run(ours, twice=True)
+    assert calls == [(True, False), (False, True), (False, False)]
+    for a, r in zip(first, second, strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-6 if dtype == torch.bfloat16 else 1e-12, atol=0)
+
+
 def test_double_backward_is_refused():
     x, w, _, y = _case(5, 3, 4)
     x = x.requires_grad_(True)
@@ -1015,11 +1088,18 @@ def test_the_custom_operators_pass_pytorchs_op_checks():
         2.0,
         0.8,
         2,
-        [True, True, True, False, True, True, True],
+        [True, True, True, False, True, True, True, False],
     )
-    torch.library.opcheck(_ops.forward_op, forward, test_utils=("test_schema", "test_faketensor"))
+    checks = ("test_schema", "test_faketensor")
+    torch.library.opcheck(_ops.forward_op, forward, test_utils=checks)
+    # statistics only, keeping the last chunk's logits for the backward sweep
+    holding = (*forward[:6], None, None, *forward[8:13], [False] * 7 + [True])
+    torch.library.opcheck(_ops.forward_op, holding, test_utils=checks)
+    held = _ops.forward_op(*holding)[-1]
+    assert held.shape == (2, 7)
     backward = (x, w, b, y, cw, a, -a, a * 0.1, a, 2.0, 0.8, 2, [False, True, True, True])
-    torch.library.opcheck(_ops.backward_op, backward, test_utils=("test_schema", "test_faketensor"))
+    torch.library.opcheck(_ops.backward_op, (*backward, None), test_utils=checks)
+    torch.library.opcheck(_ops.backward_op, (*backward, held), test_utils=checks)
 
 
 def test_ignored_tokens_are_never_projected_on_the_cpu(monkeypatch):

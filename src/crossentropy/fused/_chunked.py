@@ -102,7 +102,20 @@ class _Plan:
 
     def forward_flags(self) -> list[bool]:
         r = self.rows
-        return [r.smooth, r.entropy, r.hits, r.triton, *self.wanted]
+        return [r.smooth, r.entropy, r.hits, r.triton, *self.wanted, self.holds()]
+
+    def holds(self) -> bool:
+        """Whether the forward sweep keeps its last chunk's logits for the recomputing backward
+        sweep (:func:`~crossentropy.fused._ops.sweep`): when that sweep is to come (no
+        gradients formed early) and runs the in-place torch rows, eagerly (under
+        ``torch.compile`` and ``torch.func`` the backward pass does not take them)."""
+        return (
+            not self.early
+            and any(self.wanted)
+            and not self.rows.triton
+            and not torch.compiler.is_compiling()
+            and torch._C._functorch.maybe_current_level() is None
+        )
 
 
 def _w_total(cw: Tensor | None, v: int) -> float | Tensor:
@@ -228,7 +241,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         plan: _Plan,
     ) -> tuple[Tensor, ...]:
         early = plan.early
-        lse, uy, sm, ent, hit, dx, dw, db = forward_op(
+        lse, uy, sm, ent, hit, dx, dw, db, held = forward_op(
             x,
             w,
             b,
@@ -263,13 +276,13 @@ class _LinearCrossEntropy(torch.autograd.Function):
             "lse": torch.where(valid, lse, zero),
             "correct": (hit & valid).sum() if "correct" in plan.aux else y.new_empty(0),
         }
-        return (out.to(plan.out_dtype), *aux.values(), dx, dw, db)
+        return (out.to(plan.out_dtype), *aux.values(), dx, dw, db, held)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
         x, w, b, y, cw, wy, valid, a_ce, a_z, plan = inputs
-        _, _, _, lse, correct, dx, dw, db = output
-        ctx.mark_non_differentiable(correct, dx, dw, db)
+        _, _, _, lse, correct, dx, dw, db, held = output
+        ctx.mark_non_differentiable(correct, dx, dw, db, held)
         ctx.set_materialize_grads(False)  # no zero-filled upstream gradients (weight-sized dw)
         ctx.plan = plan
         # an empty 1-D tensor marks a gradient not formed (a formed db has V >= 1 entries)
@@ -278,6 +291,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
             if plan.early
             else None
         )
+        # the last chunk's logits, for the first recomputing backward pass (used up there)
+        ctx.held = held if held.dim() == 2 else None
         ctx.dtypes = (x.dtype, w.dtype, None if b is None else b.dtype)
         # Saved also when the gradients are ready: a second backward (retain_graph) recomputes.
         ctx.save_for_backward(x, w, b, y, cw, wy, valid, a_ce, a_z, lse)
@@ -321,6 +336,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         if transformed:
             dx, dw, db = _functional_grads(x, w, b, y, cw, plan.rows, c)
         else:
+            held, ctx.held = ctx.held, None
             dx, dw, db = backward_op(
                 x,
                 w,
@@ -335,6 +351,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 plan.rows.temperature,
                 plan.rows.chunk,
                 [plan.rows.triton, *ctx.needs_input_grad[:3]],
+                held,
             )
         grads = (dx, dw, db)
         return (
@@ -395,6 +412,7 @@ class _WithJvp(_LinearCrossEntropy):
             tangents.get("logp", empty),
             tangents.get("entropy", empty),
             tangents["lse"],
+            None,
             None,
             None,
             None,
