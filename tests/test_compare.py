@@ -171,3 +171,76 @@ def test_identical_sets_tie_and_columns_may_come_in_any_order(sets, tmp_path: Pa
             assert entry["share_a_better"] == 0.0, entry
     with pytest.raises(ValueError, match="n_bins must be between 1 and 16,384; got 1,000,000,000"):
         score(d / "a.parquet", target="y", proba="p_*", bins=10**9)
+
+
+def _same_differences(x: Comparison, y: Comparison) -> None:
+    for a, b in zip(x.differences, y.differences, strict=True):
+        assert a["metric"] == b["metric"]
+        for k in ("difference", "ci_low", "ci_high", "share_a_better"):
+            assert b[k] == pytest.approx(a[k], rel=1e-9, abs=1e-15)
+
+
+def test_tables_with_an_id_column_pair_their_rows_by_id(sets, tmp_path: Path) -> None:
+    """Single tables named with an id column are paired by id: a set in another row order
+    gives the same comparison, and rows shuffled among rows of the same label (which position
+    pairing would not notice) are still paired with their own examples."""
+    y, p, q = sets["y"], sets["p"], sets["q"]
+    ids = np.array([f"r{i}" for i in range(len(y))])
+    names = np.array(CLASSES)[y]
+
+    def table(probs: np.ndarray, order: np.ndarray) -> object:
+        cols = {f"p_{c}": probs[order, j] for j, c in enumerate(CLASSES)}
+        return pa.table({"id": ids[order], "y": names[order], **cols})
+
+    same = np.arange(len(y))
+    perm = same.copy()
+    for label in range(3):  # shuffled within each label: the labels by position agree
+        where = np.flatnonzero(y == label)
+        perm[where] = np.random.default_rng(label).permutation(where)
+    kw = {"target": "y", "proba": "p_*", "id": "id", "bootstrap": 200}
+    ordered = score({"a": table(p, same), "b": table(q, same)}, **kw)
+    shuffled = score({"a": table(p, same), "b": table(q, perm)}, **kw)
+    _same_differences(ordered, shuffled)
+    full = score(
+        {"a": table(p, same), "b": table(q, np.random.default_rng(5).permutation(perm))}, **kw
+    )
+    _same_differences(ordered, full)
+    other = table(q, same).set_column(0, "id", pa.array(np.roll(ids, 1)))
+    with pytest.raises(ValueError, match=r"rows are paired by id\)"):
+        score({"a": table(p, same), "b": other}, **kw)
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_a_folder_of_parts_pairs_with_one_file_of_the_same_rows(
+    sets, tmp_path: Path, engine
+) -> None:
+    """Without ids, rows pair by their position in the whole input: a folder of parts against
+    one file of the same rows compares as two files do."""
+    if engine == "dask":
+        pytest.importorskip("distributed")
+    d = sets["dir"]
+    b = pq.read_table(d / "b.parquet")
+    (tmp_path / "parts").mkdir()
+    pq.write_table(b.slice(0, 250), tmp_path / "parts" / "part-0.parquet")
+    pq.write_table(b.slice(250), tmp_path / "parts" / "part-1.parquet")
+    kw = {"target": "y", "proba": "p_*", "bootstrap": 100, "engine": engine}
+    files = score({"a": d / "a.parquet", "b": d / "b.parquet"}, **kw)
+    folder = score({"a": d / "a.parquet", "b": tmp_path / "parts"}, **kw)
+    _same_differences(files, folder)
+    if engine == "dask":  # CSV parts do not state their rows: the id pairs them, or refused
+        import pyarrow.csv as pcsv
+
+        (tmp_path / "csv").mkdir()
+        pcsv.write_csv(b.slice(0, 250), tmp_path / "csv" / "part-0.csv")
+        pcsv.write_csv(b.slice(250), tmp_path / "csv" / "part-1.csv")
+        with pytest.raises(ValueError, match=r"part-0\.csv: comparing prediction sets of several"):
+            score({"a": d / "a.parquet", "b": tmp_path / "csv"}, **kw)
+
+
+def test_a_set_that_does_not_fit_is_named(sets) -> None:
+    y, p = sets["y"], sets["p"]
+    with pytest.raises(ValueError, match=r"^prediction set 'short': target must hold one label"):
+        score({"good": p, "short": p[:-1]}, target=y, classes=CLASSES)
+    two = p[:, :2] / p[:, :2].sum(axis=1, keepdims=True)
+    with pytest.raises(ValueError, match=r"^prediction set 'two' \(array\), row \d+, column"):
+        score({"good": p, "two": two}, target=y)

@@ -253,10 +253,7 @@ def _stats_keeping(step: RowStep, g: Tensor, y: Tensor, acc_buf: Tensor | None) 
         for lo in range(0, m, block)
     ]
     return Stats(
-        *(
-            None if field[0] is None else torch.cat(field)
-            for field in zip(*parts, strict=True)
-        )
+        *(None if field[0] is None else torch.cat(field) for field in zip(*parts, strict=True))
     )
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from crossentropy.scoring._api import ScoreReport, plain, score_one
+from crossentropy.scoring._sources import InputError
 
 if TYPE_CHECKING:
     from crossentropy.scoring._api import PathLike, Settings
@@ -160,7 +161,15 @@ def compare(
     reports: dict[str, ScoreReport] = {}
     totals = {}
     for name, value in _names(data):
-        report, total = score_one(value, settings, bar, paired=max(replicates, 1))
+        try:
+            report, total = score_one(value, settings, bar, paired=max(replicates, 1))
+        except InputError as exc:
+            if isinstance(value, str | os.PathLike):  # the message names the file
+                raise
+            where = f"prediction set {name!r}" + (f" ({exc.path})" if exc.path else "")
+            raise InputError(where, exc.message, exc.row, exc.column) from None
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"prediction set {name!r}: {exc}") from None
         assert total is not None
         reports[name], totals[name] = report, total
     names = list(reports)
@@ -177,7 +186,9 @@ def compare(
         if totals[name].fingerprint != totals[names[0]].fingerprint:
             raise ValueError(
                 f"prediction sets {names[0]!r} and {name!r} are not on the same targets: the "
-                "true labels differ in some rows (or the rows are in another order)"
+                "true labels differ for some examples (rows are paired by "
+                + ("solution row" if settings.solution else "id" if settings.id else "position")
+                + ")"
             )
     differences = []
     for i, a in enumerate(names):

@@ -170,11 +170,15 @@ def _update(acc: ScoreAccumulator, batch: Batch, src: Source | None) -> None:
     ``InputError`` of the file."""
     from crossentropy.metrics._checks import ProbabilityError, describe_probability
     from crossentropy.metrics._score import RowError
+    from crossentropy.scoring._readers import paired_keys
     from crossentropy.scoring._sources import PART_STRIDE, InputError
 
     where = batch.path or (src.path if src is not None else "")
+    keys = None
+    if acc.paired_totals is not None:  # comparing sets: which example each row is
+        keys = paired_keys(batch, src is not None and src.mode == "pair")
     try:
-        acc.update(batch.y, batch.proba, row_ids=batch.rows, keys=batch.keys, groups=batch.split)
+        acc.update(batch.y, batch.proba, row_ids=batch.rows, keys=keys, groups=batch.split)
     except RowError as exc:  # row ids of several files carry the file's index
         raise InputError(where, exc.reason, row=exc.row % PART_STRIDE) from None
     except ProbabilityError as exc:  # the rule of metrics/, named by file, row and column
@@ -383,6 +387,7 @@ def score_unit(
     unit: Unit,
     src: Source,
     part: int = 0,
+    key_base: int = 0,
     *,
     index: SolutionIndex | None = None,
     options: Mapping[str, Any] | None = None,
@@ -398,6 +403,8 @@ def score_unit(
     part : int, default 0
         The file's index in an input of several files (its rows are numbered from
         ``part * PART_STRIDE``).
+    key_base : int, default 0
+        The rows of the files before it (:class:`~crossentropy.scoring._readers.Batch`).
     index : SolutionIndex or None
         Pair mode: the solution's id table (scattered to the workers).
     options : mapping, optional
@@ -420,7 +427,9 @@ def score_unit(
     batches = iter_batches(src, unit) if index is None else pair_batches(src, index, unit)
     for batch in batches:
         if part:
-            batch = dataclasses.replace(batch, rows=batch.rows + part * PART_STRIDE)
+            batch = dataclasses.replace(
+                batch, rows=batch.rows + part * PART_STRIDE, key_base=key_base
+            )
         _update(acc, batch, src)
         if ids is not None:
             ids.note(acc, batch)
@@ -430,6 +439,26 @@ def score_unit(
 
     pos = np.concatenate(positions) if positions else None
     return Part(acc, unit.first_row, pos, ids.ids if ids is not None else {})
+
+
+def _key_bases(files: Sequence[Source], options: Mapping[str, Any] | None) -> list[int]:
+    """The rows before each file of an input of several files, where a comparison pairs rows
+    by their position in the whole input (no id column): from the files' row counts, which a
+    CSV file does not state (then an ``InputError``)."""
+    from crossentropy.scoring._sources import InputError
+
+    bases = [0] * len(files)
+    if len(files) < 2 or not (options or {}).get("paired") or files[0].id_column:
+        return bases
+    for i, one in enumerate(files[:-1]):
+        if one.n_rows is None:
+            raise InputError(
+                one.path,
+                "comparing prediction sets of several CSV files on the Dask engine pairs their "
+                "rows by id: name the id column (id, --id), or use the local engine",
+            )
+        bases[i + 1] = bases[i] + one.n_rows
+    return bases
 
 
 def _quiet_logs() -> None:
@@ -570,10 +599,18 @@ def score_dask(
                 units.append(unit)
                 sources.append(one)
                 numbers.append(i)
+        bases = _key_bases(files, options)
         index = SolutionIndex.build(src) if src.mode == "pair" else None
         shared = client.scatter(index, broadcast=True) if index is not None else None
         futures = client.map(
-            score_unit, units, sources, numbers, index=shared, options=options, pure=False
+            score_unit,
+            units,
+            sources,
+            numbers,
+            [bases[i] for i in numbers],
+            index=shared,
+            options=options,
+            pure=False,
         )
         _wait(client, futures, bar, where)
         while True:  # the first failing unit in file order reports its error

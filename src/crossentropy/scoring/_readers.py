@@ -61,10 +61,12 @@ __all__ = [
     "arrow_batches",
     "batch_rows_for",
     "csv_options",
+    "id_hashes",
     "id_keys",
     "id_value",
     "id_values",
     "iter_batches",
+    "paired_keys",
     "part_batches",
     "prob_matrix",
     "split_values",
@@ -110,6 +112,9 @@ class Batch:
         The value (text) of each row's split column (``Usage``), when one is named.
     path : str or None
         The file of the batch, for an input of several files.
+    key_base : int
+        The rows of the files before this one, in an input of several files: the batch's rows
+        are then rows ``key_base + row`` of the whole input (:func:`paired_keys`).
     """
 
     y: np.ndarray
@@ -121,12 +126,31 @@ class Batch:
     solution_rows: np.ndarray | None = None
     split: np.ndarray | None = None
     path: str | None = None
+    key_base: int = 0
 
-    @property
-    def keys(self) -> np.ndarray:
-        """Which example each row is: its solution row in pair mode (the submission's row
-        when both files are in the same order), else its data row."""
-        return self.rows if self.solution_rows is None else self.solution_rows
+
+def paired_keys(batch: Batch, pair: bool) -> np.ndarray:
+    """Which example each row of a batch is, for comparing prediction sets (the paired
+    bootstrap's keys): in pair mode (``pair``) the row's solution row (the submission's row
+    when both files are in the same order); for a table with an id column a 64-bit hash of the
+    id's text (rows of any order pair by id); else the row's position in the whole input, from
+    1 (a file, or the files of a folder in turn)."""
+    if pair:
+        return batch.rows if batch.solution_rows is None else batch.solution_rows
+    if batch.ids is not None:
+        return id_hashes(batch.ids)
+    return batch.rows % PART_STRIDE + batch.key_base
+
+
+def id_hashes(ids: Any) -> np.ndarray:
+    """A 64-bit hash of each id's text (integers by their decimal writing), the same in every
+    process (pandas' ``hash_array`` with its fixed key)."""
+    import pandas as pd  # type: ignore[import-untyped]
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    values = ids if isinstance(ids, pa.Array | pa.ChunkedArray) else pa.array(ids)
+    text = plain_strings(values).cast(pa.string()).to_numpy(zero_copy_only=False)
+    return pd.util.hash_array(text.astype(object))  # type: ignore[no-any-return]
 
 
 class Labels:
@@ -144,7 +168,7 @@ class Labels:
     """
 
     def __init__(self, classes: Sequence[str], hint: str = "") -> None:
-        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow as pa
 
         self.classes = list(classes)
         self.hint = hint
@@ -858,11 +882,16 @@ def part_batches(parts: Sequence[Source], unit: Unit | None = None) -> Iterator[
     row`` (each file's data rows from 1), ``done`` over all the files."""
     import dataclasses
 
+    base = 0  # the rows of the files before
     for i, part in enumerate(parts):
+        count = 0
         for batch in iter_batches(part, unit):
             yield dataclasses.replace(
                 batch,
                 rows=batch.rows + i * PART_STRIDE,
                 done=(i + batch.done) / len(parts),
                 path=part.path,
+                key_base=base,
             )
+            count += batch.rows.shape[0]
+        base += count
