@@ -205,6 +205,13 @@ def test_tables_with_an_id_column_pair_their_rows_by_id(sets, tmp_path: Path) ->
         {"a": table(p, same), "b": table(q, np.random.default_rng(5).permutation(perm))}, **kw
     )
     _same_differences(ordered, full)
+    # integer ids pair with their decimal writing (ids are text), in any order
+    numbered = table(p, same).set_column(0, "id", pa.array(np.arange(len(y))))
+    numbered_b = table(q, same).set_column(0, "id", pa.array(np.arange(len(y))))
+    as_text = table(q, perm).set_column(0, "id", pa.array([str(i) for i in perm]))
+    _same_differences(
+        score({"a": numbered, "b": numbered_b}, **kw), score({"a": numbered, "b": as_text}, **kw)
+    )
     other = table(q, same).set_column(0, "id", pa.array(np.roll(ids, 1)))
     with pytest.raises(ValueError, match=r"rows are paired by id\)"):
         score({"a": table(p, same), "b": other}, **kw)

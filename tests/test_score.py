@@ -370,7 +370,7 @@ def test_terminal_escapes_in_class_names_and_ids_are_printed_escaped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     y, p = _make_data(8, 40)
-    names = np.array(["\x1b[31mred", "ok", "bell\x07"])
+    names = np.array(["\x1b[31mred", "ok\n  log loss (nats) 0.0", "bell\x07"])
     table = pa.table({"key": [f"k\x1b]0;x{i}" for i in range(40)], "y": names[y]})
     for j, name in enumerate(names):
         table = table.append_column(str(name), pa.array(p[:, j]))
@@ -380,6 +380,12 @@ def test_terminal_escapes_in_class_names_and_ids_are_printed_escaped(
     assert "\x1b" not in out
     assert "\x07" not in out
     assert "\\x1b[31mred" in out
+    # a line break in a name is escaped too, and the columns line up after escaping
+    assert "ok\\n  log loss" in out
+    assert not any(line.startswith("  log loss (nats) 0.0") for line in out.splitlines())
+    table_lines = out.split("per class\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    widths = {len(line) for line in table_lines[2:]}
+    assert len(widths) == 1, table_lines
     code, out, err = run(capsys, str(tmp_path / "\x1b[2Jmissing.csv"), "--target", "y")
     assert code == 2
     assert "\x1b" not in err

@@ -245,14 +245,11 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def terminal_safe(text: str) -> str:
-    """``text`` with every control character but the line break written as an escape
-    (``\\x1b``), so class names, ids and paths from a file cannot drive the terminal."""
-    if text.isprintable():
-        return text
-    return "".join(
-        ch if ch == "\n" or ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
-        for ch in text
-    )
+    """``text`` with every line made :func:`~crossentropy.scoring._report.printable`, so that
+    class names, ids and paths from a file cannot drive the terminal."""
+    from crossentropy.scoring._report import printable
+
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def _error(message: str) -> int:

@@ -28,7 +28,7 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _splitmix64(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+def splitmix64(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """Steele, Lea & Flood's splitmix64 finaliser, elementwise on uint64 (wrapping)."""
     z: np.ndarray[Any, Any] = x + _GOLDEN
     t = z >> np.uint64(30)
@@ -70,9 +70,9 @@ def poisson_weights(keys: np.ndarray[Any, Any], replicates: int, seed: int) -> n
     n = keys.shape[0]
     words = -(-replicates // 4)  # four 16-bit draws per 64-bit hash
     base = keys.astype(np.uint64) * np.uint64(words)
-    salt = _splitmix64(np.array([seed], dtype=np.uint64))[0]
+    salt = splitmix64(np.array([seed], dtype=np.uint64))[0]
     x = (base[:, None] + np.arange(words, dtype=np.uint64)) ^ salt
-    draws = _splitmix64(x).view(np.uint16).reshape(n, 4 * words)[:, :replicates]
+    draws = splitmix64(x).view(np.uint16).reshape(n, 4 * words)[:, :replicates]
     out: np.ndarray[Any, Any] = _TABLE[draws]
     return out
 
@@ -121,7 +121,7 @@ class BootstrapTotals:
             self.totals += w64.T @ v[lo : lo + _CHUNK]
         self.n += int(k.shape[0])
         if labels is not None:
-            tag = _splitmix64(k * np.uint64(1 << 20) + np.asarray(labels).astype(np.uint64))
+            tag = splitmix64(k * np.uint64(1 << 20) + np.asarray(labels).astype(np.uint64))
             self.fingerprint = (self.fingerprint + int(np.sum(tag, dtype=np.uint64))) % 2**64
         return self
 

@@ -142,15 +142,37 @@ def paired_keys(batch: Batch, pair: bool) -> np.ndarray:
     return batch.rows % PART_STRIDE + batch.key_base
 
 
+#: The base of :func:`id_hashes`' polynomial (odd: every power is odd, none is 0).
+_ID_HASH_BASE = np.uint64(0x9E3779B97F4A7C15)
+
+
 def id_hashes(ids: Any) -> np.ndarray:
     """A 64-bit hash of each id's text (integers by their decimal writing), the same in every
-    process (pandas' ``hash_array`` with its fixed key)."""
-    import pandas as pd  # type: ignore[import-untyped]
+    process: splitmix64 of the text's polynomial hash ``sum_j (b_j + 1) P^j`` (bytes ``b_j``,
+    an odd 64-bit ``P``, wrapping) mixed with its length."""
     import pyarrow as pa  # type: ignore[import-untyped]
 
+    from crossentropy.metrics._bootstrap import splitmix64
+
     values = ids if isinstance(ids, pa.Array | pa.ChunkedArray) else pa.array(ids)
-    text = plain_strings(values).cast(pa.string()).to_numpy(zero_copy_only=False)
-    return pd.util.hash_array(text.astype(object))  # type: ignore[no-any-return]
+    text = plain_strings(values).cast(pa.large_string())
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    ends = np.frombuffer(text.buffers()[1], dtype=np.int64)[
+        text.offset : text.offset + len(text) + 1
+    ]
+    data = text.buffers()[2]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    raw = raw[int(ends[0]) : int(ends[-1])]
+    starts, lengths = ends[:-1] - ends[0], np.diff(ends)
+    position = np.arange(raw.size, dtype=np.int64) - np.repeat(starts, lengths)
+    powers = np.cumprod(np.full(int(lengths.max(initial=0)), _ID_HASH_BASE, dtype=np.uint64))
+    terms = powers[position] * (raw.astype(np.uint64) + np.uint64(1))
+    sums = np.zeros(len(text), dtype=np.uint64)
+    filled = lengths > 0
+    if raw.size:
+        sums[filled] = np.add.reduceat(terms, starts[filled])
+    return splitmix64(sums ^ splitmix64(lengths.astype(np.uint64)))
 
 
 class Labels:

@@ -52,7 +52,7 @@ def _describe(result: dict[str, Any], src: Source) -> str:
         what = src.path + (f" with labels from {src.target_file}" if src.target_file else "")
     else:
         what = f"{src.path}, target column {src.target!r}"
-    return f"{what}: {n:,} rows, {c} classes"
+    return f"{printable(what)}: {n:,} rows, {c} classes"
 
 
 def _interval(value: Any, low: Any, high: Any, digits: int = 4) -> str:
@@ -161,7 +161,18 @@ DECOMPOSITION_HEADER = [
 ]
 
 
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (line breaks, tabs, terminal
+    escapes) written as its escape (``\\n``, ``\\x1b``): names from a file (classes, ids,
+    paths) can neither drive a terminal nor break the report's lines and columns."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
+    # cells escaped before they are measured, so that the columns line up
+    rows = [[printable(c) for c in r] for r in rows]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
 
     def line(cells: Sequence[str]) -> str:
