@@ -7,7 +7,9 @@ import contextlib
 import io
 import json
 import math
+import os
 import re
+import stat
 from typing import Any
 
 import matplotlib.image as mpimg
@@ -171,6 +173,18 @@ def test_html_helpers(tmp_path):
     path = write_atomic(tmp_path / "page.html", "<p>é</p>")
     assert path.read_text(encoding="utf-8") == "<p>é</p>"
     assert [p.name for p in tmp_path.iterdir()] == ["page.html"]  # no temporary file left
+    # a replaced file keeps its mode; a new one gets the umask's
+    for mode in (0o600, 0o444):
+        path.chmod(mode)
+        write_atomic(path, "again")
+        assert stat.S_IMODE(path.stat().st_mode) == mode
+    for umask, mode in ((0o077, 0o600), (0o022, 0o644)):
+        old = os.umask(umask)
+        try:
+            made = write_atomic(tmp_path / f"new-{umask:o}.html", "new")
+        finally:
+            os.umask(old)
+        assert stat.S_IMODE(made.stat().st_mode) == mode
     assert "<td>&lt;b&gt;</td>" in html_table(["a"], [["<b>"]])
 
 

@@ -23,11 +23,11 @@ def _rng(*key: object) -> np.random.Generator:
     return np.random.default_rng(zlib.crc32(repr(key).encode()))
 
 
-def _kaggle_formula(y: np.ndarray, p: np.ndarray) -> float:
+def _kaggle_formula(y: np.ndarray, p: np.ndarray, eps: float = 1e-15) -> float:
     """Kaggle's evaluation text, written out: rows divided by their sums, probabilities
     replaced by max(min(p, 1 - 1e-15), 1e-15), the mean of -log p of the true class."""
     q = p / p.sum(axis=1, keepdims=True)
-    q = np.maximum(np.minimum(q, 1 - 1e-15), 1e-15)
+    q = np.maximum(np.minimum(q, 1 - eps), eps)
     return float(-np.mean(np.log(q[np.arange(len(y)), y])))
 
 
@@ -62,6 +62,19 @@ def test_kaggle_score_is_the_documented_formula_in_any_row_order():
     with pytest.warns(UserWarning, match="do not sum to one"):
         sk = metrics.log_loss(y, p)
     assert abs(sk - ours) > 1e-3
+
+
+@pytest.mark.parametrize("eps", [1e-15, 1e-7, 1e-3])
+def test_kaggle_score_warns_of_nothing_its_own_clip_does(eps):
+    """The clip moves the rescaled rows' sums off 1 (by up to C eps): Kaggle's convention,
+    not a fault of the submission; the one-hot solution path alike."""
+    onehot, submission, y, p = _case("formula")
+    labels = pd.DataFrame({"id": onehot["id"], "y": [CLASSES[i] for i in y]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = kaggle_score(onehot, submission, "id", eps=eps)
+        assert kaggle_score(labels, submission, "id", target="y", eps=eps) == ours
+    assert math.isclose(ours, _kaggle_formula(y, p, eps), rel_tol=1e-13)
 
 
 def test_kaggle_score_equals_log_loss_for_proper_probabilities():
@@ -208,7 +221,7 @@ def _bad_cases():
         (solution, nan, {}, "got nan at the row of id 'r003', column 'bee'"),
         (solution, negative, {}, "got -0.1 at the row of id 'r002', column 'cat'"),
         (solution, zero, {}, "the row of id 'r005' sums to 0"),
-        (solution, ints, {}, "differ in type"),
+        (solution, ints, {}, "submission has no row for the solution's id 'r000'"),
         (solution, submission, {"usage": "Hidden"}, "no row with Usage = 'Hidden'"),
         (
             labelled,
@@ -278,3 +291,20 @@ def test_kaggle_score_refuses_what_is_not_a_table():
         kaggle_score(solution, submission.to_dict(), "id")
     with pytest.raises(ValueError, match="eps"):
         kaggle_score(solution, submission, "id", eps=0.0)
+
+
+def test_kaggle_score_ids_of_two_types_join_by_their_text_both_ways():
+    """Ids are text: integer ids join text ids that write them in decimal, whichever table
+    holds which, and "001" is not the id 1."""
+    as_int = pd.DataFrame({"id": [1, 2], "y": ["cat", "dog"]})
+    as_text = pd.DataFrame({"id": ["1", "2"], "y": ["cat", "dog"]})
+    expected = -np.mean(np.log([0.7, 0.8]))
+    proba = {"cat": [0.2, 0.7], "dog": [0.8, 0.3]}  # of the ids 2 and 1
+    sub_int = pd.DataFrame({"id": [2, 1], **proba})
+    sub_text = pd.DataFrame({"id": ["2", "1"], **proba})
+    for sol, sub in ((as_int, sub_text), (as_text, sub_int), (as_int, sub_int)):
+        got = kaggle_score(sol, sub, "id", target="y")
+        assert math.isclose(got, expected, rel_tol=1e-12)
+    padded = pd.DataFrame({"id": ["001", "2"], "cat": [0.7, 0.2], "dog": [0.3, 0.8]})
+    with pytest.raises(ValueError, match="submission has no row for the solution's id '1'"):
+        kaggle_score(as_int, padded, "id", target="y")

@@ -948,3 +948,36 @@ def test_the_console_script_spares_the_pandas_import_and_keeps_pandas_working(
         )
         assert lines[-2] == f"exit 0 {imported}", how
         assert lines[-1] == "nulls 1 1", how
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("command", ["score", "calc"])
+def test_an_output_that_cannot_be_written_is_one_line_and_exit_2(data, command: str) -> None:
+    """Standard output on a full device: one error line and exit status 2, no traceback."""
+    if command == "score":
+        args = ["score", str(data["dir"] / "t.csv"), *TABLE_ARGS, "--bootstrap", "0"]
+    else:
+        args = ["calc", "--probs", "0.5", "0.5", "--target", "0"]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "crossentropy.cli", *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 2
+    assert proc.stderr == "crossentropy: error: cannot write the output: No space left on device\n"
+
+
+def test_the_command_takes_as_many_bins_as_the_library(data, capsys) -> None:
+    """--bins has the library's limit (the calibration grid's 16,384 cells), no lower one."""
+    path = str(data["dir"] / "t.csv")
+    r = run_json(capsys, path, *TABLE_ARGS, "--bins", "16384", "--bootstrap", "0")
+    assert len(r["reliability"]) <= 16384
+    assert r == score(path, target="y", proba="p_*", bins=16384, bootstrap=0).to_dict() | {
+        "input": r["input"]
+    }
+    with pytest.raises(SystemExit) as exit_:
+        main(["score", path, *TABLE_ARGS, "--bins", "16385"])
+    assert exit_.value.code == 2

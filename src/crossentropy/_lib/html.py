@@ -18,7 +18,8 @@ import base64
 import html
 import io
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -209,8 +210,9 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
     A reader never sees a half-written file, and an interrupted write leaves the old file (or
-    none). Text is written as UTF-8; the file gets mode 0644. Only a regular file is replaced
-    (:func:`check_output_path`).
+    none). Text is written as UTF-8. A replaced file keeps its mode (a private report stays
+    private); a new one gets 0666 less the process's umask, as any file the process creates.
+    Only a regular file is replaced (:func:`check_output_path`).
 
     Parameters
     ----------
@@ -227,11 +229,19 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
     check_output_path(path)
     dest = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    mode = stat.S_IMODE(dest.stat().st_mode) if dest.exists() else None
+    while True:  # as mkstemp, but created with 0666 for the umask to apply
+        tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be read
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -70,10 +70,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except BrokenPipeError:  # the reader went away (``| head``): not an error of ours
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _drop_stdout()
         return 0
+    except OSError as exc:  # the commands name their files' errors: standard output failed
+        if exc.filename is not None:
+            raise
+        _drop_stdout()
+        sys.stderr.write(f"crossentropy: error: cannot write the output: {exc.strerror or exc}\n")
+        return 2
+
+
+def _drop_stdout() -> None:
+    """Point standard output at the null device, so that the output still buffered is not
+    written again at exit (a second failure, or a traceback)."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def console() -> int:

@@ -88,13 +88,12 @@ data row and the column) or when the Dask cluster cannot be reached."""
 # --------------------------------------------------------------------------- the command
 
 
-_MAX_BINS = 10_000
-
-
 def _bins(text: str) -> int:
+    from crossentropy.metrics._score import MAX_BINS  # the library's own limit
+
     value = _positive_int(text)
-    if value > _MAX_BINS:
-        raise argparse.ArgumentTypeError(f"expected at most {_MAX_BINS} bins; got {value}")
+    if value > MAX_BINS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_BINS:,} bins; got {value:,}")
     return value
 
 
@@ -138,6 +137,7 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The ``score`` parser.
     """
+    from crossentropy.metrics._score import MAX_BINS
     from crossentropy.scoring._sources import FORMATS
 
     p: argparse.ArgumentParser = sub.add_parser(
@@ -188,7 +188,11 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
     o.add_argument("--json", action="store_true", help="print the numbers as JSON")
     o.add_argument("--report", metavar="PATH.html", help="write a self-contained HTML report")
     o.add_argument(
-        "--bins", type=_bins, default=15, metavar="N", help="calibration bins (default 15)"
+        "--bins",
+        type=_bins,
+        default=15,
+        metavar="N",
+        help=f"equal-width calibration bins (default 15, at most {MAX_BINS:,})",
     )
     o.add_argument(
         "--worst", type=_nonnegative_int, default=10, metavar="N", help="worst rows to list (10)"

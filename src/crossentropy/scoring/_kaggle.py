@@ -10,13 +10,13 @@ and :func:`kaggle_score` the metric over two tables.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
 
 from crossentropy._lib.checks import check_number, plain
-from crossentropy.metrics import log_loss
-from crossentropy.metrics._formulas import renormalized
+from crossentropy.metrics._formulas import gather, renormalized, row_log_loss
 from crossentropy.metrics._labels import one_hot_rows
 from crossentropy.scoring._readers import Labels, plain_strings
 from crossentropy.scoring._sources import InputError
@@ -190,7 +190,8 @@ def kaggle_score(
     submission : DataFrame or pyarrow.Table
         The row ids and one probability column per class.
     row_id_column_name : str
-        The id column of both tables (a pandas index level of that name, too).
+        The id column of both tables (a pandas index level of that name, too). Ids of two
+        types join by their text: the integer ``1`` is the id ``"1"``, not ``"001"``.
     target : str, optional
         The solution's column of class labels, instead of one-hot class columns: matched to
         the submission's column names as the labels of files are, by their text, or by value
@@ -261,6 +262,10 @@ def kaggle_score(
         sol, sol_ids = sol.filter(keep), sol_ids.filter(keep)
         if sol.num_rows == 0:
             raise ValueError(f"solution has no row with {usage_column} = {usage!r}")
+    if sol_ids.type != sub_ids.type:  # ids are text: numbers by their writing ("001" is not 1)
+        # what does not cast is left to index_in, which names both types
+        with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            sol_ids, sub_ids = (ids_.cast(pa.large_string()) for ids_ in (sol_ids, sub_ids))
     try:
         position = pc.index_in(sol_ids, value_set=sub_ids)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
@@ -303,7 +308,7 @@ def kaggle_score(
             else:  # a column of another type
                 what = f"is refused: {exc.message}"
             raise ValueError(f"solution column {target!r} {what}") from None
-        return float(log_loss(y, p, labels=np.arange(len(classes))))
+        return _mean_loss(p, y, eps)
     absent = [c for c in classes if c not in sol.column_names]
     if absent:
         raise ValueError(
@@ -311,7 +316,7 @@ def kaggle_score(
             "labels' column as target="
         )
     onehot = np.column_stack([_numbers(sol, c, "solution") for c in classes])
-    _, fault = one_hot_rows(onehot)
+    y, fault = one_hot_rows(onehot)
     if fault is not None:
         row = fault[0]
         others = [c for c in sol.column_names if c not in (*classes, row_id_column_name)]
@@ -325,4 +330,10 @@ def kaggle_score(
                 else ""
             )
         )
-    return float(log_loss(onehot, p))
+    return _mean_loss(p, y, eps)
+
+
+def _mean_loss(p: np.ndarray, y: np.ndarray, eps: float) -> float:
+    """The mean log loss of rows already rescaled and clipped (:func:`kaggle_probabilities`):
+    their sums are off 1 by the clip, which is Kaggle's convention, not a fault to warn of."""
+    return float(np.mean(row_log_loss(np, gather(np, p, y), p.dtype, eps)))
