@@ -493,7 +493,8 @@ def linear_cross_entropy(
     gradient accumulate in float32. With ``"mean"`` or ``"sum"`` and a gradient to come, the
     gradients are formed during the forward pass (6·N·D·V FLOPs) and the backward pass only
     scales them; ``"none"`` and per-token outputs that receive gradients recompute each chunk
-    in the backward pass (8·N·D·V). Memory beyond the inputs: one chunk of logits,
+    in the backward pass (8·N·D·V, less the last chunk's product: in eager mode the forward
+    pass keeps that chunk's logits for it). Memory beyond the inputs: one chunk of logits,
     ``chunk_size`` × V (by default about 16 M logits on the CPU and 256 M on CUDA, 512 MiB in
     bfloat16), with, in the same shape, a float32 copy for half precision under
     ``kernel="torch"``, the softcap's derivative and the entropy's :math:`p \log p` when asked

@@ -146,9 +146,11 @@ def sweep(
     With ``hold`` (a statistics-only pass whose gradients a recomputing pass will form), the
     buffer comes back holding the last chunk's logits (the statistics of that chunk are taken
     without overwriting them); given back as ``held``, the recomputing pass starts with that
-    chunk without its product, and then reuses the buffer. The buffer would have been
-    allocated by each pass anyway, so this saves one chunk's product for no memory at the peak
-    of either pass (``"none"`` at ``N = 4096``, ``V = 32000`` on the CPU: 1 of 8 chunks).
+    chunk without its product, and then reuses the buffer. Each pass allocates that buffer
+    anyway, so one chunk's product is saved (``"none"`` at ``N = 4096``, ``V = 32000`` on the
+    CPU: 1 of 8) at no cost to the op's peak memory, the backward pass's (which also holds the
+    weight's gradient); the price is the buffer kept from the end of the forward pass to the
+    backward pass, and a scratch block of 64 rows in the forward pass.
 
     Each chunk's logits live in one reused buffer (in the products' dtype,
     :func:`product_dtype`), which the per-row step
