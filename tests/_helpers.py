@@ -187,3 +187,49 @@ def lazy_inputs() -> tuple[np.ndarray, ...]:
     q = rng.random((6, 4))
     q /= q.sum(axis=1, keepdims=True)
     return x, y, soft, p, q
+
+
+def as_repeated(result: Any) -> Any:
+    """A weighted report (of ``ScoreAccumulator`` or ``CalibrationAccumulator``) as the report
+    of its rows repeated by their integer weights reads: each ``weight`` in the place of the
+    row count (``n`` or ``count``) next to it."""
+    if isinstance(result, list):
+        return [as_repeated(v) for v in result]
+    if not isinstance(result, dict):
+        return result
+    out = {k: as_repeated(v) for k, v in result.items()}
+    if "weight" in out:
+        weight = out.pop("weight")
+        for key in ("n", "count"):
+            if key in out:
+                out[key] = weight
+    return out
+
+
+#: Numbers of a report that count rows whatever their weights, or that resample rows.
+ROW_KEYS = ("worst", "loss_histogram", "rows_not_summing_to_one", "ci_low", "ci_high")
+
+
+def assert_same_numbers(a: Any, b: Any, where: str = "", rel: float = 1e-9) -> None:
+    """Two reports hold the same keys and the same numbers (floats to ``rel``), except
+    :data:`ROW_KEYS`."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict), where
+        assert a.keys() == b.keys(), (where, a.keys() ^ b.keys())
+        for k in a:
+            if k not in ROW_KEYS and not k.startswith("band_"):
+                assert_same_numbers(a[k], b[k], f"{where}.{k}", rel)
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (u, v) in enumerate(zip(a, b, strict=True)):
+            assert_same_numbers(u, v, f"{where}[{i}]", rel)
+    elif isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None:
+            assert a is b, (where, a, b)
+        elif math.isnan(a) or math.isnan(b):
+            assert math.isnan(a), (where, a, b)
+            assert math.isnan(b), (where, a, b)
+        else:
+            assert math.isclose(a, b, rel_tol=rel, abs_tol=1e-12), (where, a, b)
+    else:
+        assert a == b, (where, a, b)

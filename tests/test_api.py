@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _helpers import as_repeated, assert_same_numbers
 from crossentropy import metrics
 from crossentropy.cli import main
 from crossentropy.scoring import InputError, ScoreReport, score
@@ -551,3 +552,175 @@ def test_a_record_batch_reader_is_read_as_a_stream(files) -> None:
     again = pa.RecordBatchReader.from_batches(table.schema, batches)
     with pytest.raises(ValueError, match="engine='local'"):
         score(again, target="y", proba="p_*", engine="dask")
+
+
+# --------------------------------------------------------------------------- sample weights
+
+
+@pytest.fixture(scope="module")
+def weighted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A table with a weight column ``w`` (integers, and uniform floats ``u``), as CSV and
+    Parquet, and a solution/submission pair with the weights in either file."""
+    d = tmp_path_factory.mktemp("weights")
+    rng = np.random.default_rng(31)
+    n = 500
+    p = np.round(rng.dirichlet(np.ones(3), n), 3)
+    p[:, 2] = 1 - p[:, 0] - p[:, 1]
+    y = rng.integers(0, 3, n)
+    w = rng.integers(0, 4, n)
+    u = rng.uniform(0, 2, n)
+    ids = np.arange(n)
+    table = pa.table(
+        {
+            "y": np.array(CLASSES)[y],
+            **{f"p_{c}": p[:, j] for j, c in enumerate(CLASSES)},
+            "w": w,
+            "u": u,
+            "id": ids,
+        }
+    )
+    pq.write_table(table, d / "t.parquet", row_group_size=64)
+    pa.csv.write_csv(table, d / "t.csv")
+    probs = {c: p[:, j] for j, c in enumerate(CLASSES)}
+    perm = rng.permutation(n)
+    pa.csv.write_csv(pa.table({"id": ids, "y": np.array(CLASSES)[y], "u": u}), d / "sol_u.csv")
+    pa.csv.write_csv(pa.table({"id": ids, "y": np.array(CLASSES)[y]}), d / "sol.csv")
+    sub = pa.table({"id": ids, **probs, "u": u})
+    pa.csv.write_csv(sub, d / "sub_u.csv")
+    pa.csv.write_csv(sub.take(perm), d / "sub_u_shuffled.csv")
+    pa.csv.write_csv(pa.table({"id": ids, **probs}).take(perm), d / "sub_shuffled.csv")
+    return {"dir": d, "y": y, "p": p, "w": w, "u": u}
+
+
+def test_sample_weight_column_of_csv_and_parquet_equals_the_metrics(weighted) -> None:
+    d, y, p, u = weighted["dir"], weighted["y"], weighted["p"], weighted["u"]
+    reports = [
+        score(d / name, target="y", proba="p_*", sample_weight="u", bootstrap=0, batch_rows=60)
+        for name in ("t.csv", "t.parquet")
+    ]
+    for report in reports:
+        assert report.n == 500
+        assert report.weight == pytest.approx(float(np.sum(u)), rel=1e-12)
+        assert report.input["sample_weight_column"] == "u"
+        assert report.input["total_weight"] == report.weight
+        assert report.log_loss == pytest.approx(metrics.log_loss(y, p, sample_weight=u), rel=1e-12)
+        brier = metrics.brier_score_loss(y, p, sample_weight=u)
+        assert report.brier == pytest.approx(brier, rel=1e-12)
+        hits = np.sum(u * (p.argmax(axis=1) == y)) / np.sum(u)
+        assert report.accuracy == pytest.approx(hits, rel=1e-12)
+        ece = metrics.calibration_error(y, p, n_bins=15, sample_weight=u)
+        assert report.ece == pytest.approx(ece, rel=1e-9)
+        assert "p_w" not in report.input["probability_columns"]
+    csv, parquet = ({k: v for k, v in r.to_dict().items() if k != "input"} for r in reports)
+    assert_same_numbers(csv, parquet, rel=1e-12)
+    # no weights: the weight is the rows, the metadata says so
+    plain = score(d / "t.parquet", target="y", proba="p_*", bootstrap=0)
+    assert plain.weight == 500.0
+    assert plain.input["sample_weight_column"] is None
+
+
+def test_integer_weight_column_equals_repeated_rows(weighted) -> None:
+    d, y, p, w = weighted["dir"], weighted["y"], weighted["p"], weighted["w"]
+    report = score(d / "t.csv", target="y", proba="p_*", sample_weight="w", bootstrap=0)
+    r = np.repeat(np.arange(500), w)
+    repeated = score(p[r], target=np.array(CLASSES)[y[r]], classes=CLASSES, bootstrap=0)
+    mine = as_repeated({k: v for k, v in report.to_dict().items() if k != "input"})
+    theirs = as_repeated({k: v for k, v in repeated.to_dict().items() if k != "input"})
+    assert mine["n"] == theirs["n"] == int(np.sum(w))
+    assert_same_numbers(mine, theirs)
+
+
+def test_sample_weight_as_an_array_for_data_in_memory(weighted) -> None:
+    pd = pytest.importorskip("pandas")
+    y, p, u = weighted["y"], weighted["p"], weighted["u"]
+    expected = metrics.log_loss(y, p, sample_weight=u)
+    arrays = score(p, target=y, sample_weight=u, bootstrap=0)
+    assert arrays.log_loss == pytest.approx(expected, rel=1e-12)
+    assert arrays.input["sample_weight_column"] == "sample_weight"
+    frame = pd.DataFrame(p, columns=CLASSES).assign(y=np.array(CLASSES)[y], sample_weight=1.0)
+    table = score(frame, target="y", proba=CLASSES, sample_weight=list(u), bootstrap=0)
+    assert table.log_loss == pytest.approx(expected, rel=1e-12)
+    assert table.input["sample_weight_column"] == "_sample_weight_"  # its own column's name
+    with pytest.raises(ValueError, match=r"one weight per row of data \(500,\); got shape \(3,\)"):
+        score(p, target=y, sample_weight=[1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match="sample_weight must hold numbers"):
+        score(p, target=y, sample_weight=np.array(["a"] * 500))
+    with pytest.raises(TypeError, match="goes with data in memory"):
+        score(weighted["dir"] / "t.csv", target="y", proba="p_*", sample_weight=u)
+    bad = u.copy()
+    bad[9] = -2.0
+    with pytest.raises(InputError, match=r"array, row 10, column 'sample_weight': sample weight"):
+        score(p, target=y, sample_weight=bad)
+    with pytest.raises(InputError, match="total sample weight is zero"):
+        score(p, target=y, sample_weight=np.zeros(500))
+
+
+def test_weighted_pair_with_the_weights_in_either_file(weighted) -> None:
+    d, y, p, u = weighted["dir"], weighted["y"], weighted["p"], weighted["u"]
+    expected = metrics.log_loss(y, p, sample_weight=u)
+    kw = {"id": "id", "target": "y", "sample_weight": "u", "bootstrap": 0, "batch_rows": 70}
+    for sol, sub in (
+        ("sol_u.csv", "sub_shuffled.csv"),  # the solution's weights, joined through its index
+        ("sol_u.csv", "sub_u.csv"),  # both hold one: the solution's, in file order
+        ("sol.csv", "sub_u.csv"),  # the submission's, row by row
+        ("sol.csv", "sub_u_shuffled.csv"),  # the submission's, through the index
+    ):
+        report = score(d / sub, solution=d / sol, **kw)
+        assert report.log_loss == pytest.approx(expected, rel=1e-12), (sol, sub)
+        assert report.weight == pytest.approx(float(np.sum(u)), rel=1e-12)
+        assert "u" not in report.input["probability_columns"]
+    with pytest.raises(InputError, match="column 'nope': no such column in the solution or the"):
+        score(d / "sub_u.csv", solution=d / "sol.csv", **{**kw, "sample_weight": "nope"})
+
+
+def test_weighted_dask_engine_equals_local(weighted) -> None:
+    pytest.importorskip("distributed")
+    d = weighted["dir"]
+    kw = {"target": "y", "proba": "p_*", "sample_weight": "u", "bootstrap": 0}
+    local = score(d / "t.parquet", **kw)
+    remote = score(d / "t.parquet", engine="dask", partitions=3, **kw)
+    local_numbers, remote_numbers = (
+        {k: v for k, v in r.to_dict().items() if k != "input"} for r in (local, remote)
+    )
+    assert_same_numbers(local_numbers, remote_numbers, rel=1e-7)
+    pair = {"id": "id", "target": "y", "sample_weight": "u", "bootstrap": 0}
+    one = score(d / "sub_shuffled.csv", solution=d / "sol_u.csv", **pair)
+    two = score(d / "sub_shuffled.csv", solution=d / "sol_u.csv", engine="dask", **pair)
+    assert two.log_loss == pytest.approx(one.log_loss, rel=1e-12)
+    assert two.weight == pytest.approx(one.weight, rel=1e-12)
+
+
+def test_bad_weight_columns_name_file_row_and_column(weighted, tmp_path: Path) -> None:
+    head = "y,p_a,p_b,w\na,0.25,0.75,1\n"
+    for cell, message in (
+        ("-0.5", "sample weight -0.5 is not a finite number >= 0"),
+        ("nan", "sample weight nan is not a finite number >= 0"),
+        ("inf", "sample weight inf is not a finite number >= 0"),
+        ("abc", "'abc' is not a number"),
+        ("", "missing sample weight"),
+    ):
+        path = tmp_path / "bad.csv"
+        path.write_text(head + f"b,0.5,0.5,{cell}\n")
+        with pytest.raises(InputError, match=re.escape(f"bad.csv, row 2, column 'w': {message}")):
+            score(path, target="y", proba="p_*", sample_weight="w")
+    pq.write_table(
+        pa.table({"y": ["a", "b"], "p_a": [0.5, 0.5], "p_b": [0.5, 0.5], "w": [1.0, -1.0]}),
+        tmp_path / "bad.parquet",
+    )
+    with pytest.raises(InputError, match=r"bad.parquet, row 2, column 'w': sample weight -1.0"):
+        score(tmp_path / "bad.parquet", target="y", proba="p_*", sample_weight="w")
+    with pytest.raises(InputError, match="column 'y': the sample weight column must not be"):
+        score(weighted["dir"] / "t.csv", target="y", proba="p_*", sample_weight="y")
+    with pytest.raises(InputError, match="column 'nope': no such column"):
+        score(weighted["dir"] / "t.csv", target="y", proba="p_*", sample_weight="nope")
+    with pytest.raises(InputError, match="the sample weight column is also a probability column"):
+        score(weighted["dir"] / "t.csv", target="y", proba=["p_*", "w"], sample_weight="w")
+    with pytest.raises(TypeError, match="sample_weight must be a column name"):
+        score(weighted["dir"] / "t.csv", target="y", proba="p_*", sample_weight=b"w")
+
+
+def test_weighted_comparison(weighted) -> None:
+    d, u = weighted["dir"], weighted["u"]
+    kw = {"target": "y", "proba": "p_*", "sample_weight": "u", "bootstrap": 20}
+    cmp = score([d / "t.csv", d / "t.parquet"], **kw)
+    assert all(r.weight == pytest.approx(float(np.sum(u))) for r in cmp.reports.values())

@@ -78,3 +78,16 @@ def test_paired_interval_matches_resampling_and_the_normal_approximation() -> No
     # unpaired totals would be far wider: the pairing is what makes the interval narrow
     unpaired = 2 * 1.959964 * np.sqrt((a.var() + b.var()) / n)
     assert ours < 0.5 * unpaired
+
+
+def test_sample_weights_multiply_the_poisson_weights() -> None:
+    rng = np.random.default_rng(3)
+    keys, values = np.arange(20000), rng.normal(size=(20000, 2))
+    w = rng.uniform(0, 2, size=20000)
+    weighted = BootstrapTotals(["a", "b"], 8, 1).update(keys, values, sample_weight=w)
+    draws = poisson_weights(keys, 8, 1).astype(np.float64) * w[:, None]
+    np.testing.assert_allclose(weighted.weight, draws.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(weighted.totals, draws.T @ values, rtol=1e-12)
+    ones = BootstrapTotals(["a", "b"], 8, 1).update(keys, values, sample_weight=np.ones(20000))
+    plain = BootstrapTotals(["a", "b"], 8, 1).update(keys, values)
+    np.testing.assert_array_equal(ones.totals, plain.totals)

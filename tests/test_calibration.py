@@ -11,6 +11,7 @@ import pickle
 import numpy as np
 import pytest
 
+from _helpers import as_repeated, assert_same_numbers
 from crossentropy import metrics
 from crossentropy.metrics._calibration import GRID, smooth_ece_bound, wilson_interval
 
@@ -451,3 +452,70 @@ def test_many_bins_keep_their_edges() -> None:
         expected = float(gap.sum() / count.sum())
         got = metrics.calibration_error(y, p, n_bins=bins)
         assert got == pytest.approx(expected, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- sample weights
+
+
+@pytest.mark.parametrize("rounded", [True, False])
+def test_integer_weights_equal_repeated_pairs(rounded: bool) -> None:
+    """Weights k are the pairs repeated k times: smooth ECE and its curve, CORP (weighted PAV)
+    with its diagram, equal-mass bins, across batches and merges."""
+    f, o = _pairs(2000, 21)
+    if rounded:
+        f = np.round(f, 3)
+    w = np.random.default_rng(22).integers(0, 5, size=f.shape[0])
+    acc = metrics.CalibrationAccumulator().update(f[:500], o[:500], sample_weight=w[:500])
+    acc.merge(metrics.CalibrationAccumulator().update(f[500:], o[500:], sample_weight=w[500:]))
+    r = np.repeat(np.arange(f.shape[0]), w)
+    repeated = metrics.CalibrationAccumulator().update(f[r], o[r]).result(bootstrap=0)
+    weighted = acc.result(bootstrap=0)
+    assert acc.n == 2000
+    assert acc.weight == weighted["weight"] == float(np.sum(w))
+    assert_same_numbers(as_repeated(weighted), repeated)
+    # the exact CORP decomposition agrees too, for forecasts with 3 decimals
+    if rounded:
+        exact = metrics.calibration_decomposition(o[r], f[r], score="brier")
+        assert weighted["corp"]["brier"]["miscalibration"] == pytest.approx(
+            exact.miscalibration, rel=1e-9
+        )
+
+
+def test_weighted_bootstrap_keeps_the_rows_of_each_cell() -> None:
+    f, o = _pairs(3000, 23)
+    plain = metrics.CalibrationAccumulator().update(f, o).result(bootstrap=40, seed=5)
+    ones = metrics.CalibrationAccumulator().update(f, o, sample_weight=np.ones(3000))
+    unit = ones.result(bootstrap=40, seed=5)
+    for key in ("value", "ci_low", "ci_high"):  # weight 1: the same draws, the same interval
+        assert unit["smooth_ece"][key] == pytest.approx(plain["smooth_ece"][key], rel=1e-9)
+    # weights 2: the masses double, the rows do not; the value is the same (a mean), and the
+    # interval is the one of the rows (Poisson draws of the rows, scaled by k / m)
+    twice = metrics.CalibrationAccumulator().update(f, o, sample_weight=np.full(3000, 2.0))
+    two = twice.result(bootstrap=40, seed=5)
+    for key in ("value", "ci_low", "ci_high"):
+        assert two["smooth_ece"][key] == pytest.approx(plain["smooth_ece"][key], rel=1e-9)
+    # random weights: a seeded, finite interval around the value
+    w = np.random.default_rng(24).uniform(0, 3, size=3000)
+    acc = metrics.CalibrationAccumulator().update(f, o, sample_weight=w)
+    a, b = acc.result(bootstrap=40, seed=5), acc.result(bootstrap=40, seed=5)
+    assert a["smooth_ece"] == b["smooth_ece"]
+    assert a["smooth_ece"]["ci_low"] <= a["smooth_ece"]["value"] <= a["smooth_ece"]["ci_high"]
+
+
+def test_weighted_pairs_pickle_and_refuse_bad_weights() -> None:
+    f, o = _pairs(100, 25)
+    acc = metrics.CalibrationAccumulator().update(f, o, sample_weight=np.full(100, 0.5))
+    back = pickle.loads(pickle.dumps(acc))
+    assert back.result(bootstrap=0)["corp"] == acc.result(bootstrap=0)["corp"]
+    for bad, text in ((-1.0, "-1.0"), (np.nan, "nan"), (np.inf, "inf")):
+        w = np.ones(100)
+        w[7] = bad
+        with pytest.raises(ValueError, match=f"finite and >= 0; got {text} at row 7"):
+            metrics.CalibrationAccumulator().update(f, o, sample_weight=w)
+    with pytest.raises(ValueError, match="one weight per row"):
+        metrics.CalibrationAccumulator().update(f, o, sample_weight=np.ones(3))
+    with pytest.raises(TypeError, match="numbers"):
+        metrics.CalibrationAccumulator().update(f, o, sample_weight=np.array(["1"] * 100))
+    zero = metrics.CalibrationAccumulator().update(f, o, sample_weight=np.zeros(100))
+    with pytest.raises(metrics.ZeroWeightError, match="sample_weight sums to zero"):
+        zero.result()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import subprocess
@@ -18,6 +19,8 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
+from _helpers import as_repeated, assert_same_numbers
+from crossentropy import metrics
 from crossentropy.cli import main
 from crossentropy.scoring import score
 
@@ -630,6 +633,31 @@ def _write(path: Path, text: str) -> Path:
 GOOD_CSV = "y,p_a,p_b\na,0.25,0.75\nb,0.5,0.5\na,0.9,0.1\n"
 
 
+def _bad_weight_cases(d: Path, t: list[str]) -> list[tuple[str, list[str], list[str]]]:
+    """Bad ``--sample-weight`` columns: (case id, arguments, strings of the error line)."""
+    head = "y,p_a,p_b,w\na,0.25,0.75,1\nb,0.5,0.5,2\n"
+    w = [*t, "--sample-weight", "w"]
+    out = []
+    for case, cell, needles in (
+        ("weight-negative", "-1", ["negative", "row 3", "'w'", ">= 0"]),
+        ("weight-nan", "nan", ["wnan", "row 3", "'w'", "nan"]),
+        ("weight-inf", "inf", ["winf", "row 3", "'w'", "inf"]),
+        ("weight-text", "heavy", ["wtext", "row 3", "'w'", "'heavy' is not a number"]),
+        ("weight-empty", "", ["wempty", "row 3", "'w'", "missing sample weight"]),
+    ):
+        name = case.replace("weight-", "w") + ".csv"
+        path = _write(d / name, head + f"a,0.9,0.1,{cell}\n")
+        out.append((case, [str(path), *w], [name, *needles[1:]]))
+    zero = _write(d / "wzero.csv", "y,p_a,p_b,w\na,0.25,0.75,0\nb,0.5,0.5,0\n")
+    out.append(
+        ("weight-zero", [str(zero), *w], ["wzero.csv", "'w'", "total sample weight is zero"])
+    )
+    good = _write(d / "wgood.csv", head)
+    nope = [*t, "--sample-weight", "nope"]
+    out.append(("weight-no-column", [str(good), *nope], ["wgood.csv", "'nope'", "no such column"]))
+    return out
+
+
 def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
     """(case id, arguments, strings the one error line must hold)."""
 
@@ -696,6 +724,7 @@ def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
             [str(d / "p.npy"), "--target-file", str(d / "y.npz")],
             ["y.npz", ".npz archive"],
         ),
+        *_bad_weight_cases(d, t),
         ("too-many-bins", [good, *t, "--bins", "100000000"], ["--bins", "at most"]),
         ("zero-bins", [good, *t, "--bins", "0"], ["--bins", "positive"]),
     ]
@@ -981,3 +1010,182 @@ def test_the_command_takes_as_many_bins_as_the_library(data, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["score", path, *TABLE_ARGS, "--bins", "16385"])
     assert exit_.value.code == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Sample weights: ScoreAccumulator (metrics/_score.py) and --sample-weight.
+
+
+def _weighted_case(seed: int, n: int, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(c) * 0.7, size=n)
+    p = np.round(p, 3)
+    p[:, -1] = np.clip(1 - p[:, :-1].sum(axis=1), 0, 1)
+    p /= p.sum(axis=1, keepdims=True)
+    y = np.array([rng.choice(c, p=row) for row in p])
+    return y, p, rng
+
+
+@pytest.mark.parametrize("c", [2, 3])
+def test_weighted_accumulator_matches_scikit_learn(c: int) -> None:
+    sk = pytest.importorskip("sklearn.metrics")
+    y, p, rng = _weighted_case(1, 3000, c)
+    w = rng.uniform(0, 3, size=y.shape[0])
+    acc = metrics.ScoreAccumulator(list(range(c)), bootstrap=0)
+    for lo in range(0, y.shape[0], 700):  # batches
+        acc.update(y[lo : lo + 700], p[lo : lo + 700], sample_weight=w[lo : lo + 700])
+    r = acc.result()
+    assert r["n"] == y.shape[0]
+    assert math.isclose(r["weight"], float(np.sum(w)), rel_tol=1e-12)
+    assert math.isclose(r["log_loss"], sk.log_loss(y, p, sample_weight=w), rel_tol=1e-12)
+    hits = sk.accuracy_score(y, p.argmax(axis=1), sample_weight=w)
+    assert math.isclose(r["accuracy"], hits, rel_tol=1e-12)
+    if c == 2:
+        brier = sk.brier_score_loss(y, p[:, 1], sample_weight=w)
+    else:
+        brier = metrics.brier_score_loss(y, p, sample_weight=w)
+    assert math.isclose(r["brier"], brier, rel_tol=1e-12)
+    ece = metrics.calibration_error(y, p, n_bins=15, sample_weight=w)
+    assert math.isclose(r["ece"], ece, rel_tol=1e-9)
+    d2 = sk.d2_log_loss_score(y, p, sample_weight=w)
+    assert math.isclose(r["calibration"]["skill"]["d2_log_loss"], d2, rel_tol=1e-9)
+    for j, entry in enumerate(r["per_class"]):
+        mine = y == j
+        assert entry["count"] == int(np.sum(mine))
+        assert math.isclose(entry["weight"], float(np.sum(w[mine])), rel_tol=1e-12)
+        loss = sk.log_loss(y[mine], p[mine], sample_weight=w[mine], labels=list(range(c)))
+        assert math.isclose(entry["log_loss"], loss, rel_tol=1e-12)
+    # the reliability bins: weighted counts, confidences and accuracies (the rows counted too)
+    conf = p[:, 1] if c == 2 else p.max(axis=1)
+    hit = (y == 1) if c == 2 else (p.argmax(axis=1) == y)
+    from crossentropy.metrics._formulas import bin_index, uniform_edges
+
+    b = bin_index(np, conf, uniform_edges(15))  # the bins of calibration_error
+    for k, entry in enumerate(r["reliability"]):
+        inside = b == k
+        assert entry["count"] == int(np.sum(inside))
+        if inside.any():
+            assert math.isclose(entry["weight"], float(np.sum(w[inside])), rel_tol=1e-12)
+            mean_conf = np.sum(w[inside] * conf[inside]) / np.sum(w[inside])
+            assert math.isclose(entry["confidence"], mean_conf, rel_tol=1e-12)
+            mean_hit = np.sum(w[inside] * hit[inside]) / np.sum(w[inside])
+            assert math.isclose(entry["accuracy"], mean_hit, rel_tol=1e-12, abs_tol=1e-15)
+    if c == 3:
+        expected = np.zeros((c, c))
+        np.add.at(expected, (y, p.argmax(axis=1)), w)
+        np.testing.assert_allclose(r["confusion"], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("c", "n_bins"), [(2, 10), (3, 15), (4, 7)])
+def test_integer_weights_equal_repeated_rows_in_every_number(c: int, n_bins: int) -> None:
+    """A row of weight k is the row k times: every number of the report (calibration
+    included: smooth ECE, CORP, equal-width and equal-mass bins, Murphy, class-wise ECE,
+    splits, skill, confusion), with the weights where the rows are counted."""
+    y, p, rng = _weighted_case(2, 1500, c)
+    w = rng.integers(0, 5, size=y.shape[0])
+    groups = np.array(["Public", "Private"])[rng.integers(0, 2, size=y.shape[0])]
+    options = {"n_bins": n_bins, "bootstrap": 0, "worst": 5}
+    parts = []
+    for lo, hi in ((0, 400), (400, 1100), (1100, 1500)):  # merged workers
+        part = metrics.ScoreAccumulator(list(range(c)), **options)
+        rows = np.arange(lo, hi)
+        part.update(y[lo:hi], p[lo:hi], row_ids=rows, groups=groups[lo:hi], sample_weight=w[lo:hi])
+        parts.append(part)
+    weighted = parts[2].merge(parts[0]).merge(parts[1]).result()
+    r = np.repeat(np.arange(y.shape[0]), w)
+    repeated = metrics.ScoreAccumulator(list(range(c)), **options)
+    repeated.update(y[r], p[r], groups=groups[r])
+    assert weighted["weight"] == repeated.result()["n"] == int(np.sum(w))
+    assert_same_numbers(as_repeated(weighted), repeated.result())
+
+
+def test_rows_without_weights_weigh_one_and_merge_with_weighted_ones() -> None:
+    y, p, rng = _weighted_case(3, 900, 3)
+    w = rng.uniform(0.5, 2, size=900)
+    ones = np.where(np.arange(900) < 300, 1.0, w)
+    # unweighted rows, then weighted ones, in one accumulator and across a merge
+    one = metrics.ScoreAccumulator([0, 1, 2], bootstrap=0)
+    one.update(y[:300], p[:300]).update(y[300:], p[300:], sample_weight=w[300:])
+    left = metrics.ScoreAccumulator([0, 1, 2], bootstrap=0).update(y[:300], p[:300])
+    right = metrics.ScoreAccumulator([0, 1, 2], bootstrap=0)
+    right.update(y[300:], p[300:], row_ids=np.arange(300, 900), sample_weight=w[300:])
+    whole = metrics.ScoreAccumulator([0, 1, 2], bootstrap=0).update(y, p, sample_weight=ones)
+    for acc in (one, left.merge(right)):  # the smooth curve's bandwidth: a search, to ~1e-9
+        assert_same_numbers(acc.result(), whole.result(), rel=1e-7)
+    # weight 1 everywhere: the unweighted numbers (the counts and sums, as weights)
+    plain = metrics.ScoreAccumulator([0, 1, 2], bootstrap=0).update(y, p).result()
+    unit = metrics.ScoreAccumulator([0, 1, 2], bootstrap=0)
+    assert_same_numbers(as_repeated(unit.update(y, p, sample_weight=np.ones(900)).result()), plain)
+
+
+def test_unweighted_report_has_no_weight_keys() -> None:
+    y, p, _ = _weighted_case(4, 200, 3)
+    r = metrics.ScoreAccumulator([0, 1, 2], bootstrap=0).update(y, p).result()
+    assert "weight" not in r
+    assert "weight" not in r["per_class"][0]
+    assert "weight" not in r["reliability"][0]
+    assert "weight" not in r["calibration"]["equal_mass"]["bins"][0]
+
+
+def test_weighted_paired_bootstrap_totals_weigh_the_rows() -> None:
+    from crossentropy.metrics._bootstrap import poisson_weights
+
+    y, p, rng = _weighted_case(5, 400, 3)
+    w = rng.uniform(0, 2, size=400)
+    acc = metrics.ScoreAccumulator([0, 1, 2], bootstrap=0, paired=16, seed=3)
+    acc.update(y, p, sample_weight=w)
+    totals = acc.paired_totals
+    assert totals is not None
+    draws = poisson_weights(np.arange(400), 16, 3).astype(np.float64) * w[:, None]
+    loss = -np.log(np.clip(p[np.arange(400), y], np.finfo(float).eps, 1))
+    np.testing.assert_allclose(totals.weight, draws.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(totals.totals[:, 0], draws.T @ loss, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("weight", "fault"),
+    [(-1.0, "-1.0"), (np.nan, "nan"), (np.inf, "inf")],
+)
+def test_bad_weights_are_row_errors(weight: float, fault: str) -> None:
+    from crossentropy.metrics._score import RowError
+
+    y, p, _ = _weighted_case(6, 10, 3)
+    w = np.ones(10)
+    w[4] = weight
+    acc = metrics.ScoreAccumulator([0, 1, 2])
+    with pytest.raises(RowError, match=f"row 104: sample weight {fault}") as info:
+        acc.update(y, p, row_ids=np.arange(100, 110), sample_weight=w)
+    assert info.value.row == 104
+    assert acc.result()["n"] == 0  # nothing was added
+    with pytest.raises(ValueError, match="sample_weight must be a 1-D array of 10 numbers"):
+        acc.update(y, p, sample_weight=np.array(["a"] * 10))
+    with pytest.raises(ValueError, match="sample_weight must be a 1-D array of 10 numbers"):
+        acc.update(y, p, sample_weight=np.ones(9))
+
+
+def test_zero_total_weight_is_a_value_error() -> None:
+    y, p, _ = _weighted_case(7, 10, 3)
+    acc = metrics.ScoreAccumulator([0, 1, 2]).update(y, p, sample_weight=np.zeros(10))
+    with pytest.raises(metrics.ZeroWeightError, match="sample_weight sums to zero"):
+        acc.result()
+    with pytest.raises(ValueError, match="sample_weight sums to zero"):
+        acc.result()
+
+
+def test_cli_sample_weight_column(tmp_path: Path) -> None:
+    y, p, rng = _weighted_case(8, 300, 3)
+    w = rng.uniform(0, 2, size=300)
+    table = pa.table({"y": y, **{f"p_{j}": p[:, j] for j in range(3)}, "w": w})
+    pcsv.write_csv(table, tmp_path / "t.csv")
+    out = cli(str(tmp_path / "t.csv"), "--target", "y", "--proba-cols", "p_*",
+              "--sample-weight", "w", "--json", "--bootstrap", "0")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    report = score(tmp_path / "t.csv", target="y", proba="p_*", sample_weight="w", bootstrap=0)
+    assert got["weight"] == report.weight
+    assert got["log_loss"] == report.log_loss
+    assert math.isclose(got["log_loss"], metrics.log_loss(y, p, sample_weight=w), rel_tol=1e-12)
+    assert got["input"]["sample_weight_column"] == "w"
+    text = cli(str(tmp_path / "t.csv"), "--target", "y", "--proba-cols", "p_*",
+               "--sample-weight", "w", "--bootstrap", "0")  # fmt: skip
+    assert "sample weights 'w'" in text.stdout

@@ -179,6 +179,13 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
         "a column of the solution in a pair)",
     )
     g.add_argument(
+        "--sample-weight",
+        metavar="COL",
+        help="column of sample weights (finite, >= 0; in a pair, the solution's, else the "
+        "submission's): every mean, bin and calibration number is weighted, as scikit-learn's "
+        "sample_weight; row counts stay counts of rows",
+    )
+    g.add_argument(
         "--format",
         type=str.lower,
         choices=FORMATS,
@@ -367,6 +374,7 @@ def score_command(args: argparse.Namespace) -> int:
                 renormalize=args.renormalize or False,
                 split=args.split,
                 batch_rows=args.batch_rows,
+                sample_weight=args.sample_weight,
             )
         if args.report:
             report.to_html(args.report)

@@ -8,6 +8,9 @@ bootstrap totals pair up row by row without ever holding two sets at once, and t
 of their replicate means is the paired bootstrap of the difference. Memory is
 ``replicates × (metrics + 1)`` numbers.
 
+With sample weights :math:`s_i` the totals are :math:`\sum_i w_{bi} s_i v_i` and
+:math:`\sum_i w_{bi} s_i`: the replicate means are weighted means of the resampled rows.
+
 The 16-bit inverse CDF puts each probability of Poisson(1) within :math:`2^{-16}` of its
 value (mean 1 to ~1e-5).
 """
@@ -109,14 +112,19 @@ class BootstrapTotals:
         keys: np.ndarray[Any, Any],
         values: np.ndarray[Any, Any],
         labels: np.ndarray[Any, Any] | None = None,
+        sample_weight: np.ndarray[Any, Any] | None = None,
     ) -> BootstrapTotals:
-        """Add rows: integer ``keys`` ``(n,)``, ``values`` ``(n, len(names))``, and the labels
-        (class indices) that the fingerprint records."""
+        """Add rows: integer ``keys`` ``(n,)``, ``values`` ``(n, len(names))``, the labels
+        (class indices) that the fingerprint records, and the rows' sample weights (checked
+        by the caller: finite, >= 0)."""
         k = np.asarray(keys).astype(np.uint64)
         v = np.asarray(values, dtype=np.float64)
+        s = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         for lo in range(0, k.shape[0], _CHUNK):  # weights of a chunk: _CHUNK x replicates
             w = poisson_weights(k[lo : lo + _CHUNK], self.replicates, self.seed)
             w64 = w.astype(np.float64)
+            if s is not None:
+                w64 *= s[lo : lo + _CHUNK, None]
             self.weight += w64.sum(axis=0)
             self.totals += w64.T @ v[lo : lo + _CHUNK]
         self.n += int(k.shape[0])

@@ -50,7 +50,9 @@ __all__ = [
     "MurphyDecomposition",
     "binned_summary",
     "calibration_decomposition",
+    "checked_weights",
     "corp_blocks",
+    "first_bad_weight",
     "murphy_decomposition",
     "murphy_terms",
     "pair_scores",
@@ -377,6 +379,7 @@ def binned_summary(
     count: np.ndarray[Any, Any],
     f_sum: np.ndarray[Any, Any],
     o_sum: np.ndarray[Any, Any],
+    rows: np.ndarray[Any, Any] | None = None,
 ) -> dict[str, Any]:
     r"""ECE, MCE and RMS calibration error of bins, and each bin with its Wilson interval.
 
@@ -385,6 +388,10 @@ def binned_summary(
         \mathrm{ECE} = \sum_b \frac{n_b}{n} |\bar o_b - \bar f_b|, \quad
         \mathrm{MCE} = \max_{n_b > 0} |\bar o_b - \bar f_b|, \quad
         \mathrm{RMS} = \Bigl(\sum_b \frac{n_b}{n} (\bar o_b - \bar f_b)^2\Bigr)^{1/2}
+
+    With sample weights, ``count`` (:math:`n_b`), ``f_sum`` and ``o_sum`` are the bins'
+    weighted totals (the Wilson interval reads the weighted count as the bin's size) and
+    ``rows`` their row counts: each bin then gives ``count`` (rows) and ``weight``.
     """
     from crossentropy.metrics._formulas import calibration_norm
 
@@ -392,17 +399,18 @@ def binned_summary(
     bins = []
     for b in range(count.shape[0]):
         c = float(count[b])
-        bins.append(
-            {
-                "lo": float(edges[b]),
-                "hi": float(edges[b + 1]),
-                "count": round(c),
-                "confidence": float(f_sum[b]) / c if c else None,
-                "accuracy": float(o_sum[b]) / c if c else None,
-                "accuracy_low": float(lo[b]) if c else None,
-                "accuracy_high": float(hi[b]) if c else None,
-            }
-        )
+        one = {
+            "lo": float(edges[b]),
+            "hi": float(edges[b + 1]),
+            "count": round(c) if rows is None else int(rows[b]),
+            "confidence": float(f_sum[b]) / c if c else None,
+            "accuracy": float(o_sum[b]) / c if c else None,
+            "accuracy_low": float(lo[b]) if c else None,
+            "accuracy_high": float(hi[b]) if c else None,
+        }
+        if rows is not None:
+            one["weight"] = c
+        bins.append(one)
     return {
         "ece": calibration_norm(count, f_sum, o_sum, "l1"),
         "mce": calibration_norm(count, f_sum, o_sum, "max"),
@@ -459,6 +467,30 @@ def murphy_terms(
 # --------------------------------------------------------------------------- accumulator
 
 
+def checked_weights(sample_weight: Any, n: int) -> np.ndarray[Any, Any]:
+    """Sample weights as float64 ``(n,)``, each finite and >= 0 (a ``ValueError`` naming the
+    first bad one and its position otherwise)."""
+    w = np.asarray(sample_weight)
+    if w.shape != (n,):
+        raise ValueError(
+            f"sample_weight must be a 1-D array of one weight per row ({n},); got shape {w.shape}"
+        )
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must hold numbers; got dtype {w.dtype}")
+    w = w.astype(np.float64, copy=False)
+    i = first_bad_weight(w)
+    if i is not None:
+        raise ValueError(f"sample_weight must be finite and >= 0; got {w[i]} at row {i}")
+    return w
+
+
+def first_bad_weight(w: np.ndarray[Any, Any]) -> int | None:
+    """The position of the first weight that is not finite and >= 0 (NaN, inf, negative),
+    or None: the rule of every sample weight of the streaming accumulators."""
+    ok = np.isfinite(w) & (w >= 0)
+    return None if bool(np.all(ok)) else int(np.argmin(ok))
+
+
 class CalibrationAccumulator:
     r"""Calibration pairs :math:`(f_i, o_i)` summarised on a grid, mergeable, in bounded memory.
 
@@ -483,6 +515,18 @@ class CalibrationAccumulator:
     rounding, at a cost that does not grow with the rows. It is seeded, so a result is
     reproducible and does not depend on how the rows were split into batches or workers.
 
+    **Sample weights** (``update(..., sample_weight=w)``, scikit-learn's meaning: a row of
+    weight 3 counts as the row three times): the grid keeps :math:`\sum w`,
+    :math:`\sum w\lambda`, :math:`\sum w\lambda^2` in place of the counts and sums, so
+    every number is its weighted version (smECE of the weighted kernel masses, PAV on the
+    cells' weighted counts of 0s and 1s, equal-mass bins of equal weight, Wilson intervals of
+    the weighted counts), and the row count of each group besides. The bootstrap then draws
+    :math:`k \sim \mathrm{Poisson}(m)` for a group of :math:`m` rows and scales the group's
+    weighted masses by :math:`k/m`: the rows' Poisson(1) draws are taken as falling evenly on
+    the group's weights (exact for equal weights within the group, an approximation
+    otherwise, on top of the grid's rounding). ``n`` stays the row count; ``weight`` is the
+    total weight.
+
     Examples
     --------
     >>> import numpy as np
@@ -500,9 +544,36 @@ class CalibrationAccumulator:
         self.n = 0
         self._grid = np.zeros((3, 2, GRID), dtype=np.float64)  # n, sum lambda, sum lambda^2
         self._log = ExactSum()
+        # weighted (after a first update with weights): the grid holds the weighted sums,
+        # these the rows of each group and the total weight
+        self._rows: np.ndarray[Any, Any] | None = None
+        self._weight: ExactSum | None = None
+
+    @property
+    def weighted(self) -> bool:
+        """Whether rows with sample weights were added (the grid then holds weighted sums)."""
+        return self._rows is not None
+
+    @property
+    def weight(self) -> float:
+        """The total sample weight (the row count when no weights were given)."""
+        return float(self.n) if self._weight is None else float(self._weight.value())
+
+    def _make_weighted(self) -> tuple[np.ndarray[Any, Any], ExactSum]:
+        """Switch to weighted sums: the rows so far each of weight 1."""
+        if self._rows is None or self._weight is None:
+            self._rows = self._grid[0].copy()
+            self._weight = ExactSum()
+            self._weight.add(float(self.n))
+        return self._rows, self._weight
 
     def update(
-        self, f: np.ndarray[Any, Any], o: np.ndarray[Any, Any], *, eps: float | None = None
+        self,
+        f: np.ndarray[Any, Any],
+        o: np.ndarray[Any, Any],
+        *,
+        eps: float | None = None,
+        sample_weight: np.ndarray[Any, Any] | None = None,
     ) -> CalibrationAccumulator:
         """Add forecasts ``f`` (in [0, 1]) and outcomes ``o`` (bool or 0/1); the log score
         clips the forecasts to ``[eps, 1 - eps]`` (default: the eps of ``f``'s dtype).
@@ -516,6 +587,8 @@ class CalibrationAccumulator:
         eps : float, optional
             The log score clips the forecasts to ``[eps, 1 - eps]`` (default: the eps of the
             forecasts' dtype).
+        sample_weight : array_like, optional
+            One finite weight >= 0 per forecast.
         """
         f = np.asarray(f)
         hit = np.asarray(o, dtype=bool)
@@ -526,6 +599,7 @@ class CalibrationAccumulator:
         if f.size and not (bool(np.all(f >= 0)) and bool(np.all(f <= 1))):  # NaN fails too
             bad = int(np.flatnonzero(~((f >= 0) & (f <= 1)))[0])
             raise ValueError(f"f must hold probabilities in [0, 1]; got {f[bad]} at row {bad}")
+        w = None if sample_weight is None else checked_weights(sample_weight, f.shape[0])
         if eps is None:
             eps = float(np.finfo(f.dtype if f.dtype.kind == "f" else np.float64).eps)
         f64 = f.astype(np.float64, copy=False)
@@ -534,11 +608,25 @@ class CalibrationAccumulator:
         lam = x - cell
         idx = cell + GRID * hit
         flat = self._grid.reshape(3, 2 * GRID)
-        flat[0] += np.bincount(idx, minlength=2 * GRID)
-        flat[1] += np.bincount(idx, weights=lam, minlength=2 * GRID)
-        flat[2] += np.bincount(idx, weights=lam * lam, minlength=2 * GRID)
         clipped = np.clip(f64, eps, 1 - eps)
-        self._log.add(-float(np.sum(np.log(np.where(hit, clipped, 1 - clipped)))))
+        if w is None:
+            counts = np.bincount(idx, minlength=2 * GRID)
+            flat[0] += counts
+            flat[1] += np.bincount(idx, weights=lam, minlength=2 * GRID)
+            flat[2] += np.bincount(idx, weights=lam * lam, minlength=2 * GRID)
+            self._log.add(-float(np.sum(np.log(np.where(hit, clipped, 1 - clipped)))))
+            if self._rows is not None and self._weight is not None:
+                self._rows.reshape(-1)[...] += counts
+                self._weight.add(float(f.shape[0]))
+        else:
+            rows, total = self._make_weighted()
+            rows.reshape(-1)[...] += np.bincount(idx, minlength=2 * GRID)
+            total.add(float(np.sum(w)))
+            wl = w * lam
+            flat[0] += np.bincount(idx, weights=w, minlength=2 * GRID)
+            flat[1] += np.bincount(idx, weights=wl, minlength=2 * GRID)
+            flat[2] += np.bincount(idx, weights=wl * lam, minlength=2 * GRID)
+            self._log.add(-float(np.dot(w, np.log(np.where(hit, clipped, 1 - clipped)))))
         self.n += int(f.shape[0])
         return self
 
@@ -552,6 +640,13 @@ class CalibrationAccumulator:
         """
         if not isinstance(other, CalibrationAccumulator):
             raise TypeError(f"other must be a CalibrationAccumulator; got {type(other).__name__}")
+        if self.weighted or other.weighted:
+            rows, total = self._make_weighted()
+            rows += other._grid[0] if other._rows is None else other._rows
+            if other._weight is None:
+                total.add(float(other.n))
+            else:
+                total.merge(other._weight)
         self._grid += other._grid
         self._log.merge(other._log)
         self.n += other.n
@@ -624,9 +719,13 @@ class CalibrationAccumulator:
             )
         if self.n == 0:
             return {"n": 0, "smooth_ece": None, "corp": None, "equal_mass": None}
+        total = self.weight
+        if total == 0:
+            from crossentropy.metrics._functions import ZeroWeightError
+
+            raise ZeroWeightError("sample_weight sums to zero; the weighted mean is undefined")
         sums = self._cell_sums()
         weight, forecast, outcome = self._masses(self._grid)
-        total = float(self.n)
         value, sigma = smooth_ece_from_masses(outcome - forecast, total)
         s = float(sigma[0])
         step = GRID // (mesh - 1) if GRID % (mesh - 1) == 0 else None
@@ -673,7 +772,14 @@ class CalibrationAccumulator:
             k: {name: float(x) for name, x in d._asdict().items()}
             for k, d in decompositions(fit, n0, n1, brier_total, float(self._log.value())).items()
         }
-        corp["diagram"] = _blocks(fit, sums["f"][nz], sums["count"][nz], np.flatnonzero(nz))
+        rows = None if self._rows is None else self._rows.sum(0)
+        corp["diagram"] = _blocks(
+            fit,
+            sums["f"][nz],
+            sums["count"][nz],
+            np.flatnonzero(nz),
+            None if rows is None else rows[nz],
+        )
 
         # equal-mass bins with edges on grid points
         cum = np.cumsum(sums["count"])
@@ -695,8 +801,12 @@ class CalibrationAccumulator:
             count[keep],
             per(sums["f"])[keep],
             per(sums["o"])[keep],
+            None if rows is None else per(rows)[keep],
         )
-        return {"n": self.n, "smooth_ece": smooth, "corp": corp, "equal_mass": equal_mass}
+        out = {"n": self.n, "smooth_ece": smooth, "corp": corp, "equal_mass": equal_mass}
+        if self.weighted:
+            out["weight"] = total
+        return out
 
     def _bootstrap(
         self, replicates: int, seed: int, sigma: float, t_idx: np.ndarray[Any, Any]
@@ -719,11 +829,16 @@ class CalibrationAccumulator:
         _, forecast, outcome = self._masses(coarse)
         centre, _ = _fixed_point_illinois(
             _cosine_coefficients(outcome - forecast)[None],
-            np.array([float(self.n)]),
+            np.array([self.weight]),
             *bracket,
             per_sigma=_PER_SIGMA,
         )
-        n = coarse[0].reshape(-1)
+        # the rows of each group: Poisson(rows) draws, scaling the group's (weighted) masses
+        n = (
+            coarse[0].reshape(-1)
+            if self._rows is None
+            else self._rows.reshape(2, -1, GRID // cells).sum(-1).reshape(-1)
+        )
         used = np.flatnonzero(n > 0)
         at = np.rint(t_idx * (g / GRID)).astype(np.intp)  # the nearest coarse point
 
@@ -800,9 +915,11 @@ def _blocks(
     f_sum: np.ndarray[Any, Any],
     count: np.ndarray[Any, Any],
     cells: np.ndarray[Any, Any],
+    rows: np.ndarray[Any, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The CORP diagram's steps: runs of groups with one fitted value, with their forecast
-    range, mean forecast and rows."""
+    range, mean forecast and rows (``count``: the groups' weights, or with ``rows`` given,
+    their rows, and ``weight`` the weights)."""
     if fit.size == 0:
         return []
     start = np.flatnonzero(np.concatenate([[True], np.diff(fit) != 0]))
@@ -810,15 +927,16 @@ def _blocks(
     out = []
     for a, b in zip(start, end, strict=True):
         c = float(np.sum(count[a:b]))
-        out.append(
-            {
-                "lo": float(cells[a]) / GRID,
-                "hi": float(cells[b - 1] + 1) / GRID,
-                "forecast": float(np.sum(f_sum[a:b])) / c,
-                "recalibrated": float(fit[a]),
-                "count": round(c),
-            }
-        )
+        step = {
+            "lo": float(cells[a]) / GRID,
+            "hi": float(cells[b - 1] + 1) / GRID,
+            "forecast": float(np.sum(f_sum[a:b])) / c,
+            "recalibrated": float(fit[a]),
+            "count": round(c) if rows is None else int(np.sum(rows[a:b])),
+        }
+        if rows is not None:
+            step["weight"] = c
+        out.append(step)
     return out
 
 

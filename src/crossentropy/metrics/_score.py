@@ -13,6 +13,7 @@ from crossentropy.metrics._calibration import (
     GRID,
     CalibrationAccumulator,
     binned_summary,
+    first_bad_weight,
     murphy_terms,
 )
 from crossentropy.metrics._checks import (
@@ -35,9 +36,11 @@ from crossentropy.metrics._formulas import (
     loss_bin,
     renormalized,
     row_brier,
+    row_entropy,
     row_log_loss,
     uniform_edges,
 )
+from crossentropy.metrics._functions import ZeroWeightError
 
 __all__ = ["RowError", "ScoreAccumulator"]
 
@@ -64,6 +67,40 @@ class RowError(ValueError):
     def __init__(self, row: int, reason: str) -> None:
         super().__init__(f"row {row}: {reason}")
         self.row, self.reason = row, reason
+
+
+class _WeightedSums:
+    """The weighted totals of a :class:`ScoreAccumulator` that was given sample weights (rows
+    given without weights count with weight 1); the row counts stay in the accumulator."""
+
+    def __init__(self, c: int, n_bins: int, classwise: bool, confusion: bool) -> None:
+        self.total, self.loss, self.correct = ExactSum(), ExactSum(), ExactSum()
+        self.brier, self.entropy = ExactSum(), ExactSum()
+        self.class_weight, self.class_loss = ExactSum(c), ExactSum(c)
+        # per equal-width bin: weight, sums of w f, w o, w f^2, w f o
+        self.bins = ExactSum((5, n_bins))
+        # class-wise bins: weights of all rows and of the class's rows, sums of w p_c
+        self.classwise = ExactSum((3, c, n_bins)) if classwise else None
+        self.confusion = ExactSum((c, c)) if confusion else None
+        self.splits: dict[Any, ExactSum] = {}  # group: weight, sums of w loss, w Brier, w hit
+
+    def merge(self, other: _WeightedSums) -> None:
+        for name in ("total", "loss", "correct", "brier", "entropy", "class_weight"):
+            getattr(self, name).merge(getattr(other, name))
+        self.class_loss.merge(other.class_loss)
+        self.bins.merge(other.bins)
+        if self.classwise is not None and other.classwise is not None:
+            self.classwise.merge(other.classwise)
+        if self.confusion is not None and other.confusion is not None:
+            self.confusion.merge(other.confusion)
+        for name, sums in other.splits.items():
+            self.splits.setdefault(name, ExactSum(4)).merge(sums)
+
+
+def _copy(total: ExactSum) -> ExactSum:
+    out = ExactSum(total.hi.shape)
+    out.merge(total)
+    return out
 
 
 class ScoreAccumulator:
@@ -114,6 +151,22 @@ class ScoreAccumulator:
     - ``splits``: with ``groups`` given to :meth:`update`, each group's ``n``, ``log_loss``,
       ``brier`` and ``accuracy`` (sorted by group); None otherwise.
 
+    **Sample weights** (``sample_weight`` of :meth:`update`, finite and >= 0; scikit-learn's
+    meaning): every mean becomes the weighted mean :math:`\sum_i w_i v_i / \sum_i w_i`, the
+    log loss, accuracy, Brier score and mean entropy as :func:`log_loss`,
+    :func:`accuracy_score` and :func:`brier_score_loss` give them with ``sample_weight``;
+    the per-class losses; the bins (weighted counts, mean confidence and accuracy, as
+    :func:`calibration_error` with ``sample_weight``); the class-wise ECE; the confusion
+    matrix (weights); the splits; the base rates of the skill scores (weighted class
+    frequencies); the Murphy and CORP decompositions, the equal-mass bins and the smooth ECE
+    (:class:`~crossentropy.metrics.CalibrationAccumulator`). A row of weight 3 counts as the
+    row three times (the bootstrap intervals aside: a row is resampled as one). ``n`` and
+    every ``count`` stay row counts; ``weight`` is the total weight, and each per-class
+    entry, bin and split gains its ``weight``. The worst rows are ranked by their loss and
+    ``loss_histogram`` counts rows, whatever their weights. Rows given without weights weigh
+    1; an accumulator given weights once reports weighted numbers (the key ``weight`` says
+    so).
+
     Sums are kept in compensated float64 (:mod:`crossentropy.metrics._exact`), so the result
     does not depend on the batching or the merge order beyond ~1e-16 relative. Memory does not
     grow with the rows: the calibration grid (768 KiB), O(C + n_bins + worst), the class-wise
@@ -157,6 +210,14 @@ class ScoreAccumulator:
     0.5946
     >>> r["accuracy"], r["worst"][0]["row"], r["worst"][0]["label"]
     (0.6666666666666666, 2, 'cat')
+
+    Weighted, a row of weight 2 counts twice:
+
+    >>> w = ScoreAccumulator(["cat", "dog", "eel"])
+    >>> _ = w.update(np.array([0, 1, 0]), proba, sample_weight=np.array([1.0, 2.0, 0.5]))
+    >>> r = w.result()
+    >>> r["n"], r["weight"], round(r["accuracy"], 4)
+    (3, 3.5, 0.8571)
     """
 
     def __init__(
@@ -225,6 +286,9 @@ class ScoreAccumulator:
         self._confusion = np.zeros((c, c), dtype=np.int64) if c <= CONFUSION_MAX else None
         self._hist = np.zeros(len(LOSS_EDGES) - 1, dtype=np.int64)
         self._splits: dict[Any, list[Any]] = {}  # group: [rows, sums of loss, Brier, hits]
+        # the weighted totals, from the first update with sample weights on (the float sums
+        # and hit counts above then stop; the row counts go on)
+        self._w: _WeightedSums | None = None
         # the worst rows: row id, true class, predicted class, p_true, p_predicted, loss
         self._worst = np.zeros((6, 0), dtype=np.float64)
 
@@ -237,6 +301,7 @@ class ScoreAccumulator:
         row_ids: np.ndarray[Any, Any] | None = None,
         keys: np.ndarray[Any, Any] | None = None,
         groups: np.ndarray[Any, Any] | None = None,
+        sample_weight: np.ndarray[Any, Any] | None = None,
     ) -> ScoreAccumulator:
         """Add a batch of rows (a value that is not a probability is a ``ValueError``).
 
@@ -255,6 +320,8 @@ class ScoreAccumulator:
         groups : array_like, optional
             One value per row (Kaggle's ``Usage``, say): each group's log loss, Brier score and
             accuracy are kept too (``splits``).
+        sample_weight : array_like of float, optional
+            One weight per row, finite and >= 0 (a bad one is a :class:`RowError` at its row).
         """
         c = len(self.classes)
         p = check_proba_matrix(proba, "proba", n_classes=c)
@@ -285,6 +352,20 @@ class ScoreAccumulator:
                 raise ValueError(
                     f"groups must hold one value per row ({n},); got {shape_str(groups.shape)}"
                 )
+        w = None
+        if sample_weight is not None:
+            w = np.asarray(sample_weight)
+            if w.shape != (n,) or w.dtype.kind not in "biuf":
+                raise ValueError(
+                    f"sample_weight must be a 1-D array of {n} numbers; got "
+                    f"{shape_str(w.shape)} of dtype {w.dtype}"
+                )
+            w = w.astype(np.float64, copy=False)
+            bad = first_bad_weight(w)
+            if bad is not None:
+                raise RowError(int(rows[bad]), f"sample weight {w[bad]} is not finite and >= 0")
+            if self._w is None:
+                self._w = self._weighted_sums()
         if self.renormalize is not None:  # checked before any state changes
             positive = np.sum(p, axis=1) > 0
             if not bool(np.all(positive)):
@@ -295,8 +376,43 @@ class ScoreAccumulator:
         for lo in range(0, n, step):
             hi = min(lo + step, n)
             part = None if groups is None else groups[lo:hi]
-            self._add_block(y[lo:hi], p[lo:hi], rows[lo:hi], key[lo:hi], part)
+            if w is None and self._w is not None:  # rows without weights weigh 1
+                w = np.ones(n)
+            wb = None if w is None else w[lo:hi]
+            self._add_block(y[lo:hi], p[lo:hi], rows[lo:hi], key[lo:hi], part, wb)
         return self
+
+    def _weighted_sums(self) -> _WeightedSums:
+        """The weighted totals: this accumulator's own, or, when it was given no weights,
+        its rows' totals, each row of weight 1 (a new object)."""
+        if self._w is not None:
+            return self._w
+        c = len(self.classes)
+        out = _WeightedSums(
+            c, self.n_bins, self._classwise is not None, self._confusion is not None
+        )
+        out.total.add(float(self._n))
+        out.loss, out.brier, out.entropy = (
+            _copy(self._loss),
+            _copy(self._brier),
+            _copy(self._entropy),
+        )
+        out.correct.add(float(self._correct))
+        out.class_weight.add(self._class_count.astype(np.float64))
+        out.class_loss = _copy(self._class_loss)
+        out.bins.hi[0], out.bins.hi[2] = self._bin_count, self._bin_correct
+        for j, part in ((1, self._bin_conf), (3, self._bin_conf2), (4, self._bin_conf_hit)):
+            out.bins.hi[j], out.bins.lo[j] = part.hi, part.lo
+        if self._classwise is not None and out.classwise is not None:
+            counts, conf = self._classwise
+            out.classwise.hi[:2] = counts
+            out.classwise.hi[2], out.classwise.lo[2] = conf.hi, conf.lo
+        if self._confusion is not None and out.confusion is not None:
+            out.confusion.add(self._confusion.astype(np.float64))
+        for name, (count, sums) in self._splits.items():
+            entry = out.splits.setdefault(name, ExactSum(4))
+            entry.hi[0], entry.hi[1:], entry.lo[1:] = count, sums.hi, sums.lo
+        return out
 
     def _add_block(
         self,
@@ -305,8 +421,10 @@ class ScoreAccumulator:
         rows: np.ndarray[Any, Any],
         keys: np.ndarray[Any, Any],
         groups: np.ndarray[Any, Any] | None = None,
+        w: np.ndarray[Any, Any] | None = None,
     ) -> None:
-        """Add validated rows (a block small enough for its temporaries to stay in cache)."""
+        """Add validated rows (a block small enough for its temporaries to stay in cache),
+        with their checked weights ``w`` (float64) if any."""
         c = len(self.classes)
         found = rows_pass(p, y)
         p_true, (low, high) = found.p_true, found.sum_range or (1.0, 1.0)
@@ -330,13 +448,13 @@ class ScoreAccumulator:
                 self._off_sum += int(np.count_nonzero(np.abs(np.sum(p, axis=1) - 1) > tol))
             p = p.astype(np.float64, copy=False)
             p_true = p_true.astype(np.float64, copy=False)
-            self._loss.add(np.sum(loss))
             top, p_top = top_label(p)
-            self._correct += int(np.count_nonzero(top == y))
-            self._brier.add(brier_sum(np, p, p_true))
-            self._entropy.add(entropy_sum(np, p))
+            if w is None:
+                self._loss.add(np.sum(loss))
+                self._correct += int(np.count_nonzero(top == y))
+                self._brier.add(brier_sum(np, p, p_true))
+                self._entropy.add(entropy_sum(np, p))
         self._class_count += np.bincount(y, minlength=c)
-        self._class_loss.add(np.bincount(y, weights=loss, minlength=c))
         if c == 2:
             conf = p[:, 1]
             hit = y == 1
@@ -345,32 +463,47 @@ class ScoreAccumulator:
             hit = top == y
         edges = uniform_edges(self.n_bins)
         b = bin_index(np, conf, edges, table=True)
-        b_hit = b[hit]
         self._bin_count += np.bincount(b, minlength=self.n_bins)
-        self._bin_conf.add(np.bincount(b, weights=conf, minlength=self.n_bins))
-        self._bin_correct += np.bincount(b_hit, minlength=self.n_bins)
-        self._bin_conf2.add(np.bincount(b, weights=conf * conf, minlength=self.n_bins))
-        self._bin_conf_hit.add(np.bincount(b_hit, weights=conf[hit], minlength=self.n_bins))
-        self._cal.update(conf, hit, eps=eps if self.clip is None else self.clip)
+        cal_eps = eps if self.clip is None else self.clip
+        if w is None:
+            self._class_loss.add(np.bincount(y, weights=loss, minlength=c))
+            b_hit = b[hit]
+            self._bin_conf.add(np.bincount(b, weights=conf, minlength=self.n_bins))
+            self._bin_correct += np.bincount(b_hit, minlength=self.n_bins)
+            self._bin_conf2.add(np.bincount(b, weights=conf * conf, minlength=self.n_bins))
+            self._bin_conf_hit.add(np.bincount(b_hit, weights=conf[hit], minlength=self.n_bins))
+            self._cal.update(conf, hit, eps=cal_eps)
+        else:
+            self._cal.update(conf, hit, eps=cal_eps, sample_weight=w)
         if self._classwise is not None:
             cb = bin_index(np, p.reshape(-1), edges, table=True).reshape(p.shape)
             cb += np.arange(0, c * self.n_bins, self.n_bins, dtype=cb.dtype)
+            own = cb[np.arange(p.shape[0]), y]
             cb = cb.reshape(-1)
-            size = c * self.n_bins
-            cw_counts, cw_conf = self._classwise
-            cw_counts[0] += np.bincount(cb, minlength=size).reshape(c, -1)
-            cw_conf.add(np.bincount(cb, weights=p.reshape(-1), minlength=size).reshape(c, -1))
-            own = cb.reshape(p.shape)[np.arange(p.shape[0]), y]
-            cw_counts[1] += np.bincount(own, minlength=size).reshape(c, -1)
-        if self._confusion is not None:
+            if w is None:
+                size = c * self.n_bins
+                cw_counts, cw_conf = self._classwise
+                cw_counts[0] += np.bincount(cb, minlength=size).reshape(c, -1)
+                cw_conf.add(np.bincount(cb, weights=p.reshape(-1), minlength=size).reshape(c, -1))
+                cw_counts[1] += np.bincount(own, minlength=size).reshape(c, -1)
+        if self._confusion is not None and w is None:
             self._confusion += np.bincount(y * c + top, minlength=c * c).reshape(c, c)
         self._hist += np.bincount(loss_bin(loss), minlength=len(self._hist))
-        if self._paired is not None or groups is not None:
+        values = None
+        if self._paired is not None or groups is not None or w is not None:
             brier = row_brier(np, p, p_true) * brier_scale(c)
             values = np.stack([loss, brier, (top == y).astype(np.float64)], axis=1)
+        if w is not None:
+            assert values is not None
+            self._add_weighted(w, y, p, p_true, top, values, (conf, hit, b))
+            if self._classwise is not None:
+                self._add_weighted_classwise(w, p, cb, own)
+        if values is not None and (self._paired is not None or groups is not None):
             if self._paired is not None:
-                self._paired.update(keys, values, labels=self._rank[y])
-            if groups is not None:
+                self._paired.update(keys, values, labels=self._rank[y], sample_weight=w)
+            if groups is not None and w is not None:
+                self._add_weighted_groups(w, values, groups)
+            elif groups is not None:
                 names, which = np.unique(groups, return_inverse=True)
                 counts = np.bincount(which, minlength=len(names))
                 sums = [
@@ -387,6 +520,83 @@ class ScoreAccumulator:
                 pick = np.flatnonzero(loss >= cut)
             cols = (rows, y, top, p_true, p_top, loss)
             self._keep_worst(np.stack([a[pick] for a in cols]).astype(np.float64))
+
+    def _add_weighted(
+        self,
+        w: np.ndarray[Any, Any],
+        y: np.ndarray[Any, Any],
+        p: np.ndarray[Any, Any],
+        p_true: np.ndarray[Any, Any],
+        top: np.ndarray[Any, Any],
+        values: np.ndarray[Any, Any],
+        pairs: tuple[np.ndarray[Any, Any], ...],
+    ) -> None:
+        """The weighted totals of a block: ``values`` the per-row loss, Brier score (scaled)
+        and hit; ``pairs`` the calibration pairs (forecast, outcome) and their bins."""
+        conf, hit, b = pairs
+        ws = self._w
+        assert ws is not None
+        c, k = len(self.classes), self.n_bins
+        loss, hits = values[:, 0], values[:, 2]
+        ws.total.add(np.sum(w))
+        ws.loss.add(np.dot(w, loss))
+        ws.correct.add(np.dot(w, hits))
+        ws.brier.add(np.dot(w, row_brier(np, p, p_true)))
+        ws.entropy.add(np.dot(w, row_entropy(np, p)))
+        ws.class_weight.add(np.bincount(y, weights=w, minlength=c))
+        ws.class_loss.add(np.bincount(y, weights=w * loss, minlength=c))
+        wf, wo = w * conf, w * hit
+        ws.bins.add(
+            np.stack(
+                [
+                    np.bincount(b, weights=w, minlength=k),
+                    np.bincount(b, weights=wf, minlength=k),
+                    np.bincount(b, weights=wo, minlength=k),
+                    np.bincount(b, weights=wf * conf, minlength=k),
+                    np.bincount(b, weights=wf * hit, minlength=k),
+                ]
+            )
+        )
+        if ws.confusion is not None:
+            ws.confusion.add(np.bincount(y * c + top, weights=w, minlength=c * c).reshape(c, c))
+
+    def _add_weighted_classwise(
+        self,
+        w: np.ndarray[Any, Any],
+        p: np.ndarray[Any, Any],
+        cb: np.ndarray[Any, Any],
+        own: np.ndarray[Any, Any],
+    ) -> None:
+        """Class-wise bins of a weighted block: ``cb`` the flat bin of every probability, ``own``
+        that of each row's own class."""
+        assert self._w is not None
+        assert self._w.classwise is not None
+        c, size = len(self.classes), len(self.classes) * self.n_bins
+        wide = np.repeat(w, c)
+        self._w.classwise.add(
+            np.stack(
+                [
+                    np.bincount(cb, weights=wide, minlength=size),
+                    np.bincount(own, weights=w, minlength=size),
+                    np.bincount(cb, weights=wide * p.reshape(-1), minlength=size),
+                ]
+            ).reshape(3, c, -1)
+        )
+
+    def _add_weighted_groups(
+        self, w: np.ndarray[Any, Any], values: np.ndarray[Any, Any], groups: np.ndarray[Any, Any]
+    ) -> None:
+        """Each group's rows, weight and weighted sums of ``values``."""
+        assert self._w is not None
+        names, which = np.unique(groups, return_inverse=True)
+        counts = np.bincount(which, minlength=len(names))
+        sums = np.stack(
+            [np.bincount(which, weights=w, minlength=len(names))]
+            + [np.bincount(which, weights=w * values[:, m], minlength=len(names)) for m in range(3)]
+        )
+        for j, name in enumerate(names.tolist()):
+            self._splits.setdefault(name, [0, ExactSum(3)])[0] += int(counts[j])
+            self._w.splits.setdefault(name, ExactSum(4)).add(sums[:, j])
 
     def _keep_worst(self, cand: np.ndarray[Any, Any]) -> None:
         """Merge candidate rows (columns of :attr:`_worst`'s layout) into the worst rows."""
@@ -416,6 +626,10 @@ class ScoreAccumulator:
             self.renormalize,
         ):
             raise ValueError("other must have the same paired=, clip= and renormalize= options")
+        if self._w is not None or other._w is not None:
+            mine = self._weighted_sums()
+            mine.merge(other._weighted_sums())
+            self._w = mine
         self._n += other._n
         self._off_sum += other._off_sum
         self._loss.merge(other._loss)
@@ -446,58 +660,64 @@ class ScoreAccumulator:
         return self
 
     def result(self) -> dict[str, Any]:
-        """The report as plain Python values (JSON-serialisable; NaN where no row was seen)."""
+        """The report as plain Python values (JSON-serialisable; NaN where no row was seen).
+
+        Raises
+        ------
+        ZeroWeightError
+            Rows were given with sample weights that sum to zero (a ``ValueError``).
+        """
         n = self._n
         nan = float("nan")
+        t = self._totals()
+        total = t["total"]
+        if n and total == 0:
+            raise ZeroWeightError("sample_weight sums to zero; the weighted mean is undefined")
 
-        def mean(total: ExactSum) -> float:
-            return float(total.value()) / n if n else nan
+        def mean(value: ExactSum) -> float:
+            return float(value.value()) / total if n else nan
 
+        weighted = self._w is not None
         c = len(self.classes)
-        class_loss = self._class_loss.value()
-        per_class = [
-            {
+        class_w, class_loss = t["class_weight"], t["class_loss"]
+        per_class = []
+        for j in range(c):
+            entry = {
                 "label": self.classes[j],
                 "count": int(self._class_count[j]),
-                "log_loss": (
-                    float(class_loss[j]) / int(self._class_count[j])
-                    if self._class_count[j]
-                    else None
-                ),
+                "log_loss": float(class_loss[j]) / float(class_w[j]) if class_w[j] else None,
             }
-            for j in range(c)
-        ]
+            if weighted:
+                entry["weight"] = float(class_w[j])
+            per_class.append(entry)
         edges = uniform_edges(self.n_bins)
-        conf_sum = self._bin_conf.value()
-        reliability = [
-            {
+        bin_w, conf_sum, hits = t["bin_weight"], t["bin_conf"], t["bin_hits"]
+        reliability = []
+        for b in range(self.n_bins):
+            one = {
                 "lo": float(edges[b]),
                 "hi": float(edges[b + 1]),
-                "confidence": (
-                    float(conf_sum[b]) / int(self._bin_count[b]) if self._bin_count[b] else None
-                ),
-                "accuracy": (
-                    int(self._bin_correct[b]) / int(self._bin_count[b])
-                    if self._bin_count[b]
-                    else None
-                ),
+                "confidence": float(conf_sum[b]) / float(bin_w[b]) if bin_w[b] else None,
+                "accuracy": float(hits[b]) / float(bin_w[b]) if bin_w[b] else None,
                 "count": int(self._bin_count[b]),
             }
-            for b in range(self.n_bins)
-        ]
-        brier = mean(self._brier) * brier_scale(c)
-        return {
+            if weighted:
+                one["weight"] = float(bin_w[b])
+            reliability.append(one)
+        brier = mean(t["brier"]) * brier_scale(c)
+        confusion = t["confusion"]
+        out = {
             "n": n,
-            "log_loss": mean(self._loss),
-            "accuracy": self._correct / n if n else nan,
+            "log_loss": mean(t["loss"]),
+            "accuracy": float(t["correct"]) / total if n else nan,
             "brier": brier,
             "ece": calibration_norm(
-                self._bin_count.astype(np.float64),
+                np.asarray(bin_w, dtype=np.float64),
                 conf_sum,
-                self._bin_correct.astype(np.float64),
+                np.asarray(hits, dtype=np.float64),
                 "l1",
             ),
-            "mean_entropy": mean(self._entropy),
+            "mean_entropy": mean(t["entropy"]),
             "per_class": per_class,
             "worst": self.worst_rows(),
             "reliability": reliability,
@@ -506,9 +726,53 @@ class ScoreAccumulator:
                 "counts": [int(k) for k in self._hist],
             },
             "rows_not_summing_to_one": self._off_sum,
-            "calibration": self._calibration(brier) if n else None,
+            "calibration": self._calibration(brier, t) if n else None,
             "splits": self._split_results() if self._splits else None,
-            "confusion": None if self._confusion is None else self._confusion.tolist(),
+            "confusion": None if confusion is None else confusion.tolist(),
+        }
+        if weighted:
+            out["weight"] = total
+        return out
+
+    def _totals(self) -> dict[str, Any]:
+        """The totals that :meth:`result` divides: row counts and sums, or with sample weights
+        the weights and weighted sums."""
+        ws = self._w
+        if ws is None:
+            cw = self._classwise
+            return {
+                "total": self._n,
+                "loss": self._loss,
+                "correct": self._correct,
+                "brier": self._brier,
+                "entropy": self._entropy,
+                "class_weight": self._class_count,
+                "class_loss": self._class_loss.value(),
+                "bin_weight": self._bin_count,
+                "bin_conf": self._bin_conf.value(),
+                "bin_hits": self._bin_correct,
+                "bin_conf2": self._bin_conf2.value(),
+                "bin_conf_hit": self._bin_conf_hit.value(),
+                "classwise": None if cw is None else (cw[0][0], cw[0][1], cw[1].value()),
+                "confusion": self._confusion,
+            }
+        bins = ws.bins.value()
+        cw_sums = None if ws.classwise is None else ws.classwise.value()
+        return {
+            "total": float(ws.total.value()),
+            "loss": ws.loss,
+            "correct": float(ws.correct.value()),
+            "brier": ws.brier,
+            "entropy": ws.entropy,
+            "class_weight": ws.class_weight.value(),
+            "class_loss": ws.class_loss.value(),
+            "bin_weight": bins[0],
+            "bin_conf": bins[1],
+            "bin_hits": bins[2],
+            "bin_conf2": bins[3],
+            "bin_conf_hit": bins[4],
+            "classwise": None if cw_sums is None else (cw_sums[0], cw_sums[1], cw_sums[2]),
+            "confusion": None if ws.confusion is None else ws.confusion.value(),
         }
 
     @property
@@ -535,42 +799,58 @@ class ScoreAccumulator:
         out = []
         for name in sorted(self._splits, key=str):
             rows, sums = self._splits[name]
-            loss, brier, hits = (float(v) / rows for v in sums.value())
+            if self._w is None:
+                loss, brier, hits = (float(v) / rows for v in sums.value())
+                out.append(
+                    {"split": name, "n": rows, "log_loss": loss, "brier": brier, "accuracy": hits}
+                )
+                continue
+            weight, *totals = (float(v) for v in self._w.splits[name].value())
+            loss, brier, hits = (v / weight if weight else float("nan") for v in totals)
             out.append(
-                {"split": name, "n": rows, "log_loss": loss, "brier": brier, "accuracy": hits}
+                {
+                    "split": name,
+                    "n": rows,
+                    "weight": weight,
+                    "log_loss": loss,
+                    "brier": brier,
+                    "accuracy": hits,
+                }
             )
         return out
 
-    def _calibration(self, brier: float) -> dict[str, Any]:
-        """The ``calibration`` entry of :meth:`result` (rows seen)."""
-        n, c = self._n, len(self.classes)
+    def _calibration(self, brier: float, t: dict[str, Any]) -> dict[str, Any]:
+        """The ``calibration`` entry of :meth:`result` (rows seen), from :meth:`_totals`."""
+        c = len(self.classes)
+        total = t["total"]
         edges = uniform_edges(self.n_bins)
-        count = self._bin_count.astype(np.float64)
-        hits = self._bin_correct.astype(np.float64)
+        count = np.asarray(t["bin_weight"], dtype=np.float64)
+        hits = np.asarray(t["bin_hits"], dtype=np.float64)
+        rows = None if self._w is None else self._bin_count
         out = self._cal.result(n_bins=self.n_bins, bootstrap=self.bootstrap, seed=self.seed)
         out["pairs"] = "positive class" if c == 2 else "top label"
-        out["equal_width"] = binned_summary(edges, count, self._bin_conf.value(), hits)
+        out["equal_width"] = binned_summary(edges, count, t["bin_conf"], hits, rows)
         out["murphy"] = murphy_terms(
-            count, self._bin_conf.value(), self._bin_conf2.value(), hits, self._bin_conf_hit.value()
+            count, t["bin_conf"], t["bin_conf2"], hits, t["bin_conf_hit"]
         )._asdict()
-        if self._classwise is not None:
-            counts, conf = self._classwise[0], self._classwise[1].value()
-            per = [
-                binned_summary(edges, counts[0, j], conf[j], counts[1, j])["ece"] for j in range(c)
-            ]
+        if t["classwise"] is not None:
+            weights, own, conf = t["classwise"]
+            per = [binned_summary(edges, weights[j], conf[j], own[j])["ece"] for j in range(c)]
             out["classwise"] = {
                 "ece": float(np.mean(per)),
                 "per_class": [{"label": self.classes[j], "ece": per[j]} for j in range(c)],
             }
         else:
             out["classwise"] = None
-        freq = self._class_count[self._class_count > 0] / n
+        class_w = t["class_weight"]
+        freq = class_w[class_w > 0] / total
         null_log = float(-np.sum(freq * np.log(freq)))
         null_brier = float(1 - np.sum(freq * freq)) * brier_scale(c)
+        loss = float(t["loss"].value())
         out["skill"] = {
             "base_rate_log_loss": null_log,
             "base_rate_brier": null_brier,
-            "d2_log_loss": 1 - float(self._loss.value()) / n / null_log if null_log > 0 else None,
+            "d2_log_loss": 1 - loss / total / null_log if null_log > 0 else None,
             "brier_skill": 1 - brier / null_brier if null_brier > 0 else None,
         }
         return out

@@ -54,6 +54,8 @@ class ScoreReport:
     ----------
     n : int
         Rows scored.
+    weight : float or None
+        The total sample weight (``sample_weight=``); the rows, as a float, without weights.
     log_loss : float
         Mean log loss in nats, each probability clipped at the machine epsilon of its stored
         dtype (scikit-learn's :func:`~sklearn.metrics.log_loss`), or as ``clip=`` and
@@ -69,7 +71,8 @@ class ScoreReport:
     mean_entropy : float
         Mean entropy of the predicted distributions, in nats.
     per_class : list of dict
-        Per class: ``label``, ``count``, ``log_loss`` (mean over its rows).
+        Per class: ``label``, ``count``, ``log_loss`` (mean over its rows); with sample
+        weights also ``weight``, and ``log_loss`` is the weighted mean.
     worst : list of dict
         The rows with the largest loss: ``row`` (1-based data row), ``label``, ``predicted``
         (the most probable class), ``p_true``, ``p_predicted``, ``loss``, and ``id`` when the
@@ -95,8 +98,8 @@ class ScoreReport:
         With ``split=``: each value of the split column with its ``n``, ``log_loss``,
         ``brier`` and ``accuracy``.
     input : dict
-        Files, mode, format, target and id columns, classes, probability columns, rows, options
-        and the crossentropy version.
+        Files, mode, format, target, id, split and sample weight columns, classes, probability
+        columns, rows, options and the crossentropy version.
     source : Source
         The resolved input the report was read from (for the text and HTML renderings).
     """
@@ -117,6 +120,7 @@ class ScoreReport:
     splits: list[dict[str, Any]] | None
     input: dict[str, Any]
     source: Source = field(repr=False, compare=False)
+    weight: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain Python values (JSON's subset: non-finite numbers as None)."""
@@ -264,6 +268,7 @@ def score(
     renormalize: bool | Literal["before_clip", "after_clip"] = False,
     split: str | None = None,
     batch_rows: int = 65536,
+    sample_weight: Any = None,
 ) -> Comparison: ...
 
 
@@ -290,6 +295,7 @@ def score(
     renormalize: bool | Literal["before_clip", "after_clip"] = False,
     split: str | None = None,
     batch_rows: int = 65536,
+    sample_weight: Any = None,
 ) -> ScoreReport: ...
 
 
@@ -315,6 +321,7 @@ def score(
     renormalize: bool | Literal["before_clip", "after_clip"] = False,
     split: str | None = None,
     batch_rows: int = 65536,
+    sample_weight: Any = None,
 ) -> ScoreReport | Comparison:
     r"""Score probability predictions held in a file, in bounded memory.
 
@@ -322,6 +329,9 @@ def score(
 
         \mathrm{log\ loss} = -\frac1n \sum_i \log \operatorname{clip}(p_{i, y_i},
             \varepsilon, 1 - \varepsilon)
+            \qquad \text{or, weighted,} \qquad
+            -\frac{\sum_i w_i \log \operatorname{clip}(p_{i, y_i}, \varepsilon,
+            1 - \varepsilon)}{\sum_i w_i}
 
     with :math:`\varepsilon` the machine epsilon of the stored probabilities (float32 files at
     float32's, as :func:`crossentropy.metrics.log_loss` scores the same array), together with
@@ -407,6 +417,20 @@ def score(
         In pair mode it is a column of the solution.
     batch_rows : int, default 65536
         Rows per batch: memory grows with it.
+    sample_weight : str or array_like, optional
+        Sample weights (scikit-learn's ``sample_weight``): a column of the data (read batch by
+        batch like the others; in pair mode a column of the solution, else of the
+        submission), or, for data in memory (a NumPy array, a DataFrame, a pyarrow Table),
+        one weight per row. Each weight is finite and >= 0 (else an ``InputError`` naming the
+        file, row and column), and they may not all be 0. Every mean becomes the weighted
+        mean :math:`\sum_i w_i v_i / \sum_i w_i`: log loss, accuracy and Brier score as
+        scikit-learn's with ``sample_weight``, per-class losses, bins, calibration (smooth
+        ECE, CORP, equal-mass bins, Murphy), confusion matrix, splits and skill scores; a row
+        of weight 3 counts as the row three times (but in the bootstrap, which resamples it
+        as one). ``n`` and every ``count`` stay row counts; ``ScoreReport.weight`` is the
+        total weight, and per-class entries, bins and splits gain a ``weight``. The worst rows
+        are ranked by their loss and the loss histogram counts rows
+        (:class:`~crossentropy.metrics.ScoreAccumulator`).
 
     Returns
     -------
@@ -438,6 +462,14 @@ def score(
     >>> report = score(path, target="y", proba="p_*")
     >>> round(report.log_loss, 6), report.n, [c["label"] for c in report.per_class]
     (0.279777, 3, ['cat', 'dog'])
+
+    Weighted (a weight per row; here an array, for NumPy data):
+
+    >>> import numpy as np
+    >>> proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    >>> w = score(proba, target=np.array([0, 1, 0]), sample_weight=[1.0, 1.0, 2.0])
+    >>> w.n, w.weight, round(w.log_loss, 6)  # (-log .9 - log .8 - 2 log .6) / 4
+    (3, 4.0, 0.337539)
     """
     from crossentropy.scoring._engine import ProgressBar
 
@@ -469,6 +501,11 @@ def score(
         )
     if isinstance(classes, str):
         raise TypeError(f"classes must be a list of class names; got the text {classes!r}")
+    if isinstance(sample_weight, bytes | Mapping):
+        raise TypeError(
+            "sample_weight must be a column name or one weight per row; got "
+            f"{type(sample_weight).__name__}"
+        )
     if format is not None:
         if not isinstance(format, str):
             raise TypeError(f"format must be a format name; got {type(format).__name__}")
@@ -504,6 +541,7 @@ def score(
             "batch_rows": batch_rows,
         },
         batch_rows=batch_rows,
+        sample_weight=sample_weight,
     )
     bar = progress if isinstance(progress, ProgressBar) else ProgressBar(bool(progress))
     if isinstance(data, list | tuple) and any(
@@ -565,6 +603,7 @@ class Settings:
     accumulator: dict[str, Any]
     options: dict[str, Any]
     batch_rows: int
+    sample_weight: Any = None  # a column name, or one weight per row (data in memory)
 
 
 def score_one(
@@ -593,7 +632,13 @@ def score_one(
     if not url and isinstance(data, str | os.PathLike):
         hive = hive_dataset(os.fspath(data))  # Parquet parts in Usage=Public/ folders
         data = data if hive is None else hive
-    asked = [target if isinstance(target, str) else None, settings.id, settings.split]
+    weight = settings.sample_weight
+    asked = [
+        target if isinstance(target, str) else None,
+        settings.id,
+        settings.split,
+        weight if isinstance(weight, str) else None,
+    ]
     scanned = not url and _remote_dataset(data, [*asked, *(settings.proba or [])])
     if (url or scanned) and sol is not None:
         raise TypeError("a solution pair is read from local files; data is not one")
@@ -616,10 +661,10 @@ def score_one(
         table, label = stream
     else:
         table, label, target = (
-            (None, "", target)
-            if files
-            else _in_memory(data, target, settings.classes, [settings.id, settings.split])
+            (None, "", target) if files else _in_memory(data, target, settings.classes, asked[1:])
         )
+    if weight is not None and not isinstance(weight, str):
+        table, weight = _with_weights(table, weight)
     if table is not None and sol is not None:
         raise TypeError("a solution pair is read from files; for DataFrames use kaggle_score")
     if (stream is not None or label == "RecordBatchReader") and settings.engine != "local":
@@ -640,6 +685,7 @@ def score_one(
             fmt=settings.format,
             batch_rows=settings.batch_rows,
             split=settings.split,
+            weight=weight,
         )
 
     parts = [resolve(os.path.abspath(f)) for f in files] if files else [resolve(path)]
@@ -662,8 +708,10 @@ def score_one(
         raise
     bar.finish(int(result["n"]))
     totals = result.pop("paired_totals", None)
+    total = float(result.get("weight", result["n"]))
     report = ScoreReport(
         n=int(result["n"]),
+        weight=total,
         log_loss=result["log_loss"],
         accuracy=result["accuracy"],
         brier=result["brier"],
@@ -677,10 +725,37 @@ def score_one(
         calibration=result["calibration"],
         confusion=result["confusion"],
         splits=result["splits"],
-        input=_metadata(src, int(result["n"]), settings.options, spec if files else None, parts),
+        input=_metadata(
+            src, int(result["n"]), settings.options, spec if files else None, parts, total
+        ),
         source=src,
     )
     return report, totals
+
+
+def _with_weights(table: Any, weight: Any) -> tuple[Any, str]:
+    """An in-memory table with the weights given as an array (one per row) added as a
+    column, and that column's name (``sample_weight``, or with underscores around it where
+    the table has a column so named)."""
+    import pyarrow as pa
+
+    if table is None or isinstance(table, pa.RecordBatchReader) or not hasattr(table, "num_rows"):
+        raise TypeError(
+            "sample_weight as one weight per row goes with data in memory (a NumPy array, a "
+            "DataFrame, a pyarrow Table); for a file, name its column of weights"
+        )
+    w = np.asarray(weight)
+    if w.shape != (table.num_rows,):
+        raise ValueError(
+            f"sample_weight must hold one weight per row of data ({table.num_rows},); got shape "
+            f"{w.shape}"
+        )
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must hold numbers; got dtype {w.dtype}")
+    name = "sample_weight"
+    while name in table.column_names:
+        name = f"_{name}_"
+    return table.append_column(name, pa.array(w.astype(np.float64))), name
 
 
 def _remote_dataset(data: Any, asked: Sequence[str | None] = ()) -> bool:
@@ -717,6 +792,7 @@ def _metadata(
     options: dict[str, Any],
     spec: Any = None,
     parts: Sequence[Source] = (),
+    weight: float | None = None,
 ) -> dict[str, Any]:
     """What was scored and how: the files, columns, classes, rows, options and version."""
     import crossentropy
@@ -737,6 +813,8 @@ def _metadata(
         "one_hot_columns": list(src.one_hot),
         "id_column": src.id_column,
         "split_column": src.split_column,
+        "sample_weight_column": src.weight_column,
+        "total_weight": weight if src.weight_column else None,
         "classes": list(src.classes),
         "probability_columns": list(src.proba_columns),
         "rows": rows,

@@ -178,7 +178,14 @@ def _update(acc: ScoreAccumulator, batch: Batch, src: Source | None) -> None:
     if acc.paired_totals is not None:  # comparing sets: which example each row is
         keys = paired_keys(batch, src is not None and src.mode == "pair")
     try:
-        acc.update(batch.y, batch.proba, row_ids=batch.rows, keys=keys, groups=batch.split)
+        acc.update(
+            batch.y,
+            batch.proba,
+            row_ids=batch.rows,
+            keys=keys,
+            groups=batch.split,
+            sample_weight=batch.weight,
+        )
     except RowError as exc:  # row ids of several files carry the file's index
         raise InputError(where, exc.reason, row=exc.row % PART_STRIDE) from None
     except ProbabilityError as exc:  # the rule of metrics/, named by file, row and column
@@ -301,9 +308,19 @@ def _check_all_used(src: Source, seen: np.ndarray, index: SolutionIndex) -> None
 def _finish(
     src: Source, acc: ScoreAccumulator, ids: dict[int, Any], parts: Sequence[Source] = ()
 ) -> dict[str, Any]:
+    from crossentropy.metrics import ZeroWeightError
     from crossentropy.scoring._sources import PART_STRIDE, InputError
 
-    result = acc.result()
+    try:
+        result = acc.result()
+    except ZeroWeightError:
+        where = src.solution if src.weight_in_solution and src.solution else src.path
+        raise InputError(
+            where,
+            "the total sample weight is zero (sample_weight, --sample-weight): every weight is "
+            "0, so no weighted mean is defined",
+            column=src.weight_column,
+        ) from None
     if result["n"] == 0:
         raise InputError(src.path, "no data rows")
     if src.id_column:

@@ -36,6 +36,7 @@ from crossentropy.scoring._readers import (
     prob_matrix,
     split_values,
     to_float,
+    weight_values,
 )
 from crossentropy.scoring._sources import InputError, Source, Unit, delimiter
 
@@ -55,12 +56,12 @@ class NotAligned(Exception):
 
 def _solution_batches(
     src: Source,
-) -> Iterator[tuple[Any, np.ndarray, int, np.ndarray | None, np.ndarray | None]]:
-    """(ids, class indices, first data row, split values, keys) of the solution file, in
-    batches: ``keys`` the integers of text ids that all write one canonically
-    (:func:`id_keys`), and then no ``ids`` (their text is ``str`` of the key); else ``ids``
-    (:func:`~crossentropy.scoring._readers.id_values`: int64 NumPy, or Arrow strings) and
-    no keys."""
+) -> Iterator[tuple[Any, np.ndarray, int, np.ndarray | None, np.ndarray | None, np.ndarray | None]]:
+    """(ids, class indices, first data row, split values, keys, sample weights) of the
+    solution file, in batches: ``keys`` the integers of text ids that all write one
+    canonically (:func:`id_keys`), and then no ``ids`` (their text is ``str`` of the key);
+    else ``ids`` (:func:`~crossentropy.scoring._readers.id_values`: int64 NumPy, or Arrow
+    strings) and no keys; the weights when the solution holds the weight column."""
     assert src.solution is not None
     assert src.solution_format is not None
     assert src.id_column is not None
@@ -70,12 +71,14 @@ def _solution_batches(
     text = [idc] if src.solution_format == "csv" else []
     text += [tgt] if tgt is not None else []
     text += [sp] if sp else []
+    wc = src.weight_column if src.weight_in_solution else None
+    text += [wc] if wc else []
     of_labels = Labels.of(src)
     for rb, row, _ in arrow_batches(
         src.solution,
         src.solution_format,
         Unit(),
-        [idc, *labels, *([sp] if sp else [])],
+        [idc, *labels, *([sp] if sp else []), *([wc] if wc else [])],
         list(src.one_hot),
         text,
         src.batch_rows,
@@ -85,11 +88,12 @@ def _solution_batches(
             id_values(rb.column(idc), src.id_kind, src.solution, idc, row) if keys is None else None
         )
         split = split_values(rb.column(sp), src.solution, sp, row) if sp else None
+        weight = weight_values(rb.column(wc), src.solution, wc, row) if wc else None
         if tgt is not None:
             y = of_labels.indices(rb.column(tgt), src.solution, tgt, row)
         else:
             y = _one_hot(rb, src.solution, src.one_hot, row)
-        yield ids, y, row, split, keys
+        yield ids, y, row, split, keys, weight
 
 
 def _one_hot(rb: Any, path: str, columns: tuple[str, ...], first_row: int) -> np.ndarray:
@@ -131,14 +135,17 @@ def _one_hot(rb: Any, path: str, columns: tuple[str, ...], first_row: int) -> np
 
 def _submission_batches(
     src: Source, unit: Unit, keys: bool = False
-) -> Iterator[tuple[Any, np.ndarray, int, float, np.ndarray | None]]:
+) -> Iterator[tuple[Any, np.ndarray, int, float, np.ndarray | None, np.ndarray | None]]:
     """(ids as :func:`~crossentropy.scoring._readers.id_values` gives them, probabilities,
     first data row, progress, integer keys of text ids if ``keys`` and they have them, else
-    None) of the submission, in batches."""
+    None, sample weights when the submission holds the weight column) of the submission, in
+    batches."""
     assert src.id_column is not None
     idc, cols = src.id_column, list(src.proba_columns)
+    wc = src.weight_column if not src.weight_in_solution else None
+    extra = [wc] if wc else []
     for rb, row, done in arrow_batches(
-        src.path, src.format, unit, [idc, *cols], cols, [idc], src.batch_rows
+        src.path, src.format, unit, [idc, *extra, *cols], cols, [idc, *extra], src.batch_rows
     ):
         column = rb.column(idc)
         key = id_keys(column) if keys and src.id_kind == "str" else None
@@ -146,7 +153,9 @@ def _submission_batches(
         # names rows (:func:`id_value`)
         ids = column if key is not None else id_values(column, src.id_kind, src.path, idc, row)
         proba = prob_matrix([to_float(rb.column(c), src.path, c, row) for c in cols], False)
-        yield ids, (prob_matrix([proba[:, 0]], True) if src.binary else proba), row, done, key
+        weight = weight_values(rb.column(wc), src.path, wc, row) if wc else None
+        proba = prob_matrix([proba[:, 0]], True) if src.binary else proba
+        yield ids, proba, row, done, key, weight
 
 
 def iter_ordered_pair(src: Source) -> Iterator[Batch]:
@@ -165,14 +174,15 @@ def iter_ordered_pair(src: Source) -> Iterator[Batch]:
     s_ids: Any = None
     s_keys: np.ndarray | None = None
     s_split: np.ndarray | None = None
-    for ids, proba, row, done, keys in _submission_batches(src, Unit(), True):
+    s_weight: np.ndarray | None = None
+    for ids, proba, row, done, keys, weight in _submission_batches(src, Unit(), True):
         off = 0
         while off < len(ids):
             if len(s_y) == 0:
                 nxt = next(sol, None)
                 if nxt is None:
                     raise NotAligned
-                s_ids, s_y, _, s_split, s_keys = nxt
+                s_ids, s_y, _, s_split, s_keys, s_weight = nxt
             k = min(len(ids) - off, len(s_y))
             if keys is not None and s_keys is not None:
                 same = np.array_equal(keys[off : off + k], s_keys[:k])
@@ -191,11 +201,19 @@ def iter_ordered_pair(src: Source) -> Iterator[Batch]:
                 ids[off : off + k],
                 done,
                 split=None if s_split is None else s_split[:k],
+                weight=(
+                    weight[off : off + k]
+                    if weight is not None
+                    else None
+                    if s_weight is None
+                    else s_weight[:k]
+                ),
             )
             s_y, off = s_y[k:], off + k
             s_ids = None if s_ids is None else s_ids[k:]
             s_keys = None if s_keys is None else s_keys[k:]
             s_split = None if s_split is None else s_split[k:]
+            s_weight = None if s_weight is None else s_weight[k:]
     if len(s_y) or next(sol, None) is not None:
         raise NotAligned
 
@@ -324,6 +342,8 @@ class SolutionIndex:
         most twice as many values as there are ids (consecutive ids, the usual case): the
         sorted position of each id ``first + i`` at ``dense[i]`` (-1 for none), so a look-up
         is an indexing, not a search.
+    weight : numpy.ndarray or None
+        The sample weight of each sorted id (the solution's weight column).
     """
 
     ids: np.ndarray | None
@@ -332,6 +352,7 @@ class SolutionIndex:
     split: np.ndarray | None = None
     keys: np.ndarray | None = None
     dense: np.ndarray | None = None
+    weight: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -365,6 +386,7 @@ class SolutionIndex:
 
             ids = _index_text(pa.chunked_array([_text_of(p[0], p[4]) for p in parts]))
         split = np.concatenate([p[3] for p in parts]) if src.split_column else None
+        weight = np.concatenate([p[5] for p in parts]) if src.weight_in_solution else None
         del parts  # the batches' copies: not held while sorting
         values = keys if keys is not None else ids
         assert values is not None
@@ -388,6 +410,7 @@ class SolutionIndex:
         else:
             y, rows = y[order], order.astype(np.int64) + 1
             split = None if split is None else split[order]
+            weight = None if weight is None else weight[order]
         index = cls(
             None if keys is not None else values,
             y,
@@ -395,6 +418,7 @@ class SolutionIndex:
             split,
             values if keys is not None else None,
             dense,
+            weight,
         )
         if dup.size:
             assert order is not None  # ids in order have no repeat
@@ -505,10 +529,12 @@ def pair_batches(src: Source, index: SolutionIndex, unit: Unit | None = None) ->
     id is used once)."""
     assert src.id_column is not None
     assert src.solution is not None
-    for ids, proba, row, done, keys in _submission_batches(
+    for ids, proba, row, done, keys, weight in _submission_batches(
         src, unit or Unit(), index.keys is not None
     ):
         pos, y = index.lookup(ids, src.path, src.id_column, row, src.solution, keys)
         rows = np.arange(row, row + len(ids), dtype=np.int64)
         split = None if index.split is None else index.split[pos]
-        yield Batch(y, proba, rows, ids, done, pos, index.rows[pos], split)
+        if index.weight is not None:
+            weight = index.weight[pos]
+        yield Batch(y, proba, rows, ids, done, pos, index.rows[pos], split, weight=weight)

@@ -72,6 +72,7 @@ __all__ = [
     "split_values",
     "stored_float",
     "to_float",
+    "weight_values",
 ]
 
 
@@ -115,6 +116,8 @@ class Batch:
     key_base : int
         The rows of the files before this one, in an input of several files: the batch's rows
         are then rows ``key_base + row`` of the whole input (:func:`paired_keys`).
+    weight : numpy.ndarray or None
+        float64 sample weight of each row (finite, >= 0), when a weight column is named.
     """
 
     y: np.ndarray
@@ -127,6 +130,7 @@ class Batch:
     split: np.ndarray | None = None
     path: str | None = None
     key_base: int = 0
+    weight: np.ndarray | None = None
 
 
 def paired_keys(batch: Batch, pair: bool) -> np.ndarray:
@@ -346,16 +350,22 @@ def stored_float(dtype: Any) -> Any:
     return np.float32 if kind in (np.float16, np.float32) else np.float64
 
 
-def to_float(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
+def to_float(
+    values: Any,
+    path: str,
+    column: str,
+    first_row: int,
+    what: tuple[str, str] = ("probability", "probabilities"),
+) -> np.ndarray:
     """A pyarrow column as a float NumPy array (:func:`stored_float`), raising on missing or
-    non-numeric cells."""
+    non-numeric cells (``what``: the value's name, singular and plural, for the message)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     values = plain_strings(values)
     if values.null_count:
         i = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
-        raise InputError(path, "missing probability", row=first_row + i, column=column)
+        raise InputError(path, f"missing {what[0]}", row=first_row + i, column=column)
     typ = values.type
     if pa.types.is_floating(typ) or pa.types.is_integer(typ) or pa.types.is_boolean(typ):
         arr: np.ndarray = values.to_numpy(zero_copy_only=False)
@@ -363,7 +373,7 @@ def to_float(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
     if not (pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_decimal(typ)):
         raise InputError(
             path,
-            f"probabilities must be numbers; the column holds {typ}",
+            f"{what[1]} must be numbers; the column holds {typ}",
             row=first_row,
             column=column,
         )
@@ -385,8 +395,26 @@ def to_float(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
         except pa.ArrowInvalid:
             hi = mid
     cell = values[lo].as_py()
-    what = "missing probability" if str(cell).strip() == "" else f"{cell!r} is not a number"
-    raise InputError(path, what, row=first_row + lo, column=column)
+    fault = f"missing {what[0]}" if str(cell).strip() == "" else f"{cell!r} is not a number"
+    raise InputError(path, fault, row=first_row + lo, column=column)
+
+
+def weight_values(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
+    """A column of sample weights as float64: a missing cell, text that is not a number, and a
+    weight that is not finite and >= 0 (NaN, inf, negative) are errors at their row."""
+    from crossentropy.metrics._calibration import first_bad_weight
+
+    w = to_float(values, path, column, first_row, ("sample weight", "sample weights"))
+    w = w.astype(np.float64, copy=False)
+    bad = first_bad_weight(w)
+    if bad is not None:
+        raise InputError(
+            path,
+            f"sample weight {plain(w[bad])!r} is not a finite number >= 0",
+            row=first_row + bad,
+            column=column,
+        )
+    return w
 
 
 def prob_matrix(columns: list[np.ndarray], binary: bool) -> np.ndarray:
@@ -804,6 +832,8 @@ def _table_batches(src: Source, unit: Unit) -> Iterator[Batch]:
     cols = list(src.proba_columns)
     text = [src.target] + ([src.id_column] if src.id_column else [])
     text += [src.split_column] if src.split_column else []
+    # weights read as text from a CSV: their errors are told by to_float's rules, by cell
+    text += [src.weight_column] if src.weight_column else []
     for rb, row, done in arrow_batches(
         src.path, src.format, unit, [*text, *cols], cols, text, src.batch_rows, src.table
     ):
@@ -822,6 +852,11 @@ def _table_batches(src: Source, unit: Unit) -> Iterator[Batch]:
             split=(
                 split_values(rb.column(src.split_column), src.path, src.split_column, row)
                 if src.split_column
+                else None
+            ),
+            weight=(
+                weight_values(rb.column(src.weight_column), src.path, src.weight_column, row)
+                if src.weight_column
                 else None
             ),
         )

@@ -52,7 +52,11 @@ def _describe(result: dict[str, Any], src: Source) -> str:
         what = src.path + (f" with labels from {src.target_file}" if src.target_file else "")
     else:
         what = f"{src.path}, target column {src.target!r}"
-    return f"{printable(what)}: {n:,} rows, {c} classes"
+    out = f"{printable(what)}: {n:,} rows, {c} classes"
+    if src.weight_column and result.get("weight") is not None:
+        weights = printable(repr(src.weight_column))
+        out += f"; sample weights {weights}, total {float(result['weight']):,.6g}"
+    return out
 
 
 def _interval(value: Any, low: Any, high: Any, digits: int = 4) -> str:

@@ -4,8 +4,8 @@ The first layer of the scoring engine. An input named by the user — a file (CS
 ``.npy``/``.npz``, compressed, local or by URL), a folder or glob of parts, an in-memory pyarrow
 Table or stream, NumPy arrays, or a Kaggle-style pair of files (solution + submission, joined on
 an id column) — is resolved from its header or footer alone into a picklable :class:`Source`:
-its format, its classes, its probability, target, id and split columns. Nothing is read beyond
-the header here; :mod:`~crossentropy.scoring._readers` reads the rows,
+its format, its classes, its probability, target, id, split and sample-weight columns. Nothing
+is read beyond the header here; :mod:`~crossentropy.scoring._readers` reads the rows,
 :mod:`~crossentropy.scoring._join` joins a pair and :mod:`~crossentropy.scoring._split` cuts a
 file into :class:`Unit` pieces for the workers of the Dask engine.
 
@@ -164,6 +164,10 @@ class Source:
         A one-hot solution's class columns (Kaggle's layout: a 0/1 column per class, named as
         the submission's probability columns), in the classes' order; empty when the solution
         has a ``target`` column.
+    weight_column : str or None
+        The column of sample weights (finite, >= 0), when one is named.
+    weight_in_solution : bool
+        Pair mode: the weight column is the solution's (else the submission's).
     """
 
     mode: Literal["table", "pair", "arrays"]
@@ -186,6 +190,8 @@ class Source:
     split_column: str | None = None
     classes_named: bool = False
     one_hot: tuple[str, ...] = ()
+    weight_column: str | None = None
+    weight_in_solution: bool = False
 
 
 @dataclass(frozen=True)
@@ -629,6 +635,7 @@ def resolve_source(
     batch_rows: int,
     table: Any = None,
     split: str | None = None,
+    weight: str | None = None,
 ) -> Source:
     """Check the files, find the columns and classes, and describe the input as a :class:`Source`.
 
@@ -646,16 +653,32 @@ def resolve_source(
             "the split column must not be the target or id column",
             column=split,
         )
+    if weight is not None and weight in (target, id_column, split):
+        raise InputError(
+            submission or file or "",
+            "the sample weight column must not be the target, id or split column",
+            column=weight,
+        )
     if solution is not None or submission is not None:
         return _resolve_pair(
-            solution, submission, id_column, target, proba_cols, classes, fmt, batch_rows, split
+            solution,
+            submission,
+            id_column,
+            target,
+            proba_cols,
+            classes,
+            fmt,
+            batch_rows,
+            split,
+            weight,
         )
     if file is None:
         raise InputError("", "give the predictions (a FILE), or a solution and a submission")
     form: Format = "arrow" if table is not None else detect_format(file, fmt)
     if form in ("npy", "npz"):
-        if split is not None:
-            raise InputError(file, "a split column needs a table (CSV, Parquet, DataFrame)")
+        if split is not None or weight is not None:
+            what = "a split" if split is not None else "a sample weight"
+            raise InputError(file, f"{what} column needs a table (CSV, Parquet, DataFrame)")
         return _resolve_arrays(file, form, target_file, classes, batch_rows)
     if target_file is not None:
         raise InputError(file, "target_file (--target-file) is for .npy probability arrays")
@@ -666,10 +689,19 @@ def resolve_source(
         )
     if target not in names:
         raise InputError(file, f"no such column (columns: {name_list(names)})", column=target)
-    for extra in (id_column, split):
+    for extra in (id_column, split, weight):
         if extra is not None and extra not in names:
             raise InputError(file, f"no such column (columns: {name_list(names)})", column=extra)
-    roles = {c: r for r, c in (("split", split), ("id", id_column), ("target", target)) if c}
+    roles = {
+        c: r
+        for r, c in (
+            ("sample weight", weight),
+            ("split", split),
+            ("id", id_column),
+            ("target", target),
+        )
+        if c
+    }
     cols, default_classes = _select_columns(file, names, proba_cols, roles)
     names_ = _check_classes(file, cols, default_classes, classes)
     return Source(
@@ -690,6 +722,7 @@ def resolve_source(
         else None,
         table=table,
         split_column=split,
+        weight_column=weight,
     )
 
 
@@ -723,6 +756,7 @@ def _resolve_pair(
     fmt: str | None,
     batch_rows: int,
     split: str | None = None,
+    weight: str | None = None,
 ) -> Source:
     if solution is None or submission is None:
         raise InputError(
@@ -751,11 +785,23 @@ def _resolve_pair(
         raise InputError(
             solution, f"no such column (columns: {name_list(sol_names)})", column=target
         )
-    cols, default_classes = _select_columns(submission, sub_names, proba_cols, {id_column: "id"})
+    # the weights: the solution's column, else the submission's
+    in_solution = weight is not None and weight in sol_names
+    if weight is not None and not in_solution and weight not in sub_names:
+        raise InputError(
+            solution,
+            f"no such column in the solution or the submission {submission} (columns: "
+            f"{name_list(sol_names)})",
+            column=weight,
+        )
+    roles = {id_column: "id"}
+    if weight is not None:  # never a class of the submission, whichever file's it is
+        roles[weight] = "sample weight"
+    cols, default_classes = _select_columns(submission, sub_names, proba_cols, roles)
     names_ = _check_classes(submission, cols, default_classes, classes)
     one_hot: tuple[str, ...] = ()
     if target is None:
-        others = [n for n in sol_names if n not in (id_column, split)]
+        others = [n for n in sol_names if n not in (id_column, split, weight)]
         if len(cols) > 1 and set(cols) <= set(others):  # Kaggle's one-hot solution
             one_hot = tuple(cols)
         elif len(others) == 1:
@@ -786,6 +832,8 @@ def _resolve_pair(
         n_rows=_parquet_rows(submission) if sub_fmt == "parquet" else None,
         split_column=split,
         one_hot=one_hot,
+        weight_column=weight,
+        weight_in_solution=in_solution,
     )
 
 
