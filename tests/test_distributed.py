@@ -407,6 +407,102 @@ def four_ranks(rank: int, world: int, group: Any) -> None:
         linear_cross_entropy(x, both, y, process_group=group)
 
 
+def ranks_disagree_on_tokens(rank: int, world: int, group: Any) -> None:
+    """Ranks that pass different token counts without ``sequence_parallel`` (or hidden states
+    of different sizes): a ValueError naming the arguments on every rank, from the all-gather
+    of the shard sizes, and no collective of mismatched sizes (gloo aborts on those)."""
+    from crossentropy.fused import linear_cross_entropy
+
+    x, w, _, y = _tensor_parallel_data()
+    start, stop = _shard(rank, world)
+    n = N - rank  # N, N - 1, ...
+    with pytest.raises(
+        ValueError, match=r"input and target \(without sequence_parallel\).*\[13, 12"
+    ):
+        linear_cross_entropy(x[:n], w[start:stop], y[:n], process_group=group)
+    with pytest.raises(ValueError, match=r"logits and target: .*\[13, 12"):
+        vocab_parallel_cross_entropy((x @ w.T)[:n, start:stop], y[:n], group)
+    d = D - rank
+    with pytest.raises(ValueError, match=r"input: every rank .* same size .*\[5, 4"):
+        linear_cross_entropy(x[:, :d], w[start:stop, :d], y, process_group=group)
+    # the group is still usable: the next call is the whole loss
+    got = linear_cross_entropy(x, w[start:stop], y, process_group=group)
+    torch.testing.assert_close(got, linear_cross_entropy(x, w, y), rtol=1e-12, atol=1e-12)
+
+
+def tied_maxima(rank: int, world: int, group: Any) -> None:
+    """``correct`` where a row's maximum is tied, within a shard and across shards: argmax's
+    rule (the lowest class index among the maxima), as the single-process op counts."""
+    from crossentropy.fused import linear_cross_entropy
+
+    eye = torch.eye(V, dtype=torch.float64)  # the logits are the hidden states
+    rows, targets = [], []
+    for tied, labels in (
+        ([], [0, 3, V - 1]),  # every logit tied: class 0 is the argmax
+        ([V - 5, V - 2], [V - 5, V - 2, 0]),  # tied in the last shards
+        ([1, 4, V - 3], [1, 4, V - 3]),  # tied across shards
+        ([2], [2, 5]),  # no tie
+    ):
+        for label in labels:
+            row = torch.zeros(V, dtype=torch.float64)
+            row[tied] = 1.0
+            rows.append(row)
+            targets.append(label)
+    x, y = torch.stack(rows), torch.tensor(targets)
+    start, stop = _shard(rank, world)
+    for reduction in ("mean", "none"):
+        ours = linear_cross_entropy(
+            x, eye[start:stop], y, return_aux=("correct",), reduction=reduction, process_group=group
+        )
+        ref = linear_cross_entropy(x, eye, y, return_aux=("correct",), reduction=reduction)
+        assert int(ref.correct) == 4  # labels 0, V - 5, 1 and 2: one hit per row kind
+        assert int(ours.correct) == int(ref.correct), (world, rank, int(ours.correct))
+
+
+def half_precision(rank: int, world: int, group: Any) -> None:
+    """bfloat16 and float16 inputs: the loss in the input's dtype, as the single-process op
+    returns it (the per-token outputs in float32); under autocast, float32 for both."""
+    from crossentropy.fused import linear_cross_entropy
+
+    x, w, _, y = _tensor_parallel_data()
+    start, stop = _shard(rank, world)
+    for dtype in (torch.bfloat16, torch.float16):
+        xh, wh = x.to(dtype), w.to(dtype)
+        for reduction in ("mean", "sum", "none"):
+            for aux in (False, ("lse",)):
+                kw = {"reduction": reduction, "return_aux": aux}
+                ours = linear_cross_entropy(xh, wh[start:stop], y, process_group=group, **kw)
+                ref = linear_cross_entropy(xh, wh, y, **kw)
+                case = (dtype, reduction, aux)
+                if aux:
+                    assert ours.lse.dtype == ref.lse.dtype == torch.float32, case
+                    ours, ref = ours.loss, ref.loss
+                assert ours.dtype == ref.dtype == dtype, case
+                torch.testing.assert_close(ours, ref, msg=lambda m, c=case: f"{c}: {m}")
+    xs = x.float().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = linear_cross_entropy(xs, w.float()[start:stop], y, process_group=group)
+        ref = linear_cross_entropy(x.float(), w.float(), y)
+    assert ours.dtype == ref.dtype == torch.float32
+    ours.backward()
+    assert xs.grad is not None
+    assert xs.grad.dtype == torch.float32
+
+
+def argument_checks(rank: int, world: int, group: Any) -> None:
+    ranks_disagree_on_tokens(rank, world, group)
+    tied_maxima(rank, world, group)
+    half_precision(rank, world, group)
+
+
+def test_ranks_that_disagree_ties_and_half_precision(ranks):
+    """Token counts or feature sizes that differ between the ranks are a ValueError on every
+    rank; ``correct`` follows argmax's first-index rule across the shards; half-precision
+    losses come back in the input's dtype, as on one process."""
+    ranks.run("argument_checks", 2)
+    ranks.run("argument_checks", 4)
+
+
 def test_two_ranks_every_option_and_a_dtensor(ranks):
     """Two ranks (shards of 6 and 5 classes): every option and reduction, DTensor logits
     sharded on the class axis, and the fused op with a process group (loss, per-token outputs,
@@ -685,6 +781,23 @@ def _fused_in_one_process() -> None:
     world = dist.group.WORLD
     with pytest.raises(TypeError, match="input must be a floating tensor"):
         linear_cross_entropy(x.long(), w, y, process_group=world)
+    for kw in ({"linear_weight": w.bfloat16()}, {"linear_bias": torch.zeros(V)}):
+        name = next(iter(kw))
+        message = f"{name} must have input's dtype torch.float64; got torch."
+        for group in (None, world):  # the same error with a group as without
+            args = {"linear_weight": w, **kw}
+            with pytest.raises(TypeError, match=message):
+                linear_cross_entropy(x, target=y, process_group=group, **args)
+    with pytest.raises(TypeError, match=r"process_group must be a torch.distributed ProcessGroup"):
+        linear_cross_entropy(x, w, y, process_group=True)
+    from crossentropy.nn import LinearCrossEntropyLoss
+
+    with pytest.raises(TypeError, match=r"process_group must be a torch.distributed ProcessGroup"):
+        LinearCrossEntropyLoss(D, V, process_group=True)  # refused when built
+    with pytest.raises(
+        TypeError, match=r"group must be a torch.distributed ProcessGroup .*; got str"
+    ):
+        vocab_parallel_cross_entropy(x @ w.T, y, "world")
     with pytest.raises(ValueError, match=r"linear_bias must have shape \(11,\)"):
         linear_cross_entropy(x, w, y, linear_bias=torch.zeros(3), process_group=world)
     # an ignored row's non-finite hidden state reaches no gradient, with a group as without

@@ -325,7 +325,8 @@ def test_float32_and_bfloat16_accumulate_in_float32():
         ({"temperature": "np-negative"}, ValueError, "temperature must be > 0"),
         ({"ignore_index": 1.5}, TypeError, "ignore_index must be an integer"),
         ({"empty_mean": "zero"}, TypeError, "empty_mean must be a number"),
-        ({"chunk_size": 0}, ValueError, "chunk_size must be a positive int"),
+        ({"chunk_size": 0}, ValueError, "chunk_size must be >= 1; got 0"),
+        ({"chunk_size": 4.0}, TypeError, "chunk_size must be an integer"),
         ({"bias": "short"}, ValueError, "bias must have shape"),
         ({"weight": "short"}, ValueError, "weight must have shape"),
         ({"where": "ints"}, ValueError, "where must be a boolean array"),
@@ -347,6 +348,14 @@ def test_bad_arguments_are_named(kwargs, error, message):
     }
     with pytest.raises(error, match=message):
         linear_cross_entropy(x, w, y, **kwargs)
+
+
+def test_numpy_integers_are_integers():
+    """chunk_size (as ignore_index) may be a NumPy integer, as the torch op takes it."""
+    x, w, _, y, _ = _data()
+    want = linear_cross_entropy(x, w, y, chunk_size=4)
+    got = linear_cross_entropy(x, w, y, chunk_size=np.int64(4), ignore_index=np.int32(-100))
+    assert float(got) == float(want)
 
 
 def test_bad_arrays_are_named():
@@ -547,6 +556,7 @@ def test_float16_gradients_are_scaled_before_they_are_rounded():
 SHARDED = r"""
 import os
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+import itertools
 import jax, jax.numpy as jnp, numpy as np
 jax.config.update("jax_enable_x64", True)
 from jax.sharding import Mesh, PartitionSpec as P
@@ -567,7 +577,11 @@ options = [
 ]
 worst = 0.0
 cases = [(options[0], "mean", False), (options[1], "mean", False), (options[1], "none", True)]
-for kw, reduction, aux in cases:
+specs = (P(), P("tp", None), P("tp"), P("tp"))
+grad_specs = (P(), P("tp", None), P("tp"))
+for (kw, reduction, aux), (check_vma, inside) in itertools.product(
+    cases, [(False, True), (True, True), (True, False)]
+):
     def scalar(x, w, b, cw, axis_name=None, kw=kw, reduction=reduction, aux=aux):
         kw = dict(kw, weight=cw if "weight" in kw else None)
         out = linear_cross_entropy(x, w, y, bias=b, reduction=reduction, chunk_size=4,
@@ -579,18 +593,74 @@ for kw, reduction, aux in cases:
             total = total + 0.01 * jnp.sum(out.lse) + 0.0 * out.correct
         return total
 
-    sharded = jax.shard_map(
-        lambda x, w, b, cw: jax.value_and_grad(
-            lambda x, w, b: scalar(x, w, b, cw, "tp"), argnums=(0, 1, 2))(x, w, b),
-        mesh=mesh, in_specs=(P(), P("tp", None), P("tp"), P("tp")),
-        out_specs=(P(), (P(), P("tp", None), P("tp"))), check_vma=False,
-    )
-    got, grads = jax.jit(sharded)(x, w, b, cw)
+    if inside:  # the gradient taken inside shard_map (with check_vma=False: only there)
+        sharded = jax.jit(jax.shard_map(
+            lambda x, w, b, cw: jax.value_and_grad(
+                lambda x, w, b: scalar(x, w, b, cw, "tp"), argnums=(0, 1, 2))(x, w, b),
+            mesh=mesh, in_specs=specs, out_specs=(P(), grad_specs), check_vma=check_vma,
+        ))
+    else:  # jax.grad of the shard_map'd loss
+        sharded = jax.jit(jax.value_and_grad(jax.shard_map(
+            lambda x, w, b, cw: scalar(x, w, b, cw, "tp"),
+            mesh=mesh, in_specs=specs, out_specs=P(), check_vma=check_vma,
+        ), argnums=(0, 1, 2)))
+    got, grads = sharded(x, w, b, cw)
     want, ref = jax.value_and_grad(scalar, argnums=(0, 1, 2))(x, w, b, cw)
     errs = [abs(float(got) - float(want))]
     errs += [float(jnp.max(jnp.abs(g - r))) for g, r in zip(grads, ref)]
-    assert max(errs) < 1e-12, (kw.keys(), reduction, aux, errs)
+    assert max(errs) < 1e-12, (kw.keys(), reduction, aux, check_vma, inside, errs)
     worst = max(worst, max(errs))
+
+# a 2 x 2 mesh: tokens split over "dp", classes over "tp" (check_vma=True): the weight's
+# gradient is summed over the data shards, inside shard_map and outside
+mesh2 = Mesh(np.array(jax.devices()).reshape(2, 2), ("dp", "tp"))
+y2 = y.at[::4].set(3)[:12]
+x2 = x[:12]
+for reduction, aux in (("mean", False), ("none", True)):
+    def local(x, w, b, y, axis_name=None, reduction=reduction, aux=aux):
+        out = linear_cross_entropy(x, w, y, bias=b, reduction=reduction, return_aux=aux,
+                                   chunk_size=4, label_smoothing=0.1, axis_name=axis_name)
+        loss = out.loss.mean() if aux else out
+        return loss + 0.1 * jnp.sum(out.lse) if aux else loss
+
+    def whole(x, w, b):
+        return (local(x[:6], w, b, y2[:6]) + local(x[6:], w, b, y2[6:])) / 2
+
+    def split(x, w, b, y):
+        return jax.lax.pmean(local(x, w, b, y, "tp"), "dp")
+
+    specs2 = (P("dp", None), P("tp", None), P("tp"), P("dp"))
+    grads2 = (P("dp", None), P("tp", None), P("tp"))
+    want, ref = jax.value_and_grad(whole, argnums=(0, 1, 2))(x2, w, b)
+    inner = jax.shard_map(
+        lambda x, w, b, y: jax.value_and_grad(
+            lambda x, w, b: split(x, w, b, y), argnums=(0, 1, 2))(x, w, b),
+        mesh=mesh2, in_specs=specs2, out_specs=(P(), grads2),
+    )
+    outer = jax.value_and_grad(
+        jax.shard_map(split, mesh=mesh2, in_specs=specs2, out_specs=P()), argnums=(0, 1, 2)
+    )
+    for fn in (inner, outer):
+        got, grads = jax.jit(fn)(x2, w, b, y2)
+        errs = [abs(float(got) - float(want))]
+        errs += [float(jnp.max(jnp.abs(g - r))) for g, r in zip(grads, ref)]
+        assert max(errs) < 1e-12, ("2 x 2", reduction, aux, errs)
+        worst = max(worst, max(errs))
+
+# "correct" with tied maxima: argmax's first index over the whole vocabulary, as unsplit
+rows = np.zeros((7, v))
+rows[3:5, [2, 7]] = 1.0  # tied on two devices
+rows[5:, [9, 10]] = 1.0  # tied on the last device
+tied_x = jnp.asarray(rows)
+tied_y = jnp.asarray([0, 1, 11, 2, 7, 9, 10])  # the hits: 0, 2 and 9
+for check_vma in (False, True):
+    count = jax.jit(jax.shard_map(
+        lambda a, w: linear_cross_entropy(a, w, tied_y, return_aux=("correct",),
+                                          axis_name="tp").correct,
+        mesh=mesh, in_specs=(P(), P("tp", None)), out_specs=P(), check_vma=check_vma,
+    ))(tied_x, jnp.eye(v))
+    alone = linear_cross_entropy(tied_x, jnp.eye(v), tied_y, return_aux=("correct",)).correct
+    assert int(count) == int(alone) == 3, (check_vma, int(count), int(alone))
 print("ok", worst)
 """
 
@@ -599,8 +669,10 @@ def test_vocabulary_split_over_four_devices_with_shard_map():
     """shard_map over 4 host devices, the classes split on the mesh axis: the loss, the
     per-token outputs and the gradients of x, the weight shard and the bias shard equal the
     unsharded op's, on both code paths (the gradients formed in the forward sweep; the
-    per-token statistics), every option at once (a subprocess: the device count is fixed
-    when JAX starts)."""
+    per-token statistics), every option at once; with check_vma=True (the default) the
+    gradients taken inside shard_map and outside it, and on a 2 x 2 mesh whose other axis
+    splits the tokens; with check_vma=False inside; "correct" with tied maxima follows
+    argmax's first index (a subprocess: the device count is fixed when JAX starts)."""
     out = subprocess.run(
         [sys.executable, "-c", SHARDED], capture_output=True, text=True, timeout=600, check=False
     )

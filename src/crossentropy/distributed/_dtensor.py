@@ -5,7 +5,8 @@ data-parallel shard, as ``fully_shard`` leaves a parameter outside its module's 
 all-gathered for the call, and its gradient is reduce-scattered back onto the shards as the
 mean over the mesh's ranks, as FSDP2 reduces the gradients of the parameters it gathers
 itself. With a process group, a DTensor weight is the tensor-parallel vocabulary shard (sharded
-on its first axis over the group's ranks) and is used where it lies.
+on its first axis over the group's ranks) and is used where it lies. And the check of a
+process group argument.
 """
 
 from __future__ import annotations
@@ -16,7 +17,18 @@ from typing import Any, cast, overload
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["holds_dtensor", "tensor_parallel_shard", "whole"]
+__all__ = ["check_group", "holds_dtensor", "tensor_parallel_shard", "whole"]
+
+
+def check_group(group: object, name: str) -> None:
+    """``group`` is a torch.distributed ``ProcessGroup``, or ``None`` (a ``TypeError`` naming
+    ``name`` otherwise)."""
+    kind = getattr(dist, "ProcessGroup", None)  # absent where torch.distributed is
+    if group is not None and kind is not None and not isinstance(group, kind):
+        raise TypeError(
+            f"{name} must be a torch.distributed ProcessGroup (e.g. dist.group.WORLD or one "
+            f"from dist.new_group); got {type(group).__name__}"
+        )
 
 
 def holds_dtensor(*tensors: object) -> bool:

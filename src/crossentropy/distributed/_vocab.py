@@ -20,8 +20,8 @@ import torch.distributed as dist
 from torch import Tensor
 
 from crossentropy._lib.policy import reads
-from crossentropy.distributed._dtensor import holds_dtensor, tensor_parallel_shard
-from crossentropy.fused._chunked import FusedOptions, check_inputs, row_scales
+from crossentropy.distributed._dtensor import check_group, holds_dtensor, tensor_parallel_shard
+from crossentropy.fused._chunked import FusedOptions, check_inputs, product_inputs, row_scales
 from crossentropy.fused._ops import Grads
 from crossentropy.fused._terms import (
     LinearCrossEntropyOutput,
@@ -91,9 +91,8 @@ class _Combined:
         if entropy:  # sum e^(u - m) (u - m), finite where u = -inf (e = 0 there)
             q = torch.where(e > 0, u - m[..., None], 0.0)
             columns.append((e * q).sum(dim=-1))
-        if raw is not None:  # this rank holds the target and its raw logit is the maximum
-            zy = raw.to(acc).gather(-1, idx[..., None])[..., 0] if v_local else zero
-            columns.append((here & (zy == top[1])).to(acc))
+        if raw is not None:  # argmax's rule: the lowest class index among the maxima
+            columns.append(_first_max(raw.to(acc), top[1], here, idx, y >= start + v_local))
         rows = torch.stack(columns, dim=-1)
         w_sum = torch.zeros((), dtype=acc, device=u.device) if cw is None else cw.sum()
         totals = torch.stack([torch.full_like(w_sum, float(v_local)), w_sum])
@@ -112,6 +111,19 @@ class _Combined:
         k += entropy
         self.hit = rows[..., k] > 0 if raw is not None else None
         self.here, self.idx = here, idx
+
+
+def _first_max(raw: Tensor, top: Tensor, here: Tensor, idx: Tensor, below: Tensor) -> Tensor:
+    """This rank's part of whether each row's target is its argmax over the whole vocabulary
+    (the lowest class index among the maxima, as ``argmax``), ``top`` the row's maximum: 1
+    where this rank holds the target and its first index attaining ``top`` is the target's,
+    minus 1 where it attains ``top`` and lies ``below`` the target's rank (a lower class).
+    Summed over the ranks, the row is a hit where the sum is positive."""
+    if not raw.shape[-1]:
+        return torch.zeros(raw.shape[:-1], dtype=raw.dtype, device=raw.device)
+    attains = raw.amax(dim=-1) == top
+    first = raw.argmax(dim=-1)  # the first local index of the local maximum
+    return (here & attains & (first == idx)).to(raw.dtype) - (below & attains).to(raw.dtype)
 
 
 def _local_index(y: Tensor, start: int, v_local: int) -> tuple[Tensor, Tensor]:
@@ -425,18 +437,43 @@ class _ShardedEarly(torch.autograd.Function):
         return (*grads, *(None,) * 11)
 
 
-def _counts(n: int, group: Any, device: torch.device) -> list[int]:
-    """Every rank's ``n``, in rank order (one all-gather of one integer per rank)."""
+def _gather_ints(values: Sequence[int], group: Any, device: torch.device) -> list[list[int]]:
+    """Every rank's ``values``, in rank order (one all-gather of a few integers per rank)."""
     ranks = dist.get_world_size(group)
-    sizes = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(ranks)]
-    mine = torch.tensor([n], dtype=torch.int64, device=device)
+    k = len(values)
+    sizes = [torch.zeros(k, dtype=torch.int64, device=device) for _ in range(ranks)]
+    mine = torch.tensor(list(values), dtype=torch.int64, device=device)
     _collective(dist.all_gather, sizes, mine, group=group)
-    return [int(s) for s in sizes]
+    return [[int(v) for v in s.tolist()] for s in sizes]
 
 
-def _shard_start(v_local: int, group: Any, device: torch.device) -> int:
-    """The global index of this rank's first class: the sizes of the lower ranks' shards."""
-    return sum(_counts(v_local, group, device)[: dist.get_rank(group)])
+def _layout(
+    v_local: int,
+    tokens: int,
+    features: int,
+    group: Any,
+    device: torch.device,
+    same_tokens: str | None,
+) -> tuple[int, list[int]]:
+    """The global index of this rank's first class (the sizes of the lower ranks' shards)
+    and every rank's token count, in rank order, from one all-gather of the three sizes. The
+    ranks must agree on the features' size (``input``'s last axis) and, with ``same_tokens``
+    (the arguments that hold the tokens, named in the error), on the token count: a
+    ``ValueError`` on every rank otherwise (each sees the same sizes), instead of a
+    collective of mismatched sizes."""
+    sizes = _gather_ints((v_local, tokens, features), group, device)
+    counts = [s[1] for s in sizes]
+    if len({s[2] for s in sizes}) > 1:
+        raise ValueError(
+            "input: every rank of the process group must pass hidden states of the same size "
+            f"(the last axis); got sizes {[s[2] for s in sizes]} in rank order"
+        )
+    if same_tokens is not None and len(set(counts)) > 1:
+        raise ValueError(
+            f"{same_tokens}: every rank of the process group must pass the same tokens; got "
+            f"{counts} tokens in rank order"
+        )
+    return sum(s[0] for s in sizes[: dist.get_rank(group)]), counts
 
 
 def _gather_rows(t: Tensor, counts: list[int], group: Any) -> Tensor:
@@ -486,9 +523,11 @@ def _compose(
     w_total: Tensor,
     num_items_in_batch: int | Tensor | None,
     shape: tuple[int, ...],
+    dtype: torch.dtype | None = None,
 ) -> Any:
     """The loss (and the per-token outputs of ``o.aux``) from the whole rows' statistics, with
-    the fused op's terms (``row_terms``) and divisors (``row_scales``)."""
+    the fused op's terms (``row_terms``) and divisors (``row_scales``); the loss in ``dtype``
+    if given (the per-token outputs stay in the accumulation dtype)."""
     eps = float(o.label_smoothing)
     stats = Stats(lse, uy, sm if eps else None, None, None)
     ce, zl = row_terms(stats, wy, v_total if wy is None else w_total, v_total, eps, o.z_loss)
@@ -503,6 +542,8 @@ def _compose(
             loss = loss + (a_z.to(zl.dtype) * torch.where(valid, zl, zero)).sum()
         if mean == "count":
             loss = torch.where(valid.any(), loss, torch.full_like(loss, o.empty_mean))
+    if dtype is not None:
+        loss = loss.to(dtype)
     if not o.aux:
         return loss
 
@@ -549,12 +590,14 @@ def sharded_linear_loss(
     linear_bias = tensor_parallel_shard(linear_bias, "linear_bias", group)
     weight = tensor_parallel_shard(weight, "weight", group)
     check_inputs(input, linear_weight, target, linear_bias, weight, shard=True)
+    input, linear_weight, linear_bias, out_dtype = product_inputs(input, linear_weight, linear_bias)
     v_local, d = linear_weight.shape
     shape = tuple(target.shape)
     x = input.reshape(-1, d)
     t = target.reshape(-1).long()
+    same = None if sequence_parallel else "input and target (without sequence_parallel)"
+    start, counts = _layout(v_local, t.shape[0], d, group, x.device, same)
     if sequence_parallel:  # the group's tokens, in rank order
-        counts = _counts(t.shape[0], group, t.device)
         x = _GatherTokens.apply(x, counts, group)  # type: ignore[no-untyped-call]
         t = _gather_rows(t, counts, group)
         shape = (t.shape[0],)
@@ -563,7 +606,6 @@ def sharded_linear_loss(
     # every row goes through the products: an ignored row's hidden state must not reach them
     # (a coefficient 0 times a non-finite logit is NaN), as in the single-device op
     x = torch.where(valid[:, None], x, x.new_zeros(()))
-    start = _shard_start(v_local, group, x.device)
     chunk = o.chunk_size or device_chunk(v_local, x.is_cuda)
     plan = (
         chunk,
@@ -589,7 +631,7 @@ def sharded_linear_loss(
         )
         if reads(o.validate, t):
             _check_targets(t, valid, v_total, cast(int, o.ignore_index))
-        return loss
+        return loss.to(out_dtype)
     lse, uy, sm, ent, hit, wy, v_total, w_total = _ShardedLinear.apply(  # type: ignore[no-untyped-call]
         x,
         linear_weight,
@@ -615,6 +657,7 @@ def sharded_linear_loss(
         w_total,
         num_items_in_batch,
         shape,
+        out_dtype,
     )
 
 
@@ -670,7 +713,8 @@ def vocab_parallel_cross_entropy(
     conventions (``"mean"`` is :math:`\sum_n \ell_n / \sum_n w_{y_n}` over the non-ignored
     tokens, the z-loss divided by their number). Communication: one all-reduce ``MAX`` and one
     ``SUM`` of a few numbers per token in the forward pass (never logits), nothing in the
-    backward pass; with ``vocab_start=None``, one all-gather of the shard sizes. Every rank
+    backward pass; with ``vocab_start=None``, one all-gather of the shard sizes and token
+    counts (ranks whose counts differ get a ``ValueError`` on every rank). Every rank
     returns the same loss; the gradient of each rank's logits is its shard of the whole
     gradient.
 
@@ -738,6 +782,7 @@ def vocab_parallel_cross_entropy(
         logits = logits.to_local()
         if isinstance(target, dtensor.DTensor):
             target = target.full_tensor()
+    check_group(group, "group")
     if not isinstance(logits, Tensor) or not logits.is_floating_point():
         raise TypeError("logits must be a floating-point tensor (this rank's shard)")
     if not isinstance(target, Tensor) or target.dtype.is_floating_point or target.is_complex():
@@ -761,7 +806,10 @@ def vocab_parallel_cross_entropy(
             "empty_mean": empty_mean,
         }
     )
-    start = _shard_start(v_local, group, logits.device) if vocab_start is None else int(vocab_start)
+    if vocab_start is None:  # with the ranks' token counts, checked equal
+        start = _layout(v_local, target.numel(), 1, group, logits.device, "logits and target")[0]
+    else:
+        start = int(vocab_start)
     valid = target.ne(cast(int, o.ignore_index))  # checked: an int (None is -100)
     y = torch.where(valid, target, torch.full_like(target, -1)).long()
     smooth = o.label_smoothing > 0

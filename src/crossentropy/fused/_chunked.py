@@ -15,7 +15,7 @@ from torch import Tensor
 from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
 from crossentropy._lib.namespace import autocast_enabled
 from crossentropy._lib.policy import Validate, reads
-from crossentropy.distributed._dtensor import holds_dtensor, whole
+from crossentropy.distributed._dtensor import check_group, holds_dtensor, whole
 from crossentropy.fused._ops import acc_dtype, backward_op, forward_op, no_autocast
 from crossentropy.fused._rows import (
     Coefficients,
@@ -583,7 +583,10 @@ def linear_cross_entropy(
         first). Every rank returns the loss of the whole vocabulary. Not with
         ``sequence_ids``/``cu_seqlens`` or ``kernel="triton"``. A DTensor ``linear_weight``
         (``linear_bias``, ``weight``) sharded on its first axis over the group's ranks is
-        taken as this rank's rows.
+        taken as this rank's rows. The loss's dtype, ``"correct"`` (argmax's lowest index
+        among tied maxima) and the argument checks are the single-device op's; ranks that
+        pass different token counts (without ``sequence_parallel``) or hidden sizes get a
+        ``ValueError`` on every rank, from the one all-gather of the sizes each call makes.
     sequence_parallel : bool, default False
         With ``process_group``: ``input`` and ``target`` are this rank's tokens of the group's
         (Megatron's sequence parallelism; the ranks' tokens in rank order, any number each).
@@ -641,7 +644,9 @@ def linear_cross_entropy(
 
 
 def check_parallel(process_group: Any, sequence_parallel: object) -> None:
-    """``sequence_parallel`` is a bool, and True only with a ``process_group``."""
+    """``process_group`` is a ``ProcessGroup`` or ``None``; ``sequence_parallel`` is a bool,
+    and True only with a ``process_group``."""
+    check_group(process_group, "process_group")
     if not isinstance(sequence_parallel, bool):
         raise TypeError(f"sequence_parallel must be True or False; got {sequence_parallel!r}")
     if sequence_parallel and process_group is None:
@@ -788,6 +793,24 @@ def check_inputs(
             raise ValueError(f"{name} must have shape ({v},); got {shape_str(t.shape)}")
 
 
+def product_inputs(
+    input: Tensor, weight: Tensor, bias: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor | None, torch.dtype]:
+    """The tensors the op multiplies, and its loss's dtype: under autocast, all three in the
+    autocast dtype (as ``F.linear`` would cast them) and the loss in float32; otherwise as
+    given, ``linear_weight`` and ``linear_bias`` in ``input``'s dtype (a ``TypeError`` naming
+    them), and the loss in ``input``'s dtype."""
+    autocast = autocast_enabled(input.device.type)
+    if autocast:
+        dt = torch.get_autocast_dtype(input.device.type)
+        input, weight = input.to(dt), weight.to(dt)
+        bias = None if bias is None else bias.to(dt)
+    for name, t in (("linear_weight", weight), ("linear_bias", bias)):
+        if t is not None and t.dtype != input.dtype:
+            raise TypeError(f"{name} must have input's dtype {input.dtype}; got {t.dtype}")
+    return input, weight, bias, acc_dtype(input.dtype) if autocast else input.dtype
+
+
 def _sequence_index(
     sequence_ids: Tensor | None, cu_seqlens: Tensor | None, target: Tensor, n: int, check: bool
 ) -> Tensor | None:
@@ -898,15 +921,7 @@ def fused_loss(
         linear_weight, linear_bias, weight = whole(linear_weight), whole(linear_bias), whole(weight)
     check_inputs(input, linear_weight, target, linear_bias, weight)
     _refuse_higher_order()
-    autocast = autocast_enabled(input.device.type)
-    w, b = linear_weight, linear_bias
-    if autocast:  # as F.linear would: in the autocast dtype
-        dt = torch.get_autocast_dtype(input.device.type)
-        input, w = input.to(dt), w.to(dt)
-        b = None if b is None else b.to(dt)
-    for name, t in (("linear_weight", w), ("linear_bias", b)):
-        if t is not None and t.dtype != input.dtype:
-            raise TypeError(f"{name} must have input's dtype {input.dtype}; got {t.dtype}")
+    input, w, b, loss_dtype = product_inputs(input, linear_weight, linear_bias)
     v = w.shape[0]
     chunk = device_chunk(v, input.is_cuda) if o.chunk_size is None else o.chunk_size
     use_triton = _use_triton(o.kernel, input)
@@ -950,7 +965,7 @@ def fused_loss(
             grad_on and b is not None and b.requires_grad,
         ),
         aux=o.aux,
-        out_dtype=out_dtype or (acc if autocast else input.dtype),
+        out_dtype=out_dtype or loss_dtype,
     )
     compiling = torch.compiler.is_compiling()
     fn = _Compiled if compiling else _WithJvp

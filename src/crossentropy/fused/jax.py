@@ -68,14 +68,41 @@ class _Hyper(NamedTuple):
     z_loss: Array
 
 
-def _psum(a: Any, axis: str | None) -> Any:
-    """``lax.psum`` over the mesh axis ``axis`` (typed)."""
+def _psum(a: Any, axis: str | tuple[Any, ...] | None) -> Any:
+    """``lax.psum`` over the mesh axis ``axis`` (or axes; typed)."""
     return lax.psum(a, axis)  # type: ignore[no-untyped-call]
 
 
 def _pmax(a: Any, axis: str | None) -> Any:
     """``lax.pmax`` over the mesh axis ``axis`` (typed)."""
     return lax.pmax(a, axis)  # type: ignore[no-untyped-call]
+
+
+def _varying(*arrays: Any) -> frozenset[Any]:
+    """The mesh axes over which any of ``arrays`` varies, in ``shard_map``'s types with
+    ``check_vma=True`` (empty outside ``shard_map``, with ``check_vma=False``, and in JAX
+    versions without these types)."""
+    axes: set[Any] = set()
+    if not hasattr(jax, "typeof"):  # older than these types
+        return frozenset()
+    for a in arrays:
+        if a is None or isinstance(a, (int, float)):
+            continue
+        t = jax.typeof(a)
+        mat = getattr(t, "mat", None)  # JAX 0.9+: a ManualAxisType; before: vma
+        axes |= set(mat.varying if mat is not None else getattr(t, "vma", ()))
+    return frozenset(axes)
+
+
+def _vary(a: Array, axes: frozenset[Any]) -> Array:
+    """``a`` typed as varying over ``axes`` (those it does not vary over already), so that a
+    scan's carry starts with the type its steps give it under ``check_vma=True``."""
+    missing = tuple(sorted(axes - _varying(a), key=str))
+    if not missing:
+        return a
+    if hasattr(lax, "pcast"):
+        return lax.pcast(a, missing, to="varying")
+    return lax.pvary(a, missing)  # type: ignore[attr-defined]
 
 
 def _acc(dtype: Any) -> Any:
@@ -130,9 +157,8 @@ def _sharded_row_stats(
         columns.append(jnp.sum(u, axis=1) if cw is None else u @ cw.astype(u.dtype))
     if plan.entropy:  # sum e^(u - m) (u - m), 0 where e = 0
         columns.append(jnp.sum(e * jnp.where(e > 0, u - m[:, None], 0.0), axis=1))
-    if plan.hits:  # this device holds the target and its raw logit is the row's maximum
-        zy = jnp.take_along_axis(z, idx, axis=1)[:, 0].astype(u.dtype)
-        columns.append((here & (zy == top[1])).astype(u.dtype))
+    if plan.hits:  # argmax's rule: the lowest class index among the row's maxima
+        columns.append(_first_max(z.astype(u.dtype), top[1], here, local, y >= offset + z.shape[1]))
     sums = _psum(jnp.stack(columns), axis)
     total = sums[0]
     lse = m + jnp.log(total)
@@ -144,6 +170,18 @@ def _sharded_row_stats(
     k += plan.entropy
     hit = sums[k] > 0 if plan.hits else None
     return Stats(lse, sums[1], sm, ent, hit), p, u, th
+
+
+def _first_max(z: Array, top: Array, here: Array, local: Array, below: Array) -> Array:
+    """This device's part of whether each row's label is its argmax over the whole
+    vocabulary (the lowest class index among the maxima, as ``argmax``), ``top`` the row's
+    maximum: 1 where this device holds the label and its first index attaining ``top`` is the
+    label's (``local``), minus 1 where it attains ``top`` and lies ``below`` the label's
+    device (lower classes). Summed over the axis, a row is a hit where the sum is positive."""
+    attains = jnp.max(z, axis=1) == top
+    first = jnp.argmax(z, axis=1)  # the first local index of the local maximum
+    hit = here & attains & (first == local)
+    return hit.astype(z.dtype) - (below & attains).astype(z.dtype)
 
 
 def _row_stats(
@@ -268,8 +306,11 @@ def _sweep(
             db = db + jnp.sum(g, axis=0)
         return (dw, db), (stats, dx)
 
-    zero_b = None if b is None else jnp.zeros(b.shape, acc)
-    (dw, db), (chunked, dxs) = lax.scan(step, (jnp.zeros(w.shape, acc), zero_b), (xs, ys, ks, *rs))
+    # the accumulators vary over the mesh axes any of the step's inputs vary over
+    axes = _varying(x, w, b, y, cw, keep, offset, *per_row, *h)
+    zero_w = _vary(jnp.zeros(w.shape, acc), axes)
+    zero_b = None if b is None else _vary(jnp.zeros(b.shape, acc), axes)
+    (dw, db), (chunked, dxs) = lax.scan(step, (zero_w, zero_b), (xs, ys, ks, *rs))
     stats = Stats(*(_unchunk(n, s) for s in chunked))
     dx = _unchunk(n, dxs)
     if plan.axis is not None:  # each device's columns add to the input's gradient: once
@@ -338,10 +379,17 @@ def _zero_hyper(h: _Hyper) -> _Hyper:
 def _cast_grads(
     grads: tuple[Array, Array, Array | None], x: Array, w: Array, b: Array | None
 ) -> tuple[Array, Array, Array | None]:
-    """Gradients accumulated in float32 (half precision) back to their inputs' dtypes."""
-    dx, dw, db = grads
-    db_out = None if db is None or b is None else db.astype(b.dtype)
-    return dx.astype(x.dtype), dw.astype(w.dtype), db_out
+    """Gradients accumulated in float32 (half precision) back to their inputs' dtypes, each
+    summed over the mesh axes it varies over and its input does not (under ``check_vma=True``:
+    a weight shared by the devices of a data axis gets the sum of their gradients, as the
+    transpose of its implicit broadcast)."""
+
+    def back(g: Array, a: Array) -> Array:
+        extra = tuple(sorted(_varying(g) - _varying(a), key=str))
+        return (_psum(g, extra) if extra else g).astype(a.dtype)
+
+    db_out = None if grads[2] is None or b is None else back(grads[2], b)
+    return back(grads[0], x), back(grads[1], w), db_out
 
 
 # ----------------------------------------------------------------------- the reduced loss
@@ -563,7 +611,14 @@ def linear_cross_entropy(
         order, and ``x`` and ``labels`` are the same on every device of the axis. The devices
         exchange a few numbers per token (``pmax``, ``psum``), never logits, and the input's
         gradient is summed over the axis once; every device returns the whole vocabulary's
-        loss.
+        loss, and ``"correct"`` follows argmax's rule over the whole vocabulary (the lowest
+        class index among tied maxima). With ``shard_map``'s ``check_vma=True`` (its
+        default) the gradients are right whether taken inside the ``shard_map``'d function
+        or outside it, and the mesh may have other axes (tokens split over a data axis: the
+        weight's and bias's gradients are summed over it). With ``check_vma=False`` only a
+        gradient taken inside ``shard_map`` is right: ``jax.grad`` of the ``shard_map``'d
+        loss gives the weight's and bias's gradients divided by the axis size, and the op
+        cannot detect it.
 
     Returns
     -------
@@ -624,10 +679,10 @@ def linear_cross_entropy(
     if v == 0:
         raise ValueError("w has no classes (V = 0)")
     v_all = v if axis_name is None else v * int(lax.axis_size(axis_name))  # the whole vocabulary
-    if chunk_size is not None and (
-        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
-    ):
-        raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
+    if chunk_size is not None:  # any integer, NumPy's too, as the torch op takes it
+        chunk_size = check_int(chunk_size, "chunk_size")
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1; got {chunk_size}")
     mask_readable = where is None or reads(None, where)
     if reads(None, labels_in) and mask_readable:  # as the validation policy allows
         lab = np.asarray(labels_in)  # the labels as given (before any cast to int32)
