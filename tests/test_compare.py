@@ -251,3 +251,29 @@ def test_a_set_that_does_not_fit_is_named(sets) -> None:
     two = p[:, :2] / p[:, :2].sum(axis=1, keepdims=True)
     with pytest.raises(ValueError, match=r"^prediction set 'two' \(array\), row \d+, column"):
         score({"good": p, "two": two}, target=y)
+
+
+def test_sample_weights_are_part_of_the_targets(sets, tmp_path: Path) -> None:
+    """Sets with other sample weights are not on the same targets; with equal weights they
+    compare, and the share of replicates where a is better counts replicates that drew some
+    weight only."""
+    y, p, q = sets["y"], sets["p"], sets["q"]
+    names = np.array(CLASSES)[y]
+    w = np.random.default_rng(3).exponential(size=len(y))
+
+    def table(probs: np.ndarray, weights: np.ndarray) -> object:
+        cols = {f"p_{c}": probs[:, j] for j, c in enumerate(CLASSES)}
+        return pa.table({"y": names, "w": weights, **cols})
+
+    kw = {"target": "y", "proba": "p_*", "sample_weight": "w", "bootstrap": 100}
+    cmp = score({"a": table(p, w), "b": table(q, w)}, **kw)
+    assert _diff(cmp, "log_loss")["difference"] < 0
+    with pytest.raises(ValueError, match=r"or the sample weights\) differ"):
+        score({"a": table(p, w), "b": table(p, w[::-1].copy())}, **kw)
+    rows = np.arange(len(y))
+    better = np.flatnonzero(p[rows, y] > q[rows, y] * 1.01)[:2]  # a's loss is lower on both
+    sparse = np.zeros(len(y))
+    sparse[better] = 1.0  # most replicates draw neither row: their means are undefined
+    ll = _diff(score({"a": table(p, sparse), "b": table(q, sparse)}, **kw), "log_loss")
+    assert ll["ci_high"] < 0
+    assert ll["share_a_better"] == 1.0

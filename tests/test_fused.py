@@ -246,6 +246,12 @@ def test_none_reuses_the_forward_passs_last_chunk_of_logits(monkeypatch, dtype, 
     calls.clear()
     first, second = run(ours, twice=True)
     assert calls == [(True, False), (False, True), (False, False)]
+    calls.clear()
+    with torch.autograd.graph.save_on_cpu():  # saved-tensor hooks: nothing kept beside them
+        _, hooked_g = run(ours)
+    assert calls == [(False, False), (False, False)]
+    for a, r in zip(hooked_g, got_g, strict=True):
+        torch.testing.assert_close(a, r, rtol=1e-12 if dtype == torch.float64 else 2e-2, atol=0)
     for a, r in zip(first, second, strict=True):
         torch.testing.assert_close(a, r, rtol=1e-6 if dtype == torch.bfloat16 else 1e-12, atol=0)
 

@@ -1189,3 +1189,16 @@ def test_cli_sample_weight_column(tmp_path: Path) -> None:
     text = cli(str(tmp_path / "t.csv"), "--target", "y", "--proba-cols", "p_*",
                "--sample-weight", "w", "--bootstrap", "0")  # fmt: skip
     assert "sample weights 'w'" in text.stdout
+    share = 100 * w[y == 0].sum() / w.sum()  # the per-class share is the weight's
+    assert re.search(rf"\n  0 +{np.sum(y == 0):,} +{share:.1f} %", text.stdout)
+    assert "weight share" in text.stdout
+
+
+def test_a_refused_weighted_batch_leaves_the_accumulator_unweighted() -> None:
+    y, p, _ = _weighted_case(9, 10, 3)
+    acc = metrics.ScoreAccumulator([0, 1, 2], renormalize="before_clip").update(y, p)
+    zero = p.copy()
+    zero[3] = 0.0
+    with pytest.raises(ValueError, match="sum to 0"):
+        acc.update(y, zero, sample_weight=np.full(10, 2.0))
+    assert "weight" not in acc.result()

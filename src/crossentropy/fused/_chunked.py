@@ -108,14 +108,24 @@ class _Plan:
         """Whether the forward sweep keeps its last chunk's logits for the recomputing backward
         sweep (:func:`~crossentropy.fused._ops.sweep`): when that sweep is to come (no
         gradients formed early) and runs the in-place torch rows, eagerly (under
-        ``torch.compile`` and ``torch.func`` the backward pass does not take them)."""
+        ``torch.compile`` and ``torch.func`` the backward pass does not take them), and no
+        saved-tensor hooks are on: activation checkpointing and offloading
+        (``torch.utils.checkpoint``, ``save_on_cpu``) expect the forward pass to keep nothing
+        they do not see."""
         return (
             not self.early
             and any(self.wanted)
             and not self.rows.triton
             and not torch.compiler.is_compiling()
             and torch._C._functorch.maybe_current_level() is None
+            and _saved_tensor_hooks() is None
         )
+
+
+def _saved_tensor_hooks() -> Any:
+    """The saved-tensor hooks in force (``torch.autograd.graph.saved_tensors_hooks``), if any."""
+    top = getattr(torch._C._autograd, "_top_saved_tensors_default_hooks", None)
+    return None if top is None else top(False)
 
 
 def _w_total(cw: Tensor | None, v: int) -> float | Tensor:

@@ -104,7 +104,8 @@ class BootstrapTotals:
         self.weight = np.zeros(self.replicates)
         self.totals = np.zeros((self.replicates, len(self.names)))
         self.n = 0
-        # an order-free fingerprint of (key, label) pairs: the targets two sets were scored on
+        # an order-free fingerprint of (key, label, weight) triples: the targets two sets were
+        # scored on
         self.fingerprint = 0
 
     def update(
@@ -130,6 +131,9 @@ class BootstrapTotals:
         self.n += int(k.shape[0])
         if labels is not None:
             tag = splitmix64(k * np.uint64(1 << 20) + np.asarray(labels).astype(np.uint64))
+            if s is not None:  # a weight other than 1 is part of the target (1: as unweighted)
+                bits = (s + 0.0).view(np.uint64)  # + 0.0: -0.0 is 0.0
+                tag += np.where(s != 1, splitmix64(bits ^ splitmix64(k)), np.uint64(0))
             self.fingerprint = (self.fingerprint + int(np.sum(tag, dtype=np.uint64))) % 2**64
         return self
 

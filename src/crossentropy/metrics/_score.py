@@ -364,13 +364,13 @@ class ScoreAccumulator:
             bad = first_bad_weight(w)
             if bad is not None:
                 raise RowError(int(rows[bad]), f"sample weight {w[bad]} is not finite and >= 0")
-            if self._w is None:
-                self._w = self._weighted_sums()
         if self.renormalize is not None:  # checked before any state changes
             positive = np.sum(p, axis=1) > 0
             if not bool(np.all(positive)):
                 row = int(rows[int(np.argmin(positive))])
                 raise RowError(row, "the probabilities sum to 0; cannot renormalize")
+        if w is not None and self._w is None:  # weighted from now on
+            self._w = self._weighted_sums()
         self._n += n
         step = max(1, _BLOCK_ELEMENTS // c)
         for lo in range(0, n, step):

@@ -64,7 +64,8 @@ class Comparison:
         ``accuracy``: ``difference`` (a − b), its 95 % paired bootstrap interval ``ci_low``,
         ``ci_high`` (None without bootstrap), ``better`` (the set with the better value, None
         on a tie: values within :data:`TIE` of each other, relative) and ``share_a_better``
-        (the share of replicates in which ``a`` is better by more than a tie).
+        (the share of replicates in which ``a`` is better by more than a tie, among those
+        that drew some weight).
     replicates : int
         Bootstrap replicates (0: no intervals).
     seed : int
@@ -186,7 +187,7 @@ def compare(
         if totals[name].fingerprint != totals[names[0]].fingerprint:
             raise ValueError(
                 f"prediction sets {names[0]!r} and {name!r} are not on the same targets: the "
-                "true labels differ for some examples (rows are paired by "
+                "true labels (or the sample weights) differ for some examples (rows are paired by "
                 + ("solution row" if settings.solution else "id" if settings.id else "position")
                 + ")"
             )
@@ -214,7 +215,9 @@ def compare(
                 if replicates > 0:
                     lo, hi = np.nanpercentile(delta, [2.5, 97.5])
                     entry["ci_low"], entry["ci_high"] = float(lo), float(hi)
-                    ahead = _ahead(means_a[:, j], means_b[:, j], sign)
-                    entry["share_a_better"] = float(np.mean(ahead))
+                    # among the replicates that drew some weight (a mean is NaN otherwise)
+                    drawn = ~np.isnan(delta)
+                    ahead = _ahead(means_a[drawn, j], means_b[drawn, j], sign)
+                    entry["share_a_better"] = float(np.mean(ahead)) if drawn.any() else None
                 differences.append(entry)
     return Comparison(names, reports, differences, replicates, seed)

@@ -174,6 +174,17 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
+def _class_share(entry: dict[str, Any], result: dict[str, Any]) -> str:
+    """A class's share of the rows, or of the weight when the rows have sample weights."""
+    weighted = "weight" in entry
+    part, whole = (entry["weight"], result["weight"]) if weighted else (entry["count"], result["n"])
+    return f"{100 * part / whole:.1f} %" if whole else "—"
+
+
+def _share_header(result: dict[str, Any]) -> str:
+    return "weight share" if result["per_class"] and "weight" in result["per_class"][0] else "share"
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
     # cells escaped before they are measured, so that the columns line up
     rows = [[printable(c) for c in r] for r in rows]
@@ -239,14 +250,13 @@ def format_text(result: dict[str, Any], src: Source) -> str:
     str
         Lines of at most ~80 characters for usual class names.
     """
-    n = int(result["n"])
     parts = [_describe(result, src), ""]
     parts.append(_table(["metric", "value"], _summary_rows(result), [False, True]))
     per_class = [
         [
             _clip(str(c["label"])),
             f"{c['count']:,}",
-            f"{100 * c['count'] / n:.1f} %" if n else "—",
+            _class_share(c, result),
             _num(c["log_loss"], 4),
         ]
         for c in result["per_class"]
@@ -257,7 +267,9 @@ def format_text(result: dict[str, Any], src: Source) -> str:
         parts.append(_table(SPLIT_HEADER, _split_rows(result), [False] + [True] * 4))
     parts += ["", "per class"]
     parts.append(
-        _table(["class", "rows", "share", "log loss"], per_class, [False, True, True, True])
+        _table(
+            ["class", "rows", _share_header(result), "log loss"], per_class, [False] + [True] * 3
+        )
     )
     cal = result.get("calibration")
     if cal:
@@ -377,14 +389,16 @@ def _decomposition_figure(cal: dict[str, Any]) -> Any:
 
 
 def _confusion_figure(result: dict[str, Any]) -> Any:
-    """Counts of (true, predicted) classes, shaded by the share of the true class's rows."""
+    """Counts (with sample weights: weights) of (true, predicted) classes, shaded by the share
+    of the true class's rows (weight)."""
     counts = result["confusion"]
     labels = [_clip(str(c["label"]), 16) for c in result["per_class"]]
+    weighted = "weight" in result["per_class"][0]
     c = len(labels)
     size = min(2.5 + 0.35 * c, 11)
     fig = _figure(size + 1.2, size)
     ax = fig.subplots()
-    share = [[v / max(sum(row), 1) for v in row] for row in counts]
+    share = [[v / sum(row) if sum(row) > 0 else 0.0 for v in row] for row in counts]
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     if c <= 12:
         for i in range(c):
@@ -392,7 +406,7 @@ def _confusion_figure(result: dict[str, Any]) -> Any:
                 ax.text(
                     j,
                     i,
-                    f"{counts[i][j]:,}",
+                    f"{counts[i][j]:,.3g}" if weighted else f"{counts[i][j]:,}",
                     ha="center",
                     va="center",
                     fontsize="small",
@@ -405,7 +419,8 @@ def _confusion_figure(result: dict[str, Any]) -> Any:
     ax.set_xlabel("predicted class (most probable)")
     ax.set_ylabel("true class")
     ax.set_title("Confusion matrix")
-    fig.colorbar(image, ax=ax, label="share of the true class's rows", shrink=0.8)
+    what = "weight" if weighted else "rows"
+    fig.colorbar(image, ax=ax, label=f"share of the true class's {what}", shrink=0.8)
     return fig
 
 
@@ -511,7 +526,6 @@ def _fig(fig: Any, alt: str, caption: str) -> dict[str, Any]:
 
 def html_sections(result: dict[str, Any], src: Source | None) -> list[dict[str, Any]]:
     """The sections of the report page: a title and parts (notes, tables, figures)."""
-    n = int(result["n"])
     cal = result.get("calibration")
     options = (result.get("input") or {}).get("options", {})
     summary: list[dict[str, Any]] = []
@@ -597,13 +611,14 @@ def html_sections(result: dict[str, Any], src: Source | None) -> list[dict[str, 
         [
             str(c["label"]),
             f"{c['count']:,}",
-            f"{100 * c['count'] / n:.1f} %",
+            _class_share(c, result),
             _num(c["log_loss"], 4),
             *([_num(classwise.get(str(c["label"])), 4)] if classwise else []),
         ]
         for c in result["per_class"]
     ]
-    header = ["class", "rows", "share", "log loss", *(["class-wise ECE"] if classwise else [])]
+    header = ["class", "rows", _share_header(result), "log loss"]
+    header += ["class-wise ECE"] if classwise else []
     per_class = [
         _fig(fig, "log loss by true class", "Mean log loss of the rows of each true class" + note),
         _tbl(header, class_rows, [False] + [True] * (len(header) - 1)),
