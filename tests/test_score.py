@@ -1202,3 +1202,22 @@ def test_a_refused_weighted_batch_leaves_the_accumulator_unweighted() -> None:
     with pytest.raises(ValueError, match="sum to 0"):
         acc.update(y, zero, sample_weight=np.full(10, 2.0))
     assert "weight" not in acc.result()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "match"),
+    [
+        ("row_ids", np.arange(9), "row_ids must be a 1-D array of 10 integers; got"),
+        ("row_ids", np.linspace(0, 1, 10), "row_ids must be a 1-D array of 10 integers"),
+        ("keys", np.arange(10.0), "keys must be a 1-D array of 10 non-negative integers"),
+        ("keys", np.arange(-1, 9), "keys must be non-negative integers; got -1"),
+        ("groups", np.array(["a"] * 11), "groups must be a 1-D array of 10 values; got"),
+        ("sample_weight", np.ones((10, 1)), "sample_weight must be a 1-D array of 10 numbers"),
+    ],
+)
+def test_per_row_arguments_of_the_wrong_shape_or_kind_are_named(name, value, match) -> None:
+    y, p, _ = _weighted_case(10, 10, 3)
+    acc = metrics.ScoreAccumulator([0, 1, 2])
+    with pytest.raises(ValueError, match=re.escape(match)):
+        acc.update(y, p, **{name: value})
+    assert acc.result()["n"] == 0

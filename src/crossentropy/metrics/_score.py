@@ -97,6 +97,18 @@ class _WeightedSums:
             self.splits.setdefault(name, ExactSum(4)).merge(sums)
 
 
+def _per_row(value: Any, name: str, n: int, kinds: str, what: str) -> np.ndarray[Any, Any]:
+    """``value`` as a 1-D array of ``n`` entries of a dtype kind in ``kinds`` (any if empty),
+    else a ``ValueError`` naming ``name``."""
+    out = np.asarray(value)
+    if out.shape != (n,) or (kinds and out.dtype.kind not in kinds):
+        raise ValueError(
+            f"{name} must be a 1-D array of {n} {what}; got {shape_str(out.shape)} of dtype "
+            f"{out.dtype}"
+        )
+    return out
+
+
 def _copy(total: ExactSum) -> ExactSum:
     out = ExactSum(total.hi.shape)
     out.merge(total)
@@ -330,36 +342,17 @@ class ScoreAccumulator:
         if row_ids is None:
             rows = np.arange(self._n, self._n + n, dtype=np.int64)
         else:
-            rows = np.asarray(row_ids)
-            if rows.shape != (n,) or rows.dtype.kind not in "iu":
-                raise ValueError(
-                    f"row_ids must be a 1-D integer array of {n} row ids; got "
-                    f"{shape_str(rows.shape)} of dtype {rows.dtype}"
-                )
-            rows = rows.astype(np.int64, copy=False)
-        if keys is None:
-            key = rows
-        else:
-            key = np.asarray(keys)
-            if key.shape != (n,) or key.dtype.kind not in "iu" or (n and key.min() < 0):
-                raise ValueError(
-                    f"keys must be a 1-D array of {n} non-negative integers; got "
-                    f"{shape_str(key.shape)} of dtype {key.dtype}"
-                )
+            rows = _per_row(row_ids, "row_ids", n, "iu", "integers").astype(np.int64, copy=False)
+        key = rows
+        if keys is not None:
+            key = _per_row(keys, "keys", n, "iu", "non-negative integers")
+            if n and key.min() < 0:
+                raise ValueError(f"keys must be non-negative integers; got {key.min()}")
         if groups is not None:
-            groups = np.asarray(groups)
-            if groups.shape != (n,):
-                raise ValueError(
-                    f"groups must hold one value per row ({n},); got {shape_str(groups.shape)}"
-                )
+            groups = _per_row(groups, "groups", n, "", "values")
         w = None
         if sample_weight is not None:
-            w = np.asarray(sample_weight)
-            if w.shape != (n,) or w.dtype.kind not in "biuf":
-                raise ValueError(
-                    f"sample_weight must be a 1-D array of {n} numbers; got "
-                    f"{shape_str(w.shape)} of dtype {w.dtype}"
-                )
+            w = _per_row(sample_weight, "sample_weight", n, "biuf", "numbers")
             w = w.astype(np.float64, copy=False)
             bad = first_bad_weight(w)
             if bad is not None:
