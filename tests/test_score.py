@@ -1221,3 +1221,35 @@ def test_per_row_arguments_of_the_wrong_shape_or_kind_are_named(name, value, mat
     with pytest.raises(ValueError, match=re.escape(match)):
         acc.update(y, p, **{name: value})
     assert acc.result()["n"] == 0
+
+
+def test_worst_rows_leave_out_rows_of_weight_zero() -> None:
+    """A row of weight 0 adds nothing to any number: it is not among the worst rows."""
+    y, p, _ = _weighted_case(11, 200, 3)
+    loss = -np.log(np.clip(p[np.arange(200), y], 1e-300, None))
+    w = np.ones(200)
+    w[np.argsort(-loss)[:5]] = 0.0  # the five worst rows weigh nothing
+    acc = metrics.ScoreAccumulator([0, 1, 2], worst=4).update(y, p, sample_weight=w)
+    rows = [r["row"] for r in acc.result()["worst"]]
+    assert rows == [int(i) for i in np.argsort(-loss, kind="stable")[5:9]]
+    plain = metrics.ScoreAccumulator([0, 1, 2], worst=4).update(y, p)
+    assert [r["row"] for r in plain.result()["worst"]] == [
+        int(i) for i in np.argsort(-loss, kind="stable")[:4]
+    ]
+
+
+def test_the_weighted_report_page_names_its_weights(tmp_path: Path) -> None:
+    """The page lists the weight column and total, says the histogram counts rows while the
+    log loss is weighted, and notes a confusion matrix left out for many classes."""
+    y, p, rng = _weighted_case(12, 300, 3)
+    w = rng.uniform(0, 2, size=300)
+    table = pa.table({"y": y, **{f"p_{j}": p[:, j] for j in range(3)}, "w": w})
+    report = score(table, target="y", proba="p_*", sample_weight="w", bootstrap=0)
+    page = report.html()
+    assert "sample weight column" in page
+    assert f"{w.sum():,.6g}" in page
+    assert "weighted by the sample weights (the dashed line); the bars count rows" in page
+    assert "weight share" in page
+    many = np.random.default_rng(0).dirichlet(np.ones(31), size=62)
+    wide = score(many, target=np.arange(62) % 31, bootstrap=0).html()
+    assert "No confusion matrix: it is kept for at most 30 classes." in wide

@@ -174,10 +174,11 @@ class ScoreAccumulator:
     (:class:`~crossentropy.metrics.CalibrationAccumulator`). A row of weight 3 counts as the
     row three times (the bootstrap intervals aside: a row is resampled as one). ``n`` and
     every ``count`` stay row counts; ``weight`` is the total weight, and each per-class
-    entry, bin and split gains its ``weight``. The worst rows are ranked by their loss and
-    ``loss_histogram`` counts rows, whatever their weights. Rows given without weights weigh
-    1; an accumulator given weights once reports weighted numbers (the key ``weight`` says
-    so).
+    entry, bin and split gains its ``weight``. The worst rows are ranked by their loss,
+    whatever their weights, among the rows of positive weight (a row of weight 0 costs
+    nothing); ``loss_histogram`` counts rows, whatever their weights. Rows given without
+    weights weigh 1; an accumulator given weights once reports weighted numbers (the key
+    ``weight`` says so).
 
     Sums are kept in compensated float64 (:mod:`crossentropy.metrics._exact`), so the result
     does not depend on the batching or the merge order beyond ~1e-16 relative. Memory does not
@@ -508,9 +509,12 @@ class ScoreAccumulator:
                     entry[1].add(np.array([sums[0][j], sums[1][j], sums[2][j]]))
         if self.worst:
             pick: Any = slice(None)
+            ranked = loss if w is None else np.where(w > 0, loss, -np.inf)  # weight 0: no cost
             if loss.shape[0] > self.worst:  # the candidates (ties at the k-th loss included)
-                cut = np.partition(loss, loss.shape[0] - self.worst)[loss.shape[0] - self.worst]
-                pick = np.flatnonzero(loss >= cut)
+                k = loss.shape[0] - self.worst
+                pick = np.flatnonzero(ranked >= np.partition(ranked, k)[k])
+            if w is not None:
+                pick = np.intersect1d(np.arange(loss.shape[0])[pick], np.flatnonzero(w > 0))
             cols = (rows, y, top, p_true, p_top, loss)
             self._keep_worst(np.stack([a[pick] for a in cols]).astype(np.float64))
 

@@ -181,8 +181,13 @@ def _class_share(entry: dict[str, Any], result: dict[str, Any]) -> str:
     return f"{100 * part / whole:.1f} %" if whole else "—"
 
 
+def _weighted(result: dict[str, Any]) -> bool:
+    """Whether the rows had sample weights (then the per-class entries carry theirs)."""
+    return bool(result["per_class"]) and "weight" in result["per_class"][0]
+
+
 def _share_header(result: dict[str, Any]) -> str:
-    return "weight share" if result["per_class"] and "weight" in result["per_class"][0] else "share"
+    return "weight share" if _weighted(result) else "share"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
@@ -388,12 +393,17 @@ def _decomposition_figure(cal: dict[str, Any]) -> Any:
     return fig
 
 
+def _weight_text(value: float) -> str:
+    """A weight in a few characters: whole above 10 (``2,557``), else three digits."""
+    return f"{value:,.0f}" if abs(value) >= 10 else f"{value:.3g}"
+
+
 def _confusion_figure(result: dict[str, Any]) -> Any:
     """Counts (with sample weights: weights) of (true, predicted) classes, shaded by the share
     of the true class's rows (weight)."""
     counts = result["confusion"]
     labels = [_clip(str(c["label"]), 16) for c in result["per_class"]]
-    weighted = "weight" in result["per_class"][0]
+    weighted = _weighted(result)
     c = len(labels)
     size = min(2.5 + 0.35 * c, 11)
     fig = _figure(size + 1.2, size)
@@ -406,14 +416,15 @@ def _confusion_figure(result: dict[str, Any]) -> Any:
                 ax.text(
                     j,
                     i,
-                    f"{counts[i][j]:,.3g}" if weighted else f"{counts[i][j]:,}",
+                    _weight_text(counts[i][j]) if weighted else f"{counts[i][j]:,}",
                     ha="center",
                     va="center",
                     fontsize="small",
                     color="white" if share[i][j] > 0.5 else "black",
                 )
     ax.set_xticks(range(c))
-    ax.set_xticklabels(labels, rotation=90 if c > 6 else 0)
+    long = c > 6 or max(map(len, labels)) * c > 36  # labels side by side would overlap
+    ax.set_xticklabels(labels, rotation=90 if long else 0)
     ax.set_yticks(range(c))
     ax.set_yticklabels(labels)
     ax.set_xlabel("predicted class (most probable)")
@@ -609,7 +620,7 @@ def html_sections(result: dict[str, Any], src: Source | None) -> list[dict[str, 
     }
     class_rows = [
         [
-            str(c["label"]),
+            _clip(str(c["label"]), 40),
             f"{c['count']:,}",
             _class_share(c, result),
             _num(c["log_loss"], 4),
@@ -623,13 +634,20 @@ def html_sections(result: dict[str, Any], src: Source | None) -> list[dict[str, 
         _fig(fig, "log loss by true class", "Mean log loss of the rows of each true class" + note),
         _tbl(header, class_rows, [False] + [True] * (len(header) - 1)),
     ]
+    from crossentropy.metrics._score import CONFUSION_MAX
+
     if result.get("confusion"):
         per_class.append(
             _fig(
                 _confusion_figure(result),
                 "confusion matrix",
-                "Rows: true class; columns: most probable class; shade: share of the row.",
+                "Rows: true class; columns: most probable class; shade: share of the row"
+                + (" (of its weight)." if _weighted(result) else "."),
             )
+        )
+    else:
+        per_class.append(
+            _note(f"No confusion matrix: it is kept for at most {CONFUSION_MAX} classes.")
         )
     sections.append({"title": "Per class", "parts": per_class})
     sections.append(
@@ -639,7 +657,12 @@ def html_sections(result: dict[str, Any], src: Source | None) -> list[dict[str, 
                 _fig(
                     _histogram_figure(result),
                     "histogram of per-row losses",
-                    "How many rows have each loss; the log loss is their mean.",
+                    "How many rows have each loss; the log loss is their mean"
+                    + (
+                        " weighted by the sample weights (the dashed line); the bars count rows."
+                        if _weighted(result)
+                        else "."
+                    ),
                 )
             ],
         }
@@ -724,6 +747,11 @@ def _input_rows(meta: dict[str, Any]) -> list[list[str]]:
         ["classes", _clip(", ".join(map(str, meta["classes"])), 200)],
         ["rows", f"{meta['rows']:,}"],
     ]
+    if meta.get("split_column"):
+        rows.append(["split column", str(meta["split_column"])])
+    if meta.get("sample_weight_column"):
+        rows.append(["sample weight column", str(meta["sample_weight_column"])])
+        rows.append(["total weight", f"{float(meta['total_weight']):,.6g}"])
     rows += [[f"option {k}", str(v)] for k, v in meta["options"].items()]
     rows.append(["crossentropy version", meta["crossentropy_version"]])
     return rows
