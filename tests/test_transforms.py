@@ -228,6 +228,52 @@ def test_modules_compile_fullgraph_without_warnings(name, fresh_dynamo):
     torch.testing.assert_close(out, module(x, t), rtol=1e-12, atol=1e-12)
 
 
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+#: Modules in configurations whose divisor or gather once fixed the compiled graph to one
+#: batch size (a count made a Python float, take_along_dim's broadcasting).
+_SIZED = {
+    **{name: (spec.make, spec.arrays) for name, spec in MODULES.items()},
+    "BCELoss[mean]": (lambda: ce.nn.BCELoss(), MODULES["BCELoss"].arrays),
+    "KLDivLoss[mean]": (lambda: ce.nn.KLDivLoss(), MODULES["KLDivLoss"].arrays),
+    "CrossEntropyLoss[probabilities]": (
+        lambda: ce.nn.CrossEntropyLoss(from_logits=False),
+        (_softmax(MODULES["NLLLoss"].arrays[0]), MODULES["NLLLoss"].arrays[1]),
+    ),
+    "CrossEntropyLoss[per_sample]": (
+        lambda: ce.nn.CrossEntropyLoss(
+            weight=torch.linspace(0.5, 1.5, MODULES["NLLLoss"].arrays[0].shape[1]),
+            weight_mode="per_sample",
+        ),
+        MODULES["NLLLoss"].arrays,
+    ),
+    "FocalLoss[sum]": (lambda: ce.nn.FocalLoss(reduction="sum"), MODULES["FocalLoss"].arrays),
+}
+
+
+@pytest.mark.parametrize("name", list(_SIZED))
+def test_modules_compile_once_for_every_batch_size(name, fresh_dynamo):
+    """After the first recompilation (dynamic shapes), one graph serves every batch size, as
+    for PyTorch's own losses: no size is fixed by the loss, so the recompile limit is never
+    hit."""
+    make, arrays = _SIZED[name]
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    module = make()
+    compiled = torch.compile(module, fullgraph=True, backend=backend)
+    for n in range(2, 7):  # compiled once per size, this would be five graphs
+        x, t = _tensors(tuple(np.take(a, np.arange(n) % a.shape[0], axis=0) for a in arrays))
+        torch.testing.assert_close(compiled(x, t), module(x, t), rtol=1e-12, atol=1e-12)
+    assert len(graphs) <= 2, f"{len(graphs)} graphs for 5 batch sizes"
+
+
 def test_compile_with_inductor_matches_eager(fresh_dynamo):
     x, y = torch.randn(8, 5), torch.randint(0, 5, (8,))
     fn = lambda a, b: ce.focal_loss(a, b, label_smoothing=0.1)  # noqa: E731

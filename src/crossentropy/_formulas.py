@@ -153,6 +153,9 @@ def gather(xp: Namespace, x: Array, idx: Array) -> Array:
     axis, gathers on its own), otherwise a comparison with ``arange(C)``."""
     if is_dask(x):
         return _dask_gather(x, idx)
+    if is_torch(x) and tuple(idx.shape) == tuple(x.shape[:-1]):
+        # torch's gather: take_along_dim's broadcasting fixes a compiled graph to one size
+        return x.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
     if hasattr(xp, "take_along_axis"):
         picked = xp.take_along_axis(x, xp.expand_dims(idx, axis=-1), axis=-1)
         return xp.squeeze(picked, axis=-1)

@@ -102,12 +102,19 @@ def _divisor(
     ``denominator`` (the number of elements when None), or the batch size (the first axis)."""
     if reduction == "batchmean":
         n = batch_size if batch_size is not None else (like.shape[0] if like.ndim else 1)
-        return xp.asarray(float(n), dtype=like.dtype, device=device_of(like))
+        return _count(xp, n, like)
     if reduction != "mean":
         return None
     if denominator is not None:
         return denominator
-    return xp.asarray(float(math.prod(like.shape)), dtype=like.dtype, device=device_of(like))
+    return _count(xp, math.prod(like.shape), like)
+
+
+def _count(xp: Namespace, n: Any, like: Array) -> Array:
+    """A count ``n`` (an integer, or ``torch.compile``'s symbolic size) as a 0-d array of
+    ``like``'s dtype and device: a one times ``n``, so that a symbolic size stays symbolic
+    (``float(n)`` would fix the compiled graph to one batch size)."""
+    return xp.ones((), dtype=like.dtype, device=device_of(like)) * n
 
 
 def reduce(

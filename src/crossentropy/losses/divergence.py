@@ -84,7 +84,7 @@ def divergence_loss(input: Array, target: Array, o: DivergenceOptions) -> Array:
     xf, out_dtype = as_loss_float(xp, x, "input")
     tf, _ = as_float(xp, t, "target")
     tf = cast(xp, tf, xf.dtype)
-    batch = int(xf.shape[0]) if xf.ndim else 1  # PyTorch's batchmean: the input's first axis
+    batch = xf.shape[0] if xf.ndim else 1  # PyTorch's batchmean: the input's first axis
     try:
         xf, tf = xp.broadcast_arrays(xf, tf)
     except (ValueError, RuntimeError, TypeError):
