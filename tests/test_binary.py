@@ -244,3 +244,26 @@ def test_jax_matches_torch_binary_cross_entropy_with_logits(smoothing, reduction
     )
     for a, b in zip(jg, tg, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, t: ce.cross_entropy(x, t),
+        lambda x, t: ce.kl_div(x, t),
+        lambda x, t: ce.binary_cross_entropy_with_logits(x, t),
+        lambda x, t: ce.sigmoid_focal_loss(x, t),
+        lambda x, t: ce.focal_loss(x, t),
+    ],
+    ids=["cross_entropy", "kl_div", "bce_with_logits", "sigmoid_focal", "focal"],
+)
+def test_a_nan_probability_target_is_refused_not_scored(backend, call):
+    """A NaN among target probabilities is bad input, refused where the values are read (it
+    would give a NaN loss, silently); lazy arrays, not read before, give NaN, never a number."""
+    x = backend.asarray([[0.1, -0.2, 0.3], [0.0, 0.5, -0.5]])
+    t = backend.asarray([[np.nan, 0.5, 0.5], [0.0, 1.0, 0.0]])
+    if backend.lazy:
+        assert np.isnan(native_values(call(x, t), backend)).any()
+        return
+    with pytest.raises(ValueError, match=r"target must hold probabilities in \[0, 1\]; got nan"):
+        call(x, t)

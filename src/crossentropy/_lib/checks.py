@@ -231,8 +231,8 @@ def value_at(x: Array, index: tuple[int, ...]) -> float:
 
 
 def check_unit_interval(xp: Namespace, x: Array, name: str, *, skip: Array | None = None) -> None:
-    """``ValueError`` if ``x`` has an entry outside [0, 1] (NaN passes)."""
-    bad = (x < 0) | (x > 1)
+    """``ValueError`` if ``x`` has an entry outside [0, 1] or NaN (not a probability)."""
+    bad = ~((x >= 0) & (x <= 1))
     if skip is not None:
         bad = bad & ~skip
     idx = first_index(xp, bad)
