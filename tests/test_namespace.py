@@ -216,7 +216,33 @@ def test_mixing_numpy_and_torch():
         ce.xlogy(x_np, x_t)
 
 
-def test_mixing_numpy_and_jax():
-    jnp = pytest.importorskip("jax.numpy")
-    with pytest.raises(TypeError, match="target"):
-        ce.cross_entropy(jnp.zeros((2, 3)), np.array([0, 1]))
+def test_numpy_arrays_beside_jax_arrays_join_jax():
+    """Labels from a NumPy data loader with JAX logits, as optax takes them: the NumPy arrays
+    become JAX arrays (also under jit, closed over); JAX beside torch is still refused."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    x = jnp.asarray([[0.1, 0.2, 0.3], [1.0, -1.0, 0.5]])
+    y = np.array([0, 2])
+    got = ce.cross_entropy(x, y)
+    assert isinstance(got, jax.Array)
+    assert float(got) == float(ce.cross_entropy(x, jnp.asarray(y)))
+    assert float(jax.jit(lambda z: ce.cross_entropy(z, y))(x)) == pytest.approx(float(got))
+    w = np.array([1.0, 2.0, 0.5])
+    assert float(ce.cross_entropy(x, y, weight=w)) == float(
+        ce.cross_entropy(x, jnp.asarray(y), weight=jnp.asarray(w))
+    )
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="same array library"):
+        ce.cross_entropy(x, torch.tensor([0, 2]))
+
+
+def test_torch_tensors_on_other_devices_are_named():
+    torch = pytest.importorskip("torch")
+    x = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="target is on the device meta, input on cpu"):
+        ce.cross_entropy(x, torch.zeros(2, dtype=torch.long, device="meta"))
+    with pytest.raises(ValueError, match="weight is on the device meta, input on cpu"):
+        ce.cross_entropy(x, torch.tensor([0, 1]), weight=torch.ones(3, device="meta"))
+    # a 0-d CPU tensor goes with any device, as in PyTorch
+    meta = torch.zeros(2, 3, device="meta")
+    assert ce.binary_cross_entropy_with_logits(meta, meta, pos_weight=torch.tensor(2.0)).is_meta

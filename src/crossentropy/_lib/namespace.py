@@ -139,17 +139,34 @@ def namespace(*args: object, names: Sequence[str]) -> tuple[Namespace, list[Any]
 
     ``None`` stays ``None`` for the optional arguments (``weight``, ``pos_weight``, ``alpha``,
     ``where``). Python scalars and sequences become arrays of the namespace of the array
-    arguments (NumPy when there are none), on the same device.
+    arguments (NumPy when there are none), on the same device; so do NumPy arrays beside JAX
+    arrays (labels from a data loader, as optax takes them). Torch tensors must share the
+    first one's device (a 0-d CPU tensor aside, as in PyTorch).
     """
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(args[0], torch.Tensor):  # the common case, fast
         tensor = torch.Tensor
         if all(a is None or isinstance(a, tensor) for a in args):
-            for a, name in zip(args, names, strict=True):
-                if a is None and name not in OPTIONAL:
-                    raise TypeError(f"{name} must be an array or a sequence of numbers; got None")
+            first = args[0].device
+            for t, name in zip(args, names, strict=True):
+                a: Any = t
+                if a is None:
+                    if name not in OPTIONAL:
+                        raise TypeError(
+                            f"{name} must be an array or a sequence of numbers; got None"
+                        )
+                elif a.device != first and not (a.ndim == 0 and a.device.type == "cpu"):
+                    raise ValueError(
+                        f"{name} is on the device {a.device}, {names[0]} on {first}; put them "
+                        "on one device"
+                    )
             return _torch_namespace(), list(args)
     arrays = [(a, n) for a, n in zip(args, names, strict=True) if is_array(a)]
+    to_jax = any(is_jax(a) for a, _ in arrays) and any(is_numpy(a) for a, _ in arrays)
+    if to_jax and all(is_jax(a) or is_numpy(a) for a, _ in arrays):
+        arrays = [(a, n) for a, n in arrays if is_jax(a)]  # NumPy arrays join JAX's namespace
+    else:
+        to_jax = False
     if arrays:
         xp = _namespace_of([a for a, _ in arrays], [n for _, n in arrays])
         dev = device_of(arrays[0][0])
@@ -159,7 +176,7 @@ def namespace(*args: object, names: Sequence[str]) -> tuple[Namespace, list[Any]
     for a, name in zip(args, names, strict=True):
         if a is None and name not in OPTIONAL:
             raise TypeError(f"{name} must be an array or a sequence of numbers; got None")
-        if a is None or is_array(a):
+        if a is None or (is_array(a) and not (to_jax and is_numpy(a))):
             out.append(a)
             continue
         if isinstance(a, (int, float)):  # a Python number: no NumPy detour (traceable)
