@@ -66,7 +66,7 @@ def _prepare(
             if normalize:
                 check_nonnegative(xp, f, name)
             else:
-                check_unit_interval(xp, f, name)
+                check_unit_interval(xp, f, name, nan_passes=True)
     ax = None
     if axis is not None:
         ndim = floats[0].ndim

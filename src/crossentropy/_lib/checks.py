@@ -230,9 +230,12 @@ def value_at(x: Array, index: tuple[int, ...]) -> float:
     return float(np.asarray(to_host(x))[index])
 
 
-def check_unit_interval(xp: Namespace, x: Array, name: str, *, skip: Array | None = None) -> None:
-    """``ValueError`` if ``x`` has an entry outside [0, 1] or NaN (not a probability)."""
-    bad = ~((x >= 0) & (x <= 1))
+def check_unit_interval(
+    xp: Namespace, x: Array, name: str, *, skip: Array | None = None, nan_passes: bool = False
+) -> None:
+    """``ValueError`` if ``x`` has an entry outside [0, 1] or, unless ``nan_passes`` (the
+    information functions, which propagate NaN as SciPy's do), NaN: not a probability."""
+    bad = ((x < 0) | (x > 1)) if nan_passes else ~((x >= 0) & (x <= 1))
     if skip is not None:
         bad = bad & ~skip
     idx = first_index(xp, bad)
