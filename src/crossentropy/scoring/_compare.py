@@ -169,8 +169,9 @@ def compare(
                 raise
             where = f"prediction set {name!r}" + (f" ({exc.path})" if exc.path else "")
             raise InputError(where, exc.message, exc.row, exc.column) from None
-        except (ValueError, TypeError) as exc:
-            raise type(exc)(f"prediction set {name!r}: {exc}") from None
+        except (ValueError, TypeError) as exc:  # the set named (as a plain ValueError/TypeError)
+            kind = ValueError if isinstance(exc, ValueError) else TypeError
+            raise kind(f"prediction set {name!r}: {exc}") from None
         assert total is not None
         reports[name], totals[name] = report, total
     names = list(reports)
