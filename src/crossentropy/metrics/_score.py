@@ -508,13 +508,13 @@ class ScoreAccumulator:
                     entry[0] += int(counts[j])
                     entry[1].add(np.array([sums[0][j], sums[1][j], sums[2][j]]))
         if self.worst:
-            pick: Any = slice(None)
-            ranked = loss if w is None else np.where(w > 0, loss, -np.inf)  # weight 0: no cost
-            if loss.shape[0] > self.worst:  # the candidates (ties at the k-th loss included)
-                k = loss.shape[0] - self.worst
-                pick = np.flatnonzero(ranked >= np.partition(ranked, k)[k])
-            if w is not None:
-                pick = np.intersect1d(np.arange(loss.shape[0])[pick], np.flatnonzero(w > 0))
+            # the candidates: rows of positive weight (a row of weight 0 costs nothing), then
+            # those at or above the k-th largest loss (ties included)
+            pick: Any = slice(None) if w is None else np.flatnonzero(w > 0)
+            ranked = loss[pick]
+            if ranked.shape[0] > self.worst:
+                cut = np.partition(ranked, ranked.shape[0] - self.worst)[-self.worst]
+                pick = np.flatnonzero(ranked >= cut) if w is None else pick[ranked >= cut]
             cols = (rows, y, top, p_true, p_top, loss)
             self._keep_worst(np.stack([a[pick] for a in cols]).astype(np.float64))
 

@@ -162,12 +162,7 @@ def id_hashes(ids: Any) -> np.ndarray:
     text = plain_strings(values).cast(pa.large_string())
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
-    ends = np.frombuffer(text.buffers()[1], dtype=np.int64)[
-        text.offset : text.offset + len(text) + 1
-    ]
-    data = text.buffers()[2]
-    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
-    raw = raw[int(ends[0]) : int(ends[-1])]
+    ends, raw = _string_bytes(text)
     starts, lengths = ends[:-1] - ends[0], np.diff(ends)
     position = np.arange(raw.size, dtype=np.int64) - np.repeat(starts, lengths)
     powers = np.cumprod(np.full(int(lengths.max(initial=0)), _ID_HASH_BASE, dtype=np.uint64))
@@ -786,20 +781,28 @@ def id_keys(values: Any) -> np.ndarray | None:
     return keys if _canonical_decimal(values) else None
 
 
+def _string_bytes(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The ``len + 1`` end offsets (int64, into the array's data buffer) of a (large) string
+    array and the bytes they span, read from its buffers without a copy."""
+    import pyarrow as pa
+
+    offsets_type = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    offsets_buffer, data_buffer = values.buffers()[1:3]
+    if offsets_buffer is None:  # an empty array may have none
+        return np.zeros(1, np.int64), np.zeros(0, np.uint8)
+    ends = np.frombuffer(offsets_buffer, dtype=offsets_type)
+    ends = ends[values.offset : values.offset + len(values) + 1].astype(np.int64)
+    if data_buffer is None or len(values) == 0:
+        return ends, np.zeros(0, np.uint8)
+    return ends, np.frombuffer(data_buffer, dtype=np.uint8)[int(ends[0]) : int(ends[-1])]
+
+
 def _canonical_decimal(values: Any) -> bool:
     """Whether the texts of a (large) string array, each already read as an int64, are all the
     canonical writing ``str(int(s))`` of their integer, from the array's buffers: every byte
     between '-' and '9' ('+' and white space lie below '-', hexadecimal letters above '9'), and
     no leading zero ("0" itself aside; "-0" is not canonical)."""
-    import pyarrow as pa
-
-    offsets_type = np.int64 if pa.types.is_large_string(values.type) else np.int32
-    offsets_buffer, data_buffer = values.buffers()[1:3]
-    if data_buffer is None or len(values) == 0:
-        return True
-    ends = np.frombuffer(offsets_buffer, dtype=offsets_type)
-    ends = ends[values.offset : values.offset + len(values) + 1]
-    data = np.frombuffer(data_buffer, dtype=np.uint8)[int(ends[0]) : int(ends[-1])]
+    ends, data = _string_bytes(values)
     if not data.size or int(data.min()) < ord("-") or int(data.max()) > ord("9"):
         return not data.size
     starts = (ends[:-1] - ends[0]).astype(np.intp)
