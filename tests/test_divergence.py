@@ -84,3 +84,30 @@ def test_jax_matches_torch_kl_div(log_target, reduction):
         jax_grads(fn, [logq, target], cot), torch_grads(fn, [logq, target], cot), strict=True
     ):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "batchmean", "sum", "none"])
+def test_mean_warns_where_torch_warns(reduction, lib):
+    """PyTorch's ``kl_div`` warns that ``"mean"`` is not the divergence per sample; so does
+    ours, on every backend, for the function and the module, and for no other reduction."""
+    import warnings
+
+    torch = pytest.importorskip("torch")
+    from crossentropy.nn import KLDivLoss
+
+    logq = np.log(np.array([[0.2, 0.8], [0.5, 0.5]]))
+    p = np.array([[0.3, 0.7], [0.9, 0.1]])
+
+    def caught(call):
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            call()
+        return [w for w in got if "batchmean" in str(w.message)]
+
+    theirs = caught(
+        lambda: torch.nn.functional.kl_div(torch.tensor(logq), torch.tensor(p), reduction=reduction)
+    )
+    ours = caught(lambda: ce.kl_div(lib.asarray(logq), lib.asarray(p), reduction=reduction))
+    module = caught(lambda: KLDivLoss(reduction=reduction)(torch.tensor(logq), torch.tensor(p)))
+    assert len(ours) == len(module) == len(theirs) == (reduction == "mean")
+    assert all(w.category is UserWarning for w in ours + module)

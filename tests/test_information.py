@@ -277,6 +277,62 @@ def test_information_probability_out_of_range(lib, bad):
         ce.perplexity(wrong)
 
 
+def _sum_warnings(call):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        out = call()
+    return out, [str(w.message) for w in got if "sums to" in str(w.message)]
+
+
+@pytest.mark.parametrize(
+    ("name", "call", "argument"),
+    [
+        ("entropy", lambda p, ok: ce.entropy(p), "p"),
+        ("kl_p", lambda p, ok: ce.kl_divergence(p, ok), "p"),
+        ("kl_q", lambda p, ok: ce.kl_divergence(ok, p), "q"),
+        ("js", lambda p, ok: ce.js_divergence(ok, p), "q"),
+        ("cross_entropy", lambda p, ok: information.cross_entropy(ok, p), "q"),
+        ("perplexity", lambda p, ok: ce.perplexity(p), "p"),
+    ],
+)
+def test_a_distribution_not_summing_to_one_is_warned_of(lib, name, call, argument):
+    """A learner's counts or a typo (rows summing to 0.9, 2) give a number that is no
+    information measure: warned of, naming the argument and the row; each row summing to 1
+    within scikit-learn's tolerance, or holding a NaN, is not."""
+    ok = lib.asarray(np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]]))
+    wrong = lib.asarray(np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.4]]))
+    _, got = _sum_warnings(lambda: call(wrong, ok))
+    assert len(got) == 1
+    assert got[0].startswith(f"{argument} is not a probability distribution")
+    assert "index (1,)" in got[0]
+    assert "sums to 0.9," in got[0]
+    assert "normalize=True" in got[0]
+    _, got = _sum_warnings(lambda: call(ok, ok))
+    assert got == []
+    nan_row = lib.asarray(np.array([[0.5, 0.5, 0.0], [np.nan, 0.3, 0.4]]))
+    _, got = _sum_warnings(lambda: call(nan_row, ok))
+    assert got == []
+
+
+def test_rounding_of_a_softmax_is_not_warned_of():
+    rng = keyed_rng("softmax-sums")
+    for dtype in (np.float64, np.float32, np.float16):
+        p = ce.softmax(rng.standard_normal((50, 30)).astype(dtype))
+        _, got = _sum_warnings(lambda p=p: ce.entropy(p))
+        assert got == [], dtype
+
+
+def test_normalize_takes_counts_silently_and_an_empty_distribution_gives_nan():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither the sum's warning nor NumPy's 0/0
+        assert ce.entropy([1, 1, 0], normalize=True) == pytest.approx(math.log(2), rel=1e-15)
+        assert math.isnan(ce.entropy([0.0, 0.0], normalize=True))
+
+
 INFO_CALLS = {
     "entropy": lambda p, **kw: ce.entropy(p, **kw),
     "kl_divergence": lambda p, **kw: ce.kl_divergence(p, p, **kw),

@@ -3,9 +3,12 @@ r"""Information theory: self-information, entropy, cross-entropy, KL and JS dive
 Every function but :func:`perplexity` (which does not depend on it) takes ``base=``: ``math.e``
 (nats) by default, ``2`` for bits, ``10`` for hartleys, or any real base > 1. Distributions lie
 along ``axis`` (the last one by default). The convention :math:`0 \log 0 = 0` holds everywhere, with
-finite gradients (the zero branch is taken before the log). Probabilities must lie in [0, 1]; with
-``normalize=True`` any non-negative weights are accepted and each distribution is first divided by
-its sum, as :func:`scipy.stats.entropy` does.
+finite gradients (the zero branch is taken before the log). Probabilities must lie in [0, 1], and
+a distribution that does not sum to 1 within scikit-learn's tolerance (``1e-8 + sqrt(eps)`` of
+the dtype) is warned of (a ``UserWarning`` naming it, where the validation policy reads values);
+with ``normalize=True`` any non-negative weights are accepted and each distribution is first
+divided by its sum, as :func:`scipy.stats.entropy` does (one summing to 0 gives NaN). A NaN
+probability gives NaN, as in SciPy.
 """
 
 from __future__ import annotations
@@ -20,8 +23,17 @@ from crossentropy._lib.checks import (
     check_number,
     check_unit_interval,
     shape_str,
+    warn_unless_sums_to_one,
 )
-from crossentropy._lib.namespace import Array, Namespace, as_float, cast, namespace, restore_dtype
+from crossentropy._lib.namespace import (
+    Array,
+    Namespace,
+    as_float,
+    cast,
+    namespace,
+    quiet,
+    restore_dtype,
+)
 from crossentropy._lib.policy import reads
 
 __all__ = [
@@ -45,11 +57,12 @@ def _prepare(
 ) -> tuple[Namespace, list[Array], Any, int | None]:
     """Namespace, float arrays broadcast together, the output dtype, and the normalised axis."""
     xp, raw = namespace(*arrays, names=names)
-    floats = []
+    floats, stored = [], []
     out_dtype = None
     for a, name in zip(raw, names, strict=True):
         f, dt = as_float(xp, a, name)
         floats.append(f)
+        stored.append(dt)
         out_dtype = dt if out_dtype is None else xp.result_type(out_dtype, dt)
     common = xp.result_type(*floats)
     floats = [cast(xp, f, common) for f in floats]
@@ -61,19 +74,22 @@ def _prepare(
                 f"{n} {shape_str(f.shape)}" for f, n in zip(floats, names, strict=True)
             )
             raise ValueError(f"{shapes} do not broadcast together") from None
-    if reads(None, *floats):
-        for f, name in zip(floats, names, strict=True):
-            if normalize:
-                check_nonnegative(xp, f, name)
-            else:
-                check_unit_interval(xp, f, name, nan_passes=True)
     ax = None
     if axis is not None:
         ndim = floats[0].ndim
         if ndim == 0:
             raise ValueError(f"{names[0]} must have at least one dimension (the distribution axis)")
         ax = normalize_axis(axis, ndim)
-        if normalize:
+    if reads(None, *floats):
+        for f, name, dt in zip(floats, names, stored, strict=True):
+            if normalize:
+                check_nonnegative(xp, f, name)
+            else:
+                check_unit_interval(xp, f, name, nan_passes=True)
+                if ax is not None:
+                    warn_unless_sums_to_one(xp, f, name, ax, dt)
+    if ax is not None and normalize:
+        with quiet(floats[0]):  # a distribution summing to 0 gives NaN, as in SciPy
             floats = [f / xp.sum(f, axis=ax, keepdims=True) for f in floats]
     return xp, floats, out_dtype, ax
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -30,8 +31,10 @@ __all__ = [
     "element_weight",
     "first_index",
     "per_class",
+    "row_sum_tolerance",
     "shape_str",
     "suggestion",
+    "warn_unless_sums_to_one",
 ]
 
 
@@ -242,6 +245,37 @@ def check_unit_interval(
     if idx is not None:
         raise ValueError(
             f"{name} must hold probabilities in [0, 1]; got {value_at(x, idx):g} at index {idx}"
+        )
+
+
+def row_sum_tolerance(eps: float) -> float:
+    """scikit-learn's tolerance on a row sum: ``isclose(s, 1, rtol=sqrt(eps))``, atol 1e-8."""
+    return 1e-8 + float(np.sqrt(eps))
+
+
+def warn_unless_sums_to_one(
+    xp: Namespace, x: Array, name: str, axis: int, stored: Any = None
+) -> None:
+    """A ``UserWarning`` if a distribution of ``x`` along ``axis`` (of probabilities in
+    [0, 1]) does not sum to 1 within :func:`row_sum_tolerance` of the epsilon of the dtype
+    it was stored in (``stored``, default ``x``'s: half precision computed in float32 is held
+    to its own rounding), as
+    scikit-learn's ``log_loss`` warns); one holding a NaN passes (it gives NaN), as does an
+    empty axis. A warning, not an error: a finite-difference check of a gradient steps off
+    the simplex."""
+    if x.shape[axis] == 0:
+        return
+    sums = xp.sum(x, axis=axis)
+    tol = row_sum_tolerance(float(xp.finfo(x.dtype if stored is None else stored).eps))
+    idx = first_index(xp, xp.abs(sums - 1) > tol)
+    if idx is not None:
+        where = f"the distribution at index {idx} (along axis {axis})" if idx else "it"
+        warnings.warn(
+            f"{name} is not a probability distribution: {where} sums to "
+            f"{value_at(sums, idx):.10g}, not 1, so the result is not its information "
+            "measure (normalize=True divides each distribution by its sum)",
+            UserWarning,
+            stacklevel=4,
         )
 
 

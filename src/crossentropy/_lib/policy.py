@@ -129,9 +129,14 @@ def validation(mode: Validate) -> Iterator[None]:
         _state.mode = previous
 
 
+def torch_compiling() -> bool:
+    """Whether ``torch.compile`` is tracing (where ``warnings.warn`` would break the graph)."""
+    return "torch" in sys.modules and bool(sys.modules["torch"].compiler.is_compiling())
+
+
 def _torch_transforming() -> bool:
     torch = sys.modules["torch"]
-    if torch.compiler.is_compiling():
+    if torch_compiling():
         return True
     return torch._C._functorch.maybe_current_level() is not None
 

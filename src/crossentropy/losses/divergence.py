@@ -3,6 +3,7 @@ r"""The Kullback-Leibler divergence loss with PyTorch's argument order ``(log q,
 from __future__ import annotations
 
 import math
+import warnings
 
 from crossentropy import _formulas as fm
 from crossentropy._lib.checks import check_unit_interval, shape_str
@@ -15,11 +16,18 @@ from crossentropy._lib.namespace import (
     quiet,
     restore_dtype,
 )
-from crossentropy._lib.policy import Validate, reads
+from crossentropy._lib.policy import Validate, reads, torch_compiling
 from crossentropy._lib.reduction import Reduction, reduce
 from crossentropy.losses.options import DivergenceOptions
 
-__all__ = ["divergence_loss", "kl_div"]
+__all__ = ["MEAN_WARNING", "divergence_loss", "kl_div"]
+
+#: The warning of ``reduction="mean"`` (PyTorch's ``kl_div`` warns of the same pitfall).
+MEAN_WARNING = (
+    "kl_div with reduction='mean' divides the summed loss by the number of elements (batch "
+    "size times support size), which is not the KL divergence; reduction='batchmean' divides "
+    "by the batch size only and gives the KL divergence per sample"
+)
 
 
 def kl_div(
@@ -46,7 +54,9 @@ def kl_div(
     ``reduction="mean"`` divides by the number of elements; ``"batchmean"`` divides the sum by
     the batch size and is the true KL divergence per sample. For
     :math:`D_{\mathrm{KL}}(p \| q)` on probabilities in ``(p, q)`` order see
-    :func:`crossentropy.kl_divergence`.
+    :func:`crossentropy.kl_divergence`. As PyTorch's, ``reduction="mean"`` (the default)
+    warns (a ``UserWarning``, except while ``torch.compile`` traces) that it is not the
+    divergence per sample.
 
     Parameters
     ----------
@@ -80,6 +90,8 @@ def kl_div(
 def divergence_loss(input: Array, target: Array, o: DivergenceOptions) -> Array:
     """The engine of :func:`kl_div`: element-wise ``t (log t - x)`` (or ``e^t (t - x)``),
     reduced."""
+    if o.reduction == "mean" and not torch_compiling():  # a warning would break the graph
+        warnings.warn(MEAN_WARNING, UserWarning, stacklevel=3)
     xp, (x, t) = namespace(input, target, names=["input", "target"])
     xf, out_dtype = as_loss_float(xp, x, "input")
     tf, _ = as_float(xp, t, "target")

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from crossentropy._lib.checks import first_index, shape_str
+from crossentropy._lib.checks import first_index, row_sum_tolerance, shape_str
 from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import Array, Namespace, is_numpy
 from crossentropy._lib.policy import reads
@@ -41,11 +41,6 @@ def describe_probability(value: float) -> str:
         return f"probability is {'-' if value < 0 else ''}infinite"
     side = "negative" if value < 0 else "greater than 1"
     return f"probability {value!r} is {side} (probabilities must lie in [0, 1])"
-
-
-def row_sum_tolerance(eps: float) -> float:
-    """scikit-learn's tolerance on a row sum: ``isclose(s, 1, rtol=sqrt(eps))``, atol 1e-8."""
-    return 1e-8 + float(np.sqrt(eps))
 
 
 def _all_in_unit_interval_numpy(p: np.ndarray[Any, Any]) -> bool:
