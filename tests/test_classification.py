@@ -949,6 +949,27 @@ def test_a_row_of_minus_inf_logits_with_a_zero_target_contributes_zero():
     assert np.isfinite(ce.cross_entropy(x, t))
 
 
+@pytest.mark.parametrize("lib_name", ["torch", "jax"])
+def test_a_row_of_minus_inf_logits_with_a_zero_target_has_a_zero_gradient(lib_name):
+    """A padded row, masked by adding -inf to its logits and given an all-zero target,
+    contributes 0 to the loss and 0 to the gradient (was NaN: 0 * inf in the log-sum-exp's
+    gradient), so the other rows' gradients, and a weight shared by all rows, stay finite."""
+    rng = keyed_rng("padded-row")
+    x = rng.standard_normal((4, 5))
+    x[3] = -np.inf
+    t = scipy.special.softmax(rng.standard_normal((4, 5)), axis=1)
+    t[3] = 0.0
+    dense = scipy.special.softmax(x[:3], axis=1) - t[:3]
+    if lib_name == "torch":
+        tt = to_torch(t)
+        (g,) = torch_grads(lambda a: ce.cross_entropy(a, tt, reduction="sum"), [x])
+    else:
+        jnp = pytest.importorskip("jax.numpy")
+        (g,) = jax_grads(lambda a: ce.cross_entropy(a, jnp.asarray(t), reduction="sum"), [x])
+    np.testing.assert_allclose(g[:3], dense, rtol=1e-12, atol=1e-15)
+    assert np.all(g[3] == 0)
+
+
 def test_where_refuses_bad_masks():
     with pytest.raises(TypeError, match="where"):
         ce.cross_entropy(WHERE_X, WHERE_Y, where=np.ones(4))

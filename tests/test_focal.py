@@ -835,3 +835,27 @@ def test_focal_loss_of_an_ignored_row_on_a_minus_inf_logit_has_a_zero_gradient()
         ce.focal_loss(x, torch.tensor([-100, 1]), gamma=2.0, label_smoothing=smoothing).backward()
         assert (x.grad[0] == 0).all()
         assert torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+def test_focal_gamma_gradient_with_a_certain_prediction(gamma):
+    """A row predicted with p_y = 1 has the factor 0^gamma (1 at gamma = 0) and no gradient in
+    gamma; the others' gradient in gamma, d/dgamma (1 - p)^gamma CE = log(1 - p) (1 - p)^gamma CE,
+    is unchanged (was NaN for the batch: 0 * log 0). JAX traced and torch tensor gamma."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    x = np.array([[50.0, -50.0, 0.0], [1.0, 2.0, 3.0]])
+    y = np.array([0, 1])
+    p = np.exp(x[1, 1]) / np.exp(x[1]).sum()
+    ce_1 = -np.log(p)
+    expected = np.log1p(-p) * (1 - p) ** gamma * ce_1 / 2  # the mean over the two rows
+
+    def loss(g):
+        return ce.focal_loss(jnp.asarray(x), jnp.asarray(y), gamma=g)
+
+    value = float(jax.jit(loss)(jnp.float64(gamma)))
+    assert value == pytest.approx((1 - p) ** gamma * ce_1 / 2, rel=1e-12)
+    assert float(jax.grad(loss)(jnp.float64(gamma))) == pytest.approx(expected, rel=1e-10)
+    g_t = torch.tensor(gamma, dtype=torch.float64, requires_grad=True)
+    ce.focal_loss(torch.tensor(x), torch.tensor(y), gamma=g_t).backward()
+    assert float(g_t.grad) == pytest.approx(expected, rel=1e-10)

@@ -107,7 +107,12 @@ def lse_parts(xp: Namespace, x: Array, axis: int) -> tuple[Array, Array]:
             xp.expand_dims(xp.reshape(log_sum, last.shape[:-1]), axis=axis),
         )
     m = safe_max(xp, x, axis)
-    return m, xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True))
+    total = xp.sum(xp.exp(x - m), axis=axis, keepdims=True)
+    # a row of -inf has the sum 0 and the log -inf; the double where keeps its gradient 0
+    # (not 0 * inf = NaN), so a masked row left out of a loss leaves the other gradients finite
+    none = total == 0  # (a NaN sum stays NaN)
+    log_total = xp.log(xp.where(none, xp.ones_like(total), total))
+    return m, xp.where(none, xp.full_like(total, -xp.inf), log_total)
 
 
 def logsumexp(xp: Namespace, x: Array, axis: int, keepdims: bool = False) -> Array:
@@ -346,7 +351,16 @@ def focal_factor(xp: Namespace, logp: Array, gamma: Any) -> Array:
     so the factor and its gradient stay finite for ``p`` within rounding of 1."""
     if isinstance(gamma, float) and gamma == 0.0:
         return xp.ones_like(logp)
-    return xp.exp(gamma * log1mexp(xp, logp))
+    log_rest = log1mexp(xp, logp)
+    # p = 1: the factor is 0^gamma, 0 (1 at gamma = 0) with no gradient; the power of a safe
+    # substitute keeps 0 * -inf (NaN) out of the value and of the gradient in gamma
+    certain = log_rest == -xp.inf
+    power = xp.exp(gamma * xp.where(certain, xp.zeros_like(log_rest), log_rest))
+    if isinstance(gamma, int | float):
+        limit = xp.full_like(log_rest, float(gamma == 0))
+    else:
+        limit = xp.astype(gamma == 0, log_rest.dtype)
+    return xp.where(certain, limit, power)
 
 
 def focal_slope(xp: Namespace, logq: Array, gamma: Any) -> Array:
