@@ -51,6 +51,56 @@ def test_a_cluster_without_workers_is_an_error(table: Path, monkeypatch) -> None
         assert time.monotonic() - start < 15
 
 
+@pytest.mark.parametrize("answer", [b"", b"HTTP/1.1 200 OK\r\n\r\nnot a scheduler"])
+def test_a_port_that_is_no_scheduler_is_an_error_within_the_deadline(
+    table: Path, monkeypatch, answer: bytes
+) -> None:
+    """A port that accepts the connection but never speaks Dask's protocol (a silent socket,
+    a web server) ends with an error naming the address, not a wait without end."""
+    import socket
+
+    monkeypatch.setattr(engine, "CONNECT_DEADLINE", 2.0)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        try:
+            conn, _ = server.accept()
+        except OSError:  # closed
+            return
+        accepted.append(conn)
+        if answer:
+            conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    try:
+        start = time.monotonic()
+        with pytest.raises(InputError, match="cannot connect to the Dask scheduler") as info:
+            score(table, target="y", engine="dask", scheduler=address)
+        assert time.monotonic() - start < 12
+        assert address in str(info.value)
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+
+
+def test_a_client_or_a_cluster_is_taken_for_its_address(table: Path) -> None:
+    """``scheduler=`` takes a ``distributed.Client`` (a notebook's) or a cluster: the scoring
+    connects to its scheduler with a client of its own and leaves the user's open."""
+    local = score(table, target="y")
+    with _cluster(1) as cluster, distributed.Client(cluster) as client:
+        for given in (client, cluster):
+            report = score(table, target="y", engine="dask", scheduler=given)
+            assert report.log_loss == pytest.approx(local.log_loss, rel=1e-14)
+        assert client.status == "running"
+    with pytest.raises(TypeError, match="scheduler"):
+        score(table, target="y", engine="dask", scheduler=8786)
+
+
 def test_losing_every_worker_is_an_error_within_the_timeout(table: Path, monkeypatch) -> None:
     monkeypatch.setattr(engine, "WORKER_TIMEOUT", 1.5)
     slow_unit = engine.score_unit

@@ -257,7 +257,7 @@ def score(
     target_file: PathLike | None = None,
     format: str | None = None,
     engine: Literal["local", "dask"] = "local",
-    scheduler: str | None = None,
+    scheduler: Any = None,
     partitions: int | None = None,
     progress: bool | ProgressBar = False,
     bins: int = 15,
@@ -284,7 +284,7 @@ def score(
     target_file: PathLike | None = None,
     format: str | None = None,
     engine: Literal["local", "dask"] = "local",
-    scheduler: str | None = None,
+    scheduler: Any = None,
     partitions: int | None = None,
     progress: bool | ProgressBar = False,
     bins: int = 15,
@@ -310,7 +310,7 @@ def score(
     target_file: PathLike | None = None,
     format: str | None = None,
     engine: Literal["local", "dask"] = "local",
-    scheduler: str | None = None,
+    scheduler: Any = None,
     partitions: int | None = None,
     progress: bool | ProgressBar = False,
     bins: int = 15,
@@ -386,8 +386,10 @@ def score(
     engine : {"local", "dask"}, default "local"
         Score in this process, or on the workers of a ``dask.distributed`` cluster (each reads
         its pieces of the file: Parquet row groups, CSV byte ranges, ``.npy`` row ranges).
-    scheduler : str, optional
-        The Dask scheduler's address; without it a local cluster is started.
+    scheduler : str, distributed.Client or cluster, optional
+        The Dask scheduler's address, or a client or cluster (``LocalCluster``, ...) of it,
+        whose address is taken (a client of its own connects there and closes after; yours
+        stays open); without it a local cluster is started.
     partitions : int, optional
         Pieces for Dask (default 4 per worker).
     progress : bool or ProgressBar, default False
@@ -485,6 +487,9 @@ def score(
     seed = check_int(seed, "seed")
     if engine != "dask" and (scheduler is not None or partitions is not None):
         raise ValueError("scheduler and partitions need engine='dask'")
+    from crossentropy.scoring._engine import scheduler_address
+
+    scheduler = scheduler_address(scheduler)
     if partitions is not None and check_int(partitions, "partitions") < 1:
         raise ValueError(f"partitions must be >= 1; got {partitions}")
     if id is not None and id == target:

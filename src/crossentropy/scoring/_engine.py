@@ -29,13 +29,17 @@ __all__ = [
     "WORKER_TIMEOUT",
     "Part",
     "ProgressBar",
+    "scheduler_address",
     "score_dask",
     "score_local",
     "score_unit",
 ]
 
-#: How long a scheduler address may take to answer.
+#: How long a scheduler address may take to accept a connection.
 CONNECT_TIMEOUT = "10s"
+#: How long connecting to a scheduler may take in all, in seconds: a port that accepts the
+#: connection but never answers as a scheduler (a web server, a silent socket) is given up on.
+CONNECT_DEADLINE = 20.0
 #: How long a cluster may be without any worker (at the start, or after losing them all)
 #: before the scoring stops with an error, in seconds.
 WORKER_TIMEOUT = 30.0
@@ -400,6 +404,65 @@ def score_local(
     return _finish(src, acc, ids)
 
 
+def scheduler_address(scheduler: Any) -> str | None:
+    """The address of ``scheduler`` (``scheduler=``): a str as given, a cluster's
+    ``scheduler_address``, a ``distributed.Client``'s scheduler's address; a ``TypeError``
+    naming ``scheduler`` otherwise."""
+    if scheduler is None or isinstance(scheduler, str):
+        return scheduler
+    address = getattr(scheduler, "scheduler_address", None)  # a cluster
+    if not isinstance(address, str):  # a client
+        address = getattr(getattr(scheduler, "scheduler", None), "address", None)
+    if not isinstance(address, str):
+        raise TypeError(
+            "scheduler must be a Dask scheduler's address (a str, tcp://host:port), a "
+            f"distributed.Client or a cluster; got {type(scheduler).__name__}"
+        )
+    return address
+
+
+def _connect(dd: Any, scheduler: Any) -> Any:
+    """A ``distributed.Client`` of ``scheduler``, or an ``InputError`` within
+    :data:`CONNECT_DEADLINE` seconds: the client's own timeout covers the connection, not the
+    handshake, which waits without end on a port that accepts and never answers. The attempt
+    runs on a daemon thread, left behind if it does not end in time."""
+    import threading
+
+    from crossentropy.scoring._sources import InputError, first_line
+
+    done: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            done["client"] = dd.Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except BaseException as exc:  # handed to the caller's thread
+            done["error"] = exc
+
+    thread = threading.Thread(target=run, name="crossentropy-connect", daemon=True)
+    thread.start()
+    thread.join(CONNECT_DEADLINE)
+    if thread.is_alive():
+        raise InputError(
+            str(scheduler),
+            f"cannot connect to the Dask scheduler: no answer as a scheduler within "
+            f"{CONNECT_DEADLINE:g} s (is it a scheduler's address, tcp://host:port?)",
+        )
+    error = done.get("error")
+    if isinstance(error, (OSError, TimeoutError, ValueError)):
+        raise InputError(
+            str(scheduler), f"cannot connect to the Dask scheduler: {first_line(error)}"
+        ) from None
+    if isinstance(error, Exception):  # bytes of another protocol read as Dask's frames
+        raise InputError(
+            str(scheduler),
+            "cannot connect to the Dask scheduler: the port does not answer in Dask's protocol "
+            f"({type(error).__name__}; is it a scheduler's address, tcp://host:port?)",
+        ) from None
+    if error is not None:
+        raise error
+    return done["client"]
+
+
 def score_unit(
     unit: Unit,
     src: Source,
@@ -576,12 +639,7 @@ def score_dask(
         _quiet_logs()  # after the import, which sets distributed's own levels
 
         if scheduler:
-            try:
-                client = stack.enter_context(dd.Client(scheduler, timeout=CONNECT_TIMEOUT))
-            except (OSError, TimeoutError, ValueError) as exc:
-                raise InputError(
-                    scheduler, f"cannot connect to the Dask scheduler: {first_line(exc)}"
-                ) from None
+            client = stack.enter_context(_connect(dd, scheduler))
         else:
             try:
                 # In-process workers that talk through memory (inproc://): no port is opened.
