@@ -724,3 +724,11 @@ def test_weighted_comparison(weighted) -> None:
     kw = {"target": "y", "proba": "p_*", "sample_weight": "u", "bootstrap": 20}
     cmp = score([d / "t.csv", d / "t.parquet"], **kw)
     assert all(r.weight == pytest.approx(float(np.sum(u))) for r in cmp.reports.values())
+
+
+def test_a_dask_dataframe_is_refused_with_the_way_to_score_it():
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    frame = dd.from_pandas(pd.DataFrame({"y": [0, 1], "p_0": [0.4, 0.3], "p_1": [0.6, 0.7]}), 1)
+    with pytest.raises(TypeError, match=r"dask\..*DataFrame.*to_parquet\(folder\)"):
+        score(frame, target="y")

@@ -300,3 +300,10 @@ def test_certain_predictions_give_strict_json_and_no_warnings(args):
         for value in r["positive_branch_nats"] + r["negative_branch_nats"]:
             assert value == "inf" or value >= 0.0
             assert str(value) != "-0.0"
+
+
+def test_one_bit_is_singular(capsys):
+    assert main(["calc", "--probs", "0.5", "0.5", "--target", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "0.693147 nats = 1 bit" in out
+    assert "= 1 bits" not in out

@@ -379,3 +379,8 @@ def test_bad_beta(beta, exc):
 def test_class_weights_need_a_sequence_of_labels(bad):
     with pytest.raises(TypeError, match="y must be"):
         ce.class_weights(bad)
+
+
+def test_a_class_without_samples_is_named_plainly():
+    with pytest.raises(ValueError, match=r"class 2 has no samples in y"):
+        ce.class_weights(np.array([0, 1, 1]), "balanced", classes=[0, 1, 2])

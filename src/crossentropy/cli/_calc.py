@@ -376,7 +376,8 @@ def _vec(values: list[float]) -> str:
 
 
 def _pair(nats: float) -> str:
-    return f"{nats:.6g} nats = {nats / math.log(2.0):.6g} bits"
+    bits = f"{nats / math.log(2.0):.6g}"
+    return f"{nats:.6g} nats = {bits} {'bit' if bits == '1' else 'bits'}"
 
 
 def _table(rows: list[tuple[str, str]]) -> list[str]:

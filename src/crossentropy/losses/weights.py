@@ -8,7 +8,7 @@ from typing import Any, Literal
 import array_api_compat as compat
 import numpy as np
 
-from crossentropy._lib.checks import check_choice, check_number
+from crossentropy._lib.checks import check_choice, check_number, plain
 from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import Array, default_float, device_of, is_array, is_numpy
 
@@ -96,7 +96,9 @@ def class_weights(
         counts = np.asarray([lookup.get(c, 0) for c in cls.tolist()], dtype=np.int64)
         if (counts == 0).any():
             missing = cls[int(np.argmax(counts == 0))]
-            raise ValueError(f"class {missing!r} has no samples in y; its weight would be inf")
+            raise ValueError(
+                f"class {plain(missing)!r} has no samples in y; its weight would be inf"
+            )
     n = float(labels.size)
     c = float(len(cls))
     nc = counts.astype(np.float64)

@@ -465,11 +465,11 @@ def brier_score_loss(
     Examples
     --------
     >>> from crossentropy.metrics import brier_score_loss
-    >>> brier_score_loss([0, 1, 1, 0], [0.1, 0.9, 0.8, 0.3])
+    >>> round(brier_score_loss([0, 1, 1, 0], [0.1, 0.9, 0.8, 0.3]), 6)
     0.0375
-    >>> brier_score_loss(["eggs", "ham", "spam"],
-    ...                  [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.2, 0.2, 0.6]])
-    0.146
+    >>> p = [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.2, 0.2, 0.6]]
+    >>> round(brier_score_loss(["eggs", "ham", "spam"], p), 6)
+    0.146667
     """
     if not (isinstance(scale_by_half, bool) or scale_by_half == "auto"):
         raise ValueError(f"scale_by_half must be True, False or 'auto'; got {scale_by_half!r}")

@@ -451,7 +451,7 @@ class BrierScore(_Stream):
     Examples
     --------
     >>> from crossentropy.metrics import BrierScore
-    >>> BrierScore().update([0, 1], [0.1, 0.9]).update([1, 0], [0.8, 0.3]).result()
+    >>> round(BrierScore().update([0, 1], [0.1, 0.9]).update([1, 0], [0.8, 0.3]).result(), 6)
     0.0375
     """
 

@@ -617,7 +617,9 @@ def score_dask(
     Returns
     -------
     dict
-        The same result as :func:`score_local` (to rounding, ~1e-16 relative), but for a
+        The same result as :func:`score_local` (to rounding: ~1e-16 relative, but ~1e-11
+        for the Murphy decomposition's within-bin variance and covariance, differences of
+        nearly equal sums merged in another order), but for a
         pair whose solution repeats an id: the local engine joins two files in the same id
         order row by row (a repeated id is then two rows), the workers always join through
         the solution's index, which refuses a repeated id.
