@@ -239,16 +239,16 @@ def _in_memory(
         kind = type(data).__module__.split(".")[0]
         label = "DataFrame" if kind in ("pandas", "polars") else type(data).__name__
         return table, label, target
-    kind = type(data)
+    given = type(data)
     hint = ""
-    if kind.__module__.split(".")[0] == "dask":  # scored from files, in parallel, or computed
+    if given.__module__.split(".")[0] == "dask":  # scored from files, in parallel, or computed
         hint = (
             "; write a Dask collection with to_parquet(folder) and score the folder (with "
             "engine='dask' its workers read it), or compute() it"
         )
     raise TypeError(
         "data must be a path, a DataFrame (pandas, polars), a pyarrow Table, Dataset or "
-        f"RecordBatchReader, or a NumPy array; got {kind.__module__}.{kind.__qualname__}{hint}"
+        f"RecordBatchReader, or a NumPy array; got {given.__module__}.{given.__qualname__}{hint}"
     )
 
 
