@@ -307,3 +307,23 @@ def test_one_bit_is_singular(capsys):
     out = capsys.readouterr().out
     assert "0.693147 nats = 1 bit" in out
     assert "= 1 bits" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--logits", "1", "2", "3", "--logits", "4", "--target", "1"], "--logits"),
+        (["--probs", "1", "--probs", "1", "--target", "1"], "--probs"),
+        (["--logits", "1", "2", "--target", "0.5", "0.5", "--target", "1"], "--target"),
+    ],
+)
+def test_an_option_given_twice_is_refused(capsys, args, option):
+    """argparse would keep the second values and drop the first without a word."""
+    with pytest.raises(SystemExit) as exited:
+        main(["calc", *args])
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"crossentropy calc: error: argument {option}: given twice: give all its values once "
+        "(see crossentropy calc --help)"
+    ]

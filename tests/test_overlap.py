@@ -6,6 +6,7 @@ and bad inputs (NaN for bad labels on lazy arrays)."""
 from __future__ import annotations
 
 import itertools
+import re
 import zlib
 
 import numpy as np
@@ -795,3 +796,13 @@ def test_overlap_losses_keep_nan_for_bad_labels_on_lazy_arrays():
 def test_binary_overlap_mode_checks_the_batch_size():
     with pytest.raises(ValueError, match="batch size"):
         ce.dice_loss(np.zeros((2, 3)), np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize(
+    ("shape", "labels", "index"),
+    [((6, 4), [0, 1, 2, 3, 4, 0], "(4,)"), ((2, 4, 3), [[0, 1, 2], [3, 4, 0]], "(1, 1)")],
+)
+def test_a_label_out_of_range_is_named_at_its_index_in_target(shape, labels, index):
+    x = np.full(shape, 0.25)
+    with pytest.raises(ValueError, match=rf"label 4 at index {re.escape(index)};"):
+        ce.dice_loss(x, np.array(labels), mode="multiclass", axis=-1 if len(shape) == 2 else 1)

@@ -73,6 +73,22 @@ class CalcError(ValueError):
     """Bad input to ``crossentropy calc`` (reported as one line, exit status 2)."""
 
 
+class _Once(argparse.Action):
+    """Store an option's values, refusing the option given twice (argparse would keep the
+    last values and drop the first without a word)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            raise argparse.ArgumentError(self, "given twice: give all its values once")
+        setattr(namespace, self.dest, values)
+
+
 def add_calc_parser(sub: Any) -> argparse.ArgumentParser:
     """Register ``calc`` on the subparsers action ``sub`` of the ``crossentropy`` parser."""
     calc_parser: argparse.ArgumentParser = sub.add_parser(
@@ -87,18 +103,21 @@ def add_calc_parser(sub: Any) -> argparse.ArgumentParser:
     calc_parser.add_argument(
         "--logits",
         nargs="+",
+        action=_Once,
         metavar="X",
         help="the logits of one sample (softmax; one value or --multilabel: sigmoid)",
     )
     calc_parser.add_argument(
         "--probs",
         nargs="+",
+        action=_Once,
         metavar="P",
         help="predicted probabilities (summing to 1 to the precision typed)",
     )
     calc_parser.add_argument(
         "--target",
         nargs="+",
+        action=_Once,
         metavar="T",
         help="a class index (0-based) or a distribution over the classes; binary and "
         "multi-label: one label or probability in [0, 1] per value",

@@ -111,17 +111,21 @@ def _probabilities_and_targets(
         if check:
             check_unit_interval(xp, t, "target")
         return p, t
-    labels = xp.reshape(t, (n, -1))
-    it = index_targets(xp, labels, n_classes, o.ignore_index, check=check)
+    it = index_targets(xp, t, n_classes, o.ignore_index, check=check)  # errors at t's indices
+
+    def flat(a: Array) -> Array:
+        return xp.reshape(a, (n, -1))
+
     classes = xp.reshape(
         xp.arange(n_classes, dtype=it.labels.dtype, device=device_of(p)), (1, -1, 1)
     )
-    onehot = cast(xp, xp.expand_dims(it.labels, axis=1) == classes, p.dtype)
+    onehot = cast(xp, xp.expand_dims(flat(it.labels), axis=1) == classes, p.dtype)
     if o.ignore_index is None and it.bad is None:  # every pixel counts
         return p, onehot
-    keep = cast(xp, xp.expand_dims(it.valid, axis=1), p.dtype)
+    keep = cast(xp, xp.expand_dims(flat(it.valid), axis=1), p.dtype)
     if it.bad is not None:  # unchecked labels out of range poison their sample with NaN
-        keep = xp.where(xp.expand_dims(it.bad, axis=1), xp.full_like(keep, math.nan), keep)
+        bad = xp.expand_dims(flat(it.bad), axis=1)
+        keep = xp.where(bad, xp.full_like(keep, math.nan), keep)
     return p * keep, onehot * keep
 
 
