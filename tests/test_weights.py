@@ -384,3 +384,11 @@ def test_class_weights_need_a_sequence_of_labels(bad):
 def test_a_class_without_samples_is_named_plainly():
     with pytest.raises(ValueError, match=r"class 2 has no samples in y"):
         ce.class_weights(np.array([0, 1, 1]), "balanced", classes=[0, 1, 2])
+
+
+def test_class_weights_of_traced_labels_say_what_to_do():
+    jax = pytest.importorskip("jax")
+    y = jax.numpy.array([0, 1, 2, 1])
+    with pytest.raises(TypeError, match=r"^y is traced by JAX"):
+        jax.jit(lambda a: ce.class_weights(a, "balanced", classes=[0, 1, 2]))(y)
+    np.testing.assert_allclose(ce.class_weights(y, "balanced"), [4 / 3, 2 / 3, 4 / 3], rtol=1e-6)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from crossentropy._lib.host import to_host
-from crossentropy._lib.namespace import Array, Namespace, as_float, cast, is_array
+from crossentropy._lib.namespace import Array, Namespace, as_float, cast, epsilon, is_array
 
 __all__ = [
     "check_bool",
@@ -266,7 +266,7 @@ def warn_unless_sums_to_one(
     if x.shape[axis] == 0:
         return
     sums = xp.sum(x, axis=axis)
-    tol = row_sum_tolerance(float(xp.finfo(x.dtype if stored is None else stored).eps))
+    tol = row_sum_tolerance(epsilon(xp, x.dtype if stored is None else stored))
     idx = first_index(xp, xp.abs(sums - 1) > tol)
     if idx is not None:
         where = f"the distribution at index {idx} (along axis {axis})" if idx else "it"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,8 @@ def to_host(x: Array, name: str = "array") -> np.ndarray[Any, Any]:
     (bfloat16 becomes float32, which NumPy lacks), Dask arrays are computed, other libraries
     go through ``__array__`` or DLPack.
 
-    A ``meta`` tensor has no values: ``ValueError`` naming ``name``.
+    A ``meta`` tensor has no values: ``ValueError`` naming ``name``; nor has an array that
+    ``jax.jit`` (or ``grad``, ``vmap``) is tracing: ``TypeError`` naming ``name``.
     """
     if is_numpy(x):
         return np.asarray(x)
@@ -31,6 +33,12 @@ def to_host(x: Array, name: str = "array") -> np.ndarray[Any, Any]:
         return np.asarray(t.cpu().numpy())
     if is_dask(x):
         return np.asarray(x.compute())
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(x, jax.core.Tracer):
+        raise TypeError(
+            f"{name} is traced by JAX (jit, grad, vmap): its values, which are needed here, "
+            "are not known yet; call this outside the traced function, on concrete arrays"
+        )
     try:
         return np.asarray(x)
     except (TypeError, ValueError, RuntimeError):
