@@ -732,3 +732,23 @@ def test_a_dask_dataframe_is_refused_with_the_way_to_score_it():
     frame = dd.from_pandas(pd.DataFrame({"y": [0, 1], "p_0": [0.4, 0.3], "p_1": [0.6, 0.7]}), 1)
     with pytest.raises(TypeError, match=r"dask\..*DataFrame.*to_parquet\(folder\)"):
         score(frame, target="y")
+
+
+def test_an_object_column_of_mixed_values_is_read_cell_by_cell():
+    """A pandas object column holding numbers and one text: the same number as the float
+    column, and the bad cell named by row and column as in a file (was pyarrow's message)."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.dirichlet(np.ones(3), 300), columns=["p_a", "p_b", "p_c"])
+    frame["y"] = np.array(list("abc"))[rng.integers(0, 3, 300)]
+    mixed = frame.astype({"p_b": object})
+    assert (
+        score(mixed, target="y", proba="p_*").log_loss
+        == score(frame, target="y", proba="p_*").log_loss
+    )
+    mixed.loc[250, "p_b"] = "abc"
+    with pytest.raises(InputError, match=r"row 251, column 'p_b': 'abc' is not a number"):
+        score(mixed, target="y", proba="p_*")
+    mixed.loc[250, "p_b"] = None
+    with pytest.raises(InputError, match=r"row 251, column 'p_b': missing probability"):
+        score(mixed, target="y", proba="p_*")

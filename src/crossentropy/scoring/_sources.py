@@ -27,6 +27,7 @@ import csv
 import fnmatch
 import gzip
 import io
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -418,10 +419,31 @@ def arrow_table(obj: Any, name: str, asked: Sequence[str | None] = ()) -> Any:
             levels = [n for n in levels if n in asked]
             if levels:
                 obj = obj.reset_index(level=levels)
-            return pa.Table.from_pandas(obj, preserve_index=False)
+            try:
+                return pa.Table.from_pandas(obj, preserve_index=False)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                # an object column of mixed values (numbers and a text): read as text, whose
+                # cells the readers check one by one, naming a bad one's row and column
+                return pa.Table.from_pandas(_objects_as_text(obj), preserve_index=False)
         return obj.to_arrow() if kind == "polars" else pa.table(obj)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise ValueError(f"{name} cannot be read as a table: {str(exc).splitlines()[0]}") from None
+
+
+def _objects_as_text(frame: Any) -> Any:
+    """A pandas DataFrame with its object columns' values as text (``str``; a float's is its
+    shortest exact writing, so numbers read back unchanged) and missing values kept missing."""
+
+    def text(value: Any) -> str | None:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        return str(value)
+
+    out = frame.copy(deep=False)
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            out[column] = frame[column].map(text)
+    return out
 
 
 def delimiter(path: str) -> str:
