@@ -93,3 +93,48 @@ def test_jax_tracers_and_torch_transforms_are_never_read():
     y = torch.tensor([1, 2])
     got = torch.func.vmap(lambda a, b: ce.cross_entropy(a[None], b[None], validate=True))(x, y)
     torch.testing.assert_close(got, torch.nn.functional.cross_entropy(x, y, reduction="none"))
+
+
+def _validate_warnings(call):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        out = call()
+    return out, [str(w.message) for w in got if "validate=True" in str(w.message)]
+
+
+def test_validate_true_under_jax_jit_says_the_check_is_skipped():
+    jax = pytest.importorskip("jax")
+    x, y = jax.numpy.zeros((3, 4)), jax.numpy.array([0, 1, 9])
+    out, said = _validate_warnings(
+        lambda: jax.jit(lambda a, b: ce.cross_entropy(a, b, axis=-1, validate=True))(x, y)
+    )
+    assert np.isnan(float(out))
+    assert len(said) == 1
+    assert "JAX" in said[0]
+    quiet = jax.jit(lambda a, b: ce.cross_entropy(a, b, axis=-1))
+    _, said = _validate_warnings(lambda: quiet(x, y))
+    assert said == []  # "auto" skips quietly, as documented
+    with pytest.raises(ValueError, match="target"):
+        ce.cross_entropy(x, y, axis=-1, validate=True)  # eager: checked
+
+
+def test_validate_true_under_torch_func_warns_and_under_compile_stays_quiet():
+    torch = pytest.importorskip("torch")
+    from torch.func import vmap
+
+    p, t = torch.rand(3), torch.tensor(0.5)
+    _, said = _validate_warnings(
+        lambda: vmap(lambda a: ce.binary_cross_entropy(a, t, validate=True))(p)
+    )
+    assert len(said) == 1
+    assert "torch.func" in said[0]
+    torch._dynamo.reset()
+    half = torch.full((3,), 0.5)
+    compiled = torch.compile(
+        lambda a: ce.binary_cross_entropy(a, half, validate=True), fullgraph=True, backend="eager"
+    )
+    _, said = _validate_warnings(lambda: compiled(p))  # no warning, so no graph break
+    assert said == []
+    torch._dynamo.reset()

@@ -15,7 +15,9 @@ the mode in force), for a block of code (:func:`validation`) or for the process
     and fake tensors and on accelerators.
 ``True``
     Also check accelerator tensors and eager accelerator arrays (one synchronisation) and Dask
-    arrays (computing the check); traced values still cannot be read and are not checked.
+    arrays (computing the check); traced values still cannot be read and are not checked,
+    which a ``UserWarning`` says on JAX tracers and under ``torch.func`` (not inside
+    ``torch.compile``, where a warning would break the graph).
 ``False``
     Never read values.
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -175,5 +178,25 @@ def reads(mode: Validate | None, *arrays: Any) -> bool:
     if mode is False:
         return False
     if "torch" in sys.modules and _torch_transforming():
+        if mode is True and not torch_compiling():
+            _unread("torch.func")
         return False
-    return all(_readable(a, mode) for a in arrays)
+    readable = all(_readable(a, mode) for a in arrays)
+    if not readable and mode is True and any(_jax_traced(a) for a in arrays):
+        _unread("JAX")
+    return readable
+
+
+def _jax_traced(x: Any) -> bool:
+    return is_jax(x) and (isinstance(x, sys.modules["jax"].core.Tracer) or _jax_staging())
+
+
+def _unread(transform: str) -> None:
+    """Say that ``validate=True`` asked for checks that a transform makes impossible."""
+    warnings.warn(
+        f"validate=True: values cannot be read while {transform} transforms the call (the "
+        "arrays are traced), so they are not checked; call it outside the transform to check "
+        "them",
+        UserWarning,
+        stacklevel=3,
+    )
