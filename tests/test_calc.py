@@ -327,3 +327,12 @@ def test_an_option_given_twice_is_refused(capsys, args, option):
         f"crossentropy calc: error: argument {option}: given twice: give all its values once "
         "(see crossentropy calc --help)"
     ]
+
+
+def test_an_unknown_option_is_told_by_the_command(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["calc", "--logits", "1", "2", "--target", "0", "--foo"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "crossentropy calc: error: unrecognized arguments: --foo (see crossentropy calc --help)"
+    ]
