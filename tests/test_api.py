@@ -752,3 +752,11 @@ def test_an_object_column_of_mixed_values_is_read_cell_by_cell():
     mixed.loc[250, "p_b"] = None
     with pytest.raises(InputError, match=r"row 251, column 'p_b': missing probability"):
         score(mixed, target="y", proba="p_*")
+
+
+def test_classes_of_another_count_than_the_columns_say_what_to_name():
+    p = np.full((4, 3), 1 / 3)
+    with pytest.raises(ValueError, match=r"names 2 classes, but data has 3 columns.*one class per"):
+        score(p, target=np.zeros(4, int), classes=["a", "b"])
+    with pytest.raises(ValueError, match=r"names 3 classes, but data has one column.*negative"):
+        score(np.full((4, 1), 0.5), target=np.zeros(4, int), classes=["a", "b", "c"])

@@ -222,7 +222,12 @@ def _in_memory(
         width = 2 if data.shape[1] == 1 else data.shape[1]
         names = [str(c) for c in classes] if classes is not None else [str(j) for j in range(width)]
         if len(names) != width:
-            raise ValueError(f"classes names {len(names)} classes for {width}")
+            need = (
+                "one column of probabilities, the second of two classes: name both, negative first"
+                if data.shape[1] == 1
+                else f"{width} columns of probabilities: name one class per column"
+            )
+            raise ValueError(f"classes names {len(names)} classes, but data has {need}")
         if labels.dtype.kind in "iu" and not all(n.lstrip("+-").isdigit() for n in names):
             # integer labels with names that are not integers: class indices, as for .npy files
             if labels.size and (labels.min() < 0 or labels.max() >= width):
