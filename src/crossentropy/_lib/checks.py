@@ -256,13 +256,12 @@ def row_sum_tolerance(eps: float) -> float:
 def warn_unless_sums_to_one(
     xp: Namespace, x: Array, name: str, axis: int, stored: Any = None
 ) -> None:
-    """A ``UserWarning`` if a distribution of ``x`` along ``axis`` (of probabilities in
-    [0, 1]) does not sum to 1 within :func:`row_sum_tolerance` of the epsilon of the dtype
-    it was stored in (``stored``, default ``x``'s: half precision computed in float32 is held
-    to its own rounding), as
-    scikit-learn's ``log_loss`` warns); one holding a NaN passes (it gives NaN), as does an
-    empty axis. A warning, not an error: a finite-difference check of a gradient steps off
-    the simplex."""
+    """A ``UserWarning`` (as scikit-learn's ``log_loss`` warns) if a distribution of ``x``
+    along ``axis`` (of probabilities in [0, 1]) does not sum to 1 within
+    :func:`row_sum_tolerance` of the epsilon of the dtype it was stored in (``stored``,
+    default ``x``'s: half precision computed in float32 is held to its own rounding). One
+    holding a NaN passes (it gives NaN), as does an empty axis. A warning, not an error: a
+    finite-difference check of a gradient steps off the simplex."""
     if x.shape[axis] == 0:
         return
     sums = xp.sum(x, axis=axis)

@@ -38,7 +38,15 @@ from typing import Any, Literal
 
 from crossentropy._lib.namespace import is_dask, is_jax, is_numpy, is_torch
 
-__all__ = ["Validate", "check_validate", "get_validation", "reads", "set_validation", "validation"]
+__all__ = [
+    "Validate",
+    "check_validate",
+    "get_validation",
+    "reads",
+    "set_validation",
+    "torch_compiling",
+    "validation",
+]
 
 Validate = Literal["auto"] | bool
 _MODES = ("auto", True, False)

@@ -434,14 +434,19 @@ def _connect(dd: Any, scheduler: Any) -> Any:
 
     def run() -> None:
         try:
-            done["client"] = dd.Client(scheduler, timeout=CONNECT_TIMEOUT)
+            client = dd.Client(scheduler, timeout=CONNECT_TIMEOUT)
         except BaseException as exc:  # handed to the caller's thread
             done["error"] = exc
+            return
+        done["client"] = client
+        if done.get("late"):  # the caller gave up: no one will close it
+            client.close()
 
     thread = threading.Thread(target=run, name="crossentropy-connect", daemon=True)
     thread.start()
     thread.join(CONNECT_DEADLINE)
     if thread.is_alive():
+        done["late"] = True
         raise InputError(
             str(scheduler),
             f"cannot connect to the Dask scheduler: no answer as a scheduler within "
