@@ -996,3 +996,9 @@ def test_negative_axis_is_the_class_axis_counted_from_the_end():
     np.testing.assert_allclose(
         ce.cross_entropy(x, WHERE_Y, axis=-1), ce.cross_entropy(WHERE_X, WHERE_Y), rtol=1e-14
     )
+
+
+def test_float_labels_are_told_to_be_integers(lib):
+    x = lib.asarray(np.array([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"got \(2,\) \(class labels must be integers; got dtype"):
+        ce.cross_entropy(x, lib.asarray(np.array([1.5, 2.0])))

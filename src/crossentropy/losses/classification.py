@@ -218,9 +218,11 @@ def prepare(
         raise TypeError(f"target must hold integer class labels; got dtype {t.dtype}")
     if soft:
         if tuple(t.shape) != tuple(xf.shape):
+            labels = tuple(t.shape) == tuple(batch)  # one value per sample: meant as labels?
             raise ValueError(
                 f"target of probabilities must have the shape of input {shape_str(xf.shape)}; "
                 f"got {shape_str(t.shape)}"
+                + (f" (class labels must be integers; got dtype {t.dtype})" if labels else "")
             )
         if 0 <= o.ignore_index <= 1:
             raise ValueError(
