@@ -741,17 +741,20 @@ def test_an_object_column_of_mixed_values_is_read_cell_by_cell():
     rng = np.random.default_rng(5)
     frame = pd.DataFrame(rng.dirichlet(np.ones(3), 300), columns=["p_a", "p_b", "p_c"])
     frame["y"] = np.array(list("abc"))[rng.integers(0, 3, 300)]
-    mixed = frame.astype({"p_b": object})
+    mixed = frame.astype({"p_b": object, "p_c": object})
+    mixed.loc[0, "p_b"] = str(float(frame.loc[0, "p_b"]))  # a number as text: mixed types
+    mixed["note"] = [1.5, "x", pd.NA] * 100  # a mixed column that is not scored
     assert (
-        score(mixed, target="y", proba="p_*").log_loss
-        == score(frame, target="y", proba="p_*").log_loss
+        score(mixed, target="y", proba="p_*").to_dict()["log_loss"]
+        == score(frame, target="y", proba="p_*").to_dict()["log_loss"]
     )
     mixed.loc[250, "p_b"] = "abc"
     with pytest.raises(InputError, match=r"row 251, column 'p_b': 'abc' is not a number"):
         score(mixed, target="y", proba="p_*")
-    mixed.loc[250, "p_b"] = None
-    with pytest.raises(InputError, match=r"row 251, column 'p_b': missing probability"):
-        score(mixed, target="y", proba="p_*")
+    for missing in (None, pd.NA, np.nan):
+        mixed.loc[250, "p_b"] = missing
+        with pytest.raises(InputError, match=r"row 251, column 'p_b': missing probability"):
+            score(mixed, target="y", proba="p_*")
 
 
 def test_classes_of_another_count_than_the_columns_say_what_to_name():

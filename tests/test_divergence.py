@@ -111,3 +111,17 @@ def test_mean_warns_where_torch_warns(reduction, lib):
     module = caught(lambda: KLDivLoss(reduction=reduction)(torch.tensor(logq), torch.tensor(p)))
     assert len(ours) == len(module) == len(theirs) == (reduction == "mean")
     assert all(w.category is UserWarning for w in ours + module)
+
+
+@pytest.mark.parametrize(("size_average", "reduce"), [(True, None), (None, True), (False, True)])
+def test_the_legacy_arguments_do_not_warn_of_mean_as_torch(size_average, reduce):
+    import warnings
+
+    torch = pytest.importorskip("torch")
+    logq = torch.log(torch.tensor([[0.2, 0.8], [0.5, 0.5]]))
+    p = torch.tensor([[0.3, 0.7], [0.9, 0.1]])
+    for fn in (torch.nn.functional.kl_div, ce.kl_div):
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            fn(logq, p, size_average, reduce)
+        assert [w for w in got if "batchmean" in str(w.message)] == [], fn

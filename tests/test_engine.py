@@ -76,12 +76,16 @@ def test_a_port_that_is_no_scheduler_is_an_error_within_the_deadline(
 
     threading.Thread(target=serve, daemon=True).start()
     address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    import dask
+
+    default = dask.config.get("scheduler", None)
     try:
         start = time.monotonic()
         with pytest.raises(InputError, match="cannot connect to the Dask scheduler") as info:
             score(table, target="y", engine="dask", scheduler=address)
         assert time.monotonic() - start < 12
         assert address in str(info.value)
+        assert dask.config.get("scheduler", None) == default  # no failed client left as it
     finally:
         server.close()
         for conn in accepted:

@@ -355,12 +355,21 @@ def _primitives(f, x):
 
 
 def test_jax_logsumexp_gradient_stops_at_the_max():
-    # As jax.nn.logsumexp: the max is a stop_gradient, so the gradient program is no larger.
+    # As jax.nn.logsumexp: the max is a stop_gradient, so the gradient program is no larger,
+    # but for the one select that gives a row of -inf a zero gradient (jax.nn's is NaN there).
     x = jnp.ones((3, 4))
     ours = _primitives(jax.grad(lambda x: ce.logsumexp(x).sum()), x)
     theirs = _primitives(jax.grad(lambda x: jax.nn.logsumexp(x, axis=-1).sum()), x)
     assert "stop_gradient" in ours
-    assert len(ours) <= len(theirs)
+    assert len(ours) <= len(theirs) + 1
+    masked = x.at[1].set(-jnp.inf)
+    assert np.all(np.asarray(jax.grad(lambda v: ce.logsumexp(v)[0] + 0.0)(masked))[1] == 0)
+    ours_g = jax.grad(lambda v: jnp.where(jnp.arange(3) == 1, 0.0, ce.logsumexp(v)).sum())
+    assert np.all(np.isfinite(np.asarray(ours_g(masked))))
+    theirs_g = jax.grad(
+        lambda v: jnp.where(jnp.arange(3) == 1, 0.0, jax.nn.logsumexp(v, axis=-1)).sum()
+    )
+    assert np.isnan(np.asarray(theirs_g(masked))).any()
     for fn in (
         ce.log_softmax,
         lambda v: ce.cross_entropy(v, jnp.asarray([0, 1, 2])),

@@ -352,14 +352,16 @@ def focal_factor(xp: Namespace, logp: Array, gamma: Any) -> Array:
     if isinstance(gamma, float) and gamma == 0.0:
         return xp.ones_like(logp)
     log_rest = log1mexp(xp, logp)
-    # p = 1: the factor is 0^gamma, 0 (1 at gamma = 0) with no gradient; the power of a safe
-    # substitute keeps 0 * -inf (NaN) out of the value and of the gradient in gamma
+    # p = 1: the factor is 0^gamma (0, 1 at gamma = 0, inf for an unchecked gamma < 0) with
+    # no gradient; the power of a safe substitute keeps 0 * -inf (NaN) out of the value and
+    # of the gradient in gamma
     certain = log_rest == -xp.inf
     power = xp.exp(gamma * xp.where(certain, xp.zeros_like(log_rest), log_rest))
     if isinstance(gamma, int | float):
-        limit = xp.full_like(log_rest, float(gamma == 0))
+        limit = xp.full_like(log_rest, 0.0**gamma if gamma >= 0 else math.inf)
     else:
-        limit = xp.astype(gamma == 0, log_rest.dtype)
+        g = xp.astype(gamma, log_rest.dtype)
+        limit = xp.where(g > 0, xp.zeros_like(g), xp.where(g == 0, xp.ones_like(g), math.inf))
     return xp.where(certain, limit, power)
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "check_unit_interval",
     "element_weight",
     "first_index",
+    "off_sum",
     "per_class",
     "row_sum_tolerance",
     "shape_str",
@@ -264,18 +265,26 @@ def warn_unless_sums_to_one(
     finite-difference check of a gradient steps off the simplex."""
     if x.shape[axis] == 0:
         return
-    sums = xp.sum(x, axis=axis)
-    tol = row_sum_tolerance(epsilon(xp, x.dtype if stored is None else stored))
-    idx = first_index(xp, xp.abs(sums - 1) > tol)
-    if idx is not None:
+    found = off_sum(xp, x, axis, epsilon(xp, x.dtype if stored is None else stored))
+    if found is not None:
+        idx, value = found
         where = f"the distribution at index {idx} (along axis {axis})" if idx else "it"
         warnings.warn(
-            f"{name} is not a probability distribution: {where} sums to "
-            f"{value_at(sums, idx):.10g}, not 1, so the result is not its information "
-            "measure (normalize=True divides each distribution by its sum)",
+            f"{name} is not a probability distribution: {where} sums to {value:.10g}, not 1, "
+            "so the result is not its information measure (normalize=True divides each "
+            "distribution by its sum)",
             UserWarning,
             stacklevel=4,
         )
+
+
+def off_sum(xp: Namespace, x: Array, axis: int, eps: float) -> tuple[tuple[int, ...], float] | None:
+    """The index and the sum of the first distribution of a readable ``x`` along ``axis``
+    whose sum is not within :func:`row_sum_tolerance` of 1 (the one home of that rule; a NaN
+    sum passes), or None."""
+    sums = xp.sum(x, axis=axis)
+    idx = first_index(xp, xp.abs(sums - 1) > row_sum_tolerance(eps))
+    return None if idx is None else (idx, value_at(sums, idx))
 
 
 def check_nonnegative(xp: Namespace, x: Array, name: str) -> None:

@@ -16,8 +16,7 @@ the mode in force), for a block of code (:func:`validation`) or for the process
 ``True``
     Also check accelerator tensors and eager accelerator arrays (one synchronisation) and Dask
     arrays (computing the check); traced values still cannot be read and are not checked,
-    which a ``UserWarning`` says on JAX tracers and under ``torch.func`` (not inside
-    ``torch.compile``, where a warning would break the graph).
+    which a ``UserWarning`` says on JAX tracers (``jit``, ``vmap``, ``grad``).
 ``False``
     Never read values.
 
@@ -29,6 +28,7 @@ delegated to it.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import warnings
@@ -186,12 +186,10 @@ def reads(mode: Validate | None, *arrays: Any) -> bool:
     if mode is False:
         return False
     if "torch" in sys.modules and _torch_transforming():
-        if mode is True and not torch_compiling():
-            _unread("torch.func")
         return False
     readable = all(_readable(a, mode) for a in arrays)
     if not readable and mode is True and any(_jax_traced(a) for a in arrays):
-        _unread("JAX")
+        _unread()
     return readable
 
 
@@ -199,12 +197,17 @@ def _jax_traced(x: Any) -> bool:
     return is_jax(x) and (isinstance(x, sys.modules["jax"].core.Tracer) or _jax_staging())
 
 
-def _unread(transform: str) -> None:
-    """Say that ``validate=True`` asked for checks that a transform makes impossible."""
+def _unread() -> None:
+    """Say that ``validate=True`` asked for checks that JAX's tracing makes impossible, at the
+    caller's line (the first frame outside this package)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame: Any = sys._getframe(1)
+    level = 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
     warnings.warn(
-        f"validate=True: values cannot be read while {transform} transforms the call (the "
-        "arrays are traced), so they are not checked; call it outside the transform to check "
-        "them",
+        "validate=True: values cannot be read while JAX traces the call (jit, vmap, grad), so "
+        "they are not checked; call it outside the transform to check them",
         UserWarning,
-        stacklevel=3,
+        stacklevel=level,
     )

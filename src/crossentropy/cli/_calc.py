@@ -395,8 +395,10 @@ def _vec(values: list[float]) -> str:
 
 
 def _pair(nats: float) -> str:
-    bits = f"{nats / math.log(2.0):.6g}"
-    return f"{nats:.6g} nats = {bits} {'bit' if bits == '1' else 'bits'}"
+    value, bits = f"{nats:.6g}", f"{nats / math.log(2.0):.6g}"
+    return (
+        f"{value} {'nat' if value == '1' else 'nats'} = {bits} {'bit' if bits == '1' else 'bits'}"
+    )
 
 
 def _table(rows: list[tuple[str, str]]) -> list[str]:

@@ -20,7 +20,7 @@ from crossentropy._lib.policy import Validate, reads, torch_compiling
 from crossentropy._lib.reduction import Reduction, reduce
 from crossentropy.losses.options import DivergenceOptions
 
-__all__ = ["MEAN_WARNING", "divergence_loss", "kl_div"]
+__all__ = ["MEAN_WARNING", "divergence_loss", "kl_div", "warn_mean"]
 
 #: The warning of ``reduction="mean"`` (PyTorch's ``kl_div`` warns of the same pitfall).
 MEAN_WARNING = (
@@ -84,14 +84,22 @@ def kl_div(
     >>> ce.kl_div(x, t, reduction="batchmean")
     np.float64(0.729707220493)
     """
-    return divergence_loss(input, target, DivergenceOptions.from_arguments(locals()))
+    options = DivergenceOptions.from_arguments(locals())
+    if size_average is None and reduce is None:  # as PyTorch: not with the legacy arguments
+        warn_mean(options.reduction)
+    return divergence_loss(input, target, options)
+
+
+def warn_mean(reduction: str) -> None:
+    """:data:`MEAN_WARNING` for ``reduction="mean"`` (not while ``torch.compile`` traces,
+    where a warning would break the graph)."""
+    if reduction == "mean" and not torch_compiling():
+        warnings.warn(MEAN_WARNING, UserWarning, stacklevel=3)
 
 
 def divergence_loss(input: Array, target: Array, o: DivergenceOptions) -> Array:
     """The engine of :func:`kl_div`: element-wise ``t (log t - x)`` (or ``e^t (t - x)``),
     reduced."""
-    if o.reduction == "mean" and not torch_compiling():  # a warning would break the graph
-        warnings.warn(MEAN_WARNING, UserWarning, stacklevel=3)
     xp, (x, t) = namespace(input, target, names=["input", "target"])
     xf, out_dtype = as_loss_float(xp, x, "input")
     tf, _ = as_float(xp, t, "target")

@@ -17,9 +17,9 @@ __all__ = ["class_weights"]
 _METHODS = ("balanced", "inverse", "inverse_sqrt", "effective")
 
 
-def _host_labels(y: Any) -> np.ndarray[Any, Any]:
+def _host_labels(y: Any, name: str = "y") -> np.ndarray[Any, Any]:
     # Dask computes here: counting labels is preprocessing, not loss code
-    return to_host(y, "y") if is_array(y) else np.asarray(y)
+    return to_host(y, name) if is_array(y) else np.asarray(y)
 
 
 def class_weights(
@@ -86,7 +86,7 @@ def class_weights(
     if classes is None:
         cls, counts = present, counts_present
     else:
-        cls = _host_labels(classes).reshape(-1)
+        cls = _host_labels(classes, "classes").reshape(-1)
         if cls.size == 0 or np.unique(cls).size != cls.size:
             raise ValueError("classes must be a non-empty sequence of distinct labels")
         unknown = np.setdiff1d(present, cls)

@@ -15,7 +15,7 @@ from typing import Any
 import array_api_compat as compat
 import numpy as np
 
-from crossentropy._lib.checks import first_index, shape_str
+from crossentropy._lib.checks import first_index, off_sum, row_sum_tolerance, shape_str
 from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import (
     Array,
@@ -27,7 +27,7 @@ from crossentropy._lib.namespace import (
     namespace,
 )
 from crossentropy._lib.policy import reads
-from crossentropy.metrics._checks import check_probabilities, row_sum_tolerance
+from crossentropy.metrics._checks import check_probabilities
 from crossentropy.metrics._fast import BITS_OF_ONE, rows_pass
 from crossentropy.metrics._formulas import gather, log_loss_sum, row_log_loss
 from crossentropy.metrics._labels import Encoded, encode, host_labels, index_of, indicator_rows
@@ -153,23 +153,14 @@ def _warn_row_sums(
     """
     if not reads(None, p) or p.shape[0] == 0:
         return
-    tol = row_sum_tolerance(epsilon(xp, dtype))
-    if isinstance(p, np.ndarray):
-        if sum_range is not None and sum_range[1] - 1 <= tol and 1 - sum_range[0] <= tol:
-            return
-        s = np.sum(p, axis=1)
-        off = np.abs(s - 1) > tol
-        if not off.any():
-            return
-        row = int(np.argmax(off))
-        value = float(s[row])
-    else:
-        s = xp.sum(p, axis=1)
-        idx = first_index(xp, xp.abs(s - 1) > tol)
-        if idx is None:
-            return
-        row, value = idx[0], float(to_host(s)[idx])
-    warnings.warn(ROW_SUM_WARNING.format(row=row, value=value), UserWarning, stacklevel=4)
+    eps = epsilon(xp, dtype)
+    tol = row_sum_tolerance(eps)
+    if sum_range is not None and sum_range[1] - 1 <= tol and 1 - sum_range[0] <= tol:
+        return
+    found = off_sum(xp, p, 1, eps)
+    if found is not None:
+        (row,), value = found
+        warnings.warn(ROW_SUM_WARNING.format(row=row, value=value), UserWarning, stacklevel=4)
 
 
 def _loss_reducer(weight: np.ndarray[Any, Any] | None) -> Any:
@@ -315,7 +306,7 @@ def prepare(
             w = sample_weight
         else:  # a sequence, or an array of another library: moved to y_proba's
             host = (
-                to_host(sample_weight)
+                to_host(sample_weight, "sample_weight")
                 if compat.is_array_api_obj(sample_weight)
                 else np.asarray(sample_weight)
             )

@@ -45,7 +45,7 @@ from crossentropy.fused._chunked import (
 )
 from crossentropy.losses.binary import binary_loss
 from crossentropy.losses.classification import softmax_loss
-from crossentropy.losses.divergence import divergence_loss
+from crossentropy.losses.divergence import divergence_loss, warn_mean
 from crossentropy.losses.focal import split_alpha
 from crossentropy.losses.options import (
     BinaryOptions,
@@ -595,6 +595,7 @@ class KLDivLoss(_Loss):
         )
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        warn_mean(self._options.reduction)  # as PyTorch's module, whatever set its reduction
         return divergence_loss(input, target, self._options)  # type: ignore[no-any-return]
 
 

@@ -191,6 +191,12 @@ def _names(value: str | Sequence[str] | None, name: str) -> list[str] | None:
     return items
 
 
+def _type_name(kind: type) -> str:
+    """A type's name, with its module unless it is a builtin."""
+    module = kind.__module__
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+
+
 def _in_memory(
     data: Any, target: Any, classes: Sequence[Any] | None, asked: Sequence[str | None] = ()
 ) -> tuple[Any, str, Any]:
@@ -253,7 +259,7 @@ def _in_memory(
         )
     raise TypeError(
         "data must be a path, a DataFrame (pandas, polars), a pyarrow Table, Dataset or "
-        f"RecordBatchReader, or a NumPy array; got {given.__module__}.{given.__qualname__}{hint}"
+        f"RecordBatchReader, or a NumPy array; got {_type_name(given)}{hint}"
     )
 
 

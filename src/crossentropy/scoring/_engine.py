@@ -428,25 +428,42 @@ def _connect(dd: Any, scheduler: Any) -> Any:
     runs on a daemon thread, left behind if it does not end in time."""
     import threading
 
+    import dask
+
     from crossentropy.scoring._sources import InputError, first_line
 
     done: dict[str, Any] = {}
+    lock = threading.Lock()
+    # a client sets dask's default scheduler as it starts, and leaves it set if it fails
+    default = dask.config.get("scheduler", None)
+
+    def restore() -> None:
+        if default is None:
+            dask.config.config.pop("scheduler", None)
+        else:
+            dask.config.set(scheduler=default)
 
     def run() -> None:
         try:
             client = dd.Client(scheduler, timeout=CONNECT_TIMEOUT)
         except BaseException as exc:  # handed to the caller's thread
+            restore()
             done["error"] = exc
             return
-        done["client"] = client
-        if done.get("late"):  # the caller gave up: no one will close it
+        with lock:
+            late = done.get("late", False)
+            done["client"] = client
+        if late:  # the caller gave up: no one else will close it
             client.close()
 
     thread = threading.Thread(target=run, name="crossentropy-connect", daemon=True)
     thread.start()
     thread.join(CONNECT_DEADLINE)
-    if thread.is_alive():
-        done["late"] = True
+    with lock:
+        arrived = "client" in done or "error" in done
+        done["late"] = not arrived
+    if not arrived:
+        restore()
         raise InputError(
             str(scheduler),
             f"cannot connect to the Dask scheduler: no answer as a scheduler within "

@@ -27,7 +27,6 @@ import csv
 import fnmatch
 import gzip
 import io
-import math
 import os
 import re
 from collections.abc import Sequence
@@ -424,24 +423,29 @@ def arrow_table(obj: Any, name: str, asked: Sequence[str | None] = ()) -> Any:
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 # an object column of mixed values (numbers and a text): read as text, whose
                 # cells the readers check one by one, naming a bad one's row and column
-                return pa.Table.from_pandas(_objects_as_text(obj), preserve_index=False)
+                return pa.Table.from_pandas(_mixed_as_text(obj), preserve_index=False)
         return obj.to_arrow() if kind == "polars" else pa.table(obj)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise ValueError(f"{name} cannot be read as a table: {str(exc).splitlines()[0]}") from None
 
 
-def _objects_as_text(frame: Any) -> Any:
-    """A pandas DataFrame with its object columns' values as text (``str``; a float's is its
-    shortest exact writing, so numbers read back unchanged) and missing values kept missing."""
+def _mixed_as_text(frame: Any) -> Any:
+    """A pandas DataFrame whose object columns that pyarrow cannot convert (values of mixed
+    types) hold their values as text (``str``; a Python float's is its shortest exact writing)
+    and missing values (``None``, NaN, ``pd.NA``) as missing; the other columns as they are."""
+    import pandas as pd  # type: ignore[import-untyped]
+    import pyarrow as pa
 
     def text(value: Any) -> str | None:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return None
-        return str(value)
+        return None if pd.api.types.is_scalar(value) and pd.isna(value) else str(value)
 
     out = frame.copy(deep=False)
     for column in frame.columns:
-        if frame[column].dtype == object:
+        if frame[column].dtype != object:
+            continue
+        try:
+            pa.array(frame[column], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
             out[column] = frame[column].map(text)
     return out
 
