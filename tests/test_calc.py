@@ -336,3 +336,11 @@ def test_an_unknown_option_is_told_by_the_command(capsys):
     assert capsys.readouterr().err.strip().splitlines() == [
         "crossentropy calc: error: unrecognized arguments: --foo (see crossentropy calc --help)"
     ]
+
+
+def test_an_unknown_option_before_the_command_is_told_by_the_main_parser(capsys):
+    with pytest.raises(SystemExit):
+        main(["--bogus", "calc", "--logits", "1", "2", "--target", "0"])
+    assert capsys.readouterr().err.startswith(
+        "crossentropy: error: unrecognized arguments: --bogus"
+    )

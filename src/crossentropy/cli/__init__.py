@@ -68,8 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = next(
             a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
         ).choices
-        chosen = commands.get(args.command, parser) if args.command else parser
-        chosen.error(f"unrecognized arguments: {' '.join(extra)}")
+        given = list(sys.argv[1:] if argv is None else argv)
+        before = given[: given.index(args.command)] if args.command in given else given
+        chosen = parser if not args.command or set(extra) & set(before) else None
+        (chosen or commands[args.command]).error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2
