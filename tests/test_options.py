@@ -163,3 +163,17 @@ def test_hyperparameters_may_be_0d_arrays_checked_where_readable():
         ce.cross_entropy([[1.0, 2.0]], [0], label_smoothing=np.asarray([0.1, 0.2]))
     with pytest.raises(ValueError, match="label_smoothing"):
         ce.cross_entropy([[1.0, 2.0]], [0], label_smoothing=np.asarray(1.5))
+
+
+def test_a_hyperparameter_of_another_array_library_is_read_as_a_number():
+    """A concrete JAX scalar given to a torch loss (or a torch one to a JAX loss) counts as
+    its number; a traced one cannot be read: a TypeError that says so (was an AttributeError
+    from inside)."""
+    torch = pytest.importorskip("torch")
+    jax = pytest.importorskip("jax")
+    x, y = torch.randn(4, 3, dtype=torch.float64), torch.tensor([0, 1, 2, 0])
+    expected = ce.focal_loss(x, y, gamma=2.0, label_smoothing=0.1)
+    got = ce.focal_loss(x, y, gamma=jax.numpy.asarray(2.0), label_smoothing=jax.numpy.asarray(0.1))
+    assert float(got) == float(expected)
+    with pytest.raises(TypeError, match="another array library than the input is traced"):
+        jax.jit(lambda g: ce.focal_loss(x, y, gamma=g))(2.0)
