@@ -364,10 +364,7 @@ def hyper(xp: Namespace, value: Any, like: Array) -> Any:
     the result."""
     if value is None or isinstance(value, float):
         return value
-    if is_numpy(value) and not is_numpy(like):
-        return float(value)
-    kinds = (is_numpy, is_torch, is_jax, is_dask)
-    if [k(value) for k in kinds] != [k(like) for k in kinds]:  # a scalar of another library
+    if is_array(value) and compat.array_namespace(value) is not xp:  # of another library
         from crossentropy._lib.host import to_host  # (a traced one is a TypeError there)
 
         return float(to_host(value, "a hyperparameter of another array library than the input"))

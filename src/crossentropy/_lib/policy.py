@@ -170,8 +170,7 @@ def _readable(x: Any, mode: Validate) -> bool:
     if isinstance(x, (bool, int, float)) or is_numpy(x):
         return True
     if is_jax(x):
-        jax = sys.modules["jax"]
-        if isinstance(x, jax.core.Tracer) or _jax_staging():
+        if _jax_traced(x):
             return False
         return mode is True or all(d.platform == "cpu" for d in x.devices())
     if is_dask(x):
@@ -194,6 +193,8 @@ def reads(mode: Validate | None, *arrays: Any) -> bool:
 
 
 def _jax_traced(x: Any) -> bool:
+    """Whether ``x`` is a JAX array whose values a trace hides (a tracer, or any array while
+    ``jax.jit`` stages)."""
     return is_jax(x) and (isinstance(x, sys.modules["jax"].core.Tracer) or _jax_staging())
 
 
