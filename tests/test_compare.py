@@ -140,10 +140,13 @@ def test_command_line_compares(sets, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert report.read_text().startswith("<!DOCTYPE html>")
     sol = ["--solution", str(d / "sol.parquet"), "--id", "key"]
     subs = ["--submission", str(d / "sub_a.parquet"), "--submission", str(d / "shuf_b.parquet")]
-    code = main(["score", *sol, *subs, "--bootstrap", "20"])
+    code = main(["score", *sol, *subs, "--bootstrap", "20", "--progress"])
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "sub_a.parquet − shuf_b.parquet" in out.out
+    # one bar per prediction set, each named
+    assert "scoring sub_a.parquet [" in out.err
+    assert "scoring shuf_b.parquet [" in out.err
     code = main(["score", "--solution", str(d / "sol.parquet"), "--id", "key"])
     assert code == 2
     assert "--solution needs --submission" in capsys.readouterr().err

@@ -162,6 +162,7 @@ def compare(
     reports: dict[str, ScoreReport] = {}
     totals = {}
     for name, value in _names(data):
+        bar.label = f"scoring {name}"
         try:
             report, total = score_one(value, settings, bar, paired=max(replicates, 1))
         except InputError as exc:

@@ -62,12 +62,18 @@ class ProgressBar:
         Draw anything at all.
     stream : file-like, optional
         Where to draw (default: ``sys.stderr``).
+
+    Attributes
+    ----------
+    label : str
+        The text before the bar (``"scoring"``; a comparison names each prediction set there).
     """
 
     def __init__(self, enabled: bool, stream: TextIO | None = None) -> None:
         self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
         self.bar: Any = None
+        self.label = "scoring"
 
     def _bar(self) -> Any:
         if self.bar is None:
@@ -76,7 +82,7 @@ class ProgressBar:
             self.bar = tqdm(
                 total=100.0,
                 file=self.stream,
-                desc="scoring",
+                desc=self.label,
                 bar_format="{desc} [{bar:30}] {percentage:5.1f}%{postfix}",
                 ascii=".#",
                 mininterval=0.2,
