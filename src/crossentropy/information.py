@@ -31,7 +31,6 @@ from crossentropy._lib.namespace import (
     as_float,
     cast,
     namespace,
-    quiet,
     restore_dtype,
 )
 from crossentropy._lib.policy import reads
@@ -89,9 +88,17 @@ def _prepare(
                 if ax is not None:
                     warn_unless_sums_to_one(xp, f, name, ax, dt)
     if ax is not None and normalize:
-        with quiet(floats[0]):  # a distribution summing to 0 gives NaN, as in SciPy
-            floats = [f / xp.sum(f, axis=ax, keepdims=True) for f in floats]
+        floats = [_normalized(xp, f, ax) for f in floats]
     return xp, floats, out_dtype, ax
+
+
+def _normalized(xp: Namespace, f: Array, ax: int) -> Array:
+    """``f`` divided by its sum along ``ax``; a distribution summing to 0 gives NaN, as in SciPy,
+    without a division by zero on any backend (no floating-point warning, even where the
+    division runs later, as in Dask)."""
+    total = xp.sum(f, axis=ax, keepdims=True)
+    empty = total == 0
+    return xp.where(empty, xp.nan, f / xp.where(empty, xp.ones_like(total), total))
 
 
 def self_information(p: Array, /, *, base: float = math.e) -> Array:
