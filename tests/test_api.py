@@ -79,12 +79,32 @@ def test_report_renders_as_json_text_and_html(files, tmp_path: Path, capsys):
     assert data["log_loss"] == report.log_loss
     assert "source" not in data
     assert "log loss (nats)" in str(report)
-    page = report._repr_html_()
+    page = report.html()
     assert page.startswith("<!DOCTYPE html>")
     assert "<script" not in page
+    # the style sheet is the package's own, not escaped (a browser drops an escaped font list)
+    style = re.search(r"<style>(.*?)</style>", page, re.S)
+    assert style is not None
+    assert '"Segoe UI"' in style.group(1)
+    assert "&#" not in style.group(1)
     out = tmp_path / "r.html"
     report.to_html(out)
     assert out.read_text() == page
+    # a notebook gets the same content in a <div> whose every rule stays inside it
+    view = report._repr_html_()
+    assert view.startswith('<div class="ce-report">')
+    assert view.rstrip().endswith("</div>")
+    assert "<body" not in view
+    assert "<!DOCTYPE" not in view
+    rules = re.search(r"<style>(.*?)</style>", view, re.S)
+    assert rules is not None
+    assert "&#" not in rules.group(1)
+    selectors = [r.split("{")[0] for r in rules.group(1).split("}") if r.strip()]
+    assert len(selectors) > 5
+    assert all(s.strip().startswith(".ce-report") for r in selectors for s in r.split(","))
+    assert view.split("</style>", 1)[1] == page.split("<body>", 1)[1].replace(
+        "\n</body>\n</html>\n", "\n</div>\n"
+    )
     # the command line prints the same JSON numbers
     args = ["score", str(files["dir"] / "t.parquet"), "--target", "y", "--proba-cols", "p_*"]
     assert main([*args, "--json"]) == 0

@@ -125,6 +125,10 @@ def test_arrays_compared_with_names_and_without_bootstrap(sets) -> None:
     page = cmp.html()
     assert page.count("data:image/png;base64,") == 3  # differences, two reliability diagrams
     assert "Paired differences" in page
+    view = cmp._repr_html_()  # a notebook's: the same content, its style inside a <div>
+    assert view.startswith('<div class="ce-report">')
+    assert "<body" not in view
+    assert view.count("data:image/png;base64,") == 3
 
 
 def test_command_line_compares(sets, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "html_table",
     "img_tag",
     "png_to_data_uri",
+    "scoped_css",
     "write_atomic",
 ]
 
@@ -58,6 +59,31 @@ div.row figure { flex: 1 1 45%; min-width: 320px; }
 div.formula { overflow-x: auto; overflow-y: hidden; margin: .6em 0; padding: .3em 0;
               font-size: 1.1em; }
 """
+
+
+def scoped_css(css: str, root: str) -> str:
+    """``css`` with every rule limited to the elements inside ``root`` (a CSS selector), the
+    ``body`` rule applying to ``root`` itself: a page's style for a fragment embedded in
+    another page (a notebook's output) that leaves the host page alone.
+
+    Parameters
+    ----------
+    css : str
+        Plain rules, ``selectors { declarations }``, no at-rules or nesting.
+    root : str
+        The selector of the fragment's outer element, ``.ce-report`` say.
+    """
+    rules = []
+    for rule in css.split("}"):
+        if not rule.strip():
+            continue
+        selectors, declarations = rule.split("{", 1)
+        scoped = [
+            root if sel.strip() == "body" else f"{root} {sel.strip()}"
+            for sel in selectors.split(",")
+        ]
+        rules.append(f"{', '.join(scoped)} {{{declarations}}}")
+    return "\n".join(rules) + "\n"
 
 
 def escape(text: object) -> str:

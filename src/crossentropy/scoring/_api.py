@@ -163,7 +163,11 @@ class ScoreReport:
         write_atomic(path, self.html())
 
     def _repr_html_(self) -> str:
-        return self.html()
+        """The notebook's view: :meth:`html`'s content in a ``<div>`` whose style leaves the
+        rest of the notebook alone."""
+        from crossentropy.scoring._report import html_report
+
+        return html_report(self.to_dict(), self.source, fragment=True)
 
     def __str__(self) -> str:
         return self.to_text()

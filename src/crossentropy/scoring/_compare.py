@@ -124,7 +124,11 @@ class Comparison:
         write_atomic(path, self.html())
 
     def _repr_html_(self) -> str:
-        return self.html()
+        """The notebook's view: :meth:`html`'s content in a ``<div>`` whose style leaves the
+        rest of the notebook alone."""
+        from crossentropy.scoring._report import comparison_html
+
+        return comparison_html(self, fragment=True)
 
     def __str__(self) -> str:
         return self.to_text()

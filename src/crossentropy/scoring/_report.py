@@ -700,11 +700,14 @@ def html_sections(result: dict[str, Any], src: Source | None) -> list[dict[str, 
     return sections
 
 
-def render_page(title: str, sections: list[dict[str, Any]]) -> str:
-    """The page from the package's Jinja2 template (autoescaped: every text is escaped)."""
+def render_page(title: str, sections: list[dict[str, Any]], *, fragment: bool = False) -> str:
+    """The page from the package's Jinja2 template (autoescaped: every text is escaped; the
+    package's own style sheet is marked safe); with ``fragment``, a ``<div>`` for a notebook's
+    output instead, its style limited to the elements inside it."""
     import jinja2
+    import markupsafe
 
-    from crossentropy._lib.html import CSS
+    from crossentropy._lib.html import CSS, scoped_css
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("crossentropy.scoring", "templates"),
@@ -712,10 +715,13 @@ def render_page(title: str, sections: list[dict[str, Any]]) -> str:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    return env.get_template("report.html.j2").render(title=title, css=CSS, sections=sections)
+    css = markupsafe.Markup(scoped_css(CSS, ".ce-report") if fragment else CSS)
+    return env.get_template("report.html.j2").render(
+        title=title, css=css, sections=sections, fragment=fragment
+    )
 
 
-def html_report(result: dict[str, Any], src: Source | None) -> str:
+def html_report(result: dict[str, Any], src: Source | None, *, fragment: bool = False) -> str:
     """The result as a complete HTML page: figures and tables.
 
     Parameters
@@ -724,13 +730,16 @@ def html_report(result: dict[str, Any], src: Source | None) -> str:
         :meth:`ScoreAccumulator.result` (with ``input``).
     src : Source
         What was scored (for the heading).
+    fragment : bool, default False
+        A ``<div>`` for a notebook's output instead of a page (:func:`render_page`).
 
     Returns
     -------
     str
         A self-contained HTML document: inline CSS, PNG data URIs, no scripts, no links out.
     """
-    return render_page("crossentropy score report", html_sections(result, src))
+    sections = html_sections(result, src)
+    return render_page("crossentropy score report", sections, fragment=fragment)
 
 
 def _input_rows(meta: dict[str, Any]) -> list[list[str]]:
@@ -856,9 +865,9 @@ def _forest_figure(cmp: Comparison) -> Any:
     return fig
 
 
-def comparison_html(cmp: Comparison) -> str:
+def comparison_html(cmp: Comparison, *, fragment: bool = False) -> str:
     """A comparison as a self-contained HTML page: tables, the differences with their
-    intervals, each set's reliability diagram."""
+    intervals, each set's reliability diagram (a ``<div>`` with ``fragment``)."""
     parts: list[dict[str, Any]] = [
         _note(_comparison_heading(cmp)),
         _tbl(COMPARISON_HEADER, _comparison_rows(cmp), [False] + [True] * 4),
@@ -895,4 +904,4 @@ def comparison_html(cmp: Comparison) -> str:
             }
         )
     sections.append({"title": "Calibration", "parts": [{"kind": "figures", "entries": figures}]})
-    return render_page("crossentropy score comparison", sections)
+    return render_page("crossentropy score comparison", sections, fragment=fragment)
