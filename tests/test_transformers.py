@@ -152,6 +152,24 @@ def test_bad_models_and_options_are_refused_at_once():
         use_fused_loss("llama")
     with pytest.raises(TypeError, match="return_logits must be True or False; got 'yes'"):
         use_fused_loss(_model("llama"), return_logits="yes")
+    # a masked LM: its prediction head transforms the hidden states before the output layer
+    bert = transformers.BertForMaskedLM(
+        transformers.BertConfig(
+            vocab_size=97,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+        )
+    )
+    with pytest.raises(TypeError, match=r"BertForMaskedLM also has cls"):
+        use_fused_loss(bert)
+    # a router loss of another form than the load-balancing loss this integration adds
+    doge = transformers.DogeForCausalLM(
+        transformers.DogeConfig(**TINY, is_moe=True, output_router_logits=True)
+    )
+    with pytest.raises(TypeError, match=r"DogeForCausalLM's router loss"):
+        use_fused_loss(doge)
     # a refused second call leaves the first one in place
     model = use_fused_loss(_model("llama"), label_smoothing=0.1)
     with pytest.raises(ValueError, match="label_smoothing"):
@@ -164,6 +182,60 @@ def test_bad_models_and_options_are_refused_at_once():
         model(input_ids=ids, shift_labels=ids[:, :5])
     with pytest.raises(ValueError, match=r"shift_labels must .* got \(2, 5\)"):
         model(input_ids=ids, labels=ids, shift_labels=ids[:, :5])  # the model uses shift_labels
+
+
+def test_a_deep_copy_or_a_pickle_keeps_its_own_fused_loss():
+    """A reference or EMA copy of the model gets its own decoder's loss and gradients (not the
+    original's), and a pickled model comes back with the fused loss still on."""
+    import copy
+    import pickle
+
+    ids, labels, _ = _batch(5)
+    model = use_fused_loss(_model("llama"))
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        twin.model.norm.weight.zero_()  # the copy's logits are then all 0: its loss is log V
+    out = twin(input_ids=ids, labels=labels)
+    torch.testing.assert_close(out.loss, torch.tensor(97.0).log(), rtol=1e-6, atol=1e-6)
+    assert out.logits is None
+    model.zero_grad()
+    out.loss.backward()
+    assert twin.model.norm.weight.grad is not None
+    assert all(p.grad is None for p in model.parameters())
+    back = pickle.loads(pickle.dumps(model))
+    expected = remove_fused_loss(_model("llama"))(input_ids=ids, labels=labels)
+    got = back(input_ids=ids, labels=labels)
+    assert got.logits is None  # still the fused loss
+    torch.testing.assert_close(got.loss, expected.loss, rtol=2e-6, atol=1e-6)
+    assert "forward" not in vars(remove_fused_loss(back))
+
+
+def test_a_mixture_of_experts_adds_its_router_loss_as_the_model_does():
+    config = transformers.MixtralConfig(
+        **TINY, num_local_experts=4, num_experts_per_tok=2, output_router_logits=True
+    )
+    torch.manual_seed(0)
+    model = transformers.MixtralForCausalLM(config)  # float32: its experts' grouped products
+    ids, labels, mask = _batch(6)
+    inputs = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    own, own_grads = _loss_and_grads(model, **inputs)
+    fused, fused_grads = _loss_and_grads(use_fused_loss(model), **inputs)
+    assert type(fused) is type(own)
+    assert fused.logits is None
+    torch.testing.assert_close(fused.aux_loss, own.aux_loss)
+    torch.testing.assert_close(fused.loss, own.loss, rtol=2e-6, atol=1e-6)
+    assert own_grads.keys() == fused_grads.keys()
+    for key, grad in own_grads.items():
+        torch.testing.assert_close(fused_grads[key], grad, rtol=1e-4, atol=1e-5, msg=key)
+    # the call's choice over the config's, and the tuple of the model's order
+    plain = model(**inputs, output_router_logits=False)
+    expected = remove_fused_loss(model)(**inputs, output_router_logits=False)
+    torch.testing.assert_close(plain.loss, expected.loss, rtol=2e-6, atol=1e-6)
+    own_tuple = model(**inputs, return_dict=False)
+    as_tuple = use_fused_loss(model)(**inputs, return_dict=False)
+    assert [type(v) for v in as_tuple[:2]] == [type(v) for v in own_tuple[:2]]
+    assert as_tuple[2] is None  # the logits' place
+    torch.testing.assert_close(as_tuple[1], own_tuple[1])
 
 
 def test_trainer_with_gradient_accumulation_gives_the_same_losses(tmp_path):

@@ -13,6 +13,11 @@ Granite's ``logits_scaling`` its ``temperature``. The output is the model's
 ``CausalLMOutputWithPast`` with ``logits=None`` unless asked for (``return_logits=True``), and a
 float32 loss, as the models' own (computed in float32 for half-precision models).
 Calls without labels (generation, evaluation of logits) run the model's own forward.
+A mixture of experts with ``output_router_logits`` (Mixtral, Qwen2/3-MoE, OLMoE, ...) gets its
+load-balancing loss added as its own forward adds it, in a ``MoeCausalLMOutputWithPast``.
+A model whose output layer does not take the decoder's last hidden states directly (a masked
+LM's prediction head, BERT's) is refused, as is a router loss of another form. A deep copy of
+the model (a reference or EMA model) has its own fused loss, and a pickled model keeps it.
 
 .. math::
 
@@ -24,20 +29,20 @@ Importing this module imports ``transformers``.
 
 from __future__ import annotations
 
-import functools
+import dataclasses
+import inspect
+import sys
 import types
 from typing import Any
 
 import torch
 import transformers  # noqa: F401  (the integration's library)
 from torch import Tensor, nn
-from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers.modeling_outputs import CausalLMOutputWithPast, MoeCausalLMOutputWithPast
 
 from crossentropy.fused._chunked import FusedOptions, fused_loss
 
 __all__ = ["remove_fused_loss", "use_fused_loss"]
-
-_ATTRIBUTE = "_crossentropy_fused_forward"
 
 
 def _logit_transform(config: Any) -> tuple[float | None, float]:
@@ -117,16 +122,7 @@ def use_fused_loss(
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     if not isinstance(return_logits, bool):
         raise TypeError(f"return_logits must be True or False; got {return_logits!r}")
-    get_head = getattr(model, "get_output_embeddings", None)
-    head = get_head() if callable(get_head) else None
-    base = getattr(model, "base_model", None)
-    if not isinstance(getattr(head, "weight", None), Tensor) or not isinstance(base, nn.Module):
-        raise TypeError(
-            f"model must be a causal LM with output embeddings and a base model; got "
-            f"{type(model).__name__}"
-        )
-    if base is model:
-        raise TypeError(f"{type(model).__name__} has no separate decoder (base_model)")
+    _check_layout(model)
     softcap, temperature = _logit_transform(getattr(model, "config", None))
     fused = FusedOptions(  # checked now, not at the first training step
         ignore_index=ignore_index,
@@ -137,30 +133,115 @@ def use_fused_loss(
         chunk_size=chunk_size,
         kernel=kernel,
     )
+    if getattr(getattr(model, "config", None), "output_router_logits", False):
+        _router_loss_terms(model)  # a router's loss this integration cannot add: refused now
     remove_fused_loss(model)  # a second call (now checked): its options replace the first's
-    original = model.forward
+    own = vars(model).get("forward")  # a forward set on the instance (a hook's), else None
+    forward = _FusedForward(model, own, fused, return_logits)
+    object.__setattr__(model, "forward", forward)
+    return model
 
-    # the unbound function's metadata: the bound method then shows the model's own signature
-    # (Trainer keeps the dataset columns that forward names)
-    @functools.wraps(getattr(original, "__func__", original))
-    def forward(
-        self: nn.Module,
+
+def _check_layout(model: nn.Module) -> None:
+    """Refuse a model whose output embeddings do not take the decoder's last hidden states
+    directly: its own parameters are its decoder's (``base_model``) and its output layer's,
+    both direct children (a masked LM's prediction head transforms them first)."""
+    get_head = getattr(model, "get_output_embeddings", None)
+    head = get_head() if callable(get_head) else None
+    base = getattr(model, "base_model", None)
+    name = type(model).__name__
+    if not isinstance(getattr(head, "weight", None), Tensor) or not isinstance(base, nn.Module):
+        raise TypeError(
+            f"model must be a causal LM with output embeddings and a base model; got {name}"
+        )
+    if base is model:
+        raise TypeError(f"{name} has no separate decoder (base_model)")
+    children = [m for m in model.children() if any(True for _ in m.parameters())]
+    own = [n for n, _ in model.named_parameters(recurse=False)]
+    if own or any(m is not base and m is not head for m in children):
+        others = own + [n for n, m in model.named_children() if m is not base and m is not head]
+        raise TypeError(
+            f"model must be a causal LM whose output embeddings take the decoder's last hidden "
+            f"states directly; {name} also has {', '.join(others)} (a prediction head that "
+            "transforms them first?)"
+        )
+
+
+def _router_loss_terms(model: nn.Module) -> tuple[Any, int, int, float]:
+    """The mixture-of-experts load-balancing loss as the model's own forward adds it:
+    ``(load_balancing_loss_func, experts, experts per token, coefficient)``."""
+    module = sys.modules.get(type(model).__module__)
+    func = getattr(module, "load_balancing_loss_func", None)
+    experts = getattr(model, "num_experts", None)
+    top_k = getattr(model, "num_experts_per_tok", None)
+    coef = getattr(model, "router_aux_loss_coef", getattr(model, "aux_loss_coef", None))
+    expected = ["gate_logits", "num_experts", "top_k", "attention_mask"]
+    if (
+        func is None
+        or list(inspect.signature(func).parameters) != expected
+        or not isinstance(experts, int)
+        or not isinstance(top_k, int)
+        or not isinstance(coef, (int, float))
+    ):
+        raise TypeError(
+            f"{type(model).__name__}'s router loss (output_router_logits=True) is not one this "
+            "integration adds; train with output_router_logits=False or without use_fused_loss"
+        )
+    return func, experts, top_k, float(coef)
+
+
+class _FusedForward:
+    """A model's ``forward`` with the fused loss, set on the model's instance.
+
+    It holds the model it belongs to, so that a deep copy of the model (a reference or EMA
+    model) gets a forward of its own, and pickles with it; its ``__signature__`` is the model's
+    own (``Trainer`` keeps the dataset columns that forward names).
+    """
+
+    def __init__(
+        self, model: nn.Module, own: Any, options: FusedOptions, return_logits: bool
+    ) -> None:
+        self.model = model
+        self.own = own  # the instance's own forward before this one, if any
+        self.options = options
+        self.return_logits = return_logits
+
+    def original(self) -> Any:
+        """The model's forward without the fused loss."""
+        if self.own is not None:
+            return self.own
+        return types.MethodType(type(self.model).forward, self.model)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self.original())
+
+    def __call__(
+        self,
         *args: Any,
         labels: Tensor | None = None,
         shift_labels: Tensor | None = None,
         logits_to_keep: int | Tensor = 0,
         **kwargs: Any,
     ) -> Any:
+        model, fused = self.model, self.options
         shifted = shift_labels is None  # labels given, shifted here
         if shift_labels is None:
             if labels is None:  # no loss to compute: the model's own forward
-                return original(*args, logits_to_keep=logits_to_keep, **kwargs)
-            padded = nn.functional.pad(labels, (0, 1), value=ignore_index)
+                return self.original()(*args, logits_to_keep=logits_to_keep, **kwargs)
+            padded = nn.functional.pad(labels, (0, 1), value=fused.ignore_index)
             shift_labels = padded[..., 1:]  # as the model shifts them
         num_items = kwargs.pop("num_items_in_batch", None)
         return_dict = kwargs.pop("return_dict", None)
+        config = getattr(model, "config", None)
         if return_dict is None:
-            return_dict = getattr(getattr(self, "config", None), "return_dict", True)
+            return_dict = getattr(config, "return_dict", True)
+        router = "output_router_logits" in inspect.signature(self.original()).parameters
+        if router:  # as the model's forward: the call's choice, else the config's
+            if kwargs.get("output_router_logits") is None:
+                kwargs["output_router_logits"] = getattr(config, "output_router_logits", False)
+            router = bool(kwargs["output_router_logits"])
+        base: Any = getattr(model, "base_model")  # noqa: B009 (a module's attribute)
         outputs = base(*args, return_dict=True, **kwargs)
         hidden = outputs[0]
         if tuple(shift_labels.shape) != tuple(hidden.shape[:-1]):  # named as the caller knows them
@@ -169,7 +250,7 @@ def use_fused_loss(
                 f"{'labels' if shifted else 'shift_labels'} must have the shape of the tokens "
                 f"{tuple(hidden.shape[:-1])}; got {tuple(given.shape)}"
             )
-        head: Any = getattr(self, "get_output_embeddings")()  # noqa: B009 (may be replaced)
+        head: Any = getattr(model, "get_output_embeddings")()  # noqa: B009 (may be replaced)
         loss = fused_loss(
             hidden,
             head.weight,
@@ -180,18 +261,22 @@ def use_fused_loss(
             out_dtype=torch.float32,  # as the model's loss (on float logits)
         )
         logits = None
-        if return_logits:
-            logits = head(hidden) / temperature
-            if softcap is not None:
-                logits = softcap * torch.tanh(logits / softcap)
+        if self.return_logits:
+            logits = head(hidden) / fused.temperature
+            if fused.softcap is not None:
+                logits = fused.softcap * torch.tanh(logits / fused.softcap)
         rest = {k: v for k, v in outputs.items() if k != "last_hidden_state"}
+        front: dict[str, Any] = {"loss": loss}
+        if router:  # the load-balancing loss, added as the model's own forward adds it
+            func, experts, top_k, coef = _router_loss_terms(model)
+            aux = func(outputs.router_logits, experts, top_k, kwargs.get("attention_mask"))
+            front = {"loss": loss + coef * aux.to(loss.device), "aux_loss": aux}
+        front["logits"] = logits
         if not return_dict:  # the model's tuple: the logits keep their place, None or not
-            return (loss, logits, *rest.values())
-        return CausalLMOutputWithPast(loss=loss, logits=logits, **rest)
-
-    object.__setattr__(model, _ATTRIBUTE, original)
-    model.forward = types.MethodType(forward, model)
-    return model
+            return (*front.values(), *rest.values())
+        moe = any(f.name == "router_logits" for f in dataclasses.fields(outputs))
+        kind = MoeCausalLMOutputWithPast if moe else CausalLMOutputWithPast
+        return kind(**front, **rest)
 
 
 def remove_fused_loss(model: nn.Module) -> nn.Module:
@@ -212,8 +297,10 @@ def remove_fused_loss(model: nn.Module) -> nn.Module:
     >>> "forward" in vars(remove_fused_loss(model))
     False
     """
-    original = getattr(model, _ATTRIBUTE, None)
-    if original is not None:
-        del model.forward
-        object.__delattr__(model, _ATTRIBUTE)
+    forward = vars(model).get("forward")
+    if isinstance(forward, _FusedForward):
+        if forward.own is None:
+            object.__delattr__(model, "forward")
+        else:
+            object.__setattr__(model, "forward", forward.own)
     return model
