@@ -116,10 +116,18 @@ def test_bfloat16_student_within_rounding():
         ({"chunk_size": 0}, ValueError, "chunk_size"),
         ({"chunk_size": 2.5}, TypeError, "chunk_size"),
         ({"teacher_weight": torch.zeros(5, 3)}, ValueError, "teacher_weight must have shape"),
+        (
+            {"teacher_weight": torch.zeros(11, 8)},
+            ValueError,
+            r"\(11, 6\) \(linear_weight's 11 classes, teacher_input's 6 features\); got \(11, 8\)",
+        ),
         ({"teacher_input": torch.zeros(3, 6)}, ValueError, "teacher_input"),
         ({"target": torch.zeros(3, dtype=torch.long)}, ValueError, "target"),
         ({"target": [0, 1, 2, 3]}, TypeError, "target must be a torch tensor"),
         ({"target": torch.zeros(4)}, TypeError, "target must hold integer class indices"),
+        # a label out of range, as linear_cross_entropy refuses it
+        ({"target": torch.tensor([0, 11, 2, 3])}, ValueError, r"label 11 at index \(1,\)"),
+        ({"target": torch.tensor([0, -7, 2, 3])}, ValueError, r"label -7 at index \(1,\)"),
         ({"target": torch.zeros(4, dtype=torch.long), "ignore_index": 1.5}, TypeError, "ignore_in"),
         ({"ignore_index": "a"}, TypeError, "ignore_index"),
         ({"linear_bias": torch.zeros(4)}, ValueError, "linear_bias"),
@@ -169,3 +177,8 @@ def test_torch_func_is_refused_by_name():
     xs, ws, _, xt, wt, _, _ = _case()
     with pytest.raises(RuntimeError, match=r"does not support torch\.func transforms"):
         torch.func.grad(lambda a: linear_kl_div(a, ws, xt, wt))(xs)
+    # forward-mode and vmap too, before torch's own error from inside the transform
+    with pytest.raises(RuntimeError, match=r"does not support torch\.func transforms"):
+        torch.func.jacfwd(lambda a: linear_kl_div(a, ws, xt, wt, reduction="none"))(xs)
+    with pytest.raises(RuntimeError, match=r"does not support torch\.func transforms"):
+        torch.func.vmap(lambda a: linear_kl_div(a, ws, xt, wt))(xs[None])

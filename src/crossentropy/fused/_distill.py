@@ -7,12 +7,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import array_api_compat.torch as xpt
 import torch
 from torch import Tensor
 
 from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
+from crossentropy._lib.policy import reads
 from crossentropy.fused._ops import Grads, acc_dtype, new_grads, product_dtype
 from crossentropy.fused._terms import CHUNK_ELEMENTS, SMALL_CHUNK_ROWS, default_chunk
+from crossentropy.losses.classification import index_targets
 
 # Rows per chunk: the divergence holds several [rows, V] temporaries (both heads' log-softmax
 # and probabilities), so its chunks are a quarter of the cross-entropy's.
@@ -291,9 +294,12 @@ def linear_kl_div(
         The student's hidden states ``(..., D_s)``, head ``(V, D_s)`` and bias ``(V,)``.
     teacher_input, teacher_weight, teacher_bias
         The teacher's hidden states ``(..., D_t)`` (same leading shape), head ``(V, D_t)`` and
-        bias.
+        bias, of any floating dtype (cast to ``input``'s: a bfloat16 teacher for a float32
+        student).
     target : Tensor, optional
-        Labels of shape ``input.shape[:-1]``; tokens equal to ``ignore_index`` are left out.
+        Labels of shape ``input.shape[:-1]``, in ``[0, V)`` (checked where the validation
+        policy reads them, as in :func:`linear_cross_entropy`); tokens equal to
+        ``ignore_index`` are left out.
     ignore_index : int or None, default -100
         The label of the tokens left out (a ``target`` is needed for it to act); None is
         -100, as in :func:`linear_cross_entropy`.
@@ -318,6 +324,11 @@ def linear_kl_div(
     >>> round(float(linear_kl_div(x, w, x, 2 * w)), 4)
     0.04
     """
+    if not torch.compiler.is_compiling() and torch._C._functorch.maybe_current_level() is not None:
+        raise RuntimeError(  # refused before torch's own error from inside the transform
+            "linear_kl_div does not support torch.func transforms (grad, vmap, jacrev, jacfwd); "
+            "use loss.backward() or torch.autograd.grad"
+        )
     tensors = (
         ("input", input),
         ("linear_weight", linear_weight),
@@ -356,7 +367,8 @@ def linear_kl_div(
     v = linear_weight.shape[0]
     if teacher_weight.ndim != 2 or tuple(teacher_weight.shape) != (v, teacher_input.shape[-1]):
         raise ValueError(
-            f"teacher_weight must have shape ({v}, {teacher_input.shape[-1]}); got "
+            f"teacher_weight must have shape ({v}, {teacher_input.shape[-1]}) (linear_weight's "
+            f"{v} classes, teacher_input's {teacher_input.shape[-1]} features); got "
             f"{shape_str(teacher_weight.shape)}"
         )
     for name, b in (("linear_bias", linear_bias), ("teacher_bias", teacher_bias)):
@@ -378,6 +390,8 @@ def linear_kl_div(
             )
         if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
             raise TypeError(f"target must hold integer class indices; got {target.dtype}")
+        if reads(None, target):  # a label out of range, as linear_cross_entropy refuses it
+            index_targets(xpt, target.long(), v, ignore, check=True)
         valid = target.reshape(-1) != ignore
     acc = acc_dtype(input.dtype)
     vf = valid.to(acc)
