@@ -34,6 +34,11 @@ from crossentropy.fused._terms import (
 __all__ = ["sharded_linear_loss", "vocab_parallel_cross_entropy"]
 
 
+# torch 2.13's names of the single-tensor collectives (the older names warn there)
+_ALL_GATHER = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
+_REDUCE_SCATTER = getattr(dist, "reduce_scatter_single", None) or dist.reduce_scatter_tensor
+
+
 def _collective(fn: Any, *args: Any, **kwargs: Any) -> None:
     """A collective of the vocabulary's ranks; its failure (a rank that stopped, or that did
     not call it within the group's timeout) is a ``RuntimeError`` that says so."""
@@ -483,7 +488,7 @@ def _gather_rows(t: Tensor, counts: list[int], group: Any) -> Tensor:
     padded = t.new_zeros((most, *t.shape[1:]))
     padded[: t.shape[0]] = t
     out = t.new_empty((len(counts) * most, *t.shape[1:]))
-    _collective(dist.all_gather_into_tensor, out, padded, group=group)
+    _collective(_ALL_GATHER, out, padded, group=group)
     return torch.cat([out[r * most : r * most + c] for r, c in enumerate(counts)])
 
 
@@ -506,7 +511,7 @@ class _GatherTokens(torch.autograd.Function):
             padded[r * most : r * most + c] = g[lo : lo + c]
             lo += c
         mine = g.new_empty((most, *g.shape[1:]))
-        _collective(dist.reduce_scatter_tensor, mine, padded, op=dist.ReduceOp.SUM, group=ctx.group)
+        _collective(_REDUCE_SCATTER, mine, padded, op=dist.ReduceOp.SUM, group=ctx.group)
         return mine[: counts[dist.get_rank(ctx.group)]], None, None
 
 
