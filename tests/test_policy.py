@@ -126,21 +126,32 @@ def test_validate_true_under_jax_jit_says_the_check_is_skipped():
         ce.cross_entropy(x, y, axis=-1, validate=True)  # eager: checked
 
 
-def test_validate_true_under_torch_transforms_stays_quiet():
-    """Under torch.func and torch.compile the checks are skipped without a warning (a warning
-    would break a compiled graph; under grad ATen's own checks still run)."""
-    torch = pytest.importorskip("torch")
-    from torch.func import vmap
+def test_validate_true_under_torch_func_says_the_check_is_skipped_compile_stays_quiet():
+    """Under torch.func (vmap, grad) the values are not read: validate=True says so, at the
+    caller's line (as under jax.jit); under torch.compile the check is skipped without a
+    warning (a warning would break the compiled graph)."""
+    import warnings
 
-    p, half = torch.rand(3), torch.full((3,), 0.5)
-    _, said = _validate_warnings(
+    torch = pytest.importorskip("torch")
+    from torch.func import grad, vmap
+
+    p, half = torch.tensor([0.5, 1.5, 0.2]), torch.full((3,), 0.5)
+    out, said = _validate_warnings(
         lambda: vmap(lambda a: ce.binary_cross_entropy(a, half[0], validate=True))(p)
     )
-    assert said == []
+    assert torch.isnan(out[1])  # not checked
+    assert len(said) == 1
+    assert "torch.func" in said[0]
+    with warnings.catch_warnings(record=True) as got:  # told at the caller's line
+        warnings.simplefilter("always")
+        grad(lambda a: ce.binary_cross_entropy(a, half, validate=True))(p.clamp(max=1))
+    assert [w.filename for w in got if "validate=True" in str(w.message)] == [__file__]
+    _, said = _validate_warnings(lambda: vmap(lambda a: ce.binary_cross_entropy(a, half[0]))(p))
+    assert said == []  # "auto" skips quietly, as documented
     torch._dynamo.reset()
     compiled = torch.compile(
         lambda a: ce.binary_cross_entropy(a, half, validate=True), fullgraph=True, backend="eager"
     )
-    _, said = _validate_warnings(lambda: compiled(p))
+    _, said = _validate_warnings(lambda: compiled(p.clamp(max=1)))
     assert said == []
     torch._dynamo.reset()

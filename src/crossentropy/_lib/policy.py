@@ -185,10 +185,12 @@ def reads(mode: Validate | None, *arrays: Any) -> bool:
     if mode is False:
         return False
     if "torch" in sys.modules and _torch_transforming():
+        if mode is True and not torch_compiling():  # a warning would break the graph there
+            _unread("torch.func transforms the call (vmap, grad, jacrev, jacfwd)")
         return False
     readable = all(_readable(a, mode) for a in arrays)
     if not readable and mode is True and any(_jax_traced(a) for a in arrays):
-        _unread()
+        _unread("JAX traces the call (jit, vmap, grad)")
     return readable
 
 
@@ -198,17 +200,18 @@ def _jax_traced(x: Any) -> bool:
     return is_jax(x) and (isinstance(x, sys.modules["jax"].core.Tracer) or _jax_staging())
 
 
-def _unread() -> None:
-    """Say that ``validate=True`` asked for checks that JAX's tracing makes impossible, at the
-    caller's line (the first frame outside this package)."""
+def _unread(why: str) -> None:
+    """Say that ``validate=True`` asked for checks that a transform (JAX's tracing, torch.func)
+    makes impossible, ``why`` naming it, at the caller's line (the first frame outside this
+    package)."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     frame: Any = sys._getframe(1)
     level = 2
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
         frame, level = frame.f_back, level + 1
     warnings.warn(
-        "validate=True: values cannot be read while JAX traces the call (jit, vmap, grad), so "
-        "they are not checked; call it outside the transform to check them",
+        f"validate=True: values cannot be read while {why}, so they are not checked; call it "
+        "outside the transform to check them",
         UserWarning,
         stacklevel=level,
     )
