@@ -59,3 +59,28 @@ def test_dask_results_stay_lazy(name):
     assert counter.computes == 0
     expected = lazy_calls(*arrays)[name]()
     np.testing.assert_allclose(out.compute(), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, t: ce.mse_loss(x, t),
+        lambda x, t: ce.binary_cross_entropy_with_logits(x, t),
+        lambda x, t: ce.cross_entropy(x, t, axis=-1),  # (rows summing to 1 or not)
+        lambda x, t: ce.kl_div(x, t, reduction="batchmean"),
+    ],
+    ids=["mse_loss", "bce_with_logits", "cross_entropy", "kl_div"],
+)
+def test_a_float64_target_promotes_a_float32_input(backend, call):
+    """As NumPy, JAX, Dask and PyTorch promote (conventions §17): the loss in float64."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 3))
+    t = rng.uniform(0.1, 1.0, (4, 3))
+    out = call(backend.asarray(x.astype(np.float32)), backend.asarray(t))
+    assert backend.is_native(out)
+    got = backend.to_numpy(out)
+    assert got.dtype == np.float64
+    exact = backend.to_numpy(
+        call(backend.asarray(x.astype(np.float32).astype(np.float64)), backend.asarray(t))
+    )
+    np.testing.assert_allclose(got, exact, rtol=1e-14)

@@ -239,3 +239,23 @@ def test_grad_sigmoid_focal_has_no_cancellation_for_confident_positives():
     ce.sigmoid_focal_loss(x, torch.ones(3, dtype=torch.float64)).sum().backward()
     _, g = grad.sigmoid_focal_loss(np.asarray([15.0, 17.0, 30.0]), np.ones(3))
     np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [
+        ("mse_loss", np.zeros((4, 3))),
+        ("binary_cross_entropy_with_logits", T),
+        ("cross_entropy", np.full((4, 3), 1 / 3)),
+    ],
+)
+def test_a_float64_target_promotes_the_loss_and_the_gradient_keeps_the_inputs_dtype(name, target):
+    z = Z.astype(np.float32)
+    value, g = getattr(grad, name)(z, target)
+    assert value.dtype == np.float64  # as NumPy (and PyTorch) promote
+    assert g.dtype == np.float32
+    ref_value, ref_g = getattr(grad, name)(Z.astype(np.float32).astype(np.float64), target)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-15)
+    np.testing.assert_allclose(g, ref_g.astype(np.float32), rtol=1e-6)
+    value, g = getattr(grad, name)(z, target.astype(np.float32))
+    assert value.dtype == g.dtype == np.float32

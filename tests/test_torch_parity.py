@@ -784,3 +784,93 @@ def test_torchs_positional_parameters():
     ]
     for ours, theirs in pairs:
         torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-14)
+
+
+# --------------------------------------------------------------------------- mixed dtypes
+
+MIXED = {
+    "cross_entropy": (ce.cross_entropy, F.cross_entropy, "probs"),
+    "binary_cross_entropy_with_logits": (
+        ce.binary_cross_entropy_with_logits,
+        F.binary_cross_entropy_with_logits,
+        "unit",
+    ),
+    "kl_div": (
+        lambda x, t: ce.kl_div(x, t, reduction="batchmean"),
+        lambda x, t: F.kl_div(x, t, reduction="batchmean"),
+        "probs",
+    ),
+    "mse_loss": (ce.mse_loss, F.mse_loss, "any"),
+    "l1_loss": (ce.l1_loss, F.l1_loss, "any"),
+    "smooth_l1_loss": (ce.smooth_l1_loss, F.smooth_l1_loss, "any"),
+}
+DTYPE_PAIRS = [
+    ("float32", "float64"),
+    ("float64", "float32"),
+    ("bfloat16", "float32"),
+    ("float16", "float64"),
+    ("float32", "float16"),
+]
+
+
+def _mixed_inputs(kind: str, key: str):
+    rng = _rng("mixed", kind, key)
+    x = torch.tensor(rng.standard_normal((6, 5)))
+    if kind == "probs":
+        t = torch.tensor(rng.dirichlet(np.ones(5), 6))
+        if key == "kl_div":
+            x = torch.log_softmax(x, 1)
+    elif kind == "unit":
+        t = torch.tensor(rng.uniform(size=(6, 5)))
+    else:
+        t = torch.tensor(rng.standard_normal((6, 5)))
+    return x, t
+
+
+@pytest.mark.parametrize(("x_dtype", "t_dtype"), DTYPE_PAIRS)
+@pytest.mark.parametrize("name", sorted(MIXED))
+def test_a_floating_target_promotes_the_loss_as_in_pytorch(name, x_dtype, t_dtype):
+    """The loss's dtype is PyTorch's (input's and target's promoted), its value the float64
+    loss of the same inputs to that dtype's precision; the input's gradient in the input's
+    dtype; PyTorch's value agrees to the inputs' precision (some of its kernels compute
+    intermediate steps in the input's)."""
+    ours_fn, torch_fn, kind = MIXED[name]
+    x64, t64 = _mixed_inputs(kind, name)
+    x = x64.to(getattr(torch, x_dtype)).requires_grad_(True)
+    t = t64.to(getattr(torch, t_dtype))
+    ours = ours_fn(x, t)
+    theirs = torch_fn(x, t)
+    assert ours.dtype == torch.promote_types(x.dtype, t.dtype)
+    if name == "binary_cross_entropy_with_logits":  # PyTorch's returns the target's dtype
+        assert theirs.dtype == t.dtype
+    else:
+        assert theirs.dtype == ours.dtype
+    # computed in the promoted dtype: the float64 loss of the same inputs to that precision
+    exact = ours_fn(x.detach().double(), t.double())
+    out_eps = torch.finfo(ours.dtype).eps
+    torch.testing.assert_close(ours.double(), exact, rtol=4 * out_eps, atol=4 * out_eps)
+    low = max(torch.finfo(x.dtype).eps, torch.finfo(t.dtype).eps)  # the inputs' precision
+    torch.testing.assert_close(ours.double(), theirs.double(), rtol=16 * low, atol=16 * low)
+    (g,) = torch.autograd.grad(ours, x)
+    assert g.dtype == x.dtype
+
+
+@pytest.mark.parametrize("name", sorted(MIXED))
+def test_a_float64_target_promotes_under_autocast_as_in_pytorch(name):
+    ours_fn, torch_fn, kind = MIXED[name]
+    x64, t64 = _mixed_inputs(kind, name)
+    x = x64.bfloat16().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours, theirs = ours_fn(x, t64), torch_fn(x, t64)
+        low = ours_fn(x, t64.float())  # float32 target: float32, as PyTorch's
+        assert low.dtype == torch_fn(x, t64.float()).dtype == torch.float32
+    assert ours.dtype == theirs.dtype == torch.float64
+    (g,) = torch.autograd.grad(ours, x)
+    assert g.dtype == torch.bfloat16
+
+
+def test_an_integer_target_keeps_the_inputs_dtype():
+    x = torch.randn(4, 3)
+    assert ce.mse_loss(x, torch.ones(4, 3, dtype=torch.int64)).dtype == torch.float32
+    assert ce.cross_entropy(x, torch.tensor([0, 1, 2, 0])).dtype == torch.float32
+    assert ce.cross_entropy(x.bfloat16(), torch.tensor([0, 1, 2, 0])).dtype == torch.bfloat16

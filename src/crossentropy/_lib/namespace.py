@@ -338,6 +338,31 @@ def as_loss_float(xp: Namespace, x: Array, name: str) -> tuple[Array, Any]:
     return as_float(xp, x, name)
 
 
+def with_target(
+    xp: Namespace, xf: Array, out_dtype: Any, target: Array, name: str = "target"
+) -> tuple[Array, Array, Any]:
+    """A loss's input ``xf`` (from :func:`as_loss_float`, returned in ``out_dtype``) and its
+    ``target`` in one compute dtype, and the loss's dtype: a floating target promotes them, as
+    PyTorch's losses (and NumPy's and JAX's arithmetic) do — a float32 input with a float64
+    target gives float64, bfloat16 logits with float32 targets float32 (under autocast too);
+    an integer or boolean target takes the input's."""
+    tf, t_out = as_float(xp, target, name)
+    if is_floating(xp, target):
+        xf = cast(xp, xf, _promoted(xp, xf.dtype, tf.dtype))
+        out_dtype = _promoted(xp, out_dtype, t_out)
+    return xf, cast(xp, tf, xf.dtype), out_dtype
+
+
+def _promoted(xp: Namespace, a: Any, b: Any) -> Any:
+    """The floating dtype of an operation on dtypes ``a`` and ``b`` (two of NumPy's
+    ``ml_dtypes`` half types, which NumPy does not promote, give float32)."""
+    try:
+        return xp.result_type(a, b)
+    except TypeError:
+        bits = max(_ml_float_bits(d) or np.dtype(d).itemsize * 8 for d in (a, b))
+        return np.dtype(np.float32 if bits <= 32 else np.float64)
+
+
 def restore_dtype(xp: Namespace, x: Array, dtype: Any) -> Array:
     """Cast a result back to the dtype the caller gave."""
     return cast(xp, x, dtype)

@@ -19,14 +19,13 @@ from crossentropy._lib.checks import check_unit_interval, element_weight, first_
 from crossentropy._lib.namespace import (
     Array,
     Namespace,
-    as_float,
     as_loss_float,
-    cast,
     hyper,
     is_torch,
     namespace,
     quiet,
     restore_dtype,
+    with_target,
 )
 from crossentropy._lib.policy import Validate, reads
 from crossentropy._lib.reduction import (
@@ -63,7 +62,8 @@ class BinaryInputs:
     target: Array
     weight: Array | None
     pos_weight: Array | None
-    out_dtype: Any
+    out_dtype: Any  # the loss's: input's and a floating target's promoted
+    input_dtype: Any  # input's (its gradient's, and the precision probabilities are clipped at)
     check: bool
 
 
@@ -86,13 +86,12 @@ def prepare(
     xp, (x, t, w, pw) = namespace(
         input, target, weight, pos_weight, names=["input", "target", "weight", "pos_weight"]
     )
-    xf, out_dtype = as_loss_float(xp, x, "input")
+    xf, input_dtype = as_loss_float(xp, x, "input")
     if tuple(t.shape) != tuple(xf.shape):
         raise ValueError(
             f"target must have the shape of input {shape_str(xf.shape)}; got {shape_str(t.shape)}"
         )
-    tf, _ = as_float(xp, t, "target")
-    tf = cast(xp, tf, xf.dtype)
+    xf, tf, out_dtype = with_target(xp, xf, input_dtype, t)
     check = reads(o.validate, xf, tf, w, pw)
     if check:
         if o.from_logits:  # as PyTorch: a NaN target gives NaN with logits ...
@@ -102,7 +101,7 @@ def prepare(
             _check_probabilities(xp, tf, "target")
     wf = None if w is None else element_weight(xp, w, "weight", xf)
     pwf = None if pw is None else element_weight(xp, pw, "pos_weight", xf)
-    return BinaryInputs(xp, xf, tf, wf, pwf, out_dtype, check)
+    return BinaryInputs(xp, xf, tf, wf, pwf, out_dtype, input_dtype, check)
 
 
 def smooth_binary(t: Array, eps: Any, mode: str) -> Array:
@@ -126,7 +125,8 @@ def _bce_terms(xp: Namespace, log_p: Array, log_q: Array, t: Array, pw: Array | 
 def _logs(inp: BinaryInputs, o: BinaryOptions) -> tuple[Array, Array]:
     """``log p`` and ``log(1 - p)`` of probabilities, under the clipping convention."""
     xp, x = inp.xp, inp.x
-    return fm.prob_log(xp, x, o.clip, inp.out_dtype), fm.prob_log(xp, 1 - x, o.clip, inp.out_dtype)
+    dt = inp.input_dtype
+    return fm.prob_log(xp, x, o.clip, dt), fm.prob_log(xp, 1 - x, o.clip, dt)
 
 
 def _denominator(inp: BinaryInputs, o: BinaryOptions, shape: tuple[int, ...]) -> Array | None:
@@ -189,7 +189,7 @@ def gradient(inp: BinaryInputs, o: BinaryOptions) -> Array:
         g = g * inp.weight
     den = _denominator(inp, o, tuple(g.shape))
     g = g * reduction_scale(xp, g, o.reduction, denominator=den)
-    return restore_dtype(xp, g, inp.out_dtype)
+    return restore_dtype(xp, g, inp.input_dtype)
 
 
 # ---------------------------------------------------------------------------------------------

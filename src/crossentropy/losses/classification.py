@@ -47,6 +47,7 @@ from crossentropy._lib.namespace import (
     namespace,
     quiet,
     restore_dtype,
+    with_target,
 )
 from crossentropy._lib.policy import Validate, get_validation, reads
 from crossentropy._lib.reduction import (
@@ -162,7 +163,8 @@ class SoftmaxInputs:
     alpha: Any
     row_mask: Array | None
     class_mask: Array | None
-    out_dtype: Any
+    out_dtype: Any  # the loss's: input's and a floating target's promoted
+    input_dtype: Any  # input's (its gradient's, and the precision probabilities are clipped at)
     axes: Axes
     n_classes: int
     check: bool
@@ -206,7 +208,8 @@ def prepare(
     xp, (x, t, w, a, m) = namespace(
         input, target, weight, alpha, where, names=["input", "target", "weight", "alpha", "where"]
     )
-    xf, out_dtype = as_loss_float(xp, x, "input")
+    xf, input_dtype = as_loss_float(xp, x, "input")
+    out_dtype = input_dtype
     axes = _class_axes(o, tuple(xf.shape))
     n_classes = axes.size
     if n_classes == 0:
@@ -229,7 +232,8 @@ def prepare(
                 "with probability targets, ignore_index marks rows filled with it, so it must "
                 f"lie outside [0, 1]; got {o.ignore_index}"
             )
-        t = axes.to_last(xp, cast(xp, t, xf.dtype))
+        xf, t, out_dtype = with_target(xp, xf, input_dtype, t)  # a float64 target promotes
+        t = axes.to_last(xp, t)
     else:
         if not is_integral(xp, t):
             raise TypeError(f"target must hold integer class labels; got dtype {t.dtype}")
@@ -286,6 +290,7 @@ def prepare(
         row_mask,
         class_mask,
         out_dtype,
+        input_dtype,
         axes,
         n_classes,
         check,
@@ -370,7 +375,7 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
         if kind == "logits":
             return fm.log_softmax_of_parts(xp, z, m, log_sum, masked_rows=True)
         if kind == "probs":
-            return fm.prob_log(xp, z, o.clip, inp.out_dtype)
+            return fm.prob_log(xp, z, o.clip, inp.input_dtype)
         return z
 
     bad = None
@@ -581,7 +586,7 @@ def _general_grad(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions) -> A
     if kind == "logits":
         logq = fm.log_softmax_of_parts(xp, f.z, f.m, f.log_sum, masked_rows=True)
     elif kind == "probs":
-        logq = fm.prob_log(xp, x, o.clip, inp.out_dtype)
+        logq = fm.prob_log(xp, x, o.clip, inp.input_dtype)
     else:
         logq = x
     gamma = hyper(xp, o.gamma, x)
@@ -594,7 +599,7 @@ def _general_grad(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions) -> A
     scale, zscale = _scales(xp, f, o.reduction)
     if kind == "probs":
         with quiet(h):
-            g = -h * fm.prob_log_derivative(xp, x, o.clip, inp.out_dtype) * scale
+            g = -h * fm.prob_log_derivative(xp, x, o.clip, inp.input_dtype) * scale
         return xp.where(h == 0, xp.zeros_like(g), g)  # no 0 * inf where a class has no target
     if kind == "log_probs":
         return -h * scale
@@ -626,7 +631,7 @@ def gradient(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions) -> Array:
         g = xp.where(inp.class_mask, g, xp.zeros_like(g))
     if f.bad is not None:
         g = xp.where(xp.expand_dims(f.bad, axis=-1), xp.full_like(g, math.nan), g)
-    return restore_dtype(xp, inp.axes.from_last(xp, g), inp.out_dtype)
+    return restore_dtype(xp, inp.axes.from_last(xp, g), inp.input_dtype)
 
 
 # ---------------------------------------------------------------------------------------------

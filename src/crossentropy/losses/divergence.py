@@ -9,12 +9,11 @@ from crossentropy import _formulas as fm
 from crossentropy._lib.checks import check_unit_interval, shape_str
 from crossentropy._lib.namespace import (
     Array,
-    as_float,
     as_loss_float,
-    cast,
     namespace,
     quiet,
     restore_dtype,
+    with_target,
 )
 from crossentropy._lib.policy import Validate, reads, torch_compiling
 from crossentropy._lib.reduction import Reduction, reduce
@@ -102,8 +101,7 @@ def divergence_loss(input: Array, target: Array, o: DivergenceOptions) -> Array:
     reduced."""
     xp, (x, t) = namespace(input, target, names=["input", "target"])
     xf, out_dtype = as_loss_float(xp, x, "input")
-    tf, _ = as_float(xp, t, "target")
-    tf = cast(xp, tf, xf.dtype)
+    xf, tf, out_dtype = with_target(xp, xf, out_dtype, t)
     batch = xf.shape[0] if xf.ndim else 1  # PyTorch's batchmean: the input's first axis
     try:
         xf, tf = xp.broadcast_arrays(xf, tf)

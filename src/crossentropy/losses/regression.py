@@ -23,14 +23,13 @@ from crossentropy._lib.checks import element_weight, shape_str
 from crossentropy._lib.namespace import (
     Array,
     Namespace,
-    as_float,
     as_loss_float,
-    cast,
     hyper,
     is_torch,
     namespace,
     quiet,
     restore_dtype,
+    with_target,
 )
 from crossentropy._lib.reduction import (
     MeanDivisor,
@@ -76,16 +75,16 @@ class RegressionInputs:
     x: Array
     target: Array
     weight: Array | None
-    out_dtype: Any
+    out_dtype: Any  # the loss's: input's and a floating target's promoted
+    input_dtype: Any  # input's (its gradient's)
     input_shape: tuple[int, ...]
 
 
 def prepare(input: Array, target: Array, weight: Array | None) -> RegressionInputs:
     """Resolve, convert, warn about differing shapes (as PyTorch) and broadcast."""
     xp, (x, t, w) = namespace(input, target, weight, names=["input", "target", "weight"])
-    xf, out_dtype = as_loss_float(xp, x, "input")
-    tf, _ = as_float(xp, t, "target")
-    tf = cast(xp, tf, xf.dtype)
+    xf, input_dtype = as_loss_float(xp, x, "input")
+    xf, tf, out_dtype = with_target(xp, xf, input_dtype, t)
     shape = tuple(xf.shape)
     if tuple(tf.shape) != shape:
         warnings.warn(
@@ -104,7 +103,7 @@ def prepare(input: Array, target: Array, weight: Array | None) -> RegressionInpu
                 f"{shape_str(xf.shape)}"
             ) from None
     wf = None if w is None else element_weight(xp, w, "weight", xf)
-    return RegressionInputs(xp, xf, tf, wf, out_dtype, shape)
+    return RegressionInputs(xp, xf, tf, wf, out_dtype, input_dtype, shape)
 
 
 def _element_loss(xp: Namespace, err: Array, o: RegressionOptions) -> Array:
@@ -199,7 +198,7 @@ def gradient(inp: RegressionInputs, o: RegressionOptions) -> Array:
         g = g * inp.weight
     den = _denominator(inp, o, tuple(g.shape))
     g = g * reduction_scale(xp, g, o.reduction, denominator=den)
-    return restore_dtype(xp, _unbroadcast(xp, g, inp.input_shape), inp.out_dtype)
+    return restore_dtype(xp, _unbroadcast(xp, g, inp.input_shape), inp.input_dtype)
 
 
 # ---------------------------------------------------------------------------------------------
