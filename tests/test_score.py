@@ -278,6 +278,33 @@ def test_binary_single_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert r["accuracy"] == pytest.approx(accuracy_score(y, q > 0.5), rel=1e-12)
 
 
+def test_one_column_named_for_the_first_class_is_that_class_probability(tmp_path: Path):
+    """``p_0`` (pattern ``p_*``) is P(class 0), not P(class 1); ``p_no`` with classes ``no``
+    and ``yes`` is P(no): the two classes are then listed in the other order."""
+    log_loss = pytest.importorskip("sklearn.metrics").log_loss
+    from crossentropy.scoring import score
+
+    rng = np.random.default_rng(8)
+    q = rng.uniform(0.05, 0.95, 300)  # P(class 0)
+    y = (rng.random(300) >= q).astype(int)
+    expected = log_loss(y, np.stack([q, 1 - q], axis=1))
+    pcsv.write_csv(pa.table({"y": y, "p_0": q}), tmp_path / "p0.csv")
+    got = score(tmp_path / "p0.csv", target="y", proba="p_*", bootstrap=0)
+    assert got.log_loss == pytest.approx(expected, rel=1e-12)
+    assert got.input["classes"] == ["1", "0"]
+    names = np.where(y == 1, "yes", "no")
+    pcsv.write_csv(pa.table({"y": names, "p_no": q}), tmp_path / "pno.csv")
+    got = score(tmp_path / "pno.csv", target="y", proba="p_*", classes=["no", "yes"], bootstrap=0)
+    assert got.log_loss == pytest.approx(expected, rel=1e-12)
+    assert got.input["classes"] == ["yes", "no"]
+    # a column named for the second class, or for no class, stays P(second class)
+    pcsv.write_csv(pa.table({"y": y, "p_1": 1 - q, "pred": 1 - q}), tmp_path / "p1.csv")
+    for proba in ("p_*", ["pred"]):
+        got = score(tmp_path / "p1.csv", target="y", proba=proba, bootstrap=0)
+        assert got.log_loss == pytest.approx(expected, rel=1e-12)
+        assert got.input["classes"] == ["0", "1"]
+
+
 def test_rows_not_summing_to_one_warn_once_and_are_not_renormalised(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):

@@ -35,7 +35,8 @@ inputs:
     ('p_*' maps column p_cat to class cat); a column named outright belongs to the class of its
     full name. Without --proba-cols every other column is a probability column. --classes
     a,b,c renames the classes (in column order). A single probability column is read as
-    P(class 1) of a binary problem (classes 0 and 1, or the two given by --classes).
+    P(class 1) of a binary problem (classes 0 and 1, or the two given by --classes), unless
+    its class is the first of the two (p_0): then it is that class's probability.
   a Kaggle-style pair, joined on an id column:
       crossentropy score --solution solution.csv --submission submission.csv --id id
     The solution holds the id and the target column (--target, needed only when the solution

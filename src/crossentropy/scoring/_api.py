@@ -390,7 +390,9 @@ def score(
         Probability columns: names and glob patterns (``"p_*"`` maps column ``p_cat`` to class
         ``cat``); default every other column.
     classes : list, optional
-        Class names for the probability columns, in their order.
+        Class names for the probability columns, in their order (two for one column, which
+        is the second class's probability, unless its name gives the first: ``p_0``, or
+        ``p_no`` with classes ``["no", "yes"]``, is that class's).
     solution : path, optional
         The solution table of a pair, joined to ``data`` on ``id``: row by row in bounded
         memory while both files list the same ids in the same order (an id repeated at the

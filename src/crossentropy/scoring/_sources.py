@@ -18,7 +18,9 @@ Conventions
 * Data rows are numbered from 1; a CSV header line is not a data row and empty lines are skipped.
 * The classes are named by ``classes``, stored in an ``.npz``, or taken from the probability
   columns' names (the text after the pattern's fixed start, ``p_cat`` → ``cat``); one column
-  (or a vector) is the probability of the second of two classes.
+  (or a vector) is the probability of the second of two classes (``0`` and ``1`` unless
+  named), except a column whose name gives the first class (``p_0``, or ``p_no`` with classes
+  ``no`` and ``yes``): it is that class's, and the two classes are listed in the other order.
 """
 
 from __future__ import annotations
@@ -627,6 +629,7 @@ def name_list(names: Sequence[str], limit: int = 12) -> str:
 def _check_classes(
     path: str, cols: list[str], classes: list[str], override: Sequence[str] | None
 ) -> list[str]:
+    named = list(classes)  # the classes the columns' names give
     if override is not None:
         given = [str(c).strip() for c in override]
         want = 2 if len(cols) == 1 else len(cols)
@@ -639,6 +642,8 @@ def _check_classes(
         classes = given
     elif len(cols) == 1:
         classes = ["0", "1"]
+    if len(cols) == 1 and named == classes[:1]:  # the first class's column (p_0, p_no): the
+        classes = [classes[1], classes[0]]  # one column is the second class's, [1 - p, p]
     if not cols:
         raise InputError(path, "no probability columns")
     if len(set(classes)) != len(classes):
