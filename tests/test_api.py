@@ -783,3 +783,29 @@ def test_classes_of_another_count_than_the_columns_say_what_to_name():
         score(p, target=np.zeros(4, int), classes=["a", "b"])
     with pytest.raises(ValueError, match=r"names 3 classes, but data has one column.*negative"):
         score(np.full((4, 1), 0.5), target=np.zeros(4, int), classes=["a", "b", "c"])
+
+
+def test_no_negative_zero_is_shown_and_options_are_as_given():
+    """One class present: entropies of 0 come out as 0, not -0, in the numbers, the text and
+    the page; ``renormalize`` not asked for reads False."""
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.5, 1.0, 200)
+    report = score(np.stack([1 - p, p], axis=1), target=np.ones(200, dtype=int), classes=[0, 1])
+    data = report.to_dict()
+
+    def negative_zeros(value, path=""):
+        if isinstance(value, dict):
+            return [z for k, v in value.items() for z in negative_zeros(v, f"{path}.{k}")]
+        if isinstance(value, list):
+            return [z for i, v in enumerate(value) for z in negative_zeros(v, f"{path}[{i}]")]
+        return (
+            [path]
+            if isinstance(value, float) and value == 0 and math.copysign(1, value) < 0
+            else []
+        )
+
+    assert negative_zeros(data) == []
+    assert data["calibration"]["skill"]["base_rate_log_loss"] == 0.0
+    assert not re.search(r"-0\.0+\b", report.to_text())
+    assert not re.search(r">-0\.0+<", report.html())
+    assert data["input"]["options"]["renormalize"] is False

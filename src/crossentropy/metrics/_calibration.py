@@ -343,7 +343,7 @@ def decompositions(
     base = float(np.sum(n1)) / n
     fit_brier, fit_log = pair_scores(fit, n0, n1)
     unc_brier = base * (1 - base)
-    unc_log = -float(fm.xlogy(np, np.float64(base), np.float64(base)))
+    unc_log = 0.0 - float(fm.xlogy(np, np.float64(base), np.float64(base)))  # 0, not -0
     unc_log -= float(fm.xlogy(np, np.float64(1 - base), np.float64(1 - base)))
     out = {}
     for name, total, fitted, unc in (

@@ -841,7 +841,7 @@ class ScoreAccumulator:
             out["classwise"] = None
         class_w = t["class_weight"]
         freq = class_w[class_w > 0] / total
-        null_log = float(-np.sum(freq * np.log(freq)))
+        null_log = 0.0 - float(np.sum(freq * np.log(freq)))  # one class: 0, not -0
         null_brier = float(1 - np.sum(freq * freq)) * brier_scale(c)
         loss = float(t["loss"].value())
         out["skill"] = {

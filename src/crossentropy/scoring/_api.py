@@ -566,7 +566,7 @@ def score(
             "bootstrap": bootstrap,
             "seed": seed,
             "clip": clip,
-            "renormalize": order,
+            "renormalize": order or False,  # as given: False, or which order
             "batch_rows": batch_rows,
         },
         batch_rows=batch_rows,

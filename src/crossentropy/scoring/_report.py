@@ -29,7 +29,14 @@ MAX_BARS = 40
 def _num(value: Any, digits: int = 6) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—" if value is None else str(value)
-    return f"{value:.{digits}f}"
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.000000"
+
+
+def _signed(value: float) -> str:
+    """A difference with its sign, 6 decimals (one that rounds to 0 has none)."""
+    text = _num(value)
+    return text if text == _num(0.0) or not math.isfinite(value) or value < 0 else f"+{text}"
 
 
 def _prob(p: float) -> str:
@@ -319,9 +326,12 @@ def _reliability_figure(result: dict[str, Any]) -> Any:
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     top.plot([0, 1], [0, 1], linestyle="--", color="0.5", linewidth=1, label="calibrated")
     t = sm["t"]
-    # the curve is drawn where the forecasts are (density above 2 % of its peak)
+    # the curve is drawn where the forecasts are (density above 2 % of its peak), and for the
+    # top label not below 1/C, where no confidence lies (the smoothing spreads some mass there)
     peak = max(sm["density"])
-    seen = [d > 0.02 * peak for d in sm["density"]]
+    floor = 0.0 if binary else 1.0 / len(classes)
+    possible = [x >= floor - 1e-12 for x in t]
+    seen = [d > 0.02 * peak and ok for d, ok in zip(sm["density"], possible, strict=True)]
 
     def shown(values: list[Any]) -> list[float]:
         return [v if ok and v is not None else math.nan for v, ok in zip(values, seen, strict=True)]
@@ -358,14 +368,16 @@ def _reliability_figure(result: dict[str, Any]) -> Any:
         capsize=2,
         label=f"{len(used)} equal-mass bins, Wilson 95 %",
     )
-    top.set_xlim(0, 1)
-    top.set_ylim(0, 1)
+    # a little room around [0, 1], so that points and curves at 0 or 1 are not on the frame
+    top.set_xlim(-0.02, 1.02)
+    top.set_ylim(-0.03, 1.03)
     what = f"P(class {classes[1]})" if binary else "confidence (probability of the top class)"
     observed = f"fraction of class {classes[1]}" if binary else "accuracy"
     top.set_ylabel(f"observed {observed}")
     top.set_title("Reliability diagram")
-    top.legend(loc="upper left", fontsize="small")
-    bottom.fill_between(t, sm["density"], color="0.6", linewidth=0)
+    top.legend(loc="best", fontsize="small")  # where it covers the fewest points
+    density = [d if ok else math.nan for d, ok in zip(sm["density"], possible, strict=True)]
+    bottom.fill_between(t, density, color="0.6", linewidth=0)
     bottom.set_xlabel(f"predicted {what}")
     bottom.set_ylabel("density")
     return fig
@@ -385,7 +397,7 @@ def _decomposition_figure(cal: dict[str, Any]) -> Any:
         ax.barh(labels, values, color=colors, height=0.6)
         ax.invert_yaxis()
         for i, v in enumerate(values):
-            ax.text(v, i, f" {v:.4f}", va="center", fontsize="small")
+            ax.text(v, i, f" {_num(v, 4)}", va="center", fontsize="small")
         ax.set_xlim(0, max(values) * 1.35 if max(values) > 0 else 1)
         ax.set_title(f"{name} = MCB − DSC + UNC", fontsize="medium")
         ax.set_xlabel("nats" if key == "log_loss" else "squared error")
@@ -799,7 +811,7 @@ def _difference_rows(cmp: Comparison) -> list[list[str]]:
             [
                 f"{_clip(d['a'], 24)} − {_clip(d['b'], 24)}",
                 f"{_METRIC_NAMES[d['metric']]} ({d['better_is']} is better)",
-                f"{d['difference']:+.6f}",
+                _signed(d["difference"]),
                 interval,
                 "—" if d["better"] is None else _clip(str(d["better"]), 24),
                 share,
