@@ -243,7 +243,8 @@ def _bad_cases():
             smooth_solution,
             smooth_submission.drop(columns="cat"),
             {},
-            r"is not one-hot .* \(the solution's other columns \['cat'\] are no class of the",
+            r"submission has no column for the solution's \['cat'\]: the solution's row of id "
+            r"'r\d+' is not one-hot over the submission's classes",
         ),
         (
             solution,

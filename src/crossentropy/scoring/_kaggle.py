@@ -321,14 +321,15 @@ def kaggle_score(
         row = fault[0]
         others = [c for c in sol.column_names if c not in (*classes, row_id_column_name)]
         others = [c for c in others if c != usage_column]
-        raise ValueError(
-            f"the solution's row of id {sol_ids[row].as_py()!r} is not one-hot over the classes "
-            f"{classes}: one 1 and 0s elsewhere are expected"
-            + (
-                f" (the solution's other columns {others} are no class of the submission)"
-                if others
-                else ""
+        row_id = sol_ids[row].as_py()
+        if others:  # a class of the solution's that the submission lacks, most likely
+            raise ValueError(
+                f"submission has no column for the solution's {others}: the solution's row of "
+                f"id {row_id!r} is not one-hot over the submission's classes {classes}"
             )
+        raise ValueError(
+            f"the solution's row of id {row_id!r} is not one-hot over the classes {classes}: "
+            "one 1 and 0s elsewhere are expected"
         )
     return _mean_loss(p, y, eps)
 
