@@ -809,3 +809,18 @@ def test_no_negative_zero_is_shown_and_options_are_as_given():
     assert not re.search(r"-0\.0+\b", report.to_text())
     assert not re.search(r">-0\.0+<", report.html())
     assert data["input"]["options"]["renormalize"] is False
+
+
+def test_text_labels_of_arrays_name_the_classes_in_sorted_order_as_scikit_learn():
+    log_loss = pytest.importorskip("sklearn.metrics").log_loss
+    rng = np.random.default_rng(6)
+    p = rng.dirichlet(np.ones(3), 60)
+    y = np.array(["cat", "dog", "emu"])[rng.integers(0, 3, 60)]
+    got = score(p, target=y, bootstrap=0)
+    assert got.input["classes"] == ["cat", "dog", "emu"]
+    assert got.log_loss == pytest.approx(log_loss(y, p), rel=1e-12)
+    q = rng.uniform(0.05, 0.95, 40)  # the second sorted label's probability
+    yes = np.where(rng.random(40) < q, "yes", "no")
+    assert score(q, target=yes, bootstrap=0).log_loss == pytest.approx(log_loss(yes, q))
+    with pytest.raises(InputError, match="name each column's class"):  # 2 labels, 3 columns
+        score(p, target=np.where(y == "emu", "cat", y), bootstrap=0)

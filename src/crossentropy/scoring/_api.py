@@ -203,13 +203,14 @@ def _type_name(kind: type) -> str:
 
 def _in_memory(
     data: Any, target: Any, classes: Sequence[Any] | None, asked: Sequence[str | None] = ()
-) -> tuple[Any, str, Any]:
-    """An in-memory input as (pyarrow Table, its label, the target column name), or None
-    for a path. NumPy probabilities ``(n, C)`` with labels as ``target`` become a table with a
-    ``y_true`` column and one column per class. A pandas index level named by the target or
-    one of the column names ``asked`` for is a column too."""
+) -> tuple[Any, str, Any, Sequence[Any] | None]:
+    """An in-memory input as (pyarrow Table, its label, the target column name, the classes),
+    or None for a path. NumPy probabilities ``(n, C)`` with labels as ``target`` become a
+    table with a ``y_true`` column and one column per class (the classes named by the text
+    labels where ``classes`` is None). A pandas index level named by the target or one of the
+    column names ``asked`` for is a column too."""
     if isinstance(data, str | os.PathLike) or data is None:
-        return None, "", target
+        return None, "", target, classes
     import pyarrow as pa  # type: ignore[import-untyped]
 
     from crossentropy.scoring._sources import arrow_table
@@ -231,6 +232,10 @@ def _in_memory(
             )
         width = 2 if data.shape[1] == 1 else data.shape[1]
         names = [str(c) for c in classes] if classes is not None else [str(j) for j in range(width)]
+        if classes is None and labels.dtype.kind in "USO":  # text labels: sorted, as
+            found = sorted({str(v) for v in labels.tolist()})  # scikit-learn's log_loss
+            if len(found) == width:  # takes them (else the labels' message asks for names)
+                names = classes = found
         if len(names) != width:
             need = (
                 "one column of probabilities, the second of two classes: name both, negative first"
@@ -246,14 +251,14 @@ def _in_memory(
         cols = names if data.shape[1] > 1 else names[1:]
         table = {"y_true": pa.array(labels.astype(str) if labels.dtype.kind == "O" else labels)}
         table.update({n: pa.array(data[:, j]) for j, n in enumerate(cols)})
-        return pa.table(table), "array", "y_true"
+        return pa.table(table), "array", "y_true", classes
     if isinstance(data, pa.RecordBatchReader):  # a stream: read batch by batch, once
-        return data, "RecordBatchReader", target
+        return data, "RecordBatchReader", target, classes
     table = arrow_table(data, "data", [target, *asked])
     if table is not None:
         kind = type(data).__module__.split(".")[0]
         label = "DataFrame" if kind in ("pandas", "polars") else type(data).__name__
-        return table, label, target
+        return table, label, target, classes
     given = type(data)
     hint = ""
     if given.__module__.split(".")[0] == "dask":  # scored from files, in parallel, or computed
@@ -373,7 +378,9 @@ def score(
         by batch, once, by the local engine) with a ``target`` column and one probability
         column per class; a ``.npz`` with arrays ``y_true`` and ``y_proba``; a ``.npy`` of
         probabilities with ``target_file``; a NumPy array of probabilities ``(n, C)`` (or
-        ``(n,)``: the second class's) with the labels as ``target``; or, with ``solution``, a
+        ``(n,)``: the second class's) with the labels as ``target`` (text labels name the
+        classes in sorted order, as in scikit-learn, when ``classes`` does not and they are
+        as many as the columns' classes); or, with ``solution``, a
         Kaggle-style submission file (an ``id`` column and one column per class, named by the
         class).
 
@@ -686,12 +693,13 @@ def score_one(
         files = expand_parts(data)
     if files is not None and sol is not None:
         raise TypeError("a folder, pattern or dataset of parts is one table; a pair is two files")
+    classes: Sequence[Any] | None = settings.classes
     if stream is not None:
         table, label = stream
+    elif not files:
+        table, label, target, classes = _in_memory(data, target, classes, asked[1:])
     else:
-        table, label, target = (
-            (None, "", target) if files else _in_memory(data, target, settings.classes, asked[1:])
-        )
+        table, label = None, ""
     if weight is not None and not isinstance(weight, str):
         table, weight = _with_weights(table, weight)
     if table is not None and sol is not None:
@@ -706,7 +714,7 @@ def score_one(
             file=None if sol is not None else file,
             target=target,
             proba_cols=settings.proba,
-            classes=None if settings.classes is None else [str(c) for c in settings.classes],
+            classes=None if classes is None else [str(c) for c in classes],
             solution=sol,
             submission=file if sol is not None else None,
             id_column=settings.id,
