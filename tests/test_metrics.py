@@ -716,6 +716,16 @@ def test_labels_of_another_type_than_y() -> None:
         metrics.log_loss(["a", "b"], [[0.5, 0.5], [0.5, 0.5]], labels=[0, 1])
 
 
+def test_mixed_text_and_numeric_labels_are_refused_as_scikit_learn() -> None:
+    skm = pytest.importorskip("sklearn.metrics")
+    p = [[0.5, 0.5], [0.2, 0.8]]
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        skm.log_loss([0, "a"], p)
+    for name in ("log_loss", "brier_score_loss"):
+        with pytest.raises(ValueError, match="y_true mixes text and numeric labels"):
+            getattr(metrics, name)([0, "a"], p)
+
+
 def test_empty_input() -> None:
     """No rows is refused by one message, before any class is inferred from the labels."""
     message = "y_true and y_proba must have at least one row; got none"

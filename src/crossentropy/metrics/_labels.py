@@ -36,6 +36,12 @@ def host_labels(y: Any, name: str, *, indicator: bool = False) -> Host:
             a = np.asarray(y)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name} must be an array or a sequence of labels; got {y!r}") from exc
+        mixed = a.dtype.kind == "U" and isinstance(y, list | tuple) and a.ndim == 1
+        if mixed and len({isinstance(v, str) for v in y}) > 1:  # NumPy made text of numbers
+            raise ValueError(
+                f"{name} mixes text and numeric labels (as scikit-learn, they are not "
+                "compared); give labels of one kind"
+            )
     if a.ndim == 2 and a.shape[1] == 1:
         a = a[:, 0]
     if a.ndim == 2 and indicator:
