@@ -519,3 +519,36 @@ def test_weighted_pairs_pickle_and_refuse_bad_weights() -> None:
     zero = metrics.CalibrationAccumulator().update(f, o, sample_weight=np.zeros(100))
     with pytest.raises(metrics.ZeroWeightError, match="sample_weight sums to zero"):
         zero.result()
+
+
+@pytest.mark.parametrize(
+    "name", ["smooth_calibration_error", "calibration_decomposition", "murphy_decomposition"]
+)
+def test_sample_weights_are_repeated_rows_and_agree_with_score(name):
+    """Integer weights give the numbers of the rows repeated; real weights the numbers of
+    ``scoring.score``'s weighted report; bad weights are refused as in log_loss."""
+    from crossentropy.scoring import score
+
+    rng = np.random.default_rng(21)
+    f = rng.uniform(size=400)
+    y = (rng.uniform(size=400) < f**2).astype(int)
+    fn = getattr(metrics, name)
+    counts = rng.integers(0, 4, 400)
+    np.testing.assert_allclose(
+        fn(y, f, sample_weight=counts), fn(np.repeat(y, counts), np.repeat(f, counts)), rtol=1e-12
+    )
+    w = rng.uniform(0.1, 3.0, 400)
+    got = fn(y, f, sample_weight=w)
+    cal = score(np.stack([1 - f, f], 1), target=y, classes=[0, 1], sample_weight=w).to_dict()[
+        "calibration"
+    ]
+    if name == "smooth_calibration_error":
+        assert got == pytest.approx(cal["smooth_ece"]["value"], rel=1e-9)
+    elif name == "calibration_decomposition":
+        corp = cal["corp"]["log_loss"]
+        assert got.miscalibration == pytest.approx(corp["miscalibration"], rel=1e-9)
+        assert got.uncertainty == pytest.approx(corp["uncertainty"], rel=1e-12)
+    with pytest.raises(ValueError, match="sample_weight"):
+        fn(y, f, sample_weight=np.zeros(400))
+    with pytest.raises(ValueError, match="sample_weight"):
+        fn(y, f, sample_weight=np.ones(3))

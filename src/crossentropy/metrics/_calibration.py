@@ -944,22 +944,31 @@ def _blocks(
 
 
 def _pairs(
-    y_true: Any, y_proba: Any, labels: Any
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], float]:
-    """Host float64 forecasts, boolean outcomes and the eps of the forecasts' dtype."""
+    y_true: Any, y_proba: Any, labels: Any, sample_weight: Any = None
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], float, np.ndarray[Any, Any] | None]:
+    """Host float64 forecasts, boolean outcomes, the eps of the forecasts' dtype and the
+    checked sample weights (float64) or None."""
     from crossentropy._lib.host import to_host
-    from crossentropy.metrics._functions import confidence_and_outcome
+    from crossentropy.metrics._functions import ZeroWeightError, confidence_and_outcome
     from crossentropy.metrics._prepare import prepare
 
-    prep = prepare(y_true, y_proba, None, labels, nonempty=True)
+    prep = prepare(y_true, y_proba, sample_weight, labels, nonempty=True)
     conf, hit = confidence_and_outcome(prep.xp, prep)
     f = np.asarray(to_host(conf))
     eps = float(np.finfo(f.dtype).eps) if f.dtype.kind == "f" else float(np.finfo(float).eps)
-    return f.astype(np.float64), np.asarray(to_host(hit), dtype=bool), eps
+    w = None if prep.weight is None else np.asarray(to_host(prep.weight), dtype=np.float64)
+    if w is not None and not np.sum(w) > 0:  # as log_loss says it
+        raise ZeroWeightError("sample_weight sums to zero; the weighted mean is undefined")
+    return f.astype(np.float64), np.asarray(to_host(hit), dtype=bool), eps, w
 
 
 def smooth_calibration_error(
-    y_true: Any, y_proba: Any, *, bandwidth: float | None = None, labels: Any = None
+    y_true: Any,
+    y_proba: Any,
+    *,
+    bandwidth: float | None = None,
+    labels: Any = None,
+    sample_weight: Any = None,
 ) -> float:
     r"""Smooth ECE (smECE, Błasiok & Nakkiran, ICLR 2024): the calibration error of a
     kernel-smoothed reliability curve, with the bandwidth chosen by the data.
@@ -992,6 +1001,8 @@ def smooth_calibration_error(
         A fixed :math:`\sigma` (relplot's ``smECE_sigma``) instead of the fixed point.
     labels : array_like, optional
         The classes, as in :func:`log_loss`.
+    sample_weight : array_like of shape (n,), optional
+        Weights of the pairs (the means above become weighted means), as in :func:`log_loss`.
 
     Returns
     -------
@@ -1007,17 +1018,22 @@ def smooth_calibration_error(
     >>> round(smooth_calibration_error(y, f), 3)
     0.168
     """
-    f, o, _ = _pairs(y_true, y_proba, labels)
+    f, o, _, w = _pairs(y_true, y_proba, labels, sample_weight)
     if bandwidth is not None and not 0 < float(bandwidth) <= 1:
         raise ValueError(f"bandwidth must be in (0, 1]; got {bandwidth!r}")
-    acc = CalibrationAccumulator().update(f, o)
+    acc = CalibrationAccumulator().update(f, o, sample_weight=w)
     _, forecast, outcome = acc._masses(acc._grid)
-    value, _ = smooth_ece_from_masses(outcome - forecast, float(f.shape[0]), bandwidth)
+    value, _ = smooth_ece_from_masses(outcome - forecast, acc.weight, bandwidth)
     return float(value[0])
 
 
 def calibration_decomposition(
-    y_true: Any, y_proba: Any, *, score: str = "log_loss", labels: Any = None
+    y_true: Any,
+    y_proba: Any,
+    *,
+    score: str = "log_loss",
+    labels: Any = None,
+    sample_weight: Any = None,
 ) -> Decomposition:
     r"""The CORP decomposition of a proper score into miscalibration, discrimination and
     uncertainty (Dimitriadis, Gneiting & Jordan, PNAS 2021).
@@ -1043,6 +1059,8 @@ def calibration_decomposition(
         As in :func:`calibration_error`.
     score : {"log_loss", "brier"}, default "log_loss"
         The proper score.
+    sample_weight : array_like of shape (n,), optional
+        Weights of the pairs: weighted mean scores, and a weighted PAV fit.
 
     Returns
     -------
@@ -1061,19 +1079,28 @@ def calibration_decomposition(
     from crossentropy._lib.checks import check_choice
 
     check_choice(score, "score", ("log_loss", "brier"))
-    f, o, eps = _pairs(y_true, y_proba, labels)
+    f, o, eps, w = _pairs(y_true, y_proba, labels, sample_weight)
+    weight = np.ones_like(f)
+    if w is not None:  # a pair of weight 0 is no pair (no group of its own in the PAV fit)
+        kept = w > 0
+        f, o, weight = f[kept], o[kept], w[kept]
     values, group = np.unique(f, return_inverse=True)
-    n1 = np.bincount(group, weights=o, minlength=values.size)
-    n0 = np.bincount(group, minlength=values.size) - n1
+    n1 = np.bincount(group, weights=weight * o, minlength=values.size)
+    n0 = np.bincount(group, weights=weight, minlength=values.size) - n1
     fit = corp_blocks(n0, n1)
     clipped = np.clip(f, eps, 1 - eps)
-    log_total = -float(np.sum(np.log(np.where(o, clipped, 1 - clipped))))
-    brier_total = float(np.sum((o - f) ** 2))
+    log_total = -float(np.dot(weight, np.log(np.where(o, clipped, 1 - clipped))))
+    brier_total = float(np.dot(weight, (o - f) ** 2))
     return decompositions(fit, n0, n1, brier_total, log_total)[score]
 
 
 def murphy_decomposition(
-    y_true: Any, y_proba: Any, *, n_bins: int = 15, labels: Any = None
+    y_true: Any,
+    y_proba: Any,
+    *,
+    n_bins: int = 15,
+    labels: Any = None,
+    sample_weight: Any = None,
 ) -> MurphyDecomposition:
     r"""Murphy's decomposition of the Brier score of the calibration pairs over ``n_bins``
     equal-width bins, exact with the within-bin terms (Stephenson, Coelho & Jolliffe, 2008).
@@ -1096,6 +1123,8 @@ def murphy_decomposition(
         Number of bins, >= 1.
     labels : array_like, optional
         All class labels, when ``y_true`` may miss some (sorted; a warning if not given sorted).
+    sample_weight : array_like of shape (n,), optional
+        Weights of the pairs (weighted bin totals).
 
     Examples
     --------
@@ -1112,12 +1141,13 @@ def murphy_decomposition(
     bins = check_int(n_bins, "n_bins")
     if bins < 1:
         raise ValueError(f"n_bins must be >= 1; got {bins}")
-    f, o, _ = _pairs(y_true, y_proba, labels)
+    f, o, _, w = _pairs(y_true, y_proba, labels, sample_weight)
     b = bin_index(np, f, uniform_edges(bins))
     of = o.astype(np.float64)
+    weight = np.ones_like(f) if w is None else w
 
-    def total(w: np.ndarray[Any, Any] | None) -> np.ndarray[Any, Any]:
-        out: np.ndarray[Any, Any] = np.bincount(b, weights=w, minlength=bins).astype(np.float64)
-        return out
+    def total(v: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        out: np.ndarray[Any, Any] = np.bincount(b, weights=weight * v, minlength=bins)
+        return out.astype(np.float64)
 
-    return murphy_terms(total(None), total(f), total(f * f), total(of), total(f * of))
+    return murphy_terms(total(np.ones_like(f)), total(f), total(f * f), total(of), total(f * of))
