@@ -227,6 +227,10 @@ def test_a_mixture_of_experts_adds_its_router_loss_as_the_model_does():
     assert own_grads.keys() == fused_grads.keys()
     for key, grad in own_grads.items():
         torch.testing.assert_close(fused_grads[key], grad, rtol=1e-4, atol=1e-5, msg=key)
+    # a padded batch's mask given by position reaches the router loss too
+    by_position = model(ids, mask, labels=labels)
+    torch.testing.assert_close(by_position.aux_loss, own.aux_loss)
+    torch.testing.assert_close(by_position.loss, own.loss, rtol=2e-6, atol=1e-6)
     # the call's choice over the config's, and the tuple of the model's order
     plain = model(**inputs, output_router_logits=False)
     expected = remove_fused_loss(model)(**inputs, output_router_logits=False)
@@ -236,6 +240,28 @@ def test_a_mixture_of_experts_adds_its_router_loss_as_the_model_does():
     assert [type(v) for v in as_tuple[:2]] == [type(v) for v in own_tuple[:2]]
     assert as_tuple[2] is None  # the logits' place
     torch.testing.assert_close(as_tuple[1], own_tuple[1])
+
+
+@pytest.mark.parametrize("name", ["llama", "mixtral"])
+def test_the_model_compiles_whole_with_the_fused_loss(name):
+    """``torch.compile(model, fullgraph=True)``: no graph break in the fused forward (a
+    mixture of experts' router loss included), the eager loss."""
+    ids, labels, mask = _batch(7)
+    if name == "mixtral":
+        config = transformers.MixtralConfig(
+            **TINY, num_local_experts=4, num_experts_per_tok=2, output_router_logits=True
+        )
+        torch.manual_seed(0)
+        model = transformers.MixtralForCausalLM(config)
+    else:
+        model = _model(name).float()
+    use_fused_loss(model)
+    eager = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    torch._dynamo.reset()
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    got = compiled(input_ids=ids, attention_mask=mask, labels=labels).loss
+    torch.testing.assert_close(got, eager, rtol=1e-6, atol=1e-6)
+    torch._dynamo.reset()
 
 
 def test_trainer_with_gradient_accumulation_gives_the_same_losses(tmp_path):

@@ -29,7 +29,6 @@ Importing this module imports ``transformers``.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import sys
 import types
@@ -133,8 +132,9 @@ def use_fused_loss(
         chunk_size=chunk_size,
         kernel=kernel,
     )
-    if getattr(getattr(model, "config", None), "output_router_logits", False):
-        _router_loss_terms(model)  # a router's loss this integration cannot add: refused now
+    routed = getattr(getattr(model, "config", None), "output_router_logits", False)
+    if routed and _router_loss_terms(model) is None:  # a router loss it cannot add: refused
+        raise _no_router_loss(model)
     remove_fused_loss(model)  # a second call (now checked): its options replace the first's
     own = vars(model).get("forward")  # a forward set on the instance (a hook's), else None
     forward = _FusedForward(model, own, fused, return_logits)
@@ -167,9 +167,10 @@ def _check_layout(model: nn.Module) -> None:
         )
 
 
-def _router_loss_terms(model: nn.Module) -> tuple[Any, int, int, float]:
+def _router_loss_terms(model: nn.Module) -> tuple[Any, int, int, float] | None:
     """The mixture-of-experts load-balancing loss as the model's own forward adds it:
-    ``(load_balancing_loss_func, experts, experts per token, coefficient)``."""
+    ``(load_balancing_loss_func, experts, experts per token, coefficient)``, or None for a
+    model whose router loss has another form (or none)."""
     module = sys.modules.get(type(model).__module__)
     func = getattr(module, "load_balancing_loss_func", None)
     experts = getattr(model, "num_experts", None)
@@ -183,11 +184,15 @@ def _router_loss_terms(model: nn.Module) -> tuple[Any, int, int, float]:
         or not isinstance(top_k, int)
         or not isinstance(coef, (int, float))
     ):
-        raise TypeError(
-            f"{type(model).__name__}'s router loss (output_router_logits=True) is not one this "
-            "integration adds; train with output_router_logits=False or without use_fused_loss"
-        )
+        return None
     return func, experts, top_k, float(coef)
+
+
+def _no_router_loss(model: nn.Module) -> TypeError:
+    return TypeError(
+        f"{type(model).__name__}'s router loss (output_router_logits=True) is not one this "
+        "integration adds; train with output_router_logits=False or without use_fused_loss"
+    )
 
 
 class _FusedForward:
@@ -195,7 +200,10 @@ class _FusedForward:
 
     It holds the model it belongs to, so that a deep copy of the model (a reference or EMA
     model) gets a forward of its own, and pickles with it; its ``__signature__`` is the model's
-    own (``Trainer`` keeps the dataset columns that forward names).
+    own (``Trainer`` keeps the dataset columns that forward names). What a call needs to know
+    of the model's forward is read once, here, so that ``torch.compile(fullgraph=True)``
+    traces a call without a break. A forward set on the instance before (a hook's) runs for
+    calls without labels; calls with labels run the decoder and the fused loss.
     """
 
     def __init__(
@@ -205,16 +213,32 @@ class _FusedForward:
         self.own = own  # the instance's own forward before this one, if any
         self.options = options
         self.return_logits = return_logits
+        names = list(self._original().parameters)
+        self.arguments = tuple(names)  # the forward's parameters, in order (without self)
+        self.moe = "output_router_logits" in names  # a mixture of experts' forward
+        self.router = _router_loss_terms(model) if self.moe else None
 
-    def original(self) -> Any:
-        """The model's forward without the fused loss."""
-        if self.own is not None:
-            return self.own
-        return types.MethodType(type(self.model).forward, self.model)
+    def _original(self) -> inspect.Signature:
+        forward = self.own or types.MethodType(type(self.model).forward, self.model)
+        return inspect.signature(forward)
 
     @property
     def __signature__(self) -> inspect.Signature:
-        return inspect.signature(self.original())
+        return self._original()
+
+    def _own_forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The model's forward without the fused loss."""
+        if self.own is not None:
+            return self.own(*args, **kwargs)
+        return type(self.model).forward(self.model, *args, **kwargs)
+
+    def _argument(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The call's argument ``name``, given by keyword or by position."""
+        if name in kwargs:
+            return kwargs[name]
+        if name in self.arguments and self.arguments.index(name) < len(args):
+            return args[self.arguments.index(name)]
+        return None
 
     def __call__(
         self,
@@ -228,7 +252,7 @@ class _FusedForward:
         shifted = shift_labels is None  # labels given, shifted here
         if shift_labels is None:
             if labels is None:  # no loss to compute: the model's own forward
-                return self.original()(*args, logits_to_keep=logits_to_keep, **kwargs)
+                return self._own_forward(*args, logits_to_keep=logits_to_keep, **kwargs)
             padded = nn.functional.pad(labels, (0, 1), value=fused.ignore_index)
             shift_labels = padded[..., 1:]  # as the model shifts them
         num_items = kwargs.pop("num_items_in_batch", None)
@@ -236,11 +260,13 @@ class _FusedForward:
         config = getattr(model, "config", None)
         if return_dict is None:
             return_dict = getattr(config, "return_dict", True)
-        router = "output_router_logits" in inspect.signature(self.original()).parameters
-        if router:  # as the model's forward: the call's choice, else the config's
+        router = False
+        if self.moe:  # as the model's forward: the call's choice, else the config's
             if kwargs.get("output_router_logits") is None:
                 kwargs["output_router_logits"] = getattr(config, "output_router_logits", False)
             router = bool(kwargs["output_router_logits"])
+            if router and self.router is None:
+                raise _no_router_loss(model)
         base: Any = getattr(model, "base_model")  # noqa: B009 (a module's attribute)
         outputs = base(*args, return_dict=True, **kwargs)
         hidden = outputs[0]
@@ -267,15 +293,15 @@ class _FusedForward:
                 logits = fused.softcap * torch.tanh(logits / fused.softcap)
         rest = {k: v for k, v in outputs.items() if k != "last_hidden_state"}
         front: dict[str, Any] = {"loss": loss}
-        if router:  # the load-balancing loss, added as the model's own forward adds it
-            func, experts, top_k, coef = _router_loss_terms(model)
-            aux = func(outputs.router_logits, experts, top_k, kwargs.get("attention_mask"))
+        if router and self.router is not None:  # the load-balancing loss, as the model adds it
+            func, experts, top_k, coef = self.router
+            mask = self._argument("attention_mask", args, kwargs)
+            aux = func(outputs.router_logits, experts, top_k, mask)
             front = {"loss": loss + coef * aux.to(loss.device), "aux_loss": aux}
         front["logits"] = logits
         if not return_dict:  # the model's tuple: the logits keep their place, None or not
             return (*front.values(), *rest.values())
-        moe = any(f.name == "router_logits" for f in dataclasses.fields(outputs))
-        kind = MoeCausalLMOutputWithPast if moe else CausalLMOutputWithPast
+        kind = MoeCausalLMOutputWithPast if self.moe else CausalLMOutputWithPast
         return kind(**front, **rest)
 
 
