@@ -824,3 +824,9 @@ def test_text_labels_of_arrays_name_the_classes_in_sorted_order_as_scikit_learn(
     assert score(q, target=yes, bootstrap=0).log_loss == pytest.approx(log_loss(yes, q))
     with pytest.raises(InputError, match="name each column's class"):  # 2 labels, 3 columns
         score(p, target=np.where(y == "emu", "cat", y), bootstrap=0)
+    # integers in an object array (a pandas object column) stay class indices: 11 classes,
+    # where sorting their text would put 10 before 2
+    p11 = rng.dirichlet(np.ones(11), 300)
+    y11 = rng.integers(0, 11, 300)
+    expected = log_loss(y11, p11, labels=range(11))
+    assert score(p11, target=y11.astype(object), bootstrap=0).log_loss == pytest.approx(expected)

@@ -232,9 +232,10 @@ def _in_memory(
             )
         width = 2 if data.shape[1] == 1 else data.shape[1]
         names = [str(c) for c in classes] if classes is not None else [str(j) for j in range(width)]
-        if classes is None and labels.dtype.kind in "USO":  # text labels: sorted, as
-            found = sorted({str(v) for v in labels.tolist()})  # scikit-learn's log_loss
-            if len(found) == width:  # takes them (else the labels' message asks for names)
+        values = labels.tolist() if classes is None and labels.dtype.kind in "USO" else []
+        if values and all(isinstance(v, str) for v in values):  # text labels: sorted, as
+            found = sorted(set(values))  # scikit-learn's log_loss takes them (else the
+            if len(found) == width:  # labels' message asks for names)
                 names = classes = found
         if len(names) != width:
             need = (
