@@ -339,15 +339,17 @@ def as_loss_float(xp: Namespace, x: Array, name: str) -> tuple[Array, Any]:
 
 
 def with_target(
-    xp: Namespace, xf: Array, out_dtype: Any, target: Array, name: str = "target"
+    xp: Namespace, xf: Array, out_dtype: Any, target: Array, given: Any, name: str = "target"
 ) -> tuple[Array, Array, Any]:
     """A loss's input ``xf`` (from :func:`as_loss_float`, returned in ``out_dtype``) and its
-    ``target`` in one compute dtype, and the loss's dtype: a floating target promotes them, as
-    PyTorch's losses (and NumPy's and JAX's arithmetic) do — a float32 input with a float64
-    target gives float64, bfloat16 logits with float32 targets float32 (under autocast too);
-    an integer or boolean target takes the input's."""
+    ``target`` (``given`` as the caller gave it) in one compute dtype, and the loss's dtype:
+    a floating array promotes them, as PyTorch's losses (and NumPy's and JAX's arithmetic)
+    do — a float32 input with a float64 target gives float64, bfloat16 logits with float32
+    targets float32 (under autocast too); an integer or boolean target, and a Python number or
+    sequence or a NumPy scalar (weak, as NumPy and JAX treat them), take the input's."""
     tf, t_out = as_float(xp, target, name)
-    if is_floating(xp, target):
+    weak = not is_array(given) or isinstance(given, np.generic)
+    if is_floating(xp, target) and not weak:
         xf = cast(xp, xf, _promoted(xp, xf.dtype, tf.dtype))
         out_dtype = _promoted(xp, out_dtype, t_out)
     return xf, cast(xp, tf, xf.dtype), out_dtype

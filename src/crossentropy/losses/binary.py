@@ -91,7 +91,7 @@ def prepare(
         raise ValueError(
             f"target must have the shape of input {shape_str(xf.shape)}; got {shape_str(t.shape)}"
         )
-    xf, tf, out_dtype = with_target(xp, xf, input_dtype, t)
+    xf, tf, out_dtype = with_target(xp, xf, input_dtype, t, target)
     check = reads(o.validate, xf, tf, w, pw)
     if check:
         if o.from_logits:  # as PyTorch: a NaN target gives NaN with logits ...

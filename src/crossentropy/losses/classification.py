@@ -232,7 +232,7 @@ def prepare(
                 "with probability targets, ignore_index marks rows filled with it, so it must "
                 f"lie outside [0, 1]; got {o.ignore_index}"
             )
-        xf, t, out_dtype = with_target(xp, xf, input_dtype, t)  # a float64 target promotes
+        xf, t, out_dtype = with_target(xp, xf, input_dtype, t, target)  # a float64 target promotes
         t = axes.to_last(xp, t)
     else:
         if not is_integral(xp, t):

@@ -101,7 +101,7 @@ def divergence_loss(input: Array, target: Array, o: DivergenceOptions) -> Array:
     reduced."""
     xp, (x, t) = namespace(input, target, names=["input", "target"])
     xf, out_dtype = as_loss_float(xp, x, "input")
-    xf, tf, out_dtype = with_target(xp, xf, out_dtype, t)
+    xf, tf, out_dtype = with_target(xp, xf, out_dtype, t, target)
     batch = xf.shape[0] if xf.ndim else 1  # PyTorch's batchmean: the input's first axis
     try:
         xf, tf = xp.broadcast_arrays(xf, tf)

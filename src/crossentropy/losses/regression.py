@@ -84,7 +84,7 @@ def prepare(input: Array, target: Array, weight: Array | None) -> RegressionInpu
     """Resolve, convert, warn about differing shapes (as PyTorch) and broadcast."""
     xp, (x, t, w) = namespace(input, target, weight, names=["input", "target", "weight"])
     xf, input_dtype = as_loss_float(xp, x, "input")
-    xf, tf, out_dtype = with_target(xp, xf, input_dtype, t)
+    xf, tf, out_dtype = with_target(xp, xf, input_dtype, t, target)
     shape = tuple(xf.shape)
     if tuple(tf.shape) != shape:
         warnings.warn(
