@@ -552,3 +552,7 @@ def test_sample_weights_are_repeated_rows_and_agree_with_score(name):
         fn(y, f, sample_weight=np.zeros(400))
     with pytest.raises(ValueError, match="sample_weight"):
         fn(y, f, sample_weight=np.ones(3))
+    with pytest.raises(
+        ValueError, match=r"sample_weight must be finite and >= 0; got -1\.0 at row 5"
+    ):
+        fn(y, f, sample_weight=np.where(np.arange(400) == 5, -1.0, 1.0))

@@ -724,6 +724,8 @@ def test_mixed_text_and_numeric_labels_are_refused_as_scikit_learn() -> None:
     for name in ("log_loss", "brier_score_loss"):
         with pytest.raises(ValueError, match="y_true mixes text and numeric labels"):
             getattr(metrics, name)([0, "a"], p)
+        with pytest.raises(ValueError, match="labels mixes text and numeric labels"):
+            getattr(metrics, name)(["0", "a"], p, labels=[0, "a"])
 
 
 def test_empty_input() -> None:

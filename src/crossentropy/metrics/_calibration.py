@@ -947,7 +947,7 @@ def _pairs(
     y_true: Any, y_proba: Any, labels: Any, sample_weight: Any = None
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], float, np.ndarray[Any, Any] | None]:
     """Host float64 forecasts, boolean outcomes, the eps of the forecasts' dtype and the
-    checked sample weights (float64) or None."""
+    checked sample weights (float64, finite and >= 0, of positive sum) or None."""
     from crossentropy._lib.host import to_host
     from crossentropy.metrics._functions import ZeroWeightError, confidence_and_outcome
     from crossentropy.metrics._prepare import prepare
@@ -956,7 +956,7 @@ def _pairs(
     conf, hit = confidence_and_outcome(prep.xp, prep)
     f = np.asarray(to_host(conf))
     eps = float(np.finfo(f.dtype).eps) if f.dtype.kind == "f" else float(np.finfo(float).eps)
-    w = None if prep.weight is None else np.asarray(to_host(prep.weight), dtype=np.float64)
+    w = None if prep.weight is None else checked_weights(to_host(prep.weight), f.shape[0])
     if w is not None and not np.sum(w) > 0:  # as log_loss says it
         raise ZeroWeightError("sample_weight sums to zero; the weighted mean is undefined")
     return f.astype(np.float64), np.asarray(to_host(hit), dtype=bool), eps, w

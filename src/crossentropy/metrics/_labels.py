@@ -25,6 +25,17 @@ _DENSE_SPAN = 1 << 22
 Host = np.ndarray[Any, Any]
 
 
+def _refuse_mixed(given: Any, a: Host, name: str) -> None:
+    """A ``ValueError`` for a list of text and numbers (``a``, NumPy's array of it, made text
+    of the numbers), as scikit-learn refuses one."""
+    listed = a.dtype.kind == "U" and isinstance(given, list | tuple) and a.ndim == 1
+    if listed and len({isinstance(v, str) for v in given}) > 1:
+        raise ValueError(
+            f"{name} mixes text and numeric labels (as scikit-learn, they are not compared); "
+            "give labels of one kind"
+        )
+
+
 def host_labels(y: Any, name: str, *, indicator: bool = False) -> Host:
     """Labels as a 1-D NumPy array (a host copy for other libraries; Dask computes); with
     ``indicator``, a label indicator matrix ``(n, C)`` of 0s and 1s is returned as it is
@@ -36,12 +47,7 @@ def host_labels(y: Any, name: str, *, indicator: bool = False) -> Host:
             a = np.asarray(y)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name} must be an array or a sequence of labels; got {y!r}") from exc
-        mixed = a.dtype.kind == "U" and isinstance(y, list | tuple) and a.ndim == 1
-        if mixed and len({isinstance(v, str) for v in y}) > 1:  # NumPy made text of numbers
-            raise ValueError(
-                f"{name} mixes text and numeric labels (as scikit-learn, they are not "
-                "compared); give labels of one kind"
-            )
+        _refuse_mixed(y, a, name)
     if a.ndim == 2 and a.shape[1] == 1:
         a = a[:, 0]
     if a.ndim == 2 and indicator:
@@ -225,6 +231,7 @@ def checked_labels(labels: Any, stacklevel: int = 4) -> Host:
     """The sorted classes of a ``labels=`` argument: 1-D, at least two distinct labels; a
     ``UserWarning`` when they were not given sorted (the columns follow the sorted order)."""
     given = np.asarray(labels)
+    _refuse_mixed(labels, given, "labels")
     if given.ndim != 1:
         raise ValueError(f"labels must be a 1-D sequence of labels; got {shape_str(given.shape)}")
     classes = _unique(given)
