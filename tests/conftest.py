@@ -44,6 +44,23 @@ else:
     dask.config.set(scheduler="synchronous")
 
 
+@pytest.fixture(autouse=True)
+def _dask_scheduler_left_as_it_was() -> Iterator[None]:
+    """A test that leaves dask's default scheduler changed (to a client it closed, say) fails,
+    and the scheduler is put back: later tests' computations would wait on it without end."""
+    try:
+        import dask
+    except ImportError:
+        yield
+        return
+    before = dask.config.get("scheduler", None)
+    yield
+    after = dask.config.get("scheduler", None)
+    if after != before:
+        dask.config.set(scheduler=before)
+        pytest.fail(f"the test left dask's default scheduler set to {after!r}")
+
+
 @dataclass(frozen=True)
 class Backend:
     """An array library as the tests see it."""

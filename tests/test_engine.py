@@ -92,6 +92,48 @@ def test_a_port_that_is_no_scheduler_is_an_error_within_the_deadline(
             conn.close()
 
 
+def _default_client() -> object:
+    try:
+        return distributed.default_client()
+    except ValueError:  # none
+        return None
+
+
+def test_a_failed_connection_leaves_no_client_and_no_scheduler_behind(
+    table: Path, monkeypatch
+) -> None:
+    """The connection attempt that outlives its deadline ends later without leaving a client
+    registered as the process's default: a notebook's client opened and closed afterwards
+    puts dask's default scheduler back, and later computations do not go to a dead client
+    (they waited without end)."""
+    import socket
+
+    import dask
+    import dask.array
+
+    monkeypatch.setattr(engine, "CONNECT_DEADLINE", 1.0)
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT", "2s")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    scheduler, client = dask.config.get("scheduler", None), _default_client()
+    try:
+        with pytest.raises(InputError, match="cannot connect to the Dask scheduler"):
+            score(table, target="y", engine="dask", scheduler=address)
+    finally:
+        server.close()
+    for thread in threading.enumerate():  # the attempt, which ends when its timeout passes
+        if thread.name == "crossentropy-connect":
+            thread.join(20)
+    assert dask.config.get("scheduler", None) == scheduler
+    assert _default_client() is client
+    with _cluster(1) as cluster, distributed.Client(cluster):
+        pass
+    assert dask.config.get("scheduler", None) == scheduler
+    assert float(dask.array.ones(4, chunks=2).sum().compute()) == 4.0
+
+
 def test_a_client_or_a_cluster_is_taken_for_its_address(table: Path) -> None:
     """``scheduler=`` takes a ``distributed.Client`` (a notebook's) or a cluster: the scoring
     connects to its scheduler with a client of its own and leaves the user's open."""

@@ -434,26 +434,17 @@ def _connect(dd: Any, scheduler: Any) -> Any:
     runs on a daemon thread, left behind if it does not end in time."""
     import threading
 
-    import dask
-
     from crossentropy.scoring._sources import InputError, first_line
 
     done: dict[str, Any] = {}
     lock = threading.Lock()
-    # a client sets dask's default scheduler as it starts, and leaves it set if it fails
-    default = dask.config.get("scheduler", None)
-
-    def restore() -> None:
-        if default is None:
-            dask.config.config.pop("scheduler", None)
-        else:
-            dask.config.set(scheduler=default)
 
     def run() -> None:
         try:
-            client = dd.Client(scheduler, timeout=CONNECT_TIMEOUT)
+            # not the process's default client: one that fails (or arrives late) would be left
+            # registered as it, and dask's default scheduler set to it, for every later compute
+            client = dd.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
         except BaseException as exc:  # handed to the caller's thread
-            restore()
             done["error"] = exc
             return
         with lock:
@@ -469,7 +460,6 @@ def _connect(dd: Any, scheduler: Any) -> Any:
         arrived = "client" in done or "error" in done
         done["late"] = not arrived
     if not arrived:
-        restore()
         raise InputError(
             str(scheduler),
             f"cannot connect to the Dask scheduler: no answer as a scheduler within "
@@ -684,7 +674,7 @@ def score_dask(
                         silence_logs=logging.CRITICAL,
                     )
                 )
-                client = stack.enter_context(dd.Client(cluster))
+                client = stack.enter_context(dd.Client(cluster, set_as_default=False))
             except (OSError, RuntimeError, TimeoutError) as exc:
                 raise InputError(
                     "", f"cannot start a local Dask cluster: {first_line(exc)}"
