@@ -25,9 +25,14 @@ _ROLE = re.compile(r":(?:func|class|meth|mod|data|attr|obj):<code>~?(.*?)</code>
 _TAG = re.compile(r"<[^>]+>")
 
 
+_TEXT = re.compile(r"(\\text(?:tt|rm|it|bf|sf)?\{)([^{}]*)\}")
+
+
 def _mathml(code: str, display: str) -> str:
-    """The MathML of a rendered code span's LaTeX source (tags dropped, entities decoded)."""
+    r"""The MathML of a rendered code span's LaTeX source (tags dropped, entities decoded;
+    ``\_`` inside ``\text{...}``, which the converter would show as written, made ``_``)."""
     tex = html.unescape(_TAG.sub("", code)).strip()
+    tex = _TEXT.sub(lambda m: m[1] + m[2].replace("\\_", "_") + "}", tex)
     try:
         return str(convert(tex, display=display))
     except Exception as exc:  # a formula the converter cannot read: stop the build

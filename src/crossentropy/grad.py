@@ -70,7 +70,9 @@ def cross_entropy(
 
     Parameters
     ----------
-    input, target, weight
+    input, target
+        As :func:`crossentropy.cross_entropy`.
+    weight : array_like, optional
         As :func:`crossentropy.cross_entropy`.
     **options
         Any keyword of :func:`crossentropy.cross_entropy`.
@@ -150,7 +152,9 @@ def binary_cross_entropy_with_logits(
 
     Parameters
     ----------
-    input, target, weight
+    input, target
+        As :func:`crossentropy.binary_cross_entropy_with_logits`.
+    weight : array_like, optional
         As :func:`crossentropy.binary_cross_entropy_with_logits`.
     **options
         Any keyword of :func:`crossentropy.binary_cross_entropy_with_logits`.
@@ -230,7 +234,7 @@ def mse_loss(input: Array, target: Array, **options: Any) -> tuple[Array, Array]
     .. math::
 
         \frac{\partial \ell}{\partial x} = 2 w (x - y) \big/ \textstyle\sum w
-        \quad\text{(``"mean"``; } N \text{ without weights)}
+        \quad\text{(reduction }\texttt{"mean"}\text{; } N \text{ without weights)}
 
     Parameters
     ----------

@@ -573,8 +573,9 @@ def linear_cross_entropy(
         at least 512 tokens).
     empty_mean : float, default nan
         Value of a mean over zero valid targets.
-    validate : {"auto", True, False}, optional
-        When labels are checked (see :func:`crossentropy.validation`); never on CUDA under
+    validate : {None, "auto", True, False}
+        When labels are checked (None: the mode in force;
+        see :func:`crossentropy.validation`); never on CUDA under
         ``"auto"``, so the op does not synchronise with the host.
     kernel : {"auto", "torch", "triton"}
         The per-row step (softmax, statistics, gradient of the logits): torch operations on

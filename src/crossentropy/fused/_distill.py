@@ -290,12 +290,13 @@ def linear_kl_div(
 
     Parameters
     ----------
-    input, linear_weight, linear_bias
-        The student's hidden states ``(..., D_s)``, head ``(V, D_s)`` and bias ``(V,)``.
-    teacher_input, teacher_weight, teacher_bias
-        The teacher's hidden states ``(..., D_t)`` (same leading shape), head ``(V, D_t)`` and
-        bias, of any floating dtype (cast to ``input``'s: a bfloat16 teacher for a float32
-        student).
+    input, linear_weight
+        The student's hidden states ``(..., D_s)`` and head ``(V, D_s)``.
+    teacher_input, teacher_weight
+        The teacher's hidden states ``(..., D_t)`` (same leading shape) and head ``(V, D_t)``,
+        of any floating dtype (cast to ``input``'s: a bfloat16 teacher for a float32 student).
+    linear_bias, teacher_bias : Tensor, optional
+        The student's and the teacher's output biases ``(V,)``.
     target : Tensor, optional
         Labels of shape ``input.shape[:-1]``, in ``[0, V)`` (checked where the validation
         policy reads them, as in :func:`linear_cross_entropy`); tokens equal to

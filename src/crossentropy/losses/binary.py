@@ -324,8 +324,9 @@ def binary_cross_entropy(
         Divisor of ``"mean"`` when ``weight`` is given: the number of elements (PyTorch;
         "auto" and "count") or the sum of the weights broadcast to the input ("weight", as
         scikit-learn's ``sample_weight``).
-    validate : {"auto", True, False}, optional
-        When probabilities are checked (see :func:`crossentropy.validation`).
+    validate : {None, "auto", True, False}
+        When probabilities are checked (None: the mode in force;
+        see :func:`crossentropy.validation`).
 
     Examples
     --------
@@ -396,8 +397,9 @@ def binary_cross_entropy_with_logits(
         Divisor of ``"mean"`` when ``weight`` is given: the number of elements (PyTorch;
         "auto" and "count") or the sum of the weights broadcast to the input ("weight", as
         scikit-learn's ``sample_weight``).
-    validate : {"auto", True, False}, optional
-        When target values are checked (see :func:`crossentropy.validation`).
+    validate : {None, "auto", True, False}
+        When target values are checked (None: the mode in force;
+        see :func:`crossentropy.validation`).
 
     Examples
     --------

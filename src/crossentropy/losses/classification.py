@@ -912,7 +912,7 @@ def cross_entropy(
         optax's mask. Of the target's (batch) shape: False elements contribute 0 and leave
         the mean's divisor. Of the input's shape: False logits are left out of the softmax
         (probability 0); a row with no logit left contributes 0 and leaves the divisor.
-    validate : {"auto", True, False}, optional
+    validate : {None, "auto", True, False}
         When label ranges and probabilities are checked; default: the mode in force
         (:func:`crossentropy.validation`, normally ``"auto"``: concrete CPU arrays only).
 
@@ -992,7 +992,7 @@ def nll_loss(
     where : array_like of bool, optional
         optax's mask, of the target's shape: False elements contribute 0 and leave the
         mean's divisor.
-    validate : {"auto", True, False}, optional
+    validate : {None, "auto", True, False}
         When label ranges and probabilities are checked; default: the mode in force
         (:func:`crossentropy.validation`).
 

@@ -72,8 +72,9 @@ def kl_div(
         Whether ``target`` holds log-probabilities.
     empty_mean : float, default nan
         The mean of an empty input.
-    validate : {"auto", True, False}, optional
-        When target probabilities are checked (see :func:`crossentropy.validation`).
+    validate : {None, "auto", True, False}
+        When target probabilities are checked (None: the mode in force;
+        see :func:`crossentropy.validation`).
 
     Examples
     --------

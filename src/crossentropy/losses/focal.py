@@ -96,8 +96,8 @@ def sigmoid_focal_loss(
         The mean of an empty input.
     mean_divisor : {"auto", "weight", "count"}, default "auto"
         Divisor of a weighted ``"mean"``: the element count, or the sum of the weights.
-    validate : {"auto", True, False}, optional
-        When values are checked (see :func:`crossentropy.validation`).
+    validate : {None, "auto", True, False}
+        When values are checked (None: the mode in force; see :func:`crossentropy.validation`).
 
     Examples
     --------
@@ -181,7 +181,7 @@ def focal_loss(
         optax's mask, as in :func:`cross_entropy`: of the target's (batch) shape, False
         elements contribute 0 and leave the mean's divisor; of the input's shape, False logits
         are left out of the softmax (logits only).
-    validate : {"auto", True, False}, optional
+    validate : {None, "auto", True, False}
         When label ranges and probabilities are checked; default: the mode in force
         (:func:`crossentropy.validation`).
 

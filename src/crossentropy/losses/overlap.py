@@ -254,8 +254,9 @@ def tversky_loss(
         The class axis (default 1).
     empty_mean : float, default nan
         The mean when no cell is counted (``absent="skip"`` and no class present).
-    validate : {"auto", True, False}, optional
-        When labels and probabilities are checked (see :func:`crossentropy.validation`).
+    validate : {None, "auto", True, False}
+        When labels and probabilities are checked (None: the mode in force;
+        see :func:`crossentropy.validation`).
 
     Examples
     --------
@@ -338,8 +339,9 @@ def dice_loss(
         The class axis (default 1).
     empty_mean : float, default nan
         The mean when no cell is counted (``absent="skip"`` and no class present).
-    validate : {"auto", True, False}, optional
-        When labels and probabilities are checked (see :func:`crossentropy.validation`).
+    validate : {None, "auto", True, False}
+        When labels and probabilities are checked (None: the mode in force;
+        see :func:`crossentropy.validation`).
 
     Examples
     --------
@@ -422,8 +424,9 @@ def jaccard_loss(
         The class axis (default 1).
     empty_mean : float, default nan
         The mean when no cell is counted (``absent="skip"`` and no class present).
-    validate : {"auto", True, False}, optional
-        When labels and probabilities are checked (see :func:`crossentropy.validation`).
+    validate : {None, "auto", True, False}
+        When labels and probabilities are checked (None: the mode in force;
+        see :func:`crossentropy.validation`).
 
     Examples
     --------

@@ -1007,6 +1007,7 @@ def smooth_calibration_error(
     Returns
     -------
     float
+        The smooth ECE, in [0, 1].
 
     Examples
     --------
@@ -1055,7 +1056,9 @@ def calibration_decomposition(
 
     Parameters
     ----------
-    y_true, y_proba, labels
+    y_true, y_proba
+        As in :func:`calibration_error`.
+    labels : array_like, optional
         As in :func:`calibration_error`.
     score : {"log_loss", "brier"}, default "log_loss"
         The proper score.

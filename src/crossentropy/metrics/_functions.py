@@ -618,7 +618,7 @@ def calibration_error(
       of the positive (larger) class and :math:`o_i = [y_i \text{ positive}]`, the pairs of
       :func:`sklearn.calibration.calibration_curve`.
     - Three classes or more: the top label, :math:`c_i = \max_c p_{ic}` and
-      :math:`o_i = [\arg\max_c p_{ic} = y_i]` (first maximum).
+      :math:`o_i = [\mathrm{arg\,max}_c\, p_{ic} = y_i]` (first maximum).
 
     Bins: ``"uniform"`` splits [0, 1] into equal widths, ``"quantile"`` puts the edges at the
     percentiles of the (unweighted) confidences; a confidence on an inner edge goes to the

@@ -201,7 +201,7 @@ class ScoreAccumulator:
     clip : float, optional
         Clip the probabilities at ``[clip, 1 - clip]`` for the log loss instead of at the
         stored dtype's epsilon (Kaggle and scikit-learn before 1.2: ``1e-15``).
-    renormalize : {"before_clip", "after_clip"}, optional
+    renormalize : {None, "before_clip", "after_clip"}
         Divide each row by its sum before scoring: before clipping every entry (Kaggle's log
         loss) or after (scikit-learn before 1.5); every number of the report then reads the
         renormalised rows (:func:`~crossentropy.metrics._formulas.renormalized`). Rows that

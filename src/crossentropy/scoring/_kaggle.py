@@ -53,6 +53,7 @@ def kaggle_probabilities(
     Returns
     -------
     numpy.ndarray of shape (n, C), float64
+        The rows rescaled to sum to 1 and clipped to ``[eps, 1 - eps]``, in Kaggle's order.
 
     Raises
     ------
@@ -208,6 +209,7 @@ def kaggle_score(
     Returns
     -------
     float
+        The mean log loss of the solution's rows (of those of ``usage``, if given).
 
     Raises
     ------
