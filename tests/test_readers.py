@@ -354,8 +354,14 @@ def test_an_unknown_label_says_how_to_name_classes_that_were_not_named(tmp_path:
     with pytest.raises(InputError, match=r"label 'yes' is not among the classes \('0', '1'\)$"):
         score(one, target="y", classes=["0", "1"])
     p = np.array([[0.3, 0.7], [0.6, 0.4]])
+    # text labels name an array's classes when they are as many as its columns (sorted, as
+    # scikit-learn); one label for two columns cannot
     with pytest.raises(InputError, match=r"\('0', '1'\); the classes were taken from"):
-        score(p, target=np.array(["cat", "dog"]))
+        score(p, target=np.array(["cat", "cat"]))
+    assert score(p, target=np.array(["cat", "dog"]), bootstrap=0).input["classes"] == [
+        "cat",
+        "dog",
+    ]
     report = score(one, target="y", classes=["no", "yes"], bootstrap=0)
     assert report.n == 2
     assert report.log_loss == pytest.approx(-(np.log(0.2) + np.log(0.6)) / 2)
