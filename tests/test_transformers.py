@@ -227,6 +227,13 @@ def test_a_mixture_of_experts_adds_its_router_loss_as_the_model_does():
     assert own_grads.keys() == fused_grads.keys()
     for key, grad in own_grads.items():
         torch.testing.assert_close(fused_grads[key], grad, rtol=1e-4, atol=1e-5, msg=key)
+    # the coefficient is read at each call (an aux-loss schedule changes it)
+    model.router_aux_loss_coef = 0.0
+    scheduled = model(**inputs)
+    expected = remove_fused_loss(model)(**inputs)
+    use_fused_loss(model)
+    torch.testing.assert_close(scheduled.loss, expected.loss, rtol=2e-6, atol=1e-6)
+    model.router_aux_loss_coef = config.router_aux_loss_coef
     # a padded batch's mask given by position reaches the router loss too
     by_position = model(ids, mask, labels=labels)
     torch.testing.assert_close(by_position.aux_loss, own.aux_loss)
@@ -240,6 +247,31 @@ def test_a_mixture_of_experts_adds_its_router_loss_as_the_model_does():
     assert [type(v) for v in as_tuple[:2]] == [type(v) for v in own_tuple[:2]]
     assert as_tuple[2] is None  # the logits' place
     torch.testing.assert_close(as_tuple[1], own_tuple[1])
+
+
+def test_a_mixture_of_experts_that_adds_no_router_loss_returns_its_router_logits():
+    """GLM-4-MoE takes ``output_router_logits`` through ``**kwargs`` and adds no router loss
+    (balanced without one, as DeepSeek-V3): its own loss and output type, with and without
+    the router logits."""
+    config = transformers.Glm4MoeConfig(
+        **TINY,
+        n_routed_experts=4,
+        num_experts_per_tok=2,
+        moe_intermediate_size=16,
+        first_k_dense_replace=0,
+        n_group=1,
+        topk_group=1,
+    )
+    torch.manual_seed(0)
+    model = transformers.Glm4MoeForCausalLM(config)
+    ids, labels, mask = _batch(8)
+    inputs = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    for routed in (False, True):
+        own = remove_fused_loss(model)(**inputs, output_router_logits=routed)
+        fused = use_fused_loss(model)(**inputs, output_router_logits=routed)
+        assert type(fused) is type(own)
+        torch.testing.assert_close(fused.loss, own.loss, rtol=2e-6, atol=1e-6)
+        assert (fused.router_logits is None) == (own.router_logits is None)
 
 
 @pytest.mark.parametrize("name", ["llama", "mixtral"])

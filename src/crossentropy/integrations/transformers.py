@@ -133,7 +133,7 @@ def use_fused_loss(
         kernel=kernel,
     )
     routed = getattr(getattr(model, "config", None), "output_router_logits", False)
-    if routed and _router_loss_terms(model) is None:  # a router loss it cannot add: refused
+    if routed and _router_loss_func(model) is None:  # a router loss it cannot add: refused
         raise _no_router_loss(model)
     remove_fused_loss(model)  # a second call (now checked): its options replace the first's
     own = vars(model).get("forward")  # a forward set on the instance (a hook's), else None
@@ -167,25 +167,40 @@ def _check_layout(model: nn.Module) -> None:
         )
 
 
-def _router_loss_terms(model: nn.Module) -> tuple[Any, int, int, float] | None:
-    """The mixture-of-experts load-balancing loss as the model's own forward adds it:
-    ``(load_balancing_loss_func, experts, experts per token, coefficient)``, or None for a
-    model whose router loss has another form (or none)."""
+_NO_ROUTER_LOSS = "none"  # a mixture of experts whose forward adds no router loss (DeepSeek-V3)
+
+
+def _router_loss_func(model: nn.Module) -> Any:
+    """The mixture-of-experts load-balancing loss function the model's own forward adds
+    (``load_balancing_loss_func(gate_logits, num_experts, top_k, attention_mask)`` of its
+    module, with the model's ``num_experts``, ``num_experts_per_tok`` and
+    ``router_aux_loss_coef``); :data:`_NO_ROUTER_LOSS` for a forward that adds none (its
+    module has no such function and its forward no ``aux_loss``); None for a router loss of
+    another form."""
     module = sys.modules.get(type(model).__module__)
     func = getattr(module, "load_balancing_loss_func", None)
-    experts = getattr(model, "num_experts", None)
-    top_k = getattr(model, "num_experts_per_tok", None)
-    coef = getattr(model, "router_aux_loss_coef", getattr(model, "aux_loss_coef", None))
+    if func is None:
+        try:
+            source = inspect.getsource(type(model).forward)
+        except (OSError, TypeError):  # no source to read: not known to add none
+            return None
+        return None if "aux_loss" in source else _NO_ROUTER_LOSS
     expected = ["gate_logits", "num_experts", "top_k", "attention_mask"]
-    if (
-        func is None
-        or list(inspect.signature(func).parameters) != expected
-        or not isinstance(experts, int)
-        or not isinstance(top_k, int)
-        or not isinstance(coef, (int, float))
-    ):
+    if list(inspect.signature(func).parameters) != expected:
         return None
-    return func, experts, top_k, float(coef)
+    terms = _router_terms(model)
+    if not isinstance(terms[0], int) or not isinstance(terms[1], int):
+        return None
+    if not isinstance(terms[2], (int, float)):
+        return None
+    return func
+
+
+def _router_terms(model: nn.Module) -> tuple[Any, Any, Any]:
+    """The model's expert count, experts per token and router loss coefficient, read at each
+    call (a schedule may change the coefficient)."""
+    coef = getattr(model, "router_aux_loss_coef", getattr(model, "aux_loss_coef", None))
+    return getattr(model, "num_experts", None), getattr(model, "num_experts_per_tok", None), coef
 
 
 def _no_router_loss(model: nn.Module) -> TypeError:
@@ -213,13 +228,17 @@ class _FusedForward:
         self.own = own  # the instance's own forward before this one, if any
         self.options = options
         self.return_logits = return_logits
-        names = list(self._original().parameters)
-        self.arguments = tuple(names)  # the forward's parameters, in order (without self)
-        self.moe = "output_router_logits" in names  # a mixture of experts' forward
-        self.router = _router_loss_terms(model) if self.moe else None
+        # the class's forward: calls with labels never run a forward set on the instance
+        own_forward = types.MethodType(type(model).forward, model)
+        self.arguments = tuple(inspect.signature(own_forward).parameters)  # in order, no self
+        # a mixture of experts: its config has the flag (its forward may take it as **kwargs)
+        self.routed = hasattr(getattr(model, "config", None), "output_router_logits")
+        self.router = _router_loss_func(model) if self.routed else None
 
     def _original(self) -> inspect.Signature:
-        forward = self.own or types.MethodType(type(self.model).forward, self.model)
+        forward = self.own
+        if forward is None:
+            forward = types.MethodType(type(self.model).forward, self.model)
         return inspect.signature(forward)
 
     @property
@@ -261,7 +280,7 @@ class _FusedForward:
         if return_dict is None:
             return_dict = getattr(config, "return_dict", True)
         router = False
-        if self.moe:  # as the model's forward: the call's choice, else the config's
+        if self.routed:  # as the model's forward: the call's choice, else the config's
             if kwargs.get("output_router_logits") is None:
                 kwargs["output_router_logits"] = getattr(config, "output_router_logits", False)
             router = bool(kwargs["output_router_logits"])
@@ -293,15 +312,16 @@ class _FusedForward:
                 logits = fused.softcap * torch.tanh(logits / fused.softcap)
         rest = {k: v for k, v in outputs.items() if k != "last_hidden_state"}
         front: dict[str, Any] = {"loss": loss}
-        if router and self.router is not None:  # the load-balancing loss, as the model adds it
-            func, experts, top_k, coef = self.router
+        if router and callable(self.router):  # the load-balancing loss, as the model adds it
+            experts, top_k, coef = _router_terms(model)
             mask = self._argument("attention_mask", args, kwargs)
-            aux = func(outputs.router_logits, experts, top_k, mask)
+            aux = self.router(outputs.router_logits, experts, top_k, mask)
             front = {"loss": loss + coef * aux.to(loss.device), "aux_loss": aux}
         front["logits"] = logits
         if not return_dict:  # the model's tuple: the logits keep their place, None or not
             return (*front.values(), *rest.values())
-        kind = MoeCausalLMOutputWithPast if self.moe else CausalLMOutputWithPast
+        moe = "router_logits" in getattr(type(outputs), "__dataclass_fields__", {})
+        kind = MoeCausalLMOutputWithPast if moe else CausalLMOutputWithPast
         return kind(**front, **rest)
 
 
