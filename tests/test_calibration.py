@@ -521,6 +521,15 @@ def test_weighted_pairs_pickle_and_refuse_bad_weights() -> None:
         zero.result()
 
 
+def test_calibration_error_refuses_a_negative_weight_as_the_others():
+    with pytest.raises(
+        ValueError, match=r"sample_weight must be finite and >= 0; got -2\.5 at row 3"
+    ):
+        metrics.calibration_error(
+            [0, 1, 1, 0], [0.1, 0.9, 0.8, 0.3], sample_weight=[1, 1, 1, -2.5], n_bins=2
+        )
+
+
 @pytest.mark.parametrize(
     "name", ["smooth_calibration_error", "calibration_decomposition", "murphy_decomposition"]
 )

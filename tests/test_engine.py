@@ -134,6 +134,24 @@ def test_a_failed_connection_leaves_no_client_and_no_scheduler_behind(
     assert float(dask.array.ones(4, chunks=2).sum().compute()) == 4.0
 
 
+def test_the_engines_clients_are_never_the_process_default(table: Path, monkeypatch) -> None:
+    """Every client the engine opens (to a given scheduler, or to its own local cluster) is
+    made with ``set_as_default=False``: a client registered as the default outlives a failed
+    or late connection and takes later Dask computations to a dead scheduler."""
+    made: list[object] = []
+
+    class Recording(distributed.Client):  # type: ignore[misc]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            made.append(kwargs.get("set_as_default", True))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(distributed, "Client", Recording)
+    score(table, target="y", engine="dask", bootstrap=0)
+    with _cluster(1) as cluster:
+        score(table, target="y", engine="dask", scheduler=cluster.scheduler_address, bootstrap=0)
+    assert made == [False, False]
+
+
 def test_a_client_or_a_cluster_is_taken_for_its_address(table: Path) -> None:
     """``scheduler=`` takes a ``distributed.Client`` (a notebook's) or a cluster: the scoring
     connects to its scheduler with a client of its own and leaves the user's open."""

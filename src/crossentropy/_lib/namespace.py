@@ -346,9 +346,11 @@ def with_target(
     a floating array promotes them, as PyTorch's losses (and NumPy's and JAX's arithmetic)
     do — a float32 input with a float64 target gives float64, bfloat16 logits with float32
     targets float32 (under autocast too); an integer or boolean target, and a Python number or
-    sequence or a NumPy scalar (weak, as NumPy and JAX treat them), take the input's."""
+    sequence or a weakly typed JAX array (weak, as NumPy and JAX treat them), take the input's.
+    A NumPy scalar is an array here, as in NumPy 2."""
     tf, t_out = as_float(xp, target, name)
-    weak = not is_array(given) or isinstance(given, np.generic)
+    strong = is_array(given) or isinstance(given, np.generic)
+    weak = not strong or bool(getattr(given, "weak_type", False))
     if is_floating(xp, target) and not weak:
         xf = cast(xp, xf, _promoted(xp, xf.dtype, tf.dtype))
         out_dtype = _promoted(xp, out_dtype, t_out)

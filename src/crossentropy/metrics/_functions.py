@@ -674,6 +674,10 @@ def calibration_error(
         return torch.tensor(float(value), dtype=dtype)
     prep = prepare(y_true, y_proba, sample_weight, labels, true_class=False, nonempty=True)
     xp = prep.xp
+    if prep.weight is not None and reads(None, prep.weight):  # as the other calibration
+        from crossentropy.metrics._calibration import checked_weights  # functions refuse them
+
+        checked_weights(to_host(prep.weight), prep.n)
     conf, hit = confidence_and_outcome(xp, prep)
     if strategy == "quantile":
         edges = quantile_edges(np.asarray(to_host(conf), dtype=np.float64), bins)
