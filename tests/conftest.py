@@ -44,6 +44,20 @@ else:
     dask.config.set(scheduler="synchronous")
 
 
+# The longest tests (subprocesses, process groups, whole guides), started first so that the two
+# workers finish together instead of one waiting on a long test collected last.
+_LONGEST = (
+    "test_vocabulary_split_over_four_devices_with_shard_map",
+    "test_guide_examples_run_in_order",
+    "test_compiled_step_takes_schedules_of_float_options_and_dynamic_shapes",
+    "test_whole_training_step_compiles_in_one_graph_without_warnings",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: getattr(item, "originalname", item.name) not in _LONGEST)
+
+
 @pytest.fixture(autouse=True)
 def _dask_scheduler_left_as_it_was() -> Iterator[None]:
     """A test that leaves dask's default scheduler changed (to a client it closed, say) fails,
