@@ -723,7 +723,7 @@ class CalibrationAccumulator:
         if total == 0:
             from crossentropy.metrics._functions import ZeroWeightError
 
-            raise ZeroWeightError("sample_weight sums to zero; the weighted mean is undefined")
+            raise ZeroWeightError()
         sums = self._cell_sums()
         weight, forecast, outcome = self._masses(self._grid)
         value, sigma = smooth_ece_from_masses(outcome - forecast, total)
@@ -958,7 +958,7 @@ def _pairs(
     eps = float(np.finfo(f.dtype).eps) if f.dtype.kind == "f" else float(np.finfo(float).eps)
     w = None if prep.weight is None else checked_weights(to_host(prep.weight), f.shape[0])
     if w is not None and not np.sum(w) > 0:  # as log_loss says it
-        raise ZeroWeightError("sample_weight sums to zero; the weighted mean is undefined")
+        raise ZeroWeightError()
     return f.astype(np.float64), np.asarray(to_host(hit), dtype=bool), eps, w
 
 

@@ -63,6 +63,11 @@ class ZeroWeightError(ValueError, ZeroDivisionError):
     """The sample weights sum to zero: no weighted mean (scikit-learn raises
     ``ZeroDivisionError``; this is both that and a ``ValueError``)."""
 
+    def __init__(
+        self, message: str = "sample_weight sums to zero; the weighted mean is undefined"
+    ) -> None:
+        super().__init__(message)
+
 
 # ---------------------------------------------------------------------------------------------
 # Shared pieces.
@@ -96,7 +101,7 @@ def _denominator(prep: Prepared) -> Array:
         return xp.asarray(float(prep.n), dtype=accumulate_dtype(xp, like), device=device_of(like))
     den = xp.sum(prep.weight)
     if reads(None, den) and float(den) == 0:
-        raise ZeroWeightError("sample_weight sums to zero; the weighted mean is undefined")
+        raise ZeroWeightError()
     return den
 
 

@@ -669,7 +669,7 @@ class ScoreAccumulator:
         t = self._totals()
         total = t["total"]
         if n and total == 0:
-            raise ZeroWeightError("sample_weight sums to zero; the weighted mean is undefined")
+            raise ZeroWeightError()
 
         def mean(value: ExactSum) -> float:
             return float(value.value()) / total if n else nan

@@ -225,7 +225,7 @@ class LogLoss(_Stream):
             return math.nan
         weight = float(self._weight.value())
         if weight == 0:
-            raise ZeroWeightError("sample_weight sums to zero; the weighted mean is undefined")
+            raise ZeroWeightError()
         return total / weight
 
 
@@ -547,7 +547,7 @@ class BrierScore(_Stream):
             return math.nan
         weight = float(self._weight.value())
         if weight == 0:
-            raise ZeroWeightError("sample_weight sums to zero; the weighted mean is undefined")
+            raise ZeroWeightError()
         score = float(self._sum.value()) / weight
         half = self._width < 3 if self.scale_by_half == "auto" else self.scale_by_half
         return score * 0.5 if half else score
