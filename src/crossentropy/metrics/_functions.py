@@ -61,7 +61,13 @@ __all__ = [
 
 class ZeroWeightError(ValueError, ZeroDivisionError):
     """The sample weights sum to zero: no weighted mean (scikit-learn raises
-    ``ZeroDivisionError``; this is both that and a ``ValueError``)."""
+    ``ZeroDivisionError``; this is both that and a ``ValueError``).
+
+    Parameters
+    ----------
+    message : str, optional
+        The error's text (default: the one message every metric gives).
+    """
 
     def __init__(
         self, message: str = "sample_weight sums to zero; the weighted mean is undefined"
