@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -155,6 +156,33 @@ def test_the_identity_adds_up_on_screen(capsys):
     assert r["kl_nats"] == 0.0
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        # the target is the logits' softmax to the last bit: H(t, p) - H(t) rounds to -2.2e-16
+        [
+            "--logits",
+            "2",
+            "1",
+            "-0.5",
+            "--target",
+            "0.6896720861245035",
+            "0.2537161816350252",
+            "0.05661173224047128",
+        ],
+        ["--logits", *["0"] * 10, "--target", *["0.1"] * 10],  # rounds to +4.4e-16
+        ["--logits", "-3.25", "--target", "0.03732688734412946"],  # binary: -5.6e-17
+    ],
+)
+def test_a_divergence_within_rounding_of_0_is_0(capsys, args):
+    """KL(t || p) >= 0, and 0 when p = t: the rounding of the difference H(t, p) - H(t), of
+    either sign, is shown as 0."""
+    r = calc_json(capsys, *args)
+    assert r["kl_nats"] == 0.0
+    assert main(["calc", *args]) == 0
+    assert re.search(r"KL\(t \|\| p\) +0 nats = 0 bits", capsys.readouterr().out)
+
+
 def test_probabilities_sum_to_one_within_the_precision_typed(capsys):
     r = calc_json(capsys, "--probs", "0.3333", "0.3333", "0.3333", "--target", "0")
     assert r["renormalized"] is True
@@ -253,6 +281,16 @@ def test_multilabel_sums_the_classes_binary_losses_like_torch(capsys):
     r = calc_json(capsys, "--probs", "0.9", "0.2", "--target", "1", "0", "--multilabel")
     assert r["loss_nats"] == pytest.approx(-math.log(0.9) - math.log(0.8), rel=1e-14)
     assert r["grad_logits"] == pytest.approx([-0.1, 0.2], rel=1e-12)
+    # probabilities: PyTorch's module is BCELoss, whose log is clamped at -100
+    args = ["--probs", "0", "0.5", "--target", "1", "0", "--multilabel"]
+    r = calc_json(capsys, *args)
+    want = F.binary_cross_entropy(torch.tensor([0.0, 0.5]), torch.tensor([1.0, 0.0])).item()
+    assert r["loss_nats"] == r["kl_nats"] == "inf"  # a certain miss (JSON has no inf)
+    assert r["mean_over_classes_nats"] == pytest.approx(want, rel=1e-6)  # 50.3466
+    assert main(["calc", *args]) == 0
+    assert "BCELoss (its log clamped at -100) averages over them instead: 50.3466." in (
+        capsys.readouterr().out.replace("\n", " ")
+    )
 
 
 @pytest.mark.parametrize(

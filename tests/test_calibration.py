@@ -40,7 +40,7 @@ def test_smooth_ece_matches_relplot(n: int, distort: float, seed: int) -> None:
         assert ours == pytest.approx(theirs, rel=3e-3), sigma
     # the fixed point: relplot searches sigma to 2**-10 and returns the upper end
     value, width = relplot.smECE(f, y, return_width=True)
-    acc = metrics.CalibrationAccumulator().update(f, o)
+    acc = metrics.CalibrationAccumulator().update(o, f)
     sm = acc.result(bootstrap=0)["smooth_ece"]
     assert width - 2**-10 - 1e-6 <= sm["bandwidth"] <= width + 1e-6
     assert sm["value"] == pytest.approx(sm["bandwidth"], rel=1e-9)  # the fixed point
@@ -82,7 +82,7 @@ def test_smooth_ece_of_perfect_and_of_hopeless_forecasts() -> None:
     # always wrong with certainty (0 forecast, outcome 1): residual 1 everywhere, smECE_sigma
     # is 1 at every sigma, and the search stops at sigma = 1 as relplot's does
     zeros = np.zeros(100)
-    sm = metrics.CalibrationAccumulator().update(zeros, zeros == 0).result(bootstrap=0)
+    sm = metrics.CalibrationAccumulator().update(zeros == 0, zeros).result(bootstrap=0)
     assert sm["smooth_ece"]["value"] == pytest.approx(1.0, rel=1e-9)
     assert sm["smooth_ece"]["bandwidth"] == 1.0
 
@@ -108,14 +108,14 @@ def test_bootstrap_interval_is_seeded_batch_free_and_like_relplots() -> None:
     relplot = pytest.importorskip("relplot")
     scipy_stats = pytest.importorskip("scipy.stats")
     f, o = _pairs(4000, 11, 1.8)
-    whole = metrics.CalibrationAccumulator().update(f, o).result(seed=5)["smooth_ece"]
+    whole = metrics.CalibrationAccumulator().update(o, f).result(seed=5)["smooth_ece"]
     parts = [
-        metrics.CalibrationAccumulator().update(f[a:b], o[a:b]) for a, b in [(0, 999), (999, 4000)]
+        metrics.CalibrationAccumulator().update(o[a:b], f[a:b]) for a, b in [(0, 999), (999, 4000)]
     ]
     merged = parts[0].merge(pickle.loads(pickle.dumps(parts[1]))).result(seed=5)["smooth_ece"]
     assert merged["ci_low"] == pytest.approx(whole["ci_low"], rel=1e-9)
     assert merged["ci_high"] == pytest.approx(whole["ci_high"], rel=1e-9)
-    other = metrics.CalibrationAccumulator().update(f, o).result(seed=6)["smooth_ece"]
+    other = metrics.CalibrationAccumulator().update(o, f).result(seed=6)["smooth_ece"]
     assert other["ci_low"] != whole["ci_low"]
     # relplot's interval: scipy's basic bootstrap of smECE over resampled rows
     res = scipy_stats.bootstrap(
@@ -147,7 +147,7 @@ def test_bootstrap_runs_in_a_child_forked_after_one() -> None:
     import multiprocessing
 
     f, o = _pairs(5000, 11)
-    acc = metrics.CalibrationAccumulator().update(f, o)
+    acc = metrics.CalibrationAccumulator().update(o, f)
     here = _interval(acc)
     with multiprocessing.get_context("fork").Pool(1) as pool:
         there = pool.apply_async(_interval, (acc,)).get(timeout=120)
@@ -161,7 +161,7 @@ def test_bootstrap_interval_at_small_bandwidths_matches_a_row_bootstrap() -> Non
     rng = np.random.default_rng(3)
     f = rng.beta(2, 2, 20000)
     o = rng.random(20000) < f
-    sm = metrics.CalibrationAccumulator().update(f, o).result(seed=1)["smooth_ece"]
+    sm = metrics.CalibrationAccumulator().update(o, f).result(seed=1)["smooth_ece"]
     assert sm["bandwidth"] < 0.016
     res = scipy_stats.bootstrap(
         (o, f),
@@ -254,7 +254,7 @@ def test_corp_streaming_grid_bounds() -> None:
     f, o = _pairs(40000, 9, 1.3)
     acc = metrics.CalibrationAccumulator()
     for a in range(0, f.shape[0], 7000):
-        acc.update(f[a : a + 7000], o[a : a + 7000])
+        acc.update(o[a : a + 7000], f[a : a + 7000])
     corp = acc.result(bootstrap=0)["corp"]
     for score in ("brier", "log_loss"):
         exact = metrics.calibration_decomposition(o, f, score=score)
@@ -267,7 +267,7 @@ def test_corp_streaming_grid_bounds() -> None:
         assert exact.miscalibration - grid["miscalibration"] < 1e-3 * exact.score
     # forecasts with 3 decimals: one forecast per cell, the grid is exact
     r = np.round(f, 3)
-    corp = metrics.CalibrationAccumulator().update(r, o).result(bootstrap=0)["corp"]
+    corp = metrics.CalibrationAccumulator().update(o, r).result(bootstrap=0)["corp"]
     exact = metrics.calibration_decomposition(o, r, score="log_loss")
     assert corp["log_loss"]["miscalibration"] == pytest.approx(exact.miscalibration, rel=1e-9)
     steps = corp["diagram"]
@@ -318,7 +318,7 @@ def test_wilson_interval_known_values() -> None:
 
 def test_equal_mass_bins_match_quantile_bins() -> None:
     f, o = _pairs(30000, 13, 1.5)
-    em = metrics.CalibrationAccumulator().update(f, o).result(bootstrap=0, n_bins=10)["equal_mass"]
+    em = metrics.CalibrationAccumulator().update(o, f).result(bootstrap=0, n_bins=10)["equal_mass"]
     counts = [b["count"] for b in em["bins"]]
     assert sum(counts) == f.shape[0]
     # each bin holds n / bins rows up to the rows of one grid cell
@@ -332,11 +332,11 @@ def test_accumulator_merge_and_empty() -> None:
     acc = metrics.CalibrationAccumulator()
     assert acc.result()["smooth_ece"] is None
     f, o = _pairs(500, 14)
-    whole = metrics.CalibrationAccumulator().update(f, o).result(bootstrap=20)
+    whole = metrics.CalibrationAccumulator().update(o, f).result(bootstrap=20)
     merged = (
         metrics.CalibrationAccumulator()
-        .update(f[:100], o[:100])
-        .merge(metrics.CalibrationAccumulator().update(f[100:], o[100:]))
+        .update(o[:100], f[:100])
+        .merge(metrics.CalibrationAccumulator().update(o[100:], f[100:]))
         .result(bootstrap=20)
     )
     assert merged["smooth_ece"]["value"] == pytest.approx(whole["smooth_ece"]["value"], rel=1e-12)
@@ -395,14 +395,21 @@ def test_separable_predictions_report_draws(tmp_path) -> None:
 
 
 def test_small_samples_and_bad_arguments() -> None:
-    acc = metrics.CalibrationAccumulator().update(np.array([0.2, 0.9, 0.6]), np.array([0, 1, 0]))
+    acc = metrics.CalibrationAccumulator().update(np.array([0, 1, 0]), np.array([0.2, 0.9, 0.6]))
     sm = acc.result(bootstrap=200)["smooth_ece"]
     for key in ("ci_low", "ci_high"):
         assert sm[key] is None or np.isfinite(sm[key])
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        metrics.CalibrationAccumulator().update(np.array([0.5, 1.5]), np.array([0, 1]))
+        metrics.CalibrationAccumulator().update(np.array([0, 1]), np.array([0.5, 1.5]))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        metrics.CalibrationAccumulator().update(np.array([np.nan]), np.array([0]))
+        metrics.CalibrationAccumulator().update(np.array([0]), np.array([np.nan]))
+    with pytest.raises(ValueError, match=r"y_true must hold booleans or 0/1; got 0\.2 at row 0"):
+        # the arguments swapped: the forecasts given as outcomes
+        metrics.CalibrationAccumulator().update(np.array([0.2, 0.9]), np.array([0, 1]))
+    with pytest.raises(TypeError, match="y_true must hold booleans or 0/1; got dtype <U1"):
+        metrics.CalibrationAccumulator().update(np.array(["a", "b"]), np.array([0.2, 0.9]))
+    with pytest.raises(ValueError, match=r"y_true and y_proba must be 1-D of one length"):
+        metrics.CalibrationAccumulator().update(np.array([0, 1]), np.array([0.2, 0.9, 0.1]))
     with pytest.raises(ValueError, match="mesh"):
         acc.result(mesh=1)
     with pytest.raises(ValueError, match="seed"):
@@ -465,10 +472,10 @@ def test_integer_weights_equal_repeated_pairs(rounded: bool) -> None:
     if rounded:
         f = np.round(f, 3)
     w = np.random.default_rng(22).integers(0, 5, size=f.shape[0])
-    acc = metrics.CalibrationAccumulator().update(f[:500], o[:500], sample_weight=w[:500])
-    acc.merge(metrics.CalibrationAccumulator().update(f[500:], o[500:], sample_weight=w[500:]))
+    acc = metrics.CalibrationAccumulator().update(o[:500], f[:500], sample_weight=w[:500])
+    acc.merge(metrics.CalibrationAccumulator().update(o[500:], f[500:], sample_weight=w[500:]))
     r = np.repeat(np.arange(f.shape[0]), w)
-    repeated = metrics.CalibrationAccumulator().update(f[r], o[r]).result(bootstrap=0)
+    repeated = metrics.CalibrationAccumulator().update(o[r], f[r]).result(bootstrap=0)
     weighted = acc.result(bootstrap=0)
     assert acc.n == 2000
     assert acc.weight == weighted["weight"] == float(np.sum(w))
@@ -483,20 +490,20 @@ def test_integer_weights_equal_repeated_pairs(rounded: bool) -> None:
 
 def test_weighted_bootstrap_keeps_the_rows_of_each_cell() -> None:
     f, o = _pairs(3000, 23)
-    plain = metrics.CalibrationAccumulator().update(f, o).result(bootstrap=40, seed=5)
-    ones = metrics.CalibrationAccumulator().update(f, o, sample_weight=np.ones(3000))
+    plain = metrics.CalibrationAccumulator().update(o, f).result(bootstrap=40, seed=5)
+    ones = metrics.CalibrationAccumulator().update(o, f, sample_weight=np.ones(3000))
     unit = ones.result(bootstrap=40, seed=5)
     for key in ("value", "ci_low", "ci_high"):  # weight 1: the same draws, the same interval
         assert unit["smooth_ece"][key] == pytest.approx(plain["smooth_ece"][key], rel=1e-9)
     # weights 2: the masses double, the rows do not; the value is the same (a mean), and the
     # interval is the one of the rows (Poisson draws of the rows, scaled by k / m)
-    twice = metrics.CalibrationAccumulator().update(f, o, sample_weight=np.full(3000, 2.0))
+    twice = metrics.CalibrationAccumulator().update(o, f, sample_weight=np.full(3000, 2.0))
     two = twice.result(bootstrap=40, seed=5)
     for key in ("value", "ci_low", "ci_high"):
         assert two["smooth_ece"][key] == pytest.approx(plain["smooth_ece"][key], rel=1e-9)
     # random weights: a seeded, finite interval around the value
     w = np.random.default_rng(24).uniform(0, 3, size=3000)
-    acc = metrics.CalibrationAccumulator().update(f, o, sample_weight=w)
+    acc = metrics.CalibrationAccumulator().update(o, f, sample_weight=w)
     a, b = acc.result(bootstrap=40, seed=5), acc.result(bootstrap=40, seed=5)
     assert a["smooth_ece"] == b["smooth_ece"]
     assert a["smooth_ece"]["ci_low"] <= a["smooth_ece"]["value"] <= a["smooth_ece"]["ci_high"]
@@ -504,19 +511,19 @@ def test_weighted_bootstrap_keeps_the_rows_of_each_cell() -> None:
 
 def test_weighted_pairs_pickle_and_refuse_bad_weights() -> None:
     f, o = _pairs(100, 25)
-    acc = metrics.CalibrationAccumulator().update(f, o, sample_weight=np.full(100, 0.5))
+    acc = metrics.CalibrationAccumulator().update(o, f, sample_weight=np.full(100, 0.5))
     back = pickle.loads(pickle.dumps(acc))
     assert back.result(bootstrap=0)["corp"] == acc.result(bootstrap=0)["corp"]
     for bad, text in ((-1.0, "-1.0"), (np.nan, "nan"), (np.inf, "inf")):
         w = np.ones(100)
         w[7] = bad
         with pytest.raises(ValueError, match=f"finite and >= 0; got {text} at row 7"):
-            metrics.CalibrationAccumulator().update(f, o, sample_weight=w)
+            metrics.CalibrationAccumulator().update(o, f, sample_weight=w)
     with pytest.raises(ValueError, match="one weight per row"):
-        metrics.CalibrationAccumulator().update(f, o, sample_weight=np.ones(3))
+        metrics.CalibrationAccumulator().update(o, f, sample_weight=np.ones(3))
     with pytest.raises(TypeError, match="numbers"):
-        metrics.CalibrationAccumulator().update(f, o, sample_weight=np.array(["1"] * 100))
-    zero = metrics.CalibrationAccumulator().update(f, o, sample_weight=np.zeros(100))
+        metrics.CalibrationAccumulator().update(o, f, sample_weight=np.array(["1"] * 100))
+    zero = metrics.CalibrationAccumulator().update(o, f, sample_weight=np.zeros(100))
     with pytest.raises(metrics.ZeroWeightError, match="sample_weight sums to zero"):
         zero.result()
 

@@ -691,3 +691,11 @@ def test_the_issues_example_warns():
     with pytest.warns(UserWarning, match="target size"):
         out = ce.mse_loss(np.array([1.0, 2, 3]), np.array([[1.0], [2], [3]]))
     assert float(out) == pytest.approx(4 / 3)
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "huber_loss", "rmse_loss"])
+def test_shapes_that_do_not_broadcast_raise_without_the_broadcast_warning(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Using a target size ..." before the error
+        with pytest.raises(ValueError, match=r"target of shape \(3,\) does not broadcast"):
+            getattr(ce, name)([1.0, 2.0], [1.0, 2.0, 3.0])

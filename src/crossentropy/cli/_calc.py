@@ -31,7 +31,7 @@ In the sigmoid modes the entropies and the divergence are those of the Bernoulli
 summed over the classes, and the gradient is :math:`p - t` with respect to the logit
 :math:`z = \\log(p / (1 - p))` (given, or computed from ``--probs``). For logits the divergence
 is :math:`H(t, p) - H(t)` (finite where the probabilities underflow to 0); for probabilities
-``kl_divergence``. Gradient entries within rounding of 0 are printed as 0.
+``kl_divergence``. Gradient entries and a divergence within rounding of 0 are printed as 0.
 
 Every number comes from the library (``softmax``, ``sigmoid``, ``log_sigmoid``,
 ``cross_entropy``, ``binary_cross_entropy(_with_logits)``, ``entropy``, ``binary_entropy``,
@@ -222,7 +222,9 @@ def calc(
         (or None), ``renormalized`` and, in softmax mode, ``target_renormalized`` (the target
         distribution divided by its sum, as ``probs`` may be). The sigmoid modes add
         ``loss_per_class_nats``, ``positive_branch_nats`` (-t log p), ``negative_branch_nats``
-        (-(1 - t) log(1 - p)) and ``mean_over_classes_nats``.
+        (-(1 - t) log(1 - p)) and ``mean_over_classes_nats`` (the mean of PyTorch's default
+        module: ``BCEWithLogitsLoss`` for logits, ``BCELoss``, its log clamped at -100, for
+        probabilities). A divergence within rounding of 0 is given as 0.
 
     Raises
     ------
@@ -274,7 +276,8 @@ def _softmax_calc(
     target_entropy = float(ce.entropy(t[0]))
     g = _rounding_to_zero(g)
     # From logits: H(t, p) - H(t), finite where the softmax underflows to 0.
-    kl = loss - float(ce.entropy(t[0])) if probs is None else float(ce.kl_divergence(t[0], p[0]))
+    kl = loss - target_entropy if probs is None else float(ce.kl_divergence(t[0], p[0]))
+    kl = _kl_rounding_to_zero(kl, loss)
     return {
         "mode": "softmax",
         "input": "logits" if probs is None else "probs",
@@ -303,6 +306,15 @@ def _rounding_to_zero(g: Any) -> Any:
 
     g = np.asarray(g)
     return np.where(np.abs(g) <= 8 * np.finfo(np.float64).eps, 0.0, g)
+
+
+def _kl_rounding_to_zero(kl: float, loss: float) -> float:
+    """A divergence (never negative) within a few ulps of the loss it was formed beside, which
+    is rounding of either sign, as 0."""
+    import numpy as np
+
+    rounding = 8 * np.finfo(np.float64).eps * max(1.0, abs(loss))
+    return 0.0 if math.isfinite(loss) and abs(kl) <= rounding else kl
 
 
 def _labels(values: list[str], n_classes: int, mode: str) -> list[float]:
@@ -360,9 +372,12 @@ def _sigmoid_calc(
     entropy = float(np.sum(ce.binary_entropy(p)))
     if logits is not None:
         kl = loss - target_entropy
+        torch_mean = loss / len(given)  # BCEWithLogitsLoss
     else:
         bernoulli = np.stack([t, 1 - t], axis=-1), np.stack([p, 1 - p], axis=-1)
         kl = float(np.sum(ce.kl_divergence(*bernoulli)))
+        torch_mean = float(ce.binary_cross_entropy(p, t))  # BCELoss: log clamped at -100
+    kl = _kl_rounding_to_zero(kl, loss)
     _, g = grad.binary_cross_entropy_with_logits(z, t, reduction="sum")
     g = _rounding_to_zero(g)
     ln2 = math.log(2.0)
@@ -378,7 +393,7 @@ def _sigmoid_calc(
         "loss_per_class_nats": [float(v) for v in per_class],
         "loss_nats": loss,
         "loss_bits": loss / ln2,
-        "mean_over_classes_nats": loss / len(given),
+        "mean_over_classes_nats": torch_mean,
         "entropy_nats": entropy,
         "entropy_bits": entropy / ln2,
         "kl_nats": kl,
@@ -441,9 +456,8 @@ def _format_sigmoid(r: dict[str, Any]) -> str:
     if not binary:
         lines.append("Each class is its own binary problem: the sigmoids are independent and")
         lines.append("need not sum to 1. The loss sums the classes' BCE; PyTorch's default")
-        lines.append(
-            f"BCEWithLogitsLoss averages over them instead: {r['mean_over_classes_nats']:.6g}."
-        )
+        module = "BCEWithLogitsLoss" if logits else "BCELoss (its log clamped at -100)"
+        lines.append(f"{module} averages over them instead: {r['mean_over_classes_nats']:.6g}.")
     where = "the Bernoulli variables t and p" if binary else "each class, summed"
     lines.append(f"H(t, p) = H(t) + KL(t || p), for {where}:")
     lines.append(_sums(r))

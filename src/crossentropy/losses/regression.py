@@ -87,6 +87,14 @@ def prepare(input: Array, target: Array, weight: Array | None) -> RegressionInpu
     xf, tf, out_dtype = with_target(xp, xf, input_dtype, t, target)
     shape = tuple(xf.shape)
     if tuple(tf.shape) != shape:
+        try:
+            xf, tf = xp.broadcast_arrays(xf, tf)
+        except (ValueError, RuntimeError, TypeError):
+            raise ValueError(
+                f"target of shape {shape_str(tf.shape)} does not broadcast with input of shape "
+                f"{shape_str(xf.shape)}"
+            ) from None
+        # PyTorch's warning, for shapes that do broadcast (it also warns before its error)
         warnings.warn(
             SIZE_WARNING.format(
                 target=t.size() if is_torch(t) else tuple(t.shape),
@@ -95,13 +103,6 @@ def prepare(input: Array, target: Array, weight: Array | None) -> RegressionInpu
             UserWarning,
             stacklevel=4,
         )
-        try:
-            xf, tf = xp.broadcast_arrays(xf, tf)
-        except (ValueError, RuntimeError, TypeError):
-            raise ValueError(
-                f"target of shape {shape_str(tf.shape)} does not broadcast with input of shape "
-                f"{shape_str(xf.shape)}"
-            ) from None
     wf = None if w is None else element_weight(xp, w, "weight", xf)
     return RegressionInputs(xp, xf, tf, wf, out_dtype, input_dtype, shape)
 

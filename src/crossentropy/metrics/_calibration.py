@@ -494,7 +494,8 @@ def first_bad_weight(w: np.ndarray[Any, Any]) -> int | None:
 class CalibrationAccumulator:
     r"""Calibration pairs :math:`(f_i, o_i)` summarised on a grid, mergeable, in bounded memory.
 
-    ``update(f, o)`` adds forecasts in [0, 1] and 0/1 outcomes, each row to its cell
+    ``update(y_true, y_proba)`` adds 0/1 outcomes :math:`o` and forecasts :math:`f` in [0, 1],
+    each row to its cell
     :math:`j` and outcome with its position :math:`\lambda` in the cell:
 
     .. math::
@@ -532,7 +533,7 @@ class CalibrationAccumulator:
     >>> import numpy as np
     >>> from crossentropy.metrics import CalibrationAccumulator, calibration_decomposition
     >>> f, o = np.array([0.1, 0.6, 0.4, 0.8, 0.9]), np.array([0, 0, 1, 1, 1])
-    >>> acc = CalibrationAccumulator().update(f[:2], o[:2]).update(f[2:], o[2:])
+    >>> acc = CalibrationAccumulator().update(o[:2], f[:2]).update(o[2:], f[2:])
     >>> r = acc.result(bootstrap=0)
     >>> round(r["corp"]["brier"]["miscalibration"], 4)
     0.056
@@ -569,36 +570,46 @@ class CalibrationAccumulator:
 
     def update(
         self,
-        f: np.ndarray[Any, Any],
-        o: np.ndarray[Any, Any],
+        y_true: np.ndarray[Any, Any],
+        y_proba: np.ndarray[Any, Any],
         *,
         eps: float | None = None,
         sample_weight: np.ndarray[Any, Any] | None = None,
     ) -> CalibrationAccumulator:
-        """Add forecasts ``f`` (in [0, 1]) and outcomes ``o`` (bool or 0/1); the log score
-        clips the forecasts to ``[eps, 1 - eps]`` (default: the eps of ``f``'s dtype).
+        """Add outcomes ``y_true`` (bool or 0/1) and their forecasts ``y_proba`` (in [0, 1]),
+        in the order of the other accumulators' ``update(y_true, y_proba)``; the log score
+        clips the forecasts to ``[eps, 1 - eps]`` (default: the eps of ``y_proba``'s dtype).
 
         Parameters
         ----------
-        f : array_like
-            Forecast probabilities in [0, 1], 1-D.
-        o : array_like
-            Outcomes, booleans or 0/1, one per forecast.
+        y_true : array_like
+            Outcomes, booleans or 0/1, 1-D.
+        y_proba : array_like
+            Forecast probabilities in [0, 1], one per outcome.
         eps : float, optional
             The log score clips the forecasts to ``[eps, 1 - eps]`` (default: the eps of the
             forecasts' dtype).
         sample_weight : array_like, optional
             One finite weight >= 0 per forecast.
         """
-        f = np.asarray(f)
-        hit = np.asarray(o, dtype=bool)
-        if f.ndim != 1 or hit.shape != f.shape:
-            raise ValueError(
-                f"f and o must be 1-D of one length; got shapes {f.shape} and {hit.shape}"
-            )
+        f = np.asarray(y_proba)
+        o = np.asarray(y_true)
+        if f.ndim != 1 or o.shape != f.shape:
+            shapes = f"{o.shape} and {f.shape}"
+            raise ValueError(f"y_true and y_proba must be 1-D of one length; got shapes {shapes}")
+        if o.dtype != bool:
+            if o.dtype.kind not in "iuf":
+                raise TypeError(f"y_true must hold booleans or 0/1; got dtype {o.dtype}")
+            outside = (o != 0) & (o != 1)  # NaN is outside too
+            if bool(np.any(outside)):
+                bad = int(np.flatnonzero(outside)[0])
+                raise ValueError(f"y_true must hold booleans or 0/1; got {o[bad]} at row {bad}")
+        hit = o.astype(bool, copy=False)
         if f.size and not (bool(np.all(f >= 0)) and bool(np.all(f <= 1))):  # NaN fails too
             bad = int(np.flatnonzero(~((f >= 0) & (f <= 1)))[0])
-            raise ValueError(f"f must hold probabilities in [0, 1]; got {f[bad]} at row {bad}")
+            raise ValueError(
+                f"y_proba must hold probabilities in [0, 1]; got {f[bad]} at row {bad}"
+            )
         w = None if sample_weight is None else checked_weights(sample_weight, f.shape[0])
         if eps is None:
             eps = float(np.finfo(f.dtype if f.dtype.kind == "f" else np.float64).eps)
@@ -1022,7 +1033,7 @@ def smooth_calibration_error(
     f, o, _, w = _pairs(y_true, y_proba, labels, sample_weight)
     if bandwidth is not None and not 0 < float(bandwidth) <= 1:
         raise ValueError(f"bandwidth must be in (0, 1]; got {bandwidth!r}")
-    acc = CalibrationAccumulator().update(f, o, sample_weight=w)
+    acc = CalibrationAccumulator().update(o, f, sample_weight=w)
     _, forecast, outcome = acc._masses(acc._grid)
     value, _ = smooth_ece_from_masses(outcome - forecast, acc.weight, bandwidth)
     return float(value[0])

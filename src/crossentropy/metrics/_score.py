@@ -466,9 +466,9 @@ class ScoreAccumulator:
             self._bin_correct += np.bincount(b_hit, minlength=self.n_bins)
             self._bin_conf2.add(np.bincount(b, weights=conf * conf, minlength=self.n_bins))
             self._bin_conf_hit.add(np.bincount(b_hit, weights=conf[hit], minlength=self.n_bins))
-            self._cal.update(conf, hit, eps=cal_eps)
+            self._cal.update(hit, conf, eps=cal_eps)
         else:
-            self._cal.update(conf, hit, eps=cal_eps, sample_weight=w)
+            self._cal.update(hit, conf, eps=cal_eps, sample_weight=w)
         if self._classwise is not None:
             cb = bin_index(np, p.reshape(-1), edges, table=True).reshape(p.shape)
             cb += np.arange(0, c * self.n_bins, self.n_bins, dtype=cb.dtype)
