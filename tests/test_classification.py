@@ -977,6 +977,16 @@ def test_where_refuses_bad_masks():
         ce.cross_entropy(WHERE_X, WHERE_Y, where=np.ones(3, bool))
     with pytest.raises(ValueError, match=r"where .* logits only .*log-probabilities"):
         ce.nll_loss(WHERE_X, WHERE_Y, where=CLASS_MASK)
+    # a mask of one row of classes, (C,), is of the batch's rank: a mask of samples, so it
+    # must have the batch's size (it was taken as a class mask when C != N, a sample mask
+    # when C == N); a class mask for every row is (1, C)
+    with pytest.raises(ValueError, match=r"where of shape \(5,\) must broadcast to the batch"):
+        ce.cross_entropy(WHERE_X, WHERE_Y, where=CLASS_MASK[0], reduction="none")
+    np.testing.assert_allclose(
+        ce.cross_entropy(WHERE_X, WHERE_Y, where=CLASS_MASK[1:2], reduction="none"),
+        _masked_reference(np.repeat(CLASS_MASK[1:2], 4, axis=0)),
+        rtol=1e-12,
+    )
 
 
 def test_tuple_axes_hold_flat_class_indices_as_optax():

@@ -182,6 +182,49 @@ def test_jit_with_traced_hyperparameters():
     assert f._cache_size() == 1
 
 
+def test_traced_label_smoothing_of_0_with_a_minus_inf_bias_is_the_unsmoothed_loss():
+    # masked vocabulary entries (a -inf bias): the smoothing term is +inf; a traced epsilon of 0
+    # takes none of it, as a Python 0.0 does (it gave NaN), and epsilon > 0 gives inf
+    x, w, b, y, _ = _data()
+    b = b.at[7:].set(-jnp.inf)
+    y = jnp.where(y >= 7, 1, y)
+
+    def loss(x, e):
+        return linear_cross_entropy(x, w, y, bias=b, label_smoothing=e, chunk_size=5)
+
+    want = linear_cross_entropy(x, w, y, bias=b, chunk_size=5)
+    assert float(want) == pytest.approx(float(_dense(x, w, b, y, "mean")), rel=1e-12)
+    assert float(jax.jit(loss)(x, 0.0)) == pytest.approx(float(want), rel=1e-12)
+    assert float(jax.jit(loss)(x, 0.1)) == math.inf
+    g = jax.jit(jax.grad(loss))(x, 0.0)
+    assert _max_err(g, jax.grad(lambda x: _dense(x, w, b, y, "mean"))(x)) < 1e-12
+
+
+def test_eager_calls_compile_once(caplog):
+    # called outside jit, the op is one compiled program per shapes and options: a second
+    # call, with another label smoothing and temperature, compiles nothing (the sweep's scan
+    # was compiled again at every eager call)
+    x, w, b, y, _ = _data()
+
+    def call(eps, t):
+        out = linear_cross_entropy(x, w, y, bias=b, label_smoothing=eps, temperature=t)
+        grads = jax.grad(
+            lambda x: linear_cross_entropy(x, w, y, bias=b, label_smoothing=eps, temperature=t)
+        )(x)
+        return float(out), grads
+
+    call(0.1, 1.0)
+    with jax.log_compiles(), caplog.at_level("WARNING"):
+        caplog.clear()
+        second, grads = call(0.2, 1.5)
+    compiled = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+    assert compiled == []
+    want = _dense(x, w, b, y, "mean", label_smoothing=0.2, temperature=1.5)
+    assert second == pytest.approx(float(want), rel=1e-12)
+    ref = jax.grad(lambda x: _dense(x, w, b, y, "mean", label_smoothing=0.2, temperature=1.5))(x)
+    assert _max_err(grads, ref) < 1e-12
+
+
 def test_vmap_over_a_batch_axis_and_its_gradient():
     x, w, _, y, _ = _data()
     xb, yb = jnp.stack([x, 2 * x, -x]), jnp.stack([y, y[::-1], y])

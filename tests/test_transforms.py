@@ -8,6 +8,7 @@ captured from the enclosing scope."""
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -438,3 +439,32 @@ def test_torch_compile_fullgraph(fn):
     y = torch.tensor([0, 1, 4, 2])
     compiled = torch.compile(fn, fullgraph=True, backend="eager")
     torch.testing.assert_close(compiled(x, y), fn(x, y))
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "focal_loss"])
+def test_jax_traced_label_smoothing_of_0_with_masked_classes_is_the_unsmoothed_loss(name):
+    # a -inf logit (a masked class): smoothing's term is +inf, and a traced epsilon of 0 takes
+    # none of it (0 * inf = 0), as a Python 0.0 does; epsilon > 0 gives inf, as PyTorch does
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.normal(size=(4, 5))).at[:, 3].set(-jnp.inf)
+    y = jnp.asarray([0, 1, 2, 4])
+    kw = {"gamma": 2.0, "alpha": None} if name == "focal_loss" else {}
+
+    def loss(x, e):
+        return getattr(ce, name)(x, y, axis=-1, label_smoothing=e, **kw)
+
+    want = getattr(ce, name)(x, y, axis=-1, **kw)
+    assert np.isfinite(float(want))
+    for got in (
+        jax.jit(loss)(x, 0.0),
+        loss(x, jnp.asarray(0.0)),
+        jax.vmap(lambda e: loss(x, e))(jnp.asarray([0.0, 0.1]))[0],
+    ):
+        assert float(got) == pytest.approx(float(want), rel=1e-12)
+    assert float(jax.jit(loss)(x, 0.1)) == math.inf
+    if name == "cross_entropy":
+        xt = torch.tensor(np.asarray(x))
+        theirs = F.cross_entropy(xt, torch.tensor(np.asarray(y)).long(), label_smoothing=0.1)
+        assert float(theirs) == math.inf
+    g = jax.jit(jax.grad(loss))(x, 0.0)
+    np.testing.assert_allclose(g, jax.grad(lambda x: getattr(ce, name)(x, y, axis=-1, **kw))(x))

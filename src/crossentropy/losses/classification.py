@@ -181,18 +181,20 @@ def _class_axes(o: SoftmaxOptions, shape: tuple[int, ...]) -> Axes:
 def _check_where(
     xp: Namespace, where: Array, batch: tuple[int, ...], full: tuple[int, ...]
 ) -> Array:
+    """``where`` broadcast to the batch shape (a mask of samples) when it has at most the
+    batch's rank, else to the input's shape (a mask of logits): its rank decides, so a mask's
+    meaning never depends on whether two sizes happen to be equal."""
     if not xp.isdtype(where.dtype, "bool"):
         raise TypeError(f"where must be a boolean mask; got dtype {where.dtype}")
-    for shape in (batch, full):
-        try:
-            out = xp.broadcast_to(where, shape)
-        except (ValueError, RuntimeError, TypeError):
-            continue
-        return out
-    raise ValueError(
-        f"where of shape {shape_str(where.shape)} must broadcast to the batch shape "
-        f"{shape_str(batch)} or to the input's shape {shape_str(full)}"
-    )
+    shape = batch if len(where.shape) <= len(batch) else full
+    try:
+        return xp.broadcast_to(where, shape)
+    except (ValueError, RuntimeError, TypeError):
+        raise ValueError(
+            f"where of shape {shape_str(where.shape)} must broadcast to the batch shape "
+            f"{shape_str(batch)} (a mask of samples, of at most {len(batch)} dimensions) or "
+            f"to the input's shape {shape_str(full)} (a mask of logits, of {len(full)})"
+        ) from None
 
 
 def prepare(
@@ -435,13 +437,20 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
                     keep = keep & inp.class_mask
                 terms = fm.mul_log(xp, cast(xp, keep, lp.dtype), lp)
             if gamma is not None:
-                terms = terms * fm.focal_factor(xp, lp, gamma)
+                # a -inf log-probability (a -inf logit) keeps its -inf term, and its focal
+                # factor (1) is taken at a finite stand-in: no 0 * inf in the gradient when a
+                # traced epsilon of 0 takes none of the term
+                finite = lp > -math.inf
+                safe = xp.where(finite, lp, xp.full_like(lp, -1.0))
+                terms = xp.where(finite, terms * fm.focal_factor(xp, safe, gamma), terms)
                 if alpha is not None:
                     terms = terms * alpha
             smooth = -xp.sum(terms * w if (w is not None and per_class_mode) else terms, axis=-1)
         if per_class_mode and w_y is not None:
             nll = w_y * nll
-        per = nll if smooth is None else (1 - eps) * nll + (eps / n_classes) * smooth
+        # a traced label smoothing of 0 takes no smoothing term, even an infinite one (a -inf
+        # logit): 0 * inf = 0
+        per = nll if smooth is None else (1 - eps) * nll + fm.mul_log(xp, eps / n_classes, smooth)
         if not per_class_mode and w_y is not None:
             per = w_y * per
         saved_target = labels
