@@ -920,7 +920,10 @@ def cross_entropy(
     where : array_like of bool, optional
         optax's mask. Of the target's (batch) shape: False elements contribute 0 and leave
         the mean's divisor. Of the input's shape: False logits are left out of the softmax
-        (probability 0); a row with no logit left contributes 0 and leaves the divisor.
+        (probability 0); a row with no logit left contributes 0 and leaves the divisor. Its
+        number of dimensions decides: at most the batch's, it broadcasts to the batch shape
+        (a ``(C,)`` mask of an ``(N, C)`` input is refused unless ``N == C``; a class mask
+        for every row is ``(1, C)``), else to the input's shape.
     validate : {None, "auto", True, False}
         When label ranges and probabilities are checked; default: the mode in force
         (:func:`crossentropy.validation`, normally ``"auto"``: concrete CPU arrays only).
