@@ -363,8 +363,20 @@ def test_object_labels_as_pandas_gives_them_match_sklearn(kind: str) -> None:
         _close(metrics.log_loss(y, wide, labels=given), expected)
     with pytest.raises(ValueError, match="label 'zz' at row 2"):
         metrics.log_loss(np.array(["a", "b", "zz"], dtype=object), P2, labels=["a", "b"])
-    with pytest.raises(TypeError, match="one comparable type"):
+    with pytest.raises(TypeError, match="one comparable type"):  # as scikit-learn's sorting
         metrics.log_loss(np.array([0, 1, "a"], dtype=object), [[0.5, 0.5]] * 3)
+    import pandas as pd
+
+    # a missing label (None, or pandas' NaN among text labels): a ValueError naming its row,
+    # as scikit-learn's "Unknown label type" for [0, None, 2] (it was a TypeError of sorting)
+    missing = [
+        [0, None, 2],
+        np.array(["a", None, "b"], dtype=object),
+        pd.Series(pd.Categorical(["a", np.nan, "b"])),
+    ]
+    for y in missing:
+        with pytest.raises(ValueError, match=r"must not be missing; got (nan|None) at row 1"):
+            metrics.log_loss(y, np.full((3, 3), 1 / 3))
 
 
 @pytest.mark.parametrize("rows", ["one-hot", "multi-label", "empty rows", "missing class"])
@@ -669,6 +681,46 @@ def test_zero_weight_error_is_a_value_error() -> None:
     assert issubclass(metrics.ZeroWeightError, ZeroDivisionError)
 
 
+def test_a_zero_total_weight_is_refused_by_every_metric_as_by_sklearn() -> None:
+    """scikit-learn refuses all-zero weights with ``normalize=False`` too; so do the one-shot
+    functions and the accumulators (``normalize=False`` gave 0.0, ``calibration_error`` and
+    ``D2LogLoss`` NaN)."""
+    skm = pytest.importorskip("sklearn.metrics")
+    y, p, w = np.array([0, 1, 1, 0]), np.array([0.2, 0.7, 0.6, 0.1]), np.zeros(4)
+    calls = [
+        lambda: metrics.log_loss(y, p, normalize=False, sample_weight=w),
+        lambda: metrics.log_loss(y, p, sample_weight=w),
+        lambda: metrics.brier_score_loss(y, p, sample_weight=w),
+        lambda: metrics.d2_log_loss_score(y, p, sample_weight=w),
+        lambda: metrics.calibration_error(y, p, sample_weight=w),
+        lambda: metrics.LogLoss(normalize=False).update(y, p, sample_weight=w).result(),
+        lambda: metrics.LogLoss().update(y, p, sample_weight=w).result(),
+        lambda: metrics.D2LogLoss().update(y, p, sample_weight=w).result(),
+    ]
+    for call in calls:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "invalid value" warning before the error
+            with pytest.raises(metrics.ZeroWeightError, match="sample_weight sums to zero"):
+                call()
+    with pytest.raises(ValueError, match="non-zero"):
+        skm.log_loss(y, p, normalize=False, sample_weight=w)
+
+
+def test_d2_log_loss_score_takes_dask_dataframes_as_the_other_metrics() -> None:
+    skm = pytest.importorskip("sklearn.metrics")
+    dd = pytest.importorskip("dask.dataframe")
+    import pandas as pd
+
+    rng = _rng("d2-dask-frame")
+    p = _proba(rng, 60, 3)
+    y = rng.integers(0, 3, 60)
+    y[:3] = [0, 1, 2]
+    frame = dd.from_pandas(pd.DataFrame(p, columns=["a", "b", "c"]), npartitions=3)
+    labels = dd.from_pandas(pd.Series(y), npartitions=3)
+    got = metrics.d2_log_loss_score(labels, frame)
+    _close(float(got), skm.d2_log_loss_score(y, p))
+
+
 def test_bad_rows_on_lazy_arrays_give_nan(backend) -> None:
     """A lazy array is not computed to be checked: its bad entries make the metric NaN."""
     rng = _rng("bad-rows")
@@ -947,3 +999,24 @@ def test_calibration_error_matches_torchmetrics(norm: str, classes: int) -> None
     ours32 = metrics.calibration_error(y, p32, n_bins=15, norm=norm)
     theirs32 = theirs(p32)
     assert ours32 == pytest.approx(float(theirs32), rel=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["Float64", "float64[pyarrow]"])
+def test_nullable_and_arrow_backed_pandas_frames_are_numbers(dtype: str) -> None:
+    """pandas' nullable and Arrow-backed columns give NumPy objects; they are read as numbers
+    (they were refused as "dtype object"), and a missing value is a bad row, as NaN is."""
+    skm = pytest.importorskip("sklearn.metrics")
+    pd = pytest.importorskip("pandas")
+    if "pyarrow" in dtype:
+        pytest.importorskip("pyarrow")
+    rng = _rng("nullable-frame", dtype)
+    p = _proba(rng, 50, 3)
+    y = rng.integers(0, 3, 50)
+    y[:3] = [0, 1, 2]
+    frame = pd.DataFrame(p, columns=["a", "b", "c"]).astype(dtype)
+    for fn in ("log_loss", "brier_score_loss", "d2_log_loss_score"):
+        _close(getattr(metrics, fn)(y, frame), getattr(skm, fn)(y, p))
+    _close(metrics.calibration_error(y, frame), metrics.calibration_error(y, p))
+    frame.iloc[4, 1] = pd.NA
+    with pytest.raises(ValueError, match="got nan at row 4, column 1"):
+        metrics.log_loss(y, frame)

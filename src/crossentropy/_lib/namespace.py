@@ -129,6 +129,11 @@ def _from_python(a: object, name: str) -> np.ndarray[Any, Any]:
         arr = np.asarray(a)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be an array or a sequence of numbers; got {a!r}") from exc
+    if arr.dtype.kind == "O" and hasattr(a, "to_numpy"):
+        # pandas' nullable and Arrow-backed numbers (Float64, float64[pyarrow]) give objects;
+        # as numbers, a missing value (pd.NA) is NaN (refused or propagated as NaN is)
+        with contextlib.suppress(TypeError, ValueError):  # text stays objects, refused below
+            arr = np.asarray(a.to_numpy(dtype=np.float64, na_value=np.nan))
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers; got an array of dtype {arr.dtype}")
     return arr

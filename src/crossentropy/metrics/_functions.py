@@ -255,7 +255,8 @@ def log_loss(
         y_true, y_proba, sample_weight, labels, loss_sum=True, multi_label=True, nonempty=True
     )
     total = loss_total(prep)
-    return finish(prep, total / _denominator(prep) if normalize else total)
+    den = _denominator(prep)  # a zero total weight is refused either way, as in scikit-learn
+    return finish(prep, total / den if normalize else total)
 
 
 def perplexity(y_true: Any, y_proba: Any, *, sample_weight: Any = None, labels: Any = None) -> Any:
@@ -404,12 +405,11 @@ def d2_log_loss_score(
     """
     y_proba = renamed_y_pred(y_proba, y_pred)
     n = _n_rows(y_proba)
-    if n < 2:
-        warnings.warn(
-            "D^2 score is not well-defined with less than two samples.", UserWarning, stacklevel=2
-        )
-        return float("nan")
+    if n is not None and n < 2:
+        return _d2_undefined()
     prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True, multi_label=True)
+    if n is None and prep.n < 2:  # a length known only now (a Dask DataFrame)
+        return _d2_undefined()
     total_weight = float(to_host(_denominator(prep)))
     numerator = loss_total(prep)
     counts = np.asarray(to_host(class_totals(prep, None)), dtype=np.float64)
@@ -419,11 +419,26 @@ def d2_log_loss_score(
     return finish(prep, 1 - numerator / denominator)
 
 
-def _n_rows(y_proba: Any) -> int:
+def _n_rows(y_proba: Any) -> int | None:
+    """The number of rows, or None where it is not known without computing (a Dask
+    DataFrame's length is a lazy scalar; a Dask array's may be NaN)."""
     shape = getattr(y_proba, "shape", None)
     if shape is None:
         return int(np.shape(y_proba)[0]) if np.ndim(y_proba) else 0
-    return int(shape[0]) if len(shape) else 0
+    if not len(shape):
+        return 0
+    rows = shape[0]
+    if isinstance(rows, int | np.integer):
+        return int(rows)
+    return None
+
+
+def _d2_undefined() -> float:
+    """scikit-learn's NaN, with its warning, for fewer than two rows."""
+    warnings.warn(
+        "D^2 score is not well-defined with less than two samples.", UserWarning, stacklevel=3
+    )
+    return float("nan")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -689,6 +704,7 @@ def calibration_error(
         from crossentropy.metrics._calibration import checked_weights  # functions refuse them
 
         checked_weights(to_host(prep.weight), prep.n)
+        _denominator(prep)  # a zero total weight: ZeroWeightError, as the other metrics
     conf, hit = confidence_and_outcome(xp, prep)
     if strategy == "quantile":
         edges = quantile_edges(np.asarray(to_host(conf), dtype=np.float64), bins)

@@ -138,7 +138,7 @@ def _hashed(y: Host) -> tuple[Host, Host] | None:
     try:
         order = np.argsort(keys, kind="stable")
     except TypeError as exc:
-        raise TypeError(f"class labels must be of one comparable type; got {exc}") from None
+        raise _incomparable(y, exc) from None
     rank = np.empty(len(order), dtype=np.intp)
     rank[order] = np.arange(len(order), dtype=np.intp)
     return keys[order], rank[seen]
@@ -158,7 +158,17 @@ def _unique(a: Host) -> Host:
     try:
         return np.unique(a)
     except TypeError as exc:
-        raise TypeError(f"class labels must be of one comparable type; got {exc}") from None
+        raise _incomparable(a, exc) from None
+
+
+def _incomparable(a: Host, exc: TypeError) -> ValueError | TypeError:
+    """Labels that do not sort: a missing label (None or NaN) among them is a ``ValueError``
+    naming its row (scikit-learn's "Unknown label type" for ``[0, None, 2]``), else labels of
+    types that do not compare are a ``TypeError`` (as scikit-learn's sorting raises one)."""
+    for i, v in enumerate(a.tolist()):
+        if v is None or (isinstance(v, float) and v != v):
+            return ValueError(f"class labels must not be missing; got {v} at row {i}")
+    return TypeError(f"class labels must be of one comparable type; got {exc}")
 
 
 def distinct(y: Host) -> Host:

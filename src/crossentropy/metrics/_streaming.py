@@ -219,13 +219,13 @@ class LogLoss(_Stream):
     def result(self) -> float:
         """The log loss of every row seen (the weighted sum with ``normalize=False``)."""
         total = float(self._loss.value())
+        weight = float(self._weight.value())
+        if self.n and weight == 0:  # refused either way, as in scikit-learn
+            raise ZeroWeightError()
         if not self.normalize:
             return total
         if self.n == 0:
             return math.nan
-        weight = float(self._weight.value())
-        if weight == 0:
-            raise ZeroWeightError()
         return total / weight
 
 
@@ -419,6 +419,8 @@ class D2LogLoss(_Stream):
             )
             return math.nan
         counts = self._class_weight.value()
+        if float(counts.sum()) == 0:
+            raise ZeroWeightError()
         baseline = row_log_loss(np, counts / counts.sum(), np.float64)
         return 1 - float(self._loss.value()) / float(np.sum(counts * baseline))
 
