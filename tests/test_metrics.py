@@ -1020,3 +1020,15 @@ def test_nullable_and_arrow_backed_pandas_frames_are_numbers(dtype: str) -> None
     frame.iloc[4, 1] = pd.NA
     with pytest.raises(ValueError, match="got nan at row 4, column 1"):
         metrics.log_loss(y, frame)
+
+
+def test_a_zero_total_weight_on_dask_is_nan_without_a_warning_or_refused_when_validated() -> None:
+    da = pytest.importorskip("dask.array")
+    y, p, w = np.array([0, 1, 1, 0]), np.array([0.2, 0.7, 0.6, 0.1]), np.zeros(4)
+    lazy = [da.from_array(a, chunks=2) for a in (y, p, w)]
+    for fn in ("log_loss", "brier_score_loss", "perplexity"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "invalid value encountered" at compute time
+            assert math.isnan(float(getattr(metrics, fn)(*lazy[:2], sample_weight=lazy[2])))
+        with ce.validation(True), pytest.raises(metrics.ZeroWeightError):
+            getattr(metrics, fn)(*lazy[:2], sample_weight=lazy[2])

@@ -13,11 +13,14 @@ library has it.
 
 Labels are encoded on the host; for arrays of other libraries ``y_true`` is copied to the host
 (and computed, for Dask). Checks that need values (NaN or inf, probabilities outside [0, 1],
-rows that do not sum to 1) run on concrete arrays and are skipped on lazy ones.
+rows that do not sum to 1, a zero total weight) run on concrete arrays and are skipped on lazy
+ones, where such input gives NaN (without a floating-point warning for a zero total weight);
+``crossentropy.validation(True)`` computes them.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Literal, NamedTuple
 
@@ -106,9 +109,12 @@ def _denominator(prep: Prepared) -> Array:
         like = prep.proba
         return xp.asarray(float(prep.n), dtype=accumulate_dtype(xp, like), device=device_of(like))
     den = xp.sum(prep.weight)
-    if reads(None, den) and float(den) == 0:
-        raise ZeroWeightError()
-    return den
+    if reads(None, den):
+        if float(den) == 0:
+            raise ZeroWeightError()
+        return den
+    # lazy (Dask): a zero total gives NaN when computed, without a 0/0 warning
+    return xp.where(den == 0, xp.full_like(den, math.nan), den)
 
 
 def losses(prep: Prepared) -> Array:
