@@ -392,14 +392,15 @@ def stop_gradient(xp: Namespace, x: Array) -> Array:
     return x
 
 
-def hyper(xp: Namespace, value: Any, like: Array) -> Any:
-    """A hyperparameter ready for arithmetic with ``like``: a Python float stays a float; an
-    array (a traced JAX scalar, a 0-d tensor) is cast to ``like``'s dtype, so it never promotes
-    the result."""
+def hyper(xp: Namespace, value: Any, like: Array, name: str = "a hyperparameter") -> Any:
+    """A hyperparameter (named ``name`` in errors) ready for arithmetic with ``like``: a Python
+    float stays a float; an array (a traced JAX scalar, a 0-d tensor) is cast to ``like``'s
+    dtype, so it never promotes the result."""
     if value is None or isinstance(value, float):
         return value
     if is_array(value) and compat.array_namespace(value) is not xp:  # of another library
         from crossentropy._lib.host import to_host  # (a traced one is a TypeError there)
 
-        return float(to_host(value, "a hyperparameter of another array library than the input"))
+        where = f"{name} (of another array library than the input: give both in one library)"
+        return float(to_host(value, where))
     return cast(xp, value, like.dtype)

@@ -138,10 +138,12 @@ def _denominator(inp: BinaryInputs, o: BinaryOptions, shape: tuple[int, ...]) ->
 def forward(inp: BinaryInputs, o: BinaryOptions) -> Array:
     """The loss on any array library."""
     xp, x = inp.xp, inp.x
-    t = smooth_binary(inp.target, hyper(xp, o.label_smoothing, x), o.smoothing_mode)
-    gamma = hyper(xp, o.gamma, x)
+    t = smooth_binary(
+        inp.target, hyper(xp, o.label_smoothing, x, "label_smoothing"), o.smoothing_mode
+    )
+    gamma = hyper(xp, o.gamma, x, "gamma")
     gamma = gamma if gamma is not None and is_on(gamma) else None
-    alpha = hyper(xp, o.balance, x)
+    alpha = hyper(xp, o.balance, x, "alpha")
     if o.from_logits:
         per = fm.binary_logit_loss(xp, x, t, pos_weight=inp.pos_weight, gamma=gamma, alpha=alpha)
     else:
@@ -170,10 +172,12 @@ def gradient(inp: BinaryInputs, o: BinaryOptions) -> Array:
     if not o.from_logits:
         raise ValueError("the closed-form gradient is on logits; it needs from_logits=True")
     xp, x = inp.xp, inp.x
-    t = smooth_binary(inp.target, hyper(xp, o.label_smoothing, x), o.smoothing_mode)
+    t = smooth_binary(
+        inp.target, hyper(xp, o.label_smoothing, x, "label_smoothing"), o.smoothing_mode
+    )
     pos = t if inp.pos_weight is None else inp.pos_weight * t
     g = (1 - t) * fm.sigmoid(xp, x) - pos * fm.sigmoid(xp, -x)  # no cancellation
-    gamma = hyper(xp, o.gamma, x)
+    gamma = hyper(xp, o.gamma, x, "gamma")
     if gamma is not None and is_on(gamma):
         log_p, log_q = fm.log_sigmoid(xp, x), fm.log_sigmoid(xp, -x)
         ce = _bce_terms(xp, log_p, log_q, t, inp.pos_weight)
@@ -182,7 +186,7 @@ def gradient(inp: BinaryInputs, o: BinaryOptions) -> Array:
         rho = xp.exp(log_p + log_q - xp.where(finite, log_1m_pt, xp.zeros_like(log_1m_pt)))
         rho = xp.where(finite, rho, xp.zeros_like(rho))
         g = xp.exp(gamma * log_1m_pt) * (gamma * (1 - 2 * t) * rho * ce + g)
-    alpha_t = fm.class_balance(t, hyper(xp, o.balance, x))
+    alpha_t = fm.class_balance(t, hyper(xp, o.balance, x, "alpha"))
     if alpha_t is not None:
         g = g * alpha_t
     if inp.weight is not None:

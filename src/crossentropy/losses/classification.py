@@ -267,7 +267,7 @@ def prepare(
             what="a number or ",
         )
         if a is not None
-        else hyper(xp, o.alpha, xf)
+        else hyper(xp, o.alpha, xf, "alpha")
     )
     row_mask = class_mask = None
     if m is not None:
@@ -337,7 +337,7 @@ def _logits(inp: SoftmaxInputs, o: SoftmaxOptions) -> Array:
     """The logits the softmax sees: softcapped, masked classes at ``-inf`` (a fully masked row
     keeps its logits, and is left out as a whole)."""
     xp, z = inp.xp, inp.x
-    cap = hyper(xp, o.softcap, z)
+    cap = hyper(xp, o.softcap, z, "softcap")
     if cap is not None:
         z = cap * xp.tanh(z / cap)
     if inp.class_mask is not None:
@@ -361,9 +361,9 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
     kind = o.kind
     z = _logits(inp, o) if kind == "logits" else x
     n_classes = inp.n_classes
-    eps = hyper(xp, o.label_smoothing, x)
-    zl = hyper(xp, o.z_loss, x)
-    gamma = hyper(xp, o.gamma, x)
+    eps = hyper(xp, o.label_smoothing, x, "label_smoothing")
+    zl = hyper(xp, o.z_loss, x, "z_loss")
+    gamma = hyper(xp, o.gamma, x, "gamma")
     alpha = inp.alpha
     w = inp.weight
     per_class_mode = o.weight_mode == "per_class"
@@ -521,12 +521,12 @@ def _index_logits_grad(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions)
     n_classes = z.shape[-1]
     valid = cast(xp, f.valid, z.dtype)
     w = inp.weight
-    eps = hyper(xp, o.label_smoothing, z)
+    eps = hyper(xp, o.label_smoothing, z, "label_smoothing")
     smoothing = is_on(eps)
     eps_v = eps if smoothing else 0.0
     w_y = f.w_y
     c = (1 - eps_v) * valid * scale if w_y is None else (1 - eps_v) * w_y * valid * scale
-    gamma = hyper(xp, o.gamma, z)
+    gamma = hyper(xp, o.gamma, z, "gamma")
     if gamma is not None:  # only without smoothing (see gradient)
         logq_y = (fm.gather(xp, z, f.target) - xp.squeeze(f.m, axis=-1)) - xp.squeeze(
             f.log_sum, axis=-1
@@ -550,7 +550,7 @@ def _index_logits_grad(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions)
         row_sum = c + d * n_classes
     else:
         row_sum = c + d * xp.sum(u, axis=-1)
-    zl = hyper(xp, o.z_loss, z)
+    zl = hyper(xp, o.z_loss, z, "z_loss")
     if is_on(zl):
         finite_z = fm.zero_where_minus_inf(xp, f.logz)
         row_sum = row_sum + 2 * zl * finite_z * valid * zscale
@@ -569,7 +569,7 @@ def _general_grad(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions) -> A
     n_classes = x.shape[-1]
     valid = xp.expand_dims(f.valid, axis=-1)
     w = inp.weight
-    eps = hyper(xp, o.label_smoothing, x)
+    eps = hyper(xp, o.label_smoothing, x, "label_smoothing")
     smoothing = is_on(eps)
     per_class_mode = o.weight_mode == "per_class"
     target = f.target
@@ -598,7 +598,7 @@ def _general_grad(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions) -> A
         logq = fm.prob_log(xp, x, o.clip, inp.input_dtype)
     else:
         logq = x
-    gamma = hyper(xp, o.gamma, x)
+    gamma = hyper(xp, o.gamma, x, "gamma")
     h = a
     if gamma is not None:
         h = a * fm.focal_slope(xp, logq, gamma)
@@ -614,7 +614,7 @@ def _general_grad(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions) -> A
         return -h * scale
     q = xp.exp(logq)
     g = (q * xp.sum(h, axis=-1, keepdims=True) - h) * scale
-    zl = hyper(xp, o.z_loss, x)
+    zl = hyper(xp, o.z_loss, x, "z_loss")
     if is_on(zl):
         finite_z = fm.zero_where_minus_inf(xp, f.logz)
         zg = 2 * zl * xp.expand_dims(finite_z, axis=-1) * q * zscale
@@ -632,7 +632,7 @@ def gradient(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions) -> Array:
         g = _index_logits_grad(inp, f, o)
     else:
         g = _general_grad(inp, f, o)
-    cap = hyper(xp, o.softcap, x)
+    cap = hyper(xp, o.softcap, x, "softcap")
     if logits and cap is not None:
         th = xp.tanh(x / cap)
         g = g * (1 - th * th)

@@ -136,8 +136,8 @@ def overlap_loss(input: Array, target: Array, o: OverlapOptions) -> Array:
     check = reads(o.validate, xf, t)
     with quiet(xf):
         p, tt = _probabilities_and_targets(xp, xf, t, o, check)
-        a, b = hyper(xp, o.alpha, p), hyper(xp, o.beta, p)
-        g, s = hyper(xp, o.gamma, p), hyper(xp, o.smooth, p)
+        a, b = hyper(xp, o.alpha, p, "alpha"), hyper(xp, o.beta, p, "beta")
+        g, s = hyper(xp, o.gamma, p, "gamma"), hyper(xp, o.smooth, p, "smooth")
         dims: tuple[int, ...] = {"batch": (0, 2), "sample": (2,), "global": (0, 1, 2)}[o.aggregate]
         # FP = sum p (1 - t) = P - I and FN = sum (1 - p) t = T - I (or with min(p, t))
         inter = xp.sum(p * tt if o.intersection == "product" else xp.minimum(p, tt), axis=dims)

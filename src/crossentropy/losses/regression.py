@@ -114,9 +114,9 @@ def _element_loss(xp: Namespace, err: Array, o: RegressionOptions) -> Array:
     if o.loss == "l1":
         return xp.abs(err)
     if o.loss == "huber":
-        return fm.huber(xp, err, hyper(xp, o.delta, err))
+        return fm.huber(xp, err, hyper(xp, o.delta, err, "delta"))
     if o.loss == "smooth_l1":
-        beta = hyper(xp, o.beta, err)
+        beta = hyper(xp, o.beta, err, "beta")
         return xp.abs(err) if is_off(beta) else fm.huber(xp, err, beta) / beta
     return fm.log_cosh(xp, err)
 
@@ -128,14 +128,14 @@ def _element_slope(xp: Namespace, err: Array, o: RegressionOptions) -> Array:
     if o.loss == "l1":
         return xp.sign(err)
     if o.loss == "huber":
-        delta = hyper(xp, o.delta, err)
+        delta = hyper(xp, o.delta, err, "delta")
         return (
             xp.clip(err, -delta, delta)
             if isinstance(delta, float)
             else xp.where(xp.abs(err) <= delta, err, delta * xp.sign(err))
         )
     if o.loss == "smooth_l1":
-        beta = hyper(xp, o.beta, err)
+        beta = hyper(xp, o.beta, err, "beta")
         if is_off(beta):
             return xp.sign(err)
         return xp.where(xp.abs(err) < beta, err / beta, xp.sign(err))
