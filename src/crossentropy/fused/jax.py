@@ -731,18 +731,16 @@ def linear_cross_entropy(
         where,
         h,
         jnp.any(jnp.stack(outside)),
+        jnp.asarray(float(empty_mean)),  # a value, not part of the program (NaN != NaN)
         plan=plan,
         reduction=reduction,
         aux=aux,
         ignore_index=ignore_index,
-        empty_mean=float(empty_mean),
         v_all=v_all,
     )
 
 
-@partial(
-    jax.jit, static_argnames=("plan", "reduction", "aux", "ignore_index", "empty_mean", "v_all")
-)
+@partial(jax.jit, static_argnames=("plan", "reduction", "aux", "ignore_index", "v_all"))
 def _compute(
     x: Array,
     w: Array,
@@ -752,12 +750,12 @@ def _compute(
     where: Array | None,
     h: _Hyper,
     bad_h: Array,
+    empty_mean: Array,
     *,
     plan: _Plan,
     reduction: str,
     aux: tuple[str, ...],
     ignore_index: int,
-    empty_mean: float,
     v_all: int,
 ) -> Any:
     """:func:`linear_cross_entropy` after its checks: the sweep and the reductions."""
@@ -798,7 +796,7 @@ def _compute(
     if not aux and reduction != "none":
         loss = _reduced_loss(plan, h, xf, w, bias, y_safe, cw, keep, scales)
         if reduction == "mean":
-            loss = jnp.where(jnp.sum(vf) > 0, loss, jnp.asarray(empty_mean, loss.dtype))
+            loss = jnp.where(jnp.sum(vf) > 0, loss, empty_mean.astype(loss.dtype))
         return jnp.where(jnp.any(out_of_range) | bad_h, nan, loss).astype(x.dtype)
 
     stats = _token_stats(plan, h, xf, w, bias, y_safe, cw, keep)
@@ -814,7 +812,7 @@ def _compute(
             total = total + jnp.sum(jnp.where(keep, a_z * zl, 0.0))
         loss = total
         if reduction == "mean":
-            loss = jnp.where(jnp.sum(vf) > 0, loss, jnp.asarray(empty_mean, loss.dtype))
+            loss = jnp.where(jnp.sum(vf) > 0, loss, empty_mean.astype(loss.dtype))
         loss = jnp.where(jnp.any(out_of_range) | bad_h, nan, loss)
     loss = loss.astype(x.dtype)
     if not aux:
