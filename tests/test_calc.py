@@ -183,6 +183,23 @@ def test_a_divergence_within_rounding_of_0_is_0(capsys, args):
     assert re.search(r"KL\(t \|\| p\) +0 nats = 0 bits", capsys.readouterr().out)
 
 
+@pytest.mark.parametrize(
+    ("args", "loss"),
+    [
+        (["--logits", "40", "--target", "1"], 4.248354255291589e-18),
+        (["--logits", "0", "40", "--target", "1"], None),
+        (["--probs", "0.9999999999999999", "1.1e-16", "--target", "0"], 1.1102230246251565e-16),
+    ],
+)
+def test_a_tiny_divergence_from_a_hard_target_is_the_loss(capsys, args, loss):
+    """With H(t) = 0 nothing cancels: KL(t || p) is the loss itself, however small."""
+    r = calc_json(capsys, *args)
+    assert r["target_entropy_nats"] == 0.0
+    assert r["kl_nats"] == r["loss_nats"]
+    if loss is not None:
+        assert r["loss_nats"] == pytest.approx(loss, rel=1e-12)
+
+
 def test_probabilities_sum_to_one_within_the_precision_typed(capsys):
     r = calc_json(capsys, "--probs", "0.3333", "0.3333", "0.3333", "--target", "0")
     assert r["renormalized"] is True

@@ -198,6 +198,16 @@ def test_traced_label_smoothing_of_0_with_a_minus_inf_bias_is_the_unsmoothed_los
     assert float(jax.jit(loss)(x, 0.1)) == math.inf
     g = jax.jit(jax.grad(loss))(x, 0.0)
     assert _max_err(g, jax.grad(lambda x: _dense(x, w, b, y, "mean"))(x)) < 1e-12
+    # and with class weight 0 on the masked entries (a padded vocabulary): a NaN term
+    cw = jnp.where(jnp.arange(V) >= 7, 0.0, 1.5)
+    want = linear_cross_entropy(x, w, y, bias=b, weight=cw, chunk_size=5)
+    assert np.isfinite(float(want))
+    got = jax.jit(
+        lambda x, e: linear_cross_entropy(
+            x, w, y, bias=b, weight=cw, label_smoothing=e, chunk_size=5
+        )
+    )(x, 0.0)
+    assert float(got) == pytest.approx(float(want), rel=1e-12)
 
 
 def test_eager_calls_compile_once(caplog):

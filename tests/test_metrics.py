@@ -1020,6 +1020,9 @@ def test_nullable_and_arrow_backed_pandas_frames_are_numbers(dtype: str) -> None
     frame.iloc[4, 1] = pd.NA
     with pytest.raises(ValueError, match="got nan at row 4, column 1"):
         metrics.log_loss(y, frame)
+    text = pd.DataFrame(p.astype(str), columns=["a", "b", "c"]).astype("string")
+    with pytest.raises(TypeError, match="must hold numbers"):  # text is not read as numbers
+        metrics.log_loss(y, text)
 
 
 def test_a_zero_total_weight_on_dask_is_nan_without_a_warning_or_refused_when_validated() -> None:
@@ -1032,3 +1035,8 @@ def test_a_zero_total_weight_on_dask_is_nan_without_a_warning_or_refused_when_va
             assert math.isnan(float(getattr(metrics, fn)(*lazy[:2], sample_weight=lazy[2])))
         with ce.validation(True), pytest.raises(metrics.ZeroWeightError):
             getattr(metrics, fn)(*lazy[:2], sample_weight=lazy[2])
+    summed = metrics.log_loss(*lazy[:2], sample_weight=lazy[2], normalize=False)  # was 0.0
+    assert math.isnan(float(summed))
+    ones = da.from_array(np.ones(4), chunks=2)
+    unweighted = metrics.log_loss(*lazy[:2], sample_weight=ones, normalize=False)
+    assert float(unweighted) == pytest.approx(metrics.log_loss(y, p, normalize=False), rel=1e-12)

@@ -468,3 +468,8 @@ def test_jax_traced_label_smoothing_of_0_with_masked_classes_is_the_unsmoothed_l
         assert float(theirs) == math.inf
     g = jax.jit(jax.grad(loss))(x, 0.0)
     np.testing.assert_allclose(g, jax.grad(lambda x: getattr(ce, name)(x, y, axis=-1, **kw))(x))
+    # the masked class with class weight 0 (a padded vocabulary): its smoothing term is NaN
+    cw = jnp.asarray([1.0, 2.0, 1.0, 0.0, 1.0])
+    want = getattr(ce, name)(x, y, axis=-1, weight=cw, **kw)
+    got = jax.jit(lambda x, e: getattr(ce, name)(x, y, axis=-1, weight=cw, label_smoothing=e, **kw))
+    assert float(got(x, 0.0)) == pytest.approx(float(want), rel=1e-12)

@@ -272,6 +272,13 @@ def mul_log(xp: Namespace, x: Array, logy: Array) -> Array:
     return x * xp.where(zero, xp.zeros_like(logy), logy)
 
 
+def unless_zero(xp: Namespace, c: Array, a: Array) -> Array:
+    """``c * a``, and 0 wherever the coefficient ``c`` is 0, whatever ``a`` holds (inf, NaN):
+    a traced coefficient of 0 (a label smoothing given as an array) takes none of a term, as
+    a Python 0 skips it."""
+    return xp.where(c == 0, xp.zeros_like(a), c * a)
+
+
 def kl_terms(xp: Namespace, p: Array, logp: Array, logq: Array) -> Array:
     """Element-wise ``p (log p - log q)`` with ``0 log 0 = 0``: the one home of the KL terms."""
     return mul_log(xp, p, logp) - mul_log(xp, p, logq)

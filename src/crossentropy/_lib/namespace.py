@@ -124,16 +124,26 @@ def device_of(x: Array) -> Any:
     return compat.device(x)
 
 
+def _numeric_columns(a: object) -> bool:
+    """Whether ``a`` is a pandas Series or DataFrame whose every column has a numeric dtype
+    (NumPy's, nullable or Arrow-backed; text columns are not)."""
+    dtypes = getattr(a, "dtypes", None)
+    if dtypes is None or not hasattr(a, "to_numpy"):
+        return False
+    kinds = [dtypes.kind] if hasattr(dtypes, "kind") else [getattr(d, "kind", "O") for d in dtypes]
+    return bool(kinds) and all(k in "biuf" for k in kinds)
+
+
 def _from_python(a: object, name: str) -> np.ndarray[Any, Any]:
     try:
         arr = np.asarray(a)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be an array or a sequence of numbers; got {a!r}") from exc
-    if arr.dtype.kind == "O" and hasattr(a, "to_numpy"):
+    if arr.dtype.kind == "O" and _numeric_columns(a):
         # pandas' nullable and Arrow-backed numbers (Float64, float64[pyarrow]) give objects;
         # as numbers, a missing value (pd.NA) is NaN (refused or propagated as NaN is)
-        with contextlib.suppress(TypeError, ValueError):  # text stays objects, refused below
-            arr = np.asarray(a.to_numpy(dtype=np.float64, na_value=np.nan))
+        with contextlib.suppress(TypeError, ValueError):
+            arr = np.asarray(a.to_numpy(dtype=np.float64, na_value=np.nan))  # type: ignore[attr-defined]
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers; got an array of dtype {arr.dtype}")
     return arr

@@ -277,7 +277,7 @@ def _softmax_calc(
     g = _rounding_to_zero(g)
     # From logits: H(t, p) - H(t), finite where the softmax underflows to 0.
     kl = loss - target_entropy if probs is None else float(ce.kl_divergence(t[0], p[0]))
-    kl = _kl_rounding_to_zero(kl, loss)
+    kl = _kl_rounding_to_zero(kl, target_entropy)
     return {
         "mode": "softmax",
         "input": "logits" if probs is None else "probs",
@@ -308,13 +308,13 @@ def _rounding_to_zero(g: Any) -> Any:
     return np.where(np.abs(g) <= 8 * np.finfo(np.float64).eps, 0.0, g)
 
 
-def _kl_rounding_to_zero(kl: float, loss: float) -> float:
-    """A divergence (never negative) within a few ulps of the loss it was formed beside, which
-    is rounding of either sign, as 0."""
+def _kl_rounding_to_zero(kl: float, target_entropy: float) -> float:
+    """A divergence (never negative) within a few ulps of the target's entropy, which is
+    rounding of either sign (the difference H(t, p) - H(t), or a sum of terms of that size),
+    as 0; with H(t) = 0 (a hard target) the divergence is the loss itself and stays."""
     import numpy as np
 
-    rounding = 8 * np.finfo(np.float64).eps * max(1.0, abs(loss))
-    return 0.0 if math.isfinite(loss) and abs(kl) <= rounding else kl
+    return 0.0 if abs(kl) <= 8 * np.finfo(np.float64).eps * target_entropy else kl
 
 
 def _labels(values: list[str], n_classes: int, mode: str) -> list[float]:
@@ -377,7 +377,7 @@ def _sigmoid_calc(
         bernoulli = np.stack([t, 1 - t], axis=-1), np.stack([p, 1 - p], axis=-1)
         kl = float(np.sum(ce.kl_divergence(*bernoulli)))
         torch_mean = float(ce.binary_cross_entropy(p, t))  # BCELoss: log clamped at -100
-    kl = _kl_rounding_to_zero(kl, loss)
+    kl = _kl_rounding_to_zero(kl, target_entropy)
     _, g = grad.binary_cross_entropy_with_logits(z, t, reduction="sum")
     g = _rounding_to_zero(g)
     ln2 = math.log(2.0)

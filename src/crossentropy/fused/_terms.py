@@ -143,13 +143,15 @@ def row_terms(
     nll = stats.lse - stats.uy
     ce = (1 - eps) * nll if wy is None else (1 - eps) * wy * nll
     if nonzero(eps) and stats.sm is not None:  # the sweep computes s whenever eps may be > 0
-        smooth = w_total * stats.lse - stats.sm  # +inf where a logit is -inf
-        if not isinstance(eps, float):  # a traced epsilon may be 0, and 0 * inf is 0 here
+        smooth = w_total * stats.lse - stats.sm  # inf at a -inf logit, NaN if its weight is 0
+        if isinstance(eps, float):
+            ce = ce + (eps / v) * smooth
+        else:  # a traced epsilon may be 0: it then takes none of the term
             import array_api_compat
 
-            xp = array_api_compat.array_namespace(smooth)
-            smooth = xp.where((eps == 0) & xp.isinf(smooth), xp.zeros_like(smooth), smooth)
-        ce = ce + (eps / v) * smooth
+            from crossentropy._formulas import unless_zero
+
+            ce = ce + unless_zero(array_api_compat.array_namespace(smooth), eps / v, smooth)
     zl = z_loss * stats.lse * stats.lse if nonzero(z_loss) else None
     return ce, zl
 

@@ -448,9 +448,13 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
             smooth = -xp.sum(terms * w if (w is not None and per_class_mode) else terms, axis=-1)
         if per_class_mode and w_y is not None:
             nll = w_y * nll
-        # a traced label smoothing of 0 takes no smoothing term, even an infinite one (a -inf
-        # logit): 0 * inf = 0
-        per = nll if smooth is None else (1 - eps) * nll + fm.mul_log(xp, eps / n_classes, smooth)
+        if smooth is not None:
+            # a traced label smoothing of 0 takes none of the smoothing term, even where it is
+            # inf (a -inf logit) or NaN (a -inf logit of class weight 0)
+            c = eps / n_classes
+            term = c * smooth if isinstance(c, float) else fm.unless_zero(xp, c, smooth)
+            nll = (1 - eps) * nll + term
+        per = nll
         if not per_class_mode and w_y is not None:
             per = w_y * per
         saved_target = labels

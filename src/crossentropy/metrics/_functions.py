@@ -245,7 +245,8 @@ def log_loss(
     ValueError
         NaN or inf in ``y_proba`` (the first bad row is named), a probability outside [0, 1],
         a single class without ``labels``, columns that do not match the classes, lengths that
-        differ, a label outside ``labels``.
+        differ, a label outside ``labels``, a missing label, sample weights that sum to zero
+        (:class:`ZeroWeightError`, with ``normalize=False`` too).
 
     Examples
     --------
@@ -262,7 +263,9 @@ def log_loss(
     )
     total = loss_total(prep)
     den = _denominator(prep)  # a zero total weight is refused either way, as in scikit-learn
-    return finish(prep, total / den if normalize else total)
+    if normalize:
+        return finish(prep, total / den)
+    return finish(prep, prep.xp.where(prep.xp.isnan(den), den, total))  # lazy: NaN, as the mean
 
 
 def perplexity(y_true: Any, y_proba: Any, *, sample_weight: Any = None, labels: Any = None) -> Any:
