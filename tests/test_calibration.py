@@ -406,6 +406,9 @@ def test_small_samples_and_bad_arguments() -> None:
     with pytest.raises(ValueError, match=r"y_true must hold booleans or 0/1; got 0\.2 at row 0"):
         # the arguments swapped: the forecasts given as outcomes
         metrics.CalibrationAccumulator().update(np.array([0.2, 0.9]), np.array([0, 1]))
+    objects = np.array([0, 1, True], dtype=object)  # 0/1 held as Python objects: accepted
+    held = metrics.CalibrationAccumulator().update(objects, np.array([0.2, 0.9, 0.6]))
+    assert held.result(bootstrap=0)["n"] == 3
     with pytest.raises(TypeError, match="y_true must hold booleans or 0/1; got dtype <U1"):
         metrics.CalibrationAccumulator().update(np.array(["a", "b"]), np.array([0.2, 0.9]))
     with pytest.raises(ValueError, match=r"y_true and y_proba must be 1-D of one length"):

@@ -33,6 +33,7 @@ relplot and of Błasiok & Nakkiran). Memory is ``6 * GRID`` float64 (768 KiB), w
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from typing import Any, NamedTuple
@@ -597,6 +598,9 @@ class CalibrationAccumulator:
         if f.ndim != 1 or o.shape != f.shape:
             shapes = f"{o.shape} and {f.shape}"
             raise ValueError(f"y_true and y_proba must be 1-D of one length; got shapes {shapes}")
+        if o.dtype.kind == "O":  # 0/1 or booleans held as Python objects
+            with contextlib.suppress(TypeError, ValueError):
+                o = o.astype(np.float64)
         if o.dtype != bool:
             if o.dtype.kind not in "iuf":
                 raise TypeError(f"y_true must hold booleans or 0/1; got dtype {o.dtype}")
