@@ -183,31 +183,30 @@ def test_jit_with_traced_hyperparameters():
 
 
 def test_traced_label_smoothing_of_0_with_a_minus_inf_bias_is_the_unsmoothed_loss():
-    # masked vocabulary entries (a -inf bias): the smoothing term is +inf; a traced epsilon of 0
-    # takes none of it, as a Python 0.0 does (it gave NaN), and epsilon > 0 gives inf
+    # masked vocabulary entries (a -inf bias): the smoothing term is +inf (NaN where their class
+    # weight is 0, a padded vocabulary); a traced epsilon of 0 takes none of it, as a Python
+    # 0.0 does (it gave NaN), and epsilon > 0 gives inf
     x, w, b, y, _ = _data()
     b = b.at[7:].set(-jnp.inf)
     y = jnp.where(y >= 7, 1, y)
-
-    def loss(x, e):
-        return linear_cross_entropy(x, w, y, bias=b, label_smoothing=e, chunk_size=5)
-
-    want = linear_cross_entropy(x, w, y, bias=b, chunk_size=5)
-    assert float(want) == pytest.approx(float(_dense(x, w, b, y, "mean")), rel=1e-12)
-    assert float(jax.jit(loss)(x, 0.0)) == pytest.approx(float(want), rel=1e-12)
-    assert float(jax.jit(loss)(x, 0.1)) == math.inf
-    g = jax.jit(jax.grad(loss))(x, 0.0)
-    assert _max_err(g, jax.grad(lambda x: _dense(x, w, b, y, "mean"))(x)) < 1e-12
-    # and with class weight 0 on the masked entries (a padded vocabulary): a NaN term
     cw = jnp.where(jnp.arange(V) >= 7, 0.0, 1.5)
-    want = linear_cross_entropy(x, w, y, bias=b, weight=cw, chunk_size=5)
-    assert np.isfinite(float(want))
-    got = jax.jit(
-        lambda x, e: linear_cross_entropy(
-            x, w, y, bias=b, weight=cw, label_smoothing=e, chunk_size=5
-        )
-    )(x, 0.0)
+
+    @jax.jit  # one program for every value of epsilon
+    def traced(x, e):
+        def loss(x, weight=None):
+            kw = {"bias": b, "weight": weight, "label_smoothing": e, "chunk_size": 5}
+            return linear_cross_entropy(x, w, y, **kw)
+
+        return jax.value_and_grad(loss)(x), loss(x, cw)
+
+    (got, g), weighted = traced(x, 0.0)
+    want = _dense(x, w, b, y, "mean")
     assert float(got) == pytest.approx(float(want), rel=1e-12)
+    assert _max_err(g, jax.grad(lambda x: _dense(x, w, b, y, "mean"))(x)) < 1e-12
+    want_weighted = _dense(x, w, b, y, "mean", weight=cw)
+    assert np.isfinite(float(want_weighted))
+    assert float(weighted) == pytest.approx(float(want_weighted), rel=1e-12)
+    assert float(traced(x, 0.1)[0][0]) == math.inf
 
 
 def test_eager_calls_compile_once(caplog):
