@@ -473,3 +473,30 @@ def test_jax_traced_label_smoothing_of_0_with_masked_classes_is_the_unsmoothed_l
     want = getattr(ce, name)(x, y, axis=-1, weight=cw, **kw)
     got = jax.jit(lambda x, e: getattr(ce, name)(x, y, axis=-1, weight=cw, label_smoothing=e, **kw))
     assert float(got(x, 0.0)) == pytest.approx(float(want), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda a, p, y: ce.cross_entropy(a, p),
+        lambda a, p, y: ce.cross_entropy(a, p, label_smoothing=0.1),
+        lambda a, p, y: ce.cross_entropy(a, y, z_loss=0.1),
+        lambda a, p, y: ce.focal_loss(a, y),
+        lambda a, p, y: ce.nn.CrossEntropyLoss(label_smoothing=0.1)(a, p),
+        lambda a, p, y: ce.dice_loss(a, y, mode="multiclass", axis=1),
+    ],
+    ids=["soft", "soft-smoothing", "z-loss", "focal", "module", "dice"],
+)
+def test_vmap_over_k_dimensional_input_on_the_generic_path(call):
+    # (N, C, d) input per sample: the classes are moved to the last axis with permute (vmap
+    # had no batching rule for the moveaxis it used: a RuntimeError)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(4, 2, 3, 2, dtype=torch.float64, generator=g)
+    p = torch.rand(2, 3, 2, dtype=torch.float64, generator=g).softmax(1)
+    y = p.argmax(1)
+    got = vmap(lambda a: call(a, p, y))(x)
+    loop = torch.stack([call(a, p, y) for a in x])
+    torch.testing.assert_close(got, loop, rtol=1e-12, atol=1e-14)
+    grads = vmap(grad(lambda a: call(a, p, y)))(x)
+    loop_grads = torch.stack([grad(lambda a: call(a, p, y))(a) for a in x])
+    torch.testing.assert_close(grads, loop_grads, rtol=1e-12, atol=1e-14)

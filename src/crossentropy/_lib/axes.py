@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crossentropy._lib.checks import check_int
-from crossentropy._lib.namespace import Array, Namespace
+from crossentropy._lib.namespace import Array, Namespace, move_axis
 
 __all__ = ["Axes", "normalize_axis"]
 
@@ -72,7 +72,7 @@ class Axes:
     def to_last(self, xp: Namespace, x: Array) -> Array:
         """``x`` (of the original shape) with the axes moved to the end and flattened."""
         if self.single:
-            return xp.moveaxis(x, self.axes[0], -1) if self.axes[0] != x.ndim - 1 else x
+            return move_axis(xp, x, self.axes[0], -1) if self.axes[0] != x.ndim - 1 else x
         moved = xp.permute_dims(x, (*self.rest, *self.axes))
         batch = tuple(self.shape[i] for i in self.rest)
         return xp.reshape(moved, (*batch, self.size))
@@ -80,7 +80,7 @@ class Axes:
     def from_last(self, xp: Namespace, y: Array) -> Array:
         """Undo :meth:`to_last` on an array of the same layout."""
         if self.single:
-            return xp.moveaxis(y, -1, self.axes[0]) if self.axes[0] != y.ndim - 1 else y
+            return move_axis(xp, y, -1, self.axes[0]) if self.axes[0] != y.ndim - 1 else y
         batch = tuple(self.shape[i] for i in self.rest)
         moved = xp.reshape(y, (*batch, *(self.shape[a] for a in self.axes)))
         order = (*self.rest, *self.axes)

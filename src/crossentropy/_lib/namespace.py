@@ -46,6 +46,7 @@ __all__ = [
     "is_jax",
     "is_numpy",
     "is_torch",
+    "move_axis",
     "namespace",
     "quiet",
     "restore_dtype",
@@ -400,6 +401,15 @@ def stop_gradient(xp: Namespace, x: Array) -> Array:
 
         return jax.lax.stop_gradient(x)
     return x
+
+
+def move_axis(xp: Namespace, x: Array, source: int, destination: int) -> Array:
+    """``x`` with axis ``source`` moved to ``destination``, as ``moveaxis``, through the
+    standard's ``permute_dims`` (``torch.moveaxis`` has no batching rule under
+    ``torch.func.vmap``; ``permute`` has)."""
+    order = list(range(x.ndim))
+    order.insert(destination % x.ndim, order.pop(source % x.ndim))
+    return xp.permute_dims(x, tuple(order))
 
 
 def hyper(xp: Namespace, value: Any, like: Array, name: str = "a hyperparameter") -> Any:

@@ -31,6 +31,7 @@ from crossentropy._lib.namespace import (
     cast,
     device_of,
     hyper,
+    move_axis,
     namespace,
     quiet,
     restore_dtype,
@@ -71,7 +72,7 @@ def _probabilities_and_targets(
             )
         ax = 1 if o.axis is None else normalize_axis(o.axis, x.ndim)
         shape = tuple(x.shape)
-        x = xp.moveaxis(x, ax, 1)
+        x = move_axis(xp, x, ax, 1)
         soft_target = mode == "multilabel" or xp.isdtype(t.dtype, "real floating")
         if soft_target:
             if tuple(t.shape) != shape:
@@ -79,7 +80,7 @@ def _probabilities_and_targets(
                     f"target must have the shape of input {shape_str(shape)} in {mode} mode; "
                     f"got {shape_str(t.shape)}"
                 )
-            t = xp.reshape(xp.moveaxis(t, ax, 1), (n, x.shape[1], -1))
+            t = xp.reshape(move_axis(xp, t, ax, 1), (n, x.shape[1], -1))
         else:
             if not xp.isdtype(t.dtype, "integral"):
                 raise TypeError(f"target must hold integer class labels; got dtype {t.dtype}")
