@@ -575,3 +575,24 @@ def test_sample_weights_are_repeated_rows_and_agree_with_score(name):
         ValueError, match=r"sample_weight must be finite and >= 0; got -1\.0 at row 5"
     ):
         fn(y, f, sample_weight=np.where(np.arange(400) == 5, -1.0, 1.0))
+
+
+def test_one_label_in_0_1_is_a_binary_slice_as_in_calibration_curve() -> None:
+    """A binary vector of forecasts whose outcomes hold one label (a slice of all positives,
+    say): scikit-learn's calibration_curve takes pos_label = 1 for labels in {0, 1} or
+    {-1, 1}; so do the calibration metrics (it was a single-class ValueError). Other single
+    labels still need labels=."""
+    calibration = pytest.importorskip("sklearn.calibration")
+    f = np.array([0.7, 0.8, 0.2, 0.55])
+    for y, outcome in (([1] * 4, 1.0), ([0] * 4, 0.0), ([-1] * 4, 0.0), ([True] * 4, 1.0)):
+        o = np.full(4, outcome)
+        true, _ = calibration.calibration_curve(y, f, n_bins=5)
+        np.testing.assert_allclose(true, outcome)
+        got = metrics.calibration_error(y, f, n_bins=5)
+        assert got == pytest.approx(metrics.calibration_error(o, f, n_bins=5, labels=[0, 1]))
+        smooth = metrics.smooth_calibration_error(y, f)
+        assert smooth == pytest.approx(metrics.smooth_calibration_error(o, f, labels=[0, 1]))
+        score = metrics.calibration_decomposition(y, f, score="brier").score
+        assert score == pytest.approx(float(np.mean((f - outcome) ** 2)))
+    with pytest.raises(ValueError, match=r"only one label \(2\)"):
+        metrics.calibration_error([2, 2], [0.3, 0.6])

@@ -967,7 +967,7 @@ def _pairs(
     from crossentropy.metrics._functions import ZeroWeightError, confidence_and_outcome
     from crossentropy.metrics._prepare import prepare
 
-    prep = prepare(y_true, y_proba, sample_weight, labels, nonempty=True)
+    prep = prepare(y_true, y_proba, sample_weight, labels, nonempty=True, one_binary_label=True)
     conf, hit = confidence_and_outcome(prep.xp, prep)
     f = np.asarray(to_host(conf))
     eps = float(np.finfo(f.dtype).eps) if f.dtype.kind == "f" else float(np.finfo(float).eps)

@@ -651,7 +651,8 @@ def calibration_error(
 
     - Two classes (``y_proba`` of shape ``(n,)`` or ``(n, 2)``): :math:`c_i` is the probability
       of the positive (larger) class and :math:`o_i = [y_i \text{ positive}]`, the pairs of
-      :func:`sklearn.calibration.calibration_curve`.
+      :func:`sklearn.calibration.calibration_curve`. As there, a ``y_true`` of one label 0, 1
+      or -1 with ``y_proba`` of shape ``(n,)`` has the classes [0, 1] or [-1, 1] (positive 1).
     - Three classes or more: the top label, :math:`c_i = \max_c p_{ic}` and
       :math:`o_i = [\mathrm{arg\,max}_c\, p_{ic} = y_i]` (first maximum).
 
@@ -707,7 +708,15 @@ def calibration_error(
         )
         dtype = y_proba.dtype if y_proba.is_floating_point() else torch.get_default_dtype()
         return torch.tensor(float(value), dtype=dtype)
-    prep = prepare(y_true, y_proba, sample_weight, labels, true_class=False, nonempty=True)
+    prep = prepare(
+        y_true,
+        y_proba,
+        sample_weight,
+        labels,
+        true_class=False,
+        nonempty=True,
+        one_binary_label=True,
+    )
     xp = prep.xp
     if prep.weight is not None and reads(None, prep.weight):  # as the other calibration
         from crossentropy.metrics._calibration import checked_weights  # functions refuse them

@@ -244,6 +244,19 @@ def _chunked_loss_total(p: Array, index: Array, weight: Array | None) -> Array:
 NO_ROWS = "y_true and y_proba must have at least one row; got none"
 
 
+def _one_binary_label(y: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
+    """The classes [0, 1] ([-1, 1]; [False, True]) of a ``y_true`` that holds one label, 0, 1
+    or -1 (a boolean), else None (the classes are inferred as usual)."""
+    if y.dtype.kind not in "biuf" or not y.size or not bool(np.all(y == y[0])):
+        return None
+    if y.dtype.kind == "b":
+        return np.array([False, True])
+    first = y[0]
+    if first in (0, 1):
+        return np.array([0, 1], dtype=y.dtype)
+    return np.array([-1, 1], dtype=y.dtype) if first == -1 else None
+
+
 def prepare(
     y_true: Any,
     y_proba: Any,
@@ -256,6 +269,7 @@ def prepare(
     multi_label: bool = False,
     true_class: bool = True,
     nonempty: bool = False,
+    one_binary_label: bool = False,
 ) -> Prepared:
     """Validate and encode the inputs of a multi-class metric (scikit-learn's rules).
 
@@ -270,6 +284,11 @@ def prepare(
 
     ``nonempty`` refuses an input of no rows (:data:`NO_ROWS`), as scikit-learn's metrics do,
     before anything is inferred from the labels.
+
+    ``one_binary_label``: for a binary vector ``y_proba`` and no ``labels``, a ``y_true`` that
+    holds a single label 0 or 1 (or -1, or a boolean) has the classes [0, 1] ([-1, 1]), as
+    :func:`sklearn.calibration.calibration_curve` takes ``pos_label = 1`` (a metric of
+    calibration pairs, where a slice of all positives is common), not a ``ValueError``.
 
     ``y_true`` may be a label indicator matrix ``(n, C)``, as scikit-learn accepts: rows with
     one 1 each are read as class indices; other rows (several 1s, or none) only where
@@ -343,6 +362,8 @@ def prepare(
             if chunked:
                 p, chunked = check_probabilities(xp, p, "y_proba"), False
     else:
+        if one_binary_label and labels is None and classes is None and p.ndim == 1:
+            labels = _one_binary_label(y)
         enc = encode(y, labels) if classes is None else Encoded(classes, index_of(y, classes))
     n_classes = int(enc.classes.shape[0])
     width = 2 if p.ndim == 1 else int(p.shape[1])
