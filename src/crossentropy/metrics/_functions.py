@@ -40,7 +40,7 @@ from crossentropy.metrics._formulas import (
     row_log_loss,
     uniform_edges,
 )
-from crossentropy.metrics._labels import distinct, host_labels, indicator_rows
+from crossentropy.metrics._labels import POS_LABEL_1, distinct, host_labels, indicator_rows
 from crossentropy.metrics._prepare import (
     NO_ROWS,
     Prepared,
@@ -549,13 +549,12 @@ def prepare_binary(
             f"its target type is {kind} (classes {classes.tolist()[:10]})"
         )
     if pos_label is None:
-        standard = [[0, 1], [-1, 1], [0], [-1], [1]]
         if classes.dtype.kind in "OUS":
             raise ValueError(
                 f"y_true takes values in {classes.tolist()} and pos_label is not given: make "
                 "y_true take values in {0, 1} or {-1, 1}, or pass pos_label"
             )
-        pos_label = 1 if classes.tolist() in standard else classes[-1]
+        pos_label = 1 if classes.tolist() in POS_LABEL_1 else classes[-1]
     hit = y == pos_label
     return prepare(
         hit.astype(np.int8),

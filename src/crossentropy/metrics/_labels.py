@@ -17,7 +17,19 @@ from crossentropy._lib.checks import plain, shape_str
 from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import is_array
 
-__all__ = ["Encoded", "distinct", "encode", "host_labels", "indicator_rows", "one_hot_rows"]
+__all__ = [
+    "POS_LABEL_1",
+    "Encoded",
+    "distinct",
+    "encode",
+    "host_labels",
+    "indicator_rows",
+    "one_hot_rows",
+]
+
+#: scikit-learn's binary labels whose positive class is 1 when ``pos_label`` is not given
+#: (``_check_pos_label_consistency``): {0, 1}, {-1, 1} and each of them alone.
+POS_LABEL_1 = ([0, 1], [-1, 1], [0], [-1], [1])
 
 #: Integer labels spanning at most this many values are counted with ``bincount``.
 _DENSE_SPAN = 1 << 22

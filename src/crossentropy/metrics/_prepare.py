@@ -30,7 +30,14 @@ from crossentropy._lib.policy import reads
 from crossentropy.metrics._checks import check_probabilities
 from crossentropy.metrics._fast import BITS_OF_ONE, rows_pass
 from crossentropy.metrics._formulas import gather, log_loss_sum, row_log_loss
-from crossentropy.metrics._labels import Encoded, encode, host_labels, index_of, indicator_rows
+from crossentropy.metrics._labels import (
+    POS_LABEL_1,
+    Encoded,
+    encode,
+    host_labels,
+    index_of,
+    indicator_rows,
+)
 
 __all__ = ["NO_ROWS", "Prepared", "accumulate_dtype", "finish", "prepare", "weighted_sum"]
 
@@ -245,16 +252,17 @@ NO_ROWS = "y_true and y_proba must have at least one row; got none"
 
 
 def _one_binary_label(y: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
-    """The classes [0, 1] ([-1, 1]; [False, True]) of a ``y_true`` that holds one label, 0, 1
-    or -1 (a boolean), else None (the classes are inferred as usual)."""
+    """The classes [0, 1] ([-1, 1]; [False, True]) of a ``y_true`` that holds one label whose
+    positive class is 1 (:data:`~crossentropy.metrics._labels.POS_LABEL_1`), else None (the
+    classes are inferred as usual)."""
     if y.dtype.kind not in "biuf" or not y.size or not bool(np.all(y == y[0])):
+        return None
+    first = y[0].item()
+    if [first] not in POS_LABEL_1:
         return None
     if y.dtype.kind == "b":
         return np.array([False, True])
-    first = y[0]
-    if first in (0, 1):
-        return np.array([0, 1], dtype=y.dtype)
-    return np.array([-1, 1], dtype=y.dtype) if first == -1 else None
+    return np.array([-1 if first == -1 else 0, 1], dtype=y.dtype)
 
 
 def prepare(
