@@ -152,6 +152,37 @@ def test_the_engines_clients_are_never_the_process_default(table: Path, monkeypa
     assert made == [False, False]
 
 
+def test_a_local_cluster_whose_event_loop_starts_late_is_started_again(
+    table: Path, monkeypatch
+) -> None:
+    """``distributed`` gives the thread of a new cluster's event loop 10 s to start and then
+    fails on a bare ``assert``: the engine starts the cluster once more, and a second failure
+    is an ``InputError`` that says what did not start."""
+    real, calls = distributed.LocalCluster, []
+
+    def late_once(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            raise AssertionError
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(distributed, "LocalCluster", late_once)
+    local = score(table, target="y", bootstrap=0)
+    report = score(table, target="y", engine="dask", bootstrap=0)
+    assert report.log_loss == pytest.approx(local.log_loss, rel=1e-14)
+    assert len(calls) == 2
+
+    def never(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        raise AssertionError
+
+    calls.clear()
+    monkeypatch.setattr(distributed, "LocalCluster", never)
+    with pytest.raises(InputError, match="cannot start a local Dask cluster: its event loop"):
+        score(table, target="y", engine="dask", bootstrap=0)
+    assert len(calls) == 2
+
+
 def test_a_client_or_a_cluster_is_taken_for_its_address(table: Path) -> None:
     """``scheduler=`` takes a ``distributed.Client`` (a notebook's) or a cluster: the scoring
     connects to its scheduler with a client of its own and leaves the user's open."""

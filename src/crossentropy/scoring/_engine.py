@@ -606,6 +606,39 @@ def _wait(client: Any, futures: list[Any], bar: ProgressBar, where: str) -> None
         time.sleep(POLL_SECONDS)
 
 
+def _local_cluster(dd: Any) -> Any:
+    """An in-process ``distributed.LocalCluster`` whose workers talk through memory
+    (``inproc://``): no port is opened but the scheduler's HTTP server on loopback.
+
+    ``distributed`` waits 10 s for the thread of the cluster's event loop to start, and then
+    fails on an ``assert``; on a machine stalled for that long the start is tried once more
+    before the failure is an ``InputError``.
+    """
+    from crossentropy.scoring._sources import InputError, first_line
+
+    def start() -> Any:
+        return dd.LocalCluster(
+            n_workers=max(1, min(4, os.cpu_count() or 1)),
+            threads_per_worker=1,
+            processes=False,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            silence_logs=logging.CRITICAL,
+        )
+
+    try:
+        try:
+            return start()
+        except AssertionError:  # the event loop's thread did not start within 10 s
+            return start()
+    except AssertionError:
+        raise InputError(
+            "", "cannot start a local Dask cluster: its event loop did not start within 10 s"
+        ) from None
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        raise InputError("", f"cannot start a local Dask cluster: {first_line(exc)}") from None
+
+
 def score_dask(
     src: Source | Sequence[Source],
     *,
@@ -645,7 +678,7 @@ def score_dask(
     import numpy as np
 
     from crossentropy.scoring._join import SolutionIndex, mark_seen
-    from crossentropy.scoring._sources import InputError, Source, first_line
+    from crossentropy.scoring._sources import InputError, Source
     from crossentropy.scoring._split import split_units
 
     files = [src] if isinstance(src, Source) else list(src)
@@ -661,24 +694,8 @@ def score_dask(
         if scheduler:
             client = stack.enter_context(_connect(dd, scheduler))
         else:
-            try:
-                # In-process workers that talk through memory (inproc://): no port is opened.
-                cluster = stack.enter_context(
-                    dd.LocalCluster(
-                        n_workers=max(1, min(4, os.cpu_count() or 1)),
-                        threads_per_worker=1,
-                        processes=False,
-                        dashboard_address=None,
-                        # The scheduler's HTTP server (health, metrics) on loopback, any port.
-                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                        silence_logs=logging.CRITICAL,
-                    )
-                )
-                client = stack.enter_context(dd.Client(cluster, set_as_default=False))
-            except (OSError, RuntimeError, TimeoutError) as exc:
-                raise InputError(
-                    "", f"cannot start a local Dask cluster: {first_line(exc)}"
-                ) from None
+            cluster = stack.enter_context(_local_cluster(dd))
+            client = stack.enter_context(dd.Client(cluster, set_as_default=False))
         where = scheduler or "the local cluster"
         try:
             client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
