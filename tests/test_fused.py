@@ -1040,6 +1040,38 @@ def test_compiled_step_takes_schedules_of_float_options_and_dynamic_shapes():
         check(dynamic(x[:n], y[:n]), linear_cross_entropy(x[:n], w, y[:n]))
 
 
+@pytest.mark.parametrize(
+    ("reduction", "weighted", "dtype"),
+    [
+        ("sum", True, torch.float32),
+        ("none", True, torch.float32),
+        ("sum", False, torch.float64),
+        ("none", True, torch.float64),
+    ],
+)
+def test_compiled_sum_and_none_with_class_weights_or_float64(reduction, weighted, dtype):
+    """``reduction="sum"``/``"none"`` with class weights, or in float64 (the accumulation
+    dtype), trace with ``fullgraph=True`` and give the eager loss and gradients."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 4, dtype=dtype, requires_grad=True)
+    w = torch.randn(10, 4, dtype=dtype, requires_grad=True)
+    y = torch.randint(0, 10, (8,))
+    if reduction == "none":
+        y[3] = -100
+    cw = torch.rand(10, dtype=dtype) if weighted else None
+
+    def loss(x, w):
+        out = linear_cross_entropy(x, w, y, weight=cw, reduction=reduction)
+        return out if reduction == "sum" else (out * torch.arange(8, dtype=dtype)).sum()
+
+    torch._dynamo.reset()
+    got = torch.compile(loss, fullgraph=True, backend="aot_eager")(x, w)
+    want = loss(x, w)
+    torch.testing.assert_close(got, want)
+    for a, b in zip(torch.autograd.grad(got, (x, w)), torch.autograd.grad(want, (x, w)), strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_meta_tensors_propagate_the_per_token_outputs():
     x = torch.empty(2, 3, 4, device="meta", dtype=torch.bfloat16)
     w = torch.empty(7, 4, device="meta", dtype=torch.bfloat16)

@@ -877,7 +877,9 @@ def row_scales(
                 "num_items_in_batch, sequence_ids and cu_seqlens apply to reduction='mean'; "
                 f"got reduction={o.reduction!r}"
             )
-        return vf, vf, ""
+        # two tensors, not one twice: autograd.Function.apply under torch.compile refuses a
+        # tensor given twice (a_ce and a_z when the accumulation dtype is vf's)
+        return vf, vf.clone(), ""
     weighted = vf if wy is None or o.divisor_rule(soft=False) == "count" else vf * wy
     if num_items_in_batch is not None:
         if seq is not None:
