@@ -1068,7 +1068,8 @@ def test_compiled_sum_and_none_with_class_weights_or_float64(reduction, weighted
     got = torch.compile(loss, fullgraph=True, backend="aot_eager")(x, w)
     want = loss(x, w)
     torch.testing.assert_close(got, want)
-    for a, b in zip(torch.autograd.grad(got, (x, w)), torch.autograd.grad(want, (x, w)), strict=True):
+    grads = torch.autograd.grad(got, (x, w)), torch.autograd.grad(want, (x, w))
+    for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b)
 
 
