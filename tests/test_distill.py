@@ -159,6 +159,41 @@ def test_all_ignored_mean_is_nan_and_sum_is_zero():
     assert float(linear_kl_div(xs, ws, xt, wt, target=y, reduction="sum")) == 0.0
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("where", ["student", "teacher"])
+def test_an_ignored_token_with_a_non_finite_hidden_state_gets_no_gradient(reduction, where):
+    """Ignored tokens take no part: a NaN or infinite hidden state there (the student's or the
+    teacher's) leaves the loss and the student's gradients those of the other tokens."""
+    xs, ws, bs, xt, wt, bt, y = _case()
+    keep = y != -100
+    bad_s, bad_t = xs.clone(), xt.clone()
+    bad = bad_s if where == "student" else bad_t
+    bad[2], bad[5] = math.nan, math.inf
+
+    def run(xs, xt, target):
+        x, w, b = (t.clone().requires_grad_(True) for t in (xs, ws, bs))
+        out = linear_kl_div(
+            x, w, xt, wt, target=target, linear_bias=b, teacher_bias=bt, reduction=reduction
+        )
+        # uneven upstream gradients for the per-token losses
+        (out * torch.arange(1.0, out.numel() + 1, dtype=out.dtype)).sum().backward()
+        return out.detach(), x.grad, w.grad, b.grad
+
+    got = run(bad_s, bad_t, y)
+    assert all(bool(torch.isfinite(t).all()) for t in got)
+    want = run(xs[keep], xt[keep], y[keep])
+    if reduction == "none":
+        torch.testing.assert_close(got[0][keep], want[0])
+        assert float(got[0][~keep].abs().max()) == 0.0
+    else:
+        torch.testing.assert_close(got[0], want[0])
+    assert float(got[1][~keep].abs().max()) == 0.0
+    if reduction != "none":  # the per-token upstream weights differ once rows are dropped
+        torch.testing.assert_close(got[1][keep], want[1])
+        torch.testing.assert_close(got[2], want[2])
+        torch.testing.assert_close(got[3], want[3])
+
+
 def test_compiled_with_a_temperature_and_beta_schedule():
     """A temperature or beta that changes between calls traces under
     ``torch.compile(fullgraph=True)`` (one compilation per value) and gives the eager numbers."""

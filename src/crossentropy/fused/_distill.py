@@ -394,6 +394,10 @@ def linear_kl_div(
         if reads(None, target):  # a label out of range, as linear_cross_entropy refuses it
             index_targets(xpt, target.long(), v, ignore, check=True)
         valid = target.reshape(-1) != ignore
+        # ignored rows still go through the products: their hidden states must not reach them
+        # (a row scale 0 times a non-finite logit is NaN in every gradient)
+        xs = torch.where(valid[:, None], xs, xs.new_zeros(()))
+        xt = torch.where(valid[:, None], xt, xt.new_zeros(()))
     acc = acc_dtype(input.dtype)
     vf = valid.to(acc)
     scale = vf / vf.sum().clamp(min=1) if reduction == "mean" else vf
