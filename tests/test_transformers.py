@@ -35,6 +35,18 @@ MODELS = {
     "phi3": ("Phi3Config", "Phi3ForCausalLM", {"pad_token_id": 0}),
     "granite": ("GraniteConfig", "GraniteForCausalLM", {"logits_scaling": 4.0}),
     "cohere": ("CohereConfig", "CohereForCausalLM", {"logit_scale": 0.5}),
+    # its logits_scaling multiplies, where Granite's divides
+    "hyperclovax": ("HyperCLOVAXConfig", "HyperCLOVAXForCausalLM", {"logits_scaling": 4.0}),
+    "recurrent_gemma": (
+        "RecurrentGemmaConfig",
+        "RecurrentGemmaForCausalLM",
+        {
+            "logits_soft_cap": 0.5,
+            "lru_width": 16,
+            "attention_window_size": 8,
+            "block_types": ["recurrent", "attention"],
+        },
+    ),
 }
 
 
@@ -182,6 +194,51 @@ def test_bad_models_and_options_are_refused_at_once():
         model(input_ids=ids, shift_labels=ids[:, :5])
     with pytest.raises(ValueError, match=r"shift_labels must .* got \(2, 5\)"):
         model(input_ids=ids, labels=ids, shift_labels=ids[:, :5])  # the model uses shift_labels
+
+
+def _transformed(transform):
+    """A Llama whose forward transforms its output embeddings' products with ``transform``,
+    which no config field says (a user's own model class)."""
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    class Transformed(transformers.LlamaForCausalLM):
+        def forward(self, input_ids=None, labels=None, **kwargs):
+            hidden = self.model(input_ids=input_ids, **kwargs).last_hidden_state
+            logits = transform(self.lm_head(hidden))
+            loss = None
+            if labels is not None:
+                loss = self.loss_function(logits, labels, vocab_size=logits.shape[-1])
+            return CausalLMOutputWithPast(loss=loss, logits=logits)
+
+    torch.manual_seed(0)
+    return Transformed(transformers.LlamaConfig(**TINY))
+
+
+def test_a_logit_transform_it_does_not_reproduce_is_refused():
+    """The model's own logits are checked once against the fused op's options (on made-up
+    hidden states): a transform no config field names is refused, not a silently other loss."""
+    assert "forward" in vars(use_fused_loss(_transformed(lambda z: z)))
+    with pytest.raises(TypeError, match=r"Transformed's logits are not .*off by up to"):
+        use_fused_loss(_transformed(lambda z: 2 * z))
+    with pytest.raises(TypeError, match=r"Transformed's logits are not .*off by up to"):
+        use_fused_loss(_transformed(lambda z: 30 * torch.tanh(z / 30)))  # a softcap of its own
+    with pytest.raises(TypeError, match=r"shape \(1, 3, 96\) where the output embeddings give"):
+        use_fused_loss(_transformed(lambda z: z[..., :-1]))  # a padded vocabulary cut
+    with pytest.raises(
+        TypeError, match=r"cannot check that Transformed's logits .*\(ValueError: no\)"
+    ):
+        use_fused_loss(_transformed(lambda z: (_ for _ in ()).throw(ValueError("no"))))
+    model = _transformed(lambda z: 2 * z)
+    with pytest.raises(TypeError):
+        use_fused_loss(model)
+    assert "forward" not in vars(model)  # refused: the model is left as it was
+    assert all("forward" not in vars(m) for m in model.modules())
+
+
+def test_a_model_on_the_meta_device_is_taken_unchecked():
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**TINY))
+    assert "forward" in vars(use_fused_loss(model))
 
 
 def test_a_deep_copy_or_a_pickle_keeps_its_own_fused_loss():

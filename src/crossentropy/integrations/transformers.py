@@ -8,8 +8,13 @@ the decoder's last hidden states go straight into the fused op, so the ``[tokens
 logits are never formed. The labels are shifted as the model does (pad with -100, drop the
 first), ``num_items_in_batch`` divides the summed loss as the model's own loss does (Hugging
 Face's gradient-accumulation normalisation), and the model's logit transforms become the fused
-op's options: Gemma's ``final_logit_softcapping`` its ``softcap``, Cohere's ``logit_scale`` and
-Granite's ``logits_scaling`` its ``temperature``. The output is the model's
+op's options: Gemma's ``final_logit_softcapping`` and RecurrentGemma's ``logits_soft_cap`` its
+``softcap``; Cohere's ``logit_scale``, Granite's and HyperCLOVAX's ``logits_scaling`` and
+Falcon-H1's ``lm_head_multiplier`` its ``temperature``. That these reproduce the model's own
+logits is checked once, when the loss is installed: the model's forward runs with its decoder's
+output made up (three hidden states, no layer run), and a model whose logits are anything else
+(a transform no config field names, a padded vocabulary cut off) is refused with a
+``TypeError`` rather than trained on another loss. The output is the model's
 ``CausalLMOutputWithPast`` with ``logits=None`` unless asked for (``return_logits=True``), and a
 float32 loss, as the models' own (computed in float32 for half-precision models).
 Calls without labels (generation, evaluation of logits) run the model's own forward.
@@ -44,17 +49,127 @@ from crossentropy.fused._chunked import FusedOptions, fused_loss
 __all__ = ["remove_fused_loss", "use_fused_loss"]
 
 
+# Fields of a model's (text) config that transform its logits, and how: ``"softcap"``
+# (c * tanh(z / c)), ``"times"`` (z * s) or ``"over"`` (z / s, a temperature). A field of another
+# model may mean another transform: :func:`_check_transform` checks the outcome on every model.
+_TRANSFORMS = {
+    "final_logit_softcapping": "softcap",  # Gemma 2 and 3
+    "logits_soft_cap": "softcap",  # RecurrentGemma
+    "logit_scale": "times",  # Cohere
+    "logits_scaling": "over",  # Granite (HyperCLOVAX multiplies: _TIMES_SCALING)
+    "lm_head_multiplier": "times",  # Falcon-H1
+}
+_TIMES_SCALING = frozenset({"hyperclovax"})  # model types whose logits_scaling multiplies
+
+
 def _logit_transform(config: Any) -> tuple[float | None, float]:
-    """``(softcap, temperature)`` reproducing the model's own transform of its logits."""
-    softcap = getattr(config, "final_logit_softcapping", None)
-    temperature = 1.0
-    scale = getattr(config, "logit_scale", None)  # Cohere: logits * scale
-    if isinstance(scale, (int, float)) and scale != 1:
-        temperature = 1.0 / float(scale)
-    scaling = getattr(config, "logits_scaling", None)  # Granite: logits / scaling
-    if isinstance(scaling, (int, float)) and scaling != 1:
-        temperature *= float(scaling)
-    return (None if softcap is None else float(softcap)), temperature
+    """``(softcap, temperature)`` reproducing the model's own transform of its logits, read
+    from its (text) config's fields (:data:`_TRANSFORMS`)."""
+    get_text = getattr(config, "get_text_config", None)
+    text = get_text(decoder=True) if callable(get_text) else config
+    softcap, temperature = None, 1.0
+    for field, kind in _TRANSFORMS.items():
+        value = getattr(text, field, None)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        if field == "logits_scaling" and getattr(text, "model_type", None) in _TIMES_SCALING:
+            kind = "times"
+        if kind == "softcap":
+            softcap = float(value)
+        elif kind == "times":
+            temperature /= float(value)
+        else:
+            temperature *= float(value)
+    return softcap, temperature
+
+
+class _Hidden:
+    """What the decoder returns while :func:`_check_transform` runs the model's forward: the
+    made-up last hidden states, by attribute, by name or at position 0; no other field."""
+
+    def __init__(self, hidden: Tensor) -> None:
+        self.last_hidden_state = hidden
+
+    def __getattr__(self, name: str) -> Any:  # past_key_values, attentions, router_logits, ...
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return None
+
+    def __getitem__(self, key: Any) -> Tensor:
+        if key in (0, "last_hidden_state"):
+            return self.last_hidden_state
+        raise KeyError(key)
+
+
+def _check_transform(model: nn.Module, softcap: float | None, temperature: float) -> None:
+    """Refuse a model whose own logits are not ``softcap(W h / temperature)`` (and its bias):
+    the class's forward runs once with its decoder (and the decoder's parts) replaced by three
+    made-up hidden states (no layer runs) whose largest logits are 1, 30 and 1000, and its
+    logits must be those within the head's precision. On the ``meta`` device there is
+    nothing to compare."""
+    name = type(model).__name__
+    head: Any = getattr(model, "get_output_embeddings")()  # noqa: B009 (may be replaced)
+    weight, bias = head.weight.detach(), getattr(head, "bias", None)
+    if weight.is_meta:
+        return
+    dtype = torch.promote_types(weight.dtype, torch.float32)
+    with torch.no_grad():
+        u = weight[int(weight.to(dtype).norm(dim=1).argmax())].to(dtype)
+        size = float(u.dot(u))
+        if not size > 0:  # an all-zero head: its logits are its bias
+            u, size = torch.ones_like(u), float(u.numel())
+        scales = torch.tensor([1.0, 30.0, 1000.0], dtype=dtype, device=u.device)
+        hidden = (scales[:, None] * u / size).to(weight.dtype)[None]
+        expected = nn.functional.linear(
+            hidden.to(dtype), weight.to(dtype), None if bias is None else bias.detach().to(dtype)
+        )
+        expected = expected / temperature
+        if softcap is not None:
+            expected = softcap * torch.tanh(expected / softcap)
+        # the decoder and its parts (OPT's forward calls its decoder's decoder) made up
+        base: Any = getattr(model, "base_model")  # noqa: B009 (a module's attribute)
+        parts = [base, *base.children()]
+        before = [vars(m).get("forward") for m in parts]
+        for m in parts:
+            object.__setattr__(m, "forward", lambda *args, **kwargs: _Hidden(hidden))
+        kwargs: dict[str, Any] = {"input_ids": torch.zeros((1, 3), dtype=torch.long)}
+        kwargs["input_ids"] = kwargs["input_ids"].to(weight.device)
+        if hasattr(getattr(model, "config", None), "output_router_logits"):
+            kwargs["output_router_logits"] = False
+        try:
+            out = type(model).forward(model, **kwargs)
+        except Exception as exc:
+            raise TypeError(
+                f"cannot check that {name}'s logits are its output embeddings' products: its "
+                f"forward failed with its decoder's output made up ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''})"
+            ) from exc
+        finally:
+            for m, forward in zip(parts, before, strict=True):
+                if forward is None:
+                    object.__delattr__(m, "forward")
+                else:
+                    object.__setattr__(m, "forward", forward)
+    logits = out[0] if isinstance(out, tuple) else getattr(out, "logits", None)
+    what = (
+        f"its output embeddings' products{'' if temperature == 1 else f' / {temperature:g}'}"
+        f"{'' if softcap is None else f' softcapped at {softcap:g}'}"
+    )
+    if not isinstance(logits, Tensor) or tuple(logits.shape) != tuple(expected.shape):
+        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise TypeError(
+            f"{name}'s logits are not {what}: shape {shape} where the output embeddings give "
+            f"{tuple(expected.shape)}; train it without use_fused_loss"
+        )
+    tol = 8 * torch.finfo(weight.dtype).eps
+    got = logits.detach().to(dtype)
+    if not torch.allclose(got, expected, rtol=tol, atol=tol * float(expected.abs().max())):
+        far = float((got - expected).abs().max())
+        raise TypeError(
+            f"{name}'s logits are not {what}: its forward transforms them in a way this "
+            f"integration does not reproduce (off by up to {far:.3g} on made-up hidden "
+            "states); train it without use_fused_loss"
+        )
 
 
 def use_fused_loss(
@@ -81,9 +196,11 @@ def use_fused_loss(
     ``shift_labels`` it runs ``model.base_model`` and the fused op on the last hidden states
     and ``model.get_output_embeddings().weight`` (tied weights stay tied), without them the
     model's own forward. ``label_smoothing`` and ``z_loss`` are extras (0 reproduces the
-    model). A second call replaces the options of the first; :func:`remove_fused_loss` undoes
-    it. With ``return_dict=False`` (as a call's argument or in the model's config) the
-    outputs come as the model's tuple.
+    model). The model's own logits are checked once against these options (its forward on
+    three made-up hidden states, no decoder layer run): a logit transform they do not
+    reproduce is a ``TypeError``. A second call replaces the options of the first;
+    :func:`remove_fused_loss` undoes it. With ``return_dict=False`` (as a call's argument or in
+    the model's config) the outputs come as the model's tuple.
 
     Parameters
     ----------
@@ -123,6 +240,7 @@ def use_fused_loss(
         raise TypeError(f"return_logits must be True or False; got {return_logits!r}")
     _check_layout(model)
     softcap, temperature = _logit_transform(getattr(model, "config", None))
+    _check_transform(model, softcap, temperature)
     fused = FusedOptions(  # checked now, not at the first training step
         ignore_index=ignore_index,
         label_smoothing=label_smoothing,
