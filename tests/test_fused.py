@@ -439,6 +439,11 @@ def test_autocast_gradients_of_float32_leaves(dtype, options):
         ({"linear_weight": torch.zeros(5, 3, device="meta")}, ValueError, "input's device cpu"),
         ({"target": torch.zeros(4, dtype=torch.long, device="meta")}, ValueError, "target must"),
         ({"weight": torch.ones(5, device="meta")}, ValueError, "weight must be on input's"),
+        (
+            {"target": torch.full((4, 5), 0.2)},
+            TypeError,
+            "target must hold class indices: probability targets",
+        ),
     ],
 )
 def test_bad_inputs(kwargs, error, match):

@@ -484,12 +484,14 @@ def linear_cross_entropy(
     class weights (``weight``; 1 without) and no softcap unless ``softcap`` is set.
 
     PyTorch 2.13's ``torch.nn.functional.linear_cross_entropy(input, linear_weight, target, *,
-    linear_bias, weight, reduction, ignore_index, label_smoothing, options)`` runs unchanged and
-    gives its numbers: ``"mean"`` is the class-weighted mean :math:`\sum_n \ell_n / \sum_n
-    w_{y_n}` over the non-ignored tokens (the z-loss term divided by their count), ``"sum"``
-    and ``"none"`` as in ``cross_entropy``; ``ignore_index=None`` is -100, as PyTorch maps it;
-    ``options`` (PyTorch's chunking configuration) is accepted and not needed, as this op
-    always chunks (``chunk_size``). Equal to
+    linear_bias, weight, reduction, ignore_index, label_smoothing, options)`` with class-index
+    targets runs unchanged and gives its numbers (probability targets, which PyTorch's op also
+    takes, are a ``TypeError`` here): ``"mean"`` is the class-weighted mean
+    :math:`\sum_n \ell_n / \sum_n w_{y_n}` over the non-ignored tokens (the z-loss term
+    divided by their count), ``"sum"`` and ``"none"`` as in ``cross_entropy``;
+    ``ignore_index=None`` is -100, as PyTorch maps it; ``options`` (PyTorch's chunking
+    configuration) is accepted and not needed, as this op always chunks (``chunk_size``).
+    Equal to
     ``crossentropy.cross_entropy((input @ linear_weight.T + linear_bias) / temperature, target,
     weight=weight, ...)`` with the same keywords, with exact gradients for ``input``,
     ``linear_weight`` and ``linear_bias`` (class weights get none).
@@ -781,6 +783,12 @@ def check_inputs(
         )
     if not isinstance(target, Tensor):
         raise TypeError(f"target must be a torch tensor; got {type(target).__name__}")
+    if target.is_floating_point() and tuple(target.shape) == (*input.shape[:-1], weight.shape[0]):
+        raise TypeError(
+            "target must hold class indices: probability targets (one row of V probabilities "
+            "per token) are not taken by this op; compute the logits and use "
+            "crossentropy.cross_entropy"
+        )
     if tuple(target.shape) != tuple(input.shape[:-1]):
         raise ValueError(
             f"target must have shape {shape_str(input.shape[:-1])}; got {shape_str(target.shape)}"
