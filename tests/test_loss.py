@@ -65,5 +65,56 @@ def test_misuse_is_a_clear_error():
     loss_fn = OutputProjectionLoss()
     with pytest.raises(RuntimeError, match="set_model_output"):
         loss_fn(torch.randn(2, 3), torch.tensor([0, 1]))
-    with pytest.raises(TypeError, match="weight tensor"):
+    with pytest.raises(TypeError, match=r"weight tensor .* got ReLU"):
         loss_fn.set_model_output(torch.nn.ReLU())
+
+
+class _Decoder(torch.nn.Module):
+    """A model of torchtune's shape: ``output`` (a linear layer, or a ``TiedLinear`` over the
+    token embeddings) applied in its forward unless ``skip_output_layer`` is set."""
+
+    def __init__(self, tied: bool) -> None:
+        super().__init__()
+        self.tok_embeddings = torch.nn.Embedding(11, 4, dtype=torch.float64)
+        self.body = torch.nn.Linear(4, 4, dtype=torch.float64)
+        self.skip_output_layer = False
+        self.output = (
+            _TiedLinear(self.tok_embeddings)
+            if tied
+            else torch.nn.Linear(4, 11, bias=False, dtype=torch.float64)
+        )
+
+    def forward(self, tokens):
+        hidden = torch.tanh(self.body(self.tok_embeddings(tokens)))
+        return hidden if self.skip_output_layer else self.output(hidden)
+
+
+class _TiedLinear:
+    """torchtune's ``TiedLinear``: not a module; the embeddings' weight as the projection."""
+
+    def __init__(self, tied_module):
+        self.tied_module = tied_module
+
+    def __call__(self, x):
+        return torch.nn.functional.linear(x, self.tied_module.weight)
+
+
+@pytest.mark.parametrize("tied", [False, True], ids=["linear", "tied"])
+def test_set_model_output_takes_a_torchtune_model_as_its_recipes_pass_it(tied):
+    """torchtune's recipes call ``loss_fn.set_model_output(model)``: the loss takes
+    ``model.output`` (tied or not) and sets ``model.skip_output_layer``, so that the model
+    returns the hidden states; the loss and gradients are the logits' cross-entropy."""
+    torch.manual_seed(2)
+    model = _Decoder(tied)
+    tokens, targets = torch.randint(0, 11, (2, 5)), torch.randint(0, 11, (2, 5))
+    targets[1, :2] = -100
+    ref = torch.nn.functional.cross_entropy(model(tokens).flatten(0, 1), targets.flatten())
+    ref_grads = torch.autograd.grad(ref, list(model.parameters()))
+    loss_fn = OutputProjectionLoss()
+    loss_fn.set_model_output(model)
+    assert model.skip_output_layer is True
+    loss = loss_fn(model(tokens), targets)
+    torch.testing.assert_close(loss, ref, rtol=1e-12, atol=1e-12)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    for a, b in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

@@ -27,9 +27,11 @@ _PER_CALL = {
 class OutputProjectionLoss(nn.Module):
     r"""The fused linear + cross-entropy as a loss module of a training recipe that hands it the
     model's output projection and calls it on the final hidden states (the shape of
-    torchtune's and torchtitan's chunked losses): ``loss_fn.set_model_output(model.output)``,
-    then ``loss_fn(hidden, targets)``. Thin over
-    :func:`crossentropy.fused.linear_cross_entropy`, whose keywords it takes at construction.
+    torchtune's and torchtitan's chunked losses): ``loss_fn.set_model_output(model)`` as
+    torchtune's recipes call it (the model then skips its output layer and returns its hidden
+    states), or ``loss_fn.set_model_output(model.output)``, then ``loss_fn(hidden, targets)``.
+    Thin over :func:`crossentropy.fused.linear_cross_entropy`, whose keywords it takes at
+    construction.
 
     .. math::
 
@@ -74,7 +76,7 @@ class OutputProjectionLoss(nn.Module):
             raise TypeError(f"weight must be a tensor of class weights, got {type(weight)}")
         self._options = FusedOptions.from_arguments(options)
         self.register_buffer("weight", weight)
-        self.output: nn.Linear | None = None
+        self.output: Any = None  # an nn.Linear, or torchtune's TiedLinear
 
     def set_model_output(self, output: nn.Module) -> None:
         """The model's output projection, kept by reference, so tied or sharded weights stay
@@ -83,18 +85,31 @@ class OutputProjectionLoss(nn.Module):
         Parameters
         ----------
         output : torch.nn.Module
-            An ``nn.Linear``-like module with ``weight`` ``(V, D)`` and, optionally, ``bias``.
+            An ``nn.Linear``-like module with ``weight`` ``(V, D)`` and, optionally, ``bias``;
+            or, as torchtune's recipes pass it, the model itself, whose ``output`` is taken
+            (an ``nn.Linear``, or torchtune's ``TiedLinear`` over the token embeddings'
+            ``tied_module``) and whose ``skip_output_layer`` is set to True, so that its
+            forward returns the hidden states this loss projects.
         """
-        if not isinstance(getattr(output, "weight", None), Tensor):
-            raise TypeError("set_model_output takes a module with a weight tensor (V, D)")
-        object.__setattr__(self, "output", output)  # not a submodule: the model owns it
+        projection: Any = output
+        if _weight(output) is None and _weight(getattr(output, "output", None)) is not None:
+            projection = output.output  # torchtune's model: it skips its own output layer
+            object.__setattr__(output, "skip_output_layer", True)
+        if _weight(projection) is None:
+            raise TypeError(
+                "set_model_output takes a module with a weight tensor (V, D), or a model "
+                f"whose output is one; got {type(output).__name__}"
+            )
+        object.__setattr__(self, "output", projection)  # not a submodule: the model owns it
 
     def forward(
         self, hidden: Tensor, targets: Tensor, *, num_items_in_batch: int | Tensor | None = None
     ) -> Any:
         if self.output is None:
             raise RuntimeError("call set_model_output(model.output) before the loss")
-        weight: Tensor = self.output.weight
+        weight = _weight(self.output)
+        if weight is None:  # replaced since set_model_output
+            raise RuntimeError("the output projection no longer has a weight tensor (V, D)")
         bias = getattr(self.output, "bias", None)
         return fused_loss(
             hidden,
@@ -105,3 +120,12 @@ class OutputProjectionLoss(nn.Module):
             weight=self.weight if isinstance(self.weight, Tensor) else None,
             num_items_in_batch=num_items_in_batch,
         )
+
+
+def _weight(projection: Any) -> Tensor | None:
+    """The ``(V, D)`` weight of an output projection: its own ``weight``, or that of the module
+    it is tied to (torchtune's ``TiedLinear.tied_module``); None if it has neither."""
+    weight = getattr(projection, "weight", None)
+    if weight is None and projection is not None:
+        weight = getattr(getattr(projection, "tied_module", None), "weight", None)
+    return weight if isinstance(weight, Tensor) and weight.ndim == 2 else None
