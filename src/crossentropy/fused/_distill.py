@@ -286,7 +286,10 @@ def linear_kl_div(
     ``linear_bias``); the teacher gets none (run it under ``torch.no_grad()``). No
     :math:`T^2` factor is applied (multiply by it for Hinton's scaling). ``"mean"`` and
     ``"sum"`` form the gradients in the forward pass (8·N·D·V FLOPs with both heads);
-    ``"none"`` recomputes in the backward pass.
+    ``"none"`` recomputes in the backward pass. It works under ``torch.compile(fullgraph=True)``
+    and ``torch.autocast``; ``torch.func`` transforms (``grad``, ``vmap``, ``jacrev``,
+    ``jacfwd``) are refused with a ``RuntimeError`` (use ``loss.backward()`` or
+    ``torch.autograd.grad``).
 
     Parameters
     ----------
