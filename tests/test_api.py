@@ -130,6 +130,33 @@ def test_to_html_never_replaces_a_link(files, tmp_path: Path):
         report.to_html("")
 
 
+def test_to_html_never_replaces_a_scored_file(tmp_path: Path):
+    """A page is never written over one of the files it scored: the file, a folder's or a
+    pattern's part, the solution."""
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    text = "y,p_a,p_b\na,0.9,0.1\nb,0.2,0.8\n"
+    for i in range(2):
+        (parts / f"part-{i}.csv").write_text(text)
+    part = parts / "part-1.csv"
+    for data in (part, parts, str(parts / "part-*.csv")):
+        report = score(data, target="y", proba="p_*", bootstrap=0)
+        with pytest.raises(ValueError, match="is an input file"):
+            report.to_html(part)
+        assert part.read_text() == text
+    solution, submission = tmp_path / "sol.csv", tmp_path / "sub.csv"
+    solution.write_text("id,y\n1,a\n2,b\n")
+    submission.write_text("id,a,b\n1,0.9,0.1\n2,0.2,0.8\n")
+    pair = score(submission, solution=solution, id="id", bootstrap=0)
+    for path in (solution, submission):
+        with pytest.raises(ValueError, match="is an input file"):
+            pair.to_html(path)
+    compared = score([part, parts / "part-0.csv"], target="y", proba="p_*", bootstrap=0)
+    with pytest.raises(ValueError, match="is an input file"):
+        compared.to_html(part)
+    assert part.read_text() == text
+
+
 def test_bad_input_is_an_input_error_naming_file_row_and_column(tmp_path: Path):
     bad = tmp_path / "bad.csv"
     bad.write_text("y,p_a,p_b\na,0.5,0.5\nb,0.3,x\n")

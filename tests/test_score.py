@@ -784,11 +784,26 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path):
 
 
 def test_report_cannot_overwrite_an_input(tmp_path: Path):
+    """Not the file scored, nor one of the parts of a folder or a pattern scored, nor a path
+    that ends with a separator (a folder's name)."""
     good = _write(tmp_path / "good.csv", GOOD_CSV)
-    out = cli(str(good), "--target", "y", "--proba-cols", "p_*", "--report", str(good))
-    assert out.returncode == 2
-    assert "is an input file" in out.stderr
+    (tmp_path / "parts").mkdir()
+    part = _write(tmp_path / "parts" / "part-0.csv", GOOD_CSV)
+    cols = ("--target", "y", "--proba-cols", "p_*")
+    argvs = [
+        [str(good), *cols, "--report", str(good)],
+        [str(tmp_path / "parts"), *cols, "--report", str(part)],
+        [str(tmp_path / "parts" / "part-*.csv"), *cols, "--report", str(part)],
+        [str(good), *cols, "--report", str(tmp_path / "new") + os.sep],
+    ]
+    needles = ["is an input file"] * 3 + ["names a folder"]
+    for argv, needle, out in zip(argvs, needles, cli_runs(*argvs), strict=True):
+        assert out.returncode == 2, argv
+        assert needle in out.stderr
+        assert len(out.stderr.splitlines()) == 1
     assert good.read_text() == GOOD_CSV
+    assert part.read_text() == GOOD_CSV
+    assert not (tmp_path / "new").exists()
 
 
 def test_relative_paths_are_made_absolute_for_the_workers(

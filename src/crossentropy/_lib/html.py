@@ -197,16 +197,19 @@ def html_page(title: str, sections: Iterable[str], *, css: str = CSS) -> str:
     )
 
 
-def check_output_path(path: str | os.PathLike[str]) -> None:
+def check_output_path(path: str | os.PathLike[str], inputs: Iterable[str] = ()) -> None:
     """Refuse an output path that a written file must not replace, before any work is done.
 
     Only a regular file is ever replaced: a symbolic link, a device node, a FIFO, a socket or
-    a folder at ``path`` is refused, as are a missing or unwritable folder.
+    a folder at ``path`` is refused, as are a path that ends with a separator (a folder's),
+    a missing or unwritable folder, and one of the ``inputs`` (the same file, by any name).
 
     Parameters
     ----------
     path : path-like
         The destination.
+    inputs : iterable of str
+        The files the output was (or will be) computed from.
 
     Raises
     ------
@@ -219,6 +222,8 @@ def check_output_path(path: str | os.PathLike[str]) -> None:
         raise TypeError(f"path must be a file path (str or os.PathLike); got {type(path).__name__}")
     if not os.fspath(path):
         raise ValueError("path must name a file; got an empty path")
+    if os.fspath(path).endswith(("/", os.sep)):
+        raise ValueError(f"{path}: names a folder (it ends with a separator); give a file path")
     dest = Path(path)
     if dest.is_symlink():
         raise ValueError(f"{path}: is a symbolic link; refusing to replace it")
@@ -230,9 +235,15 @@ def check_output_path(path: str | os.PathLike[str]) -> None:
         raise ValueError(f"{path}: cannot write: no folder {folder}")
     if not os.access(folder, os.W_OK):
         raise ValueError(f"{path}: cannot write: folder {folder} is not writable")
+    if dest.exists():
+        for name in inputs:
+            if os.path.exists(name) and os.path.samefile(name, dest):
+                raise ValueError(f"{path}: is an input file; choose another path")
 
 
-def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
+def write_atomic(
+    path: str | os.PathLike[str], data: str | bytes, inputs: Iterable[str] = ()
+) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
     A reader never sees a half-written file, and an interrupted write leaves the old file (or
@@ -246,13 +257,15 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
         Destination; its folder must exist.
     data : str or bytes
         The content.
+    inputs : iterable of str
+        Files that must not be replaced (the content's inputs).
 
     Returns
     -------
     pathlib.Path
         The destination path.
     """
-    check_output_path(path)
+    check_output_path(path, inputs)
     dest = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     mode = stat.S_IMODE(dest.stat().st_mode) if dest.exists() else None

@@ -318,7 +318,7 @@ def score_command(args: argparse.Namespace) -> int:
     from crossentropy.scoring import InputError, score
     from crossentropy.scoring._api import ROW_SUM_WARNING, row_sum_warnings
     from crossentropy.scoring._engine import ProgressBar
-    from crossentropy.scoring._sources import is_url
+    from crossentropy.scoring._sources import input_files, is_url
 
     if args.scheduler and args.engine != "dask":
         return _error("--scheduler needs --engine dask")
@@ -341,14 +341,11 @@ def score_command(args: argparse.Namespace) -> int:
     if args.report is not None and not args.report:
         return _error("--report needs a file path")
     if args.report:
+        files = [f for path in inputs.values() for f in input_files(path)]
         try:
-            check_output_path(args.report)  # before any scoring
+            check_output_path(args.report, files)  # before any scoring
         except ValueError as exc:
             return _error(f"--report {exc}")
-    if args.report and os.path.exists(args.report):
-        for path in inputs.values():
-            if os.path.exists(path) and os.path.samefile(path, args.report):
-                return _error(f"--report {args.report}: is an input file; choose another path")
     bar = ProgressBar(bool(args.progress) or sys.stderr.isatty())
     try:
         data: Any = predictions if len(predictions) > 1 else (predictions or [None])[0]

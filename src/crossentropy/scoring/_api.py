@@ -156,11 +156,12 @@ class ScoreReport:
         ----------
         path : str or os.PathLike
             The page to write; only a regular file there is ever replaced (a symbolic link, a
-            device, a FIFO or a folder at ``path`` is a ``ValueError``).
+            device, a FIFO or a folder at ``path``, or one of the scored files, is a
+            ``ValueError``).
         """
         from crossentropy._lib.html import write_atomic
 
-        write_atomic(path, self.html())
+        write_atomic(path, self.html(), inputs=report_inputs([self]))
 
     def _repr_html_(self) -> str:
         """The notebook's view: :meth:`html`'s content in a ``<div>`` whose style leaves the
@@ -597,6 +598,24 @@ def score(
     for text in row_sum_warnings(result):
         warnings.warn(text, UserWarning, stacklevel=2)
     return result
+
+
+def report_inputs(reports: Sequence[ScoreReport]) -> list[str]:
+    """The local files the reports were computed from (a folder's or a pattern's parts one by
+    one), which their pages must never replace."""
+    from crossentropy.scoring._sources import input_files
+
+    out: list[str] = []
+    for one in reports:
+        files = one.input["files"]
+        for value in (
+            files.get("predictions"),
+            *files.get("parts", ()),
+            *(files.get(k) for k in ("solution", "labels")),
+        ):
+            if isinstance(value, str):
+                out += input_files(value)
+    return out
 
 
 #: The end of the warning of rows that do not sum to 1 (the command line prints it its way).

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crossentropy.scoring._api import ScoreReport, plain, score_one
+from crossentropy.scoring._api import ScoreReport, plain, report_inputs, score_one
 from crossentropy.scoring._sources import InputError
 
 if TYPE_CHECKING:
@@ -117,11 +117,12 @@ class Comparison:
         Parameters
         ----------
         path : str or os.PathLike
-            The page to write; only a regular file there is ever replaced.
+            The page to write; only a regular file there is ever replaced, and never one of
+            the scored files.
         """
         from crossentropy._lib.html import write_atomic
 
-        write_atomic(path, self.html())
+        write_atomic(path, self.html(), inputs=report_inputs(list(self.reports.values())))
 
     def _repr_html_(self) -> str:
         """The notebook's view: :meth:`html`'s content in a ``<div>`` whose style leaves the

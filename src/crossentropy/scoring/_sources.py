@@ -1035,6 +1035,23 @@ def expand_parts(path: str) -> list[str] | None:
     return names
 
 
+def input_files(path: str) -> list[str]:
+    """The local files that ``path`` names as an input: itself, a folder's parts (in its
+    subfolders too, for hive partitions) or a pattern's matching files; none for a URL or a
+    name that is not a path (a DataFrame's label)."""
+    import glob
+
+    if is_url(path):
+        return []
+    if os.path.isdir(path):
+        return [os.path.join(r, n) for r, _, names in os.walk(path) for n in names if _is_part(n)]
+    if os.path.exists(path):
+        return [path]
+    if not any(ch in path for ch in GLOB_CHARS):
+        return []
+    return [n for n in glob.glob(path) if os.path.isfile(n)]
+
+
 def check_parts(parts: Sequence[Source]) -> None:
     """Refuse parts whose classes or columns differ from the first part's."""
     first = parts[0]
