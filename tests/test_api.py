@@ -276,6 +276,28 @@ def test_numpy_integer_labels_index_named_classes_as_npy_files_do(tmp_path: Path
         score(p, target=[0, 1])
 
 
+@pytest.mark.parametrize("shape", [(3,), (3, 1)])
+def test_one_probability_column_in_a_file_is_the_second_classs_as_in_memory(
+    tmp_path: Path, shape: tuple[int, ...]
+):
+    """A vector (or one column) of probabilities in a .npy or .npz file is the second class's,
+    as scikit-learn and ``score`` of the same array in memory read it."""
+    from sklearn.metrics import log_loss
+
+    p, y = np.array([0.9, 0.2, 0.4]), np.array([1, 0, 1])
+    expected = log_loss(y, p)
+    assert math.isclose(score(p.reshape(shape), target=y).log_loss, expected, rel_tol=1e-12)
+    np.save(tmp_path / "p.npy", p.reshape(shape))
+    np.save(tmp_path / "y.npy", y)
+    np.savez(tmp_path / "p.npz", y_true=y, y_proba=p.reshape(shape))
+    for report in (
+        score(tmp_path / "p.npy", target_file=tmp_path / "y.npy"),
+        score(tmp_path / "p.npz"),
+    ):
+        assert math.isclose(report.log_loss, expected, rel_tol=1e-12)
+        assert report.input["classes"] == ["0", "1"]
+
+
 def test_target_and_id_are_checked_before_reading(files):
     frame = _frame(files)
     with pytest.raises(ValueError, match="id and target must be different columns"):

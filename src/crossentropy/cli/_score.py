@@ -51,8 +51,10 @@ inputs:
                                                optional array classes names the columns;
                                                an .npz is loaded whole into memory)
       crossentropy score proba.npy --target-file y.npy   (memory-mapped, read in batches)
-    Without names, the classes are 0 .. C-1. Integer labels in y_true are matched to integer
-    class names; with non-integer names they are class indices (0 .. C-1) into the columns.
+    Without names, the classes are 0 .. C-1 (a vector y_proba (n,) is class 1's probability,
+    of the classes 0 and 1, as scikit-learn reads it). Integer labels in y_true are matched to
+    integer class names; with non-integer names they are class indices (0 .. C-1) into the
+    columns.
 
   several prediction sets on the same targets, compared:
       crossentropy score a.csv b.csv --target y

@@ -945,7 +945,10 @@ def _resolve_arrays(
         raise InputError(path, f"y_proba must hold numbers; got dtype {proba.dtype}")
     n_cols = 1 if proba.ndim == 1 else int(proba.shape[1])
     cols = [f"y_proba[:, {j}]" for j in range(n_cols)] if proba.ndim == 2 else ["y_proba"]
-    default = [str(c) for c in stored] if stored is not None else [str(j) for j in range(n_cols)]
+    # one column (a vector or (n, 1)) is the second class's probability, as scikit-learn and
+    # score() on an in-memory array read it
+    numbered = ["1"] if n_cols == 1 else [str(j) for j in range(n_cols)]
+    default = [str(c) for c in stored] if stored is not None else numbered
     if stored is not None and len(default) != n_cols and not (n_cols == 1 and len(default) == 2):
         raise InputError(path, f"classes has {len(default)} names for {n_cols} columns")
     names_ = _check_classes(path, cols, default, classes)
