@@ -706,6 +706,39 @@ def test_a_zero_total_weight_is_refused_by_every_metric_as_by_sklearn() -> None:
         skm.log_loss(y, p, normalize=False, sample_weight=w)
 
 
+def _every_weighted_metric(y, p, w) -> list:
+    """Callables computing each weighted metric, one-shot and streaming, of ``(y, p, w)``."""
+    return [
+        lambda: metrics.log_loss(y, p, normalize=False, sample_weight=w),
+        lambda: metrics.log_loss(y, p, sample_weight=w),
+        lambda: metrics.brier_score_loss(y, p, sample_weight=w),
+        lambda: metrics.d2_log_loss_score(y, p, sample_weight=w),
+        lambda: metrics.calibration_error(y, p, sample_weight=w),
+        lambda: metrics.LogLoss().update(y, p, sample_weight=w).result(),
+        lambda: metrics.D2LogLoss().update(y, p, sample_weight=w).result(),
+        lambda: metrics.BrierScore().update(y, p, sample_weight=w).result(),
+        lambda: metrics.CalibrationError().update(y, p, sample_weight=w).result(),
+    ]
+
+
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_weights_whose_sums_would_overflow_are_refused_by_every_metric(lib) -> None:
+    """A total of sample weights near float64's largest makes every weighted sum overflow
+    (scikit-learn gives 0.0): refused with a ValueError, before any overflow warning."""
+    y, p = np.array([0, 1, 1, 0]), np.array([0.2, 0.7, 0.6, 0.1])
+    convert = np.asarray if lib == "numpy" else pytest.importorskip("torch").tensor
+    for w in (np.full(4, 1e308), np.array([1e306, 1.0, 1.0, 1.0])):
+        for call in _every_weighted_metric(convert(y), convert(p), convert(w)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                with pytest.raises(ValueError, match="the weighted sums would overflow"):
+                    call()
+    # below the bound, a weighted mean is exact at any scale
+    big = np.array([1e300, 2e300, 1e300, 3e300])
+    want = metrics.log_loss(y, p, sample_weight=big / 1e300)
+    assert metrics.log_loss(y, p, sample_weight=big) == pytest.approx(want, rel=1e-14)
+
+
 def test_d2_log_loss_score_takes_dask_dataframes_as_the_other_metrics() -> None:
     skm = pytest.importorskip("sklearn.metrics")
     dd = pytest.importorskip("dask.dataframe")

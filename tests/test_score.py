@@ -679,6 +679,8 @@ def _bad_weight_cases(d: Path, t: list[str]) -> list[tuple[str, list[str], list[
     out.append(
         ("weight-zero", [str(zero), *w], ["wzero.csv", "'w'", "total sample weight is zero"])
     )
+    huge = _write(d / "whuge.csv", "y,p_a,p_b,w\na,0.9,0.1,1e308\nb,0.2,0.8,1e308\n")
+    out.append(("weight-overflow", [str(huge), *w], ["whuge.csv", "would overflow"]))
     good = _write(d / "wgood.csv", head)
     nope = [*t, "--sample-weight", "nope"]
     out.append(("weight-no-column", [str(good), *nope], ["wgood.csv", "'nope'", "no such column"]))

@@ -43,6 +43,7 @@ import numpy as np
 from crossentropy import _formulas as fm
 from crossentropy._lib.checks import check_int
 from crossentropy.metrics._exact import ExactSum
+from crossentropy.metrics._prepare import check_weight_magnitude
 
 __all__ = [
     "GRID",
@@ -482,6 +483,8 @@ def checked_weights(sample_weight: Any, n: int) -> np.ndarray[Any, Any]:
     i = first_bad_weight(w)
     if i is not None:
         raise ValueError(f"sample_weight must be finite and >= 0; got {w[i]} at row {i}")
+    with np.errstate(over="ignore"):
+        check_weight_magnitude(float(np.sum(w)))
     return w
 
 
@@ -735,10 +738,9 @@ class CalibrationAccumulator:
         if self.n == 0:
             return {"n": 0, "smooth_ece": None, "corp": None, "equal_mass": None}
         total = self.weight
-        if total == 0:
-            from crossentropy.metrics._functions import ZeroWeightError
+        from crossentropy.metrics._functions import check_weight_total
 
-            raise ZeroWeightError()
+        check_weight_total(total)
         sums = self._cell_sums()
         weight, forecast, outcome = self._masses(self._grid)
         value, sigma = smooth_ece_from_masses(outcome - forecast, total)
@@ -964,7 +966,7 @@ def _pairs(
     """Host float64 forecasts, boolean outcomes, the eps of the forecasts' dtype and the
     checked sample weights (float64, finite and >= 0, of positive sum) or None."""
     from crossentropy._lib.host import to_host
-    from crossentropy.metrics._functions import ZeroWeightError, confidence_and_outcome
+    from crossentropy.metrics._functions import check_weight_total, confidence_and_outcome
     from crossentropy.metrics._prepare import prepare
 
     prep = prepare(y_true, y_proba, sample_weight, labels, nonempty=True, one_binary_label=True)
@@ -972,8 +974,9 @@ def _pairs(
     f = np.asarray(to_host(conf))
     eps = float(np.finfo(f.dtype).eps) if f.dtype.kind == "f" else float(np.finfo(float).eps)
     w = None if prep.weight is None else checked_weights(to_host(prep.weight), f.shape[0])
-    if w is not None and not np.sum(w) > 0:  # as log_loss says it
-        raise ZeroWeightError()
+    if w is not None:  # as log_loss says it
+        with np.errstate(over="ignore"):
+            check_weight_total(float(np.sum(w)))
     return f.astype(np.float64), np.asarray(to_host(hit), dtype=bool), eps, w
 
 

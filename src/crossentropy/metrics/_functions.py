@@ -45,6 +45,7 @@ from crossentropy.metrics._prepare import (
     NO_ROWS,
     Prepared,
     accumulate_dtype,
+    check_weight_magnitude,
     finish,
     prepare,
     weighted_sum,
@@ -102,16 +103,25 @@ def renamed_y_pred(y_proba: Any, y_pred: Any) -> Any:
     return y_pred
 
 
+def check_weight_total(total: float) -> None:
+    """The rule of every weighted mean's divisor: the sample weights' total is positive
+    (else :class:`ZeroWeightError`) and small enough that no weighted sum overflows float64
+    (else a ``ValueError``: :func:`check_weight_magnitude`)."""
+    if total == 0:
+        raise ZeroWeightError()
+    check_weight_magnitude(total)
+
+
 def _denominator(prep: Prepared) -> Array:
     """The number of rows, or the sum of the sample weights (float64 where available)."""
     xp = prep.xp
     if prep.weight is None:
         like = prep.proba
         return xp.asarray(float(prep.n), dtype=accumulate_dtype(xp, like), device=device_of(like))
-    den = xp.sum(prep.weight)
+    with np.errstate(over="ignore"):  # an overflowing total is refused below
+        den = xp.sum(prep.weight)
     if reads(None, den):
-        if float(den) == 0:
-            raise ZeroWeightError()
+        check_weight_total(float(den))
         return den
     # lazy (Dask): a zero total gives NaN when computed, without a 0/0 warning
     return xp.where(den == 0, xp.full_like(den, math.nan), den)
@@ -246,7 +256,8 @@ def log_loss(
         NaN or inf in ``y_proba`` (the first bad row is named), a probability outside [0, 1],
         a single class without ``labels``, columns that do not match the classes, lengths that
         differ, a label outside ``labels``, a missing label, sample weights that sum to zero
-        (:class:`ZeroWeightError`, with ``normalize=False`` too).
+        (:class:`ZeroWeightError`, with ``normalize=False`` too) or to more than float64's
+        largest over 1024 (every weighted sum would overflow; scikit-learn gives 0.0).
 
     Examples
     --------

@@ -130,6 +130,21 @@ def _values(x: Array, name: str) -> Array:
     return x
 
 
+#: The largest total of sample weights: float64's largest over 1024, so that a weighted sum of
+#: per-row values up to 1024 (log losses, Brier scores, entropies) cannot overflow.
+MAX_WEIGHT_TOTAL = float(np.finfo(np.float64).max) / 1024
+
+
+def check_weight_magnitude(total: float) -> None:
+    """Refuse sample weights whose total (or any weighted sum) would overflow float64: every
+    weighted mean would come out 0, NaN or inf. A ``ValueError``."""
+    if not total <= MAX_WEIGHT_TOTAL:
+        raise ValueError(
+            f"sample_weight sums to {total:.4g}, more than {MAX_WEIGHT_TOTAL:.4g} (float64's "
+            "largest over 1024): the weighted sums would overflow; scale the weights down"
+        )
+
+
 def _check_weight(xp: Namespace, w: Array, n: int, like: Array) -> Array:
     if w.ndim != 1 or w.shape[0] != n:
         raise ValueError(
@@ -145,6 +160,8 @@ def _check_weight(xp: Namespace, w: Array, n: int, like: Array) -> Array:
             raise ValueError(
                 f"sample_weight must be finite; got {float(wf[idx[0]])} at row {idx[0]}"
             )
+        with np.errstate(over="ignore"):
+            check_weight_magnitude(float(xp.sum(xp.abs(wf))))
     return wf
 
 

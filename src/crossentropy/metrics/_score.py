@@ -40,7 +40,8 @@ from crossentropy.metrics._formulas import (
     row_log_loss,
     uniform_edges,
 )
-from crossentropy.metrics._functions import ZeroWeightError
+from crossentropy.metrics._functions import check_weight_total
+from crossentropy.metrics._prepare import check_weight_magnitude
 
 __all__ = ["RowError", "ScoreAccumulator"]
 
@@ -358,6 +359,8 @@ class ScoreAccumulator:
             bad = first_bad_weight(w)
             if bad is not None:
                 raise RowError(int(rows[bad]), f"sample weight {w[bad]} is not finite and >= 0")
+            with np.errstate(over="ignore"):
+                check_weight_magnitude(float(np.sum(w)))
         if self.renormalize is not None:  # checked before any state changes
             positive = np.sum(p, axis=1) > 0
             if not bool(np.all(positive)):
@@ -668,8 +671,8 @@ class ScoreAccumulator:
         nan = float("nan")
         t = self._totals()
         total = t["total"]
-        if n and total == 0:
-            raise ZeroWeightError()
+        if n:
+            check_weight_total(total)
 
         def mean(value: ExactSum) -> float:
             return float(value.value()) / total if n else nan

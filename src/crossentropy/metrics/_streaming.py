@@ -38,9 +38,9 @@ from crossentropy.metrics._formulas import (
 )
 from crossentropy.metrics._functions import (
     ClassLogLoss,
-    ZeroWeightError,
     bin_totals,
     brier_total,
+    check_weight_total,
     class_totals,
     confidence_and_outcome,
     loss_total,
@@ -220,8 +220,8 @@ class LogLoss(_Stream):
         """The log loss of every row seen (the weighted sum with ``normalize=False``)."""
         total = float(self._loss.value())
         weight = float(self._weight.value())
-        if self.n and weight == 0:  # refused either way, as in scikit-learn
-            raise ZeroWeightError()
+        if self.n:  # a zero total is refused either way, as in scikit-learn
+            check_weight_total(weight)
         if not self.normalize:
             return total
         if self.n == 0:
@@ -419,8 +419,7 @@ class D2LogLoss(_Stream):
             )
             return math.nan
         counts = self._class_weight.value()
-        if float(counts.sum()) == 0:
-            raise ZeroWeightError()
+        check_weight_total(float(counts.sum()))
         baseline = row_log_loss(np, counts / counts.sum(), np.float64)
         return 1 - float(self._loss.value()) / float(np.sum(counts * baseline))
 
@@ -548,8 +547,7 @@ class BrierScore(_Stream):
         if self.n == 0 or self._width is None:
             return math.nan
         weight = float(self._weight.value())
-        if weight == 0:
-            raise ZeroWeightError()
+        check_weight_total(weight)
         score = float(self._sum.value()) / weight
         half = self._width < 3 if self.scale_by_half == "auto" else self.scale_by_half
         return score * 0.5 if half else score
