@@ -51,6 +51,30 @@ def test_a_cluster_without_workers_is_an_error(table: Path, monkeypatch) -> None
         assert time.monotonic() - start < 15
 
 
+def test_an_address_without_a_port_or_of_another_scheme_is_one_line_at_once(table: Path) -> None:
+    """An address that names no scheduler (no port, an unknown scheme) is refused before any
+    client exists: one line, exit 2, no client's cleanup hanging the exit."""
+    import subprocess
+    import sys
+
+    for address, needle in (
+        ("localhost", "missing port number"),
+        ("http://127.0.0.1:1", "unknown address scheme 'http'"),
+    ):
+        start = time.monotonic()
+        argv = ["score", str(table), "--target", "y", "--engine", "dask", "--scheduler", address]
+        out = subprocess.run(
+            [sys.executable, "-m", "crossentropy", *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 2
+        assert needle in out.stderr
+        assert len(out.stderr.splitlines()) == 1, out.stderr
+        assert time.monotonic() - start < 15
+
+
 @pytest.mark.parametrize("answer", [b"", b"HTTP/1.1 200 OK\r\n\r\nnot a scheduler"])
 def test_a_port_that_is_no_scheduler_is_an_error_within_the_deadline(
     table: Path, monkeypatch, answer: bytes

@@ -436,6 +436,15 @@ def _connect(dd: Any, scheduler: Any) -> Any:
 
     from crossentropy.scoring._sources import InputError, first_line
 
+    if isinstance(scheduler, str) and not scheduler.startswith("inproc://"):
+        from distributed.comm.addressing import get_address_host_port
+
+        try:  # checked before a client exists: a half-built one hangs the exit for 20 s
+            get_address_host_port(scheduler)
+        except ValueError as exc:
+            raise InputError(
+                scheduler, f"cannot connect to the Dask scheduler: {first_line(exc)}"
+            ) from None
     done: dict[str, Any] = {}
     lock = threading.Lock()
 
