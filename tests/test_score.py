@@ -727,6 +727,8 @@ def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
             ["lab.csv", "row 3", "'y'", "zebra"],
         ),
         ("ragged", [csv_with("rag.csv", "a,0.5"), *t], ["rag.csv", "row 3"]),
+        # a line break in the file's name is escaped: the error stays one line
+        ("newline-name", [csv_with("new\nline.csv", "a,abc,0.5"), *t], ["new\\nline.csv"]),
         ("nan-npz", [str(d / "nan.npz")], ["nan.npz", "row 2", "y_proba[:, 0]", "NaN"]),
         (
             "id-unknown",

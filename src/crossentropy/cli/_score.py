@@ -267,7 +267,10 @@ def terminal_safe(text: str) -> str:
 
 
 def _error(message: str) -> int:
-    sys.stderr.write(f"{PROG}: error: {terminal_safe(message)}\n")
+    """Print ``message`` as one line (a line break in a file's name escaped too); exit 2."""
+    from crossentropy.scoring._report import printable
+
+    sys.stderr.write(f"{PROG}: error: {printable(message)}\n")
     sys.stderr.flush()
     return 2
 
@@ -320,6 +323,7 @@ def score_command(args: argparse.Namespace) -> int:
     from crossentropy.scoring import InputError, score
     from crossentropy.scoring._api import ROW_SUM_WARNING, row_sum_warnings
     from crossentropy.scoring._engine import ProgressBar
+    from crossentropy.scoring._report import printable
     from crossentropy.scoring._sources import input_files, is_url
 
     if args.scheduler and args.engine != "dask":
@@ -396,12 +400,12 @@ def score_command(args: argparse.Namespace) -> int:
         where = predictions[0] if predictions else "input"  # a safety net: name the input
         return _error(f"{where}: {type(exc).__name__}: {exc}")
     for text in row_sum_warnings(report):
-        sys.stderr.write(terminal_safe(f"{PROG}: warning: {text}") + "\n")
+        sys.stderr.write(printable(f"{PROG}: warning: {text}") + "\n")
     try:
         print(report.to_json() if args.json else terminal_safe(report.to_text()), flush=True)
     except BrokenPipeError:  # stdout closed early (``| head``): not an error of ours
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     if args.report:
-        sys.stderr.write(terminal_safe(f"{PROG}: report written to {args.report}") + "\n")
+        sys.stderr.write(printable(f"{PROG}: report written to {args.report}") + "\n")
     return 0
