@@ -708,6 +708,10 @@ def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
     (d / "junk.bin").write_bytes(b"\x00\x01\x02 unknown")
     good = str(_write(d / "good.csv", GOOD_CSV))
     dupcol = str(_write(d / "dupcol.csv", "y,p_a,p_b,y\na,0.5,0.5,b\n"))
+    rows = b"y,p_a,p_b\n" + b"a,0.9,0.1\n" * 3000
+    (d / "latin.csv").write_bytes(b"y,p_a,p_b\na,0.9,0.1\nb\xff,0.2,0.8\n")
+    (d / "latin-far.csv").write_bytes(rows + b"b,0.2,0.8\nb\xe9,0.2,0.8\n")
+    (d / "latin-head.csv").write_bytes(b"y,p_\xffa,p_b\na,0.9,0.1\n")
     np.save(d / "p.npy", np.array([[0.5, 0.5], [0.2, 0.8]]))
     np.savez(d / "y.npz", y=np.array([0, 1]))
     return [
@@ -727,6 +731,10 @@ def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
             ["lab.csv", "row 3", "'y'", "zebra"],
         ),
         ("ragged", [csv_with("rag.csv", "a,0.5"), *t], ["rag.csv", "row 3"]),
+        ("quoted-break", [csv_with("qb.csv", 'a,"0.5\n",0.5'), *t], ["qb.csv", "row 3", "'p_a'"]),
+        ("not-utf8", [str(d / "latin.csv"), *t], ["latin.csv", "row 2", "'y'", "0xff"]),
+        ("not-utf8-far", [str(d / "latin-far.csv"), *t], ["row 3002", "'y'", "0xe9"]),
+        ("not-utf8-header", [str(d / "latin-head.csv"), *t], ["latin-head.csv", "header"]),
         # a line break in the file's name is escaped: the error stays one line
         ("newline-name", [csv_with("new\nline.csv", "a,abc,0.5"), *t], ["new\\nline.csv"]),
         ("nan-npz", [str(d / "nan.npz")], ["nan.npz", "row 2", "y_proba[:, 0]", "NaN"]),

@@ -46,6 +46,7 @@ from crossentropy.scoring._sources import (
     csv_header_bytes,
     delimiter,
     first_line,
+    first_undecoded,
     load_npy,
     load_npz,
     name_list,
@@ -376,7 +377,8 @@ def to_float(
         return pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
     except pa.ArrowInvalid:
         pass
-    trimmed = pc.utf8_trim_whitespace(values.cast(pa.string()))  # " 0.5" is a number
+    # " 0.5" is a number, as pyarrow's CSV reader takes it; a line break in a quoted cell is not
+    trimmed = pc.utf8_trim(values.cast(pa.string()), characters=" \t")
     try:
         return pc.cast(trimmed, pa.float64()).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
     except pa.ArrowInvalid:
@@ -656,6 +658,10 @@ def _diagnose_csv(
     expected = re.search(r"Expected (\d+) columns, got (\d+)", message)
     if expected:
         return _find_ragged_row(path, unit, int(expected.group(1)))
+    if "UTF8" in message or "utf-8" in message:
+        found = _find_undecoded(path, unit)
+        if found is not None:
+            return found
     if "straddling" in message:
         return InputError(
             path,
@@ -694,6 +700,29 @@ def _long_csv_fields() -> Iterator[None]:
             _field_limit_users[0] -= 1
             if _field_limit_users[0] == 0:
                 csv.field_size_limit(_field_limit_users[1])
+
+
+def _find_undecoded(path: str, unit: Unit) -> InputError | None:
+    """The first cell of the unit that is not UTF-8 text, as an error naming its row and
+    column; None if there is none."""
+    with _long_csv_fields(), open_text(path, errors="surrogateescape") as fh:
+        reader = csv.reader(fh, delimiter=delimiter(path))
+        header = next(reader, [])
+        row = 0
+        for fields in reader:
+            if not fields:
+                continue
+            row += 1
+            if row < unit.first_row:
+                continue
+            for j, field in enumerate(fields):
+                bad = first_undecoded(field)
+                if bad is not None:
+                    column = header[j] if j < len(header) else None
+                    return InputError(
+                        path, f"byte 0x{bad:02x} is not UTF-8 text", row=row, column=column
+                    )
+    return None
 
 
 def _find_ragged_row(path: str, unit: Unit, n_fields: int) -> InputError:

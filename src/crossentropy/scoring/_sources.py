@@ -458,10 +458,22 @@ def delimiter(path: str) -> str:
     return "\t" if path.lower().endswith((".tsv", ".tsv.gz")) else ","
 
 
-def open_text(path: str) -> io.TextIOBase:
+def open_text(path: str, errors: str = "strict") -> io.TextIOBase:
+    """A CSV file (gzip-compressed or not) as UTF-8 text; ``errors="surrogateescape"`` keeps
+    a byte that is not UTF-8 as a lone surrogate (U+DC80 to U+DCFF) to be found."""
     if path.lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
+        raw = gzip.open(path, "rb")  # noqa: SIM115 (closed with the wrapper returned)
+        return io.TextIOWrapper(raw, encoding="utf-8-sig", errors=errors, newline="")
+    return open(path, encoding="utf-8-sig", errors=errors, newline="")
+
+
+def first_undecoded(text: str) -> int | None:
+    """The first byte of ``text`` (read with ``errors="surrogateescape"``) that was not UTF-8,
+    or None."""
+    for ch in text:
+        if "\udc80" <= ch <= "\udcff":
+            return ord(ch) - 0xDC00
+    return None
 
 
 def column_names(path: str, fmt: Format) -> list[str]:
@@ -474,13 +486,18 @@ def column_names(path: str, fmt: Format) -> list[str]:
     """
     if fmt == "csv":
         try:
-            with open_text(path) as fh:
+            # the header's bytes alone are decoded (a text reader decodes a whole block: a
+            # byte that is not UTF-8 in a later row would be the header's error)
+            with open_text(path, errors="surrogateescape") as fh:
                 text = fh.readline(MAX_HEADER_CHARS + 1)
                 while text.count('"') % 2 and len(text) <= MAX_HEADER_CHARS:  # quoted line break
                     more = fh.readline(MAX_HEADER_CHARS + 1 - len(text))
                     if not more:
                         break
                     text += more
+            bad = first_undecoded(text)
+            if bad is not None:
+                raise InputError(path, f"the header line is not UTF-8 text (byte 0x{bad:02x})")
             if len(text) > MAX_HEADER_CHARS:
                 raise InputError(
                     path,
