@@ -979,6 +979,20 @@ def test_interrupt_exits_130_with_no_output(
     assert not list(tmp_path.glob(".r.html*"))
 
 
+def test_an_interrupt_while_the_command_starts_exits_130_with_one_line(capsys, monkeypatch):
+    """Ctrl-C during the command's imports (before ``score`` handles it) is one line and
+    exit 130 too, not a traceback."""
+    import crossentropy.cli as cli_module
+
+    def interrupted(*args: Any, **kwargs: Any) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "main", interrupted)
+    monkeypatch.setattr("sys.argv", ["crossentropy", "calc"])
+    assert cli_module.console() == 130
+    assert capsys.readouterr().err == "crossentropy: interrupted\n"
+
+
 def test_progress_bar(data: dict[str, Any], capsys: pytest.CaptureFixture[str]):
     args = (str(data["dir"] / "t.parquet"), *TABLE_ARGS, "--batch-rows", "50")
     code, _, err = run(capsys, *args, "--progress")

@@ -99,12 +99,18 @@ def _drop_stdout() -> None:
 def console() -> int:
     """The ``crossentropy`` console script (and ``python -m crossentropy``, ``python -m
     crossentropy.cli``): :func:`main` in a process of its own, where ``score`` spares itself
-    pyarrow's import of pandas (:func:`crossentropy.cli._score.spare_pandas_import`)."""
-    if sys.argv[1:2] == ["score"]:
-        from crossentropy.cli._score import spare_pandas_import
+    pyarrow's import of pandas (:func:`crossentropy.cli._score.spare_pandas_import`). An
+    interrupt (Ctrl-C) while the command starts (its imports, before a command handles it)
+    exits 130 with one line, as one during the command does."""
+    try:
+        if sys.argv[1:2] == ["score"]:
+            from crossentropy.cli._score import spare_pandas_import
 
-        spare_pandas_import()
-    return main()
+            spare_pandas_import()
+        return main()
+    except KeyboardInterrupt:
+        sys.stderr.write("crossentropy: interrupted\n")
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover
