@@ -176,8 +176,14 @@ def test_options_are_checked(files):
     for name, value, least in [("bins", 0, 1), ("batch_rows", 0, 1), ("worst", -1, 0)]:
         with pytest.raises(ValueError, match=f"^{name} must be >= {least}; got {value}$"):
             score(path, target="y", **{name: value})
-    with pytest.raises(ValueError, match=r"^bootstrap must be >= 0; got -2$"):
-        score(path, target="y", bootstrap=-2)
+    for value in (-2, 10_001):  # at most 10,000 replicates: more would run for hours
+        with pytest.raises(
+            ValueError, match=rf"^bootstrap must be between 0 and 10,000; got {value:,}$"
+        ):
+            score(path, target="y", bootstrap=value)
+    for name in ("bootstrap", "paired"):
+        with pytest.raises(ValueError, match=f"{name} must be between 0 and 10,000"):
+            metrics.ScoreAccumulator(["a", "b"], **{name: 10**9})
     with pytest.raises(TypeError, match="proba must be a column name or a list"):
         score(path, target="y", proba=[1, 2])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="proba must be a column name or a list of them; got 5"):

@@ -766,6 +766,7 @@ def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
         *_bad_weight_cases(d, t),
         ("too-many-bins", [good, *t, "--bins", "100000000"], ["--bins", "at most"]),
         ("zero-bins", [good, *t, "--bins", "0"], ["--bins", "positive"]),
+        ("too-many-replicates", [good, *t, "--bootstrap", "100000"], ["--bootstrap", "at most"]),
     ]
 
 

@@ -91,6 +91,15 @@ data row and the column) or when the Dask cluster cannot be reached."""
 # --------------------------------------------------------------------------- the command
 
 
+def _replicates(text: str) -> int:
+    from crossentropy.metrics._score import MAX_BOOTSTRAP  # the library's own limit
+
+    value = _nonnegative_int(text)
+    if value > MAX_BOOTSTRAP:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_BOOTSTRAP:,}; got {value:,}")
+    return value
+
+
 def _bins(text: str) -> int:
     from crossentropy.metrics._score import MAX_BINS  # the library's own limit
 
@@ -209,10 +218,10 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
     )
     o.add_argument(
         "--bootstrap",
-        type=_nonnegative_int,
+        type=_replicates,
         default=200,
         metavar="N",
-        help="bootstrap replicates of the intervals (default 200; 0: none)",
+        help="bootstrap replicates of the intervals (default 200; 0: none; at most 10,000)",
     )
     o.add_argument("--seed", type=_nonnegative_int, default=0, metavar="N", help="bootstrap seed")
     c = p.add_argument_group("conventions")

@@ -55,6 +55,19 @@ CONFUSION_MAX = 30
 #: The most equal-width bins (``n_bins``): the calibration grid's cells; finer bins hold next
 #: to no rows, and a much larger count is a typo that would allocate gigabytes.
 MAX_BINS = GRID
+#: The most bootstrap replicates (``bootstrap``, ``paired``): each costs a pass over every
+#: row's weights and its own totals; more than this is a typo that would run for hours.
+MAX_BOOTSTRAP = 10_000
+
+
+def check_replicates(value: Any, name: str) -> int:
+    """A count of bootstrap replicates: an int in ``[0, MAX_BOOTSTRAP]`` (a ``ValueError``
+    naming ``name`` otherwise)."""
+    count = int(check_int(value, name))
+    if not 0 <= count <= MAX_BOOTSTRAP:
+        raise ValueError(f"{name} must be between 0 and {MAX_BOOTSTRAP:,}; got {count:,}")
+    return count
+
 
 # Rows are added in blocks of about this many probabilities (2 MiB of float64), so that the
 # temporaries of the per-row formulas stay in cache.
@@ -196,7 +209,7 @@ class ScoreAccumulator:
     worst : int, default 10
         How many of the worst rows to keep.
     bootstrap : int, default 200
-        Poisson bootstrap replicates of the smooth ECE interval (0: none).
+        Poisson bootstrap replicates of the smooth ECE interval (0: none; at most 10,000).
     seed : int, default 0
         The bootstrap's seed.
     clip : float, optional
@@ -210,7 +223,7 @@ class ScoreAccumulator:
     paired : int, default 0
         Replicates of a paired Poisson bootstrap of the log loss, Brier score and accuracy
         (:attr:`paired_totals`), whose weights depend on each row's key only, so that the totals
-        of two prediction sets on the same rows pair up (0: none).
+        of two prediction sets on the same rows pair up (0: none; at most 10,000).
 
     Examples
     --------
@@ -256,9 +269,7 @@ class ScoreAccumulator:
         self.worst = check_int(worst, "worst")
         if self.worst < 0:
             raise ValueError(f"worst must be >= 0; got {self.worst}")
-        self.bootstrap = check_int(bootstrap, "bootstrap")
-        if self.bootstrap < 0:
-            raise ValueError(f"bootstrap must be >= 0; got {self.bootstrap}")
+        self.bootstrap = check_replicates(bootstrap, "bootstrap")
         self.seed = check_int(seed, "seed")
         if not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be in [0, 2**63); got {self.seed}")
@@ -267,7 +278,7 @@ class ScoreAccumulator:
         if renormalize is not None:
             check_choice(renormalize, "renormalize", RENORMALIZE)
         self.clip, self.renormalize = clip, renormalize
-        paired = check_int(paired, "paired")
+        paired = check_replicates(paired, "paired")
         self._paired = (
             BootstrapTotals(list(PAIRED_METRICS), paired, self.seed) if paired > 0 else None
         )

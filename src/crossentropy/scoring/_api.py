@@ -433,7 +433,7 @@ def score(
         Worst rows to keep.
     bootstrap : int, default 200
         Bootstrap replicates of the smooth ECE's interval and the reliability curve's band, and
-        of the paired differences of a comparison (0: none).
+        of the paired differences of a comparison (0: none; at most 10,000).
     seed : int, default 0
         The bootstrap's seed: a report is reproducible, whatever the batches or workers.
     clip : float, optional
@@ -513,10 +513,12 @@ def score(
         ("bins", bins, 1),
         ("batch_rows", batch_rows, 1),
         ("worst", worst, 0),
-        ("bootstrap", bootstrap, 0),
     ):
         if check_int(value, name) < least:
             raise ValueError(f"{name} must be >= {least}; got {value}")
+    from crossentropy.metrics._score import check_replicates
+
+    check_replicates(bootstrap, "bootstrap")
     seed = check_int(seed, "seed")
     if engine != "dask" and (scheduler is not None or partitions is not None):
         raise ValueError("scheduler and partitions need engine='dask'")
