@@ -714,6 +714,8 @@ def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
     (d / "latin-head.csv").write_bytes(b"y,p_\xffa,p_b\na,0.9,0.1\n")
     np.save(d / "p.npy", np.array([[0.5, 0.5], [0.2, 0.8]]))
     np.savez(d / "y.npz", y=np.array([0, 1]))
+    many = ",".join(f"p_{j}" for j in range(40_000))
+    _write(d / "many.csv", f"y,{many}\n")  # refused by its header, before any row
     return [
         ("missing-file", [str(d / "nope.csv"), *t], ["nope.csv", "no such file"]),
         ("missing-target", [good, "--target", "nope"], ["good.csv", "column 'nope'"]),
@@ -766,6 +768,7 @@ def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
         *_bad_weight_cases(d, t),
         ("too-many-bins", [good, *t, "--bins", "100000000"], ["--bins", "at most"]),
         ("zero-bins", [good, *t, "--bins", "0"], ["--bins", "positive"]),
+        ("too-many-columns", [str(d / "many.csv"), *t], ["many.csv", "40,001 columns", ".npy"]),
         ("too-many-replicates", [good, *t, "--bootstrap", "100000"], ["--bootstrap", "at most"]),
     ]
 

@@ -446,7 +446,7 @@ def csv_options(
 
 
 #: The largest CSV block: a row longer than two blocks of this size is refused.
-MAX_CSV_BLOCK = 1 << 28
+MAX_CSV_BLOCK = 1 << 26
 
 
 def _csv_block(path: str) -> int:

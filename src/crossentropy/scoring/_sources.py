@@ -84,6 +84,10 @@ GLOB_CHARS = "*?["
 
 #: A CSV header longer than this is refused (an endless first line, a file that is not a CSV).
 MAX_HEADER_CHARS = 1 << 24
+#: The most columns of a CSV or Parquet file: pyarrow's readers take 7 to 10 KB of memory per
+#: column whatever the rows (250,000 columns: 2.2 GB), so a wider file would break the
+#: memory bound; its probabilities belong in a .npy (read row block by row block).
+MAX_TABLE_COLUMNS = 1 << 15
 
 
 class InputError(ValueError):
@@ -518,6 +522,13 @@ def column_names(path: str, fmt: Format) -> list[str]:
             names = list(pq.read_schema(path).names)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(path, f"cannot read as Parquet: {first_line(exc)}") from None
+    if len(names) > MAX_TABLE_COLUMNS:
+        raise InputError(
+            path,
+            f"has {len(names):,} columns; a CSV or Parquet file is read with at most "
+            f"{MAX_TABLE_COLUMNS:,} (its reader takes about 8 KB of memory per column): store "
+            "this many probabilities in a .npy file",
+        )
     return _unique_names(path, names)
 
 
