@@ -43,9 +43,10 @@ inputs:
     has more than these two columns), or, in Kaggle's layout, a 0/1 column per class named as
     the submission's probability columns; the submission holds the id and one probability
     column per class, named by the class. When both files list the ids in the same order they are
-    joined row by row in bounded memory; otherwise the solution is held as a sorted id -> label
-    table, O(rows of the solution) memory, and every solution id must appear exactly once in
-    the submission.
+    joined row by row in bounded memory (each row pairs with its row: an id repeated in both
+    files alike is not found); otherwise the solution is held as a sorted id -> label table,
+    O(rows of the solution) memory, and every solution id must appear exactly once in the
+    submission.
   NumPy:
       crossentropy score preds.npz            (arrays y_true (n,) and y_proba (n, C); an
                                                optional array classes names the columns;
