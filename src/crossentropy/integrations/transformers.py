@@ -105,12 +105,15 @@ def _check_transform(model: nn.Module, softcap: float | None, temperature: float
     """Refuse a model whose own logits are not ``softcap(W h / temperature)`` (and its bias):
     the class's forward runs once with its decoder (and the decoder's parts) replaced by three
     made-up hidden states (no layer runs) whose largest logits are 1, 30 and 1000, and its
-    logits must be those within the head's precision. On the ``meta`` device there is
-    nothing to compare."""
+    logits must be those within the head's precision. A head on the ``meta`` device, or
+    sharded (a DTensor, a partitioned parameter), is not checked: there is nothing to compute
+    with here (and making it whole would be a collective call)."""
+    from crossentropy.distributed._dtensor import holds_dtensor
+
     name = type(model).__name__
     head: Any = getattr(model, "get_output_embeddings")()  # noqa: B009 (may be replaced)
     weight, bias = head.weight.detach(), getattr(head, "bias", None)
-    if weight.is_meta:
+    if weight.is_meta or weight.ndim != 2 or weight.numel() == 0 or holds_dtensor(weight):
         return
     dtype = torch.promote_types(weight.dtype, torch.float32)
     with torch.no_grad():
@@ -197,8 +200,9 @@ def use_fused_loss(
     and ``model.get_output_embeddings().weight`` (tied weights stay tied), without them the
     model's own forward. ``label_smoothing`` and ``z_loss`` are extras (0 reproduces the
     model). The model's own logits are checked once against these options (its forward on
-    three made-up hidden states, no decoder layer run): a logit transform they do not
-    reproduce is a ``TypeError``. A second call replaces the options of the first;
+    three made-up hidden states, no decoder layer run; not for a head on the ``meta`` device
+    or sharded across processes): a logit transform they do not reproduce is a
+    ``TypeError``. A second call replaces the options of the first;
     :func:`remove_fused_loss` undoes it. With ``return_dict=False`` (as a call's argument or in
     the model's config) the outputs come as the model's tuple.
 
