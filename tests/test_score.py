@@ -712,6 +712,8 @@ def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
     (d / "latin.csv").write_bytes(b"y,p_a,p_b\na,0.9,0.1\nb\xff,0.2,0.8\n")
     (d / "latin-far.csv").write_bytes(rows + b"b,0.2,0.8\nb\xe9,0.2,0.8\n")
     (d / "latin-head.csv").write_bytes(b"y,p_\xffa,p_b\na,0.9,0.1\n")
+    (d / "latin-p.csv").write_bytes(b"y,p_a,p_b\na,0.9,0.1\nb,0.2,0.8\xff\n")
+    (d / "latin-rag.csv").write_bytes(b"y,p_a,p_b\na,0.2,0.8\na,0.2,0.8,9\n\xe9,0.3,0.7\n")
     np.save(d / "p.npy", np.array([[0.5, 0.5], [0.2, 0.8]]))
     np.savez(d / "y.npz", y=np.array([0, 1]))
     many = ",".join(f"p_{j}" for j in range(40_000))
@@ -737,6 +739,8 @@ def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
         ("not-utf8", [str(d / "latin.csv"), *t], ["latin.csv", "row 2", "'y'", "0xff"]),
         ("not-utf8-far", [str(d / "latin-far.csv"), *t], ["row 3002", "'y'", "0xe9"]),
         ("not-utf8-header", [str(d / "latin-head.csv"), *t], ["latin-head.csv", "header"]),
+        ("not-utf8-number", [str(d / "latin-p.csv"), *t], ["row 2", "'p_b'", "0xff"]),
+        ("not-utf8-ragged", [str(d / "latin-rag.csv"), *t], ["latin-rag.csv", "row 2", "4"]),
         # a line break in the file's name is escaped: the error stays one line
         ("newline-name", [csv_with("new\nline.csv", "a,abc,0.5"), *t], ["new\\nline.csv"]),
         ("nan-npz", [str(d / "nan.npz")], ["nan.npz", "row 2", "y_proba[:, 0]", "NaN"]),

@@ -658,10 +658,6 @@ def _diagnose_csv(
     expected = re.search(r"Expected (\d+) columns, got (\d+)", message)
     if expected:
         return _find_ragged_row(path, unit, int(expected.group(1)))
-    if "UTF8" in message or "utf-8" in message:
-        found = _find_undecoded(path, unit)
-        if found is not None:
-            return found
     if "straddling" in message:
         return InputError(
             path,
@@ -677,7 +673,10 @@ def _diagnose_csv(
         return exc
     except _CsvFailure:
         pass
-    return InputError(path, f"cannot read as CSV: {message.splitlines()[0]}")
+    # a byte that is not UTF-8 (pyarrow's "invalid UTF8" in a text column, a conversion
+    # error in a number's)
+    found = _find_undecoded(path, unit)
+    return found or InputError(path, f"cannot read as CSV: {message.splitlines()[0]}")
 
 
 _FIELD_LIMIT_LOCK = threading.Lock()
@@ -726,7 +725,7 @@ def _find_undecoded(path: str, unit: Unit) -> InputError | None:
 
 
 def _find_ragged_row(path: str, unit: Unit, n_fields: int) -> InputError:
-    with _long_csv_fields(), open_text(path) as fh:
+    with _long_csv_fields(), open_text(path, errors="surrogateescape") as fh:
         reader = csv.reader(fh, delimiter=delimiter(path))
         next(reader, None)
         row = 0
