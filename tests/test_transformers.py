@@ -35,6 +35,8 @@ MODELS = {
     "phi3": ("Phi3Config", "Phi3ForCausalLM", {"pad_token_id": 0}),
     "granite": ("GraniteConfig", "GraniteForCausalLM", {"logits_scaling": 4.0}),
     "cohere": ("CohereConfig", "CohereForCausalLM", {"logit_scale": 0.5}),
+    # float32 logits (``.float()``) of a float64 model; float32 states of a half-precision one
+    "mamba": ("MambaConfig", "MambaForCausalLM", {"state_size": 8, "expand": 2}),
     # its logits_scaling multiplies, where Granite's divides
     "hyperclovax": ("HyperCLOVAXConfig", "HyperCLOVAXForCausalLM", {"logits_scaling": 4.0}),
     "recurrent_gemma": (
@@ -233,6 +235,25 @@ def test_a_logit_transform_it_does_not_reproduce_is_refused():
         use_fused_loss(model)
     assert "forward" not in vars(model)  # refused: the model is left as it was
     assert all("forward" not in vars(m) for m in model.modules())
+
+
+def test_a_scale_within_bfloat16s_rounding_of_each_logit_is_still_refused():
+    """In bfloat16 a scale of 1.02 moves each logit by less than the elementwise bound (8 of
+    its units), but the logits' least-squares scale gives it away."""
+    torch.manual_seed(0)
+    with pytest.raises(TypeError, match="logits are not"):
+        use_fused_loss(_transformed(lambda z: 1.02 * z).to(torch.bfloat16))
+    assert "forward" in vars(use_fused_loss(_transformed(lambda z: z).to(torch.bfloat16)))
+
+
+def test_half_precision_heads_take_the_decoders_states_as_the_model_casts_them():
+    """Mamba's decoder returns float32 states to a bfloat16 head, cast by its forward: the
+    fused loss casts them too, and gives the model's loss."""
+    ids, labels, _ = _batch(4)
+    model = _model("mamba").to(torch.bfloat16)
+    own = model(input_ids=ids, labels=labels).loss
+    fused = use_fused_loss(model)(input_ids=ids, labels=labels).loss
+    torch.testing.assert_close(fused, own, rtol=1e-3, atol=1e-3)
 
 
 def test_a_model_on_the_meta_device_is_taken_unchecked():
