@@ -718,6 +718,8 @@ def _every_weighted_metric(y, p, w) -> list:
         lambda: metrics.D2LogLoss().update(y, p, sample_weight=w).result(),
         lambda: metrics.BrierScore().update(y, p, sample_weight=w).result(),
         lambda: metrics.CalibrationError().update(y, p, sample_weight=w).result(),
+        lambda: metrics.smooth_calibration_error(y, p, sample_weight=w),
+        lambda: metrics.LogLossPerClass().update(y, p, sample_weight=w).result(),
     ]
 
 
@@ -727,16 +729,29 @@ def test_weights_whose_sums_would_overflow_are_refused_by_every_metric(lib) -> N
     (scikit-learn gives 0.0): refused with a ValueError, before any overflow warning."""
     y, p = np.array([0, 1, 1, 0]), np.array([0.2, 0.7, 0.6, 0.1])
     convert = np.asarray if lib == "numpy" else pytest.importorskip("torch").tensor
-    for w in (np.full(4, 1e308), np.array([1e306, 1.0, 1.0, 1.0])):
+    # 4e304 each: below float64's largest over 1024, where the smooth ECE's sums overflowed
+    for w in (np.full(4, 1e308), np.array([1e306, 1.0, 1.0, 1.0]), np.full(4, 4e304)):
         for call in _every_weighted_metric(convert(y), convert(p), convert(w)):
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 with pytest.raises(ValueError, match="the weighted sums would overflow"):
                     call()
-    # below the bound, a weighted mean is exact at any scale
-    big = np.array([1e300, 2e300, 1e300, 3e300])
-    want = metrics.log_loss(y, p, sample_weight=big / 1e300)
-    assert metrics.log_loss(y, p, sample_weight=big) == pytest.approx(want, rel=1e-14)
+    # the bound holds across the updates of an accumulator
+    for name in ("LogLoss", "LogLossPerClass", "CalibrationError", "BrierScore"):
+        half = getattr(metrics, name)().update(y, p, sample_weight=np.full(4, 6e297))
+        with pytest.raises(ValueError, match="the weighted sums would overflow"):
+            half.update(y, p, sample_weight=np.full(4, 6e297)).result()
+    # below the bound, every weighted metric is the unweighted one at any scale, no warning
+    big = np.full(4, 1e298)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pairs = zip(
+            _every_weighted_metric(y, p, big), _every_weighted_metric(y, p, None), strict=True
+        )
+        for i, (call, plain) in enumerate(pairs):
+            got, want = call(), plain()
+            if isinstance(got, float):  # the first, a weighted sum (normalize=False), scales
+                assert got == pytest.approx(want * (1e298 if i == 0 else 1.0), rel=1e-12)
 
 
 def test_d2_log_loss_score_takes_dask_dataframes_as_the_other_metrics() -> None:

@@ -369,7 +369,8 @@ def wilson_interval(hits: Any, count: Any, z: float = Z95) -> tuple[Any, Any]:
         p = k / n
         d = 1 + z * z / n
         centre = (p + z * z / (2 * n)) / d
-        half = z * np.sqrt(np.maximum(p * (1 - p) / n + z * z / (4 * n * n), 0.0)) / d
+        # (z / 2n)^2, not z^2 / 4n^2: a weighted count may be large enough to overflow n^2
+        half = z * np.sqrt(np.maximum(p * (1 - p) / n + (z / (2 * n)) ** 2, 0.0)) / d
     # the interval holds the proportion itself (rounding could put it just outside at 0 or 1)
     low = np.minimum(np.clip(centre - half, 0, 1), p)
     high = np.maximum(np.clip(centre + half, 0, 1), p)

@@ -257,7 +257,7 @@ def log_loss(
         a single class without ``labels``, columns that do not match the classes, lengths that
         differ, a label outside ``labels``, a missing label, sample weights that sum to zero
         (:class:`ZeroWeightError`, with ``normalize=False`` too) or to more than float64's
-        largest over 1024 (every weighted sum would overflow; scikit-learn gives 0.0).
+        largest over 2**32 (weighted sums would overflow; scikit-learn gives 0.0).
 
     Examples
     --------

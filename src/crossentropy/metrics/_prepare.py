@@ -130,9 +130,10 @@ def _values(x: Array, name: str) -> Array:
     return x
 
 
-#: The largest total of sample weights: float64's largest over 1024, so that a weighted sum of
-#: per-row values up to 1024 (log losses, Brier scores, entropies) cannot overflow.
-MAX_WEIGHT_TOTAL = float(np.finfo(np.float64).max) / 1024
+#: The largest total of sample weights: float64's largest over 2**32, so that no weighted sum
+#: of per-row values (log losses, Brier scores, entropies) and none of the smooth ECE's kernel
+#: sums (the weights times kernel values and grid factors) can overflow.
+MAX_WEIGHT_TOTAL = float(np.finfo(np.float64).max) / 2.0**32
 
 
 def check_weight_magnitude(total: float) -> None:
@@ -141,7 +142,7 @@ def check_weight_magnitude(total: float) -> None:
     if not total <= MAX_WEIGHT_TOTAL:
         raise ValueError(
             f"sample_weight sums to {total:.4g}, more than {MAX_WEIGHT_TOTAL:.4g} (float64's "
-            "largest over 1024): the weighted sums would overflow; scale the weights down"
+            "largest over 2**32): the weighted sums would overflow; scale the weights down"
         )
 
 

@@ -48,7 +48,7 @@ from crossentropy.metrics._functions import (
     prepare_binary,
 )
 from crossentropy.metrics._labels import checked_labels, host_labels
-from crossentropy.metrics._prepare import Prepared, prepare, weighted_sum
+from crossentropy.metrics._prepare import Prepared, check_weight_magnitude, prepare, weighted_sum
 
 __all__ = [
     "BrierScore",
@@ -334,6 +334,8 @@ class LogLossPerClass(_Stream):
             empty = np.zeros(0)
             return ClassLogLoss(np.zeros(0, dtype=np.int64), empty, empty)
         count = self._weight.value()
+        with np.errstate(over="ignore"):  # refused, as every accumulator's
+            check_weight_magnitude(float(np.sum(count)))
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = self._loss.value() / count
         return ClassLogLoss(self.classes, mean, count)
@@ -663,9 +665,10 @@ class CalibrationError(_Stream):
     def result(self) -> float:
         """The calibration error of every row seen (NaN before any row)."""
         if self.strategy == "uniform":
-            return calibration_norm(
-                self._count.value(), self._conf.value(), self._hit.value(), self.norm
-            )
+            count = self._count.value()
+            with np.errstate(over="ignore"):  # refused, as every accumulator's
+                check_weight_magnitude(float(np.sum(count)))
+            return calibration_norm(count, self._conf.value(), self._hit.value(), self.norm)
         if not self._kept:
             return math.nan
         conf = np.concatenate([k[0] for k in self._kept])
@@ -675,5 +678,8 @@ class CalibrationError(_Stream):
             if self._weighted
             else None
         )
+        if weight is not None:
+            with np.errstate(over="ignore"):
+                check_weight_magnitude(float(np.sum(weight)))
         totals = bin_totals(np, conf, hit, weight, quantile_edges(conf, self.n_bins))
         return calibration_norm(*totals, self.norm)
