@@ -46,6 +46,17 @@ def test_exits_zero_and_prints_the_table_and_the_summary(run):
     assert str(run["out"] / "index.html") in text
 
 
+def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    """Exit 2 with one error line, a line break in the folder's name escaped."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["demo", "--quick", "--out", str(blocker / "new\nline")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "cannot write to" in err
+    assert "new\\nline" in err
+
+
 def test_every_figure_is_a_valid_png_with_a_caption(run):
     figures = run["results"]["figures"]
     assert len(figures) == 9

@@ -118,3 +118,19 @@ def test_set_model_output_takes_a_torchtune_model_as_its_recipes_pass_it(tied):
     grads = torch.autograd.grad(loss, list(model.parameters()))
     for a, b in zip(grads, ref_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_a_tied_projection_reads_the_embeddings_current_weight():
+    """A ``TiedLinear`` that kept a ``weight`` of its own (an older torchtune's) goes stale
+    once the embedding's parameter is replaced (``load_state_dict(assign=True)``, FSDP): the
+    loss reads the tied module's weight at each call."""
+    torch.manual_seed(3)
+    model = _Decoder(tied=True)
+    model.output.weight = model.tok_embeddings.weight  # the older TiedLinear's own reference
+    loss_fn = OutputProjectionLoss()
+    loss_fn.set_model_output(model)
+    fresh = torch.randn(11, 4, dtype=torch.float64)
+    model.tok_embeddings.weight = torch.nn.Parameter(fresh)
+    hidden, targets = model(torch.randint(0, 11, (2, 5))), torch.randint(0, 11, (2, 5))
+    ref = torch.nn.functional.cross_entropy((hidden @ fresh.T).flatten(0, 1), targets.flatten())
+    torch.testing.assert_close(loss_fn(hidden, targets), ref, rtol=1e-12, atol=1e-12)

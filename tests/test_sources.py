@@ -142,6 +142,12 @@ def test_urls_that_cannot_be_read_are_refused_clearly(memory_files) -> None:
         score(local, solution=f"{url}/a.csv", id="id", target="y")
     with pytest.raises(ValueError, match=r"file:///path"):
         score("file://otherhost/a.parquet", **kw)
+    # as wide as a local file may not be: refused by its schema, before any row is read
+    many = ",".join(f"p_{j}" for j in range(40_000))
+    with fs.open(f"{root}/wide.csv", "wb") as fh:
+        fh.write(f"y,{many}\n".encode())
+    with pytest.raises(InputError, match=r"wide\.csv: has 40,001 columns"):
+        score(f"{url}/wide.csv", **kw)
 
 
 def test_the_cli_reads_urls(memory_files, capsys) -> None:

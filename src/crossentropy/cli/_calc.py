@@ -529,7 +529,9 @@ def calc_command(args: argparse.Namespace) -> int:
             multilabel=args.multilabel,
         )
     except (CalcError, ValueError, TypeError) as err:
-        print(f"crossentropy calc: error: {err}", file=sys.stderr)
+        from crossentropy.scoring._report import printable  # one line, whatever was typed
+
+        print(printable(f"crossentropy calc: error: {err}"), file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(_json_safe(result), indent=1, allow_nan=False))

@@ -790,7 +790,12 @@ def demo_command(out_dir: str | Path, *, quick: bool = False) -> int:
     try:
         done = run_demo(out_dir, QUICK if quick else DEFAULT)
     except OSError as err:  # the output folder cannot be created or written
-        print(f"crossentropy demo: error: cannot write to {out_dir}: {err}", file=sys.stderr)
+        from crossentropy.scoring._report import printable  # one line, whatever the name
+
+        print(
+            printable(f"crossentropy demo: error: cannot write to {out_dir}: {err}"),
+            file=sys.stderr,
+        )
         return 2
     print("\n".join(summary_lines(done.results)))
     report = Path(out_dir) / "index.html"

@@ -123,9 +123,10 @@ class OutputProjectionLoss(nn.Module):
 
 
 def _weight(projection: Any) -> Tensor | None:
-    """The ``(V, D)`` weight of an output projection: its own ``weight``, or that of the module
-    it is tied to (torchtune's ``TiedLinear.tied_module``); None if it has neither."""
-    weight = getattr(projection, "weight", None)
-    if weight is None and projection is not None:
-        weight = getattr(getattr(projection, "tied_module", None), "weight", None)
+    """The ``(V, D)`` weight of an output projection, read at each call: that of the module
+    it is tied to (torchtune's ``TiedLinear.tied_module``: a ``weight`` the TiedLinear kept of
+    its own goes stale once the embedding's parameter is replaced), else its own; None if it
+    has neither."""
+    tied = getattr(projection, "tied_module", None)
+    weight = getattr(tied if tied is not None else projection, "weight", None)
     return weight if isinstance(weight, Tensor) and weight.ndim == 2 else None

@@ -436,10 +436,16 @@ def _connect(dd: Any, scheduler: Any) -> Any:
 
     from crossentropy.scoring._sources import InputError, first_line
 
-    if isinstance(scheduler, str) and not scheduler.startswith("inproc://"):
+    address = scheduler if isinstance(scheduler, str) else ""
+    scheme = address.split("://")[0] if "://" in address else "tcp"
+    if address and (
+        scheme in ("tcp", "tls", "ws", "wss") or scheme not in dd.comm.registry.backends
+    ):
         from distributed.comm.addressing import get_address_host_port
 
-        try:  # checked before a client exists: a half-built one hangs the exit for 20 s
+        # an IP address without a port, an unknown scheme: refused before a client exists (a
+        # half-built one holds the exit for 20 s); other schemes' addresses are their own
+        try:
             get_address_host_port(scheduler)
         except ValueError as exc:
             raise InputError(

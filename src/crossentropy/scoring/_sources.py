@@ -364,7 +364,9 @@ def url_stream(url: str, fmt: str | None, batch_rows: int) -> Any:
                 quoted_strings_can_be_null=False,
             )
             file_format = ds.CsvFileFormat(parse_options=parse, convert_options=text)
-        return pa_stream(ds.dataset(files, filesystem=filesystem, format=file_format), batch_rows)
+        dataset = ds.dataset(files, filesystem=filesystem, format=file_format)
+        check_width(url, dataset.schema.names)
+        return pa_stream(dataset, batch_rows)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(url, f"cannot open: {first_line(exc)}") from None
 
@@ -522,6 +524,13 @@ def column_names(path: str, fmt: Format) -> list[str]:
             names = list(pq.read_schema(path).names)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(path, f"cannot read as Parquet: {first_line(exc)}") from None
+    check_width(path, names)
+    return _unique_names(path, names)
+
+
+def check_width(path: str, names: Sequence[str]) -> None:
+    """Refuse a CSV or Parquet table of more than :data:`MAX_TABLE_COLUMNS` columns (a file,
+    a URL's, a partitioned dataset's), before any row is read."""
     if len(names) > MAX_TABLE_COLUMNS:
         raise InputError(
             path,
@@ -529,7 +538,6 @@ def column_names(path: str, fmt: Format) -> list[str]:
             f"{MAX_TABLE_COLUMNS:,} (its reader takes about 8 KB of memory per column): store "
             "this many probabilities in a .npy file",
         )
-    return _unique_names(path, names)
 
 
 def _unique_names(path: str, names: Sequence[str]) -> list[str]:
@@ -1037,9 +1045,13 @@ def hive_dataset(path: str) -> Any:
     import pyarrow.dataset as pds
 
     try:
-        return pds.dataset(path, format="parquet", partitioning="hive", exclude_invalid_files=True)
+        dataset = pds.dataset(
+            path, format="parquet", partitioning="hive", exclude_invalid_files=True
+        )
     except (OSError, ValueError) as exc:  # pyarrow's errors are ValueErrors or OSErrors
         raise InputError(path, f"cannot read as a partitioned dataset: {first_line(exc)}") from None
+    check_width(path, dataset.schema.names)
+    return dataset
 
 
 def expand_parts(path: str) -> list[str] | None:
