@@ -459,17 +459,17 @@ def test_a_row_longer_than_the_csv_blocks_is_read_on_in_larger_blocks(tmp_path: 
         score(path, target="y", proba="p_*")
 
 
-def test_a_row_longer_than_two_of_the_largest_blocks_stops_the_reading(
-    tmp_path: Path, monkeypatch
-) -> None:
-    """A row longer than two of the largest CSV blocks (64 MiB: the memory bound) stops the
-    reading with a message that says so; here with the largest block made 2 MiB."""
-    from crossentropy.scoring import _readers
-
-    monkeypatch.setattr(_readers, "MAX_CSV_BLOCK", 2 << 20)
+def test_a_row_longer_than_two_of_the_largest_blocks_stops_the_reading(tmp_path: Path) -> None:
+    """A row longer than two of the largest CSV blocks (64 MiB each: the memory bound) stops
+    the reading with a message that says so (a 130 MiB cell here)."""
     path = tmp_path / "long.csv"
-    path.write_text("note,y,p_0,p_1\na,0,0.5,0.5\n" + "x" * (5 << 20) + ",1,0.5,0.5\n")
-    with pytest.raises(InputError, match="a row is longer than two CSV blocks of 2 MiB"):
+    with path.open("wb") as fh:
+        fh.write(b"note,y,p_0,p_1\na,0,0.5,0.5\n")
+        chunk = b"x" * (1 << 20)
+        for _ in range(130):
+            fh.write(chunk)
+        fh.write(b",1,0.5,0.5\n")
+    with pytest.raises(InputError, match="a row is longer than two CSV blocks of 64 MiB"):
         score(path, target="y", proba="p_*", bootstrap=0)
 
 
