@@ -256,6 +256,31 @@ def test_half_precision_heads_take_the_decoders_states_as_the_model_casts_them()
     torch.testing.assert_close(fused, own, rtol=1e-3, atol=1e-3)
 
 
+def test_the_check_takes_a_scale_that_is_not_a_power_of_two_and_ignores_an_autocast():
+    """Cohere's ``logit_scale`` 0.1 differs from the fused op's temperature 10 by a rounding
+    (seeds 3 and 5 put a one-unit scale bound just short); a call inside ``torch.autocast``
+    checks the model in its own precision."""
+    config = {**TINY, "vocab_size": 64, "logit_scale": 0.1}
+    for seed in (0, 3, 5):
+        torch.manual_seed(seed)
+        model = transformers.CohereForCausalLM(transformers.CohereConfig(**config))
+        assert "forward" in vars(use_fused_loss(model))
+    model = _model("mamba").float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert "forward" in vars(use_fused_loss(model))
+
+
+def test_a_half_precision_decoder_before_a_float32_head_compiles_whole():
+    """The cast of the decoder's states to the head's dtype traces with ``fullgraph=True`` and
+    gives the eager loss."""
+    ids, labels, _ = _batch(5)
+    model = _model("llama").to(torch.bfloat16)
+    model.lm_head.float()
+    eager = use_fused_loss(model)(input_ids=ids, labels=labels).loss
+    compiled = torch.compile(model, fullgraph=True, backend="eager")
+    torch.testing.assert_close(compiled(input_ids=ids, labels=labels).loss, eager)
+
+
 def test_a_model_on_the_meta_device_is_taken_unchecked():
     with torch.device("meta"):
         model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**TINY))

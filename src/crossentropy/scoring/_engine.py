@@ -437,19 +437,21 @@ def _connect(dd: Any, scheduler: Any) -> Any:
     from crossentropy.scoring._sources import InputError, first_line
 
     address = scheduler if isinstance(scheduler, str) else ""
-    scheme = address.split("://")[0] if "://" in address else "tcp"
-    if address and (
-        scheme in ("tcp", "tls", "ws", "wss") or scheme not in dd.comm.registry.backends
-    ):
+    if address:
         from distributed.comm.addressing import get_address_host_port
+        from distributed.comm.registry import get_backend
 
-        # an IP address without a port, an unknown scheme: refused before a client exists (a
-        # half-built one holds the exit for 20 s); other schemes' addresses are their own
+        # an unknown scheme (entry points' backends are loaded by get_backend), an IP
+        # address without a port: refused before a client exists (a half-built one holds the
+        # exit for 20 s); other schemes' addresses are their own
+        scheme = address.split("://")[0] if "://" in address else "tcp"
         try:
-            get_address_host_port(scheduler)
+            get_backend(scheme)
+            if scheme in ("tcp", "tls", "ws", "wss"):
+                get_address_host_port(address)
         except ValueError as exc:
             raise InputError(
-                scheduler, f"cannot connect to the Dask scheduler: {first_line(exc)}"
+                address, f"cannot connect to the Dask scheduler: {first_line(exc)}"
             ) from None
     done: dict[str, Any] = {}
     lock = threading.Lock()

@@ -675,7 +675,7 @@ def _diagnose_csv(
         pass
     # a byte that is not UTF-8 (pyarrow's "invalid UTF8" in a text column, a conversion
     # error in a number's)
-    found = _find_undecoded(path, unit)
+    found = _find_undecoded(path, unit, columns)
     return found or InputError(path, f"cannot read as CSV: {message.splitlines()[0]}")
 
 
@@ -701,12 +701,13 @@ def _long_csv_fields() -> Iterator[None]:
                 csv.field_size_limit(_field_limit_users[1])
 
 
-def _find_undecoded(path: str, unit: Unit) -> InputError | None:
-    """The first cell of the unit that is not UTF-8 text, as an error naming its row and
-    column; None if there is none."""
+def _find_undecoded(path: str, unit: Unit, columns: Sequence[str]) -> InputError | None:
+    """The first cell of the unit's ``columns`` (those read) that is not UTF-8 text, as an
+    error naming its row and column; None if there is none."""
     with _long_csv_fields(), open_text(path, errors="surrogateescape") as fh:
         reader = csv.reader(fh, delimiter=delimiter(path))
         header = next(reader, [])
+        read = [j for j, name in enumerate(header) if name in set(columns)]
         row = 0
         for fields in reader:
             if not fields:
@@ -714,12 +715,11 @@ def _find_undecoded(path: str, unit: Unit) -> InputError | None:
             row += 1
             if row < unit.first_row:
                 continue
-            for j, field in enumerate(fields):
-                bad = first_undecoded(field)
+            for j in read:
+                bad = first_undecoded(fields[j]) if j < len(fields) else None
                 if bad is not None:
-                    column = header[j] if j < len(header) else None
                     return InputError(
-                        path, f"byte 0x{bad:02x} is not UTF-8 text", row=row, column=column
+                        path, f"byte 0x{bad:02x} is not UTF-8 text", row=row, column=header[j]
                     )
     return None
 
