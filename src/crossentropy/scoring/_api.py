@@ -159,9 +159,11 @@ class ScoreReport:
             device, a FIFO or a folder at ``path``, or one of the scored files, is a
             ``ValueError``).
         """
-        from crossentropy._lib.html import write_atomic
+        from crossentropy._lib.html import check_output_path, write_atomic
 
-        write_atomic(path, self.html(), inputs=report_inputs([self]))
+        inputs = report_inputs([self])
+        check_output_path(path, inputs)  # before the page's figures are drawn
+        write_atomic(path, self.html(), inputs=inputs)
 
     def _repr_html_(self) -> str:
         """The notebook's view: :meth:`html`'s content in a ``<div>`` whose style leaves the

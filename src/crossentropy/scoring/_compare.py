@@ -120,9 +120,11 @@ class Comparison:
             The page to write; only a regular file there is ever replaced, and never one of
             the scored files.
         """
-        from crossentropy._lib.html import write_atomic
+        from crossentropy._lib.html import check_output_path, write_atomic
 
-        write_atomic(path, self.html(), inputs=report_inputs(list(self.reports.values())))
+        inputs = report_inputs(list(self.reports.values()))
+        check_output_path(path, inputs)  # before the page's figures are drawn
+        write_atomic(path, self.html(), inputs=inputs)
 
     def _repr_html_(self) -> str:
         """The notebook's view: :meth:`html`'s content in a ``<div>`` whose style leaves the
