@@ -444,6 +444,7 @@ def test_autocast_gradients_of_float32_leaves(dtype, options):
             TypeError,
             "target must hold class indices: probability targets",
         ),
+        ({"options": "bogus"}, TypeError, "options must be None or a torch.nn.LinearCross"),
     ],
 )
 def test_bad_inputs(kwargs, error, match):

@@ -538,8 +538,9 @@ def linear_cross_entropy(
         Targets equal to it are left out (``None``: -100).
     label_smoothing : float, default 0.0
         :math:`\varepsilon` in [0, 1], PyTorch's smoothing (class-weighted with ``weight``).
-    options : object, optional
-        PyTorch's ``LinearCrossEntropyOptions``; accepted for compatibility and not used.
+    options : torch.nn.LinearCrossEntropyOptions, optional
+        PyTorch's chunking configuration; accepted for compatibility and not used (anything
+        else is a ``TypeError``).
     z_loss : float, default 0.0
         :math:`\lambda`, PaLM's auxiliary :math:`\lambda\,\mathrm{lse}^2`.
     softcap : float, optional
@@ -626,7 +627,11 @@ def linear_cross_entropy(
     >>> [round(v, 4) for v in out.logp.tolist()], int(out.correct)
     ([-2.1429, -0.1429], 1)
     """
-    del options  # PyTorch's chunking configuration: this op always chunks
+    if options is not None and type(options).__name__ != "LinearCrossEntropyOptions":
+        raise TypeError(  # PyTorch's chunking configuration (this op always chunks), or None
+            "options must be None or a torch.nn.LinearCrossEntropyOptions; got "
+            f"{type(options).__name__}"
+        )
     # named one by one, not ``locals()``, which the Dynamo of PyTorch 2.11 cannot trace
     opts = FusedOptions(
         reduction=reduction,
