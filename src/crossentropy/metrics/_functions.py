@@ -48,6 +48,7 @@ from crossentropy.metrics._prepare import (
     check_weight_magnitude,
     finish,
     prepare,
+    weight_total,
     weighted_sum,
 )
 
@@ -103,10 +104,12 @@ def renamed_y_pred(y_proba: Any, y_pred: Any) -> Any:
     return y_pred
 
 
-def check_weight_total(total: float) -> None:
-    """The rule of every weighted mean's divisor: the sample weights' total is positive
-    (else :class:`ZeroWeightError`) and small enough that no weighted sum overflows float64
-    (else a ``ValueError``: :func:`check_weight_magnitude`)."""
+def check_weight_total(weights: Any) -> None:
+    """The rule of every weighted mean's divisor: the sample weights' total (of a NumPy array,
+    or a total already summed) is positive (else :class:`ZeroWeightError`) and small enough
+    that no weighted sum overflows float64 (else a ``ValueError``:
+    :func:`check_weight_magnitude`)."""
+    total = weight_total(weights)
     if total == 0:
         raise ZeroWeightError()
     check_weight_magnitude(total)

@@ -136,9 +136,19 @@ def _values(x: Array, name: str) -> Array:
 MAX_WEIGHT_TOTAL = float(np.finfo(np.float64).max) / 2.0**32
 
 
-def check_weight_magnitude(total: float) -> None:
-    """Refuse sample weights whose total (or any weighted sum) would overflow float64: every
-    weighted mean would come out 0, NaN or inf. A ``ValueError``."""
+def weight_total(weights: Any) -> float:
+    """The total of sample weights (a NumPy array, or a total already summed) as a float; a
+    total that overflows is inf, without numpy's warning (:func:`check_weight_magnitude`
+    refuses it)."""
+    with np.errstate(over="ignore"):
+        return float(np.sum(weights)) if isinstance(weights, np.ndarray) else float(weights)
+
+
+def check_weight_magnitude(weights: Any) -> None:
+    """Refuse sample weights (a NumPy array, or their total) whose total, or any weighted sum,
+    would overflow float64: every weighted mean would come out 0, NaN or inf. A
+    ``ValueError``."""
+    total = weight_total(weights)
     if not total <= MAX_WEIGHT_TOTAL:
         raise ValueError(
             f"sample_weight sums to {total:.4g}, more than {MAX_WEIGHT_TOTAL:.4g} (float64's "
@@ -161,8 +171,7 @@ def _check_weight(xp: Namespace, w: Array, n: int, like: Array) -> Array:
             raise ValueError(
                 f"sample_weight must be finite; got {float(wf[idx[0]])} at row {idx[0]}"
             )
-        with np.errstate(over="ignore"):
-            check_weight_magnitude(float(xp.sum(xp.abs(wf))))
+        check_weight_magnitude(to_host(xp.abs(wf)))
     return wf
 
 

@@ -370,8 +370,7 @@ class ScoreAccumulator:
             bad = first_bad_weight(w)
             if bad is not None:
                 raise RowError(int(rows[bad]), f"sample weight {w[bad]} is not finite and >= 0")
-            with np.errstate(over="ignore"):
-                check_weight_magnitude(float(np.sum(w)))
+            check_weight_magnitude(w)
         if self.renormalize is not None:  # checked before any state changes
             positive = np.sum(p, axis=1) > 0
             if not bool(np.all(positive)):
