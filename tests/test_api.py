@@ -184,10 +184,13 @@ def test_options_are_checked(files):
     for name in ("bootstrap", "paired"):
         with pytest.raises(ValueError, match=f"{name} must be between 0 and 10,000"):
             metrics.ScoreAccumulator(["a", "b"], **{name: 10**9})
-    with pytest.raises(TypeError, match="proba must be a column name or a list"):
+    with pytest.raises(TypeError, match=r"proba must be a column name .* or a list"):
+        score(path, target="y", proba=[1.0, 2.0])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"proba must be a column name or a list of them; got 5\.0"):
+        score(path, target="y", proba=5.0)  # type: ignore[arg-type]
+    # integers are names (pandas' columns of a frame made from an array), as their text
+    with pytest.raises(InputError, match=r"column '1': no such column"):
         score(path, target="y", proba=[1, 2])  # type: ignore[list-item]
-    with pytest.raises(TypeError, match="proba must be a column name or a list of them; got 5"):
-        score(path, target="y", proba=5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="renormalize must be True, False, 'before_clip'"):
         score(path, target="y", renormalize=1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="classes must be a list of class names; got the text"):
@@ -885,3 +888,64 @@ def test_text_labels_of_arrays_name_the_classes_in_sorted_order_as_scikit_learn(
     y11 = rng.integers(0, 11, 300)
     expected = log_loss(y11, p11, labels=range(11))
     assert score(p11, target=y11.astype(object), bootstrap=0).log_loss == pytest.approx(expected)
+
+
+def test_integer_column_names_of_a_pandas_frame_are_column_names():
+    """``pd.DataFrame(clf.predict_proba(X))`` has the columns 0, 1, 2: named by the integers
+    or their text (the integers were refused as "not a column name")."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(12)
+    p = rng.dirichlet(np.ones(3), 50)
+    y = rng.integers(0, 3, 50)
+    frame = pd.DataFrame(p).assign(y=y)
+    expected = metrics.log_loss(y, p)
+    for proba in ([0, 1, 2], [np.int64(0), 1, "2"], ["0", "1", "2"]):
+        assert score(frame, target="y", proba=proba, bootstrap=0).log_loss == pytest.approx(
+            expected, rel=1e-12
+        )
+    labelled = pd.DataFrame(p, columns=["a", "b", "c"])
+    labelled.insert(0, 0, np.array(list("abc"))[y])  # the labels in the column named 0
+    assert score(labelled, target=0, bootstrap=0).log_loss == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(TypeError, match=r"proba must be a column name \(text, or an integer"):
+        score(frame, target="y", proba=[0.5, 1])
+
+
+def test_an_in_memory_dataset_is_a_table():
+    """A pyarrow ``InMemoryDataset`` is scored as its table (it was refused by a message that
+    listed datasets as accepted)."""
+    import pyarrow as pa
+    import pyarrow.dataset as pds
+
+    rng = np.random.default_rng(13)
+    p = rng.dirichlet(np.ones(2), 40)
+    y = rng.integers(0, 2, 40)
+    table = pa.table({"y": y, "p_0": p[:, 0], "p_1": p[:, 1]})
+    got = score(pds.dataset(table), target="y", proba="p_*", bootstrap=0)
+    assert got.log_loss == pytest.approx(metrics.log_loss(y, p), rel=1e-12)
+    assert got.n == 40
+
+
+def test_data_of_no_kind_scored_is_named_before_an_array_target():
+    """A Dask array with labels as an array: the data is what is refused (the message spoke of
+    target, which is fine for NumPy data)."""
+    da = pytest.importorskip("dask.array")
+    p = da.from_array(np.array([[0.4, 0.6], [0.7, 0.3]]))
+    with pytest.raises(TypeError, match=r"^data must be a path.*got dask\.array"):
+        score(p, target=np.array([1, 0]))
+    with pytest.raises(TypeError, match="target must be a column name; labels as an array"):
+        score(Path("x.csv"), target=np.array([1, 0]))
+
+
+def test_sparse_pandas_columns_are_read_dense():
+    """A pandas SparseArray column is scored as its dense values (pyarrow's own TypeError
+    came through)."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(14)
+    pb = rng.random(30)
+    y = np.array(["no", "yes"])[rng.integers(0, 2, 30)]
+    frame = pd.DataFrame({"y": y, "no": pd.arrays.SparseArray(1 - pb), "yes": pb})
+    got = score(frame, target="y", proba=["no", "yes"], bootstrap=0)
+    dense = score(frame.astype({"no": float}), target="y", proba=["no", "yes"], bootstrap=0)
+    assert got.log_loss == dense.log_loss
+    expected = metrics.log_loss(y, np.stack([1 - pb, pb], 1))
+    assert got.log_loss == pytest.approx(expected, rel=1e-12)

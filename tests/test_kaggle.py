@@ -193,6 +193,18 @@ def test_kaggle_probabilities_rescales_then_clips():
         kaggle_probabilities([[0.5, 0.5], [0.0, 0.0]], ids=pa.array([10, 11]))
     with pytest.raises(ValueError, match=r"the row of id 'b' sums to 0$"):
         kaggle_probabilities([[0.5, 0.5], [0.0, 0.0]], ids=(c for c in "ab"))
+    with pytest.raises(TypeError, match=r"^proba must be a matrix of numbers, one column per"):
+        kaggle_probabilities([["a", 1.0]])  # was NumPy's "could not convert string to float"
+
+
+def test_kaggle_score_names_the_submission_in_a_bad_score():
+    """A bad score of the submission is the submission's, named by its id and column (the
+    message spoke of ``proba``, kaggle_probabilities' argument)."""
+    solution, submission, _, _ = _case("named", n=6)
+    bad = submission.copy()
+    bad.loc[bad["id"] == "r002", "cat"] = np.inf
+    with pytest.raises(ValueError, match=r"^submission must hold finite, non-negative scores; "):
+        kaggle_score(solution, bad, "id")
 
 
 def _bad_cases():
@@ -263,7 +275,19 @@ def _bad_cases():
             solution,
             submission.assign(bee="x"),
             {},
-            r"column 'bee' must hold numbers; got 'x' at its row 0 \(from 0\)",
+            rf"submission column 'bee' must hold numbers; got 'x' in the row of id '{keys[0]}'$",
+        ),
+        (
+            solution,
+            submission.reset_index(names="Unnamed: 0"),  # read_csv of a file with its index
+            {},
+            r"submission has a column 'Unnamed: 0', pandas' name for a column without a header",
+        ),
+        (
+            labelled,
+            submission.reset_index(names="Unnamed: 0"),
+            {"target": "animal"},  # was scored with the index as a class, silently
+            r"submission has a column 'Unnamed: 0'.*write the file with index=False$",
         ),
     ]
 
@@ -282,7 +306,10 @@ def test_kaggle_score_usage_column_of_numbers_and_text_cells_in_arrow():
     assert math.isclose(got, _kaggle_formula(y[keep], p[keep]), rel_tol=1e-13)
     table = pa.Table.from_pandas(submission, preserve_index=False)
     text = table.set_column(1, "ant", pa.array(["0.5"] * 11 + ["x"]))
-    with pytest.raises(ValueError, match=r"column 'ant' must hold numbers; got 'x' at its row 11 "):
+    last = submission["id"].iloc[11]
+    with pytest.raises(
+        ValueError, match=rf"column 'ant' must hold numbers; got 'x' in the row of id '{last}'$"
+    ):
         kaggle_score(solution, text, "id")
 
 

@@ -378,6 +378,43 @@ def test_float32_files_are_scored_at_float32_precision(
     assert json.loads(out)["log_loss"] == pytest.approx(metrics.log_loss(y, p), rel=1e-12)
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "npz", "array"])
+def test_float16_rows_are_held_to_float16_rounding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+):
+    """float16 probabilities are computed in float32 with their row sums held to float16's
+    rounding, as metrics.log_loss treats the same array: no warning for a row off 1 by less
+    (was held to float32's, a warning that metrics.log_loss does not give), the same log loss,
+    and the warning for a row off by more."""
+    from crossentropy import metrics
+
+    y, p32 = _float32_rows(400, 3)
+    p = p32.astype(np.float16)
+    p[5] = [0.3, 0.3, 0.399]  # off 1 by 1e-3: beyond float32's tolerance, within float16's
+    off = np.abs(p.astype(np.float32).sum(axis=1) - 1)
+    assert off.max() > 1e-8 + np.sqrt(np.finfo(np.float32).eps)
+    assert off.max() < 1e-8 + np.sqrt(np.finfo(np.float16).eps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        expected = metrics.log_loss(y, p)
+
+        def scored(q: np.ndarray) -> float:
+            if fmt == "array":
+                return score(q, target=y, bootstrap=0).log_loss
+            path = tmp_path / f"p16.{fmt}"
+            if fmt == "parquet":
+                columns = {"y": y, **{f"p_{j}": q[:, j] for j in range(3)}}
+                pq.write_table(pa.table(columns), path)
+                return score(path, target="y", proba="p_*", bootstrap=0).log_loss
+            np.savez(path, y_true=y, y_proba=q)
+            return score(path, bootstrap=0).log_loss
+
+        assert scored(p) == pytest.approx(expected, rel=1e-12)
+    p[6] = [0.3, 0.3, 0.3]  # off by 0.1: beyond float16's tolerance too
+    with pytest.warns(UserWarning, match=r"1 of 400 rows have probabilities that do not sum"):
+        scored(p)
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_id_column_of_a_single_table_names_the_worst_rows(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str

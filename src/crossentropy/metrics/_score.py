@@ -335,7 +335,8 @@ class ScoreAccumulator:
         y_index : array_like of int
             Class indices ``0 .. C-1``, one per row, in the order of ``classes``.
         proba : array_like of shape (n, C)
-            Probabilities, one column per class.
+            Probabilities, one column per class: float32 as given, float16 computed in float32
+            (its row sums held to float16's rounding), other dtypes in float64.
         row_ids : array_like of int, optional
             Each row's id (default: its position in this accumulator's stream, from 0); pass them
             when accumulators are merged, so that the worst rows' ids are unique.
@@ -349,6 +350,9 @@ class ScoreAccumulator:
             One weight per row, finite and >= 0 (a bad one is a :class:`RowError` at its row).
         """
         c = len(self.classes)
+        # float16 is computed in float32, its row sums held to its own rounding (as the
+        # one-shot metrics hold them)
+        half = getattr(proba, "dtype", None) == np.float16
         p = check_proba_matrix(proba, "proba", n_classes=c)
         y = check_index_labels(y_index, "y_index", c, p.shape[0])
         n = p.shape[0]
@@ -386,7 +390,7 @@ class ScoreAccumulator:
             if w is None and self._w is not None:  # rows without weights weigh 1
                 w = np.ones(n)
             wb = None if w is None else w[lo:hi]
-            self._add_block(y[lo:hi], p[lo:hi], rows[lo:hi], key[lo:hi], part, wb)
+            self._add_block(y[lo:hi], p[lo:hi], rows[lo:hi], key[lo:hi], part, wb, half)
         return self
 
     def _weighted_sums(self) -> _WeightedSums:
@@ -429,14 +433,16 @@ class ScoreAccumulator:
         keys: np.ndarray[Any, Any],
         groups: np.ndarray[Any, Any] | None = None,
         w: np.ndarray[Any, Any] | None = None,
+        half: bool = False,
     ) -> None:
         """Add validated rows (a block small enough for its temporaries to stay in cache),
-        with their checked weights ``w`` (float64) if any."""
+        with their checked weights ``w`` (float64) if any; ``half``: stored in float16."""
         c = len(self.classes)
         found = rows_pass(p, y)
         p_true, (low, high) = found.p_true, found.sum_range or (1.0, 1.0)
         eps = float(np.finfo(p.dtype).eps)
-        tol = row_sum_tolerance(eps)  # checked at the stored precision, as metrics.log_loss does
+        # checked at the stored precision, as metrics.log_loss does
+        tol = row_sum_tolerance(float(np.finfo(np.float16).eps) if half else eps)
         off = high - 1 > tol or 1 - low > tol
         if self.renormalize is not None:
             sums = np.sum(p, axis=1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -185,17 +186,36 @@ def _local(value: PathLike | None, name: str) -> str | None:
     return local_path(value, name)
 
 
+def _text_name(value: Any) -> Any:
+    """A column name as the tables hold it: an integer (pandas' names of an unnamed frame's
+    columns, ``0, 1, ...``) as its text, as pyarrow stores it; anything else as it is."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_):
+        return str(int(value))
+    return value
+
+
 def _names(value: str | Sequence[str] | None, name: str) -> list[str] | None:
     if value is None:
         return None
+    value = _text_name(value)
     if isinstance(value, str):
         return [value]
     if not isinstance(value, Iterable) or isinstance(value, bytes | Mapping):
         raise TypeError(f"{name} must be a column name or a list of them; got {value!r}")
-    items = list(value)
+    items = [_text_name(v) for v in value]
     if not all(isinstance(v, str) for v in items):
-        raise TypeError(f"{name} must be a column name or a list of them; got {value!r}")
+        raise TypeError(
+            f"{name} must be a column name (text, or an integer name of a pandas column) or a "
+            f"list of them; got {value!r}"
+        )
     return items
+
+
+def _table_like(data: Any) -> bool:
+    """Whether ``data`` is a table of a library :func:`score` reads (pandas, polars, pyarrow,
+    or any object with the Arrow stream interface)."""
+    kind = type(data).__module__.split(".")[0]
+    return kind in ("pandas", "polars", "pyarrow") or hasattr(data, "__arrow_c_stream__")
 
 
 def _type_name(kind: type) -> str:
@@ -258,6 +278,10 @@ def _in_memory(
         return pa.table(table), "array", "y_true", classes
     if isinstance(data, pa.RecordBatchReader):  # a stream: read batch by batch, once
         return data, "RecordBatchReader", target, classes
+    import pyarrow.dataset as pds  # type: ignore[import-untyped]
+
+    if isinstance(data, pds.InMemoryDataset):  # its batches are in memory already
+        return data.to_table(), "Dataset", target, classes
     table = arrow_table(data, "data", [target, *asked])
     if table is not None:
         kind = type(data).__module__.split(".")[0]
@@ -271,8 +295,9 @@ def _in_memory(
             "engine='dask' its workers read it), or compute() it"
         )
     raise TypeError(
-        "data must be a path, a DataFrame (pandas, polars), a pyarrow Table, Dataset or "
-        f"RecordBatchReader, or a NumPy array; got {_type_name(given)}{hint}"
+        "data must be a path, a DataFrame (pandas, polars), a pyarrow Table, "
+        "FileSystemDataset, InMemoryDataset or RecordBatchReader, or a NumPy array; got "
+        f"{_type_name(given)}{hint}"
     )
 
 
@@ -373,20 +398,19 @@ def score(
     Parameters
     ----------
     data : path, DataFrame, pyarrow.Table, Dataset or RecordBatchReader, or numpy.ndarray
-        The predictions: a table (CSV, TSV, Parquet, compressed CSV; a folder or a glob
-        pattern of such files, or a pyarrow ``FileSystemDataset``, read file after file, the
-        worst rows named by file and row, except that a partition column asked for, of a
-        dataset or of Parquet parts in hive-style subfolders, is read through the dataset's
-        scan, in this process; a pandas or polars DataFrame (a polars LazyFrame is
-        collected) or a pyarrow Table in memory; a pyarrow ``RecordBatchReader``, read batch
-        by batch, once, by the local engine) with a ``target`` column and one probability
-        column per class; a ``.npz`` with arrays ``y_true`` and ``y_proba``; a ``.npy`` of
-        probabilities with ``target_file``; a NumPy array of probabilities ``(n, C)`` (or
-        ``(n,)``: the second class's) with the labels as ``target`` (text labels name the
-        classes in sorted order, as in scikit-learn, when ``classes`` does not and they are
-        as many as the columns' classes); or, with ``solution``, a
-        Kaggle-style submission file (an ``id`` column and one column per class, named by the
-        class).
+        The predictions: a table (CSV, TSV, Parquet, compressed CSV; a folder or a glob pattern of
+        such files, or a pyarrow ``FileSystemDataset``, read file after file, the worst rows named
+        by file and row, except that a partition column asked for, of a dataset or of Parquet parts
+        in hive-style subfolders, is read through the dataset's scan, in this process; a pandas or
+        polars DataFrame (a polars LazyFrame is collected), a pyarrow Table or ``InMemoryDataset``
+        in memory (a pandas column with an integer name is named by the integer or its text); a
+        pyarrow ``RecordBatchReader``, read batch by batch, once, by the local engine) with a
+        ``target`` column and one probability column per class; a ``.npz`` with arrays ``y_true``
+        and ``y_proba``; a ``.npy`` of probabilities with ``target_file``; a NumPy array of
+        probabilities ``(n, C)`` (or ``(n,)``: the second class's) with the labels as ``target``
+        (text labels name the classes in sorted order, as in scikit-learn, when ``classes`` does not
+        and they are as many as the columns' classes); or, with ``solution``, a Kaggle-style
+        submission file (an ``id`` column and one column per class, named by the class).
 
         A list (or a dict of names to them) of two or more such inputs compares prediction
         sets on the same targets: each is scored, and the paired differences of their log
@@ -529,6 +553,8 @@ def score(
     scheduler = scheduler_address(scheduler)
     if partitions is not None and check_int(partitions, "partitions") < 1:
         raise ValueError(f"partitions must be >= 1; got {partitions}")
+    # integer names (pandas' columns of a frame made from an array) as the tables hold them
+    id, split, target = _text_name(id), _text_name(split), _text_name(target)
     if id is not None and id == target:
         raise ValueError(f"id and target must be different columns; both are {id!r}")
     if clip is not None:
@@ -683,7 +709,11 @@ def score_one(
     )
 
     target = settings.target
-    if target is not None and not isinstance(target, str) and not isinstance(data, np.ndarray):
+    if (
+        target is not None
+        and not isinstance(target, str)
+        and (isinstance(data, str | os.PathLike) or _table_like(data))
+    ):  # (data of no kind scored is refused below, by its own TypeError)
         raise TypeError("target must be a column name; labels as an array go with NumPy data")
     sol = settings.solution
     stream = None  # a URL or a dataset read by its own scan: read as a stream

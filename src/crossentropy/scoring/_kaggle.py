@@ -11,6 +11,7 @@ and :func:`kaggle_score` the metric over two tables.
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,9 @@ from crossentropy.scoring._readers import Labels, plain_strings
 from crossentropy.scoring._sources import InputError
 
 __all__ = ["KAGGLE_EPS", "kaggle_probabilities", "kaggle_score"]
+
+#: pandas' name of a CSV column without a header (``read_csv`` of a file written with its index).
+_UNNAMED = re.compile(r"Unnamed: \d+")
 
 #: The clip of Kaggle's log loss: probabilities are kept within ``[1e-15, 1 - 1e-15]``.
 KAGGLE_EPS = 1e-15
@@ -68,18 +72,26 @@ def kaggle_probabilities(
     array([[6.25e-01, 3.75e-01, 1.00e-15],
            [5.00e-01, 2.50e-01, 2.50e-01]])
     """
+    return _rescaled(proba, eps, ids, columns, "proba")
+
+
+def _rescaled(proba: Any, eps: float, ids: Any, columns: Any, name: str) -> np.ndarray[Any, Any]:
+    """:func:`kaggle_probabilities`, its errors naming the scores ``name``."""
     eps = check_number(eps, "eps", low=0.0, high=0.5, low_open=True, high_open=True)
-    p = np.array(proba, dtype=np.float64)
+    try:
+        p = np.array(proba, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a matrix of numbers, one column per class") from None
     if p.ndim != 2 or p.shape[1] < 2:
-        raise ValueError(f"proba must be a matrix of one column per class; got shape {p.shape}")
+        raise ValueError(f"{name} must be a matrix of one column per class; got shape {p.shape}")
 
     ids = None if ids is None else list(ids)
     columns = None if columns is None else list(columns)
     if ids is not None and len(ids) != p.shape[0]:
-        raise ValueError(f"ids must hold one id per row of proba ({p.shape[0]}); got {len(ids)}")
+        raise ValueError(f"ids must hold one id per row of {name} ({p.shape[0]}); got {len(ids)}")
     if columns is not None and len(columns) != p.shape[1]:
         raise ValueError(
-            f"columns must hold one name per column of proba ({p.shape[1]}); got {len(columns)}"
+            f"columns must hold one name per column of {name} ({p.shape[1]}); got {len(columns)}"
         )
 
     def where(row: int, col: int | None = None) -> str:
@@ -92,12 +104,12 @@ def kaggle_probabilities(
     if bad.any():
         row, col = divmod(int(np.argmax(bad)), p.shape[1])
         raise ValueError(
-            f"proba must hold finite, non-negative scores; got {p[row, col]} at {where(row, col)}"
+            f"{name} must hold finite, non-negative scores; got {p[row, col]} at {where(row, col)}"
         )
     largest = p.max(axis=1) if p.shape[0] else np.zeros(0)
     if (largest <= 0).any():  # non-negative entries: a positive sum has a positive entry
         raise ValueError(
-            f"proba rows must have a positive sum; {where(int(np.argmin(largest)))} sums to 0"
+            f"{name} rows must have a positive sum; {where(int(np.argmin(largest)))} sums to 0"
         )
     return renormalized(p, eps, "before_clip")
 
@@ -122,8 +134,9 @@ def _column(table: Any, column: str, name: str) -> Any:
     return table.column(column)
 
 
-def _numbers(table: Any, column: str, name: str) -> np.ndarray[Any, Any]:
-    """A column as float64, or a ``ValueError`` naming the table, column and first bad row."""
+def _numbers(table: Any, column: str, name: str, ids: Any) -> np.ndarray[Any, Any]:
+    """A column as float64, or a ``ValueError`` naming the table, column and the id of the
+    first bad row (``ids``: the table's id column)."""
     import pyarrow as pa  # type: ignore[import-untyped]
 
     values = table.column(column)
@@ -133,8 +146,8 @@ def _numbers(table: Any, column: str, name: str) -> np.ndarray[Any, Any]:
         cells = values.to_pylist()
         row = next((i for i, v in enumerate(cells) if not _number(v)), 0)
         raise ValueError(
-            f"{name} column {column!r} must hold numbers; got {cells[row]!r} at its row {row} "
-            "(from 0)"
+            f"{name} column {column!r} must hold numbers; got {cells[row]!r} in the row of id "
+            f"{plain(ids[row].as_py())!r}"
         ) from None
 
 
@@ -216,7 +229,8 @@ def kaggle_score(
     ValueError
         A missing column, an id missing from or repeated in the submission, an id of the
         submission not in the solution, a label that is not a class, a bad probability (with
-        its id and column).
+        its id and column), a submission column named as pandas names a column without a
+        header (``Unnamed: 0``: an index written by ``to_csv``, not a class).
     TypeError
         A table that is not a DataFrame or a pyarrow Table.
 
@@ -241,6 +255,13 @@ def kaggle_score(
     sol_ids = _ids(sol, row_id_column_name, "solution")
     sub_ids = _ids(sub, row_id_column_name, "submission")
     classes = [c for c in sub.column_names if c != row_id_column_name]
+    unnamed = [c for c in classes if _UNNAMED.fullmatch(c)]
+    if unnamed:
+        raise ValueError(
+            f"submission has a column {unnamed[0]!r}, pandas' name for a column without a "
+            "header (an index written by to_csv?), not a class: drop it, or write the file "
+            "with index=False"
+        )
     if len(classes) < 2:
         raise ValueError(
             f"submission must have a probability column per class besides {row_id_column_name!r}"
@@ -282,9 +303,9 @@ def kaggle_score(
     if usage is None and sub.num_rows != sol.num_rows:
         extra = sub_ids.filter(pc.invert(pc.is_in(sub_ids, value_set=sol_ids)))[0].as_py()
         raise ValueError(f"submission has the id {extra!r}, which is not in the solution")
-    proba = np.column_stack([_numbers(sub, c, "submission") for c in classes])
+    proba = np.column_stack([_numbers(sub, c, "submission", sub_ids) for c in classes])
     ids = sub_ids.to_numpy(zero_copy_only=False)  # a bad entry is named by its submission row
-    p = kaggle_probabilities(proba, eps=eps, ids=ids, columns=classes)
+    p = _rescaled(proba, eps, ids, classes, "submission")
     p = p[position.to_numpy(zero_copy_only=False)]
     if target is not None:
         column = _column(sol, target, "solution")
@@ -317,7 +338,7 @@ def kaggle_score(
             f"solution has no column {absent[0]!r} of the submission's classes; give the class "
             "labels' column as target="
         )
-    onehot = np.column_stack([_numbers(sol, c, "solution") for c in classes])
+    onehot = np.column_stack([_numbers(sol, c, "solution", sol_ids) for c in classes])
     y, fault = one_hot_rows(onehot)
     if fault is not None:
         row = fault[0]

@@ -339,11 +339,13 @@ def plain_strings(values: Any) -> Any:
 
 
 def stored_float(dtype: Any) -> Any:
-    """The floating dtype probabilities are scored in: float32 as stored (so a float32 file is
-    checked and clipped at float32's precision, as ``metrics.log_loss`` treats the same array;
-    float16 is widened to it), float64 otherwise (integers, booleans, text, decimals)."""
+    """The floating dtype probabilities are read in: float32 and float16 as stored (so a
+    float32 file is checked and clipped at float32's precision, as ``metrics.log_loss`` treats
+    the same array; float16 is computed in float32 by the accumulator, its row sums held to
+    float16's rounding, as ``metrics.log_loss`` does), float64 otherwise (integers, booleans,
+    text, decimals)."""
     kind = np.dtype(dtype)
-    return np.float32 if kind in (np.float16, np.float32) else np.float64
+    return kind.type if kind in (np.float16, np.float32) else np.float64
 
 
 def to_float(
@@ -415,8 +417,9 @@ def weight_values(values: Any, path: str, column: str, first_row: int) -> np.nda
 
 
 def prob_matrix(columns: list[np.ndarray], binary: bool) -> np.ndarray:
-    if binary:
+    if binary:  # the first class's probability 1 - p computed in float32 at least
         p = columns[0]
+        p = p.astype(np.float32) if p.dtype == np.float16 else p
         return np.stack([1.0 - p, p], axis=1)
     return np.stack(columns, axis=1)
 

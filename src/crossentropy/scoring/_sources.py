@@ -426,6 +426,7 @@ def arrow_table(obj: Any, name: str, asked: Sequence[str | None] = ()) -> Any:
             levels = [n for n in levels if n in asked]
             if levels:
                 obj = obj.reset_index(level=levels)
+            obj = _dense(obj)
             try:
                 return pa.Table.from_pandas(obj, preserve_index=False)
             except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -437,11 +438,24 @@ def arrow_table(obj: Any, name: str, asked: Sequence[str | None] = ()) -> Any:
         raise ValueError(f"{name} cannot be read as a table: {str(exc).splitlines()[0]}") from None
 
 
+def _dense(frame: Any) -> Any:
+    """A pandas DataFrame with its sparse columns made dense (pyarrow converts none)."""
+    import pandas as pd  # type: ignore[import-untyped]
+
+    sparse = [c for c in frame.columns if isinstance(frame[c].dtype, pd.SparseDtype)]
+    if not sparse:
+        return frame
+    out = frame.copy(deep=False)
+    for column in sparse:
+        out[column] = frame[column].sparse.to_dense()
+    return out
+
+
 def _mixed_as_text(frame: Any) -> Any:
     """A pandas DataFrame whose object columns that pyarrow cannot convert (values of mixed
     types) hold their values as text (``str``; a Python float's is its shortest exact writing)
     and missing values (``None``, NaN, ``pd.NA``) as missing; the other columns as they are."""
-    import pandas as pd  # type: ignore[import-untyped]
+    import pandas as pd
     import pyarrow as pa
 
     def text(value: Any) -> str | None:
