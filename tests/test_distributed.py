@@ -359,13 +359,20 @@ def fused_edge_cases(rank: int, world: int, group: Any) -> None:
         "float32": (torch.float32, y, {"label_smoothing": 0.1, "z_loss": 0.01}),
         "targets in one shard": (torch.float64, y.clamp(max=2), {"label_smoothing": 0.1}),
         "all ignored": (torch.float64, torch.full_like(y, -100), {"empty_mean": 0.0}),
+        # counted targets of class weight 0: the weighted mean is empty_mean, z-loss kept
+        "weightless": (
+            torch.float64,
+            y,
+            {"weight": torch.zeros(V, dtype=torch.float64), "empty_mean": 0.5, "z_loss": 0.1},
+        ),
     }
     for case, (dtype, target, kw) in cases.items():
         tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {}
         xs, ws, bs = (
             t.to(dtype, copy=True).requires_grad_(True) for t in (x, w[start:stop], b[start:stop])
         )
-        ours = linear_cross_entropy(xs, ws, target, linear_bias=bs, process_group=group, **kw)
+        mine = {**kw, "weight": kw["weight"][start:stop]} if "weight" in kw else kw
+        ours = linear_cross_entropy(xs, ws, target, linear_bias=bs, process_group=group, **mine)
         ours.backward()
         xr, wr, br = (t.to(dtype, copy=True).requires_grad_(True) for t in (x, w, b))
         ref = linear_cross_entropy(xr, wr, target, linear_bias=br, **kw)
@@ -381,6 +388,37 @@ def fused_edge_cases(rank: int, world: int, group: Any) -> None:
         if case == "all ignored":
             assert float(ours) == 0.0
             assert float(ws.grad.abs().max()) == 0.0
+        if case == "weightless":  # the z-loss's mean besides empty_mean, as the dense op
+            logits = x @ w.T + b
+            want = ce.cross_entropy(logits, target, kw["weight"], empty_mean=0.5, z_loss=0.1)
+            torch.testing.assert_close(ours.detach(), want)
+
+
+def unread_targets_out_of_range(rank: int, world: int, group: Any) -> None:
+    """A target outside the vocabulary that no check reads (validation off): NaN for its token
+    and for the reduced loss, and in the per-token outputs, as the other ops give (was a
+    finite loss, its target logit taken as 0)."""
+    from crossentropy.fused import linear_cross_entropy
+
+    x, w, _, y = _tensor_parallel_data(9)
+    start, stop = _shard(rank, world)
+    y = y.clone()
+    y[1], y[2] = V, 4  # V: in no shard
+    kw = {"validate": False, "process_group": group}
+    per_token = linear_cross_entropy(x, w[start:stop], y, reduction="none", **kw)
+    assert torch.isnan(per_token[1])
+    assert torch.isfinite(per_token[2:]).all()
+    for reduction in ("mean", "sum"):
+        xs = x.clone().requires_grad_(True)  # the early path: gradients formed in the forward
+        assert torch.isnan(linear_cross_entropy(xs, w[start:stop], y, reduction=reduction, **kw))
+    aux = linear_cross_entropy(x, w[start:stop], y, return_aux=("logp", "entropy"), **kw)
+    assert torch.isnan(aux.loss)
+    assert torch.isnan(aux.logp[1])
+    assert torch.isfinite(aux.logp[2:]).all()
+    with ce.validation(False):
+        logits = vocab_parallel_cross_entropy(x @ w[start:stop].T, y, group, reduction="none")
+    assert torch.isnan(logits[1])
+    assert torch.isfinite(logits[2:]).all()
 
 
 def two_ranks(rank: int, world: int, group: Any) -> None:
@@ -388,6 +426,7 @@ def two_ranks(rank: int, world: int, group: Any) -> None:
     dtensor_logits(rank, world, group)
     fused_every_option(rank, world, group)
     fused_edge_cases(rank, world, group)
+    unread_targets_out_of_range(rank, world, group)
 
 
 def four_ranks(rank: int, world: int, group: Any) -> None:
@@ -750,6 +789,8 @@ def test_single_process_group_is_the_plain_loss(tmp_path):
             vocab_parallel_cross_entropy(torch.ones(2, 3, dtype=torch.int64), target[:2])
         with pytest.raises(ValueError, match="target must have logits' shape"):
             vocab_parallel_cross_entropy(logits, target[:-1])
+        with pytest.raises(ValueError, match=r"^logits must have a class axis"):
+            vocab_parallel_cross_entropy(torch.tensor(1.0), torch.tensor(0))  # named target
         with pytest.raises(ValueError, match=r"weight must be this rank's \(11,\) shard"):
             vocab_parallel_cross_entropy(logits, target, weight=cw[:-1])
         with pytest.raises(ValueError, match="label_smoothing"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import pytest
 
@@ -113,6 +114,55 @@ def test_all_ignored_batch_follows_the_core_convention():
         total.backward()
         assert xl.grad is not None
         assert not xl.grad.any()
+
+
+@pytest.mark.parametrize("path", ["plain", "aux", "chunked"])
+def test_counted_rows_of_zero_class_weight_follow_empty_mean(path: str):
+    """Counted tokens whose class weights sum to 0: the weighted mean is ``empty_mean`` with
+    no gradient (plus the z-loss's mean), as ``cross_entropy`` gives; NaN with NaN gradients
+    when ``empty_mean`` is NaN, as PyTorch's 0 / 0 (the fused op gave NaN with any
+    ``empty_mean``). Per sequence: a sequence of no weight has the mean ``empty_mean``."""
+    x0, w, _, _ = _case(6, 4, 5)
+    y = torch.tensor([0, 0, 1, -100, 0, 1])
+    cw = torch.tensor([0.0, 0.0, 1.0, 2.0, 1.0], dtype=x0.dtype)
+    kw: dict[str, Any] = {"return_aux": ["logp"]} if path == "aux" else {}
+    if path == "chunked":
+        kw = {"chunk_size": 2}
+
+    def fused(x: torch.Tensor, **opts: Any) -> torch.Tensor:
+        out = linear_cross_entropy(x, w, y, weight=cw, **kw, **opts)
+        return out.loss if path == "aux" else out
+
+    for em in (0.0, 2.5):
+        for opts in ({}, {"z_loss": 0.1, "label_smoothing": 0.2}):
+            xf, xd = (x0.clone().requires_grad_(True) for _ in range(2))
+            got = fused(xf, empty_mean=em, **opts)
+            want = ce.cross_entropy(xd @ w.T, y, cw, empty_mean=em, **opts)
+            got.backward()
+            want.backward()
+            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(xf.grad, xd.grad, rtol=1e-12, atol=1e-12)
+        assert float(fused(x0, empty_mean=em)) == em
+    xf = x0.clone().requires_grad_(True)
+    nan = fused(xf, label_smoothing=0.2)
+    assert math.isnan(
+        float(torch.nn.functional.cross_entropy(x0 @ w.T, y, cw, label_smoothing=0.2))
+    )
+    assert math.isnan(float(nan.detach()))
+    nan.backward()
+    assert torch.isnan(xf.grad[y != -100]).all()
+    # per sequence: sequence 0 (class weights 0, 0) has no weight, sequence 1 has some
+    seq, ys = torch.tensor([0, 0, 1, 1, 1, 1]), torch.tensor([0, 0, 2, -100, 4, 1])
+    for em in (0.0, 2.5):
+        xf = x0.clone().requires_grad_(True)
+        got = linear_cross_entropy(xf, w, ys, weight=cw, sequence_ids=seq, empty_mean=em)
+        second = ce.cross_entropy(x0[2:] @ w.T, ys[2:], cw)
+        assert float(got) == pytest.approx((em + float(second)) / 2, rel=1e-12)
+        got.backward()
+        assert torch.isfinite(xf.grad).all()
+        assert not xf.grad[:2].any()
+    got = linear_cross_entropy(x0, w, ys, weight=cw, sequence_ids=seq)
+    assert math.isnan(float(got))
 
 
 def test_bfloat16_matches_float32_to_bfloat16_rounding():

@@ -330,6 +330,36 @@ def test_leading_axes_where_and_all_ignored():
     assert empty.shape == (0,)
 
 
+def test_counted_rows_of_zero_class_weight_follow_empty_mean():
+    """Counted tokens whose class weights sum to 0: the weighted mean is ``empty_mean`` with
+    no gradient (plus the z-loss's mean), as ``cross_entropy`` gives, under jit and with the
+    per-token outputs; NaN with ``empty_mean`` NaN (it was NaN with any ``empty_mean``)."""
+    x, w = (
+        jnp.asarray([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]),
+        jnp.asarray([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]),
+    )
+    y, cw = jnp.asarray([0, 0, -100]), jnp.asarray([0.0, 1.0, 1.0])
+    for em in (0.0, 2.5):
+        for opts in ({}, {"z_loss": 0.1, "label_smoothing": 0.2}):
+            for aux in ((), ("logp",)):
+
+                def fused(x, em=em, opts=opts, aux=aux):
+                    out = linear_cross_entropy(
+                        x, w, y, weight=cw, empty_mean=em, return_aux=aux, **opts
+                    )
+                    return out.loss if aux else out
+
+                def dense(x, em=em, opts=opts):
+                    return ce.cross_entropy(x @ w.T, y, cw, axis=-1, empty_mean=em, **opts)
+
+                got, g = jax.jit(jax.value_and_grad(fused))(x)
+                want, gd = jax.value_and_grad(dense)(x)
+                assert abs(float(got) - float(want)) < 1e-6, (em, opts, aux)
+                assert _max_err(g, gd) < 1e-6, (em, opts, aux)
+        assert float(linear_cross_entropy(x, w, y, weight=cw, empty_mean=em)) == em
+    assert math.isnan(float(linear_cross_entropy(x, w, y, weight=cw)))
+
+
 def test_d_zero_gives_log_v():
     got = linear_cross_entropy(jnp.zeros((3, 0)), jnp.zeros((V, 0)), jnp.array([0, 1, 2]))
     assert float(got) == pytest.approx(math.log(V), rel=1e-15)

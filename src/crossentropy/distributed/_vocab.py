@@ -417,6 +417,7 @@ class _ShardedEarly(torch.autograd.Function):
             *totals,
             num_items_in_batch,
             (),
+            target=y,
         )
         ctx.formed = (grads.dx, grads.dw, grads.db)
         ctx.group, ctx.sum_dx = group, sum_dx
@@ -529,31 +530,42 @@ def _compose(
     num_items_in_batch: int | Tensor | None,
     shape: tuple[int, ...],
     dtype: torch.dtype | None = None,
+    *,
+    target: Tensor,
 ) -> Any:
     """The loss (and the per-token outputs of ``o.aux``) from the whole rows' statistics, with
     the fused op's terms (``row_terms``) and divisors (``row_scales``); the loss in ``dtype``
-    if given (the per-token outputs stay in the accumulation dtype)."""
+    if given (the per-token outputs stay in the accumulation dtype).
+
+    A counted ``target`` outside ``[0, v_total)`` (one the checks did not read: validation
+    off, or not read under ``torch.compile`` or on a GPU) makes its token's loss and outputs
+    NaN, and a reduced loss NaN, as the library's other ops give (no shard holds its logit)."""
+    bad = valid & ((target < 0) | (target >= v_total))
+    nan = torch.full((), math.nan, dtype=lse.dtype, device=lse.device)
     eps = float(o.label_smoothing)
     stats = Stats(lse, uy, sm if eps else None, None, None)
     ce, zl = row_terms(stats, wy, v_total if wy is None else w_total, v_total, eps, o.z_loss)
-    a_ce, a_z, mean = row_scales(valid, wy, o, num_items_in_batch, None)
+    a_ce, a_z, mean, fill = row_scales(valid, wy, o, num_items_in_batch, None)
     zero = torch.zeros_like(ce)
     if o.reduction == "none":
         per_token = ce if zl is None else ce + zl
-        loss = torch.where(valid, per_token, zero).reshape(shape)
+        loss = torch.where(bad, nan, torch.where(valid, per_token, zero)).reshape(shape)
     else:
         loss = (a_ce.to(ce.dtype) * torch.where(valid, ce, zero)).sum()
         if zl is not None:
             loss = loss + (a_z.to(zl.dtype) * torch.where(valid, zl, zero)).sum()
         if mean == "count":
             loss = torch.where(valid.any(), loss, torch.full_like(loss, o.empty_mean))
+        if fill is not None:  # weighted means of no weight: empty_mean
+            loss = loss + fill.to(loss.dtype)
+        loss = torch.where(bad.any(), nan.to(loss.dtype), loss)
     if dtype is not None:
         loss = loss.to(dtype)
     if not o.aux:
         return loss
 
     def token(t: Tensor) -> Tensor:
-        return torch.where(valid, t, torch.zeros_like(t)).reshape(shape)
+        return torch.where(bad, nan, torch.where(valid, t, torch.zeros_like(t))).reshape(shape)
 
     return LinearCrossEntropyOutput(
         loss,
@@ -630,7 +642,7 @@ def sharded_linear_loss(
         and any(p is not None and p.requires_grad for p in params)
     ):  # a scalar loss with a backward to come: its gradients formed in the forward sweep
         wy_all = None if cw is None else _target_weights(cw, y, start, group, _acc(x.dtype))
-        a_ce, a_z, _ = row_scales(valid, wy_all, o, num_items_in_batch, None)
+        a_ce, a_z, *_ = row_scales(valid, wy_all, o, num_items_in_batch, None)
         loss, v_total = _ShardedEarly.apply(  # type: ignore[no-untyped-call]
             *params, y, cw, wy_all, a_ce, a_z, group, start, plan, o, valid, num_items_in_batch
         )
@@ -663,6 +675,7 @@ def sharded_linear_loss(
         num_items_in_batch,
         shape,
         out_dtype,
+        target=y,
     )
 
 
@@ -734,7 +747,9 @@ def vocab_parallel_cross_entropy(
         The ranks that share the vocabulary (default: the whole world).
     vocab_start : int, optional
         The global index of this rank's first class (default: the sum of the lower ranks'
-        shard sizes, by an all-gather).
+        shard sizes, by an all-gather). Given, nothing is exchanged to check the ranks' token
+        counts: ranks with different counts fail inside the first collective (gloo may abort
+        the process).
     weight : Tensor, optional
         This rank's shard of the class weights, ``(V_r,)``.
     reduction : {"mean", "sum", "none"}
@@ -792,7 +807,9 @@ def vocab_parallel_cross_entropy(
         raise TypeError("logits must be a floating-point tensor (this rank's shard)")
     if not isinstance(target, Tensor) or target.dtype.is_floating_point or target.is_complex():
         raise TypeError("target must be a tensor of class indices")
-    if logits.ndim < 1 or target.shape != logits.shape[:-1]:
+    if logits.ndim < 1:
+        raise ValueError("logits must have a class axis (the last, this rank's classes); got 0-d")
+    if target.shape != logits.shape[:-1]:
         raise ValueError(
             f"target must have logits' shape without the class axis, {tuple(logits.shape[:-1])};"
             f" got {tuple(target.shape)}"
@@ -836,4 +853,5 @@ def vocab_parallel_cross_entropy(
         w_total,
         None,
         tuple(target.shape),
+        target=y.reshape(-1),
     )

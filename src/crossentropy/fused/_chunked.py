@@ -6,7 +6,7 @@ import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import array_api_compat.torch as xpt
 import torch
@@ -874,15 +874,31 @@ def _sequence_index(
     return (torch.searchsorted(bounds, positions, right=True) - 1).clamp(0, max(n - 1, 0))
 
 
+class RowScales(NamedTuple):
+    """How each row enters the reduced loss (:func:`row_scales`)."""
+
+    ce: Tensor  #: each row's factor on its cross-entropy term
+    z: Tensor  #: each row's factor on its z-loss term
+    mean: str  #: the kind of mean: ``""`` (none), ``"count"`` or ``"items"``
+    #: added to the reduced loss (no gradient): ``empty_mean`` for each weighted mean over
+    #: counted rows of total class weight 0 (over the means); None where there is none
+    fill: Tensor | None = None
+
+
 def row_scales(
     valid: Tensor,
     wy: Tensor | None,
     o: FusedOptions,
     num_items_in_batch: int | Tensor | None,
     seq: Tensor | None,
-) -> tuple[Tensor, Tensor, str]:
-    """Each row's weight in the reduced loss, for the cross-entropy and the z-loss terms, and
-    the kind of mean (``""``, ``"count"`` or ``"items"``)."""
+) -> RowScales:
+    """Each row's factors in the reduced loss, for the cross-entropy and the z-loss terms, the
+    kind of mean, and what a weighted mean of no weight adds.
+
+    A weighted mean over counted rows whose class weights sum to 0 is ``empty_mean``, as in
+    :func:`crossentropy.cross_entropy` (its rows get the factor 0 and no gradient; the z-loss
+    keeps its mean over the counted rows); with ``empty_mean`` NaN it is 0 / 0, NaN with NaN
+    gradients, as in PyTorch."""
     vf = valid.to(wy.dtype if wy is not None else torch.float64)
     if o.reduction != "mean":
         if num_items_in_batch is not None or seq is not None:
@@ -892,7 +908,7 @@ def row_scales(
             )
         # two tensors, not one twice: autograd.Function.apply under torch.compile refuses a
         # tensor given twice (a_ce and a_z when the accumulation dtype is vf's)
-        return vf, vf.clone(), ""
+        return RowScales(vf, vf.clone(), "")
     weighted = vf if wy is None or o.divisor_rule(soft=False) == "count" else vf * wy
     if num_items_in_batch is not None:
         if seq is not None:
@@ -907,18 +923,28 @@ def row_scales(
             items = num_items_in_batch.reshape(()).to(device=vf.device, dtype=vf.dtype)
         else:
             items = check_number(num_items_in_batch, "num_items_in_batch", low=0.0, low_open=True)
-        return vf / items, vf / items, "items"
+        return RowScales(vf / items, vf / items, "items")
+    one = torch.ones((), dtype=vf.dtype, device=vf.device)
+    fills = not math.isnan(o.empty_mean)  # a Python float: no data-dependent branch
+    # a weighted mean of no weight: factor 0 and empty_mean, or NaN (0 / 0: NaN gradients)
+    off = torch.full((), 0.0 if fills else math.nan, dtype=vf.dtype, device=vf.device)
     if seq is None:
         den, count = weighted.sum(), vf.sum()
-        safe = torch.where(count > 0, den, torch.ones_like(den))
-        return vf / safe, vf / count.clamp(min=1), "count"
+        weightless = (den == 0) & (count > 0)
+        a_ce = torch.where(weightless, off, vf / torch.where(den > 0, den, one))
+        a_z = vf / count.clamp(min=1)
+        fill = weightless.to(vf.dtype) * o.empty_mean if fills else None
+        return RowScales(a_ce, a_z, "count", fill)
     n = vf.shape[0]
     den_s = torch.zeros(n, dtype=vf.dtype, device=vf.device).index_add_(0, seq, weighted)
     count_s = torch.zeros(n, dtype=vf.dtype, device=vf.device).index_add_(0, seq, vf)
     n_seq = (count_s > 0).sum().to(vf.dtype).clamp(min=1)
-    den_row = torch.where(valid, den_s[seq], torch.ones_like(vf))
     count_row = torch.where(valid, count_s[seq], torch.ones_like(vf))
-    return vf / (den_row * n_seq), vf / (count_row * n_seq), "count"
+    weightless = (den_s == 0) & (count_s > 0)  # per sequence
+    den_row = torch.where(valid & ~weightless[seq], den_s[seq], torch.ones_like(vf))
+    a_ce = torch.where(weightless[seq] & valid, off, vf / (den_row * n_seq))
+    fill = weightless.to(vf.dtype).sum() * o.empty_mean / n_seq if fills else None
+    return RowScales(a_ce, vf / (count_row * n_seq), "count", fill)
 
 
 def fused_loss(
@@ -965,7 +991,7 @@ def fused_loss(
     y = torch.where(valid, t, torch.zeros_like(t))
     cw = None if weight is None else weight.detach().to(device=x.device, dtype=acc)
     wy = None if cw is None else cw[y]
-    a_ce, a_z, mean = row_scales(valid, wy, o, num_items_in_batch, seq)
+    a_ce, a_z, mean, fill = row_scales(valid, wy, o, num_items_in_batch, seq)
     a_ce, a_z = a_ce.to(acc), a_z.to(acc)
     grad_on = torch.is_grad_enabled()
     eps = float(o.label_smoothing)
@@ -1022,6 +1048,8 @@ def fused_loss(
         return t.reshape(batch_shape)
 
     loss = per_row(out[0]) if o.reduction == "none" else out[0]
+    if fill is not None:  # weighted means of no weight: empty_mean
+        loss = loss + fill.to(loss.dtype)
     if not o.aux:
         return loss
     per_token = dict(zip(("logp", "entropy", "lse"), out[1:4], strict=True))  # masked

@@ -787,7 +787,13 @@ def _compute(
     if reduction == "mean":
         den = jnp.sum(vf if wy is None else wy)
         count = jnp.sum(vf)
-        a_ce, a_z = vf / jnp.where(count > 0, den, 1.0), vf / jnp.maximum(count, 1.0)
+        # counted rows of class weight 0: the weighted mean is empty_mean (factor 0, no
+        # gradient; the z-loss keeps its mean), or 0 / 0 with empty_mean NaN, as PyTorch
+        weightless = (den == 0) & (count > 0)
+        off = jnp.where(jnp.isnan(empty_mean), jnp.nan, 0.0).astype(acc)
+        a_ce = jnp.where(weightless, off, vf / jnp.where(den > 0, den, 1.0))
+        a_z = vf / jnp.maximum(count, 1.0)
+        fill = jnp.where(weightless, empty_mean.astype(acc), 0.0)
     else:
         a_ce = a_z = vf
     scales = (lax.stop_gradient(a_ce), lax.stop_gradient(a_z), wy)
@@ -796,7 +802,7 @@ def _compute(
     if not aux and reduction != "none":
         loss = _reduced_loss(plan, h, xf, w, bias, y_safe, cw, keep, scales)
         if reduction == "mean":
-            loss = jnp.where(jnp.sum(vf) > 0, loss, empty_mean.astype(loss.dtype))
+            loss = jnp.where(jnp.sum(vf) > 0, loss + fill, empty_mean.astype(loss.dtype))
         return jnp.where(jnp.any(out_of_range) | bad_h, nan, loss).astype(x.dtype)
 
     stats = _token_stats(plan, h, xf, w, bias, y_safe, cw, keep)
@@ -812,7 +818,7 @@ def _compute(
             total = total + jnp.sum(jnp.where(keep, a_z * zl, 0.0))
         loss = total
         if reduction == "mean":
-            loss = jnp.where(jnp.sum(vf) > 0, loss, empty_mean.astype(loss.dtype))
+            loss = jnp.where(jnp.sum(vf) > 0, loss + fill, empty_mean.astype(loss.dtype))
         loss = jnp.where(jnp.any(out_of_range) | bad_h, nan, loss)
     loss = loss.astype(x.dtype)
     if not aux:
