@@ -410,7 +410,10 @@ def test_float32_and_bfloat16_accumulate_in_float32():
         ({"chunk_size": 4.0}, TypeError, "chunk_size must be an integer"),
         ({"bias": "short"}, ValueError, "bias must have shape"),
         ({"weight": "short"}, ValueError, "weight must have shape"),
-        ({"where": "ints"}, ValueError, "where must be a boolean array"),
+        ({"where": "ints"}, TypeError, "where must be a boolean mask; got dtype int32"),
+        ({"where": "short-mask"}, ValueError, "where must be a boolean array of labels' shape"),
+        # outside shard_map: was JAX's NameError "unbound axis name"
+        ({"axis_name": "tp"}, ValueError, "axis_name 'tp' is not an axis of an enclosing"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, error, message):
@@ -418,12 +421,13 @@ def test_bad_arguments_are_named(kwargs, error, message):
     replace = {
         "short": jnp.ones(V - 1),
         "ints": jnp.ones(N, jnp.int32),
+        "short-mask": jnp.ones(N - 1, bool),
         "traced-1.5": jnp.asarray(1.5),  # a concrete array: its value is checked too
         "np-negative": np.float32(-1.0),
     }
     kwargs = {
         k: replace.get(v, v)
-        if isinstance(v, str) and k != "reduction" and k != "weight_layout"
+        if isinstance(v, str) and k not in ("reduction", "weight_layout", "axis_name")
         else v
         for k, v in kwargs.items()
     }

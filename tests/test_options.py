@@ -6,6 +6,7 @@ takes it; so do options that cannot go together."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -179,3 +180,46 @@ def test_a_hyperparameter_of_another_array_library_is_read_as_a_number():
         jax.jit(lambda g: ce.focal_loss(x, y, gamma=g))(2.0)
     with pytest.raises(TypeError, match=r"^label_smoothing \(of another .* is traced by JAX"):
         jax.jit(lambda e: ce.cross_entropy(x.numpy(), y.numpy(), label_smoothing=e))(0.1)
+
+
+@pytest.mark.parametrize(
+    ("loss", "kw"),
+    [
+        ("cross_entropy", {"label_smoothing": 1.5}),
+        ("cross_entropy", {"z_loss": -1.0}),
+        ("cross_entropy", {"softcap": 0.0}),
+        ("cross_entropy", {"label_smoothing": math.nan}),
+        ("focal_loss", {"alpha": -1.0}),
+        ("focal_loss", {"gamma": -0.5}),
+        ("sigmoid_focal_loss", {"alpha": 2.0}),
+        ("huber_loss", {"delta": 0.0}),
+    ],
+)
+def test_an_unread_hyperparameter_out_of_range_gives_nan(loss: str, kw: dict[str, float]):
+    """A hyperparameter that cannot be read (traced by jax.jit; a tensor with validation
+    off) and is out of range gives NaN, not a silent number (cross_entropy gave 1.66 for
+    label_smoothing 1.5, focal_loss -0.42 for alpha -1); read, it is a ValueError; in range,
+    the same number as a Python float."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    torch = pytest.importorskip("torch")
+    name, value = next(iter(kw.items()))
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    y = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]) if loss == "sigmoid_focal_loss" else [1, 2]
+    y = x[:, :1] * 0.5 if loss == "huber_loss" else y
+    x = x[:, :1] if loss == "huber_loss" else x
+    fn = getattr(ce, loss)
+    if loss == "sigmoid_focal_loss":  # torchvision's default reduction is "none"
+        fn = functools.partial(fn, reduction="mean")
+    good = {"label_smoothing": 0.1, "z_loss": 0.1, "softcap": 5.0, "alpha": 0.25}
+    good |= {"gamma": 2.0, "delta": 1.0}
+    traced = jax.jit(lambda h: fn(jnp.asarray(x), jnp.asarray(y), **{name: h}))
+    assert math.isnan(float(traced(value)))
+    assert float(traced(good[name])) == pytest.approx(
+        float(fn(jnp.asarray(x), jnp.asarray(y), **{name: good[name]})), rel=1e-6
+    )
+    xt, yt = torch.as_tensor(x), torch.as_tensor(np.asarray(y))
+    with ce.validation(False):
+        assert math.isnan(float(fn(xt, yt, **{name: torch.tensor(value)})))
+    with pytest.raises(ValueError, match=name):
+        fn(xt, yt, **{name: torch.tensor(value)})

@@ -340,6 +340,19 @@ def test_jax_hyperparameters_may_be_traced(name, hyper):
     assert np.isfinite(float(g))
 
 
+@pytest.mark.parametrize(("name", "hyper"), HYPER, ids=[f"{n}-{h}" for n, h in HYPER])
+def test_compile_fullgraph_with_tensor_hyperparameters_without_warnings(name, hyper, fresh_dynamo):
+    """A 0-d tensor hyperparameter under torch.compile: the eager number, no warning (the
+    look-up of its array library warned of functools.lru_cache)."""
+    case = CASES[name]
+    value, call = case.hyper[hyper]
+    args = _tensors(case.arrays)
+    h = torch.tensor(value, dtype=torch.float64)
+    out, caught = _compile_quietly(lambda h, *a: call(*a, h), h, *args)
+    assert caught == []
+    torch.testing.assert_close(out, call(*args, value), rtol=1e-12, atol=1e-12)
+
+
 def _primitives(f, x):
     names = []
 

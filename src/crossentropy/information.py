@@ -270,8 +270,9 @@ def js_divergence(
         \mathrm{JS}(p, q) = \tfrac12 D_{\mathrm{KL}}(p \,\|\, m) + \tfrac12 D_{\mathrm{KL}}(q
         \,\|\, m), \qquad m = \tfrac12 (p + q)
 
-    Bounded by :math:`\log_b 2` (1 bit). :func:`scipy.spatial.distance.jensenshannon` returns
-    its square root.
+    Bounded by :math:`\log_b 2` (1 bit), and at least 0: a rounding below 0 (two nearly equal
+    distributions) gives 0, so its square root, which
+    :func:`scipy.spatial.distance.jensenshannon` returns, is never NaN.
 
     Parameters
     ----------
@@ -295,6 +296,7 @@ def js_divergence(
     xp, (pf, qf), dtype, ax = _prepare(p, q, names=["p", "q"], axis=axis, normalize=normalize)
     m = (pf + qf) / 2
     js = (fm.kl_divergence(xp, pf, m, ax) + fm.kl_divergence(xp, qf, m, ax)) / 2
+    js = xp.maximum(js, xp.zeros_like(js))
     return restore_dtype(xp, _scale(xp, js, base), dtype)
 
 

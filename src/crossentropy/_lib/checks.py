@@ -149,7 +149,9 @@ def check_hyper(
 ) -> float | Array:
     """A hyperparameter: a real number checked as :func:`check_number`, or a 0-d real array
     (a traced JAX value under ``jit``, a 0-d tensor), kept as it is; its value is checked
-    where it can be read without a trace break or a synchronisation."""
+    where it can be read without a trace break or a synchronisation, and where it cannot, a
+    value that is not finite or out of range becomes NaN (the result is NaN, as for a label
+    out of range that cannot be read, not a silent number)."""
     if not is_array(value) or isinstance(value, np.generic):
         return check_number(value, name, low=low, high=high, low_open=low_open, high_open=high_open)
     a: Any = value
@@ -169,7 +171,28 @@ def check_hyper(
         )
         if problem:
             raise ValueError(problem)
-    return a
+        return a
+    return _nan_out_of_range(a, name, low, high, low_open, high_open)
+
+
+def _nan_out_of_range(
+    a: Any, name: str, low: float | None, high: float | None, low_open: bool, high_open: bool
+) -> Any:
+    """A hyperparameter that cannot be read, as it is where it is finite and in range, NaN
+    otherwise (gradients pass where it is kept)."""
+    from crossentropy._lib.namespace import is_torch, namespace
+
+    ok = (a > -math.inf) & (a < math.inf)  # NaN fails both
+    if low is not None:
+        ok = ok & ((a > low) if low_open else (a >= low))
+    if high is not None:
+        ok = ok & ((a < high) if high_open else (a <= high))
+    if is_torch(a):  # directly: torch.compile traces it without a warning
+        import torch
+
+        return torch.where(ok, a, math.nan)
+    xp, _ = namespace(a, names=[name])
+    return xp.where(ok, a, math.nan)
 
 
 # ---------------------------------------------------------------------------------------------

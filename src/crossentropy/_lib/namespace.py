@@ -418,7 +418,10 @@ def hyper(xp: Namespace, value: Any, like: Array, name: str = "a hyperparameter"
     dtype, so it never promotes the result."""
     if value is None or isinstance(value, float):
         return value
-    if is_array(value) and compat.array_namespace(value) is not xp:  # of another library
+    # a tensor beside a torch input needs no look-up (array_api_compat's is cached with
+    # functools.lru_cache, of which torch.compile warns)
+    same = is_torch(value) and xp is _torch_namespace()
+    if not same and is_array(value) and compat.array_namespace(value) is not xp:
         from crossentropy._lib.host import to_host  # (a traced one is a TypeError there)
 
         where = f"{name} (of another array library than the input: give both in one library)"

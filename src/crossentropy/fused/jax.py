@@ -500,16 +500,11 @@ def _floating(a: Any, name: str) -> Array:
 
 def _hyper(value: Any, name: str, bad: list[Array], **bounds: Any) -> Array:
     """A hyperparameter checked as everywhere in the library (a number, or a 0-d array whose
-    value is checked where it can be read), as an array that gets no gradient; appends to
-    ``bad`` whether its value lies outside the same ``bounds`` (a traced value, unchecked)."""
+    value is checked where it can be read, and made NaN where it cannot and is not finite or
+    out of ``bounds``), as an array that gets no gradient; appends to ``bad`` whether it is
+    NaN (so that every output is NaN, not only those it reaches)."""
     a = lax.stop_gradient(jnp.asarray(check_hyper(value, name, **bounds)))
-    low, high = bounds.get("low"), bounds.get("high")
-    out = jnp.zeros((), bool)
-    if low is not None:
-        out = out | ((a <= low) if bounds.get("low_open") else (a < low))
-    if high is not None:
-        out = out | ((a >= high) if bounds.get("high_open") else (a > high))
-    bad.append(out)
+    bad.append(jnp.isnan(a))
     return a
 
 
@@ -676,14 +671,24 @@ def linear_cross_entropy(
             raise ValueError(f"weight must have shape ({v},); got {tuple(weight.shape)}")
     if where is not None:
         where = jnp.asarray(where)
-        if where.shape != labels.shape or where.dtype != jnp.bool_:
+        if where.dtype != jnp.bool_:  # as cross_entropy's where
+            raise TypeError(f"where must be a boolean mask; got dtype {where.dtype}")
+        if where.shape != labels.shape:
             raise ValueError(
                 f"where must be a boolean array of labels' shape {tuple(labels.shape)}; got "
-                f"{where.dtype} of shape {tuple(where.shape)}"
+                f"shape {tuple(where.shape)}"
             )
     if v == 0:
         raise ValueError("w has no classes (V = 0)")
-    v_all = v if axis_name is None else v * int(lax.axis_size(axis_name))  # the whole vocabulary
+    v_all = v  # the whole vocabulary
+    if axis_name is not None:
+        try:
+            v_all = v * int(lax.axis_size(axis_name))
+        except NameError:  # JAX's "unbound axis name"
+            raise ValueError(
+                f"axis_name {axis_name!r} is not an axis of an enclosing shard_map (call the op "
+                "inside shard_map over a mesh with that axis, or without axis_name)"
+            ) from None
     if chunk_size is not None:  # any integer, NumPy's too, as the torch op takes it
         chunk_size = check_int(chunk_size, "chunk_size")
         if chunk_size < 1:
