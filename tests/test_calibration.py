@@ -510,6 +510,8 @@ def test_weighted_bootstrap_keeps_the_rows_of_each_cell() -> None:
     a, b = acc.result(bootstrap=40, seed=5), acc.result(bootstrap=40, seed=5)
     assert a["smooth_ece"] == b["smooth_ece"]
     assert a["smooth_ece"]["ci_low"] <= a["smooth_ece"]["value"] <= a["smooth_ece"]["ci_high"]
+    for key in ("value", "ci_low", "ci_high"):  # Python floats, as the other numbers
+        assert type(a["smooth_ece"][key]) is float
 
 
 def test_weighted_pairs_pickle_and_refuse_bad_weights() -> None:

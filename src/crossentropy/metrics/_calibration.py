@@ -773,8 +773,8 @@ class CalibrationAccumulator:
             if finite.size >= 2:
                 q_lo, q_hi = np.percentile(finite, [2.5, 97.5])
                 v = float(value[0])
-                smooth["ci_low"] = max(v - (q_hi - centre), 0.0)
-                smooth["ci_high"] = max(v - (q_lo - centre), 0.0)
+                smooth["ci_low"] = max(float(v - (q_hi - centre)), 0.0)  # Python floats
+                smooth["ci_high"] = max(float(v - (q_lo - centre)), 0.0)
             seen = ~np.all(np.isnan(curves), axis=0)
             band = np.full((2, curves.shape[1]), np.nan)
             band[:, seen] = np.nanpercentile(curves[:, seen], [2.5, 97.5], axis=0)

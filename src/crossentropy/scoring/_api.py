@@ -487,7 +487,8 @@ def score(
         Sample weights (scikit-learn's ``sample_weight``): a column of the data (read batch by
         batch like the others; in pair mode a column of the solution, else of the
         submission), or, for data in memory (a NumPy array, a DataFrame, a pyarrow Table),
-        one weight per row. Each weight is finite and >= 0 (else an ``InputError`` naming the
+        one weight per row, by position (a pandas Series' index is not aligned, as in
+        scikit-learn). Each weight is finite and >= 0 (else an ``InputError`` naming the
         file, row and column), and they may not all be 0. Every mean becomes the weighted
         mean :math:`\sum_i w_i v_i / \sum_i w_i`: log loss, accuracy and Brier score as
         scikit-learn's with ``sample_weight``, per-class losses, bins, calibration (smooth
