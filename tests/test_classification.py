@@ -1012,3 +1012,27 @@ def test_float_labels_are_told_to_be_integers(lib):
     x = lib.asarray(np.array([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]]))
     with pytest.raises(ValueError, match=r"got \(2,\) \(class labels must be integers; got dtype"):
         ce.cross_entropy(x, lib.asarray(np.array([1.5, 2.0])))
+
+
+def test_vmap_of_a_weighted_smoothed_mean():
+    """Class weights with label smoothing under torch.func.vmap: ATen's weighted mean selects
+    with a mask vmap cannot batch (torch's own loss fails there too); the sum and the divisor
+    are taken apart, the same numbers as each example alone."""
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+    from torch.func import grad, vmap
+
+    torch.manual_seed(0)
+    x = torch.randn(5, 2, 4, dtype=torch.float64)
+    y = torch.randint(0, 4, (5, 2))
+    y[0, 0] = -100
+    w = torch.rand(4, dtype=torch.float64) + 0.5
+    kw = {"weight": w, "label_smoothing": 0.1}
+    got = vmap(lambda a, b: ce.cross_entropy(a, b, **kw))(x, y)
+    want = torch.stack([F.cross_entropy(x[i], y[i], **kw) for i in range(5)])
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    g = vmap(grad(lambda a, b: ce.cross_entropy(a, b, **kw)))(x, y)
+    for i in range(5):
+        xi = x[i].clone().requires_grad_(True)
+        F.cross_entropy(xi, y[i], **kw).backward()
+        torch.testing.assert_close(g[i], xi.grad, rtol=1e-12, atol=1e-12)

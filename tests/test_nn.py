@@ -1116,3 +1116,26 @@ def test_linear_cross_entropy_module_refuses_sequence_parallel_without_a_group()
         cnn.LinearCrossEntropyLoss(3, 4, sequence_parallel=True)
     with pytest.raises(TypeError, match="sequence_parallel must be True or False"):
         cnn.LinearCrossEntropyLoss(3, 4, sequence_parallel="yes")
+
+
+def test_focal_loss_alpha_attribute_is_the_per_class_tensor_and_replaces_it():
+    """A per-class alpha is the module's ``alpha`` (and its repr); assigning a number or None
+    replaces it, and a tensor replaces a number (the attribute said None and an assignment
+    left the per-class tensor in force, the repr and the loss disagreeing)."""
+    torch.manual_seed(0)
+    x, y, a = torch.randn(5, 3), torch.randint(0, 3, (5,)), torch.tensor([0.2, 0.3, 0.5])
+    m = cnn.FocalLoss(alpha=a)
+    assert torch.equal(m.alpha, a)
+    assert "alpha=tensor([0.2000, 0.3000, 0.5000])" in repr(m)
+    m.alpha = 0.5
+    assert m.alpha == 0.5
+    assert m.alpha_weight is None
+    assert float(m(x, y)) == float(ce.focal_loss(x, y, alpha=0.5))
+    m.alpha = None
+    assert float(m(x, y)) == float(ce.focal_loss(x, y))
+    m.alpha = [0.2, 0.3, 0.5]
+    assert float(m(x, y)) == float(ce.focal_loss(x, y, alpha=a))
+    assert list(m.state_dict()) == ["alpha_weight"]
+    assert torch.equal(pickle.loads(pickle.dumps(m)).alpha, a)
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
+        m.alpha = -1.0

@@ -691,7 +691,12 @@ def aten_loss(inp: SoftmaxInputs, o: SoftmaxOptions) -> Array:
     red = o.reduction
     plain = (
         red in ("none", "sum")
-        or (red == "mean" and math.isnan(o.empty_mean) and o.divisor_rule(soft=False) == "weight")
+        or (
+            red == "mean"
+            and math.isnan(o.empty_mean)
+            and o.divisor_rule(soft=False) == "weight"
+            and not _masked_under_vmap(w, o)
+        )
     ) and not o.z_loss
     aten_red = red if plain else ("none" if o.z_loss else "sum")
     # ATen wants the classes on axis 1: (C,), (N, C) or (N, C, d...); ours are last.
@@ -744,6 +749,19 @@ def aten_loss(inp: SoftmaxInputs, o: SoftmaxOptions) -> Array:
 # ---------------------------------------------------------------------------------------------
 
 
+def _masked_under_vmap(weight: Array | None, o: SoftmaxOptions) -> bool:
+    """Whether ATen's mean would select with a mask under ``torch.func.vmap``, which cannot
+    batch it: class weights with label smoothing (its weighted mean of the smoothing term);
+    the sum and the divisor are taken apart then."""
+    torch = sys.modules["torch"]
+    return (
+        weight is not None
+        and bool(o.label_smoothing)
+        and o.reduction == "mean"
+        and torch._C._functorch.maybe_current_level() is not None
+    )
+
+
 def _aten_direct(input: Array, target: Array, weight: Array | None, o: SoftmaxOptions) -> Any:
     """PyTorch's own call, straight to ATen, for float32/float64 tensors with class-index
     targets and PyTorch's options (``o.torch_call``); None when ATen refuses the arguments, so
@@ -757,6 +775,7 @@ def _aten_direct(input: Array, target: Array, weight: Array | None, o: SoftmaxOp
         or (weight is not None and not isinstance(weight, torch.Tensor))
         or input.dtype not in (torch.float32, torch.float64)
         or target.is_floating_point()
+        or _masked_under_vmap(weight, o)
     ):
         return None
     if (

@@ -146,7 +146,7 @@ class _Loss(nn.Module):
 
     def extra_repr(self) -> str:
         shown = {"reduction": self._options.reduction}
-        shown.update({k: getattr(self._options, k) for k in self._shown})
+        shown.update({k: getattr(self, k) for k in self._shown})  # the module's view
         shown.update(self.extras)
         return ", ".join(f"{k}={v!r}" for k, v in shown.items())
 
@@ -361,6 +361,20 @@ class FocalLoss(_Loss):
         )
         self.register_buffer("weight", weight)
         self.register_buffer("alpha_weight", vector)
+
+    @property
+    def alpha(self) -> float | Tensor | None:
+        """Class balance: the per-class tensor (the ``alpha_weight`` buffer), or the number
+        (an option); assigning either replaces the other (the number is checked)."""
+        return self.alpha_weight if self.alpha_weight is not None else self._options.alpha
+
+    @alpha.setter
+    def alpha(self, value: float | Tensor | None) -> None:
+        scalar, vector = split_alpha(value)
+        if vector is not None and not isinstance(vector, Tensor):
+            vector = torch.as_tensor(vector)
+        self._options = self._options.replace(alpha=scalar)
+        self.alpha_weight = vector
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return softmax_loss(  # type: ignore[no-any-return]
