@@ -949,27 +949,3 @@ def test_sparse_pandas_columns_are_read_dense():
     assert got.log_loss == dense.log_loss
     expected = metrics.log_loss(y, np.stack([1 - pb, pb], 1))
     assert got.log_loss == pytest.approx(expected, rel=1e-12)
-
-
-def test_numpy_integer_labels_other_than_indices_name_the_classes():
-    """Integer labels {1, 2, 3} for three columns, or -1 and 1 for a vector, are the classes in
-    sorted order, as scikit-learn and metrics.log_loss take them (they were refused as class
-    indices out of range); labels 0 .. C-1, or fewer distinct ones, index the columns."""
-    from sklearn.metrics import log_loss
-
-    rng = np.random.default_rng(15)
-    p = rng.dirichlet(np.ones(3), 60)
-    y = rng.integers(1, 4, 60)
-    assert set(y.tolist()) == {1, 2, 3}
-    got = score(p, target=y, bootstrap=0)
-    assert got.log_loss == pytest.approx(log_loss(y, p), rel=1e-12)
-    assert got.log_loss == pytest.approx(metrics.log_loss(y, p), rel=1e-12)
-    assert [c["label"] for c in got.per_class] == ["1", "2", "3"]
-    pb, yb = rng.random(40), np.where(rng.random(40) < 0.5, -1, 1)
-    binary = score(pb, target=yb, bootstrap=0)
-    assert binary.log_loss == pytest.approx(log_loss(yb, pb), rel=1e-12)
-    assert [c["label"] for c in binary.per_class] == ["-1", "1"]
-    fewer = np.array([0, 2] * 30)  # indices of columns 0 and 2
-    assert score(p, target=fewer, bootstrap=0).log_loss == pytest.approx(
-        log_loss(fewer, p, labels=[0, 1, 2]), rel=1e-12
-    )

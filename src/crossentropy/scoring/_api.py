@@ -260,10 +260,6 @@ def _in_memory(
             found = sorted(set(values))  # scikit-learn's log_loss takes them (else the
             if len(found) == width:  # labels' message asks for names)
                 names = classes = found
-        elif classes is None and labels.dtype.kind in "iu":  # integers other than 0 .. C-1
-            ints = np.unique(labels).tolist()  # ({1, 2, 3}; -1 and 1): the classes in sorted
-            if len(ints) == width and ints != list(range(width)):  # order, as scikit-learn
-                names, classes = [str(v) for v in ints], ints
         if len(names) != width:
             need = (
                 "one column of probabilities, the second of two classes: name both, negative first"
@@ -412,10 +408,9 @@ def score(
         ``target`` column and one probability column per class; a ``.npz`` with arrays ``y_true``
         and ``y_proba``; a ``.npy`` of probabilities with ``target_file``; a NumPy array of
         probabilities ``(n, C)`` (or ``(n,)``: the second class's) with the labels as ``target``
-        (text labels, and integer labels other than ``0 .. C-1``, name the classes in sorted order,
-        as in scikit-learn, when ``classes`` does not and they are as many as the columns' classes;
-        other integer labels index the columns); or, with ``solution``, a Kaggle-style submission
-        file (an ``id`` column and one column per class, named by the class).
+        (text labels name the classes in sorted order, as in scikit-learn, when ``classes`` does not
+        and they are as many as the columns' classes); or, with ``solution``, a Kaggle-style
+        submission file (an ``id`` column and one column per class, named by the class).
 
         A list (or a dict of names to them) of two or more such inputs compares prediction
         sets on the same targets: each is scored, and the paired differences of their log
