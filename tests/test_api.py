@@ -903,6 +903,10 @@ def test_integer_column_names_of_a_pandas_frame_are_column_names():
         assert score(frame, target="y", proba=proba, bootstrap=0).log_loss == pytest.approx(
             expected, rel=1e-12
         )
+    weighted = frame.assign(**{"3": 1.0}).rename(columns={"3": 3})  # a weight column named 3
+    assert score(weighted, target="y", proba=[0, 1, 2], sample_weight=3).log_loss == (
+        pytest.approx(expected, rel=1e-12)
+    )
     labelled = pd.DataFrame(p, columns=["a", "b", "c"])
     labelled.insert(0, 0, np.array(list("abc"))[y])  # the labels in the column named 0
     assert score(labelled, target=0, bootstrap=0).log_loss == pytest.approx(expected, rel=1e-12)

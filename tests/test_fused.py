@@ -163,6 +163,27 @@ def test_counted_rows_of_zero_class_weight_follow_empty_mean(path: str):
         assert not xf.grad[:2].any()
     got = linear_cross_entropy(x0, w, ys, weight=cw, sequence_ids=seq)
     assert math.isnan(float(got))
+    # negative class weights divide by their (negative) sum, as PyTorch; a finite empty_mean
+    # leaves that alone
+    for em in (math.nan, 0.0):
+        neg = linear_cross_entropy(x0, w, y, weight=-torch.ones(5, dtype=x0.dtype), empty_mean=em)
+        want = torch.nn.functional.cross_entropy(x0 @ w.T, y, -torch.ones(5, dtype=x0.dtype))
+        torch.testing.assert_close(neg, want, rtol=1e-12, atol=1e-12)
+
+
+def test_zero_class_weight_mean_in_bfloat16_is_rounded_once():
+    """The weighted mean of no weight (empty_mean) plus the z-loss's mean, in bfloat16: the
+    float32 sum rounded once, as the vocabulary-parallel op gives (the fill was added after
+    the loss was rounded to bfloat16, a second rounding)."""
+    g = torch.Generator().manual_seed(3)
+    x, w = torch.randn(6, 8, generator=g), torch.randn(5, 8, generator=g)
+    y, cw = torch.tensor([0, 0, 1, -100, 0, 1]), torch.tensor([0.0, 0.0, 1.0, 1.0, 1.0])
+    for em in torch.rand(20, generator=g).tolist():
+        kw = {"weight": cw, "empty_mean": em, "z_loss": 0.1}
+        got = linear_cross_entropy(x.bfloat16(), w.bfloat16(), y, **kw)
+        assert got.dtype == torch.bfloat16
+        want = linear_cross_entropy(x.bfloat16().float(), w.bfloat16().float(), y, **kw)
+        assert float(got) == float(want.bfloat16()), em
 
 
 def test_bfloat16_matches_float32_to_bfloat16_rounding():

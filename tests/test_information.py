@@ -495,3 +495,12 @@ def test_js_divergence_of_nearly_equal_distributions_is_not_negative(lib: str):
     assert (js >= 0).all()
     assert js.max() < 1e-6  # float32 rounding of a JS of about 1e-13
     assert (np.asarray(ce.js_divergence(a, a)) == 0).all()
+
+
+def test_js_divergence_hessian_at_equal_distributions():
+    """The clamp at 0 keeps the derivatives at p = q, where JS is 0: the Hessian in p is
+    diag(1 / (4 p)) (a maximum with 0 halved it)."""
+    torch = pytest.importorskip("torch")
+    p = torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64)
+    h = torch.func.hessian(lambda a: ce.js_divergence(a, p))(p.clone())
+    torch.testing.assert_close(torch.diagonal(h), 1 / (4 * p), rtol=1e-12, atol=1e-12)

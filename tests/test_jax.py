@@ -358,6 +358,12 @@ def test_counted_rows_of_zero_class_weight_follow_empty_mean():
                 assert _max_err(g, gd) < 1e-6, (em, opts, aux)
         assert float(linear_cross_entropy(x, w, y, weight=cw, empty_mean=em)) == em
     assert math.isnan(float(linear_cross_entropy(x, w, y, weight=cw)))
+    # negative class weights divide by their (negative) sum, as PyTorch and cross_entropy
+    neg = -jnp.ones(3)
+    for em in (math.nan, 0.0):
+        got = linear_cross_entropy(x, w, y, weight=neg, empty_mean=em)
+        want = ce.cross_entropy(x @ w.T, y, neg, axis=-1)
+        assert abs(float(got) - float(want)) < 1e-6
 
 
 def test_d_zero_gives_log_v():

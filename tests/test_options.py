@@ -223,3 +223,22 @@ def test_an_unread_hyperparameter_out_of_range_gives_nan(loss: str, kw: dict[str
         assert math.isnan(float(fn(xt, yt, **{name: torch.tensor(value)})))
     with pytest.raises(ValueError, match=name):
         fn(xt, yt, **{name: torch.tensor(value)})
+
+
+def test_an_unread_integer_hyperparameter_is_a_number():
+    """A 0-d integer hyperparameter that cannot be read is compared and kept as a float (an
+    array-api-strict one raised on the float bounds)."""
+    xps = pytest.importorskip("array_api_strict")
+    torch = pytest.importorskip("torch")
+    x, y = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [1, 2]
+    want = float(ce.focal_loss(np.asarray(x), np.asarray(y), gamma=2.0))
+    with ce.validation(False):
+        got = ce.focal_loss(xps.asarray(x), xps.asarray(y), gamma=xps.asarray(2))
+        assert float(got) == pytest.approx(want, rel=1e-12)
+        assert math.isnan(
+            float(ce.focal_loss(xps.asarray(x), xps.asarray(y), gamma=xps.asarray(-1)))
+        )
+        got = ce.focal_loss(
+            torch.tensor(x, dtype=torch.float64), torch.tensor(y), gamma=torch.tensor(2)
+        )
+        assert float(got) == pytest.approx(want, rel=1e-12)

@@ -415,6 +415,17 @@ def test_float16_rows_are_held_to_float16_rounding(
         scored(p)
 
 
+def test_the_accumulator_holds_float16_of_any_container_to_float16_rounding():
+    """float16 rows given as a DataFrame, a tensor or a list are held to float16's rounding as
+    a NumPy array is (only NumPy arrays were recognised)."""
+    pd = pytest.importorskip("pandas")
+    torch = pytest.importorskip("torch")
+    p = np.array([[0.3, 0.3, 0.399], [0.2, 0.3, 0.5]], dtype=np.float16)  # off 1 by 1e-3
+    for given in (p, pd.DataFrame(p), torch.from_numpy(p), list(p)):
+        acc = metrics.ScoreAccumulator([0, 1, 2]).update(np.array([0, 2]), given)
+        assert acc.result()["rows_not_summing_to_one"] == 0, type(given)
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_id_column_of_a_single_table_names_the_worst_rows(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str

@@ -151,7 +151,8 @@ def check_hyper(
     (a traced JAX value under ``jit``, a 0-d tensor), kept as it is; its value is checked
     where it can be read without a trace break or a synchronisation, and where it cannot, a
     value that is not finite or out of range becomes NaN (the result is NaN, as for a label
-    out of range that cannot be read, not a silent number)."""
+    out of range that cannot be read, not a silent number; an integer array becomes a float
+    one)."""
     if not is_array(value) or isinstance(value, np.generic):
         return check_number(value, name, low=low, high=high, low_open=low_open, high_open=high_open)
     a: Any = value
@@ -179,20 +180,27 @@ def _nan_out_of_range(
     a: Any, name: str, low: float | None, high: float | None, low_open: bool, high_open: bool
 ) -> Any:
     """A hyperparameter that cannot be read, as it is where it is finite and in range, NaN
-    otherwise (gradients pass where it is kept)."""
-    from crossentropy._lib.namespace import is_torch, namespace
+    otherwise (gradients pass where it is kept); an integer one as a float array."""
+    from crossentropy._lib.namespace import cast, default_float, is_floating, is_torch, namespace
 
+    # torch directly: torch.compile traces it without the array-library look-up's warning
+    xp = None if is_torch(a) else namespace(a, names=[name])[0]
+    if xp is None and not a.is_floating_point():  # compared with float bounds, and NaN
+        import torch
+
+        a = a.to(torch.get_default_dtype())
+    elif xp is not None and not is_floating(xp, a):
+        a = cast(xp, a, default_float(xp, a))
     ok = (a > -math.inf) & (a < math.inf)  # NaN fails both
     if low is not None:
         ok = ok & ((a > low) if low_open else (a >= low))
     if high is not None:
         ok = ok & ((a < high) if high_open else (a <= high))
-    if is_torch(a):  # directly: torch.compile traces it without a warning
+    if xp is None:
         import torch
 
         return torch.where(ok, a, math.nan)
-    xp, _ = namespace(a, names=[name])
-    return xp.where(ok, a, math.nan)
+    return xp.where(ok, a, xp.full_like(a, math.nan))
 
 
 # ---------------------------------------------------------------------------------------------

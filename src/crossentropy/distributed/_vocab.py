@@ -539,7 +539,8 @@ def _compose(
 
     A counted ``target`` outside ``[0, v_total)`` (one the checks did not read: validation
     off, or not read under ``torch.compile`` or on a GPU) makes its token's loss and outputs
-    NaN, and a reduced loss NaN, as the library's other ops give (no shard holds its logit)."""
+    NaN, and a reduced loss NaN (no shard holds its logit), as the JAX op and the generic
+    losses give where labels are not read."""
     bad = valid & ((target < 0) | (target >= v_total))
     nan = torch.full((), math.nan, dtype=lse.dtype, device=lse.device)
     eps = float(o.label_smoothing)
@@ -765,7 +766,9 @@ def vocab_parallel_cross_entropy(
     temperature : float, default 1.0
         :math:`T > 0`: the logits are divided by it first.
     empty_mean : float, default nan
-        Value of a mean over zero counted tokens.
+        Value of a mean over zero counted tokens, and of a weighted mean over counted
+        tokens whose class weights sum to 0 (the z-loss keeps its mean over them); NaN
+        gives PyTorch's 0 / 0.
 
     Returns
     -------

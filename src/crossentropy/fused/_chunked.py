@@ -575,7 +575,9 @@ def linear_cross_entropy(
         Tokens per chunk (default: about 16 M logits per chunk on the CPU, 256 M on CUDA, and
         at least 512 tokens).
     empty_mean : float, default nan
-        Value of a mean over zero valid targets.
+        Value of a mean over zero counted tokens, and of a weighted mean over counted
+        tokens whose class weights sum to 0 (the z-loss keeps its mean over them); NaN
+        gives PyTorch's 0 / 0.
     validate : {None, "auto", True, False}
         When labels are checked (None: the mode in force;
         see :func:`crossentropy.validation`); never on CUDA under
@@ -931,9 +933,10 @@ def row_scales(
     if seq is None:
         den, count = weighted.sum(), vf.sum()
         weightless = (den == 0) & (count > 0)
-        a_ce = torch.where(weightless, off, vf / torch.where(den > 0, den, one))
+        # (a negative sum of class weights divides as it is, as in PyTorch)
+        a_ce = torch.where(weightless, off, vf / torch.where(den != 0, den, one))
         a_z = vf / count.clamp(min=1)
-        fill = weightless.to(vf.dtype) * o.empty_mean if fills else None
+        fill = weightless.to(vf.dtype) * o.empty_mean if fills and wy is not None else None
         return RowScales(a_ce, a_z, "count", fill)
     n = vf.shape[0]
     den_s = torch.zeros(n, dtype=vf.dtype, device=vf.device).index_add_(0, seq, weighted)
@@ -943,7 +946,9 @@ def row_scales(
     weightless = (den_s == 0) & (count_s > 0)  # per sequence
     den_row = torch.where(valid & ~weightless[seq], den_s[seq], torch.ones_like(vf))
     a_ce = torch.where(weightless[seq] & valid, off, vf / (den_row * n_seq))
-    fill = weightless.to(vf.dtype).sum() * o.empty_mean / n_seq if fills else None
+    fill = (
+        weightless.to(vf.dtype).sum() * o.empty_mean / n_seq if fills and wy is not None else None
+    )
     return RowScales(a_ce, vf / (count_row * n_seq), "count", fill)
 
 
@@ -1017,7 +1022,8 @@ def fused_loss(
             grad_on and b is not None and b.requires_grad,
         ),
         aux=o.aux,
-        out_dtype=out_dtype or loss_dtype,
+        # with a fill to add, the loss stays in the accumulation dtype until it is added
+        out_dtype=acc if fill is not None else out_dtype or loss_dtype,
     )
     compiling = torch.compiler.is_compiling()
     fn = _Compiled if compiling else _WithJvp
@@ -1048,8 +1054,8 @@ def fused_loss(
         return t.reshape(batch_shape)
 
     loss = per_row(out[0]) if o.reduction == "none" else out[0]
-    if fill is not None:  # weighted means of no weight: empty_mean
-        loss = loss + fill.to(loss.dtype)
+    if fill is not None:  # weighted means of no weight: empty_mean; then rounded once
+        loss = (loss + fill.to(loss.dtype)).to(out_dtype or loss_dtype)
     if not o.aux:
         return loss
     per_token = dict(zip(("logp", "entropy", "lse"), out[1:4], strict=True))  # masked

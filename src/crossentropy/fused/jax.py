@@ -604,7 +604,9 @@ def linear_cross_entropy(
     chunk_size : int, optional
         Tokens per chunk (default: about 16 M logits per chunk, and at least 256 tokens).
     empty_mean : float, default nan
-        Value of a mean over zero counted tokens.
+        Value of a mean over zero counted tokens, and of a weighted mean over counted
+        tokens whose class weights sum to 0 (the z-loss keeps its mean over them); NaN
+        gives PyTorch's 0 / 0.
     axis_name : str, optional
         Vocabulary parallelism inside ``shard_map``: ``w`` (and ``bias``, ``weight``) are this
         device's equal share of the classes along the mesh axis of that name, in axis-index
@@ -796,7 +798,8 @@ def _compute(
         # gradient; the z-loss keeps its mean), or 0 / 0 with empty_mean NaN, as PyTorch
         weightless = (den == 0) & (count > 0)
         off = jnp.where(jnp.isnan(empty_mean), jnp.nan, 0.0).astype(acc)
-        a_ce = jnp.where(weightless, off, vf / jnp.where(den > 0, den, 1.0))
+        # (a negative sum of class weights divides as it is, as in PyTorch)
+        a_ce = jnp.where(weightless, off, vf / jnp.where(den != 0, den, 1.0))
         a_z = vf / jnp.maximum(count, 1.0)
         fill = jnp.where(weightless, empty_mean.astype(acc), 0.0)
     else:

@@ -352,8 +352,9 @@ class ScoreAccumulator:
         c = len(self.classes)
         # float16 is computed in float32, its row sums held to its own rounding (as the
         # one-shot metrics hold them)
-        half = getattr(proba, "dtype", None) == np.float16
-        p = check_proba_matrix(proba, "proba", n_classes=c)
+        raw = np.asarray(proba)  # (a DataFrame's or a tensor's dtype, too)
+        half = raw.dtype == np.float16
+        p = check_proba_matrix(raw, "proba", n_classes=c)
         y = check_index_labels(y_index, "y_index", c, p.shape[0])
         n = p.shape[0]
         if row_ids is None:

@@ -556,6 +556,7 @@ def score(
         raise ValueError(f"partitions must be >= 1; got {partitions}")
     # integer names (pandas' columns of a frame made from an array) as the tables hold them
     id, split, target = _text_name(id), _text_name(split), _text_name(target)
+    sample_weight = _text_name(sample_weight)  # an integer: a column name (weights go by row)
     if id is not None and id == target:
         raise ValueError(f"id and target must be different columns; both are {id!r}")
     if clip is not None:

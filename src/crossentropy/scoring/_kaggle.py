@@ -64,6 +64,8 @@ def kaggle_probabilities(
     ValueError
         A NaN, an infinity or a negative entry, or a row that sums to zero, with its row (id)
         and column.
+    TypeError
+        Entries that are not numbers, or rows of different lengths.
 
     Examples
     --------
