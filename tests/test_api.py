@@ -953,3 +953,18 @@ def test_sparse_pandas_columns_are_read_dense():
     assert got.log_loss == dense.log_loss
     expected = metrics.log_loss(y, np.stack([1 - pb, pb], 1))
     assert got.log_loss == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_submission_file_written_with_its_index_is_refused(tmp_path: Path):
+    """A submission written by pandas with its index has a column without a header; taken as a
+    class by default, it was scored (or refused for a probability of 2 without a hint)."""
+    pd = pytest.importorskip("pandas")
+    sol = pd.DataFrame({"id": [10, 11, 12], "y": ["cat", "dog", "cat"]})
+    sub = pd.DataFrame({"id": [10, 11, 12], "cat": [0.8, 0.3, 0.6], "dog": [0.2, 0.7, 0.4]})
+    sol.to_csv(tmp_path / "sol.csv", index=False)
+    sub.to_csv(tmp_path / "sub.csv")  # with the index: a first column without a header
+    with pytest.raises(InputError, match=r"column '': a column without a header \(an index"):
+        score(tmp_path / "sub.csv", solution=tmp_path / "sol.csv", id="id", target="y")
+    sub.to_csv(tmp_path / "sub.csv", index=False)
+    ok = score(tmp_path / "sub.csv", solution=tmp_path / "sol.csv", id="id", target="y")
+    assert ok.log_loss == pytest.approx(-np.mean(np.log([0.8, 0.7, 0.6])), rel=1e-12)

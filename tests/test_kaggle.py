@@ -281,7 +281,7 @@ def _bad_cases():
             solution,
             submission.reset_index(names="Unnamed: 0"),  # read_csv of a file with its index
             {},
-            r"submission has a column 'Unnamed: 0', pandas' name for a column without a header",
+            r"submission has a column 'Unnamed: 0' without a header \(an index written by to_",
         ),
         (
             labelled,

@@ -11,7 +11,6 @@ and :func:`kaggle_score` the metric over two tables.
 from __future__ import annotations
 
 import contextlib
-import re
 from typing import Any
 
 import numpy as np
@@ -20,12 +19,9 @@ from crossentropy._lib.checks import check_number, plain
 from crossentropy.metrics._formulas import gather, renormalized, row_log_loss
 from crossentropy.metrics._labels import one_hot_rows
 from crossentropy.scoring._readers import Labels, plain_strings
-from crossentropy.scoring._sources import InputError
+from crossentropy.scoring._sources import InputError, headerless
 
 __all__ = ["KAGGLE_EPS", "kaggle_probabilities", "kaggle_score"]
-
-#: pandas' name of a CSV column without a header (``read_csv`` of a file written with its index).
-_UNNAMED = re.compile(r"Unnamed: \d+")
 
 #: The clip of Kaggle's log loss: probabilities are kept within ``[1e-15, 1 - 1e-15]``.
 KAGGLE_EPS = 1e-15
@@ -257,12 +253,11 @@ def kaggle_score(
     sol_ids = _ids(sol, row_id_column_name, "solution")
     sub_ids = _ids(sub, row_id_column_name, "submission")
     classes = [c for c in sub.column_names if c != row_id_column_name]
-    unnamed = [c for c in classes if _UNNAMED.fullmatch(c)]
+    unnamed = [c for c in classes if headerless(c)]
     if unnamed:
         raise ValueError(
-            f"submission has a column {unnamed[0]!r}, pandas' name for a column without a "
-            "header (an index written by to_csv?), not a class: drop it, or write the file "
-            "with index=False"
+            f"submission has a column {unnamed[0]!r} without a header (an index written by "
+            "to_csv?), not a class: drop it, or write the file with index=False"
         )
     if len(classes) < 2:
         raise ValueError(

@@ -51,6 +51,7 @@ __all__ = [
     "detect_format",
     "expand_parts",
     "first_line",
+    "headerless",
     "is_url",
     "local_path",
     "pa_stream",
@@ -587,6 +588,15 @@ def _select_columns(
     cols: list[str] = []
     if spec is None:
         cols = [n for n in names if n not in roles]
+        stray = next((n for n in cols if headerless(n)), None)
+        if stray is not None:
+            raise InputError(
+                path,
+                "a column without a header (an index written by to_csv?) is not a class: drop "
+                "it, write the file with index=False, or name the probability columns "
+                "(proba, --proba-cols)",
+                column=stray,
+            )
         return cols, list(cols)
     classes: list[str] = []
     for item in (s.strip() for s in spec):
@@ -618,6 +628,16 @@ def _select_columns(
         dup = next(c for c in cols if cols.count(c) > 1)
         raise InputError(path, "column selected twice by the probability columns", column=dup)
     return cols, classes
+
+
+def headerless(name: str) -> bool:
+    """Whether a column name is that of a column without a header: empty (pyarrow's CSV
+    reader), or pandas' ``Unnamed: 0`` (``read_csv`` of a file written with its index)."""
+    return name == "" or _UNNAMED.fullmatch(name) is not None
+
+
+#: pandas' name of a CSV column without a header.
+_UNNAMED = re.compile(r"Unnamed: \d+")
 
 
 def _glob_tokens(pattern: str) -> list[str | None]:
