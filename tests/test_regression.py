@@ -612,7 +612,7 @@ def test_bad_mean_divisor(fn_name, value):
         ({"delta": 0.0}, ValueError),
         ({"delta": -1.0}, ValueError),
         ({"delta": math.nan}, ValueError),
-        ({"delta": math.inf}, ValueError),
+        ({"delta": -math.inf}, ValueError),  # (+inf is PyTorch's: the quadratic everywhere)
         ({"delta": "1"}, TypeError),
         ({"delta": None}, TypeError),
     ],
@@ -699,3 +699,46 @@ def test_shapes_that_do_not_broadcast_raise_without_the_broadcast_warning(name):
         warnings.simplefilter("error")  # no "Using a target size ..." before the error
         with pytest.raises(ValueError, match=r"target of shape \(3,\) does not broadcast"):
             getattr(ce, name)([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_an_infinite_delta_or_beta_is_pytorchs():
+    """``delta=inf`` (Huber) is half the squared error and ``beta=inf`` (smooth L1) is 0, as
+    PyTorch computes them, with finite gradients on every path (ATen, weighted, NumPy's closed
+    form, JAX under jit); +inf was refused. NaN and -inf still are."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    rng = np.random.default_rng(7)
+    x, t = rng.standard_normal(6) * 3, rng.standard_normal(6)
+    w = rng.uniform(0.5, 2.0, 6)
+    inf = math.inf
+    xt = torch.tensor(x, requires_grad=True)
+    want = F.huber_loss(xt, torch.tensor(t), delta=inf)
+    (g_want,) = torch.autograd.grad(want, xt)
+    assert float(want) == pytest.approx(np.mean(0.5 * (x - t) ** 2), rel=1e-12)
+    for weight in (None, torch.tensor(w)):  # ATen, then the generic path
+        xo = torch.tensor(x, requires_grad=True)
+        got = ce.huber_loss(xo, torch.tensor(t), delta=inf, weight=weight)
+        (g,) = torch.autograd.grad(got, xo)
+        scale = 1.0 if weight is None else w
+        assert float(got) == pytest.approx(np.mean(scale * 0.5 * (x - t) ** 2), rel=1e-12)
+        np.testing.assert_allclose(g.numpy(), g_want.numpy() * scale, rtol=1e-12)
+    assert float(ce.huber_loss(x, t, delta=inf)) == pytest.approx(float(want), rel=1e-12)
+    _, g_np = ce.grad.huber_loss(x, t, delta=inf)
+    np.testing.assert_allclose(g_np, g_want.numpy(), rtol=1e-12)
+
+    def huber(xj, d):
+        return ce.huber_loss(xj, jnp.asarray(t), delta=d)
+
+    value, g_jax = jax.jit(jax.value_and_grad(huber))(jnp.asarray(x), jnp.asarray(inf))
+    assert float(value) == pytest.approx(float(want), rel=1e-6)
+    np.testing.assert_allclose(np.asarray(g_jax), g_want.numpy(), rtol=1e-6)
+    assert float(ce.nn.HuberLoss(delta=inf)(xt, torch.tensor(t))) == float(want)
+    xs = torch.tensor(x, requires_grad=True)
+    smooth = ce.smooth_l1_loss(xs, torch.tensor(t), beta=inf, weight=torch.tensor(w))
+    assert float(smooth) == float(F.smooth_l1_loss(torch.tensor(x), torch.tensor(t), beta=inf))
+    assert float(smooth) == 0.0
+    (gs,) = torch.autograd.grad(smooth, xs)
+    assert not gs.any()
+    for bad in (math.nan, -inf):
+        with pytest.raises(ValueError, match="delta must be a number"):
+            ce.huber_loss(x, t, delta=bad)

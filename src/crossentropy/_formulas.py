@@ -477,10 +477,17 @@ def class_balance(t: Array, alpha: Any) -> Array | None:
 
 
 def huber(xp: Namespace, err: Array, delta: Any) -> Array:
-    """Huber's function of the error: quadratic within ``delta``, linear beyond."""
+    """Huber's function of the error: quadratic within ``delta``, linear beyond (``delta``
+    may be +inf: the quadratic everywhere, and the linear branch, never taken, is fed a
+    finite ``delta`` so that no gradient is 0 times inf)."""
     a = xp.abs(err)
     quad = 0.5 * err * err
-    return xp.where(a <= delta, quad, delta * (a - 0.5 * delta))
+    if isinstance(delta, float):
+        if delta == math.inf:
+            return quad
+        return xp.where(a <= delta, quad, delta * (a - 0.5 * delta))
+    finite = xp.where(delta == math.inf, xp.ones_like(delta), delta)  # (NaN stays NaN)
+    return xp.where(a <= delta, quad, finite * (a - 0.5 * finite))
 
 
 def log_cosh(xp: Namespace, err: Array) -> Array:

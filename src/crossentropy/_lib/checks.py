@@ -123,15 +123,16 @@ def check_number(
     high: float | None = None,
     low_open: bool = False,
     high_open: bool = False,
+    infinite: bool = False,
 ) -> float:
     """``value`` as a finite float in the given range (Python and NumPy real scalars; bools
-    are refused)."""
+    are refused); ``infinite``: +inf is taken too."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
     v = float(value)
     # comparisons, not math.isfinite: torch.compile traces them on a float that varies
-    if not -math.inf < v < math.inf:  # NaN fails too
-        raise ValueError(f"{name} must be finite; got {v}")
+    if not (-math.inf < v <= math.inf if infinite else -math.inf < v < math.inf):  # NaN too
+        raise ValueError(f"{name} must be {'a number' if infinite else 'finite'}; got {v}")
     problem = _range_error(v, name, low, high, low_open, high_open)
     if problem:
         raise ValueError(problem)
@@ -146,6 +147,7 @@ def check_hyper(
     high: float | None = None,
     low_open: bool = False,
     high_open: bool = False,
+    infinite: bool = False,
 ) -> float | Array:
     """A hyperparameter: a real number checked as :func:`check_number`, or a 0-d real array
     (a traced JAX value under ``jit``, a 0-d tensor), kept as it is; its value is checked
@@ -154,7 +156,15 @@ def check_hyper(
     out of range that cannot be read, not a silent number; an integer array becomes a float
     one)."""
     if not is_array(value) or isinstance(value, np.generic):
-        return check_number(value, name, low=low, high=high, low_open=low_open, high_open=high_open)
+        return check_number(
+            value,
+            name,
+            low=low,
+            high=high,
+            low_open=low_open,
+            high_open=high_open,
+            infinite=infinite,
+        )
     a: Any = value
     if tuple(a.shape) != ():
         raise ValueError(f"{name} must be a number or a 0-d array; got shape {shape_str(a.shape)}")
@@ -167,17 +177,23 @@ def check_hyper(
         v = float(to_host(a, name))
         problem = (
             f"{name} must be finite; got {v}"
-            if not math.isfinite(v)
+            if not (math.isfinite(v) or (infinite and v == math.inf))
             else _range_error(v, name, low, high, low_open, high_open)
         )
         if problem:
             raise ValueError(problem)
         return a
-    return _nan_out_of_range(a, name, low, high, low_open, high_open)
+    return _nan_out_of_range(a, name, low, high, low_open, high_open, infinite)
 
 
 def _nan_out_of_range(
-    a: Any, name: str, low: float | None, high: float | None, low_open: bool, high_open: bool
+    a: Any,
+    name: str,
+    low: float | None,
+    high: float | None,
+    low_open: bool,
+    high_open: bool,
+    infinite: bool = False,
 ) -> Any:
     """A hyperparameter that cannot be read, as it is where it is finite and in range, NaN
     otherwise (gradients pass where it is kept); an integer one as a float array."""
@@ -191,7 +207,7 @@ def _nan_out_of_range(
         a = a.to(torch.get_default_dtype())
     elif xp is not None and not is_floating(xp, a):
         a = cast(xp, a, default_float(xp, a))
-    ok = (a > -math.inf) & (a < math.inf)  # NaN fails both
+    ok = (a > -math.inf) & ((a <= math.inf) if infinite else (a < math.inf))  # NaN fails
     if low is not None:
         ok = ok & ((a > low) if low_open else (a >= low))
     if high is not None:

@@ -333,8 +333,9 @@ class RegressionOptions(LossOptions):
     def __post_init__(self) -> None:
         check_choice(self.loss, "loss", _REGRESSION)
         _set(self, "reduction", check_reduction(self.reduction))
-        _set(self, "delta", check_hyper(self.delta, "delta", low=0.0, low_open=True))
-        _set(self, "beta", check_hyper(self.beta, "beta", low=0.0))
+        # +inf as PyTorch takes it: the quadratic everywhere (Huber), the loss 0 (smooth L1)
+        _set(self, "delta", check_hyper(self.delta, "delta", low=0.0, low_open=True, infinite=True))
+        _set(self, "beta", check_hyper(self.beta, "beta", low=0.0, infinite=True))
         check_choice(self.mean_divisor, "mean_divisor", MEAN_DIVISORS)
         _set(self, "empty_mean", check_empty_mean(self.empty_mean))
         _set(self, "axis", _check_axis(self.axis))

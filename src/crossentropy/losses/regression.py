@@ -440,7 +440,8 @@ def huber_loss(
     reduction : {"mean", "sum", "none", "batchmean"}, default "mean"
         How the element losses are combined.
     delta : float, default 1.0
-        Where the quadratic turns linear, > 0 (may be a traced 0-d array).
+        Where the quadratic turns linear, > 0 (may be a traced 0-d array); +inf, as PyTorch
+        takes it, is half the squared error.
     weight : array_like, optional
         Element weights.
     mean_divisor : {"auto", "weight", "count"}, default "auto"
@@ -493,7 +494,8 @@ def smooth_l1_loss(
     reduction : {"mean", "sum", "none", "batchmean"}, default "mean"
         How the element losses are combined.
     beta : float, default 1.0
-        Where the quadratic part meets the linear one, >= 0 (0: the L1 loss).
+        Where the quadratic part meets the linear one, >= 0 (0: the L1 loss; +inf, as
+        PyTorch takes it, gives 0).
     weight : array_like, optional
         Element weights, broadcast to the input.
     mean_divisor : {"auto", "weight", "count"}, default "auto"

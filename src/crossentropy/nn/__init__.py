@@ -714,7 +714,7 @@ class HuberLoss(_RegressionLoss):
     reduction : str, default "mean"
         How the losses are combined, as :func:`crossentropy.huber_loss`'s ``reduction``.
     delta : float, default 1.0
-        Where the quadratic part meets the linear one, > 0.
+        Where the quadratic part meets the linear one, > 0 (+inf: half the squared error).
     **extras
         Any other keyword of :func:`crossentropy.huber_loss` (keyword-only).
 
@@ -751,7 +751,7 @@ class SmoothL1Loss(_RegressionLoss):
     reduction : str, default "mean"
         How the losses are combined, as :func:`crossentropy.smooth_l1_loss`'s ``reduction``.
     beta : float, default 1.0
-        Where the quadratic part meets the linear one, >= 0 (0: the L1 loss).
+        Where the quadratic part meets the linear one, >= 0 (0: the L1 loss; +inf: 0).
     **extras
         Any other keyword of :func:`crossentropy.smooth_l1_loss` (keyword-only).
 
