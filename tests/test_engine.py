@@ -158,6 +158,48 @@ def test_a_failed_connection_leaves_no_client_and_no_scheduler_behind(
     assert float(dask.array.ones(4, chunks=2).sum().compute()) == 4.0
 
 
+def test_garbage_clients_are_closed_before_an_event_loop_starts(table: Path, monkeypatch) -> None:
+    """A failed connection leaves a half-built ``distributed.Client`` in reference cycles.
+    Closed by a garbage collection that runs on the thread of an event loop being started,
+    it waits for the lock that the start holds, and the start waits for that thread: the
+    engine closes such clients before it starts a cluster, and right after a failed attempt.
+    """
+    import gc
+    import weakref
+
+    made: list[weakref.ref[object]] = []
+
+    class Recording(distributed.Client):  # type: ignore[misc]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            made.append(weakref.ref(self))
+            super().__init__(*args, **kwargs)
+
+    real, alive_at_start = distributed.LocalCluster, []
+
+    def recording(*args: object, **kwargs: object) -> object:
+        alive_at_start.append(made[0]() is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(distributed, "Client", Recording)
+    monkeypatch.setattr(distributed, "LocalCluster", recording)
+    gc.collect()
+    gc.disable()  # only the engine collects
+    try:
+        with pytest.raises(OSError, match="connect"):
+            distributed.Client("tcp://127.0.0.1:9", timeout=0.3, set_as_default=False)
+        assert made[0]() is not None  # garbage, in cycles
+        score(table, target="y", engine="dask", bootstrap=0)
+        assert alive_at_start == [False]
+
+        made.clear()
+        with pytest.raises(InputError, match="cannot connect"):
+            score(table, target="y", engine="dask", scheduler="tcp://127.0.0.1:9")
+        assert len(made) == 1
+        assert made[0]() is None
+    finally:
+        gc.enable()
+
+
 def test_the_engines_clients_are_never_the_process_default(table: Path, monkeypatch) -> None:
     """Every client the engine opens (to a given scheduler, or to its own local cluster) is
     made with ``set_as_default=False``: a client registered as the default outlives a failed

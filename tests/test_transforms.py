@@ -195,6 +195,8 @@ def fresh_dynamo():
 def _compile_quietly(fn, *args):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        # an unclosed file or socket of an earlier test, collected here, is not this call's
+        warnings.simplefilter("ignore", ResourceWarning)
         out = torch.compile(fn, fullgraph=True, backend="eager")(*args)
     return out, [str(w.message) for w in caught]
 

@@ -463,6 +463,7 @@ def _connect(dd: Any, scheduler: Any) -> Any:
             client = dd.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
         except BaseException as exc:  # handed to the caller's thread
             done["error"] = exc
+            _collect_dead_clients(exc)  # the half-built client, here rather than anywhere
             return
         with lock:
             late = done.get("late", False)
@@ -623,6 +624,22 @@ def _wait(client: Any, futures: list[Any], bar: ProgressBar, where: str) -> None
         time.sleep(POLL_SECONDS)
 
 
+def _collect_dead_clients(error: BaseException | None = None) -> None:
+    """Close now the ``distributed.Client`` objects that are garbage (a failed connection
+    leaves one, held in reference cycles and by ``error``'s traceback).
+
+    Left to the garbage collector, such a client closes on whatever thread the collection
+    happens to run, and closing takes ``distributed``'s class-wide ``LoopRunner`` lock; when
+    that thread is the event-loop thread that a new cluster or client is starting under the
+    same lock, the start waits forever.
+    """
+    import gc
+
+    if error is not None:
+        error.__traceback__ = None  # its frames hold the half-built client
+    gc.collect()
+
+
 def _local_cluster(dd: Any) -> Any:
     """An in-process ``distributed.LocalCluster`` whose workers talk through memory
     (``inproc://``): no port is opened but the scheduler's HTTP server on loopback.
@@ -708,6 +725,7 @@ def score_dask(
         dd: Any = importlib.import_module("distributed")  # untyped: used through Any
         _quiet_logs()  # after the import, which sets distributed's own levels
 
+        _collect_dead_clients()  # before a client or cluster starts its event loop
         if scheduler:
             client = stack.enter_context(_connect(dd, scheduler))
         else:
