@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -472,8 +472,9 @@ def _connect(dd: Any, scheduler: Any) -> Any:
             client.close()
 
     thread = threading.Thread(target=run, name="crossentropy-connect", daemon=True)
-    thread.start()
-    thread.join(CONNECT_DEADLINE)
+    with _no_collection():  # the client starts its event loop on the thread
+        thread.start()
+        thread.join(CONNECT_DEADLINE)
     with lock:
         arrived = "client" in done or "error" in done
         done["late"] = not arrived
@@ -624,20 +625,34 @@ def _wait(client: Any, futures: list[Any], bar: ProgressBar, where: str) -> None
         time.sleep(POLL_SECONDS)
 
 
-def _collect_dead_clients(error: BaseException | None = None) -> None:
-    """Close now the ``distributed.Client`` objects that are garbage (a failed connection
-    leaves one, held in reference cycles and by ``error``'s traceback).
+def _collect_dead_clients(error: BaseException) -> None:
+    """Close now the half-built ``distributed.Client`` that a failed connection leaves behind
+    (held in reference cycles and by ``error``'s traceback), rather than at a collection
+    that may run while a later cluster or client starts (see :func:`_no_collection`)."""
+    import gc
 
-    Left to the garbage collector, such a client closes on whatever thread the collection
-    happens to run, and closing takes ``distributed``'s class-wide ``LoopRunner`` lock; when
-    that thread is the event-loop thread that a new cluster or client is starting under the
-    same lock, the start waits forever.
+    error.__traceback__ = None  # its frames hold the client
+    gc.collect()
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """No automatic garbage collection while a Dask cluster or client starts its event loop.
+
+    ``distributed`` starts the loop's thread under a class-wide ``LoopRunner`` lock, and
+    closing a ``Client`` takes the same lock: a collection that runs then (on the starting
+    thread or on the new one) and finds a garbage client that was never closed waits for the
+    lock forever, and the start waits for it.
     """
     import gc
 
-    if error is not None:
-        error.__traceback__ = None  # its frames hold the half-built client
-    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _local_cluster(dd: Any) -> Any:
@@ -662,9 +677,11 @@ def _local_cluster(dd: Any) -> Any:
 
     try:
         try:
-            return start()
+            with _no_collection():
+                return start()
         except AssertionError:  # the event loop's thread did not start within 10 s
-            return start()
+            with _no_collection():
+                return start()
     except AssertionError:
         raise InputError(
             "", "cannot start a local Dask cluster: its event loop did not start within 10 s"
@@ -725,12 +742,12 @@ def score_dask(
         dd: Any = importlib.import_module("distributed")  # untyped: used through Any
         _quiet_logs()  # after the import, which sets distributed's own levels
 
-        _collect_dead_clients()  # before a client or cluster starts its event loop
         if scheduler:
             client = stack.enter_context(_connect(dd, scheduler))
         else:
             cluster = stack.enter_context(_local_cluster(dd))
-            client = stack.enter_context(dd.Client(cluster, set_as_default=False))
+            with _no_collection():
+                client = stack.enter_context(dd.Client(cluster, set_as_default=False))
         where = scheduler or "the local cluster"
         try:
             client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
