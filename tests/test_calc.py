@@ -91,6 +91,7 @@ def test_text_output(capsys):
         (["--logits", "1", "2", "--probs", "0.5", "0.5", "--target", "0"], "exactly one of"),
         (["--target", "0"], "exactly one of"),
         (["--logits", "1", "2"], "--target is required"),
+        ([], "give --logits or --probs, and --target"),
         (["--logits", "a", "2", "--target", "0"], "'a' is not a number"),
         (["--logits", "1", "inf", "--target", "0"], "'inf' is not finite"),
         (["--logits", "1", "2", "--target", "x"], "not a class index"),
@@ -131,8 +132,8 @@ def test_subprocess_success_and_error():
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
     assert bad.stderr.strip() == (
-        "crossentropy calc: error: --probs sum to 1.1, expected 1 (to less than 0.1, the "
-        "rounding of the values as typed)"
+        "crossentropy calc: error: --probs sum to 1.1, expected 1: divided by the sum, entry 0 "
+        "(0.9) would be 0.8182, not 0.9 rounded as typed"
     )
 
 
@@ -210,7 +211,16 @@ def test_probabilities_sum_to_one_within_the_precision_typed(capsys):
     assert "divided by their" in text
     assert "d loss / d z, z = log p" in text  # the gradient named for what was given
     assert main(["calc", "--probs", "0.33", "0.33", "0.31", "--target", "0"]) == 2  # 0.97
-    assert "expected 1 (to less than 0.015," in capsys.readouterr().err
+    assert "entry 0 (0.33) would be 0.3402, not 0.33 rounded as typed" in capsys.readouterr().err
+    # values that, divided by their sum, still round to what was typed (0 stays exact)
+    r = calc_json(capsys, "--probs", "0", "0.33", "0.33", "0.33", "--target", "1")
+    assert r["probs"] == pytest.approx([0, 1 / 3, 1 / 3, 1 / 3], rel=1e-15)
+    r = calc_json(capsys, "--probs", "0.4", "0.4", "0.3", "--target", "0")  # 0.36, 0.36, 0.27
+    assert r["loss_nats"] == pytest.approx(math.log(1.1 / 0.4), rel=1e-14)
+    # sums that the rounding of each value could reach, but not by dividing by the sum
+    for probs in (["0.1"] * 10 + ["0.5"], ["0.1"] * 20, ["0.25", "0.25", "0.25", "0.3"]):
+        assert main(["calc", "--probs", *probs, "--target", "0"]) == 2
+        assert "rounded as typed" in capsys.readouterr().err
     r = calc_json(capsys, "--probs", "0.9", "0.1", "--target", "0")
     assert r["renormalized"] is False
     assert r["target_renormalized"] is False

@@ -135,6 +135,20 @@ def test_bfloat16_student_within_rounding():
         ({"input": None}, TypeError, "input must be a torch tensor; got NoneType"),
         ({"teacher_input": None}, TypeError, "teacher_input must be a torch tensor"),
         ({"teacher_input": torch.zeros(4, 6, device="meta")}, ValueError, "input's device"),
+        # the student's side is checked as linear_cross_entropy checks it
+        (
+            {"target": torch.zeros(4, dtype=torch.long, device="meta")},
+            ValueError,
+            "target must be on input's device cpu; got meta",
+        ),
+        (
+            {"linear_weight": torch.zeros(0, 4), "teacher_weight": torch.zeros(0, 6)},
+            ValueError,
+            "linear_weight must have at least one row",
+        ),
+        ({"linear_weight": torch.zeros(11, 4, dtype=torch.float64)}, TypeError, "input's dtype"),
+        ({"linear_bias": torch.zeros(11, dtype=torch.float64)}, TypeError, "linear_bias must have"),
+        ({"input": torch.tensor(1.0)}, ValueError, "input must have at least one dimension"),
     ],
 )
 def test_bad_inputs(kwargs, error, match):

@@ -511,6 +511,21 @@ def test_autocast_gradients_of_float32_leaves(dtype, options):
         ({"target": torch.zeros(4, dtype=torch.long, device="meta")}, ValueError, "target must"),
         ({"weight": torch.ones(5, device="meta")}, ValueError, "weight must be on input's"),
         (
+            {"cu_seqlens": torch.tensor([0, 4], device="meta")},
+            ValueError,
+            "cu_seqlens must be on input's device cpu; got meta",
+        ),
+        (
+            {"sequence_ids": torch.zeros(4, dtype=torch.long, device="meta")},
+            ValueError,
+            "sequence_ids must be on input's device",
+        ),
+        (
+            {"num_items_in_batch": torch.tensor(4, device="meta")},
+            ValueError,
+            "num_items_in_batch is on the meta device",
+        ),
+        (
             {"target": torch.full((4, 5), 0.2)},
             TypeError,
             "target must hold class indices: probability targets",

@@ -339,23 +339,21 @@ def test_counted_rows_of_zero_class_weight_follow_empty_mean():
         jnp.asarray([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]),
     )
     y, cw = jnp.asarray([0, 0, -100]), jnp.asarray([0.0, 1.0, 1.0])
+    smoothed = {"z_loss": 0.1, "label_smoothing": 0.2}
+    for em, opts, aux in ((0.0, {}, ()), (2.5, smoothed, ("logp",))):
+
+        def fused(x, em=em, opts=opts, aux=aux):
+            out = linear_cross_entropy(x, w, y, weight=cw, empty_mean=em, return_aux=aux, **opts)
+            return out.loss if aux else out
+
+        def dense(x, em=em, opts=opts):
+            return ce.cross_entropy(x @ w.T, y, cw, axis=-1, empty_mean=em, **opts)
+
+        got, g = jax.jit(jax.value_and_grad(fused))(x)
+        want, gd = jax.value_and_grad(dense)(x)
+        assert abs(float(got) - float(want)) < 1e-6, (em, opts, aux)
+        assert _max_err(g, gd) < 1e-6, (em, opts, aux)
     for em in (0.0, 2.5):
-        for opts in ({}, {"z_loss": 0.1, "label_smoothing": 0.2}):
-            for aux in ((), ("logp",)):
-
-                def fused(x, em=em, opts=opts, aux=aux):
-                    out = linear_cross_entropy(
-                        x, w, y, weight=cw, empty_mean=em, return_aux=aux, **opts
-                    )
-                    return out.loss if aux else out
-
-                def dense(x, em=em, opts=opts):
-                    return ce.cross_entropy(x @ w.T, y, cw, axis=-1, empty_mean=em, **opts)
-
-                got, g = jax.jit(jax.value_and_grad(fused))(x)
-                want, gd = jax.value_and_grad(dense)(x)
-                assert abs(float(got) - float(want)) < 1e-6, (em, opts, aux)
-                assert _max_err(g, gd) < 1e-6, (em, opts, aux)
         assert float(linear_cross_entropy(x, w, y, weight=cw, empty_mean=em)) == em
     assert math.isnan(float(linear_cross_entropy(x, w, y, weight=cw)))
     # negative class weights divide by their (negative) sum, as PyTorch and cross_entropy

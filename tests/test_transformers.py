@@ -4,6 +4,8 @@ gradient accumulation, no logits formed."""
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -110,6 +112,66 @@ def test_float32_model_within_rounding_and_no_logits_formed():
     handle.remove()
     assert calls == []  # the output layer never ran: no [tokens, vocab] logits
     torch.testing.assert_close(fused.loss, own.loss, rtol=1e-6, atol=1e-6)
+
+
+def test_arguments_by_position_are_read_by_name():
+    """``labels`` is a parameter of the model's forward that a call may give by position: the
+    loss is then the fused one too (it ran the model's own, forming the logits)."""
+    ids, labels, mask = _batch(4)
+    model = _model("llama")
+    own = model(input_ids=ids, attention_mask=mask, labels=labels)
+    use_fused_loss(model)
+    names = list(inspect.signature(model.forward).parameters)
+    args = [None] * (names.index("labels") + 1)
+    args[0], args[names.index("attention_mask")], args[-1] = ids, mask, labels
+    fused = model(*args)
+    assert fused.logits is None
+    torch.testing.assert_close(fused.loss, own.loss, rtol=1e-12, atol=1e-12)
+    plain = model(ids, mask)  # without labels, by position: the model's own forward
+    torch.testing.assert_close(plain.logits, own.logits, rtol=1e-12, atol=1e-12)
+    with pytest.raises(TypeError, match="multiple values for 'input_ids'"):
+        model(ids, input_ids=ids, labels=labels)
+    with pytest.raises(TypeError, match="positional arguments but"):
+        model(*([None] * (len(names) + 1)))
+
+
+def test_bad_labels_are_named_where_the_caller_gave_them():
+    """An out-of-range label is reported in ``labels`` at its own position (not in the
+    shifted targets the fused op sees, one to the left)."""
+    ids, labels, _ = _batch(5)
+    model = use_fused_loss(_model("llama"))
+    bad = labels.clone()
+    bad[0, 5] = 97
+    with pytest.raises(ValueError, match=r"labels holds label 97 at index \(0, 5\)"):
+        model(input_ids=ids, labels=bad)
+    with pytest.raises(TypeError, match="labels must hold integer class indices"):
+        model(input_ids=ids, labels=labels.double())
+    with pytest.raises(TypeError, match="labels must be a torch tensor; got list"):
+        model(input_ids=ids, labels=labels.tolist())
+    shifted = torch.nn.functional.pad(bad, (0, 1), value=-100)[:, 1:]
+    with pytest.raises(ValueError, match=r"shift_labels holds label 97 at index \(0, 4\)"):
+        model(input_ids=ids, shift_labels=shifted)
+
+
+def test_a_forward_set_on_the_instance_before_is_warned_of():
+    """accelerate's ``prepare`` sets an autocasting forward on the instance: calls with labels
+    do not run it (mixed precision would silently stop for training), so it is warned of."""
+    ids, labels, _ = _batch(6)
+    model = _model("llama")
+    calls = []
+    own = model.forward
+
+    def hooked(*args, **kwargs):
+        calls.append(1)
+        return own(*args, **kwargs)
+
+    model.forward = hooked
+    with pytest.warns(UserWarning, match="call use_fused_loss before preparing the model"):
+        use_fused_loss(model)
+    model(input_ids=ids)
+    assert calls == [1]  # it still runs without labels
+    model(input_ids=ids, labels=labels)
+    assert calls == [1]
 
 
 def test_logits_when_asked_for_and_calls_without_labels():

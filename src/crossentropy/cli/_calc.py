@@ -18,8 +18,9 @@ Three modes, as in the tutorials:
   :math:`H(t, p) = H(t) + \\mathrm{KL}(t \\,\\|\\, p)` adds up on screen, the entropy
   :math:`H(p)` of the prediction, and the gradient :math:`p - t`. For ``--probs`` the gradient
   is with respect to :math:`z = \\log p`, the logits whose softmax is ``p``, and is labelled
-  so. Probabilities need to sum to 1 only to the precision typed (``0.3333 0.3333 0.3333``);
-  they are then divided by their sum, with a note.
+  so. Probabilities need to sum to 1 only to the precision typed (``0.3333 0.3333 0.3333``):
+  they are then divided by their sum, with a note, and each must still round to the value as
+  typed.
 * **binary** (one value): :math:`p = \\sigma(z)` for a logit, the target a label or a
   probability :math:`t \\in [0, 1]`, and the binary cross-entropy
   :math:`-[t \\log p + (1 - t) \\log(1 - p)]` with both branches shown.
@@ -50,23 +51,24 @@ from typing import Any
 
 __all__ = ["CalcError", "add_calc_parser", "calc", "calc_command", "format_calc"]
 
-#: How far a probability vector's sum may stray from 1, at least (more for values typed with
-#: few decimals: ``0.3333 0.3333 0.3333`` is a distribution to the precision typed).
+#: How far a probability vector's sum may stray from 1 whatever was typed (float rounding:
+#: ``0.1 0.2 0.7`` sums to 0.9999999999999999).
 SUM_TOLERANCE = 1e-6
 
 
-def _sum_tolerance(typed: list[str]) -> float:
-    """Half a unit in the last typed decimal of each value, added up (at least
-    :data:`SUM_TOLERANCE`): how far values rounded as typed can sum away from 1. A whole
-    number typed without a point or exponent (``0``, ``1``) is exact."""
-    half_units = 0.0
+def _typed_rounding(typed: list[str]) -> list[float]:
+    """Half a unit in the last typed decimal of each value: how far the value it stands for
+    may be from it (``0.33`` is anything in [0.325, 0.335]). A whole number typed without a
+    point or exponent (``0``, ``1``) is exact."""
+    out = []
     for text in typed:
         mantissa, _, exponent = text.lower().partition("e")
         if "." not in mantissa and not exponent:
+            out.append(0.0)
             continue
         decimals = len(mantissa.partition(".")[2])
-        half_units += 0.5 * 10.0 ** (-decimals + (int(exponent) if exponent else 0))
-    return max(SUM_TOLERANCE, half_units * (1 - 1e-9))  # a sum off by all of it is not
+        out.append(0.5 * 10.0 ** (-decimals + (int(exponent) if exponent else 0)))
+    return out
 
 
 class CalcError(ValueError):
@@ -151,19 +153,27 @@ def _numbers(values: list[str], what: str) -> list[float]:
 
 
 def _distribution(p: list[float], what: str, typed: list[str] | None = None) -> list[float]:
-    """``p`` checked as a distribution: entries in [0, 1] summing to 1 within the precision
-    typed; returned divided by its sum (unchanged when it sums to 1 exactly)."""
+    """``p`` checked as a distribution: entries in [0, 1] summing to 1, or to the precision
+    typed (each value divided by the sum stays within the rounding of the value as typed:
+    ``0.3333 0.3333 0.3333``); returned divided by its sum (unchanged when it sums to 1)."""
     for i, x in enumerate(p):
         if not 0.0 <= x <= 1.0:
             raise CalcError(f"{what}: entry {i} is {x:g}, expected a probability in [0, 1]")
     total = math.fsum(p)
-    tolerance = _sum_tolerance(typed) if typed is not None else SUM_TOLERANCE
-    if total <= 0.0 or abs(total - 1.0) > tolerance:
-        raise CalcError(
-            f"{what} sum to {total:.10g}, expected 1 (to less than {tolerance * (1 + 1e-9):.3g},"
-            " the rounding of the values as typed)"
-        )
-    return p if total == 1.0 else [x / total for x in p]
+    if total <= 0.0:
+        raise CalcError(f"{what} sum to 0, expected 1")
+    if abs(total - 1.0) <= SUM_TOLERANCE:
+        return p if total == 1.0 else [x / total for x in p]
+    scaled = [x / total for x in p]
+    rounding = _typed_rounding(typed) if typed is not None else [0.0] * len(p)
+    for i, (x, q, half) in enumerate(zip(p, scaled, rounding, strict=True)):
+        if abs(q - x) > half * (1 - 1e-9):  # a value off by all of its rounding is not
+            shown = typed[i] if typed is not None else f"{x:g}"
+            raise CalcError(
+                f"{what} sum to {total:.10g}, expected 1: divided by the sum, entry {i} "
+                f"({shown}) would be {q:.4g}, not {shown} rounded as typed"
+            )
+    return scaled
 
 
 def _target(values: list[str], n_classes: int) -> tuple[int | None, list[float]]:
@@ -207,7 +217,8 @@ def calc(
         modes: one label or probability in [0, 1] per value.
     typed : list of str, optional
         ``probs`` as typed: they may sum to 1 within the precision of their decimals (then
-        they are divided by their sum, and ``renormalized`` is True).
+        they are divided by their sum, each of which must round to the value as typed, and
+        ``renormalized`` is True).
     multilabel : bool, default False
         One independent sigmoid per class. One value is always the binary (sigmoid) mode.
 
@@ -518,7 +529,12 @@ def calc_command(args: argparse.Namespace) -> int:
     """Run ``crossentropy calc``: print the result, or one error line and return 2."""
     try:
         if args.target is None:
-            raise CalcError("--target is required (a class index or a distribution)")
+            given = args.logits is not None or args.probs is not None
+            raise CalcError(
+                "--target is required (a class index or a distribution)"
+                if given
+                else "give --logits or --probs, and --target (a class index or a distribution)"
+            )
         logits = _numbers(args.logits, "--logits") if args.logits is not None else None
         probs = _numbers(args.probs, "--probs") if args.probs is not None else None
         result = calc(

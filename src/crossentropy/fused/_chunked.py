@@ -38,6 +38,7 @@ __all__ = [
     "AUX_OUTPUTS",
     "FusedOptions",
     "LinearCrossEntropyOutput",
+    "check_dtypes",
     "check_inputs",
     "check_parallel",
     "fused_loss",
@@ -560,7 +561,8 @@ def linear_cross_entropy(
     sequence_ids : Tensor, optional
         With ``"mean"``: each token's sequence (integers in ``[0, N)``, the target's shape) for
         packed sequences; the loss is each sequence's mean, then the mean over the sequences
-        that have a target token.
+        that have a target token. Ids are numbered across the whole batch: tokens of two rows
+        with one id are one sequence.
     cu_seqlens : Tensor, optional
         The same as boundaries: ``[0, l_1, l_1 + l_2, ..., N]`` over the flattened tokens
         (flash-attention's convention).
@@ -570,7 +572,9 @@ def linear_cross_entropy(
         softmax), ``"lse"`` and ``"correct"`` (the number of non-ignored tokens whose logits'
         argmax is the target); ``True`` for all. Ignored tokens give 0 and no gradient; the
         log-probability, entropy and log-sum-exp carry exact gradients. For a loss built from
-        them (RL), ``reduction="none"`` forms no gradient in the forward pass.
+        them (RL), ``reduction="none"`` forms no gradient in the forward pass. The outputs
+        not asked for are ``None``: under ``torch.func.vmap``, which returns tensors only,
+        return the fields used (``out.logp``) or ask for all of them.
     chunk_size : int, optional
         Tokens per chunk (default: about 16 M logits per chunk on the CPU, 256 M on CUDA, and
         at least 512 tokens).
@@ -765,20 +769,18 @@ def _use_triton(kernel: str, x: Tensor) -> bool:
 def check_inputs(
     input: Tensor,
     weight: Tensor,
-    target: Tensor,
+    target: Tensor | None,
     bias: Tensor | None,
     class_weight: Tensor | None,
     *,
     shard: bool = False,
 ) -> None:
-    """The op's arguments: tensors of floating point (``target`` of integers) with matching
-    shapes; ``weight`` has at least one row, unless it is a rank's ``shard`` of the
-    vocabulary (which may hold none)."""
-    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
-        raise TypeError("input and linear_weight must be torch tensors")
+    """The op's arguments: tensors of floating point (``target`` of integers, optional where
+    the op allows it) with matching shapes, on ``input``'s device; ``weight`` has at least one
+    row, unless it is a rank's ``shard`` of the vocabulary (which may hold none)."""
     named = (("input", input), ("linear_weight", weight), ("linear_bias", bias))
     for name, t in (*named, ("weight", class_weight)):
-        if t is not None and not isinstance(t, Tensor):
+        if (t is not None or name in ("input", "linear_weight")) and not isinstance(t, Tensor):
             raise TypeError(f"{name} must be a torch tensor; got {type(t).__name__}")
         if t is not None and not t.is_floating_point():
             raise TypeError(f"{name} must be a floating tensor; got {t.dtype}")
@@ -788,20 +790,8 @@ def check_inputs(
         raise ValueError(
             f"linear_weight must have shape (V, {input.shape[-1]}); got {shape_str(weight.shape)}"
         )
-    if not isinstance(target, Tensor):
-        raise TypeError(f"target must be a torch tensor; got {type(target).__name__}")
-    if target.is_floating_point() and tuple(target.shape) == (*input.shape[:-1], weight.shape[0]):
-        raise TypeError(
-            "target must hold class indices: probability targets (one row of V probabilities "
-            "per token) are not taken by this op; compute the logits and use "
-            "crossentropy.cross_entropy"
-        )
-    if tuple(target.shape) != tuple(input.shape[:-1]):
-        raise ValueError(
-            f"target must have shape {shape_str(input.shape[:-1])}; got {shape_str(target.shape)}"
-        )
-    if target.is_floating_point() or target.dtype == torch.bool or target.is_complex():
-        raise TypeError(f"target must hold integer class indices; got {target.dtype}")
+    if target is not None:
+        _check_target(input, weight, target)
     on = (("linear_weight", weight), ("target", target), ("linear_bias", bias))
     for name, t in (*on, ("weight", class_weight)):
         if t is None or t.device == input.device:
@@ -819,6 +809,32 @@ def check_inputs(
             raise ValueError(f"{name} must have shape ({v},); got {shape_str(t.shape)}")
 
 
+def _check_target(input: Tensor, weight: Tensor, target: Tensor) -> None:
+    """``target``: a tensor of integer class indices, one per row of ``input``."""
+    if not isinstance(target, Tensor):
+        raise TypeError(f"target must be a torch tensor; got {type(target).__name__}")
+    if target.is_floating_point() and tuple(target.shape) == (*input.shape[:-1], weight.shape[0]):
+        raise TypeError(
+            "target must hold class indices: probability targets (one row of V probabilities "
+            "per token) are not taken by this op; compute the logits and use "
+            "crossentropy.cross_entropy"
+        )
+    if tuple(target.shape) != tuple(input.shape[:-1]):
+        raise ValueError(
+            f"target must have shape {shape_str(input.shape[:-1])}; got {shape_str(target.shape)}"
+        )
+    if target.is_floating_point() or target.dtype == torch.bool or target.is_complex():
+        raise TypeError(f"target must hold integer class indices; got {target.dtype}")
+
+
+def check_dtypes(input: Tensor, weight: Tensor, bias: Tensor | None) -> None:
+    """``weight`` and ``bias`` in ``input``'s dtype (a ``TypeError`` naming them), as
+    ``F.linear`` requires outside autocast."""
+    for name, t in (("linear_weight", weight), ("linear_bias", bias)):
+        if t is not None and t.dtype != input.dtype:
+            raise TypeError(f"{name} must have input's dtype {input.dtype}; got {t.dtype}")
+
+
 def product_inputs(
     input: Tensor, weight: Tensor, bias: Tensor | None
 ) -> tuple[Tensor, Tensor, Tensor | None, torch.dtype]:
@@ -831,9 +847,7 @@ def product_inputs(
         dt = torch.get_autocast_dtype(input.device.type)
         input, weight = input.to(dt), weight.to(dt)
         bias = None if bias is None else bias.to(dt)
-    for name, t in (("linear_weight", weight), ("linear_bias", bias)):
-        if t is not None and t.dtype != input.dtype:
-            raise TypeError(f"{name} must have input's dtype {input.dtype}; got {t.dtype}")
+    check_dtypes(input, weight, bias)
     return input, weight, bias, acc_dtype(input.dtype) if autocast else input.dtype
 
 
@@ -852,6 +866,8 @@ def _sequence_index(
         raise TypeError(f"{name} must be a torch tensor; got {type(t).__name__}")
     if t.is_floating_point() or t.dtype == torch.bool or t.is_complex():
         raise TypeError(f"{name} must hold integers; got {t.dtype}")
+    if t.device != target.device:
+        raise ValueError(f"{name} must be on input's device {target.device}; got {t.device}")
     if sequence_ids is not None:
         if tuple(t.shape) != tuple(target.shape):
             raise ValueError(
@@ -922,6 +938,8 @@ def row_scales(
                     "num_items_in_batch must be one count (a number or a one-element tensor); "
                     f"got a tensor of shape {tuple(num_items_in_batch.shape)}"
                 )
+            if num_items_in_batch.is_meta and not vf.is_meta:
+                raise ValueError("num_items_in_batch is on the meta device: it holds no count")
             items = num_items_in_batch.reshape(()).to(device=vf.device, dtype=vf.dtype)
         else:
             items = check_number(num_items_in_batch, "num_items_in_batch", low=0.0, low_open=True)

@@ -12,7 +12,9 @@ import torch
 from torch import Tensor
 
 from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
+from crossentropy._lib.namespace import autocast_enabled
 from crossentropy._lib.policy import reads
+from crossentropy.fused._chunked import check_dtypes, check_inputs
 from crossentropy.fused._ops import Grads, acc_dtype, new_grads, product_dtype
 from crossentropy.fused._terms import CHUNK_ELEMENTS, SMALL_CHUNK_ROWS, default_chunk
 from crossentropy.losses.classification import index_targets
@@ -333,16 +335,17 @@ def linear_kl_div(
             "linear_kl_div does not support torch.func transforms (grad, vmap, jacrev, jacfwd); "
             "use loss.backward() or torch.autograd.grad"
         )
-    tensors = (
-        ("input", input),
-        ("linear_weight", linear_weight),
+    # the student's side as linear_cross_entropy checks it, then the teacher's
+    check_inputs(input, linear_weight, target, linear_bias, None)
+    if not autocast_enabled(input.device.type):
+        check_dtypes(input, linear_weight, linear_bias)
+    teacher = (
         ("teacher_input", teacher_input),
         ("teacher_weight", teacher_weight),
-        ("linear_bias", linear_bias),
         ("teacher_bias", teacher_bias),
     )
-    for name, t in tensors:
-        if t is None and "bias" in name:
+    for name, t in teacher:
+        if t is None and name == "teacher_bias":
             continue
         if not isinstance(t, Tensor):
             raise TypeError(f"{name} must be a torch tensor; got {type(t).__name__}")
@@ -357,11 +360,6 @@ def linear_kl_div(
     temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
     if chunk_size is not None and check_int(chunk_size, "chunk_size") < 1:
         raise ValueError(f"chunk_size must be >= 1; got {chunk_size}")
-    if input.ndim < 1 or linear_weight.ndim != 2 or input.shape[-1] != linear_weight.shape[1]:
-        raise ValueError(
-            f"linear_weight must have shape (V, {input.shape[-1] if input.ndim else '?'}); "
-            f"got {shape_str(linear_weight.shape)}"
-        )
     batch = input.shape[:-1]
     if tuple(teacher_input.shape[:-1]) != tuple(batch):
         raise ValueError(
@@ -375,9 +373,10 @@ def linear_kl_div(
             f"{v} classes, teacher_input's {teacher_input.shape[-1]} features); got "
             f"{shape_str(teacher_weight.shape)}"
         )
-    for name, b in (("linear_bias", linear_bias), ("teacher_bias", teacher_bias)):
-        if b is not None and tuple(b.shape) != (v,):
-            raise ValueError(f"{name} must have shape ({v},); got {shape_str(b.shape)}")
+    if teacher_bias is not None and tuple(teacher_bias.shape) != (v,):
+        raise ValueError(
+            f"teacher_bias must have shape ({v},); got {shape_str(teacher_bias.shape)}"
+        )
     xs = input.reshape(math.prod(batch), input.shape[-1])
     xt = teacher_input.detach().reshape(math.prod(batch), teacher_input.shape[-1])
     wt = teacher_weight.detach().to(input.dtype)
@@ -386,14 +385,6 @@ def linear_kl_div(
     if target is None:
         valid = torch.ones(xs.shape[0], dtype=torch.bool, device=xs.device)
     else:
-        if not isinstance(target, Tensor):
-            raise TypeError(f"target must be a torch tensor; got {type(target).__name__}")
-        if tuple(target.shape) != tuple(batch):
-            raise ValueError(
-                f"target must have shape {shape_str(batch)}; got {shape_str(target.shape)}"
-            )
-        if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-            raise TypeError(f"target must hold integer class indices; got {target.dtype}")
         if reads(None, target):  # a label out of range, as linear_cross_entropy refuses it
             index_targets(xpt, target.long(), v, ignore, check=True)
         valid = target.reshape(-1) != ignore

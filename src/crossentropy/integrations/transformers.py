@@ -38,14 +38,18 @@ import contextlib
 import inspect
 import sys
 import types
+import warnings
 from typing import Any
 
+import array_api_compat.torch as xpt
 import torch
 import transformers  # noqa: F401  (the integration's library)
 from torch import Tensor, nn
 from transformers.modeling_outputs import CausalLMOutputWithPast, MoeCausalLMOutputWithPast
 
+from crossentropy._lib.policy import reads
 from crossentropy.fused._chunked import FusedOptions, fused_loss
+from crossentropy.losses.classification import index_targets
 
 __all__ = ["remove_fused_loss", "use_fused_loss"]
 
@@ -237,8 +241,12 @@ def use_fused_loss(
     three made-up hidden states, no decoder layer run; not for a head on the ``meta`` device
     or sharded across processes): a logit transform they do not reproduce is a
     ``TypeError``. A second call replaces the options of the first;
-    :func:`remove_fused_loss` undoes it. With ``return_dict=False`` (as a call's argument or in
-    the model's config) the outputs come as the model's tuple.
+    :func:`remove_fused_loss` undoes it. Call it before anything sets a ``forward`` on the
+    model's instance (accelerate's ``prepare``, hence ``Trainer``, does so for mixed
+    precision): such a forward then runs for calls without labels only, with a warning.
+    Arguments given by position are read by the names of the model's forward. With
+    ``return_dict=False`` (as a call's argument or in the model's config) the outputs come as
+    the model's tuple.
 
     Parameters
     ----------
@@ -293,6 +301,15 @@ def use_fused_loss(
         raise _no_router_loss(model)
     remove_fused_loss(model)  # a second call (now checked): its options replace the first's
     own = vars(model).get("forward")  # a forward set on the instance (a hook's), else None
+    if own is not None:
+        warnings.warn(
+            f"{type(model).__name__}.forward was set on the instance before use_fused_loss "
+            "(accelerate's prepare sets one for mixed precision, and so do hooks): it now runs "
+            "only for calls without labels, and training calls run without it; call "
+            "use_fused_loss before preparing the model",
+            UserWarning,
+            stacklevel=2,
+        )
     forward = _FusedForward(model, own, fused, return_logits)
     object.__setattr__(model, "forward", forward)
     return model
@@ -386,7 +403,9 @@ class _FusedForward:
         self.return_logits = return_logits
         # the class's forward: calls with labels never run a forward set on the instance
         own_forward = types.MethodType(type(model).forward, model)
-        self.arguments = tuple(inspect.signature(own_forward).parameters)  # in order, no self
+        parameters = inspect.signature(own_forward).parameters.values()  # in order, no self
+        # the names of the arguments a call may give by position: a call is read by name
+        self.positional = tuple(p.name for p in parameters if p.kind in _BY_POSITION)
         # a mixture of experts: its config has the flag (its forward may take it as **kwargs)
         self.routed = hasattr(getattr(model, "config", None), "output_router_logits")
         self.router = _router_loss_func(model) if self.routed else None
@@ -407,28 +426,30 @@ class _FusedForward:
             return self.own(*args, **kwargs)
         return type(self.model).forward(self.model, *args, **kwargs)
 
-    def _argument(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """The call's argument ``name``, given by keyword or by position."""
-        if name in kwargs:
-            return kwargs[name]
-        if name in self.arguments and self.arguments.index(name) < len(args):
-            return args[self.arguments.index(name)]
-        return None
-
-    def __call__(
-        self,
-        *args: Any,
-        labels: Tensor | None = None,
-        shift_labels: Tensor | None = None,
-        logits_to_keep: int | Tensor = 0,
-        **kwargs: Any,
-    ) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if len(args) > len(self.positional):
+            raise TypeError(
+                f"{type(self.model).__name__}.forward takes {len(self.positional)} positional "
+                f"arguments but {len(args)} were given"
+            )
+        for name, value in zip(self.positional, args, strict=False):  # by position: by name
+            if name in kwargs:
+                raise TypeError(
+                    f"{type(self.model).__name__}.forward got multiple values for {name!r}"
+                )
+            kwargs[name] = value
+        labels: Tensor | None = kwargs.pop("labels", None)
+        shift_labels: Tensor | None = kwargs.pop("shift_labels", None)
+        logits_to_keep = kwargs.pop("logits_to_keep", 0)
         model, fused = self.model, self.options
         shifted = shift_labels is None  # labels given, shifted here
+        if shift_labels is None and labels is None:  # no loss to compute: the model's own
+            return self._own_forward(logits_to_keep=logits_to_keep, **kwargs)
+        head: Any = getattr(model, "get_output_embeddings")()  # noqa: B009 (may be replaced)
+        name = "labels" if shifted else "shift_labels"
+        given = _checked_labels(labels if shifted else shift_labels, name, head, fused.ignore_index)
         if shift_labels is None:
-            if labels is None:  # no loss to compute: the model's own forward
-                return self._own_forward(*args, logits_to_keep=logits_to_keep, **kwargs)
-            padded = nn.functional.pad(labels, (0, 1), value=fused.ignore_index)
+            padded = nn.functional.pad(given, (0, 1), value=fused.ignore_index)
             shift_labels = padded[..., 1:]  # as the model shifts them
         num_items = kwargs.pop("num_items_in_batch", None)
         return_dict = kwargs.pop("return_dict", None)
@@ -443,15 +464,13 @@ class _FusedForward:
             if router and self.router is None:
                 raise _no_router_loss(model)
         base: Any = getattr(model, "base_model")  # noqa: B009 (a module's attribute)
-        outputs = base(*args, return_dict=True, **kwargs)
+        outputs = base(return_dict=True, **kwargs)
         hidden = outputs[0]
         if tuple(shift_labels.shape) != tuple(hidden.shape[:-1]):  # named as the caller knows them
-            given = labels if shifted and labels is not None else shift_labels
             raise ValueError(
-                f"{'labels' if shifted else 'shift_labels'} must have the shape of the tokens "
-                f"{tuple(hidden.shape[:-1])}; got {tuple(given.shape)}"
+                f"{name} must have the shape of the tokens {tuple(hidden.shape[:-1])}; got "
+                f"{tuple(given.shape)}"
             )
-        head: Any = getattr(model, "get_output_embeddings")()  # noqa: B009 (may be replaced)
         dtype = head.weight.dtype
         if hidden.dtype != dtype and not torch.is_autocast_enabled(hidden.device.type):
             hidden = hidden.to(dtype)  # as the model casts them (Mamba's float32 states)
@@ -473,7 +492,7 @@ class _FusedForward:
         front: dict[str, Any] = {"loss": loss}
         if router and callable(self.router):  # the load-balancing loss, as the model adds it
             experts, top_k, coef = _router_terms(model)
-            mask = self._argument("attention_mask", args, kwargs)
+            mask = kwargs.get("attention_mask")
             aux = self.router(outputs.router_logits, experts, top_k, mask)
             front = {"loss": loss + coef * aux.to(loss.device), "aux_loss": aux}
         front["logits"] = logits
@@ -482,6 +501,23 @@ class _FusedForward:
         moe = "router_logits" in getattr(type(outputs), "__dataclass_fields__", {})
         kind = MoeCausalLMOutputWithPast if moe else CausalLMOutputWithPast
         return kind(**front, **rest)
+
+
+#: The kinds of parameter a call may give by position.
+_BY_POSITION = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _checked_labels(labels: Any, name: str, head: Any, ignore_index: int | None) -> Tensor:
+    """``labels`` (or ``shift_labels``, as ``name`` says) as the caller gave them: a tensor of
+    integer class indices in ``[0, V)`` or ``ignore_index``, an error naming them and the
+    position in them of a bad label (the fused op would see them shifted)."""
+    if not isinstance(labels, Tensor):
+        raise TypeError(f"{name} must be a torch tensor; got {type(labels).__name__}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer class indices; got {labels.dtype}")
+    if reads(None, labels):
+        index_targets(xpt, labels, head.weight.shape[0], ignore_index, check=True, name=name)
+    return labels
 
 
 def remove_fused_loss(model: nn.Module) -> nn.Module:

@@ -104,12 +104,13 @@ def index_targets(
     *,
     check: bool,
     mask: Array | None = None,
+    name: str = "target",
 ) -> IndexTargets:
     """Validity, safe labels and (unchecked) out-of-range labels of class-index targets.
 
     With ``check``, a valid label outside ``[0, n_classes)`` raises ``ValueError`` naming the
-    label and its index. Works for every integer dtype: an ``ignore_index`` (or class count)
-    that the dtype cannot hold is never compared against it.
+    label, its index and the argument (``name``). Works for every integer dtype: an
+    ``ignore_index`` (or class count) that the dtype cannot hold is never compared against it.
     """
     info = xp.iinfo(target.dtype)
     if ignore_index is None or not info.min <= ignore_index <= info.max:
@@ -128,7 +129,7 @@ def index_targets(
             value = int(to_host(target)[idx])
             allowed = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
             raise ValueError(
-                f"target holds label {value} at index {idx}; class labels must lie in "
+                f"{name} holds label {value} at index {idx}; class labels must lie in "
                 f"[0, {n_classes}){allowed}"
             )
     else:
