@@ -225,7 +225,8 @@ def cross_entropy(
 def kl_divergence(
     p: Array, q: Array, /, *, axis: int = -1, base: float = math.e, normalize: bool = False
 ) -> Array:
-    r"""Kullback-Leibler divergence of ``q`` from ``p``.
+    r"""Kullback-Leibler divergence of ``p`` (the true distribution) from ``q`` (its
+    approximation): the extra information of coding samples of ``p`` with a code built for ``q``.
 
     .. math::
 

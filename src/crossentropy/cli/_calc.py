@@ -501,7 +501,7 @@ def format_calc(r: dict[str, Any]) -> str:
     lines.append(
         "H(t, p) = -sum t log p is the loss. KL(t || p) = sum t log(t / p) = H(t, p) - H(t)"
     )
-    lines.append(f"is the divergence from the target t to the prediction p: {_sums(r)}")
+    lines.append(f"is the divergence of the target t from the prediction p: {_sums(r)}")
     if not logits:
         lines.append("For probabilities the gradient is with respect to z = log p, the logits")
         lines.append("whose softmax is p.")

@@ -1,12 +1,12 @@
 r"""A streaming Poisson bootstrap whose weights are a function of a row key.
 
-Each row :math:`i` gets, in replicate :math:`b`, a weight :math:`w_{bi} \sim \mathrm{Poisson}(1)`
-drawn from a counter-based hash of ``(seed, key_i, b)`` (splitmix64, 16 bits per weight,
-inverse CDF). Because a weight depends on the row's key only, prediction sets scored one after
-the other, in any batch sizes, on any workers, give each row the same weights: their
-bootstrap totals pair up row by row without ever holding two sets at once, and the difference
-of their replicate means is the paired bootstrap of the difference. Memory is
-``replicates × (metrics + 1)`` numbers.
+Each row :math:`i` gets, in replicate :math:`b`, a weight :math:`w_{bi}` from
+:math:`\mathrm{Poisson}(1)`, drawn from a counter-based hash of ``(seed, key_i, b)``
+(splitmix64, 16 bits per weight, inverse CDF). Because a weight depends on the row's key only,
+prediction sets scored one after the other, in any batch sizes, on any workers, give each row
+the same weights: their bootstrap totals pair up row by row without ever holding two sets at
+once, and the difference of their replicate means is the paired bootstrap of the difference.
+Memory is ``replicates × (metrics + 1)`` numbers.
 
 With sample weights :math:`s_i` the totals are :math:`\sum_i w_{bi} s_i v_i` and
 :math:`\sum_i w_{bi} s_i`: the replicate means are weighted means of the resampled rows.

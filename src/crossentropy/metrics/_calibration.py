@@ -526,11 +526,11 @@ class CalibrationAccumulator:
     every number is its weighted version (smECE of the weighted kernel masses, PAV on the
     cells' weighted counts of 0s and 1s, equal-mass bins of equal weight, Wilson intervals of
     the weighted counts), and the row count of each group besides. The bootstrap then draws
-    :math:`k \sim \mathrm{Poisson}(m)` for a group of :math:`m` rows and scales the group's
-    weighted masses by :math:`k/m`: the rows' Poisson(1) draws are taken as falling evenly on
-    the group's weights (exact for equal weights within the group, an approximation
-    otherwise, on top of the grid's rounding). ``n`` stays the row count; ``weight`` is the
-    total weight.
+    a count :math:`k` from :math:`\mathrm{Poisson}(m)` for a group of :math:`m` rows and
+    scales the group's weighted masses by :math:`k/m`: the rows' Poisson(1) draws are taken
+    as falling evenly on the group's weights (exact for equal weights within the group, an
+    approximation otherwise, on top of the grid's rounding). ``n`` stays the row count;
+    ``weight`` is the total weight.
 
     Examples
     --------
