@@ -169,6 +169,10 @@ def test_bad_input_is_an_input_error_naming_file_row_and_column(tmp_path: Path):
 
 def test_options_are_checked(files):
     path = files["dir"] / "t.parquet"
+    with pytest.raises(ValueError, match=r"^data is an empty path$"):  # not the current folder
+        score("", target="y")
+    with pytest.raises(ValueError, match=r"^solution is an empty path$"):
+        score(path, solution="", id="id")
     with pytest.raises(ValueError, match="engine"):
         score(path, target="y", engine="spark")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="need engine='dask'"):

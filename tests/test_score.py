@@ -470,6 +470,18 @@ def test_terminal_escapes_in_class_names_and_ids_are_printed_escaped(
     assert "\\x1b" in err
     r = run_json(capsys, str(tmp_path / "esc.parquet"), "--target", "y", "--id", "key")
     assert r["input"]["classes"] == names.tolist()  # JSON keeps the names, escaped by JSON
+    # the report: names escaped in its tables and figures, and no font warning (a name in a
+    # script the font lacks is drawn as boxes)
+    report = tmp_path / "r.html"
+    args = (str(tmp_path / "esc.parquet"), "--target", "y", "--id", "key", "--report")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, out, err = run(capsys, *args, str(report))
+    assert code == 0, err
+    assert [str(w.message) for w in caught if "Glyph" in str(w.message)] == []
+    page = report.read_text()
+    assert "\\x1b[31mred" in page
+    assert not any(ch in page for ch in "\x1b\x07")
 
 
 def test_json_and_report_carry_the_input_metadata(
@@ -1003,12 +1015,44 @@ def test_output_paths_that_are_devices_are_refused_before_writing():
         check_output_path(os.devnull)  # refused by the check alone: nothing is written
 
 
+def test_a_folder_where_no_file_can_be_made_is_refused_before_scoring(
+    data: dict[str, Any], tmp_path: Path, capsys
+):
+    """Root may write every folder by its mode bits (``os.access`` says yes), yet no file can be
+    made in /proc: a file is made and removed there first, before any scoring."""
+    from crossentropy._lib.html import check_output_path
+
+    with pytest.raises(ValueError, match=r"/proc/r\.html: cannot write"):
+        check_output_path("/proc/r.html")
+    check_output_path(tmp_path / "r.html")
+    assert list(tmp_path.iterdir()) == []  # the probe is gone
+    code, out, err = run(
+        capsys, str(data["dir"] / "t.csv"), *TABLE_ARGS, "--report", "/proc/r.html"
+    )
+    assert (code, out) == (2, "")
+    assert err.startswith("crossentropy score: error: --report /proc/r.html: cannot write")
+
+
 def test_invalid_flag_combinations_exit_2(data: dict[str, Any], capsys):
     table = str(data["dir"] / "t.csv")
     sol, sub = str(data["dir"] / "sol.parquet"), str(data["dir"] / "sub_shuffled.parquet")
+    npy, labels, npz = (str(data["dir"] / n) for n in ("proba.npy", "y.npy", "t.npz"))
+    parts = data["dir"] / "parts"
+    parts.mkdir()
+    (parts / "a.csv").write_text((data["dir"] / "sub_shuffled.csv").read_text())
     for args, message in [
         ((table, *TABLE_ARGS, "--partitions", "3"), "--partitions needs --engine dask"),
         ((table, "--solution", sol, "--submission", sub), "not both"),
+        # options that an input cannot use are refused, not ignored
+        ((npy, "--target-file", labels, "--target", "y"), "target (--target) names columns"),
+        ((npy, "--target-file", labels, "--proba-cols", "p_*"), "proba (--proba-cols) names"),
+        ((npz, "--id", "id"), "id (--id) names columns of a table; .npz arrays have none"),
+        # an empty path is not the current folder
+        (("", *TABLE_ARGS), "FILE is an empty path"),
+        (("--solution", "", "--submission", sub, "--id", "id"), "--solution is an empty path"),
+        (("--solution", sol, "--submission", str(parts), "--id", "id"), f"{parts}: a folder"),
+        # a file of another format named as .npz: not read as a zip archive
+        ((table, "--format", "npz"), "not an .npz file: it is not a zip"),
     ]:
         code, out, err = run(capsys, *args)
         assert code == 2, args

@@ -106,8 +106,12 @@ def figure_to_png(fig: Any, *, dpi: int = DPI) -> bytes:
     bytes
         The PNG file's content.
     """
+    import warnings
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    with warnings.catch_warnings():  # a name in a script the font lacks: drawn as a box
+        warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
+        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     return buf.getvalue()
 
 
@@ -235,6 +239,15 @@ def check_output_path(path: str | os.PathLike[str], inputs: Iterable[str] = ()) 
         raise ValueError(f"{path}: cannot write: no folder {folder}")
     if not os.access(folder, os.W_OK):
         raise ValueError(f"{path}: cannot write: folder {folder} is not writable")
+    import tempfile
+
+    try:  # a file made and removed: os.access says yes to root where nothing can be made (/sys)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{dest.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"{path}: cannot write in folder {folder}: {exc.strerror or exc}"
+        ) from None
     if dest.exists():
         for name in inputs:
             if os.path.exists(name) and os.path.samefile(name, dest):

@@ -340,6 +340,15 @@ def score_command(args: argparse.Namespace) -> int:
         return _error("--scheduler needs --engine dask")
     if args.partitions is not None and args.engine != "dask":
         return _error("--partitions needs --engine dask")
+    given = {
+        "FILE": args.file or [],
+        "--submission": args.submission or [],
+        "--solution": [args.solution],
+        "--target-file": [args.target_file],
+    }
+    for name, paths in given.items():
+        if "" in paths:  # not the current folder
+            return _error(f"{name} is an empty path")
     if args.file and (args.solution or args.submission):
         return _error("give either FILE or --solution and --submission, not both")
     if args.solution and not args.submission:

@@ -748,7 +748,10 @@ def score_one(
     if files is None and isinstance(data, str):
         files = expand_parts(data)
     if files is not None and sol is not None:
-        raise TypeError("a folder, pattern or dataset of parts is one table; a pair is two files")
+        named = f"{os.fspath(spec)}: " if isinstance(spec, str | os.PathLike) else ""
+        raise TypeError(
+            f"{named}a folder, pattern or dataset of parts is one table; a pair is two files"
+        )
     classes: Sequence[Any] | None = settings.classes
     if stream is not None:
         table, label = stream

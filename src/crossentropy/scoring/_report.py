@@ -45,6 +45,9 @@ def _prob(p: float) -> str:
 
 
 def _clip(text: str, width: int = 30) -> str:
+    """A name as shown in tables and figures: control characters escaped (:func:`printable`),
+    at most ``width`` characters."""
+    text = printable(text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

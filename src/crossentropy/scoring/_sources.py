@@ -286,6 +286,8 @@ def local_path(value: Any, name: str) -> str | None:
     if value is None:
         return None
     text = os.fspath(value)
+    if not text:  # os.path.abspath("") is the current folder
+        raise ValueError(f"{name} is an empty path")
     if isinstance(text, str) and is_url(text):
         from urllib.parse import urlparse
         from urllib.request import url2pathname
@@ -780,6 +782,13 @@ def resolve_source(
         if split is not None or weight is not None:
             what = "a split" if split is not None else "a sample weight"
             raise InputError(file, f"{what} column needs a table (CSV, Parquet, DataFrame)")
+        for given, what in (
+            (target, "target (--target)"),
+            (proba_cols, "proba (--proba-cols)"),
+            (id_column, "id (--id)"),
+        ):
+            if given is not None:
+                raise InputError(file, f"{what} names columns of a table; .{form} arrays have none")
         return _resolve_arrays(file, form, target_file, classes, batch_rows)
     if target_file is not None:
         raise InputError(file, "target_file (--target-file) is for .npy probability arrays")
@@ -956,6 +965,8 @@ def load_npy(path: str) -> np.ndarray:
 def load_npz(path: str) -> Any:
     import zipfile
 
+    if not _head(path)[:4].startswith(b"PK\x03\x04"):
+        raise InputError(path, "not an .npz file: it is not a zip archive")
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
