@@ -972,3 +972,63 @@ def test_a_submission_file_written_with_its_index_is_refused(tmp_path: Path):
     sub.to_csv(tmp_path / "sub.csv", index=False)
     ok = score(tmp_path / "sub.csv", solution=tmp_path / "sol.csv", id="id", target="y")
     assert ok.log_loss == pytest.approx(-np.mean(np.log([0.8, 0.7, 0.6])), rel=1e-12)
+
+
+def test_unusual_but_valid_inputs_score_as_scikit_learn_does(tmp_path: Path) -> None:
+    """Big-endian arrays (in memory, .npy, .npz), class names that write integers beyond
+    int64, and uint64 ids beyond int64 in a pair: scored, as the same data in plain form."""
+    p = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    y = np.array([0, 1, 1])
+    want = metrics.log_loss(y, p)
+    big_p, big_y = p.astype(">f8"), y.astype(">i8")
+    assert score(big_p, target=y).log_loss == pytest.approx(want, rel=1e-15)
+    assert score(p, target=big_y).log_loss == pytest.approx(want, rel=1e-15)
+    np.save(tmp_path / "p.npy", big_p)
+    np.save(tmp_path / "y.npy", big_y)
+    assert score(tmp_path / "p.npy", target_file=tmp_path / "y.npy").log_loss == pytest.approx(
+        want, rel=1e-15
+    )
+    np.savez(tmp_path / "a.npz", y_true=big_y, y_proba=big_p)
+    assert score(tmp_path / "a.npz").log_loss == pytest.approx(want, rel=1e-15)
+    # integer class names beyond int64 are matched by their text
+    huge = str(2**64 - 1)
+    labels = [huge if t == 0 else "1" for t in y]
+    csv = tmp_path / "big.csv"
+    rows = [f"{t},{a},{b}" for t, (a, b) in zip(labels, p, strict=True)]
+    csv.write_text("\n".join([f"y,p_{huge},p_1", *rows]) + "\n")
+    assert score(csv, target="y", proba="p_*").log_loss == pytest.approx(want, rel=1e-15)
+    table = pa.table(
+        {"y": pa.array([int(t) for t in labels], pa.uint64()), f"p_{huge}": p[:, 0], "p_1": p[:, 1]}
+    )
+    pq.write_table(table, tmp_path / "u.parquet")
+    got = score(tmp_path / "u.parquet", target="y", proba="p_*")
+    assert got.log_loss == pytest.approx(want, rel=1e-15)
+    # with classes that write int64 values, a uint64 label beyond int64 is none of them
+    table = pa.table({"y": pa.array([0, 1, 2**63 + 1], pa.uint64()), "0": p[:, 0], "1": p[:, 1]})
+    pq.write_table(table, tmp_path / "u2.parquet")
+    with pytest.raises(InputError, match=r"row 3, column 'y': label 9223372036854775809 is not"):
+        score(tmp_path / "u2.parquet", target="y")
+    # uint64 ids beyond int64, in both files or beside int64 ones
+    ids = pa.array([2**63 + 5, 1, 2], pa.uint64())
+    sol = pa.table({"id": ids, "y": ["a", "b", "b"]})
+    pq.write_table(sol, tmp_path / "sol.parquet")
+    for kind in (pa.uint64(), pa.int64()):
+        sub_ids = ids if kind == pa.uint64() else pa.array([2**63 - 5, 1, 2], kind)
+        if kind == pa.int64():
+            pq.write_table(sol.set_column(0, "id", sub_ids), tmp_path / "sol.parquet")
+        sub = pa.table({"id": sub_ids, "a": p[:, 0], "b": p[:, 1]})
+        pq.write_table(sub, tmp_path / "sub.parquet")
+        got = score(tmp_path / "sub.parquet", solution=tmp_path / "sol.parquet", id="id")
+        assert got.log_loss == pytest.approx(want, rel=1e-15)
+
+
+def test_struct_or_list_ids_and_splits_are_named_errors(tmp_path: Path) -> None:
+    p = [[0.9, 0.1], [0.2, 0.8]]
+    for name, values in (("struct", [{"k": 1}, {"k": 2}]), ("list", [[1], [2]])):
+        table = pa.table({"key": values, "y": ["a", "b"], "a": [r[0] for r in p]})
+        table = table.append_column("b", pa.array([r[1] for r in p]))
+        pq.write_table(table, tmp_path / f"{name}.parquet")
+        for option, what in (("id", "ids"), ("split", "split values")):
+            with pytest.raises(InputError, match=f"{what} must be text, integers or dates") as e:
+                score(tmp_path / f"{name}.parquet", target="y", **{option: "key"})
+            assert "column 'key'" in str(e.value)

@@ -135,7 +135,8 @@ def _corpus(d: Path) -> list[tuple[str, dict[str, object], list[str]]]:
         "pq_struct_label.parquet": ([{"k": 1}] * 4, half, ["row 1", "struct"]),
         "pq_list_label.parquet": ([[1], [0], [1], [0]], half, ["row 1", "list"]),
         "pq_binary_label.parquet": (pa.array([b"a"] * 4), half, ["row 1", "binary"]),
-        "pq_u64_label.parquet": (pa.array([0, 1, 2**63 + 1, 0], pa.uint64()), half, ["row 3"]),
+        # classes 'a', 'b': the first label is not among them (by text, as every uint64)
+        "pq_u64_label.parquet": (pa.array([0, 1, 2**63 + 1, 0], pa.uint64()), half, ["row 1"]),
         "pq_null_label.parquet": (pa.array(["a", None, "b", "a"]), half, ["row 2", "missing"]),
         "pq_all_null.parquet": (pa.array([None] * 4, pa.string()), half, ["row 1", "missing"]),
         "pq_text_proba.parquet": (["a", "b", "a", "b"], ["0.5", "0.5", "x", "0.5"], ["row 3"]),

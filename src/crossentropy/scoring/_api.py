@@ -236,9 +236,10 @@ def _in_memory(
         return None, "", target, classes
     import pyarrow as pa  # type: ignore[import-untyped]
 
-    from crossentropy.scoring._sources import arrow_table
+    from crossentropy.scoring._sources import arrow_table, native
 
     if isinstance(data, np.ndarray):
+        data = native(data)
         if data.ndim == 1:  # the second class's probability, as scikit-learn reads a vector
             data = data[:, None]
         if data.ndim != 2 or data.shape[1] < 1:
@@ -247,7 +248,7 @@ def _in_memory(
             )
         if target is None or isinstance(target, str):
             raise TypeError("data as an array needs target= the labels as an array")
-        labels = np.asarray(target)
+        labels = native(np.asarray(target))
         if labels.shape != (data.shape[0],):
             raise ValueError(
                 f"target must hold one label per row of data ({data.shape[0]},); got shape "

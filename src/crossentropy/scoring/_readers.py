@@ -50,6 +50,7 @@ from crossentropy.scoring._sources import (
     load_npy,
     load_npz,
     name_list,
+    native,
     npz_array,
     open_text,
     shorten,
@@ -195,10 +196,11 @@ class Labels:
         self.classes = list(classes)
         self.hint = hint
         self.text = pa.array(self.classes, pa.string())
-        ints = [int(c) for c in self.classes if _INT_RE.fullmatch(c.strip())]
+        ints = [_int64(c) for c in self.classes if _INT_RE.fullmatch(c.strip())]
+        # by value where every name writes a distinct int64; else by text (beyond int64 too)
         self.ints = (
             pa.array(ints, pa.int64())
-            if len(ints) == len(self.classes) and len(set(ints)) == len(ints)
+            if len(ints) == len(self.classes) and None not in ints and len(set(ints)) == len(ints)
             else None
         )
 
@@ -240,7 +242,8 @@ class Labels:
             integral = np.isfinite(as_float) & (np.floor(as_float) == as_float)
             if self.ints is not None and bool(np.all(integral | values.is_null().to_numpy(False))):
                 values, typ = pc.cast(values, pa.int64(), safe=False), pa.int64()
-        if typ == pa.uint64() and len(values) > values.null_count:  # narrower ones fit int64
+        if typ == pa.uint64() and self.ints is not None and len(values) > values.null_count:
+            # (narrower ones fit int64; without int64 names, labels are matched by text)
             big = np.flatnonzero(
                 pc.fill_null(pc.greater(values, pa.scalar(2**63 - 1, typ)), False).to_numpy(False)
             )
@@ -771,7 +774,7 @@ def id_values(values: Any, kind: str, path: str, column: str, first_row: int) ->
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    values = plain_strings(values)
+    values = _flat(values, path, column, "ids")
     if values.null_count:
         i = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
         raise InputError(path, "missing id", row=first_row + i, column=column)
@@ -844,12 +847,28 @@ def _canonical_decimal(values: Any) -> bool:
     return not bool(np.any((digit == ord("0")) & (negative | (np.diff(ends) > 1))))
 
 
+def _flat(values: Any, path: str, column: str, what: str) -> Any:
+    """``values`` (decoded by :func:`plain_strings`) if they are single values (text,
+    numbers, dates...), else an :class:`InputError` naming the column (a struct or a list has
+    no one text to name a row or a group by)."""
+    import pyarrow as pa
+
+    values = plain_strings(values)
+    if pa.types.is_nested(values.type):
+        raise InputError(
+            path,
+            f"{what} must be text, integers or dates; the column holds {values.type}",
+            column=column,
+        )
+    return values
+
+
 def split_values(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
     """A split column as text; a missing value (null, NaN or an empty text) is an error."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    values = plain_strings(values)
+    values = _flat(values, path, column, "split values")
     if pa.types.is_floating(values.type):  # NaN is a missing value too
         values = pc.if_else(pc.is_nan(values), pa.scalar(None, values.type), values)
     text = pc.fill_null(values.cast(pa.string()), "").to_numpy(zero_copy_only=False).astype(str)
@@ -915,11 +934,11 @@ def _array_batches(src: Source, unit: Unit) -> Iterator[Batch]:
     for lo in range(start, stop, rows):
         hi = min(lo + rows, stop)
         row = lo + 1
-        chunk = np.asarray(proba_all[lo:hi])
+        chunk = native(np.asarray(proba_all[lo:hi]))
         chunk = chunk.astype(stored_float(chunk.dtype), copy=False)
         if chunk.ndim == 1:
             chunk = chunk[:, None]
-        yv = np.asarray(y_all[lo:hi])
+        yv = native(np.asarray(y_all[lo:hi]))
         if yv.dtype.kind == "f":
             nan = np.flatnonzero(np.isnan(yv))
             if nan.size:

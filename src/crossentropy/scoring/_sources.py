@@ -853,7 +853,8 @@ def _id_is_int(path: str, fmt: Format, column: str) -> bool:
     import pyarrow.parquet as pq
 
     typ = pq.read_schema(path).field(column).type
-    return bool(pa.types.is_integer(typ))
+    # uint64 ids may pass int64's range: compared as their decimal text instead
+    return bool(pa.types.is_integer(typ)) and not pa.types.is_uint64(typ)
 
 
 def _resolve_pair(
@@ -945,6 +946,12 @@ def _resolve_pair(
         weight_column=weight,
         weight_in_solution=in_solution,
     )
+
+
+def native(array: np.ndarray) -> np.ndarray:
+    """``array`` in the machine's byte order (a big-endian ``.npy`` or array: pyarrow takes
+    native arrays only)."""
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
 
 
 def load_npy(path: str) -> np.ndarray:
