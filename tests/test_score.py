@@ -545,7 +545,7 @@ def test_wide_rows_are_read_in_smaller_batches(tmp_path: Path, capsys):
     """Many classes: fewer rows per batch (the memory bound), the same numbers."""
     from crossentropy.scoring._readers import batch_rows_for
 
-    assert batch_rows_for(65536, 250_000) == 33
+    assert batch_rows_for(65536, 250_000) == 8
     assert batch_rows_for(65536, 10) == 65536
     rng = np.random.default_rng(9)
     c = 3000
@@ -558,6 +558,42 @@ def test_wide_rows_are_read_in_smaller_batches(tmp_path: Path, capsys):
     from crossentropy import metrics
 
     assert r["log_loss"] == pytest.approx(metrics.log_loss(y, p, labels=np.arange(c)), rel=1e-12)
+
+
+def test_pieces_of_wide_csv_rows_are_scored_before_many_are_held(
+    tmp_path: Path, capsys, monkeypatch
+):
+    """A CSV block holds a few rows of a wide file, each column an array of its own: past
+    HELD_ARRAYS arrays the pieces make a shorter batch (32,767 columns × 200 rows took 2.2 GB
+    held as 256-row batches, 0.47 GB so), with the same numbers."""
+    from crossentropy import metrics
+    from crossentropy.scoring import _readers
+
+    rng = np.random.default_rng(10)
+    c, n = 2000, 300
+    p = rng.random((n, c))
+    p /= p.sum(axis=1, keepdims=True)
+    y = rng.integers(0, c, n)
+    path = tmp_path / "wide.csv"
+    lines = ["y," + ",".join(f"p_{j}" for j in range(c))]
+    lines += [f"{t}," + ",".join(map(str, row.tolist())) for t, row in zip(y, p, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    made = []
+    real = _readers._rebatched
+
+    def counting(batches, rows):
+        for rb in real(batches, rows):
+            made.append(rb.num_rows)
+            yield rb
+
+    monkeypatch.setattr(_readers, "_rebatched", counting)
+    monkeypatch.setattr(_readers, "HELD_ARRAYS", 4 * c)
+    r = run_json(capsys, str(path), "--target", "y", "--proba-cols", "p_*", "--bootstrap", "0")
+    assert _readers.batch_rows_for(65536, c + 1) > n  # one batch, were it not cut short
+    assert sum(made) == n
+    assert len(made) > 2  # pieces of about 25 rows (1 MiB blocks), four at a time
+    want = metrics.log_loss(y, p, labels=np.arange(c))
+    assert r["log_loss"] == pytest.approx(want, rel=1e-12)
 
 
 # --------------------------------------------------------------------------- pairs

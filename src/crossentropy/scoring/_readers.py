@@ -79,7 +79,7 @@ __all__ = [
 
 
 #: Values per batch at most: wide inputs get fewer rows per batch, so memory stays bounded.
-BATCH_VALUES = 1 << 23
+BATCH_VALUES = 1 << 21
 
 
 _INT_RE = re.compile(r"[+-]?[0-9]+")
@@ -478,6 +478,11 @@ def _skipped(batches: Iterator[Any], rows: int) -> Iterator[Any]:
         rows = 0
 
 
+#: At most about this many column arrays held in pieces of CSV blocks before a batch is made
+#: of them (each holds a few buffers; 32,767 columns in 100 pieces took over a gigabyte).
+HELD_ARRAYS = 1 << 17
+
+
 def _rebatched(batches: Iterator[Any], rows: int) -> Iterator[Any]:
     """Record batches of ``rows`` rows (the last one shorter, none empty) from batches of any
     size, in order: small CSV blocks, large batches to score. Only a batch made of several
@@ -490,6 +495,11 @@ def _rebatched(batches: Iterator[Any], rows: int) -> Iterator[Any]:
         if rb.num_rows:
             held.append(rb)
             count += rb.num_rows
+        if count < rows and len(held) * rb.num_columns >= HELD_ARRAYS:
+            # very wide rows: many pieces of a few rows each, every column an array of its
+            # own in each piece; a shorter batch now rather than more pieces held
+            yield pa.Table.from_batches(held).combine_chunks().to_batches()[0]
+            held, count = [], 0
         while count >= rows:
             table = pa.Table.from_batches(held)
             yield table.slice(0, rows).combine_chunks().to_batches()[0]
