@@ -7,6 +7,7 @@ the rule of ``metrics``."""
 from __future__ import annotations
 
 import csv
+import gzip
 import re
 from pathlib import Path
 
@@ -465,12 +466,25 @@ def test_a_row_longer_than_two_of_the_largest_blocks_stops_the_reading(tmp_path:
     the reading with a message that says so (a 130 MiB cell here)."""
     path = tmp_path / "long.csv"
     with path.open("wb") as fh:
-        fh.write(b"note,y,p_0,p_1\na,0,0.5,0.5\n")
+        fh.write(b"note,y,p_0,p_1\na,0,0.5,0.5\n\n")  # a blank line is no row
         chunk = b"x" * (1 << 20)
         for _ in range(130):
             fh.write(chunk)
         fh.write(b",1,0.5,0.5\n")
-    with pytest.raises(InputError, match="a row is longer than two CSV blocks of 64 MiB"):
+    with pytest.raises(InputError, match="row 2: a row is longer than two CSV blocks of 64 MiB"):
+        score(path, target="y", proba="p_*", bootstrap=0)
+
+
+def test_a_row_that_never_ends_is_named(tmp_path: Path) -> None:
+    """An unclosed quote makes the rest of the file one row: the reading stops, naming the
+    row where it began (found without reading past the limit)."""
+    path = tmp_path / "open.csv.gz"
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        fh.write(b'y,p_0,p_1\n0,0.5,0.5\n1,0.5,0.5\r\n"0,0.5,0.5\n')
+        row = b"1,0.25,0.75\n" * (1 << 16)
+        for _ in range(200):  # 150 MiB
+            fh.write(row)
+    with pytest.raises(InputError, match="row 3: a row is longer than two CSV blocks"):
         score(path, target="y", proba="p_*", bootstrap=0)
 
 

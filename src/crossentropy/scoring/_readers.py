@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gzip
 import os
 import re
 import threading
@@ -679,6 +680,7 @@ def _diagnose_csv(
             path,
             f"a row is longer than two CSV blocks of {MAX_CSV_BLOCK >> 20} MiB; the file is "
             "not read further",
+            row=_long_row(path, unit, 2 * MAX_CSV_BLOCK),
         )
     text_columns = list(columns)
     try:
@@ -737,6 +739,39 @@ def _find_undecoded(path: str, unit: Unit, columns: Sequence[str]) -> InputError
                     return InputError(
                         path, f"byte 0x{bad:02x} is not UTF-8 text", row=row, column=header[j]
                     )
+    return None
+
+
+def _long_row(path: str, unit: Unit, limit: int) -> int | None:
+    """The number of the first data row of more than ``limit`` bytes (a quoted line break
+    within a row; blank lines are no rows, as for Python's csv), or None, read in 16 MiB
+    pieces: a row that never ends (an unclosed quote) is found once ``limit`` bytes of it
+    are read."""
+    opener: Any = gzip.open if path.lower().endswith(".gz") else open
+    rows = -1  # the header is row 0
+    start, offset, quoted = 0, 0, 0  # the open row's first byte; bytes read; inside quotes
+    with opener(path, "rb") as fh:
+        while chunk := fh.read(1 << 24):
+            data = np.frombuffer(chunk, np.uint8)
+            quotes = np.cumsum(data == ord('"')) + quoted
+            breaks = np.flatnonzero(data == ord("\n"))
+            ends = offset + breaks[quotes[breaks] % 2 == 0]  # line breaks outside quotes
+            firsts = np.concatenate(([start], ends[:-1] + 1))
+            lengths = ends - firsts
+            first = data[np.maximum(firsts - offset, 0)]  # (a row begun before: not blank)
+            blank = (lengths == 0) | ((lengths == 1) & (firsts >= offset) & (first == ord("\r")))
+            numbers = rows + np.cumsum(~blank)
+            long = np.flatnonzero(lengths > limit)
+            if long.size:
+                row = int(numbers[long[0]])
+                return row if row >= unit.first_row else None
+            if ends.size:
+                rows, start = int(numbers[-1]), int(ends[-1]) + 1
+            quoted = int(quotes[-1]) % 2
+            offset += data.size
+            if offset - start > limit:  # the open row is already too long
+                row = rows + 1
+                return row if row >= unit.first_row else None
     return None
 
 
