@@ -21,6 +21,29 @@ def test_same_library_dtype_device_and_numbers(backend, name, dtype):
     assert compat.device(case.call(*inputs)) == compat.device(inputs[0])
 
 
+@pytest.mark.parametrize("name", list(CASES))
+def test_numpy_results_of_no_dimensions_are_numpy_scalars(name):
+    """As NumPy's reductions and ufuncs: ``np.float64(...)``, never a 0-d ``ndarray`` (some
+    functions gave one, others a scalar, by the operation that made the result)."""
+    case = CASES[name]
+    out = case.call(*[np.asarray(a) for a in case.arrays])
+    outs = out if isinstance(out, tuple) else (out,)
+    for value in outs:
+        assert not (type(value) is np.ndarray and value.ndim == 0), (name, repr(value))
+
+
+def test_results_that_were_0_d_arrays_are_numpy_scalars():
+    scalar = {
+        "logsumexp": ce.logsumexp([1.0, 2.0]),
+        "sigmoid": ce.sigmoid(0.0),
+        "softplus": ce.softplus(0.0),
+        "js_divergence": ce.js_divergence([1.0, 0.0], [0.0, 1.0]),
+        "empty_mean": ce.cross_entropy([[1.0, 2.0]], [-100], empty_mean=0.0),
+    }
+    for key, value in scalar.items():
+        assert type(value) is np.float64, (key, repr(value))
+
+
 def test_every_public_function_is_covered():
     # class_weights returns the default floating dtype (tests/test_weights.py covers it); the
     # validation settings take no arrays.

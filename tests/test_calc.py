@@ -201,6 +201,18 @@ def test_a_tiny_divergence_from_a_hard_target_is_the_loss(capsys, args, loss):
         assert r["loss_nats"] == pytest.approx(loss, rel=1e-12)
 
 
+def test_a_tiny_probability_of_a_class_the_target_leaves_out_is_its_gradient(capsys):
+    """Where t = 0 the gradient entry is p itself, exact however small (it was shown as 0
+    beside the same p); where t > 0 rounding of p - t is still 0."""
+    tiny = math.exp(-40) / (1 + math.exp(-40))
+    r = calc_json(capsys, "--logits", "40", "0", "--target", "0")
+    assert r["grad_logits"][0] == 0.0
+    assert r["grad_logits"][1] == pytest.approx(tiny, rel=1e-14)
+    assert r["grad_logits"][1] == r["probs"][1]
+    r = calc_json(capsys, "--logits", "-40", "--target", "0")  # binary: sigma(-40)
+    assert r["grad_logits"] == [pytest.approx(tiny, rel=1e-14)]
+
+
 def test_probabilities_sum_to_one_within_the_precision_typed(capsys):
     r = calc_json(capsys, "--probs", "0.3333", "0.3333", "0.3333", "--target", "0")
     assert r["renormalized"] is True

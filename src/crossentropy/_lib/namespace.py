@@ -384,8 +384,17 @@ def _promoted(xp: Namespace, a: Any, b: Any) -> Any:
 
 
 def restore_dtype(xp: Namespace, x: Array, dtype: Any) -> Array:
-    """Cast a result back to the dtype the caller gave."""
-    return cast(xp, x, dtype)
+    """Cast a result back to the dtype the caller gave; a 0-d NumPy result becomes a NumPy
+    scalar (``np.float64``), as NumPy's own reductions and ufuncs return one."""
+    return numpy_scalar(cast(xp, x, dtype))
+
+
+def numpy_scalar(x: Array) -> Array:
+    """``x``, or its value as a NumPy scalar where it is a 0-d NumPy array (every public
+    function returns 0-d NumPy results as scalars, whichever operation made them)."""
+    if type(x) is np.ndarray and x.ndim == 0:
+        return x[()]
+    return x
 
 
 def stop_gradient(xp: Namespace, x: Array) -> Array:

@@ -32,7 +32,8 @@ In the sigmoid modes the entropies and the divergence are those of the Bernoulli
 summed over the classes, and the gradient is :math:`p - t` with respect to the logit
 :math:`z = \\log(p / (1 - p))` (given, or computed from ``--probs``). For logits the divergence
 is :math:`H(t, p) - H(t)` (finite where the probabilities underflow to 0); for probabilities
-``kl_divergence``. Gradient entries and a divergence within rounding of 0 are printed as 0.
+``kl_divergence``. Gradient entries of a nonzero target and a divergence within rounding of 0
+are printed as 0 (where the target is 0 the entry is ``p`` itself, however small).
 
 Every number comes from the library (``softmax``, ``sigmoid``, ``log_sigmoid``,
 ``cross_entropy``, ``binary_cross_entropy(_with_logits)``, ``entropy``, ``binary_entropy``,
@@ -228,14 +229,14 @@ def calc(
         ``mode`` (``"softmax"``, ``"binary"`` or ``"multilabel"``), ``probs``, ``loss_nats``,
         ``loss_bits``, ``entropy_nats``, ``entropy_bits`` (H(p)), ``kl_nats``, ``kl_bits``
         (KL(target || prediction)), ``target_entropy_nats`` and ``target_entropy_bits`` (H(t),
-        so that H(t, p) = H(t) + KL(t || p)), ``grad_logits`` (p - t, entries within rounding
-        of 0 given as 0), ``target`` (the target distribution, or the labels), ``target_index``
-        (or None), ``renormalized`` and, in softmax mode, ``target_renormalized`` (the target
-        distribution divided by its sum, as ``probs`` may be). The sigmoid modes add
-        ``loss_per_class_nats``, ``positive_branch_nats`` (-t log p), ``negative_branch_nats``
-        (-(1 - t) log(1 - p)) and ``mean_over_classes_nats`` (the mean of PyTorch's default
-        module: ``BCEWithLogitsLoss`` for logits, ``BCELoss``, its log clamped at -100, for
-        probabilities). A divergence within rounding of 0 is given as 0.
+        so that H(t, p) = H(t) + KL(t || p)), ``grad_logits`` (p - t, entries of a nonzero
+        target within rounding of 0 given as 0), ``target`` (the target distribution, or the
+        labels), ``target_index`` (or None), ``renormalized`` and, in softmax mode,
+        ``target_renormalized`` (the target distribution divided by its sum, as ``probs`` may
+        be). The sigmoid modes add ``loss_per_class_nats``, ``positive_branch_nats`` (-t log p),
+        ``negative_branch_nats`` (-(1 - t) log(1 - p)) and ``mean_over_classes_nats`` (the mean
+        of PyTorch's default module: ``BCEWithLogitsLoss`` for logits, ``BCELoss``, its log
+        clamped at -100, for probabilities). A divergence within rounding of 0 is given as 0.
 
     Raises
     ------
@@ -285,7 +286,7 @@ def _softmax_calc(
     ln2 = math.log(2.0)
     entropy = float(ce.entropy(p[0]))
     target_entropy = float(ce.entropy(t[0]))
-    g = _rounding_to_zero(g)
+    g = _rounding_to_zero(g, t)
     # From logits: H(t, p) - H(t), finite where the softmax underflows to 0.
     kl = loss - target_entropy if probs is None else float(ce.kl_divergence(t[0], p[0]))
     kl = _kl_rounding_to_zero(kl, target_entropy)
@@ -310,13 +311,13 @@ def _softmax_calc(
     }
 
 
-def _rounding_to_zero(g: Any) -> Any:
+def _rounding_to_zero(g: Any, t: Any) -> Any:
     """``g`` (a difference p - t of entries in [0, 1]) with entries below a few ulps of 1, which
-    are rounding, set to 0."""
+    are rounding, set to 0; where ``t`` is 0 the entry is ``p`` itself, exact however small."""
     import numpy as np
 
     g = np.asarray(g)
-    return np.where(np.abs(g) <= 8 * np.finfo(np.float64).eps, 0.0, g)
+    return np.where((np.abs(g) <= 8 * np.finfo(np.float64).eps) & (np.asarray(t) != 0), 0.0, g)
 
 
 def _kl_rounding_to_zero(kl: float, target_entropy: float) -> float:
@@ -390,7 +391,7 @@ def _sigmoid_calc(
         torch_mean = float(ce.binary_cross_entropy(p, t))  # BCELoss: log clamped at -100
     kl = _kl_rounding_to_zero(kl, target_entropy)
     _, g = grad.binary_cross_entropy_with_logits(z, t, reduction="sum")
-    g = _rounding_to_zero(g)
+    g = _rounding_to_zero(g, t)
     ln2 = math.log(2.0)
     return {
         "mode": mode,
