@@ -184,6 +184,7 @@ def test_no_garbage_collection_runs_while_an_event_loop_starts(table: Path, monk
 
     monkeypatch.setattr(LoopRunner, "_start_unlocked", start)
     monkeypatch.setattr(distributed, "Client", Recording)
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT", "1s")  # the refused port below
     assert gc.isenabled()
     score(table, target="y", engine="dask", bootstrap=0)
     assert collecting
