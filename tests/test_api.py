@@ -169,6 +169,9 @@ def test_bad_input_is_an_input_error_naming_file_row_and_column(tmp_path: Path):
 
 def test_options_are_checked(files):
     path = files["dir"] / "t.parquet"
+    np.savez(files["dir"] / "empty.npz")  # a zip archive of no file
+    with pytest.raises(InputError, match="no array 'y_proba' in the archive"):
+        score(files["dir"] / "empty.npz")
     with pytest.raises(ValueError, match=r"^data is an empty path$"):  # not the current folder
         score("", target="y")
     with pytest.raises(ValueError, match=r"^solution is an empty path$"):
@@ -1012,10 +1015,9 @@ def test_unusual_but_valid_inputs_score_as_scikit_learn_does(tmp_path: Path) -> 
     ids = pa.array([2**63 + 5, 1, 2], pa.uint64())
     sol = pa.table({"id": ids, "y": ["a", "b", "b"]})
     pq.write_table(sol, tmp_path / "sol.parquet")
-    for kind in (pa.uint64(), pa.int64()):
-        sub_ids = ids if kind == pa.uint64() else pa.array([2**63 - 5, 1, 2], kind)
-        if kind == pa.int64():
-            pq.write_table(sol.set_column(0, "id", sub_ids), tmp_path / "sol.parquet")
+    small = pa.array([2**63 - 5, 1, 2], pa.uint64())
+    for sol_ids, sub_ids in ((ids, ids), (small, small.cast(pa.int64()))):
+        pq.write_table(sol.set_column(0, "id", sol_ids), tmp_path / "sol.parquet")
         sub = pa.table({"id": sub_ids, "a": p[:, 0], "b": p[:, 1]})
         pq.write_table(sub, tmp_path / "sub.parquet")
         got = score(tmp_path / "sub.parquet", solution=tmp_path / "sol.parquet", id="id")

@@ -209,6 +209,25 @@ def test_no_garbage_collection_runs_while_an_event_loop_starts(table: Path, monk
         gc.enable()
 
 
+def test_overlapping_starts_keep_collection_off_until_the_last_ends() -> None:
+    """Two threads' starts overlap: the first to end leaves collection off for the other; the
+    last restores what was before (on, or off where the program had turned it off)."""
+    import gc
+
+    for before in (True, False):
+        (gc.enable if before else gc.disable)()
+        try:
+            first, second = engine._no_collection(), engine._no_collection()
+            first.__enter__()
+            second.__enter__()
+            first.__exit__(None, None, None)
+            assert not gc.isenabled()
+            second.__exit__(None, None, None)
+            assert gc.isenabled() is before
+        finally:
+            gc.enable()
+
+
 def test_the_engines_clients_are_never_the_process_default(table: Path, monkeypatch) -> None:
     """Every client the engine opens (to a given scheduler, or to its own local cluster) is
     made with ``set_as_default=False``: a client registered as the default outlives a failed

@@ -466,7 +466,8 @@ def test_a_row_longer_than_two_of_the_largest_blocks_stops_the_reading(tmp_path:
     the reading with a message that says so (a 130 MiB cell here)."""
     path = tmp_path / "long.csv"
     with path.open("wb") as fh:
-        fh.write(b"note,y,p_0,p_1\na,0,0.5,0.5\n\n")  # a blank line is no row
+        # a quote inside a field is text (it opens no quoted field); a blank line is no row
+        fh.write(b'note,y,p_0,p_1\n12" tv,0,0.5,0.5\n\n')
         chunk = b"x" * (1 << 20)
         for _ in range(130):
             fh.write(chunk)

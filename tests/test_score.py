@@ -470,18 +470,25 @@ def test_terminal_escapes_in_class_names_and_ids_are_printed_escaped(
     assert "\\x1b" in err
     r = run_json(capsys, str(tmp_path / "esc.parquet"), "--target", "y", "--id", "key")
     assert r["input"]["classes"] == names.tolist()  # JSON keeps the names, escaped by JSON
-    # the report: names escaped in its tables and figures, and no font warning (a name in a
-    # script the font lacks is drawn as boxes)
+    # the report: names escaped in its tables and figures
     report = tmp_path / "r.html"
     args = (str(tmp_path / "esc.parquet"), "--target", "y", "--id", "key", "--report")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        code, out, err = run(capsys, *args, str(report))
+    code, out, err = run(capsys, *args, str(report))
     assert code == 0, err
-    assert [str(w.message) for w in caught if "Glyph" in str(w.message)] == []
     page = report.read_text()
     assert "\\x1b[31mred" in page
     assert not any(ch in page for ch in "\x1b\x07")
+    # names in a script the font lacks are drawn as boxes, with no font warning on stderr
+    cjk = np.array(["中文", "日本語", "한국어"])
+    wide = pa.table({"y": cjk[y], **{str(n): pa.array(p[:, j]) for j, n in enumerate(cjk)}})
+    pq.write_table(wide, tmp_path / "cjk.parquet")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, out, err = run(
+            capsys, str(tmp_path / "cjk.parquet"), "--target", "y", "--report", str(report)
+        )
+    assert code == 0, err
+    assert [str(w.message) for w in caught if "Glyph" in str(w.message)] == []
 
 
 def test_json_and_report_carry_the_input_metadata(
@@ -1061,6 +1068,7 @@ def test_a_folder_where_no_file_can_be_made_is_refused_before_scoring(
     with pytest.raises(ValueError, match=r"/proc/r\.html: cannot write"):
         check_output_path("/proc/r.html")
     check_output_path(tmp_path / "r.html")
+    check_output_path(tmp_path / ("r" * 250 + ".html"))  # the longest name (the probe's is short)
     assert list(tmp_path.iterdir()) == []  # the probe is gone
     code, out, err = run(
         capsys, str(data["dir"] / "t.csv"), *TABLE_ARGS, "--report", "/proc/r.html"

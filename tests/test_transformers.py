@@ -151,6 +151,19 @@ def test_bad_labels_are_named_where_the_caller_gave_them():
     shifted = torch.nn.functional.pad(bad, (0, 1), value=-100)[:, 1:]
     with pytest.raises(ValueError, match=r"shift_labels holds label 97 at index \(0, 4\)"):
         model(input_ids=ids, shift_labels=shifted)
+    with pytest.raises(ValueError, match="labels must hold a label per token; got a 0-d"):
+        model(input_ids=ids, labels=torch.tensor(3))
+    # the first label of each sequence is shifted out, no target: not checked, as the model
+    first = labels.clone()
+    first[:, 0] = 97
+    own = remove_fused_loss(model)(input_ids=ids, labels=first).loss
+    fused = use_fused_loss(model)(input_ids=ids, labels=first).loss
+    torch.testing.assert_close(fused, own, rtol=2e-6, atol=1e-6)  # a float32 loss, as the model
+    # labels of any integer dtype, as the model takes them
+    small = labels.clamp(min=0).to(torch.uint8)
+    own = remove_fused_loss(model)(input_ids=ids, labels=small.long()).loss
+    fused = use_fused_loss(model)(input_ids=ids, labels=small).loss
+    torch.testing.assert_close(fused, own, rtol=2e-6, atol=1e-6)
 
 
 def test_a_forward_set_on_the_instance_before_is_warned_of():

@@ -242,7 +242,7 @@ def check_output_path(path: str | os.PathLike[str], inputs: Iterable[str] = ()) 
     import tempfile
 
     try:  # a file made and removed: os.access says yes to root where nothing can be made (/sys)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{dest.name}.", suffix=".probe"):
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".crossentropy-", suffix=".probe"):
             pass
     except OSError as exc:
         raise ValueError(

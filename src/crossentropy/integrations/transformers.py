@@ -447,7 +447,9 @@ class _FusedForward:
             return self._own_forward(logits_to_keep=logits_to_keep, **kwargs)
         head: Any = getattr(model, "get_output_embeddings")()  # noqa: B009 (may be replaced)
         name = "labels" if shifted else "shift_labels"
-        given = _checked_labels(labels if shifted else shift_labels, name, head, fused.ignore_index)
+        given = _checked_labels(
+            labels if shifted else shift_labels, name, head, fused.ignore_index, shifted
+        )
         if shift_labels is None:
             padded = nn.functional.pad(given, (0, 1), value=fused.ignore_index)
             shift_labels = padded[..., 1:]  # as the model shifts them
@@ -507,17 +509,27 @@ class _FusedForward:
 _BY_POSITION = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
-def _checked_labels(labels: Any, name: str, head: Any, ignore_index: int | None) -> Tensor:
-    """``labels`` (or ``shift_labels``, as ``name`` says) as the caller gave them: a tensor of
-    integer class indices in ``[0, V)`` or ``ignore_index``, an error naming them and the
-    position in them of a bad label (the fused op would see them shifted)."""
+def _checked_labels(
+    labels: Any, name: str, head: Any, ignore_index: int | None, shifted: bool
+) -> Tensor:
+    """``labels`` (or ``shift_labels``, as ``name`` says) as the caller gave them, as int64: a
+    tensor of integer class indices in ``[0, V)`` or ``ignore_index``, an error naming them
+    and the position in them of a bad label (the fused op would see them shifted). Labels
+    that are shifted out (each sequence's first) are not targets and not checked."""
     if not isinstance(labels, Tensor):
         raise TypeError(f"{name} must be a torch tensor; got {type(labels).__name__}")
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         raise TypeError(f"{name} must hold integer class indices; got {labels.dtype}")
+    if labels.ndim == 0:
+        raise ValueError(f"{name} must hold a label per token; got a 0-d tensor")
     if reads(None, labels):
-        index_targets(xpt, labels, head.weight.shape[0], ignore_index, check=True, name=name)
-    return labels
+        mask = None
+        if shifted:  # the first label of each sequence is no target
+            mask = torch.ones(labels.shape, dtype=torch.bool, device=labels.device)
+            mask[..., 0] = False
+        v = head.weight.shape[0]
+        index_targets(xpt, labels, v, ignore_index, check=True, mask=mask, name=name)
+    return labels.long()
 
 
 def remove_fused_loss(model: nn.Module) -> nn.Module:

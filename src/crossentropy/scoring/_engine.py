@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
@@ -646,13 +647,22 @@ def _no_collection() -> Iterator[None]:
     """
     import gc
 
-    enabled = gc.isenabled()
-    gc.disable()
+    with _NO_COLLECTION_LOCK:  # the first one in turns it off, the last one out back on
+        if _no_collection_depth[0] == 0:
+            _no_collection_depth[1] = gc.isenabled()
+            gc.disable()
+        _no_collection_depth[0] += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _NO_COLLECTION_LOCK:
+            _no_collection_depth[0] -= 1
+            if _no_collection_depth[0] == 0 and _no_collection_depth[1]:
+                gc.enable()
+
+
+_NO_COLLECTION_LOCK = threading.Lock()
+_no_collection_depth: list[Any] = [0, True]  # [starts inside, collection on before the first]
 
 
 def _local_cluster(dd: Any) -> Any:

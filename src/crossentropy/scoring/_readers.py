@@ -743,23 +743,34 @@ def _find_undecoded(path: str, unit: Unit, columns: Sequence[str]) -> InputError
 
 
 def _long_row(path: str, unit: Unit, limit: int) -> int | None:
-    """The number of the first data row of more than ``limit`` bytes (a quoted line break
-    within a row; blank lines are no rows, as for Python's csv), or None, read in 16 MiB
-    pieces: a row that never ends (an unclosed quote) is found once ``limit`` bytes of it
-    are read."""
+    """The number of the first data row of more than ``limit`` bytes (line breaks within
+    quoted fields are in their row; blank lines are no rows, as for Python's csv), or None,
+    read in 16 MiB pieces: a row that never ends (an unclosed quote) is found once ``limit``
+    bytes of it are read. A quote opens a quoted field at the start of a field only (``12" tv``
+    is text), as pyarrow and Python's csv read it."""
     opener: Any = gzip.open if path.lower().endswith(".gz") else open
+    sep, quote, newline, ret = ord(delimiter(path)), ord('"'), ord("\n"), ord("\r")
     rows = -1  # the header is row 0
-    start, offset, quoted = 0, 0, 0  # the open row's first byte; bytes read; inside quotes
+    start, offset, quoted = 0, 0, False  # the open row's first byte; bytes read; in quotes
+    previous, closed_at = newline, -2  # the byte before the piece; where a quote last closed
     with opener(path, "rb") as fh:
         while chunk := fh.read(1 << 24):
             data = np.frombuffer(chunk, np.uint8)
-            quotes = np.cumsum(data == ord('"')) + quoted
-            breaks = np.flatnonzero(data == ord("\n"))
-            ends = offset + breaks[quotes[breaks] % 2 == 0]  # line breaks outside quotes
+            toggles, state = [], quoted
+            for q in np.flatnonzero(data == quote).tolist():
+                before = int(data[q - 1]) if q else previous
+                at = offset + q
+                if state or before in (sep, newline, ret) or closed_at == at - 1:
+                    toggles.append(at)  # closes, opens a field, or the second of a ""
+                    closed_at = at if state else -2
+                    state = not state
+            breaks = np.flatnonzero(data == newline)
+            inside = (np.searchsorted(np.asarray(toggles, np.int64), offset + breaks) + quoted) % 2
+            ends = offset + breaks[inside == 0]  # line breaks outside quotes
             firsts = np.concatenate(([start], ends[:-1] + 1))
             lengths = ends - firsts
-            first = data[np.maximum(firsts - offset, 0)]  # (a row begun before: not blank)
-            blank = (lengths == 0) | ((lengths == 1) & (firsts >= offset) & (first == ord("\r")))
+            first = np.where(firsts >= offset, data[np.maximum(firsts - offset, 0)], previous)
+            blank = (lengths == 0) | ((lengths == 1) & (first == ret))
             numbers = rows + np.cumsum(~blank)
             long = np.flatnonzero(lengths > limit)
             if long.size:
@@ -767,7 +778,7 @@ def _long_row(path: str, unit: Unit, limit: int) -> int | None:
                 return row if row >= unit.first_row else None
             if ends.size:
                 rows, start = int(numbers[-1]), int(ends[-1]) + 1
-            quoted = int(quotes[-1]) % 2
+            quoted, previous = state, int(data[-1])
             offset += data.size
             if offset - start > limit:  # the open row is already too long
                 row = rows + 1

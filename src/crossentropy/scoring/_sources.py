@@ -972,7 +972,7 @@ def load_npy(path: str) -> np.ndarray:
 def load_npz(path: str) -> Any:
     import zipfile
 
-    if not _head(path)[:4].startswith(b"PK\x03\x04"):
+    if _head(path)[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip, or an empty one
         raise InputError(path, "not an .npz file: it is not a zip archive")
     try:
         return np.load(path, allow_pickle=False)
