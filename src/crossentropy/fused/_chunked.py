@@ -38,7 +38,9 @@ __all__ = [
     "AUX_OUTPUTS",
     "FusedOptions",
     "LinearCrossEntropyOutput",
+    "check_class_indices",
     "check_dtypes",
+    "check_floating",
     "check_inputs",
     "check_parallel",
     "fused_loss",
@@ -778,12 +780,11 @@ def check_inputs(
     """The op's arguments: tensors of floating point (``target`` of integers, optional where
     the op allows it) with matching shapes, on ``input``'s device; ``weight`` has at least one
     row, unless it is a rank's ``shard`` of the vocabulary (which may hold none)."""
-    named = (("input", input), ("linear_weight", weight), ("linear_bias", bias))
-    for name, t in (*named, ("weight", class_weight)):
-        if (t is not None or name in ("input", "linear_weight")) and not isinstance(t, Tensor):
-            raise TypeError(f"{name} must be a torch tensor; got {type(t).__name__}")
-        if t is not None and not t.is_floating_point():
-            raise TypeError(f"{name} must be a floating tensor; got {t.dtype}")
+    check_floating(input, "input")
+    check_floating(weight, "linear_weight")
+    for name, t in (("linear_bias", bias), ("weight", class_weight)):
+        if t is not None:
+            check_floating(t, name)
     if input.ndim < 1:
         raise ValueError("input must have at least one dimension (the features); got shape ()")
     if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
@@ -811,20 +812,42 @@ def check_inputs(
 
 def _check_target(input: Tensor, weight: Tensor, target: Tensor) -> None:
     """``target``: a tensor of integer class indices, one per row of ``input``."""
-    if not isinstance(target, Tensor):
-        raise TypeError(f"target must be a torch tensor; got {type(target).__name__}")
-    if target.is_floating_point() and tuple(target.shape) == (*input.shape[:-1], weight.shape[0]):
+    if (
+        isinstance(target, Tensor)
+        and target.is_floating_point()
+        and (tuple(target.shape) == (*input.shape[:-1], weight.shape[0]))
+    ):
         raise TypeError(
             "target must hold class indices: probability targets (one row of V probabilities "
             "per token) are not taken by this op; compute the logits and use "
             "crossentropy.cross_entropy"
         )
+    check_class_indices(target, "target")
     if tuple(target.shape) != tuple(input.shape[:-1]):
         raise ValueError(
             f"target must have shape {shape_str(input.shape[:-1])}; got {shape_str(target.shape)}"
         )
+
+
+def check_floating(t: Any, name: str) -> Tensor:
+    """``t`` (called ``name`` in the error) if it is a torch tensor of a floating dtype; a
+    ``TypeError`` otherwise."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{name} must be a torch tensor; got {type(t).__name__}")
+    if not t.is_floating_point():
+        raise TypeError(f"{name} must be a floating tensor; got {t.dtype}")
+    return t
+
+
+def check_class_indices(target: Any, name: str, what: str = "integer class indices") -> Tensor:
+    """``target`` (called ``name`` in the error) if it is a torch tensor of an integer dtype
+    (the class indices of a fused op, or the ``what`` the error names); a ``TypeError``
+    otherwise."""
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{name} must be a torch tensor; got {type(target).__name__}")
     if target.is_floating_point() or target.dtype == torch.bool or target.is_complex():
-        raise TypeError(f"target must hold integer class indices; got {target.dtype}")
+        raise TypeError(f"{name} must hold {what}; got {target.dtype}")
+    return target
 
 
 def check_dtypes(input: Tensor, weight: Tensor, bias: Tensor | None) -> None:
@@ -861,11 +884,9 @@ def _sequence_index(
     if sequence_ids is not None and cu_seqlens is not None:
         raise ValueError("give sequence_ids or cu_seqlens, not both")
     name = "sequence_ids" if sequence_ids is not None else "cu_seqlens"
-    t: Any = sequence_ids if sequence_ids is not None else cu_seqlens
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{name} must be a torch tensor; got {type(t).__name__}")
-    if t.is_floating_point() or t.dtype == torch.bool or t.is_complex():
-        raise TypeError(f"{name} must hold integers; got {t.dtype}")
+    t = check_class_indices(
+        sequence_ids if sequence_ids is not None else cu_seqlens, name, "integers"
+    )
     if t.device != target.device:
         raise ValueError(f"{name} must be on input's device {target.device}; got {t.device}")
     if sequence_ids is not None:

@@ -14,7 +14,7 @@ from torch import Tensor
 from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
 from crossentropy._lib.namespace import autocast_enabled
 from crossentropy._lib.policy import reads
-from crossentropy.fused._chunked import check_dtypes, check_inputs
+from crossentropy.fused._chunked import check_dtypes, check_floating, check_inputs
 from crossentropy.fused._ops import Grads, acc_dtype, new_grads, product_dtype
 from crossentropy.fused._terms import CHUNK_ELEMENTS, SMALL_CHUNK_ROWS, default_chunk
 from crossentropy.losses.classification import index_targets
@@ -347,12 +347,9 @@ def linear_kl_div(
     for name, t in teacher:
         if t is None and name == "teacher_bias":
             continue
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{name} must be a torch tensor; got {type(t).__name__}")
-        if not t.is_floating_point():
-            raise TypeError(f"{name} must be a floating tensor; got {t.dtype}")
-        if t.device != input.device:
-            raise ValueError(f"{name} must be on input's device {input.device}; got {t.device}")
+        device = check_floating(t, name).device
+        if device != input.device:
+            raise ValueError(f"{name} must be on input's device {input.device}; got {device}")
     check_choice(kind, "kind", _KINDS)
     check_choice(reduction, "reduction", ("mean", "sum", "none"))
     ignore = -100 if ignore_index is None else check_int(ignore_index, "ignore_index")

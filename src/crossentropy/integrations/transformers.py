@@ -48,7 +48,7 @@ from torch import Tensor, nn
 from transformers.modeling_outputs import CausalLMOutputWithPast, MoeCausalLMOutputWithPast
 
 from crossentropy._lib.policy import reads
-from crossentropy.fused._chunked import FusedOptions, fused_loss
+from crossentropy.fused._chunked import FusedOptions, check_class_indices, fused_loss
 from crossentropy.losses.classification import index_targets
 
 __all__ = ["remove_fused_loss", "use_fused_loss"]
@@ -516,20 +516,17 @@ def _checked_labels(
     tensor of integer class indices in ``[0, V)`` or ``ignore_index``, an error naming them
     and the position in them of a bad label (the fused op would see them shifted). Labels
     that are shifted out (each sequence's first) are not targets and not checked."""
-    if not isinstance(labels, Tensor):
-        raise TypeError(f"{name} must be a torch tensor; got {type(labels).__name__}")
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integer class indices; got {labels.dtype}")
-    if labels.ndim == 0:
+    t = check_class_indices(labels, name)
+    if t.ndim == 0:
         raise ValueError(f"{name} must hold a label per token; got a 0-d tensor")
-    if reads(None, labels):
+    if reads(None, t):
         mask = None
         if shifted:  # the first label of each sequence is no target
-            mask = torch.ones(labels.shape, dtype=torch.bool, device=labels.device)
+            mask = torch.ones(t.shape, dtype=torch.bool, device=t.device)
             mask[..., 0] = False
         v = head.weight.shape[0]
-        index_targets(xpt, labels, v, ignore_index, check=True, mask=mask, name=name)
-    return labels.long()
+        index_targets(xpt, t, v, ignore_index, check=True, mask=mask, name=name)
+    return t.long()
 
 
 def remove_fused_loss(model: nn.Module) -> nn.Module:

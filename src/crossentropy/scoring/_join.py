@@ -38,7 +38,7 @@ from crossentropy.scoring._readers import (
     to_float,
     weight_values,
 )
-from crossentropy.scoring._sources import InputError, Source, Unit, delimiter
+from crossentropy.scoring._sources import InputError, Source, Unit, delimiter, gzipped
 
 __all__ = [
     "NotAligned",
@@ -238,7 +238,7 @@ def _first_ids_agree(src: Source) -> bool:
     if sol is None or idc is None:
         return True
     paths = (sol, src.path)
-    if not all(os.path.isfile(p) and not p.lower().endswith(".gz") for p in paths):
+    if not all(os.path.isfile(p) and not gzipped(p) for p in paths):
         return True
     first = []
     for path in paths:

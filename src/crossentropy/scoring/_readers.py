@@ -48,6 +48,7 @@ from crossentropy.scoring._sources import (
     delimiter,
     first_line,
     first_undecoded,
+    gzipped,
     load_npy,
     load_npz,
     name_list,
@@ -630,7 +631,7 @@ def _csv_batches(
     import pyarrow.csv as pcsv
 
     read, parse, convert = csv_options(columns, float_columns, text_columns, block, delimiter(path))
-    compressed = path.lower().endswith(".gz")
+    compressed = gzipped(path)
     try:
         raw = pa.OSFile(path, "rb")
     except OSError as exc:
@@ -748,7 +749,7 @@ def _long_row(path: str, unit: Unit, limit: int) -> int | None:
     read in 16 MiB pieces: a row that never ends (an unclosed quote) is found once ``limit``
     bytes of it are read. A quote opens a quoted field at the start of a field only (``12" tv``
     is text), as pyarrow and Python's csv read it."""
-    opener: Any = gzip.open if path.lower().endswith(".gz") else open
+    opener: Any = gzip.open if gzipped(path) else open
     sep, quote, newline, ret = ord(delimiter(path)), ord('"'), ord("\n"), ord("\r")
     rows = -1  # the header is row 0
     start, offset, quoted = 0, 0, False  # the open row's first byte; bytes read; in quotes

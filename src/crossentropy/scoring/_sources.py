@@ -475,6 +475,11 @@ def _mixed_as_text(frame: Any) -> Any:
     return out
 
 
+def gzipped(path: str) -> bool:
+    """Whether a delimited text file is read through gzip: its name ends in ``.gz``."""
+    return path.lower().endswith(".gz")
+
+
 def delimiter(path: str) -> str:
     """The field delimiter of a delimited text file: a tab for ``.tsv`` (and ``.tsv.gz``)
     names, else a comma."""
@@ -484,7 +489,7 @@ def delimiter(path: str) -> str:
 def open_text(path: str, errors: str = "strict") -> io.TextIOBase:
     """A CSV file (gzip-compressed or not) as UTF-8 text; ``errors="surrogateescape"`` keeps
     a byte that is not UTF-8 as a lone surrogate (U+DC80 to U+DCFF) to be found."""
-    if path.lower().endswith(".gz"):
+    if gzipped(path):
         raw = gzip.open(path, "rb")  # noqa: SIM115 (closed with the wrapper returned)
         return io.TextIOWrapper(raw, encoding="utf-8-sig", errors=errors, newline="")
     return open(path, encoding="utf-8-sig", errors=errors, newline="")

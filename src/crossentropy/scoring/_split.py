@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from crossentropy.scoring._sources import Source, Unit, csv_header_bytes
+from crossentropy.scoring._sources import Source, Unit, csv_header_bytes, gzipped
 
 __all__ = ["split_units"]
 
@@ -57,7 +57,7 @@ def split_units(src: Source, parts: int) -> list[Unit]:
             Unit("rows", lo + 1, start=lo, stop=min(lo + step, src.n_rows))
             for lo in range(0, src.n_rows, step)
         ]
-    if src.format == "csv" and not src.path.lower().endswith(".gz"):
+    if src.format == "csv" and not gzipped(src.path):
         return _csv_units(src.path, parts)
     return [Unit()]
 
