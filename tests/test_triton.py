@@ -4,6 +4,7 @@ the functional core and the torch path; and compiled for an H100 (sm_90) without
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import subprocess
@@ -127,37 +128,53 @@ def test_auto_uses_torch_ops_off_cuda():
     assert torch.equal(auto, linear_cross_entropy(x, w, y, linear_bias=b, kernel="torch"))
 
 
+def _pairwise(k: int) -> list[tuple[bool, ...]]:
+    """Settings of ``k`` <= 10 on/off options in which every two options take all four of
+    their joint values (each column a distinct length-6 vector starting with off and with
+    three of its other five entries on, as Kleitman and Spencer build it), and all on."""
+    columns = [(0, *v) for v in itertools.product((0, 1), repeat=5) if sum(v) == 3][:k]
+    rows = [tuple(bool(col[r]) for col in columns) for r in range(6)]
+    return [*rows, (True,) * k]
+
+
+def test_pairwise_settings_cover_every_pair():
+    for k in (5, 6):
+        rows = _pairwise(k)
+        for i, j in itertools.combinations(range(k), 2):
+            assert {(r[i], r[j]) for r in rows} == {(a, b) for a in (0, 1) for b in (0, 1)}
+
+
 def test_kernel_compiles_for_an_h100():
-    """Lower the kernel to PTX and a cubin for sm_90 with every specialisation the wrapper
-    launches: proves it is valid Triton for the GPU, not only for the interpreter."""
+    """Lower the kernel to PTX and a cubin for sm_90 for every dtype the wrapper launches it
+    with, under settings of its options that hold every two of them on and off together:
+    proves it is valid Triton for the GPU, not only for the interpreter."""
+    stats, grads = _pairwise(6), _pairwise(5)
     script = textwrap.dedent(
-        """
-        import itertools
+        f"""
         import triton
         from triton.backends.compiler import GPUTarget
         from triton.compiler import ASTSource
         from crossentropy.fused._triton import _row_grad, _row_stats
         target = GPUTarget("cuda", 90, 32)
-        flags = (False, True)
-        dtypes = ("*bf16", "*fp16", "*fp32")
-        for dt, cap, temp, cw in itertools.product(dtypes, flags, flags, flags):
-            common = {"z_ptr": dt, "stride": "i64", "y_ptr": "*i64", "cw_ptr": "*fp32",
+        for dt in ("*bf16", "*fp16", "*fp32"):
+            common = {{"z_ptr": dt, "stride": "i64", "y_ptr": "*i64", "cw_ptr": "*fp32",
                       "V": "i32", "cap": "fp32", "inv_t": "fp32", "HAS_CAP": "constexpr",
-                      "HAS_TEMP": "constexpr", "HAS_CW": "constexpr", "BLOCK": "constexpr"}
-            consts = {"HAS_CAP": cap, "HAS_TEMP": temp, "HAS_CW": cw, "BLOCK": 1024}
-            for smooth, ent, hits in itertools.product(flags, flags, flags):
-                sig = {**common, "lse_ptr": "*fp32", "uy_ptr": "*fp32", "sm_ptr": "*fp32",
+                      "HAS_TEMP": "constexpr", "HAS_CW": "constexpr", "BLOCK": "constexpr"}}
+            for cap, temp, cw, smooth, ent, hits in {stats!r}:
+                consts = {{"HAS_CAP": cap, "HAS_TEMP": temp, "HAS_CW": cw, "BLOCK": 1024}}
+                sig = {{**common, "lse_ptr": "*fp32", "uy_ptr": "*fp32", "sm_ptr": "*fp32",
                        "ent_ptr": "*fp32", "hit_ptr": "*i8", "SMOOTH": "constexpr",
-                       "ENT": "constexpr", "HITS": "constexpr"}
-                c = {**consts, "SMOOTH": smooth, "ENT": ent, "HITS": hits}
+                       "ENT": "constexpr", "HITS": "constexpr"}}
+                c = {{**consts, "SMOOTH": smooth, "ENT": ent, "HITS": hits}}
                 k = triton.compile(ASTSource(fn=_row_stats, signature=sig, constexprs=c),
                                    target=target)
                 assert k.asm["cubin"], ("stats", dt, cap, temp, cw, smooth, ent, hits)
-            for sm, ent in itertools.product(flags, flags):
-                sig = {**common, "lse_ptr": "*fp32", "ent_ptr": "*fp32", "c_lse_ptr": "*fp32",
+            for cap, temp, cw, sm, ent in {grads!r}:
+                consts = {{"HAS_CAP": cap, "HAS_TEMP": temp, "HAS_CW": cw, "BLOCK": 1024}}
+                sig = {{**common, "lse_ptr": "*fp32", "ent_ptr": "*fp32", "c_lse_ptr": "*fp32",
                        "c_uy_ptr": "*fp32", "c_sm_ptr": "*fp32", "c_ent_ptr": "*fp32",
-                       "HAS_SM": "constexpr", "HAS_ENT": "constexpr"}
-                c = {**consts, "HAS_SM": sm, "HAS_ENT": ent}
+                       "HAS_SM": "constexpr", "HAS_ENT": "constexpr"}}
+                c = {{**consts, "HAS_SM": sm, "HAS_ENT": ent}}
                 k = triton.compile(ASTSource(fn=_row_grad, signature=sig, constexprs=c),
                                    target=target)
                 assert k.asm["cubin"], ("grad", dt, cap, temp, cw, sm, ent)
