@@ -1024,6 +1024,32 @@ def test_unusual_but_valid_inputs_score_as_scikit_learn_does(tmp_path: Path) -> 
         assert got.log_loss == pytest.approx(want, rel=1e-15)
 
 
+def test_bytes_columns_are_read_as_their_text(tmp_path: Path) -> None:
+    """Parquet's binary columns without a text annotation (older writers' strings): labels,
+    ids and splits read as their UTF-8 text; bytes that are not UTF-8 name their row."""
+    p = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]])
+    text = pa.table({"id": ["r1", "r2", "r3"], "y": ["a", "b", "a"], "u": ["x", "x", "z"]})
+    raw = pa.table({name: text[name].cast(pa.binary()) for name in text.column_names})
+    for table in (text, raw):
+        for j, name in enumerate(("a", "b")):
+            table = table.append_column(name, pa.array(p[:, j]))
+        pq.write_table(table, tmp_path / "t.parquet")
+        got = score(tmp_path / "t.parquet", target="y", id="id", split="u", worst=1)
+        assert got.log_loss == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.4])), rel=1e-15)
+        assert got.worst[0]["id"] == "r3"
+        assert [s["split"] for s in got.splits] == ["x", "z"]
+    for column, what, row in (("id", "ids", 2), ("y", "labels", 3), ("u", "split values", 1)):
+        values = raw[column].to_pylist()
+        values[row - 1] = b"\xff" + values[row - 1]
+        bad = raw.set_column(raw.column_names.index(column), column, pa.array(values))
+        for j, name in enumerate(("a", "b")):
+            bad = bad.append_column(name, pa.array(p[:, j]))
+        pq.write_table(bad, tmp_path / "bad.parquet")
+        with pytest.raises(InputError, match=f"{what} must be UTF-8 text") as e:
+            score(tmp_path / "bad.parquet", target="y", id="id", split="u")
+        assert f"row {row}, column '{column}'" in str(e.value)
+
+
 def test_struct_or_list_ids_and_splits_are_named_errors(tmp_path: Path) -> None:
     p = [[0.9, 0.1], [0.2, 0.8]]
     for name, values in (("struct", [{"k": 1}, {"k": 2}]), ("list", [[1], [2]])):

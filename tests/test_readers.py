@@ -135,7 +135,11 @@ def _corpus(d: Path) -> list[tuple[str, dict[str, object], list[str]]]:
         "pq_nan_label.parquet": ([0.0, 1.0, float("nan"), 1.0], half, ["row 3", "NaN"]),
         "pq_struct_label.parquet": ([{"k": 1}] * 4, half, ["row 1", "struct"]),
         "pq_list_label.parquet": ([[1], [0], [1], [0]], half, ["row 1", "list"]),
-        "pq_binary_label.parquet": (pa.array([b"a"] * 4), half, ["row 1", "binary"]),
+        "pq_binary_label.parquet": (
+            pa.array([b"a", b"\xff", b"a", b"b"]),
+            half,
+            ["row 2", "UTF-8"],
+        ),
         # classes 'a', 'b': the first label is not among them (by text, as every uint64)
         "pq_u64_label.parquet": (pa.array([0, 1, 2**63 + 1, 0], pa.uint64()), half, ["row 1"]),
         "pq_null_label.parquet": (pa.array(["a", None, "b", "a"]), half, ["row 2", "missing"]),

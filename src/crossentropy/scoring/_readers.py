@@ -228,7 +228,7 @@ class Labels:
         import pyarrow as pa
         import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-        values = plain_strings(values)
+        values = bytes_as_text(plain_strings(values), path, column, "labels", first_row)
         typ = values.type
         if pa.types.is_boolean(typ):  # the integer classes 0/1, else False/True by name
             if self.ints is not None and "False" not in self.classes and "True" not in self.classes:
@@ -831,7 +831,7 @@ def id_values(values: Any, kind: str, path: str, column: str, first_row: int) ->
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    values = _flat(values, path, column, "ids")
+    values = _flat(values, path, column, "ids", first_row)
     if values.null_count:
         i = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
         raise InputError(path, "missing id", row=first_row + i, column=column)
@@ -904,20 +904,46 @@ def _canonical_decimal(values: Any) -> bool:
     return not bool(np.any((digit == ord("0")) & (negative | (np.diff(ends) > 1))))
 
 
-def _flat(values: Any, path: str, column: str, what: str) -> Any:
-    """``values`` (decoded by :func:`plain_strings`) if they are single values (text,
-    numbers, dates...), else an :class:`InputError` naming the column (a struct or a list has
-    no one text to name a row or a group by)."""
+def _flat(values: Any, path: str, column: str, what: str, first_row: int) -> Any:
+    """``values`` (decoded by :func:`plain_strings`, bytes as text) if they are single values
+    (text, numbers, dates...), else an :class:`InputError` naming the column (a struct or a
+    list has no one text to name a row or a group by) or the row of bytes that are not
+    UTF-8."""
     import pyarrow as pa
 
     values = plain_strings(values)
-    if pa.types.is_nested(values.type):
+    typ = values.type
+    if pa.types.is_nested(typ):
         raise InputError(
             path,
-            f"{what} must be text, integers or dates; the column holds {values.type}",
+            f"{what} must be text, integers or dates; the column holds {typ}",
             column=column,
         )
-    return values
+    return bytes_as_text(values, path, column, what, first_row)
+
+
+def bytes_as_text(values: Any, path: str, column: str, what: str, first_row: int) -> Any:
+    """A pyarrow array of bytes (Parquet's binary columns without a text annotation, as older
+    writers store strings) as text, an :class:`InputError` naming the first row whose bytes
+    are not UTF-8; other arrays as they are."""
+    import pyarrow as pa
+
+    typ = values.type
+    binary = (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_fixed_size_binary)
+    if not any(test(typ) for test in (*binary, pa.types.is_binary_view)):
+        return values
+    try:
+        return values.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        for i, raw in enumerate(values.to_pylist()):
+            try:
+                raw is None or raw.decode("utf-8")
+            except UnicodeDecodeError:
+                row = first_row + i
+                raise InputError(
+                    path, f"{what} must be UTF-8 text", row=row, column=column
+                ) from None
+        raise
 
 
 def split_values(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
@@ -925,7 +951,7 @@ def split_values(values: Any, path: str, column: str, first_row: int) -> np.ndar
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    values = _flat(values, path, column, "split values")
+    values = _flat(values, path, column, "split values", first_row)
     if pa.types.is_floating(values.type):  # NaN is a missing value too
         values = pc.if_else(pc.is_nan(values), pa.scalar(None, values.type), values)
     text = pc.fill_null(values.cast(pa.string()), "").to_numpy(zero_copy_only=False).astype(str)
