@@ -362,7 +362,7 @@ def test_an_unknown_label_says_how_to_name_classes_that_were_not_named(tmp_path:
     p = np.array([[0.3, 0.7], [0.6, 0.4]])
     # text labels name an array's classes when they are as many as its columns (sorted, as
     # scikit-learn); one label for two columns cannot
-    with pytest.raises(InputError, match=r"\('0', '1'\); the classes were taken from"):
+    with pytest.raises(InputError, match=r"\('0', '1'\); the classes are the probability "):
         score(p, target=np.array(["cat", "cat"]))
     assert score(p, target=np.array(["cat", "dog"]), bootstrap=0).input["classes"] == [
         "cat",

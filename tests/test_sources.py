@@ -271,3 +271,67 @@ def test_a_pandas_index_named_as_an_asked_column_is_that_column() -> None:
     twice = frame.rename(columns={"p_1": "p_0"})
     with pytest.raises(ValueError, match="data has two columns named 'p_0'"):
         score(twice, target="y", proba="p_*")
+
+
+def test_classes_that_cross_the_columns_names_are_refused(tmp_path: Path) -> None:
+    """Classes given in another order than the columns' names give them would score each
+    column as another's class: refused, naming the column; names in the columns' order, or
+    names the columns do not give, are taken."""
+    table = pa.table(
+        {
+            "y": ["cat", "dog", "emu", "cat"],
+            "p_cat": [0.7, 0.2, 0.1, 0.6],
+            "p_dog": [0.2, 0.7, 0.1, 0.2],
+            "p_emu": [0.1, 0.1, 0.8, 0.2],
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    want = -np.mean(np.log([0.7, 0.7, 0.8, 0.6]))
+    for data in (table, tmp_path / "t.parquet"):
+        with pytest.raises(InputError, match="gives the column 'p_cat' the class 'dog'") as e:
+            score(data, target="y", proba="p_*", classes=["dog", "cat", "emu"])
+        assert "column 'p_cat'" in str(e.value)
+        got = score(data, target="y", proba="p_*", classes=["cat", "dog", "emu"], bootstrap=0)
+        assert got.log_loss == pytest.approx(want, rel=1e-15)
+    renamed = table.set_column(0, "y", pa.array(["a", "b", "c", "a"]))
+    got = score(renamed, target="y", proba="p_*", classes=["a", "b", "c"], bootstrap=0)
+    assert got.log_loss == pytest.approx(want, rel=1e-15)
+    # NumPy columns have positions, not names: any order of classes is taken
+    p = np.array([[0.7, 0.3], [0.4, 0.6]])
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "y.npy", np.array([1, 0]))
+    for data, labels in ((p, {"target": np.array([1, 0])}), (tmp_path / "p.npy", {})):
+        extra = {"target_file": tmp_path / "y.npy"} if labels == {} else labels
+        got = score(data, classes=[1, 0], bootstrap=0, **extra)
+        assert got.log_loss == pytest.approx(-np.mean(np.log([0.7, 0.6])), rel=1e-15)
+
+
+def test_numpy_labels_name_the_classes_as_scikit_learn_finds_them(tmp_path: Path) -> None:
+    """Without classes, NumPy labels that are not the columns' positions name the classes
+    sorted, when there are as many as columns (scikit-learn's log_loss); else a clear error
+    at the first such label."""
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.2, 0.6, 0.2]])
+    for y in (np.array([1, 2, 3, 2]), np.array(["b", "c", "d", "c"]), np.array([0, 1, 2, 1])):
+        want = sklearn_metrics.log_loss(y, p)
+        np.save(tmp_path / "p.npy", p)
+        np.save(tmp_path / "y.npy", y)
+        np.savez(tmp_path / "a.npz", y_true=y, y_proba=p)
+        assert score(p, target=y, bootstrap=0).log_loss == pytest.approx(want, rel=1e-14)
+        got = score(tmp_path / "p.npy", target_file=tmp_path / "y.npy", bootstrap=0)
+        assert got.log_loss == pytest.approx(want, rel=1e-14)
+        assert score(tmp_path / "a.npz", bootstrap=0).log_loss == pytest.approx(want, rel=1e-14)
+    v, yb = np.array([0.2, 0.7, 0.6]), np.array(["no", "yes", "yes"])  # one column: the second's
+    np.save(tmp_path / "v.npy", v)
+    np.save(tmp_path / "yb.npy", yb)
+    want = sklearn_metrics.log_loss(yb, v)
+    assert score(v, target=yb, bootstrap=0).log_loss == pytest.approx(want, rel=1e-14)
+    got = score(tmp_path / "v.npy", target_file=tmp_path / "yb.npy", bootstrap=0)
+    assert got.log_loss == pytest.approx(want, rel=1e-14)
+    positions = r"row 3, column 'y_true': label 3 is not among the classes \('0', '1', '2'\); "
+    positions += "the classes are the probability columns' positions, 0 to 2: name each"
+    with pytest.raises(InputError, match=positions):
+        score(p, target=np.array([1, 2, 3, 4]))
+    np.save(tmp_path / "y4.npy", np.array([1, 2, 3, 4]))
+    with pytest.raises(InputError, match=positions):
+        score(tmp_path / "p.npy", target_file=tmp_path / "y4.npy")

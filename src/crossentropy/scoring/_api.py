@@ -236,7 +236,12 @@ def _in_memory(
         return None, "", target, classes
     import pyarrow as pa  # type: ignore[import-untyped]
 
-    from crossentropy.scoring._sources import arrow_table, native
+    from crossentropy.scoring._sources import (
+        IN_MEMORY_ARRAY,
+        arrow_table,
+        found_classes,
+        native,
+    )
 
     if isinstance(data, np.ndarray):
         data = native(data)
@@ -256,11 +261,10 @@ def _in_memory(
             )
         width = 2 if data.shape[1] == 1 else data.shape[1]
         names = [str(c) for c in classes] if classes is not None else [str(j) for j in range(width)]
-        values = labels.tolist() if classes is None and labels.dtype.kind in "USO" else []
-        if values and all(isinstance(v, str) for v in values):  # text labels: sorted, as
-            found = sorted(set(values))  # scikit-learn's log_loss takes them (else the
-            if len(found) == width:  # labels' message asks for names)
-                names = classes = found
+        found = found_classes(labels, width) if classes is None else None
+        if found is not None:  # labels that name the classes: sorted, as scikit-learn's
+            names = classes = found  # log_loss takes them (else an unknown label's message
+            # says how to name them)
         if len(names) != width:
             need = (
                 "one column of probabilities, the second of two classes: name both, negative first"
@@ -276,7 +280,7 @@ def _in_memory(
         cols = names if data.shape[1] > 1 else names[1:]
         table = {"y_true": pa.array(labels.astype(str) if labels.dtype.kind == "O" else labels)}
         table.update({n: pa.array(data[:, j]) for j, n in enumerate(cols)})
-        return pa.table(table), "array", "y_true", classes
+        return pa.table(table), IN_MEMORY_ARRAY, "y_true", classes
     if isinstance(data, pa.RecordBatchReader):  # a stream: read batch by batch, once
         return data, "RecordBatchReader", target, classes
     import pyarrow.dataset as pds  # type: ignore[import-untyped]
@@ -428,7 +432,12 @@ def score(
     classes : list, optional
         Class names for the probability columns, in their order (two for one column, which
         is the second class's probability, unless its name gives the first: ``p_0``, or
-        ``p_no`` with classes ``["no", "yes"]``, is that class's).
+        ``p_no`` with classes ``["no", "yes"]``, is that class's). Classes that give a
+        column the class another column's name gives (``p_cat, p_dog`` with classes
+        ``["dog", "cat"]``) are an error. Without them, the columns' names (after the fixed
+        ends of a ``proba`` pattern) are the classes; for NumPy data, integer labels are the
+        columns' positions, and other labels, sorted, name the columns when there are as
+        many as columns (scikit-learn's rule).
     solution : path, optional
         The solution table of a pair, joined to ``data`` on ``id``: row by row in bounded
         memory while both files list the same ids in the same order (an id repeated at the

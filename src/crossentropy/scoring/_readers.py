@@ -39,6 +39,7 @@ import numpy as np
 
 from crossentropy._lib.checks import plain
 from crossentropy.scoring._sources import (
+    IN_MEMORY_ARRAY,
     PART_STRIDE,
     Format,
     InputError,
@@ -215,6 +216,12 @@ class Labels:
             hint = (
                 "; one probability column (or a vector) gives the second of two classes: name "
                 "them, negative first, with classes (--classes)"
+            )
+        elif not src.classes_named and (src.mode == "arrays" or src.path == IN_MEMORY_ARRAY):
+            hint = (
+                "; the classes are the probability columns' positions, 0 to "
+                f"{len(src.classes) - 1}: name each column's class, in order, with classes "
+                "(--classes)"
             )
         elif not src.classes_named:
             hint = (

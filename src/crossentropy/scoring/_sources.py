@@ -704,8 +704,17 @@ def name_list(names: Sequence[str], limit: int = 12) -> str:
 
 
 def _check_classes(
-    path: str, cols: list[str], classes: list[str], override: Sequence[str] | None
+    path: str,
+    cols: list[str],
+    classes: list[str],
+    override: Sequence[str] | None,
+    named_by_columns: bool = True,
 ) -> list[str]:
+    """The classes of the probability columns ``cols``: ``override`` (``classes``,
+    ``--classes``) where given, else ``classes`` (the names the columns give, or their
+    positions where not ``named_by_columns``). Given classes that name a column's class as
+    another column's (``p_*`` over ``p_cat, p_dog`` with classes ``dog, cat``) are an
+    error: the columns would be scored as each other's classes."""
     named = list(classes)  # the classes the columns' names give
     if override is not None:
         given = [str(c).strip() for c in override]
@@ -715,6 +724,20 @@ def _check_classes(
                 path,
                 f"classes (--classes) names {len(given)} classes but there are {len(cols)} "
                 f"probability column(s) ({name_list(cols)}); give {want}",
+            )
+        crossed = next(
+            (j for j, n in enumerate(named) if len(cols) > 1 and n != given[j] and n in given),
+            None,
+        )
+        if named_by_columns and crossed is not None:
+            other = cols[given.index(named[crossed])]
+            raise InputError(
+                path,
+                f"classes (--classes) gives the column {cols[crossed]!r} the class "
+                f"{given[crossed]!r}, and its name's class {named[crossed]!r} to the column "
+                f"{other!r}: list the classes in the columns' order, or choose the columns in "
+                "the classes' order (proba, --proba-cols)",
+                column=cols[crossed],
             )
         classes = given
     elif len(cols) == 1:
@@ -996,6 +1019,40 @@ def npz_array(path: str, archive: Any, key: str) -> np.ndarray:
         raise InputError(path, f"cannot read array {key!r}: {first_line(exc)}") from None
 
 
+#: The name errors give an in-memory NumPy input (its columns have positions, not names).
+IN_MEMORY_ARRAY = "array"
+
+
+def found_classes(y: np.ndarray, width: int) -> list[str] | None:
+    """The class names of NumPy labels ``y`` for ``width`` probability columns, as
+    scikit-learn's ``log_loss`` finds them, where the labels are not the columns' positions:
+    their sorted distinct values when there are ``width`` of them (read a million at a time).
+    None where integer labels are all positions ``0 .. width - 1`` (the classes stay
+    numbered), and where the labels do not name ``width`` classes (the readers' check names
+    the first label that is no class)."""
+    from crossentropy.metrics._labels import distinct
+
+    if y.dtype.kind in "iu":
+        if y.size == 0 or (int(y.min()) >= 0 and int(y.max()) < width):
+            return None
+    elif y.dtype.kind not in "USO":
+        return None
+    found: set[Any] = set()
+    for lo in range(0, y.shape[0], 1 << 20):
+        try:
+            found.update(plain(v) for v in distinct(np.asarray(y[lo : lo + (1 << 20)])).tolist())
+        except (TypeError, ValueError):  # labels of mixed types, or missing ones
+            return None
+        if len(found) > width:
+            return None
+    if len(found) != width:
+        return None
+    try:
+        return [str(v) for v in sorted(found)]
+    except TypeError:
+        return None
+
+
 def _resolve_arrays(
     path: str,
     form: Format,
@@ -1042,11 +1099,15 @@ def _resolve_arrays(
     # score() on an in-memory array read it
     numbered = ["1"] if n_cols == 1 else [str(j) for j in range(n_cols)]
     default = [str(c) for c in stored] if stored is not None else numbered
+    found = None
+    if stored is None and classes is None:  # labels that name the classes, sorted
+        found = found_classes(y, 2 if n_cols == 1 else n_cols)
+        default = found or default
     if stored is not None and len(default) != n_cols and not (n_cols == 1 and len(default) == 2):
         raise InputError(path, f"classes has {len(default)} names for {n_cols} columns")
-    names_ = _check_classes(path, cols, default, classes)
-    if n_cols == 1 and stored is not None and classes is None:
-        names_ = default
+    names_ = _check_classes(path, cols, default, classes, named_by_columns=stored is not None)
+    if n_cols == 1 and (stored is not None or found) and classes is None:
+        names_ = default  # both classes named, the column the second's
     return Source(
         mode="arrays",
         path=path,
