@@ -120,6 +120,34 @@ def test_vmap_over_the_loss_itself_matches_torch():
     torch.testing.assert_close(ours, theirs)
 
 
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_vmap_over_labels_of_fixed_logits_with_label_smoothing(reduction):
+    """A batch of label tensors for one set of logits (ATen's smoothing, filled in place by a
+    mask of the labels, cannot be batched so): the loop's values and gradients, with class
+    weights, an ignored label and classes on axis 1."""
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(6, 5, 2, dtype=torch.float64, generator=gen)
+    labels = torch.randint(0, 5, (4, 6, 2), generator=gen)
+    labels[1, 0, 0] = 3
+    w = torch.rand(5, dtype=torch.float64, generator=gen) + 0.5
+    opts = {"label_smoothing": 0.1, "ignore_index": 3, "reduction": reduction}
+    for weight in (None, w):
+
+        def ours(xi, y, weight=weight):
+            return ce.cross_entropy(xi, y, weight, **opts)
+
+        def theirs(xi, y, weight=weight):
+            return F.cross_entropy(xi, y, weight, **opts)
+
+        loop = torch.stack([theirs(x, y) for y in labels])
+        torch.testing.assert_close(vmap(lambda y: ours(x, y))(labels), loop)
+        module = ce.nn.CrossEntropyLoss(weight, **opts)
+        torch.testing.assert_close(vmap(lambda y, m=module: m(x, y))(labels), loop)
+        g_loop = torch.stack([grad(lambda a, y=y: theirs(a, y).sum())(x) for y in labels])
+        g = vmap(lambda y: grad(lambda a: ours(a, y).sum())(x))(labels)
+        torch.testing.assert_close(g, g_loop)
+
+
 # ---------------------------------------------------------------------------------------------
 # torch.autocast
 # ---------------------------------------------------------------------------------------------
@@ -219,6 +247,41 @@ def test_compile_fullgraph_without_warnings(name, fresh_dynamo):
         e_leaf = args[0].clone().requires_grad_(True)
         (ge,) = torch.autograd.grad(case.call(e_leaf, *args[1:]).sum(), e_leaf)
         torch.testing.assert_close(g, ge, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_compile_fullgraph_in_half_precision_outside_autocast(name, fresh_dynamo):
+    """bfloat16 inputs with float32 targets and weights (pure half-precision training, no
+    autocast): one graph, no warning, the eager numbers (the dtype promotion is traced)."""
+    case = CASES[name]
+    args = [a.to(torch.float32) if a.is_floating_point() else a for a in _tensors(case.arrays)]
+    args[0] = args[0].to(torch.bfloat16)
+    out, caught = _compile_quietly(case.call, *args)
+    assert caught == []
+    torch.testing.assert_close(out, case.call(*args), rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.uint8])
+def test_compile_takes_class_indices_of_every_integer_dtype(dtype, fresh_dynamo):
+    """Labels of a narrower integer dtype than int64 (which ATen refuses): under
+    torch.compile the eager numbers and gradients, spatial and not, with and without options."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 4, 3, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 4, (2, 3, 3), generator=gen).to(dtype)
+    calls = {
+        "cross_entropy": lambda a, b: ce.cross_entropy(a, b),
+        "smoothed": lambda a, b: ce.cross_entropy(a, b, label_smoothing=0.1, ignore_index=2),
+        "nll_loss": lambda a, b: ce.nll_loss(torch.log_softmax(a, 1), b, reduction="sum"),
+        "flat": lambda a, b: ce.cross_entropy(a[:, :, 0, 0], b[:, 0, 0]),
+    }
+    for name, call in calls.items():
+        out, caught = _compile_quietly(call, x, y)
+        assert caught == [], name
+        want = call(x, y.long())
+        torch.testing.assert_close(out, want, rtol=1e-12, atol=1e-12)
+        (g,) = torch.autograd.grad(out, x)
+        (gw,) = torch.autograd.grad(want, x)
+        torch.testing.assert_close(g, gw, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", list(MODULES))

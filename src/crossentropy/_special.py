@@ -19,6 +19,7 @@ from crossentropy._lib.namespace import (
     cast,
     is_array,
     namespace,
+    promoted,
     quiet,
     restore_dtype,
 )
@@ -322,7 +323,7 @@ def xlogy(x: Array, y: Array, /) -> Array:
         xf, dtype = cast(xp, xf, yf.dtype), ydtype
     elif y_scalar:
         yf, ydtype = cast(xp, yf, xf.dtype), dtype
-    common = xp.result_type(xf, yf)
+    common = promoted(xp, xf, yf)
     try:
         xb, yb = xp.broadcast_arrays(cast(xp, xf, common), cast(xp, yf, common))
     except (ValueError, RuntimeError, TypeError):
@@ -332,4 +333,4 @@ def xlogy(x: Array, y: Array, /) -> Array:
         ) from None
     with quiet(xb):  # x * log(0) = -inf for x > 0 is the answer
         out = fm.xlogy(xp, xb, yb)
-    return restore_dtype(xp, out, xp.result_type(dtype, ydtype))
+    return restore_dtype(xp, out, promoted(xp, dtype, ydtype))

@@ -31,6 +31,7 @@ from crossentropy._lib.namespace import (
     as_float,
     cast,
     namespace,
+    promoted,
     restore_dtype,
 )
 from crossentropy._lib.policy import reads
@@ -62,8 +63,8 @@ def _prepare(
         f, dt = as_float(xp, a, name)
         floats.append(f)
         stored.append(dt)
-        out_dtype = dt if out_dtype is None else xp.result_type(out_dtype, dt)
-    common = xp.result_type(*floats)
+        out_dtype = dt if out_dtype is None else promoted(xp, out_dtype, dt)
+    common = promoted(xp, *floats)
     floats = [cast(xp, f, common) for f in floats]
     if len(floats) > 1:
         try:

@@ -48,6 +48,7 @@ __all__ = [
     "is_torch",
     "move_axis",
     "namespace",
+    "promoted",
     "quiet",
     "restore_dtype",
     "stop_gradient",
@@ -368,18 +369,28 @@ def with_target(
     strong = is_array(given) or isinstance(given, np.generic)
     weak = not strong or bool(getattr(given, "weak_type", False))
     if is_floating(xp, target) and not weak:
-        xf = cast(xp, xf, _promoted(xp, xf.dtype, tf.dtype))
-        out_dtype = _promoted(xp, out_dtype, t_out)
+        xf = cast(xp, xf, promoted(xp, xf.dtype, tf.dtype))
+        out_dtype = promoted(xp, out_dtype, t_out)
     return xf, cast(xp, tf, xf.dtype), out_dtype
 
 
-def _promoted(xp: Namespace, a: Any, b: Any) -> Any:
-    """The floating dtype of an operation on dtypes ``a`` and ``b`` (two of NumPy's
-    ``ml_dtypes`` half types, which NumPy does not promote, give float32)."""
+def promoted(xp: Namespace, *items: Any) -> Any:
+    """The dtype of an operation on arrays or dtypes ``items`` (``xp.result_type``): torch's
+    by ``torch.promote_types`` on their dtypes, which ``torch.compile`` traces (it cannot
+    trace ``result_type``; the array API's rules are the same: no value-based casting); two
+    of NumPy's ``ml_dtypes`` half types, which NumPy does not promote, give float32."""
+    torch = sys.modules.get("torch")
+    if torch is not None and any(isinstance(i, torch.Tensor | torch.dtype) for i in items):
+        dtypes = [i if isinstance(i, torch.dtype) else i.dtype for i in items]
+        out = dtypes[0]
+        for d in dtypes[1:]:
+            out = out if d == out else torch.promote_types(out, d)
+        return out
     try:
-        return xp.result_type(a, b)
+        return xp.result_type(*items)
     except TypeError:
-        bits = max(_ml_float_bits(d) or np.dtype(d).itemsize * 8 for d in (a, b))
+        dtypes = [getattr(i, "dtype", i) for i in items]
+        bits = max(_ml_float_bits(d) or np.dtype(d).itemsize * 8 for d in dtypes)
         return np.dtype(np.float32 if bits <= 32 else np.float64)
 
 

@@ -656,7 +656,8 @@ def gradient(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions) -> Array:
 def aten_applies(inp: SoftmaxInputs, o: SoftmaxOptions) -> bool:
     """Whether ATen's ``cross_entropy`` / ``nll_loss`` compute this call: PyTorch tensors,
     class-index targets on logits or log-probabilities, no focal term, no class mask, class
-    weights per class, and every hyperparameter a Python number. Softcap, z-loss, row masks,
+    weights per class, every hyperparameter a Python number, and no label smoothing under
+    ``torch.func.vmap`` (:func:`_smoothing_under_vmap`). Softcap, z-loss, row masks,
     ``batchmean``, ``empty_mean`` and the divisors are added around the ATen call."""
     return (
         is_torch(inp.x)
@@ -666,6 +667,7 @@ def aten_applies(inp: SoftmaxInputs, o: SoftmaxOptions) -> bool:
         and inp.class_mask is None
         and (o.weight_mode == "per_class" or inp.weight is None)
         and all(v is None or isinstance(v, float) for v in (o.label_smoothing, o.z_loss, o.softcap))
+        and not _smoothing_under_vmap(o)
     )
 
 
@@ -692,12 +694,7 @@ def aten_loss(inp: SoftmaxInputs, o: SoftmaxOptions) -> Array:
     red = o.reduction
     plain = (
         red in ("none", "sum")
-        or (
-            red == "mean"
-            and math.isnan(o.empty_mean)
-            and o.divisor_rule(soft=False) == "weight"
-            and not _masked_under_vmap(w, o)
-        )
+        or (red == "mean" and math.isnan(o.empty_mean) and o.divisor_rule(soft=False) == "weight")
     ) and not o.z_loss
     aten_red = red if plain else ("none" if o.z_loss else "sum")
     # ATen wants the classes on axis 1: (C,), (N, C) or (N, C, d...); ours are last.
@@ -750,21 +747,17 @@ def aten_loss(inp: SoftmaxInputs, o: SoftmaxOptions) -> Array:
 # ---------------------------------------------------------------------------------------------
 
 
-def _masked_under_vmap(weight: Array | None, o: SoftmaxOptions) -> bool:
-    """Whether ATen's mean would select with a mask under ``torch.func.vmap``, which cannot
-    batch it: class weights with label smoothing (its weighted mean of the smoothing term);
-    the sum and the divisor are taken apart then."""
+def _smoothing_under_vmap(o: SoftmaxOptions) -> bool:
+    """Whether this is label smoothing under ``torch.func.vmap``, which ATen's
+    ``cross_entropy`` cannot be batched for: it fills its smoothing term in place by a mask
+    of the targets (batched labels of unbatched logits fail) and, with class weights, takes
+    a masked mean; the generic path computes it then."""
     torch = sys.modules["torch"]
-    return (
-        weight is not None
-        and bool(o.label_smoothing)
-        and o.reduction == "mean"
-        and torch._C._functorch.maybe_current_level() is not None
-    )
+    return bool(o.label_smoothing) and torch._C._functorch.maybe_current_level() is not None
 
 
 def _aten_direct(input: Array, target: Array, weight: Array | None, o: SoftmaxOptions) -> Any:
-    """PyTorch's own call, straight to ATen, for float32/float64 tensors with class-index
+    """PyTorch's own call, straight to ATen, for float32/float64 tensors with int64 class-index
     targets and PyTorch's options (``o.torch_call``); None when ATen refuses the arguments, so
     that :func:`prepare` names the problem (a label out of range, a shape), or when the mode in
     force would read values ATen does not check (``validate=True`` off the CPU)."""
@@ -775,8 +768,8 @@ def _aten_direct(input: Array, target: Array, weight: Array | None, o: SoftmaxOp
         or not isinstance(target, torch.Tensor)
         or (weight is not None and not isinstance(weight, torch.Tensor))
         or input.dtype not in (torch.float32, torch.float64)
-        or target.is_floating_point()
-        or _masked_under_vmap(weight, o)
+        or target.dtype != torch.int64  # (ATen refuses others: told apart before tracing)
+        or _smoothing_under_vmap(o)
     ):
         return None
     if (
