@@ -79,6 +79,22 @@ def test_rst_hook_turns_math_into_mathml_and_roles_into_code():
         hook.on_page_content(":math:<code>\\left( a</code>", None, None, None)
 
 
+def test_rst_hook_sets_operator_names_apart_as_tex_does():
+    """A thin space between an operator name and an ordinary symbol on either side, none
+    before an opening parenthesis, none doubled between two names."""
+    hook = _hook("rst_roles")
+    thin = '<mspace width="0.1667em"></mspace>'
+
+    def body(tex: str) -> str:
+        out = hook.on_page_content(f":math:<code>{tex}</code>", None, None, None)
+        return out.split('display="inline">')[1]
+
+    assert f"<mi>t</mi>{thin}<mi>log</mi>{thin}<mi>p</mi>" in body("-t\\log p")
+    assert f"<mi>w</mi>{thin}<mi>tanh</mi><mo stretchy" in body("w\\tanh(x - y)")
+    assert f"<mi>log</mi>{thin}<mi>cosh</mi>{thin}<mi>e</mi>" in body("\\log\\cosh e")
+    assert thin not in body("\\log(x) + \\exp(-x)")
+
+
 def test_the_built_site_needs_no_network(tmp_path):
     """Formulas are MathML and code is highlighted at build time: no page loads a script or a
     style sheet from the network, and no formula is left as LaTeX source."""

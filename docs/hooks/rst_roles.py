@@ -27,6 +27,14 @@ _TAG = re.compile(r"<[^>]+>")
 
 _TEXT = re.compile(r"(\\text(?:tt|rm|it|bf|sf)?\{)([^{}]*)\}")
 
+# An operator name (\log, \tanh, \max: an identifier of two or more letters) and what is set
+# beside it: a thin space, as TeX sets one between an operator and an ordinary symbol (not
+# before an opening parenthesis, not after an operator or at the start of a row).
+_NAME = r"<mi>[A-Za-z]{2,}</mi>"
+_THIN = '<mspace width="0.1667em"></mspace>'
+_AFTER_NAME = re.compile(rf"({_NAME})(?!<mo stretchy=\"false\">&#x00028;|<mo|</|<mspace)")
+_BEFORE_NAME = re.compile(rf"(</mi>|</mn>|</msub>|</msup>|</msubsup>|&#x00029;</mo>)({_NAME})")
+
 
 def _mathml(code: str, display: str) -> str:
     r"""The MathML of a rendered code span's LaTeX source (tags dropped, entities decoded;
@@ -34,9 +42,11 @@ def _mathml(code: str, display: str) -> str:
     tex = html.unescape(_TAG.sub("", code)).strip()
     tex = _TEXT.sub(lambda m: m[1] + m[2].replace("\\_", "_") + "}", tex)
     try:
-        return str(convert(tex, display=display))
+        mathml = str(convert(tex, display=display))
     except Exception as exc:  # a formula the converter cannot read: stop the build
         raise ValueError(f"cannot convert the formula {tex!r} to MathML: {exc}") from exc
+    mathml = _BEFORE_NAME.sub(lambda m: m[1] + _THIN + m[2], mathml)
+    return _AFTER_NAME.sub(lambda m: m[1] + _THIN, mathml)
 
 
 def on_page_content(content: str, page: Any, config: Any, files: Any) -> str:

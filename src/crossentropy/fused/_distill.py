@@ -272,14 +272,17 @@ def linear_kl_div(
 
     .. math::
 
-        q_n = \operatorname{softmax}\bigl((W_s x_n + b_s) / T\bigr), \quad
-        p_n = \operatorname{softmax}\bigl((W_t h_n + b_t) / T\bigr), \qquad
+        q_n = \operatorname{softmax}\bigl((W_s x_n + b_s) / T\bigr), \qquad
+        p_n = \operatorname{softmax}\bigl((W_t h_n + b_t) / T\bigr)
+
+    .. math::
+
         \ell_n = \begin{cases}
             \mathrm{KL}(p_n \| q_n) & \text{forward} \\
             \mathrm{KL}(q_n \| p_n) & \text{reverse} \\
-            \beta\,\mathrm{KL}(p_n \| m_n) + (1 - \beta)\,\mathrm{KL}(q_n \| m_n),\;
-            m_n = \beta p_n + (1 - \beta) q_n & \text{jsd}
+            \beta\,\mathrm{KL}(p_n \| m_n) + (1 - \beta)\,\mathrm{KL}(q_n \| m_n) & \text{jsd}
         \end{cases}
+        \qquad m_n = \beta p_n + (1 - \beta) q_n
 
     Equal to ``crossentropy.kl_div`` of the materialised logits (forward KL:
     ``kl_div(log_softmax(student / T), log_softmax(teacher / T), log_target=True)``) with
@@ -295,13 +298,20 @@ def linear_kl_div(
 
     Parameters
     ----------
-    input, linear_weight
-        The student's hidden states ``(..., D_s)`` and head ``(V, D_s)``.
-    teacher_input, teacher_weight
-        The teacher's hidden states ``(..., D_t)`` (same leading shape) and head ``(V, D_t)``,
-        of any floating dtype (cast to ``input``'s: a bfloat16 teacher for a float32 student).
-    linear_bias, teacher_bias : Tensor, optional
-        The student's and the teacher's output biases ``(V,)``.
+    input : Tensor
+        The student's hidden states ``(..., D_s)``.
+    linear_weight : Tensor
+        The student's output head ``(V, D_s)``.
+    teacher_input : Tensor
+        The teacher's hidden states ``(..., D_t)``, with ``input``'s leading shape, of any
+        floating dtype (cast to ``input``'s: a bfloat16 teacher for a float32 student).
+    teacher_weight : Tensor
+        The teacher's output head ``(V, D_t)``, of any floating dtype (cast as
+        ``teacher_input``).
+    linear_bias : Tensor, optional
+        The student's output bias ``(V,)``.
+    teacher_bias : Tensor, optional
+        The teacher's output bias ``(V,)``.
     target : Tensor, optional
         Labels of shape ``input.shape[:-1]``, in ``[0, V)`` (checked where the validation
         policy reads them, as in :func:`linear_cross_entropy`); tokens equal to

@@ -505,8 +505,8 @@ class CalibrationAccumulator:
     .. math::
 
         f = (j + \lambda) / G, \qquad
-        n_{jo} \mathrel{+}= 1, \quad \Lambda_{jo} \mathrel{+}= \lambda, \quad
-        \Lambda^{(2)}_{jo} \mathrel{+}= \lambda^2
+        n_{jo} \gets n_{jo} + 1, \quad \Lambda_{jo} \gets \Lambda_{jo} + \lambda, \quad
+        \Lambda^{(2)}_{jo} \gets \Lambda^{(2)}_{jo} + \lambda^2
 
     :meth:`merge` adds another accumulator's rows; :meth:`result` gives the smooth ECE with
     its bandwidth, a Poisson bootstrap interval and the smoothed reliability curve with its

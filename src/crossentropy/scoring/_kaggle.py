@@ -23,8 +23,10 @@ from crossentropy.scoring._sources import InputError, headerless
 
 __all__ = ["KAGGLE_EPS", "kaggle_probabilities", "kaggle_score"]
 
-#: The clip of Kaggle's log loss: probabilities are kept within ``[1e-15, 1 - 1e-15]``.
 KAGGLE_EPS = 1e-15
+"""The clip of Kaggle's log loss: probabilities are kept within ``[1e-15, 1 - 1e-15]``
+(``eps`` of :func:`kaggle_score` and :func:`kaggle_probabilities`; ``clip`` of
+:func:`score`)."""
 
 
 def kaggle_probabilities(
