@@ -90,6 +90,13 @@ def test_report_renders_as_json_text_and_html(files, tmp_path: Path, capsys):
     out = tmp_path / "r.html"
     report.to_html(out)
     assert out.read_text() == page
+    # the input table as a reader reads it: no Python None or False, thousands separated
+    assert "<td>option clip</td><td>the stored dtype&#39;s epsilon</td>" in page
+    assert "<td>option renormalize</td><td>no</td>" in page
+    assert "<td>id column</td><td>none</td>" in page
+    assert "<td>option batch_rows</td><td>65,536</td>" in page
+    assert ">None<" not in page
+    assert ">False<" not in page
     # a notebook gets the same content in a <div> whose every rule stays inside it
     view = report._repr_html_()
     assert view.startswith('<div class="ce-report">')

@@ -45,10 +45,11 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; ma
        margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.5; }
 h1, h2, h3 { line-height: 1.2; }
 h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
-table { border-collapse: collapse; margin: 1em 0; font-size: .92em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: .92em; display: block;
+        max-width: 100%; overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: .3em .6em; }
 th { background: #f3f3f3; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 figure { margin: 1.2em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: .9em; color: #555; }
@@ -58,6 +59,9 @@ div.row { display: flex; flex-wrap: wrap; gap: 1em; }
 div.row figure { flex: 1 1 45%; min-width: 320px; }
 div.formula { overflow-x: auto; overflow-y: hidden; margin: .6em 0; padding: .3em 0;
               font-size: 1.1em; }
+math { font-family: "Latin Modern Math", "STIX Two Math", "Cambria Math",
+       "DejaVu Math TeX Gyre", "Noto Sans Math", math; }
+mtd { text-align: left; }
 """
 
 

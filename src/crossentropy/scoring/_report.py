@@ -517,6 +517,16 @@ def _histogram_figure(result: dict[str, Any]) -> Any:
             edgecolor="white",
             label=f"{beyond:,} rows above {right:g} nats",
         )
+        ax.annotate(  # its count over it: a few rows next to thousands are a sliver
+            f"{beyond:,}",
+            (right + 0.125, beyond),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            color="#c44e52",
+            fontsize="small",
+        )
         right += 0.25
     ax.axvline(
         result["log_loss"],
@@ -767,7 +777,7 @@ def _input_rows(meta: dict[str, Any]) -> list[list[str]]:
             if meta.get("one_hot_columns")
             else ["target column", str(meta["target"])]
         ),
-        ["id column", str(meta["id_column"])],
+        ["id column", _shown(meta["id_column"])],
         ["classes", _clip(", ".join(map(str, meta["classes"])), 200)],
         ["rows", f"{meta['rows']:,}"],
     ]
@@ -776,9 +786,24 @@ def _input_rows(meta: dict[str, Any]) -> list[list[str]]:
     if meta.get("sample_weight_column"):
         rows.append(["sample weight column", str(meta["sample_weight_column"])])
         rows.append(["total weight", f"{float(meta['total_weight']):,.6g}"])
-    rows += [[f"option {k}", str(v)] for k, v in meta["options"].items()]
+    rows += [
+        [f"option {k}", "the stored dtype's epsilon" if k == "clip" and v is None else _shown(v)]
+        for k, v in meta["options"].items()
+    ]
     rows.append(["crossentropy version", meta["crossentropy_version"]])
     return rows
+
+
+def _shown(value: Any) -> str:
+    """A setting as a reader reads it: none for None, yes/no for booleans, integers with
+    thousands separators."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
 
 
 # --------------------------------------------------------------------------- comparisons
