@@ -79,6 +79,12 @@ def test_report_renders_as_json_text_and_html(files, tmp_path: Path, capsys):
     assert data["log_loss"] == report.log_loss
     assert "source" not in data
     assert "log loss (nats)" in str(report)
+    # the repr is a line (a notebook showing a list of reports printed every curve)
+    assert repr(report) == (
+        f"ScoreReport(predictions={str(files['dir'] / 't.parquet')!r}, n={report.n:,}, "
+        f"classes={len(report.input['classes'])}, log_loss={report.log_loss:.6g}, "
+        f"accuracy={report.accuracy:.6g})"
+    )
     page = report.html()
     assert page.startswith("<!DOCTYPE html>")
     assert "<script" not in page
@@ -739,6 +745,15 @@ def test_sample_weight_as_an_array_for_data_in_memory(weighted) -> None:
         score(p, target=y, sample_weight=np.array(["a"] * 500))
     with pytest.raises(TypeError, match="goes with data in memory"):
         score(weighted["dir"] / "t.csv", target="y", proba="p_*", sample_weight=u)
+    # NumPy files: neither an array of weights nor a column; each message says what works
+    np.savez(weighted["dir"] / "w.npz", y_true=y, y_proba=p)
+    with pytest.raises(TypeError, match=r"for \.npy/\.npz files, load the arrays \(np\.load\)"):
+        score(weighted["dir"] / "w.npz", sample_weight=u)
+    with pytest.raises(InputError, match=r"weight column needs a table .*as sample_weight="):
+        score(weighted["dir"] / "w.npz", sample_weight="w")
+    arrays = np.load(weighted["dir"] / "w.npz")
+    direct = score(arrays["y_proba"], target=arrays["y_true"], sample_weight=u, bootstrap=0)
+    assert direct.log_loss == pytest.approx(score(p, target=y, sample_weight=u).log_loss)
     bad = u.copy()
     bad[9] = -2.0
     with pytest.raises(InputError, match=r"array, row 10, column 'sample_weight': sample weight"):

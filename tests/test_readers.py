@@ -348,9 +348,15 @@ def test_an_unknown_label_says_how_to_name_classes_that_were_not_named(tmp_path:
     multi.write_text("label,p_cat,p_dog\ncat,0.3,0.7\ndog,0.6,0.4\n")
     one = tmp_path / "one.csv"
     one.write_text("y,p\nyes,0.2\nno,0.4\n")
-    taken = r"'p_dog'\); the classes were taken from the probability columns' names: name each"
+    taken = r"'p_dog'\); the classes were taken from the probability columns' names: proba='p_\*' "
+    taken += r"\(--proba-cols 'p_\*'\) takes what follows 'p_' as the class, or name each"
     with pytest.raises(InputError, match=taken):
         score(multi, target="label")
+    plain = tmp_path / "plain.csv"  # no common prefix to take off
+    plain.write_text("label,cat_p,dog_p\ncat,0.3,0.7\ndog,0.6,0.4\n")
+    taken = r"'dog_p'\); the classes were taken from the probability columns' names: name each"
+    with pytest.raises(InputError, match=taken):
+        score(plain, target="label")
     with pytest.raises(InputError, match=r"\('0', '1'\); one probability column \(or a vector\)"):
         score(one, target="y")
     # named classes get no hint, even when they are the column names or 0 and 1

@@ -1465,3 +1465,20 @@ def test_the_weighted_report_page_names_its_weights(tmp_path: Path) -> None:
     many = np.random.default_rng(0).dirichlet(np.ones(31), size=62)
     wide = score(many, target=np.arange(62) % 31, bootstrap=0).html()
     assert "No confusion matrix: it is kept for at most 30 classes." in wide
+
+
+def test_renormalize_before_the_file_leaves_the_file_a_file(data, capsys) -> None:
+    """``--renormalize`` without a value is Kaggle's order wherever it stands: the word after
+    it is its value only when it is one (``--clip 1e-15 --renormalize preds.csv``, the help's
+    recipe written before the file, took the file for a value)."""
+    path = str(data["dir"] / "t.csv")
+    kaggle = run_json(capsys, path, *TABLE_ARGS, "--clip", "1e-15", "--renormalize")
+    assert kaggle["input"]["options"]["renormalize"] == "before_clip"
+    before = run_json(capsys, "--clip", "1e-15", "--renormalize", path, *TABLE_ARGS)
+    assert before == kaggle
+    after = run_json(capsys, "--renormalize", "after_clip", path, *TABLE_ARGS)
+    assert after["input"]["options"]["renormalize"] == "after_clip"
+    sol, sub = str(data["dir"] / "sol.csv"), str(data["dir"] / "sub_shuffled.csv")
+    pair = ("--id", "id", "--target", "y")
+    got = run_json(capsys, "--solution", sol, "--renormalize", "--submission", sub, *pair)
+    assert got["input"]["options"]["renormalize"] == "before_clip"

@@ -63,12 +63,18 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``crossentropy`` command; returns the exit code (2 for bad usage)."""
     parser = _parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    if list(argv[:1]) == ["score"]:
+        from crossentropy.cli._score import bare_renormalize
+
+        argv = bare_renormalize(list(argv))
     args, extra = parser.parse_known_args(argv)
     if extra:  # told by the command's own parser, which names the command and its help
         commands = next(
             a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
         ).choices
-        given = list(sys.argv[1:] if argv is None else argv)
+        given = list(argv)
         before = given[: given.index(args.command)] if args.command in given else given
         chosen = parser if not args.command or set(extra) & set(before) else None
         (chosen or commands[args.command]).error(f"unrecognized arguments: {' '.join(extra)}")

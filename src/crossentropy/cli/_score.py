@@ -58,7 +58,7 @@ inputs:
     columns.
 
   several prediction sets on the same targets, compared:
-      crossentropy score a.csv b.csv --target y
+      crossentropy score a.csv b.csv --target y --proba-cols 'p_*'
       crossentropy score --solution sol.csv --submission a.csv --submission b.csv --id id
     Each set is scored as above; the paired differences of log loss, Brier score and accuracy
     get 95 % bootstrap intervals (--bootstrap replicates, whose weights depend on each example
@@ -135,6 +135,22 @@ def _positive_int(text: str) -> int:
 
 def _nonnegative_int(text: str) -> int:
     return _int_at_least(text, 0, "an integer >= 0")
+
+
+#: ``--renormalize``'s values; given without one, it renormalizes before clipping (Kaggle's).
+RENORMALIZE_ORDERS = ("before_clip", "after_clip")
+
+
+def bare_renormalize(argv: list[str]) -> list[str]:
+    """``argv`` with a ``--renormalize`` that is not followed by one of its values written
+    ``--renormalize=before_clip``: argparse would take the word after it, a file name say,
+    for its value (``--renormalize preds.csv`` is the default order and a file)."""
+    return [
+        "--renormalize=before_clip"
+        if tok == "--renormalize" and argv[i + 1 : i + 2] not in ([o] for o in RENORMALIZE_ORDERS)
+        else tok
+        for i, tok in enumerate(argv)
+    ]
 
 
 def add_score_parser(sub: Any) -> argparse.ArgumentParser:
@@ -237,7 +253,7 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
         "--renormalize",
         nargs="?",
         const="before_clip",
-        choices=("before_clip", "after_clip"),
+        choices=RENORMALIZE_ORDERS,
         help="divide each row by its sum: before clipping (Kaggle, the default when given) or "
         "after (scikit-learn < 1.5)",
     )

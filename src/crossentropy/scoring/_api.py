@@ -47,7 +47,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ScoreReport:
     """Every number of a scoring, with what was scored.
 
@@ -175,6 +175,16 @@ class ScoreReport:
 
     def __str__(self) -> str:
         return self.to_text()
+
+    def __repr__(self) -> str:
+        """A line: what was scored and its headline numbers (every number: :meth:`to_dict`;
+        the report: ``str`` or :meth:`to_text`)."""
+        files = ", ".join(f"{k}={v!r}" for k, v in self.input.get("files", {}).items())
+        return (
+            f"ScoreReport({files + ', ' if files else ''}n={self.n:,}, "
+            f"classes={len(self.input.get('classes', []))}, log_loss={self.log_loss:.6g}, "
+            f"accuracy={self.accuracy:.6g})"
+        )
 
 
 def _local(value: PathLike | None, name: str) -> str | None:
@@ -848,7 +858,8 @@ def _with_weights(table: Any, weight: Any) -> tuple[Any, str]:
     if table is None or isinstance(table, pa.RecordBatchReader) or not hasattr(table, "num_rows"):
         raise TypeError(
             "sample_weight as one weight per row goes with data in memory (a NumPy array, a "
-            "DataFrame, a pyarrow Table); for a file, name its column of weights"
+            "DataFrame, a pyarrow Table); for a table file (CSV, Parquet), name its column of "
+            "weights; for .npy/.npz files, load the arrays (np.load) and pass them in memory"
         )
     w = np.asarray(weight)
     if w.shape != (table.num_rows,):

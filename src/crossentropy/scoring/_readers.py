@@ -228,6 +228,15 @@ class Labels:
                 "; the classes were taken from the probability columns' names: name each "
                 "column's class, in order, with classes (--classes)"
             )
+            head = os.path.commonprefix(list(src.classes))  # noqa: RUF071 (text, not paths)
+            head = head[: max(head.rfind(c) for c in "_-.: ") + 1]  # up to a separator
+            if head and list(src.classes) == list(src.proba_columns):  # names taken whole
+                hint = (
+                    "; the classes were taken from the probability columns' names: "
+                    f"proba={head + '*'!r} (--proba-cols {head + '*'!r}) takes what follows "
+                    f"{head!r} as the class, or name each column's class, in order, with "
+                    "classes (--classes)"
+                )
         return cls(src.classes, hint)
 
     def indices(self, values: Any, path: str, column: str, first_row: int) -> np.ndarray:

@@ -809,7 +809,13 @@ def resolve_source(
     if form in ("npy", "npz"):
         if split is not None or weight is not None:
             what = "a split" if split is not None else "a sample weight"
-            raise InputError(file, f"{what} column needs a table (CSV, Parquet, DataFrame)")
+            how = (
+                "put the arrays (np.load) in a DataFrame with the split as a column"
+                if split is not None
+                else "load the arrays (np.load) and pass them in memory, with the weights "
+                "as sample_weight="
+            )
+            raise InputError(file, f"{what} column needs a table (CSV, Parquet, DataFrame): {how}")
         for given, what in (
             (target, "target (--target)"),
             (proba_cols, "proba (--proba-cols)"),
