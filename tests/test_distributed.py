@@ -789,6 +789,10 @@ def test_single_process_group_is_the_plain_loss(tmp_path):
             vocab_parallel_cross_entropy(torch.ones(2, 3, dtype=torch.int64), target[:2])
         with pytest.raises(ValueError, match="target must have logits' shape"):
             vocab_parallel_cross_entropy(logits, target[:-1])
+        with pytest.raises(
+            TypeError, match=r"target must hold integer class indices; got torch\.bool"
+        ):
+            vocab_parallel_cross_entropy(logits[:2], torch.tensor([True, False]))  # as the fused op
         with pytest.raises(ValueError, match=r"^logits must have a class axis"):
             vocab_parallel_cross_entropy(torch.tensor(1.0), torch.tensor(0))  # named target
         with pytest.raises(ValueError, match=r"weight must be this rank's \(11,\) shard"):

@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import re
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -93,6 +94,9 @@ def test_rst_hook_sets_operator_names_apart_as_tex_does():
     assert f"<mi>w</mi>{thin}<mi>tanh</mi><mo stretchy" in body("w\\tanh(x - y)")
     assert f"<mi>log</mi>{thin}<mi>cosh</mi>{thin}<mi>e</mi>" in body("\\log\\cosh e")
     assert thin not in body("\\log(x) + \\exp(-x)")
+    # a script stays with its operator; the space goes after the scripted name
+    assert f"<msub><mi>log</mi><mi>b</mi></msub>{thin}<mi>p</mi>" in body("-\\log_b p")
+    assert f"<msup><mi>tanh</mi><mn>2</mn></msup>{thin}<mi>x</mi>" in body("\\tanh^2 x")
 
 
 def test_the_built_site_needs_no_network(tmp_path):
@@ -118,6 +122,11 @@ def test_the_built_site_needs_no_network(tmp_path):
         assert ":math:" not in text, page
         assert ".. math::" not in text, page
         formulas += text.count("<math")
+        for math in re.findall(r"<math\b.*?</math>", text, re.S):  # valid MathML arities
+            for el in ElementTree.fromstring(math).iter():
+                tag = el.tag.rpartition("}")[2]
+                want = {"msub": 2, "msup": 2, "msubsup": 3, "mfrac": 2, "munder": 2}.get(tag)
+                assert want is None or len(el) == want, (page, tag, math[:300])
     assert formulas > 200
 
 

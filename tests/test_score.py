@@ -1476,6 +1476,8 @@ def test_renormalize_before_the_file_leaves_the_file_a_file(data, capsys) -> Non
     assert kaggle["input"]["options"]["renormalize"] == "before_clip"
     before = run_json(capsys, "--clip", "1e-15", "--renormalize", path, *TABLE_ARGS)
     assert before == kaggle
+    abbreviated = run_json(capsys, "--clip", "1e-15", "--renorm", path, *TABLE_ARGS)
+    assert abbreviated == kaggle  # argparse takes the abbreviation
     after = run_json(capsys, "--renormalize", "after_clip", path, *TABLE_ARGS)
     assert after["input"]["options"]["renormalize"] == "after_clip"
     sol, sub = str(data["dir"] / "sol.csv"), str(data["dir"] / "sub_shuffled.csv")

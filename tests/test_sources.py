@@ -296,6 +296,17 @@ def test_classes_that_cross_the_columns_names_are_refused(tmp_path: Path) -> Non
     renamed = table.set_column(0, "y", pa.array(["a", "b", "c", "a"]))
     got = score(renamed, target="y", proba="p_*", classes=["a", "b", "c"], bootstrap=0)
     assert got.log_loss == pytest.approx(want, rel=1e-15)
+    # integer names are as often positions (a DataFrame of predict_proba, 1-based columns)
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    p3 = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.2, 0.6, 0.2]])
+    frame = pa.table({"y": [1, 2, 3, 2], **{str(j): p3[:, j] for j in range(3)}})
+    want3 = sklearn_metrics.log_loss([1, 2, 3, 2], p3)
+    assert score(frame, target="y", classes=[1, 2, 3], bootstrap=0).log_loss == pytest.approx(
+        want3, rel=1e-14
+    )
+    ones = pa.table({"y": [0, 1, 2, 1], **{f"p_{j + 1}": p3[:, j] for j in range(3)}})
+    got = score(ones, target="y", proba="p_*", classes=[0, 1, 2], bootstrap=0)
+    assert got.log_loss == pytest.approx(want3, rel=1e-14)
     # NumPy columns have positions, not names: any order of classes is taken
     p = np.array([[0.7, 0.3], [0.4, 0.6]])
     np.save(tmp_path / "p.npy", p)
@@ -328,6 +339,15 @@ def test_numpy_labels_name_the_classes_as_scikit_learn_finds_them(tmp_path: Path
     assert score(v, target=yb, bootstrap=0).log_loss == pytest.approx(want, rel=1e-14)
     got = score(tmp_path / "v.npy", target_file=tmp_path / "yb.npy", bootstrap=0)
     assert got.log_loss == pytest.approx(want, rel=1e-14)
+    # byte-string labels name the classes as the text they are read as
+    yb3 = np.array([b"a", b"b", b"c", b"b"])
+    assert score(p, target=yb3, bootstrap=0).log_loss == pytest.approx(
+        sklearn_metrics.log_loss(["a", "b", "c", "b"], p), rel=1e-14
+    )
+    # labels beyond int64 are no positions and no int64 classes: named, as unknown labels
+    huge = np.array([2**63, 2**63 + 1, 2**63 + 2, 2**63 + 1], dtype=np.uint64)
+    with pytest.raises(InputError, match="label 9223372036854775808 is not among the classes"):
+        score(p, target=huge)
     positions = r"row 3, column 'y_true': label 3 is not among the classes \('0', '1', '2'\); "
     positions += "the classes are the probability columns' positions, 0 to 2: name each"
     with pytest.raises(InputError, match=positions):

@@ -27,13 +27,19 @@ _TAG = re.compile(r"<[^>]+>")
 
 _TEXT = re.compile(r"(\\text(?:tt|rm|it|bf|sf)?\{)([^{}]*)\}")
 
-# An operator name (\log, \tanh, \max: an identifier of two or more letters) and what is set
-# beside it: a thin space, as TeX sets one between an operator and an ordinary symbol (not
-# before an opening parenthesis, not after an operator or at the start of a row).
+# An operator name (\log, \tanh, \max: an identifier of two or more letters, alone or as the
+# base of a sub- or superscript: \log_b, \tanh^2) and what is set beside it: a thin space, as
+# TeX sets one between an operator and an ordinary symbol (not before an opening
+# parenthesis, not after an operator or at the start of a row, never inside the script).
 _NAME = r"<mi>[A-Za-z]{2,}</mi>"
+_SCRIPT = r"(?:<mi>[^<]*</mi>|<mn>[^<]*</mn>|<mrow>(?:(?!</?mrow>).)*</mrow>)"
+_ATOM = (
+    rf"(?:(?<!<msub>)(?<!<msup>)(?<!<msubsup>){_NAME}"
+    rf"|<(?P<s>msub|msup|msubsup)>{_NAME}{_SCRIPT}{{1,2}}</(?P=s)>)"
+)
 _THIN = '<mspace width="0.1667em"></mspace>'
-_AFTER_NAME = re.compile(rf"({_NAME})(?!<mo stretchy=\"false\">&#x00028;|<mo|</|<mspace)")
-_BEFORE_NAME = re.compile(rf"(</mi>|</mn>|</msub>|</msup>|</msubsup>|&#x00029;</mo>)({_NAME})")
+_AFTER_NAME = re.compile(rf"({_ATOM})(?!<mo|</|<mspace)")
+_BEFORE_NAME = re.compile(rf"(</mi>|</mn>|</msub>|</msup>|</msubsup>|&#x00029;</mo>)({_ATOM})")
 
 
 def _mathml(code: str, display: str) -> str:

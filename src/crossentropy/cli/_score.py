@@ -14,6 +14,8 @@ import sys
 import warnings
 from typing import Any
 
+from crossentropy.metrics._formulas import RENORMALIZE
+
 __all__ = ["add_score_parser", "score_command"]
 
 PROG = "crossentropy score"
@@ -34,7 +36,8 @@ inputs:
     pattern belongs to the class left after removing the pattern's fixed prefix and suffix
     ('p_*' maps column p_cat to class cat); a column named outright belongs to the class of its
     full name. Without --proba-cols every other column is a probability column. --classes
-    a,b,c renames the classes (in column order). A single probability column is read as
+    a,b,c renames the classes (in column order; refused where it would give a column the
+    class another column's name gives). A single probability column is read as
     P(class 1) of a binary problem (classes 0 and 1, or the two given by --classes), unless
     its class is the first of the two (p_0): then it is that class's probability.
   a Kaggle-style pair, joined on an id column:
@@ -137,17 +140,16 @@ def _nonnegative_int(text: str) -> int:
     return _int_at_least(text, 0, "an integer >= 0")
 
 
-#: ``--renormalize``'s values; given without one, it renormalizes before clipping (Kaggle's).
-RENORMALIZE_ORDERS = ("before_clip", "after_clip")
-
-
 def bare_renormalize(argv: list[str]) -> list[str]:
-    """``argv`` with a ``--renormalize`` that is not followed by one of its values written
-    ``--renormalize=before_clip``: argparse would take the word after it, a file name say,
-    for its value (``--renormalize preds.csv`` is the default order and a file)."""
+    """``argv`` with a ``--renormalize`` (or an abbreviation argparse takes, ``--renorm``)
+    that is not followed by one of its values written ``--renormalize=before_clip``:
+    argparse would take the word after it, a file name say, for its value
+    (``--renormalize preds.csv`` is the default order and a file)."""
     return [
         "--renormalize=before_clip"
-        if tok == "--renormalize" and argv[i + 1 : i + 2] not in ([o] for o in RENORMALIZE_ORDERS)
+        if tok.startswith("--ren")
+        and "--renormalize".startswith(tok)
+        and argv[i + 1 : i + 2] not in ([o] for o in RENORMALIZE)
         else tok
         for i, tok in enumerate(argv)
     ]
@@ -253,7 +255,7 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
         "--renormalize",
         nargs="?",
         const="before_clip",
-        choices=RENORMALIZE_ORDERS,
+        choices=RENORMALIZE,
         help="divide each row by its sum: before clipping (Kaggle, the default when given) or "
         "after (scikit-learn < 1.5)",
     )

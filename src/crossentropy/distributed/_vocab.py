@@ -21,7 +21,13 @@ from torch import Tensor
 
 from crossentropy._lib.policy import reads
 from crossentropy.distributed._dtensor import check_group, holds_dtensor, tensor_parallel_shard
-from crossentropy.fused._chunked import FusedOptions, check_inputs, product_inputs, row_scales
+from crossentropy.fused._chunked import (
+    FusedOptions,
+    check_class_indices,
+    check_inputs,
+    product_inputs,
+    row_scales,
+)
 from crossentropy.fused._ops import Grads
 from crossentropy.fused._terms import (
     LinearCrossEntropyOutput,
@@ -808,8 +814,7 @@ def vocab_parallel_cross_entropy(
     check_group(group, "group")
     if not isinstance(logits, Tensor) or not logits.is_floating_point():
         raise TypeError("logits must be a floating-point tensor (this rank's shard)")
-    if not isinstance(target, Tensor) or target.dtype.is_floating_point or target.is_complex():
-        raise TypeError("target must be a tensor of class indices")
+    check_class_indices(target, "target")
     if logits.ndim < 1:
         raise ValueError("logits must have a class axis (the last, this rank's classes); got 0-d")
     if target.shape != logits.shape[:-1]:

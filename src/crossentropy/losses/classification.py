@@ -753,7 +753,11 @@ def _smoothing_under_vmap(o: SoftmaxOptions) -> bool:
     of the targets (batched labels of unbatched logits fail) and, with class weights, takes
     a masked mean; the generic path computes it then."""
     torch = sys.modules["torch"]
-    return bool(o.label_smoothing) and torch._C._functorch.maybe_current_level() is not None
+    functorch = torch._C._functorch
+    if not o.label_smoothing or functorch.maybe_current_level() is None:
+        return False
+    vmap = functorch.TransformType.Vmap  # under grad or jacrev alone ATen's path stays
+    return any(level.key() == vmap for level in functorch.get_interpreter_stack() or ())
 
 
 def _aten_direct(input: Array, target: Array, weight: Array | None, o: SoftmaxOptions) -> Any:

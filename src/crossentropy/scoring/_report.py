@@ -787,7 +787,12 @@ def _input_rows(meta: dict[str, Any]) -> list[list[str]]:
         rows.append(["sample weight column", str(meta["sample_weight_column"])])
         rows.append(["total weight", f"{float(meta['total_weight']):,.6g}"])
     rows += [
-        [f"option {k}", "the stored dtype's epsilon" if k == "clip" and v is None else _shown(v)]
+        [
+            f"option {k}",
+            "the stored dtype's epsilon"
+            if k == "clip" and v is None
+            else (str(v) if k == "seed" else _shown(v)),  # a seed is a name, not a count
+        ]
         for k, v in meta["options"].items()
     ]
     rows.append(["crossentropy version", meta["crossentropy_version"]])

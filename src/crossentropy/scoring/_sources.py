@@ -703,6 +703,10 @@ def name_list(names: Sequence[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
+#: A class name that writes an integer.
+_INT_NAME = re.compile(r"[+-]?\d+")
+
+
 def _check_classes(
     path: str,
     cols: list[str],
@@ -714,7 +718,8 @@ def _check_classes(
     ``--classes``) where given, else ``classes`` (the names the columns give, or their
     positions where not ``named_by_columns``). Given classes that name a column's class as
     another column's (``p_*`` over ``p_cat, p_dog`` with classes ``dog, cat``) are an
-    error: the columns would be scored as each other's classes."""
+    error: the columns would be scored as each other's classes; names that are all integers
+    are not held to it (``0, 1, 2`` are as often the columns' positions)."""
     named = list(classes)  # the classes the columns' names give
     if override is not None:
         given = [str(c).strip() for c in override]
@@ -729,7 +734,10 @@ def _check_classes(
             (j for j, n in enumerate(named) if len(cols) > 1 and n != given[j] and n in given),
             None,
         )
-        if named_by_columns and crossed is not None:
+        # integer names are as often positions (a DataFrame of predict_proba: 0, 1, 2) as
+        # classes: only names that are not all integers are held to
+        numbered = all(_INT_NAME.fullmatch(n.strip()) for n in named)
+        if named_by_columns and not numbered and crossed is not None:
             other = cols[given.index(named[crossed])]
             raise InputError(
                 path,
@@ -1047,15 +1055,15 @@ def found_classes(y: np.ndarray, width: int) -> list[str] | None:
     for lo in range(0, y.shape[0], 1 << 20):
         try:
             found.update(plain(v) for v in distinct(np.asarray(y[lo : lo + (1 << 20)])).tolist())
-        except (TypeError, ValueError):  # labels of mixed types, or missing ones
+        except (TypeError, ValueError, OverflowError):  # mixed types, missing ones, > int64
             return None
         if len(found) > width:
             return None
     if len(found) != width:
         return None
-    try:
-        return [str(v) for v in sorted(found)]
-    except TypeError:
+    try:  # bytes (a NumPy "S" array) as the text the readers decode them to
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in sorted(found)]
+    except (TypeError, UnicodeDecodeError):
         return None
 
 
@@ -1111,7 +1119,7 @@ def _resolve_arrays(
         default = found or default
     if stored is not None and len(default) != n_cols and not (n_cols == 1 and len(default) == 2):
         raise InputError(path, f"classes has {len(default)} names for {n_cols} columns")
-    names_ = _check_classes(path, cols, default, classes, named_by_columns=stored is not None)
+    names_ = _check_classes(path, cols, default, classes, named_by_columns=False)
     if n_cols == 1 and (stored is not None or found) and classes is None:
         names_ = default  # both classes named, the column the second's
     return Source(
