@@ -50,8 +50,8 @@ table { border-collapse: collapse; margin: 1em 0; font-size: .92em; display: blo
 th, td { border: 1px solid #ccc; padding: .3em .6em; }
 th { background: #f3f3f3; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-figure { margin: 1.2em 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figure { margin: 1.2em 0; overflow-x: auto; }
+figure img { max-width: 100%; min-width: 480px; height: auto; border: 1px solid #eee; }
 figcaption { font-size: .9em; color: #555; }
 code { background: #f5f5f5; padding: 0 .2em; }
 p.note { color: #555; font-size: .9em; }
