@@ -477,7 +477,10 @@ def linear_cross_entropy(
 
     .. math::
 
-        u_n = \operatorname{cap} \tanh\bigl((W x_n + b) / (T \operatorname{cap})\bigr), \qquad
+        u_n = \operatorname{cap} \tanh\bigl((W x_n + b) / (T \operatorname{cap})\bigr)
+
+    .. math::
+
         \ell_n = w_{y_n} (1 - \varepsilon)(\mathrm{lse}_n - u_{n,y_n})
             + \frac{\varepsilon}{V} \sum_c w_c (\mathrm{lse}_n - u_{n,c})
             + \lambda\, \mathrm{lse}_n^2
