@@ -542,6 +542,23 @@ def test_unchecked_out_of_range_labels_give_nan_not_another_class():
         assert bool(jnp.isnan(values[1]))
         assert bool(jnp.isnan(values[5]))
         assert bool(jnp.all(jnp.isfinite(jnp.delete(values, jnp.array([1, 5])))))
+    # the NaN loss keeps the other tokens' gradients, as the dense loss gives them (a zero
+    # gradient would pass a guard on the gradients, and drop the whole batch)
+    for reduction in ("mean", "sum"):
+        for aux in ((), ("logp",)):
+
+            def fused(x, w, y, reduction=reduction, aux=aux):
+                out = linear_cross_entropy(x, w, y, reduction=reduction, return_aux=aux or False)
+                return out.loss if aux else out
+
+            def dense(x, w, y, reduction=reduction):
+                return ce.cross_entropy(x @ w.T, y, axis=-1, reduction=reduction)
+
+            got = jax.jit(jax.grad(fused, argnums=(0, 1)))(x, w, bad)
+            want = jax.jit(jax.grad(dense, argnums=(0, 1)))(x, w, bad)
+            assert float(jnp.abs(want[1]).max()) > 0
+            for g, r in zip(got, want, strict=True):
+                assert _max_err(g, r) < 1e-5 * float(jnp.abs(r).max()), (reduction, aux)
 
 
 @pytest.mark.parametrize(

@@ -501,6 +501,13 @@ def _floating(a: Any, name: str) -> Array:
     return a
 
 
+def _nan_if(flag: Array, loss: Array) -> Array:
+    """``loss``, NaN where ``flag`` (a label out of range, a bad traced hyperparameter), with
+    the gradient it has (of the rows that count), as the dense ``cross_entropy`` gives them:
+    a ``where`` would give a NaN loss a zero gradient."""
+    return loss + lax.stop_gradient(jnp.where(flag, jnp.nan, 0.0).astype(loss.dtype))
+
+
 def _hyper(value: Any, name: str, bad: list[Array], **bounds: Any) -> Array:
     """A hyperparameter checked as everywhere in the library (a number, or a 0-d array whose
     value is checked where it can be read, and made NaN where it cannot and is not finite or
@@ -565,10 +572,11 @@ def linear_cross_entropy(
     before they are rounded to the inputs' dtype, so loss scaling works); the loss is returned
     in the input's dtype (as the torch op) and the per-token outputs in float32. Labels are
     checked where the validation policy can read them; a label out of range that cannot be
-    checked (traced under ``jit``) gives NaN, and so does a traced hyperparameter out of its
-    range (a temperature or softcap not above 0, a label smoothing outside [0, 1], a negative
-    z-loss). Ignored tokens add nothing and get no gradient,
-    even where their hidden states are not finite.
+    checked (traced under ``jit``) gives NaN, its token's output NaN with ``"none"`` (the
+    other tokens' gradients are kept, as ``cross_entropy`` on the logits gives them), and so
+    does a traced hyperparameter out of its range (a temperature or softcap not above 0, a
+    label smoothing outside [0, 1], a negative z-loss). Ignored tokens add nothing and get no
+    gradient, even where their hidden states are not finite.
 
     Parameters
     ----------
@@ -817,7 +825,7 @@ def _compute(
         loss = _reduced_loss(plan, h, xf, w, bias, y_safe, cw, keep, scales)
         if reduction == "mean":
             loss = jnp.where(jnp.sum(vf) > 0, loss + fill, empty_mean.astype(loss.dtype))
-        return jnp.where(jnp.any(out_of_range) | bad_h, nan, loss).astype(x.dtype)
+        return _nan_if(jnp.any(out_of_range) | bad_h, loss).astype(x.dtype)
 
     stats = _token_stats(plan, h, xf, w, bias, y_safe, cw, keep)
     eps = h.eps if plan.smooth else 0.0
@@ -833,7 +841,7 @@ def _compute(
         loss = total
         if reduction == "mean":
             loss = jnp.where(jnp.sum(vf) > 0, loss + fill, empty_mean.astype(loss.dtype))
-        loss = jnp.where(jnp.any(out_of_range) | bad_h, nan, loss)
+        loss = _nan_if(jnp.any(out_of_range) | bad_h, loss)
     loss = loss.astype(x.dtype)
     if not aux:
         return loss
