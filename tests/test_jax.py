@@ -463,6 +463,13 @@ def test_bad_arrays_are_named():
         linear_cross_entropy(x[:36].reshape(2, 18, -1), w, y[:36].at[1].set(V).reshape(2, 18))
     with pytest.raises(ValueError, match="w must be 2-D"):
         linear_cross_entropy(x, w[None], y)
+    # the validation policy per call, as the torch op takes it
+    bad = y.at[1].set(V)
+    assert math.isnan(float(linear_cross_entropy(x, w, bad, validate=False)))
+    with ce.validation(False), pytest.raises(ValueError, match="labels hold label 11"):
+        linear_cross_entropy(x, w, bad, validate="auto")
+    with pytest.raises(ValueError, match="validate must be"):
+        linear_cross_entropy(x, w, y, validate="sometimes")
 
 
 def test_compiled_memory_is_a_fraction_of_the_dense_program():

@@ -34,7 +34,7 @@ import numpy as np
 from jax import lax
 
 from crossentropy._lib.checks import check_choice, check_hyper, check_int
-from crossentropy._lib.policy import reads
+from crossentropy._lib.policy import Validate, check_validate, reads
 from crossentropy.fused._terms import (
     SMALL_CHUNK_ROWS,
     Coefficients,
@@ -537,6 +537,7 @@ def linear_cross_entropy(
     chunk_size: int | None = None,
     empty_mean: float = math.nan,
     axis_name: str | None = None,
+    validate: Validate | None = None,
 ) -> Any:
     r"""Cross-entropy of ``x @ w.T + bias`` against class indices for JAX, a chunk of tokens
     at a time, so the ``[N, V]`` logits never exist at once.
@@ -635,6 +636,10 @@ def linear_cross_entropy(
         gradient taken inside ``shard_map`` is right: ``jax.grad`` of the ``shard_map``'d
         loss gives the weight's and bias's gradients divided by the axis size, and the op
         cannot detect it.
+    validate : {None, "auto", True, False}
+        When labels are checked (None: the mode in force; see
+        :func:`crossentropy.validation`): only where their values can be read (not under
+        ``jit``), as the torch op.
 
     Returns
     -------
@@ -709,8 +714,9 @@ def linear_cross_entropy(
         chunk_size = check_int(chunk_size, "chunk_size")
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1; got {chunk_size}")
-    mask_readable = where is None or reads(None, where)
-    if reads(None, labels_in) and mask_readable:  # as the validation policy allows
+    mode = None if validate is None else check_validate(validate)
+    mask_readable = where is None or reads(mode, where)
+    if reads(mode, labels_in) and mask_readable:  # as the validation policy allows
         lab = np.asarray(labels_in)  # the labels as given (before any cast to int32)
         bad = (lab != ignore_index) & ((lab < 0) | (lab >= v_all))
         if where is not None:
