@@ -444,10 +444,11 @@ def score(
         is the second class's probability, unless its name gives the first: ``p_0``, or
         ``p_no`` with classes ``["no", "yes"]``, is that class's). Classes that give a
         column the class another column's name gives (``p_cat, p_dog`` with classes
-        ``["dog", "cat"]``) are an error. Without them, the columns' names (after the fixed
-        ends of a ``proba`` pattern) are the classes; for NumPy data, integer labels are the
-        columns' positions, and other labels, sorted, name the columns when there are as
-        many as columns (scikit-learn's rule).
+        ``["dog", "cat"]``) are an error, unless the names are all integers (``0, 1, 2`` are
+        as often positions). Without them, the columns' names (after the fixed ends of a
+        ``proba`` pattern) are the classes; for NumPy data, integer labels that are all
+        positions ``0 .. C-1`` are the columns' positions, and other labels, sorted, name the
+        columns when there are as many as columns (scikit-learn's rule).
     solution : path, optional
         The solution table of a pair, joined to ``data`` on ``id``: row by row in bounded
         memory while both files list the same ids in the same order (an id repeated at the
