@@ -248,6 +248,7 @@ def _in_memory(
 
     from crossentropy.scoring._sources import (
         IN_MEMORY_ARRAY,
+        INT_NAME,
         arrow_table,
         found_classes,
         native,
@@ -282,7 +283,7 @@ def _in_memory(
                 else f"{width} columns of probabilities: name one class per column"
             )
             raise ValueError(f"classes names {len(names)} classes, but data has {need}")
-        if labels.dtype.kind in "iu" and not all(n.lstrip("+-").isdigit() for n in names):
+        if labels.dtype.kind in "iu" and not all(INT_NAME.fullmatch(n.strip()) for n in names):
             # integer labels with names that are not integers: class indices, as for .npy files
             if labels.size and (labels.min() < 0 or labels.max() >= width):
                 raise ValueError(f"target holds class index {labels.max()} for {width} classes")

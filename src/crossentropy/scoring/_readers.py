@@ -40,6 +40,7 @@ import numpy as np
 from crossentropy._lib.checks import plain
 from crossentropy.scoring._sources import (
     IN_MEMORY_ARRAY,
+    INT_NAME,
     PART_STRIDE,
     Format,
     InputError,
@@ -83,9 +84,6 @@ __all__ = [
 
 #: Values per batch at most: wide inputs get fewer rows per batch, so memory stays bounded.
 BATCH_VALUES = 1 << 21
-
-
-_INT_RE = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -199,7 +197,7 @@ class Labels:
         self.classes = list(classes)
         self.hint = hint
         self.text = pa.array(self.classes, pa.string())
-        ints = [_int64(c) for c in self.classes if _INT_RE.fullmatch(c.strip())]
+        ints = [_int64(c) for c in self.classes if INT_NAME.fullmatch(c.strip())]
         # by value where every name writes a distinct int64; else by text (beyond int64 too)
         self.ints = (
             pa.array(ints, pa.int64())

@@ -703,8 +703,8 @@ def name_list(names: Sequence[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-#: A class name that writes an integer.
-_INT_NAME = re.compile(r"[+-]?\d+")
+#: A class name that writes an integer (matched against integer labels by value).
+INT_NAME = re.compile(r"[+-]?[0-9]+")
 
 
 def _check_classes(
@@ -736,7 +736,7 @@ def _check_classes(
         )
         # integer names are as often positions (a DataFrame of predict_proba: 0, 1, 2) as
         # classes: only names that are not all integers are held to
-        numbered = all(_INT_NAME.fullmatch(n.strip()) for n in named)
+        numbered = all(INT_NAME.fullmatch(n.strip()) for n in named)
         if named_by_columns and not numbered and crossed is not None:
             other = cols[given.index(named[crossed])]
             raise InputError(
