@@ -10,6 +10,7 @@ import csv
 import gzip
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -551,3 +552,67 @@ def test_text_views_are_read_as_text() -> None:
     want, got = score(plain, **kw), score(views, **kw)
     assert got.log_loss == want.log_loss
     assert [w["id"] for w in got.worst] == [w["id"] for w in want.worst]
+
+
+def _wide_parquet(path: Path, rows: int, classes: int, row_group_size: int) -> tuple[Any, Any]:
+    """Probabilities with distinct values (each column a dictionary page of 8 bytes a row, as
+    pyarrow writes them by default), and their labels."""
+    rng = np.random.default_rng(12)
+    p = rng.dirichlet(np.ones(classes), size=rows)
+    y = rng.integers(0, classes, rows)
+    table = pa.table({"y": y, **{f"p_{j}": p[:, j] for j in range(classes)}})
+    pq.write_table(table, path, row_group_size=row_group_size)
+    return y, p
+
+
+def test_a_parquet_file_too_wide_and_long_to_read_in_bounds_says_how_to_write_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Each column's dictionary and page are held while a row group is read (1,000 columns of
+    30,000 rows took 1.1 GB): such a file is refused before it is read, with a row-group size
+    that reads; written so, it scores as metrics.log_loss does."""
+    from crossentropy import metrics
+    from crossentropy.scoring import _readers
+
+    monkeypatch.setattr(_readers, "PARQUET_BUFFERS", 1 << 20)
+    monkeypatch.setattr(_readers, "PARQUET_READ_BUDGET", 12 << 20)
+    y, p = _wide_parquet(tmp_path / "big.parquet", 20_000, 40, 20_000)
+    with pytest.raises(InputError) as err:
+        score(str(tmp_path / "big.parquet"), target="y", proba="p_*")
+    text = str(err.value)
+    assert text.startswith(f"{tmp_path / 'big.parquet'}: row group 0 (20,000 rows × 41 columns)")
+    assert "inside pyarrow" in text
+    assert "over this reader's 12 MiB" in text
+    fit = int(re.search(r"row_group_size=(\d+)\)$", text).group(1))  # type: ignore[union-attr]
+    assert fit == 6100  # 12 MiB / (50 bytes × 41 columns), two digits
+    pq.write_table(
+        pq.read_table(tmp_path / "big.parquet"), tmp_path / "ok.parquet", row_group_size=fit
+    )
+    report = score(str(tmp_path / "ok.parquet"), target="y", proba="p_*", bootstrap=0)
+    want = metrics.log_loss(y, p, labels=np.arange(40))
+    assert report.log_loss == pytest.approx(want, rel=1e-12)
+    # a column left out of the reading is left out of the estimate
+    monkeypatch.setattr(_readers, "PARQUET_READ_BUDGET", 200 << 20)
+    _wide_parquet(tmp_path / "narrow.parquet", 20_000, 2, 20_000)
+    assert score(str(tmp_path / "narrow.parquet"), target="y", proba="p_*").n == 20_000
+
+
+def test_the_estimate_of_a_parquet_row_group_follows_its_dictionaries(tmp_path: Path) -> None:
+    """Dictionaries of 8 bytes a row at 2.5 times, a data page of half a MiB at most, and the
+    buffers: distinct floats cost about 20 bytes a row a column, rounded ones (a small
+    dictionary) a few."""
+    from crossentropy.scoring._readers import parquet_buffer, parquet_read_bytes
+
+    _wide_parquet(tmp_path / "a.parquet", 20_000, 20, 20_000)
+    meta = pq.ParquetFile(tmp_path / "a.parquet").metadata
+    cols = [f"p_{j}" for j in range(20)]
+    per_column = (parquet_read_bytes(meta, cols, 0) - 20 * parquet_buffer(20)) / 20
+    assert 19 * 20_000 < per_column < 22 * 20_000
+    rounded = pa.table(
+        {c: np.round(pq.read_table(tmp_path / "a.parquet")[c].to_numpy(), 2) for c in cols}
+    )
+    pq.write_table(rounded, tmp_path / "r.parquet")
+    meta = pq.ParquetFile(tmp_path / "r.parquet").metadata
+    assert (parquet_read_bytes(meta, cols, 0) - 20 * parquet_buffer(20)) / 20 < 2 * 20_000
+    assert parquet_buffer(10) == 4 << 20
+    assert parquet_buffer(2000) == 64 << 10

@@ -85,6 +85,22 @@ __all__ = [
 #: Values per batch at most: wide inputs get fewer rows per batch, so memory stays bounded.
 BATCH_VALUES = 1 << 21
 
+#: Bytes of read buffers for a Parquet file's columns together (each column has its own,
+#: 64 KiB to 4 MiB): 200 float columns of 200,000 rows peaked at 365 MB in pyarrow's memory
+#: pool with 4 MiB buffers, at 72 MB with 64 KiB ones.
+PARQUET_BUFFERS = 64 << 20
+
+#: The most memory that reading a row group of a Parquet file may take inside pyarrow, by
+#: :func:`parquet_read_bytes`' estimate; past it the file is refused before it is read. The
+#: process's peak RSS is about 60 MB (the imports) and twice pyarrow's memory pool: 488 MiB
+#: for an estimate of 204 MiB (201 columns, row groups of 33,000 rows), 555 MiB for 328.
+PARQUET_READ_BUDGET = 224 << 20
+
+
+def parquet_buffer(columns: int) -> int:
+    """The read buffer of each of ``columns`` Parquet columns (:data:`PARQUET_BUFFERS`)."""
+    return min(1 << 22, max(1 << 16, PARQUET_BUFFERS // max(columns, 1)))
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -525,6 +541,54 @@ def _rebatched(batches: Iterator[Any], rows: int) -> Iterator[Any]:
         yield pa.Table.from_batches(held).combine_chunks().to_batches()[0]
 
 
+def parquet_read_bytes(meta: Any, columns: Sequence[str], group: int) -> int:
+    """An estimate of the memory that reading ``columns`` of row group ``group`` takes inside
+    pyarrow: each column's read buffer (:func:`parquet_buffer`), and its dictionary (about 2.5
+    times its encoded size: the page as read, decompressed and decoded) and a data page (half
+    a MiB at most), held while the row group's rows are read. pyarrow's memory pool peaked at
+    2.2 and 0.54 MiB a column for 1 MiB and 240 KiB dictionaries (200 columns of 200,000
+    rows, 1,000 columns of 30,000), against estimates of 3.0 and 0.63 MiB without buffers."""
+    rg = meta.row_group(group)
+    wanted, total = set(columns), 0.0
+    for j in range(rg.num_columns):
+        col = rg.column(j)
+        if col.path_in_schema not in wanted:
+            continue
+        stored, plain = max(col.total_compressed_size, 1), col.total_uncompressed_size
+        dictionary = 0.0
+        if col.has_dictionary_page and col.dictionary_page_offset is not None:
+            dictionary = (col.data_page_offset - col.dictionary_page_offset) * plain / stored
+        total += 2.5 * dictionary + min(plain - dictionary, 1 << 19)
+    return int(total) + len(wanted) * parquet_buffer(len(wanted))
+
+
+def check_parquet_layout(
+    path: str, meta: Any, columns: Sequence[str], groups: Sequence[int] | None
+) -> None:
+    """Refuse a Parquet file whose row groups are too wide and long to read within the memory
+    bound (:data:`PARQUET_READ_BUDGET`, by :func:`parquet_read_bytes`), saying how to write it
+    so that it reads: in smaller row groups (each column's dictionary and pages are held for
+    a whole row group, and pyarrow's writers make them up to a MiB each)."""
+    for g in range(meta.num_row_groups) if groups is None else groups:
+        if 2.5 * meta.row_group(g).total_byte_size + PARQUET_BUFFERS <= PARQUET_READ_BUDGET:
+            continue  # a bound on the estimate, without a look at each column
+        need = parquet_read_bytes(meta, columns, g)
+        if need <= PARQUET_READ_BUDGET:
+            continue
+        # a float64 column's dictionary holds 8 bytes a row, its indices about 2: 25 bytes a
+        # row by the estimate, in half the budget (the rest for the buffers, and room)
+        fit = max(1, PARQUET_READ_BUDGET // (50 * max(len(columns), 1)))
+        fit -= fit % 10 ** max(len(str(fit)) - 2, 0)  # two significant digits, rounded down
+        raise InputError(
+            path,
+            f"row group {g} ({meta.row_group(g).num_rows:,} rows × {len(columns):,} columns) "
+            f"would take about {need >> 20:,} MiB inside pyarrow to read (each column's "
+            f"dictionary and page are held for a whole row group), over this reader's "
+            f"{PARQUET_READ_BUDGET >> 20} MiB; write the file with smaller row groups, e.g. "
+            f"pyarrow.parquet.write_table(table, path, row_group_size={fit})",
+        )
+
+
 def batch_rows_for(batch_rows: int, columns: int) -> int:
     """Rows per batch: ``batch_rows``, fewer for wide inputs (at most :data:`BATCH_VALUES`
     values a batch)."""
@@ -596,8 +660,9 @@ def _record_batches(
         try:
             # No pre-buffering: it caches every row group's column chunks, i.e. the whole file
             # when iterating over all of them; a buffered stream keeps memory to one batch.
-            pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 22)
+            pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=parquet_buffer(len(columns)))
             groups = list(unit.row_groups) if unit.kind == "row_groups" else None
+            check_parquet_layout(path, pf.metadata, columns, groups)
             total = (
                 sum(pf.metadata.row_group(g).num_rows for g in groups)
                 if groups is not None
