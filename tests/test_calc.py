@@ -94,6 +94,8 @@ def test_text_output(capsys):
         ([], "give --logits or --probs, and --target"),
         (["--logits", "a", "2", "--target", "0"], "'a' is not a number"),
         (["--logits", "1", "inf", "--target", "0"], "'inf' is not finite"),
+        (["--logits", "-nan", "1", "--target", "0"], "'-nan' is not finite"),
+        (["--logits", "1", "-NaN", "--target", "0"], "'-NaN' is not finite"),
         (["--logits", "1", "2", "--target", "x"], "not a class index"),
         (["--logits", "1", "2", "3", "--target", "0.5", "0.5"], "needs 3 entries"),
         (["--logits", "1", "2", "--target", "0.7", "0.7"], "--target probabilities sum to 1.4"),
@@ -140,6 +142,17 @@ def test_subprocess_success_and_error():
 def test_negative_numbers_in_exponent_form_are_values(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["calc", "--logits", "1", "-2e3", "-1.5E-1", "--target", "0", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["values"] == [1.0, -2000.0, -0.15]
+
+
+def test_sigmoid_entropy_keeps_its_digits_where_the_sigmoid_rounds_to_1(capsys) -> None:
+    """H(sigmoid(z)) from the smaller of sigmoid(z) and sigmoid(-z): sigmoid(40) is 1.0 in
+    float64, and H of it 0; the entropy is 2 sigmoid(-40) (40 + softplus(-40)) + ... ."""
+    r = calc_json(capsys, "--logits", "40", "-40", "--target", "0.3", "0.6", "--multilabel")
+    s = 1 / (1 + math.exp(40))  # sigmoid(-40), to the last digit
+    each = s * (40 + math.log1p(math.exp(-40))) + (1 - s) * math.log1p(math.exp(-40))
+    assert r["entropy_nats"] == pytest.approx(2 * each, rel=1e-14)
+    r = calc_json(capsys, "--probs", "0.999", "--target", "1", "--multilabel")
+    assert r["entropy_nats"] == pytest.approx(-0.999 * math.log(0.999) - 0.001 * math.log(0.001))
 
 
 def test_the_identity_adds_up_on_screen(capsys):

@@ -290,6 +290,16 @@ def cross_entropy(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
     return 0 - xp.sum(mul_log(xp, p, safe_log(xp, q)), axis=axis)
 
 
+def binary_entropy(xp: Namespace, p: Array) -> Array:
+    """``-p log p - (1 - p) log(1 - p)`` element-wise, in nats, with ``log(1 - p)`` as
+    ``log1p(-p)``: exact to the last digits for tiny ``p``, where ``1 - p`` rounds to 1
+    (``0 log 0 = 0``; ``0 - ...`` so that an exact zero is +0.0)."""
+    one = p == 1
+    log_q = xp.log1p(-xp.where(one, xp.zeros_like(p), p))
+    log_q = xp.where(one, xp.full_like(p, -xp.inf), log_q)
+    return 0 - (mul_log(xp, p, safe_log(xp, p)) + mul_log(xp, 1 - p, log_q))
+
+
 def kl_divergence(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
     """``sum(p log p - p log q)`` along ``axis``, in nats (each product 0 where p = 0)."""
     return xp.sum(kl_terms(xp, p, safe_log(xp, p), safe_log(xp, q)), axis=axis)

@@ -165,6 +165,9 @@ def binary_entropy(p: Array, /, *, base: float = math.e) -> Array:
 
         H_b(p) = -p \log_b p - (1 - p) \log_b (1 - p)
 
+    with :math:`\log(1 - p)` computed as ``log1p(-p)``, so that the value keeps its digits for
+    tiny ``p`` (where ``1 - p`` rounds to 1); ``0 log 0 = 0``.
+
     Parameters
     ----------
     p : array_like
@@ -179,11 +182,11 @@ def binary_entropy(p: Array, /, *, base: float = math.e) -> Array:
     np.float64(1.0)
     >>> ce.binary_entropy([0.0, 0.1, 1.0]).round(4)
     array([0.    , 0.3251, 0.    ])
+    >>> float(ce.binary_entropy(1e-17))  # p log(1/p) + p, to the last digit
+    4.014394658089878e-16
     """
     xp, (pf,), dtype, _ = _prepare(p, names=["p"], axis=None, normalize=False)
-    both = xp.stack([pf, 1 - pf])
-    h = fm.cross_entropy(xp, both, both, 0)
-    return restore_dtype(xp, _scale(xp, h, base), dtype)
+    return restore_dtype(xp, _scale(xp, fm.binary_entropy(xp, pf), base), dtype)
 
 
 def cross_entropy(

@@ -131,10 +131,10 @@ def add_calc_parser(sub: Any) -> argparse.ArgumentParser:
         help="independent sigmoids, one per class (labels are not exclusive)",
     )
     calc_parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    # Values such as -2e3, -1.5E-7 or -inf are numbers, not options (argparse's own test only
-    # knows -12 and -1.5).
+    # Values such as -2e3, -1.5E-7, -inf or -nan are numbers, not options (argparse's own test
+    # only knows -12 and -1.5).
     calc_parser._negative_number_matcher = re.compile(
-        r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf(inity)?$", re.IGNORECASE
+        r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf(inity)?|nan)$", re.IGNORECASE
     )
     calc_parser.set_defaults(func=calc_command)
     return calc_parser
@@ -381,7 +381,10 @@ def _sigmoid_calc(
         per_class = per_class + 0.0
     loss = float(np.sum(per_class))
     target_entropy = float(np.sum(ce.binary_entropy(t)))
-    entropy = float(np.sum(ce.binary_entropy(p)))
+    # H(p) = H(1 - p): from the smaller of the two, which keeps its digits where the other
+    # rounds to 1 (sigmoid(40))
+    small = np.asarray(ce.sigmoid(-np.abs(z))) if logits is not None else np.minimum(p, 1 - p)
+    entropy = float(np.sum(ce.binary_entropy(small)))
     if logits is not None:
         kl = loss - target_entropy
         torch_mean = loss / len(given)  # BCEWithLogitsLoss
