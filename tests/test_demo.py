@@ -46,15 +46,27 @@ def test_exits_zero_and_prints_the_table_and_the_summary(run):
     assert str(run["out"] / "index.html") in text
 
 
-def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
-    """Exit 2 with one error line, a line break in the folder's name escaped."""
+def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, capsys, monkeypatch):
+    """Exit 2 with one error line before anything is printed (an empty path, a file, a folder
+    under a file), a line break in the folder's name escaped; the working folder untouched."""
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert main(["demo", "--quick", "--out", str(blocker / "new\nline")]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert "cannot write to" in err
-    assert "new\\nline" in err
+    monkeypatch.chdir(tmp_path)
+    for out, says in (
+        (str(blocker / "new\nline"), "cannot make the report's folder"),
+        (str(blocker), "cannot make the report's folder"),
+        ("", "an empty path"),
+        (" ", "an empty path"),
+    ):
+        assert main(["demo", "--quick", "--out", out]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.count("\n") == 1
+        assert captured.err.startswith("crossentropy demo: error: --out: ")
+        assert says in captured.err
+    main(["demo", "--quick", "--out", str(blocker / "new\nline")])
+    assert "new\\nline" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 def test_every_figure_is_a_valid_png_with_a_caption(run):

@@ -1484,3 +1484,14 @@ def test_renormalize_before_the_file_leaves_the_file_a_file(data, capsys) -> Non
     pair = ("--id", "id", "--target", "y")
     got = run_json(capsys, "--solution", sol, "--renormalize", "--submission", sub, *pair)
     assert got["input"]["options"]["renormalize"] == "before_clip"
+
+
+def test_without_the_bootstrap_the_smooth_ece_has_no_interval_label(data, capsys) -> None:
+    """--bootstrap 0: the smooth ECE's row says there was no bootstrap, not an interval."""
+    path = str(data["dir"] / "t.csv")
+    code, out, _ = run(capsys, path, *TABLE_ARGS, "--bootstrap", "0")
+    assert code == 0
+    (row,) = [line for line in out.splitlines() if line.strip().startswith("smooth ECE (no")]
+    assert "interval" not in row
+    code, out, _ = run(capsys, path, *TABLE_ARGS)
+    assert "smooth ECE [95 % bootstrap interval]" in out

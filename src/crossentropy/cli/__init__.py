@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 __all__ = ["console", "main"]
@@ -12,6 +13,21 @@ __all__ = ["console", "main"]
 
 def _demo_command(args: argparse.Namespace) -> int:
     from crossentropy.cli._examples import format_table, worked_examples
+
+    # the report's folder first: a bad one stops the command before anything is printed
+    fault = None
+    if not str(args.out).strip():
+        fault = "an empty path: name the report's folder"
+    else:
+        try:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            fault = f"cannot make the report's folder {args.out}: {err.strerror or err}"
+    if fault is not None:
+        from crossentropy.scoring._report import printable  # one line, whatever the name
+
+        print(printable(f"crossentropy demo: error: --out: {fault}"), file=sys.stderr)
+        return 2
 
     print("The tutorials' worked examples, computed by crossentropy (nats = log base e, bits =")
     print("log base 2):\n")
@@ -42,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
         "demo",
         help="the tutorials' worked examples in nats and bits, then experiments on real "
         "digits with an HTML report and figures",
+        description="Print the classic tutorials' worked examples (information, entropy, KL "
+        "divergence and cross-entropy, in nats and bits), then train on scikit-learn's digits "
+        "(logistic regression; an MLP with cross-entropy against MSE; class weights and focal "
+        "loss for imbalance; Huber against outliers; multi-label heads) and write a report to "
+        "--out: index.html, results.json and PNG figures. About 10 s, a few with --quick.",
     )
     demo.add_argument(
         "--out",
@@ -49,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="report folder (default: %(default)s)",
     )
-    demo.add_argument("--quick", action="store_true", help="fewer epochs (for tests and docs)")
+    demo.add_argument(
+        "--quick", action="store_true", help="fewer steps and epochs (for tests and docs)"
+    )
     demo.set_defaults(func=_demo_command)
     from crossentropy.cli._calc import add_calc_parser
 
