@@ -233,6 +233,7 @@ def test_probabilities_sum_to_one_within_the_precision_typed(capsys):
     assert r["loss_nats"] == pytest.approx(math.log(3), rel=1e-14)
     assert main(["calc", "--probs", "0.3333", "0.3333", "0.3333", "--target", "0"]) == 0
     text = capsys.readouterr().out
+    assert "The probabilities summed to 0.9999, 1 only to the precision typed:" in text
     assert "divided by their" in text
     assert "d loss / d z, z = log p" in text  # the gradient named for what was given
     assert main(["calc", "--probs", "0.33", "0.33", "0.31", "--target", "0"]) == 2  # 0.97

@@ -510,8 +510,9 @@ def format_calc(r: dict[str, Any]) -> str:
         lines.append("For probabilities the gradient is with respect to z = log p, the logits")
         lines.append("whose softmax is p.")
     if r["renormalized"]:
-        lines.append("The probabilities summed to 1 only to the precision typed: divided by their")
-        lines.append("sum.")
+        total = math.fsum(r["values"])
+        lines.append(f"The probabilities summed to {total:.6g}, 1 only to the precision typed:")
+        lines.append("divided by their sum.")
     if r.get("target_renormalized"):
         lines.append("The target summed to 1 only to the precision typed: divided by its sum.")
     return "\n".join(lines)
