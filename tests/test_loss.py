@@ -134,3 +134,35 @@ def test_a_tied_projection_reads_the_embeddings_current_weight():
     hidden, targets = model(torch.randint(0, 11, (2, 5))), torch.randint(0, 11, (2, 5))
     ref = torch.nn.functional.cross_entropy((hidden @ fresh.T).flatten(0, 1), targets.flatten())
     torch.testing.assert_close(loss_fn(hidden, targets), ref, rtol=1e-12, atol=1e-12)
+
+
+def test_an_adapter_around_the_projection_is_refused_not_left_out_of_the_loss():
+    """A module whose forward adds to x W^T (a LoRA adapter, its ``weight`` the base layer's):
+    refused when set, and at a call when it was wrapped after."""
+
+    class Adapted(torch.nn.Module):
+        def __init__(self, base: torch.nn.Linear) -> None:
+            super().__init__()
+            self.base_layer = base
+            self.lora_B = torch.nn.Parameter(torch.zeros(base.out_features, 2))
+
+        @property
+        def weight(self) -> torch.Tensor:
+            return self.base_layer.weight
+
+        @property
+        def bias(self) -> torch.Tensor:
+            return self.base_layer.bias
+
+    head = torch.nn.Linear(4, 7)
+    loss_fn = OutputProjectionLoss()
+    with pytest.raises(TypeError, match=r"output projection \(Adapted\) holds .*\(lora_B\)"):
+        loss_fn.set_model_output(Adapted(head))
+    holder = torch.nn.Module()
+    holder.output = head  # a model whose output is wrapped later
+    loss_fn.set_model_output(holder)
+    assert loss_fn(torch.randn(3, 4), torch.tensor([0, 1, 6])).ndim == 0
+    wrapped = Adapted(head)
+    object.__setattr__(loss_fn, "output", wrapped)
+    with pytest.raises(TypeError, match="merge_and_unload"):
+        loss_fn(torch.randn(3, 4), torch.tensor([0, 1, 6]))

@@ -1118,6 +1118,14 @@ def test_linear_cross_entropy_module_refuses_sequence_parallel_without_a_group()
         cnn.LinearCrossEntropyLoss(3, 4, sequence_parallel="yes")
 
 
+def test_linear_cross_entropy_module_refuses_options_the_function_refuses():
+    """PyTorch's chunking configuration or None, as the function takes (it was dropped)."""
+    with pytest.raises(TypeError, match=r"options must be None or a torch\.nn\.LinearCross"):
+        cnn.LinearCrossEntropyLoss(3, 4, options={"chunking_strategy": "batch"})
+    options = torch.nn.LinearCrossEntropyOptions()
+    assert cnn.LinearCrossEntropyLoss(3, 4, options=options).linear.weight.shape == (4, 3)
+
+
 def test_focal_loss_alpha_attribute_is_the_per_class_tensor_and_replaces_it():
     """A per-class alpha is the module's ``alpha`` (and its repr); assigning a number or None
     replaces it, and a tensor replaces a number (the attribute said None and an assignment

@@ -513,3 +513,42 @@ def test_trainer_with_gradient_accumulation_gives_the_same_losses(tmp_path):
     assert len(own) == 3
     assert fused == pytest.approx(own, rel=1e-5)
     torch.testing.assert_close(fused_w, own_w, rtol=1e-4, atol=1e-6)
+
+
+class _Adapted(torch.nn.Module):
+    """A low-rank adapter around a linear layer, laid out as peft's ``lora.Linear``: its
+    ``weight`` is the base layer's, its forward adds ``x A^T B^T``."""
+
+    def __init__(self, base: torch.nn.Linear, rank: int = 2) -> None:
+        super().__init__()
+        self.base_layer = base
+        like = {"dtype": base.weight.dtype}
+        self.lora_A = torch.nn.Parameter(torch.randn(rank, base.in_features, **like) * 0.1)
+        self.lora_B = torch.nn.Parameter(torch.zeros(base.out_features, rank, **like))
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.base_layer.weight
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        return self.base_layer.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base_layer(x) + (x @ self.lora_A.T) @ self.lora_B.T
+
+
+def test_an_adapter_around_the_head_is_refused_not_left_out_of_the_loss():
+    """A LoRA-wrapped head computes more than x W^T (its B starts at 0, so the logits agree
+    when the integration checks them): refused at install, and at a call when the adapter
+    came after."""
+    model = _model("llama")
+    model.lm_head = _Adapted(model.lm_head)
+    with pytest.raises(TypeError, match=r"the output embeddings \(_Adapted\) holds parameters "):
+        use_fused_loss(model)
+    model = use_fused_loss(_model("llama"))
+    model.lm_head = _Adapted(model.lm_head)
+    ids = torch.randint(0, 97, (2, 9))
+    with pytest.raises(TypeError, match=r"\(lora_A, lora_B\).*merge_and_unload"):
+        model(input_ids=ids, labels=ids)
+    assert model(input_ids=ids).logits.shape == (2, 9, 97)  # without labels: the model's own

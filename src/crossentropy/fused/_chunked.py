@@ -491,8 +491,9 @@ def linear_cross_entropy(
 
     PyTorch 2.13's ``torch.nn.functional.linear_cross_entropy(input, linear_weight, target, *,
     linear_bias, weight, reduction, ignore_index, label_smoothing, options)`` with class-index
-    targets runs unchanged and gives its numbers (probability targets, which PyTorch's op also
-    takes, are a ``TypeError`` here): ``"mean"`` is the class-weighted mean
+    targets and a ``(V, D)`` weight runs unchanged and gives its numbers (probability targets
+    and the ``(V, d1, ..., D)`` weight of K-dimensional targets, which PyTorch's op also
+    takes, are refused here): ``"mean"`` is the class-weighted mean
     :math:`\sum_n \ell_n / \sum_n w_{y_n}` over the non-ignored tokens (the z-loss term
     divided by their count), ``"sum"`` and ``"none"`` as in ``cross_entropy``;
     ``ignore_index=None`` is -100, as PyTorch maps it; ``options`` (PyTorch's chunking
@@ -590,7 +591,9 @@ def linear_cross_entropy(
     validate : {None, "auto", True, False}
         When labels are checked (None: the mode in force;
         see :func:`crossentropy.validation`); never on CUDA under
-        ``"auto"``, so the op does not synchronise with the host.
+        ``"auto"``, so the op does not synchronise with the host, and never while
+        ``torch.compile`` or ``torch.func`` traces the op, even with True (a label is not a
+        value then: an out-of-range one is PyTorch's own indexing error on the CPU).
     kernel : {"auto", "torch", "triton"}
         The per-row step (softmax, statistics, gradient of the logits): torch operations on
         any device, or Triton kernels (online log-sum-exp, gradient in registers). ``"auto"``
@@ -638,11 +641,7 @@ def linear_cross_entropy(
     >>> [round(v, 4) for v in out.logp.tolist()], int(out.correct)
     ([-2.1429, -0.1429], 1)
     """
-    if options is not None and type(options).__name__ != "LinearCrossEntropyOptions":
-        raise TypeError(  # PyTorch's chunking configuration (this op always chunks), or None
-            "options must be None or a torch.nn.LinearCrossEntropyOptions; got "
-            f"{type(options).__name__}"
-        )
+    check_torch_options(options)
     # named one by one, not ``locals()``, which the Dynamo of PyTorch 2.11 cannot trace
     opts = FusedOptions(
         reduction=reduction,
@@ -670,6 +669,16 @@ def linear_cross_entropy(
         process_group=process_group,
         sequence_parallel=sequence_parallel,
     )
+
+
+def check_torch_options(options: object) -> None:
+    """Refuse an ``options`` that is neither None nor PyTorch's chunking configuration
+    (accepted and unused: this op always chunks)."""
+    if options is not None and type(options).__name__ != "LinearCrossEntropyOptions":
+        raise TypeError(
+            "options must be None or a torch.nn.LinearCrossEntropyOptions; got "
+            f"{type(options).__name__}"
+        )
 
 
 def check_parallel(process_group: Any, sequence_parallel: object) -> None:

@@ -100,6 +100,7 @@ class OutputProjectionLoss(nn.Module):
                 "set_model_output takes a module with a weight tensor (V, D), or a model "
                 f"whose output is one; got {type(output).__name__}"
             )
+        check_linear(projection, "the output projection")
         object.__setattr__(self, "output", projection)  # not a submodule: the model owns it
 
     def forward(
@@ -110,6 +111,7 @@ class OutputProjectionLoss(nn.Module):
         weight = _weight(self.output)
         if weight is None:  # replaced since set_model_output
             raise RuntimeError("the output projection no longer has a weight tensor (V, D)")
+        check_linear(self.output, "the output projection")  # wrapped since, perhaps
         bias = getattr(self.output, "bias", None)
         return fused_loss(
             hidden,
@@ -119,6 +121,25 @@ class OutputProjectionLoss(nn.Module):
             self._options,
             weight=self.weight if isinstance(self.weight, Tensor) else None,
             num_items_in_batch=num_items_in_batch,
+        )
+
+
+def check_linear(projection: Any, name: str) -> None:
+    """Refuse an output projection that computes more than ``x W^T + b``: a module holding
+    parameters besides its weight and bias, such as a LoRA adapter around the layer (its
+    ``weight`` is the base layer's, and its forward adds ``x A^T B^T``), which the fused loss,
+    reading ``weight`` and ``bias`` only, would leave out of the loss and the gradients."""
+    if not isinstance(projection, nn.Module):
+        return  # torchtune's TiedLinear: its tied module's weight is the map
+    weight, bias = getattr(projection, "weight", None), getattr(projection, "bias", None)
+    extra = [n for n, p in projection.named_parameters() if p is not weight and p is not bias]
+    if extra:
+        more = ", ..." if len(extra) > 3 else ""
+        raise TypeError(
+            f"{name} ({type(projection).__name__}) holds parameters besides its weight and "
+            f"bias ({', '.join(extra[:3])}{more}): its forward is more than x W^T + b (an "
+            "adapter such as LoRA?), which the fused loss would leave out; merge the adapter "
+            "into the weight first (peft's merge_and_unload)"
         )
 
 

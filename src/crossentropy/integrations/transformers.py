@@ -49,6 +49,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast, MoeCausalLMOut
 
 from crossentropy._lib.policy import reads
 from crossentropy.fused._chunked import FusedOptions, check_class_indices, fused_loss
+from crossentropy.integrations._loss import check_linear
 from crossentropy.losses.classification import index_targets
 
 __all__ = ["remove_fused_loss", "use_fused_loss"]
@@ -329,6 +330,7 @@ def _check_layout(model: nn.Module) -> None:
         )
     if base is model:
         raise TypeError(f"{name} has no separate decoder (base_model)")
+    check_linear(head, "the output embeddings")
     children = [m for m in model.children() if any(True for _ in m.parameters())]
     own = [n for n, _ in model.named_parameters(recurse=False)]
     if own or any(m is not base and m is not head for m in children):
@@ -446,6 +448,7 @@ class _FusedForward:
         if shift_labels is None and labels is None:  # no loss to compute: the model's own
             return self._own_forward(logits_to_keep=logits_to_keep, **kwargs)
         head: Any = getattr(model, "get_output_embeddings")()  # noqa: B009 (may be replaced)
+        check_linear(head, "the output embeddings")  # (an adapter added since, say)
         name = "labels" if shifted else "shift_labels"
         given = _checked_labels(
             labels if shifted else shift_labels, name, head, fused.ignore_index, shifted

@@ -40,6 +40,7 @@ from crossentropy import losses
 from crossentropy.fused._chunked import (
     FusedOptions,
     check_parallel,
+    check_torch_options,
     linear_cross_entropy,
     linear_loss,
 )
@@ -1000,7 +1001,7 @@ class LinearCrossEntropyLoss(_Loss):
         **extras: Any,
     ) -> None:
         super().__init__()
-        del options  # PyTorch's chunking configuration: the fused op always chunks
+        check_torch_options(options)  # PyTorch's chunking configuration: the op always chunks
         self._configure(
             dict(
                 reduction=reduction,
