@@ -233,6 +233,15 @@ def every_option(
     start, stop = _shard(rank, world)
     got = vocab_parallel_cross_entropy(l32[:, start:stop], target, group, vocab_start=start)
     torch.testing.assert_close(got, ce.cross_entropy(l32, target), rtol=1e-6, atol=1e-6)
+    # a vocab_start below 0, or past the group's classes, is refused (it gave another loss)
+    with pytest.raises(ValueError, match="vocab_start must be >= 0"):
+        vocab_parallel_cross_entropy(l32[:, start:stop], target, group, vocab_start=-1)
+    late = start if rank + 1 < world else start + 1  # the last rank's classes run past V
+    if rank + 1 < world:
+        vocab_parallel_cross_entropy(l32[:, start:stop], target, group, vocab_start=late)
+    else:
+        with pytest.raises(ValueError, match=rf"run past the group's {V} classes"):
+            vocab_parallel_cross_entropy(l32[:, start:stop], target, group, vocab_start=late)
     # a bad target is refused on every rank, naming it
     with pytest.raises(ValueError, match=r"target: entry 1 \(flattened\) is 11, out of range"):
         vocab_parallel_cross_entropy(
@@ -528,8 +537,60 @@ def half_precision(rank: int, world: int, group: Any) -> None:
     assert xs.grad.dtype == torch.float32
 
 
+def ranks_disagree_on_options(rank: int, world: int, group: Any) -> None:
+    """Options or dtypes that differ between the ranks, and a rank that refuses its own
+    arguments: a ValueError on every rank from the all-gather of the sizes (a collective of
+    mismatched sizes aborted a process; a rank that stopped alone left the others waiting for
+    the group's timeout); the group usable after."""
+    from crossentropy.fused import linear_cross_entropy
+
+    x, w, _, y = _tensor_parallel_data()
+    start, stop = _shard(rank, world)
+    others = ", ".join(str(r) for r in range(1, world))
+    same = rf"same options and dtypes .*; ranks differ: 0 / {others}$"
+    with pytest.raises(ValueError, match=same):
+        linear_cross_entropy(
+            x, w[start:stop], y, label_smoothing=0.1 if rank == 0 else 0.0, process_group=group
+        )
+    xr, wr = (x.float(), w.float()) if rank == 0 else (x, w)
+    with pytest.raises(ValueError, match=same):
+        linear_cross_entropy(xr, wr[start:stop], y, process_group=group)
+    logits = (x @ w.T)[:, start:stop]
+    with pytest.raises(ValueError, match=same):
+        vocab_parallel_cross_entropy(logits, y, group, label_smoothing=0.1 if rank == 0 else 0.0)
+    bias = torch.zeros(stop - start + (rank == 1), dtype=x.dtype)  # rank 1's is one too long
+    message = (
+        r"linear_bias must have shape" if rank == 1 else r"rank 1 of the process group refused"
+    )
+    with pytest.raises(ValueError, match=message):
+        linear_cross_entropy(x, w[start:stop], y, linear_bias=bias, process_group=group)
+    got = linear_cross_entropy(x, w[start:stop], y, process_group=group)
+    torch.testing.assert_close(got, linear_cross_entropy(x, w, y), rtol=1e-12, atol=1e-12)
+
+
+def uneven_shards_in_default_chunks(rank: int, world: int, group: Any) -> None:
+    """Shards of 1 and 1000 - (P - 1) classes with one token more than the large shard's
+    default chunk: the ranks chunk the tokens alike (by the largest shard), where each rank's
+    own chunking made collectives of different sizes (gloo aborted a process)."""
+    from crossentropy.fused import linear_cross_entropy
+    from crossentropy.fused._terms import device_chunk
+
+    sizes = [1] * (world - 1) + [1000 - (world - 1)]
+    n = device_chunk(sizes[-1], False) + 1
+    assert device_chunk(sizes[0], False) >= n  # one chunk for the small shards, alone
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(n, 2, generator=g)
+    w = torch.randn(1000, 2, generator=g)
+    y = torch.randint(0, 1000, (n,), generator=g)
+    lo = sum(sizes[:rank])
+    got = linear_cross_entropy(x, w[lo : lo + sizes[rank]], y, process_group=group)
+    torch.testing.assert_close(got, linear_cross_entropy(x, w, y), rtol=1e-5, atol=1e-6)
+
+
 def argument_checks(rank: int, world: int, group: Any) -> None:
     ranks_disagree_on_tokens(rank, world, group)
+    ranks_disagree_on_options(rank, world, group)
+    uneven_shards_in_default_chunks(rank, world, group)
     tied_maxima(rank, world, group)
     half_precision(rank, world, group)
 

@@ -12,6 +12,7 @@ fused op composes it (``fused/_terms.py``), with its options and divisors.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -459,6 +460,16 @@ def _gather_ints(values: Sequence[int], group: Any, device: torch.device) -> lis
     return [[int(v) for v in s.tolist()] for s in sizes]
 
 
+def agreement(dtype: torch.dtype, o: FusedOptions, *given: bool) -> int:
+    """A number the ranks compare to agree on the inputs' ``dtype``, the options ``o`` that
+    shape the collectives and the numbers, and which optional inputs are ``given`` (the
+    CRC-32 of their ``repr``: the same in every process, where Python's ``hash`` of text is
+    not)."""
+    parts: tuple[Any, ...] = (o.reduction, o.ignore_index, o.label_smoothing, o.z_loss)
+    parts += (o.softcap, o.temperature, o.aux, o.chunk_size, o.empty_mean)
+    return zlib.crc32(repr((str(dtype), parts, given)).encode())
+
+
 def _layout(
     v_local: int,
     tokens: int,
@@ -466,14 +477,38 @@ def _layout(
     group: Any,
     device: torch.device,
     same_tokens: str | None,
-) -> tuple[int, list[int]]:
-    """The global index of this rank's first class (the sizes of the lower ranks' shards)
-    and every rank's token count, in rank order, from one all-gather of the three sizes. The
-    ranks must agree on the features' size (``input``'s last axis) and, with ``same_tokens``
-    (the arguments that hold the tokens, named in the error), on the token count: a
-    ``ValueError`` on every rank otherwise (each sees the same sizes), instead of a
-    collective of mismatched sizes."""
-    sizes = _gather_ints((v_local, tokens, features), group, device)
+    agree: int = 0,
+    refused: Exception | None = None,
+) -> tuple[int, list[int], int]:
+    """The global index of this rank's first class (the sizes of the lower ranks' shards),
+    every rank's token count, in rank order, and the largest shard, from one all-gather of a
+    few integers. A ``ValueError`` on every rank (each sees the same integers), instead of a
+    collective of mismatched sizes or a rank left waiting for the others, where a rank
+    ``refused`` its own arguments (that rank raises its own error), where the ranks disagree
+    on ``agree`` (:func:`agreement` of the options and dtypes that shape the collectives and
+    the numbers) or on the features' size (``input``'s last axis), and, with ``same_tokens``
+    (the arguments that hold the tokens, named in the error), on the token count."""
+    sizes = _gather_ints((v_local, tokens, features, agree, refused is not None), group, device)
+    if refused is not None:
+        raise refused
+    stopped = [r for r, s in enumerate(sizes) if s[4]]
+    if stopped:
+        raise ValueError(
+            f"rank{'s' if len(stopped) > 1 else ''} {', '.join(map(str, stopped))} of the "
+            "process group refused its arguments (the error is raised there); every rank "
+            "stops with it"
+        )
+    if len({s[3] for s in sizes}) > 1:
+        raise ValueError(
+            "every rank of the process group must pass the same options and dtypes (reduction, "
+            "ignore_index, label_smoothing, z_loss, softcap, temperature, return_aux, "
+            "chunk_size, empty_mean, sequence_parallel, whether a bias, class weights and "
+            "num_items_in_batch are given, and the inputs' dtype); ranks differ: "
+            + " / ".join(
+                ", ".join(str(r) for r, s in enumerate(sizes) if s[3] == value)
+                for value in dict.fromkeys(s[3] for s in sizes)
+            )
+        )
     counts = [s[1] for s in sizes]
     if len({s[2] for s in sizes}) > 1:
         raise ValueError(
@@ -485,7 +520,8 @@ def _layout(
             f"{same_tokens}: every rank of the process group must pass the same tokens; got "
             f"{counts} tokens in rank order"
         )
-    return sum(s[0] for s in sizes[: dist.get_rank(group)]), counts
+    start = sum(s[0] for s in sizes[: dist.get_rank(group)])
+    return start, counts, max(s[0] for s in sizes)
 
 
 def _gather_rows(t: Tensor, counts: list[int], group: Any) -> Tensor:
@@ -610,17 +646,32 @@ def sharded_linear_loss(
             "input and target must be plain tensors (a DTensor's to_local()); with a "
             "process_group, linear_weight, linear_bias and weight may be DTensors"
         )
-    linear_weight = tensor_parallel_shard(linear_weight, "linear_weight", group)
-    linear_bias = tensor_parallel_shard(linear_bias, "linear_bias", group)
-    weight = tensor_parallel_shard(weight, "weight", group)
-    check_inputs(input, linear_weight, target, linear_bias, weight, shard=True)
-    input, linear_weight, linear_bias, out_dtype = product_inputs(input, linear_weight, linear_bias)
-    v_local, d = linear_weight.shape
+    refused: Exception | None = None
+    try:  # checked here, then told to every rank (a rank that stops alone leaves them waiting)
+        linear_weight = tensor_parallel_shard(linear_weight, "linear_weight", group)
+        linear_bias = tensor_parallel_shard(linear_bias, "linear_bias", group)
+        weight = tensor_parallel_shard(weight, "weight", group)
+        check_inputs(input, linear_weight, target, linear_bias, weight, shard=True)
+        input, linear_weight, linear_bias, out_dtype = product_inputs(
+            input, linear_weight, linear_bias
+        )
+    except (TypeError, ValueError) as exc:
+        refused = exc
+    v_local, d = (0, 0) if refused is not None else linear_weight.shape
+    agree = agreement(
+        input.dtype,
+        o,
+        sequence_parallel,
+        linear_bias is None,
+        weight is None,
+        num_items_in_batch is None,
+    )
+    same = None if sequence_parallel else "input and target (without sequence_parallel)"
+    n = 0 if refused is not None else target.numel()
+    start, counts, widest = _layout(v_local, n, d, group, input.device, same, agree, refused)
     shape = tuple(target.shape)
     x = input.reshape(-1, d)
     t = target.reshape(-1).long()
-    same = None if sequence_parallel else "input and target (without sequence_parallel)"
-    start, counts = _layout(v_local, t.shape[0], d, group, x.device, same)
     if sequence_parallel:  # the group's tokens, in rank order
         x = _GatherTokens.apply(x, counts, group)  # type: ignore[no-untyped-call]
         t = _gather_rows(t, counts, group)
@@ -630,7 +681,9 @@ def sharded_linear_loss(
     # every row goes through the products: an ignored row's hidden state must not reach them
     # (a coefficient 0 times a non-finite logit is NaN), as in the single-device op
     x = torch.where(valid[:, None], x, x.new_zeros(()))
-    chunk = o.chunk_size or device_chunk(v_local, x.is_cuda)
+    # the same chunks on every rank (a chunk's statistics are one collective): by the largest
+    # shard, not this rank's
+    chunk = o.chunk_size or device_chunk(widest, x.is_cuda)
     plan = (
         chunk,
         o.temperature,
@@ -837,9 +890,14 @@ def vocab_parallel_cross_entropy(
         }
     )
     if vocab_start is None:  # with the ranks' token counts, checked equal
-        start = _layout(v_local, target.numel(), 1, group, logits.device, "logits and target")[0]
+        agree = agreement(logits.dtype, o, weight is None)
+        start = _layout(
+            v_local, target.numel(), 1, group, logits.device, "logits and target", agree
+        )[0]
     else:
         start = int(vocab_start)
+        if start < 0:
+            raise ValueError(f"vocab_start must be >= 0 (this rank's first class); got {start}")
     valid = target.ne(cast(int, o.ignore_index))  # checked: an int (None is -100)
     y = torch.where(valid, target, torch.full_like(target, -1)).long()
     smooth = o.label_smoothing > 0
@@ -848,6 +906,13 @@ def vocab_parallel_cross_entropy(
     )
     if reads(None, target):  # as the validation policy allows (never on CUDA under "auto")
         _check_targets(target, valid, v_total, cast(int, o.ignore_index))
+        total = int(v_total)
+        if vocab_start is not None and start + v_local > total:  # not a partition of classes
+            raise ValueError(
+                f"vocab_start: this rank's classes {start} .. {start + v_local - 1} run past "
+                f"the group's {total} classes; each rank's vocab_start is the sum of the shard "
+                "sizes of the ranks before it"
+            )
     return _compose(  # type: ignore[no-any-return]
         o,
         valid.reshape(-1),
