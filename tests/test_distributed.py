@@ -566,6 +566,10 @@ def ranks_disagree_on_options(rank: int, world: int, group: Any) -> None:
         linear_cross_entropy(x, w[start:stop], y, linear_bias=bias, process_group=group)
     got = linear_cross_entropy(x, w[start:stop], y, process_group=group)
     torch.testing.assert_close(got, linear_cross_entropy(x, w, y), rtol=1e-12, atol=1e-12)
+    first = torch.distributed.new_group([0])  # the other ranks get a placeholder
+    if rank > 0:
+        with pytest.raises(ValueError, match="process_group: this rank is not a member"):
+            linear_cross_entropy(x, w, y, process_group=first)
 
 
 def uneven_shards_in_default_chunks(rank: int, world: int, group: Any) -> None:
