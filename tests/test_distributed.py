@@ -564,6 +564,11 @@ def ranks_disagree_on_options(rank: int, world: int, group: Any) -> None:
     )
     with pytest.raises(ValueError, match=message):
         linear_cross_entropy(x, w[start:stop], y, linear_bias=bias, process_group=group)
+    listed = x.tolist() if rank == 1 else x  # not a tensor: no dtype or device to read
+    with pytest.raises(
+        TypeError if rank == 1 else ValueError, match="input must" if rank == 1 else message
+    ):
+        linear_cross_entropy(listed, w[start:stop], y, process_group=group)
     got = linear_cross_entropy(x, w[start:stop], y, process_group=group)
     torch.testing.assert_close(got, linear_cross_entropy(x, w, y), rtol=1e-12, atol=1e-12)
     first = torch.distributed.new_group([0])  # the other ranks get a placeholder

@@ -657,7 +657,11 @@ def sharded_linear_loss(
         )
     except (TypeError, ValueError) as exc:
         refused = exc
-    v_local, d = (0, 0) if refused is not None else linear_weight.shape
+    same = None if sequence_parallel else "input and target (without sequence_parallel)"
+    if refused is not None:  # the others told, with sizes and agreement of no meaning
+        device = next((t.device for t in (input, linear_weight) if isinstance(t, Tensor)), None)
+        _layout(0, 0, 0, group, device or torch.device("cpu"), same, 0, refused)
+    v_local, d = linear_weight.shape
     agree = agreement(
         input.dtype,
         o,
@@ -666,9 +670,7 @@ def sharded_linear_loss(
         weight is None,
         num_items_in_batch is None,
     )
-    same = None if sequence_parallel else "input and target (without sequence_parallel)"
-    n = 0 if refused is not None else target.numel()
-    start, counts, widest = _layout(v_local, n, d, group, input.device, same, agree, refused)
+    start, counts, widest = _layout(v_local, target.numel(), d, group, input.device, same, agree)
     shape = tuple(target.shape)
     x = input.reshape(-1, d)
     t = target.reshape(-1).long()

@@ -557,7 +557,8 @@ def parquet_read_bytes(meta: Any, columns: Sequence[str], group: int) -> int:
         stored, plain = max(col.total_compressed_size, 1), col.total_uncompressed_size
         dictionary = 0.0
         if col.has_dictionary_page and col.dictionary_page_offset is not None:
-            dictionary = (col.data_page_offset - col.dictionary_page_offset) * plain / stored
+            pages = max(col.data_page_offset - col.dictionary_page_offset, 0)
+            dictionary = pages * plain / stored
         total += 2.5 * dictionary + min(plain - dictionary, 1 << 19)
     return int(total) + len(wanted) * parquet_buffer(len(wanted))
 
