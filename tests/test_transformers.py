@@ -197,6 +197,13 @@ def test_logits_when_asked_for_and_calls_without_labels():
     plain = model(input_ids=ids)  # no labels: the model's own forward
     assert plain.loss is None
     torch.testing.assert_close(plain.logits, own.logits, rtol=1e-12, atol=1e-12)
+    # logits_to_keep: the loss of every token, the logits of the kept positions (the model's
+    # own forward refuses labels with it: the shapes differ)
+    kept = model(input_ids=ids, labels=labels, logits_to_keep=2)
+    torch.testing.assert_close(kept.loss, fused.loss, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(kept.logits, own.logits[:, -2:], rtol=1e-12, atol=1e-12)
+    picked = model(input_ids=ids, labels=labels, logits_to_keep=torch.tensor([0, 3]))
+    torch.testing.assert_close(picked.logits, own.logits[:, [0, 3]], rtol=1e-12, atol=1e-12)
     shifted = torch.nn.functional.pad(labels, (0, 1), value=-100)[:, 1:]
     by_shift = model(input_ids=ids, shift_labels=shifted)
     torch.testing.assert_close(by_shift.loss, own.loss, rtol=2e-6, atol=1e-6)

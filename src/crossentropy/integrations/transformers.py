@@ -255,7 +255,8 @@ def use_fused_loss(
         A ``...ForCausalLM`` model.
     return_logits : bool, default False
         Also compute and return the logits on calls with labels (they are then formed, as the
-        model would; the loss still comes from the fused op).
+        model would, for the positions a ``logits_to_keep`` keeps; the loss, of every token,
+        still comes from the fused op).
     ignore_index : int, default -100
         Targets equal to it are left out, as in :func:`crossentropy.fused.linear_cross_entropy`.
     label_smoothing : float, default 0.0
@@ -489,8 +490,11 @@ class _FusedForward:
             out_dtype=torch.float32,  # as the model's loss (on float logits)
         )
         logits = None
-        if self.return_logits:
-            logits = head(hidden) / fused.temperature
+        if self.return_logits:  # of the positions logits_to_keep keeps, as the model's own
+            keep = (
+                slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+            )
+            logits = head(hidden[:, keep, :]) / fused.temperature
             if fused.softcap is not None:
                 logits = fused.softcap * torch.tanh(logits / fused.softcap)
         rest = {k: v for k, v in outputs.items() if k != "last_hidden_state"}
