@@ -775,6 +775,18 @@ for check_vma in (False, True):
     ))(tied_x, jnp.eye(v))
     alone = linear_cross_entropy(tied_x, jnp.eye(v), tied_y, return_aux=("correct",)).correct
     assert int(count) == int(alone) == 3, (check_vma, int(count), int(alone))
+
+# a weight replicated over the axis (in_specs P()) under check_vma=True: refused, where every
+# device's copy counted as more classes (the loss came out log 4 higher)
+try:
+    jax.shard_map(
+        lambda a, w: linear_cross_entropy(a, w, y, axis_name="tp"),
+        mesh=mesh, in_specs=(P(), P()), out_specs=P(),
+    )(x, w)
+except ValueError as exc:
+    assert "w is the same on every device along 'tp'" in str(exc), exc
+else:
+    raise AssertionError("a replicated weight was taken as the vocabulary's shards")
 print("ok", worst)
 """
 

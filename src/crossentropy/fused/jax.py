@@ -632,7 +632,9 @@ def linear_cross_entropy(
         class index among tied maxima). With ``shard_map``'s ``check_vma=True`` (its
         default) the gradients are right whether taken inside the ``shard_map``'d function
         or outside it, and the mesh may have other axes (tokens split over a data axis: the
-        weight's and bias's gradients are summed over it). With ``check_vma=False`` only a
+        weight's and bias's gradients are summed over it), and a ``w`` the ``in_specs``
+        replicate over the axis instead of splitting is a ``ValueError``. With
+        ``check_vma=False`` only a
         gradient taken inside ``shard_map`` is right: ``jax.grad`` of the ``shard_map``'d
         loss gives the weight's and bias's gradients divided by the axis size, and the op
         cannot detect it.
@@ -710,6 +712,14 @@ def linear_cross_entropy(
                 f"axis_name {axis_name!r} is not an axis of an enclosing shard_map (call the op "
                 "inside shard_map over a mesh with that axis, or without axis_name)"
             ) from None
+        # with check_vma=True (where the axis index is typed as varying): a weight that does
+        # not vary over the axis is every device's copy of the same rows, not its own rows
+        if axis_name in _varying(lax.axis_index(axis_name)) and axis_name not in _varying(w):
+            raise ValueError(
+                f"w: with axis_name {axis_name!r} each device holds its own rows of the "
+                f"vocabulary, but w is the same on every device along {axis_name!r} (its "
+                f"shard_map in_specs replicate it); split its vocabulary axis over {axis_name!r}"
+            )
     if chunk_size is not None:  # any integer, NumPy's too, as the torch op takes it
         chunk_size = check_int(chunk_size, "chunk_size")
         if chunk_size < 1:
