@@ -634,10 +634,9 @@ def linear_cross_entropy(
         or outside it, and the mesh may have other axes (tokens split over a data axis: the
         weight's and bias's gradients are summed over it), and a ``w`` the ``in_specs``
         replicate over the axis instead of splitting is a ``ValueError``. With
-        ``check_vma=False`` only a
-        gradient taken inside ``shard_map`` is right: ``jax.grad`` of the ``shard_map``'d
-        loss gives the weight's and bias's gradients divided by the axis size, and the op
-        cannot detect it.
+        ``check_vma=False`` only a gradient taken inside ``shard_map`` is right:
+        ``jax.grad`` of the ``shard_map``'d loss gives the weight's and bias's gradients
+        divided by the axis size, and the op cannot detect it (nor a replicated ``w``).
     validate : {None, "auto", True, False}
         When labels are checked (None: the mode in force; see
         :func:`crossentropy.validation`): only where their values can be read (not under
