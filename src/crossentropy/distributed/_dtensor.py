@@ -24,13 +24,14 @@ def check_group(group: object, name: str) -> None:
     """``group`` is a torch.distributed ``ProcessGroup``, or ``None`` (a ``TypeError`` naming
     ``name`` otherwise)."""
     kind = getattr(dist, "ProcessGroup", None)  # absent where torch.distributed is
-    outside = getattr(getattr(dist, "GroupMember", None), "NON_GROUP_MEMBER", None)
-    if outside is not None and group is outside:
-        raise ValueError(
-            f"{name}: this rank is not a member of the group (dist.new_group gives the ranks "
-            "outside it a placeholder); call the loss on the group's ranks only"
-        )
     if group is not None and kind is not None and not isinstance(group, kind):
+        # (looked up here only: torch.compile cannot trace GroupMember's attributes)
+        outside = getattr(getattr(dist, "GroupMember", None), "NON_GROUP_MEMBER", None)
+        if outside is not None and group is outside:
+            raise ValueError(
+                f"{name}: this rank is not a member of the group (dist.new_group gives the "
+                "ranks outside it a placeholder); call the loss on the group's ranks only"
+            )
         raise TypeError(
             f"{name} must be a torch.distributed ProcessGroup (e.g. dist.group.WORLD or one "
             f"from dist.new_group); got {type(group).__name__}"
