@@ -81,8 +81,8 @@ def kl_div(
     >>> import crossentropy as ce
     >>> x = ce.log_softmax([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     >>> t = ce.softmax([[3.0, 2.0, 1.0], [1.0, 1.0, 1.0]])
-    >>> ce.kl_div(x, t, reduction="batchmean")
-    np.float64(0.729707220493)
+    >>> ce.kl_div(x, t, reduction="batchmean").round(6)
+    np.float64(0.729707)
     """
     options = DivergenceOptions.from_arguments(locals())
     if size_average is None and reduce is None:  # as PyTorch: not with the legacy arguments
