@@ -11,6 +11,7 @@ import time
 import traceback
 from typing import Any
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -555,9 +556,16 @@ def ranks_disagree_on_options(rank: int, world: int, group: Any) -> None:
     xr, wr = (x.float(), w.float()) if rank == 0 else (x, w)
     with pytest.raises(ValueError, match=same):
         linear_cross_entropy(xr, wr[start:stop], y, process_group=group)
+    items = r"same options and dtypes \(.*num_items_in_batch.*\); ranks differ: 0 / 1"
+    with pytest.raises(ValueError, match=items):  # each rank its own count: its own loss
+        linear_cross_entropy(x, w[start:stop], y, num_items_in_batch=3 + rank, process_group=group)
+    chunk = np.int64(5) if rank == 0 else 5  # the same size, however written
+    got = linear_cross_entropy(x, w[start:stop], y, chunk_size=chunk, process_group=group)
+    torch.testing.assert_close(got, linear_cross_entropy(x, w, y), rtol=1e-12, atol=1e-12)
     logits = (x @ w.T)[:, start:stop]
-    with pytest.raises(ValueError, match=same):
+    with pytest.raises(ValueError, match=same) as refused:
         vocab_parallel_cross_entropy(logits, y, group, label_smoothing=0.1 if rank == 0 else 0.0)
+    assert "return_aux" not in str(refused.value)  # the options this op takes
     bias = torch.zeros(stop - start + (rank == 1), dtype=x.dtype)  # rank 1's is one too long
     message = (
         r"linear_bias must have shape" if rank == 1 else r"rank 1 of the process group refused"

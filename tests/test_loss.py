@@ -166,3 +166,22 @@ def test_an_adapter_around_the_projection_is_refused_not_left_out_of_the_loss():
     object.__setattr__(loss_fn, "output", wrapped)
     with pytest.raises(TypeError, match="merge_and_unload"):
         loss_fn(torch.randn(3, 4), torch.tensor([0, 1, 6]))
+
+
+def test_a_parametrized_projection_is_taken_with_its_parametrizations_gradients():
+    """weight_norm's parameters are the weight's own (reading ``weight`` computes it), not an
+    adapter: taken, with the gradients of the loss of the projection's own forward."""
+    torch.manual_seed(1)
+    head = torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(4, 7, dtype=torch.float64))
+    hidden = torch.randn(5, 4, dtype=torch.float64)
+    targets = torch.tensor([0, 6, 2, 3, 1])
+    loss_fn = OutputProjectionLoss()
+    loss_fn.set_model_output(head)
+    ours = loss_fn(hidden, targets)
+    params = list(head.parameters())
+    ref = torch.nn.functional.cross_entropy(head(hidden), targets)
+    for a, b in zip(
+        torch.autograd.grad(ours, params), torch.autograd.grad(ref, params), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)

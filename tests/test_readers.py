@@ -584,7 +584,7 @@ def test_a_parquet_file_too_wide_and_long_to_read_in_bounds_says_how_to_write_it
     assert "inside pyarrow" in text
     assert "over this reader's 12 MiB" in text
     fit = int(re.search(r"row_group_size=(\d+)\)$", text).group(1))  # type: ignore[union-attr]
-    assert fit == 6100  # 12 MiB / (50 bytes × 41 columns), two digits
+    assert 1000 < fit < 20_000  # rows for half the budget, fewer than the group's
     pq.write_table(
         pq.read_table(tmp_path / "big.parquet"), tmp_path / "ok.parquet", row_group_size=fit
     )

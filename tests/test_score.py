@@ -1495,3 +1495,14 @@ def test_without_the_bootstrap_the_smooth_ece_has_no_interval_label(data, capsys
     assert "interval" not in row
     code, out, _ = run(capsys, path, *TABLE_ARGS)
     assert "smooth ECE [95 % bootstrap interval]" in out
+
+
+def test_a_bootstrap_with_too_few_finite_replicates_keeps_its_label(tmp_path: Path, capsys):
+    """One replicate gives no interval, yet a bootstrap was asked for: the row says so."""
+    path = tmp_path / "four.csv"
+    path.write_text("y,p_a,p_b\na,0.6,0.4\nb,0.3,0.7\na,0.8,0.2\nb,0.5,0.5\n")
+    code, out, _ = run(
+        capsys, str(path), "--target", "y", "--proba-cols", "p_*", "--bootstrap", "1"
+    )
+    assert code == 0
+    assert "smooth ECE (too few bootstrap replicates for an interval)" in out

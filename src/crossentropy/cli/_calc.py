@@ -511,7 +511,7 @@ def format_calc(r: dict[str, Any]) -> str:
         lines.append("whose softmax is p.")
     if r["renormalized"]:
         total = math.fsum(r["values"])
-        lines.append(f"The probabilities summed to {total:.6g}, 1 only to the precision typed:")
+        lines.append(f"The probabilities summed to {total:.15g}, 1 only to the precision typed:")
         lines.append("divided by their sum.")
     if r.get("target_renormalized"):
         lines.append("The target summed to 1 only to the precision typed: divided by its sum.")

@@ -460,11 +460,19 @@ def _gather_ints(values: Sequence[int], group: Any, device: torch.device) -> lis
     return [[int(v) for v in s.tolist()] for s in sizes]
 
 
-def agreement(dtype: torch.dtype, o: FusedOptions, *given: bool) -> int:
+#: What the fused op's ranks must agree on, as its errors name it (:func:`_layout`).
+_FUSED_AGREED = (
+    "reduction, ignore_index, label_smoothing, z_loss, softcap, temperature, return_aux, "
+    "chunk_size, empty_mean, sequence_parallel, num_items_in_batch, whether a bias and class "
+    "weights are given, and the inputs' dtype"
+)
+
+
+def agreement(dtype: torch.dtype, o: FusedOptions, *given: object) -> int:
     """A number the ranks compare to agree on the inputs' ``dtype``, the options ``o`` that
-    shape the collectives and the numbers, and which optional inputs are ``given`` (the
-    CRC-32 of their ``repr``: the same in every process, where Python's ``hash`` of text is
-    not)."""
+    shape the collectives and the numbers, and ``given`` (which optional inputs are given, a
+    count as a Python number), by the CRC-32 of their ``repr``: the same in every process,
+    where Python's ``hash`` of text is not."""
     parts: tuple[Any, ...] = (o.reduction, o.ignore_index, o.label_smoothing, o.z_loss)
     parts += (o.softcap, o.temperature, o.aux, o.chunk_size, o.empty_mean)
     return zlib.crc32(repr((str(dtype), parts, given)).encode())
@@ -479,6 +487,7 @@ def _layout(
     same_tokens: str | None,
     agree: int = 0,
     refused: Exception | None = None,
+    agreed: str = _FUSED_AGREED,
 ) -> tuple[int, list[int], int]:
     """The global index of this rank's first class (the sizes of the lower ranks' shards),
     every rank's token count, in rank order, and the largest shard, from one all-gather of a
@@ -486,8 +495,9 @@ def _layout(
     collective of mismatched sizes or a rank left waiting for the others, where a rank
     ``refused`` its own arguments (that rank raises its own error), where the ranks disagree
     on ``agree`` (:func:`agreement` of the options and dtypes that shape the collectives and
-    the numbers) or on the features' size (``input``'s last axis), and, with ``same_tokens``
-    (the arguments that hold the tokens, named in the error), on the token count."""
+    the numbers, named in the error by ``agreed``) or on the features' size (``input``'s last
+    axis), and, with ``same_tokens`` (the arguments that hold the tokens, named in the error),
+    on the token count."""
     sizes = _gather_ints((v_local, tokens, features, agree, refused is not None), group, device)
     if refused is not None:
         raise refused
@@ -500,10 +510,8 @@ def _layout(
         )
     if len({s[3] for s in sizes}) > 1:
         raise ValueError(
-            "every rank of the process group must pass the same options and dtypes (reduction, "
-            "ignore_index, label_smoothing, z_loss, softcap, temperature, return_aux, "
-            "chunk_size, empty_mean, sequence_parallel, whether a bias, class weights and "
-            "num_items_in_batch are given, and the inputs' dtype); ranks differ: "
+            f"every rank of the process group must pass the same options and dtypes ({agreed});"
+            " ranks differ: "
             + " / ".join(
                 ", ".join(str(r) for r, s in enumerate(sizes) if s[3] == value)
                 for value in dict.fromkeys(s[3] for s in sizes)
@@ -668,7 +676,10 @@ def sharded_linear_loss(
         sequence_parallel,
         linear_bias is None,
         weight is None,
-        num_items_in_batch is None,
+        # a count as a number (a tensor's value is not read here: its type only)
+        num_items_in_batch
+        if isinstance(num_items_in_batch, int | float)
+        else type(num_items_in_batch).__name__,
     )
     start, counts, widest = _layout(v_local, target.numel(), d, group, input.device, same, agree)
     shape = tuple(target.shape)
@@ -810,8 +821,10 @@ def vocab_parallel_cross_entropy(
     vocab_start : int, optional
         The global index of this rank's first class (default: the sum of the lower ranks'
         shard sizes, by an all-gather). Given, nothing is exchanged to check the ranks' token
-        counts: ranks with different counts fail inside the first collective (gloo may abort
-        the process).
+        counts, options or offsets: ranks with different counts fail inside the first
+        collective (gloo may abort the process), a negative offset is refused, and one whose
+        classes run past the group's is refused on that rank alone, after the collectives
+        (overlapping shards within the classes are not found).
     weight : Tensor, optional
         This rank's shard of the class weights, ``(V_r,)``.
     reduction : {"mean", "sum", "none"}
@@ -893,8 +906,20 @@ def vocab_parallel_cross_entropy(
     )
     if vocab_start is None:  # with the ranks' token counts, checked equal
         agree = agreement(logits.dtype, o, weight is None)
+        agreed = (
+            "reduction, ignore_index, label_smoothing, z_loss, softcap, temperature, "
+            "empty_mean, whether class weights are given, and the logits' dtype"
+        )
         start = _layout(
-            v_local, target.numel(), 1, group, logits.device, "logits and target", agree
+            v_local,
+            target.numel(),
+            1,
+            group,
+            logits.device,
+            "logits and target",
+            agree,
+            None,
+            agreed,
         )[0]
     else:
         start = int(vocab_start)

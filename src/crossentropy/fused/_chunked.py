@@ -80,6 +80,7 @@ class FusedOptions(SoftmaxOptions):
             chunk = check_int(self.chunk_size, "chunk_size")
             if chunk < 1:
                 raise ValueError(f"chunk_size must be >= 1; got {chunk}")
+            object.__setattr__(self, "chunk_size", chunk)  # a Python int (NumPy's too)
         check_choice(self.kernel, "kernel", ("auto", "torch", "triton"))
         object.__setattr__(self, "aux", aux_names(self.return_aux))
 

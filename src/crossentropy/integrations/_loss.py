@@ -128,11 +128,17 @@ def check_linear(projection: Any, name: str) -> None:
     """Refuse an output projection that computes more than ``x W^T + b``: a module holding
     parameters besides its weight and bias, such as a LoRA adapter around the layer (its
     ``weight`` is the base layer's, and its forward adds ``x A^T B^T``), which the fused loss,
-    reading ``weight`` and ``bias`` only, would leave out of the loss and the gradients."""
+    reading ``weight`` and ``bias`` only, would leave out of the loss and the gradients. The
+    parameters of a parametrization (``torch.nn.utils.parametrize``: ``weight_norm``, say)
+    are the weight's own: reading ``weight`` computes it from them."""
     if not isinstance(projection, nn.Module):
         return  # torchtune's TiedLinear: its tied module's weight is the map
     weight, bias = getattr(projection, "weight", None), getattr(projection, "bias", None)
-    extra = [n for n, p in projection.named_parameters() if p is not weight and p is not bias]
+    extra = [
+        n
+        for n, p in projection.named_parameters()
+        if p is not weight and p is not bias and not n.startswith("parametrizations.")
+    ]  # (a parametrized weight or bias, weight_norm's say, is recomputed at each access)
     if extra:
         more = ", ..." if len(extra) > 3 else ""
         raise TypeError(

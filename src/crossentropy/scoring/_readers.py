@@ -91,10 +91,11 @@ BATCH_VALUES = 1 << 21
 PARQUET_BUFFERS = 64 << 20
 
 #: The most memory that reading a row group of a Parquet file may take inside pyarrow, by
-#: :func:`parquet_read_bytes`' estimate; past it the file is refused before it is read. The
-#: process's peak RSS is about 60 MB (the imports) and twice pyarrow's memory pool: 488 MiB
-#: for an estimate of 204 MiB (201 columns, row groups of 33,000 rows), 555 MiB for 328.
-PARQUET_READ_BUDGET = 224 << 20
+#: :func:`parquet_read_bytes`' estimate; past it the file is refused before it is read.
+#: Peak RSS against the estimate (2-core machine, `crossentropy score`): 434 MiB for 244
+#: (60 classes, one group of 300,000 rows), 458 for 271 (1,000 classes, 10,000 rows), 498 for
+#: 204 (200 classes, groups of 33,000 rows), 555 for 328 and 594 for 364 (refused).
+PARQUET_READ_BUDGET = 288 << 20
 
 
 def parquet_buffer(columns: int) -> int:
@@ -576,13 +577,17 @@ def check_parquet_layout(
         need = parquet_read_bytes(meta, columns, g)
         if need <= PARQUET_READ_BUDGET:
             continue
-        # a float64 column's dictionary holds 8 bytes a row, its indices about 2: 25 bytes a
-        # row by the estimate, in half the budget (the rest for the buffers, and room)
-        fit = max(1, PARQUET_READ_BUDGET // (50 * max(len(columns), 1)))
-        fit -= fit % 10 ** max(len(str(fit)) - 2, 0)  # two significant digits, rounded down
+        # rows that fit in half the budget, at this group's cost a row or at 20 bytes a value
+        # (a float64 column's dictionary and indices, where a group's cost is lower for a
+        # dictionary that reached its size limit), fewer than the group's
+        rows = meta.row_group(g).num_rows
+        buffers = len(set(columns)) * parquet_buffer(len(set(columns)))
+        per_row = max((need - buffers) / max(rows, 1), 20.0 * len(columns))
+        fit = int(min((PARQUET_READ_BUDGET // 2 - buffers) / per_row, rows - 1))
+        fit = max(fit - fit % 10 ** max(len(str(fit)) - 2, 0), 1)  # two significant digits
         raise InputError(
             path,
-            f"row group {g} ({meta.row_group(g).num_rows:,} rows × {len(columns):,} columns) "
+            f"row group {g} ({rows:,} rows × {len(columns):,} columns) "
             f"would take about {need >> 20:,} MiB inside pyarrow to read (each column's "
             f"dictionary and page are held for a whole row group), over this reader's "
             f"{PARQUET_READ_BUDGET >> 20} MiB; write the file with smaller row groups, e.g. "

@@ -95,7 +95,12 @@ def _summary_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
                 _interval(sm["value"], sm["ci_low"], sm["ci_high"], 6),
             )
             if sm["ci_low"] is not None
-            else ("smooth ECE (no bootstrap)", _num(sm["value"])),
+            else (
+                "smooth ECE (too few bootstrap replicates for an interval)"
+                if sm["replicates"]
+                else "smooth ECE (no bootstrap)",
+                _num(sm["value"]),
+            ),
         )
         skill = cal["skill"]
         rows.append(("D² of the log loss (vs the class frequencies)", _num(skill["d2_log_loss"])))
