@@ -572,6 +572,11 @@ def ranks_disagree_on_options(rank: int, world: int, group: Any) -> None:
     )
     with pytest.raises(ValueError, match=message):
         linear_cross_entropy(x, w[start:stop], y, linear_bias=bias, process_group=group)
+    # an option or a count refused on rank 1 alone: the others are told
+    for bad, says in (({"reduction": "avg"}, "reduction"), ({"num_items_in_batch": 0}, "items")):
+        kw = bad if rank == 1 else {}
+        with pytest.raises(ValueError, match=says if rank == 1 else message):
+            linear_cross_entropy(x, w[start:stop], y, process_group=group, **kw)
     listed = x.tolist() if rank == 1 else x  # not a tensor: no dtype or device to read
     with pytest.raises(
         TypeError if rank == 1 else ValueError, match="input must" if rank == 1 else message

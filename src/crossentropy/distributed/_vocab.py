@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import torch
 import torch.distributed as dist
@@ -26,6 +26,7 @@ from crossentropy.fused._chunked import (
     FusedOptions,
     check_class_indices,
     check_inputs,
+    check_items,
     product_inputs,
     row_scales,
 )
@@ -532,6 +533,17 @@ def _layout(
     return start, counts, max(s[0] for s in sizes)
 
 
+def relay_refusal(group: Any, refused: Exception, *tensors: object) -> NoReturn:
+    """Tell the other ranks of ``group`` that this rank refused its arguments (they stop
+    with a ``ValueError`` at their size all-gather, :func:`_layout`, instead of waiting for
+    this rank), then raise ``refused``; the all-gather on the device of the first of
+    ``tensors`` that is a tensor (the CPU if none is)."""
+    if dist.is_available() and dist.is_initialized() and isinstance(group, dist.ProcessGroup):
+        device = next((t.device for t in tensors if isinstance(t, Tensor)), torch.device("cpu"))
+        _layout(0, 0, 0, group, device, None, 0, refused)
+    raise refused
+
+
 def _gather_rows(t: Tensor, counts: list[int], group: Any) -> Tensor:
     """The ranks' rows of ``t`` concatenated in rank order (``counts[r]`` rows from rank
     ``r``): one all-gather, padded to the largest count."""
@@ -654,8 +666,9 @@ def sharded_linear_loss(
             "input and target must be plain tensors (a DTensor's to_local()); with a "
             "process_group, linear_weight, linear_bias and weight may be DTensors"
         )
-    refused: Exception | None = None
     try:  # checked here, then told to every rank (a rank that stops alone leaves them waiting)
+        if num_items_in_batch is not None:
+            check_items(num_items_in_batch)
         linear_weight = tensor_parallel_shard(linear_weight, "linear_weight", group)
         linear_bias = tensor_parallel_shard(linear_bias, "linear_bias", group)
         weight = tensor_parallel_shard(weight, "weight", group)
@@ -664,11 +677,8 @@ def sharded_linear_loss(
             input, linear_weight, linear_bias
         )
     except (TypeError, ValueError) as exc:
-        refused = exc
+        relay_refusal(group, exc, input, linear_weight)
     same = None if sequence_parallel else "input and target (without sequence_parallel)"
-    if refused is not None:  # the others told, with sizes and agreement of no meaning
-        device = next((t.device for t in (input, linear_weight) if isinstance(t, Tensor)), None)
-        _layout(0, 0, 0, group, device or torch.device("cpu"), same, 0, refused)
     v_local, d = linear_weight.shape
     agree = agreement(
         input.dtype,

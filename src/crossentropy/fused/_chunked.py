@@ -642,21 +642,28 @@ def linear_cross_entropy(
     >>> [round(v, 4) for v in out.logp.tolist()], int(out.correct)
     ([-2.1429, -0.1429], 1)
     """
-    check_torch_options(options)
-    # named one by one, not ``locals()``, which the Dynamo of PyTorch 2.11 cannot trace
-    opts = FusedOptions(
-        reduction=reduction,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        z_loss=z_loss,
-        softcap=softcap,
-        temperature=temperature,
-        return_aux=return_aux,
-        chunk_size=chunk_size,
-        empty_mean=empty_mean,
-        validate=validate,
-        kernel=kernel,
-    )
+    try:
+        check_torch_options(options)
+        # named one by one, not ``locals()``, which the Dynamo of PyTorch 2.11 cannot trace
+        opts = FusedOptions(
+            reduction=reduction,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            z_loss=z_loss,
+            softcap=softcap,
+            temperature=temperature,
+            return_aux=return_aux,
+            chunk_size=chunk_size,
+            empty_mean=empty_mean,
+            validate=validate,
+            kernel=kernel,
+        )
+    except (TypeError, ValueError) as exc:
+        if process_group is not None:  # the other ranks told, not left waiting
+            from crossentropy.distributed._vocab import relay_refusal
+
+            relay_refusal(process_group, exc, input, linear_weight)
+        raise
     return linear_loss(
         input,
         linear_weight,
@@ -937,6 +944,21 @@ class RowScales(NamedTuple):
     fill: Tensor | None = None
 
 
+def check_items(num_items_in_batch: int | float | Tensor, meta: bool = False) -> Tensor | float:
+    """``num_items_in_batch`` checked: a number > 0, or a one-element tensor (its shape read,
+    not its value: no host sync), not on the meta device unless the rows are (``meta``)."""
+    if isinstance(num_items_in_batch, Tensor):
+        if num_items_in_batch.numel() != 1:
+            raise ValueError(
+                "num_items_in_batch must be one count (a number or a one-element tensor); "
+                f"got a tensor of shape {tuple(num_items_in_batch.shape)}"
+            )
+        if num_items_in_batch.is_meta and not meta:
+            raise ValueError("num_items_in_batch is on the meta device: it holds no count")
+        return num_items_in_batch
+    return check_number(num_items_in_batch, "num_items_in_batch", low=0.0, low_open=True)
+
+
 def row_scales(
     valid: Tensor,
     wy: Tensor | None,
@@ -965,18 +987,9 @@ def row_scales(
     if num_items_in_batch is not None:
         if seq is not None:
             raise ValueError("give num_items_in_batch or per-sequence means, not both")
-        items: Tensor | float
-        if isinstance(num_items_in_batch, Tensor):
-            if num_items_in_batch.numel() != 1:  # its shape, not its value: no host sync
-                raise ValueError(
-                    "num_items_in_batch must be one count (a number or a one-element tensor); "
-                    f"got a tensor of shape {tuple(num_items_in_batch.shape)}"
-                )
-            if num_items_in_batch.is_meta and not vf.is_meta:
-                raise ValueError("num_items_in_batch is on the meta device: it holds no count")
-            items = num_items_in_batch.reshape(()).to(device=vf.device, dtype=vf.dtype)
-        else:
-            items = check_number(num_items_in_batch, "num_items_in_batch", low=0.0, low_open=True)
+        items = check_items(num_items_in_batch, vf.is_meta)
+        if isinstance(items, Tensor):
+            items = items.reshape(()).to(device=vf.device, dtype=vf.dtype)
         return RowScales(vf / items, vf / items, "items")
     one = torch.ones((), dtype=vf.dtype, device=vf.device)
     fills = not math.isnan(o.empty_mean)  # a Python float: no data-dependent branch
