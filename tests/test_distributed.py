@@ -51,6 +51,10 @@ def _free_port() -> int:
 POOL = 4  # ranks started once for the module's tests
 
 
+#: The pool's groups, in each rank's process (set by :func:`_serve`).
+_POOL_GROUPS: dict[Any, Any] = {}
+
+
 def _serve(rank: int, world: int, port: int, inbox: Any, outbox: Any) -> None:
     """A rank of the pool: joins the gloo group, makes the groups the jobs use (every rank
     must create each), then runs the jobs it is sent, ``name(rank, world, group)``, reporting
@@ -70,7 +74,11 @@ def _serve(rank: int, world: int, port: int, inbox: Any, outbox: Any) -> None:
         "short": dist.new_group(
             ranks=[0, 1], timeout=datetime.timedelta(seconds=2), backend="gloo"
         ),
+        # rank 0 alone: the others hold a placeholder (every process of the pool must make
+        # each new_group call, so it is made here, not in a job of some of them)
+        "first": dist.new_group(ranks=[0], backend="gloo"),
     }
+    _POOL_GROUPS.update(groups)
     while (job := inbox.get()) is not None:
         name, size, group = job
         try:
@@ -577,6 +585,12 @@ def ranks_disagree_on_options(rank: int, world: int, group: Any) -> None:
         kw = bad if rank == 1 else {}
         with pytest.raises(ValueError, match=says if rank == 1 else message):
             linear_cross_entropy(x, w[start:stop], y, process_group=group, **kw)
+    # the logits-level op likewise (its sizes all-gathered: vocab_start not given)
+    shard = (x @ w.T)[:, start:stop]
+    for bad, says in (({"reduction": "avg"}, "reduction"), ({"target": y.float()}, "target")):
+        kw = {"target": y, **(bad if rank == 1 else {})}
+        with pytest.raises((TypeError, ValueError), match=says if rank == 1 else message):
+            vocab_parallel_cross_entropy(shard, group=group, **kw)
     listed = x.tolist() if rank == 1 else x  # not a tensor: no dtype or device to read
     with pytest.raises(
         TypeError if rank == 1 else ValueError, match="input must" if rank == 1 else message
@@ -584,10 +598,9 @@ def ranks_disagree_on_options(rank: int, world: int, group: Any) -> None:
         linear_cross_entropy(listed, w[start:stop], y, process_group=group)
     got = linear_cross_entropy(x, w[start:stop], y, process_group=group)
     torch.testing.assert_close(got, linear_cross_entropy(x, w, y), rtol=1e-12, atol=1e-12)
-    first = torch.distributed.new_group([0])  # the other ranks get a placeholder
-    if rank > 0:
+    if rank > 0:  # the other ranks hold a placeholder for the group of rank 0 alone
         with pytest.raises(ValueError, match="process_group: this rank is not a member"):
-            linear_cross_entropy(x, w, y, process_group=first)
+            linear_cross_entropy(x, w, y, process_group=_POOL_GROUPS["first"])
 
 
 def uneven_shards_in_default_chunks(rank: int, world: int, group: Any) -> None:

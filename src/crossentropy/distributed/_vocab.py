@@ -890,30 +890,37 @@ def vocab_parallel_cross_entropy(
         if isinstance(target, dtensor.DTensor):
             target = target.full_tensor()
     check_group(group, "group")
-    if not isinstance(logits, Tensor) or not logits.is_floating_point():
-        raise TypeError("logits must be a floating-point tensor (this rank's shard)")
-    check_class_indices(target, "target")
-    if logits.ndim < 1:
-        raise ValueError("logits must have a class axis (the last, this rank's classes); got 0-d")
-    if target.shape != logits.shape[:-1]:
-        raise ValueError(
-            f"target must have logits' shape without the class axis, {tuple(logits.shape[:-1])};"
-            f" got {tuple(target.shape)}"
+    try:  # checked here, then told to every rank where they all-gather their sizes
+        if not isinstance(logits, Tensor) or not logits.is_floating_point():
+            raise TypeError("logits must be a floating-point tensor (this rank's shard)")
+        check_class_indices(target, "target")
+        if logits.ndim < 1:
+            raise ValueError(
+                "logits must have a class axis (the last, this rank's classes); got 0-d"
+            )
+        if target.shape != logits.shape[:-1]:
+            raise ValueError(
+                "target must have logits' shape without the class axis, "
+                f"{tuple(logits.shape[:-1])}; got {tuple(target.shape)}"
+            )
+        v_local = logits.shape[-1]
+        if weight is not None and (not isinstance(weight, Tensor) or weight.shape != (v_local,)):
+            raise ValueError(f"weight must be this rank's ({v_local},) shard of the class weights")
+        o = FusedOptions.from_arguments(
+            {
+                "reduction": reduction,
+                "ignore_index": ignore_index,
+                "label_smoothing": float(label_smoothing),
+                "z_loss": float(z_loss),
+                "softcap": None if softcap is None else float(softcap),
+                "temperature": temperature,
+                "empty_mean": empty_mean,
+            }
         )
-    v_local = logits.shape[-1]
-    if weight is not None and (not isinstance(weight, Tensor) or weight.shape != (v_local,)):
-        raise ValueError(f"weight must be this rank's ({v_local},) shard of the class weights")
-    o = FusedOptions.from_arguments(
-        {
-            "reduction": reduction,
-            "ignore_index": ignore_index,
-            "label_smoothing": float(label_smoothing),
-            "z_loss": float(z_loss),
-            "softcap": None if softcap is None else float(softcap),
-            "temperature": temperature,
-            "empty_mean": empty_mean,
-        }
-    )
+    except (TypeError, ValueError) as exc:
+        if vocab_start is None:  # the others wait in that all-gather: told, not left waiting
+            relay_refusal(group, exc, logits)
+        raise
     if vocab_start is None:  # with the ranks' token counts, checked equal
         agree = agreement(logits.dtype, o, weight is None)
         agreed = (
