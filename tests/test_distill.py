@@ -40,10 +40,12 @@ def _dense(xs, ws, bs, xt, wt, bt, y, kind, beta, t, reduction):
     rows = torch.where(valid, rows, torch.zeros_like(rows))
     if reduction == "none":
         return rows
+    if reduction == "batchmean":  # PyTorch's divisor: the first axis, ignored tokens counted
+        return rows.sum() / rows.shape[0]
     return rows.sum() / valid.sum() if reduction == "mean" else rows.sum()
 
 
-@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("reduction", ["mean", "batchmean", "sum", "none"])
 @pytest.mark.parametrize(
     ("kind", "beta", "temperature"),
     [
@@ -97,6 +99,22 @@ def test_mean_is_pytorchs_batchmean_without_ignored_tokens():
     torch.testing.assert_close(linear_kl_div(xs, ws, xt, wt), expected, rtol=1e-12, atol=0)
 
 
+def test_batchmean_is_pytorchs_kl_div_of_the_materialised_logits():
+    xs, ws, _, xt, wt, _, y = _case()
+    for shape in [(9,), (3, 3)]:  # divided by the logits' first axis: 9 tokens, 3 sequences
+        log_q = torch.log_softmax((xs @ ws.T).reshape(*shape, -1), -1)
+        log_p = torch.log_softmax((xt @ wt.T).reshape(*shape, -1), -1)
+        expected = torch.nn.functional.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
+        got = linear_kl_div(
+            xs.reshape(*shape, -1), ws, xt.reshape(*shape, -1), wt, reduction="batchmean"
+        )
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=0)
+    # ignored tokens add 0 and still count in the divisor, as a zero row of PyTorch's does
+    got = linear_kl_div(xs, ws, xt, wt, target=y, reduction="batchmean")
+    total = linear_kl_div(xs, ws, xt, wt, target=y, reduction="sum")
+    torch.testing.assert_close(got, total / 9, rtol=1e-12, atol=0)
+
+
 def test_bfloat16_student_within_rounding():
     xs, ws, _, xt, wt, _, y = _case()
     got = linear_kl_div(xs.bfloat16(), ws.bfloat16(), xt.bfloat16(), wt.bfloat16(), target=y)
@@ -112,7 +130,7 @@ def test_bfloat16_student_within_rounding():
         ({"beta": 0.0}, ValueError, "beta"),
         ({"beta": 1.0}, ValueError, "beta"),
         ({"temperature": 0.0}, ValueError, "temperature"),
-        ({"reduction": "batchmean"}, ValueError, "reduction"),
+        ({"reduction": "batchmeans"}, ValueError, "reduction"),
         ({"chunk_size": 0}, ValueError, "chunk_size"),
         ({"chunk_size": 2.5}, TypeError, "chunk_size"),
         ({"teacher_weight": torch.zeros(5, 3)}, ValueError, "teacher_weight must have shape"),

@@ -733,6 +733,19 @@ def test_integer_tensors_are_refused_not_truncated():
     assert float(value) == pytest.approx(1.6495, abs=5e-5)
 
 
+def test_class_weights_that_require_grad_are_refused_as_pytorch_does():
+    # PyTorch's op raises; silently giving them no gradient would train nothing
+    x, w, _, y = _case(4, 3, 5)
+    cw = torch.rand(5, dtype=x.dtype, requires_grad=True)
+    with pytest.raises(RuntimeError, match="not differentiable with respect to argument 'weight'"):
+        torch.nn.functional.linear_cross_entropy(x, w, y, weight=cw)
+    with pytest.raises(ValueError, match=r"weight \(the class weights\) must not require grad"):
+        linear_cross_entropy(x, w, y, weight=cw)
+    with torch.no_grad():  # nothing to differentiate: taken
+        value = linear_cross_entropy(x, w, y, weight=cw)
+    torch.testing.assert_close(value, linear_cross_entropy(x, w, y, weight=cw.detach()))
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_zero_features_give_log_v_as_pytorch(reduction):
     x = torch.zeros(3, 0, dtype=torch.float64, requires_grad=True)

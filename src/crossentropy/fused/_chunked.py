@@ -805,6 +805,12 @@ def check_inputs(
     for name, t in (("linear_bias", bias), ("weight", class_weight)):
         if t is not None:
             check_floating(t, name)
+    if class_weight is not None and class_weight.requires_grad and torch.is_grad_enabled():
+        # PyTorch's ops refuse it too: the class weights get no gradient
+        raise ValueError(
+            "weight (the class weights) must not require grad: the loss gives them no "
+            "gradient; pass weight.detach()"
+        )
     if input.ndim < 1:
         raise ValueError("input must have at least one dimension (the features); got shape ()")
     if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:

@@ -286,8 +286,9 @@ def linear_kl_div(
 
     Equal to ``crossentropy.kl_div`` of the materialised logits (forward KL:
     ``kl_div(log_softmax(student / T), log_softmax(teacher / T), log_target=True)``) with
-    ``"mean"`` over the non-ignored tokens (PyTorch's ``"batchmean"`` when none is ignored),
-    ``"sum"`` or ``"none"``. Gradients for the student (``input``, ``linear_weight``,
+    ``"mean"`` over the non-ignored tokens, PyTorch's ``"batchmean"`` (the sum divided by the
+    logits' first axis: the batch of ``(B, V)`` logits, the ``B`` of ``(B, T, V)``, ignored tokens
+    counted), ``"sum"`` or ``"none"``. Gradients for the student (``input``, ``linear_weight``,
     ``linear_bias``); the teacher gets none (run it under ``torch.no_grad()``). No
     :math:`T^2` factor is applied (multiply by it for Hinton's scaling). ``"mean"`` and
     ``"sum"`` form the gradients in the forward pass (8·N·D·V FLOPs with both heads);
@@ -326,9 +327,10 @@ def linear_kl_div(
         The teacher's weight in the mixture of ``"jsd"``, in (0, 1).
     temperature : float, default 1.0
         Both heads' logits are divided by it.
-    reduction : {"mean", "sum", "none"}, default "mean"
-        The mean over the tokens that count (NaN when none does), their sum, or one value per
-        token (0 for an ignored token).
+    reduction : {"mean", "batchmean", "sum", "none"}, default "mean"
+        The mean over the tokens that count (NaN when none does), the sum divided by
+        ``input.shape[0]`` (PyTorch's ``kl_div``; ``V`` for a 1-D ``input``), the sum, or one
+        value per token (0 for an ignored token).
     chunk_size : int, optional
         Tokens per chunk (default: about 4 M logits of each head per chunk).
 
@@ -361,7 +363,7 @@ def linear_kl_div(
         if device != input.device:
             raise ValueError(f"{name} must be on input's device {input.device}; got {device}")
     check_choice(kind, "kind", _KINDS)
-    check_choice(reduction, "reduction", ("mean", "sum", "none"))
+    check_choice(reduction, "reduction", ("mean", "batchmean", "sum", "none"))
     ignore = -100 if ignore_index is None else check_int(ignore_index, "ignore_index")
     beta = check_number(beta, "beta", low=0.0, high=1.0, low_open=True, high_open=True)
     temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
@@ -401,7 +403,12 @@ def linear_kl_div(
         xt = torch.where(valid[:, None], xt, xt.new_zeros(()))
     acc = acc_dtype(input.dtype)
     vf = valid.to(acc)
-    scale = vf / vf.sum().clamp(min=1) if reduction == "mean" else vf
+    if reduction == "mean":
+        scale = vf / vf.sum().clamp(min=1)
+    elif reduction == "batchmean":  # the materialised logits' first axis, as PyTorch divides
+        scale = vf / (batch[0] if batch else v)
+    else:
+        scale = vf
     grad_on = torch.is_grad_enabled()
     plan = _KLPlan(
         kind,
