@@ -616,3 +616,72 @@ def test_the_estimate_of_a_parquet_row_group_follows_its_dictionaries(tmp_path: 
     assert (parquet_read_bytes(meta, cols, 0) - 20 * parquet_buffer(20)) / 20 < 2 * 20_000
     assert parquet_buffer(10) == 4 << 20
     assert parquet_buffer(2000) == 64 << 10
+
+
+def _chunk_variants(rng: np.random.Generator) -> dict[str, bytes]:
+    """CSV files of 3,000 rows (id, text label, three probabilities) in the forms whose lines a
+    chunked reading must keep whole, and with the errors it must place."""
+    n = 3000
+    p = rng.dirichlet(np.ones(3), n)
+    labels = np.array(["a", "b", "c"])[rng.integers(0, 3, n)]
+    lines = ["id,y,p_a,p_b,p_c"]
+    lines += [f"{i},{labels[i]}," + ",".join(f"{v:.17g}" for v in p[i]) for i in range(n)]
+
+    def text(rows: list[str], end: str = "\n", last: bool = True) -> bytes:
+        return (end.join(rows) + (end if last else "")).encode()
+
+    quoted = list(lines)
+    quoted[2000] = quoted[2000].replace(f",{labels[1999]},", f',"{labels[1999]}",', 1)
+    broken = list(lines)  # a quoted label of 300 line breaks: that row's label is bad
+    broken[2400] = broken[2400].replace(f",{labels[2399]},", ',"a' + "\n" * 300 + 'b",', 1)
+    long = [lines[0].replace("id,", "id,note,", 1)]
+    long += [row.replace(",", ",n,", 1) for row in lines[1:]]
+    long[1500] = long[1500].replace(",n,", "," + "x" * 3000 + ",", 1)
+    negative = list(lines)
+    negative[2500] = negative[2500].rsplit(",", 2)[0] + ",-0.5," + negative[2500].rsplit(",")[-1]
+    text_id = list(lines)  # numbers in the first chunks, then a text id (ids are text)
+    text_id[2700] = "x" + text_id[2700]
+    return {
+        "plain.csv": text(lines),
+        "crlf.csv": text(lines, "\r\n"),
+        "no_last_newline.csv": text(lines, last=False),
+        "bom.csv": b"\xef\xbb\xbf" + text(lines),
+        "quoted_header.csv": text(['"id","y","p_a","p_b","p_c"', *lines[1:]]),
+        "blank_lines.csv": text(lines).replace(b"\n2", b"\n\n\n2"),
+        "quote_in_row_2000.csv": text(quoted),
+        "line_break_in_row_2400.csv": text(broken),
+        "long_line_1500.csv": text(long),
+        "negative_in_row_2500.csv": text(negative),
+        "text_id_in_row_2700.csv": text(text_id),
+        "plain.csv.gz": gzip.compress(text(lines)),
+    }
+
+
+def test_csv_lines_parsed_in_chunks_read_as_the_streaming_reader_reads_them(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Whole lines are parsed a chunk at a time while they hold no quote, then the rest by
+    pyarrow's streaming reader: with chunks of a few lines, of 4 MiB (the whole file) and none
+    at all, every file gives the same report, or the same error at the same row and column."""
+    from crossentropy.scoring import _readers
+
+    def outcome(path: Path, chunk: int) -> Any:
+        monkeypatch.setattr(_readers, "CSV_CHUNK", chunk)
+        try:
+            r = score(path, target="y", proba="p_*", id="id", bootstrap=0, batch_rows=700)
+        except InputError as exc:
+            return str(exc)
+        return r.n, r.log_loss, r.accuracy, [(w["row"], w["id"]) for w in r.worst]
+
+    for name, data in _chunk_variants(np.random.default_rng(14)).items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        streamed = outcome(path, 0)
+        for chunk in (97, 4096, 4 << 20):
+            assert outcome(path, chunk) == streamed, (name, chunk)
+        if name.startswith(("negative", "line_break")):
+            assert isinstance(streamed, str), name
+        else:
+            assert streamed[0] == 3000, name
+    assert "row 2500, column 'p_b'" in outcome(tmp_path / "negative_in_row_2500.csv", 97)
+    assert "row 2400, column 'y'" in outcome(tmp_path / "line_break_in_row_2400.csv", 97)
