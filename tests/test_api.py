@@ -333,6 +333,11 @@ def test_target_and_id_are_checked_before_reading(files):
         score(frame, target="y", id="y")
     with pytest.raises(TypeError, match="target must be a column name"):
         score(frame, target=np.zeros(300))
+    # labels as an array with an id column: told, not NumPy's "truth value ... is ambiguous"
+    with pytest.raises(TypeError, match="target must be a column name"):
+        score(frame, target=np.zeros(300), id="id")
+    with pytest.raises(InputError, match="column 'id': no such column"):
+        score(np.array([[0.7, 0.3], [0.1, 0.9]]), target=np.array([0, 1]), id="id")
 
 
 # --------------------------------------------------------------------------- conventions, splits
@@ -462,6 +467,37 @@ def test_split_of_a_table_and_its_errors(rounded) -> None:
     np.savez(npz, y_true=rounded["y"], y_proba=rounded["p"])
     with pytest.raises(InputError, match="split column needs a table"):
         score(npz, split="Usage")
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_a_split_column_of_more_groups_than_the_bound_is_refused_at_its_row(
+    tmp_path: Path, engine: str, monkeypatch
+) -> None:
+    """Each group keeps its own totals: a split column with a value per row (an id given as
+    the split) is refused at the first row of one group too many, naming the column, before
+    its memory grows with the rows."""
+    from crossentropy.cli import main
+    from crossentropy.metrics import _score
+
+    monkeypatch.setattr(_score, "MAX_GROUPS", 50)
+    n = 400
+    rng = np.random.default_rng(5)
+    p = rng.random(n)
+    table = pa.table({"y": (rng.random(n) < p).astype(np.int64), "p_1": p, "uid": np.arange(n)})
+    pq.write_table(table, tmp_path / "ids.parquet")
+    bound = r"row 51, column 'uid': more than 50 distinct groups \(splits\)"
+    kw = dict(target="y", proba="p_1", split="uid", bootstrap=0, engine=engine)
+    with pytest.raises(InputError, match=bound):
+        score(tmp_path / "ids.parquet", **kw)
+    if engine == "local":
+        args = ["score", str(tmp_path / "ids.parquet"), "--target", "y", "--split", "uid"]
+        assert main([*args, "--proba-cols", "p_1"]) == 2
+    else:  # pieces of 40 rows, each under the bound: found where they are merged
+        pq.write_table(table, tmp_path / "groups.parquet", row_group_size=40)
+        with pytest.raises(InputError, match=r"column 'uid': more than 50 distinct groups"):
+            score(tmp_path / "groups.parquet", **kw, partitions=10)
+    few = table.set_column(2, "uid", pa.array(np.arange(n) % 50))  # 50 groups: taken
+    assert len(score(few, **{**kw, "engine": "local"}).splits) == 50
 
 
 def test_cli_conventions_and_split(rounded, capsys) -> None:

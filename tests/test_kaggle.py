@@ -103,6 +103,15 @@ def test_kaggle_score_per_usage_split_and_with_a_target_column():
         keep = (solution["Usage"] == split).to_numpy()
         got = kaggle_score(solution, submission, "id", usage=split)
         assert math.isclose(got, _kaggle_formula(y[keep], p[keep]), rel_tol=1e-13)
+    # the whole submission is checked, as for the whole score: an id of neither split, or
+    # one split's rows missing, is refused when the other split is scored
+    public = (solution["Usage"] == "Public").to_numpy()
+    stray = pd.concat([submission, submission.iloc[:1].assign(id=10**9)], ignore_index=True)
+    with pytest.raises(ValueError, match="submission has the id '1000000000', which is not in"):
+        kaggle_score(solution, stray, "id", usage="Public")
+    only = submission[submission["id"].isin(solution["id"][public])]
+    with pytest.raises(ValueError, match="submission has no row for the solution's id"):
+        kaggle_score(solution, only, "id", usage="Public")
     labelled = pd.DataFrame({"id": solution["id"], "animal": np.array(CLASSES)[y]})
     assert math.isclose(
         kaggle_score(labelled, submission, "id", target="animal"),

@@ -1506,3 +1506,33 @@ def test_a_bootstrap_with_too_few_finite_replicates_keeps_its_label(tmp_path: Pa
     )
     assert code == 0
     assert "smooth ECE (too few bootstrap replicates for an interval)" in out
+
+
+def test_more_groups_than_the_bound_are_refused_at_their_row_and_leave_no_trace() -> None:
+    """Each group keeps its own totals: the first row of one group past ``MAX_GROUPS`` is a
+    ``RowError`` naming ``groups`` (the accumulator unchanged), and so is a merge past it."""
+    from crossentropy.metrics import _score
+
+    n = _score.MAX_GROUPS + 5
+    rng = np.random.default_rng(9)
+    p = rng.dirichlet(np.ones(2), n)
+    y = rng.integers(0, 2, n)
+    acc = metrics.ScoreAccumulator([0, 1], bootstrap=0)
+    acc.update(y[:10], p[:10], groups=np.zeros(10, dtype=np.int64))
+    before = acc.result()
+    with pytest.raises(_score.RowError, match="more than 10,000 distinct groups") as err:
+        acc.update(y, p, row_ids=np.arange(100, 100 + n), groups=np.arange(1, n + 1))
+    assert (err.value.row, err.value.argument) == (100 + _score.MAX_GROUPS - 1, "groups")
+    assert_same_numbers(acc.result(), before)
+    half = _score.MAX_GROUPS // 2 + 1
+    left = metrics.ScoreAccumulator([0, 1], bootstrap=0).update(
+        y[:half], p[:half], groups=np.arange(half)
+    )
+    right = metrics.ScoreAccumulator([0, 1], bootstrap=0).update(
+        y[half : 2 * half], p[half : 2 * half], groups=np.arange(half, 2 * half)
+    )
+    kept = left.result()
+    with pytest.raises(ValueError, match="hold more than 10,000 distinct groups"):
+        left.merge(right)
+    assert_same_numbers(left.result(), kept)
+    assert len(left.merge(left.__class__([0, 1], bootstrap=0)).result()["splits"]) == half

@@ -317,6 +317,64 @@ def test_classes_that_cross_the_columns_names_are_refused(tmp_path: Path) -> Non
         assert got.log_loss == pytest.approx(-np.mean(np.log([0.7, 0.6])), rel=1e-15)
 
 
+def test_one_column_named_outright_is_the_class_its_name_ends_with(tmp_path: Path) -> None:
+    """A single probability column is the second class's, unless its name gives the first:
+    named outright (``p_no``, ``["p_no"]``) as when a pattern gives it (``p_*``)."""
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    y, v = ["no", "yes", "yes", "no"], np.array([0.9, 0.2, 0.3, 0.6])
+    want = sklearn_metrics.log_loss([t == "yes" for t in y], 1 - v)
+    table = pa.table({"y": y, "p_no": v})
+    pq.write_table(table, tmp_path / "one.parquet")
+    for data in (table, tmp_path / "one.parquet"):
+        for proba in ("p_*", "p_no", ["p_no"]):
+            got = score(data, target="y", proba=proba, classes=["no", "yes"], bootstrap=0)
+            assert got.log_loss == pytest.approx(want, rel=1e-15), proba
+    ints = pa.table({"y": [0, 1, 1, 0], "p_0": v})
+    for proba in ("p_*", "p_0"):
+        got = score(ints, target="y", proba=proba, bootstrap=0)
+        assert got.log_loss == pytest.approx(want, rel=1e-15), proba
+    # named for the second class, or for neither: the second class's probability
+    for name in ("p_yes", "score"):
+        other = pa.table({"y": y, name: 1 - v})
+        got = score(other, target="y", proba=name, classes=["no", "yes"], bootstrap=0)
+        assert got.log_loss == pytest.approx(want, rel=1e-15), name
+
+
+def test_integer_labels_without_0_for_more_columns_are_refused_as_unclear(
+    tmp_path: Path,
+) -> None:
+    """Integer labels within ``1 .. C-1`` for ``C`` columns are the positions without a row of
+    the first class, or the classes ``1 .. C`` without a row of the last: refused (scikit-learn
+    refuses them too); with classes they score as scikit-learn's with labels. Labels with a 0
+    are the columns' positions."""
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    from crossentropy.cli import main
+
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.3, 0.3, 0.4]])
+    y = np.array([1, 2, 2, 2])
+    with pytest.raises(ValueError, match="number of classes"):
+        sklearn_metrics.log_loss(y, p)
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "y.npy", y)
+    np.savez(tmp_path / "a.npz", y_true=y, y_proba=p)
+    unclear = r"the labels are integers from 1 to 2, none 0, for 3 classes"
+    with pytest.raises(ValueError, match=unclear):
+        score(p, target=y)
+    with pytest.raises(InputError, match=unclear):
+        score(tmp_path / "p.npy", target_file=tmp_path / "y.npy")
+    with pytest.raises(InputError, match=unclear):
+        score(tmp_path / "a.npz")
+    assert main(["score", str(tmp_path / "a.npz")]) == 2
+    want = sklearn_metrics.log_loss(y, p, labels=[1, 2, 3])
+    got = score(p, target=y, classes=[1, 2, 3], bootstrap=0)
+    assert got.log_loss == pytest.approx(want, rel=1e-14)
+    got = score(tmp_path / "a.npz", classes=["1", "2", "3"], bootstrap=0)
+    assert got.log_loss == pytest.approx(want, rel=1e-14)
+    zero = np.array([0, 1, 1, 0])
+    want = sklearn_metrics.log_loss(zero, p, labels=[0, 1, 2])
+    assert score(p, target=zero, bootstrap=0).log_loss == pytest.approx(want, rel=1e-14)
+
+
 def test_numpy_labels_name_the_classes_as_scikit_learn_finds_them(tmp_path: Path) -> None:
     """Without classes, NumPy labels that are not the columns' positions name the classes
     sorted, when there are as many as columns (scikit-learn's log_loss); else a clear error

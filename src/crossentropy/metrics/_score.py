@@ -58,6 +58,9 @@ MAX_BINS = GRID
 #: The most bootstrap replicates (``bootstrap``, ``paired``): each costs a pass over every
 #: row's weights and its own totals; more than this is a typo that would run for hours.
 MAX_BOOTSTRAP = 10_000
+#: The most distinct ``groups`` values (splits): each keeps its own totals (about 2 KB); a
+#: column of more is not a split (an id column given by mistake would take gigabytes).
+MAX_GROUPS = 10_000
 
 
 def check_replicates(value: Any, name: str) -> int:
@@ -74,13 +77,26 @@ def check_replicates(value: Any, name: str) -> int:
 _BLOCK_ELEMENTS = 1 << 18
 
 
+def too_many_groups() -> str:
+    """What refuses a group past :data:`MAX_GROUPS`."""
+    return (
+        f"more than {MAX_GROUPS:,} distinct groups (splits): a split holds a few groups "
+        "(Kaggle's Usage: Public, Private), not one per row (an id column?)"
+    )
+
+
+class TooManyGroups(ValueError):
+    """Two accumulators that hold more than :data:`MAX_GROUPS` groups in all, merged."""
+
+
 class RowError(ValueError):
     """A bad value at one row: ``row`` (its row id) and ``reason``, so that a caller can name
-    the row its own way (a file and its data row)."""
+    the row its own way (a file and its data row); ``argument`` names the argument of
+    :meth:`ScoreAccumulator.update` that holds it, where it is not the probabilities."""
 
-    def __init__(self, row: int, reason: str) -> None:
+    def __init__(self, row: int, reason: str, argument: str | None = None) -> None:
         super().__init__(f"row {row}: {reason}")
-        self.row, self.reason = row, reason
+        self.row, self.reason, self.argument = row, reason, argument
 
 
 class _WeightedSums:
@@ -345,7 +361,8 @@ class ScoreAccumulator:
             one key are one example (default: the row ids); non-negative.
         groups : array_like, optional
             One value per row (Kaggle's ``Usage``, say): each group's log loss, Brier score and
-            accuracy are kept too (``splits``).
+            accuracy are kept too (``splits``); at most :data:`MAX_GROUPS` distinct values
+            (a :class:`RowError` at the first row of one more).
         sample_weight : array_like of float, optional
             One weight per row, finite and >= 0 (a bad one is a :class:`RowError` at its row).
         """
@@ -368,6 +385,7 @@ class ScoreAccumulator:
                 raise ValueError(f"keys must be non-negative integers; got {key.min()}")
         if groups is not None:
             groups = _per_row(groups, "groups", n, "", "values")
+            self._check_groups(groups, rows)
         w = None
         if sample_weight is not None:
             w = _per_row(sample_weight, "sample_weight", n, "biuf", "numbers")
@@ -393,6 +411,16 @@ class ScoreAccumulator:
             wb = None if w is None else w[lo:hi]
             self._add_block(y[lo:hi], p[lo:hi], rows[lo:hi], key[lo:hi], part, wb, half)
         return self
+
+    def _check_groups(self, groups: np.ndarray[Any, Any], rows: np.ndarray[Any, Any]) -> None:
+        """A :class:`RowError` at the first row whose group would be one more than
+        :data:`MAX_GROUPS`."""
+        names, first = np.unique(groups, return_index=True)
+        new = [j for j, name in enumerate(names.tolist()) if name not in self._splits]
+        room = MAX_GROUPS - len(self._splits)
+        if len(new) > room:
+            row = int(rows[int(np.sort(first[new])[room])])
+            raise RowError(row, too_many_groups(), "groups")
 
     def _weighted_sums(self) -> _WeightedSums:
         """The weighted totals: this accumulator's own, or, when it was given no weights,
@@ -643,6 +671,8 @@ class ScoreAccumulator:
             self.renormalize,
         ):
             raise ValueError("other must have the same paired=, clip= and renormalize= options")
+        if len(self._splits.keys() | other._splits.keys()) > MAX_GROUPS:
+            raise TooManyGroups(f"the two accumulators hold {too_many_groups()}")
         if self._w is not None or other._w is not None:
             mine = self._weighted_sums()
             mine.merge(other._weighted_sums())

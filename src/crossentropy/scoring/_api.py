@@ -252,6 +252,7 @@ def _in_memory(
         arrow_table,
         found_classes,
         native,
+        unclear_positions,
     )
 
     if isinstance(data, np.ndarray):
@@ -273,6 +274,9 @@ def _in_memory(
         width = 2 if data.shape[1] == 1 else data.shape[1]
         names = [str(c) for c in classes] if classes is not None else [str(j) for j in range(width)]
         found = found_classes(labels, width) if classes is None else None
+        unclear = unclear_positions(labels, width) if classes is None and not found else None
+        if unclear is not None:
+            raise ValueError(f"target: {unclear}")
         if found is not None:  # labels that name the classes: sorted, as scikit-learn's
             names = classes = found  # log_loss takes them (else an unknown label's message
             # says how to name them)
@@ -449,7 +453,9 @@ def score(
         as often positions). Without them, the columns' names (after the fixed ends of a
         ``proba`` pattern) are the classes; for NumPy data, integer labels that are all
         positions ``0 .. C-1`` are the columns' positions, and other labels, sorted, name the
-        columns when there are as many as columns (scikit-learn's rule).
+        columns when there are as many as columns (scikit-learn's rule); integer labels all
+        within ``1 .. C-1`` are refused as unclear (positions without a row of the first
+        class, or classes ``1 .. C`` without a row of the last).
     solution : path, optional
         The solution table of a pair, joined to ``data`` on ``id``: row by row in bounded
         memory while both files list the same ids in the same order (an id repeated at the
@@ -579,7 +585,7 @@ def score(
     # integer names (pandas' columns of a frame made from an array) as the tables hold them
     id, split, target = _text_name(id), _text_name(split), _text_name(target)
     sample_weight = _text_name(sample_weight)  # an integer: a column name (weights go by row)
-    if id is not None and id == target:
+    if id is not None and isinstance(target, str) and id == target:
         raise ValueError(f"id and target must be different columns; both are {id!r}")
     if clip is not None:
         clip = checked_clip(clip)

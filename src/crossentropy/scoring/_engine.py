@@ -198,7 +198,8 @@ def _update(acc: ScoreAccumulator, batch: Batch, src: Source | None) -> None:
             sample_weight=batch.weight,
         )
     except RowError as exc:  # row ids of several files carry the file's index
-        raise InputError(where, exc.reason, row=exc.row % PART_STRIDE) from None
+        column = src.split_column if src is not None and exc.argument == "groups" else None
+        raise InputError(where, exc.reason, row=exc.row % PART_STRIDE, column=column) from None
     except ProbabilityError as exc:  # the rule of metrics/, named by file, row and column
         i, j = exc.index[0], exc.index[-1]
         binary = src is not None and src.binary  # the file's column is the second, [1 - p, p]
@@ -289,9 +290,21 @@ def _consume(
         raise failure
     acc, ids = accs[0], dict(worst[0].ids)
     for other, seen_ids in zip(accs[1:], worst[1:], strict=True):
-        acc.merge(other)
+        _merge(acc, other, src)
         ids.update(seen_ids.ids)
     return acc, ids
+
+
+def _merge(acc: ScoreAccumulator, other: ScoreAccumulator, src: Source) -> None:
+    """``acc.merge(other)``; more groups than an accumulator keeps in all is an
+    ``InputError`` of the file's split column."""
+    from crossentropy.metrics._score import TooManyGroups, too_many_groups
+    from crossentropy.scoring._sources import InputError
+
+    try:
+        acc.merge(other)
+    except TooManyGroups:
+        raise InputError(src.path, too_many_groups(), column=src.split_column) from None
 
 
 def _twice(src: Source, value: Any, row: int) -> InputError:
@@ -800,7 +813,7 @@ def score_dask(
         parts: list[Part] = client.gather(futures)
     acc = parts[0].acc
     for part in parts[1:]:
-        acc.merge(part.acc)
+        _merge(acc, part.acc, src)
     ids: dict[int, Any] = {}
     for part in parts:
         ids.update(part.ids)

@@ -228,9 +228,10 @@ def kaggle_score(
     ------
     ValueError
         A missing column, an id missing from or repeated in the submission, an id of the
-        submission not in the solution, a label that is not a class, a bad probability (with
-        its id and column), a submission column named as pandas names a column without a
-        header (``Unnamed: 0``: an index written by ``to_csv``, not a class).
+        submission not in the solution (with ``usage`` too: the whole submission is
+        checked), a label that is not a class, a bad probability (with its id and column), a
+        submission column named as pandas names a column without a header (``Unnamed: 0``:
+        an index written by ``to_csv``, not a class).
     TypeError
         A table that is not a DataFrame or a pyarrow Table.
 
@@ -278,11 +279,11 @@ def kaggle_score(
             counts = pc.value_counts(ids_).to_pylist()
             twice = next(c["values"] for c in counts if c["counts"] > 1)
             raise ValueError(f"{name} repeats the id {twice!r} in {row_id_column_name!r}")
+    keep = None
     if usage is not None:
         split = _column(sol, usage_column, "solution").cast(pa.large_string())
         keep = pc.fill_null(pc.equal(split, pa.scalar(str(usage), pa.large_string())), False)
-        sol, sol_ids = sol.filter(keep), sol_ids.filter(keep)
-        if sol.num_rows == 0:
+        if not pc.any(keep).as_py():
             raise ValueError(f"solution has no row with {usage_column} = {usage!r}")
     if sol_ids.type != sub_ids.type:  # ids are text: numbers by their writing ("001" is not 1)
         # what does not cast is left to index_in, which names both types
@@ -299,9 +300,11 @@ def kaggle_score(
     if pc.any(missing).as_py():
         first = sol_ids.filter(missing)[0].as_py()
         raise ValueError(f"submission has no row for the solution's id {first!r}")
-    if usage is None and sub.num_rows != sol.num_rows:
+    if sub.num_rows != sol.num_rows:
         extra = sub_ids.filter(pc.invert(pc.is_in(sub_ids, value_set=sol_ids)))[0].as_py()
         raise ValueError(f"submission has the id {extra!r}, which is not in the solution")
+    if keep is not None:  # the whole submission checked, as Kaggle does; one split scored
+        sol, sol_ids, position = sol.filter(keep), sol_ids.filter(keep), position.filter(keep)
     proba = np.column_stack([_numbers(sub, c, "submission", sub_ids) for c in classes])
     ids = sub_ids.to_numpy(zero_copy_only=False)  # a bad entry is named by its submission row
     p = _rescaled(proba, eps, ids, classes, "submission")

@@ -703,6 +703,33 @@ def name_list(names: Sequence[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
+def named_class(name: str, classes: Sequence[str]) -> str | None:
+    """The class of ``classes`` that a column's name gives: the name itself, or the one class
+    the name ends with after a separator (``p_no``, ``prob-no``: ``no``); None if none does."""
+    if name in classes:
+        return name
+    ends = [c for c in classes if c and any(name.endswith(sep + c) for sep in "_-. ")]
+    return ends[0] if len(ends) == 1 else None
+
+
+def unclear_positions(y: np.ndarray, width: int) -> str | None:
+    """Why integer labels ``y`` for ``width`` probability columns are unclear, None if they are
+    not: all within ``1 .. width - 1``, they are the columns' positions without a row of the
+    first, or the classes ``1 .. width`` without a row of the last (scikit-learn refuses
+    both)."""
+    if y.dtype.kind not in "iu" or y.size == 0:
+        return None
+    low, high = int(y.min()), int(y.max())
+    if low < 1 or high >= width:
+        return None
+    return (
+        f"the labels are integers from {low} to {high}, none 0, for {width} classes: they may "
+        f"be the columns' positions 0 .. {width - 1} (no row of the first class) or the "
+        f"classes 1 .. {width} (no row of the last); name the columns' classes "
+        "(classes, --classes)"
+    )
+
+
 #: A class name that writes an integer (matched against integer labels by value).
 INT_NAME = re.compile(r"[+-]?[0-9]+")
 
@@ -750,8 +777,9 @@ def _check_classes(
         classes = given
     elif len(cols) == 1:
         classes = ["0", "1"]
-    if len(cols) == 1 and named == classes[:1]:  # the first class's column (p_0, p_no): the
-        classes = [classes[1], classes[0]]  # one column is the second class's, [1 - p, p]
+    if len(cols) == 1 and named_class(named[0], classes) == classes[0]:  # the first class's
+        classes = [classes[1], classes[0]]  # column (p_0, p_no): one column is the second
+        # class's, [1 - p, p]
     if not cols:
         raise InputError(path, "no probability columns")
     if len(set(classes)) != len(classes):
@@ -1117,6 +1145,9 @@ def _resolve_arrays(
     if stored is None and classes is None:  # labels that name the classes, sorted
         found = found_classes(y, 2 if n_cols == 1 else n_cols)
         default = found or default
+        unclear = None if found else unclear_positions(y, 2 if n_cols == 1 else n_cols)
+        if unclear is not None:
+            raise InputError(y_path, unclear)
     if stored is not None and len(default) != n_cols and not (n_cols == 1 and len(default) == 2):
         raise InputError(path, f"classes has {len(default)} names for {n_cols} columns")
     names_ = _check_classes(path, cols, default, classes, named_by_columns=False)
