@@ -598,6 +598,38 @@ def test_traced_hyperparameters_out_of_range_give_nan(hyper):
         linear_cross_entropy(x, w, y, **hyper)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "v"), [("uint8", 256), ("int8", 128), ("uint16", 300), ("int16", 300)]
+)
+def test_narrow_label_dtypes_are_compared_as_their_values(dtype: str, v: int):
+    """Token ids of uint8 or int16 (byte-level vocabularies): V and ignore_index are compared
+    with the labels' values, not wrapped into their type (uint8(256) is 0, uint8(-100) is
+    156), eagerly and under jit; an ignore_index no label can hold ignores none."""
+    x, w, _, _, _ = _data(3, n=6, v=v)
+    labels = np.array([0, 1, min(156, v - 1), v - 1, 5, 100])
+    y = jnp.asarray(labels.astype(dtype))
+    want = _dense(x, w, None, jnp.asarray(labels), "none")
+    for f in (linear_cross_entropy, jax.jit(linear_cross_entropy, static_argnames="reduction")):
+        got = f(x, w, y, reduction="none")
+        assert _max_err(got, want) < 1e-12
+        assert _max_err(f(x, w, y, reduction="mean"), jnp.mean(want)) < 1e-12
+    wrapped = 5 + (1 << jnp.iinfo(y.dtype).bits)  # 5 in the labels' type
+    kept = linear_cross_entropy(x, w, y, ignore_index=wrapped, reduction="none")
+    assert _max_err(kept, want) < 1e-12
+    huge = linear_cross_entropy(x, w, jnp.asarray(labels), ignore_index=2**40)
+    assert _max_err(huge, jnp.mean(want)) < 1e-12
+
+
+def test_no_features_give_log_v_and_zero_gradients():
+    """D = 0: every logit is the bias (0), the loss log V, the gradients empty or zero."""
+    y = jnp.asarray([0, 1, 2])
+    loss, (gx, gw) = jax.value_and_grad(lambda x, w: linear_cross_entropy(x, w, y), argnums=(0, 1))(
+        jnp.zeros((3, 0)), jnp.zeros((5, 0))
+    )
+    assert abs(float(loss) - math.log(5)) < 1e-12
+    assert (gx.shape, gw.shape) == ((3, 0), (5, 0))
+
+
 def test_non_finite_hidden_states_of_ignored_tokens_do_not_leak():
     """Padding rows may hold NaN (fully masked attention): ignored, they change nothing."""
     x, w, b, y, _ = _data()

@@ -258,7 +258,8 @@ def _chunks(plan: _Plan, *rows: Array) -> tuple[Array, ...]:
 
 
 def _unchunk(n: int, a: Array | None) -> Array | None:
-    return None if a is None else a.reshape(-1, *a.shape[2:])[:n]
+    # (the leading size given: -1 cannot be inferred for a chunk of no features)
+    return None if a is None else a.reshape(a.shape[0] * a.shape[1], *a.shape[2:])[:n]
 
 
 CoefFn = Callable[[Stats, tuple[Array, ...]], Coefficients]
@@ -804,11 +805,16 @@ def _compute(
     n = math.prod(shape)
     xf = x.reshape(n, d)
     yf = labels.reshape(n)
-    valid = yf != ignore_index
+    if jnp.iinfo(yf.dtype).bits < 32:  # (int8, uint16, ...: in their own type V and
+        yf = yf.astype(jnp.int32)  # ignore_index would wrap around)
+    info = jnp.iinfo(yf.dtype)
+    # an ignore_index no label of this type can hold ignores none
+    fits = int(info.min) <= ignore_index <= int(info.max)
+    valid = yf != ignore_index if fits else jnp.ones(n, dtype=bool)
     if where is not None:
         valid = valid & where.reshape(-1)
     # an unchecked label out of range (traced): NaN, as everywhere in the library
-    out_of_range = valid & ((yf < 0) | (yf >= v_all))
+    out_of_range = valid & ((yf < 0) | (yf >= v_all) if v_all <= int(info.max) else (yf < 0))
     keep = valid & ~out_of_range
     y_safe = jnp.where(keep, yf, 0).astype(jnp.int32)
     cw = None if weight is None else lax.stop_gradient(weight.astype(acc))  # no gradient
