@@ -805,9 +805,9 @@ def _compute(
     n = math.prod(shape)
     xf = x.reshape(n, d)
     yf = labels.reshape(n)
-    if jnp.iinfo(yf.dtype).bits < 32:  # (int8, uint16, ...: in their own type V and
+    if np.iinfo(yf.dtype).bits < 32:  # (int8, uint16, ...: in their own type V and
         yf = yf.astype(jnp.int32)  # ignore_index would wrap around)
-    info = jnp.iinfo(yf.dtype)
+    info = np.iinfo(yf.dtype)
     # an ignore_index no label of this type can hold ignores none
     fits = int(info.min) <= ignore_index <= int(info.max)
     valid = yf != ignore_index if fits else jnp.ones(n, dtype=bool)
