@@ -1147,3 +1147,33 @@ def test_focal_loss_alpha_attribute_is_the_per_class_tensor_and_replaces_it():
     assert torch.equal(pickle.loads(pickle.dumps(m)).alpha, a)
     with pytest.raises(ValueError, match="alpha must be >= 0"):
         m.alpha = -1.0
+
+
+def test_modules_built_inside_compiled_code_in_a_fresh_process():
+    """A loss module constructed inside the compiled function, the first of its class in the
+    process (no signature seen yet), compiles with fullgraph and no warning, as torch's."""
+    import subprocess
+    import sys
+
+    code = """
+import warnings
+import torch
+import crossentropy.nn as cnn
+warnings.simplefilter("error")
+torch.manual_seed(0)
+lin = torch.nn.Linear(4, 3)
+def step(x, y):
+    z = lin(x)
+    return cnn.CrossEntropyLoss(label_smoothing=0.1)(z, y) + cnn.MSELoss()(z, torch.zeros(5, 3))
+x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 1, 0])
+got = torch.compile(step, backend="eager", fullgraph=True)(x, y)
+z = lin(x)
+want = torch.nn.CrossEntropyLoss(label_smoothing=0.1)(z, y) + torch.nn.MSELoss()(z, torch.zeros(5, 3))
+torch.testing.assert_close(got, want)
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"

@@ -413,11 +413,16 @@ class OverlapOptions(LossOptions):
 # ---------------------------------------------------------------------------------------------
 
 
+#: The parameters of the functions :func:`bind` has seen (a dict of this module's, not an
+#: attribute of each function: ``torch.compile`` traces a module built inside the compiled
+#: code, and refuses a write to a function's ``__dict__``).
+_PARAMETERS: dict[Callable[..., Any], Mapping[str, inspect.Parameter]] = {}
+
+
 def _parameters(fn: Callable[..., Any]) -> Mapping[str, inspect.Parameter]:
-    cached = fn.__dict__.get("__parameters__")
+    cached = _PARAMETERS.get(fn)
     if cached is None:
-        cached = inspect.signature(fn).parameters
-        fn.__dict__["__parameters__"] = cached
+        cached = _PARAMETERS[fn] = inspect.signature(fn).parameters
     return cached
 
 
