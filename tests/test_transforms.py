@@ -250,6 +250,30 @@ def test_compile_fullgraph_without_warnings(name, fresh_dynamo):
 
 
 @pytest.mark.parametrize("name", list(CASES))
+def test_export_with_a_dynamic_batch_runs_at_another_batch_size(name, fresh_dynamo):
+    """``torch.export`` with the batch axis dynamic: no size is fixed while tracing (as for
+    PyTorch's own losses), and the exported program gives the eager numbers at twice the
+    batch."""
+    case = CASES[name]
+    args = _tensors(case.arrays)
+    batch = args[0].shape[0]
+    dims = tuple(
+        {0: torch.export.Dim("batch", min=2)} if a.ndim and a.shape[0] == batch else None
+        for a in args
+    )
+
+    class Loss(torch.nn.Module):
+        def forward(self, *a):
+            return case.call(*a)
+
+    program = torch.export.export(Loss(), tuple(args), dynamic_shapes=(dims,))
+    twice = [torch.cat([a, a]) if d is not None else a for a, d in zip(args, dims, strict=True)]
+    torch.testing.assert_close(
+        program.module()(*twice), case.call(*twice), rtol=1e-12, atol=1e-12, equal_nan=True
+    )
+
+
+@pytest.mark.parametrize("name", list(CASES))
 def test_compile_fullgraph_in_half_precision_outside_autocast(name, fresh_dynamo):
     """bfloat16 inputs with float32 targets and weights (pure half-precision training, no
     autocast): one graph, no warning, the eager numbers (the dtype promotion is traced)."""

@@ -331,7 +331,9 @@ class SoftmaxForward:
 
 
 def _batch(shape: tuple[int, ...]) -> int:
-    return int(shape[0]) if len(shape) else 1
+    """The batch size (the first axis; 1 for a 0-d loss), as the shape holds it: under
+    ``torch.compile`` and ``torch.export`` a symbolic size (``int()`` would fix it)."""
+    return shape[0] if len(shape) else 1
 
 
 def _logits(inp: SoftmaxInputs, o: SoftmaxOptions) -> Array:
