@@ -487,22 +487,18 @@ def csv_options(
 #: The largest CSV block: a row longer than two blocks of this size is refused.
 MAX_CSV_BLOCK = 1 << 26
 
-#: The smallest CSV block; files read with it (headers under half of it, no longer rows) are
-#: read in chunks of whole lines (:func:`_csv_chunks`).
-MIN_CSV_BLOCK = 1 << 20
-
 
 def _csv_block(path: str) -> int:
-    """pyarrow's first CSV block size for ``path``: :data:`MIN_CSV_BLOCK`, or twice the
-    header, at most :data:`MAX_CSV_BLOCK`. A row must fit in two blocks: where one does not,
-    the reading goes on with larger blocks (:func:`_record_batches`). (On 160 rows of 50,000
-    classes, blocks of eight headers took 1.9 GB and 16.7 s, of two headers 1.1 GB and 7.7 s.)
+    """pyarrow's first CSV block size for ``path``: 1 MiB, or twice the header, at most
+    :data:`MAX_CSV_BLOCK`. A row must fit in two blocks: where one does not, the reading goes
+    on with larger blocks (:func:`_record_batches`). (On 160 rows of 50,000 classes, blocks of
+    eight headers took 1.9 GB and 16.7 s, of two headers 1.1 GB and 7.7 s.)
 
     pyarrow's streaming CSV reader parses about 40 blocks ahead of a slower reader (measured:
     its memory pool peaked at 40, 161 and 491 MB with blocks of 1, 4 and 16 MiB on an 8M-row
     file), so the block sets most of the reading's memory; the batches are joined again to
     ``batch_rows`` rows (:func:`_rebatched`)."""
-    return max(MIN_CSV_BLOCK, min(MAX_CSV_BLOCK, 2 * len(csv_header_bytes(path))))
+    return max(1 << 20, min(MAX_CSV_BLOCK, 2 * len(csv_header_bytes(path))))
 
 
 def _skipped(batches: Iterator[Any], rows: int) -> Iterator[Any]:
@@ -735,14 +731,9 @@ def _csv_batches(
             stream = pa.CompressedInputStream(raw, "gzip") if compressed else raw
             progress = _Progress(raw, 0, os.path.getsize(path))
         try:
-            reader: Iterator[Any] = (
-                _csv_chunks(stream, read, parse, convert)
-                if unit.kind != "bytes" and block <= MIN_CSV_BLOCK and CSV_CHUNK
-                else pcsv.open_csv(
-                    stream, read_options=read, parse_options=parse, convert_options=convert
-                )
+            reader = pcsv.open_csv(
+                stream, read_options=read, parse_options=parse, convert_options=convert
             )
-            reader = _started(reader)
         except pa.ArrowInvalid as exc:
             if "Empty CSV file" in str(exc):
                 raise InputError(path, "empty file (no header line)") from None
@@ -757,115 +748,6 @@ def _csv_batches(
         raise InputError(path, f"cannot read as CSV: {first_line(exc)}") from None
     finally:
         raw.close()
-
-
-#: Bytes of whole CSV lines that :func:`_csv_chunks` gives pyarrow's ``read_csv`` at once.
-CSV_CHUNK = 1 << 22
-
-
-def _started(batches: Iterator[Any]) -> Iterator[Any]:
-    """``batches`` with its first item read now (a reader's error on opening the file, such as
-    an empty one, is raised here, not where the batches are first asked for)."""
-    import itertools
-
-    first = next(batches, None)
-    return batches if first is None else itertools.chain([first], batches)
-
-
-class _Rest:
-    """A byte stream for pyarrow's streaming reader: ``prefix``, then the rest of ``stream``."""
-
-    closed = False
-
-    def __init__(self, prefix: bytes, stream: Any) -> None:
-        self.prefix, self.stream, self.pos = prefix, stream, 0
-
-    def read(self, n: int = -1) -> bytes:
-        if self.prefix:
-            if n is None or n < 0 or n >= len(self.prefix):
-                head, self.prefix = self.prefix, b""
-                more = self.stream.read() if n is None or n < 0 else self.stream.read(n - len(head))
-                out = head + more
-            else:
-                out, self.prefix = self.prefix[:n], self.prefix[n:]
-        else:
-            out = self.stream.read() if n is None or n < 0 else self.stream.read(n)
-        self.pos += len(out)
-        return bytes(out)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def tell(self) -> int:
-        return self.pos
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def _csv_chunks(stream: Any, read: Any, parse: Any, convert: Any) -> Iterator[Any]:
-    """The record batches of a CSV byte stream, its whole lines parsed :data:`CSV_CHUNK` bytes
-    at a time by pyarrow's ``read_csv`` (whose blocks are parsed on its threads) while they
-    hold no quote character. ``convert`` gives every column read its type (float or text:
-    :func:`csv_options`), so that each chunk converts as the others.
-
-    A quote may open a value that holds a line break, so that a chunk would end inside it:
-    from the first chunk that holds one (or a header line with an odd number of them), and
-    from a line longer than two chunks, the rest of the stream (the header line again in
-    front) is read by pyarrow's streaming reader, which takes them. (On 2M rows × 8 numbers,
-    133 MiB, the chunks took 0.42 s of CPU where the streaming reader, which converts one
-    1 MiB block at a time in the caller's thread, took 0.55–0.69 s.)"""
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
-    def rest(prefix: bytes) -> Iterator[Any]:
-        yield from pcsv.open_csv(
-            pa.PythonFile(_Rest(prefix, stream), mode="r"),
-            read_options=read,
-            parse_options=parse,
-            convert_options=convert,
-        )
-
-    held = b""
-    while b"\n" not in held:  # the header line
-        data = stream.read(CSV_CHUNK)
-        held += data
-        if not data or len(held) > 2 * CSV_CHUNK:
-            yield from rest(held)
-            return
-    end = held.index(b"\n") + 1
-    head, held = held[:end], held[end:]
-    if head.count(b'"') % 2 or not head.strip(b"\r\n"):  # (pyarrow skips a blank line)
-        yield from rest(head + held)
-        return
-    names = pcsv.read_csv(
-        pa.BufferReader(head), read_options=read, parse_options=parse
-    ).column_names
-    lines = pcsv.ReadOptions(block_size=read.block_size, column_names=names)
-    while True:
-        data = stream.read(CSV_CHUNK)
-        held += data
-        if not held:
-            return
-        cut = held.rfind(b"\n") + 1 if data else len(held)
-        if not cut and len(held) <= 2 * CSV_CHUNK:
-            continue  # a line longer than a chunk: read on
-        if not cut or held.find(b'"', 0, cut) >= 0:
-            yield from rest(head + held)
-            return
-        table = pcsv.read_csv(
-            pa.BufferReader(pa.py_buffer(held)[:cut]),
-            read_options=lines,
-            parse_options=parse,
-            convert_options=convert,
-        )
-        held = held[cut:]
-        yield from table.to_batches()
-        if not data:
-            return
 
 
 class _CsvFailure(Exception):
