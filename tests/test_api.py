@@ -402,6 +402,12 @@ def test_clip_and_renormalize_reproduce_kaggle_and_older_scikit_learn(rounded) -
     zero[3] = 0.0
     with pytest.raises(ValueError, match=r"row 4\b.*the probabilities sum to 0"):
         score(zero, renormalize=True, **kw)
+    # clipped first (scikit-learn 1.2 to 1.4), a row of zeros is uniform
+    q = np.clip(zero, 1e-15, 1 - 1e-15)
+    q = q / q.sum(axis=1, keepdims=True)
+    with pytest.warns(UserWarning, match="rescaled"):
+        uniform = score(zero, clip=1e-15, renormalize="after_clip", **kw)
+    assert uniform.log_loss == pytest.approx(-np.log(q[rows, y]).mean(), rel=1e-12)
 
 
 @pytest.mark.parametrize("engine", ["local", "dask"])

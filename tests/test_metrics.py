@@ -1073,6 +1073,30 @@ def test_nullable_and_arrow_backed_pandas_frames_are_numbers(dtype: str) -> None
         metrics.log_loss(y, text)
 
 
+def test_numbers_held_as_objects_are_read_as_scikit_learn_reads_them() -> None:
+    """A NumPy array or pandas column of numbers of dtype object (scikit-learn's check_array
+    reads them as float64) scores as the float64 array; an object that is not a number, text
+    included, is a TypeError naming y_proba."""
+    skm = pytest.importorskip("sklearn.metrics")
+    pd = pytest.importorskip("pandas")
+    rng = _rng("objects")
+    p = _proba(rng, 40, 3)
+    y = rng.integers(0, 3, 40)
+    y[:3] = [0, 1, 2]
+    v = p[:, 1]
+    b = (y == 1).astype(int)
+    for held in (p.astype(object), pd.DataFrame(p, dtype=object)):
+        for fn in ("log_loss", "brier_score_loss", "d2_log_loss_score"):
+            _close(getattr(metrics, fn)(y, held), getattr(skm, fn)(y, p))
+    for held in (v.astype(object), pd.Series(v, dtype=object)):
+        _close(metrics.log_loss(b, held), skm.log_loss(b, v))
+    for bad in ("0.5", None, [0.5]):
+        mixed = v.astype(object)
+        mixed[7] = bad
+        with pytest.raises(TypeError, match=r"y_proba must hold numbers; got an array of obj"):
+            metrics.log_loss(b, mixed)
+
+
 def test_a_zero_total_weight_on_dask_is_nan_without_a_warning_or_refused_when_validated() -> None:
     da = pytest.importorskip("dask.array")
     y, p, w = np.array([0, 1, 1, 0]), np.array([0.2, 0.7, 0.6, 0.1]), np.zeros(4)

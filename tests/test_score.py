@@ -807,6 +807,7 @@ def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
     sub_dup = _write(d / "sub3.csv", "id,a,b\n3,0.5,0.5\n1,0.5,0.5\n1,0.5,0.5\n")
     _write(d / "empty.csv", "")
     _write(d / "header.csv", "y,p_a,p_b\n")
+    _write(d / "header_only.csv", "y,p_a,p_b")  # no line break after it
     (d / "junk.parquet").write_bytes(b"this is not parquet at all")
     (d / "junk.bin").write_bytes(b"\x00\x01\x02 unknown")
     good = str(_write(d / "good.csv", GOOD_CSV))
@@ -864,6 +865,7 @@ def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
         ),
         ("empty-file", [str(d / "empty.csv"), *t], ["empty.csv", "empty"]),
         ("no-rows", [str(d / "header.csv"), *t], ["header.csv", "no data rows"]),
+        ("no-rows-no-eol", [str(d / "header_only.csv"), *t], ["header_only.csv", "no data rows"]),
         ("not-parquet", [str(d / "junk.parquet"), *t], ["junk.parquet", "Parquet"]),
         ("unknown-format", [str(d / "junk.bin"), *t], ["junk.bin", "format"]),
         ("repeated-column", [dupcol, *t], ["dupcol.csv", "'y'", "twice"]),

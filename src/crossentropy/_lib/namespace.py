@@ -126,7 +126,7 @@ def device_of(x: Array) -> Any:
     return compat.device(x)
 
 
-def _numeric_columns(a: object) -> bool:
+def numeric_columns(a: object) -> bool:
     """Whether ``a`` is a pandas Series or DataFrame whose every column has a numeric dtype
     (NumPy's, nullable or Arrow-backed; text columns are not)."""
     dtypes = getattr(a, "dtypes", None)
@@ -141,7 +141,7 @@ def _from_python(a: object, name: str) -> np.ndarray[Any, Any]:
         arr = np.asarray(a)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be an array or a sequence of numbers; got {a!r}") from exc
-    if arr.dtype.kind == "O" and _numeric_columns(a):
+    if arr.dtype.kind == "O" and numeric_columns(a):
         # pandas' nullable and Arrow-backed numbers (Float64, float64[pyarrow]) give objects;
         # as numbers, a missing value (pd.NA) is NaN (refused or propagated as NaN is)
         with contextlib.suppress(TypeError, ValueError):

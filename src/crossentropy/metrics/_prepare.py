@@ -25,6 +25,7 @@ from crossentropy._lib.namespace import (
     epsilon,
     is_torch,
     namespace,
+    numeric_columns,
 )
 from crossentropy._lib.policy import reads
 from crossentropy.metrics._checks import check_probabilities
@@ -128,6 +129,33 @@ def _values(x: Array, name: str) -> Array:
             raise ValueError(f"{name} is a meta tensor: it has a shape but no values to score")
         return x.detach()
     return x
+
+
+def _objects_as_numbers(x: Any, name: str) -> Any:
+    """``x`` as given, or, for a NumPy array or pandas data of objects (a column of numbers
+    held as objects), their float64 values, as scikit-learn's ``check_array`` reads them; a
+    ``TypeError`` naming ``name`` where an object is not a number (text included: it is not
+    read as numbers)."""
+    if (not isinstance(x, np.ndarray) and not hasattr(x, "to_numpy")) or numeric_columns(x):
+        return x  # (pandas' nullable numbers: read as numbers, a missing one as NaN)
+    arr = np.asarray(x)
+    if arr.dtype != object:
+        return x
+    for v in arr.flat:
+        if not _number(v):
+            raise TypeError(f"{name} must hold numbers; got an array of objects holding {v!r}")
+    return arr.astype(np.float64)
+
+
+def _number(v: Any) -> bool:
+    """Whether ``v`` is a real number (not text) that ``float`` reads."""
+    if isinstance(v, str | bytes):
+        return False
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 #: The largest total of sample weights: float64's largest over 2**32, so that no weighted sum
@@ -329,7 +357,7 @@ def prepare(
     one 1 each are read as class indices; other rows (several 1s, or none) only where
     ``multi_label`` (the metrics that sum over the columns), else a ``ValueError``.
     """
-    xp, (p_raw,) = namespace(y_proba, names=["y_proba"])
+    xp, (p_raw,) = namespace(_objects_as_numbers(y_proba, "y_proba"), names=["y_proba"])
     if any(d is None or d != d for d in p_raw.shape):  # Dask arrays after boolean indexing
         raise ValueError(
             "y_proba has unknown dimensions (a Dask array after boolean indexing?); call "

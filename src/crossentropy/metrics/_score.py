@@ -235,7 +235,8 @@ class ScoreAccumulator:
         Divide each row by its sum before scoring: before clipping every entry (Kaggle's log
         loss) or after (scikit-learn before 1.5); every number of the report then reads the
         renormalised rows (:func:`~crossentropy.metrics._formulas.renormalized`). Rows that
-        sum to 0 are an error.
+        sum to 0 are an error before clipping (after it, as in scikit-learn, they are
+        uniform).
     paired : int, default 0
         Replicates of a paired Poisson bootstrap of the log loss, Brier score and accuracy
         (:attr:`paired_totals`), whose weights depend on each row's key only, so that the totals
@@ -394,8 +395,8 @@ class ScoreAccumulator:
             if bad is not None:
                 raise RowError(int(rows[bad]), f"sample weight {w[bad]} is not finite and >= 0")
             check_weight_magnitude(w)
-        if self.renormalize is not None:  # checked before any state changes
-            positive = np.sum(p, axis=1) > 0
+        if self.renormalize == "before_clip":  # checked before any state changes (clipped
+            positive = np.sum(p, axis=1) > 0  # first, a row of zeros is uniform)
             if not bool(np.all(positive)):
                 row = int(rows[int(np.argmin(positive))])
                 raise RowError(row, "the probabilities sum to 0; cannot renormalize")

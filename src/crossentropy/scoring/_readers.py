@@ -735,8 +735,11 @@ def _csv_batches(
                 stream, read_options=read, parse_options=parse, convert_options=convert
             )
         except pa.ArrowInvalid as exc:
-            if "Empty CSV file" in str(exc):
-                raise InputError(path, "empty file (no header line)") from None
+            if "Empty CSV file" in str(exc):  # or a header line without its line break
+                empty = os.path.getsize(path) == 0
+                raise InputError(
+                    path, "empty file (no header line)" if empty else "no data rows"
+                ) from None
             raise
         row = unit.first_row + skip
         for part in _rebatched(_skipped(reader, skip), batch_rows):
