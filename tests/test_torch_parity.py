@@ -874,3 +874,32 @@ def test_an_integer_target_keeps_the_inputs_dtype():
     assert ce.mse_loss(x, torch.ones(4, 3, dtype=torch.int64)).dtype == torch.float32
     assert ce.cross_entropy(x, torch.tensor([0, 1, 2, 0])).dtype == torch.float32
     assert ce.cross_entropy(x.bfloat16(), torch.tensor([0, 1, 2, 0])).dtype == torch.bfloat16
+
+
+_MIXED = [
+    ("cross_entropy", lambda m, x, t: m.cross_entropy(x, t.softmax(-1))),
+    ("mse_loss", lambda m, x, t: m.mse_loss(x, t)),
+    ("l1_loss", lambda m, x, t: m.l1_loss(x, t)),
+    ("smooth_l1_loss", lambda m, x, t: m.smooth_l1_loss(x, t)),
+    ("kl_div", lambda m, x, t: m.kl_div(x, t, reduction="batchmean")),
+    ("binary_cross_entropy_with_logits", lambda m, x, t: m.binary_cross_entropy_with_logits(x, t)),
+    ("huber_loss", lambda m, x, t: m.huber_loss(x, t)),
+]
+
+
+@pytest.mark.parametrize(("name", "call"), _MIXED, ids=[n for n, _ in _MIXED])
+def test_a_floating_target_of_another_dtype_promotes_as_documented(name, call):
+    """The loss's dtype is the promotion of the input's and the target's (conventions §17):
+    PyTorch's for five losses; its binary_cross_entropy_with_logits returns the target's
+    dtype and its huber_loss the input's, as the conventions say."""
+    floats = [torch.float64, torch.float32, torch.bfloat16, torch.float16]
+    for a, b in itertools.permutations(floats, 2):
+        x, t = torch.randn(4, 3, dtype=a), torch.rand(4, 3, dtype=b)
+        ours, theirs = call(ce, x, t).dtype, call(F, x, t).dtype
+        assert ours == torch.promote_types(a, b), (a, b)
+        if name == "binary_cross_entropy_with_logits":
+            assert theirs == b, (a, b)
+        elif name == "huber_loss":
+            assert theirs == a, (a, b)
+        else:
+            assert theirs == ours, (a, b)
