@@ -77,6 +77,10 @@ def check_replicates(value: Any, name: str) -> int:
 _BLOCK_ELEMENTS = 1 << 18
 
 
+#: Groups as their distinct values and each row's index among them.
+_Coded = tuple[list[Any], np.ndarray[Any, Any]]
+
+
 def too_many_groups() -> str:
     """What refuses a group past :data:`MAX_GROUPS`."""
     return (
@@ -384,9 +388,9 @@ class ScoreAccumulator:
             key = _per_row(keys, "keys", n, "iu", "non-negative integers")
             if n and key.min() < 0:
                 raise ValueError(f"keys must be non-negative integers; got {key.min()}")
+        coded = None  # the groups as (their distinct values, each row's among them)
         if groups is not None:
-            groups = _per_row(groups, "groups", n, "", "values")
-            self._check_groups(groups, rows)
+            coded = self._coded_groups(_per_row(groups, "groups", n, "", "values"), rows)
         w = None
         if sample_weight is not None:
             w = _per_row(sample_weight, "sample_weight", n, "biuf", "numbers")
@@ -406,22 +410,27 @@ class ScoreAccumulator:
         step = max(1, _BLOCK_ELEMENTS // c)
         for lo in range(0, n, step):
             hi = min(lo + step, n)
-            part = None if groups is None else groups[lo:hi]
+            part = None if coded is None else (coded[0], coded[1][lo:hi])
             if w is None and self._w is not None:  # rows without weights weigh 1
                 w = np.ones(n)
             wb = None if w is None else w[lo:hi]
             self._add_block(y[lo:hi], p[lo:hi], rows[lo:hi], key[lo:hi], part, wb, half)
         return self
 
-    def _check_groups(self, groups: np.ndarray[Any, Any], rows: np.ndarray[Any, Any]) -> None:
-        """A :class:`RowError` at the first row whose group would be one more than
+    def _coded_groups(
+        self, groups: np.ndarray[Any, Any], rows: np.ndarray[Any, Any]
+    ) -> tuple[list[Any], np.ndarray[Any, Any]]:
+        """The distinct values of ``groups`` and each row's index among them; a
+        :class:`RowError` at the first row whose group would be one more than
         :data:`MAX_GROUPS`."""
-        names, first = np.unique(groups, return_index=True)
-        new = [j for j, name in enumerate(names.tolist()) if name not in self._splits]
+        found, first, which = np.unique(groups, return_index=True, return_inverse=True)
+        names = found.tolist()
+        new = [j for j, name in enumerate(names) if name not in self._splits]
         room = MAX_GROUPS - len(self._splits)
         if len(new) > room:
             row = int(rows[int(np.sort(first[new])[room])])
             raise RowError(row, too_many_groups(), "groups")
+        return names, which.reshape(-1)
 
     def _weighted_sums(self) -> _WeightedSums:
         """The weighted totals: this accumulator's own, or, when it was given no weights,
@@ -461,12 +470,13 @@ class ScoreAccumulator:
         p: np.ndarray[Any, Any],
         rows: np.ndarray[Any, Any],
         keys: np.ndarray[Any, Any],
-        groups: np.ndarray[Any, Any] | None = None,
+        groups: _Coded | None = None,
         w: np.ndarray[Any, Any] | None = None,
         half: bool = False,
     ) -> None:
         """Add validated rows (a block small enough for its temporaries to stay in cache),
-        with their checked weights ``w`` (float64) if any; ``half``: stored in float16."""
+        with their groups (:meth:`_coded_groups`) and checked weights ``w`` (float64) if any;
+        ``half``: stored in float16."""
         c = len(self.classes)
         found = rows_pass(p, y)
         p_true, (low, high) = found.p_true, found.sum_range or (1.0, 1.0)
@@ -547,13 +557,13 @@ class ScoreAccumulator:
             if groups is not None and w is not None:
                 self._add_weighted_groups(w, values, groups)
             elif groups is not None:
-                names, which = np.unique(groups, return_inverse=True)
+                names, which = groups
                 counts = np.bincount(which, minlength=len(names))
                 sums = [
                     np.bincount(which, weights=values[:, m], minlength=len(names)) for m in range(3)
                 ]
-                for j, name in enumerate(names.tolist()):
-                    entry = self._splits.setdefault(name, [0, ExactSum(3)])
+                for j in np.flatnonzero(counts).tolist():  # the groups of this block's rows
+                    entry = self._splits.setdefault(names[j], [0, ExactSum(3)])
                     entry[0] += int(counts[j])
                     entry[1].add(np.array([sums[0][j], sums[1][j], sums[2][j]]))
         if self.worst:
@@ -630,19 +640,19 @@ class ScoreAccumulator:
         )
 
     def _add_weighted_groups(
-        self, w: np.ndarray[Any, Any], values: np.ndarray[Any, Any], groups: np.ndarray[Any, Any]
+        self, w: np.ndarray[Any, Any], values: np.ndarray[Any, Any], groups: _Coded
     ) -> None:
         """Each group's rows, weight and weighted sums of ``values``."""
         assert self._w is not None
-        names, which = np.unique(groups, return_inverse=True)
+        names, which = groups
         counts = np.bincount(which, minlength=len(names))
         sums = np.stack(
             [np.bincount(which, weights=w, minlength=len(names))]
             + [np.bincount(which, weights=w * values[:, m], minlength=len(names)) for m in range(3)]
         )
-        for j, name in enumerate(names.tolist()):
-            self._splits.setdefault(name, [0, ExactSum(3)])[0] += int(counts[j])
-            self._w.splits.setdefault(name, ExactSum(4)).add(sums[:, j])
+        for j in np.flatnonzero(counts).tolist():  # the groups of this block's rows
+            self._splits.setdefault(names[j], [0, ExactSum(3)])[0] += int(counts[j])
+            self._w.splits.setdefault(names[j], ExactSum(4)).add(sums[:, j])
 
     def _keep_worst(self, cand: np.ndarray[Any, Any]) -> None:
         """Merge candidate rows (columns of :attr:`_worst`'s layout) into the worst rows."""
