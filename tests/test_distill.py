@@ -249,3 +249,27 @@ def test_torch_func_is_refused_by_name():
         torch.func.jacfwd(lambda a: linear_kl_div(a, ws, xt, wt, reduction="none"))(xs)
     with pytest.raises(RuntimeError, match=r"does not support torch\.func transforms"):
         torch.func.vmap(lambda a: linear_kl_div(a, ws, xt, wt))(xs[None])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_jsd_of_logits_far_apart_is_finite_and_the_float64_value(dtype):
+    """Logits about 100 apart (probabilities under float32's smallest normal): the mixture's
+    log is formed from the log-probabilities, so that it is not log 0 (an infinite loss and
+    non-finite gradients); the values are float64's within the input's precision, at most
+    log 2."""
+    g = torch.Generator().manual_seed(3)
+    xs = torch.randn(16, 8, generator=g, dtype=torch.float64) * 6
+    ws = torch.randn(40, 8, generator=g, dtype=torch.float64) * 3
+    xt = torch.randn(16, 8, generator=g, dtype=torch.float64) * 6
+    wt = torch.randn(40, 8, generator=g, dtype=torch.float64) * 3
+    assert float((xs @ ws.T).max() - (xs @ ws.T).min()) > 150
+    want = linear_kl_div(xs, ws, xt, wt, kind="jsd", beta=0.3, reduction="none")
+    leaves = [t.to(dtype).requires_grad_(True) for t in (xs, ws)]
+    got = linear_kl_div(*leaves[:1], leaves[1], xt.to(dtype), wt.to(dtype), kind="jsd", beta=0.3,
+                        reduction="none")  # fmt: skip
+    got.sum().backward()
+    assert bool(torch.isfinite(got).all())
+    assert all(bool(torch.isfinite(t.grad).all()) for t in leaves)
+    assert float(got.max()) <= math.log(2) + 1e-6
+    tol = 1e-5 if dtype == torch.float32 else 0.1
+    torch.testing.assert_close(got.double(), want, rtol=tol, atol=tol)

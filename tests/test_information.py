@@ -119,6 +119,18 @@ def test_js_divergence_bounded_by_one_bit(backend):
     check_values(out, backend, np.float64, [1.0, 1.0, 0.0])
 
 
+def test_js_divergence_of_subnormal_probabilities_is_finite(backend):
+    """A probability at float32's smallest subnormal against 0: their mean rounds to 0, the
+    divergence is about 5e-46 (0 in float32), not an infinite log of 0."""
+    tiny = float(np.finfo(np.float32).smallest_subnormal)
+    p = np.array([[1.0, tiny], [0.5, 0.5]], dtype=np.float32)
+    q = np.array([[1.0, 0.0], [0.5, 0.5]], dtype=np.float32)
+    out = backend.to_numpy(ce.js_divergence(backend.asarray(p), backend.asarray(q)))
+    assert out.dtype == np.float32
+    assert np.isfinite(out).all()
+    assert float(out[0]) <= 1e-44
+
+
 @pytest.mark.parametrize("base", BASES)
 @pytest.mark.parametrize("axis", AXES)
 def test_cross_entropy_is_entropy_plus_kl(backend, axis, base):

@@ -56,8 +56,12 @@ def kl_rows(
         loss = terms.sum(-1)
         g = torch.where(q > 0, log_q - log_p, torch.zeros_like(q))
         return loss, q * (g - loss[:, None]) / temperature
+    # where beta p + (1 - beta) q of two tiny probabilities rounds to 0 (log m = -inf, an
+    # infinite loss) their logs give log m; elsewhere m itself (the divergence of a
+    # distribution from itself is then exactly 0 for beta = 0.5, as before)
     m = beta * p + (1 - beta) * q
-    log_m = torch.log(m)
+    tiny = torch.logaddexp(log_p + math.log(beta), log_q + math.log1p(-beta))
+    log_m = torch.where(m > 0, torch.log(m), tiny)
     loss = beta * _plogr(p, log_p, log_m).sum(-1) + (1 - beta) * _plogr(q, log_q, log_m).sum(-1)
     g = (1 - beta) * torch.where(q > 0, log_q - log_m, torch.zeros_like(q))
     return loss, q * (g - (q * g).sum(-1, keepdim=True)) / temperature
