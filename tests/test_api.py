@@ -491,7 +491,7 @@ def test_a_split_column_of_more_groups_than_the_bound_is_refused_at_its_row(
     p = rng.random(n)
     table = pa.table({"y": (rng.random(n) < p).astype(np.int64), "p_1": p, "uid": np.arange(n)})
     pq.write_table(table, tmp_path / "ids.parquet")
-    bound = r"row 51, column 'uid': more than 50 distinct groups \(splits\)"
+    bound = r"ids\.parquet, column 'uid': more than 50 distinct groups \(splits\)"
     kw = dict(target="y", proba="p_1", split="uid", bootstrap=0, engine=engine)
     with pytest.raises(InputError, match=bound):
         score(tmp_path / "ids.parquet", **kw)
@@ -502,6 +502,13 @@ def test_a_split_column_of_more_groups_than_the_bound_is_refused_at_its_row(
         pq.write_table(table, tmp_path / "groups.parquet", row_group_size=40)
         with pytest.raises(InputError, match=r"column 'uid': more than 50 distinct groups"):
             score(tmp_path / "groups.parquet", **kw, partitions=10)
+    # in a pair the column is the solution's: so is the error
+    pq.write_table(table.select(["uid", "y"]).append_column("id", pa.array(np.arange(n))),
+                   tmp_path / "sol.parquet")  # fmt: skip
+    pq.write_table(table.select(["p_1"]).append_column("id", pa.array(np.arange(n))),
+                   tmp_path / "sub.parquet")  # fmt: skip
+    with pytest.raises(InputError, match=r"sol\.parquet, column 'uid': more than 50 distinct"):
+        score(tmp_path / "sub.parquet", solution=tmp_path / "sol.parquet", id="id", **kw)
     few = table.set_column(2, "uid", pa.array(np.arange(n) % 50))  # 50 groups: taken
     assert len(score(few, **{**kw, "engine": "local"}).splits) == 50
 

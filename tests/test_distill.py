@@ -109,6 +109,16 @@ def test_batchmean_is_pytorchs_kl_div_of_the_materialised_logits():
             xs.reshape(*shape, -1), ws, xt.reshape(*shape, -1), wt, reduction="batchmean"
         )
         torch.testing.assert_close(got, expected, rtol=1e-12, atol=0)
+    # an empty batch is 0 / 0, NaN, with the zero gradients of an empty sum, as PyTorch's
+    empty = [torch.zeros(0, 4, dtype=xs.dtype), ws.clone().requires_grad_(True)]
+    got = linear_kl_div(empty[0], empty[1], torch.zeros(0, 6, dtype=xs.dtype), wt,
+                        reduction="batchmean")  # fmt: skip
+    got.backward()
+    log_q = torch.log_softmax(empty[0] @ ws.T, -1)
+    want = torch.nn.functional.kl_div(log_q, log_q, reduction="batchmean", log_target=True)
+    assert math.isnan(float(got))
+    assert math.isnan(float(want))
+    assert float(empty[1].grad.abs().max()) == 0.0
     # ignored tokens add 0 and still count in the divisor, as a zero row of PyTorch's does
     got = linear_kl_div(xs, ws, xt, wt, target=y, reduction="batchmean")
     total = linear_kl_div(xs, ws, xt, wt, target=y, reduction="sum")

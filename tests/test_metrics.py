@@ -1090,11 +1090,15 @@ def test_numbers_held_as_objects_are_read_as_scikit_learn_reads_them() -> None:
             _close(getattr(metrics, fn)(y, held), getattr(skm, fn)(y, p))
     for held in (v.astype(object), pd.Series(v, dtype=object)):
         _close(metrics.log_loss(b, held), skm.log_loss(b, v))
-    for bad in ("0.5", None, [0.5]):
+    for bad in ("0.5", b"0.5", [0.5]):
         mixed = v.astype(object)
         mixed[7] = bad
         with pytest.raises(TypeError, match=r"y_proba must hold numbers; got an array of obj"):
             metrics.log_loss(b, mixed)
+    missing = v.astype(object)
+    missing[7] = None  # NaN, as scikit-learn reads it: refused at its row
+    with pytest.raises(ValueError, match="got nan at row 7"):
+        metrics.log_loss(b, missing)
 
 
 def test_a_zero_total_weight_on_dask_is_nan_without_a_warning_or_refused_when_validated() -> None:

@@ -1538,3 +1538,18 @@ def test_more_groups_than_the_bound_are_refused_at_their_row_and_leave_no_trace(
         left.merge(right)
     assert_same_numbers(left.result(), kept)
     assert len(left.merge(left.__class__([0, 1], bootstrap=0)).result()["splits"]) == half
+
+
+def test_a_nan_group_is_refused_at_its_row() -> None:
+    """NaN is no group (each NaN would be a group of its own): a RowError at its row, the
+    accumulator unchanged."""
+    from crossentropy.metrics import _score
+
+    y, p = np.array([0, 1, 1]), np.array([[0.8, 0.2], [0.3, 0.7], [0.4, 0.6]])
+    acc = metrics.ScoreAccumulator([0, 1], bootstrap=0)
+    with pytest.raises(_score.RowError, match="row 7: the group is NaN") as err:
+        acc.update(y, p, row_ids=np.array([5, 6, 7]), groups=np.array([1.0, 2.0, np.nan]))
+    assert err.value.argument == "groups"
+    assert acc.result()["n"] == 0
+    acc.update(y, p, groups=np.array([1.0, 2.0, 2.0]))
+    assert [s["n"] for s in acc.result()["splits"]] == [1, 2]

@@ -330,14 +330,29 @@ def test_one_column_named_outright_is_the_class_its_name_ends_with(tmp_path: Pat
             got = score(data, target="y", proba=proba, classes=["no", "yes"], bootstrap=0)
             assert got.log_loss == pytest.approx(want, rel=1e-15), proba
     ints = pa.table({"y": [0, 1, 1, 0], "p_0": v})
-    for proba in ("p_*", "p_0"):
-        got = score(ints, target="y", proba=proba, bootstrap=0)
-        assert got.log_loss == pytest.approx(want, rel=1e-15), proba
+    got = score(ints, target="y", proba="p_*", bootstrap=0)
+    assert got.log_loss == pytest.approx(want, rel=1e-15)
     # named for the second class, or for neither: the second class's probability
     for name in ("p_yes", "score"):
         other = pa.table({"y": y, name: 1 - v})
         got = score(other, target="y", proba=name, classes=["no", "yes"], bootstrap=0)
         assert got.log_loss == pytest.approx(want, rel=1e-15), name
+    # integer endings named outright are folds as often as classes: the column is P(1)
+    flipped = sklearn_metrics.log_loss([0, 1, 1, 0], v)
+    for name in ("p_0", "oof_0", "pred_fold_0", "p_1.0", "model 0", "xgb-v1.0"):
+        named = pa.table({"y": [0, 1, 1, 0], name: v})
+        for classes in (None, [0, 1]):
+            got = score(named, target="y", proba=name, classes=classes, bootstrap=0)
+            assert got.log_loss == pytest.approx(flipped, rel=1e-15), (name, classes)
+    # array columns have positions: stored classes given again keep the column the second's
+    np.savez(tmp_path / "a.npz", y_true=np.array(y), y_proba=v, classes=np.array(["no", "yes"]))
+    for classes in (None, ["no", "yes"]):
+        got = score(tmp_path / "a.npz", classes=classes, bootstrap=0)
+        assert got.log_loss == pytest.approx(sklearn_metrics.log_loss(y, v), rel=1e-15)
+    np.save(tmp_path / "v.npy", v)
+    np.save(tmp_path / "y12.npy", np.array([1, 2, 2, 1]))
+    got = score(tmp_path / "v.npy", target_file=tmp_path / "y12.npy", classes=[1, 2], bootstrap=0)
+    assert got.log_loss == pytest.approx(sklearn_metrics.log_loss([1, 2, 2, 1], v), rel=1e-15)
 
 
 def test_integer_labels_without_0_for_more_columns_are_refused_as_unclear(
@@ -373,6 +388,12 @@ def test_integer_labels_without_0_for_more_columns_are_refused_as_unclear(
     zero = np.array([0, 1, 1, 0])
     want = sklearn_metrics.log_loss(zero, p, labels=[0, 1, 2])
     assert score(p, target=zero, bootstrap=0).log_loss == pytest.approx(want, rel=1e-14)
+    with pytest.raises(ValueError, match=unclear):  # integral floats alike
+        score(p, target=y.astype(np.float64))
+    # one column: a binary problem's second class, whose labels 0 and 1 are clear (all 1 too)
+    ones, v = np.ones(4, dtype=np.int64), p[:, 1]
+    want = sklearn_metrics.log_loss(ones, v, labels=[0, 1])
+    assert score(v, target=ones, bootstrap=0).log_loss == pytest.approx(want, rel=1e-14)
 
 
 def test_numpy_labels_name_the_classes_as_scikit_learn_finds_them(tmp_path: Path) -> None:

@@ -39,8 +39,8 @@ inputs:
     a,b,c renames the classes (in column order; refused where it would give a column the
     class another column's name gives). A single probability column is read as
     P(class 1) of a binary problem (classes 0 and 1, or the two given by --classes), unless
-    its name gives the first of the two (p_0 by a pattern or outright, or p_no with --classes
-    no,yes): then it is that class's probability.
+    its name gives the first of the two (p_0 by the pattern p_*, or p_no named outright with
+    --classes no,yes): then it is that class's probability.
   a Kaggle-style pair, joined on an id column:
       crossentropy score --solution solution.csv --submission submission.csv --id id
     The solution holds the id and the target column (--target, needed only when the solution
@@ -59,7 +59,9 @@ inputs:
     Without names, the classes are 0 .. C-1 (a vector y_proba (n,) is class 1's probability,
     of the classes 0 and 1, as scikit-learn reads it). Integer labels in y_true are matched to
     integer class names; with non-integer names they are class indices (0 .. C-1) into the
-    columns.
+    columns. Integer labels all within 1 .. C-1 (no 0) for C >= 3 columns are refused as
+    unclear (positions without a row of class 0, or classes 1 .. C without one of class C):
+    name the classes with --classes.
 
   several prediction sets on the same targets, compared:
       crossentropy score a.csv b.csv --target y --proba-cols 'p_*'
@@ -208,7 +210,7 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
         "--split",
         metavar="COL",
         help="score each value of this column alone too (Kaggle's Usage: Public / Private; "
-        "a column of the solution in a pair)",
+        "a column of the solution in a pair; at most 10,000 values)",
     )
     g.add_argument(
         "--sample-weight",

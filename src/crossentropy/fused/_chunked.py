@@ -502,7 +502,8 @@ def linear_cross_entropy(
     Equal to
     ``crossentropy.cross_entropy((input @ linear_weight.T + linear_bias) / temperature, target,
     weight=weight, ...)`` with the same keywords, with exact gradients for ``input``,
-    ``linear_weight`` and ``linear_bias`` (class weights get none).
+    ``linear_weight`` and ``linear_bias`` (class weights get none: under grad mode, class
+    weights that require grad are refused, as PyTorch refuses them).
 
     Under FSDP2 (``fully_shard``), ``linear_weight`` may be the sharded DTensor parameter
     (the head used outside its module's forward): it is all-gathered for the call and its

@@ -407,10 +407,11 @@ def linear_kl_div(
         xt = torch.where(valid[:, None], xt, xt.new_zeros(()))
     acc = acc_dtype(input.dtype)
     vf = valid.to(acc)
+    divisor = batch[0] if batch else v  # batchmean's: the materialised logits' first axis
     if reduction == "mean":
         scale = vf / vf.sum().clamp(min=1)
-    elif reduction == "batchmean":  # the materialised logits' first axis, as PyTorch divides
-        scale = vf / (batch[0] if batch else v)
+    elif reduction == "batchmean":
+        scale = vf / max(divisor, 1)
     else:
         scale = vf
     grad_on = torch.is_grad_enabled()
@@ -431,4 +432,6 @@ def linear_kl_div(
     )
     out = _LinearKL.apply(xs, linear_weight, linear_bias, xt, wt, bt, valid, scale, plan)  # type: ignore[no-untyped-call]
     loss: Tensor = out[0]
+    if reduction == "batchmean" and divisor == 0:  # 0 / 0, as PyTorch's kl_div gives it
+        loss = loss + math.nan  # (the gradients stay those of an empty sum: zeros)
     return loss.reshape(batch) if reduction == "none" else loss

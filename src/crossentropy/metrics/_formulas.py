@@ -101,8 +101,9 @@ def renormalized(p: np.ndarray[Any, Any], eps: float, order: str) -> np.ndarray[
             \varepsilon, 1 - \varepsilon)}{\sum_k \operatorname{clip}(p_{ik}, \varepsilon,
             1 - \varepsilon)}
 
-    Rows of ``p`` must have a positive sum (checked by the callers, who know the rows); a
-    row whose sum overflows float64 is divided by its largest entry first."""
+    Before clipping, rows of ``p`` must have a positive sum (checked by the callers, who know
+    the rows), and a row whose sum overflows float64 is divided by its largest entry first;
+    after it, a row of zeros is uniform."""
     q = p.astype(np.float64)
     if order == "before_clip":
         with np.errstate(over="ignore"):

@@ -25,7 +25,6 @@ from crossentropy._lib.namespace import (
     epsilon,
     is_torch,
     namespace,
-    numeric_columns,
 )
 from crossentropy._lib.policy import reads
 from crossentropy.metrics._checks import check_probabilities
@@ -136,21 +135,40 @@ def _objects_as_numbers(x: Any, name: str) -> Any:
     held as objects), their float64 values, as scikit-learn's ``check_array`` reads them; a
     ``TypeError`` naming ``name`` where an object is not a number (text included: it is not
     read as numbers)."""
-    if (not isinstance(x, np.ndarray) and not hasattr(x, "to_numpy")) or numeric_columns(x):
-        return x  # (pandas' nullable numbers: read as numbers, a missing one as NaN)
-    arr = np.asarray(x)
+    if isinstance(x, np.ndarray):
+        arr = x
+    elif _object_columns(x):
+        arr = np.asarray(x)
+    else:
+        return x
     if arr.dtype != object:
         return x
-    for v in arr.flat:
-        if not _number(v):
-            raise TypeError(f"{name} must hold numbers; got an array of objects holding {v!r}")
-    return arr.astype(np.float64)
+    flat = arr.reshape(-1).tolist()
+    kinds = set(map(type, flat))
+    if not any(issubclass(k, str | bytes) for k in kinds):
+        try:
+            return arr.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
+    for i, v in enumerate(flat):  # the first object that is not a number, named
+        if isinstance(v, str | bytes) or not _reads_as_float(v):
+            raise TypeError(
+                f"{name} must hold numbers; got an array of objects holding {v!r} at flat index {i}"
+            )
+    return arr.astype(np.float64)  # (not reached: a number that float reads converts)
 
 
-def _number(v: Any) -> bool:
-    """Whether ``v`` is a real number (not text) that ``float`` reads."""
-    if isinstance(v, str | bytes):
+def _object_columns(x: Any) -> bool:
+    """Whether ``x`` is pandas data with a column of objects (not polars' or others')."""
+    dtypes = getattr(x, "dtypes", None)
+    if dtypes is None or not hasattr(x, "to_numpy"):
         return False
+    kinds = [dtypes.kind] if hasattr(dtypes, "kind") else [getattr(d, "kind", "") for d in dtypes]
+    return "O" in kinds
+
+
+def _reads_as_float(v: Any) -> bool:
+    """Whether ``float(v)`` reads ``v``."""
     try:
         float(v)
     except (TypeError, ValueError):

@@ -422,7 +422,11 @@ class ScoreAccumulator:
     ) -> tuple[list[Any], np.ndarray[Any, Any]]:
         """The distinct values of ``groups`` and each row's index among them; a
         :class:`RowError` at the first row whose group would be one more than
-        :data:`MAX_GROUPS`."""
+        :data:`MAX_GROUPS`, or at the first NaN (no group: each NaN would be one of its own)."""
+        missing = np.isnan(groups) if groups.dtype.kind in "fc" else None
+        if missing is not None and bool(missing.any()):
+            row = int(rows[int(np.argmax(missing))])
+            raise RowError(row, "the group is NaN (missing)", "groups")
         found, first, which = np.unique(groups, return_index=True, return_inverse=True)
         names = found.tolist()
         new = [j for j, name in enumerate(names) if name not in self._splits]

@@ -274,7 +274,9 @@ def _in_memory(
         width = 2 if data.shape[1] == 1 else data.shape[1]
         names = [str(c) for c in classes] if classes is not None else [str(j) for j in range(width)]
         found = found_classes(labels, width) if classes is None else None
-        unclear = unclear_positions(labels, width) if classes is None and not found else None
+        unclear = (
+            unclear_positions(labels, data.shape[1]) if classes is None and not found else None
+        )
         if unclear is not None:
             raise ValueError(f"target: {unclear}")
         if found is not None:  # labels that name the classes: sorted, as scikit-learn's
@@ -503,7 +505,8 @@ def score(
     split : str, optional
         A column whose values split the rows, as Kaggle's ``Usage`` column (``Public``,
         ``Private``) of a solution: each split is also scored alone (``ScoreReport.splits``).
-        In pair mode it is a column of the solution.
+        In pair mode it is a column of the solution. At most 10,000 distinct values (each
+        keeps its own totals): a column of more is refused.
     batch_rows : int, default 65536
         Rows per batch: memory grows with it.
     sample_weight : str or array_like, optional

@@ -198,8 +198,9 @@ def _update(acc: ScoreAccumulator, batch: Batch, src: Source | None) -> None:
             sample_weight=batch.weight,
         )
     except RowError as exc:  # row ids of several files carry the file's index
-        column = src.split_column if src is not None and exc.argument == "groups" else None
-        raise InputError(where, exc.reason, row=exc.row % PART_STRIDE, column=column) from None
+        if exc.argument == "groups" and src is not None:
+            raise _too_many_groups(src) from None
+        raise InputError(where, exc.reason, row=exc.row % PART_STRIDE) from None
     except ProbabilityError as exc:  # the rule of metrics/, named by file, row and column
         i, j = exc.index[0], exc.index[-1]
         binary = src is not None and src.binary  # the file's column is the second, [1 - p, p]
@@ -298,13 +299,23 @@ def _consume(
 def _merge(acc: ScoreAccumulator, other: ScoreAccumulator, src: Source) -> None:
     """``acc.merge(other)``; more groups than an accumulator keeps in all is an
     ``InputError`` of the file's split column."""
-    from crossentropy.metrics._score import TooManyGroups, too_many_groups
-    from crossentropy.scoring._sources import InputError
+    from crossentropy.metrics._score import TooManyGroups
 
     try:
         acc.merge(other)
     except TooManyGroups:
-        raise InputError(src.path, too_many_groups(), column=src.split_column) from None
+        raise _too_many_groups(src) from None
+
+
+def _too_many_groups(src: Source) -> InputError:
+    """The error of a split column of more groups than an accumulator keeps: of the column,
+    not of a row (each thread's or worker's accumulator counts the groups of its own rows);
+    in a pair, of the solution, which holds the column."""
+    from crossentropy.metrics._score import too_many_groups
+    from crossentropy.scoring._sources import InputError
+
+    path = src.solution if src.mode == "pair" and src.solution is not None else src.path
+    return InputError(path, too_many_groups(), column=src.split_column)
 
 
 def _twice(src: Source, value: Any, row: int) -> InputError:

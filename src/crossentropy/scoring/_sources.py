@@ -703,23 +703,34 @@ def name_list(names: Sequence[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def named_class(name: str, classes: Sequence[str]) -> str | None:
-    """The class of ``classes`` that a column's name gives: the name itself, or the one class
-    the name ends with after a separator (``p_no``, ``prob-no``: ``no``); None if none does."""
+def named_class(name: str, classes: Sequence[str], given: bool) -> str | None:
+    """The class of ``classes`` that a column's name gives: the name itself, or, for classes
+    ``given`` that are not all integers, the one class the name ends with after ``_`` or ``-``
+    (``p_no``, ``prob-no``: ``no``); None if none does. (Integer endings are not read so:
+    ``oof_0`` and ``pred_fold_1`` name folds as often as classes.)"""
     if name in classes:
         return name
-    ends = [c for c in classes if c and any(name.endswith(sep + c) for sep in "_-. ")]
+    if not given or all(INT_NAME.fullmatch(c.strip()) for c in classes):
+        return None
+    ends = [c for c in classes if c and any(name.endswith(sep + c) for sep in "_-")]
     return ends[0] if len(ends) == 1 else None
 
 
 def unclear_positions(y: np.ndarray, width: int) -> str | None:
-    """Why integer labels ``y`` for ``width`` probability columns are unclear, None if they are
-    not: all within ``1 .. width - 1``, they are the columns' positions without a row of the
-    first, or the classes ``1 .. width`` without a row of the last (scikit-learn refuses
-    both)."""
-    if y.dtype.kind not in "iu" or y.size == 0:
+    """Why integer labels ``y`` (of an integer or a float dtype) for ``width`` probability
+    columns are unclear, None if they are not: all within ``1 .. width - 1``, they are the
+    columns' positions without a row of the first, or the classes ``1 .. width`` without a
+    row of the last (scikit-learn refuses both). One column (``width`` 1) is a binary
+    problem's second class: labels 0 and 1 are clear."""
+    if width < 3 or y.dtype.kind not in "iuf" or y.size == 0:
         return None
-    low, high = int(y.min()), int(y.max())
+    with np.errstate(invalid="ignore"):
+        if y.dtype.kind == "f" and not bool(np.all(np.floor(y) == y)):
+            return None
+        low, high = float(np.min(y)), float(np.max(y))
+    if not (low >= 1 and high < width):  # (NaN: no)
+        return None
+    low, high = int(low), int(high)
     if low < 1 or high >= width:
         return None
     return (
@@ -777,9 +788,11 @@ def _check_classes(
         classes = given
     elif len(cols) == 1:
         classes = ["0", "1"]
-    if len(cols) == 1 and named_class(named[0], classes) == classes[0]:  # the first class's
-        classes = [classes[1], classes[0]]  # column (p_0, p_no): one column is the second
-        # class's, [1 - p, p]
+    # one column is the second class's ([1 - p, p]), unless the column's name gives the first
+    # (p_0 by p_*; p_no with classes no, yes); array columns have positions, not names
+    first = named_by_columns and len(cols) == 1
+    if first and named_class(named[0], classes, override is not None) == classes[0]:
+        classes = [classes[1], classes[0]]
     if not cols:
         raise InputError(path, "no probability columns")
     if len(set(classes)) != len(classes):
@@ -1145,7 +1158,7 @@ def _resolve_arrays(
     if stored is None and classes is None:  # labels that name the classes, sorted
         found = found_classes(y, 2 if n_cols == 1 else n_cols)
         default = found or default
-        unclear = None if found else unclear_positions(y, 2 if n_cols == 1 else n_cols)
+        unclear = None if found else unclear_positions(y, n_cols)
         if unclear is not None:
             raise InputError(y_path, unclear)
     if stored is not None and len(default) != n_cols and not (n_cols == 1 and len(default) == 2):
