@@ -1151,7 +1151,8 @@ def test_focal_loss_alpha_attribute_is_the_per_class_tensor_and_replaces_it():
 
 def test_modules_built_inside_compiled_code_in_a_fresh_process():
     """A loss module constructed inside the compiled function, the first of its class in the
-    process (no signature seen yet), compiles with fullgraph and no warning, as torch's."""
+    process (no signature seen yet), compiles with fullgraph and no warning, as torch's, and
+    once: losses built eagerly afterwards do not compile it again."""
     import subprocess
     import sys
 
@@ -1166,7 +1167,16 @@ def step(x, y):
     z = lin(x)
     return cnn.CrossEntropyLoss(label_smoothing=0.1)(z, y) + cnn.MSELoss()(z, torch.zeros(5, 3))
 x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 1, 0])
-got = torch.compile(step, backend="eager", fullgraph=True)(x, y)
+graphs = []
+def backend(gm, example_inputs):
+    graphs.append(gm)
+    return gm.forward
+compiled = torch.compile(step, backend=backend, fullgraph=True)
+got = compiled(x, y)
+for name in ("NLLLoss", "L1Loss", "HuberLoss", "BCELoss", "KLDivLoss", "CrossEntropyLoss"):
+    getattr(cnn, name)()  # other losses built eagerly: the compiled step is not compiled again
+    torch.testing.assert_close(compiled(x, y), got)
+assert len(graphs) == 1, len(graphs)
 z = lin(x)
 want = torch.nn.CrossEntropyLoss(label_smoothing=0.1)(z, y)
 want = want + torch.nn.MSELoss()(z, torch.zeros(5, 3))

@@ -33,7 +33,7 @@ from crossentropy._lib.checks import (
     check_number,
 )
 from crossentropy._lib.namespace import Array, is_array
-from crossentropy._lib.policy import Validate, check_validate
+from crossentropy._lib.policy import Validate, check_validate, torch_compiling
 from crossentropy._lib.reduction import (
     MEAN_DIVISORS,
     check_empty_mean,
@@ -414,12 +414,16 @@ class OverlapOptions(LossOptions):
 
 
 #: The parameters of the functions :func:`bind` has seen (a dict of this module's, not an
-#: attribute of each function: ``torch.compile`` traces a module built inside the compiled
-#: code, and refuses a write to a function's ``__dict__``).
+#: attribute of each function: ``torch.compile`` refuses a write to a function's
+#: ``__dict__``).
 _PARAMETERS: dict[Callable[..., Any], Mapping[str, inspect.Parameter]] = {}
 
 
 def _parameters(fn: Callable[..., Any]) -> Mapping[str, inspect.Parameter]:
+    if torch_compiling():  # a module built inside compiled code: the signature read, the cache
+        # left alone (a graph that read the cache would be guarded on it, and compiled again
+        # whenever another function is bound)
+        return inspect.signature(fn).parameters
     cached = _PARAMETERS.get(fn)
     if cached is None:
         cached = _PARAMETERS[fn] = inspect.signature(fn).parameters
