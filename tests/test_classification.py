@@ -174,6 +174,9 @@ def test_all_ignored_empty_mean_zero(backend, kwargs):
     assert np.isnan(native_values(ce.cross_entropy(x, y, **kwargs), backend))
     zero = native_values(ce.cross_entropy(x, y, empty_mean=0.0, **kwargs), backend)
     assert zero == 0.0
+    # the mean over no target is empty_mean, the z-loss adding nothing (as the fused op)
+    five = native_values(ce.cross_entropy(x, y, empty_mean=5.0, **kwargs), backend)
+    assert five == 5.0
     assert native_values(ce.cross_entropy(x, y, reduction="sum", **kwargs), backend) == 0.0
     nll = native_values(ce.nll_loss(x, y, empty_mean=0.0), backend)
     assert nll == 0.0

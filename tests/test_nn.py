@@ -1188,3 +1188,12 @@ print("ok")
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok"
+
+
+def test_an_array_keyword_given_to_a_constructor_says_where_it_goes():
+    """A per-call array given at construction: to each call where the module's forward takes
+    it, else to the functional form."""
+    with pytest.raises(TypeError, match=r"'num_items_in_batch'; pass it to each call \(forward\)"):
+        cnn.LinearCrossEntropyLoss(4, 9, num_items_in_batch=3)
+    with pytest.raises(TypeError, match="'where'; pass it to the functional cross_entropy"):
+        cnn.CrossEntropyLoss(where=torch.ones(3, dtype=torch.bool))

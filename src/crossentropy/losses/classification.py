@@ -482,8 +482,14 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
         return reduce(xp, total, red, batch_size=batch, empty_mean=o.empty_mean), saved
     out = divide(xp, xp.sum(per), den, o.empty_mean)
     if zterm is not None:
-        out = out + divide(xp, xp.sum(zterm), count, o.empty_mean)
+        out = out + divide(xp, xp.sum(zterm), count, _z_fill(o.empty_mean))
     return out, saved
+
+
+def _z_fill(empty_mean: float) -> float:
+    """The z-loss term's mean over no valid target: nothing to add to the loss's
+    ``empty_mean`` (0), or NaN with a NaN ``empty_mean`` (PyTorch's 0 / 0)."""
+    return empty_mean if math.isnan(empty_mean) else 0.0
 
 
 def _is_vector(a: Any) -> bool:
@@ -740,7 +746,7 @@ def aten_loss(inp: SoftmaxInputs, o: SoftmaxOptions) -> Array:
         den = count
     value = divide(xp, out_sum, den, o.empty_mean)
     if z_sum is not None:
-        value = value + divide(xp, z_sum, count, o.empty_mean)
+        value = value + divide(xp, z_sum, count, _z_fill(o.empty_mean))
     return value
 
 
@@ -931,7 +937,9 @@ def cross_entropy(
         With ``from_logits=False``: how probabilities are clipped before the log (see
         :func:`binary_cross_entropy`). None takes the plain log, so ``p = 0`` gives ``inf``.
     empty_mean : float, default nan
-        Value of a mean over zero valid targets: NaN as PyTorch, 0.0 as Keras and Liger.
+        Value of a mean over zero valid targets: NaN as PyTorch, 0.0 as Keras and Liger (the
+        z-loss term then adds nothing; over valid targets whose class weights sum to 0 it
+        keeps its mean over them).
     mean_divisor : {"auto", "weight", "count"}, default "auto"
         Divisor of ``"mean"``: the sum of target weights (PyTorch for class indices; for
         probabilities :math:`\sum_n \sum_c w_c t_{n,c}`) or the number of valid elements

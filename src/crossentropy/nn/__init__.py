@@ -129,10 +129,12 @@ class _Loss(nn.Module):
         )
         for name, value in found.items():
             if value is not None:
-                raise TypeError(
-                    f"{owner} got an array keyword {name!r}; pass it to the functional "
-                    f"{type(self)._function.__name__} instead"
+                where = (  # a call's argument of the module's forward, or the function's
+                    "to each call (forward)"
+                    if name in inspect.signature(type(self).forward).parameters
+                    else f"to the functional {type(self)._function.__name__} instead"
                 )
+                raise TypeError(f"{owner} got an array keyword {name!r}; pass it {where}")
         self._options = options
 
     @property
