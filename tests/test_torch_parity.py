@@ -899,6 +899,10 @@ def test_a_floating_target_of_another_dtype_promotes_as_documented(name, call):
         assert ours == torch.promote_types(a, b), (a, b)
         if name == "binary_cross_entropy_with_logits":
             assert theirs == b, (a, b)
+            # and its binary_cross_entropy refuses the two dtypes, which ours promotes
+            with pytest.raises(RuntimeError):
+                F.binary_cross_entropy(torch.sigmoid(x), t)
+            assert ce.binary_cross_entropy(torch.sigmoid(x), t).dtype == ours
         elif name == "huber_loss":
             assert theirs == a, (a, b)
         else:
