@@ -1090,6 +1090,11 @@ def test_numbers_held_as_objects_are_read_as_scikit_learn_reads_them() -> None:
             _close(getattr(metrics, fn)(y, held), getattr(skm, fn)(y, p))
     for held in (v.astype(object), pd.Series(v, dtype=object)):
         _close(metrics.log_loss(b, held), skm.log_loss(b, v))
+    pl = pytest.importorskip("polars")
+    frame = pl.DataFrame(
+        {"a": pl.Series(list(p[:, 0]), dtype=pl.Object), "b": p[:, 1], "c": p[:, 2]}
+    )
+    _close(metrics.log_loss(y, frame), skm.log_loss(y, p))
     for bad in ("0.5", b"0.5", [0.5]):
         mixed = v.astype(object)
         mixed[7] = bad

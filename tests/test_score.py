@@ -1547,9 +1547,18 @@ def test_a_nan_group_is_refused_at_its_row() -> None:
 
     y, p = np.array([0, 1, 1]), np.array([[0.8, 0.2], [0.3, 0.7], [0.4, 0.6]])
     acc = metrics.ScoreAccumulator([0, 1], bootstrap=0)
-    with pytest.raises(_score.RowError, match="row 7: the group is NaN") as err:
+    with pytest.raises(
+        _score.RowError, match=r"row 7: the group is missing \(None or NaN\)"
+    ) as err:
         acc.update(y, p, row_ids=np.array([5, 6, 7]), groups=np.array([1.0, 2.0, np.nan]))
     assert err.value.argument == "groups"
+    assert acc.result()["n"] == 0
+    for groups in (np.array(["a", None, "b"], dtype=object), np.array([1.0, 2.0, np.nan], object)):
+        with pytest.raises(_score.RowError, match="the group is missing") as err:
+            acc.update(y, p, row_ids=np.array([5, 6, 7]), groups=groups)
+        assert err.value.row in (6, 7)
+    with pytest.raises(ValueError, match=r"groups must hold values of one kind.*int, str"):
+        acc.update(y, p, groups=np.array(["a", 1, "b"], dtype=object))
     assert acc.result()["n"] == 0
     acc.update(y, p, groups=np.array([1.0, 2.0, 2.0]))
     assert [s["n"] for s in acc.result()["splits"]] == [1, 2]

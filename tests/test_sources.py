@@ -388,8 +388,9 @@ def test_integer_labels_without_0_for_more_columns_are_refused_as_unclear(
     zero = np.array([0, 1, 1, 0])
     want = sklearn_metrics.log_loss(zero, p, labels=[0, 1, 2])
     assert score(p, target=zero, bootstrap=0).log_loss == pytest.approx(want, rel=1e-14)
-    with pytest.raises(ValueError, match=unclear):  # integral floats alike
-        score(p, target=y.astype(np.float64))
+    for alike in (y.astype(np.float64), y.astype(object), y.astype(str)):  # alike by value
+        with pytest.raises(ValueError, match=unclear):
+            score(p, target=alike)
     # one column: a binary problem's second class, whose labels 0 and 1 are clear (all 1 too)
     ones, v = np.ones(4, dtype=np.int64), p[:, 1]
     want = sklearn_metrics.log_loss(ones, v, labels=[0, 1])

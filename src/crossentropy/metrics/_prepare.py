@@ -159,12 +159,12 @@ def _objects_as_numbers(x: Any, name: str) -> Any:
 
 
 def _object_columns(x: Any) -> bool:
-    """Whether ``x`` is pandas data with a column of objects (not polars' or others')."""
+    """Whether ``x`` is pandas or polars data with a column of objects."""
     dtypes = getattr(x, "dtypes", None)
     if dtypes is None or not hasattr(x, "to_numpy"):
         return False
-    kinds = [dtypes.kind] if hasattr(dtypes, "kind") else [getattr(d, "kind", "") for d in dtypes]
-    return "O" in kinds
+    listed = [dtypes] if hasattr(dtypes, "kind") else list(dtypes)
+    return any(getattr(d, "kind", "") == "O" or str(d) == "Object" for d in listed)
 
 
 def _reads_as_float(v: Any) -> bool:

@@ -423,11 +423,22 @@ class ScoreAccumulator:
         """The distinct values of ``groups`` and each row's index among them; a
         :class:`RowError` at the first row whose group would be one more than
         :data:`MAX_GROUPS`, or at the first NaN (no group: each NaN would be one of its own)."""
-        missing = np.isnan(groups) if groups.dtype.kind in "fc" else None
+        if groups.dtype.kind in "fc":
+            missing = np.isnan(groups)
+        elif groups.dtype.kind == "O":  # (pandas' text with a missing value: None or NaN)
+            missing = np.fromiter((v is None or v != v for v in groups.tolist()), bool)
+        else:
+            missing = None
         if missing is not None and bool(missing.any()):
             row = int(rows[int(np.argmax(missing))])
-            raise RowError(row, "the group is NaN (missing)", "groups")
-        found, first, which = np.unique(groups, return_index=True, return_inverse=True)
+            raise RowError(row, "the group is missing (None or NaN)", "groups")
+        try:
+            found, first, which = np.unique(groups, return_index=True, return_inverse=True)
+        except TypeError:  # values of types that do not compare (text and numbers)
+            kinds = sorted({type(v).__name__ for v in groups.tolist()})
+            raise ValueError(
+                f"groups must hold values of one kind, that compare; got {', '.join(kinds)}"
+            ) from None
         names = found.tolist()
         new = [j for j, name in enumerate(names) if name not in self._splits]
         room = MAX_GROUPS - len(self._splits)

@@ -198,7 +198,9 @@ def _update(acc: ScoreAccumulator, batch: Batch, src: Source | None) -> None:
             sample_weight=batch.weight,
         )
     except RowError as exc:  # row ids of several files carry the file's index
-        if exc.argument == "groups" and src is not None:
+        from crossentropy.metrics._score import too_many_groups
+
+        if exc.argument == "groups" and src is not None and exc.reason == too_many_groups():
             raise _too_many_groups(src) from None
         raise InputError(where, exc.reason, row=exc.row % PART_STRIDE) from None
     except ProbabilityError as exc:  # the rule of metrics/, named by file, row and column

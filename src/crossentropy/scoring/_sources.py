@@ -722,7 +722,14 @@ def unclear_positions(y: np.ndarray, width: int) -> str | None:
     columns' positions without a row of the first, or the classes ``1 .. width`` without a
     row of the last (scikit-learn refuses both). One column (``width`` 1) is a binary
     problem's second class: labels 0 and 1 are clear."""
-    if width < 3 or y.dtype.kind not in "iuf" or y.size == 0:
+    if width < 3 or y.size == 0:
+        return None
+    if y.dtype.kind in "OUS":  # integers as objects or written as text: by their values
+        values = np.unique(y).tolist()
+        if not all(_integer_value(v) for v in values):
+            return None
+        y = np.array([int(v) for v in values], dtype=np.int64)
+    if y.dtype.kind not in "iuf":
         return None
     with np.errstate(invalid="ignore"):
         if y.dtype.kind == "f" and not bool(np.all(np.floor(y) == y)):
@@ -739,6 +746,14 @@ def unclear_positions(y: np.ndarray, width: int) -> str | None:
         f"classes 1 .. {width} (no row of the last); name the columns' classes "
         "(classes, --classes)"
     )
+
+
+def _integer_value(v: Any) -> bool:
+    """Whether a label is an integer: a Python or NumPy one, or text that writes one."""
+    if isinstance(v, bytes | str):
+        text = v.decode(errors="replace") if isinstance(v, bytes) else v
+        return INT_NAME.fullmatch(text.strip()) is not None
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
 
 
 #: A class name that writes an integer (matched against integer labels by value).
