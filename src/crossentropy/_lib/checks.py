@@ -32,6 +32,7 @@ __all__ = [
     "first_index",
     "off_sum",
     "per_class",
+    "reads_as_float",
     "row_sum_tolerance",
     "shape_str",
     "suggestion",
@@ -45,6 +46,15 @@ def plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value.as_py() if hasattr(value, "as_py") else value
+
+
+def reads_as_float(value: Any) -> bool:
+    """Whether ``float(value)`` reads ``value`` (a number, or text that writes one)."""
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def shape_str(shape: Sequence[int | None]) -> str:

@@ -15,7 +15,13 @@ from typing import Any
 import array_api_compat as compat
 import numpy as np
 
-from crossentropy._lib.checks import first_index, off_sum, row_sum_tolerance, shape_str
+from crossentropy._lib.checks import (
+    first_index,
+    off_sum,
+    reads_as_float,
+    row_sum_tolerance,
+    shape_str,
+)
 from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import (
     Array,
@@ -151,7 +157,7 @@ def _objects_as_numbers(x: Any, name: str) -> Any:
         except (TypeError, ValueError):
             pass
     for i, v in enumerate(flat):  # the first object that is not a number, named
-        if isinstance(v, str | bytes) or not _reads_as_float(v):
+        if isinstance(v, str | bytes) or not reads_as_float(v):
             raise TypeError(
                 f"{name} must hold numbers; got an array of objects holding {v!r} at flat index {i}"
             )
@@ -165,15 +171,6 @@ def _object_columns(x: Any) -> bool:
         return False
     listed = [dtypes] if hasattr(dtypes, "kind") else list(dtypes)
     return any(getattr(d, "kind", "") == "O" or str(d) == "Object" for d in listed)
-
-
-def _reads_as_float(v: Any) -> bool:
-    """Whether ``float(v)`` reads ``v``."""
-    try:
-        float(v)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 #: The largest total of sample weights: float64's largest over 2**32, so that no weighted sum

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from crossentropy._lib.checks import check_number, plain
+from crossentropy._lib.checks import check_number, plain, reads_as_float
 from crossentropy.metrics._formulas import gather, renormalized, row_log_loss
 from crossentropy.metrics._labels import one_hot_rows
 from crossentropy.scoring._readers import Labels, plain_strings
@@ -144,19 +144,11 @@ def _numbers(table: Any, column: str, name: str, ids: Any) -> np.ndarray[Any, An
         return np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False), np.float64)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         cells = values.to_pylist()
-        row = next((i for i, v in enumerate(cells) if not _number(v)), 0)
+        row = next((i for i, v in enumerate(cells) if not reads_as_float(v)), 0)
         raise ValueError(
             f"{name} column {column!r} must hold numbers; got {cells[row]!r} in the row of id "
             f"{plain(ids[row].as_py())!r}"
         ) from None
-
-
-def _number(value: Any) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def _ids(table: Any, column: str, name: str) -> Any:
