@@ -124,6 +124,30 @@ def test_masked_target_logit_gives_inf(backend):
     assert np.isfinite(out[1])
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"label_smoothing": 0.1}, {"soft": True}])
+def test_plus_inf_logit_gives_nan_like_torch(backend, kwargs):
+    # A +inf logit leaves its row without a normaliser: torch's loss is NaN whatever the
+    # target (not inf - z_y); an ignored row stays 0 and the other rows are untouched.
+    torch = pytest.importorskip("torch")
+    F = pytest.importorskip("torch.nn.functional")
+    kwargs = dict(kwargs)
+    x = np.array([[INF, 1.0, 2.0], [INF, 1.0, 2.0], [0.0, 1.0, 2.0], [INF, 0.0, 0.0]])
+    y = np.array([1, 0, 2, -100])
+    t: np.ndarray = y
+    if kwargs.pop("soft", False):
+        t = np.eye(3)[[1, 0, 2, 0]]
+        x, t = x[:3], t[:3]
+    got = native_values(
+        ce.cross_entropy(backend.asarray(x), backend.asarray(t), reduction="none", **kwargs),
+        backend,
+    )
+    want = F.cross_entropy(
+        torch.from_numpy(x), torch.from_numpy(t), reduction="none", **kwargs
+    ).numpy()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[2:], want[2:], rtol=1e-12)
+
+
 def test_masked_logits_soft_targets_zero_log_zero(backend):
     # Zero target mass on masked classes: 0 * log 0 = 0, the loss is that of the unmasked ones.
     x = backend.asarray([[0.0, -INF, 1.0]])

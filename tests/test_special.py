@@ -155,6 +155,21 @@ def test_all_minus_inf_row_softmax_is_nan(backend):
     assert np.isnan(torch.softmax(torch.from_numpy(x[0]), 0).numpy()).all()
 
 
+def test_plus_inf_logit_makes_its_row_nan_like_torch_and_jax(backend):
+    # A +inf logit has no finite normaliser: torch and jax give NaN for the whole row (not
+    # -inf for the row's finite logits); rows without +inf are untouched.
+    torch = pytest.importorskip("torch")
+    x = np.array([[INF, 1.0, 2.0], [INF, INF, 0.0], [1.0, 2.0, -INF]])
+    bx = backend.asarray(x)
+    for ours, theirs in ((ce.log_softmax, torch.log_softmax), (ce.softmax, torch.softmax)):
+        got = native_values(ours(bx), backend)
+        want = theirs(torch.from_numpy(x), -1).numpy()
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        assert np.isnan(got[:2]).all()
+        np.testing.assert_allclose(got[2], want[2], rtol=1e-12)
+    np.testing.assert_array_equal(native_values(ce.logsumexp(bx), backend)[:2], [INF, INF])
+
+
 def test_no_warnings_for_all_minus_inf_rows_on_numpy(recwarn):
     ce.softmax(np.full((2, 3), -np.inf))
     ce.log_softmax(np.full((2, 3), -np.inf))

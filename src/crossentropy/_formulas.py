@@ -134,7 +134,16 @@ def log_softmax_of_parts(
     """``(x - m) - log_sum`` from the parts of :func:`lse_parts`. With ``masked_rows`` a row of
     ``-inf`` logits (which has no normaliser) keeps log-probabilities ``-inf`` rather than NaN:
     the rule of a loss that leaves such rows out (see :func:`zero_where_minus_inf`)."""
-    return (x - m) - (zero_where_minus_inf(xp, log_sum) if masked_rows else log_sum)
+    return (x - m) - (
+        zero_where_minus_inf(xp, log_sum) if masked_rows else nan_where_inf(xp, log_sum)
+    )
+
+
+def nan_where_inf(xp: Namespace, a: Array) -> Array:
+    """``a`` with ``+inf`` replaced by NaN: a row's normaliser with a ``+inf`` logit (its
+    log-sum-exp ``+inf``) makes every probability of the row NaN, as PyTorch's and JAX's
+    softmax give (``x - inf`` would be a ``-inf`` log-probability for the finite logits)."""
+    return xp.where(a == xp.inf, xp.full_like(a, xp.nan), a)
 
 
 def zero_where_minus_inf(xp: Namespace, a: Array) -> Array:
@@ -149,7 +158,7 @@ def softmax(xp: Namespace, x: Array, axis: int) -> Array:
     if is_torch(x):
         return x.softmax(axis)
     e = xp.exp(x - safe_max(xp, x, axis))
-    return e / xp.sum(e, axis=axis, keepdims=True)
+    return e / nan_where_inf(xp, xp.sum(e, axis=axis, keepdims=True))
 
 
 def gather(xp: Namespace, x: Array, idx: Array) -> Array:

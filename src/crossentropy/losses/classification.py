@@ -416,7 +416,9 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
         it = index_targets(xp, inp.target, n_classes, o.ignore_index, check=inp.check, mask=rows)
         valid, labels, bad = it.valid, it.labels, it.bad
         if kind == "logits":
-            nll = (xp.squeeze(m, axis=-1) - fm.gather(xp, z, labels)) + xp.squeeze(log_sum, axis=-1)
+            # a +inf logit makes the row NaN, as PyTorch's log_softmax does (not inf - z_y)
+            norm = xp.squeeze(fm.nan_where_inf(xp, log_sum), axis=-1)
+            nll = (xp.squeeze(m, axis=-1) - fm.gather(xp, z, labels)) + norm
         else:
             nll = -fm.gather(xp, log_probs(), labels)
         w_y = fm.take(xp, w, labels) if w is not None else None
