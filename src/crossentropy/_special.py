@@ -112,7 +112,8 @@ def softmax(x: Array, /, axis: AxisLike = -1) -> Array:
 
     Invariant to adding a constant to ``x``. Entries of ``-inf`` get probability 0; a row that is
     all ``-inf`` has no distribution and gives NaN (as ``torch.softmax`` and
-    ``scipy.special.softmax``).
+    ``scipy.special.softmax``), and so does a row with a ``+inf`` entry (as ``torch.softmax``
+    and ``jax.nn.softmax``).
 
     Parameters
     ----------
@@ -151,7 +152,9 @@ def log_softmax(x: Array, /, axis: AxisLike = -1) -> Array:
     which is :math:`x_i - \operatorname{logsumexp}(x)` without its cancellation for large
     logits: finite and exact to rounding for logits of any magnitude (``±1e4``). A ``-inf``
     logit gives ``-inf`` when its row has a finite entry. A row that is all ``-inf`` has no
-    distribution and gives NaN (as ``torch.log_softmax``); its ``logsumexp`` is ``-inf``.
+    distribution and gives NaN (as ``torch.log_softmax``); its ``logsumexp`` is ``-inf``. A row
+    with a ``+inf`` logit gives NaN too (as ``torch.log_softmax`` and ``jax.nn.log_softmax``);
+    its ``logsumexp`` is ``+inf``.
 
     Parameters
     ----------
