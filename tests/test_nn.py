@@ -8,6 +8,7 @@ at forward time).
 from __future__ import annotations
 
 import copy
+import inspect
 import pickle
 import zlib
 
@@ -1197,3 +1198,45 @@ def test_an_array_keyword_given_to_a_constructor_says_where_it_goes():
         cnn.LinearCrossEntropyLoss(4, 9, num_items_in_batch=3)
     with pytest.raises(TypeError, match="'where'; pass it to the functional cross_entropy"):
         cnn.CrossEntropyLoss(where=torch.ones(3, dtype=torch.bool))
+
+
+def test_linear_cross_entropy_module_takes_torchs_default_out_features_only():
+    """PyTorch's ``out_features=()`` (its default, as a tuple or a list) is taken; the
+    K-dimensional weights of a non-empty one are refused, naming the argument."""
+    for empty in ((), []):
+        loss = cnn.LinearCrossEntropyLoss(5, 10, out_features=empty)
+        assert loss.out_features == ()
+        assert loss.linear.weight.shape == (10, 5)
+    with pytest.raises(ValueError, match=r"out_features must be \(\).*got \(4, 3\)"):
+        cnn.LinearCrossEntropyLoss(5, 10, out_features=(4, 3))
+    with pytest.raises(TypeError, match="out_features must be a tuple; got int"):
+        cnn.LinearCrossEntropyLoss(5, 10, out_features=3)
+
+
+@pytest.mark.parametrize("name", ["linear_weight", "linear_bias"])
+def test_linear_cross_entropy_module_refuses_an_outside_head(name):
+    """The functional's head arguments, given to the module that holds its own head, say so
+    (not 'pass it to the functional' for one and 'did you mean' for the other)."""
+    with pytest.raises(TypeError, match=rf"got '{name}': the module holds its own head"):
+        cnn.LinearCrossEntropyLoss(5, 10, **{name: torch.zeros(10)})
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in cnn.__all__ if hasattr(torch.nn, n)], ids=lambda n: str(n)
+)
+@pytest.mark.parametrize("method", ["__init__", "forward"])
+def test_modules_take_every_parameter_of_torchs_module(name, method):
+    """Each module with a torch.nn namesake takes every constructor and forward parameter of
+    torch 2.13's, with the same kind, positional order and default (PyTorch's
+    ``ignore_index=None`` is its -100, which is the default here)."""
+    theirs = inspect.signature(getattr(getattr(torch.nn, name), method)).parameters
+    ours = inspect.signature(getattr(getattr(cnn, name), method)).parameters
+    assert [p for p in theirs if p not in ours] == []
+    for p, param in theirs.items():
+        assert ours[p].kind == param.kind, p
+        same = ours[p].default == param.default
+        assert same or (p, param.default, ours[p].default) == ("ignore_index", None, -100), p
+    positional = [p for p, v in theirs.items() if v.kind == v.POSITIONAL_OR_KEYWORD]
+    assert [p for p, v in ours.items() if v.kind == v.POSITIONAL_OR_KEYWORD][
+        : len(positional)
+    ] == positional

@@ -926,7 +926,8 @@ class LinearCrossEntropyLoss(_Loss):
     ``num_classes``, ``bias``, ``device``, ``dtype``, ``reduction``, class ``weight``,
     ``ignore_index`` with PyTorch's ``None`` meaning -100, ``label_smoothing``, ``options``)
     and keeps its parameters in ``self.linear`` as PyTorch does, so a ``state_dict`` loads into
-    either; ``out_features`` is not supported. The class weights are a buffer. The
+    either; ``out_features`` may only be PyTorch's default ``()`` (the ``(V, d1, ..., D)``
+    weights of K-dimensional targets are not supported). The class weights are a buffer. The
     keyword-only extras of the fused function (``z_loss``, ``softcap``, ``temperature``,
     ``return_aux``, ``chunk_size``, ``empty_mean``, ``kernel``) are constructor keywords; the
     per-call ``num_items_in_batch``, ``sequence_ids`` and ``cu_seqlens`` are keywords of
@@ -941,6 +942,8 @@ class LinearCrossEntropyLoss(_Loss):
         Size ``D`` of each input vector.
     num_classes : int
         Number of classes ``V`` (rows of ``self.linear.weight``).
+    out_features : tuple of int, default ()
+        PyTorch's extra output dimensions of K-dimensional targets: only ``()`` is taken.
     bias : bool, default False
         Whether ``self.linear`` has a bias.
     device : torch.device or str, optional
@@ -990,6 +993,7 @@ class LinearCrossEntropyLoss(_Loss):
         in_features: int,
         num_classes: int,
         *,
+        out_features: tuple[int, ...] = (),
         bias: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -1004,6 +1008,20 @@ class LinearCrossEntropyLoss(_Loss):
     ) -> None:
         super().__init__()
         check_torch_options(options)  # PyTorch's chunking configuration: the op always chunks
+        if not isinstance(out_features, (tuple, list)):
+            raise TypeError(f"out_features must be a tuple; got {type(out_features).__name__}")
+        if out_features:
+            raise ValueError(
+                f"out_features must be () (the weights of K-dimensional targets are not "
+                f"supported); got {out_features!r}"
+            )
+        for name in ("linear_weight", "linear_bias"):
+            if name in extras:  # the functional's head, given to the module that owns one
+                raise TypeError(
+                    f"LinearCrossEntropyLoss() got {name!r}: the module holds its own head, "
+                    "self.linear (assign its weight to tie it; bias=True gives it a bias); "
+                    "for a head held elsewhere call crossentropy.fused.linear_cross_entropy"
+                )
         self._configure(
             dict(
                 reduction=reduction,
@@ -1011,9 +1029,10 @@ class LinearCrossEntropyLoss(_Loss):
                 label_smoothing=label_smoothing,
                 **extras,
             ),
-            arrays=("linear_bias", "weight", "num_items_in_batch", "sequence_ids", "cu_seqlens"),
+            arrays=("weight", "num_items_in_batch", "sequence_ids", "cu_seqlens"),
         )
         self.linear = nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
+        self.out_features: tuple[int, ...] = ()
         self.register_buffer("weight", weight)
         check_parallel(process_group, sequence_parallel)
         self.process_group = process_group
