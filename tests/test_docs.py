@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import json
 import re
 from pathlib import Path
 from xml.etree import ElementTree
@@ -99,21 +100,26 @@ def test_rst_hook_sets_operator_names_apart_as_tex_does():
     assert f"<msup><mi>tanh</mi><mn>2</mn></msup>{thin}<mi>x</mi>" in body("\\tanh^2 x")
 
 
-def test_the_built_site_needs_no_network(tmp_path):
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site, built by this test run (``make test``'s own build runs beside pytest)."""
+    import subprocess
+    import sys
+
+    site = tmp_path_factory.mktemp("docs") / "site"
+    subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    return site
+
+
+def test_the_built_site_needs_no_network(built_site):
     """Formulas are MathML and code is highlighted at build time: no page loads a script or a
     style sheet from the network, and no formula is left as LaTeX source."""
-    site = ROOT / "build" / "site"
-    if not (site / "api" / "functional.html").is_file():  # ``make test`` builds it first
-        import subprocess
-        import sys
-
-        site = tmp_path / "site"
-        subprocess.run(
-            [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+    site = built_site
     remote = re.compile(r"<(?:script|link|img)\b[^>]*(?:src|href)=\"(?:https?:)?//", re.I)
     formulas = 0
     for page in site.rglob("*.html"):
@@ -128,6 +134,25 @@ def test_the_built_site_needs_no_network(tmp_path):
                 want = {"msub": 2, "msup": 2, "msubsup": 3, "mfrac": 2, "munder": 2}.get(tag)
                 assert want is None or len(el) == want, (page, tag, math[:300])
     assert formulas > 200
+
+
+def test_the_built_site_works_from_disk(built_site):
+    """Opened from ``file://``: no page links from the site's root (the 404 page did), and the
+    search needs no web worker or request (browsers refuse both there): its index is a script
+    holding the search plugin's index, loaded by the replaced ``search/main.js``."""
+    rooted = re.compile(r'(?:href|src)="/(?!/)|base_url = "/"')
+    for page in built_site.rglob("*.html"):
+        assert not rooted.search(page.read_text()), (page, rooted.search(page.read_text()))
+    search = built_site / "search"
+    script = (search / "main.js").read_text()
+    assert "search_index.js" in script
+    assert "Worker(" not in script
+    assert "XMLHttpRequest" not in script
+    prefix, _, body = (search / "search_index.js").read_text().partition(" = ")
+    assert prefix == "window.crossentropySearchIndex"
+    index = json.loads(body.rstrip().removesuffix(";"))
+    assert index == json.loads((search / "search_index.json").read_text())
+    assert any(doc["title"] == "perplexity" for doc in index["docs"])
 
 
 def test_demo_page_has_the_markers_the_hook_fills():
