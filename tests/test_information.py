@@ -276,6 +276,21 @@ def test_distributions_that_do_not_broadcast(lib):
             fn(p, q)
 
 
+def test_distributions_with_different_outcome_counts_are_refused(lib):
+    """A q of one outcome stretched along the distribution axis to p's two would be another
+    distribution, scored without a word (KL 0 or a negative KL): refused, naming both sizes.
+    The other axes broadcast as before."""
+    p = lib.asarray(np.array([0.2, 0.8]))
+    for fn in (ce.kl_divergence, ce.js_divergence, ce.perplexity, information.cross_entropy):
+        with pytest.raises(ValueError, match=r"same number of outcomes .*got p 2 and q 1"):
+            fn(p, lib.asarray(np.array([1.0])))
+    with pytest.raises(ValueError, match=r"axis=0\); got p 2 and q 1"):
+        ce.kl_divergence(lib.asarray(np.full((2, 1), 0.5)), lib.asarray([[1.0]]), axis=0)
+    rows = ce.kl_divergence(lib.asarray(np.full((3, 2), 0.5)), lib.asarray([0.4, 0.6]))
+    expected = 0.5 * np.log(0.5 / 0.4) + 0.5 * np.log(0.5 / 0.6)
+    np.testing.assert_allclose(lib.to_numpy(rows), [expected] * 3, rtol=1e-12)
+
+
 @pytest.mark.parametrize("bad", [-0.1, 1.5])
 def test_information_probability_out_of_range(lib, bad):
     ok = lib.asarray(np.array([[0.5, 0.5, 0.0]]))

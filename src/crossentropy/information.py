@@ -80,6 +80,7 @@ def _prepare(
         if ndim == 0:
             raise ValueError(f"{names[0]} must have at least one dimension (the distribution axis)")
         ax = normalize_axis(axis, ndim)
+        _check_outcomes(raw, names, ax - ndim, floats[0].shape[ax], axis)
     if reads(None, *floats):
         for f, name, dt in zip(floats, names, stored, strict=True):
             if normalize:
@@ -91,6 +92,21 @@ def _prepare(
     if ax is not None and normalize:
         floats = [_normalized(xp, f, ax) for f in floats]
     return xp, floats, out_dtype, ax
+
+
+def _check_outcomes(arrays: list[Any], names: list[str], ax: int, outcomes: int, axis: int) -> None:
+    """Each distribution as given has the ``outcomes`` of the broadcast ones along the
+    distribution axis ``ax`` (negative; the caller's ``axis``): one stretched along it (``q = [1.0]`` against two
+    outcomes of ``p``) would be another distribution, scored without a word."""
+    if len(arrays) < 2:
+        return
+    sizes = [a.shape[ax] if a.ndim >= -ax else 1 for a in arrays]
+    if any(size != outcomes for size in sizes):
+        given = " and ".join(f"{n} {size}" for n, size in zip(names, sizes, strict=True))
+        raise ValueError(
+            f"{' and '.join(names)} must hold the same number of outcomes along the "
+            f"distribution axis (axis={axis}); got {given}"
+        )
 
 
 def _normalized(xp: Namespace, f: Array, ax: int) -> Array:
@@ -206,7 +222,7 @@ def cross_entropy(
     p : array_like
         The true distribution (probabilities along ``axis``).
     q : array_like
-        The approximating distribution, broadcast with ``p``.
+        The approximating distribution, broadcast with ``p`` (as many outcomes along ``axis``).
     axis : int, default -1
         The axis of the outcomes.
     base : float, default e
@@ -245,7 +261,7 @@ def kl_divergence(
     p : array_like
         The true distribution (probabilities along ``axis``).
     q : array_like
-        The approximating distribution, broadcast with ``p``.
+        The approximating distribution, broadcast with ``p`` (as many outcomes along ``axis``).
     axis : int, default -1
         The axis of the outcomes.
     base : float, default e
@@ -284,7 +300,7 @@ def js_divergence(
     p : array_like
         One distribution (probabilities along ``axis``).
     q : array_like
-        The other, broadcast with ``p``.
+        The other, broadcast with ``p`` (as many outcomes along ``axis``).
     axis : int, default -1
         The axis of the outcomes.
     base : float, default e
