@@ -96,8 +96,9 @@ def _prepare(
 
 def _check_outcomes(arrays: list[Any], names: list[str], ax: int, outcomes: int, axis: int) -> None:
     """Each distribution as given has the ``outcomes`` of the broadcast ones along the
-    distribution axis ``ax`` (negative; the caller's ``axis``): one stretched along it (``q = [1.0]`` against two
-    outcomes of ``p``) would be another distribution, scored without a word."""
+    distribution axis ``ax`` (negative; the caller's ``axis``): one stretched along it
+    (``q = [1.0]`` against two outcomes of ``p``) would be another distribution, scored
+    without a word."""
     if len(arrays) < 2:
         return
     sizes = [a.shape[ax] if a.ndim >= -ax else 1 for a in arrays]
