@@ -103,6 +103,11 @@ def test_text_output(capsys):
         (["--probs", "0", "0", "0", "--target", "0"], "--probs sum to 0, expected 1"),
         (["--logits", "1", "2", "3", "--target", "0", "0", "0"], "probabilities sum to 0,"),
         (["--probs", "1", "1", "0", "--target", "0"], "--probs sum to 2, expected 1"),
+        # numbers as typed on a command line: not Python's 1_000 or another script's digits
+        (["--logits", "1_000", "2", "--target", "0"], "'1_000' is not a number"),
+        (["--logits", "1", "\u0662", "--target", "0"], "is not a number"),
+        (["--logits", "1", "2", "--target", "\u0661"], "is not a class index"),
+        (["--logits", "1", "2", "--target", "1_0"], "'1_0' is not a class index"),
         (["--logits", "1", "2", "3", "--target", "1", "1", "0"], "probabilities sum to 2,"),
     ],
 )
@@ -435,3 +440,11 @@ def test_an_unknown_option_before_the_command_is_told_by_the_main_parser(capsys)
     assert capsys.readouterr().err.startswith(
         "crossentropy: error: unrecognized arguments: --bogus"
     )
+
+
+def test_minus_zero_is_shown_as_zero(capsys):
+    """``-0`` typed is 0 on screen and in JSON (not ``-0``)."""
+    assert main(["calc", "--logits", "-0", "0", "--target", "1"]) == 0
+    assert "[0, 0]" in capsys.readouterr().out
+    out = calc_json(capsys, "--probs", "0.5", "0.5", "--target", "-0", "1")
+    assert [math.copysign(1.0, v) for v in out["target"]] == [1.0, 1.0]

@@ -140,16 +140,23 @@ def add_calc_parser(sub: Any) -> argparse.ArgumentParser:
     return calc_parser
 
 
+#: A number as typed on a command line: ASCII decimal digits, an optional exponent (not
+#: Python's ``1_000`` or other scripts' digits, which ``float`` also reads), or inf / nan.
+_NUMBER = re.compile(
+    r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf(inity)?|nan)", re.IGNORECASE
+)
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
+
+
 def _numbers(values: list[str], what: str) -> list[float]:
     out = []
     for v in values:
-        try:
-            x = float(v)
-        except ValueError:
-            raise CalcError(f"{what}: {v!r} is not a number") from None
+        if not _NUMBER.fullmatch(v.strip()) or not v.strip().isascii():
+            raise CalcError(f"{what}: {v!r} is not a number")
+        x = float(v)
         if not math.isfinite(x):
             raise CalcError(f"{what}: {v!r} is not finite")
-        out.append(x)
+        out.append(x + 0.0)  # -0 is shown as 0
     return out
 
 
@@ -181,10 +188,9 @@ def _target(values: list[str], n_classes: int) -> tuple[int | None, list[float]]
     """A class index (one integer) or a distribution; returns ``(index or None, t)``."""
     if len(values) == 1:
         raw = values[0]
-        try:
-            index = int(raw)
-        except ValueError:
-            raise CalcError(f"--target: {raw!r} is not a class index (an integer)") from None
+        if not _INTEGER.fullmatch(raw.strip()):
+            raise CalcError(f"--target: {raw!r} is not a class index (an integer)")
+        index = int(raw)
         if not 0 <= index < n_classes:
             raise CalcError(
                 f"--target: class {index} is out of range for {n_classes} classes "
