@@ -142,9 +142,7 @@ def add_calc_parser(sub: Any) -> argparse.ArgumentParser:
 
 #: A number as typed on a command line: ASCII decimal digits, an optional exponent (not
 #: Python's ``1_000`` or other scripts' digits, which ``float`` also reads), or inf / nan.
-_NUMBER = re.compile(
-    r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf(inity)?|nan)", re.IGNORECASE
-)
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf(inity)?|nan)", re.IGNORECASE)
 _INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
 
 
