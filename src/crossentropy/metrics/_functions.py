@@ -223,8 +223,12 @@ def log_loss(
     with :math:`\varepsilon` the machine epsilon of the dtype the probabilities are computed in
     (scikit-learn 1.9's clipping): ``y_proba``'s floating dtype, float32 for float16 and
     bfloat16 (scikit-learn clips float16 at float16's), float64 for integers; natural
-    logarithm (nats). Rows are not renormalised: a ``UserWarning`` says when a row sum is off 1
-    by more than ``1e-8 + sqrt(eps)`` (scikit-learn's check).
+    logarithm (nats). Each row's loss is computed in that dtype and the mean is taken in
+    float64, as scikit-learn does for float64; for float32 scikit-learn also averages in float32
+    and returns that float32 number, so the two can differ in the 8th significant digit (here the
+    mean of the same float32 losses, without the float32 sum's rounding). Rows are not
+    renormalised: a ``UserWarning`` says when a row sum is off 1 by more than
+    ``1e-8 + sqrt(eps)`` (scikit-learn's check).
 
     A label indicator matrix ``y_true`` of shape ``(n, C)`` is read as scikit-learn reads it:
     the columns are the classes, and a row's loss is :math:`-\sum_c t_{ic} \log
