@@ -429,6 +429,35 @@ def test_jax_hyperparameters_may_be_traced(name, hyper):
     assert np.isfinite(float(g))
 
 
+def _accepted(name: str, hyper: str, value: float) -> bool:
+    """Whether the function takes ``value`` for ``hyper`` (as a Python float)."""
+    try:
+        CASES[name].hyper[hyper][1](*CASES[name].arrays, value)
+    except ValueError:
+        return False
+    return True
+
+
+# each hyperparameter at the edges of its range that the function takes (0, 1, inf)
+EDGES = [(n, h, e) for n, h in HYPER for e in (0.0, 1.0, math.inf) if _accepted(n, h, e)]
+
+
+@pytest.mark.parametrize(
+    ("name", "hyper", "edge"), EDGES, ids=[f"{n}-{h}-{e}" for n, h, e in EDGES]
+)
+def test_traced_hyperparameters_at_their_edges_are_the_eager_numbers(name, hyper, edge):
+    """A hyperparameter at an edge of its range, given as a traced JAX scalar or a 0-d
+    tensor, gives the number its Python float gives (a traced smooth-L1 beta of 0 gave
+    0 / 0 = NaN where the float gives the L1 loss)."""
+    case = CASES[name]
+    _, call = case.hyper[hyper]
+    eager = np.asarray(call(*case.arrays, edge))
+    traced = jax.jit(lambda h, *a: call(*a, h))(jnp.asarray(edge), *_jax(case.arrays))
+    np.testing.assert_allclose(np.asarray(traced), eager, rtol=1e-12, atol=1e-300)
+    tensor = call(*_tensors(case.arrays), torch.tensor(edge, dtype=torch.float64))
+    np.testing.assert_allclose(tensor.numpy(), eager, rtol=1e-12, atol=1e-300)
+
+
 # one hyperparameter of each family (each compile takes about a second)
 COMPILED_HYPER = [
     ("cross_entropy", "label_smoothing"),

@@ -509,6 +509,25 @@ def huber(xp: Namespace, err: Array, delta: Any) -> Array:
     return xp.where(a <= delta, quad, finite * (a - 0.5 * finite))
 
 
+def smooth_l1(xp: Namespace, err: Array, beta: Any) -> Array:
+    """PyTorch's smooth L1 of the error: Huber's function divided by ``beta``, and ``|err|``
+    where ``beta`` is 0 (a number, or an array's entries: no 0 / 0 there)."""
+    if isinstance(beta, float):
+        return xp.abs(err) if beta == 0 else huber(xp, err, beta) / beta
+    zero = beta == 0
+    safe = xp.where(zero, xp.ones_like(beta), beta)
+    return xp.where(zero, xp.abs(err), huber(xp, err, safe) / safe)
+
+
+def smooth_l1_slope(xp: Namespace, err: Array, beta: Any) -> Array:
+    """The derivative of :func:`smooth_l1` with respect to the error: ``err / beta`` within
+    ``beta``, its sign beyond (everywhere where ``beta`` is 0)."""
+    if isinstance(beta, float) and beta == 0:
+        return xp.sign(err)
+    safe = beta if isinstance(beta, float) else xp.where(beta == 0, xp.ones_like(beta), beta)
+    return xp.where(xp.abs(err) < beta, err / safe, xp.sign(err))
+
+
 def log_cosh(xp: Namespace, err: Array) -> Array:
     """``log cosh e``: ``log1p(expm1(a)^2 / (2 e^a))`` for ``a = |e| < 1`` (no cancellation near
     0), ``a + softplus(-2a) - log 2`` beyond (no overflow); each branch fed a safe value."""

@@ -39,7 +39,7 @@ from crossentropy._lib.reduction import (
     reduction_scale,
     weight_total,
 )
-from crossentropy.losses.options import Hyper, RegressionOptions, is_off
+from crossentropy.losses.options import Hyper, RegressionOptions
 
 __all__ = [
     "SIZE_WARNING",
@@ -116,8 +116,7 @@ def _element_loss(xp: Namespace, err: Array, o: RegressionOptions) -> Array:
     if o.loss == "huber":
         return fm.huber(xp, err, hyper(xp, o.delta, err, "delta"))
     if o.loss == "smooth_l1":
-        beta = hyper(xp, o.beta, err, "beta")
-        return xp.abs(err) if is_off(beta) else fm.huber(xp, err, beta) / beta
+        return fm.smooth_l1(xp, err, hyper(xp, o.beta, err, "beta"))
     return fm.log_cosh(xp, err)
 
 
@@ -135,10 +134,7 @@ def _element_slope(xp: Namespace, err: Array, o: RegressionOptions) -> Array:
             else xp.where(xp.abs(err) <= delta, err, delta * xp.sign(err))
         )
     if o.loss == "smooth_l1":
-        beta = hyper(xp, o.beta, err, "beta")
-        if is_off(beta):
-            return xp.sign(err)
-        return xp.where(xp.abs(err) < beta, err / beta, xp.sign(err))
+        return fm.smooth_l1_slope(xp, err, hyper(xp, o.beta, err, "beta"))
     if o.loss == "log_cosh":
         return xp.tanh(err)
     raise ValueError(f"no closed-form gradient for {o.loss}")
