@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import crossentropy as ce
+import crossentropy.nn as cnn
 
 torch = pytest.importorskip("torch")
 F = pytest.importorskip("torch.nn.functional")
@@ -746,6 +747,57 @@ def test_legacy_arguments_as_pytorch(name, size_average, reduce):
         return [(w.category, str(w.message)) for w in caught if "size_average" in str(w.message)]
 
     assert legacy(ours_w) == legacy(theirs_w) != []
+
+
+#: The first arguments of each torch-named function (inputs ``x``, ``t`` probabilities in
+#: [0, 1], ``y`` class indices); ``reduction`` is given by keyword.
+ELEMENTWISE_MEAN_ARGS = {
+    "cross_entropy": lambda x, t, y: (x, y),
+    "nll_loss": lambda x, t, y: (x.log_softmax(1), y),
+    "binary_cross_entropy": lambda x, t, y: (x.sigmoid(), t),
+    "binary_cross_entropy_with_logits": lambda x, t, y: (x, t),
+    "kl_div": lambda x, t, y: (x.log_softmax(1), t.softmax(1)),
+    "mse_loss": lambda x, t, y: (x, t),
+    "l1_loss": lambda x, t, y: (x, t),
+    "smooth_l1_loss": lambda x, t, y: (x, t),
+    "huber_loss": lambda x, t, y: (x, t),
+}
+
+
+@pytest.mark.parametrize("name", [*ELEMENTWISE_MEAN_ARGS, "linear_cross_entropy", "module"])
+def test_elementwise_mean_is_mean_with_pytorchs_warning(name):
+    """PyTorch's deprecated ``reduction="elementwise_mean"`` is ``"mean"``, with its warning
+    pointing at the caller's line, in the functions, the fused op and the modules."""
+    import warnings
+
+    from crossentropy.fused import linear_cross_entropy
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    t = torch.rand(4, 3, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (4,), generator=g)
+    w = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    if name == "linear_cross_entropy":
+        ours = lambda r: linear_cross_entropy(x, w, y, reduction=r)  # noqa: E731
+        theirs = lambda r: F.linear_cross_entropy(x, w, y, reduction=r)  # noqa: E731
+    elif name == "module":
+        ours = lambda r: cnn.CrossEntropyLoss(reduction=r)(x, y)  # noqa: E731
+        theirs = lambda r: torch.nn.CrossEntropyLoss(reduction=r)(x, y)  # noqa: E731
+    else:
+        args = ELEMENTWISE_MEAN_ARGS[name](x, t, y)
+        ours = lambda r: getattr(ce, name)(*args, reduction=r)  # noqa: E731
+        theirs = lambda r: getattr(F, name)(*args, reduction=r)  # noqa: E731
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = ours("elementwise_mean")
+        want = theirs("mean")
+    torch.testing.assert_close(got, ours("mean"), rtol=0, atol=0)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+    deprecated = [w for w in caught if "elementwise_mean" in str(w.message)]
+    assert [str(w.message) for w in deprecated] == [
+        "reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead."
+    ]
+    assert deprecated[0].filename == __file__
 
 
 def test_torchs_positional_parameters():

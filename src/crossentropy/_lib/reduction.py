@@ -9,7 +9,7 @@ import numbers
 import warnings
 from typing import Any, Literal
 
-from crossentropy._lib.checks import check_choice
+from crossentropy._lib.checks import check_choice, user_stacklevel
 from crossentropy._lib.namespace import Array, Namespace, device_of, quiet
 
 __all__ = [
@@ -49,8 +49,18 @@ def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: 
     return out
 
 
+#: PyTorch's warning for its deprecated spelling of ``"mean"``, which it still takes.
+ELEMENTWISE_MEAN_WARNING = (
+    "reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead."
+)
+
+
 def check_reduction(reduction: object, allowed: tuple[str, ...] = REDUCTIONS) -> str:
-    """Validate ``reduction``."""
+    """Validate ``reduction``; PyTorch's deprecated ``"elementwise_mean"`` is ``"mean"``, with
+    PyTorch's warning."""
+    if isinstance(reduction, str) and reduction == "elementwise_mean" and "mean" in allowed:
+        warnings.warn(ELEMENTWISE_MEAN_WARNING, UserWarning, stacklevel=user_stacklevel())
+        return "mean"
     return str(check_choice(reduction, "reduction", allowed))
 
 

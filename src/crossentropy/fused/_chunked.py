@@ -15,6 +15,7 @@ from torch import Tensor
 from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
 from crossentropy._lib.namespace import autocast_enabled
 from crossentropy._lib.policy import Validate, reads
+from crossentropy._lib.reduction import check_reduction
 from crossentropy.distributed._dtensor import check_group, holds_dtensor, whole
 from crossentropy.fused._ops import acc_dtype, backward_op, forward_op, no_autocast
 from crossentropy.fused._rows import (
@@ -68,7 +69,8 @@ class FusedOptions(SoftmaxOptions):
     def __post_init__(self) -> None:
         if self.ignore_index is None:  # PyTorch's default, -100 for class indices
             object.__setattr__(self, "ignore_index", -100)
-        check_choice(self.reduction, "reduction", ("none", "mean", "sum"))  # no "batchmean"
+        reduction = check_reduction(self.reduction, ("none", "mean", "sum"))  # no "batchmean"
+        object.__setattr__(self, "reduction", reduction)
         super().__post_init__()
         temperature = check_number(self.temperature, "temperature", low=0.0, low_open=True)
         object.__setattr__(self, "temperature", temperature)  # frozen: normalised once
