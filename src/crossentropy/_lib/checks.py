@@ -362,4 +362,3 @@ def user_stacklevel() -> int:
     ):
         frame, level = frame.f_back, level + 1
     return level
-
