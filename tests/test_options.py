@@ -68,6 +68,20 @@ def test_non_integer_ignore_index(lib, name, ignore_index):
         LOSS_CALLS[name](lib, ignore_index=ignore_index)
 
 
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_ignore_index_as_an_integer_array_is_its_value(lib, name):
+    """A one-element integer array or 0-d tensor is read as its integer, as PyTorch reads one;
+    a float or bool array, or one of several elements, is refused naming the argument."""
+    torch = pytest.importorskip("torch")
+    want = LOSS_CALLS[name](lib, ignore_index=1)
+    for given in (torch.tensor(1), np.array(1), np.int16(1), torch.tensor([1])):
+        got = LOSS_CALLS[name](lib, ignore_index=given)
+        np.testing.assert_array_equal(lib.to_numpy(got), lib.to_numpy(want))
+    for bad in (torch.tensor(1.0), torch.tensor(True), np.array(True), torch.tensor([1, 2])):
+        with pytest.raises(TypeError, match="ignore_index must be an integer"):
+            LOSS_CALLS[name](lib, ignore_index=bad)
+
+
 @pytest.mark.parametrize("z", [-1e-4, -1.0, math.nan, math.inf])
 def test_bad_z_loss(lib, z):
     with pytest.raises(ValueError, match="z_loss"):

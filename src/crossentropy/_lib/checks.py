@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import operator
 import sys
 import warnings
 from collections.abc import Iterable, Sequence
@@ -105,10 +106,17 @@ def check_bool(value: object, name: str) -> bool:
 
 
 def check_int(value: object, name: str) -> int:
-    """``value`` as a Python int, raising ``TypeError`` naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
-    return int(value)
+    """``value`` as a Python int, raising ``TypeError`` naming ``name`` otherwise: an integer,
+    or a one-element integer array that Python reads as an index (a 0-d tensor, as PyTorch
+    takes one), not a bool."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if hasattr(value, "__index__") and "bool" not in str(getattr(value, "dtype", "bool")):
+        try:
+            return operator.index(value)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
 
 
 def _range_error(
