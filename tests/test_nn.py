@@ -1205,6 +1205,8 @@ def test_linear_cross_entropy_module_takes_torchs_default_out_features_only():
     K-dimensional weights of a non-empty one are refused, naming the argument."""
     for empty in ((), []):
         loss = cnn.LinearCrossEntropyLoss(5, 10, out_features=empty)
+        theirs = torch.nn.LinearCrossEntropyLoss(5, 10, out_features=empty)
+        assert (loss.num_classes, loss.options) == (theirs.num_classes, theirs.options)
         assert loss.out_features == ()
         assert loss.linear.weight.shape == (10, 5)
     with pytest.raises(ValueError, match=r"out_features must be \(\).*got \(4, 3\)"):

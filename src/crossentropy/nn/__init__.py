@@ -927,7 +927,9 @@ class LinearCrossEntropyLoss(_Loss):
     ``ignore_index`` with PyTorch's ``None`` meaning -100, ``label_smoothing``, ``options``)
     and keeps its parameters in ``self.linear`` as PyTorch does, so a ``state_dict`` loads into
     either; ``out_features`` may only be PyTorch's default ``()`` (the ``(V, d1, ..., D)``
-    weights of K-dimensional targets are not supported). The class weights are a buffer. The
+    weights of K-dimensional targets are not supported), the targets are class indices (not
+    PyTorch's probability targets), and there is no double backward (``create_graph=True``),
+    as in :func:`crossentropy.fused.linear_cross_entropy`. The class weights are a buffer. The
     keyword-only extras of the fused function (``z_loss``, ``softcap``, ``temperature``,
     ``return_aux``, ``chunk_size``, ``empty_mean``, ``kernel``) are constructor keywords; the
     per-call ``num_items_in_batch``, ``sequence_ids`` and ``cu_seqlens`` are keywords of
@@ -1032,7 +1034,8 @@ class LinearCrossEntropyLoss(_Loss):
             arrays=("weight", "num_items_in_batch", "sequence_ids", "cu_seqlens"),
         )
         self.linear = nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
-        self.out_features: tuple[int, ...] = ()
+        self.num_classes, self.out_features = num_classes, ()
+        self.options = options  # PyTorch's chunking configuration, kept as PyTorch keeps it
         self.register_buffer("weight", weight)
         check_parallel(process_group, sequence_parallel)
         self.process_group = process_group
