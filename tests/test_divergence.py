@@ -15,6 +15,7 @@ from _helpers import (
     gradcheck_float64,
     jax_grads,
     keyed_rng,
+    native_values,
     torch_grads,
     uniform_probs,
 )
@@ -125,3 +126,28 @@ def test_the_legacy_arguments_do_not_warn_of_mean_as_torch(size_average, reduce)
             warnings.simplefilter("always")
             fn(logq, p, size_average, reduce)
         assert [w for w in got if "batchmean" in str(w.message)] == [], fn
+
+
+def test_a_log_target_of_minus_inf_is_a_probability_of_zero(backend):
+    """``0 log 0 = 0`` with ``log_target=True`` too: a log-target of -inf (probability 0)
+    contributes 0, as the same probability 0 without ``log_target`` does (PyTorch gives NaN),
+    whatever the input (-inf included)."""
+    x = np.array([[-1.0, -2.0, -np.inf], [-0.5, -1.5, -3.0]])
+    p = np.array([[0.0, 1.0, 0.0], [0.25, 0.75, 0.0]])
+    with np.errstate(divide="ignore"):
+        logp = np.log(p)
+    got = ce.kl_div(backend.asarray(x), backend.asarray(logp), reduction="none", log_target=True)
+    want = ce.kl_div(backend.asarray(x), backend.asarray(p), reduction="none")
+    np.testing.assert_allclose(native_values(got, backend), native_values(want, backend))
+    expected = np.where(p > 0, p * (np.log(np.where(p > 0, p, 1.0)) - x), 0.0)
+    np.testing.assert_allclose(native_values(got, backend), expected, rtol=1e-12)
+
+
+def test_a_log_target_of_minus_inf_has_finite_gradients():
+    """The gradients at a log-target of -inf are 0, for the input and the target."""
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([-1.0, -2.0], dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([-np.inf, 0.0], dtype=torch.float64, requires_grad=True)
+    gx, gt = torch.autograd.grad(ce.kl_div(x, t, reduction="sum", log_target=True), (x, t))
+    torch.testing.assert_close(gx, torch.tensor([0.0, -1.0], dtype=torch.float64))
+    torch.testing.assert_close(gt, torch.tensor([0.0, 3.0], dtype=torch.float64))

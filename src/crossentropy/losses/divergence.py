@@ -111,8 +111,10 @@ def divergence_loss(input: Array, target: Array, o: DivergenceOptions) -> Array:
             f"input {shape_str(xf.shape)} and target {shape_str(tf.shape)} do not broadcast"
         ) from None
     with quiet(xf):
-        if o.log_target:
-            per = xp.exp(tf) * (tf - xf)
+        if o.log_target:  # a log-target of -inf is a probability of 0: its term is 0
+            zero = tf == -math.inf
+            ts = xp.where(zero, xp.zeros_like(tf), tf)
+            per = xp.where(zero, xp.zeros_like(tf), xp.exp(ts) * (ts - xf))
         else:
             if reads(o.validate, tf):
                 check_unit_interval(xp, tf, "target")
