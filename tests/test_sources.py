@@ -435,3 +435,61 @@ def test_numpy_labels_name_the_classes_as_scikit_learn_finds_them(tmp_path: Path
     np.save(tmp_path / "y4.npy", np.array([1, 2, 3, 4]))
     with pytest.raises(InputError, match=positions):
         score(tmp_path / "p.npy", target_file=tmp_path / "y4.npy")
+
+
+def test_one_column_named_for_a_boolean_class_is_that_class(tmp_path: Path) -> None:
+    """Boolean labels (or their text) and one column named ``p_False`` (by a pattern or
+    outright): the column is P(False), not P(True) as a column named for the second class
+    is; ``p_True`` and an unnamed column stay P(True)."""
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    y, v = [False, True, True, False], np.array([0.8, 0.3, 0.1, 0.6])
+    want = sklearn_metrics.log_loss(y, 1 - v)
+    for labels in (y, [str(t) for t in y]):
+        for name, column in (("p_False", v), ("False", v), ("p_True", 1 - v), ("x", 1 - v)):
+            table = pa.table({"y": labels, name: column})
+            pq.write_table(table, tmp_path / "one.parquet")
+            for data in (table, tmp_path / "one.parquet"):
+                for proba in ("p_*", name) if name.startswith("p_") else (name,):
+                    got = score(data, target="y", proba=proba, bootstrap=0)
+                    assert got.log_loss == pytest.approx(want, rel=1e-15), (name, proba)
+                    assert got.accuracy == 1.0
+    csv = tmp_path / "bool.csv"
+    csv.write_text("y,p_False\nFalse,0.8\nTrue,0.3\nTrue,0.1\nFalse,0.6\n")
+    got = score(csv, target="y", proba="p_*", bootstrap=0)
+    assert got.log_loss == pytest.approx(want, rel=1e-15)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_parts_with_their_columns_in_another_order_are_read_by_class(
+    tmp_path: Path, suffix: str
+) -> None:
+    """Parts of a folder or a pattern whose columns name the same classes in another order
+    are each read in the first part's class order (they were refused as differing); parts
+    of other classes are still refused."""
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    parts = [
+        pa.table({"y": ["a", "b"], "p_a": [0.9, 0.2], "p_b": [0.1, 0.8]}),
+        pa.table({"y": ["a", "b", "b"], "p_b": [0.3, 0.6, 0.9], "p_a": [0.7, 0.4, 0.1]}),
+    ]
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i, part in enumerate(parts):
+        if suffix == "csv":
+            part.to_pandas().to_csv(folder / f"part-{i}.csv", index=False)
+        else:
+            pq.write_table(part, folder / f"part-{i}.parquet")
+    want = sklearn_metrics.log_loss(
+        ["a", "b", "a", "b", "b"], [[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6], [0.1, 0.9]]
+    )
+    for data in (folder, str(folder / f"part-*.{suffix}")):
+        for engine in ("local", "dask"):
+            got = score(data, target="y", proba="p_*", bootstrap=0, engine=engine)
+            assert got.log_loss == pytest.approx(want, rel=1e-15), (data, engine)
+            assert got.n == 5
+    other = pa.table({"y": ["a"], "p_a": [0.5], "p_c": [0.5]})
+    if suffix == "csv":
+        other.to_pandas().to_csv(folder / "part-2.csv", index=False)
+    else:
+        pq.write_table(other, folder / "part-2.parquet")
+    with pytest.raises(InputError, match=r"part-2\.\w+: its classes .* differ"):
+        score(str(folder / f"part-*.{suffix}"), target="y", proba="p_*", bootstrap=0)

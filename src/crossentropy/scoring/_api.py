@@ -816,7 +816,7 @@ def score_one(
         )
 
     parts = [resolve(os.path.abspath(f)) for f in files] if files else [resolve(path)]
-    check_parts(parts)
+    parts = check_parts(parts)
     src = parts[0]
     options = {**settings.accumulator, "paired": paired}
     try:

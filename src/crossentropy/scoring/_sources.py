@@ -26,6 +26,7 @@ Conventions
 from __future__ import annotations
 
 import csv
+import dataclasses
 import fnmatch
 import gzip
 import io
@@ -758,6 +759,9 @@ def _integer_value(v: Any) -> bool:
 
 #: A class name that writes an integer (matched against integer labels by value).
 INT_NAME = re.compile(r"[+-]?[0-9]+")
+#: A column name that gives a boolean class: ``False``, ``True``, or ending with one after
+#: ``_`` or ``-`` (``p_False``).
+_BOOLEAN_NAME = re.compile(r"(?:.*[_-])?(False|True)")
 
 
 def _check_classes(
@@ -802,11 +806,17 @@ def _check_classes(
             )
         classes = given
     elif len(cols) == 1:
-        classes = ["0", "1"]
+        # the classes 0 and 1, or False and True where the column's name is (or ends with,
+        # after _ or -) one of these, as pandas writes booleans: p_False is P(False)
+        boolean = named_by_columns and _BOOLEAN_NAME.fullmatch(named[0]) is not None
+        classes = ["False", "True"] if boolean else ["0", "1"]
     # one column is the second class's ([1 - p, p]), unless the column's name gives the first
     # (p_0 by p_*; p_no with classes no, yes); array columns have positions, not names
     first = named_by_columns and len(cols) == 1
-    if first and named_class(named[0], classes, override is not None) == classes[0]:
+    if first and override is None and classes == ["False", "True"]:
+        if _BOOLEAN_NAME.fullmatch(named[0]).group(1) == "False":  # type: ignore[union-attr]
+            classes = ["True", "False"]
+    elif first and named_class(named[0], classes, override is not None) == classes[0]:
         classes = [classes[1], classes[0]]
     if not cols:
         raise InputError(path, "no probability columns")
@@ -1286,10 +1296,26 @@ def input_files(path: str) -> list[str]:
     return [n for n in glob.glob(path) if os.path.isfile(n)]
 
 
-def check_parts(parts: Sequence[Source]) -> None:
-    """Refuse parts whose classes or columns differ from the first part's."""
+def check_parts(parts: Sequence[Source]) -> list[Source]:
+    """The parts, each with its probability columns in the first part's class order (a part
+    whose columns name the same classes in another order is read in that order); a part
+    whose classes or columns still differ from the first part's is refused."""
     first = parts[0]
+    out = [first]
     for part in parts[1:]:
+        if (
+            not part.binary
+            and part.classes != first.classes
+            and sorted(part.classes) == sorted(first.classes)
+        ):
+            order = [part.classes.index(c) for c in first.classes]
+            part = dataclasses.replace(
+                part,
+                classes=first.classes,
+                proba_columns=tuple(part.proba_columns[j] for j in order),
+                one_hot=tuple(part.one_hot[j] for j in order) if part.one_hot else (),
+            )
+        out.append(part)
         for what, a, b in (
             ("classes", part.classes, first.classes),
             ("probability columns", part.proba_columns, first.proba_columns),
@@ -1299,3 +1325,4 @@ def check_parts(parts: Sequence[Source]) -> None:
                     part.path,
                     f"its {what} {name_list(a)} differ from {first.path}'s {name_list(b)}",
                 )
+    return out
