@@ -559,3 +559,86 @@ def test_an_adapter_around_the_head_is_refused_not_left_out_of_the_loss():
     with pytest.raises(TypeError, match=r"\(lora_A, lora_B\).*merge_and_unload"):
         model(input_ids=ids, labels=ids)
     assert model(input_ids=ids).logits.shape == (2, 9, 97)  # without labels: the model's own
+
+
+_BART = {
+    "vocab_size": 97,
+    "d_model": 16,
+    "encoder_layers": 1,
+    "decoder_layers": 1,
+    "encoder_attention_heads": 2,
+    "decoder_attention_heads": 2,
+    "encoder_ffn_dim": 32,
+    "decoder_ffn_dim": 32,
+}
+
+
+def test_decoders_whose_loss_is_not_next_token_and_encoder_decoders_are_refused():
+    """A decoder whose own loss pairs each label with its own position's logits (BART's
+    causal LM: 'the labels are not shifted') would be trained on another objective; an
+    encoder-decoder feeds its decoder other inputs: both refused at install."""
+    with pytest.raises(TypeError, match=r"BartForCausalLM's own loss pairs each label with"):
+        use_fused_loss(transformers.BartForCausalLM(transformers.BartConfig(**_BART)))
+    seq2seq = transformers.BartForConditionalGeneration(transformers.BartConfig(**_BART))
+    with pytest.raises(TypeError, match=r"BartForConditionalGeneration is an encoder-decoder"):
+        use_fused_loss(seq2seq)
+
+
+def test_num_items_in_batch_divides_only_where_the_models_own_loss_divides():
+    """A model whose forward takes num_items_in_batch (as **kwargs) and leaves it unused gives
+    the mean; the fused loss follows it, as it follows a model whose loss divides by it."""
+    import copy
+
+    ids = torch.randint(1, 97, (2, 9), generator=torch.Generator().manual_seed(5))
+    for model in (_transformed(lambda z: z), _model("llama")):
+        reference = copy.deepcopy(model)
+        use_fused_loss(model)
+        for items in (None, 7):
+            want = reference(input_ids=ids, labels=ids, num_items_in_batch=items).loss
+            got = model(input_ids=ids, labels=ids, num_items_in_batch=items).loss
+            torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_multimodal_models_return_their_own_output_class():
+    """A vision-language model (Llava) returns its own output class (building a causal LM's
+    from its decoder's fields failed); a multimodal Gemma 3, whose text config names a
+    softcap its forward does not apply, is taken without it (it was refused)."""
+    import copy
+
+    torch.manual_seed(0)
+    text = transformers.LlamaConfig(**TINY)
+    vision = transformers.CLIPVisionConfig(
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=16,
+        patch_size=8,
+    )
+    llava = transformers.LlavaForConditionalGeneration(
+        transformers.LlavaConfig(vision_config=vision, text_config=text, image_token_index=96)
+    )
+    gemma = transformers.Gemma3ForConditionalGeneration(
+        transformers.Gemma3Config(
+            text_config=transformers.Gemma3TextConfig(
+                **TINY, head_dim=8, final_logit_softcapping=5.0
+            ),
+            vision_config=transformers.SiglipVisionConfig(
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                image_size=16,
+                patch_size=8,
+            ),
+            mm_tokens_per_image=4,
+        )
+    )
+    ids = torch.randint(1, 90, (2, 9), generator=torch.Generator().manual_seed(6))
+    for model in (llava, gemma):
+        model = model.to(torch.float64)
+        reference = copy.deepcopy(model)
+        want = reference(input_ids=ids, labels=ids)
+        got = use_fused_loss(model)(input_ids=ids, labels=ids)
+        assert type(got) is type(want)
+        torch.testing.assert_close(got.loss, want.loss, rtol=1e-6, atol=1e-6)

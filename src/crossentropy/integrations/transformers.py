@@ -12,11 +12,17 @@ op's options: Gemma's ``final_logit_softcapping`` and RecurrentGemma's ``logits_
 ``softcap``; Cohere's ``logit_scale``, Granite's and HyperCLOVAX's ``logits_scaling`` and
 Falcon-H1's ``lm_head_multiplier`` its ``temperature``. That these reproduce the model's own
 logits is checked once, when the loss is installed: the model's forward runs with its decoder's
-output made up (three hidden states, no layer run), and a model whose logits are anything else
-(a transform no config field names, a padded vocabulary cut off) is refused with a
-``TypeError`` rather than trained on another loss. The output is the model's
-``CausalLMOutputWithPast`` with ``logits=None`` unless asked for (``return_logits=True``), and a
-float32 loss, as the models' own (computed in float32 for half-precision models).
+output made up (three hidden states, no layer run) and labels, and a model whose logits are
+anything else (a transform no config field names, a padded vocabulary cut off), or whose own
+loss is not their next-token cross-entropy (BART's and TrOCR's causal LMs, whose labels are
+not shifted), is refused with a ``TypeError`` rather than trained on another loss; so is an
+encoder-decoder model. The same run says whether the model's loss divides by a
+``num_items_in_batch`` it is given (a forward may take the keyword and leave it unused: the
+fused loss then leaves it unused too). The output is the model's own output class
+(``CausalLMOutputWithPast``, a vision-language model's own) with ``logits=None`` unless asked
+for (``return_logits=True``), and a float32 loss, as the models' own (computed in float32 for
+half-precision models). A multimodal model is trained on its text: the fused loss runs its
+``base_model`` with the call's arguments (images included).
 Calls without labels (generation, evaluation of logits) run the model's own forward.
 A mixture of experts with ``output_router_logits`` (Mixtral, Qwen2/3-MoE, OLMoE, ...) gets its
 load-balancing loss added as its own forward adds it, in a ``MoeCausalLMOutputWithPast``.
@@ -39,7 +45,7 @@ import inspect
 import sys
 import types
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import array_api_compat.torch as xpt
 import torch
@@ -110,20 +116,34 @@ class _Hidden:
         raise KeyError(key)
 
 
-def _check_transform(model: nn.Module, softcap: float | None, temperature: float) -> None:
-    """Refuse a model whose own logits are not ``softcap(W h / temperature)`` (and its bias):
-    the class's forward runs once with its decoder (and the decoder's parts) replaced by three
-    made-up hidden states (no layer runs) whose largest logits are 1, 30 and 1000, and its
-    logits must be those within the head's precision. A head on the ``meta`` device, or
-    sharded (a DTensor, a partitioned parameter), is not checked: there is nothing to compute
-    with here (and making it whole would be a collective call)."""
+class _Probe(NamedTuple):
+    """What :func:`_check_transform` learned of the model's forward: the class of its outputs
+    (None where it returned a tuple, or was not run), and whether its loss divides by a
+    ``num_items_in_batch`` it is given (False: it takes the keyword and leaves it unused)."""
+
+    output: type | None = None
+    divides: bool = True
+
+
+def _check_transform(model: nn.Module, softcap: float | None, temperature: float) -> _Probe:
+    """Refuse a model whose own logits are not ``softcap(W h / temperature)`` (and its bias),
+    or whose own loss is not their next-token cross-entropy: the class's forward runs with
+    its decoder (and the decoder's parts) replaced by three made-up hidden states (no layer
+    runs) whose largest logits are 1, 30 and 1000, and labels; its logits must be those
+    within the head's precision, and its loss the mean cross-entropy of the first two
+    positions' logits against the next labels (a decoder whose loss pairs each label with
+    its own position's logits, BART's, is refused). Where the forward takes more keywords it
+    runs again with ``num_items_in_batch``, to learn whether its loss divides by it. A head on
+    the ``meta`` device, or sharded (a DTensor, a partitioned parameter), is not checked:
+    there is nothing to compute with here (and making it whole would be a collective
+    call)."""
     from crossentropy.distributed._dtensor import holds_dtensor
 
     name = type(model).__name__
     head: Any = getattr(model, "get_output_embeddings")()  # noqa: B009 (may be replaced)
     weight, bias = head.weight.detach(), getattr(head, "bias", None)
     if weight.is_meta or weight.ndim != 2 or weight.numel() == 0 or holds_dtensor(weight):
-        return
+        return _Probe()
     dtype = torch.float64  # the expected logits, exact beside the model's rounding
     device = weight.device.type
     exact = (  # the model's own precision, not an autocast's around the call
@@ -164,12 +184,24 @@ def _check_transform(model: nn.Module, softcap: float | None, temperature: float
         before = [vars(m).get("forward") for m in parts]
         for m in parts:
             object.__setattr__(m, "forward", lambda *args, **kwargs: _Hidden(hidden))
+        v = weight.shape[0]
+        labels = ((v - 1 - torch.arange(3)) % v).to(weight.device)[None]  # (rare: special)
         kwargs: dict[str, Any] = {"input_ids": torch.zeros((1, 3), dtype=torch.long)}
         kwargs["input_ids"] = kwargs["input_ids"].to(weight.device)
+        kwargs["labels"] = labels
         if hasattr(getattr(model, "config", None), "output_router_logits"):
             kwargs["output_router_logits"] = False
+        keywords = inspect.signature(type(model).forward).parameters
+        takes_items = any(p.kind is p.VAR_KEYWORD for p in keywords.values())
+        if takes_items or "return_dict" in keywords:  # its output class, not a tuple
+            kwargs["return_dict"] = True
         try:
             out = type(model).forward(model, **kwargs)
+            per_item = (
+                type(model).forward(model, **kwargs, num_items_in_batch=5)
+                if (takes_items)
+                else None
+            )
         except Exception as exc:
             raise TypeError(
                 f"cannot check that {name}'s logits are its output embeddings' products: its "
@@ -182,7 +214,7 @@ def _check_transform(model: nn.Module, softcap: float | None, temperature: float
                     object.__delattr__(m, "forward")
                 else:
                     object.__setattr__(m, "forward", forward)
-    logits = out[0] if isinstance(out, tuple) else getattr(out, "logits", None)
+    logits = out[1] if isinstance(out, tuple) else getattr(out, "logits", None)
     what = (
         f"its output embeddings' products{'' if temperature == 1 else f' / {temperature:g}'}"
         f"{'' if softcap is None else f' softcapped at {softcap:g}'}"
@@ -212,6 +244,49 @@ def _check_transform(model: nn.Module, softcap: float | None, temperature: float
             f"integration does not reproduce (off by up to {far:.3g}, and by a factor of "
             f"{scale:.6g}, on made-up hidden states); train it without use_fused_loss"
         )
+    # the loss in float32 at least (the models' loss upcasts float64 logits to float32, too)
+    loss_unit = max(unit, torch.finfo(torch.float32).eps)
+    return _check_loss(name, out, per_item, expected, labels, 16 * loss_unit * max(reach, 1.0))
+
+
+def _loss_of(out: Any) -> float:
+    loss = out[0] if isinstance(out, tuple) else getattr(out, "loss", None)
+    return float(loss) if isinstance(loss, Tensor) and loss.numel() == 1 else float("nan")
+
+
+def _check_loss(
+    name: str, out: Any, per_item: Any, logits: Tensor, labels: Tensor, tol: float
+) -> _Probe:
+    """The probe's loss against the next-token cross-entropy of its (float64) logits: refused
+    unless it is that mean (see :func:`_check_transform`); with ``num_items_in_batch=5``, the
+    sum over 5 or the same mean (a forward that takes the keyword and leaves it unused)."""
+    ce = nn.functional.cross_entropy
+    shifted = ce(logits[0, :-1], labels[0, 1:], reduction="none")
+    mean, own = float(shifted.mean()), _loss_of(out)
+    if not abs(own - mean) <= tol:
+        unshifted = float(ce(logits[0], labels[0]))
+        why = (
+            "pairs each label with the logits of its own position (its labels are not shifted)"
+            if abs(own - unshifted) <= tol
+            else f"is not their next-token cross-entropy ({own:.6g} where that gives {mean:.6g})"
+        )
+        raise TypeError(
+            f"{name}'s own loss {why}, on made-up hidden states; this integration computes the "
+            "next-token loss of causal LMs: train it without use_fused_loss"
+        )
+    divides = True
+    if per_item is not None:
+        by_items = float(shifted.sum()) / 5
+        own = _loss_of(per_item)
+        divides = abs(own - by_items) <= tol
+        if not divides and not abs(own - mean) <= tol:
+            raise TypeError(
+                f"{name}'s own loss with num_items_in_batch=5 is {own:.6g}, neither the sum "
+                f"over 5 ({by_items:.6g}) nor the mean ({mean:.6g}); train it without "
+                "use_fused_loss"
+            )
+    output = None if isinstance(out, tuple) else type(out)
+    return _Probe(output, divides)
 
 
 def use_fused_loss(
@@ -288,7 +363,25 @@ def use_fused_loss(
         raise TypeError(f"return_logits must be True or False; got {return_logits!r}")
     _check_layout(model)
     softcap, temperature = _logit_transform(getattr(model, "config", None))
-    _check_transform(model, softcap, temperature)
+    if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
+        raise TypeError(
+            f"{type(model).__name__} is an encoder-decoder model: this integration computes the "
+            "loss of causal LMs (a decoder alone)"
+        )
+    try:
+        probe = _check_transform(model, softcap, temperature)
+    except TypeError:
+        if softcap is None:
+            raise
+        # a softcap field its forward does not apply (a multimodal Gemma 3's text config)
+        try:
+            probe = _check_transform(model, None, temperature)
+        except TypeError:
+            pass
+        else:
+            softcap = None
+        if softcap is not None:
+            raise
     fused = FusedOptions(  # checked now, not at the first training step
         ignore_index=ignore_index,
         label_smoothing=label_smoothing,
@@ -312,7 +405,7 @@ def use_fused_loss(
             UserWarning,
             stacklevel=2,
         )
-    forward = _FusedForward(model, own, fused, return_logits)
+    forward = _FusedForward(model, own, fused, return_logits, probe)
     object.__setattr__(model, "forward", forward)
     return model
 
@@ -398,9 +491,15 @@ class _FusedForward:
     """
 
     def __init__(
-        self, model: nn.Module, own: Any, options: FusedOptions, return_logits: bool
+        self,
+        model: nn.Module,
+        own: Any,
+        options: FusedOptions,
+        return_logits: bool,
+        probe: _Probe | None = None,
     ) -> None:
         self.model = model
+        self.probe = probe if probe is not None else _Probe()
         self.own = own  # the instance's own forward before this one, if any
         self.options = options
         self.return_logits = return_logits
@@ -458,6 +557,8 @@ class _FusedForward:
             padded = nn.functional.pad(given, (0, 1), value=fused.ignore_index)
             shift_labels = padded[..., 1:]  # as the model shifts them
         num_items = kwargs.pop("num_items_in_batch", None)
+        if not self.probe.divides:  # as the model's own loss, which leaves it unused
+            num_items = None
         return_dict = kwargs.pop("return_dict", None)
         config = getattr(model, "config", None)
         if return_dict is None:
@@ -508,7 +609,11 @@ class _FusedForward:
         if not return_dict:  # the model's tuple: the logits keep their place, None or not
             return (*front.values(), *rest.values())
         moe = "router_logits" in getattr(type(outputs), "__dataclass_fields__", {})
-        kind = MoeCausalLMOutputWithPast if moe else CausalLMOutputWithPast
+        kind: Any = MoeCausalLMOutputWithPast if moe else CausalLMOutputWithPast
+        own = self.probe.output  # the model's own output class (a vision-language model's)
+        fields = getattr(own, "__dataclass_fields__", {})
+        if own is not None and {"loss", "logits"} <= set(fields) and set(rest) <= set(fields):
+            kind = own
         return kind(**front, **rest)
 
 
