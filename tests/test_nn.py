@@ -1242,3 +1242,13 @@ def test_modules_take_every_parameter_of_torchs_module(name, method):
     assert [p for p, v in ours.items() if v.kind == v.POSITIONAL_OR_KEYWORD][
         : len(positional)
     ] == positional
+
+
+def test_linear_cross_entropy_module_names_an_input_of_the_wrong_width():
+    """The input's width against in_features, named as the module's caller knows them (not
+    the functional's linear_weight, which the caller did not give)."""
+    loss = cnn.LinearCrossEntropyLoss(5, 10)
+    with pytest.raises(ValueError, match=r"input must have 5 features .*got shape \(3, 4\)"):
+        loss(torch.randn(3, 4), torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"input must have 5 features .*got shape \(\)"):
+        loss(torch.tensor(1.0), torch.tensor(0))

@@ -1050,6 +1050,12 @@ class LinearCrossEntropyLoss(_Loss):
         sequence_ids: Tensor | None = None,
         cu_seqlens: Tensor | None = None,
     ) -> Any:
+        features = self.linear.in_features
+        if isinstance(input, Tensor) and (input.dim() == 0 or input.shape[-1] != features):
+            raise ValueError(  # (the function would name its linear_weight, not given here)
+                f"input must have {features} features (in_features) on its last axis; got "
+                f"shape {tuple(input.shape)}"
+            )
         return linear_loss(
             input,
             self.linear.weight,
