@@ -493,3 +493,32 @@ def test_parts_with_their_columns_in_another_order_are_read_by_class(
         pq.write_table(other, folder / "part-2.parquet")
     with pytest.raises(InputError, match=r"part-2\.\w+: its classes .* differ"):
         score(str(folder / f"part-*.{suffix}"), target="y", proba="p_*", bootstrap=0)
+
+
+@pytest.mark.parametrize("codec", ["bz2", "xz", "zst"])
+def test_files_compressed_with_another_codec_than_gzip_are_named_so(
+    tmp_path: Path, codec: str
+) -> None:
+    """bzip2, xz and zstd files are refused naming their compression, by their name and with
+    format="csv" (not as an unknown format, or a header that is not UTF-8); a CSV whose
+    header starts with the letters of bzip2's magic is read."""
+    import bz2
+    import lzma
+
+    text = b"y,p_a,p_b\na,0.9,0.1\nb,0.2,0.8\n"
+    if codec == "zst":
+        sink = pa.BufferOutputStream()
+        with pa.CompressedOutputStream(sink, "zstd") as out:
+            out.write(text)
+        data = sink.getvalue().to_pybytes()
+    else:
+        data = {"bz2": bz2.compress, "xz": lzma.compress}[codec](text)
+    path = tmp_path / f"t.csv.{codec}"
+    path.write_bytes(data)
+    name = {"bz2": "bzip2", "xz": "xz", "zst": "zstd"}[codec]
+    for fmt in (None, "csv"):
+        with pytest.raises(InputError, match=rf"is compressed with {name}: only gzip is read"):
+            score(path, target="y", proba="p_*", format=fmt)
+    plain = tmp_path / "bzh.csv"
+    plain.write_text("BZh1,p_a\n1,0.2\n")
+    assert score(plain, target="BZh1", proba="p_a", bootstrap=0).n == 1

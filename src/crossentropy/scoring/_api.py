@@ -420,7 +420,7 @@ def score(
     Parameters
     ----------
     data : path, DataFrame, pyarrow.Table, Dataset or RecordBatchReader, or numpy.ndarray
-        The predictions: a table (CSV, TSV, Parquet, compressed CSV; a folder or a glob pattern of
+        The predictions: a table (CSV, TSV, Parquet, CSV.gz; a folder or a glob pattern of
         such files, or a pyarrow ``FileSystemDataset``, read file after file, the worst rows named
         by file and row, except that a partition column asked for, of a dataset or of Parquet parts
         in hive-style subfolders, is read through the dataset's scan, in this process; a pandas or

@@ -235,6 +235,15 @@ def _head(path: str, size: int = 8) -> bytes:
         raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
 
 
+#: The leading bytes of the compressions that are not read (gzip is).
+_OTHER_CODECS = {
+    re.compile(rb"\x28\xb5\x2f\xfd"): "zstd",
+    re.compile(rb"BZh[1-9]1AY&SY"): "bzip2",  # (its block's magic too: "BZh" may be text)
+    re.compile(rb"\xfd7zXZ\x00"): "xz",
+    re.compile(rb"\x04\x22\x4d\x18"): "lz4",
+}
+
+
 def detect_format(path: str, override: str | None = None) -> Format:
     """The format of ``path``: ``override``, else from the name's suffix, else from its bytes.
 
@@ -249,6 +258,14 @@ def detect_format(path: str, override: str | None = None) -> Format:
         raise InputError(path, "is a directory, not a file")
     if not os.path.isfile(path):  # reading a FIFO or a device could block or never end
         raise InputError(path, "is not a regular file (a FIFO, a device or a socket)")
+    head = _head(path, 10)
+    codec = next((c for magic, c in _OTHER_CODECS.items() if magic.match(head)), None)
+    if codec is not None:
+        raise InputError(
+            path,
+            f"is compressed with {codec}: only gzip is read (.csv.gz, .tsv.gz); decompress it "
+            "or write it as Parquet",
+        )
     if override is not None:
         if override not in FORMATS:
             raise InputError(path, f"unknown format {override!r}; use one of {', '.join(FORMATS)}")
@@ -257,7 +274,6 @@ def detect_format(path: str, override: str | None = None) -> Format:
     for suffix, fmt in _SUFFIXES.items():
         if name.endswith(suffix):
             return fmt
-    head = _head(path)
     if head.startswith(b"PAR1"):
         return "parquet"
     if head.startswith(b"\x93NUMPY"):
