@@ -522,3 +522,16 @@ def test_files_compressed_with_another_codec_than_gzip_are_named_so(
     plain = tmp_path / "bzh.csv"
     plain.write_text("BZh1,p_a\n1,0.2\n")
     assert score(plain, target="BZh1", proba="p_a", bootstrap=0).n == 1
+
+
+def test_a_blank_first_line_is_named_not_called_an_empty_file(tmp_path: Path) -> None:
+    """A CSV whose header comes after blank lines is refused for its blank first line (it was
+    called an empty file); an empty file is still one."""
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\n\ny,p_a,p_b\na,0.9,0.1\n")
+    with pytest.raises(InputError, match=r"blank\.csv: the first line is blank"):
+        score(blank, target="y", proba="p_*")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(InputError, match=r"empty\.csv: empty file \(no header line\)"):
+        score(empty, target="y", proba="p_*")

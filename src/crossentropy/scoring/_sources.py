@@ -552,8 +552,14 @@ def column_names(path: str, fmt: Format) -> list[str]:
             header = next(csv.reader(io.StringIO(text), delimiter=delimiter(path)), None)
         except (OSError, UnicodeDecodeError, csv.Error, EOFError) as exc:
             raise InputError(path, f"cannot read as CSV: {exc}") from None
-        if not header:
-            raise InputError(path, "empty file (no header line)")
+        if not header:  # nothing, or a first line that is blank
+            blank = bool(text)
+            raise InputError(
+                path,
+                "the first line is blank: the header must be the first line"
+                if blank
+                else "empty file (no header line)",
+            )
         names = header
     else:
         import pyarrow as pa
