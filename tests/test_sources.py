@@ -535,3 +535,18 @@ def test_a_blank_first_line_is_named_not_called_an_empty_file(tmp_path: Path) ->
     empty.write_text("")
     with pytest.raises(InputError, match=r"empty\.csv: empty file \(no header line\)"):
         score(empty, target="y", proba="p_*")
+
+
+def test_a_missing_column_hints_at_another_separator_or_spaces(tmp_path: Path) -> None:
+    """A header that reads as one column holding semicolons, and names with spaces after the
+    commas, are named in the message that no column matches."""
+    semi = tmp_path / "semi.csv"
+    semi.write_text("y;p_a;p_b\na;0.5;0.5\n")
+    with pytest.raises(InputError, match=r"one column holding ';': a file separated by it\?"):
+        score(semi, target="y")
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text("y, p_a, p_b\na, 0.9, 0.1\n")
+    with pytest.raises(InputError, match=r"pattern 'p_\*'; ' p_a', ' p_b' match with the spaces"):
+        score(spaced, target="y", proba="p_*")
+    with pytest.raises(InputError, match=r"' p_a' matches with the spaces around them left out"):
+        score(spaced, target="y", proba=["p_a", "p_b"])

@@ -573,6 +573,27 @@ def column_names(path: str, fmt: Format) -> list[str]:
     return _unique_names(path, names)
 
 
+def no_such_column(names: Sequence[str], wanted: str, pattern: bool = False) -> str:
+    """The message for a column ``wanted`` (a name, or a glob ``pattern``) not among ``names``:
+    the columns, and a hint where the header reads as one column holding another separator,
+    or where names match once the spaces around them are left out (``y, p_a``)."""
+    if pattern:
+        text = f"no column matches the pattern {wanted!r}"
+        spaced = [n for n in names if n != n.strip() and fnmatch.fnmatchcase(n.strip(), wanted)]
+    else:
+        text = f"no such column (columns: {name_list(names)})"
+        spaced = [n for n in names if n != n.strip() and n.strip() == wanted]
+    other = [sep for sep in (";", "\t", "|") if len(names) == 1 and sep in names[0]]
+    if other:
+        text += f"; the header reads as one column holding {other[0]!r}: a file separated by it?"
+    elif spaced:
+        text += (
+            f"; {name_list(spaced)} {'matches' if len(spaced) == 1 else 'match'} with the spaces "
+            "around them left out: write the header without spaces after the commas"
+        )
+    return text
+
+
 def check_width(path: str, names: Sequence[str]) -> None:
     """Refuse a CSV or Parquet table of more than :data:`MAX_TABLE_COLUMNS` columns (a file,
     a URL's, a partitioned dataset's), before any row is read."""
@@ -636,10 +657,10 @@ def _select_columns(
             prefix, suffix = _fixed_ends(item)
             hits = [n for n in names if fnmatch.fnmatchcase(n, item)]
             if not hits:
-                raise InputError(path, f"no column matches the pattern {item!r}", column=item)
+                raise InputError(path, no_such_column(names, item, pattern=True), column=item)
         else:
             if item not in names:
-                raise InputError(path, f"no such column (columns: {name_list(names)})", column=item)
+                raise InputError(path, no_such_column(names, item), column=item)
             prefix, suffix, hits = "", "", [item]
         for n in hits:
             if n in roles and n != item and not prefix and not suffix:
@@ -928,10 +949,10 @@ def resolve_source(
             file, f"name the target column with target (--target) (columns: {name_list(names)})"
         )
     if target not in names:
-        raise InputError(file, f"no such column (columns: {name_list(names)})", column=target)
+        raise InputError(file, no_such_column(names, target), column=target)
     for extra in (id_column, split, weight):
         if extra is not None and extra not in names:
-            raise InputError(file, f"no such column (columns: {name_list(names)})", column=extra)
+            raise InputError(file, no_such_column(names, extra), column=extra)
     roles = {
         c: r
         for r, c in (
@@ -1016,15 +1037,15 @@ def _resolve_pair(
     for path, names in ((solution, sol_names), (submission, sub_names)):
         if id_column not in names:
             raise InputError(
-                path, f"no such column (columns: {name_list(names)})", column=id_column
+                path, no_such_column(names, id_column), column=id_column
             )
     if split is not None and split not in sol_names:
         raise InputError(
-            solution, f"no such column (columns: {name_list(sol_names)})", column=split
+            solution, no_such_column(sol_names, split), column=split
         )
     if target is not None and target not in sol_names:
         raise InputError(
-            solution, f"no such column (columns: {name_list(sol_names)})", column=target
+            solution, no_such_column(sol_names, target), column=target
         )
     # the weights: the solution's column, else the submission's
     in_solution = weight is not None and weight in sol_names
