@@ -1036,17 +1036,11 @@ def _resolve_pair(
     sub_names = column_names(submission, sub_fmt)
     for path, names in ((solution, sol_names), (submission, sub_names)):
         if id_column not in names:
-            raise InputError(
-                path, no_such_column(names, id_column), column=id_column
-            )
+            raise InputError(path, no_such_column(names, id_column), column=id_column)
     if split is not None and split not in sol_names:
-        raise InputError(
-            solution, no_such_column(sol_names, split), column=split
-        )
+        raise InputError(solution, no_such_column(sol_names, split), column=split)
     if target is not None and target not in sol_names:
-        raise InputError(
-            solution, no_such_column(sol_names, target), column=target
-        )
+        raise InputError(solution, no_such_column(sol_names, target), column=target)
     # the weights: the solution's column, else the submission's
     in_solution = weight is not None and weight in sol_names
     if weight is not None and not in_solution and weight not in sub_names:
