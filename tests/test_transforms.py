@@ -229,6 +229,16 @@ def _compile_quietly(fn, *args):
     return out, [str(w.message) for w in caught]
 
 
+def test_compile_fullgraph_takes_the_deprecated_elementwise_mean(fresh_dynamo):
+    """PyTorch's deprecated ``reduction="elementwise_mean"`` compiles whole (its warning, and
+    the walk of the stack that places it, are left out while Dynamo traces), as ``"mean"``."""
+    x, y = torch.randn(4, 3, dtype=torch.float64), torch.tensor([0, 2, 1, 0])
+    out, _ = _compile_quietly(
+        lambda a, b: ce.cross_entropy(a, b, reduction="elementwise_mean"), x, y
+    )
+    torch.testing.assert_close(out, ce.cross_entropy(x, y), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_compile_fullgraph_without_warnings(name, fresh_dynamo):
     case = CASES[name]

@@ -11,7 +11,6 @@ import difflib
 import math
 import numbers
 import operator
-import sys
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -358,15 +357,3 @@ def check_nonnegative(xp: Namespace, x: Array, name: str) -> None:
     idx = first_index(xp, x < 0)
     if idx is not None:
         raise ValueError(f"{name} must be non-negative; got {value_at(x, idx):g} at index {idx}")
-
-
-def user_stacklevel() -> int:
-    """The ``stacklevel`` at which a warning raised by the caller points at the first frame
-    outside this package (the user's call, however deep the library's own frames are)."""
-    frame = sys._getframe(1)
-    level = 1
-    while frame.f_back is not None and str(frame.f_globals.get("__name__", "")).startswith(
-        "crossentropy."
-    ):
-        frame, level = frame.f_back, level + 1
-    return level

@@ -200,18 +200,30 @@ def _jax_traced(x: Any) -> bool:
     return is_jax(x) and (isinstance(x, sys.modules["jax"].core.Tracer) or _jax_staging())
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` at which a warning raised by the caller points at the first frame
+    outside this package (the user's call, however deep the library's own frames are: its
+    modules, and the ``__init__`` a dataclass generates for one of them)."""
+    frame: Any = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and (
+        str(frame.f_globals.get("__name__", "")).startswith("crossentropy.")
+        or os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE)
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _unread(why: str) -> None:
     """Say that ``validate=True`` asked for checks that a transform (JAX's tracing, torch.func)
     makes impossible, ``why`` naming it, at the caller's line (the first frame outside this
     package)."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    frame: Any = sys._getframe(1)
-    level = 2
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
-        frame, level = frame.f_back, level + 1
     warnings.warn(
         f"validate=True: values cannot be read while {why}, so they are not checked; call it "
         "outside the transform to check them",
         UserWarning,
-        stacklevel=level,
+        stacklevel=user_stacklevel(),
     )

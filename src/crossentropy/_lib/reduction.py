@@ -9,8 +9,9 @@ import numbers
 import warnings
 from typing import Any, Literal
 
-from crossentropy._lib.checks import check_choice, user_stacklevel
+from crossentropy._lib.checks import check_choice
 from crossentropy._lib.namespace import Array, Namespace, device_of, quiet
+from crossentropy._lib.policy import torch_compiling, user_stacklevel
 
 __all__ = [
     "MEAN_DIVISORS",
@@ -45,7 +46,7 @@ def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: 
     size_average = True if size_average is None else bool(size_average)
     reduce = True if reduce is None else bool(reduce)
     out = "mean" if size_average and reduce else ("sum" if reduce else "none")
-    warnings.warn(LEGACY_WARNING.format(out), UserWarning, stacklevel=3)
+    warnings.warn(LEGACY_WARNING.format(out), UserWarning, stacklevel=user_stacklevel())
     return out
 
 
@@ -59,7 +60,8 @@ def check_reduction(reduction: object, allowed: tuple[str, ...] = REDUCTIONS) ->
     """Validate ``reduction``; PyTorch's deprecated ``"elementwise_mean"`` is ``"mean"``, with
     PyTorch's warning."""
     if isinstance(reduction, str) and reduction == "elementwise_mean" and "mean" in allowed:
-        warnings.warn(ELEMENTWISE_MEAN_WARNING, UserWarning, stacklevel=user_stacklevel())
+        if not torch_compiling():  # (a warning, or a frame walk, would break the graph)
+            warnings.warn(ELEMENTWISE_MEAN_WARNING, UserWarning, stacklevel=user_stacklevel())
         return "mean"
     return str(check_choice(reduction, "reduction", allowed))
 
