@@ -438,14 +438,15 @@ def test_numpy_labels_name_the_classes_as_scikit_learn_finds_them(tmp_path: Path
 
 
 def test_one_column_named_for_a_boolean_class_is_that_class(tmp_path: Path) -> None:
-    """Boolean labels (or their text) and one column named ``p_False`` (by a pattern or
-    outright): the column is P(False), not P(True) as a column named for the second class
-    is; ``p_True`` and an unnamed column stay P(True)."""
+    """Boolean labels (their text, or 0 and 1) and one column named ``p_False`` (by a pattern
+    or outright, in any case): the column is P(False), i.e. P(0), not P(True) as a column
+    named for the second class is; ``p_True`` and an unnamed column stay P(True)."""
     sklearn_metrics = pytest.importorskip("sklearn.metrics")
     y, v = [False, True, True, False], np.array([0.8, 0.3, 0.1, 0.6])
     want = sklearn_metrics.log_loss(y, 1 - v)
-    for labels in (y, [str(t) for t in y]):
-        for name, column in (("p_False", v), ("False", v), ("p_True", 1 - v), ("x", 1 - v)):
+    named = (("p_False", v), ("False", v), ("p_false", v), ("p_True", 1 - v), ("x", 1 - v))
+    for labels in (y, [str(t) for t in y], [int(t) for t in y]):
+        for name, column in named:
             table = pa.table({"y": labels, name: column})
             pq.write_table(table, tmp_path / "one.parquet")
             for data in (table, tmp_path / "one.parquet"):

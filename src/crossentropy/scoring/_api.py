@@ -449,8 +449,8 @@ def score(
     classes : list, optional
         Class names for the probability columns, in their order (two for one column, which
         is the second class's probability, unless its name gives the first: ``p_0``, or
-        ``p_no`` with classes ``["no", "yes"]``, is that class's, and ``p_False`` is
-        P(False) for boolean labels). Classes that give a
+        ``p_no`` with classes ``["no", "yes"]``, is that class's, and ``p_False`` (any case)
+        is P(False), i.e. of the class 0). Classes that give a
         column the class another column's name gives (``p_cat, p_dog`` with classes
         ``["dog", "cat"]``) are an error, unless the names are all integers (``0, 1, 2`` are
         as often positions). Without them, the columns' names (after the fixed ends of a

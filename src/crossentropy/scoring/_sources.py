@@ -802,9 +802,9 @@ def _integer_value(v: Any) -> bool:
 
 #: A class name that writes an integer (matched against integer labels by value).
 INT_NAME = re.compile(r"[+-]?[0-9]+")
-#: A column name that gives a boolean class: ``False``, ``True``, or ending with one after
-#: ``_`` or ``-`` (``p_False``).
-_BOOLEAN_NAME = re.compile(r"(?:.*[_-])?(False|True)")
+#: A column name that gives the class False (0), as a boolean's text: ``False``, or ending
+#: with it after ``_`` or ``-`` (``p_False``, ``p_false``).
+_FALSE_NAME = re.compile(r"(?:.*[_-])?false", re.IGNORECASE)
 
 
 def _check_classes(
@@ -849,17 +849,12 @@ def _check_classes(
             )
         classes = given
     elif len(cols) == 1:
-        # the classes 0 and 1, or False and True where the column's name is (or ends with,
-        # after _ or -) one of these, as pandas writes booleans: p_False is P(False)
-        boolean = named_by_columns and _BOOLEAN_NAME.fullmatch(named[0]) is not None
-        classes = ["False", "True"] if boolean else ["0", "1"]
+        classes = ["0", "1"]  # (boolean labels, and their text, are the classes 0 and 1)
     # one column is the second class's ([1 - p, p]), unless the column's name gives the first
     # (p_0 by p_*; p_no with classes no, yes); array columns have positions, not names
     first = named_by_columns and len(cols) == 1
-    if first and override is None and classes == ["False", "True"]:
-        if _BOOLEAN_NAME.fullmatch(named[0]).group(1) == "False":  # type: ignore[union-attr]
-            classes = ["True", "False"]
-    elif first and named_class(named[0], classes, override is not None) == classes[0]:
+    false = first and override is None and _FALSE_NAME.fullmatch(named[0]) is not None
+    if false or (first and named_class(named[0], classes, override is not None) == classes[0]):
         classes = [classes[1], classes[0]]
     if not cols:
         raise InputError(path, "no probability columns")
