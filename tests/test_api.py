@@ -1131,3 +1131,22 @@ def test_struct_or_list_ids_and_splits_are_named_errors(tmp_path: Path) -> None:
             with pytest.raises(InputError, match=f"{what} must be text, integers or dates") as e:
                 score(tmp_path / f"{name}.parquet", target="y", **{option: "key"})
             assert "column 'key'" in str(e.value)
+
+
+def test_integer_settings_given_as_0d_arrays_are_read_as_ints() -> None:
+    """bins, worst, bootstrap, seed and batch_rows as 0-d integer arrays or tensors are read as
+    their values: the report (and its JSON) holds Python ints, as for ints."""
+    torch = pytest.importorskip("torch")
+    p, t = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]]), np.array([0, 1, 1])
+    want = score(p, target=t, bins=10, worst=3, bootstrap=5, seed=1, batch_rows=2)
+    got = score(
+        p,
+        target=t,
+        bins=np.array(10),
+        worst=torch.tensor(3),
+        bootstrap=np.int16(5),
+        seed=np.array(1),
+        batch_rows=torch.tensor(2),
+    )
+    assert got.to_dict() == want.to_dict()
+    assert json.loads(got.to_json())["input"]["options"]["bins"] == 10

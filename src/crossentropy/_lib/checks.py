@@ -106,8 +106,8 @@ def check_bool(value: object, name: str) -> bool:
 
 def check_int(value: object, name: str) -> int:
     """``value`` as a Python int, raising ``TypeError`` naming ``name`` otherwise: an integer,
-    or a one-element integer array that Python reads as an index (a 0-d tensor, as PyTorch
-    takes one), not a bool."""
+    or an integer array that Python reads as an index (0-d; a torch tensor of one element,
+    as PyTorch takes one), not a bool."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)
     if hasattr(value, "__index__") and "bool" not in str(getattr(value, "dtype", "bool")):

@@ -373,8 +373,10 @@ def linear_kl_div(
     ignore = -100 if ignore_index is None else check_int(ignore_index, "ignore_index")
     beta = check_number(beta, "beta", low=0.0, high=1.0, low_open=True, high_open=True)
     temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
-    if chunk_size is not None and check_int(chunk_size, "chunk_size") < 1:
-        raise ValueError(f"chunk_size must be >= 1; got {chunk_size}")
+    if chunk_size is not None:
+        chunk_size = check_int(chunk_size, "chunk_size")
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1; got {chunk_size}")
     batch = input.shape[:-1]
     if tuple(teacher_input.shape[:-1]) != tuple(batch):
         raise ValueError(

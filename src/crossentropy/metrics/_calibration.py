@@ -730,7 +730,8 @@ class CalibrationAccumulator:
         """
         n_bins = check_int(n_bins, "n_bins")
         bootstrap = check_int(bootstrap, "bootstrap")
-        if n_bins < 1 or bootstrap < 0 or check_int(mesh, "mesh") < 2:
+        mesh = check_int(mesh, "mesh")
+        if n_bins < 1 or bootstrap < 0 or mesh < 2:
             raise ValueError(
                 f"n_bins must be >= 1, bootstrap >= 0 and mesh >= 2; got {n_bins}, "
                 f"{bootstrap}, {mesh}"

@@ -568,24 +568,29 @@ def score(
     from crossentropy.scoring._engine import ProgressBar
 
     check_choice(engine, "engine", ("local", "dask"))
+    counts = {}  # each as a Python int (a 0-d integer array is read as its value)
     for name, value, least in (
         ("bins", bins, 1),
         ("batch_rows", batch_rows, 1),
         ("worst", worst, 0),
     ):
-        if check_int(value, name) < least:
-            raise ValueError(f"{name} must be >= {least}; got {value}")
+        counts[name] = check_int(value, name)
+        if counts[name] < least:
+            raise ValueError(f"{name} must be >= {least}; got {counts[name]}")
+    bins, batch_rows, worst = counts["bins"], counts["batch_rows"], counts["worst"]
     from crossentropy.metrics._score import check_replicates
 
-    check_replicates(bootstrap, "bootstrap")
+    bootstrap = check_replicates(bootstrap, "bootstrap")
     seed = check_int(seed, "seed")
     if engine != "dask" and (scheduler is not None or partitions is not None):
         raise ValueError("scheduler and partitions need engine='dask'")
     from crossentropy.scoring._engine import scheduler_address
 
     scheduler = scheduler_address(scheduler)
-    if partitions is not None and check_int(partitions, "partitions") < 1:
-        raise ValueError(f"partitions must be >= 1; got {partitions}")
+    if partitions is not None:
+        partitions = check_int(partitions, "partitions")
+        if partitions < 1:
+            raise ValueError(f"partitions must be >= 1; got {partitions}")
     # integer names (pandas' columns of a frame made from an array) as the tables hold them
     id, split, target = _text_name(id), _text_name(split), _text_name(target)
     sample_weight = _text_name(sample_weight)  # an integer: a column name (weights go by row)
