@@ -642,3 +642,79 @@ def test_multimodal_models_return_their_own_output_class():
         got = use_fused_loss(model)(input_ids=ids, labels=ids)
         assert type(got) is type(want)
         torch.testing.assert_close(got.loss, want.loss, rtol=1e-6, atol=1e-6)
+
+
+def _own_forwards():
+    """Llamas with forwards of their own: without labels; a tuple without return_dict; a loss
+    that divides by num_items_in_batch as a tensor (as Trainer passes it)."""
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    class NoLabels(transformers.LlamaForCausalLM):
+        def forward(self, input_ids=None, attention_mask=None):
+            h = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            return CausalLMOutputWithPast(logits=self.lm_head(h))
+
+    class Tuple(transformers.LlamaForCausalLM):
+        def forward(self, input_ids=None, labels=None):
+            logits = self.lm_head(self.model(input_ids=input_ids).last_hidden_state)
+            if labels is None:
+                return (logits,)
+            return (self.loss_function(logits, labels, vocab_size=97), logits)
+
+    class TensorItems(transformers.LlamaForCausalLM):
+        def forward(self, input_ids=None, labels=None, num_items_in_batch=None, **kwargs):
+            logits = self.lm_head(self.model(input_ids=input_ids).last_hidden_state)
+            loss = None
+            if labels is not None:
+                total = torch.nn.functional.cross_entropy(
+                    logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), reduction="sum"
+                )
+                count = (labels[:, 1:] != -100).sum()
+                items = count if num_items_in_batch is None else num_items_in_batch.to(count)
+                loss = total / items
+            return CausalLMOutputWithPast(loss=loss, logits=logits)
+
+    return NoLabels, Tuple, TensorItems
+
+
+@pytest.mark.parametrize("kind", [0, 1, 2], ids=["no-labels", "tuple", "tensor-items"])
+def test_forwards_of_their_own_pass_the_install_check(kind):
+    """The install check runs a forward with labels only where it takes them, reads a tuple's
+    loss and logits, and passes num_items_in_batch as a tensor, as Trainer does (each of these
+    models was refused, its forward failing in the check)."""
+    cls = _own_forwards()[kind]
+    torch.manual_seed(0)
+    model = cls(transformers.LlamaConfig(**TINY)).to(torch.float64)
+    ids = torch.randint(1, 97, (2, 9), generator=torch.Generator().manual_seed(7))
+    logits = model(input_ids=ids)[0] if kind == 1 else model(input_ids=ids).logits
+    use_fused_loss(model)
+    items = torch.tensor(7) if kind == 2 else None
+    out = model(input_ids=ids, labels=ids, num_items_in_batch=items)
+    loss = out[0] if isinstance(out, tuple) else out.loss
+    total = torch.nn.functional.cross_entropy(
+        logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten(), reduction="sum"
+    )
+    torch.testing.assert_close(loss, (total / (7 if kind == 2 else 16)).float())
+
+
+def test_a_router_loss_named_only_in_the_text_config_is_refused():
+    """A vision-language mixture of experts whose router loss is on in its text config only
+    (Qwen3-VL-MoE): refused at install (its check ran the router and failed; before that it
+    trained without the load-balancing loss)."""
+    config = transformers.Qwen3VLMoeConfig()
+    text = config.text_config
+    for key, value in dict(
+        TINY, num_hidden_layers=1, head_dim=8, moe_intermediate_size=16, num_experts=4
+    ).items():
+        setattr(text, key, value)
+    text.num_experts_per_tok, text.output_router_logits = 2, True
+    vision = config.vision_config
+    for key, value in dict(
+        hidden_size=16, intermediate_size=32, depth=1, num_heads=2, out_hidden_size=16
+    ).items():
+        setattr(vision, key, value)
+    config.image_token_id, config.video_token_id = 96, 95
+    torch.manual_seed(0)
+    model = transformers.Qwen3VLMoeForConditionalGeneration(config)
+    with pytest.raises(TypeError, match=r"has a router loss in its text config"):
+        use_fused_loss(model)

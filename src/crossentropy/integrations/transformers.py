@@ -188,18 +188,20 @@ def _check_transform(model: nn.Module, softcap: float | None, temperature: float
         labels = ((v - 1 - torch.arange(3)) % v).to(weight.device)[None]  # (rare: special)
         kwargs: dict[str, Any] = {"input_ids": torch.zeros((1, 3), dtype=torch.long)}
         kwargs["input_ids"] = kwargs["input_ids"].to(weight.device)
-        kwargs["labels"] = labels
-        if hasattr(getattr(model, "config", None), "output_router_logits"):
-            kwargs["output_router_logits"] = False
         keywords = inspect.signature(type(model).forward).parameters
         takes_items = any(p.kind is p.VAR_KEYWORD for p in keywords.values())
+        if "labels" in keywords:  # (a forward without labels has no loss to check)
+            kwargs["labels"] = labels
         if takes_items or "return_dict" in keywords:  # its output class, not a tuple
             kwargs["return_dict"] = True
+        if any(hasattr(c, "output_router_logits") for c in _configs(model)):
+            kwargs["output_router_logits"] = False
+        items = torch.tensor(5, device=weight.device)  # as Trainer passes it: a tensor
         try:
             out = type(model).forward(model, **kwargs)
             per_item = (
-                type(model).forward(model, **kwargs, num_items_in_batch=5)
-                if (takes_items)
+                type(model).forward(model, **kwargs, num_items_in_batch=items)
+                if takes_items and "labels" in kwargs
                 else None
             )
         except Exception as exc:
@@ -249,9 +251,20 @@ def _check_transform(model: nn.Module, softcap: float | None, temperature: float
     return _check_loss(name, out, per_item, expected, labels, 16 * loss_unit * max(reach, 1.0))
 
 
-def _loss_of(out: Any) -> float:
+def _configs(model: nn.Module) -> list[Any]:
+    """The model's config and, where it has another, its text (decoder) config."""
+    config = getattr(model, "config", None)
+    get_text = getattr(config, "get_text_config", None)
+    text = get_text(decoder=True) if callable(get_text) else None
+    return [c for c in (config, text) if c is not None and (c is config or text is not config)]
+
+
+def _loss_of(out: Any) -> float | None:
+    """The probe's loss (None where the forward gave none)."""
     loss = out[0] if isinstance(out, tuple) else getattr(out, "loss", None)
-    return float(loss) if isinstance(loss, Tensor) and loss.numel() == 1 else float("nan")
+    if not isinstance(loss, Tensor):
+        return None
+    return float(loss) if loss.numel() == 1 else float("nan")
 
 
 def _check_loss(
@@ -263,6 +276,9 @@ def _check_loss(
     ce = nn.functional.cross_entropy
     shifted = ce(logits[0, :-1], labels[0, 1:], reduction="none")
     mean, own = float(shifted.mean()), _loss_of(out)
+    output = None if isinstance(out, tuple) else type(out)
+    if own is None:  # a forward that computes no loss: nothing of the model's to follow
+        return _Probe(output, True)
     if not abs(own - mean) <= tol:
         unshifted = float(ce(logits[0], labels[0]))
         why = (
@@ -278,6 +294,7 @@ def _check_loss(
     if per_item is not None:
         by_items = float(shifted.sum()) / 5
         own = _loss_of(per_item)
+        own = float("nan") if own is None else own
         divides = abs(own - by_items) <= tol
         if not divides and not abs(own - mean) <= tol:
             raise TypeError(
@@ -285,7 +302,6 @@ def _check_loss(
                 f"over 5 ({by_items:.6g}) nor the mean ({mean:.6g}); train it without "
                 "use_fused_loss"
             )
-    output = None if isinstance(out, tuple) else type(out)
     return _Probe(output, divides)
 
 
@@ -308,14 +324,17 @@ def use_fused_loss(
             -\log \operatorname{softmax}(W h_t)_{y_{t+1}}
 
     with :math:`n` the number of target tokens, or ``num_items_in_batch`` when the trainer
-    passes it (the model's own convention). The model's ``forward`` keeps its signature (its
-    ``**kwargs`` let ``Trainer`` pass ``num_items_in_batch``); with ``labels`` or
-    ``shift_labels`` it runs ``model.base_model`` and the fused op on the last hidden states
-    and ``model.get_output_embeddings().weight`` (tied weights stay tied), without them the
-    model's own forward. ``label_smoothing`` and ``z_loss`` are extras (0 reproduces the
-    model). The model's own logits are checked once against these options (its forward on
-    three made-up hidden states, no decoder layer run; not for a head on the ``meta`` device
-    or sharded across processes): a logit transform they do not reproduce is a
+    passes it and the model's own loss divides by it (the model's own convention). The
+    model's ``forward`` keeps its signature (its ``**kwargs`` let ``Trainer`` pass
+    ``num_items_in_batch``); with ``labels`` or ``shift_labels`` it runs ``model.base_model``
+    and the fused op on the last hidden states and ``model.get_output_embeddings().weight``
+    (tied weights stay tied), and returns the model's own output class; without them it runs
+    the model's own forward. ``label_smoothing`` and ``z_loss`` are extras (0 reproduces the
+    model). The model's own logits and loss are checked once against these options (its
+    forward on three made-up hidden states and labels, no decoder layer run; not for a head
+    on the ``meta`` device or sharded across processes): a logit transform they do not
+    reproduce, a loss that is not the next-token cross-entropy (labels not shifted), an
+    encoder-decoder model and a router loss named in a text config only are a
     ``TypeError``. A second call replaces the options of the first;
     :func:`remove_fused_loss` undoes it. Call it before anything sets a ``forward`` on the
     model's instance (accelerate's ``prepare``, hence ``Trainer``, does so for mixed
@@ -394,6 +413,13 @@ def use_fused_loss(
     routed = getattr(getattr(model, "config", None), "output_router_logits", False)
     if routed and _router_loss_func(model) is None:  # a router loss it cannot add: refused
         raise _no_router_loss(model)
+    text = _configs(model)[1:]
+    if text and getattr(text[0], "output_router_logits", False) and not routed:
+        raise TypeError(  # (its training would leave out the load-balancing loss)
+            f"{type(model).__name__} has a router loss in its text config: this integration adds "
+            "the router loss of models that say so in their own config; train it without "
+            "use_fused_loss, or set output_router_logits=False"
+        )
     remove_fused_loss(model)  # a second call (now checked): its options replace the first's
     own = vars(model).get("forward")  # a forward set on the instance (a hook's), else None
     if own is not None:
