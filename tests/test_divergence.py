@@ -139,8 +139,14 @@ def test_a_log_target_of_minus_inf_is_a_probability_of_zero(backend):
     got = ce.kl_div(backend.asarray(x), backend.asarray(logp), reduction="none", log_target=True)
     want = ce.kl_div(backend.asarray(x), backend.asarray(p), reduction="none")
     np.testing.assert_allclose(native_values(got, backend), native_values(want, backend))
-    expected = np.where(p > 0, p * (np.log(np.where(p > 0, p, 1.0)) - x), 0.0)
+    safe = np.where(p > 0, p, 1.0)
+    expected = np.where(p > 0, safe * (np.log(safe) - np.where(p > 0, x, 0.0)), 0.0)
     np.testing.assert_allclose(native_values(got, backend), expected, rtol=1e-12)
+    # a NaN input stays NaN there, as with the probability 0 (and in PyTorch)
+    nan = ce.kl_div(
+        backend.asarray([np.nan]), backend.asarray([-np.inf]), reduction="none", log_target=True
+    )
+    assert np.isnan(native_values(nan, backend)).all()
 
 
 def test_a_log_target_of_minus_inf_has_finite_gradients():

@@ -48,7 +48,8 @@ def kl_div(
         \ell = e^{t} (t - x)
 
     element-wise, where ``input`` :math:`x = \log q` holds log-probabilities and ``target``
-    :math:`t` the true probabilities (:math:`0 \log 0 = 0`). Follows
+    :math:`t` the true probabilities (:math:`0 \log 0 = 0`, with ``log_target`` too: a
+    log-target of ``-inf`` contributes 0 where PyTorch gives NaN). Follows
     :func:`torch.nn.functional.kl_div` (same positional parameters and numbers):
     ``reduction="mean"`` divides by the number of elements; ``"batchmean"`` divides the sum by
     the batch size and is the true KL divergence per sample. For
@@ -111,10 +112,8 @@ def divergence_loss(input: Array, target: Array, o: DivergenceOptions) -> Array:
             f"input {shape_str(xf.shape)} and target {shape_str(tf.shape)} do not broadcast"
         ) from None
     with quiet(xf):
-        if o.log_target:  # a log-target of -inf is a probability of 0: its term is 0
-            zero = tf == -math.inf
-            ts = xp.where(zero, xp.zeros_like(tf), tf)
-            per = xp.where(zero, xp.zeros_like(tf), xp.exp(ts) * (ts - xf))
+        if o.log_target:  # e^t (t - x); a log-target of -inf is a probability of 0 (0 log 0)
+            per = fm.kl_terms(xp, xp.exp(tf), tf, xf)
         else:
             if reads(o.validate, tf):
                 check_unit_interval(xp, tf, "target")
