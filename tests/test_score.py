@@ -877,6 +877,10 @@ def _bad_cases(d: Path) -> list[tuple[str, list[str], list[str]]]:
         *_bad_weight_cases(d, t),
         ("too-many-bins", [good, *t, "--bins", "100000000"], ["--bins", "at most"]),
         ("zero-bins", [good, *t, "--bins", "0"], ["--bins", "positive"]),
+        # numbers as typed on a command line (as calc reads them): not 1_000, not other digits
+        ("underscore-bins", [good, *t, "--bins", "1_0"], ["--bins", "'1_0'"]),
+        ("arabic-seed", [good, *t, "--seed", "\u0661"], ["--seed", "integer"]),
+        ("underscore-clip", [good, *t, "--clip", "1_0e-15"], ["--clip", "'1_0e-15'"]),
         ("too-many-columns", [str(d / "many.csv"), *t], ["many.csv", "40,001 columns", ".npy"]),
         ("too-many-replicates", [good, *t, "--bootstrap", "100000"], ["--bootstrap", "at most"]),
     ]

@@ -50,6 +50,8 @@ import re
 import sys
 from typing import Any
 
+from crossentropy.cli._numbers import typed_float, typed_int
+
 __all__ = ["CalcError", "add_calc_parser", "calc", "calc_command", "format_calc"]
 
 #: How far a probability vector's sum may stray from 1 whatever was typed (float rounding:
@@ -140,18 +142,12 @@ def add_calc_parser(sub: Any) -> argparse.ArgumentParser:
     return calc_parser
 
 
-#: A number as typed on a command line: ASCII decimal digits, an optional exponent (not
-#: Python's ``1_000`` or other scripts' digits, which ``float`` also reads), or inf / nan.
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf(inity)?|nan)", re.IGNORECASE)
-_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
-
-
 def _numbers(values: list[str], what: str) -> list[float]:
     out = []
     for v in values:
-        if not _NUMBER.fullmatch(v.strip()) or not v.strip().isascii():
+        x = typed_float(v)
+        if x is None:
             raise CalcError(f"{what}: {v!r} is not a number")
-        x = float(v)
         if not math.isfinite(x):
             raise CalcError(f"{what}: {v!r} is not finite")
         out.append(x + 0.0)  # -0 is shown as 0
@@ -186,9 +182,9 @@ def _target(values: list[str], n_classes: int) -> tuple[int | None, list[float]]
     """A class index (one integer) or a distribution; returns ``(index or None, t)``."""
     if len(values) == 1:
         raw = values[0]
-        if not _INTEGER.fullmatch(raw.strip()):
+        index = typed_int(raw)
+        if index is None:
             raise CalcError(f"--target: {raw!r} is not a class index (an integer)")
-        index = int(raw)
         if not 0 <= index < n_classes:
             raise CalcError(
                 f"--target: class {index} is out of range for {n_classes} classes "

@@ -14,6 +14,7 @@ import sys
 import warnings
 from typing import Any
 
+from crossentropy.cli._numbers import typed_float, typed_int
 from crossentropy.metrics._formulas import RENORMALIZE
 
 __all__ = ["add_score_parser", "score_command"]
@@ -117,10 +118,9 @@ def _bins(text: str) -> int:
 
 
 def _int_at_least(text: str, low: int, expected: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}") from None
+    value = typed_int(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
     if value < low:
         raise argparse.ArgumentTypeError(f"expected {expected}; got {value}")
     return value
@@ -129,8 +129,11 @@ def _int_at_least(text: str, low: int, expected: str) -> int:
 def _clip(text: str) -> float:
     from crossentropy.metrics._formulas import checked_clip
 
+    value = typed_float(text)
     try:
-        return checked_clip(float(text))
+        if value is None:
+            raise ValueError(text)
+        return checked_clip(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5); got {text!r}") from None
 
