@@ -817,8 +817,10 @@ def check_inputs(
     if input.ndim < 1:
         raise ValueError("input must have at least one dimension (the features); got shape ()")
     if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
-        raise ValueError(
-            f"linear_weight must have shape (V, {input.shape[-1]}); got {shape_str(weight.shape)}"
+        raise ValueError(  # (both named: a module's caller gave the input, not the weight)
+            f"input has {input.shape[-1]} features (its last axis), so linear_weight must have "
+            f"shape (V, {input.shape[-1]}); got input {shape_str(input.shape)} and "
+            f"linear_weight {shape_str(weight.shape)}"
         )
     if target is not None:
         _check_target(input, weight, target)

@@ -1011,7 +1011,9 @@ class LinearCrossEntropyLoss(_Loss):
         super().__init__()
         check_torch_options(options)  # PyTorch's chunking configuration: the op always chunks
         if not isinstance(out_features, (tuple, list)):
-            raise TypeError(f"out_features must be a tuple; got {type(out_features).__name__}")
+            raise TypeError(
+                f"out_features must be a tuple (or a list); got {type(out_features).__name__}"
+            )
         if out_features:
             raise ValueError(
                 f"out_features must be () (the weights of K-dimensional targets are not "
@@ -1050,12 +1052,6 @@ class LinearCrossEntropyLoss(_Loss):
         sequence_ids: Tensor | None = None,
         cu_seqlens: Tensor | None = None,
     ) -> Any:
-        features = self.linear.in_features
-        if isinstance(input, Tensor) and (input.dim() == 0 or input.shape[-1] != features):
-            raise ValueError(  # (the function would name its linear_weight, not given here)
-                f"input must have {features} features (in_features) on its last axis; got "
-                f"shape {tuple(input.shape)}"
-            )
         return linear_loss(
             input,
             self.linear.weight,
