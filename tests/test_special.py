@@ -309,3 +309,17 @@ def test_xlogy_gradient_at_zero_x_matches_torch(lib):
     np.testing.assert_allclose(tx, np.log(y), rtol=1e-12)
     np.testing.assert_allclose(gx, tx, rtol=1e-12)
     np.testing.assert_allclose(gy, ty, rtol=1e-12)
+
+
+def test_a_single_outcome_is_probability_one_unless_its_logit_is_not_finite(backend):
+    """A 0-d logit is one outcome: softmax 1 and log_softmax +0, NaN for a logit of +-inf or
+    NaN, as torch gives (it gave 1 and 0 for those too)."""
+    torch = pytest.importorskip("torch")
+    for v in (3.0, -3.0, INF, -INF, np.nan):
+        x = backend.asarray(np.float64(v))
+        want_p = torch.softmax(torch.tensor(v, dtype=torch.float64), 0).item()
+        want_lp = torch.log_softmax(torch.tensor(v, dtype=torch.float64), 0).item()
+        got_p = float(native_values(ce.softmax(x), backend))
+        got_lp = float(native_values(ce.log_softmax(x), backend))
+        np.testing.assert_array_equal([got_p, got_lp], [want_p, want_lp])
+        assert math.copysign(1.0, got_lp) == math.copysign(1.0, want_lp) or np.isnan(got_lp)

@@ -136,7 +136,10 @@ def softmax(x: Array, /, axis: AxisLike = -1) -> Array:
     """
 
     def fn(xp: Any, v: Array, ax: int, scalar: bool) -> Array:
-        return xp.reshape(xp.ones_like(v), ()) if scalar else fm.softmax(xp, v, ax)
+        if scalar:  # one outcome: probability 1, NaN for a logit of +-inf or NaN (as torch)
+            with quiet(v):  # (inf * 0: NaN, no warning; a zero gradient, as torch's)
+                return xp.reshape(v * 0 + 1, ())
+        return fm.softmax(xp, v, ax)
 
     return _along(x, axis, fn)
 
@@ -178,7 +181,10 @@ def log_softmax(x: Array, /, axis: AxisLike = -1) -> Array:
     """
 
     def fn(xp: Any, v: Array, ax: int, scalar: bool) -> Array:
-        return xp.reshape(xp.zeros_like(v), ()) if scalar else fm.log_softmax(xp, v, ax)
+        if scalar:  # one outcome: log-probability 0, NaN for a logit of +-inf or NaN (as torch)
+            with quiet(v):  # (+0; inf * 0: NaN, no warning; a zero gradient, as torch's)
+                return xp.reshape(v * 0 + 0.0, ())
+        return fm.log_softmax(xp, v, ax)
 
     return _along(x, axis, fn)
 
