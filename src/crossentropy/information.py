@@ -346,8 +346,8 @@ def perplexity(
     p : array_like
         The distribution (probabilities along ``axis``), the true one when ``q`` is given.
     q : array_like, optional
-        The approximating distribution, broadcast with ``p``: the perplexity of ``q`` on
-        outcomes drawn from ``p``.
+        The approximating distribution, broadcast with ``p`` (as many outcomes along
+        ``axis``): the perplexity of ``q`` on outcomes drawn from ``p``.
     axis : int, default -1
         The axis of the outcomes.
     normalize : bool, default False

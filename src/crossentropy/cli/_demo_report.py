@@ -518,7 +518,11 @@ def _section_logistic(r: dict[str, Any], figures: list[FigureFile]) -> str:
     ]
     if abs(gap) <= 1e-9 * abs(r["objective_sklearn"]):
         verdict = "the two optima agree"
-    elif abs(gap) <= 1e-4 * abs(r["objective_sklearn"]):
+    elif gap < 0:  # below: scikit-learn's solver stopped at its tolerance first
+        verdict = (
+            "gradient descent went below scikit-learn's objective, which stops at its tolerance"
+        )
+    elif gap <= 1e-4 * abs(r["objective_sklearn"]):
         verdict = "within 1e-4 of scikit-learn's optimum; more steps close the rest"
     else:
         verdict = "gradient descent has not yet reached scikit-learn's optimum"

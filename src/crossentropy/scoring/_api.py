@@ -420,8 +420,9 @@ def score(
     Parameters
     ----------
     data : path, DataFrame, pyarrow.Table, Dataset or RecordBatchReader, or numpy.ndarray
-        The predictions: a table (CSV, TSV, Parquet, CSV.gz; a folder or a glob pattern of
-        such files, or a pyarrow ``FileSystemDataset``, read file after file, the worst rows named
+        The predictions: a table (CSV, TSV, Parquet, CSV.gz: gzip is the compression read; a
+        folder or a glob pattern of such files, whose columns may name the classes in any
+        order, or a pyarrow ``FileSystemDataset``, read file after file, the worst rows named
         by file and row, except that a partition column asked for, of a dataset or of Parquet parts
         in hive-style subfolders, is read through the dataset's scan, in this process; a pandas or
         polars DataFrame (a polars LazyFrame is collected), a pyarrow Table or ``InMemoryDataset``

@@ -1341,11 +1341,10 @@ def check_parts(parts: Sequence[Source]) -> list[Source]:
             and sorted(part.classes) == sorted(first.classes)
         ):
             order = [part.classes.index(c) for c in first.classes]
-            part = dataclasses.replace(
+            part = dataclasses.replace(  # (a pair, one-hot or not, has no parts)
                 part,
                 classes=first.classes,
                 proba_columns=tuple(part.proba_columns[j] for j in order),
-                one_hot=tuple(part.one_hot[j] for j in order) if part.one_hot else (),
             )
         out.append(part)
         for what, a, b in (
