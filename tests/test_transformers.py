@@ -607,14 +607,15 @@ def test_multimodal_models_return_their_own_output_class():
 
     torch.manual_seed(0)
     text = transformers.LlamaConfig(**TINY)
-    vision = transformers.CLIPVisionConfig(
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        image_size=16,
-        patch_size=8,
-    )
+    tiny_vision = {
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "image_size": 16,
+        "patch_size": 8,
+    }
+    vision = transformers.CLIPVisionConfig(**tiny_vision)
     llava = transformers.LlavaForConditionalGeneration(
         transformers.LlavaConfig(vision_config=vision, text_config=text, image_token_index=96)
     )
@@ -623,14 +624,7 @@ def test_multimodal_models_return_their_own_output_class():
             text_config=transformers.Gemma3TextConfig(
                 **TINY, head_dim=8, final_logit_softcapping=5.0
             ),
-            vision_config=transformers.SiglipVisionConfig(
-                hidden_size=16,
-                intermediate_size=32,
-                num_hidden_layers=1,
-                num_attention_heads=2,
-                image_size=16,
-                patch_size=8,
-            ),
+            vision_config=transformers.SiglipVisionConfig(**tiny_vision),
             mm_tokens_per_image=4,
         )
     )
