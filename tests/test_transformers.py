@@ -640,7 +640,8 @@ def test_multimodal_models_return_their_own_output_class():
 
 def _own_forwards():
     """Llamas with forwards of their own: without labels; a tuple without return_dict; a loss
-    that divides by num_items_in_batch as a tensor (as Trainer passes it)."""
+    that divides by num_items_in_batch as a tensor (as Trainer passes it); a tuple of the
+    logits alone, without labels."""
     from transformers.modeling_outputs import CausalLMOutputWithPast
 
     class NoLabels(transformers.LlamaForCausalLM):
@@ -668,10 +669,16 @@ def _own_forwards():
                 loss = total / items
             return CausalLMOutputWithPast(loss=loss, logits=logits)
 
-    return NoLabels, Tuple, TensorItems
+    class TupleNoLabels(transformers.LlamaForCausalLM):
+        def forward(self, input_ids=None):
+            return (self.lm_head(self.model(input_ids=input_ids).last_hidden_state),)
+
+    return NoLabels, Tuple, TensorItems, TupleNoLabels
 
 
-@pytest.mark.parametrize("kind", [0, 1, 2], ids=["no-labels", "tuple", "tensor-items"])
+@pytest.mark.parametrize(
+    "kind", [0, 1, 2, 3], ids=["no-labels", "tuple", "tensor-items", "tuple-no-labels"]
+)
 def test_forwards_of_their_own_pass_the_install_check(kind):
     """The install check runs a forward with labels only where it takes them, reads a tuple's
     loss and logits, and passes num_items_in_batch as a tensor, as Trainer does (each of these
@@ -680,7 +687,7 @@ def test_forwards_of_their_own_pass_the_install_check(kind):
     torch.manual_seed(0)
     model = cls(transformers.LlamaConfig(**TINY)).to(torch.float64)
     ids = torch.randint(1, 97, (2, 9), generator=torch.Generator().manual_seed(7))
-    logits = model(input_ids=ids)[0] if kind == 1 else model(input_ids=ids).logits
+    logits = model(input_ids=ids)[0] if kind in (1, 3) else model(input_ids=ids).logits
     use_fused_loss(model)
     items = torch.tensor(7) if kind == 2 else None
     out = model(input_ids=ids, labels=ids, num_items_in_batch=items)

@@ -216,7 +216,10 @@ def _check_transform(model: nn.Module, softcap: float | None, temperature: float
                     object.__delattr__(m, "forward")
                 else:
                     object.__setattr__(m, "forward", forward)
-    logits = out[1] if isinstance(out, tuple) else getattr(out, "logits", None)
+    if isinstance(out, tuple):  # (the loss first, where there is one)
+        logits = out[1] if _loss_of(out) is not None and len(out) > 1 else out[0]
+    else:
+        logits = getattr(out, "logits", None)
     what = (
         f"its output embeddings' products{'' if temperature == 1 else f' / {temperature:g}'}"
         f"{'' if softcap is None else f' softcapped at {softcap:g}'}"
@@ -262,8 +265,8 @@ def _configs(model: nn.Module) -> list[Any]:
 def _loss_of(out: Any) -> float | None:
     """The probe's loss (None where the forward gave none)."""
     loss = out[0] if isinstance(out, tuple) else getattr(out, "loss", None)
-    if not isinstance(loss, Tensor):
-        return None
+    if not isinstance(loss, Tensor) or (isinstance(out, tuple) and loss.dim() != 0):
+        return None  # (a tuple without a loss starts with the logits)
     return float(loss) if loss.numel() == 1 else float("nan")
 
 
