@@ -110,7 +110,8 @@ def check_int(value: object, name: str) -> int:
     as PyTorch takes one), not a bool."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)
-    if hasattr(value, "__index__") and "bool" not in str(getattr(value, "dtype", "bool")):
+    dtype = getattr(value, "dtype", None)  # an array's (a bool array is no integer)
+    if dtype is not None and "bool" not in str(dtype) and hasattr(value, "__index__"):
         try:
             return operator.index(value)
         except (TypeError, ValueError, RuntimeError):

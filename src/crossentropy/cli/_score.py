@@ -40,8 +40,8 @@ inputs:
     a,b,c renames the classes (in column order; refused where it would give a column the
     class another column's name gives). A single probability column is read as
     P(class 1) of a binary problem (classes 0 and 1, or the two given by --classes), unless
-    its name gives the first of the two (p_0 by the pattern p_*, or p_no named outright with
-    --classes no,yes): then it is that class's probability.
+    its name gives the first of the two (p_0 by the pattern p_*, p_no named outright with
+    --classes no,yes, or p_False in any case): then it is that class's probability.
   a Kaggle-style pair, joined on an id column:
       crossentropy score --solution solution.csv --submission submission.csv --id id
     The solution holds the id and the target column (--target, needed only when the solution

@@ -392,18 +392,13 @@ def use_fused_loss(
         )
     try:
         probe = _check_transform(model, softcap, temperature)
-    except TypeError:
+    except TypeError as refused:
         if softcap is None:
             raise
-        # a softcap field its forward does not apply (a multimodal Gemma 3's text config)
-        try:
-            probe = _check_transform(model, None, temperature)
+        try:  # a softcap field its forward does not apply (a multimodal Gemma 3's text config)
+            probe, softcap = _check_transform(model, None, temperature), None
         except TypeError:
-            pass
-        else:
-            softcap = None
-        if softcap is not None:
-            raise
+            raise refused from None
     fused = FusedOptions(  # checked now, not at the first training step
         ignore_index=ignore_index,
         label_smoothing=label_smoothing,
