@@ -202,7 +202,8 @@ def _lut_bin_index(x: np.ndarray[Any, Any], edges: np.ndarray[Any, Any]) -> np.n
     The same bins as ``searchsorted``, twice as fast on large arrays."""
     table = _bin_table(tuple(float(e) for e in edges))
     # int32 cells and bins: half the memory traffic of intp (np.bincount takes them as they are)
-    b: np.ndarray[Any, Any] = table[(x * _LUT_CELLS).astype(np.int32)]
+    # (np.take: half the time of fancy indexing on 1-D indices)
+    b: np.ndarray[Any, Any] = np.take(table, (x * _LUT_CELLS).astype(np.int32))
     near = np.flatnonzero(b == _STRADDLE)
     if near.size:
         b.reshape(-1)[near] = np.searchsorted(edges[1:-1], x.reshape(-1)[near], side="left")
