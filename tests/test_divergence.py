@@ -87,10 +87,11 @@ def test_jax_matches_torch_kl_div(log_target, reduction):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
-@pytest.mark.parametrize("reduction", ["mean", "batchmean", "sum", "none"])
+@pytest.mark.parametrize("reduction", ["mean", "batchmean", "sum", "none", "elementwise_mean"])
 def test_mean_warns_where_torch_warns(reduction, lib):
     """PyTorch's ``kl_div`` warns that ``"mean"`` is not the divergence per sample; so does
-    ours, on every backend, for the function and the module, and for no other reduction."""
+    ours, on every backend, for the function and the module (its reduction given or assigned),
+    and for no other reduction (the deprecated ``"elementwise_mean"`` included)."""
     import warnings
 
     torch = pytest.importorskip("torch")
@@ -110,8 +111,16 @@ def test_mean_warns_where_torch_warns(reduction, lib):
     )
     ours = caught(lambda: ce.kl_div(lib.asarray(logq), lib.asarray(p), reduction=reduction))
     module = caught(lambda: KLDivLoss(reduction=reduction)(torch.tensor(logq), torch.tensor(p)))
-    assert len(ours) == len(module) == len(theirs) == (reduction == "mean")
-    assert all(w.category is UserWarning for w in ours + module)
+
+    def assigned(kind):
+        loss = kind(reduction="sum")
+        loss.reduction = reduction
+        return caught(lambda: loss(torch.tensor(logq), torch.tensor(p)))
+
+    theirs_assigned, ours_assigned = assigned(torch.nn.KLDivLoss), assigned(KLDivLoss)
+    counts = {len(w) for w in (ours, module, theirs, theirs_assigned, ours_assigned)}
+    assert counts == {int(reduction == "mean")}
+    assert all(w.category is UserWarning for w in ours + module + ours_assigned)
 
 
 @pytest.mark.parametrize(("size_average", "reduce"), [(True, None), (None, True), (False, True)])

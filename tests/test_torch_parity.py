@@ -764,7 +764,9 @@ ELEMENTWISE_MEAN_ARGS = {
 }
 
 
-@pytest.mark.parametrize("name", [*ELEMENTWISE_MEAN_ARGS, "linear_cross_entropy", "module"])
+@pytest.mark.parametrize(
+    "name", [*ELEMENTWISE_MEAN_ARGS, "linear_cross_entropy", "module", "kl_module"]
+)
 def test_elementwise_mean_is_mean_with_pytorchs_warning(name):
     """PyTorch's deprecated ``reduction="elementwise_mean"`` is ``"mean"``, with its warning
     pointing at the caller's line, in the functions, the fused op and the modules."""
@@ -783,6 +785,10 @@ def test_elementwise_mean_is_mean_with_pytorchs_warning(name):
     elif name == "module":
         ours = lambda r: cnn.CrossEntropyLoss(reduction=r)(x, y)  # noqa: E731
         theirs = lambda r: torch.nn.CrossEntropyLoss(reduction=r)(x, y)  # noqa: E731
+    elif name == "kl_module":
+        args = ELEMENTWISE_MEAN_ARGS["kl_div"](x, t, y)
+        ours = lambda r: cnn.KLDivLoss(reduction=r)(*args)  # noqa: E731
+        theirs = lambda r: torch.nn.KLDivLoss(reduction=r)(*args)  # noqa: E731
     else:
         args = ELEMENTWISE_MEAN_ARGS[name](x, t, y)
         ours = lambda r: getattr(ce, name)(*args, reduction=r)  # noqa: E731
@@ -790,14 +796,16 @@ def test_elementwise_mean_is_mean_with_pytorchs_warning(name):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         got = ours("elementwise_mean")
-        want = theirs("mean")
+    with warnings.catch_warnings(record=True) as theirs_caught:
+        warnings.simplefilter("always")
+        want = theirs("elementwise_mean")
     torch.testing.assert_close(got, ours("mean"), rtol=0, atol=0)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
-    deprecated = [w for w in caught if "elementwise_mean" in str(w.message)]
-    assert [str(w.message) for w in deprecated] == [
-        "reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead."
-    ]
-    assert deprecated[0].filename == __file__
+    # the deprecation alone, as PyTorch (kl_div's "mean divides" warning is for "mean" only)
+    deprecated = "reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead."
+    assert [str(w.message) for w in theirs_caught] == [deprecated]
+    assert [str(w.message) for w in caught] == [deprecated]
+    assert caught[0].filename == __file__
 
 
 def test_torchs_positional_parameters():

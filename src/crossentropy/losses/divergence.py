@@ -87,7 +87,7 @@ def kl_div(
     """
     options = DivergenceOptions.from_arguments(locals())
     if size_average is None and reduce is None:  # as PyTorch: not with the legacy arguments
-        warn_mean(options.reduction)
+        warn_mean(reduction)  # as spelled: not for the deprecated "elementwise_mean"
     return divergence_loss(input, target, options)
 
 

@@ -610,9 +610,23 @@ class KLDivLoss(_Loss):
                 **extras,
             )
         )
+        # the reduction as PyTorch's module holds it (its "mean" warning reads that spelling:
+        # not for the deprecated "elementwise_mean"), whatever set it
+        legacy = size_average is not None or reduce is not None
+        self._spelled = self._options.reduction if legacy else reduction
+
+    @property
+    def reduction(self) -> str:
+        """The ``reduction`` option (assigning it validates it)."""
+        return str(self._options.reduction)
+
+    @reduction.setter
+    def reduction(self, value: str) -> None:
+        self._options = self._options.replace(reduction=value)
+        self._spelled = value
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        warn_mean(self._options.reduction)  # as PyTorch's module, whatever set its reduction
+        warn_mean(self._spelled)  # as PyTorch's module
         return divergence_loss(input, target, self._options)  # type: ignore[no-any-return]
 
 
