@@ -3,8 +3,10 @@ fsspec, folders of parts, tab-separated files by their name."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -273,10 +275,11 @@ def test_a_pandas_index_named_as_an_asked_column_is_that_column() -> None:
         score(twice, target="y", proba="p_*")
 
 
-def test_classes_that_cross_the_columns_names_are_refused(tmp_path: Path) -> None:
+def test_classes_that_cross_the_columns_names_are_refused(tmp_path: Path, capsys) -> None:
     """Classes given in another order than the columns' names give them would score each
     column as another's class: refused, naming the column; names in the columns' order, or
-    names the columns do not give, are taken."""
+    names the columns do not give, are taken; integer names (often positions) in another
+    order are taken by position, with a warning (a line of the command's)."""
     table = pa.table(
         {
             "y": ["cat", "dog", "emu", "cat"],
@@ -296,17 +299,34 @@ def test_classes_that_cross_the_columns_names_are_refused(tmp_path: Path) -> Non
     renamed = table.set_column(0, "y", pa.array(["a", "b", "c", "a"]))
     got = score(renamed, target="y", proba="p_*", classes=["a", "b", "c"], bootstrap=0)
     assert got.log_loss == pytest.approx(want, rel=1e-15)
-    # integer names are as often positions (a DataFrame of predict_proba, 1-based columns)
+    # integer names are as often positions (a DataFrame of predict_proba, 1-based columns):
+    # taken without a warning
     sklearn_metrics = pytest.importorskip("sklearn.metrics")
     p3 = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.2, 0.6, 0.2]])
     frame = pa.table({"y": [1, 2, 3, 2], **{str(j): p3[:, j] for j in range(3)}})
     want3 = sklearn_metrics.log_loss([1, 2, 3, 2], p3)
-    assert score(frame, target="y", classes=[1, 2, 3], bootstrap=0).log_loss == pytest.approx(
-        want3, rel=1e-14
-    )
     ones = pa.table({"y": [0, 1, 2, 1], **{f"p_{j + 1}": p3[:, j] for j in range(3)}})
-    got = score(ones, target="y", proba="p_*", classes=[0, 1, 2], bootstrap=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = score(frame, target="y", classes=[1, 2, 3], bootstrap=0)
+        assert got.log_loss == pytest.approx(want3, rel=1e-14)
+        got = score(ones, target="y", proba="p_*", classes=[0, 1, 2], bootstrap=0)
+        assert got.log_loss == pytest.approx(want3, rel=1e-14)
+    # the same integers in another order: read by position, with a warning at the caller
+    crossed = pa.table({"y": [2, 1, 0, 1], **{f"p_{j}": p3[:, j] for j in range(3)}})
+    with pytest.warns(UserWarning, match="gives the column 'p_0' the class '2'") as caught:
+        got = score(crossed, target="y", proba="p_*", classes=[2, 1, 0], bootstrap=0)
+    assert caught[0].filename == __file__
     assert got.log_loss == pytest.approx(want3, rel=1e-14)
+    pq.write_table(crossed, tmp_path / "crossed.parquet")
+    from crossentropy.cli import main
+
+    args = [str(tmp_path / "crossed.parquet"), "--target", "y", "--proba-cols", "p_*"]
+    assert main(["score", *args, "--classes", "2,1,0", "--json", "--bootstrap", "0"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["log_loss"] == pytest.approx(want3, rel=1e-14)
+    assert err.startswith("crossentropy score: warning: ")
+    assert "by position" in err
     # NumPy columns have positions, not names: any order of classes is taken
     p = np.array([[0.7, 0.3], [0.4, 0.6]])
     np.save(tmp_path / "p.npy", p)
@@ -539,8 +559,9 @@ def test_a_blank_first_line_is_named_not_called_an_empty_file(tmp_path: Path) ->
 
 
 def test_a_missing_column_hints_at_another_separator_or_spaces(tmp_path: Path) -> None:
-    """A header that reads as one column holding semicolons, and names with spaces after the
-    commas, are named in the message that no column matches."""
+    """A header that reads as one column holding semicolons, names with spaces after the
+    commas, and columns listed in one string are named in the message that no column
+    matches."""
     semi = tmp_path / "semi.csv"
     semi.write_text("y;p_a;p_b\na;0.5;0.5\n")
     with pytest.raises(InputError, match=r"one column holding ';': a file separated by it\?"):
@@ -551,3 +572,12 @@ def test_a_missing_column_hints_at_another_separator_or_spaces(tmp_path: Path) -
         score(spaced, target="y", proba="p_*")
     with pytest.raises(InputError, match=r"' p_a' matches with the spaces around them left out"):
         score(spaced, target="y", proba=["p_a", "p_b"])
+    # columns listed in one string: a list is asked for, not for names that are not columns
+    plain = tmp_path / "plain.csv"
+    plain.write_text("y,p_a,p_b\na,0.9,0.1\n")
+    with pytest.raises(InputError, match=r"it is one name: give several as a list \(\['p_a', "):
+        score(plain, target="y", proba="p_a, p_b")
+    with pytest.raises(InputError, match=r"it is one pattern: give several as a list"):
+        score(plain, target="y", proba="p_a*,p_b*")
+    with pytest.raises(InputError, match=r"no such column \(columns: 'y', 'p_a', 'p_b'\)$"):
+        score(plain, target="y", proba="p_a,p_c")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import warnings
 from typing import Any
@@ -355,7 +354,6 @@ def score_command(args: argparse.Namespace) -> int:
     """
     from crossentropy._lib.html import check_output_path
     from crossentropy.scoring import InputError, score
-    from crossentropy.scoring._api import ROW_SUM_WARNING, row_sum_warnings
     from crossentropy.scoring._engine import ProgressBar
     from crossentropy.scoring._report import printable
     from crossentropy.scoring._sources import input_files, is_url
@@ -398,8 +396,7 @@ def score_command(args: argparse.Namespace) -> int:
     bar = ProgressBar(bool(args.progress) or sys.stderr.isatty())
     try:
         data: Any = predictions if len(predictions) > 1 else (predictions or [None])[0]
-        with warnings.catch_warnings():  # printed below, as a line of the command
-            warnings.filterwarnings("ignore", "(?s).*" + re.escape(ROW_SUM_WARNING), UserWarning)
+        with warnings.catch_warnings(record=True) as caught:  # printed below, as lines
             report = score(
                 data,
                 target=args.target,
@@ -442,8 +439,8 @@ def score_command(args: argparse.Namespace) -> int:
             return _error(str(exc))
         where = predictions[0] if predictions else "input"  # a safety net: name the input
         return _error(f"{where}: {type(exc).__name__}: {exc}")
-    for text in row_sum_warnings(report):
-        sys.stderr.write(printable(f"{PROG}: warning: {text}") + "\n")
+    for one in caught:
+        sys.stderr.write(printable(f"{PROG}: warning: {one.message}") + "\n")
     try:
         print(report.to_json() if args.json else terminal_safe(report.to_text()), flush=True)
     except BrokenPipeError:  # stdout closed early (``| head``): not an error of ours

@@ -688,10 +688,6 @@ def report_inputs(reports: Sequence[ScoreReport]) -> list[str]:
     return out
 
 
-#: The end of the warning of rows that do not sum to 1 (the command line prints it its way).
-ROW_SUM_WARNING = "do not sum to 1 within their dtype's rounding"
-
-
 def row_sum_warnings(result: ScoreReport | Comparison) -> list[str]:
     """The warning of each prediction set with rows whose probabilities do not sum to 1."""
     reports = list(result.reports.values()) if hasattr(result, "reports") else [result]
@@ -705,8 +701,8 @@ def row_sum_warnings(result: ScoreReport | Comparison) -> list[str]:
             )
             what = one.input["files"]["predictions"]  # a folder or pattern of parts, named so
             out.append(
-                f"{what}: {off:,} of {one.n:,} rows have probabilities that "
-                f"{ROW_SUM_WARNING}; {how}"
+                f"{what}: {off:,} of {one.n:,} rows have probabilities that do not sum to 1 "
+                f"within their dtype's rounding; {how}"
             )
     return out
 

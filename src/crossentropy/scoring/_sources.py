@@ -32,6 +32,7 @@ import gzip
 import io
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -39,6 +40,7 @@ from typing import Any, Literal
 import numpy as np
 
 from crossentropy._lib.checks import plain
+from crossentropy._lib.policy import user_stacklevel
 
 __all__ = [
     "FORMATS",
@@ -575,8 +577,9 @@ def column_names(path: str, fmt: Format) -> list[str]:
 
 def no_such_column(names: Sequence[str], wanted: str, pattern: bool = False) -> str:
     """The message for a column ``wanted`` (a name, or a glob ``pattern``) not among ``names``:
-    the columns, and a hint where the header reads as one column holding another separator,
-    or where names match once the spaces around them are left out (``y, p_a``)."""
+    the columns, and a hint where ``wanted`` lists columns (``"p_a,p_b"``), where the header
+    reads as one column holding another separator, or where names match once the spaces
+    around them are left out (``y, p_a``)."""
     if pattern:
         text = f"no column matches the pattern {wanted!r}"
         spaced = [n for n in names if n != n.strip() and fnmatch.fnmatchcase(n.strip(), wanted)]
@@ -584,7 +587,15 @@ def no_such_column(names: Sequence[str], wanted: str, pattern: bool = False) -> 
         text = f"no such column (columns: {name_list(names)})"
         spaced = [n for n in names if n != n.strip() and n.strip() == wanted]
     other = [sep for sep in (";", "\t", "|") if len(names) == 1 and sep in names[0]]
-    if other:
+    parts = [p.strip() for p in wanted.split(",")]
+    listed = len(parts) > 1 and all(
+        any(fnmatch.fnmatchcase(n, p) for n in names) if pattern else p in names for p in parts
+    )
+    if listed:
+        text += (
+            f"; it is one {'pattern' if pattern else 'name'}: give several as a list ({parts!r})"
+        )
+    elif other:
         text += f"; the header reads as one column holding {other[0]!r}: a file separated by it?"
     elif spaced:
         text += (
@@ -819,7 +830,8 @@ def _check_classes(
     positions where not ``named_by_columns``). Given classes that name a column's class as
     another column's (``p_*`` over ``p_cat, p_dog`` with classes ``dog, cat``) are an
     error: the columns would be scored as each other's classes; names that are all integers
-    are not held to it (``0, 1, 2`` are as often the columns' positions)."""
+    (``0, 1, 2`` are as often the columns' positions) are read by position, with a warning
+    where the classes are the same integers in another order."""
     named = list(classes)  # the classes the columns' names give
     if override is not None:
         given = [str(c).strip() for c in override]
@@ -834,19 +846,32 @@ def _check_classes(
             (j for j, n in enumerate(named) if len(cols) > 1 and n != given[j] and n in given),
             None,
         )
-        # integer names are as often positions (a DataFrame of predict_proba: 0, 1, 2) as
-        # classes: only names that are not all integers are held to
-        numbered = all(INT_NAME.fullmatch(n.strip()) for n in named)
-        if named_by_columns and not numbered and crossed is not None:
+        if named_by_columns and crossed is not None:
             other = cols[given.index(named[crossed])]
-            raise InputError(
-                path,
+            crossing = (
                 f"classes (--classes) gives the column {cols[crossed]!r} the class "
                 f"{given[crossed]!r}, and its name's class {named[crossed]!r} to the column "
-                f"{other!r}: list the classes in the columns' order, or choose the columns in "
-                "the classes' order (proba, --proba-cols)",
-                column=cols[crossed],
+                f"{other!r}"
             )
+            # integer names are as often positions (a DataFrame of predict_proba: columns
+            # 0, 1, 2 of classes 1, 2, 3) as classes: they are read by position, with a
+            # warning where the classes are the names in another order
+            if all(INT_NAME.fullmatch(n.strip()) for n in named):
+                if sorted(given) == sorted(named):
+                    warnings.warn(
+                        f"{path}: {crossing}; the columns are read in the classes' order, "
+                        "by position (if their names are their classes, list the classes in "
+                        "the columns' order)",
+                        UserWarning,
+                        stacklevel=user_stacklevel(),
+                    )
+            else:
+                raise InputError(
+                    path,
+                    f"{crossing}: list the classes in the columns' order, or choose the "
+                    "columns in the classes' order (proba, --proba-cols)",
+                    column=cols[crossed],
+                )
         classes = given
     elif len(cols) == 1:
         classes = ["0", "1"]  # (boolean labels, and their text, are the classes 0 and 1)
