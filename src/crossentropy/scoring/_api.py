@@ -454,7 +454,8 @@ def score(
         is P(False), i.e. of the class 0). Classes that give a
         column the class another column's name gives (``p_cat, p_dog`` with classes
         ``["dog", "cat"]``) are an error, unless the names are all integers (``0, 1, 2`` are
-        as often positions). Without them, the columns' names (after the fixed ends of a
+        as often positions): those columns are read by position, with a warning where the
+        classes are the same integers in another order. Without them, the columns' names (after the fixed ends of a
         ``proba`` pattern) are the classes; for NumPy data, integer labels that are all
         positions ``0 .. C-1`` are the columns' positions, and other labels, sorted, name the
         columns when there are as many as columns (scikit-learn's rule); integer labels all
