@@ -178,6 +178,20 @@ def test_brier_binary_pos_label_rules() -> None:
         metrics.brier_score_loss([0.5, 1, 1, 0], p)
     with pytest.raises(ValueError, match="scale_by_half"):
         metrics.brier_score_loss([0, 1, 1, 0], p, scale_by_half="yes")
+    # NumPy's booleans and scalars are taken, as scikit-learn takes them; a pos_label that is
+    # not one label (an array or a set would be compared row by row) is refused
+    y = [0, 1, 1, 0]
+    _close(
+        metrics.brier_score_loss(y, p, scale_by_half=np.True_, pos_label=np.int64(1)),
+        skm.brier_score_loss(y, p, scale_by_half=np.True_, pos_label=np.int64(1)),
+    )
+    _close(
+        metrics.brier_score_loss(y, p, pos_label=np.array(0)),
+        skm.brier_score_loss(y, p, pos_label=0),
+    )
+    for bad in (np.array([0, 1]), {1}, [1]):
+        with pytest.raises(TypeError, match="pos_label must be one label"):
+            metrics.brier_score_loss(y, p, pos_label=bad)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -1104,6 +1118,90 @@ def test_numbers_held_as_objects_are_read_as_scikit_learn_reads_them() -> None:
     missing[7] = None  # NaN, as scikit-learn reads it: refused at its row
     with pytest.raises(ValueError, match="got nan at row 7"):
         metrics.log_loss(b, missing)
+
+
+def test_sample_weights_held_as_objects_are_numbers_as_scikit_learn_reads_them() -> None:
+    """Weights of dtype object (a NumPy array, a pandas column) are their numbers; text among
+    them, or a ragged list, is an error naming sample_weight."""
+    skm = pytest.importorskip("sklearn.metrics")
+    pd = pytest.importorskip("pandas")
+    y, p, w = [0, 1, 1], [0.2, 0.7, 0.6], [1.0, 2.0, 3.0]
+    for held in (np.array(w, dtype=object), pd.Series(w, dtype=object)):
+        for fn in ("log_loss", "brier_score_loss"):
+            _close(
+                getattr(metrics, fn)(y, p, sample_weight=held),
+                getattr(skm, fn)(y, p, sample_weight=w),
+            )
+    with pytest.raises(TypeError, match="sample_weight must hold numbers"):
+        metrics.log_loss(y, p, sample_weight=np.array(["a", "b", "c"], dtype=object))
+    with pytest.raises(
+        ValueError, match="sample_weight must be a 1-D array of numbers; got a ragged"
+    ):
+        metrics.log_loss(y, p, sample_weight=[[1], [1, 2], [3]])
+
+
+@pytest.mark.parametrize("order", [">f8", ">f4", "<f8"])
+def test_probabilities_in_either_byte_order(order: str) -> None:
+    """Big-endian floats (a file's, np.frombuffer's) score as the same numbers in the
+    machine's order (a NumPy casting error escaped before)."""
+    skm = pytest.importorskip("sklearn.metrics")
+    rng = _rng("byte order")
+    p = _proba(rng, 30, 3)
+    y = rng.integers(0, 3, 30)
+    y[:3] = [0, 1, 2]
+    held = p.astype(order)
+    native = held.astype(held.dtype.newbyteorder("="))
+    for fn in ("log_loss", "d2_log_loss_score", "brier_score_loss"):
+        _close(getattr(metrics, fn)(y, held), getattr(skm, fn)(y, native), tol=1e-6)
+        _close(getattr(metrics, fn)(y, held), getattr(metrics, fn)(y, native), tol=0)
+    _close(metrics.perplexity(y, held), metrics.perplexity(y, native), tol=0)
+    _close(metrics.LogLoss().update(y, held).result(), metrics.log_loss(y, native), tol=0)
+
+
+def test_missing_labels_of_pandas_nullable_dtypes_are_named() -> None:
+    """pandas' ``NA`` among boolean or text labels is a missing label at its row, as None and
+    NaN are (was a TypeError about comparing labels)."""
+    pd = pytest.importorskip("pandas")
+    for labels in (
+        pd.Series([True, pd.NA, False], dtype="boolean"),
+        pd.Series(["a", pd.NA, "b"], dtype="string"),
+        pd.Series(["a", pd.NA, "b"], dtype=object),
+    ):
+        for call in (
+            lambda y: metrics.log_loss(y, [0.2, 0.6, 0.5]),
+            lambda y: metrics.calibration_error(y, [0.2, 0.6, 0.5]),
+        ):
+            with pytest.raises(
+                ValueError, match="class labels must not be missing; got <NA> at row 1"
+            ):
+                call(labels)
+
+
+def test_d2_of_fewer_than_two_rows_checks_the_input_first_as_sklearn() -> None:
+    """scikit-learn checks the lengths and the numbers before it returns NaN for fewer than
+    two rows: so do we (NaN was returned whatever the input)."""
+    skm = pytest.importorskip("sklearn.metrics")
+    for y, p in (
+        ([0, 1, 0], [[0.3, 0.7]]),
+        (["a", "b", "c"], [0.5]),
+        ([0, 1, 0], np.zeros((0, 2))),
+    ):
+        with pytest.raises(ValueError, match="inconsistent"):
+            skm.d2_log_loss_score(y, p)
+        with pytest.raises(ValueError, match="the same number of rows"):
+            metrics.d2_log_loss_score(y, p)
+    with pytest.raises(ValueError, match="y_proba must have shape"):
+        metrics.d2_log_loss_score([0, 1], 0.3)
+    with pytest.raises(TypeError, match="y_proba must hold numbers"):
+        metrics.d2_log_loss_score([0, 1], "ab")
+    with pytest.raises(ValueError, match="sample_weight must be a 1-D array"):
+        metrics.d2_log_loss_score([0], [[0.3, 0.7]], sample_weight=[1.0, 2.0])
+    for y, p in (([0], [[0.3, 0.7]]), ([5], [[0.3, 0.7]]), ([1], [0.4]), ([], np.zeros((0, 2)))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert math.isnan(skm.d2_log_loss_score(y, p))
+        with pytest.warns(UserWarning, match="less than two samples"):
+            assert math.isnan(metrics.d2_log_loss_score(y, p))
 
 
 def test_a_zero_total_weight_on_dask_is_nan_without_a_warning_or_refused_when_validated() -> None:

@@ -215,6 +215,50 @@ def test_brier_stream_binary_rules() -> None:
         metrics.BrierScore().update([2, 5], [0.2, 0.9])
     got = metrics.BrierScore(pos_label="ham").update(["ham", "spam"], [0.9, 0.2]).result()
     _close(got, metrics.brier_score_loss(["ham", "spam"], [0.9, 0.2], pos_label="ham"))
+    # {-1, 0} has no 1: the one-shot function takes 0 as positive, a stream cannot know it
+    y, p = [-1, 0, 0, -1], [0.1, 0.8, 0.7, 0.2]
+    with pytest.raises(ValueError, match=r"takes values in \[-1, 0\] and pos_label"):
+        metrics.BrierScore().update(y, p)
+    _close(metrics.BrierScore(pos_label=0).update(y, p).result(), metrics.brier_score_loss(y, p))
+    stream = metrics.BrierScore().update([-1], [0.1])  # {-1} alone is {-1, 1}'s
+    with pytest.raises(ValueError, match="pos_label"):
+        stream.update([0], [0.8])
+    _close(stream.update([1], [0.7]).result(), metrics.brier_score_loss([-1, 1], [0.1, 0.7]))
+    # merging is held to the same rules as updating, and a refused batch leaves no trace
+    with pytest.raises(ValueError, match=r"seen the labels \[-1, 0, 1\]"):
+        metrics.BrierScore().update([0, 1], [0.2, 0.7]).merge(stream)
+    zeros = metrics.BrierScore().update([0, 0], [0.2, 0.3])
+    with pytest.raises(ValueError, match="pos_label"):
+        zeros.merge(metrics.BrierScore().update([-1], [0.4]))
+    _close(zeros.update([1], [0.9]).result(), metrics.brier_score_loss([0, 0, 1], [0.2, 0.3, 0.9]))
+    # pos_label is one label (NumPy's scalars and booleans too), as scikit-learn takes it
+    for bad in (np.array([0, 1]), {1}, [1]):
+        with pytest.raises(TypeError, match="pos_label must be one label"):
+            metrics.BrierScore(pos_label=bad)
+    _close(
+        metrics.BrierScore(pos_label=np.int64(1), scale_by_half=np.True_)
+        .update([0, 1], [0.2, 0.9])
+        .result(),
+        metrics.brier_score_loss([0, 1], [0.2, 0.9]),
+    )
+
+
+def test_an_empty_batch_adds_nothing() -> None:
+    """A stream's last (or filtered) batch may be empty, a Python list's too: nothing is
+    added, and a first empty batch fixes no classes."""
+    empty = np.zeros(0, dtype=int)
+    y, p = [0, 1, 1], [0.2, 0.7, 0.6]
+    _close(
+        metrics.BrierScore().update(y, p).update(empty, np.zeros(0)).result(),
+        metrics.brier_score_loss(y, p),
+    )
+    _close(metrics.LogLoss().update([], []).update(y, p).result(), metrics.log_loss(y, p))
+    p3 = [[0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]]
+    _close(
+        metrics.LogLoss().update([], []).update([0, 1, 2], p3).result(),
+        metrics.log_loss([0, 1, 2], p3),
+    )
+    assert math.isnan(metrics.BrierScore().update([], []).result())
 
 
 def test_empty_streams() -> None:
@@ -226,6 +270,26 @@ def test_empty_streams() -> None:
         assert math.isnan(metrics.D2LogLoss().result())
     with pytest.raises(ZeroDivisionError):
         metrics.LogLoss().update([0, 1], [0.5, 0.5], [0.0, 0.0]).result()
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+def test_calibration_stream_holds_weights_as_calibration_error(strategy: str) -> None:
+    """Negative weights are refused, and a zero total weight is a ``ZeroWeightError``, as
+    :func:`calibration_error` holds them (was a meaningless number and NaN)."""
+    y, p = [0, 1, 1], [0.3, 0.7, 0.2]
+    for one_shot in (True, False):
+        call = (
+            (lambda w: metrics.calibration_error(y, p, sample_weight=w, strategy=strategy))
+            if one_shot
+            else (lambda w: metrics.CalibrationError(strategy=strategy).update(y, p, w).result())
+        )
+        with pytest.raises(ValueError, match=r"finite and >= 0; got -1.0 at row 0"):
+            call([-1.0, 2.0, 1.0])
+        with pytest.raises(metrics.ZeroWeightError):
+            call([0.0, 0.0, 0.0])
+    w = [1.0, 2.0, 0.0]
+    want = metrics.calibration_error(y, p, sample_weight=w, strategy=strategy)
+    _close(metrics.CalibrationError(strategy=strategy).update(y, p, w).result(), want)
 
 
 def test_row_checks_apply_to_every_batch() -> None:

@@ -289,8 +289,9 @@ def float_dtypes(xp: Namespace, x: Array, name: str) -> tuple[Any, Any]:
         return _torch_float(x, name)
     dtype = x.dtype
     if is_numpy(x):
-        if dtype.kind == "f":
-            return (np.float32 if dtype.itemsize < 4 else dtype), dtype
+        if dtype.kind == "f":  # in the machine's byte order (a file's big-endian floats too)
+            native = dtype.newbyteorder("=")
+            return (np.float32 if dtype.itemsize < 4 else native), native
         if dtype.kind in "iub":
             return np.dtype(np.float64), np.dtype(np.float64)
         bits = _ml_float_bits(dtype)

@@ -20,6 +20,7 @@ ones, where such input gives NaN (without a floating-point warning for a zero to
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from typing import Any, Literal, NamedTuple
@@ -40,7 +41,14 @@ from crossentropy.metrics._formulas import (
     row_log_loss,
     uniform_edges,
 )
-from crossentropy.metrics._labels import POS_LABEL_1, distinct, host_labels, indicator_rows
+from crossentropy.metrics._labels import (
+    POS_LABEL_1,
+    ClassCountError,
+    check_pos_label,
+    distinct,
+    host_labels,
+    indicator_rows,
+)
 from crossentropy.metrics._prepare import (
     NO_ROWS,
     Prepared,
@@ -433,6 +441,10 @@ def d2_log_loss_score(
     y_proba = renamed_y_pred(y_proba, y_pred)
     n = _n_rows(y_proba)
     if n is not None and n < 2:
+        # checked first, as scikit-learn does (numbers, one label and one weight per row);
+        # one row holds one class, which is not an error here
+        with contextlib.suppress(ClassCountError):
+            prepare(y_true, y_proba, sample_weight, labels, multi_label=True)
         return _d2_undefined()
     prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True, multi_label=True)
     if n is None and prep.n < 2:  # a length known only now (a Dask DataFrame)
@@ -524,8 +536,7 @@ def brier_score_loss(
     >>> round(brier_score_loss(["eggs", "ham", "spam"], p), 6)
     0.146667
     """
-    if not (isinstance(scale_by_half, bool) or scale_by_half == "auto"):
-        raise ValueError(f"scale_by_half must be True, False or 'auto'; got {scale_by_half!r}")
+    scale_by_half = check_scale_by_half(scale_by_half)
     ndim = np.ndim(y_proba) if not hasattr(y_proba, "ndim") else y_proba.ndim
     shape = getattr(y_proba, "shape", None) or np.shape(y_proba)
     if ndim == 1 or (ndim == 2 and shape[1] == 1):
@@ -537,12 +548,29 @@ def brier_score_loss(
     return finish(prep, score * brier_scale(width, scale_by_half))
 
 
+def check_scale_by_half(value: Any) -> bool | Literal["auto"]:
+    """``scale_by_half``: ``"auto"`` or a boolean (NumPy's too), else a ``ValueError``."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, str) and value == "auto":
+        return "auto"
+    raise ValueError(f"scale_by_half must be True, False or 'auto'; got {value!r}")
+
+
 def prepare_binary(
-    y_true: Any, y_proba: Any, sample_weight: Any, pos_label: Any, *, true_class: bool = True
+    y_true: Any,
+    y_proba: Any,
+    sample_weight: Any,
+    pos_label: Any,
+    *,
+    true_class: bool = True,
+    nonempty: bool = True,
 ) -> Prepared:
     """scikit-learn's binary rules: a binary ``y_true`` and ``pos_label`` (inferred or given);
     a two-column label indicator ``y_true`` with one 1 per row is read as its column index.
-    ``true_class``: as in :func:`~crossentropy.metrics._prepare.prepare`."""
+    ``true_class``: as in :func:`~crossentropy.metrics._prepare.prepare`; ``nonempty=False``
+    takes a batch of no rows (a stream's, whose ``pos_label`` is given)."""
+    pos_label = check_pos_label(pos_label)
     y = host_labels(y_true, "y_true", indicator=True)
     if y.ndim == 2:
         enc, one_each = indicator_rows(y, None)
@@ -552,7 +580,7 @@ def prepare_binary(
                 f"columns and one 1 per row; got shape {shape_str(y.shape)}"
             )
         y = enc.index
-    if y.size == 0:
+    if y.size == 0 and nonempty:
         raise ValueError(NO_ROWS)
     classes = distinct(y)
     if y.dtype.kind == "f" and np.any(y != np.round(y)):

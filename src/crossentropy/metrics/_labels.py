@@ -8,6 +8,7 @@ take a linear-time path (a bounds check and a ``bincount``) instead of a sort.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from typing import Any
 
@@ -19,7 +20,9 @@ from crossentropy._lib.namespace import is_array
 
 __all__ = [
     "POS_LABEL_1",
+    "ClassCountError",
     "Encoded",
+    "check_pos_label",
     "distinct",
     "encode",
     "host_labels",
@@ -30,6 +33,25 @@ __all__ = [
 #: scikit-learn's binary labels whose positive class is 1 when ``pos_label`` is not given
 #: (``_check_pos_label_consistency``): {0, 1}, {-1, 1} and each of them alone.
 POS_LABEL_1 = ([0, 1], [-1, 1], [0], [-1], [1])
+
+
+class ClassCountError(ValueError):
+    """Too few classes: ``y_true`` holds one label (without ``labels``), or its classes (or
+    ``labels``) are not as many as the columns of ``y_proba``."""
+
+
+def check_pos_label(value: Any) -> Any:
+    """``pos_label``: None, or one label (a number, text or a boolean; a 0-d array is its
+    value), as scikit-learn takes it; a ``TypeError`` otherwise (an array or a set would be
+    compared row by row)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if value is None or isinstance(value, str | bytes | numbers.Number | np.generic):
+        return value
+    raise TypeError(
+        f"pos_label must be one label (a number, text or a boolean); got {type(value).__name__}"
+    )
+
 
 #: Integer labels spanning at most this many values are counted with ``bincount``.
 _DENSE_SPAN = 1 << 22
@@ -174,11 +196,12 @@ def _unique(a: Host) -> Host:
 
 
 def _incomparable(a: Host, exc: TypeError) -> ValueError | TypeError:
-    """Labels that do not sort: a missing label (None or NaN) among them is a ``ValueError``
-    naming its row (scikit-learn's "Unknown label type" for ``[0, None, 2]``), else labels of
-    types that do not compare are a ``TypeError`` (as scikit-learn's sorting raises one)."""
+    """Labels that do not sort: a missing label (None, NaN or pandas' ``NA``) among them is a
+    ``ValueError`` naming its row (scikit-learn's "Unknown label type" for ``[0, None, 2]``),
+    else labels of types that do not compare are a ``TypeError`` (as scikit-learn's sorting
+    raises one)."""
     for i, v in enumerate(a.tolist()):
-        if v is None or (isinstance(v, float) and v != v):
+        if v is None or (isinstance(v, float) and v != v) or type(v).__name__ == "NAType":
             return ValueError(f"class labels must not be missing; got {v} at row {i}")
     return TypeError(f"class labels must be of one comparable type; got {exc}")
 
@@ -240,7 +263,7 @@ def encode(y: Host, labels: Any, name_y: str = "y_true") -> Encoded:
             classes, index = np.unique(y, return_inverse=True) if y.size else (y[:0], y[:0])
             index = np.asarray(index, dtype=np.intp).reshape(-1)
         if classes.shape[0] == 1:
-            raise ValueError(
+            raise ClassCountError(
                 f"{name_y} contains only one label ({plain(classes[0])!r}); pass the list of all "
                 "expected class labels through labels="
             )

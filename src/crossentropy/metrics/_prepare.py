@@ -38,6 +38,7 @@ from crossentropy.metrics._fast import BITS_OF_ONE, rows_pass
 from crossentropy.metrics._formulas import gather, log_loss_sum, row_log_loss
 from crossentropy.metrics._labels import (
     POS_LABEL_1,
+    ClassCountError,
     Encoded,
     encode,
     host_labels,
@@ -134,6 +135,14 @@ def _values(x: Array, name: str) -> Array:
             raise ValueError(f"{name} is a meta tensor: it has a shape but no values to score")
         return x.detach()
     return x
+
+
+def _sequence(x: Any, name: str) -> np.ndarray[Any, Any]:
+    """``np.asarray(x)``; a ragged sequence is a ``ValueError`` naming ``name``."""
+    try:
+        return np.asarray(x)
+    except ValueError:
+        raise ValueError(f"{name} must be a 1-D array of numbers; got a ragged sequence") from None
 
 
 def _objects_as_numbers(x: Any, name: str) -> Any:
@@ -399,13 +408,14 @@ def prepare(
         raise ValueError(NO_ROWS)
     weight = None
     if sample_weight is not None:
+        sample_weight = _objects_as_numbers(sample_weight, "sample_weight")
         if compat.is_array_api_obj(sample_weight) and compat.array_namespace(sample_weight) is xp:
             w = sample_weight
         else:  # a sequence, or an array of another library: moved to y_proba's
             host = (
                 to_host(sample_weight, "sample_weight")
                 if compat.is_array_api_obj(sample_weight)
-                else np.asarray(sample_weight)
+                else _sequence(sample_weight, "sample_weight")
             )
             if host.dtype.kind not in "biuf":
                 raise TypeError(f"sample_weight must hold numbers; got dtype {host.dtype}")
@@ -447,12 +457,12 @@ def prepare(
     width = 2 if p.ndim == 1 else int(p.shape[1])
     if width != n_classes:
         if labels is None and classes is None:
-            raise ValueError(
+            raise ClassCountError(
                 f"y_true and y_proba contain different numbers of classes: {n_classes} vs "
                 f"{width}; pass the classes through labels=. Classes found in y_true: "
                 f"{enc.classes.tolist()}"
             )
-        raise ValueError(
+        raise ClassCountError(
             f"the number of classes in labels ({n_classes}) differs from the number of "
             f"columns of y_proba ({width}); classes: {enc.classes.tolist()}"
         )

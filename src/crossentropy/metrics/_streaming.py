@@ -29,6 +29,7 @@ import numpy as np
 
 from crossentropy._lib.checks import check_bool, check_choice, check_int, plain
 from crossentropy._lib.host import to_host
+from crossentropy.metrics._calibration import checked_weights
 from crossentropy.metrics._exact import ExactSum
 from crossentropy.metrics._formulas import (
     calibration_norm,
@@ -40,6 +41,7 @@ from crossentropy.metrics._functions import (
     ClassLogLoss,
     bin_totals,
     brier_total,
+    check_scale_by_half,
     check_weight_total,
     class_totals,
     confidence_and_outcome,
@@ -47,7 +49,7 @@ from crossentropy.metrics._functions import (
     losses,
     prepare_binary,
 )
-from crossentropy.metrics._labels import checked_labels, host_labels
+from crossentropy.metrics._labels import check_pos_label, checked_labels, host_labels
 from crossentropy.metrics._prepare import Prepared, check_weight_magnitude, prepare, weighted_sum
 
 __all__ = [
@@ -97,6 +99,10 @@ class _Stream:
     ) -> Prepared:
         if self.classes is None:
             y = host_labels(y_true, "y_true")
+            if not y.size:  # (an empty list is float64) the classes wait for a row
+                classes = np.arange(_width(y_proba))
+                prep = prepare(y_true, y_proba, sample_weight, None, classes=classes)
+                return prep
             if y.dtype.kind not in "iub":
                 raise ValueError(
                     f"y_true holds labels of dtype {y.dtype}; a stream without labels= takes "
@@ -464,10 +470,9 @@ class BrierScore(_Stream):
         labels: Any = None,
         scale_by_half: bool | Literal["auto"] = "auto",
     ) -> None:
-        if not (isinstance(scale_by_half, bool) or scale_by_half == "auto"):
-            raise ValueError(f"scale_by_half must be True, False or 'auto'; got {scale_by_half!r}")
+        scale_by_half = check_scale_by_half(scale_by_half)
         super().__init__(labels=labels)
-        self.pos_label = pos_label
+        self.pos_label = check_pos_label(pos_label)
         self.scale_by_half = scale_by_half
         self._options = (pos_label, scale_by_half)
         self._sum = ExactSum()
@@ -495,35 +500,41 @@ class BrierScore(_Stream):
         vector = len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)
         if vector:
             y = host_labels(y_true, "y_true")
-            self._seen.update(plain(v) for v in np.unique(y))
-            if len(self._seen) > 2:
-                raise ValueError(
-                    "y_true must be binary for y_proba of shape (n,); the stream has seen the "
-                    f"labels {sorted(self._seen, key=str)}"
-                )
+            seen = self._checked_seen({plain(v) for v in np.unique(y)})
             pos = 1 if self.pos_label is None else self.pos_label
-            if self.pos_label is None and not self._seen <= {0, 1, -1}:
-                raise ValueError(
-                    f"y_true takes values in {sorted(self._seen, key=str)} and pos_label is not "
-                    "given: a stream takes pos_label=1, for labels in {0, 1} or {-1, 1}; pass "
-                    "pos_label"
-                )
-            prep = prepare_binary(y, y_proba, sample_weight, pos)
-            self.n += prep.n
+            prep = prepare_binary(y, y_proba, sample_weight, pos, nonempty=False)
             width = 2
         else:
             prep = self._prepare(y_true, y_proba, sample_weight)
             width = int(prep.proba.shape[1])
-        if self._width is None:
-            self._width = width
-        elif self._width != width:
+        if self._width is not None and self._width != width:
             raise ValueError(f"y_proba has {width} classes; the stream has {self._width}")
+        self._width = width
+        if vector:
+            self._seen = seen
+            self.n += prep.n
         if prep.n:
             self._sum.add(_float(brier_total(prep)))
             self._weight.add(
                 prep.n if prep.weight is None else _float(weighted_sum(prep.xp, prep.weight, None))
             )
         return self
+
+    def _checked_seen(self, labels: set[Any]) -> set[Any]:
+        """The labels of vectors seen with ``labels`` added: at most two, and without
+        ``pos_label`` within {0, 1} or {-1, 1} (a ``ValueError`` otherwise)."""
+        seen = self._seen | labels
+        if len(seen) > 2:
+            raise ValueError(
+                "y_true must be binary for y_proba of shape (n,); the stream has seen the "
+                f"labels {sorted(seen, key=str)}"
+            )
+        if self.pos_label is None and not (seen <= {0, 1} or seen <= {-1, 1}):
+            raise ValueError(
+                f"y_true takes values in {sorted(seen, key=str)} and pos_label is not given: a "
+                "stream takes pos_label=1, for labels in {0, 1} or {-1, 1}; pass pos_label"
+            )
+        return seen
 
     def merge(self, other: BrierScore) -> BrierScore:
         """Add what another accumulator has seen.
@@ -538,7 +549,7 @@ class BrierScore(_Stream):
             if self._width is not None and self._width != other._width:
                 raise ValueError(f"other has {other._width} classes; expected {self._width}")
             self._width = other._width
-        self._seen |= other._seen
+        self._seen = self._checked_seen(other._seen)
         self._sum.merge(other._sum)
         self._weight.merge(other._weight)
         return self
@@ -630,9 +641,10 @@ class CalibrationError(_Stream):
         prep = self._prepare(y_true, y_proba, sample_weight)
         if not prep.n:
             return self
+        # finite and >= 0, as calibration_error and the other calibration accumulators hold them
+        w = None if prep.weight is None else checked_weights(to_host(prep.weight), prep.n)
         conf, hit = confidence_and_outcome(prep.xp, prep)
         if self.strategy == "quantile":
-            w = None if prep.weight is None else to_host(prep.weight).astype(np.float64)
             self._weighted = self._weighted or w is not None
             kept = (to_host(conf).astype(np.float64), to_host(hit).astype(bool))
             self._kept.append(kept if w is None else (*kept, w))
@@ -665,7 +677,8 @@ class CalibrationError(_Stream):
         """The calibration error of every row seen (NaN before any row)."""
         if self.strategy == "uniform":
             count = self._count.value()
-            check_weight_magnitude(count)  # refused, as every accumulator's
+            if self.n:  # a zero total weight is refused, as every accumulator's
+                check_weight_total(count)
             return calibration_norm(count, self._conf.value(), self._hit.value(), self.norm)
         if not self._kept:
             return math.nan
@@ -677,6 +690,6 @@ class CalibrationError(_Stream):
             else None
         )
         if weight is not None:
-            check_weight_magnitude(weight)
+            check_weight_total(weight)
         totals = bin_totals(np, conf, hit, weight, quantile_edges(conf, self.n_bins))
         return calibration_norm(*totals, self.norm)

@@ -448,19 +448,19 @@ def score(
         Probability columns: names and glob patterns (``"p_*"`` maps column ``p_cat`` to class
         ``cat``); default every other column.
     classes : list, optional
-        Class names for the probability columns, in their order (two for one column, which
-        is the second class's probability, unless its name gives the first: ``p_0``, or
-        ``p_no`` with classes ``["no", "yes"]``, is that class's, and ``p_False`` (any case)
-        is P(False), i.e. of the class 0). Classes that give a
-        column the class another column's name gives (``p_cat, p_dog`` with classes
-        ``["dog", "cat"]``) are an error, unless the names are all integers (``0, 1, 2`` are
-        as often positions): those columns are read by position, with a warning where the
-        classes are the same integers in another order. Without them, the columns' names (after the fixed ends of a
-        ``proba`` pattern) are the classes; for NumPy data, integer labels that are all
-        positions ``0 .. C-1`` are the columns' positions, and other labels, sorted, name the
-        columns when there are as many as columns (scikit-learn's rule); integer labels all
-        within ``1 .. C-1`` are refused as unclear (positions without a row of the first
-        class, or classes ``1 .. C`` without a row of the last).
+        Class names for the probability columns, in their order (two for one column, which is
+        the second class's probability, unless its name gives the first: ``p_0``, or ``p_no``
+        with classes ``["no", "yes"]``, is that class's, and ``p_False`` (any case) is P(False),
+        i.e. of the class 0). Classes that give a column the class another column's name gives
+        (``p_cat, p_dog`` with classes ``["dog", "cat"]``) are an error, unless the names are
+        all integers (``0, 1, 2`` are as often positions): those columns are read by position,
+        with a warning where the classes are the same integers in another order. Without them,
+        the columns' names (after the fixed ends of a ``proba`` pattern) are the classes; for
+        NumPy data, integer labels that are all positions ``0 .. C-1`` are the columns'
+        positions, and other labels, sorted, name the columns when there are as many as columns
+        (scikit-learn's rule); integer labels all within ``1 .. C-1`` are refused as unclear
+        (positions without a row of the first class, or classes ``1 .. C`` without a row of the
+        last).
     solution : path, optional
         The solution table of a pair, joined to ``data`` on ``id``: row by row in bounded
         memory while both files list the same ids in the same order (an id repeated at the
