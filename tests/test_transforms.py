@@ -22,6 +22,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch.func import functional_call, grad, jacfwd, jacrev, vmap  # noqa: E402
 
 import crossentropy as ce  # noqa: E402
+import crossentropy.nn as cnn  # noqa: E402
 from _helpers import lazy_calls, lazy_inputs  # noqa: E402
 from registry import CASES, MODULES  # noqa: E402
 
@@ -118,6 +119,33 @@ def test_vmap_over_the_loss_itself_matches_torch():
     ours = vmap(grad(lambda a, b: ce.cross_entropy(a[None], b[None])))(x, y)
     theirs = vmap(grad(lambda a, b: torch.nn.functional.cross_entropy(a[None], b[None])))(x, y)
     torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"label_smoothing": 0.1}, {"z_loss": 1e-4}, {"empty_mean": 0.0}, "focal"]
+)
+def test_per_sample_gradients_of_unbatched_samples_with_class_weights(options):
+    """vmap(grad) over unbatched samples (logits ``(C,)``, a 0-d label) with class weights:
+    the weight of a 0-d label was read by indexing, which vmap of grad cannot batch. The
+    loop's gradients, and PyTorch's where it has the options."""
+    gen = torch.Generator().manual_seed(8)
+    x = torch.randn(6, 5, dtype=torch.float64, generator=gen)
+    y = torch.randint(0, 5, (6,), generator=gen)
+    w = torch.rand(5, dtype=torch.float64, generator=gen) + 0.5
+    if options == "focal":
+        calls = [lambda a, b: ce.focal_loss(a, b, alpha=w, gamma=2.0)]
+    else:
+        calls = [
+            lambda a, b: ce.cross_entropy(a, b, w, **options),
+            lambda a, b: cnn.CrossEntropyLoss(w, **options)(a, b),
+        ]
+    for one in calls:
+        got = vmap(grad(one))(x, y)
+        loop = torch.stack([grad(one)(x[i], y[i]) for i in range(x.shape[0])])
+        torch.testing.assert_close(got, loop, rtol=1e-12, atol=1e-14)
+        if options in ({}, {"label_smoothing": 0.1}):
+            theirs = vmap(grad(lambda a, b: F.cross_entropy(a, b, w, **options)))(x, y)
+            torch.testing.assert_close(got, theirs, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])

@@ -198,8 +198,11 @@ def _dask_gather(x: Array, idx: Array) -> Array:
 
 def take(xp: Namespace, w: Array, idx: Array) -> Array:
     """``w[idx]`` for a 1-D ``w`` and an index array of any shape."""
-    if is_torch(w):
-        return w[idx]
+    if is_torch(w):  # (indexing by a 0-d index fails under vmap of grad; index_select not)
+        torch = sys.modules["torch"]
+        flat = idx.reshape(-1)
+        flat = flat if flat.dtype in (torch.int32, torch.int64) else flat.long()
+        return w.index_select(0, flat).reshape(idx.shape)
     flat = xp.take(w, xp.reshape(idx, (-1,)), axis=0)
     return xp.reshape(flat, idx.shape)
 

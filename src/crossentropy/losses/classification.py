@@ -743,7 +743,9 @@ def aten_loss(inp: SoftmaxInputs, o: SoftmaxOptions) -> Array:
         return total / _batch(tuple(t.shape)) if red == "batchmean" else total
     count = valid.sum(dtype=x.dtype)
     if w is not None and o.divisor_rule(soft=False) == "weight":
-        den = torch.where(valid, w[torch.where(valid, t, torch.zeros_like(t))], 0).sum()
+        den = torch.where(
+            valid, fm.take(xp, w, torch.where(valid, t, torch.zeros_like(t))), 0
+        ).sum()
     else:
         den = count
     value = divide(xp, out_sum, den, o.empty_mean)
