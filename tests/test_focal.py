@@ -823,8 +823,17 @@ def test_focal_alpha_accepts_numpy_scalars_and_refuses_other_libraries():
 
 
 def test_focal_losses_take_weight_by_keyword_only():
+    """sigmoid_focal_loss takes torchvision's positional parameters (inputs, targets, alpha,
+    gamma, reduction); the element weights, and every other option, by keyword only."""
+    x, t = _binary_case(6, (3, 4), False)
+    positional = ce.sigmoid_focal_loss(_t(x), _t(t), 0.5, 1.5, "sum")
+    _assert_close(
+        positional, ce.sigmoid_focal_loss(_t(x), _t(t), alpha=0.5, gamma=1.5, reduction="sum"), 0
+    )
+    want = torchvision_sigmoid_focal_loss(_t(x), _t(t), alpha=0.5, gamma=1.5).sum()
+    _assert_close(positional, want, 1e-12)
     with pytest.raises(TypeError):
-        ce.sigmoid_focal_loss([0.0], [1.0], 0.5)  # torchvision's third argument is alpha
+        ce.sigmoid_focal_loss(_t(x), _t(t), 0.5, 1.5, "sum", _t(t))
 
 
 def test_focal_loss_of_an_ignored_row_on_a_minus_inf_logit_has_a_zero_gradient():

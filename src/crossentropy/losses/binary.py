@@ -94,9 +94,9 @@ def prepare(
     xf, tf, out_dtype = with_target(xp, xf, input_dtype, t, target)
     check = reads(o.validate, xf, tf, w, pw)
     if check:
-        if o.from_logits:  # as PyTorch: a NaN target gives NaN with logits ...
-            check_unit_interval(xp, tf, "target")
-        else:  # ... and is refused with probabilities, as a NaN probability is
+        if o.from_logits:  # a target outside [0, 1] or NaN is refused (PyTorch computes on
+            check_unit_interval(xp, tf, "target")  # with logits: a number, or NaN) ...
+        else:  # ... and with probabilities, as PyTorch refuses them and a NaN probability
             _check_probabilities(xp, xf, "input")
             _check_probabilities(xp, tf, "target")
     wf = None if w is None else element_weight(xp, w, "weight", xf)
@@ -373,14 +373,17 @@ def binary_cross_entropy_with_logits(
     last axis: one per class) broadcast to the input, ``reduction="mean"`` averages over all
     elements. Multi-label classification as the tutorials define it (sigmoid per class, binary
     cross-entropy summed over the classes, averaged over the batch) is
-    ``reduction="batchmean"``.
+    ``reduction="batchmean"``. Logits and targets of two floating dtypes give the promoted
+    dtype, as PyTorch's other losses do (PyTorch's op gives the target's: float16 for float32
+    logits and float16 targets).
 
     Parameters
     ----------
     input : array_like
         Logits.
     target : array_like
-        Targets in [0, 1], the input's shape.
+        Targets in [0, 1], the input's shape; a target outside it, or NaN, is refused where
+        values are checked (PyTorch computes a number from it, or NaN).
     weight : array_like, optional
         Element weights.
     size_average, reduce : bool, optional

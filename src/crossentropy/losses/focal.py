@@ -35,11 +35,11 @@ def split_alpha(alpha: Any) -> tuple[Any, Any]:
 def sigmoid_focal_loss(
     input: Array,
     target: Array,
-    *,
-    weight: Array | None = None,
     alpha: Hyper | None = 0.25,
     gamma: Hyper = 2.0,
     reduction: Reduction = "none",
+    *,
+    weight: Array | None = None,
     apply_class_balancing: bool = True,
     from_logits: bool = True,
     clip: Clip = "torch",
@@ -60,8 +60,8 @@ def sigmoid_focal_loss(
     with :math:`p = \sigma(x)`; for soft targets :math:`-\log p_t` is the binary cross-entropy
     and :math:`1 - p_t = t(1 - p) + (1 - t)p`.
 
-    Follows :func:`torchvision.ops.sigmoid_focal_loss`: ``alpha=0.25``, ``gamma=2``,
-    ``reduction="none"``; a negative ``alpha`` disables the α term. ``alpha=None`` is optax's
+    Follows :func:`torchvision.ops.sigmoid_focal_loss` (its positional parameters, and
+    ``alpha=0.25``, ``gamma=2``, ``reduction="none"``); a negative ``alpha`` disables the α term. ``alpha=None`` is optax's
     ``sigmoid_focal_loss`` default; ``apply_class_balancing=False`` is Keras'
     ``BinaryFocalCrossentropy`` default (α ignored). segmentation-models-pytorch's
     ``FocalLoss(mode="binary")`` is ``alpha=None, reduction="mean"``. With ``gamma=0`` and no
@@ -73,8 +73,6 @@ def sigmoid_focal_loss(
         Logits (probabilities with ``from_logits=False``).
     target : array_like
         Targets in [0, 1], the input's shape.
-    weight : array_like, optional
-        Element weights, broadcast to the input.
     alpha : float or None, default 0.25
         Weight of the positive class in [0, 1]; None or negative: no α term (may be a traced
         0-d array).
@@ -82,6 +80,9 @@ def sigmoid_focal_loss(
         Focusing parameter, >= 0 (may be a traced 0-d array).
     reduction : {"none", "mean", "sum", "batchmean"}, default "none"
         How the element losses are combined.
+    weight : array_like, optional
+        Element weights, broadcast to the input (keyword-only, as every option after
+        torchvision's ``inputs, targets, alpha, gamma, reduction``).
     apply_class_balancing : bool, default True
         False ignores ``alpha`` (Keras' default).
     from_logits : bool, default True
