@@ -410,6 +410,8 @@ def test_float32_and_bfloat16_accumulate_in_float32():
         ({"temperature": "np-negative"}, ValueError, "temperature must be > 0"),
         ({"ignore_index": 1.5}, TypeError, "ignore_index must be an integer"),
         ({"empty_mean": "zero"}, TypeError, "empty_mean must be a number"),
+        # the dense losses' rule (inf was taken, and gave inf)
+        ({"empty_mean": float("inf")}, ValueError, "empty_mean must be nan or a finite number"),
         ({"chunk_size": 0}, ValueError, "chunk_size must be >= 1; got 0"),
         ({"chunk_size": 4.0}, TypeError, "chunk_size must be an integer"),
         ({"bias": "short"}, ValueError, "bias must have shape"),

@@ -69,7 +69,10 @@ def check_reduction(reduction: object, allowed: tuple[str, ...] = REDUCTIONS) ->
 def check_empty_mean(value: object) -> float:
     """Validate ``empty_mean``: the value of a mean over zero valid elements (NaN or a number)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"empty_mean must be a number (nan or 0.0); got {type(value).__name__}")
+        raise TypeError(
+            f"empty_mean must be a number (nan, or a finite number such as 0.0); got "
+            f"{type(value).__name__}"
+        )
     v = float(value)
     if math.isinf(v):
         raise ValueError(f"empty_mean must be nan or a finite number; got {v}")

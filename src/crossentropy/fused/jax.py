@@ -35,6 +35,7 @@ from jax import lax
 
 from crossentropy._lib.checks import check_choice, check_hyper, check_int
 from crossentropy._lib.policy import Validate, check_validate, reads
+from crossentropy._lib.reduction import check_empty_mean
 from crossentropy.fused._terms import (
     SMALL_CHUNK_ROWS,
     Coefficients,
@@ -663,8 +664,7 @@ def linear_cross_entropy(
     check_choice(reduction, "reduction", _REDUCTIONS)
     check_choice(weight_layout, "weight_layout", _LAYOUTS)
     ignore_index = check_int(ignore_index, "ignore_index")
-    if isinstance(empty_mean, bool) or not isinstance(empty_mean, (int, float, np.floating)):
-        raise TypeError(f"empty_mean must be a number; got {empty_mean!r}")
+    empty_mean = check_empty_mean(empty_mean)
     aux = aux_names(return_aux)
     x, w = _floating(x, "x"), _floating(w, "w")
     labels_in = labels

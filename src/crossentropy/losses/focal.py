@@ -61,11 +61,12 @@ def sigmoid_focal_loss(
     and :math:`1 - p_t = t(1 - p) + (1 - t)p`.
 
     Follows :func:`torchvision.ops.sigmoid_focal_loss` (its positional parameters, and
-    ``alpha=0.25``, ``gamma=2``, ``reduction="none"``); a negative ``alpha`` disables the α term. ``alpha=None`` is optax's
-    ``sigmoid_focal_loss`` default; ``apply_class_balancing=False`` is Keras'
-    ``BinaryFocalCrossentropy`` default (α ignored). segmentation-models-pytorch's
-    ``FocalLoss(mode="binary")`` is ``alpha=None, reduction="mean"``. With ``gamma=0`` and no
-    α it is :func:`binary_cross_entropy_with_logits`.
+    ``alpha=0.25``, ``gamma=2``, ``reduction="none"``); a negative ``alpha`` disables the α
+    term. ``alpha=None`` is optax's ``sigmoid_focal_loss`` default;
+    ``apply_class_balancing=False`` is Keras' ``BinaryFocalCrossentropy`` default (α ignored).
+    segmentation-models-pytorch's ``FocalLoss(mode="binary")`` is ``alpha=None,
+    reduction="mean"``. With ``gamma=0`` and no α it is
+    :func:`binary_cross_entropy_with_logits`.
 
     Parameters
     ----------
