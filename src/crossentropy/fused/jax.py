@@ -266,6 +266,16 @@ def _unchunk(n: int, a: Array | None) -> Array | None:
 CoefFn = Callable[[Stats, tuple[Array, ...]], Coefficients]
 
 
+def _half_scale(g: Array) -> Array:
+    """A power of two that brings a chunk's logit gradient ``g`` (float32) to magnitude ~1
+    before it is rounded to float16 for the input's product: a mean's ``1 / N`` (and small
+    probabilities) would otherwise fall below float16's range and round to 0, which no loss
+    scaling (applied later, to the product) recovers. 1 where ``g`` is 0 or not finite."""
+    top = jnp.max(jnp.abs(g))
+    fine = jnp.isfinite(top) & (top > 0)
+    return jnp.where(fine, jnp.exp2(-jnp.floor(jnp.log2(jnp.where(fine, top, 1.0)))), 1.0)
+
+
 def _sweep(
     plan: _Plan,
     h: _Hyper,
@@ -305,13 +315,16 @@ def _sweep(
         g = _logit_grad(plan, h, stats, p, u, th, yc, cw, c, offset)
         g = jnp.where(kc[:, None], g, 0.0)
         xk = jnp.where(kc[:, None], xc, 0).astype(acc)
-        gx = g.astype(w.dtype) if w.dtype != acc else g
+        up = _half_scale(g) if w.dtype == jnp.float16 else None
+        gx = g if w.dtype == acc else (g if up is None else g * up).astype(w.dtype)
         if plan.layout == "vd":
             dx = lax.dot_general(gx, w, (((1,), (0,)), ((), ())), preferred_element_type=acc)
             dw = dw + lax.dot_general(g, xk, (((0,), (0,)), ((), ())))
         else:
             dx = lax.dot_general(gx, w, (((1,), (1,)), ((), ())), preferred_element_type=acc)
             dw = dw + lax.dot_general(xk, g, (((0,), (0,)), ((), ())))
+        if up is not None:
+            dx = dx / up  # (a power of two: exact)
         if db is not None:
             db = db + jnp.sum(g, axis=0)
         return (dw, db), (stats, dx)
