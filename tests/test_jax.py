@@ -862,3 +862,58 @@ def test_vocabulary_split_over_four_devices_with_shard_map():
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.startswith("ok")
+
+
+EXPLICIT = r"""
+import os
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+from crossentropy.fused.jax import linear_cross_entropy
+
+mesh = jax.make_mesh((4,), ("data",), axis_types=(AxisType.Explicit,))
+rng = np.random.default_rng(0)
+n, d, v = 64, 8, 32
+x = jnp.asarray(rng.normal(size=(n, d)), jnp.float32)
+w = jnp.asarray(rng.normal(size=(v, d)), jnp.float32)
+y = jnp.asarray(rng.integers(0, v, n)).at[::5].set(-100)
+
+
+def step(W, a, t, s):
+    return linear_cross_entropy(a, W, t, label_smoothing=s, z_loss=1e-3, chunk_size=8)
+
+
+want = jax.value_and_grad(step, argnums=(0, 1))(w, x, y, 0.1)
+rows = NamedSharding(mesh, P("data", None))
+xs, ys = jax.device_put(x, rows), jax.device_put(y, NamedSharding(mesh, P("data")))
+wv = jax.device_put(w, rows)  # the classes split over the axis
+grad = jax.jit(jax.value_and_grad(step, argnums=(0, 1)))
+for context in (False, True):  # arrays of a mesh given to jit, or a mesh set around it
+    with jax.set_mesh(mesh) if context else open(os.devnull):
+        for W, a, t in ((w, xs, ys), (wv, x, y), (wv, xs, ys)):
+            loss, (dw, dx) = grad(W, a, t, jnp.asarray(0.1))
+            np.testing.assert_allclose(loss, want[0], rtol=1e-6)
+            np.testing.assert_allclose(dw, want[1][0], rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(dx, want[1][1], rtol=1e-5, atol=1e-7)
+            assert jax.typeof(dx).sharding.spec == jax.typeof(a).sharding.spec
+        per = jax.jit(lambda W, a, t: linear_cross_entropy(a, W, t, reduction="none"))(w, xs, ys)
+        assert jax.typeof(per).sharding.spec == P("data")
+        np.testing.assert_allclose(per, linear_cross_entropy(x, w, y, reduction="none"), rtol=1e-6)
+        out = linear_cross_entropy(xs, w, ys, return_aux=("logp", "correct"))
+        ref = linear_cross_entropy(x, w, y, return_aux=("logp", "correct"))
+        np.testing.assert_allclose(out.logp, ref.logp, rtol=1e-6)
+        assert int(out.correct) == int(ref.correct)
+print("ok")
+"""
+
+
+def test_explicit_sharding_of_recent_jax_meshes():
+    """``jax.make_mesh``'s default ``Explicit`` axes (sharding in types): tokens split over
+    the axis, classes split, or both, under ``jit(value_and_grad)`` with and without a mesh
+    set, equal the unsharded op (the chunked program raised JAX's sharding errors); per-token
+    outputs keep the tokens' sharding, and the input's gradient the input's."""
+    out = subprocess.run(
+        [sys.executable, "-c", EXPLICIT], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.startswith("ok")

@@ -533,6 +533,49 @@ def _hyper(value: Any, name: str, bad: list[Array], **bounds: Any) -> Array:
     return a
 
 
+def _explicit(*values: Any) -> bool:
+    """Whether an array among ``values`` lives on a mesh with an ``Explicit`` axis (the
+    default of ``jax.make_mesh`` in recent JAX), whose sharding-in-types the chunked program
+    (a scan over row chunks, a sum over rows) cannot satisfy as it is written."""
+    explicit = getattr(getattr(jax.sharding, "AxisType", None), "Explicit", None)
+    for value in values:
+        if explicit is None or not isinstance(value, jax.Array):
+            continue
+        sharding = getattr(jax.typeof(value), "sharding", None)
+        types = getattr(getattr(sharding, "mesh", None), "axis_types", ())
+        if explicit in types:
+            return True
+    return False
+
+
+def _in_auto_axes(x: Array, w: Array, labels: Array, given: dict[str, Any]) -> Any:
+    """:func:`linear_cross_entropy` of inputs on a mesh with ``Explicit`` axes: computed in
+    ``Auto`` mode (``jax.sharding.auto_axes``, as on a mesh of ``Auto`` axes), its per-row
+    outputs sharded as ``x``'s rows and its reduced ones replicated."""
+    arrays = {k: v for k, v in given.items() if isinstance(v, jax.Array)}
+    options = {k: v for k, v in given.items() if k not in arrays}
+
+    def inner(x: Array, w: Array, labels: Array, arrays: dict[str, Array]) -> Any:
+        return linear_cross_entropy(x, w, labels, **arrays, **options)
+
+    struct: Any = jax.ShapeDtypeStruct  # (untyped)
+    plain = jax.tree.map(lambda a: struct(a.shape, a.dtype), (x, w, labels, arrays))
+    shapes = jax.eval_shape(inner, *plain)
+    sharding = jax.typeof(x).sharding
+    spec = tuple(getattr(sharding, "spec", ()))
+    rows = (spec + (None,) * x.ndim)[: x.ndim - 1]
+    P: Any = jax.sharding.PartitionSpec
+    out = jax.tree.map(lambda a: P(*rows[: a.ndim]) if a.ndim else P(), shapes)
+    auto = jax.sharding.auto_axes(inner, out_sharding=out)
+    if jax.sharding.get_abstract_mesh().empty:  # arrays of a mesh not set (jax.set_mesh)
+        mesh = next(
+            jax.typeof(a).sharding.mesh for a in (x, w, labels, *arrays.values()) if _explicit(a)
+        )
+        with jax.sharding.use_abstract_mesh(getattr(mesh, "abstract_mesh", mesh)):
+            return auto(x, w, labels, arrays)
+    return auto(x, w, labels, arrays)
+
+
 def linear_cross_entropy(
     x: Array,
     w: Array,
@@ -592,7 +635,10 @@ def linear_cross_entropy(
     other tokens' gradients are kept, as ``cross_entropy`` on the logits gives them), and so
     does a traced hyperparameter out of its range (a temperature or softcap not above 0, a
     label smoothing outside [0, 1], a negative z-loss). Ignored tokens add nothing and get no
-    gradient, even where their hidden states are not finite.
+    gradient, even where their hidden states are not finite. Arrays sharded on a mesh of
+    ``Explicit`` axes (``jax.make_mesh``'s default) are computed in ``Auto`` mode
+    (``jax.sharding.auto_axes``): per-token outputs sharded as the tokens, reduced ones
+    replicated.
 
     Parameters
     ----------
@@ -674,6 +720,9 @@ def linear_cross_entropy(
     >>> [round(v, 4) for v in out.logp.tolist()], int(out.correct)
     ([-2.1429, -0.1429], 1)
     """
+    given = {k: v for k, v in locals().items() if k not in ("x", "w", "labels")}
+    if axis_name is None and _explicit(x, w, labels, *given.values()):
+        return _in_auto_axes(x, w, labels, given)
     check_choice(reduction, "reduction", _REDUCTIONS)
     check_choice(weight_layout, "weight_layout", _LAYOUTS)
     ignore_index = check_int(ignore_index, "ignore_index")
