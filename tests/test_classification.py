@@ -997,6 +997,40 @@ def test_a_row_of_minus_inf_logits_with_a_zero_target_has_a_zero_gradient(lib_na
     assert np.all(g[3] == 0)
 
 
+@pytest.mark.parametrize("lib_name", ["torch", "jax"])
+@pytest.mark.parametrize(
+    "options", [{}, {"label_smoothing": 0.1}, {"softcap": 5.0}, {"z_loss": 1e-3}, "class-mask"]
+)
+def test_rows_left_out_by_where_get_no_gradient_whatever_their_logits(lib_name, options):
+    """A row masked by ``where`` (padding) may hold NaN or inf logits: it adds nothing and
+    gets a zero gradient, as optax gives it (was NaN, 0 * NaN through its own terms), and the
+    other rows' gradients are those of the finite rows alone."""
+    x = np.array([[1.0, 2.0, 3.0], [np.nan] * 3, [np.inf, 0.0, 1.0], [0.5, -1.0, 2.0]])
+    y = np.array([0, 1, 2, 1])
+    if options == "class-mask":  # a class-shaped where masking the whole rows
+        mask, options = np.array([[True] * 3, [False] * 3, [False] * 3, [True, True, False]]), {}
+    else:
+        mask = np.array([True, False, False, True])
+    kept = [0, 3]
+
+    def loss(a, xs, rows):
+        return ce.cross_entropy(
+            a, xs.asarray(y[rows]), where=xs.asarray(mask[rows]), reduction="sum", **options
+        )
+
+    every = slice(None)
+    if lib_name == "torch":
+        torch = pytest.importorskip("torch")
+        (g,) = torch_grads(lambda a: loss(a, torch, every), [x])
+        (want,) = torch_grads(lambda a: loss(a, torch, kept), [x[kept]])
+    else:
+        jnp = pytest.importorskip("jax.numpy")
+        (g,) = jax_grads(lambda a: loss(a, jnp, every), [x])
+        (want,) = jax_grads(lambda a: loss(a, jnp, kept), [x[kept]])
+    assert np.all(g[[1, 2]] == 0)
+    np.testing.assert_allclose(g[kept], want, rtol=1e-12, atol=1e-15)
+
+
 def test_where_refuses_bad_masks():
     with pytest.raises(TypeError, match="where"):
         ce.cross_entropy(WHERE_X, WHERE_Y, where=np.ones(4))

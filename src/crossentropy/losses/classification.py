@@ -336,10 +336,10 @@ def _batch(shape: tuple[int, ...]) -> int:
     return shape[0] if len(shape) else 1
 
 
-def _logits(inp: SoftmaxInputs, o: SoftmaxOptions) -> Array:
-    """The logits the softmax sees: softcapped, masked classes at ``-inf`` (a fully masked row
-    keeps its logits, and is left out as a whole)."""
-    xp, z = inp.xp, inp.x
+def _logits(inp: SoftmaxInputs, o: SoftmaxOptions, z: Array) -> Array:
+    """The logits the softmax sees (of the input ``z``): softcapped, masked classes at
+    ``-inf`` (a fully masked row keeps its logits, and is left out as a whole)."""
+    xp = inp.xp
     cap = hyper(xp, o.softcap, z, "softcap")
     if cap is not None:
         z = cap * xp.tanh(z / cap)
@@ -362,7 +362,12 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
     """The loss on any array library, and the intermediates of its gradient."""
     xp, x = inp.xp, inp.x
     kind = o.kind
-    z = _logits(inp, o) if kind == "logits" else x
+    rows = _row_mask(inp)
+    z = x
+    if rows is not None:  # rows left out by where (optax's): a finite stand-in, so that no
+        # NaN or inf of theirs reaches the gradient (0 * NaN), as optax gives them none
+        z = xp.where(xp.expand_dims(rows, axis=-1), x, xp.full_like(x, kind == "probs"))
+    z = _logits(inp, o, z) if kind == "logits" else z
     n_classes = inp.n_classes
     eps = hyper(xp, o.label_smoothing, x, "label_smoothing")
     zl = hyper(xp, o.z_loss, x, "z_loss")
@@ -374,7 +379,6 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
     if kind == "logits":
         m, log_sum = fm.lse_parts(xp, z, -1)
         logz = xp.squeeze(m + log_sum, axis=-1)
-    rows = _row_mask(inp)
 
     def log_probs() -> Array:
         if kind == "logits":
@@ -697,8 +701,9 @@ def aten_loss(inp: SoftmaxInputs, o: SoftmaxOptions) -> Array:
         if not info.min <= ignore <= info.max:  # cannot occur in this dtype: nothing ignored
             ignore = -(2**63)
         t = t.long()
-    if inp.row_mask is not None:  # masked rows become ignored ones
-        t = torch.where(inp.row_mask, t, torch.full_like(t, ignore))
+    if inp.row_mask is not None:  # masked rows become ignored ones, with finite stand-in
+        t = torch.where(inp.row_mask, t, torch.full_like(t, ignore))  # inputs (forward's)
+        x = torch.where(inp.row_mask.unsqueeze(-1), x, torch.zeros_like(x))
     if o.softcap is not None:
         x = o.softcap * torch.tanh(x / o.softcap)
     red = o.reduction
