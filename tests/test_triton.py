@@ -101,6 +101,26 @@ def test_kernel_on_half_precision_matches_the_torch_path(dtype):
         torch.testing.assert_close(a.float(), r.float(), rtol=2e-2, atol=2e-3)
 
 
+def test_float16_logit_gradient_is_scaled_into_range_before_it_is_rounded():
+    """The kernel writes the logits' gradient into a float16 buffer: with a divisor as large
+    as ``num_items_in_batch=10**6`` its entries (``(p - onehot) / 10**6``) fall below
+    float16's range unless scaled first (a power of two, undone after the products)."""
+    x, w, b, y = _case(64, 8, 128, dtype=torch.float64)
+    kw = {"num_items_in_batch": 10**6, "chunk_size": 16}
+
+    def input_grad(dtype, kernel):
+        leaf = x.detach().to(dtype).clone().requires_grad_(True)
+        loss = linear_cross_entropy(
+            leaf, w.detach().to(dtype), y, kernel=kernel, linear_bias=b.detach().to(dtype), **kw
+        )
+        (loss * 4096.0).backward()
+        return leaf.grad.double()
+
+    ref = input_grad(torch.float64, "torch")
+    got = input_grad(torch.float16, "triton")
+    assert float((got - ref).norm() / ref.norm()) < 2e-3
+
+
 def test_all_ignored_batch_and_no_grad():
     x, w, b, y = _case(4, 3, 50)
     y = torch.full_like(y, -100)

@@ -515,21 +515,23 @@ def linear_cross_entropy(
     Half-precision inputs are multiplied in their dtype; the softmax, the loss and the weight
     gradient accumulate in float32. With ``"mean"`` or ``"sum"`` and a gradient to come, the
     gradients are formed during the forward pass (6·N·D·V FLOPs) and the backward pass only
-    scales them; ``"none"`` and per-token outputs that receive gradients recompute each chunk
-    in the backward pass (8·N·D·V, less the last chunk's product: in eager mode the forward
-    pass keeps that chunk's logits for it). Memory beyond the inputs: one chunk of logits,
-    ``chunk_size`` × V (by default about 16 M logits on the CPU and 256 M on CUDA, 512 MiB in
-    bfloat16), with, in the same shape, a float32 copy for half precision under
-    ``kernel="torch"``, the softcap's derivative and the entropy's :math:`p \log p` when asked
-    for; the gradients (the weight's in float32); and a few per-token vectors. The op never
-    synchronises with the host (labels are checked only where the validation policy reads
-    them), runs under ``torch.compile(fullgraph=True)`` as two
-    custom operators (a float option that changes between calls compiles again for each new
-    value, up to Dynamo's recompile limit), and under ``torch.func`` (``grad``, ``vmap``,
-    ``jacrev``, ``jacfwd``).
-    Double backward is not supported; a second backward (``retain_graph=True``) recomputes.
-    Under autocast the inputs are cast to the autocast dtype, as ``F.linear`` would, and the
-    loss is float32.
+    scales them (in float16 the input's gradient is held in float32 until the upstream gradient,
+    a GradScaler's scale, has multiplied it, and the logits' gradient is scaled by a power of
+    two into float16's range before it is rounded for the products, so that a mean's ``1 / N``
+    does not round its small entries to 0); ``"none"`` and per-token outputs that receive
+    gradients recompute each chunk in the backward pass (8·N·D·V, less the last chunk's product:
+    in eager mode the forward pass keeps that chunk's logits for it). Memory beyond the inputs:
+    one chunk of logits, ``chunk_size`` × V (by default about 16 M logits on the CPU and 256 M
+    on CUDA, 512 MiB in bfloat16), with, in the same shape, a float32 copy for half precision
+    under ``kernel="torch"``, the softcap's derivative and the entropy's :math:`p \log p` when
+    asked for; the gradients (the weight's in float32, and a float16 input's when formed in the
+    forward pass); and a few per-token vectors. The op never synchronises with the host (labels
+    are checked only where the validation policy reads them), runs under
+    ``torch.compile(fullgraph=True)`` as two custom operators (a float option that changes
+    between calls compiles again for each new value, up to Dynamo's recompile limit), and under
+    ``torch.func`` (``grad``, ``vmap``, ``jacrev``, ``jacfwd``). Double backward is not
+    supported; a second backward (``retain_graph=True``) recomputes. Under autocast the inputs
+    are cast to the autocast dtype, as ``F.linear`` would, and the loss is float32.
 
     Parameters
     ----------

@@ -15,7 +15,15 @@ from crossentropy._lib.checks import check_choice, check_int, check_number, shap
 from crossentropy._lib.namespace import autocast_enabled
 from crossentropy._lib.policy import reads
 from crossentropy.fused._chunked import check_dtypes, check_floating, check_inputs
-from crossentropy.fused._ops import Grads, acc_dtype, new_grads, product_dtype
+from crossentropy.fused._ops import (
+    Grads,
+    acc_dtype,
+    formed_dx_dtype,
+    half_scale,
+    new_grads,
+    product_dtype,
+    unscale,
+)
 from crossentropy.fused._terms import CHUNK_ELEMENTS, SMALL_CHUNK_ROWS, default_chunk
 from crossentropy.losses.classification import index_targets
 
@@ -142,8 +150,12 @@ def _forward_op(
     """``(rows, dx, dw, db)``: the rows' divergences and, with ``scale``, the student's
     gradients (an empty tensor for each one not formed)."""
     plan = _KLPlan(kind, beta, temperature, chunk, "", (False, False, False), xs.dtype)
-    grads = new_grads(xs, ws, bs, wanted) if scale is not None else None
-    rows = _sweep(xs, ws, bs, xt, wt, bt, plan, scale, grads)
+    grads = new_grads(xs, ws, bs, wanted, formed=True) if scale is not None else None
+    up = None if scale is None else half_scale(product_dtype(xs), scale)
+    scaled = scale if up is None or scale is None else scale * up
+    rows = _sweep(xs, ws, bs, xt, wt, bt, plan, scaled, grads)
+    if grads is not None:
+        unscale(grads, up)
     formed = (None, None, None) if grads is None else (grads.dx, grads.dw, grads.db)
     return (rows, *(_empty(xs) if g is None else g for g in formed))  # type: ignore[return-value]
 
@@ -167,7 +179,9 @@ def _forward_fake(
     early = scale is not None
     return (
         xs.new_empty(xs.shape[0], dtype=acc),
-        torch.empty_like(xs) if early and wanted[0] else _empty(xs),
+        xs.new_empty(xs.shape, dtype=formed_dx_dtype(xs.dtype))
+        if early and wanted[0]
+        else _empty(xs),
         ws.new_empty(ws.shape, dtype=acc) if early and wanted[1] else _empty(xs),
         ws.new_empty(ws.shape[0], dtype=acc)
         if early and wanted[2] and bs is not None

@@ -73,10 +73,23 @@ class Grads:
     db: Tensor | None
 
 
-def new_grads(x: Tensor, w: Tensor, b: Tensor | None, wanted: list[bool]) -> Grads:
+def formed_dx_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype of an input's gradient formed in the forward pass, before the upstream
+    gradient (a loss scale) multiplies it: float32 for float16, whose range a mean's
+    ``1 / N`` would leave (a GradScaler's scale could then not bring it back); the input's
+    otherwise."""
+    return torch.float32 if dtype == torch.float16 else dtype
+
+
+def new_grads(
+    x: Tensor, w: Tensor, b: Tensor | None, wanted: list[bool], *, formed: bool = False
+) -> Grads:
+    """Zeroed gradient accumulators (the input's uninitialised, each row written once);
+    ``formed``: for gradients formed in the forward pass (:func:`formed_dx_dtype`)."""
     acc = acc_dtype(x.dtype)
+    dx_dtype = formed_dx_dtype(x.dtype) if formed else x.dtype
     return Grads(
-        dx=torch.empty_like(x) if wanted[0] else None,
+        dx=torch.empty(x.shape, dtype=dx_dtype, device=x.device) if wanted[0] else None,
         dw=torch.zeros(w.shape, dtype=acc, device=w.device) if wanted[1] else None,
         db=torch.zeros(w.shape[0], dtype=acc, device=w.device)
         if wanted[2] and b is not None
@@ -98,6 +111,29 @@ def _float32_out(device: torch.device) -> bool:
         and device.type == "cuda"
         and torch.cuda.get_device_capability(device) >= (8, 0)
     )
+
+
+def half_scale(pdt: torch.dtype, *scales: Tensor | None) -> Tensor | None:
+    """For products in float16 (``pdt``): a power of two that brings the largest per-row
+    scale of the gradients (``1 / N`` of a mean, or of ``num_items_in_batch``) to about 1, so
+    that the gradient with respect to the logits, rounded to float16 for its products, keeps
+    its small entries (it would round them to 0); the gradients formed are divided by it
+    after (:func:`unscale`: exact). None for other dtypes, or no rows."""
+    present = [s for s in scales if s is not None and s.numel()]
+    if pdt != torch.float16 or not present:
+        return None
+    top = torch.stack([s.detach().abs().amax().float() for s in present]).amax()
+    fine = torch.isfinite(top) & (top > 0)
+    exponent = torch.floor(torch.log2(torch.where(fine, top, torch.ones_like(top))))
+    return torch.where(fine, torch.exp2(-exponent), torch.ones_like(top))
+
+
+def unscale(grads: Grads, up: Tensor | None) -> None:
+    """Divide the formed gradients by :func:`half_scale`'s factor."""
+    if up is not None:
+        for g in (grads.dx, grads.dw, grads.db):
+            if g is not None:
+                g.div_(up.to(g.dtype))
 
 
 CoefficientsOf = Callable[[int, int, Tensor], Coefficients]
@@ -323,16 +359,20 @@ def forward_op(
     then whether to give back the buffer holding the last chunk's logits (``held``, for
     :func:`backward_op`; see :func:`sweep`)."""
     opts = RowOptions(cap, temperature, flags[0], flags[1], flags[2], chunk, flags[3])
-    grads = new_grads(x, w, b, flags[4:7]) if a_ce is not None else None
+    grads = new_grads(x, w, b, flags[4:7], formed=True) if a_ce is not None else None
     coefs = None
+    up = None
     if a_ce is not None:
-        v, scale = w.shape[0], a_ce
+        v, scale, z_scale = w.shape[0], a_ce, a_z
+        up = half_scale(_held_dtype(x, opts.triton), a_ce, a_z)
+        if up is not None:
+            scale, z_scale = a_ce * up, None if a_z is None else a_z * up
         w_total = float(v) if cw is None else cw.to(acc_dtype(x.dtype)).sum()
 
         def coefs(lo: int, hi: int, lse: Tensor) -> Coefficients:
             return loss_coefficients(
                 scale[lo:hi],
-                None if a_z is None else a_z[lo:hi],
+                None if z_scale is None else z_scale[lo:hi],
                 lse,
                 None if wy is None else wy[lo:hi],
                 w_total,
@@ -342,6 +382,8 @@ def forward_op(
             )
 
     st, held = sweep(x, w, b, y, cw, opts, coefs, grads, hold=flags[7])
+    if grads is not None:
+        unscale(grads, up)
     formed = (None, None, None) if grads is None else (grads.dx, grads.dw, grads.db)
     return (
         *(_empty(st.lse) if s is None else s for s in st),
@@ -378,7 +420,7 @@ def _forward_fake(
         vec(flags[0]),
         vec(flags[1]),
         vec(flags[2], torch.bool if flags[2] else acc),  # as the sweep: empty, not boolean
-        torch.empty_like(x) if early and flags[4] else _empty(x),
+        x.new_empty(x.shape, dtype=formed_dx_dtype(x.dtype)) if early and flags[4] else _empty(x),
         w.new_empty(w.shape, dtype=acc) if early and flags[5] else _empty(x),
         w.new_empty(w.shape[0], dtype=acc) if early and flags[6] and b is not None else _empty(x),
         x.new_empty((min(chunk, n), w.shape[0]), dtype=_held_dtype(x, flags[3]))
