@@ -151,6 +151,29 @@ def test_float16_student_gradient_survives_loss_scaling():
     assert float((input_grad(torch.float16) - ref).norm() / ref.norm()) < 7e-4
 
 
+def test_float16_products_of_large_hidden_states_give_finite_gradients(monkeypatch):
+    """With float16 products (as on CUDA: the CPU here forms them in float32, so the test
+    makes it form them in float16), the logits' gradient is scaled up into float16's range and
+    the weight's product is formed in float32: large hidden states summed over a chunk would
+    overflow a float16 product."""
+    import crossentropy.fused._distill as distill
+
+    monkeypatch.setattr(distill, "product_dtype", lambda x: x.dtype)
+    g = torch.Generator().manual_seed(15)
+    n, d, v = 2048, 8, 16
+    xs, xt = (torch.randn(n, d, generator=g, dtype=torch.float64) + 100.0 for _ in range(2))
+    ws, wt = (torch.randn(v, d, generator=g, dtype=torch.float64) / 30 for _ in range(2))
+
+    def grads(dtype):
+        leaves = [t.to(dtype).requires_grad_(True) for t in (xs, ws)]
+        linear_kl_div(*leaves, xt.to(dtype), wt.to(dtype), chunk_size=n).backward()
+        return [t.grad.double() for t in leaves]
+
+    for got, want in zip(grads(torch.float16), grads(torch.float64), strict=True):
+        assert torch.isfinite(got).all()
+        assert float((got - want).norm() / want.norm()) < 3e-3
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [

@@ -121,6 +121,41 @@ def test_float16_logit_gradient_is_scaled_into_range_before_it_is_rounded():
     assert float((got - ref).norm() / ref.norm()) < 2e-3
 
 
+@pytest.mark.parametrize("case", ["large hidden states", "heavy class weight"])
+def test_float16_weight_gradient_of_a_scaled_logit_gradient_stays_finite(case):
+    """The logits' gradient, scaled up into float16's range, also feeds the weight's
+    product: summed over a chunk of large hidden states (a frequent label), or scaled by a
+    heavy class weight, a float16 product would overflow; it is formed in float32."""
+    g = torch.Generator().manual_seed(14)
+    if case == "large hidden states":
+        n, d, v = 2048, 8, 16
+        x = torch.randn(n, d, generator=g, dtype=torch.float64) + 100.0
+        w = torch.randn(v, d, generator=g, dtype=torch.float64) / 30
+        y = torch.zeros(n, dtype=torch.long)
+        y[::2] = 1
+        kw = {"chunk_size": n}
+    else:
+        n, d, v = 32, 8, 64
+        x = torch.randn(n, d, generator=g, dtype=torch.float64) * 0.01
+        w = torch.randn(v, d, generator=g, dtype=torch.float64) / 3
+        y = torch.randint(0, v, (n,), generator=g)
+        cw = torch.ones(v, dtype=torch.float64)
+        cw[y[0]] = 6.5e4
+        kw = {"chunk_size": 8, "weight": cw}
+
+    def grads(dtype, kernel):
+        leaves = [t.to(dtype).requires_grad_(True) for t in (x, w)]
+        extra = {k: (v.to(dtype) if torch.is_tensor(v) else v) for k, v in kw.items()}
+        linear_cross_entropy(*leaves, y, kernel=kernel, **extra).backward()
+        return [t.grad.double() for t in leaves]
+
+    for got, want in zip(
+        grads(torch.float16, "triton"), grads(torch.float64, "torch"), strict=True
+    ):
+        assert torch.isfinite(got).all()
+        assert float((got - want).norm() / want.norm()) < 3e-3
+
+
 def test_all_ignored_batch_and_no_grad():
     x, w, b, y = _case(4, 3, 50)
     y = torch.full_like(y, -100)

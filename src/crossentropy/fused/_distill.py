@@ -122,7 +122,10 @@ def _sweep(
         if grads.dx is not None:
             grads.dx[lo:hi] = g @ ws
         if grads.dw is not None:
-            grads.dw.add_((g.T @ xsc).to(grads.dw.dtype))
+            if g.dtype == torch.float16:  # scaled up (half_scale): a float16 product could
+                grads.dw.addmm_(g.T.float(), xsc.float())  # overflow
+            else:
+                grads.dw.add_((g.T @ xsc).to(grads.dw.dtype))
         if grads.db is not None:
             grads.db.add_(g.sum(dim=0, dtype=grads.db.dtype))
     return out

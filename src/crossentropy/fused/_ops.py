@@ -268,6 +268,8 @@ def sweep(
                 grads.dw.addmm_(g.T, xs)
             elif g.is_cuda and _float32_out(g.device):  # half-precision operands, float32 sum
                 torch.addmm(grads.dw, g.T, xs, out_dtype=grads.dw.dtype, out=grads.dw)
+            elif g.dtype == torch.float16:  # its logits' gradient is scaled up (half_scale):
+                grads.dw.addmm_(g.T.float(), xs.float())  # a float16 product could overflow
             else:
                 grads.dw.add_(g.T @ xs)
         if grads.db is not None:
@@ -364,7 +366,7 @@ def forward_op(
     up = None
     if a_ce is not None:
         v, scale, z_scale = w.shape[0], a_ce, a_z
-        up = half_scale(_held_dtype(x, opts.triton), a_ce, a_z)
+        up = half_scale(_held_dtype(x, opts.triton), a_ce if wy is None else a_ce * wy, a_z)
         if up is not None:
             scale, z_scale = a_ce * up, None if a_z is None else a_z * up
         w_total = float(v) if cw is None else cw.to(acc_dtype(x.dtype)).sum()
