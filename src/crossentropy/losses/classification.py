@@ -655,6 +655,9 @@ def gradient(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions) -> Array:
     if logits and cap is not None:
         th = xp.tanh(x / cap)
         g = g * (1 - th * th)
+    rows = _row_mask(inp)
+    if rows is not None:  # rows left out by where: none of their (raw) logits' NaN or inf
+        g = xp.where(xp.expand_dims(rows, axis=-1), g, xp.zeros_like(g))
     if inp.class_mask is not None:
         g = xp.where(inp.class_mask, g, xp.zeros_like(g))
     if f.bad is not None:
