@@ -259,6 +259,10 @@ def test_an_empty_batch_adds_nothing() -> None:
         metrics.log_loss([0, 1, 2], p3),
     )
     assert math.isnan(metrics.BrierScore().update([], []).result())
+    _close(
+        metrics.BrierScore().update([], []).update([0, 1, 2], p3).result(),
+        metrics.brier_score_loss([0, 1, 2], p3),
+    )
 
 
 def test_empty_streams() -> None:

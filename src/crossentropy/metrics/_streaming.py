@@ -49,7 +49,12 @@ from crossentropy.metrics._functions import (
     losses,
     prepare_binary,
 )
-from crossentropy.metrics._labels import check_pos_label, checked_labels, host_labels
+from crossentropy.metrics._labels import (
+    POS_LABEL_1,
+    check_pos_label,
+    checked_labels,
+    host_labels,
+)
 from crossentropy.metrics._prepare import Prepared, check_weight_magnitude, prepare, weighted_sum
 
 __all__ = [
@@ -474,7 +479,7 @@ class BrierScore(_Stream):
         super().__init__(labels=labels)
         self.pos_label = check_pos_label(pos_label)
         self.scale_by_half = scale_by_half
-        self._options = (pos_label, scale_by_half)
+        self._options = (self.pos_label, scale_by_half)
         self._sum = ExactSum()
         self._weight = ExactSum()
         self._width: int | None = None
@@ -507,17 +512,18 @@ class BrierScore(_Stream):
         else:
             prep = self._prepare(y_true, y_proba, sample_weight)
             width = int(prep.proba.shape[1])
+        if not prep.n:  # an empty batch (a list's too) fixes nothing
+            return self
         if self._width is not None and self._width != width:
             raise ValueError(f"y_proba has {width} classes; the stream has {self._width}")
         self._width = width
         if vector:
             self._seen = seen
             self.n += prep.n
-        if prep.n:
-            self._sum.add(_float(brier_total(prep)))
-            self._weight.add(
-                prep.n if prep.weight is None else _float(weighted_sum(prep.xp, prep.weight, None))
-            )
+        self._sum.add(_float(brier_total(prep)))
+        self._weight.add(
+            prep.n if prep.weight is None else _float(weighted_sum(prep.xp, prep.weight, None))
+        )
         return self
 
     def _checked_seen(self, labels: set[Any]) -> set[Any]:
@@ -529,7 +535,7 @@ class BrierScore(_Stream):
                 "y_true must be binary for y_proba of shape (n,); the stream has seen the "
                 f"labels {sorted(seen, key=str)}"
             )
-        if self.pos_label is None and not (seen <= {0, 1} or seen <= {-1, 1}):
+        if self.pos_label is None and not any(seen <= set(pair) for pair in POS_LABEL_1):
             raise ValueError(
                 f"y_true takes values in {sorted(seen, key=str)} and pos_label is not given: a "
                 "stream takes pos_label=1, for labels in {0, 1} or {-1, 1}; pass pos_label"
