@@ -865,7 +865,7 @@ def test_vocabulary_split_over_four_devices_with_shard_map():
 
 
 EXPLICIT = r"""
-import os
+import os, warnings
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
@@ -903,6 +903,19 @@ for context in (False, True):  # arrays of a mesh given to jit, or a mesh set ar
         ref = linear_cross_entropy(x, w, y, return_aux=("logp", "correct"))
         np.testing.assert_allclose(out.logp, ref.logp, rtol=1e-6)
         assert int(out.correct) == int(ref.correct)
+        # labels as a list; a label out of range named (eagerly), with no warning of the shapes'
+        # pass that finds the outputs' shardings
+        listed = linear_cross_entropy(xs, w, y.tolist())
+        np.testing.assert_allclose(listed, linear_cross_entropy(x, w, y), rtol=1e-6)
+        bad = jax.device_put(y.at[3].set(99), NamedSharding(mesh, P("data")))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for validate in (None, True):
+                try:
+                    linear_cross_entropy(xs, w, bad, validate=validate)
+                    raise AssertionError("a label out of range was taken")
+                except ValueError as exc:
+                    assert "label 99 at index (3,)" in str(exc), exc
 print("ok")
 """
 

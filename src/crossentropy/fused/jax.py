@@ -555,12 +555,16 @@ def _in_auto_axes(x: Array, w: Array, labels: Array, given: dict[str, Any]) -> A
     arrays = {k: v for k, v in given.items() if isinstance(v, jax.Array)}
     options = {k: v for k, v in given.items() if k not in arrays}
 
-    def inner(x: Array, w: Array, labels: Array, arrays: dict[str, Array]) -> Any:
-        return linear_cross_entropy(x, w, labels, **arrays, **options)
+    def inner(
+        x: Array, w: Array, labels: Array, arrays: dict[str, Array], validate: Any = None
+    ) -> Any:
+        kw = options if validate is None else {**options, "validate": validate}
+        return linear_cross_entropy(x, w, labels, **arrays, **kw)
 
+    x, w, labels = jnp.asarray(x), jnp.asarray(w), jnp.asarray(labels)  # (lists too)
     struct: Any = jax.ShapeDtypeStruct  # (untyped)
     plain = jax.tree.map(lambda a: struct(a.shape, a.dtype), (x, w, labels, arrays))
-    shapes = jax.eval_shape(inner, *plain)
+    shapes = jax.eval_shape(partial(inner, validate=False), *plain)  # (no values to check)
     sharding = jax.typeof(x).sharding
     spec = tuple(getattr(sharding, "spec", ()))
     rows = (spec + (None,) * x.ndim)[: x.ndim - 1]
