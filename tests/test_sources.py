@@ -581,3 +581,5 @@ def test_a_missing_column_hints_at_another_separator_or_spaces(tmp_path: Path) -
         score(plain, target="y", proba="p_a*,p_b*")
     with pytest.raises(InputError, match=r"no such column \(columns: 'y', 'p_a', 'p_b'\)$"):
         score(plain, target="y", proba="p_a,p_c")
+    with pytest.raises(InputError, match=r"no such column \(columns: 'y', 'p_a', 'p_b'\)$"):
+        score(plain, target="y,p_a")  # one column only: no list asked for

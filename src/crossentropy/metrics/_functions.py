@@ -441,8 +441,8 @@ def d2_log_loss_score(
     y_proba = renamed_y_pred(y_proba, y_pred)
     n = _n_rows(y_proba)
     if n is not None and n < 2:
-        # checked first, as scikit-learn does (numbers, one label and one weight per row);
-        # one row holds one class, which is not an error here
+        # checked first, as scikit-learn checks the numbers and lengths (the labels against
+        # labels= too, where it does not); one row holds one class, not an error here
         with contextlib.suppress(ClassCountError):
             prepare(y_true, y_proba, sample_weight, labels, multi_label=True)
         return _d2_undefined()

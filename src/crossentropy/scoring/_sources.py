@@ -575,11 +575,14 @@ def column_names(path: str, fmt: Format) -> list[str]:
     return _unique_names(path, names)
 
 
-def no_such_column(names: Sequence[str], wanted: str, pattern: bool = False) -> str:
+def no_such_column(
+    names: Sequence[str], wanted: str, pattern: bool = False, listable: bool = False
+) -> str:
     """The message for a column ``wanted`` (a name, or a glob ``pattern``) not among ``names``:
-    the columns, and a hint where ``wanted`` lists columns (``"p_a,p_b"``), where the header
-    reads as one column holding another separator, or where names match once the spaces
-    around them are left out (``y, p_a``)."""
+    the columns, and a hint where ``wanted`` lists columns (``"p_a,p_b"``) for an argument of
+    several (``listable``: the probability columns), where the header reads as one column
+    holding another separator, or where names match once the spaces around them are left out
+    (``y, p_a``)."""
     if pattern:
         text = f"no column matches the pattern {wanted!r}"
         spaced = [n for n in names if n != n.strip() and fnmatch.fnmatchcase(n.strip(), wanted)]
@@ -588,8 +591,12 @@ def no_such_column(names: Sequence[str], wanted: str, pattern: bool = False) -> 
         spaced = [n for n in names if n != n.strip() and n.strip() == wanted]
     other = [sep for sep in (";", "\t", "|") if len(names) == 1 and sep in names[0]]
     parts = [p.strip() for p in wanted.split(",")]
-    listed = len(parts) > 1 and all(
-        any(fnmatch.fnmatchcase(n, p) for n in names) if pattern else p in names for p in parts
+    listed = (
+        listable
+        and len(parts) > 1
+        and all(
+            any(fnmatch.fnmatchcase(n, p) for n in names) if pattern else p in names for p in parts
+        )
     )
     if listed:
         text += (
@@ -668,10 +675,11 @@ def _select_columns(
             prefix, suffix = _fixed_ends(item)
             hits = [n for n in names if fnmatch.fnmatchcase(n, item)]
             if not hits:
-                raise InputError(path, no_such_column(names, item, pattern=True), column=item)
+                text = no_such_column(names, item, pattern=True, listable=True)
+                raise InputError(path, text, column=item)
         else:
             if item not in names:
-                raise InputError(path, no_such_column(names, item), column=item)
+                raise InputError(path, no_such_column(names, item, listable=True), column=item)
             prefix, suffix, hits = "", "", [item]
         for n in hits:
             if n in roles and n != item and not prefix and not suffix:
