@@ -118,6 +118,7 @@ def test_mean_warns_where_torch_warns(reduction, lib):
         return caught(lambda: loss(torch.tensor(logq), torch.tensor(p)))
 
     theirs_assigned, ours_assigned = assigned(torch.nn.KLDivLoss), assigned(KLDivLoss)
+    assert KLDivLoss(reduction=reduction).reduction == reduction  # as PyTorch's attribute
     counts = {len(w) for w in (ours, module, theirs, theirs_assigned, ours_assigned)}
     assert counts == {int(reduction == "mean")}
     assert all(w.category is UserWarning for w in ours + module + ours_assigned)

@@ -619,8 +619,10 @@ class KLDivLoss(_Loss):
 
     @property
     def reduction(self) -> str:
-        """The ``reduction`` option (assigning it validates it)."""
-        return str(self._options.reduction)
+        """The ``reduction`` option as given (assigning it validates it): PyTorch's deprecated
+        ``"elementwise_mean"`` stays so spelled, as in PyTorch's module, and computes
+        ``"mean"``."""
+        return self._spelled
 
     @reduction.setter
     def reduction(self, value: str) -> None:
