@@ -10,6 +10,7 @@ Gradients are taken with autograd through the library and compared with autograd
 from __future__ import annotations
 
 import itertools
+import math
 import zlib
 
 import numpy as np
@@ -195,15 +196,19 @@ def test_cross_entropy_soft_targets(case):
     cot = _cotangent(rng, tuple(ref_fn(_t(x), _t(target)).shape))
     ref, (ref_gx, ref_gt) = _value_and_grads(ref_fn, [x, target], cot)
 
-    # Probability targets: the generic path on torch (ATen is never used for them).
-    val, (gx, gt) = _value_and_grads(
-        lambda a, t: ce.cross_entropy(a, t, wt, reduction=reduction, label_smoothing=eps),
-        [x, target],
-        cot,
-    )
-    _close(val, ref)
-    _close(gx, ref_gx)
-    _close(gt, ref_gt)
+    # Probability targets: ATen where the values are read and finite, the generic path where
+    # they are not (validate=False)
+    for validate in (None, False):
+        val, (gx, gt) = _value_and_grads(
+            lambda a, t, v=validate: ce.cross_entropy(
+                a, t, wt, reduction=reduction, label_smoothing=eps, validate=v
+            ),
+            [x, target],
+            cot,
+        )
+        _close(val, ref)
+        _close(gx, ref_gx)
+        _close(gt, ref_gt)
 
     out = ce.cross_entropy(x, target, weight, reduction=reduction, label_smoothing=eps)
     assert isinstance(out, np.ndarray | np.generic)
@@ -225,6 +230,29 @@ def test_cross_entropy_batchmean_is_sum_over_n(layout, soft):
     expected = F.cross_entropy(_t(x), _t(target), reduction="sum") / n
     _close(ce.cross_entropy(_t(x), _t(target), reduction="batchmean"), expected)
     _close(ce.cross_entropy(x, target, reduction="batchmean"), expected)
+
+
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1}, {"reduction": "sum"}])
+def test_probability_targets_of_finite_logits_are_aten_bit_for_bit(options):
+    """Probability targets, read eagerly and found finite and in [0, 1], are ATen's call:
+    PyTorch's numbers and gradients bit for bit (with class weights too); a -inf logit keeps
+    the generic path's 0 log 0 = 0 (ATen gives NaN)."""
+    g = torch.Generator().manual_seed(16)
+    x = torch.randn(64, 10, generator=g)
+    t = torch.randn(64, 10, generator=g).softmax(-1)
+    w = torch.rand(10, generator=g) + 0.5
+    for weight in (None, w):
+        a, b = (x.clone().requires_grad_(True) for _ in range(2))
+        ours = ce.cross_entropy(a, t, weight, **options)
+        theirs = F.cross_entropy(b, t, weight, **options)
+        ours.backward()
+        theirs.backward()
+        assert torch.equal(ours, theirs)
+        assert torch.equal(a.grad, b.grad)
+    masked, hard = x.clone(), t.clone()
+    masked[0, 3], hard[0] = -math.inf, torch.eye(10)[0]
+    assert math.isnan(float(F.cross_entropy(masked, hard)))
+    assert math.isfinite(float(ce.cross_entropy(masked, hard)))
 
 
 def test_cross_entropy_soft_target_gradient_at_zero_probability():

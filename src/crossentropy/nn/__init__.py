@@ -4,14 +4,16 @@ r"""PyTorch ``nn.Module`` drop-ins for every loss of the functional API.
 ``MSELoss``, ``L1Loss``, ``HuberLoss`` and ``SmoothL1Loss`` take PyTorch's constructor arguments
 (including the deprecated ``size_average`` / ``reduce``, with PyTorch's warning) and give
 PyTorch's values and gradients. When no extra keyword is used the functional core delegates to
-ATen, so in float32 and float64 they are identical bit for bit; the exceptions are ``KLDivLoss``
-and ``CrossEntropyLoss`` with probability targets, which run the generic path (they keep the
-``0 log 0 = 0`` convention where PyTorch gives NaN), and float16 and bfloat16 inputs outside
-autocast, which are computed in float32 and rounded once (PyTorch rounds along the way): these
-agree with PyTorch to rounding (about one ulp of the result's dtype), and the half-precision
-ones are the closer to the exact value. Keyword-only extras of the functional API (z-loss,
-softcap, ``empty_mean``, ...) are constructor keywords here. Modules for the losses PyTorch
-lacks: ``FocalLoss``, ``SigmoidFocalLoss``, ``DiceLoss``, ``JaccardLoss``, ``TverskyLoss``; and
+ATen, so in float32 and float64 they are identical bit for bit (``CrossEntropyLoss`` with
+probability targets where their values are read, eagerly, and found finite); the exceptions are
+``KLDivLoss`` and, under transforms or with a ``-inf`` logit, ``CrossEntropyLoss`` with
+probability targets, which run the generic path (they keep the ``0 log 0 = 0`` convention where
+PyTorch gives NaN), and float16 and bfloat16 inputs outside autocast, which are computed in
+float32 and rounded once (PyTorch rounds along the way): these agree with PyTorch to rounding
+(about one ulp of the result's dtype), and the half-precision ones are the closer to the exact
+value. Keyword-only extras of the functional API (z-loss, softcap, ``empty_mean``, ...) are
+constructor keywords here. Modules for the losses PyTorch lacks: ``FocalLoss``,
+``SigmoidFocalLoss``, ``DiceLoss``, ``JaccardLoss``, ``TverskyLoss``; and
 ``LinearCrossEntropyLoss``, the output projection and its cross-entropy fused so the logits
 never exist at once.
 
