@@ -1190,7 +1190,16 @@ def options_suite(n: int, c: int, repeat: int) -> list[tuple[str, float, str]]:
     y[::7] = -100
     w = torch.rand(c) + 0.5
     valid = y != -100
+    soft = torch.randn(n, c).softmax(1)  # mixup / distillation targets
     cases = {
+        "probability targets": (
+            lambda a: ce.cross_entropy(a, soft),
+            lambda a: F.cross_entropy(a, soft),
+        ),
+        "probability targets, validate=False (the generic path)": (
+            lambda a: ce.cross_entropy(a, soft, validate=False),
+            lambda a: F.cross_entropy(a, soft),
+        ),
         "label smoothing + weight + ignore_index, empty_mean=0.0": (
             lambda a: ce.cross_entropy(a, y, w, label_smoothing=0.1, empty_mean=0.0),
             lambda a: F.cross_entropy(a, y, w, label_smoothing=0.1),
@@ -1303,6 +1312,7 @@ def main() -> None:
         choices=(
             "ce",
             "core",
+            "options",
             "fused",
             "jaxfused",
             "hf",
@@ -1386,6 +1396,11 @@ def main() -> None:
                 metrics_suite(n, c, args.repeat),
             )
         )
+        return
+    if args.suite == "options":
+        print(machine())
+        title = f"cross_entropy options, forward + backward, N = {args.n}, C = {args.c}, float32"
+        print(table(title, options_suite(args.n, args.c, args.repeat)))
         return
     if args.suite == "core":
         print(machine())

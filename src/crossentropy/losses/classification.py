@@ -808,8 +808,10 @@ def _aten_direct(input: Array, target: Array, weight: Array | None, o: SoftmaxOp
             or not reads(o.validate, input, target)
         ):
             return None
-        in_range = ((target >= 0) & (target <= 1)).all()
-        if not bool(in_range & torch.isfinite(input).all()):
+        # one pass each: a NaN makes the extremes NaN, an infinite logit the sum (as would
+        # an overflowing one, which the generic path then takes)
+        low, high = torch.aminmax(target) if target.numel() else (target.new_zeros(()),) * 2
+        if not bool((low >= 0) & (high <= 1) & torch.isfinite(input.sum())):
             return None
     elif target.dtype != torch.int64:  # (ATen refuses others: told apart before tracing)
         return None
