@@ -30,6 +30,7 @@ from crossentropy.fused._rows import (
     TorchRows,
     loss_coefficients,
 )
+from crossentropy.fused._terms import power_of_two_scale
 
 __all__ = [
     "Grads",
@@ -123,9 +124,8 @@ def half_scale(pdt: torch.dtype, *scales: Tensor | None) -> Tensor | None:
     if pdt != torch.float16 or not present:
         return None
     top = torch.stack([s.detach().abs().amax().float() for s in present]).amax()
-    fine = torch.isfinite(top) & (top > 0)
-    exponent = torch.floor(torch.log2(torch.where(fine, top, torch.ones_like(top))))
-    return torch.where(fine, torch.exp2(-exponent), torch.ones_like(top))
+    up: Tensor = power_of_two_scale(torch, top)
+    return up
 
 
 def unscale(grads: Grads, up: Tensor | None) -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "device_chunk",
     "loss_coefficients",
     "nonzero",
+    "power_of_two_scale",
     "row_terms",
 ]
 
@@ -118,6 +119,15 @@ class LinearCrossEntropyOutput(NamedTuple):
     entropy: Array | None = None
     lse: Array | None = None
     correct: Array | None = None
+
+
+def power_of_two_scale(xp: Any, top: Any) -> Any:
+    """The power of two that brings a 0-d ``top`` (a largest magnitude) into [1, 2): exact to
+    multiply by and divide by again; 1 where ``top`` is 0 or not finite. ``xp``: ``torch`` or
+    ``jax.numpy``. The fused ops scale a float16 logit gradient by it before rounding it."""
+    fine = xp.isfinite(top) & (top > 0)
+    exponent = xp.floor(xp.log2(xp.where(fine, top, xp.ones_like(top))))
+    return xp.where(fine, xp.exp2(-exponent), xp.ones_like(top))
 
 
 def nonzero(value: object) -> bool:

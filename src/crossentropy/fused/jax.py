@@ -45,6 +45,7 @@ from crossentropy.fused._terms import (
     default_chunk,
     loss_coefficients,
     nonzero,
+    power_of_two_scale,
     row_terms,
 )
 
@@ -271,9 +272,7 @@ def _half_scale(g: Array) -> Array:
     before it is rounded to float16 for the input's product: a mean's ``1 / N`` (and small
     probabilities) would otherwise fall below float16's range and round to 0, which no loss
     scaling (applied later, to the product) recovers. 1 where ``g`` is 0 or not finite."""
-    top = jnp.max(jnp.abs(g))
-    fine = jnp.isfinite(top) & (top > 0)
-    return jnp.where(fine, jnp.exp2(-jnp.floor(jnp.log2(jnp.where(fine, top, 1.0)))), 1.0)
+    return power_of_two_scale(jnp, jnp.max(jnp.abs(g)))
 
 
 def _sweep(

@@ -283,7 +283,7 @@ def prepare(
             )
         else:
             class_mask = axes.to_last(xp, full)
-    return SoftmaxInputs(
+    inp = SoftmaxInputs(
         xp,
         axes.to_last(xp, xf),
         t,
@@ -298,6 +298,12 @@ def prepare(
         n_classes,
         check,
     )
+    rows = _row_mask(inp)
+    if rows is not None:  # rows left out by where (optax's): a finite stand-in input, so
+        # that no NaN or inf of theirs reaches a gradient (0 * NaN), as optax gives them none
+        x = inp.x
+        inp.x = xp.where(xp.expand_dims(rows, axis=-1), x, xp.full_like(x, o.kind == "probs"))
+    return inp
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,10 +342,10 @@ def _batch(shape: tuple[int, ...]) -> int:
     return shape[0] if len(shape) else 1
 
 
-def _logits(inp: SoftmaxInputs, o: SoftmaxOptions, z: Array) -> Array:
-    """The logits the softmax sees (of the input ``z``): softcapped, masked classes at
-    ``-inf`` (a fully masked row keeps its logits, and is left out as a whole)."""
-    xp = inp.xp
+def _logits(inp: SoftmaxInputs, o: SoftmaxOptions) -> Array:
+    """The logits the softmax sees: softcapped, masked classes at ``-inf`` (a fully masked row
+    keeps its logits, and is left out as a whole)."""
+    xp, z = inp.xp, inp.x
     cap = hyper(xp, o.softcap, z, "softcap")
     if cap is not None:
         z = cap * xp.tanh(z / cap)
@@ -362,12 +368,7 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
     """The loss on any array library, and the intermediates of its gradient."""
     xp, x = inp.xp, inp.x
     kind = o.kind
-    rows = _row_mask(inp)
-    z = x
-    if rows is not None:  # rows left out by where (optax's): a finite stand-in, so that no
-        # NaN or inf of theirs reaches the gradient (0 * NaN), as optax gives them none
-        z = xp.where(xp.expand_dims(rows, axis=-1), x, xp.full_like(x, kind == "probs"))
-    z = _logits(inp, o, z) if kind == "logits" else z
+    z = _logits(inp, o) if kind == "logits" else x
     n_classes = inp.n_classes
     eps = hyper(xp, o.label_smoothing, x, "label_smoothing")
     zl = hyper(xp, o.z_loss, x, "z_loss")
@@ -379,6 +380,7 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
     if kind == "logits":
         m, log_sum = fm.lse_parts(xp, z, -1)
         logz = xp.squeeze(m + log_sum, axis=-1)
+    rows = _row_mask(inp)
 
     def log_probs() -> Array:
         if kind == "logits":
@@ -655,9 +657,6 @@ def gradient(inp: SoftmaxInputs, f: SoftmaxForward, o: SoftmaxOptions) -> Array:
     if logits and cap is not None:
         th = xp.tanh(x / cap)
         g = g * (1 - th * th)
-    rows = _row_mask(inp)
-    if rows is not None:  # rows left out by where: none of their (raw) logits' NaN or inf
-        g = xp.where(xp.expand_dims(rows, axis=-1), g, xp.zeros_like(g))
     if inp.class_mask is not None:
         g = xp.where(inp.class_mask, g, xp.zeros_like(g))
     if f.bad is not None:
@@ -704,9 +703,8 @@ def aten_loss(inp: SoftmaxInputs, o: SoftmaxOptions) -> Array:
         if not info.min <= ignore <= info.max:  # cannot occur in this dtype: nothing ignored
             ignore = -(2**63)
         t = t.long()
-    if inp.row_mask is not None:  # masked rows become ignored ones, with finite stand-in
-        t = torch.where(inp.row_mask, t, torch.full_like(t, ignore))  # inputs (forward's)
-        x = torch.where(inp.row_mask.unsqueeze(-1), x, torch.zeros_like(x))
+    if inp.row_mask is not None:  # masked rows become ignored ones (their input a stand-in)
+        t = torch.where(inp.row_mask, t, torch.full_like(t, ignore))
     if o.softcap is not None:
         x = o.softcap * torch.tanh(x / o.softcap)
     red = o.reduction
