@@ -1150,3 +1150,41 @@ def test_integer_settings_given_as_0d_arrays_are_read_as_ints() -> None:
     )
     assert got.to_dict() == want.to_dict()
     assert json.loads(got.to_json())["input"]["options"]["bins"] == 10
+
+
+def test_numpy_arrays_of_objects_or_complex_numbers_are_refused_by_name() -> None:
+    """An object array's cells are checked as a table's (the row and column of the one that is
+    no number), a missing label is named as missing at its row, and complex arrays are a
+    TypeError naming the argument."""
+    with pytest.raises(InputError, match=r"array, row 2, column '1': 'x' is not a number"):
+        score(np.array([[0.5, 0.5], [0.2, "x"]], dtype=object), target=np.array([0, 1]))
+    with pytest.raises(InputError, match=r"row 2, column '1': missing probability"):
+        score(np.array([[0.5, 0.5], [0.2, None]], dtype=object), target=np.array([0, 1]))
+    with pytest.raises(TypeError, match=r"data must hold probabilities .* complex128"):
+        score(np.array([[0.5, 0.5], [0.2, 0.8]], dtype=complex), target=np.array([0, 1]))
+    with pytest.raises(TypeError, match=r"target must hold labels .* complex128"):
+        score(np.array([[0.5, 0.5], [0.2, 0.8]]), target=np.array([0, 1], dtype=complex))
+    p = np.array([[0.9, 0.1], [0.5, 0.5], [0.3, 0.7], [0.8, 0.2]])
+    for gap in (None, np.nan):
+        labels = np.array(["cat", gap, "dog", "cat"], dtype=object)
+        for classes in (None, ["cat", "dog"]):
+            with pytest.raises(InputError, match=r"row 2, column 'y_true': missing label"):
+                score(p, target=labels, classes=classes)
+    numbers = np.array([[0.5, 0.5], [0.2, 0.8]], dtype=object)
+    got = score(numbers, target=np.array([0, 1], dtype=object), bootstrap=0)
+    assert got.log_loss == pytest.approx(metrics.log_loss([0, 1], numbers.astype(float)))
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(TypeError, match=r"data must be a path, a DataFrame .* got pandas.*Series"):
+        score(pd.Series([0.2, 0.7]), target=np.array([0, 1]))
+
+
+def test_integer_ids_of_a_table_stay_integers() -> None:
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {"y": [0, 1, 0], "p_0": [0.9, 0.2, 0.4], "p_1": [0.1, 0.8, 0.6], "id": [101, 102, 103]}
+    )
+    for engine in ("local", "dask"):
+        worst = score(frame, target="y", proba="p_*", id="id", engine=engine, bootstrap=0).worst
+        assert [w["id"] for w in worst] == [103, 102, 101]
+    text = frame.assign(id=["a", "b", "c"])
+    assert score(text, target="y", proba="p_*", id="id", bootstrap=0).worst[0]["id"] == "c"

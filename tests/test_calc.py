@@ -448,3 +448,32 @@ def test_minus_zero_is_shown_as_zero(capsys):
     assert "[0, 0]" in capsys.readouterr().out
     out = calc_json(capsys, "--probs", "0.5", "0.5", "--target", "-0", "1")
     assert [math.copysign(1.0, v) for v in out["target"]] == [1.0, 1.0]
+
+
+def test_a_sum_off_one_by_binary_rounding_alone_is_no_renormalisation(capsys):
+    """0.01 + 0.29 + 0.7 is 0.9999999999999999 in binary: the values are used as typed, with
+    no note about the precision typed."""
+    for args in (
+        ["--probs", "0.01", "0.29", "0.7", "--target", "2"],
+        ["--logits", "1", "2", "3", "--target", "0.01", "0.29", "0.7"],
+    ):
+        r = calc_json(capsys, *args)
+        assert r["renormalized"] is False
+        assert r["target_renormalized"] is False
+        assert main(["calc", *args]) == 0
+        assert "precision typed" not in capsys.readouterr().out
+    r = calc_json(capsys, "--probs", "0.01", "0.29", "0.7", "--target", "2")
+    assert r["probs"] == [0.01, 0.29, 0.7]
+    assert r["loss_nats"] == pytest.approx(-math.log(0.7), rel=1e-15)
+
+
+def test_a_probability_that_underflows_to_zero_is_refused(capsys):
+    for args in (["--probs", "1e-400", "1"], ["--probs", "1e-400"], ["--logits", "2E-999", "1"]):
+        assert main(["calc", *args, "--target", "0"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert "underflows to 0 in float64" in err, err
+    # the smallest subnormal and a written zero are numbers
+    r = calc_json(capsys, "--probs", "4.9e-324", "1", "--target", "0")
+    assert r["loss_nats"] == pytest.approx(744.44007, rel=1e-7)
+    assert calc_json(capsys, "--probs", "0e-5", "1", "--target", "1")["loss_nats"] == 0.0

@@ -284,3 +284,52 @@ def test_sample_weights_are_part_of_the_targets(sets, tmp_path: Path) -> None:
     ll = _diff(score({"a": table(p, sparse), "b": table(q, sparse)}, **kw), "log_loss")
     assert ll["ci_high"] < 0
     assert ll["share_a_better"] == 1.0
+
+
+def test_ties_do_not_make_a_winner_of_the_column_layout(tmp_path: Path, capsys) -> None:
+    """The same predictions as a p_1 column, a p_0 column, or columns in another order tie;
+    a split column's per-value scores show in the text and the HTML of a comparison."""
+    pd = pytest.importorskip("pandas")
+    y = np.array([0, 0, 1, 0])
+    p1 = np.array([0.5, 0.5, 0.5, 0.2])
+    sets = {
+        "p_1": pd.DataFrame({"y": y, "p_1": p1}),
+        "p_0": pd.DataFrame({"y": y, "p_0": 1 - p1}),
+        "both": pd.DataFrame({"y": y, "p_1": p1, "p_0": 1 - p1}),
+    }
+    cmp = score(sets, target="y", proba="p_*", bootstrap=0)
+    assert {name: r.accuracy for name, r in cmp.reports.items()} == dict.fromkeys(sets, 0.75)
+    assert all(d["better"] is None for d in cmp.differences), cmp.differences
+    rng = np.random.default_rng(0)
+    n = 300
+    sol = pd.DataFrame({"id": np.arange(n), "y": rng.integers(0, 3, n)})
+    sol["Usage"] = np.where(rng.random(n) < 0.3, "Public", "Private")
+    sol.to_csv(tmp_path / "s.csv", index=False)
+    for k in (1, 2):
+        p = np.round(rng.dirichlet(np.ones(3), n), 2)
+        sub = pd.DataFrame({"id": np.arange(n), "0": p[:, 0], "1": p[:, 1], "2": p[:, 2]})
+        sub.to_csv(tmp_path / f"s{k}.csv", index=False)
+    args = ["score", "--solution", str(tmp_path / "s.csv"), "--id", "id", "--target", "y"]
+    args += ["--submission", str(tmp_path / "s1.csv"), "--submission", str(tmp_path / "s2.csv")]
+    args += ["--split", "Usage", "--bootstrap", "0", "--report", str(tmp_path / "c.html")]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "per value of the split column 'Usage'" in text
+    assert "no paired bootstrap (0 replicates: no intervals)" in text
+    cmp = score(
+        {"s1": tmp_path / "s1.csv", "s2": tmp_path / "s2.csv"},
+        solution=tmp_path / "s.csv",
+        id="id",
+        target="y",
+        split="Usage",
+        bootstrap=0,
+    )
+    for name, report in cmp.reports.items():
+        for split in report.splits:
+            row = f"{name}.csv  {split['split']:<7}  {split['n']:>4}  {split['log_loss']:.6f}"
+            assert row in text, (row, text)
+    page = (tmp_path / "c.html").read_text()
+    assert page.count("Public") == 2
+    assert page.count("Private") == 2
+    assert "no intervals (no bootstrap replicates)" in page
+    assert "95 % paired bootstrap interval" not in page

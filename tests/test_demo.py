@@ -303,3 +303,21 @@ def test_generated_sentences_name_each_method_once(run, winner):
     assert first == (
         "cross-entropy reached 90 % test accuracy first and ends with the higher test accuracy"
     )
+
+
+def test_missing_packages_stop_the_demo_before_its_folder_is_made(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else real(name, *a)
+    )
+    out = tmp_path / "report"
+    assert main(["demo", "--quick", "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "crossentropy demo: error: the digits experiments need scikit-learn: "
+        "pip install 'crossentropy[score]'\n"
+    )
+    assert captured.out == ""
+    assert not out.exists()

@@ -386,3 +386,20 @@ def test_a_one_hot_solution_scores_as_its_labels(tmp_path: Path, fmt: str, order
         InputError, match=r"row 10, column 'Class_2': a one-hot solution .* got 0\.5"
     ):
         score(sub_path, solution=write(half, "sol"), **kw)
+
+
+def test_a_one_hot_csv_of_true_and_false_is_read_as_ones_and_zeros(tmp_path: Path) -> None:
+    """pandas writes a boolean column (get_dummies' one-hot columns) as True/False."""
+    (tmp_path / "sol.csv").write_text("id,a,b\n1,True,False\n2,False,True\n3,1,0\n")
+    pq.write_table(
+        pa.table({"id": [1, 2, 3], "a": [True, False, True], "b": [False, True, False]}),
+        tmp_path / "sol.parquet",
+    )
+    (tmp_path / "sub.csv").write_text("id,a,b\n1,0.7,0.3\n2,0.4,0.6\n3,0.6,0.4\n")
+    want = -np.mean(np.log([0.7, 0.6, 0.6]))
+    for sol in ("sol.csv", "sol.parquet"):
+        got = score(tmp_path / "sub.csv", solution=tmp_path / sol, id="id", bootstrap=0)
+        assert got.log_loss == pytest.approx(want, rel=1e-15)
+    (tmp_path / "bad.csv").write_text("id,a,b\n1,True,False\n2,yes,True\n3,1,0\n")
+    with pytest.raises(InputError, match=r"bad.csv, row 2, column 'a': a one-hot solution"):
+        score(tmp_path / "sub.csv", solution=tmp_path / "bad.csv", id="id")

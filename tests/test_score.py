@@ -1566,3 +1566,89 @@ def test_a_nan_group_is_refused_at_its_row() -> None:
     assert acc.result()["n"] == 0
     acc.update(y, p, groups=np.array([1.0, 2.0, 2.0]))
     assert [s["n"] for s in acc.result()["splits"]] == [1, 2]
+
+
+def test_ties_go_to_the_class_that_sorts_first_whatever_the_columns_order() -> None:
+    """Rows whose top probability ties: the predicted class is the one that sorts first
+    (integers by value), as scikit-learn's argmax over its sorted classes, so the accuracy,
+    the confusion matrix and the worst rows' predicted class do not depend on the columns'
+    order."""
+    from sklearn.metrics import accuracy_score
+
+    rng = np.random.default_rng(3)
+    p = np.round(rng.dirichlet(np.ones(4), 500), 1)
+    p[:5] = [0.4, 0.4, 0.1, 0.1]
+    y = rng.integers(0, 4, 500)
+    classes = [2, 10, "1", 3]  # sorted: "1", 2, 3, 10 (as integers) -> columns 2, 0, 3, 1
+    order = [2, 0, 3, 1]
+    want = accuracy_score(y, np.array(order)[p[:, order].argmax(axis=1)])
+    results = []
+    for perm in ([0, 1, 2, 3], [3, 1, 0, 2], [1, 3, 2, 0]):
+        acc = metrics.ScoreAccumulator([classes[j] for j in perm], bootstrap=0, worst=500)
+        inverse = np.argsort(perm)
+        r = acc.update(inverse[y], p[:, perm]).result()
+        assert r["accuracy"] == want
+        confusion = np.array(r["confusion"])[np.ix_(inverse, inverse)]
+        predicted = {w["row"]: w["predicted"] for w in r["worst"]}
+        results.append((confusion, predicted))
+    for confusion, predicted in results[1:]:
+        assert np.array_equal(confusion, results[0][0])
+        assert predicted == results[0][1]
+    assert results[0][1][0] == 2  # 10 and 2 tie: 2 is predicted
+    # two classes as two columns in either order, ties at 0.5: the first class, as p > 0.5
+    q = np.array([[0.5, 0.5], [0.5, 0.5], [0.2, 0.8]])
+    for names in (["0", "1"], ["1", "0"]):
+        flip = names == ["1", "0"]
+        yy = np.array([1, 0, 0]) if flip else np.array([0, 1, 1])
+        r = metrics.ScoreAccumulator(names, bootstrap=0).update(yy, q[:, ::-1] if flip else q)
+        r = r.result()
+        assert r["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_merge_refuses_other_worst_bootstrap_or_seed() -> None:
+    rng = np.random.default_rng(0)
+    p, y = rng.dirichlet(np.ones(3), 100), rng.integers(0, 3, 100)
+    a = metrics.ScoreAccumulator(list("abc"), worst=10, bootstrap=0).update(y[:50], p[:50])
+    for other in ({"worst": 2, "bootstrap": 0}, {"bootstrap": 10}, {"seed": 1, "bootstrap": 0}):
+        b = metrics.ScoreAccumulator(list("abc"), **other).update(
+            y[50:], p[50:], row_ids=np.arange(50, 100)
+        )
+        with pytest.raises(ValueError, match="same worst=, bootstrap=, seed="):
+            a.merge(b)
+    b = metrics.ScoreAccumulator(list("abc"), worst=10, bootstrap=0)
+    b.update(y[50:], p[50:], row_ids=np.arange(50, 100))
+    one = metrics.ScoreAccumulator(list("abc"), worst=10, bootstrap=0).update(y, p).result()
+    assert a.merge(b).result()["worst"] == one["worst"]
+    with pytest.raises(ValueError, match="classes must be distinct; 'a' is given twice"):
+        metrics.ScoreAccumulator(["a", "b", "a"])
+
+
+def test_split_sums_are_as_accurate_as_the_totals_in_any_batching() -> None:
+    """Each split's means are sums of its rows gathered (pairwise, as the totals), within a
+    few ulps of the exact sum whatever the batches; splits sort with integers by value; a
+    split of zero weight has no mean (None)."""
+    rng = np.random.default_rng(1)
+    n = 200_000
+    p = rng.dirichlet(np.full(3, 0.3), n)
+    y = rng.integers(0, 3, n)
+    g = np.where(rng.random(n) < 0.5, "A", "B")
+    loss = -np.log(np.clip(p[np.arange(n), y], np.finfo(float).eps, None))
+    for step in (n, 1000, 77_777):
+        acc = metrics.ScoreAccumulator([0, 1, 2], bootstrap=0, worst=0)
+        for lo in range(0, n, step):
+            acc.update(y[lo : lo + step], p[lo : lo + step], groups=g[lo : lo + step])
+        for entry in acc.result()["splits"]:
+            exact = math.fsum(loss[g == entry["split"]]) / np.count_nonzero(g == entry["split"])
+            assert abs(entry["log_loss"] - exact) <= 4e-16 * exact, (step, entry)
+    acc = metrics.ScoreAccumulator([0, 1], bootstrap=0)
+    acc.update(
+        np.array([0, 1, 0, 1]),
+        np.full((4, 2), 0.5),
+        groups=np.array(["10", "2", "1", "x"]),
+        sample_weight=np.array([1.0, 0.0, 1.0, 1.0]),
+    )
+    splits = acc.result()["splits"]
+    assert [s["split"] for s in splits] == ["1", "2", "10", "x"]
+    assert splits[1]["log_loss"] is None
+    assert splits[1]["accuracy"] is None
+    assert splits[0]["log_loss"] == pytest.approx(math.log(2))

@@ -583,3 +583,21 @@ def test_a_missing_column_hints_at_another_separator_or_spaces(tmp_path: Path) -
         score(plain, target="y", proba="p_a,p_c")
     with pytest.raises(InputError, match=r"no such column \(columns: 'y', 'p_a', 'p_b'\)$"):
         score(plain, target="y,p_a")  # one column only: no list asked for
+
+
+def test_gzip_without_its_name_and_a_pair_with_a_target_file_are_refused(tmp_path: Path) -> None:
+    import gzip
+
+    (tmp_path / "sub.csv").write_text("id,a,b\n1,0.7,0.3\n2,0.4,0.6\n")
+    (tmp_path / "sol.csv").write_text("id,y,Usage\n1,a,Public\n2,b,Private\n")
+    (tmp_path / "small.data").write_bytes(gzip.compress((tmp_path / "sub.csv").read_bytes()))
+    with pytest.raises(InputError, match=r"small.data: is gzip-compressed: name it .csv.gz"):
+        score(tmp_path / "small.data", format="csv", target="id")
+    pair = dict(solution=tmp_path / "sol.csv", id="id", target="y", bootstrap=0)
+    with pytest.raises(InputError, match=r"target_file .* is for .npy probability arrays"):
+        score(tmp_path / "sub.csv", target_file=tmp_path / "missing.npy", **pair)
+    # a split column that is the target or the id is the solution's mistake, named so
+    for column in ("y", "id"):
+        with pytest.raises(InputError, match=r"sol.csv, column '(y|id)': the split column must"):
+            score(tmp_path / "sub.csv", split=column, **pair)
+    assert score(tmp_path / "sub.csv", **pair).log_loss == pytest.approx(-np.log(0.42) / 2)

@@ -12,8 +12,13 @@ __all__ = ["console", "main"]
 
 
 def _demo_command(args: argparse.Namespace) -> int:
+    from crossentropy.cli._demo import demo_command, missing_packages
     from crossentropy.cli._examples import format_table, worked_examples
 
+    missing = missing_packages()  # before the folder is made: nothing is left behind
+    if missing is not None:
+        print(f"crossentropy demo: error: {missing}", file=sys.stderr)
+        return 1
     # the report's folder first: a bad one stops the command before anything is printed
     fault = None
     if not str(args.out).strip():
@@ -32,8 +37,6 @@ def _demo_command(args: argparse.Namespace) -> int:
     print("The tutorials' worked examples, computed by crossentropy (nats = log base e, bits =")
     print("log base 2):\n")
     print(format_table(worked_examples()))
-    from crossentropy.cli._demo import demo_command  # the digits experiments and the report
-
     return demo_command(args.out, quick=args.quick)
 
 

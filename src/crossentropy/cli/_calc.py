@@ -150,6 +150,11 @@ def _numbers(values: list[str], what: str) -> list[float]:
             raise CalcError(f"{what}: {v!r} is not a number")
         if not math.isfinite(x):
             raise CalcError(f"{what}: {v!r} is not finite")
+        if x == 0.0 and re.search(r"[1-9]", v.lower().split("e")[0]):
+            raise CalcError(
+                f"{what}: {v!r} underflows to 0 in float64 (the smallest positive number is "
+                "about 4.9e-324)"
+            )
         out.append(x + 0.0)  # -0 is shown as 0
     return out
 
@@ -157,15 +162,18 @@ def _numbers(values: list[str], what: str) -> list[float]:
 def _distribution(p: list[float], what: str, typed: list[str] | None = None) -> list[float]:
     """``p`` checked as a distribution: entries in [0, 1] summing to 1, or to the precision
     typed (each value divided by the sum stays within the rounding of the value as typed:
-    ``0.3333 0.3333 0.3333``); returned divided by its sum (unchanged when it sums to 1)."""
+    ``0.3333 0.3333 0.3333``); returned divided by its sum (unchanged when it sums to 1 but
+    for the binary rounding of its values, as ``0.01 0.29 0.7`` does)."""
     for i, x in enumerate(p):
         if not 0.0 <= x <= 1.0:
             raise CalcError(f"{what}: entry {i} is {x:g}, expected a probability in [0, 1]")
     total = math.fsum(p)
     if total <= 0.0:
         raise CalcError(f"{what} sum to 0, expected 1")
+    if abs(total - 1.0) <= 4 * len(p) * sys.float_info.epsilon:
+        return p  # 1 but for the binary rounding of the values typed (0.01 0.29 0.7)
     if abs(total - 1.0) <= SUM_TOLERANCE:
-        return p if total == 1.0 else [x / total for x in p]
+        return [x / total for x in p]
     scaled = [x / total for x in p]
     rounding = _typed_rounding(typed) if typed is not None else [0.0] * len(p)
     for i, (x, q, half) in enumerate(zip(p, scaled, rounding, strict=True)):

@@ -770,6 +770,16 @@ def run_demo(out_dir: str | Path, settings: Settings = DEFAULT) -> DemoResult:
     return DemoResult(results, files, time.perf_counter() - start, results["figures"])
 
 
+def missing_packages() -> str | None:
+    """What the digits experiments lack, as one line (None when scikit-learn and matplotlib
+    are installed)."""
+    need = {"sklearn": "scikit-learn", "matplotlib": "matplotlib"}
+    missing = [name for module, name in need.items() if importlib.util.find_spec(module) is None]
+    if not missing:
+        return None
+    return f"the digits experiments need {' and '.join(missing)}: pip install 'crossentropy[score]'"
+
+
 def demo_command(out_dir: str | Path, *, quick: bool = False) -> int:
     """``crossentropy demo``: run, print the summary and where the report is; the exit code.
 
@@ -778,13 +788,9 @@ def demo_command(out_dir: str | Path, *, quick: bool = False) -> int:
     """
     import sys
 
-    missing = [m for m in ("sklearn", "matplotlib") if importlib.util.find_spec(m) is None]
-    if missing:
-        print(
-            f"crossentropy demo: error: the digits experiments need {' and '.join(missing)}: "
-            "pip install 'crossentropy[score]'",
-            file=sys.stderr,
-        )
+    missing = missing_packages()
+    if missing is not None:
+        print(f"crossentropy demo: error: {missing}", file=sys.stderr)
         return 1
     print("\nRunning the experiments on scikit-learn's digits ...", flush=True)
     try:

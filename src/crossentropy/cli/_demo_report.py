@@ -272,8 +272,9 @@ def _fig_bce(sec: Section) -> FigureFile:
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper center")
     caption = (
-        "binary_cross_entropy(p, t) for t = 1 and t = 0: each branch punishes a confident "
-        "wrong prediction without bound."
+        "binary_cross_entropy(p, t) for t = 1 and t = 0: each branch, -log p or -log(1 - p), "
+        "grows without bound as a wrong prediction grows confident (the function caps it at "
+        "100 nats, as torch's binary_cross_entropy does)."
     )
     return _render(
         fig, "landscape_bce.png", "landscapes", "Both branches of binary cross-entropy", caption

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -143,6 +144,37 @@ def _per_row(value: Any, name: str, n: int, kinds: str, what: str) -> np.ndarray
     return out
 
 
+def _sort_key(label: Any) -> tuple[int, Any]:
+    """Where a class sorts when rows tie: integers (and text that writes one) by value, then
+    other numbers, then the rest as text."""
+    if isinstance(label, bool | np.bool_):
+        return (0, int(label))
+    if isinstance(label, int | np.integer):
+        return (0, int(label))
+    if isinstance(label, str) and re.fullmatch(r"\s*[+-]?[0-9]+\s*", label):
+        return (0, int(label))
+    if isinstance(label, float | np.floating):
+        return (1, float(label))
+    return (2, str(label))
+
+
+def _group_sums(
+    which: np.ndarray[Any, Any], values: np.ndarray[Any, Any]
+) -> list[tuple[int, int, np.ndarray[Any, Any]]]:
+    """Each group's index, row count and sums of the rows ``values`` (``(m, n)``: m values of
+    n rows), for the groups that ``which`` (each row's group index) holds. The sums are
+    NumPy's pairwise ones over each group's rows gathered together, as accurate as the
+    totals' (a running sum in row order, as ``bincount`` adds, is not)."""
+    order = np.argsort(which, kind="stable")
+    counts = np.bincount(which)
+    ends = np.cumsum(counts)
+    grouped = np.ascontiguousarray(values[:, order])
+    return [
+        (j, int(counts[j]), np.sum(grouped[:, ends[j] - counts[j] : ends[j]], axis=1))
+        for j in np.flatnonzero(counts).tolist()
+    ]
+
+
 def _copy(total: ExactSum) -> ExactSum:
     out = ExactSum(total.hi.shape)
     out.merge(total)
@@ -169,7 +201,10 @@ class ScoreAccumulator:
 
     - ``log_loss``: :func:`log_loss` (scikit-learn), nats: clipped at the eps of the stored
       dtype (float32 for float16 and float32 probabilities, float64 otherwise), or at ``clip``.
-    - ``accuracy``: share of rows whose ``argmax`` (first maximum) is the true class.
+    - ``accuracy``: share of rows whose ``argmax`` is the true class; a tie goes to the class
+      that sorts first (integers, and names that write one, by value; then other names as
+      text), as scikit-learn's argmax over its sorted classes, whatever the columns' order
+      (the confusion matrix, the worst rows' predicted class and the top-label pairs too).
     - ``brier``: :func:`brier_score_loss` with ``scale_by_half="auto"``: the sum over classes
       (range [0, 2]) for three classes or more, halved for two classes.
     - ``ece``, ``reliability``: :func:`calibration_error` with ``n_bins`` uniform bins, norm
@@ -178,8 +213,9 @@ class ScoreAccumulator:
     - ``per_class``: count and mean loss of the rows of each true class (``log_loss`` is None
       for a class with no row).
     - ``worst``: the ``worst`` rows with the largest loss, largest first, ties by smaller row id.
-    - ``loss_histogram``: counts of the per-row losses on fixed edges (0.25 nats wide up to 10,
-      then one bin up to 37), bins ``[lo, hi)``.
+    - ``loss_histogram``: counts of the per-row losses on fixed edges, bins ``[lo, hi)``:
+      0.25 nats wide up to 10, then one bin from 10 up, reported as ``[10, 37]`` (37 bounds
+      the loss at the default clips; a ``clip`` below ``1e-16`` puts larger losses there too).
     - ``rows_not_summing_to_one``: rows whose sum is off 1 by more than scikit-learn's
       tolerance (``1e-8 + sqrt(eps)``); they are scored as given, not renormalised.
     - ``calibration``: of the same calibration pairs as ``ece``, the smooth ECE with its
@@ -191,11 +227,13 @@ class ScoreAccumulator:
       :func:`~crossentropy.metrics.murphy_decomposition`); class-wise ECE (each class's
       probability against ``y == c``, averaged over the classes) up to
       :data:`CLASSWISE_MAX` classes; skill scores against the base rate
-      (``d2_log_loss``: :func:`d2_log_loss_score`, ``brier_skill``: 1 - Brier / Brier of the
-      class frequencies).
+      (``d2_log_loss``: :func:`d2_log_loss_score`, but None where the rows hold one class,
+      whose base rate scores 0 and where that function divides by the clipped 0;
+      ``brier_skill``: 1 - Brier / Brier of the class frequencies).
     - ``confusion``: counts ``[true][predicted]`` (argmax), up to :data:`CONFUSION_MAX` classes.
     - ``splits``: with ``groups`` given to :meth:`update`, each group's ``n``, ``log_loss``,
-      ``brier`` and ``accuracy`` (sorted by group); None otherwise.
+      ``brier`` and ``accuracy`` (None where the group's weight is 0), sorted by group (as the
+      classes' ties go: integers by value, then text); None otherwise.
 
     **Sample weights** (``sample_weight`` of :meth:`update`, finite and >= 0; scikit-learn's
     meaning): every mean becomes the weighted mean :math:`\sum_i w_i v_i / \sum_i w_i`, the
@@ -283,6 +321,9 @@ class ScoreAccumulator:
         labels = [plain(c) for c in np.asarray(classes, dtype=object).reshape(-1).tolist()]
         if len(labels) < 2:
             raise ValueError(f"classes must hold at least two labels; got {labels!r}")
+        twice = next((c for j, c in enumerate(labels) if c in labels[:j]), None)
+        if twice is not None:
+            raise ValueError(f"classes must be distinct; {twice!r} is given twice")
         self.classes: list[Any] = labels
         self.n_bins = check_int(n_bins, "n_bins")
         if not 1 <= self.n_bins <= MAX_BINS:
@@ -306,6 +347,9 @@ class ScoreAccumulator:
         # each class's rank among the classes' names: the paired fingerprint records classes,
         # not column positions, so sets whose columns come in another order compare
         self._rank = np.argsort(np.argsort(np.array([str(c) for c in labels]), kind="stable"))
+        # the columns in the order ties go (a permutation, or None where it is theirs)
+        order = sorted(range(len(labels)), key=lambda j: _sort_key(labels[j]))
+        self._tie_order = None if order == sorted(order) else np.array(order, dtype=np.intp)
         c = len(labels)
         self._n = 0
         self._off_sum = 0
@@ -516,7 +560,11 @@ class ScoreAccumulator:
                 self._off_sum += int(np.count_nonzero(np.abs(np.sum(p, axis=1) - 1) > tol))
             p = p.astype(np.float64, copy=False)
             p_true = p_true.astype(np.float64, copy=False)
-            top, p_top = top_label(p)
+            if self._tie_order is None:
+                top, p_top = top_label(p)
+            else:  # the first maximum in the classes' sorted order
+                top, p_top = top_label(p[:, self._tie_order])
+                top = self._tie_order[top]
             if w is None:
                 self._loss.add(np.sum(loss))
                 self._correct += int(np.count_nonzero(top == y))
@@ -573,14 +621,10 @@ class ScoreAccumulator:
                 self._add_weighted_groups(w, values, groups)
             elif groups is not None:
                 names, which = groups
-                counts = np.bincount(which, minlength=len(names))
-                sums = [
-                    np.bincount(which, weights=values[:, m], minlength=len(names)) for m in range(3)
-                ]
-                for j in np.flatnonzero(counts).tolist():  # the groups of this block's rows
+                for j, count, sums in _group_sums(which, values.T):
                     entry = self._splits.setdefault(names[j], [0, ExactSum(3)])
-                    entry[0] += int(counts[j])
-                    entry[1].add(np.array([sums[0][j], sums[1][j], sums[2][j]]))
+                    entry[0] += count
+                    entry[1].add(sums)
         if self.worst:
             # the candidates: rows of positive weight (a row of weight 0 costs nothing), then
             # those at or above the k-th largest loss (ties included)
@@ -660,14 +704,9 @@ class ScoreAccumulator:
         """Each group's rows, weight and weighted sums of ``values``."""
         assert self._w is not None
         names, which = groups
-        counts = np.bincount(which, minlength=len(names))
-        sums = np.stack(
-            [np.bincount(which, weights=w, minlength=len(names))]
-            + [np.bincount(which, weights=w * values[:, m], minlength=len(names)) for m in range(3)]
-        )
-        for j in np.flatnonzero(counts).tolist():  # the groups of this block's rows
-            self._splits.setdefault(names[j], [0, ExactSum(3)])[0] += int(counts[j])
-            self._w.splits.setdefault(names[j], ExactSum(4)).add(sums[:, j])
+        for j, count, sums in _group_sums(which, np.vstack([w, w * values.T])):
+            self._splits.setdefault(names[j], [0, ExactSum(3)])[0] += count
+            self._w.splits.setdefault(names[j], ExactSum(4)).add(sums)
 
     def _keep_worst(self, cand: np.ndarray[Any, Any]) -> None:
         """Merge candidate rows (columns of :attr:`_worst`'s layout) into the worst rows."""
@@ -692,11 +731,15 @@ class ScoreAccumulator:
                 f"{other.classes!r}, n_bins={other.n_bins} for {self.classes!r}, "
                 f"n_bins={self.n_bins}"
             )
-        if (self._paired is None) != (other._paired is None) or (other.clip, other.renormalize) != (
-            self.clip,
-            self.renormalize,
-        ):
-            raise ValueError("other must have the same paired=, clip= and renormalize= options")
+        mine_opts, theirs = (
+            (a.worst, a.bootstrap, a.seed, a._paired is None, a.clip, a.renormalize)
+            for a in (self, other)
+        )
+        if mine_opts != theirs:
+            raise ValueError(
+                "other must have the same worst=, bootstrap=, seed=, paired=, clip= and "
+                "renormalize= options"
+            )
         if len(self._splits.keys() | other._splits.keys()) > MAX_GROUPS:
             raise TooManyGroups(f"the two accumulators hold {too_many_groups()}")
         if self._w is not None or other._w is not None:
@@ -870,7 +913,7 @@ class ScoreAccumulator:
 
     def _split_results(self) -> list[dict[str, Any]]:
         out = []
-        for name in sorted(self._splits, key=str):
+        for name in sorted(self._splits, key=_sort_key):
             rows, sums = self._splits[name]
             if self._w is None:
                 loss, brier, hits = (float(v) / rows for v in sums.value())
@@ -879,7 +922,7 @@ class ScoreAccumulator:
                 )
                 continue
             weight, *totals = (float(v) for v in self._w.splits[name].value())
-            loss, brier, hits = (v / weight if weight else float("nan") for v in totals)
+            loss, brier, hits = (v / weight if weight else None for v in totals)
             out.append(
                 {
                     "split": name,

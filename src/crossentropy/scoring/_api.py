@@ -93,11 +93,12 @@ class ScoreReport:
         pairs), ``equal_width`` and ``equal_mass`` bins (ECE, MCE, RMS; Wilson intervals),
         ``murphy`` (Brier = REL - RES + UNC + WBV - WBC), ``classwise`` ECE (up to 100
         classes), ``skill`` (D² of the log loss and Brier skill against the base rate).
-    confusion : list of list of int or None
-        Counts ``[true][predicted]`` up to 30 classes.
+    confusion : list of list of int (float with sample weights) or None
+        Counts ``[true][predicted]`` up to 30 classes (with sample weights, weights).
     splits : list of dict or None
-        With ``split=``: each value of the split column with its ``n``, ``log_loss``,
-        ``brier`` and ``accuracy``.
+        With ``split=``: each value of the split column (as text; numbers sorted by value)
+        with its ``n``, ``log_loss``, ``brier`` and ``accuracy`` (None for a split of zero
+        total weight).
     input : dict
         Files, mode, format, target, id, split and sample weight columns, classes, probability
         columns, rows, options and the crossentropy version.
@@ -117,7 +118,7 @@ class ScoreReport:
     loss_histogram: dict[str, Any]
     rows_not_summing_to_one: int
     calibration: dict[str, Any]
-    confusion: list[list[int]] | None
+    confusion: list[list[int]] | list[list[float]] | None
     splits: list[dict[str, Any]] | None
     input: dict[str, Any]
     source: Source = field(repr=False, compare=False)
@@ -250,13 +251,17 @@ def _in_memory(
         IN_MEMORY_ARRAY,
         INT_NAME,
         arrow_table,
+        cell_text,
         found_classes,
         native,
+        object_column,
         unclear_positions,
     )
 
     if isinstance(data, np.ndarray):
         data = native(data)
+        if data.dtype.kind not in "biufO":
+            raise TypeError(f"data must hold probabilities (real numbers); got dtype {data.dtype}")
         if data.ndim == 1:  # the second class's probability, as scikit-learn reads a vector
             data = data[:, None]
         if data.ndim != 2 or data.shape[1] < 1:
@@ -266,6 +271,8 @@ def _in_memory(
         if target is None or isinstance(target, str):
             raise TypeError("data as an array needs target= the labels as an array")
         labels = native(np.asarray(target))
+        if labels.dtype.kind not in "biufOUS":
+            raise TypeError(f"target must hold labels (numbers or text); got dtype {labels.dtype}")
         if labels.shape != (data.shape[0],):
             raise ValueError(
                 f"target must hold one label per row of data ({data.shape[0]},); got shape "
@@ -295,8 +302,10 @@ def _in_memory(
                 raise ValueError(f"target holds class index {labels.max()} for {width} classes")
             labels = np.asarray(names, dtype=object)[labels]
         cols = names if data.shape[1] > 1 else names[1:]
-        table = {"y_true": pa.array(labels.astype(str) if labels.dtype.kind == "O" else labels)}
-        table.update({n: pa.array(data[:, j]) for j, n in enumerate(cols)})
+        text = labels.dtype.kind == "O"  # (labels as text, missing ones missing)
+        table = {"y_true": pa.array([cell_text(v) for v in labels.tolist()] if text else labels)}
+        column = object_column if data.dtype.kind == "O" else pa.array
+        table.update({n: column(data[:, j]) for j, n in enumerate(cols)})
         return pa.table(table), IN_MEMORY_ARRAY, "y_true", classes
     if isinstance(data, pa.RecordBatchReader):  # a stream: read batch by batch, once
         return data, "RecordBatchReader", target, classes
@@ -750,6 +759,7 @@ def score_one(
         target is not None
         and not isinstance(target, str)
         and (isinstance(data, str | os.PathLike) or _table_like(data))
+        and type(data).__name__ != "Series"  # (a Series is no table: refused as data, below)
     ):  # (data of no kind scored is refused below, by its own TypeError)
         raise TypeError("target must be a column name; labels as an array go with NumPy data")
     sol = settings.solution

@@ -68,8 +68,11 @@ def _solution_batches(
     idc, tgt, sp = src.id_column, src.target, src.split_column
     labels = [tgt] if tgt is not None else list(src.one_hot)
     assert labels, "a target column or one-hot class columns"
-    text = [idc] if src.solution_format == "csv" else []
+    csv = src.solution_format == "csv"
+    text = [idc] if csv else []
     text += [tgt] if tgt is not None else []
+    # a one-hot CSV's cells read as text, numbers or True/False (as pandas writes booleans)
+    text += list(src.one_hot) if csv else []
     text += [sp] if sp else []
     wc = src.weight_column if src.weight_in_solution else None
     text += [wc] if wc else []
@@ -79,7 +82,7 @@ def _solution_batches(
         src.solution_format,
         Unit(),
         [idc, *labels, *([sp] if sp else []), *([wc] if wc else [])],
-        list(src.one_hot),
+        [] if csv else list(src.one_hot),
         text,
         src.batch_rows,
     ):
@@ -96,15 +99,27 @@ def _solution_batches(
         yield ids, y, row, split, keys, weight
 
 
+def _flags(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
+    """A one-hot column as float64: numbers, with text cells ``True``/``False`` (any case, as
+    pandas writes a boolean column) read as 1 and 0."""
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        text = pc.utf8_lower(pc.utf8_trim(values, characters=" \t"))
+        words = pc.fill_null(pc.match_substring_regex(text, "^(true|false)$"), False)
+        if pc.any(words).as_py():
+            values = pc.if_else(words, pc.if_else(pc.equal(text, "true"), "1", "0"), values)
+    return to_float(values, path, column, first_row).astype(np.float64)
+
+
 def _one_hot(rb: Any, path: str, columns: tuple[str, ...], first_row: int) -> np.ndarray:
     """Class indices of a one-hot solution's rows (a 0/1 column per class); a row that is not
     one-hot is an error at its row (and column, for a value other than 0 and 1)."""
     from crossentropy.metrics._labels import one_hot_rows
 
     try:
-        matrix = np.column_stack(
-            [to_float(rb.column(c), path, c, first_row).astype(np.float64) for c in columns]
-        )
+        matrix = np.column_stack([_flags(rb.column(c), path, c, first_row) for c in columns])
     except InputError as exc:  # a cell empty or not a number: said of a one-hot solution
         what = "nothing" if exc.message.startswith("missing") else "no number"
         raise InputError(
@@ -229,7 +244,7 @@ def _first_ids_agree(src: Source) -> bool:
     thread. True when they agree, for other inputs, and when a small block cannot tell (the
     join then decides). When both files hold bad rows, the solution's is then reported, as
     the index reads the solution whole first."""
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa
     import pyarrow.csv as pcsv  # type: ignore[import-untyped]
 
     sol, idc = src.solution, src.id_column
@@ -282,7 +297,7 @@ def _index_text(ids: Any) -> np.ndarray:
     """A solution's text ids (Arrow strings) as NumPy text: fixed-width UTF-8 bytes (whose
     order is the code points' order) up to :data:`FIXED_ID_BYTES`, else Python strings."""
     import pyarrow as pa
-    import pyarrow.compute as pc  # type: ignore[import-untyped]
+    import pyarrow.compute as pc
 
     width = pc.max(pc.binary_length(ids)).as_py() or 1
     out: np.ndarray

@@ -1051,6 +1051,8 @@ def split_values(values: Any, path: str, column: str, first_row: int) -> np.ndar
 
 
 def _table_batches(src: Source, unit: Unit) -> Iterator[Batch]:
+    import pyarrow as pa
+
     assert src.target is not None
     labels = Labels.of(src)
     cols = list(src.proba_columns)
@@ -1065,8 +1067,11 @@ def _table_batches(src: Source, unit: Unit) -> Iterator[Batch]:
         proba = prob_matrix([to_float(rb.column(c), src.path, c, row) for c in cols], False)
         n = rb.num_rows
         ids = None
-        if src.id_column:
-            ids = id_values(rb.column(src.id_column), "str", src.path, src.id_column, row)
+        if src.id_column:  # integers stay integers (as a pair's Parquet ids); else text
+            column = rb.column(src.id_column)
+            typ = column.type
+            whole = pa.types.is_integer(typ) and not pa.types.is_uint64(typ)
+            ids = id_values(column, "int" if whole else "str", src.path, src.id_column, row)
         yield Batch(
             y,
             prob_matrix([proba[:, 0]], True) if src.binary else proba,

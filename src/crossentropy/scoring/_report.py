@@ -873,17 +873,42 @@ DIFFERENCE_HEADER = [
 
 def _comparison_heading(cmp: Comparison) -> str:
     first = cmp.reports[cmp.names[0]]
+    boot = (
+        f"paired bootstrap: {cmp.replicates} Poisson replicates (seed {cmp.seed})"
+        if cmp.replicates
+        else "no paired bootstrap (0 replicates: no intervals)"
+    )
     return (
         f"{len(cmp.names)} prediction sets on the same {first.n:,} rows, "
-        f"{len(first.per_class)} classes; paired bootstrap: {cmp.replicates} Poisson "
-        f"replicates (seed {cmp.seed})"
+        f"{len(first.per_class)} classes; {boot}"
     )
 
 
+COMPARISON_SPLIT_HEADER = ["set", *SPLIT_HEADER]
+
+
+def _comparison_split_rows(cmp: Comparison) -> list[list[str]]:
+    """Each set's rows of the split table (none without a split column)."""
+    return [
+        [_clip(name, 40), *row]
+        for name in cmp.names
+        for row in _split_rows(cmp.reports[name].to_dict())
+    ]
+
+
+def _split_column(cmp: Comparison) -> str:
+    return str(cmp.reports[cmp.names[0]].input.get("split_column") or "split")
+
+
 def comparison_text(cmp: Comparison) -> str:
-    """A comparison as plain-text tables: each set's metrics, then the paired differences."""
+    """A comparison as plain-text tables: each set's metrics (and per split value, with a
+    split column), then the paired differences."""
     parts = [_comparison_heading(cmp), ""]
     parts.append(_table(COMPARISON_HEADER, _comparison_rows(cmp), [False] + [True] * 4))
+    split_rows = _comparison_split_rows(cmp)
+    if split_rows:
+        parts += ["", f"per value of the split column {_split_column(cmp)!r}"]
+        parts.append(_table(COMPARISON_SPLIT_HEADER, split_rows, [False, False] + [True] * 4))
     parts += ["", "paired differences"]
     parts.append(
         _table(DIFFERENCE_HEADER, _difference_rows(cmp), [False, False, True, True, False, True])
@@ -924,6 +949,10 @@ def comparison_html(cmp: Comparison, *, fragment: bool = False) -> str:
         _note(_comparison_heading(cmp)),
         _tbl(COMPARISON_HEADER, _comparison_rows(cmp), [False] + [True] * 4),
     ]
+    split_rows = _comparison_split_rows(cmp)
+    if split_rows:
+        parts.append(_note(f"Each value of the split column {_split_column(cmp)!r}, scored alone:"))
+        parts.append(_tbl(COMPARISON_SPLIT_HEADER, split_rows, [False, False] + [True] * 4))
     sections = [{"title": "Prediction sets", "parts": parts}]
     sections.append(
         {
@@ -933,7 +962,9 @@ def comparison_html(cmp: Comparison, *, fragment: bool = False) -> str:
                     _forest_figure(cmp),
                     "differences with intervals",
                     "Each pair's difference (dot) and 95 % paired bootstrap interval (line); an "
-                    "interval that does not cross the dashed zero line is a clear difference.",
+                    "interval that does not cross the dashed zero line is a clear difference."
+                    if cmp.replicates
+                    else "Each pair's difference (dot); no intervals (no bootstrap replicates).",
                 ),
                 _tbl(
                     DIFFERENCE_HEADER,

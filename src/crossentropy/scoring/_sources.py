@@ -268,6 +268,10 @@ def detect_format(path: str, override: str | None = None) -> Format:
             f"is compressed with {codec}: only gzip is read (.csv.gz, .tsv.gz); decompress it "
             "or write it as Parquet",
         )
+    if head.startswith(b"\x1f\x8b") and not gzipped(path):
+        raise InputError(
+            path, "is gzip-compressed: name it .csv.gz or .tsv.gz to read it through gzip"
+        )
     if override is not None:
         if override not in FORMATS:
             raise InputError(path, f"unknown format {override!r}; use one of {', '.join(FORMATS)}")
@@ -477,11 +481,7 @@ def _mixed_as_text(frame: Any) -> Any:
     """A pandas DataFrame whose object columns that pyarrow cannot convert (values of mixed
     types) hold their values as text (``str``; a Python float's is its shortest exact writing)
     and missing values (``None``, NaN, ``pd.NA``) as missing; the other columns as they are."""
-    import pandas as pd
     import pyarrow as pa
-
-    def text(value: Any) -> str | None:
-        return None if pd.api.types.is_scalar(value) and pd.isna(value) else str(value)
 
     out = frame.copy(deep=False)
     for column in frame.columns:
@@ -490,8 +490,28 @@ def _mixed_as_text(frame: Any) -> Any:
         try:
             pa.array(frame[column], from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            out[column] = frame[column].map(text)
+            out[column] = frame[column].map(cell_text)
     return out
+
+
+def cell_text(value: Any) -> str | None:
+    """An object cell as the text the readers check (``str``), None where it is missing
+    (``None``, NaN, ``pd.NA``, ``NaT``)."""
+    import pandas as pd
+
+    return None if pd.api.types.is_scalar(value) and pd.isna(value) else str(value)
+
+
+def object_column(values: np.ndarray) -> Any:
+    """A NumPy object array as a pyarrow array: as pyarrow converts it (missing values
+    missing), or, where its values are of mixed types (numbers and a text), as text
+    (:func:`cell_text`), whose cells the readers check one by one."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return pa.array([cell_text(v) for v in values.tolist()], type=pa.string())
 
 
 def gzipped(path: str) -> bool:
@@ -925,7 +945,7 @@ def resolve_source(
     """
     if split is not None and split in (target, id_column):
         raise InputError(
-            submission or file or "",
+            solution or file or "",  # (a pair's split column is the solution's)
             "the split column must not be the target or id column",
             column=split,
         )
@@ -936,6 +956,12 @@ def resolve_source(
             column=weight,
         )
     if solution is not None or submission is not None:
+        if target_file is not None:
+            raise InputError(
+                submission or solution or "",
+                "target_file (--target-file) is for .npy probability arrays; a solution holds "
+                "the targets of a submission",
+            )
         return _resolve_pair(
             solution,
             submission,
@@ -1171,7 +1197,8 @@ IN_MEMORY_ARRAY = "array"
 def found_classes(y: np.ndarray, width: int) -> list[str] | None:
     """The class names of NumPy labels ``y`` for ``width`` probability columns, as
     scikit-learn's ``log_loss`` finds them, where the labels are not the columns' positions:
-    their sorted distinct values when there are ``width`` of them (read a million at a time).
+    their sorted distinct values when there are ``width`` of them (read a million at a time;
+    missing ones left out).
     None where integer labels are all positions ``0 .. width - 1`` (the classes stay
     numbered), and where the labels do not name ``width`` classes (the readers' check names
     the first label that is no class)."""
@@ -1184,8 +1211,11 @@ def found_classes(y: np.ndarray, width: int) -> list[str] | None:
         return None
     found: set[Any] = set()
     for lo in range(0, y.shape[0], 1 << 20):
+        part = np.asarray(y[lo : lo + (1 << 20)])
+        if part.dtype.kind == "O":  # missing labels name no class (the readers' check names
+            part = part[[cell_text(v) is not None for v in part.tolist()]]  # their rows)
         try:
-            found.update(plain(v) for v in distinct(np.asarray(y[lo : lo + (1 << 20)])).tolist())
+            found.update(plain(v) for v in distinct(part).tolist())
         except (TypeError, ValueError, OverflowError):  # mixed types, missing ones, > int64
             return None
         if len(found) > width:
