@@ -334,3 +334,58 @@ def test_jsd_of_a_distribution_with_itself_is_zero_not_below():
         out = linear_kl_div(x, w, x, w, kind="jsd", beta=beta, reduction="none")
         assert float(out.min()) >= 0.0
         assert float(out.max()) < 1e-6
+
+
+@pytest.mark.parametrize("reduction", ["mean", "batchmean", "sum", "none"])
+def test_autocast_leaves_the_heads_gradients_to_later_ops_and_is_float32(reduction):
+    """Under autocast the student's tensors are cast as F.linear casts them (tracked by
+    autograd) and the sweeps run with autocast off: a later use of the same head in the region
+    still reaches its gradient (autocast's cache holds no graph-less copy), and the loss is
+    float32."""
+    torch.manual_seed(0)
+    hidden = torch.randn(8, 16, requires_grad=True)
+    head = torch.nn.Linear(16, 32)
+    th, tw, labels = torch.randn(8, 16), torch.randn(32, 16), torch.randint(0, 32, (8,))
+
+    def grads(with_kd: bool, with_ce: bool):
+        head.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            kd = linear_kl_div(
+                hidden, head.weight, th, tw, linear_bias=head.bias, reduction=reduction
+            )
+            kd = kd.sum()
+            assert kd.dtype == torch.float32
+            ce_loss = torch.nn.functional.cross_entropy(head(hidden).float(), labels)
+        ((kd if with_kd else 0) + (ce_loss if with_ce else 0)).backward()
+        return [t.grad.clone() for t in (head.weight, head.bias)]
+
+    both, kd_only, ce_only = grads(True, True), grads(True, False), grads(False, True)
+    for b, k, c in zip(both, kd_only, ce_only, strict=True):
+        assert c.abs().max() > 0.01
+        torch.testing.assert_close(b, k + c, rtol=0, atol=1e-6)
+
+
+def test_float16_autocast_gradients_take_a_loss_scale_and_match_none():
+    """Under float16 autocast the per-token gradient, about 1 / (N V), is formed scaled (as a
+    float16 student's): with a loss scale the gradients are those of dense autocast, and
+    ``"mean"`` and ``"none"`` give the same ones."""
+    torch.manual_seed(0)
+    n, d, v = 512, 64, 4096
+    x = torch.randn(n, d, requires_grad=True)
+    w = (torch.randn(v, d) * 0.05).requires_grad_()
+    h, wt = torch.randn(n, d), torch.randn(v, d) * 0.05
+    ref = torch.nn.functional.kl_div(
+        (x @ w.T).log_softmax(-1),
+        (h @ wt.T).log_softmax(-1),
+        log_target=True,
+        reduction="batchmean",
+    )
+    want = torch.autograd.grad(ref, [x, w])
+    s = 2.0**16
+    with torch.autocast("cpu", dtype=torch.float16):
+        mean = linear_kl_div(x, w, h, wt, reduction="mean")
+        none = linear_kl_div(x, w, h, wt, reduction="none").mean()
+    got = [[g / s for g in torch.autograd.grad(loss * s, [x, w])] for loss in (mean, none)]
+    for g_mean, g_none, g_ref in zip(*got, want, strict=True):
+        assert ((g_mean - g_ref).norm() / g_ref.norm()) < 2e-3
+        torch.testing.assert_close(g_mean, g_none, rtol=0, atol=1e-9)

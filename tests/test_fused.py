@@ -1350,3 +1350,46 @@ def test_an_ignored_token_with_a_non_finite_hidden_state_gets_no_gradient(mode):
     assert float(got[0][0].abs().max()) == 0.0
     torch.testing.assert_close(got[0][keep], xr.grad)
     torch.testing.assert_close(got[1], wr.grad)
+
+
+@pytest.mark.parametrize(
+    "kw", [{}, {"reduction": "none"}, {"label_smoothing": 0.1, "z_loss": 1e-3}]
+)
+def test_compiled_torch_func_grad_and_jacrev_have_no_graph_break(kw):
+    """``torch.compile(fullgraph=True)`` over ``torch.func.grad`` and ``jacrev`` of the op: the
+    eager numbers (the recomputing sweep runs per sample under the compiled vmap)."""
+    torch.manual_seed(0)
+    x, w = torch.randn(8, 4, dtype=torch.float64), torch.randn(10, 4, dtype=torch.float64)
+    y = torch.randint(0, 10, (8,))
+    y[2] = -100
+
+    def f(x):
+        return linear_cross_entropy(x, w, y, **kw).sum()
+
+    want = torch.func.grad(f)(x)
+    for transform in (torch.func.grad, torch.func.jacrev):
+        torch._dynamo.reset()
+        got = torch.compile(transform(f), fullgraph=True, backend="aot_eager")(x)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_vmap_over_labels_with_per_sequence_means():
+    """Per-sequence means under ``vmap`` with batched labels (per-sequence sums out of place),
+    values and per-sample gradients equal to a loop over the samples."""
+    torch.manual_seed(0)
+    x, w = torch.randn(2, 12, 8, dtype=torch.float64), torch.randn(20, 8, dtype=torch.float64)
+    y = torch.randint(0, 20, (2, 12))
+    y[0, 5] = -100
+    for seq in (
+        {"cu_seqlens": torch.tensor([0, 4, 12])},
+        {"sequence_ids": torch.tensor([0] * 4 + [1] * 8)},
+    ):
+
+        def f(x, y, seq=seq):
+            return linear_cross_entropy(x, w, y, **seq)
+
+        loop = torch.stack([f(x[i], y[i]) for i in range(2)])
+        torch.testing.assert_close(torch.func.vmap(f)(x, y), loop, rtol=1e-14, atol=0)
+        grads = torch.func.vmap(torch.func.grad(f))(x, y)
+        each = torch.stack([torch.func.grad(f)(x[i], y[i]) for i in range(2)])
+        torch.testing.assert_close(grads, each, rtol=1e-14, atol=1e-16)

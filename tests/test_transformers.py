@@ -260,6 +260,14 @@ def test_bad_models_and_options_are_refused_at_once():
     )
     with pytest.raises(TypeError, match=r"BertForMaskedLM also has cls"):
         use_fused_loss(bert)
+    # a compiled model: the loss is installed on the model, before compiling
+    with pytest.raises(TypeError, match=r"compiled module .* use_fused_loss on the model first"):
+        use_fused_loss(torch.compile(_model("llama")))
+    # a model whose base_model is itself (its prefix names no submodule): no decoder to take
+    selfish = _model("llama")
+    selfish.base_model_prefix = "language_model"
+    with pytest.raises(TypeError, match=r"base_model is the model itself .* 'language_model'"):
+        use_fused_loss(selfish)
     # a router loss of another form than the load-balancing loss this integration adds
     doge = transformers.DogeForCausalLM(
         transformers.DogeConfig(**TINY, is_moe=True, output_router_logits=True)

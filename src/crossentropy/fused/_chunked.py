@@ -318,9 +318,12 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g_out: Tensor | None, *g_rest: Any) -> tuple[Tensor | None, ...]:
         # torch.func's transforms run every backward with gradients on (a grad of a grad
-        # then fails there: these gradients have no graph); plain autograd only when asked to
-        transformed = torch._C._functorch.maybe_current_level() is not None
-        if torch.is_grad_enabled() and not transformed:
+        # then fails there: these gradients have no graph); plain autograd only when asked to.
+        # (Not asked while compiling: Dynamo cannot trace the level's Python int, and a
+        # compiled graph's backward is not differentiated again.)
+        compiling = torch.compiler.is_compiling()
+        transformed = not compiling and torch._C._functorch.maybe_current_level() is not None
+        if torch.is_grad_enabled() and not transformed and not compiling:
             raise RuntimeError(
                 "linear_cross_entropy does not support double backward (create_graph=True)"
             )
@@ -333,7 +336,6 @@ class _LinearCrossEntropy(torch.autograd.Function):
             if k in plan.aux
         }
         formed = ctx.formed
-        compiling = torch.compiler.is_compiling()
         nones = (None,) * 7
         if formed is not None and all(g is None for g in g_aux.values()):
             if not compiling:
@@ -1016,9 +1018,9 @@ def row_scales(
         a_z = vf / count.clamp(min=1)
         fill = weightless.to(vf.dtype) * o.empty_mean if fills and wy is not None else None
         return RowScales(a_ce, a_z, "count", fill)
-    n = vf.shape[0]
-    den_s = torch.zeros(n, dtype=vf.dtype, device=vf.device).index_add_(0, seq, weighted)
-    count_s = torch.zeros(n, dtype=vf.dtype, device=vf.device).index_add_(0, seq, vf)
+    # per-sequence sums out of place, into zeros like the rows (batched under vmap as they are)
+    den_s = torch.zeros_like(vf).index_add(0, seq, weighted.to(vf.dtype))
+    count_s = torch.zeros_like(vf).index_add(0, seq, vf)
     n_seq = (count_s > 0).sum().to(vf.dtype).clamp(min=1)
     count_row = torch.where(valid, count_s[seq], torch.ones_like(vf))
     weightless = (den_s == 0) & (count_s > 0)  # per sequence

@@ -12,15 +12,15 @@ import torch
 from torch import Tensor
 
 from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
-from crossentropy._lib.namespace import autocast_enabled
 from crossentropy._lib.policy import reads
-from crossentropy.fused._chunked import check_dtypes, check_floating, check_inputs
+from crossentropy.fused._chunked import check_floating, check_inputs, product_inputs
 from crossentropy.fused._ops import (
     Grads,
     acc_dtype,
     formed_dx_dtype,
     half_scale,
     new_grads,
+    no_autocast,
     product_dtype,
     unscale,
 )
@@ -101,7 +101,24 @@ def _sweep(
 ) -> Tensor:
     """Rows' divergences, a chunk at a time; with ``scale`` (per row), the student's gradients
     of ``sum(scale * rows)`` accumulated into ``grads``. Neither ``[N, V]`` logits tensor is
-    ever whole: one chunk of each at a time."""
+    ever whole: one chunk of each at a time. Autocast is off (:func:`no_autocast`): the
+    inputs are in the dtypes to multiply in already, and a product autocast cast would leave
+    its graph-less copy of the weight in autocast's cache for the caller's next ops."""
+    with no_autocast(xs.device):
+        return _sweep_chunks(xs, ws, bs, xt, wt, bt, plan, scale, grads)
+
+
+def _sweep_chunks(
+    xs: Tensor,
+    ws: Tensor,
+    bs: Tensor | None,
+    xt: Tensor,
+    wt: Tensor,
+    bt: Tensor | None,
+    plan: _KLPlan,
+    scale: Tensor | None,
+    grads: Grads | None,
+) -> Tensor:
     n = xs.shape[0]
     rows = max(1, min(plan.chunk, n))
     out = torch.empty(n, dtype=acc_dtype(xs.dtype), device=xs.device)
@@ -316,7 +333,8 @@ def linear_kl_div(
     :math:`T^2` factor is applied (multiply by it for Hinton's scaling). ``"mean"`` and
     ``"sum"`` form the gradients in the forward pass (8·N·D·V FLOPs with both heads);
     ``"none"`` recomputes in the backward pass. It works under ``torch.compile(fullgraph=True)``
-    and ``torch.autocast``; ``torch.func`` transforms (``grad``, ``vmap``, ``jacrev``,
+    and ``torch.autocast`` (the heads' products in the autocast dtype, as ``F.linear``'s, the
+    loss in float32); ``torch.func`` transforms (``grad``, ``vmap``, ``jacrev``,
     ``jacfwd``) are refused with a ``RuntimeError`` (use ``loss.backward()`` or
     ``torch.autograd.grad``).
 
@@ -372,8 +390,11 @@ def linear_kl_div(
         )
     # the student's side as linear_cross_entropy checks it, then the teacher's
     check_inputs(input, linear_weight, target, linear_bias, None)
-    if not autocast_enabled(input.device.type):
-        check_dtypes(input, linear_weight, linear_bias)
+    # under autocast, the student's tensors cast (tracked by autograd) as F.linear would cast
+    # them, the loss in float32
+    input, linear_weight, linear_bias, loss_dtype = product_inputs(
+        input, linear_weight, linear_bias
+    )
     teacher = (
         ("teacher_input", teacher_input),
         ("teacher_weight", teacher_weight),
@@ -449,7 +470,7 @@ def linear_kl_div(
             grad_on and linear_weight.requires_grad,
             grad_on and linear_bias is not None and linear_bias.requires_grad,
         ),
-        input.dtype,
+        loss_dtype,
     )
     out = _LinearKL.apply(xs, linear_weight, linear_bias, xt, wt, bt, valid, scale, plan)  # type: ignore[no-untyped-call]
     loss: Tensor = out[0]

@@ -464,6 +464,45 @@ def backward_op(
     return tuple(_empty(x) if g is None else g for g in (grads.dx, grads.dw, grads.db))  # type: ignore[return-value]
 
 
+@backward_op.register_vmap
+def _backward_vmap(
+    info: Any,
+    in_dims: tuple[int | None, ...],
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | None,
+    y: Tensor,
+    cw: Tensor | None,
+    c_lse: Tensor,
+    c_uy: Tensor,
+    c_sm: Tensor | None,
+    c_ent: Tensor | None,
+    cap: float | None,
+    temperature: float,
+    chunk: int,
+    flags: list[bool],
+    held: Tensor | None,
+) -> tuple[tuple[Tensor, ...], tuple[int, ...]]:
+    """The sweep of each sample of a ``vmap`` (``jacrev`` and per-sample gradients of a
+    compiled graph: eagerly, transforms take the functional path), stacked; no held logits."""
+    tensors = (x, w, b, y, cw, c_lse, c_uy, c_sm, c_ent)
+    outs = [
+        backward_op(
+            *(
+                t if t is None or d is None else t.select(d, i)
+                for t, d in zip(tensors, in_dims[:9], strict=True)
+            ),
+            cap,
+            temperature,
+            chunk,
+            flags,
+            None,
+        )
+        for i in range(info.batch_size)
+    ]
+    return tuple(torch.stack([o[k] for o in outs]) for k in range(3)), (0, 0, 0)
+
+
 @backward_op.register_fake
 def _backward_fake(
     x: Tensor,

@@ -438,16 +438,25 @@ def _check_layout(model: nn.Module) -> None:
     """Refuse a model whose output embeddings do not take the decoder's last hidden states
     directly: its own parameters are its decoder's (``base_model``) and its output layer's,
     both direct children (a masked LM's prediction head transforms them first)."""
+    name = type(model).__name__
+    if isinstance(getattr(model, "_orig_mod", None), nn.Module):  # torch.compile's wrapper
+        raise TypeError(
+            f"model is a compiled module ({name}): call use_fused_loss on the model first, "
+            "then torch.compile it"
+        )
     get_head = getattr(model, "get_output_embeddings", None)
     head = get_head() if callable(get_head) else None
     base = getattr(model, "base_model", None)
-    name = type(model).__name__
     if not isinstance(getattr(head, "weight", None), Tensor) or not isinstance(base, nn.Module):
         raise TypeError(
             f"model must be a causal LM with output embeddings and a base model; got {name}"
         )
     if base is model:
-        raise TypeError(f"{name} has no separate decoder (base_model)")
+        prefix = getattr(model, "base_model_prefix", "")
+        raise TypeError(
+            f"{name}'s base_model is the model itself (its base_model_prefix {prefix!r} names "
+            "no submodule), so its decoder cannot be told from its output layer"
+        )
     check_linear(head, "the output embeddings")
     children = [m for m in model.children() if any(True for _ in m.parameters())]
     own = [n for n, _ in model.named_parameters(recurse=False)]
