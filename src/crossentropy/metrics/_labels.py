@@ -9,6 +9,7 @@ take a linear-time path (a bounds check and a ``bincount``) instead of a sort.
 from __future__ import annotations
 
 import numbers
+import re
 import warnings
 from typing import Any
 
@@ -19,6 +20,7 @@ from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import is_array
 
 __all__ = [
+    "INT_NAME",
     "POS_LABEL_1",
     "ClassCountError",
     "Encoded",
@@ -28,7 +30,25 @@ __all__ = [
     "host_labels",
     "indicator_rows",
     "one_hot_rows",
+    "sort_key",
 ]
+
+#: A class name that writes an integer (matched against integer labels by value).
+INT_NAME = re.compile(r"[+-]?[0-9]+")
+
+
+def sort_key(label: Any) -> tuple[int, Any]:
+    """Where a class sorts among classes of mixed kinds (the order ties of the top probability
+    go in): integers (and text that writes one, :data:`INT_NAME`) by value, then other
+    numbers, then the rest as text."""
+    if isinstance(label, bool | np.bool_ | int | np.integer):
+        return (0, int(label))
+    if isinstance(label, str) and INT_NAME.fullmatch(label.strip()):
+        return (0, int(label))
+    if isinstance(label, float | np.floating):
+        return (1, float(label))
+    return (2, str(label))
+
 
 #: scikit-learn's binary labels whose positive class is 1 when ``pos_label`` is not given
 #: (``_check_pos_label_consistency``): {0, 1}, {-1, 1} and each of them alone.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +41,7 @@ from crossentropy.metrics._formulas import (
     uniform_edges,
 )
 from crossentropy.metrics._functions import check_weight_total
+from crossentropy.metrics._labels import sort_key
 from crossentropy.metrics._prepare import check_weight_magnitude
 
 __all__ = ["RowError", "ScoreAccumulator"]
@@ -142,20 +142,6 @@ def _per_row(value: Any, name: str, n: int, kinds: str, what: str) -> np.ndarray
             f"{out.dtype}"
         )
     return out
-
-
-def _sort_key(label: Any) -> tuple[int, Any]:
-    """Where a class sorts when rows tie: integers (and text that writes one) by value, then
-    other numbers, then the rest as text."""
-    if isinstance(label, bool | np.bool_):
-        return (0, int(label))
-    if isinstance(label, int | np.integer):
-        return (0, int(label))
-    if isinstance(label, str) and re.fullmatch(r"\s*[+-]?[0-9]+\s*", label):
-        return (0, int(label))
-    if isinstance(label, float | np.floating):
-        return (1, float(label))
-    return (2, str(label))
 
 
 def _group_sums(
@@ -348,7 +334,7 @@ class ScoreAccumulator:
         # not column positions, so sets whose columns come in another order compare
         self._rank = np.argsort(np.argsort(np.array([str(c) for c in labels]), kind="stable"))
         # the columns in the order ties go (a permutation, or None where it is theirs)
-        order = sorted(range(len(labels)), key=lambda j: _sort_key(labels[j]))
+        order = sorted(range(len(labels)), key=lambda j: sort_key(labels[j]))
         self._tie_order = None if order == sorted(order) else np.array(order, dtype=np.intp)
         c = len(labels)
         self._n = 0
@@ -913,7 +899,7 @@ class ScoreAccumulator:
 
     def _split_results(self) -> list[dict[str, Any]]:
         out = []
-        for name in sorted(self._splits, key=_sort_key):
+        for name in sorted(self._splits, key=sort_key):
             rows, sums = self._splits[name]
             if self._w is None:
                 loss, brier, hits = (float(v) / rows for v in sums.value())

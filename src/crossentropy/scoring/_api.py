@@ -247,9 +247,9 @@ def _in_memory(
         return None, "", target, classes
     import pyarrow as pa  # type: ignore[import-untyped]
 
+    from crossentropy.metrics._labels import INT_NAME
     from crossentropy.scoring._sources import (
         IN_MEMORY_ARRAY,
-        INT_NAME,
         arrow_table,
         cell_text,
         found_classes,

@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 
 from crossentropy._lib.checks import plain
+from crossentropy.metrics._labels import INT_NAME
 from crossentropy.scoring._sources import (
     IN_MEMORY_ARRAY,
-    INT_NAME,
     PART_STRIDE,
     Format,
     InputError,

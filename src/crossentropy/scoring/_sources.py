@@ -41,6 +41,7 @@ import numpy as np
 
 from crossentropy._lib.checks import plain
 from crossentropy._lib.policy import user_stacklevel
+from crossentropy.metrics._labels import INT_NAME
 
 __all__ = [
     "FORMATS",
@@ -839,8 +840,6 @@ def _integer_value(v: Any) -> bool:
     return isinstance(v, int | np.integer) and not isinstance(v, bool)
 
 
-#: A class name that writes an integer (matched against integer labels by value).
-INT_NAME = re.compile(r"[+-]?[0-9]+")
 #: A column name that gives the class False (0), as a boolean's text: ``False``, or ending
 #: with it after ``_`` or ``-`` (``p_False``, ``p_false``).
 _FALSE_NAME = re.compile(r"(?:.*[_-])?false", re.IGNORECASE)
