@@ -1188,3 +1188,16 @@ def test_integer_ids_of_a_table_stay_integers() -> None:
         assert [w["id"] for w in worst] == [103, 102, 101]
     text = frame.assign(id=["a", "b", "c"])
     assert score(text, target="y", proba="p_*", id="id", bootstrap=0).worst[0]["id"] == "c"
+
+
+def test_numpy_text_probabilities_and_bytes_labels_read_as_a_csvs_cells() -> None:
+    p = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]])
+    want = metrics.log_loss([0, 1, 0], p)
+    for probabilities in (p.astype(str), p.astype(str).astype(bytes)):
+        assert score(probabilities, target=np.array([0, 1, 0]), bootstrap=0).log_loss == want
+    labels = np.array([b"a", b"b", b"a"], dtype=object)
+    got = score(p, target=labels, bootstrap=0)
+    assert got.log_loss == want
+    assert got.input["classes"] == ["a", "b"]
+    with pytest.raises(InputError, match=r"row 1, column '1': 'x' is not a number"):
+        score(np.array([["0.9", "x"], ["0.2", "0.8"]]), target=np.array([0, 1]))

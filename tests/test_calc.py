@@ -468,7 +468,7 @@ def test_a_sum_off_one_by_binary_rounding_alone_is_no_renormalisation(capsys):
 
 
 def test_a_probability_that_underflows_to_zero_is_refused(capsys):
-    for args in (["--probs", "1e-400", "1"], ["--probs", "1e-400"], ["--logits", "2E-999", "1"]):
+    for args in (["--probs", "1e-400", "1"], ["--probs", "1e-400"], ["--probs", "2E-999", "1"]):
         assert main(["calc", *args, "--target", "0"]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1, err
@@ -477,3 +477,9 @@ def test_a_probability_that_underflows_to_zero_is_refused(capsys):
     r = calc_json(capsys, "--probs", "4.9e-324", "1", "--target", "0")
     assert r["loss_nats"] == pytest.approx(744.44007, rel=1e-7)
     assert calc_json(capsys, "--probs", "0e-5", "1", "--target", "1")["loss_nats"] == 0.0
+    # a logit that underflows is 0 to the result (log(2) for two equal logits)
+    r = calc_json(capsys, "--logits", "1e-400", "0", "--target", "0")
+    assert r["loss_nats"] == pytest.approx(math.log(2), rel=1e-15)
+    # a sum off 1 by more than the values' own rounding is still divided by the sum
+    r = calc_json(capsys, "--probs", "0.999999999999999", "0", "--target", "0")
+    assert r["renormalized"] is True

@@ -365,12 +365,19 @@ def test_autocast_leaves_the_heads_gradients_to_later_ops_and_is_float32(reducti
         torch.testing.assert_close(b, k + c, rtol=0, atol=1e-6)
 
 
-def test_float16_autocast_gradients_take_a_loss_scale_and_match_none():
+@pytest.mark.parametrize("products", ["as on this machine", "float16 (as on a GPU)"])
+def test_float16_autocast_gradients_take_a_loss_scale_and_match_none(products, monkeypatch):
     """Under float16 autocast the per-token gradient, about 1 / (N V), is formed scaled (as a
-    float16 student's): with a loss scale the gradients are those of dense autocast, and
-    ``"mean"`` and ``"none"`` give the same ones."""
+    float16 student's), in the forward sweep (``"mean"``) and in the recomputing backward
+    (``"none"``): with a loss scale the gradients are those of dense autocast, and the two
+    reductions give the same ones. (A CPU without float16 arithmetic multiplies in float32;
+    the second case multiplies in float16, as a GPU does.)"""
+    if products.startswith("float16"):
+        from crossentropy.fused import _distill
+
+        monkeypatch.setattr(_distill, "product_dtype", lambda t: t.dtype)
     torch.manual_seed(0)
-    n, d, v = 512, 64, 4096
+    n, d, v = 256, 64, 2048
     x = torch.randn(n, d, requires_grad=True)
     w = (torch.randn(v, d) * 0.05).requires_grad_()
     h, wt = torch.randn(n, d), torch.randn(v, d) * 0.05
@@ -389,3 +396,16 @@ def test_float16_autocast_gradients_take_a_loss_scale_and_match_none():
     for g_mean, g_none, g_ref in zip(*got, want, strict=True):
         assert ((g_mean - g_ref).norm() / g_ref.norm()) < 2e-3
         torch.testing.assert_close(g_mean, g_none, rtol=0, atol=1e-9)
+
+
+def test_a_float64_student_under_autocast_stays_float64():
+    """Autocast leaves float64 products alone (as F.linear's): the float64 value, exactly."""
+    xs, ws, bs, xt, wt, bt, y = _case()
+    want = linear_kl_div(xs, ws, xt, wt, linear_bias=bs, teacher_bias=bt, target=y)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = linear_kl_div(xs, ws, xt, wt, linear_bias=bs, teacher_bias=bt, target=y)
+        lce = ce.fused.linear_cross_entropy(xs, ws, y, linear_bias=bs)
+    assert got.dtype == torch.float64
+    assert lce.dtype == torch.float64
+    assert got.item() == want.item()
+    assert lce.item() == ce.fused.linear_cross_entropy(xs, ws, y, linear_bias=bs).item()

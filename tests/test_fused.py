@@ -1360,17 +1360,21 @@ def test_compiled_torch_func_grad_and_jacrev_have_no_graph_break(kw):
     eager numbers (the recomputing sweep runs per sample under the compiled vmap)."""
     torch.manual_seed(0)
     x, w = torch.randn(8, 4, dtype=torch.float64), torch.randn(10, 4, dtype=torch.float64)
+    b = torch.randn(10, dtype=torch.float64)
     y = torch.randint(0, 10, (8,))
     y[2] = -100
 
-    def f(x):
-        return linear_cross_entropy(x, w, y, **kw).sum()
+    def f(x, w, b):
+        return linear_cross_entropy(x, w, y, linear_bias=b, **kw).sum()
 
-    want = torch.func.grad(f)(x)
+    want = torch.func.grad(f, argnums=(0, 1, 2))(x, w, b)
+    assert all(g.abs().max() > 0.01 for g in want)
     for transform in (torch.func.grad, torch.func.jacrev):
         torch._dynamo.reset()
-        got = torch.compile(transform(f), fullgraph=True, backend="aot_eager")(x)
-        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+        transformed = transform(f, argnums=(0, 1, 2))
+        compiled = torch.compile(transformed, fullgraph=True, backend="aot_eager")
+        for got, expected in zip(compiled(x, w, b), want, strict=True):
+            torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
 
 
 def test_vmap_over_labels_with_per_sequence_means():

@@ -1652,3 +1652,24 @@ def test_split_sums_are_as_accurate_as_the_totals_in_any_batching() -> None:
     assert splits[1]["log_loss"] is None
     assert splits[1]["accuracy"] is None
     assert splits[0]["log_loss"] == pytest.approx(math.log(2))
+
+
+def test_the_tie_order_is_total_for_classes_of_mixed_kinds() -> None:
+    """Classes that sort alike by value (7 and "007", 1 and "1") or not at all (NaN, None and
+    "None") still tie one way whatever the columns' order; merge errors name the option."""
+    q = np.array([[0.5, 0.5], [0.5, 0.5], [0.2, 0.8], [0.5, 0.5]])
+    for names in (
+        ["007", "7"],
+        ["+1", "1"],
+        [1, "1"],
+        [None, "None"],
+        [2, 1.5],
+        [float("nan"), 0.5],
+    ):
+        y = np.array([0, 1, 1, 0])
+        one = metrics.ScoreAccumulator(names, bootstrap=0).update(y, q).result()["accuracy"]
+        other = metrics.ScoreAccumulator(names[::-1], bootstrap=0).update(1 - y, q[:, ::-1])
+        assert other.result()["accuracy"] == one, names
+    a = metrics.ScoreAccumulator([0, 1], worst=3, bootstrap=0)
+    with pytest.raises(ValueError, match=r"got worst=5 for 3, seed=1 for 0"):
+        a.merge(metrics.ScoreAccumulator([0, 1], worst=5, bootstrap=0, seed=1))

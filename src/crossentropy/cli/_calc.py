@@ -142,7 +142,9 @@ def add_calc_parser(sub: Any) -> argparse.ArgumentParser:
     return calc_parser
 
 
-def _numbers(values: list[str], what: str) -> list[float]:
+def _numbers(values: list[str], what: str, probabilities: bool = False) -> list[float]:
+    """The numbers typed, finite; ``probabilities``: none that underflows to 0 (its log would
+    be -inf where the value typed has a finite one)."""
     out = []
     for v in values:
         x = typed_float(v)
@@ -150,7 +152,7 @@ def _numbers(values: list[str], what: str) -> list[float]:
             raise CalcError(f"{what}: {v!r} is not a number")
         if not math.isfinite(x):
             raise CalcError(f"{what}: {v!r} is not finite")
-        if x == 0.0 and re.search(r"[1-9]", v.lower().split("e")[0]):
+        if probabilities and x == 0.0 and re.search(r"[1-9]", v.lower().split("e")[0]):
             raise CalcError(
                 f"{what}: {v!r} underflows to 0 in float64 (the smallest positive number is "
                 "about 4.9e-324)"
@@ -170,7 +172,7 @@ def _distribution(p: list[float], what: str, typed: list[str] | None = None) -> 
     total = math.fsum(p)
     if total <= 0.0:
         raise CalcError(f"{what} sum to 0, expected 1")
-    if abs(total - 1.0) <= 4 * len(p) * sys.float_info.epsilon:
+    if abs(total - 1.0) <= 2 * sys.float_info.epsilon:  # (fsum: the values' own rounding)
         return p  # 1 but for the binary rounding of the values typed (0.01 0.29 0.7)
     if abs(total - 1.0) <= SUM_TOLERANCE:
         return [x / total for x in p]
@@ -549,7 +551,7 @@ def calc_command(args: argparse.Namespace) -> int:
                 else "give --logits or --probs, and --target (a class index or a distribution)"
             )
         logits = _numbers(args.logits, "--logits") if args.logits is not None else None
-        probs = _numbers(args.probs, "--probs") if args.probs is not None else None
+        probs = _numbers(args.probs, "--probs", True) if args.probs is not None else None
         result = calc(
             logits=logits,
             probs=probs,

@@ -897,10 +897,12 @@ def product_inputs(
     input: Tensor, weight: Tensor, bias: Tensor | None
 ) -> tuple[Tensor, Tensor, Tensor | None, torch.dtype]:
     """The tensors the op multiplies, and its loss's dtype: under autocast, all three in the
-    autocast dtype (as ``F.linear`` would cast them) and the loss in float32; otherwise as
-    given, ``linear_weight`` and ``linear_bias`` in ``input``'s dtype (a ``TypeError`` naming
-    them), and the loss in ``input``'s dtype."""
-    autocast = autocast_enabled(input.device.type)
+    autocast dtype (as ``F.linear`` would cast them; all float64 stay) and the loss in float32;
+    otherwise as given, ``linear_weight`` and ``linear_bias`` in ``input``'s dtype (a
+    ``TypeError`` naming them), and the loss in ``input``'s dtype."""
+    given = (input, weight) if bias is None else (input, weight, bias)
+    # (float64 products stay as they are, as autocast leaves them)
+    autocast = autocast_enabled(input.device.type) and any(t.dtype != torch.float64 for t in given)
     if autocast:
         dt = torch.get_autocast_dtype(input.device.type)
         input, weight = input.to(dt), weight.to(dt)
@@ -1080,6 +1082,11 @@ def fused_loss(
     a_ce, a_z = a_ce.to(acc), a_z.to(acc)
     grad_on = torch.is_grad_enabled()
     eps = float(o.label_smoothing)
+    if torch.compiler.is_compiling():
+        # a parameter handed straight from a torch.func transform's arguments shows no
+        # requires_grad to Dynamo (its gradient would be left at zeros); an alias shows it
+        w = w.view_as(w)
+        b = None if b is None else b.view_as(b)
     plan = _Plan(
         reduction=o.reduction,
         mean=mean,

@@ -277,7 +277,10 @@ class _LinearKL(torch.autograd.Function):
             xs, ws, bs, xt, wt, bt, scale = ctx.saved_tensors
             plan: _KLPlan = ctx.plan
             grads = new_grads(xs, ws, bs, list(ctx.needs_input_grad[:3]))
-            _sweep(xs, ws, bs, xt, wt, bt, plan, g_out.to(scale.dtype) * scale, grads)
+            rows = g_out.to(scale.dtype) * scale
+            up = half_scale(product_dtype(xs), rows)  # float16 products: scaled up, as the
+            _sweep(xs, ws, bs, xt, wt, bt, plan, rows if up is None else rows * up, grads)
+            unscale(grads, up)  # forward-formed gradients are
             formed, g_out = (grads.dx, grads.dw, grads.db), None
         else:
             ctx.formed = None

@@ -483,8 +483,8 @@ def _backward_vmap(
     flags: list[bool],
     held: Tensor | None,
 ) -> tuple[tuple[Tensor, ...], tuple[int, ...]]:
-    """The sweep of each sample of a ``vmap`` (``jacrev`` and per-sample gradients of a
-    compiled graph: eagerly, transforms take the functional path), stacked; no held logits."""
+    """The sweep of each sample of a ``vmap`` (a compiled ``jacrev``: eagerly, transforms take
+    the functional path), stacked; no held logits."""
     tensors = (x, w, b, y, cw, c_lse, c_uy, c_sm, c_ent)
     outs = [
         backward_op(

@@ -37,17 +37,19 @@ __all__ = [
 INT_NAME = re.compile(r"[+-]?[0-9]+")
 
 
-def sort_key(label: Any) -> tuple[int, Any]:
+def sort_key(label: Any) -> tuple[int, Any, str, str]:
     """Where a class sorts among classes of mixed kinds (the order ties of the top probability
-    go in): integers (and text that writes one, :data:`INT_NAME`) by value, then other
-    numbers, then the rest as text."""
-    if isinstance(label, bool | np.bool_ | int | np.integer):
-        return (0, int(label))
+    go in), a total order: real numbers (and text that writes an integer, :data:`INT_NAME`)
+    by value, then NaN, then the rest as text; labels equal on that apart by their type's
+    name, then their text (``7``, then ``"007"``, then ``"7"``)."""
+    kind, text = type(label).__name__, str(label)
     if isinstance(label, str) and INT_NAME.fullmatch(label.strip()):
-        return (0, int(label))
-    if isinstance(label, float | np.floating):
-        return (1, float(label))
-    return (2, str(label))
+        return (0, int(label), kind, text)
+    if isinstance(label, numbers.Real | np.bool_):
+        integral = isinstance(label, numbers.Integral | np.bool_)
+        value = int(label) if integral else float(label)  # type: ignore[arg-type]
+        return (1, 0, kind, text) if value != value else (0, value, kind, text)
+    return (2, text, kind, text)
 
 
 #: scikit-learn's binary labels whose positive class is 1 when ``pos_label`` is not given

@@ -151,10 +151,17 @@ def _group_sums(
     n rows), for the groups that ``which`` (each row's group index) holds. The sums are
     NumPy's pairwise ones over each group's rows gathered together, as accurate as the
     totals' (a running sum in row order, as ``bincount`` adds, is not)."""
-    order = np.argsort(which, kind="stable")
     counts = np.bincount(which)
+    present = np.flatnonzero(counts)
+    if present.size == 1:  # one group: its rows as they are
+        j = int(present[0])
+        return [(j, int(counts[j]), np.sum(values, axis=1))]
+    # (a stable sort of small integers is a radix sort)
+    order = np.argsort(
+        which.astype(np.uint16 if counts.size <= 1 << 16 else np.int64), kind="stable"
+    )
     ends = np.cumsum(counts)
-    grouped = np.ascontiguousarray(values[:, order])
+    grouped = np.take(values, order, axis=1)
     return [
         (j, int(counts[j]), np.sum(grouped[:, ends[j] - counts[j] : ends[j]], axis=1))
         for j in np.flatnonzero(counts).tolist()
@@ -188,9 +195,11 @@ class ScoreAccumulator:
     - ``log_loss``: :func:`log_loss` (scikit-learn), nats: clipped at the eps of the stored
       dtype (float32 for float16 and float32 probabilities, float64 otherwise), or at ``clip``.
     - ``accuracy``: share of rows whose ``argmax`` is the true class; a tie goes to the class
-      that sorts first (integers, and names that write one, by value; then other names as
-      text), as scikit-learn's argmax over its sorted classes, whatever the columns' order
-      (the confusion matrix, the worst rows' predicted class and the top-label pairs too).
+      that sorts first, whatever the columns' order (the confusion matrix, the worst rows'
+      predicted class and the top-label pairs too): numbers, and names that write an
+      integer, by value, then other names as text (:func:`~crossentropy.metrics._labels.sort_key`;
+      scikit-learn's argmax over its sorted classes, but for text that writes integers,
+      which scikit-learn sorts as text: ``"10"`` before ``"2"``).
     - ``brier``: :func:`brier_score_loss` with ``scale_by_half="auto"``: the sum over classes
       (range [0, 2]) for three classes or more, halved for two classes.
     - ``ece``, ``reliability``: :func:`calibration_error` with ``n_bins`` uniform bins, norm
@@ -219,7 +228,8 @@ class ScoreAccumulator:
     - ``confusion``: counts ``[true][predicted]`` (argmax), up to :data:`CONFUSION_MAX` classes.
     - ``splits``: with ``groups`` given to :meth:`update`, each group's ``n``, ``log_loss``,
       ``brier`` and ``accuracy`` (None where the group's weight is 0), sorted by group (as the
-      classes' ties go: integers by value, then text); None otherwise.
+      classes' ties go: numbers, and text that writes an integer, by value; then text); None
+      otherwise.
 
     **Sample weights** (``sample_weight`` of :meth:`update`, finite and >= 0; scikit-learn's
     meaning): every mean becomes the weighted mean :math:`\sum_i w_i v_i / \sum_i w_i`, the
@@ -307,9 +317,11 @@ class ScoreAccumulator:
         labels = [plain(c) for c in np.asarray(classes, dtype=object).reshape(-1).tolist()]
         if len(labels) < 2:
             raise ValueError(f"classes must hold at least two labels; got {labels!r}")
-        twice = next((c for j, c in enumerate(labels) if c in labels[:j]), None)
-        if twice is not None:
-            raise ValueError(f"classes must be distinct; {twice!r} is given twice")
+        seen: set[Any] = set()
+        for label in labels:
+            if label in seen:
+                raise ValueError(f"classes must be distinct; {label!r} is given twice")
+            seen.add(label)
         self.classes: list[Any] = labels
         self.n_bins = check_int(n_bins, "n_bins")
         if not 1 <= self.n_bins <= MAX_BINS:
@@ -326,7 +338,7 @@ class ScoreAccumulator:
         if renormalize is not None:
             check_choice(renormalize, "renormalize", RENORMALIZE)
         self.clip, self.renormalize = clip, renormalize
-        paired = check_replicates(paired, "paired")
+        paired = self.paired = check_replicates(paired, "paired")
         self._paired = (
             BootstrapTotals(list(PAIRED_METRICS), paired, self.seed) if paired > 0 else None
         )
@@ -546,11 +558,12 @@ class ScoreAccumulator:
                 self._off_sum += int(np.count_nonzero(np.abs(np.sum(p, axis=1) - 1) > tol))
             p = p.astype(np.float64, copy=False)
             p_true = p_true.astype(np.float64, copy=False)
-            if self._tie_order is None:
-                top, p_top = top_label(p)
-            else:  # the first maximum in the classes' sorted order
-                top, p_top = top_label(p[:, self._tie_order])
-                top = self._tie_order[top]
+            top, p_top = top_label(p)
+            if self._tie_order is not None:  # rows that tie: the first maximum in the classes'
+                order = self._tie_order  # sorted order
+                tied = np.flatnonzero(np.count_nonzero(p == p_top[:, None], axis=1) > 1)
+                if tied.size:
+                    top[tied] = order[np.argmax(p[tied][:, order], axis=1)]
             if w is None:
                 self._loss.add(np.sum(loss))
                 self._correct += int(np.count_nonzero(top == y))
@@ -718,13 +731,18 @@ class ScoreAccumulator:
                 f"n_bins={self.n_bins}"
             )
         mine_opts, theirs = (
-            (a.worst, a.bootstrap, a.seed, a._paired is None, a.clip, a.renormalize)
-            for a in (self, other)
+            (a.worst, a.bootstrap, a.seed, a.paired, a.clip, a.renormalize) for a in (self, other)
         )
         if mine_opts != theirs:
+            names = ("worst", "bootstrap", "seed", "paired", "clip", "renormalize")
+            differ = ", ".join(
+                f"{name}={b!r} for {a!r}"
+                for name, a, b in zip(names, mine_opts, theirs, strict=True)
+                if a != b
+            )
             raise ValueError(
                 "other must have the same worst=, bootstrap=, seed=, paired=, clip= and "
-                "renormalize= options"
+                f"renormalize= options; got {differ}"
             )
         if len(self._splits.keys() | other._splits.keys()) > MAX_GROUPS:
             raise TooManyGroups(f"the two accumulators hold {too_many_groups()}")

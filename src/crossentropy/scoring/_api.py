@@ -62,7 +62,8 @@ class ScoreReport:
         dtype (scikit-learn's :func:`~sklearn.metrics.log_loss`), or as ``clip=`` and
         ``renormalize=`` of :func:`score` say.
     accuracy : float
-        Share of rows whose most probable class is the true one (first maximum).
+        Share of rows whose most probable class is the true one (a tie goes to the class that
+        sorts first, whatever the columns' order: :class:`~crossentropy.metrics.ScoreAccumulator`).
     brier : float
         Mean over rows of :math:`\\sum_c (\\mathbb 1[y = c] - p_c)^2`, halved for two classes
         (scikit-learn's binary Brier score).
@@ -77,7 +78,8 @@ class ScoreReport:
     worst : list of dict
         The rows with the largest loss: ``row`` (1-based data row), ``label``, ``predicted``
         (the most probable class), ``p_true``, ``p_predicted``, ``loss``, and ``id`` when the
-        input has an id column.
+        input has an id column (an integer where the column holds integers, as Parquet and
+        DataFrames store them; else text, as a CSV's).
     reliability : list of dict
         Per bin: ``lo``, ``hi``, ``count``, ``confidence``, ``accuracy``.
     loss_histogram : dict
@@ -96,7 +98,8 @@ class ScoreReport:
     confusion : list of list of int (float with sample weights) or None
         Counts ``[true][predicted]`` up to 30 classes (with sample weights, weights).
     splits : list of dict or None
-        With ``split=``: each value of the split column (as text; numbers sorted by value)
+        With ``split=``: each value of the split column (as text; those that write integers
+        sorted by value, the others as text)
         with its ``n``, ``log_loss``, ``brier`` and ``accuracy`` (None for a split of zero
         total weight).
     input : dict
@@ -260,6 +263,8 @@ def _in_memory(
 
     if isinstance(data, np.ndarray):
         data = native(data)
+        if data.dtype.kind in "US":  # numbers written as text: read as a CSV's cells are
+            data = data.astype(str).astype(object)
         if data.dtype.kind not in "biufO":
             raise TypeError(f"data must hold probabilities (real numbers); got dtype {data.dtype}")
         if data.ndim == 1:  # the second class's probability, as scikit-learn reads a vector

@@ -33,6 +33,7 @@ from crossentropy.scoring._readers import (
     id_keys,
     id_value,
     id_values,
+    plain_strings,
     prob_matrix,
     split_values,
     to_float,
@@ -105,7 +106,13 @@ def _flags(values: Any, path: str, column: str, first_row: int) -> np.ndarray:
     import pyarrow as pa  # type: ignore[import-untyped]
     import pyarrow.compute as pc  # type: ignore[import-untyped]
 
+    values = plain_strings(values)
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        if not values.null_count:  # numbers (the common case: one cast; a missing cell is
+            try:  # told by to_float)
+                return pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
+            except pa.ArrowInvalid:
+                pass
         text = pc.utf8_lower(pc.utf8_trim(values, characters=" \t"))
         words = pc.fill_null(pc.match_substring_regex(text, "^(true|false)$"), False)
         if pc.any(words).as_py():

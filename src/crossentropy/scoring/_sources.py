@@ -496,11 +496,14 @@ def _mixed_as_text(frame: Any) -> Any:
 
 
 def cell_text(value: Any) -> str | None:
-    """An object cell as the text the readers check (``str``), None where it is missing
-    (``None``, NaN, ``pd.NA``, ``NaT``)."""
+    """An object cell as the text the readers check (``str``; bytes decoded from UTF-8, as
+    :func:`found_classes` reads them), None where it is missing (``None``, NaN, ``pd.NA``,
+    ``NaT``)."""
     import pandas as pd
 
-    return None if pd.api.types.is_scalar(value) and pd.isna(value) else str(value)
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return None
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def object_column(values: np.ndarray) -> Any:
