@@ -254,10 +254,10 @@ def _in_memory(
     from crossentropy.scoring._sources import (
         IN_MEMORY_ARRAY,
         arrow_table,
-        cell_text,
         found_classes,
         native,
         object_column,
+        text_column,
         unclear_positions,
     )
 
@@ -307,8 +307,8 @@ def _in_memory(
                 raise ValueError(f"target holds class index {labels.max()} for {width} classes")
             labels = np.asarray(names, dtype=object)[labels]
         cols = names if data.shape[1] > 1 else names[1:]
-        text = labels.dtype.kind == "O"  # (labels as text, missing ones missing)
-        table = {"y_true": pa.array([cell_text(v) for v in labels.tolist()] if text else labels)}
+        # (object labels as text, missing ones missing)
+        table = {"y_true": text_column(labels) if labels.dtype.kind == "O" else pa.array(labels)}
         column = object_column if data.dtype.kind == "O" else pa.array
         table.update({n: column(data[:, j]) for j, n in enumerate(cols)})
         return pa.table(table), IN_MEMORY_ARRAY, "y_true", classes

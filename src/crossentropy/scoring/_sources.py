@@ -506,6 +506,17 @@ def cell_text(value: Any) -> str | None:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
+def text_column(values: np.ndarray) -> Any:
+    """Object labels as a pyarrow text column (:func:`cell_text`: missing ones missing):
+    converted whole where they are all text, else cell by cell."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([cell_text(v) for v in values.tolist()], type=pa.string())
+
+
 def object_column(values: np.ndarray) -> Any:
     """A NumPy object array as a pyarrow array: as pyarrow converts it (missing values
     missing), or, where its values are of mixed types (numbers and a text), as text
@@ -1215,7 +1226,9 @@ def found_classes(y: np.ndarray, width: int) -> list[str] | None:
     for lo in range(0, y.shape[0], 1 << 20):
         part = np.asarray(y[lo : lo + (1 << 20)])
         if part.dtype.kind == "O":  # missing labels name no class (the readers' check names
-            part = part[[cell_text(v) is not None for v in part.tolist()]]  # their rows)
+            import pandas as pd  # their rows)
+
+            part = part[~pd.isna(part)]
         try:
             found.update(plain(v) for v in distinct(part).tolist())
         except (TypeError, ValueError, OverflowError):  # mixed types, missing ones, > int64
