@@ -1160,6 +1160,9 @@ def test_numpy_arrays_of_objects_or_complex_numbers_are_refused_by_name() -> Non
         score(np.array([[0.5, 0.5], [0.2, "x"]], dtype=object), target=np.array([0, 1]))
     with pytest.raises(InputError, match=r"row 2, column '1': missing probability"):
         score(np.array([[0.5, 0.5], [0.2, None]], dtype=object), target=np.array([0, 1]))
+    for kind in (object, float):  # a NaN is told as a NaN, whatever the array's dtype
+        with pytest.raises(InputError, match=r"row 2, column '1': probability is NaN"):
+            score(np.array([[0.5, 0.5], [0.2, np.nan]], dtype=kind), target=np.array([0, 1]))
     with pytest.raises(TypeError, match=r"data must hold probabilities .* complex128"):
         score(np.array([[0.5, 0.5], [0.2, 0.8]], dtype=complex), target=np.array([0, 1]))
     with pytest.raises(TypeError, match=r"target must hold labels .* complex128"):

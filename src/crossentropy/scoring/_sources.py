@@ -518,13 +518,13 @@ def text_column(values: np.ndarray) -> Any:
 
 
 def object_column(values: np.ndarray) -> Any:
-    """A NumPy object array as a pyarrow array: as pyarrow converts it (missing values
-    missing), or, where its values are of mixed types (numbers and a text), as text
-    (:func:`cell_text`), whose cells the readers check one by one."""
+    """A NumPy object array as a pyarrow array: as pyarrow converts it (``None`` missing, a
+    NaN a NaN, as in a float array), or, where its values are of mixed types (numbers and a
+    text), as text (:func:`cell_text`), whose cells the readers check one by one."""
     import pyarrow as pa
 
     try:
-        return pa.array(values, from_pandas=True)
+        return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return pa.array([cell_text(v) for v in values.tolist()], type=pa.string())
 
