@@ -246,3 +246,31 @@ def test_torch_tensors_on_other_devices_are_named():
     # a 0-d CPU tensor goes with any device, as in PyTorch
     meta = torch.zeros(2, 3, device="meta")
     assert ce.binary_cross_entropy_with_logits(meta, meta, pos_weight=torch.tensor(2.0)).is_meta
+
+
+def test_dask_arrays_of_unknown_dimensions_are_refused_by_name():
+    """After boolean indexing a Dask array's rows are unknown (``nan``): every loss and metric
+    names the argument and the call that makes them known."""
+    da = pytest.importorskip("dask.array")
+    from crossentropy import metrics
+
+    rng = np.random.default_rng(0)
+    x = da.from_array(rng.normal(size=(8, 3)), chunks=(4, 3))
+    y = da.from_array(np.array([0, 1, 2, 0, 1, 2, 0, 1]), chunks=4)
+    keep = da.from_array(np.arange(8) % 2 == 0, chunks=4)
+    p = da.from_array(np.full((8, 3), 1 / 3), chunks=(4, 3))
+    w = da.ones(16, chunks=8)[da.from_array(np.arange(16) % 2 == 0, chunks=8)]
+    for call, name in (
+        (lambda: ce.cross_entropy(x[keep], y[keep]), "input"),
+        (lambda: ce.binary_cross_entropy_with_logits(x[keep], x[keep] > 0), "input"),
+        (lambda: ce.kl_div(x[keep], x[keep]), "input"),
+        (lambda: metrics.log_loss(y[keep], p[keep]), "y_proba"),
+        (lambda: metrics.log_loss(y, p, sample_weight=w), "sample_weight"),
+        (lambda: metrics.brier_score_loss(y > 0, p[:, 1], sample_weight=w), "sample_weight"),
+    ):
+        with pytest.raises(ValueError, match=rf"^{name} has unknown dimensions .*compute_chunk"):
+            call()
+    known = ce.cross_entropy(x[keep].compute_chunk_sizes(), y[keep].compute_chunk_sizes())
+    assert float(known) == pytest.approx(
+        float(ce.cross_entropy(x.compute()[::2], y.compute()[::2])), rel=1e-15
+    )

@@ -34,6 +34,7 @@ __all__ = [
     "as_loss_float",
     "autocast_enabled",
     "cast",
+    "check_known_shape",
     "default_float",
     "device_of",
     "epsilon",
@@ -151,6 +152,17 @@ def _from_python(a: object, name: str) -> np.ndarray[Any, Any]:
     return arr
 
 
+def check_known_shape(a: Any, name: str) -> None:
+    """Refuse an array of unknown dimensions (a Dask array after boolean indexing: ``nan``),
+    a ``ValueError`` naming it, with the call that makes them known."""
+    shape = tuple(a.shape)
+    if any(d is None or d != d for d in shape):
+        raise ValueError(
+            f"{name} has unknown dimensions {shape} (a Dask array after boolean indexing?); "
+            "call .compute_chunk_sizes() on it first"
+        )
+
+
 def namespace(*args: object, names: Sequence[str]) -> tuple[Namespace, list[Any]]:
     """Resolve the array namespace of ``args`` and convert non-arrays to that namespace.
 
@@ -179,6 +191,8 @@ def namespace(*args: object, names: Sequence[str]) -> tuple[Namespace, list[Any]
                     )
             return _torch_namespace(), list(args)
     arrays = [(a, n) for a, n in zip(args, names, strict=True) if is_array(a)]
+    for a, name in arrays:
+        check_known_shape(a, name)
     to_jax = any(is_jax(a) for a, _ in arrays) and any(is_numpy(a) for a, _ in arrays)
     if to_jax and all(is_jax(a) or is_numpy(a) for a, _ in arrays):
         arrays = [(a, n) for a, n in arrays if is_jax(a)]  # NumPy arrays join JAX's namespace

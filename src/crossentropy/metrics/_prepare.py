@@ -27,6 +27,7 @@ from crossentropy._lib.namespace import (
     Array,
     Namespace,
     as_float,
+    check_known_shape,
     device_of,
     epsilon,
     is_torch,
@@ -209,6 +210,7 @@ def check_weight_magnitude(weights: Any) -> None:
 
 
 def _check_weight(xp: Namespace, w: Array, n: int, like: Array) -> Array:
+    check_known_shape(w, "sample_weight")
     if w.ndim != 1 or w.shape[0] != n:
         raise ValueError(
             f"sample_weight must be a 1-D array of one weight per row ({n},); got "
@@ -382,11 +384,7 @@ def prepare(
     ``multi_label`` (the metrics that sum over the columns), else a ``ValueError``.
     """
     xp, (p_raw,) = namespace(_objects_as_numbers(y_proba, "y_proba"), names=["y_proba"])
-    if any(d is None or d != d for d in p_raw.shape):  # Dask arrays after boolean indexing
-        raise ValueError(
-            "y_proba has unknown dimensions (a Dask array after boolean indexing?); call "
-            ".compute_chunk_sizes() on it first"
-        )
+    check_known_shape(p_raw, "y_proba")
     p_raw = _values(p_raw, "y_proba")
     p, out_dtype = as_float(xp, p_raw, "y_proba")
     if p.ndim == 2 and p.shape[1] == 1:
