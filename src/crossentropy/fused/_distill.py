@@ -17,10 +17,10 @@ from crossentropy.fused._chunked import check_floating, check_inputs, product_in
 from crossentropy.fused._ops import (
     Grads,
     acc_dtype,
+    autocast_off,
     formed_dx_dtype,
     half_scale,
     new_grads,
-    no_autocast,
     product_dtype,
     unscale,
 )
@@ -88,6 +88,7 @@ class _KLPlan:
     out_dtype: torch.dtype
 
 
+@autocast_off
 def _sweep(
     xs: Tensor,
     ws: Tensor,
@@ -101,24 +102,9 @@ def _sweep(
 ) -> Tensor:
     """Rows' divergences, a chunk at a time; with ``scale`` (per row), the student's gradients
     of ``sum(scale * rows)`` accumulated into ``grads``. Neither ``[N, V]`` logits tensor is
-    ever whole: one chunk of each at a time. Autocast is off (:func:`no_autocast`): the
+    ever whole: one chunk of each at a time. Autocast is off (:func:`autocast_off`): the
     inputs are in the dtypes to multiply in already, and a product autocast cast would leave
     its graph-less copy of the weight in autocast's cache for the caller's next ops."""
-    with no_autocast(xs.device):
-        return _sweep_chunks(xs, ws, bs, xt, wt, bt, plan, scale, grads)
-
-
-def _sweep_chunks(
-    xs: Tensor,
-    ws: Tensor,
-    bs: Tensor | None,
-    xt: Tensor,
-    wt: Tensor,
-    bt: Tensor | None,
-    plan: _KLPlan,
-    scale: Tensor | None,
-    grads: Grads | None,
-) -> Tensor:
     n = xs.shape[0]
     rows = max(1, min(plan.chunk, n))
     out = torch.empty(n, dtype=acc_dtype(xs.dtype), device=xs.device)

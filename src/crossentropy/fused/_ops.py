@@ -35,6 +35,7 @@ from crossentropy.fused._terms import power_of_two_scale
 __all__ = [
     "Grads",
     "acc_dtype",
+    "autocast_off",
     "backward_op",
     "forward_op",
     "new_grads",
@@ -150,7 +151,7 @@ def no_autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
     return contextlib.nullcontext()
 
 
-def _autocast_off(fn: Callable[Concatenate[Tensor, P], R]) -> Callable[Concatenate[Tensor, P], R]:
+def autocast_off(fn: Callable[Concatenate[Tensor, P], R]) -> Callable[Concatenate[Tensor, P], R]:
     """``fn(x, ...)`` run with autocast off on ``x``'s device (:func:`no_autocast`)."""
 
     def run(x: Tensor, /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -161,7 +162,7 @@ def _autocast_off(fn: Callable[Concatenate[Tensor, P], R]) -> Callable[Concatena
     return run
 
 
-@_autocast_off
+@autocast_off
 def sweep(
     x: Tensor,
     w: Tensor,
@@ -466,36 +467,19 @@ def backward_op(
 
 @backward_op.register_vmap
 def _backward_vmap(
-    info: Any,
-    in_dims: tuple[int | None, ...],
-    x: Tensor,
-    w: Tensor,
-    b: Tensor | None,
-    y: Tensor,
-    cw: Tensor | None,
-    c_lse: Tensor,
-    c_uy: Tensor,
-    c_sm: Tensor | None,
-    c_ent: Tensor | None,
-    cap: float | None,
-    temperature: float,
-    chunk: int,
-    flags: list[bool],
-    held: Tensor | None,
+    info: Any, in_dims: tuple[int | None, ...], *args: Any
 ) -> tuple[tuple[Tensor, ...], tuple[int, ...]]:
     """The sweep of each sample of a ``vmap`` (a compiled ``jacrev``: eagerly, transforms take
-    the functional path), stacked; no held logits."""
-    tensors = (x, w, b, y, cw, c_lse, c_uy, c_sm, c_ent)
+    the functional path), stacked; no held logits. ``args``: :func:`backward_op`'s, its nine
+    tensors first."""
+    tensors, options = args[:9], args[9:-1]
     outs = [
         backward_op(
             *(
                 t if t is None or d is None else t.select(d, i)
                 for t, d in zip(tensors, in_dims[:9], strict=True)
             ),
-            cap,
-            temperature,
-            chunk,
-            flags,
+            *options,
             None,
         )
         for i in range(info.batch_size)
