@@ -162,6 +162,22 @@ def test_the_cli_reads_urls(memory_files, capsys) -> None:
     assert capsys.readouterr().err.strip().endswith("none.csv: no such file")
 
 
+def test_standard_input_is_refused_by_name(tmp_path: Path, capsys, monkeypatch) -> None:
+    """``-`` (a shell's name for standard input) is named as such, not as a missing file in
+    the working directory; a file that is really called ``-`` is read."""
+    from crossentropy.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    args = ["score", "-", "--target", "y", "--proba-cols", "p_*", "--json"]
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == (
+        "crossentropy score: error: -: standard input is not read; save the data to a file first"
+    )
+    (tmp_path / "-").write_text("y,p_0,p_1\n0,0.8,0.2\n1,0.4,0.6\n")
+    assert main([*args, "--format", "csv"]) == 0
+    assert '"rows": 2' in capsys.readouterr().out
+
+
 def test_a_url_reads_csv_cells_as_the_local_reader_does(memory_files, tmp_path: Path) -> None:
     """CSV cells come as text (no guessing of types from the first block), quoted line breaks
     are allowed, and a URL and a local copy give the same numbers and the same errors."""

@@ -256,6 +256,8 @@ def detect_format(path: str, override: str | None = None) -> Format:
         The file is missing, is a directory, or its format is not recognised.
     """
     if not os.path.exists(path):
+        if os.path.basename(path) == "-":  # the shell's name for standard input
+            raise InputError("-", "standard input is not read; save the data to a file first")
         raise InputError(path, "no such file")
     if os.path.isdir(path):
         raise InputError(path, "is a directory, not a file")
