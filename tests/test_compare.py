@@ -176,7 +176,7 @@ def test_identical_sets_tie_and_columns_may_come_in_any_order(sets, tmp_path: Pa
             assert entry["difference"] == pytest.approx(0.0, abs=1e-12)
             assert entry["better"] is None, entry
             assert entry["share_a_better"] == 0.0, entry
-    with pytest.raises(ValueError, match="n_bins must be between 1 and 16,384; got 1,000,000,000"):
+    with pytest.raises(ValueError, match=r"^bins must be between 1 and 16,384; got 1,000,000,000"):
         score(d / "a.parquet", target="y", proba="p_*", bins=10**9)
 
 

@@ -233,6 +233,11 @@ def _bad_cases():
     labelled = pd.DataFrame({"id": solution["id"], "animal": ["ant"] * 7 + ["yak"]})
     keys = submission["id"].tolist()
     mixed = submission.astype({"bee": object})
+    every = pd.DataFrame({"id": solution["id"], "animal": (CLASSES * 2)[:8]})
+    thin = smooth_submission.drop(columns="dog")
+    thin.loc[thin.index[3], ["ant", "bee", "cat"]] = 0.0
+    levels = submission.copy()
+    levels.columns = pd.MultiIndex.from_tuples([("k", c) for c in submission.columns])
     mixed.loc[4, "bee"] = "x"  # one text cell among numbers
     return [
         (solution, submission.drop(columns="id"), {}, "submission has no column 'id'"),
@@ -298,6 +303,42 @@ def _bad_cases():
             {"target": "animal"},  # was scored with the index as a class, silently
             r"submission has a column 'Unnamed: 0'.*write the file with index=False$",
         ),
+        (
+            every,
+            submission.assign(fold=3),  # was a class: the rows rescaled, silently
+            {"target": "animal"},
+            r"^submission column 'fold' is no solution row's label in 'animal': drop it",
+        ),
+        (
+            solution,
+            pa.Table.from_pandas(submission).rename_columns(["id", "ant", "bee", "ant", "dog"]),
+            {},
+            "^submission has two columns named 'ant'$",
+        ),
+        (
+            pa.table({"id": [{"k": i} for i in range(8)], "animal": every["animal"]}),
+            submission,
+            {"target": "animal"},
+            r"^solution, column 'id': ids must be text, integers or dates; the column holds struct",
+        ),
+        (
+            pa.Table.from_pandas(solution.assign(Usage=[["Public"]] * 8)),
+            submission,
+            {"usage": "Public"},
+            r"^solution, column 'Usage': split values must be text, integers or dates; the column",
+        ),
+        (  # the missing column is named before a row that sums to 0 without it
+            smooth_solution,
+            thin,
+            {},
+            r"^submission has no column for the solution's \['dog'\]",
+        ),
+        (
+            solution,
+            levels,
+            {},
+            r"^submission has columns of 2 levels \(a MultiIndex\)",
+        ),
     ]
 
 
@@ -345,3 +386,18 @@ def test_kaggle_score_ids_of_two_types_join_by_their_text_both_ways():
     padded = pd.DataFrame({"id": ["001", "2"], "cat": [0.7, 0.2], "dog": [0.3, 0.8]})
     with pytest.raises(ValueError, match="submission has no row for the solution's id '1'"):
         kaggle_score(as_int, padded, "id", target="y")
+
+
+def test_float_labels_against_float_class_columns() -> None:
+    """A solution's float labels (0.0, 1.0) against submission columns named as floats
+    write them (``"0.0"``): the classes by value, as for integer names."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(5)
+    p = rng.dirichlet([1.0, 1.0], size=40)
+    y = rng.integers(0, 2, size=40)
+    solution = pd.DataFrame({"id": range(40), "y": y.astype(float)})
+    submission = pd.DataFrame(p, columns=["0.0", "1.0"]).assign(id=range(40))
+    ref = -np.mean(np.log(np.clip(p[np.arange(40), y], 1e-15, 1 - 1e-15)))
+    assert kaggle_score(solution, submission, "id", target="y") == pytest.approx(ref, rel=1e-13)
+    as_text = solution.assign(y=y.astype(str))
+    assert kaggle_score(as_text, submission, "id", target="y") == pytest.approx(ref, rel=1e-13)

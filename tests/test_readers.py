@@ -616,3 +616,23 @@ def test_the_estimate_of_a_parquet_row_group_follows_its_dictionaries(tmp_path: 
     assert (parquet_read_bytes(meta, cols, 0) - 20 * parquet_buffer(20)) / 20 < 2 * 20_000
     assert parquet_buffer(10) == 4 << 20
     assert parquet_buffer(2000) == 64 << 10
+
+
+def test_float_class_names_match_labels_by_value(tmp_path: Path) -> None:
+    """Classes named as floats write them (``"0.0"``, ``"1.0"``: ``str`` of scikit-learn's
+    ``classes_`` after fitting float labels): labels 0.0 (Parquet floats), 0 (integers) and
+    ``"0"`` or ``"1.0"`` (text) are those classes, as scikit-learn's log loss takes them."""
+    pd = pytest.importorskip("pandas")
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet([1.0, 1.0, 1.0], size=60)
+    y = rng.integers(0, 3, size=60).astype(float)
+    ref = sk.log_loss(y, p, labels=[0.0, 1.0, 2.0])
+    frame = pd.DataFrame(p, columns=[0.0, 1.0, 2.0])
+    for labels in (y, y.astype(np.int64), y.astype(np.int64).astype(str), y.astype(str)):
+        got = score(frame.assign(y=labels), target="y")
+        assert got.log_loss == pytest.approx(ref, rel=1e-13)
+    frame.assign(y=y).rename(columns=str).to_parquet(tmp_path / "f.parquet")
+    assert score(tmp_path / "f.parquet", target="y").log_loss == pytest.approx(ref, rel=1e-13)
+    with pytest.raises(InputError, match=r"label '2\.5' is not among the classes"):
+        score(frame.assign(y=np.where(y == 2, 2.5, y)), target="y")

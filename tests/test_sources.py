@@ -289,6 +289,16 @@ def test_a_pandas_index_named_as_an_asked_column_is_that_column() -> None:
     twice = frame.rename(columns={"p_1": "p_0"})
     with pytest.raises(ValueError, match="data has two columns named 'p_0'"):
         score(twice, target="y", proba="p_*")
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    renamed = arrow.rename_columns([c if c != "p_1" else "p_0" for c in arrow.column_names])
+    with pytest.raises(ValueError, match="data has two columns named 'p_0'"):
+        score(renamed, target="y", proba="p_*")
+    levels = frame.copy()
+    levels.columns = pd.MultiIndex.from_tuples([("t", c) for c in frame.columns])
+    with pytest.raises(ValueError, match=r"data has columns of 2 levels \(a MultiIndex\)"):
+        score(levels, target="y")
+    with pytest.raises(TypeError, match=r"target must be a column name \(a str\); got tuple"):
+        score(levels, target=("t", "y"))
 
 
 def test_classes_that_cross_the_columns_names_are_refused(tmp_path: Path, capsys) -> None:
@@ -617,3 +627,24 @@ def test_gzip_without_its_name_and_a_pair_with_a_target_file_are_refused(tmp_pat
         with pytest.raises(InputError, match=r"sol.csv, column '(y|id)': the split column must"):
             score(tmp_path / "sub.csv", split=column, **pair)
     assert score(tmp_path / "sub.csv", **pair).log_loss == pytest.approx(-np.log(0.42) / 2)
+
+
+def test_float_labels_of_arrays_name_their_classes_as_scikit_learn() -> None:
+    """NumPy float labels: their sorted distinct values are the classes where they are not
+    the columns' positions (as integer labels are), given as ``classes=`` too (a fitted
+    model's float ``classes_``); NaN is a missing label at its row."""
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(4)
+    p = rng.dirichlet([1.0, 1.0, 1.0], size=80)
+    for y in (rng.integers(1, 4, size=80), rng.integers(0, 3, size=80) * 10 - 10):
+        ref = sk.log_loss(y.astype(float), p)
+        assert score(p, target=y.astype(float)).log_loss == pytest.approx(ref, rel=1e-13)
+        assert score(p, target=y).log_loss == pytest.approx(ref, rel=1e-13)
+        got = score(p, target=y.astype(float), classes=np.unique(y).astype(float))
+        assert got.log_loss == pytest.approx(ref, rel=1e-13)
+    positions = rng.integers(0, 3, size=80).astype(float)  # the columns' positions
+    ref = sk.log_loss(positions, p, labels=[0, 1, 2])
+    assert score(p, target=positions).log_loss == pytest.approx(ref, rel=1e-13)
+    positions[6] = np.nan
+    with pytest.raises(InputError, match=r"row 7, column 'y_true': label NaN"):
+        score(p, target=positions)

@@ -594,7 +594,10 @@ def score(
         if counts[name] < least:
             raise ValueError(f"{name} must be >= {least}; got {counts[name]}")
     bins, batch_rows, worst = counts["bins"], counts["batch_rows"], counts["worst"]
-    from crossentropy.metrics._score import check_replicates
+    from crossentropy.metrics._score import MAX_BINS, check_replicates
+
+    if bins > MAX_BINS:  # (the accumulator's limit, named as this function's argument)
+        raise ValueError(f"bins must be between 1 and {MAX_BINS:,}; got {bins:,}")
 
     bootstrap = check_replicates(bootstrap, "bootstrap")
     seed = check_int(seed, "seed")
@@ -766,7 +769,10 @@ def score_one(
         and (isinstance(data, str | os.PathLike) or _table_like(data))
         and type(data).__name__ != "Series"  # (a Series is no table: refused as data, below)
     ):  # (data of no kind scored is refused below, by its own TypeError)
-        raise TypeError("target must be a column name; labels as an array go with NumPy data")
+        raise TypeError(
+            f"target must be a column name (a str); got {type(target).__name__} (labels as an "
+            "array go with NumPy data)"
+        )
     sol = settings.solution
     stream = None  # a URL or a dataset read by its own scan: read as a stream
     url = isinstance(data, str) and is_url(data) and not data.lower().startswith("file:")

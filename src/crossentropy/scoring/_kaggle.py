@@ -18,7 +18,7 @@ import numpy as np
 from crossentropy._lib.checks import check_number, plain, reads_as_float
 from crossentropy.metrics._formulas import gather, renormalized, row_log_loss
 from crossentropy.metrics._labels import one_hot_rows
-from crossentropy.scoring._readers import Labels, plain_strings
+from crossentropy.scoring._readers import Labels, single_values
 from crossentropy.scoring._sources import InputError, headerless
 
 __all__ = ["KAGGLE_EPS", "kaggle_probabilities", "kaggle_score"]
@@ -157,7 +157,7 @@ def _ids(table: Any, column: str, name: str) -> Any:
     type)."""
     import pyarrow as pa
 
-    ids = plain_strings(_column(table, column, name).combine_chunks())
+    ids = single_values(_column(table, column, name).combine_chunks(), name, column, "ids", 1)
     if pa.types.is_string(ids.type):
         ids = ids.cast(pa.large_string())
     return ids
@@ -201,8 +201,9 @@ def kaggle_score(
     target : str, optional
         The solution's column of class labels, instead of one-hot class columns: matched to
         the submission's column names as the labels of files are, by their text, or by value
-        where every column name writes an integer (``2``, ``2.0`` and ``"2.0"`` are the class
-        ``"2"``; ``False`` and ``True`` the classes ``"0"`` and ``"1"``).
+        where every column name writes an integer, with or without a fraction of zeros
+        (``2``, ``2.0`` and ``"2.0"`` are the class ``"2"`` or ``"2.0"``; ``False`` and
+        ``True`` the classes ``"0"`` and ``"1"``).
     usage : str, optional
         Score only the solution rows whose ``usage_column`` equals this (``"Public"`` or
         ``"Private"``, Kaggle's split of the leaderboard).
@@ -221,9 +222,12 @@ def kaggle_score(
     ValueError
         A missing column, an id missing from or repeated in the submission, an id of the
         submission not in the solution (with ``usage`` too: the whole submission is
-        checked), a label that is not a class, a bad probability (with its id and column), a
-        submission column named as pandas names a column without a header (``Unnamed: 0``:
-        an index written by ``to_csv``, not a class).
+        checked), a label that is not a class, with ``target`` a submission column that is
+        no row's label (another column, such as a fold number, read as a class would be
+        rescaled away silently), a bad probability (with its id and column), a submission
+        column named as pandas names a column without a header (``Unnamed: 0``: an index
+        written by ``to_csv``, not a class), a column name given twice or columns of several
+        levels.
     TypeError
         A table that is not a DataFrame or a pyarrow Table.
 
@@ -271,9 +275,12 @@ def kaggle_score(
             counts = pc.value_counts(ids_).to_pylist()
             twice = next(c["values"] for c in counts if c["counts"] > 1)
             raise ValueError(f"{name} repeats the id {twice!r} in {row_id_column_name!r}")
+    y = _solution_labels(sol, sol_ids, classes, target, row_id_column_name, usage_column)
     keep = None
     if usage is not None:
-        split = _column(sol, usage_column, "solution").cast(pa.large_string())
+        split = single_values(
+            _column(sol, usage_column, "solution"), "solution", usage_column, "split values", 1
+        ).cast(pa.large_string())
         keep = pc.fill_null(pc.equal(split, pa.scalar(str(usage), pa.large_string())), False)
         if not pc.any(keep).as_py():
             raise ValueError(f"solution has no row with {usage_column} = {usage!r}")
@@ -296,48 +303,34 @@ def kaggle_score(
         extra = sub_ids.filter(pc.invert(pc.is_in(sub_ids, value_set=sol_ids)))[0].as_py()
         raise ValueError(f"submission has the id {extra!r}, which is not in the solution")
     if keep is not None:  # the whole submission checked, as Kaggle does; one split scored
-        sol, sol_ids, position = sol.filter(keep), sol_ids.filter(keep), position.filter(keep)
+        position = position.filter(keep)
+        y = y[keep.to_numpy(zero_copy_only=False)]
     proba = np.column_stack([_numbers(sub, c, "submission", sub_ids) for c in classes])
     ids = sub_ids.to_numpy(zero_copy_only=False)  # a bad entry is named by its submission row
     p = _rescaled(proba, eps, ids, classes, "submission")
-    p = p[position.to_numpy(zero_copy_only=False)]
-    if target is not None:
-        column = _column(sol, target, "solution")
-        if column.null_count:
-            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+    return _mean_loss(p[position.to_numpy(zero_copy_only=False)], y, eps)
+
+
+def _solution_labels(
+    sol: Any, sol_ids: Any, classes: list[str], target: str | None, id_column: str, usage: str
+) -> np.ndarray[Any, Any]:
+    """Each solution row's class index among the submission's ``classes``: its ``target``
+    label, else its one-hot class columns; a ``ValueError`` naming the row's id where a label
+    is no class or a row is not one-hot, or a class column no row is of (with ``target``:
+    another column of the submission's, most likely)."""
+    if target is None:
+        absent = [c for c in classes if c not in sol.column_names]
+        if absent:
             raise ValueError(
-                f"solution column {target!r} has a missing label (id {sol_ids[row].as_py()!r})"
+                f"solution has no column {absent[0]!r} of the submission's classes; give the "
+                "class labels' column as target="
             )
-        try:  # the rule of files: by name, or by value where the classes write integers
-            y = Labels([str(c) for c in classes]).indices(
-                column.combine_chunks(), "solution", target, 0
-            )
-        except InputError as exc:  # named by the row's id
-            row = exc.row or 0
-            value, row_id = column[row].as_py(), sol_ids[row].as_py()
-            if value == "":
-                what = f"has a missing label (id {row_id!r})"
-            elif exc.message.startswith("label "):
-                what = (
-                    f"holds the label {value!r} (id {row_id!r}), which is not one of the "
-                    f"submission's classes {classes}"
-                )
-            else:  # a column of another type
-                what = f"is refused: {exc.message}"
-            raise ValueError(f"solution column {target!r} {what}") from None
-        return _mean_loss(p, y, eps)
-    absent = [c for c in classes if c not in sol.column_names]
-    if absent:
-        raise ValueError(
-            f"solution has no column {absent[0]!r} of the submission's classes; give the class "
-            "labels' column as target="
-        )
-    onehot = np.column_stack([_numbers(sol, c, "solution", sol_ids) for c in classes])
-    y, fault = one_hot_rows(onehot)
-    if fault is not None:
+        onehot = np.column_stack([_numbers(sol, c, "solution", sol_ids) for c in classes])
+        y, fault = one_hot_rows(onehot)
+        if fault is None:
+            return y
         row = fault[0]
-        others = [c for c in sol.column_names if c not in (*classes, row_id_column_name)]
-        others = [c for c in others if c != usage_column]
+        others = [c for c in sol.column_names if c not in (*classes, id_column, usage)]
         row_id = sol_ids[row].as_py()
         if others:  # a class of the solution's that the submission lacks, most likely
             raise ValueError(
@@ -348,7 +341,37 @@ def kaggle_score(
             f"the solution's row of id {row_id!r} is not one-hot over the classes {classes}: "
             "one 1 and 0s elsewhere are expected"
         )
-    return _mean_loss(p, y, eps)
+    column = _column(sol, target, "solution")
+    if column.null_count:
+        row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+        raise ValueError(
+            f"solution column {target!r} has a missing label (id {sol_ids[row].as_py()!r})"
+        )
+    try:  # the rule of files: by name, or by value where the classes write integers
+        y = Labels([str(c) for c in classes]).indices(
+            column.combine_chunks(), "solution", target, 0
+        )
+    except InputError as exc:  # named by the row's id
+        row = exc.row or 0
+        value, row_id = column[row].as_py(), sol_ids[row].as_py()
+        if value == "":
+            what = f"has a missing label (id {row_id!r})"
+        elif exc.message.startswith("label "):
+            what = (
+                f"holds the label {value!r} (id {row_id!r}), which is not one of the "
+                f"submission's classes {classes}"
+            )
+        else:  # a column of another type
+            what = f"is refused: {exc.message}"
+        raise ValueError(f"solution column {target!r} {what}") from None
+    held = np.bincount(y, minlength=len(classes))
+    if not held.all():  # Kaggle refuses a submission's column that is not a class
+        raise ValueError(
+            f"submission column {classes[int(np.argmin(held))]!r} is no solution row's label in "
+            f"{target!r}: drop it if it is not a class (a class no row is of needs the "
+            "solution as one 0/1 column per class)"
+        )
+    return y
 
 
 def _mean_loss(p: np.ndarray, y: np.ndarray, eps: float) -> float:

@@ -75,6 +75,7 @@ __all__ = [
     "paired_keys",
     "part_batches",
     "prob_matrix",
+    "single_values",
     "split_values",
     "stored_float",
     "to_float",
@@ -197,8 +198,9 @@ def id_hashes(ids: Any) -> np.ndarray:
 class Labels:
     """Maps label values to the indices of named classes (vectorised, with pyarrow): text by
     its name; integers, and floats and booleans that write an integer, by value where every
-    class name writes a distinct integer (``1``, ``1.0`` and ``True`` are then the class
-    ``"1"``); else booleans by ``"True"``/``"False"`` and other values by their text.
+    class name writes a distinct integer, with or without a fraction of zeros (``1``, ``1.0``
+    and ``True`` are then the class ``"1"``, or ``"1.0"``); else booleans by
+    ``"True"``/``"False"`` and other values by their text.
 
     Parameters
     ----------
@@ -214,7 +216,7 @@ class Labels:
         self.classes = list(classes)
         self.hint = hint
         self.text = pa.array(self.classes, pa.string())
-        ints = [_int64(c) for c in self.classes if INT_NAME.fullmatch(c.strip())]
+        ints = [_int64(c) for c in self.classes if _INTEGRAL_NAME.fullmatch(c.strip())]
         # by value where every name writes a distinct int64; else by text (beyond int64 too)
         self.ints = (
             pa.array(ints, pa.int64())
@@ -356,9 +358,14 @@ class Labels:
 _INTEGER_TEXT = r"^(?:\+|(-))?([0-9]+)(?:\.0*)?$"
 
 
+#: A class name that writes an integer, with or without a fraction of zeros (``2``, ``2.0``:
+#: a float class, as ``str`` writes scikit-learn's ``classes_`` of float labels).
+_INTEGRAL_NAME = re.compile(INT_NAME.pattern + r"(?:\.0*)?")
+
+
 def _int64(text: str) -> int | None:
-    """The int64 value of a decimal integer text, None beyond int64."""
-    value = int(text)
+    """The int64 value of a decimal integer text (:data:`_INTEGRAL_NAME`), None beyond int64."""
+    value = int(text.strip().split(".")[0])
     return value if -(2**63) <= value < 2**63 else None
 
 
@@ -919,7 +926,7 @@ def id_values(values: Any, kind: str, path: str, column: str, first_row: int) ->
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    values = _flat(values, path, column, "ids", first_row)
+    values = single_values(values, path, column, "ids", first_row)
     if values.null_count:
         i = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
         raise InputError(path, "missing id", row=first_row + i, column=column)
@@ -992,7 +999,7 @@ def _canonical_decimal(values: Any) -> bool:
     return not bool(np.any((digit == ord("0")) & (negative | (np.diff(ends) > 1))))
 
 
-def _flat(values: Any, path: str, column: str, what: str, first_row: int) -> Any:
+def single_values(values: Any, path: str, column: str, what: str, first_row: int) -> Any:
     """``values`` (decoded by :func:`plain_strings`, bytes as text) if they are single values
     (text, numbers, dates...), else an :class:`InputError` naming the column (a struct or a
     list has no one text to name a row or a group by) or the row of bytes that are not
@@ -1039,7 +1046,7 @@ def split_values(values: Any, path: str, column: str, first_row: int) -> np.ndar
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    values = _flat(values, path, column, "split values", first_row)
+    values = single_values(values, path, column, "split values", first_row)
     if pa.types.is_floating(values.type):  # NaN is a missing value too
         values = pc.if_else(pc.is_nan(values), pa.scalar(None, values.type), values)
     text = pc.fill_null(values.cast(pa.string()), "").to_numpy(zero_copy_only=False).astype(str)

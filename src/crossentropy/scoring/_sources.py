@@ -438,7 +438,7 @@ def arrow_table(obj: Any, name: str, asked: Sequence[str | None] = ()) -> Any:
     import pyarrow as pa
 
     if isinstance(obj, pa.Table):
-        return obj
+        return _named_once(obj, name)
     kind = type(obj).__module__.split(".")[0]
     if kind not in ("pandas", "polars") and not hasattr(obj, "__arrow_c_stream__"):
         return None
@@ -448,6 +448,12 @@ def arrow_table(obj: Any, name: str, asked: Sequence[str | None] = ()) -> Any:
         return None
     try:
         if kind == "pandas":
+            if obj.columns.nlevels > 1:
+                raise ValueError(
+                    f"{name} has columns of {obj.columns.nlevels} levels (a MultiIndex); give "
+                    "each column one name (join the levels: df.columns = ['_'.join(map(str, c)) "
+                    "for c in df.columns])"
+                )
             twice = obj.columns[obj.columns.duplicated()]
             if len(twice):
                 raise ValueError(f"{name} has two columns named {plain(twice[0])!r}")
@@ -462,9 +468,20 @@ def arrow_table(obj: Any, name: str, asked: Sequence[str | None] = ()) -> Any:
                 # an object column of mixed values (numbers and a text): read as text, whose
                 # cells the readers check one by one, naming a bad one's row and column
                 return pa.Table.from_pandas(_mixed_as_text(obj), preserve_index=False)
-        return obj.to_arrow() if kind == "polars" else pa.table(obj)
+        return _named_once(obj.to_arrow() if kind == "polars" else pa.table(obj), name)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise ValueError(f"{name} cannot be read as a table: {str(exc).splitlines()[0]}") from None
+
+
+def _named_once(table: Any, name: str) -> Any:
+    """``table``, or a ``ValueError`` naming a column name it has twice (a pyarrow Table may:
+    a column is then not found by its name)."""
+    seen: set[str] = set()
+    for column in table.column_names:
+        if column in seen:
+            raise ValueError(f"{name} has two columns named {column!r}")
+        seen.add(column)
+    return table
 
 
 def _dense(frame: Any) -> Any:
@@ -1213,21 +1230,24 @@ def found_classes(y: np.ndarray, width: int) -> list[str] | None:
     """The class names of NumPy labels ``y`` for ``width`` probability columns, as
     scikit-learn's ``log_loss`` finds them, where the labels are not the columns' positions:
     their sorted distinct values when there are ``width`` of them (read a million at a time;
-    missing ones left out).
-    None where integer labels are all positions ``0 .. width - 1`` (the classes stay
-    numbered), and where the labels do not name ``width`` classes (the readers' check names
-    the first label that is no class)."""
+    missing ones left out; floats written as Python writes them, ``1.0``).
+    None where integer labels (or floats that write integers) are all positions
+    ``0 .. width - 1`` (the classes stay numbered), and where the labels do not name
+    ``width`` classes (the readers' check names the first label that is no class)."""
     from crossentropy.metrics._labels import distinct
 
-    if y.dtype.kind in "iu":
-        if y.size == 0 or (int(y.min()) >= 0 and int(y.max()) < width):
+    if y.dtype.kind in "iuf":
+        known = y if y.dtype.kind in "iu" else y[~np.isnan(y)]  # (NaN: a missing label)
+        if known.size == 0:
+            return None
+        if bool(np.all(np.floor(known) == known)) and known.min() >= 0 and known.max() < width:
             return None
     elif y.dtype.kind not in "USO":
         return None
     found: set[Any] = set()
     for lo in range(0, y.shape[0], 1 << 20):
         part = np.asarray(y[lo : lo + (1 << 20)])
-        if part.dtype.kind == "O":  # missing labels name no class (the readers' check names
+        if part.dtype.kind in "Of":  # missing labels name no class (the readers' check names
             import pandas as pd  # their rows)
 
             part = part[~pd.isna(part)]
