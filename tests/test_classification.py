@@ -419,6 +419,11 @@ def test_torch_out_of_range_label_is_value_error(fn, bad):
         getattr(ce, fn)(x, y.int(), weight=torch.ones(3))
     with pytest.raises(ValueError, match="target"):
         getattr(ce, fn)(x.reshape(1, 3, 4).contiguous(), y.reshape(1, 4))
+    # an IndexError too, as PyTorch raises: code written for torch's losses catches it
+    with pytest.raises(IndexError):
+        getattr(torch.nn.functional, fn)(x, y)
+    with pytest.raises(IndexError, match=r"^target holds label"):
+        getattr(ce, fn)(x, y)
 
 
 def test_eager_jax_out_of_range_label_raises():

@@ -957,6 +957,34 @@ def test_a_float64_target_promotes_under_autocast_as_in_pytorch(name):
     assert g.dtype == torch.bfloat16
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("half", [torch.bfloat16, torch.float16])
+def test_probability_targets_under_autocast_are_torchs_bit_for_bit(half, reduction):
+    """Half-precision logits of a model under autocast with float32 (or half) probability
+    targets: PyTorch's values and gradients exactly, as for class indices (all cast to
+    float32)."""
+    gen = torch.Generator().manual_seed(11)
+    model = torch.nn.Linear(6, 5)
+    x = torch.randn(40, 6, generator=gen)
+    p = torch.softmax(torch.randn(40, 5, generator=gen), 1)
+    results = []
+    for module, fn in (
+        (cnn.CrossEntropyLoss, ce.cross_entropy),
+        (torch.nn.CrossEntropyLoss, F.cross_entropy),
+    ):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=half):
+            scores = model(x)
+            value = module(reduction=reduction)(scores, p)
+            smoothed = fn(scores, p.to(half), label_smoothing=0.1, reduction=reduction)
+        (value.sum() + smoothed.sum()).backward()
+        results.append((value, smoothed, model.weight.grad.clone()))
+    assert scores.dtype == half
+    for ours, theirs in zip(*results, strict=True):
+        assert ours.dtype == theirs.dtype == torch.float32
+        assert torch.equal(ours, theirs)
+
+
 def test_an_integer_target_keeps_the_inputs_dtype():
     x = torch.randn(4, 3)
     assert ce.mse_loss(x, torch.ones(4, 3, dtype=torch.int64)).dtype == torch.float32

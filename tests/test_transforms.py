@@ -346,6 +346,33 @@ def test_compile_takes_class_indices_of_every_integer_dtype(dtype, fresh_dynamo)
         torch.testing.assert_close(g, gw, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("transform", ["grad", "vmap", "vmap_grad", "none"])
+def test_compile_fullgraph_over_torch_func_with_label_smoothing(transform, fresh_dynamo):
+    """Label smoothing under torch.func inside torch.compile(fullgraph=True) traces whole (the
+    test of a vmap level was a Python int Dynamo cannot trace); torch's numbers."""
+    gen = torch.Generator().manual_seed(8)
+    x = torch.randn(4, 3, dtype=torch.float64, generator=gen)
+    y = torch.tensor([0, 1, 2, 1])
+
+    def step(loss):
+        one = lambda z, t: loss(z[None], t[None])  # noqa: E731
+        return {
+            "grad": lambda a, b: grad(lambda z: loss(z, b))(a),
+            "vmap": lambda a, b: vmap(one)(a, b),
+            "vmap_grad": lambda a, b: vmap(grad(one))(a, b),
+            "none": loss,
+        }[transform]
+
+    for ours in (
+        ce.nn.CrossEntropyLoss(label_smoothing=0.1),
+        lambda a, b: ce.cross_entropy(a, b, label_smoothing=0.1),
+    ):
+        out, caught = _compile_quietly(step(ours), x, y)
+        assert caught == []
+        want = step(torch.nn.CrossEntropyLoss(label_smoothing=0.1))(x, y)
+        torch.testing.assert_close(out, want, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("name", list(MODULES))
 def test_modules_compile_fullgraph_without_warnings(name, fresh_dynamo):
     spec = MODULES[name]

@@ -21,6 +21,7 @@ from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import Array, Namespace, as_float, cast, epsilon, is_array
 
 __all__ = [
+    "LabelRangeError",
     "check_bool",
     "check_choice",
     "check_hyper",
@@ -39,6 +40,11 @@ __all__ = [
     "suggestion",
     "warn_unless_sums_to_one",
 ]
+
+
+class LabelRangeError(ValueError, IndexError):
+    """A class label outside ``[0, C)``: this library's ``ValueError`` naming the argument, and
+    the ``IndexError`` PyTorch raises for it, so code written to catch either catches it."""
 
 
 def plain(value: Any) -> Any:

@@ -26,6 +26,7 @@ from typing import Any
 from crossentropy import _formulas as fm
 from crossentropy._lib.axes import Axes
 from crossentropy._lib.checks import (
+    LabelRangeError,
     check_unit_interval,
     first_index,
     per_class,
@@ -36,6 +37,7 @@ from crossentropy._lib.namespace import (
     Array,
     Namespace,
     as_loss_float,
+    autocast_enabled,
     cast,
     device_of,
     hyper,
@@ -109,8 +111,9 @@ def index_targets(
     """Validity, safe labels and (unchecked) out-of-range labels of class-index targets.
 
     With ``check``, a valid label outside ``[0, n_classes)`` raises ``ValueError`` naming the
-    label, its index and the argument (``name``). Works for every integer dtype: an
-    ``ignore_index`` (or class count) that the dtype cannot hold is never compared against it.
+    label, its index and the argument (``name``), an ``IndexError`` too (PyTorch's type).
+    Works for every integer dtype: an ``ignore_index`` (or class count) that the dtype cannot
+    hold is never compared against it.
     """
     info = xp.iinfo(target.dtype)
     if ignore_index is None or not info.min <= ignore_index <= info.max:
@@ -128,7 +131,7 @@ def index_targets(
         if idx is not None:
             value = int(to_host(target)[idx])
             allowed = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
-            raise ValueError(
+            raise LabelRangeError(
                 f"{name} holds label {value} at index {idx}; class labels must lie in "
                 f"[0, {n_classes}){allowed}"
             )
@@ -771,8 +774,12 @@ def _smoothing_under_vmap(o: SoftmaxOptions) -> bool:
     of the targets (batched labels of unbatched logits fail) and, with class weights, takes
     a masked mean; the generic path computes it then."""
     torch = sys.modules["torch"]
+    if not o.label_smoothing:
+        return False
+    if torch.compiler.is_compiling():  # (Dynamo reads this flag, not the levels: under any
+        return bool(torch._C._are_functorch_transforms_active())  # transform, generic)
     functorch = torch._C._functorch
-    if not o.label_smoothing or functorch.maybe_current_level() is None:
+    if functorch.maybe_current_level() is None:
         return False
     vmap = functorch.TransformType.Vmap  # under grad or jacrev alone ATen's path stays
     return any(level.key() == vmap for level in functorch.get_interpreter_stack() or ())
@@ -794,14 +801,19 @@ def _aten_direct(input: Array, target: Array, weight: Array | None, o: SoftmaxOp
         or not isinstance(input, torch.Tensor)
         or not isinstance(target, torch.Tensor)
         or (weight is not None and not isinstance(weight, torch.Tensor))
-        or input.dtype not in (torch.float32, torch.float64)
         or _smoothing_under_vmap(o)
     ):
+        return None
+    # under autocast PyTorch's losses compute half-precision tensors in float32: so does ATen
+    # called here (the call's own cast), and its numbers are torch's
+    half = (torch.float16, torch.bfloat16) if autocast_enabled(input.device.type) else ()
+    dtype = torch.float32 if input.dtype in half else input.dtype
+    if dtype not in (torch.float32, torch.float64):
         return None
     if target.is_floating_point():
         if (
             o.log_probs
-            or target.dtype != input.dtype
+            or (torch.float32 if target.dtype in half else target.dtype) != dtype
             or target.shape != input.shape
             or not reads(o.validate, input, target)
         ):
@@ -809,7 +821,7 @@ def _aten_direct(input: Array, target: Array, weight: Array | None, o: SoftmaxOp
         # one pass each: a NaN makes the extremes NaN, an infinite logit the sum (as would
         # an overflowing one, which the generic path then takes)
         low, high = torch.aminmax(target) if target.numel() else (target.new_zeros(()),) * 2
-        if not bool((low >= 0) & (high <= 1) & torch.isfinite(input.sum())):
+        if not bool((low >= 0) & (high <= 1) & torch.isfinite(input.sum(dtype=dtype))):
             return None
     elif target.dtype != torch.int64:  # (ATen refuses others: told apart before tracing)
         return None
