@@ -46,6 +46,20 @@ def test_huge_logits_bce_with_logits_exact(backend, dtype):
     )
 
 
+@pytest.mark.parametrize("clip", [None, "sklearn", "torch", 1e-12])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_cross_entropy_keeps_the_digits_of_a_small_probability(backend, dtype, clip):
+    """-log(1 - p) of a small p with target 0 is p to the last digit: log(1 - p) as
+    log1p(-p) (1 - p rounded away p's digits: 4e8 eps at 1e-10; 0 at float32's 1e-8)."""
+    p = np.array([1e-10, 1e-8, 1e-5, 0.3], dtype)
+    low = {None: 0.0, "torch": 0.0, "sklearn": float(np.finfo(dtype).eps)}.get(clip, clip)
+    want = [-math.log1p(-max(v, low)) for v in p.astype(np.float64).tolist()]
+    x, t = backend.asarray(p, dtype), backend.asarray(np.zeros(4, dtype), dtype)
+    out = native_values(ce.binary_cross_entropy(x, t, reduction="none", clip=clip), backend)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, want, rtol=4 * np.finfo(dtype).eps, atol=0)
+
+
 def test_nan_propagates_in_bce_with_logits_and_kl_div(backend):
     x = backend.asarray([np.nan, 0.5])
     t = backend.asarray([1.0, 0.0])

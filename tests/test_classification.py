@@ -76,6 +76,22 @@ def test_huge_logits_cross_entropy_generic_paths(backend):
     np.testing.assert_allclose(out, [1e4 + 1e-4 * 1e8, 0.0], rtol=1e-12, atol=1e-9)
 
 
+@pytest.mark.parametrize("offset", [1e4, 1e7])
+def test_z_loss_gradient_of_large_logits_under_autograd(offset):
+    """The z-loss's gradient under autograd is 2 z lse softmax to float32's rounding at large
+    logits: its log-sum-exp shifts the max out (torch.logsumexp's backward divided by its
+    rounded value: 5e-4 off at 1e4, 26 % at 1e7)."""
+    torch = pytest.importorskip("torch")
+    base = torch.tensor([[0.0, -1.0, -2.0], [0.0, 0.0, -20.0]], dtype=torch.float64)
+    y = torch.tensor([0, 1])
+    grads = []
+    for dtype in (torch.float32, torch.float64):
+        x = (base + offset).to(dtype).requires_grad_()
+        ce.cross_entropy(x, y, z_loss=1e-4).backward()
+        grads.append(x.grad.double())
+    torch.testing.assert_close(grads[0], grads[1], rtol=4e-7, atol=1e-12)
+
+
 @pytest.mark.parametrize("offset", [1e2, 1e4, 1e6])
 def test_large_logits_lose_no_precision(backend, offset):
     """The log-softmax is formed as (x - m) - log(sum(exp(x - m))): no cancellation of

@@ -420,6 +420,25 @@ def test_rmse_gradient_matches_sqrt_of_torch_mse(seed, weighted):
         _close(g, r)
 
 
+@pytest.mark.parametrize("size", [1e200, 1e-300, 1e20])
+def test_rmse_of_huge_and_tiny_errors_neither_overflows_nor_underflows(size):
+    """Errors of 1e200 (squares past float64) and 1e-300 (squares below it), and 1e20 in
+    float32: the root mean square and its gradient as for errors of 1, scaled (squaring
+    first gave inf or 0, and gradients of 0 or 1e-300)."""
+    dtype = torch.float32 if size == 1e20 else torch.float64
+    unit = torch.tensor([[3.0, -4.0], [1.0, 1.0]], dtype=dtype)
+    want = ce.rmse_loss(unit, torch.zeros_like(unit), axis=1, reduction="none")
+    x = (unit * size).requires_grad_()
+    got = ce.rmse_loss(x, torch.zeros_like(x), axis=1, reduction="none")
+    torch.testing.assert_close(got / size, want)
+    (g,) = torch.autograd.grad(got.sum(), [x])
+    (g1,) = torch.autograd.grad(
+        ce.rmse_loss(unit.requires_grad_(), torch.zeros_like(unit), axis=1).sum() * 2, [unit]
+    )
+    torch.testing.assert_close(g, g1)
+    assert float(ce.rmse_loss(np.array([size, -size]), np.zeros(2))) == pytest.approx(size)
+
+
 def test_rmse_gradient_at_zero_error_is_zero():
     x = np.array([[1.0, -2.0, 3.0], [0.5, 0.5, 0.5]])
     xs, ts = _t(x, True), _t(x, True)

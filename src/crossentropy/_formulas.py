@@ -41,6 +41,7 @@ __all__ = [
     "focal_slope",
     "gather",
     "huber",
+    "js_divergence",
     "kl_divergence",
     "kl_terms",
     "log1mexp",
@@ -52,6 +53,7 @@ __all__ = [
     "lse_parts",
     "mul_log",
     "prob_log",
+    "prob_log1m",
     "prob_log_derivative",
     "safe_log",
     "safe_max",
@@ -313,8 +315,43 @@ def binary_entropy(xp: Namespace, p: Array) -> Array:
 
 
 def kl_divergence(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
-    """``sum(p log p - p log q)`` along ``axis``, in nats (each product 0 where p = 0)."""
-    return xp.sum(kl_terms(xp, p, safe_log(xp, p), safe_log(xp, q)), axis=axis)
+    """``sum(p log(p / q))`` along ``axis``, in nats (each product 0 where p = 0).
+
+    Near ``q`` (``q / 2 <= p <= 2q``) each log is ``log1p((p - q) / q)``, ``p - q`` exact: the
+    digits that ``log p - log q`` cancels stay (two distributions 1e-6 apart have a
+    divergence of 1e-13, which the difference of logs leaves with 4 correct digits and can
+    make negative in float32); elsewhere ``log p - log q`` (a ratio could overflow)."""
+    p, q = xp.broadcast_arrays(p, q)
+    near = (p > 0) & (2 * p >= q) & (p <= 2 * q)
+    one = xp.ones_like(p)
+    pn, qn = xp.where(near, p, one), xp.where(near, q, one)  # (safe values off `near`)
+    far = safe_log(xp, p) - safe_log(xp, xp.where(p == 0, one, q))  # (p = 0: -inf, no NaN)
+    return xp.sum(mul_log(xp, p, xp.where(near, xp.log1p((pn - qn) / qn), far)), axis=axis)
+
+
+def js_divergence(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
+    """``(sum p log(p / m) + sum q log(q / m)) / 2`` along ``axis`` with ``m = (p + q) / 2``,
+    in nats, at least 0 (a rounding below 0 gives 0).
+
+    With ``u = (p - q) / (p + q)``, ``log(p / m)`` is ``log1p(u)`` where ``u >= -1/2`` (and
+    ``log(q / m)`` is ``log1p(-u)`` where ``-u >= -1/2``), else ``log 2p - log(p + q)``: no
+    ``m`` is formed, so nearly equal distributions keep their digits (as in
+    :func:`kl_divergence`), ``JS(p, p)`` is exactly 0, and subnormal probabilities whose half
+    rounds to 0 give no infinite divergence; a term of ``p = 0`` (``q = 0``) is 0."""
+    p, q = xp.broadcast_arrays(p, q)
+    total = p + q
+    some = total > 0
+    one = xp.ones_like(p)
+    u = xp.where(some, p - q, xp.zeros_like(p)) / xp.where(some, total, one)
+    log_total = safe_log(xp, xp.where(some, total, one))
+
+    def term(a: Array, v: Array) -> Array:  # a log(2a / (p + q)), v = (a - other) / (p + q)
+        near = v >= -0.5
+        far = safe_log(xp, 2 * a) - log_total
+        return mul_log(xp, a, xp.where(near, xp.log1p(xp.where(near, v, 0 * v)), far))
+
+    js = xp.sum(term(p, u) + term(q, -u), axis=axis) / 2
+    return xp.where(js < 0, xp.zeros_like(js), js)  # (not maximum: its derivatives halve at 0)
 
 
 def xlogy(xp: Namespace, x: Array, y: Array) -> Array:
@@ -354,6 +391,21 @@ def prob_log(xp: Namespace, p: Array, clip: Any, eps_dtype: Any) -> Array:
         return safe_log(xp, p, floor=TORCH_LOG_FLOOR)
     eps = clip_epsilon(xp, clip, eps_dtype)
     return xp.log(xp.clip(p, eps, 1 - eps))
+
+
+def prob_log1m(xp: Namespace, p: Array, clip: Any, eps_dtype: Any) -> Array:
+    """``log(1 - p)`` under the clipping conventions of :func:`prob_log` (for ``1 - p``),
+    formed as ``log1p(-p)``: ``1 - p`` would round away the digits of a small ``p`` (its
+    log is ``-p``, 4e8 eps off at ``p = 1e-10``). At ``p = 1`` it is ``-inf`` (or the clamp)
+    with a finite gradient (a double ``where``)."""
+    if clip is not None and clip != "torch":
+        eps = clip_epsilon(xp, clip, eps_dtype)
+        return xp.log1p(-xp.clip(p, eps, 1 - eps))
+    one = p == 1
+    out = xp.log1p(-xp.where(one, xp.zeros_like(p), p))
+    low = -xp.inf if clip is None else TORCH_LOG_FLOOR
+    out = xp.where(one, xp.full_like(p, low), out)
+    return out if clip is None else xp.maximum(out, xp.full_like(p, TORCH_LOG_FLOOR))
 
 
 def prob_log_derivative(xp: Namespace, p: Array, clip: Any, eps_dtype: Any) -> Array:

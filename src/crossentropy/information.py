@@ -316,16 +316,7 @@ def js_divergence(
     np.float64(1.0)
     """
     xp, (pf, qf), dtype, ax = _prepare(p, q, names=["p", "q"], axis=axis, normalize=normalize)
-    # where halving a sum of subnormal probabilities rounds it to 0, log m is log(p + q) - log 2
-    # (not -inf: an infinite divergence of two distributions a hair apart); elsewhere m itself,
-    # so that JS(p, p) is exactly 0
-    m = (pf + qf) / 2
-    log_m = xp.where(m > 0, fm.safe_log(xp, m), fm.safe_log(xp, pf + qf) - fm.LOG2)
-    js = (
-        xp.sum(fm.kl_terms(xp, pf, fm.safe_log(xp, pf), log_m), axis=ax)
-        + xp.sum(fm.kl_terms(xp, qf, fm.safe_log(xp, qf), log_m), axis=ax)
-    ) / 2
-    js = xp.where(js < 0, xp.zeros_like(js), js)  # (not maximum: its derivatives halve at 0)
+    js = fm.js_divergence(xp, pf, qf, ax)
     return restore_dtype(xp, _scale(xp, js, base), dtype)
 
 

@@ -29,6 +29,7 @@ from crossentropy._lib.namespace import (
     namespace,
     quiet,
     restore_dtype,
+    stop_gradient,
     with_target,
 )
 from crossentropy._lib.reduction import (
@@ -149,20 +150,29 @@ def _denominator(inp: RegressionInputs, o: RegressionOptions, shape: tuple[int, 
 def forward(inp: RegressionInputs, o: RegressionOptions) -> Array:
     """The loss on any array library (RMSE: see :func:`rmse_loss`)."""
     xp = inp.xp
-    per = _element_loss(xp, inp.x - inp.target, o)
     if o.loss == "rmse":
-        return _rmse(inp, o, per)
+        return _rmse(inp, o, inp.x - inp.target)
+    per = _element_loss(xp, inp.x - inp.target, o)
     if inp.weight is not None:
         per = per * inp.weight
     den = _denominator(inp, o, tuple(per.shape))
     return reduce(xp, per, o.reduction, denominator=den, empty_mean=o.empty_mean)
 
 
-def _rmse(inp: RegressionInputs, o: RegressionOptions, sq: Array) -> Array:
+def _rmse(inp: RegressionInputs, o: RegressionOptions, err: Array) -> Array:
+    """The root of the (weighted) mean square of the errors ``err``, over ``o.axis``: the
+    errors divided by their largest magnitude first (no gradient: the root is homogeneous),
+    so squares of 1e200 do not overflow, nor those of 1e-300 underflow (as ``hypot``)."""
     xp = inp.xp
     axis = None
     if o.axis is not None:
-        axis = Axes.of(o.axis, tuple(sq.shape)).axes
+        axis = Axes.of(o.axis, tuple(err.shape)).axes
+    scale = xp.ones_like(xp.sum(err, axis=axis, keepdims=True))
+    if 0 not in err.shape:  # (an empty maximum is an error)
+        top = stop_gradient(xp, xp.max(xp.abs(err), axis=axis, keepdims=True))
+        scale = xp.where((top > 0) & (top < xp.inf), top, scale)  # (0, inf, NaN: as they are)
+    sq = err / scale
+    sq = sq * sq
     if inp.weight is not None:
         w = xp.broadcast_to(inp.weight, sq.shape)
         num, den = xp.sum(sq * w, axis=axis), xp.sum(w, axis=axis)
@@ -171,6 +181,7 @@ def _rmse(inp: RegressionInputs, o: RegressionOptions, sq: Array) -> Array:
     msq = divide(xp, num, den, o.empty_mean)
     pos = msq > 0  # the root through a double where: value 0 and gradient 0 at zero error
     root = xp.where(pos, xp.sqrt(xp.where(pos, msq, xp.ones_like(msq))), msq)
+    root = root * xp.reshape(scale, tuple(root.shape))
     return root if root.ndim == 0 else reduce(xp, root, o.reduction, empty_mean=o.empty_mean)
 
 
@@ -376,7 +387,8 @@ def rmse_loss(
     ``torchmetrics.MeanSquaredError(squared=False)``); ``reduction`` then combines the
     remaining RMSE values (e.g. one per sample with ``axis=-1``). The square root is taken
     through a double ``where``, so at zero error the value is 0 and the gradient is 0 instead of
-    NaN.
+    NaN; the errors are divided by their largest magnitude before they are squared, so errors
+    of 1e200 or 1e-300 (1e20 in float32) neither overflow nor underflow.
 
     Parameters
     ----------
