@@ -1230,17 +1230,18 @@ def found_classes(y: np.ndarray, width: int) -> list[str] | None:
     """The class names of NumPy labels ``y`` for ``width`` probability columns, as
     scikit-learn's ``log_loss`` finds them, where the labels are not the columns' positions:
     their sorted distinct values when there are ``width`` of them (read a million at a time;
-    missing ones left out; floats written as Python writes them, ``1.0``).
+    missing ones left out; floats that write integers as Python writes them, ``1.0``).
     None where integer labels (or floats that write integers) are all positions
-    ``0 .. width - 1`` (the classes stay numbered), and where the labels do not name
-    ``width`` classes (the readers' check names the first label that is no class)."""
+    ``0 .. width - 1`` (the classes stay numbered), for floats with a fraction, and where
+    the labels do not name ``width`` classes (the readers' check names the first label that
+    is no class)."""
     from crossentropy.metrics._labels import distinct
 
     if y.dtype.kind in "iuf":
         known = y if y.dtype.kind in "iu" else y[~np.isnan(y)]  # (NaN: a missing label)
-        if known.size == 0:
-            return None
-        if bool(np.all(np.floor(known) == known)) and known.min() >= 0 and known.max() < width:
+        if known.size == 0 or not bool(np.all(np.floor(known) == known)):
+            return None  # (floats with a fraction: no classes, as scikit-learn's "continuous")
+        if known.min() >= 0 and known.max() < width:
             return None
     elif y.dtype.kind not in "USO":
         return None
