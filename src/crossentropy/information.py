@@ -253,7 +253,11 @@ def kl_divergence(
 
         D_{\mathrm{KL}}(p \,\|\, q) = \sum_i p_i \log_b \frac{p_i}{q_i}
 
-    Non-negative, zero iff ``p == q``; ``inf`` where ``p_i > 0`` and ``q_i = 0``. Argument order
+    Non-negative, zero iff ``p == q``; ``inf`` where ``p_i > 0`` and ``q_i = 0``. Where
+    :math:`p_i` is within a factor 2 of :math:`q_i` the log is
+    :math:`\operatorname{log1p}((p_i - q_i) / q_i)`, so distributions that differ in the sixth
+    digit keep the digits of their divergence (about 1e-13) that a difference of logs
+    cancels, as :func:`scipy.special.rel_entr` does. Argument order
     is (true, approximate), as :func:`scipy.stats.entropy` ``(pk, qk)``; note that
     :func:`crossentropy.kl_div` follows PyTorch's ``(log q, p)`` order instead.
 
