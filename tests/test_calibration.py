@@ -90,6 +90,14 @@ def test_smooth_ece_of_perfect_and_of_hopeless_forecasts() -> None:
 def test_smooth_ece_bad_bandwidth() -> None:
     with pytest.raises(ValueError, match="bandwidth"):
         metrics.smooth_calibration_error([0, 1], [0.2, 0.7], bandwidth=0)
+    # below four grid cells the grid's error bound does not hold (1e-9 gave 0.3467, the
+    # limit is 0.3): refused, as the fixed-point search stops there
+    with pytest.raises(ValueError, match=r"^bandwidth must be >= 0\.000244140625; got 1e-09$"):
+        metrics.smooth_calibration_error([0, 1, 1], [0.3, 0.6, 0.8], bandwidth=1e-9)
+    with pytest.raises(TypeError, match="^bandwidth must be a real number; got str$"):
+        metrics.smooth_calibration_error([0, 1], [0.2, 0.7], bandwidth="a")
+    low = metrics.smooth_calibration_error([0, 1, 1], [0.3, 0.6, 0.8], bandwidth=2.0**-12)
+    assert low == pytest.approx(0.3, rel=1e-3)
 
 
 def test_smooth_ece_reads_tensors_and_top_labels() -> None:

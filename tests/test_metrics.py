@@ -689,6 +689,14 @@ def test_log_loss_bad_input(kwargs, exc, match, sklearn_too) -> None:
             _quiet(skm.log_loss, **kwargs)
 
 
+@pytest.mark.parametrize("name", ["log_loss", "brier_score_loss", "d2_log_loss_score"])
+def test_ragged_probabilities_are_a_type_error_naming_y_proba(name) -> None:
+    """Rows of different lengths: the TypeError of log_loss from each metric (the Brier score
+    and D² let NumPy's "inhomogeneous shape" ValueError through)."""
+    with pytest.raises(TypeError, match=r"^y_proba must be an array or a sequence of numbers"):
+        getattr(metrics, name)([0, 1, 1], [[0.3, 0.7], [0.4], [0.2, 0.8]])
+
+
 def test_zero_weight_error_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="sample_weight"):
         metrics.log_loss([0, 1], [0.3, 0.6], sample_weight=[0, 0])

@@ -205,6 +205,11 @@ def test_merge_refuses_mismatches() -> None:
         a.merge(metrics.LogLoss(labels=["x", "y"]))
     with pytest.raises(ValueError, match="options"):
         metrics.CalibrationError(n_bins=3).merge(metrics.CalibrationError(n_bins=4))
+    # a refused merge leaves the accumulator as it was, its row count too
+    brier = metrics.BrierScore().update([0, 1, 2], np.eye(3) * 0.8 + 0.2 / 3)
+    with pytest.raises(ValueError, match="other has 2 classes; expected 3"):
+        brier.merge(metrics.BrierScore().update([0, 1], [0.3, 0.6]))
+    assert brier.n == 3
 
 
 def test_brier_stream_binary_rules() -> None:

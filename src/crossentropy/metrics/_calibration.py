@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from crossentropy import _formulas as fm
-from crossentropy._lib.checks import check_int
+from crossentropy._lib.checks import check_int, check_number
 from crossentropy.metrics._exact import ExactSum
 from crossentropy.metrics._prepare import check_weight_magnitude
 
@@ -1016,7 +1016,9 @@ def smooth_calibration_error(
     y_proba : array_like
         Probabilities ``(n,)`` of the positive class or ``(n, C)``.
     bandwidth : float, optional
-        A fixed :math:`\sigma` (relplot's ``smECE_sigma``) instead of the fixed point.
+        A fixed :math:`\sigma` (relplot's ``smECE_sigma``) instead of the fixed point, in
+        [4 / GRID, 1] (2.4e-4 to 1: the search for the fixed point stops at the same four
+        grid cells).
     labels : array_like, optional
         The classes, as in :func:`log_loss`.
     sample_weight : array_like of shape (n,), optional
@@ -1038,8 +1040,8 @@ def smooth_calibration_error(
     0.168
     """
     f, o, _, w = _pairs(y_true, y_proba, labels, sample_weight)
-    if bandwidth is not None and not 0 < float(bandwidth) <= 1:
-        raise ValueError(f"bandwidth must be in (0, 1]; got {bandwidth!r}")
+    if bandwidth is not None:  # (below four cells of the grid its error bound does not hold)
+        bandwidth = check_number(bandwidth, "bandwidth", low=4 / GRID, high=1.0)
     acc = CalibrationAccumulator().update(o, f, sample_weight=w)
     _, forecast, outcome = acc._masses(acc._grid)
     value, _ = smooth_ece_from_masses(outcome - forecast, acc.weight, bandwidth)

@@ -272,7 +272,8 @@ def log_loss(
         a single class without ``labels``, columns that do not match the classes, lengths that
         differ, a label outside ``labels``, a missing label, sample weights that sum to zero
         (:class:`ZeroWeightError`, with ``normalize=False`` too) or to more than float64's
-        largest over 2**32 (weighted sums would overflow; scikit-learn gives 0.0).
+        largest over 2**32, about 4e298 (where a weighted sum could overflow; scikit-learn's
+        are exact up to weights of about 1e306 each, NaN beyond).
 
     Examples
     --------
@@ -458,12 +459,27 @@ def d2_log_loss_score(
     return finish(prep, 1 - numerator / denominator)
 
 
+def _proba_shape(y_proba: Any) -> tuple[Any, ...]:
+    """The shape of ``y_proba``, an array's without converting it; ragged rows are a
+    ``TypeError`` naming ``y_proba``, as :func:`log_loss` gives."""
+    shape = getattr(y_proba, "shape", None)
+    if shape is not None:
+        return tuple(shape)
+    try:
+        return np.shape(y_proba)
+    except ValueError:  # (NumPy's "inhomogeneous shape")
+        raise TypeError(
+            f"y_proba must be an array or a sequence of numbers; got {y_proba!r}"
+        ) from None
+
+
 def _n_rows(y_proba: Any) -> int | None:
     """The number of rows, or None where it is not known without computing (a Dask
     DataFrame's length is a lazy scalar; a Dask array's may be NaN)."""
     shape = getattr(y_proba, "shape", None)
     if shape is None:
-        return int(np.shape(y_proba)[0]) if np.ndim(y_proba) else 0
+        shape = _proba_shape(y_proba)
+        return int(shape[0]) if shape else 0
     if not len(shape):
         return 0
     rows = shape[0]
@@ -537,8 +553,8 @@ def brier_score_loss(
     0.146667
     """
     scale_by_half = check_scale_by_half(scale_by_half)
-    ndim = np.ndim(y_proba) if not hasattr(y_proba, "ndim") else y_proba.ndim
-    shape = getattr(y_proba, "shape", None) or np.shape(y_proba)
+    shape = _proba_shape(y_proba)
+    ndim = len(shape)
     if ndim == 1 or (ndim == 2 and shape[1] == 1):
         prep = prepare_binary(y_true, y_proba, sample_weight, pos_label, true_class=False)
     else:
@@ -692,7 +708,11 @@ def calibration_error(
         \mathrm{MCE} = \max_{b: W_b > 0} |\bar o_b - \bar c_b|, \quad
         \mathrm{RMSCE} = \Bigl(\sum_b \frac{W_b}{W} (\bar o_b - \bar c_b)^2\Bigr)^{1/2}
 
-    (``norm="l1"``, ``"max"``, ``"l2"``, as torchmetrics' ``CalibrationError``).
+    (``norm="l1"``, ``"max"``, ``"l2"``, as torchmetrics' ``CalibrationError``; its bins put
+    a confidence on an inner edge in the upper bin and 1.0 in a bin of its own, and it
+    computes in float32, so confidences on the edges, 1.0 among them, give other numbers
+    there: 0.25 against 0.35 here for ``y = [1, 0, 0, 1, 0]``,
+    ``p = [0.2, 0.2, 0.25, 1.0, 0.9]`` and five bins).
 
     - Two classes (``y_proba`` of shape ``(n,)`` or ``(n, 2)``): :math:`c_i` is the probability
       of the positive (larger) class and :math:`o_i = [y_i \text{ positive}]`, the pairs of

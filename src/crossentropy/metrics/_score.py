@@ -248,8 +248,10 @@ class ScoreAccumulator:
     weights weigh 1; an accumulator given weights once reports weighted numbers (the key
     ``weight`` says so).
 
-    Sums are kept in compensated float64 (:mod:`crossentropy.metrics._exact`), so the result
-    does not depend on the batching or the merge order beyond ~1e-16 relative. Memory does not
+    Sums are kept in compensated float64 (:mod:`crossentropy.metrics._exact`), so they do not
+    depend on the batching or the merge order beyond ~1e-16 relative, nor does any result
+    beyond ~1e-16 of the sums it is formed from (a difference of two, such as the Murphy
+    decomposition's within-bin variance, 2e-12 of its own size on 30,000 rows). Memory does not
     grow with the rows: the calibration grid (768 KiB), O(C + n_bins + worst), the class-wise
     counts (``3 C n_bins``, up to 100 classes), the confusion matrix (up to 30 classes), the
     paired totals (``paired x 4``) and one entry per group value.

@@ -146,7 +146,6 @@ class _Stream:
                 raise ValueError(
                     f"other has classes {other.classes.tolist()}; expected {self.classes.tolist()}"
                 )
-        self.n += other.n
 
     def __repr__(self) -> str:
         classes = None if self.classes is None else self.classes.tolist()
@@ -225,6 +224,7 @@ class LogLoss(_Stream):
         self._check_other(other)
         self._loss.merge(other._loss)
         self._weight.merge(other._weight)
+        self.n += other.n  # (last: a refused merge leaves the count)
         return self
 
     def result(self) -> float:
@@ -337,6 +337,7 @@ class LogLossPerClass(_Stream):
         if other._loss is not None and other._weight is not None:
             _state(self._loss).merge(other._loss)
             _state(self._weight).merge(other._weight)
+        self.n += other.n  # (last: a refused merge leaves the count)
         return self
 
     def result(self) -> ClassLogLoss:
@@ -419,6 +420,7 @@ class D2LogLoss(_Stream):
         self._loss.merge(other._loss)
         if other._class_weight is not None:
             _state(self._class_weight).merge(other._class_weight)
+        self.n += other.n  # (last: a refused merge leaves the count)
         return self
 
     def result(self) -> float:
@@ -558,6 +560,7 @@ class BrierScore(_Stream):
         self._seen = self._checked_seen(other._seen)
         self._sum.merge(other._sum)
         self._weight.merge(other._weight)
+        self.n += other.n  # (last: a refused merge leaves the count)
         return self
 
     def result(self) -> float:
@@ -677,6 +680,7 @@ class CalibrationError(_Stream):
         self._hit.merge(other._hit)
         self._kept.extend(other._kept)
         self._weighted = self._weighted or other._weighted
+        self.n += other.n  # (last: a refused merge leaves the count)
         return self
 
     def result(self) -> float:
