@@ -94,7 +94,7 @@ def test_smooth_ece_bad_bandwidth() -> None:
     # limit is 0.3): refused, as the fixed-point search stops there
     with pytest.raises(ValueError, match=r"^bandwidth must be >= 0\.000244140625; got 1e-09$"):
         metrics.smooth_calibration_error([0, 1, 1], [0.3, 0.6, 0.8], bandwidth=1e-9)
-    with pytest.raises(TypeError, match="^bandwidth must be a real number; got str$"):
+    with pytest.raises(TypeError, match=r"^bandwidth must be a real number; got str$"):
         metrics.smooth_calibration_error([0, 1], [0.2, 0.7], bandwidth="a")
     low = metrics.smooth_calibration_error([0, 1, 1], [0.3, 0.6, 0.8], bandwidth=2.0**-12)
     assert low == pytest.approx(0.3, rel=1e-3)

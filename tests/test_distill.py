@@ -409,3 +409,12 @@ def test_a_float64_student_under_autocast_stays_float64():
     assert lce.dtype == torch.float64
     assert got.item() == want.item()
     assert lce.item() == ce.fused.linear_cross_entropy(xs, ws, y, linear_bias=bs).item()
+
+
+def test_half_precision_logits_that_overflow_give_nan_not_zero() -> None:
+    """float16 logits past 65504 are infinite, their softmax NaN: the divergence is NaN, as
+    the dense formula's, not a silent 0 (a NaN probability failed a test of p > 0)."""
+    h = torch.tensor([[256.0]]).half()
+    student, teacher = torch.tensor([[256.0], [0.0]]).half(), torch.tensor([[0.0], [256.0]]).half()
+    for kind in ("forward", "reverse", "jsd"):
+        assert torch.isnan(linear_kl_div(h, student, h, teacher, kind=kind)), kind

@@ -37,8 +37,9 @@ _KINDS = ("forward", "reverse", "jsd")
 
 
 def _plogr(p: Tensor, log_p: Tensor, log_r: Tensor) -> Tensor:
-    """``p (log p - log r)`` with ``0 log 0 = 0`` (no NaN where ``p`` is 0)."""
-    return torch.where(p > 0, p * (log_p - log_r), torch.zeros_like(p))
+    """``p (log p - log r)`` with ``0 log 0 = 0`` (no NaN where ``p`` is 0; a NaN ``p``, of
+    logits that overflowed, stays NaN)."""
+    return torch.where(p == 0, torch.zeros_like(p), p * (log_p - log_r))
 
 
 def kl_rows(
@@ -62,7 +63,7 @@ def kl_rows(
     if kind == "reverse":
         terms = _plogr(q, log_q, log_p)
         loss = terms.sum(-1)
-        g = torch.where(q > 0, log_q - log_p, torch.zeros_like(q))
+        g = torch.where(q == 0, torch.zeros_like(q), log_q - log_p)
         return loss, q * (g - loss[:, None]) / temperature
     # where beta p + (1 - beta) q of two tiny probabilities rounds to 0 (log m = -inf, an
     # infinite loss) their logs give log m; elsewhere m itself
@@ -73,7 +74,7 @@ def kl_rows(
     # rounding puts the divergence of nearly equal rows a hair below 0 (-3e-8 in float32):
     # 0 there, as js_divergence (the gradient below does not depend on the value)
     loss = torch.where(loss < 0, torch.zeros_like(loss), loss)
-    g = (1 - beta) * torch.where(q > 0, log_q - log_m, torch.zeros_like(q))
+    g = (1 - beta) * torch.where(q == 0, torch.zeros_like(q), log_q - log_m)
     return loss, q * (g - (q * g).sum(-1, keepdim=True)) / temperature
 
 

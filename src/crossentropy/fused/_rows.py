@@ -119,12 +119,13 @@ class TorchRows:
             q = torch.sub(z, m[:, None], out=self._buffer("q", z))
             q.clamp_(min=torch.finfo(z.dtype).min)
         torch.ops.aten._softmax.out(z, 1, False, out=z)  # in place: the probabilities
-        lse = m - torch.log(z.amax(dim=1))
+        shift = -torch.log(z.amax(dim=1))  # lse - m, with its digits (not lse's rounding)
+        lse = m + shift
         ent = None
         if q is not None:
             # H = (lse - m) - sum p (u - m): no cancellation against the size of the logits
-            ent = (lse - m) - q.mul_(z).sum(dim=1)
-            self.shift = lse - m
+            ent = shift - q.mul_(z).sum(dim=1)
+            self.shift = shift
         self.raw, self.p, self.y, self.ent, self.pq = raw, z, y, ent, q
         return Stats(lse, uy, sm, ent, hit)
 

@@ -176,10 +176,17 @@ def _sharded_row_stats(
     k = 2
     sm = sums[k] if plan.smooth else None
     k += plan.smooth
-    ent = (lse - m) - sums[k] / total if plan.entropy else None
+    # (log total, not lse - m: that difference keeps none of its digits when m is large)
+    ent = _at_least_0(jnp.log(total) - sums[k] / total) if plan.entropy else None
     k += plan.entropy
     hit = sums[k] > 0 if plan.hits else None
     return Stats(lse, sums[1], sm, ent, hit), p, u, th
+
+
+def _at_least_0(ent: Array) -> Array:
+    """An entropy rounded a hair below 0 (a near one-hot row: XLA may form ``u`` for the max
+    and for the sums with different roundings) as 0."""
+    return jnp.where(ent < 0, jnp.zeros_like(ent), ent)
 
 
 def _first_max(z: Array, top: Array, here: Array, local: Array, below: Array) -> Array:
@@ -212,9 +219,9 @@ def _row_stats(
     if plan.smooth:
         sm = jnp.sum(u, axis=1) if cw is None else u @ cw.astype(u.dtype)
     ent = None
-    if plan.entropy:  # H = (lse - m) - sum p (u - m), with p (u - m) = 0 where p = 0
-        q = jnp.where(p > 0, u - m[:, None], 0.0)
-        ent = (lse - m) - jnp.sum(p * q, axis=1)
+    if plan.entropy:  # H = log(total) - sum p (u - m), with p (u - m) = 0 where p = 0: exact
+        q = jnp.where(p > 0, u - m[:, None], 0.0)  # for any shift m (lse - m would round)
+        ent = _at_least_0(jnp.log(total) - jnp.sum(p * q, axis=1))
     hit = jnp.argmax(z, axis=1) == y if plan.hits else None
     return Stats(lse, uy, sm, ent, hit), p, u, th
 
