@@ -1014,7 +1014,9 @@ def test_data_of_no_kind_scored_is_named_before_an_array_target():
     p = da.from_array(np.array([[0.4, 0.6], [0.7, 0.3]]))
     with pytest.raises(TypeError, match=r"^data must be a path.*got dask\.array"):
         score(p, target=np.array([1, 0]))
-    with pytest.raises(TypeError, match="target must be a column name; labels as an array"):
+    with pytest.raises(
+        TypeError, match=r"^target must be a column name \(a str\); got ndarray \(labels as an"
+    ):
         score(Path("x.csv"), target=np.array([1, 0]))
 
 

@@ -22,6 +22,7 @@ from _helpers import (
     keyed_rng,
     lib_probs,
     lib_scalar,
+    native_values,
     torch_grads,
     uniform_probs,
 )
@@ -579,3 +580,11 @@ def test_js_divergence_hessian_at_equal_distributions():
     p = torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64)
     h = torch.func.hessian(lambda a: ce.js_divergence(a, p))(p.clone())
     torch.testing.assert_close(torch.diagonal(h), 1 / (4 * p), rtol=1e-12, atol=1e-12)
+
+
+def test_a_nan_distribution_entry_propagates_where_the_other_is_zero(backend):
+    """KL with p = 0 and a NaN in q is NaN, as scipy's rel_entr(0, nan) (not 0: a NaN's
+    stand-in must not hide it)."""
+    p, q = backend.asarray(np.array([0.0, 1.0])), backend.asarray(np.array([np.nan, 1.0]))
+    assert np.isnan(float(native_values(ce.kl_divergence(p, q), backend)))
+    assert np.isnan(float(native_values(ce.js_divergence(p, q), backend)))

@@ -401,3 +401,25 @@ def test_float_labels_against_float_class_columns() -> None:
     assert kaggle_score(solution, submission, "id", target="y") == pytest.approx(ref, rel=1e-13)
     as_text = solution.assign(y=y.astype(str))
     assert kaggle_score(as_text, submission, "id", target="y") == pytest.approx(ref, rel=1e-13)
+
+
+def test_usage_scores_one_split_and_checks_only_its_rows() -> None:
+    """With usage=, rows of other splits are not checked (Kaggle's "Ignored" rows may be
+    placeholders: not one-hot, or without a label), a class held only by another split's rows
+    is a class, and a categorical Usage column is read (pyarrow's AttributeError escaped)."""
+    submission = pd.DataFrame({"id": [1, 2, 3, 4], "cat": [0.7, 0.2, 0.6, 0.1]})
+    submission["dog"] = 1 - submission["cat"]
+    public = -np.mean(np.log([0.7, 0.6]))
+    usage = ["Public", "Private", "Public", "Ignored"]
+    onehot = pd.DataFrame({"id": [1, 2, 3, 4], "cat": [1, 0, 1, 0], "dog": [0, 1, 0, 0]})
+    got = kaggle_score(onehot.assign(Usage=usage), submission, "id", usage="Public")
+    assert got == pytest.approx(public, rel=1e-14)
+    labels = pd.DataFrame({"id": [1, 2, 3, 4], "y": ["cat", "dog", "cat", None], "Usage": usage})
+    got = kaggle_score(labels, submission, "id", target="y", usage="Public")
+    assert got == pytest.approx(public, rel=1e-14)
+    with pytest.raises(ValueError, match=r"^submission column 'fold' is no solution row's"):
+        kaggle_score(labels, submission.assign(fold=1), "id", target="y", usage="Public")
+    table = pa.Table.from_pandas(onehot.assign(Usage=pd.Categorical(usage)))
+    assert pa.types.is_dictionary(table.schema.field("Usage").type)
+    got = kaggle_score(table, submission, "id", usage="Public")
+    assert got == pytest.approx(public, rel=1e-14)

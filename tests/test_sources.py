@@ -642,6 +642,14 @@ def test_float_labels_of_arrays_name_their_classes_as_scikit_learn() -> None:
         assert score(p, target=y).log_loss == pytest.approx(ref, rel=1e-13)
         got = score(p, target=y.astype(float), classes=np.unique(y).astype(float))
         assert got.log_loss == pytest.approx(ref, rel=1e-13)
+    # integer labels against classes named as floats: by value, as float labels are
+    y = rng.integers(0, 3, size=80)
+    ref = sk.log_loss(y, p[:, ::-1], labels=[0, 1, 2])
+    for labels in (y, y.astype(float)):
+        got = score(p, target=labels, classes=[2.0, 1.0, 0.0]).log_loss
+        assert got == pytest.approx(ref, rel=1e-13)
+    with pytest.raises(InputError, match=r"row 3, column 'y_true': label 'inf' is not among"):
+        score(p[:4], target=np.array([1.0, 2.0, np.inf, 1.0]))
     positions = rng.integers(0, 3, size=80).astype(float)  # the columns' positions
     ref = sk.log_loss(positions, p, labels=[0, 1, 2])
     assert score(p, target=positions).log_loss == pytest.approx(ref, rel=1e-13)

@@ -294,7 +294,8 @@ def unless_zero(xp: Namespace, c: Array, a: Array) -> Array:
 
 
 def kl_terms(xp: Namespace, p: Array, logp: Array, logq: Array) -> Array:
-    """Element-wise ``p (log p - log q)`` with ``0 log 0 = 0``: the one home of the KL terms."""
+    """Element-wise ``p (log p - log q)`` with ``0 log 0 = 0``: the KL terms of the losses, as
+    PyTorch's ``kl_div`` forms them (:func:`kl_divergence` keeps the digits of near ones)."""
     return mul_log(xp, p, logp) - mul_log(xp, p, logq)
 
 
@@ -308,9 +309,7 @@ def binary_entropy(xp: Namespace, p: Array) -> Array:
     """``-p log p - (1 - p) log(1 - p)`` element-wise, in nats, with ``log(1 - p)`` as
     ``log1p(-p)``: exact to the last digits for tiny ``p``, where ``1 - p`` rounds to 1
     (``0 log 0 = 0``; ``0 - ...`` so that an exact zero is +0.0)."""
-    one = p == 1
-    log_q = xp.log1p(-xp.where(one, xp.zeros_like(p), p))
-    log_q = xp.where(one, xp.full_like(p, -xp.inf), log_q)
+    log_q = prob_log1m(xp, p, None, None)
     return 0 - (mul_log(xp, p, safe_log(xp, p)) + mul_log(xp, 1 - p, log_q))
 
 
@@ -325,7 +324,8 @@ def kl_divergence(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
     near = (p > 0) & (2 * p >= q) & (p <= 2 * q)
     one = xp.ones_like(p)
     pn, qn = xp.where(near, p, one), xp.where(near, q, one)  # (safe values off `near`)
-    far = safe_log(xp, p) - safe_log(xp, xp.where(p == 0, one, q))  # (p = 0: -inf, no NaN)
+    # (p = 0: -inf, and no NaN of a q of 0 or inf; a NaN q stays NaN)
+    far = safe_log(xp, p) - safe_log(xp, xp.where((p == 0) & ~xp.isnan(q), one, q))
     return xp.sum(mul_log(xp, p, xp.where(near, xp.log1p((pn - qn) / qn), far)), axis=axis)
 
 

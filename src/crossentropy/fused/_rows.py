@@ -125,6 +125,7 @@ class TorchRows:
         if q is not None:
             # H = (lse - m) - sum p (u - m): no cancellation against the size of the logits
             ent = shift - q.mul_(z).sum(dim=1)
+            ent = ent.clamp_(min=0)  # a hair below 0 by rounding (a near one-hot row): 0
             self.shift = shift
         self.raw, self.p, self.y, self.ent, self.pq = raw, z, y, ent, q
         return Stats(lse, uy, sm, ent, hit)

@@ -20,6 +20,7 @@ from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import is_array
 
 __all__ = [
+    "INTEGRAL_NAME",
     "INT_NAME",
     "POS_LABEL_1",
     "ClassCountError",
@@ -35,6 +36,11 @@ __all__ = [
 
 #: A class name that writes an integer (matched against integer labels by value).
 INT_NAME = re.compile(r"[+-]?[0-9]+")
+
+#: A class name that writes an integer, with or without a fraction of zeros (``2``, ``2.0``:
+#: a float class, as ``str`` writes scikit-learn's ``classes_`` after fitting float labels):
+#: the names the scoring readers match numeric labels to by value.
+INTEGRAL_NAME = re.compile(INT_NAME.pattern + r"(?:\.0*)?")
 
 
 def sort_key(label: Any) -> tuple[int, Any, str, str]:

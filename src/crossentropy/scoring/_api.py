@@ -250,7 +250,7 @@ def _in_memory(
         return None, "", target, classes
     import pyarrow as pa  # type: ignore[import-untyped]
 
-    from crossentropy.metrics._labels import INT_NAME
+    from crossentropy.metrics._labels import INTEGRAL_NAME
     from crossentropy.scoring._sources import (
         IN_MEMORY_ARRAY,
         arrow_table,
@@ -301,7 +301,7 @@ def _in_memory(
                 else f"{width} columns of probabilities: name one class per column"
             )
             raise ValueError(f"classes names {len(names)} classes, but data has {need}")
-        if labels.dtype.kind in "iu" and not all(INT_NAME.fullmatch(n.strip()) for n in names):
+        if labels.dtype.kind in "iu" and not all(INTEGRAL_NAME.fullmatch(n.strip()) for n in names):
             # integer labels with names that are not integers: class indices, as for .npy files
             if labels.size and (labels.min() < 0 or labels.max() >= width):
                 raise ValueError(f"target holds class index {labels.max()} for {width} classes")

@@ -275,15 +275,16 @@ def kaggle_score(
             counts = pc.value_counts(ids_).to_pylist()
             twice = next(c["values"] for c in counts if c["counts"] > 1)
             raise ValueError(f"{name} repeats the id {twice!r} in {row_id_column_name!r}")
-    y = _solution_labels(sol, sol_ids, classes, target, row_id_column_name, usage_column)
     keep = None
     if usage is not None:
-        split = single_values(
-            _column(sol, usage_column, "solution"), "solution", usage_column, "split values", 1
-        ).cast(pa.large_string())
-        keep = pc.fill_null(pc.equal(split, pa.scalar(str(usage), pa.large_string())), False)
+        split = _column(sol, usage_column, "solution").combine_chunks()
+        split = single_values(split, "solution", usage_column, "split values", 1)
+        keep = pc.fill_null(pc.equal(split.cast(pa.large_string()), str(usage)), False)
         if not pc.any(keep).as_py():
             raise ValueError(f"solution has no row with {usage_column} = {usage!r}")
+    # the classes checked before the probabilities, on the rows scored (another split's rows
+    # may hold placeholders, as Kaggle's "Ignored" ones)
+    y = _solution_labels(sol, sol_ids, classes, target, row_id_column_name, usage_column, keep)
     if sol_ids.type != sub_ids.type:  # ids are text: numbers by their writing ("001" is not 1)
         # what does not cast is left to index_in, which names both types
         with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -304,7 +305,6 @@ def kaggle_score(
         raise ValueError(f"submission has the id {extra!r}, which is not in the solution")
     if keep is not None:  # the whole submission checked, as Kaggle does; one split scored
         position = position.filter(keep)
-        y = y[keep.to_numpy(zero_copy_only=False)]
     proba = np.column_stack([_numbers(sub, c, "submission", sub_ids) for c in classes])
     ids = sub_ids.to_numpy(zero_copy_only=False)  # a bad entry is named by its submission row
     p = _rescaled(proba, eps, ids, classes, "submission")
@@ -312,12 +312,22 @@ def kaggle_score(
 
 
 def _solution_labels(
-    sol: Any, sol_ids: Any, classes: list[str], target: str | None, id_column: str, usage: str
+    sol: Any,
+    sol_ids: Any,
+    classes: list[str],
+    target: str | None,
+    id_column: str,
+    usage: str,
+    keep: Any = None,
 ) -> np.ndarray[Any, Any]:
-    """Each solution row's class index among the submission's ``classes``: its ``target``
-    label, else its one-hot class columns; a ``ValueError`` naming the row's id where a label
-    is no class or a row is not one-hot, or a class column no row is of (with ``target``:
-    another column of the submission's, most likely)."""
+    """The class index among the submission's ``classes`` of each solution row that ``keep``
+    keeps (all without it): its ``target`` label, else its one-hot class columns; a
+    ``ValueError`` naming the row's id where a label is no class or a row is not one-hot, or a
+    class column no row is of (with ``target``: another column of the submission's, most
+    likely; looked for in every row where every row's label reads)."""
+    everything = sol
+    if keep is not None:
+        sol, sol_ids = sol.filter(keep), sol_ids.filter(keep)
     if target is None:
         absent = [c for c in classes if c not in sol.column_names]
         if absent:
@@ -365,6 +375,12 @@ def _solution_labels(
             what = f"is refused: {exc.message}"
         raise ValueError(f"solution column {target!r} {what}") from None
     held = np.bincount(y, minlength=len(classes))
+    if not held.all() and keep is not None:  # a class of another split's rows only
+        whole = _column(everything, target, "solution").combine_chunks()
+        whole = whole.filter(whole.is_valid())  # (their labels may be missing, or placeholders)
+        with contextlib.suppress(InputError):
+            y_all = Labels([str(c) for c in classes]).indices(whole, "solution", target, 0)
+            held = np.bincount(y_all, minlength=len(classes))
     if not held.all():  # Kaggle refuses a submission's column that is not a class
         raise ValueError(
             f"submission column {classes[int(np.argmin(held))]!r} is no solution row's label in "

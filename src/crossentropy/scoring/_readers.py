@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from crossentropy._lib.checks import plain
-from crossentropy.metrics._labels import INT_NAME
+from crossentropy.metrics._labels import INTEGRAL_NAME
 from crossentropy.scoring._sources import (
     IN_MEMORY_ARRAY,
     PART_STRIDE,
@@ -216,7 +216,7 @@ class Labels:
         self.classes = list(classes)
         self.hint = hint
         self.text = pa.array(self.classes, pa.string())
-        ints = [_int64(c) for c in self.classes if _INTEGRAL_NAME.fullmatch(c.strip())]
+        ints = [_int64(c) for c in self.classes if INTEGRAL_NAME.fullmatch(c.strip())]
         # by value where every name writes a distinct int64; else by text (beyond int64 too)
         self.ints = (
             pa.array(ints, pa.int64())
@@ -358,13 +358,8 @@ class Labels:
 _INTEGER_TEXT = r"^(?:\+|(-))?([0-9]+)(?:\.0*)?$"
 
 
-#: A class name that writes an integer, with or without a fraction of zeros (``2``, ``2.0``:
-#: a float class, as ``str`` writes scikit-learn's ``classes_`` of float labels).
-_INTEGRAL_NAME = re.compile(INT_NAME.pattern + r"(?:\.0*)?")
-
-
 def _int64(text: str) -> int | None:
-    """The int64 value of a decimal integer text (:data:`_INTEGRAL_NAME`), None beyond int64."""
+    """The int64 value of a decimal integer text (:data:`INTEGRAL_NAME`), None beyond int64."""
     value = int(text.strip().split(".")[0])
     return value if -(2**63) <= value < 2**63 else None
 

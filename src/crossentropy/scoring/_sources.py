@@ -1239,8 +1239,9 @@ def found_classes(y: np.ndarray, width: int) -> list[str] | None:
 
     if y.dtype.kind in "iuf":
         known = y if y.dtype.kind in "iu" else y[~np.isnan(y)]  # (NaN: a missing label)
-        if known.size == 0 or not bool(np.all(np.floor(known) == known)):
-            return None  # (floats with a fraction: no classes, as scikit-learn's "continuous")
+        if known.size == 0 or not bool(np.all(np.isfinite(known) & (np.floor(known) == known))):
+            return None  # (floats with a fraction: no classes, as scikit-learn's "continuous";
+            # an infinite one: the readers name its row)
         if known.min() >= 0 and known.max() < width:
             return None
     elif y.dtype.kind not in "USO":
