@@ -316,17 +316,23 @@ def binary_entropy(xp: Namespace, p: Array) -> Array:
 def kl_divergence(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
     """``sum(p log(p / q))`` along ``axis``, in nats (each product 0 where p = 0).
 
-    Near ``q`` (``q / 2 <= p <= 2q``) each log is ``log1p((p - q) / q)``, ``p - q`` exact: the
-    digits that ``log p - log q`` cancels stay (two distributions 1e-6 apart have a
-    divergence of 1e-13, which the difference of logs leaves with 4 correct digits and can
-    make negative in float32); elsewhere ``log p - log q`` (a ratio could overflow)."""
+    Each log is ``log p - log q``, except where that difference cancels: near ``q``
+    (``q / 2 <= p <= 2q``) with logs much larger than the relative difference
+    ``u = (p - q) / q`` (``4 |u| < |log p| + |log q|``), where it is ``log1p(u)``, ``p - q``
+    exact. So two distributions 1e-6 apart keep the digits of their divergence of 1e-13
+    (the difference of logs left 4, and could make it negative in float32), and a
+    probability of 1 keeps its exact log of 0."""
     p, q = xp.broadcast_arrays(p, q)
-    near = (p > 0) & (2 * p >= q) & (p <= 2 * q)
     one = xp.ones_like(p)
-    pn, qn = xp.where(near, p, one), xp.where(near, q, one)  # (safe values off `near`)
+    log_p = safe_log(xp, p)
     # (p = 0: -inf, and no NaN of a q of 0 or inf; a NaN q stays NaN)
-    far = safe_log(xp, p) - safe_log(xp, xp.where((p == 0) & ~xp.isnan(q), one, q))
-    return xp.sum(mul_log(xp, p, xp.where(near, xp.log1p((pn - qn) / qn), far)), axis=axis)
+    log_q = safe_log(xp, xp.where((p == 0) & ~xp.isnan(q), one, q))
+    near = (p > 0) & (2 * p >= q) & (p <= 2 * q)
+    pn, qn = xp.where(near, p, one), xp.where(near, q, one)  # (safe values off `near`)
+    u = (pn - qn) / qn
+    near = near & (4 * xp.abs(u) < xp.abs(log_p) + xp.abs(log_q))
+    log_ratio = xp.where(near, xp.log1p(xp.where(near, u, xp.zeros_like(u))), log_p - log_q)
+    return xp.sum(mul_log(xp, p, log_ratio), axis=axis)
 
 
 def js_divergence(xp: Namespace, p: Array, q: Array, axis: int | None) -> Array:
