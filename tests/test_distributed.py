@@ -252,10 +252,11 @@ def every_option(
         with pytest.raises(ValueError, match=rf"run past the group's {V} classes"):
             vocab_parallel_cross_entropy(l32[:, start:stop], target, group, vocab_start=late)
     # a bad target is refused on every rank, naming it
-    with pytest.raises(ValueError, match=r"target: entry 1 \(flattened\) is 11, out of range"):
+    with pytest.raises(IndexError, match=r"target holds label 11 at index \(1,\)") as err:
         vocab_parallel_cross_entropy(
             logits[:, start:stop], target.clone().index_fill_(0, torch.tensor([1]), V), group
         )
+    assert isinstance(err.value, ValueError)  # this library's type and torch's
 
 
 def dtensor_logits(rank: int, world: int, group: Any) -> None:
@@ -437,6 +438,14 @@ def unread_targets_out_of_range(rank: int, world: int, group: Any) -> None:
         logits = vocab_parallel_cross_entropy(x @ w[start:stop].T, y, group, reduction="none")
     assert torch.isnan(logits[1])
     assert torch.isfinite(logits[2:]).all()
+    # read (the default): refused on every rank as the single-device op refuses it, the
+    # early path and the per-token one alike
+    msg = rf"target holds label {V} at index \(1,\); class labels must lie in \[0, {V}\)"
+    xs = x.clone().requires_grad_(True)
+    for kw in ({}, {"return_aux": ("logp",)}):
+        with pytest.raises(IndexError, match=msg) as err:
+            linear_cross_entropy(xs, w[start:stop], y, process_group=group, **kw)
+        assert isinstance(err.value, ValueError)
 
 
 def two_ranks(rank: int, world: int, group: Any) -> None:

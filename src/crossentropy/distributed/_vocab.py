@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Any, NoReturn, cast
 
+import array_api_compat.torch as xpt
 import torch
 import torch.distributed as dist
 from torch import Tensor
@@ -38,6 +39,7 @@ from crossentropy.fused._terms import (
     loss_coefficients,
     row_terms,
 )
+from crossentropy.losses.classification import index_targets
 
 __all__ = ["sharded_linear_loss", "vocab_parallel_cross_entropy"]
 
@@ -730,7 +732,7 @@ def sharded_linear_loss(
             *params, y, cw, wy_all, a_ce, a_z, group, start, plan, o, valid, num_items_in_batch
         )
         if reads(o.validate, t):
-            _check_targets(t, valid, v_total, cast(int, o.ignore_index))
+            _check_targets(t, v_total, cast(int, o.ignore_index))
         return loss.to(out_dtype)
     lse, uy, sm, ent, hit, wy, v_total, w_total = _ShardedLinear.apply(  # type: ignore[no-untyped-call]
         x,
@@ -743,7 +745,7 @@ def sharded_linear_loss(
         plan,
     )
     if reads(o.validate, t):
-        _check_targets(t, valid, v_total, cast(int, o.ignore_index))
+        _check_targets(t, v_total, cast(int, o.ignore_index))
     return _compose(
         o,
         valid,
@@ -772,15 +774,10 @@ def _target_weights(cw: Tensor, y: Tensor, start: int, group: Any, acc: torch.dt
     return wy
 
 
-def _check_targets(t: Tensor, valid: Tensor, v_total: Tensor, ignore_index: int) -> None:
-    v_all = int(v_total)
-    bad = valid & ((t < 0) | (t >= v_all))
-    if bool(bad.any()):
-        first = int(bad.reshape(-1).nonzero()[0, 0])
-        raise ValueError(
-            f"target: entry {first} (flattened) is {int(t.reshape(-1)[first])}, out of range "
-            f"for {v_all} classes (ignore_index={ignore_index})"
-        )
+def _check_targets(t: Tensor, v_total: Tensor, ignore_index: int) -> None:
+    """Refuse a label outside the group's ``[0, V)`` (known after the collectives) as the
+    single-device op does: a :class:`~crossentropy._lib.checks.LabelRangeError` naming it."""
+    index_targets(xpt, t, int(v_total), ignore_index, check=True)
 
 
 def vocab_parallel_cross_entropy(
@@ -949,7 +946,7 @@ def vocab_parallel_cross_entropy(
         logits, y, start, group, o.temperature, o.softcap, smooth, weight
     )
     if reads(None, target):  # as the validation policy allows (never on CUDA under "auto")
-        _check_targets(target, valid, v_total, cast(int, o.ignore_index))
+        _check_targets(target, v_total, cast(int, o.ignore_index))
         total = int(v_total)
         if vocab_start is not None and start + v_local > total:  # not a partition of classes
             raise ValueError(
