@@ -109,6 +109,13 @@ def test_text_output(capsys):
         (["--logits", "1", "2", "--target", "\u0661"], "is not a class index"),
         (["--logits", "1", "2", "--target", "1_0"], "'1_0' is not a class index"),
         (["--logits", "1", "2", "3", "--target", "1", "1", "0"], "probabilities sum to 2,"),
+        # a value out of range as typed (at 6 digits, 1.0000000001 read as 1 "outside [0, 1]")
+        (["--probs", "1.0000000001", "--target", "1"], "entry 0 is 1.0000000001, expected"),
+        (["--probs", "1.0000000001", "0", "--target", "0"], "entry 0 is 1.0000000001, expected"),
+        # forms that are not numbers here, with the one to write instead
+        (["--probs", "70%", "30%", "--target", "0"], "'70%' is not a number (write a perc"),
+        (["--probs", "1/4", "3/4", "--target", "0"], "fraction as a decimal: 1/4 is 0.25)"),
+        (["--logits", "\u22121", "2", "--target", "0"], "minus sign as ASCII '-')"),
     ],
 )
 def test_bad_input_is_one_line_and_status_2(capsys, args, message):

@@ -149,7 +149,7 @@ def _numbers(values: list[str], what: str, probabilities: bool = False) -> list[
     for v in values:
         x = typed_float(v)
         if x is None:
-            raise CalcError(f"{what}: {v!r} is not a number")
+            raise CalcError(f"{what}: {v!r} is not a number{_number_hint(v)}")
         if not math.isfinite(x):
             raise CalcError(f"{what}: {v!r} is not finite")
         if probabilities and x == 0.0 and re.search(r"[1-9]", v.lower().split("e")[0]):
@@ -161,6 +161,23 @@ def _numbers(values: list[str], what: str, probabilities: bool = False) -> list[
     return out
 
 
+def _number_hint(typed: str) -> str:
+    """How to write a value typed in another form (a percentage, a fraction, a minus sign
+    that is not ASCII's), or nothing."""
+    if typed.rstrip().endswith("%"):
+        return " (write a percentage as a decimal: 70% is 0.7)"
+    if "/" in typed:
+        return " (write a fraction as a decimal: 1/4 is 0.25)"
+    if any(c in typed for c in "\u2212\u2012\u2013\u2014\ufe63\uff0d"):
+        return " (write the minus sign as ASCII '-')"
+    return ""
+
+
+def _shown(x: float) -> str:
+    """A value as typed, to its last digit (``1.0000000001``, not ``1``)."""
+    return repr(float(x))
+
+
 def _distribution(p: list[float], what: str, typed: list[str] | None = None) -> list[float]:
     """``p`` checked as a distribution: entries in [0, 1] summing to 1, or to the precision
     typed (each value divided by the sum stays within the rounding of the value as typed:
@@ -168,7 +185,8 @@ def _distribution(p: list[float], what: str, typed: list[str] | None = None) -> 
     for the binary rounding of its values, as ``0.01 0.29 0.7`` does)."""
     for i, x in enumerate(p):
         if not 0.0 <= x <= 1.0:
-            raise CalcError(f"{what}: entry {i} is {x:g}, expected a probability in [0, 1]")
+            shown = typed[i] if typed is not None else _shown(x)
+            raise CalcError(f"{what}: entry {i} is {shown}, expected a probability in [0, 1]")
     total = math.fsum(p)
     if total <= 0.0:
         raise CalcError(f"{what} sum to 0, expected 1")
@@ -379,7 +397,9 @@ def _sigmoid_calc(
         p = np.asarray(given, dtype=np.float64)
         for i, x in enumerate(p):
             if not 0.0 <= x <= 1.0:
-                raise CalcError(f"--probs: entry {i} is {x:g}, expected a probability in [0, 1]")
+                raise CalcError(
+                    f"--probs: entry {i} is {_shown(x)}, expected a probability in [0, 1]"
+                )
         with np.errstate(divide="ignore"):
             neg_log_p, neg_log_q = -np.log(p), -np.log1p(-p)
             z = np.log(p) - np.log1p(-p)  # the logit whose sigmoid is p
