@@ -109,6 +109,8 @@ def test_text_output(capsys):
         (["--logits", "1", "2", "--target", "\u0661"], "is not a class index"),
         (["--logits", "1", "2", "--target", "1_0"], "'1_0' is not a class index"),
         (["--logits", "1", "2", "3", "--target", "1", "1", "0"], "probabilities sum to 2,"),
+        (["--logits", "1", "2", "3", "--target", "1", "0", "1"], "2 labels at once, one sigm"),
+        (["--probs", ".2", ".3", ".5", "--target", "1", "1", "1"], "sum to 3, expected 1 (for"),
         # a value out of range as typed (at 6 digits, 1.0000000001 read as 1 "outside [0, 1]")
         (["--probs", "1.0000000001", "--target", "1"], "entry 0 is 1.0000000001, expected"),
         (["--probs", "1.0000000001", "0", "--target", "0"], "entry 0 is 1.0000000001, expected"),

@@ -224,6 +224,11 @@ def _target(values: list[str], n_classes: int) -> tuple[int | None, list[float]]
         raise CalcError(
             f"--target: a distribution needs {n_classes} entries (one per class), got {len(t)}"
         )
+    if all(x in (0.0, 1.0) for x in t) and sum(t) > 1:  # several labels: a multi-label target
+        raise CalcError(
+            f"--target probabilities sum to {sum(t):g}, expected 1 (for {sum(t):g} labels "
+            "at once, one sigmoid per class, add --multilabel)"
+        )
     return None, _distribution(t, "--target probabilities", values)
 
 
