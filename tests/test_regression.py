@@ -252,6 +252,31 @@ def test_exact_zero_error(name):
         _close(g, r)
 
 
+@pytest.mark.parametrize("name", list(LOSSES))
+@pytest.mark.parametrize("weighted", [False, True])
+def test_exact_zero_error_gradient_on_jax_is_torchs(name, weighted):
+    """JAX's autodiff of the loss where prediction equals target: 0, as torch's (JAX takes
+    the derivative of ``abs`` at 0 as 1, which made L1's gradient 1/n there)."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    ours, theirs, kw, _, _ = LOSSES[name]
+    x = np.array([[0.5, -1.0, 2.0], [0.0, 3.0, -0.25]])
+    w = np.array([[1.0, 2.0, 0.5], [3.0, 1.0, 4.0]]) if weighted else None
+    extra = {} if w is None else {"weight": jnp.asarray(w)}
+    for reduction in ("mean", "sum"):
+        g = jax.grad(lambda a, r=reduction: ours(a, jnp.asarray(x), reduction=r, **kw, **extra))
+        got = np.asarray(g(jnp.asarray(x)))
+        xr = _t(x, True)
+        ref = ours(xr, _t(x), reduction=reduction, **kw, **({} if w is None else {"weight": _t(w)}))
+        (want,) = _grads(ref, [xr], _t(1.0))
+        np.testing.assert_array_equal(got, np.zeros_like(x))
+        np.testing.assert_array_equal(got, want)
+    if not weighted:  # and equal to torch's own
+        xt = _t(x, True)
+        (want,) = _grads(theirs(xt, _t(x), **kw), [xt], _t(1.0))
+        np.testing.assert_array_equal(want, np.zeros_like(x))
+
+
 # ---------------------------------------------------------------------------------------------
 # recorded worked values (ecosystem-conventions.md, worked example 10)
 # ---------------------------------------------------------------------------------------------

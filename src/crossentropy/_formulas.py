@@ -33,6 +33,7 @@ from crossentropy._lib.namespace import (
 __all__ = [
     "KERAS_EPSILON",
     "TORCH_LOG_FLOOR",
+    "abs_error",
     "binary_logit_loss",
     "class_balance",
     "clip_epsilon",
@@ -556,6 +557,12 @@ def class_balance(t: Array, alpha: Any) -> Array | None:
 # ---------------------------------------------------------------------------------------------
 
 
+def abs_error(xp: Namespace, err: Array) -> Array:
+    """``|err|`` whose derivative is ``sign(err)``: 0 at an error of 0, as PyTorch's ``abs``
+    (JAX's is 1 there)."""
+    return xp.where(err == 0, xp.zeros_like(err), xp.abs(err))
+
+
 def huber(xp: Namespace, err: Array, delta: Any) -> Array:
     """Huber's function of the error: quadratic within ``delta``, linear beyond (``delta``
     may be +inf: the quadratic everywhere, and the linear branch, never taken, is fed a
@@ -574,10 +581,10 @@ def smooth_l1(xp: Namespace, err: Array, beta: Any) -> Array:
     """PyTorch's smooth L1 of the error: Huber's function divided by ``beta``, and ``|err|``
     where ``beta`` is 0 (a number, or an array's entries: no 0 / 0 there)."""
     if isinstance(beta, float):
-        return xp.abs(err) if beta == 0 else huber(xp, err, beta) / beta
+        return abs_error(xp, err) if beta == 0 else huber(xp, err, beta) / beta
     zero = beta == 0
     safe = xp.where(zero, xp.ones_like(beta), beta)
-    return xp.where(zero, xp.abs(err), huber(xp, err, safe) / safe)
+    return xp.where(zero, abs_error(xp, err), huber(xp, err, safe) / safe)
 
 
 def smooth_l1_slope(xp: Namespace, err: Array, beta: Any) -> Array:

@@ -113,7 +113,7 @@ def _element_loss(xp: Namespace, err: Array, o: RegressionOptions) -> Array:
     if o.loss in ("mse", "rmse"):
         return err * err
     if o.loss == "l1":
-        return xp.abs(err)
+        return fm.abs_error(xp, err)
     if o.loss == "huber":
         return fm.huber(xp, err, hyper(xp, o.delta, err, "delta"))
     if o.loss == "smooth_l1":
