@@ -646,6 +646,66 @@ def test_multimodal_models_return_their_own_output_class():
         torch.testing.assert_close(got.loss, want.loss, rtol=1e-6, atol=1e-6)
 
 
+def test_a_loss_that_leaves_out_the_labels_of_masked_positions_is_followed():
+    """Qwen2-Audio's loss leaves out the labels of positions whose attention mask is 0, even
+    where the label is a token (right padding labelled as the ids): the fused loss and its
+    gradients follow it (it counted them). A Llama's loss counts them, and so does its fused
+    loss; a loss that uses the mask otherwise is refused at once."""
+    import copy
+
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    audio = transformers.Qwen2AudioEncoderConfig(
+        d_model=16,
+        encoder_layers=1,
+        encoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        num_mel_bins=8,
+        max_source_positions=16,
+    )
+    text = transformers.Qwen2Config(**TINY)
+    torch.manual_seed(0)
+    qwen = transformers.Qwen2AudioForConditionalGeneration(
+        transformers.Qwen2AudioConfig(audio_config=audio, text_config=text, audio_token_index=96)
+    )
+    ids = torch.randint(1, 90, (2, 9), generator=torch.Generator().manual_seed(8))
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0  # padding whose labels are tokens, not -100
+    inputs = {"input_ids": ids, "attention_mask": mask, "labels": ids}
+    for model in (qwen, _model("llama")):
+        model = model.to(torch.float64)
+        own, own_grads = _loss_and_grads(copy.deepcopy(model), **inputs)
+        fused, fused_grads = _loss_and_grads(use_fused_loss(model), **inputs)
+        # (Qwen2-Audio's own loss keeps its float64 logits' dtype; the fused loss is float32)
+        torch.testing.assert_close(fused.loss, own.loss, rtol=2e-6, atol=1e-6, check_dtype=False)
+        for key, grad in own_grads.items():
+            torch.testing.assert_close(fused_grads[key], grad, rtol=1e-4, atol=1e-6, msg=key)
+    logits = _model("llama")(input_ids=ids).logits.detach()
+    per_token = torch.nn.functional.cross_entropy(
+        logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none"
+    )
+    kept = mask[:, 1:] != 0
+    assert not torch.isclose(per_token[kept].mean(), per_token.mean())  # the two differ here
+
+    class MaskWeighted(transformers.LlamaForCausalLM):  # the mask as a weight of 3 per token
+        def forward(self, input_ids=None, attention_mask=None, labels=None):
+            h = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            logits = self.lm_head(h)
+            loss = None
+            if labels is not None:
+                each = torch.nn.functional.cross_entropy(
+                    logits[:, :-1].transpose(1, 2), labels[:, 1:], reduction="none"
+                )
+                w = 1.0 if attention_mask is None else 3.0 * attention_mask[:, 1:]
+                loss = (w * each).mean()
+            return CausalLMOutputWithPast(loss=loss, logits=logits)
+
+    torch.manual_seed(0)
+    weighted = MaskWeighted(transformers.LlamaConfig(**TINY)).to(torch.float64)
+    with pytest.raises(TypeError, match=r"with an attention mask of \[1, 1, 0\] is"):
+        use_fused_loss(weighted)
+
+
 def _own_forwards():
     """Llamas with forwards of their own: without labels; a tuple without return_dict; a loss
     that divides by num_items_in_batch as a tensor (as Trainer passes it); a tuple of the

@@ -100,10 +100,12 @@ _PROBE_ROWS = 2048  # rows of the head per block of the check's logits (float64)
 
 class _Hidden:
     """What the decoder returns while :func:`_check_transform` runs the model's forward: the
-    made-up last hidden states, by attribute, by name or at position 0; no other field."""
+    made-up last hidden states, by attribute, by name or at position 0, and the attention
+    mask it was given (a decoder that returns its mask, Qwen2-Audio's); no other field."""
 
-    def __init__(self, hidden: Tensor) -> None:
+    def __init__(self, hidden: Tensor, attention_mask: Tensor | None = None) -> None:
         self.last_hidden_state = hidden
+        self.attention_mask = attention_mask
 
     def __getattr__(self, name: str) -> Any:  # past_key_values, attentions, router_logits, ...
         if name.startswith("__"):
@@ -118,11 +120,14 @@ class _Hidden:
 
 class _Probe(NamedTuple):
     """What :func:`_check_transform` learned of the model's forward: the class of its outputs
-    (None where it returned a tuple, or was not run), and whether its loss divides by a
-    ``num_items_in_batch`` it is given (False: it takes the keyword and leaves it unused)."""
+    (None where it returned a tuple, or was not run), whether its loss divides by a
+    ``num_items_in_batch`` it is given (False: it takes the keyword and leaves it unused), and
+    whether it leaves out the labels of positions its attention mask zeroes (Qwen2-Audio's
+    and Granite Speech's loss does, whatever the label)."""
 
     output: type | None = None
     divides: bool = True
+    masks_labels: bool = False
 
 
 def _check_transform(model: nn.Module, softcap: float | None, temperature: float) -> _Probe:
@@ -133,7 +138,9 @@ def _check_transform(model: nn.Module, softcap: float | None, temperature: float
     within the head's precision, and its loss the mean cross-entropy of the first two
     positions' logits against the next labels (a decoder whose loss pairs each label with
     its own position's logits, BART's, is refused). Where the forward takes more keywords it
-    runs again with ``num_items_in_batch``, to learn whether its loss divides by it. A head on
+    runs again with ``num_items_in_batch``, to learn whether its loss divides by it, and where
+    it takes an attention mask, with the last position's zeroed, to learn whether its loss
+    leaves that position's label out (a loss that does neither exactly is refused). A head on
     the ``meta`` device, or sharded (a DTensor, a partitioned parameter), is not checked:
     there is nothing to compute with here (and making it whole would be a collective
     call)."""
@@ -183,7 +190,11 @@ def _check_transform(model: nn.Module, softcap: float | None, temperature: float
         parts = [base, *base.children()]
         before = [vars(m).get("forward") for m in parts]
         for m in parts:
-            object.__setattr__(m, "forward", lambda *args, **kwargs: _Hidden(hidden))
+            object.__setattr__(
+                m,
+                "forward",
+                lambda *args, **kwargs: _Hidden(hidden, kwargs.get("attention_mask")),
+            )
         v = weight.shape[0]
         labels = ((v - 1 - torch.arange(3)) % v).to(weight.device)[None]  # (rare: special)
         kwargs: dict[str, Any] = {"input_ids": torch.zeros((1, 3), dtype=torch.long)}
@@ -197,11 +208,17 @@ def _check_transform(model: nn.Module, softcap: float | None, temperature: float
         if any(hasattr(c, "output_router_logits") for c in _configs(model)):
             kwargs["output_router_logits"] = False
         items = torch.tensor(5, device=weight.device)  # as Trainer passes it: a tensor
+        masked = torch.tensor([[1, 1, 0]], device=weight.device)
         try:
             out = type(model).forward(model, **kwargs)
             per_item = (
                 type(model).forward(model, **kwargs, num_items_in_batch=items)
                 if takes_items and "labels" in kwargs
+                else None
+            )
+            with_mask = (
+                type(model).forward(model, **kwargs, attention_mask=masked)
+                if "attention_mask" in keywords and "labels" in kwargs
                 else None
             )
         except Exception as exc:
@@ -251,7 +268,9 @@ def _check_transform(model: nn.Module, softcap: float | None, temperature: float
         )
     # the loss in float32 at least (the models' loss upcasts float64 logits to float32, too)
     loss_unit = max(unit, torch.finfo(torch.float32).eps)
-    return _check_loss(name, out, per_item, expected, labels, 16 * loss_unit * max(reach, 1.0))
+    return _check_loss(
+        name, (out, per_item, with_mask), expected, labels, 16 * loss_unit * max(reach, 1.0)
+    )
 
 
 def _configs(model: nn.Module) -> list[Any]:
@@ -271,11 +290,14 @@ def _loss_of(out: Any) -> float | None:
 
 
 def _check_loss(
-    name: str, out: Any, per_item: Any, logits: Tensor, labels: Tensor, tol: float
+    name: str, outs: tuple[Any, Any, Any], logits: Tensor, labels: Tensor, tol: float
 ) -> _Probe:
-    """The probe's loss against the next-token cross-entropy of its (float64) logits: refused
-    unless it is that mean (see :func:`_check_transform`); with ``num_items_in_batch=5``, the
-    sum over 5 or the same mean (a forward that takes the keyword and leaves it unused)."""
+    """The probe's losses against the next-token cross-entropy of its (float64) logits:
+    refused unless it is that mean (see :func:`_check_transform`); with
+    ``num_items_in_batch=5``, the sum over 5 or the same mean (a forward that takes the
+    keyword and leaves it unused); with the last position's attention mask 0, the same mean
+    or that of the first label alone (a loss that leaves the masked position's label out)."""
+    out, per_item, with_mask = outs
     ce = nn.functional.cross_entropy
     shifted = ce(logits[0, :-1], labels[0, 1:], reduction="none")
     mean, own = float(shifted.mean()), _loss_of(out)
@@ -305,7 +327,19 @@ def _check_loss(
                 f"over 5 ({by_items:.6g}) nor the mean ({mean:.6g}); train it without "
                 "use_fused_loss"
             )
-    return _Probe(output, divides)
+    masks = False
+    if with_mask is not None:
+        first = float(shifted[0])  # the one label whose position the mask keeps
+        own = _loss_of(with_mask)
+        own = float("nan") if own is None else own
+        masks = abs(own - first) <= tol
+        if not masks and not abs(own - mean) <= tol:
+            raise TypeError(
+                f"{name}'s own loss with an attention mask of [1, 1, 0] is {own:.6g}, neither "
+                f"the mean over the labels ({mean:.6g}) nor that over the label the mask keeps "
+                f"({first:.6g}); train it without use_fused_loss"
+            )
+    return _Probe(output, divides, masks)
 
 
 def use_fused_loss(
@@ -327,7 +361,9 @@ def use_fused_loss(
             -\log \operatorname{softmax}(W h_t)_{y_{t+1}}
 
     with :math:`n` the number of target tokens, or ``num_items_in_batch`` when the trainer
-    passes it and the model's own loss divides by it (the model's own convention). The
+    passes it and the model's own loss divides by it (the model's own convention); a model
+    whose own loss leaves out the labels of positions its attention mask zeroes
+    (Qwen2-Audio's, Granite Speech's) has them left out here too. The
     model's ``forward`` keeps its signature (its ``**kwargs`` let ``Trainer`` pass
     ``num_items_in_batch``); with ``labels`` or ``shift_labels`` it runs ``model.base_model``
     and the fused op on the last hidden states and ``model.get_output_embeddings().weight``
@@ -336,7 +372,8 @@ def use_fused_loss(
     model). The model's own logits and loss are checked once against these options (its
     forward on three made-up hidden states and labels, no decoder layer run; not for a head
     on the ``meta`` device or sharded across processes): a logit transform they do not
-    reproduce, a loss that is not the next-token cross-entropy (labels not shifted), an
+    reproduce, a loss that is not the next-token cross-entropy (labels not shifted) or that
+    uses the attention mask otherwise than to leave out the labels it masks, an
     encoder-decoder model and a router loss named in a text config only are a
     ``TypeError``. A second call replaces the options of the first;
     :func:`remove_fused_loss` undoes it. Call it before anything sets a ``forward`` on the
@@ -611,6 +648,19 @@ class _FusedForward:
                 f"{name} must have the shape of the tokens {tuple(hidden.shape[:-1])}; got "
                 f"{tuple(given.shape)}"
             )
+        if self.probe.masks_labels and shifted:  # as the model's loss: the labels of positions
+            mask = getattr(outputs, "attention_mask", None)  # its attention mask zeroes left out
+            if not isinstance(mask, Tensor):
+                mask = kwargs.get("attention_mask")
+            if isinstance(mask, Tensor):
+                if tuple(mask.shape) != tuple(hidden.shape[:-1]):
+                    raise ValueError(
+                        f"attention_mask must have the shape of the tokens "
+                        f"{tuple(hidden.shape[:-1])}; got {tuple(mask.shape)}"
+                    )
+                kept = nn.functional.pad(mask[..., 1:].to(shift_labels.device) != 0, (0, 1))
+                ignored = -100 if fused.ignore_index is None else fused.ignore_index
+                shift_labels = shift_labels.masked_fill(~kept, ignored)
         dtype = head.weight.dtype
         if hidden.dtype != dtype and not torch.is_autocast_enabled(hidden.device.type):
             hidden = hidden.to(dtype)  # as the model casts them (Mamba's float32 states)
