@@ -1,4 +1,4 @@
-"""MkDocs hook: run ``crossentropy demo --quick`` at build time and publish what it wrote.
+"""MkDocs hook: run ``crossentropy demo`` at build time and publish what it wrote.
 
 The figures (PNG) and the self-contained report (``demo/report.html``) are added to the site as
 generated files, so nothing binary is committed and the pages always show what the current code
@@ -22,11 +22,12 @@ _FOLDER = "demo"
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
-    """Run the quick demo into a temporary folder and add its outputs to the site."""
-    from crossentropy.cli._demo import QUICK, run_demo, summary_lines
+    """Run the demo (the full run, as ``make demo``: a few seconds) into a temporary folder and
+    add its outputs to the site."""
+    from crossentropy.cli._demo import run_demo, summary_lines
 
     with tempfile.TemporaryDirectory() as tmp:
-        done = run_demo(tmp, QUICK)
+        done = run_demo(tmp)
         for path in sorted(Path(tmp).iterdir()):
             name = "report.html" if path.name == "index.html" else path.name
             files.append(File.generated(config, f"{_FOLDER}/{name}", content=path.read_bytes()))
