@@ -1230,6 +1230,22 @@ def test_the_command_takes_as_many_bins_as_the_library(data, capsys) -> None:
     assert exit_.value.code == 2
 
 
+def test_the_worst_rows_kept_are_bounded(data, capsys) -> None:
+    """--worst and worst= take at most 10,000 rows (a count near the rows' kept them all: 711
+    MB for 400k rows), as the accumulator does."""
+    path = str(data["dir"] / "t.csv")
+    r = run_json(capsys, path, *TABLE_ARGS, "--worst", "10000", "--bootstrap", "0")
+    assert len(r["worst"]) == min(10000, r["n"])
+    with pytest.raises(SystemExit) as exit_:
+        main(["score", path, *TABLE_ARGS, "--worst", "10001"])
+    assert exit_.value.code == 2
+    assert "--worst: expected at most 10,000 rows; got 10,001" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"^worst must be between 0 and 10,000; got 10,001$"):
+        score(path, target="y", proba="p_*", worst=10_001)
+    with pytest.raises(ValueError, match=r"^worst must be between 0 and 10,000; got 1,000,000"):
+        metrics.ScoreAccumulator(["a", "b"], worst=10**6)
+
+
 # ---------------------------------------------------------------------------------------------
 # Sample weights: ScoreAccumulator (metrics/_score.py) and --sample-weight.
 

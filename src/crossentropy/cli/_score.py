@@ -116,6 +116,15 @@ def _bins(text: str) -> int:
     return value
 
 
+def _worst(text: str) -> int:
+    from crossentropy.metrics._score import MAX_WORST  # the library's own limit
+
+    value = _nonnegative_int(text)
+    if value > MAX_WORST:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_WORST:,} rows; got {value:,}")
+    return value
+
+
 def _int_at_least(text: str, low: int, expected: str) -> int:
     value = typed_int(text)
     if value is None:
@@ -238,7 +247,11 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
         help=f"equal-width calibration bins (default 15, at most {MAX_BINS:,})",
     )
     o.add_argument(
-        "--worst", type=_nonnegative_int, default=10, metavar="N", help="worst rows to list (10)"
+        "--worst",
+        type=_worst,
+        default=10,
+        metavar="N",
+        help="worst rows to list (10, at most 10,000)",
     )
     o.add_argument(
         "--bootstrap",

@@ -62,6 +62,9 @@ MAX_BOOTSTRAP = 10_000
 #: The most distinct ``groups`` values (splits): each keeps its own totals (about 2 KB); a
 #: column of more is not a split (an id column given by mistake would take gigabytes).
 MAX_GROUPS = 10_000
+#: The most worst rows kept (``worst``): each is kept, merged and reported (about 1.4 KB in a
+#: report); more is not a list anyone reads, and a count near the rows' would hold them all.
+MAX_WORST = 10_000
 
 
 def check_replicates(value: Any, name: str) -> int:
@@ -263,7 +266,7 @@ class ScoreAccumulator:
     n_bins : int, default 15
         Number of equal-width calibration bins on [0, 1], at most 16,384.
     worst : int, default 10
-        How many of the worst rows to keep.
+        How many of the worst rows to keep (at most :data:`MAX_WORST`, 10,000).
     bootstrap : int, default 200
         Poisson bootstrap replicates of the smooth ECE interval (0: none; at most 10,000).
     seed : int, default 0
@@ -329,8 +332,8 @@ class ScoreAccumulator:
         if not 1 <= self.n_bins <= MAX_BINS:
             raise ValueError(f"n_bins must be between 1 and {MAX_BINS:,}; got {self.n_bins:,}")
         self.worst = check_int(worst, "worst")
-        if self.worst < 0:
-            raise ValueError(f"worst must be >= 0; got {self.worst}")
+        if not 0 <= self.worst <= MAX_WORST:
+            raise ValueError(f"worst must be between 0 and {MAX_WORST:,}; got {self.worst:,}")
         self.bootstrap = check_replicates(bootstrap, "bootstrap")
         self.seed = check_int(seed, "seed")
         if not 0 <= self.seed < 2**63:

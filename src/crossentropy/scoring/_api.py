@@ -503,7 +503,7 @@ def score(
     bins : int, default 15
         Equal-width calibration bins, at most 16,384.
     worst : int, default 10
-        Worst rows to keep.
+        Worst rows to keep, at most 10,000.
     bootstrap : int, default 200
         Bootstrap replicates of the smooth ECE's interval and the reliability curve's band, and
         of the paired differences of a comparison (0: none; at most 10,000).
@@ -594,10 +594,12 @@ def score(
         if counts[name] < least:
             raise ValueError(f"{name} must be >= {least}; got {counts[name]}")
     bins, batch_rows, worst = counts["bins"], counts["batch_rows"], counts["worst"]
-    from crossentropy.metrics._score import MAX_BINS, check_replicates
+    from crossentropy.metrics._score import MAX_BINS, MAX_WORST, check_replicates
 
     if bins > MAX_BINS:  # (the accumulator's limit, named as this function's argument)
         raise ValueError(f"bins must be between 1 and {MAX_BINS:,}; got {bins:,}")
+    if worst > MAX_WORST:
+        raise ValueError(f"worst must be between 0 and {MAX_WORST:,}; got {worst:,}")
 
     bootstrap = check_replicates(bootstrap, "bootstrap")
     seed = check_int(seed, "seed")
