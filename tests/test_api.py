@@ -1050,6 +1050,57 @@ def test_a_submission_file_written_with_its_index_is_refused(tmp_path: Path):
     assert ok.log_loss == pytest.approx(-np.mean(np.log([0.8, 0.7, 0.6])), rel=1e-12)
 
 
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_a_submission_column_that_is_no_label_is_refused_in_a_pair(tmp_path: Path, engine):
+    """A pair whose classes are the submission's columns: a column no solution row's label
+    names (a fold number) was scored as a fourth class and rescaled away (2.709 where Kaggle's
+    score is 2.184), as kaggle_score refuses it; named with proba, or the classes named, a
+    class no row is of is taken."""
+    pd = pytest.importorskip("pandas")
+    from crossentropy.scoring import kaggle_score
+
+    sol = pd.DataFrame({"id": [1, 2, 3, 4], "y": ["cat", "dog", "cat", "dog"]})
+    sub = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "cat": [0.7, 0.2, 0.5, 0.3],
+            "dog": [0.2, 0.6, 0.3, 0.6],
+            "bird": [0.1, 0.2, 0.2, 0.1],
+            "fold": [0.5] * 4,
+        }
+    )
+    sol.to_csv(tmp_path / "sol.csv", index=False)
+    sub.to_csv(tmp_path / "sub.csv", index=False)
+    kw = {"solution": tmp_path / "sol.csv", "id": "id", "target": "y", "engine": engine}
+    message = r"column 'bird': submission column 'bird' is no solution row's label in 'y'"
+    with pytest.raises(InputError, match=message):
+        score(tmp_path / "sub.csv", **kw)
+    with pytest.raises(ValueError, match=r"submission column 'bird' is no solution row's"):
+        kaggle_score(sol, sub, "id", target="y")
+    cols = ["cat", "dog", "bird"]  # bird named: a class no row is of, kept
+    got = score(tmp_path / "sub.csv", proba=cols, bootstrap=0, **kw)
+    want = metrics.log_loss(sol["y"], sub[["bird", "cat", "dog"]].to_numpy(), labels=cols)
+    assert got.log_loss == pytest.approx(want, rel=1e-12)
+    assert [c["count"] for c in got.per_class] == [2, 2, 0]
+    sub.drop(columns="fold").to_csv(tmp_path / "sub.csv", index=False)
+    named = score(tmp_path / "sub.csv", classes=cols, bootstrap=0, **kw)
+    assert named.log_loss == got.log_loss
+    code = main(
+        [
+            "score",
+            "--solution",
+            str(tmp_path / "sol.csv"),
+            "--submission",
+            str(tmp_path / "sub.csv"),
+            "--id",
+            "id",
+            "--target",
+            "y",
+        ]
+    )
+    assert code == 2
+
+
 def test_unusual_but_valid_inputs_score_as_scikit_learn_does(tmp_path: Path) -> None:
     """Big-endian arrays (in memory, .npy, .npz), class names that write integers beyond
     int64, and uint64 ids beyond int64 in a pair: scored, as the same data in plain form."""

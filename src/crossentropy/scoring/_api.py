@@ -861,6 +861,8 @@ def score_one(
         bar.clear()
         raise
     bar.finish(int(result["n"]))
+    if src.mode == "pair" and src.target is not None and settings.proba is None:
+        _check_labelled(src, result["per_class"])
     totals = result.pop("paired_totals", None)
     total = float(result.get("weight", result["n"]))
     report = ScoreReport(
@@ -885,6 +887,28 @@ def score_one(
         source=src,
     )
     return report, totals
+
+
+def _check_labelled(src: Source, per_class: list[dict[str, Any]]) -> None:
+    """A pair whose classes are the submission's columns, taken as they come: an
+    :class:`InputError` for a column that no solution row's label names (a fold number or a
+    weight column scored as a class: 2.709 where Kaggle's score is 2.184), as
+    :func:`kaggle_score` refuses it. Not for one probability column (the classes are then
+    ``"0"``, ``"1"``), nor for columns named with ``proba`` or classes named with
+    ``classes``, which may name a class no row is of."""
+    from crossentropy.scoring._sources import InputError, unlabelled_column
+
+    if src.binary or src.target is None or src.classes_named:
+        return
+    for column, entry in zip(src.proba_columns, per_class, strict=True):
+        if entry["count"] == 0:
+            raise InputError(
+                src.path,
+                unlabelled_column(
+                    column, src.target, "name the class columns with proba= (--proba-cols)"
+                ),
+                column=column,
+            )
 
 
 def _with_weights(table: Any, weight: Any) -> tuple[Any, str]:

@@ -19,7 +19,7 @@ from crossentropy._lib.checks import check_number, plain, reads_as_float
 from crossentropy.metrics._formulas import gather, renormalized, row_log_loss
 from crossentropy.metrics._labels import one_hot_rows
 from crossentropy.scoring._readers import Labels, single_values
-from crossentropy.scoring._sources import InputError, headerless
+from crossentropy.scoring._sources import InputError, headerless, unlabelled_column
 
 __all__ = ["KAGGLE_EPS", "kaggle_probabilities", "kaggle_score"]
 
@@ -383,9 +383,11 @@ def _solution_labels(
             held = np.bincount(y_all, minlength=len(classes))
     if not held.all():  # Kaggle refuses a submission's column that is not a class
         raise ValueError(
-            f"submission column {classes[int(np.argmin(held))]!r} is no solution row's label in "
-            f"{target!r}: drop it if it is not a class (a class no row is of needs the "
-            "solution as one 0/1 column per class)"
+            unlabelled_column(
+                str(classes[int(np.argmin(held))]),
+                target,
+                "give the solution as one 0/1 column per class",
+            )
         )
     return y
 

@@ -95,6 +95,17 @@ MAX_HEADER_CHARS = 1 << 24
 MAX_TABLE_COLUMNS = 1 << 15
 
 
+def unlabelled_column(column: str, target: str, remedy: str) -> str:
+    """Why a submission's column taken as a class is refused when no solution row's label in
+    ``target`` names it: another column (a fold number, a weight) read as a class would be
+    rescaled away, silently changing the score, as Kaggle refuses it; ``remedy``: how to
+    keep a class no row is of."""
+    return (
+        f"submission column {column!r} is no solution row's label in {target!r}: drop it if "
+        f"it is not a class; to keep a class no row is of, {remedy}"
+    )
+
+
 class InputError(ValueError):
     """Bad input: a one-line message naming the file, and where known the data row and column.
 
