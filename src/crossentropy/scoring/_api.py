@@ -551,7 +551,11 @@ def score(
     ------
     crossentropy.scoring.InputError
         A file that is missing or unreadable, a missing column, a bad value: the message names
-        the file, the data row (from 1) and the column. It is a ``ValueError``.
+        the file, the data row (from 1) and the column. It is a ``ValueError``. In a pair with
+        ``target`` whose classes are the submission's columns, taken as they come, also a
+        column that no solution row's label names (after the pass: a fold number or a weight
+        read as a class would change the score, as Kaggle refuses it; name the columns with
+        ``proba`` to keep a class no row is of).
     ValueError, TypeError
         Options that do not fit.
 
