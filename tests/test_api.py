@@ -143,6 +143,22 @@ def test_to_html_never_replaces_a_link(files, tmp_path: Path):
         report.to_html("")
 
 
+def test_names_with_dollar_signs_are_drawn_as_text(tmp_path: Path):
+    """Class names and compared sets' names with ``$`` (matplotlib's formula marks): the page
+    draws them as text (``b$x^$`` made matplotlib raise a ParseSyntaxException after the
+    scoring, and the report was not written)."""
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(3), size=40)
+    y = rng.integers(0, 3, size=40)
+    classes = ["b$x^$", "$5", "c"]
+    report = score(p, target=y, classes=classes, bootstrap=20)
+    report.to_html(tmp_path / "r.html")
+    assert "b$x^$" in (tmp_path / "r.html").read_text()
+    both = score({"a$x^$": p, "$b": p[:, ::-1]}, target=y, classes=classes, bootstrap=20)
+    both.to_html(tmp_path / "c.html")
+    assert "a$x^$" in (tmp_path / "c.html").read_text()
+
+
 def test_to_html_never_replaces_a_scored_file(tmp_path: Path):
     """A page is never written over one of the files it scored: the file, a folder's or a
     pattern's part, the solution."""

@@ -51,6 +51,12 @@ def _clip(text: str, width: int = 30) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _label(text: str, width: int = 30) -> str:
+    """A name as a figure shows it: :func:`_clip`, and a ``$`` as itself (matplotlib reads
+    text between two as a formula, and refused a class named ``b$x^$``)."""
+    return _clip(text, width).replace("$", r"\$")
+
+
 def _describe(result: dict[str, Any], src: Source) -> str:
     n, c = int(result["n"]), len(result["per_class"])
     files = (result.get("input") or {}).get("files") or {}
@@ -424,7 +430,7 @@ def _confusion_figure(result: dict[str, Any]) -> Any:
     """Counts (with sample weights: weights) of (true, predicted) classes, shaded by the share
     of the true class's rows (weight)."""
     counts = result["confusion"]
-    labels = [_clip(str(c["label"]), 16) for c in result["per_class"]]
+    labels = [_label(str(c["label"]), 16) for c in result["per_class"]]
     weighted = _weighted(result)
     c = len(labels)
     size = min(2.5 + 0.35 * c, 11)
@@ -464,7 +470,7 @@ def _per_class_figure(result: dict[str, Any]) -> tuple[Any, str]:
     if len(per_class) > MAX_BARS:
         per_class = sorted(per_class, key=lambda c: -c["log_loss"])[:MAX_BARS]
         note = f" ({MAX_BARS} classes with the largest loss)"
-    labels = [_clip(str(c["label"]), 30) for c in per_class]
+    labels = [_label(str(c["label"]), 30) for c in per_class]
     fig = _figure(7.5, 1.6 + 0.28 * max(len(labels), 3))
     ax = fig.subplots()
     pos = list(range(len(labels)))
@@ -936,7 +942,7 @@ def _forest_figure(cmp: Comparison) -> Any:
         ax.set_xlabel("a − b")
         ax.tick_params(axis="x", labelsize="small")
     axes[0].set_yticks(range(len(pairs)))
-    axes[0].set_yticklabels([f"{_clip(a, 14)} − {_clip(b, 14)}" for a, b in pairs])
+    axes[0].set_yticklabels([f"{_label(a, 14)} − {_label(b, 14)}" for a, b in pairs])
     axes[0].set_ylabel("pair")
     axes[0].set_ylim(len(pairs) - 0.5, -0.5)  # first pair on top
     return fig
@@ -978,7 +984,7 @@ def comparison_html(cmp: Comparison, *, fragment: bool = False) -> str:
     for name in cmp.names:
         result = cmp.reports[name].to_dict()
         fig = _reliability_figure(result)
-        fig.suptitle(name)
+        fig.suptitle(_label(name, 80))
         figures.append(
             {
                 "uri": _fig(fig, "", "")["uri"],
