@@ -1054,7 +1054,26 @@ def test_report_never_replaces_what_is_not_a_regular_file(
     assert report.is_symlink() == kind.endswith("symlink")
     assert target.read_text() == "keep"
     assert not (tmp_path / "nowhere.html").exists()
-    assert not list(tmp_path.glob(".r.html*"))
+    assert not list(tmp_path.glob(".*"))  # no temporary file left
+
+
+def test_a_report_name_as_long_as_the_file_system_takes_is_written(
+    data: dict[str, Any], tmp_path: Path, capsys
+):
+    """A 255-byte name is written (its temporary file was named after it, 20 bytes longer,
+    and the write failed after the scoring, naming that file); a 256-byte one is refused
+    before any scoring."""
+    longest = tmp_path / ("r" * 250 + ".html")
+    code, out, err = run(capsys, str(data["dir"] / "t.csv"), *TABLE_ARGS, "--report", str(longest))
+    assert code == 0
+    assert err == f"crossentropy score: report written to {longest}\n"
+    assert longest.read_text().lower().startswith("<!doctype html>")
+    assert not list(tmp_path.glob(".*"))
+    too_long = tmp_path / ("r" * 251 + ".html")
+    code, out, err = run(capsys, str(data["dir"] / "t.csv"), *TABLE_ARGS, "--report", str(too_long))
+    assert (code, out) == (2, "")
+    assert "the file name is 256 bytes long, more than the folder's file system takes (255)" in err
+    assert err.count("\n") == 1
 
 
 def test_output_paths_that_are_devices_are_refused_before_writing():
@@ -1126,7 +1145,7 @@ def test_interrupt_exits_130_with_no_output(
     assert out == ""
     assert "interrupted" in err
     assert not report.exists()
-    assert not list(tmp_path.glob(".r.html*"))
+    assert not list(tmp_path.glob(".*"))  # no temporary file left
 
 
 def test_an_interrupt_while_the_command_starts_exits_130_with_one_line(capsys, monkeypatch):

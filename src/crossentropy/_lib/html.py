@@ -233,6 +233,15 @@ def check_output_path(path: str | os.PathLike[str], inputs: Iterable[str] = ()) 
     if os.fspath(path).endswith(("/", os.sep)):
         raise ValueError(f"{path}: names a folder (it ends with a separator); give a file path")
     dest = Path(path)
+    try:  # first: a longer name is an OSError of every look at the file
+        longest = os.pathconf(dest.absolute().parent, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # (not known here: the checks below say)
+        longest = None
+    if longest is not None and len(os.fsencode(dest.name)) > longest:
+        raise ValueError(
+            f"{path}: cannot write: the file name is {len(os.fsencode(dest.name))} bytes long, "
+            f"more than the folder's file system takes ({longest})"
+        )
     if dest.is_symlink():
         raise ValueError(f"{path}: is a symbolic link; refusing to replace it")
     if dest.exists() and not dest.is_file():
@@ -287,7 +296,8 @@ def write_atomic(
     raw = data.encode("utf-8") if isinstance(data, str) else data
     mode = stat.S_IMODE(dest.stat().st_mode) if dest.exists() else None
     while True:  # as mkstemp, but created with 0666 for the umask to apply
-        tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.tmp"
+        # a short name of its own: the destination's name and more may be past NAME_MAX
+        tmp = dest.parent / f".crossentropy-{secrets.token_hex(6)}.tmp"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             break
