@@ -1117,6 +1117,30 @@ def test_a_submission_column_that_is_no_label_is_refused_in_a_pair(tmp_path: Pat
     assert code == 2
 
 
+def test_pandas_stored_index_in_parquet_is_no_class(tmp_path: Path):
+    """A frame shuffled (or filtered) and written with to_parquet keeps its index in a column
+    ``__index_level_0__``, which pandas reads back as the index: it was taken as a class
+    (refused: "probability 208.0 is greater than 1"); it is left out, in a table and a pair."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.ones(3), size=30)
+    frame = pd.DataFrame(
+        {"id": np.arange(30), "y": rng.choice(["a", "b", "c"], 30), "a": p[:, 0], "b": p[:, 1]}
+    )
+    frame["c"] = p[:, 2]
+    shuffled = frame.sample(frac=1.0, random_state=0)
+    shuffled.to_parquet(tmp_path / "t.parquet")
+    assert "__index_level_0__" in pq.read_schema(tmp_path / "t.parquet").names
+    want = metrics.log_loss(frame["y"], p)
+    got = score(tmp_path / "t.parquet", target="y", id="id", bootstrap=0)
+    assert got.log_loss == pytest.approx(want, rel=1e-12)
+    assert [c["label"] for c in got.per_class] == ["a", "b", "c"]
+    frame[["id", "y"]].to_csv(tmp_path / "sol.csv", index=False)
+    shuffled.drop(columns="y").to_parquet(tmp_path / "sub.parquet")
+    pair = score(tmp_path / "sub.parquet", solution=tmp_path / "sol.csv", id="id", bootstrap=0)
+    assert pair.log_loss == pytest.approx(want, rel=1e-12)
+
+
 def test_unusual_but_valid_inputs_score_as_scikit_learn_does(tmp_path: Path) -> None:
     """Big-endian arrays (in memory, .npy, .npz), class names that write integers beyond
     int64, and uint64 ids beyond int64 in a pair: scored, as the same data in plain form."""

@@ -714,14 +714,15 @@ def _select_columns(
     wildcard) and fixed suffix (after its last wildcard): ``p_*`` maps ``p_cat`` to ``cat``. A
     column named outright keeps its full name. Without ``spec``, every column without one of
     the ``roles`` (column: ``"target"``, ``"id"`` or ``"split"``) is a probability column,
-    named by its full name (the Kaggle submission convention); so is every column a pattern
+    named by its full name (the Kaggle submission convention), except pandas' stored index
+    (``__index_level_0__``, which ``read_parquet`` makes the index); so is every column a pattern
     without fixed characters (``*``) matches. A column with a role that is named outright, or
     matched by a pattern with fixed characters (``p_*`` and an id column ``p_1``), is an
     error: left out, it would shift the classes of the other columns.
     """
     cols: list[str] = []
-    if spec is None:
-        cols = [n for n in names if n not in roles]
+    if spec is None:  # (pandas' unnamed index, stored in Parquet, is no column of the frame)
+        cols = [n for n in names if n not in roles and not _PANDAS_INDEX.fullmatch(n)]
         stray = next((n for n in cols if headerless(n)), None)
         if stray is not None:
             raise InputError(
@@ -773,6 +774,9 @@ def headerless(name: str) -> bool:
 
 #: pandas' name of a CSV column without a header.
 _UNNAMED = re.compile(r"Unnamed: \d+")
+#: The column in which pandas' ``to_parquet`` (and pyarrow's ``Table.from_pandas``) keeps an
+#: unnamed index that is not a range; pandas reads it back as the index, not a column.
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 
 
 def _glob_tokens(pattern: str) -> list[str | None]:
