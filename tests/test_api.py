@@ -424,6 +424,22 @@ def test_clip_and_renormalize_reproduce_kaggle_and_older_scikit_learn(rounded) -
     with pytest.warns(UserWarning, match="rescaled"):
         uniform = score(zero, clip=1e-15, renormalize="after_clip", **kw)
     assert uniform.log_loss == pytest.approx(-np.log(q[rows, y]).mean(), rel=1e-12)
+    # rows to be rescaled may hold scores above 1 (5 times the probabilities), as Kaggle's
+    # rescaling and kaggle_score take them; they were refused as "greater than 1"
+    scaled = score(p * 5, clip=1e-15, renormalize=True, **kw)
+    assert scaled.log_loss == pytest.approx(kaggle, rel=1e-12)
+    five = rounded["sub"].assign(**{c: rounded["sub"][c] * 5 for c in CLASSES})
+    assert kaggle_score(rounded["onehot"].drop(columns="Usage"), five, "id") == pytest.approx(
+        kaggle, rel=1e-12
+    )
+    assert score(p * 5, renormalize="after_clip", **kw).log_loss > 0  # clipped to 1 - eps
+    with pytest.raises(ValueError, match=r"probability 5\.0 is greater than 1"):
+        score(np.where(p > 0.5, 5.0, p), **kw)  # not without renormalize
+    for bad, what in ((-0.5, "negative"), (np.inf, "infinite"), (np.nan, "NaN")):
+        worse = p * 5
+        worse[2, 1] = bad
+        with pytest.raises(ValueError, match=rf"row 3\b.*{what}"):
+            score(worse, renormalize=True, **kw)
 
 
 @pytest.mark.parametrize("engine", ["local", "dask"])

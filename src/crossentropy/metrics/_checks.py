@@ -43,8 +43,9 @@ def describe_probability(value: float) -> str:
     return f"probability {value!r} is {side} (probabilities must lie in [0, 1])"
 
 
-def _all_in_unit_interval_numpy(p: np.ndarray[Any, Any]) -> bool:
-    """One read pass: are all entries of a float NumPy array in [+0, 1] (so finite)?
+def _all_in_range_numpy(p: np.ndarray[Any, Any], bounded: bool) -> bool:
+    """One read pass: are all entries of a float NumPy array in [+0, 1] (``bounded``), or
+    finite and >= +0 (the bit patterns of non-negative floats order as their values)?
 
     False does not mean an entry is bad (-0.0 is fine): the caller then looks closer.
     """
@@ -52,24 +53,30 @@ def _all_in_unit_interval_numpy(p: np.ndarray[Any, Any]) -> bool:
     if kind is None or p.size == 0 or not p.flags.c_contiguous:
         return bool(p.size == 0)
     utype, one = kind
-    return int(p.reshape(-1).view(utype).max()) <= one
+    top = int(p.reshape(-1).view(utype).max())
+    return top <= one if bounded else top < int(np.array(np.inf, p.dtype).view(utype))
 
 
 def _row_of(index: tuple[int, ...]) -> str:
     return f"row {index[0]}" + (f", column {index[1]}" if len(index) > 1 else "")
 
 
-def check_probabilities(xp: Namespace, p: Array, name: str) -> Array:
+def check_probabilities(xp: Namespace, p: Array, name: str, *, scores: bool = False) -> Array:
     """Raise :class:`ProbabilityError` (a ``ValueError``) at the first entry of a concrete
-    ``p``, in row-major order, that is not a probability (NaN, inf, or outside [0, 1]),
-    naming its row and column; returns ``p``. A lazy array cannot be inspected without
-    computing it: its entries outside [0, 1] (NaN and inf included) become NaN, so a bad input
-    gives a NaN metric, never a silently wrong number."""
+    ``p``, in row-major order, that is not a probability (NaN, inf, or outside [0, 1]; with
+    ``scores``, rows to be divided by their sums, NaN, inf or negative), naming its row and
+    column; returns ``p``. A lazy array cannot be inspected without computing it: its entries
+    outside [0, 1] (NaN and inf included) become NaN, so a bad input gives a NaN metric, never
+    a silently wrong number."""
+
+    def good(a: Array) -> Array:
+        return (a >= 0) & (a < math.inf) if scores else (a >= 0) & (a <= 1)
+
     if not reads(None, p):
-        return xp.where((p >= 0) & (p <= 1), p, xp.asarray(xp.nan, dtype=p.dtype))
-    if is_numpy(p) and _all_in_unit_interval_numpy(p):
+        return xp.where(good(p), p, xp.asarray(xp.nan, dtype=p.dtype))
+    if is_numpy(p) and _all_in_range_numpy(p, bounded=not scores):
         return p
-    idx = first_index(xp, ~((p >= 0) & (p <= 1)))  # NaN fails both comparisons
+    idx = first_index(xp, ~good(p))  # NaN fails both comparisons
     if idx is None:
         return p
     value = float(to_host(p)[idx])
@@ -81,11 +88,12 @@ def check_probabilities(xp: Namespace, p: Array, name: str) -> Array:
 
 
 def check_proba_matrix(
-    proba: Any, name: str, *, n_classes: int | None = None
+    proba: Any, name: str, *, n_classes: int | None = None, scores: bool = False
 ) -> np.ndarray[Any, Any]:
     """A C-contiguous NumPy matrix ``(n, C)`` of probabilities, validated: float32 as given
     (float16 widened to it), so it is checked and clipped at its own precision as the one-shot
-    metrics do; float64 for every other dtype."""
+    metrics do; float64 for every other dtype. With ``scores``, rows to be divided by their
+    sums: finite and non-negative entries, any size (Kaggle's rescaling)."""
     p = np.asarray(proba)
     if p.dtype.kind not in "fiub":
         raise TypeError(f"{name} must hold real numbers; got an array of dtype {p.dtype}")
@@ -95,7 +103,7 @@ def check_proba_matrix(
     if p.ndim != 2 or (n_classes is not None and p.shape[1] != n_classes):
         expected = "(n, C)" if n_classes is None else f"(n, {n_classes})"
         raise ValueError(f"{name} must have shape {expected}; got {shape_str(p.shape)}")
-    check_probabilities(np, p, name)
+    check_probabilities(np, p, name, scores=scores)
     return p
 
 

@@ -277,7 +277,8 @@ class ScoreAccumulator:
     renormalize : {None, "before_clip", "after_clip"}
         Divide each row by its sum before scoring: before clipping every entry (Kaggle's log
         loss) or after (scikit-learn before 1.5); every number of the report then reads the
-        renormalised rows (:func:`~crossentropy.metrics._formulas.renormalized`). Rows that
+        renormalised rows (:func:`~crossentropy.metrics._formulas.renormalized`). The entries
+        may then be any finite scores >= 0 (above 1 too, as Kaggle rescales them). Rows that
         sum to 0 are an error before clipping (after it, as in scikit-learn, they are
         uniform).
     paired : int, default 0
@@ -423,7 +424,8 @@ class ScoreAccumulator:
         # one-shot metrics hold them)
         raw = np.asarray(proba)  # (a DataFrame's or a tensor's dtype, too)
         half = raw.dtype == np.float16
-        p = check_proba_matrix(raw, "proba", n_classes=c)
+        # rows to be renormalised may hold any finite scores >= 0 (5 times the probabilities)
+        p = check_proba_matrix(raw, "proba", n_classes=c, scores=self.renormalize is not None)
         y = check_index_labels(y_index, "y_index", c, p.shape[0])
         n = p.shape[0]
         if row_ids is None:

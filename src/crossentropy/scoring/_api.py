@@ -517,8 +517,9 @@ def score(
         (rescale, then clip), ``"after_clip"`` as scikit-learn before 1.5 did (clip, then
         rescale). With ``clip=1e-15``, ``renormalize=True`` reproduces Kaggle's score;
         ``renormalize="after_clip"`` reproduces the ``log_loss`` of scikit-learn 1.2 to 1.4,
-        and with ``clip=1e-15`` that of scikit-learn before 1.2, for probabilities in [0, 1]
-        (Kaggle also rescales scores above 1, which are refused here).
+        and with ``clip=1e-15`` that of scikit-learn before 1.2. The entries may then be any
+        finite scores >= 0: Kaggle rescales scores above 1 (as :func:`kaggle_score` does),
+        and scikit-learn's clip, first, takes them to ``1 - clip``.
     split : str, optional
         A column whose values split the rows, as Kaggle's ``Usage`` column (``Public``,
         ``Private``) of a solution: each split is also scored alone (``ScoreReport.splits``).
