@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import warnings
 from pathlib import Path
@@ -176,6 +177,27 @@ def test_standard_input_is_refused_by_name(tmp_path: Path, capsys, monkeypatch) 
     (tmp_path / "-").write_text("y,p_0,p_1\n0,0.8,0.2\n1,0.4,0.6\n")
     assert main([*args, "--format", "csv"]) == 0
     assert '"rows": 2' in capsys.readouterr().out
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_by_name(tmp_path: Path, capsys) -> None:
+    """A name of bytes that are not UTF-8 (legal on POSIX): refused naming it, as a file, in a
+    folder and in a pattern (pyarrow's UnicodeEncodeError reached the command's safety net)."""
+    from crossentropy.cli import main
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    text = "y,p_0,p_1\n0,0.8,0.2\n1,0.4,0.6\n"
+    (folder / "a.csv").write_text(text)
+    bad = os.path.join(os.fsdecode(bytes(folder)), os.fsdecode(b"b\xff.csv"))
+    Path(bad).write_text(text)
+    message = re.escape(os.fsdecode(b"b\xff.csv")) + ": the file name is not UTF-8 text"
+    for data in (bad, folder, str(folder / "*.csv")):
+        with pytest.raises(InputError, match=message):
+            score(data, **SCORE_TABLE)
+    assert main(["score", bad, "--target", "y", "--proba-cols", "p_*"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "the file name is not UTF-8 text" in err
 
 
 def test_a_url_reads_csv_cells_as_the_local_reader_does(memory_files, tmp_path: Path) -> None:

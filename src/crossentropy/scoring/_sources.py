@@ -337,7 +337,22 @@ def local_path(value: Any, name: str) -> str | None:
                 f"{name}: a file:// URL names a local file (file:///path); got {text!r}"
             )
         text = url2pathname(url.path)
+    if isinstance(text, str):
+        _check_utf8_name(text)
     return str(os.path.abspath(text))
+
+
+def _check_utf8_name(path: str) -> None:
+    """An :class:`InputError` for a file name whose bytes are not UTF-8 (legal on POSIX; read
+    as surrogates), which pyarrow cannot open."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(
+            path,
+            "the file name is not UTF-8 text, which the readers (pyarrow) need: rename the "
+            "file (or give its data as a table in memory)",
+        ) from None
 
 
 def url_stream(url: str, fmt: str | None, batch_rows: int) -> Any:
@@ -1419,12 +1434,16 @@ def expand_parts(path: str) -> list[str] | None:
         names = sorted(os.path.join(path, n) for n in os.listdir(path) if _is_part(n))
         if not names:
             raise InputError(path, "the folder holds no CSV or Parquet file")
+        for name in names:
+            _check_utf8_name(name)
         return names
     if os.path.exists(path) or not any(ch in path for ch in GLOB_CHARS):
         return None
     names = sorted(n for n in glob.glob(path) if os.path.isfile(n))
     if not names:
         raise InputError(path, "no file matches the pattern")
+    for name in names:
+        _check_utf8_name(name)
     return names
 
 
