@@ -282,6 +282,10 @@ def test_tab_separated_files_are_read_by_their_name(tmp_path: Path, engine: str)
     (tmp_path / "b.tsv").write_text("y\tp_0\tp_1\tp_2\n0\t0.2\t0.8\n")
     with pytest.raises(InputError, match=r"b\.tsv, row 1"):
         score(tmp_path / "b.tsv", **kw)
+    # a comma-separated file named .tsv: one column whose name holds the commas
+    (tmp_path / "c.tsv").write_text("y,p_0,p_1,p_2\n0,0.2,0.3,0.5\n")
+    with pytest.raises(InputError, match=r"one column holding ',': a file separated by it\?"):
+        score(tmp_path / "c.tsv", **kw)
 
 
 def test_a_pandas_index_named_as_an_asked_column_is_that_column() -> None:

@@ -669,7 +669,7 @@ def no_such_column(
     else:
         text = f"no such column (columns: {name_list(names)})"
         spaced = [n for n in names if n != n.strip() and n.strip() == wanted]
-    other = [sep for sep in (";", "\t", "|") if len(names) == 1 and sep in names[0]]
+    other = [sep for sep in (";", "\t", "|", ",") if len(names) == 1 and sep in names[0]]
     parts = [p.strip() for p in wanted.split(",")]
     listed = (
         listable
