@@ -389,6 +389,26 @@ def test_wilson_interval_holds_proportions_of_zero_and_one() -> None:
     assert np.all(lo < 1)
 
 
+def test_subnormal_weights_give_the_widest_interval_and_a_report(tmp_path) -> None:
+    """A weighted count of 1e-320 overflows z^2 / n: the interval is its limit, [0, 1], with no
+    RuntimeWarning (three leaked), and the report page draws (its bins' None bounds raised a
+    TypeError in the figure)."""
+    import warnings
+
+    from crossentropy.scoring import score
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lo, hi = wilson_interval(np.array([1e-320, 0.0]), np.array([1e-320, 1e-320]))
+        assert lo.tolist() == [0.0, 0.0]
+        assert hi.tolist() == [1.0, 1.0]
+        p = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.1, 0.9]])
+        y = np.array([0, 1, 1, 0])
+        report = score(p, target=y, sample_weight=[1e-320, 0.0, 0.0, 0.0], bootstrap=20)
+        assert report.n == 4
+        report.to_html(tmp_path / "r.html")
+
+
 def test_separable_predictions_report_draws(tmp_path) -> None:
     """All-correct and all-wrong bins (Wilson intervals at 0 and 1) draw without error."""
     pytest.importorskip("matplotlib")

@@ -365,12 +365,15 @@ def wilson_interval(hits: Any, count: Any, z: float = Z95) -> tuple[Any, Any]:
     :math:`\frac{\hat p + z^2/2n \pm z\sqrt{\hat p(1-\hat p)/n + z^2/4n^2}}{1 + z^2/n}`."""
     k = np.asarray(hits, dtype=np.float64)
     n = np.asarray(count, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         p = k / n
         d = 1 + z * z / n
         centre = (p + z * z / (2 * n)) / d
         # (z / 2n)^2, not z^2 / 4n^2: a weighted count may be large enough to overflow n^2
         half = z * np.sqrt(np.maximum(p * (1 - p) / n + (z / (2 * n)) ** 2, 0.0)) / d
+    # a count of subnormal weights overflows z^2 / n: the interval's limit as n -> 0, [0, 1]
+    tiny = np.isinf(d) & (n > 0)
+    centre, half = np.where(tiny, 0.5, centre), np.where(tiny, 0.5, half)
     # the interval holds the proportion itself (rounding could put it just outside at 0 or 1)
     low = np.minimum(np.clip(centre - half, 0, 1), p)
     high = np.maximum(np.clip(centre + half, 0, 1), p)
