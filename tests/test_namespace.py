@@ -274,3 +274,33 @@ def test_dask_arrays_of_unknown_dimensions_are_refused_by_name():
     assert float(known) == pytest.approx(
         float(ce.cross_entropy(x.compute()[::2], y.compute()[::2])), rel=1e-15
     )
+
+
+def test_dask_arrays_with_empty_chunks_give_the_numpy_numbers():
+    """A filtered Dask DataFrame's arrays have empty row chunks, on which Dask's ``max`` over
+    an axis fails ("zero-size array to reduction operation maximum"): the softmax family,
+    RMSE and the calibration metrics raised it; they now give NumPy's numbers."""
+    da = pytest.importorskip("dask.array")
+    from crossentropy import metrics
+
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(200, 3))
+    y = rng.integers(0, 3, 200)
+    t = rng.normal(size=(200, 3))
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    rows = ((0, 100, 0, 100), (3,))
+    zd, td, pd_ = (da.from_array(a, chunks=rows) for a in (z, t, p))
+    yd = da.from_array(y, chunks=rows[:1])
+    for fn, args, lazy in (
+        (ce.cross_entropy, (z, y), (zd, yd)),
+        (ce.focal_loss, (z, y), (zd, yd)),
+        (ce.rmse_loss, (z, t), (zd, td)),
+        (ce.logsumexp, (z,), (zd,)),
+        (ce.softmax, (z,), (zd,)),
+        (metrics.calibration_error, (y, p), (yd, pd_)),
+        (metrics.smooth_calibration_error, (y, p), (yd, pd_)),
+        (metrics.log_loss, (y, p), (yd, pd_)),
+    ):
+        out = fn(*lazy)
+        got = np.asarray(out.compute() if hasattr(out, "compute") else out)
+        np.testing.assert_allclose(got, np.asarray(fn(*args)), rtol=1e-12, err_msg=fn.__name__)

@@ -163,6 +163,15 @@ def check_known_shape(a: Any, name: str) -> None:
         )
 
 
+def _without_empty_chunks(a: Any) -> Any:
+    """A Dask array with its empty chunks merged away (a filtered DataFrame's partitions give
+    them; Dask's ``max`` over an axis fails on one), the same array when it has none."""
+    sizes = [n for c in a.chunks for n in c]
+    if any(n != n for n in sizes) or not any(0 in c and len(c) > 1 for c in a.chunks):
+        return a  # (unknown sizes, NaN, are refused by check_known_shape)
+    return a.rechunk(tuple(tuple(n for n in c if n) or (0,) for c in a.chunks))
+
+
 def namespace(*args: object, names: Sequence[str]) -> tuple[Namespace, list[Any]]:
     """Resolve the array namespace of ``args`` and convert non-arrays to that namespace.
 
@@ -190,6 +199,8 @@ def namespace(*args: object, names: Sequence[str]) -> tuple[Namespace, list[Any]
                         "on one device"
                     )
             return _torch_namespace(), list(args)
+    if any(is_dask(a) for a in args):
+        args = tuple(_without_empty_chunks(a) if is_dask(a) else a for a in args)
     arrays = [(a, n) for a, n in zip(args, names, strict=True) if is_array(a)]
     for a, name in arrays:
         check_known_shape(a, name)
