@@ -290,6 +290,29 @@ def test_a_client_or_a_cluster_is_taken_for_its_address(table: Path) -> None:
         score(table, target="y", engine="dask", scheduler=8786)
 
 
+def test_a_callers_cluster_keeps_its_log_levels_and_a_lost_gather_is_an_input_error(
+    table: Path, monkeypatch
+) -> None:
+    """Scoring on the caller's cluster gives distributed's loggers their levels back (they
+    stayed silenced for the rest of the process); a cluster that goes away between the last
+    piece and the gather is an InputError naming it (distributed's FutureCancelledError
+    escaped)."""
+    names = ("distributed", "distributed.client", "tornado")
+    with _cluster(1) as cluster, distributed.Client(cluster) as client:
+        for name, level in zip(names, (logging.INFO, logging.WARNING, logging.ERROR), strict=True):
+            logging.getLogger(name).setLevel(level)
+        before = {n: logging.getLogger(n).level for n in names}
+        score(table, target="y", engine="dask", scheduler=client, bootstrap=0)
+        assert {n: logging.getLogger(n).level for n in names} == before
+
+        def lost(self: object, *args: object, **kwargs: object) -> None:
+            raise distributed.client.FutureCancelledError("k", "scheduler-connection-lost")
+
+        monkeypatch.setattr(distributed.Client, "gather", lost)
+        with pytest.raises(InputError, match=r"lost the Dask scheduler: .*connection-lost"):
+            score(table, target="y", engine="dask", scheduler=cluster, bootstrap=0)
+
+
 def test_losing_every_worker_is_an_error_within_the_timeout(table: Path, monkeypatch) -> None:
     monkeypatch.setattr(engine, "WORKER_TIMEOUT", 1.5)
     slow_unit = engine.score_unit

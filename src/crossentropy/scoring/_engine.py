@@ -605,13 +605,25 @@ def _key_bases(files: Sequence[Source], options: Mapping[str, Any] | None) -> li
     return bases
 
 
-def _quiet_logs() -> None:
-    """Silence the loggers of distributed (and its event loop) for the rest of the process:
-    the in-process cluster's threads may still log (closed connections) after it shut down."""
+def _quiet_logs() -> dict[str, int]:
+    """Silence the loggers of distributed (and its event loop), returning their levels
+    before (as :func:`_restore_logs` takes them): the in-process cluster's threads may still
+    log (closed connections) after it shut down, so they stay silent after its run; a
+    cluster of the caller's gets them back."""
     prefixes = ("distributed", "tornado", "asyncio")
     names = [n for n in logging.root.manager.loggerDict if n.startswith(prefixes)]
+    before = {}
     for name in {*prefixes, *names}:
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+        logger = logging.getLogger(name)
+        before[name] = logger.level
+        logger.setLevel(logging.CRITICAL)
+    return before
+
+
+def _restore_logs(levels: dict[str, int]) -> None:
+    """Give the loggers :func:`_quiet_logs` silenced their levels back."""
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def _wait(client: Any, futures: list[Any], bar: ProgressBar, where: str) -> None:
@@ -765,7 +777,7 @@ def score_dask(
     import numpy as np
 
     from crossentropy.scoring._join import SolutionIndex, mark_seen
-    from crossentropy.scoring._sources import InputError, Source
+    from crossentropy.scoring._sources import InputError, Source, first_line
     from crossentropy.scoring._split import split_units
 
     files = [src] if isinstance(src, Source) else list(src)
@@ -776,9 +788,10 @@ def score_dask(
         import importlib
 
         dd: Any = importlib.import_module("distributed")  # untyped: used through Any
-        _quiet_logs()  # after the import, which sets distributed's own levels
+        levels = _quiet_logs()  # after the import, which sets distributed's own levels
 
-        if scheduler:
+        if scheduler:  # the caller's cluster: its logs as they were, once scored
+            stack.callback(_restore_logs, levels)
             client = stack.enter_context(_connect(dd, scheduler))
         else:
             cluster = stack.enter_context(_local_cluster(dd))
@@ -823,7 +836,10 @@ def score_dask(
                 client.cancel(futures)
                 raise failure
             _wait(client, before, bar, where)  # an earlier unit may fail too
-        parts: list[Part] = client.gather(futures)
+        try:
+            parts: list[Part] = client.gather(futures)
+        except Exception as exc:  # every piece finished: the cluster went away since
+            raise InputError(where, f"lost the Dask scheduler: {first_line(exc)}") from None
     acc = parts[0].acc
     for part in parts[1:]:
         _merge(acc, part.acc, src)
