@@ -29,8 +29,8 @@ import numpy as np
 
 from crossentropy._lib.checks import check_bool, check_choice, check_int, shape_str
 from crossentropy._lib.host import to_host
-from crossentropy._lib.namespace import Array, Namespace, device_of
-from crossentropy._lib.policy import reads
+from crossentropy._lib.namespace import Array, Namespace, device_of, is_dask
+from crossentropy._lib.policy import get_validation, reads
 from crossentropy.metrics._fast import top_label
 from crossentropy.metrics._formulas import (
     bin_index,
@@ -783,8 +783,11 @@ def calibration_error(
         one_binary_label=True,
     )
     xp = prep.xp
-    if prep.weight is not None and reads(None, prep.weight):  # as the other calibration
-        from crossentropy.metrics._calibration import checked_weights  # functions refuse them
+    # as the other calibration functions refuse them; a Dask array's values are computed
+    # here anyway (the bins' totals), so its weights are checked too
+    lazy = prep.weight is not None and is_dask(prep.weight) and get_validation() is not False
+    if prep.weight is not None and (lazy or reads(None, prep.weight)):
+        from crossentropy.metrics._calibration import checked_weights
 
         checked_weights(to_host(prep.weight), prep.n)
         _denominator(prep)  # a zero total weight: ZeroWeightError, as the other metrics
