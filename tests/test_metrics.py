@@ -1249,3 +1249,18 @@ def test_calibration_error_on_dask_refuses_a_negative_weight_as_on_numpy() -> No
     w[177] = 1.0
     good = float(metrics.calibration_error(lazy[0], lazy[1], sample_weight=da.from_array(w)))
     assert good == pytest.approx(metrics.calibration_error(y, p, sample_weight=w), rel=1e-12)
+
+
+def test_a_numpy_weight_of_another_length_beside_dask_arrays_is_named() -> None:
+    """A NumPy array or list of weights of the wrong length beside Dask arrays: the metric's
+    own message (Dask's "Chunks do not add up to shape" came first)."""
+    da = pytest.importorskip("dask.array")
+    n = 100
+    p = da.from_array(np.full((n, 3), 1 / 3), chunks=10)
+    y = da.from_array(np.arange(n) % 3, chunks=10)
+    message = r"^sample_weight must be a 1-D array of one weight per row \(100,\); got \(99,\)$"
+    for weight in (np.ones(n - 1), [1.0] * (n - 1)):
+        with pytest.raises(ValueError, match=message):
+            metrics.log_loss(y, p, sample_weight=weight)
+        with pytest.raises(ValueError, match=message):
+            metrics.brier_score_loss(y > 0, p[:, 1], sample_weight=weight)

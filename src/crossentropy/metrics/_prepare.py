@@ -209,13 +209,18 @@ def check_weight_magnitude(weights: Any) -> None:
         )
 
 
-def _check_weight(xp: Namespace, w: Array, n: int, like: Array) -> Array:
+def _check_weight_shape(w: Any, n: int) -> None:
+    """One weight per row, or a ``ValueError`` naming ``sample_weight``."""
     check_known_shape(w, "sample_weight")
     if w.ndim != 1 or w.shape[0] != n:
         raise ValueError(
             f"sample_weight must be a 1-D array of one weight per row ({n},); got "
             f"{shape_str(w.shape)}"
         )
+
+
+def _check_weight(xp: Namespace, w: Array, n: int, like: Array) -> Array:
+    _check_weight_shape(w, n)
     wf, _ = as_float(xp, w, "sample_weight")
     acc = accumulate_dtype(xp, like)
     wf = wf if wf.dtype == acc else xp.astype(wf, acc)
@@ -417,6 +422,7 @@ def prepare(
             )
             if host.dtype.kind not in "biuf":
                 raise TypeError(f"sample_weight must hold numbers; got dtype {host.dtype}")
+            _check_weight_shape(host, n)  # (before it takes y_proba's chunks)
             w = _to_backend(xp, host, p)
         weight = _check_weight(xp, _values(w, "sample_weight"), n, p)
     fast = isinstance(p, np.ndarray) and p.ndim == 2 and p.dtype in BITS_OF_ONE
