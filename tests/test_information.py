@@ -353,6 +353,38 @@ def test_information_probability_out_of_range(lib, bad):
         ce.perplexity(wrong)
 
 
+@pytest.mark.parametrize("bad", [-0.1, 1.5])
+def test_unread_probabilities_out_of_range_give_nan(bad):
+    """Where values are not read (a Dask array, a JAX trace), an entry outside [0, 1] gives
+    NaN for its distribution, as the metrics' unread probabilities do (1.5 gave an entropy of
+    -0.608, a perplexity of 0.544 and a finite KL); the other distributions keep their
+    values."""
+    da = pytest.importorskip("dask.array")
+    jax = pytest.importorskip("jax")
+    p = np.array([[0.2, 0.3, 0.5], [bad, 0.0, 0.0]])
+    q = np.full((2, 3), 1 / 3)
+    calls = {
+        "entropy": lambda a, b: ce.entropy(a),
+        "perplexity": lambda a, b: ce.perplexity(a),
+        "kl_divergence": ce.kl_divergence,
+        "kl_divergence q": lambda a, b: ce.kl_divergence(b, a),
+        "js_divergence": ce.js_divergence,
+        "cross_entropy": information.cross_entropy,
+        "binary_entropy": lambda a, b: ce.binary_entropy(a)[:, 0],
+    }
+    for name, call in calls.items():
+        want = np.asarray(call(p[:1], q[:1]))[0]
+        lazy = np.asarray(call(da.from_array(p, chunks=1), da.from_array(q, chunks=1)).compute())
+        traced = np.asarray(jax.jit(call)(p, q))
+        for got in (lazy, traced):
+            assert got[0] == pytest.approx(want, rel=1e-12), name
+            assert np.isnan(got[1]), name
+    counts = np.array([[2.0, 3.0, 5.0], [-1.0, 2.0, 0.0]])  # normalize: scores >= 0
+    lazy = ce.entropy(da.from_array(counts, chunks=1), normalize=True).compute()
+    assert lazy[0] == pytest.approx(float(ce.entropy(counts[0], normalize=True)), rel=1e-12)
+    assert np.isnan(lazy[1])
+
+
 def _sum_warnings(call):
     import warnings
 

@@ -30,6 +30,7 @@ from crossentropy._lib.namespace import (
     Namespace,
     as_float,
     cast,
+    device_of,
     namespace,
     promoted,
     restore_dtype,
@@ -89,6 +90,12 @@ def _prepare(
                 check_unit_interval(xp, f, name, nan_passes=True)
                 if ax is not None:
                     warn_unless_sums_to_one(xp, f, name, ax, dt)
+    else:  # values not read (lazy, traced): an entry outside the domain gives NaN, as the
+        # metrics' unread probabilities do, never a finite number (1.5 gave an entropy < 0)
+        nan = xp.asarray(math.nan, dtype=common, device=device_of(floats[0]))
+        floats = [
+            xp.where((f >= 0) if normalize else (f >= 0) & (f <= 1), f, nan) for f in floats
+        ]
     if ax is not None and normalize:
         floats = [_normalized(xp, f, ax) for f in floats]
     return xp, floats, out_dtype, ax
