@@ -286,6 +286,10 @@ def test_a_client_or_a_cluster_is_taken_for_its_address(table: Path) -> None:
             report = score(table, target="y", engine="dask", scheduler=given)
             assert report.log_loss == pytest.approx(local.log_loss, rel=1e-14)
         assert client.status == "running"
+        closed = distributed.Client(cluster)
+        closed.close()  # no scheduler to name: said so (it said "got Client" of a Client)
+        with pytest.raises(ValueError, match=r"^scheduler is a distributed.Client that is clo"):
+            score(table, target="y", engine="dask", scheduler=closed)
     with pytest.raises(TypeError, match="scheduler"):
         score(table, target="y", engine="dask", scheduler=8786)
 

@@ -447,6 +447,12 @@ def scheduler_address(scheduler: Any) -> str | None:
     if not isinstance(address, str):  # a client
         address = getattr(getattr(scheduler, "scheduler", None), "address", None)
     if not isinstance(address, str):
+        status = getattr(scheduler, "status", None)
+        if hasattr(scheduler, "gather") and status in ("closed", "closing", "failed"):
+            raise ValueError(  # a client of no scheduler: it has no address to read
+                f"scheduler is a distributed.Client that is {status}; give a running one, or "
+                "its cluster"
+            )
         raise TypeError(
             "scheduler must be a Dask scheduler's address (a str, tcp://host:port), a "
             f"distributed.Client or a cluster; got {type(scheduler).__name__}"
