@@ -1264,3 +1264,19 @@ def test_a_numpy_weight_of_another_length_beside_dask_arrays_is_named() -> None:
             metrics.log_loss(y, p, sample_weight=weight)
         with pytest.raises(ValueError, match=message):
             metrics.brier_score_loss(y > 0, p[:, 1], sample_weight=weight)
+
+
+def test_smooth_calibration_error_on_dask_names_the_bad_value_as_on_numpy() -> None:
+    """The smooth ECE reads a Dask array's values: a bad one is named by its value, row and
+    column as on NumPy (it was masked to NaN first, and named "nan" without its column)."""
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(5)
+    p = rng.dirichlet(np.ones(3), 300)
+    y = rng.integers(0, 3, 300)
+    for bad in (1.5, np.inf, -0.1):
+        q = p.copy()
+        q[213, 1] = bad
+        with pytest.raises(ValueError, match=rf"got {bad!r} at row 213, column 1"):
+            metrics.smooth_calibration_error(y, q)
+        with pytest.raises(ValueError, match=rf"got {bad!r} at row 213, column 1"):
+            metrics.smooth_calibration_error(da.from_array(y, 100), da.from_array(q, 100))
