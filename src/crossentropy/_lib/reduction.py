@@ -10,7 +10,7 @@ import warnings
 from typing import Any, Literal
 
 from crossentropy._lib.checks import check_choice
-from crossentropy._lib.namespace import Array, Namespace, device_of, quiet
+from crossentropy._lib.namespace import Array, Namespace, device_of, is_dask, quiet
 from crossentropy._lib.policy import torch_compiling, user_stacklevel
 
 __all__ = [
@@ -86,6 +86,11 @@ def divide(xp: Namespace, num: Array, den: Array, empty_mean: float) -> Array:
     denominator is replaced before dividing (a double ``where``), so gradients stay finite.
     """
     if math.isnan(empty_mean):
+        if is_dask(num) or is_dask(den):  # divided at compute time, past quiet(): 0/0 warned
+            zero = den == 0
+            inf = xp.full_like(num, xp.inf)  # x / +0, without a division or 0 * inf
+            over_zero = xp.where(num > 0, inf, xp.where(num < 0, -inf, xp.full_like(num, xp.nan)))
+            return xp.where(zero, over_zero, num / xp.where(zero, xp.ones_like(den), den))
         with quiet(num):  # 0/0 -> nan, as torch
             return num / den
     nonzero = den != 0
