@@ -292,6 +292,13 @@ def test_a_client_or_a_cluster_is_taken_for_its_address(table: Path) -> None:
             score(table, target="y", engine="dask", scheduler=closed)
     with pytest.raises(TypeError, match="scheduler"):
         score(table, target="y", engine="dask", scheduler=8786)
+    # dask's own scheduler names are no address (read as one: "missing port number"), and an
+    # empty address is no default (it started a local cluster)
+    for name in ("threads", "synchronous", "processes"):
+        with pytest.raises(ValueError, match=rf"^scheduler='{name}' names one of dask's local"):
+            score(table, target="y", engine="dask", scheduler=name)
+    with pytest.raises(ValueError, match=r"^scheduler is an empty address"):
+        score(table, target="y", engine="dask", scheduler="")
 
 
 def test_a_callers_cluster_keeps_its_log_levels_and_a_lost_gather_is_an_input_error(

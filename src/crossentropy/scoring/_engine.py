@@ -437,10 +437,32 @@ def score_local(
     return _finish(src, acc, ids)
 
 
+#: The names of dask's own schedulers (``dask.config.set(scheduler=...)``), not addresses.
+_LOCAL_SCHEDULERS = frozenset(
+    {
+        "threads",
+        "threading",
+        "sync",
+        "synchronous",
+        "single-threaded",
+        "processes",
+        "multiprocessing",
+    }
+)
+
+
 def scheduler_address(scheduler: Any) -> str | None:
     """The address of ``scheduler`` (``scheduler=``): a str as given, a cluster's
     ``scheduler_address``, a ``distributed.Client``'s scheduler's address; a ``TypeError``
     naming ``scheduler`` otherwise."""
+    if isinstance(scheduler, str) and scheduler.strip().lower() in _LOCAL_SCHEDULERS:
+        raise ValueError(
+            f"scheduler={scheduler!r} names one of dask's local schedulers; scheduler= takes a "
+            "distributed scheduler's address, Client or cluster (without one, engine='dask' "
+            "starts a local cluster, and engine='local' scores on this process's threads)"
+        )
+    if isinstance(scheduler, str) and not scheduler.strip():
+        raise ValueError("scheduler is an empty address; leave it out for a local cluster")
     if scheduler is None or isinstance(scheduler, str):
         return scheduler
     address = getattr(scheduler, "scheduler_address", None)  # a cluster
