@@ -687,6 +687,32 @@ def test_a_loss_that_leaves_out_the_labels_of_masked_positions_is_followed():
     kept = mask[:, 1:] != 0
     assert not torch.isclose(per_token[kept].mean(), per_token.mean())  # the two differ here
 
+    # half precision: the probe's tolerance (by its largest logit, 1000) once took every
+    # bfloat16 model for one that leaves masked labels out (4.5908 against 4.5856); and a
+    # zero head, whose probe cannot tell the two apart, is taken as leaving none out
+    mask[1, 4:] = 0
+    bf16 = _model("llama").to(torch.bfloat16)
+    own = copy.deepcopy(bf16)(**inputs).loss
+    counted = torch.nn.functional.cross_entropy(
+        copy.deepcopy(bf16)(input_ids=ids).logits[:, :-1].float().transpose(1, 2), ids[:, 1:]
+    )
+    kept = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+    left_out = torch.nn.functional.cross_entropy(
+        copy.deepcopy(bf16)(input_ids=ids).logits[:, :-1].float().transpose(1, 2), kept
+    )
+    assert abs(float(counted - left_out)) > 0.01  # the two conventions differ here
+    fused = use_fused_loss(bf16)(**inputs).loss
+    torch.testing.assert_close(fused, own, rtol=2e-3, atol=0)
+    torch.testing.assert_close(fused, counted, rtol=2e-3, atol=0)
+    zero = _model("llama")
+    with torch.no_grad():
+        zero.lm_head.weight.zero_()
+    use_fused_loss(zero)
+    with torch.no_grad():
+        zero.lm_head.weight.normal_()
+    own = remove_fused_loss(copy.deepcopy(zero))(**inputs).loss
+    torch.testing.assert_close(zero(**inputs).loss, own, rtol=2e-6, atol=1e-6)
+
     class MaskWeighted(transformers.LlamaForCausalLM):  # the mask as a weight of 3 per token
         def forward(self, input_ids=None, attention_mask=None, labels=None):
             h = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

@@ -93,9 +93,7 @@ def _prepare(
     else:  # values not read (lazy, traced): an entry outside the domain gives NaN, as the
         # metrics' unread probabilities do, never a finite number (1.5 gave an entropy < 0)
         nan = xp.asarray(math.nan, dtype=common, device=device_of(floats[0]))
-        floats = [
-            xp.where((f >= 0) if normalize else (f >= 0) & (f <= 1), f, nan) for f in floats
-        ]
+        floats = [xp.where((f >= 0) if normalize else (f >= 0) & (f <= 1), f, nan) for f in floats]
     if ax is not None and normalize:
         floats = [_normalized(xp, f, ax) for f in floats]
     return xp, floats, out_dtype, ax

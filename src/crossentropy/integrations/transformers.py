@@ -183,6 +183,7 @@ def _check_transform(model: nn.Module, softcap: float | None, temperature: float
         expected = expected / temperature
         # the model's rounding is of these (before a softcap, which does not enlarge it)
         reach = float(expected.abs().max())
+        scored = float(expected[0, :2].abs().max())  # of the two positions a loss scores
         if softcap is not None:
             expected = softcap * torch.tanh(expected / softcap)
         # the decoder and its parts (OPT's forward calls its decoder's decoder) made up
@@ -269,7 +270,11 @@ def _check_transform(model: nn.Module, softcap: float | None, temperature: float
     # the loss in float32 at least (the models' loss upcasts float64 logits to float32, too)
     loss_unit = max(unit, torch.finfo(torch.float32).eps)
     return _check_loss(
-        name, (out, per_item, with_mask), expected, labels, 16 * loss_unit * max(reach, 1.0)
+        name,
+        (out, per_item, with_mask),
+        expected,
+        labels,
+        (16 * loss_unit * max(reach, 1.0), 16 * loss_unit * max(scored, 1.0)),
     )
 
 
@@ -290,14 +295,23 @@ def _loss_of(out: Any) -> float | None:
 
 
 def _check_loss(
-    name: str, outs: tuple[Any, Any, Any], logits: Tensor, labels: Tensor, tol: float
+    name: str,
+    outs: tuple[Any, Any, Any],
+    logits: Tensor,
+    labels: Tensor,
+    tols: tuple[float, float],
 ) -> _Probe:
     """The probe's losses against the next-token cross-entropy of its (float64) logits:
     refused unless it is that mean (see :func:`_check_transform`); with
     ``num_items_in_batch=5``, the sum over 5 or the same mean (a forward that takes the
     keyword and leaves it unused); with the last position's attention mask 0, the same mean
-    or that of the first label alone (a loss that leaves the masked position's label out)."""
+    or that of the first label alone (a loss that leaves the masked position's label out).
+    ``tols``: the loss's tolerance by the largest logit of the probe, and by the largest of
+    the two positions scored (the mask's question is of those two; where their losses are
+    too close to tell the mean from the first alone, a zero head, the model is taken as
+    leaving no label out, the common case)."""
     out, per_item, with_mask = outs
+    tol, scored_tol = tols
     ce = nn.functional.cross_entropy
     shifted = ce(logits[0, :-1], labels[0, 1:], reduction="none")
     mean, own = float(shifted.mean()), _loss_of(out)
@@ -332,8 +346,9 @@ def _check_loss(
         first = float(shifted[0])  # the one label whose position the mask keeps
         own = _loss_of(with_mask)
         own = float("nan") if own is None else own
-        masks = abs(own - first) <= tol
-        if not masks and not abs(own - mean) <= tol:
+        as_mean, as_first = abs(own - mean) <= scored_tol, abs(own - first) <= scored_tol
+        masks = as_first and not as_mean and abs(first - mean) > 2 * scored_tol
+        if not as_first and not as_mean:
             raise TypeError(
                 f"{name}'s own loss with an attention mask of [1, 1, 0] is {own:.6g}, neither "
                 f"the mean over the labels ({mean:.6g}) nor that over the label the mask keeps "
@@ -363,7 +378,8 @@ def use_fused_loss(
     with :math:`n` the number of target tokens, or ``num_items_in_batch`` when the trainer
     passes it and the model's own loss divides by it (the model's own convention); a model
     whose own loss leaves out the labels of positions its attention mask zeroes
-    (Qwen2-Audio's, Granite Speech's) has them left out here too. The
+    (Qwen2-Audio's, Granite Speech's) has them left out here too (of ``labels``; explicit
+    ``shift_labels`` are taken as given). The
     model's ``forward`` keeps its signature (its ``**kwargs`` let ``Trainer`` pass
     ``num_items_in_batch``); with ``labels`` or ``shift_labels`` it runs ``model.base_model``
     and the fused op on the last hidden states and ``model.get_output_embeddings().weight``
@@ -653,11 +669,13 @@ class _FusedForward:
             if not isinstance(mask, Tensor):
                 mask = kwargs.get("attention_mask")
             if isinstance(mask, Tensor):
-                if tuple(mask.shape) != tuple(hidden.shape[:-1]):
+                tokens = tuple(hidden.shape[:-1])
+                if mask.ndim != 2 or mask.shape[0] != tokens[0] or mask.shape[1] < tokens[1]:
                     raise ValueError(
-                        f"attention_mask must have the shape of the tokens "
-                        f"{tuple(hidden.shape[:-1])}; got {tuple(mask.shape)}"
+                        f"attention_mask must have the shape of the tokens {tokens} (or more "
+                        f"positions, of which the last are the tokens'); got {tuple(mask.shape)}"
                     )
+                mask = mask[:, mask.shape[1] - tokens[1] :]  # (a prefix's positions: cropped)
                 kept = nn.functional.pad(mask[..., 1:].to(shift_labels.device) != 0, (0, 1))
                 ignored = -100 if fused.ignore_index is None else fused.ignore_index
                 shift_labels = shift_labels.masked_fill(~kept, ignored)
