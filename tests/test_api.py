@@ -432,7 +432,10 @@ def test_clip_and_renormalize_reproduce_kaggle_and_older_scikit_learn(rounded) -
     assert kaggle_score(rounded["onehot"].drop(columns="Usage"), five, "id") == pytest.approx(
         kaggle, rel=1e-12
     )
-    assert score(p * 5, renormalize="after_clip", **kw).log_loss > 0  # clipped to 1 - eps
+    q5 = np.clip(p * 5, 1e-15, 1 - 1e-15)  # scikit-learn's order: clipped to 1 - eps first
+    q5 = q5 / q5.sum(axis=1, keepdims=True)
+    after5 = score(p * 5, clip=1e-15, renormalize="after_clip", **kw).log_loss
+    assert after5 == pytest.approx(-np.log(q5[rows, y]).mean(), rel=1e-12)
     with pytest.raises(ValueError, match=r"probability 5\.0 is greater than 1"):
         score(np.where(p > 0.5, 5.0, p), **kw)  # not without renormalize
     for bad, what in ((-0.5, "negative"), (np.inf, "infinite"), (np.nan, "NaN")):
@@ -1151,6 +1154,8 @@ def test_pandas_stored_index_in_parquet_is_no_class(tmp_path: Path):
     got = score(tmp_path / "t.parquet", target="y", id="id", bootstrap=0)
     assert got.log_loss == pytest.approx(want, rel=1e-12)
     assert [c["label"] for c in got.per_class] == ["a", "b", "c"]
+    star = score(tmp_path / "t.parquet", target="y", id="id", proba="*", bootstrap=0)
+    assert star.log_loss == got.log_loss  # "*": every other column, as without a pattern
     frame[["id", "y"]].to_csv(tmp_path / "sol.csv", index=False)
     shuffled.drop(columns="y").to_parquet(tmp_path / "sub.parquet")
     pair = score(tmp_path / "sub.parquet", solution=tmp_path / "sol.csv", id="id", bootstrap=0)

@@ -1074,6 +1074,11 @@ def test_a_report_name_as_long_as_the_file_system_takes_is_written(
     assert (code, out) == (2, "")
     assert "the file name is 256 bytes long, more than the folder's file system takes (255)" in err
     assert err.count("\n") == 1
+    deep = tmp_path / ("d" * 256) / "r.html"  # a folder's name too long: one line too
+    code, out, err = run(capsys, str(data["dir"] / "t.csv"), *TABLE_ARGS, "--report", str(deep))
+    assert (code, out) == (2, "")
+    assert err.endswith(": cannot write: File name too long\n")
+    assert err.count("\n") == 1
 
 
 def test_output_paths_that_are_devices_are_refused_before_writing():

@@ -198,6 +198,12 @@ def test_a_file_name_that_is_not_utf8_is_refused_by_name(tmp_path: Path, capsys)
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "the file name is not UTF-8 text" in err
+    # NumPy opens any name: an .npy so named is scored
+    npy = os.path.join(os.fsdecode(bytes(tmp_path)), os.fsdecode(b"p\xff.npy"))
+    np.save(npy, np.array([[0.8, 0.2], [0.4, 0.6]]))
+    np.save(tmp_path / "y.npy", np.array([0, 1]))
+    got = score(npy, target_file=tmp_path / "y.npy", bootstrap=0).log_loss
+    assert got == pytest.approx(-np.mean(np.log([0.8, 0.6])), rel=1e-12)
 
 
 def test_a_url_reads_csv_cells_as_the_local_reader_does(memory_files, tmp_path: Path) -> None:

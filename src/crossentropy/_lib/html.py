@@ -242,9 +242,13 @@ def check_output_path(path: str | os.PathLike[str], inputs: Iterable[str] = ()) 
             f"{path}: cannot write: the file name is {len(os.fsencode(dest.name))} bytes long, "
             f"more than the folder's file system takes ({longest})"
         )
-    if dest.is_symlink():
+    try:
+        link, there = dest.is_symlink(), dest.exists()
+    except OSError as exc:  # a folder's name past NAME_MAX, say
+        raise ValueError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    if link:
         raise ValueError(f"{path}: is a symbolic link; refusing to replace it")
-    if dest.exists() and not dest.is_file():
+    if there and not dest.is_file():
         kind = "a folder" if dest.is_dir() else "not a regular file (a device, FIFO or socket)"
         raise ValueError(f"{path}: is {kind}; refusing to replace it")
     folder = dest.absolute().parent

@@ -732,7 +732,7 @@ def sharded_linear_loss(
             *params, y, cw, wy_all, a_ce, a_z, group, start, plan, o, valid, num_items_in_batch
         )
         if reads(o.validate, t):
-            _check_targets(t, v_total, cast(int, o.ignore_index))
+            _check_targets(t.reshape(shape), v_total, cast(int, o.ignore_index))
         return loss.to(out_dtype)
     lse, uy, sm, ent, hit, wy, v_total, w_total = _ShardedLinear.apply(  # type: ignore[no-untyped-call]
         x,
@@ -745,7 +745,7 @@ def sharded_linear_loss(
         plan,
     )
     if reads(o.validate, t):
-        _check_targets(t, v_total, cast(int, o.ignore_index))
+        _check_targets(t.reshape(shape), v_total, cast(int, o.ignore_index))
     return _compose(
         o,
         valid,

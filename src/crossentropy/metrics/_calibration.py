@@ -976,9 +976,15 @@ def _pairs(
 
     # computed on the host: Dask arrays are read first, so their values are checked and a bad
     # one named as on NumPy (unread, it became NaN, and was named as "nan")
-    y_true, y_proba, sample_weight = (
-        to_host(a) if is_dask(a) else a for a in (y_true, y_proba, sample_weight)
-    )
+    lazy = [a for a in (y_true, y_proba, sample_weight) if is_dask(a)]
+    if lazy:  # one computation (what the arrays share is computed once)
+        import importlib
+
+        dask: Any = importlib.import_module("dask")  # (untyped)
+        done = iter(dask.compute(*lazy))
+        y_true, y_proba, sample_weight = (
+            next(done) if is_dask(a) else a for a in (y_true, y_proba, sample_weight)
+        )
     prep = prepare(y_true, y_proba, sample_weight, labels, nonempty=True, one_binary_label=True)
     conf, hit = confidence_and_outcome(prep.xp, prep)
     f = np.asarray(to_host(conf))

@@ -453,7 +453,8 @@ _LOCAL_SCHEDULERS = frozenset(
 
 def scheduler_address(scheduler: Any) -> str | None:
     """The address of ``scheduler`` (``scheduler=``): a str as given, a cluster's
-    ``scheduler_address``, a ``distributed.Client``'s scheduler's address; a ``TypeError``
+    ``scheduler_address``, a ``distributed.Client``'s scheduler's address; a ``ValueError``
+    for an empty str, a dask local scheduler's name or a closed client, a ``TypeError``
     naming ``scheduler`` otherwise."""
     if isinstance(scheduler, str) and scheduler.strip().lower() in _LOCAL_SCHEDULERS:
         raise ValueError(

@@ -337,14 +337,12 @@ def local_path(value: Any, name: str) -> str | None:
                 f"{name}: a file:// URL names a local file (file:///path); got {text!r}"
             )
         text = url2pathname(url.path)
-    if isinstance(text, str):
-        _check_utf8_name(text)
     return str(os.path.abspath(text))
 
 
 def _check_utf8_name(path: str) -> None:
     """An :class:`InputError` for a file name whose bytes are not UTF-8 (legal on POSIX; read
-    as surrogates), which pyarrow cannot open."""
+    as surrogates), which pyarrow cannot open (NumPy opens ``.npy``/``.npz`` of any name)."""
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
@@ -609,8 +607,9 @@ def column_names(path: str, fmt: Format) -> list[str]:
     Raises
     ------
     InputError
-        Empty or unreadable file.
+        Empty or unreadable file, or a name pyarrow cannot open.
     """
+    _check_utf8_name(path)
     if fmt == "csv":
         try:
             # the header's bytes alone are decoded (a text reader decodes a whole block: a
@@ -763,8 +762,13 @@ def _select_columns(
                 raise InputError(path, no_such_column(names, item, listable=True), column=item)
             prefix, suffix, hits = "", "", [item]
         for n in hits:
-            if n in roles and n != item and not prefix and not suffix:
-                continue  # "*": every other column
+            if (
+                (n in roles or _PANDAS_INDEX.fullmatch(n))
+                and n != item
+                and not prefix
+                and not suffix
+            ):
+                continue  # "*": every other column (as without a pattern)
             if n in roles:
                 how = f"matched by the pattern {item!r} of" if n != item else "named in"
                 raise InputError(
