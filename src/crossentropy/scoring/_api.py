@@ -524,7 +524,10 @@ def score(
         A column whose values split the rows, as Kaggle's ``Usage`` column (``Public``,
         ``Private``) of a solution: each split is also scored alone (``ScoreReport.splits``).
         In pair mode it is a column of the solution. At most 10,000 distinct values (each
-        keeps its own totals): a column of more is refused.
+        keeps its own totals): a column of more is refused. The overall numbers are of every
+        row, a split's rows included: Kaggle's leaderboards are the ``Public`` and
+        ``Private`` splits alone (its ``Ignored`` rows count in neither; drop them, or use
+        :func:`kaggle_score` with ``usage=``).
     batch_rows : int, default 65536
         Rows per batch: memory grows with it.
     sample_weight : str or array_like, optional
