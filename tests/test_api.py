@@ -438,7 +438,8 @@ def test_clip_and_renormalize_reproduce_kaggle_and_older_scikit_learn(rounded) -
     assert after5 == pytest.approx(-np.log(q5[rows, y]).mean(), rel=1e-12)
     with pytest.raises(ValueError, match=r"probability 5\.0 is greater than 1"):
         score(np.where(p > 0.5, 5.0, p), **kw)  # not without renormalize
-    for bad, what in ((-0.5, "negative"), (np.inf, "infinite"), (np.nan, "NaN")):
+    negative = r"score -0\.5 is negative \(rows to renormalize take finite scores >= 0\)"
+    for bad, what in ((-0.5, negative), (np.inf, "infinite"), (np.nan, "NaN")):
         worse = p * 5
         worse[2, 1] = bad
         with pytest.raises(ValueError, match=rf"row 3\b.*{what}"):

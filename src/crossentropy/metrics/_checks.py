@@ -32,13 +32,16 @@ class ProbabilityError(ValueError):
         self.index, self.value = index, value
 
 
-def describe_probability(value: float) -> str:
+def describe_probability(value: float, *, scores: bool = False) -> str:
     """What is wrong with a value that is not a probability, in words (NaN, infinite,
-    negative, or above 1)."""
+    negative, or above 1); ``scores``: of rows to be divided by their sums, which take any
+    finite value >= 0."""
     if math.isnan(value):
         return "probability is NaN"
     if math.isinf(value):
         return f"probability is {'-' if value < 0 else ''}infinite"
+    if scores:
+        return f"score {value!r} is negative (rows to renormalize take finite scores >= 0)"
     side = "negative" if value < 0 else "greater than 1"
     return f"probability {value!r} is {side} (probabilities must lie in [0, 1])"
 

@@ -209,7 +209,8 @@ def _update(acc: ScoreAccumulator, batch: Batch, src: Source | None) -> None:
         value = float(batch.proba[i, 1]) if binary else exc.value
         column = None if src is None else src.proba_columns[0 if binary else j]
         row = int(batch.rows[i]) % PART_STRIDE
-        raise InputError(where, describe_probability(value), row=row, column=column) from None
+        text = describe_probability(value, scores=acc.renormalize is not None)
+        raise InputError(where, text, row=row, column=column) from None
     except ValueError as exc:
         raise InputError(where, str(exc)) from None
 
