@@ -610,6 +610,42 @@ def test_negative_class_weight_as_torch(lib):
         np.testing.assert_allclose(lib.to_numpy(ours), theirs.numpy(), rtol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("y", "w", "smoothing"),
+    [
+        ([0, 0, 1], [0.0, 0.0, 1.0], 0.1),  # every target of weight 0: NaN (inf before)
+        ([0, 0, 0], [0.0, 1.0, 1.0], 0.1),
+        ([0, 1, 1], [2.0, -1.0, 1.0], 0.1),  # weights summing to 0: NaN (-inf before)
+        ([0, 1, 1], [2.0, -1.0, 1.0], 0.0),  # without smoothing: -inf, as before
+        ([0, 1, 2], [1.0, 2.0, 3.0], 0.1),
+    ],
+)
+def test_smoothed_weighted_mean_over_a_zero_weight_is_torchs(lib, y, w, smoothing):
+    """PyTorch divides the smoothed loss's two terms by the weights' sum apart: where that sum
+    is 0, 0 / 0 + x / 0 is NaN, not the combined term's inf."""
+    torch = pytest.importorskip("torch")
+    F = pytest.importorskip("torch.nn.functional")
+    z = np.array([[1.0, 0.5, -0.2], [0.2, -1.0, 0.3], [-0.3, 0.8, 0.1]])
+    want = F.cross_entropy(
+        torch.tensor(z),
+        torch.tensor(y),
+        weight=torch.tensor(w, dtype=torch.float64),
+        label_smoothing=smoothing,
+    )
+    yl, wl = lib.asarray(np.array(y)), lib.asarray(np.array(w))
+    got = ce.cross_entropy(lib.asarray(z), yl, wl, label_smoothing=smoothing)
+    np.testing.assert_allclose(lib.to_numpy(got), want.numpy(), rtol=1e-12)
+    if lib.name == "numpy":  # and under jax.jit, its smoothing traced
+        jax = pytest.importorskip("jax")
+        jnp = jax.numpy
+
+        def loss(z, y, w, eps):
+            return ce.cross_entropy(z, y, w, label_smoothing=eps)
+
+        traced = jax.jit(loss)(jnp.asarray(z), jnp.asarray(y), jnp.asarray(w), smoothing)
+        np.testing.assert_allclose(np.asarray(traced), want.numpy(), rtol=1e-12)
+
+
 @pytest.mark.parametrize("shape", [(2,), (4,), (1, 3), ()])
 def test_class_weight_wrong_shape(lib, shape):
     w = lib.asarray(np.ones(shape))

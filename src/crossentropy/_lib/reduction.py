@@ -23,6 +23,7 @@ __all__ = [
     "divide",
     "inverse",
     "legacy_reduction",
+    "over_zero",
     "reduce",
     "reduction_scale",
     "weight_total",
@@ -79,6 +80,13 @@ def check_empty_mean(value: object) -> float:
     return v
 
 
+def over_zero(xp: Namespace, num: Array) -> Array:
+    """``num / +0`` without a division (no warning, no gradient): inf, -inf, or NaN for 0 and
+    NaN."""
+    inf = xp.full_like(num, xp.inf)
+    return xp.where(num > 0, inf, xp.where(num < 0, -inf, xp.full_like(num, xp.nan)))
+
+
 def divide(xp: Namespace, num: Array, den: Array, empty_mean: float) -> Array:
     """``num / den``, with ``empty_mean`` where ``den == 0``.
 
@@ -88,9 +96,7 @@ def divide(xp: Namespace, num: Array, den: Array, empty_mean: float) -> Array:
     if math.isnan(empty_mean):
         if is_dask(num) or is_dask(den):  # divided at compute time, past quiet(): 0/0 warned
             zero = den == 0
-            inf = xp.full_like(num, xp.inf)  # x / +0, without a division or 0 * inf
-            over_zero = xp.where(num > 0, inf, xp.where(num < 0, -inf, xp.full_like(num, xp.nan)))
-            return xp.where(zero, over_zero, num / xp.where(zero, xp.ones_like(den), den))
+            return xp.where(zero, over_zero(xp, num), num / xp.where(zero, xp.ones_like(den), den))
         with quiet(num):  # 0/0 -> nan, as torch
             return num / den
     nonzero = den != 0

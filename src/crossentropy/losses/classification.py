@@ -56,6 +56,7 @@ from crossentropy._lib.reduction import (
     MeanDivisor,
     Reduction,
     divide,
+    over_zero,
     reduce,
     reduction_scale,
 )
@@ -393,6 +394,7 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
         return z
 
     bad = None
+    split: tuple[Array, Array, Any] | None = None  # weighted smoothing's terms, its eps / C
     if inp.soft:
         target = inp.target
         valid = ~xp.all(target == o.ignore_index, axis=-1)
@@ -467,6 +469,8 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
             # inf (a -inf logit) or NaN (a -inf logit of class weight 0)
             c = eps / n_classes
             term = c * smooth if isinstance(c, float) else fm.unless_zero(xp, c, smooth)
+            if per_class_mode and w_y is not None:  # PyTorch's two means, apart (see below)
+                split = ((1 - eps) * nll, term, c)
             nll = (1 - eps) * nll + term
         per = nll
         if not per_class_mode and w_y is not None:
@@ -492,6 +496,17 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
         total = per if zterm is None else per + zterm
         return reduce(xp, total, red, batch_size=batch, empty_mean=o.empty_mean), saved
     out = divide(xp, xp.sum(per), den, o.empty_mean)
+    if split is not None and use_weight and math.isnan(o.empty_mean):
+        # PyTorch divides the smoothed loss's two terms by the weights' sum apart: at a sum of
+        # 0 (every target of class weight 0), 0 / 0 + x / 0 is NaN where one quotient is inf
+        parts = [xp.where(valid, part, zero) for part in split[:2]]
+        if bad is not None:  # a label out of range left unread: NaN, as the loss is
+            parts[0] = xp.where(bad, xp.full_like(parts[0], math.nan), parts[0])
+        a, b = (xp.sum(part) for part in parts)
+        tail = over_zero(xp, b)
+        if not isinstance(split[2], float):  # a traced smoothing of 0 has no term (not 0 / 0)
+            tail = xp.where(split[2] == 0, xp.zeros_like(tail), tail)
+        out = xp.where(den == 0, over_zero(xp, a) + tail, out)
     if zterm is not None:
         out = out + divide(xp, xp.sum(zterm), count, _z_fill(o.empty_mean))
     return out, saved
