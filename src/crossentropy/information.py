@@ -22,6 +22,7 @@ from crossentropy._lib.checks import (
     check_nonnegative,
     check_number,
     check_unit_interval,
+    nan_outside,
     shape_str,
     warn_unless_sums_to_one,
 )
@@ -30,7 +31,6 @@ from crossentropy._lib.namespace import (
     Namespace,
     as_float,
     cast,
-    device_of,
     namespace,
     promoted,
     restore_dtype,
@@ -92,8 +92,7 @@ def _prepare(
                     warn_unless_sums_to_one(xp, f, name, ax, dt)
     else:  # values not read (lazy, traced): an entry outside the domain gives NaN, as the
         # metrics' unread probabilities do, never a finite number (1.5 gave an entropy < 0)
-        nan = xp.asarray(math.nan, dtype=common, device=device_of(floats[0]))
-        floats = [xp.where((f >= 0) if normalize else (f >= 0) & (f <= 1), f, nan) for f in floats]
+        floats = [nan_outside(xp, f, scores=normalize) for f in floats]
     if ax is not None and normalize:
         floats = [_normalized(xp, f, ax) for f in floats]
     return xp, floats, out_dtype, ax

@@ -18,7 +18,15 @@ from typing import Any
 import numpy as np
 
 from crossentropy._lib.host import to_host
-from crossentropy._lib.namespace import Array, Namespace, as_float, cast, epsilon, is_array
+from crossentropy._lib.namespace import (
+    Array,
+    Namespace,
+    as_float,
+    cast,
+    device_of,
+    epsilon,
+    is_array,
+)
 
 __all__ = [
     "LabelRangeError",
@@ -32,6 +40,8 @@ __all__ = [
     "check_unit_interval",
     "element_weight",
     "first_index",
+    "in_unit_domain",
+    "nan_outside",
     "off_sum",
     "per_class",
     "reads_as_float",
@@ -304,6 +314,19 @@ def first_index(xp: Namespace, mask: Array) -> tuple[int, ...] | None:
 def value_at(x: Array, index: tuple[int, ...]) -> float:
     """The value of a readable ``x`` at ``index``, as a float."""
     return float(np.asarray(to_host(x))[index])
+
+
+def in_unit_domain(x: Array, scores: bool = False) -> Array:
+    """Which entries of ``x`` are probabilities, in [0, 1] (``scores``: finite and >= 0, rows
+    to be divided by their sums); NaN is none."""
+    return (x >= 0) & (x < math.inf) if scores else (x >= 0) & (x <= 1)
+
+
+def nan_outside(xp: Namespace, x: Array, scores: bool = False) -> Array:
+    """``x`` with every entry outside :func:`in_unit_domain` made NaN: where values are not
+    read (lazy, traced), a bad input gives NaN, never a finite number."""
+    nan = xp.asarray(math.nan, dtype=x.dtype, device=device_of(x))
+    return xp.where(in_unit_domain(x, scores), x, nan)
 
 
 def check_unit_interval(

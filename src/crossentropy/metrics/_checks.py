@@ -7,7 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from crossentropy._lib.checks import first_index, row_sum_tolerance, shape_str
+from crossentropy._lib.checks import (
+    first_index,
+    in_unit_domain,
+    nan_outside,
+    row_sum_tolerance,
+    shape_str,
+)
 from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import Array, Namespace, is_numpy
 from crossentropy._lib.policy import reads
@@ -71,15 +77,11 @@ def check_probabilities(xp: Namespace, p: Array, name: str, *, scores: bool = Fa
     column; returns ``p``. A lazy array cannot be inspected without computing it: its entries
     outside [0, 1] (NaN and inf included) become NaN, so a bad input gives a NaN metric, never
     a silently wrong number."""
-
-    def good(a: Array) -> Array:
-        return (a >= 0) & (a < math.inf) if scores else (a >= 0) & (a <= 1)
-
     if not reads(None, p):
-        return xp.where(good(p), p, xp.asarray(xp.nan, dtype=p.dtype))
+        return nan_outside(xp, p, scores)
     if is_numpy(p) and _all_in_range_numpy(p, bounded=not scores):
         return p
-    idx = first_index(xp, ~good(p))  # NaN fails both comparisons
+    idx = first_index(xp, ~in_unit_domain(p, scores))  # NaN fails both comparisons
     if idx is None:
         return p
     value = float(to_host(p)[idx])

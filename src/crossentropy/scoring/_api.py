@@ -869,7 +869,7 @@ def score_one(
         bar.clear()
         raise
     bar.finish(int(result["n"]))
-    if src.mode == "pair" and src.target is not None and settings.proba is None:
+    if settings.proba is None:
         _check_labelled(src, result["per_class"])
     totals = result.pop("paired_totals", None)
     total = float(result.get("weight", result["n"]))
@@ -906,7 +906,7 @@ def _check_labelled(src: Source, per_class: list[dict[str, Any]]) -> None:
     ``classes``, which may name a class no row is of."""
     from crossentropy.scoring._sources import InputError, unlabelled_column
 
-    if src.binary or src.target is None or src.classes_named:
+    if src.mode != "pair" or src.binary or src.target is None or src.classes_named:
         return
     for column, entry in zip(src.proba_columns, per_class, strict=True):
         if entry["count"] == 0:

@@ -735,8 +735,12 @@ def _select_columns(
     error: left out, it would shift the classes of the other columns.
     """
     cols: list[str] = []
-    if spec is None:  # (pandas' unnamed index, stored in Parquet, is no column of the frame)
-        cols = [n for n in names if n not in roles and not _PANDAS_INDEX.fullmatch(n)]
+
+    def other(n: str) -> bool:  # no class unless named: a role's, or pandas' stored index
+        return n in roles or _PANDAS_INDEX.fullmatch(n) is not None
+
+    if spec is None:
+        cols = [n for n in names if not other(n)]
         stray = next((n for n in cols if headerless(n)), None)
         if stray is not None:
             raise InputError(
@@ -762,12 +766,7 @@ def _select_columns(
                 raise InputError(path, no_such_column(names, item, listable=True), column=item)
             prefix, suffix, hits = "", "", [item]
         for n in hits:
-            if (
-                (n in roles or _PANDAS_INDEX.fullmatch(n))
-                and n != item
-                and not prefix
-                and not suffix
-            ):
+            if other(n) and n != item and not prefix and not suffix:
                 continue  # "*": every other column (as without a pattern)
             if n in roles:
                 how = f"matched by the pattern {item!r} of" if n != item else "named in"
@@ -1438,15 +1437,13 @@ def expand_parts(path: str) -> list[str] | None:
         names = sorted(os.path.join(path, n) for n in os.listdir(path) if _is_part(n))
         if not names:
             raise InputError(path, "the folder holds no CSV or Parquet file")
-        for name in names:
-            _check_utf8_name(name)
-        return names
-    if os.path.exists(path) or not any(ch in path for ch in GLOB_CHARS):
+    elif os.path.exists(path) or not any(ch in path for ch in GLOB_CHARS):
         return None
-    names = sorted(n for n in glob.glob(path) if os.path.isfile(n))
-    if not names:
-        raise InputError(path, "no file matches the pattern")
-    for name in names:
+    else:
+        names = sorted(n for n in glob.glob(path) if os.path.isfile(n))
+        if not names:
+            raise InputError(path, "no file matches the pattern")
+    for name in names:  # (pyarrow reads the parts)
         _check_utf8_name(name)
     return names
 
