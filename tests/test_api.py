@@ -735,6 +735,9 @@ def test_a_record_batch_reader_is_read_as_a_stream(files) -> None:
     again = pa.RecordBatchReader.from_batches(table.schema, batches)
     with pytest.raises(ValueError, match="engine='local'"):
         score(again, target="y", proba="p_*", engine="dask")
+    # a stream is read once: read again, it has no rows, and the message asks
+    with pytest.raises(InputError, match=r"^RecordBatchReader: no data rows \(was it read"):
+        score(reader, target="y", proba="p_*", bootstrap=0)
 
 
 # --------------------------------------------------------------------------- sample weights
@@ -981,6 +984,27 @@ def test_no_negative_zero_is_shown_and_options_are_as_given():
     assert not re.search(r"-0\.0+\b", report.to_text())
     assert not re.search(r">-0\.0+<", report.html())
     assert data["input"]["options"]["renormalize"] is False
+
+
+def test_the_decomposition_table_adds_up_in_every_row():
+    """Each row of the text's and the page's decomposition table reads score = MCB - DSC +
+    UNC; the binned Murphy row names its within-bin terms, which complete that identity."""
+    rng = np.random.default_rng(1)
+    p, y = rng.dirichlet(np.ones(3), 300), rng.integers(0, 3, 300)
+    report = score(p, target=y, bootstrap=0)
+    text = report.to_text()
+    rows = [line for line in text.splitlines() if "(CORP)" in line or "(Murphy" in line]
+    assert len(rows) == 3
+    for row in rows:
+        numbers = [float(v) for v in re.findall(r"-?\d+\.\d+", row)]
+        extra = numbers.pop(0) if "within-bin terms" in row else 0.0
+        total, mcb, dsc, unc = numbers
+        assert total == pytest.approx(mcb - dsc + unc + extra, abs=3e-6), row
+    m = report.calibration["murphy"]
+    within = m["within_bin_variance"] - m["within_bin_covariance"]
+    assert abs(within) > 1e-4  # (this case: the terms are not negligible)
+    assert f"Brier score (Murphy, bins; + within-bin terms {within:.6f})" in text
+    assert "Brier score (Murphy, bins; + within-bin terms" in report.html()
 
 
 def test_text_labels_of_arrays_name_the_classes_in_sorted_order_as_scikit_learn():

@@ -97,6 +97,20 @@ def test_kaggle_score_takes_pandas_polars_and_arrow_tables(kind):
     )
 
 
+def test_kaggle_score_leaves_out_pandas_stored_index_and_takes_integer_names():
+    solution, submission, y, p = _case("index")
+    shuffled = pa.Table.from_pandas(submission.sample(frac=1.0, random_state=0))
+    assert "__index_level_0__" in shuffled.column_names  # (a shuffled frame's index)
+    expected = _kaggle_formula(y, p)
+    assert math.isclose(kaggle_score(solution, shuffled, "id"), expected, rel_tol=1e-13)
+    # pandas' integer column names, given as integers (pyarrow holds them as text)
+    sol, sub = solution.rename(columns={"id": 0}), submission.rename(columns={"id": 0})
+    assert math.isclose(kaggle_score(sol, sub, 0), expected, rel_tol=1e-13)
+    sol = sol.rename(columns={"Usage": 7})
+    public = kaggle_score(solution, submission, "id", usage="Public")
+    assert kaggle_score(sol, sub, 0, usage="Public", usage_column=7) == public
+
+
 def test_kaggle_score_per_usage_split_and_with_a_target_column():
     solution, submission, y, p = _case("usage")
     for split in ("Public", "Private"):
@@ -255,7 +269,26 @@ def _bad_cases():
             {"target": "animal"},
             r"solution column 'animal' holds the label 'yak' \(id 'r007'\), which is not one of",
         ),
-        (labelled, submission, {}, "solution has no column 'ant'"),
+        (
+            labelled,
+            submission,
+            {},
+            r"^submission column 'ant' has no 0/1 column of that name in the solution: drop it "
+            r"if it is no class, or give the solution's column of class labels as target=",
+        ),
+        (  # a column that is no class: named as the submission's, not the solution's
+            solution,
+            submission.assign(fold=0),
+            {},
+            r"^submission column 'fold' has no 0/1 column of that name in the solution",
+        ),
+        (
+            solution,
+            submission.assign(Usage="Public"),
+            {},
+            r"^submission column 'Usage' is the solution's split column \(usage_column\), not "
+            "a class: drop it",
+        ),
         (
             labelled.assign(animal=["ant"] * 6 + [None, "ant"]),
             submission,

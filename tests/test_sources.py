@@ -469,6 +469,12 @@ def test_integer_labels_without_0_for_more_columns_are_refused_as_unclear(
     for alike in (y.astype(np.float64), y.astype(object), y.astype(str)):  # alike by value
         with pytest.raises(ValueError, match=unclear):
             score(p, target=alike)
+    mixed = np.array([1, "2", 2, 2], dtype=object)  # objects of two types, which do not sort
+    with pytest.raises(ValueError, match=unclear):
+        score(p, target=mixed)
+    mixed[0] = 0  # with a 0: positions, as the same labels in a DataFrame are read
+    want = sklearn_metrics.log_loss([0, 2, 2, 2], p, labels=[0, 1, 2])
+    assert score(p, target=mixed, bootstrap=0).log_loss == pytest.approx(want, rel=1e-14)
     # one column: a binary problem's second class, whose labels 0 and 1 are clear (all 1 too)
     ones, v = np.ones(4, dtype=np.int64), p[:, 1]
     want = sklearn_metrics.log_loss(ones, v, labels=[0, 1])
@@ -572,6 +578,19 @@ def test_parts_with_their_columns_in_another_order_are_read_by_class(
         pq.write_table(other, folder / "part-2.parquet")
     with pytest.raises(InputError, match=r"part-2\.\w+: its classes .* differ"):
         score(str(folder / f"part-*.{suffix}"), target="y", proba="p_*", bootstrap=0)
+
+
+def test_parts_of_two_formats_are_refused(tmp_path: Path) -> None:
+    """A folder (or a pattern) holding the same rows as CSV and as Parquet is refused, not
+    read twice: the parts of one table are files of one format."""
+    part = pa.table({"y": ["a", "b"], "p_a": [0.9, 0.2], "p_b": [0.1, 0.8]})
+    pq.write_table(part, tmp_path / "oof.parquet")
+    part.to_pandas().to_csv(tmp_path / "oof.csv", index=False)
+    refused = r"oof\.parquet: is Parquet, where .*oof\.csv is CSV: the parts of one table are"
+    for data in (tmp_path, str(tmp_path / "oof.*")):
+        for engine in ("local", "dask"):
+            with pytest.raises(InputError, match=refused):
+                score(data, target="y", proba="p_*", bootstrap=0, engine=engine)
 
 
 @pytest.mark.parametrize("codec", ["bz2", "xz", "zst"])

@@ -68,7 +68,8 @@ inputs:
       crossentropy score --solution sol.csv --submission a.csv --submission b.csv --id id
     Each set is scored as above; the paired differences of log loss, Brier score and accuracy
     get 95 % bootstrap intervals (--bootstrap replicates, whose weights depend on each example
-    only, so bounded memory). Single tables must hold the same labels in the same row order.
+    only, so bounded memory). Rows of single tables are paired by their --id column, or
+    without one by position (the same labels in the same row order).
 
   conventions: the log loss clips probabilities at the stored dtype's epsilon (scikit-learn
   since 1.2; float32 files at float32's). Kaggle rescales each row to sum 1, then clips at 1e-15:
@@ -206,7 +207,12 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
         help="probability columns: comma list of names and glob patterns, e.g. 'p_*'",
     )
     g.add_argument("--classes", metavar="A,B,...", help="class names, in column order")
-    g.add_argument("--id", dest="id_column", metavar="COL", help="id column joining the pair")
+    g.add_argument(
+        "--id",
+        dest="id_column",
+        metavar="COL",
+        help="id column: joins the pair, pairs the rows of compared tables, names the worst rows",
+    )
     g.add_argument("--solution", metavar="FILE", help="Kaggle-style solution: id + target")
     g.add_argument(
         "--submission",

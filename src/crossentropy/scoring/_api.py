@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,6 +21,7 @@ import numpy as np
 from crossentropy._lib.checks import check_choice, check_int
 from crossentropy._lib.checks import plain as python_value
 from crossentropy.metrics._formulas import RENORMALIZE, checked_clip
+from crossentropy.scoring._sources import text_name
 
 if TYPE_CHECKING:
     from crossentropy.metrics._bootstrap import BootstrapTotals
@@ -200,23 +200,15 @@ def _local(value: PathLike | None, name: str) -> str | None:
     return local_path(value, name)
 
 
-def _text_name(value: Any) -> Any:
-    """A column name as the tables hold it: an integer (pandas' names of an unnamed frame's
-    columns, ``0, 1, ...``) as its text, as pyarrow stores it; anything else as it is."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_):
-        return str(int(value))
-    return value
-
-
 def _names(value: str | Sequence[str] | None, name: str) -> list[str] | None:
     if value is None:
         return None
-    value = _text_name(value)
+    value = text_name(value)
     if isinstance(value, str):
         return [value]
     if not isinstance(value, Iterable) or isinstance(value, bytes | Mapping):
         raise TypeError(f"{name} must be a column name or a list of them; got {value!r}")
-    items = [_text_name(v) for v in value]
+    items = [text_name(v) for v in value]
     if not all(isinstance(v, str) for v in items):
         raise TypeError(
             f"{name} must be a column name (text, or an integer name of a pandas column) or a "
@@ -451,7 +443,9 @@ def score(
 
         A list (or a dict of names to them) of two or more such inputs compares prediction
         sets on the same targets: each is scored, and the paired differences of their log
-        loss, Brier score and accuracy get bootstrap intervals (:class:`Comparison`).
+        loss, Brier score and accuracy get bootstrap intervals (:class:`Comparison`). Their
+        rows are paired by ``id`` where one is given (by the solution's rows for
+        submissions), else by position.
     target : str or array_like, optional
         The column of true labels (of ``data``, or of ``solution``); the labels themselves for
         a NumPy ``data``. A solution without ``target`` has one column besides the id (and
@@ -482,8 +476,9 @@ def score(
         ids, which refuses a repeated id (the Dask engine always joins through the table).
     id : str, optional
         The id column: the join key of a pair; in a single table, the ids shown for the worst
-        rows. Of a pandas DataFrame, an index level named as the ``id``, ``target`` or
-        ``split`` column asked for is that column; the index is otherwise left out.
+        rows (and, of compared tables, the key that pairs their rows). Of a pandas
+        DataFrame, an index level named as the ``id``, ``target`` or ``split`` column asked
+        for is that column; the index is otherwise left out.
     target_file : path, optional
         The ``.npy`` of labels for a ``.npy`` of probabilities.
     format : str, optional
@@ -621,8 +616,8 @@ def score(
         if partitions < 1:
             raise ValueError(f"partitions must be >= 1; got {partitions}")
     # integer names (pandas' columns of a frame made from an array) as the tables hold them
-    id, split, target = _text_name(id), _text_name(split), _text_name(target)
-    sample_weight = _text_name(sample_weight)  # an integer: a column name (weights go by row)
+    id, split, target = text_name(id), text_name(split), text_name(target)
+    sample_weight = text_name(sample_weight)  # an integer: a column name (weights go by row)
     if id is not None and isinstance(target, str) and id == target:
         raise ValueError(f"id and target must be different columns; both are {id!r}")
     if clip is not None:

@@ -63,7 +63,7 @@ class Comparison:
         For each pair ``a``, ``b`` (``a`` before ``b``) and each of ``log_loss``, ``brier``,
         ``accuracy``: ``difference`` (a − b), its 95 % paired bootstrap interval ``ci_low``,
         ``ci_high`` (None without bootstrap), ``better`` (the set with the better value, None
-        on a tie: values within :data:`TIE` of each other, relative) and ``share_a_better``
+        on a tie: values within 1e-12 of each other, relative) and ``share_a_better``
         (the share of replicates in which ``a`` is better by more than a tie, among those
         that drew some weight).
     replicates : int

@@ -360,7 +360,8 @@ def _finish(
             column=src.weight_column,
         ) from None
     if result["n"] == 0:
-        raise InputError(src.path, "no data rows")
+        once = type(src.table).__name__ == "RecordBatchReader"  # (a stream is read once)
+        raise InputError(src.path, "no data rows" + (" (was it read already?)" if once else ""))
     if src.id_column:
         for w in result["worst"]:
             w["id"] = ids.get(int(w["row"]))

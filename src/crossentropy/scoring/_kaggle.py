@@ -19,7 +19,13 @@ from crossentropy._lib.checks import check_number, plain, reads_as_float
 from crossentropy.metrics._formulas import gather, renormalized, row_log_loss
 from crossentropy.metrics._labels import one_hot_rows
 from crossentropy.scoring._readers import Labels, single_values
-from crossentropy.scoring._sources import InputError, headerless, unlabelled_column
+from crossentropy.scoring._sources import (
+    InputError,
+    headerless,
+    pandas_index,
+    text_name,
+    unlabelled_column,
+)
 
 __all__ = ["KAGGLE_EPS", "kaggle_probabilities", "kaggle_score"]
 
@@ -166,11 +172,11 @@ def _ids(table: Any, column: str, name: str) -> Any:
 def kaggle_score(
     solution: Any,
     submission: Any,
-    row_id_column_name: str,
+    row_id_column_name: str | int,
     *,
-    target: str | None = None,
+    target: str | int | None = None,
     usage: str | None = None,
-    usage_column: str = "Usage",
+    usage_column: str | int = "Usage",
     eps: float = KAGGLE_EPS,
 ) -> float:
     r"""Kaggle's multi-class log loss of a submission table against a solution table.
@@ -194,11 +200,13 @@ def kaggle_score(
         The row ids and either one 0/1 column per class, named as the submission's (Kaggle's
         usual layout), or a ``target`` column of class names; other columns are ignored.
     submission : DataFrame or pyarrow.Table
-        The row ids and one probability column per class.
-    row_id_column_name : str
-        The id column of both tables (a pandas index level of that name, too). Ids of two
-        types join by their text: the integer ``1`` is the id ``"1"``, not ``"001"``.
-    target : str, optional
+        The row ids and one probability column per class (pandas' stored index,
+        ``__index_level_0__`` of ``Table.from_pandas``, is none).
+    row_id_column_name : str or int
+        The id column of both tables (a pandas index level of that name, too; an integer names
+        a pandas column of that integer name). Ids of two types join by their text: the
+        integer ``1`` is the id ``"1"``, not ``"001"``.
+    target : str or int, optional
         The solution's column of class labels, instead of one-hot class columns: matched to
         the submission's column names as the labels of files are, by their text, or by value
         where every column name writes an integer, with or without a fraction of zeros
@@ -207,8 +215,8 @@ def kaggle_score(
     usage : str, optional
         Score only the solution rows whose ``usage_column`` equals this (``"Public"`` or
         ``"Private"``, Kaggle's split of the leaderboard).
-    usage_column : str, default "Usage"
-        The split column of the solution.
+    usage_column : str or int, default "Usage"
+        The split column of the solution (refused as a column of the submission).
     eps : float, default 1e-15
         The probability clip.
 
@@ -226,8 +234,8 @@ def kaggle_score(
         no row's label (another column, such as a fold number, read as a class would be
         rescaled away silently), a bad probability (with its id and column), a submission
         column named as pandas names a column without a header (``Unnamed: 0``: an index
-        written by ``to_csv``, not a class), a column name given twice or columns of several
-        levels.
+        written by ``to_csv``, not a class) or as the solution's split column, a column name
+        given twice or columns of several levels.
     TypeError
         A table that is not a DataFrame or a pyarrow Table.
 
@@ -247,11 +255,23 @@ def kaggle_score(
     import pyarrow as pa
     import pyarrow.compute as pc  # type: ignore[import-untyped]
 
+    # an integer names a pandas column as pyarrow stores its name (0: "0")
+    row_id_column_name, target, usage_column = (
+        text_name(row_id_column_name),
+        text_name(target),
+        text_name(usage_column),
+    )
     asked = [row_id_column_name, target, usage_column if usage is not None else None]
     sol, sub = _table(solution, "solution", asked), _table(submission, "submission", asked)
     sol_ids = _ids(sol, row_id_column_name, "solution")
     sub_ids = _ids(sub, row_id_column_name, "submission")
-    classes = [c for c in sub.column_names if c != row_id_column_name]
+    # pandas' stored index (a Table.from_pandas of a shuffled frame) is no class
+    classes = [c for c in sub.column_names if c != row_id_column_name and not pandas_index(c)]
+    if usage_column in classes and usage_column in sol.column_names:
+        raise ValueError(
+            f"submission column {usage_column!r} is the solution's split column (usage_column), "
+            "not a class: drop it"
+        )
     unnamed = [c for c in classes if headerless(c)]
     if unnamed:
         raise ValueError(
@@ -332,8 +352,9 @@ def _solution_labels(
         absent = [c for c in classes if c not in sol.column_names]
         if absent:
             raise ValueError(
-                f"solution has no column {absent[0]!r} of the submission's classes; give the "
-                "class labels' column as target="
+                f"submission column {absent[0]!r} has no 0/1 column of that name in the "
+                "solution: drop it if it is no class, or give the solution's column of class "
+                "labels as target="
             )
         onehot = np.column_stack([_numbers(sol, c, "solution", sol_ids) for c in classes])
         y, fault = one_hot_rows(onehot)

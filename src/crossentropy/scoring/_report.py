@@ -151,9 +151,11 @@ def _decomposition_rows(cal: dict[str, Any]) -> list[list[str]]:
         ]
         for key, name in (("log_loss", "log score"), ("brier", "Brier score"))
     ]
+    # the binned terms leave the within-bin variance and covariance out of the identity
+    within = murphy["within_bin_variance"] - murphy["within_bin_covariance"]
     rows.append(
         [
-            "Brier score (Murphy, bins)",
+            f"Brier score (Murphy, bins; + within-bin terms {_num(within)})",
             _num(murphy["brier"]),
             _num(murphy["reliability"]),
             _num(murphy["resolution"]),

@@ -30,12 +30,13 @@ import dataclasses
 import fnmatch
 import gzip
 import io
+import numbers
 import os
 import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -737,7 +738,7 @@ def _select_columns(
     cols: list[str] = []
 
     def other(n: str) -> bool:  # no class unless named: a role's, or pandas' stored index
-        return n in roles or _PANDAS_INDEX.fullmatch(n) is not None
+        return n in roles or pandas_index(n)
 
     if spec is None:
         cols = [n for n in names if not other(n)]
@@ -795,6 +796,25 @@ _UNNAMED = re.compile(r"Unnamed: \d+")
 #: The column in which pandas' ``to_parquet`` (and pyarrow's ``Table.from_pandas``) keeps an
 #: unnamed index that is not a range; pandas reads it back as the index, not a column.
 _PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+
+
+def pandas_index(name: str) -> bool:
+    """Whether a column is pandas' stored index (``__index_level_0__``): no class."""
+    return _PANDAS_INDEX.fullmatch(name) is not None
+
+
+@overload
+def text_name(value: str | int) -> str: ...
+@overload
+def text_name(value: None) -> None: ...
+@overload
+def text_name(value: Any) -> Any: ...
+def text_name(value: Any) -> Any:
+    """A column name as the tables hold it: an integer (pandas' names of an unnamed frame's
+    columns, ``0, 1, ...``) as its text, as pyarrow stores it; anything else as it is."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_):
+        return str(int(value))
+    return value
 
 
 def _glob_tokens(pattern: str) -> list[str | None]:
@@ -875,7 +895,8 @@ def unclear_positions(y: np.ndarray, width: int) -> str | None:
     if width < 3 or y.size == 0:
         return None
     if y.dtype.kind in "OUS":  # integers as objects or written as text: by their values
-        values = np.unique(y).tolist()
+        # (objects of several types, 0 and "1", do not sort: their distinct values unsorted)
+        values = list(set(y.tolist())) if y.dtype.kind == "O" else np.unique(y).tolist()
         if not all(_integer_value(v) for v in values):
             return None
         y = np.array([int(v) for v in values], dtype=np.int64)
@@ -1467,11 +1488,20 @@ def input_files(path: str) -> list[str]:
 
 def check_parts(parts: Sequence[Source]) -> list[Source]:
     """The parts, each with its probability columns in the first part's class order (a part
-    whose columns name the same classes in another order is read in that order); a part
-    whose classes or columns still differ from the first part's is refused."""
+    whose columns name the same classes in another order is read in that order); a part of
+    another format than the first's, or whose classes or columns still differ from the first
+    part's, is refused."""
     first = parts[0]
     out = [first]
     for part in parts[1:]:
+        if part.format != first.format:  # (the same rows saved twice, as CSV and as Parquet?)
+            kind = {"csv": "CSV", "parquet": "Parquet"}
+            raise InputError(
+                part.path,
+                f"is {kind.get(part.format, part.format)}, where {first.path} is "
+                f"{kind.get(first.format, first.format)}: the parts of one table are files of "
+                "one format",
+            )
         if (
             not part.binary
             and part.classes != first.classes
