@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -281,3 +282,21 @@ def test_a_nan_probability_target_is_refused_not_scored(backend, call):
         return
     with pytest.raises(ValueError, match=r"target must hold probabilities in \[0, 1\]; got nan"):
         call(x, t)
+
+
+@pytest.mark.parametrize(
+    ("value", "dtype", "shown"),
+    [
+        (1.000001, "float64", "1.000001"),
+        (1.0000001, "float32", "1.0000001"),
+        (-1e-30, "float64", "-1e-30"),
+    ],
+)
+def test_a_probability_just_outside_0_1_is_shown_as_it_is(value, dtype, shown):
+    """A target just above 1 is named by the digits that tell it from 1 in its dtype (it had
+    been shown as 1, outside [0, 1])."""
+    t = np.array([value, 0.5], dtype=dtype)
+    with pytest.raises(ValueError, match=rf"in \[0, 1\]; got {re.escape(shown)} at index \(0,\)$"):
+        ce.binary_cross_entropy_with_logits(np.zeros(2, dtype=dtype), t)
+    with pytest.raises(ValueError, match=rf"got {re.escape(shown)} at index \(0,\)$"):
+        ce.binary_cross_entropy(np.full(2, 0.5, dtype=dtype), t)

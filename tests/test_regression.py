@@ -192,6 +192,29 @@ def test_default_weighted_means_are_torchs():
     _close(ce.huber_loss(x, t, weight=w), F.huber_loss(_t(x), _t(t), weight=_t(w)))
 
 
+@pytest.mark.parametrize("name", [n for n, case in LOSSES.items() if case[3]])
+def test_an_input_that_broadcasts_has_torchs_weighted_mean(name):
+    """An input smaller than the target (N, 1) against (N, 3), with one weight per input
+    element (PyTorch takes no other): PyTorch divides by the weights as given, not as
+    broadcast with the target; values and gradients are its, every reduction."""
+    ours, theirs, kw, _, _ = LOSSES[name]
+    rng = _rng("input broadcasts", name)
+    x = rng.standard_normal((4, 1)) * 2
+    t, w = rng.standard_normal((4, 3)), rng.uniform(0.5, 2.0, size=(4, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch warns about the size mismatch
+        for reduction in ("none", "mean", "sum"):
+            xt = _t(x).requires_grad_(True)
+            want = theirs(xt, _t(t), weight=_t(w), reduction=reduction, **kw)
+            _close(ours(x, t, weight=w, reduction=reduction, **kw), want)
+            xo = _t(x).requires_grad_(True)
+            got = ours(xo, _t(t), weight=_t(w), reduction=reduction, **kw)
+            _close(got, want)
+            (g_ours,) = torch.autograd.grad(got.sum(), xo)
+            (g_torch,) = torch.autograd.grad(want.sum(), xt)
+            _close(g_ours, g_torch)
+
+
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_batchmean_is_sum_over_first_axis(name):
     ours, _, kw, _, _ = LOSSES[name]

@@ -287,6 +287,20 @@ def test_compile_fullgraph_without_warnings(name, fresh_dynamo):
         torch.testing.assert_close(g, ge, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "fn", [ce.mse_loss, ce.l1_loss, ce.huber_loss, ce.smooth_l1_loss, ce.rmse_loss]
+)
+def test_compile_fullgraph_of_a_target_that_broadcasts(fn, fresh_dynamo):
+    """Shapes that broadcast, which PyTorch warns of eagerly: one graph (the warning is left
+    out while Dynamo traces), the eager numbers."""
+    x, t = torch.randn(4, 1, dtype=torch.float64), torch.rand(4, 3, dtype=torch.float64)
+    out, caught = _compile_quietly(fn, x, t)
+    assert caught == []
+    with pytest.warns(UserWarning, match="different to the input size"):
+        eager = fn(x, t)
+    torch.testing.assert_close(out, eager, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_export_with_a_dynamic_batch_runs_at_another_batch_size(name, fresh_dynamo):
     """``torch.export`` with the batch axis dynamic: no size is fixed while tracing (as for

@@ -316,6 +316,12 @@ def value_at(x: Array, index: tuple[int, ...]) -> float:
     return float(np.asarray(to_host(x))[index])
 
 
+def value_text(x: Array, index: tuple[int, ...]) -> str:
+    """The value of a readable ``x`` at ``index`` as its dtype writes it, in the fewest
+    digits that tell it from its neighbours (``1.0000001`` in float32 is not ``1``)."""
+    return str(np.asarray(to_host(x))[index])
+
+
 def in_unit_domain(x: Array, scores: bool = False) -> Array:
     """Which entries of ``x`` are probabilities, in [0, 1] (``scores``: finite and >= 0, rows
     to be divided by their sums); NaN is none."""
@@ -340,7 +346,7 @@ def check_unit_interval(
     idx = first_index(xp, bad)
     if idx is not None:
         raise ValueError(
-            f"{name} must hold probabilities in [0, 1]; got {value_at(x, idx):g} at index {idx}"
+            f"{name} must hold probabilities in [0, 1]; got {value_text(x, idx)} at index {idx}"
         )
 
 
@@ -386,4 +392,4 @@ def check_nonnegative(xp: Namespace, x: Array, name: str) -> None:
     """``ValueError`` if ``x`` has a negative entry."""
     idx = first_index(xp, x < 0)
     if idx is not None:
-        raise ValueError(f"{name} must be non-negative; got {value_at(x, idx):g} at index {idx}")
+        raise ValueError(f"{name} must be non-negative; got {value_text(x, idx)} at index {idx}")

@@ -2,7 +2,8 @@ r"""Regression losses: MSE, RMSE, L1, Huber, smooth L1 and log-cosh, with PyTorc
 
 As in PyTorch, ``input`` and ``target`` broadcast together, with PyTorch's warning when their shapes
 differ. Element weights follow PyTorch 2.13: ``weight`` multiplies each element's loss; the weighted
-``"mean"`` of ``mse_loss`` and ``l1_loss`` divides by the sum of the weights, while that of
+``"mean"`` of ``mse_loss`` and ``l1_loss`` divides by the sum of the weights (as they broadcast
+with the input, not with a larger target: PyTorch's), while that of
 ``huber_loss`` and ``smooth_l1_loss`` divides by the number of elements (``log_cosh_loss`` and
 ``rmse_loss``, which PyTorch lacks, divide by the sum of the weights). ``mean_divisor`` picks either
 rule for any of them but ``rmse_loss`` (docs/conventions.md). One engine serves the family
@@ -32,6 +33,7 @@ from crossentropy._lib.namespace import (
     stop_gradient,
     with_target,
 )
+from crossentropy._lib.policy import torch_compiling
 from crossentropy._lib.reduction import (
     MeanDivisor,
     Reduction,
@@ -95,15 +97,17 @@ def prepare(input: Array, target: Array, weight: Array | None) -> RegressionInpu
                 f"target of shape {shape_str(tf.shape)} does not broadcast with input of shape "
                 f"{shape_str(xf.shape)}"
             ) from None
-        # PyTorch's warning, for shapes that do broadcast (it also warns before its error)
-        warnings.warn(
-            SIZE_WARNING.format(
-                target=t.size() if is_torch(t) else tuple(t.shape),
-                input=x.size() if is_torch(x) else tuple(x.shape),
-            ),
-            UserWarning,
-            stacklevel=4,
-        )
+        # PyTorch's warning, for shapes that do broadcast (it also warns before its error);
+        # not while torch.compile traces, where a warning would break the graph
+        if not torch_compiling():
+            warnings.warn(
+                SIZE_WARNING.format(
+                    target=t.size() if is_torch(t) else tuple(t.shape),
+                    input=x.size() if is_torch(x) else tuple(x.shape),
+                ),
+                UserWarning,
+                stacklevel=4,
+            )
     wf = None if w is None else element_weight(xp, w, "weight", xf)
     return RegressionInputs(xp, xf, tf, wf, out_dtype, input_dtype, shape)
 
@@ -141,10 +145,17 @@ def _element_slope(xp: Namespace, err: Array, o: RegressionOptions) -> Array:
     raise ValueError(f"no closed-form gradient for {o.loss}")
 
 
-def _denominator(inp: RegressionInputs, o: RegressionOptions, shape: tuple[int, ...]) -> Any:
-    if inp.weight is not None and o.divisor_rule == "weight":
-        return weight_total(inp.xp, inp.weight, shape)
-    return None
+def _denominator(inp: RegressionInputs, o: RegressionOptions) -> Any:
+    """The divisor of a weighted ``"mean"`` by the weights: PyTorch's sum of the weights as
+    they broadcast with the input, so that an input that broadcasts against a larger target
+    counts each of its weights once (None: the number of elements)."""
+    if inp.weight is None or o.divisor_rule != "weight":
+        return None
+    w, x = tuple(inp.weight.shape), inp.input_shape
+    n = max(len(w), len(x))
+    w, x = (1,) * (n - len(w)) + w, (1,) * (n - len(x)) + x
+    shape = tuple(b if a == 1 else a for a, b in zip(w, x, strict=True))
+    return weight_total(inp.xp, inp.weight, shape)
 
 
 def forward(inp: RegressionInputs, o: RegressionOptions) -> Array:
@@ -155,7 +166,7 @@ def forward(inp: RegressionInputs, o: RegressionOptions) -> Array:
     per = _element_loss(xp, inp.x - inp.target, o)
     if inp.weight is not None:
         per = per * inp.weight
-    den = _denominator(inp, o, tuple(per.shape))
+    den = _denominator(inp, o)
     return reduce(xp, per, o.reduction, denominator=den, empty_mean=o.empty_mean)
 
 
@@ -204,7 +215,7 @@ def gradient(inp: RegressionInputs, o: RegressionOptions) -> Array:
     g = _element_slope(xp, inp.x - inp.target, o)
     if inp.weight is not None:
         g = g * inp.weight
-    den = _denominator(inp, o, tuple(g.shape))
+    den = _denominator(inp, o)
     g = g * reduction_scale(xp, g, o.reduction, denominator=den)
     return restore_dtype(xp, _unbroadcast(xp, g, inp.input_shape), inp.input_dtype)
 
@@ -289,8 +300,9 @@ def mse_loss(
 
     Follows :func:`torch.nn.functional.mse_loss` (PyTorch 2.13, with ``weight``; same
     positional parameters): without weights the mean is over all elements; with weights it
-    divides by the sum of the weights (``mean_divisor="count"`` divides by the number of
-    elements instead).
+    divides by the sum of the weights as they broadcast with the input (an input that
+    broadcasts against a larger target counts each weight once, as PyTorch's does;
+    ``mean_divisor="count"`` divides by the number of elements instead).
 
     Parameters
     ----------
@@ -339,7 +351,8 @@ def l1_loss(
         \mathrm{MAE} = \frac{\sum_i w_i |x_i - y_i|}{\sum_i w_i}
 
     Follows :func:`torch.nn.functional.l1_loss` (PyTorch 2.13; same positional parameters):
-    a weighted mean divides by the sum of the weights.
+    a weighted mean divides by the sum of the weights as they broadcast with the input, as
+    :func:`mse_loss`.
 
     Parameters
     ----------
