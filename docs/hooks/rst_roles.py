@@ -42,6 +42,12 @@ _AFTER_NAME = re.compile(rf"({_ATOM})(?!<mo|</|<mspace)")
 _BEFORE_NAME = re.compile(rf"(</mi>|</mn>|</msub>|</msup>|</msubsup>|&#x00029;</mo>)({_ATOM})")
 
 
+# A bar (|x|) is an operator of MathML's dictionary whose form the browser guesses from its
+# place: "infix" between two terms, with space on both sides (|e | - d). Set as TeX sets an
+# absolute value: no space of its own.
+_BAR = re.compile(r'<mo stretchy="false">&#x0007C;</mo>')
+
+
 def _mathml(code: str, display: str) -> str:
     r"""The MathML of a rendered code span's LaTeX source (tags dropped, entities decoded;
     ``\_`` inside ``\text{...}``, which the converter would show as written, made ``_``)."""
@@ -51,6 +57,7 @@ def _mathml(code: str, display: str) -> str:
         mathml = str(convert(tex, display=display))
     except Exception as exc:  # a formula the converter cannot read: stop the build
         raise ValueError(f"cannot convert the formula {tex!r} to MathML: {exc}") from exc
+    mathml = _BAR.sub('<mo stretchy="false" lspace="0" rspace="0">&#x0007C;</mo>', mathml)
     mathml = _BEFORE_NAME.sub(lambda m: m[1] + _THIN + m[2], mathml)
     return _AFTER_NAME.sub(lambda m: m[1] + _THIN, mathml)
 

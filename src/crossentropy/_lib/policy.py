@@ -89,7 +89,7 @@ def set_validation(mode: Validate) -> Validate:
 
     Parameters
     ----------
-    mode : "auto", True or False
+    mode : {"auto", True, False}
         ``"auto"``: check values where reading them costs no synchronisation and breaks no
         trace (concrete CPU arrays); ``True``: also on accelerators and Dask (one
         synchronisation, or a compute); ``False``: never.
@@ -119,7 +119,7 @@ def validation(mode: Validate) -> Iterator[None]:
 
     Parameters
     ----------
-    mode : "auto", True or False
+    mode : {"auto", True, False}
         ``"auto"``: check values where reading them costs no synchronisation and breaks no
         trace (concrete CPU arrays); ``True``: also on accelerators and Dask (one
         synchronisation, or a compute); ``False``: never.

@@ -834,7 +834,7 @@ def vocab_parallel_cross_entropy(
         (overlapping shards within the classes are not found).
     weight : Tensor, optional
         This rank's shard of the class weights, ``(V_r,)``.
-    reduction : {"mean", "sum", "none"}
+    reduction : {"mean", "sum", "none"}, default "mean"
         As ``cross_entropy``; ``"none"`` gives each token's loss (0 at ignored tokens).
     ignore_index : int, default -100
         Targets equal to it are left out.

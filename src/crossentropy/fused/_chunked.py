@@ -547,7 +547,7 @@ def linear_cross_entropy(
         ``(V,)``.
     weight : Tensor, optional
         Class weights ``(V,)``, as ``cross_entropy``'s ``weight``.
-    reduction : {"mean", "sum", "none"}
+    reduction : {"mean", "sum", "none"}, default "mean"
         As ``cross_entropy``.
     ignore_index : int or None, default -100
         Targets equal to it are left out (``None``: -100).
@@ -602,7 +602,7 @@ def linear_cross_entropy(
         ``"auto"``, so the op does not synchronise with the host, and never while
         ``torch.compile`` or ``torch.func`` traces the op, even with True (a label is not a
         value then: an out-of-range one is PyTorch's own indexing error on the CPU).
-    kernel : {"auto", "torch", "triton"}
+    kernel : {"auto", "torch", "triton"}, default "auto"
         The per-row step (softmax, statistics, gradient of the logits): torch operations on
         any device, or Triton kernels (online log-sum-exp, gradient in registers). ``"auto"``
         takes Triton for float32/float16/bfloat16 CUDA tensors when ``triton`` is installed.

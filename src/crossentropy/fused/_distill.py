@@ -351,7 +351,7 @@ def linear_kl_div(
     ignore_index : int or None, default -100
         The label of the tokens left out (a ``target`` is needed for it to act); None is
         -100, as in :func:`linear_cross_entropy`.
-    kind : {"forward", "reverse", "jsd"}
+    kind : {"forward", "reverse", "jsd"}, default "forward"
         The divergence: KL(teacher ‖ student), KL(student ‖ teacher), or the generalised
         Jensen-Shannon divergence.
     beta : float, default 0.5

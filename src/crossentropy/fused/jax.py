@@ -668,7 +668,7 @@ def linear_cross_entropy(
     where : Array, optional
         Boolean mask of ``labels``' shape (optax's keyword): tokens where it is False are left
         out, as ignored ones.
-    reduction : {"mean", "sum", "none"}
+    reduction : {"mean", "sum", "none"}, default "mean"
         As ``cross_entropy``; ``"none"`` gives the per-token losses (0 at ignored tokens).
     label_smoothing : float or Array, default 0.0
         :math:`\varepsilon` in [0, 1], PyTorch's smoothing (class-weighted with ``weight``).

@@ -514,8 +514,7 @@ class CalibrationAccumulator:
     :meth:`merge` adds another accumulator's rows; :meth:`result` gives the smooth ECE with
     its bandwidth, a Poisson bootstrap interval and the smoothed reliability curve with its
     band, the CORP reliability diagram and the decompositions of the Brier and log scores,
-    equal-mass bins, each from the grid (error bounds in
-    :mod:`crossentropy.metrics._calibration`).
+    equal-mass bins, each from the grid (error bounds: :func:`smooth_calibration_error`).
 
     The bootstrap resamples the grid's groups (cell × outcome): a Poisson(1) weight per row
     summed over a group of :math:`m` rows is Poisson(:math:`m`), and the rows of a group share
@@ -1020,9 +1019,9 @@ def smooth_calibration_error(
     bandwidth to 2⁻¹⁰ and stops at 0.001, this function to ~1e-12 relative and stops at four
     grid cells, 2.4e-4; relplot cuts its kernel at distance 0.5 and reflects it once, so for
     bandwidths above about 0.15 its values differ from this function's exact reflected
-    kernel). The forecasts are rounded onto a grid of :data:`GRID` cells by linear
-    interpolation, with error below :func:`smooth_ece_bound` (7.5e-6 at σ = 0.01 per unit of
-    mean :math:`|o - f|`).
+    kernel). The forecasts are rounded onto a grid of 16,384 cells (:math:`h = 1/16384`) by
+    linear interpolation, with error below :math:`\tfrac{5}{24} h^2 \cdot 4 \varphi(1) /
+    \sigma^2` per unit of mean :math:`|o - f|` (7.5e-6 at σ = 0.01).
 
     Parameters
     ----------
@@ -1032,7 +1031,7 @@ def smooth_calibration_error(
         Probabilities ``(n,)`` of the positive class or ``(n, C)``.
     bandwidth : float, optional
         A fixed :math:`\sigma` (relplot's ``smECE_sigma``) instead of the fixed point, in
-        [4 / GRID, 1] (2.4e-4 to 1: the search for the fixed point stops at the same four
+        [4 / 16384, 1] (2.4e-4 to 1: the search for the fixed point stops at the same four
         grid cells).
     labels : array_like, optional
         The classes, as in :func:`log_loss`.
@@ -1147,7 +1146,7 @@ def murphy_decomposition(
 
         \mathrm{BS} = \mathrm{REL} - \mathrm{RES} + \mathrm{UNC} + \mathrm{WBV} - \mathrm{WBC}
 
-    (:func:`murphy_terms`). For two classes ``brier`` is :func:`brier_score_loss`; for more it is
+    For two classes ``brier`` is :func:`brier_score_loss`; for more it is
     the squared error of the top-label confidence against ``argmax == y``.
 
     Parameters

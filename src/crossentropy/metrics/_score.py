@@ -200,9 +200,9 @@ class ScoreAccumulator:
     - ``accuracy``: share of rows whose ``argmax`` is the true class; a tie goes to the class
       that sorts first, whatever the columns' order (the confusion matrix, the worst rows'
       predicted class and the top-label pairs too): numbers, and names that write an
-      integer, by value, then other names as text (:func:`~crossentropy.metrics._labels.sort_key`;
-      scikit-learn's argmax over its sorted classes, but for text that writes integers,
-      which scikit-learn sorts as text: ``"10"`` before ``"2"``).
+      integer, by value, then other names as text (scikit-learn's argmax over its sorted
+      classes, but for text that writes integers, which scikit-learn sorts as text: ``"10"``
+      before ``"2"``).
     - ``brier``: :func:`brier_score_loss` with ``scale_by_half="auto"``: the sum over classes
       (range [0, 2]) for three classes or more, halved for two classes.
     - ``ece``, ``reliability``: :func:`calibration_error` with ``n_bins`` uniform bins, norm
@@ -224,11 +224,11 @@ class ScoreAccumulator:
       (:class:`~crossentropy.metrics.CalibrationAccumulator`,
       :func:`~crossentropy.metrics.murphy_decomposition`); class-wise ECE (each class's
       probability against ``y == c``, averaged over the classes) up to
-      :data:`CLASSWISE_MAX` classes; skill scores against the base rate
+      100 classes; skill scores against the base rate
       (``d2_log_loss``: :func:`d2_log_loss_score`, but None where the rows hold one class,
       whose base rate scores 0 and where that function divides by the clipped 0;
       ``brier_skill``: 1 - Brier / Brier of the class frequencies).
-    - ``confusion``: counts ``[true][predicted]`` (argmax), up to :data:`CONFUSION_MAX` classes.
+    - ``confusion``: counts ``[true][predicted]`` (argmax), up to 30 classes.
     - ``splits``: with ``groups`` given to :meth:`update`, each group's ``n``, ``log_loss``,
       ``brier`` and ``accuracy`` (None where the group's weight is 0), sorted by group (as the
       classes' ties go: numbers, and text that writes an integer, by value; then text); None
@@ -251,7 +251,7 @@ class ScoreAccumulator:
     weights weigh 1; an accumulator given weights once reports weighted numbers (the key
     ``weight`` says so).
 
-    Sums are kept in compensated float64 (:mod:`crossentropy.metrics._exact`), so they do not
+    Sums are kept in compensated float64 (a float64 sum and its rounding error), so they do not
     depend on the batching or the merge order beyond ~1e-16 relative, nor does any result
     beyond ~1e-16 of the sums it is formed from (a difference of two, such as the Murphy
     decomposition's within-bin variance, 2e-12 of its own size on 30,000 rows). Memory does not
@@ -266,7 +266,7 @@ class ScoreAccumulator:
     n_bins : int, default 15
         Number of equal-width calibration bins on [0, 1], at most 16,384.
     worst : int, default 10
-        How many of the worst rows to keep (at most :data:`MAX_WORST`, 10,000).
+        How many of the worst rows to keep (at most 10,000).
     bootstrap : int, default 200
         Poisson bootstrap replicates of the smooth ECE interval (0: none; at most 10,000).
     seed : int, default 0
@@ -277,7 +277,7 @@ class ScoreAccumulator:
     renormalize : {None, "before_clip", "after_clip"}
         Divide each row by its sum before scoring: before clipping every entry (Kaggle's log
         loss) or after (scikit-learn before 1.5); every number of the report then reads the
-        renormalised rows (:func:`~crossentropy.metrics._formulas.renormalized`). The entries
+        renormalised rows. The entries
         may then be any finite scores >= 0 (above 1 too, as Kaggle rescales them). Rows that
         sum to 0 are an error before clipping (after it, as in scikit-learn, they are
         uniform).

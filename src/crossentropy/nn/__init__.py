@@ -189,7 +189,7 @@ class CrossEntropyLoss(_Loss):
     label_smoothing : float, default 0.0
         Probability mass spread uniformly over the classes, in [0, 1].
     **extras
-        Any other keyword of :func:`crossentropy.cross_entropy` (keyword-only).
+        Any other non-array keyword of :func:`crossentropy.cross_entropy` (keyword-only).
 
     Examples
     --------
@@ -254,7 +254,7 @@ class NLLLoss(_Loss):
     reduction : str, default "mean"
         How the losses are combined, as :func:`crossentropy.nll_loss`'s ``reduction``.
     **extras
-        Any other keyword of :func:`crossentropy.nll_loss` (keyword-only).
+        Any other non-array keyword of :func:`crossentropy.nll_loss` (keyword-only).
 
     Examples
     --------
@@ -322,7 +322,7 @@ class FocalLoss(_Loss):
     label_smoothing : float, default 0.0
         Probability mass spread uniformly over the classes, in [0, 1].
     **extras
-        Any other keyword of :func:`crossentropy.focal_loss` (keyword-only).
+        Any other non-array keyword of :func:`crossentropy.focal_loss` (keyword-only).
 
     Examples
     --------
@@ -412,7 +412,7 @@ class BCELoss(_Loss):
     reduction : str, default "mean"
         How the losses are combined, as :func:`crossentropy.binary_cross_entropy`'s ``reduction``.
     **extras
-        Any other keyword of :func:`crossentropy.binary_cross_entropy` (keyword-only).
+        Any other non-array keyword of :func:`crossentropy.binary_cross_entropy` (keyword-only).
 
     Examples
     --------
@@ -467,7 +467,8 @@ class BCEWithLogitsLoss(_Loss):
     pos_weight : Tensor, optional
         Weight of the positive term, per class (a buffer), as PyTorch's.
     **extras
-        Any other keyword of :func:`crossentropy.binary_cross_entropy_with_logits` (keyword-only).
+        Any other non-array keyword of :func:`crossentropy.binary_cross_entropy_with_logits`
+        (keyword-only).
 
     Examples
     --------
@@ -528,7 +529,7 @@ class SigmoidFocalLoss(_Loss):
     reduction : str, default "mean"
         How the losses are combined, as :func:`crossentropy.sigmoid_focal_loss`'s ``reduction``.
     **extras
-        Any other keyword of :func:`crossentropy.sigmoid_focal_loss` (keyword-only).
+        Any other non-array keyword of :func:`crossentropy.sigmoid_focal_loss` (keyword-only).
 
     Examples
     --------
@@ -581,7 +582,7 @@ class KLDivLoss(_Loss):
     log_target : bool, default False
         Whether the target holds log-probabilities.
     **extras
-        Any other keyword of :func:`crossentropy.kl_div` (keyword-only).
+        Any other non-array keyword of :func:`crossentropy.kl_div` (keyword-only).
 
     Examples
     --------
@@ -680,7 +681,7 @@ class MSELoss(_RegressionLoss):
     reduction : str, default "mean"
         How the losses are combined, as :func:`crossentropy.mse_loss`'s ``reduction``.
     **extras
-        Any other keyword of :func:`crossentropy.mse_loss` (keyword-only).
+        Any other non-array keyword of :func:`crossentropy.mse_loss` (keyword-only).
 
     Examples
     --------
@@ -710,7 +711,7 @@ class L1Loss(_RegressionLoss):
     reduction : str, default "mean"
         How the losses are combined, as :func:`crossentropy.l1_loss`'s ``reduction``.
     **extras
-        Any other keyword of :func:`crossentropy.l1_loss` (keyword-only).
+        Any other non-array keyword of :func:`crossentropy.l1_loss` (keyword-only).
 
     Examples
     --------
@@ -739,7 +740,7 @@ class HuberLoss(_RegressionLoss):
     delta : float, default 1.0
         Where the quadratic part meets the linear one, > 0 (+inf: half the squared error).
     **extras
-        Any other keyword of :func:`crossentropy.huber_loss` (keyword-only).
+        Any other non-array keyword of :func:`crossentropy.huber_loss` (keyword-only).
 
     Examples
     --------
@@ -776,7 +777,7 @@ class SmoothL1Loss(_RegressionLoss):
     beta : float, default 1.0
         Where the quadratic part meets the linear one, >= 0 (0: the L1 loss; +inf: 0).
     **extras
-        Any other keyword of :func:`crossentropy.smooth_l1_loss` (keyword-only).
+        Any other non-array keyword of :func:`crossentropy.smooth_l1_loss` (keyword-only).
 
     Examples
     --------
@@ -832,7 +833,7 @@ class DiceLoss(_OverlapLoss):
     reduction : str, default "mean"
         How the losses are combined, as :func:`crossentropy.dice_loss`'s ``reduction``.
     **extras
-        Any other keyword of :func:`crossentropy.dice_loss` (keyword-only).
+        Any other non-array keyword of :func:`crossentropy.dice_loss` (keyword-only).
 
     Examples
     --------
@@ -864,7 +865,7 @@ class JaccardLoss(_OverlapLoss):
     reduction : str, default "mean"
         How the losses are combined, as :func:`crossentropy.jaccard_loss`'s ``reduction``.
     **extras
-        Any other keyword of :func:`crossentropy.jaccard_loss` (keyword-only).
+        Any other non-array keyword of :func:`crossentropy.jaccard_loss` (keyword-only).
 
     Examples
     --------
@@ -903,7 +904,7 @@ class TverskyLoss(_OverlapLoss):
     reduction : str, default "mean"
         How the losses are combined, as :func:`crossentropy.tversky_loss`'s ``reduction``.
     **extras
-        Any other keyword of :func:`crossentropy.tversky_loss` (keyword-only).
+        Any other non-array keyword of :func:`crossentropy.tversky_loss` (keyword-only).
 
     Examples
     --------
@@ -991,7 +992,8 @@ class LinearCrossEntropyLoss(_Loss):
         With ``process_group``: each rank passes its own tokens (``sequence_parallel`` of
         :func:`crossentropy.fused.linear_cross_entropy`).
     **extras
-        Any other keyword of :func:`crossentropy.fused.linear_cross_entropy` (keyword-only).
+        Any other non-array keyword of :func:`crossentropy.fused.linear_cross_entropy`
+        (keyword-only).
 
     Examples
     --------
