@@ -81,6 +81,15 @@ def test_rst_hook_turns_math_into_mathml_and_roles_into_code():
         hook.on_page_content(":math:<code>\\left( a</code>", None, None, None)
 
 
+def test_rst_hook_sets_absolute_value_bars_without_space():
+    """A bar gets no space of its own: the browser would take the closing bar of ``|e|``
+    before ``\\le`` for an infix operator and space it (|e | <= d)."""
+    hook = _hook("rst_roles")
+    out = hook.on_page_content(":math:<code>|e| \\le \\delta</code>", None, None, None)
+    bar = '<mo stretchy="false" lspace="0" rspace="0">&#x0007C;</mo>'
+    assert f"{bar}<mi>e</mi>{bar}<mo>&#x02264;</mo>" in out
+
+
 def test_rst_hook_sets_operator_names_apart_as_tex_does():
     """A thin space between an operator name and an ordinary symbol on either side, none
     before an opening parenthesis, none doubled between two names."""
