@@ -631,7 +631,69 @@ def uneven_shards_in_default_chunks(rank: int, world: int, group: Any) -> None:
     torch.testing.assert_close(got, linear_cross_entropy(x, w, y), rtol=1e-5, atol=1e-6)
 
 
+def refusals_on_one_rank_and_paths(rank: int, world: int, group: Any) -> None:
+    """Refusals on one rank that were raised before the relay (the logits-level op's default
+    group, ``kernel="triton"``, ``sequence_ids``, a non-bool ``sequence_parallel``) and ranks
+    that differ in grad mode or in which inputs require grad (which pick the collectives: a
+    rank waited for the group's timeout, or gloo aborted the process): a ``ValueError`` on
+    every rank; torch.func refused; DTensor class weights of DTensor logits."""
+    from torch.distributed.tensor import Shard, distribute_tensor
+
+    from crossentropy.fused import linear_cross_entropy
+
+    x, w, _, y = _tensor_parallel_data()
+    start, stop = _shard(rank, world)
+    told = r"rank 1 of the process group refused its arguments"
+    if world == POOL:  # the default group is the whole world: every rank of the pool
+        shard = (x @ w.T)[:, start:stop]
+        bad = {"label_smoothing": 1.5} if rank == 1 else {}
+        with pytest.raises(ValueError, match="label_smoothing" if rank == 1 else told):
+            vocab_parallel_cross_entropy(shard, y, **bad)
+    for bad, says in (
+        ({"kernel": "triton"}, "kernel='triton' does not take a process_group"),
+        ({"sequence_ids": torch.zeros(len(y), dtype=torch.long)}, "sequence_ids and cu_seqlens"),
+        ({"sequence_parallel": "yes"}, "sequence_parallel must be True or False"),
+    ):
+        kw = bad if rank == 1 else {}
+        with pytest.raises((TypeError, ValueError), match=says if rank == 1 else told):
+            linear_cross_entropy(x, w[start:stop], y, process_group=group, **kw)
+    paths = r"same options and dtypes \(.*grad mode and which of input, linear_weight"
+    for cw in (None, torch.ones(stop - start, dtype=x.dtype)):
+        xg = x.clone().requires_grad_(True)
+        wg = w[start:stop].clone().requires_grad_(True)
+        with pytest.raises(ValueError, match=paths), torch.set_grad_enabled(rank != 0):
+            linear_cross_entropy(xg, wg, y, weight=cw, process_group=group)
+        xs = xg.detach() if rank == 1 else xg  # no input gradient on rank 1
+        with pytest.raises(ValueError, match=paths):
+            linear_cross_entropy(xs, wg, y, weight=cw, process_group=group)
+    refused = "with a process group does not run under torch.func"
+    with pytest.raises(TypeError, match=refused):  # on every rank, before any collective
+        torch.func.grad(lambda a: linear_cross_entropy(a, w[start:stop], y, process_group=group))(x)
+    with pytest.raises(TypeError, match=refused):
+        torch.func.grad(lambda z: vocab_parallel_cross_entropy(z, y, group))(x @ w[start:stop].T)
+    if world == 2:  # fullgraph: Dynamo's error gives the reason, before any collective
+        step = torch.compile(
+            lambda a: linear_cross_entropy(a, w[start:stop], y, process_group=group),
+            fullgraph=True,
+            backend="eager",
+        )
+        with pytest.raises(Exception, match="process_group without fullgraph=True"):
+            step(x)
+        torch._dynamo.reset()
+    mesh = _mesh(group)
+    logits, target, cw = _data(2)
+    got = vocab_parallel_cross_entropy(
+        distribute_tensor(logits, mesh, [Shard(1)]),
+        target,
+        weight=distribute_tensor(cw, mesh, [Shard(0)]),
+    )
+    torch.testing.assert_close(got, ce.cross_entropy(logits, target, weight=cw))
+    got = linear_cross_entropy(x, w[start:stop], y, process_group=group)  # the group still works
+    torch.testing.assert_close(got, linear_cross_entropy(x, w, y), rtol=1e-12, atol=1e-12)
+
+
 def argument_checks(rank: int, world: int, group: Any) -> None:
+    refusals_on_one_rank_and_paths(rank, world, group)
     ranks_disagree_on_tokens(rank, world, group)
     ranks_disagree_on_options(rank, world, group)
     uneven_shards_in_default_chunks(rank, world, group)

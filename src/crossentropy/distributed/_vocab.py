@@ -467,10 +467,15 @@ def _gather_ints(values: Sequence[int], group: Any, device: torch.device) -> lis
 _FUSED_AGREED = (
     "reduction, ignore_index, label_smoothing, z_loss, softcap, temperature, return_aux, "
     "chunk_size, empty_mean, sequence_parallel, num_items_in_batch, whether a bias and class "
-    "weights are given, and the inputs' dtype"
+    "weights are given, the inputs' dtype, grad mode and which of input, linear_weight and "
+    "linear_bias require grad"
 )
 
 
+@torch.compiler.disable(  # type: ignore[untyped-decorator, no-untyped-call]
+    reason="the ranks agree on their sizes and options by an all-gather read on the host: "
+    "compile a step with a process_group without fullgraph=True"
+)
 def agreement(dtype: torch.dtype, o: FusedOptions, *given: object) -> int:
     """A number the ranks compare to agree on the inputs' ``dtype``, the options ``o`` that
     shape the collectives and the numbers, and ``given`` (which optional inputs are given, a
@@ -535,11 +540,23 @@ def _layout(
     return start, counts, max(s[0] for s in sizes)
 
 
+def refuse_functorch(name: str) -> None:
+    """A ``TypeError`` under a ``torch.func`` transform: the collectives run once per call, on
+    every rank, which ``vmap`` or a functional ``grad`` would not keep."""
+    if not torch.compiler.is_compiling() and torch._C._functorch.maybe_current_level() is not None:
+        raise TypeError(
+            f"{name} with a process group does not run under torch.func (grad, vmap, jacrev, "
+            "jacfwd): take its gradients with .backward()"
+        )
+
+
 def relay_refusal(group: Any, refused: Exception, *tensors: object) -> NoReturn:
     """Tell the other ranks of ``group`` that this rank refused its arguments (they stop
     with a ``ValueError`` at their size all-gather, :func:`_layout`, instead of waiting for
     this rank), then raise ``refused``; the all-gather on the device of the first of
     ``tensors`` that is a tensor (the CPU if none is)."""
+    if dist.is_available() and dist.is_initialized() and group is None:
+        group = dist.group.WORLD  # (the default group of vocab_parallel_cross_entropy)
     if dist.is_available() and dist.is_initialized() and isinstance(group, dist.ProcessGroup):
         device = next((t.device for t in tensors if isinstance(t, Tensor)), torch.device("cpu"))
         _layout(0, 0, 0, group, device, None, 0, refused)
@@ -661,14 +678,15 @@ def sharded_linear_loss(
     loss after its sequence gather)."""
     if not dist.is_available() or not dist.is_initialized():
         raise RuntimeError("process_group needs torch.distributed to be initialised")
-    if o.kernel == "triton":
-        raise ValueError("kernel='triton' does not take a process_group yet; use 'torch'")
-    if holds_dtensor(input, target):
-        raise TypeError(
-            "input and target must be plain tensors (a DTensor's to_local()); with a "
-            "process_group, linear_weight, linear_bias and weight may be DTensors"
-        )
     try:  # checked here, then told to every rank (a rank that stops alone leaves them waiting)
+        refuse_functorch("linear_cross_entropy")
+        if o.kernel == "triton":
+            raise ValueError("kernel='triton' does not take a process_group yet; use 'torch'")
+        if holds_dtensor(input, target):
+            raise TypeError(
+                "input and target must be plain tensors (a DTensor's to_local()); with a "
+                "process_group, linear_weight, linear_bias and weight may be DTensors"
+            )
         if num_items_in_batch is not None:
             check_items(num_items_in_batch)
         linear_weight = tensor_parallel_shard(linear_weight, "linear_weight", group)
@@ -682,12 +700,17 @@ def sharded_linear_loss(
         relay_refusal(group, exc, input, linear_weight)
     same = None if sequence_parallel else "input and target (without sequence_parallel)"
     v_local, d = linear_weight.shape
+    params = (input, linear_weight, linear_bias)
+    # which gradients are taken picks the passes, and so the collectives
+    grads = tuple(p is not None and p.requires_grad for p in params)
     agree = agreement(
         input.dtype,
         o,
         sequence_parallel,
         linear_bias is None,
         weight is None,
+        torch.is_grad_enabled(),
+        grads,
         # a count as a number (a tensor's value is not read here: its type only)
         num_items_in_batch
         if isinstance(num_items_in_batch, int | float)
@@ -721,10 +744,7 @@ def sharded_linear_loss(
     cw = None if weight is None else weight.detach()
     params = (x, linear_weight, linear_bias)
     if (
-        o.reduction != "none"
-        and not o.aux
-        and torch.is_grad_enabled()
-        and any(p is not None and p.requires_grad for p in params)
+        o.reduction != "none" and not o.aux and torch.is_grad_enabled() and any(grads)
     ):  # a scalar loss with a backward to come: its gradients formed in the forward sweep
         wy_all = None if cw is None else _target_weights(cw, y, start, group, _acc(x.dtype))
         a_ce, a_z, *_ = row_scales(valid, wy_all, o, num_items_in_batch, None)
@@ -888,6 +908,10 @@ def vocab_parallel_cross_entropy(
             target = target.full_tensor()
     check_group(group, "group")
     try:  # checked here, then told to every rank where they all-gather their sizes
+        refuse_functorch("vocab_parallel_cross_entropy")
+        weight = tensor_parallel_shard(
+            weight, "weight", dist.group.WORLD if group is None else group
+        )
         if not isinstance(logits, Tensor) or not logits.is_floating_point():
             raise TypeError("logits must be a floating-point tensor (this rank's shard)")
         check_class_indices(target, "target")

@@ -531,7 +531,8 @@ def linear_cross_entropy(
     are checked only where the validation policy reads them), runs under
     ``torch.compile(fullgraph=True)`` as two custom operators (a float option that changes
     between calls compiles again for each new value, up to Dynamo's recompile limit), and under
-    ``torch.func`` (``grad``, ``vmap``, ``jacrev``, ``jacfwd``). Double backward is not
+    ``torch.func`` (``grad``, ``vmap``, ``jacrev``, ``jacfwd``; without a
+    ``process_group``). Double backward is not
     supported; a second backward (``retain_graph=True``) recomputes. Under autocast the inputs
     are cast to the autocast dtype, as ``F.linear`` would, and the loss is float32.
 
@@ -617,7 +618,10 @@ def linear_cross_entropy(
         again), and the other calls recompute each chunk in the backward pass (with class
         weights, one more all-reduce of one number per token gives each token's weight
         first). Every rank returns the loss of the whole vocabulary. Not with
-        ``sequence_ids``/``cu_seqlens`` or ``kernel="triton"``. A DTensor ``linear_weight``
+        ``sequence_ids``/``cu_seqlens``, ``kernel="triton"``, under ``torch.func`` or in a
+        ``fullgraph=True`` compile. The ranks agree on the options, the dtype, grad mode and
+        which of ``input``, ``linear_weight`` and ``linear_bias`` require grad (these pick
+        the collectives). A DTensor ``linear_weight``
         (``linear_bias``, ``weight``) sharded on its first axis over the group's ranks is
         taken as this rank's rows. The loss's dtype, ``"correct"`` (argmax's lowest index
         among tied maxima) and the argument checks are the single-device op's; ranks that
@@ -722,8 +726,8 @@ def linear_loss(
 ) -> Any:
     """:func:`linear_cross_entropy` with its options built: the single-device engine
     (:func:`fused_loss`), or with a ``process_group`` the vocabulary-parallel one."""
-    check_parallel(process_group, sequence_parallel)
     if process_group is None:
+        check_parallel(process_group, sequence_parallel)
         return fused_loss(
             input,
             linear_weight,
@@ -735,9 +739,14 @@ def linear_loss(
             sequence_ids=sequence_ids,
             cu_seqlens=cu_seqlens,
         )
-    if sequence_ids is not None or cu_seqlens is not None:
-        raise ValueError("sequence_ids and cu_seqlens do not take a process_group yet")
-    from crossentropy.distributed._vocab import sharded_linear_loss
+    from crossentropy.distributed._vocab import relay_refusal, sharded_linear_loss
+
+    try:  # refused here, then told to every rank (a rank that stops alone leaves them waiting)
+        check_parallel(process_group, sequence_parallel)
+        if sequence_ids is not None or cu_seqlens is not None:
+            raise ValueError("sequence_ids and cu_seqlens do not take a process_group yet")
+    except (TypeError, ValueError) as exc:
+        relay_refusal(process_group, exc, input, linear_weight)
 
     return sharded_linear_loss(
         input,
