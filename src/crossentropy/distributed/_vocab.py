@@ -853,7 +853,8 @@ def vocab_parallel_cross_entropy(
         classes run past the group's is refused on that rank alone, after the collectives
         (overlapping shards within the classes are not found).
     weight : Tensor, optional
-        This rank's shard of the class weights, ``(V_r,)``.
+        This rank's shard of the class weights, ``(V_r,)`` (a DTensor sharded on its first
+        axis over the group's ranks is taken as its local shard).
     reduction : {"mean", "sum", "none"}, default "mean"
         As ``cross_entropy``; ``"none"`` gives each token's loss (0 at ignored tokens).
     ignore_index : int, default -100
