@@ -291,6 +291,39 @@ def test_compiled_with_a_temperature_and_beta_schedule():
         torch.testing.assert_close(compiled(t, beta), kl(t, beta), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_compiled_none_backward_recomputes_opaquely_at_any_batch_size(dtype):
+    """``"none"`` recomputes the chunks in the backward pass through the op's own operator:
+    under ``torch.compile(fullgraph=True)`` a bfloat16 student compiles (the products' dtype
+    was chosen by a CPU-feature query Dynamo cannot trace), the batch size is not fixed (one
+    graph per size until the recompile limit), and the gradients are the eager ones."""
+    from torch._dynamo.utils import counters
+
+    g = torch.Generator().manual_seed(3)
+    ws = torch.randn(13, 4, generator=g).to(dtype).requires_grad_(True)
+    wt = torch.randn(13, 6, generator=g).to(dtype)
+
+    def step(xs, xt):
+        return (linear_kl_div(xs, ws, xt, wt, reduction="none") * torch.arange(xs.shape[0])).sum()
+
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
+    for n in range(3, 9):
+        xs = torch.randn(n, 4, generator=g).to(dtype)
+        xt = torch.randn(n, 6, generator=g).to(dtype)
+        got = [xs.clone().requires_grad_(True) for _ in range(2)]
+        compiled(got[0], xt).backward()
+        eager_w = ws.grad.clone()
+        ws.grad = None
+        step(got[1], xt).backward()
+        torch.testing.assert_close(got[0].grad, got[1].grad)
+        torch.testing.assert_close(eager_w, ws.grad)
+        ws.grad = None
+    assert counters["stats"]["unique_graphs"] <= 2
+    torch._dynamo.reset()
+
+
 def test_torch_func_is_refused_by_name():
     xs, ws, _, xt, wt, _, _ = _case()
     with pytest.raises(RuntimeError, match=r"does not support torch\.func transforms"):

@@ -11,7 +11,13 @@ import array_api_compat.torch as xpt
 import torch
 from torch import Tensor
 
-from crossentropy._lib.checks import check_choice, check_int, check_number, shape_str
+from crossentropy._lib.checks import (
+    check_choice,
+    check_ignore_index,
+    check_int,
+    check_number,
+    shape_str,
+)
 from crossentropy._lib.policy import reads
 from crossentropy.fused._chunked import check_floating, check_inputs, product_inputs
 from crossentropy.fused._ops import (
@@ -260,15 +266,29 @@ class _LinearKL(torch.autograd.Function):
         if g_out is None:
             return (None, None, None, *nones)
         formed = ctx.formed
-        if formed is None:
+        if formed is None:  # the chunks recomputed by the forward operator, each row's
+            # gradient scaled by the upstream one (an opaque operator: torch.compile neither
+            # traces its loop over the chunks, which would fix the batch size, nor its checks)
             xs, ws, bs, xt, wt, bt, scale = ctx.saved_tensors
             plan: _KLPlan = ctx.plan
-            grads = new_grads(xs, ws, bs, list(ctx.needs_input_grad[:3]))
-            rows = g_out.to(scale.dtype) * scale
-            up = half_scale(product_dtype(xs), rows)  # float16 products: scaled up, as the
-            _sweep(xs, ws, bs, xt, wt, bt, plan, rows if up is None else rows * up, grads)
-            unscale(grads, up)  # forward-formed gradients are
-            formed, g_out = (grads.dx, grads.dw, grads.db), None
+            wanted = [bool(w) for w in ctx.needs_input_grad[:3]]
+            wanted[2] = wanted[2] and bs is not None
+            _, dx, dw, db = _forward_op(
+                xs,
+                ws,
+                bs,
+                xt,
+                wt,
+                bt,
+                g_out.to(scale.dtype) * scale,
+                plan.kind,
+                plan.beta,
+                plan.temperature,
+                plan.chunk,
+                wanted,
+            )
+            formed = tuple(g if w else None for g, w in zip((dx, dw, db), wanted, strict=True))
+            g_out = None
         else:
             ctx.formed = None
         return (
@@ -379,7 +399,7 @@ def linear_kl_div(
             "use loss.backward() or torch.autograd.grad"
         )
     # the student's side as linear_cross_entropy checks it, then the teacher's
-    check_inputs(input, linear_weight, target, linear_bias, None)
+    check_inputs(input, linear_weight, target, linear_bias, None, optional_target=True)
     # under autocast, the student's tensors cast (tracked by autograd) as F.linear would cast
     # them, the loss in float32
     input, linear_weight, linear_bias, loss_dtype = product_inputs(
@@ -398,7 +418,7 @@ def linear_kl_div(
             raise ValueError(f"{name} must be on input's device {input.device}; got {device}")
     check_choice(kind, "kind", _KINDS)
     check_choice(reduction, "reduction", ("mean", "batchmean", "sum", "none"))
-    ignore = -100 if ignore_index is None else check_int(ignore_index, "ignore_index")
+    ignore = -100 if ignore_index is None else check_ignore_index(ignore_index)
     beta = check_number(beta, "beta", low=0.0, high=1.0, low_open=True, high_open=True)
     temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
     if chunk_size is not None:
