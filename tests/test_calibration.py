@@ -626,3 +626,25 @@ def test_one_label_in_0_1_is_a_binary_slice_as_in_calibration_curve() -> None:
         assert score == pytest.approx(float(np.mean((f - outcome) ** 2)))
     with pytest.raises(ValueError, match=r"only one label \(2\)"):
         metrics.calibration_error([2, 2], [0.3, 0.6])
+
+
+def test_n_bins_is_bounded_everywhere():
+    """A typo's billion bins is refused before any allocation (it ran for minutes and took
+    gigabytes): in memory up to 2**20 bins, on the streaming grid up to its 16,384 cells."""
+    y, p = np.array([0, 1, 1, 0]), np.array([0.2, 0.7, 0.6, 0.4])
+    in_memory = r"n_bins must be between 1 and 1,048,576; got 1,000,000,000"
+    for call in (
+        lambda: metrics.calibration_error(y, p, n_bins=10**9),
+        lambda: metrics.murphy_decomposition(y, p, n_bins=10**9),
+        lambda: metrics.CalibrationError(n_bins=10**9),
+    ):
+        with pytest.raises(ValueError, match=in_memory):
+            call()
+    for call in (
+        lambda: metrics.ScoreAccumulator([0, 1], n_bins=GRID + 1),
+        lambda: metrics.CalibrationAccumulator().update(y, p).result(n_bins=GRID + 1),
+    ):
+        with pytest.raises(ValueError, match=r"n_bins must be between 1 and 16,384"):
+            call()
+    with pytest.raises(ValueError, match="n_bins must be between 1 and"):
+        metrics.calibration_error(y, p, n_bins=0)

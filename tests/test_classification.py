@@ -1161,3 +1161,40 @@ def test_vmap_of_a_weighted_smoothed_mean():
         xi = x[i].clone().requires_grad_(True)
         F.cross_entropy(xi, y[i], **kw).backward()
         torch.testing.assert_close(g[i], xi.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_complex_class_weights_with_probability_targets_are_refused_on_torch():
+    """ATen takes a complex weight with probability targets (a complex loss came back): the
+    call is not delegated to it, and the weight is refused as on every other path."""
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([[1.0, 2, 3], [4, 5, 6]], dtype=torch.float64)
+    p = torch.tensor([[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]], dtype=torch.float64)
+    w = torch.tensor([1 + 5j, 2 - 3j, 3 + 0j])
+    for target in (p, torch.tensor([1, 2])):
+        with pytest.raises(TypeError, match="weight must have a real"):
+            ce.cross_entropy(x, target, weight=w)
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "uint32", "uint64"])
+def test_wide_unsigned_torch_labels_are_labels(dtype):
+    """PyTorch compares no uint16/32/64 tensor on the CPU ("ge_cpu" not implemented): such
+    labels are read as int64, so every loss takes them and one out of range is named; a
+    uint64 label of 2**63 or more stays out of range, whatever ignore_index it wraps to."""
+    torch = pytest.importorskip("torch")
+    kind = getattr(torch, dtype)
+    x = torch.tensor([[1.0, 2, 3], [4, 5, 6]], dtype=torch.float64)
+    good, bad = torch.tensor([1, 2]), torch.tensor([1, 7])
+    calls = {
+        "cross_entropy": lambda t: ce.cross_entropy(x, t),
+        "nll_loss": lambda t: ce.nll_loss(x.log_softmax(1), t),
+        "focal_loss": lambda t: ce.focal_loss(x, t),
+        "dice_loss": lambda t: ce.dice_loss(x, t, mode="multiclass"),
+    }
+    for name, call in calls.items():
+        torch.testing.assert_close(call(good.to(kind)), call(good), msg=name)
+        with pytest.raises(ValueError, match="target holds label 7 at index"):
+            call(bad.to(kind))
+    if dtype == "uint64":
+        wrapped = torch.tensor([-100, 1]).to(kind)  # 2**64 - 100
+        with pytest.raises(ValueError, match=r"target holds label .* at index \(0,\)"):
+            ce.cross_entropy(x, wrapped)

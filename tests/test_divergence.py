@@ -167,3 +167,35 @@ def test_a_log_target_of_minus_inf_has_finite_gradients():
     gx, gt = torch.autograd.grad(ce.kl_div(x, t, reduction="sum", log_target=True), (x, t))
     torch.testing.assert_close(gx, torch.tensor([0.0, -1.0], dtype=torch.float64))
     torch.testing.assert_close(gt, torch.tensor([0.0, 3.0], dtype=torch.float64))
+
+
+def test_a_log_target_above_0_or_nan_is_refused_where_read(lib):
+    """With ``log_target=True`` the target holds log-probabilities: an entry above 0 (a
+    probability above 1) or NaN is a ValueError where values are read, as a probability
+    target outside [0, 1] is without it; ``validate=False`` computes PyTorch's number."""
+    x = lib.asarray([-1.0, -2.0])
+    for bad, shown in (([1.0, -1.0], "1.0"), ([np.nan, -1.0], "nan")):
+        t = lib.asarray(bad)
+        if lib.lazy:  # values not read: a number (or NaN), as PyTorch computes
+            ce.kl_div(x, t, log_target=True, reduction="sum")
+            continue
+        with pytest.raises(
+            ValueError, match=rf"target must hold log-probabilities \(<= 0\); got {shown}"
+        ):
+            ce.kl_div(x, t, log_target=True, reduction="sum")
+    torch = pytest.importorskip("torch")
+    want = torch.nn.functional.kl_div(
+        torch.tensor([-1.0, -2.0]), torch.tensor([1.0, -1.0]), log_target=True, reduction="sum"
+    )
+    got = ce.kl_div(
+        np.array([-1.0, -2.0]),
+        np.array([1.0, -1.0]),
+        log_target=True,
+        reduction="sum",
+        validate=False,
+    )
+    assert float(got) == pytest.approx(float(want), rel=1e-6)
+    ok = ce.kl_div(
+        np.array([-1.0, -2.0]), np.array([0.0, -np.inf]), log_target=True, reduction="sum"
+    )
+    assert float(ok) == pytest.approx(1.0)  # a log-target of 0 and of -inf are probabilities

@@ -1410,3 +1410,14 @@ def test_entropy_of_large_logits_keeps_its_digits() -> None:
         (z + 1e4).float(), torch.eye(32), torch.tensor([5, 5, 5]), return_aux=("entropy",)
     )
     torch.testing.assert_close(out.entropy.double(), dense, rtol=2e-3, atol=0)
+
+
+def test_a_missing_target_is_named():
+    """``target=None`` was an AttributeError from a reshape deep inside."""
+    from crossentropy.nn import LinearCrossEntropyLoss
+
+    x, w = torch.randn(4, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    with pytest.raises(TypeError, match="target must be a torch tensor; got NoneType"):
+        linear_cross_entropy(x, w, None)
+    with pytest.raises(TypeError, match="target must be a torch tensor; got NoneType"):
+        LinearCrossEntropyLoss(3, 5, dtype=torch.float64)(x, None)

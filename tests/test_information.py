@@ -620,3 +620,15 @@ def test_a_nan_distribution_entry_propagates_where_the_other_is_zero(backend):
     p, q = backend.asarray(np.array([0.0, 1.0])), backend.asarray(np.array([np.nan, 1.0]))
     assert np.isnan(float(native_values(ce.kl_divergence(p, q), backend)))
     assert np.isnan(float(native_values(ce.js_divergence(p, q), backend)))
+
+
+@pytest.mark.parametrize("normalize", ["no", 2, np.array([True, False]), None])
+def test_normalize_must_be_a_bool(normalize):
+    """A truthy value that is not a bool was taken as True (the entropy of [.2, .2] came out
+    normalised, log 2, for normalize="no")."""
+    p, q = np.array([0.2, 0.2]), np.array([0.5, 0.5])
+    with pytest.raises(TypeError, match="normalize must be a bool"):
+        ce.entropy(p, normalize=normalize)
+    with pytest.raises(TypeError, match="normalize must be a bool"):
+        ce.kl_divergence(p, q, normalize=normalize)
+    assert float(ce.entropy(p, normalize=np.True_)) == pytest.approx(math.log(2), rel=1e-15)

@@ -1252,3 +1252,23 @@ def test_linear_cross_entropy_module_names_an_input_of_the_wrong_width():
         loss(torch.randn(3, 4), torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match=r"input must have at least one dimension"):
         loss(torch.tensor(1.0), torch.tensor(0))
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        ((-1, 5), {}, ValueError, "in_features must be >= 0 and num_classes >= 1; got -1"),
+        ((3, 0), {}, ValueError, "in_features must be >= 0 and num_classes >= 1; got 3 and 0"),
+        ((3, None), {}, TypeError, "num_classes must be an integer"),
+        ((3.0, 5), {}, TypeError, "in_features must be an integer"),
+        ((3, 5), {"dtype": torch.int64}, TypeError, "dtype must be a floating-point"),
+        ((3, 5), {"device": "bogus"}, ValueError, "device must name a torch device; got 'bogus'"),
+    ],
+)
+def test_linear_cross_entropy_loss_refuses_bad_construction_by_name(args, kwargs, error, match):
+    """Bad sizes, a non-floating dtype or an unknown device are named at construction (they
+    were torch's errors from inside nn.Linear, or a module that failed in forward only)."""
+    from crossentropy.nn import LinearCrossEntropyLoss
+
+    with pytest.raises(error, match=match):
+        LinearCrossEntropyLoss(*args, **kwargs)

@@ -256,3 +256,19 @@ def test_an_unread_integer_hyperparameter_is_a_number():
             torch.tensor(x, dtype=torch.float64), torch.tensor(y), gamma=torch.tensor(2)
         )
         assert float(got) == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("ignore_index", [2**63, -(2**63) - 1, 2**70])
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_ignore_index_beyond_64_bits_is_refused_on_every_backend(lib, name, ignore_index):
+    """An ignore_index no 64-bit label can equal: one ValueError naming it (torch raised
+    "Overflow when unpacking long long", NumPy took it silently)."""
+    with pytest.raises(ValueError, match=r"ignore_index must lie in \[-2\*\*63, 2\*\*63\)"):
+        LOSS_CALLS[name](lib, ignore_index=ignore_index)
+    if ignore_index == 2**70:  # the other losses and the fused ops too
+        x = lib.asarray([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]) if lib.name != "dask" else None
+        if x is not None:
+            with pytest.raises(ValueError, match="ignore_index must lie in"):
+                ce.dice_loss(x, lib.asarray([1, 2]), mode="multiclass", ignore_index=ignore_index)
+    edge = LOSS_CALLS[name](lib, ignore_index=-(2**63))  # the edge itself: a label never equals
+    np.testing.assert_allclose(lib.to_numpy(edge), lib.to_numpy(LOSS_CALLS[name](lib)))

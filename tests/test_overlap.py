@@ -806,3 +806,16 @@ def test_a_label_out_of_range_is_named_at_its_index_in_target(shape, labels, ind
     x = np.full(shape, 0.25)
     with pytest.raises(ValueError, match=rf"label 4 at index {re.escape(index)};"):
         ce.dice_loss(x, np.array(labels), mode="multiclass", axis=-1 if len(shape) == 2 else 1)
+
+
+def test_classes_given_twice_and_an_axis_in_binary_mode_are_refused():
+    """A class listed twice in ``classes`` counted twice in the mean; ``axis`` in binary mode
+    (which has no class axis) was ignored whatever its value."""
+    x, y = np.array([[1.0, 2, 3], [4, 5, 6]]), np.array([1, 2])
+    with pytest.raises(ValueError, match="classes must be distinct class indices; got 1 twice"):
+        ce.dice_loss(x, y, mode="multiclass", classes=[1, 1, 2])
+    for axis in (7, 1, -1):
+        with pytest.raises(ValueError, match="binary mode has none; got axis="):
+            ce.dice_loss(np.array([0.5, -1, 2]), np.array([1.0, 0, 1]), axis=axis)
+    got = ce.dice_loss(x, y, mode="multiclass", classes=[2, 1])
+    assert float(got) == pytest.approx(float(ce.dice_loss(x, y, mode="multiclass", classes=[1, 2])))

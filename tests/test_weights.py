@@ -6,6 +6,7 @@ libraries, and bad input.
 from __future__ import annotations
 
 import math
+import warnings
 import zlib
 
 import numpy as np
@@ -392,3 +393,18 @@ def test_class_weights_of_traced_labels_say_what_to_do():
     with pytest.raises(TypeError, match=r"^y is traced by JAX"):
         jax.jit(lambda a: ce.class_weights(a, "balanced", classes=[0, 1, 2]))(y)
     np.testing.assert_allclose(ce.class_weights(y, "balanced"), [4 / 3, 2 / 3, 4 / 3], rtol=1e-6)
+
+
+def test_labels_of_two_axes_or_nan_are_refused_as_scikit_learn():
+    """scikit-learn's ``compute_class_weight`` takes 1-D labels (a column too) and no NaN;
+    a 2-D array was flattened and NaN counted as a class."""
+    sk = pytest.importorskip("sklearn.utils.class_weight")
+    with pytest.raises(ValueError, match=r"y must be a 1-D array of labels; got shape \(2, 2\)"):
+        ce.class_weights(np.array([[0, 1], [1, 1]]))
+    with pytest.raises(ValueError, match="y holds NaN at index 2: not a label"):
+        ce.class_weights(np.array([0.0, 1, np.nan, np.nan]))
+    column = np.array([[0], [1], [1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn's DataConversionWarning
+        want = sk.compute_class_weight("balanced", classes=np.array([0, 1]), y=column)
+    np.testing.assert_allclose(ce.class_weights(column), want, rtol=1e-15)

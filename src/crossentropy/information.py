@@ -19,6 +19,7 @@ from typing import Any
 from crossentropy import _formulas as fm
 from crossentropy._lib.axes import normalize_axis
 from crossentropy._lib.checks import (
+    check_bool,
     check_nonnegative,
     check_number,
     check_unit_interval,
@@ -57,6 +58,7 @@ def _prepare(
     *arrays: Any, names: list[str], axis: int | None, normalize: bool
 ) -> tuple[Namespace, list[Array], Any, int | None]:
     """Namespace, float arrays broadcast together, the output dtype, and the normalised axis."""
+    normalize = check_bool(normalize, "normalize")
     xp, raw = namespace(*arrays, names=names)
     floats, stored = [], []
     out_dtype = None

@@ -120,6 +120,15 @@ def check_bool(value: object, name: str) -> bool:
     return bool(value)
 
 
+def check_ignore_index(value: object) -> int:
+    """``ignore_index`` as a Python int that a 64-bit label can equal (the one home of that
+    rule: beyond it, each library fails in its own way, or compares nothing)."""
+    index = check_int(value, "ignore_index")
+    if not -(2**63) <= index < 2**63:
+        raise ValueError(f"ignore_index must lie in [-2**63, 2**63) (64 bits); got {index}")
+    return index
+
+
 def check_int(value: object, name: str) -> int:
     """``value`` as a Python int, raising ``TypeError`` naming ``name`` otherwise: an integer,
     or an integer array that Python reads as an index (0-d; a torch tensor of one element,
@@ -347,6 +356,16 @@ def check_unit_interval(
     if idx is not None:
         raise ValueError(
             f"{name} must hold probabilities in [0, 1]; got {value_text(x, idx)} at index {idx}"
+        )
+
+
+def check_log_probabilities(xp: Namespace, x: Array, name: str) -> None:
+    """``ValueError`` if ``x`` has an entry above 0 or NaN: not a log-probability (-inf is
+    one: a probability of 0)."""
+    idx = first_index(xp, ~(x <= 0))
+    if idx is not None:
+        raise ValueError(
+            f"{name} must hold log-probabilities (<= 0); got {value_text(x, idx)} at index {idx}"
         )
 
 

@@ -109,7 +109,7 @@ def _replicates(text: str) -> int:
 
 
 def _bins(text: str) -> int:
-    from crossentropy.metrics._score import MAX_BINS  # the library's own limit
+    from crossentropy.metrics._calibration import MAX_BINS  # the library's own limit
 
     value = _positive_int(text)
     if value > MAX_BINS:
@@ -183,7 +183,7 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The ``score`` parser.
     """
-    from crossentropy.metrics._score import MAX_BINS
+    from crossentropy.metrics._calibration import MAX_BINS
     from crossentropy.scoring._sources import FORMATS
 
     p: argparse.ArgumentParser = sub.add_parser(

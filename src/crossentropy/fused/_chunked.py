@@ -812,10 +812,11 @@ def check_inputs(
     class_weight: Tensor | None,
     *,
     shard: bool = False,
+    optional_target: bool = False,
 ) -> None:
-    """The op's arguments: tensors of floating point (``target`` of integers, optional where
-    the op allows it) with matching shapes, on ``input``'s device; ``weight`` has at least one
-    row, unless it is a rank's ``shard`` of the vocabulary (which may hold none)."""
+    """The op's arguments: tensors of floating point (``target`` of integers, None only with
+    ``optional_target``) with matching shapes, on ``input``'s device; ``weight`` has at least
+    one row, unless it is a rank's ``shard`` of the vocabulary (which may hold none)."""
     check_floating(input, "input")
     check_floating(weight, "linear_weight")
     for name, t in (("linear_bias", bias), ("weight", class_weight)):
@@ -835,7 +836,7 @@ def check_inputs(
             f"shape (V, {input.shape[-1]}); got input {shape_str(input.shape)} and "
             f"linear_weight {shape_str(weight.shape)}"
         )
-    if target is not None:
+    if target is not None or not optional_target:
         _check_target(input, weight, target)
     on = (("linear_weight", weight), ("target", target), ("linear_bias", bias))
     for name, t in (*on, ("weight", class_weight)):
@@ -854,7 +855,7 @@ def check_inputs(
             raise ValueError(f"{name} must have shape ({v},); got {shape_str(t.shape)}")
 
 
-def _check_target(input: Tensor, weight: Tensor, target: Tensor) -> None:
+def _check_target(input: Tensor, weight: Tensor, target: Any) -> None:
     """``target``: a tensor of integer class indices, one per row of ``input``."""
     if (
         isinstance(target, Tensor)

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from crossentropy._lib.checks import check_choice, check_hyper, check_int
+from crossentropy._lib.checks import check_choice, check_hyper, check_ignore_index, check_int
 from crossentropy._lib.policy import Validate, check_validate, reads
 from crossentropy._lib.reduction import check_empty_mean
 from crossentropy.fused._terms import (
@@ -735,7 +735,7 @@ def linear_cross_entropy(
         return _in_auto_axes(x, w, labels, given)
     check_choice(reduction, "reduction", _REDUCTIONS)
     check_choice(weight_layout, "weight_layout", _LAYOUTS)
-    ignore_index = check_int(ignore_index, "ignore_index")
+    ignore_index = check_ignore_index(ignore_index)
     empty_mean = check_empty_mean(empty_mean)
     aux = aux_names(return_aux)
     x, w = _floating(x, "x"), _floating(w, "w")

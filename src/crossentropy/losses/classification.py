@@ -99,6 +99,10 @@ class IndexTargets:
     bad: Array | None
 
 
+#: PyTorch's unsigned dtypes wider than uint8, whose CPU comparisons are not implemented.
+_WIDE_UNSIGNED = ("torch.uint16", "torch.uint32", "torch.uint64")
+
+
 def index_targets(
     xp: Namespace,
     target: Array,
@@ -116,11 +120,20 @@ def index_targets(
     Works for every integer dtype: an ``ignore_index`` (or class count) that the dtype cannot
     hold is never compared against it.
     """
+    wrapped = None
+    if is_torch(target) and str(target.dtype) in _WIDE_UNSIGNED:
+        # PyTorch compares no such tensor on the CPU: as int64, where a label of 2**63 or more
+        # (negative there) stays out of range, whatever ignore_index is
+        wide = str(target.dtype) == "torch.uint64"
+        target = target.long()
+        wrapped = target < 0 if wide else None
     info = xp.iinfo(target.dtype)
     if ignore_index is None or not info.min <= ignore_index <= info.max:
         valid = xp.ones(target.shape, dtype=xp.bool, device=device_of(target))
     else:
         valid = target != ignore_index
+    if wrapped is not None:
+        valid = valid | wrapped
     if mask is not None:
         valid = valid & mask
     too_big = target >= n_classes if n_classes <= info.max else xp.zeros_like(valid)
@@ -817,9 +830,9 @@ def _aten_direct(input: Array, target: Array, weight: Array | None, o: SoftmaxOp
         torch is None
         or not isinstance(input, torch.Tensor)
         or not isinstance(target, torch.Tensor)
-        or (weight is not None and not isinstance(weight, torch.Tensor))
+        or (weight is not None and (not isinstance(weight, torch.Tensor) or weight.is_complex()))
         or _smoothing_under_vmap(o)
-    ):
+    ):  # (a complex weight, which ATen takes with probability targets, is refused by prepare)
         return None
     # under autocast PyTorch's losses compute half-precision tensors in float32: so does ATen
     # called here (the call's own cast), and its numbers are torch's

@@ -6,7 +6,7 @@ import math
 import warnings
 
 from crossentropy import _formulas as fm
-from crossentropy._lib.checks import check_unit_interval, shape_str
+from crossentropy._lib.checks import check_log_probabilities, check_unit_interval, shape_str
 from crossentropy._lib.namespace import (
     Array,
     as_loss_float,
@@ -113,6 +113,8 @@ def divergence_loss(input: Array, target: Array, o: DivergenceOptions) -> Array:
         ) from None
     with quiet(xf):
         if o.log_target:  # e^t (t - x); a log-target of -inf is a probability of 0 (0 log 0)
+            if reads(o.validate, tf):
+                check_log_probabilities(xp, tf, "target")
             per = fm.kl_terms(xp, xp.exp(tf), tf, xf)
         else:
             if reads(o.validate, tf):

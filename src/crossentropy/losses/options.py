@@ -28,6 +28,7 @@ from crossentropy._lib.checks import (
     check_bool,
     check_choice,
     check_hyper,
+    check_ignore_index,
     check_int,
     check_keywords,
     check_number,
@@ -174,7 +175,7 @@ class SoftmaxOptions(LossOptions):
     torch_call: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _set(self, "ignore_index", check_int(self.ignore_index, "ignore_index"))
+        _set(self, "ignore_index", check_ignore_index(self.ignore_index))
         _set(self, "reduction", check_reduction(self.reduction))
         _set(
             self,
@@ -387,13 +388,16 @@ class OverlapOptions(LossOptions):
         check_choice(self.aggregate, "aggregate", _AGGREGATES)
         check_choice(self.absent, "absent", _ABSENT)
         if self.ignore_index is not None:
-            _set(self, "ignore_index", check_int(self.ignore_index, "ignore_index"))
+            _set(self, "ignore_index", check_ignore_index(self.ignore_index))
         if self.classes is not None:
             if isinstance(self.classes, str) or not hasattr(self.classes, "__iter__"):
                 raise TypeError(
                     f"classes must be a sequence of class indices; got {self.classes!r}"
                 )
             _set(self, "classes", tuple(check_int(c, "classes") for c in self.classes))
+            twice = next((c for i, c in enumerate(self.classes) if c in self.classes[:i]), None)
+            if twice is not None:  # (it would count twice in the mean)
+                raise ValueError(f"classes must be distinct class indices; got {twice} twice")
             if self.aggregate == "global":
                 raise ValueError(
                     "classes needs per-class scores; it cannot go with aggregate='global'"
@@ -403,6 +407,11 @@ class OverlapOptions(LossOptions):
         _set(self, "reduction", check_reduction(self.reduction, ("none", "mean", "sum")))
         if self.axis is not None:
             _set(self, "axis", check_int(self.axis, "axis"))
+            if self.mode == "binary":  # (it was ignored there, whatever its value)
+                raise ValueError(
+                    "axis is the class axis of the multiclass and multilabel modes; binary mode "
+                    f"has none; got axis={self.axis}"
+                )
         _set(self, "empty_mean", check_empty_mean(self.empty_mean))
         if self.validate is not None:
             _set(self, "validate", check_validate(self.validate))

@@ -252,7 +252,7 @@ def tversky_loss(
     reduction : {"mean", "sum", "none"}, default "mean"
         Over the per-class (or per-sample-and-class) losses.
     axis : int, optional
-        The class axis (default 1).
+        The class axis (default 1), of the multiclass and multilabel modes.
     empty_mean : float, default nan
         The mean when no cell is counted (``absent="skip"`` and no class present).
     validate : {None, "auto", True, False}
@@ -337,7 +337,7 @@ def dice_loss(
     reduction : {"mean", "sum", "none"}, default "mean"
         Over the per-class (or per-sample-and-class) losses.
     axis : int, optional
-        The class axis (default 1).
+        The class axis (default 1), of the multiclass and multilabel modes.
     empty_mean : float, default nan
         The mean when no cell is counted (``absent="skip"`` and no class present).
     validate : {None, "auto", True, False}
@@ -422,7 +422,7 @@ def jaccard_loss(
     reduction : {"mean", "sum", "none"}, default "mean"
         Over the per-class (or per-sample-and-class) losses.
     axis : int, optional
-        The class axis (default 1).
+        The class axis (default 1), of the multiclass and multilabel modes.
     empty_mean : float, default nan
         The mean when no cell is counted (``absent="skip"`` and no class present).
     validate : {None, "auto", True, False}

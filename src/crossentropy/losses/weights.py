@@ -50,7 +50,8 @@ def class_weights(
     Parameters
     ----------
     y : array_like
-        Labels of any type (integers, strings, ...), any array library.
+        Labels of any type (integers, strings, ...), any array library: 1-D (or one column,
+        as scikit-learn takes it), no NaN.
     method : {"balanced", "inverse", "inverse_sqrt", "effective"}, default "balanced"
         The weighting rule.
     classes : sequence, optional
@@ -79,9 +80,13 @@ def class_weights(
     host = _host_labels(y)
     if host.ndim == 0:
         raise TypeError(f"y must be an array or sequence of labels; got {type(y).__name__}")
+    if host.ndim > 2 or (host.ndim == 2 and host.shape[1] != 1):  # (a column: scikit-learn's)
+        raise ValueError(f"y must be a 1-D array of labels; got shape {host.shape}")
     labels = host.reshape(-1)
     if labels.size == 0:
         raise ValueError("y must hold at least one label; got an empty array")
+    if labels.dtype.kind in "fc" and bool(np.isnan(labels).any()):
+        raise ValueError(f"y holds NaN at index {int(np.argmax(np.isnan(labels)))}: not a label")
     present, counts_present = np.unique(labels, return_counts=True)
     if classes is None:
         cls, counts = present, counts_present

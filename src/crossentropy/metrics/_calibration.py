@@ -66,6 +66,23 @@ __all__ = [
 
 #: Cells of the streaming grid on [0, 1] (``h = 1 / GRID``).
 GRID = 1 << 14
+#: The most bins of a binned measure on the grid (``n_bins`` of the streaming report): its
+#: cells (equal-mass bins have their edges on its points; finer bins hold next to no rows).
+MAX_BINS = GRID
+#: The most bins of a binned measure of pairs in memory (:func:`calibration_error`): past it
+#: the bins' sums alone take tens of megabytes, and a much larger count is a typo that would
+#: allocate gigabytes.
+MAX_MEMORY_BINS = 1 << 20
+
+
+def check_bins(n_bins: object, most: int = MAX_MEMORY_BINS) -> int:
+    """``n_bins`` as an int in ``1 .. most`` (the one home of that rule), or a
+    ``TypeError``/``ValueError`` naming it."""
+    bins = check_int(n_bins, "n_bins")
+    if not 1 <= bins <= most:
+        raise ValueError(f"n_bins must be between 1 and {most:,}; got {bins:,}")
+    return bins
+
 
 #: Points per bandwidth at which the bootstrap's replicates evaluate their smoothed residuals
 #: (:func:`_smooth`): the trapezoid rule's error is then ~1e-3 of the value, the same for the
@@ -722,7 +739,7 @@ class CalibrationAccumulator:
         Parameters
         ----------
         n_bins : int, default 15
-            Equal-mass bins.
+            Equal-mass bins, 1 to 16,384 (the grid's cells).
         bootstrap : int, default 200
             Poisson bootstrap replicates for the smECE interval and the curve's band (0: none).
         seed : int, default 0
@@ -730,14 +747,11 @@ class CalibrationAccumulator:
         mesh : int, default 101
             Points of the smoothed reliability curve.
         """
-        n_bins = check_int(n_bins, "n_bins")
+        n_bins = check_bins(n_bins, MAX_BINS)
         bootstrap = check_int(bootstrap, "bootstrap")
         mesh = check_int(mesh, "mesh")
-        if n_bins < 1 or bootstrap < 0 or mesh < 2:
-            raise ValueError(
-                f"n_bins must be >= 1, bootstrap >= 0 and mesh >= 2; got {n_bins}, "
-                f"{bootstrap}, {mesh}"
-            )
+        if bootstrap < 0 or mesh < 2:
+            raise ValueError(f"bootstrap must be >= 0 and mesh >= 2; got {bootstrap}, {mesh}")
         if self.n == 0:
             return {"n": 0, "smooth_ece": None, "corp": None, "equal_mass": None}
         total = self.weight
@@ -1157,7 +1171,7 @@ def murphy_decomposition(
         Probability of the positive (larger) class, or of each class in the sorted order of the
         labels.
     n_bins : int, default 15
-        Number of bins, >= 1.
+        Number of bins, 1 to 1,048,576.
     labels : array_like, optional
         All class labels, when ``y_true`` may miss some (sorted; a warning if not given sorted).
     sample_weight : array_like of shape (n,), optional
@@ -1175,9 +1189,7 @@ def murphy_decomposition(
     """
     from crossentropy.metrics._formulas import bin_index, uniform_edges
 
-    bins = check_int(n_bins, "n_bins")
-    if bins < 1:
-        raise ValueError(f"n_bins must be >= 1; got {bins}")
+    bins = check_bins(n_bins)
     f, o, _, w = _pairs(y_true, y_proba, labels, sample_weight)
     b = bin_index(np, f, uniform_edges(bins))
     of = o.astype(np.float64)

@@ -27,7 +27,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from crossentropy._lib.checks import check_bool, check_choice, check_int, shape_str
+from crossentropy._lib.checks import check_bool, check_choice, shape_str
 from crossentropy._lib.host import to_host
 from crossentropy._lib.namespace import Array, Namespace, device_of, is_dask
 from crossentropy._lib.policy import get_validation, reads
@@ -735,7 +735,7 @@ def calibration_error(
         Probability of the positive (larger) class, or of each class in the sorted order of the
         labels.
     n_bins : int, default 15
-        Number of bins, >= 1.
+        Number of bins, 1 to 1,048,576.
     strategy : {"uniform", "quantile"}, default "uniform"
         Equal-width bins, or equal-mass bins at the confidences' quantiles (scikit-learn's
         ``calibration_curve``).
@@ -754,9 +754,9 @@ def calibration_error(
     >>> round(calibration_error(y, p, n_bins=3), 6)
     0.138889
     """
-    bins = check_int(n_bins, "n_bins")
-    if bins < 1:
-        raise ValueError(f"n_bins must be >= 1; got {bins}")
+    from crossentropy.metrics._calibration import check_bins
+
+    bins = check_bins(n_bins)
     check_choice(strategy, "strategy", _STRATEGIES)
     check_choice(norm, "norm", _NORMS)
     if _cpu_tensor(y_proba) and str(y_proba.dtype) in ("torch.float32", "torch.float64"):

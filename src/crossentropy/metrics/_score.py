@@ -10,9 +10,10 @@ import numpy as np
 from crossentropy._lib.checks import check_choice, check_int, plain, shape_str
 from crossentropy.metrics._bootstrap import BootstrapTotals
 from crossentropy.metrics._calibration import (
-    GRID,
+    MAX_BINS,
     CalibrationAccumulator,
     binned_summary,
+    check_bins,
     first_bad_weight,
     murphy_terms,
 )
@@ -53,9 +54,6 @@ PAIRED_METRICS = ("log_loss", "brier", "accuracy")
 CLASSWISE_MAX = 100
 #: The confusion matrix is kept up to this many classes.
 CONFUSION_MAX = 30
-#: The most equal-width bins (``n_bins``): the calibration grid's cells; finer bins hold next
-#: to no rows, and a much larger count is a typo that would allocate gigabytes.
-MAX_BINS = GRID
 #: The most bootstrap replicates (``bootstrap``, ``paired``): each costs a pass over every
 #: row's weights and its own totals; more than this is a typo that would run for hours.
 MAX_BOOTSTRAP = 10_000
@@ -329,9 +327,7 @@ class ScoreAccumulator:
                 raise ValueError(f"classes must be distinct; {label!r} is given twice")
             seen.add(label)
         self.classes: list[Any] = labels
-        self.n_bins = check_int(n_bins, "n_bins")
-        if not 1 <= self.n_bins <= MAX_BINS:
-            raise ValueError(f"n_bins must be between 1 and {MAX_BINS:,}; got {self.n_bins:,}")
+        self.n_bins = check_bins(n_bins, MAX_BINS)
         self.worst = check_int(worst, "worst")
         if not 0 <= self.worst <= MAX_WORST:
             raise ValueError(f"worst must be between 0 and {MAX_WORST:,}; got {self.worst:,}")

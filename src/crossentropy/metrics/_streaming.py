@@ -27,9 +27,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from crossentropy._lib.checks import check_bool, check_choice, check_int, plain
+from crossentropy._lib.checks import check_bool, check_choice, plain
 from crossentropy._lib.host import to_host
-from crossentropy.metrics._calibration import checked_weights
+from crossentropy.metrics._calibration import check_bins, checked_weights
 from crossentropy.metrics._exact import ExactSum
 from crossentropy.metrics._formulas import (
     calibration_norm,
@@ -590,7 +590,7 @@ class CalibrationError(_Stream):
     Parameters
     ----------
     n_bins : int, default 15
-        Number of bins, >= 1.
+        Number of bins, 1 to 1,048,576.
     strategy : {"uniform", "quantile"}, default "uniform"
         Equal-width bins, or equal-mass bins at the confidences' quantiles (scikit-learn's
         ``calibration_curve``).
@@ -618,9 +618,7 @@ class CalibrationError(_Stream):
         norm: Literal["l1", "max", "l2"] = "l1",
         labels: Any = None,
     ) -> None:
-        bins = check_int(n_bins, "n_bins")
-        if bins < 1:
-            raise ValueError(f"n_bins must be >= 1; got {bins}")
+        bins = check_bins(n_bins)
         check_choice(strategy, "strategy", ("uniform", "quantile"))
         check_choice(norm, "norm", ("l1", "max", "l2"))
         super().__init__(labels=labels)

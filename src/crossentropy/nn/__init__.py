@@ -41,6 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from crossentropy import losses
+from crossentropy._lib.checks import check_int
 from crossentropy.fused._chunked import (
     FusedOptions,
     check_parallel,
@@ -1057,6 +1058,21 @@ class LinearCrossEntropyLoss(_Loss):
             ),
             arrays=("weight", "num_items_in_batch", "sequence_ids", "cu_seqlens"),
         )
+        in_features, num_classes = (
+            check_int(in_features, "in_features"),
+            check_int(num_classes, "num_classes"),
+        )
+        if in_features < 0 or num_classes < 1:
+            raise ValueError(
+                f"in_features must be >= 0 and num_classes >= 1; got {in_features} and "
+                f"{num_classes}"
+            )
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise TypeError(f"dtype must be a floating-point torch.dtype; got {dtype!r}")
+        try:
+            device = None if device is None else torch.device(device)
+        except (RuntimeError, TypeError) as exc:  # (an unknown device type)
+            raise ValueError(f"device must name a torch device; got {device!r}: {exc}") from None
         self.linear = nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
         self.num_classes, self.out_features = num_classes, ()
         self.options = options  # PyTorch's chunking configuration, kept as PyTorch keeps it

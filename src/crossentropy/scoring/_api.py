@@ -597,7 +597,8 @@ def score(
         if counts[name] < least:
             raise ValueError(f"{name} must be >= {least}; got {counts[name]}")
     bins, batch_rows, worst = counts["bins"], counts["batch_rows"], counts["worst"]
-    from crossentropy.metrics._score import MAX_BINS, MAX_WORST, check_replicates
+    from crossentropy.metrics._calibration import MAX_BINS
+    from crossentropy.metrics._score import MAX_WORST, check_replicates
 
     if bins > MAX_BINS:  # (the accumulator's limit, named as this function's argument)
         raise ValueError(f"bins must be between 1 and {MAX_BINS:,}; got {bins:,}")
