@@ -1196,5 +1196,5 @@ def test_wide_unsigned_torch_labels_are_labels(dtype):
             call(bad.to(kind))
     if dtype == "uint64":
         wrapped = torch.tensor([-100, 1]).to(kind)  # 2**64 - 100
-        with pytest.raises(ValueError, match=r"target holds label .* at index \(0,\)"):
+        with pytest.raises(ValueError, match=r"target holds label 18446744073709551516 at index"):
             ce.cross_entropy(x, wrapped)

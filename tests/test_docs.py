@@ -281,3 +281,24 @@ def test_api_parameter_tables_are_complete(page):
         else:
             problems += _parameter_table_problems(obj, name)
     assert not problems, "\n".join(problems)
+
+
+def test_public_docstrings_state_the_limits_the_code_holds():
+    """Limits written out in public docstrings (their constants are private) are the code's."""
+    from crossentropy import metrics
+    from crossentropy.metrics import _calibration, _score
+    from crossentropy.scoring import Comparison, _compare
+
+    doc = metrics.ScoreAccumulator.__doc__ or ""
+    assert f"up to {_score.CLASSWISE_MAX} classes" in doc
+    assert f"up to {_score.CONFUSION_MAX} classes" in doc
+    assert f"(at most {_score.MAX_WORST:,})" in doc
+    assert f"at most {_calibration.MAX_BINS:,}" in doc
+    smooth = " ".join((metrics.smooth_calibration_error.__doc__ or "").split())
+    assert f"grid of {_calibration.GRID:,} cells" in smooth
+    assert f"[4 / {_calibration.GRID}, 1]" in smooth
+    bound = f"{_calibration.smooth_ece_bound(0.01):.1e}".replace("e-06", "e-6")
+    assert f"({bound} at σ = 0.01)" in smooth
+    for fn in (metrics.calibration_error, metrics.murphy_decomposition):
+        assert f"1 to {_calibration.MAX_MEMORY_BINS:,}" in (fn.__doc__ or "")
+    assert f"within {_compare.TIE:g} of each other" in (Comparison.__doc__ or "")

@@ -1262,7 +1262,7 @@ def test_linear_cross_entropy_module_names_an_input_of_the_wrong_width():
         ((3, None), {}, TypeError, "num_classes must be an integer"),
         ((3.0, 5), {}, TypeError, "in_features must be an integer"),
         ((3, 5), {"dtype": torch.int64}, TypeError, "dtype must be a floating-point"),
-        ((3, 5), {"device": "bogus"}, ValueError, "device must name a torch device; got 'bogus'"),
+        ((3, 5), {"device": "bogus"}, ValueError, "device 'bogus' is not a device torch can use"),
     ],
 )
 def test_linear_cross_entropy_loss_refuses_bad_construction_by_name(args, kwargs, error, match):

@@ -215,6 +215,27 @@ def test_an_input_that_broadcasts_has_torchs_weighted_mean(name):
             _close(g_ours, g_torch)
 
 
+def test_other_weighted_means_of_an_input_that_broadcasts_are_over_the_losses():
+    """PyTorch's divisor (each weight once) is mse_loss's and l1_loss's default only: with
+    ``mean_divisor="weight"``, and for log_cosh and rmse, a weight of ones is no weight."""
+    rng = _rng("broadcast, over the losses")
+    x, t, ones = rng.standard_normal((4, 1)), rng.standard_normal((4, 3)), np.ones((4, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the size mismatch
+        for fn, kw in (
+            (ce.mse_loss, {"mean_divisor": "weight"}),
+            (ce.l1_loss, {"mean_divisor": "weight"}),
+            (ce.huber_loss, {"mean_divisor": "weight"}),
+            (ce.log_cosh_loss, {}),
+        ):
+            _close(fn(x, t, weight=ones, **kw), fn(x, t))
+        _close(
+            ce.rmse_loss(x, t, weight=ones) ** 2,
+            ce.mse_loss(x, t, weight=ones, mean_divisor="weight"),
+        )
+        _close(ce.mse_loss(x, t, weight=ones), 3 * ce.mse_loss(x, t))  # PyTorch's: each weight once
+
+
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_batchmean_is_sum_over_first_axis(name):
     ours, _, kw, _, _ = LOSSES[name]

@@ -6,7 +6,6 @@ libraries, and bad input.
 from __future__ import annotations
 
 import math
-import warnings
 import zlib
 
 import numpy as np
@@ -395,16 +394,15 @@ def test_class_weights_of_traced_labels_say_what_to_do():
     np.testing.assert_allclose(ce.class_weights(y, "balanced"), [4 / 3, 2 / 3, 4 / 3], rtol=1e-6)
 
 
-def test_labels_of_two_axes_or_nan_are_refused_as_scikit_learn():
-    """scikit-learn's ``compute_class_weight`` takes 1-D labels (a column too) and no NaN;
-    a 2-D array was flattened and NaN counted as a class."""
+def test_nan_labels_are_refused_and_masks_are_their_pixels():
+    """NaN was counted as a class (of a float or an object array); labels of any shape (a
+    segmentation mask) are their elements, as scikit-learn's of the flattened array."""
     sk = pytest.importorskip("sklearn.utils.class_weight")
-    with pytest.raises(ValueError, match=r"y must be a 1-D array of labels; got shape \(2, 2\)"):
-        ce.class_weights(np.array([[0, 1], [1, 1]]))
-    with pytest.raises(ValueError, match="y holds NaN at index 2: not a label"):
-        ce.class_weights(np.array([0.0, 1, np.nan, np.nan]))
-    column = np.array([[0], [1], [1]])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # scikit-learn's DataConversionWarning
-        want = sk.compute_class_weight("balanced", classes=np.array([0, 1]), y=column)
-    np.testing.assert_allclose(ce.class_weights(column), want, rtol=1e-15)
+    for y in (np.array([0.0, 1, np.nan, np.nan]), np.array([0, 1, np.nan, np.nan], dtype=object)):
+        with pytest.raises(ValueError, match="y holds NaN at index 2: not a label"):
+            ce.class_weights(y)
+    with pytest.raises(TypeError, match="y must hold labels of one kind; got NoneType, str"):
+        ce.class_weights(np.array(["a", None], dtype=object))
+    mask = np.random.default_rng(0).integers(0, 3, (2, 4, 4))
+    want = sk.compute_class_weight("balanced", classes=np.arange(3), y=mask.reshape(-1))
+    np.testing.assert_allclose(ce.class_weights(mask), want, rtol=1e-15)

@@ -327,7 +327,8 @@ def value_at(x: Array, index: tuple[int, ...]) -> float:
 
 def value_text(x: Array, index: tuple[int, ...]) -> str:
     """The value of a readable ``x`` at ``index`` as its dtype writes it, in the fewest
-    digits that tell it from its neighbours (``1.0000001`` in float32 is not ``1``)."""
+    digits that tell it from its neighbours (``1.0000001`` in float32 is not ``1``; a
+    half-precision value in the float32 it is checked in)."""
     return str(np.asarray(to_host(x))[index])
 
 

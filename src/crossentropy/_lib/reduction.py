@@ -18,6 +18,7 @@ __all__ = [
     "REDUCTIONS",
     "MeanDivisor",
     "Reduction",
+    "broadcast_shape",
     "check_empty_mean",
     "check_reduction",
     "divide",
@@ -113,8 +114,17 @@ def inverse(xp: Namespace, den: Array) -> Array:
 
 
 def weight_total(xp: Namespace, w: Array, shape: tuple[int, ...]) -> Array:
-    """The weighted-mean divisor: the sum of the weights broadcast to the loss's shape."""
+    """The weighted-mean divisor: the sum of the weights broadcast to ``shape`` (the losses',
+    or another a rule names)."""
     return xp.sum(xp.broadcast_to(w, shape))
+
+
+def broadcast_shape(*shapes: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The shape that arrays of ``shapes`` broadcast to (of sizes that may be symbolic, as
+    ``torch.compile`` traces them; the shapes are known to broadcast)."""
+    n = max(len(s) for s in shapes)
+    padded = [(1,) * (n - len(s)) + tuple(s) for s in shapes]
+    return tuple(next((d for d in dims if d != 1), 1) for dims in zip(*padded, strict=True))
 
 
 def _divisor(

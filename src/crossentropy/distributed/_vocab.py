@@ -28,6 +28,7 @@ from crossentropy.fused._chunked import (
     check_class_indices,
     check_inputs,
     check_items,
+    check_parallel,
     product_inputs,
     row_scales,
 )
@@ -668,17 +669,22 @@ def sharded_linear_loss(
     group: Any,
     weight: Tensor | None = None,
     num_items_in_batch: int | Tensor | None = None,
-    sequence_parallel: bool = False,
+    sequence_parallel: Any = False,
+    packed: bool = False,
 ) -> Any:
     """The engine of ``fused.linear_cross_entropy(..., process_group=group)``: every rank holds
     its rows of ``linear_weight`` (and ``linear_bias``, class ``weight``; DTensors sharded on
     the first axis are taken as their local rows) and the whole ``input`` and ``target``, or
     with ``sequence_parallel`` its own tokens of them (the results are then those of the
     group's tokens, flattened in rank order, the same on every rank, as Megatron computes the
-    loss after its sequence gather)."""
+    loss after its sequence gather). ``packed``: the call gave ``sequence_ids`` or
+    ``cu_seqlens``, refused (every refusal here is told to the other ranks)."""
     if not dist.is_available() or not dist.is_initialized():
         raise RuntimeError("process_group needs torch.distributed to be initialised")
     try:  # checked here, then told to every rank (a rank that stops alone leaves them waiting)
+        check_parallel(group, sequence_parallel)
+        if packed:  # (sequence_ids, cu_seqlens)
+            raise ValueError("sequence_ids and cu_seqlens do not take a process_group yet")
         refuse_functorch("linear_cross_entropy")
         if o.kernel == "triton":
             raise ValueError("kernel='triton' does not take a process_group yet; use 'torch'")

@@ -739,14 +739,7 @@ def linear_loss(
             sequence_ids=sequence_ids,
             cu_seqlens=cu_seqlens,
         )
-    from crossentropy.distributed._vocab import relay_refusal, sharded_linear_loss
-
-    try:  # refused here, then told to every rank (a rank that stops alone leaves them waiting)
-        check_parallel(process_group, sequence_parallel)
-        if sequence_ids is not None or cu_seqlens is not None:
-            raise ValueError("sequence_ids and cu_seqlens do not take a process_group yet")
-    except (TypeError, ValueError) as exc:
-        relay_refusal(process_group, exc, input, linear_weight)
+    from crossentropy.distributed._vocab import sharded_linear_loss
 
     return sharded_linear_loss(
         input,
@@ -758,6 +751,7 @@ def linear_loss(
         weight=weight,
         num_items_in_batch=num_items_in_batch,
         sequence_parallel=sequence_parallel,
+        packed=sequence_ids is not None or cu_seqlens is not None,
     )
 
 

@@ -120,7 +120,7 @@ def index_targets(
     Works for every integer dtype: an ``ignore_index`` (or class count) that the dtype cannot
     hold is never compared against it.
     """
-    wrapped = None
+    wrapped, given = None, target
     if is_torch(target) and str(target.dtype) in _WIDE_UNSIGNED:
         # PyTorch compares no such tensor on the CPU: as int64, where a label of 2**63 or more
         # (negative there) stays out of range, whatever ignore_index is
@@ -143,7 +143,7 @@ def index_targets(
     if check:
         idx = first_index(xp, out_of_range)
         if idx is not None:
-            value = int(to_host(target)[idx])
+            value = int(to_host(given)[idx])  # (as given: a uint64 label is not shown wrapped)
             allowed = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
             raise LabelRangeError(
                 f"{name} holds label {value} at index {idx}; class labels must lie in "

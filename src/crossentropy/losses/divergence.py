@@ -74,8 +74,8 @@ def kl_div(
     empty_mean : float, default nan
         The mean of an empty input.
     validate : {None, "auto", True, False}
-        When target probabilities are checked (None: the mode in force;
-        see :func:`crossentropy.validation`).
+        When target probabilities (in [0, 1]) or log-targets (<= 0) are checked (None: the
+        mode in force; see :func:`crossentropy.validation`).
 
     Examples
     --------

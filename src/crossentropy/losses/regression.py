@@ -2,8 +2,8 @@ r"""Regression losses: MSE, RMSE, L1, Huber, smooth L1 and log-cosh, with PyTorc
 
 As in PyTorch, ``input`` and ``target`` broadcast together, with PyTorch's warning when their shapes
 differ. Element weights follow PyTorch 2.13: ``weight`` multiplies each element's loss; the weighted
-``"mean"`` of ``mse_loss`` and ``l1_loss`` divides by the sum of the weights (as they broadcast
-with the input, not with a larger target: PyTorch's), while that of
+``"mean"`` of ``mse_loss`` and ``l1_loss`` divides by the sum of the weights (PyTorch's: as they
+broadcast with the input, not with a larger target), while that of
 ``huber_loss`` and ``smooth_l1_loss`` divides by the number of elements (``log_cosh_loss`` and
 ``rmse_loss``, which PyTorch lacks, divide by the sum of the weights). ``mean_divisor`` picks either
 rule for any of them but ``rmse_loss`` (docs/conventions.md). One engine serves the family
@@ -37,6 +37,7 @@ from crossentropy._lib.policy import torch_compiling
 from crossentropy._lib.reduction import (
     MeanDivisor,
     Reduction,
+    broadcast_shape,
     divide,
     reduce,
     reduction_scale,
@@ -146,15 +147,15 @@ def _element_slope(xp: Namespace, err: Array, o: RegressionOptions) -> Array:
 
 
 def _denominator(inp: RegressionInputs, o: RegressionOptions) -> Any:
-    """The divisor of a weighted ``"mean"`` by the weights: PyTorch's sum of the weights as
-    they broadcast with the input, so that an input that broadcasts against a larger target
-    counts each of its weights once (None: the number of elements)."""
+    """The divisor of a weighted ``"mean"`` by the weights (None: the number of elements):
+    their sum over the losses, but for PyTorch's ``mse_loss`` and ``l1_loss`` (the default
+    divisor), whose sum is over the weights as they broadcast with the input, so that an input
+    that broadcasts against a larger target counts each of its weights once."""
     if inp.weight is None or o.divisor_rule != "weight":
         return None
-    w, x = tuple(inp.weight.shape), inp.input_shape
-    n = max(len(w), len(x))
-    w, x = (1,) * (n - len(w)) + w, (1,) * (n - len(x)) + x
-    shape = tuple(b if a == 1 else a for a, b in zip(w, x, strict=True))
+    shape = tuple(inp.x.shape)  # (input and target broadcast together)
+    if o.mean_divisor == "auto" and o.loss in ("mse", "l1"):
+        shape = broadcast_shape(tuple(inp.weight.shape), inp.input_shape)
     return weight_total(inp.xp, inp.weight, shape)
 
 
@@ -302,7 +303,8 @@ def mse_loss(
     positional parameters): without weights the mean is over all elements; with weights it
     divides by the sum of the weights as they broadcast with the input (an input that
     broadcasts against a larger target counts each weight once, as PyTorch's does;
-    ``mean_divisor="count"`` divides by the number of elements instead).
+    ``mean_divisor="weight"`` divides by the weights over the losses, ``"count"`` by the
+    number of elements).
 
     Parameters
     ----------

@@ -50,8 +50,8 @@ def class_weights(
     Parameters
     ----------
     y : array_like
-        Labels of any type (integers, strings, ...), any array library: 1-D (or one column,
-        as scikit-learn takes it), no NaN.
+        Labels of any type (integers, strings, ...), any array library, of any shape (a
+        segmentation mask's pixels), no NaN.
     method : {"balanced", "inverse", "inverse_sqrt", "effective"}, default "balanced"
         The weighting rule.
     classes : sequence, optional
@@ -80,14 +80,17 @@ def class_weights(
     host = _host_labels(y)
     if host.ndim == 0:
         raise TypeError(f"y must be an array or sequence of labels; got {type(y).__name__}")
-    if host.ndim > 2 or (host.ndim == 2 and host.shape[1] != 1):  # (a column: scikit-learn's)
-        raise ValueError(f"y must be a 1-D array of labels; got shape {host.shape}")
-    labels = host.reshape(-1)
+    labels = host.reshape(-1)  # (a mask of any shape: its pixels' labels)
     if labels.size == 0:
         raise ValueError("y must hold at least one label; got an empty array")
-    if labels.dtype.kind in "fc" and bool(np.isnan(labels).any()):
-        raise ValueError(f"y holds NaN at index {int(np.argmax(np.isnan(labels)))}: not a label")
-    present, counts_present = np.unique(labels, return_counts=True)
+    missing = labels != labels  # NaN, of a float or an object array (None is refused below)
+    if bool(np.any(missing)):
+        raise ValueError(f"y holds NaN at index {int(np.argmax(missing))}: not a label")
+    try:
+        present, counts_present = np.unique(labels, return_counts=True)
+    except TypeError:  # (None beside text, text beside numbers)
+        kinds = sorted({type(v).__name__ for v in labels.tolist()})
+        raise TypeError(f"y must hold labels of one kind; got {', '.join(kinds)}") from None
     if classes is None:
         cls, counts = present, counts_present
     else:

@@ -1072,7 +1072,7 @@ class LinearCrossEntropyLoss(_Loss):
         try:
             device = None if device is None else torch.device(device)
         except (RuntimeError, TypeError) as exc:  # (an unknown device type)
-            raise ValueError(f"device must name a torch device; got {device!r}: {exc}") from None
+            raise ValueError(f"device {device!r} is not a device torch can use: {exc}") from None
         self.linear = nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
         self.num_classes, self.out_features = num_classes, ()
         self.options = options  # PyTorch's chunking configuration, kept as PyTorch keeps it
