@@ -1007,6 +1007,31 @@ def test_the_decomposition_table_adds_up_in_every_row():
     assert "Brier score (Murphy, bins; + within-bin terms" in report.html()
 
 
+def test_column_arguments_classes_and_indent_of_the_wrong_kind_are_named():
+    """``id``/``split`` that are not column names gave an AttributeError (``'float' object has
+    no attribute 'split'``), ``classes`` of a number Python's "not iterable", and a huge JSON
+    indent a MemoryError."""
+    rng = np.random.default_rng(2)
+    p, y = rng.dirichlet(np.ones(3), 100), rng.integers(0, 3, 100)
+    for kw, says in (
+        ({"id": 1.5}, "id must be a column name"),
+        ({"split": ["Usage"]}, "split must be a column name"),
+        ({"id": np.array([1, 2])}, "id must be a column name"),
+        ({"classes": 1.5}, "classes must be a list of class names; got float"),
+        ({"classes": np.array(3)}, "classes must be a list of class names; got ndarray"),
+    ):
+        with pytest.raises(TypeError, match=says):
+            score(p, target=y, **kw)
+    report = score(p, target=y, bootstrap=0)
+    both = score({"a": p, "b": p[::-1].copy()}, target=y, bootstrap=0)
+    for result in (report, both):
+        with pytest.raises(ValueError, match="indent must be between 0 and 16"):
+            result.to_json(indent=10**9)
+        with pytest.raises(TypeError, match="indent must be an integer"):
+            result.to_json(indent=1.5)
+        assert json.loads(result.to_json(indent=None)) == json.loads(result.to_json(indent=4))
+
+
 def test_text_labels_of_arrays_name_the_classes_in_sorted_order_as_scikit_learn():
     log_loss = pytest.importorskip("sklearn.metrics").log_loss
     rng = np.random.default_rng(6)

@@ -648,3 +648,36 @@ def test_n_bins_is_bounded_everywhere():
             call()
     with pytest.raises(ValueError, match="n_bins must be between 1 and"):
         metrics.calibration_error(y, p, n_bins=0)
+
+
+def test_the_accumulators_arguments_are_checked_by_name():
+    """``eps`` of ``update`` (an inverted or NaN clip gave a wrong or NaN log score, a complex
+    one a negative score), ``bootstrap``, ``mesh`` and ``seed`` of ``result`` (a million
+    replicates or points ran for minutes) and a ``y_proba`` of text."""
+    rng = np.random.default_rng(2)
+    y, p = rng.integers(0, 2, 200), rng.uniform(0.01, 0.99, 200)
+    for eps, error, says in (
+        (np.nan, ValueError, "eps must be finite"),
+        (0.9, ValueError, "eps must be < 0.5"),
+        (-1.0, ValueError, "eps must be > 0"),
+        (1 + 2j, TypeError, "eps must be a real number"),
+        ("x", TypeError, "eps must be a real number"),
+    ):
+        with pytest.raises(error, match=says):
+            metrics.CalibrationAccumulator().update(y, p, eps=eps)
+    with pytest.raises(TypeError, match="y_proba must have a real dtype"):
+        metrics.CalibrationAccumulator().update(y, np.array(["a"] * 200))
+    acc = metrics.CalibrationAccumulator().update(y, p)
+    for kw, error, says in (
+        ({"bootstrap": 10**6}, ValueError, "bootstrap must be between 0 and 10,000"),
+        ({"mesh": 10**6}, ValueError, "mesh must be between 2 and 16,385"),
+        ({"mesh": 1}, ValueError, "mesh must be between 2"),
+        ({"seed": -1}, ValueError, r"seed must be in \[0, 2\*\*63\)"),
+        ({"seed": "abc"}, TypeError, "seed must be an integer"),
+    ):
+        with pytest.raises(error, match=says):
+            acc.result(**kw)
+    clipped = metrics.CalibrationAccumulator().update(y, p, eps=0.1).result(bootstrap=0)
+    q = np.clip(p, 0.1, 0.9)
+    want = -np.mean(np.where(y == 1, np.log(q), np.log(1 - q)))
+    assert clipped["corp"]["log_loss"]["score"] == pytest.approx(want, rel=1e-12)

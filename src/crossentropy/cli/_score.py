@@ -100,7 +100,7 @@ data row and the column) or when the Dask cluster cannot be reached."""
 
 
 def _replicates(text: str) -> int:
-    from crossentropy.metrics._score import MAX_BOOTSTRAP  # the library's own limit
+    from crossentropy.metrics._calibration import MAX_BOOTSTRAP  # the library's own limit
 
     value = _nonnegative_int(text)
     if value > MAX_BOOTSTRAP:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from crossentropy._lib.checks import check_int
+from crossentropy.metrics._calibration import check_seed
 
 __all__ = ["BootstrapTotals", "poisson_weights"]
 
@@ -98,9 +99,7 @@ class BootstrapTotals:
         self.replicates = check_int(replicates, "replicates")
         if self.replicates < 1:
             raise ValueError(f"replicates must be >= 1; got {self.replicates}")
-        self.seed = check_int(seed, "seed")
-        if not 0 <= self.seed < 2**63:
-            raise ValueError(f"seed must be in [0, 2**63); got {self.seed}")
+        self.seed = check_seed(seed)
         self.weight = np.zeros(self.replicates)
         self.totals = np.zeros((self.replicates, len(self.names)))
         self.n = 0

@@ -75,6 +75,31 @@ MAX_BINS = GRID
 MAX_MEMORY_BINS = 1 << 20
 
 
+#: The most bootstrap replicates (``bootstrap``, ``paired``): each costs a pass over every
+#: row's weights and its own totals; more than this is a typo that would run for hours.
+MAX_BOOTSTRAP = 10_000
+#: The most points of the smoothed reliability curve (``mesh``): one per cell of the grid.
+MAX_MESH = GRID + 1
+
+
+def check_replicates(value: Any, name: str) -> int:
+    """A count of bootstrap replicates: an int in ``[0, MAX_BOOTSTRAP]`` (a ``ValueError``
+    naming ``name`` otherwise)."""
+    count = int(check_int(value, name))
+    if not 0 <= count <= MAX_BOOTSTRAP:
+        raise ValueError(f"{name} must be between 0 and {MAX_BOOTSTRAP:,}; got {count:,}")
+    return count
+
+
+def check_seed(seed: object) -> int:
+    """A bootstrap's seed: an int in ``[0, 2**63)`` (NumPy's ``SeedSequence`` takes it), or a
+    ``TypeError``/``ValueError`` naming it."""
+    value = check_int(seed, "seed")
+    if not 0 <= value < 2**63:
+        raise ValueError(f"seed must be in [0, 2**63); got {value}")
+    return value
+
+
 def check_bins(n_bins: object, most: int = MAX_MEMORY_BINS) -> int:
     """``n_bins`` as an int in ``1 .. most`` (the one home of that rule), or a
     ``TypeError``/``ValueError`` naming it."""
@@ -631,6 +656,8 @@ class CalibrationAccumulator:
                 bad = int(np.flatnonzero(outside)[0])
                 raise ValueError(f"y_true must hold booleans or 0/1; got {o[bad]} at row {bad}")
         hit = o.astype(bool, copy=False)
+        if f.dtype.kind not in "biuf":
+            raise TypeError(f"y_proba must have a real dtype; got {f.dtype}")
         if f.size and not (bool(np.all(f >= 0)) and bool(np.all(f <= 1))):  # NaN fails too
             bad = int(np.flatnonzero(~((f >= 0) & (f <= 1)))[0])
             raise ValueError(
@@ -639,6 +666,8 @@ class CalibrationAccumulator:
         w = None if sample_weight is None else checked_weights(sample_weight, f.shape[0])
         if eps is None:
             eps = float(np.finfo(f.dtype if f.dtype.kind == "f" else np.float64).eps)
+        else:  # a clip of [eps, 1 - eps]: not empty, not inverted
+            eps = check_number(eps, "eps", low=0.0, high=0.5, low_open=True, high_open=True)
         f64 = f.astype(np.float64, copy=False)
         x = f64 * GRID
         cell = np.minimum(x.astype(np.intp), GRID - 1)
@@ -748,10 +777,11 @@ class CalibrationAccumulator:
             Points of the smoothed reliability curve.
         """
         n_bins = check_bins(n_bins, MAX_BINS)
-        bootstrap = check_int(bootstrap, "bootstrap")
+        bootstrap = check_replicates(bootstrap, "bootstrap")
+        seed = check_seed(seed)
         mesh = check_int(mesh, "mesh")
-        if bootstrap < 0 or mesh < 2:
-            raise ValueError(f"bootstrap must be >= 0 and mesh >= 2; got {bootstrap}, {mesh}")
+        if not 2 <= mesh <= MAX_MESH:
+            raise ValueError(f"mesh must be between 2 and {MAX_MESH:,}; got {mesh:,}")
         if self.n == 0:
             return {"n": 0, "smooth_ece": None, "corp": None, "equal_mass": None}
         total = self.weight

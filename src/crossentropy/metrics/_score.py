@@ -14,6 +14,8 @@ from crossentropy.metrics._calibration import (
     CalibrationAccumulator,
     binned_summary,
     check_bins,
+    check_replicates,
+    check_seed,
     first_bad_weight,
     murphy_terms,
 )
@@ -54,24 +56,12 @@ PAIRED_METRICS = ("log_loss", "brier", "accuracy")
 CLASSWISE_MAX = 100
 #: The confusion matrix is kept up to this many classes.
 CONFUSION_MAX = 30
-#: The most bootstrap replicates (``bootstrap``, ``paired``): each costs a pass over every
-#: row's weights and its own totals; more than this is a typo that would run for hours.
-MAX_BOOTSTRAP = 10_000
 #: The most distinct ``groups`` values (splits): each keeps its own totals (about 2 KB); a
 #: column of more is not a split (an id column given by mistake would take gigabytes).
 MAX_GROUPS = 10_000
 #: The most worst rows kept (``worst``): each is kept, merged and reported (about 1.4 KB in a
 #: report); more is not a list anyone reads, and a count near the rows' would hold them all.
 MAX_WORST = 10_000
-
-
-def check_replicates(value: Any, name: str) -> int:
-    """A count of bootstrap replicates: an int in ``[0, MAX_BOOTSTRAP]`` (a ``ValueError``
-    naming ``name`` otherwise)."""
-    count = int(check_int(value, name))
-    if not 0 <= count <= MAX_BOOTSTRAP:
-        raise ValueError(f"{name} must be between 0 and {MAX_BOOTSTRAP:,}; got {count:,}")
-    return count
 
 
 # Rows are added in blocks of about this many probabilities (2 MiB of float64), so that the
@@ -332,9 +322,7 @@ class ScoreAccumulator:
         if not 0 <= self.worst <= MAX_WORST:
             raise ValueError(f"worst must be between 0 and {MAX_WORST:,}; got {self.worst:,}")
         self.bootstrap = check_replicates(bootstrap, "bootstrap")
-        self.seed = check_int(seed, "seed")
-        if not 0 <= self.seed < 2**63:
-            raise ValueError(f"seed must be in [0, 2**63); got {self.seed}")
+        self.seed = check_seed(seed)
         if clip is not None:
             clip = checked_clip(clip)
         if renormalize is not None:

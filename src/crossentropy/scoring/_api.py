@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from crossentropy.scoring._engine import ProgressBar
     from crossentropy.scoring._sources import Source
 
-__all__ = ["ScoreReport", "Settings", "plain", "score", "score_one"]
+__all__ = ["ScoreReport", "Settings", "json_text", "plain", "score", "score_one"]
 
 PathLike = str | os.PathLike[str]
 
@@ -138,9 +138,9 @@ class ScoreReport:
         Parameters
         ----------
         indent : int or None, default 2
-            Spaces per level (None: one line).
+            Spaces per level, 0 to 16 (None: one line).
         """
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+        return json_text(self.to_dict(), indent)
 
     def to_text(self) -> str:
         """The plain-text tables that ``crossentropy score`` prints."""
@@ -198,6 +198,16 @@ def _local(value: PathLike | None, name: str) -> str | None:
         hint = "; for DataFrames use kaggle_score" if name == "solution" else ""
         raise TypeError(f"{name} must be a path; got {type(value).__name__}{hint}")
     return local_path(value, name)
+
+
+def json_text(data: Any, indent: int | None) -> str:
+    """A report's plain values as JSON text, ``indent`` spaces per level (an int from 0 to 16;
+    None: one line), or a ``TypeError``/``ValueError`` naming ``indent``."""
+    if indent is not None:
+        indent = check_int(indent, "indent")
+        if not 0 <= indent <= 16:
+            raise ValueError(f"indent must be between 0 and 16 (or None); got {indent}")
+    return json.dumps(data, indent=indent, allow_nan=False)
 
 
 def _names(value: str | Sequence[str] | None, name: str) -> list[str] | None:
@@ -597,8 +607,8 @@ def score(
         if counts[name] < least:
             raise ValueError(f"{name} must be >= {least}; got {counts[name]}")
     bins, batch_rows, worst = counts["bins"], counts["batch_rows"], counts["worst"]
-    from crossentropy.metrics._calibration import MAX_BINS
-    from crossentropy.metrics._score import MAX_WORST, check_replicates
+    from crossentropy.metrics._calibration import MAX_BINS, check_replicates
+    from crossentropy.metrics._score import MAX_WORST
 
     if bins > MAX_BINS:  # (the accumulator's limit, named as this function's argument)
         raise ValueError(f"bins must be between 1 and {MAX_BINS:,}; got {bins:,}")
@@ -619,6 +629,12 @@ def score(
     # integer names (pandas' columns of a frame made from an array) as the tables hold them
     id, split, target = text_name(id), text_name(split), text_name(target)
     sample_weight = text_name(sample_weight)  # an integer: a column name (weights go by row)
+    for role, column in (("id", id), ("split", split)):
+        if column is not None and not isinstance(column, str):
+            raise TypeError(
+                f"{role} must be a column name (text, or an integer name of a pandas column); "
+                f"got {type(column).__name__}"
+            )
     if id is not None and isinstance(target, str) and id == target:
         raise ValueError(f"id and target must be different columns; both are {id!r}")
     if clip is not None:
@@ -633,6 +649,12 @@ def score(
         )
     if isinstance(classes, str):
         raise TypeError(f"classes must be a list of class names; got the text {classes!r}")
+    if classes is not None and (
+        not isinstance(classes, Iterable)
+        or isinstance(classes, bytes | Mapping)
+        or getattr(classes, "ndim", 1) == 0
+    ):
+        raise TypeError(f"classes must be a list of class names; got {type(classes).__name__}")
     if isinstance(sample_weight, bytes | Mapping):
         raise TypeError(
             "sample_weight must be a column name or one weight per row; got "

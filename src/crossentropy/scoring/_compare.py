@@ -17,7 +17,6 @@ The interval is the 2.5 % and 97.5 % percentiles of :math:`\Delta_b`.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crossentropy.scoring._api import ScoreReport, plain, report_inputs, score_one
+from crossentropy.scoring._api import ScoreReport, json_text, plain, report_inputs, score_one
 from crossentropy.scoring._sources import InputError
 
 if TYPE_CHECKING:
@@ -95,9 +94,9 @@ class Comparison:
         Parameters
         ----------
         indent : int or None, default 2
-            Spaces per level (None: one line).
+            Spaces per level, 0 to 16 (None: one line).
         """
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+        return json_text(self.to_dict(), indent)
 
     def to_text(self) -> str:
         """The plain-text tables that ``crossentropy score`` prints for several sets."""
