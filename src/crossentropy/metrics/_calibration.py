@@ -635,8 +635,8 @@ class CalibrationAccumulator:
         y_proba : array_like
             Forecast probabilities in [0, 1], one per outcome.
         eps : float, optional
-            The log score clips the forecasts to ``[eps, 1 - eps]`` (default: the eps of the
-            forecasts' dtype).
+            The log score clips the forecasts to ``[eps, 1 - eps]``, ``0 < eps < 0.5``
+            (default: the eps of the forecasts' dtype).
         sample_weight : array_like, optional
             One finite weight >= 0 per forecast.
         """
@@ -770,11 +770,12 @@ class CalibrationAccumulator:
         n_bins : int, default 15
             Equal-mass bins, 1 to 16,384 (the grid's cells).
         bootstrap : int, default 200
-            Poisson bootstrap replicates for the smECE interval and the curve's band (0: none).
+            Poisson bootstrap replicates for the smECE interval and the curve's band (0: none;
+            at most 10,000).
         seed : int, default 0
-            Seed of the bootstrap.
+            Seed of the bootstrap, in ``[0, 2**63)``.
         mesh : int, default 101
-            Points of the smoothed reliability curve.
+            Points of the smoothed reliability curve, 2 to 16,385.
         """
         n_bins = check_bins(n_bins, MAX_BINS)
         bootstrap = check_replicates(bootstrap, "bootstrap")
