@@ -43,6 +43,7 @@ import numpy as np
 from crossentropy import _formulas as fm
 from crossentropy._lib.checks import check_int, check_number
 from crossentropy.metrics._exact import ExactSum
+from crossentropy.metrics._formulas import checked_clip
 from crossentropy.metrics._prepare import check_weight_magnitude
 
 __all__ = [
@@ -667,7 +668,7 @@ class CalibrationAccumulator:
         if eps is None:
             eps = float(np.finfo(f.dtype if f.dtype.kind == "f" else np.float64).eps)
         else:  # a clip of [eps, 1 - eps]: not empty, not inverted
-            eps = check_number(eps, "eps", low=0.0, high=0.5, low_open=True, high_open=True)
+            eps = checked_clip(eps, "eps")
         f64 = f.astype(np.float64, copy=False)
         x = f64 * GRID
         cell = np.minimum(x.astype(np.intp), GRID - 1)

@@ -77,11 +77,12 @@ def brier_scale(n_classes: int, scale_by_half: bool | str = "auto") -> float:
     return 0.5 if half else 1.0
 
 
-def checked_clip(clip: Any) -> float:
-    """A probability clip ``eps`` in (0, 0.5): ``ValueError`` naming ``clip`` otherwise."""
+def checked_clip(clip: Any, name: str = "clip") -> float:
+    """A probability clip ``eps`` in (0, 0.5) (the one home of that rule), or a ``ValueError``
+    or ``TypeError`` naming it (``name``)."""
     from crossentropy._lib.checks import check_number
 
-    value: float = check_number(clip, "clip", low=0.0, high=0.5, low_open=True, high_open=True)
+    value: float = check_number(clip, name, low=0.0, high=0.5, low_open=True, high_open=True)
     return value
 
 
