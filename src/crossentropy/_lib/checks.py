@@ -120,6 +120,12 @@ def check_bool(value: object, name: str) -> bool:
     return bool(value)
 
 
+def check_clip(clip: object, name: str = "clip") -> float:
+    """A probability clip ``eps`` in (0, 0.5) (the one home of that rule: ``[eps, 1 - eps]``
+    neither empty nor inverted), or a ``ValueError``/``TypeError`` naming it (``name``)."""
+    return check_number(clip, name, low=0.0, high=0.5, low_open=True, high_open=True)
+
+
 def check_ignore_index(value: object) -> int:
     """``ignore_index`` as a Python int that a 64-bit label can equal (the one home of that
     rule: beyond it, each library fails in its own way, or compares nothing)."""

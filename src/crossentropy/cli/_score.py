@@ -136,13 +136,13 @@ def _int_at_least(text: str, low: int, expected: str) -> int:
 
 
 def _clip(text: str) -> float:
-    from crossentropy.metrics._formulas import checked_clip
+    from crossentropy._lib.checks import check_clip
 
     value = typed_float(text)
     try:
         if value is None:
             raise ValueError(text)
-        return checked_clip(value)
+        return check_clip(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5); got {text!r}") from None
 

@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar
 from crossentropy._lib.checks import (
     check_bool,
     check_choice,
+    check_clip,
     check_hyper,
     check_ignore_index,
     check_int,
@@ -84,7 +85,7 @@ def _check_clip(clip: object) -> Clip:
     if clip is None or (isinstance(clip, str) and clip in _CLIP_NAMES):
         return clip  # type: ignore[return-value]
     if isinstance(clip, (int, float)) and not isinstance(clip, bool):
-        return check_number(clip, "clip", low=0.0, high=0.5, low_open=True, high_open=True)
+        return check_clip(clip)
     raise ValueError(
         f"clip must be one of 'torch', 'sklearn', 'keras', None or a number in (0, 0.5); "
         f"got {clip!r}"

@@ -41,9 +41,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from crossentropy import _formulas as fm
-from crossentropy._lib.checks import check_int, check_number
+from crossentropy._lib.checks import check_clip, check_int, check_number
 from crossentropy.metrics._exact import ExactSum
-from crossentropy.metrics._formulas import checked_clip
 from crossentropy.metrics._prepare import check_weight_magnitude
 
 __all__ = [
@@ -668,7 +667,7 @@ class CalibrationAccumulator:
         if eps is None:
             eps = float(np.finfo(f.dtype if f.dtype.kind == "f" else np.float64).eps)
         else:  # a clip of [eps, 1 - eps]: not empty, not inverted
-            eps = checked_clip(eps, "eps")
+            eps = check_clip(eps, "eps")
         f64 = f.astype(np.float64, copy=False)
         x = f64 * GRID
         cell = np.minimum(x.astype(np.intp), GRID - 1)

@@ -30,7 +30,6 @@ __all__ = [
     "brier_scale",
     "brier_sum",
     "calibration_norm",
-    "checked_clip",
     "entropy_sum",
     "gather",
     "log_loss_sum",
@@ -75,15 +74,6 @@ def brier_scale(n_classes: int, scale_by_half: bool | str = "auto") -> float:
     binary Brier score, scikit-learn's), else as ``scale_by_half`` says."""
     half = n_classes < 3 if scale_by_half == "auto" else bool(scale_by_half)
     return 0.5 if half else 1.0
-
-
-def checked_clip(clip: Any, name: str = "clip") -> float:
-    """A probability clip ``eps`` in (0, 0.5) (the one home of that rule), or a ``ValueError``
-    or ``TypeError`` naming it (``name``)."""
-    from crossentropy._lib.checks import check_number
-
-    value: float = check_number(clip, name, low=0.0, high=0.5, low_open=True, high_open=True)
-    return value
 
 
 #: The ways of renormalising rows: Kaggle's (divide each row by its sum, then clip) and

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from crossentropy._lib.checks import check_choice, check_int, plain, shape_str
+from crossentropy._lib.checks import check_choice, check_clip, check_int, plain, shape_str
 from crossentropy.metrics._bootstrap import BootstrapTotals
 from crossentropy.metrics._calibration import (
     MAX_BINS,
@@ -33,7 +33,6 @@ from crossentropy.metrics._formulas import (
     brier_scale,
     brier_sum,
     calibration_norm,
-    checked_clip,
     entropy_sum,
     gather,
     loss_bin,
@@ -324,7 +323,7 @@ class ScoreAccumulator:
         self.bootstrap = check_replicates(bootstrap, "bootstrap")
         self.seed = check_seed(seed)
         if clip is not None:
-            clip = checked_clip(clip)
+            clip = check_clip(clip)
         if renormalize is not None:
             check_choice(renormalize, "renormalize", RENORMALIZE)
         self.clip, self.renormalize = clip, renormalize

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
-from crossentropy._lib.checks import check_choice, check_int
+from crossentropy._lib.checks import check_choice, check_clip, check_int
 from crossentropy._lib.checks import plain as python_value
-from crossentropy.metrics._formulas import RENORMALIZE, checked_clip
+from crossentropy.metrics._formulas import RENORMALIZE
 from crossentropy.scoring._sources import text_name
 
 if TYPE_CHECKING:
@@ -607,7 +607,7 @@ def score(
         if counts[name] < least:
             raise ValueError(f"{name} must be >= {least}; got {counts[name]}")
     bins, batch_rows, worst = counts["bins"], counts["batch_rows"], counts["worst"]
-    from crossentropy.metrics._calibration import MAX_BINS, check_replicates
+    from crossentropy.metrics._calibration import MAX_BINS, check_replicates, check_seed
     from crossentropy.metrics._score import MAX_WORST
 
     if bins > MAX_BINS:  # (the accumulator's limit, named as this function's argument)
@@ -616,7 +616,7 @@ def score(
         raise ValueError(f"worst must be between 0 and {MAX_WORST:,}; got {worst:,}")
 
     bootstrap = check_replicates(bootstrap, "bootstrap")
-    seed = check_int(seed, "seed")
+    seed = check_seed(seed)
     if engine != "dask" and (scheduler is not None or partitions is not None):
         raise ValueError("scheduler and partitions need engine='dask'")
     from crossentropy.scoring._engine import scheduler_address
@@ -638,7 +638,7 @@ def score(
     if id is not None and isinstance(target, str) and id == target:
         raise ValueError(f"id and target must be different columns; both are {id!r}")
     if clip is not None:
-        clip = checked_clip(clip)
+        clip = check_clip(clip)
     if isinstance(renormalize, bool | np.bool_):
         order: str | None = "before_clip" if renormalize else None
     elif isinstance(renormalize, str) and renormalize in RENORMALIZE:

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from crossentropy._lib.checks import plain, reads_as_float
-from crossentropy.metrics._formulas import checked_clip, gather, renormalized, row_log_loss
+from crossentropy._lib.checks import check_clip, plain, reads_as_float
+from crossentropy.metrics._formulas import gather, renormalized, row_log_loss
 from crossentropy.metrics._labels import one_hot_rows
 from crossentropy.scoring._readers import Labels, single_values
 from crossentropy.scoring._sources import (
@@ -83,7 +83,7 @@ def kaggle_probabilities(
 
 def _rescaled(proba: Any, eps: float, ids: Any, columns: Any, name: str) -> np.ndarray[Any, Any]:
     """:func:`kaggle_probabilities`, its errors naming the scores ``name``."""
-    eps = checked_clip(eps, "eps")
+    eps = check_clip(eps, "eps")
     try:
         p = np.array(proba, dtype=np.float64)
     except (TypeError, ValueError):
