@@ -240,6 +240,15 @@ def test_options_are_checked(files):
     for names in (np.array(table.column_names[2:]), dict.fromkeys(table.column_names[2:]).keys()):
         assert score(path, target="y", proba=names, classes=CLASSES, bootstrap=0).n == 300
     assert score(path, target="y", proba="p_*", format="PARQUET", bootstrap=0).n == 300
+    # a format is a file's: in-memory data has none (it was ignored); progress is a flag
+    for data in (_frame(files), pa.Table.from_pandas(_frame(files))):
+        with pytest.raises(ValueError, match=r"^format names a file's format; data is \w+ \("):
+            score(data, target="y", format="csv")
+    with pytest.raises(ValueError, match="format names a file's format; data is array"):
+        score(files["p"], target=files["y"], format="npy")
+    with pytest.raises(TypeError, match=r"^progress must be True, False or a ProgressBar"):
+        score(path, target="y", progress="no")  # type: ignore[arg-type]
+    assert score(path, target="y", proba="p_*", progress=np.False_, bootstrap=0).n == 300
 
 
 def _frame(files):

@@ -544,6 +544,8 @@ def test_autocast_gradients_of_float32_leaves(dtype, options):
         ({"temperature": torch.tensor(1.0)}, TypeError, "temperature"),
         ({"temperature": True}, TypeError, "temperature"),
         ({"num_items_in_batch": torch.tensor([4.0, 1.0])}, ValueError, "must be one count"),
+        ({"num_items_in_batch": torch.tensor(True)}, TypeError, "got a tensor of torch.bool"),
+        ({"num_items_in_batch": torch.tensor(4 + 0j)}, TypeError, "count; got a tensor of torch.c"),
         ({"linear_weight": torch.zeros(5, 3, device="meta")}, ValueError, "input's device cpu"),
         ({"target": torch.zeros(4, dtype=torch.long, device="meta")}, ValueError, "target must"),
         ({"weight": torch.ones(5, device="meta")}, ValueError, "weight must be on input's"),

@@ -571,8 +571,8 @@ def linear_cross_entropy(
         With ``"mean"``: divide the (class-weighted) sum by this count instead, as Hugging
         Face's trainers do for gradient accumulation (the count of target tokens over all the
         micro-batches of a step); a micro-batch with no target tokens then gives 0. A number
-        must be positive; a tensor is used as it is, unchecked (reading it would synchronise
-        with the device), so a count of 0 gives an infinite loss.
+        must be positive; a tensor (integer or floating) is used as it is, its value unchecked
+        (reading it would synchronise with the device), so a count of 0 gives an infinite loss.
     sequence_ids : Tensor, optional
         With ``"mean"``: each token's sequence (integers in ``[0, N)``, the target's shape) for
         packed sequences; the loss is each sequence's mean, then the mean over the sequences
@@ -973,6 +973,10 @@ def check_items(num_items_in_batch: int | float | Tensor, meta: bool = False) ->
             raise ValueError(
                 "num_items_in_batch must be one count (a number or a one-element tensor); "
                 f"got a tensor of shape {tuple(num_items_in_batch.shape)}"
+            )
+        if num_items_in_batch.dtype == torch.bool or num_items_in_batch.is_complex():
+            raise TypeError(
+                f"num_items_in_batch must be a count; got a tensor of {num_items_in_batch.dtype}"
             )
         if num_items_in_batch.is_meta and not meta:
             raise ValueError("num_items_in_batch is on the meta device: it holds no count")

@@ -494,6 +494,7 @@ def score(
     format : str, optional
         The format when the file name does not say it (``"csv"``, ``"parquet"``, ``"npy"``,
         ``"npz"``). Tab-separated files are read as such when named ``.tsv`` or ``.tsv.gz``.
+        Files and URLs only: data in memory has no format to name (a ``ValueError``).
     engine : {"local", "dask"}, default "local"
         Score in this process, or on the workers of a ``dask.distributed`` cluster (each reads
         its pieces of the file: Parquet row groups, CSV byte ranges, ``.npy`` row ranges).
@@ -697,6 +698,8 @@ def score(
         batch_rows=batch_rows,
         sample_weight=sample_weight,
     )
+    if not isinstance(progress, bool | np.bool_ | ProgressBar):
+        raise TypeError(f"progress must be True, False or a ProgressBar; got {progress!r}")
     bar = progress if isinstance(progress, ProgressBar) else ProgressBar(bool(progress))
     if isinstance(data, list | tuple) and any(
         isinstance(d, list | tuple | bool | int | float | np.number) for d in data
@@ -843,6 +846,8 @@ def score_one(
         table, label, target, classes = _in_memory(data, target, classes, asked[1:])
     else:
         table, label = None, ""
+    if settings.format is not None and table is not None and not url:
+        raise ValueError(f"format names a file's format; data is {label} (leave format out)")
     if weight is not None and not isinstance(weight, str):
         table, weight = _with_weights(table, weight)
     if table is not None and sol is not None:
