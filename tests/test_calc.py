@@ -482,6 +482,16 @@ def test_a_probability_that_underflows_to_zero_is_refused(capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1, err
         assert "underflows to 0 in float64" in err, err
+    # a target's probabilities too, in every mode (1e-400 would be read as a 0)
+    for args in (
+        ["--probs", "0.5", "0.5", "--target", "1e-400", "1"],
+        ["--probs", "0.5", "--target", "1e-400"],
+        ["--probs", "0.5", "0.5", "--multilabel", "--target", "1e-400", "1"],
+    ):
+        assert main(["calc", *args]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert "--target: '1e-400' underflows to 0 in float64" in err, err
     # the smallest subnormal and a written zero are numbers
     r = calc_json(capsys, "--probs", "4.9e-324", "1", "--target", "0")
     assert r["loss_nats"] == pytest.approx(744.44007, rel=1e-7)
@@ -492,3 +502,22 @@ def test_a_probability_that_underflows_to_zero_is_refused(capsys):
     # a sum off 1 by more than the values' own rounding is still divided by the sum
     r = calc_json(capsys, "--probs", "0.999999999999999", "0", "--target", "0")
     assert r["renormalized"] is True
+
+
+def test_an_infinite_loss_is_explained(capsys):
+    """A probability of 0 where the target has mass: -log 0 = inf, and scikit-learn's clip."""
+    for args in (
+        ["--probs", "1", "0", "--target", "1"],
+        ["--probs", "0", "--target", "1"],
+        ["--probs", "0", "1", "--multilabel", "--target", "1", "1"],
+    ):
+        assert main(["calc", *args]) == 0
+        out = capsys.readouterr().out
+        assert "The loss is infinite: the target puts mass where p is 0" in out, out
+        assert f"-log eps = {-math.log(2.0**-52):.4g} nats" in out
+    for args in (
+        ["--probs", "1", "0", "--target", "0"],
+        ["--logits", "1000", "0", "--target", "1"],
+    ):
+        assert main(["calc", *args]) == 0
+        assert "infinite" not in capsys.readouterr().out

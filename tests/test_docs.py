@@ -206,6 +206,32 @@ def test_guide_examples_run_in_order(page, tmp_path, monkeypatch):
         exec(compile(block, f"docs/guides/{page}", "exec"), namespace)
 
 
+def test_home_page_examples_give_the_numbers_their_comments_show():
+    """Each Python block of the home page runs in order; an expression line whose comment
+    shows numbers gives those numbers (to the digits shown; ``0.9076...`` is a prefix)."""
+    import numpy as np
+
+    text = (DOCS / "index.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert blocks
+    namespace: dict[str, object] = {}
+    checked = 0
+    for block in blocks:
+        for line in block.splitlines():
+            code, _, comment = line.partition("  #")
+            exec(compile(code, "docs/index.md", "single" if code.strip() else "exec"), namespace)
+            shown = re.findall(r"-?\d+\.\d+", comment)
+            if not shown:
+                continue
+            value = np.ravel(np.asarray(eval(code, namespace), dtype=float))
+            assert value.size == len(shown), (line, value)
+            for got, number in zip(value, shown, strict=True):
+                digits = len(number.partition(".")[2])
+                assert abs(got - float(number)) < 10.0**-digits, (line, got)
+            checked += 1
+    assert checked >= 3
+
+
 #: Every API page: each documented function and class has a complete parameter table.
 API_PAGES = sorted(p.name for p in (DOCS / "api").glob("*.md"))
 

@@ -219,7 +219,7 @@ def _target(values: list[str], n_classes: int) -> tuple[int | None, list[float]]
                 f"(0 to {n_classes - 1})"
             )
         return index, [1.0 if c == index else 0.0 for c in range(n_classes)]
-    t = _numbers(values, "--target")
+    t = _numbers(values, "--target", True)
     if len(t) != n_classes:
         raise CalcError(
             f"--target: a distribution needs {n_classes} entries (one per class), got {len(t)}"
@@ -364,7 +364,7 @@ def _kl_rounding_to_zero(kl: float, target_entropy: float) -> float:
 
 def _labels(values: list[str], n_classes: int, mode: str) -> list[float]:
     """Binary and multi-label targets: one label or probability in [0, 1] per class."""
-    t = _numbers(values, "--target")
+    t = _numbers(values, "--target", True)
     if len(t) != n_classes:
         what = (
             "binary needs 1 entry" if mode == "binary" else f"multi-label needs {n_classes} entries"
@@ -475,6 +475,18 @@ def _sums(r: dict[str, Any]) -> str:
     return f"{r['loss_nats']:.6g} = {r['target_entropy_nats']:.6g} + {r['kl_nats']:.6g}."
 
 
+def _infinite(r: dict[str, Any]) -> list[str]:
+    """Why the loss is infinite, when it is: a probability of 0 where the target has mass."""
+    if not math.isinf(r["loss_nats"]):
+        return []
+    eps = sys.float_info.epsilon
+    return [
+        "The loss is infinite: the target puts mass where p is 0, and -log 0 = inf. scikit-learn's",
+        f"log_loss clips p to [eps, 1 - eps] first (float64's eps, {eps:.3g}: at most",
+        f"-log eps = {-math.log(eps):.4g} nats a sample); from finite logits it stays finite.",
+    ]
+
+
 def _format_sigmoid(r: dict[str, Any]) -> str:
     logits = r["input"] == "logits"
     binary = r["mode"] == "binary"
@@ -514,6 +526,7 @@ def _format_sigmoid(r: dict[str, Any]) -> str:
     if not logits:
         lines.append("For probabilities the gradient is with respect to the logit whose sigmoid")
         lines.append("is p.")
+    lines += _infinite(r)
     return "\n".join(lines)
 
 
@@ -541,6 +554,7 @@ def format_calc(r: dict[str, Any]) -> str:
         "H(t, p) = -sum t log p is the loss. KL(t || p) = sum t log(t / p) = H(t, p) - H(t)"
     )
     lines.append(f"is the divergence of the target t from the prediction p: {_sums(r)}")
+    lines += _infinite(r)
     if not logits:
         lines.append("For probabilities the gradient is with respect to z = log p, the logits")
         lines.append("whose softmax is p.")

@@ -12,7 +12,7 @@ the report, arrays for the figures):
   cross-entropy and with MSE on the softmax output from the same initialisation;
 - :func:`imbalance`: one digit kept at 5 % of its training examples; plain, class-weighted and
   focal cross-entropy;
-- :func:`outliers`: a line fitted with MSE and with Huber to data with outliers;
+- :func:`outliers`: a line fitted with MSE, MAE and Huber to data with outliers;
 - :func:`landscapes`: the loss functions themselves;
 - :func:`multilabel`: three binary attributes per digit (odd, at least 5, has a closed loop),
   learnt with one sigmoid per attribute and binary cross-entropy summed over the attributes,
@@ -469,10 +469,12 @@ def _fit_line(
 
 
 def outliers(settings: Settings) -> Section:
-    """MSE vs Huber line fits on data with outliers, both by gradient descent from (0, 0)."""
+    """MSE, MAE and Huber line fits on data with outliers, each by gradient descent from
+    (0, 0) (the MAE's by its subgradient)."""
     x, y, out, (slope, intercept) = outlier_data(settings.seed)
     fits = {
         "mse": _fit_line(x, y, grad.mse_loss, settings.outlier_steps),
+        "mae": _fit_line(x, y, grad.l1_loss, settings.outlier_steps),
         "huber": _fit_line(
             x, y, grad.huber_loss, settings.outlier_steps, delta=settings.huber_delta
         ),
@@ -693,7 +695,7 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         f"{methods['weighted']['minority_recall']:.3f} weighted, "
         f"{methods['focal']['minority_recall']:.3f} focal",
         f"  outliers: RMSE on the clean points {out['mse_clean_rmse']:.3f} with MSE vs "
-        f"{out['huber_clean_rmse']:.3f} with Huber",
+        f"{out['mae_clean_rmse']:.3f} with MAE and {out['huber_clean_rmse']:.3f} with Huber",
         f"  multi-label ({', '.join(ml['attributes'])}): all three right for "
         f"{heads['sigmoid']['exact_match']:.3f} of the test images",
         f"    with a sigmoid per attribute + BCE vs {heads['softmax']['exact_match']:.3f} with a "

@@ -223,19 +223,30 @@ def _fig_outliers(sec: Section) -> FigureFile:
         ls=":",
         label=f"true line y = {r['true_slope']:g}x + {r['true_intercept']:g}",
     )
-    for name, color, label in (("mse", MSE_COLOR, "MSE fit"), ("huber", CE_COLOR, "Huber fit")):
+    for name, color, label, style in (
+        ("mse", MSE_COLOR, "MSE fit", "-"),
+        ("mae", THIRD_COLOR, "MAE fit", "--"),
+        ("huber", CE_COLOR, "Huber fit", "-"),
+    ):
         a, b = p["fits"][name]
-        ax.plot(grid, a * grid + b, color=color, lw=2, label=f"{label}: y = {a:.2f}x + {b:.2f}")
+        ax.plot(
+            grid,
+            a * grid + b,
+            color=color,
+            lw=2,
+            ls=style,
+            label=f"{label}: y = {a:.2f}x + {b:.2f}",
+        )
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", fontsize=9)
     caption = (
-        f"{r['n']} points, {r['n_outliers']} of them shifted up by 15 to 25; both lines fitted "
+        f"{r['n']} points, {r['n_outliers']} of them shifted up by 15 to 25; each line fitted "
         f"by gradient descent ({r['steps']} steps, Huber delta = {r['huber_delta']:g})."
     )
     return _render(
-        fig, "outliers.png", "outliers", "Regression with outliers: MSE vs Huber", caption
+        fig, "outliers.png", "outliers", "Regression with outliers: MSE, MAE and Huber", caption
     )
 
 
@@ -435,6 +446,7 @@ FORMULAS: dict[str, list[str]] = {
     ],
     "outliers": [
         r"\mathrm{MSE} = \frac{1}{n} \sum_i r_i^2, \qquad "
+        r"\mathrm{MAE} = \frac{1}{n} \sum_i \left|r_i\right|, \qquad "
         r"\mathrm{Huber}_\delta = \frac{1}{n} \sum_i \begin{cases} \frac{1}{2} r_i^2 & "
         r"|r_i| \le \delta \\ \delta \left(|r_i| - \frac{1}{2} \delta\right) & "
         r"\text{otherwise} \end{cases}, \qquad r_i = a x_i + b - y_i",
@@ -495,6 +507,8 @@ def _section_examples(results: dict[str, Any]) -> str:
         if ex["vector"] is not None:
             value = "[" + ", ".join(f"{v:.4f}" for v in ex["vector"]) + "]"
             rows.append((ex["name"], ex["call"] + " = " + value, "", ""))
+        elif ex["value"] is not None:
+            rows.append((ex["name"], ex["call"] + " = " + _f(ex["value"]), "", ""))
         else:
             rows.append((ex["name"], ex["call"], _f(ex["nats"]), _f(ex["bits"])))
     return (
@@ -502,7 +516,8 @@ def _section_examples(results: dict[str, Any]) -> str:
         + _formulas("examples")
         + _p(
             "Each value computed by the library; nats use the natural logarithm, bits the base-2 "
-            "logarithm (bits = nats / ln 2). Each call runs as shown after "
+            "logarithm (bits = nats / ln 2); the regression and overlap losses have no unit, "
+            "their value follows the call. Each call runs as shown after "
             "<code>import crossentropy as ce</code>."
         )
         + html_table(["example", "call", "nats", "bits"], rows, numeric=[False, False, True, True])
@@ -660,7 +675,22 @@ def _section_imbalance(r: dict[str, Any], figures: list[FigureFile]) -> str:
             )
             + "."
         )
+        + _p(_focal_sentence(methods, digit))
         + _figs(figures, "imbalance")
+    )
+
+
+def _focal_sentence(methods: dict[str, Any], digit: int) -> str:
+    """What the focal loss did against plain cross-entropy, as measured."""
+    plain, focal = methods["plain"], methods["focal"]
+    moved = "raises" if focal["minority_recall"] > plain["minority_recall"] else "does not raise"
+    worse = "higher" if focal["test_log_loss"] > plain["test_log_loss"] else "lower"
+    return (
+        f"Against plain cross-entropy, the focal loss {moved} the recall of digit {digit} "
+        f"({_f(plain['minority_recall'], 3)} plain, {_f(focal['minority_recall'], 3)} focal), "
+        f"at a {worse} test log loss ({_f(plain['test_log_loss'], 3)} plain, "
+        f"{_f(focal['test_log_loss'], 3)} focal): it lowers the weight of examples already "
+        "classified well, whatever their class, where the class weights raise the rare class's."
     )
 
 
@@ -674,6 +704,12 @@ def _section_outliers(r: dict[str, Any], figures: list[FigureFile]) -> str:
             _f(r["mse_clean_rmse"], 3),
         ),
         (
+            "MAE (grad.l1_loss)",
+            _f(r["mae_slope"], 3),
+            _f(r["mae_intercept"], 3),
+            _f(r["mae_clean_rmse"], 3),
+        ),
+        (
             f"Huber, δ = {r['huber_delta']:g} (grad.huber_loss)",
             _f(r["huber_slope"], 3),
             _f(r["huber_intercept"], 3),
@@ -681,15 +717,17 @@ def _section_outliers(r: dict[str, Any], figures: list[FigureFile]) -> str:
         ),
     ]
     ratio = r["mse_clean_rmse"] / r["huber_clean_rmse"]
+    mae = r["mse_clean_rmse"] / r["mae_clean_rmse"]
     lsq_gap = abs(r["mse_slope"] - r["least_squares_slope"])
     return (
-        "<h2>5. Outliers: MSE vs Huber</h2>"
+        "<h2>5. Outliers: MSE, MAE and Huber</h2>"
         + _formulas("outliers")
         + _p(
             f"A line fitted to {r['n']} points of which {r['n_outliers']} are outliers, by "
-            f"gradient descent ({r['steps']} steps) on the mean squared error and on the Huber "
-            "loss. The error is measured on the clean points only (root mean squared error, "
-            "<code>rmse_loss</code>)."
+            f"gradient descent ({r['steps']} steps) on the mean squared error, the mean "
+            "absolute error (by its subgradient) and the Huber loss, which is squared for "
+            "residuals up to δ and grows linearly beyond, like the absolute error. The error is "
+            "measured on the clean points only (root mean squared error, <code>rmse_loss</code>)."
         )
         + html_table(
             ["fit", "slope", "intercept", "RMSE on the clean points"],
@@ -703,6 +741,12 @@ def _section_outliers(r: dict[str, Any], figures: list[FigureFile]) -> str:
             if ratio > 1
             else f"Measured: the MSE fit's error on the clean points is {1 / ratio:.1f} times "
             "smaller than the Huber fit's."
+        )
+        + _p(
+            f"The MAE fit's error on the clean points is {mae:.1f} times "
+            + ("smaller than the MSE fit's." if mae > 1 else "larger than the MSE fit's.")
+            if mae >= 1.05 or mae <= 1 / 1.05
+            else "The MAE and MSE fits' errors on the clean points are within 5 % of each other."
         )
         + _figs(figures, "outliers")
     )

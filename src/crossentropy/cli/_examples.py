@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,13 +21,15 @@ Q = (0.5, 0.3, 0.2)
 
 @dataclass(frozen=True)
 class Example:
-    """One worked example: what is computed, how, and the value in nats and in bits."""
+    """One worked example: what is computed, how, and the value in nats and in bits (a
+    vector, or a loss without a unit, is shown after its call)."""
 
     name: str
     call: str
     nats: float | None
     bits: float | None
     vector: tuple[float, ...] | None = None
+    value: float | None = None  # a loss that is not information (no unit)
 
 
 def worked_examples() -> list[Example]:
@@ -44,6 +48,12 @@ def worked_examples() -> list[Example]:
     kl = float(ce.kl_divergence(P, Q))
     h_pq = float(information.cross_entropy(P, Q))
     p, q = list(P), list(Q)
+    bce = float(ce.binary_cross_entropy_with_logits(2.0, 1.0))
+    focal = float(ce.focal_loss(logits, [1, 2], gamma=0.0))
+    # one prediction of 0 for four targets, the third an outlier
+    zeros, targets = [0.0] * 4, [0.5, 1.5, -3.0, 0.2]
+    mask, truth = [0.9, 0.2, 0.6, 0.1], [1.0, 0.0, 1.0, 0.0]
+
     return [
         Example(
             "surprise of a likely event",
@@ -101,7 +111,40 @@ def worked_examples() -> list[Example]:
             h_p + kl,
             (h_p + kl) / math.log(2),
         ),
+        Example(
+            "KL(q || p): not symmetric",
+            f"ce.kl_divergence({q}, {p})",
+            float(ce.kl_divergence(Q, P)),
+            float(ce.kl_divergence(Q, P, base=2)),
+        ),
+        Example(
+            "binary cross-entropy of a logit",
+            "ce.binary_cross_entropy_with_logits(2.0, 1.0)",
+            bce,
+            bce / math.log(2),
+        ),
+        Example(
+            "focal loss, gamma 0: cross-entropy",
+            "ce.focal_loss([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [1, 2], gamma=0.0)",
+            focal,
+            focal / math.log(2),
+        ),
+        _unitless("mean squared error (MSE)", ce.mse_loss, zeros, targets),
+        _unitless("root mean squared error", ce.rmse_loss, zeros, targets),
+        _unitless("mean absolute error (MAE)", ce.l1_loss, zeros, targets),
+        _unitless("Huber: squared below 1, linear above", ce.huber_loss, zeros, targets),
+        _unitless("Dice loss", ce.dice_loss, mask, truth, from_logits=False),
+        _unitless("IoU (Jaccard) loss", ce.jaccard_loss, mask, truth, from_logits=False),
     ]
+
+
+def _unitless(
+    name: str, loss: Callable[..., Any], first: list[float], second: list[float], **kw: Any
+) -> Example:
+    """A loss that is not information (no unit), computed, with its call as typed."""
+    shown = "".join(f", {k}={v!r}" for k, v in kw.items())
+    call = f"ce.{loss.__name__}({first}, {second}{shown})"
+    return Example(name, call, None, None, value=float(loss(first, second, **kw)))
 
 
 def format_table(examples: list[Example]) -> str:
@@ -111,6 +154,8 @@ def format_table(examples: list[Example]) -> str:
         if ex.vector is not None:
             value = "[" + ", ".join(f"{v:.4f}" for v in ex.vector) + "]"
             rows.append((ex.name, f"{ex.call} = {value}", "", ""))
+        elif ex.value is not None:
+            rows.append((ex.name, f"{ex.call} = {ex.value:.4f}", "", ""))
         else:
             rows.append((ex.name, ex.call, f"{ex.nats:.4f}", f"{ex.bits:.4f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
