@@ -936,6 +936,10 @@ def test_a_dask_dataframe_is_refused_with_the_way_to_score_it():
     frame = dd.from_pandas(pd.DataFrame({"y": [0, 1], "p_0": [0.4, 0.3], "p_1": [0.6, 0.7]}), 1)
     with pytest.raises(TypeError, match=r"dask\..*DataFrame.*to_parquet\(folder\)"):
         score(frame, target="y")
+    # an array has no to_parquet: the way to one that has
+    array = frame[["p_0", "p_1"]].to_dask_array(lengths=True)
+    with pytest.raises(TypeError, match=r"Array.*dask\.dataframe\.from_dask_array"):
+        score(array, target=np.array([0, 1]))
 
 
 def test_an_object_column_of_mixed_values_is_read_cell_by_cell():

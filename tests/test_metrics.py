@@ -1266,9 +1266,42 @@ def test_a_numpy_weight_of_another_length_beside_dask_arrays_is_named() -> None:
             metrics.brier_score_loss(y > 0, p[:, 1], sample_weight=weight)
 
 
+def test_calibration_error_on_dask_reads_each_input_once() -> None:
+    """The binned calibration error needs its pairs on the host: the probabilities and the
+    weights are read in one computation (twice and three times before), the labels once more
+    for their distinct values; the value is NumPy's."""
+    da = pytest.importorskip("dask.array")
+    dask = pytest.importorskip("dask")
+    rng = np.random.default_rng(5)
+    p, y, w = rng.dirichlet(np.ones(4), 1000), rng.integers(0, 4, 1000), rng.random(1000)
+    reads: dict[str, int] = {}
+
+    def counted(name):
+        def read(block):
+            reads[name] = reads.get(name, 0) + 1
+            return block
+
+        return read
+
+    for strategy in ("uniform", "quantile"):
+        reads.clear()
+        lazy = [
+            da.from_array(a, chunks=250).map_blocks(counted(name), dtype=a.dtype)
+            for a, name in ((y, "y"), (p, "p"), (w, "w"))
+        ]
+        with dask.config.set(scheduler="synchronous"):
+            got = float(
+                metrics.calibration_error(*lazy[:2], sample_weight=lazy[2], strategy=strategy)
+            )
+        assert {k: v // 4 for k, v in reads.items()} == {"y": 2, "p": 1, "w": 1}, reads
+        want = metrics.calibration_error(y, p, sample_weight=w, strategy=strategy)
+        assert got == pytest.approx(want, rel=1e-12)
+
+
 def test_smooth_calibration_error_on_dask_names_the_bad_value_as_on_numpy() -> None:
-    """The smooth ECE reads a Dask array's values: a bad one is named by its value, row and
-    column as on NumPy (it was masked to NaN first, and named "nan" without its column)."""
+    """The smooth ECE and the binned one read a Dask array's values: a bad one is named by its
+    value, row and column as on NumPy (it was masked to NaN first, and named "nan" without its
+    column, or gave a NaN calibration error); unchecked, it is not looked for."""
     da = pytest.importorskip("dask.array")
     rng = np.random.default_rng(5)
     p = rng.dirichlet(np.ones(3), 300)
@@ -1280,3 +1313,11 @@ def test_smooth_calibration_error_on_dask_names_the_bad_value_as_on_numpy() -> N
             metrics.smooth_calibration_error(y, q)
         with pytest.raises(ValueError, match=rf"got {bad!r} at row 213, column 1"):
             metrics.smooth_calibration_error(da.from_array(y, 100), da.from_array(q, 100))
+        for strategy in ("uniform", "quantile"):
+            lazy = da.from_array(y, 100), da.from_array(q, 100)
+            with pytest.raises(ValueError, match=rf"got {bad!r} at row 213, column 1"):
+                metrics.calibration_error(*lazy, strategy=strategy)
+    q[213, 1] = np.nan
+    with ce.validation(False):
+        value = metrics.calibration_error(da.from_array(y, 100), da.from_array(q, 100))
+    assert math.isnan(float(value))

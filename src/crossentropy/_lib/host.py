@@ -9,7 +9,7 @@ import numpy as np
 
 from crossentropy._lib.namespace import Array, is_dask, is_numpy, is_torch
 
-__all__ = ["to_host"]
+__all__ = ["to_host", "to_host_all"]
 
 
 def to_host(x: Array, name: str = "array") -> np.ndarray[Any, Any]:
@@ -43,3 +43,19 @@ def to_host(x: Array, name: str = "array") -> np.ndarray[Any, Any]:
         return np.asarray(x)
     except (TypeError, ValueError, RuntimeError):
         return np.from_dlpack(x)
+
+
+def to_host_all(*arrays: Array | None) -> list[np.ndarray[Any, Any] | None]:
+    """:func:`to_host` of each array (None stays None), the Dask arrays in one computation:
+    what their graphs share (the chunks of one input, read from disk or computed by a model)
+    is computed once, not once per array."""
+    lazy = [x for x in arrays if x is not None and is_dask(x)]
+    done = iter(())
+    if lazy:
+        import importlib
+
+        dask: Any = importlib.import_module("dask")  # (untyped)
+        done = iter(dask.compute(*lazy))
+    return [
+        None if x is None else np.asarray(next(done)) if is_dask(x) else to_host(x) for x in arrays
+    ]

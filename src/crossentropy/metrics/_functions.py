@@ -28,7 +28,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from crossentropy._lib.checks import check_bool, check_choice, shape_str
-from crossentropy._lib.host import to_host
+from crossentropy._lib.host import to_host, to_host_all
 from crossentropy._lib.namespace import Array, Namespace, device_of, is_dask
 from crossentropy._lib.policy import get_validation, reads
 from crossentropy.metrics._fast import top_label
@@ -273,7 +273,9 @@ def log_loss(
         differ, a label outside ``labels``, a missing label, sample weights that sum to zero
         (:class:`ZeroWeightError`, with ``normalize=False`` too) or to more than float64's
         largest over 2**32, about 4e298 (where a weighted sum could overflow; scikit-learn's
-        are exact up to weights of about 1e306 each, NaN beyond).
+        are exact up to weights of about 1e306 each, NaN beyond). A Dask result is lazy: its
+        values are not read, so a bad value or a zero total weight gives NaN, unless
+        ``crossentropy.validation(True)`` reads them first (conventions §16).
 
     Examples
     --------
@@ -450,9 +452,10 @@ def d2_log_loss_score(
     prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True, multi_label=True)
     if n is None and prep.n < 2:  # a length known only now (a Dask DataFrame)
         return _d2_undefined()
-    total_weight = float(to_host(_denominator(prep)))
+    total, counts = to_host_all(_denominator(prep), class_totals(prep, None))  # (one pass)
+    total_weight = float(np.asarray(total))
     numerator = loss_total(prep)
-    counts = np.asarray(to_host(class_totals(prep, None)), dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
     share = counts / total_weight
     baseline = row_log_loss(np, share, np.float64)
     denominator = float(np.sum(counts * baseline))
@@ -783,20 +786,29 @@ def calibration_error(
         one_binary_label=True,
     )
     xp = prep.xp
+    conf, hit = confidence_and_outcome(xp, prep)
+    weight = prep.weight
+    if is_dask(conf):  # needed on the host: read in one computation, with whether the
+        # probabilities held a bad value (made NaN while unread), which is then named
+        checked = get_validation() is not False
+        bad = xp.any(xp.isnan(prep.proba)) if checked else None
+        conf, hit, weight, bad = to_host_all(conf, hit, weight, bad)
+        if bad is not None and bool(bad):  # named as on NumPy (read again: an error's cost)
+            host_y, host_p = to_host_all(y_true, y_proba)
+            prepare(host_y, host_p, None, labels, one_binary_label=True)
+            raise ValueError("y_proba must hold probabilities in [0, 1], finite")
     # as the other calibration functions refuse them; a Dask array's values are computed
     # here anyway (the bins' totals), so its weights are checked too
-    lazy = prep.weight is not None and is_dask(prep.weight) and get_validation() is not False
-    if prep.weight is not None and (lazy or reads(None, prep.weight)):
+    lazy = weight is not None and is_dask(prep.weight) and get_validation() is not False
+    if weight is not None and (lazy or reads(None, weight)):
         from crossentropy.metrics._calibration import checked_weights
 
-        checked_weights(to_host(prep.weight), prep.n)
-        _denominator(prep)  # a zero total weight: ZeroWeightError, as the other metrics
-    conf, hit = confidence_and_outcome(xp, prep)
+        check_weight_total(checked_weights(to_host(weight), prep.n))  # ZeroWeightError too
     if strategy == "quantile":
         edges = quantile_edges(np.asarray(to_host(conf), dtype=np.float64), bins)
     else:
         edges = uniform_edges(bins)
-    count, conf_sum, hit_sum = bin_totals(xp, conf, hit, prep.weight, edges)
+    count, conf_sum, hit_sum = bin_totals(xp, conf, hit, weight, edges)
     value = calibration_norm(count, conf_sum, hit_sum, str(norm))
     if prep.numpy:
         return value

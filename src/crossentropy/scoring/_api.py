@@ -329,8 +329,9 @@ def _in_memory(
     hint = ""
     if given.__module__.split(".")[0] == "dask":  # scored from files, in parallel, or computed
         hint = (
-            "; write a Dask collection with to_parquet(folder) and score the folder (with "
-            "engine='dask' its workers read it), or compute() it"
+            "; write a Dask DataFrame with to_parquet(folder) and score the folder (with "
+            "engine='dask' its workers read it; a Dask array becomes one with "
+            "dask.dataframe.from_dask_array), or compute() it"
         )
     raise TypeError(
         "data must be a path, a DataFrame (pandas, polars), a pyarrow Table, "
