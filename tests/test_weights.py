@@ -97,9 +97,15 @@ def _inverse(y, classes):
 
 
 def _effective(y, classes, beta):
-    nc = _counts(y, classes)
-    w = (1.0 - beta) / (1.0 - beta**nc)
-    return w * len(classes) / w.sum()
+    """Cui et al.'s weights in 50-digit decimals of the float beta (the float formula loses
+    digits to 1 - beta**n as beta nears 1)."""
+    from decimal import Decimal, localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = 50
+        b = Decimal(beta)
+        w = [(1 - b) / (1 - b ** int(n)) for n in _counts(y, classes)]
+        return np.array([float(v * len(classes) / sum(w)) for v in w])
 
 
 @pytest.mark.parametrize("kind", ["int", "negative", "str"])
@@ -135,6 +141,15 @@ def test_effective_number(kind, beta, seed):
         _effective(y, order, beta),
         rtol=1e-13,
     )
+
+
+@pytest.mark.parametrize("beta", [0.999999999, 1 - 2**-52, 0.9999, 1e-3])
+def test_effective_number_stays_exact_as_beta_nears_1(beta):
+    """Against 50-digit decimals of the same float beta: 1 - beta**n cancelled near 1 (2.5e-10
+    to 7.5e-10 off at beta = 0.999999999)."""
+    y = np.repeat([0, 1, 2], [10**6, 1, 3])
+    want = _effective(y, [0, 1, 2], beta)
+    np.testing.assert_allclose(ce.class_weights(y, "effective", beta=beta), want, rtol=4e-16)
 
 
 def test_effective_default_beta_is_0_999():
