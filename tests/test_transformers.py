@@ -592,6 +592,40 @@ def test_decoders_whose_loss_is_not_next_token_and_encoder_decoders_are_refused(
         use_fused_loss(seq2seq)
 
 
+def test_a_t5_is_refused_as_an_encoder_decoder():
+    """The clearer of the two reasons first (its layout check said its base model is itself)."""
+    config = transformers.T5Config(vocab_size=64, d_model=16, d_ff=32, num_layers=1, d_kv=8)
+    with pytest.raises(TypeError, match=r"T5ForConditionalGeneration is an encoder-decoder"):
+        use_fused_loss(transformers.T5ForConditionalGeneration(config))
+
+
+def test_a_loss_function_or_logit_transform_changed_after_the_call_is_refused():
+    """The fused loss was checked against the model's loss and its config's softcap: a loss
+    function set afterwards (it was ignored: 5.510 where the model gave 5.523) or a softcap
+    changed afterwards (still applied) stops the next training call; calling again checks
+    the new ones."""
+    from transformers.loss.loss_utils import ForCausalLMLoss
+
+    ids, labels, _ = _batch(4)
+
+    def skip_seven(logits, labels, vocab_size, **kw):
+        return ForCausalLMLoss(logits, labels.masked_fill(labels == 7, -100), vocab_size, **kw)
+
+    model = use_fused_loss(_model("llama"))
+    model(input_ids=ids, labels=labels)
+    model.loss_function = skip_seven
+    with pytest.raises(TypeError, match=r"LlamaForCausalLM's loss function .* changed after"):
+        model(input_ids=ids, labels=labels)
+    model(input_ids=ids)  # (no loss: the model's own forward)
+    gemma = use_fused_loss(_model("gemma2"))
+    gemma.config.final_logit_softcapping = 5.0
+    with pytest.raises(TypeError, match=r"transform of the logits .* changed after"):
+        gemma(input_ids=ids, labels=labels)
+    use_fused_loss(gemma)
+    own = type(gemma).forward(gemma, input_ids=ids, labels=labels).loss
+    torch.testing.assert_close(gemma(input_ids=ids, labels=labels).loss, own)
+
+
 def test_num_items_in_batch_divides_only_where_the_models_own_loss_divides():
     """A model whose forward takes num_items_in_batch (as **kwargs) and leaves it unused gives
     the mean; the fused loss follows it, as it follows a model whose loss divides by it."""

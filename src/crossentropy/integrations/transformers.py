@@ -391,7 +391,10 @@ def use_fused_loss(
     reproduce, a loss that is not the next-token cross-entropy (labels not shifted) or that
     uses the attention mask otherwise than to leave out the labels it masks, an
     encoder-decoder model and a router loss named in a text config only are a
-    ``TypeError``. A second call replaces the options of the first;
+    ``TypeError``; so is a training call after ``model.loss_function``, ``model.loss_type``
+    or the config's logit transform changed (checked between calls, not while compiling).
+    The check scores three labels: a loss that treats another label its own way is not
+    seen. A second call replaces the options of the first;
     :func:`remove_fused_loss` undoes it. Call it before anything sets a ``forward`` on the
     model's instance (accelerate's ``prepare``, hence ``Trainer``, does so for mixed
     precision): such a forward then runs for calls without labels only, with a warning.
@@ -436,13 +439,13 @@ def use_fused_loss(
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     if not isinstance(return_logits, bool):
         raise TypeError(f"return_logits must be True or False; got {return_logits!r}")
-    _check_layout(model)
-    softcap, temperature = _logit_transform(getattr(model, "config", None))
     if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
         raise TypeError(
             f"{type(model).__name__} is an encoder-decoder model: this integration computes the "
             "loss of causal LMs (a decoder alone)"
         )
+    _check_layout(model)
+    softcap, temperature = _logit_transform(getattr(model, "config", None))
     try:
         probe = _check_transform(model, softcap, temperature)
     except TypeError as refused:
@@ -565,6 +568,16 @@ def _no_router_loss(model: nn.Module) -> TypeError:
     )
 
 
+def _checked_state(model: nn.Module) -> tuple[Any, ...]:
+    """What the fused loss was checked against: a loss function set on the instance (by
+    ``model.loss_function = f``), the model's ``loss_type``, and its logits' transform."""
+    return (
+        vars(model).get("_loss_function"),
+        getattr(model, "loss_type", None),
+        _logit_transform(getattr(model, "config", None)),
+    )
+
+
 class _FusedForward:
     """A model's ``forward`` with the fused loss, set on the model's instance.
 
@@ -597,6 +610,19 @@ class _FusedForward:
         # a mixture of experts: its config has the flag (its forward may take it as **kwargs)
         self.routed = hasattr(getattr(model, "config", None), "output_router_logits")
         self.router = _router_loss_func(model) if self.routed else None
+        self.checked = _checked_state(model)  # what use_fused_loss checked the loss against
+
+    def _unchanged(self) -> None:
+        """Refuse a call after the model's loss function (``model.loss_function = f``, its
+        ``loss_type``) or its config's transform of the logits changed since
+        :func:`use_fused_loss` checked them: the fused loss would ignore the change."""
+        if _checked_state(self.model) != self.checked:
+            raise TypeError(
+                f"{type(self.model).__name__}'s loss function (loss_function, loss_type) or "
+                "its config's transform of the logits (a softcap, a scale) changed after "
+                "use_fused_loss checked them, and the fused loss would not follow: call "
+                "use_fused_loss again to check the new ones (or remove_fused_loss)"
+            )
 
     def _original(self) -> inspect.Signature:
         forward = self.own
@@ -633,6 +659,8 @@ class _FusedForward:
         shifted = shift_labels is None  # labels given, shifted here
         if shift_labels is None and labels is None:  # no loss to compute: the model's own
             return self._own_forward(logits_to_keep=logits_to_keep, **kwargs)
+        if not torch.compiler.is_compiling():  # (read between compiled steps: not traced)
+            self._unchanged()
         head: Any = getattr(model, "get_output_embeddings")()  # noqa: B009 (may be replaced)
         check_linear(head, "the output embeddings")  # (an adapter added since, say)
         name = "labels" if shifted else "shift_labels"
