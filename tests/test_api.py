@@ -699,6 +699,43 @@ def test_a_hive_partitioned_dataset_has_its_partition_column(parts, tmp_path: Pa
     assert len(by_file.input["files"]["parts"]) == 2
 
 
+def test_a_hive_folder_reads_every_part_once_or_refuses_it(tmp_path: Path) -> None:
+    """A partitioned folder's part that is no Parquet was skipped (the Private split lost
+    without a word); a link to a folder inside it was followed (one file read 41 times); a
+    part without a column got nulls under --split. Each refused by name, split or not."""
+    rng = np.random.default_rng(3)
+
+    def folder(name: str) -> Path:
+        for usage in ("Public", "Private"):
+            (tmp_path / name / f"Usage={usage}").mkdir(parents=True)
+            p = rng.dirichlet(np.ones(3), 4)
+            columns = {
+                "y": rng.choice(list("abc"), 4),
+                **{f"p_{c}": p[:, j] for j, c in enumerate("abc")},
+            }
+            pq.write_table(pa.table(columns), tmp_path / name / f"Usage={usage}" / "part-0.parquet")
+        return tmp_path / name
+
+    kw: dict[str, object] = {"target": "y", "proba": "p_*", "bootstrap": 0}
+    good = folder("good")
+    assert score(good, **kw).n == score(good, split="Usage", **kw).n == 8
+    bad = folder("bad")
+    (bad / "Usage=Private" / "part-0.parquet").write_bytes(b"")
+    link = folder("link")
+    (link / "Usage=Public" / "Usage=Again").symlink_to("..")
+    drop = folder("drop")
+    private = drop / "Usage=Private" / "part-0.parquet"
+    pq.write_table(pq.read_table(private).drop_columns(["p_c"]), private)
+    for path, message in (
+        (bad, r"Usage=Private/part-0\.parquet: cannot read as Parquet"),
+        (link, r"Usage=Again: a link to a folder inside a partitioned folder"),
+        (drop, r"Usage=P\w+/part-0\.parquet: its columns differ from .*: (no|an extra) column"),
+    ):
+        for split in (None, "Usage"):
+            with pytest.raises(InputError, match=message):
+                score(path, split=split, **kw)
+
+
 def test_errors_in_parts_name_the_file_and_its_row(parts, tmp_path: Path) -> None:
     d = parts["dir"]
     folder = tmp_path / "bad"

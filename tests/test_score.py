@@ -1057,6 +1057,30 @@ def test_report_never_replaces_what_is_not_a_regular_file(
     assert not list(tmp_path.glob(".*"))  # no temporary file left
 
 
+def test_a_read_only_report_file_is_not_replaced(data: dict[str, Any], tmp_path: Path):
+    """A report file this process may not write (mode 0444, another owner) is refused before
+    scoring: writing a new file and renaming it over the old one replaced it all the same. As
+    root, run without the capabilities that override file modes (as a user would be)."""
+    import shutil
+
+    report = tmp_path / "old.html"
+    report.write_text("keep")
+    report.chmod(0o444)
+    command = [sys.executable, "-m", "crossentropy", "score", str(data["dir"] / "t.csv")]
+    command += [*TABLE_ARGS, "--report", str(report)]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv to drop the override of file modes")
+        os.chown(report, 65534, 65534)  # nobody's, as a user's file is to another user
+        drop = "-dac_override,-dac_read_search,-fowner"
+        command = ["setpriv", f"--bounding-set={drop}", *command]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr
+    assert done.stderr.endswith(": is read-only to this process; refusing to replace it\n")
+    assert report.read_text() == "keep"
+    assert not list(tmp_path.glob(".*"))
+
+
 def test_a_report_name_as_long_as_the_file_system_takes_is_written(
     data: dict[str, Any], tmp_path: Path, capsys
 ):

@@ -208,8 +208,9 @@ def html_page(title: str, sections: Iterable[str], *, css: str = CSS) -> str:
 def check_output_path(path: str | os.PathLike[str], inputs: Iterable[str] = ()) -> None:
     """Refuse an output path that a written file must not replace, before any work is done.
 
-    Only a regular file is ever replaced: a symbolic link, a device node, a FIFO, a socket or
-    a folder at ``path`` is refused, as are a path that ends with a separator (a folder's),
+    Only a regular file this process may write is ever replaced: a symbolic link, a device
+    node, a FIFO, a socket, a folder or a read-only file at ``path`` is refused, as are a path
+    that ends with a separator (a folder's),
     a missing or unwritable folder, and one of the ``inputs`` (the same file, by any name).
 
     Parameters
@@ -251,6 +252,8 @@ def check_output_path(path: str | os.PathLike[str], inputs: Iterable[str] = ()) 
     if there and not dest.is_file():
         kind = "a folder" if dest.is_dir() else "not a regular file (a device, FIFO or socket)"
         raise ValueError(f"{path}: is {kind}; refusing to replace it")
+    if there and not os.access(dest, os.W_OK):  # (a rename would replace it all the same)
+        raise ValueError(f"{path}: is read-only to this process; refusing to replace it")
     folder = dest.absolute().parent
     if not folder.is_dir():
         raise ValueError(f"{path}: cannot write: no folder {folder}")

@@ -1426,18 +1426,42 @@ def hive_dataset(path: str) -> Any:
     subfolders = [n for n in os.listdir(path) if os.path.isdir(os.path.join(path, n))]
     if not subfolders or not all("=" in n for n in subfolders):
         return None
-    files = [
-        os.path.join(root, n) for root, _, names in os.walk(path) for n in names if _is_part(n)
-    ]
+    walked = list(os.walk(path))  # (links to folders are not followed)
+    files = sorted(os.path.join(root, n) for root, _, names in walked for n in names if _is_part(n))
     if not files or not all(f.lower().endswith((".parquet", ".pq")) for f in files):
         return None
+    for root, folders, _ in walked:
+        for name in folders:
+            if os.path.islink(os.path.join(root, name)):
+                raise InputError(
+                    os.path.join(root, name),
+                    "a link to a folder inside a partitioned folder: its parts would be read "
+                    "again (or without end); move or copy them in instead",
+                )
     import pyarrow.dataset as pds
+    import pyarrow.parquet as pq
 
+    # every part read and of the first one's columns (a scan would skip a part it cannot
+    # read, or fill a column a part lacks with nulls): checked from their footers
+    first: tuple[str, set[str]] | None = None
+    for file in files:
+        try:
+            names = set(pq.read_schema(file).names)
+        except (OSError, ValueError) as exc:  # pyarrow's errors are ValueErrors or OSErrors
+            raise InputError(file, f"cannot read as Parquet: {first_line(exc)}") from None
+        if first is None:
+            first = file, names
+        elif names != first[1]:
+            missing, extra = sorted(first[1] - names), sorted(names - first[1])
+            what = "; ".join(
+                f"{how} {', '.join(map(repr, cols))}"
+                for how, cols in (("no column", missing), ("an extra column", extra))
+                if cols
+            )
+            raise InputError(file, f"its columns differ from {first[0]}'s: {what}")
     try:
-        dataset = pds.dataset(
-            path, format="parquet", partitioning="hive", exclude_invalid_files=True
-        )
-    except (OSError, ValueError) as exc:  # pyarrow's errors are ValueErrors or OSErrors
+        dataset = pds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=path)
+    except (OSError, ValueError) as exc:
         raise InputError(path, f"cannot read as a partitioned dataset: {first_line(exc)}") from None
     check_width(path, dataset.schema.names)
     return dataset
