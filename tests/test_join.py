@@ -90,6 +90,21 @@ def test_a_repeated_id_is_two_rows_in_order_and_refused_out_of_order(tmp_path: P
         score(tmp_path / "shuffled.csv", proba=["p_0", "p_1"], **kw)
 
 
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_a_submission_of_no_rows_is_named_as_such(tmp_path: Path, engine: str) -> None:
+    """A submission with its header alone: the solution's first id has no row there, which
+    holds none (the error named the solution's id as if one row were missing); one row
+    missing is named as before."""
+    (tmp_path / "sol.csv").write_text("id,y\n1,a\n2,b\n")
+    (tmp_path / "empty.csv").write_text("id,a,b\n")
+    (tmp_path / "one.csv").write_text("id,a,b\n1,0.4,0.6\n")
+    kw = {"solution": tmp_path / "sol.csv", "id": "id", "bootstrap": 0, "engine": engine}
+    with pytest.raises(InputError, match=r"id '1' has no row in the submission .*empty\.csv, "):
+        score(tmp_path / "empty.csv", **kw)
+    with pytest.raises(InputError, match=r"id '2' has no row in the submission .*one\.csv$"):
+        score(tmp_path / "one.csv", **kw)
+
+
 @pytest.mark.parametrize(
     ("copies", "expected_row"),
     [

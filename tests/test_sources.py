@@ -707,3 +707,44 @@ def test_float_labels_of_arrays_name_their_classes_as_scikit_learn() -> None:
     positions[6] = np.nan
     with pytest.raises(InputError, match=r"row 7, column 'y_true': label NaN"):
         score(p, target=positions)
+
+
+def test_unreadable_npy_files_say_why_in_words(tmp_path: Path) -> None:
+    """NumPy's "mmap length is greater than file size" is a file shorter than its header
+    says; a header whose dict does not parse was named by an ast object's repr."""
+    whole = tmp_path / "p.npy"
+    np.save(whole, np.full((100, 3), 1 / 3))
+    np.save(tmp_path / "y.npy", np.zeros(100, dtype=np.int64))
+    raw = whole.read_bytes()
+    (tmp_path / "cut.npy").write_bytes(raw[:300])
+    (tmp_path / "call.npy").write_bytes(raw.replace(b"'<f8'", b"f('x')"))
+    for name, why in (
+        ("cut.npy", r"shorter than its header's shape and dtype say \(truncated\?\)$"),
+        ("call.npy", r"its header is not the dict of a \.npy header"),
+    ):
+        with pytest.raises(InputError, match=why) as caught:
+            score(tmp_path / name, target_file=tmp_path / "y.npy", bootstrap=0)
+        assert "ast." not in str(caught.value)
+
+
+def test_utf16_and_binary_csv_files_are_named_as_such(tmp_path: Path) -> None:
+    """UTF-16 text (with or without its byte-order mark) and zero bytes: named by what they
+    are (a column 'y\\x00' was not found, a byte 0xff was not UTF-8, a field was too long)."""
+    text = "y,p_a,p_b\na,0.5,0.5\n"
+    (tmp_path / "bom.csv").write_bytes(text.encode("utf-16"))
+    (tmp_path / "le.csv").write_bytes(text.encode("utf-16-le"))
+    (tmp_path / "zeros.csv").write_bytes(bytes(1 << 20))
+    for name in ("bom.csv", "le.csv", "zeros.csv"):
+        with pytest.raises(InputError, match=r"UTF-16 text \(save it as UTF-8\) or not a text"):
+            score(tmp_path / name, target="y", proba="p_*", bootstrap=0)
+
+
+def test_a_column_the_pattern_leaves_no_class_name_is_refused(tmp_path: Path) -> None:
+    """``p_`` by ``p_*`` named the class '' (and an empty label matched it, scored); with the
+    classes named, the empty label is a missing one."""
+    path = tmp_path / "t.csv"
+    path.write_text("y,p_,p_b\n,0.9,0.1\nb,0.3,0.7\n")
+    with pytest.raises(InputError, match=r"column 'p_': the probability columns' pattern"):
+        score(path, target="y", proba="p_*", bootstrap=0)
+    with pytest.raises(InputError, match=r"row 1, column 'y': missing label"):
+        score(path, target="y", proba="p_*", classes=["a", "b"], bootstrap=0)

@@ -56,8 +56,10 @@ inputs:
                                                optional array classes names the columns;
                                                an .npz is loaded whole into memory)
       crossentropy score proba.npy --target-file y.npy   (memory-mapped, read in batches)
-    Without names, the classes are 0 .. C-1 (a vector y_proba (n,) is class 1's probability,
-    of the classes 0 and 1, as scikit-learn reads it). Integer labels in y_true are matched to
+    Without names, labels that are all within 0 .. C-1 are the columns' positions, and other
+    labels of exactly C distinct values are the classes, sorted, as scikit-learn's log_loss
+    finds them (-1 and 1 for two columns); a vector y_proba (n,) is the second class's
+    probability, as scikit-learn reads it. Integer labels in y_true are matched to
     integer class names; with non-integer names they are class indices (0 .. C-1) into the
     columns. Integer labels all within 1 .. C-1 (no 0) for C >= 3 columns are refused as
     unclear (positions without a row of class 0, or classes 1 .. C without one of class C):

@@ -335,9 +335,11 @@ def _check_all_used(src: Source, seen: np.ndarray, index: SolutionIndex) -> None
     missing = first_unseen(seen, index)
     if missing is not None:
         assert src.solution is not None
+        # none seen: the submission held no row (a row of another id is refused at its row)
+        empty = "" if bool(seen.any()) else ", which holds no data rows"
         raise InputError(
             src.solution,
-            f"id {index.id_at(missing)!r} has no row in the submission {src.path}",
+            f"id {index.id_at(missing)!r} has no row in the submission {src.path}{empty}",
             row=int(index.rows[missing]),
             column=src.id_column,
         )

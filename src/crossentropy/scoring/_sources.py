@@ -622,6 +622,12 @@ def column_names(path: str, fmt: Format) -> list[str]:
                     if not more:
                         break
                     text += more
+            if "\x00" in text or text.startswith(("\udcff\udcfe", "\udcfe\udcff")):
+                raise InputError(  # (UTF-16's byte-order marks, or its zero bytes of ASCII)
+                    path,
+                    "the header line holds zero bytes or a UTF-16 byte-order mark: UTF-16 text "
+                    "(save it as UTF-8) or not a text file",
+                )
             bad = first_undecoded(text)
             if bad is not None:
                 raise InputError(path, f"the header line is not UTF-8 text (byte 0x{bad:02x})")
@@ -947,6 +953,14 @@ def _check_classes(
     (``0, 1, 2`` are as often the columns' positions) are read by position, with a warning
     where the classes are the same integers in another order."""
     named = list(classes)  # the classes the columns' names give
+    if override is None and named_by_columns and "" in named:  # ("p_" by "p_*")
+        raise InputError(
+            path,
+            "the probability columns' pattern (proba, --proba-cols) leaves no class name of "
+            "this column (its name is the pattern's fixed ends): rename it, or name each "
+            "column's class, in order, with classes (--classes)",
+            column=cols[named.index("")],
+        )
     if override is not None:
         given = [str(c).strip() for c in override]
         want = 2 if len(cols) == 1 else len(cols)
@@ -1248,7 +1262,12 @@ def load_npy(path: str) -> np.ndarray:
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise InputError(path, f"cannot read as .npy: {first_line(exc)}") from None
+        text = first_line(exc)
+        if "mmap length is greater than file size" in text:  # (NumPy's words for it)
+            text = "the file is shorter than its header's shape and dtype say (truncated?)"
+        elif "malformed node or string" in text:  # its header's dict did not parse
+            text = "its header is not the dict of a .npy header (descr, fortran_order, shape)"
+        raise InputError(path, f"cannot read as .npy: {text}") from None
     if not isinstance(array, np.ndarray):  # an .npz archive under another name
         raise InputError(path, "cannot read as .npy: it is an .npz archive")
     return array
