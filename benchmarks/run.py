@@ -904,10 +904,18 @@ def jax_suite(n: int, c: int, repeat: int) -> list[tuple[str, float, str]]:
             lambda v: optax.losses.softmax_cross_entropy_with_integer_labels(v, y).mean()
         )
     )
+    soft = jax.nn.softmax(3 * jax.random.normal(jax.random.PRNGKey(1), (n, c), jnp.float32))
+    # the targets an argument, as a training step's batch is (a constant would be folded)
+    soft_ours = jax.jit(jax.value_and_grad(lambda v, s: ce.cross_entropy(v, s, axis=-1)))
+    soft_theirs = jax.jit(
+        jax.value_and_grad(lambda v, s: optax.losses.softmax_cross_entropy(v, s).mean())
+    )
     lse_ours = jax.jit(jax.grad(lambda v: ce.logsumexp(v).sum()))
     lse_jax = jax.jit(jax.grad(lambda v: jax.nn.logsumexp(v, axis=-1).sum()))
     if abs(float(ours(x)[0]) - float(theirs(x)[0])) > 1e-5:
         raise SystemExit("cross_entropy disagrees with optax")
+    if abs(float(soft_ours(x, soft)[0]) - float(soft_theirs(x, soft)[0])) > 1e-5:
+        raise SystemExit("cross_entropy with probability targets disagrees with optax")
 
     def ready(fn: Callable[[], object]) -> Callable[[], object]:
         return lambda: jax.block_until_ready(fn())
@@ -916,6 +924,8 @@ def jax_suite(n: int, c: int, repeat: int) -> list[tuple[str, float, str]]:
         {
             "optax": ready(lambda: theirs(x)),
             "ours": ready(lambda: ours(x)),
+            "soft_optax": ready(lambda: soft_theirs(x, soft)),
+            "soft_ours": ready(lambda: soft_ours(x, soft)),
             "lse_jax": ready(lambda: lse_jax(x)),
             "lse_ours": ready(lambda: lse_ours(x)),
         },
@@ -928,6 +938,16 @@ def jax_suite(n: int, c: int, repeat: int) -> list[tuple[str, float, str]]:
             "1.00",
         ),
         ("crossentropy.cross_entropy", t["ours"], f"{t['ours'] / t['optax']:.2f}"),
+        (
+            "optax softmax_cross_entropy(...).mean(), probability targets (anchor)",
+            t["soft_optax"],
+            "1.00",
+        ),
+        (
+            "crossentropy.cross_entropy, probability targets",
+            t["soft_ours"],
+            f"{t['soft_ours'] / t['soft_optax']:.2f}",
+        ),
         ("gradient of jax.nn.logsumexp (anchor)", t["lse_jax"], "1.00"),
         (
             "gradient of crossentropy.logsumexp",
@@ -1312,6 +1332,7 @@ def main() -> None:
         choices=(
             "ce",
             "core",
+            "jax",
             "options",
             "fused",
             "jaxfused",
@@ -1402,7 +1423,7 @@ def main() -> None:
         title = f"cross_entropy options, forward + backward, N = {args.n}, C = {args.c}, float32"
         print(table(title, options_suite(args.n, args.c, args.repeat)))
         return
-    if args.suite == "core":
+    if args.suite in ("core", "jax"):
         print(machine())
         print(
             table(
@@ -1410,6 +1431,8 @@ def main() -> None:
                 jax_suite(args.n, args.c, args.repeat),
             )
         )
+        if args.suite == "jax":
+            return
         print()
         print(
             table(

@@ -423,7 +423,10 @@ def forward(inp: SoftmaxInputs, o: SoftmaxOptions) -> tuple[Array, SoftmaxForwar
         w_t = xp.sum(t * w, axis=-1) if w is not None else None  # expected weight, unsmoothed
         ts = t if is_off(eps) else xp.where(keep, (1 - eps) * t + eps / n_classes, t)
         lp = log_probs()
-        terms = fm.mul_log(xp, ts, lp)
+        # a logit's log-probability is -inf where x - m is (the rows' log-sum-exp is finite,
+        # or 0 for a row of -inf; +inf makes the row NaN): the mask read off the logits
+        infinite = (z - m) == -xp.inf if kind == "logits" else None
+        terms = fm.mul_log(xp, ts, lp, infinite)
         if gamma is not None:
             terms = terms * fm.focal_factor(xp, lp, gamma)
             if alpha is not None:
