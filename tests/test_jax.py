@@ -449,6 +449,26 @@ def test_numpy_integers_are_integers():
     assert float(got) == float(want)
 
 
+def test_export_with_a_symbolic_token_count_is_refused_by_name():
+    """The chunks are planned from the sizes: a symbolic one (jax.export's shape polymorphism)
+    gave JAX's "Symbolic dimension comparison ... is inconclusive"; fixed sizes export."""
+    (n,) = jax.export.symbolic_shape("n")
+    spec = jax.ShapeDtypeStruct
+
+    def step(x, w, y):
+        return linear_cross_entropy(x, w, y)
+
+    with pytest.raises(TypeError, match=r"needs concrete sizes to plan its chunks; .* dimension n"):
+        jax.export.export(jax.jit(step))(
+            spec((n, 4), jnp.float32), spec((5, 4), jnp.float32), spec((n,), jnp.int32)
+        )
+    fixed = jax.export.export(jax.jit(step))(
+        spec((6, 4), jnp.float32), spec((5, 4), jnp.float32), spec((6,), jnp.int32)
+    )
+    args = jnp.ones((6, 4), jnp.float32), jnp.ones((5, 4), jnp.float32), jnp.zeros(6, jnp.int32)
+    assert float(fixed.call(*args)) == pytest.approx(float(step(*args)), rel=1e-6)
+
+
 def test_bad_arrays_are_named():
     x, w, _, y, _ = _data()
     with pytest.raises(TypeError, match="x must be a floating-point array"):

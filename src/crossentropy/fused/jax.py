@@ -817,6 +817,12 @@ def linear_cross_entropy(
         _hyper(label_smoothing, "label_smoothing", outside, low=0.0, high=1.0),
         _hyper(z_loss, "z_loss", outside, low=0.0),
     )
+    symbolic = [d for d in (*x.shape, *w.shape, *labels.shape) if not isinstance(d, int)]
+    if symbolic:  # (jax.export's shape polymorphism: the chunks are planned from the sizes)
+        raise TypeError(
+            f"linear_cross_entropy needs concrete sizes to plan its chunks; got the symbolic "
+            f"dimension {symbolic[0]} (export it for each token count, not with a symbolic one)"
+        )
     n = math.prod(labels.shape)
     chunk = chunk_size or default_chunk(v, min_rows=SMALL_CHUNK_ROWS)
     chunk = -(-n // max(1, -(-n // chunk))) if n else 1  # as even as the chunks can be
