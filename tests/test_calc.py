@@ -518,6 +518,7 @@ def test_an_infinite_loss_is_explained(capsys):
     for args in (
         ["--probs", "1", "0", "--target", "0"],
         ["--logits", "1000", "0", "--target", "1"],
+        ["--logits", "1e308", "-1e308", "--target", "1"],  # inf by overflow: no p of 0
     ):
         assert main(["calc", *args]) == 0
         assert "infinite" not in capsys.readouterr().out

@@ -313,6 +313,15 @@ def test_the_report_shows_each_formula_as_mathml(run):
     assert "\\log" not in page
 
 
+def test_the_mae_sentence_says_how_many_times_either_way(run):
+    from crossentropy.cli._demo_report import render_html
+
+    results = json.loads(json.dumps(run["results"]))
+    for mse, mae, said in ((1.0, 2.0, "2.0 times larger"), (2.0, 1.0, "2.0 times smaller")):
+        results["outliers"].update(mse_clean_rmse=mse, mae_clean_rmse=mae)
+        assert f"The MAE fit's error on the clean points is {said}" in render_html(results, [])
+
+
 @pytest.mark.parametrize("winner", ["plain", "weighted", "focal"])
 def test_generated_sentences_name_each_method_once(run, winner):
     from crossentropy.cli._demo_report import METHOD_LABELS, render_html

@@ -476,14 +476,15 @@ def _sums(r: dict[str, Any]) -> str:
 
 
 def _infinite(r: dict[str, Any]) -> list[str]:
-    """Why the loss is infinite, when it is: a probability of 0 where the target has mass."""
-    if not math.isinf(r["loss_nats"]):
+    """Why the loss is infinite, when it is: a probability of 0 where the target has mass
+    (from probabilities; logits as large as float64's largest overflow instead)."""
+    if not math.isinf(r["loss_nats"]) or r["input"] == "logits":
         return []
     eps = sys.float_info.epsilon
     return [
         "The loss is infinite: the target puts mass where p is 0, and -log 0 = inf. scikit-learn's",
         f"log_loss clips p to [eps, 1 - eps] first (float64's eps, {eps:.3g}: at most",
-        f"-log eps = {-math.log(eps):.4g} nats a sample); from finite logits it stays finite.",
+        f"-log eps = {-math.log(eps):.4g} nats a sample).",
     ]
 
 

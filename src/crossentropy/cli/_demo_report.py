@@ -743,7 +743,7 @@ def _section_outliers(r: dict[str, Any], figures: list[FigureFile]) -> str:
             "smaller than the Huber fit's."
         )
         + _p(
-            f"The MAE fit's error on the clean points is {mae:.1f} times "
+            f"The MAE fit's error on the clean points is {max(mae, 1 / mae):.1f} times "
             + ("smaller than the MSE fit's." if mae > 1 else "larger than the MSE fit's.")
             if mae >= 1.05 or mae <= 1 / 1.05
             else "The MAE and MSE fits' errors on the clean points are within 5 % of each other."

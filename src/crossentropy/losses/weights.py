@@ -119,7 +119,8 @@ def class_weights(
     else:
         # 1 - b**n as -expm1(n log b), log b as log1p(b - 1) (b - 1 is exact near 1): no
         # cancellation as b nears 1 (the direct form lost 1e-10 of the weights)
-        w = (1.0 - b) / -np.expm1(nc * np.log1p(b - 1.0)) if b > 0 else np.ones_like(nc)
+        with np.errstate(divide="ignore"):  # (b below 2**-53: log1p(-1) = -inf, b**n = 0)
+            w = (1.0 - b) / -np.expm1(nc * np.log1p(b - 1.0)) if b > 0 else np.ones_like(nc)
         w = w * (c / w.sum())
     if is_array(y) and not is_numpy(y) and labels.dtype.kind in "iubf":
         xp = compat.array_namespace(y)

@@ -820,6 +820,8 @@ def score_one(
         weight if isinstance(weight, str) else None,
     ]
     scanned = not url and _remote_dataset(data, [*asked, *(settings.proba or [])])
+    if scanned:
+        _check_scanned_parts(data, settings, weight)
     if (url or scanned) and sol is not None:
         raise TypeError("a solution pair is read from local files; data is not one")
     if (url or scanned) and settings.engine != "local":
@@ -847,7 +849,11 @@ def score_one(
         table, label, target, classes = _in_memory(data, target, classes, asked[1:])
     else:
         table, label = None, ""
-    if settings.format is not None and table is not None and not url:
+    if (
+        settings.format is not None
+        and table is not None
+        and not isinstance(spec, str | os.PathLike)
+    ):
         raise ValueError(f"format names a file's format; data is {label} (leave format out)")
     if weight is not None and not isinstance(weight, str):
         table, weight = _with_weights(table, weight)
@@ -985,6 +991,44 @@ def _remote_dataset(data: Any, asked: Sequence[str | None] = ()) -> bool:
     if any(fnmatch.fnmatchcase(f, a) for f in fields for a in asked if a is not None):
         return True
     return not isinstance(data.filesystem, pafs.LocalFileSystem)
+
+
+def _check_scanned_parts(dataset: Any, settings: Settings, weight: Any) -> None:
+    """The local files of a dataset read by its scan (for its partitioning's column), each
+    resolved on its own columns and checked as a folder's parts are (:func:`check_parts`):
+    the scan would fill a column a part lacks with nulls, or read its classes in another
+    order. Files elsewhere (S3, ...) are read by the scan alone."""
+    import pyarrow.fs as pafs
+
+    from crossentropy.scoring._sources import check_parts, resolve_source
+
+    if not isinstance(dataset.filesystem, pafs.LocalFileSystem):
+        return
+    partitioning = getattr(dataset, "partitioning", None)
+    fields = set() if partitioning is None else set(partitioning.schema.names)
+
+    def own(name: Any) -> str | None:  # a column of the files, not of the folders
+        return name if isinstance(name, str) and name not in fields else None
+
+    fmt = getattr(dataset.format, "default_extname", None)
+    check_parts(
+        [
+            resolve_source(
+                file=str(file),
+                target=own(settings.target),
+                proba_cols=settings.proba,
+                classes=None if settings.classes is None else [str(c) for c in settings.classes],
+                solution=None,
+                submission=None,
+                id_column=own(settings.id),
+                target_file=None,
+                fmt=fmt if fmt in ("parquet", "csv") else None,
+                batch_rows=settings.batch_rows,
+                weight=own(weight),
+            )
+            for file in dataset.files
+        ]
+    )
 
 
 def _dataset_files(data: Any) -> list[str] | None:

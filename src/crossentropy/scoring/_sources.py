@@ -622,6 +622,12 @@ def column_names(path: str, fmt: Format) -> list[str]:
                     if not more:
                         break
                     text += more
+            if len(text) > MAX_HEADER_CHARS:
+                raise InputError(
+                    path,
+                    f"the header line is longer than {MAX_HEADER_CHARS:,} characters "
+                    "(not a CSV file?)",
+                )
             if "\x00" in text or text.startswith(("\udcff\udcfe", "\udcfe\udcff")):
                 raise InputError(  # (UTF-16's byte-order marks, or its zero bytes of ASCII)
                     path,
@@ -631,12 +637,6 @@ def column_names(path: str, fmt: Format) -> list[str]:
             bad = first_undecoded(text)
             if bad is not None:
                 raise InputError(path, f"the header line is not UTF-8 text (byte 0x{bad:02x})")
-            if len(text) > MAX_HEADER_CHARS:
-                raise InputError(
-                    path,
-                    f"the header line is longer than {MAX_HEADER_CHARS:,} characters "
-                    "(not a CSV file?)",
-                )
             header = next(csv.reader(io.StringIO(text), delimiter=delimiter(path)), None)
         except (OSError, UnicodeDecodeError, csv.Error, EOFError) as exc:
             raise InputError(path, f"cannot read as CSV: {exc}") from None
@@ -1445,11 +1445,12 @@ def hive_dataset(path: str) -> Any:
     subfolders = [n for n in os.listdir(path) if os.path.isdir(os.path.join(path, n))]
     if not subfolders or not all("=" in n for n in subfolders):
         return None
-    walked = list(os.walk(path))  # (links to folders are not followed)
-    files = sorted(os.path.join(root, n) for root, _, names in walked for n in names if _is_part(n))
-    if not files or not all(f.lower().endswith((".parquet", ".pq")) for f in files):
-        return None
-    for root, folders, _ in walked:
+    # the files pyarrow's discovery would take (none named, or in a folder named, with "_" or
+    # "." first: _SUCCESS, _temporary/, .hive-staging/), whatever their names end with (hive
+    # writes 000000_0); links to folders are not followed, but refused
+    files: list[str] = []
+    for root, folders, names in os.walk(path):
+        folders[:] = [d for d in folders if not d.startswith(("_", "."))]
         for name in folders:
             if os.path.islink(os.path.join(root, name)):
                 raise InputError(
@@ -1457,29 +1458,24 @@ def hive_dataset(path: str) -> Any:
                     "a link to a folder inside a partitioned folder: its parts would be read "
                     "again (or without end); move or copy them in instead",
                 )
+        files += [os.path.join(root, n) for n in names if not n.startswith(("_", "."))]
+    named = [f for f in files if _is_part(f)]
+    if not named or not all(f.lower().endswith((".parquet", ".pq")) for f in named):
+        return None  # (CSV parts: read file by file)
     import pyarrow.dataset as pds
     import pyarrow.parquet as pq
 
-    # every part read and of the first one's columns (a scan would skip a part it cannot
-    # read, or fill a column a part lacks with nulls): checked from their footers
-    first: tuple[str, set[str]] | None = None
-    for file in files:
+    # every file read (a scan skipped one it could not read: a split lost without a word);
+    # their columns are checked as the parts of any folder are, where they are resolved
+    for file in sorted(files):
         try:
-            names = set(pq.read_schema(file).names)
+            pq.read_schema(file)
         except (OSError, ValueError) as exc:  # pyarrow's errors are ValueErrors or OSErrors
             raise InputError(file, f"cannot read as Parquet: {first_line(exc)}") from None
-        if first is None:
-            first = file, names
-        elif names != first[1]:
-            missing, extra = sorted(first[1] - names), sorted(names - first[1])
-            what = "; ".join(
-                f"{how} {', '.join(map(repr, cols))}"
-                for how, cols in (("no column", missing), ("an extra column", extra))
-                if cols
-            )
-            raise InputError(file, f"its columns differ from {first[0]}'s: {what}")
     try:
-        dataset = pds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=path)
+        dataset = pds.dataset(
+            sorted(files), format="parquet", partitioning="hive", partition_base_dir=path
+        )
     except (OSError, ValueError) as exc:
         raise InputError(path, f"cannot read as a partitioned dataset: {first_line(exc)}") from None
     check_width(path, dataset.schema.names)
