@@ -456,3 +456,41 @@ def test_usage_scores_one_split_and_checks_only_its_rows() -> None:
     assert pa.types.is_dictionary(table.schema.field("Usage").type)
     got = kaggle_score(table, submission, "id", usage="Public")
     assert got == pytest.approx(public, rel=1e-14)
+
+
+def test_usage_still_refuses_a_submission_without_another_splits_class() -> None:
+    """A class whose rows are all Private: a submission without its column was scored on the
+    Public rows, renormalised over the other classes (0.3788, a better-looking score), where
+    the whole submission's format is Kaggle's check. A row of zeros (an ignored row's
+    placeholder) or a column of other numbers (a fold's) is no class."""
+    solution = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4, 5, 6],
+            "a": [1, 0, 0, 1, 0, 0],
+            "b": [0, 1, 0, 0, 1, 0],
+            "c": [0, 0, 1, 0, 0, 1],
+            "Usage": ["Public", "Public", "Private", "Public", "Public", "Private"],
+        }
+    )
+    submission = pd.DataFrame(
+        {"id": [6, 5, 4, 3, 2, 1], "a": [0.2, 0.2, 0.6, 0.2, 0.3, 0.5], "b": [0.3, 0.6, 0.2] * 2}
+    )
+    with pytest.raises(ValueError, match=r"no column for the solution's 'c', the class of its row"):
+        kaggle_score(solution, submission, "id", usage="Public")
+    with_c = kaggle_score(solution, submission.assign(c=0.5), "id", usage="Public")
+    assert with_c > 0  # (scored: the column is there)
+    ignored = solution.drop(columns="c").assign(fold=[1, 0, 2, 1, 1, 0])  # rows 3, 6: zeros
+    public = kaggle_score(ignored, submission, "id", usage="Public")
+    rows = submission.set_index("id").loc[[1, 2, 4, 5]]
+    p = rows[["a", "b"]].to_numpy()
+    p = p / p.sum(axis=1, keepdims=True)
+    ref = -np.mean(np.log(p[[0, 1, 2, 3], [0, 1, 0, 1]]))
+    assert public == pytest.approx(ref, rel=1e-12)
+
+
+def test_float_ids_join_integer_ids_by_pyarrow_text() -> None:
+    """As documented: in memory, the float 4.0 is written "4" by pyarrow, the integer 4's id."""
+    solution = pd.DataFrame({"id": [1, 2], "y": ["cat", "dog"]})
+    floats = pd.DataFrame({"id": [2.0, 1.0], "cat": [0.2, 0.7], "dog": [0.8, 0.3]})
+    got = kaggle_score(solution, floats, "id", target="y")
+    assert got == pytest.approx(-np.mean(np.log([0.7, 0.8])), rel=1e-12)

@@ -204,8 +204,9 @@ def kaggle_score(
         ``__index_level_0__`` of ``Table.from_pandas``, is none).
     row_id_column_name : str or int
         The id column of both tables (a pandas index level of that name, too; an integer names
-        a pandas column of that integer name). Ids of two types join by their text: the
-        integer ``1`` is the id ``"1"``, not ``"001"``.
+        a pandas column of that integer name). Ids of two types join by their text as
+        pyarrow writes it: the integer ``1`` is the id ``"1"``, not ``"001"``, and so is the
+        float ``1.0`` (in a CSV file, ``1.0`` is its own text, another id).
     target : str or int, optional
         The solution's column of class labels, instead of one-hot class columns: matched to
         the submission's column names as the labels of files are, by their text, or by value
@@ -230,7 +231,8 @@ def kaggle_score(
     ValueError
         A missing column, an id missing from or repeated in the submission, an id of the
         submission not in the solution (with ``usage`` too: the whole submission is
-        checked), a label that is not a class, with ``target`` a submission column that is
+        checked, and so is every row of a one-hot solution for a class column the submission
+        lacks), a label that is not a class, with ``target`` a submission column that is
         no row's label (another column, such as a fold number, read as a class would be
         rescaled away silently), a bad probability (with its id and column), a submission
         column named as pandas names a column without a header (``Unnamed: 0``: an index
@@ -347,6 +349,8 @@ def _solution_labels(
     likely; looked for in every row where every row's label reads)."""
     everything = sol
     if keep is not None:
+        if target is None:  # the format checked on every row, as Kaggle does, once
+            _missing_classes(sol, sol_ids, classes, id_column, usage)
         sol, sol_ids = sol.filter(keep), sol_ids.filter(keep)
     if target is None:
         absent = [c for c in classes if c not in sol.column_names]
@@ -411,6 +415,35 @@ def _solution_labels(
             )
         )
     return y
+
+
+def _missing_classes(
+    sol: Any, sol_ids: Any, classes: list[str], id_column: str, usage: str
+) -> None:
+    """Refuse a submission without the class column of some one-hot solution row, in any
+    split: a row whose 1 is in a 0/1 column the submission lacks, where the submission's class
+    columns hold none (a row of zeros, Kaggle's placeholder of an ignored row, is no class;
+    nor is a column of other numbers, a fold's, or of text)."""
+    others = [c for c in sol.column_names if c not in (*classes, id_column, usage)]
+    if not others or any(c not in sol.column_names for c in classes):
+        return  # (a class column missing from the solution is named where rows are read)
+    try:
+        onehot = np.column_stack([_numbers(sol, c, "solution", sol_ids) for c in classes])
+    except ValueError:
+        return  # (a bad cell of the scored rows is named where they are read)
+    none = onehot.sum(axis=1) == 0
+    for name in others:
+        try:
+            values = _numbers(sol, name, "solution", sol_ids)
+        except ValueError:
+            continue  # (text, say: no class column)
+        held = none & (values == 1)
+        if held.any() and bool(np.all((values == 0) | (values == 1))):  # (a 0/1 column)
+            row_id = sol_ids[int(np.argmax(held))].as_py()
+            raise ValueError(
+                f"submission has no column for the solution's {name!r}, the class of its row "
+                f"of id {row_id!r} (the rows of every split are checked)"
+            )
 
 
 def _mean_loss(p: np.ndarray, y: np.ndarray, eps: float) -> float:
