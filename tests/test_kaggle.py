@@ -494,3 +494,34 @@ def test_float_ids_join_integer_ids_by_pyarrow_text() -> None:
     floats = pd.DataFrame({"id": [2.0, 1.0], "cat": [0.2, 0.7], "dog": [0.8, 0.3]})
     got = kaggle_score(solution, floats, "id", target="y")
     assert got == pytest.approx(-np.mean(np.log([0.7, 0.8])), rel=1e-12)
+
+
+def test_the_binary_layout_is_one_probability_column_of_the_label_1() -> None:
+    """Kaggle's binary competitions: the solution's 0/1 target and the submission's P(1) in a
+    column of the same name (it was refused for want of a column per class); equal to
+    scikit-learn's log loss of the clipped probabilities, per split too; a probability
+    outside [0, 1] named by its id."""
+    from sklearn.metrics import log_loss
+
+    rng = np.random.default_rng(7)
+    n = 90
+    y, q = rng.integers(0, 2, n), np.round(rng.random(n), 2)  # exact 0s and 1s among them
+    usage = np.where(np.arange(n) % 3, "Public", "Private")
+    solution = pd.DataFrame({"id": np.arange(n), "target": y, "Usage": usage})
+    submission = pd.DataFrame({"id": np.arange(n)[::-1], "target": q[::-1]})
+    clipped = np.clip(q, 1e-15, 1 - 1e-15)
+    assert kaggle_score(solution, submission, "id") == pytest.approx(
+        log_loss(y, clipped), rel=1e-13
+    )
+    public = usage == "Public"
+    got = kaggle_score(solution, submission, "id", usage="Public")
+    assert got == pytest.approx(log_loss(y[public], clipped[public]), rel=1e-13)
+    renamed = solution.rename(columns={"target": "y"})
+    assert kaggle_score(renamed, submission, "id", target="y") == pytest.approx(
+        log_loss(y, clipped), rel=1e-13
+    )
+    with pytest.raises(ValueError, match=r"binary problem's probability of the label 1"):
+        kaggle_score(renamed, submission, "id")
+    bad = submission.assign(target=submission["target"].where(submission["id"] != 4, 1.5))
+    with pytest.raises(ValueError, match=r"in \[0, 1\]; got 1\.5 in the row of id 4"):
+        kaggle_score(solution, bad, "id")

@@ -201,7 +201,9 @@ def kaggle_score(
         usual layout), or a ``target`` column of class names; other columns are ignored.
     submission : DataFrame or pyarrow.Table
         The row ids and one probability column per class (pandas' stored index,
-        ``__index_level_0__`` of ``Table.from_pandas``, is none).
+        ``__index_level_0__`` of ``Table.from_pandas``, is none); or, Kaggle's binary layout,
+        one column of the probability of the label 1, the solution's 0/1 labels in the column
+        of the same name (or ``target``): clipped to ``[eps, 1 - eps]``.
     row_id_column_name : str or int
         The id column of both tables (a pandas index level of that name, too; an integer names
         a pandas column of that integer name). Ids of two types join by their text as
@@ -280,10 +282,26 @@ def kaggle_score(
             f"submission has a column {unnamed[0]!r} without a header (an index written by "
             "to_csv?), not a class: drop it, or write the file with index=False"
         )
+    binary = None  # Kaggle's binary layout: one column, the probability of the label 1
+    rest = [
+        c
+        for c in sol.column_names
+        if c not in (row_id_column_name, usage_column) and not pandas_index(c)
+    ]
+    if len(classes) == 1 and (target is not None or len(rest) <= 1):
+        binary = classes[0]  # (a one-hot solution of several columns is no binary problem)
+        target = target if target is not None else binary
+        if target not in sol.column_names:
+            raise ValueError(
+                f"submission column {binary!r} is a binary problem's probability of the label "
+                f"1: the solution needs its 0/1 labels in a column of that name, or named by "
+                f"target=; its columns: {sol.column_names}"
+            )
+        classes = ["0", "1"]
     if len(classes) < 2:
         raise ValueError(
             f"submission must have a probability column per class besides {row_id_column_name!r}"
-            f"; got columns {sub.column_names}"
+            f" (or one, of a binary problem's label 1); got columns {sub.column_names}"
         )
     for ids_, name in ((sol_ids, "solution"), (sub_ids, "submission")):
         if len(ids_) == 0:
@@ -306,7 +324,9 @@ def kaggle_score(
             raise ValueError(f"solution has no row with {usage_column} = {usage!r}")
     # the classes checked before the probabilities, on the rows scored (another split's rows
     # may hold placeholders, as Kaggle's "Ignored" ones)
-    y = _solution_labels(sol, sol_ids, classes, target, row_id_column_name, usage_column, keep)
+    y = _solution_labels(
+        sol, sol_ids, classes, target, row_id_column_name, usage_column, keep, binary is not None
+    )
     if sol_ids.type != sub_ids.type:  # ids are text: numbers by their writing ("001" is not 1)
         # what does not cast is left to index_in, which names both types
         with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -327,9 +347,20 @@ def kaggle_score(
         raise ValueError(f"submission has the id {extra!r}, which is not in the solution")
     if keep is not None:  # the whole submission checked, as Kaggle does; one split scored
         position = position.filter(keep)
-    proba = np.column_stack([_numbers(sub, c, "submission", sub_ids) for c in classes])
     ids = sub_ids.to_numpy(zero_copy_only=False)  # a bad entry is named by its submission row
-    p = _rescaled(proba, eps, ids, classes, "submission")
+    if binary is not None:  # P(1), a probability; 1 - P(1) the label 0's
+        q = _numbers(sub, binary, "submission", sub_ids)
+        outside = ~((q >= 0) & (q <= 1))
+        if outside.any():
+            row = int(np.argmax(outside))
+            raise ValueError(
+                f"submission column {binary!r} must hold probabilities in [0, 1]; got {q[row]} "
+                f"in the row of id {plain(ids[row])!r}"
+            )
+        p = _rescaled(np.column_stack([1 - q, q]), eps, ids, [binary] * 2, "submission")
+    else:
+        proba = np.column_stack([_numbers(sub, c, "submission", sub_ids) for c in classes])
+        p = _rescaled(proba, eps, ids, classes, "submission")
     return _mean_loss(p[position.to_numpy(zero_copy_only=False)], y, eps)
 
 
@@ -341,12 +372,14 @@ def _solution_labels(
     id_column: str,
     usage: str,
     keep: Any = None,
+    binary: bool = False,
 ) -> np.ndarray[Any, Any]:
     """The class index among the submission's ``classes`` of each solution row that ``keep``
     keeps (all without it): its ``target`` label, else its one-hot class columns; a
     ``ValueError`` naming the row's id where a label is no class or a row is not one-hot, or a
     class column no row is of (with ``target``: another column of the submission's, most
-    likely; looked for in every row where every row's label reads)."""
+    likely; looked for in every row where every row's label reads; not for ``binary`` labels
+    0 and 1, one of which a split may lack)."""
     everything = sol
     if keep is not None:
         if target is None:  # the format checked on every row, as Kaggle does, once
@@ -399,6 +432,8 @@ def _solution_labels(
         else:  # a column of another type
             what = f"is refused: {exc.message}"
         raise ValueError(f"solution column {target!r} {what}") from None
+    if binary:
+        return y
     held = np.bincount(y, minlength=len(classes))
     if not held.all() and keep is not None:  # a class of another split's rows only
         whole = _column(everything, target, "solution").combine_chunks()
