@@ -9,7 +9,7 @@ import numpy as np
 
 from crossentropy._lib.namespace import Array, is_dask, is_numpy, is_torch
 
-__all__ = ["to_host", "to_host_all"]
+__all__ = ["computed", "to_host", "to_host_all"]
 
 
 def to_host(x: Array, name: str = "array") -> np.ndarray[Any, Any]:
@@ -45,17 +45,21 @@ def to_host(x: Array, name: str = "array") -> np.ndarray[Any, Any]:
         return np.from_dlpack(x)
 
 
-def to_host_all(*arrays: Array | None) -> list[np.ndarray[Any, Any] | None]:
-    """:func:`to_host` of each array (None stays None), the Dask arrays in one computation:
-    what their graphs share (the chunks of one input, read from disk or computed by a model)
-    is computed once, not once per array."""
+def computed(*arrays: Any) -> list[Any]:
+    """The arguments, each Dask array computed and all of them in one computation: what their
+    graphs share (the chunks of one input, read from disk or computed by a model) is computed
+    once, not once per array. Anything else is returned as given."""
     lazy = [x for x in arrays if x is not None and is_dask(x)]
-    done = iter(())
-    if lazy:
-        import importlib
+    if not lazy:
+        return list(arrays)
+    import importlib
 
-        dask: Any = importlib.import_module("dask")  # (untyped)
-        done = iter(dask.compute(*lazy))
-    return [
-        None if x is None else np.asarray(next(done)) if is_dask(x) else to_host(x) for x in arrays
-    ]
+    dask: Any = importlib.import_module("dask")  # (untyped)
+    done = iter(dask.compute(*lazy))
+    return [next(done) if x is not None and is_dask(x) else x for x in arrays]
+
+
+def to_host_all(*arrays: Array | None) -> list[np.ndarray[Any, Any] | None]:
+    """:func:`to_host` of each array (None stays None), the Dask arrays in one computation
+    (:func:`computed`)."""
+    return [None if x is None else to_host(x) for x in computed(*arrays)]

@@ -1013,22 +1013,13 @@ def _pairs(
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], float, np.ndarray[Any, Any] | None]:
     """Host float64 forecasts, boolean outcomes, the eps of the forecasts' dtype and the
     checked sample weights (float64, finite and >= 0, of positive sum) or None."""
-    from crossentropy._lib.host import to_host
-    from crossentropy._lib.namespace import is_dask
+    from crossentropy._lib.host import computed, to_host
     from crossentropy.metrics._functions import check_weight_total, confidence_and_outcome
     from crossentropy.metrics._prepare import prepare
 
     # computed on the host: Dask arrays are read first, so their values are checked and a bad
     # one named as on NumPy (unread, it became NaN, and was named as "nan")
-    lazy = [a for a in (y_true, y_proba, sample_weight) if is_dask(a)]
-    if lazy:  # one computation (what the arrays share is computed once)
-        import importlib
-
-        dask: Any = importlib.import_module("dask")  # (untyped)
-        done = iter(dask.compute(*lazy))
-        y_true, y_proba, sample_weight = (
-            next(done) if is_dask(a) else a for a in (y_true, y_proba, sample_weight)
-        )
+    y_true, y_proba, sample_weight = computed(y_true, y_proba, sample_weight)
     prep = prepare(y_true, y_proba, sample_weight, labels, nonempty=True, one_binary_label=True)
     conf, hit = confidence_and_outcome(prep.xp, prep)
     f = np.asarray(to_host(conf))
