@@ -225,8 +225,8 @@ def _fig_outliers(sec: Section) -> FigureFile:
     )
     for name, color, label, style in (
         ("mse", MSE_COLOR, "MSE fit", "-"),
-        ("mae", THIRD_COLOR, "MAE fit", "--"),
         ("huber", CE_COLOR, "Huber fit", "-"),
+        ("mae", THIRD_COLOR, "MAE fit", "--"),  # dashed, over Huber's (the two nearly meet)
     ):
         a, b = p["fits"][name]
         ax.plot(
