@@ -359,8 +359,8 @@ def test_missing_packages_stop_the_demo_before_its_folder_is_made(tmp_path, caps
     assert main(["demo", "--quick", "--out", str(out)]) == 1
     captured = capsys.readouterr()
     assert captured.err == (
-        "crossentropy demo: error: the digits experiments need scikit-learn: "
-        "pip install 'crossentropy[score]'\n"
+        "crossentropy demo: error: running the digits experiments needs scikit-learn (it is not "
+        "installed): pip install 'crossentropy[score]'\n"
     )
     assert captured.out == ""
     assert not out.exists()

@@ -25,7 +25,6 @@ demo runs (``pip install "crossentropy[score]"``).
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 import math
 import time
@@ -38,6 +37,7 @@ import numpy as np
 
 import crossentropy as ce
 from crossentropy import grad
+from crossentropy._lib import extras
 from crossentropy.cli._examples import worked_examples
 
 __all__ = [
@@ -773,13 +773,11 @@ def run_demo(out_dir: str | Path, settings: Settings = DEFAULT) -> DemoResult:
 
 
 def missing_packages() -> str | None:
-    """What the digits experiments lack, as one line (None when scikit-learn and matplotlib
-    are installed)."""
-    need = {"sklearn": "scikit-learn", "matplotlib": "matplotlib"}
-    missing = [name for module, name in need.items() if importlib.util.find_spec(module) is None]
-    if not missing:
-        return None
-    return f"the digits experiments need {' and '.join(missing)}: pip install 'crossentropy[score]'"
+    """What the digits experiments and their report lack, as one line (None when scikit-learn,
+    matplotlib and latex2mathml are installed)."""
+    return extras.missing(
+        "running the digits experiments", ("sklearn", "matplotlib", "latex2mathml")
+    )
 
 
 def demo_command(out_dir: str | Path, *, quick: bool = False) -> int:

@@ -373,10 +373,11 @@ def score_command(args: argparse.Namespace) -> int:
     args : argparse.Namespace
         The parsed options of :func:`add_score_parser`.
     """
+    from crossentropy._lib.extras import installed
     from crossentropy._lib.html import check_output_path
     from crossentropy.scoring import InputError, score
     from crossentropy.scoring._engine import ProgressBar
-    from crossentropy.scoring._report import printable
+    from crossentropy.scoring._report import printable, require_report_modules
     from crossentropy.scoring._sources import input_files, is_url
 
     if args.scheduler and args.engine != "dask":
@@ -408,13 +409,19 @@ def score_command(args: argparse.Namespace) -> int:
             setattr(args, name, inputs[name])
     if args.report is not None and not args.report:
         return _error("--report needs a file path")
+    try:  # what --report and --progress draw with, before any scoring
+        if args.report:
+            require_report_modules()
+        # a terminal gets a bar where tqdm is installed; --progress asks for one
+        bar = ProgressBar(bool(args.progress) or (sys.stderr.isatty() and installed("tqdm")))
+    except ModuleNotFoundError as exc:
+        return _error(str(exc))
     if args.report:
         files = [f for path in inputs.values() for f in input_files(path)]
         try:
             check_output_path(args.report, files)  # before any scoring
         except ValueError as exc:
             return _error(f"--report {exc}")
-    bar = ProgressBar(bool(args.progress) or sys.stderr.isatty())
     try:
         data: Any = predictions if len(predictions) > 1 else (predictions or [None])[0]
         with warnings.catch_warnings(record=True) as caught:  # printed below, as lines
@@ -454,6 +461,9 @@ def score_command(args: argparse.Namespace) -> int:
         bar.clear()
         _error("interrupted")
         return 130
+    except ModuleNotFoundError as exc:  # an optional package (score() names it and its extra)
+        bar.clear()
+        return _error(str(exc))
     except Exception as exc:  # one line, never a traceback
         bar.clear()
         if type(exc) in (ValueError, TypeError):  # the library's refusal: its message says what

@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from crossentropy._lib.extras import reraise_missing
+
 if TYPE_CHECKING:
     from crossentropy.distributed._vocab import vocab_parallel_cross_entropy
 
@@ -21,5 +23,9 @@ __all__ = ["vocab_parallel_cross_entropy"]
 
 def __getattr__(name: str) -> Any:
     if name == "vocab_parallel_cross_entropy":
-        return importlib.import_module("crossentropy.distributed._vocab").__dict__[name]
+        try:
+            module = importlib.import_module("crossentropy.distributed._vocab")
+        except ModuleNotFoundError as exc:
+            reraise_missing(f"crossentropy.distributed.{name}", exc)
+        return module.__dict__[name]
     raise AttributeError(f"module 'crossentropy.distributed' has no attribute {name!r}")

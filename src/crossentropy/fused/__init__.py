@@ -34,6 +34,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from crossentropy._lib.extras import reraise_missing
 from crossentropy.fused._terms import LinearCrossEntropyOutput
 
 if TYPE_CHECKING:
@@ -50,7 +51,11 @@ _TORCH = {
 
 def __getattr__(name: str) -> Any:
     if name in _TORCH:
-        return getattr(importlib.import_module(_TORCH[name]), name)
+        try:
+            module = importlib.import_module(_TORCH[name])
+        except ModuleNotFoundError as exc:
+            reraise_missing(f"crossentropy.fused.{name}", exc)
+        return getattr(module, name)
     if name == "jax":
         return importlib.import_module("crossentropy.fused.jax")
     raise AttributeError(f"module 'crossentropy.fused' has no attribute {name!r}")

@@ -28,9 +28,15 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+
+from crossentropy._lib.extras import reraise_missing
+
+try:
+    import jax
+except ModuleNotFoundError as exc:
+    reraise_missing("crossentropy.fused.jax", exc)
+import jax.numpy as jnp
 from jax import lax
 
 from crossentropy._lib.checks import check_choice, check_hyper, check_ignore_index, check_int

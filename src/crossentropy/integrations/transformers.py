@@ -47,9 +47,14 @@ import types
 import warnings
 from typing import Any, NamedTuple
 
+from crossentropy._lib.extras import reraise_missing
+
+try:
+    import transformers  # noqa: F401  (the integration's library)
+except ModuleNotFoundError as exc:
+    reraise_missing("crossentropy.integrations.transformers", exc)
 import array_api_compat.torch as xpt
 import torch
-import transformers  # noqa: F401  (the integration's library)
 from torch import Tensor, nn
 from transformers.modeling_outputs import CausalLMOutputWithPast, MoeCausalLMOutputWithPast
 

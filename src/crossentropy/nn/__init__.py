@@ -37,7 +37,12 @@ import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import torch
+from crossentropy._lib.extras import reraise_missing
+
+try:
+    import torch
+except ModuleNotFoundError as exc:
+    reraise_missing("crossentropy.nn", exc)
 from torch import Tensor, nn
 
 from crossentropy import losses

@@ -20,6 +20,7 @@ import numpy as np
 
 from crossentropy._lib.checks import check_choice, check_clip, check_int
 from crossentropy._lib.checks import plain as python_value
+from crossentropy._lib.extras import require
 from crossentropy.metrics._formulas import RENORMALIZE
 from crossentropy.scoring._sources import text_name
 
@@ -599,6 +600,10 @@ def score(
     from crossentropy.scoring._engine import ProgressBar
 
     check_choice(engine, "engine", ("local", "dask"))
+    if engine == "dask":
+        require("score(engine='dask')", "pyarrow", "dask", "distributed")
+    else:
+        require("score", "pyarrow")
     counts = {}  # each as a Python int (a 0-d integer array is read as its value)
     for name, value, least in (
         ("bins", bins, 1),

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+from crossentropy._lib.extras import require
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -60,7 +62,7 @@ class ProgressBar:
     Parameters
     ----------
     enabled : bool
-        Draw anything at all.
+        Draw anything at all (tqdm must be installed: else a ``ModuleNotFoundError`` naming it).
     stream : file-like, optional
         Where to draw (default: ``sys.stderr``).
 
@@ -71,6 +73,8 @@ class ProgressBar:
     """
 
     def __init__(self, enabled: bool, stream: TextIO | None = None) -> None:
+        if enabled:
+            require("a progress bar", "tqdm")
         self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
         self.bar: Any = None

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from crossentropy._lib.checks import check_clip, plain, reads_as_float
+from crossentropy._lib.extras import require
 from crossentropy.metrics._formulas import gather, renormalized, row_log_loss
 from crossentropy.metrics._labels import one_hot_rows
 from crossentropy.scoring._readers import Labels, single_values
@@ -256,6 +257,7 @@ def kaggle_score(
     >>> round(kaggle_score(solution, submission, "id", usage="Public"), 6)
     0.356675
     """
+    require("kaggle_score", "pyarrow")
     import pyarrow as pa
     import pyarrow.compute as pc  # type: ignore[import-untyped]
 

@@ -16,6 +16,8 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from crossentropy._lib.extras import require
+
 if TYPE_CHECKING:
     from crossentropy.scoring._compare import Comparison
     from crossentropy.scoring._sources import Source
@@ -740,6 +742,16 @@ def html_sections(result: dict[str, Any], src: Source | None) -> list[dict[str, 
     return sections
 
 
+#: What the HTML report is drawn and written with.
+REPORT_MODULES = ("matplotlib", "jinja2", "markupsafe")
+
+
+def require_report_modules() -> None:
+    """A ``ModuleNotFoundError`` naming what the HTML report needs and lacks (called before
+    any figure is drawn, and by the CLI before any scoring)."""
+    require("the HTML report", *REPORT_MODULES)
+
+
 def render_page(title: str, sections: list[dict[str, Any]], *, fragment: bool = False) -> str:
     """The page from the package's Jinja2 template (autoescaped: every text is escaped; the
     package's own style sheet is marked safe); with ``fragment``, a ``<div>`` for a notebook's
@@ -778,6 +790,7 @@ def html_report(result: dict[str, Any], src: Source | None, *, fragment: bool = 
     str
         A self-contained HTML document: inline CSS, PNG data URIs, no scripts, no links out.
     """
+    require_report_modules()
     sections = html_sections(result, src)
     return render_page("crossentropy score report", sections, fragment=fragment)
 
@@ -953,6 +966,7 @@ def _forest_figure(cmp: Comparison) -> Any:
 def comparison_html(cmp: Comparison, *, fragment: bool = False) -> str:
     """A comparison as a self-contained HTML page: tables, the differences with their
     intervals, each set's reliability diagram (a ``<div>`` with ``fragment``)."""
+    require_report_modules()
     parts: list[dict[str, Any]] = [
         _note(_comparison_heading(cmp)),
         _tbl(COMPARISON_HEADER, _comparison_rows(cmp), [False] + [True] * 4),
