@@ -128,6 +128,26 @@ def test_urls_are_read_through_pyarrow_or_fsspec(memory_files) -> None:
     assert score(remote, **kw).log_loss == pytest.approx(ref.log_loss, rel=1e-12)
 
 
+def test_a_hive_folder_named_by_a_file_url_is_read_as_its_path(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rng = np.random.default_rng(6)
+    p = rng.dirichlet(np.ones(3), 300)
+    table = pa.table(
+        {
+            "y": rng.integers(0, 3, 300),
+            **{f"p_{j}": p[:, j] for j in range(3)},
+            "Usage": rng.choice(["Public", "Private"], 300),
+        }
+    )
+    pq.write_to_dataset(table, tmp_path / "hive", partition_cols=["Usage"])
+    kw = dict(target="y", proba="p_*", split="Usage", bootstrap=0)
+    ref = score(tmp_path / "hive", **kw)
+    got = score((tmp_path / "hive").as_uri(), **kw)
+    assert got.to_dict()["splits"] == ref.to_dict()["splits"]
+    assert {s["split"] for s in got.to_dict()["splits"]} == {"Public", "Private"}
+
+
 def test_urls_that_cannot_be_read_are_refused_clearly(memory_files) -> None:
     local, url, fs, root = memory_files
     kw = dict(target="y", proba="p_*")
@@ -137,8 +157,17 @@ def test_urls_that_cannot_be_read_are_refused_clearly(memory_files) -> None:
         score(f"{url}/missing/a.parquet", **kw)
     with pytest.raises(InputError, match=r"nosuchscheme://x/a\.parquet: cannot open"):
         score("nosuchscheme://x/a.parquet", **kw)
-    with pytest.raises(InputError, match="read as CSV or Parquet"):
+    numpy_file = r"a NumPy file \(\.npy, \.npz\) is read from a local path or a file:// URL"
+    with pytest.raises(InputError, match=numpy_file):
         score(f"{url}/a.npy", **kw)
+    with pytest.raises(InputError, match=numpy_file):  # the format named outright, too
+        score(f"{url}/a.npy", format="npz", **kw)
+    with pytest.raises(InputError, match="a pattern is expanded for local paths only"):
+        score(f"{url}/a.*", **kw)
+    with fs.open(f"{root}/hive/Usage=Public/part-0.parquet", "wb") as fh:
+        fh.write(b"PAR1")
+    with pytest.raises(InputError, match=r"hive: a folder whose files are in subfolders"):
+        score(f"{url}/hive", **kw)
     with pytest.raises(ValueError, match="engine='local'"):
         score(f"{url}/a.parquet", engine="dask", **kw)
     with pytest.raises(ValueError, match="solution must be a local file or a file:// URL"):

@@ -812,7 +812,9 @@ def score_one(
         )
     sol = settings.solution
     stream = None  # a URL or a dataset read by its own scan: read as a stream
-    url = isinstance(data, str) and is_url(data) and not data.lower().startswith("file:")
+    if isinstance(data, str) and is_url(data) and data.lower().startswith("file:"):
+        data = local_path(data, "data")  # a file:// URL is its local path (a hive folder's too)
+    url = isinstance(data, str) and is_url(data)
     spec = data  # as given: a folder keeps its name
     if not url and isinstance(data, str | os.PathLike):
         hive = hive_dataset(os.fspath(data))  # Parquet parts in Usage=Public/ folders

@@ -1,13 +1,14 @@
 """What to read, for :func:`crossentropy.scoring.score`: an input resolved into a :class:`Source`.
 
 The first layer of the scoring engine. An input named by the user — a file (CSV, TSV, Parquet,
-``.npy``/``.npz``, compressed, local or by URL), a folder or glob of parts, an in-memory pyarrow
-Table or stream, NumPy arrays, or a Kaggle-style pair of files (solution + submission, joined on
-an id column) — is resolved from its header or footer alone into a picklable :class:`Source`:
-its format, its classes, its probability, target, id, split and sample-weight columns. Nothing
-is read beyond the header here; :mod:`~crossentropy.scoring._readers` reads the rows,
-:mod:`~crossentropy.scoring._join` joins a pair and :mod:`~crossentropy.scoring._split` cuts a
-file into :class:`Unit` pieces for the workers of the Dask engine.
+``.npy``/``.npz``, compressed; CSV and Parquet by URL too), a folder or glob of parts, an
+in-memory pyarrow Table or stream, NumPy arrays, or a Kaggle-style pair of files (solution +
+submission, joined on an id column) — is resolved from its header or footer alone into a
+picklable :class:`Source`: its format, its classes, its probability, target, id, split and
+sample-weight columns. Nothing is read beyond the header here;
+:mod:`~crossentropy.scoring._readers` reads the rows, :mod:`~crossentropy.scoring._join` joins a
+pair and :mod:`~crossentropy.scoring._split` cuts a file into :class:`Unit` pieces for the
+workers of the Dask engine.
 
 Every problem with the input raises :class:`InputError`, whose one-line message names the file,
 and the data row and the column where there is one. pyarrow is imported inside the functions,
@@ -375,6 +376,12 @@ def url_stream(url: str, fmt: str | None, batch_rows: int) -> Any:
     import pyarrow.dataset as ds  # type: ignore[import-untyped]
     import pyarrow.fs as pafs  # type: ignore[import-untyped]
 
+    if (fmt or _suffix_format(url)) in ("npy", "npz"):
+        raise InputError(
+            url,
+            "a NumPy file (.npy, .npz) is read from a local path or a file:// URL only: copy it "
+            "here, or load it with NumPy and pass the arrays",
+        )
     if fmt is not None and fmt not in ("csv", "parquet"):
         raise InputError(url, f"unknown format {fmt!r} for a URL; use 'csv' or 'parquet'")
     try:
@@ -394,9 +401,23 @@ def url_stream(url: str, fmt: str | None, batch_rows: int) -> Any:
         raise InputError(url, f"cannot open: {first_line(exc)}") from None
     try:
         files = _url_files(filesystem, path)
+        if files is None and any(ch in path for ch in GLOB_CHARS):
+            raise InputError(
+                url,
+                "no such file (a pattern is expanded for local paths only: a URL names a "
+                "file, or a folder whose parts are read)",
+            )
         if files is None:
             raise InputError(url, "no such file")
         if not files:
+            folders = filesystem.get_file_info(pafs.FileSelector(path))
+            if any(f.type == pafs.FileType.Directory for f in folders):
+                raise InputError(
+                    url,
+                    "a folder whose files are in subfolders: a URL's folder is read one level "
+                    "deep; for hive partitions (Usage=Public/...) pass a pyarrow dataset, "
+                    "pyarrow.dataset.dataset(..., partitioning='hive'), as the data",
+                )
             raise InputError(url, "a folder without CSV or Parquet files")
         forms = {fmt or _suffix_format(f) for f in files}
         if not forms <= {"csv", "parquet"}:
