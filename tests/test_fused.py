@@ -528,7 +528,7 @@ def test_autocast_gradients_of_float32_leaves(dtype, options):
         ({"reduction": "batchmean"}, ValueError, "reduction"),
         ({"reduction": "avg"}, ValueError, r"one of 'none', 'mean', 'sum'; got 'avg'"),
         ({"chunk_size": 0}, ValueError, "chunk_size"),
-        ({"linear_weight": torch.zeros(0, 3)}, ValueError, "at least one row"),
+        ({"linear_weight": torch.zeros(0, 3)}, ValueError, r"at least one row .*shape \(0, 3\)"),
         ({"label_smoothing": 1.5}, ValueError, "label_smoothing"),
         ({"input": torch.zeros(4, 3, dtype=torch.long)}, TypeError, "input must be a floating"),
         (

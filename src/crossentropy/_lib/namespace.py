@@ -152,6 +152,17 @@ def _from_python(a: object, name: str) -> np.ndarray[Any, Any]:
     return arr
 
 
+def _python_numbers_dtype(a: object) -> str | None:
+    """The dtype NumPy gives a flat list or tuple of Python numbers (``"bool"``, ``"int64"``
+    or ``"float64"``), or None for anything else."""
+    if not isinstance(a, list | tuple) or not a:
+        return None
+    kinds = {type(v) for v in a}
+    if not kinds <= {bool, int, float}:
+        return None
+    return "float64" if float in kinds else "int64" if int in kinds else "bool"
+
+
 def check_known_shape(a: Any, name: str) -> None:
     """Refuse an array of unknown dimensions (a Dask array after boolean indexing: ``nan``),
     a ``ValueError`` naming it, with the call that makes them known."""
@@ -184,8 +195,16 @@ def namespace(*args: object, names: Sequence[str]) -> tuple[Namespace, list[Any]
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(args[0], torch.Tensor):  # the common case, fast
         tensor = torch.Tensor
+        first = args[0].device
+        # a list of Python numbers (class weights) becomes a tensor here, as NumPy types it:
+        # no NumPy detour, which torch.compile cannot trace
+        kinds = [None if isinstance(a, tensor) else _python_numbers_dtype(a) for a in args]
+        if any(kinds):
+            args = tuple(
+                a if k is None else torch.asarray(a, dtype=getattr(torch, k), device=first)
+                for a, k in zip(args, kinds, strict=True)
+            )
         if all(a is None or isinstance(a, tensor) for a in args):
-            first = args[0].device
             for t, name in zip(args, names, strict=True):
                 a: Any = t
                 if a is None:

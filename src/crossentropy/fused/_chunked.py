@@ -534,7 +534,9 @@ def linear_cross_entropy(
     ``torch.func`` (``grad``, ``vmap``, ``jacrev``, ``jacfwd``; without a
     ``process_group``). Double backward is not
     supported; a second backward (``retain_graph=True``) recomputes. Under autocast the inputs
-    are cast to the autocast dtype, as ``F.linear`` would, and the loss is float32.
+    are cast to the autocast dtype, as ``F.linear`` would, and the loss is float32. In half
+    precision each chunk's logits are rounded to the inputs' dtype, as ``F.linear``'s output
+    is, and the softmax is taken in float32.
 
     Parameters
     ----------
@@ -843,7 +845,10 @@ def check_inputs(
             raise ValueError(f"{name} must be on input's device {input.device}; got {t.device}")
     v = weight.shape[0]
     if v == 0 and not shard:
-        raise ValueError("linear_weight must have at least one row (one class); got shape (0, D)")
+        raise ValueError(
+            "linear_weight must have at least one row (one class); got shape "
+            + shape_str(weight.shape)
+        )
     for name, t in (("linear_bias", bias), ("weight", class_weight)):
         if t is not None and tuple(t.shape) != (v,):
             raise ValueError(f"{name} must have shape ({v},); got {shape_str(t.shape)}")

@@ -632,7 +632,10 @@ def linear_cross_entropy(
     ``crossentropy.cross_entropy((x @ w.T + bias) / temperature, labels, axis=-1, ...)`` with the
     same keywords (PyTorch's conventions: ``"mean"`` is :math:`\sum_n \ell_n / \sum_n w_{y_n}`
     over the tokens that count, the z-loss term divided by their number), and to
-    :func:`crossentropy.fused.linear_cross_entropy` for torch.
+    :func:`crossentropy.fused.linear_cross_entropy` for torch (in half precision up to the
+    logits' rounding: the torch op rounds them to the inputs' dtype as ``F.linear`` does, this
+    one keeps the float32 of XLA's accumulation, so bfloat16 log-probabilities of the two may
+    differ by a few hundredths).
 
     A ``jax.custom_vjp`` over ``lax.scan``: the forward pass keeps each token's statistics
     (log-sum-exp, target logit, and what the options need), never the logits. With
