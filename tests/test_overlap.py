@@ -819,3 +819,26 @@ def test_classes_given_twice_and_an_axis_in_binary_mode_are_refused():
             ce.dice_loss(np.array([0.5, -1, 2]), np.array([1.0, 0, 1]), axis=axis)
     got = ce.dice_loss(x, y, mode="multiclass", classes=[2, 1])
     assert float(got) == pytest.approx(float(ce.dice_loss(x, y, mode="multiclass", classes=[1, 2])))
+
+
+@pytest.mark.parametrize("mode", ["binary", "multilabel"])
+def test_a_bad_probability_is_named_at_its_index_as_given(mode):
+    """Values outside [0, 1] are named at their index in the arrays as given (the loss's
+    (N, C, pixels) layout, with the class axis moved to 1, is its own)."""
+    t = np.zeros((2, 3, 6, 6))
+    t[1, 2, 3, 4] = 2.0
+    with pytest.raises(ValueError, match=re.escape("got 2.0 at index (1, 2, 3, 4)")):
+        ce.dice_loss(np.zeros((2, 3, 6, 6)), t, mode=mode)
+    x = np.full((2, 6, 6, 3), 0.5)
+    x[1, 3, 4, 2] = 1.5
+    axis = {} if mode == "binary" else {"axis": -1}  # (binary mode has no class axis)
+    with pytest.raises(
+        ValueError,
+        match=re.escape("input must hold probabilities in [0, 1]; got 1.5 at index (1, 3, 4, 2)"),
+    ):
+        ce.jaccard_loss(x, np.zeros((2, 6, 6, 3)), mode=mode, from_logits=False, **axis)
+    t = np.zeros((2, 3, 6, 6))
+    t[0, 1, 2, 3] = 255.0  # ignored, not a probability to check
+    t[1, 0, 0, 1] = -0.5
+    with pytest.raises(ValueError, match=re.escape("got -0.5 at index (1, 0, 0, 1)")):
+        ce.tversky_loss(np.zeros((2, 3, 6, 6)), t, mode=mode, ignore_index=255)

@@ -12,7 +12,7 @@ on its first call).
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crossentropy import information
 from crossentropy._lib.policy import get_validation, set_validation, validation
@@ -58,10 +58,20 @@ __version__ = "0.1.0"
 _SUBMODULES = ("distributed", "fused", "grad", "integrations", "metrics", "nn", "scoring")
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f"crossentropy.{name}")
-    raise AttributeError(f"module 'crossentropy' has no attribute {name!r}")
+if TYPE_CHECKING:  # the submodules, loaded on first use (a type checker sees them, not Any)
+    from crossentropy import distributed as distributed
+    from crossentropy import fused as fused
+    from crossentropy import grad as grad
+    from crossentropy import integrations as integrations
+    from crossentropy import metrics as metrics
+    from crossentropy import nn as nn
+    from crossentropy import scoring as scoring
+else:
+
+    def __getattr__(name: str) -> Any:
+        if name in _SUBMODULES:
+            return importlib.import_module(f"crossentropy.{name}")
+        raise AttributeError(f"module 'crossentropy' has no attribute {name!r}")
 
 
 __all__ = [

@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 __all__ = ["vocab_parallel_cross_entropy"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "vocab_parallel_cross_entropy":
-        try:
-            module = importlib.import_module("crossentropy.distributed._vocab")
-        except ModuleNotFoundError as exc:
-            reraise_missing(f"crossentropy.distributed.{name}", exc)
-        return module.__dict__[name]
-    raise AttributeError(f"module 'crossentropy.distributed' has no attribute {name!r}")
+if not TYPE_CHECKING:  # a type checker sees the imports above: a misspelt name is an error
+
+    def __getattr__(name: str) -> Any:
+        if name == "vocab_parallel_cross_entropy":
+            try:
+                module = importlib.import_module("crossentropy.distributed._vocab")
+            except ModuleNotFoundError as exc:
+                reraise_missing(f"crossentropy.distributed.{name}", exc)
+            return module.__dict__[name]
+        raise AttributeError(f"module 'crossentropy.distributed' has no attribute {name!r}")

@@ -382,7 +382,7 @@ class _ShardedEarly(torch.autograd.Function):
         plan: tuple[int, float, float | None, bool, bool, bool, bool],
         o: FusedOptions,
         valid: Tensor,
-        num_items_in_batch: int | Tensor | None,
+        num_items_in_batch: int | float | Tensor | None,
     ) -> tuple[Tensor, Tensor]:
         chunk, temperature, cap, smooth, _, _, sum_dx = plan
         acc = _acc(x.dtype)
@@ -609,7 +609,7 @@ def _compose(
     wy: Tensor | None,
     v_total: Tensor,
     w_total: Tensor,
-    num_items_in_batch: int | Tensor | None,
+    num_items_in_batch: int | float | Tensor | None,
     shape: tuple[int, ...],
     dtype: torch.dtype | None = None,
     *,
@@ -668,7 +668,7 @@ def sharded_linear_loss(
     *,
     group: Any,
     weight: Tensor | None = None,
-    num_items_in_batch: int | Tensor | None = None,
+    num_items_in_batch: int | float | Tensor | None = None,
     sequence_parallel: Any = False,
     packed: bool = False,
 ) -> Any:

@@ -38,6 +38,7 @@ from crossentropy._lib.extras import reraise_missing
 from crossentropy.fused._terms import LinearCrossEntropyOutput
 
 if TYPE_CHECKING:
+    from crossentropy.fused import jax as jax
     from crossentropy.fused._chunked import linear_cross_entropy
     from crossentropy.fused._distill import linear_kl_div
 
@@ -49,13 +50,15 @@ _TORCH = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _TORCH:
-        try:
-            module = importlib.import_module(_TORCH[name])
-        except ModuleNotFoundError as exc:
-            reraise_missing(f"crossentropy.fused.{name}", exc)
-        return getattr(module, name)
-    if name == "jax":
-        return importlib.import_module("crossentropy.fused.jax")
-    raise AttributeError(f"module 'crossentropy.fused' has no attribute {name!r}")
+if not TYPE_CHECKING:  # a type checker sees the imports above: a misspelt name is an error
+
+    def __getattr__(name: str) -> Any:
+        if name in _TORCH:
+            try:
+                module = importlib.import_module(_TORCH[name])
+            except ModuleNotFoundError as exc:
+                reraise_missing(f"crossentropy.fused.{name}", exc)
+            return getattr(module, name)
+        if name == "jax":
+            return importlib.import_module("crossentropy.fused.jax")
+        raise AttributeError(f"module 'crossentropy.fused' has no attribute {name!r}")

@@ -104,7 +104,11 @@ class OutputProjectionLoss(nn.Module):
         object.__setattr__(self, "output", projection)  # not a submodule: the model owns it
 
     def forward(
-        self, hidden: Tensor, targets: Tensor, *, num_items_in_batch: int | Tensor | None = None
+        self,
+        hidden: Tensor,
+        targets: Tensor,
+        *,
+        num_items_in_batch: int | float | Tensor | None = None,
     ) -> Any:
         if self.output is None:
             raise RuntimeError("call set_model_output(model.output) before the loss")

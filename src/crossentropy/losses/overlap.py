@@ -56,6 +56,7 @@ def _probabilities_and_targets(
         raise ValueError(f"input must not be empty; got shape {shape_str(x.shape)}")
     n = x.shape[0] if x.ndim else 1
     mode = o.mode
+    given_x, given_t = x, t  # as given: a bad value is named at its index there
     if mode == "binary":
         if (t.shape[0] if t.ndim else 1) != n or math.prod(t.shape) != math.prod(x.shape):
             raise ValueError(
@@ -101,16 +102,18 @@ def _probabilities_and_targets(
         p = fm.softmax(xp, x, 1) if mode == "multiclass" else fm.sigmoid(xp, x)
     else:
         if check:
-            check_unit_interval(xp, x, "input")
+            check_unit_interval(xp, given_x, "input")
         p = x
     if soft_target:
         ignored = None if o.ignore_index is None else t == o.ignore_index
         t = cast(xp, as_float(xp, t, "target")[0], p.dtype)
+        if check:
+            given = as_float(xp, given_t, "target")[0]
+            skip = None if o.ignore_index is None else given_t == o.ignore_index
+            check_unit_interval(xp, given, "target", skip=skip)
         if ignored is not None:
             t = xp.where(ignored, xp.zeros_like(t), t)
             p = xp.where(ignored, xp.zeros_like(p), p)
-        if check:
-            check_unit_interval(xp, t, "target")
         return p, t
     it = index_targets(xp, t, n_classes, o.ignore_index, check=check)  # errors at t's indices
 

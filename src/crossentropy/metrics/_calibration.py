@@ -618,11 +618,11 @@ class CalibrationAccumulator:
 
     def update(
         self,
-        y_true: np.ndarray[Any, Any],
-        y_proba: np.ndarray[Any, Any],
+        y_true: Any,
+        y_proba: Any,
         *,
         eps: float | None = None,
-        sample_weight: np.ndarray[Any, Any] | None = None,
+        sample_weight: Any = None,
     ) -> CalibrationAccumulator:
         """Add outcomes ``y_true`` (bool or 0/1) and their forecasts ``y_proba`` (in [0, 1]),
         in the order of the other accumulators' ``update(y_true, y_proba)``; the log score

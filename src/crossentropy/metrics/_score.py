@@ -373,12 +373,12 @@ class ScoreAccumulator:
 
     def update(
         self,
-        y_index: np.ndarray[Any, Any],
-        proba: np.ndarray[Any, Any],
-        row_ids: np.ndarray[Any, Any] | None = None,
-        keys: np.ndarray[Any, Any] | None = None,
-        groups: np.ndarray[Any, Any] | None = None,
-        sample_weight: np.ndarray[Any, Any] | None = None,
+        y_index: Any,
+        proba: Any,
+        row_ids: Any = None,
+        keys: Any = None,
+        groups: Any = None,
+        sample_weight: Any = None,
     ) -> ScoreAccumulator:
         """Add a batch of rows (a value that is not a probability is a ``ValueError``).
 

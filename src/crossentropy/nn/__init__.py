@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from crossentropy._lib.extras import reraise_missing
 
@@ -108,6 +108,13 @@ class _Loss(nn.Module):
     _fixed: ClassVar[dict[str, Any]] = {}
     _shown: ClassVar[tuple[str, ...]] = ()  # shown in repr even at their defaults
     _options: Any
+
+    if TYPE_CHECKING:  # each option is a property set per subclass, of what the option holds
+        reduction: str
+
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -1091,7 +1098,7 @@ class LinearCrossEntropyLoss(_Loss):
         input: Tensor,
         target: Tensor,
         *,
-        num_items_in_batch: int | Tensor | None = None,
+        num_items_in_batch: int | float | Tensor | None = None,
         sequence_ids: Tensor | None = None,
         cu_seqlens: Tensor | None = None,
     ) -> Any:

@@ -126,7 +126,7 @@ class ScoreReport:
     splits: list[dict[str, Any]] | None
     input: dict[str, Any]
     source: Source = field(repr=False, compare=False)
-    weight: float | None = None
+    weight: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain Python values (JSON's subset: non-finite numbers as None)."""
@@ -349,7 +349,7 @@ def score(
     proba: str | Sequence[str] | None = None,
     classes: Sequence[Any] | None = None,
     solution: PathLike | None = None,
-    id: str | None = None,
+    id: str | int | None = None,
     target_file: PathLike | None = None,
     format: str | None = None,
     engine: Literal["local", "dask"] = "local",
@@ -362,7 +362,7 @@ def score(
     seed: int = 0,
     clip: float | None = None,
     renormalize: bool | Literal["before_clip", "after_clip"] = False,
-    split: str | None = None,
+    split: str | int | None = None,
     batch_rows: int = 65536,
     sample_weight: Any = None,
 ) -> Comparison: ...
@@ -376,7 +376,7 @@ def score(
     proba: str | Sequence[str] | None = None,
     classes: Sequence[Any] | None = None,
     solution: PathLike | None = None,
-    id: str | None = None,
+    id: str | int | None = None,
     target_file: PathLike | None = None,
     format: str | None = None,
     engine: Literal["local", "dask"] = "local",
@@ -389,7 +389,7 @@ def score(
     seed: int = 0,
     clip: float | None = None,
     renormalize: bool | Literal["before_clip", "after_clip"] = False,
-    split: str | None = None,
+    split: str | int | None = None,
     batch_rows: int = 65536,
     sample_weight: Any = None,
 ) -> ScoreReport: ...
@@ -402,7 +402,7 @@ def score(
     proba: str | Sequence[str] | None = None,
     classes: Sequence[Any] | None = None,
     solution: PathLike | None = None,
-    id: str | None = None,
+    id: str | int | None = None,
     target_file: PathLike | None = None,
     format: str | None = None,
     engine: Literal["local", "dask"] = "local",
@@ -415,7 +415,7 @@ def score(
     seed: int = 0,
     clip: float | None = None,
     renormalize: bool | Literal["before_clip", "after_clip"] = False,
-    split: str | None = None,
+    split: str | int | None = None,
     batch_rows: int = 65536,
     sample_weight: Any = None,
 ) -> ScoreReport | Comparison:
