@@ -425,3 +425,14 @@ def test_nan_labels_are_refused_and_masks_are_their_pixels():
     mask = np.random.default_rng(0).integers(0, 3, (2, 4, 4))
     want = sk.compute_class_weight("balanced", classes=np.arange(3), y=mask.reshape(-1))
     np.testing.assert_allclose(ce.class_weights(mask), want, rtol=1e-15)
+
+
+def test_a_label_outside_classes_is_named_as_a_number():
+    """A segmentation mask's ignored label (255) outside ``classes`` is named as the number it
+    is (was NumPy's ``np.int64(255)``), with how to leave it out."""
+    mask = np.array([[0, 1, 255], [2, 2, 255]], dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"^y holds label 255, which is not among classes \("):
+        ce.class_weights(mask, "balanced", classes=range(3))
+    np.testing.assert_allclose(
+        ce.class_weights(mask[mask != 255], "balanced", classes=range(3)), [4 / 3, 4 / 3, 2 / 3]
+    )
