@@ -24,7 +24,7 @@ import json, sys
 
 class Blocked:
     def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in {blocked!r}:
+        if name in {blocked!r} or name.partition(".")[0] in {blocked!r}:
             raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
 
 sys.meta_path.insert(0, Blocked())
@@ -88,6 +88,36 @@ def test_the_transformers_integration_names_its_extra_when_missing():
         "crossentropy.integrations.transformers needs transformers (it is not installed): "
         "pip install 'crossentropy[transformers]'",
     ]
+
+
+def test_a_broken_install_is_not_called_missing():
+    """A missing part of an installed package (torch._C: a broken wheel) is raised as it is:
+    installing the extra would not help."""
+    got = _blocked({"torch._C"}, {"nn": "import crossentropy.nn"})
+    assert got["nn"] == ["ModuleNotFoundError", "No module named 'torch._C'"]
+
+
+def test_a_stub_module_without_a_spec_counts_as_not_installed(monkeypatch):
+    import types
+
+    monkeypatch.setitem(sys.modules, "tqdm", types.ModuleType("tqdm"))
+    assert not extras.installed("tqdm")
+    assert extras.installed("numpy")
+
+
+def test_every_package_is_in_the_extra_it_is_named_with():
+    """EXTRAS agrees with the package's optional dependencies (pyproject.toml's, as installed)."""
+    import importlib.metadata
+    import re
+
+    extra_of: dict[str, set[str]] = {}
+    for line in importlib.metadata.requires("crossentropy") or []:
+        found = re.search(r"extra == [\"']([a-z]+)[\"']", line)
+        if found:
+            name = re.split(r"[\[<>=;! ]", line, maxsplit=1)[0].lower()
+            extra_of.setdefault(found.group(1), set()).add(name)
+    for module, (extra, package) in extras.EXTRAS.items():
+        assert package.lower() in extra_of[extra], (module, extra, package)
 
 
 def test_a_missing_package_of_another_kind_is_raised_as_it_is():

@@ -331,3 +331,47 @@ def test_dask_means_over_nothing_are_numpys_without_a_warning():
             got = float(ce.cross_entropy(*lazy, **lazy_kw).compute())
             want = float(ce.cross_entropy(*args, **kw))
             assert got == want or (np.isnan(got) and np.isnan(want)), (kw, got, want)
+
+
+@pytest.mark.parametrize(
+    ("call", "keyword", "value"),
+    [
+        ("cross_entropy", "weight", [1.0, 2.0, 0.5]),
+        ("cross_entropy", "weight", (1.0, 2.0, 0.5)),
+        ("focal_loss", "alpha", [0.2, 0.3, 0.5]),
+        ("binary_cross_entropy_with_logits", "pos_weight", [2.0, 1.0, 0.5]),
+    ],
+)
+def test_lists_of_numbers_beside_tensors_compile_in_one_graph(call, keyword, value):
+    """A list of Python numbers beside a tensor becomes a tensor without a NumPy detour, which
+    ``torch.compile(fullgraph=True)`` could not trace ("Unsupported ndarray attribute access")."""
+    torch = pytest.importorskip("torch")
+    x = torch.randn(4, 3, dtype=torch.float64)
+    y = (
+        torch.tensor([0, 2, 1, 1])
+        if call != "binary_cross_entropy_with_logits"
+        else torch.rand(4, 3)
+    )
+    fn = getattr(ce, call)
+    torch._dynamo.reset()
+    compiled = torch.compile(
+        lambda a: fn(a, y, **{keyword: value}), fullgraph=True, backend="eager"
+    )
+    eager = fn(x, y, **{keyword: torch.tensor(value, dtype=torch.float64)})
+    torch.testing.assert_close(compiled(x), eager, rtol=0, atol=0)
+
+
+def test_lists_of_numbers_beside_tensors_keep_numpy_dtypes():
+    """The list's dtype is NumPy's for the same numbers, on the tensor's device; a number
+    beyond int64 is refused by name, as before."""
+    torch = pytest.importorskip("torch")
+    from crossentropy._lib.namespace import namespace
+
+    names = ["input", "a", "b", "c", "d"]
+    x = torch.zeros(2, device="meta")
+    _, out = namespace(x, [1.0, 2], [True, 2], [True, False], (3, 4), names=names)
+    want = [torch.float64, torch.int64, torch.bool, torch.int64]
+    assert [t.dtype for t in out[1:]] == want
+    assert all(t.device.type == "meta" for t in out[1:])
+    with pytest.raises(TypeError, match="target must hold numbers"):
+        ce.cross_entropy(torch.randn(2, 3), [2**70, 0])

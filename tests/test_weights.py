@@ -6,6 +6,7 @@ libraries, and bad input.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 import zlib
 
@@ -431,8 +432,13 @@ def test_a_label_outside_classes_is_named_as_a_number():
     """A segmentation mask's ignored label (255) outside ``classes`` is named as the number it
     is (was NumPy's ``np.int64(255)``), with how to leave it out."""
     mask = np.array([[0, 1, 255], [2, 2, 255]], dtype=np.uint8)
-    with pytest.raises(ValueError, match=r"^y holds label 255, which is not among classes \("):
+    with pytest.raises(
+        ValueError, match=re.escape("y holds label 255, which is not among classes (leave out ")
+    ) as info:
         ce.class_weights(mask, "balanced", classes=range(3))
+    assert str(info.value).endswith("such as a mask's: y[y != 255])")
+    with pytest.raises(ValueError, match=re.escape("y[y != 'eel']")):
+        ce.class_weights(np.array(["cat", "dog", "eel"]), "balanced", classes=["cat", "dog"])
     np.testing.assert_allclose(
         ce.class_weights(mask[mask != 255], "balanced", classes=range(3)), [4 / 3, 4 / 3, 2 / 3]
     )

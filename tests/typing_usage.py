@@ -21,6 +21,9 @@ def loss_module_options() -> None:
     share: float = crit.label_smoothing * 2
     total: float = HuberLoss().delta + float(KLDivLoss().log_target)
     print(reduction, after, share, total)
+    wrong: str = crit.ignore_index  # type: ignore[assignment]
+    crit.reductoin = "sum"  # type: ignore[assignment]
+    print(wrong)
 
 
 def misspelt_names_are_errors() -> None:

@@ -35,7 +35,7 @@ def installed(module: str) -> bool:
     """Whether ``module`` (a top-level name) can be imported, without importing it."""
     try:
         return importlib.util.find_spec(module) is not None
-    except ImportError:  # a finder that refuses it
+    except (ImportError, ValueError):  # a finder that refuses it; a stub without a spec
         return False
 
 
@@ -73,9 +73,10 @@ def require(what: str, *modules: str) -> None:
 
 def reraise_missing(what: str, exc: ModuleNotFoundError) -> NoReturn:
     """Raise ``exc`` again, as :func:`require`'s error where it is an optional package's absence
-    (``what`` needs it): the caller's ``except ModuleNotFoundError`` around an import."""
+    (``what`` needs it): the caller's ``except ModuleNotFoundError`` around an import. A missing
+    part of an installed package (``torch._C``: a broken install) is raised as it is."""
     top = (exc.name or "").partition(".")[0]
-    if top in EXTRAS:
+    if top in EXTRAS and not installed(top):
         extra, name = EXTRAS[top]
         raise ModuleNotFoundError(_line(what, [name], [extra]), name=exc.name) from exc
     raise exc

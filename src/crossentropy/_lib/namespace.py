@@ -160,6 +160,8 @@ def _python_numbers_dtype(a: object) -> str | None:
     kinds = {type(v) for v in a}
     if not kinds <= {bool, int, float}:
         return None
+    if int in kinds and not all(-(2**63) <= v < 2**63 for v in a if type(v) is int):
+        return None  # beyond int64: NumPy's route refuses it by name
     return "float64" if float in kinds else "int64" if int in kinds else "bool"
 
 

@@ -783,8 +783,8 @@ def missing_packages() -> str | None:
 def demo_command(out_dir: str | Path, *, quick: bool = False) -> int:
     """``crossentropy demo``: run, print the summary and where the report is; the exit code.
 
-    Returns 1 with one line on stderr when scikit-learn or matplotlib is missing, 2 when the
-    output folder cannot be written (bad usage).
+    Returns 1 with one line on stderr when scikit-learn, matplotlib or latex2mathml is missing,
+    2 when the output folder cannot be written (bad usage).
     """
     import sys
 

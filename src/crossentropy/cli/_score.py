@@ -286,7 +286,9 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
         "after (scikit-learn < 1.5)",
     )
     o.add_argument(
-        "--progress", action="store_true", help="progress bar on stderr (default: if a terminal)"
+        "--progress",
+        action="store_true",
+        help="progress bar on stderr (default: in a terminal, where tqdm is installed)",
     )
     e = p.add_argument_group("engine")
     e.add_argument("--engine", choices=("local", "dask"), default="local", help="default local")

@@ -99,9 +99,10 @@ def class_weights(
             raise ValueError("classes must be a non-empty sequence of distinct labels")
         unknown = np.setdiff1d(present, cls)
         if unknown.size:
+            label = plain(unknown[0])
             raise ValueError(
-                f"y holds label {plain(unknown[0])!r}, which is not among classes (leave out "
-                "ignored labels, such as a mask's 255, first: y[y != 255])"
+                f"y holds label {label!r}, which is not among classes (leave out labels to "
+                f"ignore first, such as a mask's: y[y != {label!r}])"
             )
         lookup = dict(zip(present.tolist(), counts_present.tolist(), strict=True))
         counts = np.asarray([lookup.get(c, 0) for c in cls.tolist()], dtype=np.int64)

@@ -70,6 +70,10 @@ from crossentropy.losses.options import (
 from crossentropy.losses.overlap import overlap_loss
 from crossentropy.losses.regression import regression_loss
 
+if TYPE_CHECKING:
+    from crossentropy._lib.policy import Validate
+    from crossentropy.losses.options import Clip, Hyper
+
 __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
@@ -108,13 +112,6 @@ class _Loss(nn.Module):
     _fixed: ClassVar[dict[str, Any]] = {}
     _shown: ClassVar[tuple[str, ...]] = ()  # shown in repr even at their defaults
     _options: Any
-
-    if TYPE_CHECKING:  # each option is a property set per subclass, of what the option holds
-        reduction: str
-
-        def __getattr__(self, name: str) -> Any: ...
-
-        def __setattr__(self, name: str, value: Any) -> None: ...
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -217,6 +214,20 @@ class CrossEntropyLoss(_Loss):
     _function = staticmethod(losses.cross_entropy)
     _options_type = SoftmaxOptions
     _shown = ("ignore_index", "label_smoothing")
+
+    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
+        ignore_index: int
+        reduction: str
+        label_smoothing: Hyper
+        axis: int | tuple[int, ...] | None
+        from_logits: bool
+        z_loss: Hyper
+        softcap: Hyper | None
+        clip: Clip
+        empty_mean: float
+        mean_divisor: str
+        weight_mode: str
+        validate: Validate | None
     weight: Tensor | None
 
     def __init__(
@@ -282,6 +293,14 @@ class NLLLoss(_Loss):
     _options_type = SoftmaxOptions
     _fixed: ClassVar[dict[str, Any]] = {"log_probs": True}
     _shown = ("ignore_index",)
+
+    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
+        ignore_index: int
+        reduction: str
+        axis: int | tuple[int, ...] | None
+        empty_mean: float
+        mean_divisor: str
+        validate: Validate | None
     weight: Tensor | None
 
     def __init__(
@@ -350,6 +369,19 @@ class FocalLoss(_Loss):
     _fixed: ClassVar[dict[str, Any]] = {"focal": True}
     _options_type = SoftmaxOptions
     _shown = ("ignore_index", "label_smoothing", "alpha", "gamma")
+
+    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
+        ignore_index: int
+        reduction: str
+        label_smoothing: Hyper
+        axis: int | tuple[int, ...] | None
+        from_logits: bool
+        clip: Clip
+        empty_mean: float
+        mean_divisor: str
+        weight_mode: str
+        gamma: Hyper | None
+        validate: Validate | None
     weight: Tensor | None
     alpha_weight: Tensor | None
 
@@ -438,6 +470,15 @@ class BCELoss(_Loss):
     _function = staticmethod(losses.binary_cross_entropy)
     _options_type = BinaryOptions
     _fixed: ClassVar[dict[str, Any]] = {"from_logits": False}
+
+    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
+        reduction: str
+        clip: Clip
+        label_smoothing: Hyper
+        smoothing_mode: str
+        empty_mean: float
+        mean_divisor: str
+        validate: Validate | None
     weight: Tensor | None
 
     def __init__(
@@ -495,6 +536,14 @@ class BCEWithLogitsLoss(_Loss):
     _function = staticmethod(losses.binary_cross_entropy_with_logits)
     _options_type = BinaryOptions
     _fixed: ClassVar[dict[str, Any]] = {"from_logits": True, "clip": None}
+
+    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
+        reduction: str
+        label_smoothing: Hyper
+        smoothing_mode: str
+        empty_mean: float
+        mean_divisor: str
+        validate: Validate | None
     weight: Tensor | None
     pos_weight: Tensor | None
 
@@ -556,6 +605,19 @@ class SigmoidFocalLoss(_Loss):
     _function = staticmethod(losses.sigmoid_focal_loss)
     _options_type = BinaryOptions
     _shown = ("alpha", "gamma")
+
+    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
+        from_logits: bool
+        reduction: str
+        clip: Clip
+        label_smoothing: Hyper
+        smoothing_mode: str
+        empty_mean: float
+        mean_divisor: str
+        gamma: Hyper | None
+        alpha: Hyper | None
+        apply_class_balancing: bool
+        validate: Validate | None
     weight: Tensor | None
 
     def __init__(
@@ -609,6 +671,11 @@ class KLDivLoss(_Loss):
     _function = staticmethod(losses.kl_div)
     _options_type = DivergenceOptions
     _shown = ("log_target",)
+
+    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
+        log_target: bool
+        empty_mean: float
+        validate: Validate | None
 
     def __init__(
         self,
@@ -707,6 +774,11 @@ class MSELoss(_RegressionLoss):
     _function = staticmethod(losses.mse_loss)
     _fixed: ClassVar[dict[str, Any]] = {"loss": "mse"}
 
+    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
+        reduction: str
+        mean_divisor: str
+        empty_mean: float
+
 
 class L1Loss(_RegressionLoss):
     r"""Drop-in for :class:`torch.nn.L1Loss`; see :func:`crossentropy.l1_loss`.
@@ -737,6 +809,11 @@ class L1Loss(_RegressionLoss):
     _function = staticmethod(losses.l1_loss)
     _fixed: ClassVar[dict[str, Any]] = {"loss": "l1"}
 
+    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
+        reduction: str
+        mean_divisor: str
+        empty_mean: float
+
 
 class HuberLoss(_RegressionLoss):
     r"""Drop-in for :class:`torch.nn.HuberLoss`; see :func:`crossentropy.huber_loss`.
@@ -766,6 +843,12 @@ class HuberLoss(_RegressionLoss):
     _function = staticmethod(losses.huber_loss)
     _fixed: ClassVar[dict[str, Any]] = {"loss": "huber"}
     _shown = ("delta",)
+
+    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
+        reduction: str
+        delta: Hyper
+        mean_divisor: str
+        empty_mean: float
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0, **extras: Any) -> None:
         super().__init__(reduction=reduction, delta=delta, **extras)
@@ -803,6 +886,12 @@ class SmoothL1Loss(_RegressionLoss):
     _function = staticmethod(losses.smooth_l1_loss)
     _fixed: ClassVar[dict[str, Any]] = {"loss": "smooth_l1"}
     _shown = ("beta",)
+
+    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
+        reduction: str
+        beta: Hyper
+        mean_divisor: str
+        empty_mean: float
 
     def __init__(
         self,
@@ -860,6 +949,22 @@ class DiceLoss(_OverlapLoss):
     _function = staticmethod(losses.dice_loss)
     _fixed: ClassVar[dict[str, Any]] = {"alpha": 0.5, "beta": 0.5, "gamma": 1.0}
 
+    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
+        mode: str
+        from_logits: bool
+        smooth: Hyper
+        eps: float
+        aggregate: str
+        absent: str
+        ignore_index: int | None
+        classes: tuple[int, ...] | None
+        intersection: str
+        log_loss: bool
+        reduction: str
+        axis: int | None
+        empty_mean: float
+        validate: Validate | None
+
     def __init__(self, mode: str = "binary", reduction: str = "mean", **extras: Any) -> None:
         super().__init__(mode, reduction, extras)
 
@@ -891,6 +996,22 @@ class JaccardLoss(_OverlapLoss):
 
     _function = staticmethod(losses.jaccard_loss)
     _fixed: ClassVar[dict[str, Any]] = {"alpha": 1.0, "beta": 1.0, "gamma": 1.0}
+
+    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
+        mode: str
+        from_logits: bool
+        smooth: Hyper
+        eps: float
+        aggregate: str
+        absent: str
+        ignore_index: int | None
+        classes: tuple[int, ...] | None
+        intersection: str
+        log_loss: bool
+        reduction: str
+        axis: int | None
+        empty_mean: float
+        validate: Validate | None
 
     def __init__(self, mode: str = "binary", reduction: str = "mean", **extras: Any) -> None:
         super().__init__(mode, reduction, extras)
@@ -929,6 +1050,25 @@ class TverskyLoss(_OverlapLoss):
     """
 
     _function = staticmethod(losses.tversky_loss)
+
+    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
+        alpha: Hyper
+        beta: Hyper
+        gamma: Hyper
+        mode: str
+        from_logits: bool
+        smooth: Hyper
+        eps: float
+        aggregate: str
+        absent: str
+        ignore_index: int | None
+        classes: tuple[int, ...] | None
+        intersection: str
+        log_loss: bool
+        reduction: str
+        axis: int | None
+        empty_mean: float
+        validate: Validate | None
 
     def __init__(
         self,
@@ -1023,6 +1163,19 @@ class LinearCrossEntropyLoss(_Loss):
     _function = staticmethod(linear_cross_entropy)
     _options_type = FusedOptions
     _shown = ("ignore_index", "label_smoothing")
+
+    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
+        ignore_index: int | None
+        reduction: str
+        label_smoothing: Hyper
+        z_loss: Hyper
+        softcap: Hyper | None
+        empty_mean: float
+        validate: Validate | None
+        temperature: float
+        return_aux: Any
+        chunk_size: int | None
+        kernel: str
     weight: Tensor | None
 
     def __init__(

@@ -486,7 +486,7 @@ def score(
         memory while both files list the same ids in the same order (an id repeated at the
         same rows of both is then two rows), else through a sorted table of the solution's
         ids, which refuses a repeated id (the Dask engine always joins through the table).
-    id : str, optional
+    id : str or int, optional
         The id column: the join key of a pair; in a single table, the ids shown for the worst
         rows (and, of compared tables, the key that pairs their rows). Of a pandas
         DataFrame, an index level named as the ``id``, ``target`` or ``split`` column asked
@@ -528,7 +528,7 @@ def score(
         and with ``clip=1e-15`` that of scikit-learn before 1.2. The entries may then be any
         finite scores >= 0: Kaggle rescales scores above 1 (as :func:`kaggle_score` does),
         and scikit-learn's clip, first, takes them to ``1 - clip``.
-    split : str, optional
+    split : str or int, optional
         A column whose values split the rows, as Kaggle's ``Usage`` column (``Public``,
         ``Private``) of a solution: each split is also scored alone (``ScoreReport.splits``).
         In pair mode it is a column of the solution. At most 10,000 distinct values (each
