@@ -728,6 +728,11 @@ class _RegressionLoss(_Loss):
 
     _options_type = RegressionOptions
 
+    if TYPE_CHECKING:  # the subclasses' options (properties set by _Loss.__init_subclass__)
+        reduction: str
+        mean_divisor: str
+        empty_mean: float
+
     def __init__(
         self,
         size_average: bool | None = None,
@@ -774,11 +779,6 @@ class MSELoss(_RegressionLoss):
     _function = staticmethod(losses.mse_loss)
     _fixed: ClassVar[dict[str, Any]] = {"loss": "mse"}
 
-    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
-        reduction: str
-        mean_divisor: str
-        empty_mean: float
-
 
 class L1Loss(_RegressionLoss):
     r"""Drop-in for :class:`torch.nn.L1Loss`; see :func:`crossentropy.l1_loss`.
@@ -808,11 +808,6 @@ class L1Loss(_RegressionLoss):
 
     _function = staticmethod(losses.l1_loss)
     _fixed: ClassVar[dict[str, Any]] = {"loss": "l1"}
-
-    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
-        reduction: str
-        mean_divisor: str
-        empty_mean: float
 
 
 class HuberLoss(_RegressionLoss):
@@ -844,11 +839,8 @@ class HuberLoss(_RegressionLoss):
     _fixed: ClassVar[dict[str, Any]] = {"loss": "huber"}
     _shown = ("delta",)
 
-    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
-        reduction: str
+    if TYPE_CHECKING:  # its own options (properties set by _Loss.__init_subclass__)
         delta: Hyper
-        mean_divisor: str
-        empty_mean: float
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0, **extras: Any) -> None:
         super().__init__(reduction=reduction, delta=delta, **extras)
@@ -887,11 +879,8 @@ class SmoothL1Loss(_RegressionLoss):
     _fixed: ClassVar[dict[str, Any]] = {"loss": "smooth_l1"}
     _shown = ("beta",)
 
-    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
-        reduction: str
+    if TYPE_CHECKING:  # its own options (properties set by _Loss.__init_subclass__)
         beta: Hyper
-        mean_divisor: str
-        empty_mean: float
 
     def __init__(
         self,
@@ -912,6 +901,22 @@ class SmoothL1Loss(_RegressionLoss):
 class _OverlapLoss(_Loss):
     _options_type = OverlapOptions
     _shown = ("mode",)
+
+    if TYPE_CHECKING:  # the subclasses' options (properties set by _Loss.__init_subclass__)
+        mode: str
+        from_logits: bool
+        smooth: Hyper
+        eps: float
+        aggregate: str
+        absent: str
+        ignore_index: int | None
+        classes: tuple[int, ...] | None
+        intersection: str
+        log_loss: bool
+        reduction: str
+        axis: int | None
+        empty_mean: float
+        validate: Validate | None
 
     def __init__(self, mode: str, reduction: str, extras: dict[str, Any]) -> None:
         super().__init__()
@@ -949,22 +954,6 @@ class DiceLoss(_OverlapLoss):
     _function = staticmethod(losses.dice_loss)
     _fixed: ClassVar[dict[str, Any]] = {"alpha": 0.5, "beta": 0.5, "gamma": 1.0}
 
-    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
-        mode: str
-        from_logits: bool
-        smooth: Hyper
-        eps: float
-        aggregate: str
-        absent: str
-        ignore_index: int | None
-        classes: tuple[int, ...] | None
-        intersection: str
-        log_loss: bool
-        reduction: str
-        axis: int | None
-        empty_mean: float
-        validate: Validate | None
-
     def __init__(self, mode: str = "binary", reduction: str = "mean", **extras: Any) -> None:
         super().__init__(mode, reduction, extras)
 
@@ -996,22 +985,6 @@ class JaccardLoss(_OverlapLoss):
 
     _function = staticmethod(losses.jaccard_loss)
     _fixed: ClassVar[dict[str, Any]] = {"alpha": 1.0, "beta": 1.0, "gamma": 1.0}
-
-    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
-        mode: str
-        from_logits: bool
-        smooth: Hyper
-        eps: float
-        aggregate: str
-        absent: str
-        ignore_index: int | None
-        classes: tuple[int, ...] | None
-        intersection: str
-        log_loss: bool
-        reduction: str
-        axis: int | None
-        empty_mean: float
-        validate: Validate | None
 
     def __init__(self, mode: str = "binary", reduction: str = "mean", **extras: Any) -> None:
         super().__init__(mode, reduction, extras)
@@ -1051,24 +1024,10 @@ class TverskyLoss(_OverlapLoss):
 
     _function = staticmethod(losses.tversky_loss)
 
-    if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
+    if TYPE_CHECKING:  # its own options (properties set by _Loss.__init_subclass__)
         alpha: Hyper
         beta: Hyper
         gamma: Hyper
-        mode: str
-        from_logits: bool
-        smooth: Hyper
-        eps: float
-        aggregate: str
-        absent: str
-        ignore_index: int | None
-        classes: tuple[int, ...] | None
-        intersection: str
-        log_loss: bool
-        reduction: str
-        axis: int | None
-        empty_mean: float
-        validate: Validate | None
 
     def __init__(
         self,
