@@ -220,3 +220,24 @@ def test_an_infinite_logit_leaks_no_numpy_warning():
         warnings.simplefilter("error")
         out = ce.cross_entropy(np.asarray([[np.inf, 0.0, 1.0]]), [0], reduction="none")
     assert np.isnan(out[0])
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_masked_arrays_are_their_values_or_refused_naming_the_argument(name):
+    """A NumPy masked array with nothing masked gives its values' numbers; one masked value is
+    a ``ValueError`` naming the argument (NumPy's reductions skip it: a mean would count it in
+    its divisor but not in its sum)."""
+    case = CASES[name]
+    expected = _values(case.call(*case.arrays))
+    whole = [np.ma.masked_array(a) for a in case.arrays]
+    np.testing.assert_allclose(_values(case.call(*whole)), expected, rtol=1e-12, atol=1e-14)
+    params = list(inspect.signature(_function(case.function)).parameters)
+    for index, a in enumerate(case.arrays):
+        if a.ndim == 0:
+            continue
+        mask = np.zeros(a.shape, dtype=bool)
+        mask[(1,) * a.ndim] = True
+        arrays = [np.ma.masked_array(a, mask=mask) if i == index else b for i, b in enumerate(whole)]
+        with pytest.raises(ValueError, match="is a masked array with 1 masked value") as info:
+            case.call(*arrays)
+        assert str(info.value).split()[0] in params, str(info.value)

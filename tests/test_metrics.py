@@ -97,8 +97,8 @@ def test_log_loss_labels_with_classes_missing_from_y(kind: str) -> None:
         y = classes[rng.integers(0, 2, n)]  # only two of the classes occur (or one)
         p = _proba(rng, n, c)
         w = rng.random(n) if trial % 2 else None
-        for fn in ("log_loss", "d2_log_loss_score", "brier_score_loss"):
-            if fn == "d2_log_loss_score" and n < 2:
+        for fn in ("log_loss", "d2_log_loss_score", "brier_score_loss", "d2_brier_score"):
+            if fn.startswith("d2") and n < 2:
                 continue
             got = getattr(metrics, fn)(y, p, sample_weight=w, labels=classes)
             _close(got, getattr(skm, fn)(y, p, sample_weight=w, labels=classes))
@@ -345,7 +345,7 @@ def test_calibration_quantile_weighted_and_options() -> None:
 # Label indicator y_true and the deprecated y_pred= (scikit-learn 1.9).
 # ---------------------------------------------------------------------------------------------
 
-INDICATOR_METRICS = ["log_loss", "brier_score_loss", "d2_log_loss_score"]
+INDICATOR_METRICS = ["log_loss", "brier_score_loss", "d2_log_loss_score", "d2_brier_score"]
 
 
 def test_narrow_integer_labels_far_apart_do_not_overflow() -> None:
@@ -369,7 +369,7 @@ def test_object_labels_as_pandas_gives_them_match_sklearn(kind: str) -> None:
         ref = y  # scikit-learn refuses integers held as objects: it gets them as int64
         y = np.array(y.tolist(), dtype=object)
         p = _proba(rng, n, c)
-        for fn in ("log_loss", "brier_score_loss", "d2_log_loss_score"):
+        for fn in ("log_loss", "brier_score_loss", "d2_log_loss_score", "d2_brier_score"):
             _close(getattr(metrics, fn)(y, p), getattr(skm, fn)(ref, p))
         given = list(classes) + (["zzz"] if kind == "str" else [99])
         wide = np.column_stack([p, np.zeros(n)])
@@ -483,6 +483,7 @@ FUNCTIONS = [
     "log_loss",
     "brier_score_loss",
     "d2_log_loss_score",
+    "d2_brier_score",
     "perplexity",
     "calibration_error",
 ]
@@ -689,7 +690,9 @@ def test_log_loss_bad_input(kwargs, exc, match, sklearn_too) -> None:
             _quiet(skm.log_loss, **kwargs)
 
 
-@pytest.mark.parametrize("name", ["log_loss", "brier_score_loss", "d2_log_loss_score"])
+@pytest.mark.parametrize(
+    "name", ["log_loss", "brier_score_loss", "d2_log_loss_score", "d2_brier_score"]
+)
 def test_ragged_probabilities_are_a_type_error_naming_y_proba(name) -> None:
     """Rows of different lengths: the TypeError of log_loss from each metric (the Brier score
     and D² let NumPy's "inhomogeneous shape" ValueError through)."""
@@ -1084,7 +1087,7 @@ def test_nullable_and_arrow_backed_pandas_frames_are_numbers(dtype: str) -> None
     y = rng.integers(0, 3, 50)
     y[:3] = [0, 1, 2]
     frame = pd.DataFrame(p, columns=["a", "b", "c"]).astype(dtype)
-    for fn in ("log_loss", "brier_score_loss", "d2_log_loss_score"):
+    for fn in ("log_loss", "brier_score_loss", "d2_log_loss_score", "d2_brier_score"):
         _close(getattr(metrics, fn)(y, frame), getattr(skm, fn)(y, p))
     _close(metrics.calibration_error(y, frame), metrics.calibration_error(y, p))
     frame.iloc[4, 1] = pd.NA
@@ -1108,7 +1111,7 @@ def test_numbers_held_as_objects_are_read_as_scikit_learn_reads_them() -> None:
     v = p[:, 1]
     b = (y == 1).astype(int)
     for held in (p.astype(object), pd.DataFrame(p, dtype=object)):
-        for fn in ("log_loss", "brier_score_loss", "d2_log_loss_score"):
+        for fn in ("log_loss", "brier_score_loss", "d2_log_loss_score", "d2_brier_score"):
             _close(getattr(metrics, fn)(y, held), getattr(skm, fn)(y, p))
     for held in (v.astype(object), pd.Series(v, dtype=object)):
         _close(metrics.log_loss(b, held), skm.log_loss(b, v))
@@ -1159,7 +1162,7 @@ def test_probabilities_in_either_byte_order(order: str) -> None:
     y[:3] = [0, 1, 2]
     held = p.astype(order)
     native = held.astype(held.dtype.newbyteorder("="))
-    for fn in ("log_loss", "d2_log_loss_score", "brier_score_loss"):
+    for fn in ("log_loss", "d2_log_loss_score", "brier_score_loss", "d2_brier_score"):
         _close(getattr(metrics, fn)(y, held), getattr(skm, fn)(y, native), tol=1e-6)
         _close(getattr(metrics, fn)(y, held), getattr(metrics, fn)(y, native), tol=0)
     _close(metrics.perplexity(y, held), metrics.perplexity(y, native), tol=0)
@@ -1321,3 +1324,96 @@ def test_smooth_calibration_error_on_dask_names_the_bad_value_as_on_numpy() -> N
     with ce.validation(False):
         value = metrics.calibration_error(da.from_array(y, 100), da.from_array(q, 100))
     assert math.isnan(float(value))
+
+
+def test_weights_that_cancel_give_their_weighted_sum_as_sklearn() -> None:
+    """With ``normalize=False`` only all-zero weights are refused: weights of both signs that
+    sum to zero give the weighted sum, as scikit-learn's (was a ``ZeroWeightError``); the
+    weighted mean of them stays refused."""
+    skm = pytest.importorskip("sklearn.metrics")
+    y, p, w = [0, 1, 1], [0.2, 0.7, 0.4], [1.0, -1.0, 0.0]
+    expected = skm.log_loss(y, p, sample_weight=w, normalize=False)
+    _close(metrics.log_loss(y, p, sample_weight=w, normalize=False), expected)
+    stream = metrics.LogLoss(normalize=False).update(y[:1], p[:1], w[:1])
+    stream.merge(metrics.LogLoss(normalize=False).update(y[1:], p[1:], w[1:]))
+    _close(stream.result(), expected)
+    with pytest.raises(metrics.ZeroWeightError):
+        metrics.log_loss(y, p, sample_weight=w)
+    zeros = metrics.LogLoss(normalize=False).update(y, p, [0.0, 0.0, 0.0])
+    with pytest.raises(metrics.ZeroWeightError, match="every weight is zero"):
+        zeros.result()
+
+
+def test_masked_arrays_are_refused_where_a_value_is_masked() -> None:
+    """NumPy's reductions skip masked values: the mean counted them in its divisor, not its sum
+    (a number that was neither scikit-learn's nor the rows left's). Unmasked: the values."""
+    skm = pytest.importorskip("sklearn.metrics")
+    y, p, w = [0, 1, 1], [0.2, 0.7, 0.4], [1.0, 2.0, 3.0]
+    one = np.ma.masked_array(p, mask=[True, False, False])
+    for name, call in (
+        ("y_proba", lambda: metrics.log_loss(y, one)),
+        ("y_proba", lambda: metrics.d2_log_loss_score(y, one)),
+        ("y_proba", lambda: metrics.brier_score_loss(y, one)),
+        ("y_true", lambda: metrics.log_loss(np.ma.masked_array(y, mask=[1, 0, 0]), p)),
+        (
+            "sample_weight",
+            lambda: metrics.log_loss(y, p, sample_weight=np.ma.masked_array(w, mask=[1, 0, 0])),
+        ),
+        ("y_proba", lambda: metrics.LogLoss().update(y, one)),
+    ):
+        with pytest.raises(ValueError, match=rf"^{name} is a masked array with 1 masked value"):
+            call()
+    whole = np.ma.masked_array(p)
+    _close(
+        metrics.log_loss(y, whole, sample_weight=np.ma.masked_array(w)),
+        skm.log_loss(y, p, sample_weight=w),
+    )
+
+
+def test_sklearn_messages_and_categories_for_odd_arguments() -> None:
+    """Sparse matrices, text or NaN in ``labels=``, dates as labels, option errors that are
+    both ``ValueError`` and ``TypeError`` (scikit-learn's ``InvalidParameterError``), and D²'s
+    ``UndefinedMetricWarning`` where scikit-learn's filters can see it."""
+    skm = pytest.importorskip("sklearn.metrics")
+    sparse = pytest.importorskip("scipy.sparse")
+    from sklearn.exceptions import UndefinedMetricWarning
+
+    p2 = np.array([[0.2, 0.8], [0.7, 0.3]])
+    with pytest.raises(
+        TypeError,
+        match=r"^y_true must be an array; got a SciPy sparse csr_matrix of shape \(2, 2\)",
+    ):
+        metrics.log_loss(sparse.csr_matrix(np.eye(2)), p2)
+    with pytest.raises(TypeError, match=r"^y_proba must be an array; got a SciPy sparse"):
+        metrics.log_loss([0, 1], sparse.csr_matrix(p2))
+    with pytest.raises(
+        TypeError, match="labels must be a 1-D sequence of labels; got the str 'ab'"
+    ):
+        metrics.log_loss(["a", "b"], p2, labels="ab")
+    with pytest.raises(
+        ValueError, match="labels must not hold a missing label; got nan at position 2"
+    ):
+        metrics.log_loss([0.0, 1.0], p2, labels=[0.0, 1.0, np.nan])
+    days = np.array(["2020-01-01", "2021-01-01"], dtype="datetime64[D]")
+    _close(metrics.log_loss(days, [0.2, 0.7]), skm.log_loss(days, [0.2, 0.7]))
+    with pytest.raises(ValueError, match="y_true must not hold a missing label; got NaT at row 1"):
+        metrics.log_loss(np.array(["2020-01-01", "NaT"], dtype="datetime64[D]"), [0.2, 0.7])
+    for call in (
+        lambda: metrics.log_loss([0, 1], [0.2, 0.8], normalize=1),
+        lambda: metrics.brier_score_loss([0, 1], [0.2, 0.8], pos_label=[1]),
+        lambda: metrics.brier_score_loss([0, 1], [0.2, 0.8], scale_by_half=1),
+    ):
+        for kind in (ValueError, TypeError):
+            with pytest.raises(kind):
+                call()
+    for d2 in (metrics.d2_log_loss_score, metrics.d2_brier_score):
+        with pytest.warns(UndefinedMetricWarning, match="two samples") as record:
+            assert math.isnan(d2([0], [[0.3, 0.7]], labels=[0, 1]))
+        assert record[0].filename == __file__
+    with pytest.warns(UndefinedMetricWarning, match="one class"):
+        assert metrics.d2_brier_score([0, 0], [[0.3, 0.7], [0.4, 0.6]], labels=[0, 1]) == -math.inf
+    with pytest.warns(UserWarning, match="sorted order") as record:
+        metrics.log_loss(
+            np.eye(3), [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]], labels=[2, 1, 0]
+        )
+    assert record[0].filename == __file__  # (pointed one frame above the call)

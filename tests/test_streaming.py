@@ -61,6 +61,7 @@ CASES = {
     "log_loss_sum": (metrics.LogLoss, metrics.log_loss, {"normalize": False}),
     "perplexity": (metrics.Perplexity, metrics.perplexity, {}),
     "d2": (metrics.D2LogLoss, metrics.d2_log_loss_score, {}),
+    "d2_brier": (metrics.D2BrierScore, metrics.d2_brier_score, {}),
     "brier": (metrics.BrierScore, metrics.brier_score_loss, {}),
     "brier_unscaled": (metrics.BrierScore, metrics.brier_score_loss, {"scale_by_half": False}),
     "ece": (metrics.CalibrationError, metrics.calibration_error, {"n_bins": 10}),
@@ -107,7 +108,7 @@ def test_stream_equals_one_shot(name: str) -> None:
         _close(_value(acc.result()), expected)
 
 
-@pytest.mark.parametrize("name", ["log_loss", "brier", "d2", "ece", "rmsce_quantile"])
+@pytest.mark.parametrize("name", ["log_loss", "brier", "d2", "d2_brier", "ece", "rmsce_quantile"])
 def test_stream_of_binary_vectors(name: str) -> None:
     rng = _rng("binary-stream", name)
     y, p, w, _ = _data(3, 2, 200)
@@ -153,7 +154,7 @@ def test_pickled_mid_stream_goes_on() -> None:
 
 def test_streams_take_every_array_library(backend) -> None:
     y, p, w, _ = _data(2, 4, 60)
-    for name in ("log_loss", "brier", "ece", "per_class", "d2"):
+    for name in ("log_loss", "brier", "ece", "per_class", "d2", "d2_brier"):
         acc = _new(name, None)
         for lo, hi in ((0, 25), (25, 60)):
             acc.update(
@@ -275,8 +276,9 @@ def test_empty_streams() -> None:
     assert math.isnan(metrics.BrierScore().result())
     assert math.isnan(metrics.CalibrationError().result())
     assert math.isnan(metrics.CalibrationError(strategy="quantile").result())
-    with pytest.warns(UserWarning, match="two samples"):
-        assert math.isnan(metrics.D2LogLoss().result())
+    for d2 in (metrics.D2LogLoss, metrics.D2BrierScore):
+        with pytest.warns(UserWarning, match="two samples"):
+            assert math.isnan(d2().result())
     with pytest.raises(ZeroDivisionError):
         metrics.LogLoss().update([0, 1], [0.5, 0.5], [0.0, 0.0]).result()
 

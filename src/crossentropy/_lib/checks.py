@@ -30,6 +30,7 @@ from crossentropy._lib.namespace import (
 
 __all__ = [
     "LabelRangeError",
+    "ParameterError",
     "check_bool",
     "check_choice",
     "check_hyper",
@@ -113,10 +114,16 @@ def check_choice(value: object, name: str, choices: Sequence[object]) -> Any:
     raise ValueError(f"{name} must be one of {listed}; got {value!r}{hint}")
 
 
+class ParameterError(ValueError, TypeError):
+    """A bad value of an option (not of the data): both a ``ValueError`` and a ``TypeError``,
+    as scikit-learn's ``InvalidParameterError``, so that either ``except`` clause written for
+    scikit-learn catches it."""
+
+
 def check_bool(value: object, name: str) -> bool:
-    """``value`` if it is a bool, else ``TypeError``."""
+    """``value`` if it is a bool, else :class:`ParameterError` (a ``TypeError``)."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool; got {type(value).__name__}")
+        raise ParameterError(f"{name} must be a bool; got {type(value).__name__}")
     return bool(value)
 
 

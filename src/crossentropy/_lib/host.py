@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from crossentropy._lib.namespace import Array, is_dask, is_numpy, is_torch
+from crossentropy._lib.namespace import Array, is_dask, is_numpy, is_torch, plain_values
 
 __all__ = ["computed", "to_host", "to_host_all"]
 
@@ -17,11 +17,12 @@ def to_host(x: Array, name: str = "array") -> np.ndarray[Any, Any]:
     (bfloat16 becomes float32, which NumPy lacks), Dask arrays are computed, other libraries
     go through ``__array__`` or DLPack.
 
-    A ``meta`` tensor has no values: ``ValueError`` naming ``name``; nor has an array that
+    A ``meta`` tensor has no values: ``ValueError`` naming ``name``; nor has a masked value of a
+    NumPy masked array (:func:`~crossentropy._lib.namespace.plain_values`); nor has an array that
     ``jax.jit`` (or ``grad``, ``vmap``) is tracing: ``TypeError`` naming ``name``.
     """
     if is_numpy(x):
-        return np.asarray(x)
+        return np.asarray(plain_values(x, name))
     if is_torch(x):
         import torch
 

@@ -49,6 +49,7 @@ __all__ = [
     "is_torch",
     "move_axis",
     "namespace",
+    "plain_values",
     "promoted",
     "quiet",
     "restore_dtype",
@@ -62,6 +63,28 @@ OPTIONAL = frozenset({"weight", "pos_weight", "alpha", "where"})
 def is_numpy(x: object) -> bool:
     """Whether ``x`` is a NumPy array or scalar."""
     return isinstance(x, (np.ndarray, np.generic))
+
+
+def plain_values(x: Any, name: str) -> Any:
+    """``x``, or a NumPy masked array's values where none is masked; a masked value is a
+    ``ValueError`` naming ``name`` (NumPy's reductions skip it, so a mean would count it in its
+    divisor but not its sum: no number of such an input is the one meant). A SciPy sparse
+    matrix is a ``TypeError`` naming ``name`` (as scikit-learn refuses one)."""
+    if type(x).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"{name} must be an array; got a SciPy sparse {type(x).__name__} of shape "
+            f"{getattr(x, 'shape', '?')}: pass {name}.toarray()"
+        )
+    if not isinstance(x, np.ma.MaskedArray):
+        return x
+    hidden = int(np.count_nonzero(np.ma.getmaskarray(x)))
+    if hidden:
+        what = "1 masked value: fill it" if hidden == 1 else f"{hidden} masked values: fill them"
+        raise ValueError(
+            f"{name} is a masked array with {what} ({name}.filled(value)) or leave out the rows "
+            "that hold them"
+        )
+    return x.data
 
 
 def is_torch(x: object) -> bool:
@@ -220,6 +243,7 @@ def namespace(*args: object, names: Sequence[str]) -> tuple[Namespace, list[Any]
                         "on one device"
                     )
             return _torch_namespace(), list(args)
+    args = tuple(plain_values(a, name) for a, name in zip(args, names, strict=True))
     if any(is_dask(a) for a in args):
         args = tuple(_without_empty_chunks(a) if is_dask(a) else a for a in args)
     arrays = [(a, n) for a, n in zip(args, names, strict=True) if is_array(a)]

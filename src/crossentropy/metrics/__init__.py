@@ -1,13 +1,14 @@
 """Metrics for probability predictions, one-shot and streaming (mergeable accumulators).
 
 One-shot functions take scikit-learn's names, arguments and numbers (:func:`log_loss`,
-:func:`brier_score_loss`, :func:`d2_log_loss_score`) plus :func:`calibration_error`,
-:func:`perplexity` and :func:`log_loss_per_class`; the calibration report of 2026 practice
-is :func:`smooth_calibration_error` (smooth ECE), :func:`calibration_decomposition` (CORP
-miscalibration / discrimination / uncertainty), :func:`murphy_decomposition` and the mergeable
-:class:`CalibrationAccumulator`; each one-shot metric of scikit-learn's has a streaming
-accumulator with ``update``, ``merge`` and ``result``, and :class:`ScoreAccumulator` gathers
-every number of the ``crossentropy score`` report in one pass.
+:func:`brier_score_loss`, :func:`d2_log_loss_score`, :func:`d2_brier_score`) plus
+:func:`calibration_error`, :func:`perplexity` and :func:`log_loss_per_class`; the calibration
+report of 2026 practice is :func:`smooth_calibration_error` (smooth ECE),
+:func:`calibration_decomposition` (CORP miscalibration / discrimination / uncertainty),
+:func:`murphy_decomposition` and the mergeable :class:`CalibrationAccumulator`; each one-shot
+metric of scikit-learn's has a streaming accumulator with ``update``, ``merge`` and ``result``,
+and :class:`ScoreAccumulator` gathers every number of the ``crossentropy score`` report in one
+pass.
 
 Metrics read values and are not differentiable: tensors that require gradients are detached
 (a metric returns no ``grad_fn``), float16 and bfloat16 inputs are computed in float32, and a
@@ -28,6 +29,7 @@ from crossentropy.metrics._functions import (
     ZeroWeightError,
     brier_score_loss,
     calibration_error,
+    d2_brier_score,
     d2_log_loss_score,
     log_loss,
     log_loss_per_class,
@@ -37,6 +39,7 @@ from crossentropy.metrics._score import ScoreAccumulator
 from crossentropy.metrics._streaming import (
     BrierScore,
     CalibrationError,
+    D2BrierScore,
     D2LogLoss,
     LogLoss,
     LogLossPerClass,
@@ -48,6 +51,7 @@ __all__ = [
     "CalibrationAccumulator",
     "CalibrationError",
     "ClassLogLoss",
+    "D2BrierScore",
     "D2LogLoss",
     "Decomposition",
     "LogLoss",
@@ -59,6 +63,7 @@ __all__ = [
     "brier_score_loss",
     "calibration_decomposition",
     "calibration_error",
+    "d2_brier_score",
     "d2_log_loss_score",
     "log_loss",
     "log_loss_per_class",

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import warnings
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from crossentropy._lib.checks import check_bool, check_choice, shape_str
+from crossentropy._lib.checks import ParameterError, check_bool, check_choice, shape_str
 from crossentropy._lib.host import to_host, to_host_all
 from crossentropy._lib.namespace import Array, Namespace, device_of, is_dask
 from crossentropy._lib.policy import get_validation, reads
@@ -65,6 +66,7 @@ __all__ = [
     "ZeroWeightError",
     "brier_score_loss",
     "calibration_error",
+    "d2_brier_score",
     "d2_log_loss_score",
     "log_loss",
     "log_loss_per_class",
@@ -73,8 +75,9 @@ __all__ = [
 
 
 class ZeroWeightError(ValueError, ZeroDivisionError):
-    """The sample weights sum to zero: no weighted mean (scikit-learn raises
-    ``ZeroDivisionError``; this is both that and a ``ValueError``).
+    """The sample weights sum to zero: no weighted mean. scikit-learn raises a ``ValueError``
+    when every weight is zero and a ``ZeroDivisionError`` when weights of both signs cancel;
+    this is both.
 
     Parameters
     ----------
@@ -121,6 +124,14 @@ def check_weight_total(weights: Any) -> None:
     if total == 0:
         raise ZeroWeightError()
     check_weight_magnitude(total)
+
+
+def check_some_weight(counted: bool) -> None:
+    """The rule of a weighted sum (``normalize=False``): some weight is not zero (else
+    :class:`ZeroWeightError`, as scikit-learn refuses all-zero weights); weights of both signs
+    that cancel give their sum."""
+    if not counted:
+        raise ZeroWeightError("sample_weight sums to zero: every weight is zero, no row counts")
 
 
 def _denominator(prep: Prepared) -> Array:
@@ -271,7 +282,9 @@ def log_loss(
         NaN or inf in ``y_proba`` (the first bad row is named), a probability outside [0, 1],
         a single class without ``labels``, columns that do not match the classes, lengths that
         differ, a label outside ``labels``, a missing label, sample weights that sum to zero
-        (:class:`ZeroWeightError`, with ``normalize=False`` too) or to more than float64's
+        (:class:`ZeroWeightError`; with ``normalize=False`` only where every weight is zero, as
+        scikit-learn: weights of both signs that cancel give their weighted sum) or to more than
+        float64's
         largest over 2**32, about 4e298 (where a weighted sum could overflow; scikit-learn's
         are exact up to weights of about 1e306 each, NaN beyond). A Dask result is lazy: its
         values are not read, so a bad value or a zero total weight gives NaN, unless
@@ -291,10 +304,16 @@ def log_loss(
         y_true, y_proba, sample_weight, labels, loss_sum=True, multi_label=True, nonempty=True
     )
     total = loss_total(prep)
-    den = _denominator(prep)  # a zero total weight is refused either way, as in scikit-learn
     if normalize:
-        return finish(prep, total / den)
-    return finish(prep, prep.xp.where(prep.xp.isnan(den), den, total))  # lazy: NaN, as the mean
+        return finish(prep, total / _denominator(prep))
+    if prep.weight is None:
+        return finish(prep, total)
+    xp = prep.xp
+    counted = xp.any(prep.weight != 0)
+    if reads(None, counted):
+        check_some_weight(bool(counted))
+        return finish(prep, total)
+    return finish(prep, xp.where(counted, total, xp.full_like(total, math.nan)))  # lazy: NaN
 
 
 def perplexity(y_true: Any, y_proba: Any, *, sample_weight: Any = None, labels: Any = None) -> Any:
@@ -448,10 +467,10 @@ def d2_log_loss_score(
         # labels= too, where it does not); one row holds one class, not an error here
         with contextlib.suppress(ClassCountError):
             prepare(y_true, y_proba, sample_weight, labels, multi_label=True)
-        return _d2_undefined()
+        return d2_undefined()
     prep = prepare(y_true, y_proba, sample_weight, labels, loss_sum=True, multi_label=True)
     if n is None and prep.n < 2:  # a length known only now (a Dask DataFrame)
-        return _d2_undefined()
+        return d2_undefined()
     total, counts = to_host_all(_denominator(prep), class_totals(prep, None))  # (one pass)
     total_weight = float(np.asarray(total))
     numerator = loss_total(prep)
@@ -491,10 +510,25 @@ def _n_rows(y_proba: Any) -> int | None:
     return None
 
 
-def _d2_undefined() -> float:
-    """scikit-learn's NaN, with its warning, for fewer than two rows."""
+def undefined_metric_warning() -> type[UserWarning]:
+    """The category of a warning that a metric is undefined (NaN): scikit-learn's
+    ``UndefinedMetricWarning`` (a ``UserWarning``) where ``sklearn.exceptions`` is imported, so
+    that a filter or ``pytest.warns`` written for scikit-learn catches it; else
+    ``UserWarning``. scikit-learn is not imported for it."""
+    found = sys.modules.get("sklearn.exceptions")
+    category = getattr(found, "UndefinedMetricWarning", None)
+    if isinstance(category, type) and issubclass(category, UserWarning):
+        return category
+    return UserWarning
+
+
+def d2_undefined(stacklevel: int = 3) -> float:
+    """scikit-learn's NaN, with its warning, for fewer than two rows (``stacklevel``: the
+    caller's caller's by default, the user's call to a metric)."""
     warnings.warn(
-        "D^2 score is not well-defined with less than two samples.", UserWarning, stacklevel=3
+        "D^2 score is not well-defined with less than two samples.",
+        undefined_metric_warning(),
+        stacklevel=stacklevel,
     )
     return float("nan")
 
@@ -567,13 +601,104 @@ def brier_score_loss(
     return finish(prep, score * brier_scale(width, scale_by_half))
 
 
+def d2_brier_score(
+    y_true: Any,
+    y_proba: Any,
+    *,
+    sample_weight: Any = None,
+    pos_label: Any = None,
+    labels: Any = None,
+) -> Any:
+    r""":math:`D^2` of the Brier score (the Brier skill score): the share of the Brier score of
+    the class-frequency baseline explained, as :func:`sklearn.metrics.d2_brier_score`.
+
+    .. math::
+
+        D^2 = 1 - \frac{\sum_i w_i \sum_c (t_{ic} - p_{ic})^2}
+                        {\sum_i w_i \sum_c (t_{ic} - s_c)^2}
+            = 1 - \frac{B}{\sum_c s_c (1 - s_c)}
+
+    where :math:`t_{ic}` is the one-hot outcome (or the label indicator's entry) and
+    :math:`s_c = \sum_i w_i t_{ic} / \sum_i w_i` the weighted share of class :math:`c` (the
+    baseline always predicts the class proportions of ``y_true``). The scale of the Brier score
+    cancels. 1 is perfect, 0 the baseline, negative worse. Fewer than two rows give NaN with
+    scikit-learn's warning; a ``y_true`` of one class (the baseline's score is 0) gives
+    :math:`-\infty` (NaN for a perfect ``y_proba``) with a warning, as scikit-learn's
+    :math:`1 - B / 0`; sample weights that sum to zero are a ``ValueError``
+    (:class:`ZeroWeightError`). ``y_true``, ``y_proba``, ``pos_label`` and ``labels`` are read
+    as by :func:`brier_score_loss`.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,) or (n, C)
+        True labels, any type (integers, strings, booleans), or a label indicator matrix.
+    y_proba : array_like of shape (n,) or (n, C)
+        Probability of ``pos_label``, or of each class in the sorted order of the labels.
+    sample_weight : array_like of shape (n,), optional
+        Row weights.
+    pos_label : label, optional
+        The class a vector ``y_proba`` gives the probability of (as in
+        :func:`brier_score_loss`).
+    labels : array_like, optional
+        All class labels, when ``y_true`` may miss some (sorted; a warning if not given sorted).
+
+    Examples
+    --------
+    >>> from crossentropy.metrics import d2_brier_score
+    >>> round(d2_brier_score([0, 1, 1, 0], [0.1, 0.9, 0.8, 0.3]), 6)
+    0.85
+    """
+    shape = _proba_shape(y_proba)
+    binary = len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)
+
+    def prepared() -> Prepared:
+        if binary:
+            return prepare_binary(y_true, y_proba, sample_weight, pos_label, true_class=False)
+        return prepare(y_true, y_proba, sample_weight, labels, multi_label=True, nonempty=True)
+
+    n = _n_rows(y_proba)
+    if n is not None and n < 2:  # checked first, as d2_log_loss_score
+        with contextlib.suppress(ClassCountError):
+            prepared()
+        return d2_undefined()
+    prep = prepared()
+    if n is None and prep.n < 2:
+        return d2_undefined()
+    total, counts, score = to_host_all(
+        _denominator(prep), class_totals(prep, None), brier_total(prep)
+    )
+    d2 = d2_brier(float(np.asarray(score)), np.asarray(counts), float(np.asarray(total)))
+    return finish(prep, prep.xp.asarray(d2, dtype=accumulate_dtype(prep.xp, prep.proba)))
+
+
+def d2_brier(
+    score: float, counts: np.ndarray[Any, Any], total: float, stacklevel: int = 4
+) -> float:
+    """:func:`d2_brier_score` from the weighted sum of the rows' (unscaled) Brier scores, the
+    classes' weights and their total: ``1 - score / (total * sum_c s_c (1 - s_c))``; a zero
+    baseline (one class) is :math:`-\\infty` (NaN for a zero ``score``) with a warning
+    (``stacklevel``: the user's call to the metric)."""
+    share = np.asarray(counts, dtype=np.float64) / total
+    baseline = float(np.sum(share * (1 - share))) * total
+    if baseline == 0:
+        warnings.warn(
+            "D^2 score is not well-defined when y_true holds one class: the baseline's Brier "
+            "score is 0",
+            undefined_metric_warning(),
+            stacklevel=stacklevel,
+        )
+        return -math.inf if score > 0 else math.nan
+    return 1 - score / baseline
+
+
 def check_scale_by_half(value: Any) -> bool | Literal["auto"]:
-    """``scale_by_half``: ``"auto"`` or a boolean (NumPy's too), else a ``ValueError``."""
+    """``scale_by_half``: ``"auto"`` or a boolean (NumPy's too), else a
+    :class:`~crossentropy._lib.checks.ParameterError` (``ValueError``)."""
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, str) and value == "auto":
         return "auto"
-    raise ValueError(f"scale_by_half must be True, False or 'auto'; got {value!r}")
+    raise ParameterError(f"scale_by_half must be True, False or 'auto'; got {value!r}")
 
 
 def prepare_binary(

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from crossentropy._lib.checks import plain, shape_str
+from crossentropy._lib.checks import ParameterError, plain, shape_str
 from crossentropy._lib.host import to_host
-from crossentropy._lib.namespace import is_array
+from crossentropy._lib.namespace import is_array, plain_values
 
 __all__ = [
     "INTEGRAL_NAME",
@@ -70,13 +70,13 @@ class ClassCountError(ValueError):
 
 def check_pos_label(value: Any) -> Any:
     """``pos_label``: None, or one label (a number, text or a boolean; a 0-d array is its
-    value), as scikit-learn takes it; a ``TypeError`` otherwise (an array or a set would be
-    compared row by row)."""
+    value), as scikit-learn takes it; a :class:`ParameterError` (``TypeError``) otherwise (an
+    array or a set would be compared row by row)."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
     if value is None or isinstance(value, str | bytes | numbers.Number | np.generic):
         return value
-    raise TypeError(
+    raise ParameterError(
         f"pos_label must be one label (a number, text or a boolean); got {type(value).__name__}"
     )
 
@@ -101,7 +101,9 @@ def _refuse_mixed(given: Any, a: Host, name: str) -> None:
 def host_labels(y: Any, name: str, *, indicator: bool = False) -> Host:
     """Labels as a 1-D NumPy array (a host copy for other libraries; Dask computes); with
     ``indicator``, a label indicator matrix ``(n, C)`` of 0s and 1s is returned as it is
-    (:func:`indicator_rows`)."""
+    (:func:`indicator_rows`). A NumPy masked array or SciPy sparse matrix is
+    :func:`~crossentropy._lib.namespace.plain_values`'s."""
+    y = plain_values(y, name)
     if is_array(y):
         a = to_host(y, name)
     else:
@@ -123,7 +125,11 @@ def host_labels(y: Any, name: str, *, indicator: bool = False) -> Host:
     if a.dtype.kind == "f" and a.size and not np.all(np.isfinite(a)):
         row = int(np.argmax(~np.isfinite(a)))
         raise ValueError(f"{name} must hold finite labels; got {a[row]} at row {row}")
-    if a.dtype.kind not in "biufUSO":
+    if a.dtype.kind in "Mm":  # NaT: a missing date or duration
+        missing = _missing_label(a)
+        if missing is not None:
+            raise ValueError(f"{name} must not hold a missing label; got NaT at row {missing[0]}")
+    if a.dtype.kind not in "biufUSOMm":  # (dates and durations are labels too, as for NumPy)
         raise TypeError(f"{name} must hold class labels; got an array of dtype {a.dtype}")
     return a
 
@@ -163,7 +169,7 @@ def indicator_rows(t: Host, labels: Any) -> tuple[Encoded, bool]:
     if labels is None:
         classes = np.arange(width)
     else:
-        classes = checked_labels(labels, stacklevel=6)
+        classes = checked_labels(labels, stacklevel=5)
         if classes.shape[0] != width:
             raise ValueError(
                 f"y_true is a label indicator matrix of {width} columns, but labels holds "
@@ -228,10 +234,24 @@ def _incomparable(a: Host, exc: TypeError) -> ValueError | TypeError:
     ``ValueError`` naming its row (scikit-learn's "Unknown label type" for ``[0, None, 2]``),
     else labels of types that do not compare are a ``TypeError`` (as scikit-learn's sorting
     raises one)."""
+    missing = _missing_label(a)
+    if missing is not None:
+        return ValueError(f"class labels must not be missing; got {missing[1]} at row {missing[0]}")
+    return TypeError(f"class labels must be of one comparable type; got {exc}")
+
+
+def _missing_label(a: Host) -> tuple[int, Any] | None:
+    """The position and value of the first missing label of ``a`` (None, NaN, pandas' ``NA``,
+    NaT), else None."""
+    if a.dtype.kind in "fcMm":
+        bad = np.isnan(a)
+        return (int(np.argmax(bad)), a[np.argmax(bad)]) if bad.any() else None
+    if a.dtype.kind != "O":
+        return None
     for i, v in enumerate(a.tolist()):
         if v is None or (isinstance(v, float) and v != v) or type(v).__name__ == "NAType":
-            return ValueError(f"class labels must not be missing; got {v} at row {i}")
-    return TypeError(f"class labels must be of one comparable type; got {exc}")
+            return i, v
+    return None
 
 
 def distinct(y: Host) -> Host:
@@ -303,10 +323,20 @@ def encode(y: Host, labels: Any, name_y: str = "y_true") -> Encoded:
 def checked_labels(labels: Any, stacklevel: int = 4) -> Host:
     """The sorted classes of a ``labels=`` argument: 1-D, at least two distinct labels; a
     ``UserWarning`` when they were not given sorted (the columns follow the sorted order)."""
-    given = np.asarray(labels)
+    if isinstance(labels, str | bytes):
+        raise TypeError(
+            f"labels must be a 1-D sequence of labels; got the {type(labels).__name__} "
+            f"{labels!r} (text is one label, not a sequence of them)"
+        )
+    given = np.asarray(plain_values(labels, "labels"))
     _refuse_mixed(labels, given, "labels")
     if given.ndim != 1:
         raise ValueError(f"labels must be a 1-D sequence of labels; got {shape_str(given.shape)}")
+    missing = _missing_label(given)
+    if missing is not None:
+        raise ValueError(
+            f"labels must not hold a missing label; got {missing[1]} at position {missing[0]}"
+        )
     classes = _unique(given)
     if classes.shape != given.shape or not np.all(classes == given):
         warnings.warn(

@@ -32,6 +32,7 @@ from crossentropy._lib.namespace import (
     epsilon,
     is_torch,
     namespace,
+    plain_values,
 )
 from crossentropy._lib.policy import reads
 from crossentropy.metrics._checks import check_probabilities
@@ -150,7 +151,9 @@ def _objects_as_numbers(x: Any, name: str) -> Any:
     """``x`` as given, or, for a NumPy array or pandas data of objects (a column of numbers
     held as objects), their float64 values, as scikit-learn's ``check_array`` reads them; a
     ``TypeError`` naming ``name`` where an object is not a number (text included: it is not
-    read as numbers)."""
+    read as numbers). A NumPy masked array is its values where none is masked
+    (:func:`~crossentropy._lib.namespace.plain_values`)."""
+    x = plain_values(x, name)
     if isinstance(x, np.ndarray):
         arr = x
     elif _object_columns(x):

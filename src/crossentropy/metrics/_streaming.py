@@ -22,7 +22,6 @@ function would find the same classes (every class occurs, or the same ``labels=`
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -42,9 +41,12 @@ from crossentropy.metrics._functions import (
     bin_totals,
     brier_total,
     check_scale_by_half,
+    check_some_weight,
     check_weight_total,
     class_totals,
     confidence_and_outcome,
+    d2_brier,
+    d2_undefined,
     loss_total,
     losses,
     prepare_binary,
@@ -60,6 +62,7 @@ from crossentropy.metrics._prepare import Prepared, check_weight_magnitude, prep
 __all__ = [
     "BrierScore",
     "CalibrationError",
+    "D2BrierScore",
     "D2LogLoss",
     "LogLoss",
     "LogLossPerClass",
@@ -189,6 +192,7 @@ class LogLoss(_Stream):
         self._options = (self.normalize,)
         self._loss = ExactSum()
         self._weight = ExactSum()
+        self._counted = False  # a weight that is not zero was seen
 
     def update(self, y_true: Any, y_proba: Any, sample_weight: Any = None) -> LogLoss:
         """Add a batch.
@@ -211,6 +215,9 @@ class LogLoss(_Stream):
             self._weight.add(
                 prep.n if prep.weight is None else _float(weighted_sum(prep.xp, prep.weight, None))
             )
+            self._counted = (
+                self._counted or prep.weight is None or bool(to_host(prep.xp.any(prep.weight != 0)))
+            )
         return self
 
     def merge(self, other: LogLoss) -> LogLoss:
@@ -224,19 +231,21 @@ class LogLoss(_Stream):
         self._check_other(other)
         self._loss.merge(other._loss)
         self._weight.merge(other._weight)
+        self._counted = self._counted or other._counted
         self.n += other.n  # (last: a refused merge leaves the count)
         return self
 
     def result(self) -> float:
         """The log loss of every row seen (the weighted sum with ``normalize=False``)."""
         total = float(self._loss.value())
-        weight = float(self._weight.value())
-        if self.n:  # a zero total is refused either way, as in scikit-learn
-            check_weight_total(weight)
-        if not self.normalize:
+        if not self.normalize:  # all-zero weights are refused, as by log_loss
+            if self.n:
+                check_some_weight(self._counted)
             return total
         if self.n == 0:
             return math.nan
+        weight = float(self._weight.value())
+        check_weight_total(weight)
         return total / weight
 
 
@@ -426,12 +435,7 @@ class D2LogLoss(_Stream):
     def result(self) -> float:
         """:math:`D^2` of every row seen (NaN, with a warning, below two rows)."""
         if self.n < 2 or self._class_weight is None:
-            warnings.warn(
-                "D^2 score is not well-defined with less than two samples.",
-                UserWarning,
-                stacklevel=2,
-            )
-            return math.nan
+            return d2_undefined(stacklevel=3)
         counts = self._class_weight.value()
         check_weight_total(counts)
         baseline = row_log_loss(np, counts / counts.sum(), np.float64)
@@ -526,7 +530,11 @@ class BrierScore(_Stream):
         self._weight.add(
             prep.n if prep.weight is None else _float(weighted_sum(prep.xp, prep.weight, None))
         )
+        self._add_more(prep)
         return self
+
+    def _add_more(self, prep: Prepared) -> None:
+        """What a subclass keeps of a batch besides the Brier score's sums."""
 
     def _checked_seen(self, labels: set[Any]) -> set[Any]:
         """The labels of vectors seen with ``labels`` added: at most two, and without
@@ -572,6 +580,71 @@ class BrierScore(_Stream):
         score = float(self._sum.value()) / weight
         half = self._width < 3 if self.scale_by_half == "auto" else self.scale_by_half
         return score * 0.5 if half else score
+
+
+class D2BrierScore(BrierScore):
+    r"""Streaming :func:`~crossentropy.metrics.d2_brier_score` (the Brier skill score).
+
+    .. math::
+
+        D^2 = 1 - \frac{\sum_i w_i \sum_c (\mathbb 1[y_i = c] - p_{ic})^2}
+                        {W \sum_c s_c (1 - s_c)}, \qquad s_c = W_c / W
+
+    Keeps :class:`BrierScore`'s sums and the weight :math:`W_c` of each class; the baseline in
+    the denominator is formed in ``result()``. ``y_true``, ``y_proba`` and ``pos_label`` follow
+    :class:`BrierScore`'s stream rules.
+
+    Parameters
+    ----------
+    pos_label : label, optional
+        The class a vector ``y_proba`` gives the probability of (default 1, as
+        :class:`BrierScore`).
+    labels : array_like, optional
+        All class labels (sorted), fixed for the whole stream; without them the classes
+        are the column indices of the first batch, and the labels must be integers.
+
+    Examples
+    --------
+    >>> from crossentropy.metrics import D2BrierScore, d2_brier_score
+    >>> y, p = [0, 1, 1, 0], [0.1, 0.9, 0.8, 0.3]
+    >>> acc = D2BrierScore().update(y[:2], p[:2]).update(y[2:], p[2:])
+    >>> round(acc.result(), 12) == round(d2_brier_score(y, p), 12)
+    True
+    """
+
+    def __init__(self, *, pos_label: Any = None, labels: Any = None) -> None:
+        super().__init__(pos_label=pos_label, labels=labels)
+        self._class_weight: ExactSum | None = None
+
+    def _add_more(self, prep: Prepared) -> None:
+        counts = to_host(class_totals(prep, None))
+        if self._class_weight is None:
+            self._class_weight = ExactSum(counts.shape[0])
+        self._class_weight.add(counts)
+
+    def merge(self, other: BrierScore) -> D2BrierScore:
+        """Add what another accumulator has seen.
+
+        Parameters
+        ----------
+        other : D2BrierScore
+            An accumulator of the same kind, options and classes.
+        """
+        super().merge(other)
+        theirs = other._class_weight if isinstance(other, D2BrierScore) else None
+        if theirs is not None:
+            if self._class_weight is None:
+                self._class_weight = ExactSum(theirs.hi.shape)
+            self._class_weight.merge(theirs)
+        return self
+
+    def result(self) -> float:
+        """:math:`D^2` of every row seen (NaN, with a warning, below two rows)."""
+        if self.n < 2 or self._class_weight is None:
+            return d2_undefined(stacklevel=3)
+        total = float(self._weight.value())
+        check_weight_total(total)
+        return d2_brier(float(self._sum.value()), self._class_weight.value(), total, 3)
 
 
 class CalibrationError(_Stream):
