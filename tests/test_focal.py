@@ -868,3 +868,22 @@ def test_focal_gamma_gradient_with_a_certain_prediction(gamma):
     g_t = torch.tensor(gamma, dtype=torch.float64, requires_grad=True)
     ce.focal_loss(torch.tensor(x), torch.tensor(y), gamma=g_t).backward()
     assert float(g_t.grad) == pytest.approx(expected, rel=1e-10)
+
+
+def test_sigmoid_focal_gamma_none_is_refused_everywhere():
+    """``gamma=None`` is no focusing number: refused as ``focal_loss`` refuses it (it gave
+    ``gamma=0`` on NumPy and, on torch, a plain BCE that dropped ``alpha``)."""
+    import crossentropy.grad as grad
+    import crossentropy.nn as cnn
+
+    x, t = np.array([0.3, -1.2, 2.0, 0.1]), np.array([1.0, 0.0, 1.0, 0.0])
+    for call in (
+        lambda: ce.sigmoid_focal_loss(x, t, gamma=None),
+        lambda: ce.sigmoid_focal_loss(torch.tensor(x), torch.tensor(t), gamma=None),
+        lambda: grad.sigmoid_focal_loss(x, t, gamma=None),
+        lambda: cnn.SigmoidFocalLoss(gamma=None),
+    ):
+        with pytest.raises(TypeError, match="gamma must be a real number; got None"):
+            call()
+    plain = ce.sigmoid_focal_loss(torch.tensor(x), torch.tensor(t), gamma=0.0)
+    np.testing.assert_allclose(plain.numpy(), ce.sigmoid_focal_loss(x, t, gamma=0.0), rtol=1e-14)

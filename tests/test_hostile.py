@@ -237,7 +237,9 @@ def test_masked_arrays_are_their_values_or_refused_naming_the_argument(name):
             continue
         mask = np.zeros(a.shape, dtype=bool)
         mask[(1,) * a.ndim] = True
-        arrays = [np.ma.masked_array(a, mask=mask) if i == index else b for i, b in enumerate(whole)]
+        arrays = [
+            np.ma.masked_array(a, mask=mask) if i == index else b for i, b in enumerate(whole)
+        ]
         with pytest.raises(ValueError, match="is a masked array with 1 masked value") as info:
             case.call(*arrays)
         assert str(info.value).split()[0] in params, str(info.value)

@@ -632,3 +632,16 @@ def test_normalize_must_be_a_bool(normalize):
     with pytest.raises(TypeError, match="normalize must be a bool"):
         ce.kl_divergence(p, q, normalize=normalize)
     assert float(ce.entropy(p, normalize=np.True_)) == pytest.approx(math.log(2), rel=1e-15)
+
+
+def test_axis_none_is_refused_by_the_distribution_measures():
+    """``axis=None`` names no distribution axis: a ``TypeError`` (it skipped ``normalize``
+    and every check, giving an entropy of -3.3 and a negative KL divergence)."""
+    for call in (
+        lambda: information.entropy([1.0, 3.0], axis=None, normalize=True),
+        lambda: information.kl_divergence([0.5, 0.5], [1.0], axis=None),
+        lambda: information.cross_entropy([0.5, 0.5], [0.2, 0.8], axis=None),
+        lambda: information.js_divergence([0.5, 0.5], [0.2, 0.8], axis=None),
+    ):
+        with pytest.raises(TypeError, match="axis must be an integer"):
+            call()

@@ -210,6 +210,7 @@ def sigmoid_focal_loss(input: Array, target: Array, **options: Any) -> tuple[Arr
         options,
         owner="grad.sigmoid_focal_loss()",
         arrays=("weight",),
+        fixed={"focal": True},
     )
     return binary_value_and_grad(input, target, arrays["weight"], o)
 

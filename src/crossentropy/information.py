@@ -54,10 +54,16 @@ def _scale(xp: Namespace, value: Array, base: object) -> Array:
     return value if b == math.e else value / math.log(b)
 
 
+#: The ``axis`` of an element-wise measure (no distribution axis; a user's ``axis=None`` is
+#: not one, but a ``TypeError``).
+_ELEMENTWISE = object()
+
+
 def _prepare(
-    *arrays: Any, names: list[str], axis: int | None, normalize: bool
+    *arrays: Any, names: list[str], axis: object, normalize: bool
 ) -> tuple[Namespace, list[Array], Any, int | None]:
-    """Namespace, float arrays broadcast together, the output dtype, and the normalised axis."""
+    """Namespace, float arrays broadcast together, the output dtype, and the normalised axis
+    (None for :data:`_ELEMENTWISE`)."""
     normalize = check_bool(normalize, "normalize")
     xp, raw = namespace(*arrays, names=names)
     floats, stored = [], []
@@ -78,7 +84,7 @@ def _prepare(
             )
             raise ValueError(f"{shapes} do not broadcast together") from None
     ax = None
-    if axis is not None:
+    if axis is not _ELEMENTWISE:
         ndim = floats[0].ndim
         if ndim == 0:
             raise ValueError(f"{names[0]} must have at least one dimension (the distribution axis)")
@@ -100,7 +106,9 @@ def _prepare(
     return xp, floats, out_dtype, ax
 
 
-def _check_outcomes(arrays: list[Any], names: list[str], ax: int, outcomes: int, axis: int) -> None:
+def _check_outcomes(
+    arrays: list[Any], names: list[str], ax: int, outcomes: int, axis: object
+) -> None:
     """Each distribution as given has the ``outcomes`` of the broadcast ones along the
     distribution axis ``ax`` (negative; the caller's ``axis``): one stretched along it
     (``q = [1.0]`` against two outcomes of ``p``) would be another distribution, scored
@@ -147,7 +155,7 @@ def self_information(p: Array, /, *, base: float = math.e) -> Array:
     >>> ce.self_information(0.5, base=2)
     np.float64(1.0)
     """
-    xp, (pf,), dtype, _ = _prepare(p, names=["p"], axis=None, normalize=False)
+    xp, (pf,), dtype, _ = _prepare(p, names=["p"], axis=_ELEMENTWISE, normalize=False)
     return restore_dtype(xp, _scale(xp, 0 - fm.safe_log(xp, pf), base), dtype)
 
 
@@ -208,7 +216,7 @@ def binary_entropy(p: Array, /, *, base: float = math.e) -> Array:
     >>> float(ce.binary_entropy(1e-17))  # p log(1/p) + p, to the last digit
     4.014394658089878e-16
     """
-    xp, (pf,), dtype, _ = _prepare(p, names=["p"], axis=None, normalize=False)
+    xp, (pf,), dtype, _ = _prepare(p, names=["p"], axis=_ELEMENTWISE, normalize=False)
     return restore_dtype(xp, _scale(xp, fm.binary_entropy(xp, pf), base), dtype)
 
 

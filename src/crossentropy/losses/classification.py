@@ -846,6 +846,7 @@ def _aten_direct(input: Array, target: Array, weight: Array | None, o: SoftmaxOp
     if target.is_floating_point():
         if (
             o.log_probs
+            or (o.reduction == "mean" and o.divisor_rule(soft=True) != "count")  # ATen's
             or (torch.float32 if target.dtype in half else target.dtype) != dtype
             or target.shape != input.shape
             or not reads(o.validate, input, target)

@@ -110,7 +110,7 @@ def sigmoid_focal_loss(
     >>> ce.sigmoid_focal_loss(x, t, alpha=None, reduction="mean").round(10)
     np.float64(0.3603611557)
     """
-    options = BinaryOptions.from_arguments(locals())
+    options = BinaryOptions.from_arguments(locals(), focal=True)
     return binary_loss(input, target, weight, options)
 
 

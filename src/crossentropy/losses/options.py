@@ -241,7 +241,8 @@ class SoftmaxOptions(LossOptions):
 class BinaryOptions(LossOptions):
     """Options of the sigmoid family: :func:`~crossentropy.binary_cross_entropy`,
     :func:`~crossentropy.binary_cross_entropy_with_logits` and
-    :func:`~crossentropy.sigmoid_focal_loss` (``gamma`` set)."""
+    :func:`~crossentropy.sigmoid_focal_loss` (``gamma`` set; ``focal``: its own calls, where
+    ``gamma`` must be set)."""
 
     from_logits: bool = True
     reduction: str = "mean"
@@ -253,6 +254,7 @@ class BinaryOptions(LossOptions):
     gamma: Hyper | None = None
     alpha: Hyper | None = None
     apply_class_balancing: bool = True
+    focal: bool = False
     validate: Validate | None = None
 
     def __post_init__(self) -> None:
@@ -269,6 +271,8 @@ class BinaryOptions(LossOptions):
         check_choice(self.mean_divisor, "mean_divisor", MEAN_DIVISORS)
         if self.gamma is not None:
             _set(self, "gamma", check_hyper(self.gamma, "gamma", low=0.0))
+        elif self.focal:  # the focal loss's own calls: gamma=0 is the plain loss, None no number
+            raise TypeError("gamma must be a real number; got None")
         if self.alpha is not None:
             _set(self, "alpha", check_hyper(self.alpha, "alpha", high=1.0))
         _set(

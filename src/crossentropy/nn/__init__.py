@@ -604,6 +604,7 @@ class SigmoidFocalLoss(_Loss):
 
     _function = staticmethod(losses.sigmoid_focal_loss)
     _options_type = BinaryOptions
+    _fixed: ClassVar[dict[str, Any]] = {"focal": True}
     _shown = ("alpha", "gamma")
 
     if TYPE_CHECKING:  # the options (properties set by _Loss.__init_subclass__)
