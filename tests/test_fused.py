@@ -1379,6 +1379,63 @@ def test_compiled_torch_func_grad_and_jacrev_have_no_graph_break(kw):
             torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
 
 
+def test_compiled_forward_mode_and_nested_transforms_are_refused_not_zero():
+    """Dynamo calls no custom ``jvp`` and differentiates no backward again: ``jvp``, a grad of
+    a grad and ``vmap`` of ``grad`` under ``torch.compile(fullgraph=True)`` gave zeros. They
+    are refused (the distillation op too); without ``fullgraph`` the call runs eagerly, with
+    eager's numbers (grad of grad: eager's own refusal)."""
+    torch.manual_seed(0)
+    x, w = torch.randn(5, 4, dtype=torch.float64), torch.randn(9, 4, dtype=torch.float64)
+    y, t, v = torch.randint(0, 9, (5,)), torch.ones(5, 4, dtype=torch.float64), torch.randn(5, 4)
+    v = v.double()
+
+    def f(x):
+        return linear_cross_entropy(x, w, y)
+
+    def tangent(x):
+        return torch.func.jvp(f, (x,), (t,))[1]
+
+    cases = {
+        "jvp": tangent,
+        "grad of grad": lambda x: torch.func.grad(lambda x: (torch.func.grad(f)(x) * v).sum())(x),
+        "vmap of grad": lambda x: torch.func.vmap(torch.func.grad(f))(x[None]),
+        "distillation jvp": lambda x: torch.func.jvp(
+            lambda x: ce.fused.linear_kl_div(x, w, x, w), (x,), (t,)
+        )[1],
+    }
+    for name, fn in cases.items():
+        torch._dynamo.reset()
+        with pytest.raises(RuntimeError) as info:
+            torch.compile(fn, fullgraph=True, backend="aot_eager")(x)
+        said = "does not support torch.func" if "distillation" in name else "one torch.func"
+        assert said in str(info.value), (name, str(info.value)[:300])
+    torch._dynamo.reset()
+    assert float(tangent(x)) != 0.0
+    compiled = torch.compile(tangent, backend="aot_eager")(x)
+    torch.testing.assert_close(compiled, tangent(x), rtol=1e-12, atol=0)
+
+
+def test_an_undefined_upstream_gradient_of_the_loss_is_zero():
+    """A ``None`` gradient for the loss (a custom backward that passes none to it) adds
+    nothing: the gradients formed in the forward sweep were added as if it were 1."""
+
+    class SecondOnly(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a + b
+
+        @staticmethod
+        def backward(ctx, g):
+            return None, g
+
+    torch.manual_seed(0)
+    w, y = torch.randn(5, 4), torch.randint(0, 5, (6,))
+    for reduction in ("mean", "sum"):
+        x = torch.randn(6, 4, requires_grad=True)
+        SecondOnly.apply(linear_cross_entropy(x, w, y, reduction=reduction), x.sum()).backward()
+        torch.testing.assert_close(x.grad, torch.ones_like(x), rtol=0, atol=0)
+
+
 def test_vmap_over_labels_with_per_sequence_means():
     """Per-sequence means under ``vmap`` with batched labels (per-sequence sums out of place),
     values and per-sample gradients equal to a loop over the samples."""

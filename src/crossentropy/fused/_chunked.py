@@ -340,6 +340,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         if formed is not None and all(g is None for g in g_aux.values()):
             if not compiling:
                 ctx.formed = None  # the buffers now belong to autograd
+            if g_out is None:  # no gradient reaches the loss (an undefined one is zero)
+                return (None, None, None, *nones)
             in_place = not transformed and not compiling
             return (
                 *(
@@ -442,13 +444,11 @@ class _Compiled(_LinearCrossEntropy):
     """Under ``torch.compile``: the same op without a custom ``jvp``."""
 
 
-def _scaled(g: Tensor, go: Tensor | None, in_place: bool) -> Tensor:
+def _scaled(g: Tensor, go: Tensor, in_place: bool) -> Tensor:
     """A gradient formed in the forward pass times the upstream gradient ``go``: in place under
     plain autograd (the buffer is the op's own, so no second weight-sized tensor is held), out
     of place under ``torch.func`` (``jacrev`` maps the backward over cotangents) and
     ``torch.compile``."""
-    if go is None:
-        return g
     return g.mul_(go) if in_place else g * go
 
 
@@ -757,13 +757,38 @@ def linear_loss(
     )
 
 
+def compiled_transform() -> tuple[Any, int] | None:
+    """Under ``torch.compile``, the innermost ``torch.func`` transform being traced, as
+    ``(TransformType, level)`` (levels count from 1), or None; the whole stack is not
+    traceable. Dynamo calls no custom ``jvp`` (a tangent through the op comes out 0) and
+    differentiates no backward again (a grad of a grad comes out 0): the callers refuse what
+    would be silently wrong."""
+    functorch = torch._C._functorch
+    current = functorch.peek_interpreter_stack()
+    if not isinstance(current, functorch.CInterpreter):  # (what Dynamo traces; not `is None`)
+        return None
+    from torch._functorch.pyfunctorch import coerce_cinterpreter
+
+    inner = coerce_cinterpreter(current)
+    return inner.key(), inner.level()
+
+
 def _refuse_higher_order() -> None:
     """The op's gradients are formed by its own passes and have no graph of their own: under two
     nested differentiating transforms (``grad`` of ``grad``, ``jacrev`` of ``jacrev``...) the
-    outer one would see a zero derivative, so the call is refused instead."""
-    if torch.compiler.is_compiling():
-        return
+    outer one would see a zero derivative, so the call is refused instead. Under
+    ``torch.compile`` forward mode (``jvp``, ``jacfwd``) and a transform inside another are
+    refused too (:func:`compiled_transform`): eager runs them, compiled they gave zeros."""
     functorch = torch._C._functorch
+    if torch.compiler.is_compiling():
+        found = compiled_transform()
+        if found is not None and (found[0] == functorch.TransformType.Jvp or found[1] >= 2):
+            raise RuntimeError(
+                "linear_cross_entropy under torch.compile supports one torch.func transform "
+                "of reverse mode (grad, vjp, vmap): forward mode (jvp, jacfwd) and nested "
+                "transforms (vmap of grad, grad of grad) run eagerly only"
+            )
+        return
     stack = functorch.get_interpreter_stack() or []
     differentiating = [
         i for i in stack if i.key() in (functorch.TransformType.Grad, functorch.TransformType.Jvp)

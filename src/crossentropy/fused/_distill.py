@@ -19,7 +19,12 @@ from crossentropy._lib.checks import (
     shape_str,
 )
 from crossentropy._lib.policy import reads
-from crossentropy.fused._chunked import check_floating, check_inputs, product_inputs
+from crossentropy.fused._chunked import (
+    check_floating,
+    check_inputs,
+    compiled_transform,
+    product_inputs,
+)
 from crossentropy.fused._ops import (
     Grads,
     acc_dtype,
@@ -393,8 +398,13 @@ def linear_kl_div(
     >>> round(float(linear_kl_div(x, w, x, 2 * w)), 4)
     0.04
     """
-    if not torch.compiler.is_compiling() and torch._C._functorch.maybe_current_level() is not None:
-        raise RuntimeError(  # refused before torch's own error from inside the transform
+    compiling = torch.compiler.is_compiling()
+    if (
+        compiled_transform() is not None
+        if compiling
+        else torch._C._functorch.maybe_current_level() is not None
+    ):  # refused before torch's own error from inside the transform (compiled: a zero)
+        raise RuntimeError(
             "linear_kl_div does not support torch.func transforms (grad, vmap, jacrev, jacfwd); "
             "use loss.backward() or torch.autograd.grad"
         )
