@@ -174,7 +174,7 @@ def test_brier_binary_pos_label_rules() -> None:
         metrics.brier_score_loss(["a", "b", "b", "a"], p)
     with pytest.raises(ValueError, match="binary"):
         metrics.brier_score_loss([0, 1, 2, 0], p)
-    with pytest.raises(ValueError, match="binary"):
+    with pytest.raises(ValueError, match="continuous"):
         metrics.brier_score_loss([0.5, 1, 1, 0], p)
     with pytest.raises(ValueError, match="scale_by_half"):
         metrics.brier_score_loss([0, 1, 1, 0], p, scale_by_half="yes")
@@ -1417,3 +1417,35 @@ def test_sklearn_messages_and_categories_for_odd_arguments() -> None:
             np.eye(3), [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]], labels=[2, 1, 0]
         )
     assert record[0].filename == __file__  # (pointed one frame above the call)
+
+
+def test_fractional_labels_are_refused_as_sklearn_refuses_continuous_targets() -> None:
+    """Probabilities given as ``y_true`` (a common slip) are not class labels: a ``ValueError``
+    from every metric, as scikit-learn's "Unknown label type: continuous" (they were classes
+    0.2 and 0.7, and a number came out); whole floats stay labels."""
+    skm = pytest.importorskip("sklearn.metrics")
+    y, p = [0.2, 0.7, 0.7], [0.3, 0.6, 0.8]
+    with pytest.raises(ValueError, match="Unknown label type"):
+        skm.log_loss(y, p)
+    for call in (
+        lambda: metrics.log_loss(y, p),
+        lambda: metrics.d2_log_loss_score(y, p),
+        lambda: metrics.calibration_error(y, p),
+        lambda: metrics.log_loss_per_class(y, p),
+        lambda: metrics.smooth_calibration_error(y, p),
+        lambda: metrics.LogLoss(labels=[0.2, 0.7]).update(y, p),
+    ):
+        with pytest.raises(ValueError, match=r"^y_true must hold class labels; got 0\.2 at row 0"):
+            call()
+    _close(metrics.log_loss([0.0, 1.0, 1.0], p), skm.log_loss([0.0, 1.0, 1.0], p))
+
+
+def test_per_class_log_loss_of_a_class_whose_weights_cancel_is_nan() -> None:
+    """A class whose weights sum to 0 has no mean: NaN, as a class without rows (was inf)."""
+    y, p, w = [0, 1, 1, 0, 1], [0.1, 0.8, 0.6, 0.3, 0.95], [-1.0, 1.0, 1.0, 1.0, 1.0]
+    for result in (
+        metrics.log_loss_per_class(y, p, sample_weight=w),
+        metrics.LogLossPerClass().update(y, p, sample_weight=w).result(),
+    ):
+        assert math.isnan(result.log_loss[0]) and result.count[0] == 0.0
+        _close(float(result.log_loss[1]), metrics.log_loss([1, 1, 1], [0.8, 0.6, 0.95]))

@@ -195,6 +195,14 @@ def _mean(prep: Prepared, values: Array) -> Array:
     return weighted_sum(prep.xp, values, prep.weight) / _denominator(prep)
 
 
+def class_means(xp: Namespace, totals: Array, counts: Array) -> Array:
+    """Per class, ``totals / counts``; NaN where a class's weight is 0 (no rows, or weights of
+    both signs that cancel: a finite total over 0 would be inf)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = totals / counts
+    return xp.where(counts == 0, xp.full_like(means, math.nan), means)
+
+
 def class_totals(prep: Prepared, values: Array | None) -> Array:
     """Per class: the sum of (weighted) ``values``, or of the weights when ``values`` is None."""
     xp = prep.xp
@@ -406,8 +414,7 @@ def log_loss_per_class(
     xp = prep.xp
     totals = class_totals(prep, losses(prep))
     counts = class_totals(prep, None)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = totals / counts
+    means = class_means(xp, totals, counts)
     if prep.numpy:
         return ClassLogLoss(prep.classes, np.asarray(means), np.asarray(counts))
     return ClassLogLoss(
@@ -726,17 +733,11 @@ def prepare_binary(
         y = enc.index
     if y.size == 0 and nonempty:
         raise ValueError(NO_ROWS)
-    classes = distinct(y)
-    if y.dtype.kind == "f" and np.any(y != np.round(y)):
-        kind = "continuous"
-    elif classes.shape[0] > 2:
-        kind = "multiclass"
-    else:
-        kind = "binary"
-    if kind != "binary":
+    classes = distinct(y)  # (fractions were refused by host_labels)
+    if classes.shape[0] > 2:
         raise ValueError(
             f"y_true must be binary for y_proba of shape (n,) (the probability of pos_label); "
-            f"its target type is {kind} (classes {classes.tolist()[:10]})"
+            f"its target type is multiclass (classes {classes.tolist()[:10]})"
         )
     if pos_label is None:
         if classes.dtype.kind in "OUS":

@@ -125,6 +125,13 @@ def host_labels(y: Any, name: str, *, indicator: bool = False) -> Host:
     if a.dtype.kind == "f" and a.size and not np.all(np.isfinite(a)):
         row = int(np.argmax(~np.isfinite(a)))
         raise ValueError(f"{name} must hold finite labels; got {a[row]} at row {row}")
+    if a.dtype.kind == "f" and a.ndim == 1 and a.size and np.any(a != np.round(a)):
+        row = int(np.argmax(a != np.round(a)))
+        raise ValueError(  # scikit-learn's "Unknown label type: continuous"
+            f"{name} must hold class labels; got {a[row]} at row {row}, a fraction (scikit-learn's "
+            "target type 'continuous'): float labels are whole numbers, and probabilities of the "
+            "classes are not labels"
+        )
     if a.dtype.kind in "Mm":  # NaT: a missing date or duration
         missing = _missing_label(a)
         if missing is not None:

@@ -43,6 +43,7 @@ from crossentropy.metrics._functions import (
     check_scale_by_half,
     check_some_weight,
     check_weight_total,
+    class_means,
     class_totals,
     confidence_and_outcome,
     d2_brier,
@@ -356,9 +357,7 @@ class LogLossPerClass(_Stream):
             return ClassLogLoss(np.zeros(0, dtype=np.int64), empty, empty)
         count = self._weight.value()
         check_weight_magnitude(count)  # refused, as every accumulator's
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = self._loss.value() / count
-        return ClassLogLoss(self.classes, mean, count)
+        return ClassLogLoss(self.classes, class_means(np, self._loss.value(), count), count)
 
 
 class D2LogLoss(_Stream):
