@@ -681,3 +681,25 @@ def test_the_accumulators_arguments_are_checked_by_name():
     q = np.clip(p, 0.1, 0.9)
     want = -np.mean(np.where(y == 1, np.log(q), np.log(1 - q)))
     assert clipped["corp"]["log_loss"]["score"] == pytest.approx(want, rel=1e-12)
+
+
+def test_accumulators_take_tensors_as_the_metrics_do():
+    """Tensors that require gradients are detached, bfloat16 is read in float32 and a ``meta``
+    tensor is a ``ValueError`` naming the argument, as every metric does (they were torch's and
+    NumPy's errors from ``np.asarray``)."""
+    torch = pytest.importorskip("torch")
+    y = np.array([0, 1, 1, 0, 1])
+    p = torch.tensor([0.125, 0.75, 0.625, 0.25, 0.9375])  # (exact in bfloat16)
+    expected = metrics.CalibrationAccumulator().update(y, p.numpy()).result(bootstrap=0)
+    for given in (p.clone().requires_grad_(), p.bfloat16()):
+        got = metrics.CalibrationAccumulator().update(y, given).result(bootstrap=0)
+        assert got["smooth_ece"] == expected["smooth_ece"]
+    with pytest.raises(ValueError, match="^y_proba is a meta tensor"):
+        metrics.CalibrationAccumulator().update(y, p.to("meta"))
+    matrix = torch.stack([1 - p, p], dim=1)
+    want = metrics.ScoreAccumulator([0, 1]).update(y, matrix.numpy()).result()
+    for given in (matrix.clone().requires_grad_(), matrix.bfloat16()):
+        got = metrics.ScoreAccumulator([0, 1]).update(y, given).result()
+        assert got["log_loss"] == pytest.approx(want["log_loss"], rel=1e-12)
+    with pytest.raises(ValueError, match="^proba is a meta tensor"):
+        metrics.ScoreAccumulator([0, 1]).update(y, matrix.to("meta"))

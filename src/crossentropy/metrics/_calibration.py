@@ -42,6 +42,7 @@ import numpy as np
 
 from crossentropy import _formulas as fm
 from crossentropy._lib.checks import check_clip, check_int, check_number
+from crossentropy._lib.host import to_host
 from crossentropy.metrics._exact import ExactSum
 from crossentropy.metrics._prepare import check_weight_magnitude
 
@@ -518,7 +519,7 @@ def murphy_terms(
 def checked_weights(sample_weight: Any, n: int) -> np.ndarray[Any, Any]:
     """Sample weights as float64 ``(n,)``, each finite and >= 0 (a ``ValueError`` naming the
     first bad one and its position otherwise)."""
-    w = np.asarray(sample_weight)
+    w = to_host(sample_weight, "sample_weight")
     if w.shape != (n,):
         raise ValueError(
             f"sample_weight must be a 1-D array of one weight per row ({n},); got shape {w.shape}"
@@ -640,8 +641,8 @@ class CalibrationAccumulator:
         sample_weight : array_like, optional
             One finite weight >= 0 per forecast.
         """
-        f = np.asarray(y_proba)
-        o = np.asarray(y_true)
+        f = to_host(y_proba, "y_proba")  # (tensors detached, bfloat16 in float32, as elsewhere)
+        o = to_host(y_true, "y_true")
         if f.ndim != 1 or o.shape != f.shape:
             shapes = f"{o.shape} and {f.shape}"
             raise ValueError(f"y_true and y_proba must be 1-D of one length; got shapes {shapes}")
@@ -1013,7 +1014,7 @@ def _pairs(
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], float, np.ndarray[Any, Any] | None]:
     """Host float64 forecasts, boolean outcomes, the eps of the forecasts' dtype and the
     checked sample weights (float64, finite and >= 0, of positive sum) or None."""
-    from crossentropy._lib.host import computed, to_host
+    from crossentropy._lib.host import computed
     from crossentropy.metrics._functions import check_weight_total, confidence_and_outcome
     from crossentropy.metrics._prepare import prepare
 

@@ -99,7 +99,7 @@ def check_proba_matrix(
     (float16 widened to it), so it is checked and clipped at its own precision as the one-shot
     metrics do; float64 for every other dtype. With ``scores``, rows to be divided by their
     sums: finite and non-negative entries, any size (Kaggle's rescaling)."""
-    p = np.asarray(proba)
+    p = to_host(proba, name)
     if p.dtype.kind not in "fiub":
         raise TypeError(f"{name} must hold real numbers; got an array of dtype {p.dtype}")
     p = np.ascontiguousarray(
@@ -116,7 +116,7 @@ def check_index_labels(
     y: Any, name: str, n_classes: int, n_rows: int
 ) -> np.ndarray[Any, np.dtype[np.intp]]:
     """A NumPy vector of ``n_rows`` class indices in [0, n_classes), validated."""
-    a = np.asarray(y)
+    a = to_host(y, name)
     if a.dtype.kind not in "iub":
         raise TypeError(f"{name} must hold integer class indices; got dtype {a.dtype}")
     if a.shape != (n_rows,):

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from crossentropy._lib.checks import check_choice, check_clip, check_int, plain, shape_str
+from crossentropy._lib.host import to_host
 from crossentropy.metrics._bootstrap import BootstrapTotals
 from crossentropy.metrics._calibration import (
     MAX_BINS,
@@ -125,7 +126,7 @@ class _WeightedSums:
 def _per_row(value: Any, name: str, n: int, kinds: str, what: str) -> np.ndarray[Any, Any]:
     """``value`` as a 1-D array of ``n`` entries of a dtype kind in ``kinds`` (any if empty),
     else a ``ValueError`` naming ``name``."""
-    out = np.asarray(value)
+    out = to_host(value, name)
     if out.shape != (n,) or (kinds and out.dtype.kind not in kinds):
         raise ValueError(
             f"{name} must be a 1-D array of {n} {what}; got {shape_str(out.shape)} of dtype "
@@ -405,7 +406,7 @@ class ScoreAccumulator:
         c = len(self.classes)
         # float16 is computed in float32, its row sums held to its own rounding (as the
         # one-shot metrics hold them)
-        raw = np.asarray(proba)  # (a DataFrame's or a tensor's dtype, too)
+        raw = to_host(proba, "proba")  # (a DataFrame's or a tensor's dtype, too)
         half = raw.dtype == np.float16
         # rows to be renormalised may hold any finite scores >= 0 (5 times the probabilities)
         p = check_proba_matrix(raw, "proba", n_classes=c, scores=self.renormalize is not None)
