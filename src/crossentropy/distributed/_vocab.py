@@ -679,6 +679,7 @@ def sharded_linear_loss(
     group's tokens, flattened in rank order, the same on every rank, as Megatron computes the
     loss after its sequence gather). ``packed``: the call gave ``sequence_ids`` or
     ``cu_seqlens``, refused (every refusal here is told to the other ranks)."""
+    check_group(group, "process_group")  # not a group: a TypeError before the rest
     if not dist.is_available() or not dist.is_initialized():
         raise RuntimeError("process_group needs torch.distributed to be initialised")
     try:  # checked here, then told to every rank (a rank that stops alone leaves them waiting)

@@ -520,9 +520,21 @@ def _w_total(plan: _Plan, cw: Array | None, v: int) -> float | Array:
     return total if plan.axis is None else _psum(total, plan.axis)
 
 
+def _as_array(a: Any, name: str) -> Array:
+    """``a`` as a JAX array; what is not one (None, text, a ragged list) is a ``TypeError``
+    naming ``name`` (JAX's own errors name no argument)."""
+    if isinstance(a, jax.Array):
+        return a
+    if a is None or isinstance(a, str | bytes | dict):
+        raise TypeError(f"{name} must be an array; got {type(a).__name__}")
+    try:
+        return jnp.asarray(a)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of numbers; got {type(a).__name__}") from exc
+
+
 def _floating(a: Any, name: str) -> Array:
-    if not isinstance(a, jax.Array):
-        a = jnp.asarray(a)
+    a = _as_array(a, name)
     if not jnp.issubdtype(a.dtype, jnp.floating):
         raise TypeError(f"{name} must be a floating-point array, got {a.dtype}")
     return a
@@ -744,12 +756,14 @@ def linear_cross_entropy(
         return _in_auto_axes(x, w, labels, given)
     check_choice(reduction, "reduction", _REDUCTIONS)
     check_choice(weight_layout, "weight_layout", _LAYOUTS)
+    if axis_name is not None and not isinstance(axis_name, str):
+        raise TypeError(f"axis_name must be a str, a mesh axis's name; got {axis_name!r}")
     ignore_index = check_ignore_index(ignore_index)
     empty_mean = check_empty_mean(empty_mean)
     aux = aux_names(return_aux)
     x, w = _floating(x, "x"), _floating(w, "w")
     labels_in = labels
-    labels = jnp.asarray(labels)
+    labels = _as_array(labels, "labels")
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         raise TypeError(f"labels must be integer class indices, got {labels.dtype}")
     if w.ndim != 2:
