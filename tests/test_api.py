@@ -79,6 +79,8 @@ def test_report_renders_as_json_text_and_html(files, tmp_path: Path, capsys):
     assert data["log_loss"] == report.log_loss
     assert "source" not in data
     assert "log loss (nats)" in str(report)
+    with pytest.raises(TypeError, match="unhashable type: 'ScoreReport'"):  # (was: 'list')
+        hash(report)
     # the repr is a line (a notebook showing a list of reports printed every curve)
     assert repr(report) == (
         f"ScoreReport(predictions={str(files['dir'] / 't.parquet')!r}, n={report.n:,}, "

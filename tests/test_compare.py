@@ -53,6 +53,8 @@ def test_two_tables_compared(sets) -> None:
     cmp = score([d / "a.parquet", d / "b.parquet"], target="y", proba="p_*", bootstrap=300)
     assert isinstance(cmp, Comparison)
     assert cmp.names == ["a.parquet", "b.parquet"]
+    with pytest.raises(TypeError, match="unhashable type: 'Comparison'"):
+        hash(cmp)
     y, p, q = sets["y"], sets["p"], sets["q"]
     a, b = cmp.reports["a.parquet"], cmp.reports["b.parquet"]
     assert a.log_loss == pytest.approx(metrics.log_loss(y, p), rel=1e-12)

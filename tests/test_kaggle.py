@@ -525,3 +525,11 @@ def test_the_binary_layout_is_one_probability_column_of_the_label_1() -> None:
     bad = submission.assign(target=submission["target"].where(submission["id"] != 4, 1.5))
     with pytest.raises(ValueError, match=r"in \[0, 1\]; got 1\.5 in the row of id 4"):
         kaggle_score(solution, bad, "id")
+
+
+def test_kaggle_probabilities_refuses_text_for_ids_or_columns():
+    """A string is one name, not one per row: it was read character by character (accepted
+    for two rows, or "ids must hold one id per row ... got 2")."""
+    for kw in ({"ids": "id"}, {"columns": "ab"}):
+        with pytest.raises(TypeError, match=f"^{next(iter(kw))} must be a sequence"):
+            kaggle_probabilities([[0.5, 0.5], [0.2, 0.8]], **kw)

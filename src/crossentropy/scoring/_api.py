@@ -127,6 +127,8 @@ class ScoreReport:
     input: dict[str, Any]
     source: Source = field(repr=False, compare=False)
     weight: float = 0.0
+    # a report holds lists and dicts: not hashable (the generated __hash__ failed inside)
+    __hash__ = None  # type: ignore[assignment]
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain Python values (JSON's subset: non-finite numbers as None)."""

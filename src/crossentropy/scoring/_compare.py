@@ -71,6 +71,9 @@ class Comparison:
         The bootstrap's seed.
     """
 
+    # lists and dicts: not hashable (the generated __hash__ failed inside)
+    __hash__ = None  # type: ignore[assignment]
+
     names: list[str]
     reports: dict[str, ScoreReport]
     differences: list[dict[str, Any]]

@@ -92,6 +92,9 @@ def _rescaled(proba: Any, eps: float, ids: Any, columns: Any, name: str) -> np.n
     if p.ndim != 2 or p.shape[1] < 2:
         raise ValueError(f"{name} must be a matrix of one column per class; got shape {p.shape}")
 
+    for given, what in ((ids, "ids"), (columns, "columns")):  # text is one name, not a list
+        if isinstance(given, str | bytes):
+            raise TypeError(f"{what} must be a sequence, one per row or column; got {given!r}")
     ids = None if ids is None else list(ids)
     columns = None if columns is None else list(columns)
     if ids is not None and len(ids) != p.shape[0]:
