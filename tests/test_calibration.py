@@ -694,12 +694,12 @@ def test_accumulators_take_tensors_as_the_metrics_do():
     for given in (p.clone().requires_grad_(), p.bfloat16()):
         got = metrics.CalibrationAccumulator().update(y, given).result(bootstrap=0)
         assert got["smooth_ece"] == expected["smooth_ece"]
-    with pytest.raises(ValueError, match="^y_proba is a meta tensor"):
+    with pytest.raises(ValueError, match=r"^y_proba is a meta tensor"):
         metrics.CalibrationAccumulator().update(y, p.to("meta"))
     matrix = torch.stack([1 - p, p], dim=1)
     want = metrics.ScoreAccumulator([0, 1]).update(y, matrix.numpy()).result()
     for given in (matrix.clone().requires_grad_(), matrix.bfloat16()):
         got = metrics.ScoreAccumulator([0, 1]).update(y, given).result()
         assert got["log_loss"] == pytest.approx(want["log_loss"], rel=1e-12)
-    with pytest.raises(ValueError, match="^proba is a meta tensor"):
+    with pytest.raises(ValueError, match=r"^proba is a meta tensor"):
         metrics.ScoreAccumulator([0, 1]).update(y, matrix.to("meta"))

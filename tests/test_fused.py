@@ -1486,5 +1486,5 @@ def test_a_process_group_that_is_not_one_is_a_type_error_before_initialisation()
     """Without torch.distributed initialised, ``process_group="a"`` is the argument's
     ``TypeError`` (was "process_group needs torch.distributed to be initialised")."""
     x, w, y = torch.randn(3, 4), torch.randn(5, 4), torch.tensor([0, 1, 2])
-    with pytest.raises(TypeError, match="^process_group must be a torch.distributed ProcessGroup"):
+    with pytest.raises(TypeError, match=r"^process_group must be a torch.distributed ProcessGroup"):
         linear_cross_entropy(x, w, y, process_group="a")

@@ -486,15 +486,15 @@ def test_bad_arrays_are_named():
     with pytest.raises(ValueError, match="w must be 2-D"):
         linear_cross_entropy(x, w[None], y)
     # not arrays: named, as the torch op names them (were JAX's errors naming no argument)
-    with pytest.raises(TypeError, match="^x must be an array; got NoneType"):
+    with pytest.raises(TypeError, match=r"^x must be an array; got NoneType"):
         linear_cross_entropy(None, w, y)
-    with pytest.raises(TypeError, match="^x must be an array; got str"):
+    with pytest.raises(TypeError, match=r"^x must be an array; got str"):
         linear_cross_entropy("a", w, y)
-    with pytest.raises(TypeError, match="^w must be an array of numbers; got list"):
+    with pytest.raises(TypeError, match=r"^w must be an array of numbers; got list"):
         linear_cross_entropy(x, [[1.0, 2.0], [3.0]], y)
-    with pytest.raises(TypeError, match="^labels must be an array; got NoneType"):
+    with pytest.raises(TypeError, match=r"^labels must be an array; got NoneType"):
         linear_cross_entropy(x, w, None)
-    with pytest.raises(TypeError, match="^axis_name must be a str"):
+    with pytest.raises(TypeError, match=r"^axis_name must be a str"):
         linear_cross_entropy(x, w, y, axis_name=1)
     # the validation policy per call, as the torch op takes it
     bad = y.at[1].set(V)

@@ -1447,7 +1447,8 @@ def test_per_class_log_loss_of_a_class_whose_weights_cancel_is_nan() -> None:
         metrics.log_loss_per_class(y, p, sample_weight=w),
         metrics.LogLossPerClass().update(y, p, sample_weight=w).result(),
     ):
-        assert math.isnan(result.log_loss[0]) and result.count[0] == 0.0
+        assert math.isnan(result.log_loss[0])
+        assert result.count[0] == 0.0
         _close(
             float(result.log_loss[1]), metrics.log_loss([1, 1, 1], [0.8, 0.6, 0.95], labels=[0, 1])
         )

@@ -1127,6 +1127,19 @@ def test_linear_cross_entropy_module_refuses_options_the_function_refuses():
     assert cnn.LinearCrossEntropyLoss(3, 4, options=options).linear.weight.shape == (4, 3)
 
 
+def test_linear_cross_entropy_module_checks_bias_and_class_weights_when_built():
+    """``bias`` is a bool ("a" made a bias); class weights of the wrong length are refused when
+    built, as PyTorch's module refuses them (were refused at the first call)."""
+    with pytest.raises(TypeError, match="bias must be a bool; got str"):
+        cnn.LinearCrossEntropyLoss(3, 4, bias="a")
+    with pytest.raises(ValueError, match=r"weight must have shape \(4,\); got \(5,\)"):
+        cnn.LinearCrossEntropyLoss(3, 4, weight=torch.ones(5))
+    with pytest.raises(RuntimeError, match="expected weight shape"):  # PyTorch's, for scale
+        torch.nn.LinearCrossEntropyLoss(3, 4, weight=torch.ones(5))
+    with pytest.raises(TypeError, match="weight must be a tensor"):
+        cnn.LinearCrossEntropyLoss(3, 4, weight=[1.0] * 4)
+
+
 def test_focal_loss_alpha_attribute_is_the_per_class_tensor_and_replaces_it():
     """A per-class alpha is the module's ``alpha`` (and its repr); assigning a number or None
     replaces it, and a tensor replaces a number (the attribute said None and an assignment

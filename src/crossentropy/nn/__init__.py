@@ -46,7 +46,7 @@ except ModuleNotFoundError as exc:
 from torch import Tensor, nn
 
 from crossentropy import losses
-from crossentropy._lib.checks import check_int
+from crossentropy._lib.checks import check_bool, check_int
 from crossentropy.fused._chunked import (
     FusedOptions,
     check_parallel,
@@ -1191,6 +1191,13 @@ class LinearCrossEntropyLoss(_Loss):
             raise ValueError(
                 f"in_features must be >= 0 and num_classes >= 1; got {in_features} and "
                 f"{num_classes}"
+            )
+        bias = check_bool(bias, "bias")  # ("a" made a bias, as nn.Linear's truth test)
+        if weight is not None and not isinstance(weight, Tensor):
+            raise TypeError(f"weight must be a tensor, one weight per class; got {weight!r}")
+        if weight is not None and process_group is None and weight.shape != (num_classes,):
+            raise ValueError(  # when built, as PyTorch's module refuses it (was: the first call)
+                f"weight must have shape ({num_classes},); got {tuple(weight.shape)}"
             )
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise TypeError(f"dtype must be a floating-point torch.dtype; got {dtype!r}")
