@@ -1434,3 +1434,16 @@ def test_numpy_text_probabilities_and_bytes_labels_read_as_a_csvs_cells() -> Non
     assert got.input["classes"] == ["a", "b"]
     with pytest.raises(InputError, match=r"row 1, column '1': 'x' is not a number"):
         score(np.array([["0.9", "x"], ["0.2", "0.8"]]), target=np.array([0, 1]))
+
+
+def test_integer_labels_with_class_names_of_both_kinds_are_refused():
+    """``classes=["x", 0]`` with integer labels: positions or names? Refused (label 0 was
+    class 'x', label 1 class '0'); None is no class name (it became the class 'None')."""
+    p = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]])
+    with pytest.raises(ValueError, match="integer labels with class names of integers and of text"):
+        score(p, target=[1, 0, 1], classes=["x", 0], bootstrap=0)
+    with pytest.raises(TypeError, match=r"classes must be a list of class names; got None in"):
+        score(p, target=[0, 1, 0], classes=[0, None], bootstrap=0)
+    positions = score(p, target=[0, 1, 0], classes=["a", "b"], bootstrap=0)
+    names = score(p, target=[0, 1, 0], classes=[0, 1], bootstrap=0)
+    assert positions.log_loss == names.log_loss

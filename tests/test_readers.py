@@ -636,3 +636,13 @@ def test_float_class_names_match_labels_by_value(tmp_path: Path) -> None:
     assert score(tmp_path / "f.parquet", target="y").log_loss == pytest.approx(ref, rel=1e-13)
     with pytest.raises(InputError, match=r"label '2\.5' is not among the classes"):
         score(frame.assign(y=np.where(y == 2, 2.5, y)), target="y")
+
+
+def test_npz_integer_labels_with_class_names_of_both_kinds_are_refused(tmp_path: Path):
+    """The .npz rule as the in-memory one: integer labels with names of integers and of text
+    are refused naming the file and column (they were positions)."""
+    path = tmp_path / "m.npz"
+    p = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]])
+    np.savez(path, y_true=np.array([1, 0, 1]), y_proba=p, classes=np.array(["x", "0"]))
+    with pytest.raises(InputError, match=r"column 'y_true': integer labels with class names"):
+        score(path, bootstrap=0)

@@ -256,6 +256,7 @@ def _in_memory(
     import pyarrow as pa  # type: ignore[import-untyped]
 
     from crossentropy.metrics._labels import INTEGRAL_NAME
+    from crossentropy.scoring._readers import unclear_integer_labels
     from crossentropy.scoring._sources import (
         IN_MEMORY_ARRAY,
         arrow_table,
@@ -308,6 +309,9 @@ def _in_memory(
             raise ValueError(f"classes names {len(names)} classes, but data has {need}")
         if labels.dtype.kind in "iu" and not all(INTEGRAL_NAME.fullmatch(n.strip()) for n in names):
             # integer labels with names that are not integers: class indices, as for .npy files
+            unclear = unclear_integer_labels(names)
+            if unclear is not None:
+                raise ValueError(f"target: {unclear}")
             if labels.size and (labels.min() < 0 or labels.max() >= width):
                 raise ValueError(f"target holds class index {labels.max()} for {width} classes")
             labels = np.asarray(names, dtype=object)[labels]
@@ -664,6 +668,8 @@ def score(
         or getattr(classes, "ndim", 1) == 0
     ):
         raise TypeError(f"classes must be a list of class names; got {type(classes).__name__}")
+    if classes is not None and any(c is None for c in list(classes)):
+        raise TypeError(f"classes must be a list of class names; got None in {list(classes)!r}")
     if isinstance(sample_weight, bytes | Mapping):
         raise TypeError(
             "sample_weight must be a column name or one weight per row; got "

@@ -79,6 +79,7 @@ __all__ = [
     "split_values",
     "stored_float",
     "to_float",
+    "unclear_integer_labels",
     "weight_values",
 ]
 
@@ -356,6 +357,20 @@ class Labels:
 
 #: An integer as text, with a fraction of zeros at most: groups 1 and 2 are its sign and digits.
 _INTEGER_TEXT = r"^(?:\+|(-))?([0-9]+)(?:\.0*)?$"
+
+
+def unclear_integer_labels(names: Sequence[str]) -> str | None:
+    """Integer labels index the columns where no class name is an integer; the message where
+    some names are integers and some text (a label 0 could be a position or a name), else
+    None."""
+    ints = [bool(INTEGRAL_NAME.fullmatch(n.strip())) for n in names]
+    if not any(ints) or all(ints):
+        return None
+    return (
+        f"integer labels with class names of integers and of text ({', '.join(map(repr, names))})"
+        " are unclear (positions of the columns, or names?): name every class as text, or every "
+        "class as an integer"
+    )
 
 
 def _int64(text: str) -> int | None:
@@ -1125,6 +1140,9 @@ def _array_batches(src: Source, unit: Unit) -> Iterator[Batch]:
             raise InputError(y_path, f"y_true must hold numbers or strings; got dtype {yv.dtype}")
         if yv.dtype.kind in "biu" and labels.ints is None:
             # Integer labels with non-integer class names: class indices into the columns.
+            unclear = unclear_integer_labels(src.classes)
+            if unclear is not None:
+                raise InputError(y_path, unclear, column="y_true")
             y = yv.astype(np.int64)
             out = np.flatnonzero((y < 0) | (y >= len(src.classes)))
             if out.size:
