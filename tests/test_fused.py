@@ -1488,3 +1488,21 @@ def test_a_process_group_that_is_not_one_is_a_type_error_before_initialisation()
     x, w, y = torch.randn(3, 4), torch.randn(5, 4), torch.tensor([0, 1, 2])
     with pytest.raises(TypeError, match=r"^process_group must be a torch.distributed ProcessGroup"):
         linear_cross_entropy(x, w, y, process_group="a")
+
+
+def test_torch_jit_trace_is_refused_by_the_fused_ops():
+    """A trace would keep the tracing call's choice of gradients (an input that did not
+    require one then gets none, silently): refused, by the module and the functions."""
+    import warnings
+
+    from crossentropy.nn import LinearCrossEntropyLoss
+
+    x, y = torch.randn(6, 7), torch.randint(0, 13, (6,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (TracerWarnings of the module's own checks)
+        with pytest.raises(RuntimeError, match=r"cannot be recorded by torch\.jit\.trace"):
+            torch.jit.trace(LinearCrossEntropyLoss(7, 13), (x, y))
+        with pytest.raises(RuntimeError, match=r"cannot be recorded by torch\.jit\.trace"):
+            torch.jit.trace(
+                lambda x, w: ce.fused.linear_kl_div(x, w, x, w), (x, torch.randn(13, 7))
+            )

@@ -837,7 +837,16 @@ def check_inputs(
 ) -> None:
     """The op's arguments: tensors of floating point (``target`` of integers, None only with
     ``optional_target``) with matching shapes, on ``input``'s device; ``weight`` has at least
-    one row, unless it is a rank's ``shard`` of the vocabulary (which may hold none)."""
+    one row, unless it is a rank's ``shard`` of the vocabulary (which may hold none).
+    ``torch.jit.trace`` is refused: the op decides in Python which gradients to form, from
+    which inputs require them, so a trace would keep the tracing call's choice (a gradient
+    missing later, without a word)."""
+    if torch.jit.is_tracing():
+        raise RuntimeError(
+            "the fused ops cannot be recorded by torch.jit.trace (which gradients they form "
+            "depends on which inputs require them at each call); use torch.export or "
+            "torch.compile"
+        )
     check_floating(input, "input")
     check_floating(weight, "linear_weight")
     for name, t in (("linear_bias", bias), ("weight", class_weight)):
