@@ -1506,3 +1506,29 @@ def test_torch_jit_trace_is_refused_by_the_fused_ops():
             torch.jit.trace(
                 lambda x, w: ce.fused.linear_kl_div(x, w, x, w), (x, torch.randn(13, 7))
             )
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_batched_upstream_gradients_as_pytorch(reduction):
+    """``autograd.grad(is_grads_batched=True)`` and ``jacobian(vectorize=True)`` run the
+    backward under a vmap of autograd's own: the numbers of PyTorch's op (they failed on an
+    in-place scale and on the recomputing operator's missing batching rule)."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    x = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    w, y = torch.randn(5, 4, dtype=torch.float64), torch.randint(0, 5, (6,))
+    y[1] = -100
+    ours = linear_cross_entropy(x, w, y, reduction=reduction)
+    theirs = F.linear_cross_entropy(x, w, y, reduction=reduction)
+    seeds = torch.randn(3, *ours.shape, dtype=torch.float64)
+    (got,) = torch.autograd.grad(ours, x, seeds, is_grads_batched=True)
+    (want,) = torch.autograd.grad(theirs, x, seeds, is_grads_batched=True)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+    jac = torch.autograd.functional.jacobian(
+        lambda x: linear_cross_entropy(x, w, y, reduction=reduction), x, vectorize=True
+    )
+    ref = torch.autograd.functional.jacobian(
+        lambda x: F.linear_cross_entropy(x, w, y, reduction=reduction), x, vectorize=True
+    )
+    torch.testing.assert_close(jac, ref, rtol=1e-12, atol=1e-14)

@@ -322,7 +322,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
         # (Not asked while compiling: Dynamo cannot trace the level's Python int, and a
         # compiled graph's backward is not differentiated again.)
         compiling = torch.compiler.is_compiling()
-        transformed = not compiling and torch._C._functorch.maybe_current_level() is not None
+        functorch = torch._C._functorch
+        # (batched upstream gradients: autograd.grad(is_grads_batched=True) and
+        # jacobian(vectorize=True) run the backward under a vmap of their own)
+        transformed = not compiling and (
+            functorch.maybe_current_level() is not None
+            or any(
+                g is not None and functorch.is_legacy_batchedtensor(g) for g in (g_out, *g_rest)
+            )
+        )
         if torch.is_grad_enabled() and not transformed and not compiling:
             raise RuntimeError(
                 "linear_cross_entropy does not support double backward (create_graph=True)"
