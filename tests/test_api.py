@@ -1447,3 +1447,10 @@ def test_integer_labels_with_class_names_of_both_kinds_are_refused():
     positions = score(p, target=[0, 1, 0], classes=["a", "b"], bootstrap=0)
     names = score(p, target=[0, 1, 0], classes=[0, 1], bootstrap=0)
     assert positions.log_loss == names.log_loss
+
+
+def test_classes_may_be_any_iterable_read_once():
+    """An iterator of class names is read once (the None check had used it up)."""
+    p = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]])
+    got = score(p, target=[0, 1, 0], classes=iter(["a", "b"]), bootstrap=0)
+    assert got.log_loss == score(p, target=[0, 1, 0], classes=["a", "b"], bootstrap=0).log_loss

@@ -1407,7 +1407,9 @@ def test_compiled_forward_mode_and_nested_transforms_are_refused_not_zero():
         torch._dynamo.reset()
         with pytest.raises(RuntimeError) as info:
             torch.compile(fn, fullgraph=True, backend="aot_eager")(x)
-        said = "does not support torch.func" if "distillation" in name else "one torch.func"
+        said = (
+            "does not support torch.func" if "distillation" in name else "torch.func's reverse mode"
+        )
         assert said in str(info.value), (name, str(info.value)[:300])
     torch._dynamo.reset()
     assert float(tangent(x)) != 0.0
@@ -1532,3 +1534,8 @@ def test_batched_upstream_gradients_as_pytorch(reduction):
         lambda x: F.linear_cross_entropy(x, w, y, reduction=reduction), x, vectorize=True
     )
     torch.testing.assert_close(jac, ref, rtol=1e-12, atol=1e-14)
+    if reduction == "mean":  # a graph of the batched gradient: refused, as a double backward
+        with pytest.raises(RuntimeError, match="does not support double backward"):
+            torch.autograd.grad(
+                linear_cross_entropy(x, w, y), x, seeds, is_grads_batched=True, create_graph=True
+            )

@@ -243,3 +243,14 @@ def test_masked_arrays_are_their_values_or_refused_naming_the_argument(name):
         with pytest.raises(ValueError, match="is a masked array with 1 masked value") as info:
             case.call(*arrays)
         assert str(info.value).split()[0] in params, str(info.value)
+
+
+def test_masked_dask_arrays_are_refused_naming_the_argument():
+    """A Dask masked array's mask is not known without computing it: refused (it was
+    ignored, the masked values scored)."""
+    da = pytest.importorskip("dask.array")
+    p = da.ma.masked_array(da.from_array(np.array([0.2, 0.7, 0.4])), mask=[True, False, False])
+    with pytest.raises(ValueError, match=r"^y_proba is a masked Dask array"):
+        ce.metrics.log_loss(np.array([0, 1, 1]), p)
+    with pytest.raises(ValueError, match=r"^input is a masked Dask array"):
+        ce.cross_entropy(da.ma.masked_array(da.from_array(np.zeros((3, 2)))), [0, 1, 1])

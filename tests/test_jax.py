@@ -494,8 +494,10 @@ def test_bad_arrays_are_named():
         linear_cross_entropy(x, [[1.0, 2.0], [3.0]], y)
     with pytest.raises(TypeError, match=r"^labels must be an array; got NoneType"):
         linear_cross_entropy(x, w, None)
-    with pytest.raises(TypeError, match=r"^axis_name must be a str"):
+    with pytest.raises(TypeError, match=r"^axis_name must be a mesh axis's name"):
         linear_cross_entropy(x, w, y, axis_name=1)
+    with pytest.raises(ValueError, match="is not an axis of an enclosing shard_map"):
+        linear_cross_entropy(x, w, y, axis_name=("a", "b"))  # a tuple of names is one
     # the validation policy per call, as the torch op takes it
     bad = y.at[1].set(V)
     assert math.isnan(float(linear_cross_entropy(x, w, bad, validate=False)))

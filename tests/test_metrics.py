@@ -1410,8 +1410,13 @@ def test_sklearn_messages_and_categories_for_odd_arguments() -> None:
         with pytest.warns(UndefinedMetricWarning, match="two samples") as record:
             assert math.isnan(d2([0], [[0.3, 0.7]], labels=[0, 1]))
         assert record[0].filename == __file__
-    with pytest.warns(UndefinedMetricWarning, match="one class"):
+    with pytest.warns(UndefinedMetricWarning, match="one class") as record:
         assert metrics.d2_brier_score([0, 0], [[0.3, 0.7], [0.4, 0.6]], labels=[0, 1]) == -math.inf
+    assert record[0].filename == __file__
+    three = [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]]
+    with pytest.warns(UserWarning, match="sorted order") as record:
+        metrics.d2_brier_score(np.eye(3), three, labels=[2, 1, 0])
+    assert record[0].filename == __file__
     with pytest.warns(UserWarning, match="sorted order") as record:
         metrics.log_loss(
             np.eye(3), [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]], labels=[2, 1, 0]
@@ -1433,10 +1438,12 @@ def test_fractional_labels_are_refused_as_sklearn_refuses_continuous_targets() -
         lambda: metrics.calibration_error(y, p),
         lambda: metrics.log_loss_per_class(y, p),
         lambda: metrics.smooth_calibration_error(y, p),
-        lambda: metrics.LogLoss(labels=[0.2, 0.7]).update(y, p),
+        lambda: metrics.log_loss(np.array(y, dtype=object), p),  # (pandas' object columns)
     ):
         with pytest.raises(ValueError, match=r"^y_true must hold class labels; got 0\.2 at row 0"):
             call()
+    with pytest.raises(ValueError, match=r"^labels must hold class labels; got 0\.2 at position 0"):
+        metrics.LogLoss(labels=[0.2, 0.7])
     _close(metrics.log_loss([0.0, 1.0, 1.0], p), skm.log_loss([0.0, 1.0, 1.0], p))
 
 

@@ -75,6 +75,11 @@ def plain_values(x: Any, name: str) -> Any:
             f"{name} must be an array; got a SciPy sparse {type(x).__name__} of shape "
             f"{getattr(x, 'shape', '?')}: pass {name}.toarray()"
         )
+    if is_dask(x) and isinstance(getattr(x, "_meta", None), np.ma.MaskedArray):
+        raise ValueError(  # (its mask is not known without computing it)
+            f"{name} is a masked Dask array: fill its masked values first "
+            f"(dask.array.ma.filled({name}, value))"
+        )
     if not isinstance(x, np.ma.MaskedArray):
         return x
     hidden = int(np.count_nonzero(np.ma.getmaskarray(x)))

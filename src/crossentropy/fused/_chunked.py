@@ -323,15 +323,14 @@ class _LinearCrossEntropy(torch.autograd.Function):
         # compiled graph's backward is not differentiated again.)
         compiling = torch.compiler.is_compiling()
         functorch = torch._C._functorch
-        # (batched upstream gradients: autograd.grad(is_grads_batched=True) and
-        # jacobian(vectorize=True) run the backward under a vmap of their own)
-        transformed = not compiling and (
-            functorch.maybe_current_level() is not None
-            or any(
-                g is not None and functorch.is_legacy_batchedtensor(g) for g in (g_out, *g_rest)
-            )
+        leveled = not compiling and functorch.maybe_current_level() is not None
+        # batched upstream gradients (autograd.grad(is_grads_batched=True) and
+        # jacobian(vectorize=True) run the backward under a vmap of their own): out of place
+        batched = not compiling and any(  # (not traceable: asked eagerly only)
+            g is not None and functorch.is_legacy_batchedtensor(g) for g in (g_out, *g_rest)
         )
-        if torch.is_grad_enabled() and not transformed and not compiling:
+        transformed = leveled or batched
+        if torch.is_grad_enabled() and not leveled and not compiling:
             raise RuntimeError(
                 "linear_cross_entropy does not support double backward (create_graph=True)"
             )
@@ -786,15 +785,19 @@ def _refuse_higher_order() -> None:
     nested differentiating transforms (``grad`` of ``grad``, ``jacrev`` of ``jacrev``...) the
     outer one would see a zero derivative, so the call is refused instead. Under
     ``torch.compile`` forward mode (``jvp``, ``jacfwd``) and a transform inside another are
-    refused too (:func:`compiled_transform`): eager runs them, compiled they gave zeros."""
+    refused too (:func:`compiled_transform`): forward mode and a ``grad`` inside another
+    transform (eager runs them; compiled they gave zeros, or failed inside Dynamo)."""
     functorch = torch._C._functorch
     if torch.compiler.is_compiling():
         found = compiled_transform()
-        if found is not None and (found[0] == functorch.TransformType.Jvp or found[1] >= 2):
+        kind = None if found is None else found[0]
+        if kind == functorch.TransformType.Jvp or (
+            kind == functorch.TransformType.Grad and found is not None and found[1] >= 2
+        ):
             raise RuntimeError(
-                "linear_cross_entropy under torch.compile supports one torch.func transform "
-                "of reverse mode (grad, vjp, vmap): forward mode (jvp, jacfwd) and nested "
-                "transforms (vmap of grad, grad of grad) run eagerly only"
+                "linear_cross_entropy under torch.compile supports torch.func's reverse mode "
+                "outermost (grad, vjp, jacrev) and vmap: forward mode (jvp, jacfwd) and grad "
+                "inside another transform (vmap of grad, grad of grad) run eagerly only"
             )
         return
     stack = functorch.get_interpreter_stack() or []
@@ -849,7 +852,7 @@ def check_inputs(
     ``torch.jit.trace`` is refused: the op decides in Python which gradients to form, from
     which inputs require them, so a trace would keep the tracing call's choice (a gradient
     missing later, without a word)."""
-    if torch.jit.is_tracing():
+    if not torch.compiler.is_compiling() and torch._C._is_tracing():  # (torch.jit.is_tracing)
         raise RuntimeError(
             "the fused ops cannot be recorded by torch.jit.trace (which gradients they form "
             "depends on which inputs require them at each call); use torch.export or "

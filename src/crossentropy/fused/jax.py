@@ -756,8 +756,13 @@ def linear_cross_entropy(
         return _in_auto_axes(x, w, labels, given)
     check_choice(reduction, "reduction", _REDUCTIONS)
     check_choice(weight_layout, "weight_layout", _LAYOUTS)
-    if axis_name is not None and not isinstance(axis_name, str):
-        raise TypeError(f"axis_name must be a str, a mesh axis's name; got {axis_name!r}")
+    if axis_name is not None and not (
+        isinstance(axis_name, str)
+        or (isinstance(axis_name, tuple) and all(isinstance(a, str) for a in axis_name))
+    ):
+        raise TypeError(
+            f"axis_name must be a mesh axis's name, or a tuple of them; got {axis_name!r}"
+        )
     ignore_index = check_ignore_index(ignore_index)
     empty_mean = check_empty_mean(empty_mean)
     aux = aux_names(return_aux)

@@ -656,31 +656,25 @@ def d2_brier_score(
     0.85
     """
     shape = _proba_shape(y_proba)
-    binary = len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)
-
-    def prepared() -> Prepared:
-        if binary:
-            return prepare_binary(y_true, y_proba, sample_weight, pos_label, true_class=False)
-        return prepare(y_true, y_proba, sample_weight, labels, multi_label=True, nonempty=True)
-
     n = _n_rows(y_proba)
-    if n is not None and n < 2:  # checked first, as d2_log_loss_score
+    if n is not None and n < 2:  # checked first, as d2_log_loss_score (the values checked)
         with contextlib.suppress(ClassCountError):
-            prepared()
+            prepare(y_true, y_proba, sample_weight, labels, multi_label=True)
         return d2_undefined()
-    prep = prepared()
+    if len(shape) == 1 or (len(shape) == 2 and shape[1] == 1):
+        prep = prepare_binary(y_true, y_proba, sample_weight, pos_label, true_class=False)
+    else:
+        prep = prepare(y_true, y_proba, sample_weight, labels, multi_label=True, nonempty=True)
     if n is None and prep.n < 2:
         return d2_undefined()
     total, counts, score = to_host_all(
         _denominator(prep), class_totals(prep, None), brier_total(prep)
     )
-    d2 = d2_brier(float(np.asarray(score)), np.asarray(counts), float(np.asarray(total)))
+    d2 = d2_brier(float(np.asarray(score)), np.asarray(counts), float(np.asarray(total)), 3)
     return finish(prep, prep.xp.asarray(d2, dtype=accumulate_dtype(prep.xp, prep.proba)))
 
 
-def d2_brier(
-    score: float, counts: np.ndarray[Any, Any], total: float, stacklevel: int = 4
-) -> float:
+def d2_brier(score: float, counts: np.ndarray[Any, Any], total: float, stacklevel: int) -> float:
     """:func:`d2_brier_score` from the weighted sum of the rows' (unscaled) Brier scores, the
     classes' weights and their total: ``1 - score / (total * sum_c s_c (1 - s_c))``; a zero
     baseline (one class) is :math:`-\\infty` (NaN for a zero ``score``) with a warning

@@ -8,6 +8,7 @@ take a linear-time path (a bounds check and a ``bincount``) instead of a sort.
 
 from __future__ import annotations
 
+import math
 import numbers
 import re
 import warnings
@@ -125,12 +126,12 @@ def host_labels(y: Any, name: str, *, indicator: bool = False) -> Host:
     if a.dtype.kind == "f" and a.size and not np.all(np.isfinite(a)):
         row = int(np.argmax(~np.isfinite(a)))
         raise ValueError(f"{name} must hold finite labels; got {a[row]} at row {row}")
-    if a.dtype.kind == "f" and a.ndim == 1 and a.size and np.any(a != np.round(a)):
-        row = int(np.argmax(a != np.round(a)))
+    frac = _first_fraction(a) if a.size and a.dtype.kind == "f" else None
+    if frac is not None:  # (of objects: among the distinct labels, by encode)
         raise ValueError(  # scikit-learn's "Unknown label type: continuous"
-            f"{name} must hold class labels; got {a[row]} at row {row}, a fraction (scikit-learn's "
-            "target type 'continuous'): float labels are whole numbers, and probabilities of the "
-            "classes are not labels"
+            f"{name} must hold class labels; got {a[frac]} at row {frac}, a fraction "
+            "(scikit-learn's target type 'continuous'): float labels are whole numbers, and "
+            "probabilities of the classes are not labels"
         )
     if a.dtype.kind in "Mm":  # NaT: a missing date or duration
         missing = _missing_label(a)
@@ -139,6 +140,19 @@ def host_labels(y: Any, name: str, *, indicator: bool = False) -> Host:
     if a.dtype.kind not in "biufUSOMm":  # (dates and durations are labels too, as for NumPy)
         raise TypeError(f"{name} must hold class labels; got an array of dtype {a.dtype}")
     return a
+
+
+def _first_fraction(a: Host) -> int | None:
+    """The row of the first label that is a number with a fraction (0.2: scikit-learn's
+    continuous target), floats or objects (pandas' object columns), else None."""
+    if a.dtype.kind == "f":
+        frac = a != np.round(a)
+        return int(np.argmax(frac)) if frac.any() else None
+    if a.dtype.kind == "O":
+        for i, v in enumerate(a.tolist()):
+            if isinstance(v, float) and math.isfinite(v) and not v.is_integer():
+                return i
+    return None
 
 
 def _indicator(a: Host, name: str) -> Host:
@@ -317,6 +331,13 @@ def encode(y: Host, labels: Any, name_y: str = "y_true") -> Encoded:
         else:
             classes, index = np.unique(y, return_inverse=True) if y.size else (y[:0], y[:0])
             index = np.asarray(index, dtype=np.intp).reshape(-1)
+        frac = _first_fraction(classes) if classes.dtype.kind == "O" else None
+        if frac is not None:  # (floats held as objects; float arrays: host_labels)
+            row = int(np.argmax(index == frac))
+            raise ValueError(
+                f"{name_y} must hold class labels; got {classes[frac]} at row {row}, a fraction "
+                "(scikit-learn's target type 'continuous')"
+            )
         if classes.shape[0] == 1:
             raise ClassCountError(
                 f"{name_y} contains only one label ({plain(classes[0])!r}); pass the list of all "
@@ -343,6 +364,12 @@ def checked_labels(labels: Any, stacklevel: int = 4) -> Host:
     if missing is not None:
         raise ValueError(
             f"labels must not hold a missing label; got {missing[1]} at position {missing[0]}"
+        )
+    frac = _first_fraction(given) if given.size else None
+    if frac is not None:
+        raise ValueError(
+            f"labels must hold class labels; got {given[frac]} at position {frac}, a fraction "
+            "(scikit-learn's target type 'continuous')"
         )
     classes = _unique(given)
     if classes.shape != given.shape or not np.all(classes == given):

@@ -186,6 +186,10 @@ class LogLoss(_Stream):
     True
     """
 
+    #: Whether a weight that is not zero was seen (a pickle of an earlier version, which did
+    #: not keep it, counts as having seen one).
+    _counted = True
+
     def __init__(self, *, normalize: bool = True, labels: Any = None) -> None:
         check_bool(normalize, "normalize")
         super().__init__(labels=labels)

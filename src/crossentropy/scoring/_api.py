@@ -668,8 +668,9 @@ def score(
         or getattr(classes, "ndim", 1) == 0
     ):
         raise TypeError(f"classes must be a list of class names; got {type(classes).__name__}")
-    if classes is not None and any(c is None for c in list(classes)):
-        raise TypeError(f"classes must be a list of class names; got None in {list(classes)!r}")
+    classes = None if classes is None else list(classes)  # (an iterator is read once)
+    if classes is not None and any(c is None for c in classes):
+        raise TypeError(f"classes must be a list of class names; got None in {classes!r}")
     if isinstance(sample_weight, bytes | Mapping):
         raise TypeError(
             "sample_weight must be a column name or one weight per row; got "
