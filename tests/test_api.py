@@ -1454,3 +1454,23 @@ def test_classes_may_be_any_iterable_read_once():
     p = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]])
     got = score(p, target=[0, 1, 0], classes=iter(["a", "b"]), bootstrap=0)
     assert got.log_loss == score(p, target=[0, 1, 0], classes=["a", "b"], bootstrap=0).log_loss
+
+
+def test_boolean_and_integer_labels_index_columns_as_in_a_npy_file(tmp_path: Path) -> None:
+    """One rule for arrays in memory and ``.npy`` files: boolean labels, and integer labels
+    where the class names are not distinct integers (``"1"`` and ``"1.0"`` both write 1), are
+    the columns' positions (in memory a boolean label was looked up as the text 'False')."""
+    p = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    np.save(tmp_path / "p.npy", p)
+    want = metrics.log_loss([0, 1, 1], p)
+    for y in (np.array([False, True, True]), np.array([0, 1, 1], dtype=np.uint8)):
+        np.save(tmp_path / "y.npy", y)
+        for classes in (["neg", "pos"], ["1", "1.0"]):
+            got = score(p, target=y, classes=classes, bootstrap=0)
+            from_file = score(
+                tmp_path / "p.npy", target_file=tmp_path / "y.npy", classes=classes, bootstrap=0
+            )
+            assert got.log_loss == pytest.approx(want, rel=1e-15)
+            assert from_file.log_loss == got.log_loss
+    with pytest.raises(ValueError, match="target holds class index 2 for 2 classes"):
+        score(p, target=np.array([0, 2, 1]), classes=["neg", "pos"], bootstrap=0)

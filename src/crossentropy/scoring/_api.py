@@ -255,8 +255,7 @@ def _in_memory(
         return None, "", target, classes
     import pyarrow as pa  # type: ignore[import-untyped]
 
-    from crossentropy.metrics._labels import INTEGRAL_NAME
-    from crossentropy.scoring._readers import unclear_integer_labels
+    from crossentropy.scoring._readers import positional_labels, unclear_integer_labels
     from crossentropy.scoring._sources import (
         IN_MEMORY_ARRAY,
         arrow_table,
@@ -307,14 +306,16 @@ def _in_memory(
                 else f"{width} columns of probabilities: name one class per column"
             )
             raise ValueError(f"classes names {len(names)} classes, but data has {need}")
-        if labels.dtype.kind in "iu" and not all(INTEGRAL_NAME.fullmatch(n.strip()) for n in names):
+        if positional_labels(labels.dtype.kind, names):
             # integer labels with names that are not integers: class indices, as for .npy files
             unclear = unclear_integer_labels(names)
             if unclear is not None:
                 raise ValueError(f"target: {unclear}")
-            if labels.size and (labels.min() < 0 or labels.max() >= width):
-                raise ValueError(f"target holds class index {labels.max()} for {width} classes")
-            labels = np.asarray(names, dtype=object)[labels]
+            index = labels.astype(np.int64)
+            if index.size and (index.min() < 0 or index.max() >= width):
+                bad = index[(index < 0) | (index >= width)][0]
+                raise ValueError(f"target holds class index {bad} for {width} classes")
+            labels = np.asarray(names, dtype=object)[index]
         cols = names if data.shape[1] > 1 else names[1:]
         # (object labels as text, missing ones missing)
         table = {"y_true": text_column(labels) if labels.dtype.kind == "O" else pa.array(labels)}
@@ -486,7 +487,8 @@ def score(
         positions, and other labels, sorted, name the columns when there are as many as columns
         (scikit-learn's rule); integer labels all within ``1 .. C-1`` are refused as unclear
         (positions without a row of the first class, or classes ``1 .. C`` without a row of the
-        last).
+        last). Integer and boolean labels are the columns' positions where the class names are
+        not distinct integers (``True`` is the second class), in memory as in ``.npy`` files.
     solution : path, optional
         The solution table of a pair, joined to ``data`` on ``id``: row by row in bounded
         memory while both files list the same ids in the same order (an id repeated at the

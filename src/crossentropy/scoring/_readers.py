@@ -74,6 +74,7 @@ __all__ = [
     "iter_batches",
     "paired_keys",
     "part_batches",
+    "positional_labels",
     "prob_matrix",
     "single_values",
     "split_values",
@@ -217,13 +218,9 @@ class Labels:
         self.classes = list(classes)
         self.hint = hint
         self.text = pa.array(self.classes, pa.string())
-        ints = [_int64(c) for c in self.classes if INTEGRAL_NAME.fullmatch(c.strip())]
         # by value where every name writes a distinct int64; else by text (beyond int64 too)
-        self.ints = (
-            pa.array(ints, pa.int64())
-            if len(ints) == len(self.classes) and None not in ints and len(set(ints)) == len(ints)
-            else None
-        )
+        ints = class_integers(self.classes)
+        self.ints = None if ints is None else pa.array(ints, pa.int64())
 
     @classmethod
     def of(cls, src: Source) -> Labels:
@@ -357,6 +354,25 @@ class Labels:
 
 #: An integer as text, with a fraction of zeros at most: groups 1 and 2 are its sign and digits.
 _INTEGER_TEXT = r"^(?:\+|(-))?([0-9]+)(?:\.0*)?$"
+
+
+def class_integers(names: Sequence[str]) -> list[int] | None:
+    """The int64 values the class names write where every name writes a distinct one (``1``,
+    ``1.0``, ``-2``), else None: integer labels then match the classes by value."""
+    values: list[int] = []
+    for name in names:
+        value = _int64(name) if INTEGRAL_NAME.fullmatch(name.strip()) else None
+        if value is None:
+            return None
+        values.append(value)
+    return values if len(set(values)) == len(values) else None
+
+
+def positional_labels(kind: str, names: Sequence[str]) -> bool:
+    """Whether labels of NumPy dtype kind ``kind`` are the class columns' positions: integers
+    (and booleans) are, where the class names are not distinct integers
+    (:func:`class_integers`); text and floats never are."""
+    return kind in "biu" and class_integers(names) is None
 
 
 def unclear_integer_labels(names: Sequence[str]) -> str | None:
@@ -1138,7 +1154,7 @@ def _array_batches(src: Source, unit: Unit) -> Iterator[Batch]:
                 raise InputError(y_path, "label is NaN", row=row + int(nan[0]), column="y_true")
         if yv.dtype.kind not in "biufUS":
             raise InputError(y_path, f"y_true must hold numbers or strings; got dtype {yv.dtype}")
-        if yv.dtype.kind in "biu" and labels.ints is None:
+        if positional_labels(yv.dtype.kind, labels.classes):
             # Integer labels with non-integer class names: class indices into the columns.
             unclear = unclear_integer_labels(src.classes)
             if unclear is not None:
