@@ -41,6 +41,16 @@ def test_version_is_one_number_everywhere():
     assert version("crossentropy") == ce.__version__  # the installed metadata reads it too
 
 
+def test_the_license_ships_with_the_package():
+    """The metadata's MIT licence has its text in the distribution (PEP 639 ``License-File``)."""
+    from importlib.metadata import metadata
+
+    meta = metadata("crossentropy")
+    assert meta["License-Expression"] == "MIT"
+    assert meta.get_all("License-File") == ["LICENSE"]
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License\n")
+
+
 def test_all_is_sorted_and_complete():
     assert ce.__all__ == sorted(ce.__all__)
     for name in ce.__all__:
