@@ -494,6 +494,12 @@ def test_bad_arrays_are_named():
         linear_cross_entropy(x, [[1.0, 2.0], [3.0]], y)
     with pytest.raises(TypeError, match=r"^labels must be an array; got NoneType"):
         linear_cross_entropy(x, w, None)
+    # NumPy masked arrays as the core reads them: their values where none is masked
+    xs = np.asarray(x)
+    same = linear_cross_entropy(np.ma.masked_array(xs, mask=False), w, y)
+    assert float(same) == float(linear_cross_entropy(xs, w, y))
+    with pytest.raises(ValueError, match=r"^x is a masked array with 1 masked value"):
+        linear_cross_entropy(np.ma.masked_array(xs, mask=xs == xs[0, 0]), w, y)
     with pytest.raises(TypeError, match=r"^axis_name must be a mesh axis's name"):
         linear_cross_entropy(x, w, y, axis_name=1)
     with pytest.raises(ValueError, match="is not an axis of an enclosing shard_map"):

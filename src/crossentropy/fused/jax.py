@@ -40,6 +40,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from crossentropy._lib.checks import check_choice, check_hyper, check_ignore_index, check_int
+from crossentropy._lib.namespace import plain_values
 from crossentropy._lib.policy import Validate, check_validate, reads
 from crossentropy._lib.reduction import check_empty_mean
 from crossentropy.fused._terms import (
@@ -527,6 +528,7 @@ def _as_array(a: Any, name: str) -> Array:
         return a
     if a is None or isinstance(a, str | bytes | dict):
         raise TypeError(f"{name} must be an array; got {type(a).__name__}")
+    a = plain_values(a, name)  # a masked array's values where none is masked, as the core
     try:
         return jnp.asarray(a)
     except (TypeError, ValueError) as exc:
