@@ -471,3 +471,24 @@ def test_score_accumulator_bad_input() -> None:
     assert math.isnan(r["log_loss"])
     off = acc.update(np.array([0]), np.array([[0.2, 0.2, 0.2]])).result()
     assert off["rows_not_summing_to_one"] == 1
+
+
+def test_a_shallow_copy_is_updated_on_its_own():
+    """``copy.copy`` of an accumulator shared its running sums: updating the copy changed the
+    original's result (0.4004 for 0.2899)."""
+    import copy
+
+    y, p = np.array([0, 1]), np.array([[0.8, 0.2], [0.3, 0.7]])
+    y2, p2 = np.array([1, 0]), np.array([[0.6, 0.4], [0.9, 0.1]])
+    cases = (
+        (metrics.LogLoss(), p, p2),
+        (metrics.ScoreAccumulator([0, 1]), p, p2),
+        (metrics.CalibrationAccumulator(), p[:, 1], p2[:, 1]),
+    )
+    for a, first, second in cases:
+        a.update(y, first)
+        before = repr(a.result())
+        b = copy.copy(a)
+        b.update(y2, second)
+        assert repr(a.result()) == before
+        assert repr(b.result()) != before

@@ -66,9 +66,10 @@ def is_numpy(x: object) -> bool:
 
 
 def plain_values(x: Any, name: str) -> Any:
-    """``x``, or a NumPy masked array's values where none is masked; a masked value is a
-    ``ValueError`` naming ``name`` (NumPy's reductions skip it, so a mean would count it in its
-    divisor but not its sum: no number of such an input is the one meant). A SciPy sparse
+    """``x``, or a NumPy matrix as a plain array (its ``*`` is a matrix product), or a NumPy
+    masked array's values where none is masked; a masked value is a ``ValueError`` naming
+    ``name`` (NumPy's reductions skip it, so a mean would count it in its divisor but not its
+    sum: no number of such an input is the one meant). A SciPy sparse
     matrix is a ``TypeError`` naming ``name`` (as scikit-learn refuses one)."""
     if type(x).__module__.startswith("scipy.sparse"):
         raise TypeError(
@@ -80,6 +81,8 @@ def plain_values(x: Any, name: str) -> Any:
             f"{name} is a masked Dask array: fill its masked values first "
             f"(dask.array.ma.filled({name}, value))"
         )
+    if isinstance(x, np.matrix):  # its ``*`` is a matrix product: read as a plain array
+        return np.asarray(x)
     if not isinstance(x, np.ma.MaskedArray):
         return x
     hidden = int(np.count_nonzero(np.ma.getmaskarray(x)))

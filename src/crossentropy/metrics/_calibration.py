@@ -34,6 +34,7 @@ relplot and of Błasiok & Nakkiran). Memory is ``6 * GRID`` float64 (768 KiB), w
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 from typing import Any, NamedTuple
@@ -589,6 +590,11 @@ class CalibrationAccumulator:
     >>> round(calibration_decomposition(o, f, score="brier").miscalibration, 4)
     0.056
     """
+
+    def __copy__(self) -> Any:
+        """A copy that is updated on its own (a shallow one shared the running sums, so
+        updating it changed this accumulator's result): :func:`copy.deepcopy`'s."""
+        return copy.deepcopy(self)
 
     def __init__(self) -> None:
         self.n = 0

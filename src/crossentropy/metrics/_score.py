@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -295,6 +296,11 @@ class ScoreAccumulator:
     >>> r["n"], r["weight"], round(r["accuracy"], 4)
     (3, 3.5, 0.8571)
     """
+
+    def __copy__(self) -> Any:
+        """A copy that is updated on its own (a shallow one shared the running sums, so
+        updating it changed this accumulator's result): :func:`copy.deepcopy`'s."""
+        return copy.deepcopy(self)
 
     def __init__(
         self,

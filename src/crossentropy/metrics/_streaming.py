@@ -21,6 +21,7 @@ function would find the same classes (every class occurs, or the same ``labels=`
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, Literal
 
@@ -96,6 +97,11 @@ def _width(y_proba: Any) -> int:
 
 class _Stream:
     """Classes fixed up front, batch preparation, and the merge checks."""
+
+    def __copy__(self) -> Any:
+        """A copy that is updated on its own (a shallow one shared the running sums, so
+        updating it changed this accumulator's result): :func:`copy.deepcopy`'s."""
+        return copy.deepcopy(self)
 
     _options: tuple[Any, ...] = ()
 
