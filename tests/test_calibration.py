@@ -703,3 +703,19 @@ def test_accumulators_take_tensors_as_the_metrics_do():
         assert got["log_loss"] == pytest.approx(want["log_loss"], rel=1e-12)
     with pytest.raises(ValueError, match=r"^proba is a meta tensor"):
         metrics.ScoreAccumulator([0, 1]).update(y, matrix.to("meta"))
+
+
+def test_torch_views_with_a_negative_bit_are_read_as_their_values() -> None:
+    """``z.conj().imag`` is a view with PyTorch's negative bit, which NumPy cannot read (it
+    failed with PyTorch's "Can't call numpy() on Tensor that has negative bit set")."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    p = rng.random(64)
+    y = (rng.random(64) < p).astype(np.int64)
+    t = torch.tensor(p)
+    neg = torch.complex(torch.zeros_like(t), -t).conj().imag
+    assert neg.is_neg()
+    assert metrics.calibration_error(torch.tensor(y), neg) == metrics.calibration_error(y, p)
+    assert metrics.smooth_calibration_error(torch.tensor(y), neg) == (
+        metrics.smooth_calibration_error(y, p)
+    )

@@ -28,7 +28,7 @@ def to_host(x: Array, name: str = "array") -> np.ndarray[Any, Any]:
 
         if x.device.type == "meta":
             raise ValueError(f"{name} is a meta tensor: it has a shape but no values to read")
-        t = x.detach()
+        t = x.detach().resolve_neg().resolve_conj()  # (a view with a negative bit: values)
         if t.dtype == torch.bfloat16:
             t = t.float()
         return np.asarray(t.cpu().numpy())
