@@ -69,8 +69,8 @@ def plain_values(x: Any, name: str) -> Any:
     """``x``, or a NumPy matrix as a plain array (its ``*`` is a matrix product), or a NumPy
     masked array's values where none is masked; a masked value is a ``ValueError`` naming
     ``name`` (NumPy's reductions skip it, so a mean would count it in its divisor but not its
-    sum: no number of such an input is the one meant). A SciPy sparse
-    matrix is a ``TypeError`` naming ``name`` (as scikit-learn refuses one)."""
+    sum: no number of such an input is the one meant). A SciPy sparse matrix is a
+    ``TypeError`` naming ``name`` (as scikit-learn refuses one)."""
     if type(x).__module__.startswith("scipy.sparse"):
         raise TypeError(
             f"{name} must be an array; got a SciPy sparse {type(x).__name__} of shape "
