@@ -442,3 +442,14 @@ def test_a_label_outside_classes_is_named_as_a_number():
     np.testing.assert_allclose(
         ce.class_weights(mask[mask != 255], "balanced", classes=range(3)), [4 / 3, 4 / 3, 2 / 3]
     )
+
+
+def test_records_and_complex_numbers_are_no_labels():
+    """A structured array's records were counted as labels, complex numbers as classes."""
+    records = np.array([(0, 1.0), (1, 2.0), (0, 1.0)], dtype=[("a", "i8"), ("b", "f8")])
+    with pytest.raises(TypeError, match=r"^y must hold labels \(numbers or text\); got dtype"):
+        ce.class_weights(records)
+    with pytest.raises(TypeError, match=r"^y must hold labels .*complex128"):
+        ce.class_weights(np.array([1 + 2j, 3j]))
+    with pytest.raises(TypeError, match=r"^classes must hold labels"):
+        ce.class_weights([0, 1], classes=np.array([0j, 1j]))

@@ -19,7 +19,10 @@ _METHODS = ("balanced", "inverse", "inverse_sqrt", "effective")
 
 def _host_labels(y: Any, name: str = "y") -> np.ndarray[Any, Any]:
     # Dask computes here: counting labels is preprocessing, not loss code
-    return to_host(y, name) if is_array(y) else np.asarray(y)
+    host = to_host(y, name) if is_array(y) else np.asarray(y)
+    if host.dtype.kind in "Vc":  # records (each counted as a label) and complex numbers
+        raise TypeError(f"{name} must hold labels (numbers or text); got dtype {host.dtype}")
+    return host
 
 
 def class_weights(
