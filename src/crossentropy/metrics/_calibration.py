@@ -34,7 +34,6 @@ relplot and of Błasiok & Nakkiran). Memory is ``6 * GRID`` float64 (768 KiB), w
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import os
 from typing import Any, NamedTuple
@@ -45,7 +44,7 @@ from crossentropy import _formulas as fm
 from crossentropy._lib.checks import check_clip, check_int, check_number
 from crossentropy._lib.host import to_host
 from crossentropy.metrics._exact import ExactSum
-from crossentropy.metrics._prepare import check_weight_magnitude
+from crossentropy.metrics._prepare import check_weight_magnitude, independent_copy
 
 __all__ = [
     "GRID",
@@ -591,10 +590,7 @@ class CalibrationAccumulator:
     0.056
     """
 
-    def __copy__(self) -> Any:
-        """A copy that is updated on its own (a shallow one shared the running sums, so
-        updating it changed this accumulator's result): :func:`copy.deepcopy`'s."""
-        return copy.deepcopy(self)
+    __copy__ = independent_copy
 
     def __init__(self) -> None:
         self.n = 0

@@ -8,6 +8,7 @@ true-class probabilities; nothing of size ``(n, C)`` is allocated.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -509,3 +510,9 @@ def prepare(
         loss_total=loss_total,
         indicator=indicator,
     )
+
+
+def independent_copy(acc: Any) -> Any:
+    """An accumulator's ``__copy__``: a copy that is updated on its own (a shallow one shared
+    the running sums, so updating it changed the original's result)."""
+    return copy.deepcopy(acc)

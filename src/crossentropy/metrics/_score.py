@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,7 +45,7 @@ from crossentropy.metrics._formulas import (
 )
 from crossentropy.metrics._functions import check_weight_total
 from crossentropy.metrics._labels import sort_key
-from crossentropy.metrics._prepare import check_weight_magnitude
+from crossentropy.metrics._prepare import check_weight_magnitude, independent_copy
 
 __all__ = ["RowError", "ScoreAccumulator"]
 
@@ -297,10 +296,7 @@ class ScoreAccumulator:
     (3, 3.5, 0.8571)
     """
 
-    def __copy__(self) -> Any:
-        """A copy that is updated on its own (a shallow one shared the running sums, so
-        updating it changed this accumulator's result): :func:`copy.deepcopy`'s."""
-        return copy.deepcopy(self)
+    __copy__ = independent_copy
 
     def __init__(
         self,

@@ -21,7 +21,6 @@ function would find the same classes (every class occurs, or the same ``labels=`
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any, Literal
 
@@ -59,7 +58,13 @@ from crossentropy.metrics._labels import (
     checked_labels,
     host_labels,
 )
-from crossentropy.metrics._prepare import Prepared, check_weight_magnitude, prepare, weighted_sum
+from crossentropy.metrics._prepare import (
+    Prepared,
+    check_weight_magnitude,
+    independent_copy,
+    prepare,
+    weighted_sum,
+)
 
 __all__ = [
     "BrierScore",
@@ -98,10 +103,7 @@ def _width(y_proba: Any) -> int:
 class _Stream:
     """Classes fixed up front, batch preparation, and the merge checks."""
 
-    def __copy__(self) -> Any:
-        """A copy that is updated on its own (a shallow one shared the running sums, so
-        updating it changed this accumulator's result): :func:`copy.deepcopy`'s."""
-        return copy.deepcopy(self)
+    __copy__ = independent_copy
 
     _options: tuple[Any, ...] = ()
 
