@@ -49,7 +49,15 @@ from crossentropy.metrics._labels import (
     indicator_rows,
 )
 
-__all__ = ["NO_ROWS", "Prepared", "accumulate_dtype", "finish", "prepare", "weighted_sum"]
+__all__ = [
+    "NO_ROWS",
+    "Prepared",
+    "accumulate_dtype",
+    "finish",
+    "independent_copy",
+    "prepare",
+    "weighted_sum",
+]
 
 ROW_SUM_WARNING = (
     "The y_proba values do not sum to one (first off at row {row}: {value!r}); they are used as "
